@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Runs every test: the generated-code staleness check, the TypeScript suite (node:test on
+// the compiled tests) and the Python suite (pytest in .venv). Exit code is non-zero if any
+// part fails; all parts run so one failure does not hide another.
+import { spawnSync } from "node:child_process";
+import { readdirSync, existsSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const onlyIdx = process.argv.indexOf("--only");
+const only = onlyIdx >= 0 ? process.argv[onlyIdx + 1] : undefined;
+const extra = process.argv.slice(2).filter((a, i, all) => a !== "--only" && all[i - 1] !== "--only");
+
+function run(label, cmd, args, env = {}) {
+  console.error(`\n=== ${label} ===`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+  return r.status === 0;
+}
+
+const results = [];
+if (!only) results.push(["codegen is fresh", run("codegen is fresh", "node", ["scripts/codegen.mjs", "--check"])]);
+if (!only || only === "ts") {
+  const dir = join(root, "ts/dist/test");
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.js")).map((f) => join(dir, f)) : [];
+  const filtered = extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files;
+  results.push(["typescript", run("TypeScript tests", "node", ["--test", "--test-concurrency=1", ...filtered])]);
+}
+if (!only || only === "py") {
+  results.push(["python", run("Python tests", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests", ...(only === "py" ? extra : [])])]);
+}
+console.error("\n=== summary ===");
+for (const [name, ok] of results) console.error(`${ok ? "PASS" : "FAIL"}  ${name}`);
+process.exit(results.every(([, ok]) => ok) ? 0 : 1);
