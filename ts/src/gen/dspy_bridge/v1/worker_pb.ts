@@ -22,18 +22,18 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_bridge/v1/worker.proto.
  */
 export const file_dspy_bridge_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("Chtkc3B5X2JyaWRnZS92MS93b3JrZXIucHJvdG8SDmRzcHlfYnJpZGdlLnYxIo8BCg5FeGVjdXRlUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgEEg8KB2NvbW1hbmQYAiABKAkSIwoEYXJncxgDIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlEhIKCnNlc3Npb25faWQYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoDRIOCgZzdHJlYW0YBiABKAgihAEKD0V4ZWN1dGVSZXNwb25zZRIPCgdjYWxsX2lkGAEgASgEEicKBnJlc3VsdBgCIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlSAASLAoFZXJyb3IYAyABKAsyGy5kc3B5X2JyaWRnZS52MS5FcnJvckRldGFpbEgAQgkKB291dGNvbWUiiQEKClN0cmVhbUl0ZW0SDwoHY2FsbF9pZBgBIAEoBBIlCgRpdGVtGAIgASgLMhUuZHNweV9icmlkZ2UudjEuVmFsdWVIABINCgNlbmQYAyABKAhIABIsCgVlcnJvchgEIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCBgoEa2luZCIgCg1DYW5jZWxSZXF1ZXN0Eg8KB2NhbGxfaWQYASABKAQiMAoOQ2FuY2VsUmVzcG9uc2USDwoHY2FsbF9pZBgBIAEoBBINCgVmb3VuZBgCIAEoCCIhCg1IZWFsdGhSZXF1ZXN0EhAKCHByb2JlX2lkGAEgASgEIlgKDkhlYWx0aFJlc3BvbnNlEhAKCHByb2JlX2lkGAEgASgEEhEKCXJzc19ieXRlcxgCIAEoBBIRCglpbl9mbGlnaHQYAyABKA0SDgoGc2VydmVkGAQgASgEIg4KDERyYWluUmVxdWVzdCIiCg1EcmFpblJlc3BvbnNlEhEKCWluX2ZsaWdodBgBIAEoDSL/AQoFSGVsbG8SKAoEcm9sZRgBIAEoDjIaLmRzcHlfYnJpZGdlLnYxLkhlbGxvLlJvbGUSEQoJd29ya2VyX2lkGAIgASgJEgsKA3BpZBgDIAEoDRINCgV0b2tlbhgEIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAUgASgNEhAKCGNvbW1hbmRzGAYgAygJEhYKDnB5dGhvbl92ZXJzaW9uGAcgASgJEhQKDGRzcHlfdmVyc2lvbhgIIAEoCSJDCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1dPUktFUhABEhQKEFJPTEVfRk9SS19TRVJWRVIQAiIgCgtGb3JrUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiPQoMRm9ya1Jlc3BvbnNlEhEKCXdvcmtlcl9pZBgBIAEoCRILCgNwaWQYAiABKA0SDQoFZXJyb3IYAyABKAkingUKC1dvcmtlckZyYW1lEiYKBWhlbGxvGAEgASgLMhUuZHNweV9icmlkZ2UudjEuSGVsbG9IABIxCgdleGVjdXRlGAIgASgLMh4uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlcXVlc3RIABIxCgZyZXN1bHQYAyABKAsyHy5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVzcG9uc2VIABIxCgtzdHJlYW1faXRlbRgEIAEoCzIaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW1IABIvCgZjYW5jZWwYBSABKAsyHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0SAASMwoJY2FuY2VsbGVkGAYgASgLMh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2VIABIvCgZoZWFsdGgYByABKAsyHS5kc3B5X2JyaWRnZS52MS5IZWFsdGhSZXF1ZXN0SAASNgoMaGVhbHRoX3JlcGx5GAggASgLMh4uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVzcG9uc2VIABItCgVkcmFpbhgJIAEoCzIcLmRzcHlfYnJpZGdlLnYxLkRyYWluUmVxdWVzdEgAEjAKB2RyYWluZWQYCiABKAsyHS5kc3B5X2JyaWRnZS52MS5EcmFpblJlc3BvbnNlSAASKwoEZm9yaxgLIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkZvcmtSZXF1ZXN0SAASLgoGZm9ya2VkGAwgASgLMhwuZHNweV9icmlkZ2UudjEuRm9ya1Jlc3BvbnNlSAASOQoOcHJvdG9jb2xfZXJyb3IYDSABKAsyHy5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVzcG9uc2VIAEIGCgRraW5kMvsCCg1Xb3JrZXJTZXJ2aWNlEkoKB0V4ZWN1dGUSHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBofLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZRJGCgZTdHJlYW0SHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBoaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW0wARJHCgZDYW5jZWwSHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0Gh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2USRwoGSGVhbHRoEh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdBoeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlEkQKBURyYWluEhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0Gh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZWIGcHJvdG8z", [file_dspy_bridge_v1_errors, file_dspy_bridge_v1_values]);
+  fileDesc("Chtkc3B5X2JyaWRnZS92MS93b3JrZXIucHJvdG8SDmRzcHlfYnJpZGdlLnYxIo8BCg5FeGVjdXRlUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgNEg8KB2NvbW1hbmQYAiABKAkSIwoEYXJncxgDIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlEhIKCnNlc3Npb25faWQYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoDRIOCgZzdHJlYW0YBiABKAgihAEKD0V4ZWN1dGVSZXNwb25zZRIPCgdjYWxsX2lkGAEgASgNEicKBnJlc3VsdBgCIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlSAASLAoFZXJyb3IYAyABKAsyGy5kc3B5X2JyaWRnZS52MS5FcnJvckRldGFpbEgAQgkKB291dGNvbWUiiQEKClN0cmVhbUl0ZW0SDwoHY2FsbF9pZBgBIAEoDRIlCgRpdGVtGAIgASgLMhUuZHNweV9icmlkZ2UudjEuVmFsdWVIABINCgNlbmQYAyABKAhIABIsCgVlcnJvchgEIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCBgoEa2luZCIgCg1DYW5jZWxSZXF1ZXN0Eg8KB2NhbGxfaWQYASABKA0iMAoOQ2FuY2VsUmVzcG9uc2USDwoHY2FsbF9pZBgBIAEoDRINCgVmb3VuZBgCIAEoCCIhCg1IZWFsdGhSZXF1ZXN0EhAKCHByb2JlX2lkGAEgASgNIlgKDkhlYWx0aFJlc3BvbnNlEhAKCHByb2JlX2lkGAEgASgNEhEKCXJzc19ieXRlcxgCIAEoBBIRCglpbl9mbGlnaHQYAyABKA0SDgoGc2VydmVkGAQgASgEIg4KDERyYWluUmVxdWVzdCIiCg1EcmFpblJlc3BvbnNlEhEKCWluX2ZsaWdodBgBIAEoDSL/AQoFSGVsbG8SKAoEcm9sZRgBIAEoDjIaLmRzcHlfYnJpZGdlLnYxLkhlbGxvLlJvbGUSEQoJd29ya2VyX2lkGAIgASgJEgsKA3BpZBgDIAEoDRINCgV0b2tlbhgEIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAUgASgNEhAKCGNvbW1hbmRzGAYgAygJEhYKDnB5dGhvbl92ZXJzaW9uGAcgASgJEhQKDGRzcHlfdmVyc2lvbhgIIAEoCSJDCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1dPUktFUhABEhQKEFJPTEVfRk9SS19TRVJWRVIQAiIgCgtGb3JrUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiPQoMRm9ya1Jlc3BvbnNlEhEKCXdvcmtlcl9pZBgBIAEoCRILCgNwaWQYAiABKA0SDQoFZXJyb3IYAyABKAkingUKC1dvcmtlckZyYW1lEiYKBWhlbGxvGAEgASgLMhUuZHNweV9icmlkZ2UudjEuSGVsbG9IABIxCgdleGVjdXRlGAIgASgLMh4uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlcXVlc3RIABIxCgZyZXN1bHQYAyABKAsyHy5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVzcG9uc2VIABIxCgtzdHJlYW1faXRlbRgEIAEoCzIaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW1IABIvCgZjYW5jZWwYBSABKAsyHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0SAASMwoJY2FuY2VsbGVkGAYgASgLMh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2VIABIvCgZoZWFsdGgYByABKAsyHS5kc3B5X2JyaWRnZS52MS5IZWFsdGhSZXF1ZXN0SAASNgoMaGVhbHRoX3JlcGx5GAggASgLMh4uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVzcG9uc2VIABItCgVkcmFpbhgJIAEoCzIcLmRzcHlfYnJpZGdlLnYxLkRyYWluUmVxdWVzdEgAEjAKB2RyYWluZWQYCiABKAsyHS5kc3B5X2JyaWRnZS52MS5EcmFpblJlc3BvbnNlSAASKwoEZm9yaxgLIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkZvcmtSZXF1ZXN0SAASLgoGZm9ya2VkGAwgASgLMhwuZHNweV9icmlkZ2UudjEuRm9ya1Jlc3BvbnNlSAASOQoOcHJvdG9jb2xfZXJyb3IYDSABKAsyHy5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVzcG9uc2VIAEIGCgRraW5kMvsCCg1Xb3JrZXJTZXJ2aWNlEkoKB0V4ZWN1dGUSHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBofLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZRJGCgZTdHJlYW0SHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBoaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW0wARJHCgZDYW5jZWwSHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0Gh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2USRwoGSGVhbHRoEh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdBoeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlEkQKBURyYWluEhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0Gh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZWIGcHJvdG8z", [file_dspy_bridge_v1_errors, file_dspy_bridge_v1_values]);
 
 /**
  * @generated from message dspy_bridge.v1.ExecuteRequest
  */
 export type ExecuteRequest = Message<"dspy_bridge.v1.ExecuteRequest"> & {
   /**
-   * Call id, unique per connection; the answer carries it back.
+   * Call id, unique among the calls in flight on one connection (wraps at 2^32); the answer carries it back.
    *
-   * @generated from field: uint64 call_id = 1;
+   * @generated from field: uint32 call_id = 1;
    */
-  callId: bigint;
+  callId: number;
 
   /**
    * @generated from field: string command = 2;
@@ -77,9 +77,9 @@ export const ExecuteRequestSchema: GenMessage<ExecuteRequest> = /*@__PURE__*/
  */
 export type ExecuteResponse = Message<"dspy_bridge.v1.ExecuteResponse"> & {
   /**
-   * @generated from field: uint64 call_id = 1;
+   * @generated from field: uint32 call_id = 1;
    */
-  callId: bigint;
+  callId: number;
 
   /**
    * @generated from oneof dspy_bridge.v1.ExecuteResponse.outcome
@@ -113,9 +113,9 @@ export const ExecuteResponseSchema: GenMessage<ExecuteResponse> = /*@__PURE__*/
  */
 export type StreamItem = Message<"dspy_bridge.v1.StreamItem"> & {
   /**
-   * @generated from field: uint64 call_id = 1;
+   * @generated from field: uint32 call_id = 1;
    */
-  callId: bigint;
+  callId: number;
 
   /**
    * @generated from oneof dspy_bridge.v1.StreamItem.kind
@@ -153,9 +153,9 @@ export const StreamItemSchema: GenMessage<StreamItem> = /*@__PURE__*/
  */
 export type CancelRequest = Message<"dspy_bridge.v1.CancelRequest"> & {
   /**
-   * @generated from field: uint64 call_id = 1;
+   * @generated from field: uint32 call_id = 1;
    */
-  callId: bigint;
+  callId: number;
 };
 
 /**
@@ -170,9 +170,9 @@ export const CancelRequestSchema: GenMessage<CancelRequest> = /*@__PURE__*/
  */
 export type CancelResponse = Message<"dspy_bridge.v1.CancelResponse"> & {
   /**
-   * @generated from field: uint64 call_id = 1;
+   * @generated from field: uint32 call_id = 1;
    */
-  callId: bigint;
+  callId: number;
 
   /**
    * @generated from field: bool found = 2;
@@ -192,9 +192,9 @@ export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
  */
 export type HealthRequest = Message<"dspy_bridge.v1.HealthRequest"> & {
   /**
-   * @generated from field: uint64 probe_id = 1;
+   * @generated from field: uint32 probe_id = 1;
    */
-  probeId: bigint;
+  probeId: number;
 };
 
 /**
@@ -209,9 +209,9 @@ export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
  */
 export type HealthResponse = Message<"dspy_bridge.v1.HealthResponse"> & {
   /**
-   * @generated from field: uint64 probe_id = 1;
+   * @generated from field: uint32 probe_id = 1;
    */
-  probeId: bigint;
+  probeId: number;
 
   /**
    * @generated from field: uint64 rss_bytes = 2;
