@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// Call overhead of dspy-bridge against pythonia and against the floor (a raw
+// length-prefixed echo over a Unix socket into a plain Python loop), all in one run:
+// sequential round-trip latency (p50/p99) and closed-loop throughput with 64 in flight.
+// Prints a table, the targets, then one JSON line. Run: npm run bench:bridge [-- --help]
+import { isDeepStrictEqual } from "node:util";
+import { parseOptions } from "./lib/cli.mjs";
+import { measureCalls } from "./lib/runner.mjs";
+import { round, ratio } from "./lib/stats.mjs";
+import { printTable, printTargets, printFinal, progress, fmtInt, fmtFixed } from "./lib/report.mjs";
+import { loadBridge } from "./lib/bridge.mjs";
+import { startPythonia } from "./lib/pythonia.mjs";
+import { startFloor } from "./lib/floor.mjs";
+import { VENV_PYTHON } from "./lib/paths.mjs";
+
+const TARGET_P50_RATIO = 0.8; // p50_us / pythonia_p50_us, at most
+const TARGET_THROUGHPUT_RATIO = 2.0; // throughput_per_s / pythonia_throughput_per_s, at least
+
+const opts = parseOptions(
+  {
+    calls: { type: "int", default: 10000, help: "timed sequential calls per system" },
+    warmup: { type: "int", default: 2000, help: "untimed sequential calls first" },
+    seconds: { type: "number", default: 3, help: "timed closed-loop throughput duration" },
+    concurrency: { type: "int", default: 64, help: "calls kept in flight for throughput" },
+    workers: { type: "int", default: 2, help: "Bridge workers" },
+    only: { type: "string", default: undefined, choices: ["bridge", "pythonia", "floor"], help: "run one system only" },
+  },
+  "node bench/bridge.mjs [--calls N] [--seconds S] [--only bridge|pythonia|floor]",
+);
+const runs = (name) => !opts.only || opts.only === name;
+const measureOpts = { warmup: opts.warmup, calls: opts.calls, concurrency: opts.concurrency, seconds: opts.seconds };
+
+// Fail fast, before spending minutes on the peers, if the product is not importable.
+const Bridge = runs("bridge") ? await loadBridge("hint: `--only pythonia` or `--only floor` measures the peers without it.") : null;
+
+const results = { bridge: null, pythonia: null, floor: null };
+
+if (runs("bridge")) {
+  const log = progress("dspy-bridge");
+  log(`starting Bridge with ${opts.workers} workers`);
+  const bridge = await Bridge.start({ workers: opts.workers });
+  try {
+    const sample = { text: "héllo", n: 42, x: 2.5, flag: true, list: [1, "two", false], nested: { a: "b" } };
+    const back = await bridge.execute("echo", { value: sample });
+    if (!isDeepStrictEqual(back, sample)) {
+      console.error(`[dspy-bridge] WARNING: echo returned ${JSON.stringify(back)}, expected ${JSON.stringify(sample)}`);
+    }
+    await bridge.execute("ping", {});
+    results.bridge = await measureCalls(() => bridge.execute("ping", {}), { ...measureOpts, log });
+  } finally {
+    await bridge.close();
+  }
+}
+
+if (runs("pythonia")) {
+  const log = progress("pythonia");
+  log(`starting pythonia with PYTHON_BIN=${VENV_PYTHON}`);
+  const py = await startPythonia();
+  try {
+    const exe = await py.fixture.executable();
+    log(`pythonia's Python: ${exe}`);
+    if (exe !== VENV_PYTHON) console.error(`[pythonia] WARNING: expected ${VENV_PYTHON}`);
+    const pong = await py.fixture.ping();
+    if (pong !== "pong") throw new Error(`pythonia ping() returned ${JSON.stringify(pong)}`);
+    results.pythonia = await measureCalls(() => py.fixture.ping(), { ...measureOpts, log });
+  } finally {
+    py.close();
+  }
+}
+
+if (runs("floor")) {
+  const log = progress("floor");
+  log("starting floor_echo.py");
+  const floor = await startFloor();
+  try {
+    const probe = '{"id":0,"cmd":"ping"}';
+    const echoed = (await floor.call(probe)).toString();
+    if (echoed !== probe) throw new Error(`floor echoed ${JSON.stringify(echoed)}`);
+    results.floor = await measureCalls((i) => floor.call(`{"id":${i},"cmd":"ping"}`), { ...measureOpts, log });
+  } finally {
+    await floor.close();
+  }
+}
+
+const { bridge: b, pythonia: p, floor: f } = results;
+const p50Ratio = ratio(b?.p50_us, p?.p50_us);
+const throughputRatio = ratio(b?.throughput_per_s, p?.throughput_per_s);
+
+const row = (name, r) => [
+  name,
+  fmtFixed(r?.p50_us),
+  fmtFixed(r?.p99_us),
+  fmtFixed(r?.mean_us),
+  fmtInt(r?.throughput_per_s),
+  r ? `${fmtInt(r.throughput_calls)} in ${r.throughput_seconds.toFixed(2)}s` : null,
+  fmtFixed(ratio(r?.p50_us, p?.p50_us), 2),
+  fmtFixed(ratio(r?.throughput_per_s, p?.throughput_per_s), 2),
+];
+printTable(
+  ["system", "p50 µs", "p99 µs", "mean µs", "calls/s", "throughput run", "p50 vs pythonia", "calls/s vs pythonia"],
+  [row("dspy-bridge", b), row("pythonia", p), row("floor (raw socket echo)", f)],
+  {
+    title:
+      `Trivial call round trip: ${opts.calls} sequential calls after ${opts.warmup} warm-up; ` +
+      `throughput with ${opts.concurrency} in flight for ${opts.seconds}s (Bridge: ${opts.workers} workers)`,
+  },
+);
+printTargets([
+  { name: "p50_ratio", value: round(p50Ratio, 3), op: "<=", target: TARGET_P50_RATIO },
+  { name: "throughput_ratio", value: round(throughputRatio, 3), op: ">=", target: TARGET_THROUGHPUT_RATIO },
+]);
+printFinal({
+  bench: "bridge",
+  p50_us: round(b?.p50_us, 1),
+  p99_us: round(b?.p99_us, 1),
+  throughput_per_s: round(b?.throughput_per_s),
+  pythonia_p50_us: round(p?.p50_us, 1),
+  pythonia_throughput_per_s: round(p?.throughput_per_s),
+  floor_p50_us: round(f?.p50_us, 1),
+  floor_throughput_per_s: round(f?.throughput_per_s),
+  p50_ratio: round(p50Ratio, 3),
+  throughput_ratio: round(throughputRatio, 3),
+});
+process.exit(0);
