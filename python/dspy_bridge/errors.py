@@ -1,0 +1,469 @@
+"""Errors that cross the bridge, mapped to gRPC status codes and stable ``reason`` strings.
+
+The table of record is ``testdata/errors.json`` (read by both test suites); the TypeScript
+twin lives in ``ts/src/errors/``. The tree::
+
+    Exception
+    └── BridgeError                       code / reason depend on the row (base: 2 UNKNOWN, "python_error")
+        ├── InvalidArgumentError          3  invalid_argument     (also ValueError)
+        ├── UnknownCommandError           5  unknown_command
+        ├── NotFoundError                 5  not_found            (also KeyError)
+        ├── AlreadyExistsError            6  already_exists
+        ├── BridgePermissionError         7  permission_denied    (also PermissionError)
+        ├── AuthenticationError          16  unauthenticated
+        ├── BridgeTimeoutError            4  timeout              (also TimeoutError)
+        ├── BridgeCancelledError          1  cancelled
+        ├── QueueFullError                8  queue_full
+        ├── PayloadTooLargeError          8  payload_too_large
+        ├── RateLimitError                8  rate_limited
+        ├── VersionConflictError         10  version_conflict
+        ├── CompactedError               11  compacted
+        ├── FailedPreconditionError       9  failed_precondition
+        ├── BridgeNotImplementedError    12  not_implemented      (also NotImplementedError)
+        ├── ProtocolError                13  protocol_error
+        ├── InternalError                13  internal
+        ├── WorkerCrashedError           14  worker_crashed
+        ├── CrashLoopError               14  crash_loop
+        ├── WorkerStartError             14  worker_start_failed
+        ├── BridgeClosedError            14  bridge_closed
+        ├── LMError                       2  lm_error
+        └── ParseError                    2  parse_error
+
+``python_error`` (2 UNKNOWN) has no class of its own: any exception without a more specific
+mapping becomes a plain ``BridgeError`` whose ``reason`` is ``"python_error"`` and whose
+``python_type`` / ``python_traceback`` describe the original exception.
+
+Builtin co-parents exist so that callers keep catching what they would naturally catch
+(``except ValueError`` catches ``InvalidArgumentError``). The reverse is deliberately narrow:
+only these builtins get a specific reason when raised by plain code — ``asyncio.CancelledError``
+→ cancelled, ``TimeoutError`` / ``asyncio.TimeoutError`` → timeout, ``NotImplementedError`` →
+not_implemented, ``PermissionError`` → permission_denied. A bare ``ValueError`` or
+``KeyError`` is a bug in user code, so it stays ``python_error``.
+
+Translate only at the boundary: ``with translate_errors():`` (or ``async with``) around a
+handler, then ``error_to_detail(exc)`` when building the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import traceback as _tb
+from collections.abc import Mapping
+from types import MappingProxyType, TracebackType
+from typing import Any, ClassVar, NamedTuple
+
+from dspy_bridge._gen.dspy_bridge.v1 import errors_pb2
+
+__all__ = [
+    "AlreadyExistsError",
+    "AuthenticationError",
+    "BridgeCancelledError",
+    "BridgeClosedError",
+    "BridgeError",
+    "BridgeNotImplementedError",
+    "BridgePermissionError",
+    "BridgeTimeoutError",
+    "Code",
+    "CompactedError",
+    "CrashLoopError",
+    "ERRORS_BY_REASON",
+    "FailedPreconditionError",
+    "InternalError",
+    "InvalidArgumentError",
+    "LMError",
+    "MAX_TRACEBACK_FRAMES",
+    "NotFoundError",
+    "ParseError",
+    "PayloadTooLargeError",
+    "ProtocolError",
+    "QueueFullError",
+    "RateLimitError",
+    "TracebackFrame",
+    "UnknownCommandError",
+    "VersionConflictError",
+    "WorkerCrashedError",
+    "WorkerStartError",
+    "as_bridge_error",
+    "error_from_detail",
+    "error_to_detail",
+    "translate_errors",
+]
+
+MAX_TRACEBACK_FRAMES = 50
+"""error_to_detail keeps only the innermost frames; deep recursion must not bloat a reply."""
+
+
+class Code(enum.IntEnum):
+    """gRPC status codes; names match ``grpc.StatusCode`` so ``grpc.StatusCode[Code(n).name]`` works."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class TracebackFrame(NamedTuple):
+    """One Python stack frame, as carried in ``ErrorDetail.traceback``."""
+
+    filename: str
+    lineno: int
+    name: str
+    line: str
+
+
+class BridgeError(Exception):
+    """Base of every bridge error: a gRPC ``code``, a stable ``reason``, a ``message`` and ``details``.
+
+    ``code`` and ``reason`` are fixed per subclass. Only the base class accepts them as
+    arguments, for reasons that have no class here (``python_error``, or a reason added by a
+    newer peer). ``python_type`` / ``python_traceback`` are set when the error describes
+    another exception (received over the wire, or translated from a builtin); they are then
+    forwarded unchanged by :func:`error_to_detail` instead of this object's own type and frames.
+    """
+
+    code: ClassVar[int] = Code.UNKNOWN
+    reason: ClassVar[str] = "python_error"
+
+    message: str
+    details: dict[str, Any]
+    python_type: str | None
+    python_traceback: tuple[TracebackFrame, ...]
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        details: Mapping[str, Any] | None = None,
+        code: int | None = None,
+        reason: str | None = None,
+        python_type: str | None = None,
+        python_traceback: tuple[TracebackFrame, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        cls = type(self)
+        if cls is not BridgeError and (
+            (code is not None and code != cls.code) or (reason is not None and reason != cls.reason)
+        ):
+            raise TypeError(f"{cls.__name__} has a fixed code/reason ({cls.code}, {cls.reason!r})")
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # instance override, base class only
+        if reason is not None:
+            self.reason = reason  # type: ignore[misc]
+        self.message = message
+        self.details = dict(details or {})
+        self.python_type = python_type
+        self.python_traceback = tuple(python_traceback)
+
+    def __str__(self) -> str:
+        # KeyError/OSError co-parents would otherwise repr-quote or reformat the message.
+        return self.message
+
+
+class InvalidArgumentError(BridgeError, ValueError):
+    """A request argument is malformed or out of range; ``parameter`` names it when known."""
+
+    code = Code.INVALID_ARGUMENT
+    reason = "invalid_argument"
+
+    def __init__(
+        self, message: str = "", parameter: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        if parameter is not None:
+            self.details["parameter"] = parameter
+
+    @property
+    def parameter(self) -> str | None:
+        value = self.details.get("parameter")
+        return value if isinstance(value, str) else None
+
+
+class UnknownCommandError(BridgeError):
+    """The worker has no handler for the requested command."""
+
+    code = Code.NOT_FOUND
+    reason = "unknown_command"
+
+
+class NotFoundError(BridgeError, KeyError):
+    """A named resource does not exist. A KeyError too, so mapping-style lookups behave as usual."""
+
+    code = Code.NOT_FOUND
+    reason = "not_found"
+
+
+class AlreadyExistsError(BridgeError):
+    code = Code.ALREADY_EXISTS
+    reason = "already_exists"
+
+
+class BridgePermissionError(BridgeError, PermissionError):
+    code = Code.PERMISSION_DENIED
+    reason = "permission_denied"
+
+
+class AuthenticationError(BridgeError):
+    code = Code.UNAUTHENTICATED
+    reason = "unauthenticated"
+
+
+class BridgeTimeoutError(BridgeError, TimeoutError):
+    code = Code.DEADLINE_EXCEEDED
+    reason = "timeout"
+
+
+class BridgeCancelledError(BridgeError):
+    """Cancellation reported as a value. Not an ``asyncio.CancelledError``: raising this must
+    not be mistaken for the current task being cancelled."""
+
+    code = Code.CANCELLED
+    reason = "cancelled"
+
+
+class QueueFullError(BridgeError):
+    code = Code.RESOURCE_EXHAUSTED
+    reason = "queue_full"
+
+
+class PayloadTooLargeError(BridgeError):
+    code = Code.RESOURCE_EXHAUSTED
+    reason = "payload_too_large"
+
+
+class RateLimitError(BridgeError):
+    code = Code.RESOURCE_EXHAUSTED
+    reason = "rate_limited"
+
+
+class VersionConflictError(BridgeError):
+    code = Code.ABORTED
+    reason = "version_conflict"
+
+
+class CompactedError(BridgeError):
+    code = Code.OUT_OF_RANGE
+    reason = "compacted"
+
+
+class FailedPreconditionError(BridgeError):
+    code = Code.FAILED_PRECONDITION
+    reason = "failed_precondition"
+
+
+class BridgeNotImplementedError(BridgeError, NotImplementedError):
+    code = Code.UNIMPLEMENTED
+    reason = "not_implemented"
+
+
+class ProtocolError(BridgeError):
+    code = Code.INTERNAL
+    reason = "protocol_error"
+
+
+class InternalError(BridgeError):
+    code = Code.INTERNAL
+    reason = "internal"
+
+
+class WorkerCrashedError(BridgeError):
+    code = Code.UNAVAILABLE
+    reason = "worker_crashed"
+
+
+class CrashLoopError(BridgeError):
+    code = Code.UNAVAILABLE
+    reason = "crash_loop"
+
+
+class WorkerStartError(BridgeError):
+    code = Code.UNAVAILABLE
+    reason = "worker_start_failed"
+
+
+class BridgeClosedError(BridgeError):
+    code = Code.UNAVAILABLE
+    reason = "bridge_closed"
+
+
+class LMError(BridgeError):
+    code = Code.UNKNOWN
+    reason = "lm_error"
+
+
+class ParseError(BridgeError):
+    code = Code.UNKNOWN
+    reason = "parse_error"
+
+
+ERRORS_BY_REASON: Mapping[str, type[BridgeError]] = MappingProxyType(
+    {
+        cls.reason: cls
+        for cls in (
+            InvalidArgumentError,
+            UnknownCommandError,
+            NotFoundError,
+            AlreadyExistsError,
+            BridgePermissionError,
+            AuthenticationError,
+            BridgeTimeoutError,
+            BridgeCancelledError,
+            QueueFullError,
+            PayloadTooLargeError,
+            RateLimitError,
+            VersionConflictError,
+            CompactedError,
+            FailedPreconditionError,
+            BridgeNotImplementedError,
+            ProtocolError,
+            InternalError,
+            WorkerCrashedError,
+            CrashLoopError,
+            WorkerStartError,
+            BridgeClosedError,
+            LMError,
+            ParseError,
+        )
+    }
+)
+"""reason → class for every reason that has a Python class (all but ``python_error``)."""
+
+# Order matters: asyncio.TimeoutError is TimeoutError on 3.11+, a separate class on 3.10.
+_BUILTIN_MAP: tuple[tuple[tuple[type[BaseException], ...], type[BridgeError]], ...] = (
+    ((asyncio.CancelledError,), BridgeCancelledError),
+    ((TimeoutError, asyncio.TimeoutError), BridgeTimeoutError),
+    ((NotImplementedError,), BridgeNotImplementedError),
+    ((PermissionError,), BridgePermissionError),
+)
+
+
+def _qualified_type(exc: BaseException) -> str:
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _frames(tb: TracebackType | None) -> tuple[TracebackFrame, ...]:
+    if tb is None:
+        return ()
+    return tuple(
+        TracebackFrame(f.filename, f.lineno or 0, f.name, f.line or "")
+        for f in _tb.extract_tb(tb, limit=-MAX_TRACEBACK_FRAMES)
+    )
+
+
+def as_bridge_error(exc: BaseException) -> BridgeError:
+    """Return ``exc`` itself if it is a BridgeError, else the BridgeError that describes it.
+
+    The result keeps the original's qualified type and traceback frames in ``python_type`` /
+    ``python_traceback``, so :func:`error_to_detail` reports the original, not the wrapper.
+    """
+    if isinstance(exc, BridgeError):
+        return exc
+    origin = {"python_type": _qualified_type(exc), "python_traceback": _frames(exc.__traceback__)}
+    for builtins, cls in _BUILTIN_MAP:
+        if isinstance(exc, builtins):
+            return cls(str(exc), **origin)
+    return BridgeError(str(exc), code=Code.UNKNOWN, reason="python_error", **origin)
+
+
+def _dump_details(details: Mapping[str, Any]) -> str:
+    if not details:
+        return ""
+    try:
+        return json.dumps(details, default=str)
+    except (TypeError, ValueError):  # circular structure, bad keys: never fail while reporting
+        return json.dumps({"unserializable_details": repr(details)})
+
+
+def error_to_detail(exc: BaseException) -> errors_pb2.ErrorDetail:
+    """Describe any exception as an ``ErrorDetail`` (the mapping rules are in the module docstring)."""
+    err = as_bridge_error(exc)
+    if err.python_type is not None:
+        python_type, frames = err.python_type, err.python_traceback
+    else:
+        python_type, frames = _qualified_type(err), _frames(err.__traceback__)
+    return errors_pb2.ErrorDetail(
+        code=int(err.code),
+        reason=err.reason,
+        message=err.message,
+        python_type=python_type,
+        traceback=[errors_pb2.TracebackFrame(**f._asdict()) for f in frames[-MAX_TRACEBACK_FRAMES:]],
+        details_json=_dump_details(err.details),
+    )
+
+
+def _load_details(text: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"details_json": text}
+    return value if isinstance(value, dict) else {"details_json": text}
+
+
+def error_from_detail(detail: errors_pb2.ErrorDetail) -> BridgeError:
+    """Rebuild an error from the wire: the class is chosen by ``reason`` (the code of a known
+    reason is the class's own); ``python_error`` and unknown reasons give a plain BridgeError
+    carrying the received code and reason."""
+    kwargs: dict[str, Any] = {
+        "details": _load_details(detail.details_json),
+        "python_type": detail.python_type or None,
+        "python_traceback": tuple(
+            TracebackFrame(f.filename, f.lineno, f.name, f.line) for f in detail.traceback
+        ),
+    }
+    cls = ERRORS_BY_REASON.get(detail.reason)
+    if cls is None:
+        return BridgeError(detail.message, code=detail.code, reason=detail.reason or "python_error", **kwargs)
+    return cls(detail.message, **kwargs)
+
+
+class translate_errors:
+    """Context manager (``with`` or ``async with``) that re-raises any ``Exception`` as a BridgeError.
+
+    Bridge errors pass through untouched; others become :func:`as_bridge_error` of themselves,
+    chained with ``from``. ``BaseException``s that are not ``Exception`` (notably
+    ``asyncio.CancelledError``, ``KeyboardInterrupt``) propagate unchanged: converting them
+    would break task cancellation. Catch them at the boundary and use :func:`error_to_detail`.
+    """
+
+    def __enter__(self) -> translate_errors:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None or isinstance(exc, BridgeError) or not isinstance(exc, Exception):
+            return False
+        raise as_bridge_error(exc) from exc
+
+    async def __aenter__(self) -> translate_errors:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return self.__exit__(exc_type, exc, tb)

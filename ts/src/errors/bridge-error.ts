@@ -1,0 +1,313 @@
+import { Code } from "./code.js";
+import { formatPythonTraceback, type TracebackFrame } from "./traceback.js";
+
+/** Everything a BridgeError can be built from; `code` and `reason` only count for the base class. */
+export interface BridgeErrorOptions {
+  /** The error this one wraps or translates (kept as the standard `Error.cause`). */
+  cause?: unknown;
+  /** JSON-safe structured facts; travels as `ErrorDetail.details_json`. Keys are snake_case. */
+  details?: Record<string, unknown>;
+  /** gRPC code; only honoured by `BridgeError` itself (subclasses have a fixed code). */
+  code?: number;
+  /** Stable snake_case reason; only honoured by `BridgeError` itself. */
+  reason?: string;
+  /** Qualified Python exception type when the error originated in Python. */
+  pythonType?: string;
+  /** Python frames, outermost first (as Python prints them). */
+  traceback?: readonly TracebackFrame[];
+}
+
+/** Options of the subclasses: their code and reason are fixed by the class. */
+export type FixedErrorOptions = Omit<BridgeErrorOptions, "code" | "reason">;
+
+/**
+ * The one error type of the bridge: a gRPC `code`, a stable snake_case `reason` (see
+ * testdata/errors.json), a message, optional `cause` and JSON-safe `details`.
+ *
+ * Every subclass carries its code and reason both as static members (`QueueFullError.reason`)
+ * and on instances. Errors that came from Python also carry `pythonType` and `traceback`.
+ */
+export class BridgeError extends Error {
+  static readonly code: number = Code.UNKNOWN;
+  /** Reason of a bare `new BridgeError(message)`; prefer a subclass or an explicit reason. */
+  static readonly reason: string = "unknown";
+
+  readonly code: number;
+  readonly reason: string;
+  readonly details: Record<string, unknown>;
+  readonly pythonType: string | undefined;
+  readonly traceback: readonly TracebackFrame[];
+
+  constructor(message: string, options: BridgeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const ctor = new.target as typeof BridgeError;
+    const isBase = ctor === BridgeError;
+    this.name = ctor.name;
+    this.code = (isBase ? options.code : undefined) ?? ctor.code;
+    this.reason = (isBase ? options.reason : undefined) ?? ctor.reason;
+    this.details = { ...options.details };
+    this.pythonType = options.pythonType;
+    this.traceback = (options.traceback ?? []).map(({ filename, lineno, name, line }) => ({
+      filename,
+      lineno,
+      name,
+      line,
+    }));
+  }
+
+  /** The Python traceback as Python would print it; "" if the error did not come from Python. */
+  get pythonTraceback(): string {
+    if (this.pythonType === undefined && this.traceback.length === 0) return "";
+    return formatPythonTraceback(this.traceback, this.pythonType ?? "", this.message);
+  }
+
+  /**
+   * Turn anything thrown into a BridgeError. Bridge errors are returned as they are; abort
+   * reasons (`AbortError`, e.g. `AbortSignal.abort().reason`) become CancelledError, timeout
+   * reasons (`TimeoutError` DOMException from `AbortSignal.timeout()`) become TimeoutError;
+   * anything else becomes InternalError with the original as `cause`.
+   */
+  static from(err: unknown): BridgeError {
+    if (err instanceof BridgeError) return err;
+    const name = nameOf(err);
+    if (name === "AbortError") {
+      return new CancelledError(messageOf(err) || "the operation was aborted", { cause: err });
+    }
+    if (name === "TimeoutError") {
+      return new TimeoutError(messageOf(err) || "the operation timed out", { cause: err });
+    }
+    if (err instanceof Error) return new InternalError(err.message, { cause: err });
+    if (typeof err === "string") return new InternalError(err);
+    return new InternalError(describe(err), { cause: err });
+  }
+}
+
+function nameOf(err: unknown): string | undefined {
+  if (typeof err !== "object" || err === null || !("name" in err)) return undefined;
+  return typeof err.name === "string" ? err.name : undefined;
+}
+
+function messageOf(err: unknown): string {
+  if (typeof err !== "object" || err === null || !("message" in err)) return "";
+  return typeof err.message === "string" ? err.message : "";
+}
+
+function describe(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value); // e.g. Object.create(null)
+  }
+}
+
+const asString = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+const asNumber = (v: unknown): number | undefined =>
+  typeof v === "number" && Number.isFinite(v) ? v : undefined;
+
+/**
+ * A typed field backed by the snake_case `details[key]` (the wire form). An explicit option
+ * wins and is written into `details` so it travels; a camelCase key in `details` is accepted
+ * when reading, for callers who wrote `details: { workerId }`.
+ */
+function field<T>(
+  details: Record<string, unknown>,
+  key: string,
+  explicit: T | undefined,
+  read: (v: unknown) => T | undefined,
+): T | undefined {
+  if (explicit !== undefined) {
+    details[key] = explicit;
+    return explicit;
+  }
+  return read(details[key]) ?? read(details[key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())]);
+}
+
+export class InvalidArgumentError extends BridgeError {
+  static override readonly code: number = Code.INVALID_ARGUMENT;
+  static override readonly reason: string = "invalid_argument";
+  /** Name of the offending argument (`details.parameter`). */
+  readonly parameter: string | undefined;
+  constructor(message: string, options: FixedErrorOptions & { parameter?: string } = {}) {
+    super(message, options);
+    this.parameter = field(this.details, "parameter", options.parameter, asString);
+  }
+}
+
+export class UnknownCommandError extends BridgeError {
+  static override readonly code: number = Code.NOT_FOUND;
+  static override readonly reason: string = "unknown_command";
+  /** The command name the worker did not know (`details.command`). */
+  readonly command: string | undefined;
+  constructor(message: string, options: FixedErrorOptions & { command?: string } = {}) {
+    super(message, options);
+    this.command = field(this.details, "command", options.command, asString);
+  }
+}
+
+export class NotFoundError extends BridgeError {
+  static override readonly code: number = Code.NOT_FOUND;
+  static override readonly reason: string = "not_found";
+}
+
+export class AlreadyExistsError extends BridgeError {
+  static override readonly code: number = Code.ALREADY_EXISTS;
+  static override readonly reason: string = "already_exists";
+}
+
+export class PermissionDeniedError extends BridgeError {
+  static override readonly code: number = Code.PERMISSION_DENIED;
+  static override readonly reason: string = "permission_denied";
+}
+
+export class AuthenticationError extends BridgeError {
+  static override readonly code: number = Code.UNAUTHENTICATED;
+  static override readonly reason: string = "unauthenticated";
+}
+
+/** Deadline exceeded. Named like the DOMException on purpose; `BridgeError.from` maps that one to this. */
+export class TimeoutError extends BridgeError {
+  static override readonly code: number = Code.DEADLINE_EXCEEDED;
+  static override readonly reason: string = "timeout";
+  /** The deadline that passed (`details.timeout_ms`). */
+  readonly timeoutMs: number | undefined;
+  constructor(message: string, options: FixedErrorOptions & { timeoutMs?: number } = {}) {
+    super(message, options);
+    this.timeoutMs = field(this.details, "timeout_ms", options.timeoutMs, asNumber);
+  }
+}
+
+export class CancelledError extends BridgeError {
+  static override readonly code: number = Code.CANCELLED;
+  static override readonly reason: string = "cancelled";
+}
+
+export class QueueFullError extends BridgeError {
+  static override readonly code: number = Code.RESOURCE_EXHAUSTED;
+  static override readonly reason: string = "queue_full";
+  /** The queue's capacity (`details.limit`). */
+  readonly limit: number | undefined;
+  constructor(message: string, options: FixedErrorOptions & { limit?: number } = {}) {
+    super(message, options);
+    this.limit = field(this.details, "limit", options.limit, asNumber);
+  }
+}
+
+export class PayloadTooLargeError extends BridgeError {
+  static override readonly code: number = Code.RESOURCE_EXHAUSTED;
+  static override readonly reason: string = "payload_too_large";
+  /** Payload size in bytes (`details.size`). */
+  readonly size: number | undefined;
+  /** Maximum size in bytes (`details.limit`). */
+  readonly limit: number | undefined;
+  constructor(
+    message: string,
+    options: FixedErrorOptions & { size?: number; limit?: number } = {},
+  ) {
+    super(message, options);
+    this.size = field(this.details, "size", options.size, asNumber);
+    this.limit = field(this.details, "limit", options.limit, asNumber);
+  }
+}
+
+export class RateLimitError extends BridgeError {
+  static override readonly code: number = Code.RESOURCE_EXHAUSTED;
+  static override readonly reason: string = "rate_limited";
+}
+
+export class VersionConflictError extends BridgeError {
+  static override readonly code: number = Code.ABORTED;
+  static override readonly reason: string = "version_conflict";
+}
+
+export class CompactedError extends BridgeError {
+  static override readonly code: number = Code.OUT_OF_RANGE;
+  static override readonly reason: string = "compacted";
+}
+
+export class FailedPreconditionError extends BridgeError {
+  static override readonly code: number = Code.FAILED_PRECONDITION;
+  static override readonly reason: string = "failed_precondition";
+}
+
+export class NotImplementedError extends BridgeError {
+  static override readonly code: number = Code.UNIMPLEMENTED;
+  static override readonly reason: string = "not_implemented";
+}
+
+export class ProtocolError extends BridgeError {
+  static override readonly code: number = Code.INTERNAL;
+  static override readonly reason: string = "protocol_error";
+}
+
+export class InternalError extends BridgeError {
+  static override readonly code: number = Code.INTERNAL;
+  static override readonly reason: string = "internal";
+}
+
+export class WorkerCrashedError extends BridgeError {
+  static override readonly code: number = Code.UNAVAILABLE;
+  static override readonly reason: string = "worker_crashed";
+  /** `details.worker_id` */
+  readonly workerId: string | undefined;
+  /** Process exit code, if it exited (`details.exit_code`). */
+  readonly exitCode: number | undefined;
+  /** Signal name such as "SIGKILL", if it was killed (`details.signal`). */
+  readonly signal: string | undefined;
+  constructor(
+    message: string,
+    options: FixedErrorOptions & { workerId?: string; exitCode?: number; signal?: string } = {},
+  ) {
+    super(message, options);
+    this.workerId = field(this.details, "worker_id", options.workerId, asString);
+    this.exitCode = field(this.details, "exit_code", options.exitCode, asNumber);
+    this.signal = field(this.details, "signal", options.signal, asString);
+  }
+}
+
+export class CrashLoopError extends BridgeError {
+  static override readonly code: number = Code.UNAVAILABLE;
+  static override readonly reason: string = "crash_loop";
+}
+
+export class WorkerStartError extends BridgeError {
+  static override readonly code: number = Code.UNAVAILABLE;
+  static override readonly reason: string = "worker_start_failed";
+}
+
+export class BridgeClosedError extends BridgeError {
+  static override readonly code: number = Code.UNAVAILABLE;
+  static override readonly reason: string = "bridge_closed";
+}
+
+/**
+ * An uncaught Python exception without a more specific mapping. `message` reads like
+ * Python's last traceback line ("ValueError: bad"); `pythonMessage` is the bare message.
+ */
+export class PythonError extends BridgeError {
+  static override readonly code: number = Code.UNKNOWN;
+  static override readonly reason: string = "python_error";
+  declare readonly pythonType: string;
+  readonly pythonMessage: string;
+  constructor(message: string, options: FixedErrorOptions = {}) {
+    const pythonType = options.pythonType ?? "";
+    super(pythonType === "" ? message : message === "" ? pythonType : `${pythonType}: ${message}`, {
+      ...options,
+      pythonType,
+    });
+    this.pythonMessage = message;
+  }
+
+  override get pythonTraceback(): string {
+    return formatPythonTraceback(this.traceback, this.pythonType, this.pythonMessage);
+  }
+}
+
+export class LMError extends BridgeError {
+  static override readonly code: number = Code.UNKNOWN;
+  static override readonly reason: string = "lm_error";
+}
+
+export class ParseError extends BridgeError {
+  static override readonly code: number = Code.UNKNOWN;
+  static override readonly reason: string = "parse_error";
+}
