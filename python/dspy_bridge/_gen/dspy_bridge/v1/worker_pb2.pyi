@@ -133,8 +133,20 @@ class ForkResponse(_message.Message):
     error: str
     def __init__(self, worker_id: _Optional[str] = ..., pid: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
+class WorkerExited(_message.Message):
+    __slots__ = ("worker_id", "pid", "exit_code", "signal")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    pid: int
+    exit_code: int
+    signal: int
+    def __init__(self, worker_id: _Optional[str] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
+
 class WorkerFrame(_message.Message):
-    __slots__ = ("hello", "execute", "result", "stream_item", "cancel", "cancelled", "health", "health_reply", "drain", "drained", "fork", "forked", "protocol_error")
+    __slots__ = ("hello", "execute", "result", "stream_item", "cancel", "cancelled", "health", "health_reply", "drain", "drained", "fork", "forked", "protocol_error", "worker_exited")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +160,7 @@ class WorkerFrame(_message.Message):
     FORK_FIELD_NUMBER: _ClassVar[int]
     FORKED_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_ERROR_FIELD_NUMBER: _ClassVar[int]
+    WORKER_EXITED_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     execute: ExecuteRequest
     result: ExecuteResponse
@@ -161,4 +174,5 @@ class WorkerFrame(_message.Message):
     fork: ForkRequest
     forked: ForkResponse
     protocol_error: ExecuteResponse
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., result: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., stream_item: _Optional[_Union[StreamItem, _Mapping]] = ..., cancel: _Optional[_Union[CancelRequest, _Mapping]] = ..., cancelled: _Optional[_Union[CancelResponse, _Mapping]] = ..., health: _Optional[_Union[HealthRequest, _Mapping]] = ..., health_reply: _Optional[_Union[HealthResponse, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ..., drained: _Optional[_Union[DrainResponse, _Mapping]] = ..., fork: _Optional[_Union[ForkRequest, _Mapping]] = ..., forked: _Optional[_Union[ForkResponse, _Mapping]] = ..., protocol_error: _Optional[_Union[ExecuteResponse, _Mapping]] = ...) -> None: ...
+    worker_exited: WorkerExited
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., result: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., stream_item: _Optional[_Union[StreamItem, _Mapping]] = ..., cancel: _Optional[_Union[CancelRequest, _Mapping]] = ..., cancelled: _Optional[_Union[CancelResponse, _Mapping]] = ..., health: _Optional[_Union[HealthRequest, _Mapping]] = ..., health_reply: _Optional[_Union[HealthResponse, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ..., drained: _Optional[_Union[DrainResponse, _Mapping]] = ..., fork: _Optional[_Union[ForkRequest, _Mapping]] = ..., forked: _Optional[_Union[ForkResponse, _Mapping]] = ..., protocol_error: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., worker_exited: _Optional[_Union[WorkerExited, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,5 @@
+"""The worker side of the bridge: the command registry and the server that runs it."""
+
+from .registry import Command, CommandContext, CommandRegistry, Parameter, command, default_registry
+
+__all__ = ["Command", "CommandContext", "CommandRegistry", "Parameter", "command", "default_registry"]

@@ -1,0 +1,121 @@
+"""Built-in commands: ping, echo and sleep (for tests and benchmarks), and a few fault
+injectors the test suite uses to prove the supervisor (crash, hang, cancellation probes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any, AsyncIterator
+
+from .registry import CommandContext, command
+
+__all__: list[str] = []
+
+# Calls that saw their cancellation, by probe key, so a test can ask afterwards.
+_cancellation_log: dict[str, str] = {}
+
+
+@command()
+def ping() -> dict[str, Any]:
+    """Answers at once: the cheapest possible round trip."""
+    return {"ok": True}
+
+
+@command()
+def echo(value: Any = None) -> Any:
+    """Returns its argument unchanged (exercises the value encoding both ways)."""
+    return value
+
+
+@command()
+async def sleep(seconds: float, probe: str = "", ctx: CommandContext | None = None) -> dict[str, Any]:
+    """Sleeps without blocking the worker. With `probe`, records whether it was cancelled."""
+    if probe:
+        _cancellation_log[probe] = "running"
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        if probe:
+            _cancellation_log[probe] = "cancelled"
+        raise
+    if probe:
+        _cancellation_log[probe] = "completed"
+    return {"slept": seconds, "worker_id": ctx.worker_id if ctx else "", "pid": os.getpid()}
+
+
+@command()
+def cancellation_probe(probe: str) -> str:
+    """What happened to the `sleep` call that carried this probe key ('' if unknown)."""
+    return _cancellation_log.get(probe, "")
+
+
+@command()
+async def count(n: int, delay_ms: float = 0) -> AsyncIterator[int]:
+    """Streams 0..n-1."""
+    for i in range(n):
+        if delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
+        yield i
+
+
+@command()
+def worker_info(ctx: CommandContext) -> dict[str, Any]:
+    """Which worker answered: for affinity checks."""
+    return {"worker_id": ctx.worker_id, "pid": os.getpid(), "pgid": os.getpgid(0), "session_id": ctx.session_id}
+
+
+@command()
+def make_bytes(size: int) -> bytes:
+    """Returns `size` bytes (oversized-answer tests)."""
+    return b"\x5a" * size
+
+
+@command()
+def crash(delay_ms: float = 0) -> None:
+    """Kills the worker process abruptly (SIGKILL to itself)."""
+    if delay_ms:
+        time.sleep(delay_ms / 1000)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@command()
+async def ignore_cancel(seconds: float) -> str:
+    """Swallows cancellation: the supervisor must kill the worker past the hard deadline."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            await asyncio.sleep(deadline - time.monotonic())
+        except asyncio.CancelledError:
+            continue
+    return "finished"
+
+
+@command()
+def spawn_grandchild(seconds: float = 60) -> int:
+    """Starts a child process of the worker (process-group tests); returns its pid."""
+    import subprocess
+
+    proc = subprocess.Popen(["sleep", str(seconds)])
+    return proc.pid
+
+
+@command()
+def dspy_version() -> str:
+    """The DSPy version this worker runs ('' if DSPy is not imported)."""
+    import sys
+
+    dspy = sys.modules.get("dspy")
+    return str(getattr(dspy, "__version__", "")) if dspy else ""
+
+
+def _raise_nested(kind: str, message: str) -> None:
+    exc_type = {"ValueError": ValueError, "KeyError": KeyError, "RuntimeError": RuntimeError, "ZeroDivisionError": ZeroDivisionError}[kind]
+    raise exc_type(message)
+
+
+@command()
+def fail(message: str, kind: str = "ValueError") -> None:
+    """Raises a Python exception from a nested call (error-path tests)."""
+    _raise_nested(kind, message)

@@ -1,0 +1,189 @@
+"""The fork server: imports DSPy (and the user's command modules) once, then forks workers.
+
+Started by the TypeScript host as `python -m dspy_bridge.core.fork_server`. Importing DSPy
+takes about a second of CPU; four workers importing it independently on two cores take
+twice as long as one. Forking from a process that has already imported it makes every
+worker ready in milliseconds (bench/startup.mjs measures it).
+
+Protocol: the host writes the per-host secret as the first line of our stdin and nothing
+after it. We connect to the host's Unix socket, send Hello(role=FORK_SERVER), then answer
+each ForkRequest with the pid of a new worker, which connects back by itself and introduces
+itself with the worker id it was given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import select
+import signal
+import socket
+import sys
+from typing import Any
+
+from .._gen.dspy_bridge.v1 import worker_pb2
+from . import _lifecycle
+from ._framing import FrameDecoder, encode_frame
+
+WorkerFrame = worker_pb2.WorkerFrame
+
+_children: set[int] = set()
+# Reaped workers not yet reported to the host: (pid, wait status).
+_exited: list[tuple[int, int]] = []
+
+
+def _reap(_signum: int = 0, _frame: Any = None) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _children.discard(pid)
+        _exited.append((pid, status))
+
+
+def _kill_children_and_exit(*_args: Any) -> None:
+    for pid in list(_children):
+        try:
+            os.killpg(pid, signal.SIGKILL)  # each worker leads its own process group
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid: int) -> None:
+    """Runs in the forked child; never returns."""
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        _lifecycle.reset_child_signals()
+        _lifecycle.set_parent_death_signal(signal.SIGKILL, zygote_pid)
+        _lifecycle.start_stdin_watchdog(lambda: os._exit(0))
+        from .registry import default_registry
+        from .server import WorkerProtocol
+
+        try:
+            import uvloop  # type: ignore[import-not-found]
+
+            loop = uvloop.new_event_loop()
+        except ImportError:
+            loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        closed = loop.create_future()
+
+        def on_closed() -> None:
+            if not closed.done():
+                closed.set_result(None)
+
+        async def main() -> None:
+            await loop.create_unix_connection(
+                lambda: WorkerProtocol(
+                    worker_id=worker_id,
+                    token=token,
+                    registry=default_registry,
+                    max_message_bytes=args.max_message_bytes,
+                    on_closed=on_closed,
+                ),
+                args.socket,
+            )
+            await closed
+
+        loop.run_until_complete(main())
+    except BaseException as err:  # noqa: BLE001 - a child must never fall back into the zygote loop
+        print(f"[dspy-bridge worker {worker_id}] fatal: {err!r}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m dspy_bridge.core.fork_server")
+    parser.add_argument("--socket", required=True, help="host Unix socket path")
+    parser.add_argument("--preload", default="dspy", help="comma-separated modules imported before forking")
+    parser.add_argument("--modules", default="", help="comma-separated user modules that register commands")
+    parser.add_argument("--max-message-bytes", type=int, default=128 * 1024 * 1024)
+    args = parser.parse_args()
+
+    host_pid = os.getppid()
+    token = sys.stdin.buffer.readline().decode().strip()
+    _lifecycle.set_parent_death_signal(signal.SIGTERM, host_pid)
+    signal.signal(signal.SIGTERM, _kill_children_and_exit)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the host decides
+    signal.signal(signal.SIGCHLD, _reap)
+    _lifecycle.start_stdin_watchdog(lambda: os.kill(os.getpid(), signal.SIGTERM))
+
+    from . import builtins as _builtins  # noqa: F401 - registers ping, echo, sleep, ...
+
+    for name in filter(None, (m.strip() for m in args.preload.split(","))):
+        importlib.import_module(name)
+    for name in filter(None, (m.strip() for m in args.modules.split(","))):
+        importlib.import_module(name)
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(args.socket)
+    dspy = sys.modules.get("dspy")
+    hello = worker_pb2.Hello(
+        role=worker_pb2.Hello.ROLE_FORK_SERVER,
+        pid=os.getpid(),
+        token=token,
+        python_version=sys.version.split()[0],
+        dspy_version=getattr(dspy, "__version__", "") if dspy else "",
+    )
+    conn.sendall(encode_frame(WorkerFrame(hello=hello).SerializeToString()))
+    decoder = FrameDecoder(1024 * 1024)
+    zygote_pid = os.getpid()
+    worker_ids: dict[int, str] = {}
+    # SIGCHLD wakes select() through this pipe, so exits are reported at once.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    while True:
+        readable, _, _ = select.select([conn, wake_r], [], [])
+        if wake_r in readable:
+            os.read(wake_r, 4096)
+            _reap()
+        while _exited:
+            pid, status = _exited.pop(0)
+            code = os.waitstatus_to_exitcode(status)
+            exited = worker_pb2.WorkerExited(
+                worker_id=worker_ids.pop(pid, ""),
+                pid=pid,
+                exit_code=max(code, 0),
+                signal=-code if code < 0 else 0,
+            )
+            conn.sendall(encode_frame(WorkerFrame(worker_exited=exited).SerializeToString()))
+        if conn not in readable:
+            continue
+        data = conn.recv(65536)
+        if not data:
+            _kill_children_and_exit()
+        for raw in decoder.feed(data):
+            frame = WorkerFrame.FromString(raw)
+            if frame.WhichOneof("kind") != "fork":
+                continue
+            worker_id = frame.fork.worker_id
+            try:
+                pid = os.fork()
+            except OSError as err:
+                reply = worker_pb2.ForkResponse(worker_id=worker_id, error=str(err))
+            else:
+                if pid == 0:
+                    signal.set_wakeup_fd(-1)
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    conn.close()
+                    _run_worker(args, worker_id, token, zygote_pid)
+                _children.add(pid)
+                worker_ids[pid] = worker_id
+                reply = worker_pb2.ForkResponse(worker_id=worker_id, pid=pid)
+            conn.sendall(encode_frame(WorkerFrame(forked=reply).SerializeToString()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""The command registry: Python functions the TypeScript host can call by name.
+
+    from dspy_bridge.core import command
+
+    @command()
+    async def summarize(text: str, max_words: int = 50) -> str: ...
+
+Commands declare their parameters through their signature. The registry checks the
+arguments of every call against it, so a bad call gets an InvalidArgumentError naming the
+parameter instead of a TypeError from deep inside the function.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+from ..errors import InvalidArgumentError, UnknownCommandError
+
+__all__ = ["Parameter", "Command", "CommandContext", "CommandRegistry", "command", "default_registry"]
+
+_MISSING: Any = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    annotation: Any
+    default: Any
+    required: bool
+
+
+@dataclass
+class CommandContext:
+    """What a running command may know about its call. Declare a parameter annotated
+    ``CommandContext`` to receive it; it is not part of the command's arguments."""
+
+    command: str
+    call_id: int
+    session_id: str
+    worker_id: str
+    timeout_ms: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Command:
+    name: str
+    fn: Callable[..., Any]
+    parameters: dict[str, Parameter]
+    context_parameter: str | None
+    is_async: bool
+    is_stream: bool
+    blocking: bool
+    accepts_var_kwargs: bool
+    description: str
+
+    def bind(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Check `args` against the signature; raise InvalidArgumentError naming the parameter."""
+        for name in args:
+            if name not in self.parameters and not self.accepts_var_kwargs:
+                raise InvalidArgumentError(
+                    f"command '{self.name}' has no parameter '{name}'"
+                    f" (parameters: {', '.join(self.parameters) or 'none'})",
+                    parameter=name,
+                )
+        for param in self.parameters.values():
+            if param.name not in args:
+                if param.required:
+                    raise InvalidArgumentError(
+                        f"command '{self.name}' is missing required parameter '{param.name}'",
+                        parameter=param.name,
+                    )
+                continue
+            problem = _type_problem(args[param.name], param.annotation)
+            if problem is not None:
+                raise InvalidArgumentError(
+                    f"command '{self.name}', parameter '{param.name}': {problem}",
+                    parameter=param.name,
+                )
+        return args
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "stream": self.is_stream,
+            "description": self.description,
+            "parameters": [
+                {"name": p.name, "type": _type_name(p.annotation), "required": p.required}
+                for p in self.parameters.values()
+            ],
+        }
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is _MISSING or annotation is Any:
+        return "any"
+    return getattr(annotation, "__name__", None) or str(annotation)
+
+
+def _type_problem(value: Any, annotation: Any) -> str | None:
+    """None when `value` fits `annotation`; otherwise a sentence saying why not.
+
+    Only the shapes that cross the boundary are checked (scalars, lists, dicts, bytes,
+    unions, Optional); anything else is accepted as is.
+    """
+    if annotation is _MISSING or annotation is Any:
+        return None
+    origin = typing.get_origin(annotation)
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        options = typing.get_args(annotation)
+        if any(_type_problem(value, opt) is None for opt in options):
+            return None
+        return f"expected {' or '.join(_type_name(o) for o in options)}, got {type(value).__name__}"
+    if annotation is type(None):
+        return None if value is None else f"expected null, got {type(value).__name__}"
+    base = origin or annotation
+    if base is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base in (str, bool, bytes):
+        ok = isinstance(value, base)
+    elif base in (list, tuple, typing.List, typing.Sequence):
+        ok = isinstance(value, (list, tuple))
+    elif base in (dict, typing.Dict, typing.Mapping):
+        ok = isinstance(value, dict)
+    elif isinstance(base, type):
+        ok = isinstance(value, base)
+    else:
+        return None
+    return None if ok else f"expected {_type_name(base)}, got {type(value).__name__}"
+
+
+class CommandRegistry:
+    def __init__(self) -> None:
+        self._commands: dict[str, Command] = {}
+
+    def register(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        blocking: bool = False,
+        description: str | None = None,
+        replace: bool = False,
+    ) -> Command:
+        cmd_name = name or fn.__name__
+        if cmd_name in self._commands and not replace:
+            raise ValueError(f"command '{cmd_name}' is already registered")
+        sig = inspect.signature(fn)
+        try:
+            hints = typing.get_type_hints(fn)
+        except Exception:  # unresolvable forward references: fall back to raw annotations
+            hints = {}
+        params: dict[str, Parameter] = {}
+        context_param: str | None = None
+        var_kwargs = False
+        for p in sig.parameters.values():
+            annotation = hints.get(p.name, p.annotation)
+            if p.kind is inspect.Parameter.VAR_KEYWORD:
+                var_kwargs = True
+                continue
+            if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.POSITIONAL_ONLY):
+                raise TypeError(f"command '{cmd_name}': parameter '{p.name}' must be passable by name")
+            if annotation is CommandContext:
+                context_param = p.name
+                continue
+            params[p.name] = Parameter(p.name, annotation, p.default, p.default is _MISSING)
+        is_stream = inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn)
+        cmd = Command(
+            name=cmd_name,
+            fn=fn,
+            parameters=params,
+            context_parameter=context_param,
+            is_async=inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn),
+            is_stream=is_stream,
+            blocking=blocking,
+            accepts_var_kwargs=var_kwargs,
+            description=description if description is not None else (inspect.getdoc(fn) or ""),
+        )
+        self._commands[cmd_name] = cmd
+        return cmd
+
+    def get(self, name: str) -> Command:
+        try:
+            return self._commands[name]
+        except KeyError:
+            raise UnknownCommandError(
+                f"unknown command '{name}'", details={"command": name}
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._commands)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._commands
+
+
+default_registry = CommandRegistry()
+
+
+def command(
+    name: str | None = None,
+    *,
+    blocking: bool = False,
+    description: str | None = None,
+    registry: CommandRegistry | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a function as a command callable from TypeScript.
+
+    - ``async def`` commands run as asyncio tasks: many at once per worker, cancellable.
+    - plain ``def`` commands run inline on the worker's event loop (fast for trivial work);
+      pass ``blocking=True`` for CPU- or IO-heavy sync work so it runs in a thread.
+    - generator / async generator functions are streaming commands.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        (registry or default_registry).register(fn, name=name, blocking=blocking, description=description)
+        return fn
+
+    return decorate

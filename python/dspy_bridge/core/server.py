@@ -1,0 +1,266 @@
+"""The worker server: one asyncio connection to the host carrying many calls at once.
+
+Frames arrive in batches; trivial synchronous commands are answered inline and every answer
+produced in one event-loop turn leaves in a single write. Async commands run as tasks, so a
+worker serves many LM-bound calls concurrently, and a Cancel frame cancels the task itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Any, Callable
+
+from .._gen.dspy_bridge.v1 import worker_pb2
+from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
+from ..values import decode_value, encode_value
+from ._framing import FrameDecoder, FrameTooLargeError, encode_frame
+from .registry import Command, CommandContext, CommandRegistry
+
+__all__ = ["WorkerProtocol", "PROTOCOL_VERSION", "rss_bytes"]
+
+PROTOCOL_VERSION = 1
+FRAME_OVERHEAD_BYTES = 64 * 1024
+
+WorkerFrame = worker_pb2.WorkerFrame
+ExecuteResponse = worker_pb2.ExecuteResponse
+StreamItem = worker_pb2.StreamItem
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class WorkerProtocol(asyncio.Protocol):
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        token: str,
+        registry: CommandRegistry,
+        max_message_bytes: int,
+        on_closed: Callable[[], None],
+    ) -> None:
+        self._worker_id = worker_id
+        self._token = token
+        self._registry = registry
+        self._max_message_bytes = max_message_bytes
+        self._on_closed = on_closed
+        # Frames carry a message plus a little framing (ids, names): allow for it.
+        self._decoder = FrameDecoder(max_message_bytes + FRAME_OVERHEAD_BYTES)
+        self._transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._tasks: dict[int, asyncio.Task[Any]] = {}
+        self._served = 0
+        self._draining = False
+        self._loop = asyncio.get_event_loop()
+
+    # -- connection -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses; they have the same API.
+        self._transport = transport  # type: ignore[assignment]
+        dspy = sys.modules.get("dspy")
+        hello = worker_pb2.Hello(
+            role=worker_pb2.Hello.ROLE_WORKER,
+            worker_id=self._worker_id,
+            pid=os.getpid(),
+            token=self._token,
+            protocol_version=PROTOCOL_VERSION,
+            commands=self._registry.names(),
+            python_version=sys.version.split()[0],
+            dspy_version=getattr(dspy, "__version__", "") if dspy else "",
+        )
+        transport.write(encode_frame(WorkerFrame(hello=hello).SerializeToString()))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        self._on_closed()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self._decoder.feed(data)
+        except FrameTooLargeError as err:
+            # The stream can no longer be split into frames: say why, then close.
+            self._send_protocol_error(0, ProtocolError(str(err)))
+            self._flush()
+            assert self._transport is not None
+            self._transport.close()
+            return
+        for raw in frames:
+            self._handle_frame(raw)
+
+    # -- dispatch ---------------------------------------------------------------------
+    def _handle_frame(self, raw: bytes) -> None:
+        frame = WorkerFrame()
+        try:
+            frame.ParseFromString(raw)
+        except Exception as err:  # noqa: BLE001 - any decode failure is a protocol error
+            self._send_protocol_error(0, ProtocolError(f"malformed frame ({len(raw)} bytes): {err}"))
+            return
+        kind = frame.WhichOneof("kind")
+        if kind == "execute":
+            self._execute(frame.execute)
+        elif kind == "cancel":
+            self._cancel(frame.cancel.call_id)
+        elif kind == "health":
+            reply = worker_pb2.HealthResponse(
+                probe_id=frame.health.probe_id,
+                rss_bytes=rss_bytes(),
+                in_flight=len(self._tasks),
+                served=self._served,
+            )
+            self._send(WorkerFrame(health_reply=reply))
+        elif kind == "drain":
+            self._draining = True
+            self._loop.create_task(self._drain())
+        else:
+            self._send_protocol_error(0, ProtocolError(f"unexpected frame kind {kind!r} from host"))
+
+    def _execute(self, req: Any) -> None:
+        call_id = req.call_id
+        self._served += 1
+        try:
+            cmd = self._registry.get(req.command)
+            args = decode_value(req.args) if req.args.json else {}
+            if not isinstance(args, dict):
+                raise InvalidArgumentError(
+                    f"arguments of '{req.command}' must be a map of parameter names to values,"
+                    f" got {type(args).__name__}"
+                )
+            cmd.bind(args)
+            if cmd.is_stream != req.stream:
+                how = "bridge.stream()" if cmd.is_stream else "bridge.execute()"
+                raise InvalidArgumentError(f"command '{cmd.name}' must be called with {how}")
+            kwargs = self._with_context(cmd, args, req)
+        except BaseException as err:  # noqa: BLE001 - reported to the caller
+            self._send_error(call_id, err, req.stream)
+            return
+        if cmd.is_stream:
+            self._start_task(call_id, self._run_stream(call_id, cmd, kwargs))
+        elif cmd.is_async:
+            self._start_task(call_id, self._run_async(call_id, cmd.fn(**kwargs)))
+        elif cmd.blocking:
+            self._start_task(call_id, self._run_async(call_id, asyncio.to_thread(cmd.fn, **kwargs)))
+        else:
+            try:
+                result = cmd.fn(**kwargs)
+            except BaseException as err:  # noqa: BLE001
+                self._send_error(call_id, err, False)
+                return
+            self._send_result(call_id, result)
+
+    def _with_context(self, cmd: Command, args: dict[str, Any], req: Any) -> dict[str, Any]:
+        if cmd.context_parameter is None:
+            return args
+        ctx = CommandContext(
+            command=cmd.name,
+            call_id=req.call_id,
+            session_id=req.session_id,
+            worker_id=self._worker_id,
+            timeout_ms=req.timeout_ms,
+        )
+        return {**args, cmd.context_parameter: ctx}
+
+    def _start_task(self, call_id: int, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks[call_id] = task
+        task.add_done_callback(lambda _t, cid=call_id: self._tasks.pop(cid, None))
+
+    async def _run_async(self, call_id: int, awaitable: Any) -> None:
+        try:
+            result = await awaitable
+        except BaseException as err:  # noqa: BLE001 - includes CancelledError, reported as cancelled
+            self._send_error(call_id, err, False)
+            return
+        self._send_result(call_id, result)
+
+    async def _run_stream(self, call_id: int, cmd: Command, kwargs: dict[str, Any]) -> None:
+        try:
+            gen = cmd.fn(**kwargs)
+            if cmd.is_async:
+                async for item in gen:
+                    self._send_stream_item(call_id, item)
+            else:
+                for item in gen:
+                    self._send_stream_item(call_id, item)
+                    await asyncio.sleep(0)  # let cancellation and writes through between items
+        except BaseException as err:  # noqa: BLE001
+            self._send_error(call_id, err, True)
+            return
+        self._send(WorkerFrame(stream_item=StreamItem(call_id=call_id, end=True)))
+
+    def _cancel(self, call_id: int) -> None:
+        task = self._tasks.get(call_id)
+        if task is not None:
+            task.cancel()
+
+    async def _drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._send(WorkerFrame(drained=worker_pb2.DrainResponse(in_flight=0)))
+
+    # -- answers ----------------------------------------------------------------------
+    def _send_result(self, call_id: int, result: Any) -> None:
+        try:
+            value = encode_value(result)
+            frame = WorkerFrame(result=ExecuteResponse(call_id=call_id, result=value))
+            payload = frame.SerializeToString()
+            if len(payload) > self._max_message_bytes:
+                raise PayloadTooLargeError(
+                    f"result of {len(payload)} bytes exceeds the message limit of {self._max_message_bytes} bytes",
+                    details={"size": len(payload), "limit": self._max_message_bytes},
+                )
+        except BaseException as err:  # noqa: BLE001
+            self._send_error(call_id, err, False)
+            return
+        self._write(payload)
+
+    def _send_stream_item(self, call_id: int, item: Any) -> None:
+        frame = WorkerFrame(stream_item=StreamItem(call_id=call_id, item=encode_value(item)))
+        payload = frame.SerializeToString()
+        if len(payload) > self._max_message_bytes:
+            raise PayloadTooLargeError(
+                f"stream item of {len(payload)} bytes exceeds the message limit of {self._max_message_bytes} bytes",
+                details={"size": len(payload), "limit": self._max_message_bytes},
+            )
+        self._write(payload)
+
+    def _send_error(self, call_id: int, err: BaseException, stream: bool) -> None:
+        detail = error_to_detail(err)
+        if stream:
+            frame = WorkerFrame(stream_item=StreamItem(call_id=call_id, error=detail))
+        else:
+            frame = WorkerFrame(result=ExecuteResponse(call_id=call_id, error=detail))
+        self._send(frame)
+
+    def _send_protocol_error(self, call_id: int, err: BaseException) -> None:
+        self._send(WorkerFrame(protocol_error=ExecuteResponse(call_id=call_id, error=error_to_detail(err))))
+
+    def _send(self, frame: Any) -> None:
+        self._write(frame.SerializeToString())
+
+    def _write(self, payload: bytes) -> None:
+        self._out.append(encode_frame(payload))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._out or self._transport is None or self._transport.is_closing():
+            self._out.clear()
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._transport.write(data)

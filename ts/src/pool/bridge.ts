@@ -1,0 +1,797 @@
+// The public face of the pool: start workers, run calls on them, supervise them.
+import { EventEmitter } from "node:events";
+import {
+  BridgeClosedError,
+  BridgeError,
+  CancelledError,
+  CrashLoopError,
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  ProtocolError,
+  QueueFullError,
+  TimeoutError,
+  WorkerCrashedError,
+  WorkerStartError,
+  errorFromDetail,
+} from "../errors/index.js";
+import { constants as osConstants } from "node:os";
+import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
+import type { BridgeEvents, CallEvent, WorkerEvent } from "../telemetry/index.js";
+import type { FrameConnection } from "../transport/frame-connection.js";
+import { HostListener, generateToken } from "../transport/host-listener.js";
+import { decodeValue, encodeValue } from "../values/index.js";
+import { Call, type CallOptions } from "./call.js";
+import { ForkServer } from "./fork-server.js";
+import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js";
+import { RestartPolicy } from "./restart-policy.js";
+import { StreamSink } from "./stream-sink.js";
+import { WorkerProcess } from "./worker-process.js";
+
+export type BridgeState = "starting" | "running" | "closing" | "closed" | "failed";
+
+/** Room for ids and names around a message inside one frame. */
+const FRAME_OVERHEAD_BYTES = 64 * 1024;
+/** How long a connecting process has to say hello. */
+const HELLO_TIMEOUT_MS = 10_000;
+/** A crashed worker's calls wait this long for the fork server to say how it ended. */
+const EXIT_REPORT_WAIT_MS = 100;
+
+function signalName(n: number): string | undefined {
+  if (!n) return undefined;
+  const found = Object.entries(osConstants.signals).find(([, v]) => v === n);
+  return found ? found[0] : `signal ${n}`;
+}
+
+interface Slot {
+  index: number;
+  generation: number;
+  worker: WorkerProcess | undefined;
+  /** Replaced workers finishing their last calls (recycling). */
+  retiring: Set<WorkerProcess>;
+  /** Calls bound to this slot by session affinity, waiting for capacity. */
+  queue: Call[];
+  sessions: Set<string>;
+  restart: RestartPolicy;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+export interface WorkerStats {
+  id: string;
+  slot: number;
+  pid: number | undefined;
+  state: string;
+  inFlight: number;
+  served: number;
+  rssBytes: number;
+  sessions: number;
+}
+
+export interface BridgeStats {
+  state: BridgeState;
+  workers: WorkerStats[];
+  queued: number;
+  sessions: number;
+}
+
+export class Bridge {
+  private state: BridgeState = "starting";
+  private readonly emitter = new EventEmitter();
+  private readonly slots: Slot[] = [];
+  private readonly globalQueue: Call[] = [];
+  private queued = 0;
+  private readonly affinity = new Map<string, Slot>();
+  private readonly awaitingHello = new Map<string, { worker: WorkerProcess; resolve: () => void; reject: (e: Error) => void }>();
+  /** Every worker not yet dead, by id: for exit reports from the fork server. */
+  private readonly live = new Map<string, WorkerProcess>();
+  private forkServer: ForkServer | undefined;
+  private forkServerReady: Promise<ForkServer> | undefined;
+  private listener!: HostListener;
+  private readonly token = generateToken();
+  private failure: BridgeError | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  private constructor(readonly options: ResolvedOptions) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
+  static async start(options: BridgeOptions = {}): Promise<Bridge> {
+    const bridge = new Bridge(resolveOptions(options));
+    try {
+      await bridge.boot();
+    } catch (err) {
+      await bridge.shutdown(0);
+      throw err;
+    }
+    return bridge;
+  }
+
+  private async boot(): Promise<void> {
+    const o = this.options;
+    this.listener = await HostListener.listen({
+      token: this.token,
+      maxFrameBytes: o.maxMessageBytes + FRAME_OVERHEAD_BYTES,
+      helloTimeoutMs: HELLO_TIMEOUT_MS,
+      onHello: (hello, connection) => this.onHello(hello, connection),
+      onRejected: (reason) => o.onLog({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
+    });
+    for (let i = 0; i < o.workers; i++) {
+      const r = o.restart;
+      this.slots.push({
+        index: i,
+        generation: 0,
+        worker: undefined,
+        retiring: new Set(),
+        queue: [],
+        sessions: new Set(),
+        restart: new RestartPolicy(r.initialDelayMs, r.maxDelayMs, r.maxRestarts, r.windowMs),
+        restartTimer: undefined,
+      });
+    }
+    await Promise.all(this.slots.map((slot) => this.spawnWorker(slot, o.startTimeoutMs)));
+    this.state = "running";
+    if (o.healthIntervalMs > 0) {
+      this.healthTimer = setInterval(() => this.healthTick(), o.healthIntervalMs);
+      this.healthTimer.unref();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Public API
+
+  get status(): BridgeState {
+    return this.state;
+  }
+
+  /** Pid of the Python fork server (the parent of every worker). */
+  get forkServerPid(): number | undefined {
+    return this.forkServer?.pid;
+  }
+
+  /** The host's local socket that workers connect to (0600, in a 0700 directory). */
+  get workerSocketPath(): string {
+    return this.listener.path;
+  }
+
+  /** Runs `command` in a worker and resolves with its result. */
+  execute<T = unknown>(command: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const call = this.newCall(command, args, options, false, reject);
+      if (!call) return;
+      call.resolve = resolve as (v: unknown) => void;
+      call.reject = reject;
+      this.submit(call, options.signal);
+    });
+  }
+
+  /** Runs a streaming command; iterate the result with `for await`. Breaking out cancels it. */
+  stream<T = unknown>(command: string, args: Record<string, unknown> = {}, options: CallOptions = {}): AsyncIterableIterator<T> {
+    let early: unknown;
+    const call = this.newCall(command, args, options, true, (e) => (early = e));
+    if (!call) {
+      const failed = new StreamSink<T>(() => {});
+      failed.fail(early);
+      return failed;
+    }
+    const sink = new StreamSink<unknown>(() => this.cancelCall(call, new CancelledError(`stream '${command}' closed by the consumer`), true));
+    call.sink = sink;
+    call.resolve = () => sink.end();
+    call.reject = (e) => sink.fail(e);
+    this.submit(call, options.signal);
+    return sink as StreamSink<T>;
+  }
+
+  on<E extends keyof BridgeEvents>(event: E, listener: (...args: BridgeEvents[E]) => void): this {
+    this.emitter.on(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+
+  off<E extends keyof BridgeEvents>(event: E, listener: (...args: BridgeEvents[E]) => void): this {
+    this.emitter.off(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+
+  /** Forgets a session's worker binding (its Python objects stay until the worker recycles). */
+  releaseSession(sessionId: string): void {
+    const slot = this.affinity.get(sessionId);
+    if (!slot) return;
+    slot.sessions.delete(sessionId);
+    this.affinity.delete(sessionId);
+  }
+
+  /** The worker a session is bound to, if any. */
+  workerForSession(sessionId: string): string | undefined {
+    return this.affinity.get(sessionId)?.worker?.id;
+  }
+
+  stats(): BridgeStats {
+    const workers: WorkerStats[] = [];
+    for (const slot of this.slots) {
+      for (const w of [slot.worker, ...slot.retiring]) {
+        if (!w) continue;
+        workers.push({
+          id: w.id,
+          slot: slot.index,
+          pid: w.pid,
+          state: w.state,
+          inFlight: w.inFlight.size,
+          served: w.served,
+          rssBytes: w.rssBytes,
+          sessions: slot.sessions.size,
+        });
+      }
+    }
+    return { state: this.state, workers, queued: this.queued, sessions: this.affinity.size };
+  }
+
+  /** Drains: no new calls, in-flight calls get `closeGraceMs` to finish, then everything is killed. */
+  async close(): Promise<void> {
+    if (this.state === "closed" || this.state === "closing") return this.closing;
+    await this.shutdown(this.options.closeGraceMs);
+  }
+
+  private closing: Promise<void> = Promise.resolve();
+
+  // ---------------------------------------------------------------------------------
+  // Calls
+
+  private newCall(
+    command: string,
+    args: Record<string, unknown>,
+    options: CallOptions,
+    stream: boolean,
+    fail: (e: unknown) => void,
+  ): Call | undefined {
+    if (this.state !== "running") {
+      fail(this.failure ?? new BridgeClosedError(`the bridge is ${this.state}; cannot run '${command}'`));
+      return undefined;
+    }
+    if (typeof command !== "string" || command.length === 0) {
+      fail(new InvalidArgumentError("command must be a non-empty string", { parameter: "command" }));
+      return undefined;
+    }
+    if (args === null || typeof args !== "object" || Array.isArray(args)) {
+      fail(new InvalidArgumentError(`arguments of '${command}' must be an object of parameter names to values`, { parameter: "args" }));
+      return undefined;
+    }
+    const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs;
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      fail(new InvalidArgumentError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, { parameter: "timeoutMs" }));
+      return undefined;
+    }
+    let encoded;
+    try {
+      encoded = encodeValue(args);
+    } catch (err) {
+      fail(err instanceof BridgeError ? err : new InvalidArgumentError(`arguments of '${command}': ${(err as Error).message}`, { cause: err }));
+      return undefined;
+    }
+    let size = encoded.json.length * 3; // worst-case UTF-8 bytes without encoding twice
+    if (size > this.options.maxMessageBytes) size = Buffer.byteLength(encoded.json);
+    for (const a of encoded.attachments) {
+      size += a.kind.case === "bytes" ? a.kind.value.length : a.kind.case === "tensor" ? a.kind.value.data.length : 0;
+    }
+    if (size > this.options.maxMessageBytes) {
+      fail(
+        new PayloadTooLargeError(
+          `arguments of '${command}' are ${size} bytes, over the ${this.options.maxMessageBytes}-byte message limit (option maxMessageBytes)`,
+          { size, limit: this.options.maxMessageBytes },
+        ),
+      );
+      return undefined;
+    }
+    return new Call(command, encoded, size, options.session, Math.ceil(timeoutMs), stream);
+  }
+
+  private submit(call: Call, signal: AbortSignal | undefined): void {
+    if (signal) {
+      if (signal.aborted) {
+        this.settle(call, new CancelledError(`'${call.command}' was aborted before it started`, { cause: signal.reason }));
+        return;
+      }
+      const onAbort = () => this.cancelCall(call, new CancelledError(`'${call.command}' was aborted`, { cause: signal.reason }), false);
+      signal.addEventListener("abort", onAbort, { once: true });
+      call.removeAbortListener = () => signal.removeEventListener("abort", onAbort);
+    }
+    if (call.timeoutMs > 0) {
+      call.timer = setTimeout(
+        () => this.cancelCall(call, new TimeoutError(`'${call.command}' timed out after ${call.timeoutMs} ms`, { timeoutMs: call.timeoutMs }), false),
+        call.timeoutMs,
+      );
+    }
+    this.dispatch(call);
+  }
+
+  private dispatch(call: Call): void {
+    if (call.sessionId !== undefined) {
+      const slot = this.slotForSession(call.sessionId);
+      const w = slot.worker;
+      if (w && w.state === "ready" && slot.queue.length === 0 && w.inFlight.size < this.options.concurrencyPerWorker) {
+        this.send(w, call);
+      } else {
+        this.enqueue(slot.queue, call);
+      }
+      return;
+    }
+    const w = this.pickWorker();
+    if (w && this.globalQueue.length === 0) this.send(w, call);
+    else this.enqueue(this.globalQueue, call);
+  }
+
+  private slotForSession(sessionId: string): Slot {
+    let slot = this.affinity.get(sessionId);
+    if (!slot) {
+      slot = this.slots.reduce((best, s) => (s.sessions.size < best.sessions.size ? s : best));
+      slot.sessions.add(sessionId);
+      this.affinity.set(sessionId, slot);
+    }
+    return slot;
+  }
+
+  private pickWorker(): WorkerProcess | undefined {
+    let best: WorkerProcess | undefined;
+    for (const slot of this.slots) {
+      const w = slot.worker;
+      if (!w || w.state !== "ready" || w.inFlight.size >= this.options.concurrencyPerWorker) continue;
+      if (!best || w.inFlight.size < best.inFlight.size) best = w;
+    }
+    return best;
+  }
+
+  private enqueue(queue: Call[], call: Call): void {
+    if (this.queued >= this.options.maxQueue) {
+      this.settle(
+        call,
+        new QueueFullError(`the call queue is full (${this.options.maxQueue} waiting); '${call.command}' was refused`, {
+          limit: this.options.maxQueue,
+        }),
+      );
+      return;
+    }
+    queue.push(call);
+    this.queued++;
+  }
+
+  private send(worker: WorkerProcess, call: Call): void {
+    const size = worker.sendCall(call);
+    if (size > this.options.maxMessageBytes + FRAME_OVERHEAD_BYTES) {
+      // Unreachable in practice: newCall() bounds the arguments. Kept as the last guard.
+      worker.inFlight.delete(call.id);
+      this.settle(call, new PayloadTooLargeError(`'${call.command}' frame of ${size} bytes is over the limit`));
+    }
+  }
+
+  /** Fills free capacity of `worker` from its slot's queue, then from the shared queue. */
+  private pump(slot: Slot): void {
+    const w = slot.worker;
+    if (!w || w.state !== "ready") return;
+    const cap = this.options.concurrencyPerWorker;
+    while (w.inFlight.size < cap && slot.queue.length > 0) {
+      this.queued--;
+      this.send(w, slot.queue.shift()!);
+    }
+    while (w.inFlight.size < cap && this.globalQueue.length > 0) {
+      this.queued--;
+      this.send(w, this.globalQueue.shift()!);
+    }
+  }
+
+  /** Timeout, abort or consumer break: fail the caller now, ask Python to stop the task. */
+  private cancelCall(call: Call, error: BridgeError, quiet: boolean): void {
+    if (call.settled) return;
+    const w = call.worker;
+    if (!w) {
+      const queue = call.sessionId !== undefined ? this.affinity.get(call.sessionId)?.queue : this.globalQueue;
+      const idx = queue ? queue.indexOf(call) : -1;
+      if (queue && idx >= 0) {
+        queue.splice(idx, 1);
+        this.queued--;
+      }
+      this.settle(call, error, quiet);
+      return;
+    }
+    call.abandoned = true;
+    w.sendCancel(call.id);
+    if (this.options.cancelGraceMs >= 0) {
+      call.hardDeadline = setTimeout(() => {
+        if (w.inFlight.get(call.id) === call) {
+          this.killWorker(w, `call '${call.command}' ignored cancellation for ${this.options.cancelGraceMs} ms past its deadline`);
+        }
+      }, this.options.cancelGraceMs);
+    }
+    this.settle(call, error, quiet);
+  }
+
+  private settle(call: Call, error: unknown, quiet = false, value?: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (call.timer) clearTimeout(call.timer);
+    call.removeAbortListener?.();
+    if (error !== undefined) {
+      if (!quiet) call.reject(error);
+      else call.sink?.end();
+    } else {
+      call.resolve(value);
+    }
+    if (this.emitter.listenerCount("call") > 0) {
+      const now = performance.now();
+      const event: CallEvent = {
+        command: call.command,
+        sessionId: call.sessionId,
+        workerId: call.worker?.id,
+        queueMs: (call.dispatchedAt || now) - call.enqueuedAt,
+        latencyMs: now - call.enqueuedAt,
+        ok: error === undefined,
+        reason: error === undefined ? undefined : error instanceof BridgeError ? error.reason : "internal",
+        stream: call.stream,
+      };
+      this.emitter.emit("call", event);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Frames from workers
+
+  private onHello(hello: Hello, connection: FrameConnection): void {
+    if (hello.role === Hello_Role.FORK_SERVER) {
+      const fs = this.forkServer;
+      if (fs && !fs.exited && hello.pid === fs.pid) fs.attach(connection);
+      else connection.destroy();
+      return;
+    }
+    const waiting = this.awaitingHello.get(hello.workerId);
+    if (!waiting) {
+      connection.destroy();
+      return;
+    }
+    this.awaitingHello.delete(hello.workerId);
+    const worker = waiting.worker;
+    worker.attach(connection, hello);
+    connection.attach({
+      onFrame: (frame) => this.onFrame(worker, frame),
+      onProtocolError: (err) =>
+        this.options.onLog({ source: worker.id, stream: "stderr", line: `protocol error from worker: ${err.message}` }),
+      onClose: () => this.onWorkerClosed(worker),
+    });
+    waiting.resolve();
+  }
+
+  private onFrame(worker: WorkerProcess, frame: WorkerFrame): void {
+    const k = frame.kind;
+    switch (k.case) {
+      case "result": {
+        const call = worker.inFlight.get(k.value.callId);
+        if (!call) return;
+        this.finishOnWorker(worker, call);
+        if (k.value.outcome.case === "result") {
+          let value: unknown;
+          try {
+            value = decodeValue(k.value.outcome.value);
+          } catch (err) {
+            this.settle(call, BridgeError.from(err));
+            break;
+          }
+          this.settle(call, undefined, false, value);
+        } else if (k.value.outcome.case === "error") {
+          this.settle(call, errorFromDetail(k.value.outcome.value));
+        } else {
+          this.settle(call, new ProtocolError(`worker ${worker.id} answered '${call.command}' with neither a result nor an error`));
+        }
+        break;
+      }
+      case "streamItem": {
+        const call = worker.inFlight.get(k.value.callId);
+        if (!call) return;
+        const item = k.value.kind;
+        if (item.case === "item") {
+          if (call.settled) return;
+          try {
+            call.sink?.push(decodeValue(item.value));
+          } catch (err) {
+            this.cancelCall(call, BridgeError.from(err), false);
+          }
+          return;
+        }
+        this.finishOnWorker(worker, call);
+        if (item.case === "error") this.settle(call, errorFromDetail(item.value));
+        else this.settle(call, undefined);
+        break;
+      }
+      case "healthReply":
+        worker.healthSentAt = 0;
+        worker.rssBytes = Number(k.value.rssBytes);
+        this.checkRecycle(worker);
+        return;
+      case "protocolError": {
+        const detail = k.value.outcome.case === "error" ? k.value.outcome.value : undefined;
+        this.options.onLog({ source: worker.id, stream: "stderr", line: `worker reported a protocol error: ${detail?.message ?? "?"}` });
+        const call = worker.inFlight.get(k.value.callId);
+        if (call && detail) {
+          this.finishOnWorker(worker, call);
+          this.settle(call, errorFromDetail(detail));
+        }
+        return;
+      }
+      default:
+        return;
+    }
+    const slot = this.slots[worker.slot]!;
+    if (slot.worker === worker) {
+      this.checkRecycle(worker);
+      this.pump(slot);
+    } else if (worker.state === "draining" && worker.inFlight.size === 0) {
+      this.stopWorker(worker);
+    }
+    if (this.idleWaiters.length && this.inFlightCount() === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** The worker has answered this call for good (result, stream end or error). */
+  private finishOnWorker(worker: WorkerProcess, call: Call): void {
+    worker.inFlight.delete(call.id);
+    worker.served++;
+    if (call.hardDeadline) clearTimeout(call.hardDeadline);
+  }
+
+  private inFlightCount(): number {
+    let n = 0;
+    for (const slot of this.slots) {
+      if (slot.worker) n += slot.worker.inFlight.size;
+      for (const r of slot.retiring) n += r.inFlight.size;
+    }
+    return n;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Supervision
+
+  private ensureForkServer(timeoutMs: number): Promise<ForkServer> {
+    if (this.forkServer && !this.forkServer.exited && this.forkServerReady) return this.forkServerReady;
+    const server = new ForkServer(this.options, this.listener.path, this.token, {
+      onExit: (s) => this.onForkServerExit(s),
+      onWorkerExited: (e) => this.onWorkerExited(e),
+    });
+    this.forkServer = server;
+    this.forkServerReady = server.waitReady(timeoutMs).then(() => server);
+    this.forkServerReady.catch(() => {});
+    return this.forkServerReady;
+  }
+
+  private onWorkerExited(e: WorkerExited): void {
+    const worker = this.live.get(e.workerId);
+    if (!worker) return;
+    this.live.delete(e.workerId);
+    worker.exit = { exitCode: e.signal ? undefined : e.exitCode, signal: signalName(e.signal) };
+    const waiting = this.awaitingHello.get(e.workerId);
+    if (waiting) {
+      waiting.reject(this.forkServer!.startError(`worker ${e.workerId} exited${worker.describeExit()} before it was ready`));
+    }
+    worker.onExitKnown?.();
+  }
+
+  private onForkServerExit(server: ForkServer): void {
+    if (this.forkServer === server) this.forkServerReady = undefined;
+    for (const [id, w] of this.live) if (w.state === "dead") this.live.delete(id);
+    // Its workers die with it (parent-death signal); their closed connections report that.
+  }
+
+  private async spawnWorker(slot: Slot, timeoutMs: number): Promise<void> {
+    slot.generation++;
+    const worker = new WorkerProcess(`w${slot.index}.${slot.generation}`, slot.index);
+    slot.worker = worker;
+    this.live.set(worker.id, worker);
+    this.emitWorker({ type: "starting", workerId: worker.id, pid: undefined, detail: "" });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const server = await this.ensureForkServer(timeoutMs);
+      const helloArrived = new Promise<void>((resolve, reject) => {
+        this.awaitingHello.set(worker.id, { worker, resolve, reject });
+        timer = setTimeout(
+          () => reject(server.startError(`worker ${worker.id} did not connect within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      worker.pid = await server.fork(worker.id);
+      await helloArrived;
+    } catch (err) {
+      this.awaitingHello.delete(worker.id);
+      worker.state = "dead";
+      worker.kill("start failed");
+      if (slot.worker === worker) slot.worker = undefined;
+      if (this.state === "starting") throw err instanceof BridgeError ? err : new WorkerStartError(String(err), { cause: err });
+      this.scheduleRestart(slot, `start failed: ${(err as Error).message}`);
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.state === "closing" || this.state === "closed" || this.state === "failed") {
+      this.stopWorker(worker);
+      return;
+    }
+    this.emitWorker({ type: "ready", workerId: worker.id, pid: worker.pid, detail: `python ${worker.hello?.pythonVersion}` });
+    this.pump(slot);
+  }
+
+  private onWorkerClosed(worker: WorkerProcess): void {
+    const slot = this.slots[worker.slot]!;
+    const expected = worker.state === "stopping" || worker.state === "dead";
+    worker.state = "dead";
+    slot.retiring.delete(worker);
+    if (worker.inFlight.size > 0 && !worker.exit && this.forkServer && !this.forkServer.exited) {
+      // Wait a moment for the fork server's exit report, so callers learn the signal or code.
+      let done = false;
+      const report = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.failInFlight(worker);
+      };
+      const timer = setTimeout(report, EXIT_REPORT_WAIT_MS);
+      worker.onExitKnown = report;
+    } else {
+      this.failInFlight(worker);
+    }
+    const how = this.describeDeath(worker);
+    if (expected || slot.worker !== worker) return;
+    slot.worker = undefined;
+    const lostSessions = [...slot.sessions];
+    this.emitWorker({ type: "crashed", workerId: worker.id, pid: worker.pid, detail: how, lostSessions });
+    if (this.state === "running") this.scheduleRestart(slot, how);
+  }
+
+  private describeDeath(worker: WorkerProcess): string {
+    return worker.killReason ? `was killed: ${worker.killReason}` : `exited unexpectedly${worker.describeExit()}`;
+  }
+
+  private failInFlight(worker: WorkerProcess): void {
+    const how = this.describeDeath(worker);
+    for (const call of worker.inFlight.values()) {
+      if (call.hardDeadline) clearTimeout(call.hardDeadline);
+      this.settle(
+        call,
+        new WorkerCrashedError(`worker ${worker.id} (pid ${worker.pid}) ${how} while running '${call.command}'`, {
+          workerId: worker.id,
+          ...(worker.exit?.exitCode !== undefined ? { exitCode: worker.exit.exitCode } : {}),
+          ...(worker.exit?.signal ? { signal: worker.exit.signal } : {}),
+        }),
+      );
+    }
+    worker.inFlight.clear();
+  }
+
+  private scheduleRestart(slot: Slot, why: string): void {
+    if (this.state !== "running") return;
+    const decision = slot.restart.recordCrash();
+    if (decision.crashLoop) {
+      const r = this.options.restart;
+      const err = new CrashLoopError(
+        `worker slot ${slot.index} crashed ${decision.recentCrashes} times within ${r.windowMs} ms (limit restart.maxRestarts = ${r.maxRestarts}); last: ${why}. The bridge has stopped.`,
+        { details: { slot: slot.index, crashes: decision.recentCrashes } },
+      );
+      this.emitWorker({ type: "crash_loop", workerId: `w${slot.index}`, pid: undefined, detail: err.message });
+      this.fail(err);
+      return;
+    }
+    this.emitWorker({ type: "restarting", workerId: `w${slot.index}`, pid: undefined, detail: `in ${decision.delayMs} ms after: ${why}` });
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = undefined;
+      void this.spawnWorker(slot, this.options.startTimeoutMs);
+    }, decision.delayMs);
+  }
+
+  private killWorker(worker: WorkerProcess, reason: string): void {
+    if (worker.state === "dead") return;
+    this.emitWorker({ type: "killed", workerId: worker.id, pid: worker.pid, detail: reason });
+    worker.kill(reason);
+  }
+
+  private checkRecycle(worker: WorkerProcess): void {
+    if (worker.state !== "ready") return;
+    const r = this.options.recycle;
+    let why: string | undefined;
+    if (r.maxRequests && worker.served >= r.maxRequests) why = `served ${worker.served} calls (recycle.maxRequests)`;
+    else if (r.maxAgeMs && worker.ageMs() >= r.maxAgeMs) why = `older than ${r.maxAgeMs} ms (recycle.maxAgeMs)`;
+    else if (r.maxMemoryBytes && worker.rssBytes >= r.maxMemoryBytes) why = `resident memory ${worker.rssBytes} bytes (recycle.maxMemoryMb)`;
+    if (why) this.recycle(worker, why);
+  }
+
+  /** Replaces a worker without failing any call: the new one starts, the old one finishes its calls. */
+  private recycle(worker: WorkerProcess, why: string): void {
+    const slot = this.slots[worker.slot]!;
+    if (slot.worker !== worker || this.state !== "running") return;
+    worker.state = "draining";
+    slot.worker = undefined;
+    slot.retiring.add(worker);
+    this.emitWorker({ type: "recycling", workerId: worker.id, pid: worker.pid, detail: why, lostSessions: [...slot.sessions] });
+    if (worker.inFlight.size === 0) this.stopWorker(worker);
+    void this.spawnWorker(slot, this.options.startTimeoutMs);
+  }
+
+  private stopWorker(worker: WorkerProcess): void {
+    if (worker.state === "dead" || worker.state === "stopping") return;
+    worker.state = "stopping";
+    worker.connection?.close(); // the worker exits when its connection ends
+    const pid = worker.pid;
+    setTimeout(() => {
+      if (pid !== undefined) {
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {
+          /* exited by itself, as expected */
+        }
+      }
+    }, 2_000).unref();
+    this.emitWorker({ type: "stopped", workerId: worker.id, pid: worker.pid, detail: "" });
+  }
+
+  private healthTick(): void {
+    const now = performance.now();
+    for (const slot of this.slots) {
+      for (const w of [slot.worker, ...slot.retiring]) {
+        if (!w || (w.state !== "ready" && w.state !== "draining")) continue;
+        if (w.healthSentAt && now - w.healthSentAt > this.options.healthTimeoutMs) {
+          this.killWorker(w, `no answer to a health probe within ${this.options.healthTimeoutMs} ms`);
+        } else if (!w.healthSentAt) {
+          w.sendHealthProbe();
+        }
+        this.checkRecycle(w);
+      }
+    }
+  }
+
+  private fail(error: BridgeError): void {
+    if (this.state !== "running") return;
+    this.failure = error;
+    this.state = "failed";
+    this.rejectQueued(error);
+    void this.shutdown(0, error);
+  }
+
+  private rejectQueued(error: BridgeError): void {
+    for (const queue of [this.globalQueue, ...this.slots.map((s) => s.queue)]) {
+      for (const call of queue.splice(0)) {
+        this.queued--;
+        this.settle(call, error);
+      }
+    }
+  }
+
+  private shutdown(graceMs: number, failure?: BridgeError): Promise<void> {
+    this.closing = (async () => {
+      if (this.state !== "failed") this.state = "closing";
+      const closedError = failure ?? new BridgeClosedError("the bridge was closed");
+      this.rejectQueued(closedError);
+      if (this.healthTimer) clearInterval(this.healthTimer);
+      for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
+      if (graceMs > 0 && this.inFlightCount() > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          this.idleWaiters.push(() => (clearTimeout(timer), resolve()));
+        });
+      }
+      for (const slot of this.slots) {
+        for (const w of [slot.worker, ...slot.retiring]) {
+          if (!w) continue;
+          for (const call of w.inFlight.values()) {
+            if (call.hardDeadline) clearTimeout(call.hardDeadline);
+            this.settle(call, closedError);
+          }
+          w.inFlight.clear();
+          w.state = "stopping";
+          w.kill("bridge closed");
+        }
+      }
+      for (const waiting of this.awaitingHello.values()) waiting.reject(closedError);
+      await this.forkServer?.stop();
+      await this.listener?.close();
+      if (this.state !== "failed") this.state = "closed";
+    })();
+    return this.closing;
+  }
+
+  private emitWorker(event: WorkerEvent): void {
+    this.emitter.emit("worker", event);
+  }
+}

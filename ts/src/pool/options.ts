@@ -1,0 +1,142 @@
+// Bridge options in three steps: what the user passes (all optional, documented defaults),
+// then `resolveOptions` fills the defaults and checks ranges once, so the pool code reads
+// plain numbers and never re-validates.
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { InvalidArgumentError } from "../errors/index.js";
+import type { LogEvent } from "../telemetry/index.js";
+
+export interface RestartOptions {
+  /** First delay before restarting a crashed worker. Default 100 ms. */
+  initialDelayMs?: number;
+  /** Delay cap for the exponential backoff. Default 5,000 ms. */
+  maxDelayMs?: number;
+  /** Crash loop: more than this many crashes of one slot within `windowMs` fails the pool. Default 5. */
+  maxRestarts?: number;
+  /** Default 60,000 ms. */
+  windowMs?: number;
+}
+
+export interface RecycleOptions {
+  /** Replace a worker after it has served this many calls. Default: never. */
+  maxRequests?: number;
+  /** Replace a worker older than this. Default: never. */
+  maxAgeMs?: number;
+  /** Replace a worker whose resident memory exceeds this (checked with each health probe). */
+  maxMemoryMb?: number;
+}
+
+export interface BridgeOptions {
+  /** Number of Python worker processes. Default 2. */
+  workers?: number;
+  /** Python interpreter. Default: DSPY_BRIDGE_PYTHON, else the repository's .venv, else `python3`. */
+  python?: string;
+  /** Extra PYTHONPATH entries (e.g. where your command modules live). */
+  pythonPath?: string[];
+  /** Modules the fork server imports once before forking workers. Default ["dspy"]. */
+  preload?: string[];
+  /** Modules that register your commands with `@command()`; imported before forking. */
+  modules?: string[];
+  /** Calls one worker runs at once (asyncio tasks). Default 256. */
+  concurrencyPerWorker?: number;
+  /** Calls that may wait for a worker before execute() fails with QueueFullError. Default 10,000. */
+  maxQueue?: number;
+  /** Default per-call timeout when the call gives none; 0 means none. Default 0. */
+  defaultTimeoutMs?: number;
+  /** After a timeout or abort, how long Python may take to honour the cancellation before the worker is killed. Default 2,000 ms. */
+  cancelGraceMs?: number;
+  /** Time allowed for the fork server and all workers to become ready. Default 120,000 ms. */
+  startTimeoutMs?: number;
+  /** Health probe interval. Default 5,000 ms; 0 disables probes. */
+  healthIntervalMs?: number;
+  /** A worker that has not answered a probe after this long is killed and replaced. Default 15,000 ms. */
+  healthTimeoutMs?: number;
+  /** Largest message either side accepts. Default 128 MiB. */
+  maxMessageBytes?: number;
+  /** On close(): how long in-flight calls may finish before workers are killed. Default 5,000 ms. */
+  closeGraceMs?: number;
+  restart?: RestartOptions;
+  recycle?: RecycleOptions;
+  /** Extra environment for the Python processes. */
+  env?: Record<string, string>;
+  /** Receives every line the Python processes print. Default: prefixed lines on stderr. */
+  onLog?: (event: LogEvent) => void;
+}
+
+export interface ResolvedOptions {
+  workers: number;
+  python: string;
+  pythonPath: string[];
+  preload: string[];
+  modules: string[];
+  concurrencyPerWorker: number;
+  maxQueue: number;
+  defaultTimeoutMs: number;
+  cancelGraceMs: number;
+  startTimeoutMs: number;
+  healthIntervalMs: number;
+  healthTimeoutMs: number;
+  maxMessageBytes: number;
+  closeGraceMs: number;
+  restart: Required<RestartOptions>;
+  recycle: { maxRequests: number; maxAgeMs: number; maxMemoryBytes: number };
+  env: Record<string, string>;
+  onLog: (event: LogEvent) => void;
+}
+
+/** The repository root when running from a checkout (ts/dist/src/pool → four levels up). */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+export const pythonPackageDir = join(packageRoot, "python");
+
+export function defaultPython(): string {
+  if (process.env.DSPY_BRIDGE_PYTHON) return process.env.DSPY_BRIDGE_PYTHON;
+  const venv = join(packageRoot, ".venv/bin/python");
+  return existsSync(venv) ? venv : "python3";
+}
+
+function int(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`option ${name} must be an integer between ${min} and ${max}, got ${String(value)}`, { parameter: name });
+  }
+  return value;
+}
+
+function defaultLog(event: LogEvent): void {
+  process.stderr.write(`[${event.source}] ${event.line}\n`);
+}
+
+export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
+  const restart = options.restart ?? {};
+  const recycle = options.recycle ?? {};
+  return {
+    workers: int("workers", options.workers, 2, 1, 256),
+    python: options.python ?? defaultPython(),
+    pythonPath: options.pythonPath ?? [],
+    preload: options.preload ?? ["dspy"],
+    modules: options.modules ?? [],
+    concurrencyPerWorker: int("concurrencyPerWorker", options.concurrencyPerWorker, 256, 1),
+    maxQueue: int("maxQueue", options.maxQueue, 10_000, 0),
+    defaultTimeoutMs: int("defaultTimeoutMs", options.defaultTimeoutMs, 0, 0, 2 ** 31 - 1),
+    cancelGraceMs: int("cancelGraceMs", options.cancelGraceMs, 2_000, 0),
+    startTimeoutMs: int("startTimeoutMs", options.startTimeoutMs, 120_000, 1),
+    healthIntervalMs: int("healthIntervalMs", options.healthIntervalMs, 5_000, 0),
+    healthTimeoutMs: int("healthTimeoutMs", options.healthTimeoutMs, 15_000, 1),
+    maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, 128 * 1024 * 1024, 1024, 2 ** 32 - 1),
+    closeGraceMs: int("closeGraceMs", options.closeGraceMs, 5_000, 0),
+    restart: {
+      initialDelayMs: int("restart.initialDelayMs", restart.initialDelayMs, 100, 0),
+      maxDelayMs: int("restart.maxDelayMs", restart.maxDelayMs, 5_000, 0),
+      maxRestarts: int("restart.maxRestarts", restart.maxRestarts, 5, 0),
+      windowMs: int("restart.windowMs", restart.windowMs, 60_000, 1),
+    },
+    recycle: {
+      maxRequests: int("recycle.maxRequests", recycle.maxRequests, 0, 0),
+      maxAgeMs: int("recycle.maxAgeMs", recycle.maxAgeMs, 0, 0),
+      maxMemoryBytes: int("recycle.maxMemoryMb", recycle.maxMemoryMb, 0, 0) * 1024 * 1024,
+    },
+    env: options.env ?? {},
+    onLog: options.onLog ?? defaultLog,
+  };
+}

@@ -1,0 +1,113 @@
+// One Python worker as the host sees it: its connection, its calls in flight and its
+// lifecycle state. Scheduling and supervision decisions live in bridge.ts / supervisor.ts.
+import { create } from "@bufbuild/protobuf";
+import {
+  CancelRequestSchema,
+  ExecuteRequestSchema,
+  HealthRequestSchema,
+  WorkerFrameSchema,
+  type Hello,
+} from "../gen/dspy_bridge/v1/worker_pb.js";
+import type { FrameConnection } from "../transport/frame-connection.js";
+import type { Call } from "./call.js";
+
+/**
+ * starting → ready → (draining →) stopping → dead; `dead` is also where a crash lands.
+ * Only `ready` workers receive new calls.
+ */
+export type WorkerState = "starting" | "ready" | "draining" | "stopping" | "dead";
+
+export class WorkerProcess {
+  state: WorkerState = "starting";
+  pid: number | undefined;
+  connection: FrameConnection | undefined;
+  hello: Hello | undefined;
+  readonly inFlight = new Map<number, Call>();
+  served = 0;
+  readyAt = 0;
+  rssBytes = 0;
+  healthSentAt = 0;
+  healthProbe = 0;
+  /** Why the host killed it, when it did: turns a crash report into an explanation. */
+  killReason: string | undefined;
+  /** How the process ended, as reported by the fork server that reaped it. */
+  exit: { exitCode: number | undefined; signal: string | undefined } | undefined;
+  /** Called once `exit` is known (the crash report waits briefly for it). */
+  onExitKnown: (() => void) | undefined;
+  private nextCallId = 1;
+
+  constructor(
+    readonly id: string,
+    readonly slot: number,
+  ) {}
+
+  attach(connection: FrameConnection, hello: Hello): void {
+    this.connection = connection;
+    this.hello = hello;
+    this.pid = hello.pid || this.pid;
+    this.state = "ready";
+    this.readyAt = performance.now();
+  }
+
+  /** Sends the call; returns the frame size in bytes. */
+  sendCall(call: Call): number {
+    let id = this.nextCallId++;
+    if (this.nextCallId > 0xffffffff) this.nextCallId = 1;
+    while (this.inFlight.has(id)) id = this.nextCallId++;
+    call.id = id;
+    call.worker = this;
+    call.dispatchedAt = performance.now();
+    this.inFlight.set(id, call);
+    return this.connection!.send(
+      create(WorkerFrameSchema, {
+        kind: {
+          case: "execute",
+          value: create(ExecuteRequestSchema, {
+            callId: id,
+            command: call.command,
+            args: call.args,
+            sessionId: call.sessionId ?? "",
+            timeoutMs: call.remainingMs(),
+            stream: call.stream,
+          }),
+        },
+      }),
+    );
+  }
+
+  sendCancel(callId: number): void {
+    this.connection?.send(create(WorkerFrameSchema, { kind: { case: "cancel", value: create(CancelRequestSchema, { callId }) } }));
+  }
+
+  sendHealthProbe(): void {
+    this.healthProbe = (this.healthProbe + 1) >>> 0;
+    this.healthSentAt = performance.now();
+    this.connection?.send(
+      create(WorkerFrameSchema, { kind: { case: "health", value: create(HealthRequestSchema, { probeId: this.healthProbe }) } }),
+    );
+  }
+
+  /** SIGKILL the worker's whole process group (it leads its own), falling back to the pid. */
+  kill(reason: string): void {
+    this.killReason ??= reason;
+    if (this.pid === undefined) return;
+    try {
+      process.kill(-this.pid, "SIGKILL");
+    } catch {
+      try {
+        process.kill(this.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  describeExit(): string {
+    if (!this.exit) return "";
+    return this.exit.signal ? ` (${this.exit.signal})` : ` (exit code ${this.exit.exitCode})`;
+  }
+
+  ageMs(): number {
+    return this.readyAt ? performance.now() - this.readyAt : 0;
+  }
+}

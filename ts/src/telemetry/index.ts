@@ -1,0 +1,1 @@
+export type { BridgeEvents, CallEvent, LogEvent, WorkerEvent, WorkerEventType } from "./events.js";

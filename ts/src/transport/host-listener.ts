@@ -1,0 +1,87 @@
+// The host's local-only listener for worker connections: a Unix socket in a fresh 0700
+// directory, the socket itself 0600. A connection counts only after its first frame, a
+// Hello carrying the per-host secret; anything else is closed without an answer.
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Hello } from "../gen/dspy_bridge/v1/worker_pb.js";
+import { FrameConnection } from "./frame-connection.js";
+
+export interface HostListenerOptions {
+  token: string;
+  maxFrameBytes: number;
+  helloTimeoutMs: number;
+  /** Called with an authenticated connection and its Hello. */
+  onHello(hello: Hello, connection: FrameConnection): void;
+  /** Called when a connection is refused (bad token, garbage, no hello in time). */
+  onRejected(reason: string): void;
+}
+
+export function generateToken(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+export function tokensEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class HostListener {
+  readonly path: string;
+  private readonly dir: string;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(private readonly options: HostListenerOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), "dspy-bridge-"));
+    chmodSync(this.dir, 0o700);
+    this.path = join(this.dir, "workers.sock");
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  static async listen(options: HostListenerOptions): Promise<HostListener> {
+    const listener = new HostListener(options);
+    await new Promise<void>((resolve, reject) => {
+      listener.server.once("error", reject);
+      listener.server.listen(listener.path, () => resolve());
+    });
+    chmodSync(listener.path, 0o600);
+    return listener;
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on("close", () => this.sockets.delete(socket));
+    const connection = new FrameConnection(socket, this.options.maxFrameBytes);
+    let settled = false;
+    const reject = (reason: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      this.options.onRejected(reason);
+      socket.destroy();
+    };
+    const timer = setTimeout(() => reject("no hello within the handshake timeout"), this.options.helloTimeoutMs);
+    connection.attach({
+      onFrame: (frame) => {
+        if (settled) return;
+        if (frame.kind.case !== "hello") return reject(`first frame was ${frame.kind.case ?? "empty"}, not hello`);
+        if (!tokensEqual(frame.kind.value.token, this.options.token)) return reject("wrong token in hello");
+        settled = true;
+        clearTimeout(timer);
+        this.options.onHello(frame.kind.value, connection);
+      },
+      onProtocolError: (err) => reject(`protocol error before hello: ${err.message}`),
+      onClose: () => reject("closed before hello"),
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,46 @@
+// Shared helpers for the integration tests: real Python workers, nothing mocked.
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Bridge, type BridgeOptions } from "../src/index.js";
+
+/** Repository root, from ts/dist/test. */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+export const testdata = (name: string): string => join(repoRoot, "testdata", name);
+export const fixturesDir = join(repoRoot, "ts/test/fixtures");
+
+export const quietLogs: Pick<BridgeOptions, "onLog"> = { onLog: () => {} };
+
+/** A pool without DSPy preloaded: the pool tests exercise the bridge, not DSPy, and start faster. */
+export function startPool(options: BridgeOptions = {}): Promise<Bridge> {
+  return Bridge.start({ workers: 2, preload: [], healthIntervalMs: 0, ...quietLogs, ...options });
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<number> {
+  const start = performance.now();
+  while (!condition()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return performance.now() - start;
+}
+
+/** True if the process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+export function readyWorkers(bridge: Bridge): number {
+  return bridge.stats().workers.filter((w) => w.state === "ready").length;
+}
