@@ -1,0 +1,23 @@
+"""The value envelope: Python objects <-> ``dspy_bridge.v1.Value`` (JSON text + attachments).
+
+See ``docs/contract-values.md`` for the wire format and the type mapping.
+"""
+
+from ._decode import decode_value
+from ._dtypes import DTYPE_NAMES, DTYPES, proto_dtype_for
+from ._embedding import Embedding
+from ._encode import MAX_SAFE_INTEGER, encode_value, encode_value_parts
+from ._errors import ValueDecodingError, ValueEncodingError
+
+__all__ = [
+    "DTYPES",
+    "DTYPE_NAMES",
+    "MAX_SAFE_INTEGER",
+    "Embedding",
+    "ValueDecodingError",
+    "ValueEncodingError",
+    "decode_value",
+    "encode_value",
+    "encode_value_parts",
+    "proto_dtype_for",
+]

@@ -1,0 +1,294 @@
+"""Python object -> ``values_pb2.Value``.
+
+Fast path: one copy-on-write walk (no allocation unless something special is found) followed by
+one C-accelerated ``json`` encoder call. The walk is needed even for plain data because
+``json.dumps`` would silently accept things the envelope must treat specially (integers beyond
+2**53, non-str dict keys, ``"$type"`` keys).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+from dspy_bridge._gen.dspy_bridge.v1 import values_pb2
+
+from ._dtypes import proto_dtype_for
+from ._embedding import Embedding
+from ._errors import PathSegment, ValueEncodingError, _Fail, format_path
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# Fallback for strings holding lone surrogates: they are legal Python str values (and legal
+# JSON escapes) but cannot be stored raw in a proto string field (must be UTF-8).
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def _no_default(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _make_fast_encoder() -> Callable[[Any], str]:
+    """Reuse one C encoder: ``JSONEncoder.encode()`` builds a new one on every call (~0.8 us)."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring
+    except ImportError:  # pragma: no cover
+        return _ENCODER.encode
+    if c_make_encoder is None:  # pragma: no cover - pure-Python json
+        return _ENCODER.encode
+    # markers=None: no circular check here; the walk before it already rejects cycles.
+    c_encoder = c_make_encoder(None, _no_default, encode_basestring, None, ":", ",", False, False, False)
+    join = "".join
+
+    def encode(obj: Any) -> str:
+        return join(c_encoder(obj, 0))
+
+    return encode
+
+
+_encode_json: Callable[[Any], str] = _make_fast_encoder()
+_encode_json_ascii: Callable[[Any], str] = _ASCII_ENCODER.encode
+
+_NAN: dict[str, str] = {"$type": "float", "value": "NaN"}
+_INF: dict[str, str] = {"$type": "float", "value": "Infinity"}
+_NINF: dict[str, str] = {"$type": "float", "value": "-Infinity"}
+
+_FLOAT_KINDS = (np.dtype("<f4"), np.dtype("<f8"))
+
+
+def _type_name(obj: Any) -> str:
+    t = type(obj)
+    mod = t.__module__
+    return t.__qualname__ if mod == "builtins" else f"{mod}.{t.__qualname__}"
+
+
+def _special_float(x: float) -> dict[str, str]:
+    if x != x:
+        return dict(_NAN)
+    return dict(_INF) if x > 0 else dict(_NINF)
+
+
+def _tensor_message(arr: np.ndarray, what: str) -> values_pb2.Tensor:
+    code = proto_dtype_for(arr.dtype)
+    if code is None:
+        raise _Fail(f"{what} dtype {arr.dtype} is not supported (use float16/32/64, (u)int8/16/32/64 or bool)")
+    if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and sys.byteorder == "big"):
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    # tobytes() always emits C (row-major) order, so non-contiguous inputs are handled too.
+    return values_pb2.Tensor(dtype=code, shape=arr.shape, data=arr.tobytes(order="C"))
+
+
+class _Walker:
+    """Copy-on-write walk: returns the object itself when nothing inside it needs changing."""
+
+    __slots__ = ("attachments",)
+
+    def __init__(self) -> None:
+        self.attachments: list[values_pb2.Attachment] = []
+
+    def walk(self, obj: Any) -> Any:
+        t = type(obj)
+        if t is str or obj is None or t is bool:
+            return obj
+        if t is int:
+            if -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
+                return obj
+            return self._bigint(obj)
+        if t is float:
+            if obj - obj == 0.0:  # finite (inf - inf and nan - nan are nan)
+                return obj
+            return _special_float(obj)
+        if t is dict:
+            return self._dict(obj)
+        if t is list or t is tuple:
+            return self._list(obj)
+        return self._other(obj)
+
+    def _bigint(self, obj: int) -> dict[str, str]:
+        try:
+            digits = str(obj)
+        except ValueError as exc:  # beyond sys.get_int_max_str_digits()
+            raise _Fail(f"int too large to encode ({exc})") from None
+        return {"$type": "bigint", "value": digits}
+
+    def _dict(self, d: dict[Any, Any]) -> Any:
+        out: dict[str, Any] | None = None
+        walk = self.walk
+        key: Any = None
+        try:
+            for key, v in d.items():
+                if type(key) is not str:
+                    if not isinstance(key, str):
+                        raise _Fail(
+                            f"dict key {key!r} has type {_type_name(key)}; only str keys are allowed",
+                            ["\0key"],
+                        )
+                    # str subclass: normalise so json sees a plain str
+                    if out is None:
+                        out = dict(d)
+                    del out[key]
+                    out[str(key)] = walk(v)
+                    continue
+                nv = walk(v)
+                if nv is not v:
+                    if out is None:
+                        out = dict(d)
+                    out[key] = nv
+        except _Fail as f:
+            if f.segments and f.segments[-1] == "\0key":
+                f.segments.pop()
+            else:
+                f.segments.append(key)
+            raise
+        result = d if out is None else out
+        if "$type" in result:
+            return {"$type": "map", "entries": result}
+        return result
+
+    def _list(self, seq: list[Any] | tuple[Any, ...]) -> Any:
+        out: list[Any] | None = None
+        walk = self.walk
+        i = 0
+        try:
+            for i, v in enumerate(seq):
+                nv = walk(v)
+                if nv is not v:
+                    if out is None:
+                        out = list(seq)
+                    out[i] = nv
+        except _Fail as f:
+            f.segments.append(i)
+            raise
+        if out is not None:
+            return out
+        return seq if type(seq) is list else list(seq)
+
+    def _attach(self, att: values_pb2.Attachment) -> int:
+        self.attachments.append(att)
+        return len(self.attachments) - 1
+
+    def _other(self, obj: Any) -> Any:
+        # Subclasses of the JSON types (IntEnum, str enums, OrderedDict, numpy float64, ...).
+        if isinstance(obj, bool):
+            return bool(obj)
+        if isinstance(obj, str):
+            return str(obj)
+        if isinstance(obj, int):
+            return self.walk(int(obj))
+        if isinstance(obj, float):
+            return self.walk(float(obj))
+        if isinstance(obj, np.ndarray):
+            return self._array(obj)
+        if isinstance(obj, (bytes, bytearray, memoryview)):
+            data = obj.tobytes() if isinstance(obj, memoryview) else bytes(obj)
+            return {"$type": "bytes", "ref": self._attach(values_pb2.Attachment(bytes=data))}
+        if isinstance(obj, np.generic):
+            # numpy scalars: np.bool_ -> bool, np.integer -> int, np.floating -> float
+            if isinstance(obj, np.bool_):
+                return bool(obj)
+            if isinstance(obj, np.integer):
+                return self.walk(int(obj))
+            if isinstance(obj, np.floating):
+                return self.walk(float(obj))
+            raise _Fail(f"numpy scalar of type {_type_name(obj)} is not supported")
+        if isinstance(obj, dict):
+            return self._dict(obj)
+        if isinstance(obj, (list, tuple)):
+            return self._list(obj)
+        hint = ""
+        if isinstance(obj, (set, frozenset)):
+            hint = " (sets are not supported; convert to a sorted list)"
+        raise _Fail(f"values of type {_type_name(obj)} are not supported{hint}")
+
+    def _array(self, arr: np.ndarray) -> Any:
+        if isinstance(arr, np.ma.MaskedArray):
+            raise _Fail("masked arrays are not supported (the mask would be lost)")
+        if isinstance(arr, Embedding):
+            if arr.ndim != 1 or arr.dtype.newbyteorder("<") not in _FLOAT_KINDS:
+                raise _Fail(
+                    f"an Embedding must be 1-D float32/float64, got shape {arr.shape} dtype {arr.dtype}; "
+                    "use np.asarray(x) to send it as a tensor"
+                )
+            t = _tensor_message(np.asarray(arr), "embedding")
+            return {"$type": "embedding", "ref": self._attach(values_pb2.Attachment(tensor=t))}
+        t = _tensor_message(arr, "tensor")
+        return {"$type": "tensor", "ref": self._attach(values_pb2.Attachment(tensor=t))}
+
+
+def _diagnose_depth(obj: Any, root: str) -> ValueEncodingError:
+    """Called after a RecursionError: find a reference cycle (with its path) if there is one."""
+    active: set[int] = set()
+    path: list[PathSegment] = []
+
+    def visit(o: Any) -> ValueEncodingError | None:
+        if isinstance(o, dict):
+            items: Any = o.items()
+        elif isinstance(o, (list, tuple)):
+            items = enumerate(o)
+        else:
+            return None
+        if id(o) in active:
+            return ValueEncodingError(format_path(root, path), f"reference cycle ({_type_name(o)} contains itself)")
+        active.add(id(o))
+        for k, v in items:
+            path.append(k)
+            found = visit(v)
+            if found is not None:
+                return found
+            path.pop()
+        active.discard(id(o))
+        return None
+
+    try:
+        found = visit(obj)
+    except RecursionError:
+        found = None
+    return found or ValueEncodingError(format_path(root, []), "value is nested too deeply")
+
+
+def _prepare(obj: Any, path: str) -> tuple[Any, list[values_pb2.Attachment]]:
+    walker = _Walker()
+    try:
+        return walker.walk(obj), walker.attachments
+    except _Fail as f:
+        f.segments.reverse()
+        raise ValueEncodingError(format_path(path, f.segments), f.detail) from None
+    except RecursionError:
+        raise _diagnose_depth(obj, path) from None
+
+
+def _to_json(prepared: Any, obj: Any, path: str) -> str:
+    try:
+        return _encode_json(prepared)
+    except RecursionError:
+        raise _diagnose_depth(obj, path) from None
+
+
+def encode_value_parts(obj: Any, path: str = "value") -> tuple[str, list[values_pb2.Attachment]]:
+    """Encode ``obj`` to ``(json_text, attachments)``. ``path`` names the root in error messages."""
+    prepared, attachments = _prepare(obj, path)
+    return _to_json(prepared, obj, path), attachments
+
+
+def encode_value(obj: Any, path: str = "value") -> values_pb2.Value:
+    """Encode a Python value as a ``Value`` envelope.
+
+    Raises ``ValueEncodingError`` (with ``.path``, e.g. ``args.items[3]``) for values the
+    envelope cannot carry. ``path`` is the name used for the root in those messages.
+    """
+    prepared, attachments = _prepare(obj, path)
+    text = _to_json(prepared, obj, path)
+    msg = values_pb2.Value()
+    try:
+        msg.json = text
+    except (UnicodeEncodeError, ValueError):
+        # Lone surrogates are legal in a Python str and as JSON escapes, but a proto string
+        # must be valid UTF-8: escape non-ASCII instead (the same JSON value).
+        msg.json = _encode_json_ascii(prepared)
+    if attachments:
+        msg.attachments.extend(attachments)
+    return msg

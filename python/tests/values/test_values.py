@@ -1,0 +1,348 @@
+"""Value envelope tests: the shared vectors in testdata/values.json plus Python-specific cases."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dspy_bridge._gen.dspy_bridge.v1 import values_pb2
+from dspy_bridge.values import (
+    DTYPE_NAMES,
+    DTYPES,
+    Embedding,
+    ValueDecodingError,
+    ValueEncodingError,
+    decode_value,
+    encode_value,
+    encode_value_parts,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+VECTORS = json.loads((ROOT / "testdata" / "values.json").read_text(encoding="utf-8"))
+PROTO_BY_NAME = {name: code for code, name in DTYPE_NAMES.items()}
+VALID = VECTORS["valid"]
+INVALID = VECTORS["invalid"]
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+def build_envelope(env: dict[str, Any]) -> values_pb2.Value:
+    msg = values_pb2.Value(json=env["json"])
+    for a in env["attachments"]:
+        att = msg.attachments.add()
+        if "bytes" in a:
+            att.bytes = base64.b64decode(a["bytes"])
+        elif "tensor" in a:
+            t = a["tensor"]
+            dt = t["dtype"]
+            att.tensor.dtype = PROTO_BY_NAME[dt] if isinstance(dt, str) else dt
+            att.tensor.shape.extend(t["shape"])
+            att.tensor.data = base64.b64decode(t["data"])
+    return msg
+
+
+def expected_value(node: dict[str, Any]) -> Any:
+    t = node["t"]
+    if t == "null":
+        return None
+    if t in ("bool", "str"):
+        return node["v"]
+    if t == "int":
+        return int(node["v"])
+    if t == "float":
+        return float(node["v"])
+    if t == "bytes":
+        return base64.b64decode(node["v"])
+    if t == "list":
+        return [expected_value(x) for x in node["v"]]
+    if t == "map":
+        return {k: expected_value(x) for k, x in node["v"].items()}
+    if t in ("tensor", "embedding"):
+        dtype = DTYPES[PROTO_BY_NAME[node["dtype"]]]
+        shape = node["shape"] if t == "tensor" else [-1]
+        arr = np.frombuffer(base64.b64decode(node["data"]), dtype=dtype).reshape(shape)
+        return arr if t == "tensor" else arr.view(Embedding)
+    raise AssertionError(f"unknown expected node {t}")
+
+
+def check_values_list(arr: np.ndarray, dtype: str, values: list[Any]) -> None:
+    flat = arr.ravel().tolist()
+    assert len(flat) == len(values)
+    for got, want in zip(flat, values):
+        if dtype in ("int64", "uint64"):
+            assert got == int(want)
+        elif isinstance(want, str):
+            assert math.isnan(got) if want == "NaN" else got == float(want)
+        else:
+            assert got == want
+
+
+def assert_same(actual: Any, expected: Any, node: dict[str, Any], where: str = "value") -> None:
+    """Strict comparison: types must match exactly (int vs float vs bool, ndarray vs Embedding)."""
+    t = node["t"]
+    if t == "null":
+        assert actual is None, where
+    elif t == "bool":
+        assert type(actual) is bool and actual is expected, where
+    elif t == "int":
+        assert type(actual) is int and actual == expected, where
+    elif t == "float":
+        assert type(actual) is float, f"{where}: {type(actual)}"
+        assert (math.isnan(actual) and math.isnan(expected)) or actual == expected, where
+    elif t == "str":
+        assert type(actual) is str and actual == expected, where
+    elif t == "bytes":
+        assert type(actual) is bytes and actual == expected, where
+    elif t == "list":
+        assert type(actual) is list and len(actual) == len(expected), where
+        for i, (a, e, n) in enumerate(zip(actual, expected, node["v"])):
+            assert_same(a, e, n, f"{where}[{i}]")
+    elif t == "map":
+        assert type(actual) is dict and list(actual) == list(expected), where
+        for k, n in node["v"].items():
+            assert_same(actual[k], expected[k], n, f"{where}.{k}")
+    elif t in ("tensor", "embedding"):
+        if t == "tensor":
+            assert type(actual) is np.ndarray, f"{where}: {type(actual)}"
+        else:
+            assert type(actual) is Embedding and actual.ndim == 1, f"{where}: {type(actual)}"
+        assert actual.dtype == expected.dtype and actual.shape == expected.shape, where
+        assert actual.tobytes() == expected.tobytes(), where
+        check_values_list(actual, node["dtype"], node["values"])
+    else:
+        raise AssertionError(t)
+
+
+def envelope_json(msg: values_pb2.Value) -> Any:
+    return json.loads(msg.json) if msg.json else None
+
+
+def assert_same_envelope(actual: values_pb2.Value, expected: values_pb2.Value) -> None:
+    assert envelope_json(actual) == envelope_json(expected)
+    assert [a.SerializeToString() for a in actual.attachments] == [e.SerializeToString() for e in expected.attachments]
+
+
+# ---- shared vectors ---------------------------------------------------------------------------
+@pytest.mark.parametrize("case", VALID, ids=[c["name"] for c in VALID])
+def test_vector_decodes_to_expected(case: dict[str, Any]) -> None:
+    msg = build_envelope(case["envelope"])
+    wire = msg.SerializeToString()
+    assert base64.b64encode(wire).decode() == case["binary"], "protobuf bytes differ from the vector"
+    parsed = values_pb2.Value.FromString(base64.b64decode(case["binary"]))
+    assert parsed == msg
+    decoded = decode_value(parsed)
+    assert_same(decoded, expected_value(case["expected"]), case["expected"])
+
+
+@pytest.mark.parametrize("case", VALID, ids=[c["name"] for c in VALID])
+def test_vector_reencodes_to_same_envelope(case: dict[str, Any]) -> None:
+    decoded = decode_value(build_envelope(case["envelope"]))
+    target = build_envelope(case.get("reencoded", case["envelope"]))
+    again = encode_value(decoded)
+    assert_same_envelope(again, target)
+    # Python's encoder is the one the vectors were written against: the text is byte-identical.
+    assert again.json == target.json
+    # ... and the serialized message survives a protobuf round trip unchanged.
+    wire = again.SerializeToString()
+    assert wire == target.SerializeToString()
+    round_tripped = values_pb2.Value.FromString(wire)
+    assert_same(decode_value(round_tripped), expected_value(case["expected"]), case["expected"])
+
+
+def test_expected_value_encodes_to_envelope() -> None:
+    """Encoding the natively built expected value (not the decoded one) gives the vector too."""
+    for case in VALID:
+        target = build_envelope(case.get("reencoded", case["envelope"]))
+        assert_same_envelope(encode_value(expected_value(case["expected"])), target)
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[c["name"] for c in INVALID])
+def test_invalid_vector_is_rejected(case: dict[str, Any]) -> None:
+    assert case["error"] == "ValueDecodingError"
+    msg = values_pb2.Value.FromString(base64.b64decode(case["binary"]))
+    assert msg == build_envelope(case["envelope"])
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(msg)
+    err = info.value
+    assert err.path == case["path"]
+    assert case["message_contains"] in str(err)
+    assert err.reason == "invalid_argument"
+    assert isinstance(err, ValueError)
+
+
+def test_vectors_cover_the_required_cases() -> None:
+    names = " | ".join(c["name"] for c in VALID)
+    for needle in ["float32 2-D", "float64 3-D", "empty [0]", "scalar shape []", "int64 beyond 2^53", "embedding float32",
+                   "embedding float64", "NaN", "-Infinity", "unicode", "depth", "beyond 2^64", "bytes empty",
+                   "all 256", "$type key is escaped", "null"]:
+        assert needle in names, needle
+    assert len(INVALID) >= 20
+
+
+# ---- Python-specific encoding behaviour -------------------------------------------------------
+def test_plain_values_take_the_fast_path_and_round_trip() -> None:
+    obj = {"x": 1, "s": "hello", "l": [1.5, None, True], "t": (1, 2)}
+    msg = encode_value(obj)
+    assert msg.json == '{"x":1,"s":"hello","l":[1.5,null,true],"t":[1,2]}'
+    assert len(msg.attachments) == 0
+    assert decode_value(msg) == {"x": 1, "s": "hello", "l": [1.5, None, True], "t": [1, 2]}
+
+
+def test_float_int_asymmetry_is_as_documented() -> None:
+    assert encode_value(1.0).json == "1.0"
+    assert type(decode_value(encode_value(1.0))) is float
+    # what TypeScript sends for the number 1
+    assert type(decode_value(values_pb2.Value(json="1"))) is int
+
+
+def test_big_ints_and_non_finite_floats() -> None:
+    assert json.loads(encode_value(2**53).json) == {"$type": "bigint", "value": str(2**53)}
+    assert encode_value(2**53 - 1).json == str(2**53 - 1)
+    assert decode_value(encode_value(-(10**30))) == -(10**30)
+    out = decode_value(encode_value([float("nan"), float("inf"), -float("inf")]))
+    assert math.isnan(out[0]) and out[1] == math.inf and out[2] == -math.inf
+
+
+def test_bytes_like_inputs_decode_as_bytes() -> None:
+    data = bytes(range(10))
+    out = decode_value(encode_value([data, bytearray(data), memoryview(data)[::2]]))
+    assert out == [data, data, data[::2]]
+    assert all(type(x) is bytes for x in out)
+
+
+def test_tensor_layout_non_contiguous_and_big_endian() -> None:
+    base = np.arange(24, dtype=np.int32).reshape(4, 6)
+    view = base[::2, 1::2]
+    assert not view.flags.c_contiguous
+    out = decode_value(values_pb2.Value.FromString(encode_value(view).SerializeToString()))
+    np.testing.assert_array_equal(out, view)
+    big = np.array([1.5, -2.0, 3.25], dtype=">f8")
+    msg = encode_value(big)
+    assert msg.attachments[0].tensor.data == np.array([1.5, -2.0, 3.25], dtype="<f8").tobytes()
+    np.testing.assert_array_equal(decode_value(msg), big)
+    fortran = np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(decode_value(encode_value(fortran)), fortran)
+
+
+def test_decoded_tensor_is_a_read_only_view() -> None:
+    arr = decode_value(encode_value(np.arange(4, dtype=np.float64)))
+    assert type(arr) is np.ndarray and not arr.flags.writeable
+    with pytest.raises(ValueError):
+        arr[0] = 1.0
+    writable = arr.copy()
+    writable[0] = 9.0
+    assert writable[0] == 9.0
+
+
+@pytest.mark.parametrize("code", sorted(DTYPES))
+def test_every_dtype_round_trips(code: int) -> None:
+    dtype = DTYPES[code]
+    arr = (np.arange(6) % 2).astype(dtype).reshape(3, 2)
+    msg = encode_value({"a": arr})
+    assert msg.attachments[0].tensor.dtype == code
+    out = decode_value(msg)["a"]
+    assert out.dtype == dtype and out.shape == (3, 2)
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_embedding_construction_and_round_trip() -> None:
+    e = Embedding([0.1, 0.2])
+    assert e.dtype == np.float64 and isinstance(e, np.ndarray)
+    e32 = Embedding(np.array([1, 2], dtype=np.float32))
+    assert e32.dtype == np.float32
+    assert Embedding([1, 2], dtype=np.float32).dtype == np.float32
+    assert Embedding(np.array([1, 2], dtype=np.int64)).dtype == np.float64
+    with pytest.raises(ValueError):
+        Embedding([[1.0, 2.0]])
+    with pytest.raises(ValueError):
+        Embedding([1.0], dtype=np.int32)
+    msg = encode_value({"e": e32})
+    assert json.loads(msg.json) == {"e": {"$type": "embedding", "ref": 0}}
+    back = decode_value(msg)["e"]
+    assert type(back) is Embedding and back.dtype == np.float32
+    np.testing.assert_array_equal(back, e32)
+    # a plain 1-D float array is a tensor, not an embedding
+    assert json.loads(encode_value(np.array([1.0])).json)["$type"] == "tensor"
+
+
+def test_numpy_scalars_encode_as_plain_numbers() -> None:
+    assert decode_value(encode_value([np.int64(3), np.float32(0.5), np.bool_(True)])) == [3, 0.5, True]
+    assert json.loads(encode_value(np.uint64(2**64 - 1)).json) == {"$type": "bigint", "value": str(2**64 - 1)}
+
+
+def test_dollar_type_key_is_escaped_and_restored() -> None:
+    obj = {"$type": "mine", "nested": {"$type": {"$type": 1}}}
+    msg = encode_value(obj)
+    assert json.loads(msg.json)["$type"] == "map"
+    assert decode_value(msg) == obj
+
+
+def test_lone_surrogate_strings_are_escaped() -> None:
+    msg = encode_value({"s": "a\ud800b", "k": "漢"})
+    assert "\\ud800" in msg.json
+    assert decode_value(values_pb2.Value.FromString(msg.SerializeToString())) == {"s": "a\ud800b", "k": "漢"}
+
+
+def test_encode_value_parts() -> None:
+    text, atts = encode_value_parts({"b": b"xy"})
+    assert text == '{"b":{"$type":"bytes","ref":0}}'
+    assert len(atts) == 1 and atts[0].bytes == b"xy"
+
+
+def test_empty_json_decodes_as_none() -> None:
+    assert decode_value(values_pb2.Value()) is None
+
+
+# ---- encoding errors name the path ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "root", "path", "fragment"),
+    [
+        ({"items": [1, 2, 3, object()]}, "args", "args.items[3]", "object"),
+        ({"a": {1: "x"}}, "value", "value.a", "dict key 1 has type int"),
+        ({"s": {1, 2}}, "value", "value.s", "set"),
+        ([{"odd key": [None, lambda: 1]}], "value", 'value[0]["odd key"][1]', "function"),
+        ({"c": np.array([1 + 2j])}, "value", "value.c", "complex128"),
+        ({"o": np.array(["a"], dtype=object)}, "value", "value.o", "object"),
+        ({"e": Embedding([1.0, 2.0]).reshape(1, 2)}, "value", "value.e", "1-D"),
+        ({"m": np.ma.masked_array([1, 2], mask=[0, 1])}, "value", "value.m", "masked"),
+        ({"$type": "x", "bad": object()}, "value", "value.bad", "object"),
+        ((1, (2, (3, Ellipsis))), "value", "value[1][1][1]", "ellipsis"),
+    ],
+)
+def test_encoding_errors_name_path_and_type(value: Any, root: str, path: str, fragment: str) -> None:
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value(value, root)
+    err = info.value
+    assert err.path == path
+    assert fragment in str(err)
+    assert err.reason == "invalid_argument"
+    assert isinstance(err, ValueError)
+
+
+def test_cycles_are_reported_with_path() -> None:
+    a: list[Any] = [1]
+    a.append({"back": a})
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value({"x": a})
+    assert "cycle" in str(info.value)
+    assert info.value.path == "value.x[1].back"
+
+
+# ---- performance smoke ------------------------------------------------------------------------
+def test_small_args_round_trip_is_fast() -> None:
+    obj = {"x": 1, "s": "hello"}
+    n = 20000
+    for _ in range(1000):
+        decode_value(encode_value(obj))
+    start = time.perf_counter()
+    for _ in range(n):
+        decode_value(encode_value(obj))
+    per_call_us = (time.perf_counter() - start) / n * 1e6
+    print(f"encode+decode small args: {per_call_us:.2f} us")
+    assert per_call_us < 50  # generous: real figure is a few microseconds
