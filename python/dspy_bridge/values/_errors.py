@@ -1,9 +1,7 @@
 """Errors raised by the value envelope codec.
 
-Both classes are self-contained (they subclass ``ValueError`` directly) so the shared error
-hierarchy in ``dspy_bridge.errors`` can re-parent them later without changing callers:
-``reason`` is the wire-level error reason and ``path`` names where in the value the problem is
-(``value.items[3]``, ``args["odd key"]``).
+Both are invalid arguments (``InvalidArgumentError``, hence also ``ValueError``) whose ``path``
+names where in the value the problem is (``value.items[3]``, ``args["odd key"]``).
 """
 
 from __future__ import annotations
@@ -11,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Sequence, Union
+
+from ..errors import InvalidArgumentError
 
 PathSegment = Union[str, int]
 
@@ -30,24 +30,20 @@ def format_path(root: str, segments: Sequence[PathSegment]) -> str:
     return "".join(parts)
 
 
-class ValueEncodingError(ValueError):
+class ValueEncodingError(InvalidArgumentError):
     """A Python value cannot be represented in the value envelope."""
 
-    reason: str = "invalid_argument"
-
     def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"cannot encode {path}: {detail}")
+        super().__init__(f"cannot encode {path}: {detail}", details={"path": path})
         self.path = path
         self.detail = detail
 
 
-class ValueDecodingError(ValueError):
+class ValueDecodingError(InvalidArgumentError):
     """A ``Value`` message is malformed (bad JSON, unknown tag, bad attachment, ...)."""
 
-    reason: str = "invalid_argument"
-
     def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"cannot decode {path}: {detail}")
+        super().__init__(f"cannot decode {path}: {detail}", details={"path": path})
         self.path = path
         self.detail = detail
 

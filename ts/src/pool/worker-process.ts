@@ -3,11 +3,11 @@
 import { create } from "@bufbuild/protobuf";
 import {
   CancelRequestSchema,
-  ExecuteRequestSchema,
   HealthRequestSchema,
   WorkerFrameSchema,
   type Hello,
 } from "../gen/dspy_bridge/v1/worker_pb.js";
+import { encodeExecuteFrame } from "../transport/fast-codec.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import type { Call } from "./call.js";
 
@@ -58,21 +58,16 @@ export class WorkerProcess {
     call.worker = this;
     call.dispatchedAt = performance.now();
     this.inFlight.set(id, call);
-    return this.connection!.send(
-      create(WorkerFrameSchema, {
-        kind: {
-          case: "execute",
-          value: create(ExecuteRequestSchema, {
-            callId: id,
-            command: call.command,
-            args: call.args,
-            sessionId: call.sessionId ?? "",
-            timeoutMs: call.remainingMs(),
-            stream: call.stream,
-          }),
-        },
-      }),
-    );
+    const bytes = encodeExecuteFrame({
+      callId: id,
+      command: call.command,
+      args: call.args,
+      sessionId: call.sessionId ?? "",
+      timeoutMs: call.remainingMs(),
+      stream: call.stream,
+    });
+    this.connection!.sendRaw(bytes);
+    return bytes.length;
   }
 
   sendCancel(callId: number): void {

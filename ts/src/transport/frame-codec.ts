@@ -1,6 +1,7 @@
 // Length-prefixed frames on a worker connection: a 4-byte little-endian length, then one
 // serialized WorkerFrame (proto/dspy_bridge/v1/worker.proto).
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
+import { decodeWorkerFrame } from "./fast-codec.js";
 import { WorkerFrameSchema, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 
 export const FRAME_HEADER_BYTES = 4;
@@ -69,5 +70,5 @@ export class FrameReader {
 }
 
 export function decodeFrame(body: Uint8Array): WorkerFrame {
-  return fromBinary(WorkerFrameSchema, body);
+  return decodeWorkerFrame(body);
 }

@@ -1,7 +1,6 @@
-// Errors raised by the value envelope codec. Self-contained on purpose (they extend Error
-// directly) so the shared error hierarchy in ts/src/errors/ can re-parent them later without
-// changing callers: `reason` is the wire-level error reason and `path` names where in the value
-// the problem is (`args.items[3]`, `args["odd key"]`).
+// Errors raised by the value envelope codec: invalid arguments (reason "invalid_argument")
+// whose `path` names where in the value the problem is (`args.items[3]`, `args["odd key"]`).
+import { InvalidArgumentError } from "../errors/index.js";
 
 export type PathSegment = string | number;
 
@@ -19,12 +18,11 @@ export function formatPath(root: string, segments: readonly PathSegment[]): stri
 }
 
 /** A JavaScript value cannot be represented in the value envelope. */
-export class ValueEncodingError extends Error {
-  readonly reason = "invalid_argument" as const;
+export class ValueEncodingError extends InvalidArgumentError {
   readonly path: string;
   readonly detail: string;
   constructor(path: string, detail: string) {
-    super(`cannot encode ${path}: ${detail}`);
+    super(`cannot encode ${path}: ${detail}`, { details: { path } });
     this.name = "ValueEncodingError";
     this.path = path;
     this.detail = detail;
@@ -32,12 +30,11 @@ export class ValueEncodingError extends Error {
 }
 
 /** A `Value` message is malformed (bad JSON, unknown tag, bad attachment, ...). */
-export class ValueDecodingError extends Error {
-  readonly reason = "invalid_argument" as const;
+export class ValueDecodingError extends InvalidArgumentError {
   readonly path: string;
   readonly detail: string;
   constructor(path: string, detail: string) {
-    super(`cannot decode ${path}: ${detail}`);
+    super(`cannot decode ${path}: ${detail}`, { details: { path } });
     this.name = "ValueDecodingError";
     this.path = path;
     this.detail = detail;
