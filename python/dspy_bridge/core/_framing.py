@@ -52,3 +52,30 @@ class FrameDecoder:
         if offset:
             del buf[:offset]
         return frames
+
+
+_ONE_BYTE_VARINTS = tuple(bytes((i,)) for i in range(0x80))
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _ONE_BYTE_VARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def encode_result_frame(call_id: int, json_utf8: bytes) -> bytes:
+    """The length-prefixed bytes of WorkerFrame{result: ExecuteResponse{call_id, result: Value{json}}}.
+
+    Written by hand because it is on every call's path and the generic protobuf build and
+    serialize cost more than the rest of a trivial call; tests/core/test_framing.py proves
+    the bytes equal the generated code's.
+    """
+    value = b"\x0a" + _varint(len(json_utf8)) + json_utf8 if json_utf8 else b""
+    response = (b"\x08" + _varint(call_id) if call_id else b"") + b"\x12" + _varint(len(value)) + value
+    frame = b"\x1a" + _varint(len(response)) + response
+    return HEADER.pack(len(frame)) + frame

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
-from ..values import decode_value, encode_value
-from ._framing import FrameDecoder, FrameTooLargeError, encode_frame
+from ..values import decode_value, encode_value, encode_value_parts
+from ._framing import FrameDecoder, FrameTooLargeError, encode_frame, encode_result_frame
 from .registry import Command, CommandContext, CommandRegistry
 
 __all__ = ["WorkerProtocol", "PROTOCOL_VERSION", "rss_bytes"]
@@ -99,6 +99,9 @@ class WorkerProtocol(asyncio.Protocol):
             return
         for raw in frames:
             self._handle_frame(raw)
+        # Answers produced inline leave now, in one write, instead of one loop turn later.
+        if self._out:
+            self._flush()
 
     # -- dispatch ---------------------------------------------------------------------
     def _handle_frame(self, raw: bytes) -> None:
@@ -132,7 +135,12 @@ class WorkerProtocol(asyncio.Protocol):
         self._served += 1
         try:
             cmd = self._registry.get(req.command)
-            args = decode_value(req.args) if req.args.json else {}
+            args_value = req.args
+            json_text = args_value.json
+            if json_text == "{}" or not json_text:
+                args = {}
+            else:
+                args = decode_value(args_value, "args")
             if not isinstance(args, dict):
                 raise InvalidArgumentError(
                     f"arguments of '{req.command}' must be a map of parameter names to values,"
@@ -213,7 +221,19 @@ class WorkerProtocol(asyncio.Protocol):
     # -- answers ----------------------------------------------------------------------
     def _send_result(self, call_id: int, result: Any) -> None:
         try:
-            value = encode_value(result)
+            text, attachments = encode_value_parts(result, "result")
+            try:
+                json_utf8 = None if attachments else text.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: encode_value escapes them
+                json_utf8 = None
+            if json_utf8 is not None and len(json_utf8) < self._max_message_bytes:
+                framed = encode_result_frame(call_id, json_utf8)
+                self._out.append(framed)
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    self._loop.call_soon(self._flush)
+                return
+            value = encode_value(result, "result")
             frame = WorkerFrame(result=ExecuteResponse(call_id=call_id, result=value))
             payload = frame.SerializeToString()
             if len(payload) > self._max_message_bytes:
