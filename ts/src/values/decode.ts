@@ -43,7 +43,8 @@ function tensorData(t: TensorMessage, what: string): { array: TensorArray; shape
   }
   if (!HOST_IS_LITTLE_ENDIAN && info.itemSize > 1) data = byteSwapped(data, info.itemSize);
   // A view when the offset is aligned for the element size; otherwise one copy.
-  if (data.byteOffset % info.itemSize !== 0) data = data.slice();
+  // Copy into a fresh, aligned buffer. Not `data.slice()`: on a Node Buffer that is a view.
+  if (data.byteOffset % info.itemSize !== 0) data = new Uint8Array(data);
   const array = new info.ctor(data.buffer, data.byteOffset, data.length / info.itemSize);
   return { array, shape, name: info.name };
 }
@@ -183,7 +184,7 @@ export function decodeValue(value: Value, path = "value"): unknown {
     return new Decoder(value.attachments).walk(parsed);
   } catch (e) {
     if (e instanceof WalkFailure) throw new ValueDecodingError(formatPath(path, e.segments.reverse()), e.detail);
-    if (e instanceof RangeError) throw new ValueDecodingError(path, "value is nested too deeply");
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw new ValueDecodingError(path, "value is nested too deeply");
     throw e;
   }
 }

@@ -210,14 +210,14 @@ export function encodeValueParts(value: unknown, path = "value"): ValueParts {
     prepared = enc.walk(value);
   } catch (e) {
     if (e instanceof WalkFailure) throw new ValueEncodingError(formatPath(path, e.segments.reverse()), e.detail);
-    if (e instanceof RangeError) throw diagnoseDepth(value, path);
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw diagnoseDepth(value, path);
     throw e;
   }
   let json: string;
   try {
     json = JSON.stringify(prepared);
   } catch (e) {
-    if (e instanceof RangeError) throw diagnoseDepth(value, path);
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw diagnoseDepth(value, path);
     throw e;
   }
   return { json, attachments: enc.attachments };
