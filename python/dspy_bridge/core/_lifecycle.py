@@ -16,19 +16,31 @@ import sys
 import threading
 from typing import Callable
 
-__all__ = ["set_parent_death_signal", "start_stdin_watchdog"]
+__all__ = ["become_subreaper", "reset_child_signals", "set_parent_death_signal", "start_stdin_watchdog"]
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, arg: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return int(libc.prctl(option, arg, 0, 0, 0)) == 0
+    except OSError:
+        return False
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned descendants (a dead worker's children) so we can reap them: where the
+    machine's init does not reap, they would otherwise linger as zombies."""
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
 def set_parent_death_signal(sig: int, expected_parent: int) -> None:
     """Ask the kernel to send `sig` when our parent dies; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
-        except OSError:
-            pass
+    _prctl(_PR_SET_PDEATHSIG, sig)
     # The parent may have died before prctl took effect; we would then have been re-parented.
     if os.getppid() != expected_parent:
         os._exit(0)

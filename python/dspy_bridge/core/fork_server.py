@@ -21,6 +21,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from .._gen.dspy_bridge.v1 import worker_pb2
@@ -47,11 +48,28 @@ def _reap(_signum: int = 0, _frame: Any = None) -> None:
 
 
 def _kill_children_and_exit(*_args: Any) -> None:
-    for pid in list(_children):
+    """Kill every worker's process group, reap them (so no zombie outlives us, even where
+    the adoptive init does not reap), then exit."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    pending = set(_children)
+    for pid in pending:
         try:
             os.killpg(pid, signal.SIGKILL)  # each worker leads its own process group
         except OSError:
-            pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    deadline = time.monotonic() + 2.0
+    while pending and time.monotonic() < deadline:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.005)
+        else:
+            pending.discard(pid)
     os._exit(0)
 
 
@@ -113,6 +131,7 @@ def main() -> None:
     host_pid = os.getppid()
     token = sys.stdin.buffer.readline().decode().strip()
     _lifecycle.set_parent_death_signal(signal.SIGTERM, host_pid)
+    _lifecycle.become_subreaper()
     signal.signal(signal.SIGTERM, _kill_children_and_exit)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the host decides
     signal.signal(signal.SIGCHLD, _reap)

@@ -121,8 +121,19 @@ export async function runDemo(flags: CliFlags): Promise<number> {
       });
     }
   } finally {
+    const pids = [...bridge.stats().workers.map((w) => w.pid), bridge.forkServerPid].filter((p): p is number => p !== undefined);
     await bridge.close();
+    await new Promise((res) => setTimeout(res, 300));
+    const alive = pids.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    r.section("Closed");
+    r.step("closed", alive.length ? `still running: ${alive.join(", ")}` : `all ${pids.length} Python processes have exited`, { alive });
   }
-  r.section("Closed; no Python process left behind.");
   return 0;
 }

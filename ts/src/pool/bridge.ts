@@ -619,26 +619,30 @@ export class Bridge {
     const expected = worker.state === "stopping" || worker.state === "dead";
     worker.state = "dead";
     slot.retiring.delete(worker);
-    if (worker.inFlight.size > 0 && !worker.exit && this.forkServer && !this.forkServer.exited) {
-      // Wait a moment for the fork server's exit report, so callers learn the signal or code.
+    // The slot stops routing to it at once; callers and the crash event wait a moment for
+    // the fork server's exit report, so they can say which signal or exit code ended it.
+    const crashed = !expected && slot.worker === worker;
+    if (crashed) slot.worker = undefined;
+    const report = () => {
+      this.failInFlight(worker);
+      if (!crashed) return;
+      const how = this.describeDeath(worker);
+      this.emitWorker({ type: "crashed", workerId: worker.id, pid: worker.pid, detail: how, lostSessions: [...slot.sessions] });
+      if (this.state === "running") this.scheduleRestart(slot, how);
+    };
+    if ((crashed || worker.inFlight.size > 0) && !worker.exit && this.forkServer && !this.forkServer.exited) {
       let done = false;
-      const report = () => {
+      const once = () => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        this.failInFlight(worker);
+        report();
       };
-      const timer = setTimeout(report, EXIT_REPORT_WAIT_MS);
-      worker.onExitKnown = report;
+      const timer = setTimeout(once, EXIT_REPORT_WAIT_MS);
+      worker.onExitKnown = once;
     } else {
-      this.failInFlight(worker);
+      report();
     }
-    const how = this.describeDeath(worker);
-    if (expected || slot.worker !== worker) return;
-    slot.worker = undefined;
-    const lostSessions = [...slot.sessions];
-    this.emitWorker({ type: "crashed", workerId: worker.id, pid: worker.pid, detail: how, lostSessions });
-    if (this.state === "running") this.scheduleRestart(slot, how);
   }
 
   private describeDeath(worker: WorkerProcess): string {
