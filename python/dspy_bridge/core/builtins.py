@@ -119,3 +119,13 @@ def _raise_nested(kind: str, message: str) -> None:
 def fail(message: str, kind: str = "ValueError") -> None:
     """Raises a Python exception from a nested call (error-path tests)."""
     _raise_nested(kind, message)
+
+
+@command()
+async def host_ping(message: str = "") -> dict[str, Any]:
+    """Calls back into the host's bridge service from this worker (tests the reverse path)."""
+    from .host import connect
+
+    async with await connect() as client:
+        reply = await client.ping(message)
+    return {"message": reply.message, "host_version": reply.host_version, "workers_ready": reply.workers_ready}

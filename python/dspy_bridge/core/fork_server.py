@@ -130,6 +130,9 @@ def main() -> None:
 
     host_pid = os.getppid()
     token = sys.stdin.buffer.readline().decode().strip()
+    from . import host
+
+    host._set_worker_token(token)
     _lifecycle.set_parent_death_signal(signal.SIGTERM, host_pid)
     _lifecycle.become_subreaper()
     signal.signal(signal.SIGTERM, _kill_children_and_exit)

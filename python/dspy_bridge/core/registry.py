@@ -95,6 +95,17 @@ class Command:
         }
 
 
+def _is_context_annotation(annotation: Any) -> bool:
+    """``CommandContext``, or ``CommandContext | None`` / ``Optional[CommandContext]``."""
+    if annotation is CommandContext:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return options == [CommandContext]
+    return False
+
+
 def _type_name(annotation: Any) -> str:
     if annotation is _MISSING or annotation is Any:
         return "any"
@@ -166,7 +177,7 @@ class CommandRegistry:
                 continue
             if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.POSITIONAL_ONLY):
                 raise TypeError(f"command '{cmd_name}': parameter '{p.name}' must be passable by name")
-            if annotation is CommandContext:
+            if _is_context_annotation(annotation):
                 context_param = p.name
                 continue
             params[p.name] = Parameter(p.name, annotation, p.default, p.default is _MISSING)

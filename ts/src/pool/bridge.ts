@@ -18,6 +18,7 @@ import { constants as osConstants } from "node:os";
 import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { BridgeEvents, CallEvent, WorkerEvent } from "../telemetry/index.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
+import { BridgeServer } from "../bridge-service/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import { Call, type CallOptions } from "./call.js";
@@ -28,6 +29,8 @@ import { StreamSink } from "./stream-sink.js";
 import { WorkerProcess } from "./worker-process.js";
 
 export type BridgeState = "starting" | "running" | "closing" | "closed" | "failed";
+
+export const HOST_VERSION = "0.1.0";
 
 /** Room for ids and names around a message inside one frame. */
 const FRAME_OVERHEAD_BYTES = 64 * 1024;
@@ -86,13 +89,18 @@ export class Bridge {
   private forkServer: ForkServer | undefined;
   private forkServerReady: Promise<ForkServer> | undefined;
   private listener!: HostListener;
-  private readonly token = generateToken();
+  private readonly token: string;
+  private bridgeServer: BridgeServer | undefined;
   private failure: BridgeError | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
 
   private constructor(readonly options: ResolvedOptions) {
     this.emitter.setMaxListeners(0);
+    if (options.token !== undefined && options.token.length < 16) {
+      throw new InvalidArgumentError("token must be at least 16 characters", { parameter: "token" });
+    }
+    this.token = options.token ?? generateToken();
   }
 
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
@@ -116,6 +124,16 @@ export class Bridge {
       onHello: (hello, connection) => this.onHello(hello, connection),
       onRejected: (reason) => o.onLog({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
     });
+    if (o.bridgeService !== false) {
+      this.bridgeServer = await BridgeServer.start({
+        listen: o.bridgeService.listen ?? `unix:${this.listener.dir}/bridge.sock`,
+        allowRemote: o.bridgeService.allowRemote,
+        token: this.token,
+        hostVersion: HOST_VERSION,
+        workersReady: () => this.slots.filter((s) => s.worker?.state === "ready").length,
+        onLog: (line) => o.onLog({ source: "host", stream: "stderr", line }),
+      });
+    }
     for (let i = 0; i < o.workers; i++) {
       const r = o.restart;
       this.slots.push({
@@ -147,6 +165,19 @@ export class Bridge {
   /** Pid of the Python fork server (the parent of every worker). */
   get forkServerPid(): number | undefined {
     return this.forkServer?.pid;
+  }
+
+  /**
+   * Where the bridge service (gRPC) listens, e.g. `unix:/tmp/dspy-bridge-x/bridge.sock`; give
+   * it with `token` to outside Python clients. Undefined when the service is disabled.
+   */
+  get address(): string | undefined {
+    return this.bridgeServer?.address;
+  }
+
+  /** The per-host secret every connection must present. */
+  get secret(): string {
+    return this.token;
   }
 
   /** The host's local socket that workers connect to (0600, in a 0700 directory). */
@@ -549,7 +580,7 @@ export class Bridge {
 
   private ensureForkServer(timeoutMs: number): Promise<ForkServer> {
     if (this.forkServer && !this.forkServer.exited && this.forkServerReady) return this.forkServerReady;
-    const server = new ForkServer(this.options, this.listener.path, this.token, {
+    const server = new ForkServer(this.options, this.listener.path, this.token, this.bridgeServer?.address, {
       onExit: (s) => this.onForkServerExit(s),
       onWorkerExited: (e) => this.onWorkerExited(e),
     });
@@ -789,6 +820,7 @@ export class Bridge {
       }
       for (const waiting of this.awaitingHello.values()) waiting.reject(closedError);
       await this.forkServer?.stop();
+      await this.bridgeServer?.close();
       await this.listener?.close();
       if (this.state !== "failed") this.state = "closed";
     })();

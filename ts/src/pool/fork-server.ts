@@ -24,12 +24,16 @@ export class ForkServer {
     options: ResolvedOptions,
     socketPath: string,
     token: string,
+    bridgeAddress: string | undefined,
     private readonly handlers: { onExit(server: ForkServer): void; onWorkerExited(exited: WorkerExited): void },
   ) {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...options.env,
       PYTHONUNBUFFERED: "1",
+      // Where Python code in the workers reaches the host (dspy_bridge.core.host); the token
+      // comes over stdin, not the environment.
+      ...(bridgeAddress ? { DSPY_BRIDGE_ADDRESS: bridgeAddress } : {}),
       PYTHONPATH: [pythonPackageDir, ...options.pythonPath, process.env.PYTHONPATH ?? ""].filter(Boolean).join(":"),
     };
     this.child = spawn(

@@ -58,6 +58,13 @@ export interface BridgeOptions {
   closeGraceMs?: number;
   restart?: RestartOptions;
   recycle?: RecycleOptions;
+  /**
+   * The bridge service (gRPC) that workers and outside Python clients call. Default: a Unix
+   * socket in the host's private directory. `false` disables it.
+   */
+  bridgeService?: false | { listen?: string; allowRemote?: boolean };
+  /** The per-host secret. Default: DSPY_BRIDGE_TOKEN, else 32 random bytes. */
+  token?: string;
   /** Extra environment for the Python processes. */
   env?: Record<string, string>;
   /** Receives every line the Python processes print. Default: prefixed lines on stderr. */
@@ -80,6 +87,8 @@ export interface ResolvedOptions {
   maxMessageBytes: number;
   closeGraceMs: number;
   restart: Required<RestartOptions>;
+  bridgeService: false | { listen: string | undefined; allowRemote: boolean };
+  token: string | undefined;
   recycle: { maxRequests: number; maxAgeMs: number; maxMemoryBytes: number };
   env: Record<string, string>;
   onLog: (event: LogEvent) => void;
@@ -136,6 +145,11 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
       maxAgeMs: int("recycle.maxAgeMs", recycle.maxAgeMs, 0, 0),
       maxMemoryBytes: int("recycle.maxMemoryMb", recycle.maxMemoryMb, 0, 0) * 1024 * 1024,
     },
+    bridgeService:
+      options.bridgeService === false
+        ? false
+        : { listen: options.bridgeService?.listen, allowRemote: options.bridgeService?.allowRemote ?? false },
+    token: options.token ?? process.env.DSPY_BRIDGE_TOKEN ?? undefined,
     env: options.env ?? {},
     onLog: options.onLog ?? defaultLog,
   };

@@ -31,7 +31,8 @@ export function tokensEqual(a: string, b: string): boolean {
 
 export class HostListener {
   readonly path: string;
-  private readonly dir: string;
+  /** The private (0700) directory holding the host's sockets. */
+  readonly dir: string;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
 

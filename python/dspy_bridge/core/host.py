@@ -1,0 +1,126 @@
+"""Python -> host: a client of the host's bridge service (gRPC), with the per-host secret.
+
+Inside a worker the address and secret are known (``DSPY_BRIDGE_ADDRESS`` and the token the
+fork server received on stdin), so ``await connect()`` needs no arguments. From any other
+process pass them, or set ``DSPY_BRIDGE_ADDRESS`` / ``DSPY_BRIDGE_TOKEN``::
+
+    client = await connect("unix:/tmp/dspy-bridge-x/bridge.sock", token="...")
+    reply = await client.ping("hello")
+    await client.close()
+
+Failed calls raise the typed errors of ``dspy_bridge.errors``: the host sends the error
+detail in the trailing metadata, and the status code alone is the fallback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import AuthenticationError, BridgeError, InvalidArgumentError, error_from_detail
+
+__all__ = ["HostClient", "connect", "ERROR_DETAIL_METADATA_KEY"]
+
+ERROR_DETAIL_METADATA_KEY = "dspy-bridge-error-bin"
+
+# Set by the fork server from its stdin, so worker code can connect without arguments.
+_worker_token: str | None = None
+
+
+def _set_worker_token(token: str) -> None:
+    global _worker_token
+    _worker_token = token
+
+
+def _translate(err: Any) -> BridgeError:
+    """A grpc.aio.AioRpcError -> the matching BridgeError."""
+    from .._gen.dspy_bridge.v1 import errors_pb2
+
+    for key, value in err.trailing_metadata() or ():
+        if key == ERROR_DETAIL_METADATA_KEY and isinstance(value, bytes):
+            return error_from_detail(errors_pb2.ErrorDetail.FromString(value))
+    code = err.code()
+    if code.name == "UNAUTHENTICATED":
+        return AuthenticationError(err.details() or "unauthenticated")
+    return BridgeError(err.details() or code.name, code=code.value[0], reason=code.name.lower())
+
+
+def _auth_interceptors(token: str) -> list[Any]:
+    import grpc
+
+    metadata = (("authorization", f"Bearer {token}"),)
+
+    def with_auth(details: Any) -> Any:
+        return details._replace(metadata=tuple(details.metadata or ()) + metadata)
+
+    class UnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+        async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+            return await continuation(with_auth(details), request)
+
+    class UnaryStream(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+        async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+            return await continuation(with_auth(details), request)
+
+    class StreamUnary(grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
+        async def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+            return await continuation(with_auth(details), request_iterator)
+
+    class StreamStream(grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
+        async def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+            return await continuation(with_auth(details), request_iterator)
+
+    return [UnaryUnary(), UnaryStream(), StreamUnary(), StreamStream()]
+
+
+class HostClient:
+    """An authenticated channel to the host plus the bridge service stub."""
+
+    def __init__(self, channel: Any, address: str) -> None:
+        from .._gen.dspy_bridge.v1 import bridge_pb2_grpc
+
+        self.channel = channel
+        self.address = address
+        self.stub = bridge_pb2_grpc.BridgeServiceStub(channel)
+
+    async def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        """Calls a unary RPC of the bridge service by name, raising typed errors."""
+        import grpc
+
+        try:
+            return await getattr(self.stub, method)(request, timeout=timeout)
+        except grpc.aio.AioRpcError as err:
+            raise _translate(err) from None
+
+    async def ping(self, message: str = "", timeout: float | None = 10.0) -> Any:
+        from .._gen.dspy_bridge.v1 import bridge_pb2
+
+        return await self.call("Ping", bridge_pb2.PingRequest(message=message), timeout)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> HostClient:
+        return self
+
+    async def __aexit__(self, *_exc: Any) -> None:
+        await self.close()
+
+
+async def connect(address: str | None = None, token: str | None = None) -> HostClient:
+    """Open an authenticated channel to the host's bridge service."""
+    import grpc
+
+    address = address or os.environ.get("DSPY_BRIDGE_ADDRESS")
+    token = token or os.environ.get("DSPY_BRIDGE_TOKEN") or _worker_token
+    if not address:
+        raise InvalidArgumentError(
+            "no host address: pass one, or set DSPY_BRIDGE_ADDRESS (workers have it set)", parameter="address"
+        )
+    if not token:
+        raise AuthenticationError("no token: pass token=..., or set DSPY_BRIDGE_TOKEN")
+    channel = grpc.aio.insecure_channel(
+        address,
+        interceptors=_auth_interceptors(token),
+        options=[("grpc.max_receive_message_length", 128 * 1024 * 1024), ("grpc.max_send_message_length", 128 * 1024 * 1024)],
+    )
+    return HostClient(channel, address)

@@ -1,0 +1,101 @@
+// The bridge service (worker or outside client -> host) over gRPC. Local-only by default:
+// a Unix socket (0600) or a loopback TCP address; any other address must be asked for.
+import { chmodSync } from "node:fs";
+import { Metadata, Server, ServerCredentials, status, type ServiceError, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BridgeService, PingResponseSchema, type PingRequest, type PingResponse } from "../gen/dspy_bridge/v1/bridge_pb.js";
+import { ErrorDetailSchema } from "../gen/dspy_bridge/v1/errors_pb.js";
+import { BridgeError, InvalidArgumentError, errorToDetail } from "../errors/index.js";
+import { authInterceptor } from "./auth.js";
+import { grpcServiceDefinition } from "./grpc-definition.js";
+
+/** Trailing metadata key carrying the serialized ErrorDetail of a failed call. */
+export const ERROR_DETAIL_METADATA_KEY = "dspy-bridge-error-bin";
+
+export interface BridgeServerOptions {
+  /** `unix:/path/to.sock` or `host:port`. */
+  listen: string;
+  token: string;
+  /** Allow a non-loopback TCP address. Default false. */
+  allowRemote?: boolean;
+  hostVersion: string;
+  workersReady: () => number;
+  onLog: (line: string) => void;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+function checkLocal(listen: string, allowRemote: boolean): void {
+  if (listen.startsWith("unix:")) return;
+  const host = listen.slice(0, listen.lastIndexOf(":"));
+  if (!host || listen.lastIndexOf(":") < 0) {
+    throw new InvalidArgumentError(`listen address '${listen}' must be unix:PATH or HOST:PORT`, { parameter: "listen" });
+  }
+  if (!allowRemote && !LOOPBACK.has(host)) {
+    throw new InvalidArgumentError(
+      `refusing to listen on '${listen}': the bridge service is local-only unless allowRemote is set`,
+      { parameter: "listen" },
+    );
+  }
+}
+
+/** Turns any error into a gRPC status whose trailing metadata carries the typed ErrorDetail. */
+export function toServiceError(err: unknown): Partial<ServiceError> {
+  const bridgeError = BridgeError.from(err);
+  const detail = errorToDetail(bridgeError);
+  const error: Partial<ServiceError> = { code: bridgeError.code as status, details: bridgeError.message };
+  const metadata = new Metadata();
+  metadata.set(ERROR_DETAIL_METADATA_KEY, Buffer.from(toBinary(ErrorDetailSchema, create(ErrorDetailSchema, detail))));
+  error.metadata = metadata;
+  return error;
+}
+
+export class BridgeServer {
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+  ) {}
+
+  static async start(options: BridgeServerOptions): Promise<BridgeServer> {
+    checkLocal(options.listen, options.allowRemote ?? false);
+    const server = new Server({
+      interceptors: [authInterceptor(options.token, (why) => options.onLog(`refused a bridge call: ${why}`))],
+      "grpc.max_receive_message_length": 128 * 1024 * 1024,
+      "grpc.max_send_message_length": 128 * 1024 * 1024,
+    });
+    const unary =
+      <Req, Res>(handler: (request: Req) => Promise<Res> | Res) =>
+      (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+        Promise.resolve()
+          .then(() => handler(call.request))
+          .then((res) => callback(null, res), (err: unknown) => callback(toServiceError(err)));
+      };
+    server.addService(grpcServiceDefinition(BridgeService as never), {
+      ping: unary<PingRequest, PingResponse>((req) =>
+        create(PingResponseSchema, { message: req.message, hostVersion: options.hostVersion, workersReady: options.workersReady() }),
+      ),
+      // Sessions, variables, tools and configuration RPCs are served by later work; until
+      // then grpc-js answers UNIMPLEMENTED for them.
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    let address = options.listen;
+    if (options.listen.startsWith("unix:")) chmodSync(options.listen.slice("unix:".length), 0o600);
+    else if (options.listen.endsWith(":0")) address = `${options.listen.slice(0, -2)}:${port}`;
+    return new BridgeServer(server, address);
+  }
+
+  close(graceMs = 1_000): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
