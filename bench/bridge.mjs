@@ -5,7 +5,7 @@
 // Prints a table, the targets, then one JSON line. Run: npm run bench:bridge [-- --help]
 import { isDeepStrictEqual } from "node:util";
 import { parseOptions } from "./lib/cli.mjs";
-import { measureCalls } from "./lib/runner.mjs";
+import { measureInterleaved } from "./lib/runner.mjs";
 import { round, ratio } from "./lib/stats.mjs";
 import { printTable, printTargets, printFinal, progress, fmtInt, fmtFixed } from "./lib/report.mjs";
 import { loadBridge } from "./lib/bridge.mjs";
@@ -23,63 +23,66 @@ const opts = parseOptions(
     seconds: { type: "number", default: 3, help: "timed closed-loop throughput duration" },
     concurrency: { type: "int", default: 64, help: "calls kept in flight for throughput" },
     workers: { type: "int", default: 2, help: "Bridge workers" },
+    rounds: { type: "int", default: 6, help: "interleaved measurement rounds (figures pool all rounds)" },
     only: { type: "string", default: undefined, choices: ["bridge", "pythonia", "floor"], help: "run one system only" },
   },
   "node bench/bridge.mjs [--calls N] [--seconds S] [--only bridge|pythonia|floor]",
 );
 const runs = (name) => !opts.only || opts.only === name;
-const measureOpts = { warmup: opts.warmup, calls: opts.calls, concurrency: opts.concurrency, seconds: opts.seconds };
+const measureOpts = {
+  rounds: opts.rounds,
+  warmup: opts.warmup,
+  calls: opts.calls,
+  concurrency: opts.concurrency,
+  seconds: opts.seconds,
+  log: progress("bench"),
+};
 
 // Fail fast, before spending minutes on the peers, if the product is not importable.
 const Bridge = runs("bridge") ? await loadBridge("hint: `--only pythonia` or `--only floor` measures the peers without it.") : null;
 
-const results = { bridge: null, pythonia: null, floor: null };
-
-if (runs("bridge")) {
-  const log = progress("dspy-bridge");
-  log(`starting Bridge with ${opts.workers} workers`);
-  const bridge = await Bridge.start({ workers: opts.workers });
-  try {
+// Start every system first, then measure them side by side (see measureInterleaved).
+const systems = [];
+const closers = [];
+let results;
+try {
+  if (runs("bridge")) {
+    const log = progress("dspy-bridge");
+    log(`starting Bridge with ${opts.workers} workers`);
+    const bridge = await Bridge.start({ workers: opts.workers, onLog: () => {} });
+    closers.push(() => bridge.close());
     const sample = { text: "héllo", n: 42, x: 2.5, flag: true, list: [1, "two", false], nested: { a: "b" } };
     const back = await bridge.execute("echo", { value: sample });
     if (!isDeepStrictEqual(back, sample)) {
       console.error(`[dspy-bridge] WARNING: echo returned ${JSON.stringify(back)}, expected ${JSON.stringify(sample)}`);
     }
-    await bridge.execute("ping", {});
-    results.bridge = await measureCalls(() => bridge.execute("ping", {}), { ...measureOpts, log });
-  } finally {
-    await bridge.close();
+    systems.push({ name: "bridge", call: () => bridge.execute("ping", {}) });
   }
-}
-
-if (runs("pythonia")) {
-  const log = progress("pythonia");
-  log(`starting pythonia with PYTHON_BIN=${VENV_PYTHON}`);
-  const py = await startPythonia();
-  try {
+  if (runs("pythonia")) {
+    const log = progress("pythonia");
+    log(`starting pythonia with PYTHON_BIN=${VENV_PYTHON}`);
+    const py = await startPythonia();
+    closers.push(() => py.close());
     const exe = await py.fixture.executable();
     log(`pythonia's Python: ${exe}`);
     if (exe !== VENV_PYTHON) console.error(`[pythonia] WARNING: expected ${VENV_PYTHON}`);
     const pong = await py.fixture.ping();
     if (pong !== "pong") throw new Error(`pythonia ping() returned ${JSON.stringify(pong)}`);
-    results.pythonia = await measureCalls(() => py.fixture.ping(), { ...measureOpts, log });
-  } finally {
-    py.close();
+    systems.push({ name: "pythonia", call: () => py.fixture.ping() });
   }
-}
-
-if (runs("floor")) {
-  const log = progress("floor");
-  log("starting floor_echo.py");
-  const floor = await startFloor();
-  try {
+  if (runs("floor")) {
+    const log = progress("floor");
+    log("starting floor_echo.py");
+    const floor = await startFloor();
+    closers.push(() => floor.close());
     const probe = '{"id":0,"cmd":"ping"}';
     const echoed = (await floor.call(probe)).toString();
     if (echoed !== probe) throw new Error(`floor echoed ${JSON.stringify(echoed)}`);
-    results.floor = await measureCalls((i) => floor.call(`{"id":${i},"cmd":"ping"}`), { ...measureOpts, log });
-  } finally {
-    await floor.close();
+    systems.push({ name: "floor", call: (i) => floor.call(`{"id":${i},"cmd":"ping"}`) });
   }
+  results = { bridge: null, pythonia: null, floor: null, ...(await measureInterleaved(systems, measureOpts)) };
+} finally {
+  for (const close of closers.reverse()) await close();
 }
 
 const { bridge: b, pythonia: p, floor: f } = results;
@@ -102,7 +105,8 @@ printTable(
   {
     title:
       `Trivial call round trip: ${opts.calls} sequential calls after ${opts.warmup} warm-up; ` +
-      `throughput with ${opts.concurrency} in flight for ${opts.seconds}s (Bridge: ${opts.workers} workers)`,
+      `throughput with ${opts.concurrency} in flight for ${opts.seconds}s (Bridge: ${opts.workers} workers); ` +
+      `${opts.rounds} interleaved rounds`,
   },
 );
 printTargets([

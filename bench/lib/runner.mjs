@@ -43,26 +43,50 @@ export async function closedLoop(call, { concurrency, seconds, maxCalls = Infini
 }
 
 /**
- * The standard measurement for one system: sequential latency (warm-up first), then a
- * short untimed closed-loop warm-up and the timed closed-loop throughput.
- * Returns { p50_us, p99_us, mean_us, calls, throughput_per_s, throughput_calls, throughput_seconds }.
+ * Measures several systems side by side. On a small VM the scheduler flips between fast
+ * and slow wake-up modes every second or so; measuring one system after the other would
+ * credit whichever ran in the fast mode. So every system runs `rounds` short sessions of
+ * sequential calls and of closed-loop throughput, in rotating order, and its figures pool
+ * all its sessions. Each timed session is preceded by a short untimed one, so no system pays
+ * its ramp-up inside a timed window.
+ * `systems` is [{ name, call }]; returns { [name]: { p50_us, p99_us, mean_us, calls,
+ * throughput_per_s, throughput_calls, throughput_seconds } }.
  */
-export async function measureCalls(call, { warmup, calls, concurrency, seconds, log = () => {} }) {
-  log(`sequential: ${warmup} warm-up + ${calls} timed calls`);
-  const lat = await sequentialLatency(call, { warmup, calls });
-  let sum = 0;
-  for (const x of lat) sum += x;
-  const warmSeconds = Math.min(0.5, seconds / 4);
-  log(`throughput: ${concurrency} in flight, ${warmSeconds}s warm-up + ${seconds}s timed`);
-  await closedLoop(call, { concurrency, seconds: warmSeconds });
-  const tp = await closedLoop(call, { concurrency, seconds });
-  return {
-    p50_us: percentile(lat, 50),
-    p99_us: percentile(lat, 99),
-    mean_us: sum / lat.length,
-    calls: lat.length,
-    throughput_per_s: tp.perSecond,
-    throughput_calls: tp.calls,
-    throughput_seconds: tp.seconds,
-  };
+export async function measureInterleaved(systems, { rounds, warmup, calls, concurrency, seconds, log = () => {} }) {
+  for (const { name, call } of systems) {
+    log(`${name}: warm-up (${warmup} sequential calls, ${concurrency} in flight for 0.5s)`);
+    await sequentialLatency(call, { warmup, calls: 0 });
+    await closedLoop(call, { concurrency, seconds: 0.5 });
+  }
+  const pooled = new Map(systems.map(({ name }) => [name, { lat: [], calls: 0, seconds: 0 }]));
+  const perRoundCalls = Math.max(1, Math.ceil(calls / rounds));
+  for (let r = 0; r < rounds; r++) {
+    const order = systems.map((_, i) => systems[(i + r) % systems.length]);
+    log(`round ${r + 1}/${rounds}: ${order.map((s) => s.name).join(", ")}`);
+    for (const { name, call } of order) {
+      const acc = pooled.get(name);
+      acc.lat.push(...(await sequentialLatency(call, { warmup: Math.min(200, warmup), calls: perRoundCalls })));
+      // Untimed ramp-up so each timed window starts with the pipeline already full.
+      await closedLoop(call, { concurrency, seconds: 0.25 });
+      const tp = await closedLoop(call, { concurrency, seconds: seconds / rounds });
+      acc.calls += tp.calls;
+      acc.seconds += tp.seconds;
+    }
+  }
+  const out = {};
+  for (const [name, acc] of pooled) {
+    const lat = Float64Array.from(acc.lat).sort();
+    let sum = 0;
+    for (const x of lat) sum += x;
+    out[name] = {
+      p50_us: percentile(lat, 50),
+      p99_us: percentile(lat, 99),
+      mean_us: sum / lat.length,
+      calls: lat.length,
+      throughput_per_s: acc.calls / acc.seconds,
+      throughput_calls: acc.calls,
+      throughput_seconds: acc.seconds,
+    };
+  }
+  return out;
 }

@@ -129,3 +129,10 @@ async def host_ping(message: str = "") -> dict[str, Any]:
     async with await connect() as client:
         reply = await client.ping(message)
     return {"message": reply.message, "host_version": reply.host_version, "workers_ready": reply.workers_ready}
+
+
+@command()
+def event_loop_info() -> str:
+    """The running event loop's class (uvloop when installed)."""
+    loop = asyncio.get_running_loop()
+    return f"{type(loop).__module__}.{type(loop).__qualname__}"

@@ -250,7 +250,34 @@ def _diagnose_depth(obj: Any, root: str) -> ValueEncodingError:
     return found or ValueEncodingError(format_path(root, []), "value is nested too deeply")
 
 
+def _is_plain_scalar(v: Any) -> bool:
+    t = type(v)
+    if t is str or v is None or t is bool:
+        return True
+    if t is int:
+        return -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER
+    if t is float:
+        return v - v == 0.0
+    return False
+
+
+def _is_plain_flat(obj: Any) -> bool:
+    """True for a scalar, or a small dict of str keys (not "$type") to scalars, that the JSON
+    encoder renders exactly as the walk would: the common shape of a command's result,
+    answered without building a walker (bench/bridge.mjs measures every call)."""
+    if type(obj) is not dict:
+        return _is_plain_scalar(obj)
+    if len(obj) > 16:
+        return False
+    for k, v in obj.items():
+        if type(k) is not str or k == "$type" or not _is_plain_scalar(v):
+            return False
+    return True
+
+
 def _prepare(obj: Any, path: str) -> tuple[Any, list[values_pb2.Attachment]]:
+    if _is_plain_flat(obj):
+        return obj, []
     walker = _Walker()
     try:
         return walker.walk(obj), walker.attachments
