@@ -9,6 +9,7 @@ import {
   PythonError,
   QueueFullError,
   UnknownCommandError,
+  WorkerCrashedError,
   type CallEvent,
   type WorkerEvent,
 } from "../src/index.js";
@@ -191,6 +192,54 @@ describe("recycling", () => {
       for (const p of firstPids) await waitFor(() => !isAlive(p!), 3_000, `recycled worker ${p} to exit`);
     } finally {
       await bridge.close();
+    }
+  });
+});
+
+describe("health probes", () => {
+  test("a worker whose event loop is blocked past healthTimeoutMs is killed and replaced", async () => {
+    const bridge = await startPool({ workers: 1, healthIntervalMs: 100, healthTimeoutMs: 400 });
+    const events: WorkerEvent[] = [];
+    bridge.on("worker", (e) => events.push(e));
+    try {
+      const before = bridge.stats().workers[0]!.pid!;
+      await assert.rejects(bridge.execute("block", { seconds: 30 }), (err: unknown) => {
+        assert.ok(err instanceof WorkerCrashedError);
+        assert.match(err.message, /health probe/);
+        return true;
+      });
+      const killed = events.find((e) => e.type === "killed");
+      assert.ok(killed, "a killed event");
+      assert.match(killed.detail, /no answer to a health probe within 400 ms/);
+      await waitFor(() => readyWorkers(bridge) === 1, 5_000, "the replacement");
+      assert.notEqual(bridge.stats().workers[0]!.pid, before);
+      assert.deepEqual(await bridge.execute("ping"), { ok: true });
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  test("health replies report resident memory; recycle.maxMemoryMb and recycle.maxAgeMs replace workers", async () => {
+    const bridge = await startPool({ workers: 1, healthIntervalMs: 50, recycle: { maxMemoryMb: 1 } });
+    const events: WorkerEvent[] = [];
+    bridge.on("worker", (e) => events.push(e));
+    try {
+      await waitFor(() => events.some((e) => e.type === "recycling"), 3_000, "a memory recycle");
+      assert.match(events.find((e) => e.type === "recycling")!.detail, /maxMemoryMb/);
+      assert.deepEqual(await bridge.execute("ping"), { ok: true });
+    } finally {
+      await bridge.close();
+    }
+    const aged = await startPool({ workers: 1, healthIntervalMs: 50, recycle: { maxAgeMs: 200 } });
+    const agedEvents: WorkerEvent[] = [];
+    aged.on("worker", (e) => agedEvents.push(e));
+    try {
+      await waitFor(() => agedEvents.some((e) => e.type === "recycling"), 3_000, "an age recycle");
+      assert.match(agedEvents.find((e) => e.type === "recycling")!.detail, /maxAgeMs/);
+      await waitFor(() => readyWorkers(aged) === 1, 3_000, "the replacement");
+      assert.deepEqual(await aged.execute("ping"), { ok: true });
+    } finally {
+      await aged.close();
     }
   });
 });

@@ -136,3 +136,10 @@ def event_loop_info() -> str:
     """The running event loop's class (uvloop when installed)."""
     loop = asyncio.get_running_loop()
     return f"{type(loop).__module__}.{type(loop).__qualname__}"
+
+
+@command()
+def block(seconds: float) -> str:
+    """Blocks the worker's event loop (a badly written sync command): health-probe tests."""
+    time.sleep(seconds)
+    return "unblocked"
