@@ -23,19 +23,20 @@ _sym_db = _symbol_database.Default()
 
 
 from dspy_bridge._gen.dspy_bridge.v1 import session_pb2 as dspy__bridge_dot_v1_dot_session__pb2
+from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2 as dspy__bridge_dot_v1_dot_variables__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64spy_bridge/v1/bridge.proto\x12\x0e\x64spy_bridge.v1\x1a\x1c\x64spy_bridge/v1/session.proto\"\x1e\n\x0bPingRequest\x12\x0f\n\x07message\x18\x01 \x01(\t\"L\n\x0cPingResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x14\n\x0chost_version\x18\x02 \x01(\t\x12\x15\n\rworkers_ready\x18\x03 \x01(\r2\xad\x03\n\rBridgeService\x12\x41\n\x04Ping\x12\x1b.dspy_bridge.v1.PingRequest\x1a\x1c.dspy_bridge.v1.PingResponse\x12R\n\rCreateSession\x12$.dspy_bridge.v1.CreateSessionRequest\x1a\x1b.dspy_bridge.v1.SessionInfo\x12L\n\nGetSession\x12!.dspy_bridge.v1.GetSessionRequest\x1a\x1b.dspy_bridge.v1.SessionInfo\x12Y\n\x0cListSessions\x12#.dspy_bridge.v1.ListSessionsRequest\x1a$.dspy_bridge.v1.ListSessionsResponse\x12\\\n\rDeleteSession\x12$.dspy_bridge.v1.DeleteSessionRequest\x1a%.dspy_bridge.v1.DeleteSessionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64spy_bridge/v1/bridge.proto\x12\x0e\x64spy_bridge.v1\x1a\x1c\x64spy_bridge/v1/session.proto\x1a\x1e\x64spy_bridge/v1/variables.proto\"\x1e\n\x0bPingRequest\x12\x0f\n\x07message\x18\x01 \x01(\t\"L\n\x0cPingResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x14\n\x0chost_version\x18\x02 \x01(\t\x12\x15\n\rworkers_ready\x18\x03 \x01(\r2\xf6\r\n\rBridgeService\x12\x41\n\x04Ping\x12\x1b.dspy_bridge.v1.PingRequest\x1a\x1c.dspy_bridge.v1.PingResponse\x12R\n\rCreateSession\x12$.dspy_bridge.v1.CreateSessionRequest\x1a\x1b.dspy_bridge.v1.SessionInfo\x12L\n\nGetSession\x12!.dspy_bridge.v1.GetSessionRequest\x1a\x1b.dspy_bridge.v1.SessionInfo\x12Y\n\x0cListSessions\x12#.dspy_bridge.v1.ListSessionsRequest\x1a$.dspy_bridge.v1.ListSessionsResponse\x12\\\n\rDeleteSession\x12$.dspy_bridge.v1.DeleteSessionRequest\x1a%.dspy_bridge.v1.DeleteSessionResponse\x12h\n\x11RegisterVariables\x12(.dspy_bridge.v1.RegisterVariablesRequest\x1a).dspy_bridge.v1.RegisterVariablesResponse\x12Y\n\x0cGetVariables\x12#.dspy_bridge.v1.GetVariablesRequest\x1a$.dspy_bridge.v1.GetVariablesResponse\x12\\\n\rListVariables\x12$.dspy_bridge.v1.ListVariablesRequest\x1a%.dspy_bridge.v1.ListVariablesResponse\x12\x62\n\x0fUpdateVariables\x12&.dspy_bridge.v1.UpdateVariablesRequest\x1a\'.dspy_bridge.v1.UpdateVariablesResponse\x12\x62\n\x0f\x44\x65leteVariables\x12&.dspy_bridge.v1.DeleteVariablesRequest\x1a\'.dspy_bridge.v1.DeleteVariablesResponse\x12\x46\n\x05Watch\x12\x1c.dspy_bridge.v1.WatchRequest\x1a\x1d.dspy_bridge.v1.WatchResponse0\x01\x12M\n\nGetHistory\x12\x1e.dspy_bridge.v1.HistoryRequest\x1a\x1f.dspy_bridge.v1.HistoryResponse\x12\x45\n\x08Rollback\x12\x1f.dspy_bridge.v1.RollbackRequest\x1a\x18.dspy_bridge.v1.Variable\x12^\n\x10\x43hangeDependency\x12!.dspy_bridge.v1.DependencyRequest\x1a\'.dspy_bridge.v1.GetDependenciesResponse\x12\x62\n\x0fGetDependencies\x12&.dspy_bridge.v1.GetDependenciesRequest\x1a\'.dspy_bridge.v1.GetDependenciesResponse\x12Q\n\x0eSetPermissions\x12%.dspy_bridge.v1.SetPermissionsRequest\x1a\x18.dspy_bridge.v1.Variable\x12V\n\x0b\x43heckAccess\x12\".dspy_bridge.v1.CheckAccessRequest\x1a#.dspy_bridge.v1.CheckAccessResponse\x12\x62\n\x0f\x45xportVariables\x12&.dspy_bridge.v1.ExportVariablesRequest\x1a\'.dspy_bridge.v1.ExportVariablesResponse\x12\x62\n\x0fImportVariables\x12&.dspy_bridge.v1.ImportVariablesRequest\x1a\'.dspy_bridge.v1.ImportVariablesResponse\x12G\n\x08GetStats\x12\x1c.dspy_bridge.v1.StatsRequest\x1a\x1d.dspy_bridge.v1.StatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dspy_bridge.v1.bridge_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PINGREQUEST']._serialized_start=77
-  _globals['_PINGREQUEST']._serialized_end=107
-  _globals['_PINGRESPONSE']._serialized_start=109
-  _globals['_PINGRESPONSE']._serialized_end=185
-  _globals['_BRIDGESERVICE']._serialized_start=188
-  _globals['_BRIDGESERVICE']._serialized_end=617
+  _globals['_PINGREQUEST']._serialized_start=109
+  _globals['_PINGREQUEST']._serialized_end=139
+  _globals['_PINGRESPONSE']._serialized_start=141
+  _globals['_PINGRESPONSE']._serialized_end=217
+  _globals['_BRIDGESERVICE']._serialized_start=220
+  _globals['_BRIDGESERVICE']._serialized_end=2002
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ import warnings
 
 from dspy_bridge._gen.dspy_bridge.v1 import bridge_pb2 as dspy__bridge_dot_v1_dot_bridge__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import session_pb2 as dspy__bridge_dot_v1_dot_session__pb2
+from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2 as dspy__bridge_dot_v1_dot_variables__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -60,6 +61,81 @@ class BridgeServiceStub:
                 request_serializer=dspy__bridge_dot_v1_dot_session__pb2.DeleteSessionRequest.SerializeToString,
                 response_deserializer=dspy__bridge_dot_v1_dot_session__pb2.DeleteSessionResponse.FromString,
                 _registered_method=True)
+        self.RegisterVariables = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/RegisterVariables',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.RegisterVariablesRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.RegisterVariablesResponse.FromString,
+                _registered_method=True)
+        self.GetVariables = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/GetVariables',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.GetVariablesRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.GetVariablesResponse.FromString,
+                _registered_method=True)
+        self.ListVariables = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/ListVariables',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.ListVariablesRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.ListVariablesResponse.FromString,
+                _registered_method=True)
+        self.UpdateVariables = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/UpdateVariables',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.UpdateVariablesRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.UpdateVariablesResponse.FromString,
+                _registered_method=True)
+        self.DeleteVariables = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/DeleteVariables',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.DeleteVariablesRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.DeleteVariablesResponse.FromString,
+                _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/dspy_bridge.v1.BridgeService/Watch',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.WatchRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.WatchResponse.FromString,
+                _registered_method=True)
+        self.GetHistory = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/GetHistory',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.HistoryResponse.FromString,
+                _registered_method=True)
+        self.Rollback = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/Rollback',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.RollbackRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.Variable.FromString,
+                _registered_method=True)
+        self.ChangeDependency = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/ChangeDependency',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.DependencyRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesResponse.FromString,
+                _registered_method=True)
+        self.GetDependencies = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/GetDependencies',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesResponse.FromString,
+                _registered_method=True)
+        self.SetPermissions = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/SetPermissions',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.SetPermissionsRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.Variable.FromString,
+                _registered_method=True)
+        self.CheckAccess = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/CheckAccess',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.CheckAccessRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.CheckAccessResponse.FromString,
+                _registered_method=True)
+        self.ExportVariables = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/ExportVariables',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.ExportVariablesRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.ExportVariablesResponse.FromString,
+                _registered_method=True)
+        self.ImportVariables = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/ImportVariables',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.ImportVariablesRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.ImportVariablesResponse.FromString,
+                _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/GetStats',
+                request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.StatsRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.StatsResponse.FromString,
+                _registered_method=True)
 
 
 class BridgeServiceServicer:
@@ -95,6 +171,96 @@ class BridgeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterVariables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVariables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVariables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateVariables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteVariables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Watch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rollback(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeDependency(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDependencies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPermissions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckAccess(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportVariables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportVariables(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BridgeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +288,81 @@ def add_BridgeServiceServicer_to_server(servicer, server):
                     servicer.DeleteSession,
                     request_deserializer=dspy__bridge_dot_v1_dot_session__pb2.DeleteSessionRequest.FromString,
                     response_serializer=dspy__bridge_dot_v1_dot_session__pb2.DeleteSessionResponse.SerializeToString,
+            ),
+            'RegisterVariables': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterVariables,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.RegisterVariablesRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.RegisterVariablesResponse.SerializeToString,
+            ),
+            'GetVariables': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVariables,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.GetVariablesRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.GetVariablesResponse.SerializeToString,
+            ),
+            'ListVariables': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVariables,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.ListVariablesRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.ListVariablesResponse.SerializeToString,
+            ),
+            'UpdateVariables': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateVariables,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.UpdateVariablesRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.UpdateVariablesResponse.SerializeToString,
+            ),
+            'DeleteVariables': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVariables,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.DeleteVariablesRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.DeleteVariablesResponse.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.WatchRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.WatchResponse.SerializeToString,
+            ),
+            'GetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistory,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.HistoryRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.HistoryResponse.SerializeToString,
+            ),
+            'Rollback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rollback,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.RollbackRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.Variable.SerializeToString,
+            ),
+            'ChangeDependency': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeDependency,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.DependencyRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesResponse.SerializeToString,
+            ),
+            'GetDependencies': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDependencies,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesResponse.SerializeToString,
+            ),
+            'SetPermissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPermissions,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.SetPermissionsRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.Variable.SerializeToString,
+            ),
+            'CheckAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAccess,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.CheckAccessRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.CheckAccessResponse.SerializeToString,
+            ),
+            'ExportVariables': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportVariables,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.ExportVariablesRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.ExportVariablesResponse.SerializeToString,
+            ),
+            'ImportVariables': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportVariables,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.ImportVariablesRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.ImportVariablesResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.StatsRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.StatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -259,6 +500,411 @@ class BridgeService:
             '/dspy_bridge.v1.BridgeService/DeleteSession',
             dspy__bridge_dot_v1_dot_session__pb2.DeleteSessionRequest.SerializeToString,
             dspy__bridge_dot_v1_dot_session__pb2.DeleteSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterVariables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/RegisterVariables',
+            dspy__bridge_dot_v1_dot_variables__pb2.RegisterVariablesRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.RegisterVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVariables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/GetVariables',
+            dspy__bridge_dot_v1_dot_variables__pb2.GetVariablesRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.GetVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVariables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/ListVariables',
+            dspy__bridge_dot_v1_dot_variables__pb2.ListVariablesRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.ListVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateVariables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/UpdateVariables',
+            dspy__bridge_dot_v1_dot_variables__pb2.UpdateVariablesRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.UpdateVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVariables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/DeleteVariables',
+            dspy__bridge_dot_v1_dot_variables__pb2.DeleteVariablesRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.DeleteVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/Watch',
+            dspy__bridge_dot_v1_dot_variables__pb2.WatchRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.WatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/GetHistory',
+            dspy__bridge_dot_v1_dot_variables__pb2.HistoryRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.HistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rollback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/Rollback',
+            dspy__bridge_dot_v1_dot_variables__pb2.RollbackRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.Variable.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeDependency(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/ChangeDependency',
+            dspy__bridge_dot_v1_dot_variables__pb2.DependencyRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDependencies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/GetDependencies',
+            dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.GetDependenciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPermissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/SetPermissions',
+            dspy__bridge_dot_v1_dot_variables__pb2.SetPermissionsRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.Variable.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/CheckAccess',
+            dspy__bridge_dot_v1_dot_variables__pb2.CheckAccessRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.CheckAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportVariables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/ExportVariables',
+            dspy__bridge_dot_v1_dot_variables__pb2.ExportVariablesRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.ExportVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportVariables(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/ImportVariables',
+            dspy__bridge_dot_v1_dot_variables__pb2.ImportVariablesRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.ImportVariablesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/GetStats',
+            dspy__bridge_dot_v1_dot_variables__pb2.StatsRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_variables__pb2.StatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
