@@ -153,6 +153,24 @@ describe("telemetry", () => {
   });
 });
 
+describe("logs", () => {
+  test("what Python prints reaches the onLog option and the log event, line by line", async () => {
+    const viaOption: string[] = [];
+    const bridge = await startPool({ workers: 1, onLog: (e) => viaOption.push(`${e.source}/${e.stream}: ${e.line}`) });
+    try {
+      const viaEvent: string[] = [];
+      bridge.on("log", (e) => viaEvent.push(`${e.source}/${e.stream}: ${e.line}`));
+      await bridge.execute("print_line", { text: "to stdout" });
+      await bridge.execute("print_line", { text: "to stderr", stderr: true });
+      await waitFor(() => viaEvent.length >= 2, 2_000, "two log lines");
+      assert.deepEqual(viaEvent, ["python/stdout: to stdout", "python/stderr: to stderr"]);
+      assert.ok(viaOption.includes("python/stderr: to stderr"));
+    } finally {
+      await bridge.close();
+    }
+  });
+});
+
 describe("backpressure", () => {
   test("a full queue refuses the call at once with QueueFullError; queued calls still complete", async () => {
     const bridge = await startPool({ workers: 1, concurrencyPerWorker: 1, maxQueue: 2 });

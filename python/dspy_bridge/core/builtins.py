@@ -143,3 +143,11 @@ def block(seconds: float) -> str:
     """Blocks the worker's event loop (a badly written sync command): health-probe tests."""
     time.sleep(seconds)
     return "unblocked"
+
+
+@command()
+def print_line(text: str, stderr: bool = False) -> None:
+    """Prints one line from the worker (log forwarding tests)."""
+    import sys
+
+    print(text, file=sys.stderr if stderr else sys.stdout, flush=True)

@@ -16,7 +16,7 @@ import {
 } from "../errors/index.js";
 import { constants as osConstants } from "node:os";
 import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
-import type { BridgeEvents, CallEvent, WorkerEvent } from "../telemetry/index.js";
+import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetry/index.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import { BridgeServer } from "../bridge-service/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
@@ -122,7 +122,7 @@ export class Bridge {
       maxFrameBytes: o.maxMessageBytes + FRAME_OVERHEAD_BYTES,
       helloTimeoutMs: HELLO_TIMEOUT_MS,
       onHello: (hello, connection) => this.onHello(hello, connection),
-      onRejected: (reason) => o.onLog({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
+      onRejected: (reason) => this.log({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
     });
     if (o.bridgeService !== false) {
       this.bridgeServer = await BridgeServer.start({
@@ -131,7 +131,7 @@ export class Bridge {
         token: this.token,
         hostVersion: HOST_VERSION,
         workersReady: () => this.slots.filter((s) => s.worker?.state === "ready").length,
-        onLog: (line) => o.onLog({ source: "host", stream: "stderr", line }),
+        onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
       });
     }
     for (let i = 0; i < o.workers; i++) {
@@ -293,7 +293,7 @@ export class Bridge {
     }
     let encoded;
     try {
-      encoded = encodeValue(args);
+      encoded = encodeValue(args, "args");
     } catch (err) {
       fail(err instanceof BridgeError ? err : new InvalidArgumentError(`arguments of '${command}': ${(err as Error).message}`, { cause: err }));
       return undefined;
@@ -482,7 +482,7 @@ export class Bridge {
     connection.attach({
       onFrame: (frame) => this.onFrame(worker, frame),
       onProtocolError: (err) =>
-        this.options.onLog({ source: worker.id, stream: "stderr", line: `protocol error from worker: ${err.message}` }),
+        this.log({ source: worker.id, stream: "stderr", line: `protocol error from worker: ${err.message}` }),
       onClose: () => this.onWorkerClosed(worker),
     });
     waiting.resolve();
@@ -536,7 +536,7 @@ export class Bridge {
         return;
       case "protocolError": {
         const detail = k.value.outcome.case === "error" ? k.value.outcome.value : undefined;
-        this.options.onLog({ source: worker.id, stream: "stderr", line: `worker reported a protocol error: ${detail?.message ?? "?"}` });
+        this.log({ source: worker.id, stream: "stderr", line: `worker reported a protocol error: ${detail?.message ?? "?"}` });
         const call = worker.inFlight.get(k.value.callId);
         if (call && detail) {
           this.finishOnWorker(worker, call);
@@ -580,7 +580,7 @@ export class Bridge {
 
   private ensureForkServer(timeoutMs: number): Promise<ForkServer> {
     if (this.forkServer && !this.forkServer.exited && this.forkServerReady) return this.forkServerReady;
-    const server = new ForkServer(this.options, this.listener.path, this.token, this.bridgeServer?.address, {
+    const server = new ForkServer({ ...this.options, onLog: (e) => this.log(e) }, this.listener.path, this.token, this.bridgeServer?.address, {
       onExit: (s) => this.onForkServerExit(s),
       onWorkerExited: (e) => this.onWorkerExited(e),
     });
@@ -825,6 +825,12 @@ export class Bridge {
       if (this.state !== "failed") this.state = "closed";
     })();
     return this.closing;
+  }
+
+  /** Every line for the log: to the `onLog` option and to `log` event listeners. */
+  private log(event: LogEvent): void {
+    this.options.onLog(event);
+    this.emitter.emit("log", event);
   }
 
   private emitWorker(event: WorkerEvent): void {

@@ -38,7 +38,7 @@ export interface WorkerEvent {
 }
 
 export interface LogEvent {
-  /** "fork-server" or a worker id. */
+  /** "python" (what the fork server and workers print), "host", or a worker id. */
   source: string;
   stream: "stdout" | "stderr";
   line: string;
