@@ -4,3 +4,5 @@ export { Bridge, type BridgeOptions, type BridgeState, type BridgeStats, type Ca
 export * from "./errors/index.js";
 export * from "./values/index.js";
 export type * from "./telemetry/index.js";
+export { Session, Sessions, SessionVariables, type DefineOptions, type VariableInfo, type VariableUpdate, type Watch, type WatchOptions } from "./sessions/index.js";
+export { MemoryStore, type ImportSummary, type SessionInfo, type HistoryEntry, type AccessRule, type Permission, type StoreOptions } from "./store/index.js";

@@ -1,16 +1,16 @@
 // The bridge service (worker or outside client -> host) over gRPC. Local-only by default:
 // a Unix socket (0600) or a loopback TCP address; any other address must be asked for.
 import { chmodSync } from "node:fs";
-import { Metadata, Server, ServerCredentials, status, type ServiceError, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
 import { BridgeService, PingResponseSchema, type PingRequest, type PingResponse } from "../gen/dspy_bridge/v1/bridge_pb.js";
-import { ErrorDetailSchema } from "../gen/dspy_bridge/v1/errors_pb.js";
-import { BridgeError, InvalidArgumentError, errorToDetail } from "../errors/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import type { MemoryStore } from "../store/memory-store.js";
+import { toServiceError } from "./service-error.js";
+import { storeHandlers } from "./store-handlers.js";
 import { authInterceptor } from "./auth.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
 
-/** Trailing metadata key carrying the serialized ErrorDetail of a failed call. */
-export const ERROR_DETAIL_METADATA_KEY = "dspy-bridge-error-bin";
 
 export interface BridgeServerOptions {
   /** `unix:/path/to.sock` or `host:port`. */
@@ -20,6 +20,7 @@ export interface BridgeServerOptions {
   allowRemote?: boolean;
   hostVersion: string;
   workersReady: () => number;
+  store: MemoryStore;
   onLog: (line: string) => void;
 }
 
@@ -37,17 +38,6 @@ function checkLocal(listen: string, allowRemote: boolean): void {
       { parameter: "listen" },
     );
   }
-}
-
-/** Turns any error into a gRPC status whose trailing metadata carries the typed ErrorDetail. */
-export function toServiceError(err: unknown): Partial<ServiceError> {
-  const bridgeError = BridgeError.from(err);
-  const detail = errorToDetail(bridgeError);
-  const error: Partial<ServiceError> = { code: bridgeError.code as status, details: bridgeError.message };
-  const metadata = new Metadata();
-  metadata.set(ERROR_DETAIL_METADATA_KEY, Buffer.from(toBinary(ErrorDetailSchema, create(ErrorDetailSchema, detail))));
-  error.metadata = metadata;
-  return error;
 }
 
 export class BridgeServer {
@@ -74,8 +64,9 @@ export class BridgeServer {
       ping: unary<PingRequest, PingResponse>((req) =>
         create(PingResponseSchema, { message: req.message, hostVersion: options.hostVersion, workersReady: options.workersReady() }),
       ),
-      // Sessions, variables, tools and configuration RPCs are served by later work; until
-      // then grpc-js answers UNIMPLEMENTED for them.
+      ...storeHandlers(options.store, unary),
+      // Tools and configuration RPCs are served by later work; until then grpc-js answers
+      // UNIMPLEMENTED for them.
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

@@ -1,2 +1,3 @@
-export { BridgeServer, ERROR_DETAIL_METADATA_KEY, toServiceError, type BridgeServerOptions } from "./bridge-server.js";
+export { BridgeServer, type BridgeServerOptions } from "./bridge-server.js";
+export { ERROR_DETAIL_METADATA_KEY, toServiceError } from "./service-error.js";
 export { AUTH_METADATA_KEY } from "./auth.js";

@@ -2,6 +2,7 @@
 // machines (one JSON object per line).
 import { runDemo } from "./demo.js";
 import { runDoctor } from "./doctor.js";
+import { runServe } from "./serve.js";
 
 const HELP = `dspy-bridge — run real DSPy programs from TypeScript
 
@@ -10,20 +11,35 @@ Usage: npx dspy-bridge <command> [options]
 Commands:
   demo        Show the worker pool at work (offline)
   doctor      Check Python, DSPy and the worker pool on this machine
+  serve       Run a host that outside Python clients can reach; prints {"event":"ready",...}
   help        This text
 
 Options:
   --json      Machine-readable output (one JSON object per line)
-  --workers N Number of Python workers (demo, doctor; default 2)
+  --workers N Number of Python workers (default 2)
+
+serve options:
+  --listen ADDR       unix:PATH or HOST:PORT (loopback only); default a private Unix socket
+  --token-file PATH   write the secret there (0600); the secret is DSPY_BRIDGE_TOKEN if set,
+                      else generated (then --token-file is required)
+  --preload MODULES   comma-separated modules the workers import first (default dspy; "" for none)
 `;
 
 export interface CliFlags {
   json: boolean;
   workers: number;
+  listen: string | undefined;
+  tokenFile: string | undefined;
+  preload: string[] | undefined;
 }
 
 function parseFlags(argv: string[]): CliFlags {
-  const flags: CliFlags = { json: false, workers: 2 };
+  const flags: CliFlags = { json: false, workers: 2, listen: undefined, tokenFile: undefined, preload: undefined };
+  const value = (i: number, name: string): string => {
+    const v = argv[i];
+    if (v === undefined) throw new Error(`${name} needs a value`);
+    return v;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--json") flags.json = true;
@@ -31,7 +47,10 @@ function parseFlags(argv: string[]): CliFlags {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 1) throw new Error(`--workers needs a positive integer, got ${argv[i]}`);
       flags.workers = n;
-    } else throw new Error(`unknown option ${a}`);
+    } else if (a === "--listen") flags.listen = value(++i, a);
+    else if (a === "--token-file") flags.tokenFile = value(++i, a);
+    else if (a === "--preload") flags.preload = value(++i, a).split(",").filter(Boolean);
+    else throw new Error(`unknown option ${a}`);
   }
   return flags;
 }
@@ -50,6 +69,13 @@ export async function run(argv: string[]): Promise<number> {
       return runDemo(flags);
     case "doctor":
       return runDoctor(flags);
+    case "serve":
+      try {
+        return await runServe(flags);
+      } catch (err) {
+        console.error(`dspy-bridge serve: ${(err as Error).message}`);
+        return 1;
+      }
     case "help":
     case "--help":
     case "-h":

@@ -19,6 +19,8 @@ import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../
 import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetry/index.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import { BridgeServer } from "../bridge-service/index.js";
+import { Sessions } from "../sessions/index.js";
+import { MemoryStore } from "../store/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import { Call, type CallOptions } from "./call.js";
@@ -91,6 +93,10 @@ export class Bridge {
   private listener!: HostListener;
   private readonly token: string;
   private bridgeServer: BridgeServer | undefined;
+  /** The host's store: sessions and their variables (the truth; workers only cache). */
+  readonly store: MemoryStore;
+  /** Create, open, list and delete sessions; `session.variables` for their variables. */
+  readonly sessions: Sessions;
   private failure: BridgeError | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -101,6 +107,8 @@ export class Bridge {
       throw new InvalidArgumentError("token must be at least 16 characters", { parameter: "token" });
     }
     this.token = options.token ?? generateToken();
+    this.store = new MemoryStore(options.store);
+    this.sessions = new Sessions(this.store, this);
   }
 
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
@@ -131,6 +139,7 @@ export class Bridge {
         token: this.token,
         hostVersion: HOST_VERSION,
         workersReady: () => this.slots.filter((s) => s.worker?.state === "ready").length,
+        store: this.store,
         onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
       });
     }
@@ -149,6 +158,7 @@ export class Bridge {
     }
     await Promise.all(this.slots.map((slot) => this.spawnWorker(slot, o.startTimeoutMs)));
     this.state = "running";
+    this.store.startExpiry();
     if (o.healthIntervalMs > 0) {
       this.healthTimer = setInterval(() => this.healthTick(), o.healthIntervalMs);
       this.healthTimer.unref();
@@ -820,6 +830,7 @@ export class Bridge {
       }
       for (const waiting of this.awaitingHello.values()) waiting.reject(closedError);
       await this.forkServer?.stop();
+      this.store.close();
       await this.bridgeServer?.close();
       await this.listener?.close();
       if (this.state !== "failed") this.state = "closed";

@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "../errors/index.js";
+import type { StoreOptions } from "../store/index.js";
 import type { LogEvent } from "../telemetry/index.js";
 
 export interface RestartOptions {
@@ -65,6 +66,8 @@ export interface BridgeOptions {
   bridgeService?: false | { listen?: string; allowRemote?: boolean };
   /** The per-host secret. Default: DSPY_BRIDGE_TOKEN, else 32 random bytes. */
   token?: string;
+  /** The variable store: history length, watch log length, default session TTL. */
+  store?: StoreOptions;
   /** Extra environment for the Python processes. */
   env?: Record<string, string>;
   /** Receives every line the Python processes print. Default: prefixed lines on stderr. */
@@ -89,6 +92,7 @@ export interface ResolvedOptions {
   restart: Required<RestartOptions>;
   bridgeService: false | { listen: string | undefined; allowRemote: boolean };
   token: string | undefined;
+  store: StoreOptions;
   recycle: { maxRequests: number; maxAgeMs: number; maxMemoryBytes: number };
   env: Record<string, string>;
   onLog: (event: LogEvent) => void;
@@ -150,6 +154,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
         ? false
         : { listen: options.bridgeService?.listen, allowRemote: options.bridgeService?.allowRemote ?? false },
     token: options.token ?? process.env.DSPY_BRIDGE_TOKEN ?? undefined,
+    store: options.store ?? {},
     env: options.env ?? {},
     onLog: options.onLog ?? defaultLog,
   };

@@ -1,0 +1,302 @@
+// The bridge service's session and variable RPCs: proto messages in, store calls, proto
+// messages out. All validation and access control happen in the store.
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import { CompactedError, InvalidArgumentError, type BridgeError } from "../errors/index.js";
+import { SessionInfoSchema, ListSessionsResponseSchema, DeleteSessionResponseSchema } from "../gen/dspy_bridge/v1/session_pb.js";
+import type { CreateSessionRequest, DeleteSessionRequest, GetSessionRequest } from "../gen/dspy_bridge/v1/session_pb.js";
+import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
+import {
+  CheckAccessResponseSchema,
+  ExportVariablesResponseSchema,
+  GetDependenciesResponseSchema,
+  GetVariablesResponseSchema,
+  HistoryResponseSchema,
+  ImportVariablesResponseSchema,
+  ListVariablesResponseSchema,
+  RegisterVariablesResponseSchema,
+  StatsResponseSchema,
+  UpdateVariablesResponseSchema,
+  DeleteVariablesResponseSchema,
+  VariableChange_Kind,
+  VariableSchema,
+  WatchResponseSchema,
+  type AccessRule,
+  type CheckAccessRequest,
+  type DeleteVariablesRequest,
+  type DependencyRequest,
+  type ExportVariablesRequest,
+  type GetDependenciesRequest,
+  type GetVariablesRequest,
+  type HistoryRequest,
+  type ImportVariablesRequest,
+  type ListVariablesRequest,
+  type RegisterVariablesRequest,
+  type RollbackRequest,
+  type SetPermissionsRequest,
+  type StatsRequest,
+  type UpdateVariablesRequest,
+  type WatchRequest,
+  type WatchResponse,
+} from "../gen/dspy_bridge/v1/variables_pb.js";
+import { errorToDetail } from "../errors/index.js";
+import { decodeValue, encodeValue } from "../values/index.js";
+import { toServiceError } from "./service-error.js";
+import { exportVariables, importVariables } from "../store/export-import.js";
+import type { MemoryStore } from "../store/memory-store.js";
+import { changeEnvelope, changeOldEnvelope, type SessionInfo } from "../store/records.js";
+import type { VariableRecord } from "../store/records.js";
+import type { AccessRule as StoreRule } from "../store/access.js";
+
+type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+type Wrap = <Req, Res>(handler: (request: Req) => Res | Promise<Res>) => Unary<Req, Res>;
+
+function parseJsonObject(text: string, where: string): Record<string, unknown> {
+  if (!text) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`${where} is not valid JSON: ${(err as Error).message}`, { parameter: where });
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new InvalidArgumentError(`${where} must be a JSON object`, { parameter: where });
+  }
+  return parsed as Record<string, unknown>;
+}
+
+const decodeArg = (value: Value | undefined, where: string): unknown => {
+  if (!value) throw new InvalidArgumentError(`${where} is missing`, { parameter: where });
+  return decodeValue(value, where);
+};
+
+const rulesIn = (rules: AccessRule[]) => rules.map((r) => ({ session_pattern: r.sessionPattern, permissions: r.permissions, conditions: r.conditions }));
+const rulesOut = (rules: StoreRule[]) => rules.map((r) => ({ sessionPattern: r.sessionPattern, permissions: r.permissions, conditions: r.conditions }));
+
+export function sessionMessage(info: SessionInfo, revision: number) {
+  return create(SessionInfoSchema, {
+    sessionId: info.sessionId,
+    createdAtMs: BigInt(info.createdAtMs),
+    lastAccessedAtMs: BigInt(info.lastAccessedAtMs),
+    ttlMs: BigInt(info.ttlMs),
+    metadataJson: JSON.stringify(info.metadata),
+    revision: BigInt(revision),
+  });
+}
+
+export function variableMessage(store: MemoryStore, sessionId: string, r: VariableRecord) {
+  return create(VariableSchema, {
+    id: r.id,
+    name: r.name,
+    type: r.type,
+    value: r.encoded(),
+    constraintsJson: JSON.stringify(r.constraints),
+    metadata: r.metadata,
+    version: BigInt(r.version),
+    createRevision: BigInt(r.createRevision),
+    modifyRevision: BigInt(r.modifyRevision),
+    createdAtMs: BigInt(r.createdAtMs),
+    updatedAtMs: BigInt(r.updatedAtMs),
+    updatedBy: r.updatedBy,
+    accessRules: rulesOut(r.accessRules),
+    dependencies: store.sessionRecord(sessionId).dependencies.edgesFrom(r.name).map((e) => ({ variable: e.to, type: e.type, metadata: e.metadata })),
+  });
+}
+
+const caller = (req: { callerSessionId: string; sessionId: string }) => req.callerSessionId || req.sessionId;
+
+export function storeHandlers(store: MemoryStore, unary: Wrap) {
+  return {
+    createSession: unary<CreateSessionRequest, unknown>((req) =>
+      sessionMessage(
+        store.createSession({ sessionId: req.sessionId, ttlMs: Number(req.ttlMs), metadata: parseJsonObject(req.metadataJson, "metadata_json") }),
+        store.currentRevision,
+      ),
+    ),
+    getSession: unary<GetSessionRequest, unknown>((req) => sessionMessage(store.getSession(req.sessionId), store.currentRevision)),
+    listSessions: unary<unknown, unknown>(() =>
+      create(ListSessionsResponseSchema, { sessions: store.listSessions().map((s) => sessionMessage(s, store.currentRevision)) }),
+    ),
+    deleteSession: unary<DeleteSessionRequest, unknown>((req) => create(DeleteSessionResponseSchema, { deleted: store.deleteSession(req.sessionId) })),
+
+    registerVariables: unary<RegisterVariablesRequest, unknown>((req) => {
+      const records = store.register(
+        req.sessionId,
+        req.variables.map((v, i) => ({
+          name: v.name,
+          type: v.type,
+          initialValue: decodeArg(v.initialValue, `variables[${i}].initial_value`),
+          constraints: parseJsonObject(v.constraintsJson, `variables[${i}].constraints_json`),
+          metadata: v.metadata,
+          dependencies: v.dependencies,
+          accessRules: rulesIn(v.accessRules),
+        })),
+        caller(req),
+      );
+      return create(RegisterVariablesResponseSchema, {
+        variables: records.map((r) => variableMessage(store, req.sessionId, r)),
+        revision: BigInt(store.currentRevision),
+      });
+    }),
+    getVariables: unary<GetVariablesRequest, unknown>((req) => {
+      const found = store.getMany(req.sessionId, req.names, caller(req));
+      return create(GetVariablesResponseSchema, {
+        revision: BigInt(store.currentRevision),
+        results: req.names.map((name) => {
+          const r = found.get(name);
+          return {
+            name,
+            found: r !== undefined,
+            ...(r ? { variable: variableMessage(store, req.sessionId, r) } : {}),
+            ...(r && req.includeStats
+              ? { stats: { readCount: BigInt(r.stats.reads), writeCount: BigInt(r.stats.writes), lastReadMs: BigInt(r.stats.lastReadMs), lastWriteMs: BigInt(r.stats.lastWriteMs) } }
+              : {}),
+          };
+        }),
+      });
+    }),
+    listVariables: unary<ListVariablesRequest, unknown>((req) =>
+      create(ListVariablesResponseSchema, {
+        variables: store.list(req.sessionId, req.pattern, caller(req)).map((r) => variableMessage(store, req.sessionId, r)),
+        revision: BigInt(store.currentRevision),
+      }),
+    ),
+    updateVariables: unary<UpdateVariablesRequest, unknown>((req) => {
+      const { revision, results } = store.update(
+        req.sessionId,
+        req.updates.map((u, i) => ({
+          name: u.name,
+          value: decodeArg(u.value, `updates[${i}].value`),
+          expectedVersion: Number(u.expectedVersion),
+          metadata: u.metadata,
+        })),
+        { atomic: req.atomic, createIfMissing: req.createIfMissing, typeHint: req.typeHint, caller: caller(req), source: req.source },
+      );
+      return create(UpdateVariablesResponseSchema, {
+        revision: BigInt(revision),
+        results: results.map((r) => ({ name: r.name, ok: r.ok, version: BigInt(r.version), ...(r.error ? { error: errorToDetail(r.error) } : {}) })),
+      });
+    }),
+    deleteVariables: unary<DeleteVariablesRequest, unknown>((req) => {
+      const { revision, deleted } = store.delete(req.sessionId, req.names, caller(req));
+      return create(DeleteVariablesResponseSchema, { revision: BigInt(revision), deleted });
+    }),
+    getHistory: unary<HistoryRequest, unknown>((req) =>
+      create(HistoryResponseSchema, {
+        entries: store.history(req.sessionId, req.name, req.limit || 100, req.offset, caller(req)).map((h) => ({
+          version: BigInt(h.version),
+          value: encodeValue(h.value),
+          updatedAtMs: BigInt(h.updatedAtMs),
+          updatedBy: h.updatedBy,
+          metadata: h.metadata,
+          revision: BigInt(h.revision),
+        })),
+      }),
+    ),
+    rollback: unary<RollbackRequest, unknown>((req) =>
+      variableMessage(store, req.sessionId, store.rollback(req.sessionId, req.name, Number(req.version), req.reason, caller(req))),
+    ),
+    changeDependency: unary<DependencyRequest, unknown>((req) => {
+      if (req.remove) store.removeDependency(req.sessionId, req.fromVariable, req.toVariable, caller(req));
+      else store.addDependency(req.sessionId, req.fromVariable, req.toVariable, req.type || "data", req.metadata, caller(req));
+      return dependenciesMessage(store, req.sessionId, req.fromVariable, false, false);
+    }),
+    getDependencies: unary<GetDependenciesRequest, unknown>((req) =>
+      dependenciesMessage(store, req.sessionId, req.variable, req.includeTransitive, req.dependents),
+    ),
+    setPermissions: unary<SetPermissionsRequest, unknown>((req) =>
+      variableMessage(store, req.sessionId, store.setPermissions(req.sessionId, req.variable, rulesIn(req.rules), caller(req))),
+    ),
+    checkAccess: unary<CheckAccessRequest, unknown>((req) =>
+      create(CheckAccessResponseSchema, { allowed: store.checkAccess(req.sessionId, req.variable, req.permission, caller(req)) }),
+    ),
+    exportVariables: unary<ExportVariablesRequest, unknown>((req) => {
+      const { data, count } = exportVariables(store, req.sessionId, {
+        format: req.format || "json",
+        includeHistory: req.includeHistory,
+        includeDependencies: req.includeDependencies,
+        filterPattern: req.filterPattern,
+        caller: caller(req),
+      });
+      return create(ExportVariablesResponseSchema, { data, count });
+    }),
+    importVariables: unary<ImportVariablesRequest, unknown>((req) => {
+      const s = importVariables(store, req.sessionId, req.data, {
+        format: req.format || "json",
+        mergeStrategy: req.mergeStrategy || "replace",
+        dryRun: req.dryRun,
+        caller: caller(req),
+      });
+      return create(ImportVariablesResponseSchema, {
+        imported: s.imported,
+        skipped: s.skipped,
+        errors: s.errors,
+        detailsJson: JSON.stringify(s.details),
+        revision: BigInt(s.revision),
+      });
+    }),
+    getStats: unary<StatsRequest, unknown>((req) => create(StatsResponseSchema, { statsJson: JSON.stringify(store.stats(req.sessionId, req.variable || undefined)) })),
+    watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => watchHandler(store, call),
+  };
+}
+
+function dependenciesMessage(store: MemoryStore, sessionId: string, variable: string, transitive: boolean, dependents: boolean) {
+  return create(GetDependenciesResponseSchema, {
+    dependencies: store.dependencies(sessionId, variable, transitive, dependents).map((d) => ({
+      variable: d.variable,
+      variableId: d.variableId,
+      type: d.type,
+      depth: d.depth,
+    })),
+  });
+}
+
+function watchHandler(store: MemoryStore, call: ServerWritableStream<WatchRequest, WatchResponse>): void {
+  const req = call.request;
+  let ended = false;
+  const end = (error?: BridgeError) => {
+    if (ended) return;
+    ended = true;
+    if (error && !(error instanceof CompactedError)) call.destroy(toServiceError(error));
+    else call.end();
+  };
+  try {
+    const handle = store.watch(
+      req.sessionId,
+      { names: req.names, startRevision: Number(req.startRevision), includeInitial: req.includeInitial, caller: caller(req) },
+      (m) => {
+        if (ended) return;
+        if (m.kind === "compacted") {
+          call.write(create(WatchResponseSchema, { revision: BigInt(m.revision), compacted: true, compactRevision: BigInt(m.compactRevision) }));
+          return;
+        }
+        const init: MessageInitShape<typeof WatchResponseSchema> = {
+          revision: BigInt(m.revision),
+          initial: m.initial,
+          changes: m.changes.map((c) => ({
+            kind: c.kind === "put" ? VariableChange_Kind.PUT : VariableChange_Kind.DELETE,
+            name: c.name,
+            id: c.id,
+            type: c.type,
+            value: changeEnvelope(c),
+            oldValue: changeOldEnvelope(c),
+            version: BigInt(c.version),
+            metadata: c.metadata,
+            source: c.source,
+            timestampMs: BigInt(c.timestampMs),
+          })),
+        };
+        call.write(create(WatchResponseSchema, init));
+      },
+      end,
+    );
+    call.on("cancelled", () => {
+      ended = true;
+      handle.cancel();
+    });
+    call.on("close", () => handle.cancel());
+  } catch (err) {
+    end(err as BridgeError);
+  }
+}
+

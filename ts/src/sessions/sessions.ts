@@ -1,0 +1,76 @@
+// `bridge.sessions`: create, open, list and delete sessions. A session owns variables in
+// the host's store and, for `execute`, is bound to one worker (its Python objects live there).
+import { NotFoundError } from "../errors/index.js";
+import type { CallOptions } from "../pool/call.js";
+import type { MemoryStore } from "../store/memory-store.js";
+import type { SessionInfo } from "../store/records.js";
+import { SessionVariables } from "./session-variables.js";
+
+/** What a session needs from the pool (kept narrow to avoid a cycle with Bridge). */
+export interface SessionRunner {
+  execute<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): Promise<T>;
+  stream<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): AsyncIterableIterator<T>;
+  releaseSession(sessionId: string): void;
+}
+
+export class Session {
+  readonly variables: SessionVariables;
+
+  constructor(
+    readonly id: string,
+    private readonly store: MemoryStore,
+    private readonly runner: SessionRunner,
+  ) {
+    this.variables = new SessionVariables(store, id);
+  }
+
+  info(): SessionInfo {
+    return this.store.getSession(this.id);
+  }
+
+  /** Runs a command on this session's worker. */
+  execute<T = unknown>(command: string, args: Record<string, unknown> = {}, options: Omit<CallOptions, "session"> = {}): Promise<T> {
+    return this.runner.execute<T>(command, args, { ...options, session: this.id });
+  }
+
+  stream<T = unknown>(command: string, args: Record<string, unknown> = {}, options: Omit<CallOptions, "session"> = {}): AsyncIterableIterator<T> {
+    return this.runner.stream<T>(command, args, { ...options, session: this.id });
+  }
+}
+
+export class Sessions {
+  constructor(
+    private readonly store: MemoryStore,
+    private readonly runner: SessionRunner,
+  ) {}
+
+  async create(options: { id?: string; ttlMs?: number; metadata?: Record<string, unknown> } = {}): Promise<Session> {
+    const info = this.store.createSession({ sessionId: options.id, ttlMs: options.ttlMs, metadata: options.metadata });
+    return new Session(info.sessionId, this.store, this.runner);
+  }
+
+  /** An existing session; NotFoundError otherwise. */
+  async get(id: string): Promise<Session> {
+    this.store.getSession(id);
+    return new Session(id, this.store, this.runner);
+  }
+
+  /** The session with this id, created if needed. */
+  async open(id: string, options: { ttlMs?: number; metadata?: Record<string, unknown> } = {}): Promise<Session> {
+    try {
+      return await this.get(id);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      return this.create({ id, ...options });
+    }
+  }
+
+  async list(): Promise<SessionInfo[]> {
+    return this.store.listSessions();
+  }
+
+  async delete(id: string): Promise<boolean> {
+    this.runner.releaseSession(id);
+    return this.store.deleteSession(id);
+  }
+}

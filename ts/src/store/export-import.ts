@@ -1,0 +1,243 @@
+// Export and import of a session's variables as JSON or YAML. Values travel in the
+// protobuf JSON form of the `Value` envelope (tensors and embeddings as base64 bytes with
+// dtype and shape), so an export is self-contained and loads the same in Python.
+// Pickle is refused: loading a pickle runs arbitrary code.
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { BridgeError, InvalidArgumentError, NotImplementedError } from "../errors/index.js";
+import { ValueSchema } from "../gen/dspy_bridge/v1/values_pb.js";
+import { decodeValue, encodeValue } from "../values/index.js";
+import { isAllowed, normalizeRules } from "./access.js";
+import { compilePattern, type MemoryStore } from "./memory-store.js";
+import { canonicalType, validateConstraints, validateValue } from "./types/index.js";
+
+export const EXPORT_FORMAT = "dspy-bridge/variables";
+export const EXPORT_VERSION = 1;
+export type MergeStrategy = "replace" | "keep" | "merge";
+
+export interface ExportOptions {
+  format?: string;
+  includeHistory?: boolean;
+  includeDependencies?: boolean;
+  filterPattern?: string;
+  caller?: string;
+}
+
+export interface ImportOptions {
+  format?: string;
+  mergeStrategy?: string;
+  dryRun?: boolean;
+  caller?: string;
+}
+
+export interface ImportDetail {
+  name: string;
+  action: "create" | "replace" | "merge" | "skip" | "error";
+  error?: string;
+}
+
+export interface ImportSummary {
+  imported: number;
+  skipped: number;
+  errors: number;
+  details: ImportDetail[];
+  revision: number;
+  dryRun: boolean;
+}
+
+function checkFormat(format: string | undefined): "json" | "yaml" {
+  const f = (format ?? "json").toLowerCase();
+  if (f === "json" || f === "yaml" || f === "yml") return f === "json" ? "json" : "yaml";
+  if (f === "pickle") {
+    throw new InvalidArgumentError(
+      "format 'pickle' is refused: loading a pickle executes arbitrary code, so dspy-bridge never reads or writes one; use 'json' or 'yaml'",
+      { parameter: "format" },
+    );
+  }
+  if (f === "parquet") throw new NotImplementedError("format 'parquet' is not implemented; use 'json' or 'yaml'");
+  throw new InvalidArgumentError(`unknown export format '${format}'; use 'json' or 'yaml'`, { parameter: "format" });
+}
+
+const valueToJson = (value: unknown): JsonValue => toJson(ValueSchema, encodeValue(value));
+const valueFromJson = (json: JsonValue): unknown => decodeValue(fromJson(ValueSchema, json));
+
+export function exportVariables(store: MemoryStore, sessionId: string, options: ExportOptions = {}): { data: Buffer; count: number } {
+  const format = checkFormat(options.format);
+  const session = store.sessionRecord(sessionId);
+  const re = compilePattern(options.filterPattern);
+  const records = store.list(sessionId, undefined, options.caller ?? sessionId).filter((r) => !re || re.test(r.name));
+  const names = new Set(records.map((r) => r.name));
+  const doc = {
+    format: EXPORT_FORMAT,
+    version: EXPORT_VERSION,
+    session_id: sessionId,
+    revision: store.currentRevision,
+    exported_at_ms: Date.now(),
+    variables: records.map((r) => ({
+      name: r.name,
+      type: r.type,
+      value: valueToJson(r.value),
+      constraints: r.constraints,
+      metadata: r.metadata,
+      access_rules: r.accessRules.map((a) => ({ session_pattern: a.sessionPattern, permissions: a.permissions, conditions: a.conditions })),
+      version: r.version,
+      ...(options.includeHistory
+        ? {
+            history: r.history.map((h) => ({
+              version: h.version,
+              value: valueToJson(h.value),
+              updated_at_ms: h.updatedAtMs,
+              updated_by: h.updatedBy,
+              metadata: h.metadata,
+            })),
+          }
+        : {}),
+    })),
+    ...(options.includeDependencies === false
+      ? {}
+      : { dependencies: session.dependencies.allEdges().filter((e) => names.has(e.from) && names.has(e.to)) }),
+  };
+  const text = format === "json" ? JSON.stringify(doc, null, 2) : stringifyYaml(doc);
+  return { data: Buffer.from(text, "utf8"), count: records.length };
+}
+
+interface ImportedVariable {
+  name: string;
+  type: string;
+  value: unknown;
+  constraints: Record<string, unknown>;
+  metadata: Record<string, string>;
+  accessRules: unknown;
+}
+
+function parseDocument(data: Uint8Array, format: "json" | "yaml"): { variables: ImportedVariable[]; dependencies: { from: string; to: string; type: string }[] } {
+  let doc: unknown;
+  try {
+    const text = Buffer.from(data).toString("utf8");
+    doc = format === "json" ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`malformed ${format} import: ${(err as Error).message}`, { parameter: "data" });
+  }
+  const d = doc as Record<string, unknown> | null;
+  if (!d || typeof d !== "object" || d.format !== EXPORT_FORMAT) {
+    throw new InvalidArgumentError(`not a dspy-bridge export: expected format '${EXPORT_FORMAT}'`, { parameter: "data" });
+  }
+  if (d.version !== EXPORT_VERSION) throw new InvalidArgumentError(`unsupported export version ${String(d.version)}`, { parameter: "data" });
+  if (!Array.isArray(d.variables)) throw new InvalidArgumentError("malformed import: 'variables' must be a list", { parameter: "data" });
+  const variables = d.variables.map((raw: unknown, i: number): ImportedVariable => {
+    const v = raw as Record<string, unknown>;
+    if (!v || typeof v !== "object" || typeof v.name !== "string" || typeof v.type !== "string") {
+      throw new InvalidArgumentError(`malformed import: variables[${i}] needs a name and a type`, { parameter: `variables[${i}]` });
+    }
+    let value: unknown;
+    try {
+      value = valueFromJson(v.value as JsonValue);
+    } catch (err) {
+      throw new InvalidArgumentError(`malformed import: variables[${i}] '${v.name}' has an unreadable value: ${(err as Error).message}`, {
+        parameter: `variables[${i}].value`,
+      });
+    }
+    return {
+      name: v.name,
+      type: v.type,
+      value,
+      constraints: (v.constraints ?? {}) as Record<string, unknown>,
+      metadata: (v.metadata ?? {}) as Record<string, string>,
+      accessRules: v.access_rules ?? [],
+    };
+  });
+  const deps = Array.isArray(d.dependencies) ? (d.dependencies as { from: string; to: string; type: string }[]) : [];
+  return { variables, dependencies: deps };
+}
+
+function isPlainMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(extra)) out[k] = isPlainMap(out[k]) && isPlainMap(v) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  return out;
+}
+
+/**
+ * Imports all or nothing. Every variable is checked first (type, constraints, value,
+ * dependencies); with any error nothing changes and the summary lists the errors.
+ * Strategies for a name that exists: replace (the imported value wins), keep (the
+ * existing variable is left alone), merge (map values are deep-merged with imported keys
+ * winning, metadata merged; other types keep their value and gain the metadata).
+ */
+export function importVariables(store: MemoryStore, sessionId: string, data: Uint8Array, options: ImportOptions = {}): ImportSummary {
+  const format = checkFormat(options.format);
+  const strategy = (options.mergeStrategy ?? "replace") as MergeStrategy;
+  if (!["replace", "keep", "merge"].includes(strategy)) {
+    throw new InvalidArgumentError(`merge_strategy must be replace, keep or merge, got '${options.mergeStrategy}'`, { parameter: "merge_strategy" });
+  }
+  const caller = options.caller ?? sessionId;
+  const session = store.sessionRecord(sessionId);
+  const { variables, dependencies } = parseDocument(data, format);
+  const details: ImportDetail[] = [];
+  const creates: ImportedVariable[] = [];
+  const updates: { name: string; value: unknown; metadata: Record<string, string> }[] = [];
+  const seen = new Set<string>();
+  for (const v of variables) {
+    try {
+      if (seen.has(v.name)) throw new InvalidArgumentError(`'${v.name}' appears twice in the import`);
+      seen.add(v.name);
+      const type = canonicalType(v.type);
+      const constraints = validateConstraints(type, v.constraints);
+      normalizeRules(v.accessRules);
+      const existing = session.find(v.name);
+      if (!existing) {
+        validateValue(type, v.value, constraints, v.name);
+        creates.push(v);
+        details.push({ name: v.name, action: "create" });
+      } else if (strategy === "keep") {
+        details.push({ name: v.name, action: "skip" });
+      } else {
+        if (!isAllowed(existing.accessRules, caller, "write")) throw new InvalidArgumentError(`session '${caller}' may not write '${v.name}'`);
+        if (existing.type !== type) throw new InvalidArgumentError(`'${v.name}' is a ${existing.type} here but a ${type} in the import`);
+        const value =
+          strategy === "merge" ? (isPlainMap(existing.value) && isPlainMap(v.value) ? deepMerge(existing.value, v.value) : existing.value) : v.value;
+        validateValue(existing.type, value, existing.constraints, v.name);
+        updates.push({ name: v.name, value, metadata: { ...v.metadata } });
+        details.push({ name: v.name, action: strategy });
+      }
+    } catch (err) {
+      details.push({ name: v.name, action: "error", error: BridgeError.from(err).message });
+    }
+  }
+  // Dependencies between known names, checked for cycles against the session's graph.
+  const graph = session.dependencies.clone();
+  const known = (n: string) => seen.has(n) || session.find(n) !== undefined;
+  for (const dep of dependencies) {
+    try {
+      if (!known(dep.from) || !known(dep.to)) throw new InvalidArgumentError(`dependency ${dep.from} -> ${dep.to} names an unknown variable`);
+      graph.add(dep.from, dep.to, dep.type ?? "data");
+    } catch (err) {
+      details.push({ name: `${dep.from} -> ${dep.to}`, action: "error", error: BridgeError.from(err).message });
+    }
+  }
+  const errors = details.filter((d) => d.action === "error").length;
+  const skipped = details.filter((d) => d.action === "skip").length;
+  const imported = creates.length + updates.length;
+  if (errors > 0 || options.dryRun || imported === 0) {
+    return { imported: errors ? 0 : imported, skipped, errors, details, revision: 0, dryRun: options.dryRun ?? false };
+  }
+  // Everything checked: creates and updates each commit once (register is atomic too).
+  let revision = 0;
+  if (creates.length) {
+    store.register(
+      sessionId,
+      creates.map((v) => ({ name: v.name, type: v.type, initialValue: v.value, constraints: v.constraints, metadata: v.metadata, accessRules: v.accessRules })),
+      caller,
+      "import",
+    );
+    revision = store.currentRevision;
+  }
+  if (updates.length) revision = store.update(sessionId, updates, { atomic: true, caller, source: "import" }).revision || revision;
+  for (const dep of dependencies) {
+    if (!session.dependencies.edgesFrom(dep.from).some((e) => e.to === dep.to)) store.addDependency(sessionId, dep.from, dep.to, dep.type ?? "data", {}, caller);
+  }
+  return { imported, skipped, errors: 0, details, revision, dryRun: false };
+}

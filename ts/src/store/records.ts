@@ -1,0 +1,116 @@
+// What the store keeps per session and per variable.
+import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
+import { encodeValue } from "../values/index.js";
+import type { AccessRule } from "./access.js";
+import { DependencyGraph } from "./dependency-graph.js";
+import type { VariableType } from "./types/index.js";
+
+export interface SessionInfo {
+  sessionId: string;
+  createdAtMs: number;
+  lastAccessedAtMs: number;
+  /** 0: never expires. */
+  ttlMs: number;
+  metadata: Record<string, unknown>;
+}
+
+export interface HistoryEntry {
+  version: number;
+  value: unknown;
+  updatedAtMs: number;
+  updatedBy: string;
+  metadata: Record<string, string>;
+  revision: number;
+}
+
+export interface VariableStatsRecord {
+  reads: number;
+  writes: number;
+  lastReadMs: number;
+  lastWriteMs: number;
+}
+
+export class VariableRecord {
+  private envelope: Value | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly type: VariableType,
+    public value: unknown,
+    public constraints: Record<string, unknown>,
+    public metadata: Record<string, string>,
+    public version: number,
+    readonly createRevision: number,
+    public modifyRevision: number,
+    readonly createdAtMs: number,
+    public updatedAtMs: number,
+    public updatedBy: string,
+    public accessRules: AccessRule[],
+    public history: HistoryEntry[],
+    readonly stats: VariableStatsRecord = { reads: 0, writes: 0, lastReadMs: 0, lastWriteMs: 0 },
+  ) {}
+
+  /** The value as it crosses the boundary, encoded once per version and shared by every reader and watcher. */
+  encoded(): Value {
+    this.envelope ??= encodeValue(this.value);
+    return this.envelope;
+  }
+
+  setValue(value: unknown): void {
+    this.value = value;
+    this.envelope = undefined;
+  }
+}
+
+export class SessionRecord {
+  readonly variables = new Map<string, VariableRecord>();
+  readonly idToName = new Map<string, string>();
+  readonly dependencies = new DependencyGraph();
+
+  constructor(public info: SessionInfo) {}
+
+  /** By name, then by id. */
+  find(nameOrId: string): VariableRecord | undefined {
+    return this.variables.get(nameOrId) ?? this.variables.get(this.idToName.get(nameOrId) ?? "");
+  }
+
+  expired(now: number): boolean {
+    return this.info.ttlMs > 0 && now - this.info.lastAccessedAtMs > this.info.ttlMs;
+  }
+}
+
+/** One change inside a commit. */
+export interface Change {
+  kind: "put" | "delete";
+  sessionId: string;
+  name: string;
+  id: string;
+  type: VariableType;
+  value: unknown;
+  oldValue: unknown;
+  version: number;
+  metadata: Record<string, string>;
+  source: string;
+  timestampMs: number;
+  /** Encoded once, on first need, and shared by every watcher. */
+  envelope?: Value;
+  oldEnvelope?: Value;
+}
+
+export function changeEnvelope(change: Change): Value {
+  change.envelope ??= encodeValue(change.value);
+  return change.envelope;
+}
+
+export function changeOldEnvelope(change: Change): Value {
+  change.oldEnvelope ??= encodeValue(change.oldValue);
+  return change.oldEnvelope;
+}
+
+/** Every change of one revision. */
+export interface Commit {
+  revision: number;
+  sessionId: string;
+  changes: Change[];
+}
