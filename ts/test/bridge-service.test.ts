@@ -31,17 +31,17 @@ describe("the bridge service", () => {
     assert.equal(reply.workers_ready, 2);
   });
 
-  test("an outside Python process connects with the token; a wrong token is refused; unbuilt RPCs say UNIMPLEMENTED", async () => {
+  test("an outside Python process connects with the token; a wrong token is refused; errors arrive typed", async () => {
     const { stdout } = await run(join(repoRoot, ".venv/bin/python"), [join(fixturesDir, "outside_client.py"), bridge.address!, bridge.secret], {
       env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
     });
     const out = JSON.parse(stdout) as {
       ping: { message: string; workers_ready: number };
-      unimplemented: { code: number };
+      missing_session: { code: number; type: string; is_key_error: boolean };
       wrong_token: { code: number; type: string; message: string };
     };
     assert.deepEqual(out.ping, { message: "from outside", workers_ready: 2 });
-    assert.equal(out.unimplemented.code, 12);
+    assert.deepEqual(out.missing_session, { code: 5, type: "NotFoundError", is_key_error: true });
     assert.equal(out.wrong_token.type, "AuthenticationError");
     assert.equal(out.wrong_token.code, 16);
     assert.match(out.wrong_token.message, /wrong token/);

@@ -116,9 +116,17 @@ def _raise_nested(kind: str, message: str) -> None:
 
 
 @command()
-def fail(message: str, kind: str = "ValueError") -> None:
-    """Raises a Python exception from a nested call (error-path tests)."""
-    _raise_nested(kind, message)
+def fail(message: str, kind: str = "ValueError", repeat: int = 1) -> None:
+    """Raises a Python exception from a nested call (error-path tests); `repeat` makes the
+    message that many times longer (oversized-error tests)."""
+    _raise_nested(kind, message * repeat)
+
+
+@command(blocking=True)
+def block_in_thread(seconds: float) -> str:
+    """Sleeps in a worker thread (a blocking=True command): cancellation tests."""
+    time.sleep(seconds)
+    return "done"
 
 
 @command()

@@ -45,6 +45,12 @@ def _reap(_signum: int = 0, _frame: Any = None) -> None:
             return
         _children.discard(pid)
         _exited.append((pid, status))
+        # A worker that died leaves its own children behind in its process group: end
+        # them too. The group id cannot be reused while any member is alive.
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _kill_children_and_exit(*_args: Any) -> None:

@@ -111,7 +111,8 @@ async def connect(address: str | None = None, token: str | None = None) -> HostC
     import grpc
 
     address = address or os.environ.get("DSPY_BRIDGE_ADDRESS")
-    token = token or os.environ.get("DSPY_BRIDGE_TOKEN") or _worker_token
+    # Inside a worker the secret received from the host wins over the environment.
+    token = token or _worker_token or os.environ.get("DSPY_BRIDGE_TOKEN")
     if not address:
         raise InvalidArgumentError(
             "no host address: pass one, or set DSPY_BRIDGE_ADDRESS (workers have it set)", parameter="address"

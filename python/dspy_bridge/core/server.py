@@ -8,6 +8,7 @@ worker serves many LM-bound calls concurrently, and a Cancel frame cancels the t
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 from typing import Any, Callable
@@ -38,6 +39,23 @@ def rss_bytes() -> int:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _fit(detail: Any, limit: int) -> Any:
+    """Shrink an error detail that would exceed the message limit (a huge message or
+    traceback), so the caller still gets a typed error instead of a dropped connection."""
+    if detail.ByteSize() <= limit:
+        return detail
+    keep = max(256, limit // 4)
+    if len(detail.message) > keep:
+        detail.message = detail.message[:keep] + f"... [{len(detail.message) - keep} characters cut]"
+    while len(detail.traceback) > 3 and detail.ByteSize() > limit:
+        del detail.traceback[0]
+    for frame in detail.traceback:
+        frame.line = frame.line[:200]
+    if detail.ByteSize() > limit:
+        detail.details_json = "{}"
+    return detail
 
 
 class WorkerProtocol(asyncio.Protocol):
@@ -159,7 +177,7 @@ class WorkerProtocol(asyncio.Protocol):
         elif cmd.is_async:
             self._start_task(call_id, self._run_async(call_id, cmd.fn(**kwargs)))
         elif cmd.blocking:
-            self._start_task(call_id, self._run_async(call_id, asyncio.to_thread(cmd.fn, **kwargs)))
+            self._start_task(call_id, self._run_blocking(call_id, cmd, kwargs))
         else:
             try:
                 result = cmd.fn(**kwargs)
@@ -189,6 +207,25 @@ class WorkerProtocol(asyncio.Protocol):
         try:
             result = await awaitable
         except BaseException as err:  # noqa: BLE001 - includes CancelledError, reported as cancelled
+            self._send_error(call_id, err, False)
+            return
+        self._send_result(call_id, result)
+
+    async def _run_blocking(self, call_id: int, cmd: Command, kwargs: dict[str, Any]) -> None:
+        """A thread cannot be interrupted: on cancellation, answer only once it has really
+        finished, so the host's hard deadline (cancelGraceMs) kills a worker whose thread
+        runs on, instead of believing the work stopped."""
+        future = self._loop.run_in_executor(None, functools.partial(cmd.fn, **kwargs))
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError as cancelled:
+            try:
+                await future
+            except BaseException:  # noqa: BLE001 - the call is cancelled whatever the thread did
+                pass
+            self._send_error(call_id, cancelled, False)
+            return
+        except BaseException as err:  # noqa: BLE001
             self._send_error(call_id, err, False)
             return
         self._send_result(call_id, result)
@@ -257,7 +294,7 @@ class WorkerProtocol(asyncio.Protocol):
         self._write(payload)
 
     def _send_error(self, call_id: int, err: BaseException, stream: bool) -> None:
-        detail = error_to_detail(err)
+        detail = _fit(error_to_detail(err), self._max_message_bytes)
         if stream:
             frame = WorkerFrame(stream_item=StreamItem(call_id=call_id, error=detail))
         else:

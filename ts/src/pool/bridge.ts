@@ -34,6 +34,9 @@ export type BridgeState = "starting" | "running" | "closing" | "closed" | "faile
 
 export const HOST_VERSION = "0.1.0";
 
+/** setTimeout's limit (about 24.8 days); longer timeouts would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** Room for ids and names around a message inside one frame. */
 const FRAME_OVERHEAD_BYTES = 64 * 1024;
 /** How long a connecting process has to say hello. */
@@ -268,7 +271,7 @@ export class Bridge {
 
   /** Drains: no new calls, in-flight calls get `closeGraceMs` to finish, then everything is killed. */
   async close(): Promise<void> {
-    if (this.state === "closed" || this.state === "closing") return this.closing;
+    if (this.state === "closed" || this.state === "closing" || this.state === "failed") return this.closing;
     await this.shutdown(this.options.closeGraceMs);
   }
 
@@ -297,8 +300,8 @@ export class Bridge {
       return undefined;
     }
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs;
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
-      fail(new InvalidArgumentError(`timeoutMs must be a non-negative number, got ${String(timeoutMs)}`, { parameter: "timeoutMs" }));
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMEOUT_MS) {
+      fail(new InvalidArgumentError(`timeoutMs must be between 0 and ${MAX_TIMEOUT_MS} ms, got ${String(timeoutMs)}`, { parameter: "timeoutMs" }));
       return undefined;
     }
     let encoded;
@@ -308,10 +311,12 @@ export class Bridge {
       fail(err instanceof BridgeError ? err : new InvalidArgumentError(`arguments of '${command}': ${(err as Error).message}`, { cause: err }));
       return undefined;
     }
-    let size = encoded.json.length * 3; // worst-case UTF-8 bytes without encoding twice
-    if (size > this.options.maxMessageBytes) size = Buffer.byteLength(encoded.json);
+    // Worst-case UTF-8 bytes first (no second encoding on the common path), exact if close.
+    const text = encoded.json.length + command.length + (options.session?.length ?? 0);
+    let size = text * 3;
+    if (size > this.options.maxMessageBytes) size = Buffer.byteLength(encoded.json) + Buffer.byteLength(command) + Buffer.byteLength(options.session ?? "");
     for (const a of encoded.attachments) {
-      size += a.kind.case === "bytes" ? a.kind.value.length : a.kind.case === "tensor" ? a.kind.value.data.length : 0;
+      size += 32 + (a.kind.case === "bytes" ? a.kind.value.length : a.kind.case === "tensor" ? a.kind.value.data.length + 8 * a.kind.value.shape.length : 0);
     }
     if (size > this.options.maxMessageBytes) {
       fail(
@@ -391,16 +396,27 @@ export class Bridge {
       return;
     }
     queue.push(call);
+    call.queue = queue;
     this.queued++;
   }
 
   private send(worker: WorkerProcess, call: Call): void {
-    const size = worker.sendCall(call);
-    if (size > this.options.maxMessageBytes + FRAME_OVERHEAD_BYTES) {
-      // Unreachable in practice: newCall() bounds the arguments. Kept as the last guard.
-      worker.inFlight.delete(call.id);
-      this.settle(call, new PayloadTooLargeError(`'${call.command}' frame of ${size} bytes is over the limit`));
+    call.queue = undefined;
+    if (call.settled) return; // timed out or aborted while queued
+    // The frame is checked before it is registered or written: an oversized frame would
+    // make the worker drop its connection, failing every other call on it.
+    const frame = worker.encodeCall(call);
+    if (frame.length > this.options.maxMessageBytes + FRAME_OVERHEAD_BYTES) {
+      this.settle(
+        call,
+        new PayloadTooLargeError(`'${call.command}' makes a frame of ${frame.length} bytes, over the message limit (option maxMessageBytes)`, {
+          size: frame.length,
+          limit: this.options.maxMessageBytes,
+        }),
+      );
+      return;
     }
+    worker.sendEncoded(call, frame);
   }
 
   /** Fills free capacity of `worker` from its slot's queue, then from the shared queue. */
@@ -423,12 +439,13 @@ export class Bridge {
     if (call.settled) return;
     const w = call.worker;
     if (!w) {
-      const queue = call.sessionId !== undefined ? this.affinity.get(call.sessionId)?.queue : this.globalQueue;
+      const queue = call.queue;
       const idx = queue ? queue.indexOf(call) : -1;
       if (queue && idx >= 0) {
         queue.splice(idx, 1);
         this.queued--;
       }
+      call.queue = undefined;
       this.settle(call, error, quiet);
       return;
     }
@@ -491,8 +508,10 @@ export class Bridge {
     worker.attach(connection, hello);
     connection.attach({
       onFrame: (frame) => this.onFrame(worker, frame),
-      onProtocolError: (err) =>
-        this.log({ source: worker.id, stream: "stderr", line: `protocol error from worker: ${err.message}` }),
+      onProtocolError: (err) => {
+        worker.killReason ??= `it sent an unreadable frame (${err.message})`;
+        this.log({ source: worker.id, stream: "stderr", line: `protocol error from worker: ${err.message}` });
+      },
       onClose: () => this.onWorkerClosed(worker),
     });
     waiting.resolve();
@@ -595,7 +614,19 @@ export class Bridge {
       onWorkerExited: (e) => this.onWorkerExited(e),
     });
     this.forkServer = server;
-    this.forkServerReady = server.waitReady(timeoutMs).then(() => server);
+    this.forkServerReady = server.waitReady(timeoutMs).then(
+      () => server,
+      (err: unknown) => {
+        // Not ready in time: stop it so the next attempt starts afresh instead of
+        // reusing this failed start forever.
+        if (this.forkServer === server) {
+          this.forkServer = undefined;
+          this.forkServerReady = undefined;
+        }
+        server.kill();
+        throw err;
+      },
+    );
     this.forkServerReady.catch(() => {});
     return this.forkServerReady;
   }
@@ -627,6 +658,8 @@ export class Bridge {
     let timer: NodeJS.Timeout | undefined;
     try {
       const server = await this.ensureForkServer(timeoutMs);
+      // Rejected by a timeout or by close() possibly before it is awaited below: mark it
+      // handled now so that never becomes an unhandled rejection.
       const helloArrived = new Promise<void>((resolve, reject) => {
         this.awaitingHello.set(worker.id, { worker, resolve, reject });
         timer = setTimeout(
@@ -634,6 +667,7 @@ export class Bridge {
           timeoutMs,
         );
       });
+      helloArrived.catch(() => {});
       worker.pid = await server.fork(worker.id);
       await helloArrived;
     } catch (err) {
@@ -704,6 +738,10 @@ export class Bridge {
       );
     }
     worker.inFlight.clear();
+    this.live.delete(worker.id);
+    if (this.idleWaiters.length && this.inFlightCount() === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
   }
 
   private scheduleRestart(slot: Slot, why: string): void {

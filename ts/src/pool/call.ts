@@ -27,6 +27,8 @@ export class Call {
   resolve: (value: unknown) => void = () => {};
   reject: (error: unknown) => void = () => {};
   sink: StreamSink<unknown> | undefined;
+  /** The queue holding the call while it waits for a worker. */
+  queue: Call[] | undefined;
 
   constructor(
     readonly command: string,

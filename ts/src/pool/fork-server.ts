@@ -30,6 +30,9 @@ export class ForkServer {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...options.env,
+      // The secret reaches Python on stdin only; an inherited, possibly stale, copy in the
+      // environment would otherwise be visible in /proc and could shadow the real one.
+      DSPY_BRIDGE_TOKEN: undefined,
       PYTHONUNBUFFERED: "1",
       // Where Python code in the workers reaches the host (dspy_bridge.core.host); the token
       // comes over stdin, not the environment.

@@ -3,7 +3,8 @@
 
 export class StreamSink<T> implements AsyncIterableIterator<T> {
   private items: T[] = [];
-  private waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
+  /** Pending next() calls, oldest first. */
+  private waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }[] = [];
   private done = false;
   private error: unknown;
 
@@ -11,13 +12,9 @@ export class StreamSink<T> implements AsyncIterableIterator<T> {
 
   push(item: T): void {
     if (this.done) return;
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = undefined;
-      w.resolve({ value: item, done: false });
-    } else {
-      this.items.push(item);
-    }
+    const w = this.waiting.shift();
+    if (w) w.resolve({ value: item, done: false });
+    else this.items.push(item);
   }
 
   end(): void {
@@ -36,12 +33,12 @@ export class StreamSink<T> implements AsyncIterableIterator<T> {
     if (this.done) return;
     this.done = true;
     this.error = error;
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = undefined;
-      if (error !== undefined) w.reject(error);
-      else w.resolve({ value: undefined, done: true });
+    const waiters = this.waiting.splice(0);
+    if (waiters.length && error !== undefined) {
+      this.error = undefined; // reported to the first waiter; later next() calls just say done
+      waiters.shift()!.reject(error);
     }
+    for (const w of waiters) w.resolve({ value: undefined, done: true });
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -55,7 +52,7 @@ export class StreamSink<T> implements AsyncIterableIterator<T> {
       return Promise.resolve({ value: undefined, done: true });
     }
     return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
+      this.waiting.push({ resolve, reject });
     });
   }
 
@@ -63,6 +60,7 @@ export class StreamSink<T> implements AsyncIterableIterator<T> {
     if (!this.done) {
       this.done = true;
       this.items = [];
+      for (const w of this.waiting.splice(0)) w.resolve({ value: undefined, done: true });
       this.onCancel();
     }
     return Promise.resolve({ value: undefined, done: true });

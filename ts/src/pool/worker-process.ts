@@ -49,16 +49,16 @@ export class WorkerProcess {
     this.readyAt = performance.now();
   }
 
-  /** Sends the call; returns the frame size in bytes. */
-  sendCall(call: Call): number {
+  /** Assigns the call its id on this connection and encodes its frame (not sent yet). */
+  encodeCall(call: Call): Buffer {
     let id = this.nextCallId++;
     if (this.nextCallId > 0xffffffff) this.nextCallId = 1;
-    while (this.inFlight.has(id)) id = this.nextCallId++;
+    while (this.inFlight.has(id)) {
+      id = this.nextCallId++;
+      if (this.nextCallId > 0xffffffff) this.nextCallId = 1;
+    }
     call.id = id;
-    call.worker = this;
-    call.dispatchedAt = performance.now();
-    this.inFlight.set(id, call);
-    const bytes = encodeExecuteFrame({
+    return encodeExecuteFrame({
       callId: id,
       command: call.command,
       args: call.args,
@@ -66,8 +66,14 @@ export class WorkerProcess {
       timeoutMs: call.remainingMs(),
       stream: call.stream,
     });
-    this.connection!.sendRaw(bytes);
-    return bytes.length;
+  }
+
+  /** Registers the call as in flight here and writes its frame. */
+  sendEncoded(call: Call, frame: Buffer): void {
+    call.worker = this;
+    call.dispatchedAt = performance.now();
+    this.inFlight.set(call.id, call);
+    this.connection!.sendRaw(frame);
   }
 
   sendCancel(callId: number): void {
