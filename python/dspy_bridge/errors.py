@@ -6,6 +6,8 @@ twin lives in ``ts/src/errors/``. The tree::
     Exception
     └── BridgeError                       code / reason depend on the row (base: 2 UNKNOWN, "python_error")
         ├── InvalidArgumentError          3  invalid_argument     (also ValueError)
+        │   ├── VariableTypeError         3  type_mismatch        (also TypeError)
+        │   └── ConstraintViolationError  3  constraint_violation
         ├── UnknownCommandError           5  unknown_command
         ├── NotFoundError                 5  not_found            (also KeyError)
         ├── AlreadyExistsError            6  already_exists
@@ -67,6 +69,7 @@ __all__ = [
     "BridgeTimeoutError",
     "Code",
     "CompactedError",
+    "ConstraintViolationError",
     "CrashLoopError",
     "ERRORS_BY_REASON",
     "FailedPreconditionError",
@@ -82,6 +85,7 @@ __all__ = [
     "RateLimitError",
     "TracebackFrame",
     "UnknownCommandError",
+    "VariableTypeError",
     "VersionConflictError",
     "WorkerCrashedError",
     "WorkerStartError",
@@ -191,6 +195,91 @@ class InvalidArgumentError(BridgeError, ValueError):
     def parameter(self) -> str | None:
         value = self.details.get("parameter")
         return value if isinstance(value, str) else None
+
+
+def _set_known(details: dict[str, Any], **values: Any) -> None:
+    for key, value in values.items():
+        if value is not None:
+            details[key] = value
+
+
+class VariableTypeError(InvalidArgumentError, TypeError):
+    """A value is not of its variable's type. Also a ``TypeError`` (and, as an
+    InvalidArgumentError, a ``ValueError``). Details: ``variable``, ``type``, ``got``."""
+
+    code = Code.INVALID_ARGUMENT
+    reason = "type_mismatch"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        variable: str | None = None,
+        type: str | None = None,  # noqa: A002 - mirrors details["type"]
+        got: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        _set_known(self.details, variable=variable, type=type, got=got)
+
+    @property
+    def variable(self) -> str | None:
+        value = self.details.get("variable")
+        return value if isinstance(value, str) else None
+
+    @property
+    def type(self) -> str | None:
+        """The variable's type name (``details["type"]``)."""
+        value = self.details.get("type")
+        return value if isinstance(value, str) else None
+
+    @property
+    def got(self) -> str | None:
+        """The type name of the value that was given (``details["got"]``)."""
+        value = self.details.get("got")
+        return value if isinstance(value, str) else None
+
+
+class ConstraintViolationError(InvalidArgumentError):
+    """A value has its variable's type but breaks a constraint. Details: ``variable``, ``type``,
+    ``constraint`` (its name, e.g. ``"max"``) and ``limit`` (the constraint's value)."""
+
+    code = Code.INVALID_ARGUMENT
+    reason = "constraint_violation"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        variable: str | None = None,
+        type: str | None = None,  # noqa: A002 - mirrors details["type"]
+        constraint: str | None = None,
+        limit: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        _set_known(self.details, variable=variable, type=type, constraint=constraint, limit=limit)
+
+    @property
+    def variable(self) -> str | None:
+        value = self.details.get("variable")
+        return value if isinstance(value, str) else None
+
+    @property
+    def type(self) -> str | None:
+        """The variable's type name (``details["type"]``)."""
+        value = self.details.get("type")
+        return value if isinstance(value, str) else None
+
+    @property
+    def constraint(self) -> str | None:
+        value = self.details.get("constraint")
+        return value if isinstance(value, str) else None
+
+    @property
+    def limit(self) -> Any:
+        """The constraint's value (any JSON value); None if unknown."""
+        return self.details.get("limit")
 
 
 class UnknownCommandError(BridgeError):
@@ -315,6 +404,8 @@ ERRORS_BY_REASON: Mapping[str, type[BridgeError]] = MappingProxyType(
         cls.reason: cls
         for cls in (
             InvalidArgumentError,
+            VariableTypeError,
+            ConstraintViolationError,
             UnknownCommandError,
             NotFoundError,
             AlreadyExistsError,

@@ -28,7 +28,7 @@ from dspy_bridge.errors import (
 TABLE = json.loads((Path(__file__).resolve().parents[2] / "testdata" / "errors.json").read_text())
 ROWS: list[dict[str, Any]] = TABLE["errors"]
 CLASS_ROWS = [r for r in ROWS if r["python_class"] is not None]
-SAMPLE = {"string": "sample", "integer": 7}
+SAMPLE: dict[str, Any] = {"string": "sample", "integer": 7, "json": 2.5}
 
 
 def _row_id(row: dict[str, Any]) -> str:
@@ -364,3 +364,12 @@ async def test_translate_errors_async_and_cancellation_passes_through() -> None:
         await task
     assert task.cancelled()
 
+
+
+def test_variable_errors_are_invalid_arguments_with_typed_details() -> None:
+    err = errors.VariableTypeError("x must be a float", variable="x", type="float", got="str")
+    assert isinstance(err, InvalidArgumentError) and isinstance(err, TypeError) and isinstance(err, ValueError)
+    assert (err.variable, err.type, err.got, err.code) == ("x", "float", "str", 3)
+    cv = errors.ConstraintViolationError("t = 3 violates max = 2", variable="t", type="integer", constraint="max", limit=2)
+    assert isinstance(cv, InvalidArgumentError) and (cv.constraint, cv.limit) == ("max", 2)
+    assert json.loads(error_to_detail(cv).details_json) == {"variable": "t", "type": "integer", "constraint": "max", "limit": 2}

@@ -30,7 +30,7 @@ interface Row {
   code_name: string;
   ts_class: string;
   python_class: string | null;
-  details: Record<string, "string" | "integer">;
+  details: Record<string, "string" | "integer" | "json">;
   meaning: string;
 }
 interface Table {
@@ -43,7 +43,7 @@ const table = JSON.parse(
   readFileSync(fileURLToPath(new URL("../../../testdata/errors.json", import.meta.url)), "utf8"),
 ) as Table;
 
-const SAMPLE = { string: "sample", integer: 7 } as const;
+const SAMPLE = { string: "sample", integer: 7, json: 2.5 } as const;
 const camel = (key: string): string => key.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 function classFor(row: Row): typeof BridgeError {
@@ -338,5 +338,21 @@ describe("BridgeError.from", () => {
   it("sends abort and timeout reasons with their codes", () => {
     assert.equal(errorToDetail(AbortSignal.abort().reason).reason, "cancelled");
     assert.equal(errorToDetail(new DOMException("late", "TimeoutError")).code, Code.DEADLINE_EXCEEDED);
+  });
+});
+
+describe("variable type errors", () => {
+  it("TypeMismatchError and ConstraintViolationError are InvalidArgumentErrors with typed details", () => {
+    const tm = new errors.TypeMismatchError("x must be a float", { variable: "x", type: "float", got: "string" });
+    assert.ok(tm instanceof InvalidArgumentError);
+    assert.equal(tm.code, Code.INVALID_ARGUMENT);
+    assert.deepEqual(tm.details, { variable: "x", type: "float", got: "string" });
+    const cv = new errors.ConstraintViolationError("t = 3 violates max = 2", { variable: "t", constraint: "max", limit: [0, 2] });
+    assert.ok(cv instanceof InvalidArgumentError);
+    assert.deepEqual(cv.limit, [0, 2]);
+    const back = errorFromDetail(errorToDetail(cv)) as errors.ConstraintViolationError;
+    assert.equal(back.constructor, errors.ConstraintViolationError);
+    assert.deepEqual(back.limit, [0, 2]);
+    assert.equal(back.constraint, "max");
   });
 });

@@ -101,6 +101,7 @@ function describe(value: unknown): string {
 }
 
 const asString = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+const asJson = (v: unknown): unknown => v;
 const asNumber = (v: unknown): number | undefined =>
   typeof v === "number" && Number.isFinite(v) ? v : undefined;
 
@@ -130,6 +131,55 @@ export class InvalidArgumentError extends BridgeError {
   constructor(message: string, options: FixedErrorOptions & { parameter?: string } = {}) {
     super(message, options);
     this.parameter = field(this.details, "parameter", options.parameter, asString);
+  }
+}
+
+/**
+ * A value is not of its variable's type (e.g. a string for a `float` variable, `true` for an
+ * `integer`). An InvalidArgumentError, so `catch` sites for bad arguments still catch it.
+ */
+export class TypeMismatchError extends InvalidArgumentError {
+  static override readonly reason: string = "type_mismatch";
+  /** The variable's name, when known (`details.variable`). */
+  readonly variable: string | undefined;
+  /** The variable's type, e.g. "float" (`details.type`). */
+  readonly type: string | undefined;
+  /** The type name of the value that was given (`details.got`). */
+  readonly got: string | undefined;
+  constructor(
+    message: string,
+    options: FixedErrorOptions & { variable?: string; type?: string; got?: string } = {},
+  ) {
+    super(message, options);
+    this.variable = field(this.details, "variable", options.variable, asString);
+    this.type = field(this.details, "type", options.type, asString);
+    this.got = field(this.details, "got", options.got, asString);
+  }
+}
+
+/**
+ * A value has its variable's type but breaks one of its constraints (`max`, `pattern`,
+ * `dimensions`, …). The message says both the value and the limit.
+ */
+export class ConstraintViolationError extends InvalidArgumentError {
+  static override readonly reason: string = "constraint_violation";
+  /** The variable's name, when known (`details.variable`). */
+  readonly variable: string | undefined;
+  /** The variable's type (`details.type`). */
+  readonly type: string | undefined;
+  /** The constraint's name, e.g. "max" (`details.constraint`). */
+  readonly constraint: string | undefined;
+  /** The constraint's value (any JSON value; `details.limit`). */
+  readonly limit: unknown;
+  constructor(
+    message: string,
+    options: FixedErrorOptions & { variable?: string; type?: string; constraint?: string; limit?: unknown } = {},
+  ) {
+    super(message, options);
+    this.variable = field(this.details, "variable", options.variable, asString);
+    this.type = field(this.details, "type", options.type, asString);
+    this.constraint = field(this.details, "constraint", options.constraint, asString);
+    this.limit = field(this.details, "limit", options.limit, asJson);
   }
 }
 

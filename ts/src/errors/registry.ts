@@ -5,6 +5,7 @@ import {
   type BridgeError,
   CancelledError,
   CompactedError,
+  ConstraintViolationError,
   CrashLoopError,
   FailedPreconditionError,
   type FixedErrorOptions,
@@ -21,6 +22,7 @@ import {
   QueueFullError,
   RateLimitError,
   TimeoutError,
+  TypeMismatchError,
   UnknownCommandError,
   VersionConflictError,
   WorkerCrashedError,
@@ -38,6 +40,8 @@ export interface BridgeErrorClass {
 /** Every class of testdata/errors.json, one per reason. */
 export const ERROR_CLASSES: readonly BridgeErrorClass[] = Object.freeze([
   InvalidArgumentError,
+  TypeMismatchError,
+  ConstraintViolationError,
   UnknownCommandError,
   NotFoundError,
   AlreadyExistsError,
