@@ -216,3 +216,28 @@ describe("bad input leaves the store untouched", () => {
     assert.equal(await target.variables.get("v9999"), 9999);
   });
 });
+
+describe("concurrent clients", () => {
+  test("read-modify-write with compare-and-set loses no increment across 8 interleaved clients", async () => {
+    const s = await bridge.sessions.create({ id: "ts-cas" });
+    await s.variables.define("counter", "integer", 0);
+    let conflicts = 0;
+    const client = async (n: number) => {
+      for (let done = 0; done < n; ) {
+        const { value, version } = await s.variables.info("counter");
+        await new Promise((r) => setImmediate(r)); // let the other clients interleave here
+        try {
+          await s.variables.set("counter", (value as number) + 1, { expectedVersion: version });
+          done++;
+        } catch (err) {
+          assert.equal((err as { reason?: string }).reason, "version_conflict");
+          conflicts++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, () => client(25)));
+    assert.equal(await s.variables.get("counter"), 200, "every increment landed exactly once");
+    assert.ok(conflicts > 0, "the clients really did interleave");
+    assert.equal((await s.variables.info("counter")).version, 201);
+  });
+});
