@@ -1,0 +1,1226 @@
+"""``SessionContext``: the Python face of a host session's variables (seed
+``python-variables-api.txt``), over the bridge service (gRPC).
+
+The host owns the truth; this object keeps a ``VariableCache`` that a background watch
+stream keeps fresh (see ``docs/python-sessions.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Optional, Union
+
+import grpc
+
+from .._gen.dspy_bridge.v1 import bridge_pb2_grpc, session_pb2, variables_pb2
+from ..core import host as _host
+from ..core.host import _translate
+from ..errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    BridgeClosedError,
+    BridgeNotImplementedError,
+    InvalidArgumentError,
+    NotFoundError,
+    VariableTypeError,
+    error_from_detail,
+)
+from ..values import ValueEncodingError, encode_value
+from ._cache import VariableCache
+from ._convert import (
+    access_rules_in,
+    allowed,
+    decode,
+    dependency_info,
+    history_entry,
+    string_map,
+    variable_info,
+)
+from ._watch import VariableWatch, _being_cancelled
+
+__all__ = ["SessionContext", "DEFAULT_CACHE_TTL", "DEFAULT_CACHE_SIZE"]
+
+DEFAULT_CACHE_TTL = 60.0
+"""Seconds a cached value may be served. Freshness comes from the watch stream; the TTL only
+bounds how long a value is kept when the stream cannot deliver (host unreachable)."""
+DEFAULT_CACHE_SIZE = 1000
+
+_MISS = VariableCache.MISS
+_DELETE = variables_pb2.VariableChange.KIND_DELETE
+_REGISTER_KEYS = {"name", "type", "initial_value", "value", "constraints", "metadata", "dependencies", "access_rules"}
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 128 * 1024 * 1024),
+    ("grpc.max_send_message_length", 128 * 1024 * 1024),
+]
+
+ChannelFactory = Callable[[], Union[Any, Awaitable[Any]]]
+
+
+def _not_yet(method: str) -> BridgeNotImplementedError:
+    return BridgeNotImplementedError(
+        f"SessionContext.{method} is not available yet: optimization runs (start/stop/status/history, "
+        "Python optimizers) come with the optimization RPCs of the bridge service (SPEC §2.5), which this "
+        "host does not serve yet"
+    )
+
+
+class _Latency:
+    __slots__ = ("count", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+
+    @property
+    def avg_ms(self) -> float:
+        return self.total / self.count * 1000.0 if self.count else 0.0
+
+
+class SessionContext:
+    """A session's variables on the host, seen from Python.
+
+    ``SessionContext(session_id, channel)`` takes a ``grpc.aio`` channel the caller made. The
+    host authenticates every call (``authorization: Bearer <token>``), so that channel must
+    already carry the token: use ``await SessionContext.connect(address, session_id,
+    token=...)`` to get a ready context on a channel made for you (it also reopens that
+    channel if it is closed). Then ``await session.initialize()`` gets or creates the session
+    and starts the background watch that keeps the cache fresh.
+
+    ``caller_session_id`` is the identity access rules are checked against (default: the
+    session itself). ``timeout`` is the deadline of each unary call in seconds (None: none).
+    """
+
+    def __init__(
+        self,
+        session_id: Optional[str],
+        channel: Any,
+        *,
+        caller_session_id: Optional[str] = None,
+        cache: Optional[VariableCache] = None,
+        channel_factory: Optional[ChannelFactory] = None,
+        owns_channel: bool = False,
+        timeout: Optional[float] = 60.0,
+    ) -> None:
+        if session_id is not None and (not isinstance(session_id, str) or not session_id):
+            raise InvalidArgumentError("session_id must be a non-empty string (or None to let the host choose)", parameter="session_id")
+        self._session_id = session_id or ""
+        self._caller = caller_session_id or ""
+        self._channel = channel
+        self._stub = bridge_pb2_grpc.BridgeServiceStub(channel)
+        self._channel_factory = channel_factory
+        self._owns_channel = owns_channel
+        self._timeout = timeout
+        self._cache = cache if cache is not None else VariableCache(ttl=DEFAULT_CACHE_TTL, max_size=DEFAULT_CACHE_SIZE)
+        self._ids: dict[str, str] = {}  # variable id -> name
+        self._types: dict[str, str] = {}  # name -> type
+        self._seen: dict[str, int] = {}  # name -> newest revision known to have changed it
+        self._epoch = 0  # bumped when the cache is cleared for a resync
+        self._revision = 0  # last revision the background watch delivered
+        self._revision_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._cache_live = False
+        self._initialized = False
+        self._closed = False
+        self._bg_task: Optional[asyncio.Task[None]] = None
+        self._bg_reconnects = 0
+        self._watches: set[VariableWatch] = set()
+        self._reopen_lock: Optional[asyncio.Lock] = None
+        self._swap_event: Optional[asyncio.Event] = None
+        self._reads = _Latency()
+        self._writes = _Latency()
+        self.session_info: dict[str, Any] = {}
+        self.address: Optional[str] = None
+
+    # ------------------------------------------------------------------------------------
+    # Connection and lifecycle
+
+    @classmethod
+    async def connect(
+        cls,
+        address: Optional[str] = None,
+        session_id: Optional[str] = None,
+        token: Optional[str] = None,
+        *,
+        caller_session_id: Optional[str] = None,
+        create: bool = True,
+        ttl_ms: int = 0,
+        metadata: Optional[Mapping[str, Any]] = None,
+        cache: Optional[VariableCache] = None,
+        timeout: Optional[float] = 60.0,
+    ) -> SessionContext:
+        """Opens an authenticated channel to the host and returns an initialized context.
+
+        ``address`` defaults to ``DSPY_BRIDGE_ADDRESS``; ``token`` to ``DSPY_BRIDGE_TOKEN`` (in
+        a worker, the secret the worker received at start). ``session_id=None`` lets the host
+        choose a new id. The context owns the channel: ``close()`` closes it, and it is
+        reopened automatically if it is closed under a running watch or call.
+        """
+        address = address or os.environ.get("DSPY_BRIDGE_ADDRESS")
+        token = token or os.environ.get("DSPY_BRIDGE_TOKEN") or _host._worker_token
+        if not address:
+            raise InvalidArgumentError(
+                "no host address: pass one, or set DSPY_BRIDGE_ADDRESS (workers have it set)", parameter="address"
+            )
+        if not token:
+            raise AuthenticationError("no token: pass token=..., or set DSPY_BRIDGE_TOKEN")
+
+        def factory() -> Any:
+            return grpc.aio.insecure_channel(address, interceptors=_host._auth_interceptors(token), options=_CHANNEL_OPTIONS)
+
+        ctx = cls(
+            session_id,
+            factory(),
+            caller_session_id=caller_session_id,
+            cache=cache,
+            channel_factory=factory,
+            owns_channel=True,
+            timeout=timeout,
+        )
+        ctx.address = address
+        try:
+            await ctx.initialize(create=create, ttl_ms=ttl_ms, metadata=metadata)
+        except BaseException:
+            await ctx.close()
+            raise
+        return ctx
+
+    async def initialize(
+        self, *, create: bool = True, ttl_ms: int = 0, metadata: Optional[Mapping[str, Any]] = None
+    ) -> SessionContext:
+        """Gets the session (creating it if missing and ``create``) and starts the background
+        watch feeding the cache. Returns self. Idempotent."""
+        if self._closed:
+            raise BridgeClosedError("this SessionContext is closed")
+        if self._initialized:
+            return self
+        info: Optional[session_pb2.SessionInfo] = None
+        if self._session_id:
+            try:
+                info = await self._call("GetSession", session_pb2.GetSessionRequest(session_id=self._session_id))
+            except NotFoundError:
+                if not create:
+                    raise
+        if info is None:
+            try:
+                info = await self._call(
+                    "CreateSession",
+                    session_pb2.CreateSessionRequest(
+                        session_id=self._session_id, ttl_ms=ttl_ms, metadata_json=json.dumps(dict(metadata or {}))
+                    ),
+                )
+            except AlreadyExistsError:  # created concurrently by someone else
+                info = await self._call("GetSession", session_pb2.GetSessionRequest(session_id=self._session_id))
+        self._session_id = info.session_id
+        self.session_info = {
+            "session_id": info.session_id,
+            "created_at_ms": info.created_at_ms,
+            "ttl_ms": info.ttl_ms,
+            "metadata": json.loads(info.metadata_json) if info.metadata_json else {},
+        }
+        self._revision = info.revision
+        self._reopen_lock = asyncio.Lock()
+        self._swap_event = asyncio.Event()
+        self._bg_task = asyncio.create_task(self._cache_watch(info.revision + 1), name=f"dspy-bridge cache watch {self._session_id}")
+        self._cache_live = True
+        self._initialized = True
+        return self
+
+    async def close(self) -> None:
+        """Stops every watch and the background stream; closes the channel if this context
+        made it (``connect``). The session itself stays on the host."""
+        if self._closed:
+            return
+        self._closed = True
+        self._cache_live = False
+        for w in list(self._watches):
+            w.cancel()
+        if self._swap_event is not None:
+            self._swap_event.set()
+        tasks = [w._task for w in self._watches]
+        if self._bg_task is not None:
+            self._bg_task.cancel()
+            tasks.append(self._bg_task)
+        for t in tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        self._watches.clear()
+        for _, fut in self._revision_waiters:
+            if not fut.done():
+                fut.set_exception(BridgeClosedError("the SessionContext was closed"))
+                fut.exception()
+        self._revision_waiters.clear()
+        if self._owns_channel:
+            await self._channel.close()
+
+    async def __aenter__(self) -> SessionContext:
+        return await self.initialize()
+
+    async def __aexit__(self, *_exc: Any) -> None:
+        await self.close()
+
+    async def reconnect(self, channel: Any = None) -> None:
+        """Switches to a new channel (``channel``, or one from the factory of ``connect``).
+        Watches resume on it from their last revision + 1; nothing is lost."""
+        if self._closed:
+            raise BridgeClosedError("this SessionContext is closed")
+        if channel is None:
+            if self._channel_factory is None:
+                raise InvalidArgumentError(
+                    "reconnect() needs a channel: this context was made on a caller's channel", parameter="channel"
+                )
+            channel = self._channel_factory()
+            if asyncio.iscoroutine(channel):
+                channel = await channel
+            owned = True
+        else:
+            owned = False
+        old, old_owned = self._channel, self._owns_channel
+        self._swap(channel, owned)
+        if old_owned and old is not channel:
+            await old.close()
+
+    def _swap(self, channel: Any, owned: bool) -> None:
+        self._channel = channel
+        self._stub = bridge_pb2_grpc.BridgeServiceStub(channel)
+        self._owns_channel = owned
+        event = self._swap_event
+        self._swap_event = asyncio.Event()
+        if event is not None:
+            event.set()
+
+    async def _channel_lost(self, stub_seen: Any) -> None:
+        """A stream or call found the channel closed: return once a new one is in place."""
+        if self._closed:
+            raise asyncio.CancelledError()
+        if self._stub is not stub_seen:
+            return
+        if self._channel_factory is not None:
+            assert self._reopen_lock is not None
+            async with self._reopen_lock:
+                if self._stub is stub_seen and not self._closed:
+                    channel = self._channel_factory()
+                    if asyncio.iscoroutine(channel):
+                        channel = await channel
+                    self._swap(channel, True)
+            return
+        event = self._swap_event
+        if event is None:
+            raise BridgeClosedError("the channel to the host is closed")
+        await event.wait()
+        if self._closed:
+            raise asyncio.CancelledError()
+
+    # ------------------------------------------------------------------------------------
+    # Properties
+
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    @property
+    def caller_session_id(self) -> str:
+        """The identity checked by access rules ("" = the session itself)."""
+        return self._caller
+
+    @property
+    def channel(self) -> Any:
+        return self._channel
+
+    @property
+    def cache(self) -> VariableCache:
+        return self._cache
+
+    @property
+    def revision(self) -> int:
+        """The newest store revision the background watch has delivered for this session."""
+        return self._revision
+
+    @property
+    def watch_reconnects(self) -> int:
+        """How many times the background watch stream was reopened."""
+        return self._bg_reconnects
+
+    async def wait_for_revision(self, revision: int, timeout: Optional[float] = None) -> None:
+        """Waits until the background watch has delivered ``revision`` (of a change to this
+        session): from then on cached reads reflect it."""
+        if self._revision >= revision:
+            return
+        if self._bg_task is None:
+            raise BridgeClosedError("initialize() the SessionContext first")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._revision_waiters.append((revision, fut))
+        await asyncio.wait_for(fut, timeout)
+
+    # ------------------------------------------------------------------------------------
+    # Calls
+
+    async def _call(self, method: str, request: Any) -> Any:
+        for attempt in (0, 1):
+            stub = self._stub
+            try:
+                return await getattr(stub, method)(request, timeout=self._timeout)
+            except grpc.aio.AioRpcError as err:
+                raise _translate(err) from None
+            except grpc.aio.UsageError:
+                if attempt == 0 and self._channel_factory is not None and not self._closed:
+                    await self._channel_lost(stub)
+                    continue
+                raise BridgeClosedError("the channel to the host is closed") from None
+            except asyncio.CancelledError:
+                if self._closed or _being_cancelled() or self._channel.get_state() is not grpc.ChannelConnectivity.SHUTDOWN:
+                    raise
+                if attempt == 0 and self._channel_factory is not None:
+                    await self._channel_lost(stub)
+                    continue
+                raise BridgeClosedError("the channel to the host was closed during the call") from None
+        raise BridgeClosedError("the channel to the host is closed")  # pragma: no cover
+
+    def _caller_id(self) -> str:
+        return self._caller or self._session_id
+
+    # ------------------------------------------------------------------------------------
+    # The background watch
+
+    async def _cache_watch(self, start: int) -> None:
+        backoff = 0.05
+        cache = self._cache
+        while not self._closed:
+            stub = self._stub
+            call = None
+            try:
+                call = stub.Watch(
+                    variables_pb2.WatchRequest(session_id=self._session_id, start_revision=start, caller_session_id=self._caller)
+                )
+                self._cache_live = True
+                async for resp in call:
+                    backoff = 0.05
+                    if resp.compacted:
+                        # Missed changes are gone from the log: nothing cached can be trusted.
+                        self._epoch += 1
+                        self._seen.clear()
+                        cache.clear("resync")
+                        self._set_revision(resp.revision)
+                        start = resp.revision + 1
+                        break
+                    self._apply(resp)
+                    start = resp.revision + 1
+                else:
+                    self._cache_live = False
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    self._bg_reconnects += 1
+            except asyncio.CancelledError:
+                if self._closed or _being_cancelled():
+                    raise
+                self._cache_live = False
+                await self._channel_lost(stub)
+                self._bg_reconnects += 1
+            except grpc.aio.UsageError:
+                self._cache_live = False
+                if self._closed:
+                    return
+                await self._channel_lost(stub)
+                self._bg_reconnects += 1
+            except grpc.aio.AioRpcError as err:
+                self._cache_live = False
+                if err.code() == grpc.StatusCode.UNAVAILABLE:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    self._bg_reconnects += 1
+                    continue
+                # The session is gone (deleted, expired) or the stream is refused: stop caching.
+                cache.clear("session unavailable")
+                error = _translate(err)
+                for _, fut in self._revision_waiters:
+                    if not fut.done():
+                        fut.set_exception(error)
+                        fut.exception()
+                self._revision_waiters.clear()
+                return
+            finally:
+                if call is not None and not call.done():
+                    call.cancel()
+
+    def _apply(self, resp: variables_pb2.WatchResponse) -> None:
+        rev = resp.revision
+        cache = self._cache
+        seen = self._seen
+        for ch in resp.changes:
+            name = ch.name
+            if rev > seen.get(name, 0):
+                seen[name] = rev
+            if ch.kind == _DELETE:
+                self._ids.pop(ch.id, None)
+                self._types.pop(name, None)
+                cache.refresh(name, revision=rev, reason="deleted")
+                continue
+            self._ids[ch.id] = name
+            self._types[name] = ch.type
+            if name in cache:
+                try:
+                    cache.refresh(name, decode(ch.value, ch.type), rev)
+                except Exception:  # noqa: BLE001 - undecodable: drop it, a read will say why
+                    cache.refresh(name, revision=rev)
+            else:
+                cache.refresh(name, revision=rev)
+        self._set_revision(rev)
+
+    def _set_revision(self, rev: int) -> None:
+        if rev > self._revision:
+            self._revision = rev
+        if self._revision_waiters:
+            keep = []
+            for want, fut in self._revision_waiters:
+                if fut.done():
+                    continue
+                if self._revision >= want:
+                    fut.set_result(None)
+                else:
+                    keep.append((want, fut))
+            self._revision_waiters = keep
+
+    def _remember(self, var: variables_pb2.Variable) -> None:
+        self._ids[var.id] = var.name
+        self._types[var.name] = var.type
+
+    def _maybe_cache(self, var: variables_pb2.Variable, value: Any, epoch: int) -> None:
+        """Caches a value read from the host unless a newer change was delivered meanwhile or
+        the watch could not tell us about its changes (observe denied)."""
+        if not self._cache_live or epoch != self._epoch:
+            return
+        if self._seen.get(var.name, 0) > var.modify_revision:
+            return
+        if var.access_rules and not allowed(var.access_rules, self._caller_id(), "observe"):
+            return
+        self._cache.put(var.name, value, var.modify_revision)
+
+    def _wrote(self, name: str, revision: int) -> None:
+        """Our own write committed at ``revision``: the cached value is stale right now (the
+        watch delivers the change a little later), so drop it; reads older than the write
+        are not cached afterwards."""
+        key = self._ids.get(name, name)
+        if revision > self._seen.get(key, 0):
+            self._seen[key] = revision
+        self._cache.invalidate(key, "written")
+
+    # ------------------------------------------------------------------------------------
+    # Reading
+
+    async def get_variable(self, name: str, default: Any = None, bypass_cache: bool = False) -> Any:
+        """The value of variable ``name`` (a name or an id).
+
+        Served from the cache when possible (no round trip); ``bypass_cache=True`` always asks
+        the host. A missing variable returns ``default``, or raises ``KeyError``
+        (``NotFoundError``) when ``default`` is None; a variable this session may not read
+        raises ``PermissionError``.
+        """
+        if self._cache_live and not bypass_cache:
+            value = self._cache.lookup(self._ids.get(name, name))
+            if value is not _MISS:
+                return value
+        epoch = self._epoch
+        t0 = time.perf_counter()
+        resp = await self._call(
+            "GetVariables", variables_pb2.GetVariablesRequest(session_id=self._session_id, names=[name], caller_session_id=self._caller)
+        )
+        self._reads.add(time.perf_counter() - t0)
+        result = resp.results[0]
+        if not result.found:
+            if default is not None:
+                return default
+            raise NotFoundError(
+                f"variable '{name}' not found in session '{self._session_id}'",
+                details={"variable": name, "session_id": self._session_id},
+            )
+        var = result.variable
+        self._remember(var)
+        value = decode(var.value, var.type)
+        self._maybe_cache(var, value, epoch)
+        return value
+
+    async def get_variables(
+        self,
+        names: list[str],
+        defaults: Optional[dict[str, Any]] = None,
+        include_metadata: bool = False,
+        include_stats: bool = False,
+    ) -> dict[str, Any]:
+        """Several variables in one call: ``{name: value}``, or with ``include_metadata`` /
+        ``include_stats`` ``{name: {"value", "found", "metadata", ..., "stats"}}``.
+
+        Cached values are used unless metadata or stats are asked for. A name that is not
+        found takes its value from ``defaults``; names missing without a default raise one
+        ``KeyError`` (``NotFoundError``) naming them all.
+        """
+        if isinstance(names, str):
+            raise InvalidArgumentError("names must be a list of variable names, not a string", parameter="names")
+        names = list(names)
+        defaults = dict(defaults or {})
+        full = include_metadata or include_stats
+        out: dict[str, Any] = {}
+        missing: list[str] = []
+        if self._cache_live and not full:
+            for name in names:
+                value = self._cache.lookup(self._ids.get(name, name))
+                if value is _MISS:
+                    missing.append(name)
+                else:
+                    out[name] = value
+        else:
+            missing = names
+        if missing:
+            epoch = self._epoch
+            t0 = time.perf_counter()
+            resp = await self._call(
+                "GetVariables",
+                variables_pb2.GetVariablesRequest(
+                    session_id=self._session_id, names=missing, include_stats=include_stats, caller_session_id=self._caller
+                ),
+            )
+            self._reads.add(time.perf_counter() - t0)
+            not_found: list[str] = []
+            for result in resp.results:
+                name = result.name
+                if not result.found:
+                    if name in defaults:
+                        out[name] = {"value": defaults[name], "found": False, "metadata": {}} if full else defaults[name]
+                        if include_stats:
+                            out[name]["stats"] = {}
+                    else:
+                        not_found.append(name)
+                    continue
+                var = result.variable
+                self._remember(var)
+                value = decode(var.value, var.type)
+                self._maybe_cache(var, value, epoch)
+                if not full:
+                    out[name] = value
+                    continue
+                entry = variable_info(var, value)
+                if not include_metadata:
+                    entry = {"value": value, "found": True}
+                if include_stats:
+                    s = result.stats
+                    entry["stats"] = {
+                        "read_count": s.read_count,
+                        "write_count": s.write_count,
+                        "last_read_ms": s.last_read_ms,
+                        "last_write_ms": s.last_write_ms,
+                        **self._cache.key_stats(var.name),
+                    }
+                out[name] = entry
+            if not_found:
+                shown = ", ".join(f"'{n}'" for n in not_found)
+                raise NotFoundError(
+                    f"variable{'s' if len(not_found) > 1 else ''} {shown} not found in session '{self._session_id}'",
+                    details={"variables": not_found, "session_id": self._session_id},
+                )
+        return {name: out[name] for name in names if name in out}
+
+    async def list_variables(self, pattern: Optional[str] = None) -> dict[str, Any]:
+        """``{name: value}`` of every variable this session may read (``pattern``: a regular
+        expression on names)."""
+        resp = await self._call(
+            "ListVariables",
+            variables_pb2.ListVariablesRequest(session_id=self._session_id, pattern=pattern or "", caller_session_id=self._caller),
+        )
+        out: dict[str, Any] = {}
+        for var in resp.variables:
+            self._remember(var)
+            out[var.name] = decode(var.value, var.type)
+        return out
+
+    # ------------------------------------------------------------------------------------
+    # Creating and writing
+
+    def _spec(self, spec: Mapping[str, Any], where: str) -> variables_pb2.VariableSpec:
+        unknown = set(spec) - _REGISTER_KEYS
+        if unknown:
+            raise InvalidArgumentError(
+                f"{where} has unknown keys {sorted(unknown)}; known: {', '.join(sorted(_REGISTER_KEYS))}", parameter=where
+            )
+        name = spec.get("name")
+        if not isinstance(name, str):
+            raise InvalidArgumentError(f"{where}.name must be a string", parameter=f"{where}.name")
+        vtype = spec.get("type")
+        if not isinstance(vtype, str):
+            raise InvalidArgumentError(f"{where}.type must be a type name such as 'float'", parameter=f"{where}.type")
+        if "initial_value" in spec and "value" in spec:
+            raise InvalidArgumentError(f"{where}: give initial_value or value, not both", parameter=where)
+        if "initial_value" not in spec and "value" not in spec:
+            raise InvalidArgumentError(f"{where}.initial_value is required", parameter=f"{where}.initial_value")
+        initial = spec["initial_value"] if "initial_value" in spec else spec["value"]
+        constraints = spec.get("constraints") or {}
+        if not isinstance(constraints, Mapping):
+            raise InvalidArgumentError(f"{where}.constraints must be a dict", parameter=f"{where}.constraints")
+        deps = spec.get("dependencies") or []
+        if isinstance(deps, str):
+            raise InvalidArgumentError(f"{where}.dependencies must be a list of names or ids", parameter=f"{where}.dependencies")
+        try:
+            constraints_json = json.dumps(dict(constraints), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"{where}.constraints must be JSON data: {exc}", parameter=f"{where}.constraints") from None
+        return variables_pb2.VariableSpec(
+            name=name,
+            type=vtype,
+            initial_value=encode_value(initial, f"{name}.initial_value" if where == "variable" else f"{where}.initial_value"),
+            constraints_json=constraints_json,
+            metadata=string_map(spec.get("metadata"), f"{where}.metadata"),
+            dependencies=[str(d) for d in deps],
+            access_rules=access_rules_in(spec.get("access_rules"), f"{where}.access_rules"),
+        )
+
+    async def _register(self, specs: list[variables_pb2.VariableSpec]) -> dict[str, str]:
+        epoch = self._epoch
+        t0 = time.perf_counter()
+        resp = await self._call(
+            "RegisterVariables",
+            variables_pb2.RegisterVariablesRequest(session_id=self._session_id, variables=specs, caller_session_id=self._caller),
+        )
+        self._writes.add(time.perf_counter() - t0)
+        out: dict[str, str] = {}
+        for var in resp.variables:
+            self._remember(var)
+            out[var.name] = var.id
+            if self._cache_live and len(resp.variables) <= self._cache.max_size:
+                try:
+                    self._maybe_cache(var, decode(var.value, var.type), epoch)
+                except Exception:  # noqa: BLE001 - caching is an optimisation
+                    pass
+        return out
+
+    async def register_variable(
+        self,
+        name: str,
+        type: str,  # noqa: A002 - the seed's parameter name
+        initial_value: Any,
+        constraints: Optional[dict[str, Any]] = None,
+        metadata: Optional[dict[str, str]] = None,
+        dependencies: Optional[list[str]] = None,
+        access_rules: Optional[list[dict[str, Any]]] = None,
+    ) -> str:
+        """Creates a variable; returns its id. ``type``: float, integer, string, boolean,
+        choice, module, list, map (``dict``), embedding, tensor (aliases int, str, bool).
+
+        Raises ``ValueError`` (``InvalidArgumentError``: bad type name or constraints,
+        ``ConstraintViolationError``: the value breaks a constraint), ``TypeError``
+        (``VariableTypeError``: the value is not of the type), ``AlreadyExistsError``,
+        ``KeyError`` (an unknown dependency).
+        """
+        spec = self._spec(
+            {
+                "name": name,
+                "type": type,
+                "initial_value": initial_value,
+                "constraints": constraints,
+                "metadata": metadata,
+                "dependencies": dependencies,
+                "access_rules": access_rules,
+            },
+            "variable",
+        )
+        ids = await self._register([spec])
+        return ids[name]
+
+    async def register_variables(self, variables: list[dict[str, Any]]) -> dict[str, str]:
+        """Creates several variables atomically (all or none); returns ``{name: id}``. Each
+        spec is a dict with ``name``, ``type``, ``initial_value`` and optionally
+        ``constraints``, ``metadata``, ``dependencies`` (may name variables of the same
+        call), ``access_rules``."""
+        if isinstance(variables, Mapping) or not isinstance(variables, Iterable):
+            raise InvalidArgumentError("variables must be a list of variable specs (dicts)", parameter="variables")
+        specs = []
+        for i, spec in enumerate(variables):
+            if not isinstance(spec, Mapping):
+                raise InvalidArgumentError(f"variables[{i}] must be a dict", parameter=f"variables[{i}]")
+            specs.append(self._spec(spec, f"variables[{i}]"))
+        if not specs:
+            raise InvalidArgumentError("no variables to register", parameter="variables")
+        return await self._register(specs)
+
+    def _encode_update(self, name: str, value: Any, creating: bool, type_hint: Optional[str]) -> Any:
+        try:
+            return encode_value(value, name)
+        except ValueEncodingError as exc:
+            if creating and not type_hint:
+                raise VariableTypeError(
+                    f"cannot infer a variable type for '{name}' from {type(value).__name__}: {exc.detail}; "
+                    "give type_hint (and a value the type accepts)",
+                    variable=name,
+                    got=type(value).__name__,
+                ) from exc
+            raise
+
+    async def set_variable(
+        self,
+        name: str,
+        value: Any,
+        metadata: Optional[dict[str, str]] = None,
+        create_if_missing: bool = False,
+        type_hint: Optional[str] = None,
+        *,
+        expected_version: Optional[int] = None,
+        source: Optional[str] = None,
+    ) -> None:
+        """Sets a variable's value (validated on the host: type and constraints).
+
+        ``metadata`` is recorded with the change (non-string scalars are converted to
+        strings). ``create_if_missing`` creates the variable, typed by ``type_hint`` or
+        inferred from the value. ``expected_version`` makes it a compare-and-set
+        (``VersionConflictError`` if the variable moved on). ``source`` is recorded as
+        ``updated_by`` in the history (default: the caller's session id).
+
+        Raises ``KeyError`` (missing, no ``create_if_missing``), ``ValueError`` (a constraint
+        is broken: ``ConstraintViolationError``), ``TypeError`` (the value is not of the
+        variable's type, or no type can be inferred: ``VariableTypeError``), and
+        ``PermissionError`` (this session may not write it).
+        """
+        update = variables_pb2.VariableUpdate(
+            name=name,
+            value=self._encode_update(name, value, create_if_missing, type_hint),
+            expected_version=expected_version or 0,
+            metadata=string_map(metadata),
+        )
+        t0 = time.perf_counter()
+        resp = await self._call(
+            "UpdateVariables",
+            variables_pb2.UpdateVariablesRequest(
+                session_id=self._session_id,
+                updates=[update],
+                atomic=True,
+                create_if_missing=create_if_missing,
+                type_hint=type_hint or "",
+                caller_session_id=self._caller,
+                source=source or "",
+            ),
+        )
+        self._writes.add(time.perf_counter() - t0)
+        result = resp.results[0]
+        if not result.ok:
+            raise error_from_detail(result.error)
+        self._wrote(name, resp.revision)
+
+    async def update_variables(
+        self,
+        updates: dict[str, Any],
+        metadata: Optional[dict[str, str]] = None,
+        atomic: bool = True,
+        *,
+        expected_versions: Optional[dict[str, int]] = None,
+        source: Optional[str] = None,
+    ) -> dict[str, Union[bool, str]]:
+        """Updates several variables in one request: ``{name: True | error message}``.
+
+        ``atomic=True``: all or nothing, committed under one revision (watchers see one
+        revision); on any failure nothing changes and every entry carries a message.
+        ``atomic=False``: each update stands alone. ``expected_versions`` adds per-variable
+        compare-and-set.
+        """
+        if not isinstance(updates, Mapping):
+            raise InvalidArgumentError("updates must be a dict of name -> value", parameter="updates")
+        meta = string_map(metadata)
+        versions = dict(expected_versions or {})
+        msgs = [
+            variables_pb2.VariableUpdate(
+                name=name, value=encode_value(value, name), expected_version=versions.get(name, 0), metadata=meta
+            )
+            for name, value in updates.items()
+        ]
+        if not msgs:
+            return {}
+        t0 = time.perf_counter()
+        resp = await self._call(
+            "UpdateVariables",
+            variables_pb2.UpdateVariablesRequest(
+                session_id=self._session_id, updates=msgs, atomic=atomic, caller_session_id=self._caller, source=source or ""
+            ),
+        )
+        self._writes.add(time.perf_counter() - t0)
+        out: dict[str, Union[bool, str]] = {}
+        for r in resp.results:
+            if r.ok:
+                out[r.name] = True
+                self._wrote(r.name, resp.revision)
+            else:
+                out[r.name] = r.error.message or r.error.reason or "failed"
+        return out
+
+    async def delete_variables(self, names: list[str]) -> int:
+        """Deletes variables (all or none); returns how many. Watchers see ``kind="delete"``."""
+        resp = await self._call(
+            "DeleteVariables",
+            variables_pb2.DeleteVariablesRequest(session_id=self._session_id, names=list(names), caller_session_id=self._caller),
+        )
+        for name in names:
+            self._wrote(name, resp.revision)
+        return int(resp.deleted)
+
+    async def delete_variable(self, name: str) -> None:
+        await self.delete_variables([name])
+
+    # ------------------------------------------------------------------------------------
+    # Dependencies
+
+    async def add_dependency(
+        self,
+        from_variable: str,
+        to_variable: str,
+        dependency_type: str = "data",
+        metadata: Optional[dict[str, str]] = None,
+    ) -> None:
+        """``from_variable`` depends on ``to_variable`` (``"data"``, ``"constraint"`` or
+        ``"optimization"``). ``ValueError`` if it would close a cycle (the message names it),
+        ``KeyError`` if either variable is unknown."""
+        await self._call(
+            "ChangeDependency",
+            variables_pb2.DependencyRequest(
+                session_id=self._session_id,
+                from_variable=from_variable,
+                to_variable=to_variable,
+                type=dependency_type,
+                metadata=string_map(metadata),
+                caller_session_id=self._caller,
+            ),
+        )
+
+    async def remove_dependency(self, from_variable: str, to_variable: str) -> None:
+        """Removes the dependency (nothing happens if there is none); ``KeyError`` if either
+        variable is unknown."""
+        await self._call(
+            "ChangeDependency",
+            variables_pb2.DependencyRequest(
+                session_id=self._session_id,
+                from_variable=from_variable,
+                to_variable=to_variable,
+                remove=True,
+                caller_session_id=self._caller,
+            ),
+        )
+
+    async def _deps(self, variable: str, include_transitive: bool, dependents: bool) -> list[dict[str, Any]]:
+        resp = await self._call(
+            "GetDependencies",
+            variables_pb2.GetDependenciesRequest(
+                session_id=self._session_id, variable=variable, include_transitive=include_transitive, dependents=dependents
+            ),
+        )
+        return [dependency_info(d) for d in resp.dependencies]
+
+    async def get_dependencies(self, variable: str, include_transitive: bool = False) -> list[dict[str, Any]]:
+        """What ``variable`` depends on: ``[{"variable_id", "name", "type", "depth"}]``
+        (depth 1 = direct; ``include_transitive`` adds the indirect ones, breadth first)."""
+        return await self._deps(variable, include_transitive, False)
+
+    async def get_dependents(self, variable: str, include_transitive: bool = False) -> list[dict[str, Any]]:
+        """What depends on ``variable`` (same shape as ``get_dependencies``)."""
+        return await self._deps(variable, include_transitive, True)
+
+    # ------------------------------------------------------------------------------------
+    # Optimization (later work)
+
+    async def start_optimization(
+        self,
+        variable: str,
+        optimizer_type: str,
+        optimizer_config: Optional[dict[str, Any]] = None,
+        max_iterations: int = 100,
+        convergence_threshold: float = 0.001,
+        callback: Optional[Callable[..., Any]] = None,
+    ) -> str:
+        raise _not_yet("start_optimization")
+
+    async def stop_optimization(self, variable: str) -> None:
+        raise _not_yet("stop_optimization")
+
+    async def get_optimization_status(self, variable: str) -> dict[str, Any]:
+        raise _not_yet("get_optimization_status")
+
+    async def get_optimization_history(
+        self, variable: str, limit: int = 100, since: Any = None, optimizer_id: Optional[str] = None
+    ) -> list[dict[str, Any]]:
+        raise _not_yet("get_optimization_history")
+
+    async def register_python_optimizer(self, name: str, optimizer_class: type) -> None:
+        raise _not_yet("register_python_optimizer")
+
+    # ------------------------------------------------------------------------------------
+    # Watches
+
+    def _require_watchable(self) -> None:
+        if self._closed:
+            raise BridgeClosedError("this SessionContext is closed")
+        if not self._initialized:
+            raise BridgeClosedError("initialize() the SessionContext before watching")
+
+    def watch_variable(
+        self,
+        name: str,
+        include_initial: bool = True,
+        filter_fn: Optional[Callable[[Any, Any], bool]] = None,
+        throttle_ms: int = 0,
+        *,
+        debounce_ms: int = 0,
+        start_revision: Optional[int] = None,
+    ) -> VariableWatch:
+        """Watches one variable: ``async for update in session.watch_variable("x")``.
+
+        ``include_initial`` yields the current value first (``initial=True``);
+        ``filter_fn(old_value, new_value)`` keeps the changes it returns True for (snapshot
+        values and deletions always pass); ``throttle_ms`` emits at most one update per
+        interval (the newest value, leading and trailing edge); ``debounce_ms`` waits for
+        that much quiet first; ``start_revision`` replays every change since that revision.
+        The stream opens at once (``await watch.ready()`` to be sure it is registered) and
+        resumes after a reconnect from its last revision + 1.
+        """
+        if not isinstance(name, str):
+            raise InvalidArgumentError("name must be a variable name; use watch_variables for a list", parameter="name")
+        return self._watch([name], include_initial, filter_fn, False, throttle_ms, debounce_ms, start_revision)
+
+    def watch_variables(
+        self,
+        names: list[str],
+        include_initial: bool = True,
+        filter_fn: Optional[Callable[[str, Any, Any], bool]] = None,
+        throttle_ms: int = 0,
+        debounce_ms: int = 0,
+        *,
+        start_revision: Optional[int] = None,
+    ) -> VariableWatch:
+        """Watches several variables (an empty list: every variable of the session).
+        ``filter_fn(name, old_value, new_value)``; ``throttle_ms`` applies per variable;
+        ``debounce_ms`` waits until no watched variable changed for that long, then emits
+        the newest value of each that changed. An atomic multi-variable update arrives as
+        one update per variable, all with the same ``revision``."""
+        if isinstance(names, str):
+            raise InvalidArgumentError("names must be a list of variable names", parameter="names")
+        return self._watch(list(names), include_initial, filter_fn, True, throttle_ms, debounce_ms, start_revision)
+
+    def _watch(
+        self,
+        names: list[str],
+        include_initial: bool,
+        filter_fn: Optional[Callable[..., bool]],
+        with_name: bool,
+        throttle_ms: float,
+        debounce_ms: float,
+        start_revision: Optional[int],
+    ) -> VariableWatch:
+        self._require_watchable()
+        w = VariableWatch(
+            self,
+            names,
+            include_initial=include_initial,
+            filter_fn=filter_fn,
+            filter_with_name=with_name,
+            throttle_ms=throttle_ms,
+            debounce_ms=debounce_ms,
+            start_revision=start_revision,
+        )
+        self._watches.add(w)
+        return w
+
+    def _forget_watch(self, w: VariableWatch) -> None:
+        self._watches.discard(w)
+
+    def cancel_watch(self, watch_task: Union[VariableWatch, asyncio.Future[Any]]) -> None:
+        """Cancels a watch: the ``VariableWatch`` returned by ``watch_variable(s)``, or a task
+        that iterates one (the task is cancelled)."""
+        if isinstance(watch_task, VariableWatch):
+            watch_task.cancel()
+        elif isinstance(watch_task, asyncio.Future):
+            watch_task.cancel()
+        else:
+            raise InvalidArgumentError(
+                f"cancel_watch takes a VariableWatch or an asyncio.Task, got {type(watch_task).__name__}", parameter="watch_task"
+            )
+
+    @property
+    def active_watches(self) -> int:
+        return len(self._watches)
+
+    # ------------------------------------------------------------------------------------
+    # Access control
+
+    async def set_variable_permissions(self, variable: str, rules: list[dict[str, Any]]) -> None:
+        """Replaces the access rules of ``variable``: ``[{"session_pattern": "any" | "*" |
+        glob, "permissions": ["read", "write", "observe", "optimize"], "conditions": {}}]``.
+        No rules = open to every session; with rules, what no matching rule grants is denied.
+        Only the owning session may change them (``PermissionError`` otherwise)."""
+        await self._call(
+            "SetPermissions",
+            variables_pb2.SetPermissionsRequest(
+                session_id=self._session_id,
+                variable=variable,
+                rules=access_rules_in(rules, "rules"),
+                caller_session_id=self._caller,
+            ),
+        )
+        # Rule changes are not commits (no watch event): drop the cached value so the next
+        # read re-checks read/observe access.
+        self._cache.invalidate(self._ids.get(variable, variable), "permissions changed")
+
+    async def check_variable_access(self, variable: str, permission: str) -> bool:
+        """Whether this session (``caller_session_id``) has ``permission`` on ``variable``."""
+        resp = await self._call(
+            "CheckAccess",
+            variables_pb2.CheckAccessRequest(
+                session_id=self._session_id, variable=variable, permission=permission, caller_session_id=self._caller
+            ),
+        )
+        return bool(resp.allowed)
+
+    # ------------------------------------------------------------------------------------
+    # History
+
+    async def get_variable_history(
+        self, variable: str, limit: int = 100, offset: int = 0, include_metadata: bool = True
+    ) -> list[dict[str, Any]]:
+        """Past values, newest first: ``[{"version", "value", "updated_at", "updated_by",
+        "revision", "metadata"}]`` (the host keeps the last 100 versions by default)."""
+        if limit < 0 or offset < 0:
+            raise InvalidArgumentError("limit and offset must be >= 0", parameter="limit" if limit < 0 else "offset")
+        if limit == 0:
+            return []
+        resp = await self._call(
+            "GetHistory",
+            variables_pb2.HistoryRequest(
+                session_id=self._session_id, name=variable, limit=limit, offset=offset, caller_session_id=self._caller
+            ),
+        )
+        vtype = self._types.get(self._ids.get(variable, variable), "")
+        return [history_entry(e, include_metadata, vtype) for e in resp.entries]
+
+    async def rollback_variable(self, variable: str, version: int, reason: Optional[str] = None) -> None:
+        """Sets the variable back to the value of ``version`` (a new version is written, so
+        history keeps everything). ``ValueError`` if that version is not kept,
+        ``PermissionError`` without write access."""
+        resp = await self._call(
+            "Rollback",
+            variables_pb2.RollbackRequest(
+                session_id=self._session_id, name=variable, version=version, reason=reason or "", caller_session_id=self._caller
+            ),
+        )
+        self._remember(resp)
+        self._wrote(resp.name, resp.modify_revision)
+
+    # ------------------------------------------------------------------------------------
+    # Export / import
+
+    async def export_variables(
+        self,
+        format: str = "json",  # noqa: A002 - the seed's parameter name
+        include_history: bool = False,
+        include_dependencies: bool = True,
+        filter_pattern: Optional[str] = None,
+    ) -> bytes:
+        """The session's variables as a self-contained document (``"json"`` or ``"yaml"``;
+        embeddings and tensors as base64 bytes with dtype and shape). ``"pickle"`` is refused
+        by the host (``ValueError``: loading one runs arbitrary code); ``"parquet"`` is not
+        implemented (``NotImplementedError``)."""
+        resp = await self._call(
+            "ExportVariables",
+            variables_pb2.ExportVariablesRequest(
+                session_id=self._session_id,
+                format=format,
+                include_history=include_history,
+                include_dependencies=include_dependencies,
+                filter_pattern=filter_pattern or "",
+                caller_session_id=self._caller,
+            ),
+        )
+        return bytes(resp.data)
+
+    async def import_variables(
+        self,
+        data: bytes,
+        format: str = "json",  # noqa: A002
+        merge_strategy: str = "replace",
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Imports an export: all or nothing. ``merge_strategy`` for names that exist:
+        ``"replace"`` (imported value wins), ``"keep"`` (existing left alone, counted as
+        skipped), ``"merge"`` (maps deep-merged, imported keys winning). ``dry_run`` checks
+        everything and changes nothing. Returns ``{"imported", "skipped", "errors",
+        "details": [{"name", "action", "error"?}], "revision", "dry_run"}``. A malformed
+        document raises ``ValueError`` and leaves the store unchanged."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        t0 = time.perf_counter()
+        resp = await self._call(
+            "ImportVariables",
+            variables_pb2.ImportVariablesRequest(
+                session_id=self._session_id,
+                data=bytes(data),
+                format=format,
+                merge_strategy=merge_strategy,
+                dry_run=dry_run,
+                caller_session_id=self._caller,
+            ),
+        )
+        self._writes.add(time.perf_counter() - t0)
+        details = json.loads(resp.details_json) if resp.details_json else []
+        if resp.revision:
+            for d in details:
+                if d.get("action") in ("replace", "merge", "create"):
+                    self._wrote(d["name"], resp.revision)
+        return {
+            "imported": resp.imported,
+            "skipped": resp.skipped,
+            "errors": resp.errors,
+            "details": details,
+            "revision": resp.revision,
+            "dry_run": dry_run,
+        }
+
+    # ------------------------------------------------------------------------------------
+    # Statistics and cache
+
+    async def get_variable_stats(self, variable: Optional[str] = None) -> dict[str, Any]:
+        """The host's counters (``read_count``, ``write_count``, ...; per variable under
+        ``"variables"`` for the whole session) merged with this client's: ``cache_hits``,
+        ``cache_misses``, ``cache_hit_rate`` and the average round trip of reads and writes
+        it made (``avg_read_latency_ms``, ``avg_write_latency_ms``).
+        ``total_optimization_time_s`` is 0.0 until optimization runs exist."""
+        resp = await self._call("GetStats", variables_pb2.StatsRequest(session_id=self._session_id, variable=variable or ""))
+        stats: dict[str, Any] = json.loads(resp.stats_json) if resp.stats_json else {}
+        if variable:
+            stats.update(self._cache.key_stats(stats.get("variable", self._ids.get(variable, variable))))
+        else:
+            s = self._cache.stats
+            stats.update({"cache_hits": s.hits, "cache_misses": s.misses, "cache_hit_rate": s.hit_rate})
+            for name, per in (stats.get("variables") or {}).items():
+                if isinstance(per, dict):
+                    per.update(self._cache.key_stats(name))
+        stats.setdefault("avg_read_latency_ms", self._reads.avg_ms)
+        stats.setdefault("avg_write_latency_ms", self._writes.avg_ms)
+        stats.setdefault("total_optimization_time_s", 0.0)
+        return stats
+
+    def get_cache_info(self) -> dict[str, Any]:
+        """``{"size", "ttl", "hit_rate", "eviction_count", "max_size", "eviction_policy",
+        "hits", "misses", ..., "watch_live", "revision"}``."""
+        info = self._cache.info()
+        info["watch_live"] = self._cache_live
+        info["revision"] = self._revision
+        return info
+
+    def set_cache_config(
+        self, ttl: Optional[float] = None, max_size: Optional[int] = None, eviction_policy: Optional[str] = None
+    ) -> None:
+        """``ttl`` in seconds (0 disables the cache), ``max_size`` entries, ``eviction_policy``
+        ``"lru"``, ``"lfu"`` or ``"fifo"``."""
+        self._cache.configure(ttl=ttl, max_size=max_size, eviction_policy=eviction_policy)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "live" if self._initialized else "new"
+        return f"SessionContext({self._session_id!r}, {state}, revision={self._revision})"
+

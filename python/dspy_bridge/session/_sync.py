@@ -1,0 +1,375 @@
+"""``SyncSessionContext``: the ``SessionContext`` API for code that is not async.
+
+One background thread runs an event loop; every method submits the matching coroutine of
+an async ``SessionContext`` living on that loop and waits for its result. Method names,
+arguments, return values and exceptions are the async API's. Watches become plain
+iterators (``for update in session.watch_variable("x")``).
+
+Don't call these methods from the loop thread itself (e.g. from an invalidation callback):
+that would wait for itself; such callbacks run on the loop and may use ``session.aio``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Optional, TypeVar, Union
+
+from ..errors import BridgeClosedError
+from ._cache import VariableCache
+from ._context import SessionContext
+from ._update import VariableUpdate
+from ._watch import VariableWatch
+
+__all__ = ["SyncSessionContext", "SyncVariableWatch"]
+
+T = TypeVar("T")
+_END: Any = object()
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, name="dspy-bridge-session-loop", daemon=True)
+        self.thread.start()
+        self._ready.wait()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: Optional[float] = None) -> T:
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("a SyncSessionContext method was called from its own loop thread; use session.aio there")
+        if self.loop.is_closed():
+            coro.close()
+            raise BridgeClosedError("this SyncSessionContext is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        async def wrapper() -> T:
+            return fn()
+
+        return self.run(wrapper())
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+class SyncVariableWatch(Iterator[VariableUpdate]):
+    """A ``VariableWatch`` as a blocking iterator; ``cancel()`` / ``close()`` end it (also a
+    context manager). ``get(timeout)`` waits at most ``timeout`` seconds."""
+
+    def __init__(self, runner: _LoopThread, watch: VariableWatch) -> None:
+        self._runner = runner
+        self._watch = watch
+        self._task: Optional[asyncio.Future[Any]] = None
+
+    @property
+    def revision(self) -> int:
+        return self._watch.revision
+
+    def ready(self, timeout: Optional[float] = None) -> None:
+        self._runner.run(self._watch.ready(), timeout)
+
+    def __iter__(self) -> SyncVariableWatch:
+        return self
+
+    def __next__(self) -> VariableUpdate:
+        return self.get(None)
+
+    def get(self, timeout: Optional[float] = None) -> VariableUpdate:
+        """The next update; ``TimeoutError`` after ``timeout`` seconds (the watch stays open
+        and no update is lost: the pending read carries over to the next call)."""
+        result = self._runner.run(self._next(timeout))
+        if result is _END:
+            raise StopIteration
+        return result  # type: ignore[no-any-return]
+
+    async def _next(self, timeout: Optional[float]) -> Any:
+        task = self._task
+        if task is None:
+            task = self._task = asyncio.ensure_future(self._step())
+        result = await asyncio.wait_for(asyncio.shield(task), timeout)
+        self._task = None
+        return result
+
+    async def _step(self) -> Any:
+        try:
+            return await self._watch.__anext__()
+        except StopAsyncIteration:
+            return _END
+
+    def cancel(self) -> None:
+        self._runner.call(self._watch.cancel)
+
+    def close(self) -> None:
+        if not self._runner.loop.is_closed():
+            self._runner.run(self._watch.aclose())
+
+    def __enter__(self) -> SyncVariableWatch:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+
+class SyncSessionContext:
+    """Blocking twin of ``SessionContext`` (same method names and arguments).
+
+    ``SyncSessionContext(session_id, address=None, token=None, **connect_options)`` connects
+    like ``SessionContext.connect`` and initializes; ``close()`` (or ``with``) ends it.
+    ``aio`` is the underlying async context (use it only on its loop).
+    """
+
+    def __init__(
+        self,
+        session_id: Optional[str] = None,
+        address: Optional[str] = None,
+        token: Optional[str] = None,
+        **connect_options: Any,
+    ) -> None:
+        self._runner = _LoopThread()
+        try:
+            self._ctx: SessionContext = self._runner.run(SessionContext.connect(address, session_id, token, **connect_options))
+        except BaseException:
+            self._runner.stop()
+            raise
+
+    @classmethod
+    def connect(
+        cls, address: Optional[str] = None, session_id: Optional[str] = None, token: Optional[str] = None, **connect_options: Any
+    ) -> SyncSessionContext:
+        return cls(session_id, address, token, **connect_options)
+
+    @property
+    def aio(self) -> SessionContext:
+        return self._ctx
+
+    @property
+    def session_id(self) -> str:
+        return self._ctx.session_id
+
+    @property
+    def revision(self) -> int:
+        return self._ctx.revision
+
+    @property
+    def cache(self) -> VariableCache:
+        """The cache object (it lives on the loop thread: read-only use from here)."""
+        return self._ctx.cache
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._runner.run(coro)
+
+    def close(self) -> None:
+        if self._runner.loop.is_closed():
+            return
+        try:
+            self._run(self._ctx.close())
+        finally:
+            self._runner.stop()
+
+    def __enter__(self) -> SyncSessionContext:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+    # --- reading ---------------------------------------------------------------------------
+    def get_variable(self, name: str, default: Any = None, bypass_cache: bool = False) -> Any:
+        return self._run(self._ctx.get_variable(name, default, bypass_cache))
+
+    def get_variables(
+        self,
+        names: list[str],
+        defaults: Optional[dict[str, Any]] = None,
+        include_metadata: bool = False,
+        include_stats: bool = False,
+    ) -> dict[str, Any]:
+        return self._run(self._ctx.get_variables(names, defaults, include_metadata, include_stats))
+
+    def list_variables(self, pattern: Optional[str] = None) -> dict[str, Any]:
+        return self._run(self._ctx.list_variables(pattern))
+
+    def wait_for_revision(self, revision: int, timeout: Optional[float] = None) -> None:
+        self._run(self._ctx.wait_for_revision(revision, timeout))
+
+    # --- writing ---------------------------------------------------------------------------
+    def register_variable(
+        self,
+        name: str,
+        type: str,  # noqa: A002
+        initial_value: Any,
+        constraints: Optional[dict[str, Any]] = None,
+        metadata: Optional[dict[str, str]] = None,
+        dependencies: Optional[list[str]] = None,
+        access_rules: Optional[list[dict[str, Any]]] = None,
+    ) -> str:
+        return self._run(
+            self._ctx.register_variable(name, type, initial_value, constraints, metadata, dependencies, access_rules)
+        )
+
+    def register_variables(self, variables: list[dict[str, Any]]) -> dict[str, str]:
+        return self._run(self._ctx.register_variables(variables))
+
+    def set_variable(
+        self,
+        name: str,
+        value: Any,
+        metadata: Optional[dict[str, str]] = None,
+        create_if_missing: bool = False,
+        type_hint: Optional[str] = None,
+        *,
+        expected_version: Optional[int] = None,
+        source: Optional[str] = None,
+    ) -> None:
+        self._run(
+            self._ctx.set_variable(
+                name, value, metadata, create_if_missing, type_hint, expected_version=expected_version, source=source
+            )
+        )
+
+    def update_variables(
+        self,
+        updates: dict[str, Any],
+        metadata: Optional[dict[str, str]] = None,
+        atomic: bool = True,
+        *,
+        expected_versions: Optional[dict[str, int]] = None,
+        source: Optional[str] = None,
+    ) -> dict[str, Union[bool, str]]:
+        return self._run(self._ctx.update_variables(updates, metadata, atomic, expected_versions=expected_versions, source=source))
+
+    def delete_variables(self, names: list[str]) -> int:
+        return self._run(self._ctx.delete_variables(names))
+
+    def delete_variable(self, name: str) -> None:
+        self._run(self._ctx.delete_variable(name))
+
+    # --- dependencies ----------------------------------------------------------------------
+    def add_dependency(
+        self, from_variable: str, to_variable: str, dependency_type: str = "data", metadata: Optional[dict[str, str]] = None
+    ) -> None:
+        self._run(self._ctx.add_dependency(from_variable, to_variable, dependency_type, metadata))
+
+    def remove_dependency(self, from_variable: str, to_variable: str) -> None:
+        self._run(self._ctx.remove_dependency(from_variable, to_variable))
+
+    def get_dependencies(self, variable: str, include_transitive: bool = False) -> list[dict[str, Any]]:
+        return self._run(self._ctx.get_dependencies(variable, include_transitive))
+
+    def get_dependents(self, variable: str, include_transitive: bool = False) -> list[dict[str, Any]]:
+        return self._run(self._ctx.get_dependents(variable, include_transitive))
+
+    # --- optimization (not available yet) ----------------------------------------------------
+    def start_optimization(self, variable: str, optimizer_type: str, *args: Any, **kwargs: Any) -> str:
+        return self._run(self._ctx.start_optimization(variable, optimizer_type, *args, **kwargs))
+
+    def stop_optimization(self, variable: str) -> None:
+        self._run(self._ctx.stop_optimization(variable))
+
+    def get_optimization_status(self, variable: str) -> dict[str, Any]:
+        return self._run(self._ctx.get_optimization_status(variable))
+
+    def get_optimization_history(self, variable: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return self._run(self._ctx.get_optimization_history(variable, *args, **kwargs))
+
+    def register_python_optimizer(self, name: str, optimizer_class: type) -> None:
+        self._run(self._ctx.register_python_optimizer(name, optimizer_class))
+
+    # --- watches ---------------------------------------------------------------------------
+    def watch_variable(
+        self,
+        name: str,
+        include_initial: bool = True,
+        filter_fn: Optional[Callable[[Any, Any], bool]] = None,
+        throttle_ms: int = 0,
+        *,
+        debounce_ms: int = 0,
+        start_revision: Optional[int] = None,
+    ) -> SyncVariableWatch:
+        watch = self._runner.call(
+            lambda: self._ctx.watch_variable(
+                name, include_initial, filter_fn, throttle_ms, debounce_ms=debounce_ms, start_revision=start_revision
+            )
+        )
+        return SyncVariableWatch(self._runner, watch)
+
+    def watch_variables(
+        self,
+        names: list[str],
+        include_initial: bool = True,
+        filter_fn: Optional[Callable[[str, Any, Any], bool]] = None,
+        throttle_ms: int = 0,
+        debounce_ms: int = 0,
+        *,
+        start_revision: Optional[int] = None,
+    ) -> SyncVariableWatch:
+        watch = self._runner.call(
+            lambda: self._ctx.watch_variables(names, include_initial, filter_fn, throttle_ms, debounce_ms, start_revision=start_revision)
+        )
+        return SyncVariableWatch(self._runner, watch)
+
+    def cancel_watch(self, watch: SyncVariableWatch) -> None:
+        watch.cancel()
+
+    # --- access control --------------------------------------------------------------------
+    def set_variable_permissions(self, variable: str, rules: list[dict[str, Any]]) -> None:
+        self._run(self._ctx.set_variable_permissions(variable, rules))
+
+    def check_variable_access(self, variable: str, permission: str) -> bool:
+        return self._run(self._ctx.check_variable_access(variable, permission))
+
+    # --- history ---------------------------------------------------------------------------
+    def get_variable_history(
+        self, variable: str, limit: int = 100, offset: int = 0, include_metadata: bool = True
+    ) -> list[dict[str, Any]]:
+        return self._run(self._ctx.get_variable_history(variable, limit, offset, include_metadata))
+
+    def rollback_variable(self, variable: str, version: int, reason: Optional[str] = None) -> None:
+        self._run(self._ctx.rollback_variable(variable, version, reason))
+
+    # --- export / import -------------------------------------------------------------------
+    def export_variables(
+        self,
+        format: str = "json",  # noqa: A002
+        include_history: bool = False,
+        include_dependencies: bool = True,
+        filter_pattern: Optional[str] = None,
+    ) -> bytes:
+        return self._run(self._ctx.export_variables(format, include_history, include_dependencies, filter_pattern))
+
+    def import_variables(
+        self,
+        data: bytes,
+        format: str = "json",  # noqa: A002
+        merge_strategy: str = "replace",
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        return self._run(self._ctx.import_variables(data, format, merge_strategy, dry_run))
+
+    # --- stats and cache -------------------------------------------------------------------
+    def get_variable_stats(self, variable: Optional[str] = None) -> dict[str, Any]:
+        return self._run(self._ctx.get_variable_stats(variable))
+
+    def get_cache_info(self) -> dict[str, Any]:
+        return self._runner.call(self._ctx.get_cache_info)
+
+    def set_cache_config(
+        self, ttl: Optional[float] = None, max_size: Optional[int] = None, eviction_policy: Optional[str] = None
+    ) -> None:
+        self._runner.call(lambda: self._ctx.set_cache_config(ttl, max_size, eviction_policy))
+
+    def __repr__(self) -> str:
+        return f"Sync{self._ctx!r}"
+
