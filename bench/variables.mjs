@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// Variables: cache-hit and cache-miss reads from Python, a batch read of 10, set throughput
+// on the host, and one update delivered to 100 Python watchers. The Python figures come
+// from bench/fixtures/variables_bench.py run against this process's host.
+// Run: npm run bench:variables [-- --reads N --rounds N --seconds S]
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { parseOptions } from "./lib/cli.mjs";
+import { loadBridge } from "./lib/bridge.mjs";
+import { round } from "./lib/stats.mjs";
+import { printTable, printTargets, printFinal, progress, fmtFixed, fmtInt } from "./lib/report.mjs";
+import { ROOT as REPO_ROOT, VENV_PYTHON } from "./lib/paths.mjs";
+
+const opts = parseOptions(
+  {
+    reads: { type: "int", default: 200000, help: "cache-hit reads timed in Python" },
+    rounds: { type: "int", default: 40, help: "updates delivered to the 100 watchers" },
+    seconds: { type: "number", default: 2, help: "host set-throughput duration" },
+  },
+  "node bench/variables.mjs [--reads N] [--rounds N] [--seconds S]",
+);
+const log = progress("variables");
+const Bridge = await loadBridge();
+const bridge = await Bridge.start({ workers: 1, preload: [], onLog: () => {} });
+let python;
+let hostSetPerS;
+try {
+  // Host set throughput: in-process writes through the store (validation, version, history, log).
+  const host = await bridge.sessions.create({ id: "bench-host" });
+  await host.variables.define("t", "float", 0, { constraints: { min: 0, max: 1e12 } });
+  log(`host set throughput for ${opts.seconds}s`);
+  let n = 0;
+  const end = performance.now() + opts.seconds * 1000;
+  const t0 = performance.now();
+  while (performance.now() < end) {
+    for (let i = 0; i < 1000; i++) await host.variables.set("t", n++);
+  }
+  hostSetPerS = n / ((performance.now() - t0) / 1000);
+
+  const session = await bridge.sessions.create({ id: "bench-py" });
+  await session.variables.defineMany([
+    { name: "x", type: "float", initialValue: 0.5 },
+    { name: "fan", type: "float", initialValue: -1 },
+    ...Array.from({ length: 10 }, (_, i) => ({ name: `v${i}`, type: "float", initialValue: i })),
+  ]);
+  log("Python: cache hits, misses, batch of 10, 100 watchers");
+  python = await new Promise((resolve, reject) => {
+    const child = spawn(VENV_PYTHON, [join(REPO_ROOT, "bench/fixtures/variables_bench.py"), "bench-py", String(opts.reads), String(opts.rounds)], {
+      env: { ...process.env, DSPY_BRIDGE_ADDRESS: bridge.address, DSPY_BRIDGE_TOKEN: bridge.secret, PYTHONPATH: join(REPO_ROOT, "python") },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`variables_bench.py exited with ${code}`))));
+  });
+} finally {
+  await bridge.close();
+}
+
+printTable(
+  ["measure", "value"],
+  [
+    ["cache-hit read from Python (µs)", fmtFixed(python.cache_hit_read_us, 2)],
+    ["cache-miss read from Python, p50 (µs)", fmtFixed(python.cache_miss_read_p50_us)],
+    ["batch read of 10, one round trip, p50 (µs)", fmtFixed(python.batch10_read_p50_us)],
+    ["host set throughput (sets/s)", fmtInt(hostSetPerS)],
+    ["one update to 100 watchers, p50 (ms)", fmtFixed(python.watch_fanout_100_p50_ms, 2)],
+    ["one update to 100 watchers, p99 (ms)", fmtFixed(python.watch_fanout_100_p99_ms, 2)],
+  ],
+  { title: `Variables (${opts.reads} cached reads, ${opts.rounds} fan-out rounds × 100 watchers = ${python.watch_fanout_samples} deliveries)` },
+);
+printTargets([
+  { name: "cache_hit_read_us", value: round(python.cache_hit_read_us, 2), op: "<=", target: 5 },
+  { name: "watch_fanout_100_p99_ms", value: round(python.watch_fanout_100_p99_ms, 2), op: "<=", target: 20 },
+]);
+printFinal({
+  bench: "variables",
+  cache_hit_read_us: round(python.cache_hit_read_us, 2),
+  cache_miss_read_p50_us: round(python.cache_miss_read_p50_us, 1),
+  batch10_read_p50_us: round(python.batch10_read_p50_us, 1),
+  host_set_per_s: round(hostSetPerS),
+  watch_fanout_100_p99_ms: round(python.watch_fanout_100_p99_ms, 2),
+});
+process.exit(0);
