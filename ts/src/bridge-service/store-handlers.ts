@@ -44,7 +44,7 @@ import { decodeValue, encodeValue } from "../values/index.js";
 import { toServiceError } from "./service-error.js";
 import { exportVariables, importVariables } from "../store/export-import.js";
 import type { MemoryStore } from "../store/memory-store.js";
-import { changeEnvelope, changeOldEnvelope, type SessionInfo } from "../store/records.js";
+import { changeEnvelope, changeOldEnvelope, type Change, type SessionInfo } from "../store/records.js";
 import type { VariableRecord } from "../store/records.js";
 import type { AccessRule as StoreRule } from "../store/access.js";
 
@@ -251,6 +251,37 @@ function dependenciesMessage(store: MemoryStore, sessionId: string, variable: st
   });
 }
 
+/**
+ * One WatchResponse per (commit, set of changes): a hundred watchers of the same variable
+ * receive the same message object, which the gRPC layer then serializes once
+ * (see grpc-definition.ts).
+ */
+const responses = new WeakMap<Change[], { revision: number; initial: boolean; message: WatchResponse }>();
+
+function watchResponse(revision: number, changes: Change[], initial: boolean): WatchResponse {
+  const cached = responses.get(changes);
+  if (cached && cached.revision === revision && cached.initial === initial) return cached.message;
+  const init: MessageInitShape<typeof WatchResponseSchema> = {
+    revision: BigInt(revision),
+    initial,
+    changes: changes.map((c) => ({
+      kind: c.kind === "put" ? VariableChange_Kind.PUT : VariableChange_Kind.DELETE,
+      name: c.name,
+      id: c.id,
+      type: c.type,
+      value: changeEnvelope(c),
+      oldValue: changeOldEnvelope(c),
+      version: BigInt(c.version),
+      metadata: c.metadata,
+      source: c.source,
+      timestampMs: BigInt(c.timestampMs),
+    })),
+  };
+  const message = create(WatchResponseSchema, init);
+  responses.set(changes, { revision, initial, message });
+  return message;
+}
+
 function watchHandler(store: MemoryStore, call: ServerWritableStream<WatchRequest, WatchResponse>): void {
   const req = call.request;
   let ended = false;
@@ -270,23 +301,7 @@ function watchHandler(store: MemoryStore, call: ServerWritableStream<WatchReques
           call.write(create(WatchResponseSchema, { revision: BigInt(m.revision), compacted: true, compactRevision: BigInt(m.compactRevision) }));
           return;
         }
-        const init: MessageInitShape<typeof WatchResponseSchema> = {
-          revision: BigInt(m.revision),
-          initial: m.initial,
-          changes: m.changes.map((c) => ({
-            kind: c.kind === "put" ? VariableChange_Kind.PUT : VariableChange_Kind.DELETE,
-            name: c.name,
-            id: c.id,
-            type: c.type,
-            value: changeEnvelope(c),
-            oldValue: changeOldEnvelope(c),
-            version: BigInt(c.version),
-            metadata: c.metadata,
-            source: c.source,
-            timestampMs: BigInt(c.timestampMs),
-          })),
-        };
-        call.write(create(WatchResponseSchema, init));
+        call.write(watchResponse(m.revision, m.changes, m.initial));
       },
       end,
     );

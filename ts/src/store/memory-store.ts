@@ -558,9 +558,10 @@ export class MemoryStore {
   }
 
   private deliver(w: Watcher, commit: Commit, initial: boolean): void {
-    const changes = commit.changes.filter(
-      (c) => (!w.names || w.names.has(c.name) || w.names.has(c.id)) && this.mayObserve(w, c),
-    );
+    const visible = (c: Change) => (!w.names || w.names.has(c.name) || w.names.has(c.id)) && this.mayObserve(w, c);
+    // When a watcher sees the whole commit, it gets the commit's own array: watchers of the
+    // same variables then share one array, so the transport can encode it once for all.
+    const changes = commit.changes.every(visible) ? commit.changes : commit.changes.filter(visible);
     if (changes.length > 0 || initial) w.onMessage({ kind: "commit", revision: commit.revision, changes, initial });
   }
 
