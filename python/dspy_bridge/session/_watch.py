@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import grpc
 
-from .._gen.dspy_bridge.v1 import variables_pb2
+from .._gen.dspy_bridge.v1 import session_pb2, variables_pb2
 from ..core.host import _translate
-from ..errors import BridgeClosedError, InvalidArgumentError
+from ..errors import BridgeClosedError, BridgePermissionError, InvalidArgumentError
 from ._convert import change_to_update, snapshot_update
 from ._update import VariableUpdate
 
@@ -40,6 +40,19 @@ if TYPE_CHECKING:
 __all__ = ["VariableWatch"]
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
+
+
+_FIRST_ANSWER_WAIT = 1.0
+"""Seconds to wait for a new watch's first answer before asking the host what is wrong."""
+
+
+async def _chain(
+    first: Optional[variables_pb2.WatchResponse], rest: AsyncIterator[variables_pb2.WatchResponse]
+) -> AsyncIterator[variables_pb2.WatchResponse]:
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
 
 
 class _End:
@@ -104,6 +117,7 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         self._last_emit: dict[str, float] = {}
         self._last_change = -math.inf
         self.reconnects = 0
+        self._first_response: Optional[variables_pb2.WatchResponse] = None
         self._task = asyncio.create_task(self._pump(), name=f"dspy-bridge watch {ctx.session_id} {self._names}")
 
     # ------------------------------------------------------------------------------------
@@ -258,7 +272,11 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                 call = None
                 try:
                     call = stub.Watch(self._request(first))
-                    async for resp in call:
+                    stream = call.__aiter__()
+                    if first:
+                        await self._await_first(stream)
+                    async for resp in _chain(self._first_response, stream):
+                        self._first_response = None
                         backoff = 0.05
                         if resp.compacted:
                             await self._resync()
@@ -310,6 +328,40 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             self._stop_with(exc if isinstance(exc, Exception) else BridgeClosedError(str(exc)))
+
+    async def _await_first(self, stream: AsyncIterator[variables_pb2.WatchResponse]) -> None:
+        """Waits for the first answer (the snapshot the host sends once the watch is
+        registered). The host does not end a watch it refuses (unknown variable or session,
+        observe not permitted) with a status, it leaves it open and silent; so if nothing
+        arrives soon, ask the host why with unary calls and raise that error."""
+        first = asyncio.ensure_future(stream.__anext__())
+        try:
+            done, _ = await asyncio.wait({first}, timeout=_FIRST_ANSWER_WAIT)
+            if not done:
+                await self._diagnose()
+            self._first_response = await first
+        except StopAsyncIteration:
+            self._first_response = None  # ended at once: treated like any ended stream
+        except BaseException:
+            first.cancel()
+            raise
+
+    async def _diagnose(self) -> None:
+        ctx = self._ctx
+        await ctx._call("GetSession", session_pb2.GetSessionRequest(session_id=ctx.session_id))
+        for name in self._names:
+            resp = await ctx._call(
+                "CheckAccess",
+                variables_pb2.CheckAccessRequest(
+                    session_id=ctx.session_id, variable=name, permission="observe", caller_session_id=ctx.caller_session_id
+                ),
+            )
+            if not resp.allowed:
+                who = ctx.caller_session_id or ctx.session_id
+                raise BridgePermissionError(
+                    f"session '{who}' may not observe variable '{name}'",
+                    details={"variable": name, "permission": "observe", "session_id": who},
+                )
 
     def _stop_with(self, error: BaseException) -> None:
         self._stopped = True
