@@ -147,6 +147,7 @@ def main() -> None:
     _lifecycle.start_stdin_watchdog(lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     from . import builtins as _builtins  # noqa: F401 - registers ping, echo, sleep, ...
+    from ..dspy import commands as _dspy_commands  # noqa: F401 - registers dspy.* (imports dspy lazily)
 
     for name in filter(None, (m.strip() for m in args.preload.split(","))):
         importlib.import_module(name)

@@ -19,6 +19,7 @@ import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../
 import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetry/index.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import { BridgeServer } from "../bridge-service/index.js";
+import { DSPyApi } from "../dspy/index.js";
 import { Sessions } from "../sessions/index.js";
 import { MemoryStore } from "../store/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
@@ -100,6 +101,8 @@ export class Bridge {
   readonly store: MemoryStore;
   /** Create, open, list and delete sessions; `session.variables` for their variables. */
   readonly sessions: Sessions;
+  /** Run DSPy modules in the workers; configure LMs. */
+  readonly dspy: DSPyApi;
   private failure: BridgeError | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -111,7 +114,8 @@ export class Bridge {
     }
     this.token = options.token ?? generateToken();
     this.store = new MemoryStore(options.store);
-    this.sessions = new Sessions(this.store, this);
+    this.dspy = new DSPyApi(this);
+    this.sessions = new Sessions(this.store, this, this.dspy);
   }
 
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */

@@ -4,6 +4,7 @@ import { NotFoundError } from "../errors/index.js";
 import type { CallOptions } from "../pool/call.js";
 import type { MemoryStore } from "../store/memory-store.js";
 import type { SessionInfo } from "../store/records.js";
+import { SessionPrograms, type DSPyApi } from "../dspy/index.js";
 import { SessionVariables } from "./session-variables.js";
 
 /** What a session needs from the pool (kept narrow to avoid a cycle with Bridge). */
@@ -15,13 +16,17 @@ export interface SessionRunner {
 
 export class Session {
   readonly variables: SessionVariables;
+  /** DSPy programs living in this session's worker. */
+  readonly programs: SessionPrograms;
 
   constructor(
     readonly id: string,
     private readonly store: MemoryStore,
     private readonly runner: SessionRunner,
+    dspy: DSPyApi,
   ) {
     this.variables = new SessionVariables(store, id);
+    this.programs = new SessionPrograms(dspy, runner, id);
   }
 
   info(): SessionInfo {
@@ -42,17 +47,18 @@ export class Sessions {
   constructor(
     private readonly store: MemoryStore,
     private readonly runner: SessionRunner,
+    private readonly dspy: DSPyApi,
   ) {}
 
   async create(options: { id?: string; ttlMs?: number; metadata?: Record<string, unknown> } = {}): Promise<Session> {
     const info = this.store.createSession({ sessionId: options.id, ttlMs: options.ttlMs, metadata: options.metadata });
-    return new Session(info.sessionId, this.store, this.runner);
+    return new Session(info.sessionId, this.store, this.runner, this.dspy);
   }
 
   /** An existing session; NotFoundError otherwise. */
   async get(id: string): Promise<Session> {
     this.store.getSession(id);
-    return new Session(id, this.store, this.runner);
+    return new Session(id, this.store, this.runner, this.dspy);
   }
 
   /** The session with this id, created if needed. */

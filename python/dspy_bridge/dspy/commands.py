@@ -1,0 +1,319 @@
+"""The host-side DSPy API: commands that TypeScript's `bridge.dspy` calls in the workers.
+
+Runs real DSPy modules through DSPy's async path (many calls per worker at once), each under
+`dspy.context(lm=..., track_usage=True)` so concurrent calls with different LMs never share
+global settings. Session programs live in the worker that created them (session affinity
+sends every call of a session to it), keyed by session and program id; their state is saved
+and loaded as JSON, never pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Iterator
+
+from ..core.registry import CommandContext, command
+from ..errors import (
+    AlreadyExistsError,
+    BridgeError,
+    BridgeTimeoutError,
+    InvalidArgumentError,
+    LMError,
+    NotFoundError,
+    ParseError,
+    RateLimitError,
+)
+from ._lm_specs import lm_from_spec
+from ._serialize import plain, serialize_prediction
+
+__all__ = ["MODULE_TYPES", "build_module", "lm_errors"]
+
+# Module names the host may ask for, with their DSPy class names.
+MODULE_TYPES = ("Predict", "ChainOfThought", "ReAct", "ProgramOfThought", "MultiChainComparison", "BestOfN", "Refine")
+
+
+@contextlib.contextmanager
+def lm_errors() -> Iterator[None]:
+    """Turn LM-side failures into the bridge's error categories (LM error, parse error,
+    rate limit, timeout), keeping the original text."""
+    try:
+        yield
+    except BridgeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - classified below, re-raised typed
+        name = type(exc).__name__
+        module = type(exc).__module__
+        message = f"{name}: {exc}"
+        if name == "AdapterParseError":
+            raise ParseError(message) from exc
+        if module.startswith("litellm") or name in {"APIError", "APIConnectionError", "AuthenticationError", "BadRequestError"}:
+            if "RateLimit" in name:
+                raise RateLimitError(message) from exc
+            if "Timeout" in name:
+                raise BridgeTimeoutError(message) from exc
+            raise LMError(message) from exc
+        raise
+
+
+def _complete(signature: str, outputs: dict[str, Any]) -> float:
+    """Default reward for BestOfN/Refine: 1.0 when every output field is non-empty."""
+    return 1.0 if all(v not in (None, "", [], {}) for v in outputs.values()) else 0.0
+
+
+def build_module(module: str, signature: str, config: dict[str, Any] | None = None) -> Any:
+    """A DSPy module by name. `config` holds constructor options (n, temperature, M, N, …);
+    ReAct and ProgramOfThought get a safe default (no tools / the subprocess interpreter)."""
+    import dspy
+
+    config = dict(config or {})
+    name = module.split(".")[-1]
+    if name not in MODULE_TYPES:
+        raise InvalidArgumentError(f"unknown module {module!r}; available: {', '.join(MODULE_TYPES)}", parameter="module")
+    try:
+        sig = dspy.Signature(signature) if isinstance(signature, str) else signature
+    except Exception as exc:  # noqa: BLE001 - a malformed signature string
+        raise InvalidArgumentError(f"invalid signature {signature!r}: {exc}", parameter="signature") from None
+    if name == "ReAct":
+        return dspy.ReAct(sig, tools=config.pop("tools", []), **config)
+    if name == "ProgramOfThought":
+        from .interpreter import SubprocessInterpreter
+
+        return dspy.ProgramOfThought(sig, interpreter=SubprocessInterpreter(), **config)
+    if name in ("BestOfN", "Refine"):
+        inner = dspy.ChainOfThought(sig) if config.pop("chain_of_thought", False) else dspy.Predict(sig)
+        n = int(config.pop("N", 3))
+        threshold = float(config.pop("threshold", 1.0))
+        cls = dspy.BestOfN if name == "BestOfN" else dspy.Refine
+        return cls(module=inner, N=n, reward_fn=lambda args, pred: _complete(signature, dict(pred.items())), threshold=threshold, **config)
+    return getattr(dspy, name)(sig, **config)
+
+
+async def _run(program: Any, module_name: str, inputs: dict[str, Any], lm_spec: dict[str, Any] | None) -> dict[str, Any]:
+    import dspy
+
+    lm = lm_from_spec(lm_spec)
+    started = time.perf_counter()
+    with lm_errors(), dspy.context(**({"lm": lm} if lm is not None else {}), track_usage=True):
+        if dspy.settings.lm is None:
+            raise LMError("no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})")
+        if module_name == "MultiChainComparison":
+            # MCC compares M attempts: make them with ChainOfThought first.
+            attempts = [await dspy.ChainOfThought(program.signature).acall(**inputs) for _ in range(program.M)]
+            prediction = await program.acall(completions=attempts, **inputs)
+        else:
+            prediction = await program.acall(**inputs)
+    result = serialize_prediction(prediction)
+    result["latency_ms"] = (time.perf_counter() - started) * 1000
+    result["lm"] = getattr(dspy.settings.lm, "model", None) if lm is None else getattr(lm, "model", None)
+    return result
+
+
+@command(name="dspy.run")
+async def dspy_run(
+    module: str, signature: str, inputs: dict, lm: dict | None = None, config: dict | None = None
+) -> dict[str, Any]:
+    """Builds `module` over `signature`, runs it once on `inputs`; returns fields, completions, usage, latency."""
+    program = build_module(module, signature, config)
+    return await _run(program, module.split(".")[-1], inputs, lm)
+
+
+@command(name="dspy.stream")
+async def dspy_stream(
+    module: str, signature: str, inputs: dict, lm: dict | None = None, config: dict | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Like dspy.run, streaming what DSPy reports as it happens (status messages, streamed
+    tokens when the LM streams) and the prediction last."""
+    import dspy
+
+    program = build_module(module, signature, config)
+    lm_obj = lm_from_spec(lm)
+    started = time.perf_counter()
+    yield {"type": "status", "message": f"running {module}"}
+    with lm_errors(), dspy.context(**({"lm": lm_obj} if lm_obj is not None else {}), track_usage=True):
+        streaming = dspy.streamify(program, is_async_program=True)
+        async for item in streaming(**inputs):
+            if isinstance(item, dspy.Prediction):
+                result = serialize_prediction(item)
+                result["latency_ms"] = (time.perf_counter() - started) * 1000
+                yield {"type": "prediction", **result}
+            elif isinstance(item, dspy.streaming.StatusMessage):
+                yield {"type": "status", "message": item.message}
+            else:
+                yield {"type": "chunk", "field": getattr(item, "signature_field_name", ""), "text": getattr(item, "chunk", str(item))}
+
+
+# -- session programs ----------------------------------------------------------------------
+
+
+@dataclass
+class _Program:
+    module: str
+    signature: str
+    config: dict[str, Any]
+    instance: Any
+    created_at: float = field(default_factory=time.time)
+    runs: int = 0
+
+
+_programs: dict[str, dict[str, _Program]] = {}
+
+
+def _session_programs(ctx: CommandContext) -> dict[str, _Program]:
+    if not ctx.session_id:
+        raise InvalidArgumentError("session programs need a session: call with { session }", parameter="session")
+    return _programs.setdefault(ctx.session_id, {})
+
+
+def _program(ctx: CommandContext, program_id: str) -> _Program:
+    try:
+        return _session_programs(ctx)[program_id]
+    except KeyError:
+        raise NotFoundError(
+            f"program {program_id!r} not found in session {ctx.session_id!r} (this worker holds: "
+            f"{', '.join(_session_programs(ctx)) or 'none'}; programs are lost when their worker restarts — save their state)",
+            details={"program_id": program_id},
+        ) from None
+
+
+def _describe_program(program_id: str, p: _Program) -> dict[str, Any]:
+    return {"program_id": program_id, "module": p.module, "signature": p.signature, "config": plain(p.config), "runs": p.runs, "created_at": p.created_at}
+
+
+@command(name="dspy.create_program")
+def dspy_create_program(
+    program_id: str, module: str, signature: str, ctx: CommandContext, config: dict | None = None, replace: bool = False
+) -> dict[str, Any]:
+    programs = _session_programs(ctx)
+    if program_id in programs and not replace:
+        raise AlreadyExistsError(f"program {program_id!r} already exists in session {ctx.session_id!r}")
+    programs[program_id] = _Program(module, signature, dict(config or {}), build_module(module, signature, config))
+    return _describe_program(program_id, programs[program_id])
+
+
+@command(name="dspy.execute_program")
+async def dspy_execute_program(program_id: str, inputs: dict, ctx: CommandContext, lm: dict | None = None) -> dict[str, Any]:
+    p = _program(ctx, program_id)
+    p.runs += 1
+    return await _run(p.instance, p.module.split(".")[-1], inputs, lm)
+
+
+@command(name="dspy.list_programs")
+def dspy_list_programs(ctx: CommandContext) -> list[dict[str, Any]]:
+    return [_describe_program(pid, p) for pid, p in _session_programs(ctx).items()]
+
+
+@command(name="dspy.delete_program")
+def dspy_delete_program(program_id: str, ctx: CommandContext) -> bool:
+    return _session_programs(ctx).pop(program_id, None) is not None
+
+
+@command(name="dspy.save_program")
+def dspy_save_program(program_id: str, ctx: CommandContext) -> dict[str, Any]:
+    """The program's definition and learned state (demos, instructions) as JSON-able data."""
+    p = _program(ctx, program_id)
+    return {"module": p.module, "signature": p.signature, "config": plain(p.config), "state": plain(p.instance.dump_state())}
+
+
+@command(name="dspy.load_program")
+def dspy_load_program(program_id: str, saved: dict, ctx: CommandContext, replace: bool = True) -> dict[str, Any]:
+    """Recreates a program from `dspy.save_program` output (JSON state only, never pickle)."""
+    for key in ("module", "signature", "state"):
+        if key not in saved:
+            raise InvalidArgumentError(f"saved program lacks {key!r}", parameter=f"saved.{key}")
+    dspy_create_program(program_id, saved["module"], saved["signature"], ctx, saved.get("config"), replace=replace)
+    p = _program(ctx, program_id)
+    try:
+        p.instance.load_state(saved["state"])
+    except Exception as exc:  # noqa: BLE001 - state from elsewhere
+        raise InvalidArgumentError(f"saved state does not fit {saved['module']}({saved['signature']!r}): {exc}", parameter="saved.state") from None
+    return _describe_program(program_id, p)
+
+
+# -- discovery and the generic call surface ---------------------------------------------------
+
+
+def _resolve(target: str) -> Any:
+    """`dspy.X.Y` -> the object; only inside the dspy package (this is not an eval)."""
+    if not target.startswith("dspy"):
+        raise InvalidArgumentError(f"target must name something in dspy (e.g. 'dspy.ChainOfThought'), got {target!r}", parameter="target")
+    parts = target.split(".")
+    obj: Any = importlib.import_module("dspy")
+    for i, part in enumerate(parts[1:], start=1):
+        if part.startswith("_"):
+            raise InvalidArgumentError(f"private name {part!r} in {target!r}", parameter="target")
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise NotFoundError(f"{'.'.join(parts[: i + 1])} does not exist", details={"target": target}) from None
+    return obj
+
+
+def _parameters(fn: Any) -> list[dict[str, Any]]:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []
+    out = []
+    for p in sig.parameters.values():
+        if p.name == "self":
+            continue
+        out.append({
+            "name": p.name,
+            "kind": p.kind.name.lower(),
+            "required": p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD),
+            "default": None if p.default is inspect.Parameter.empty else plain(p.default),
+            "annotation": None if p.annotation is inspect.Parameter.empty else getattr(p.annotation, "__name__", str(p.annotation)),
+        })
+    return out
+
+
+@command(name="dspy.describe")
+def dspy_describe(target: str = "", signature: str = "") -> dict[str, Any]:
+    """Schema discovery: the modules on offer (no arguments), a dspy class or function
+    (`target`), or a signature's fields (`signature`)."""
+    import dspy
+
+    if signature:
+        try:
+            sig = dspy.Signature(signature)
+        except Exception as exc:  # noqa: BLE001
+            raise InvalidArgumentError(f"invalid signature {signature!r}: {exc}", parameter="signature") from None
+        fields = lambda d: [  # noqa: E731
+            {"name": n, "type": getattr(f.annotation, "__name__", str(f.annotation)), "description": (f.json_schema_extra or {}).get("desc", "")}
+            for n, f in d.items()
+        ]
+        return {"signature": signature, "instructions": sig.instructions, "inputs": fields(sig.input_fields), "outputs": fields(sig.output_fields)}
+    if not target:
+        return {"modules": [{"name": m, "doc": (inspect.getdoc(getattr(dspy, m)) or "").split("\n")[0]} for m in MODULE_TYPES]}
+    obj = _resolve(target)
+    kind = "class" if inspect.isclass(obj) else "function" if callable(obj) else "value"
+    described: dict[str, Any] = {"target": target, "kind": kind, "doc": inspect.getdoc(obj) or ""}
+    if kind == "class":
+        described["parameters"] = _parameters(obj.__init__)
+        described["methods"] = sorted(n for n, v in inspect.getmembers(obj) if callable(v) and not n.startswith("_"))
+    elif kind == "function":
+        described["parameters"] = _parameters(obj)
+    return described
+
+
+@command(name="dspy.call")
+async def dspy_call(target: str, args: list | None = None, kwargs: dict | None = None, lm: dict | None = None) -> Any:
+    """Calls any dspy function or class by its dotted name with plain arguments; the result
+    comes back serialized (a Prediction as its fields, objects as their fields or text)."""
+    import dspy
+
+    obj = _resolve(target)
+    if not callable(obj):
+        return plain(obj)
+    lm_obj = lm_from_spec(lm)
+    with lm_errors(), dspy.context(**({"lm": lm_obj} if lm_obj is not None else {})):
+        result = obj(*(args or []), **(kwargs or {}))
+        if inspect.isawaitable(result):
+            result = await result
+    if isinstance(result, dspy.Prediction):
+        return serialize_prediction(result)
+    return plain(result)

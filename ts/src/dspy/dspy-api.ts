@@ -1,0 +1,226 @@
+// `bridge.dspy` and `session.dspy`: run real DSPy modules in the workers from TypeScript.
+//
+// LMs are configured on the host and travel as a spec with every call (a worker that was
+// restarted needs no replay; sessions may use different LMs at once). API keys never travel
+// or get logged: a spec names the environment variable that holds the key.
+import { InvalidArgumentError, NotFoundError } from "../errors/index.js";
+import type { CallOptions } from "../pool/call.js";
+
+/** A LiteLLM model string and its options, or the scripted LM ("scripted"). */
+export interface LMSpec {
+  /** "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest", "gemini/gemini-2.0-flash",
+   * "ollama_chat/llama3.1", "openai/<model>" with `apiBase` for any OpenAI-compatible server,
+   * or "scripted" for the deterministic offline LM. */
+  model: string;
+  /** Name of the environment variable (in the workers) that holds the API key. */
+  apiKeyEnv?: string;
+  apiBase?: string;
+  temperature?: number;
+  maxTokens?: number;
+  numRetries?: number;
+  cache?: boolean;
+  /** Scripted LM only: simulated latency per call. */
+  latencyMs?: number;
+  /** Scripted LM only: answers to give, in order (output field name -> value). */
+  responses?: Record<string, unknown>[];
+  /** More LiteLLM keyword arguments. */
+  extra?: Record<string, unknown>;
+}
+
+export type ModuleType = "Predict" | "ChainOfThought" | "ReAct" | "ProgramOfThought" | "MultiChainComparison" | "BestOfN" | "Refine";
+
+export interface DSPyResult {
+  /** Every output field (reasoning included for ChainOfThought) and the inputs DSPy echoes. */
+  fields: Record<string, unknown>;
+  /** All completions when the module produced several (n > 1). */
+  completions?: Record<string, unknown>[];
+  /** Token usage per model, as DSPy tracks it. */
+  usage: Record<string, unknown>;
+  latencyMs: number;
+  lm: string | null;
+}
+
+export interface RunOptions extends Omit<CallOptions, "session"> {
+  /** A configured LM's name or a spec; default: the LM configured as "default". */
+  lm?: string | LMSpec;
+  /** Module constructor options (n, temperature, M, N, threshold, max_iters, …). */
+  config?: Record<string, unknown>;
+}
+
+export interface ProgramInfo {
+  programId: string;
+  module: string;
+  signature: string;
+  config: Record<string, unknown>;
+  runs: number;
+  createdAt: Date;
+}
+
+/** What the API needs from the bridge (narrow, to avoid an import cycle). */
+export interface DSPyRunner {
+  execute<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): Promise<T>;
+  stream<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): AsyncIterableIterator<T>;
+}
+
+const SECRET_LOOKING = /^(sk-|sk_|AIza|xai-|gsk_)|^[A-Za-z0-9_-]{40,}$/;
+
+function toWire(spec: LMSpec): Record<string, unknown> {
+  if (!spec || typeof spec.model !== "string" || spec.model.length === 0) {
+    throw new InvalidArgumentError("an LM spec needs a non-empty model string", { parameter: "lm.model" });
+  }
+  if (spec.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.apiKeyEnv) || SECRET_LOOKING.test(spec.apiKeyEnv))) {
+    throw new InvalidArgumentError("apiKeyEnv must be the NAME of an environment variable holding the key, not the key", {
+      parameter: "lm.apiKeyEnv",
+    });
+  }
+  const wire: Record<string, unknown> = { model: spec.model };
+  const map: [keyof LMSpec, string][] = [
+    ["apiKeyEnv", "api_key_env"],
+    ["apiBase", "api_base"],
+    ["temperature", "temperature"],
+    ["maxTokens", "max_tokens"],
+    ["numRetries", "num_retries"],
+    ["cache", "cache"],
+    ["latencyMs", "latency_ms"],
+    ["responses", "responses"],
+    ["extra", "extra"],
+  ];
+  for (const [from, to] of map) if (spec[from] !== undefined) wire[to] = spec[from];
+  return wire;
+}
+
+function result(raw: Record<string, unknown>): DSPyResult {
+  return {
+    fields: raw.fields as Record<string, unknown>,
+    ...(raw.completions ? { completions: raw.completions as Record<string, unknown>[] } : {}),
+    usage: (raw.usage ?? {}) as Record<string, unknown>,
+    latencyMs: raw.latency_ms as number,
+    lm: (raw.lm ?? null) as string | null,
+  };
+}
+
+function programInfo(raw: Record<string, unknown>): ProgramInfo {
+  return {
+    programId: raw.program_id as string,
+    module: raw.module as string,
+    signature: raw.signature as string,
+    config: (raw.config ?? {}) as Record<string, unknown>,
+    runs: raw.runs as number,
+    createdAt: new Date((raw.created_at as number) * 1000),
+  };
+}
+
+export class DSPyApi {
+  private readonly lms = new Map<string, LMSpec>();
+
+  constructor(private readonly runner: DSPyRunner) {}
+
+  /** Registers an LM under a name ("default" is used when a call names none). */
+  configureLM(spec: LMSpec, name = "default"): void {
+    toWire(spec);
+    this.lms.set(name, { ...spec });
+  }
+
+  /** The configured LMs (specs hold variable names, never keys). */
+  listLMs(): Record<string, LMSpec> {
+    return Object.fromEntries(this.lms);
+  }
+
+  /** The wire form of an LM choice, for this API and for session programs. */
+  lmFor(choice: string | LMSpec | undefined): Record<string, unknown> | undefined {
+    if (choice === undefined) {
+      const fallback = this.lms.get("default");
+      return fallback ? toWire(fallback) : undefined;
+    }
+    if (typeof choice === "string") {
+      const spec = this.lms.get(choice);
+      if (!spec) throw new NotFoundError(`no LM configured as '${choice}' (configured: ${[...this.lms.keys()].join(", ") || "none"})`);
+      return toWire(spec);
+    }
+    return toWire(choice);
+  }
+
+  /** Runs a module once: `run({ module: "ChainOfThought", signature: "question -> answer", inputs })`. */
+  async run(request: { module: ModuleType | string; signature: string; inputs: Record<string, unknown> } & RunOptions): Promise<DSPyResult> {
+    const { module, signature, inputs, lm, config, ...callOptions } = request;
+    const raw = await this.runner.execute<Record<string, unknown>>(
+      "dspy.run",
+      { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null },
+      callOptions,
+    );
+    return result(raw);
+  }
+
+  /** Runs a module, yielding status messages, streamed chunks, and the prediction last. */
+  async *stream(
+    request: { module: ModuleType | string; signature: string; inputs: Record<string, unknown> } & RunOptions,
+  ): AsyncGenerator<{ type: "status"; message: string } | { type: "chunk"; field: string; text: string } | ({ type: "prediction" } & DSPyResult)> {
+    const { module, signature, inputs, lm, config, ...callOptions } = request;
+    for await (const item of this.runner.stream<Record<string, unknown>>(
+      "dspy.stream",
+      { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null },
+      callOptions,
+    )) {
+      if (item.type === "prediction") yield { type: "prediction", ...result(item) };
+      else yield item as { type: "status"; message: string };
+    }
+  }
+
+  /** Schema discovery: the modules (no argument), a dspy class or function, or a signature's fields. */
+  describe(what: { target?: string; signature?: string } = {}): Promise<Record<string, unknown>> {
+    return this.runner.execute("dspy.describe", { target: what.target ?? "", signature: what.signature ?? "" });
+  }
+
+  /** Calls any dspy function or class by name, e.g. call("dspy.Example", [], { question: "…" }). */
+  call<T = unknown>(target: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: RunOptions = {}): Promise<T> {
+    const { lm, config: _config, ...callOptions } = options;
+    return this.runner.execute<T>("dspy.call", { target, args, kwargs, lm: this.lmFor(lm) ?? null }, callOptions);
+  }
+}
+
+/** Programs that live in one session's worker: create, execute, save, load, list, delete. */
+export class SessionPrograms {
+  constructor(
+    private readonly api: DSPyApi,
+    private readonly runner: DSPyRunner,
+    private readonly sessionId: string,
+  ) {}
+
+  private exec<T>(command: string, args: Record<string, unknown>, options: Omit<CallOptions, "session"> = {}): Promise<T> {
+    return this.runner.execute<T>(command, args, { ...options, session: this.sessionId });
+  }
+
+  async create(programId: string, definition: { module: ModuleType | string; signature: string; config?: Record<string, unknown>; replace?: boolean }): Promise<ProgramInfo> {
+    return programInfo(
+      await this.exec("dspy.create_program", {
+        program_id: programId,
+        module: definition.module,
+        signature: definition.signature,
+        config: definition.config ?? null,
+        replace: definition.replace ?? false,
+      }),
+    );
+  }
+
+  async execute(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): Promise<DSPyResult> {
+    const { lm, config: _config, ...callOptions } = options;
+    return result(await this.exec("dspy.execute_program", { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null }, callOptions));
+  }
+
+  async list(): Promise<ProgramInfo[]> {
+    return (await this.exec<Record<string, unknown>[]>("dspy.list_programs", {})).map(programInfo);
+  }
+
+  delete(programId: string): Promise<boolean> {
+    return this.exec("dspy.delete_program", { program_id: programId });
+  }
+
+  /** Definition and learned state as JSON-able data (never pickle). */
+  save(programId: string): Promise<Record<string, unknown>> {
+    return this.exec("dspy.save_program", { program_id: programId });
+  }
+
+  async load(programId: string, saved: Record<string, unknown>): Promise<ProgramInfo> {
+    return programInfo(await this.exec("dspy.load_program", { program_id: programId, saved }));
+  }
+}

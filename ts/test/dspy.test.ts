@@ -1,0 +1,101 @@
+// The host-side DSPy API against real DSPy in real workers; the scripted LM is the only stand-in.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Bridge, InvalidArgumentError, LMError, NotFoundError } from "../src/index.js";
+import { quietLogs } from "./helpers.js";
+
+let bridge: Bridge;
+before(async () => {
+  bridge = await Bridge.start({ workers: 2, healthIntervalMs: 0, ...quietLogs });
+  bridge.dspy.configureLM({ model: "scripted" });
+});
+after(() => bridge.close());
+
+describe("bridge.dspy", () => {
+  test("runs Predict and ChainOfThought once, with every field, usage and latency", async () => {
+    const p = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "What is 2+2?" } });
+    assert.equal(typeof p.fields.answer, "string");
+    assert.ok((p.fields.answer as string).length > 0);
+    assert.ok(p.latencyMs > 0);
+    assert.equal(p.lm, "scripted");
+    const c = await bridge.dspy.run({ module: "ChainOfThought", signature: "question -> answer: int", inputs: { question: "2+2?" } });
+    assert.equal(typeof c.fields.reasoning, "string", "ChainOfThought's reasoning comes back");
+    assert.equal(typeof c.fields.answer, "number", "typed output fields keep their type");
+  });
+
+  test("scripted responses and per-call LM specs", async () => {
+    const r = await bridge.dspy.run({
+      module: "Predict",
+      signature: "question -> answer",
+      inputs: { question: "capital of France?" },
+      lm: { model: "scripted", responses: [{ answer: "Paris" }] },
+    });
+    assert.equal(r.fields.answer, "Paris");
+  });
+
+  test("session programs: create, execute, list, save, load, delete", async () => {
+    const s = await bridge.sessions.create({ id: "dspy-programs" });
+    const info = await s.programs.create("qa", { module: "ChainOfThought", signature: "question -> answer" });
+    assert.equal(info.programId, "qa");
+    const out = await s.programs.execute("qa", { question: "why?" });
+    assert.equal(typeof out.fields.answer, "string");
+    assert.deepEqual((await s.programs.list()).map((p) => [p.programId, p.runs]), [["qa", 1]]);
+    const saved = await s.programs.save("qa");
+    assert.equal(saved.module, "ChainOfThought");
+    assert.equal(typeof saved.state, "object");
+    JSON.stringify(saved); // plain JSON, no pickle
+    await s.programs.load("qa-copy", saved);
+    assert.equal((await s.programs.execute("qa-copy", { question: "again?" })).lm, "scripted");
+    assert.equal(await s.programs.delete("qa"), true);
+    await assert.rejects(s.programs.execute("qa", { question: "?" }), NotFoundError);
+  });
+
+  test("schema discovery and the generic call surface", async () => {
+    const modules = (await bridge.dspy.describe()) as { modules: { name: string }[] };
+    assert.deepEqual(modules.modules.map((m) => m.name), ["Predict", "ChainOfThought", "ReAct", "ProgramOfThought", "MultiChainComparison", "BestOfN", "Refine"]);
+    const sig = (await bridge.dspy.describe({ signature: "context: list[str], question -> answer: float" })) as {
+      inputs: { name: string; type: string }[];
+      outputs: { name: string; type: string }[];
+    };
+    assert.deepEqual(sig.inputs.map((f) => f.name), ["context", "question"]);
+    assert.deepEqual(sig.outputs.map((f) => [f.name, f.type]), [["answer", "float"]]);
+    const cls = (await bridge.dspy.describe({ target: "dspy.ChainOfThought" })) as { kind: string; parameters: { name: string }[] };
+    assert.equal(cls.kind, "class");
+    assert.ok(cls.parameters.some((p) => p.name === "signature"));
+    const example = await bridge.dspy.call<Record<string, unknown>>("dspy.Example", [], { question: "q", answer: "a" });
+    assert.deepEqual(example, { question: "q", answer: "a" });
+    await assert.rejects(bridge.dspy.call("os.system", ["true"]), InvalidArgumentError, "only dspy names can be called");
+  });
+
+  test("streams status and the final prediction", async () => {
+    const items = [];
+    for await (const item of bridge.dspy.stream({ module: "Predict", signature: "question -> answer", inputs: { question: "hi" } })) items.push(item);
+    assert.equal(items[0]!.type, "status");
+    const last = items[items.length - 1]!;
+    assert.equal(last.type, "prediction");
+    assert.equal(typeof (last as { fields: Record<string, unknown> }).fields.answer, "string");
+  });
+
+  test("clear errors: unknown module, bad signature, a key instead of a variable name, a missing key variable, no LM", async () => {
+    await assert.rejects(bridge.dspy.run({ module: "Nope", signature: "a -> b", inputs: {} }), (e: unknown) => e instanceof InvalidArgumentError && /available: Predict/.test((e as Error).message));
+    await assert.rejects(bridge.dspy.run({ module: "Predict", signature: "a b c", inputs: {} }), InvalidArgumentError);
+    assert.throws(() => bridge.dspy.configureLM({ model: "openai/gpt-4o-mini", apiKeyEnv: "sk-abcdefghijklmnopqrstuvwxyz0123456789abcd" }, "bad"), InvalidArgumentError);
+    await assert.rejects(
+      bridge.dspy.run({ module: "Predict", signature: "q -> a", inputs: { q: "x" }, lm: { model: "openai/gpt-4o-mini", apiKeyEnv: "DSPY_BRIDGE_TEST_UNSET_KEY" } }),
+      (e: unknown) => e instanceof LMError && /DSPY_BRIDGE_TEST_UNSET_KEY/.test((e as Error).message),
+    );
+    await assert.rejects(bridge.dspy.run({ module: "Predict", signature: "q -> a", inputs: { q: "x" }, lm: "not-configured" }), NotFoundError);
+  });
+
+  test("many concurrent calls per worker through DSPy's async path", async () => {
+    const t0 = performance.now();
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `q${i}` }, lm: { model: "scripted", latencyMs: 200 } }),
+      ),
+    );
+    assert.equal(results.length, 100);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 5_000, `100 calls of a 200 ms LM on 2 workers took ${ms.toFixed(0)} ms (serial: 20,000 ms)`);
+  });
+});
