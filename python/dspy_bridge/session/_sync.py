@@ -272,8 +272,18 @@ class SyncSessionContext:
         return self._run(self._ctx.get_dependents(variable, include_transitive))
 
     # --- optimization (not available yet) ----------------------------------------------------
-    def start_optimization(self, variable: str, optimizer_type: str, *args: Any, **kwargs: Any) -> str:
-        return self._run(self._ctx.start_optimization(variable, optimizer_type, *args, **kwargs))
+    def start_optimization(
+        self,
+        variable: str,
+        optimizer_type: str,
+        optimizer_config: Optional[dict[str, Any]] = None,
+        max_iterations: int = 100,
+        convergence_threshold: float = 0.001,
+        callback: Optional[Callable[..., Any]] = None,
+    ) -> str:
+        return self._run(
+            self._ctx.start_optimization(variable, optimizer_type, optimizer_config, max_iterations, convergence_threshold, callback)
+        )
 
     def stop_optimization(self, variable: str) -> None:
         self._run(self._ctx.stop_optimization(variable))
@@ -281,8 +291,10 @@ class SyncSessionContext:
     def get_optimization_status(self, variable: str) -> dict[str, Any]:
         return self._run(self._ctx.get_optimization_status(variable))
 
-    def get_optimization_history(self, variable: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        return self._run(self._ctx.get_optimization_history(variable, *args, **kwargs))
+    def get_optimization_history(
+        self, variable: str, limit: int = 100, since: Any = None, optimizer_id: Optional[str] = None
+    ) -> list[dict[str, Any]]:
+        return self._run(self._ctx.get_optimization_history(variable, limit, since, optimizer_id))
 
     def register_python_optimizer(self, name: str, optimizer_class: type) -> None:
         self._run(self._ctx.register_python_optimizer(name, optimizer_class))
