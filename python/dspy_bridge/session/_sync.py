@@ -332,8 +332,8 @@ class SyncSessionContext:
         )
         return SyncVariableWatch(self._runner, watch)
 
-    def cancel_watch(self, watch: SyncVariableWatch) -> None:
-        watch.cancel()
+    def cancel_watch(self, watch_task: SyncVariableWatch) -> None:
+        watch_task.cancel()
 
     # --- access control --------------------------------------------------------------------
     def set_variable_permissions(self, variable: str, rules: list[dict[str, Any]]) -> None:
