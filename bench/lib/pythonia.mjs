@@ -7,13 +7,14 @@
 import { join } from "node:path";
 import { FIXTURES, VENV_PYTHON } from "./paths.mjs";
 
-export async function startPythonia({ python = VENV_PYTHON } = {}) {
+/** `fixture` is a file in bench/fixtures; pythonia runs one Python process per Node process. */
+export async function startPythonia(fixtureFile = "pythonia_fixture.py", { python = VENV_PYTHON } = {}) {
   process.env.PYTHON_BIN = python;
   const mod = await import("pythonia");
   const { python: py } = mod.default ?? mod;
   // An absolute path makes pythonia load the file directly (fileImport) instead of
   // guessing the caller's directory from a stack trace.
-  const fixture = await py(join(FIXTURES, "pythonia_fixture.py"));
+  const fixture = await py(join(FIXTURES, fixtureFile));
   return {
     fixture,
     close: () => py.exit(),

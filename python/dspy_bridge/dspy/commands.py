@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterator
@@ -112,12 +113,32 @@ async def _run(program: Any, module_name: str, inputs: dict[str, Any], lm_spec: 
     return result
 
 
+# Built modules by definition: parsing a signature and building a module costs more than a
+# scripted LM call, and a module's forward does not change it, so calls share one instance.
+_built: dict[str, Any] = {}
+_BUILT_LIMIT = 256
+
+
+def _cached_module(module: str, signature: str, config: dict[str, Any] | None) -> Any:
+    try:
+        key = json.dumps([module, signature, config], sort_keys=True)
+    except (TypeError, ValueError):
+        return build_module(module, signature, config)
+    program = _built.get(key)
+    if program is None:
+        program = build_module(module, signature, config)
+        if len(_built) >= _BUILT_LIMIT:
+            _built.pop(next(iter(_built)))
+        _built[key] = program
+    return program
+
+
 @command(name="dspy.run")
 async def dspy_run(
     module: str, signature: str, inputs: dict, lm: dict | None = None, config: dict | None = None
 ) -> dict[str, Any]:
     """Builds `module` over `signature`, runs it once on `inputs`; returns fields, completions, usage, latency."""
-    program = build_module(module, signature, config)
+    program = _cached_module(module, signature, config)
     return await _run(program, module.split(".")[-1], inputs, lm)
 
 
