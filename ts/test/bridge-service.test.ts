@@ -48,6 +48,21 @@ describe("the bridge service", () => {
   });
 });
 
+describe("watch errors over gRPC", () => {
+  test("a watch that cannot start ends at once with its typed status (not a silent, endless stream)", async () => {
+    const bridge = await startPool({ workers: 1 });
+    try {
+      const { stdout } = await run(join(repoRoot, ".venv/bin/python"), [join(fixturesDir, "watch_error_client.py"), bridge.address!, bridge.secret], {
+        env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
+        timeout: 10_000,
+      });
+      assert.match(stdout, /error after \d+ ms: AioRpcError StatusCode.NOT_FOUND variable 'nope' not found/);
+    } finally {
+      await bridge.close();
+    }
+  });
+});
+
 describe("bridge service addresses", () => {
   test("a non-loopback address is refused unless allowRemote is set", async () => {
     await assert.rejects(startPool({ workers: 1, bridgeService: { listen: "0.0.0.0:0" } }), (err: unknown) => {

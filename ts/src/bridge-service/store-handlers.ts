@@ -288,7 +288,8 @@ function watchHandler(store: MemoryStore, call: ServerWritableStream<WatchReques
   const end = (error?: BridgeError) => {
     if (ended) return;
     ended = true;
-    if (error && !(error instanceof CompactedError)) call.destroy(toServiceError(error));
+    // emit("error") sends the status; destroy() would leave the client waiting forever.
+    if (error && !(error instanceof CompactedError)) call.emit("error", toServiceError(error));
     else call.end();
   };
   try {
