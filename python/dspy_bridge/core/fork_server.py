@@ -147,10 +147,12 @@ def main() -> None:
     _lifecycle.start_stdin_watchdog(lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     from . import builtins as _builtins  # noqa: F401 - registers ping, echo, sleep, ...
-    from ..dspy import commands as _dspy_commands  # noqa: F401 - registers dspy.* (imports dspy lazily)
 
-    for name in filter(None, (m.strip() for m in args.preload.split(","))):
+    preload = [m.strip() for m in args.preload.split(",") if m.strip()]
+    for name in preload:
         importlib.import_module(name)
+    if "dspy" in preload:
+        importlib.import_module("dspy_bridge.dspy.commands")  # registers the dspy.* commands
     for name in filter(None, (m.strip() for m in args.modules.split(","))):
         importlib.import_module(name)
 

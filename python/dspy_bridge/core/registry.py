@@ -16,7 +16,7 @@ import inspect
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any, Callable, Mapping, Union
 
 from ..errors import InvalidArgumentError, UnknownCommandError
 
@@ -203,6 +203,10 @@ class CommandRegistry:
             raise UnknownCommandError(
                 f"unknown command '{name}'", details={"command": name}
             ) from None
+
+    def commands_view(self) -> Mapping[str, Command]:
+        """A live read-only view of the commands by name (the worker's hot-path lookup)."""
+        return types.MappingProxyType(self._commands)
 
     def names(self) -> list[str]:
         return sorted(self._commands)

@@ -27,6 +27,7 @@ FRAME_OVERHEAD_BYTES = 64 * 1024
 WorkerFrame = worker_pb2.WorkerFrame
 ExecuteResponse = worker_pb2.ExecuteResponse
 StreamItem = worker_pb2.StreamItem
+ExecuteRequest = worker_pb2.ExecuteRequest
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -71,6 +72,7 @@ class WorkerProtocol(asyncio.Protocol):
         self._worker_id = worker_id
         self._token = token
         self._registry = registry
+        self._commands = registry.commands_view()
         self._max_message_bytes = max_message_bytes
         self._on_closed = on_closed
         # Frames carry a message plus a little framing (ids, names): allow for it.
@@ -123,6 +125,21 @@ class WorkerProtocol(asyncio.Protocol):
 
     # -- dispatch ---------------------------------------------------------------------
     def _handle_frame(self, raw: bytes) -> None:
+        # Fast lane for the frame on every call's path: a WorkerFrame holding only an
+        # execute (field 2) is parsed as its ExecuteRequest directly, skipping the wrapper
+        # object (about a third of the parse cost). Anything else takes the generic path.
+        if raw[:1] == b"\x12":
+            size, pos = raw[1] if len(raw) > 1 else 0x80, 2
+            if size >= 0x80 and len(raw) > 2 and raw[2] < 0x80:
+                size, pos = (size & 0x7F) | (raw[2] << 7), 3
+            if size < 0x80 * 0x80 and pos + size == len(raw):
+                try:
+                    req = ExecuteRequest.FromString(raw[pos:])
+                except Exception:  # noqa: BLE001 - the generic path reports it
+                    pass
+                else:
+                    self._execute(req)
+                    return
         frame = WorkerFrame()
         try:
             frame.ParseFromString(raw)
@@ -152,7 +169,7 @@ class WorkerProtocol(asyncio.Protocol):
         call_id = req.call_id
         self._served += 1
         try:
-            cmd = self._registry.get(req.command)
+            cmd = self._commands.get(req.command) or self._registry.get(req.command)
             args_value = req.args
             json_text = args_value.json
             if json_text == "{}" or not json_text:

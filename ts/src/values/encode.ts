@@ -5,7 +5,7 @@
 // mangles what the envelope must carry honestly (NaN -> null, undefined dropped, bigint throws,
 // typed arrays become objects, Map becomes {}).
 import { create } from "@bufbuild/protobuf";
-import { AttachmentSchema, TensorSchema, ValueSchema } from "../gen/dspy_bridge/v1/values_pb.js";
+import { AttachmentSchema, TensorSchema } from "../gen/dspy_bridge/v1/values_pb.js";
 import type { Attachment, Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { DTYPE_INFO, HOST_IS_LITTLE_ENDIAN, byteSwapped } from "./dtype.js";
 import type { PathSegment } from "./errors.js";
@@ -230,5 +230,7 @@ export function encodeValueParts(value: unknown, path = "value"): ValueParts {
  */
 export function encodeValue(value: unknown, path = "value"): Value {
   const { json, attachments } = encodeValueParts(value, path);
-  return create(ValueSchema, { json, attachments });
+  // A plain message object: what create() would build, without its reflective walk over
+  // the schema (this runs on every call).
+  return { $typeName: "dspy_bridge.v1.Value", json, attachments };
 }
