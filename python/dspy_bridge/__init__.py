@@ -9,8 +9,47 @@ __version__ = "0.1.0"
 
 __all__ = ["SessionContext", "SyncSessionContext", "VariableCache", "VariableUpdate"]
 
+# Variable-aware DSPy modules (docs/dspy-modules.md), imported lazily from dspy_bridge.dspy.
+_LAZY_DSPY = (
+    "BridgeError",
+    "ModuleSpec",
+    "ModuleVariableResolver",
+    "SessionError",
+    "ValidationError",
+    "VariableAwareBestOfN",
+    "VariableAwareChainOfThought",
+    "VariableAwareMixin",
+    "VariableAwareMultiChainComparison",
+    "VariableAwarePredict",
+    "VariableAwareProgramOfThought",
+    "VariableAwareReAct",
+    "VariableAwareRefine",
+    "VariableNotFoundError",
+    "create_variable_aware_module",
+    "make_variable_aware",
+)
+__all__ += list(_LAZY_DSPY)
+
 if TYPE_CHECKING:
     from .session import SessionContext, SyncSessionContext, VariableCache, VariableUpdate
+    from .dspy import (
+        BridgeError,
+        ModuleSpec,
+        ModuleVariableResolver,
+        SessionError,
+        ValidationError,
+        VariableAwareBestOfN,
+        VariableAwareChainOfThought,
+        VariableAwareMixin,
+        VariableAwareMultiChainComparison,
+        VariableAwarePredict,
+        VariableAwareProgramOfThought,
+        VariableAwareReAct,
+        VariableAwareRefine,
+        VariableNotFoundError,
+        create_variable_aware_module,
+        make_variable_aware,
+    )
 
 _LAZY = {"SessionContext", "SyncSessionContext", "VariableCache", "VariableUpdate"}
 
@@ -21,4 +60,8 @@ def __getattr__(name: str) -> Any:
         from . import session
 
         return getattr(session, name)
+    if name in _LAZY_DSPY:
+        from . import dspy as _dspy
+
+        return getattr(_dspy, name)
     raise AttributeError(f"module 'dspy_bridge' has no attribute {name!r}")

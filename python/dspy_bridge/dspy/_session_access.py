@@ -1,0 +1,178 @@
+"""How the variable-aware modules read a ``SessionContext`` from wherever they are called.
+
+A ``SessionContext`` lives on one event loop (its gRPC channel and background watch do). The
+modules may be used from that loop (``await``), from plain threads (DSPy's ``Parallel``,
+``forward_async``'s executor) or from synchronous code with no loop at all. The rules:
+
+* the cache first: a value the background watch keeps fresh is read with ``cache.peek``
+  (no round trip, no loop needed);
+* on the context's loop: ``await ctx.get_variables(...)``;
+* from another thread while that loop runs: ``run_coroutine_threadsafe`` onto it;
+* from synchronous code while that loop is idle in this thread: ``loop.run_until_complete``;
+* from the loop's own thread in synchronous code (``bind_to_variable_sync`` inside a
+  coroutine): a helper thread with its own loop and its own short-lived channel (made by the
+  context's channel factory, so with its address and token) does the read; blocking the
+  loop for the context's own call would deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Iterable
+from typing import Any, Optional
+
+from .exceptions import SessionError
+
+__all__: list[str] = []
+
+MISSING: Any = object()
+"""Marks a variable that does not exist (in the dicts returned by the fetch helpers)."""
+
+DEFAULT_TIMEOUT = 60.0
+
+
+def unwrap_context(session_context: Any) -> Any:
+    """The async ``SessionContext`` behind ``session_context`` (a ``SyncSessionContext``
+    gives its ``aio``)."""
+    if session_context is None:
+        return None
+    aio = getattr(session_context, "aio", None)
+    getter = getattr(session_context, "get_variables", None)
+    if aio is not None and getter is not None and not asyncio.iscoroutinefunction(getter):
+        return aio
+    return session_context
+
+
+def context_loop(ctx: Any) -> Optional[asyncio.AbstractEventLoop]:
+    """The event loop ``ctx`` lives on (None when unknown)."""
+    task = getattr(ctx, "_bg_task", None)
+    if task is not None:
+        try:
+            return task.get_loop()
+        except Exception:  # noqa: BLE001
+            pass
+    loop = getattr(getattr(ctx, "channel", None), "_loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+
+
+def watch_live(ctx: Any) -> bool:
+    """Whether the background watch keeps ``ctx``'s cache and revision current."""
+    live = getattr(ctx, "_cache_live", None)
+    if live is not None:
+        return bool(live)
+    try:
+        return bool(ctx.get_cache_info().get("watch_live"))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _key(ctx: Any, name: str) -> str:
+    ids = getattr(ctx, "_ids", None)
+    return ids.get(name, name) if isinstance(ids, dict) else name
+
+
+def cached_values(ctx: Any, names: Iterable[str]) -> Optional[dict[str, Any]]:
+    """Every value of ``names`` from the watch-fed cache, or None if one is not cached (or
+    the watch is down). Read-only (``peek``), so any thread may call it."""
+    if not watch_live(ctx):
+        return None
+    cache = getattr(ctx, "cache", None)
+    if cache is None:
+        return None
+    miss = type(cache).MISS
+    out: dict[str, Any] = {}
+    for name in names:
+        value = cache.peek(_key(ctx, name))
+        if value is miss:
+            return None
+        out[name] = value
+    return out
+
+
+def changed_since(ctx: Any, names: Iterable[str], revision: int) -> bool:
+    """Whether any of ``names`` may have changed since the store revision ``revision``.
+
+    False only when the watch is live, the context's revision is still ``revision`` and no
+    write of this context to one of ``names`` is pending delivery — then nothing can have
+    changed and no read (not even of the cache) is needed.
+    """
+    if revision < 0 or not watch_live(ctx) or ctx.revision != revision:
+        return True
+    seen = getattr(ctx, "_seen", None)
+    if isinstance(seen, dict):
+        return any(seen.get(_key(ctx, n), 0) > revision for n in names)
+    return cached_values(ctx, names) is None
+
+
+async def _get(ctx: Any, names: list[str]) -> dict[str, Any]:
+    return await ctx.get_variables(names, defaults={n: MISSING for n in names})
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def fetch_in_helper_thread(ctx: Any, names: list[str], timeout: Optional[float] = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """Reads ``names`` on a helper thread with its own event loop and its own channel."""
+    factory = getattr(ctx, "_channel_factory", None)
+    if factory is None:
+        raise SessionError(
+            f"cannot read {', '.join(repr(n) for n in names)} synchronously here: the value is not cached and the "
+            "session's event loop is this thread's (blocking it would deadlock) or gone, and the context's channel "
+            "was made by the caller (no factory for a second one). Use the async method "
+            "(`await module.bind_to_variable(...)` / `await module.sync_variables()`) or a context from "
+            "`SessionContext.connect(...)`."
+        )
+    from ..session import SessionContext
+
+    async def go() -> dict[str, Any]:
+        channel = factory()
+        if asyncio.iscoroutine(channel):
+            channel = await channel
+        tmp = SessionContext(
+            ctx.session_id,
+            channel,
+            caller_session_id=getattr(ctx, "caller_session_id", None) or None,
+            owns_channel=True,
+            timeout=timeout,
+        )
+        try:
+            return await _get(tmp, names)
+        finally:
+            await tmp.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dspy-bridge-sync-read") as pool:
+        return pool.submit(asyncio.run, go()).result(timeout)
+
+
+def fetch_blocking(ctx: Any, names: list[str], timeout: Optional[float] = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """``{name: value or MISSING}`` without ``await``, from any thread (see module doc)."""
+    cached = cached_values(ctx, names)
+    if cached is not None:
+        return cached
+    loop = context_loop(ctx)
+    running = _running_loop()
+    if loop is not None and loop is not running and not loop.is_closed():
+        if loop.is_running():
+            return asyncio.run_coroutine_threadsafe(_get(ctx, names), loop).result(timeout)
+        if running is None:
+            return loop.run_until_complete(_get(ctx, names))
+    return fetch_in_helper_thread(ctx, names, timeout)
+
+
+async def fetch_async(ctx: Any, names: list[str]) -> dict[str, Any]:
+    """``{name: value or MISSING}`` from a coroutine on any loop (cache or one round trip)."""
+    loop = context_loop(ctx)
+    running = asyncio.get_running_loop()
+    if loop is None or loop is running:
+        return await _get(ctx, names)
+    cached = cached_values(ctx, names)
+    if cached is not None:
+        return cached
+    if loop.is_running():
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_get(ctx, names), loop))
+    return await asyncio.to_thread(fetch_in_helper_thread, ctx, names)
