@@ -241,3 +241,22 @@ describe("concurrent clients", () => {
     assert.equal((await s.variables.info("counter")).version, 201);
   });
 });
+
+describe("workers read session variables", () => {
+  test("through a cache the watch stream keeps fresh: a TypeScript write reaches the worker's cached read", async () => {
+    const s = await bridge.sessions.create({ id: "ts-worker-read" });
+    await s.variables.define("temperature", "float", 0.7);
+    const first = await s.execute<{ value: number; cache_hit: boolean }>("session.get_variable", { name: "temperature" });
+    assert.deepEqual([first.value, first.cache_hit], [0.7, false]);
+    const second = await s.execute<{ value: number; cache_hit: boolean }>("session.get_variable", { name: "temperature" });
+    assert.deepEqual([second.value, second.cache_hit], [0.7, true], "the second read is served from the worker's cache");
+    await s.variables.set("temperature", 0.9);
+    let value = 0.7;
+    const start = performance.now();
+    while (value !== 0.9 && performance.now() - start < 3_000) {
+      value = (await s.execute<{ value: number }>("session.get_variable", { name: "temperature" })).value;
+    }
+    assert.equal(value, 0.9, "the change reached the worker's cache");
+    await assert.rejects(bridge.execute("session.get_variable", { name: "temperature" }), InvalidArgumentError, "needs a session");
+  });
+});

@@ -147,6 +147,7 @@ def main() -> None:
     _lifecycle.start_stdin_watchdog(lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     from . import builtins as _builtins  # noqa: F401 - registers ping, echo, sleep, ...
+    from ..session import commands as _session_commands  # noqa: F401 - registers session.*
 
     preload = [m.strip() for m in args.preload.split(",") if m.strip()]
     for name in preload:

@@ -80,6 +80,28 @@ export async function runDemo(flags: CliFlags): Promise<number> {
       });
     }
 
+    r.section("Session variables: the host owns the truth, workers read through a watched cache");
+    const session = await bridge.sessions.create({ id: "demo" });
+    await session.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
+    const first = await session.execute<{ value: number; cache_hit: boolean }>("session.get_variable", { name: "temperature" });
+    const second = await session.execute<{ value: number; cache_hit: boolean }>("session.get_variable", { name: "temperature" });
+    r.step("variables", `Python in ${bridge.workerForSession("demo")} reads temperature = ${first.value} (round trip), then ${second.value} (cache hit: ${second.cache_hit})`, {
+      value: first.value,
+      cache_hit: second.cache_hit,
+    });
+    const setAt = performance.now();
+    await session.variables.set("temperature", 0.9, { source: "demo" });
+    let read = 0;
+    while ((read = (await session.execute<{ value: number }>("session.get_variable", { name: "temperature" })).value) !== 0.9 && performance.now() - setAt < 5_000);
+    r.step("variables", `TypeScript sets 0.9; the worker's cached read shows ${read} after ${(performance.now() - setAt).toFixed(1)} ms (delivered by the watch stream)`, { value: read });
+    try {
+      await session.variables.set("temperature", 2.5);
+    } catch (err) {
+      r.step("variables", `set 2.5 -> ${(err as Error).constructor.name}: ${(err as Error).message}`, { reason: (err as BridgeError).reason });
+    }
+    const history = await session.variables.history("temperature");
+    r.step("variables", `history: ${history.map((h) => `v${h.version}=${String(h.value)}`).join(", ")}`, { versions: history.length });
+
     r.section("Clear errors");
     for (const [cmd, args] of [
       ["no_such_command", {}],
