@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import re
 import threading
 import time
 import uuid
@@ -195,6 +196,8 @@ class ScriptedLM(dspy.BaseLM):
             with the default policy).
         latency_ms: Simulated latency per call, a number or ``f(request) -> ms``; slept with
             ``time.sleep`` in ``forward`` and ``asyncio.sleep`` in ``aforward``.
+        stream_delay_ms: Under ``dspy.streamify``, the completion is streamed a word at a time;
+            this is the pause between async chunks.
         model: The model name reported in responses, history and usage.
         **kwargs: Default LM kwargs (``temperature``, ``max_tokens``, ...), as for ``dspy.LM``.
 
@@ -208,6 +211,7 @@ class ScriptedLM(dspy.BaseLM):
         respond: Callable[[ScriptedRequest], Any] | None = None,
         when_exhausted: Literal["raise", "cycle", "default"] = "raise",
         latency_ms: float | Callable[[ScriptedRequest], float] = 0.0,
+        stream_delay_ms: float = 0.0,
         model: str = DEFAULT_MODEL,
         model_type: str = "chat",
         temperature: float | None = None,
@@ -226,6 +230,7 @@ class ScriptedLM(dspy.BaseLM):
         self.respond = respond
         self.when_exhausted = when_exhausted
         self.latency_ms = latency_ms
+        self.stream_delay_ms = stream_delay_ms
         self._shared = _Shared()
 
     # -- public helpers -----------------------------------------------------------------
@@ -279,7 +284,17 @@ class ScriptedLM(dspy.BaseLM):
                     close()
                 raise ScriptError("respond= returned an awaitable in a synchronous call; use acall or a plain function")
             answers.append(answer)
-        return self._finish(call, requests, answers, latency)
+        response = self._finish(call, requests, answers, latency)
+        stream = dspy.settings.send_stream
+        if stream is not None:
+            import anyio
+
+            for chunk in self._stream_chunks(call):
+                try:
+                    anyio.from_thread.run(stream.send, chunk)
+                except RuntimeError:  # not in a worker thread of an event loop: nothing to stream to
+                    break
+        return response
 
     async def aforward(self, prompt: Any = None, messages: Any = None, **kwargs: Any) -> Any:
         call, requests = self._begin(prompt, messages, kwargs, asynchronous=True)
@@ -292,7 +307,14 @@ class ScriptedLM(dspy.BaseLM):
             if inspect.isawaitable(answer):
                 answer = await answer
             answers.append(answer)
-        return self._finish(call, requests, answers, latency)
+        response = self._finish(call, requests, answers, latency)
+        stream = dspy.settings.send_stream
+        if stream is not None:
+            for chunk in self._stream_chunks(call):
+                await stream.send(chunk)
+                if self.stream_delay_ms:
+                    await asyncio.sleep(self.stream_delay_ms / 1000)
+        return response
 
     # -- internals ----------------------------------------------------------------------
 
@@ -326,6 +348,33 @@ class ScriptedLM(dspy.BaseLM):
             requests=requests, outputs=[], completions=[], usage={}, latency_ms=0.0,
         )
         return call, requests
+
+    def _stream_chunks(self, call: ScriptedCall) -> list[Any]:
+        """The first choice's text, a word at a time, as the chunks ``dspy.streamify`` listens to.
+
+        Used only when DSPy asks this call to stream (``dspy.settings.send_stream`` is set, i.e.
+        under ``dspy.streamify`` with a listener on this predictor). Relies on DSPy 3.4's
+        listener chunk type; without it nothing is streamed (the final Prediction still is).
+        """
+        try:
+            from dspy.clients.call_context import stream_emitted
+            from dspy.clients.engines.streaming import EngineChunk
+        except ImportError:
+            return []
+        caller = dspy.settings.caller_predict
+        text = call.completions[0] if call.completions else ""
+        pieces = re.findall(r"\S+\s*|\s+", text)
+        chunks = []
+        chunk_id = f"scripted-{call.index}"
+        for i, piece in enumerate(pieces):
+            finish = "stop" if i == len(pieces) - 1 else None
+            chunks.append(EngineChunk(
+                id=chunk_id, model=self.model, predict_id=id(caller) if caller is not None else None,
+                choices=[_wrap({"index": 0, "delta": {"content": piece}, "finish_reason": finish})],
+            ))
+        if chunks:
+            stream_emitted()
+        return chunks
 
     def _latency(self, request: ScriptedRequest) -> float:
         latency = self.latency_ms(request) if callable(self.latency_ms) else self.latency_ms

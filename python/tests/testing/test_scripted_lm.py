@@ -422,3 +422,32 @@ async def test_one_hundred_concurrent_async_calls_overlap() -> None:
     assert elapsed < 2.0, f"100 x 100 ms took {elapsed:.2f} s: the calls did not overlap"
     assert len(lm.calls) == 100 and all(c.asynchronous for c in lm.calls)
     assert {r.answer for r in results} == {f"Scripted answer for: question {i}" for i in range(100)}
+
+
+async def test_streamify_streams_the_answer_word_by_word() -> None:
+    lm = ScriptedLM([{"answer": "The sky is blue because of Rayleigh scattering."}])
+    program = dspy.Predict("question -> answer")
+    listener = dspy.streaming.StreamListener(signature_field_name="answer")
+    with dspy.context(lm=lm):
+        stream = dspy.streamify(program, stream_listeners=[listener])
+        chunks, final = [], None
+        async for item in stream(question="Why is the sky blue?"):
+            if isinstance(item, dspy.streaming.StreamResponse):
+                chunks.append(item.chunk)
+            elif isinstance(item, dspy.Prediction):
+                final = item
+    assert final is not None and final.answer == "The sky is blue because of Rayleigh scattering."
+    assert len([c for c in chunks if c]) > 3  # more than one piece: it really streamed
+    assert "".join(chunks).strip() == final.answer
+
+
+def test_parallel_threads_overlap_with_sync_latency() -> None:
+    lm = ScriptedLM(latency_ms=100)
+    program = dspy.Predict("question -> answer")
+    examples = [dspy.Example(question=f"q{i}").with_inputs("question") for i in range(20)]
+    start = time.perf_counter()
+    with dspy.context(lm=lm):
+        results = dspy.Parallel(num_threads=20, disable_progress_bar=True)([(program, ex) for ex in examples])
+    assert time.perf_counter() - start < 1.5  # 20 x 100 ms in threads, not 2 s in series
+    assert sorted(r.answer for r in results) == sorted(f"Scripted answer for: q{i}" for i in range(20))
+    assert len(lm.calls) == 20 and len({c.index for c in lm.calls}) == 20
