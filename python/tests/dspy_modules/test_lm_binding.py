@@ -181,3 +181,32 @@ async def test_model_binding_switches_the_model_the_lm_sees(ts, ctx, session_id,
     lm.reset()
     program(question="q")
     assert [c.model for c in lm.calls] == ["scripted/deterministic"] * 2
+
+
+async def test_copies_keep_bindings_and_session(ts, ctx, session_id, lm: ScriptedLM) -> None:
+    """Optimizers deep-copy programs (module.deepcopy(), reset_copy()): the copy keeps its
+    bindings, shares the session, and follows changes on its own."""
+    import copy
+
+    await ts.adefine(session_id, "t", "float", 0.45)
+    program = make_variable_aware(ThreeStep(), ctx)
+    await program.bind_to_variable("temperature", "t")
+    clone = program.deepcopy()
+    again = copy.deepcopy(program)
+    reset = program.reset_copy()
+    for c in (clone, again, reset):
+        assert c.session_context is ctx and c.get_bindings() == {"temperature": "t"}
+        assert c.understand is not program.understand
+        assert [p.config["temperature"] for p in c.predictors()] == [0.45] * 3
+
+    rev = await ts.aset(session_id, "t", 0.95)
+    await ctx.wait_for_revision(rev, timeout=5)
+    clone(question="q")
+    assert [c.kwargs["temperature"] for c in lm.calls] == [0.95] * 3
+
+    # A converted module can be the module of dspy.Refine (which reads its class's source).
+    refine = dspy.Refine(module=make_variable_aware(dspy.ChainOfThought("question -> answer"), ctx), N=1,
+                         reward_fn=lambda a, p: 1.0, threshold=0.5)
+    assert "class VariableAwareChainOfThought" in refine.module_code
+    refine = dspy.Refine(module=make_variable_aware(ThreeStep(), ctx), N=1, reward_fn=lambda a, p: 1.0, threshold=0.5)
+    assert "class ThreeStep" in refine.module_code  # a generated class reports its base's source
