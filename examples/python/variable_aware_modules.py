@@ -43,6 +43,7 @@ async def basic_variable_binding(ctx: SessionContext, lm: ScriptedLM) -> None:
     await ctx.set_variable("llm_temperature", 0.9)  # TypeScript would do session.variables.set(...)
     await cot.forward_async(question="Explain variable synchronization.")
     print(f"after the change: cot.temperature={cot.temperature}, LM received {lm.last_call.temperature}")
+    assert lm.last_call.temperature == 0.9
 
 
 async def dynamic_module_selection(ctx: SessionContext) -> None:
@@ -93,6 +94,7 @@ async def batch_configuration(ctx: SessionContext, lm: ScriptedLM) -> None:
     print(f"summary: {summary.summary!r}")
     for call in lm.calls[-3:]:
         print(f"  LM call: model={call.model} temperature={call.temperature} max_tokens={call.max_tokens}")
+    assert [c.model for c in lm.calls[-3:]] == ["scripted/gpt-4", lm.model, lm.model]
 
 
 async def main() -> None:
@@ -118,6 +120,7 @@ async def main() -> None:
         await batch_configuration(ctx, lm)
     finally:
         await ctx.close()
+    print("OK")
 
 
 if __name__ == "__main__":
