@@ -312,29 +312,13 @@ def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def _to_xml(value: Any, tag: str) -> str:
-    if isinstance(value, (list, tuple)):
-        return f"<{tag}>{''.join(_to_xml(v, 'item') for v in value)}</{tag}>"
-    if isinstance(value, dict):
-        children = []
-        for key, child in value.items():
-            key = str(key)
-            if (key[:1] + key[1:].replace("-", "_").replace(".", "_")).isidentifier():
-                children.append(_to_xml(child, key))
-            else:
-                inner = _to_xml(child, "entry")
-                children.append(inner.replace("<entry>", f'<entry key="{_xml_escape(key)}">', 1))
-        return f"<{tag}>{''.join(children)}</{tag}>"
-    if value is None:
-        return f"<{tag} />"
-    return f"<{tag}>{_xml_escape(str(value))}</{tag}>"
-
-
 def format_completion(adapter: str, outputs: dict[str, Any]) -> str:
     if adapter == "json":
         return json.dumps(outputs, ensure_ascii=False, default=str)
     if adapter == "xml":
-        return "\n".join(_to_xml(v, k) for k, v in outputs.items())
+        # Lists and dicts as JSON text inside the tag: XMLAdapter parses that with their types
+        # intact, where nested elements would turn every leaf into a string.
+        return "\n".join(f"<{k}>{_xml_escape(_format_chat_value(v))}</{k}>" for k, v in outputs.items())
     parts = [f"[[ ## {k} ## ]]\n{_format_chat_value(v)}" for k, v in outputs.items()]
     return "\n\n".join(parts + ["[[ ## completed ## ]]"])
 
@@ -361,7 +345,7 @@ def react_step(parsed: ParsedPrompt, ctx: Context) -> dict[str, Any]:
     names = [n for n in (node[1] if node[0] == "Literal" else []) if isinstance(n, str)]
     names = names or [t.name for t in parsed.tools]
     trajectory = parsed.raw_inputs.get("trajectory", "")
-    already_called = re.search(r"^\[\[ ## tool_name_\d+ ## \]\]", trajectory, flags=re.M) is not None
+    already_called = re.search(r"^(?:\[\[ ## tool_name_\d+ ## \]\]|<tool_name_\d+>)", trajectory, flags=re.M) is not None
     candidates = [n for n in names if n != "finish"]
     if already_called or not candidates:
         return {

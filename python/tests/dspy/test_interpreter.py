@@ -208,3 +208,12 @@ def test_program_of_thought_with_a_caller_owned_interpreter() -> None:
     assert pred.answer == 3.5
     assert interp.execute("'reusable'") == "reusable"  # the caller owns (and shuts down) it
     interp.shutdown()
+
+
+@pytest.mark.parametrize("adapter", [dspy.ChatAdapter, dspy.JSONAdapter, dspy.XMLAdapter], ids=lambda a: a.__name__)
+def test_program_of_thought_with_every_adapter(adapter: type) -> None:
+    lm = ScriptedLM()
+    with dspy.context(lm=lm, adapter=adapter(), interpreter_factory=SubprocessInterpreter):
+        pred = dspy.ProgramOfThought("question -> answer: float")(question="What is 10 / 4?")
+    assert pred.answer == 2.5
+    assert len(lm.calls) == 2  # generate, answer: the code ran at the first attempt

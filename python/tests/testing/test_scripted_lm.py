@@ -451,3 +451,20 @@ def test_parallel_threads_overlap_with_sync_latency() -> None:
     assert time.perf_counter() - start < 1.5  # 20 x 100 ms in threads, not 2 s in series
     assert sorted(r.answer for r in results) == sorted(f"Scripted answer for: q{i}" for i in range(20))
     assert len(lm.calls) == 20 and len({c.index for c in lm.calls}) == 20
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.__name__)
+def test_react_with_every_adapter_calls_a_typed_tool_once(adapter: type) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def lookup(term: str, limit: int) -> str:
+        """Look a term up."""
+        seen.append((term, limit))
+        return f"{limit} results for {term}"
+
+    lm = ScriptedLM()
+    with dspy.context(lm=lm, adapter=adapter()):
+        pred = dspy.ReAct("question -> answer: int", tools=[lookup])(question="What is 6 * 7?")
+    assert seen == [("What is 6 * 7?", 42)]  # int argument arrives as an int
+    assert pred.answer == 42
+    assert len(lm.calls) == 3  # tool step, finish step, extract: no parse-failure retries
