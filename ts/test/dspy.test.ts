@@ -99,3 +99,31 @@ describe("bridge.dspy", () => {
     assert.ok(ms < 5_000, `100 calls of a 200 ms LM on 2 workers took ${ms.toFixed(0)} ms (serial: 20,000 ms)`);
   });
 });
+
+describe("variable bindings reach the LM", () => {
+  for (const module of ["Predict", "ChainOfThought", "ReAct"] as const) {
+    test(`${module}: a variable set from TypeScript is the temperature of the next LM call`, async () => {
+      const s = await bridge.sessions.create({ id: `bind-${module}` });
+      await s.variables.defineMany([
+        { name: "temperature", type: "float", initialValue: 0.3, constraints: { min: 0, max: 2 } },
+        { name: "max_tokens", type: "integer", initialValue: 64 },
+      ]);
+      await s.programs.create("p", { module, signature: "question -> answer", bindings: { temperature: "temperature", max_tokens: "max_tokens" } });
+      const first = await s.programs.execute("p", { question: "q1" });
+      assert.ok(first.lmCalls.length >= 1);
+      for (const call of first.lmCalls) assert.deepEqual([call.temperature, call.max_tokens], [0.3, 64], `every predictor of ${module}`);
+      await s.variables.update({ temperature: 0.9, max_tokens: 128 });
+      const second = await s.programs.execute("p", { question: "q2" });
+      for (const call of second.lmCalls) assert.deepEqual([call.temperature, call.max_tokens], [0.9, 128]);
+    });
+  }
+
+  test("a model binding switches the model the LM call sees", async () => {
+    const s = await bridge.sessions.create({ id: "bind-model" });
+    await s.variables.define("model", "string", "scripted/small");
+    await s.programs.create("p", { module: "ChainOfThought", signature: "question -> answer", bindings: { model: "model" } });
+    assert.equal((await s.programs.execute("p", { question: "q" })).lmCalls[0]!.model, "scripted/small");
+    await s.variables.set("model", "scripted/large");
+    assert.equal((await s.programs.execute("p", { question: "q" })).lmCalls[0]!.model, "scripted/large");
+  });
+});

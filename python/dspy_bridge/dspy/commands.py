@@ -9,6 +9,7 @@ and loaded as JSON, never pickle.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import inspect
@@ -93,12 +94,36 @@ def build_module(module: str, signature: str, config: dict[str, Any] | None = No
     return getattr(dspy, name)(sig, **config)
 
 
+_REPORTED_KWARGS = ("model", "temperature", "max_tokens", "n", "top_p", "stop", "seed")
+
+
+def _lm_call_recorder() -> Any:
+    """A DSPy callback recording what each LM call of one run actually received — the
+    proof that a variable binding reached the LM. Scoped to one run by dspy.context, so
+    concurrent runs never mix their records."""
+    from dspy.utils.callback import BaseCallback
+
+    class Recorder(BaseCallback):
+        def __init__(self) -> None:
+            self.calls: list[dict[str, Any]] = []
+
+        def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+            kwargs = {**getattr(instance, "kwargs", {}), **(inputs.get("kwargs") or {})}
+            record = {k: plain(kwargs[k]) for k in _REPORTED_KWARGS if k in kwargs and kwargs[k] is not None}
+            record.setdefault("model", getattr(instance, "model", None))
+            self.calls.append(record)
+
+    return Recorder()
+
+
 async def _run(program: Any, module_name: str, inputs: dict[str, Any], lm_spec: dict[str, Any] | None) -> dict[str, Any]:
     import dspy
 
     lm = lm_from_spec(lm_spec)
+    recorder = _lm_call_recorder()
     started = time.perf_counter()
-    with lm_errors(), dspy.context(**({"lm": lm} if lm is not None else {}), track_usage=True):
+    callbacks = [*dspy.settings.callbacks, recorder]
+    with lm_errors(), dspy.context(**({"lm": lm} if lm is not None else {}), track_usage=True, callbacks=callbacks):
         if dspy.settings.lm is None:
             raise LMError("no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})")
         if module_name == "MultiChainComparison":
@@ -110,6 +135,7 @@ async def _run(program: Any, module_name: str, inputs: dict[str, Any], lm_spec: 
     result = serialize_prediction(prediction)
     result["latency_ms"] = (time.perf_counter() - started) * 1000
     result["lm"] = getattr(dspy.settings.lm, "model", None) if lm is None else getattr(lm, "model", None)
+    result["lm_calls"] = recorder.calls
     return result
 
 
@@ -176,6 +202,7 @@ class _Program:
     signature: str
     config: dict[str, Any]
     instance: Any
+    bindings: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     runs: int = 0
 
@@ -201,23 +228,65 @@ def _program(ctx: CommandContext, program_id: str) -> _Program:
 
 
 def _describe_program(program_id: str, p: _Program) -> dict[str, Any]:
-    return {"program_id": program_id, "module": p.module, "signature": p.signature, "config": plain(p.config), "runs": p.runs, "created_at": p.created_at}
+    return {
+        "program_id": program_id,
+        "module": p.module,
+        "signature": p.signature,
+        "config": plain(p.config),
+        "bindings": dict(p.bindings),
+        "runs": p.runs,
+        "created_at": p.created_at,
+    }
 
 
 @command(name="dspy.create_program")
-def dspy_create_program(
-    program_id: str, module: str, signature: str, ctx: CommandContext, config: dict | None = None, replace: bool = False
+async def dspy_create_program(
+    program_id: str,
+    module: str,
+    signature: str,
+    ctx: CommandContext,
+    config: dict | None = None,
+    bindings: dict | None = None,
+    replace: bool = False,
 ) -> dict[str, Any]:
+    """Creates a program in this session's worker. `bindings` ({attribute: variable}) make it
+    variable-aware: before each run it syncs those session variables into every predictor's
+    LM settings (temperature, max_tokens, model, …) — with no round trip when nothing changed."""
     programs = _session_programs(ctx)
     if program_id in programs and not replace:
         raise AlreadyExistsError(f"program {program_id!r} already exists in session {ctx.session_id!r}")
-    programs[program_id] = _Program(module, signature, dict(config or {}), build_module(module, signature, config))
+    instance = build_module(module, signature, config)
+    if bindings:
+        from ..session.commands import session_context
+        from .variable_aware import make_variable_aware
+
+        session = await session_context(ctx.session_id)
+        instance = make_variable_aware(instance, session)
+        await instance.bind_to_variables({str(k): str(v) for k, v in bindings.items()})
+    programs[program_id] = _Program(module, signature, dict(config or {}), instance, dict(bindings or {}))
     return _describe_program(program_id, programs[program_id])
 
 
+# How long a run waits for the session's latest change to reach this worker.
+_FRESHNESS_WAIT_S = 2.0
+
+
 @command(name="dspy.execute_program")
-async def dspy_execute_program(program_id: str, inputs: dict, ctx: CommandContext, lm: dict | None = None) -> dict[str, Any]:
+async def dspy_execute_program(
+    program_id: str, inputs: dict, ctx: CommandContext, lm: dict | None = None, min_revision: int = 0
+) -> dict[str, Any]:
+    """Runs a session program. `min_revision` (sent by the host: the session's latest commit)
+    makes a bound program wait until this worker's watch has delivered that change, so a
+    variable set just before the call is the one the LM sees."""
     p = _program(ctx, program_id)
+    if p.bindings and min_revision:
+        from ..session.commands import session_context
+
+        session = await session_context(ctx.session_id)
+        try:
+            await session.wait_for_revision(min_revision, timeout=_FRESHNESS_WAIT_S)
+        except asyncio.TimeoutError:
+            pass  # a change this session may not observe never arrives: run with what we have
     p.runs += 1
     return await _run(p.instance, p.module.split(".")[-1], inputs, lm)
 
@@ -236,16 +305,18 @@ def dspy_delete_program(program_id: str, ctx: CommandContext) -> bool:
 def dspy_save_program(program_id: str, ctx: CommandContext) -> dict[str, Any]:
     """The program's definition and learned state (demos, instructions) as JSON-able data."""
     p = _program(ctx, program_id)
-    return {"module": p.module, "signature": p.signature, "config": plain(p.config), "state": plain(p.instance.dump_state())}
+    return {"module": p.module, "signature": p.signature, "config": plain(p.config), "bindings": dict(p.bindings), "state": plain(p.instance.dump_state())}
 
 
 @command(name="dspy.load_program")
-def dspy_load_program(program_id: str, saved: dict, ctx: CommandContext, replace: bool = True) -> dict[str, Any]:
+async def dspy_load_program(program_id: str, saved: dict, ctx: CommandContext, replace: bool = True) -> dict[str, Any]:
     """Recreates a program from `dspy.save_program` output (JSON state only, never pickle)."""
     for key in ("module", "signature", "state"):
         if key not in saved:
             raise InvalidArgumentError(f"saved program lacks {key!r}", parameter=f"saved.{key}")
-    dspy_create_program(program_id, saved["module"], saved["signature"], ctx, saved.get("config"), replace=replace)
+    await dspy_create_program(
+        program_id, saved["module"], saved["signature"], ctx, saved.get("config"), saved.get("bindings"), replace=replace
+    )
     p = _program(ctx, program_id)
     try:
         p.instance.load_state(saved["state"])

@@ -38,6 +38,8 @@ export interface DSPyResult {
   usage: Record<string, unknown>;
   latencyMs: number;
   lm: string | null;
+  /** What each LM call of this run received (model, temperature, max_tokens, …). */
+  lmCalls: Record<string, unknown>[];
 }
 
 export interface RunOptions extends Omit<CallOptions, "session"> {
@@ -52,6 +54,8 @@ export interface ProgramInfo {
   module: string;
   signature: string;
   config: Record<string, unknown>;
+  /** Attribute -> session variable: synced into the LM settings before each run. */
+  bindings: Record<string, string>;
   runs: number;
   createdAt: Date;
 }
@@ -96,6 +100,7 @@ function result(raw: Record<string, unknown>): DSPyResult {
     usage: (raw.usage ?? {}) as Record<string, unknown>,
     latencyMs: raw.latency_ms as number,
     lm: (raw.lm ?? null) as string | null,
+    lmCalls: (raw.lm_calls ?? []) as Record<string, unknown>[],
   };
 }
 
@@ -105,6 +110,7 @@ function programInfo(raw: Record<string, unknown>): ProgramInfo {
     module: raw.module as string,
     signature: raw.signature as string,
     config: (raw.config ?? {}) as Record<string, unknown>,
+    bindings: (raw.bindings ?? {}) as Record<string, string>,
     runs: raw.runs as number,
     createdAt: new Date((raw.created_at as number) * 1000),
   };
@@ -184,19 +190,30 @@ export class SessionPrograms {
     private readonly api: DSPyApi,
     private readonly runner: DSPyRunner,
     private readonly sessionId: string,
+    /** The session's latest revision: a run waits until its worker has seen it (read-your-writes). */
+    private readonly revision: () => number = () => 0,
   ) {}
 
   private exec<T>(command: string, args: Record<string, unknown>, options: Omit<CallOptions, "session"> = {}): Promise<T> {
     return this.runner.execute<T>(command, args, { ...options, session: this.sessionId });
   }
 
-  async create(programId: string, definition: { module: ModuleType | string; signature: string; config?: Record<string, unknown>; replace?: boolean }): Promise<ProgramInfo> {
+  /**
+   * Creates a program in the session's worker. `bindings` ({ temperature: "temperature" })
+   * bind module attributes to session variables: each run first syncs them into every
+   * predictor's LM settings, without a round trip when nothing changed.
+   */
+  async create(
+    programId: string,
+    definition: { module: ModuleType | string; signature: string; config?: Record<string, unknown>; bindings?: Record<string, string>; replace?: boolean },
+  ): Promise<ProgramInfo> {
     return programInfo(
       await this.exec("dspy.create_program", {
         program_id: programId,
         module: definition.module,
         signature: definition.signature,
         config: definition.config ?? null,
+        bindings: definition.bindings ?? null,
         replace: definition.replace ?? false,
       }),
     );
@@ -204,7 +221,9 @@ export class SessionPrograms {
 
   async execute(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): Promise<DSPyResult> {
     const { lm, config: _config, ...callOptions } = options;
-    return result(await this.exec("dspy.execute_program", { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null }, callOptions));
+    return result(
+      await this.exec("dspy.execute_program", { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null, min_revision: this.revision() }, callOptions),
+    );
   }
 
   async list(): Promise<ProgramInfo[]> {

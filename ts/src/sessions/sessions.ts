@@ -26,7 +26,7 @@ export class Session {
     dspy: DSPyApi,
   ) {
     this.variables = new SessionVariables(store, id);
-    this.programs = new SessionPrograms(dspy, runner, id);
+    this.programs = new SessionPrograms(dspy, runner, id, () => store.sessionRevision(id));
   }
 
   info(): SessionInfo {

@@ -497,6 +497,11 @@ export class MemoryStore {
     return { session_id: sessionId, variable_count: session.variables.size, read_count: reads, write_count: writes, revision: this.revision, variables };
   }
 
+  /** The revision of the session's latest commit: what a reader must have seen to be current. */
+  sessionRevision(sessionId: string): number {
+    return this.session(sessionId).lastRevision;
+  }
+
   /** Internal: every record of a session (export). */
   sessionRecord(sessionId: string): SessionRecord {
     return this.session(sessionId);
@@ -512,6 +517,7 @@ export class MemoryStore {
   private commit(session: SessionRecord, pending: (PendingPut | PendingDelete)[], source: string, apply: () => void): number {
     const revision = ++this.revision;
     const now = this.now();
+    session.lastRevision = revision;
     apply();
     const changes: Change[] = [];
     for (const p of pending) {

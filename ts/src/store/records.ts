@@ -67,6 +67,8 @@ export class SessionRecord {
   readonly variables = new Map<string, VariableRecord>();
   readonly idToName = new Map<string, string>();
   readonly dependencies = new DependencyGraph();
+  /** Revision of this session's latest commit (0: none yet). */
+  lastRevision = 0;
 
   constructor(public info: SessionInfo) {}
 
