@@ -102,6 +102,24 @@ export async function runDemo(flags: CliFlags): Promise<number> {
     const history = await session.variables.history("temperature");
     r.step("variables", `history: ${history.map((h) => `v${h.version}=${String(h.value)}`).join(", ")}`, { versions: history.length });
 
+    r.section("DSPy: a variable-aware ChainOfThought whose temperature TypeScript controls");
+    bridge.dspy.configureLM({ model: "scripted" }); // the offline scripted LM; any LiteLLM model string works
+    await session.variables.define("cot_temperature", "float", 0.2, { constraints: { min: 0, max: 2 } });
+    await session.programs.create("qa", {
+      module: "ChainOfThought",
+      signature: "question -> answer",
+      bindings: { temperature: "cot_temperature" },
+    });
+    const before = await session.programs.execute("qa", { question: "What is the capital of France?" });
+    r.step("dspy", `answer: ${JSON.stringify(before.fields.answer)}; reasoning: ${JSON.stringify(before.fields.reasoning)}`, { fields: before.fields });
+    r.step("dspy", `the LM call received temperature ${String(before.lmCalls[0]?.temperature)}`, { temperature: before.lmCalls[0]?.temperature });
+    await session.variables.set("cot_temperature", 1.1);
+    const next = await session.programs.execute("qa", { question: "And of Italy?" });
+    r.step("dspy", `TypeScript set cot_temperature = 1.1; the next LM call received temperature ${String(next.lmCalls[0]?.temperature)}`, {
+      temperature: next.lmCalls[0]?.temperature,
+      ok: next.lmCalls[0]?.temperature === 1.1,
+    });
+
     r.section("Clear errors");
     for (const [cmd, args] of [
       ["no_such_command", {}],
