@@ -26,8 +26,9 @@ const bridge = await Bridge.start({ workers: 2, onLog: () => {} });
 let bridgeRate;
 let burstSeconds;
 try {
+  // usage: false — pythonia's side does not track token usage either: the same work on both.
   const predict = (i) =>
-    bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `q${i}` }, lm: { model: "scripted" } });
+    bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `q${i}` }, lm: { model: "scripted" }, usage: false });
   log("bridge: warm-up");
   await closedLoop(predict, { concurrency: opts.concurrency, seconds: 0.5 });
   log(`bridge: Predict with ${opts.concurrency} in flight for ${opts.seconds}s`);

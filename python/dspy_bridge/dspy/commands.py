@@ -97,10 +97,16 @@ def build_module(module: str, signature: str, config: dict[str, Any] | None = No
 _REPORTED_KWARGS = ("model", "temperature", "max_tokens", "n", "top_p", "stop", "seed")
 
 
+_recorder_class: Any = None
+
+
 def _lm_call_recorder() -> Any:
     """A DSPy callback recording what each LM call of one run actually received — the
     proof that a variable binding reached the LM. Scoped to one run by dspy.context, so
     concurrent runs never mix their records."""
+    global _recorder_class
+    if _recorder_class is not None:
+        return _recorder_class()
     from dspy.utils.callback import BaseCallback
 
     class Recorder(BaseCallback):
@@ -113,17 +119,27 @@ def _lm_call_recorder() -> Any:
             record.setdefault("model", getattr(instance, "model", None))
             self.calls.append(record)
 
+    _recorder_class = Recorder
     return Recorder()
 
 
-async def _run(program: Any, module_name: str, inputs: dict[str, Any], lm_spec: dict[str, Any] | None) -> dict[str, Any]:
+async def _run(
+    program: Any, module_name: str, inputs: dict[str, Any], lm_spec: dict[str, Any] | None, *, usage: bool = True, lm_calls: bool = False
+) -> dict[str, Any]:
+    """Runs under a per-call dspy.context. Token usage (on by default) and the per-LM-call
+    record (on for bound programs) each cost DSPy noticeable time per call, so both can be
+    turned off."""
     import dspy
 
     lm = lm_from_spec(lm_spec)
-    recorder = _lm_call_recorder()
+    recorder = _lm_call_recorder() if lm_calls else None
     started = time.perf_counter()
-    callbacks = [*dspy.settings.callbacks, recorder]
-    with lm_errors(), dspy.context(**({"lm": lm} if lm is not None else {}), track_usage=True, callbacks=callbacks):
+    overrides: dict[str, Any] = {"track_usage": usage}
+    if lm is not None:
+        overrides["lm"] = lm
+    if recorder is not None:
+        overrides["callbacks"] = [*dspy.settings.callbacks, recorder]
+    with lm_errors(), dspy.context(**overrides):
         if dspy.settings.lm is None:
             raise LMError("no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})")
         if module_name == "MultiChainComparison":
@@ -135,7 +151,7 @@ async def _run(program: Any, module_name: str, inputs: dict[str, Any], lm_spec: 
     result = serialize_prediction(prediction)
     result["latency_ms"] = (time.perf_counter() - started) * 1000
     result["lm"] = getattr(dspy.settings.lm, "model", None) if lm is None else getattr(lm, "model", None)
-    result["lm_calls"] = recorder.calls
+    result["lm_calls"] = recorder.calls if recorder is not None else []
     return result
 
 
@@ -161,11 +177,18 @@ def _cached_module(module: str, signature: str, config: dict[str, Any] | None) -
 
 @command(name="dspy.run")
 async def dspy_run(
-    module: str, signature: str, inputs: dict, lm: dict | None = None, config: dict | None = None
+    module: str,
+    signature: str,
+    inputs: dict,
+    lm: dict | None = None,
+    config: dict | None = None,
+    usage: bool = True,
+    lm_calls: bool = False,
 ) -> dict[str, Any]:
-    """Builds `module` over `signature`, runs it once on `inputs`; returns fields, completions, usage, latency."""
+    """Builds `module` over `signature`, runs it once on `inputs`; returns fields, completions,
+    latency, token usage (unless `usage` is false) and, with `lm_calls`, what each LM call received."""
     program = _cached_module(module, signature, config)
-    return await _run(program, module.split(".")[-1], inputs, lm)
+    return await _run(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls)
 
 
 @command(name="dspy.stream")
@@ -273,7 +296,7 @@ _FRESHNESS_WAIT_S = 2.0
 
 @command(name="dspy.execute_program")
 async def dspy_execute_program(
-    program_id: str, inputs: dict, ctx: CommandContext, lm: dict | None = None, min_revision: int = 0
+    program_id: str, inputs: dict, ctx: CommandContext, lm: dict | None = None, min_revision: int = 0, lm_calls: bool = False
 ) -> dict[str, Any]:
     """Runs a session program. `min_revision` (sent by the host: the session's latest commit)
     makes a bound program wait until this worker's watch has delivered that change, so a
@@ -288,7 +311,8 @@ async def dspy_execute_program(
         except asyncio.TimeoutError:
             pass  # a change this session may not observe never arrives: run with what we have
     p.runs += 1
-    return await _run(p.instance, p.module.split(".")[-1], inputs, lm)
+    # Bound programs report what each LM call received: the visible proof of the binding.
+    return await _run(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls)
 
 
 @command(name="dspy.list_programs")

@@ -47,6 +47,10 @@ export interface RunOptions extends Omit<CallOptions, "session"> {
   lm?: string | LMSpec;
   /** Module constructor options (n, temperature, M, N, threshold, max_iters, …). */
   config?: Record<string, unknown>;
+  /** Report token usage (default true; DSPy's usage tracking costs some time per call). */
+  usage?: boolean;
+  /** Report what each LM call received (default false; always on for bound programs). */
+  lmCalls?: boolean;
 }
 
 export interface ProgramInfo {
@@ -148,10 +152,10 @@ export class DSPyApi {
 
   /** Runs a module once: `run({ module: "ChainOfThought", signature: "question -> answer", inputs })`. */
   async run(request: { module: ModuleType | string; signature: string; inputs: Record<string, unknown> } & RunOptions): Promise<DSPyResult> {
-    const { module, signature, inputs, lm, config, ...callOptions } = request;
+    const { module, signature, inputs, lm, config, usage, lmCalls, ...callOptions } = request;
     const raw = await this.runner.execute<Record<string, unknown>>(
       "dspy.run",
-      { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null },
+      { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
       callOptions,
     );
     return result(raw);
@@ -161,7 +165,7 @@ export class DSPyApi {
   async *stream(
     request: { module: ModuleType | string; signature: string; inputs: Record<string, unknown> } & RunOptions,
   ): AsyncGenerator<{ type: "status"; message: string } | { type: "chunk"; field: string; text: string } | ({ type: "prediction" } & DSPyResult)> {
-    const { module, signature, inputs, lm, config, ...callOptions } = request;
+    const { module, signature, inputs, lm, config, usage: _usage, lmCalls: _lmCalls, ...callOptions } = request;
     for await (const item of this.runner.stream<Record<string, unknown>>(
       "dspy.stream",
       { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null },
@@ -179,7 +183,7 @@ export class DSPyApi {
 
   /** Calls any dspy function or class by name, e.g. call("dspy.Example", [], { question: "…" }). */
   call<T = unknown>(target: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: RunOptions = {}): Promise<T> {
-    const { lm, config: _config, ...callOptions } = options;
+    const { lm, config: _config, usage: _usage, lmCalls: _lmCalls, ...callOptions } = options;
     return this.runner.execute<T>("dspy.call", { target, args, kwargs, lm: this.lmFor(lm) ?? null }, callOptions);
   }
 }
@@ -220,9 +224,13 @@ export class SessionPrograms {
   }
 
   async execute(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): Promise<DSPyResult> {
-    const { lm, config: _config, ...callOptions } = options;
+    const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
     return result(
-      await this.exec("dspy.execute_program", { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null, min_revision: this.revision() }, callOptions),
+      await this.exec(
+        "dspy.execute_program",
+        { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null, min_revision: this.revision(), lm_calls: lmCalls ?? false },
+        callOptions,
+      ),
     );
   }
 
