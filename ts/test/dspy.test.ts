@@ -127,3 +127,44 @@ describe("variable bindings reach the LM", () => {
     assert.equal((await s.programs.execute("p", { question: "q" })).lmCalls[0]!.model, "scripted/large");
   });
 });
+
+describe("adapter scenarios", () => {
+  test("every module type runs: ReAct, ProgramOfThought (offline interpreter), MultiChainComparison, BestOfN, Refine", async () => {
+    const pot = await bridge.dspy.run({ module: "ProgramOfThought", signature: "question -> answer: int", inputs: { question: "What is 17 * 3?" } });
+    assert.equal(pot.fields.answer, 51, "the answer is what the generated code computed, run in the subprocess interpreter");
+    for (const module of ["ReAct", "MultiChainComparison", "BestOfN", "Refine"] as const) {
+      const r = await bridge.dspy.run({ module, signature: "question -> answer", inputs: { question: "hello?" } });
+      assert.equal(typeof r.fields.answer, "string", module);
+    }
+    const multi = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "q" }, config: { n: 3 } });
+    assert.equal(multi.completions?.length, 3, "all completions come back");
+  });
+
+  test("an LM answer that does not parse is a ParseError", async () => {
+    await assert.rejects(
+      bridge.dspy.run({ module: "Predict", signature: "question -> answer: int", inputs: { question: "q" }, lm: { model: "scripted", responses: ["not a structured answer", "still not one"] } }), // ChatAdapter, then its JSON fallback
+      (e: unknown) => (e as { reason?: string }).reason === "parse_error",
+    );
+  });
+
+  test("a slow LM call times out with TimeoutError and the worker keeps serving", async () => {
+    await assert.rejects(
+      bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "q" }, lm: { model: "scripted", latencyMs: 5_000 }, timeoutMs: 200 }),
+      (e: unknown) => (e as { reason?: string }).reason === "timeout",
+    );
+    const ok = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "q" } });
+    assert.equal(typeof ok.fields.answer, "string");
+  });
+
+  test("large inputs and outputs (1 MiB) cross intact", async () => {
+    const big = "x".repeat(1024 * 1024);
+    const r = await bridge.dspy.run({ module: "Predict", signature: "document -> summary", inputs: { document: big }, lm: { model: "scripted", responses: [{ summary: big }] } });
+    assert.equal((r.fields.summary as string).length, big.length);
+  });
+
+  test("usage is reported per model", async () => {
+    const r = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "count my tokens" } });
+    const perModel = r.usage.scripted as Record<string, number> | undefined;
+    assert.ok(perModel && perModel.total_tokens > 0, JSON.stringify(r.usage));
+  });
+});

@@ -84,14 +84,18 @@ def build_module(module: str, signature: str, config: dict[str, Any] | None = No
     if name == "ProgramOfThought":
         from .interpreter import SubprocessInterpreter
 
-        return dspy.ProgramOfThought(sig, interpreter=SubprocessInterpreter(), **config)
+        return dspy.ProgramOfThought(sig, interpreter_factory=SubprocessInterpreter, **config)
     if name in ("BestOfN", "Refine"):
         inner = dspy.ChainOfThought(sig) if config.pop("chain_of_thought", False) else dspy.Predict(sig)
         n = int(config.pop("N", 3))
         threshold = float(config.pop("threshold", 1.0))
         cls = dspy.BestOfN if name == "BestOfN" else dspy.Refine
         return cls(module=inner, N=n, reward_fn=lambda args, pred: _complete(signature, dict(pred.items())), threshold=threshold, **config)
-    return getattr(dspy, name)(sig, **config)
+    built = getattr(dspy, name)(sig, **config)
+    if name == "MultiChainComparison":
+        # MCC keeps only a derived signature; its attempts need the original one.
+        built.attempt_signature = sig
+    return built
 
 
 _REPORTED_KWARGS = ("model", "temperature", "max_tokens", "n", "top_p", "stop", "seed")
@@ -144,10 +148,16 @@ async def _run(
             raise LMError("no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})")
         if module_name == "MultiChainComparison":
             # MCC compares M attempts: make them with ChainOfThought first.
-            attempts = [await dspy.ChainOfThought(program.signature).acall(**inputs) for _ in range(program.M)]
-            prediction = await program.acall(completions=attempts, **inputs)
-        else:
+            attempt = dspy.ChainOfThought(program.attempt_signature)
+            attempts = [await attempt.acall(**inputs) for _ in range(program.M)]
+            # MCC has no async path in DSPy: compare in a thread (it carries the context).
+            prediction = await asyncio.to_thread(program, completions=attempts, **inputs)
+        elif callable(getattr(program, "aforward", None)):
             prediction = await program.acall(**inputs)
+        else:
+            # No async path in DSPy for this module (ProgramOfThought): run it in a thread,
+            # which carries this call's dspy.context along (to_thread copies the context).
+            prediction = await asyncio.to_thread(program, **inputs)
     result = serialize_prediction(prediction)
     result["latency_ms"] = (time.perf_counter() - started) * 1000
     result["lm"] = getattr(dspy.settings.lm, "model", None) if lm is None else getattr(lm, "model", None)

@@ -21,8 +21,9 @@ export interface LMSpec {
   cache?: boolean;
   /** Scripted LM only: simulated latency per call. */
   latencyMs?: number;
-  /** Scripted LM only: answers to give, in order (output field name -> value). */
-  responses?: Record<string, unknown>[];
+  /** Scripted LM only: answers to give, in order: output field name -> value, a raw completion
+   * text returned verbatim, or null for the default answer. */
+  responses?: (Record<string, unknown> | string | null)[];
   /** More LiteLLM keyword arguments. */
   extra?: Record<string, unknown>;
 }
