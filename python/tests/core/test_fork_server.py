@@ -79,21 +79,41 @@ def sock_dir() -> Iterator[str]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_fork_server_lifecycle(sock_dir: str) -> None:
-    path = os.path.join(sock_dir, "host.sock")
+def _listen(directory: str) -> tuple[str, socket.socket]:
+    """A listening Unix socket ``host.sock`` in ``directory``: the host end."""
+    path = os.path.join(directory, "host.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(8)
     listener.settimeout(TIMEOUT)
+    return path, listener
 
+
+def _start_fork_server(path: str, *args: str) -> subprocess.Popen[bytes]:
+    """The fork server connecting to ``path`` (no preload), with a pipe on stdin for the token."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PYTHON_ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dspy_bridge.core.fork_server", "--socket", path,
-         "--preload", "", "--modules", "", "--max-message-bytes", str(4 * 1024 * 1024)],
+    return subprocess.Popen(
+        [sys.executable, "-m", "dspy_bridge.core.fork_server", "--socket", path, "--preload", "", *args],
         stdin=subprocess.PIPE,
         env=env,
     )
+
+
+def _stop(proc: subprocess.Popen[bytes], conns: list[socket.socket]) -> None:
+    """Closes the host's sockets and the fork server's stdin; kills it if still running."""
+    for s in conns:
+        s.close()
+    if proc.stdin is not None and not proc.stdin.closed:
+        proc.stdin.close()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_fork_server_lifecycle(sock_dir: str) -> None:
+    path, listener = _listen(sock_dir)
+    proc = _start_fork_server(path, "--modules", "", "--max-message-bytes", str(4 * 1024 * 1024))
     conns: list[socket.socket] = [listener]
     worker_pids: list[int] = []
     try:
@@ -176,13 +196,7 @@ def test_fork_server_lifecycle(sock_dir: str) -> None:
         assert fs.at_eof()
         assert workers["w-2"].at_eof()
     finally:
-        for s in conns:
-            s.close()
-        if proc.stdin is not None and not proc.stdin.closed:
-            proc.stdin.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc, conns)
         for pid in worker_pids:
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -193,18 +207,8 @@ def test_fork_server_lifecycle(sock_dir: str) -> None:
 def test_worker_exit_code_is_reported(sock_dir: str) -> None:
     """A worker that exits on its own (its host connection closed) is reported with exit
     code 0 and no signal; one that SIGKILLs itself (the crash builtin) with signal 9."""
-    path = os.path.join(sock_dir, "host.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(8)
-    listener.settimeout(TIMEOUT)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PYTHON_ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dspy_bridge.core.fork_server", "--socket", path, "--preload", ""],
-        stdin=subprocess.PIPE,
-        env=env,
-    )
+    path, listener = _listen(sock_dir)
+    proc = _start_fork_server(path)
     conns: list[socket.socket] = [listener]
     try:
         assert proc.stdin is not None
@@ -244,10 +248,4 @@ def test_worker_exit_code_is_reported(sock_dir: str) -> None:
         fs_sock.close()
         assert proc.wait(timeout=5.0) == 0
     finally:
-        for c in conns:
-            c.close()
-        if proc.stdin is not None:
-            proc.stdin.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc, conns)

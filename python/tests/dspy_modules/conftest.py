@@ -14,13 +14,9 @@ import itertools
 import json
 import queue
 import secrets
-import shutil
-import signal
 import subprocess
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -29,13 +25,12 @@ from typing import Any
 import dspy
 import pytest
 import pytest_asyncio
+from host_process import REPO, running_node, session_id_fixture, use_session_loop
 
 from dspy_bridge.session import SessionContext
 from dspy_bridge.testing import ScriptedLM
 
-REPO = Path(__file__).resolve().parents[3]
 SCRIPT = Path(__file__).with_name("ts_host.mjs")
-READY_TIMEOUT = 60.0
 
 
 class TSHost:
@@ -101,91 +96,32 @@ class TSHost:
         return await asyncio.to_thread(self.update, session, values)
 
 
-def _start() -> tuple[TSHost, str]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    if not (REPO / "ts" / "dist" / "src" / "index.js").exists():
-        pytest.fail("the TypeScript host is not built: run `node_modules/.bin/tsc -b ts`")
-    tmp = tempfile.mkdtemp(prefix="dspy-bridge-modules-")
-    token = secrets.token_urlsafe(32)
-    proc = subprocess.Popen(
-        [node, str(SCRIPT), str(REPO), f"unix:{tmp}/bridge.sock", token],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=str(REPO),
-    )
-    stderr: list[str] = []
-    lines: queue.Queue[Any] = queue.Queue()
-    ready: queue.Queue[dict[str, Any]] = queue.Queue()
-
-    def drain_err() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            stderr.append(line)
-
-    def read_out() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            if msg.get("event") == "ready":
-                ready.put(msg)
-            else:
-                lines.put(msg)
-        lines.put(None)
-
-    threading.Thread(target=drain_err, daemon=True).start()
-    threading.Thread(target=read_out, daemon=True).start()
-    try:
-        msg = ready.get(timeout=READY_TIMEOUT)
-    except queue.Empty:
-        proc.kill()
-        raise RuntimeError(f"the TS host did not become ready: exit={proc.poll()} stderr={''.join(stderr)[-2000:]}") from None
-    return TSHost(proc, msg["address"], msg["token"], lines), tmp
-
-
 @pytest.fixture(scope="session")
 def ts() -> Iterator[TSHost]:
-    host, tmp = _start()
-    try:
-        yield host
-    finally:
-        host.proc.send_signal(signal.SIGTERM)
-        try:
-            host.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            host.proc.kill()
-            host.proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+    lines: queue.Queue[Any] = queue.Queue()
+    with running_node(
+        "dspy-bridge-modules-",
+        lambda listen: [str(SCRIPT), str(REPO), listen, secrets.token_urlsafe(32)],
+        built=REPO / "ts" / "dist" / "src" / "index.js",
+        stdin=True,
+        on_message=lines.put,
+    ) as node:
+        yield TSHost(node.proc, node.ready["address"], node.ready["token"], lines)
 
 
-@pytest.fixture
-def session_id(request: pytest.FixtureRequest) -> str:
-    return f"m_{request.node.name[:40]}_{uuid.uuid4().hex[:8]}".replace("[", "_").replace("]", "_")
+session_id = session_id_fixture("m")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # One event loop for the directory (grpc.aio keeps per-loop state).
-    here = Path(__file__).parent
-    for item in items:
-        if pytest_asyncio.is_async_test(item) and Path(str(item.fspath)).parent == here:
-            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+    use_session_loop(items, Path(__file__).parent)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def ctx(ts: TSHost, session_id: str) -> AsyncIterator[SessionContext]:
     """The module's SessionContext (the session exists once TS defines a variable in it)."""
     await asyncio.to_thread(ts.call, "open", session_id)  # opens (creates) the session in TS
-    context = await SessionContext.connect(ts.address, session_id, token=ts.token)
-    try:
+    async with await SessionContext.connect(ts.address, session_id, token=ts.token) as context:
         yield context
-    finally:
-        await context.close()
 
 
 @pytest.fixture
