@@ -154,7 +154,7 @@ export async function runDemo(flags: CliFlags): Promise<number> {
     for (const c of calls) byCommand.set(c.command, [...(byCommand.get(c.command) ?? []), c.latencyMs]);
     for (const [cmd, l] of byCommand) {
       l.sort((a, b) => a - b);
-      r.step("telemetry", `${cmd.padEnd(18)} ${String(l.length).padStart(5)} calls, p50 ${percentile(l, 50).toFixed(2)} ms`, {
+      r.step("telemetry", `${cmd.padEnd(22)} ${String(l.length).padStart(5)} calls, p50 ${percentile(l, 50).toFixed(2)} ms`, {
         command: cmd,
         calls: l.length,
         p50_ms: percentile(l, 50),
