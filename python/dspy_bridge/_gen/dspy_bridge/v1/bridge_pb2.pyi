@@ -1,4 +1,5 @@
 from dspy_bridge._gen.dspy_bridge.v1 import session_pb2 as _session_pb2
+from dspy_bridge._gen.dspy_bridge.v1 import tools_pb2 as _tools_pb2
 from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2 as _variables_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

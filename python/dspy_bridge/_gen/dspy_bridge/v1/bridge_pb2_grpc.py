@@ -5,6 +5,7 @@ import warnings
 
 from dspy_bridge._gen.dspy_bridge.v1 import bridge_pb2 as dspy__bridge_dot_v1_dot_bridge__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import session_pb2 as dspy__bridge_dot_v1_dot_session__pb2
+from dspy_bridge._gen.dspy_bridge.v1 import tools_pb2 as dspy__bridge_dot_v1_dot_tools__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2 as dspy__bridge_dot_v1_dot_variables__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -136,6 +137,21 @@ class BridgeServiceStub:
                 request_serializer=dspy__bridge_dot_v1_dot_variables__pb2.StatsRequest.SerializeToString,
                 response_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.StatsResponse.FromString,
                 _registered_method=True)
+        self.ListTools = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/ListTools',
+                request_serializer=dspy__bridge_dot_v1_dot_tools__pb2.ListToolsRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_tools__pb2.ListToolsResponse.FromString,
+                _registered_method=True)
+        self.CallTool = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/CallTool',
+                request_serializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.FromString,
+                _registered_method=True)
+        self.StreamTool = channel.unary_stream(
+                '/dspy_bridge.v1.BridgeService/StreamTool',
+                request_serializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.FromString,
+                _registered_method=True)
 
 
 class BridgeServiceServicer:
@@ -261,6 +277,24 @@ class BridgeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTools(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CallTool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamTool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BridgeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -363,6 +397,21 @@ def add_BridgeServiceServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=dspy__bridge_dot_v1_dot_variables__pb2.StatsRequest.FromString,
                     response_serializer=dspy__bridge_dot_v1_dot_variables__pb2.StatsResponse.SerializeToString,
+            ),
+            'ListTools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTools,
+                    request_deserializer=dspy__bridge_dot_v1_dot_tools__pb2.ListToolsRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_tools__pb2.ListToolsResponse.SerializeToString,
+            ),
+            'CallTool': grpc.unary_unary_rpc_method_handler(
+                    servicer.CallTool,
+                    request_deserializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.SerializeToString,
+            ),
+            'StreamTool': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamTool,
+                    request_deserializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -905,6 +954,87 @@ class BridgeService:
             '/dspy_bridge.v1.BridgeService/GetStats',
             dspy__bridge_dot_v1_dot_variables__pb2.StatsRequest.SerializeToString,
             dspy__bridge_dot_v1_dot_variables__pb2.StatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/ListTools',
+            dspy__bridge_dot_v1_dot_tools__pb2.ListToolsRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_tools__pb2.ListToolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallTool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/CallTool',
+            dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamTool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/StreamTool',
+            dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.FromString,
             options,
             channel_credentials,
             insecure,
