@@ -8,6 +8,8 @@ import { InvalidArgumentError } from "../errors/index.js";
 import type { MemoryStore } from "../store/memory-store.js";
 import { toServiceError } from "./service-error.js";
 import { storeHandlers } from "./store-handlers.js";
+import { toolHandlers } from "./tool-handlers.js";
+import type { ToolsApi } from "../tools/index.js";
 import { authInterceptor } from "./auth.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
 
@@ -21,6 +23,7 @@ export interface BridgeServerOptions {
   hostVersion: string;
   workersReady: () => number;
   store: MemoryStore;
+  tools: ToolsApi;
   onLog: (line: string) => void;
 }
 
@@ -65,8 +68,9 @@ export class BridgeServer {
         create(PingResponseSchema, { message: req.message, hostVersion: options.hostVersion, workersReady: options.workersReady() }),
       ),
       ...storeHandlers(options.store, unary),
-      // Tools and configuration RPCs are served by later work; until then grpc-js answers
-      // UNIMPLEMENTED for them.
+      ...toolHandlers(options.tools),
+      // Configuration and optimization RPCs are served by later work; until then grpc-js
+      // answers UNIMPLEMENTED for them.
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

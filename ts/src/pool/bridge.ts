@@ -20,6 +20,7 @@ import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetr
 import type { FrameConnection } from "../transport/frame-connection.js";
 import { BridgeServer } from "../bridge-service/index.js";
 import { DSPyApi } from "../dspy/index.js";
+import { ToolsApi } from "../tools/index.js";
 import { Sessions } from "../sessions/index.js";
 import { MemoryStore } from "../store/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
@@ -103,6 +104,8 @@ export class Bridge {
   readonly sessions: Sessions;
   /** Run DSPy modules in the workers; configure LMs. */
   readonly dspy: DSPyApi;
+  /** TypeScript tools Python can call, and calls to Python tools. */
+  readonly tools: ToolsApi;
   private failure: BridgeError | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -115,6 +118,7 @@ export class Bridge {
     this.token = options.token ?? generateToken();
     this.store = new MemoryStore(options.store);
     this.dspy = new DSPyApi(this);
+    this.tools = new ToolsApi(this);
     this.sessions = new Sessions(this.store, this, this.dspy);
   }
 
@@ -147,6 +151,7 @@ export class Bridge {
         hostVersion: HOST_VERSION,
         workersReady: () => this.slots.filter((s) => s.worker?.state === "ready").length,
         store: this.store,
+        tools: this.tools,
         onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
       });
     }
