@@ -30,6 +30,21 @@ _LAZY_DSPY = (
 )
 __all__ += list(_LAZY_DSPY)
 
+# Tools in both directions (docs/tools-python.md), imported lazily from dspy_bridge.tools.
+_LAZY_TOOLS = (
+    "SessionTools",
+    "ToolRegistry",
+    "call_tool",
+    "default_tool_registry",
+    "dspy_tool",
+    "list_tools",
+    "python_tools_as_dspy",
+    "stream_tool",
+    "tool",
+    "typescript_tools",
+)
+__all__ += list(_LAZY_TOOLS)
+
 if TYPE_CHECKING:
     from .session import SessionContext, SyncSessionContext, VariableCache, VariableUpdate
     from .dspy import (
@@ -50,6 +65,18 @@ if TYPE_CHECKING:
         create_variable_aware_module,
         make_variable_aware,
     )
+    from .tools import (
+        SessionTools,
+        ToolRegistry,
+        call_tool,
+        default_tool_registry,
+        dspy_tool,
+        list_tools,
+        python_tools_as_dspy,
+        stream_tool,
+        tool,
+        typescript_tools,
+    )
 
 _LAZY = {"SessionContext", "SyncSessionContext", "VariableCache", "VariableUpdate"}
 
@@ -64,4 +91,8 @@ def __getattr__(name: str) -> Any:
         from . import dspy as _dspy
 
         return getattr(_dspy, name)
+    if name in _LAZY_TOOLS:
+        from . import tools as _tools
+
+        return getattr(_tools, name)
     raise AttributeError(f"module 'dspy_bridge' has no attribute {name!r}")

@@ -1,0 +1,303 @@
+"""Python -> TypeScript tools: ``call_tool``, ``stream_tool``, ``list_tools`` over the host's
+bridge service (``CallTool``, ``StreamTool``, ``ListTools``), and ``SessionTools`` for a
+``SessionContext``'s channel.
+
+Arguments and results travel in the value envelope. Cancelling the awaiting task cancels the
+gRPC call, which aborts the TypeScript tool's ``AbortSignal``. Failures raise the typed
+errors of ``dspy_bridge.errors`` (the host sends them in the trailing metadata).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..core import host as _host
+from ..errors import (
+    BridgeCancelledError,
+    BridgeClosedError,
+    BridgeError,
+    BridgeTimeoutError,
+    InvalidArgumentError,
+    ProtocolError,
+)
+from ..values import decode_value, encode_value
+from ._registry import current_session_id
+
+__all__ = ["SessionTools", "ToolSpec", "call_tool", "close_tool_clients", "list_tools", "stream_tool", "tool_client"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as the host lists it (TypeScript or Python)."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    """The JSON Schema (an object schema) of the arguments."""
+    streaming: bool = False
+    owner: str = "typescript"
+    """``"typescript"`` or ``"python"``."""
+    session_id: str = ""
+    """Empty for a global tool; else the only session that sees it."""
+
+    @classmethod
+    def from_proto(cls, msg: Any) -> ToolSpec:
+        try:
+            parameters = json.loads(msg.parameters_json) if msg.parameters_json else {}
+        except ValueError as err:
+            raise ProtocolError(f"tool '{msg.name}': parameters_json is not JSON: {err}") from None
+        if not isinstance(parameters, dict):
+            parameters = {}
+        parameters.setdefault("type", "object")
+        parameters.setdefault("properties", {})
+        return cls(msg.name, msg.description, parameters, msg.streaming, msg.owner or "typescript", msg.session_id)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolSpec:
+        parameters = dict(data.get("parameters") or {})
+        parameters.setdefault("type", "object")
+        parameters.setdefault("properties", {})
+        return cls(
+            name=str(data["name"]),
+            description=str(data.get("description") or ""),
+            parameters=parameters,
+            streaming=bool(data.get("streaming", False)),
+            owner=str(data.get("owner") or "typescript"),
+            session_id=str(data.get("session_id") or data.get("session") or ""),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "streaming": self.streaming,
+            "owner": self.owner,
+            "session_id": self.session_id,
+        }
+
+
+# -- the per-process, per-event-loop client ------------------------------------------------
+
+_clients: dict[tuple[int, int, str, str], tuple[asyncio.AbstractEventLoop, Any]] = {}
+_connecting: dict[tuple[int, int, str, str], asyncio.Future[Any]] = {}
+
+
+def _key(address: Optional[str], token: Optional[str]) -> tuple[int, int, str, str]:
+    loop = asyncio.get_running_loop()
+    return (os.getpid(), id(loop), address or os.environ.get("DSPY_BRIDGE_ADDRESS") or "", token or "")
+
+
+async def tool_client(address: Optional[str] = None, token: Optional[str] = None) -> Any:
+    """The ``HostClient`` these functions use by default: one per process, event loop and
+    address, made by ``dspy_bridge.core.host.connect(address, token)`` on first use (in a
+    worker, address and secret come from the host that started it)."""
+    key = _key(address, token)
+    loop = asyncio.get_running_loop()
+    for stale in [k for k, (lp, _) in _clients.items() if lp.is_closed() or k[0] != key[0]]:
+        _clients.pop(stale, None)
+    entry = _clients.get(key)
+    if entry is not None and entry[0] is loop:
+        return entry[1]
+    pending = _connecting.get(key)
+    if pending is None:
+        pending = asyncio.ensure_future(_host.connect(address, token))
+        _connecting[key] = pending
+    try:
+        client = await asyncio.shield(pending)
+    finally:
+        if pending.done():
+            _connecting.pop(key, None)
+    _clients[key] = (loop, client)
+    return client
+
+
+async def close_tool_clients() -> None:
+    """Closes the cached clients of the running event loop (tests, shutdown)."""
+    loop = asyncio.get_running_loop()
+    for key, (lp, client) in list(_clients.items()):
+        if lp is loop:
+            _clients.pop(key, None)
+            await client.close()
+
+
+# -- calls ---------------------------------------------------------------------------------
+
+
+def _rpc_error(err: Any) -> BridgeError:
+    translated = _host._translate(err)
+    if type(translated) is BridgeError:  # no detail in the trailers: map the plain status
+        name = err.code().name
+        if name == "DEADLINE_EXCEEDED":
+            return BridgeTimeoutError(translated.message or "the tool call timed out")
+        if name == "CANCELLED":
+            return BridgeCancelledError(translated.message or "the tool call was cancelled")
+    return translated
+
+
+def _request(name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
+    from .._gen.dspy_bridge.v1 import tools_pb2
+
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError("the tool name must be a non-empty string", parameter="name")
+    if args is None:
+        args = {}
+    if not isinstance(args, Mapping):
+        raise InvalidArgumentError(
+            f"tool arguments must be a mapping of argument names to values, got {type(args).__name__}", parameter="args"
+        )
+    if timeout is not None and timeout <= 0:
+        raise InvalidArgumentError("timeout must be positive (seconds)", parameter="timeout")
+    session = current_session_id() if session_id is None else session_id
+    return tools_pb2.CallToolRequest(
+        session_id=session,
+        name=name,
+        args=encode_value(dict(args), "args"),
+        timeout_ms=int(timeout * 1000) if timeout is not None else 0,
+    )
+
+
+def _deadline(timeout: Optional[float]) -> Optional[float]:
+    # The host enforces timeout_ms and answers with a typed timeout; the gRPC deadline is a
+    # backstop a little later, in case the host cannot answer at all.
+    return None if timeout is None else timeout + 1.0
+
+
+async def _call(stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
+    import grpc
+
+    request = _request(name, args, session_id, timeout)
+    call = stub.CallTool(request, timeout=_deadline(timeout))
+    try:
+        response = await call
+    except grpc.aio.AioRpcError as err:
+        raise _rpc_error(err) from None
+    except grpc.aio.UsageError:
+        raise BridgeClosedError("the channel to the host is closed") from None
+    except asyncio.CancelledError:
+        call.cancel()  # the host sees the gRPC cancellation and aborts the tool's signal
+        raise
+    return decode_value(response.result, "result") if response.HasField("result") else None
+
+
+async def _stream(stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> AsyncIterator[Any]:
+    import grpc
+
+    request = _request(name, args, session_id, timeout)
+    call = stub.StreamTool(request, timeout=_deadline(timeout))
+    try:
+        while True:
+            try:
+                response = await call.read()
+            except grpc.aio.AioRpcError as err:
+                raise _rpc_error(err) from None
+            except grpc.aio.UsageError:
+                raise BridgeClosedError("the channel to the host is closed") from None
+            if response is grpc.aio.EOF:
+                return
+            yield decode_value(response.result, "item") if response.HasField("result") else None
+    finally:
+        if not call.done():
+            call.cancel()  # stopped early (break, aclose, cancellation): end the TypeScript stream
+
+
+async def call_tool(
+    name: str,
+    args: Optional[Mapping[str, Any]] = None,
+    *,
+    session_id: Optional[str] = None,
+    timeout: Optional[float] = None,
+    client: Any = None,
+) -> Any:
+    """Calls a tool through the host (a TypeScript tool, or a Python tool of a worker) and
+    returns its result.
+
+    ``session_id``: the session whose tools are visible (default: the session of the tool call
+    being served, see ``current_session_id()``; "" = global tools only). ``timeout`` in
+    seconds (``BridgeTimeoutError``). ``client``: a ``HostClient`` (default: ``tool_client()``).
+    Unknown tools raise ``NotFoundError``, bad arguments ``InvalidArgumentError`` naming the
+    argument, a failing tool the error it raised.
+    """
+    if client is None:
+        client = await tool_client()
+    return await _call(client.stub, name, args, session_id, timeout)
+
+
+async def stream_tool(
+    name: str,
+    args: Optional[Mapping[str, Any]] = None,
+    *,
+    session_id: Optional[str] = None,
+    timeout: Optional[float] = None,
+    client: Any = None,
+) -> AsyncIterator[Any]:
+    """Iterates the items of a streaming tool (``async for item in stream_tool(...)``).
+    Leaving the loop early cancels the call."""
+    if client is None:
+        client = await tool_client()
+    async for item in _stream(client.stub, name, args, session_id, timeout):
+        yield item
+
+
+async def _list(stub: Any, session_id: Optional[str], timeout: Optional[float]) -> list[ToolSpec]:
+    import grpc
+
+    from .._gen.dspy_bridge.v1 import tools_pb2
+
+    session = current_session_id() if session_id is None else session_id
+    try:
+        response = await stub.ListTools(tools_pb2.ListToolsRequest(session_id=session), timeout=timeout)
+    except grpc.aio.AioRpcError as err:
+        raise _rpc_error(err) from None
+    except grpc.aio.UsageError:
+        raise BridgeClosedError("the channel to the host is closed") from None
+    return [ToolSpec.from_proto(t) for t in response.tools]
+
+
+async def list_tools(session_id: Optional[str] = None, *, client: Any = None, timeout: Optional[float] = 30.0) -> list[ToolSpec]:
+    """Every tool the host knows that ``session_id`` sees (global ones plus the session's own;
+    TypeScript and Python tools), with their schemas."""
+    if client is None:
+        client = await tool_client()
+    return await _list(client.stub, session_id, timeout)
+
+
+class SessionTools:
+    """A session's tools, over a ``SessionContext``'s channel: ``SessionTools(session)``.
+
+    ``await tools.call(name, args)``, ``async for item in tools.stream(name, args)``,
+    ``await tools.list()`` all use the context's (authenticated) channel and session id, so
+    the session's own TypeScript tools are visible.
+    """
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    @property
+    def session_id(self) -> str:
+        return str(self._session.session_id)
+
+    def _stub(self) -> Any:
+        from .._gen.dspy_bridge.v1 import bridge_pb2_grpc
+
+        return bridge_pb2_grpc.BridgeServiceStub(self._session.channel)  # the channel may be swapped by reconnect()
+
+    async def call(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> Any:
+        return await _call(self._stub(), name, args, self.session_id, timeout)
+
+    async def stream(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> AsyncIterator[Any]:
+        async for item in _stream(self._stub(), name, args, self.session_id, timeout):
+            yield item
+
+    async def list(self) -> list[ToolSpec]:
+        return await _list(self._stub(), self.session_id, 30.0)
+
+    def __repr__(self) -> str:
+        return f"SessionTools(session_id={self.session_id!r})"
+
+
