@@ -163,9 +163,9 @@ def _request(name: str, args: Optional[Mapping[str, Any]], session_id: Optional[
 
 
 def _deadline(timeout: Optional[float]) -> Optional[float]:
-    # The host enforces timeout_ms and answers with a typed timeout; the gRPC deadline is a
-    # backstop a little later, in case the host cannot answer at all.
-    return None if timeout is None else timeout + 1.0
+    # The host also gets timeout_ms (the tool's signal aborts then); the gRPC deadline at the
+    # same moment makes the caller's error a BridgeTimeoutError whatever the tool throws.
+    return timeout
 
 
 async def _call(stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
@@ -214,8 +214,7 @@ async def call_tool(
     timeout: Optional[float] = None,
     client: Any = None,
 ) -> Any:
-    """Calls a tool through the host (a TypeScript tool, or a Python tool of a worker) and
-    returns its result.
+    """Calls a TypeScript tool through the host's bridge service and returns its result.
 
     ``session_id``: the session whose tools are visible (default: the session of the tool call
     being served, see ``current_session_id()``; "" = global tools only). ``timeout`` in

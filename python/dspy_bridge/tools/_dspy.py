@@ -72,14 +72,11 @@ async def typescript_tools(
     *,
     client: Any = None,
     names: Optional[Iterable[str]] = None,
-    include_python: bool = False,
     timeout: Optional[float] = None,
 ) -> list[dspy.Tool]:
     """The host's TypeScript tools visible to ``session_id`` as ``dspy.Tool`` objects
-    (``names``: only these, in this order; ``include_python``: worker Python tools too)."""
-    specs = await list_tools(session_id, client=client)
-    if not include_python:
-        specs = [s for s in specs if s.owner != "python"]
+    (``names``: only these, in this order)."""
+    specs = [s for s in await list_tools(session_id, client=client) if s.owner != "python"]
     if names is not None:
         by_name = {s.name: s for s in specs}
         wanted = list(names)

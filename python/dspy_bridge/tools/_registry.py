@@ -80,6 +80,17 @@ class PythonTool:
                 parameter="args",
             )
         values = dict(args)
+        for name, value in values.items():  # Enum arguments arrive as their values
+            param = self.command.parameters.get(name)
+            members = _enum_of(param.annotation) if param is not None else None
+            if members is not None and value is not None and not isinstance(value, members):
+                try:
+                    values[name] = members(value)
+                except (ValueError, TypeError):
+                    raise InvalidArgumentError(
+                        f"tool '{self.name}', parameter '{name}': expected one of {[m.value for m in members]!r}, got {value!r}",
+                        parameter=name,
+                    ) from None
         try:
             self.command.bind(values)
         except InvalidArgumentError as err:
@@ -118,20 +129,21 @@ def _choice_problem(value: Any, annotation: Any) -> str | None:
     return None
 
 
+def _enum_of(annotation: Any) -> type[enum.Enum] | None:
+    """The Enum class of ``E``, ``Optional[E]`` / ``E | None`` annotations."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = options[0] if len(options) == 1 else None
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return annotation
+    return None
+
+
 def _fits(value: Any, annotation: Any) -> bool:
     from ..core.registry import _type_problem
 
     return _type_problem(value, annotation) is None
-
-
-def _enum_args(tool: PythonTool, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Enum-typed arguments arrive as their values: give the function the members."""
-    for name, value in kwargs.items():
-        param = tool.command.parameters.get(name)
-        annotation = param.annotation if param is not None else None
-        if isinstance(annotation, type) and issubclass(annotation, enum.Enum) and not isinstance(value, annotation):
-            kwargs[name] = annotation(value)
-    return kwargs
 
 
 class ToolRegistry:
@@ -207,7 +219,7 @@ class ToolRegistry:
     # -- running -------------------------------------------------------------------------
 
     def _kwargs(self, found: PythonTool, args: Mapping[str, Any] | None, context: CommandContext | None, session_id: str) -> dict[str, Any]:
-        kwargs = _enum_args(found, found.bind(args))
+        kwargs = found.bind(args)
         if found.command.context_parameter is not None:
             kwargs[found.command.context_parameter] = context or CommandContext(
                 command="tools.call", call_id=0, session_id=session_id, worker_id="", timeout_ms=0
