@@ -336,6 +336,14 @@ class SessionContext:
         return self._channel
 
     @property
+    def tools(self) -> Any:
+        """This session's tools: ``call``, ``stream`` and ``list`` of the TypeScript tools it
+        may use (a ``dspy_bridge.tools.SessionTools``)."""
+        from ..tools import SessionTools
+
+        return SessionTools(self)
+
+    @property
     def cache(self) -> VariableCache:
         return self._cache
 

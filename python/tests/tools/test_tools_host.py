@@ -185,6 +185,9 @@ async def test_session_tools_on_a_session_context(ts: TSHost, session_id: str) -
         assert await tools.call("add", {"a": 1, "b": 2}) == 3
         assert [i async for i in tools.stream("count", {"n": 2})] == [0, 1]
         assert "session_secret" in {t.name for t in await tools.list()}
+        # The same through the context's own property.
+        assert await ctx.tools.call("session_secret") == {"value": "ctx secret", "session": session_id}
+        assert ctx.tools.session_id == session_id
 
 
 # -- TypeScript -> Python tools (in the worker) ---------------------------------------------
