@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Bridge, InvalidArgumentError, LMError, NotFoundError } from "../src/index.js";
-import { quietLogs } from "./helpers.js";
+import { fixturesDir, quietLogs } from "./helpers.js";
 
 let bridge: Bridge;
 before(async () => {
@@ -166,5 +166,45 @@ describe("adapter scenarios", () => {
     const r = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "count my tokens" } });
     const perModel = r.usage.scripted as Record<string, number> | undefined;
     assert.ok(perModel && perModel.total_tokens > 0, JSON.stringify(r.usage));
+  });
+});
+
+describe("ReAct with tools from both sides", () => {
+  test("bridge.dspy.run: a ReAct agent calls a TypeScript tool and a Python tool, then finishes", async () => {
+    const b = await Bridge.start({ workers: 1, modules: ["py_tools"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+    try {
+      const added: unknown[] = [];
+      b.tools.register(
+        "add",
+        (args) => {
+          added.push(args);
+          return (args.a as number) + (args.b as number);
+        },
+        { description: "Add two numbers", parameters: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } }, required: ["a", "b"] } },
+      );
+      const r = await b.dspy.run({
+        module: "ReAct",
+        signature: "question -> answer",
+        inputs: { question: "What is (17 + 25) * 2?" },
+        config: { tools: ["add", "multiply"] },
+        lm: {
+          model: "scripted",
+          responses: [
+            { next_thought: "Add first.", next_tool_name: "add", next_tool_args: { a: 17, b: 25 } },
+            { next_thought: "Now double it.", next_tool_name: "multiply", next_tool_args: { x: 42, y: 2 } },
+            { next_thought: "Done.", next_tool_name: "finish", next_tool_args: {} },
+            { reasoning: "computed", answer: "84" },
+          ],
+        },
+      });
+      assert.equal(r.fields.answer, "84");
+      const trajectory = r.fields.trajectory as Record<string, unknown>;
+      assert.equal(trajectory.observation_0, 42);
+      assert.equal(trajectory.observation_1, 84);
+      assert.deepEqual(added, [{ a: 17, b: 25 }], "the TypeScript tool ran");
+      assert.deepEqual(await b.tools.call("multiply_calls"), [{ x: 42, y: 2 }], "the Python tool ran");
+    } finally {
+      await b.close();
+    }
   });
 });

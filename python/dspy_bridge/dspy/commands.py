@@ -185,19 +185,40 @@ def _cached_module(module: str, signature: str, config: dict[str, Any] | None) -
     return program
 
 
+async def _resolve_tools(names: list[Any], session_id: str) -> list[Any]:
+    """Tool names -> dspy.Tool objects: this worker's Python `@tool`s first, then the
+    TypeScript tools the session may call (through the bridge service)."""
+    from ..tools import default_tool_registry, python_tools_as_dspy, typescript_tools
+
+    if not all(isinstance(n, str) for n in names):
+        raise InvalidArgumentError("config.tools must be a list of tool names", parameter="config.tools")
+    local = [n for n in names if n in default_tool_registry.names()]
+    remote = [n for n in names if n not in local]
+    tools = python_tools_as_dspy(names=local) if local else []
+    if remote:
+        tools += await typescript_tools(session_id or None, names=remote)
+    return tools
+
+
 @command(name="dspy.run")
 async def dspy_run(
     module: str,
     signature: str,
     inputs: dict,
+    ctx: CommandContext,
     lm: dict | None = None,
     config: dict | None = None,
     usage: bool = True,
     lm_calls: bool = False,
 ) -> dict[str, Any]:
     """Builds `module` over `signature`, runs it once on `inputs`; returns fields, completions,
-    latency, token usage (unless `usage` is false) and, with `lm_calls`, what each LM call received."""
-    program = _cached_module(module, signature, config)
+    latency, token usage (unless `usage` is false) and, with `lm_calls`, what each LM call received.
+    A ReAct's `config.tools` names Python `@tool`s and TypeScript tools."""
+    if config and config.get("tools"):
+        config = {**config, "tools": await _resolve_tools(list(config["tools"]), ctx.session_id)}
+        program = build_module(module, signature, config)
+    else:
+        program = _cached_module(module, signature, config)
     return await _run(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls)
 
 
