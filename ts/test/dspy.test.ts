@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Bridge, InvalidArgumentError, LMError, NotFoundError } from "../src/index.js";
-import { fixturesDir, quietLogs } from "./helpers.js";
+import { fixturesDir, quietLogs, waitFor } from "./helpers.js";
 
 let bridge: Bridge;
 before(async () => {
@@ -206,5 +206,24 @@ describe("ReAct with tools from both sides", () => {
     } finally {
       await b.close();
     }
+  });
+});
+
+describe("session lifetime in the workers", () => {
+  test("deleting a session drops its programs and its worker-side context; a new session with the same id starts clean", async () => {
+    let s = await bridge.sessions.create({ id: "reuse-me" });
+    await s.variables.define("temperature", "float", 0.3);
+    await s.programs.create("qa", { module: "Predict", signature: "question -> answer", bindings: { temperature: "temperature" } });
+    assert.equal((await s.programs.execute("qa", { question: "q" })).lmCalls[0]!.temperature, 0.3);
+    await bridge.sessions.delete("reuse-me");
+    await waitFor(() => bridge.workerForSession("reuse-me") === undefined, 5_000, "the worker to release the session");
+    s = await bridge.sessions.create({ id: "reuse-me" });
+    assert.deepEqual(await s.programs.list(), [], "the old session's programs are gone");
+    await s.variables.define("temperature", "float", 0.9);
+    await s.programs.create("qa", { module: "Predict", signature: "question -> answer", bindings: { temperature: "temperature" } });
+    const t0 = performance.now();
+    const r = await s.programs.execute("qa", { question: "q" });
+    assert.equal(r.lmCalls[0]!.temperature, 0.9);
+    assert.ok(performance.now() - t0 < 1_500, "no wait on a dead watch of the old session");
   });
 });

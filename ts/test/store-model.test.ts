@@ -174,3 +174,42 @@ test("a start revision older than the log answers compacted, and a resync from t
   store.watch("s", { startRevision: current - 2 }, (m) => m.kind === "commit" && tail.push(m.revision), () => {}).cancel();
   assert.deepEqual(tail, [current - 2, current - 1, current, current + 1]);
 });
+
+test("watchers never see changes of variables they may not observe: not deletes, not replays after a delete", () => {
+  const store = new MemoryStore();
+  store.createSession({ sessionId: "s" });
+  store.register("s", [{ name: "secret", type: "string", initialValue: "hunter2", accessRules: [{ session_pattern: "owner", permissions: ["read", "write", "observe"] }] }], "owner");
+  const live: string[] = [];
+  store.watch("s", { caller: "intruder" }, (m) => m.kind === "commit" && live.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {});
+  store.set("s", "secret", "hunter3", { caller: "owner" });
+  store.delete("s", ["secret"], "owner");
+  assert.deepEqual(live, [], "neither the write nor the delete reached the intruder");
+  const replay: string[] = [];
+  store.watch("s", { caller: "intruder", startRevision: 1 }, (m) => m.kind === "commit" && replay.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {}).cancel();
+  assert.deepEqual(replay, [], "a replay after the delete shows nothing either");
+  const owner: string[] = [];
+  store.watch("s", { caller: "owner", startRevision: 1 }, (m) => m.kind === "commit" && owner.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {}).cancel();
+  assert.deepEqual(owner, ["put:secret", "put:secret", "delete:secret"]);
+});
+
+test("a named watch resumes after one of its variables was deleted, and receives the delete", () => {
+  const store = new MemoryStore();
+  store.createSession({ sessionId: "s" });
+  store.register("s", [{ name: "a", type: "integer", initialValue: 1 }, { name: "b", type: "integer", initialValue: 2 }]);
+  const from = store.currentRevision + 1;
+  store.set("s", "b", 3);
+  store.delete("s", ["a"]);
+  const seen: string[] = [];
+  store.watch("s", { names: ["a", "b"], startRevision: from }, (m) => m.kind === "commit" && seen.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {}).cancel();
+  assert.deepEqual(seen, ["put:b", "delete:a"]);
+});
+
+test("one variable named twice in an update (by name and by id) is refused", () => {
+  const store = new MemoryStore();
+  store.createSession({ sessionId: "s" });
+  const [k] = store.register("s", [{ name: "k", type: "integer", initialValue: 1 }]);
+  const { revision, results } = store.update("s", [{ name: "k", value: 2 }, { name: k!.id, value: 3 }], { atomic: true });
+  assert.equal(revision, 0);
+  assert.ok(results.every((r) => !r.ok));
+  assert.equal(store.get("s", "k").version, 1);
+});

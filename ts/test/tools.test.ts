@@ -1,7 +1,7 @@
 // Tools from the TypeScript side: registration, schemas, sessions, calls and cancellation.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { AlreadyExistsError, Bridge, InvalidArgumentError, NotFoundError } from "../src/index.js";
+import { AlreadyExistsError, Bridge, CancelledError, InvalidArgumentError, NotFoundError, TimeoutError } from "../src/index.js";
 import { startPool } from "./helpers.js";
 
 let bridge: Bridge;
@@ -67,7 +67,15 @@ describe("TypeScript tools", () => {
     const controller = new AbortController();
     const pending = bridge.tools.call("slow", {}, { signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
-    await assert.rejects(pending, /aborted/);
+    await assert.rejects(pending, CancelledError);
     assert.equal(sawAbort, true, "the tool saw the cancellation");
+    // A tool that ignores its signal: the caller is still answered at the timeout, typed.
+    bridge.tools.register("stubborn", () => new Promise((resolve) => setTimeout(() => resolve("late"), 1_500)));
+    const t0 = performance.now();
+    await assert.rejects(bridge.tools.call("stubborn", {}, { timeoutMs: 100 }), TimeoutError);
+    assert.ok(performance.now() - t0 < 1_000, "answered at the timeout, not when the tool finished");
+    const aborted = new AbortController();
+    aborted.abort();
+    await assert.rejects(bridge.tools.call("stubborn", {}, { signal: aborted.signal }), CancelledError);
   });
 });

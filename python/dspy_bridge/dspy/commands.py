@@ -264,6 +264,18 @@ class _Program:
 _programs: dict[str, dict[str, _Program]] = {}
 
 
+def _release_session(session_id: str) -> None:
+    _programs.pop(session_id, None)
+
+
+try:  # when session support is importable, a released session's programs go with it
+    from ..session.commands import on_session_release
+
+    on_session_release(_release_session)
+except ImportError:  # pragma: no cover - dspy without the session package
+    pass
+
+
 def _session_programs(ctx: CommandContext) -> dict[str, _Program]:
     if not ctx.session_id:
         raise InvalidArgumentError("session programs need a session: call with { session }", parameter="session")

@@ -353,6 +353,11 @@ class SessionContext:
         return self._revision
 
     @property
+    def watch_alive(self) -> bool:
+        """Whether the background watch that keeps the cache fresh is still running."""
+        return self._bg_task is not None and not self._bg_task.done()
+
+    @property
     def watch_reconnects(self) -> int:
         """How many times the background watch stream was reopened."""
         return self._bg_reconnects
@@ -364,6 +369,9 @@ class SessionContext:
             return
         if self._bg_task is None:
             raise BridgeClosedError("initialize() the SessionContext first")
+        if self._bg_task.done():
+            # The watch has ended (the session was deleted or expired): nothing will arrive.
+            raise BridgeClosedError(f"the watch of session {self._session_id!r} has ended; revision {revision} will not arrive")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._revision_waiters.append((revision, fut))
         await asyncio.wait_for(fut, timeout)
@@ -401,6 +409,7 @@ class SessionContext:
     async def _cache_watch(self, start: int) -> None:
         backoff = 0.05
         cache = self._cache
+        connected_before = False
         while not self._closed:
             stub = self._stub
             call = None
@@ -408,6 +417,11 @@ class SessionContext:
                 call = stub.Watch(
                     variables_pb2.WatchRequest(session_id=self._session_id, start_revision=start, caller_session_id=self._caller)
                 )
+                if connected_before:
+                    # The replay of what was missed arrives after this point; until it has, an
+                    # entry cached before the outage could be stale: start from an empty cache.
+                    cache.clear("reconnected")
+                connected_before = True
                 self._cache_live = True
                 async for resp in call:
                     backoff = 0.05
@@ -918,7 +932,11 @@ class SessionContext:
         resp = await self._call(
             "GetDependencies",
             variables_pb2.GetDependenciesRequest(
-                session_id=self._session_id, variable=variable, include_transitive=include_transitive, dependents=dependents
+                session_id=self._session_id,
+                variable=variable,
+                include_transitive=include_transitive,
+                dependents=dependents,
+                caller_session_id=self._caller_id(),
             ),
         )
         return [dependency_info(d) for d in resp.dependencies]
@@ -1198,7 +1216,7 @@ class SessionContext:
         ``cache_misses``, ``cache_hit_rate`` and the average round trip of reads and writes
         it made (``avg_read_latency_ms``, ``avg_write_latency_ms``).
         ``total_optimization_time_s`` is 0.0 until optimization runs exist."""
-        resp = await self._call("GetStats", variables_pb2.StatsRequest(session_id=self._session_id, variable=variable or ""))
+        resp = await self._call("GetStats", variables_pb2.StatsRequest(session_id=self._session_id, variable=variable or "", caller_session_id=self._caller_id()))
         stats: dict[str, Any] = json.loads(resp.stats_json) if resp.stats_json else {}
         if variable:
             stats.update(self._cache.key_stats(stats.get("variable", self._ids.get(variable, variable))))

@@ -199,10 +199,10 @@ export function storeHandlers(store: MemoryStore, unary: Wrap) {
     changeDependency: unary<DependencyRequest, unknown>((req) => {
       if (req.remove) store.removeDependency(req.sessionId, req.fromVariable, req.toVariable, caller(req));
       else store.addDependency(req.sessionId, req.fromVariable, req.toVariable, req.type || "data", req.metadata, caller(req));
-      return dependenciesMessage(store, req.sessionId, req.fromVariable, false, false);
+      return dependenciesMessage(store, req.sessionId, req.fromVariable, false, false, caller(req));
     }),
     getDependencies: unary<GetDependenciesRequest, unknown>((req) =>
-      dependenciesMessage(store, req.sessionId, req.variable, req.includeTransitive, req.dependents),
+      dependenciesMessage(store, req.sessionId, req.variable, req.includeTransitive, req.dependents, caller(req)),
     ),
     setPermissions: unary<SetPermissionsRequest, unknown>((req) =>
       variableMessage(store, req.sessionId, store.setPermissions(req.sessionId, req.variable, rulesIn(req.rules), caller(req))),
@@ -235,14 +235,16 @@ export function storeHandlers(store: MemoryStore, unary: Wrap) {
         revision: BigInt(s.revision),
       });
     }),
-    getStats: unary<StatsRequest, unknown>((req) => create(StatsResponseSchema, { statsJson: JSON.stringify(store.stats(req.sessionId, req.variable || undefined)) })),
+    getStats: unary<StatsRequest, unknown>((req) =>
+      create(StatsResponseSchema, { statsJson: JSON.stringify(store.stats(req.sessionId, req.variable || undefined, caller(req))) }),
+    ),
     watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => watchHandler(store, call),
   };
 }
 
-function dependenciesMessage(store: MemoryStore, sessionId: string, variable: string, transitive: boolean, dependents: boolean) {
+function dependenciesMessage(store: MemoryStore, sessionId: string, variable: string, transitive: boolean, dependents: boolean, callerId: string) {
   return create(GetDependenciesResponseSchema, {
-    dependencies: store.dependencies(sessionId, variable, transitive, dependents).map((d) => ({
+    dependencies: store.dependencies(sessionId, variable, transitive, dependents, callerId).map((d) => ({
       variable: d.variable,
       variableId: d.variableId,
       type: d.type,

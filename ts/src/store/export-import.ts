@@ -8,7 +8,8 @@ import { BridgeError, InvalidArgumentError, NotImplementedError } from "../error
 import { ValueSchema } from "../gen/dspy_bridge/v1/values_pb.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import { isAllowed, normalizeRules } from "./access.js";
-import { compilePattern, type MemoryStore } from "./memory-store.js";
+import { DEPENDENCY_TYPES } from "./dependency-graph.js";
+import { compilePattern, stringMap, type MemoryStore } from "./memory-store.js";
 import { canonicalType, validateConstraints, validateValue } from "./types/index.js";
 
 export const EXPORT_FORMAT = "dspy-bridge/variables";
@@ -187,6 +188,7 @@ export function importVariables(store: MemoryStore, sessionId: string, data: Uin
       const type = canonicalType(v.type);
       const constraints = validateConstraints(type, v.constraints);
       normalizeRules(v.accessRules);
+      stringMap(v.metadata, `${v.name}.metadata`);
       const existing = session.find(v.name);
       if (!existing) {
         validateValue(type, v.value, constraints, v.name);
@@ -213,6 +215,13 @@ export function importVariables(store: MemoryStore, sessionId: string, data: Uin
   for (const dep of dependencies) {
     try {
       if (!known(dep.from) || !known(dep.to)) throw new InvalidArgumentError(`dependency ${dep.from} -> ${dep.to} names an unknown variable`);
+      if (!(DEPENDENCY_TYPES as readonly string[]).includes(dep.type ?? "data")) {
+        throw new InvalidArgumentError(`dependency ${dep.from} -> ${dep.to}: type must be one of ${DEPENDENCY_TYPES.join(", ")}`);
+      }
+      const existingFrom = session.find(dep.from);
+      if (existingFrom && !isAllowed(existingFrom.accessRules, caller, "write")) {
+        throw new InvalidArgumentError(`dependency ${dep.from} -> ${dep.to}: session '${caller}' may not write '${dep.from}'`);
+      }
       graph.add(dep.from, dep.to, dep.type ?? "data");
     } catch (err) {
       details.push({ name: `${dep.from} -> ${dep.to}`, action: "error", error: BridgeError.from(err).message });
@@ -235,7 +244,13 @@ export function importVariables(store: MemoryStore, sessionId: string, data: Uin
     );
     revision = store.currentRevision;
   }
-  if (updates.length) revision = store.update(sessionId, updates, { atomic: true, caller, source: "import" }).revision || revision;
+  if (updates.length) {
+    const outcome = store.update(sessionId, updates, { atomic: true, caller, source: "import" });
+    const failed = outcome.results.find((r) => !r.ok);
+    // Unreachable after the checks above; if it ever happens, say so rather than report success.
+    if (failed) throw failed.error ?? new InvalidArgumentError(`import of '${failed.name}' failed`);
+    revision = outcome.revision;
+  }
   for (const dep of dependencies) {
     if (!session.dependencies.edgesFrom(dep.from).some((e) => e.to === dep.to)) store.addDependency(sessionId, dep.from, dep.to, dep.type ?? "data", {}, caller);
   }

@@ -172,8 +172,16 @@ export class MemoryStore {
     }
   }
 
+  private readonly droppedListeners = new Set<(sessionId: string) => void>();
+
+  /** Called whenever a session goes away (deleted or expired). */
+  onSessionDropped(listener: (sessionId: string) => void): void {
+    this.droppedListeners.add(listener);
+  }
+
   private dropSession(session: SessionRecord, reason: BridgeError): void {
     this.sessions.delete(session.info.sessionId);
+    for (const listener of this.droppedListeners) listener(session.info.sessionId);
     for (const w of [...this.watchers]) {
       if (w.sessionId === session.info.sessionId) {
         this.watchers.delete(w);
@@ -314,9 +322,11 @@ export class MemoryStore {
     const seen = new Set<string>();
     for (const u of updates) {
       try {
-        if (seen.has(u.name)) throw new InvalidArgumentError(`variable '${u.name}' is updated twice in one request`, { parameter: "updates" });
-        seen.add(u.name);
         let record = session.find(u.name);
+        // By the variable, not the text: a name and an id can denote the same one.
+        const key = record?.name ?? u.name;
+        if (seen.has(key)) throw new InvalidArgumentError(`variable '${key}' is updated twice in one request`, { parameter: "updates" });
+        seen.add(key);
         let fresh = false;
         if (!record) {
           if (!options.createIfMissing) this.variable(session, u.name);
@@ -380,11 +390,15 @@ export class MemoryStore {
 
   delete(sessionId: string, names: string[], caller = sessionId): { revision: number; deleted: number } {
     const session = this.session(sessionId);
-    const records = names.map((n) => {
-      const r = this.variable(session, n);
-      this.check(r, caller, "write");
-      return r;
-    });
+    const records = [
+      ...new Set(
+        names.map((n) => {
+          const r = this.variable(session, n);
+          this.check(r, caller, "write");
+          return r;
+        }),
+      ),
+    ];
     if (records.length === 0) return { revision: 0, deleted: 0 };
     const revision = this.commit(
       session,
@@ -447,11 +461,23 @@ export class MemoryStore {
     return session.dependencies.remove(a.name, b.name);
   }
 
-  dependencies(sessionId: string, name: string, transitive = false, dependents = false): { variable: string; variableId: string; type: string; depth: number }[] {
+  /** What `name` depends on (or what depends on it); only variables the caller may read. */
+  dependencies(
+    sessionId: string,
+    name: string,
+    transitive = false,
+    dependents = false,
+    caller = sessionId,
+  ): { variable: string; variableId: string; type: string; depth: number }[] {
     const session = this.session(sessionId);
     const record = this.variable(session, name);
+    this.check(record, caller, "read");
     return session.dependencies
       .walk(record.name, transitive, dependents)
+      .filter((d) => {
+        const other = session.variables.get(d.variable);
+        return other !== undefined && isAllowed(other.accessRules, caller, "read");
+      })
       .map((d) => ({ ...d, variableId: session.variables.get(d.variable)?.id ?? "" }));
   }
 
@@ -476,7 +502,8 @@ export class MemoryStore {
     return isAllowed(record.accessRules, caller, permission as Permission);
   }
 
-  stats(sessionId: string, name?: string): Record<string, unknown> {
+  /** Reads and writes per variable and per session; only variables the caller may read. */
+  stats(sessionId: string, name?: string, caller = sessionId): Record<string, unknown> {
     const session = this.session(sessionId);
     const one = (r: VariableRecord) => ({
       read_count: r.stats.reads,
@@ -485,11 +512,16 @@ export class MemoryStore {
       last_read_ms: r.stats.lastReadMs,
       last_write_ms: r.stats.lastWriteMs,
     });
-    if (name) return { variable: this.variable(session, name).name, ...one(this.variable(session, name)) };
+    if (name) {
+      const record = this.variable(session, name);
+      this.check(record, caller, "read");
+      return { variable: record.name, ...one(record) };
+    }
     let reads = 0;
     let writes = 0;
     const variables: Record<string, unknown> = {};
     for (const r of session.variables.values()) {
+      if (!isAllowed(r.accessRules, caller, "read")) continue;
       reads += r.stats.reads;
       writes += r.stats.writes;
       variables[r.name] = one(r);
@@ -523,7 +555,7 @@ export class MemoryStore {
     for (const p of pending) {
       const r = p.record;
       if (p.kind === "delete") {
-        changes.push({ kind: "delete", sessionId: session.info.sessionId, name: r.name, id: r.id, type: r.type, value: null, oldValue: r.value, version: r.version, metadata: {}, source, timestampMs: now });
+        changes.push({ kind: "delete", sessionId: session.info.sessionId, name: r.name, id: r.id, type: r.type, value: null, oldValue: r.value, version: r.version, metadata: {}, source, timestampMs: now, rules: r.accessRules });
         continue;
       }
       const oldValue = p.fresh && r.version === 0 ? null : r.value;
@@ -551,6 +583,7 @@ export class MemoryStore {
         metadata: p.metadata,
         source,
         timestampMs: now,
+        rules: r.accessRules,
       });
     }
     const commit: Commit = { revision, sessionId: session.info.sessionId, changes };
@@ -572,8 +605,7 @@ export class MemoryStore {
   }
 
   private mayObserve(w: Watcher, c: Change): boolean {
-    const record = this.sessions.get(w.sessionId)?.variables.get(c.name);
-    return !record || isAllowed(record.accessRules, w.caller, "observe");
+    return isAllowed(c.rules, w.caller, "observe");
   }
 
   /**
@@ -584,13 +616,14 @@ export class MemoryStore {
   watch(sessionId: string, options: WatchOptions, onMessage: (m: WatchMessage) => void, onEnd: (error?: BridgeError) => void): WatchHandle {
     const session = this.session(sessionId);
     const caller = options.caller ?? sessionId;
+    const start = options.startRevision ?? 0;
     const names = options.names && options.names.length ? new Set(options.names) : undefined;
+    // A resuming watch may name variables deleted since: their deletes are in the log.
     for (const name of names ?? []) {
-      const record = this.variable(session, name);
-      this.check(record, caller, "observe");
+      const record = start > 0 ? session.find(name) : this.variable(session, name);
+      if (record) this.check(record, caller, "observe");
     }
     const watcher: Watcher = { sessionId, names, caller, onMessage, onEnd };
-    const start = options.startRevision ?? 0;
     if (start > 0 && start <= this.compactedRevision) {
       onMessage({ kind: "compacted", revision: this.revision, compactRevision: this.compactedRevision });
       onEnd(new CompactedError(`revision ${start} has been compacted (oldest kept: ${this.compactedRevision + 1}); resync and watch from the current revision`));
@@ -601,7 +634,7 @@ export class MemoryStore {
       for (const r of session.variables.values()) {
         if (names && !names.has(r.name) && !names.has(r.id)) continue;
         if (!isAllowed(r.accessRules, caller, "observe")) continue;
-        changes.push({ kind: "put", sessionId, name: r.name, id: r.id, type: r.type, value: r.value, oldValue: null, version: r.version, metadata: r.metadata, source: r.updatedBy, timestampMs: r.updatedAtMs });
+        changes.push({ kind: "put", sessionId, name: r.name, id: r.id, type: r.type, value: r.value, oldValue: null, version: r.version, metadata: r.metadata, source: r.updatedBy, timestampMs: r.updatedAtMs, rules: r.accessRules });
       }
       onMessage({ kind: "commit", revision: this.revision, changes, initial: true });
     }

@@ -95,6 +95,9 @@ export interface Change {
   metadata: Record<string, string>;
   source: string;
   timestampMs: number;
+  /** The variable's access rules when the change was committed: who may observe it, decided
+   * then and never from a later state (a deleted variable has no rules any more). */
+  rules: readonly AccessRule[];
   /** Encoded once, on first need, and shared by every watcher. */
   envelope?: Value;
   oldEnvelope?: Value;

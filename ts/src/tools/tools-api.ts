@@ -1,6 +1,6 @@
 // `bridge.tools`: TypeScript functions as tools Python (and DSPy ReAct) can call, and calls
 // to Python `@tool` functions. The side that owns a tool validates its arguments.
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../errors/index.js";
+import { AlreadyExistsError, CancelledError, InvalidArgumentError, NotFoundError, TimeoutError } from "../errors/index.js";
 import type { CallOptions } from "../pool/call.js";
 import { compileArgsSchema, type JsonSchema, type Validator } from "./schema.js";
 
@@ -105,6 +105,11 @@ export class ToolsApi {
     return out;
   }
 
+  /** Forget the workers' tool list (a worker started: its modules may differ). */
+  invalidatePythonTools(): void {
+    this.pythonTools = undefined;
+  }
+
   /** Every tool visible to the session: TypeScript ones and the workers' Python `@tool`s. */
   async list(options: { session?: string } = {}): Promise<ToolInfo[]> {
     this.pythonTools ??= this.runner
@@ -178,12 +183,30 @@ export class ToolsApi {
       // The iteration outlives this call: the caller's signal is handed on as it is.
       return tool.fn(args as Record<string, unknown>, ctx(signal ?? new AbortController().signal));
     }
+    if (signal?.aborted) throw new CancelledError(`tool '${tool.name}' was cancelled before it started`, { cause: signal.reason });
+    // The caller is answered the moment it gives up (abort or timeout), with a typed error,
+    // whether or not the tool honours its signal; the tool learns of it through ctx.signal.
     const controller = new AbortController();
-    const onAbort = () => controller.abort(signal?.reason);
+    let giveUp: (error: Error) => void = () => {};
+    const gaveUp = new Promise<never>((_, reject) => (giveUp = reject));
+    const onAbort = () => {
+      const error = new CancelledError(`tool '${tool.name}' was cancelled`, { cause: signal?.reason });
+      controller.abort(error);
+      giveUp(error);
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
-    const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(new Error(`tool '${tool.name}' timed out after ${timeoutMs} ms`)), timeoutMs) : undefined;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            const error = new TimeoutError(`tool '${tool.name}' timed out after ${timeoutMs} ms`, { timeoutMs });
+            controller.abort(error);
+            giveUp(error);
+          }, timeoutMs)
+        : undefined;
+    const running = Promise.resolve().then(() => tool.fn(args as Record<string, unknown>, ctx(controller.signal)));
+    running.catch(() => {}); // if we gave up first, its later failure is nobody's business
     try {
-      return await tool.fn(args as Record<string, unknown>, ctx(controller.signal));
+      return await Promise.race([running, gaveUp]);
     } finally {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);

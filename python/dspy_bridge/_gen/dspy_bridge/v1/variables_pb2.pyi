@@ -416,16 +416,18 @@ class DependencyRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., from_variable: _Optional[str] = ..., to_variable: _Optional[str] = ..., type: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., remove: _Optional[bool] = ..., caller_session_id: _Optional[str] = ...) -> None: ...
 
 class GetDependenciesRequest(_message.Message):
-    __slots__ = ("session_id", "variable", "include_transitive", "dependents")
+    __slots__ = ("session_id", "variable", "include_transitive", "dependents", "caller_session_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_TRANSITIVE_FIELD_NUMBER: _ClassVar[int]
     DEPENDENTS_FIELD_NUMBER: _ClassVar[int]
+    CALLER_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     variable: str
     include_transitive: bool
     dependents: bool
-    def __init__(self, session_id: _Optional[str] = ..., variable: _Optional[str] = ..., include_transitive: _Optional[bool] = ..., dependents: _Optional[bool] = ...) -> None: ...
+    caller_session_id: str
+    def __init__(self, session_id: _Optional[str] = ..., variable: _Optional[str] = ..., include_transitive: _Optional[bool] = ..., dependents: _Optional[bool] = ..., caller_session_id: _Optional[str] = ...) -> None: ...
 
 class DependencyInfo(_message.Message):
     __slots__ = ("variable", "variable_id", "type", "depth")
@@ -530,12 +532,14 @@ class ImportVariablesResponse(_message.Message):
     def __init__(self, imported: _Optional[int] = ..., skipped: _Optional[int] = ..., errors: _Optional[int] = ..., details_json: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
-    __slots__ = ("session_id", "variable")
+    __slots__ = ("session_id", "variable", "caller_session_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    CALLER_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     variable: str
-    def __init__(self, session_id: _Optional[str] = ..., variable: _Optional[str] = ...) -> None: ...
+    caller_session_id: str
+    def __init__(self, session_id: _Optional[str] = ..., variable: _Optional[str] = ..., caller_session_id: _Optional[str] = ...) -> None: ...
 
 class StatsResponse(_message.Message):
     __slots__ = ("stats_json",)
