@@ -8,3 +8,4 @@ export { Session, Sessions, SessionVariables, type DefineOptions, type VariableI
 export { MemoryStore, type ImportSummary, type SessionInfo, type HistoryEntry, type AccessRule, type Permission, type StoreOptions } from "./store/index.js";
 export { DSPyApi, SessionPrograms, type DSPyResult, type LMSpec, type ModuleType, type ProgramInfo, type RunOptions } from "./dspy/index.js";
 export { ToolsApi, type JsonSchema, type ToolContext, type ToolFunction, type ToolInfo, type ToolOptions } from "./tools/index.js";
+export { CognitiveConfiguration, Configurations, compileSpace, sample as sampleSpace, validate as validateSpace, type ConfigurationInfo, type SpaceDoc } from "./config/index.js";

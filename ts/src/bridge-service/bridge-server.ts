@@ -9,6 +9,8 @@ import type { MemoryStore } from "../store/memory-store.js";
 import { toServiceError } from "./service-error.js";
 import { storeHandlers } from "./store-handlers.js";
 import { toolHandlers } from "./tool-handlers.js";
+import { configurationHandlers } from "./configuration-handlers.js";
+import type { Configurations } from "../config/index.js";
 import type { ToolsApi } from "../tools/index.js";
 import { authInterceptor } from "./auth.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
@@ -24,6 +26,7 @@ export interface BridgeServerOptions {
   workersReady: () => number;
   store: MemoryStore;
   tools: ToolsApi;
+  configurations: Configurations;
   onLog: (line: string) => void;
 }
 
@@ -69,6 +72,7 @@ export class BridgeServer {
       ),
       ...storeHandlers(options.store, unary),
       ...toolHandlers(options.tools),
+      ...configurationHandlers(options.configurations, unary),
       // Configuration and optimization RPCs are served by later work; until then grpc-js
       // answers UNIMPLEMENTED for them.
     });

@@ -23,3 +23,4 @@ export {
   validate,
 } from "./space.js";
 export { JSON_FORMAT_VERSION, fromConfigSpace, toConfigSpace } from "./configspace.js";
+export { CognitiveConfiguration, Configurations, type ConfigurationInfo } from "./cognitive-configuration.js";

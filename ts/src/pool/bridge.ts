@@ -21,6 +21,7 @@ import type { FrameConnection } from "../transport/frame-connection.js";
 import { BridgeServer } from "../bridge-service/index.js";
 import { DSPyApi } from "../dspy/index.js";
 import { ToolsApi } from "../tools/index.js";
+import { Configurations } from "../config/index.js";
 import { Sessions } from "../sessions/index.js";
 import { MemoryStore } from "../store/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
@@ -106,6 +107,8 @@ export class Bridge {
   readonly dspy: DSPyApi;
   /** TypeScript tools Python can call, and calls to Python tools. */
   readonly tools: ToolsApi;
+  /** Configuration spaces registered in sessions (also `session.configurations`). */
+  readonly configurations: Configurations;
   private failure: BridgeError | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -130,7 +133,8 @@ export class Bridge {
     });
     this.dspy = new DSPyApi(this);
     this.tools = new ToolsApi(this);
-    this.sessions = new Sessions(this.store, this, this.dspy);
+    this.configurations = new Configurations(this.store);
+    this.sessions = new Sessions(this.store, this, this.dspy, this.configurations);
   }
 
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
@@ -163,6 +167,7 @@ export class Bridge {
         workersReady: () => this.slots.filter((s) => s.worker?.state === "ready").length,
         store: this.store,
         tools: this.tools,
+        configurations: this.configurations,
         onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
       });
     }

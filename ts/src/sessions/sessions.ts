@@ -4,6 +4,7 @@ import { NotFoundError } from "../errors/index.js";
 import type { CallOptions } from "../pool/call.js";
 import type { MemoryStore } from "../store/memory-store.js";
 import type { SessionInfo } from "../store/records.js";
+import type { CognitiveConfiguration, Configurations, SpaceDoc } from "../config/index.js";
 import { SessionPrograms, type DSPyApi } from "../dspy/index.js";
 import { SessionVariables } from "./session-variables.js";
 
@@ -18,15 +19,22 @@ export class Session {
   readonly variables: SessionVariables;
   /** DSPy programs living in this session's worker. */
   readonly programs: SessionPrograms;
+  /** Configuration spaces of this session: `register(name, definition)`, `get(name)`. */
+  readonly configurations: { register(name: string, definition: SpaceDoc): CognitiveConfiguration; get(name: string): CognitiveConfiguration };
 
   constructor(
     readonly id: string,
     private readonly store: MemoryStore,
     private readonly runner: SessionRunner,
     dspy: DSPyApi,
+    configurations: Configurations,
   ) {
     this.variables = new SessionVariables(store, id);
     this.programs = new SessionPrograms(dspy, runner, id, () => store.sessionRevision(id));
+    this.configurations = {
+      register: (name, definition) => configurations.register(id, name, definition),
+      get: (name) => configurations.get(id, name),
+    };
   }
 
   info(): SessionInfo {
@@ -48,17 +56,18 @@ export class Sessions {
     private readonly store: MemoryStore,
     private readonly runner: SessionRunner,
     private readonly dspy: DSPyApi,
+    private readonly configurations: Configurations,
   ) {}
 
   async create(options: { id?: string; ttlMs?: number; metadata?: Record<string, unknown> } = {}): Promise<Session> {
     const info = this.store.createSession({ sessionId: options.id, ttlMs: options.ttlMs, metadata: options.metadata });
-    return new Session(info.sessionId, this.store, this.runner, this.dspy);
+    return new Session(info.sessionId, this.store, this.runner, this.dspy, this.configurations);
   }
 
   /** An existing session; NotFoundError otherwise. */
   async get(id: string): Promise<Session> {
     this.store.getSession(id);
-    return new Session(id, this.store, this.runner, this.dspy);
+    return new Session(id, this.store, this.runner, this.dspy, this.configurations);
   }
 
   /** The session with this id, created if needed. */

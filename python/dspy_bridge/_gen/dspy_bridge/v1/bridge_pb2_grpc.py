@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from dspy_bridge._gen.dspy_bridge.v1 import bridge_pb2 as dspy__bridge_dot_v1_dot_bridge__pb2
+from dspy_bridge._gen.dspy_bridge.v1 import configuration_pb2 as dspy__bridge_dot_v1_dot_configuration__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import session_pb2 as dspy__bridge_dot_v1_dot_session__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import tools_pb2 as dspy__bridge_dot_v1_dot_tools__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2 as dspy__bridge_dot_v1_dot_variables__pb2
@@ -152,6 +153,31 @@ class BridgeServiceStub:
                 request_serializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.SerializeToString,
                 response_deserializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.FromString,
                 _registered_method=True)
+        self.RegisterConfiguration = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/RegisterConfiguration',
+                request_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.RegisterConfigurationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.ConfigurationInfo.FromString,
+                _registered_method=True)
+        self.GetConfiguration = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/GetConfiguration',
+                request_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.ConfigurationInfo.FromString,
+                _registered_method=True)
+        self.ApplyConfiguration = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/ApplyConfiguration',
+                request_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.ApplyConfigurationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.ApplyConfigurationResponse.FromString,
+                _registered_method=True)
+        self.SampleConfiguration = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/SampleConfiguration',
+                request_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.SampleConfigurationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.SampleConfigurationResponse.FromString,
+                _registered_method=True)
+        self.ValidateConfiguration = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/ValidateConfiguration',
+                request_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationResponse.FromString,
+                _registered_method=True)
 
 
 class BridgeServiceServicer:
@@ -295,6 +321,36 @@ class BridgeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SampleConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ValidateConfiguration(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BridgeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -412,6 +468,31 @@ def add_BridgeServiceServicer_to_server(servicer, server):
                     servicer.StreamTool,
                     request_deserializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.FromString,
                     response_serializer=dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.SerializeToString,
+            ),
+            'RegisterConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterConfiguration,
+                    request_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.RegisterConfigurationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.ConfigurationInfo.SerializeToString,
+            ),
+            'GetConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfiguration,
+                    request_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.GetConfigurationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.ConfigurationInfo.SerializeToString,
+            ),
+            'ApplyConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyConfiguration,
+                    request_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.ApplyConfigurationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.ApplyConfigurationResponse.SerializeToString,
+            ),
+            'SampleConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.SampleConfiguration,
+                    request_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.SampleConfigurationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.SampleConfigurationResponse.SerializeToString,
+            ),
+            'ValidateConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateConfiguration,
+                    request_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1035,6 +1116,141 @@ class BridgeService:
             '/dspy_bridge.v1.BridgeService/StreamTool',
             dspy__bridge_dot_v1_dot_tools__pb2.CallToolRequest.SerializeToString,
             dspy__bridge_dot_v1_dot_tools__pb2.CallToolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/RegisterConfiguration',
+            dspy__bridge_dot_v1_dot_configuration__pb2.RegisterConfigurationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_configuration__pb2.ConfigurationInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/GetConfiguration',
+            dspy__bridge_dot_v1_dot_configuration__pb2.GetConfigurationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_configuration__pb2.ConfigurationInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/ApplyConfiguration',
+            dspy__bridge_dot_v1_dot_configuration__pb2.ApplyConfigurationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_configuration__pb2.ApplyConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SampleConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/SampleConfiguration',
+            dspy__bridge_dot_v1_dot_configuration__pb2.SampleConfigurationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_configuration__pb2.SampleConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/ValidateConfiguration',
+            dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationResponse.FromString,
             options,
             channel_credentials,
             insecure,

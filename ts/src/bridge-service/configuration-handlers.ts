@@ -1,0 +1,64 @@
+// The bridge service's configuration-space RPCs (Python's ConfigurationSpace calls them).
+import { create } from "@bufbuild/protobuf";
+import { InvalidArgumentError } from "../errors/index.js";
+import type { Configurations } from "../config/index.js";
+import type { SpaceDoc } from "../config/index.js";
+import {
+  ApplyConfigurationResponseSchema,
+  ConfigurationInfoSchema,
+  SampleConfigurationResponseSchema,
+  ValidateConfigurationResponseSchema,
+  type ApplyConfigurationRequest,
+  type GetConfigurationRequest,
+  type RegisterConfigurationRequest,
+  type SampleConfigurationRequest,
+  type ValidateConfigurationRequest,
+} from "../gen/dspy_bridge/v1/configuration_pb.js";
+import { decodeValue, encodeValue } from "../values/index.js";
+import type { ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+
+type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+type Wrap = <Req, Res>(handler: (request: Req) => Res | Promise<Res>) => Unary<Req, Res>;
+
+function parseDefinition(text: string): SpaceDoc {
+  try {
+    return JSON.parse(text) as SpaceDoc;
+  } catch (err) {
+    throw new InvalidArgumentError(`definition_json is not valid JSON: ${(err as Error).message}`, { parameter: "definition_json" });
+  }
+}
+
+function objectArg(value: unknown, where: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new InvalidArgumentError(`${where} must be an object of variable name -> value`, { parameter: where });
+  }
+  return value as Record<string, unknown>;
+}
+
+export function configurationHandlers(configurations: Configurations, unary: Wrap) {
+  const info = (sessionId: string, name: string) => {
+    const i = configurations.info(sessionId, name);
+    return create(ConfigurationInfoSchema, { name: i.name, definitionJson: JSON.stringify(i.definition), version: BigInt(i.version), variables: i.variables });
+  };
+  return {
+    registerConfiguration: unary<RegisterConfigurationRequest, unknown>((req) => {
+      configurations.register(req.sessionId, req.name, parseDefinition(req.definitionJson), req.callerSessionId || req.sessionId);
+      return info(req.sessionId, req.name);
+    }),
+    getConfiguration: unary<GetConfigurationRequest, unknown>((req) => info(req.sessionId, req.name)),
+    applyConfiguration: unary<ApplyConfigurationRequest, unknown>((req) => {
+      const values = objectArg(req.values ? decodeValue(req.values, "values") : undefined, "values");
+      const { version, revision } = configurations.apply(req.sessionId, req.name, values, req.metadata, req.callerSessionId || req.sessionId);
+      return create(ApplyConfigurationResponseSchema, { version: BigInt(version), revision: BigInt(revision) });
+    }),
+    sampleConfiguration: unary<SampleConfigurationRequest, unknown>((req) => {
+      const r = configurations.sample(req.sessionId, req.name, req.seed ? Number(req.seed) : undefined, req.count || 1);
+      return create(SampleConfigurationResponseSchema, { samples: encodeValue(r.samples, "samples"), acceptanceRate: r.acceptanceRate });
+    }),
+    validateConfiguration: unary<ValidateConfigurationRequest, unknown>((req) => {
+      const values = objectArg(req.values ? decodeValue(req.values, "values") : {}, "values");
+      const r = configurations.validate(req.sessionId, req.name, values);
+      return create(ValidateConfigurationResponseSchema, { ok: r.ok, violationsJson: JSON.stringify(r.violations) });
+    }),
+  };
+}

@@ -1,0 +1,184 @@
+// Configuration spaces registered in sessions (the seed's CognitiveConfiguration): a named
+// space whose variables live in the session's store, applied atomically — one commit, one
+// revision, a version bump — and only if the whole resulting configuration is valid.
+import { AlreadyExistsError, ConstraintViolationError, InvalidArgumentError, NotFoundError } from "../errors/index.js";
+import type { MemoryStore } from "../store/memory-store.js";
+import { compileSpace, sample, validate, type Config, type SampleResult, type Space, type SpaceDoc, type ValidationResult, type Variable } from "./space.js";
+
+interface Registered {
+  name: string;
+  doc: SpaceDoc;
+  space: Space;
+  version: number;
+}
+
+export interface ConfigurationInfo {
+  name: string;
+  definition: SpaceDoc;
+  version: number;
+  variables: string[];
+}
+
+/** Store type and constraints for a space variable. */
+function storeSpec(v: Variable): { type: string; constraints: Record<string, unknown> } {
+  switch (v.type) {
+    case "float":
+      return { type: "float", constraints: { min: v.min, max: v.max } };
+    case "integer":
+      return { type: "integer", constraints: { min: v.min, max: v.max } };
+    case "choice":
+      return v.values.every((x) => typeof x === "string")
+        ? { type: "choice", constraints: { choices: [...v.values] } }
+        : { type: v.values.every((x) => typeof x === "number") ? "float" : "string", constraints: {} };
+    case "boolean":
+      return { type: "boolean", constraints: {} };
+    default:
+      return { type: typeof v.value === "number" ? "float" : typeof v.value === "boolean" ? "boolean" : "string", constraints: {} };
+  }
+}
+
+export class CognitiveConfiguration {
+  constructor(
+    private readonly configurations: Configurations,
+    readonly sessionId: string,
+    readonly name: string,
+  ) {}
+
+  info(): ConfigurationInfo {
+    return this.configurations.info(this.sessionId, this.name);
+  }
+
+  /** Validates the whole resulting configuration, then writes the values in one commit. Returns the new version. */
+  apply(values: Record<string, unknown>, metadata: Record<string, string> = {}, caller?: string): { version: number; revision: number } {
+    return this.configurations.apply(this.sessionId, this.name, values, metadata, caller);
+  }
+
+  getCurrentValues(): Config {
+    return this.configurations.currentValues(this.sessionId, this.name);
+  }
+
+  sample(seed?: number, count = 1): SampleResult {
+    return this.configurations.sample(this.sessionId, this.name, seed, count);
+  }
+
+  validate(values: Record<string, unknown>): ValidationResult {
+    return this.configurations.validate(this.sessionId, this.name, values);
+  }
+}
+
+export class Configurations {
+  private readonly registered = new Map<string, Registered>();
+  private seedCounter = 1;
+
+  constructor(private readonly store: MemoryStore) {
+    store.onSessionDropped((sessionId) => {
+      for (const key of [...this.registered.keys()]) if (key.startsWith(`${sessionId}\u0000`)) this.registered.delete(key);
+    });
+  }
+
+  private key(sessionId: string, name: string): string {
+    return `${sessionId}\u0000${name}`;
+  }
+
+  private entry(sessionId: string, name: string): Registered {
+    this.store.getSession(sessionId); // NotFoundError for an unknown session
+    const found = this.registered.get(this.key(sessionId, name));
+    if (!found) throw new NotFoundError(`no configuration space '${name}' in session '${sessionId}'`, { details: { configuration: name } });
+    return found;
+  }
+
+  /**
+   * Registers the space: its variables are created in the session (all or none, one
+   * revision) with their defaults, or a seeded sample where no default is given.
+   */
+  register(sessionId: string, name: string, definition: SpaceDoc, caller = sessionId): CognitiveConfiguration {
+    if (typeof name !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/.test(name)) {
+      throw new InvalidArgumentError(`invalid configuration name ${JSON.stringify(name)}`, { parameter: "name" });
+    }
+    this.store.getSession(sessionId);
+    if (this.registered.has(this.key(sessionId, name))) {
+      throw new AlreadyExistsError(`configuration space '${name}' already exists in session '${sessionId}'`);
+    }
+    const space = compileSpace(definition);
+    const start = space.variables.every((v) => v.hasDefault || v.type === "constant") ? undefined : sample(space, 1, 0).samples[0];
+    this.store.register(
+      sessionId,
+      space.variables.map((v) => ({
+        name: v.name,
+        ...storeSpec(v),
+        initialValue: v.type === "constant" ? v.value : v.hasDefault ? v.default : start![v.name] ?? v.default,
+        metadata: { configuration: name },
+      })),
+      caller,
+      `configuration:${name}`,
+    );
+    this.registered.set(this.key(sessionId, name), { name, doc: definition, space, version: 1 });
+    return new CognitiveConfiguration(this, sessionId, name);
+  }
+
+  get(sessionId: string, name: string): CognitiveConfiguration {
+    this.entry(sessionId, name);
+    return new CognitiveConfiguration(this, sessionId, name);
+  }
+
+  info(sessionId: string, name: string): ConfigurationInfo {
+    const e = this.entry(sessionId, name);
+    return { name, definition: e.doc, version: e.version, variables: e.space.variables.map((v) => v.name) };
+  }
+
+  currentValues(sessionId: string, name: string): Config {
+    const e = this.entry(sessionId, name);
+    const found = this.store.getMany(sessionId, e.space.variables.map((v) => v.name));
+    const out: Config = {};
+    for (const [n, r] of found) if (r) out[n] = r.value as Config[string];
+    return out;
+  }
+
+  /** The configuration `values` would produce (current values overlaid), validated; inactive variables are ignored. */
+  validate(sessionId: string, name: string, values: Record<string, unknown>): ValidationResult {
+    const e = this.entry(sessionId, name);
+    if (values === null || typeof values !== "object" || Array.isArray(values)) {
+      throw new InvalidArgumentError("values must be an object of variable name -> value", { parameter: "values" });
+    }
+    const merged = { ...this.currentValues(sessionId, name), ...(values as Config) };
+    const result = validate(e.space, merged);
+    const violations = result.violations.filter((v) => v.kind !== "inactive");
+    return { ok: violations.length === 0, violations };
+  }
+
+  apply(sessionId: string, name: string, values: Record<string, unknown>, metadata: Record<string, string> = {}, caller = sessionId): { version: number; revision: number } {
+    const e = this.entry(sessionId, name);
+    const known = new Set(e.space.variables.map((v) => v.name));
+    const unknown = Object.keys(values ?? {}).filter((k) => !known.has(k));
+    if (unknown.length) {
+      throw new InvalidArgumentError(`configuration '${name}' has no variable ${unknown.map((u) => `'${u}'`).join(", ")}`, { parameter: unknown[0]! });
+    }
+    const checked = this.validate(sessionId, name, values);
+    if (!checked.ok) {
+      const first = checked.violations[0]!;
+      throw new ConstraintViolationError(`configuration '${name}': ${first.message}`, {
+        constraint: first.name ?? first.kind,
+        details: { violations: checked.violations, configuration: name },
+      });
+    }
+    const version = e.version + 1;
+    const { revision, results } = this.store.update(
+      sessionId,
+      Object.entries(values).map(([n, value]) => ({
+        name: n,
+        value,
+        metadata: { ...metadata, configuration: name, configuration_version: String(version) },
+      })),
+      { atomic: true, caller, source: `configuration:${name}` },
+    );
+    const failed = results.find((r) => !r.ok);
+    if (failed) throw failed.error!;
+    e.version = version;
+    return { version, revision };
+  }
+
+  sample(sessionId: string, name: string, seed?: number, count = 1): SampleResult {
+    const e = this.entry(sessionId, name);
+    return sample(e.space, count, seed ?? this.seedCounter++);
+  }
+}
