@@ -11,6 +11,7 @@ ConfigSpace JSON (format 0.4) import/export where it maps.
 """
 
 from ._configspace import from_configspace, to_configspace
+from ._configuration_space import ConfigurationSpace
 from ._rng import MAX_SEED, Rng
 from ._space import (
     VARIABLE_TYPES,
@@ -28,6 +29,7 @@ from ._space import (
 
 
 __all__ = [
+    "ConfigurationSpace",
     "MAX_SEED",
     "VARIABLE_TYPES",
     "Constraint",

@@ -335,6 +335,13 @@ class SessionContext:
     def channel(self) -> Any:
         return self._channel
 
+    def configuration_space(self, name: str) -> Any:
+        """A handle on the configuration space ``name`` of this session (a
+        ``dspy_bridge.config.ConfigurationSpace``): define, ``register()``, ``apply()``, …"""
+        from ..config import ConfigurationSpace
+
+        return ConfigurationSpace(name, self)
+
     @property
     def tools(self) -> Any:
         """This session's tools: ``call``, ``stream`` and ``list`` of the TypeScript tools it
