@@ -22,6 +22,7 @@ import { BridgeServer } from "../bridge-service/index.js";
 import { DSPyApi } from "../dspy/index.js";
 import { ToolsApi } from "../tools/index.js";
 import { Configurations } from "../config/index.js";
+import { OptimizationRuns } from "../optimize/index.js";
 import { Sessions } from "../sessions/index.js";
 import { MemoryStore } from "../store/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
@@ -109,6 +110,8 @@ export class Bridge {
   readonly tools: ToolsApi;
   /** Configuration spaces registered in sessions (also `session.configurations`). */
   readonly configurations: Configurations;
+  /** Optimization runs over variables and configuration spaces. */
+  readonly optimization: OptimizationRuns;
   private failure: BridgeError | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
@@ -134,6 +137,7 @@ export class Bridge {
     this.dspy = new DSPyApi(this);
     this.tools = new ToolsApi(this);
     this.configurations = new Configurations(this.store);
+    this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools);
     this.sessions = new Sessions(this.store, this, this.dspy, this.configurations);
   }
 

@@ -1,0 +1,81 @@
+// Optimization runs on the host: random and grid search over a variable or a configuration
+// space, objectives as TypeScript or Python tools, progress, stop, "already being optimized".
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Bridge, InvalidArgumentError, NotImplementedError, type OptimizationProgress, type SpaceDoc } from "../src/index.js";
+import { fixturesDir, quietLogs } from "./helpers.js";
+
+let bridge: Bridge;
+before(async () => {
+  bridge = await Bridge.start({ workers: 1, preload: [], modules: ["py_tools"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+  bridge.tools.register("peak_at_1_3", (args) => -(((args.temperature as number) - 1.3) ** 2), {
+    parameters: { type: "object", properties: { temperature: { type: "number" } }, required: ["temperature"] },
+  });
+});
+after(() => bridge.close());
+
+describe("optimization", () => {
+  test("random search finds the optimum of a TypeScript objective within its budget, reporting progress, and leaves the best value set", async () => {
+    const s = await bridge.sessions.create({ id: "opt-random" });
+    await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
+    const progress: OptimizationProgress[] = [];
+    const id = bridge.optimization.start("opt-random", { variable: "temperature" }, {
+      optimizer: "random",
+      objective: "peak_at_1_3",
+      maxIterations: 80,
+      patience: 80,
+      seed: 3,
+      onProgress: (p) => progress.push(p),
+    });
+    assert.throws(
+      () => bridge.optimization.start("opt-random", { variable: "temperature" }, { optimizer: "random", objective: "peak_at_1_3" }),
+      (e: unknown) => e instanceof InvalidArgumentError && /already being optimized/.test((e as Error).message),
+    );
+    const status = await bridge.optimization.wait("opt-random", { variable: "temperature" });
+    assert.equal(status.optimizationId, id);
+    assert.equal(status.isOptimizing, false);
+    assert.equal(progress.length, 80);
+    assert.ok(Math.abs((status.bestValue as number) - 1.3) < 0.1, `best ${String(status.bestValue)}`);
+    assert.equal(await s.variables.get("temperature"), status.bestValue, "the best value is left in place");
+    assert.equal(bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 5 }).length, 5);
+  });
+
+  test("grid search over a configuration space with a Python objective", async () => {
+    const s = await bridge.sessions.create({ id: "opt-grid" });
+    const space = {
+      variables: [
+        { name: "temperature", type: "float", min: 0, max: 1, default: 1 },
+        { name: "mode", type: "choice", values: ["a", "b"], default: "a" },
+      ],
+    } as unknown as SpaceDoc;
+    s.configurations.register("cfg", space);
+    bridge.optimization.start("opt-grid", { configuration: "cfg" }, { optimizer: "grid", objective: "peak_at_0_3", gridPoints: 11, maxIterations: 100, patience: 100 });
+    const status = await bridge.optimization.wait("opt-grid", { configuration: "cfg" });
+    assert.equal(status.state, "exhausted", "all 22 grid points tried");
+    assert.ok(Math.abs(((status.bestValue as Record<string, number>).temperature ?? 0) - 0.3) < 1e-9);
+    assert.ok(Math.abs((await s.variables.get<number>("temperature")) - 0.3) < 1e-9);
+    assert.equal(s.configurations.get("cfg").info().version > 1, true, "every candidate was applied through the configuration");
+  });
+
+  test("stopping mid-run leaves the store consistent; unknown optimizers say so", async () => {
+    const s = await bridge.sessions.create({ id: "opt-stop" });
+    await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
+    let calls = 0;
+    bridge.tools.register("slow_objective", async (args) => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 20));
+      return args.temperature as number;
+    });
+    bridge.optimization.start("opt-stop", { variable: "temperature" }, { optimizer: "random", objective: "slow_objective", maxIterations: 1000, patience: 1000 });
+    await new Promise((r) => setTimeout(r, 150));
+    await bridge.optimization.stop("opt-stop", { variable: "temperature" });
+    const status = bridge.optimization.status("opt-stop", { variable: "temperature" });
+    assert.equal(status.state, "stopped");
+    assert.ok(calls > 0 && calls < 1000);
+    assert.equal(await s.variables.get("temperature"), status.bestValue);
+    const info = await s.variables.info("temperature");
+    assert.ok((info.value as number) >= 0 && (info.value as number) <= 2);
+    assert.throws(() => bridge.optimization.start("opt-stop", { variable: "temperature" }, { optimizer: "bayesian", objective: "slow_objective" }), NotImplementedError);
+    await assert.rejects(bridge.optimization.stop("opt-stop", { variable: "temperature" }), /not currently optimizing/);
+  });
+});
