@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timezone
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -60,11 +61,10 @@ _CHANNEL_OPTIONS = [
 ChannelFactory = Callable[[], Union[Any, Awaitable[Any]]]
 
 
-def _not_yet(method: str) -> BridgeNotImplementedError:
+def _not_yet(what: str) -> BridgeNotImplementedError:
     return BridgeNotImplementedError(
-        f"SessionContext.{method} is not available yet: optimization runs (start/stop/status/history, "
-        "Python optimizers) come with the optimization RPCs of the bridge service (SPEC §2.5), which this "
-        "host does not serve yet"
+        f"{what} is not available yet: the host runs the 'random' and 'grid' optimizers; the bayesian "
+        "optimizer (Optuna TPE) and Python-registered optimizers are not built yet (SPEC §2.5)"
     )
 
 
@@ -131,6 +131,7 @@ class SessionContext:
         self._bg_task: Optional[asyncio.Task[None]] = None
         self._bg_reconnects = 0
         self._watches: set[VariableWatch] = set()
+        self._optimization_watchers: dict[str, asyncio.Future[Any]] = {}
         self._reopen_lock: Optional[asyncio.Lock] = None
         self._swap_event: Optional[asyncio.Event] = None
         self._reads = _Latency()
@@ -969,21 +970,120 @@ class SessionContext:
         convergence_threshold: float = 0.001,
         callback: Optional[Callable[..., Any]] = None,
     ) -> str:
-        raise _not_yet("start_optimization")
+        """Starts optimizing ``variable`` on the host and returns the optimization id.
+
+        ``optimizer_type``: ``"random"`` or ``"grid"`` (``"bayesian"`` is not built yet).
+        ``optimizer_config["objective"]`` names the objective: a TypeScript tool or a Python
+        ``@tool`` of the workers, called with ``{variable: candidate}``, returning a number or
+        ``{"score", "metrics"}``; also ``direction`` ("maximize"/"minimize"), ``seed``,
+        ``grid_points``, ``patience``. ``callback(iteration, value, metrics)`` is called for
+        each evaluated candidate (polled). ValueError if already being optimized;
+        PermissionError without the ``optimize`` permission."""
+        from .._gen.dspy_bridge.v1 import optimization_pb2
+
+        if optimizer_type in ("bayesian", "tpe", "gradient"):
+            raise _not_yet(f"the {optimizer_type!r} optimizer")
+        config = dict(optimizer_config or {})
+        objective = config.pop("objective", None)
+        if not isinstance(objective, str) or not objective:
+            raise InvalidArgumentError(
+                "optimizer_config['objective'] must name the objective tool (a TypeScript tool or a Python @tool)",
+                parameter="optimizer_config.objective",
+            )
+        reply = await self._call(
+            "StartOptimization",
+            optimization_pb2.StartOptimizationRequest(
+                session_id=self._session_id,
+                target=optimization_pb2.OptimizationTarget(variable=variable),
+                optimizer=optimizer_type,
+                objective=objective,
+                max_iterations=max_iterations,
+                convergence_threshold=convergence_threshold,
+                options_json=json.dumps(config),
+                caller_session_id=self._caller,
+            ),
+        )
+        if callback is not None:
+            self._optimization_watchers[variable] = asyncio.ensure_future(self._follow_optimization(variable, reply.optimization_id, callback))
+        return str(reply.optimization_id)
+
+    async def _follow_optimization(self, variable: str, optimization_id: str, callback: Callable[..., Any]) -> None:
+        seen = 0
+        while True:
+            history = await self.get_optimization_history(variable, limit=100_000, optimizer_id=optimization_id)
+            for entry in history[seen:]:
+                result = callback(entry["iteration"], entry["value"], entry["metrics"])
+                if asyncio.iscoroutine(result):
+                    await result
+            seen = len(history)
+            status = await self.get_optimization_status(variable)
+            if not status["is_optimizing"] and seen >= status["iteration"]:
+                return
+            await asyncio.sleep(0.05)
+
+    def _optimization_request(self, variable: str, **kw: Any) -> Any:
+        from .._gen.dspy_bridge.v1 import optimization_pb2
+
+        return optimization_pb2.OptimizationRequest(
+            session_id=self._session_id, target=optimization_pb2.OptimizationTarget(variable=variable), **kw
+        )
+
+    @staticmethod
+    def _status(raw: str) -> dict[str, Any]:
+        s = json.loads(raw or "{}")
+        to_dt = lambda ms: datetime.fromtimestamp(ms / 1000, tz=timezone.utc) if isinstance(ms, (int, float)) else None  # noqa: E731
+        return {
+            "is_optimizing": bool(s.get("isOptimizing")),
+            "optimization_id": s.get("optimizationId"),
+            "iteration": int(s.get("iteration") or 0),
+            "best_value": s.get("bestValue"),
+            "best_metrics": s.get("bestMetrics") or {},
+            "best_score": s.get("bestScore"),
+            "started_at": to_dt(s.get("startedAt")),
+            "last_update": to_dt(s.get("lastUpdate")),
+            "state": s.get("state"),
+            "error": s.get("error"),
+        }
 
     async def stop_optimization(self, variable: str) -> None:
-        raise _not_yet("stop_optimization")
+        """Stops the run (its best values so far stay applied). ValueError if not optimizing."""
+        await self._call("StopOptimization", self._optimization_request(variable))
+        task = self._optimization_watchers.pop(variable, None)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     async def get_optimization_status(self, variable: str) -> dict[str, Any]:
-        raise _not_yet("get_optimization_status")
+        """``{is_optimizing, optimization_id, iteration, best_value, best_metrics, started_at,
+        last_update}`` as in the seed, plus ``best_score``, ``state`` and ``error``."""
+        reply = await self._call("GetOptimizationStatus", self._optimization_request(variable))
+        return self._status(reply.status_json)
 
     async def get_optimization_history(
         self, variable: str, limit: int = 100, since: Any = None, optimizer_id: Optional[str] = None
     ) -> list[dict[str, Any]]:
-        raise _not_yet("get_optimization_history")
+        """Evaluated candidates, oldest first: ``{iteration, value, values, score, metrics,
+        timestamp, optimization_id}``."""
+        since_ms = int(since.timestamp() * 1000) if since is not None else 0
+        reply = await self._call(
+            "GetOptimizationHistory",
+            self._optimization_request(variable, limit=limit, optimization_id=optimizer_id or "", since_ms=since_ms),
+        )
+        out = []
+        for h in json.loads(reply.history_json or "[]"):
+            values = h.get("values") or {}
+            out.append({
+                "optimization_id": h.get("optimizationId"),
+                "iteration": h.get("iteration"),
+                "value": values.get(variable),
+                "values": values,
+                "score": h.get("score"),
+                "metrics": h.get("metrics") or {},
+                "timestamp": datetime.fromtimestamp(h["timestamp"] / 1000, tz=timezone.utc) if h.get("timestamp") else None,
+            })
+        return out
 
     async def register_python_optimizer(self, name: str, optimizer_class: type) -> None:
-        raise _not_yet("register_python_optimizer")
+        raise _not_yet("SessionContext.register_python_optimizer")
 
     # ------------------------------------------------------------------------------------
     # Watches

@@ -10,6 +10,8 @@ import { toServiceError } from "./service-error.js";
 import { storeHandlers } from "./store-handlers.js";
 import { toolHandlers } from "./tool-handlers.js";
 import { configurationHandlers } from "./configuration-handlers.js";
+import { optimizationHandlers } from "./optimization-handlers.js";
+import type { OptimizationRuns } from "../optimize/index.js";
 import type { Configurations } from "../config/index.js";
 import type { ToolsApi } from "../tools/index.js";
 import { authInterceptor } from "./auth.js";
@@ -27,6 +29,7 @@ export interface BridgeServerOptions {
   store: MemoryStore;
   tools: ToolsApi;
   configurations: Configurations;
+  optimization: OptimizationRuns;
   onLog: (line: string) => void;
 }
 
@@ -73,6 +76,7 @@ export class BridgeServer {
       ...storeHandlers(options.store, unary),
       ...toolHandlers(options.tools),
       ...configurationHandlers(options.configurations, unary),
+      ...optimizationHandlers(options.optimization, unary),
       // Configuration and optimization RPCs are served by later work; until then grpc-js
       // answers UNIMPLEMENTED for them.
     });

@@ -23,6 +23,8 @@ serve options:
   --token-file PATH   write the secret there (0600); the secret is DSPY_BRIDGE_TOKEN if set,
                       else generated (then --token-file is required)
   --preload MODULES   comma-separated modules the workers import first (default dspy; "" for none)
+  --modules MODULES   comma-separated modules with your @command / @tool functions
+  --python-path DIRS  colon-separated directories added to the workers' PYTHONPATH
 `;
 
 export interface CliFlags {
@@ -31,10 +33,12 @@ export interface CliFlags {
   listen: string | undefined;
   tokenFile: string | undefined;
   preload: string[] | undefined;
+  modules: string[];
+  pythonPath: string[];
 }
 
 function parseFlags(argv: string[]): CliFlags {
-  const flags: CliFlags = { json: false, workers: 2, listen: undefined, tokenFile: undefined, preload: undefined };
+  const flags: CliFlags = { json: false, workers: 2, listen: undefined, tokenFile: undefined, preload: undefined, modules: [], pythonPath: [] };
   const value = (i: number, name: string): string => {
     const v = argv[i];
     if (v === undefined) throw new Error(`${name} needs a value`);
@@ -50,6 +54,8 @@ function parseFlags(argv: string[]): CliFlags {
     } else if (a === "--listen") flags.listen = value(++i, a);
     else if (a === "--token-file") flags.tokenFile = value(++i, a);
     else if (a === "--preload") flags.preload = value(++i, a).split(",").filter(Boolean);
+    else if (a === "--modules") flags.modules = value(++i, a).split(",").filter(Boolean);
+    else if (a === "--python-path") flags.pythonPath = value(++i, a).split(":").filter(Boolean);
     else throw new Error(`unknown option ${a}`);
   }
   return flags;

@@ -10,6 +10,8 @@ export interface ServeFlags {
   workers: number;
   tokenFile: string | undefined;
   preload: string[] | undefined;
+  modules: string[];
+  pythonPath: string[];
 }
 
 export async function runServe(flags: ServeFlags): Promise<number> {
@@ -26,6 +28,8 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     workers: flags.workers,
     token,
     ...(flags.preload ? { preload: flags.preload } : {}),
+    modules: flags.modules,
+    pythonPath: flags.pythonPath,
     ...(flags.listen ? { bridgeService: { listen: flags.listen } } : {}),
     onLog: (e) => process.stderr.write(`[${e.source}] ${e.line}\n`),
   });

@@ -172,6 +172,7 @@ export class Bridge {
         store: this.store,
         tools: this.tools,
         configurations: this.configurations,
+        optimization: this.optimization,
         onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
       });
     }

@@ -1,4 +1,5 @@
 from dspy_bridge._gen.dspy_bridge.v1 import configuration_pb2 as _configuration_pb2
+from dspy_bridge._gen.dspy_bridge.v1 import optimization_pb2 as _optimization_pb2
 from dspy_bridge._gen.dspy_bridge.v1 import session_pb2 as _session_pb2
 from dspy_bridge._gen.dspy_bridge.v1 import tools_pb2 as _tools_pb2
 from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2 as _variables_pb2

@@ -5,6 +5,7 @@ import warnings
 
 from dspy_bridge._gen.dspy_bridge.v1 import bridge_pb2 as dspy__bridge_dot_v1_dot_bridge__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import configuration_pb2 as dspy__bridge_dot_v1_dot_configuration__pb2
+from dspy_bridge._gen.dspy_bridge.v1 import optimization_pb2 as dspy__bridge_dot_v1_dot_optimization__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import session_pb2 as dspy__bridge_dot_v1_dot_session__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import tools_pb2 as dspy__bridge_dot_v1_dot_tools__pb2
 from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2 as dspy__bridge_dot_v1_dot_variables__pb2
@@ -177,6 +178,26 @@ class BridgeServiceStub:
                 '/dspy_bridge.v1.BridgeService/ValidateConfiguration',
                 request_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationRequest.SerializeToString,
                 response_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationResponse.FromString,
+                _registered_method=True)
+        self.StartOptimization = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/StartOptimization',
+                request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.StartOptimizationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.StartOptimizationResponse.FromString,
+                _registered_method=True)
+        self.StopOptimization = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/StopOptimization',
+                request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationStatusResponse.FromString,
+                _registered_method=True)
+        self.GetOptimizationStatus = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/GetOptimizationStatus',
+                request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationStatusResponse.FromString,
+                _registered_method=True)
+        self.GetOptimizationHistory = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/GetOptimizationHistory',
+                request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationHistoryResponse.FromString,
                 _registered_method=True)
 
 
@@ -351,6 +372,30 @@ class BridgeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartOptimization(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopOptimization(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOptimizationStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOptimizationHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BridgeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -493,6 +538,26 @@ def add_BridgeServiceServicer_to_server(servicer, server):
                     servicer.ValidateConfiguration,
                     request_deserializer=dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationRequest.FromString,
                     response_serializer=dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationResponse.SerializeToString,
+            ),
+            'StartOptimization': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartOptimization,
+                    request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.StartOptimizationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.StartOptimizationResponse.SerializeToString,
+            ),
+            'StopOptimization': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopOptimization,
+                    request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationStatusResponse.SerializeToString,
+            ),
+            'GetOptimizationStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOptimizationStatus,
+                    request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationStatusResponse.SerializeToString,
+            ),
+            'GetOptimizationHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOptimizationHistory,
+                    request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1251,6 +1316,114 @@ class BridgeService:
             '/dspy_bridge.v1.BridgeService/ValidateConfiguration',
             dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationRequest.SerializeToString,
             dspy__bridge_dot_v1_dot_configuration__pb2.ValidateConfigurationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartOptimization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/StartOptimization',
+            dspy__bridge_dot_v1_dot_optimization__pb2.StartOptimizationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_optimization__pb2.StartOptimizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopOptimization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/StopOptimization',
+            dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOptimizationStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/GetOptimizationStatus',
+            dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOptimizationHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/GetOptimizationHistory',
+            dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

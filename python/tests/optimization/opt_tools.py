@@ -1,0 +1,9 @@
+"""Objective tools the optimization tests load into the host's workers (serve --modules)."""
+
+from dspy_bridge.tools import tool
+
+
+@tool
+def peak_at_1_1(temperature: float) -> dict:
+    """Maximal at temperature = 1.1."""
+    return {"score": -((temperature - 1.1) ** 2), "metrics": {"accuracy": 1 - abs(temperature - 1.1)}}

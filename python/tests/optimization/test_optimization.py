@@ -1,0 +1,50 @@
+"""The seed's optimization calls against a real host: random and grid search with a Python
+objective tool, progress callbacks, status, history, stop, and the seed's errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dspy_bridge.errors import BridgeNotImplementedError
+from dspy_bridge.session import SessionContext
+
+
+async def test_random_search_finds_the_optimum_with_progress_callbacks(session: SessionContext) -> None:
+    await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    progress: list[tuple[int, float, dict]] = []
+    opt_id = await session.start_optimization(
+        "temperature",
+        "random",
+        optimizer_config={"objective": "peak_at_1_1", "seed": 5, "patience": 60},
+        max_iterations=60,
+        callback=lambda i, v, m: progress.append((i, v, m)),
+    )
+    with pytest.raises(ValueError, match="already being optimized"):
+        await session.start_optimization("temperature", "random", optimizer_config={"objective": "peak_at_1_1"})
+    while (status := await session.get_optimization_status("temperature"))["is_optimizing"]:
+        await asyncio.sleep(0.05)
+    assert status["optimization_id"] == opt_id
+    assert abs(status["best_value"] - 1.1) < 0.1
+    assert "accuracy" in status["best_metrics"]
+    assert await session.get_variable("temperature", bypass_cache=True) == status["best_value"]
+    history = await session.get_optimization_history("temperature", limit=100)
+    assert len(history) == 60 and history[0]["iteration"] == 1
+    await asyncio.sleep(0.2)  # the callback poller catches up
+    assert [p[0] for p in progress] == list(range(1, 61))
+
+
+async def test_grid_search_stop_and_errors(session: SessionContext) -> None:
+    await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    await session.start_optimization("temperature", "grid", optimizer_config={"objective": "peak_at_1_1", "grid_points": 21}, max_iterations=100)
+    while (status := await session.get_optimization_status("temperature"))["is_optimizing"]:
+        await asyncio.sleep(0.05)
+    assert status["state"] == "exhausted"
+    assert abs(status["best_value"] - 1.1) < 1e-9
+    with pytest.raises(ValueError):
+        await session.stop_optimization("temperature")  # not currently optimizing
+    with pytest.raises(BridgeNotImplementedError):
+        await session.start_optimization("temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1"})
+    with pytest.raises(ValueError):
+        await session.start_optimization("temperature", "random")  # no objective
