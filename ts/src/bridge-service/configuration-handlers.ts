@@ -15,10 +15,8 @@ import {
   type ValidateConfigurationRequest,
 } from "../gen/dspy_bridge/v1/configuration_pb.js";
 import { decodeValue, encodeValue } from "../values/index.js";
-import type { ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+import type { Wrap } from "./unary.js";
 
-type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
-type Wrap = <Req, Res>(handler: (request: Req) => Res | Promise<Res>) => Unary<Req, Res>;
 
 function parseDefinition(text: string): SpaceDoc {
   try {

@@ -1,6 +1,5 @@
 // The bridge service's optimization RPCs (Python's SessionContext.start_optimization & co.).
 import { create } from "@bufbuild/protobuf";
-import type { ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { InvalidArgumentError } from "../errors/index.js";
 import {
   OptimizationHistoryResponseSchema,
@@ -11,9 +10,8 @@ import {
   type StartOptimizationRequest,
 } from "../gen/dspy_bridge/v1/optimization_pb.js";
 import type { OptimizationRuns, OptimizationTarget } from "../optimize/index.js";
+import type { Wrap } from "./unary.js";
 
-type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
-type Wrap = <Req, Res>(handler: (request: Req) => Res | Promise<Res>) => Unary<Req, Res>;
 
 function target(t: TargetMessage | undefined): OptimizationTarget {
   if (t?.kind.case === "variable") return { variable: t.kind.value };

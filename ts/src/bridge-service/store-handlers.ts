@@ -1,7 +1,7 @@
 // The bridge service's session and variable RPCs: proto messages in, store calls, proto
 // messages out. All validation and access control happen in the store.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import type { ServerWritableStream } from "@grpc/grpc-js";
 import { CompactedError, InvalidArgumentError, type BridgeError } from "../errors/index.js";
 import { SessionInfoSchema, ListSessionsResponseSchema, DeleteSessionResponseSchema } from "../gen/dspy_bridge/v1/session_pb.js";
 import type { CreateSessionRequest, DeleteSessionRequest, GetSessionRequest } from "../gen/dspy_bridge/v1/session_pb.js";
@@ -42,14 +42,13 @@ import {
 import { errorToDetail } from "../errors/index.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import { toServiceError } from "./service-error.js";
+import type { Wrap } from "./unary.js";
 import { exportVariables, importVariables } from "../store/export-import.js";
 import type { MemoryStore } from "../store/memory-store.js";
 import { changeEnvelope, changeOldEnvelope, type Change, type SessionInfo } from "../store/records.js";
 import type { VariableRecord } from "../store/records.js";
 import type { AccessRule as StoreRule } from "../store/access.js";
 
-type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
-type Wrap = <Req, Res>(handler: (request: Req) => Res | Promise<Res>) => Unary<Req, Res>;
 
 function parseJsonObject(text: string, where: string): Record<string, unknown> {
   if (!text) return {};
