@@ -82,7 +82,6 @@ class WorkerProtocol(asyncio.Protocol):
         self._flush_scheduled = False
         self._tasks: dict[int, asyncio.Task[Any]] = {}
         self._served = 0
-        self._draining = False
         self._loop = asyncio.get_event_loop()
 
     # -- connection -------------------------------------------------------------------
@@ -160,7 +159,6 @@ class WorkerProtocol(asyncio.Protocol):
             )
             self._send(WorkerFrame(health_reply=reply))
         elif kind == "drain":
-            self._draining = True
             self._loop.create_task(self._drain())
         else:
             self._send_protocol_error(0, ProtocolError(f"unexpected frame kind {kind!r} from host"))

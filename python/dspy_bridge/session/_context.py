@@ -1010,13 +1010,24 @@ class SessionContext:
     async def _follow_optimization(self, variable: str, optimization_id: str, callback: Callable[..., Any]) -> None:
         seen = 0
         while True:
-            history = await self.get_optimization_history(variable, limit=100_000, optimizer_id=optimization_id)
-            for entry in history[seen:]:
+            status = await self.get_optimization_status(variable)
+            limit = status["iteration"] - seen
+            while limit > 0:
+                # Only the newest entries: the run may have moved on since the status, so widen
+                # the window until it reaches back to the first unseen iteration.
+                history = await self.get_optimization_history(variable, limit=limit, optimizer_id=optimization_id)
+                if not history or history[0]["iteration"] <= seen + 1:
+                    break
+                limit = history[-1]["iteration"] - seen
+            else:
+                history = []
+            for entry in history:
+                if entry["iteration"] <= seen:
+                    continue
                 result = callback(entry["iteration"], entry["value"], entry["metrics"])
                 if asyncio.iscoroutine(result):
                     await result
-            seen = len(history)
-            status = await self.get_optimization_status(variable)
+                seen = entry["iteration"]
             if not status["is_optimizing"] and seen >= status["iteration"]:
                 return
             await asyncio.sleep(0.05)

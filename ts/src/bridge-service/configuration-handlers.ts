@@ -15,7 +15,7 @@ import {
   type ValidateConfigurationRequest,
 } from "../gen/dspy_bridge/v1/configuration_pb.js";
 import { decodeValue, encodeValue } from "../values/index.js";
-import type { Wrap } from "./unary.js";
+import { caller, type Wrap } from "./unary.js";
 
 
 function parseDefinition(text: string): SpaceDoc {
@@ -40,13 +40,13 @@ export function configurationHandlers(configurations: Configurations, unary: Wra
   };
   return {
     registerConfiguration: unary<RegisterConfigurationRequest, unknown>((req) => {
-      configurations.register(req.sessionId, req.name, parseDefinition(req.definitionJson), req.callerSessionId || req.sessionId);
+      configurations.register(req.sessionId, req.name, parseDefinition(req.definitionJson), caller(req));
       return info(req.sessionId, req.name);
     }),
     getConfiguration: unary<GetConfigurationRequest, unknown>((req) => info(req.sessionId, req.name)),
     applyConfiguration: unary<ApplyConfigurationRequest, unknown>((req) => {
       const values = objectArg(req.values ? decodeValue(req.values, "values") : undefined, "values");
-      const { version, revision } = configurations.apply(req.sessionId, req.name, values, req.metadata, req.callerSessionId || req.sessionId);
+      const { version, revision } = configurations.apply(req.sessionId, req.name, values, req.metadata, caller(req));
       return create(ApplyConfigurationResponseSchema, { version: BigInt(version), revision: BigInt(revision) });
     }),
     sampleConfiguration: unary<SampleConfigurationRequest, unknown>((req) => {

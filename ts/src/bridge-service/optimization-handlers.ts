@@ -10,7 +10,7 @@ import {
   type StartOptimizationRequest,
 } from "../gen/dspy_bridge/v1/optimization_pb.js";
 import type { OptimizationRuns, OptimizationTarget } from "../optimize/index.js";
-import type { Wrap } from "./unary.js";
+import { caller, type Wrap } from "./unary.js";
 
 
 function target(t: TargetMessage | undefined): OptimizationTarget {
@@ -50,7 +50,7 @@ export function optimizationHandlers(runs: OptimizationRuns, unary: Wrap) {
           ...(options.grid_points !== undefined ? { gridPoints: Number(options.grid_points) } : {}),
           ...(options.patience !== undefined ? { patience: Number(options.patience) } : {}),
         },
-        req.callerSessionId || req.sessionId,
+        caller(req),
       );
       return create(StartOptimizationResponseSchema, { optimizationId: id });
     }),

@@ -42,7 +42,7 @@ import {
 import { errorToDetail } from "../errors/index.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import { toServiceError } from "./service-error.js";
-import type { Wrap } from "./unary.js";
+import { caller, type Wrap } from "./unary.js";
 import { exportVariables, importVariables } from "../store/export-import.js";
 import type { MemoryStore } from "../store/memory-store.js";
 import { changeEnvelope, changeOldEnvelope, type Change, type SessionInfo } from "../store/records.js";
@@ -102,7 +102,6 @@ export function variableMessage(store: MemoryStore, sessionId: string, r: Variab
   });
 }
 
-const caller = (req: { callerSessionId: string; sessionId: string }) => req.callerSessionId || req.sessionId;
 
 export function storeHandlers(store: MemoryStore, unary: Wrap) {
   return {

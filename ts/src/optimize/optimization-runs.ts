@@ -80,8 +80,12 @@ export class OptimizationRuns {
     private readonly tools: ToolsApi,
   ) {}
 
+  /** The run's key: a variable by its name (an id resolves to it) — looked up without counting as a read. */
   private key(sessionId: string, target: OptimizationTarget): string {
-    return "variable" in target ? `${sessionId}\u0000v\u0000${this.store.get(sessionId, target.variable).name}` : `${sessionId}\u0000c\u0000${target.configuration}`;
+    if (!("variable" in target)) return `${sessionId}\u0000c\u0000${target.configuration}`;
+    const record = this.store.sessionRecord(sessionId).find(target.variable);
+    if (!record) throw new NotFoundError(`variable '${target.variable}' not found in session '${sessionId}'`, { details: { variable: target.variable } });
+    return `${sessionId}\u0000v\u0000${record.name}`;
   }
 
   /** The space to search: the configuration's, or one built from the variable's type and constraints. */

@@ -357,7 +357,7 @@ export class Bridge {
       );
       return undefined;
     }
-    return new Call(command, encoded, size, options.session, Math.ceil(timeoutMs), stream);
+    return new Call(command, encoded, options.session, Math.ceil(timeoutMs), stream);
   }
 
   private submit(call: Call, signal: AbortSignal | undefined): void {

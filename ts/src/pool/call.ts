@@ -33,7 +33,6 @@ export class Call {
   constructor(
     readonly command: string,
     readonly args: Value,
-    readonly argsBytes: number,
     readonly sessionId: string | undefined,
     readonly timeoutMs: number,
     readonly stream: boolean,

@@ -84,6 +84,9 @@ interface Watcher {
   onEnd: (error?: BridgeError) => void;
 }
 
+/** Variable names: a letter or _ first, then letters, digits, _ . : - (at most 255). */
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,254}$/;
+
 type PendingPut = { kind: "put"; record: VariableRecord; value: unknown; metadata: Record<string, string>; fresh: boolean };
 type PendingDelete = { kind: "delete"; record: VariableRecord };
 
@@ -232,7 +235,7 @@ export class MemoryStore {
     const graph = session.dependencies.clone();
     const records = specs.map((spec, i) => {
       const where = `variables[${i}]`;
-      if (typeof spec.name !== "string" || !/^[A-Za-z_][A-Za-z0-9_.:-]{0,254}$/.test(spec.name)) {
+      if (typeof spec.name !== "string" || !VARIABLE_NAME.test(spec.name)) {
         throw new InvalidArgumentError(
           `${where}.name must start with a letter or _ and contain only letters, digits, _ . : - (got ${JSON.stringify(spec.name)})`,
           { parameter: `${where}.name` },
@@ -333,7 +336,7 @@ export class MemoryStore {
           const type = options.typeHint ? canonicalType(options.typeHint) : inferType(u.value);
           const value = validateValue(type, u.value, {}, u.name);
           const now = this.now();
-          if (!/^[A-Za-z_][A-Za-z0-9_.:-]{0,254}$/.test(u.name)) {
+          if (!VARIABLE_NAME.test(u.name)) {
             throw new InvalidArgumentError(`invalid variable name ${JSON.stringify(u.name)}`, { parameter: "name" });
           }
           record = new VariableRecord(`var_${u.name}_${this.revision + 1}`, u.name, type, value, {}, {}, 0, this.revision + 1, 0, now, now, source, [], []);
