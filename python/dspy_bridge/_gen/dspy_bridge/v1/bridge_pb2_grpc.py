@@ -199,6 +199,11 @@ class BridgeServiceStub:
                 request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.SerializeToString,
                 response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationHistoryResponse.FromString,
                 _registered_method=True)
+        self.RegisterPythonOptimizer = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/RegisterPythonOptimizer',
+                request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerResponse.FromString,
+                _registered_method=True)
 
 
 class BridgeServiceServicer:
@@ -396,6 +401,12 @@ class BridgeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterPythonOptimizer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BridgeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -558,6 +569,11 @@ def add_BridgeServiceServicer_to_server(servicer, server):
                     servicer.GetOptimizationHistory,
                     request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.FromString,
                     response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationHistoryResponse.SerializeToString,
+            ),
+            'RegisterPythonOptimizer': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterPythonOptimizer,
+                    request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1424,6 +1440,33 @@ class BridgeService:
             '/dspy_bridge.v1.BridgeService/GetOptimizationHistory',
             dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationRequest.SerializeToString,
             dspy__bridge_dot_v1_dot_optimization__pb2.OptimizationHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterPythonOptimizer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/RegisterPythonOptimizer',
+            dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerResponse.FromString,
             options,
             channel_credentials,
             insecure,

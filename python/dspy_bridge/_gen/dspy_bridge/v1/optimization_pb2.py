@@ -22,25 +22,30 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from dspy_bridge._gen.dspy_bridge.v1 import errors_pb2 as dspy__bridge_dot_v1_dot_errors__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dspy_bridge/v1/optimization.proto\x12\x0e\x64spy_bridge.v1\"I\n\x12OptimizationTarget\x12\x12\n\x08variable\x18\x01 \x01(\tH\x00\x12\x17\n\rconfiguration\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\xf0\x01\n\x18StartOptimizationRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x32\n\x06target\x18\x02 \x01(\x0b\x32\".dspy_bridge.v1.OptimizationTarget\x12\x11\n\toptimizer\x18\x03 \x01(\t\x12\x11\n\tobjective\x18\x04 \x01(\t\x12\x16\n\x0emax_iterations\x18\x05 \x01(\r\x12\x1d\n\x15\x63onvergence_threshold\x18\x06 \x01(\x01\x12\x14\n\x0coptions_json\x18\x07 \x01(\t\x12\x19\n\x11\x63\x61ller_session_id\x18\x08 \x01(\t\"4\n\x19StartOptimizationResponse\x12\x17\n\x0foptimization_id\x18\x01 \x01(\t\"\x97\x01\n\x13OptimizationRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x32\n\x06target\x18\x02 \x01(\x0b\x32\".dspy_bridge.v1.OptimizationTarget\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x17\n\x0foptimization_id\x18\x04 \x01(\t\x12\x10\n\x08since_ms\x18\x05 \x01(\x03\"1\n\x1aOptimizationStatusResponse\x12\x13\n\x0bstatus_json\x18\x01 \x01(\t\"3\n\x1bOptimizationHistoryResponse\x12\x14\n\x0chistory_json\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dspy_bridge/v1/optimization.proto\x12\x0e\x64spy_bridge.v1\x1a\x1b\x64spy_bridge/v1/errors.proto\"I\n\x12OptimizationTarget\x12\x12\n\x08variable\x18\x01 \x01(\tH\x00\x12\x17\n\rconfiguration\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\xf0\x01\n\x18StartOptimizationRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x32\n\x06target\x18\x02 \x01(\x0b\x32\".dspy_bridge.v1.OptimizationTarget\x12\x11\n\toptimizer\x18\x03 \x01(\t\x12\x11\n\tobjective\x18\x04 \x01(\t\x12\x16\n\x0emax_iterations\x18\x05 \x01(\r\x12\x1d\n\x15\x63onvergence_threshold\x18\x06 \x01(\x01\x12\x14\n\x0coptions_json\x18\x07 \x01(\t\x12\x19\n\x11\x63\x61ller_session_id\x18\x08 \x01(\t\"4\n\x19StartOptimizationResponse\x12\x17\n\x0foptimization_id\x18\x01 \x01(\t\"\x97\x01\n\x13OptimizationRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x32\n\x06target\x18\x02 \x01(\x0b\x32\".dspy_bridge.v1.OptimizationTarget\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x17\n\x0foptimization_id\x18\x04 \x01(\t\x12\x10\n\x08since_ms\x18\x05 \x01(\x03\"]\n\x1aOptimizationStatusResponse\x12\x13\n\x0bstatus_json\x18\x01 \x01(\t\x12*\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1b.dspy_bridge.v1.ErrorDetail\"3\n\x1bOptimizationHistoryResponse\x12\x14\n\x0chistory_json\x18\x01 \x01(\t\"q\n\x1eRegisterPythonOptimizerRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nclass_path\x18\x03 \x01(\t\x12\x19\n\x11\x63\x61ller_session_id\x18\x04 \x01(\t\"C\n\x1fRegisterPythonOptimizerResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nclass_path\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dspy_bridge.v1.optimization_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPTIMIZATIONTARGET']._serialized_start=53
-  _globals['_OPTIMIZATIONTARGET']._serialized_end=126
-  _globals['_STARTOPTIMIZATIONREQUEST']._serialized_start=129
-  _globals['_STARTOPTIMIZATIONREQUEST']._serialized_end=369
-  _globals['_STARTOPTIMIZATIONRESPONSE']._serialized_start=371
-  _globals['_STARTOPTIMIZATIONRESPONSE']._serialized_end=423
-  _globals['_OPTIMIZATIONREQUEST']._serialized_start=426
-  _globals['_OPTIMIZATIONREQUEST']._serialized_end=577
-  _globals['_OPTIMIZATIONSTATUSRESPONSE']._serialized_start=579
-  _globals['_OPTIMIZATIONSTATUSRESPONSE']._serialized_end=628
-  _globals['_OPTIMIZATIONHISTORYRESPONSE']._serialized_start=630
-  _globals['_OPTIMIZATIONHISTORYRESPONSE']._serialized_end=681
+  _globals['_OPTIMIZATIONTARGET']._serialized_start=82
+  _globals['_OPTIMIZATIONTARGET']._serialized_end=155
+  _globals['_STARTOPTIMIZATIONREQUEST']._serialized_start=158
+  _globals['_STARTOPTIMIZATIONREQUEST']._serialized_end=398
+  _globals['_STARTOPTIMIZATIONRESPONSE']._serialized_start=400
+  _globals['_STARTOPTIMIZATIONRESPONSE']._serialized_end=452
+  _globals['_OPTIMIZATIONREQUEST']._serialized_start=455
+  _globals['_OPTIMIZATIONREQUEST']._serialized_end=606
+  _globals['_OPTIMIZATIONSTATUSRESPONSE']._serialized_start=608
+  _globals['_OPTIMIZATIONSTATUSRESPONSE']._serialized_end=701
+  _globals['_OPTIMIZATIONHISTORYRESPONSE']._serialized_start=703
+  _globals['_OPTIMIZATIONHISTORYRESPONSE']._serialized_end=754
+  _globals['_REGISTERPYTHONOPTIMIZERREQUEST']._serialized_start=756
+  _globals['_REGISTERPYTHONOPTIMIZERREQUEST']._serialized_end=869
+  _globals['_REGISTERPYTHONOPTIMIZERRESPONSE']._serialized_start=871
+  _globals['_REGISTERPYTHONOPTIMIZERRESPONSE']._serialized_end=938
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from dspy_bridge._gen.dspy_bridge.v1 import errors_pb2 as _errors_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -54,13 +55,35 @@ class OptimizationRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., target: _Optional[_Union[OptimizationTarget, _Mapping]] = ..., limit: _Optional[int] = ..., optimization_id: _Optional[str] = ..., since_ms: _Optional[int] = ...) -> None: ...
 
 class OptimizationStatusResponse(_message.Message):
-    __slots__ = ("status_json",)
+    __slots__ = ("status_json", "error")
     STATUS_JSON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     status_json: str
-    def __init__(self, status_json: _Optional[str] = ...) -> None: ...
+    error: _errors_pb2.ErrorDetail
+    def __init__(self, status_json: _Optional[str] = ..., error: _Optional[_Union[_errors_pb2.ErrorDetail, _Mapping]] = ...) -> None: ...
 
 class OptimizationHistoryResponse(_message.Message):
     __slots__ = ("history_json",)
     HISTORY_JSON_FIELD_NUMBER: _ClassVar[int]
     history_json: str
     def __init__(self, history_json: _Optional[str] = ...) -> None: ...
+
+class RegisterPythonOptimizerRequest(_message.Message):
+    __slots__ = ("session_id", "name", "class_path", "caller_session_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CLASS_PATH_FIELD_NUMBER: _ClassVar[int]
+    CALLER_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    name: str
+    class_path: str
+    caller_session_id: str
+    def __init__(self, session_id: _Optional[str] = ..., name: _Optional[str] = ..., class_path: _Optional[str] = ..., caller_session_id: _Optional[str] = ...) -> None: ...
+
+class RegisterPythonOptimizerResponse(_message.Message):
+    __slots__ = ("name", "class_path")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CLASS_PATH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    class_path: str
+    def __init__(self, name: _Optional[str] = ..., class_path: _Optional[str] = ...) -> None: ...
