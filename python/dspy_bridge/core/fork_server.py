@@ -149,6 +149,7 @@ def main() -> None:
     from . import builtins as _builtins  # noqa: F401 - registers ping, echo, sleep, ...
     from ..session import commands as _session_commands  # noqa: F401 - registers session.*
     from ..tools import commands as _tools_commands  # noqa: F401 - registers tools.*
+    from ..optimize import commands as _optimize_commands  # noqa: F401 - registers optimize.*
 
     preload = [m.strip() for m in args.preload.split(",") if m.strip()]
     for name in preload:

@@ -1,0 +1,132 @@
+"""The built-in "bayesian" optimizer: Optuna's TPE sampler through its ask/tell interface.
+
+Each variable of the space becomes an Optuna distribution (float and integer with their
+bounds and log scale, choice and boolean as categorical, constants fixed), suggested
+define-by-run so a conditional variable is only suggested when its ``active_when`` holds for
+the values suggested before it. Candidates the host rejects as infeasible are told as pruned
+trials with a positive constraint value, which the constrained TPE (c-TPE) ranks below every
+feasible trial, so the sampler learns to stay out of the infeasible region.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Optional
+
+from ..config import Space
+from ..config._space import _is_active
+from ..errors import InvalidArgumentError
+from ._protocol import BaseOptimizer
+
+__all__ = ["TPEOptimizer", "TPE_OPTIONS"]
+
+_VIOLATION = "dspy_bridge.violation"
+
+TPE_OPTIONS = ("n_startup_trials", "n_initial_points", "n_ei_candidates", "multivariate", "consider_endpoints", "acquisition_function")
+"""Keys of ``optimizer_config`` the bayesian optimizer takes (``n_initial_points`` is the
+seed's name for ``n_startup_trials``; ``acquisition_function`` may only be ``"ei"``: TPE
+maximizes expected improvement through its density ratio)."""
+
+
+def _constraint_values(trial: Any) -> list[float]:
+    return [float(trial.user_attrs.get(_VIOLATION, 0.0))]
+
+
+def _sampler_options(config: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(config) - set(TPE_OPTIONS))
+    if unknown:
+        raise InvalidArgumentError(
+            f"the bayesian optimizer has no option {', '.join(repr(k) for k in unknown)} (options: {', '.join(TPE_OPTIONS)})",
+            parameter=f"optimizer_config.{unknown[0]}",
+        )
+    acquisition = config.get("acquisition_function", "ei")
+    if acquisition != "ei":
+        raise InvalidArgumentError(
+            f"the bayesian optimizer (TPE) only does expected improvement: acquisition_function must be 'ei', got {acquisition!r}",
+            parameter="optimizer_config.acquisition_function",
+        )
+    if "n_startup_trials" in config and "n_initial_points" in config:
+        raise InvalidArgumentError("give n_startup_trials or n_initial_points, not both", parameter="optimizer_config.n_initial_points")
+    options: dict[str, Any] = {"multivariate": True}
+    startup = config.get("n_startup_trials", config.get("n_initial_points"))
+    if startup is not None:
+        if not isinstance(startup, int) or isinstance(startup, bool) or startup < 1:
+            raise InvalidArgumentError(f"n_startup_trials must be a positive integer, got {startup!r}", parameter="optimizer_config.n_startup_trials")
+        options["n_startup_trials"] = startup
+    if "n_ei_candidates" in config:
+        n = config["n_ei_candidates"]
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InvalidArgumentError(f"n_ei_candidates must be a positive integer, got {n!r}", parameter="optimizer_config.n_ei_candidates")
+        options["n_ei_candidates"] = n
+    for flag in ("multivariate", "consider_endpoints"):
+        if flag in config:
+            if not isinstance(config[flag], bool):
+                raise InvalidArgumentError(f"{flag} must be a boolean, got {config[flag]!r}", parameter=f"optimizer_config.{flag}")
+            options[flag] = config[flag]
+    return options
+
+
+class TPEOptimizer(BaseOptimizer):
+    """Optuna TPE over a configuration space; seeded, so the same scores give the same candidates."""
+
+    def __init__(self, space: Space, *, direction: str = "maximize", seed: int = 1, **config: Any) -> None:
+        super().__init__(space, direction=direction, seed=seed)
+        options = _sampler_options(config)
+        import optuna  # imported on first use: most workers never run a bayesian optimization
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        conditional = any(v.active_when is not None for v in space.variables)
+        with warnings.catch_warnings():
+            # multivariate, group and constraints_func are flagged experimental by Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=seed,
+                group=options["multivariate"] and conditional,
+                constraints_func=_constraint_values if space.constraints else None,
+                **options,
+            )
+        self._optuna = optuna
+        self._study = optuna.create_study(direction=direction, sampler=sampler)
+        self._pending: Optional[Any] = None
+
+    def _suggest(self, trial: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for var in self.space.variables:
+            if not _is_active(var, values):
+                continue
+            if var.type == "float":
+                values[var.name] = trial.suggest_float(var.name, var.min, var.max, log=var.log)
+            elif var.type == "integer":
+                values[var.name] = trial.suggest_int(var.name, int(var.min), int(var.max), log=var.log)
+            elif var.type in ("choice", "boolean"):
+                values[var.name] = trial.suggest_categorical(var.name, list(var.values))
+            else:
+                values[var.name] = var.value
+        return values
+
+    def ask(self) -> dict[str, Any]:
+        if self._pending is not None:  # never told: the host moved on, so it counts as failed
+            self._study.tell(self._pending, state=self._optuna.trial.TrialState.FAIL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", self._optuna.exceptions.ExperimentalWarning)
+            trial = self._study.ask()
+            values = self._suggest(trial)
+        self._pending = trial
+        return values
+
+    def tell(self, values: dict[str, Any], score: Optional[float]) -> None:
+        trial, self._pending = self._pending, None
+        if trial is None:
+            raise InvalidArgumentError("tell() without a candidate from ask()", parameter="values")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", self._optuna.exceptions.ExperimentalWarning)
+            if score is None:
+                trial.set_user_attr(_VIOLATION, 1.0)
+                self._study.tell(trial, state=self._optuna.trial.TrialState.PRUNED)
+            else:
+                self._study.tell(trial, float(score))
+
+    @property
+    def study(self) -> Any:
+        """The Optuna study (inspection and tests)."""
+        return self._study

@@ -1,0 +1,58 @@
+"""Worker commands behind the optimizers that live in Python (imported by the fork server
+before workers fork): ``optimize.open`` / ``ask`` / ``tell`` / ``close`` for a run, and
+``optimize.check`` for a class being registered. The host is the only caller."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..core.registry import CommandContext, command
+from ._loading import load_class
+from ._protocol import check_optimizer_class
+from ._runs import open_runs
+
+__all__ = ["ask_command", "check_command", "close_command", "open_command", "tell_command"]
+
+
+@command(name="optimize.open")
+async def open_command(
+    run_id: str,
+    optimizer: str,
+    space: dict,
+    direction: str = "maximize",
+    seed: int = 1,
+    config: Optional[dict] = None,
+    class_path: str = "",
+    ctx: Optional[CommandContext] = None,
+) -> dict:
+    """Constructs the run's optimizer: built in ("bayesian"/"tpe") or the class at ``class_path``."""
+    return await open_runs.open(run_id, optimizer, space, direction, seed, dict(config or {}), class_path, ctx.session_id if ctx else "")
+
+
+@command(name="optimize.ask")
+async def ask_command(run_id: str) -> Optional[dict]:
+    """The next candidate (variable name -> value), or None when the optimizer is done."""
+    return await open_runs.ask(run_id)
+
+
+@command(name="optimize.tell")
+async def tell_command(run_id: str, values: dict, score: Optional[float] = None) -> None:
+    """The score of the candidate last asked; None: rejected as infeasible, not evaluated."""
+    await open_runs.tell(run_id, values, score)
+
+
+@command(name="optimize.close")
+async def close_command(run_id: str) -> bool:
+    """Releases the run's optimizer; False if it was not open here."""
+    return await open_runs.close(run_id)
+
+
+@command(name="optimize.check")
+def check_command(class_path: str) -> dict:
+    """Imports ``class_path`` and checks it has ask() and tell() (for registration)."""
+    cls = load_class(class_path)
+    check_optimizer_class(cls)
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return {"class_path": class_path, "description": doc[0] if doc else ""}
+
+
