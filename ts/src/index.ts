@@ -9,4 +9,4 @@ export { MemoryStore, type ImportSummary, type SessionInfo, type HistoryEntry, t
 export { DSPyApi, SessionPrograms, type DSPyResult, type LMSpec, type ModuleType, type ProgramInfo, type RunOptions } from "./dspy/index.js";
 export { ToolsApi, type JsonSchema, type ToolContext, type ToolFunction, type ToolInfo, type ToolOptions } from "./tools/index.js";
 export { CognitiveConfiguration, Configurations, compileSpace, sample as sampleSpace, validate as validateSpace, type ConfigurationInfo, type SpaceDoc } from "./config/index.js";
-export { OptimizationRuns, type OptimizationOptions, type OptimizationProgress, type OptimizationStatus, type OptimizationTarget } from "./optimize/index.js";
+export { OptimizationRuns, type OptimizationOptions, type OptimizationProgress, type OptimizationStatus, type OptimizationTarget, type PythonOptimizerInfo } from "./optimize/index.js";

@@ -75,7 +75,7 @@ describe("optimization", () => {
     assert.equal(await s.variables.get("temperature"), status.bestValue);
     const info = await s.variables.info("temperature");
     assert.ok((info.value as number) >= 0 && (info.value as number) <= 2);
-    assert.throws(() => bridge.optimization.start("opt-stop", { variable: "temperature" }, { optimizer: "bayesian", objective: "slow_objective" }), NotImplementedError);
+    assert.throws(() => bridge.optimization.start("opt-stop", { variable: "temperature" }, { optimizer: "gradient", objective: "slow_objective" }), NotImplementedError);
     await assert.rejects(bridge.optimization.stop("opt-stop", { variable: "temperature" }), /not currently optimizing/);
   });
 });

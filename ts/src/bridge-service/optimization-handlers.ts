@@ -1,17 +1,21 @@
 // The bridge service's optimization RPCs (Python's SessionContext.start_optimization & co.).
 import { create } from "@bufbuild/protobuf";
-import { InvalidArgumentError } from "../errors/index.js";
+import { InvalidArgumentError, errorToDetail } from "../errors/index.js";
 import {
   OptimizationHistoryResponseSchema,
   OptimizationStatusResponseSchema,
+  RegisterPythonOptimizerResponseSchema,
   StartOptimizationResponseSchema,
   type OptimizationRequest,
   type OptimizationTarget as TargetMessage,
+  type RegisterPythonOptimizerRequest,
   type StartOptimizationRequest,
 } from "../gen/dspy_bridge/v1/optimization_pb.js";
-import type { OptimizationRuns, OptimizationTarget } from "../optimize/index.js";
+import type { OptimizationOptions, OptimizationRuns, OptimizationStatus, OptimizationTarget } from "../optimize/index.js";
 import { caller, type Wrap } from "./unary.js";
 
+/** Keys of options_json the run loop reads; every other key configures the optimizer itself. */
+const RUN_OPTIONS = new Set(["direction", "seed", "grid_points", "patience"]);
 
 function target(t: TargetMessage | undefined): OptimizationTarget {
   if (t?.kind.case === "variable") return { variable: t.kind.value };
@@ -26,41 +30,52 @@ const statusJson = (s: object) =>
     return raw instanceof Date ? raw.getTime() : value;
   });
 
+function statusResponse(s: OptimizationStatus) {
+  const { failure, ...rest } = s;
+  return create(OptimizationStatusResponseSchema, { statusJson: statusJson(rest), ...(failure ? { error: errorToDetail(failure) } : {}) });
+}
+
+function runOptions(req: StartOptimizationRequest): OptimizationOptions {
+  let options: Record<string, unknown> = {};
+  if (req.optionsJson) {
+    try {
+      options = JSON.parse(req.optionsJson) as Record<string, unknown>;
+    } catch (err) {
+      throw new InvalidArgumentError(`options_json is not valid JSON: ${(err as Error).message}`, { parameter: "options_json" });
+    }
+    if (typeof options !== "object" || options === null || Array.isArray(options)) {
+      throw new InvalidArgumentError("options_json must be a JSON object", { parameter: "options_json" });
+    }
+  }
+  const optimizerConfig = Object.fromEntries(Object.entries(options).filter(([k]) => !RUN_OPTIONS.has(k)));
+  return {
+    optimizer: req.optimizer,
+    objective: req.objective,
+    ...(req.maxIterations ? { maxIterations: req.maxIterations } : {}),
+    ...(req.convergenceThreshold ? { convergenceThreshold: req.convergenceThreshold } : {}),
+    ...(options.direction !== undefined ? { direction: options.direction as "maximize" | "minimize" } : {}),
+    ...(options.seed !== undefined ? { seed: Number(options.seed) } : {}),
+    ...(options.grid_points !== undefined ? { gridPoints: Number(options.grid_points) } : {}),
+    ...(options.patience !== undefined ? { patience: Number(options.patience) } : {}),
+    ...(Object.keys(optimizerConfig).length ? { optimizerConfig } : {}),
+  };
+}
+
 export function optimizationHandlers(runs: OptimizationRuns, unary: Wrap) {
   return {
-    startOptimization: unary<StartOptimizationRequest, unknown>((req) => {
-      let options: Record<string, unknown> = {};
-      if (req.optionsJson) {
-        try {
-          options = JSON.parse(req.optionsJson) as Record<string, unknown>;
-        } catch (err) {
-          throw new InvalidArgumentError(`options_json is not valid JSON: ${(err as Error).message}`, { parameter: "options_json" });
-        }
-      }
-      const id = runs.start(
-        req.sessionId,
-        target(req.target),
-        {
-          optimizer: req.optimizer,
-          objective: req.objective,
-          ...(req.maxIterations ? { maxIterations: req.maxIterations } : {}),
-          ...(req.convergenceThreshold ? { convergenceThreshold: req.convergenceThreshold } : {}),
-          ...(options.direction ? { direction: options.direction as "maximize" | "minimize" } : {}),
-          ...(options.seed !== undefined ? { seed: Number(options.seed) } : {}),
-          ...(options.grid_points !== undefined ? { gridPoints: Number(options.grid_points) } : {}),
-          ...(options.patience !== undefined ? { patience: Number(options.patience) } : {}),
-        },
-        caller(req),
-      );
+    startOptimization: unary<StartOptimizationRequest, unknown>(async (req) => {
+      const t = target(req.target);
+      const id = runs.start(req.sessionId, t, runOptions(req), caller(req));
+      // A Python optimizer that cannot be constructed (bad options, a failing __init__) is
+      // reported to the caller here rather than only in the run's status.
+      await runs.started(req.sessionId, t);
       return create(StartOptimizationResponseSchema, { optimizationId: id });
     }),
     stopOptimization: unary<OptimizationRequest, unknown>(async (req) => {
       await runs.stop(req.sessionId, target(req.target));
-      return create(OptimizationStatusResponseSchema, { statusJson: statusJson(runs.status(req.sessionId, target(req.target))) });
+      return statusResponse(runs.status(req.sessionId, target(req.target)));
     }),
-    getOptimizationStatus: unary<OptimizationRequest, unknown>((req) =>
-      create(OptimizationStatusResponseSchema, { statusJson: statusJson(runs.status(req.sessionId, target(req.target))) }),
-    ),
+    getOptimizationStatus: unary<OptimizationRequest, unknown>((req) => statusResponse(runs.status(req.sessionId, target(req.target)))),
     getOptimizationHistory: unary<OptimizationRequest, unknown>((req) =>
       create(OptimizationHistoryResponseSchema, {
         historyJson: statusJson(
@@ -72,5 +87,9 @@ export function optimizationHandlers(runs: OptimizationRuns, unary: Wrap) {
         ),
       }),
     ),
+    registerPythonOptimizer: unary<RegisterPythonOptimizerRequest, unknown>(async (req) => {
+      const info = await runs.registerPythonOptimizer(req.name, req.classPath, req.sessionId ? { session: req.sessionId } : {});
+      return create(RegisterPythonOptimizerResponseSchema, { name: info.name, classPath: info.classPath });
+    }),
   };
 }

@@ -1,22 +1,30 @@
-// Candidate generators for the host-side optimizers: random search (seeded samples of the
-// space) and grid search (every combination of per-variable grid points that satisfies the
-// space's constraints).
+// Where candidates come from. Every optimizer is a CandidateSource the run loop asks for the
+// next configuration and tells its score: random and grid search are generated here on the
+// host; the bayesian optimizer and registered Python optimizers live in the session's worker
+// (worker-optimizer.ts).
 import { Rng, compileSpace, sample, validate, type Config, type Space, type SpaceDoc } from "../config/index.js";
-import { NotImplementedError } from "../errors/index.js";
-
-export type OptimizerName = "random" | "grid" | "random_search" | "grid_search";
 
 export interface CandidateSource {
   /** The next configuration to try, or undefined when the source is exhausted. */
-  next(): Config | undefined;
+  ask(): Promise<Config | undefined>;
+  /** The score of the candidate last asked; `undefined`: the host rejected it as infeasible without evaluating it. */
+  tell(values: Config, score: number | undefined): Promise<void>;
+  /** The run ended (finished, stopped or failed): release what the source holds. */
+  close(): Promise<void>;
 }
 
-function randomSource(space: Space, seed: number): CandidateSource {
+function hostSource(next: () => Config | undefined): CandidateSource {
+  return { ask: () => Promise.resolve(next()), tell: () => Promise.resolve(), close: () => Promise.resolve() };
+}
+
+export function randomSource(doc: SpaceDoc, seed: number): CandidateSource {
+  const space = compileSpace(doc);
   const rng = new Rng(seed);
-  return { next: () => sample(space, 1, rng.nextBelow(2 ** 31)).samples[0] };
+  return hostSource(() => sample(space, 1, rng.nextBelow(2 ** 31)).samples[0]);
 }
 
-function gridSource(space: Space, points: number): CandidateSource {
+export function gridSource(doc: SpaceDoc, points: number): CandidateSource {
+  const space: Space = compileSpace(doc);
   const axes = space.variables.map((v) => {
     if (v.type === "choice") return [...v.values];
     if (v.type === "boolean") return [false, true];
@@ -30,36 +38,17 @@ function gridSource(space: Space, points: number): CandidateSource {
   });
   const index = new Array<number>(axes.length).fill(0);
   let done = axes.some((a) => a.length === 0);
-  return {
-    next: () => {
-      while (!done) {
-        const config: Config = {};
-        space.variables.forEach((v, i) => (config[v.name] = axes[i]![index[i]!] as Config[string]));
-        // advance the odometer
-        let k = axes.length - 1;
-        while (k >= 0 && ++index[k]! >= axes[k]!.length) index[k--] = 0;
-        if (k < 0) done = true;
-        const checked = validate(space, config);
-        if (checked.ok || checked.violations.every((x) => x.kind === "inactive")) return config;
-      }
-      return undefined;
-    },
-  };
-}
-
-export function candidateSource(optimizer: string, doc: SpaceDoc, options: { seed: number; gridPoints: number }): CandidateSource {
-  const space = compileSpace(doc);
-  switch (optimizer) {
-    case "random":
-    case "random_search":
-      return randomSource(space, options.seed);
-    case "grid":
-    case "grid_search":
-      return gridSource(space, options.gridPoints);
-    case "bayesian":
-    case "tpe":
-      throw new NotImplementedError("the bayesian optimizer (Optuna TPE in a worker) is not implemented yet; use 'random' or 'grid'");
-    default:
-      throw new NotImplementedError(`optimizer '${optimizer}' is not available (built in: random, grid)`);
-  }
+  return hostSource(() => {
+    while (!done) {
+      const config: Config = {};
+      space.variables.forEach((v, i) => (config[v.name] = axes[i]![index[i]!] as Config[string]));
+      // advance the odometer
+      let k = axes.length - 1;
+      while (k >= 0 && ++index[k]! >= axes[k]!.length) index[k--] = 0;
+      if (k < 0) done = true;
+      const checked = validate(space, config);
+      if (checked.ok || checked.violations.every((x) => x.kind === "inactive")) return config;
+    }
+    return undefined;
+  });
 }

@@ -1,16 +1,20 @@
 // Optimization runs (the seed's start/stop/status/history): the host tries candidate values
 // of a variable or of a whole configuration space, applies each (so variable-aware modules see
-// it), scores it with an objective tool (TypeScript or Python), and keeps the best. One run per
+// it), scores it with an objective tool (TypeScript or Python), and keeps the best. The host
+// drives every run, whatever the optimizer: it asks the candidate source, checks the candidate
+// against the space with the validator, applies it, scores it and tells the source. One run per
 // target at a time; stopping or finishing applies the best values found.
 import { randomUUID } from "node:crypto";
-import { BridgeError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "../errors/index.js";
-import type { Config, Configurations, SpaceDoc } from "../config/index.js";
+import { BridgeError, FailedPreconditionError, InvalidArgumentError, NotFoundError, NotImplementedError, PermissionDeniedError } from "../errors/index.js";
+import { validate, type Config, type Configurations, type SpaceDoc } from "../config/index.js";
 import type { MemoryStore } from "../store/memory-store.js";
 import type { ToolsApi } from "../tools/index.js";
-import { candidateSource } from "./candidates.js";
+import { gridSource, randomSource, type CandidateSource } from "./candidates.js";
+import { BUILT_IN_OPTIMIZERS, PythonOptimizers } from "./python-optimizers.js";
+import { openWorkerOptimizer, type CommandRunner } from "./worker-optimizer.js";
 
 export interface OptimizationOptions {
-  /** "random" or "grid" ("bayesian" is not built yet). */
+  /** "random", "grid", "bayesian" (alias "tpe": Optuna TPE in the session's worker), or a registered Python optimizer. */
   optimizer: string;
   /** A tool (TypeScript or Python `@tool`) called with the candidate values; returns a number or { score, metrics }. */
   objective: string;
@@ -22,6 +26,8 @@ export interface OptimizationOptions {
   seed?: number;
   /** Grid points per float variable (grid search). Default 5. */
   gridPoints?: number;
+  /** Options of a Python optimizer, snake_case (bayesian: n_startup_trials, n_ei_candidates, multivariate, consider_endpoints). */
+  optimizerConfig?: Record<string, unknown>;
   onProgress?: (progress: OptimizationProgress) => void;
 }
 
@@ -54,31 +60,50 @@ export interface OptimizationStatus {
   startedAt: Date | undefined;
   lastUpdate: Date | undefined;
   state: "running" | "converged" | "exhausted" | "stopped" | "failed" | "idle";
+  /** The failure's message (state "failed"). */
   error: string | undefined;
+  /** The failure itself, typed (a PythonError from a Python optimizer carries its traceback). */
+  failure?: BridgeError | undefined;
+  /** Candidates the optimizer proposed that broke the space's constraints (told, never evaluated). */
+  rejected?: number;
+  optimizer?: string;
 }
 
 /** `{ variable: name }` or `{ configuration: name }`. */
 export type OptimizationTarget = { variable: string } | { configuration: string };
+
+/** Consecutive infeasible proposals after which a run fails rather than spin. */
+const MAX_REJECTED_IN_A_ROW = 100;
 
 interface Run {
   id: string;
   sessionId: string;
   key: string;
   target: OptimizationTarget;
+  space: SpaceDoc;
+  /** The values before the first candidate: restored if the run ends without a score. */
+  initial: Config;
   status: OptimizationStatus;
   history: HistoryEntry[];
   stop: boolean;
+  abort: AbortController;
+  opened: Promise<void>;
   done: Promise<void>;
 }
 
 export class OptimizationRuns {
   private readonly runs = new Map<string, Run>();
+  /** Python optimizer classes by name (register_python_optimizer). */
+  readonly pythonOptimizers: PythonOptimizers;
 
   constructor(
     private readonly store: MemoryStore,
     private readonly configurations: Configurations,
     private readonly tools: ToolsApi,
-  ) {}
+    private readonly runner: CommandRunner,
+  ) {
+    this.pythonOptimizers = new PythonOptimizers(runner);
+  }
 
   /** The run's key: a variable by its name (an id resolves to it) — looked up without counting as a read. */
   private key(sessionId: string, target: OptimizationTarget): string {
@@ -88,9 +113,11 @@ export class OptimizationRuns {
     return `${sessionId}\u0000v\u0000${record.name}`;
   }
 
-  /** The space to search: the configuration's, or one built from the variable's type and constraints. */
-  private spaceOf(sessionId: string, target: OptimizationTarget, caller: string): SpaceDoc {
-    if ("configuration" in target) return this.configurations.info(sessionId, target.configuration).definition;
+  /** The space to search (the configuration's, or one built from the variable's type and constraints) and the values now set. */
+  private spaceOf(sessionId: string, target: OptimizationTarget, caller: string): { doc: SpaceDoc; current: Config } {
+    if ("configuration" in target) {
+      return { doc: this.configurations.info(sessionId, target.configuration).definition, current: this.configurations.currentValues(sessionId, target.configuration) };
+    }
     const r = this.store.get(sessionId, target.variable, caller);
     const c = r.constraints;
     const variable: Record<string, unknown> = { name: r.name };
@@ -102,7 +129,7 @@ export class OptimizationRuns {
         parameter: "variable",
       });
     }
-    return { variables: [variable] } as unknown as SpaceDoc;
+    return { doc: { variables: [variable] } as unknown as SpaceDoc, current: { [r.name]: r.value as Config[string] } };
   }
 
   private checkOptimize(sessionId: string, names: string[], caller: string): void {
@@ -113,6 +140,36 @@ export class OptimizationRuns {
     }
   }
 
+  /** Checks the optimizer name and its options; returns how to open its candidate source. */
+  private resolveOptimizer(o: OptimizationOptions): { python: boolean; classPath: string | undefined } {
+    const name = o.optimizer;
+    const config = o.optimizerConfig ?? {};
+    if (typeof config !== "object" || config === null || Array.isArray(config)) {
+      throw new InvalidArgumentError("optimizerConfig must be an object", { parameter: "optimizer_config" });
+    }
+    if ((BUILT_IN_OPTIMIZERS as readonly string[]).includes(name)) {
+      const python = name === "bayesian" || name === "tpe";
+      const extra = Object.keys(config);
+      if (!python && extra.length) {
+        throw new InvalidArgumentError(`the '${name}' optimizer has no option ${extra.map((k) => `'${k}'`).join(", ")} (its options: seed${name.startsWith("grid") ? ", grid_points" : ""})`, {
+          parameter: `optimizer_config.${extra[0]!}`,
+        });
+      }
+      return { python, classPath: undefined };
+    }
+    if (name === "gradient") {
+      throw new NotImplementedError("the 'gradient' optimizer is not built: objectives are black-box tools without gradients; use 'bayesian' (Optuna TPE)");
+    }
+    const registered = this.pythonOptimizers.get(name);
+    if (!registered) {
+      const known = [...BUILT_IN_OPTIMIZERS, ...this.pythonOptimizers.list().map((p) => p.name)];
+      throw new InvalidArgumentError(`unknown optimizer '${String(name)}' (available: ${known.join(", ")}; register Python optimizers with register_python_optimizer)`, {
+        parameter: "optimizer",
+      });
+    }
+    return { python: true, classPath: registered.classPath };
+  }
+
   start(sessionId: string, target: OptimizationTarget, options: OptimizationOptions, caller = sessionId): string {
     const key = this.key(sessionId, target);
     const existing = this.runs.get(key);
@@ -121,12 +178,17 @@ export class OptimizationRuns {
         details: { optimization_id: existing.id },
       });
     }
-    const doc = this.spaceOf(sessionId, target, caller);
+    const { doc, current } = this.spaceOf(sessionId, target, caller);
     const names = (doc.variables as { name: string }[]).map((v) => v.name);
     this.checkOptimize(sessionId, names, caller);
     const maxIterations = options.maxIterations ?? 100;
     if (!Number.isInteger(maxIterations) || maxIterations < 1) throw new InvalidArgumentError("maxIterations must be a positive integer", { parameter: "max_iterations" });
-    const source = candidateSource(options.optimizer, doc, { seed: options.seed ?? 1, gridPoints: options.gridPoints ?? 5 });
+    if (options.direction !== undefined && options.direction !== "maximize" && options.direction !== "minimize") {
+      throw new InvalidArgumentError(`direction must be 'maximize' or 'minimize', got ${JSON.stringify(options.direction)}`, { parameter: "direction" });
+    }
+    const seed = options.seed ?? 1;
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(seed)}`, { parameter: "seed" });
+    const resolved = this.resolveOptimizer(options);
     const id = `opt_${randomUUID().slice(0, 8)}`;
     const now = new Date();
     const run: Run = {
@@ -134,37 +196,98 @@ export class OptimizationRuns {
       sessionId,
       key,
       target,
+      space: doc,
+      initial: current,
       history: [],
       stop: false,
+      abort: new AbortController(),
+      opened: Promise.resolve(),
       done: Promise.resolve(),
-      status: { isOptimizing: true, optimizationId: id, iteration: 0, bestValue: undefined, bestMetrics: {}, bestScore: undefined, startedAt: now, lastUpdate: now, state: "running", error: undefined },
+      status: {
+        isOptimizing: true,
+        optimizationId: id,
+        iteration: 0,
+        bestValue: undefined,
+        bestMetrics: {},
+        bestScore: undefined,
+        startedAt: now,
+        lastUpdate: now,
+        state: "running",
+        error: undefined,
+        failure: undefined,
+        rejected: 0,
+        optimizer: options.optimizer,
+      },
     };
     this.runs.set(key, run);
+    const source: Promise<CandidateSource> = resolved.python
+      ? openWorkerOptimizer(this.runner, {
+          runId: id,
+          sessionId,
+          optimizer: options.optimizer,
+          classPath: resolved.classPath,
+          space: doc,
+          direction: options.direction ?? "maximize",
+          seed,
+          config: options.optimizerConfig ?? {},
+          signal: run.abort.signal,
+        })
+      : Promise.resolve(options.optimizer.startsWith("grid") ? gridSource(doc, options.gridPoints ?? 5) : randomSource(doc, seed));
+    run.opened = source.then(() => undefined);
+    run.opened.catch(() => {}); // observed through the run's status and started()
     run.done = this.loop(run, source, options, maxIterations, caller);
     return id;
   }
 
-  private async loop(run: Run, source: ReturnType<typeof candidateSource>, o: OptimizationOptions, maxIterations: number, caller: string): Promise<void> {
+  /** Is `values` a configuration the target accepts? (the same check `apply` makes) */
+  private feasibility(run: Run, values: Config): { ok: boolean; why: string } {
+    const result =
+      "configuration" in run.target ? this.configurations.validate(run.sessionId, run.target.configuration, values) : validate(run.space, values);
+    const violations = result.violations.filter((v) => v.kind !== "inactive");
+    return { ok: violations.length === 0, why: violations.map((v) => v.message).join("; ") };
+  }
+
+  private async loop(run: Run, opening: Promise<CandidateSource>, o: OptimizationOptions, maxIterations: number, caller: string): Promise<void> {
     const sign = o.direction === "minimize" ? -1 : 1;
     const threshold = o.convergenceThreshold ?? 0.001;
     const patience = o.patience ?? 10;
+    const signal = run.abort.signal;
     let sinceImprovement = 0;
     let best: { values: Config; score: number; metrics: Record<string, unknown> } | undefined;
     const apply = (values: Config) => {
       if ("configuration" in run.target) this.configurations.apply(run.sessionId, run.target.configuration, values, { optimization_id: run.id }, caller);
       else this.store.set(run.sessionId, run.target.variable, values[run.target.variable], { caller, source: `optimizer:${run.id}`, metadata: { optimization_id: run.id } });
     };
+    let source: CandidateSource | undefined;
+    let applied = false;
     try {
+      source = await opening;
       for (let i = 1; i <= maxIterations && !run.stop; i++) {
-        const values = source.next();
+        let values: Config | undefined;
+        for (let rejected = 0; ; ) {
+          values = await source.ask();
+          if (!values || run.stop) break;
+          const check = this.feasibility(run, values);
+          if (check.ok) break;
+          await source.tell(values, undefined);
+          run.status.rejected = (run.status.rejected ?? 0) + 1;
+          if (++rejected >= MAX_REJECTED_IN_A_ROW) {
+            throw new FailedPreconditionError(`optimizer '${o.optimizer}' proposed ${rejected} infeasible candidates in a row (last: ${check.why})`, {
+              details: { rejected, last_violation: check.why },
+            });
+          }
+        }
+        if (run.stop) break;
         if (!values) {
           run.status.state = "exhausted";
           break;
         }
         apply(values);
-        const raw = await this.tools.call(o.objective, values as Record<string, unknown>, { session: run.sessionId });
-        const { score, metrics } = typeof raw === "number" ? { score: raw, metrics: {} } : (raw as { score: number; metrics?: Record<string, unknown> });
+        applied = true;
+        const raw = await this.tools.call(o.objective, values as Record<string, unknown>, { session: run.sessionId, signal });
+        const { score, metrics } = typeof raw === "number" ? { score: raw, metrics: {} } : ((raw ?? {}) as { score: number; metrics?: Record<string, unknown> });
         if (typeof score !== "number" || !Number.isFinite(score)) throw new InvalidArgumentError(`objective '${o.objective}' must return a finite number or { score }`);
+        await source.tell(values, score);
         const entry = { optimizationId: run.id, iteration: i, values, score, metrics: metrics ?? {}, timestamp: new Date() };
         run.history.push(entry);
         const improved = !best || sign * (score - best.score) > threshold;
@@ -179,20 +302,44 @@ export class OptimizationRuns {
       }
       if (run.stop) run.status.state = "stopped";
       else if (run.status.state === "running") run.status.state = "exhausted";
-      if (best) apply(best.values); // leave the best values in place
     } catch (err) {
-      run.status.state = "failed";
-      run.status.error = BridgeError.from(err).message;
-    } finally {
-      run.status.isOptimizing = false;
-      run.status.lastUpdate = new Date();
+      if (run.stop && signal.aborted) run.status.state = "stopped"; // the stop cancelled a pending call
+      else {
+        run.status.state = "failed";
+        run.status.failure = BridgeError.from(err);
+        run.status.error = run.status.failure.message;
+      }
     }
+    try {
+      // leave the best values in place; nothing scored: put back what was there
+      if (best) apply(best.values);
+      else if (applied) apply(run.initial);
+    } catch (err) {
+      if (run.status.state !== "failed") {
+        run.status.state = "failed";
+        run.status.failure = BridgeError.from(err);
+        run.status.error = run.status.failure.message;
+      }
+    }
+    await source?.close().catch(() => {}); // the worker may be gone; the run is over either way
+    run.status.isOptimizing = false;
+    run.status.lastUpdate = new Date();
   }
 
+  /** Resolves with the run's id once its optimizer is ready (a Python optimizer is constructed in the worker); rejects with the typed error that failed the run before its first candidate. */
+  async started(sessionId: string, target: OptimizationTarget): Promise<string> {
+    const run = this.runs.get(this.key(sessionId, target));
+    if (!run) throw new NotFoundError("no optimization run for that target");
+    await run.opened;
+    return run.id;
+  }
+
+  /** Stops the run: a pending optimizer call or objective evaluation is cancelled, and the best values so far are applied. */
   async stop(sessionId: string, target: OptimizationTarget): Promise<void> {
     const run = this.runs.get(this.key(sessionId, target));
     if (!run?.status.isOptimizing) throw new InvalidArgumentError("not currently optimizing", { parameter: "variable" });
     run.stop = true;
+    run.abort.abort();
     await run.done;
   }
 
@@ -216,5 +363,10 @@ export class OptimizationRuns {
     if (!run) throw new NotFoundError("no optimization run for that target");
     await run.done;
     return this.status(sessionId, target);
+  }
+
+  /** Registers a Python optimizer class ("package.module:ClassName", importable by the workers) under `name`. */
+  registerPythonOptimizer(name: string, classPath: string, options: { session?: string } = {}) {
+    return this.pythonOptimizers.register(name, classPath, options);
   }
 }

@@ -137,7 +137,7 @@ export class Bridge {
     this.dspy = new DSPyApi(this);
     this.tools = new ToolsApi(this);
     this.configurations = new Configurations(this.store);
-    this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools);
+    this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools, this);
     this.sessions = new Sessions(this.store, this, this.dspy, this.configurations);
   }
 
