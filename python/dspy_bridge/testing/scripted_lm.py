@@ -7,6 +7,7 @@ with plausible values of each output field's type (see :mod:`._values`), or from
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import itertools
 import re
@@ -29,6 +30,11 @@ _LEGACY_WARNING = r"Implementing custom LMs through BaseLM\.forward\(\) or aforw
 warnings.filterwarnings("ignore", message=_LEGACY_WARNING, category=DeprecationWarning, module=rf"{__name__}$")
 
 DEFAULT_MODEL = "scripted/deterministic"
+
+# True while an ``acall`` runs DSPy's synchronous LM pipeline inline (see ScriptedLM.acall), so
+# ``forward`` still records the call as asynchronous. A context variable, not an attribute:
+# one LM object serves many tasks and threads at once.
+_inline_acall: contextvars.ContextVar[bool] = contextvars.ContextVar("scripted_lm_inline_acall", default=False)
 
 ScriptEntry = Union[dict, str, None]
 """A scripted answer: field values (missing fields get the default policy), a raw completion
@@ -199,6 +205,9 @@ class ScriptedLM(dspy.BaseLM):
         stream_delay_ms: Under ``dspy.streamify``, the completion is streamed a word at a time;
             this is the pause between async chunks.
         model: The model name reported in responses, history and usage.
+        max_calls: How many recorded calls ``calls`` keeps (the most recent), like DSPy's own
+            history (``max_history_size``): an LM that serves a long-running worker must not
+            grow without bound. ``None`` keeps every call.
         **kwargs: Default LM kwargs (``temperature``, ``max_tokens``, ...), as for ``dspy.LM``.
 
     Copies (``lm.copy(...)``, as BestOfN/Refine make) share ``calls`` and the script position.
@@ -212,6 +221,7 @@ class ScriptedLM(dspy.BaseLM):
         when_exhausted: Literal["raise", "cycle", "default"] = "raise",
         latency_ms: float | Callable[[ScriptedRequest], float] = 0.0,
         stream_delay_ms: float = 0.0,
+        max_calls: int | None = 10_000,
         model: str = DEFAULT_MODEL,
         model_type: str = "chat",
         temperature: float | None = None,
@@ -231,6 +241,9 @@ class ScriptedLM(dspy.BaseLM):
         self.when_exhausted = when_exhausted
         self.latency_ms = latency_ms
         self.stream_delay_ms = stream_delay_ms
+        if max_calls is not None and (not isinstance(max_calls, int) or max_calls < 1):
+            raise ValueError("max_calls must be a positive integer or None")
+        self.max_calls = max_calls
         self._shared = _Shared()
 
     # -- public helpers -----------------------------------------------------------------
@@ -268,10 +281,32 @@ class ScriptedLM(dspy.BaseLM):
         return super().__call__(prompt, messages=messages, **kwargs)
 
     async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
+        """DSPy's ``BaseLM.acall`` runs two steps in a thread each (``prepare``, which may read
+        media files, and the pricing-metadata lookup): about 0.3 ms of thread hand-offs per
+        call, twice what the scripted answer itself costs. When this call has nothing to wait
+        for (see ``_answers_at_once``), the same DSPy pipeline (prepare, execute, finalize,
+        the same callbacks, history and usage) runs inline instead, with no thread and no
+        suspension. With simulated latency, an async ``respond=`` or streaming, the call takes
+        DSPy's async path, so concurrent calls overlap and can be cancelled while they wait."""
+        if self._answers_at_once():
+            token = _inline_acall.set(True)
+            try:
+                return super().__call__(prompt, messages=messages, **kwargs)
+            finally:
+                _inline_acall.reset(token)
         return await super().acall(prompt, messages=messages, **kwargs)
 
+    def _answers_at_once(self) -> bool:
+        # A legacy BaseLM call never uses DSPy's cache or retries, so these are all the waits.
+        return (
+            self.respond is None
+            and not callable(self.latency_ms)
+            and not self.latency_ms
+            and dspy.settings.send_stream is None
+        )
+
     def forward(self, prompt: Any = None, messages: Any = None, **kwargs: Any) -> Any:
-        call, requests = self._begin(prompt, messages, kwargs, asynchronous=False)
+        call, requests = self._begin(prompt, messages, kwargs, asynchronous=_inline_acall.get())
         latency = self._latency(requests[0])
         if latency > 0:
             time.sleep(latency / 1000)
@@ -457,5 +492,8 @@ class ScriptedLM(dspy.BaseLM):
         call.response = response
         call.duration_ms = (time.time() - call.timestamp) * 1000
         with self._shared.lock:
-            self._shared.calls.append(call)
+            calls = self._shared.calls
+            if self.max_calls is not None and len(calls) >= self.max_calls:
+                del calls[: len(calls) - self.max_calls + 1]
+            calls.append(call)
         return response

@@ -468,3 +468,72 @@ def test_react_with_every_adapter_calls_a_typed_tool_once(adapter: type) -> None
     assert seen == [("What is 6 * 7?", 42)]  # int argument arrives as an int
     assert pred.answer == 42
     assert len(lm.calls) == 3  # tool step, finish step, extract: no parse-failure retries
+
+
+# -- the inline async path (no waits: no thread hand-offs) ---------------------------------------
+
+
+class _LMEvents(dspy.utils.callback.BaseCallback):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        self.events.append("start")
+
+    def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
+        self.events.append("end" if exception is None else "error")
+
+
+async def _loop_ran_during(awaitable: Any) -> tuple[Any, bool]:
+    """Runs `awaitable`; says whether the event loop got to run anything else meanwhile."""
+    ran = []
+    asyncio.get_running_loop().call_soon(ran.append, True)
+    result = await awaitable
+    return result, bool(ran)
+
+
+async def test_zero_latency_acall_answers_inline_with_dspys_callbacks_history_and_usage() -> None:
+    lm = ScriptedLM()
+    events = _LMEvents()
+    program = dspy.Predict("question -> answer")
+    with dspy.context(lm=lm, callbacks=[events], track_usage=True):
+        prediction, yielded = await _loop_ran_during(program.acall(question="inline?"))
+    assert not yielded, "a call with nothing to wait for suspended (a thread hand-off)"
+    assert prediction.answer == "Scripted answer for: inline?"
+    assert events.events == ["start", "end"]
+    assert lm.calls[-1].asynchronous is True
+    assert lm.history[-1]["outputs"] == lm.calls[-1].completions
+    assert prediction.get_lm_usage()[DEFAULT_MODEL]["total_tokens"] == lm.calls[-1].usage["total_tokens"]
+
+
+async def test_acall_that_must_wait_takes_dspys_async_path() -> None:
+    async def respond(request: ScriptedRequest) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"answer": "awaited"}
+
+    for lm in (ScriptedLM(latency_ms=1), ScriptedLM(latency_ms=lambda r: 0), ScriptedLM(respond=respond)):
+        with dspy.context(lm=lm):
+            prediction, yielded = await _loop_ran_during(dspy.Predict("question -> answer").acall(question="q"))
+        assert yielded, f"{lm!r} answered without suspending"
+        assert prediction.answer in ("awaited", "Scripted answer for: q")
+        assert lm.calls[-1].asynchronous is True
+
+
+async def test_inline_acall_errors_reach_the_caller_and_the_callbacks() -> None:
+    lm = ScriptedLM([], when_exhausted="raise")
+    events = _LMEvents()
+    with dspy.context(lm=lm, callbacks=[events]):
+        with pytest.raises(ScriptExhaustedError):
+            await dspy.Predict("question -> answer").acall(question="q")
+    assert events.events == ["start", "error"]
+
+
+def test_recorded_calls_are_bounded_by_max_calls() -> None:
+    lm = ScriptedLM(max_calls=3)
+    with dspy.context(lm=lm):
+        for i in range(5):
+            dspy.Predict("question -> answer")(question=f"q{i}")
+    assert [c.index for c in lm.calls] == [2, 3, 4]
+    assert lm.copy(temperature=0.5).calls is lm.calls
+    with pytest.raises(ValueError, match="max_calls"):
+        ScriptedLM(max_calls=0)
