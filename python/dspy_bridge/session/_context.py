@@ -24,7 +24,6 @@ from ..errors import (
     AlreadyExistsError,
     AuthenticationError,
     BridgeClosedError,
-    BridgeNotImplementedError,
     InvalidArgumentError,
     NotFoundError,
     VariableTypeError,
@@ -59,13 +58,6 @@ _CHANNEL_OPTIONS = [
 ]
 
 ChannelFactory = Callable[[], Union[Any, Awaitable[Any]]]
-
-
-def _not_yet(what: str) -> BridgeNotImplementedError:
-    return BridgeNotImplementedError(
-        f"{what} is not available yet: the host runs the 'random' and 'grid' optimizers; the bayesian "
-        "optimizer (Optuna TPE) and Python-registered optimizers are not built yet (SPEC §2.5)"
-    )
 
 
 class _Latency:
@@ -959,7 +951,7 @@ class SessionContext:
         return await self._deps(variable, include_transitive, True)
 
     # ------------------------------------------------------------------------------------
-    # Optimization (later work)
+    # Optimization (docs/optimization.md): the host drives every run
 
     async def start_optimization(
         self,
@@ -972,17 +964,21 @@ class SessionContext:
     ) -> str:
         """Starts optimizing ``variable`` on the host and returns the optimization id.
 
-        ``optimizer_type``: ``"random"`` or ``"grid"`` (``"bayesian"`` is not built yet).
-        ``optimizer_config["objective"]`` names the objective: a TypeScript tool or a Python
-        ``@tool`` of the workers, called with ``{variable: candidate}``, returning a number or
-        ``{"score", "metrics"}``; also ``direction`` ("maximize"/"minimize"), ``seed``,
-        ``grid_points``, ``patience``. ``callback(iteration, value, metrics)`` is called for
-        each evaluated candidate (polled). ValueError if already being optimized;
-        PermissionError without the ``optimize`` permission."""
+        ``optimizer_type``: ``"random"``, ``"grid"`` (or ``"grid_search"``), ``"bayesian"``
+        (alias ``"tpe"``: Optuna's TPE sampler in the session's worker), or a name given to
+        :meth:`register_python_optimizer`. ``optimizer_config["objective"]`` names the
+        objective: a TypeScript tool or a Python ``@tool`` of the workers, called with
+        ``{variable: candidate}``, returning a number or ``{"score", "metrics"}``; also
+        ``direction`` ("maximize"/"minimize"), ``seed``, ``grid_points``, ``patience``. Every
+        other key configures the optimizer (bayesian: ``n_startup_trials`` or the seed's
+        ``n_initial_points``, ``n_ei_candidates``, ``multivariate``, ``consider_endpoints``,
+        ``acquisition_function="ei"``; a registered optimizer gets them as constructor keyword
+        arguments). ``callback(iteration, value, metrics)`` is called for each evaluated
+        candidate (polled). ValueError if already being optimized, for an unknown optimizer
+        or bad options; PermissionError without the ``optimize`` permission; an optimizer
+        whose constructor raises fails the call with that error (typed, with its traceback)."""
         from .._gen.dspy_bridge.v1 import optimization_pb2
 
-        if optimizer_type in ("bayesian", "tpe", "gradient"):
-            raise _not_yet(f"the {optimizer_type!r} optimizer")
         config = dict(optimizer_config or {})
         objective = config.pop("objective", None)
         if not isinstance(objective, str) or not objective:
@@ -1040,8 +1036,8 @@ class SessionContext:
         )
 
     @staticmethod
-    def _status(raw: str) -> dict[str, Any]:
-        s = json.loads(raw or "{}")
+    def _status(reply: Any) -> dict[str, Any]:
+        s = json.loads(reply.status_json or "{}")
         to_dt = lambda ms: datetime.fromtimestamp(ms / 1000, tz=timezone.utc) if isinstance(ms, (int, float)) else None  # noqa: E731
         return {
             "is_optimizing": bool(s.get("isOptimizing")),
@@ -1054,6 +1050,10 @@ class SessionContext:
             "last_update": to_dt(s.get("lastUpdate")),
             "state": s.get("state"),
             "error": s.get("error"),
+            # the failure, typed, with its Python traceback when it came from Python
+            "exception": error_from_detail(reply.error) if reply.HasField("error") else None,
+            "rejected": int(s.get("rejected") or 0),
+            "optimizer": s.get("optimizer"),
         }
 
     async def stop_optimization(self, variable: str) -> None:
@@ -1065,9 +1065,11 @@ class SessionContext:
 
     async def get_optimization_status(self, variable: str) -> dict[str, Any]:
         """``{is_optimizing, optimization_id, iteration, best_value, best_metrics, started_at,
-        last_update}`` as in the seed, plus ``best_score``, ``state`` and ``error``."""
+        last_update}`` as in the seed, plus ``best_score``, ``state``, ``error`` (message),
+        ``exception`` (the typed failure or None), ``rejected`` (infeasible proposals) and
+        ``optimizer``."""
         reply = await self._call("GetOptimizationStatus", self._optimization_request(variable))
-        return self._status(reply.status_json)
+        return self._status(reply)
 
     async def get_optimization_history(
         self, variable: str, limit: int = 100, since: Any = None, optimizer_id: Optional[str] = None
@@ -1093,8 +1095,30 @@ class SessionContext:
             })
         return out
 
-    async def register_python_optimizer(self, name: str, optimizer_class: type) -> None:
-        raise _not_yet("SessionContext.register_python_optimizer")
+    async def register_python_optimizer(self, name: str, optimizer_class: Union[type, str]) -> None:
+        """Registers ``optimizer_class`` (see :class:`dspy_bridge.optimize.BaseOptimizer` for
+        its ask/tell protocol) under ``name``, usable as ``optimizer_type`` here and as
+        ``optimizer`` from TypeScript, by every session of the host. The workers import the
+        class, so it must be defined at the top level of a module on their path (or be given
+        as ``"package.module:ClassName"``); the session's worker imports and checks it now.
+        ValueError for a class without ask()/tell(), one the workers cannot import, or a
+        built-in name; AlreadyExistsError if ``name`` is registered to another class."""
+        from .._gen.dspy_bridge.v1 import optimization_pb2
+        from ..optimize import check_optimizer_class, class_path_of
+
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError("name must be a non-empty string", parameter="name")
+        if not isinstance(optimizer_class, str):
+            check_optimizer_class(optimizer_class)
+        await self._call(
+            "RegisterPythonOptimizer",
+            optimization_pb2.RegisterPythonOptimizerRequest(
+                session_id=self._session_id,
+                name=name,
+                class_path=class_path_of(optimizer_class),
+                caller_session_id=self._caller,
+            ),
+        )
 
     # ------------------------------------------------------------------------------------
     # Watches

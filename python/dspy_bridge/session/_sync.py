@@ -271,7 +271,7 @@ class SyncSessionContext:
     def get_dependents(self, variable: str, include_transitive: bool = False) -> list[dict[str, Any]]:
         return self._run(self._ctx.get_dependents(variable, include_transitive))
 
-    # --- optimization (not available yet) ----------------------------------------------------
+    # --- optimization ------------------------------------------------------------------------
     def start_optimization(
         self,
         variable: str,
@@ -296,7 +296,7 @@ class SyncSessionContext:
     ) -> list[dict[str, Any]]:
         return self._run(self._ctx.get_optimization_history(variable, limit, since, optimizer_id))
 
-    def register_python_optimizer(self, name: str, optimizer_class: type) -> None:
+    def register_python_optimizer(self, name: str, optimizer_class: Union[type, str]) -> None:
         self._run(self._ctx.register_python_optimizer(name, optimizer_class))
 
     # --- watches ---------------------------------------------------------------------------

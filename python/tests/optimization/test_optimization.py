@@ -45,6 +45,6 @@ async def test_grid_search_stop_and_errors(session: SessionContext) -> None:
     with pytest.raises(ValueError):
         await session.stop_optimization("temperature")  # not currently optimizing
     with pytest.raises(BridgeNotImplementedError):
-        await session.start_optimization("temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1"})
+        await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "peak_at_1_1"})
     with pytest.raises(ValueError):
         await session.start_optimization("temperature", "random")  # no objective

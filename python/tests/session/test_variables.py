@@ -257,13 +257,14 @@ async def test_stats_merge_host_and_cache(session: SessionContext) -> None:
     assert overall["avg_write_latency_ms"] > 0
 
 
-async def test_optimization_calls_not_built_yet_say_so(session: SessionContext) -> None:
-    # Random and grid search run on the host (tests/optimization); the bayesian optimizer and
-    # Python-registered optimizers are not built yet and must say so.
-    with pytest.raises(NotImplementedError) as info:
+async def test_optimization_calls_check_their_arguments(session: SessionContext) -> None:
+    # The runs themselves are tested in tests/optimization; here only the argument errors.
+    with pytest.raises(ValueError, match="objective"):
         await session.start_optimization("temperature", "bayesian")
-    assert isinstance(info.value, BridgeNotImplementedError) and "optimizer" in str(info.value)
-    with pytest.raises(BridgeNotImplementedError):
+    with pytest.raises(NotImplementedError) as info:
+        await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "score"})
+    assert isinstance(info.value, BridgeNotImplementedError) and "gradient" in str(info.value)
+    with pytest.raises(ValueError, match="ask"):
         await session.register_python_optimizer("x", object)
     with pytest.raises(KeyError):
         await session.get_optimization_status("no_such_variable")

@@ -171,6 +171,7 @@ export class OptimizationRuns {
   }
 
   start(sessionId: string, target: OptimizationTarget, options: OptimizationOptions, caller = sessionId): string {
+    const resolved = this.resolveOptimizer(options);
     const key = this.key(sessionId, target);
     const existing = this.runs.get(key);
     if (existing?.status.isOptimizing) {
@@ -188,7 +189,6 @@ export class OptimizationRuns {
     }
     const seed = options.seed ?? 1;
     if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(seed)}`, { parameter: "seed" });
-    const resolved = this.resolveOptimizer(options);
     const id = `opt_${randomUUID().slice(0, 8)}`;
     const now = new Date();
     const run: Run = {
