@@ -7,6 +7,17 @@ export type * from "./telemetry/index.js";
 export { Session, Sessions, SessionVariables, type DefineOptions, type VariableInfo, type VariableUpdate, type Watch, type WatchOptions } from "./sessions/index.js";
 export { MemoryStore, type ImportSummary, type SessionInfo, type HistoryEntry, type AccessRule, type Permission, type StoreOptions } from "./store/index.js";
 export { DSPyApi, SessionPrograms, type DSPyResult, type LMSpec, type ModuleType, type ProgramInfo, type RunOptions } from "./dspy/index.js";
+export {
+  OptimizerJob,
+  type MetricSpec,
+  type OptimizeOptions,
+  type OptimizerInfo,
+  type OptimizerJobInfo,
+  type OptimizerJobState,
+  type OptimizerName,
+  type OptimizerProgress,
+  type OptimizerResult,
+} from "./dspy/index.js";
 export { ToolsApi, type JsonSchema, type ToolContext, type ToolFunction, type ToolInfo, type ToolOptions } from "./tools/index.js";
 export { CognitiveConfiguration, Configurations, compileSpace, sample as sampleSpace, validate as validateSpace, type ConfigurationInfo, type SpaceDoc } from "./config/index.js";
 export { OptimizationRuns, type OptimizationOptions, type OptimizationProgress, type OptimizationStatus, type OptimizationTarget, type PythonOptimizerInfo } from "./optimize/index.js";

@@ -372,7 +372,11 @@ def dspy_delete_program(program_id: str, ctx: CommandContext) -> bool:
 def dspy_save_program(program_id: str, ctx: CommandContext) -> dict[str, Any]:
     """The program's definition and learned state (demos, instructions) as JSON-able data."""
     p = _program(ctx, program_id)
-    return {"module": p.module, "signature": p.signature, "config": plain(p.config), "bindings": dict(p.bindings), "state": plain(p.instance.dump_state())}
+    saved = {"module": p.module, "signature": p.signature, "config": plain(p.config), "bindings": dict(p.bindings), "state": plain(p.instance.dump_state())}
+    optimization = getattr(p, "optimization", None)  # set by an optimizer job (teleprompt/)
+    if optimization:
+        saved["optimization"] = plain(optimization)
+    return saved
 
 
 @command(name="dspy.load_program")
@@ -389,6 +393,12 @@ async def dspy_load_program(program_id: str, saved: dict, ctx: CommandContext, r
         p.instance.load_state(saved["state"])
     except Exception as exc:  # noqa: BLE001 - state from elsewhere
         raise InvalidArgumentError(f"saved state does not fit {saved['module']}({saved['signature']!r}): {exc}", parameter="saved.state") from None
+    if isinstance(saved.get("optimization"), dict):
+        from .teleprompt import knn_restore
+
+        if saved["optimization"].get("optimizer") == "KNNFewShot":  # neighbours are picked per call: rebuild
+            p.instance = knn_restore(p.instance, saved["optimization"])
+        p.optimization = dict(saved["optimization"])  # type: ignore[attr-defined]
     return _describe_program(program_id, p)
 
 
@@ -476,3 +486,6 @@ async def dspy_call(target: str, args: list | None = None, kwargs: dict | None =
     if isinstance(result, dspy.Prediction):
         return serialize_prediction(result)
     return plain(result)
+
+
+from .teleprompt import commands as _teleprompt_commands  # noqa: E402,F401 - registers dspy.optimize, dspy.optimizers

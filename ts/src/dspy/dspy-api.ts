@@ -5,6 +5,7 @@
 // or get logged: a spec names the environment variable that holds the key.
 import { InvalidArgumentError, NotFoundError } from "../errors/index.js";
 import type { CallOptions } from "../pool/call.js";
+import { listOptimizers, OptimizerJob, type OptimizeOptions, type OptimizerInfo } from "./optimizer-jobs.js";
 
 /** A LiteLLM model string and its options, or the scripted LM ("scripted"). */
 export interface LMSpec {
@@ -182,6 +183,11 @@ export class DSPyApi {
     return this.runner.execute("dspy.describe", { target: what.target ?? "", signature: what.signature ?? "" });
   }
 
+  /** The DSPy optimizers a job can run (`session.programs.optimize`), with their parameters. */
+  optimizers(): Promise<OptimizerInfo[]> {
+    return listOptimizers(this.runner);
+  }
+
   /** Calls any dspy function or class by name, e.g. call("dspy.Example", [], { question: "…" }). */
   call<T = unknown>(target: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: RunOptions = {}): Promise<T> {
     const { lm, config: _config, usage: _usage, lmCalls: _lmCalls, ...callOptions } = options;
@@ -250,5 +256,14 @@ export class SessionPrograms {
 
   async load(programId: string, saved: Record<string, unknown>): Promise<ProgramInfo> {
     return programInfo(await this.exec("dspy.load_program", { program_id: programId, saved }));
+  }
+
+  /**
+   * Compiles the program with a DSPy optimizer as a long job (returns at once): progress by
+   * iterating the job or `onProgress`, `job.cancel()`, `await job.result`. A finished job
+   * replaces the program (or saves it as `saveAs`); a cancelled or failed one leaves it as it was.
+   */
+  optimize(programId: string, options: OptimizeOptions): OptimizerJob {
+    return new OptimizerJob(this.runner, (choice) => this.api.lmFor(choice), this.sessionId, programId, options);
   }
 }

@@ -1,0 +1,156 @@
+"""Worker commands for optimizer jobs: ``dspy.optimize`` (a stream: a "started" event,
+progress events, and the result last) and ``dspy.optimizers`` (what can be run).
+
+A job is one streaming call on the session's worker, where the program lives. Cancelling the
+stream (the host's AbortSignal or ``job.cancel()``) stops the compile at its next LM, module
+or metric call; the answer waits up to ``_CANCEL_WAIT_S`` for the thread to stop, well inside
+the host's cancel grace, so the worker is never killed for it. The program is replaced (or
+saved beside, ``save_as``) only when the compile finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, AsyncIterator
+
+from ...core.registry import CommandContext, command
+from ...errors import FailedPreconditionError, InvalidArgumentError
+from .. import commands as _programs_module
+from .._serialize import plain
+from ._job import JobOutcome, plan_job, run_job, started_event
+from ._optimizers import describe_optimizers
+from ._progress import JobProgress
+
+__all__ = ["dspy_optimize", "dspy_optimizers"]
+
+_CANCEL_WAIT_S = 1.0
+
+
+@command(name="dspy.optimizers")
+def dspy_optimizers() -> list[dict[str, Any]]:
+    """The optimizers a job can run, with the parameters each accepts."""
+    return describe_optimizers()
+
+
+@command(name="dspy.optimize")
+async def dspy_optimize(
+    program_id: str,
+    optimizer: str,
+    trainset: list,
+    ctx: CommandContext,
+    metric: Any = None,
+    input_keys: list | None = None,
+    valset: list | None = None,
+    params: dict | None = None,
+    lm: dict | None = None,
+    prompt_lm: dict | None = None,
+    reflection_lm: dict | None = None,
+    save_as: str | None = None,
+    progress_interval_ms: float = 100.0,
+) -> AsyncIterator[dict[str, Any]]:
+    """Compiles a session program with a DSPy optimizer; streams progress; installs the result."""
+    p = _programs_module._program(ctx, program_id)
+    programs = _programs_module._session_programs(ctx)
+    if save_as is not None and (not isinstance(save_as, str) or not save_as):
+        raise InvalidArgumentError("save_as must be a program id", parameter="save_as")
+    if not isinstance(progress_interval_ms, (int, float)) or progress_interval_ms < 0:
+        raise InvalidArgumentError("progress_interval_ms must be a non-negative number", parameter="progress_interval_ms")
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def emit(event: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, event)
+
+    holder: dict[str, JobProgress] = {}
+    plan = plan_job(
+        program=p.instance,
+        signature=p.signature,
+        optimizer=optimizer,
+        trainset=trainset,
+        metric=metric,
+        input_keys=input_keys,
+        valset=valset,
+        params=params,
+        lm=lm,
+        prompt_lm=prompt_lm,
+        reflection_lm=reflection_lm,
+        session_id=ctx.session_id,
+        loop=loop,
+        on_score=lambda score: holder["progress"].metric_called(score),
+    )
+    progress = JobProgress(plan.expected, emit, progress_interval_ms / 1000.0)
+    holder["progress"] = progress
+    finished = asyncio.Event()
+    outcome_box: list[JobOutcome] = []
+
+    def work() -> None:
+        outcome = run_job(plan, progress)
+        outcome_box.append(outcome)
+        loop.call_soon_threadsafe(finished.set)
+
+    yield started_event(plan)
+    thread = threading.Thread(target=work, name=f"dspy-optimize-{plan.job_id}", daemon=True)
+    thread.start()
+    try:
+        while not finished.is_set():
+            getter = asyncio.ensure_future(events.get())
+            done_waiter = asyncio.ensure_future(finished.wait())
+            try:
+                await asyncio.wait({getter, done_waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                done_waiter.cancel()
+                if not getter.done():
+                    getter.cancel()
+            if getter.done() and not getter.cancelled():
+                yield getter.result()
+    except GeneratorExit:
+        plan.stop.set()  # closed without cancellation: nothing may be awaited here
+        raise
+    except BaseException:
+        # Cancelled (or the consumer went away): stop the compile; the program was never touched.
+        plan.stop.set()
+        try:
+            await asyncio.wait_for(finished.wait(), _CANCEL_WAIT_S)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass  # it stops at its next checkpoint; its result is discarded
+        raise
+    while not events.empty():
+        yield events.get_nowait()
+    outcome = outcome_box[0]
+    if outcome.cancelled:
+        raise asyncio.CancelledError("optimization job cancelled")
+    if outcome.error is not None:
+        raise outcome.error
+    target_id = save_as or program_id
+    if programs.get(program_id) is not p:
+        raise FailedPreconditionError(
+            f"program {program_id!r} was deleted or replaced while {plan.spec.name} ran; the compiled program was discarded",
+            details={"program_id": program_id},
+        )
+    recipe = dict(plan.recipe)
+    summary = {"optimizer": plan.spec.name, "job_id": plan.job_id, "finished_at": time.time(), **outcome.summary}
+    if save_as:
+        installed = _programs_module._Program(p.module, p.signature, dict(p.config), outcome.program, dict(p.bindings))
+        programs[save_as] = installed
+    else:
+        p.instance = outcome.program
+        installed = p
+    installed.optimization = {**summary, **recipe}  # type: ignore[attr-defined]
+    final = progress.snapshot(final=True)
+    yield final
+    yield {
+        "type": "result",
+        "job_id": plan.job_id,
+        "optimizer": plan.spec.name,
+        "program_id": target_id,
+        "replaced": not save_as,
+        "evaluations": final["evaluations"],
+        "best_score": final["best_score"],
+        "mean_score": final["mean_score"],
+        "lm_calls": final["lm_calls"],
+        "elapsed_ms": final["elapsed_ms"],
+        "summary": plain(outcome.summary),
+        "saved": _programs_module.dspy_save_program(target_id, ctx),
+    }
