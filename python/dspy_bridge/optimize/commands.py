@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..core.registry import CommandContext, command
+from ..session.commands import on_session_release
 from ._loading import load_class
 from ._protocol import check_optimizer_class
 from ._runs import open_runs
@@ -56,3 +57,7 @@ def check_command(class_path: str) -> dict:
     return {"class_path": class_path, "description": doc[0] if doc else ""}
 
 
+
+
+# A deleted or expired session's runs end on the host; drop their optimizers here.
+on_session_release(open_runs.close_session)

@@ -88,7 +88,9 @@ export function optimizationHandlers(runs: OptimizationRuns, unary: Wrap) {
       }),
     ),
     registerPythonOptimizer: unary<RegisterPythonOptimizerRequest, unknown>(async (req) => {
-      const info = await runs.registerPythonOptimizer(req.name, req.classPath, req.sessionId ? { session: req.sessionId } : {});
+      // Checked by any worker (they all import the same modules): routing by a session here
+      // would bind a worker to a session that may not exist.
+      const info = await runs.registerPythonOptimizer(req.name, req.classPath);
       return create(RegisterPythonOptimizerResponseSchema, { name: info.name, classPath: info.classPath });
     }),
   };

@@ -86,6 +86,8 @@ interface Run {
   status: OptimizationStatus;
   history: HistoryEntry[];
   stop: boolean;
+  /** The session was deleted: nothing to apply or release any more. */
+  sessionGone: boolean;
   abort: AbortController;
   opened: Promise<void>;
   done: Promise<void>;
@@ -103,6 +105,15 @@ export class OptimizationRuns {
     private readonly runner: CommandRunner,
   ) {
     this.pythonOptimizers = new PythonOptimizers(runner);
+    // A deleted session stops its runs; its worker drops their optimizers (session.release).
+    store.onSessionDropped((sessionId) => {
+      for (const run of this.runs.values()) {
+        if (run.sessionId !== sessionId) continue;
+        Object.assign(run, { stop: true, sessionGone: true });
+        run.abort.abort();
+        void run.done.then(() => this.runs.delete(run.key));
+      }
+    });
   }
 
   /** The run's key: a variable by its name (an id resolves to it) — looked up without counting as a read. */
@@ -200,6 +211,7 @@ export class OptimizationRuns {
       initial: current,
       history: [],
       stop: false,
+      sessionGone: false,
       abort: new AbortController(),
       opened: Promise.resolve(),
       done: Promise.resolve(),
@@ -312,7 +324,8 @@ export class OptimizationRuns {
     }
     try {
       // leave the best values in place; nothing scored: put back what was there
-      if (best) apply(best.values);
+      if (run.sessionGone) run.status.error = "the session was deleted";
+      else if (best) apply(best.values);
       else if (applied) apply(run.initial);
     } catch (err) {
       if (run.status.state !== "failed") {
@@ -321,7 +334,7 @@ export class OptimizationRuns {
         run.status.error = run.status.failure.message;
       }
     }
-    await source?.close().catch(() => {}); // the worker may be gone; the run is over either way
+    if (!run.sessionGone) await source?.close().catch(() => {}); // the worker may be gone; the run is over either way
     run.status.isOptimizing = false;
     run.status.lastUpdate = new Date();
   }

@@ -28,27 +28,34 @@ export interface WorkerOptimizerSpec {
 export async function openWorkerOptimizer(runner: CommandRunner, spec: WorkerOptimizerSpec): Promise<CandidateSource> {
   const call = { session: spec.sessionId, signal: spec.signal };
   const run = { run_id: spec.runId };
-  await runner.execute(
-    "optimize.open",
-    {
-      ...run,
-      optimizer: spec.optimizer,
-      space: spec.space as unknown as Record<string, unknown>,
-      direction: spec.direction,
-      seed: spec.seed,
-      config: spec.config,
-      class_path: spec.classPath ?? "",
-    },
-    call,
-  );
+  const close = async () => {
+    await runner.execute("optimize.close", run, { session: spec.sessionId, timeoutMs: 30_000 });
+  };
+  try {
+    await runner.execute(
+      "optimize.open",
+      {
+        ...run,
+        optimizer: spec.optimizer,
+        space: spec.space as unknown as Record<string, unknown>,
+        direction: spec.direction,
+        seed: spec.seed,
+        config: spec.config,
+        class_path: spec.classPath ?? "",
+      },
+      call,
+    );
+  } catch (err) {
+    // A stop can cancel the call after the worker opened the run: make sure it is released.
+    if (spec.signal.aborted) void close().catch(() => {});
+    throw err;
+  }
   return {
     ask: async () => (await runner.execute<Config | null>("optimize.ask", run, call)) ?? undefined,
     tell: async (values, score) => {
       await runner.execute("optimize.tell", { ...run, values, score: score ?? null }, call);
     },
     // Not tied to the run's signal: a stopped run must still release its optimizer.
-    close: async () => {
-      await runner.execute("optimize.close", run, { session: spec.sessionId, timeoutMs: 30_000 });
-    },
+    close,
   };
 }
