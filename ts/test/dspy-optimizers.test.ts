@@ -34,7 +34,11 @@ async function qa(module = "Predict"): Promise<{ session: Session; id: string }>
 }
 
 type State = { demos: Record<string, unknown>[]; signature: { instructions: string } };
-const stateOf = (saved: Record<string, unknown>): State => saved.state as State;
+// Predict's state is its own; ChainOfThought keeps its predictor's under "predict".
+const stateOf = (saved: Record<string, unknown>): State => {
+  const state = saved.state as State & { predict?: State };
+  return state.predict ?? state;
+};
 
 describe("the eight optimizers compile offline", () => {
   test("bridge.dspy.optimizers() lists all eight, each available here", async () => {
