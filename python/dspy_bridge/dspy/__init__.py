@@ -3,6 +3,7 @@
 
 from .exceptions import BridgeError, SessionError, ValidationError, VariableNotFoundError
 from .interpreter import SubprocessCrashError, SubprocessInterpreter, SubprocessTimeoutError, make_program_of_thought
+from .optimization_bridge import DSPyOptimizationBridge, VariableAwareOptimizer
 from .resolver import ModuleSpec, ModuleVariableResolver, create_variable_aware_module
 from .variable_aware import (
     LM_PARAMETERS,
@@ -23,6 +24,9 @@ __all__ = [
     "SubprocessInterpreter",
     "SubprocessTimeoutError",
     "make_program_of_thought",
+    # optimization (docs/optimization.md)
+    "DSPyOptimizationBridge",
+    "VariableAwareOptimizer",
     # variable-aware modules (docs/dspy-modules.md)
     "BridgeError",
     "LM_PARAMETERS",
