@@ -2,6 +2,7 @@
 // machines (one JSON object per line).
 import { runDemo } from "./demo.js";
 import { runDoctor } from "./doctor.js";
+import { OPTIMIZE_HELP, runOptimize } from "./optimize.js";
 import { runServe } from "./serve.js";
 
 const HELP = `dspy-bridge — run real DSPy programs from TypeScript
@@ -12,6 +13,7 @@ Commands:
   demo        Show the worker pool at work (offline)
   doctor      Check Python, DSPy and the worker pool on this machine
   serve       Run a host that outside Python clients can reach; prints {"event":"ready",...}
+  optimize    Compile a program with a DSPy optimizer, or optimize a variable, with a progress bar
   help        This text
 
 Options:
@@ -25,6 +27,8 @@ serve options:
   --preload MODULES   comma-separated modules the workers import first (default dspy; "" for none)
   --modules MODULES   comma-separated modules with your @command / @tool functions
   --python-path DIRS  colon-separated directories added to the workers' PYTHONPATH
+
+${OPTIMIZE_HELP}
 `;
 
 export interface CliFlags {
@@ -63,6 +67,7 @@ function parseFlags(argv: string[]): CliFlags {
 
 export async function run(argv: string[]): Promise<number> {
   const [command = "help", ...rest] = argv;
+  if (command === "optimize") return runOptimize(rest);  // its own options (see OPTIMIZE_HELP)
   let flags: CliFlags;
   try {
     flags = parseFlags(rest);

@@ -1,0 +1,327 @@
+// `dspy-bridge optimize`: a DSPy optimizer job on a program built from the command line, or a
+// variable optimization run (`--variable`), with a progress bar (stderr; plain lines when not
+// a TTY) or, with --json, one JSON object per line on stdout: "started", "progress"…, "result"
+// (or "error"). Ctrl-C cancels the run; the program is left as it was.
+import { readFileSync, writeFileSync } from "node:fs";
+import { BridgeError } from "../errors/index.js";
+import type { LMSpec } from "../dspy/index.js";
+import type { MetricSpec, OptimizerProgress } from "../dspy/index.js";
+import { Bridge } from "../pool/index.js";
+import { ProgressBar } from "./progress.js";
+
+export const OPTIMIZE_HELP = `optimize options (a DSPy optimizer job):
+  --optimizer NAME      LabeledFewShot, BootstrapFewShot, BootstrapFewShotWithRandomSearch,
+                        MIPROv2, COPRO, GEPA, SIMBA or KNNFewShot
+  --signature SIG       the program's signature, e.g. "question -> answer"
+  --module NAME         Predict (default), ChainOfThought, …
+  --trainset FILE       examples: a JSON array of objects, or JSON lines
+  --valset FILE         validation examples (same format)
+  --input-keys A,B      input fields (default: the signature's inputs)
+  --metric NAME         exact_match, answer_exact_match, answer_passage_match or pkg.module:function
+  --metric-tool NAME    a Python @tool (from --modules) as the metric
+  --param KEY=VALUE     an optimizer parameter (VALUE read as JSON when it parses); repeatable
+  --lm MODEL            the task LM: a LiteLLM model string, or "scripted" (offline)
+  --api-key-env VAR     environment variable holding the LM's key
+  --prompt-lm MODEL     COPRO/MIPROv2/SIMBA's prompt model (default: --lm)
+  --reflection-lm MODEL GEPA's reflection LM (default: --prompt-lm, else --lm)
+  --lm-latency-ms N     scripted LM only: simulated latency per call
+  --save FILE           write the compiled program (JSON state, loadable with programs.load)
+optimize options (a variable optimization run):
+  --variable NAME --min A --max B [--type float|integer] [--initial V]
+  --objective TOOL      a Python @tool (from --modules) scoring the candidate values
+  --optimizer NAME      random (default), grid or bayesian
+  --iterations N        default 20;  --seed N;  --direction maximize|minimize
+common: --json, --workers N (default 1), --modules MODULES, --python-path DIRS`;
+
+interface OptimizeFlags {
+  json: boolean;
+  workers: number;
+  modules: string[];
+  pythonPath: string[];
+  optimizer?: string;
+  signature?: string;
+  module: string;
+  trainset?: string;
+  valset?: string;
+  inputKeys?: string[];
+  metric?: string;
+  metricTool?: string;
+  params: Record<string, unknown>;
+  lm?: string;
+  apiKeyEnv?: string;
+  promptLm?: string;
+  reflectionLm?: string;
+  lmLatencyMs?: number;
+  save?: string;
+  variable?: string;
+  type: "float" | "integer";
+  min?: number;
+  max?: number;
+  initial?: number;
+  objective?: string;
+  iterations: number;
+  seed?: number;
+  direction?: "maximize" | "minimize";
+}
+
+class UsageError extends Error {}
+
+function parse(argv: string[]): OptimizeFlags {
+  const f: OptimizeFlags = { json: false, workers: 1, modules: [], pythonPath: [], module: "Predict", params: {}, type: "float", iterations: 20 };
+  const value = (i: number, name: string): string => {
+    const v = argv[i];
+    if (v === undefined || v.startsWith("--")) throw new UsageError(`${name} needs a value`);
+    return v;
+  };
+  const number = (i: number, name: string, integer = false): number => {
+    const n = Number(value(i, name));
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`${name} needs ${integer ? "an integer" : "a number"}, got ${argv[i]}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    switch (a) {
+      case "--json": f.json = true; break;
+      case "--workers": f.workers = number(++i, a, true); if (f.workers < 1) throw new UsageError("--workers needs a positive integer"); break;
+      case "--modules": f.modules = value(++i, a).split(",").filter(Boolean); break;
+      case "--python-path": f.pythonPath = value(++i, a).split(":").filter(Boolean); break;
+      case "--optimizer": f.optimizer = value(++i, a); break;
+      case "--signature": f.signature = value(++i, a); break;
+      case "--module": f.module = value(++i, a); break;
+      case "--trainset": f.trainset = value(++i, a); break;
+      case "--valset": f.valset = value(++i, a); break;
+      case "--input-keys": f.inputKeys = value(++i, a).split(",").filter(Boolean); break;
+      case "--metric": f.metric = value(++i, a); break;
+      case "--metric-tool": f.metricTool = value(++i, a); break;
+      case "--param": {
+        const raw = value(++i, a);
+        const eq = raw.indexOf("=");
+        if (eq < 1) throw new UsageError(`--param needs KEY=VALUE, got ${raw}`);
+        const text = raw.slice(eq + 1);
+        let parsed: unknown = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // a plain string
+        }
+        f.params[raw.slice(0, eq)] = parsed;
+        break;
+      }
+      case "--lm": f.lm = value(++i, a); break;
+      case "--api-key-env": f.apiKeyEnv = value(++i, a); break;
+      case "--prompt-lm": f.promptLm = value(++i, a); break;
+      case "--reflection-lm": f.reflectionLm = value(++i, a); break;
+      case "--lm-latency-ms": f.lmLatencyMs = number(++i, a); break;
+      case "--save": f.save = value(++i, a); break;
+      case "--variable": f.variable = value(++i, a); break;
+      case "--type": {
+        const t = value(++i, a);
+        if (t !== "float" && t !== "integer") throw new UsageError(`--type is float or integer, got ${t}`);
+        f.type = t;
+        break;
+      }
+      case "--min": f.min = number(++i, a); break;
+      case "--max": f.max = number(++i, a); break;
+      case "--initial": f.initial = number(++i, a); break;
+      case "--objective": f.objective = value(++i, a); break;
+      case "--iterations": f.iterations = number(++i, a, true); break;
+      case "--seed": f.seed = number(++i, a, true); break;
+      case "--direction": {
+        const d = value(++i, a);
+        if (d !== "maximize" && d !== "minimize") throw new UsageError(`--direction is maximize or minimize, got ${d}`);
+        f.direction = d;
+        break;
+      }
+      default:
+        throw new UsageError(`unknown option ${a}`);
+    }
+  }
+  if (f.variable === undefined) {
+    for (const [flag, v] of [["--optimizer", f.optimizer], ["--signature", f.signature], ["--trainset", f.trainset], ["--lm", f.lm]] as const) {
+      if (v === undefined) throw new UsageError(`optimize needs ${flag} (or --variable for a variable optimization)`);
+    }
+    if (f.metric !== undefined && f.metricTool !== undefined) throw new UsageError("give --metric or --metric-tool, not both");
+  } else {
+    for (const [flag, v] of [["--min", f.min], ["--max", f.max], ["--objective", f.objective]] as const) {
+      if (v === undefined) throw new UsageError(`optimize --variable needs ${flag}`);
+    }
+  }
+  return f;
+}
+
+function readExamples(path: string, flag: string): Record<string, unknown>[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(err as Error).message}`);
+  }
+  const trimmed = text.trim();
+  try {
+    const rows: unknown = trimmed.startsWith("[") ? JSON.parse(trimmed) : trimmed.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+    if (!Array.isArray(rows) || rows.some((r) => r === null || typeof r !== "object" || Array.isArray(r))) throw new Error("not a list of objects");
+    return rows as Record<string, unknown>[];
+  } catch (err) {
+    throw new UsageError(`${flag}: ${path} is not a JSON array of objects or JSON lines of objects (${(err as Error).message})`);
+  }
+}
+
+function lmSpec(model: string, f: OptimizeFlags): LMSpec {
+  return {
+    model,
+    ...(f.apiKeyEnv && !model.startsWith("scripted") ? { apiKeyEnv: f.apiKeyEnv } : {}),
+    ...(f.lmLatencyMs !== undefined && model.startsWith("scripted") ? { latencyMs: f.lmLatencyMs } : {}),
+  };
+}
+
+const line = (event: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+};
+
+function fmt(score: number | null | undefined): string {
+  return score === null || score === undefined ? "-" : score.toFixed(3);
+}
+
+/** Cancels on Ctrl-C / SIGTERM; returns a function that removes the handlers. */
+function onInterrupt(cancel: () => void): () => void {
+  const handler = () => cancel();
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
+}
+
+async function runJob(bridge: Bridge, f: OptimizeFlags): Promise<number> {
+  const trainset = readExamples(f.trainset!, "--trainset");
+  const valset = f.valset ? readExamples(f.valset, "--valset") : undefined;
+  const session = await bridge.sessions.create({ id: `cli-optimize-${process.pid}` });
+  await session.programs.create("program", { module: f.module, signature: f.signature! });
+  const metric: MetricSpec | undefined = f.metricTool ? { tool: f.metricTool } : f.metric;
+  const bar = f.json ? undefined : new ProgressBar({ label: f.optimizer! });
+  const job = session.programs.optimize("program", {
+    optimizer: f.optimizer!,
+    trainset,
+    ...(valset ? { valset } : {}),
+    ...(f.inputKeys ? { inputKeys: f.inputKeys } : {}),
+    ...(metric !== undefined ? { metric } : {}),
+    params: f.params,
+    lm: lmSpec(f.lm!, f),
+    ...(f.promptLm ? { promptLm: lmSpec(f.promptLm, f) } : {}),
+    ...(f.reflectionLm ? { reflectionLm: lmSpec(f.reflectionLm, f) } : {}),
+    progressIntervalMs: f.json ? 100 : 50,
+    onProgress: (p: OptimizerProgress) => {
+      if (f.json) line({ event: "progress", evaluations: p.evaluations, expected: p.expected, best_score: p.bestScore, mean_score: p.meanScore, lm_calls: p.lmCalls, message: p.message, elapsed_ms: p.elapsedMs, final: p.final });
+      else bar!.update(p.evaluations, p.expected, `best ${fmt(p.bestScore)}`);
+    },
+  });
+  const removeHandlers = onInterrupt(() => job.cancel("interrupted"));
+  try {
+    const info = await job.started;
+    if (f.json) line({ event: "started", job_id: info.jobId, optimizer: info.optimizer, expected: info.expected, trainset_size: info.trainsetSize, valset_size: info.valsetSize, metric: info.metric });
+    else process.stderr.write(`${info.optimizer} on ${f.module}(${f.signature}): ${info.trainsetSize} examples, ~${info.expected ?? "?"} metric calls\n`);
+    const result = await job.result;
+    if (f.save) writeFileSync(f.save, `${JSON.stringify(result.saved, null, 2)}\n`);
+    if (f.json) {
+      line({
+        event: "result",
+        job_id: result.jobId,
+        optimizer: result.optimizer,
+        evaluations: result.evaluations,
+        best_score: result.bestScore,
+        mean_score: result.meanScore,
+        lm_calls: result.lmCalls,
+        elapsed_ms: result.elapsedMs,
+        summary: result.summary,
+        ...(f.save ? { saved_to: f.save } : { saved: result.saved }),
+      });
+    } else {
+      bar!.finish(result.evaluations, result.evaluations, `best ${fmt(result.bestScore)}`);
+      console.log(`${result.optimizer}: ${result.evaluations} metric calls in ${(result.elapsedMs / 1000).toFixed(1)} s, best score ${fmt(result.bestScore)}`);
+      console.log(f.save ? `compiled program saved to ${f.save}` : JSON.stringify(result.saved.state));
+    }
+    return 0;
+  } catch (err) {
+    bar?.abandon();
+    report(f, err);
+    return job.state === "cancelled" ? 130 : 1;
+  } finally {
+    removeHandlers();
+  }
+}
+
+async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
+  const session = await bridge.sessions.create({ id: `cli-optimize-${process.pid}` });
+  const initial = f.initial ?? (f.type === "integer" ? Math.round((f.min! + f.max!) / 2) : (f.min! + f.max!) / 2);
+  await session.variables.define(f.variable!, f.type, initial, { constraints: { min: f.min!, max: f.max! } });
+  const bar = f.json ? undefined : new ProgressBar({ label: `${f.optimizer ?? "random"} ${f.variable}` });
+  const target = { variable: f.variable! };
+  let lastIteration = 0;
+  const id = bridge.optimization.start(session.id, target, {
+    optimizer: f.optimizer ?? "random",
+    objective: f.objective!,
+    maxIterations: f.iterations,
+    ...(f.seed !== undefined ? { seed: f.seed } : {}),
+    ...(f.direction ? { direction: f.direction } : {}),
+    onProgress: (p) => {
+      lastIteration = p.iteration;
+      if (f.json) line({ event: "progress", iteration: p.iteration, expected: f.iterations, values: p.values, score: p.score, best_values: p.bestValues, best_score: p.bestScore });
+      else bar!.update(p.iteration, f.iterations, `best ${fmt(p.bestScore)} at ${JSON.stringify(p.bestValues ?? {})}`);
+    },
+  });
+  if (f.json) line({ event: "started", optimization_id: id, variable: f.variable, optimizer: f.optimizer ?? "random", expected: f.iterations });
+  const removeHandlers = onInterrupt(() => void bridge.optimization.stop(session.id, target).catch(() => {}));
+  try {
+    const status = await bridge.optimization.wait(session.id, target);
+    if (status.state === "failed") throw new Error(status.error ?? "the optimization failed");
+    if (f.json) line({ event: "result", optimization_id: id, state: status.state, iterations: status.iteration, best_value: status.bestValue, best_score: status.bestScore });
+    else {
+      bar!.finish(status.iteration || lastIteration, f.iterations, `best ${fmt(status.bestScore)}`);
+      console.log(`${f.variable}: best ${JSON.stringify(status.bestValue)} (score ${fmt(status.bestScore)}) after ${status.iteration} iterations, ${status.state}`);
+    }
+    return 0;
+  } catch (err) {
+    bar?.abandon();
+    report(f, err);
+    return 1;
+  } finally {
+    removeHandlers();
+  }
+}
+
+function report(f: OptimizeFlags, err: unknown): void {
+  const error = err instanceof Error ? err : new Error(String(err));
+  if (f.json) line({ event: "error", error: error.name, message: error.message, ...(err instanceof BridgeError ? { reason: err.reason } : {}) });
+  else console.error(`dspy-bridge optimize: ${error.name}: ${error.message}`);
+}
+
+export async function runOptimize(argv: string[]): Promise<number> {
+  let flags: OptimizeFlags;
+  try {
+    flags = parse(argv);
+  } catch (err) {
+    console.error(`dspy-bridge optimize: ${(err as Error).message}\n\n${OPTIMIZE_HELP}`);
+    return 2;
+  }
+  let bridge: Bridge | undefined;
+  try {
+    bridge = await Bridge.start({
+      workers: flags.workers,
+      modules: flags.modules,
+      pythonPath: flags.pythonPath,
+      healthIntervalMs: 0,
+      onLog: () => {},
+    });
+    return flags.variable === undefined ? await runJob(bridge, flags) : await runVariable(bridge, flags);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`dspy-bridge optimize: ${err.message}`);
+      return 2;
+    }
+    report(flags, err);
+    return 1;
+  } finally {
+    await bridge?.close();
+  }
+}

@@ -1,0 +1,109 @@
+// `dspy-bridge optimize`: a DSPy optimizer job and a variable optimization from the command
+// line, as JSON lines (--json) and as plain progress lines when stderr is not a TTY.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import { renderBar, renderCount } from "../src/cli/progress.js";
+import { fixturesDir, repoRoot } from "./helpers.js";
+
+const run = promisify(execFile);
+const cli = join(repoRoot, "ts/bin/dspy-bridge.js");
+const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-cli-optimize-"));
+const trainset = join(dir, "train.jsonl");
+writeFileSync(
+  trainset,
+  [
+    { question: "What is 1 + 2?", answer: "3" },
+    { question: "What is 3 + 4?", answer: "7" },
+    { question: "What is 5 + 6?", answer: "11" },
+    { question: "Capital of France?", answer: "Paris" },
+  ]
+    .map((r) => JSON.stringify(r))
+    .join("\n"),
+);
+
+const events = (stdout: string): Record<string, unknown>[] =>
+  stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test("optimize --json: started, progress lines, result; the compiled program is saved", async () => {
+  const saved = join(dir, "compiled.json");
+  const { stdout } = await run(process.execPath, [
+    cli, "optimize", "--json",
+    "--optimizer", "BootstrapFewShot", "--signature", "question -> answer", "--trainset", trainset,
+    "--metric", "exact_match", "--param", "max_bootstrapped_demos=2", "--param", "max_labeled_demos=0",
+    "--lm", "scripted", "--lm-latency-ms", "20", "--save", saved,
+  ]);
+  const out = events(stdout);
+  assert.equal(out[0]!.event, "started");
+  assert.equal(out[0]!.optimizer, "BootstrapFewShot");
+  assert.equal(out[0]!.trainset_size, 4);
+  const progress = out.filter((e) => e.event === "progress");
+  assert.ok(progress.length >= 1);
+  const result = out[out.length - 1]!;
+  assert.equal(result.event, "result");
+  assert.equal(result.saved_to, saved);
+  assert.equal(progress[progress.length - 1]!.evaluations, result.evaluations);
+  const program = JSON.parse(readFileSync(saved, "utf8")) as { module: string; state: { demos: unknown[] } };
+  assert.equal(program.module, "Predict");
+  assert.equal(program.state.demos.length, 2, "two bootstrapped demos");
+});
+
+test("optimize without a TTY prints plain progress lines (no carriage returns) and a summary", async () => {
+  const { stdout, stderr } = await run(process.execPath, [
+    cli, "optimize", "--optimizer", "LabeledFewShot", "--signature", "question -> answer", "--trainset", trainset, "--param", "k=2", "--lm", "scripted",
+  ]);
+  assert.ok(!stderr.includes("\r"), "no in-place redraws when stderr is a pipe");
+  assert.match(stderr, /LabeledFewShot \[#+\] 0\/0|LabeledFewShot on Predict/);
+  assert.match(stdout, /LabeledFewShot: 0 metric calls/);
+  assert.equal((JSON.parse(stdout.trim().split("\n").pop()!) as { demos: unknown[] }).demos.length, 2);
+});
+
+test("optimize --variable --json: a random search of a variable with a Python objective", async () => {
+  const { stdout } = await run(process.execPath, [
+    cli, "optimize", "--json", "--variable", "temperature", "--min", "0", "--max", "1", "--objective", "peak_at_0_3",
+    "--iterations", "15", "--seed", "3", "--modules", "py_tools", "--python-path", fixturesDir,
+  ]);
+  const out = events(stdout);
+  assert.equal(out[0]!.event, "started");
+  assert.equal(out.filter((e) => e.event === "progress").length, 15);
+  const result = out[out.length - 1]!;
+  assert.equal(result.event, "result");
+  const best = (result.best_value as { temperature: number } | number);
+  const t = typeof best === "number" ? best : best.temperature;
+  assert.ok(Math.abs(t - 0.3) < 0.2, `best temperature ${t} is near the optimum 0.3`);
+});
+
+test("optimize errors: bad usage exits 2; a typed failure prints an error event and exits 1", async () => {
+  await assert.rejects(run(process.execPath, [cli, "optimize", "--optimizer", "COPRO"]), (err: { code: number; stderr: string }) => {
+    assert.equal(err.code, 2);
+    assert.match(err.stderr, /needs --signature/);
+    return true;
+  });
+  await assert.rejects(
+    run(process.execPath, [cli, "optimize", "--json", "--optimizer", "Telepathy", "--signature", "question -> answer", "--trainset", trainset, "--lm", "scripted"]),
+    (err: { code: number; stdout: string }) => {
+      assert.equal(err.code, 1);
+      const last = events(err.stdout).pop()!;
+      assert.equal(last.event, "error");
+      assert.equal(last.reason, "invalid_argument");
+      assert.match(last.message as string, /unknown optimizer 'Telepathy'/);
+      return true;
+    },
+  );
+});
+
+test("the bar renders done/total, and a moving block when the total is unknown", () => {
+  assert.equal(renderBar(5, 10, 12), "[#####-----]");
+  assert.equal(renderBar(20, 10, 12), "[##########]");
+  assert.equal(renderCount(3, 12), "3/12  25%");
+  assert.equal(renderCount(3, null), "3 done");
+  assert.notEqual(renderBar(1, null, 12, 0), renderBar(1, null, 12, 4));
+  assert.equal(renderBar(1, null, 12, 0).length, 12);
+});
