@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startRedis } from "./redis.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const onlyIdx = process.argv.indexOf("--only");
@@ -24,7 +25,16 @@ if (!only || only === "ts") {
   const dir = join(root, "ts/dist/test");
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.js")).map((f) => join(dir, f)) : [];
   const filtered = extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files;
-  results.push(["typescript", run("TypeScript tests", "node", ["--test", "--test-concurrency=1", ...filtered])]);
+  // The store's Redis tests get a private server; if it cannot be had they fail, loudly.
+  let redis;
+  try {
+    redis = process.env.DSPY_BRIDGE_TEST_REDIS ? undefined : await startRedis();
+  } catch (err) {
+    console.error(`cannot start a private Redis for the store tests (they will fail): ${err.message}`);
+  }
+  const redisEnv = redis ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {};
+  results.push(["typescript", run("TypeScript tests", "node", ["--test", "--test-concurrency=1", ...filtered], redisEnv)]);
+  await redis?.stop();
 }
 if (!only || only === "py") {
   results.push(["python", run("Python tests", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests", ...(only === "py" ? extra : [])])]);

@@ -34,14 +34,14 @@ after(() => bridge.close());
 describe("configuration spaces", () => {
   test("register creates the variables with their defaults; apply is atomic, versioned and validated as a whole", async () => {
     const s = await bridge.sessions.create({ id: "cfg-1" });
-    const cfg = s.configurations.register("react", reactSpace);
+    const cfg = await s.configurations.register("react", reactSpace);
     assert.equal(cfg.info().version, 1);
     assert.deepEqual(cfg.getCurrentValues(), { temperature: 0.7, max_iters: 5, reasoning_model: "gpt-4-turbo", max_tokens: 1024 });
-    assert.throws(() => s.configurations.register("react", reactSpace), AlreadyExistsError);
+    await assert.rejects(s.configurations.register("react", reactSpace), AlreadyExistsError);
 
     const seen: WatchMessage[] = [];
-    bridge.store.watch("cfg-1", {}, (m) => seen.push(m), () => {});
-    const { version, revision } = cfg.apply({ temperature: 0.0, max_iters: 4 }, { reason: "tuning" });
+    await bridge.store.watch("cfg-1", {}, (m) => seen.push(m), () => {});
+    const { version, revision } = await cfg.apply({ temperature: 0.0, max_iters: 4 }, { reason: "tuning" });
     assert.equal(version, 2);
     assert.equal(seen.length, 1, "one commit");
     const only = seen[0]!;
@@ -49,35 +49,35 @@ describe("configuration spaces", () => {
     assert.equal(only.kind === "commit" && only.changes[0]!.metadata.configuration_version, "2");
 
     // The whole resulting configuration must hold: 6000 tokens is fine for claude, not for gpt-4.
-    assert.throws(
-      () => cfg.apply({ max_tokens: 6000 }),
+    await assert.rejects(
+      cfg.apply({ max_tokens: 6000 }),
       (e: unknown) => e instanceof ConstraintViolationError && /token_budget/.test(String((e as ConstraintViolationError).details.violations ? JSON.stringify((e as ConstraintViolationError).details.violations) : "")),
     );
     assert.equal(cfg.info().version, 2, "a refused apply changes nothing");
     assert.equal(seen.length, 1);
-    assert.equal(cfg.apply({ reasoning_model: "claude-3-opus", max_tokens: 6000 }).version, 3);
-    assert.throws(() => cfg.apply({ temperature: 2 }), ConstraintViolationError);
-    assert.throws(() => cfg.apply({ nope: 1 }), InvalidArgumentError);
+    assert.equal((await cfg.apply({ reasoning_model: "claude-3-opus", max_tokens: 6000 })).version, 3);
+    await assert.rejects(cfg.apply({ temperature: 2 }), ConstraintViolationError);
+    await assert.rejects(cfg.apply({ nope: 1 }), InvalidArgumentError);
     assert.equal(cfg.validate({ max_tokens: 9000 }).ok, false);
   });
 
   test("sample gives valid configurations, reproducibly for a seed", async () => {
     const s = await bridge.sessions.create({ id: "cfg-2" });
-    const cfg = s.configurations.register("react", reactSpace);
+    const cfg = await s.configurations.register("react", reactSpace);
     const a = cfg.sample(42, 50);
     const b = cfg.sample(42, 50);
     assert.deepEqual(a.samples, b.samples);
     for (const sample of a.samples) assert.equal(cfg.validate(sample).ok, true);
-    assert.equal(cfg.apply(a.samples[0]!).version, 2);
+    assert.equal((await cfg.apply(a.samples[0]!)).version, 2);
   });
 
   test("apply from TypeScript reaches a bound DSPy program in the worker", async () => {
     const s = await bridge.sessions.create({ id: "cfg-3" });
-    const cfg = s.configurations.register("react", reactSpace);
+    const cfg = await s.configurations.register("react", reactSpace);
     await s.programs.create("agent", { module: "ChainOfThought", signature: "question -> answer", bindings: { temperature: "temperature", max_tokens: "max_tokens" } });
     const before = await s.programs.execute("agent", { question: "q" });
     assert.deepEqual([before.lmCalls[0]!.temperature, before.lmCalls[0]!.max_tokens], [0.7, 1024]);
-    cfg.apply({ temperature: 0.1, max_tokens: 512 });
+    await cfg.apply({ temperature: 0.1, max_tokens: 512 });
     const after = await s.programs.execute("agent", { question: "q" });
     assert.deepEqual([after.lmCalls[0]!.temperature, after.lmCalls[0]!.max_tokens], [0.1, 512]);
   });

@@ -1,215 +1,233 @@
-// Model-based tests of the host store (fast-check): random sequences of operations from
-// several clients run against the real MemoryStore and a deliberately simple reference
-// model; after every step their states must agree. A watcher records everything; the
-// watch validators then check the recorded history: ordered, unique, atomic, resumable,
-// and compaction that forces a resync.
+// The store's conformance suite, once per backend (memory, SQLite, Redis). Model-based
+// (fast-check): random sequences of operations from several clients run against the real
+// store and a deliberately simple reference model; after every step their states must
+// agree. A watcher records everything; the watch validators then check the recorded
+// history: ordered, unique, atomic, resumable, and compaction that forces a resync.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { after, describe, test } from "node:test";
 import fc from "fast-check";
-import { MemoryStore, type WatchMessage } from "../src/store/index.js";
+import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
+import { backends } from "./store-backends.js";
 
-type ModelVar = { value: number; version: number; history: number[] };
-const NAMES = ["a", "b", "c", "d"];
+for (const backend of backends) {
+  describe(`store conformance: ${backend.name}`, () => {
+    const opened: Store[] = [];
+    after(async () => {
+      for (const s of opened) await s.close();
+    });
+    const open = async (options: StoreOptions = {}): Promise<Store> => {
+      const store = await backend.open(backend.fresh(), options);
+      opened.push(store);
+      return store;
+    };
+    const runs = backend.name === "memory" ? 150 : 30;
 
-type Op =
-  | { kind: "register"; names: string[]; value: number }
-  | { kind: "set"; client: number; name: string; value: number; cas: boolean }
-  | { kind: "update"; names: string[]; value: number; atomic: boolean }
-  | { kind: "delete"; name: string }
-  | { kind: "rollback"; name: string; back: number };
+    type ModelVar = { value: number; version: number; history: number[] };
+    const NAMES = ["a", "b", "c", "d"];
 
-const value = fc.integer({ min: -20, max: 120 }); // constraints are [0, 100]: some writes must fail
-const name = fc.constantFrom(...NAMES);
-const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant("register" as const), names: fc.uniqueArray(name, { minLength: 1, maxLength: 3 }), value }),
-  fc.record({ kind: fc.constant("set" as const), client: fc.integer({ min: 0, max: 2 }), name, value, cas: fc.boolean() }),
-  fc.record({ kind: fc.constant("update" as const), names: fc.uniqueArray(name, { minLength: 1, maxLength: 4 }), value, atomic: fc.boolean() }),
-  fc.record({ kind: fc.constant("delete" as const), name }),
-  fc.record({ kind: fc.constant("rollback" as const), name, back: fc.integer({ min: 1, max: 3 }) }),
-);
+    type Op =
+      | { kind: "register"; names: string[]; value: number }
+      | { kind: "set"; client: number; name: string; value: number; cas: boolean }
+      | { kind: "update"; names: string[]; value: number; atomic: boolean }
+      | { kind: "delete"; name: string }
+      | { kind: "rollback"; name: string; back: number };
 
-const valid = (v: number) => v >= 0 && v <= 100;
+    const value = fc.integer({ min: -20, max: 120 }); // constraints are [0, 100]: some writes must fail
+    const name = fc.constantFrom(...NAMES);
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant("register" as const), names: fc.uniqueArray(name, { minLength: 1, maxLength: 3 }), value }),
+      fc.record({ kind: fc.constant("set" as const), client: fc.integer({ min: 0, max: 2 }), name, value, cas: fc.boolean() }),
+      fc.record({ kind: fc.constant("update" as const), names: fc.uniqueArray(name, { minLength: 1, maxLength: 4 }), value, atomic: fc.boolean() }),
+      fc.record({ kind: fc.constant("delete" as const), name }),
+      fc.record({ kind: fc.constant("rollback" as const), name, back: fc.integer({ min: 1, max: 3 }) }),
+    );
 
-test("the store agrees with a reference model over random operation sequences from several clients", () => {
-  fc.assert(
-    fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
-      const store = new MemoryStore({ historyLimit: 1000 });
-      store.createSession({ sessionId: "s" });
-      const model = new Map<string, ModelVar>();
-      let revision = 0;
-      // What each client last read of each variable: the version it will CAS against.
-      const seen: Map<string, number>[] = [new Map(), new Map(), new Map()];
-      const log: WatchMessage[] = [];
-      store.watch("s", { includeInitial: false }, (m) => log.push(m), () => {});
+    const valid = (v: number) => v >= 0 && v <= 100;
 
-      for (const o of ops) {
-        const before = store.currentRevision;
-        if (o.kind === "register") {
-          const ok = o.names.every((n) => !model.has(n)) && valid(o.value);
-          try {
-            store.register("s", o.names.map((n) => ({ name: n, type: "integer", initialValue: o.value, constraints: { min: 0, max: 100 } })));
-            assert.ok(ok, "register succeeded where the model says it must fail");
-            revision++;
-            for (const n of o.names) model.set(n, { value: o.value, version: 1, history: [o.value] });
-          } catch {
-            assert.ok(!ok, "register failed where the model says it must succeed");
+    test("the store agrees with a reference model over random operation sequences from several clients", async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), async (ops) => {
+          const store = await open({ historyLimit: 1000 });
+          await store.createSession({ sessionId: "s" });
+          const model = new Map<string, ModelVar>();
+          let revision = 0;
+          // What each client last read of each variable: the version it will CAS against.
+          const seen: Map<string, number>[] = [new Map(), new Map(), new Map()];
+          const log: WatchMessage[] = [];
+          await store.watch("s", { includeInitial: false }, (m) => log.push(m), () => {});
+
+          for (const o of ops) {
+            const before = store.currentRevision;
+            if (o.kind === "register") {
+              const ok = o.names.every((n) => !model.has(n)) && valid(o.value);
+              try {
+                await store.register("s", o.names.map((n) => ({ name: n, type: "integer", initialValue: o.value, constraints: { min: 0, max: 100 } })));
+                assert.ok(ok, "register succeeded where the model says it must fail");
+                revision++;
+                for (const n of o.names) model.set(n, { value: o.value, version: 1, history: [o.value] });
+              } catch {
+                assert.ok(!ok, "register failed where the model says it must succeed");
+              }
+            } else if (o.kind === "set") {
+              const m = model.get(o.name);
+              const expected = o.cas ? (seen[o.client]!.get(o.name) ?? 1) : 0;
+              const ok = m !== undefined && valid(o.value) && (!o.cas || expected === m.version);
+              try {
+                await store.set("s", o.name, o.value, { expectedVersion: expected });
+                assert.ok(ok, `set ${o.name}=${o.value} (cas ${expected}) succeeded; model says fail`);
+                revision++;
+                m!.value = o.value;
+                m!.version++;
+                m!.history.push(o.value);
+                seen[o.client]!.set(o.name, m!.version);
+              } catch {
+                assert.ok(!ok, `set ${o.name}=${o.value} failed; model says succeed`);
+                if (m) seen[o.client]!.set(o.name, m.version); // the client re-reads after a conflict
+              }
+            } else if (o.kind === "update") {
+              const results = (await store.update("s", o.names.map((n) => ({ name: n, value: o.value })), { atomic: o.atomic })).results;
+              const good = o.names.filter((n) => model.has(n) && valid(o.value));
+              const applied = o.atomic ? (good.length === o.names.length ? good : []) : good;
+              assert.deepEqual(results.filter((r) => r.ok).map((r) => r.name).sort(), [...applied].sort());
+              if (applied.length) revision++;
+              for (const n of applied) {
+                const m = model.get(n)!;
+                m.value = o.value;
+                m.version++;
+                m.history.push(o.value);
+              }
+            } else if (o.kind === "delete") {
+              try {
+                await store.delete("s", [o.name]);
+                assert.ok(model.has(o.name));
+                revision++;
+                model.delete(o.name);
+              } catch {
+                assert.ok(!model.has(o.name));
+              }
+            } else {
+              const m = model.get(o.name);
+              const target = m ? m.version - o.back : 0;
+              const ok = m !== undefined && target >= 1;
+              try {
+                await store.rollback("s", o.name, target);
+                assert.ok(ok);
+                revision++;
+                m!.value = m!.history[target - 1]!;
+                m!.version++;
+                m!.history.push(m!.value);
+              } catch {
+                assert.ok(!ok);
+              }
+            }
+            assert.equal(store.currentRevision, revision, "one revision per successful commit, none for a failed one");
+            assert.ok(store.currentRevision === before || store.currentRevision === before + 1);
+            // Full state comparison.
+            const listed = await store.list("s");
+            assert.deepEqual(listed.map((r) => r.name).sort(), [...model.keys()].sort());
+            for (const r of listed) {
+              assert.equal(r.value, model.get(r.name)!.value, `${r.name} value`);
+              assert.equal(r.version, model.get(r.name)!.version, `${r.name} version`);
+            }
           }
-        } else if (o.kind === "set") {
-          const m = model.get(o.name);
-          const expected = o.cas ? (seen[o.client]!.get(o.name) ?? 1) : 0;
-          const ok = m !== undefined && valid(o.value) && (!o.cas || expected === m.version);
-          try {
-            store.set("s", o.name, o.value, { expectedVersion: expected });
-            assert.ok(ok, `set ${o.name}=${o.value} (cas ${expected}) succeeded; model says fail`);
-            revision++;
-            m!.value = o.value;
-            m!.version++;
-            m!.history.push(o.value);
-            seen[o.client]!.set(o.name, m!.version);
-          } catch {
-            assert.ok(!ok, `set ${o.name}=${o.value} failed; model says succeed`);
-            if (m) seen[o.client]!.set(o.name, m.version); // the client re-reads after a conflict
+
+          // Watch validators over the recorded history.
+          const commits = log.filter((m): m is Extract<WatchMessage, { kind: "commit" }> => m.kind === "commit");
+          const revisions = commits.map((c) => c.revision);
+          assert.deepEqual(revisions, [...revisions].sort((x, y) => x - y), "ordered");
+          assert.equal(new Set(revisions).size, revisions.length, "unique: one message per revision");
+          assert.equal(commits.length, revision, "every commit was delivered");
+          // Resumable: a watcher that starts from any revision replays exactly the tail.
+          for (const start of [1, Math.ceil(revision / 2), revision]) {
+            if (start < 1 || start > revision) continue;
+            const replay: number[] = [];
+            const h = await store.watch("s", { startRevision: start }, (m) => m.kind === "commit" && replay.push(m.revision), () => {});
+            h.cancel();
+            assert.deepEqual(replay, revisions.filter((r) => r >= start), `resume from ${start}`);
           }
-        } else if (o.kind === "update") {
-          const results = store.update("s", o.names.map((n) => ({ name: n, value: o.value })), { atomic: o.atomic }).results;
-          const good = o.names.filter((n) => model.has(n) && valid(o.value));
-          const applied = o.atomic ? (good.length === o.names.length ? good : []) : good;
-          assert.deepEqual(results.filter((r) => r.ok).map((r) => r.name).sort(), [...applied].sort());
-          if (applied.length) revision++;
-          for (const n of applied) {
-            const m = model.get(n)!;
-            m.value = o.value;
-            m.version++;
-            m.history.push(o.value);
-          }
-        } else if (o.kind === "delete") {
-          try {
-            store.delete("s", [o.name]);
-            assert.ok(model.has(o.name));
-            revision++;
-            model.delete(o.name);
-          } catch {
-            assert.ok(!model.has(o.name));
-          }
-        } else {
-          const m = model.get(o.name);
-          const target = m ? m.version - o.back : 0;
-          const ok = m !== undefined && target >= 1;
-          try {
-            store.rollback("s", o.name, target);
-            assert.ok(ok);
-            revision++;
-            m!.value = m!.history[target - 1]!;
-            m!.version++;
-            m!.history.push(m!.value);
-          } catch {
-            assert.ok(!ok);
-          }
-        }
-        assert.equal(store.currentRevision, revision, "one revision per successful commit, none for a failed one");
-        assert.ok(store.currentRevision === before || store.currentRevision === before + 1);
-        // Full state comparison.
-        const listed = store.list("s");
-        assert.deepEqual(listed.map((r) => r.name).sort(), [...model.keys()].sort());
-        for (const r of listed) {
-          assert.equal(r.value, model.get(r.name)!.value, `${r.name} value`);
-          assert.equal(r.version, model.get(r.name)!.version, `${r.name} version`);
-        }
-      }
+          await store.close();
+        }),
+        { numRuns: runs },
+      );
+    });
 
-      // Watch validators over the recorded history.
-      const commits = log.filter((m): m is Extract<WatchMessage, { kind: "commit" }> => m.kind === "commit");
-      const revisions = commits.map((c) => c.revision);
-      assert.deepEqual(revisions, [...revisions].sort((x, y) => x - y), "ordered");
-      assert.equal(new Set(revisions).size, revisions.length, "unique: one message per revision");
-      assert.equal(commits.length, revision, "every commit was delivered");
-      // Resumable: a watcher that starts from any revision replays exactly the tail.
-      for (const start of [1, Math.ceil(revision / 2), revision]) {
-        if (start < 1 || start > revision) continue;
-        const replay: number[] = [];
-        const h = store.watch("s", { startRevision: start }, (m) => m.kind === "commit" && replay.push(m.revision), () => {});
-        h.cancel();
-        assert.deepEqual(replay, revisions.filter((r) => r >= start), `resume from ${start}`);
-      }
-    }),
-    { numRuns: 150 },
-  );
-});
+    test("an atomic multi-variable update arrives as one message under one revision", async () => {
+      const store = await open();
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", ["x", "y", "z"].map((n) => ({ name: n, type: "float", initialValue: 0 })));
+      const seen: WatchMessage[] = [];
+      await store.watch("s", { names: ["x", "z"] }, (m) => seen.push(m), () => {});
+      const { revision } = await store.update("s", [{ name: "x", value: 1 }, { name: "y", value: 2 }, { name: "z", value: 3 }], { atomic: true });
+      assert.equal(seen.length, 1);
+      const m = seen[0]!;
+      assert.equal(m.kind, "commit");
+      if (m.kind !== "commit") return;
+      assert.equal(m.revision, revision);
+      assert.deepEqual(m.changes.map((c) => [c.name, c.value, c.oldValue]), [["x", 1, 0], ["z", 3, 0]], "only watched names, with old values");
+    });
 
-test("an atomic multi-variable update arrives as one message under one revision", () => {
-  const store = new MemoryStore();
-  store.createSession({ sessionId: "s" });
-  store.register("s", ["x", "y", "z"].map((n) => ({ name: n, type: "float", initialValue: 0 })));
-  const seen: WatchMessage[] = [];
-  store.watch("s", { names: ["x", "z"] }, (m) => seen.push(m), () => {});
-  const { revision } = store.update("s", [{ name: "x", value: 1 }, { name: "y", value: 2 }, { name: "z", value: 3 }], { atomic: true });
-  assert.equal(seen.length, 1);
-  const m = seen[0]!;
-  assert.equal(m.kind, "commit");
-  if (m.kind !== "commit") return;
-  assert.equal(m.revision, revision);
-  assert.deepEqual(m.changes.map((c) => [c.name, c.value, c.oldValue]), [["x", 1, 0], ["z", 3, 0]], "only watched names, with old values");
-});
+    test("a start revision older than the log answers compacted, and a resync from the current revision sees everything after", async () => {
+      const store = await open({ eventLogLimit: 5 });
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
+      for (let i = 1; i <= 20; i++) await store.set("s", "v", i);
+      const messages: WatchMessage[] = [];
+      let ended: unknown = "not yet";
+      await store.watch("s", { startRevision: 2 }, (m) => messages.push(m), (e) => (ended = e));
+      assert.equal(messages.length, 1);
+      assert.equal(messages[0]!.kind, "compacted");
+      assert.ok(ended instanceof Error && (ended as { reason?: string }).reason === "compacted");
+      // Resync: read, then watch from the next revision.
+      const current = store.currentRevision;
+      assert.equal((await store.get("s", "v")).value, 20);
+      const after: number[] = [];
+      await store.watch("s", { startRevision: current + 1 }, (m) => m.kind === "commit" && after.push(m.changes[0]!.value as number), () => {});
+      await store.set("s", "v", 21);
+      assert.deepEqual(after, [21]);
+      // The retained tail is still replayable.
+      const tail: number[] = [];
+      (await store.watch("s", { startRevision: current - 2 }, (m) => m.kind === "commit" && tail.push(m.revision), () => {})).cancel();
+      assert.deepEqual(tail, [current - 2, current - 1, current, current + 1]);
+    });
 
-test("a start revision older than the log answers compacted, and a resync from the current revision sees everything after", () => {
-  const store = new MemoryStore({ eventLogLimit: 5 });
-  store.createSession({ sessionId: "s" });
-  store.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
-  for (let i = 1; i <= 20; i++) store.set("s", "v", i);
-  const messages: WatchMessage[] = [];
-  let ended: unknown = "not yet";
-  store.watch("s", { startRevision: 2 }, (m) => messages.push(m), (e) => (ended = e));
-  assert.equal(messages.length, 1);
-  assert.equal(messages[0]!.kind, "compacted");
-  assert.ok(ended instanceof Error && (ended as { reason?: string }).reason === "compacted");
-  // Resync: read, then watch from the next revision.
-  const current = store.currentRevision;
-  assert.equal(store.get("s", "v").value, 20);
-  const after: number[] = [];
-  store.watch("s", { startRevision: current + 1 }, (m) => m.kind === "commit" && after.push(m.changes[0]!.value as number), () => {});
-  store.set("s", "v", 21);
-  assert.deepEqual(after, [21]);
-  // The retained tail is still replayable.
-  const tail: number[] = [];
-  store.watch("s", { startRevision: current - 2 }, (m) => m.kind === "commit" && tail.push(m.revision), () => {}).cancel();
-  assert.deepEqual(tail, [current - 2, current - 1, current, current + 1]);
-});
+    test("watchers never see changes of variables they may not observe: not deletes, not replays after a delete", async () => {
+      const store = await open();
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "secret", type: "string", initialValue: "hunter2", accessRules: [{ session_pattern: "owner", permissions: ["read", "write", "observe"] }] }], "owner");
+      const live: string[] = [];
+      await store.watch("s", { caller: "intruder" }, (m) => m.kind === "commit" && live.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {});
+      await store.set("s", "secret", "hunter3", { caller: "owner" });
+      await store.delete("s", ["secret"], "owner");
+      assert.deepEqual(live, [], "neither the write nor the delete reached the intruder");
+      const replay: string[] = [];
+      (await store.watch("s", { caller: "intruder", startRevision: 1 }, (m) => m.kind === "commit" && replay.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {})).cancel();
+      assert.deepEqual(replay, [], "a replay after the delete shows nothing either");
+      const owner: string[] = [];
+      (await store.watch("s", { caller: "owner", startRevision: 1 }, (m) => m.kind === "commit" && owner.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {})).cancel();
+      assert.deepEqual(owner, ["put:secret", "put:secret", "delete:secret"]);
+    });
 
-test("watchers never see changes of variables they may not observe: not deletes, not replays after a delete", () => {
-  const store = new MemoryStore();
-  store.createSession({ sessionId: "s" });
-  store.register("s", [{ name: "secret", type: "string", initialValue: "hunter2", accessRules: [{ session_pattern: "owner", permissions: ["read", "write", "observe"] }] }], "owner");
-  const live: string[] = [];
-  store.watch("s", { caller: "intruder" }, (m) => m.kind === "commit" && live.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {});
-  store.set("s", "secret", "hunter3", { caller: "owner" });
-  store.delete("s", ["secret"], "owner");
-  assert.deepEqual(live, [], "neither the write nor the delete reached the intruder");
-  const replay: string[] = [];
-  store.watch("s", { caller: "intruder", startRevision: 1 }, (m) => m.kind === "commit" && replay.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {}).cancel();
-  assert.deepEqual(replay, [], "a replay after the delete shows nothing either");
-  const owner: string[] = [];
-  store.watch("s", { caller: "owner", startRevision: 1 }, (m) => m.kind === "commit" && owner.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {}).cancel();
-  assert.deepEqual(owner, ["put:secret", "put:secret", "delete:secret"]);
-});
+    test("a named watch resumes after one of its variables was deleted, and receives the delete", async () => {
+      const store = await open();
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "a", type: "integer", initialValue: 1 }, { name: "b", type: "integer", initialValue: 2 }]);
+      const from = store.currentRevision + 1;
+      await store.set("s", "b", 3);
+      await store.delete("s", ["a"]);
+      const seen: string[] = [];
+      (await store.watch("s", { names: ["a", "b"], startRevision: from }, (m) => m.kind === "commit" && seen.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {})).cancel();
+      assert.deepEqual(seen, ["put:b", "delete:a"]);
+    });
 
-test("a named watch resumes after one of its variables was deleted, and receives the delete", () => {
-  const store = new MemoryStore();
-  store.createSession({ sessionId: "s" });
-  store.register("s", [{ name: "a", type: "integer", initialValue: 1 }, { name: "b", type: "integer", initialValue: 2 }]);
-  const from = store.currentRevision + 1;
-  store.set("s", "b", 3);
-  store.delete("s", ["a"]);
-  const seen: string[] = [];
-  store.watch("s", { names: ["a", "b"], startRevision: from }, (m) => m.kind === "commit" && seen.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {}).cancel();
-  assert.deepEqual(seen, ["put:b", "delete:a"]);
-});
+    test("one variable named twice in an update (by name and by id) is refused", async () => {
+      const store = await open();
+      await store.createSession({ sessionId: "s" });
+      const [k] = await store.register("s", [{ name: "k", type: "integer", initialValue: 1 }]);
+      const { revision, results } = await store.update("s", [{ name: "k", value: 2 }, { name: k!.id, value: 3 }], { atomic: true });
+      assert.equal(revision, 0);
+      assert.ok(results.every((r) => !r.ok));
+      assert.equal((await store.get("s", "k")).version, 1);
+    });
 
-test("one variable named twice in an update (by name and by id) is refused", () => {
-  const store = new MemoryStore();
-  store.createSession({ sessionId: "s" });
-  const [k] = store.register("s", [{ name: "k", type: "integer", initialValue: 1 }]);
-  const { revision, results } = store.update("s", [{ name: "k", value: 2 }, { name: k!.id, value: 3 }], { atomic: true });
-  assert.equal(revision, 0);
-  assert.ok(results.every((r) => !r.ok));
-  assert.equal(store.get("s", "k").version, 1);
-});
+  });
+}

@@ -5,7 +5,7 @@ import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } f
 import { create } from "@bufbuild/protobuf";
 import { BridgeService, PingResponseSchema, type PingRequest, type PingResponse } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import type { MemoryStore } from "../store/memory-store.js";
+import type { Store } from "../store/store.js";
 import { toServiceError } from "./service-error.js";
 import { storeHandlers } from "./store-handlers.js";
 import { toolHandlers } from "./tool-handlers.js";
@@ -26,7 +26,7 @@ export interface BridgeServerOptions {
   allowRemote?: boolean;
   hostVersion: string;
   workersReady: () => number;
-  store: MemoryStore;
+  store: Store;
   tools: ToolsApi;
   configurations: Configurations;
   optimization: OptimizationRuns;

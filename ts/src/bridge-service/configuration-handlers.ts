@@ -39,14 +39,14 @@ export function configurationHandlers(configurations: Configurations, unary: Wra
     return create(ConfigurationInfoSchema, { name: i.name, definitionJson: JSON.stringify(i.definition), version: BigInt(i.version), variables: i.variables });
   };
   return {
-    registerConfiguration: unary<RegisterConfigurationRequest, unknown>((req) => {
-      configurations.register(req.sessionId, req.name, parseDefinition(req.definitionJson), caller(req));
+    registerConfiguration: unary<RegisterConfigurationRequest, unknown>(async (req) => {
+      await configurations.register(req.sessionId, req.name, parseDefinition(req.definitionJson), caller(req));
       return info(req.sessionId, req.name);
     }),
     getConfiguration: unary<GetConfigurationRequest, unknown>((req) => info(req.sessionId, req.name)),
-    applyConfiguration: unary<ApplyConfigurationRequest, unknown>((req) => {
+    applyConfiguration: unary<ApplyConfigurationRequest, unknown>(async (req) => {
       const values = objectArg(req.values ? decodeValue(req.values, "values") : undefined, "values");
-      const { version, revision } = configurations.apply(req.sessionId, req.name, values, req.metadata, caller(req));
+      const { version, revision } = await configurations.apply(req.sessionId, req.name, values, req.metadata, caller(req));
       return create(ApplyConfigurationResponseSchema, { version: BigInt(version), revision: BigInt(revision) });
     }),
     sampleConfiguration: unary<SampleConfigurationRequest, unknown>((req) => {

@@ -2,7 +2,7 @@
 // messages out. All validation and access control happen in the store.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import { CompactedError, InvalidArgumentError, type BridgeError } from "../errors/index.js";
+import { BridgeError, CompactedError, InvalidArgumentError } from "../errors/index.js";
 import { SessionInfoSchema, ListSessionsResponseSchema, DeleteSessionResponseSchema } from "../gen/dspy_bridge/v1/session_pb.js";
 import type { CreateSessionRequest, DeleteSessionRequest, GetSessionRequest } from "../gen/dspy_bridge/v1/session_pb.js";
 import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
@@ -44,7 +44,7 @@ import { decodeValue, encodeValue } from "../values/index.js";
 import { toServiceError } from "./service-error.js";
 import { caller, type Wrap } from "./unary.js";
 import { exportVariables, importVariables } from "../store/export-import.js";
-import type { MemoryStore } from "../store/memory-store.js";
+import type { Store } from "../store/store.js";
 import { changeEnvelope, changeOldEnvelope, type Change, type SessionInfo } from "../store/records.js";
 import type { VariableRecord } from "../store/records.js";
 import type { AccessRule as StoreRule } from "../store/access.js";
@@ -83,7 +83,7 @@ export function sessionMessage(info: SessionInfo, revision: number) {
   });
 }
 
-export function variableMessage(store: MemoryStore, sessionId: string, r: VariableRecord) {
+export function variableMessage(store: Store, sessionId: string, r: VariableRecord) {
   return create(VariableSchema, {
     id: r.id,
     name: r.name,
@@ -103,22 +103,22 @@ export function variableMessage(store: MemoryStore, sessionId: string, r: Variab
 }
 
 
-export function storeHandlers(store: MemoryStore, unary: Wrap) {
+export function storeHandlers(store: Store, unary: Wrap) {
   return {
-    createSession: unary<CreateSessionRequest, unknown>((req) =>
+    createSession: unary<CreateSessionRequest, unknown>(async (req) =>
       sessionMessage(
-        store.createSession({ sessionId: req.sessionId, ttlMs: Number(req.ttlMs), metadata: parseJsonObject(req.metadataJson, "metadata_json") }),
+        await store.createSession({ sessionId: req.sessionId, ttlMs: Number(req.ttlMs), metadata: parseJsonObject(req.metadataJson, "metadata_json") }),
         store.currentRevision,
       ),
     ),
-    getSession: unary<GetSessionRequest, unknown>((req) => sessionMessage(store.getSession(req.sessionId), store.currentRevision)),
-    listSessions: unary<unknown, unknown>(() =>
-      create(ListSessionsResponseSchema, { sessions: store.listSessions().map((s) => sessionMessage(s, store.currentRevision)) }),
+    getSession: unary<GetSessionRequest, unknown>(async (req) => sessionMessage(await store.getSession(req.sessionId), store.currentRevision)),
+    listSessions: unary<unknown, unknown>(async () =>
+      create(ListSessionsResponseSchema, { sessions: (await store.listSessions()).map((s) => sessionMessage(s, store.currentRevision)) }),
     ),
-    deleteSession: unary<DeleteSessionRequest, unknown>((req) => create(DeleteSessionResponseSchema, { deleted: store.deleteSession(req.sessionId) })),
+    deleteSession: unary<DeleteSessionRequest, unknown>(async (req) => create(DeleteSessionResponseSchema, { deleted: await store.deleteSession(req.sessionId) })),
 
-    registerVariables: unary<RegisterVariablesRequest, unknown>((req) => {
-      const records = store.register(
+    registerVariables: unary<RegisterVariablesRequest, unknown>(async (req) => {
+      const records = await store.register(
         req.sessionId,
         req.variables.map((v, i) => ({
           name: v.name,
@@ -136,8 +136,8 @@ export function storeHandlers(store: MemoryStore, unary: Wrap) {
         revision: BigInt(store.currentRevision),
       });
     }),
-    getVariables: unary<GetVariablesRequest, unknown>((req) => {
-      const found = store.getMany(req.sessionId, req.names, caller(req));
+    getVariables: unary<GetVariablesRequest, unknown>(async (req) => {
+      const found = await store.getMany(req.sessionId, req.names, caller(req));
       return create(GetVariablesResponseSchema, {
         revision: BigInt(store.currentRevision),
         results: req.names.map((name) => {
@@ -153,14 +153,14 @@ export function storeHandlers(store: MemoryStore, unary: Wrap) {
         }),
       });
     }),
-    listVariables: unary<ListVariablesRequest, unknown>((req) =>
+    listVariables: unary<ListVariablesRequest, unknown>(async (req) =>
       create(ListVariablesResponseSchema, {
-        variables: store.list(req.sessionId, req.pattern, caller(req)).map((r) => variableMessage(store, req.sessionId, r)),
+        variables: (await store.list(req.sessionId, req.pattern, caller(req))).map((r) => variableMessage(store, req.sessionId, r)),
         revision: BigInt(store.currentRevision),
       }),
     ),
-    updateVariables: unary<UpdateVariablesRequest, unknown>((req) => {
-      const { revision, results } = store.update(
+    updateVariables: unary<UpdateVariablesRequest, unknown>(async (req) => {
+      const { revision, results } = await store.update(
         req.sessionId,
         req.updates.map((u, i) => ({
           name: u.name,
@@ -175,13 +175,13 @@ export function storeHandlers(store: MemoryStore, unary: Wrap) {
         results: results.map((r) => ({ name: r.name, ok: r.ok, version: BigInt(r.version), ...(r.error ? { error: errorToDetail(r.error) } : {}) })),
       });
     }),
-    deleteVariables: unary<DeleteVariablesRequest, unknown>((req) => {
-      const { revision, deleted } = store.delete(req.sessionId, req.names, caller(req));
+    deleteVariables: unary<DeleteVariablesRequest, unknown>(async (req) => {
+      const { revision, deleted } = await store.delete(req.sessionId, req.names, caller(req));
       return create(DeleteVariablesResponseSchema, { revision: BigInt(revision), deleted });
     }),
-    getHistory: unary<HistoryRequest, unknown>((req) =>
+    getHistory: unary<HistoryRequest, unknown>(async (req) =>
       create(HistoryResponseSchema, {
-        entries: store.history(req.sessionId, req.name, req.limit || 100, req.offset, caller(req)).map((h) => ({
+        entries: (await store.history(req.sessionId, req.name, req.limit || 100, req.offset, caller(req))).map((h) => ({
           version: BigInt(h.version),
           value: encodeValue(h.value),
           updatedAtMs: BigInt(h.updatedAtMs),
@@ -191,25 +191,25 @@ export function storeHandlers(store: MemoryStore, unary: Wrap) {
         })),
       }),
     ),
-    rollback: unary<RollbackRequest, unknown>((req) =>
-      variableMessage(store, req.sessionId, store.rollback(req.sessionId, req.name, Number(req.version), req.reason, caller(req))),
+    rollback: unary<RollbackRequest, unknown>(async (req) =>
+      variableMessage(store, req.sessionId, await store.rollback(req.sessionId, req.name, Number(req.version), req.reason, caller(req))),
     ),
-    changeDependency: unary<DependencyRequest, unknown>((req) => {
-      if (req.remove) store.removeDependency(req.sessionId, req.fromVariable, req.toVariable, caller(req));
-      else store.addDependency(req.sessionId, req.fromVariable, req.toVariable, req.type || "data", req.metadata, caller(req));
+    changeDependency: unary<DependencyRequest, unknown>(async (req) => {
+      if (req.remove) await store.removeDependency(req.sessionId, req.fromVariable, req.toVariable, caller(req));
+      else await store.addDependency(req.sessionId, req.fromVariable, req.toVariable, req.type || "data", req.metadata, caller(req));
       return dependenciesMessage(store, req.sessionId, req.fromVariable, false, false, caller(req));
     }),
-    getDependencies: unary<GetDependenciesRequest, unknown>((req) =>
+    getDependencies: unary<GetDependenciesRequest, unknown>(async (req) =>
       dependenciesMessage(store, req.sessionId, req.variable, req.includeTransitive, req.dependents, caller(req)),
     ),
-    setPermissions: unary<SetPermissionsRequest, unknown>((req) =>
-      variableMessage(store, req.sessionId, store.setPermissions(req.sessionId, req.variable, rulesIn(req.rules), caller(req))),
+    setPermissions: unary<SetPermissionsRequest, unknown>(async (req) =>
+      variableMessage(store, req.sessionId, await store.setPermissions(req.sessionId, req.variable, rulesIn(req.rules), caller(req))),
     ),
-    checkAccess: unary<CheckAccessRequest, unknown>((req) =>
-      create(CheckAccessResponseSchema, { allowed: store.checkAccess(req.sessionId, req.variable, req.permission, caller(req)) }),
+    checkAccess: unary<CheckAccessRequest, unknown>(async (req) =>
+      create(CheckAccessResponseSchema, { allowed: await store.checkAccess(req.sessionId, req.variable, req.permission, caller(req)) }),
     ),
-    exportVariables: unary<ExportVariablesRequest, unknown>((req) => {
-      const { data, count } = exportVariables(store, req.sessionId, {
+    exportVariables: unary<ExportVariablesRequest, unknown>(async (req) => {
+      const { data, count } = await exportVariables(store, req.sessionId, {
         format: req.format || "json",
         includeHistory: req.includeHistory,
         includeDependencies: req.includeDependencies,
@@ -218,8 +218,8 @@ export function storeHandlers(store: MemoryStore, unary: Wrap) {
       });
       return create(ExportVariablesResponseSchema, { data, count });
     }),
-    importVariables: unary<ImportVariablesRequest, unknown>((req) => {
-      const s = importVariables(store, req.sessionId, req.data, {
+    importVariables: unary<ImportVariablesRequest, unknown>(async (req) => {
+      const s = await importVariables(store, req.sessionId, req.data, {
         format: req.format || "json",
         mergeStrategy: req.mergeStrategy || "replace",
         dryRun: req.dryRun,
@@ -233,16 +233,16 @@ export function storeHandlers(store: MemoryStore, unary: Wrap) {
         revision: BigInt(s.revision),
       });
     }),
-    getStats: unary<StatsRequest, unknown>((req) =>
-      create(StatsResponseSchema, { statsJson: JSON.stringify(store.stats(req.sessionId, req.variable || undefined, caller(req))) }),
+    getStats: unary<StatsRequest, unknown>(async (req) =>
+      create(StatsResponseSchema, { statsJson: JSON.stringify(await store.stats(req.sessionId, req.variable || undefined, caller(req))) }),
     ),
     watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => watchHandler(store, call),
   };
 }
 
-function dependenciesMessage(store: MemoryStore, sessionId: string, variable: string, transitive: boolean, dependents: boolean, callerId: string) {
+async function dependenciesMessage(store: Store, sessionId: string, variable: string, transitive: boolean, dependents: boolean, callerId: string) {
   return create(GetDependenciesResponseSchema, {
-    dependencies: store.dependencies(sessionId, variable, transitive, dependents, callerId).map((d) => ({
+    dependencies: (await store.dependencies(sessionId, variable, transitive, dependents, callerId)).map((d) => ({
       variable: d.variable,
       variableId: d.variableId,
       type: d.type,
@@ -282,7 +282,7 @@ function watchResponse(revision: number, changes: Change[], initial: boolean): W
   return message;
 }
 
-function watchHandler(store: MemoryStore, call: ServerWritableStream<WatchRequest, WatchResponse>): void {
+function watchHandler(store: Store, call: ServerWritableStream<WatchRequest, WatchResponse>): void {
   const req = call.request;
   let ended = false;
   const end = (error?: BridgeError) => {
@@ -292,8 +292,19 @@ function watchHandler(store: MemoryStore, call: ServerWritableStream<WatchReques
     if (error && !(error instanceof CompactedError)) call.emit("error", toServiceError(error));
     else call.end();
   };
-  try {
-    const handle = store.watch(
+  let handle: { cancel(): void } | undefined;
+  let gone = false;
+  call.on("cancelled", () => {
+    ended = true;
+    gone = true;
+    handle?.cancel();
+  });
+  call.on("close", () => {
+    gone = true;
+    handle?.cancel();
+  });
+  store
+    .watch(
       req.sessionId,
       { names: req.names, startRevision: Number(req.startRevision), includeInitial: req.includeInitial, caller: caller(req) },
       (m) => {
@@ -305,14 +316,13 @@ function watchHandler(store: MemoryStore, call: ServerWritableStream<WatchReques
         call.write(watchResponse(m.revision, m.changes, m.initial));
       },
       end,
+    )
+    .then(
+      (h) => {
+        handle = h;
+        if (gone) h.cancel(); // the client left while the watch was starting
+      },
+      (err: unknown) => end(BridgeError.from(err)),
     );
-    call.on("cancelled", () => {
-      ended = true;
-      handle.cancel();
-    });
-    call.on("close", () => handle.cancel());
-  } catch (err) {
-    end(err as BridgeError);
-  }
 }
 

@@ -1,8 +1,10 @@
 // Configuration spaces registered in sessions (the seed's CognitiveConfiguration): a named
 // space whose variables live in the session's store, applied atomically — one commit, one
 // revision, a version bump — and only if the whole resulting configuration is valid.
+// The space's definition and version are stored with the session (they persist with a
+// durable store and are shared through Redis); reads use this host's copy of the store.
 import { AlreadyExistsError, ConstraintViolationError, InvalidArgumentError, NotFoundError } from "../errors/index.js";
-import type { MemoryStore } from "../store/memory-store.js";
+import type { Store } from "../store/store.js";
 import { compileSpace, sample, validate, type Config, type SampleResult, type Space, type SpaceDoc, type ValidationResult, type Variable } from "./space.js";
 
 interface Registered {
@@ -49,7 +51,7 @@ export class CognitiveConfiguration {
   }
 
   /** Validates the whole resulting configuration, then writes the values in one commit. Returns the new version. */
-  apply(values: Record<string, unknown>, metadata: Record<string, string> = {}, caller?: string): { version: number; revision: number } {
+  apply(values: Record<string, unknown>, metadata: Record<string, string> = {}, caller?: string): Promise<{ version: number; revision: number }> {
     return this.configurations.apply(this.sessionId, this.name, values, metadata, caller);
   }
 
@@ -67,12 +69,13 @@ export class CognitiveConfiguration {
 }
 
 export class Configurations {
-  private readonly registered = new Map<string, Registered>();
+  /** Compiled spaces, by session and name; recompiled when the stored definition changes. */
+  private readonly compiled = new Map<string, { doc: unknown; space: Space }>();
   private seedCounter = 1;
 
-  constructor(private readonly store: MemoryStore) {
+  constructor(private readonly store: Store) {
     store.onSessionDropped((sessionId) => {
-      for (const key of [...this.registered.keys()]) if (key.startsWith(`${sessionId}\u0000`)) this.registered.delete(key);
+      for (const key of [...this.compiled.keys()]) if (key.startsWith(`${sessionId}\u0000`)) this.compiled.delete(key);
     });
   }
 
@@ -81,27 +84,35 @@ export class Configurations {
   }
 
   private entry(sessionId: string, name: string): Registered {
-    this.store.getSession(sessionId); // NotFoundError for an unknown session
-    const found = this.registered.get(this.key(sessionId, name));
-    if (!found) throw new NotFoundError(`no configuration space '${name}' in session '${sessionId}'`, { details: { configuration: name } });
-    return found;
+    const stored = this.store.sessionRecord(sessionId).configs.get(name); // NotFoundError for an unknown session
+    if (!stored) throw new NotFoundError(`no configuration space '${name}' in session '${sessionId}'`, { details: { configuration: name } });
+    const key = this.key(sessionId, name);
+    let compiled = this.compiled.get(key);
+    if (!compiled || compiled.doc !== stored.doc) {
+      compiled = { doc: stored.doc, space: compileSpace(stored.doc as SpaceDoc) };
+      this.compiled.set(key, compiled);
+    }
+    return { name, doc: stored.doc as SpaceDoc, space: compiled.space, version: stored.version };
   }
 
   /**
    * Registers the space: its variables are created in the session (all or none, one
-   * revision) with their defaults, or a seeded sample where no default is given.
+   * revision) with their defaults, or a seeded sample where no default is given; the
+   * definition is stored in the same commit.
    */
-  register(sessionId: string, name: string, definition: SpaceDoc, caller = sessionId): CognitiveConfiguration {
+  async register(sessionId: string, name: string, definition: SpaceDoc, caller = sessionId): Promise<CognitiveConfiguration> {
     if (typeof name !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/.test(name)) {
       throw new InvalidArgumentError(`invalid configuration name ${JSON.stringify(name)}`, { parameter: "name" });
     }
-    this.store.getSession(sessionId);
-    if (this.registered.has(this.key(sessionId, name))) {
+    if (this.store.isShared) await this.store.getSession(sessionId); // catch up with the other hosts
+    if (this.store.sessionRecord(sessionId).configs.has(name)) {
       throw new AlreadyExistsError(`configuration space '${name}' already exists in session '${sessionId}'`);
     }
     const space = compileSpace(definition);
+    // Stored as plain JSON, so later changes to the caller's object cannot reach it.
+    const doc = JSON.parse(JSON.stringify(definition)) as SpaceDoc;
     const start = space.variables.every((v) => v.hasDefault || v.type === "constant") ? undefined : sample(space, 1, 0).samples[0];
-    this.store.register(
+    await this.store.register(
       sessionId,
       space.variables.map((v) => ({
         name: v.name,
@@ -111,8 +122,8 @@ export class Configurations {
       })),
       caller,
       `configuration:${name}`,
+      { name, doc, version: 1, expectVersion: undefined },
     );
-    this.registered.set(this.key(sessionId, name), { name, doc: definition, space, version: 1 });
     return new CognitiveConfiguration(this, sessionId, name);
   }
 
@@ -128,9 +139,12 @@ export class Configurations {
 
   currentValues(sessionId: string, name: string): Config {
     const e = this.entry(sessionId, name);
-    const found = this.store.getMany(sessionId, e.space.variables.map((v) => v.name));
+    const session = this.store.sessionRecord(sessionId);
     const out: Config = {};
-    for (const [n, r] of found) if (r) out[n] = r.value as Config[string];
+    for (const v of e.space.variables) {
+      const r = session.find(v.name);
+      if (r) out[v.name] = r.value as Config[string];
+    }
     return out;
   }
 
@@ -146,7 +160,8 @@ export class Configurations {
     return { ok: violations.length === 0, violations };
   }
 
-  apply(sessionId: string, name: string, values: Record<string, unknown>, metadata: Record<string, string> = {}, caller = sessionId): { version: number; revision: number } {
+  async apply(sessionId: string, name: string, values: Record<string, unknown>, metadata: Record<string, string> = {}, caller = sessionId): Promise<{ version: number; revision: number }> {
+    if (this.store.isShared) await this.store.getSession(sessionId); // catch up with the other hosts
     const e = this.entry(sessionId, name);
     const known = new Set(e.space.variables.map((v) => v.name));
     const unknown = Object.keys(values ?? {}).filter((k) => !known.has(k));
@@ -162,7 +177,7 @@ export class Configurations {
       });
     }
     const version = e.version + 1;
-    const { revision, results } = this.store.update(
+    const { revision, results } = await this.store.update(
       sessionId,
       Object.entries(values).map(([n, value]) => ({
         name: n,
@@ -170,10 +185,10 @@ export class Configurations {
         metadata: { ...metadata, configuration: name, configuration_version: String(version) },
       })),
       { atomic: true, caller, source: `configuration:${name}` },
+      { name, doc: e.doc, version, expectVersion: e.version },
     );
     const failed = results.find((r) => !r.ok);
     if (failed) throw failed.error!;
-    e.version = version;
     return { version, revision };
   }
 

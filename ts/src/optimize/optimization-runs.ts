@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { BridgeError, FailedPreconditionError, InvalidArgumentError, NotFoundError, NotImplementedError, PermissionDeniedError } from "../errors/index.js";
 import { validate, type Config, type Configurations, type SpaceDoc } from "../config/index.js";
-import type { MemoryStore } from "../store/memory-store.js";
+import type { Store } from "../store/store.js";
 import type { ToolsApi } from "../tools/index.js";
 import { gridSource, randomSource, type CandidateSource } from "./candidates.js";
 import { BUILT_IN_OPTIMIZERS, PythonOptimizers } from "./python-optimizers.js";
@@ -99,7 +99,7 @@ export class OptimizationRuns {
   readonly pythonOptimizers: PythonOptimizers;
 
   constructor(
-    private readonly store: MemoryStore,
+    private readonly store: Store,
     private readonly configurations: Configurations,
     private readonly tools: ToolsApi,
     private readonly runner: CommandRunner,
@@ -129,7 +129,7 @@ export class OptimizationRuns {
     if ("configuration" in target) {
       return { doc: this.configurations.info(sessionId, target.configuration).definition, current: this.configurations.currentValues(sessionId, target.configuration) };
     }
-    const r = this.store.get(sessionId, target.variable, caller);
+    const r = this.store.getLocal(sessionId, target.variable, caller);
     const c = r.constraints;
     const variable: Record<string, unknown> = { name: r.name };
     if ((r.type === "float" || r.type === "integer") && typeof c.min === "number" && typeof c.max === "number") Object.assign(variable, { type: r.type, min: c.min, max: c.max });
@@ -145,7 +145,7 @@ export class OptimizationRuns {
 
   private checkOptimize(sessionId: string, names: string[], caller: string): void {
     for (const n of names) {
-      if (!this.store.checkAccess(sessionId, n, "optimize", caller)) {
+      if (!this.store.checkAccessLocal(sessionId, n, "optimize", caller)) {
         throw new PermissionDeniedError(`session '${caller}' may not optimize variable '${n}'`, { details: { variable: n } });
       }
     }
@@ -266,9 +266,9 @@ export class OptimizationRuns {
     const signal = run.abort.signal;
     let sinceImprovement = 0;
     let best: { values: Config; score: number; metrics: Record<string, unknown> } | undefined;
-    const apply = (values: Config) => {
-      if ("configuration" in run.target) this.configurations.apply(run.sessionId, run.target.configuration, values, { optimization_id: run.id }, caller);
-      else this.store.set(run.sessionId, run.target.variable, values[run.target.variable], { caller, source: `optimizer:${run.id}`, metadata: { optimization_id: run.id } });
+    const apply = async (values: Config) => {
+      if ("configuration" in run.target) await this.configurations.apply(run.sessionId, run.target.configuration, values, { optimization_id: run.id }, caller);
+      else await this.store.set(run.sessionId, run.target.variable, values[run.target.variable], { caller, source: `optimizer:${run.id}`, metadata: { optimization_id: run.id } });
     };
     let source: CandidateSource | undefined;
     let applied = false;
@@ -294,7 +294,7 @@ export class OptimizationRuns {
           run.status.state = "exhausted";
           break;
         }
-        apply(values);
+        await apply(values);
         applied = true;
         const raw = await this.tools.call(o.objective, values as Record<string, unknown>, { session: run.sessionId, signal });
         const { score, metrics } = typeof raw === "number" ? { score: raw, metrics: {} } : ((raw ?? {}) as { score: number; metrics?: Record<string, unknown> });
@@ -325,8 +325,8 @@ export class OptimizationRuns {
     try {
       // leave the best values in place; nothing scored: put back what was there
       if (run.sessionGone) run.status.error = "the session was deleted";
-      else if (best) apply(best.values);
-      else if (applied) apply(run.initial);
+      else if (best) await apply(best.values);
+      else if (applied) await apply(run.initial);
     } catch (err) {
       if (run.status.state !== "failed") {
         run.status.state = "failed";

@@ -24,7 +24,7 @@ import { ToolsApi } from "../tools/index.js";
 import { Configurations } from "../config/index.js";
 import { OptimizationRuns } from "../optimize/index.js";
 import { Sessions } from "../sessions/index.js";
-import { MemoryStore } from "../store/index.js";
+import { openStore, type Store } from "../store/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import { Call, type CallOptions } from "./call.js";
@@ -101,7 +101,7 @@ export class Bridge {
   private readonly token: string;
   private bridgeServer: BridgeServer | undefined;
   /** The host's store: sessions and their variables (the truth; workers only cache). */
-  readonly store: MemoryStore;
+  readonly store: Store;
   /** Create, open, list and delete sessions; `session.variables` for their variables. */
   readonly sessions: Sessions;
   /** Run DSPy modules in the workers; configure LMs. */
@@ -116,13 +116,16 @@ export class Bridge {
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
 
-  private constructor(readonly options: ResolvedOptions) {
+  private constructor(
+    readonly options: ResolvedOptions,
+    store: Store,
+  ) {
     this.emitter.setMaxListeners(0);
     if (options.token !== undefined && options.token.length < 16) {
       throw new InvalidArgumentError("token must be at least 16 characters", { parameter: "token" });
     }
     this.token = options.token ?? generateToken();
-    this.store = new MemoryStore(options.store);
+    this.store = store;
     // A deleted or expired session: its worker drops what it kept for it (SessionContext,
     // programs), then the session's worker binding is forgotten.
     this.store.onSessionDropped((sessionId) => {
@@ -143,7 +146,16 @@ export class Bridge {
 
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
   static async start(options: BridgeOptions = {}): Promise<Bridge> {
-    const bridge = new Bridge(resolveOptions(options));
+    const resolved = resolveOptions(options);
+    // The store first: a durable one loads its state before anything can use it.
+    const store = await openStore(resolved.store.location, resolved.store.options);
+    let bridge: Bridge;
+    try {
+      bridge = new Bridge(resolved, store);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     try {
       await bridge.boot();
     } catch (err) {
@@ -899,7 +911,7 @@ export class Bridge {
       }
       for (const waiting of this.awaitingHello.values()) waiting.reject(closedError);
       await this.forkServer?.stop();
-      this.store.close();
+      await this.store.close();
       await this.bridgeServer?.close();
       await this.listener?.close();
       if (this.state !== "failed") this.state = "closed";

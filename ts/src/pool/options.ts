@@ -66,8 +66,12 @@ export interface BridgeOptions {
   bridgeService?: false | { listen?: string; allowRemote?: boolean };
   /** The per-host secret. Default: DSPY_BRIDGE_TOKEN, else 32 random bytes. */
   token?: string;
-  /** The variable store: history length, watch log length, default session TTL. */
-  store?: StoreOptions;
+  /**
+   * The variable store: `"memory"` (default), `"sqlite:PATH"` (one machine, survives
+   * restarts) or `"redis://host:port/db"` (several hosts share sessions); or an object with
+   * that as `location` plus history length, watch log length, default session TTL.
+   */
+  store?: string | (StoreOptions & { location?: string });
   /** Extra environment for the Python processes. */
   env?: Record<string, string>;
   /** Receives every line the Python processes print. Default: prefixed lines on stderr. */
@@ -92,7 +96,7 @@ export interface ResolvedOptions {
   restart: Required<RestartOptions>;
   bridgeService: false | { listen: string | undefined; allowRemote: boolean };
   token: string | undefined;
-  store: StoreOptions;
+  store: { location: string | undefined; options: StoreOptions };
   recycle: { maxRequests: number; maxAgeMs: number; maxMemoryBytes: number };
   env: Record<string, string>;
   onLog: (event: LogEvent) => void;
@@ -154,7 +158,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
         ? false
         : { listen: options.bridgeService?.listen, allowRemote: options.bridgeService?.allowRemote ?? false },
     token: options.token ?? process.env.DSPY_BRIDGE_TOKEN ?? undefined,
-    store: options.store ?? {},
+    store: typeof options.store === "string" ? { location: options.store, options: {} } : { location: options.store?.location, options: options.store ?? {} },
     env: options.env ?? {},
     onLog: options.onLog ?? defaultLog,
   };

@@ -4,7 +4,7 @@ import type { BridgeError } from "../errors/index.js";
 import { StreamSink } from "../pool/stream-sink.js";
 import type { Permission } from "../store/access.js";
 import { exportVariables, importVariables, type ImportSummary } from "../store/export-import.js";
-import type { MemoryStore } from "../store/memory-store.js";
+import type { Store } from "../store/store.js";
 import type { Change, HistoryEntry, VariableRecord } from "../store/records.js";
 
 export interface DefineOptions {
@@ -94,7 +94,7 @@ function update(c: Change, revision: number, initial: boolean): VariableUpdate {
 
 export class SessionVariables {
   constructor(
-    private readonly store: MemoryStore,
+    private readonly store: Store,
     readonly sessionId: string,
   ) {}
 
@@ -104,14 +104,14 @@ export class SessionVariables {
 
   /** Defines all or none, under one revision. */
   async defineMany(specs: ({ name: string; type: string; initialValue: unknown } & DefineOptions)[]): Promise<Record<string, VariableInfo>> {
-    const records = this.store.register(this.sessionId, specs);
+    const records = await this.store.register(this.sessionId, specs);
     return Object.fromEntries(records.map((r) => [r.name, info(r)]));
   }
 
   /** The value; NotFoundError if missing unless a `fallback` is given. */
   async get<T = unknown>(name: string, fallback?: { default: T }): Promise<T> {
     try {
-      return this.store.get(this.sessionId, name).value as T;
+      return (await this.store.get(this.sessionId, name)).value as T;
     } catch (err) {
       if (fallback && (err as BridgeError).reason === "not_found") return fallback.default;
       throw err;
@@ -121,16 +121,16 @@ export class SessionVariables {
   /** Values by name; missing names are left out. One consistent read. */
   async getMany(names: string[]): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
-    for (const [name, r] of this.store.getMany(this.sessionId, names)) if (r) out[name] = r.value;
+    for (const [name, r] of await this.store.getMany(this.sessionId, names)) if (r) out[name] = r.value;
     return out;
   }
 
   async info(name: string): Promise<VariableInfo> {
-    return info(this.store.get(this.sessionId, name));
+    return info(await this.store.get(this.sessionId, name));
   }
 
   async list(pattern?: string): Promise<VariableInfo[]> {
-    return this.store.list(this.sessionId, pattern).map(info);
+    return (await this.store.list(this.sessionId, pattern)).map(info);
   }
 
   async set(
@@ -138,7 +138,7 @@ export class SessionVariables {
     value: unknown,
     options: { expectedVersion?: number; metadata?: Record<string, string>; createIfMissing?: boolean; typeHint?: string; source?: string } = {},
   ): Promise<VariableInfo> {
-    return info(this.store.set(this.sessionId, name, value, options));
+    return info(await this.store.set(this.sessionId, name, value, options));
   }
 
   /** Several values in one commit. `atomic` (default): all or nothing. Returns true or the error per name. */
@@ -146,7 +146,7 @@ export class SessionVariables {
     values: Record<string, unknown>,
     options: { atomic?: boolean; metadata?: Record<string, string>; source?: string } = {},
   ): Promise<{ revision: number; results: Record<string, true | BridgeError> }> {
-    const { revision, results } = this.store.update(
+    const { revision, results } = await this.store.update(
       this.sessionId,
       Object.entries(values).map(([name, value]) => ({ name, value, metadata: options.metadata ?? {} })),
       options,
@@ -155,32 +155,44 @@ export class SessionVariables {
   }
 
   async delete(...names: string[]): Promise<number> {
-    return this.store.delete(this.sessionId, names).deleted;
+    return (await this.store.delete(this.sessionId, names)).deleted;
   }
 
   /** Changes as they are committed; `for await` it, `cancel()` or abort to stop. */
   watch(names: string[] = [], options: WatchOptions = {}): Watch {
     let handle: { cancel(): void } | undefined;
-    const sink = new StreamSink<VariableUpdate>(() => handle?.cancel());
-    handle = this.store.watch(
-      this.sessionId,
-      { names, startRevision: options.startRevision ?? 0, includeInitial: options.includeInitial ?? false },
-      (m) => {
-        if (m.kind === "compacted") return;
-        for (const c of m.changes) sink.push(update(c, m.revision, m.initial));
-      },
-      (error) => (error ? sink.fail(error) : sink.end()),
-    );
+    let cancelled = false;
+    const sink = new StreamSink<VariableUpdate>(() => {
+      cancelled = true;
+      handle?.cancel();
+    });
+    this.store
+      .watch(
+        this.sessionId,
+        { names, startRevision: options.startRevision ?? 0, includeInitial: options.includeInitial ?? false },
+        (m) => {
+          if (m.kind === "compacted") return;
+          for (const c of m.changes) sink.push(update(c, m.revision, m.initial));
+        },
+        (error) => (error ? sink.fail(error) : sink.end()),
+      )
+      .then(
+        (h) => {
+          handle = h;
+          if (cancelled) h.cancel(); // stopped while the watch was starting
+        },
+        (error: unknown) => sink.fail(error),
+      );
     options.signal?.addEventListener("abort", () => void sink.return(), { once: true });
     return Object.assign(sink, { cancel: () => void sink.return() });
   }
 
   async history(name: string, options: { limit?: number; offset?: number } = {}): Promise<(HistoryEntry & { updatedAt: Date })[]> {
-    return this.store.history(this.sessionId, name, options.limit ?? 100, options.offset ?? 0).map((h) => ({ ...h, updatedAt: new Date(h.updatedAtMs) }));
+    return (await this.store.history(this.sessionId, name, options.limit ?? 100, options.offset ?? 0)).map((h) => ({ ...h, updatedAt: new Date(h.updatedAtMs) }));
   }
 
   async rollback(name: string, version: number, reason = ""): Promise<VariableInfo> {
-    return info(this.store.rollback(this.sessionId, name, version, reason));
+    return info(await this.store.rollback(this.sessionId, name, version, reason));
   }
 
   readonly dependencies = {
@@ -192,12 +204,12 @@ export class SessionVariables {
   };
 
   readonly permissions = {
-    set: async (name: string, rules: DefineOptions["accessRules"]) => void this.store.setPermissions(this.sessionId, name, rules ?? []),
+    set: async (name: string, rules: DefineOptions["accessRules"]) => void (await this.store.setPermissions(this.sessionId, name, rules ?? [])),
     check: async (name: string, permission: Permission, asSession = this.sessionId) => this.store.checkAccess(this.sessionId, name, permission, asSession),
   };
 
   async export(options: { format?: "json" | "yaml"; includeHistory?: boolean; includeDependencies?: boolean; filterPattern?: string } = {}): Promise<Buffer> {
-    return exportVariables(this.store, this.sessionId, options).data;
+    return (await exportVariables(this.store, this.sessionId, options)).data;
   }
 
   async import(data: Uint8Array | string, options: { format?: "json" | "yaml"; mergeStrategy?: "replace" | "keep" | "merge"; dryRun?: boolean } = {}): Promise<ImportSummary> {

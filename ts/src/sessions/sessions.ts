@@ -2,7 +2,7 @@
 // the host's store and, for `execute`, is bound to one worker (its Python objects live there).
 import { NotFoundError } from "../errors/index.js";
 import type { CallOptions } from "../pool/call.js";
-import type { MemoryStore } from "../store/memory-store.js";
+import type { Store } from "../store/store.js";
 import type { SessionInfo } from "../store/records.js";
 import type { CognitiveConfiguration, Configurations, SpaceDoc } from "../config/index.js";
 import { SessionPrograms, type DSPyApi } from "../dspy/index.js";
@@ -20,11 +20,11 @@ export class Session {
   /** DSPy programs living in this session's worker. */
   readonly programs: SessionPrograms;
   /** Configuration spaces of this session: `register(name, definition)`, `get(name)`. */
-  readonly configurations: { register(name: string, definition: SpaceDoc): CognitiveConfiguration; get(name: string): CognitiveConfiguration };
+  readonly configurations: { register(name: string, definition: SpaceDoc): Promise<CognitiveConfiguration>; get(name: string): CognitiveConfiguration };
 
   constructor(
     readonly id: string,
-    private readonly store: MemoryStore,
+    private readonly store: Store,
     private readonly runner: SessionRunner,
     dspy: DSPyApi,
     configurations: Configurations,
@@ -37,8 +37,9 @@ export class Session {
     };
   }
 
+  /** This host's copy of the session's info (NotFoundError once it is gone). */
   info(): SessionInfo {
-    return this.store.getSession(this.id);
+    return { ...this.store.sessionRecord(this.id).info };
   }
 
   /** Runs a command on this session's worker. */
@@ -53,20 +54,20 @@ export class Session {
 
 export class Sessions {
   constructor(
-    private readonly store: MemoryStore,
+    private readonly store: Store,
     private readonly runner: SessionRunner,
     private readonly dspy: DSPyApi,
     private readonly configurations: Configurations,
   ) {}
 
   async create(options: { id?: string; ttlMs?: number; metadata?: Record<string, unknown> } = {}): Promise<Session> {
-    const info = this.store.createSession({ sessionId: options.id, ttlMs: options.ttlMs, metadata: options.metadata });
+    const info = await this.store.createSession({ sessionId: options.id, ttlMs: options.ttlMs, metadata: options.metadata });
     return new Session(info.sessionId, this.store, this.runner, this.dspy, this.configurations);
   }
 
   /** An existing session; NotFoundError otherwise. */
   async get(id: string): Promise<Session> {
-    this.store.getSession(id);
+    await this.store.getSession(id);
     return new Session(id, this.store, this.runner, this.dspy, this.configurations);
   }
 

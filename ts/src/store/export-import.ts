@@ -9,7 +9,7 @@ import { ValueSchema } from "../gen/dspy_bridge/v1/values_pb.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import { isAllowed, normalizeRules } from "./access.js";
 import { DEPENDENCY_TYPES } from "./dependency-graph.js";
-import { compilePattern, stringMap, type MemoryStore } from "./memory-store.js";
+import { compilePattern, stringMap, type Store } from "./store.js";
 import { canonicalType, validateConstraints, validateValue } from "./types/index.js";
 
 export const EXPORT_FORMAT = "dspy-bridge/variables";
@@ -62,11 +62,11 @@ function checkFormat(format: string | undefined): "json" | "yaml" {
 const valueToJson = (value: unknown): JsonValue => toJson(ValueSchema, encodeValue(value));
 const valueFromJson = (json: JsonValue): unknown => decodeValue(fromJson(ValueSchema, json));
 
-export function exportVariables(store: MemoryStore, sessionId: string, options: ExportOptions = {}): { data: Buffer; count: number } {
+export async function exportVariables(store: Store, sessionId: string, options: ExportOptions = {}): Promise<{ data: Buffer; count: number }> {
   const format = checkFormat(options.format);
-  const session = store.sessionRecord(sessionId);
   const re = compilePattern(options.filterPattern);
-  const records = store.list(sessionId, undefined, options.caller ?? sessionId).filter((r) => !re || re.test(r.name));
+  const records = (await store.list(sessionId, undefined, options.caller ?? sessionId)).filter((r) => !re || re.test(r.name));
+  const session = store.sessionRecord(sessionId);
   const names = new Set(records.map((r) => r.name));
   const doc = {
     format: EXPORT_FORMAT,
@@ -168,13 +168,14 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
  * existing variable is left alone), merge (map values are deep-merged with imported keys
  * winning, metadata merged; other types keep their value and gain the metadata).
  */
-export function importVariables(store: MemoryStore, sessionId: string, data: Uint8Array, options: ImportOptions = {}): ImportSummary {
+export async function importVariables(store: Store, sessionId: string, data: Uint8Array, options: ImportOptions = {}): Promise<ImportSummary> {
   const format = checkFormat(options.format);
   const strategy = (options.mergeStrategy ?? "replace") as MergeStrategy;
   if (!["replace", "keep", "merge"].includes(strategy)) {
     throw new InvalidArgumentError(`merge_strategy must be replace, keep or merge, got '${options.mergeStrategy}'`, { parameter: "merge_strategy" });
   }
   const caller = options.caller ?? sessionId;
+  await store.getSession(sessionId); // catch up with the other hosts (shared store), NotFoundError if unknown
   const session = store.sessionRecord(sessionId);
   const { variables, dependencies } = parseDocument(data, format);
   const details: ImportDetail[] = [];
@@ -236,7 +237,7 @@ export function importVariables(store: MemoryStore, sessionId: string, data: Uin
   // Everything checked: creates and updates each commit once (register is atomic too).
   let revision = 0;
   if (creates.length) {
-    store.register(
+    await store.register(
       sessionId,
       creates.map((v) => ({ name: v.name, type: v.type, initialValue: v.value, constraints: v.constraints, metadata: v.metadata, accessRules: v.accessRules })),
       caller,
@@ -245,14 +246,14 @@ export function importVariables(store: MemoryStore, sessionId: string, data: Uin
     revision = store.currentRevision;
   }
   if (updates.length) {
-    const outcome = store.update(sessionId, updates, { atomic: true, caller, source: "import" });
+    const outcome = await store.update(sessionId, updates, { atomic: true, caller, source: "import" });
     const failed = outcome.results.find((r) => !r.ok);
     // Unreachable after the checks above; if it ever happens, say so rather than report success.
     if (failed) throw failed.error ?? new InvalidArgumentError(`import of '${failed.name}' failed`);
     revision = outcome.revision;
   }
   for (const dep of dependencies) {
-    if (!session.dependencies.edgesFrom(dep.from).some((e) => e.to === dep.to)) store.addDependency(sessionId, dep.from, dep.to, dep.type ?? "data", {}, caller);
+    if (!store.sessionRecord(sessionId).dependencies.edgesFrom(dep.from).some((e) => e.to === dep.to)) await store.addDependency(sessionId, dep.from, dep.to, dep.type ?? "data", {}, caller);
   }
   return { imported, skipped, errors: 0, details, revision, dryRun: false };
 }

@@ -69,6 +69,10 @@ export class SessionRecord {
   readonly dependencies = new DependencyGraph();
   /** Revision of this session's latest commit (0: none yet). */
   lastRevision = 0;
+  /** Configuration spaces registered in this session: definition and version. */
+  readonly configs = new Map<string, { doc: unknown; version: number }>();
+  /** Durable backends: the log entry that last changed each field (see durable/layout.ts). */
+  readonly stamps = new Map<string, string>();
 
   constructor(public info: SessionInfo) {}
 

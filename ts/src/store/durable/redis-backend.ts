@@ -1,0 +1,210 @@
+// The Redis backend: several hosts share one store. Every commit is one Lua script (check
+// the stamps it was planned on, write, take the next log position, XADD to the log
+// stream); every host follows the stream to keep its copy current and to feed its own
+// watchers, and reads first catch up with the stream's head. A connection that breaks in
+// the middle of a commit is resolved by looking for the commit's nonce in the stream once
+// Redis is back: the caller learns that it committed, or gets StoreUnavailableError saying
+// it did not.
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { InvalidArgumentError } from "../../errors/index.js";
+import { compareLogIds, formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
+import type { SessionInfo } from "../records.js";
+import type { StoreBackend } from "../store-backend.js";
+import { StoreUnavailableError } from "../store-unavailable-error.js";
+import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
+import { COMMIT_LUA, SNAPSHOT_LUA } from "./redis-scripts.js";
+
+export interface RedisOptions {
+  /** redis://[user:password@]host:port[/db] */
+  url: string;
+  /** Every key starts with this; hosts sharing a store use the same one. Default "dspy-bridge:". */
+  prefix: string;
+  /** Log entries kept in the stream for watches that resume. */
+  logLimit: number;
+  /** How long a broken commit waits for Redis to come back to learn its outcome. Default 10,000 ms. */
+  outcomeTimeoutMs?: number;
+  /** How long to wait for the first connection. Default 5,000 ms. */
+  connectTimeoutMs?: number;
+}
+
+type RedisWithScripts = Redis & {
+  bridgeCommit(prefix: string, request: string, keep: string, nonce: string): Promise<[string, string]>;
+  bridgeSnapshot(prefix: string): Promise<unknown[]>;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function connection(url: string, connectTimeoutMs: number): RedisWithScripts {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    // A command while Redis is away fails at once (typed, retryable) instead of waiting in a queue,
+    // and nothing is silently re-sent after a reconnect: a commit runs once or the store finds out.
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: connectTimeoutMs,
+    retryStrategy: (times) => Math.min(50 * times, 1_000),
+  }) as RedisWithScripts;
+  redis.defineCommand("bridgeCommit", { numberOfKeys: 1, lua: COMMIT_LUA });
+  redis.defineCommand("bridgeSnapshot", { numberOfKeys: 1, lua: SNAPSHOT_LUA });
+  redis.on("error", () => {}); // reported through the failing commands
+  return redis;
+}
+
+function entriesOf(reply: [string, string[]][]): LoggedEntry[] {
+  return reply.map(([id, fields]) => {
+    let entry = "";
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === "e") entry = fields[i + 1]!;
+    return { id: parseLogId(id), entry };
+  });
+}
+
+export class RedisBackend implements StoreBackend {
+  readonly kind = "redis";
+  readonly shared = true;
+  private readonly cmd: RedisWithScripts;
+  private readonly sub: RedisWithScripts;
+  private readonly logKey: string;
+  private readonly touched = new Map<string, number>();
+  private closed = false;
+
+  private constructor(private readonly options: RedisOptions) {
+    const timeout = options.connectTimeoutMs ?? 5_000;
+    this.cmd = connection(options.url, timeout);
+    this.sub = connection(options.url, timeout);
+    this.logKey = `${options.prefix}log`;
+  }
+
+  static async connect(options: RedisOptions): Promise<RedisBackend> {
+    if (!/^rediss?:\/\//.test(options.url)) throw new InvalidArgumentError(`not a Redis URL: '${options.url}'`, { parameter: "store" });
+    const backend = new RedisBackend(options);
+    try {
+      await Promise.all([backend.cmd.connect(), backend.sub.connect()]);
+    } catch (err) {
+      await backend.close();
+      throw new StoreUnavailableError(`cannot connect to Redis at ${options.url}: ${(err as Error).message}`, { cause: err });
+    }
+    return backend;
+  }
+
+  async load(): Promise<RawSnapshot> {
+    const reply = await this.cmd.bridgeSnapshot(this.options.prefix);
+    const head = parseLogId(reply[0] as string);
+    const hashes = new Map<string, Map<string, string>>();
+    const lists = new Map<string, string[]>();
+    for (const item of reply.slice(1) as string[][]) {
+      const [key, kind, ...rest] = item;
+      if (kind === "h") {
+        const h = new Map<string, string>();
+        for (let i = 0; i < rest.length; i += 2) h.set(rest[i]!, rest[i + 1]!);
+        hashes.set(key!, h);
+      } else {
+        lists.set(key!, rest);
+      }
+    }
+    const log = entriesOf((await this.cmd.xrange(this.logKey, "-", formatLogId(head))) as [string, string[]][]);
+    return { head, hashes, lists, log };
+  }
+
+  async commit(request: CommitRequest): Promise<CommitResult> {
+    const nonce = randomUUID();
+    const body = JSON.stringify({ commit: request.commit, checks: request.checks, ops: request.ops, entry: request.entry });
+    try {
+      const [status, detail] = await this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce);
+      return status === "ok" ? { id: parseLogId(detail) } : { conflict: detail };
+    } catch (err) {
+      if (!this.maybeSent(err)) throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, { cause: err });
+      return this.outcome(nonce, err as Error);
+    }
+  }
+
+  /**
+   * Not sent (Redis was already away) or answered with an error (Redis refuses a script
+   * before running it, e.g. out of memory): certainly not applied. Only a connection lost
+   * with the script in flight leaves the outcome open.
+   */
+  private maybeSent(err: unknown): boolean {
+    if ((err as Error).name === "ReplyError") return false;
+    return !/enableOfflineQueue|Stream isn't writeable/.test((err as Error).message ?? "");
+  }
+
+  /** The connection broke with the script in flight: it ran entirely or not at all; the stream says which. */
+  private async outcome(nonce: string, cause: Error): Promise<CommitResult> {
+    const deadline = Date.now() + (this.options.outcomeTimeoutMs ?? 10_000);
+    while (Date.now() < deadline && !this.closed) {
+      if (this.cmd.status === "ready") {
+        try {
+          const recent = (await this.cmd.xrevrange(this.logKey, "+", "-", "COUNT", 10_000)) as [string, string[]][];
+          for (const [id, fields] of recent) {
+            for (let i = 0; i < fields.length; i += 2) if (fields[i] === "n" && fields[i + 1] === nonce) return { id: parseLogId(id) };
+          }
+          throw new StoreUnavailableError(`the connection to Redis broke during the commit, which was not applied: ${cause.message}`, { cause });
+        } catch (err) {
+          if (err instanceof StoreUnavailableError) throw err;
+        }
+      }
+      await sleep(50);
+    }
+    throw new StoreUnavailableError(
+      `the connection to Redis broke during the commit and Redis did not come back within ${this.options.outcomeTimeoutMs ?? 10_000} ms: ` +
+        "the commit may or may not have been applied; read the variable to find out",
+      { cause, details: { outcome: "unknown" } },
+    );
+  }
+
+  async head(): Promise<LogId> {
+    const head = await this.cmd.get(`${this.options.prefix}head`);
+    return head ? parseLogId(head) : LOG_START;
+  }
+
+  async readAfter(after: LogId): Promise<LoggedEntry[]> {
+    const reply = (await this.cmd.xrange(this.logKey, `(${formatLogId(after)}`, "+")) as [string, string[]][];
+    return entriesOf(reply);
+  }
+
+  /**
+   * A blocking read on the second connection, from wherever the store has got to. While
+   * idle it also checks that Redis has not gone backwards (restarted without its data):
+   * then the store must reload.
+   */
+  follow(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onTrouble: (error: Error) => void): void {
+    void (async () => {
+      while (!this.closed) {
+        try {
+          const from = position();
+          const reply = (await this.sub.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.logKey, formatLogId(from))) as [string, [string, string[]][]][] | null;
+          if (reply && reply[0]) onNew(entriesOf(reply[0][1]));
+          else if (compareLogIds(await this.head(), position()) < 0) onTrouble(new StoreUnavailableError("Redis lost entries this host had applied"));
+        } catch (err) {
+          if (this.closed) return;
+          onTrouble(err as Error);
+          await sleep(100);
+        }
+      }
+    })();
+  }
+
+  /** Renews the session's alive key; at most every quarter TTL (and every second) per session. */
+  touch(info: SessionInfo): void {
+    const last = this.touched.get(info.sessionId) ?? 0;
+    if (info.lastAccessedAtMs - last < Math.min(1_000, info.ttlMs / 4)) return;
+    this.touched.set(info.sessionId, info.lastAccessedAtMs);
+    this.cmd.pexpire(`${this.options.prefix}${keys.alive(info.sessionId)}`, info.ttlMs).catch(() => this.touched.delete(info.sessionId));
+  }
+
+  async remainingTtl(sessionId: string): Promise<number> {
+    const ms = await this.cmd.pttl(`${this.options.prefix}${keys.alive(sessionId)}`);
+    return ms === -1 ? Number.MAX_SAFE_INTEGER : Math.max(0, ms);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.sub.disconnect();
+    try {
+      await this.cmd.quit();
+    } catch {
+      this.cmd.disconnect();
+    }
+  }
+}

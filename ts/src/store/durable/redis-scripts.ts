@@ -1,0 +1,89 @@
+// The Lua the Redis backend runs. Redis runs a script atomically, so a commit — check every
+// stamp, write, take the next log position, append to the log stream — is all or nothing,
+// and no other host's commit can slip between its check and its write.
+// KEYS[1] is the key prefix; the request layout is durable/layout.ts's CommitRequest.
+
+/** ARGV[1]: the request as JSON; ARGV[2]: log entries to keep; ARGV[3]: the commit's nonce. Returns {'ok', id} or {'conflict', field}. */
+export const COMMIT_LUA = `
+local p = KEYS[1]
+local req = cjson.decode(ARGV[1])
+for _, c in ipairs(req.checks) do
+  if c.absentKey then
+    if redis.call('EXISTS', p .. c.absentKey) == 1 then return {'conflict', c.absentKey} end
+  else
+    local cur = redis.call('HGET', p .. c.key, c.field)
+    if c.equals == cjson.null then
+      if cur then return {'conflict', c.field} end
+    elseif cur ~= c.equals then
+      return {'conflict', c.field}
+    end
+  end
+end
+local head = redis.call('GET', p .. 'head') or '0-0'
+local dash = string.find(head, '-', 1, true)
+local rev = tonumber(string.sub(head, 1, dash - 1))
+local seq = tonumber(string.sub(head, dash + 1))
+if req.commit then rev = rev + 1; seq = 0 else seq = seq + 1 end
+local r = string.format('%d', rev)
+local id = r .. '-' .. string.format('%d', seq)
+for _, o in ipairs(req.ops) do
+  local op = o.op
+  if op == 'hset' then
+    local v = o.value
+    if o.stamped then v = r .. '|' .. v end
+    redis.call('HSET', p .. o.key, o.field, v)
+  elseif op == 'hdel' then
+    redis.call('HDEL', p .. o.key, o.field)
+  elseif op == 'push' then
+    redis.call('RPUSH', p .. o.key, r .. '|' .. o.value)
+    redis.call('LTRIM', p .. o.key, -o.keep, -1)
+  elseif op == 'del' then
+    redis.call('DEL', p .. o.key)
+  elseif op == 'stamp' then
+    redis.call('HSET', p .. o.key, o.field, id)
+  elseif op == 'alive' then
+    redis.call('SET', p .. o.key, '1', 'PX', o.ttlMs)
+  elseif op == 'drop' then
+    local sk = string.len(o.sid) .. ':' .. o.sid
+    for _, n in ipairs(redis.call('HKEYS', p .. 'v:' .. sk)) do redis.call('DEL', p .. 'h:' .. sk .. ':' .. n) end
+    redis.call('DEL', p .. 'v:' .. sk, p .. 'd:' .. sk, p .. 'c:' .. sk, p .. 't:' .. sk, p .. 'a:' .. sk)
+    redis.call('HDEL', p .. 's', o.sid)
+  end
+end
+redis.call('SET', p .. 'head', id)
+redis.call('XADD', p .. 'log', 'MAXLEN', ARGV[2], id, 'e', req.entry, 'n', ARGV[3])
+return {'ok', id}
+`;
+
+/**
+ * The whole state in one atomic read: {head, {key, 'h', field, value, ...}..., {key, 'l', item, ...}...}.
+ * Blocks Redis for as long as it takes, once per host start or resync.
+ */
+export const SNAPSHOT_LUA = `
+local p = KEYS[1]
+local out = { redis.call('GET', p .. 'head') or '0-0' }
+local sessions = redis.call('HGETALL', p .. 's')
+local function hash(key)
+  local flat = redis.call('HGETALL', p .. key)
+  local item = { key, 'h' }
+  for _, v in ipairs(flat) do item[#item + 1] = v end
+  out[#out + 1] = item
+  return flat
+end
+hash('s')
+for i = 1, #sessions, 2 do
+  local sid = sessions[i]
+  local sk = string.len(sid) .. ':' .. sid
+  local vars = hash('v:' .. sk)
+  hash('d:' .. sk)
+  hash('c:' .. sk)
+  hash('t:' .. sk)
+  for j = 1, #vars, 2 do
+    local key = 'h:' .. sk .. ':' .. vars[j]
+    local item = { key, 'l' }
+    for _, v in ipairs(redis.call('LRANGE', p .. key, 0, -1)) do item[#item + 1] = v end
+    out[#out + 1] = item
+  end
+end
+return out
+`;

@@ -1,0 +1,171 @@
+// The SQLite backend: the store on one machine, surviving restarts. One host owns a file
+// (an exclusive lock keeps a second host out); every commit is one transaction in WAL mode,
+// so a crash — even kill -9 in the middle of a burst — keeps every acknowledged commit and
+// none half-written. better-sqlite3 is synchronous, so the store plans, commits and applies
+// a change inside one call, with nothing interleaving.
+import Database from "better-sqlite3";
+import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
+import { LOG_START, type LogId } from "../log-id.js";
+import type { SessionInfo } from "../records.js";
+import type { StoreBackend } from "../store-backend.js";
+import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
+
+export interface SqliteOptions {
+  path: string;
+  /** "full" (default): an acknowledged commit survives a power cut too; "normal": it survives a crash of the host process. */
+  synchronous?: "full" | "normal";
+  /** Log entries kept for watches that resume. */
+  logLimit: number;
+}
+
+/** Session touches are written at most this often per session (they only move a TTL). */
+const TOUCH_EVERY_MS = 1_000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv_hash (scope TEXT NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key, field)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_hash_scope ON kv_hash (scope);
+CREATE TABLE IF NOT EXISTS kv_list (scope TEXT NOT NULL, key TEXT NOT NULL, idx INTEGER NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_list_scope ON kv_list (scope);
+CREATE TABLE IF NOT EXISTS log (rev INTEGER NOT NULL, seq INTEGER NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (rev, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+`;
+
+export class SqliteBackend implements StoreBackend {
+  readonly kind = "sqlite";
+  readonly shared = false;
+  private readonly db: Database.Database;
+  private position: LogId = LOG_START;
+  private readonly touched = new Map<string, number>();
+  private readonly run: (request: CommitRequest, id: LogId) => void;
+  private readonly touchSession: Database.Statement;
+
+  constructor(private readonly options: SqliteOptions) {
+    try {
+      this.db = new Database(options.path);
+    } catch (err) {
+      throw new InvalidArgumentError(`cannot open the SQLite store at '${options.path}': ${(err as Error).message}`, { parameter: "store", cause: err });
+    }
+    try {
+      // Exclusive: a second host on the same file would serve stale copies; it fails here instead.
+      this.db.pragma("locking_mode = EXCLUSIVE");
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+      this.db.exec(SCHEMA);
+      this.db.exec("BEGIN IMMEDIATE; COMMIT;"); // takes the exclusive lock now
+    } catch (err) {
+      this.db.close();
+      throw new FailedPreconditionError(`the SQLite store at '${options.path}' is in use by another host or unreadable: ${(err as Error).message}`, { cause: err });
+    }
+    const hset = this.db.prepare("INSERT INTO kv_hash (scope, key, field, value) VALUES (?, ?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value");
+    const hdel = this.db.prepare("DELETE FROM kv_hash WHERE key = ? AND field = ?");
+    const lastIdx = this.db.prepare("SELECT MAX(idx) AS idx FROM kv_list WHERE key = ?");
+    const lpush = this.db.prepare("INSERT INTO kv_list (scope, key, idx, value) VALUES (?, ?, ?, ?)");
+    const ltrim = this.db.prepare("DELETE FROM kv_list WHERE key = ? AND idx <= ?");
+    const ldel = this.db.prepare("DELETE FROM kv_list WHERE key = ?");
+    const dropHashes = this.db.prepare("DELETE FROM kv_hash WHERE scope = ?");
+    const dropLists = this.db.prepare("DELETE FROM kv_list WHERE scope = ?");
+    const append = this.db.prepare("INSERT INTO log (rev, seq, entry) VALUES (?, ?, ?)");
+    const count = this.db.prepare("SELECT COUNT(*) AS n FROM log");
+    const trim = this.db.prepare("DELETE FROM log WHERE (rev, seq) IN (SELECT rev, seq FROM log ORDER BY rev, seq LIMIT ?)");
+    const setMeta = this.db.prepare("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v");
+    this.touchSession = hset;
+    let logSize = -1;
+    this.run = this.db.transaction((request: CommitRequest, id: LogId) => {
+      const stamp = `${id.rev}-${id.seq}`;
+      for (const op of request.ops) {
+        const scope = op.op === "drop" ? op.sid : "key" in op && op.key === keys.sessions ? "" : request.sid;
+        switch (op.op) {
+          case "hset":
+            hset.run(scope, op.key, op.field, op.stamped ? `${id.rev}|${op.value}` : op.value);
+            break;
+          case "hdel":
+            hdel.run(op.key, op.field);
+            break;
+          case "push": {
+            const last = (lastIdx.get(op.key) as { idx: number | null }).idx ?? 0;
+            lpush.run(scope, op.key, last + 1, `${id.rev}|${op.value}`);
+            ltrim.run(op.key, last + 1 - op.keep);
+            break;
+          }
+          case "del":
+            ldel.run(op.key);
+            break;
+          case "stamp":
+            hset.run(scope, op.key, op.field, stamp);
+            break;
+          case "alive":
+            break; // the TTL lives in the session's info here; one host decides expiry
+          case "drop":
+            dropHashes.run(op.sid);
+            dropLists.run(op.sid);
+            hdel.run(keys.sessions, op.sid);
+            break;
+        }
+      }
+      append.run(id.rev, id.seq, request.entry);
+      setMeta.run("head", stamp);
+      if (logSize < 0) logSize = (count.get() as { n: number }).n;
+      else logSize++;
+      if (logSize > this.options.logLimit) {
+        trim.run(logSize - this.options.logLimit);
+        logSize = this.options.logLimit;
+      }
+    });
+  }
+
+  async load(): Promise<RawSnapshot> {
+    const hashes = new Map<string, Map<string, string>>();
+    for (const row of this.db.prepare("SELECT key, field, value FROM kv_hash").iterate() as Iterable<{ key: string; field: string; value: string }>) {
+      let h = hashes.get(row.key);
+      if (!h) hashes.set(row.key, (h = new Map()));
+      h.set(row.field, row.value);
+    }
+    const lists = new Map<string, string[]>();
+    for (const row of this.db.prepare("SELECT key, value FROM kv_list ORDER BY key, idx").iterate() as Iterable<{ key: string; value: string }>) {
+      let l = lists.get(row.key);
+      if (!l) lists.set(row.key, (l = []));
+      l.push(row.value);
+    }
+    const log = (this.db.prepare("SELECT rev, seq, entry FROM log ORDER BY rev, seq").all() as { rev: number; seq: number; entry: string }[]).map(
+      (r): LoggedEntry => ({ id: { rev: r.rev, seq: r.seq }, entry: r.entry }),
+    );
+    const head = this.db.prepare("SELECT v FROM meta WHERE k = 'head'").get() as { v: string } | undefined;
+    if (head) {
+      const [rev, seq] = head.v.split("-").map(Number);
+      this.position = { rev: rev!, seq: seq! };
+    }
+    return { head: this.position, hashes, lists, log };
+  }
+
+  commit(request: CommitRequest): CommitResult {
+    const id = request.commit ? { rev: this.position.rev + 1, seq: 0 } : { rev: this.position.rev, seq: this.position.seq + 1 };
+    this.run(request, id);
+    this.position = id;
+    return { id };
+  }
+
+  head(): Promise<LogId> {
+    return Promise.resolve(this.position);
+  }
+
+  readAfter(after: LogId): Promise<LoggedEntry[]> {
+    const rows = this.db.prepare("SELECT rev, seq, entry FROM log WHERE rev > ? OR (rev = ? AND seq > ?) ORDER BY rev, seq").all(after.rev, after.rev, after.seq) as {
+      rev: number;
+      seq: number;
+      entry: string;
+    }[];
+    return Promise.resolve(rows.map((r) => ({ id: { rev: r.rev, seq: r.seq }, entry: r.entry })));
+  }
+
+  /** The last access moves the TTL; written at most once a second per session (a restart may forget under a second of it). */
+  touch(info: SessionInfo): void {
+    const last = this.touched.get(info.sessionId) ?? 0;
+    if (info.lastAccessedAtMs - last < TOUCH_EVERY_MS) return;
+    this.touched.set(info.sessionId, info.lastAccessedAtMs);
+    this.touchSession.run("", keys.sessions, info.sessionId, JSON.stringify(info));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,95 @@
+// What the store's log holds: every change to the store as one entry. The in-memory
+// backend applies entries directly; the durable backends also write them (as JSON) to their
+// log, which is what other hosts follow and what a restarted host replays for watches.
+// An entry never carries its own revision: the backend assigns it when it commits, and the
+// applier derives ids and revisions from it (`var_<name>_<revision>` for a new variable).
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { ValueSchema } from "../gen/dspy_bridge/v1/values_pb.js";
+import { decodeValue, encodeValue } from "../values/index.js";
+import type { AccessRule } from "./access.js";
+import type { SessionInfo } from "./records.js";
+import type { VariableType } from "./types/index.js";
+
+export interface PutChange {
+  name: string;
+  type: VariableType;
+  value: unknown;
+  oldValue: unknown;
+  /** The variable's version after this write. */
+  version: number;
+  /** The write's metadata (history, watch events). */
+  metadata: Record<string, string>;
+  /** The variable's metadata after the write. */
+  recordMetadata: Record<string, string>;
+  constraints: Record<string, unknown>;
+  rules: AccessRule[];
+  /** A new variable: its id and create revision come from this entry's revision. */
+  fresh: boolean;
+  /** Existing variables: their create revision. */
+  createRevision: number;
+  createdAtMs: number;
+}
+
+export interface DeleteChange {
+  name: string;
+  id: string;
+  type: VariableType;
+  oldValue: unknown;
+  version: number;
+  rules: AccessRule[];
+}
+
+export interface EdgeChange {
+  from: string;
+  to: string;
+  type: string;
+  metadata: Record<string, string>;
+}
+
+/** A configuration space stored with the session: its definition and version. */
+export interface ConfigChange {
+  name: string;
+  doc: unknown;
+  version: number;
+}
+
+export type Entry =
+  | {
+      t: "commit";
+      sid: string;
+      source: string;
+      at: number;
+      puts: PutChange[];
+      dels: DeleteChange[];
+      edges: EdgeChange[];
+      config: ConfigChange | undefined;
+    }
+  | { t: "session"; info: SessionInfo }
+  | { t: "drop"; sid: string; why: "deleted" | "expired" }
+  | { t: "edge"; sid: string; edge: EdgeChange; remove: boolean }
+  | { t: "rules"; sid: string; name: string; rules: AccessRule[] };
+
+export const valueToJson = (value: unknown): JsonValue => toJson(ValueSchema, encodeValue(value));
+export const valueFromJson = (json: JsonValue): unknown => decodeValue(fromJson(ValueSchema, json));
+
+/** The entry as stored in a durable log: values in the protobuf JSON form of `Value`. */
+export function encodeEntry(entry: Entry): string {
+  if (entry.t !== "commit") return JSON.stringify(entry);
+  return JSON.stringify({
+    ...entry,
+    puts: entry.puts.map((p) => ({ ...p, value: valueToJson(p.value), oldValue: p.fresh ? null : valueToJson(p.oldValue) })),
+    dels: entry.dels.map((d) => ({ ...d, oldValue: valueToJson(d.oldValue) })),
+  });
+}
+
+export function decodeEntry(text: string): Entry {
+  const raw = JSON.parse(text) as Entry;
+  if (raw.t !== "commit") return raw;
+  return {
+    ...raw,
+    puts: raw.puts.map((p) => ({ ...p, value: valueFromJson(p.value as JsonValue), oldValue: p.oldValue === null ? null : valueFromJson(p.oldValue as JsonValue) })),
+    dels: raw.dels.map((d) => ({ ...d, oldValue: valueFromJson(d.oldValue as JsonValue) })),
+    config: raw.config ?? undefined,
+    edges: raw.edges ?? [],
+  };
+}

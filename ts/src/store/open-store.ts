@@ -1,0 +1,44 @@
+// Which store a bridge uses: `"memory"` (default), `"sqlite:PATH"` or
+// `"redis://host:port/db"` (with `?prefix=...` to share a Redis between deployments).
+import { InvalidArgumentError } from "../errors/index.js";
+import { RedisBackend } from "./durable/redis-backend.js";
+import { SqliteBackend } from "./durable/sqlite-backend.js";
+import { Store, type StoreOptions } from "./store.js";
+
+export type StoreSpec =
+  | { backend: "memory" }
+  | { backend: "sqlite"; path: string; synchronous: "full" | "normal" }
+  | { backend: "redis"; url: string; prefix: string };
+
+export function parseStoreSpec(spec: string | undefined): StoreSpec {
+  if (spec === undefined || spec === "" || spec === "memory") return { backend: "memory" };
+  if (typeof spec !== "string") throw new InvalidArgumentError("store must be 'memory', 'sqlite:PATH' or a redis:// URL", { parameter: "store" });
+  if (spec.startsWith("sqlite:")) {
+    const [path, query = ""] = spec.slice("sqlite:".length).split("?");
+    if (!path) throw new InvalidArgumentError("store 'sqlite:' needs a file path, e.g. 'sqlite:./bridge.db'", { parameter: "store" });
+    const sync = new URLSearchParams(query).get("synchronous") ?? "full";
+    if (sync !== "full" && sync !== "normal") throw new InvalidArgumentError(`sqlite synchronous must be 'full' or 'normal', got '${sync}'`, { parameter: "store" });
+    return { backend: "sqlite", path, synchronous: sync };
+  }
+  if (spec.startsWith("redis://") || spec.startsWith("rediss://")) {
+    let url: URL;
+    try {
+      url = new URL(spec);
+    } catch {
+      throw new InvalidArgumentError(`not a valid Redis URL: '${spec}'`, { parameter: "store" });
+    }
+    const prefix = url.searchParams.get("prefix") ?? "dspy-bridge:";
+    url.search = "";
+    return { backend: "redis", url: url.toString(), prefix };
+  }
+  throw new InvalidArgumentError(`unknown store '${spec}': use 'memory', 'sqlite:PATH' or 'redis://host:port/db'`, { parameter: "store" });
+}
+
+/** Opens the store the spec names, loaded and (Redis) following the other hosts. */
+export async function openStore(spec: string | undefined, options: StoreOptions = {}): Promise<Store> {
+  const parsed = parseStoreSpec(spec);
+  const logLimit = options.eventLogLimit ?? 10_000;
+  if (parsed.backend === "memory") return new Store(options);
+  if (parsed.backend === "sqlite") return new Store(options, new SqliteBackend({ path: parsed.path, synchronous: parsed.synchronous, logLimit })).open();
+  return new Store(options, await RedisBackend.connect({ url: parsed.url, prefix: parsed.prefix, logLimit })).open();
+}

@@ -1,0 +1,31 @@
+// What a durable backend provides to the store. The store keeps a full copy of the state in
+// memory (every read is served from it) and a backend makes each change durable — and, for a
+// shared backend, visible to the other hosts — before the change is applied and acknowledged.
+import type { LogId } from "./log-id.js";
+import type { CommitRequest, CommitResult, LoggedEntry, RawSnapshot } from "./durable/layout.js";
+import type { SessionInfo } from "./records.js";
+
+export interface StoreBackend {
+  /** "sqlite" or "redis": for messages and stats. */
+  readonly kind: string;
+  /**
+   * Other hosts may write: reads first catch up with the backend, commits are checked
+   * against what this host planned them on, and new entries arrive through `follow`.
+   * A backend that is not shared commits synchronously.
+   */
+  readonly shared: boolean;
+  load(): Promise<RawSnapshot>;
+  /** Makes the request durable, or reports the check that failed. Synchronous unless shared. */
+  commit(request: CommitRequest): CommitResult | Promise<CommitResult>;
+  /** The newest log position. */
+  head(): Promise<LogId>;
+  /** Every retained entry after `after`, oldest first. */
+  readAfter(after: LogId): Promise<LoggedEntry[]>;
+  /** Shared backends: calls `onNew` whenever entries past `position()` may exist. */
+  follow?(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onTrouble: (error: Error) => void): void;
+  /** Records that a session was used (TTL); best effort and rate-limited by the backend. */
+  touch(info: SessionInfo): void;
+  /** Shared backends: milliseconds a session has left according to the backend (0: expired). */
+  remainingTtl?(sessionId: string): Promise<number>;
+  close(): Promise<void>;
+}

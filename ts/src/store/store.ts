@@ -1,0 +1,1018 @@
+// The host's store: sessions, typed variables, revisions, history, watches, dependencies,
+// access rules, configuration spaces, stats. Every mutation is validated completely against
+// the in-memory state, turned into one log entry (see entries.ts), made durable by the
+// backend when there is one, and only then applied and acknowledged — so a failed request
+// never leaves the store half-written and an acknowledged one is never lost.
+//
+// Without a backend (memory) and with a backend that is not shared (SQLite: one host per
+// file) all of this happens synchronously inside the call. With a shared backend (Redis)
+// the plan is checked by the backend against what this host planned it on; if another host
+// got there first, this host catches up and plans again.
+import { randomUUID } from "node:crypto";
+import {
+  AlreadyExistsError,
+  BridgeError,
+  CompactedError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  VersionConflictError,
+} from "../errors/index.js";
+import { isAllowed, normalizeRules, type AccessRule, type Permission } from "./access.js";
+import { DEPENDENCY_TYPES } from "./dependency-graph.js";
+import { requestFor, sessionsFromSnapshot } from "./durable/layout.js";
+import { decodeEntry, type ConfigChange, type DeleteChange, type EdgeChange, type Entry, type PutChange } from "./entries.js";
+import { compactedBefore, compareLogIds, isSuccessor, LOG_START, type LogId } from "./log-id.js";
+import { SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry, type SessionInfo } from "./records.js";
+import type { StoreBackend } from "./store-backend.js";
+import { StoreUnavailableError } from "./store-unavailable-error.js";
+import { canonicalType, inferType, validateConstraints, validateValue, type VariableType } from "./types/index.js";
+
+export interface StoreOptions {
+  /** Versions kept per variable for history and rollback. Default 100. */
+  historyLimit?: number;
+  /** Commits kept for watches that resume from a revision. Default 10,000. */
+  eventLogLimit?: number;
+  /** Session TTL when a session is created without one; 0 = never expires. Default 0. */
+  defaultSessionTtlMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export interface VariableSpecInput {
+  name: string;
+  type: string;
+  initialValue: unknown;
+  constraints?: Record<string, unknown>;
+  metadata?: Record<string, string>;
+  dependencies?: string[];
+  accessRules?: unknown;
+}
+
+export interface UpdateInput {
+  name: string;
+  value: unknown;
+  /** Compare-and-set: 0 or undefined = any version. */
+  expectedVersion?: number;
+  metadata?: Record<string, string>;
+}
+
+export interface UpdateOptions {
+  atomic?: boolean;
+  createIfMissing?: boolean;
+  typeHint?: string;
+  source?: string;
+  caller?: string;
+}
+
+export interface UpdateOutcome {
+  name: string;
+  ok: boolean;
+  error: BridgeError | undefined;
+  version: number;
+}
+
+export interface WatchOptions {
+  names?: string[];
+  startRevision?: number;
+  includeInitial?: boolean;
+  caller?: string;
+}
+
+export type WatchMessage =
+  | { kind: "commit"; revision: number; changes: Change[]; initial: boolean }
+  | { kind: "compacted"; revision: number; compactRevision: number };
+
+export interface WatchHandle {
+  cancel(): void;
+}
+
+/** A configuration space change that commits together with the variables it touches. */
+export interface ConfigCommit {
+  name: string;
+  doc: unknown;
+  version: number;
+  /** The version the space must be at (undefined: it must not exist yet). */
+  expectVersion: number | undefined;
+}
+
+interface Watcher {
+  sessionId: string;
+  names: Set<string> | undefined;
+  caller: string;
+  onMessage: (m: WatchMessage) => void;
+  onEnd: (error?: BridgeError) => void;
+}
+
+/** What a mutation decided: the entry to commit (none: nothing to do) and how to answer once it is applied. */
+interface Planned<T> {
+  entry: Entry | undefined;
+  answer: (revision: number) => T;
+}
+
+/** Variable names: a letter or _ first, then letters, digits, _ . : - (at most 255). */
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,254}$/;
+/** Attempts at a commit that other hosts keep beating to the same fields. */
+const MAX_SHARED_ATTEMPTS = 50;
+
+export class Store {
+  private applied: LogId = LOG_START;
+  private sessions = new Map<string, SessionRecord>();
+  private log: Commit[] = [];
+  /** Revisions at or below this are no longer in the log. */
+  private compactedRevision = 0;
+  private readonly watchers = new Set<Watcher>();
+  private readonly historyLimit: number;
+  private readonly eventLogLimit: number;
+  private readonly defaultTtlMs: number;
+  private readonly now: () => number;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Shared backends: this host's commits, one at a time (plans of one host never race each other). */
+  private commitChain: Promise<unknown> = Promise.resolve();
+  private catchingUp: Promise<void> | undefined;
+  private closed = false;
+  private readonly droppedListeners = new Set<(sessionId: string) => void>();
+
+  constructor(
+    options: StoreOptions = {},
+    private readonly backend: StoreBackend | undefined = undefined,
+  ) {
+    this.historyLimit = options.historyLimit ?? 100;
+    this.eventLogLimit = options.eventLogLimit ?? 10_000;
+    this.defaultTtlMs = options.defaultSessionTtlMs ?? 0;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Loads the backend's state and, for a shared backend, starts following the other hosts. */
+  async open(): Promise<this> {
+    if (!this.backend) return this;
+    await this.reload();
+    this.backend.follow?.(
+      () => this.applied,
+      (entries) => this.applyLogged(entries),
+      () => {},
+    );
+    return this;
+  }
+
+  /** Other hosts write too (Redis): reads catch up first, commits may be re-planned. */
+  private get shared(): boolean {
+    return this.backend?.shared === true;
+  }
+
+  /** True when other hosts share this store (reads of this host's copy may lag behind theirs). */
+  get isShared(): boolean {
+    return this.shared;
+  }
+
+  /** "memory", "sqlite" or "redis". */
+  get backendKind(): string {
+    return this.backend?.kind ?? "memory";
+  }
+
+  /** The newest revision this host has applied. */
+  get currentRevision(): number {
+    return this.applied.rev;
+  }
+
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  // ----------------------------------------------------------------------------------
+  // Sessions
+
+  async createSession(input: { sessionId?: string; ttlMs?: number; metadata?: Record<string, unknown> } = {}): Promise<SessionInfo> {
+    const sessionId = input.sessionId || `session_${randomUUID()}`;
+    if (typeof sessionId !== "string" || sessionId.length > 256) {
+      throw new InvalidArgumentError("session_id must be a string of at most 256 characters", { parameter: "session_id" });
+    }
+    const ttlMs = input.ttlMs ?? this.defaultTtlMs;
+    if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidArgumentError("ttl_ms must be >= 0", { parameter: "ttl_ms" });
+    if (this.shared) await this.sweep();
+    else this.sweepNow();
+    return this.mutate(() => {
+      if (this.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${sessionId}' already exists`);
+      const now = this.now();
+      const info: SessionInfo = { sessionId, createdAtMs: now, lastAccessedAtMs: now, ttlMs, metadata: { ...(input.metadata ?? {}) } };
+      return { entry: { t: "session", info }, answer: () => ({ ...this.sessions.get(sessionId)!.info }) };
+    });
+  }
+
+  async getSession(sessionId: string): Promise<SessionInfo> {
+    if (this.shared) await this.ready(sessionId);
+    return { ...this.session(sessionId).info };
+  }
+
+  async listSessions(): Promise<SessionInfo[]> {
+    if (this.shared) {
+      await this.ready();
+      await this.sweep();
+    } else this.sweepNow();
+    return [...this.sessions.values()].map((s) => ({ ...s.info }));
+  }
+
+  async deleteSession(sessionId: string): Promise<boolean> {
+    if (this.shared) await this.ready();
+    return this.mutate(() => {
+      if (!this.sessions.has(sessionId)) return { entry: undefined, answer: () => false };
+      return { entry: { t: "drop", sid: sessionId, why: "deleted" }, answer: () => true };
+    });
+  }
+
+  /** Removes expired sessions; returns how many. Runs on session lookups and on a timer. */
+  async sweep(): Promise<number> {
+    if (!this.shared) return this.sweepNow();
+    const now = this.now();
+    const expired = [...this.sessions.values()].filter((s) => s.expired(now));
+    let n = 0;
+    for (const session of expired) if (await this.expire(session.info.sessionId)) n++;
+    return n;
+  }
+
+  /** Not shared: this host alone decides, and the drops commit synchronously. */
+  private sweepNow(): number {
+    const now = this.now();
+    let n = 0;
+    for (const session of [...this.sessions.values()]) {
+      if (!session.expired(now)) continue;
+      void this.mutate(() => ({ entry: { t: "drop", sid: session.info.sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
+      n++;
+    }
+    return n;
+  }
+
+  /** Sweeps expired sessions every `intervalMs` until close(). */
+  startExpiry(intervalMs = 1_000): void {
+    this.expiryTimer ??= setInterval(() => void this.sweep().catch(() => {}), intervalMs);
+    this.expiryTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    for (const w of [...this.watchers]) {
+      this.watchers.delete(w);
+      w.onEnd();
+    }
+    await this.commitChain.catch(() => {});
+    await this.backend?.close();
+  }
+
+  /** Called whenever a session goes away (deleted or expired, here or on another host). */
+  onSessionDropped(listener: (sessionId: string) => void): void {
+    this.droppedListeners.add(listener);
+  }
+
+  /**
+   * A session past its TTL: gone. On a shared backend another host may have used it since
+   * this one did, so the backend decides (and the drop is checked against its alive key).
+   */
+  private async expire(sessionId: string): Promise<boolean> {
+    const session = this.sessions.get(sessionId);
+    if (!session || !session.expired(this.now())) return false;
+    if (this.backend?.remainingTtl) {
+      const left = await this.backend.remainingTtl(sessionId);
+      if (left > 0) {
+        session.info.lastAccessedAtMs = this.now() - (session.info.ttlMs - left);
+        return false;
+      }
+    }
+    try {
+      return await this.mutate(() =>
+        this.sessions.has(sessionId) ? { entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => true } : { entry: undefined, answer: () => false },
+      );
+    } catch {
+      return false; // still alive after all (another host renewed it), or the backend is away: next sweep
+    }
+  }
+
+  private session(sessionId: string): SessionRecord {
+    const session = this.sessions.get(sessionId);
+    const now = this.now();
+    if (!session || session.expired(now)) {
+      // Not shared: expire it now (synchronously). Shared: `ready` already asked the backend.
+      if (session && !this.shared) void this.mutate(() => ({ entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
+      throw new NotFoundError(`session '${sessionId}' not found`, { details: { session_id: sessionId } });
+    }
+    session.info.lastAccessedAtMs = now;
+    if (session.info.ttlMs > 0) this.backend?.touch(session.info);
+    return session;
+  }
+
+  private variable(session: SessionRecord, nameOrId: string): VariableRecord {
+    const record = session.find(nameOrId);
+    if (!record) {
+      throw new NotFoundError(`variable '${nameOrId}' not found in session '${session.info.sessionId}'`, {
+        details: { variable: nameOrId, session_id: session.info.sessionId },
+      });
+    }
+    return record;
+  }
+
+  private check(record: VariableRecord, caller: string, permission: Permission): void {
+    if (!isAllowed(record.accessRules, caller, permission)) {
+      throw new PermissionDeniedError(`session '${caller}' may not ${permission} variable '${record.name}'`, {
+        details: { variable: record.name, permission, session_id: caller },
+      });
+    }
+  }
+
+  // ----------------------------------------------------------------------------------
+  // Variables
+
+  /** Creates every variable or none (and, with `config`, registers the space in the same commit). */
+  async register(sessionId: string, specs: VariableSpecInput[], caller = sessionId, source = caller, config?: ConfigCommit): Promise<VariableRecord[]> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => {
+      const session = this.session(sessionId);
+      if (!Array.isArray(specs) || specs.length === 0) throw new InvalidArgumentError("no variables to register", { parameter: "variables" });
+      const names = new Set<string>();
+      const now = this.now();
+      const graph = session.dependencies.clone();
+      const puts: PutChange[] = specs.map((spec, i) => {
+        const where = `variables[${i}]`;
+        if (typeof spec.name !== "string" || !VARIABLE_NAME.test(spec.name)) {
+          throw new InvalidArgumentError(
+            `${where}.name must start with a letter or _ and contain only letters, digits, _ . : - (got ${JSON.stringify(spec.name)})`,
+            { parameter: `${where}.name` },
+          );
+        }
+        if (names.has(spec.name)) throw new InvalidArgumentError(`variable '${spec.name}' is registered twice in one request`, { parameter: `${where}.name` });
+        if (session.variables.has(spec.name)) {
+          throw new AlreadyExistsError(`variable '${spec.name}' already exists in session '${sessionId}'`, { details: { variable: spec.name } });
+        }
+        names.add(spec.name);
+        const type = canonicalType(spec.type);
+        const constraints = validateConstraints(type, spec.constraints ?? {});
+        const value = validateValue(type, spec.initialValue, constraints, spec.name);
+        const rules = normalizeRules(spec.accessRules, `${where}.access_rules`);
+        const metadata = stringMap(spec.metadata, `${where}.metadata`);
+        return { name: spec.name, type, value, oldValue: null, version: 1, metadata, recordMetadata: metadata, constraints, rules, fresh: true, createRevision: 0, createdAtMs: now };
+      });
+      // Dependencies may point at variables of this request or already stored ones.
+      const edges: EdgeChange[] = [];
+      specs.forEach((spec, i) => {
+        for (const dep of spec.dependencies ?? []) {
+          const target = names.has(dep) ? dep : session.find(dep)?.name;
+          if (!target) {
+            throw new NotFoundError(`variables[${i}] '${spec.name}' depends on unknown variable '${dep}'`, { details: { variable: dep } });
+          }
+          graph.add(spec.name, target, "data");
+          edges.push({ from: spec.name, to: target, type: "data", metadata: {} });
+        }
+      });
+      const configChange = config ? this.configChange(session, config) : undefined;
+      return {
+        entry: { t: "commit", sid: sessionId, source, at: now, puts, dels: [], edges, config: configChange },
+        answer: () => puts.map((p) => session.variables.get(p.name)!),
+      };
+    });
+  }
+
+  async get(sessionId: string, nameOrId: string, caller = sessionId): Promise<VariableRecord> {
+    if (this.shared) await this.ready(sessionId);
+    return this.getNow(sessionId, nameOrId, caller);
+  }
+
+  /**
+   * A read of this host's copy, without catching up with other hosts first: for work that
+   * runs on this host and must stay synchronous (an optimizer planning a run). Counts as a read.
+   */
+  getLocal(sessionId: string, nameOrId: string, caller = sessionId): VariableRecord {
+    return this.getNow(sessionId, nameOrId, caller);
+  }
+
+  /** checkAccess on this host's copy (see getLocal). */
+  checkAccessLocal(sessionId: string, name: string, permission: string, caller = sessionId): boolean {
+    const record = this.variable(this.session(sessionId), name);
+    if (!["read", "write", "observe", "optimize"].includes(permission)) {
+      throw new InvalidArgumentError(`permission must be read, write, observe or optimize, got '${permission}'`, { parameter: "permission" });
+    }
+    return isAllowed(record.accessRules, caller, permission as Permission);
+  }
+
+  private getNow(sessionId: string, nameOrId: string, caller: string): VariableRecord {
+    const session = this.session(sessionId);
+    const record = this.variable(session, nameOrId);
+    this.check(record, caller, "read");
+    record.stats.reads++;
+    record.stats.lastReadMs = this.now();
+    return record;
+  }
+
+  /** Missing names map to undefined; a forbidden one throws. */
+  async getMany(sessionId: string, names: string[], caller = sessionId): Promise<Map<string, VariableRecord | undefined>> {
+    if (this.shared) await this.ready(sessionId);
+    const session = this.session(sessionId);
+    const out = new Map<string, VariableRecord | undefined>();
+    const now = this.now();
+    for (const name of names) {
+      const record = session.find(name);
+      if (record) {
+        this.check(record, caller, "read");
+        record.stats.reads++;
+        record.stats.lastReadMs = now;
+      }
+      out.set(name, record);
+    }
+    return out;
+  }
+
+  async list(sessionId: string, pattern?: string, caller = sessionId): Promise<VariableRecord[]> {
+    if (this.shared) await this.ready(sessionId);
+    const session = this.session(sessionId);
+    const re = compilePattern(pattern);
+    return [...session.variables.values()].filter((r) => (!re || re.test(r.name)) && isAllowed(r.accessRules, caller, "read"));
+  }
+
+  async update(
+    sessionId: string,
+    updates: UpdateInput[],
+    options: UpdateOptions = {},
+    config?: ConfigCommit,
+  ): Promise<{ revision: number; results: UpdateOutcome[] }> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => this.planUpdate(sessionId, updates, options, config));
+  }
+
+  private planUpdate(sessionId: string, updates: UpdateInput[], options: UpdateOptions, config: ConfigCommit | undefined): Planned<{ revision: number; results: UpdateOutcome[] }> {
+    const session = this.session(sessionId);
+    const caller = options.caller ?? sessionId;
+    const source = options.source || caller;
+    const atomic = options.atomic ?? true;
+    if (!Array.isArray(updates) || updates.length === 0) throw new InvalidArgumentError("no updates given", { parameter: "updates" });
+    const configChange = config ? this.configChange(session, config) : undefined;
+    const now = this.now();
+    const puts: PutChange[] = [];
+    const results: UpdateOutcome[] = [];
+    const seen = new Set<string>();
+    for (const u of updates) {
+      try {
+        const record = session.find(u.name);
+        // By the variable, not the text: a name and an id can denote the same one.
+        const key = record?.name ?? u.name;
+        if (seen.has(key)) throw new InvalidArgumentError(`variable '${key}' is updated twice in one request`, { parameter: "updates" });
+        seen.add(key);
+        const metadata = stringMap(u.metadata, "metadata");
+        if (!record) {
+          if (!options.createIfMissing) this.variable(session, u.name);
+          const type = options.typeHint ? canonicalType(options.typeHint) : inferType(u.value);
+          const value = validateValue(type, u.value, {}, u.name);
+          if (!VARIABLE_NAME.test(u.name)) throw new InvalidArgumentError(`invalid variable name ${JSON.stringify(u.name)}`, { parameter: "name" });
+          puts.push({ name: u.name, type, value, oldValue: null, version: 1, metadata, recordMetadata: { ...metadata }, constraints: {}, rules: [], fresh: true, createRevision: 0, createdAtMs: now });
+          results.push({ name: u.name, ok: true, error: undefined, version: 1 });
+          continue;
+        }
+        this.check(record, caller, "write");
+        if (u.expectedVersion && u.expectedVersion !== record.version) {
+          throw new VersionConflictError(`variable '${record.name}' is at version ${record.version}, not the expected ${u.expectedVersion}`, {
+            details: { variable: record.name, version: record.version, expected_version: u.expectedVersion },
+          });
+        }
+        const value = validateValue(record.type, u.value, record.constraints, record.name);
+        puts.push(this.putOf(record, value, metadata));
+        results.push({ name: u.name, ok: true, error: undefined, version: record.version + 1 });
+      } catch (err) {
+        results.push({ name: u.name, ok: false, error: BridgeError.from(err), version: 0 });
+      }
+    }
+    const failed = results.filter((r) => !r.ok);
+    if (atomic && failed.length > 0) {
+      const why = failed.map((f) => `${f.name}: ${f.error!.message}`).join("; ");
+      for (const r of results) {
+        if (r.ok) {
+          r.ok = false;
+          r.version = 0;
+          r.error = new InvalidArgumentError(`not applied: the atomic update failed (${why})`, { details: { aborted: true } });
+        }
+      }
+      return { entry: undefined, answer: () => ({ revision: 0, results }) };
+    }
+    if (puts.length === 0) return { entry: undefined, answer: () => ({ revision: 0, results }) };
+    return {
+      entry: { t: "commit", sid: sessionId, source, at: now, puts, dels: [], edges: [], config: configChange },
+      answer: (revision) => ({ revision, results }),
+    };
+  }
+
+  private putOf(record: VariableRecord, value: unknown, metadata: Record<string, string>): PutChange {
+    return {
+      name: record.name,
+      type: record.type,
+      value,
+      oldValue: record.value,
+      version: record.version + 1,
+      metadata,
+      recordMetadata: { ...record.metadata, ...metadata },
+      constraints: record.constraints,
+      rules: record.accessRules,
+      fresh: false,
+      createRevision: record.createRevision,
+      createdAtMs: record.createdAtMs,
+    };
+  }
+
+  private configChange(session: SessionRecord, config: ConfigCommit): ConfigChange {
+    const current = session.configs.get(config.name);
+    if (config.expectVersion === undefined && current) {
+      throw new AlreadyExistsError(`configuration space '${config.name}' already exists in session '${session.info.sessionId}'`);
+    }
+    if (config.expectVersion !== undefined && current?.version !== config.expectVersion) {
+      throw new VersionConflictError(`configuration space '${config.name}' is at version ${current?.version ?? 0}, not ${config.expectVersion}`, {
+        details: { configuration: config.name },
+      });
+    }
+    return { name: config.name, doc: config.doc, version: config.version };
+  }
+
+  /** set_variable: one update that throws instead of reporting. */
+  async set(sessionId: string, name: string, value: unknown, options: UpdateOptions & { expectedVersion?: number; metadata?: Record<string, string> } = {}): Promise<VariableRecord> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => {
+      const planned = this.planUpdate(sessionId, [{ name, value, expectedVersion: options.expectedVersion ?? 0, metadata: options.metadata ?? {} }], { ...options, atomic: true }, undefined);
+      const first = planned.answer(0).results[0]!;
+      if (!first.ok) throw first.error!;
+      return { entry: planned.entry, answer: () => this.sessions.get(sessionId)!.find(name)! };
+    });
+  }
+
+  async delete(sessionId: string, names: string[], caller = sessionId): Promise<{ revision: number; deleted: number }> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => {
+      const session = this.session(sessionId);
+      const records = [
+        ...new Set(
+          names.map((n) => {
+            const r = this.variable(session, n);
+            this.check(r, caller, "write");
+            return r;
+          }),
+        ),
+      ];
+      if (records.length === 0) return { entry: undefined, answer: () => ({ revision: 0, deleted: 0 }) };
+      const dels: DeleteChange[] = records.map((r) => ({ name: r.name, id: r.id, type: r.type, oldValue: r.value, version: r.version, rules: r.accessRules }));
+      return {
+        entry: { t: "commit", sid: sessionId, source: caller, at: this.now(), puts: [], dels, edges: [], config: undefined },
+        answer: (revision) => ({ revision, deleted: records.length }),
+      };
+    });
+  }
+
+  async history(sessionId: string, name: string, limit = 100, offset = 0, caller = sessionId): Promise<HistoryEntry[]> {
+    const record = await this.get(sessionId, name, caller);
+    if (limit < 0 || offset < 0) throw new InvalidArgumentError("limit and offset must be >= 0", { parameter: limit < 0 ? "limit" : "offset" });
+    return [...record.history].reverse().slice(offset, offset + (limit || record.history.length));
+  }
+
+  async rollback(sessionId: string, name: string, version: number, reason = "", caller = sessionId): Promise<VariableRecord> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => {
+      const session = this.session(sessionId);
+      const record = this.variable(session, name);
+      this.check(record, caller, "write");
+      const entry = record.history.find((h) => h.version === version);
+      if (!entry) {
+        const kept = record.history.map((h) => h.version);
+        throw new InvalidArgumentError(
+          `variable '${record.name}' has no version ${version} to roll back to (kept: ${kept.length ? `${kept[0]}..${kept[kept.length - 1]}` : "none"})`,
+          { parameter: "version" },
+        );
+      }
+      const value = validateValue(record.type, entry.value, record.constraints, record.name);
+      const metadata: Record<string, string> = { rollback_to_version: String(version), ...(reason ? { reason } : {}) };
+      const now = this.now();
+      return {
+        entry: { t: "commit", sid: sessionId, source: caller, at: now, puts: [this.putOf(record, value, metadata)], dels: [], edges: [], config: undefined },
+        answer: () => session.variables.get(record.name)!,
+      };
+    });
+  }
+
+  // ----------------------------------------------------------------------------------
+  // Dependencies, permissions, configuration spaces, stats
+
+  async addDependency(sessionId: string, from: string, to: string, type = "data", metadata: Record<string, string> = {}, caller = sessionId): Promise<void> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => {
+      const session = this.session(sessionId);
+      const a = this.variable(session, from);
+      const b = this.variable(session, to);
+      this.check(a, caller, "write");
+      if (!(DEPENDENCY_TYPES as readonly string[]).includes(type)) {
+        throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got '${type}'`, { parameter: "dependency_type" });
+      }
+      session.dependencies.checkAdd(a.name, b.name);
+      return { entry: { t: "edge", sid: sessionId, edge: { from: a.name, to: b.name, type, metadata: stringMap(metadata, "metadata") }, remove: false }, answer: () => undefined };
+    });
+  }
+
+  async removeDependency(sessionId: string, from: string, to: string, caller = sessionId): Promise<boolean> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => {
+      const session = this.session(sessionId);
+      const a = this.variable(session, from);
+      const b = this.variable(session, to);
+      this.check(a, caller, "write");
+      if (!session.dependencies.edgesFrom(a.name).some((e) => e.to === b.name)) return { entry: undefined, answer: () => false };
+      return { entry: { t: "edge", sid: sessionId, edge: { from: a.name, to: b.name, type: "data", metadata: {} }, remove: true }, answer: () => true };
+    });
+  }
+
+  /** What `name` depends on (or what depends on it); only variables the caller may read. */
+  async dependencies(
+    sessionId: string,
+    name: string,
+    transitive = false,
+    dependents = false,
+    caller = sessionId,
+  ): Promise<{ variable: string; variableId: string; type: string; depth: number }[]> {
+    if (this.shared) await this.ready(sessionId);
+    const session = this.session(sessionId);
+    const record = this.variable(session, name);
+    this.check(record, caller, "read");
+    return session.dependencies
+      .walk(record.name, transitive, dependents)
+      .filter((d) => {
+        const other = session.variables.get(d.variable);
+        return other !== undefined && isAllowed(other.accessRules, caller, "read");
+      })
+      .map((d) => ({ ...d, variableId: session.variables.get(d.variable)?.id ?? "" }));
+  }
+
+  /** Only the owning session may change a variable's rules (so rules can never lock it out for good). */
+  async setPermissions(sessionId: string, name: string, rules: unknown, caller = sessionId): Promise<VariableRecord> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => {
+      const session = this.session(sessionId);
+      const record = this.variable(session, name);
+      if (caller !== sessionId) {
+        throw new PermissionDeniedError(`only session '${sessionId}' may change the access rules of '${record.name}'`, {
+          details: { variable: record.name, session_id: caller },
+        });
+      }
+      const normalized = normalizeRules(rules, "rules");
+      return { entry: { t: "rules", sid: sessionId, name: record.name, rules: normalized }, answer: () => session.variables.get(record.name)! };
+    });
+  }
+
+  async checkAccess(sessionId: string, name: string, permission: string, caller = sessionId): Promise<boolean> {
+    if (this.shared) await this.ready(sessionId);
+    return this.checkAccessLocal(sessionId, name, permission, caller);
+  }
+
+  /** A configuration space registered in the session (definition and version), or undefined. */
+  async configuration(sessionId: string, name: string): Promise<{ doc: unknown; version: number } | undefined> {
+    if (this.shared) await this.ready(sessionId);
+    return this.session(sessionId).configs.get(name);
+  }
+
+  /** Reads and writes per variable and per session; only variables the caller may read. */
+  async stats(sessionId: string, name?: string, caller = sessionId): Promise<Record<string, unknown>> {
+    if (this.shared) await this.ready(sessionId);
+    const session = this.session(sessionId);
+    const one = (r: VariableRecord) => ({
+      read_count: r.stats.reads,
+      write_count: r.stats.writes,
+      version: r.version,
+      last_read_ms: r.stats.lastReadMs,
+      last_write_ms: r.stats.lastWriteMs,
+    });
+    if (name) {
+      const record = this.variable(session, name);
+      this.check(record, caller, "read");
+      return { variable: record.name, ...one(record) };
+    }
+    let reads = 0;
+    let writes = 0;
+    const variables: Record<string, unknown> = {};
+    for (const r of session.variables.values()) {
+      if (!isAllowed(r.accessRules, caller, "read")) continue;
+      reads += r.stats.reads;
+      writes += r.stats.writes;
+      variables[r.name] = one(r);
+    }
+    return { session_id: sessionId, variable_count: session.variables.size, read_count: reads, write_count: writes, revision: this.applied.rev, variables };
+  }
+
+  /** The revision of the session's latest commit: what a reader must have seen to be current. */
+  sessionRevision(sessionId: string): number {
+    return this.session(sessionId).lastRevision;
+  }
+
+  /** Internal: this host's copy of a session (export, bridge-service messages). */
+  sessionRecord(sessionId: string): SessionRecord {
+    return this.session(sessionId);
+  }
+
+  // ----------------------------------------------------------------------------------
+  // Commits
+
+  /**
+   * Shared backends: before a read, catch up with every entry other hosts committed, so a
+   * read on any host sees every write acknowledged before it started; and make sure a
+   * session this host believes expired has not been kept alive by another host.
+   */
+  private async ready(sessionId?: string): Promise<void> {
+    const head = await this.guard(() => this.backend!.head());
+    if (compareLogIds(head, this.applied) !== 0) await this.catchUp();
+    if (sessionId !== undefined) {
+      const session = this.sessions.get(sessionId);
+      if (session?.expired(this.now())) await this.expire(sessionId);
+    }
+  }
+
+  /**
+   * Runs a mutation: plan it against the current state, make its entry durable, apply it,
+   * answer. Not shared: all in this call, synchronously. Shared: one mutation of this host
+   * at a time, re-planned whenever another host changed what it was planned on.
+   */
+  private mutate<T>(plan: () => Planned<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError("the store is closed"));
+    if (!this.shared) {
+      try {
+        const planned = plan();
+        if (!planned.entry) return Promise.resolve(planned.answer(0));
+        const id = this.nextId(planned.entry);
+        if (this.backend) {
+          const result = this.backend.commit(requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit));
+          if (result instanceof Promise || "conflict" in result) throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
+          if (compareLogIds(result.id, id) !== 0) throw new InternalError(`the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`);
+        }
+        this.apply(planned.entry, id);
+        return Promise.resolve(planned.answer(id.rev));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    const run = this.commitChain.then(() => this.mutateShared(plan));
+    this.commitChain = run.catch(() => {});
+    return run;
+  }
+
+  private async mutateShared<T>(plan: () => Planned<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const planned = plan();
+      if (!planned.entry) return planned.answer(0);
+      const request = requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit);
+      const result = await this.guard(() => Promise.resolve(this.backend!.commit(request)));
+      if ("conflict" in result) {
+        if (attempt >= MAX_SHARED_ATTEMPTS) {
+          throw new StoreUnavailableError(`the commit lost to other hosts' commits ${attempt} times (last on '${result.conflict}'); nothing was applied`);
+        }
+        await this.catchUp();
+        continue;
+      }
+      if (isSuccessor(this.applied, result.id)) this.apply(planned.entry, result.id);
+      else await this.catchUp(result.id);
+      return planned.answer(result.id.rev);
+    }
+  }
+
+  private sessionOf(entry: Entry): SessionRecord | undefined {
+    return this.sessions.get(entry.t === "session" ? entry.info.sessionId : entry.sid);
+  }
+
+  private nextId(entry: Entry): LogId {
+    return entry.t === "commit" ? { rev: this.applied.rev + 1, seq: 0 } : { rev: this.applied.rev, seq: this.applied.seq + 1 };
+  }
+
+  /** Backend errors become StoreUnavailableError (typed, retryable); ours pass through. */
+  private async guard<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof BridgeError) throw err;
+      throw new StoreUnavailableError(`the ${this.backend?.kind ?? "memory"} store is unavailable: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Applies every entry other hosts committed (up to at least `until`). One catch-up at a time. */
+  private async catchUp(until?: LogId): Promise<void> {
+    while (this.catchingUp) await this.catchingUp;
+    if (until && compareLogIds(this.applied, until) >= 0) return;
+    this.catchingUp = (async () => {
+      const entries = await this.guard(() => this.backend!.readAfter(this.applied));
+      this.applyLogged(entries);
+    })();
+    try {
+      await this.catchingUp;
+    } finally {
+      this.catchingUp = undefined;
+    }
+    if (until && compareLogIds(this.applied, until) < 0) await this.catchUp(until);
+  }
+
+  /** Entries read from a shared backend's log; a gap (entries trimmed before this host read them) forces a reload. */
+  private applyLogged(entries: { id: LogId; entry: string }[]): void {
+    for (const { id, entry } of entries) {
+      if (compareLogIds(id, this.applied) <= 0) continue;
+      if (!isSuccessor(this.applied, id)) {
+        void this.resync();
+        return;
+      }
+      this.apply(decodeEntry(entry), id);
+    }
+  }
+
+  /**
+   * This host missed entries it can no longer read (the log was trimmed past them, or the
+   * backend lost data): reload the whole state, and end every watch with `compacted` so
+   * each watcher resyncs — none of them silently misses a change.
+   */
+  private async resync(): Promise<void> {
+    await this.reload();
+    for (const w of [...this.watchers]) {
+      this.watchers.delete(w);
+      w.onMessage({ kind: "compacted", revision: this.applied.rev, compactRevision: this.compactedRevision });
+      w.onEnd(new CompactedError("this host lost track of the shared store's log; resync and watch from the current revision"));
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const snapshot = await this.guard(() => this.backend!.load());
+    const dropped = [...this.sessions.keys()];
+    this.sessions = sessionsFromSnapshot(snapshot);
+    this.applied = snapshot.head;
+    this.log = [];
+    const first = snapshot.log[0];
+    this.compactedRevision = first ? compactedBefore(first.id) : snapshot.head.rev;
+    for (const { id, entry } of snapshot.log) {
+      const e = decodeEntry(entry);
+      if (e.t === "commit") this.log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev) });
+    }
+    for (const sid of dropped) if (!this.sessions.has(sid)) for (const l of this.droppedListeners) l(sid);
+  }
+
+  private changesOf(e: Extract<Entry, { t: "commit" }>, revision: number): Change[] {
+    const changes: Change[] = [];
+    for (const p of e.puts) {
+      const id = `var_${p.name}_${p.fresh ? revision : p.createRevision}`;
+      changes.push({ kind: "put", sessionId: e.sid, name: p.name, id, type: p.type, value: p.value, oldValue: p.fresh ? null : p.oldValue, version: p.version, metadata: p.metadata, source: e.source, timestampMs: e.at, rules: p.rules });
+    }
+    for (const d of e.dels) {
+      changes.push({ kind: "delete", sessionId: e.sid, name: d.name, id: d.id, type: d.type, value: null, oldValue: d.oldValue, version: d.version, metadata: {}, source: e.source, timestampMs: e.at, rules: d.rules });
+    }
+    return changes;
+  }
+
+  /** Applies one committed entry to the in-memory state and tells the watchers. */
+  private apply(entry: Entry, id: LogId): void {
+    this.applied = id;
+    const stamp = `${id.rev}-${id.seq}`;
+    if (entry.t === "session") {
+      const session = new SessionRecord({ ...entry.info, metadata: { ...entry.info.metadata } });
+      session.stamps.set("\u0000session", stamp);
+      this.sessions.set(entry.info.sessionId, session);
+      return;
+    }
+    const session = this.sessions.get(entry.sid);
+    if (!session) return; // an entry for a session this host already dropped
+    if (entry.t === "drop") {
+      this.dropSession(session, new NotFoundError(`session '${entry.sid}' was ${entry.why === "expired" ? "expired" : "deleted"}`));
+      return;
+    }
+    if (entry.t === "rules") {
+      const record = session.variables.get(entry.name);
+      if (record) record.accessRules = entry.rules;
+      session.stamps.set(entry.name, stamp);
+      return;
+    }
+    if (entry.t === "edge") {
+      if (entry.remove) session.dependencies.remove(entry.edge.from, entry.edge.to);
+      else session.dependencies.add(entry.edge.from, entry.edge.to, entry.edge.type, entry.edge.metadata);
+      session.stamps.set("\u0000edges", stamp);
+      return;
+    }
+    const revision = id.rev;
+    session.lastRevision = revision;
+    for (const p of entry.puts) {
+      let r = session.variables.get(p.name);
+      if (p.fresh || !r) {
+        const history: HistoryEntry[] = [];
+        r = new VariableRecord(`var_${p.name}_${revision}`, p.name, p.type, p.value, p.constraints, p.recordMetadata, p.version, revision, revision, p.createdAtMs, entry.at, entry.source, p.rules, history);
+        session.variables.set(r.name, r);
+        session.idToName.set(r.id, r.name);
+      } else {
+        r.version = p.version;
+        r.setValue(p.value);
+        r.metadata = p.recordMetadata;
+        r.modifyRevision = revision;
+        r.updatedAtMs = entry.at;
+        r.updatedBy = entry.source;
+      }
+      r.history.push({ version: p.version, value: p.value, updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision });
+      if (r.history.length > this.historyLimit) r.history.splice(0, r.history.length - this.historyLimit);
+      r.stats.writes++;
+      r.stats.lastWriteMs = entry.at;
+      session.stamps.set(p.name, stamp);
+    }
+    for (const d of entry.dels) {
+      session.variables.delete(d.name);
+      session.idToName.delete(d.id);
+      session.dependencies.drop(d.name);
+      session.stamps.delete(d.name);
+    }
+    for (const e of entry.edges) session.dependencies.add(e.from, e.to, e.type, e.metadata);
+    if (entry.edges.length || entry.dels.length) session.stamps.set("\u0000edges", stamp);
+    if (entry.config) {
+      session.configs.set(entry.config.name, { doc: entry.config.doc, version: entry.config.version });
+      session.stamps.set(`\u0000config:${entry.config.name}`, stamp);
+    }
+    const commit: Commit = { revision, sessionId: entry.sid, changes: this.changesOf(entry, revision) };
+    this.log.push(commit);
+    if (this.log.length > this.eventLogLimit) {
+      const dropped = this.log.splice(0, this.log.length - this.eventLogLimit);
+      this.compactedRevision = dropped[dropped.length - 1]!.revision;
+    }
+    for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit, false);
+  }
+
+  private dropSession(session: SessionRecord, reason: BridgeError): void {
+    this.sessions.delete(session.info.sessionId);
+    for (const listener of this.droppedListeners) listener(session.info.sessionId);
+    for (const w of [...this.watchers]) {
+      if (w.sessionId === session.info.sessionId) {
+        this.watchers.delete(w);
+        w.onEnd(reason);
+      }
+    }
+  }
+
+  // ----------------------------------------------------------------------------------
+  // Watches
+
+  private deliver(w: Watcher, commit: Commit, initial: boolean): void {
+    const visible = (c: Change) => (!w.names || w.names.has(c.name) || w.names.has(c.id)) && isAllowed(c.rules, w.caller, "observe");
+    // When a watcher sees the whole commit, it gets the commit's own array: watchers of the
+    // same variables then share one array, so the transport can encode it once for all.
+    const changes = commit.changes.every(visible) ? commit.changes : commit.changes.filter(visible);
+    if (changes.length > 0 || initial) w.onMessage({ kind: "commit", revision: commit.revision, changes, initial });
+  }
+
+  /**
+   * Delivers, in order: the current values (includeInitial), every retained commit with
+   * revision >= startRevision, then every new commit. A start revision older than the log
+   * yields one `compacted` message and ends the watch.
+   */
+  async watch(sessionId: string, options: WatchOptions, onMessage: (m: WatchMessage) => void, onEnd: (error?: BridgeError) => void): Promise<WatchHandle> {
+    if (this.shared) await this.ready(sessionId);
+    const session = this.session(sessionId);
+    const caller = options.caller ?? sessionId;
+    const start = options.startRevision ?? 0;
+    const names = options.names && options.names.length ? new Set(options.names) : undefined;
+    // A resuming watch may name variables deleted since: their deletes are in the log.
+    for (const name of names ?? []) {
+      const record = start > 0 ? session.find(name) : this.variable(session, name);
+      if (record) this.check(record, caller, "observe");
+    }
+    const watcher: Watcher = { sessionId, names, caller, onMessage, onEnd };
+    if (start > 0 && start <= this.compactedRevision) {
+      onMessage({ kind: "compacted", revision: this.applied.rev, compactRevision: this.compactedRevision });
+      onEnd(new CompactedError(`revision ${start} has been compacted (oldest kept: ${this.compactedRevision + 1}); resync and watch from the current revision`));
+      return { cancel: () => {} };
+    }
+    if (options.includeInitial) {
+      const changes: Change[] = [];
+      for (const r of session.variables.values()) {
+        if (names && !names.has(r.name) && !names.has(r.id)) continue;
+        if (!isAllowed(r.accessRules, caller, "observe")) continue;
+        changes.push({ kind: "put", sessionId, name: r.name, id: r.id, type: r.type, value: r.value, oldValue: null, version: r.version, metadata: r.metadata, source: r.updatedBy, timestampMs: r.updatedAtMs, rules: r.accessRules });
+      }
+      onMessage({ kind: "commit", revision: this.applied.rev, changes, initial: true });
+    }
+    if (start > 0) {
+      for (const commit of this.log) if (commit.revision >= start && commit.sessionId === sessionId) this.deliver(watcher, commit, false);
+    }
+    this.watchers.add(watcher);
+    return {
+      cancel: () => {
+        if (this.watchers.delete(watcher)) onEnd();
+      },
+    };
+  }
+}
+
+export function stringMap(input: unknown, where: string): Record<string, string> {
+  if (input === undefined || input === null) return {};
+  if (typeof input !== "object" || Array.isArray(input)) throw new InvalidArgumentError(`${where} must be a map of strings`, { parameter: where });
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(input)) {
+    if (typeof v !== "string") throw new InvalidArgumentError(`${where}.${k} must be a string, got ${typeof v}`, { parameter: `${where}.${k}` });
+    out[k] = v;
+  }
+  return out;
+}
+
+export function compilePattern(pattern: string | undefined): RegExp | undefined {
+  if (!pattern) return undefined;
+  try {
+    return new RegExp(pattern);
+  } catch (err) {
+    throw new InvalidArgumentError(`invalid pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`, { parameter: "pattern" });
+  }
+}
+
+export type { AccessRule, VariableType };

@@ -1,0 +1,40 @@
+// The store backends the conformance suite and the durability tests run against: memory,
+// SQLite in a temporary file, and Redis — the private server scripts/redis.mjs starts for
+// `npm test` (its address in DSPY_BRIDGE_TEST_REDIS). Without that address the Redis tests
+// fail, loudly: they are never skipped.
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStore, type Store, type StoreOptions } from "../src/store/index.js";
+
+export interface Backend {
+  name: "memory" | "sqlite" | "redis";
+  /** A location no other test uses; `open` it as often as needed (a restart). */
+  fresh(): string;
+  open(location: string, options?: StoreOptions): Promise<Store>;
+}
+
+const tempDir = mkdtempSync(join(tmpdir(), "dspy-bridge-store-"));
+process.on("exit", () => rmSync(tempDir, { recursive: true, force: true }));
+
+export function redisUrl(): string {
+  const url = process.env.DSPY_BRIDGE_TEST_REDIS;
+  if (!url) {
+    throw new Error(
+      "DSPY_BRIDGE_TEST_REDIS is not set: the Redis tests need the private Redis server that `npm test` starts " +
+        "(scripts/redis.mjs). Run them through `npm test` / `npm run test:ts`, or start one with `node scripts/redis.mjs --print`.",
+    );
+  }
+  return url;
+}
+
+export const backends: Backend[] = [
+  { name: "memory", fresh: () => "memory", open: (_location, options) => openStore("memory", options) },
+  { name: "sqlite", fresh: () => `sqlite:${join(tempDir, `${randomUUID()}.db`)}`, open: (location, options) => openStore(location, options) },
+  {
+    name: "redis",
+    fresh: () => `${redisUrl()}?prefix=${encodeURIComponent(`t-${randomUUID().slice(0, 12)}:`)}`,
+    open: (location, options) => openStore(location, options),
+  },
+];
