@@ -27,6 +27,7 @@ serve options:
   --preload MODULES   comma-separated modules the workers import first (default dspy; "" for none)
   --modules MODULES   comma-separated modules with your @command / @tool functions
   --python-path DIRS  colon-separated directories added to the workers' PYTHONPATH
+  --store STORE       memory (default), sqlite:PATH or redis://HOST:PORT/DB (docs/deployment.md)
 
 ${OPTIMIZE_HELP}
 `;
@@ -39,10 +40,11 @@ export interface CliFlags {
   preload: string[] | undefined;
   modules: string[];
   pythonPath: string[];
+  store: string | undefined;
 }
 
 function parseFlags(argv: string[]): CliFlags {
-  const flags: CliFlags = { json: false, workers: 2, listen: undefined, tokenFile: undefined, preload: undefined, modules: [], pythonPath: [] };
+  const flags: CliFlags = { json: false, workers: 2, listen: undefined, tokenFile: undefined, preload: undefined, modules: [], pythonPath: [], store: undefined };
   const value = (i: number, name: string): string => {
     const v = argv[i];
     if (v === undefined) throw new Error(`${name} needs a value`);
@@ -60,6 +62,7 @@ function parseFlags(argv: string[]): CliFlags {
     else if (a === "--preload") flags.preload = value(++i, a).split(",").filter(Boolean);
     else if (a === "--modules") flags.modules = value(++i, a).split(",").filter(Boolean);
     else if (a === "--python-path") flags.pythonPath = value(++i, a).split(":").filter(Boolean);
+    else if (a === "--store") flags.store = value(++i, a);
     else throw new Error(`unknown option ${a}`);
   }
   return flags;

@@ -12,6 +12,8 @@ export interface ServeFlags {
   preload: string[] | undefined;
   modules: string[];
   pythonPath: string[];
+  /** memory (default), sqlite:PATH or redis://HOST:PORT/DB */
+  store?: string | undefined;
 }
 
 export async function runServe(flags: ServeFlags): Promise<number> {
@@ -30,6 +32,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     ...(flags.preload ? { preload: flags.preload } : {}),
     modules: flags.modules,
     pythonPath: flags.pythonPath,
+    ...(flags.store ? { store: flags.store } : {}),
     ...(flags.listen ? { bridgeService: { listen: flags.listen } } : {}),
     onLog: (e) => process.stderr.write(`[${e.source}] ${e.line}\n`),
   });
@@ -39,6 +42,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
       address: bridge.address,
       pid: process.pid,
       workers: flags.workers,
+      store: bridge.store.backendKind,
       ...(flags.tokenFile ? { token_file: flags.tokenFile } : {}),
     }),
   );
