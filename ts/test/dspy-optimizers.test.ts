@@ -258,6 +258,31 @@ describe("jobs", () => {
     assert.deepEqual(bridge.stats().workers.map((w) => w.pid), workers, "no worker was killed");
   });
 
+  test("one job per program at a time: a second is refused while the first runs", async () => {
+    const { session, id } = await qa();
+    const first = session.programs.optimize(id, { optimizer: "COPRO", trainset: SUMS, metric: "exact_match", lm: slowLm, params: { breadth: 3, depth: 2 } });
+    await first.started;
+    await assert.rejects(session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS }).result, /already being optimized/);
+    first.cancel();
+    await assert.rejects(first.result, CancelledError);
+    const again = await session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 1 } }).result;
+    assert.equal(stateOf(again.saved).demos.length, 1, "free again once the first was cancelled");
+  });
+
+  test("a program bound to session variables stays bound after optimization", async () => {
+    const session = await bridge.sessions.create({ id: `opt-bound-${++n}` });
+    await session.variables.define("temperature", "float", 0.2, { constraints: { min: 0, max: 2 } });
+    await session.programs.create("qa", { module: "Predict", signature: "question -> answer", bindings: { temperature: "temperature" } });
+    const result = await session.programs.optimize("qa", { optimizer: "BootstrapFewShot", trainset: SUMS, metric: "exact_match", params: { max_bootstrapped_demos: 1, max_labeled_demos: 0 } }).result;
+    assert.deepEqual(result.saved.bindings, { temperature: "temperature" });
+    assert.equal(stateOf(result.saved).demos.length, 1);
+    const out = await session.programs.execute("qa", { question: "What is 2 + 2?" });
+    assert.equal(out.lmCalls[0]!.temperature, 0.2);
+    await session.variables.set("temperature", 0.9);
+    const later = await session.programs.execute("qa", { question: "What is 2 + 2?" });
+    assert.equal(later.lmCalls[0]!.temperature, 0.9, "the compiled program follows the variable");
+  });
+
   test("saveAs keeps the original and saves the compiled program beside it", async () => {
     const { session, id } = await qa();
     const result = await session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 3 }, saveAs: "qa_tuned" }).result;

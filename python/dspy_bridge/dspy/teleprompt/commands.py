@@ -26,6 +26,13 @@ from ._progress import JobProgress
 __all__ = ["dspy_optimize", "dspy_optimizers"]
 
 _CANCEL_WAIT_S = 1.0
+# (session, program) -> the job compiling it: one job per program at a time, as for variables.
+_running: dict[tuple[str, str], str] = {}
+
+
+def _release(key: tuple[str, str], job_id: str) -> None:
+    if _running.get(key) == job_id:  # a cancelled job winding down must not free its successor's slot
+        del _running[key]
 
 
 @command(name="dspy.optimizers")
@@ -57,12 +64,13 @@ async def dspy_optimize(
         raise InvalidArgumentError("save_as must be a program id", parameter="save_as")
     if not isinstance(progress_interval_ms, (int, float)) or progress_interval_ms < 0:
         raise InvalidArgumentError("progress_interval_ms must be a non-negative number", parameter="progress_interval_ms")
+    key = (ctx.session_id, program_id)
+    if key in _running:
+        raise InvalidArgumentError(
+            f"program {program_id!r} is already being optimized ({_running[key]})", parameter="program_id", details={"job_id": _running[key]}
+        )
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-    def emit(event: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(events.put_nowait, event)
-
     holder: dict[str, JobProgress] = {}
     plan = plan_job(
         program=p.instance,
@@ -80,56 +88,68 @@ async def dspy_optimize(
         loop=loop,
         on_score=lambda score: holder["progress"].metric_called(score),
     )
-    progress = JobProgress(plan.expected, emit, progress_interval_ms / 1000.0)
+    progress = JobProgress(plan.expected, lambda event: loop.call_soon_threadsafe(events.put_nowait, event), progress_interval_ms / 1000.0)
     holder["progress"] = progress
     finished = asyncio.Event()
     outcome_box: list[JobOutcome] = []
 
     def work() -> None:
-        outcome = run_job(plan, progress)
-        outcome_box.append(outcome)
+        outcome_box.append(run_job(plan, progress))
         loop.call_soon_threadsafe(finished.set)
 
-    yield started_event(plan)
-    thread = threading.Thread(target=work, name=f"dspy-optimize-{plan.job_id}", daemon=True)
-    thread.start()
+    _running[key] = plan.job_id
     try:
-        while not finished.is_set():
-            getter = asyncio.ensure_future(events.get())
-            done_waiter = asyncio.ensure_future(finished.wait())
-            try:
-                await asyncio.wait({getter, done_waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                done_waiter.cancel()
-                if not getter.done():
-                    getter.cancel()
-            if getter.done() and not getter.cancelled():
-                yield getter.result()
-    except GeneratorExit:
-        plan.stop.set()  # closed without cancellation: nothing may be awaited here
-        raise
-    except BaseException:
-        # Cancelled (or the consumer went away): stop the compile; the program was never touched.
-        plan.stop.set()
+        yield started_event(plan)
+        threading.Thread(target=work, name=f"dspy-optimize-{plan.job_id}", daemon=True).start()
         try:
-            await asyncio.wait_for(finished.wait(), _CANCEL_WAIT_S)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            pass  # it stops at its next checkpoint; its result is discarded
-        raise
-    while not events.empty():
-        yield events.get_nowait()
-    outcome = outcome_box[0]
-    if outcome.cancelled:
-        raise asyncio.CancelledError("optimization job cancelled")
-    if outcome.error is not None:
-        raise outcome.error
-    target_id = save_as or program_id
+            while not finished.is_set():
+                getter = asyncio.ensure_future(events.get())
+                done_waiter = asyncio.ensure_future(finished.wait())
+                try:
+                    await asyncio.wait({getter, done_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    done_waiter.cancel()
+                    if not getter.done():
+                        getter.cancel()
+                if getter.done() and not getter.cancelled():
+                    yield getter.result()
+        except GeneratorExit:
+            plan.stop.set()  # closed without cancellation: nothing may be awaited here
+            raise
+        except BaseException:
+            # Cancelled (or the consumer went away): stop the compile; the program was never touched.
+            # The host has already answered its caller, who may start the next job at once.
+            plan.stop.set()
+            _release(key, plan.job_id)
+            try:
+                await asyncio.wait_for(finished.wait(), _CANCEL_WAIT_S)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass  # it stops at its next checkpoint; its result is discarded
+            raise
+        while not events.empty():
+            yield events.get_nowait()
+        outcome = outcome_box[0]
+        if outcome.cancelled:
+            raise asyncio.CancelledError("optimization job cancelled")
+        if outcome.error is not None:
+            raise outcome.error
+        final, result = _install(plan, outcome, p, programs, program_id, save_as, progress, ctx)
+        yield final
+        yield result
+    finally:
+        _release(key, plan.job_id)
+
+
+def _install(
+    plan: Any, outcome: JobOutcome, p: Any, programs: dict[str, Any], program_id: str, save_as: str | None, progress: JobProgress, ctx: CommandContext
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Puts the compiled program in place (on the event loop, so no call sees half of it) and
+    describes the result: (the final progress event, the result event)."""
     if programs.get(program_id) is not p:
         raise FailedPreconditionError(
             f"program {program_id!r} was deleted or replaced while {plan.spec.name} ran; the compiled program was discarded",
             details={"program_id": program_id},
         )
-    recipe = dict(plan.recipe)
     summary = {"optimizer": plan.spec.name, "job_id": plan.job_id, "finished_at": time.time(), **outcome.summary}
     if save_as:
         installed = _programs_module._Program(p.module, p.signature, dict(p.config), outcome.program, dict(p.bindings))
@@ -137,14 +157,13 @@ async def dspy_optimize(
     else:
         p.instance = outcome.program
         installed = p
-    installed.optimization = {**summary, **recipe}  # type: ignore[attr-defined]
+    installed.optimization = {**summary, **plan.recipe}  # type: ignore[attr-defined]
     final = progress.snapshot(final=True)
-    yield final
-    yield {
+    return final, {
         "type": "result",
         "job_id": plan.job_id,
         "optimizer": plan.spec.name,
-        "program_id": target_id,
+        "program_id": save_as or program_id,
         "replaced": not save_as,
         "evaluations": final["evaluations"],
         "best_score": final["best_score"],
@@ -152,5 +171,5 @@ async def dspy_optimize(
         "lm_calls": final["lm_calls"],
         "elapsed_ms": final["elapsed_ms"],
         "summary": plain(outcome.summary),
-        "saved": _programs_module.dspy_save_program(target_id, ctx),
+        "saved": _programs_module.dspy_save_program(save_as or program_id, ctx),
     }
