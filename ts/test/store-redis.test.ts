@@ -1,0 +1,192 @@
+// Several hosts on one Redis: each host's store sees the others' sessions and writes, feeds
+// its own watchers from the shared log, honours compare-and-set across hosts, expires
+// sessions by TTL whichever host used them last, and survives Redis restarting mid-run —
+// every write either committed or failed with StoreUnavailableError, none silently lost.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
+import { NotFoundError, VersionConflictError } from "../src/errors/index.js";
+import { openStore, StoreUnavailableError, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
+import { repoRoot, waitFor } from "./helpers.js";
+import { backends } from "./store-backends.js";
+
+const redis = backends.find((b) => b.name === "redis")!;
+const opened: Store[] = [];
+after(async () => {
+  for (const s of opened) await s.close();
+});
+
+/** Two (or more) hosts' stores on the same Redis prefix. */
+async function hosts(n: number, options: StoreOptions = {}, location = redis.fresh()): Promise<Store[]> {
+  const out: Store[] = [];
+  for (let i = 0; i < n; i++) out.push(await openStore(location, options));
+  opened.push(...out);
+  return out;
+}
+
+describe("Redis: several hosts share one store", () => {
+  test("a session and its writes made through one host are read and watched through another", async () => {
+    const [a, b] = await hosts(2);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", [{ name: "t", type: "float", initialValue: 0.1, constraints: { min: 0, max: 1 } }]);
+    assert.equal((await b.get("s", "t")).value, 0.1, "read-your-writes across hosts: b catches up before it reads");
+    const seen: WatchMessage[] = [];
+    await b.watch("s", { names: ["t"] }, (m) => seen.push(m), () => {});
+    const { revision } = await a.update("s", [{ name: "t", value: 0.7 }]);
+    await waitFor(() => seen.length === 1, 2_000, "b's watcher to see a's write");
+    const m = seen[0]!;
+    assert.ok(m.kind === "commit" && m.revision === revision && m.changes[0]!.value === 0.7 && m.changes[0]!.oldValue === 0.1);
+    assert.equal(b.currentRevision, a.currentRevision, "both hosts agree on the revision");
+    assert.deepEqual((await b.history("s", "t")).map((h) => h.value), [0.7, 0.1]);
+    await assert.rejects(b.update("s", [{ name: "t", value: 3 }]).then((r) => { if (!r.results[0]!.ok) throw r.results[0]!.error; }), /max|constraint/i);
+  });
+
+  test("compare-and-set holds across hosts: a stale expected version is refused wherever it comes from", async () => {
+    const [a, b] = await hosts(2);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", [{ name: "n", type: "integer", initialValue: 0 }]);
+    const seenByB = (await b.get("s", "n")).version;
+    await a.set("s", "n", 1, { expectedVersion: seenByB });
+    await assert.rejects(b.set("s", "n", 2, { expectedVersion: seenByB }), VersionConflictError);
+    // Concurrent increments from both hosts with CAS and retry: none is lost.
+    const increment = async (store: Store) => {
+      for (;;) {
+        const r = await store.get("s", "n");
+        try {
+          await store.set("s", "n", (r.value as number) + 1, { expectedVersion: r.version });
+          return;
+        } catch (err) {
+          if (!(err instanceof VersionConflictError)) throw err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, (_, i) => increment(i % 2 ? a : b)));
+    assert.equal((await a.get("s", "n")).value, 21);
+    assert.equal((await b.get("s", "n")).value, 21);
+  });
+
+  test("an atomic update from one host and a racing one from another: each all or nothing, one order for everybody", async () => {
+    const [a, b, c] = await hosts(3);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", ["x", "y"].map((name) => ({ name, type: "integer", initialValue: 0 })));
+    const log: number[][] = [];
+    await c.watch("s", {}, (m) => m.kind === "commit" && log.push(m.changes.map((ch) => ch.value as number)), () => {});
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).update("s", [{ name: "x", value: i }, { name: "y", value: i }])),
+    );
+    await waitFor(() => log.length === 30, 3_000, "c to see all 30 commits");
+    for (const values of log) assert.deepEqual(values, [values[0], values[0]], "x and y arrive together, equal");
+    const x = (await c.history("s", "x", 0)).map((h) => h.value);
+    assert.deepEqual((await a.history("s", "y", 0)).map((h) => h.value), x, "the same order on every host");
+  });
+
+  test("dependencies, access rules and configuration spaces made on one host hold on the others", async () => {
+    const [a, b] = await hosts(2);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", ["p", "q", "r"].map((name) => ({ name, type: "integer", initialValue: 0 })));
+    await a.addDependency("s", "p", "q");
+    await b.addDependency("s", "q", "r");
+    await assert.rejects(a.addDependency("s", "r", "p"), /cycle/);
+    await a.setPermissions("s", "r", [{ session_pattern: "s", permissions: ["read"] }]);
+    assert.equal(await b.checkAccess("s", "r", "write"), false);
+    await a.register("s", [{ name: "w", type: "float", initialValue: 0.5 }], "s", "configuration:c", { name: "c", doc: { variables: [] }, version: 1, expectVersion: undefined });
+    assert.deepEqual(await b.configuration("s", "c"), { doc: { variables: [] }, version: 1 });
+  });
+
+  test("a watcher on another host that falls behind a trimmed log is told compacted; a new host loads the state", async () => {
+    const location = redis.fresh();
+    const [a] = await hosts(1, { eventLogLimit: 5 }, location);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
+    for (let i = 1; i <= 20; i++) await a.set("s", "v", i);
+    const [late] = await hosts(1, { eventLogLimit: 5 }, location);
+    assert.equal((await late.get("s", "v")).value, 20);
+    const messages: WatchMessage[] = [];
+    let ended: unknown;
+    await late.watch("s", { startRevision: 2 }, (m) => messages.push(m), (e) => (ended = e));
+    assert.equal(messages[0]?.kind, "compacted", "the stream no longer holds revision 2");
+    assert.ok(ended instanceof Error && (ended as { reason?: string }).reason === "compacted");
+    const tail: number[] = [];
+    (await late.watch("s", { startRevision: late.currentRevision - 2 }, (m) => m.kind === "commit" && tail.push(m.revision), () => {})).cancel();
+    assert.deepEqual(tail, [late.currentRevision - 2, late.currentRevision - 1, late.currentRevision], "the retained tail replays on the new host");
+  });
+
+  test("session TTL: kept alive by whichever host uses it, then expired for every host", async () => {
+    const [a, b] = await hosts(2);
+    await a.createSession({ sessionId: "ttl", ttlMs: 400 });
+    await a.register("ttl", [{ name: "v", type: "integer", initialValue: 1 }]);
+    a.startExpiry(100);
+    b.startExpiry(100);
+    let endedOnA: unknown;
+    await a.watch("ttl", {}, () => {}, (e) => (endedOnA = e));
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      await b.get("ttl", "v"); // only b uses it: a must not expire it
+    }
+    assert.equal((await a.getSession("ttl")).sessionId, "ttl", "alive after 800 ms: b kept it alive");
+    await waitFor(() => endedOnA instanceof NotFoundError, 3_000, "the session to expire once nobody uses it");
+    await assert.rejects(b.getSession("ttl"), NotFoundError);
+    assert.equal((await a.listSessions()).some((s) => s.sessionId === "ttl"), false);
+  });
+});
+
+describe("Redis restarts in the middle of a run", () => {
+  test("clients reconnect and resync; every write either committed or failed with StoreUnavailableError", async () => {
+    const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as {
+      startRedis(): Promise<{ url: string; restart(o?: { kill?: boolean; downMs?: number }): Promise<void>; stop(): Promise<void> }>;
+    };
+    const server = await startRedis();
+    try {
+      const location = `${server.url}?prefix=restart:`;
+      const [a, b] = await hosts(2, { historyLimit: 100_000 }, location);
+      await a.createSession({ sessionId: "s" });
+      await a.register("s", [{ name: "n", type: "integer", initialValue: 0 }]);
+      const watched: number[] = [];
+      let watchEnd: unknown = "open";
+      await b.watch("s", { names: ["n"] }, (m) => m.kind === "commit" && watched.push(...m.changes.map((c) => c.value as number)), (e) => (watchEnd = e));
+      const committed: number[] = [];
+      const failures: unknown[] = [];
+      let stop = false;
+      let value = 0;
+      const writer = async () => {
+        while (!stop) {
+          const v = ++value;
+          try {
+            await a.set("s", "n", v);
+            committed.push(v);
+          } catch (err) {
+            failures.push(err);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+      };
+      const writers = [writer(), writer(), writer()];
+      await waitFor(() => committed.length >= 50, 5_000, "writes before the restart");
+      await server.restart({ kill: true, downMs: 300 });
+      const atRestart = committed.length;
+      await waitFor(() => committed.length >= atRestart + 50, 10_000, "writes to succeed again after the restart");
+      stop = true;
+      await Promise.all(writers);
+      assert.ok(failures.length > 0, "writes were refused while Redis was down");
+      for (const f of failures) assert.ok(f instanceof StoreUnavailableError, `a typed, retryable error: ${String(f)}`);
+      // A fresh host reads Redis itself: every acknowledged write is there, nothing else is.
+      const [fresh] = await hosts(1, { historyLimit: 100_000 }, location);
+      const history = new Set((await fresh.history("s", "n", 0)).map((h) => h.value as number));
+      for (const v of committed) assert.ok(history.has(v), `acknowledged write ${v} survived the restart`);
+      assert.equal(history.size, committed.length + 1, "no write that failed was applied (+1: the initial value)");
+      // Both hosts resynced: same value as Redis, and b's watcher saw every commit in order (or was told to resync).
+      const final = (await fresh.get("s", "n")).value;
+      assert.equal((await a.get("s", "n")).value, final);
+      assert.equal((await b.get("s", "n")).value, final);
+      if (watchEnd === "open") {
+        await waitFor(() => watched.length === committed.length, 3_000, "b's watcher to catch up");
+        assert.deepEqual(new Set(watched), new Set(committed), "b's watcher saw every committed write");
+      } else {
+        assert.equal((watchEnd as { reason?: string }).reason, "compacted");
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
