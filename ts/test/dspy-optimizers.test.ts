@@ -156,18 +156,30 @@ describe("the eight optimizers compile offline", () => {
     await session.programs.execute(id, { question: "What is 3 + 3?" });
   });
 
-  test("GEPA: a scripted reflection LM reflects on the failures within the metric budget", async () => {
+  test("GEPA: a scripted reflection LM reflects on the failures, with a TypeScript metric's feedback", async () => {
     const { session, id } = await qa();
+    const calls: Record<string, unknown>[] = [];
+    bridge.tools.register(
+      "judge",
+      (args) => {
+        calls.push(args);
+        const ok = (args.example as { answer: string }).answer === (args.prediction as { answer: string }).answer;
+        return { score: ok ? 1 : 0, feedback: ok ? "correct" : `expected ${(args.example as { answer: string }).answer}` };
+      },
+      { session: session.id },
+    );
     const result = await session.programs.optimize(id, {
       optimizer: "GEPA",
       trainset: MIXED.slice(0, 5),
       valset: MIXED.slice(3),
-      metric: "exact_match",
+      metric: { tool: "judge" },
       reflectionLm: { model: "scripted/reflection" },
       params: { max_metric_calls: 24, num_threads: 1, reflection_minibatch_size: 2, seed: 1 },
     }).result;
     assert.ok((result.lmCalls["scripted/reflection"] ?? 0) > 0, "GEPA asked the reflection LM for new instructions");
     assert.ok(result.evaluations >= 24, `the budget was spent: ${result.evaluations}`);
+    assert.equal(calls.length, result.evaluations);
+    assert.ok(calls.some((c) => c.pred_name === "self"), "GEPA asked for per-predictor feedback");
     assert.ok(result.bestScore !== null);
     await session.programs.execute(id, { question: "What is 3 + 3?" });
   });

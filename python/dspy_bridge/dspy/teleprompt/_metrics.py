@@ -138,10 +138,13 @@ class _ToolMetric:
                 if self._stop.is_set:
                     future.cancel()
                     self._stop.check()
-        return _tool_score(self.name, result)
+        return _tool_score(self.name, result, with_feedback=pred_name is not None)
 
 
-def _tool_score(name: str, result: Any) -> Any:
+def _tool_score(name: str, result: Any, *, with_feedback: bool) -> Any:
+    """A tool's answer as DSPy's metric value. ``{score, feedback}`` becomes a Prediction only
+    for GEPA's per-predictor calls (``pred_name`` given), the one place feedback is read; every
+    other caller adds or tests plain numbers."""
     if isinstance(result, bool):
         return result
     if isinstance(result, (int, float)):
@@ -150,7 +153,7 @@ def _tool_score(name: str, result: Any) -> Any:
         import dspy
 
         feedback = result.get("feedback")
-        if feedback is None:
+        if feedback is None or not with_feedback:
             return float(result["score"])
         return dspy.Prediction(score=float(result["score"]), feedback=str(feedback))
     raise InvalidArgumentError(
