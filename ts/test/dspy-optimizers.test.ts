@@ -91,6 +91,8 @@ describe("the eight optimizers compile offline", () => {
     assert.equal(seen[0]!.jobId, job.id);
     const out = await session.programs.execute(id, { question: "What is 10 + 5?" });
     assert.equal(out.fields.answer, "15");
+    await session.programs.load("qa_loaded", result.saved);
+    assert.deepEqual(stateOf(await session.programs.save("qa_loaded")).demos, demos, "the saved state loads back");
   });
 
   test("BootstrapFewShotWithRandomSearch with a TypeScript tool as metric: every call crosses the boundary", async () => {
