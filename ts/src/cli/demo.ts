@@ -120,6 +120,27 @@ export async function runDemo(flags: CliFlags): Promise<number> {
       ok: next.lmCalls[0]?.temperature === 1.1,
     });
 
+    r.section("DSPy optimizer as a long job: BootstrapFewShot compiles that program");
+    const sums = [[1, 2], [3, 4], [5, 6], [7, 8]].map(([a, b]) => ({ question: `What is ${a} + ${b}?`, answer: String(a! + b!) }));
+    const job = session.programs.optimize("qa", {
+      optimizer: "BootstrapFewShot",
+      trainset: sums,
+      metric: "exact_match",
+      params: { max_bootstrapped_demos: 2, max_labeled_demos: 0 },
+      lm: { model: "scripted", latencyMs: 20 },
+      progressIntervalMs: 0,
+    });
+    let progressEvents = 0;
+    for await (const _p of job) progressEvents++;
+    const compiled = await job.result;
+    const demos = ((compiled.saved.state as { predict?: { demos?: unknown[] } }).predict?.demos ?? []).length;
+    r.step("optimize", `${compiled.evaluations} metric calls, ${progressEvents} progress events, ${demos} bootstrapped demos now in 'qa' (${compiled.elapsedMs.toFixed(0)} ms)`, {
+      evaluations: compiled.evaluations,
+      progress_events: progressEvents,
+      demos,
+      ok: demos === 2,
+    });
+
     r.section("Clear errors");
     for (const [cmd, args] of [
       ["no_such_command", {}],
