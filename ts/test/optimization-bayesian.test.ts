@@ -136,6 +136,25 @@ describe("bayesian optimizer (Optuna TPE in the session's worker)", () => {
   });
 });
 
+describe("a run survives the replacement of its worker", () => {
+  test("recycled every 25 calls, the bayesian run reopens in the new worker with what it was told and finishes", async () => {
+    const recycling = await Bridge.start({ workers: 1, preload: [], healthIntervalMs: 0, recycle: { maxRequests: 25 }, ...quietLogs });
+    try {
+      recycling.tools.register("quadratic", (args) => quadratic(args));
+      const s = await recycling.sessions.create({ id: "tpe-recycled" });
+      s.configurations.register("cfg", cube);
+      recycling.optimization.start("tpe-recycled", { configuration: "cfg" }, { optimizer: "bayesian", objective: "quadratic", maxIterations: 40, patience: 40, seed: 4 });
+      const status = await recycling.optimization.wait("tpe-recycled", { configuration: "cfg" });
+      assert.equal(status.state, "exhausted", status.error);
+      assert.equal(recycling.optimization.history("tpe-recycled", { configuration: "cfg" }, { limit: 100 }).length, 40);
+      assert.ok((status.resumed ?? 0) >= 2, `resumed ${status.resumed} times`);
+      assert.ok(status.bestScore! > -1, `best ${status.bestScore}: the replayed studies kept learning`);
+    } finally {
+      await recycling.close();
+    }
+  });
+});
+
 describe("Python optimizers registered by name", () => {
   test("a registered optimizer proposes the candidates and is told their scores", async () => {
     const info = await bridge.optimization.registerPythonOptimizer("sequence", "py_optimizers:SequenceOptimizer");

@@ -39,6 +39,10 @@ class BaseOptimizer:
       rejected the candidate without evaluating it: it breaks the space's constraints or
       domains. Propose something else next time.
     - ``close()`` (optional): the run ended (finished, stopped or failed).
+    - ``replay(history)`` (optional): a list of ``(values, score)`` already told. When the
+      worker holding a run is replaced (crash, recycling), the host constructs the optimizer
+      again in the new worker and calls this, so it resumes with what it had learned;
+      without it, the optimizer starts afresh.
 
     Any of the three may be ``async def``; plain methods run in a thread, so a slow
     ``ask`` does not hold up the worker's other calls. An exception fails the run; the host

@@ -63,10 +63,26 @@ class OpenRuns:
     def _get(self, run_id: str) -> _Run:
         run = self._runs.get(run_id)
         if run is None:
-            raise NotFoundError(f"optimization run {run_id!r} is not open in this worker (was the worker restarted?)")
+            # details.optimization_run tells the host to reopen the run here and replay it
+            raise NotFoundError(
+                f"optimization run {run_id!r} is not open in this worker (was the worker restarted?)", details={"optimization_run": run_id}
+            )
         return run
 
-    async def open(self, run_id: str, name: str, space_doc: dict[str, Any], direction: str, seed: int, config: dict[str, Any], class_path: str, session_id: str) -> dict[str, Any]:
+    async def open(
+        self,
+        run_id: str,
+        name: str,
+        space_doc: dict[str, Any],
+        direction: str,
+        seed: int,
+        config: dict[str, Any],
+        class_path: str,
+        session_id: str,
+        history: Optional[list[dict[str, Any]]] = None,
+    ) -> dict[str, Any]:
+        """Constructs the run's optimizer. ``history`` (``{values, score}`` told before, when a
+        new worker takes over a run) is replayed into optimizers that have ``replay``."""
         if run_id in self._runs:
             raise AlreadyExistsError(f"optimization run {run_id!r} is already open")
         if direction not in ("maximize", "minimize"):
@@ -79,8 +95,13 @@ class OpenRuns:
             cls = load_class(class_path)
             check_optimizer_class(cls)
         optimizer = await asyncio.to_thread(construct_optimizer, cls, space, direction, seed, config)
+        replayed = 0
+        replay = getattr(optimizer, "replay", None)
+        if history and callable(replay):
+            await _call(replay, [(h.get("values") or {}, h.get("score")) for h in history])
+            replayed = len(history)
         self._runs[run_id] = _Run(name, optimizer, session_id)
-        return {"optimizer": name, "class": f"{type(optimizer).__module__}:{type(optimizer).__qualname__}"}
+        return {"optimizer": name, "class": f"{type(optimizer).__module__}:{type(optimizer).__qualname__}", "replayed": replayed}
 
     async def ask(self, run_id: str) -> Optional[dict[str, Any]]:
         run = self._get(run_id)

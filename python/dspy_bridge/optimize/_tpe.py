@@ -89,6 +89,17 @@ class TPEOptimizer(BaseOptimizer):
         self._study = optuna.create_study(direction=direction, sampler=sampler)
         self._pending: Optional[Any] = None
 
+    def _distribution(self, var: Any) -> Any:
+        """The distribution _suggest draws ``var`` from (replayed trials must match it)."""
+        d = self._optuna.distributions
+        if var.type == "float":
+            return d.FloatDistribution(var.min, var.max, log=var.log)
+        if var.type == "integer":
+            return d.IntDistribution(int(var.min), int(var.max), log=var.log)
+        if var.type in ("choice", "boolean"):
+            return d.CategoricalDistribution(list(var.values))
+        return None  # a constant: not a parameter
+
     def _suggest(self, trial: Any) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for var in self.space.variables:
@@ -103,6 +114,28 @@ class TPEOptimizer(BaseOptimizer):
             else:
                 values[var.name] = var.value
         return values
+
+    def replay(self, history: list[tuple[dict[str, Any], Optional[float]]]) -> None:
+        """Rebuilds the study from the candidates already told (a new worker took over the run)."""
+        from optuna.samplers._base import _CONSTRAINTS_KEY
+
+        constrained = bool(self.space.constraints)
+        for values, score in history:
+            params, dists = {}, {}
+            for var in self.space.variables:
+                dist = self._distribution(var)
+                if dist is not None and var.name in values:
+                    params[var.name], dists[var.name] = values[var.name], dist
+            feasible = score is not None
+            trial = self._optuna.trial.create_trial(
+                params=params,
+                distributions=dists,
+                value=float(score) if feasible else None,
+                state=self._optuna.trial.TrialState.COMPLETE if feasible else self._optuna.trial.TrialState.PRUNED,
+                user_attrs={} if feasible else {_VIOLATION: 1.0},
+                system_attrs={_CONSTRAINTS_KEY: (0.0 if feasible else 1.0,)} if constrained else {},
+            )
+            self._study.add_trial(trial)
 
     def ask(self) -> dict[str, Any]:
         if self._pending is not None:  # never told: the host moved on, so it counts as failed

@@ -24,10 +24,12 @@ async def open_command(
     seed: int = 1,
     config: Optional[dict] = None,
     class_path: str = "",
+    history: Optional[list] = None,
     ctx: Optional[CommandContext] = None,
 ) -> dict:
-    """Constructs the run's optimizer: built in ("bayesian"/"tpe") or the class at ``class_path``."""
-    return await open_runs.open(run_id, optimizer, space, direction, seed, dict(config or {}), class_path, ctx.session_id if ctx else "")
+    """Constructs the run's optimizer: built in ("bayesian"/"tpe") or the class at ``class_path``;
+    ``history`` ({values, score} already told) is replayed when a new worker takes over a run."""
+    return await open_runs.open(run_id, optimizer, space, direction, seed, dict(config or {}), class_path, ctx.session_id if ctx else "", history)
 
 
 @command(name="optimize.ask")

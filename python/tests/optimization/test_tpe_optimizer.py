@@ -71,6 +71,24 @@ def test_the_same_seed_and_scores_give_the_same_candidates() -> None:
     assert run(8) != run(9)
 
 
+def test_replay_rebuilds_the_study_from_what_was_told() -> None:
+    space = compile_space({**SPACE, "constraints": [{"op": "<=", "left": {"var": "layers"}, "right": {"const": 5}}]})
+    first = TPEOptimizer(space, seed=3, n_startup_trials=4)
+    told = []
+    for _ in range(10):
+        v = first.ask()
+        score = None if v["layers"] > 5 else v["lr"]
+        first.tell(v, score)
+        told.append((v, score))
+    second = TPEOptimizer(space, seed=3, n_startup_trials=4)
+    second.replay(told)
+    assert [(t.params, t.value, t.state) for t in second.study.trials] == [(t.params, t.value, t.state) for t in first.study.trials]
+    assert [t.system_attrs["constraints"] for t in second.study.trials] == [t.system_attrs["constraints"] for t in first.study.trials]
+    nxt = second.ask()  # the sampler carries on from the replayed trials
+    second.tell(nxt, 0.5)
+    assert len(second.study.trials) == 11
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

@@ -66,6 +66,8 @@ export interface OptimizationStatus {
   failure?: BridgeError | undefined;
   /** Candidates the optimizer proposed that broke the space's constraints (told, never evaluated). */
   rejected?: number;
+  /** Times the run's Python optimizer was rebuilt in a replacement worker and replayed what it had been told. */
+  resumed?: number;
   optimizer?: string;
 }
 
@@ -228,6 +230,7 @@ export class OptimizationRuns {
         error: undefined,
         failure: undefined,
         rejected: 0,
+        resumed: 0,
         optimizer: options.optimizer,
       },
     };
@@ -243,6 +246,7 @@ export class OptimizationRuns {
           seed,
           config: options.optimizerConfig ?? {},
           signal: run.abort.signal,
+          onResumed: () => (run.status.resumed = (run.status.resumed ?? 0) + 1),
         })
       : Promise.resolve(options.optimizer.startsWith("grid") ? gridSource(doc, options.gridPoints ?? 5) : randomSource(doc, seed));
     run.opened = source.then(() => undefined);
