@@ -195,7 +195,6 @@ class DSPyOptimizationBridge:
 
     def __init__(self, session_context: Any) -> None:
         self.session_context = session_context
-        self._optimization_tasks: dict[str, asyncio.Task[Any]] = {}
         self._registered_optimizers: dict[str, type] = {}
 
     def register_optimizer(self, name: str, optimizer_class: type) -> None:
