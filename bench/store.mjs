@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+// Store backends: set, get and commit (an atomic update of three variables) throughput on
+// memory, SQLite (synchronous=FULL: every commit fsynced) and Redis (a private server with
+// appendfsync always), one request at a time as a single client sees them; and the watch
+// latency from a write on one host to a watcher on another host on the same Redis.
+// Run: npm run bench:store [-- --seconds S --rounds N --redis URL]
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
+import { parseOptions } from "./lib/cli.mjs";
+import { BRIDGE_ENTRY, FIXTURES, ROOT } from "./lib/paths.mjs";
+import { percentile, round } from "./lib/stats.mjs";
+import { fmtFixed, fmtInt, printFinal, printTable, progress } from "./lib/report.mjs";
+
+const opts = parseOptions(
+  {
+    seconds: { type: "number", default: 1.5, help: "duration of each throughput measurement" },
+    rounds: { type: "int", default: 300, help: "cross-host watch deliveries timed" },
+    redis: { type: "string", default: "", help: "an existing Redis URL (default: start a private one)" },
+  },
+  "node bench/store.mjs [--seconds S] [--rounds N] [--redis URL]",
+);
+const log = progress("store");
+const { openStore } = await import(pathToFileURL(BRIDGE_ENTRY).href);
+const { startRedis } = await import(pathToFileURL(join(ROOT, "scripts/redis.mjs")).href);
+
+/** Calls `op(i)` one at a time for `seconds`; returns calls per second. */
+async function throughput(op) {
+  let n = 0;
+  const t0 = performance.now();
+  const end = t0 + opts.seconds * 1000;
+  while (performance.now() < end) for (let i = 0; i < 50; i++) await op(n++);
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function measure(location) {
+  const store = await openStore(location);
+  try {
+    await store.createSession({ sessionId: "bench" });
+    await store.register("bench", [
+      { name: "t", type: "float", initialValue: 0, constraints: { min: 0, max: 1e12 } },
+      ...["x", "y", "z"].map((name) => ({ name, type: "float", initialValue: 0 })),
+    ]);
+    const set = await throughput((i) => store.set("bench", "t", i));
+    const get = await throughput(() => store.get("bench", "t"));
+    const commit = await throughput((i) => store.update("bench", [{ name: "x", value: i }, { name: "y", value: i }, { name: "z", value: i }]));
+    return { set, get, commit };
+  } finally {
+    await store.close();
+  }
+}
+
+/** A second host process writes; this one watches; p50 of write-start -> delivery. */
+async function crossHostWatch(location) {
+  const watcher = await openStore(location);
+  await watcher.createSession({ sessionId: "bench" });
+  await watcher.register("bench", [{ name: "w", type: "float", initialValue: -1 }]);
+  const delivered = new Map();
+  await watcher.watch("bench", { names: ["w"] }, (m) => {
+    if (m.kind === "commit") for (const c of m.changes) delivered.set(c.value, performance.timeOrigin + performance.now());
+  }, () => {});
+  const peer = spawn(process.execPath, [join(FIXTURES, "store_peer.mjs"), location, BRIDGE_ENTRY], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: peer.stdout })[Symbol.asyncIterator]();
+  await lines.next(); // ready
+  const samples = [];
+  try {
+    for (let i = 0; i < opts.rounds; i++) {
+      peer.stdin.write(`set ${i}\n`);
+      const { value, sentAt } = JSON.parse((await lines.next()).value);
+      const deadline = performance.now() + 2_000;
+      while (!delivered.has(value) && performance.now() < deadline) await new Promise((r) => setImmediate(r));
+      if (!delivered.has(value)) throw new Error(`write ${value} never reached the other host's watcher`);
+      samples.push(delivered.get(value) - sentAt);
+    }
+  } finally {
+    peer.stdin.end();
+    peer.kill();
+    await watcher.close();
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-bench-store-"));
+const redis = opts.redis ? undefined : await startRedis({ log: (l) => log(l) });
+const redisUrl = opts.redis || redis.url;
+const results = {};
+try {
+  for (const [name, location] of [
+    ["memory", "memory"],
+    ["sqlite", `sqlite:${join(dir, "bench.db")}`],
+    ["redis", `${redisUrl}?prefix=bench-${process.pid}:`],
+  ]) {
+    log(`${name}: set, get, commit for ${opts.seconds}s each`);
+    results[name] = await measure(location);
+  }
+  log(`redis: ${opts.rounds} writes on one host, delivered to a watcher on another`);
+  results.watch = await crossHostWatch(`${redisUrl}?prefix=bench-watch-${process.pid}:`);
+} finally {
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+printTable(
+  ["backend", "set/s", "get/s", "commit/s (3 variables)"],
+  ["memory", "sqlite", "redis"].map((b) => [b, fmtInt(results[b].set), fmtInt(results[b].get), fmtInt(results[b].commit)]),
+  { title: "Store throughput, one request at a time (SQLite: synchronous=FULL; Redis: appendfsync always, loopback)" },
+);
+printTable(
+  ["measure", "value"],
+  [
+    ["cross-host watch latency on Redis, p50 (ms)", fmtFixed(results.watch.p50, 2)],
+    ["cross-host watch latency on Redis, p99 (ms)", fmtFixed(results.watch.p99, 2)],
+  ],
+  { title: `Watch latency: a write on one host to a watcher on another (${opts.rounds} writes)` },
+);
+printFinal({
+  bench: "store",
+  memory_set_per_s: round(results.memory.set),
+  sqlite_set_per_s: round(results.sqlite.set),
+  redis_set_per_s: round(results.redis.set),
+  memory_commit_per_s: round(results.memory.commit),
+  sqlite_commit_per_s: round(results.sqlite.commit),
+  redis_commit_per_s: round(results.redis.commit),
+  redis_cross_host_watch_p50_ms: round(results.watch.p50, 3),
+});
