@@ -147,7 +147,7 @@ class VariableAwareOptimizer:
         _init, comp, _teacher = self._split(values)
         self.last_parameters = dict(values)
         self.last_optimizer = optimizer
-        compiled = await asyncio.to_thread(optimizer.compile, student, trainset=trainset, **{**comp, **compile_kwargs})
+        compiled = await _compile_in_thread(optimizer, student, trainset, {**comp, **compile_kwargs})
         written = await self._write_back(compiled)
         record = {
             "optimizer": self.optimizer_class.__name__,
@@ -188,6 +188,28 @@ class VariableAwareOptimizer:
 
     def __repr__(self) -> str:
         return f"VariableAwareOptimizer({self.optimizer_class.__name__}, mappings={self.variable_mappings!r})"
+
+
+async def _compile_in_thread(optimizer: Any, student: Any, trainset: list[Any], kwargs: dict[str, Any]) -> Any:
+    """DSPy's synchronous compile on a thread (with the caller's DSPy context). Cancelling the
+    awaiting task stops the compile at its next LM or module call, so nothing runs on unseen."""
+    import dspy
+
+    from .teleprompt._cancel import StopFlag
+    from .teleprompt._progress import JobProgress, job_callback
+
+    stop = StopFlag()
+    watcher = job_callback(JobProgress(None, lambda _event: None, float("inf")), stop)
+
+    def work() -> Any:
+        with dspy.context(callbacks=[*dspy.settings.callbacks, watcher]):
+            return optimizer.compile(student, trainset=trainset, **kwargs)
+
+    try:
+        return await asyncio.to_thread(work)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
 
 
 class DSPyOptimizationBridge:

@@ -117,3 +117,28 @@ async def test_sync_dspy_parameters_creates_and_binds_variables(ts, ctx, session
     assert await ctx.get_variable("cot_max_iters", bypass_cache=True) == 4
     with pytest.raises(InvalidArgumentError):
         await bridge.sync_dspy_parameters(object())
+
+
+async def test_cancelling_a_compile_stops_it_and_records_nothing(ts, ctx, session_id) -> None:
+    import asyncio
+
+    await ts.adefine(session_id, "rounds", "integer", 1)
+    slow = ScriptedLM(latency_ms=30, when_exhausted="default")
+    dspy.configure(lm=slow)
+    bridge = DSPyOptimizationBridge(ctx)
+    optimizer = await bridge.create_variable_aware_optimizer(
+        "BootstrapFewShotWithRandomSearch", {"max_rounds": "rounds"}, metric=accuracy_metric, num_candidate_programs=10, num_threads=1
+    )
+    task = asyncio.create_task(optimizer.compile(dspy.Predict("question -> answer"), trainset=SUMS))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)  # the compile's next LM call raises
+    calls = len(slow.calls)
+    await asyncio.sleep(0.3)
+    assert len(slow.calls) == calls, "the compile stopped"
+    assert 0 < calls < 10 * len(SUMS)
+    assert optimizer.history == []
+    with pytest.raises(NotFoundError):
+        await ctx.get_variable("dspy_optimization_history", bypass_cache=True)
