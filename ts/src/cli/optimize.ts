@@ -258,7 +258,7 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
   const bar = f.json ? undefined : new ProgressBar({ label: `${f.optimizer ?? "random"} ${f.variable}` });
   const target = { variable: f.variable! };
   let lastIteration = 0;
-  const id = bridge.optimization.start(session.id, target, {
+  const id = await Promise.resolve(bridge.optimization.start(session.id, target, {
     optimizer: f.optimizer ?? "random",
     objective: f.objective!,
     maxIterations: f.iterations,
@@ -269,7 +269,7 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
       if (f.json) line({ event: "progress", iteration: p.iteration, expected: f.iterations, values: p.values, score: p.score, best_values: p.bestValues, best_score: p.bestScore });
       else bar!.update(p.iteration, f.iterations, `best ${fmt(p.bestScore)} at ${JSON.stringify(p.bestValues ?? {})}`);
     },
-  });
+  }));
   if (f.json) line({ event: "started", optimization_id: id, variable: f.variable, optimizer: f.optimizer ?? "random", expected: f.iterations });
   const removeHandlers = onInterrupt(() => void bridge.optimization.stop(session.id, target).catch(() => {}));
   try {
