@@ -50,7 +50,7 @@ async def close_command(run_id: str) -> bool:
     return await open_runs.close(run_id)
 
 
-@command(name="optimize.check")
+@command(name="optimize.check", blocking=True)
 def check_command(class_path: str) -> dict:
     """Imports ``class_path`` and checks it has ask() and tell() (for registration)."""
     cls = load_class(class_path)
