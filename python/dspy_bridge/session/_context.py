@@ -1053,6 +1053,7 @@ class SessionContext:
             # the failure, typed, with its Python traceback when it came from Python
             "exception": error_from_detail(reply.error) if reply.HasField("error") else None,
             "rejected": int(s.get("rejected") or 0),
+            "resumed": int(s.get("resumed") or 0),
             "optimizer": s.get("optimizer"),
         }
 
@@ -1066,8 +1067,8 @@ class SessionContext:
     async def get_optimization_status(self, variable: str) -> dict[str, Any]:
         """``{is_optimizing, optimization_id, iteration, best_value, best_metrics, started_at,
         last_update}`` as in the seed, plus ``best_score``, ``state``, ``error`` (message),
-        ``exception`` (the typed failure or None), ``rejected`` (infeasible proposals) and
-        ``optimizer``."""
+        ``exception`` (the typed failure or None), ``rejected`` (infeasible proposals),
+        ``resumed`` (times a replacement worker took the run over) and ``optimizer``."""
         reply = await self._call("GetOptimizationStatus", self._optimization_request(variable))
         return self._status(reply)
 

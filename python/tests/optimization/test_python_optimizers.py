@@ -34,7 +34,7 @@ async def test_bayesian_with_the_seeds_options_finds_the_optimum_and_reports_pro
         await session.start_optimization("temperature", "tpe", optimizer_config={"objective": "peak_at_1_1"})
     status = await _finished(session, "temperature")
     assert status["state"] == "exhausted", status["error"]
-    assert status["optimization_id"] == opt_id and status["optimizer"] == "bayesian"
+    assert status["optimization_id"] == opt_id and status["optimizer"] == "bayesian" and status["resumed"] == 0
     assert abs(status["best_value"] - 1.1) < 0.02
     assert await session.get_variable("temperature", bypass_cache=True) == status["best_value"]
     await asyncio.sleep(0.2)  # the callback poller catches up
