@@ -12,6 +12,7 @@ import { repoRoot, waitFor } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
 const redis = backends.find((b) => b.name === "redis")!;
+const redisUrlOf = (location: string) => location.split("?")[0]!;
 const opened: Store[] = [];
 after(async () => {
   for (const s of opened) await s.close();
@@ -128,6 +129,30 @@ describe("Redis: several hosts share one store", () => {
     await waitFor(() => endedOnA instanceof NotFoundError, 3_000, "the session to expire once nobody uses it");
     await assert.rejects(b.getSession("ttl"), NotFoundError);
     assert.equal((await a.listSessions()).some((s) => s.sessionId === "ttl"), false);
+  });
+});
+
+describe("Redis loses its data", () => {
+  test("every host notices, reloads, and ends its watches with compacted so watchers resync", async () => {
+    const { Redis } = await import("ioredis");
+    const location = redis.fresh();
+    const [a, b] = await hosts(2, {}, location);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", [{ name: "v", type: "integer", initialValue: 1 }]);
+    const messages: WatchMessage[] = [];
+    let ended: unknown = "open";
+    await b.watch("s", {}, (m) => messages.push(m), (e) => (ended = e));
+    const raw = new Redis(redisUrlOf(location));
+    const prefix = new URL(location).searchParams.get("prefix")!;
+    const doomed = await raw.keys(`${prefix}*`);
+    await raw.del(...doomed); // as if Redis had restarted without its data
+    await raw.quit();
+    await waitFor(() => ended !== "open", 3_000, "b to notice the loss");
+    assert.equal((ended as { reason?: string }).reason, "compacted");
+    assert.equal(messages.at(-1)?.kind, "compacted");
+    await assert.rejects(a.set("s", "v", 2), NotFoundError, "a reloads too: the session is gone, and says so");
+    await a.createSession({ sessionId: "s" });
+    assert.equal((await b.getSession("s")).sessionId, "s", "and both carry on with what Redis now holds");
   });
 });
 

@@ -21,8 +21,11 @@ export interface StoreBackend {
   head(): Promise<LogId>;
   /** Every retained entry after `after`, oldest first. */
   readAfter(after: LogId): Promise<LoggedEntry[]>;
-  /** Shared backends: calls `onNew` whenever entries past `position()` may exist. */
-  follow?(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onTrouble: (error: Error) => void): void;
+  /**
+   * Shared backends: delivers the entries past `position()` as other hosts commit them;
+   * `onBehind` when the backend's log ends before `position()` (it lost data): reload.
+   */
+  follow?(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onBehind: () => void): void;
   /** Records that a session was used (TTL); best effort and rate-limited by the backend. */
   touch(info: SessionInfo): void;
   /** Shared backends: milliseconds a session has left according to the backend (0: expired). */

@@ -13,6 +13,7 @@ import {
   AlreadyExistsError,
   BridgeError,
   CompactedError,
+  FailedPreconditionError,
   InternalError,
   InvalidArgumentError,
   NotFoundError,
@@ -131,6 +132,7 @@ export class Store {
   /** Shared backends: this host's commits, one at a time (plans of one host never race each other). */
   private commitChain: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
+  private resyncing: Promise<void> | undefined;
   private closed = false;
   private readonly droppedListeners = new Set<(sessionId: string) => void>();
 
@@ -151,7 +153,7 @@ export class Store {
     this.backend.follow?.(
       () => this.applied,
       (entries) => this.applyLogged(entries),
-      () => {},
+      () => void this.resync().catch(() => {}),
     );
     return this;
   }
@@ -717,7 +719,9 @@ export class Store {
    */
   private async ready(sessionId?: string): Promise<void> {
     const head = await this.guard(() => this.backend!.head());
-    if (compareLogIds(head, this.applied) !== 0) await this.catchUp();
+    const behind = compareLogIds(head, this.applied);
+    if (behind > 0) await this.catchUp();
+    else if (behind < 0) await this.resync(); // the backend lost entries this host applied (restarted without its data)
     if (sessionId !== undefined) {
       const session = this.sessions.get(sessionId);
       if (session?.expired(this.now())) await this.expire(sessionId);
@@ -759,10 +763,11 @@ export class Store {
       const request = requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit);
       const result = await this.guard(() => Promise.resolve(this.backend!.commit(request)));
       if ("conflict" in result) {
+        if (result.final) throw new FailedPreconditionError(`not applied: ${result.conflict}`);
         if (attempt >= MAX_SHARED_ATTEMPTS) {
           throw new StoreUnavailableError(`the commit lost to other hosts' commits ${attempt} times (last on '${result.conflict}'); nothing was applied`);
         }
-        await this.catchUp();
+        await this.ready(); // catch up (or reload, if the backend lost data) and plan again
         continue;
       }
       if (isSuccessor(this.applied, result.id)) this.apply(planned.entry, result.id);
@@ -807,6 +812,7 @@ export class Store {
 
   /** Entries read from a shared backend's log; a gap (entries trimmed before this host read them) forces a reload. */
   private applyLogged(entries: { id: LogId; entry: string }[]): void {
+    if (this.resyncing) return; // the reload brings everything
     for (const { id, entry } of entries) {
       if (compareLogIds(id, this.applied) <= 0) continue;
       if (!isSuccessor(this.applied, id)) {
@@ -823,7 +829,9 @@ export class Store {
    * each watcher resyncs — none of them silently misses a change.
    */
   private async resync(): Promise<void> {
-    await this.reload();
+    if (this.resyncing) return this.resyncing;
+    this.resyncing = this.reload().finally(() => (this.resyncing = undefined));
+    await this.resyncing;
     for (const w of [...this.watchers]) {
       this.watchers.delete(w);
       w.onMessage({ kind: "compacted", revision: this.applied.rev, compactRevision: this.compactedRevision });
@@ -841,7 +849,10 @@ export class Store {
     this.compactedRevision = first ? compactedBefore(first.id) : snapshot.head.rev;
     for (const { id, entry } of snapshot.log) {
       const e = decodeEntry(entry);
-      if (e.t === "commit") this.log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev) });
+      if (e.t !== "commit") continue;
+      this.log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev) });
+      const session = this.sessions.get(e.sid);
+      if (session) session.lastRevision = Math.max(session.lastRevision, id.rev);
     }
     for (const sid of dropped) if (!this.sessions.has(sid)) for (const l of this.droppedListeners) l(sid);
   }

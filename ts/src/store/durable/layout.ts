@@ -42,7 +42,8 @@ export interface CommitRequest {
   entry: string;
 }
 
-export type CommitResult = { id: LogId } | { conflict: string };
+/** `final`: a conflict no re-plan can fix (the session was renewed by another host). */
+export type CommitResult = { id: LogId } | { conflict: string; final?: boolean };
 
 export interface LoggedEntry {
   id: LogId;

@@ -112,7 +112,8 @@ export class RedisBackend implements StoreBackend {
     const body = JSON.stringify({ commit: request.commit, checks: request.checks, ops: request.ops, entry: request.entry });
     try {
       const [status, detail] = await this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce);
-      return status === "ok" ? { id: parseLogId(detail) } : { conflict: detail };
+      if (status === "ok") return { id: parseLogId(detail) };
+      return status === "present" ? { conflict: `'${detail}' exists`, final: true } : { conflict: detail };
     } catch (err) {
       if (!this.maybeSent(err)) throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, { cause: err });
       return this.outcome(nonce, err as Error);
@@ -168,18 +169,17 @@ export class RedisBackend implements StoreBackend {
    * idle it also checks that Redis has not gone backwards (restarted without its data):
    * then the store must reload.
    */
-  follow(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onTrouble: (error: Error) => void): void {
+  follow(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onBehind: () => void): void {
     void (async () => {
       while (!this.closed) {
         try {
           const from = position();
           const reply = (await this.sub.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.logKey, formatLogId(from))) as [string, [string, string[]][]][] | null;
           if (reply && reply[0]) onNew(entriesOf(reply[0][1]));
-          else if (compareLogIds(await this.head(), position()) < 0) onTrouble(new StoreUnavailableError("Redis lost entries this host had applied"));
-        } catch (err) {
+          else if (compareLogIds(await this.head(), position()) < 0) onBehind();
+        } catch {
           if (this.closed) return;
-          onTrouble(err as Error);
-          await sleep(100);
+          await sleep(100); // Redis is away: read again once it is back
         }
       }
     })();

@@ -3,13 +3,13 @@
 // and no other host's commit can slip between its check and its write.
 // KEYS[1] is the key prefix; the request layout is durable/layout.ts's CommitRequest.
 
-/** ARGV[1]: the request as JSON; ARGV[2]: log entries to keep; ARGV[3]: the commit's nonce. Returns {'ok', id} or {'conflict', field}. */
+/** ARGV[1]: the request as JSON; ARGV[2]: log entries to keep; ARGV[3]: the commit's nonce. Returns {'ok', id}, {'conflict', field} (a stamp moved: re-plan) or {'present', key} (a key that had to be absent exists). */
 export const COMMIT_LUA = `
 local p = KEYS[1]
 local req = cjson.decode(ARGV[1])
 for _, c in ipairs(req.checks) do
   if c.absentKey then
-    if redis.call('EXISTS', p .. c.absentKey) == 1 then return {'conflict', c.absentKey} end
+    if redis.call('EXISTS', p .. c.absentKey) == 1 then return {'present', c.absentKey} end
   else
     local cur = redis.call('HGET', p .. c.key, c.field)
     if c.equals == cjson.null then
