@@ -216,7 +216,7 @@ async function runJob(bridge: Bridge, f: OptimizeFlags): Promise<number> {
       else bar!.update(p.evaluations, p.expected, `best ${fmt(p.bestScore)}`);
     },
   });
-  const removeHandlers = onInterrupt(() => job.cancel("interrupted"));
+  const removeHandlers = onInterrupt(() => job.cancel("interrupted by a signal"));
   try {
     const info = await job.started;
     if (f.json) line({ event: "started", job_id: info.jobId, optimizer: info.optimizer, expected: info.expected, trainset_size: info.trainsetSize, valset_size: info.valsetSize, metric: info.metric });

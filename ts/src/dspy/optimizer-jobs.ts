@@ -271,7 +271,9 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
     } catch (error) {
       const cancelled = error instanceof CancelledError || this.controller.signal.aborted;
       this.jobState = cancelled ? "cancelled" : "failed";
-      this.failure = cancelled && !(error instanceof CancelledError) ? new CancelledError("optimization job cancelled", { cause: error }) : error;
+      // cancel() put a CancelledError saying why into the signal: that is the one to report.
+      const reason: unknown = this.controller.signal.aborted ? this.controller.signal.reason : undefined;
+      this.failure = !cancelled ? error : reason instanceof CancelledError ? reason : error instanceof CancelledError ? error : new CancelledError("optimization job cancelled", { cause: error });
       startedReject(this.failure);
       throw this.failure;
     } finally {
@@ -300,7 +302,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
 
   /** Stops the job; the program stays as it was. `result` rejects with CancelledError. */
   cancel(reason = "optimization job cancelled"): void {
-    if (this.jobState === "running") this.controller.abort(new CancelledError(reason));
+    if (this.jobState === "running") this.controller.abort(new CancelledError(`${reason} (${this.info?.optimizer ?? this.options.optimizer} on '${this.programId}')`));
   }
 
   /** Every progress event from the start; ends when the job ends (throws if it failed or was cancelled). */
