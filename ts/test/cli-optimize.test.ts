@@ -1,7 +1,7 @@
 // `dspy-bridge optimize`: a DSPy optimizer job and a variable optimization from the command
 // line, as JSON lines (--json) and as plain progress lines when stderr is not a TTY.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -97,6 +97,32 @@ test("optimize errors: bad usage exits 2; a typed failure prints an error event 
       return true;
     },
   );
+});
+
+test("Ctrl-C cancels the job: an error event saying so, exit code 130", async () => {
+  const child = spawn(process.execPath, [
+    cli, "optimize", "--json", "--optimizer", "COPRO", "--signature", "question -> answer", "--trainset", trainset,
+    "--metric", "exact_match", "--param", "breadth=5", "--param", "depth=4", "--param", 'eval_kwargs={"num_threads":1}',
+    "--lm", "scripted", "--lm-latency-ms", "50",
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no progress line; stdout: ${stdout}`)), 30_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('"event":"progress"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.kill("SIGINT");
+  assert.equal(await exited, 130);
+  const last = events(stdout).pop()!;
+  assert.equal(last.event, "error");
+  assert.equal(last.reason, "cancelled");
+  assert.match(last.message as string, /interrupted by a signal/);
 });
 
 test("the bar renders done/total, and a moving block when the total is unknown", () => {
