@@ -256,7 +256,7 @@ describe("jobs", () => {
       trainset: SUMS,
       metric: "exact_match",
       lm: slowLm,
-      params: { breadth: 4, depth: 3 },
+      params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } },
       signal: controller.signal,
       onProgress: (p) => {
         if (p.evaluations > 0) controller.abort();
@@ -274,7 +274,7 @@ describe("jobs", () => {
 
   test("one job per program at a time: a second is refused while the first runs", async () => {
     const { session, id } = await qa();
-    const first = session.programs.optimize(id, { optimizer: "COPRO", trainset: SUMS, metric: "exact_match", lm: slowLm, params: { breadth: 3, depth: 2 } });
+    const first = session.programs.optimize(id, { optimizer: "COPRO", trainset: SUMS, metric: "exact_match", lm: slowLm, params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } } });
     await first.started;
     await assert.rejects(session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS }).result, /already being optimized/);
     first.cancel();
