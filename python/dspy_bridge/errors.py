@@ -28,6 +28,7 @@ twin lives in ``ts/src/errors/``. The tree::
         ├── CrashLoopError               14  crash_loop
         ├── WorkerStartError             14  worker_start_failed
         ├── BridgeClosedError            14  bridge_closed
+        ├── StoreUnavailableError        14  store_unavailable
         ├── LMError                       2  lm_error
         └── ParseError                    2  parse_error
 
@@ -63,6 +64,7 @@ __all__ = [
     "AuthenticationError",
     "BridgeCancelledError",
     "BridgeClosedError",
+    "StoreUnavailableError",
     "BridgeError",
     "BridgeNotImplementedError",
     "BridgePermissionError",
@@ -389,6 +391,13 @@ class BridgeClosedError(BridgeError):
     reason = "bridge_closed"
 
 
+class StoreUnavailableError(BridgeError):
+    """The host's shared store (Redis) is unreachable; the request was not applied. Retryable."""
+
+    code = Code.UNAVAILABLE
+    reason = "store_unavailable"
+
+
 class LMError(BridgeError):
     code = Code.UNKNOWN
     reason = "lm_error"
@@ -426,6 +435,7 @@ ERRORS_BY_REASON: Mapping[str, type[BridgeError]] = MappingProxyType(
             CrashLoopError,
             WorkerStartError,
             BridgeClosedError,
+            StoreUnavailableError,
             LMError,
             ParseError,
         )

@@ -324,6 +324,18 @@ export class WorkerStartError extends BridgeError {
   static override readonly reason: string = "worker_start_failed";
 }
 
+/** The shared store (Redis) could not be reached: the request was not applied (or, if `details.outcome` is "unknown", may have been). Retryable. */
+export class StoreUnavailableError extends BridgeError {
+  static override readonly code: number = Code.UNAVAILABLE;
+  static override readonly reason: string = "store_unavailable";
+  /** "unknown" when a commit may or may not have been applied (`details.outcome`). */
+  readonly outcome: string | undefined;
+  constructor(message: string, options: FixedErrorOptions & { outcome?: string } = {}) {
+    super(message, options);
+    this.outcome = field(this.details, "outcome", options.outcome, asString);
+  }
+}
+
 export class BridgeClosedError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "bridge_closed";

@@ -23,6 +23,7 @@ export {
   ProtocolError,
   PythonError,
   QueueFullError,
+  StoreUnavailableError,
   RateLimitError,
   TimeoutError,
   TypeMismatchError,
