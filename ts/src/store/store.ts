@@ -12,7 +12,6 @@ import { randomUUID } from "node:crypto";
 import {
   AlreadyExistsError,
   BridgeError,
-  CompactedError,
   FailedPreconditionError,
   InternalError,
   InvalidArgumentError,
@@ -22,89 +21,16 @@ import {
 } from "../errors/index.js";
 import { isAllowed, normalizeRules, type AccessRule, type Permission } from "./access.js";
 import { DEPENDENCY_TYPES } from "./dependency-graph.js";
-import { requestFor, sessionsFromSnapshot } from "./durable/layout.js";
+import { requestFor } from "./durable/layout.js";
 import { decodeEntry, type ConfigChange, type DeleteChange, type EdgeChange, type Entry, type PutChange } from "./entries.js";
-import { compactedBefore, compareLogIds, isSuccessor, LOG_START, type LogId } from "./log-id.js";
-import { SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry, type SessionInfo } from "./records.js";
+import { compilePattern, stringMap } from "./input-checks.js";
+import { compareLogIds, isSuccessor, type LogId } from "./log-id.js";
+import type { HistoryEntry, SessionInfo, SessionRecord, VariableRecord } from "./records.js";
 import type { StoreBackend } from "./store-backend.js";
+import { StoreState } from "./store-state.js";
+import type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";
 import { StoreUnavailableError } from "./store-unavailable-error.js";
 import { canonicalType, inferType, validateConstraints, validateValue, type VariableType } from "./types/index.js";
-
-export interface StoreOptions {
-  /** Versions kept per variable for history and rollback. Default 100. */
-  historyLimit?: number;
-  /** Commits kept for watches that resume from a revision. Default 10,000. */
-  eventLogLimit?: number;
-  /** Session TTL when a session is created without one; 0 = never expires. Default 0. */
-  defaultSessionTtlMs?: number;
-  /** Clock, for tests. */
-  now?: () => number;
-}
-
-export interface VariableSpecInput {
-  name: string;
-  type: string;
-  initialValue: unknown;
-  constraints?: Record<string, unknown>;
-  metadata?: Record<string, string>;
-  dependencies?: string[];
-  accessRules?: unknown;
-}
-
-export interface UpdateInput {
-  name: string;
-  value: unknown;
-  /** Compare-and-set: 0 or undefined = any version. */
-  expectedVersion?: number;
-  metadata?: Record<string, string>;
-}
-
-export interface UpdateOptions {
-  atomic?: boolean;
-  createIfMissing?: boolean;
-  typeHint?: string;
-  source?: string;
-  caller?: string;
-}
-
-export interface UpdateOutcome {
-  name: string;
-  ok: boolean;
-  error: BridgeError | undefined;
-  version: number;
-}
-
-export interface WatchOptions {
-  names?: string[];
-  startRevision?: number;
-  includeInitial?: boolean;
-  caller?: string;
-}
-
-export type WatchMessage =
-  | { kind: "commit"; revision: number; changes: Change[]; initial: boolean }
-  | { kind: "compacted"; revision: number; compactRevision: number };
-
-export interface WatchHandle {
-  cancel(): void;
-}
-
-/** A configuration space change that commits together with the variables it touches. */
-export interface ConfigCommit {
-  name: string;
-  doc: unknown;
-  version: number;
-  /** The version the space must be at (undefined: it must not exist yet). */
-  expectVersion: number | undefined;
-}
-
-interface Watcher {
-  sessionId: string;
-  names: Set<string> | undefined;
-  caller: string;
-  onMessage: (m: WatchMessage) => void;
-  onEnd: (error?: BridgeError) => void;
-}
 
 /** What a mutation decided: the entry to commit (none: nothing to do) and how to answer once it is applied. */
 interface Planned<T> {
@@ -118,14 +44,8 @@ const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,254}$/;
 const MAX_SHARED_ATTEMPTS = 50;
 
 export class Store {
-  private applied: LogId = LOG_START;
-  private sessions = new Map<string, SessionRecord>();
-  private log: Commit[] = [];
-  /** Revisions at or below this are no longer in the log. */
-  private compactedRevision = 0;
-  private readonly watchers = new Set<Watcher>();
   private readonly historyLimit: number;
-  private readonly eventLogLimit: number;
+  private readonly state: StoreState;
   private readonly defaultTtlMs: number;
   private readonly now: () => number;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -134,14 +54,13 @@ export class Store {
   private catchingUp: Promise<void> | undefined;
   private resyncing: Promise<void> | undefined;
   private closed = false;
-  private readonly droppedListeners = new Set<(sessionId: string) => void>();
 
   constructor(
     options: StoreOptions = {},
     private readonly backend: StoreBackend | undefined = undefined,
   ) {
     this.historyLimit = options.historyLimit ?? 100;
-    this.eventLogLimit = options.eventLogLimit ?? 10_000;
+    this.state = new StoreState(this.historyLimit, options.eventLogLimit ?? 10_000);
     this.defaultTtlMs = options.defaultSessionTtlMs ?? 0;
     this.now = options.now ?? Date.now;
   }
@@ -151,7 +70,7 @@ export class Store {
     if (!this.backend) return this;
     await this.reload();
     this.backend.follow?.(
-      () => this.applied,
+      () => this.state.applied,
       (entries) => this.applyLogged(entries),
       () => void this.resync().catch(() => {}),
     );
@@ -175,11 +94,11 @@ export class Store {
 
   /** The newest revision this host has applied. */
   get currentRevision(): number {
-    return this.applied.rev;
+    return this.state.applied.rev;
   }
 
   get watcherCount(): number {
-    return this.watchers.size;
+    return this.state.watchers.size;
   }
 
   // ----------------------------------------------------------------------------------
@@ -195,10 +114,10 @@ export class Store {
     if (this.shared) await this.sweep();
     else this.sweepNow();
     return this.mutate(() => {
-      if (this.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${sessionId}' already exists`);
+      if (this.state.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${sessionId}' already exists`);
       const now = this.now();
       const info: SessionInfo = { sessionId, createdAtMs: now, lastAccessedAtMs: now, ttlMs, metadata: { ...(input.metadata ?? {}) } };
-      return { entry: { t: "session", info }, answer: () => ({ ...this.sessions.get(sessionId)!.info }) };
+      return { entry: { t: "session", info }, answer: () => ({ ...this.committedSession(sessionId).info }) };
     });
   }
 
@@ -212,13 +131,13 @@ export class Store {
       await this.ready();
       await this.sweep();
     } else this.sweepNow();
-    return [...this.sessions.values()].map((s) => ({ ...s.info }));
+    return [...this.state.sessions.values()].map((s) => ({ ...s.info }));
   }
 
   async deleteSession(sessionId: string): Promise<boolean> {
     if (this.shared) await this.ready();
     return this.mutate(() => {
-      if (!this.sessions.has(sessionId)) return { entry: undefined, answer: () => false };
+      if (!this.state.sessions.has(sessionId)) return { entry: undefined, answer: () => false };
       return { entry: { t: "drop", sid: sessionId, why: "deleted" }, answer: () => true };
     });
   }
@@ -227,7 +146,7 @@ export class Store {
   async sweep(): Promise<number> {
     if (!this.shared) return this.sweepNow();
     const now = this.now();
-    const expired = [...this.sessions.values()].filter((s) => s.expired(now));
+    const expired = [...this.state.sessions.values()].filter((s) => s.expired(now));
     let n = 0;
     for (const session of expired) if (await this.expire(session.info.sessionId)) n++;
     return n;
@@ -237,7 +156,7 @@ export class Store {
   private sweepNow(): number {
     const now = this.now();
     let n = 0;
-    for (const session of [...this.sessions.values()]) {
+    for (const session of [...this.state.sessions.values()]) {
       if (!session.expired(now)) continue;
       void this.mutate(() => ({ entry: { t: "drop", sid: session.info.sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
       n++;
@@ -255,17 +174,14 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     if (this.expiryTimer) clearInterval(this.expiryTimer);
-    for (const w of [...this.watchers]) {
-      this.watchers.delete(w);
-      w.onEnd();
-    }
+    this.state.endAll();
     await this.commitChain.catch(() => {});
     await this.backend?.close();
   }
 
   /** Called whenever a session goes away (deleted or expired, here or on another host). */
   onSessionDropped(listener: (sessionId: string) => void): void {
-    this.droppedListeners.add(listener);
+    this.state.droppedListeners.add(listener);
   }
 
   /**
@@ -273,7 +189,7 @@ export class Store {
    * this one did, so the backend decides (and the drop is checked against its alive key).
    */
   private async expire(sessionId: string): Promise<boolean> {
-    const session = this.sessions.get(sessionId);
+    const session = this.state.sessions.get(sessionId);
     if (!session || !session.expired(this.now())) return false;
     if (this.backend?.remainingTtl) {
       const left = await this.backend.remainingTtl(sessionId);
@@ -284,7 +200,7 @@ export class Store {
     }
     try {
       return await this.mutate(() =>
-        this.sessions.has(sessionId) ? { entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => true } : { entry: undefined, answer: () => false },
+        this.state.sessions.has(sessionId) ? { entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => true } : { entry: undefined, answer: () => false },
       );
     } catch {
       return false; // still alive after all (another host renewed it), or the backend is away: next sweep
@@ -292,7 +208,7 @@ export class Store {
   }
 
   private session(sessionId: string): SessionRecord {
-    const session = this.sessions.get(sessionId);
+    const session = this.state.sessions.get(sessionId);
     const now = this.now();
     if (!session || session.expired(now)) {
       // Not shared: expire it now (synchronously). Shared: `ready` already asked the backend.
@@ -302,6 +218,22 @@ export class Store {
     session.info.lastAccessedAtMs = now;
     if (session.info.ttlMs > 0) this.backend?.touch(session.info);
     return session;
+  }
+
+  /**
+   * What a commit just wrote, looked up in the current state (a shared store may have been
+   * reloaded meanwhile). Gone already: another host deleted it right after the commit.
+   */
+  private committedSession(sessionId: string): SessionRecord {
+    const session = this.state.sessions.get(sessionId);
+    if (!session) throw new NotFoundError(`session '${sessionId}' was committed, then deleted at once by another host`, { details: { session_id: sessionId } });
+    return session;
+  }
+
+  private committed(sessionId: string, nameOrId: string): VariableRecord {
+    const record = this.committedSession(sessionId).find(nameOrId);
+    if (!record) throw new NotFoundError(`variable '${nameOrId}' was committed, then deleted at once by another host`, { details: { variable: nameOrId } });
+    return record;
   }
 
   private variable(session: SessionRecord, nameOrId: string): VariableRecord {
@@ -369,7 +301,7 @@ export class Store {
       const configChange = config ? this.configChange(session, config) : undefined;
       return {
         entry: { t: "commit", sid: sessionId, source, at: now, puts, dels: [], edges, config: configChange },
-        answer: () => puts.map((p) => session.variables.get(p.name)!),
+        answer: () => puts.map((p) => this.committed(sessionId, p.name)),
       };
     });
   }
@@ -537,7 +469,7 @@ export class Store {
       const planned = this.planUpdate(sessionId, [{ name, value, expectedVersion: options.expectedVersion ?? 0, metadata: options.metadata ?? {} }], { ...options, atomic: true }, undefined);
       const first = planned.answer(0).results[0]!;
       if (!first.ok) throw first.error!;
-      return { entry: planned.entry, answer: () => this.sessions.get(sessionId)!.find(name)! };
+      return { entry: planned.entry, answer: () => this.committed(sessionId, name) };
     });
   }
 
@@ -588,7 +520,7 @@ export class Store {
       const now = this.now();
       return {
         entry: { t: "commit", sid: sessionId, source: caller, at: now, puts: [this.putOf(record, value, metadata)], dels: [], edges: [], config: undefined },
-        answer: () => session.variables.get(record.name)!,
+        answer: () => this.committed(sessionId, record.name),
       };
     });
   }
@@ -656,7 +588,7 @@ export class Store {
         });
       }
       const normalized = normalizeRules(rules, "rules");
-      return { entry: { t: "rules", sid: sessionId, name: record.name, rules: normalized }, answer: () => session.variables.get(record.name)! };
+      return { entry: { t: "rules", sid: sessionId, name: record.name, rules: normalized }, answer: () => this.committed(sessionId, record.name) };
     });
   }
 
@@ -696,7 +628,7 @@ export class Store {
       writes += r.stats.writes;
       variables[r.name] = one(r);
     }
-    return { session_id: sessionId, variable_count: session.variables.size, read_count: reads, write_count: writes, revision: this.applied.rev, variables };
+    return { session_id: sessionId, variable_count: session.variables.size, read_count: reads, write_count: writes, revision: this.state.applied.rev, variables };
   }
 
   /** The revision of the session's latest commit: what a reader must have seen to be current. */
@@ -718,12 +650,13 @@ export class Store {
    * session this host believes expired has not been kept alive by another host.
    */
   private async ready(sessionId?: string): Promise<void> {
+    // Compared with what was applied before asking: this host's own commits may be applied while the answer travels.
+    const before = this.state.applied;
     const head = await this.guard(() => this.backend!.head());
-    const behind = compareLogIds(head, this.applied);
-    if (behind > 0) await this.catchUp();
-    else if (behind < 0) await this.resync(); // the backend lost entries this host applied (restarted without its data)
+    if (compareLogIds(head, before) < 0) await this.resync(); // the backend lost entries this host applied (restarted without its data)
+    else if (compareLogIds(head, this.state.applied) > 0) await this.catchUp();
     if (sessionId !== undefined) {
-      const session = this.sessions.get(sessionId);
+      const session = this.state.sessions.get(sessionId);
       if (session?.expired(this.now())) await this.expire(sessionId);
     }
   }
@@ -745,7 +678,7 @@ export class Store {
           if (result instanceof Promise || "conflict" in result) throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
           if (compareLogIds(result.id, id) !== 0) throw new InternalError(`the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`);
         }
-        this.apply(planned.entry, id);
+        this.state.apply(planned.entry, id);
         return Promise.resolve(planned.answer(id.rev));
       } catch (err) {
         return Promise.reject(err);
@@ -770,18 +703,18 @@ export class Store {
         await this.ready(); // catch up (or reload, if the backend lost data) and plan again
         continue;
       }
-      if (isSuccessor(this.applied, result.id)) this.apply(planned.entry, result.id);
+      if (isSuccessor(this.state.applied, result.id)) this.state.apply(planned.entry, result.id);
       else await this.catchUp(result.id);
       return planned.answer(result.id.rev);
     }
   }
 
   private sessionOf(entry: Entry): SessionRecord | undefined {
-    return this.sessions.get(entry.t === "session" ? entry.info.sessionId : entry.sid);
+    return this.state.sessions.get(entry.t === "session" ? entry.info.sessionId : entry.sid);
   }
 
   private nextId(entry: Entry): LogId {
-    return entry.t === "commit" ? { rev: this.applied.rev + 1, seq: 0 } : { rev: this.applied.rev, seq: this.applied.seq + 1 };
+    return entry.t === "commit" ? { rev: this.state.applied.rev + 1, seq: 0 } : { rev: this.state.applied.rev, seq: this.state.applied.seq + 1 };
   }
 
   /** Backend errors become StoreUnavailableError (typed, retryable); ours pass through. */
@@ -797,9 +730,9 @@ export class Store {
   /** Applies every entry other hosts committed (up to at least `until`). One catch-up at a time. */
   private async catchUp(until?: LogId): Promise<void> {
     while (this.catchingUp) await this.catchingUp;
-    if (until && compareLogIds(this.applied, until) >= 0) return;
+    if (until && compareLogIds(this.state.applied, until) >= 0) return;
     this.catchingUp = (async () => {
-      const entries = await this.guard(() => this.backend!.readAfter(this.applied));
+      const entries = await this.guard(() => this.backend!.readAfter(this.state.applied));
       this.applyLogged(entries);
     })();
     try {
@@ -807,19 +740,19 @@ export class Store {
     } finally {
       this.catchingUp = undefined;
     }
-    if (until && compareLogIds(this.applied, until) < 0) await this.catchUp(until);
+    if (until && compareLogIds(this.state.applied, until) < 0) await this.catchUp(until);
   }
 
   /** Entries read from a shared backend's log; a gap (entries trimmed before this host read them) forces a reload. */
   private applyLogged(entries: { id: LogId; entry: string }[]): void {
     if (this.resyncing) return; // the reload brings everything
     for (const { id, entry } of entries) {
-      if (compareLogIds(id, this.applied) <= 0) continue;
-      if (!isSuccessor(this.applied, id)) {
+      if (compareLogIds(id, this.state.applied) <= 0) continue;
+      if (!isSuccessor(this.state.applied, id)) {
         void this.resync();
         return;
       }
-      this.apply(decodeEntry(entry), id);
+      this.state.apply(decodeEntry(entry), id);
     }
   }
 
@@ -832,136 +765,15 @@ export class Store {
     if (this.resyncing) return this.resyncing;
     this.resyncing = this.reload().finally(() => (this.resyncing = undefined));
     await this.resyncing;
-    for (const w of [...this.watchers]) {
-      this.watchers.delete(w);
-      w.onMessage({ kind: "compacted", revision: this.applied.rev, compactRevision: this.compactedRevision });
-      w.onEnd(new CompactedError("this host lost track of the shared store's log; resync and watch from the current revision"));
-    }
+    this.state.compactAll();
   }
 
   private async reload(): Promise<void> {
-    const snapshot = await this.guard(() => this.backend!.load());
-    const dropped = [...this.sessions.keys()];
-    this.sessions = sessionsFromSnapshot(snapshot);
-    this.applied = snapshot.head;
-    this.log = [];
-    const first = snapshot.log[0];
-    this.compactedRevision = first ? compactedBefore(first.id) : snapshot.head.rev;
-    for (const { id, entry } of snapshot.log) {
-      const e = decodeEntry(entry);
-      if (e.t !== "commit") continue;
-      this.log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev) });
-      const session = this.sessions.get(e.sid);
-      if (session) session.lastRevision = Math.max(session.lastRevision, id.rev);
-    }
-    for (const sid of dropped) if (!this.sessions.has(sid)) for (const l of this.droppedListeners) l(sid);
-  }
-
-  private changesOf(e: Extract<Entry, { t: "commit" }>, revision: number): Change[] {
-    const changes: Change[] = [];
-    for (const p of e.puts) {
-      const id = `var_${p.name}_${p.fresh ? revision : p.createRevision}`;
-      changes.push({ kind: "put", sessionId: e.sid, name: p.name, id, type: p.type, value: p.value, oldValue: p.fresh ? null : p.oldValue, version: p.version, metadata: p.metadata, source: e.source, timestampMs: e.at, rules: p.rules });
-    }
-    for (const d of e.dels) {
-      changes.push({ kind: "delete", sessionId: e.sid, name: d.name, id: d.id, type: d.type, value: null, oldValue: d.oldValue, version: d.version, metadata: {}, source: e.source, timestampMs: e.at, rules: d.rules });
-    }
-    return changes;
-  }
-
-  /** Applies one committed entry to the in-memory state and tells the watchers. */
-  private apply(entry: Entry, id: LogId): void {
-    this.applied = id;
-    const stamp = `${id.rev}-${id.seq}`;
-    if (entry.t === "session") {
-      const session = new SessionRecord({ ...entry.info, metadata: { ...entry.info.metadata } });
-      session.stamps.set("\u0000session", stamp);
-      this.sessions.set(entry.info.sessionId, session);
-      return;
-    }
-    const session = this.sessions.get(entry.sid);
-    if (!session) return; // an entry for a session this host already dropped
-    if (entry.t === "drop") {
-      this.dropSession(session, new NotFoundError(`session '${entry.sid}' was ${entry.why === "expired" ? "expired" : "deleted"}`));
-      return;
-    }
-    if (entry.t === "rules") {
-      const record = session.variables.get(entry.name);
-      if (record) record.accessRules = entry.rules;
-      session.stamps.set(entry.name, stamp);
-      return;
-    }
-    if (entry.t === "edge") {
-      if (entry.remove) session.dependencies.remove(entry.edge.from, entry.edge.to);
-      else session.dependencies.add(entry.edge.from, entry.edge.to, entry.edge.type, entry.edge.metadata);
-      session.stamps.set("\u0000edges", stamp);
-      return;
-    }
-    const revision = id.rev;
-    session.lastRevision = revision;
-    for (const p of entry.puts) {
-      let r = session.variables.get(p.name);
-      if (p.fresh || !r) {
-        const history: HistoryEntry[] = [];
-        r = new VariableRecord(`var_${p.name}_${revision}`, p.name, p.type, p.value, p.constraints, p.recordMetadata, p.version, revision, revision, p.createdAtMs, entry.at, entry.source, p.rules, history);
-        session.variables.set(r.name, r);
-        session.idToName.set(r.id, r.name);
-      } else {
-        r.version = p.version;
-        r.setValue(p.value);
-        r.metadata = p.recordMetadata;
-        r.modifyRevision = revision;
-        r.updatedAtMs = entry.at;
-        r.updatedBy = entry.source;
-      }
-      r.history.push({ version: p.version, value: p.value, updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision });
-      if (r.history.length > this.historyLimit) r.history.splice(0, r.history.length - this.historyLimit);
-      r.stats.writes++;
-      r.stats.lastWriteMs = entry.at;
-      session.stamps.set(p.name, stamp);
-    }
-    for (const d of entry.dels) {
-      session.variables.delete(d.name);
-      session.idToName.delete(d.id);
-      session.dependencies.drop(d.name);
-      session.stamps.delete(d.name);
-    }
-    for (const e of entry.edges) session.dependencies.add(e.from, e.to, e.type, e.metadata);
-    if (entry.edges.length || entry.dels.length) session.stamps.set("\u0000edges", stamp);
-    if (entry.config) {
-      session.configs.set(entry.config.name, { doc: entry.config.doc, version: entry.config.version });
-      session.stamps.set(`\u0000config:${entry.config.name}`, stamp);
-    }
-    const commit: Commit = { revision, sessionId: entry.sid, changes: this.changesOf(entry, revision) };
-    this.log.push(commit);
-    if (this.log.length > this.eventLogLimit) {
-      const dropped = this.log.splice(0, this.log.length - this.eventLogLimit);
-      this.compactedRevision = dropped[dropped.length - 1]!.revision;
-    }
-    for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit, false);
-  }
-
-  private dropSession(session: SessionRecord, reason: BridgeError): void {
-    this.sessions.delete(session.info.sessionId);
-    for (const listener of this.droppedListeners) listener(session.info.sessionId);
-    for (const w of [...this.watchers]) {
-      if (w.sessionId === session.info.sessionId) {
-        this.watchers.delete(w);
-        w.onEnd(reason);
-      }
-    }
+    this.state.load(await this.guard(() => this.backend!.load()));
   }
 
   // ----------------------------------------------------------------------------------
   // Watches
-
-  private deliver(w: Watcher, commit: Commit, initial: boolean): void {
-    const visible = (c: Change) => (!w.names || w.names.has(c.name) || w.names.has(c.id)) && isAllowed(c.rules, w.caller, "observe");
-    // When a watcher sees the whole commit, it gets the commit's own array: watchers of the
-    // same variables then share one array, so the transport can encode it once for all.
-    const changes = commit.changes.every(visible) ? commit.changes : commit.changes.filter(visible);
-    if (changes.length > 0 || initial) w.onMessage({ kind: "commit", revision: commit.revision, changes, initial });
-  }
 
   /**
    * Delivers, in order: the current values (includeInitial), every retained commit with
@@ -979,51 +791,10 @@ export class Store {
       const record = start > 0 ? session.find(name) : this.variable(session, name);
       if (record) this.check(record, caller, "observe");
     }
-    const watcher: Watcher = { sessionId, names, caller, onMessage, onEnd };
-    if (start > 0 && start <= this.compactedRevision) {
-      onMessage({ kind: "compacted", revision: this.applied.rev, compactRevision: this.compactedRevision });
-      onEnd(new CompactedError(`revision ${start} has been compacted (oldest kept: ${this.compactedRevision + 1}); resync and watch from the current revision`));
-      return { cancel: () => {} };
-    }
-    if (options.includeInitial) {
-      const changes: Change[] = [];
-      for (const r of session.variables.values()) {
-        if (names && !names.has(r.name) && !names.has(r.id)) continue;
-        if (!isAllowed(r.accessRules, caller, "observe")) continue;
-        changes.push({ kind: "put", sessionId, name: r.name, id: r.id, type: r.type, value: r.value, oldValue: null, version: r.version, metadata: r.metadata, source: r.updatedBy, timestampMs: r.updatedAtMs, rules: r.accessRules });
-      }
-      onMessage({ kind: "commit", revision: this.applied.rev, changes, initial: true });
-    }
-    if (start > 0) {
-      for (const commit of this.log) if (commit.revision >= start && commit.sessionId === sessionId) this.deliver(watcher, commit, false);
-    }
-    this.watchers.add(watcher);
-    return {
-      cancel: () => {
-        if (this.watchers.delete(watcher)) onEnd();
-      },
-    };
+    return this.state.subscribe(session, { sessionId, names, caller, onMessage, onEnd }, start, options.includeInitial ?? false);
   }
 }
 
-export function stringMap(input: unknown, where: string): Record<string, string> {
-  if (input === undefined || input === null) return {};
-  if (typeof input !== "object" || Array.isArray(input)) throw new InvalidArgumentError(`${where} must be a map of strings`, { parameter: where });
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(input)) {
-    if (typeof v !== "string") throw new InvalidArgumentError(`${where}.${k} must be a string, got ${typeof v}`, { parameter: `${where}.${k}` });
-    out[k] = v;
-  }
-  return out;
-}
-
-export function compilePattern(pattern: string | undefined): RegExp | undefined {
-  if (!pattern) return undefined;
-  try {
-    return new RegExp(pattern);
-  } catch (err) {
-    throw new InvalidArgumentError(`invalid pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`, { parameter: "pattern" });
-  }
-}
-
+export { compilePattern, stringMap } from "./input-checks.js";
 export type { AccessRule, VariableType };
+export type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";

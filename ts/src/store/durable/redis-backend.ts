@@ -176,7 +176,10 @@ export class RedisBackend implements StoreBackend {
           const from = position();
           const reply = (await this.sub.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.logKey, formatLogId(from))) as [string, [string, string[]][]][] | null;
           if (reply && reply[0]) onNew(entriesOf(reply[0][1]));
-          else if (compareLogIds(await this.head(), position()) < 0) onBehind();
+          else {
+            const applied = position(); // before asking: commits applied meanwhile must not look like a loss
+            if (compareLogIds(await this.head(), applied) < 0) onBehind();
+          }
         } catch {
           if (this.closed) return;
           await sleep(100); // Redis is away: read again once it is back

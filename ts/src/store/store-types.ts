@@ -1,0 +1,71 @@
+// The store's request and watch types, shared by every backend.
+import type { BridgeError } from "../errors/index.js";
+import type { Change } from "./records.js";
+
+export interface StoreOptions {
+  /** Versions kept per variable for history and rollback. Default 100. */
+  historyLimit?: number;
+  /** Commits kept for watches that resume from a revision. Default 10,000. */
+  eventLogLimit?: number;
+  /** Session TTL when a session is created without one; 0 = never expires. Default 0. */
+  defaultSessionTtlMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export interface VariableSpecInput {
+  name: string;
+  type: string;
+  initialValue: unknown;
+  constraints?: Record<string, unknown>;
+  metadata?: Record<string, string>;
+  dependencies?: string[];
+  accessRules?: unknown;
+}
+
+export interface UpdateInput {
+  name: string;
+  value: unknown;
+  /** Compare-and-set: 0 or undefined = any version. */
+  expectedVersion?: number;
+  metadata?: Record<string, string>;
+}
+
+export interface UpdateOptions {
+  atomic?: boolean;
+  createIfMissing?: boolean;
+  typeHint?: string;
+  source?: string;
+  caller?: string;
+}
+
+export interface UpdateOutcome {
+  name: string;
+  ok: boolean;
+  error: BridgeError | undefined;
+  version: number;
+}
+
+export interface WatchOptions {
+  names?: string[];
+  startRevision?: number;
+  includeInitial?: boolean;
+  caller?: string;
+}
+
+export type WatchMessage =
+  | { kind: "commit"; revision: number; changes: Change[]; initial: boolean }
+  | { kind: "compacted"; revision: number; compactRevision: number };
+
+export interface WatchHandle {
+  cancel(): void;
+}
+
+/** A configuration space change that commits together with the variables it touches. */
+export interface ConfigCommit {
+  name: string;
+  doc: unknown;
+  version: number;
+  /** The version the space must be at (undefined: it must not exist yet). */
+  expectVersion: number | undefined;
+}
