@@ -43,6 +43,18 @@ describe("Redis: several hosts share one store", () => {
     await assert.rejects(b.update("s", [{ name: "t", value: 3 }]).then((r) => { if (!r.results[0]!.ok) throw r.results[0]!.error; }), /max|constraint/i);
   });
 
+  test("reads racing this host's own commits never end its watches (the barrier is not fooled by its own writes)", async () => {
+    const [a] = await hosts(1);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", [{ name: "n", type: "integer", initialValue: 0 }]);
+    const seen: number[] = [];
+    let ended: unknown = "open";
+    await a.watch("s", {}, (m) => m.kind === "commit" && seen.push(m.revision), (e) => (ended = e));
+    await Promise.all(Array.from({ length: 300 }, (_, i) => (i % 2 ? a.set("s", "n", i) : a.get("s", "n"))));
+    assert.equal(ended, "open", "the watch is still open");
+    assert.equal(seen.length, 150, "and saw every commit");
+  });
+
   test("compare-and-set holds across hosts: a stale expected version is refused wherever it comes from", async () => {
     const [a, b] = await hosts(2);
     await a.createSession({ sessionId: "s" });
