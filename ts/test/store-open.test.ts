@@ -1,10 +1,16 @@
 // Choosing a store: a malformed location, an unreadable SQLite file or an unreachable Redis
 // is refused at start with a typed error that says what was wrong — before any worker starts.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { test } from "node:test";
+import { promisify } from "node:util";
 import { Bridge, FailedPreconditionError, InvalidArgumentError, StoreUnavailableError } from "../src/index.js";
 import { openStore } from "../src/store/index.js";
+import { repoRoot } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
 const invalid = (what: RegExp) => (e: unknown) => e instanceof InvalidArgumentError && e.parameter === "store" && what.test(e.message);
@@ -30,4 +36,42 @@ test("an unreachable Redis is a StoreUnavailableError at start", async () => {
   const started = performance.now();
   await assert.rejects(openStore("redis://127.0.0.1:1/0"), (e: unknown) => e instanceof StoreUnavailableError && /cannot connect to Redis/.test((e as Error).message));
   assert.ok(performance.now() - started < 6_000, "it fails within the connect timeout");
+});
+
+test("serve --store sqlite:PATH: what outside Python clients write is in the file after the host stops", async () => {
+  const location = backends.find((b) => b.name === "sqlite")!.fresh();
+  const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-serve-store-"));
+  const tokenFile = join(dir, "token");
+  const env = { ...process.env };
+  delete env.DSPY_BRIDGE_TOKEN;
+  const server = spawn(process.execPath, [join(repoRoot, "ts/bin/dspy-bridge.js"), "serve", "--workers", "1", "--preload", "", "--token-file", tokenFile, "--store", location], {
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]();
+  const ready = JSON.parse((await lines.next()).value as string) as { event: string; address: string; store: string };
+  assert.deepEqual([ready.event, ready.store], ["ready", "sqlite"]);
+  const script = [
+    "import asyncio, sys",
+    "from dspy_bridge import SessionContext",
+    "async def main():",
+    "    ctx = await SessionContext.connect(sys.argv[1], 'served', token=sys.argv[2])",
+    "    await ctx.register_variable('k', 'integer', 7)",
+    "    await ctx.set_variable('k', 8)",
+    "    await ctx.close()",
+    "asyncio.run(main())",
+  ].join("\n");
+  await promisify(execFile)(join(repoRoot, ".venv/bin/python"), ["-c", script, ready.address, readFileSync(tokenFile, "utf8").trim()], {
+    env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
+  });
+  const exited = new Promise((resolve) => server.once("exit", resolve));
+  server.kill("SIGTERM");
+  assert.equal(await exited, 0);
+  const store = await openStore(location);
+  try {
+    const k = await store.get("served", "k");
+    assert.deepEqual([k.value, k.version], [8, 2]);
+  } finally {
+    await store.close();
+  }
 });
