@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
 import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
+import { Tensor } from "../src/values/index.js";
 import { waitFor } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
@@ -228,6 +229,57 @@ for (const backend of backends) {
       const seen: string[] = [];
       (await store.watch("s", { names: ["a", "b"], startRevision: from }, (m) => m.kind === "commit" && seen.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {})).cancel();
       assert.deepEqual(seen, ["put:b", "delete:a"]);
+    });
+
+    test("every variable type, history, dependencies, rules and configuration spaces read back the same after a reopen", async () => {
+      const location = backend.fresh();
+      const first = await backend.open(location);
+      opened.push(first);
+      await first.createSession({ sessionId: "s", ttlMs: 0, metadata: { team: "blue" } });
+      await first.register("s", [
+        { name: "f", type: "float", initialValue: 0.25, constraints: { min: 0, max: 1 } },
+        { name: "i", type: "integer", initialValue: 3 },
+        { name: "str", type: "string", initialValue: "héllo \u0000 | \"quoted\"", constraints: { max_length: 64 } },
+        { name: "b", type: "boolean", initialValue: true },
+        { name: "ch", type: "choice", initialValue: "x", constraints: { choices: ["x", "y"] } },
+        { name: "m", type: "module", initialValue: "Predict", constraints: { choices: ["Predict", "ChainOfThought"] } },
+        { name: "l", type: "list", initialValue: [1, "two", { three: 3 }] },
+        { name: "d", type: "map", initialValue: { nested: { deep: [1, 2] }, empty: {} } },
+        { name: "e", type: "embedding", initialValue: new Float32Array([0.5, -0.25, 1e-7]) },
+        { name: "t", type: "tensor", initialValue: new Tensor("float64", [2, 2], new Float64Array([1, 2, 3, 4])) },
+      ], "s", "setup", { name: "space", doc: { variables: [{ name: "f", type: "float", min: 0, max: 1 }] }, version: 1, expectVersion: undefined });
+      await first.set("s", "f", 0.5, { metadata: { why: "tuned" } });
+      await first.set("s", "f", 0.75);
+      await first.rollback("s", "f", 2, "too hot");
+      await first.addDependency("s", "f", "i", "constraint");
+      await first.addDependency("s", "i", "b");
+      await first.setPermissions("s", "str", [{ session_pattern: "s", permissions: ["read", "write"] }]);
+      await first.update("s", [{ name: "f", value: 0.1 }], { source: "optimizer" }, { name: "space", doc: { variables: [{ name: "f", type: "float", min: 0, max: 1 }] }, version: 2, expectVersion: 1 });
+      await first.delete("s", ["ch"]);
+      const picture = async (store: Store) => ({
+        session: (({ sessionId, ttlMs, metadata }) => ({ sessionId, ttlMs, metadata }))(await store.getSession("s")),
+        revision: store.currentRevision,
+        variables: (await store.list("s")).map((r) => ({ id: r.id, name: r.name, type: r.type, value: r.value, constraints: r.constraints, metadata: r.metadata, version: r.version, createRevision: r.createRevision, modifyRevision: r.modifyRevision, updatedBy: r.updatedBy, rules: r.accessRules })).sort((x, y) => x.name.localeCompare(y.name)),
+        history: (await store.history("s", "f", 0)).map(({ version, value, updatedBy, metadata, revision }) => ({ version, value, updatedBy, metadata, revision })),
+        dependsOn: await store.dependencies("s", "f", true),
+        dependents: await store.dependencies("s", "b", true, true),
+        denied: await store.checkAccess("s", "str", "read", "someone-else"),
+        space: await store.configuration("s", "space"),
+      });
+      const before = await picture(first);
+      assert.equal(before.variables.length, 9);
+      assert.deepEqual(before.history.map((h) => h.value), [0.1, 0.5, 0.75, 0.5, 0.25]);
+      assert.deepEqual(before.space?.version, 2);
+      if (backend.name === "memory") return; // nothing to reopen
+      await first.close();
+      const second = await backend.open(location);
+      opened.push(second);
+      assert.deepEqual(await picture(second), before);
+      // Replay of the whole log from the reopened store: every commit, in order, with its changes.
+      const replay: string[] = [];
+      (await second.watch("s", { startRevision: 1 }, (m) => m.kind === "commit" && replay.push(`${m.revision}:${m.changes.map((c) => `${c.kind}:${c.name}`).join(",")}`), () => {})).cancel();
+      assert.equal(replay.length, before.revision);
+      assert.equal(replay.at(-1), `${before.revision}:delete:ch`);
     });
 
     test("one variable named twice in an update (by name and by id) is refused", async () => {
