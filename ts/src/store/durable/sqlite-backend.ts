@@ -36,6 +36,10 @@ export class SqliteBackend implements StoreBackend {
   private readonly db: Database.Database;
   private position: LogId = LOG_START;
   private readonly touched = new Map<string, number>();
+  /** The last index of each history list this host has written (saves a query per write). */
+  private readonly lastIndex = new Map<string, number>();
+  /** List ends written by the transaction in progress, cached only once it commits. */
+  private readonly pushed = new Map<string, number>();
   private readonly run: (request: CommitRequest, id: LogId) => void;
   private readonly touchSession: Database.Statement;
 
@@ -72,6 +76,7 @@ export class SqliteBackend implements StoreBackend {
     let logSize = -1;
     this.run = this.db.transaction((request: CommitRequest, id: LogId) => {
       const stamp = `${id.rev}-${id.seq}`;
+      this.pushed.clear();
       for (const op of request.ops) {
         const scope = op.op === "drop" ? op.sid : "key" in op && op.key === keys.sessions ? "" : request.sid;
         switch (op.op) {
@@ -82,22 +87,24 @@ export class SqliteBackend implements StoreBackend {
             hdel.run(op.key, op.field);
             break;
           case "push": {
-            const last = (lastIdx.get(op.key) as { idx: number | null }).idx ?? 0;
-            lpush.run(scope, op.key, last + 1, `${id.rev}|${op.value}`);
-            ltrim.run(op.key, last + 1 - op.keep);
+            const idx = (this.lastIndex.get(op.key) ?? ((lastIdx.get(op.key) as { idx: number | null }).idx ?? 0)) + 1;
+            lpush.run(scope, op.key, idx, `${id.rev}|${op.value}`);
+            if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
+            this.pushed.set(op.key, idx);
             break;
           }
           case "del":
             ldel.run(op.key);
+            this.pushed.set(op.key, 0);
             break;
           case "stamp":
-            hset.run(scope, op.key, op.field, stamp);
-            break;
+            break; // stamps guard commits from other hosts; a file has one host
           case "alive":
             break; // the TTL lives in the session's info here; one host decides expiry
           case "drop":
             dropHashes.run(op.sid);
             dropLists.run(op.sid);
+            this.lastIndex.clear(); // rare: forget every cached list end rather than find the session's
             hdel.run(keys.sessions, op.sid);
             break;
         }
@@ -140,6 +147,7 @@ export class SqliteBackend implements StoreBackend {
   commit(request: CommitRequest): CommitResult {
     const id = request.commit ? { rev: this.position.rev + 1, seq: 0 } : { rev: this.position.rev, seq: this.position.seq + 1 };
     this.run(request, id);
+    for (const [key, idx] of this.pushed) this.lastIndex.set(key, idx);
     this.position = id;
     return { id };
   }
