@@ -392,7 +392,7 @@ class BridgeClosedError(BridgeError):
 
 
 class StoreUnavailableError(BridgeError):
-    """The host's shared store (Redis) is unreachable; the request was not applied. Retryable."""
+    """The host's durable store (Redis, SQLite) could not take the request; it was not applied. Retryable."""
 
     code = Code.UNAVAILABLE
     reason = "store_unavailable"

@@ -324,7 +324,7 @@ export class WorkerStartError extends BridgeError {
   static override readonly reason: string = "worker_start_failed";
 }
 
-/** The shared store (Redis) could not be reached: the request was not applied (or, if `details.outcome` is "unknown", may have been). Retryable. */
+/** The durable store (Redis unreachable, a SQLite write failed) could not take the request: it was not applied (or, if `details.outcome` is "unknown", may have been). Retryable. */
 export class StoreUnavailableError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "store_unavailable";

@@ -674,7 +674,14 @@ export class Store {
         if (!planned.entry) return Promise.resolve(planned.answer(0));
         const id = this.nextId(planned.entry);
         if (this.backend) {
-          const result = this.backend.commit(requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit));
+          const request = requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit);
+          let result: ReturnType<StoreBackend["commit"]>;
+          try {
+            result = this.backend.commit(request);
+          } catch (err) {
+            // The transaction rolled back: nothing was written (a full disk, a file gone read-only).
+            throw new StoreUnavailableError(`the ${this.backend.kind} store could not commit: ${(err as Error).message}`, { cause: err });
+          }
           if (result instanceof Promise || "conflict" in result) throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
           if (compareLogIds(result.id, id) !== 0) throw new InternalError(`the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`);
         }
@@ -730,6 +737,7 @@ export class Store {
   /** Applies every entry other hosts committed (up to at least `until`). One catch-up at a time. */
   private async catchUp(until?: LogId): Promise<void> {
     while (this.catchingUp) await this.catchingUp;
+    if (this.resyncing) return this.resyncing; // the reload brings everything
     if (until && compareLogIds(this.state.applied, until) >= 0) return;
     this.catchingUp = (async () => {
       const entries = await this.guard(() => this.backend!.readAfter(this.state.applied));
