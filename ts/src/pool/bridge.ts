@@ -26,7 +26,7 @@ import { OptimizationRuns } from "../optimize/index.js";
 import { Sessions } from "../sessions/index.js";
 import { openStore, type Store } from "../store/index.js";
 import { HostListener, generateToken } from "../transport/host-listener.js";
-import { decodeValue, encodeValue } from "../values/index.js";
+import { decodeValue, encodeValue, type Value } from "../values/index.js";
 import { Call, type CallOptions } from "./call.js";
 import { ForkServer } from "./fork-server.js";
 import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js";
@@ -550,6 +550,7 @@ export class Bridge {
     worker.attach(connection, hello);
     connection.attach({
       onFrame: (frame) => this.onFrame(worker, frame),
+      onResult: (callId, value) => this.onResult(worker, callId, value),
       onProtocolError: (err) => {
         worker.killReason ??= `it sent an unreadable frame (${err.message})`;
         this.log({ source: worker.id, stream: "stderr", line: `protocol error from worker: ${err.message}` });
@@ -563,19 +564,14 @@ export class Bridge {
     const k = frame.kind;
     switch (k.case) {
       case "result": {
+        if (k.value.outcome.case === "result") {
+          this.onResult(worker, k.value.callId, k.value.outcome.value);
+          return;
+        }
         const call = worker.inFlight.get(k.value.callId);
         if (!call) return;
         this.finishOnWorker(worker, call);
-        if (k.value.outcome.case === "result") {
-          let value: unknown;
-          try {
-            value = decodeValue(k.value.outcome.value);
-          } catch (err) {
-            this.settle(call, BridgeError.from(err));
-            break;
-          }
-          this.settle(call, undefined, false, value);
-        } else if (k.value.outcome.case === "error") {
+        if (k.value.outcome.case === "error") {
           this.settle(call, errorFromDetail(k.value.outcome.value));
         } else {
           this.settle(call, new ProtocolError(`worker ${worker.id} answered '${call.command}' with neither a result nor an error`));
@@ -618,6 +614,28 @@ export class Bridge {
       default:
         return;
     }
+    this.afterAnswer(worker);
+  }
+
+  /** A successful result (from onFrame, or straight from the connection's fast path). */
+  private onResult(worker: WorkerProcess, callId: number, encoded: Value): void {
+    const call = worker.inFlight.get(callId);
+    if (!call) return;
+    this.finishOnWorker(worker, call);
+    let value: unknown;
+    try {
+      value = decodeValue(encoded);
+    } catch (err) {
+      this.settle(call, BridgeError.from(err));
+      this.afterAnswer(worker);
+      return;
+    }
+    this.settle(call, undefined, false, value);
+    this.afterAnswer(worker);
+  }
+
+  /** A call on `worker` has ended: refill its capacity, retire it when drained, wake close(). */
+  private afterAnswer(worker: WorkerProcess): void {
     const slot = this.slots[worker.slot]!;
     if (slot.worker === worker) {
       this.checkRecycle(worker);

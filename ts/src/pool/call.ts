@@ -12,6 +12,8 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+const unset = (): void => {};
+
 export class Call {
   /** Id on the worker connection; assigned when dispatched. */
   id = 0;
@@ -24,8 +26,9 @@ export class Call {
   timer: NodeJS.Timeout | undefined;
   hardDeadline: NodeJS.Timeout | undefined;
   removeAbortListener: (() => void) | undefined;
-  resolve: (value: unknown) => void = () => {};
-  reject: (error: unknown) => void = () => {};
+  // A shared placeholder, not a closure per call: execute() sets both at once.
+  resolve: (value: unknown) => void = unset;
+  reject: (error: unknown) => void = unset;
   sink: StreamSink<unknown> | undefined;
   /** The queue holding the call while it waits for a worker. */
   queue: Call[] | undefined;

@@ -49,16 +49,37 @@ export interface ExecuteFields {
   stream: boolean;
 }
 
+// Strings up to this length are measured and copied in JavaScript when they are ASCII:
+// cheaper than a call into Buffer's C++ UTF-8 writer for a command name or a small JSON.
+const SHORT_STRING = 128;
+
+/** The byte length of `s` if it is short and ASCII (then one byte per char), else -1. */
+function shortAsciiLength(s: string): number {
+  const n = s.length;
+  if (n > SHORT_STRING) return -1;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return -1;
+  return n;
+}
+
+function writeString(buf: Buffer, p: number, s: string, ascii: boolean): number {
+  if (!ascii) return p + buf.write(s, p, "utf8");
+  for (let i = 0; i < s.length; i++) buf[p + i] = s.charCodeAt(i);
+  return p + s.length;
+}
+
 /** The length-prefixed bytes of WorkerFrame{execute: ExecuteRequest{...}}. */
 export function encodeExecuteFrame(f: ExecuteFields): Buffer {
-  const commandLen = Buffer.byteLength(f.command);
-  const jsonLen = f.args.json.length === 0 ? 0 : Buffer.byteLength(f.args.json);
-  const sessionLen = f.sessionId.length === 0 ? 0 : Buffer.byteLength(f.sessionId);
-  const attachments: Uint8Array[] = [];
-  for (const a of f.args.attachments) attachments.push(toBinary(AttachmentSchema, a));
+  const json = f.args.json;
+  const commandAscii = shortAsciiLength(f.command) >= 0;
+  const jsonAscii = shortAsciiLength(json) >= 0;
+  const sessionAscii = shortAsciiLength(f.sessionId) >= 0;
+  const commandLen = commandAscii ? f.command.length : Buffer.byteLength(f.command);
+  const jsonLen = jsonAscii ? json.length : Buffer.byteLength(json);
+  const sessionLen = sessionAscii ? f.sessionId.length : Buffer.byteLength(f.sessionId);
+  const attachments: Uint8Array[] | undefined = f.args.attachments.length === 0 ? undefined : f.args.attachments.map((a) => toBinary(AttachmentSchema, a));
 
   let valueLen = jsonLen ? 1 + varintSize(jsonLen) + jsonLen : 0;
-  for (const a of attachments) valueLen += 1 + varintSize(a.length) + a.length;
+  if (attachments) for (const a of attachments) valueLen += 1 + varintSize(a.length) + a.length;
   let reqLen = 1 + varintSize(valueLen) + valueLen; // args is always present
   if (f.callId) reqLen += 1 + varintSize(f.callId);
   if (commandLen) reqLen += 1 + varintSize(commandLen) + commandLen;
@@ -79,16 +100,16 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   if (commandLen) {
     buf[p++] = tag(2, WIRE_LEN);
     p = writeVarint(buf, p, commandLen);
-    p += buf.write(f.command, p, "utf8");
+    p = writeString(buf, p, f.command, commandAscii);
   }
   buf[p++] = tag(3, WIRE_LEN);
   p = writeVarint(buf, p, valueLen);
   if (jsonLen) {
     buf[p++] = tag(1, WIRE_LEN);
     p = writeVarint(buf, p, jsonLen);
-    p += buf.write(f.args.json, p, "utf8");
+    p = writeString(buf, p, json, jsonAscii);
   }
-  for (const a of attachments) {
+  if (attachments) for (const a of attachments) {
     buf[p++] = tag(2, WIRE_LEN);
     p = writeVarint(buf, p, a.length);
     buf.set(a, p);
@@ -97,7 +118,7 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   if (sessionLen) {
     buf[p++] = tag(4, WIRE_LEN);
     p = writeVarint(buf, p, sessionLen);
-    p += buf.write(f.sessionId, p, "utf8");
+    p = writeString(buf, p, f.sessionId, sessionAscii);
   }
   if (f.timeoutMs) {
     buf[p++] = tag(5, WIRE_VARINT);
@@ -113,51 +134,48 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
 /** Thrown inside the fast decoder to hand the frame to the generated decoder. */
 const FALLBACK = Symbol("fallback");
 
-class Reader {
-  pos: number;
-  constructor(
-    readonly buf: Buffer,
-    start: number,
-    readonly end: number,
-  ) {
-    this.pos = start;
-  }
+// The decoder's cursor. Module state instead of a reader object per message: a result frame
+// is three nested messages, and this runs for every call (no allocation but the results).
+let pos = 0;
 
-  varint(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      if (this.pos >= this.end || shift > 28) throw FALLBACK;
-      const b = this.buf[this.pos++]!;
-      result += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return result;
-      shift += 7;
-    }
-  }
-
-  /** Returns [start, end) of a length-delimited field's bytes. */
-  lengthDelimited(): [number, number] {
-    const len = this.varint();
-    const start = this.pos;
-    const end = start + len;
-    if (end > this.end) throw FALLBACK;
-    this.pos = end;
-    return [start, end];
+function readVarint(buf: Buffer, end: number): number {
+  let result = 0;
+  let shift = 0;
+  for (;;) {
+    if (pos >= end || shift > 28) throw FALLBACK;
+    const b = buf[pos++]!;
+    // Shifts stay within 31 bits; the fifth byte (shift 28) is multiplied (no Math.pow per byte).
+    result += shift < 28 ? (b & 0x7f) << shift : (b & 0x7f) * 0x10000000;
+    if (b < 0x80) return result;
+    shift += 7;
   }
 }
 
-function readValue(buf: Buffer, start: number, end: number): Value {
-  const r = new Reader(buf, start, end);
+/** Reads a length prefix; returns the end of the field's bytes, which start at `pos`. */
+function readLength(buf: Buffer, end: number): number {
+  const len = readVarint(buf, end);
+  const fieldEnd = pos + len;
+  if (fieldEnd > end) throw FALLBACK;
+  return fieldEnd;
+}
+
+/** Shared by every decoded Value without attachments (frozen: readers only read it). */
+const NO_ATTACHMENTS = Object.freeze([]) as unknown as Attachment[];
+
+function readValue(buf: Buffer, end: number): Value {
   let json = "";
-  const attachments: Attachment[] = [];
-  while (r.pos < r.end) {
-    const t = r.varint();
+  let attachments = NO_ATTACHMENTS;
+  while (pos < end) {
+    const t = readVarint(buf, end);
     if (t === tag(1, WIRE_LEN)) {
-      const [s, e] = r.lengthDelimited();
-      json = buf.toString("utf8", s, e);
+      const e = readLength(buf, end);
+      json = buf.toString("utf8", pos, e);
+      pos = e;
     } else if (t === tag(2, WIRE_LEN)) {
-      const [s, e] = r.lengthDelimited();
-      attachments.push(fromBinary(AttachmentSchema, buf.subarray(s, e)));
+      const e = readLength(buf, end);
+      if (attachments === NO_ATTACHMENTS) attachments = [];
+      attachments.push(fromBinary(AttachmentSchema, buf.subarray(pos, e)));
+      pos = e;
     } else {
       throw FALLBACK;
     }
@@ -165,19 +183,19 @@ function readValue(buf: Buffer, start: number, end: number): Value {
   return { $typeName: "dspy_bridge.v1.Value", json, attachments };
 }
 
-function readResponse(buf: Buffer, start: number, end: number): WorkerFrame {
-  const r = new Reader(buf, start, end);
+function readResponse(buf: Buffer, end: number): WorkerFrame {
   let callId = 0;
   let outcome: ExecuteResponse["outcome"] = { case: undefined };
-  while (r.pos < r.end) {
-    const t = r.varint();
-    if (t === tag(1, WIRE_VARINT)) callId = r.varint();
+  while (pos < end) {
+    const t = readVarint(buf, end);
+    if (t === tag(1, WIRE_VARINT)) callId = readVarint(buf, end);
     else if (t === tag(2, WIRE_LEN)) {
-      const [s, e] = r.lengthDelimited();
-      outcome = { case: "result", value: readValue(buf, s, e) };
+      const e = readLength(buf, end);
+      outcome = { case: "result", value: readValue(buf, e) };
     } else if (t === tag(3, WIRE_LEN)) {
-      const [s, e] = r.lengthDelimited();
-      outcome = { case: "error", value: fromBinary(ErrorDetailSchema, buf.subarray(s, e)) };
+      const e = readLength(buf, end);
+      outcome = { case: "error", value: fromBinary(ErrorDetailSchema, buf.subarray(pos, e)) };
+      pos = e;
     } else throw FALLBACK;
   }
   return {
@@ -186,20 +204,20 @@ function readResponse(buf: Buffer, start: number, end: number): WorkerFrame {
   };
 }
 
-function readStreamItem(buf: Buffer, start: number, end: number): WorkerFrame {
-  const r = new Reader(buf, start, end);
+function readStreamItem(buf: Buffer, end: number): WorkerFrame {
   let callId = 0;
   let kind: StreamItem["kind"] = { case: undefined };
-  while (r.pos < r.end) {
-    const t = r.varint();
-    if (t === tag(1, WIRE_VARINT)) callId = r.varint();
+  while (pos < end) {
+    const t = readVarint(buf, end);
+    if (t === tag(1, WIRE_VARINT)) callId = readVarint(buf, end);
     else if (t === tag(2, WIRE_LEN)) {
-      const [s, e] = r.lengthDelimited();
-      kind = { case: "item", value: readValue(buf, s, e) };
-    } else if (t === tag(3, WIRE_VARINT)) kind = { case: "end", value: r.varint() !== 0 };
+      const e = readLength(buf, end);
+      kind = { case: "item", value: readValue(buf, e) };
+    } else if (t === tag(3, WIRE_VARINT)) kind = { case: "end", value: readVarint(buf, end) !== 0 };
     else if (t === tag(4, WIRE_LEN)) {
-      const [s, e] = r.lengthDelimited();
-      kind = { case: "error", value: fromBinary(ErrorDetailSchema, buf.subarray(s, e)) };
+      const e = readLength(buf, end);
+      kind = { case: "error", value: fromBinary(ErrorDetailSchema, buf.subarray(pos, e)) };
+      pos = e;
     } else throw FALLBACK;
   }
   return {
@@ -208,16 +226,47 @@ function readStreamItem(buf: Buffer, start: number, end: number): WorkerFrame {
   };
 }
 
+/**
+ * The frame on nearly every call's path, a successful result, without the four wrapper
+ * objects of a WorkerFrame: returns true after `onResult(callId, value)` when `body` is
+ * exactly WorkerFrame{result: ExecuteResponse{call_id, result}}, false for anything else
+ * (decode that with decodeWorkerFrame).
+ */
+export function readResultFrame(body: Buffer, onResult: (callId: number, value: Value) => void): boolean {
+  const end = body.length;
+  if (end < 2 || body[0] !== tag(FRAME_RESULT, WIRE_LEN)) return false;
+  let callId = 0;
+  let value: Value | undefined;
+  try {
+    pos = 1;
+    if (readLength(body, end) !== end) return false;
+    while (pos < end) {
+      const t = readVarint(body, end);
+      if (t === tag(1, WIRE_VARINT)) callId = readVarint(body, end);
+      else if (t === tag(2, WIRE_LEN)) value = readValue(body, readLength(body, end));
+      else return false; // an error, or a field this reader does not know
+    }
+  } catch (err) {
+    if (err !== FALLBACK) throw err;
+    return false;
+  }
+  if (value === undefined) return false;
+  onResult(callId, value);
+  return true;
+}
+
 /** Decodes one frame body; results and stream items by hand, everything else by the generated code. */
 export function decodeWorkerFrame(body: Uint8Array): WorkerFrame {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   try {
-    const r = new Reader(buf, 0, buf.length);
-    if (r.end === 0) throw FALLBACK;
-    const t = r.varint();
-    const [s, e] = t === tag(FRAME_RESULT, WIRE_LEN) || t === tag(FRAME_STREAM_ITEM, WIRE_LEN) ? r.lengthDelimited() : [0, 0];
-    if (e === 0 || r.pos !== r.end) throw FALLBACK; // not a lone result/stream item
-    return t === tag(FRAME_RESULT, WIRE_LEN) ? readResponse(buf, s, e) : readStreamItem(buf, s, e);
+    const end = buf.length;
+    if (end === 0) throw FALLBACK;
+    pos = 0;
+    const t = readVarint(buf, end);
+    if (t !== tag(FRAME_RESULT, WIRE_LEN) && t !== tag(FRAME_STREAM_ITEM, WIRE_LEN)) throw FALLBACK;
+    const e = readLength(buf, end);
+    if (e !== end) throw FALLBACK; // not a lone result/stream item
+    return t === tag(FRAME_RESULT, WIRE_LEN) ? readResponse(buf, e) : readStreamItem(buf, e);
   } catch (err) {
     if (err !== FALLBACK) throw err;
     return fromBinary(WorkerFrameSchema, body);

@@ -24,48 +24,62 @@ export class FrameTooLargeError extends Error {
 /**
  * Splits a byte stream into frame bodies. Chunks are kept as a list and joined only when a
  * frame spans several of them, so a large frame arriving in many chunks is copied once.
+ * Frames wholly inside the first chunk are returned as views of it, read from an offset:
+ * one Buffer object per frame, none for the bookkeeping.
  */
 export class FrameReader {
   private chunks: Buffer[] = [];
+  /** Where the unread bytes of chunks[0] start. */
+  private offset = 0;
   private buffered = 0;
 
   constructor(private readonly maxFrameBytes: number) {}
 
   /** Feeds bytes; returns the complete frame bodies. Throws FrameTooLargeError. */
-  push(chunk: Buffer): Uint8Array[] {
+  push(chunk: Buffer): Buffer[] {
+    if (chunk.length === 0) return [];
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    const frames: Uint8Array[] = [];
+    const frames: Buffer[] = [];
     while (this.buffered >= FRAME_HEADER_BYTES) {
-      const size = this.peekLength();
+      const first = this.chunks[0]!;
+      const available = first.length - this.offset;
+      const size = available >= FRAME_HEADER_BYTES ? first.readUInt32LE(this.offset) : this.peekSplitHeader();
       if (size > this.maxFrameBytes) throw new FrameTooLargeError(size, this.maxFrameBytes);
-      if (this.buffered < FRAME_HEADER_BYTES + size) break;
-      frames.push(this.take(FRAME_HEADER_BYTES + size).subarray(FRAME_HEADER_BYTES));
+      const total = FRAME_HEADER_BYTES + size;
+      if (this.buffered < total) break;
+      let head = this.chunks[0]!;
+      if (head.length - this.offset < total) head = this.joinFirst();
+      const start = this.offset + FRAME_HEADER_BYTES;
+      frames.push(head.subarray(start, start + size));
+      this.consume(total);
     }
     return frames;
   }
 
-  private peekLength(): number {
-    const first = this.chunks[0]!;
-    if (first.length >= FRAME_HEADER_BYTES) return first.readUInt32LE(0);
-    const head = Buffer.concat(this.chunks, FRAME_HEADER_BYTES);
-    return head.readUInt32LE(0);
+  /** The length prefix when it spans chunks (rare: copies its 4 bytes only). */
+  private peekSplitHeader(): number {
+    const parts = [this.chunks[0]!.subarray(this.offset), ...this.chunks.slice(1)];
+    return Buffer.concat(parts, FRAME_HEADER_BYTES).readUInt32LE(0);
   }
 
-  private take(n: number): Buffer {
+  /** Makes chunks[0] hold every buffered byte from the read position on. */
+  private joinFirst(): Buffer {
     const first = this.chunks[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      const all = Buffer.concat(this.chunks, this.buffered);
-      out = all.subarray(0, n);
-      this.chunks = all.length > n ? [all.subarray(n)] : [];
-    }
+    const rest = this.offset ? first.subarray(this.offset) : first;
+    const all = this.chunks.length === 1 ? rest : Buffer.concat([rest, ...this.chunks.slice(1)], this.buffered);
+    this.chunks = [all];
+    this.offset = 0;
+    return all;
+  }
+
+  private consume(n: number): void {
     this.buffered -= n;
-    return out;
+    this.offset += n;
+    if (this.offset === this.chunks[0]!.length) {
+      this.chunks.shift();
+      this.offset = 0;
+    }
   }
 }
 

@@ -2,10 +2,17 @@
 // with many calls in flight this is what makes throughput scale (bench/bridge.mjs).
 import type { Socket } from "node:net";
 import type { WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
+import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
+import { readResultFrame } from "./fast-codec.js";
 import { FrameReader, decodeFrame, encodeFrame } from "./frame-codec.js";
 
 export interface FrameConnectionHandlers {
   onFrame(frame: WorkerFrame): void;
+  /**
+   * A successful result, delivered without building its WorkerFrame (the hot path). Without
+   * this handler results arrive through onFrame like every other frame.
+   */
+  onResult?(callId: number, value: Value): void;
   /** A frame that could not be decoded or was too large; the connection is closed after it. */
   onProtocolError(error: Error): void;
   onClose(): void;
@@ -17,6 +24,7 @@ export class FrameConnection {
   private flushScheduled = false;
   private closed = false;
   private handlers: FrameConnectionHandlers | undefined;
+  private onResult: ((callId: number, value: Value) => void) | undefined;
 
   constructor(readonly socket: Socket, maxFrameBytes: number) {
     this.reader = new FrameReader(maxFrameBytes);
@@ -31,6 +39,7 @@ export class FrameConnection {
   /** Attaches the handlers; frames that arrived before are not buffered, so attach early. */
   attach(handlers: FrameConnectionHandlers): void {
     this.handlers = handlers;
+    this.onResult = handlers.onResult?.bind(handlers);
   }
 
   get isClosed(): boolean {
@@ -71,7 +80,7 @@ export class FrameConnection {
   }
 
   private onData(chunk: Buffer): void {
-    let bodies: Uint8Array[];
+    let bodies: Buffer[];
     try {
       bodies = this.reader.push(chunk);
     } catch (err) {
@@ -79,7 +88,9 @@ export class FrameConnection {
       this.socket.destroy();
       return;
     }
+    const onResult = this.onResult;
     for (const body of bodies) {
+      if (onResult && readResultFrame(body, onResult)) continue;
       let frame: WorkerFrame;
       try {
         frame = decodeFrame(body);
