@@ -37,20 +37,32 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buffer
-        buf += data
+        if buf:
+            buf += data
+            src: bytes | bytearray = buf
+        else:
+            # Nothing pending (the usual case): cut the frames straight out of `data`, one
+            # copy each, instead of appending to the buffer and copying twice out of it.
+            src = data if type(data) is bytes else bytes(data)
         frames: list[bytes] = []
         offset = 0
-        end = len(buf)
+        end = len(src)
+        unpack_from = HEADER.unpack_from
+        limit = self._limit
         while end - offset >= 4:
-            (size,) = HEADER.unpack_from(buf, offset)
-            if size > self._limit:
-                raise FrameTooLargeError(size, self._limit)
-            if end - offset - 4 < size:
+            (size,) = unpack_from(src, offset)
+            if size > limit:
+                raise FrameTooLargeError(size, limit)
+            stop = offset + 4 + size
+            if stop > end:
                 break
-            frames.append(bytes(buf[offset + 4 : offset + 4 + size]))
-            offset += 4 + size
-        if offset:
-            del buf[:offset]
+            frames.append(bytes(src[offset + 4 : stop]) if src is buf else src[offset + 4 : stop])
+            offset = stop
+        if src is buf:
+            if offset:
+                del buf[:offset]
+        elif offset < end:
+            buf += src[offset:] if offset else src
         return frames
 
 
@@ -60,6 +72,8 @@ _ONE_BYTE_VARINTS = tuple(bytes((i,)) for i in range(0x80))
 def _varint(n: int) -> bytes:
     if n < 0x80:
         return _ONE_BYTE_VARINTS[n]
+    if n < 0x4000:
+        return bytes((n & 0x7F | 0x80, n >> 7))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -68,14 +82,27 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+_pack_header = HEADER.pack
+
+
 def encode_result_frame(call_id: int, json_utf8: bytes) -> bytes:
     """The length-prefixed bytes of WorkerFrame{result: ExecuteResponse{call_id, result: Value{json}}}.
 
     Written by hand because it is on every call's path and the generic protobuf build and
     serialize cost more than the rest of a trivial call; tests/core/test_framing.py proves
-    the bytes equal the generated code's.
+    the bytes equal the generated code's. Lengths are computed first so the payload is
+    copied once, whatever its size.
     """
-    value = b"\x0a" + _varint(len(json_utf8)) + json_utf8 if json_utf8 else b""
-    response = (b"\x08" + _varint(call_id) if call_id else b"") + b"\x12" + _varint(len(value)) + value
-    frame = b"\x1a" + _varint(len(response)) + response
-    return HEADER.pack(len(frame)) + frame
+    json_len = len(json_utf8)
+    json_len_bytes = _varint(json_len)
+    value_len = 1 + len(json_len_bytes) + json_len if json_len else 0
+    value_len_bytes = _varint(value_len)
+    call_id_bytes = b"\x08" + _varint(call_id) if call_id else b""
+    response_len = len(call_id_bytes) + 1 + len(value_len_bytes) + value_len
+    response_len_bytes = _varint(response_len)
+    frame_len = 1 + len(response_len_bytes) + response_len
+    if not json_len:
+        return b"".join((_pack_header(frame_len), b"\x1a", response_len_bytes, call_id_bytes, b"\x12", value_len_bytes))
+    return b"".join(
+        (_pack_header(frame_len), b"\x1a", response_len_bytes, call_id_bytes, b"\x12", value_len_bytes, b"\x0a", json_len_bytes, json_utf8)
+    )

@@ -133,7 +133,7 @@ class WorkerProtocol(asyncio.Protocol):
                 size, pos = (size & 0x7F) | (raw[2] << 7), 3
             if size < 0x80 * 0x80 and pos + size == len(raw):
                 try:
-                    req = ExecuteRequest.FromString(raw[pos:])
+                    req = ExecuteRequest.FromString(memoryview(raw)[pos:])  # parsed in place, not copied
                 except Exception:  # noqa: BLE001 - the generic path reports it
                     pass
                 else:
@@ -179,11 +179,12 @@ class WorkerProtocol(asyncio.Protocol):
                     f"arguments of '{req.command}' must be a map of parameter names to values,"
                     f" got {type(args).__name__}"
                 )
-            cmd.bind(args)
+            if args or cmd.parameters:
+                cmd.bind(args)
             if cmd.is_stream != req.stream:
                 how = "bridge.stream()" if cmd.is_stream else "bridge.execute()"
                 raise InvalidArgumentError(f"command '{cmd.name}' must be called with {how}")
-            kwargs = self._with_context(cmd, args, req)
+            kwargs = args if cmd.context_parameter is None else self._with_context(cmd, args, req)
         except BaseException as err:  # noqa: BLE001 - reported to the caller
             self._send_error(call_id, err, req.stream)
             return
