@@ -64,6 +64,27 @@ describe("SQLite: a host restart keeps the store", () => {
     }
   });
 
+  test("session TTLs carry across a restart: a session left alone past its TTL is gone when the host comes back", async () => {
+    const location = sqlite.fresh();
+    const one = await openStore(location);
+    await one.createSession({ sessionId: "short", ttlMs: 300 });
+    await one.createSession({ sessionId: "forever" });
+    await one.register("short", [{ name: "v", type: "integer", initialValue: 1 }]);
+    await one.close();
+    await new Promise((r) => setTimeout(r, 400));
+    const two = await openStore(location);
+    try {
+      assert.deepEqual((await two.listSessions()).map((s) => s.sessionId), ["forever"]);
+      await assert.rejects(two.get("short", "v"), /not found/);
+    } finally {
+      await two.close();
+    }
+    const db = new Database(location.slice("sqlite:".length));
+    const sessions = db.prepare("SELECT field FROM kv_hash WHERE key = 's'").all() as { field: string }[];
+    db.close();
+    assert.deepEqual(sessions.map((r) => r.field), ["forever"], "the expiry was committed to the file, not just hidden");
+  });
+
   test("a second host cannot open a file another host is using", async () => {
     const location = sqlite.fresh();
     const one = await openStore(location);
