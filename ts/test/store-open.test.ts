@@ -32,6 +32,24 @@ test("a file that is not a SQLite database is refused, and left as it was", asyn
   assert.equal(readFileSync(path, "utf8"), "this is not a database, and it is mine");
 });
 
+test("a new SQLite store file is readable by its owner only", async () => {
+  const location = backends.find((b) => b.name === "sqlite")!.fresh();
+  const store = await openStore(location);
+  try {
+    await store.createSession({ sessionId: "s" });
+    const { statSync } = await import("node:fs");
+    const path = location.slice("sqlite:".length);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(statSync(`${path}-wal`).mode & 0o777, 0o600);
+  } finally {
+    await store.close();
+  }
+});
+
+test("a Redis password never appears in the error", async () => {
+  await assert.rejects(openStore("redis://user:hunter2@127.0.0.1:1/0"), (e: unknown) => e instanceof StoreUnavailableError && !/hunter2/.test((e as Error).message) && /\*\*\*/.test((e as Error).message));
+});
+
 test("an unreachable Redis is a StoreUnavailableError at start", async () => {
   const started = performance.now();
   await assert.rejects(openStore("redis://127.0.0.1:1/0"), (e: unknown) => e instanceof StoreUnavailableError && /cannot connect to Redis/.test((e as Error).message));

@@ -35,6 +35,17 @@ type RedisWithScripts = Redis & {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The URL without its password, for messages and logs. */
+function redacted(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
 function connection(url: string, connectTimeoutMs: number): RedisWithScripts {
   const redis = new Redis(url, {
     lazyConnect: true,
@@ -83,7 +94,7 @@ export class RedisBackend implements StoreBackend {
       await Promise.all([backend.cmd.connect(), backend.sub.connect()]);
     } catch (err) {
       await backend.close();
-      throw new StoreUnavailableError(`cannot connect to Redis at ${options.url}: ${(err as Error).message}`, { cause: err });
+      throw new StoreUnavailableError(`cannot connect to Redis at ${redacted(options.url)}: ${(err as Error).message}`, { cause: err });
     }
     return backend;
   }

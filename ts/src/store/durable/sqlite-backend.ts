@@ -3,6 +3,7 @@
 // so a crash — even kill -9 in the middle of a burst — keeps every acknowledged commit and
 // none half-written. better-sqlite3 is synchronous, so the store plans, commits and applies
 // a change inside one call, with nothing interleaving.
+import { chmodSync, existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
 import { LOG_START, type LogId } from "../log-id.js";
@@ -44,8 +45,11 @@ export class SqliteBackend implements StoreBackend {
   private readonly touchSession: Database.Statement;
 
   constructor(private readonly options: SqliteOptions) {
+    const created = !existsSync(options.path);
     try {
       this.db = new Database(options.path);
+      // Variables may hold secrets: a new store file is readable by its owner only (SQLite gives the WAL the same mode).
+      if (created) chmodSync(options.path, 0o600);
     } catch (err) {
       throw new InvalidArgumentError(`cannot open the SQLite store at '${options.path}': ${(err as Error).message}`, { parameter: "store", cause: err });
     }
