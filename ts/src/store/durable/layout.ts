@@ -251,7 +251,12 @@ export function sessionsFromSnapshot(snapshot: RawSnapshot): Map<string, Session
     }
     for (const [, edgeJson] of hash(keys.edges(sid))) {
       const e = JSON.parse(edgeJson) as { from: string; to: string; type: string; metadata: Record<string, string> };
-      if (session.variables.has(e.from) && session.variables.has(e.to)) session.dependencies.add(e.from, e.to, e.type, e.metadata);
+      if (!session.variables.has(e.from) || !session.variables.has(e.to)) continue;
+      try {
+        session.dependencies.add(e.from, e.to, e.type, e.metadata);
+      } catch {
+        // Cannot happen (edges commit one at a time, each checked); if it did, a lost edge beats a store that will not load.
+      }
     }
     for (const [name, json] of hash(keys.configs(sid))) {
       const c = JSON.parse(json) as { doc: unknown; version: number };
