@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { parseOptions } from "./lib/cli.mjs";
 import { loadBridge } from "./lib/bridge.mjs";
-import { closedLoop } from "./lib/runner.mjs";
+import { throughputInterleaved } from "./lib/runner.mjs";
 import { round, ratio } from "./lib/stats.mjs";
 import { printTable, printTargets, printFinal, progress, fmtInt, fmtFixed } from "./lib/report.mjs";
 import { ROOT } from "./lib/paths.mjs";
@@ -14,25 +14,43 @@ import { startPythonia } from "./lib/pythonia.mjs";
 
 const opts = parseOptions(
   {
-    seconds: { type: "number", default: 3, help: "timed closed-loop duration per system" },
+    seconds: { type: "number", default: 3, help: "timed closed-loop duration per system (split over the rounds)" },
+    warmup: { type: "number", default: 3, help: "untimed closed-loop seconds per system first" },
+    rounds: { type: "int", default: 6, help: "interleaved throughput rounds (figures pool all rounds)" },
     concurrency: { type: "int", default: 64, help: "calls kept in flight for throughput" },
     burst: { type: "int", default: 1000, help: "concurrent calls on the 100 ms LM" },
   },
-  "node bench/dspy.mjs [--seconds S] [--concurrency N] [--burst N]",
+  "node bench/dspy.mjs [--seconds S] [--warmup S] [--rounds N] [--concurrency N] [--burst N]",
 );
 const log = progress("dspy");
 const Bridge = await loadBridge();
 const bridge = await Bridge.start({ workers: 2, onLog: () => {} });
+let py;
 let bridgeRate;
+let pythoniaRate;
 let burstSeconds;
 try {
+  log("pythonia: DSPy Predict driven directly");
+  process.env.PYTHONPATH = [join(ROOT, "python"), process.env.PYTHONPATH].filter(Boolean).join(":");
+  py = await startPythonia("pythonia_dspy.py");
+
   // usage: false — pythonia's side does not track token usage either: the same work on both.
   const predict = (i) =>
     bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `q${i}` }, lm: { model: "scripted" }, usage: false });
-  log("bridge: warm-up");
-  await closedLoop(predict, { concurrency: opts.concurrency, seconds: 0.5 });
-  log(`bridge: Predict with ${opts.concurrency} in flight for ${opts.seconds}s`);
-  bridgeRate = (await closedLoop(predict, { concurrency: opts.concurrency, seconds: opts.seconds })).perSecond;
+  const direct = (i) => py.fixture.predict(`q${i}`);
+  const [viaBridge, viaPythonia] = [(await predict(0)).fields?.answer, await direct(0)];
+  if (viaBridge !== viaPythonia) throw new Error(`the two systems answer differently: bridge ${JSON.stringify(viaBridge)}, pythonia ${JSON.stringify(viaPythonia)}`);
+
+  // Both systems stay up and are measured in alternating rounds (see throughputInterleaved).
+  const rates = await throughputInterleaved(
+    [
+      { name: "bridge", call: predict },
+      { name: "pythonia", call: direct },
+    ],
+    { rounds: opts.rounds, warmupSeconds: opts.warmup, seconds: opts.seconds, concurrency: opts.concurrency, log },
+  );
+  bridgeRate = rates.bridge.per_s;
+  pythoniaRate = rates.pythonia.per_s;
 
   log(`bridge: ${opts.burst} concurrent Predict calls on a 100 ms LM`);
   const slow = { model: "scripted", latencyMs: 100 };
@@ -43,19 +61,8 @@ try {
   );
   burstSeconds = (performance.now() - t0) / 1000;
 } finally {
+  py?.close();
   await bridge.close();
-}
-
-log("pythonia: DSPy Predict driven directly");
-process.env.PYTHONPATH = [join(ROOT, "python"), process.env.PYTHONPATH].filter(Boolean).join(":");
-const py = await startPythonia("pythonia_dspy.py");
-let pythoniaRate;
-try {
-  const call = (i) => py.fixture.predict(`q${i}`);
-  await closedLoop(call, { concurrency: opts.concurrency, seconds: 0.5 });
-  pythoniaRate = (await closedLoop(call, { concurrency: opts.concurrency, seconds: opts.seconds })).perSecond;
-} finally {
-  py.close();
 }
 
 const throughputRatio = ratio(bridgeRate, pythoniaRate);
@@ -67,7 +74,7 @@ printTable(
     ["throughput ratio", fmtFixed(throughputRatio, 2)],
     [`${opts.burst} concurrent Predict calls on a 100 ms LM (s)`, fmtFixed(burstSeconds, 2)],
   ],
-  { title: `DSPy through the bridge vs pythonia (${opts.concurrency} in flight, ${opts.seconds}s)` },
+  { title: `DSPy through the bridge vs pythonia (${opts.concurrency} in flight, ${opts.seconds}s each after ${opts.warmup}s warm-up, ${opts.rounds} interleaved rounds)` },
 );
 printTargets([
   { name: "throughput_ratio", value: round(throughputRatio, 3), op: ">=", target: 1.8 },

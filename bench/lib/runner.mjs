@@ -90,3 +90,34 @@ export async function measureInterleaved(systems, { rounds, warmup, calls, concu
   }
   return out;
 }
+
+/**
+ * Closed-loop throughput of several systems side by side: each first runs `warmupSeconds`
+ * untimed (long enough for a Python process to reach its steady state: caches, histories
+ * at their bounds), then `rounds` timed windows of `seconds / rounds` each, in rotating
+ * order, each after a short untimed ramp-up; figures pool the windows. The same reasoning
+ * as measureInterleaved: a small VM flips between fast and slow modes, and measuring one
+ * system after the other would credit whichever ran in the fast mode.
+ * Returns { [name]: { per_s, calls, seconds } }.
+ */
+export async function throughputInterleaved(systems, { rounds, warmupSeconds, seconds, concurrency, log = () => {} }) {
+  for (const { name, call } of systems) {
+    log(`${name}: warm-up (${concurrency} in flight for ${warmupSeconds}s)`);
+    await closedLoop(call, { concurrency, seconds: warmupSeconds });
+  }
+  const pooled = new Map(systems.map(({ name }) => [name, { calls: 0, seconds: 0 }]));
+  for (let r = 0; r < rounds; r++) {
+    const order = systems.map((_, i) => systems[(i + r) % systems.length]);
+    log(`round ${r + 1}/${rounds}: ${order.map((s) => s.name).join(", ")}`);
+    for (const { name, call } of order) {
+      await closedLoop(call, { concurrency, seconds: 0.25 });
+      const tp = await closedLoop(call, { concurrency, seconds: seconds / rounds });
+      const acc = pooled.get(name);
+      acc.calls += tp.calls;
+      acc.seconds += tp.seconds;
+    }
+  }
+  const out = {};
+  for (const [name, acc] of pooled) out[name] = { per_s: acc.calls / acc.seconds, calls: acc.calls, seconds: acc.seconds };
+  return out;
+}

@@ -167,13 +167,14 @@ async def _run(
 
 # Built modules by definition: parsing a signature and building a module costs more than a
 # scripted LM call, and a module's forward does not change it, so calls share one instance.
-_built: dict[str, Any] = {}
+_built: dict[Any, Any] = {}
 _BUILT_LIMIT = 256
 
 
 def _cached_module(module: str, signature: str, config: dict[str, Any] | None) -> Any:
     try:
-        key = json.dumps([module, signature, config], sort_keys=True)
+        # Without a config (the usual call) the key needs no JSON rendering.
+        key = (module, signature) if not config else json.dumps([module, signature, config], sort_keys=True)
     except (TypeError, ValueError):
         return build_module(module, signature, config)
     program = _built.get(key)
