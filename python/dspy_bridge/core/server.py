@@ -116,9 +116,16 @@ class WorkerProtocol(asyncio.Protocol):
             assert self._transport is not None
             self._transport.close()
             return
-        for raw in frames:
-            self._handle_frame(raw)
-        # Answers produced inline leave now, in one write, instead of one loop turn later.
+        # Answers produced inline leave at the end, in one write, instead of one loop turn
+        # later: marking the flush as scheduled keeps each answer from queueing a callback
+        # (an extra, empty event-loop turn per batch, which sequential calls pay in full).
+        already_scheduled = self._flush_scheduled
+        self._flush_scheduled = True
+        try:
+            for raw in frames:
+                self._handle_frame(raw)
+        finally:
+            self._flush_scheduled = already_scheduled
         if self._out:
             self._flush()
 
