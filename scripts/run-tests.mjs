@@ -38,6 +38,19 @@ if (!only || only === "ts") {
 }
 if (!only || only === "py") {
   results.push(["python", run("Python tests", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests", ...(only === "py" ? extra : [])])]);
+  if (!(only === "py" && extra.length)) {
+    // The Python session API once more, through a host whose store is Redis (docs/deployment.md).
+    let redis;
+    try {
+      redis = process.env.DSPY_BRIDGE_TEST_REDIS ? undefined : await startRedis();
+    } catch (err) {
+      console.error(`cannot start a private Redis for the Python session tests (they fail): ${err.message}`);
+    }
+    const url = process.env.DSPY_BRIDGE_TEST_REDIS ?? redis?.url;
+    const store = `${url}?prefix=py-sessions-${process.pid}:`;
+    results.push(["python sessions on redis", !!url && run("Python session tests on a Redis store", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests/session"], { DSPY_BRIDGE_TEST_STORE: store })]);
+    await redis?.stop();
+  }
 }
 console.error("\n=== summary ===");
 for (const [name, ok] of results) console.error(`${ok ? "PASS" : "FAIL"}  ${name}`);
