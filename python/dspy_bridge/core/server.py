@@ -134,11 +134,12 @@ class WorkerProtocol(asyncio.Protocol):
         # Fast lane for the frame on every call's path: a WorkerFrame holding only an
         # execute (field 2) is parsed as its ExecuteRequest directly, skipping the wrapper
         # object (about a third of the parse cost). Anything else takes the generic path.
-        if raw[:1] == b"\x12":
-            size, pos = raw[1] if len(raw) > 1 else 0x80, 2
-            if size >= 0x80 and len(raw) > 2 and raw[2] < 0x80:
-                size, pos = (size & 0x7F) | (raw[2] << 7), 3
-            if size < 0x80 * 0x80 and pos + size == len(raw):
+        n = len(raw)
+        if n > 2 and raw[0] == 0x12:
+            size, pos = raw[1], 2
+            if size >= 0x80:
+                size, pos = ((size & 0x7F) | (raw[2] << 7), 3) if raw[2] < 0x80 else (-1, 0)
+            if pos + size == n:
                 try:
                     req = ExecuteRequest.FromString(memoryview(raw)[pos:])  # parsed in place, not copied
                 except Exception:  # noqa: BLE001 - the generic path reports it
