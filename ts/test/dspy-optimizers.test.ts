@@ -283,6 +283,32 @@ describe("jobs", () => {
     assert.equal(stateOf(again.saved).demos.length, 1, "free again once the first was cancelled");
   });
 
+  test("deleting the session stops its running job at once (NotFoundError), and the worker serves the next session", async () => {
+    const { session, id } = await qa();
+    const seen: number[] = [];
+    const job = session.programs.optimize(id, {
+      optimizer: "COPRO",
+      trainset: SUMS,
+      metric: "exact_match",
+      lm: slowLm,
+      params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } },
+      onProgress: (p) => seen.push(p.evaluations),
+      progressIntervalMs: 0,
+    });
+    const info = await job.started;
+    while (!seen.some((e) => e >= 2)) await new Promise((r) => setTimeout(r, 10));
+    const deletedAt = Date.now();
+    await bridge.sessions.delete(session.id);
+    await assert.rejects(job.result, (err: unknown) => err instanceof NotFoundError && /was deleted while COPRO compiled program 'qa'; the job was stopped/.test(err.message));
+    const waited = Date.now() - deletedAt;
+    // The whole job is breadth × depth × 6 evaluations at 25 ms an LM call: many seconds.
+    assert.ok(Math.max(...seen) < (info.expected ?? Infinity) / 2, `the compile stopped early (${Math.max(...seen)} of ${info.expected} evaluations)`);
+    assert.ok(waited < 5_000, `stopped ${waited} ms after the delete`);
+    const other = await qa();
+    const next = await other.session.programs.optimize(other.id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 1 } }).result;
+    assert.equal(stateOf(next.saved).demos.length, 1);
+  });
+
   test("a program bound to session variables stays bound after optimization", async () => {
     const session = await bridge.sessions.create({ id: `opt-bound-${++n}` });
     await session.variables.define("temperature", "float", 0.2, { constraints: { min: 0, max: 2 } });

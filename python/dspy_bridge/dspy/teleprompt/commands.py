@@ -16,10 +16,10 @@ import time
 from typing import Any, AsyncIterator
 
 from ...core.registry import CommandContext, command
-from ...errors import FailedPreconditionError, InvalidArgumentError
+from ...errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from .. import commands as _programs_module
 from .._serialize import plain
-from ._job import JobOutcome, plan_job, run_job, started_event
+from ._job import JobOutcome, JobPlan, plan_job, run_job, started_event
 from ._optimizers import describe_optimizers
 from ._progress import JobProgress
 
@@ -27,12 +27,31 @@ __all__ = ["dspy_optimize", "dspy_optimizers"]
 
 _CANCEL_WAIT_S = 1.0
 # (session, program) -> the job compiling it: one job per program at a time, as for variables.
-_running: dict[tuple[str, str], str] = {}
+_running: dict[tuple[str, str], JobPlan] = {}
+# Jobs whose session was deleted while they compiled: stopped, and told apart from a cancel.
+_orphaned: set[str] = set()
 
 
-def _release(key: tuple[str, str], job_id: str) -> None:
-    if _running.get(key) == job_id:  # a cancelled job winding down must not free its successor's slot
+def _release(key: tuple[str, str], plan: JobPlan) -> None:
+    if _running.get(key) is plan:  # a cancelled job winding down must not free its successor's slot
         del _running[key]
+
+
+def _stop_session_jobs(session_id: str) -> None:
+    """The session is gone, and its programs with it: a compile left running would spend LM
+    calls until it ends, for a result nobody can install."""
+    for (sid, _), plan in list(_running.items()):
+        if sid == session_id:
+            _orphaned.add(plan.job_id)
+            plan.stop.set()
+
+
+try:  # as for the programs themselves (dspy/commands.py)
+    from ...session.commands import on_session_release
+
+    on_session_release(_stop_session_jobs)
+except ImportError:  # pragma: no cover - dspy without the session package
+    pass
 
 
 @command(name="dspy.optimizers")
@@ -66,9 +85,8 @@ async def dspy_optimize(
         raise InvalidArgumentError("progress_interval_ms must be a non-negative number", parameter="progress_interval_ms")
     key = (ctx.session_id, program_id)
     if key in _running:
-        raise InvalidArgumentError(
-            f"program {program_id!r} is already being optimized ({_running[key]})", parameter="program_id", details={"job_id": _running[key]}
-        )
+        busy = _running[key].job_id
+        raise InvalidArgumentError(f"program {program_id!r} is already being optimized ({busy})", parameter="program_id", details={"job_id": busy})
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     holder: dict[str, JobProgress] = {}
@@ -97,7 +115,7 @@ async def dspy_optimize(
         outcome_box.append(run_job(plan, progress))
         loop.call_soon_threadsafe(finished.set)
 
-    _running[key] = plan.job_id
+    _running[key] = plan
     try:
         yield started_event(plan)
         threading.Thread(target=work, name=f"dspy-optimize-{plan.job_id}", daemon=True).start()
@@ -120,7 +138,7 @@ async def dspy_optimize(
             # Cancelled (or the consumer went away): stop the compile; the program was never touched.
             # The host has already answered its caller, who may start the next job at once.
             plan.stop.set()
-            _release(key, plan.job_id)
+            _release(key, plan)
             try:
                 await asyncio.wait_for(finished.wait(), _CANCEL_WAIT_S)
             except (asyncio.TimeoutError, asyncio.CancelledError):
@@ -129,6 +147,11 @@ async def dspy_optimize(
         while not events.empty():
             yield events.get_nowait()
         outcome = outcome_box[0]
+        if plan.job_id in _orphaned:
+            raise NotFoundError(
+                f"session {ctx.session_id!r} was deleted while {plan.spec.name} compiled program {program_id!r}; the job was stopped",
+                details={"session_id": ctx.session_id, "program_id": program_id, "job_id": plan.job_id},
+            )
         if outcome.cancelled:
             raise asyncio.CancelledError("optimization job cancelled")
         if outcome.error is not None:
@@ -137,7 +160,8 @@ async def dspy_optimize(
         yield final
         yield result
     finally:
-        _release(key, plan.job_id)
+        _release(key, plan)
+        _orphaned.discard(plan.job_id)
 
 
 def _install(
