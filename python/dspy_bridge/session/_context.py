@@ -237,6 +237,11 @@ class SessionContext:
         if self._swap_event is not None:
             self._swap_event.set()
         tasks = [w._task for w in self._watches]
+        # start_optimization's callback pollers: they would go on polling a closed channel
+        for poller in self._optimization_watchers.values():
+            poller.cancel()
+            tasks.append(poller)
+        self._optimization_watchers.clear()
         if self._bg_task is not None:
             self._bg_task.cancel()
             tasks.append(self._bg_task)

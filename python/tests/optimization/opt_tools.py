@@ -7,3 +7,12 @@ from dspy_bridge.tools import tool
 def peak_at_1_1(temperature: float) -> dict:
     """Maximal at temperature = 1.1."""
     return {"score": -((temperature - 1.1) ** 2), "metrics": {"accuracy": 1 - abs(temperature - 1.1)}}
+
+
+@tool
+async def slow_peak_at_1_1(temperature: float) -> dict:
+    """peak_at_1_1, 50 ms a call: runs that are still going when a test acts on them."""
+    import asyncio
+
+    await asyncio.sleep(0.05)
+    return peak_at_1_1(temperature)

@@ -48,3 +48,25 @@ async def test_grid_search_stop_and_errors(session: SessionContext) -> None:
         await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "peak_at_1_1"})
     with pytest.raises(ValueError):
         await session.start_optimization("temperature", "random")  # no objective
+
+
+async def test_closing_the_context_ends_its_progress_callbacks(address_and_token: tuple[str, str], session_id: str) -> None:
+    address, token = address_and_token
+    ctx = await SessionContext.connect(address, session_id, token=token)
+    await ctx.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    calls: list[int] = []
+    await ctx.start_optimization(
+        "temperature", "random", optimizer_config={"objective": "slow_peak_at_1_1", "patience": 1000}, max_iterations=1000, callback=lambda i, v, m: calls.append(i)
+    )
+    while not calls:
+        await asyncio.sleep(0.01)
+    pollers = [t for t in asyncio.all_tasks() if "_follow_optimization" in t.get_coro().__qualname__]
+    assert len(pollers) == 1
+    await ctx.close()
+    assert pollers[0].cancelled(), "close() ends the callback poller (it would poll a closed channel)"
+    seen = len(calls)
+    await asyncio.sleep(0.3)
+    assert len(calls) == seen, "no callback after close()"
+    async with await SessionContext.connect(address, session_id, token=token) as other:
+        await other.stop_optimization("temperature")  # the run itself belongs to the host
+        assert (await other.get_optimization_status("temperature"))["state"] == "stopped"
