@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { Bridge } from "../src/index.js";
+import { openStore } from "../src/store/index.js";
 import { fixturesDir, quietLogs } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
@@ -57,7 +58,7 @@ describe("two host processes on one Redis", () => {
   let peer: Peer;
   before(async () => {
     peer = await startPeer(location);
-    here = await Bridge.start({ workers: 1, preload: [], healthIntervalMs: 0, ...quietLogs, store: { location, historyLimit: 100_000 } });
+    here = await Bridge.start({ workers: 1, preload: ["dspy"], healthIntervalMs: 0, ...quietLogs, store: { location, historyLimit: 100_000 } });
   });
   after(async () => {
     peer?.child.kill("SIGKILL");
@@ -81,6 +82,28 @@ describe("two host processes on one Redis", () => {
     // The worker's cache is fed by the watch stream: once current, a read costs no round trip to the store.
     assert.equal((await read()).cache_hit, true);
     assert.ok(Math.max(...latencies) < 1_000, `cross-host latencies ${latencies.map((l) => l.toFixed(1)).join(", ")} ms`);
+  });
+
+  test("a bound program run on this host right after a write acknowledged on another host sees the new value", async () => {
+    // The other host is a store in this process: its acknowledgement and this host's follower
+    // race on the event loop, so without a read barrier some runs would read the old value.
+    const other = await openStore(location);
+    try {
+      await other.createSession({ sessionId: "fresh-run" });
+      await other.register("fresh-run", [{ name: "temperature", type: "float", initialValue: 0.1, constraints: { min: 0, max: 2 } }]);
+      const session = await here.sessions.get("fresh-run");
+      await session.programs.create("qa", { module: "Predict", signature: "question -> answer", bindings: { temperature: "temperature" } });
+      const lm = { model: "scripted" };
+      assert.equal((await session.programs.execute("qa", { question: "q" }, { lm })).lmCalls[0]!.temperature, 0.1);
+      for (let i = 1; i <= 30; i++) {
+        const value = i % 2 ? 1.5 : 0.5;
+        await other.set("fresh-run", "temperature", value);
+        const run = await session.programs.execute("qa", { question: `q${i}` }, { lm });
+        assert.equal(run.lmCalls[0]!.temperature, value, `run ${i}: the LM got the temperature acknowledged on the other host just before`);
+      }
+    } finally {
+      await other.close();
+    }
   });
 
   test("killing one host with SIGKILL mid-burst loses none of its acknowledged writes; the other carries on", async () => {

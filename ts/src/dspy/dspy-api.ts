@@ -201,8 +201,8 @@ export class SessionPrograms {
     private readonly api: DSPyApi,
     private readonly runner: DSPyRunner,
     private readonly sessionId: string,
-    /** The session's latest revision: a run waits until its worker has seen it (read-your-writes). */
-    private readonly revision: () => number = () => 0,
+    /** The session's latest revision (after catching up with other hosts): a run waits until its worker has seen it (read-your-writes). */
+    private readonly revision: () => number | Promise<number> = () => 0,
   ) {}
 
   private exec<T>(command: string, args: Record<string, unknown>, options: Omit<CallOptions, "session"> = {}): Promise<T> {
@@ -232,10 +232,11 @@ export class SessionPrograms {
 
   async execute(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): Promise<DSPyResult> {
     const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
+    const minRevision = await this.revision();
     return result(
       await this.exec(
         "dspy.execute_program",
-        { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null, min_revision: this.revision(), lm_calls: lmCalls ?? false },
+        { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
         callOptions,
       ),
     );

@@ -631,8 +631,13 @@ export class Store {
     return { session_id: sessionId, variable_count: session.variables.size, read_count: reads, write_count: writes, revision: this.state.applied.rev, variables };
   }
 
-  /** The revision of the session's latest commit: what a reader must have seen to be current. */
-  sessionRevision(sessionId: string): number {
+  /**
+   * The revision of the session's latest commit: what a worker must have seen before it acts
+   * on the session. Shared: caught up first, so work sent to a worker right after a write
+   * acknowledged on another host waits for that write (read-your-writes across hosts).
+   */
+  async sessionRevision(sessionId: string): Promise<number> {
+    if (this.shared) await this.ready(sessionId);
     return this.session(sessionId).lastRevision;
   }
 
