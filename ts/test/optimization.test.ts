@@ -57,6 +57,42 @@ describe("optimization", () => {
     assert.equal(s.configurations.get("cfg").info().version > 1, true, "every candidate was applied through the configuration");
   });
 
+  test("bad run options are refused naming the option; a throwing onProgress does not fail the run", async () => {
+    const s = await bridge.sessions.create({ id: "opt-options" });
+    await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
+    const t = { variable: "temperature" };
+    const refused = (extra: Record<string, unknown>, parameter: string) =>
+      assert.throws(
+        () => bridge.optimization.start("opt-options", t, { optimizer: "grid", objective: "peak_at_1_3", ...extra } as never),
+        (e: unknown) => e instanceof InvalidArgumentError && e.parameter === parameter,
+        JSON.stringify(extra),
+      );
+    refused({ patience: 0 }, "patience");
+    refused({ patience: 2.5 }, "patience");
+    refused({ convergenceThreshold: Number.NaN }, "convergence_threshold");
+    refused({ convergenceThreshold: -1 }, "convergence_threshold");
+    refused({ gridPoints: 0 }, "grid_points");
+    refused({ gridPoints: Number.NaN }, "grid_points");
+    refused({ objective: "" }, "objective");
+    assert.equal(bridge.optimization.status("opt-options", t).state, "idle", "nothing was started");
+    let calls = 0;
+    bridge.optimization.start("opt-options", t, {
+      optimizer: "grid",
+      objective: "peak_at_1_3",
+      gridPoints: 11,
+      patience: 100,
+      onProgress: () => {
+        calls++;
+        throw new Error("a broken progress display");
+      },
+    });
+    const status = await bridge.optimization.wait("opt-options", t);
+    assert.equal(status.state, "exhausted", status.error);
+    assert.equal(calls, 11, "called for every candidate all the same");
+    assert.ok(Math.abs((status.bestValue as number) - 1.3) < 0.11, `best ${String(status.bestValue)}`);
+    assert.equal(await s.variables.get("temperature"), status.bestValue);
+  });
+
   test("stopping mid-run leaves the store consistent; unknown optimizers say so", async () => {
     const s = await bridge.sessions.create({ id: "opt-stop" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });

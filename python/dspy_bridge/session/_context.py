@@ -991,6 +991,18 @@ class SessionContext:
                 "optimizer_config['objective'] must name the objective tool (a TypeScript tool or a Python @tool)",
                 parameter="optimizer_config.objective",
             )
+        # The request's numbers are proto3 scalars, where 0 reads as "unset": a 0 (or a wrong
+        # type) must be refused or carried explicitly, never turned into the default.
+        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or not 1 <= max_iterations < 2**32:
+            raise InvalidArgumentError(f"max_iterations must be a positive integer, got {max_iterations!r}", parameter="max_iterations")
+        if (
+            isinstance(convergence_threshold, bool)
+            or not isinstance(convergence_threshold, (int, float))
+            or not 0 <= convergence_threshold < float("inf")
+        ):
+            raise InvalidArgumentError(f"convergence_threshold must be a finite number >= 0, got {convergence_threshold!r}", parameter="convergence_threshold")
+        if convergence_threshold == 0:
+            config["convergence_threshold"] = 0
         reply = await self._call(
             "StartOptimization",
             optimization_pb2.StartOptimizationRequest(

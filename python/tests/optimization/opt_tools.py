@@ -16,3 +16,9 @@ async def slow_peak_at_1_1(temperature: float) -> dict:
 
     await asyncio.sleep(0.05)
     return peak_at_1_1(temperature)
+
+
+@tool
+def tiny_slope(temperature: float) -> float:
+    """Rises by 1e-5 per 0.1: below the default convergence threshold, above zero."""
+    return 1e-4 * temperature

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from dspy_bridge.errors import BridgeNotImplementedError
+from dspy_bridge.errors import BridgeNotImplementedError, InvalidArgumentError
 from dspy_bridge.session import SessionContext
 
 
@@ -70,3 +70,35 @@ async def test_closing_the_context_ends_its_progress_callbacks(address_and_token
     async with await SessionContext.connect(address, session_id, token=token) as other:
         await other.stop_optimization("temperature")  # the run itself belongs to the host
         assert (await other.get_optimization_status("temperature"))["state"] == "stopped"
+
+
+async def _finished(session: SessionContext, variable: str) -> dict:
+    while (status := await session.get_optimization_status(variable))["is_optimizing"]:
+        await asyncio.sleep(0.02)
+    return status
+
+
+async def test_run_options_are_checked_and_a_zero_threshold_is_kept(session: SessionContext) -> None:
+    await session.register_variable("temperature", "float", 0.0, constraints={"min": 0.0, "max": 2.0})
+    grid = {"objective": "tiny_slope", "grid_points": 21, "patience": 3}
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(InvalidArgumentError, match="max_iterations must be a positive integer"):
+            await session.start_optimization("temperature", "grid", optimizer_config=grid, max_iterations=bad)
+    for bad in (-0.1, float("nan"), "0.1"):
+        with pytest.raises(InvalidArgumentError, match="convergence_threshold must be a finite number"):
+            await session.start_optimization("temperature", "grid", optimizer_config=grid, convergence_threshold=bad)
+    with pytest.raises(InvalidArgumentError, match="patience must be a positive integer"):
+        await session.start_optimization("temperature", "grid", optimizer_config={**grid, "patience": 0})
+    with pytest.raises(InvalidArgumentError, match="gridPoints must be a positive integer"):
+        await session.start_optimization("temperature", "grid", optimizer_config={**grid, "grid_points": "many"})
+    assert (await session.get_optimization_status("temperature"))["state"] == "idle", "nothing was started"
+
+    # steps of 1e-5 are no improvement for the default threshold (0.001): converged after `patience`
+    await session.start_optimization("temperature", "grid", optimizer_config=grid)
+    status = await _finished(session, "temperature")
+    assert (status["state"], status["iteration"]) == ("converged", 4)
+    # ... and every one is for a threshold of 0 (which must not become the default on the way)
+    await session.start_optimization("temperature", "grid", optimizer_config=grid, convergence_threshold=0)
+    status = await _finished(session, "temperature")
+    assert (status["state"], status["iteration"]) == ("exhausted", 21)
+    assert status["best_value"] == 2.0

@@ -15,7 +15,7 @@ import type { OptimizationOptions, OptimizationRuns, OptimizationStatus, Optimiz
 import { caller, type Wrap } from "./unary.js";
 
 /** Keys of options_json the run loop reads; every other key configures the optimizer itself. */
-const RUN_OPTIONS = new Set(["direction", "seed", "grid_points", "patience"]);
+const RUN_OPTIONS = new Set(["direction", "seed", "grid_points", "patience", "convergence_threshold"]);
 
 function target(t: TargetMessage | undefined): OptimizationTarget {
   if (t?.kind.case === "variable") return { variable: t.kind.value };
@@ -52,7 +52,9 @@ function runOptions(req: StartOptimizationRequest): OptimizationOptions {
     optimizer: req.optimizer,
     objective: req.objective,
     ...(req.maxIterations ? { maxIterations: req.maxIterations } : {}),
+    // a threshold of 0 cannot travel in the proto field (0 is "unset" there): options_json carries it
     ...(req.convergenceThreshold ? { convergenceThreshold: req.convergenceThreshold } : {}),
+    ...(options.convergence_threshold !== undefined ? { convergenceThreshold: Number(options.convergence_threshold) } : {}),
     ...(options.direction !== undefined ? { direction: options.direction as "maximize" | "minimize" } : {}),
     ...(options.seed !== undefined ? { seed: Number(options.seed) } : {}),
     ...(options.grid_points !== undefined ? { gridPoints: Number(options.grid_points) } : {}),

@@ -95,6 +95,22 @@ interface Run {
   done: Promise<void>;
 }
 
+/** The run loop's own options: a bad one would silently change how the run stops (NaN never converges, 0 grid points end it at once). */
+function checkRunOptions(o: OptimizationOptions): void {
+  if (typeof o.objective !== "string" || !o.objective) {
+    throw new InvalidArgumentError("objective must name a tool (a TypeScript tool or a Python @tool)", { parameter: "objective" });
+  }
+  if (o.patience !== undefined && (!Number.isSafeInteger(o.patience) || o.patience < 1)) {
+    throw new InvalidArgumentError(`patience must be a positive integer, got ${String(o.patience)}`, { parameter: "patience" });
+  }
+  if (o.convergenceThreshold !== undefined && (typeof o.convergenceThreshold !== "number" || !Number.isFinite(o.convergenceThreshold) || o.convergenceThreshold < 0)) {
+    throw new InvalidArgumentError(`convergenceThreshold must be a finite number >= 0, got ${String(o.convergenceThreshold)}`, { parameter: "convergence_threshold" });
+  }
+  if (o.gridPoints !== undefined && (!Number.isSafeInteger(o.gridPoints) || o.gridPoints < 1)) {
+    throw new InvalidArgumentError(`gridPoints must be a positive integer, got ${String(o.gridPoints)}`, { parameter: "grid_points" });
+  }
+}
+
 export class OptimizationRuns {
   private readonly runs = new Map<string, Run>();
   /** Python optimizer classes by name (register_python_optimizer). */
@@ -202,6 +218,7 @@ export class OptimizationRuns {
     }
     const seed = options.seed ?? 1;
     if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(seed)}`, { parameter: "seed" });
+    checkRunOptions(options);
     const id = `opt_${randomUUID().slice(0, 8)}`;
     const now = new Date();
     const run: Run = {
@@ -310,7 +327,11 @@ export class OptimizationRuns {
         if (!best || sign * (score - best.score) > 0) best = { values, score, metrics: metrics ?? {} };
         sinceImprovement = improved ? 0 : sinceImprovement + 1;
         Object.assign(run.status, { iteration: i, lastUpdate: entry.timestamp, bestScore: best.score, bestMetrics: best.metrics, bestValue: "variable" in run.target ? best.values[run.target.variable] : best.values });
-        o.onProgress?.({ optimizationId: run.id, iteration: i, values, score, metrics: metrics ?? {}, bestValues: best.values, bestScore: best.score });
+        try {
+          o.onProgress?.({ optimizationId: run.id, iteration: i, values, score, metrics: metrics ?? {}, bestValues: best.values, bestScore: best.score });
+        } catch {
+          // a failing progress callback must not fail the run (as for optimizer jobs); stop() ends it
+        }
         if (sinceImprovement >= patience) {
           run.status.state = "converged";
           break;
