@@ -3,7 +3,7 @@
 // TS API (session.variables.define/set/update), on command from the Python tests.
 //
 // stdout: one JSON line {"event":"ready","address","token"}, then one reply line per command.
-// stdin: JSON lines {"id", "op": "define"|"set"|"update"|"delete"|"stats", "session", ...}.
+// stdin: JSON lines {"id", "op": "define"|"set"|"update"|"delete"|"stats"|"apply_configuration"|"configuration_values", "session", ...}.
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
@@ -33,6 +33,12 @@ async function run(cmd) {
     }
     case "open":
       return { session: session.id };
+    case "apply_configuration": {
+      const { version, revision } = await session.configurations.get(cmd.name).apply(cmd.values, cmd.metadata ?? {});
+      return { version, revision };
+    }
+    case "configuration_values":
+      return { values: session.configurations.get(cmd.name).getCurrentValues() };
     case "delete":
       return { deleted: await vars.delete(...cmd.names) };
     case "stats":
