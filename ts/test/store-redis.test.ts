@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { NotFoundError, VersionConflictError } from "../src/errors/index.js";
-import { openStore, StoreUnavailableError, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
+import { RedisBackend } from "../src/store/durable/redis-backend.js";
+import { openStore, Store, StoreUnavailableError, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 import { repoRoot, waitFor } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
@@ -169,12 +170,58 @@ describe("Redis loses its data", () => {
   });
 });
 
+type PrivateRedis = { url: string; pid: number; restart(o?: { kill?: boolean; downMs?: number }): Promise<void>; stop(): Promise<void> };
+async function privateRedis(): Promise<PrivateRedis> {
+  const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as { startRedis(): Promise<PrivateRedis> };
+  return startRedis();
+}
+
+/** Settles within `ms` or says it hung. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms)));
+  return Promise.race([p, hung]).finally(() => clearTimeout(timer));
+}
+
+describe("Redis stops answering (a hung server or a silent network)", () => {
+  test("calls fail with StoreUnavailableError within the command timeout instead of hanging; a commit in flight resolves once Redis answers again", async () => {
+    const server = await privateRedis();
+    try {
+      const backend = await RedisBackend.connect({ url: server.url, prefix: "hung:", logLimit: 1000, commandTimeoutMs: 300, outcomeTimeoutMs: 5_000 });
+      const store = await new Store({}, backend).open();
+      opened.push(store);
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
+      process.kill(server.pid, "SIGSTOP");
+      let write: Promise<unknown>;
+      try {
+        await assert.rejects(within(3_000, "a read of a hung Redis", store.get("s", "v")), StoreUnavailableError);
+        write = store.set("s", "v", 7).then(
+          () => "committed",
+          (err: unknown) => err,
+        );
+        await new Promise((r) => setTimeout(r, 600)); // the commit's own timeout passes while Redis is stopped
+      } finally {
+        process.kill(server.pid, "SIGCONT");
+      }
+      const outcome = await within(6_000, "the commit in flight", write);
+      const fresh = await hosts(1, {}, `${server.url}?prefix=hung:`);
+      const stored = (await fresh[0]!.get("s", "v")).value;
+      if (outcome === "committed") assert.equal(stored, 7, "an acknowledged commit is in Redis");
+      else {
+        assert.ok(outcome instanceof StoreUnavailableError, `a typed error: ${String(outcome)}`);
+        assert.equal(stored, 0, "a commit reported as not applied is not in Redis");
+      }
+      assert.equal((await within(3_000, "a read after Redis is back", store.get("s", "v"))).value, stored, "the host carries on once Redis answers");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("Redis restarts in the middle of a run", () => {
   test("clients reconnect and resync; every write either committed or failed with StoreUnavailableError", async () => {
-    const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as {
-      startRedis(): Promise<{ url: string; restart(o?: { kill?: boolean; downMs?: number }): Promise<void>; stop(): Promise<void> }>;
-    };
-    const server = await startRedis();
+    const server = await privateRedis();
     try {
       const location = `${server.url}?prefix=restart:`;
       const [a, b] = await hosts(2, { historyLimit: 100_000 }, location);

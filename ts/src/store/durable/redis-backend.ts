@@ -26,6 +26,12 @@ export interface RedisOptions {
   outcomeTimeoutMs?: number;
   /** How long to wait for the first connection. Default 5,000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * How long a command may go unanswered before it fails (a hung server or a network that
+   * drops packets without closing the connection). Default 5,000 ms: Redis's own limit for
+   * a busy script.
+   */
+  commandTimeoutMs?: number;
 }
 
 type RedisWithScripts = Redis & {
@@ -46,7 +52,8 @@ function redacted(url: string): string {
   }
 }
 
-function connection(url: string, connectTimeoutMs: number): RedisWithScripts {
+/** `blocking`: the follower's connection, whose XREAD BLOCK is meant to wait (but not forever). */
+function connection(url: string, connectTimeoutMs: number, commandTimeoutMs: number, blocking: boolean): RedisWithScripts {
   const redis = new Redis(url, {
     lazyConnect: true,
     // A command while Redis is away fails at once (typed, retryable) instead of waiting in a queue,
@@ -56,6 +63,9 @@ function connection(url: string, connectTimeoutMs: number): RedisWithScripts {
     maxRetriesPerRequest: 0,
     connectTimeout: connectTimeoutMs,
     retryStrategy: (times) => Math.min(50 * times, 1_000),
+    // Without these a command to a server that stopped answering would wait forever (TCP
+    // notices a silent peer after hours), and with it every commit queued behind it.
+    ...(blocking ? { blockingTimeout: commandTimeoutMs, blockingTimeoutGrace: commandTimeoutMs } : { commandTimeout: commandTimeoutMs }),
   }) as RedisWithScripts;
   redis.defineCommand("bridgeCommit", { numberOfKeys: 1, lua: COMMIT_LUA });
   redis.defineCommand("bridgeSnapshot", { numberOfKeys: 1, lua: SNAPSHOT_LUA });
@@ -82,8 +92,9 @@ export class RedisBackend implements StoreBackend {
 
   private constructor(private readonly options: RedisOptions) {
     const timeout = options.connectTimeoutMs ?? 5_000;
-    this.cmd = connection(options.url, timeout);
-    this.sub = connection(options.url, timeout);
+    const commandTimeout = options.commandTimeoutMs ?? 5_000;
+    this.cmd = connection(options.url, timeout, commandTimeout, false);
+    this.sub = connection(options.url, timeout, commandTimeout, true);
     this.logKey = `${options.prefix}log`;
   }
 
