@@ -182,6 +182,44 @@ describe("Python optimizers registered by name", () => {
     assert.equal(tells[0]!.direction, "maximize");
   });
 
+  test("deleting the session ends its run at once; the worker closes the optimizer (its close() runs); the id can be used again", async () => {
+    await bridge.optimization.registerPythonOptimizer("closing_sweep", "py_optimizers:ClosingSweep");
+    const t = { variable: "temperature" };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let evaluations = 0;
+    bridge.tools.register("slow_peak", async (args) => {
+      evaluations++;
+      await sleep(10);
+      return -(((args.temperature as number) - 1.3) ** 2);
+    });
+    const closed = async (label: string) => {
+      for (let i = 0; i < 200; i++) {
+        if ((await bridge.tools.call<string[]>("closed_optimizers", {})).includes(label)) return true;
+        await sleep(10);
+      }
+      return false;
+    };
+    const s = await bridge.sessions.create({ id: "py-deleted" });
+    await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
+    bridge.optimization.start("py-deleted", t, { optimizer: "closing_sweep", objective: "slow_peak", maxIterations: 100_000, patience: 100_000, optimizerConfig: { label: "first" } });
+    const ended = bridge.optimization.wait("py-deleted", t);
+    while (evaluations < 3) await sleep(5);
+    await bridge.sessions.delete("py-deleted");
+    const status = await ended;
+    assert.equal(status.state, "stopped");
+    assert.equal(status.error, "the session was deleted");
+    const after = evaluations;
+    await sleep(100);
+    assert.equal(evaluations, after, "nothing is evaluated once the run has ended");
+    assert.ok(await closed("first"), "session.release closed the optimizer in the worker");
+
+    const again = await bridge.sessions.create({ id: "py-deleted" });
+    await again.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
+    bridge.optimization.start("py-deleted", t, { optimizer: "closing_sweep", objective: "slow_peak", maxIterations: 3, optimizerConfig: { label: "second" } });
+    assert.equal((await bridge.optimization.wait("py-deleted", t)).state, "exhausted");
+    assert.ok(await closed("second"));
+  });
+
   test("a class that is not a BaseOptimizer and takes only the space works too", async () => {
     await bridge.optimization.registerPythonOptimizer("minimal", "py_optimizers:MinimalOptimizer");
     const s = await bridge.sessions.create({ id: "py-minimal" });

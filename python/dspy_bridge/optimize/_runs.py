@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -20,6 +21,7 @@ __all__ = ["BUILT_IN", "OpenRuns", "open_runs"]
 BUILT_IN = {"bayesian": TPEOptimizer, "tpe": TPEOptimizer}
 
 _SCALARS = (str, int, float, bool)
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +39,12 @@ async def _call(fn: Any, *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _close_optimizer(run: _Run) -> None:
+    close = getattr(run.optimizer, "close", None)
+    if callable(close):
+        await _call(close)
 
 
 def _checked_candidate(name: str, values: Any) -> Optional[dict[str, Any]]:
@@ -59,6 +67,7 @@ def _checked_candidate(name: str, values: Any) -> Optional[dict[str, Any]]:
 class OpenRuns:
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
+        self._closing: set[asyncio.Future[None]] = set()  # close() calls of released sessions' runs
 
     def _get(self, run_id: str) -> _Run:
         run = self._runs.get(run_id)
@@ -115,17 +124,23 @@ class OpenRuns:
         run = self._runs.pop(run_id, None)
         if run is None:
             return False
-        close = getattr(run.optimizer, "close", None)
-        if callable(close):
-            await _call(close)
+        await _close_optimizer(run)
         return True
 
     def close_session(self, session_id: str) -> list[str]:
-        """Forget the runs of a released session (their host loop has ended or will fail)."""
+        """Closes the runs of a released session: their host loop has ended and will not call
+        ``optimize.close``, so the optimizers' own ``close()`` (what they hold) runs here."""
         gone = [rid for rid, run in self._runs.items() if run.session_id == session_id]
         for rid in gone:
-            del self._runs[rid]
+            task = asyncio.ensure_future(_close_optimizer(self._runs.pop(rid)))
+            self._closing.add(task)
+            task.add_done_callback(self._closed)
         return gone
+
+    def _closed(self, task: asyncio.Future[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.warning("an optimizer's close() raised while its session was released", exc_info=task.exception())
 
     def __len__(self) -> int:
         return len(self._runs)

@@ -400,7 +400,7 @@ export class OptimizationRuns {
     const run = this.runs.get(this.key(sessionId, target));
     if (!run) throw new NotFoundError("no optimization run for that target");
     await run.done;
-    return this.status(sessionId, target);
+    return { ...run.status }; // not looked up again: the run may have ended because its session was deleted
   }
 
   /** Registers a Python optimizer class ("package.module:ClassName", importable by the workers) under `name`. */
