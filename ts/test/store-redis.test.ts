@@ -168,6 +168,32 @@ describe("Redis loses its data", () => {
     await a.createSession({ sessionId: "s" });
     assert.equal((await b.getSession("s")).sessionId, "s", "and both carry on with what Redis now holds");
   });
+
+  test("a new history written at once past this host's revision is not taken for the continuation of the old one", async () => {
+    const { Redis } = await import("ioredis");
+    const location = redis.fresh();
+    const [a, b] = await hosts(2, {}, location);
+    await a.createSession({ sessionId: "old" });
+    await a.register("old", [{ name: "v", type: "integer", initialValue: 0 }]);
+    for (let i = 1; i <= 3; i++) await a.set("old", "v", i);
+    await b.get("old", "v");
+    let ended: unknown = "open";
+    await b.watch("old", {}, () => {}, (e) => (ended = e));
+    const raw = new Redis(redisUrlOf(location));
+    await raw.del(...(await raw.keys(`${new URL(location).searchParams.get("prefix")!}*`)));
+    await raw.quit();
+    // A host started on the emptied Redis writes more revisions than the others had applied,
+    // before their followers' idle check could notice that Redis went backwards.
+    const [c] = await hosts(1, {}, location);
+    await c.createSession({ sessionId: "new" });
+    await c.register("new", [{ name: "w", type: "integer", initialValue: 0 }]);
+    for (let i = 1; i <= 10; i++) await c.set("new", "w", i);
+    for (const [name, host] of [["a", a], ["b", b]] as const) {
+      await assert.rejects(host.getSession("old"), NotFoundError, `${name} no longer serves the lost session`);
+      assert.equal((await host.get("new", "w")).value, 10, `${name} serves what Redis now holds`);
+    }
+    assert.equal((ended as { reason?: string }).reason, "compacted", "b's watch of the lost history ended with compacted");
+  });
 });
 
 type PrivateRedis = { url: string; pid: number; restart(o?: { kill?: boolean; downMs?: number }): Promise<void>; stop(): Promise<void> };

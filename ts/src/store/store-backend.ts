@@ -17,13 +17,18 @@ export interface StoreBackend {
   load(): Promise<RawSnapshot>;
   /** Makes the request durable, or reports the check that failed. Synchronous unless shared. */
   commit(request: CommitRequest): CommitResult | Promise<CommitResult>;
-  /** The newest log position. */
-  head(): Promise<LogId>;
-  /** Every retained entry after `after`, oldest first. */
-  readAfter(after: LogId): Promise<LoggedEntry[]>;
+  /**
+   * The newest log position; "lost" when the backend's log is no longer the one this host
+   * loaded (Redis lost its data and a new history began): positions of the two must never
+   * be compared, the store reloads.
+   */
+  head(): Promise<LogId | "lost">;
+  /** Every retained entry after `after`, oldest first; "lost" as for `head`. */
+  readAfter(after: LogId): Promise<LoggedEntry[] | "lost">;
   /**
    * Shared backends: delivers the entries past `position()` as other hosts commit them;
-   * `onBehind` when the backend's log ends before `position()` (it lost data): reload.
+   * `onBehind` when the backend's log ends before `position()` or is another history (it
+   * lost data): reload.
    */
   follow?(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onBehind: () => void): void;
   /** Records that a session was used (TTL); best effort and rate-limited by the backend. */

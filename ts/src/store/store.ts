@@ -69,10 +69,12 @@ export class Store {
   async open(): Promise<this> {
     if (!this.backend) return this;
     await this.reload();
+    // The follower cannot wait for a reload: a failed one is retried by the next read or gap.
+    const reload = () => void this.resync().catch(() => {});
     this.backend.follow?.(
       () => this.state.applied,
-      (entries) => this.applyLogged(entries),
-      () => void this.resync().catch(() => {}),
+      (entries) => this.applyLogged(entries) || reload(),
+      reload,
     );
     return this;
   }
@@ -658,7 +660,8 @@ export class Store {
     // Compared with what was applied before asking: this host's own commits may be applied while the answer travels.
     const before = this.state.applied;
     const head = await this.guard(() => this.backend!.head());
-    if (compareLogIds(head, before) < 0) await this.resync(); // the backend lost entries this host applied (restarted without its data)
+    // The backend lost entries this host applied (restarted without its data), or began another history.
+    if (head === "lost" || compareLogIds(head, before) < 0) await this.resync();
     else if (compareLogIds(head, this.state.applied) > 0) await this.catchUp();
     if (sessionId !== undefined) {
       const session = this.state.sessions.get(sessionId);
@@ -739,46 +742,59 @@ export class Store {
     }
   }
 
-  /** Applies every entry other hosts committed (up to at least `until`). One catch-up at a time. */
+  /**
+   * Applies every entry other hosts committed (up to at least `until`), reloading when the
+   * log cannot be continued; the caller reads a current state once it resolves. One catch-up
+   * at a time.
+   */
   private async catchUp(until?: LogId): Promise<void> {
-    while (this.catchingUp) await this.catchingUp;
-    if (this.resyncing) return this.resyncing; // the reload brings everything
-    if (until && compareLogIds(this.state.applied, until) >= 0) return;
-    this.catchingUp = (async () => {
-      const entries = await this.guard(() => this.backend!.readAfter(this.state.applied));
-      this.applyLogged(entries);
-    })();
-    try {
-      await this.catchingUp;
-    } finally {
-      this.catchingUp = undefined;
+    for (;;) {
+      while (this.catchingUp) await this.catchingUp;
+      if (this.resyncing) return this.resyncing; // the reload brings everything
+      if (until && compareLogIds(this.state.applied, until) >= 0) return;
+      const from = this.state.applied;
+      this.catchingUp = (async () => {
+        const entries = await this.guard(() => this.backend!.readAfter(this.state.applied));
+        if (entries === "lost" || !this.applyLogged(entries)) await this.resync();
+      })();
+      try {
+        await this.catchingUp;
+      } finally {
+        this.catchingUp = undefined;
+      }
+      // Short of `until` without progress: the backend lost it (and the reload said so).
+      if (!until || compareLogIds(this.state.applied, until) >= 0 || compareLogIds(this.state.applied, from) === 0) return;
     }
-    if (until && compareLogIds(this.state.applied, until) < 0) await this.catchUp(until);
   }
 
-  /** Entries read from a shared backend's log; a gap (entries trimmed before this host read them) forces a reload. */
-  private applyLogged(entries: { id: LogId; entry: string }[]): void {
-    if (this.resyncing) return; // the reload brings everything
+  /**
+   * Entries read from a shared backend's log. False at a gap (entries trimmed before this
+   * host read them): the caller must reload.
+   */
+  private applyLogged(entries: { id: LogId; entry: string }[]): boolean {
+    if (this.resyncing) return true; // the reload brings everything
     for (const { id, entry } of entries) {
       if (compareLogIds(id, this.state.applied) <= 0) continue;
-      if (!isSuccessor(this.state.applied, id)) {
-        void this.resync();
-        return;
-      }
+      if (!isSuccessor(this.state.applied, id)) return false;
       this.state.apply(decodeEntry(entry), id);
     }
+    return true;
   }
 
   /**
    * This host missed entries it can no longer read (the log was trimmed past them, or the
    * backend lost data): reload the whole state, and end every watch with `compacted` so
-   * each watcher resyncs — none of them silently misses a change.
+   * each watcher resyncs — none of them silently misses a change. Both in one step, so no
+   * watch opened on the new state is ended and no old watch sees an entry of it.
    */
   private async resync(): Promise<void> {
     if (this.resyncing) return this.resyncing;
-    this.resyncing = this.reload().finally(() => (this.resyncing = undefined));
-    await this.resyncing;
-    this.state.compactAll();
+    this.resyncing = (async () => {
+      const snapshot = await this.guard(() => this.backend!.load());
+      this.state.load(snapshot);
+      this.state.compactAll();
+    })().finally(() => (this.resyncing = undefined));
+    return this.resyncing;
   }
 
   private async reload(): Promise<void> {

@@ -35,8 +35,8 @@ export interface RedisOptions {
 }
 
 type RedisWithScripts = Redis & {
-  bridgeCommit(prefix: string, request: string, keep: string, nonce: string): Promise<[string, string]>;
-  bridgeSnapshot(prefix: string): Promise<unknown[]>;
+  bridgeCommit(prefix: string, request: string, keep: string, nonce: string, epoch: string): Promise<[string, string]>;
+  bridgeSnapshot(prefix: string, epoch: string): Promise<unknown[]>;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,12 +73,18 @@ function connection(url: string, connectTimeoutMs: number, commandTimeoutMs: num
   return redis;
 }
 
-function entriesOf(reply: [string, string[]][]): LoggedEntry[] {
-  return reply.map(([id, fields]) => {
+/** Stream entries; undefined when one was written in another epoch (another history). */
+function entriesOf(reply: [string, string[]][], epoch: string): LoggedEntry[] | undefined {
+  const out: LoggedEntry[] = [];
+  for (const [id, fields] of reply) {
     let entry = "";
-    for (let i = 0; i < fields.length; i += 2) if (fields[i] === "e") entry = fields[i + 1]!;
-    return { id: parseLogId(id), entry };
-  });
+    for (let i = 0; i < fields.length; i += 2) {
+      if (fields[i] === "e") entry = fields[i + 1]!;
+      else if (fields[i] === "g" && fields[i + 1] !== epoch) return undefined;
+    }
+    out.push({ id: parseLogId(id), entry });
+  }
+  return out;
 }
 
 export class RedisBackend implements StoreBackend {
@@ -88,6 +94,8 @@ export class RedisBackend implements StoreBackend {
   private readonly sub: RedisWithScripts;
   private readonly logKey: string;
   private readonly touched = new Map<string, number>();
+  /** The history this host loaded (see SNAPSHOT_LUA). */
+  private epoch = "";
   private closed = false;
 
   private constructor(private readonly options: RedisOptions) {
@@ -111,11 +119,12 @@ export class RedisBackend implements StoreBackend {
   }
 
   async load(): Promise<RawSnapshot> {
-    const reply = await this.cmd.bridgeSnapshot(this.options.prefix);
+    const reply = await this.cmd.bridgeSnapshot(this.options.prefix, randomUUID());
     const head = parseLogId(reply[0] as string);
+    const epoch = reply[1] as string;
     const hashes = new Map<string, Map<string, string>>();
     const lists = new Map<string, string[]>();
-    for (const item of reply.slice(1) as string[][]) {
+    for (const item of reply.slice(2) as string[][]) {
       const [key, kind, ...rest] = item;
       if (kind === "h") {
         const h = new Map<string, string>();
@@ -125,7 +134,9 @@ export class RedisBackend implements StoreBackend {
         lists.set(key!, rest);
       }
     }
-    const log = entriesOf((await this.cmd.xrange(this.logKey, "-", formatLogId(head))) as [string, string[]][]);
+    // Entries of another epoch here: Redis lost its data again since the snapshot; the next read notices.
+    const log = entriesOf((await this.cmd.xrange(this.logKey, "-", formatLogId(head))) as [string, string[]][], epoch) ?? [];
+    this.epoch = epoch;
     return { head, hashes, lists, log };
   }
 
@@ -133,7 +144,7 @@ export class RedisBackend implements StoreBackend {
     const nonce = randomUUID();
     const body = JSON.stringify({ commit: request.commit, checks: request.checks, ops: request.ops, entry: request.entry });
     try {
-      const [status, detail] = await this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce);
+      const [status, detail] = await this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce, this.epoch);
       if (status === "ok") return { id: parseLogId(detail) };
       return status === "present" ? { conflict: `'${detail}' exists`, final: true } : { conflict: detail };
     } catch (err) {
@@ -176,14 +187,15 @@ export class RedisBackend implements StoreBackend {
     );
   }
 
-  async head(): Promise<LogId> {
-    const head = await this.cmd.get(`${this.options.prefix}head`);
+  async head(): Promise<LogId | "lost"> {
+    const [head, epoch] = await this.cmd.mget(`${this.options.prefix}head`, `${this.options.prefix}epoch`);
+    if (epoch !== this.epoch) return "lost";
     return head ? parseLogId(head) : LOG_START;
   }
 
-  async readAfter(after: LogId): Promise<LoggedEntry[]> {
+  async readAfter(after: LogId): Promise<LoggedEntry[] | "lost"> {
     const reply = (await this.cmd.xrange(this.logKey, `(${formatLogId(after)}`, "+")) as [string, string[]][];
-    return entriesOf(reply);
+    return entriesOf(reply, this.epoch) ?? "lost";
   }
 
   /**
@@ -197,10 +209,14 @@ export class RedisBackend implements StoreBackend {
         try {
           const from = position();
           const reply = (await this.sub.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.logKey, formatLogId(from))) as [string, [string, string[]][]][] | null;
-          if (reply && reply[0]) onNew(entriesOf(reply[0][1]));
-          else {
+          if (reply && reply[0]) {
+            const entries = entriesOf(reply[0][1], this.epoch);
+            if (entries) onNew(entries);
+            else onBehind();
+          } else {
             const applied = position(); // before asking: commits applied meanwhile must not look like a loss
-            if (compareLogIds(await this.head(), applied) < 0) onBehind();
+            const head = await this.head();
+            if (head === "lost" || compareLogIds(head, applied) < 0) onBehind();
           }
         } catch {
           if (this.closed) return;

@@ -3,9 +3,15 @@
 // and no other host's commit can slip between its check and its write.
 // KEYS[1] is the key prefix; the request layout is durable/layout.ts's CommitRequest.
 
-/** ARGV[1]: the request as JSON; ARGV[2]: log entries to keep; ARGV[3]: the commit's nonce. Returns {'ok', id}, {'conflict', field} (a stamp moved: re-plan) or {'present', key} (a key that had to be absent exists). */
+/**
+ * ARGV[1]: the request as JSON; ARGV[2]: log entries to keep; ARGV[3]: the commit's nonce;
+ * ARGV[4]: the epoch the host loaded. Returns {'ok', id}, {'conflict', field} (a stamp moved,
+ * or the epoch: re-plan) or {'present', key} (a key that had to be absent exists).
+ */
 export const COMMIT_LUA = `
 local p = KEYS[1]
+-- A host that loaded another history (Redis has lost its data since) must reload before it commits.
+if redis.call('GET', p .. 'epoch') ~= ARGV[4] then return {'conflict', '(epoch)'} end
 local req = cjson.decode(ARGV[1])
 for _, c in ipairs(req.checks) do
   if c.absentKey then
@@ -51,17 +57,24 @@ for _, o in ipairs(req.ops) do
   end
 end
 redis.call('SET', p .. 'head', id)
-redis.call('XADD', p .. 'log', 'MAXLEN', ARGV[2], id, 'e', req.entry, 'n', ARGV[3])
+redis.call('XADD', p .. 'log', 'MAXLEN', ARGV[2], id, 'e', req.entry, 'n', ARGV[3], 'g', ARGV[4])
 return {'ok', id}
 `;
 
 /**
- * The whole state in one atomic read: {head, {key, 'h', field, value, ...}..., {key, 'l', item, ...}...}.
+ * The whole state in one atomic read: {head, epoch, {key, 'h', field, value, ...}..., {key, 'l', item, ...}...}.
+ * ARGV[1] becomes the epoch when there is none (a new store, or Redis lost its data): it
+ * names this history, so that a host can tell a new one from the continuation of its own.
  * Blocks Redis for as long as it takes, once per host start or resync.
  */
 export const SNAPSHOT_LUA = `
 local p = KEYS[1]
-local out = { redis.call('GET', p .. 'head') or '0-0' }
+local epoch = redis.call('GET', p .. 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', p .. 'epoch', epoch)
+end
+local out = { redis.call('GET', p .. 'head') or '0-0', epoch }
 local sessions = redis.call('HGETALL', p .. 's')
 local function hash(key)
   local flat = redis.call('HGETALL', p .. key)
