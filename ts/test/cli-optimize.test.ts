@@ -125,6 +125,37 @@ test("Ctrl-C cancels the job: an error event saying so, exit code 130", async ()
   assert.match(last.message as string, /interrupted by a signal/);
 });
 
+test("optimize --variable: a failed run prints the typed error event (exit 1); Ctrl-C stops it with the best so far (exit 130)", async () => {
+  const common = ["--json", "--variable", "temperature", "--min", "0", "--max", "1", "--modules", "py_tools", "--python-path", fixturesDir];
+  await assert.rejects(run(process.execPath, [cli, "optimize", ...common, "--objective", "no_such_objective", "--iterations", "3"]), (err: { code: number; stdout: string }) => {
+    assert.equal(err.code, 1);
+    const last = events(err.stdout).pop()!;
+    assert.equal(last.event, "error");
+    assert.equal(last.reason, "not_found", JSON.stringify(last));
+    assert.match(last.message as string, /no_such_objective/);
+    return true;
+  });
+  const child = spawn(process.execPath, [cli, "optimize", ...common, "--objective", "slow_peak_at_0_3", "--iterations", "100000"], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no progress line; stdout: ${stdout}`)), 30_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('"event":"progress"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.kill("SIGINT");
+  assert.equal(await exited, 130);
+  const last = events(stdout).pop()!;
+  assert.equal(last.event, "result");
+  assert.equal(last.state, "stopped");
+  assert.ok((last.iterations as number) >= 1 && (last.iterations as number) < 100000);
+});
+
 test("the bar renders done/total, and a moving block when the total is unknown", () => {
   assert.equal(renderBar(5, 10, 12), "[#####-----]");
   assert.equal(renderBar(20, 10, 12), "[##########]");

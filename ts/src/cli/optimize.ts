@@ -271,16 +271,21 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
     },
   }));
   if (f.json) line({ event: "started", optimization_id: id, variable: f.variable, optimizer: f.optimizer ?? "random", expected: f.iterations });
-  const removeHandlers = onInterrupt(() => void bridge.optimization.stop(session.id, target).catch(() => {}));
+  let interrupted = false;
+  const removeHandlers = onInterrupt(() => {
+    interrupted = true;
+    void bridge.optimization.stop(session.id, target).catch(() => {});
+  });
   try {
     const status = await bridge.optimization.wait(session.id, target);
-    if (status.state === "failed") throw new Error(status.error ?? "the optimization failed");
+    if (status.state === "failed") throw status.failure ?? new Error(status.error ?? "the optimization failed");
     if (f.json) line({ event: "result", optimization_id: id, state: status.state, iterations: status.iteration, best_value: status.bestValue, best_score: status.bestScore });
     else {
       bar!.finish(status.iteration || lastIteration, f.iterations, `best ${fmt(status.bestScore)}`);
       console.log(`${f.variable}: best ${JSON.stringify(status.bestValue)} (score ${fmt(status.bestScore)}) after ${status.iteration} iterations, ${status.state}`);
     }
-    return 0;
+    // stopped by a signal: the best so far is the result, but the run did not finish
+    return interrupted ? 130 : 0;
   } catch (err) {
     bar?.abandon();
     report(f, err);
