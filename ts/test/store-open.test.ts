@@ -32,6 +32,32 @@ test("a file that is not a SQLite database is refused, and left as it was", asyn
   assert.equal(readFileSync(path, "utf8"), "this is not a database, and it is mine");
 });
 
+test("a SQLite file of another application, or of a newer store layout, is refused and left as it was", async () => {
+  const { default: Database } = await import("better-sqlite3");
+  const sqlite = backends.find((b) => b.name === "sqlite")!;
+  const foreign = sqlite.fresh();
+  const db = new Database(foreign.slice("sqlite:".length));
+  db.exec("CREATE TABLE log (line TEXT); INSERT INTO log VALUES ('not ours')");
+  db.close();
+  await assert.rejects(openStore(foreign), (e: unknown) => e instanceof FailedPreconditionError && /not a dspy-bridge store/.test((e as Error).message));
+  const after = new Database(foreign.slice("sqlite:".length));
+  assert.deepEqual(after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all(), [{ name: "log" }], "no tables were added to it");
+  after.close();
+
+  const newer = sqlite.fresh();
+  const store = await openStore(newer);
+  await store.createSession({ sessionId: "s" });
+  await store.close();
+  const file = new Database(newer.slice("sqlite:".length));
+  assert.equal(file.pragma("user_version", { simple: true }), 1, "the layout is versioned");
+  file.pragma("user_version = 99");
+  file.close();
+  await assert.rejects(openStore(newer), (e: unknown) => e instanceof FailedPreconditionError && /layout 99/.test((e as Error).message));
+  const again = new Database(newer.slice("sqlite:".length));
+  assert.equal(again.pragma("user_version", { simple: true }), 99);
+  again.close();
+});
+
 test("a new SQLite store file is readable by its owner only", async () => {
   const location = backends.find((b) => b.name === "sqlite")!.fresh();
   const store = await openStore(location);

@@ -22,6 +22,13 @@ export interface SqliteOptions {
 /** Session touches are written at most this often per session (they only move a TTL). */
 const TOUCH_EVERY_MS = 1_000;
 
+/**
+ * The file's layout version (SQLite's user_version). A file of a newer layout is refused, not
+ * misread; a future layout change migrates older files up from here.
+ */
+const LAYOUT_VERSION = 1;
+const TABLES = ["kv_hash", "kv_list", "log", "meta"];
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS kv_hash (scope TEXT NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key, field)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kv_hash_scope ON kv_hash (scope);
@@ -58,11 +65,16 @@ export class SqliteBackend implements StoreBackend {
       this.db.pragma("locking_mode = EXCLUSIVE");
       this.db.pragma("journal_mode = WAL");
       this.db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
-      this.db.exec(SCHEMA);
       this.db.exec("BEGIN IMMEDIATE; COMMIT;"); // takes the exclusive lock now
     } catch (err) {
       this.db.close();
       throw new FailedPreconditionError(`the SQLite store at '${options.path}' is in use by another host or unreadable: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      this.db.transaction(() => this.checkLayout())();
+    } catch (err) {
+      this.db.close();
+      throw err;
     }
     const hset = this.db.prepare("INSERT INTO kv_hash (scope, key, field, value) VALUES (?, ?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value");
     const hdel = this.db.prepare("DELETE FROM kv_hash WHERE key = ? AND field = ?");
@@ -122,6 +134,22 @@ export class SqliteBackend implements StoreBackend {
         logSize = this.options.logLimit;
       }
     });
+  }
+
+  /** Creates the tables in a new file; refuses a file some other program (or a newer version) wrote. */
+  private checkLayout(): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    const where = `the SQLite file '${this.options.path}'`;
+    if (version > LAYOUT_VERSION) {
+      throw new FailedPreconditionError(`${where} has store layout ${version}, newer than this version of dspy-bridge reads (${LAYOUT_VERSION}): upgrade dspy-bridge`);
+    }
+    const tables = (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
+    // Version 0 with tables: a file of layout 1 from before the version was recorded, or not ours at all.
+    if (version === 0 && tables.length > 0 && !TABLES.every((t) => tables.includes(t))) {
+      throw new FailedPreconditionError(`${where} is not a dspy-bridge store (it has tables ${tables.join(", ")}); choose another path`);
+    }
+    this.db.exec(SCHEMA);
+    if (version < LAYOUT_VERSION) this.db.pragma(`user_version = ${LAYOUT_VERSION}`);
   }
 
   async load(): Promise<RawSnapshot> {
