@@ -24,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from ..errors import InvalidArgumentError, NotFoundError
+from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ._serialize import plain
 from .variable_aware import LM_PARAMETERS, make_variable_aware
 
@@ -177,17 +178,31 @@ class VariableAwareOptimizer:
         if not self.history_variable:
             return
         ctx = self.session_context
-        try:
-            current = await ctx.get_variable(self.history_variable, bypass_cache=True)
-        except NotFoundError:
-            await ctx.register_variable(self.history_variable, "map", {"runs": [record]})
-            return
-        runs = list((current or {}).get("runs") or []) if isinstance(current, dict) else []
-        runs = [*runs, record][-HISTORY_LIMIT:]
-        await ctx.set_variable(self.history_variable, {"runs": runs})
+        # A read-modify-write: compiles finishing together on this context take turns, or one
+        # would overwrite another's record (or fail creating the variable it just created).
+        async with _history_lock(ctx, self.history_variable):
+            try:
+                current = await ctx.get_variable(self.history_variable, bypass_cache=True)
+            except NotFoundError:
+                try:
+                    await ctx.register_variable(self.history_variable, "map", {"runs": [record]})
+                    return
+                except AlreadyExistsError:  # another process created it first: append to it
+                    current = await ctx.get_variable(self.history_variable, bypass_cache=True)
+            runs = list((current or {}).get("runs") or []) if isinstance(current, dict) else []
+            runs = [*runs, record][-HISTORY_LIMIT:]
+            await ctx.set_variable(self.history_variable, {"runs": runs})
 
     def __repr__(self) -> str:
         return f"VariableAwareOptimizer({self.optimizer_class.__name__}, mappings={self.variable_mappings!r})"
+
+
+_history_locks: "weakref.WeakKeyDictionary[Any, dict[str, asyncio.Lock]]" = weakref.WeakKeyDictionary()
+
+
+def _history_lock(ctx: Any, variable: str) -> asyncio.Lock:
+    locks = _history_locks.setdefault(ctx, {})
+    return locks.setdefault(variable, asyncio.Lock())
 
 
 async def _compile_in_thread(optimizer: Any, student: Any, trainset: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -142,3 +142,15 @@ async def test_cancelling_a_compile_stops_it_and_records_nothing(ts, ctx, sessio
     assert optimizer.history == []
     with pytest.raises(NotFoundError):
         await ctx.get_variable("dspy_optimization_history", bypass_cache=True)
+
+
+async def test_concurrent_compiles_each_record_their_run(ts, ctx, session_id, lm: ScriptedLM) -> None:
+    import asyncio
+
+    await ts.adefine(session_id, "k", "integer", 1)
+    bridge = DSPyOptimizationBridge(ctx)
+    optimizers = [await bridge.create_variable_aware_optimizer("LabeledFewShot", {"k": "k"}) for _ in range(4)]
+    # Every compile finishes at about the same time, so their records race for the history variable.
+    await asyncio.gather(*(o.compile(dspy.Predict("question -> answer"), trainset=SUMS) for o in optimizers))
+    history = await ctx.get_variable("dspy_optimization_history", bypass_cache=True)
+    assert len(history["runs"]) == 4, "no record was lost (and no compile failed creating the variable)"
