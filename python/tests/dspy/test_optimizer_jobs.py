@@ -132,3 +132,5 @@ async def test_planning_refuses_bad_input_before_anything_runs() -> None:
         await plan("COPRO", metric="exact_match", params={"breadth": 1})
     with pytest.raises(InvalidArgumentError, match="has no function"):
         await plan("BootstrapFewShot", metric="dspy_bridge.errors:no_such_metric")
+    with pytest.raises(InvalidArgumentError, match=r"metric 'dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS' is a dict, not a function"):
+        await plan("BootstrapFewShot", metric="dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS")

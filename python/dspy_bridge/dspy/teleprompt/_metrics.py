@@ -77,8 +77,10 @@ def _import_function(path: str) -> Callable[..., Any]:
     except ImportError as exc:
         raise InvalidArgumentError(f"metric {path!r}: cannot import module {module_name!r} in the worker: {exc}", parameter="metric") from None
     fn = getattr(module, attr, None)
-    if not callable(fn):
+    if fn is None:
         raise InvalidArgumentError(f"metric {path!r}: module {module_name!r} has no function {attr!r}", parameter="metric")
+    if not callable(fn):
+        raise InvalidArgumentError(f"metric {path!r} is a {type(fn).__name__}, not a function", parameter="metric")
     return fn
 
 
