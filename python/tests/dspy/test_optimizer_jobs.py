@@ -134,3 +134,25 @@ async def test_planning_refuses_bad_input_before_anything_runs() -> None:
         await plan("BootstrapFewShot", metric="dspy_bridge.errors:no_such_metric")
     with pytest.raises(InvalidArgumentError, match=r"metric 'dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS' is a dict, not a function"):
         await plan("BootstrapFewShot", metric="dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS")
+
+
+def test_overlapping_jobs_leave_the_optimizer_log_level_as_they_found_it() -> None:
+    import logging
+
+    from dspy_bridge.dspy.teleprompt._progress import JobProgress, optimizer_log_handler
+
+    logger = logging.getLogger("dspy.teleprompt")
+    original = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        first = optimizer_log_handler(JobProgress(None, lambda _e: None, 1.0), lambda: True)
+        second = optimizer_log_handler(JobProgress(None, lambda _e: None, 1.0), lambda: True)
+        first[0]()
+        second[0]()  # attached while the first job had lowered the level to INFO
+        assert logger.level == logging.INFO
+        first[1]()
+        assert logger.level == logging.INFO, "the second job still reads INFO lines"
+        second[1]()
+        assert logger.level == logging.WARNING
+    finally:
+        logger.setLevel(original)

@@ -153,16 +153,26 @@ def optimizer_log_handler(progress: JobProgress, attributable: Callable[[], bool
     whether a record may be credited to this job (log records carry no job id)."""
     logger = logging.getLogger(_LOGGER)
     handler = _OptimizerLogHandler(progress, attributable)
-    previous = logger.level
 
     def attach() -> None:
-        logger.addHandler(handler)
-        if logger.getEffectiveLevel() > logging.INFO:
-            logger.setLevel(logging.INFO)
+        with _level_lock:
+            if not _attached:  # the level from before any job: jobs overlap, so not each job's own
+                _saved_level[:] = [logger.level]
+            _attached.add(handler)
+            logger.addHandler(handler)
+            if logger.getEffectiveLevel() > logging.INFO:
+                logger.setLevel(logging.INFO)
 
     def detach() -> None:
-        logger.removeHandler(handler)
-        if not logger.handlers:
-            logger.setLevel(previous)
+        with _level_lock:
+            logger.removeHandler(handler)
+            _attached.discard(handler)
+            if not _attached and _saved_level:
+                logger.setLevel(_saved_level.pop())
 
     return attach, detach
+
+
+_level_lock = threading.Lock()
+_attached: set[logging.Handler] = set()
+_saved_level: list[int] = []
