@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
-import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
+import { StoreUnavailableError, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 import { Tensor } from "../src/values/index.js";
 import { waitFor } from "./helpers.js";
 import { backends } from "./store-backends.js";
@@ -292,5 +292,18 @@ for (const backend of backends) {
       assert.equal((await store.get("s", "k")).version, 1);
     });
 
+    test("a closed store answers every call with StoreUnavailableError, reads included", async () => {
+      const store = await backend.open(backend.fresh());
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "k", type: "integer", initialValue: 1 }]);
+      await store.close();
+      const closed = (e: unknown) => e instanceof StoreUnavailableError && /closed/.test((e as Error).message);
+      await assert.rejects(store.get("s", "k"), closed);
+      await assert.rejects(store.list("s"), closed);
+      await assert.rejects(store.getSession("s"), closed);
+      await assert.rejects(store.watch("s", {}, () => {}, () => {}), closed);
+      await assert.rejects(store.set("s", "k", 2), closed);
+      await assert.rejects(store.createSession({ sessionId: "t" }), closed);
+    });
   });
 }

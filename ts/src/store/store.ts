@@ -129,6 +129,7 @@ export class Store {
   }
 
   async listSessions(): Promise<SessionInfo[]> {
+    this.assertOpen();
     if (this.shared) {
       await this.ready();
       await this.sweep();
@@ -209,7 +210,13 @@ export class Store {
     }
   }
 
+  /** After close() nothing is served, not even from this host's copy: it is no longer kept current. */
+  private assertOpen(): void {
+    if (this.closed) throw new StoreUnavailableError("the store is closed");
+  }
+
   private session(sessionId: string): SessionRecord {
+    this.assertOpen();
     const session = this.state.sessions.get(sessionId);
     const now = this.now();
     if (!session || session.expired(now)) {
@@ -657,6 +664,7 @@ export class Store {
    * session this host believes expired has not been kept alive by another host.
    */
   private async ready(sessionId?: string): Promise<void> {
+    this.assertOpen();
     // Compared with what was applied before asking: this host's own commits may be applied while the answer travels.
     const before = this.state.applied;
     const head = await this.guard(() => this.backend!.head());

@@ -202,7 +202,12 @@ export class SqliteBackend implements StoreBackend {
     const last = this.touched.get(info.sessionId) ?? 0;
     if (info.lastAccessedAtMs - last < TOUCH_EVERY_MS) return;
     this.touched.set(info.sessionId, info.lastAccessedAtMs);
-    this.touchSession.run("", keys.sessions, info.sessionId, JSON.stringify(info));
+    try {
+      this.touchSession.run("", keys.sessions, info.sessionId, JSON.stringify(info));
+    } catch {
+      // Best effort (a full disk): a read must not fail for it; a restart may then expire the session early.
+      this.touched.delete(info.sessionId);
+    }
   }
 
   async close(): Promise<void> {
