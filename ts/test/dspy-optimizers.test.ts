@@ -309,6 +309,35 @@ describe("jobs", () => {
     assert.equal(stateOf(next.saved).demos.length, 1);
   });
 
+  test("cancelling a job while its TypeScript metric tool is running aborts the tool's signal", async () => {
+    const { session, id } = await qa();
+    const before = await session.programs.save(id);
+    let entered!: () => void;
+    const inTool = new Promise<void>((resolve) => (entered = resolve));
+    let aborted!: (at: number) => void;
+    const toolAborted = new Promise<number>((resolve) => (aborted = resolve));
+    bridge.tools.register(
+      "hanging_metric",
+      (_args, ctx) =>
+        new Promise((_resolve, reject) => {
+          entered();
+          ctx.signal.addEventListener("abort", () => {
+            aborted(Date.now());
+            reject(new CancelledError("metric aborted"));
+          });
+        }),
+      { session: session.id },
+    );
+    const job = session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { tool: "hanging_metric" } });
+    await inTool;
+    const cancelledAt = Date.now();
+    job.cancel();
+    await assert.rejects(job.result, CancelledError);
+    const at = await Promise.race([toolAborted, new Promise<number>((r) => setTimeout(() => r(-1), 5_000))]);
+    assert.ok(at >= cancelledAt, "the pending metric call was cancelled across the boundary");
+    assert.deepEqual(await session.programs.save(id), before);
+  });
+
   test("a program bound to session variables stays bound after optimization", async () => {
     const session = await bridge.sessions.create({ id: `opt-bound-${++n}` });
     await session.variables.define("temperature", "float", 0.2, { constraints: { min: 0, max: 2 } });
