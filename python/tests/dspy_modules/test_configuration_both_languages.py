@@ -1,7 +1,8 @@
 """The seed's end-to-end configuration example across both languages: a ReAct configuration
 space defined and registered in Python, applied from Python and from TypeScript (the real TS
 API, ``session.configurations.get(name).apply``), and a variable-aware ReAct in Python picks up
-every applied configuration on its next call."""
+every applied configuration on its next call, also one the host sampled from the space (what
+the seed's host-side optimizer does)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ async def test_a_python_space_applied_from_both_languages_reaches_a_react_module
     await ctx.wait_for_revision(reply["revision"], timeout=5)
     assert await run() == (1.1, 8, 4000)
     assert await config.get_current_values() == {"temperature": 1.1, "max_iters": 8, "max_tokens": 4000}
+
+    # as the seed's host-side optimizer would: sample the space in TypeScript and apply the sample
+    for seed in (1, 2, 3):
+        reply = await asyncio.to_thread(ts.call, "sample_and_apply", session_id, name="react_agent_config", seed=seed)
+        sampled = reply["values"]
+        assert sampled["max_tokens"] <= sampled["max_iters"] * 512, "the sample respects the Python constraint"
+        await ctx.wait_for_revision(reply["revision"], timeout=5)
+        assert await run() == (sampled["temperature"], sampled["max_iters"], sampled["max_tokens"])
+    await config.apply({"temperature": 1.1, "max_iters": 8, "max_tokens": 4000})
 
     # the Python constraint holds for TypeScript's apply too, and nothing changes when it is refused
     with pytest.raises(RuntimeError, match="ConstraintViolationError.*tokens_per_step"):

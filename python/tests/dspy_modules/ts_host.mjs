@@ -3,7 +3,7 @@
 // TS API (session.variables.define/set/update), on command from the Python tests.
 //
 // stdout: one JSON line {"event":"ready","address","token"}, then one reply line per command.
-// stdin: JSON lines {"id", "op": "define"|"set"|"update"|"delete"|"stats"|"apply_configuration"|"configuration_values", "session", ...}.
+// stdin: JSON lines {"id", "op": "define"|"set"|"update"|"delete"|"stats"|"apply_configuration"|"sample_and_apply"|"configuration_values", "session", ...}.
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
@@ -36,6 +36,13 @@ async function run(cmd) {
     case "apply_configuration": {
       const { version, revision } = await session.configurations.get(cmd.name).apply(cmd.values, cmd.metadata ?? {});
       return { version, revision };
+    }
+    case "sample_and_apply": {
+      // what the seed's host-side optimizer does: sample the space, apply the sample
+      const cfg = session.configurations.get(cmd.name);
+      const values = cfg.sample(cmd.seed, 1).samples[0];
+      const { version, revision } = await cfg.apply(values, { source: "sampler" });
+      return { values, version, revision };
     }
     case "configuration_values":
       return { values: session.configurations.get(cmd.name).getCurrentValues() };
