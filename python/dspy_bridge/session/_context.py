@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import datetime, timezone
 import os
 import time
@@ -1037,9 +1038,12 @@ class SessionContext:
             for entry in history:
                 if entry["iteration"] <= seen:
                     continue
-                result = callback(entry["iteration"], entry["value"], entry["metrics"])
-                if asyncio.iscoroutine(result):
-                    await result
+                try:
+                    result = callback(entry["iteration"], entry["value"], entry["metrics"])
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:  # noqa: BLE001 - a broken display must not end the progress reports
+                    logging.getLogger(__name__).exception("the progress callback of optimization %s raised", optimization_id)
                 seen = entry["iteration"]
             if not status["is_optimizing"] and seen >= status["iteration"]:
                 return

@@ -102,3 +102,24 @@ async def test_run_options_are_checked_and_a_zero_threshold_is_kept(session: Ses
     status = await _finished(session, "temperature")
     assert (status["state"], status["iteration"]) == ("exhausted", 21)
     assert status["best_value"] == 2.0
+
+
+async def test_a_raising_callback_is_logged_and_the_later_ones_still_come(session: SessionContext, caplog: pytest.LogCaptureFixture) -> None:
+    await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    seen: list[int] = []
+
+    def callback(iteration: int, value: float, metrics: dict) -> None:
+        seen.append(iteration)
+        if iteration == 2:
+            raise RuntimeError("a broken progress display")
+
+    with caplog.at_level("ERROR", logger="dspy_bridge.session._context"):
+        await session.start_optimization("temperature", "grid", optimizer_config={"objective": "peak_at_1_1", "grid_points": 6, "patience": 10}, callback=callback)
+        status = await _finished(session, "temperature")
+        for _ in range(100):
+            if len(seen) >= status["iteration"]:
+                break
+            await asyncio.sleep(0.02)
+    assert (status["state"], status["iteration"]) == ("exhausted", 6)
+    assert seen == [1, 2, 3, 4, 5, 6]
+    assert any("progress callback" in r.getMessage() and r.exc_info and "broken progress display" in str(r.exc_info[1]) for r in caplog.records)
