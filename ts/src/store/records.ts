@@ -73,6 +73,8 @@ export class SessionRecord {
   readonly configs = new Map<string, { doc: unknown; version: number }>();
   /** Durable backends: the log entry that last changed each field (see durable/layout.ts). */
   readonly stamps = new Map<string, string>();
+  /** When this host last told a durable backend the session was used (kept here, it goes with the session). */
+  touchedAtMs = 0;
 
   constructor(public info: SessionInfo) {}
 

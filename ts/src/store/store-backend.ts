@@ -31,8 +31,8 @@ export interface StoreBackend {
    * lost data): reload.
    */
   follow?(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onBehind: () => void): void;
-  /** Records that a session was used (TTL); best effort and rate-limited by the backend. */
-  touch(info: SessionInfo): void;
+  /** Records that a session was used (it moves the TTL). Best effort; the store rate-limits the calls. */
+  touch(info: SessionInfo): void | Promise<unknown>;
   /** Shared backends: milliseconds a session has left according to the backend (0: expired). */
   remainingTtl?(sessionId: string): Promise<number>;
   close(): Promise<void>;

@@ -40,6 +40,8 @@ interface Planned<T> {
 
 /** Variable names: a letter or _ first, then letters, digits, _ . : - (at most 255). */
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,254}$/;
+/** The longest a durable backend may lag behind a session's last use (TTLs). */
+const TOUCH_EVERY_MS = 1_000;
 /** Attempts at a commit that other hosts keep beating to the same fields. */
 const MAX_SHARED_ATTEMPTS = 50;
 
@@ -225,8 +227,22 @@ export class Store {
       throw new NotFoundError(`session '${sessionId}' not found`, { details: { session_id: sessionId } });
     }
     session.info.lastAccessedAtMs = now;
-    if (session.info.ttlMs > 0) this.backend?.touch(session.info);
+    this.touch(session, now);
     return session;
+  }
+
+  /** Tells a durable backend that a session with a TTL was used: at most once a second (a quarter TTL when shorter). */
+  private touch(session: SessionRecord, now: number): void {
+    if (!this.backend || session.info.ttlMs <= 0) return;
+    if (now - session.touchedAtMs < Math.min(TOUCH_EVERY_MS, session.info.ttlMs / 4)) return;
+    session.touchedAtMs = now;
+    // Best effort (it only moves a TTL): a read must not fail for it; the next use tries again.
+    const retry = () => void (session.touchedAtMs = 0);
+    try {
+      void Promise.resolve(this.backend.touch(session.info)).catch(retry);
+    } catch {
+      retry();
+    }
   }
 
   /**

@@ -93,7 +93,6 @@ export class RedisBackend implements StoreBackend {
   private readonly cmd: RedisWithScripts;
   private readonly sub: RedisWithScripts;
   private readonly logKey: string;
-  private readonly touched = new Map<string, number>();
   /** The history this host loaded (see SNAPSHOT_LUA). */
   private epoch = "";
   private closed = false;
@@ -226,12 +225,9 @@ export class RedisBackend implements StoreBackend {
     })();
   }
 
-  /** Renews the session's alive key; at most every quarter TTL (and every second) per session. */
-  touch(info: SessionInfo): void {
-    const last = this.touched.get(info.sessionId) ?? 0;
-    if (info.lastAccessedAtMs - last < Math.min(1_000, info.ttlMs / 4)) return;
-    this.touched.set(info.sessionId, info.lastAccessedAtMs);
-    this.cmd.pexpire(`${this.options.prefix}${keys.alive(info.sessionId)}`, info.ttlMs).catch(() => this.touched.delete(info.sessionId));
+  /** Renews the session's alive key. */
+  touch(info: SessionInfo): Promise<unknown> {
+    return this.cmd.pexpire(`${this.options.prefix}${keys.alive(info.sessionId)}`, info.ttlMs);
   }
 
   async remainingTtl(sessionId: string): Promise<number> {

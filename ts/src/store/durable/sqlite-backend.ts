@@ -19,9 +19,6 @@ export interface SqliteOptions {
   logLimit: number;
 }
 
-/** Session touches are written at most this often per session (they only move a TTL). */
-const TOUCH_EVERY_MS = 1_000;
-
 /**
  * The file's layout version (SQLite's user_version). A file of a newer layout is refused, not
  * misread; a future layout change migrates older files up from here.
@@ -43,7 +40,6 @@ export class SqliteBackend implements StoreBackend {
   readonly shared = false;
   private readonly db: Database.Database;
   private position: LogId = LOG_START;
-  private readonly touched = new Map<string, number>();
   /** The last index of each history list this host has written (saves a query per write). */
   private readonly lastIndex = new Map<string, number>();
   /** List ends written by the transaction in progress, cached only once it commits. */
@@ -197,17 +193,9 @@ export class SqliteBackend implements StoreBackend {
     return Promise.resolve(rows.map((r) => ({ id: { rev: r.rev, seq: r.seq }, entry: r.entry })));
   }
 
-  /** The last access moves the TTL; written at most once a second per session (a restart may forget under a second of it). */
+  /** The last access moves the TTL (the store writes it at most once a second: a restart may forget under a second of it). */
   touch(info: SessionInfo): void {
-    const last = this.touched.get(info.sessionId) ?? 0;
-    if (info.lastAccessedAtMs - last < TOUCH_EVERY_MS) return;
-    this.touched.set(info.sessionId, info.lastAccessedAtMs);
-    try {
-      this.touchSession.run("", keys.sessions, info.sessionId, JSON.stringify(info));
-    } catch {
-      // Best effort (a full disk): a read must not fail for it; a restart may then expire the session early.
-      this.touched.delete(info.sessionId);
-    }
+    this.touchSession.run("", keys.sessions, info.sessionId, JSON.stringify(info));
   }
 
   async close(): Promise<void> {
