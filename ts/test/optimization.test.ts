@@ -38,6 +38,9 @@ describe("optimization", () => {
     assert.ok(Math.abs((status.bestValue as number) - 1.3) < 0.1, `best ${String(status.bestValue)}`);
     assert.equal(await s.variables.get("temperature"), status.bestValue, "the best value is left in place");
     assert.equal(bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 5 }).length, 5);
+    for (const limit of [0, -5, 2.5]) {
+      assert.throws(() => bridge.optimization.history("opt-random", { variable: "temperature" }, { limit }), (e: unknown) => e instanceof InvalidArgumentError && e.parameter === "limit");
+    }
   });
 
   test("grid search over a configuration space with a Python objective", async () => {

@@ -1098,6 +1098,8 @@ class SessionContext:
     ) -> list[dict[str, Any]]:
         """Evaluated candidates, oldest first: ``{iteration, value, values, score, metrics,
         timestamp, optimization_id}``."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit < 2**32:
+            raise InvalidArgumentError(f"limit must be a positive integer, got {limit!r}", parameter="limit")  # 0 would read as "the default"
         since_ms = int(since.timestamp() * 1000) if since is not None else 0
         reply = await self._call(
             "GetOptimizationHistory",

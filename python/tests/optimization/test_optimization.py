@@ -97,6 +97,10 @@ async def test_run_options_are_checked_and_a_zero_threshold_is_kept(session: Ses
     await session.start_optimization("temperature", "grid", optimizer_config=grid)
     status = await _finished(session, "temperature")
     assert (status["state"], status["iteration"]) == ("converged", 4)
+    for bad in (0, -3, 1.5):
+        with pytest.raises(InvalidArgumentError, match="limit must be a positive integer"):
+            await session.get_optimization_history("temperature", limit=bad)
+    assert len(await session.get_optimization_history("temperature", limit=1)) == 1
     # ... and every one is for a threshold of 0 (which must not become the default on the way)
     await session.start_optimization("temperature", "grid", optimizer_config=grid, convergence_threshold=0)
     status = await _finished(session, "temperature")

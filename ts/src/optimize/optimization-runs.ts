@@ -388,11 +388,13 @@ export class OptimizationRuns {
   }
 
   history(sessionId: string, target: OptimizationTarget, options: { limit?: number; since?: Date; optimizationId?: string } = {}): HistoryEntry[] {
+    const limit = options.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be a positive integer, got ${String(options.limit)}`, { parameter: "limit" });
     const run = this.runs.get(this.key(sessionId, target));
     if (!run) return [];
     return run.history
       .filter((h) => (!options.since || h.timestamp > options.since) && (!options.optimizationId || h.optimizationId === options.optimizationId))
-      .slice(-(options.limit ?? 100));
+      .slice(-limit);
   }
 
   /** Resolves when the run of `target` ends (tests, CLI). */
