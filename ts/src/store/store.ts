@@ -556,10 +556,7 @@ export class Store {
   async addDependency(sessionId: string, from: string, to: string, type = "data", metadata: Record<string, string> = {}, caller = sessionId): Promise<void> {
     if (this.shared) await this.ready(sessionId);
     return this.mutate(() => {
-      const session = this.session(sessionId);
-      const a = this.variable(session, from);
-      const b = this.variable(session, to);
-      this.check(a, caller, "write");
+      const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       if (!(DEPENDENCY_TYPES as readonly string[]).includes(type)) {
         throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got '${type}'`, { parameter: "dependency_type" });
       }
@@ -571,13 +568,19 @@ export class Store {
   async removeDependency(sessionId: string, from: string, to: string, caller = sessionId): Promise<boolean> {
     if (this.shared) await this.ready(sessionId);
     return this.mutate(() => {
-      const session = this.session(sessionId);
-      const a = this.variable(session, from);
-      const b = this.variable(session, to);
-      this.check(a, caller, "write");
+      const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       if (!session.dependencies.edgesFrom(a.name).some((e) => e.to === b.name)) return { entry: undefined, answer: () => false };
       return { entry: { t: "edge", sid: sessionId, edge: { from: a.name, to: b.name, type: "data", metadata: {} }, remove: true }, answer: () => true };
     });
+  }
+
+  /** A dependency's two variables; changing it is a write to `from`. */
+  private edgeEnds(sessionId: string, from: string, to: string, caller: string): { session: SessionRecord; a: VariableRecord; b: VariableRecord } {
+    const session = this.session(sessionId);
+    const a = this.variable(session, from);
+    const b = this.variable(session, to);
+    this.check(a, caller, "write");
+    return { session, a, b };
   }
 
   /** What `name` depends on (or what depends on it); only variables the caller may read. */
