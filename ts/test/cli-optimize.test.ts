@@ -1,7 +1,7 @@
 // `dspy-bridge optimize`: a DSPy optimizer job and a variable optimization from the command
 // line, as JSON lines (--json) and as plain progress lines when stderr is not a TTY.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,12 +99,8 @@ test("optimize errors: bad usage exits 2; a typed failure prints an error event 
   );
 });
 
-test("Ctrl-C cancels the job: an error event saying so, exit code 130", async () => {
-  const child = spawn(process.execPath, [
-    cli, "optimize", "--json", "--optimizer", "COPRO", "--signature", "question -> answer", "--trainset", trainset,
-    "--metric", "exact_match", "--param", "breadth=5", "--param", "depth=4", "--param", 'eval_kwargs={"num_threads":1}',
-    "--lm", "scripted", "--lm-latency-ms", "50",
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+/** Sends SIGINT once the run printed a progress line; checks it exits 130; its last event. */
+async function interruptedAfterProgress(child: ChildProcess): Promise<Record<string, unknown>> {
   let stdout = "";
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
@@ -119,7 +115,16 @@ test("Ctrl-C cancels the job: an error event saying so, exit code 130", async ()
   });
   child.kill("SIGINT");
   assert.equal(await exited, 130);
-  const last = events(stdout).pop()!;
+  return events(stdout).pop()!;
+}
+
+test("Ctrl-C cancels the job: an error event saying so, exit code 130", async () => {
+  const child = spawn(process.execPath, [
+    cli, "optimize", "--json", "--optimizer", "COPRO", "--signature", "question -> answer", "--trainset", trainset,
+    "--metric", "exact_match", "--param", "breadth=5", "--param", "depth=4", "--param", 'eval_kwargs={"num_threads":1}',
+    "--lm", "scripted", "--lm-latency-ms", "50",
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  const last = await interruptedAfterProgress(child);
   assert.equal(last.event, "error");
   assert.equal(last.reason, "cancelled");
   assert.match(last.message as string, /interrupted by a signal/);
@@ -136,21 +141,7 @@ test("optimize --variable: a failed run prints the typed error event (exit 1); C
     return true;
   });
   const child = spawn(process.execPath, [cli, "optimize", ...common, "--objective", "slow_peak_at_0_3", "--iterations", "100000"], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no progress line; stdout: ${stdout}`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      if (stdout.includes('"event":"progress"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  child.kill("SIGINT");
-  assert.equal(await exited, 130);
-  const last = events(stdout).pop()!;
+  const last = await interruptedAfterProgress(child);
   assert.equal(last.event, "result");
   assert.equal(last.state, "stopped");
   assert.ok((last.iterations as number) >= 1 && (last.iterations as number) < 100000);
