@@ -96,6 +96,34 @@ describe("optimization", () => {
     assert.equal(await s.variables.get("temperature"), status.bestValue);
   });
 
+  test("stopped during its first evaluation, a run aborts the objective and puts the values from before back", async () => {
+    const s = await bridge.sessions.create({ id: "opt-first" });
+    const cfg = await s.configurations.register("cfg", {
+      variables: [
+        { name: "a", type: "float", min: 0, max: 1, default: 0.5 },
+        { name: "b", type: "integer", min: 1, max: 9, default: 3 },
+      ],
+    } as unknown as SpaceDoc);
+    let entered!: () => void;
+    const evaluating = new Promise<void>((resolve) => (entered = resolve));
+    let objectiveAborted = false;
+    bridge.tools.register("never_scores", (_args, ctx) => {
+      entered();
+      return new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => ((objectiveAborted = true), reject(new Error("aborted")))));
+    });
+    bridge.optimization.start("opt-first", { configuration: "cfg" }, { optimizer: "random", objective: "never_scores", seed: 4 });
+    await evaluating;
+    assert.notDeepEqual(cfg.getCurrentValues(), { a: 0.5, b: 3 }, "the first candidate is applied while it is scored");
+    await bridge.optimization.stop("opt-first", { configuration: "cfg" });
+    const status = bridge.optimization.status("opt-first", { configuration: "cfg" });
+    assert.equal(status.state, "stopped");
+    assert.equal(status.iteration, 0);
+    assert.ok(objectiveAborted, "the pending evaluation was cancelled");
+    assert.deepEqual(cfg.getCurrentValues(), { a: 0.5, b: 3 }, "the values from before the run are back");
+    assert.equal(cfg.info().version, 3, "registered, the candidate, the values put back: each one whole commit");
+    assert.deepEqual(bridge.optimization.history("opt-first", { configuration: "cfg" }), []);
+  });
+
   test("stopping mid-run leaves the store consistent; unknown optimizers say so", async () => {
     const s = await bridge.sessions.create({ id: "opt-stop" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
