@@ -38,6 +38,14 @@ describe("optimization", () => {
     assert.ok(Math.abs((status.bestValue as number) - 1.3) < 0.1, `best ${String(status.bestValue)}`);
     assert.equal(await s.variables.get("temperature"), status.bestValue, "the best value is left in place");
     assert.equal(bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 5 }).length, 5);
+    // a second run on the same variable: the first one's entries stay, told apart by their id
+    const second = bridge.optimization.start("opt-random", { variable: "temperature" }, { optimizer: "grid", objective: "peak_at_1_3", gridPoints: 3, patience: 10 });
+    await bridge.optimization.wait("opt-random", { variable: "temperature" });
+    const all = bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 1000 });
+    assert.equal(all.length, 83);
+    assert.deepEqual(bridge.optimization.history("opt-random", { variable: "temperature" }, { optimizationId: id, limit: 1000 }).map((h) => h.iteration), progress.map((p) => p.iteration));
+    assert.deepEqual(bridge.optimization.history("opt-random", { variable: "temperature" }, { optimizationId: second }).map((h) => h.values.temperature), [0, 1, 2]);
+    assert.deepEqual(bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 3 }).map((h) => h.optimizationId), [second, second, second]);
     for (const limit of [0, -5, 2.5]) {
       assert.throws(() => bridge.optimization.history("opt-random", { variable: "temperature" }, { limit }), (e: unknown) => e instanceof InvalidArgumentError && e.parameter === "limit");
     }

@@ -74,6 +74,9 @@ export interface OptimizationStatus {
 /** `{ variable: name }` or `{ configuration: name }`. */
 export type OptimizationTarget = { variable: string } | { configuration: string };
 
+/** Evaluated candidates kept per target, over all its runs (the oldest go first). */
+const MAX_HISTORY = 10_000;
+
 /** Consecutive infeasible proposals after which a run fails rather than spin. */
 const MAX_REJECTED_IN_A_ROW = 100;
 
@@ -228,7 +231,8 @@ export class OptimizationRuns {
       target,
       space: doc,
       initial: current,
-      history: [],
+      // the target's earlier runs stay in its history (filtered by optimizationId)
+      history: existing?.history ?? [],
       stop: false,
       sessionGone: false,
       abort: new AbortController(),
@@ -323,6 +327,7 @@ export class OptimizationRuns {
         await source.tell(values, score);
         const entry = { optimizationId: run.id, iteration: i, values, score, metrics: metrics ?? {}, timestamp: new Date() };
         run.history.push(entry);
+        if (run.history.length > MAX_HISTORY) run.history.splice(0, run.history.length - MAX_HISTORY);
         const improved = !best || sign * (score - best.score) > threshold;
         if (!best || sign * (score - best.score) > 0) best = { values, score, metrics: metrics ?? {} };
         sinceImprovement = improved ? 0 : sinceImprovement + 1;
