@@ -146,6 +146,30 @@ describe("Redis: several hosts share one store", () => {
   });
 });
 
+describe("a commit Redis refuses part-way", () => {
+  test("writes nothing: the log append that can fail comes before every write", async () => {
+    const { Redis } = await import("ioredis");
+    const location = redis.fresh();
+    const prefix = new URL(location).searchParams.get("prefix")!;
+    const [a] = await hosts(1, {}, location);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
+    await a.set("s", "v", 1);
+    const raw = new Redis(redisUrlOf(location));
+    try {
+      await raw.set(`${prefix}log`, "not a stream"); // XADD now fails inside the script
+      await assert.rejects(a.set("s", "v", 2), StoreUnavailableError);
+      await raw.del(`${prefix}log`);
+      const [fresh] = await hosts(1, {}, location);
+      const v = await fresh.get("s", "v");
+      assert.deepEqual([v.value, v.version], [1, 2], "the refused commit left no write behind");
+      assert.deepEqual((await fresh.history("s", "v", 0)).map((h) => h.value), [1, 0]);
+    } finally {
+      await raw.quit();
+    }
+  });
+});
+
 describe("Redis loses its data", () => {
   test("every host notices, reloads, and ends its watches with compacted so watchers resync", async () => {
     const { Redis } = await import("ioredis");

@@ -25,6 +25,20 @@ for _, c in ipairs(req.checks) do
     end
   end
 end
+-- Redis does not undo a script that fails part-way: every command that could fail (a key of
+-- the wrong type) is ruled out before the first write.
+local function mustBe(key, kind)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= kind then return redis.error_reply('store key ' .. key .. ' is a ' .. t .. ', not a ' .. kind .. '; nothing was written') end
+end
+local bad = mustBe(p .. 'log', 'stream') or mustBe(p .. 's', 'hash')
+for _, o in ipairs(req.ops) do
+  if bad then break end
+  if o.op == 'hset' or o.op == 'hdel' or o.op == 'stamp' then bad = mustBe(p .. o.key, 'hash')
+  elseif o.op == 'push' then bad = mustBe(p .. o.key, 'list')
+  elseif o.op == 'drop' then bad = mustBe(p .. 'v:' .. string.len(o.sid) .. ':' .. o.sid, 'hash') end
+end
+if bad then return bad end
 local head = redis.call('GET', p .. 'head') or '0-0'
 local dash = string.find(head, '-', 1, true)
 local rev = tonumber(string.sub(head, 1, dash - 1))
