@@ -85,6 +85,29 @@ describe("SQLite: a host restart keeps the store", () => {
     assert.deepEqual(sessions.map((r) => r.field), ["forever"], "the expiry was committed to the file, not just hidden");
   });
 
+  test("a file this host cannot read is refused with a typed error and released: once repaired it opens", async () => {
+    const location = sqlite.fresh();
+    const path = location.slice("sqlite:".length);
+    const one = await openStore(location);
+    await one.createSession({ sessionId: "s" });
+    await one.register("s", [{ name: "v", type: "integer", initialValue: 4 }]);
+    await one.close();
+    const db = new Database(path);
+    const good = (db.prepare("SELECT value FROM kv_hash WHERE key = 's' AND field = 's'").get() as { value: string }).value;
+    db.prepare("UPDATE kv_hash SET value = '{broken' WHERE key = 's' AND field = 's'").run();
+    db.close();
+    await assert.rejects(openStore(location), (e: Error & { reason?: string }) => e.reason === "failed_precondition" && /cannot read/.test(e.message));
+    const repair = new Database(path); // the failed start let go of the file
+    repair.prepare("UPDATE kv_hash SET value = ? WHERE key = 's' AND field = 's'").run(good);
+    repair.close();
+    const two = await openStore(location);
+    try {
+      assert.equal((await two.get("s", "v")).value, 4);
+    } finally {
+      await two.close();
+    }
+  });
+
   test("a second host cannot open a file another host is using", async () => {
     const location = sqlite.fresh();
     const one = await openStore(location);

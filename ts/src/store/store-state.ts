@@ -34,20 +34,23 @@ export class StoreState {
 
   /** Replaces everything with a durable backend's snapshot; tells the listeners about sessions gone since. */
   load(snapshot: RawSnapshot): void {
-    const dropped = [...this.sessions.keys()];
-    this.sessions = sessionsFromSnapshot(snapshot);
-    this.applied = snapshot.head;
-    this.log = [];
-    const first = snapshot.log[0];
-    this.compactedRevision = first ? compactedBefore(first.id) : snapshot.head.rev;
+    // Everything is read before anything is replaced: a snapshot that cannot be read leaves the state as it was.
+    const sessions = sessionsFromSnapshot(snapshot);
+    const log: Commit[] = [];
     for (const { id, entry } of snapshot.log) {
       const e = decodeEntry(entry);
       if (e.t !== "commit") continue;
-      this.log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev) });
-      const session = this.sessions.get(e.sid);
+      log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev) });
+      const session = sessions.get(e.sid);
       if (session) session.lastRevision = Math.max(session.lastRevision, id.rev);
     }
-    for (const sid of dropped) if (!this.sessions.has(sid)) for (const l of this.droppedListeners) l(sid);
+    const dropped = [...this.sessions.keys()].filter((sid) => !sessions.has(sid));
+    const first = snapshot.log[0];
+    this.sessions = sessions;
+    this.log = log;
+    this.applied = snapshot.head;
+    this.compactedRevision = first ? compactedBefore(first.id) : snapshot.head.rev;
+    for (const sid of dropped) for (const l of this.droppedListeners) l(sid);
   }
 
   /** Ends every watch with `compacted`: this host lost track of the log, each watcher must resync. */

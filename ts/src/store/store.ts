@@ -70,7 +70,13 @@ export class Store {
   /** Loads the backend's state and, for a shared backend, starts following the other hosts. */
   async open(): Promise<this> {
     if (!this.backend) return this;
-    await this.reload();
+    try {
+      await this.reload();
+    } catch (err) {
+      // A store that did not open lets go of its backend (a SQLite file would stay locked).
+      await this.backend.close().catch(() => {});
+      throw err;
+    }
     // The follower cannot wait for a reload: a failed one is retried by the next read or gap.
     const reload = () => void this.resync().catch(() => {});
     this.backend.follow?.(
@@ -817,15 +823,19 @@ export class Store {
   private async resync(): Promise<void> {
     if (this.resyncing) return this.resyncing;
     this.resyncing = (async () => {
-      const snapshot = await this.guard(() => this.backend!.load());
-      this.state.load(snapshot);
+      await this.reload();
       this.state.compactAll();
     })().finally(() => (this.resyncing = undefined));
     return this.resyncing;
   }
 
   private async reload(): Promise<void> {
-    this.state.load(await this.guard(() => this.backend!.load()));
+    const snapshot = await this.guard(() => this.backend!.load());
+    try {
+      this.state.load(snapshot);
+    } catch (err) {
+      throw new FailedPreconditionError(`the ${this.backend!.kind} store holds data this host cannot read: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   // ----------------------------------------------------------------------------------
