@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
-import { StoreUnavailableError, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
+import { exportVariables, importVariables, StoreUnavailableError, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 import { Tensor } from "../src/values/index.js";
 import { waitFor } from "./helpers.js";
 import { backends } from "./store-backends.js";
@@ -290,6 +290,28 @@ for (const backend of backends) {
       assert.equal(revision, 0);
       assert.ok(results.every((r) => !r.ok));
       assert.equal((await store.get("s", "k")).version, 1);
+    });
+
+    test("an import is one commit: its new variables, replaced ones and dependencies arrive together or not at all", async () => {
+      const store = await open();
+      await store.createSession({ sessionId: "from" });
+      await store.register("from", [
+        { name: "kept", type: "integer", initialValue: 5 },
+        { name: "added", type: "string", initialValue: "hello" },
+      ]);
+      await store.addDependency("from", "added", "kept");
+      const data = (await exportVariables(store, "from", { includeDependencies: true })).data;
+      await store.createSession({ sessionId: "to" });
+      await store.register("to", [{ name: "kept", type: "integer", initialValue: 1 }]);
+      const commits: WatchMessage[] = [];
+      await store.watch("to", {}, (m) => commits.push(m), () => {});
+      const summary = await importVariables(store, "to", data, { mergeStrategy: "replace" });
+      assert.equal(summary.imported, 2);
+      assert.equal(commits.length, 1, "one commit");
+      const only = commits[0]!;
+      assert.ok(only.kind === "commit" && only.revision === summary.revision);
+      assert.deepEqual(only.changes.map((c) => [c.name, c.value]).sort(), [["added", "hello"], ["kept", 5]]);
+      assert.deepEqual((await store.dependencies("to", "added")).map((d) => d.variable), ["kept"]);
     });
 
     test("a closed store answers every call with StoreUnavailableError, reads included", async () => {

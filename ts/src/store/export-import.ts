@@ -180,7 +180,7 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
   const { variables, dependencies } = parseDocument(data, format);
   const details: ImportDetail[] = [];
   const creates: ImportedVariable[] = [];
-  const updates: { name: string; value: unknown; metadata: Record<string, string> }[] = [];
+  const updates: { name: string; value: unknown; metadata: Record<string, string>; expectedVersion: number }[] = [];
   const seen = new Set<string>();
   for (const v of variables) {
     try {
@@ -203,7 +203,8 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
         const value =
           strategy === "merge" ? (isPlainMap(existing.value) && isPlainMap(v.value) ? deepMerge(existing.value, v.value) : existing.value) : v.value;
         validateValue(existing.type, value, existing.constraints, v.name);
-        updates.push({ name: v.name, value, metadata: { ...v.metadata } });
+        // A merge is computed from the value read here: it commits only if that is still the value.
+        updates.push({ name: v.name, value, metadata: { ...v.metadata }, expectedVersion: strategy === "merge" ? existing.version : 0 });
         details.push({ name: v.name, action: strategy });
       }
     } catch (err) {
@@ -234,26 +235,16 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
   if (errors > 0 || options.dryRun || imported === 0) {
     return { imported: errors ? 0 : imported, skipped, errors, details, revision: 0, dryRun: options.dryRun ?? false };
   }
-  // Everything checked: creates and updates each commit once (register is atomic too).
-  let revision = 0;
-  if (creates.length) {
-    await store.register(
-      sessionId,
-      creates.map((v) => ({ name: v.name, type: v.type, initialValue: v.value, constraints: v.constraints, metadata: v.metadata, accessRules: v.accessRules })),
-      caller,
-      "import",
-    );
-    revision = store.currentRevision;
-  }
-  if (updates.length) {
-    const outcome = await store.update(sessionId, updates, { atomic: true, caller, source: "import" });
-    const failed = outcome.results.find((r) => !r.ok);
-    // Unreachable after the checks above; if it ever happens, say so rather than report success.
-    if (failed) throw failed.error ?? new InvalidArgumentError(`import of '${failed.name}' failed`);
-    revision = outcome.revision;
-  }
-  for (const dep of dependencies) {
-    if (!store.sessionRecord(sessionId).dependencies.edgesFrom(dep.from).some((e) => e.to === dep.to)) await store.addDependency(sessionId, dep.from, dep.to, dep.type ?? "data", {}, caller);
-  }
+  // Everything checked: one commit, re-checked by the store (another host may have written since).
+  const revision = await store.commitImport(
+    sessionId,
+    {
+      creates: creates.map((v) => ({ name: v.name, type: v.type, initialValue: v.value, constraints: v.constraints, metadata: v.metadata, accessRules: v.accessRules })),
+      updates,
+      edges: dependencies.map((d) => ({ from: d.from, to: d.to, type: d.type ?? "data" })),
+    },
+    caller,
+    "import",
+  );
   return { imported, skipped, errors: 0, details, revision, dryRun: false };
 }

@@ -20,7 +20,7 @@ import {
   VersionConflictError,
 } from "../errors/index.js";
 import { isAllowed, normalizeRules, type AccessRule, type Permission } from "./access.js";
-import { DEPENDENCY_TYPES } from "./dependency-graph.js";
+import { DEPENDENCY_TYPES, type DependencyGraph } from "./dependency-graph.js";
 import { requestFor } from "./durable/layout.js";
 import { decodeEntry, type ConfigChange, type DeleteChange, type EdgeChange, type Entry, type PutChange } from "./entries.js";
 import { compilePattern, stringMap } from "./input-checks.js";
@@ -294,47 +294,96 @@ export class Store {
     return this.mutate(() => {
       const session = this.session(sessionId);
       if (!Array.isArray(specs) || specs.length === 0) throw new InvalidArgumentError("no variables to register", { parameter: "variables" });
-      const names = new Set<string>();
       const now = this.now();
-      const graph = session.dependencies.clone();
-      const puts: PutChange[] = specs.map((spec, i) => {
-        const where = `variables[${i}]`;
-        if (typeof spec.name !== "string" || !VARIABLE_NAME.test(spec.name)) {
-          throw new InvalidArgumentError(
-            `${where}.name must start with a letter or _ and contain only letters, digits, _ . : - (got ${JSON.stringify(spec.name)})`,
-            { parameter: `${where}.name` },
-          );
-        }
-        if (names.has(spec.name)) throw new InvalidArgumentError(`variable '${spec.name}' is registered twice in one request`, { parameter: `${where}.name` });
-        if (session.variables.has(spec.name)) {
-          throw new AlreadyExistsError(`variable '${spec.name}' already exists in session '${sessionId}'`, { details: { variable: spec.name } });
-        }
-        names.add(spec.name);
-        const type = canonicalType(spec.type);
-        const constraints = validateConstraints(type, spec.constraints ?? {});
-        const value = validateValue(type, spec.initialValue, constraints, spec.name);
-        const rules = normalizeRules(spec.accessRules, `${where}.access_rules`);
-        const metadata = stringMap(spec.metadata, `${where}.metadata`);
-        return { name: spec.name, type, value, oldValue: null, version: 1, metadata, recordMetadata: metadata, constraints, rules, fresh: true, createRevision: 0, createdAtMs: now };
-      });
-      // Dependencies may point at variables of this request or already stored ones.
-      const edges: EdgeChange[] = [];
-      specs.forEach((spec, i) => {
-        for (const dep of spec.dependencies ?? []) {
-          const target = names.has(dep) ? dep : session.find(dep)?.name;
-          if (!target) {
-            throw new NotFoundError(`variables[${i}] '${spec.name}' depends on unknown variable '${dep}'`, { details: { variable: dep } });
-          }
-          graph.add(spec.name, target, "data");
-          edges.push({ from: spec.name, to: target, type: "data", metadata: {} });
-        }
-      });
+      const { puts, edges } = this.planRegister(session, specs, session.dependencies.clone(), now);
       const configChange = config ? this.configChange(session, config) : undefined;
       return {
         entry: { t: "commit", sid: sessionId, source, at: now, puts, dels: [], edges, config: configChange },
         answer: () => puts.map((p) => this.committed(sessionId, p.name)),
       };
     });
+  }
+
+  /**
+   * An import in one commit — its new variables, its updates of existing ones and its
+   * dependency edges, all or nothing — so a failure or a racing host never leaves it half
+   * applied. Returns the revision (0: nothing to do).
+   */
+  async commitImport(
+    sessionId: string,
+    input: { creates: VariableSpecInput[]; updates: UpdateInput[]; edges: { from: string; to: string; type: string }[] },
+    caller = sessionId,
+    source = "import",
+  ): Promise<number> {
+    if (this.shared) await this.ready(sessionId);
+    return this.mutate(() => {
+      const session = this.session(sessionId);
+      const now = this.now();
+      const graph = session.dependencies.clone();
+      const created = input.creates.length ? this.planRegister(session, input.creates, graph, now) : { puts: [], edges: [] };
+      const puts = [...created.puts];
+      if (input.updates.length) {
+        const planned = this.planUpdate(sessionId, input.updates, { atomic: true, caller, source }, undefined);
+        const results = planned.answer(0).results;
+        const failed = results.find((r) => !r.ok && !r.error?.details?.aborted) ?? results.find((r) => !r.ok);
+        if (failed) throw failed.error!;
+        if (planned.entry?.t === "commit") puts.push(...planned.entry.puts);
+      }
+      const newNames = new Set(created.puts.map((p) => p.name));
+      const edges = [...created.edges];
+      for (const e of input.edges) {
+        if (session.dependencies.edgesFrom(e.from).some((x) => x.to === e.to) || edges.some((x) => x.from === e.from && x.to === e.to)) continue;
+        for (const end of [e.from, e.to]) if (!newNames.has(end)) this.variable(session, end);
+        const from = session.find(e.from);
+        if (from) this.check(from, caller, "write");
+        if (!(DEPENDENCY_TYPES as readonly string[]).includes(e.type)) {
+          throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got '${e.type}'`, { parameter: "dependency_type" });
+        }
+        graph.add(e.from, e.to, e.type);
+        edges.push({ from: e.from, to: e.to, type: e.type, metadata: {} });
+      }
+      if (puts.length === 0 && edges.length === 0) return { entry: undefined, answer: () => 0 };
+      return { entry: { t: "commit", sid: sessionId, source, at: now, puts, dels: [], edges, config: undefined }, answer: (revision) => revision };
+    });
+  }
+
+  /** New variables and their dependencies, checked against the session and `graph` (which gains their edges). */
+  private planRegister(session: SessionRecord, specs: VariableSpecInput[], graph: DependencyGraph, now: number): { puts: PutChange[]; edges: EdgeChange[] } {
+    const sessionId = session.info.sessionId;
+    const names = new Set<string>();
+    const puts: PutChange[] = specs.map((spec, i) => {
+      const where = `variables[${i}]`;
+      if (typeof spec.name !== "string" || !VARIABLE_NAME.test(spec.name)) {
+        throw new InvalidArgumentError(
+          `${where}.name must start with a letter or _ and contain only letters, digits, _ . : - (got ${JSON.stringify(spec.name)})`,
+          { parameter: `${where}.name` },
+        );
+      }
+      if (names.has(spec.name)) throw new InvalidArgumentError(`variable '${spec.name}' is registered twice in one request`, { parameter: `${where}.name` });
+      if (session.variables.has(spec.name)) {
+        throw new AlreadyExistsError(`variable '${spec.name}' already exists in session '${sessionId}'`, { details: { variable: spec.name } });
+      }
+      names.add(spec.name);
+      const type = canonicalType(spec.type);
+      const constraints = validateConstraints(type, spec.constraints ?? {});
+      const value = validateValue(type, spec.initialValue, constraints, spec.name);
+      const rules = normalizeRules(spec.accessRules, `${where}.access_rules`);
+      const metadata = stringMap(spec.metadata, `${where}.metadata`);
+      return { name: spec.name, type, value, oldValue: null, version: 1, metadata, recordMetadata: metadata, constraints, rules, fresh: true, createRevision: 0, createdAtMs: now };
+    });
+    // Dependencies may point at variables of this request or already stored ones.
+    const edges: EdgeChange[] = [];
+    specs.forEach((spec, i) => {
+      for (const dep of spec.dependencies ?? []) {
+        const target = names.has(dep) ? dep : session.find(dep)?.name;
+        if (!target) {
+          throw new NotFoundError(`variables[${i}] '${spec.name}' depends on unknown variable '${dep}'`, { details: { variable: dep } });
+        }
+        graph.add(spec.name, target, "data");
+        edges.push({ from: spec.name, to: target, type: "data", metadata: {} });
+      }
+    });
+    return { puts, edges };
   }
 
   async get(sessionId: string, nameOrId: string, caller = sessionId): Promise<VariableRecord> {
