@@ -58,6 +58,24 @@ test("a SQLite file of another application, or of a newer store layout, is refus
   again.close();
 });
 
+test("a Redis store of a newer key layout is refused and left as it was", async () => {
+  const { Redis } = await import("ioredis");
+  const location = backends.find((b) => b.name === "redis")!.fresh();
+  const prefix = new URL(location).searchParams.get("prefix")!;
+  const first = await openStore(location);
+  await first.close();
+  const raw = new Redis(location.split("?")[0]!);
+  try {
+    assert.equal(await raw.get(`${prefix}layout`), "1", "the layout is recorded");
+    await raw.set(`${prefix}layout`, "99");
+    await raw.del(`${prefix}epoch`);
+    await assert.rejects(openStore(location), (e: unknown) => e instanceof FailedPreconditionError && /layout 99/.test((e as Error).message));
+    assert.deepEqual([await raw.get(`${prefix}layout`), await raw.get(`${prefix}epoch`)], ["99", null], "nothing was written");
+  } finally {
+    await raw.quit();
+  }
+});
+
 test("a new SQLite store file is readable by its owner only", async () => {
   const location = backends.find((b) => b.name === "sqlite")!.fresh();
   const store = await openStore(location);

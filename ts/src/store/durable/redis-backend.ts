@@ -7,7 +7,7 @@
 // it did not.
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { InvalidArgumentError } from "../../errors/index.js";
+import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
 import { compareLogIds, formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
 import type { StoreBackend } from "../store-backend.js";
@@ -36,8 +36,11 @@ export interface RedisOptions {
 
 type RedisWithScripts = Redis & {
   bridgeCommit(prefix: string, request: string, keep: string, nonce: string, epoch: string): Promise<[string, string]>;
-  bridgeSnapshot(prefix: string, epoch: string): Promise<unknown[]>;
+  bridgeSnapshot(prefix: string, epoch: string, layout: string): Promise<unknown[]>;
 };
+
+/** The key layout (durable/layout.ts) this version writes; recorded under `layout`. */
+const LAYOUT_VERSION = 1;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -118,7 +121,12 @@ export class RedisBackend implements StoreBackend {
   }
 
   async load(): Promise<RawSnapshot> {
-    const reply = await this.cmd.bridgeSnapshot(this.options.prefix, randomUUID());
+    const reply = await this.cmd.bridgeSnapshot(this.options.prefix, randomUUID(), String(LAYOUT_VERSION));
+    if (reply[0] === "newer-layout") {
+      throw new FailedPreconditionError(
+        `the Redis store under prefix '${this.options.prefix}' has key layout ${String(reply[1])}, newer than this version of dspy-bridge reads (${LAYOUT_VERSION}): upgrade dspy-bridge`,
+      );
+    }
     const head = parseLogId(reply[0] as string);
     const epoch = reply[1] as string;
     const hashes = new Map<string, Map<string, string>>();

@@ -79,10 +79,15 @@ return {'ok', id}
  * The whole state in one atomic read: {head, epoch, {key, 'h', field, value, ...}..., {key, 'l', item, ...}...}.
  * ARGV[1] becomes the epoch when there is none (a new store, or Redis lost its data): it
  * names this history, so that a host can tell a new one from the continuation of its own.
+ * ARGV[2] is the key layout this host writes (recorded in a new store): a store of a newer
+ * layout answers {'newer-layout', layout} and is left untouched.
  * Blocks Redis for as long as it takes, once per host start or resync.
  */
 export const SNAPSHOT_LUA = `
 local p = KEYS[1]
+local layout = tonumber(redis.call('GET', p .. 'layout') or '0')
+if layout > tonumber(ARGV[2]) then return { 'newer-layout', tostring(layout) } end
+if layout == 0 then redis.call('SET', p .. 'layout', ARGV[2]) end
 local epoch = redis.call('GET', p .. 'epoch')
 if not epoch then
   epoch = ARGV[1]
