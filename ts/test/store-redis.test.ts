@@ -164,6 +164,12 @@ describe("a commit Redis refuses part-way", () => {
       const v = await fresh.get("s", "v");
       assert.deepEqual([v.value, v.version], [1, 2], "the refused commit left no write behind");
       assert.deepEqual((await fresh.history("s", "v", 0)).map((h) => h.value), [1, 0]);
+      // The head key out of step with the stream (its last id is ahead): XADD refuses, and nothing is written either.
+      await raw.xadd(`${prefix}log`, "999999-0", "e", "{}");
+      await assert.rejects(fresh.set("s", "v", 3), StoreUnavailableError);
+      await raw.xdel(`${prefix}log`, "999999-0");
+      const [third] = await hosts(1, {}, location);
+      assert.deepEqual((await third.history("s", "v", 0)).map((h) => h.value), [1, 0]);
     } finally {
       await raw.quit();
     }

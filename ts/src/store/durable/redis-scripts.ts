@@ -46,6 +46,8 @@ local seq = tonumber(string.sub(head, dash + 1))
 if req.commit then rev = rev + 1; seq = 0 else seq = seq + 1 end
 local r = string.format('%d', rev)
 local id = r .. '-' .. string.format('%d', seq)
+-- First, as it can still fail (an id at or below the stream's last one: a head key out of step).
+redis.call('XADD', p .. 'log', 'MAXLEN', ARGV[2], id, 'e', req.entry, 'n', ARGV[3], 'g', ARGV[4])
 for _, o in ipairs(req.ops) do
   local op = o.op
   if op == 'hset' then
@@ -71,7 +73,6 @@ for _, o in ipairs(req.ops) do
   end
 end
 redis.call('SET', p .. 'head', id)
-redis.call('XADD', p .. 'log', 'MAXLEN', ARGV[2], id, 'e', req.entry, 'n', ARGV[3], 'g', ARGV[4])
 return {'ok', id}
 `;
 
