@@ -106,6 +106,12 @@ describe("two host processes on one Redis", () => {
     }
   });
 
+  test("sessions.open racing itself (or another host) for a new id: every caller gets the one session", async () => {
+    const opened = await Promise.all([here.sessions.open("raced"), here.sessions.open("raced"), here.sessions.open("raced")]);
+    assert.deepEqual(opened.map((s) => s.id), ["raced", "raced", "raced"]);
+    assert.equal((await here.sessions.list()).filter((s) => s.sessionId === "raced").length, 1);
+  });
+
   test("killing one host with SIGKILL mid-burst loses none of its acknowledged writes; the other carries on", async () => {
     const acked: number[] = [];
     peer.child.stdin!.write(`${JSON.stringify({ op: "burst", session: "shared" })}\n`);

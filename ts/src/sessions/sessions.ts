@@ -1,6 +1,6 @@
 // `bridge.sessions`: create, open, list and delete sessions. A session owns variables in
 // the host's store and, for `execute`, is bound to one worker (its Python objects live there).
-import { NotFoundError } from "../errors/index.js";
+import { AlreadyExistsError, NotFoundError } from "../errors/index.js";
 import type { CallOptions } from "../pool/call.js";
 import type { Store } from "../store/store.js";
 import type { SessionInfo } from "../store/records.js";
@@ -77,7 +77,13 @@ export class Sessions {
       return await this.get(id);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
-      return this.create({ id, ...options });
+    }
+    try {
+      return await this.create({ id, ...options });
+    } catch (err) {
+      // Another caller (here or on another host) created it between our look and our create.
+      if (err instanceof AlreadyExistsError) return this.get(id);
+      throw err;
     }
   }
 
