@@ -2,7 +2,7 @@
 // space, objectives as TypeScript or Python tools, progress, stop, "already being optimized".
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Bridge, InvalidArgumentError, NotImplementedError, type OptimizationProgress, type SpaceDoc } from "../src/index.js";
+import { Bridge, InvalidArgumentError, NotFoundError, NotImplementedError, type OptimizationProgress, type SpaceDoc } from "../src/index.js";
 import { fixturesDir, quietLogs } from "./helpers.js";
 
 let bridge: Bridge;
@@ -86,6 +86,14 @@ describe("optimization", () => {
     refused({ gridPoints: Number.NaN }, "grid_points");
     refused({ objective: "" }, "objective");
     assert.equal(bridge.optimization.status("opt-options", t).state, "idle", "nothing was started");
+    // an objective that does not exist fails the start, before any candidate is applied
+    const revision = (await s.variables.info("temperature")).modifyRevision;
+    bridge.optimization.start("opt-options", t, { optimizer: "random", objective: "no_such_objective" });
+    await assert.rejects(bridge.optimization.started("opt-options", t), (e: unknown) => e instanceof NotFoundError && /objective 'no_such_objective' is neither/.test(e.message));
+    const failed = await bridge.optimization.wait("opt-options", t);
+    assert.equal(failed.state, "failed");
+    assert.ok(failed.failure instanceof NotFoundError);
+    assert.equal((await s.variables.info("temperature")).modifyRevision, revision, "nothing was applied");
     let calls = 0;
     bridge.optimization.start("opt-options", t, {
       optimizer: "grid",

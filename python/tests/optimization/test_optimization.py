@@ -48,6 +48,9 @@ async def test_grid_search_stop_and_errors(session: SessionContext) -> None:
         await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "peak_at_1_1"})
     with pytest.raises(ValueError):
         await session.start_optimization("temperature", "random")  # no objective
+    with pytest.raises(KeyError, match="objective 'no_such_objective' is neither"):  # NotFoundError, before anything is applied
+        await session.start_optimization("temperature", "random", optimizer_config={"objective": "no_such_objective"})
+    assert await session.get_variable("temperature", bypass_cache=True) == status["best_value"]
 
 
 async def test_closing_the_context_ends_its_progress_callbacks(address_and_token: tuple[str, str], session_id: str) -> None:

@@ -256,7 +256,9 @@ export class OptimizationRuns {
       },
     };
     this.runs.set(key, run);
-    const source: Promise<CandidateSource> = resolved.python
+    // The objective is looked up before anything opens, so a misspelt one fails the start
+    // (Python's start_optimization raises it) instead of the first evaluation, after a candidate was applied.
+    const source: Promise<CandidateSource> = this.checkObjective(options.objective, sessionId).then(() => resolved.python
       ? openWorkerOptimizer(this.runner, {
           runId: id,
           sessionId,
@@ -269,11 +271,27 @@ export class OptimizationRuns {
           signal: run.abort.signal,
           onResumed: () => (run.status.resumed = (run.status.resumed ?? 0) + 1),
         })
-      : Promise.resolve(options.optimizer.startsWith("grid") ? gridSource(doc, options.gridPoints ?? 5) : randomSource(doc, seed));
+      : options.optimizer.startsWith("grid") ? gridSource(doc, options.gridPoints ?? 5) : randomSource(doc, seed));
     run.opened = source.then(() => undefined);
     run.opened.catch(() => {}); // observed through the run's status and started()
     run.done = this.loop(run, source, options, maxIterations, caller);
     return id;
+  }
+
+  /** The objective must be a non-streaming tool the session can call: a TypeScript tool or a workers' Python `@tool`. */
+  private async checkObjective(name: string, sessionId: string): Promise<void> {
+    const python = async () => (await this.tools.list({ session: sessionId })).find((t) => t.owner === "python" && t.name === name);
+    let tool = this.tools.localInfo(name, sessionId) ?? (await python());
+    if (!tool) {
+      this.tools.invalidatePythonTools(); // the list is cached: a tool defined since must not be missed
+      tool = await python();
+    }
+    if (!tool) {
+      throw new NotFoundError(`objective '${name}' is neither a TypeScript tool of session '${sessionId}' (or global) nor a Python @tool of the workers`, {
+        details: { tool: name },
+      });
+    }
+    if (tool.streaming) throw new InvalidArgumentError(`objective '${name}' is a streaming tool; an objective returns one score`, { parameter: "objective" });
   }
 
   /** Is `values` a configuration the target accepts? (the same check `apply` makes) */
