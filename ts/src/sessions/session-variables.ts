@@ -162,10 +162,19 @@ export class SessionVariables {
   watch(names: string[] = [], options: WatchOptions = {}): Watch {
     let handle: { cancel(): void } | undefined;
     let cancelled = false;
+    const signal = options.signal;
+    const onAbort = () => void sink.return();
+    // However the watch ends, its listener leaves the signal (which may outlive many watches).
     const sink = new StreamSink<VariableUpdate>(() => {
       cancelled = true;
+      signal?.removeEventListener("abort", onAbort);
       handle?.cancel();
     });
+    const ended = (error?: unknown) => {
+      signal?.removeEventListener("abort", onAbort);
+      if (error) sink.fail(error);
+      else sink.end();
+    };
     this.store
       .watch(
         this.sessionId,
@@ -174,16 +183,17 @@ export class SessionVariables {
           if (m.kind === "compacted") return;
           for (const c of m.changes) sink.push(update(c, m.revision, m.initial));
         },
-        (error) => (error ? sink.fail(error) : sink.end()),
+        ended,
       )
       .then(
         (h) => {
           handle = h;
           if (cancelled) h.cancel(); // stopped while the watch was starting
         },
-        (error: unknown) => sink.fail(error),
+        ended,
       );
-    options.signal?.addEventListener("abort", () => void sink.return(), { once: true });
+    if (signal?.aborted) onAbort(); // "abort" has fired already and would never reach the listener
+    else signal?.addEventListener("abort", onAbort, { once: true });
     return Object.assign(sink, { cancel: () => void sink.return() });
   }
 
