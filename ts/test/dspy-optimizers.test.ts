@@ -4,7 +4,7 @@
 // cancelling leaves the program as it was; metrics come from Python or from a TypeScript tool.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Bridge, CancelledError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PythonError, type OptimizerProgress, type Session } from "../src/index.js";
+import { Bridge, CancelledError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PythonError, TimeoutError, type OptimizerProgress, type Session } from "../src/index.js";
 import { fixturesDir, quietLogs } from "./helpers.js";
 
 // The scripted LM answers arithmetic correctly and anything else with "Scripted answer for: …",
@@ -336,6 +336,29 @@ describe("jobs", () => {
     const at = await Promise.race([toolAborted, new Promise<number>((r) => setTimeout(() => r(-1), 5_000))]);
     assert.ok(at >= cancelledAt, "the pending metric call was cancelled across the boundary");
     assert.deepEqual(await session.programs.save(id), before);
+  });
+
+  test("a job outlives the bridge's defaultTimeoutMs (meant for calls); its own timeoutMs applies", async () => {
+    const timed = await Bridge.start({ workers: 1, modules: ["py_metrics"], pythonPath: [fixturesDir], healthIntervalMs: 0, defaultTimeoutMs: 300, ...quietLogs });
+    try {
+      timed.dspy.configureLM({ model: "scripted" });
+      const session = await timed.sessions.create({ id: "timed" });
+      await session.programs.create("qa", { module: "Predict", signature: "question -> answer" });
+      const options = {
+        optimizer: "BootstrapFewShotWithRandomSearch",
+        trainset: SUMS,
+        metric: "exact_match",
+        lm: slowLm,
+        params: { max_bootstrapped_demos: 1, num_candidate_programs: 2, num_threads: 1 },
+      };
+      const started = Date.now();
+      const result = await session.programs.optimize("qa", options).result;
+      assert.ok(Date.now() - started > 300, "the job ran longer than the call timeout");
+      assert.ok(result.evaluations > 6);
+      await assert.rejects(session.programs.optimize("qa", { ...options, timeoutMs: 200 }).result, TimeoutError);
+    } finally {
+      await timed.close();
+    }
   });
 
   test("a program bound to session variables stays bound after optimization", async () => {

@@ -50,6 +50,8 @@ export interface OptimizeOptions {
   onProgress?: (progress: OptimizerProgress) => void;
   /** Aborting cancels the job (like `job.cancel()`). */
   signal?: AbortSignal;
+  /** Fails the job with TimeoutError after this long. Default: none (a job is not a call:
+   * the bridge's `defaultTimeoutMs` does not apply). */
   timeoutMs?: number;
 }
 
@@ -238,7 +240,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
       const stream = runner.stream<Record<string, unknown>>("dspy.optimize", args, {
         session: sessionId,
         signal: this.controller.signal,
-        ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
+        timeoutMs: this.options.timeoutMs ?? 0,
       });
       for await (const item of stream) {
         if (item.type === "started") {
