@@ -8,9 +8,11 @@ worker serves many LM-bound calls concurrently, and a Cancel frame cancels the t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import os
 import sys
+import types
 from typing import Any, Callable
 
 from .._gen.dspy_bridge.v1 import worker_pb2
@@ -57,6 +59,29 @@ def _fit(detail: Any, limit: int) -> Any:
     if detail.ByteSize() > limit:
         detail.details_json = "{}"
     return detail
+
+
+@types.coroutine
+def _resume(coro: Any, awaited: Any) -> Any:
+    """Drives a coroutine whose first step has already run and yielded `awaited`, exactly as
+    `await coro` would from there on: values and exceptions (cancellation) are passed in,
+    what it waits for is passed out to the Task."""
+    while True:
+        try:
+            sent = yield awaited
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 - thrown in by the Task, e.g. CancelledError
+            try:
+                awaited = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                awaited = coro.send(sent)
+            except StopIteration as done:
+                return done.value
 
 
 class WorkerProtocol(asyncio.Protocol):
@@ -197,9 +222,9 @@ class WorkerProtocol(asyncio.Protocol):
             self._send_error(call_id, err, req.stream)
             return
         if cmd.is_stream:
-            self._start_task(call_id, self._run_stream(call_id, cmd, kwargs))
+            self._start_task(call_id, self._run_stream(call_id, cmd, kwargs), stream=True)
         elif cmd.is_async:
-            self._start_task(call_id, self._run_async(call_id, cmd.fn(**kwargs)))
+            self._start_eagerly(call_id, cmd.fn(**kwargs))
         elif cmd.blocking:
             self._start_task(call_id, self._run_blocking(call_id, cmd, kwargs))
         else:
@@ -222,10 +247,46 @@ class WorkerProtocol(asyncio.Protocol):
         )
         return {**args, cmd.context_parameter: ctx}
 
-    def _start_task(self, call_id: int, coro: Any) -> None:
-        task = self._loop.create_task(coro)
+    def _start_task(self, call_id: int, coro: Any, *, stream: bool = False) -> None:
+        self._track(call_id, self._loop.create_task(coro), stream)
+
+    def _track(self, call_id: int, task: asyncio.Task[Any], stream: bool, started: Any = None, context: Any = None) -> None:
         self._tasks[call_id] = task
-        task.add_done_callback(lambda _t, cid=call_id: self._tasks.pop(cid, None))
+        task.add_done_callback(lambda t: self._task_done(call_id, t, stream, started, context))
+
+    def _task_done(self, call_id: int, task: asyncio.Task[Any], stream: bool, started: Any, context: Any) -> None:
+        if self._tasks.get(call_id) is task:
+            del self._tasks[call_id]
+        if not task.cancelled():
+            return
+        # Cancelled before its first step (a Cancel read in the same batch as its Execute):
+        # the _run_* coroutine never ran, so nothing has answered. A command already
+        # started eagerly is told, so its own cleanup runs, then the call is answered.
+        if started is not None:
+            try:
+                context.run(started.throw, asyncio.CancelledError())
+            except BaseException:  # noqa: BLE001 - it ended, as it should
+                pass
+            else:
+                started.close()  # it ignored the cancellation: stop it anyway
+        self._send_error(call_id, asyncio.CancelledError(), stream)
+
+    def _start_eagerly(self, call_id: int, coro: Any) -> None:
+        """Runs an async command's first step at once, in a context of its own (what a Task
+        would give it). A call that never waits (a zero-latency scripted LM, a cache hit)
+        finishes in that step: no Task and no event-loop turn. One that suspends goes on as a
+        Task in the same context, tracked and cancellable like any other."""
+        context = contextvars.copy_context()
+        try:
+            awaited = context.run(coro.send, None)
+        except StopIteration as done:
+            self._send_result(call_id, done.value)
+            return
+        except BaseException as err:  # noqa: BLE001 - reported to the caller
+            self._send_error(call_id, err, False)
+            return
+        task = self._loop.create_task(self._run_async(call_id, _resume(coro, awaited)), context=context)
+        self._track(call_id, task, False, started=coro, context=context)
 
     async def _run_async(self, call_id: int, awaitable: Any) -> None:
         try:
