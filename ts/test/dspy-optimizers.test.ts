@@ -218,6 +218,8 @@ describe("the eight optimizers compile offline", () => {
 
 describe("jobs", () => {
   const slowLm = { model: "scripted/slow", latencyMs: 25 };
+  // A COPRO job of many seconds at 25 ms an LM call: long enough to act on while it runs.
+  const longCopro = { optimizer: "COPRO", trainset: SUMS, metric: "exact_match", lm: slowLm, params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } } };
 
   test("job.cancel() mid-run: CancelledError, and the program is exactly as it was", async () => {
     const { session, id } = await qa();
@@ -252,11 +254,7 @@ describe("jobs", () => {
     const before = await session.programs.save(id);
     const controller = new AbortController();
     const job = session.programs.optimize(id, {
-      optimizer: "COPRO",
-      trainset: SUMS,
-      metric: "exact_match",
-      lm: slowLm,
-      params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } },
+      ...longCopro,
       signal: controller.signal,
       onProgress: (p) => {
         if (p.evaluations > 0) controller.abort();
@@ -274,7 +272,7 @@ describe("jobs", () => {
 
   test("one job per program at a time: a second is refused while the first runs", async () => {
     const { session, id } = await qa();
-    const first = session.programs.optimize(id, { optimizer: "COPRO", trainset: SUMS, metric: "exact_match", lm: slowLm, params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } } });
+    const first = session.programs.optimize(id, longCopro);
     await first.started;
     await assert.rejects(session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS }).result, /already being optimized/);
     first.cancel();
@@ -287,11 +285,7 @@ describe("jobs", () => {
     const { session, id } = await qa();
     const seen: number[] = [];
     const job = session.programs.optimize(id, {
-      optimizer: "COPRO",
-      trainset: SUMS,
-      metric: "exact_match",
-      lm: slowLm,
-      params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } },
+      ...longCopro,
       onProgress: (p) => seen.push(p.evaluations),
       progressIntervalMs: 0,
     });
