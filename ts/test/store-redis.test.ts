@@ -56,6 +56,19 @@ describe("Redis: several hosts share one store", () => {
     assert.equal(seen.length, 150, "and saw every commit");
   });
 
+  test("a session deleted on one host can be created again at once on another", async () => {
+    const [a, b] = await hosts(2);
+    for (let i = 0; i < 200; i++) {
+      await a.createSession({ sessionId: "again" });
+      assert.equal((await b.getSession("again")).sessionId, "again");
+      assert.equal(await a.deleteSession("again"), true);
+      const made = await b.createSession({ sessionId: "again", metadata: { round: i } });
+      assert.deepEqual(made.metadata, { round: i }, `round ${i}: b saw the delete before it created`);
+      assert.equal(await b.deleteSession("again"), true);
+      await assert.rejects(a.getSession("again"), NotFoundError);
+    }
+  });
+
   test("compare-and-set holds across hosts: a stale expected version is refused wherever it comes from", async () => {
     const [a, b] = await hosts(2);
     await a.createSession({ sessionId: "s" });

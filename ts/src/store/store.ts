@@ -121,8 +121,11 @@ export class Store {
     }
     const ttlMs = input.ttlMs ?? this.defaultTtlMs;
     if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidArgumentError("ttl_ms must be >= 0", { parameter: "ttl_ms" });
-    if (this.shared) await this.sweep();
-    else this.sweepNow();
+    // Shared: "already exists" is a read too; it must see a delete acknowledged on another host.
+    if (this.shared) {
+      await this.ready(sessionId);
+      await this.sweep();
+    } else this.sweepNow();
     return this.mutate(() => {
       if (this.state.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${sessionId}' already exists`);
       const now = this.now();
