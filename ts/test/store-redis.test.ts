@@ -139,6 +139,25 @@ describe("Redis: several hosts share one store", () => {
     assert.deepEqual(tail, [late.currentRevision - 2, late.currentRevision - 1, late.currentRevision], "the retained tail replays on the new host");
   });
 
+  test("a read on a host whose follower is cut off, behind a log trimmed past it, reloads before it answers", async () => {
+    const { Redis } = await import("ioredis");
+    const location = redis.fresh();
+    const [a, b] = await hosts(2, { eventLogLimit: 5 }, location);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
+    assert.equal((await b.get("s", "v")).value, 0);
+    const raw = new Redis(redisUrlOf(location));
+    try {
+      // Cut every follower's connection (each blocks in XREAD): b only learns of what follows by asking.
+      const followers = ((await raw.client("LIST")) as string).split("\n").filter((l) => / cmd=xread/.test(l));
+      for (const line of followers) await raw.client("KILL", "ID", /id=(\d+)/.exec(line)![1]!);
+      for (let i = 1; i <= 20; i++) await a.set("s", "v", i); // the stream keeps 5: b's next entry is gone
+      assert.equal((await b.get("s", "v")).value, 20, "b reloaded before it answered");
+    } finally {
+      await raw.quit();
+    }
+  });
+
   test("session TTL: kept alive by whichever host uses it, then expired for every host", async () => {
     const [a, b] = await hosts(2);
     await a.createSession({ sessionId: "ttl", ttlMs: 1_000 });
