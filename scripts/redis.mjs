@@ -103,7 +103,11 @@ export async function startRedis({ port, log } = {}) {
     await exited;
   };
   await launch();
-  const onExit = () => child?.kill("SIGKILL");
+  // A test run that ends without stop() (a failure, Ctrl-C) leaves no server and no data directory behind.
+  const onExit = () => {
+    child?.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
   process.on("exit", onExit);
   return {
     url: `redis://127.0.0.1:${chosen}/0`,
