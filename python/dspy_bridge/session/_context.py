@@ -124,7 +124,7 @@ class SessionContext:
         self._bg_task: Optional[asyncio.Task[None]] = None
         self._bg_reconnects = 0
         self._watches: set[VariableWatch] = set()
-        self._optimization_watchers: dict[str, asyncio.Future[Any]] = {}
+        self._optimization_watchers: dict[str, tuple[str, asyncio.Future[Any]]] = {}  # optimization id -> (variable, callback poller)
         self._reopen_lock: Optional[asyncio.Lock] = None
         self._swap_event: Optional[asyncio.Event] = None
         self._reads = _Latency()
@@ -239,7 +239,7 @@ class SessionContext:
             self._swap_event.set()
         tasks = [w._task for w in self._watches]
         # start_optimization's callback pollers: they would go on polling a closed channel
-        for poller in self._optimization_watchers.values():
+        for _variable, poller in self._optimization_watchers.values():
             poller.cancel()
             tasks.append(poller)
         self._optimization_watchers.clear()
@@ -1018,7 +1018,11 @@ class SessionContext:
             ),
         )
         if callback is not None:
-            self._optimization_watchers[variable] = asyncio.ensure_future(self._follow_optimization(variable, reply.optimization_id, callback))
+            # by run, not by variable: an earlier run's poller may still be catching up
+            opt_id = str(reply.optimization_id)
+            poller = asyncio.ensure_future(self._follow_optimization(variable, opt_id, callback))
+            self._optimization_watchers[opt_id] = (variable, poller)
+            poller.add_done_callback(lambda _done: self._optimization_watchers.pop(opt_id, None))
         return str(reply.optimization_id)
 
     async def _follow_optimization(self, variable: str, optimization_id: str, callback: Callable[..., Any]) -> None:
@@ -1081,9 +1085,9 @@ class SessionContext:
     async def stop_optimization(self, variable: str) -> None:
         """Stops the run (its best values so far stay applied). ValueError if not optimizing."""
         await self._call("StopOptimization", self._optimization_request(variable))
-        task = self._optimization_watchers.pop(variable, None)
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+        pollers = [poller for v, poller in list(self._optimization_watchers.values()) if v == variable]
+        if pollers:
+            await asyncio.gather(*pollers, return_exceptions=True)
 
     async def get_optimization_status(self, variable: str) -> dict[str, Any]:
         """``{is_optimizing, optimization_id, iteration, best_value, best_metrics, started_at,

@@ -130,3 +130,23 @@ async def test_a_raising_callback_is_logged_and_the_later_ones_still_come(sessio
     assert (status["state"], status["iteration"]) == ("exhausted", 6)
     assert seen == [1, 2, 3, 4, 5, 6]
     assert any("progress callback" in r.getMessage() and r.exc_info and "broken progress display" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_close_ends_the_callback_poller_of_an_earlier_run_too(address_and_token: tuple[str, str], session_id: str) -> None:
+    address, token = address_and_token
+    ctx = await SessionContext.connect(address, session_id, token=token)
+    await ctx.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    never = asyncio.Event()
+
+    async def stuck(iteration: int, value: float, metrics: dict) -> None:
+        await never.wait()  # a callback still busy when the next run starts
+
+    grid = {"objective": "peak_at_1_1", "grid_points": 3}
+    await ctx.start_optimization("temperature", "grid", optimizer_config=grid, callback=stuck)
+    await _finished(ctx, "temperature")
+    await ctx.start_optimization("temperature", "grid", optimizer_config=grid, callback=lambda i, v, m: None)
+    pollers = [t for t in asyncio.all_tasks() if "_follow_optimization" in t.get_coro().__qualname__]
+    assert pollers
+    await ctx.close()
+    assert all(p.done() for p in pollers), "close() ended every poller, the earlier run's included"
+    assert any(p.cancelled() for p in pollers)
