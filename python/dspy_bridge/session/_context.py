@@ -1084,10 +1084,10 @@ class SessionContext:
 
     async def stop_optimization(self, variable: str) -> None:
         """Stops the run (its best values so far stay applied). ValueError if not optimizing."""
-        await self._call("StopOptimization", self._optimization_request(variable))
-        pollers = [poller for v, poller in list(self._optimization_watchers.values()) if v == variable]
-        if pollers:
-            await asyncio.gather(*pollers, return_exceptions=True)
+        stopped = self._status(await self._call("StopOptimization", self._optimization_request(variable)))
+        entry = self._optimization_watchers.get(stopped["optimization_id"] or "")
+        if entry is not None:  # the stopped run's callbacks are all delivered on return
+            await asyncio.gather(entry[1], return_exceptions=True)
 
     async def get_optimization_status(self, variable: str) -> dict[str, Any]:
         """``{is_optimizing, optimization_id, iteration, best_value, best_metrics, started_at,

@@ -150,3 +150,17 @@ async def test_close_ends_the_callback_poller_of_an_earlier_run_too(address_and_
     await ctx.close()
     assert all(p.done() for p in pollers), "close() ended every poller, the earlier run's included"
     assert any(p.cancelled() for p in pollers)
+
+
+async def test_stop_returns_once_the_stopped_runs_callbacks_are_delivered(session: SessionContext) -> None:
+    await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    calls: list[int] = []
+    await session.start_optimization(
+        "temperature", "random", optimizer_config={"objective": "slow_peak_at_1_1", "patience": 1000}, max_iterations=1000, callback=lambda i, v, m: calls.append(i)
+    )
+    while len(calls) < 2:
+        await asyncio.sleep(0.01)
+    await session.stop_optimization("temperature")
+    status = await session.get_optimization_status("temperature")
+    assert status["state"] == "stopped"
+    assert calls == list(range(1, status["iteration"] + 1)), "every evaluated candidate was called back before stop returned"
