@@ -86,6 +86,13 @@ test("optimize errors: bad usage exits 2; a typed failure prints an error event 
     assert.match(err.stderr, /needs --signature/);
     return true;
   });
+  for (const [flag, value] of [["--iterations", "0"], ["--seed", "-1"]]) {
+    await assert.rejects(run(process.execPath, [cli, "optimize", "--variable", "t", "--min", "0", "--max", "1", "--objective", "o", flag!, value!]), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 2, `${flag} ${value}`);
+      assert.match(err.stderr, new RegExp(`${flag} needs a`));
+      return true;
+    });
+  }
   await assert.rejects(
     run(process.execPath, [cli, "optimize", "--json", "--optimizer", "Telepathy", "--signature", "question -> answer", "--trainset", trainset, "--lm", "scripted"]),
     (err: { code: number; stdout: string }) => {

@@ -124,8 +124,8 @@ function parse(argv: string[]): OptimizeFlags {
       case "--max": f.max = number(++i, a); break;
       case "--initial": f.initial = number(++i, a); break;
       case "--objective": f.objective = value(++i, a); break;
-      case "--iterations": f.iterations = number(++i, a, true); break;
-      case "--seed": f.seed = number(++i, a, true); break;
+      case "--iterations": f.iterations = number(++i, a, true); if (f.iterations < 1) throw new UsageError("--iterations needs a positive integer"); break;
+      case "--seed": f.seed = number(++i, a, true); if (f.seed < 0) throw new UsageError("--seed needs a non-negative integer"); break;
       case "--direction": {
         const d = value(++i, a);
         if (d !== "maximize" && d !== "minimize") throw new UsageError(`--direction is maximize or minimize, got ${d}`);
