@@ -158,6 +158,23 @@ describe("Redis: several hosts share one store", () => {
     }
   });
 
+  test("a host keeps no more of the log than its own eventLogLimit, whatever another host's stream holds", async () => {
+    const location = redis.fresh();
+    const [a] = await hosts(1, { eventLogLimit: 1_000 }, location);
+    await a.createSession({ sessionId: "s" });
+    await a.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
+    for (let i = 1; i <= 30; i++) await a.set("s", "v", i);
+    const [small] = await hosts(1, { eventLogLimit: 5 }, location);
+    const replayed: number[] = [];
+    let ended: unknown;
+    (await small.watch("s", { startRevision: small.currentRevision - 4 }, (m) => m.kind === "commit" && replayed.push(m.revision), (e) => (ended = e))).cancel();
+    assert.equal(replayed.length, 5, "the last five commits replay");
+    assert.equal(ended, undefined);
+    const messages: WatchMessage[] = [];
+    await small.watch("s", { startRevision: small.currentRevision - 5 }, (m) => messages.push(m), () => {});
+    assert.deepEqual(messages.map((m) => m.kind), ["compacted"], "older ones are not kept");
+  });
+
   test("session TTL: kept alive by whichever host uses it, then expired for every host", async () => {
     const [a, b] = await hosts(2);
     await a.createSession({ sessionId: "ttl", ttlMs: 1_000 });

@@ -46,10 +46,13 @@ export class StoreState {
     }
     const dropped = [...this.sessions.keys()].filter((sid) => !sessions.has(sid));
     const first = snapshot.log[0];
+    let compacted = first ? compactedBefore(first.id) : snapshot.head.rev;
+    // Another host's stream may keep more than this host's limit: this host keeps its own.
+    if (log.length > this.eventLogLimit) compacted = log.splice(0, log.length - this.eventLogLimit).at(-1)!.revision;
     this.sessions = sessions;
     this.log = log;
     this.applied = snapshot.head;
-    this.compactedRevision = first ? compactedBefore(first.id) : snapshot.head.rev;
+    this.compactedRevision = compacted;
     for (const sid of dropped) for (const l of this.droppedListeners) l(sid);
   }
 
