@@ -1029,13 +1029,16 @@ class SessionContext:
         seen = 0
         while True:
             status = await self.get_optimization_status(variable)
-            limit = status["iteration"] - seen
+            # A newer run owns the status: this one has ended, and what is left of it is in the
+            # history (the host keeps a target's last 10,000 entries).
+            superseded = status["optimization_id"] != optimization_id
+            limit = 10_000 if superseded else status["iteration"] - seen
             while limit > 0:
                 # Only the newest entries: the run may have moved on since the status, so widen
                 # the window until it reaches back to the first unseen iteration.
                 history = await self.get_optimization_history(variable, limit=limit, optimizer_id=optimization_id)
-                if not history or history[0]["iteration"] <= seen + 1:
-                    break
+                if not history or history[0]["iteration"] <= seen + 1 or len(history) < limit:
+                    break  # (fewer than asked for: that is all there is)
                 limit = history[-1]["iteration"] - seen
             else:
                 history = []
@@ -1049,7 +1052,7 @@ class SessionContext:
                 except Exception:  # noqa: BLE001 - a broken display must not end the progress reports
                     logging.getLogger(__name__).exception("the progress callback of optimization %s raised", optimization_id)
                 seen = entry["iteration"]
-            if not status["is_optimizing"] and seen >= status["iteration"]:
+            if superseded or (not status["is_optimizing"] and seen >= status["iteration"]):
                 return
             await asyncio.sleep(0.05)
 

@@ -164,3 +164,25 @@ async def test_stop_returns_once_the_stopped_runs_callbacks_are_delivered(sessio
     status = await session.get_optimization_status("temperature")
     assert status["state"] == "stopped"
     assert calls == list(range(1, status["iteration"] + 1)), "every evaluated candidate was called back before stop returned"
+
+
+async def test_callbacks_of_a_run_are_all_delivered_after_a_newer_run_took_over_the_status(session: SessionContext) -> None:
+    await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    calls: list[int] = []
+
+    async def slow_at_first(iteration: int, value: float, metrics: dict) -> None:
+        calls.append(iteration)
+        if iteration == 1:
+            await asyncio.sleep(1.0)  # the run ends, and the next one starts, meanwhile
+
+    await session.start_optimization("temperature", "grid", optimizer_config={"objective": "slow_peak_at_1_1", "grid_points": 6, "patience": 10}, callback=slow_at_first)
+    first = await _finished(session, "temperature")
+    assert first["iteration"] == 6
+    await session.start_optimization("temperature", "grid", optimizer_config={"objective": "peak_at_1_1", "grid_points": 3}, max_iterations=1)
+    assert (await _finished(session, "temperature"))["iteration"] == 1
+    for _ in range(150):
+        if len(calls) >= 6:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert calls == [1, 2, 3, 4, 5, 6], "the first run's callbacks, none lost to the second run's status"
