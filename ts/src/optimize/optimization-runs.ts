@@ -256,22 +256,24 @@ export class OptimizationRuns {
       },
     };
     this.runs.set(key, run);
+    const openSource = (): CandidateSource | Promise<CandidateSource> => {
+      if (!resolved.python) return options.optimizer.startsWith("grid") ? gridSource(doc, options.gridPoints ?? 5) : randomSource(doc, seed);
+      return openWorkerOptimizer(this.runner, {
+        runId: id,
+        sessionId,
+        optimizer: options.optimizer,
+        classPath: resolved.classPath,
+        space: doc,
+        direction: options.direction ?? "maximize",
+        seed,
+        config: options.optimizerConfig ?? {},
+        signal: run.abort.signal,
+        onResumed: () => (run.status.resumed = (run.status.resumed ?? 0) + 1),
+      });
+    };
     // The objective is looked up before anything opens, so a misspelt one fails the start
     // (Python's start_optimization raises it) instead of the first evaluation, after a candidate was applied.
-    const source: Promise<CandidateSource> = this.checkObjective(options.objective, sessionId).then(() => resolved.python
-      ? openWorkerOptimizer(this.runner, {
-          runId: id,
-          sessionId,
-          optimizer: options.optimizer,
-          classPath: resolved.classPath,
-          space: doc,
-          direction: options.direction ?? "maximize",
-          seed,
-          config: options.optimizerConfig ?? {},
-          signal: run.abort.signal,
-          onResumed: () => (run.status.resumed = (run.status.resumed ?? 0) + 1),
-        })
-      : options.optimizer.startsWith("grid") ? gridSource(doc, options.gridPoints ?? 5) : randomSource(doc, seed));
+    const source = this.checkObjective(options.objective, sessionId).then(openSource);
     run.opened = source.then(() => undefined);
     run.opened.catch(() => {}); // observed through the run's status and started()
     run.done = this.loop(run, source, options, maxIterations, caller);
