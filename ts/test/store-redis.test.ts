@@ -292,7 +292,7 @@ describe("Redis stops answering (a hung server or a silent network)", () => {
   test("calls fail with StoreUnavailableError within the command timeout instead of hanging; a commit in flight resolves once Redis answers again", async () => {
     const server = await privateRedis();
     try {
-      const backend = await RedisBackend.connect({ url: server.url, prefix: "hung:", logLimit: 1000, commandTimeoutMs: 300, outcomeTimeoutMs: 5_000 });
+      const backend = await RedisBackend.connect({ url: server.url, prefix: "hung:", logLimit: 1000, commandTimeoutMs: 1_000, outcomeTimeoutMs: 5_000 });
       const store = await new Store({}, backend).open();
       opened.push(store);
       await store.createSession({ sessionId: "s" });
@@ -300,12 +300,12 @@ describe("Redis stops answering (a hung server or a silent network)", () => {
       process.kill(server.pid, "SIGSTOP");
       let write: Promise<unknown>;
       try {
-        await assert.rejects(within(3_000, "a read of a hung Redis", store.get("s", "v")), StoreUnavailableError);
+        await assert.rejects(within(4_000, "a read of a hung Redis", store.get("s", "v")), StoreUnavailableError);
         write = store.set("s", "v", 7).then(
           () => "committed",
           (err: unknown) => err,
         );
-        await new Promise((r) => setTimeout(r, 600)); // the commit's own timeout passes while Redis is stopped
+        await new Promise((r) => setTimeout(r, 1_300)); // the commit's own timeout passes while Redis is stopped
       } finally {
         process.kill(server.pid, "SIGCONT");
       }
