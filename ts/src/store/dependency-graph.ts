@@ -10,6 +10,13 @@ export interface Edge {
 
 export const DEPENDENCY_TYPES = ["data", "constraint", "optimization"] as const;
 
+/** A dependency type the store knows, or InvalidArgumentError naming the choices. */
+export function checkDependencyType(type: string): void {
+  if (!(DEPENDENCY_TYPES as readonly string[]).includes(type)) {
+    throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got '${type}'`, { parameter: "dependency_type" });
+  }
+}
+
 export class DependencyGraph {
   /** from -> (to -> edge) */
   private readonly out = new Map<string, Map<string, Edge>>();

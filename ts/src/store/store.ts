@@ -20,7 +20,7 @@ import {
   VersionConflictError,
 } from "../errors/index.js";
 import { isAllowed, normalizeRules, type AccessRule, type Permission } from "./access.js";
-import { DEPENDENCY_TYPES, type DependencyGraph } from "./dependency-graph.js";
+import { checkDependencyType, type DependencyGraph } from "./dependency-graph.js";
 import { requestFor } from "./durable/layout.js";
 import { decodeEntry, type ConfigChange, type DeleteChange, type EdgeChange, type Entry, type PutChange } from "./entries.js";
 import { compilePattern, stringMap } from "./input-checks.js";
@@ -339,9 +339,7 @@ export class Store {
         for (const end of [e.from, e.to]) if (!newNames.has(end)) this.variable(session, end);
         const from = session.find(e.from);
         if (from) this.check(from, caller, "write");
-        if (!(DEPENDENCY_TYPES as readonly string[]).includes(e.type)) {
-          throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got '${e.type}'`, { parameter: "dependency_type" });
-        }
+        checkDependencyType(e.type);
         graph.add(e.from, e.to, e.type);
         edges.push({ from: e.from, to: e.to, type: e.type, metadata: {} });
       }
@@ -615,9 +613,7 @@ export class Store {
     if (this.shared) await this.ready(sessionId);
     return this.mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
-      if (!(DEPENDENCY_TYPES as readonly string[]).includes(type)) {
-        throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got '${type}'`, { parameter: "dependency_type" });
-      }
+      checkDependencyType(type);
       session.dependencies.checkAdd(a.name, b.name);
       return { entry: { t: "edge", sid: sessionId, edge: { from: a.name, to: b.name, type, metadata: stringMap(metadata, "metadata") }, remove: false }, answer: () => undefined };
     });
