@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Bridge, InvalidArgumentError, NotFoundError, NotImplementedError, type OptimizationProgress, type SpaceDoc } from "../src/index.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fixturesDir, quietLogs } from "./helpers.js";
 
 let bridge: Bridge;
@@ -160,5 +163,38 @@ describe("optimization", () => {
     assert.ok((info.value as number) >= 0 && (info.value as number) <= 2);
     assert.throws(() => bridge.optimization.start("opt-stop", { variable: "temperature" }, { optimizer: "gradient", objective: "slow_objective" }), NotImplementedError);
     await assert.rejects(bridge.optimization.stop("opt-stop", { variable: "temperature" }), /not currently optimizing/);
+  });
+
+  test("closing the bridge mid-run ends the run 'stopped' with its best value committed (it survives in a SQLite store)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "opt-close-"));
+    const store = `sqlite:${join(dir, "state.db")}`;
+    try {
+      const host = await Bridge.start({ workers: 1, preload: [], healthIntervalMs: 0, store, ...quietLogs });
+      const s = await host.sessions.create({ id: "opt-close" });
+      await s.variables.define("temperature", "float", 0.1, { constraints: { min: 0, max: 2 } });
+      let calls = 0;
+      host.tools.register("slow_peak", async (args) => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 20));
+        return -(((args.temperature as number) - 1.3) ** 2);
+      });
+      host.optimization.start("opt-close", { variable: "temperature" }, { optimizer: "random", objective: "slow_peak", maxIterations: 1000, patience: 1000, seed: 5 });
+      while (calls < 5) await new Promise((r) => setTimeout(r, 10));
+      const ended = host.optimization.wait("opt-close", { variable: "temperature" }); // the final status, read after the store is closed
+      await host.close();
+      const status = await ended;
+      assert.equal(status.state, "stopped", status.error);
+      assert.equal(status.isOptimizing, false);
+      assert.equal(typeof status.bestValue, "number");
+      const reopened = await Bridge.start({ workers: 1, preload: [], healthIntervalMs: 0, store, ...quietLogs });
+      try {
+        const again = await reopened.sessions.get("opt-close");
+        assert.equal(await again.variables.get("temperature"), status.bestValue, "the best value was committed before the store closed");
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -406,6 +406,28 @@ export class OptimizationRuns {
     await run.done;
   }
 
+  /**
+   * Stops every running run, as `stop` does each (best values applied, pending calls
+   * cancelled): the bridge calls it first when it closes, while the store and the workers
+   * are still there, so a run ends "stopped" with its best values rather than "failed".
+   * Waits at most `timeoutMs`.
+   */
+  async stopAll(timeoutMs: number): Promise<void> {
+    const running = [...this.runs.values()].filter((run) => run.status.isOptimizing);
+    if (running.length === 0) return;
+    for (const run of running) {
+      run.stop = true;
+      run.abort.abort();
+    }
+    // Bounded: a run stuck in an objective that ignores its signal must not hold the close up.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(running.map((run) => run.done.catch(() => {}))),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
   status(sessionId: string, target: OptimizationTarget): OptimizationStatus {
     const run = this.runs.get(this.key(sessionId, target));
     if (!run) return { isOptimizing: false, optimizationId: undefined, iteration: 0, bestValue: undefined, bestMetrics: {}, bestScore: undefined, startedAt: undefined, lastUpdate: undefined, state: "idle", error: undefined };

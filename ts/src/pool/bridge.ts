@@ -907,6 +907,9 @@ export class Bridge {
       if (this.state !== "failed") this.state = "closing";
       const closedError = failure ?? new BridgeClosedError("the bridge was closed");
       this.rejectQueued(closedError);
+      // Optimization runs end while the store is open, so each applies its best values and ends
+      // "stopped" (its pending call is cancelled; the workers drop their optimizers as they exit).
+      await this.optimization.stopAll(Math.max(graceMs, 1_000));
       if (this.healthTimer) clearInterval(this.healthTimer);
       for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
       if (graceMs > 0 && this.inFlightCount() > 0) {
