@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import os
 import select
@@ -159,6 +160,12 @@ def main() -> None:
     for name in filter(None, (m.strip() for m in args.modules.split(","))):
         importlib.import_module(name)
 
+    # Everything imported so far (DSPy, LiteLLM, pydantic models, ...) lives as long as the
+    # process: moved out of the collector's generations, it is no longer scanned by every
+    # full collection in every worker (about 15% more zero-latency Predict calls per second
+    # with 32 in flight per worker), and its pages stay shared with the workers after fork.
+    gc.collect()
+    gc.freeze()
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(args.socket)
     dspy = sys.modules.get("dspy")
