@@ -77,8 +77,6 @@ export class BridgeServer {
       ...toolHandlers(options.tools),
       ...configurationHandlers(options.configurations, unary),
       ...optimizationHandlers(options.optimization, unary),
-      // Configuration and optimization RPCs are served by later work; until then grpc-js
-      // answers UNIMPLEMENTED for them.
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
