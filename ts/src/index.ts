@@ -6,8 +6,14 @@ export * from "./values/index.js";
 export type * from "./telemetry/index.js";
 export { Session, Sessions, SessionVariables, type DefineOptions, type VariableInfo, type VariableUpdate, type Watch, type WatchOptions } from "./sessions/index.js";
 export { MemoryStore, Store, StoreUnavailableError, openStore, type ImportSummary, type SessionInfo, type HistoryEntry, type AccessRule, type Permission, type StoreOptions } from "./store/index.js";
-export { DSPyApi, SessionPrograms, type DSPyResult, type LMSpec, type ModuleType, type ProgramInfo, type RunOptions } from "./dspy/index.js";
 export {
+  DSPyApi,
+  SessionPrograms,
+  type DSPyResult,
+  type LMSpec,
+  type ModuleType,
+  type ProgramInfo,
+  type RunOptions,
   OptimizerJob,
   type MetricSpec,
   type OptimizeOptions,

@@ -130,8 +130,8 @@ export class OptimizationRuns {
     store.onSessionDropped((sessionId) => {
       for (const run of this.runs.values()) {
         if (run.sessionId !== sessionId) continue;
-        Object.assign(run, { stop: true, sessionGone: true });
-        run.abort.abort();
+        run.sessionGone = true;
+        halt(run);
         void run.done.then(() => this.runs.delete(run.key));
       }
     });
@@ -401,8 +401,7 @@ export class OptimizationRuns {
   async stop(sessionId: string, target: OptimizationTarget): Promise<void> {
     const run = this.runs.get(this.key(sessionId, target));
     if (!run?.status.isOptimizing) throw new InvalidArgumentError("not currently optimizing", { parameter: "variable" });
-    run.stop = true;
-    run.abort.abort();
+    halt(run);
     await run.done;
   }
 
@@ -415,10 +414,7 @@ export class OptimizationRuns {
   async stopAll(timeoutMs: number): Promise<void> {
     const running = [...this.runs.values()].filter((run) => run.status.isOptimizing);
     if (running.length === 0) return;
-    for (const run of running) {
-      run.stop = true;
-      run.abort.abort();
-    }
+    for (const run of running) halt(run);
     // Bounded: a run stuck in an objective that ignores its signal must not hold the close up.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -456,4 +452,10 @@ export class OptimizationRuns {
   registerPythonOptimizer(name: string, classPath: string, options: { session?: string } = {}) {
     return this.pythonOptimizers.register(name, classPath, options);
   }
+}
+
+/** Asks a run to end: its loop sees `stop`, and the abort cancels its pending optimizer call or evaluation. */
+function halt(run: Run): void {
+  run.stop = true;
+  run.abort.abort();
 }
