@@ -124,7 +124,7 @@ class SessionContext:
         self._bg_task: Optional[asyncio.Task[None]] = None
         self._bg_reconnects = 0
         self._watches: set[VariableWatch] = set()
-        self._optimization_watchers: dict[str, tuple[str, asyncio.Future[Any]]] = {}  # optimization id -> (variable, callback poller)
+        self._optimization_watchers: dict[str, asyncio.Future[Any]] = {}  # optimization id -> callback poller
         self._reopen_lock: Optional[asyncio.Lock] = None
         self._swap_event: Optional[asyncio.Event] = None
         self._reads = _Latency()
@@ -239,7 +239,7 @@ class SessionContext:
             self._swap_event.set()
         tasks = [w._task for w in self._watches]
         # start_optimization's callback pollers: they would go on polling a closed channel
-        for _variable, poller in self._optimization_watchers.values():
+        for poller in self._optimization_watchers.values():
             poller.cancel()
             tasks.append(poller)
         self._optimization_watchers.clear()
@@ -1021,7 +1021,7 @@ class SessionContext:
             # by run, not by variable: an earlier run's poller may still be catching up
             opt_id = str(reply.optimization_id)
             poller = asyncio.ensure_future(self._follow_optimization(variable, opt_id, callback))
-            self._optimization_watchers[opt_id] = (variable, poller)
+            self._optimization_watchers[opt_id] = poller
             poller.add_done_callback(lambda _done: self._optimization_watchers.pop(opt_id, None))
         return str(reply.optimization_id)
 
@@ -1088,9 +1088,9 @@ class SessionContext:
     async def stop_optimization(self, variable: str) -> None:
         """Stops the run (its best values so far stay applied). ValueError if not optimizing."""
         stopped = self._status(await self._call("StopOptimization", self._optimization_request(variable)))
-        entry = self._optimization_watchers.get(stopped["optimization_id"] or "")
-        if entry is not None:  # the stopped run's callbacks are all delivered on return
-            await asyncio.gather(entry[1], return_exceptions=True)
+        poller = self._optimization_watchers.get(stopped["optimization_id"] or "")
+        if poller is not None:  # the stopped run's callbacks are all delivered on return
+            await asyncio.gather(poller, return_exceptions=True)
 
     async def get_optimization_status(self, variable: str) -> dict[str, Any]:
         """``{is_optimizing, optimization_id, iteration, best_value, best_metrics, started_at,
@@ -1131,7 +1131,7 @@ class SessionContext:
         its ask/tell protocol) under ``name``, usable as ``optimizer_type`` here and as
         ``optimizer`` from TypeScript, by every session of the host. The workers import the
         class, so it must be defined at the top level of a module on their path (or be given
-        as ``"package.module:ClassName"``); the session's worker imports and checks it now.
+        as ``"package.module:ClassName"``); a worker imports and checks it now.
         ValueError for a class without ask()/tell(), one the workers cannot import, or a
         built-in name; AlreadyExistsError if ``name`` is registered to another class."""
         from .._gen.dspy_bridge.v1 import optimization_pb2

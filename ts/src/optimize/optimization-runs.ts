@@ -100,6 +100,15 @@ interface Run {
 
 /** The run loop's own options: a bad one would silently change how the run stops (NaN never converges, 0 grid points end it at once). */
 function checkRunOptions(o: OptimizationOptions): void {
+  if (o.maxIterations !== undefined && (!Number.isInteger(o.maxIterations) || o.maxIterations < 1)) {
+    throw new InvalidArgumentError("maxIterations must be a positive integer", { parameter: "max_iterations" });
+  }
+  if (o.direction !== undefined && o.direction !== "maximize" && o.direction !== "minimize") {
+    throw new InvalidArgumentError(`direction must be 'maximize' or 'minimize', got ${JSON.stringify(o.direction)}`, { parameter: "direction" });
+  }
+  if (o.seed !== undefined && (!Number.isSafeInteger(o.seed) || o.seed < 0)) {
+    throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(o.seed)}`, { parameter: "seed" });
+  }
   if (typeof o.objective !== "string" || !o.objective) {
     throw new InvalidArgumentError("objective must name a tool (a TypeScript tool or a Python @tool)", { parameter: "objective" });
   }
@@ -173,21 +182,21 @@ export class OptimizationRuns {
   }
 
   /** Checks the optimizer name and its options; returns how to open its candidate source. */
-  private resolveOptimizer(o: OptimizationOptions): { python: boolean; classPath: string | undefined } {
+  private resolveOptimizer(o: OptimizationOptions): { kind: "random" | "grid" | "worker"; classPath: string | undefined } {
     const name = o.optimizer;
     const config = o.optimizerConfig ?? {};
     if (typeof config !== "object" || config === null || Array.isArray(config)) {
       throw new InvalidArgumentError("optimizerConfig must be an object", { parameter: "optimizer_config" });
     }
     if ((BUILT_IN_OPTIMIZERS as readonly string[]).includes(name)) {
-      const python = name === "bayesian" || name === "tpe";
+      const kind = name === "bayesian" || name === "tpe" ? "worker" : name.startsWith("grid") ? "grid" : "random";
       const extra = Object.keys(config);
-      if (!python && extra.length) {
-        throw new InvalidArgumentError(`the '${name}' optimizer has no option ${extra.map((k) => `'${k}'`).join(", ")} (its options: seed${name.startsWith("grid") ? ", grid_points" : ""})`, {
+      if (kind !== "worker" && extra.length) {
+        throw new InvalidArgumentError(`the '${name}' optimizer has no option ${extra.map((k) => `'${k}'`).join(", ")} (its options: seed${kind === "grid" ? ", grid_points" : ""})`, {
           parameter: `optimizer_config.${extra[0]!}`,
         });
       }
-      return { python, classPath: undefined };
+      return { kind, classPath: undefined };
     }
     if (name === "gradient") {
       throw new NotImplementedError("the 'gradient' optimizer is not built: objectives are black-box tools without gradients; use 'bayesian' (Optuna TPE)");
@@ -199,7 +208,7 @@ export class OptimizationRuns {
         parameter: "optimizer",
       });
     }
-    return { python: true, classPath: registered.classPath };
+    return { kind: "worker", classPath: registered.classPath };
   }
 
   start(sessionId: string, target: OptimizationTarget, options: OptimizationOptions, caller = sessionId): string {
@@ -214,14 +223,9 @@ export class OptimizationRuns {
     const { doc, current } = this.spaceOf(sessionId, target, caller);
     const names = (doc.variables as { name: string }[]).map((v) => v.name);
     this.checkOptimize(sessionId, names, caller);
-    const maxIterations = options.maxIterations ?? 100;
-    if (!Number.isInteger(maxIterations) || maxIterations < 1) throw new InvalidArgumentError("maxIterations must be a positive integer", { parameter: "max_iterations" });
-    if (options.direction !== undefined && options.direction !== "maximize" && options.direction !== "minimize") {
-      throw new InvalidArgumentError(`direction must be 'maximize' or 'minimize', got ${JSON.stringify(options.direction)}`, { parameter: "direction" });
-    }
-    const seed = options.seed ?? 1;
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(seed)}`, { parameter: "seed" });
     checkRunOptions(options);
+    const maxIterations = options.maxIterations ?? 100;
+    const seed = options.seed ?? 1;
     const id = `opt_${randomUUID().slice(0, 8)}`;
     const now = new Date();
     const run: Run = {
@@ -257,7 +261,8 @@ export class OptimizationRuns {
     };
     this.runs.set(key, run);
     const openSource = (): CandidateSource | Promise<CandidateSource> => {
-      if (!resolved.python) return options.optimizer.startsWith("grid") ? gridSource(doc, options.gridPoints ?? 5) : randomSource(doc, seed);
+      if (resolved.kind === "grid") return gridSource(doc, options.gridPoints ?? 5);
+      if (resolved.kind === "random") return randomSource(doc, seed);
       return openWorkerOptimizer(this.runner, {
         runId: id,
         sessionId,
@@ -315,6 +320,11 @@ export class OptimizationRuns {
       if ("configuration" in run.target) await this.configurations.apply(run.sessionId, run.target.configuration, values, { optimization_id: run.id }, caller);
       else await this.store.set(run.sessionId, run.target.variable, values[run.target.variable], { caller, source: `optimizer:${run.id}`, metadata: { optimization_id: run.id } });
     };
+    const fail = (err: unknown) => {
+      run.status.state = "failed";
+      run.status.failure = BridgeError.from(err);
+      run.status.error = run.status.failure.message;
+    };
     let source: CandidateSource | undefined;
     let applied = false;
     try {
@@ -366,11 +376,7 @@ export class OptimizationRuns {
       else if (run.status.state === "running") run.status.state = "exhausted";
     } catch (err) {
       if (run.stop && signal.aborted) run.status.state = "stopped"; // the stop cancelled a pending call
-      else {
-        run.status.state = "failed";
-        run.status.failure = BridgeError.from(err);
-        run.status.error = run.status.failure.message;
-      }
+      else fail(err);
     }
     try {
       // leave the best values in place; nothing scored: put back what was there
@@ -378,11 +384,7 @@ export class OptimizationRuns {
       else if (best) await apply(best.values);
       else if (applied) await apply(run.initial);
     } catch (err) {
-      if (run.status.state !== "failed") {
-        run.status.state = "failed";
-        run.status.failure = BridgeError.from(err);
-        run.status.error = run.status.failure.message;
-      }
+      if (run.status.state !== "failed") fail(err);
     }
     if (!run.sessionGone) await source?.close().catch(() => {}); // the worker may be gone; the run is over either way
     run.status.isOptimizing = false;
@@ -449,8 +451,8 @@ export class OptimizationRuns {
   }
 
   /** Registers a Python optimizer class ("package.module:ClassName", importable by the workers) under `name`. */
-  registerPythonOptimizer(name: string, classPath: string, options: { session?: string } = {}) {
-    return this.pythonOptimizers.register(name, classPath, options);
+  registerPythonOptimizer(name: string, classPath: string) {
+    return this.pythonOptimizers.register(name, classPath);
   }
 }
 

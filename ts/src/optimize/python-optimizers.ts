@@ -22,10 +22,10 @@ export class PythonOptimizers {
   constructor(private readonly runner: CommandRunner) {}
 
   /**
-   * Registers `classPath` under `name` once a worker (the session's, if given) has imported it
-   * and found ask() and tell(). Registering the same class again is a no-op.
+   * Registers `classPath` under `name` once a worker has imported it and found ask() and
+   * tell(). Registering the same class again is a no-op.
    */
-  async register(name: string, classPath: string, options: { session?: string } = {}): Promise<PythonOptimizerInfo> {
+  async register(name: string, classPath: string): Promise<PythonOptimizerInfo> {
     if (typeof name !== "string" || !NAME.test(name)) throw new InvalidArgumentError(`invalid optimizer name ${JSON.stringify(name)}`, { parameter: "name" });
     if ((BUILT_IN_OPTIMIZERS as readonly string[]).includes(name) || name === "gradient") {
       throw new InvalidArgumentError(`'${name}' is a built-in optimizer name; register the class under another name`, { parameter: "name" });
@@ -33,15 +33,15 @@ export class PythonOptimizers {
     if (typeof classPath !== "string" || !CLASS_PATH.test(classPath)) {
       throw new InvalidArgumentError(`optimizer class ${JSON.stringify(classPath)} must be 'package.module:ClassName'`, { parameter: "optimizer_class" });
     }
-    const existing = this.byName.get(name);
-    if (existing && existing.classPath !== classPath) {
-      throw new AlreadyExistsError(`optimizer '${name}' is already registered as ${existing.classPath}`, { details: { name, class_path: existing.classPath } });
-    }
-    const checked = await this.runner.execute<{ description: string }>("optimize.check", { class_path: classPath }, options.session ? { session: options.session } : {});
-    const again = this.byName.get(name); // another registration may have won while the worker checked
-    if (again && again.classPath !== classPath) {
-      throw new AlreadyExistsError(`optimizer '${name}' is already registered as ${again.classPath}`, { details: { name, class_path: again.classPath } });
-    }
+    const refuseConflict = () => {
+      const existing = this.byName.get(name);
+      if (existing && existing.classPath !== classPath) {
+        throw new AlreadyExistsError(`optimizer '${name}' is already registered as ${existing.classPath}`, { details: { name, class_path: existing.classPath } });
+      }
+    };
+    refuseConflict();
+    const checked = await this.runner.execute<{ description: string }>("optimize.check", { class_path: classPath }, {});
+    refuseConflict(); // another registration may have won while the worker checked
     const info = { name, classPath, description: checked.description };
     this.byName.set(name, info);
     return { ...info };
