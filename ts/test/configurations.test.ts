@@ -61,6 +61,15 @@ describe("configuration spaces", () => {
     assert.equal(cfg.validate({ max_tokens: 9000 }).ok, false);
   });
 
+  test("getCurrentValues is a read like any other: it counts in the variables' stats", async () => {
+    const s = await bridge.sessions.create({ id: "cfg-reads" });
+    const cfg = await s.configurations.register("react", reactSpace);
+    const reads = async () => ((await s.variables.stats("temperature")) as { read_count: number }).read_count;
+    const before = await reads();
+    assert.deepEqual(cfg.getCurrentValues(), { temperature: 0.7, max_iters: 5, reasoning_model: "gpt-4-turbo", max_tokens: 1024 });
+    assert.equal(await reads(), before + 1);
+  });
+
   test("sample gives valid configurations, reproducibly for a seed", async () => {
     const s = await bridge.sessions.create({ id: "cfg-2" });
     const cfg = await s.configurations.register("react", reactSpace);

@@ -139,12 +139,10 @@ export class Configurations {
 
   currentValues(sessionId: string, name: string): Config {
     const e = this.entry(sessionId, name);
-    const session = this.store.sessionRecord(sessionId);
+    // A read like any other: the session's access rules apply and it counts in the stats.
+    const found = this.store.getManyLocal(sessionId, e.space.variables.map((v) => v.name));
     const out: Config = {};
-    for (const v of e.space.variables) {
-      const r = session.find(v.name);
-      if (r) out[v.name] = r.value as Config[string];
-    }
+    for (const [n, r] of found) if (r) out[n] = r.value as Config[string];
     return out;
   }
 

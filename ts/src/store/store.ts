@@ -421,6 +421,11 @@ export class Store {
   /** Missing names map to undefined; a forbidden one throws. */
   async getMany(sessionId: string, names: string[], caller = sessionId): Promise<Map<string, VariableRecord | undefined>> {
     if (this.shared) await this.ready(sessionId);
+    return this.getManyLocal(sessionId, names, caller);
+  }
+
+  /** getMany on this host's copy, without catching up first (see getLocal). */
+  getManyLocal(sessionId: string, names: string[], caller = sessionId): Map<string, VariableRecord | undefined> {
     const session = this.session(sessionId);
     const out = new Map<string, VariableRecord | undefined>();
     const now = this.now();
