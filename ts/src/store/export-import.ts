@@ -2,13 +2,12 @@
 // protobuf JSON form of the `Value` envelope (tensors and embeddings as base64 bytes with
 // dtype and shape), so an export is self-contained and loads the same in Python.
 // Pickle is refused: loading a pickle runs arbitrary code.
-import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import type { JsonValue } from "@bufbuild/protobuf";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { BridgeError, InvalidArgumentError, NotImplementedError } from "../errors/index.js";
-import { ValueSchema } from "../gen/dspy_bridge/v1/values_pb.js";
-import { decodeValue, encodeValue } from "../values/index.js";
 import { isAllowed, normalizeRules } from "./access.js";
 import { DEPENDENCY_TYPES } from "./dependency-graph.js";
+import { valueFromJson, valueToJson } from "./entries.js";
 import { compilePattern, stringMap, type Store } from "./store.js";
 import { canonicalType, validateConstraints, validateValue } from "./types/index.js";
 
@@ -58,9 +57,6 @@ function checkFormat(format: string | undefined): "json" | "yaml" {
   if (f === "parquet") throw new NotImplementedError("format 'parquet' is not implemented; use 'json' or 'yaml'");
   throw new InvalidArgumentError(`unknown export format '${format}'; use 'json' or 'yaml'`, { parameter: "format" });
 }
-
-const valueToJson = (value: unknown): JsonValue => toJson(ValueSchema, encodeValue(value));
-const valueFromJson = (json: JsonValue): unknown => decodeValue(fromJson(ValueSchema, json));
 
 export async function exportVariables(store: Store, sessionId: string, options: ExportOptions = {}): Promise<{ data: Buffer; count: number }> {
   const format = checkFormat(options.format);

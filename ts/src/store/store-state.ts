@@ -4,9 +4,9 @@
 // identically, and watchers see exactly the committed changes, in revision order.
 import { CompactedError, NotFoundError, type BridgeError } from "../errors/index.js";
 import { isAllowed } from "./access.js";
-import { sessionsFromSnapshot, type RawSnapshot } from "./durable/layout.js";
+import { configField, EDGES_FIELD, SESSION_FIELD, sessionsFromSnapshot, type RawSnapshot } from "./durable/layout.js";
 import { decodeEntry, type Entry } from "./entries.js";
-import { compactedBefore, LOG_START, type LogId } from "./log-id.js";
+import { compactedBefore, formatLogId, LOG_START, type LogId } from "./log-id.js";
 import { SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry } from "./records.js";
 import type { WatchHandle, WatchMessage } from "./store-types.js";
 
@@ -88,10 +88,10 @@ export class StoreState {
   /** Applies one committed entry to the in-memory state and tells the watchers. */
   apply(entry: Entry, id: LogId): void {
     this.applied = id;
-    const stamp = `${id.rev}-${id.seq}`;
+    const stamp = formatLogId(id);
     if (entry.t === "session") {
       const session = new SessionRecord({ ...entry.info, metadata: { ...entry.info.metadata } });
-      session.stamps.set("\u0000session", stamp);
+      session.stamps.set(SESSION_FIELD, stamp);
       this.sessions.set(entry.info.sessionId, session);
       return;
     }
@@ -110,7 +110,7 @@ export class StoreState {
     if (entry.t === "edge") {
       if (entry.remove) session.dependencies.remove(entry.edge.from, entry.edge.to);
       else session.dependencies.add(entry.edge.from, entry.edge.to, entry.edge.type, entry.edge.metadata);
-      session.stamps.set("\u0000edges", stamp);
+      session.stamps.set(EDGES_FIELD, stamp);
       return;
     }
     const revision = id.rev;
@@ -143,10 +143,10 @@ export class StoreState {
       session.stamps.delete(d.name);
     }
     for (const e of entry.edges) session.dependencies.add(e.from, e.to, e.type, e.metadata);
-    if (entry.edges.length || entry.dels.length) session.stamps.set("\u0000edges", stamp);
+    if (entry.edges.length || entry.dels.length) session.stamps.set(EDGES_FIELD, stamp);
     if (entry.config) {
       session.configs.set(entry.config.name, { doc: entry.config.doc, version: entry.config.version });
-      session.stamps.set(`\u0000config:${entry.config.name}`, stamp);
+      session.stamps.set(configField(entry.config.name), stamp);
     }
     const commit: Commit = { revision, sessionId: entry.sid, changes: this.changesOf(entry, revision) };
     this.log.push(commit);

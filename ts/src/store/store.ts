@@ -87,14 +87,12 @@ export class Store {
     return this;
   }
 
-  /** Other hosts write too (Redis): reads catch up first, commits may be re-planned. */
-  private get shared(): boolean {
-    return this.backend?.shared === true;
-  }
-
-  /** True when other hosts share this store (reads of this host's copy may lag behind theirs). */
+  /**
+   * True when other hosts share this store (Redis): reads catch up first, commits may be
+   * re-planned, and reads of this host's copy may lag behind theirs.
+   */
   get isShared(): boolean {
-    return this.shared;
+    return this.backend?.shared === true;
   }
 
   /** "memory", "sqlite" or "redis". */
@@ -122,7 +120,7 @@ export class Store {
     const ttlMs = input.ttlMs ?? this.defaultTtlMs;
     if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidArgumentError("ttl_ms must be >= 0", { parameter: "ttl_ms" });
     // Shared: "already exists" is a read too; it must see a delete acknowledged on another host.
-    if (this.shared) {
+    if (this.isShared) {
       await this.ready(sessionId);
       await this.sweep();
     } else this.sweepNow();
@@ -135,13 +133,13 @@ export class Store {
   }
 
   async getSession(sessionId: string): Promise<SessionInfo> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return { ...this.session(sessionId).info };
   }
 
   async listSessions(): Promise<SessionInfo[]> {
     this.assertOpen();
-    if (this.shared) {
+    if (this.isShared) {
       await this.ready();
       await this.sweep();
     } else this.sweepNow();
@@ -149,7 +147,7 @@ export class Store {
   }
 
   async deleteSession(sessionId: string): Promise<boolean> {
-    if (this.shared) await this.ready();
+    if (this.isShared) await this.ready();
     return this.mutate(() => {
       if (!this.state.sessions.has(sessionId)) return { entry: undefined, answer: () => false };
       return { entry: { t: "drop", sid: sessionId, why: "deleted" }, answer: () => true };
@@ -158,7 +156,7 @@ export class Store {
 
   /** Removes expired sessions; returns how many. Runs on session lookups and on a timer. */
   async sweep(): Promise<number> {
-    if (!this.shared) return this.sweepNow();
+    if (!this.isShared) return this.sweepNow();
     const now = this.now();
     const expired = [...this.state.sessions.values()].filter((s) => s.expired(now));
     let n = 0;
@@ -172,10 +170,15 @@ export class Store {
     let n = 0;
     for (const session of [...this.state.sessions.values()]) {
       if (!session.expired(now)) continue;
-      void this.mutate(() => ({ entry: { t: "drop", sid: session.info.sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
+      this.dropExpired(session.info.sessionId);
       n++;
     }
     return n;
+  }
+
+  /** Commits the drop of an expired session; the sweep or lookup that found it does not wait for it. */
+  private dropExpired(sessionId: string): void {
+    void this.mutate(() => ({ entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
   }
 
   /** Sweeps expired sessions every `intervalMs` until close(). */
@@ -232,7 +235,7 @@ export class Store {
     const now = this.now();
     if (!session || session.expired(now)) {
       // Not shared: expire it now (synchronously). Shared: `ready` already asked the backend.
-      if (session && !this.shared) void this.mutate(() => ({ entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
+      if (session && !this.isShared) this.dropExpired(sessionId);
       throw new NotFoundError(`session '${sessionId}' not found`, { details: { session_id: sessionId } });
     }
     session.info.lastAccessedAtMs = now;
@@ -293,7 +296,7 @@ export class Store {
 
   /** Creates every variable or none (and, with `config`, registers the space in the same commit). */
   async register(sessionId: string, specs: VariableSpecInput[], caller = sessionId, source = caller, config?: ConfigCommit): Promise<VariableRecord[]> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => {
       const session = this.session(sessionId);
       if (!Array.isArray(specs) || specs.length === 0) throw new InvalidArgumentError("no variables to register", { parameter: "variables" });
@@ -318,7 +321,7 @@ export class Store {
     caller = sessionId,
     source = "import",
   ): Promise<number> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => {
       const session = this.session(sessionId);
       const now = this.now();
@@ -388,7 +391,7 @@ export class Store {
   }
 
   async get(sessionId: string, nameOrId: string, caller = sessionId): Promise<VariableRecord> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.getNow(sessionId, nameOrId, caller);
   }
 
@@ -420,7 +423,7 @@ export class Store {
 
   /** Missing names map to undefined; a forbidden one throws. */
   async getMany(sessionId: string, names: string[], caller = sessionId): Promise<Map<string, VariableRecord | undefined>> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.getManyLocal(sessionId, names, caller);
   }
 
@@ -442,7 +445,7 @@ export class Store {
   }
 
   async list(sessionId: string, pattern?: string, caller = sessionId): Promise<VariableRecord[]> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     const re = compilePattern(pattern);
     return [...session.variables.values()].filter((r) => (!re || re.test(r.name)) && isAllowed(r.accessRules, caller, "read"));
@@ -454,7 +457,7 @@ export class Store {
     options: UpdateOptions = {},
     config?: ConfigCommit,
   ): Promise<{ revision: number; results: UpdateOutcome[] }> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => this.planUpdate(sessionId, updates, options, config));
   }
 
@@ -550,7 +553,7 @@ export class Store {
 
   /** set_variable: one update that throws instead of reporting. */
   async set(sessionId: string, name: string, value: unknown, options: UpdateOptions & { expectedVersion?: number; metadata?: Record<string, string> } = {}): Promise<VariableRecord> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => {
       const planned = this.planUpdate(sessionId, [{ name, value, expectedVersion: options.expectedVersion ?? 0, metadata: options.metadata ?? {} }], { ...options, atomic: true }, undefined);
       const first = planned.answer(0).results[0]!;
@@ -560,7 +563,7 @@ export class Store {
   }
 
   async delete(sessionId: string, names: string[], caller = sessionId): Promise<{ revision: number; deleted: number }> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => {
       const session = this.session(sessionId);
       const records = [
@@ -588,7 +591,7 @@ export class Store {
   }
 
   async rollback(sessionId: string, name: string, version: number, reason = "", caller = sessionId): Promise<VariableRecord> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => {
       const session = this.session(sessionId);
       const record = this.variable(session, name);
@@ -615,7 +618,7 @@ export class Store {
   // Dependencies, permissions, configuration spaces, stats
 
   async addDependency(sessionId: string, from: string, to: string, type = "data", metadata: Record<string, string> = {}, caller = sessionId): Promise<void> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       checkDependencyType(type);
@@ -625,7 +628,7 @@ export class Store {
   }
 
   async removeDependency(sessionId: string, from: string, to: string, caller = sessionId): Promise<boolean> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       if (!session.dependencies.edgesFrom(a.name).some((e) => e.to === b.name)) return { entry: undefined, answer: () => false };
@@ -650,7 +653,7 @@ export class Store {
     dependents = false,
     caller = sessionId,
   ): Promise<{ variable: string; variableId: string; type: string; depth: number }[]> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     const record = this.variable(session, name);
     this.check(record, caller, "read");
@@ -665,7 +668,7 @@ export class Store {
 
   /** Only the owning session may change a variable's rules (so rules can never lock it out for good). */
   async setPermissions(sessionId: string, name: string, rules: unknown, caller = sessionId): Promise<VariableRecord> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.mutate(() => {
       const session = this.session(sessionId);
       const record = this.variable(session, name);
@@ -680,19 +683,19 @@ export class Store {
   }
 
   async checkAccess(sessionId: string, name: string, permission: string, caller = sessionId): Promise<boolean> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.checkAccessLocal(sessionId, name, permission, caller);
   }
 
   /** A configuration space registered in the session (definition and version), or undefined. */
   async configuration(sessionId: string, name: string): Promise<{ doc: unknown; version: number } | undefined> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.session(sessionId).configs.get(name);
   }
 
   /** Reads and writes per variable and per session; only variables the caller may read. */
   async stats(sessionId: string, name?: string, caller = sessionId): Promise<Record<string, unknown>> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     const one = (r: VariableRecord) => ({
       read_count: r.stats.reads,
@@ -724,7 +727,7 @@ export class Store {
    * acknowledged on another host waits for that write (read-your-writes across hosts).
    */
   async sessionRevision(sessionId: string): Promise<number> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.session(sessionId).lastRevision;
   }
 
@@ -762,7 +765,7 @@ export class Store {
    */
   private mutate<T>(plan: () => Planned<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError("the store is closed"));
-    if (!this.shared) {
+    if (!this.isShared) {
       try {
         const planned = plan();
         if (!planned.entry) return Promise.resolve(planned.answer(0));
@@ -900,7 +903,7 @@ export class Store {
    * yields one `compacted` message and ends the watch.
    */
   async watch(sessionId: string, options: WatchOptions, onMessage: (m: WatchMessage) => void, onEnd: (error?: BridgeError) => void): Promise<WatchHandle> {
-    if (this.shared) await this.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     const caller = options.caller ?? sessionId;
     const start = options.startRevision ?? 0;

@@ -17,7 +17,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { AccessRule } from "../access.js";
 import { encodeEntry, valueFromJson, valueToJson, type Entry, type PutChange } from "../entries.js";
-import { formatLogId, parseLogId, type LogId } from "../log-id.js";
+import type { LogId } from "../log-id.js";
 import { SessionRecord, VariableRecord, type HistoryEntry, type SessionInfo } from "../records.js";
 import type { VariableType } from "../types/index.js";
 
@@ -189,12 +189,13 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
   }
   const edgesChange = entry.edges.length > 0 || entry.dels.length > 0;
   if (edgesChange) guard(EDGES_FIELD);
+  const edges = entry.dels.length ? (session?.dependencies.allEdges() ?? []) : [];
   for (const d of entry.dels) {
     guard(d.name);
     ops.push({ op: "hdel", key: keys.variables(sid), field: d.name });
     ops.push({ op: "hdel", key: stampsKey, field: d.name });
     ops.push({ op: "del", key: keys.history(sid, d.name) });
-    for (const e of session?.dependencies.allEdges() ?? []) {
+    for (const e of edges) {
       if (e.from === d.name || e.to === d.name) ops.push({ op: "hdel", key: keys.edges(sid), field: edgeField(e.from, e.to) });
     }
   }
@@ -267,4 +268,3 @@ export function sessionsFromSnapshot(snapshot: RawSnapshot): Map<string, Session
   return out;
 }
 
-export { formatLogId, parseLogId };

@@ -95,7 +95,6 @@ if not epoch then
   redis.call('SET', p .. 'epoch', epoch)
 end
 local out = { redis.call('GET', p .. 'head') or '0-0', epoch }
-local sessions = redis.call('HGETALL', p .. 's')
 local function hash(key)
   local flat = redis.call('HGETALL', p .. key)
   local item = { key, 'h' }
@@ -103,7 +102,7 @@ local function hash(key)
   out[#out + 1] = item
   return flat
 end
-hash('s')
+local sessions = hash('s')
 for i = 1, #sessions, 2 do
   local sid = sessions[i]
   local sk = string.len(sid) .. ':' .. sid

@@ -6,7 +6,7 @@
 import { chmodSync, existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
-import { LOG_START, type LogId } from "../log-id.js";
+import { formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
 import type { StoreBackend } from "../store-backend.js";
 import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
@@ -87,7 +87,7 @@ export class SqliteBackend implements StoreBackend {
     this.touchSession = hset;
     let logSize = -1;
     this.run = this.db.transaction((request: CommitRequest, id: LogId) => {
-      const stamp = `${id.rev}-${id.seq}`;
+      const stamp = formatLogId(id);
       this.pushed.clear();
       for (const op of request.ops) {
         const scope = op.op === "drop" ? op.sid : "key" in op && op.key === keys.sessions ? "" : request.sid;
@@ -165,10 +165,7 @@ export class SqliteBackend implements StoreBackend {
       (r): LoggedEntry => ({ id: { rev: r.rev, seq: r.seq }, entry: r.entry }),
     );
     const head = this.db.prepare("SELECT v FROM meta WHERE k = 'head'").get() as { v: string } | undefined;
-    if (head) {
-      const [rev, seq] = head.v.split("-").map(Number);
-      this.position = { rev: rev!, seq: seq! };
-    }
+    if (head) this.position = parseLogId(head.v);
     return { head: this.position, hashes, lists, log };
   }
 
