@@ -152,11 +152,13 @@ async def _run(
             attempts = [await attempt.acall(**inputs) for _ in range(program.M)]
             # MCC has no async path in DSPy: compare in a thread (it carries the context).
             prediction = await asyncio.to_thread(program, completions=attempts, **inputs)
-        elif callable(getattr(program, "aforward", None)):
+        elif callable(getattr(program, "aforward", None)) and "forward" not in vars(program):
             prediction = await program.acall(**inputs)
         else:
-            # No async path in DSPy for this module (ProgramOfThought): run it in a thread,
-            # which carries this call's dspy.context along (to_thread copies the context).
+            # No async path in DSPy for this module (ProgramOfThought), or a forward set on the
+            # instance that its class's aforward would bypass (KNNFewShot's compiled program):
+            # run it in a thread, which carries this call's dspy.context along (to_thread
+            # copies the context).
             prediction = await asyncio.to_thread(program, **inputs)
     result = serialize_prediction(prediction)
     result["latency_ms"] = (time.perf_counter() - started) * 1000

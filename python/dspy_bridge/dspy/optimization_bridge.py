@@ -102,8 +102,6 @@ class VariableAwareOptimizer:
 
     async def read_parameters(self) -> dict[str, Any]:
         """The mapped variables' current values, by optimizer parameter (one read)."""
-        if not self.variable_mappings:
-            return {}
         inputs = {param: var for param, var in self.variable_mappings.items() if param not in OUTPUT_KEYS}
         if not inputs:
             return {}

@@ -161,7 +161,7 @@ function resultFrom(raw: Record<string, unknown>): OptimizerResult {
   };
 }
 
-export function optimizerInfo(raw: Record<string, unknown>): OptimizerInfo {
+function optimizerInfo(raw: Record<string, unknown>): OptimizerInfo {
   return {
     name: raw.name as string,
     metric: raw.metric as OptimizerInfo["metric"],

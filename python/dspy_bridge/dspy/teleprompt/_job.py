@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import threading
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,25 +172,13 @@ def plan_job(
     if spec.name != "KNNFewShot":
         compile_kwargs["trainset"] = train
     if val is not None:
-        accepts_val = "valset" in spec.accepted()[1] or spec.name in ("BootstrapFewShotWithRandomSearch", "MIPROv2", "GEPA")
-        if not accepts_val:
+        # The optimizers whose compile() takes a valset (it is one of the arguments the job supplies).
+        if spec.name not in ("BootstrapFewShotWithRandomSearch", "MIPROv2", "GEPA"):
             raise InvalidArgumentError(f"{spec.name} takes no valset", parameter="valset")
         compile_kwargs["valset"] = val
     n_predictors = max(1, len(student.predictors()))
     expected = expected_calls(spec, built, init, comp, len(train), len(val) if val is not None else None, n_predictors)
     return JobPlan(f"job-{next(_job_ids)}", spec, built, compile_kwargs, student, train, val, task_lm, job_metric, stop, expected, recipe)
-
-
-def _with_async_forward(program: Any) -> Any:
-    """KNNFewShot replaces ``forward`` only; the bridge runs programs through ``acall``, which
-    would bypass it. Route ``aforward`` through the new ``forward`` (in a thread, as DSPy's
-    synchronous modules run here)."""
-
-    async def aforward(self: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.forward, **kwargs)
-
-    program.aforward = types.MethodType(aforward, program)
-    return program
 
 
 def knn_restore(program: Any, recipe: dict[str, Any]) -> Any:
@@ -206,7 +193,7 @@ def knn_restore(program: Any, recipe: dict[str, Any]) -> Any:
     params.setdefault("k", 3)
     params.pop("metric", None)
     compiled = dspy.teleprompt.KNNFewShot(trainset=train, vectorizer=embedder, **params).compile(program)
-    return _with_async_forward(compiled)
+    return compiled
 
 
 @dataclass
@@ -253,8 +240,6 @@ def run_job(plan: JobPlan, progress: JobProgress) -> JobOutcome:
         with dspy.context(lm=plan.lm, callbacks=callbacks, track_usage=False):
             compiled = plan.optimizer.compile(plan.student, **plan.compile_kwargs)
         plan.stop.check()
-        if plan.spec.name == "KNNFewShot":
-            compiled = _with_async_forward(compiled)
         outcome.summary = _summary(compiled)
         outcome.program = compiled
     except MetricFailed as failure:

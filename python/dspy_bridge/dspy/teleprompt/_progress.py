@@ -94,9 +94,6 @@ class JobProgress:
             self._last_sent = now
         self._emit(self.snapshot())
 
-    def send_final(self) -> None:
-        self._emit(self.snapshot(final=True))
-
 
 def job_callback(progress: JobProgress, stop: StopFlag) -> Any:
     """A DSPy callback: a stop checkpoint before every LM and module call, LM calls counted per
