@@ -19,37 +19,39 @@ function run(label, cmd, args, env = {}) {
   return r.status === 0;
 }
 
+/**
+ * The Redis a suite should use: DSPY_BRIDGE_TEST_REDIS if set, else a private server of its
+ * own (each suite gets a fresh one: the store tests restart and flush theirs). Without one
+ * the suite's Redis tests fail, loudly; they are never skipped.
+ */
+async function redisFor(suite) {
+  if (process.env.DSPY_BRIDGE_TEST_REDIS) return { url: process.env.DSPY_BRIDGE_TEST_REDIS, stop: async () => {} };
+  try {
+    return await startRedis();
+  } catch (err) {
+    console.error(`cannot start a private Redis for ${suite} (they will fail): ${err.message}`);
+    return { url: undefined, stop: async () => {} };
+  }
+}
+
 const results = [];
 if (!only) results.push(["codegen is fresh", run("codegen is fresh", "node", ["scripts/codegen.mjs", "--check"])]);
 if (!only || only === "ts") {
   const dir = join(root, "ts/dist/test");
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.js")).map((f) => join(dir, f)) : [];
   const filtered = extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files;
-  // The store's Redis tests get a private server; if it cannot be had they fail, loudly.
-  let redis;
-  try {
-    redis = process.env.DSPY_BRIDGE_TEST_REDIS ? undefined : await startRedis();
-  } catch (err) {
-    console.error(`cannot start a private Redis for the store tests (they will fail): ${err.message}`);
-  }
-  const redisEnv = redis ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {};
-  results.push(["typescript", run("TypeScript tests", "node", ["--test", "--test-concurrency=1", ...filtered], redisEnv)]);
-  await redis?.stop();
+  const redis = await redisFor("the store tests");
+  results.push(["typescript", run("TypeScript tests", "node", ["--test", "--test-concurrency=1", ...filtered], redis.url ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {})]);
+  await redis.stop();
 }
 if (!only || only === "py") {
   results.push(["python", run("Python tests", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests", ...(only === "py" ? extra : [])])]);
   if (!(only === "py" && extra.length)) {
     // The Python session API once more, through a host whose store is Redis (docs/deployment.md).
-    let redis;
-    try {
-      redis = process.env.DSPY_BRIDGE_TEST_REDIS ? undefined : await startRedis();
-    } catch (err) {
-      console.error(`cannot start a private Redis for the Python session tests (they fail): ${err.message}`);
-    }
-    const url = process.env.DSPY_BRIDGE_TEST_REDIS ?? redis?.url;
-    const store = `${url}?prefix=py-sessions-${process.pid}:`;
-    results.push(["python sessions on redis", !!url && run("Python session tests on a Redis store", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests/session"], { DSPY_BRIDGE_TEST_STORE: store })]);
-    await redis?.stop();
+    const redis = await redisFor("the Python session tests");
+    const store = `${redis.url}?prefix=py-sessions-${process.pid}:`;
+    results.push(["python sessions on redis", !!redis.url && run("Python session tests on a Redis store", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests/session"], { DSPY_BRIDGE_TEST_STORE: store })]);
+    await redis.stop();
   }
 }
 console.error("\n=== summary ===");

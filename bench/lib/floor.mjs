@@ -78,5 +78,5 @@ export async function startFloor({ python = VENV_PYTHON } = {}) {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  return { call, close, pid: proc.pid };
+  return { call, close };
 }

@@ -52,6 +52,17 @@ export async function closedLoop(call, { concurrency, seconds, maxCalls = Infini
  * `systems` is [{ name, call }]; returns { [name]: { p50_us, p99_us, mean_us, calls,
  * throughput_per_s, throughput_calls, throughput_seconds } }.
  */
+/** The rotating order of round `r`: every system leads once every `systems.length` rounds. */
+const roundOrder = (systems, r) => systems.map((_, i) => systems[(i + r) % systems.length]);
+
+/** One timed throughput window of `seconds`, after an untimed ramp-up so it starts with the pipeline full; added to `acc`. */
+async function timedWindow(call, acc, { concurrency, seconds }) {
+  await closedLoop(call, { concurrency, seconds: 0.25 });
+  const tp = await closedLoop(call, { concurrency, seconds });
+  acc.calls += tp.calls;
+  acc.seconds += tp.seconds;
+}
+
 export async function measureInterleaved(systems, { rounds, warmup, calls, concurrency, seconds, log = () => {} }) {
   for (const { name, call } of systems) {
     log(`${name}: warm-up (${warmup} sequential calls, ${concurrency} in flight for 0.5s)`);
@@ -61,16 +72,12 @@ export async function measureInterleaved(systems, { rounds, warmup, calls, concu
   const pooled = new Map(systems.map(({ name }) => [name, { lat: [], calls: 0, seconds: 0 }]));
   const perRoundCalls = Math.max(1, Math.ceil(calls / rounds));
   for (let r = 0; r < rounds; r++) {
-    const order = systems.map((_, i) => systems[(i + r) % systems.length]);
+    const order = roundOrder(systems, r);
     log(`round ${r + 1}/${rounds}: ${order.map((s) => s.name).join(", ")}`);
     for (const { name, call } of order) {
       const acc = pooled.get(name);
       acc.lat.push(...(await sequentialLatency(call, { warmup: Math.min(200, warmup), calls: perRoundCalls })));
-      // Untimed ramp-up so each timed window starts with the pipeline already full.
-      await closedLoop(call, { concurrency, seconds: 0.25 });
-      const tp = await closedLoop(call, { concurrency, seconds: seconds / rounds });
-      acc.calls += tp.calls;
-      acc.seconds += tp.seconds;
+      await timedWindow(call, acc, { concurrency, seconds: seconds / rounds });
     }
   }
   const out = {};
@@ -107,15 +114,9 @@ export async function throughputInterleaved(systems, { rounds, warmupSeconds, se
   }
   const pooled = new Map(systems.map(({ name }) => [name, { calls: 0, seconds: 0 }]));
   for (let r = 0; r < rounds; r++) {
-    const order = systems.map((_, i) => systems[(i + r) % systems.length]);
+    const order = roundOrder(systems, r);
     log(`round ${r + 1}/${rounds}: ${order.map((s) => s.name).join(", ")}`);
-    for (const { name, call } of order) {
-      await closedLoop(call, { concurrency, seconds: 0.25 });
-      const tp = await closedLoop(call, { concurrency, seconds: seconds / rounds });
-      const acc = pooled.get(name);
-      acc.calls += tp.calls;
-      acc.seconds += tp.seconds;
-    }
+    for (const { name, call } of order) await timedWindow(call, pooled.get(name), { concurrency, seconds: seconds / rounds });
   }
   const out = {};
   for (const [name, acc] of pooled) out[name] = { per_s: acc.calls / acc.seconds, calls: acc.calls, seconds: acc.seconds };

@@ -236,8 +236,6 @@ class WorkerProtocol(asyncio.Protocol):
             self._send_result(call_id, result)
 
     def _with_context(self, cmd: Command, args: dict[str, Any], req: Any) -> dict[str, Any]:
-        if cmd.context_parameter is None:
-            return args
         ctx = CommandContext(
             command=cmd.name,
             call_id=req.call_id,

@@ -53,12 +53,12 @@ export interface ExecuteFields {
 // cheaper than a call into Buffer's C++ UTF-8 writer for a command name or a small JSON.
 const SHORT_STRING = 128;
 
-/** The byte length of `s` if it is short and ASCII (then one byte per char), else -1. */
-function shortAsciiLength(s: string): number {
+/** True when `s` is short and ASCII: one byte per char, copied by writeString in JavaScript. */
+function isShortAscii(s: string): boolean {
   const n = s.length;
-  if (n > SHORT_STRING) return -1;
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return -1;
-  return n;
+  if (n > SHORT_STRING) return false;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 function writeString(buf: Buffer, p: number, s: string, ascii: boolean): number {
@@ -70,9 +70,9 @@ function writeString(buf: Buffer, p: number, s: string, ascii: boolean): number 
 /** The length-prefixed bytes of WorkerFrame{execute: ExecuteRequest{...}}. */
 export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   const json = f.args.json;
-  const commandAscii = shortAsciiLength(f.command) >= 0;
-  const jsonAscii = shortAsciiLength(json) >= 0;
-  const sessionAscii = shortAsciiLength(f.sessionId) >= 0;
+  const commandAscii = isShortAscii(f.command);
+  const jsonAscii = isShortAscii(json);
+  const sessionAscii = isShortAscii(f.sessionId);
   const commandLen = commandAscii ? f.command.length : Buffer.byteLength(f.command);
   const jsonLen = jsonAscii ? json.length : Buffer.byteLength(json);
   const sessionLen = sessionAscii ? f.sessionId.length : Buffer.byteLength(f.sessionId);

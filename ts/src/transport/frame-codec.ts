@@ -48,8 +48,7 @@ export class FrameReader {
       if (size > this.maxFrameBytes) throw new FrameTooLargeError(size, this.maxFrameBytes);
       const total = FRAME_HEADER_BYTES + size;
       if (this.buffered < total) break;
-      let head = this.chunks[0]!;
-      if (head.length - this.offset < total) head = this.joinFirst();
+      const head = available < total ? this.joinFirst() : first;
       const start = this.offset + FRAME_HEADER_BYTES;
       frames.push(head.subarray(start, start + size));
       this.consume(total);
@@ -67,7 +66,7 @@ export class FrameReader {
   private joinFirst(): Buffer {
     const first = this.chunks[0]!;
     const rest = this.offset ? first.subarray(this.offset) : first;
-    const all = this.chunks.length === 1 ? rest : Buffer.concat([rest, ...this.chunks.slice(1)], this.buffered);
+    const all = Buffer.concat([rest, ...this.chunks.slice(1)], this.buffered);
     this.chunks = [all];
     this.offset = 0;
     return all;
