@@ -31,6 +31,10 @@ class Parameter:
     annotation: Any
     default: Any
     required: bool
+    # The exact value types that certainly fit the annotation (e.g. {dict, NoneType} for
+    # `dict | None`): a call's arguments are checked by one set lookup each, and only a
+    # value of another type (a subclass, or a wrong one) takes the full walk below.
+    fits: frozenset[type] = field(default=frozenset(), compare=False)
 
 
 @dataclass
@@ -75,7 +79,10 @@ class Command:
                         parameter=param.name,
                     )
                 continue
-            problem = _type_problem(args[param.name], param.annotation)
+            value = args[param.name]
+            if type(value) in param.fits:
+                continue
+            problem = _type_problem(value, param.annotation)
             if problem is not None:
                 raise InvalidArgumentError(
                     f"command '{self.name}', parameter '{param.name}': {problem}",
@@ -110,6 +117,16 @@ def _type_name(annotation: Any) -> str:
     if annotation is _MISSING or annotation is Any:
         return "any"
     return getattr(annotation, "__name__", None) or str(annotation)
+
+
+_FITTING_TYPES: tuple[type, ...] = (str, bool, int, float, bytes, list, tuple, dict, type(None))
+
+
+def _fitting_types(annotation: Any) -> frozenset[type]:
+    """The types among those that cross the boundary whose values always fit `annotation`
+    (asked of _type_problem itself with a sample of each, so the two cannot disagree)."""
+    samples = {str: "", bool: False, int: 0, float: 0.0, bytes: b"", list: [], tuple: (), dict: {}, type(None): None}
+    return frozenset(t for t in _FITTING_TYPES if _type_problem(samples[t], annotation) is None)
 
 
 def _type_problem(value: Any, annotation: Any) -> str | None:
@@ -180,7 +197,7 @@ class CommandRegistry:
             if _is_context_annotation(annotation):
                 context_param = p.name
                 continue
-            params[p.name] = Parameter(p.name, annotation, p.default, p.default is _MISSING)
+            params[p.name] = Parameter(p.name, annotation, p.default, p.default is _MISSING, _fitting_types(annotation))
         is_stream = inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn)
         cmd = Command(
             name=cmd_name,

@@ -27,12 +27,23 @@ def lm_from_spec(spec: dict[str, Any] | None) -> Any:
         return None
     if not isinstance(spec, dict) or not isinstance(spec.get("model"), str) or not spec["model"]:
         raise InvalidArgumentError("lm must be an object with a non-empty 'model' string", parameter="lm.model")
-    key = json.dumps(spec, sort_keys=True, default=str)
-    lm = _cache.get(key)
+    lm = _cache.get(_cache_key(spec))
     if lm is None:
         lm = _build(spec)
-        _cache[key] = lm
+        _cache[_cache_key(spec)] = lm
     return lm
+
+
+_FLAT = (str, int, float, bool, type(None))
+
+
+def _cache_key(spec: dict[str, Any]) -> Any:
+    """The spec's identity. Every call sends one, so the usual flat spec ({"model": ...,
+    "temperature": ...}) is keyed by its items without rendering JSON; nested options
+    (`extra`, `responses`) are rendered."""
+    if all(type(v) in _FLAT for v in spec.values()):
+        return frozenset(spec.items())
+    return json.dumps(spec, sort_keys=True, default=str)
 
 
 def _build(spec: dict[str, Any]) -> Any:

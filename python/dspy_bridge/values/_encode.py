@@ -262,17 +262,48 @@ def _is_plain_scalar(v: Any) -> bool:
 
 
 def _is_plain_flat(obj: Any) -> bool:
-    """True for a scalar, or a small dict of str keys (not "$type") to scalars, that the JSON
-    encoder renders exactly as the walk would: the common shape of a command's result,
-    answered without building a walker (bench/bridge.mjs measures every call)."""
-    if type(obj) is not dict:
-        return _is_plain_scalar(obj)
-    if len(obj) > 16:
-        return False
-    for k, v in obj.items():
-        if type(k) is not str or k == "$type" or not _is_plain_scalar(v):
-            return False
-    return True
+    """True for a scalar, or a small tree of dicts (str keys, not "$type") and lists over
+    scalars, that the JSON encoder renders exactly as the walk would: the common shape of a
+    command's result (a DSPy run's fields, usage and timings), answered without building a
+    walker (bench/bridge.mjs and bench/dspy.mjs measure every call)."""
+    t = type(obj)
+    if t is dict or t is list:
+        return _plain_tree_budget(obj, 64, 4) >= 0
+    return _is_plain_scalar(obj)
+
+
+def _plain_tree_budget(obj: Any, budget: int, depth: int) -> int:
+    """What is left of `budget` (items still allowed) after checking `obj` is a plain tree no
+    deeper than `depth`; negative when it is not one (or too big to be worth checking here)."""
+    if depth == 0:
+        return -1
+    if type(obj) is dict:
+        budget -= len(obj)
+        if budget < 0:
+            return -1
+        for k, v in obj.items():
+            if type(k) is not str or k == "$type":
+                return -1
+            tv = type(v)
+            if tv is dict or tv is list:
+                budget = _plain_tree_budget(v, budget, depth - 1)
+                if budget < 0:
+                    return -1
+            elif not _is_plain_scalar(v):
+                return -1
+        return budget
+    budget -= len(obj)
+    if budget < 0:
+        return -1
+    for v in obj:
+        tv = type(v)
+        if tv is dict or tv is list:
+            budget = _plain_tree_budget(v, budget, depth - 1)
+            if budget < 0:
+                return -1
+        elif not _is_plain_scalar(v):
+            return -1
+    return budget
 
 
 def _prepare(obj: Any, path: str) -> tuple[Any, list[values_pb2.Attachment]]:

@@ -331,3 +331,27 @@ def test_cycles_are_reported_with_path() -> None:
         encode_value({"x": a})
     assert "cycle" in str(info.value)
     assert info.value.path == "value.x[1].back"
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"fields": {"answer": "x", "n": 3}, "usage": {}, "latency_ms": 0.5, "lm": "scripted", "lm_calls": []},
+        [{"a": [1, 2, {"b": None}]}, [], {}],
+        {"deep": {"$type": "not a tag"}},  # a "$type" key below the top is still escaped
+        {"deep": [1, 2**60]},  # a big int below the top is still tagged
+        {"deep": {"x": float("nan")}},  # non-finite floats below the top are still tagged
+        {"deep": {"t": (1, 2)}},  # a tuple below the top becomes a list
+        {"a": {"b": {"c": {"d": {"e": 1}}}}},  # deeper than the quick check looks
+        {str(i): list(range(10)) for i in range(10)},  # more items than the quick check looks at
+    ],
+)
+def test_nested_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
+    """Results nested a few levels (a DSPy run's) skip the walker when they are plain; what
+    comes out must be what the walker would have produced, and must round-trip."""
+    from dspy_bridge.values import _encode
+
+    walker = _encode._Walker()
+    walked = walker.walk(obj)
+    assert encode_value(obj).json == _encode._encode_json(walked)
+    assert decode_value(encode_value(obj)) == decode_value(values_pb2.Value(json=_encode._encode_json(walked), attachments=walker.attachments))
