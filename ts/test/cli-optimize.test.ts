@@ -80,6 +80,37 @@ test("optimize --variable --json: a random search of a variable with a Python ob
   assert.ok(Math.abs(t - 0.3) < 0.2, `best temperature ${t} is near the optimum 0.3`);
 });
 
+test("optimize --variable --store sqlite --session: the result is kept in the session, and a second run continues from it", async () => {
+  const db = join(dir, "optimize.db");
+  const args = (iterations: string, extra: string[] = []) => [
+    cli, "optimize", "--json", "--variable", "temperature", "--min", "0", "--max", "1", "--objective", "peak_at_0_3",
+    "--iterations", iterations, "--seed", "5", "--modules", "py_tools", "--python-path", fixturesDir,
+    "--store", `sqlite:${db}`, "--session", "tuning", ...extra,
+  ];
+  const first = events((await run(process.execPath, args("8"))).stdout);
+  assert.equal(first[0]!.session, "tuning");
+  assert.equal(first[0]!.reused, false);
+  const best = first[first.length - 1]!.best_value as { temperature: number } | number;
+  const bestT = typeof best === "number" ? best : best.temperature;
+
+  // Another process opens the same store: the session and the tuned value are there.
+  const { Bridge } = await import("../src/index.js");
+  const bridge = await Bridge.start({ workers: 1, store: `sqlite:${db}`, onLog: () => {} });
+  try {
+    const session = await bridge.sessions.get("tuning");
+    const info = await session.variables.info("temperature");
+    assert.equal(info.value, bestT, "the variable holds the best value the run found");
+    assert.ok(info.version > 1, "the run's values are versions of the variable");
+  } finally {
+    await bridge.close();
+  }
+
+  // A second run reuses the variable's definition (its constraints, not the flags') and its history.
+  const second = events((await run(process.execPath, args("3", ["--min", "0.5"]))).stdout);
+  assert.equal(second[0]!.reused, true);
+  assert.equal(second[second.length - 1]!.event, "result");
+});
+
 test("optimize errors: bad usage exits 2; a typed failure prints an error event and exits 1", async () => {
   await assert.rejects(run(process.execPath, [cli, "optimize", "--optimizer", "COPRO"]), (err: { code: number; stderr: string }) => {
     assert.equal(err.code, 2);

@@ -3,7 +3,7 @@
 // a TTY) or, with --json, one JSON object per line on stdout: "started", "progress"…, "result"
 // (or "error"). Ctrl-C cancels the run; the program is left as it was.
 import { readFileSync, writeFileSync } from "node:fs";
-import { BridgeError } from "../errors/index.js";
+import { BridgeError, NotFoundError } from "../errors/index.js";
 import type { LMSpec } from "../dspy/index.js";
 import type { MetricSpec, OptimizerProgress } from "../dspy/index.js";
 import { Bridge } from "../pool/index.js";
@@ -31,7 +31,10 @@ optimize options (a variable optimization run):
   --objective TOOL      a Python @tool (from --modules) scoring the candidate values
   --optimizer NAME      random (default), grid or bayesian
   --iterations N        default 20;  --seed N;  --direction maximize|minimize
-common: --json, --workers N (default 1), --modules MODULES, --python-path DIRS`;
+common: --json, --workers N (default 1), --modules MODULES, --python-path DIRS,
+  --store STORE (memory by default; sqlite:PATH or redis://HOST:PORT/DB keeps the result),
+  --session ID (default: a new session; an existing one is reused, and a variable
+  already defined in it keeps its definition and starts from its current value)`;
 
 interface OptimizeFlags {
   json: boolean;
@@ -62,6 +65,8 @@ interface OptimizeFlags {
   iterations: number;
   seed?: number;
   direction?: "maximize" | "minimize";
+  store?: string;
+  session?: string;
 }
 
 class UsageError extends Error {}
@@ -114,6 +119,8 @@ function parse(argv: string[]): OptimizeFlags {
       case "--lm-latency-ms": f.lmLatencyMs = number(++i, a); break;
       case "--save": f.save = value(++i, a); break;
       case "--variable": f.variable = value(++i, a); break;
+      case "--store": f.store = value(++i, a); break;
+      case "--session": f.session = value(++i, a); break;
       case "--type": {
         const t = value(++i, a);
         if (t !== "float" && t !== "integer") throw new UsageError(`--type is float or integer, got ${t}`);
@@ -196,7 +203,7 @@ function onInterrupt(cancel: () => void): () => void {
 async function runJob(bridge: Bridge, f: OptimizeFlags): Promise<number> {
   const trainset = readExamples(f.trainset!, "--trainset");
   const valset = f.valset ? readExamples(f.valset, "--valset") : undefined;
-  const session = await bridge.sessions.create({ id: `cli-optimize-${process.pid}` });
+  const session = await openSession(bridge, f);
   await session.programs.create("program", { module: f.module, signature: f.signature! });
   const metric: MetricSpec | undefined = f.metricTool ? { tool: f.metricTool } : f.metric;
   const bar = f.json ? undefined : new ProgressBar({ label: f.optimizer! });
@@ -251,10 +258,25 @@ async function runJob(bridge: Bridge, f: OptimizeFlags): Promise<number> {
   }
 }
 
+/** The --session named (created when new), else a new session of this run's own. */
+function openSession(bridge: Bridge, f: OptimizeFlags) {
+  return f.session !== undefined ? bridge.sessions.open(f.session) : bridge.sessions.create({ id: `cli-optimize-${process.pid}` });
+}
+
 async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
-  const session = await bridge.sessions.create({ id: `cli-optimize-${process.pid}` });
-  const initial = f.initial ?? (f.type === "integer" ? Math.round((f.min! + f.max!) / 2) : (f.min! + f.max!) / 2);
-  await session.variables.define(f.variable!, f.type, initial, { constraints: { min: f.min!, max: f.max! } });
+  const session = await openSession(bridge, f);
+  // A variable the session already has keeps its definition (type, constraints, history):
+  // the run starts from its current value, and its result is one more version of it.
+  const existing = await session.variables.info(f.variable!).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  });
+  if (existing) {
+    if (!f.json) console.error(`${f.variable}: already in session ${session.id} at ${JSON.stringify(existing.value)}; its own type and constraints apply (--type/--min/--max/--initial are not used)`);
+  } else {
+    const initial = f.initial ?? (f.type === "integer" ? Math.round((f.min! + f.max!) / 2) : (f.min! + f.max!) / 2);
+    await session.variables.define(f.variable!, f.type, initial, { constraints: { min: f.min!, max: f.max! } });
+  }
   const bar = f.json ? undefined : new ProgressBar({ label: `${f.optimizer ?? "random"} ${f.variable}` });
   const target = { variable: f.variable! };
   let lastIteration = 0;
@@ -270,7 +292,7 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
       else bar!.update(p.iteration, f.iterations, `best ${fmt(p.bestScore)} at ${JSON.stringify(p.bestValues ?? {})}`);
     },
   }));
-  if (f.json) line({ event: "started", optimization_id: id, variable: f.variable, optimizer: f.optimizer ?? "random", expected: f.iterations });
+  if (f.json) line({ event: "started", optimization_id: id, session: session.id, variable: f.variable, reused: existing !== undefined, optimizer: f.optimizer ?? "random", expected: f.iterations });
   let interrupted = false;
   const removeHandlers = onInterrupt(() => {
     interrupted = true;
@@ -315,6 +337,7 @@ export async function runOptimize(argv: string[]): Promise<number> {
       workers: flags.workers,
       modules: flags.modules,
       pythonPath: flags.pythonPath,
+      ...(flags.store !== undefined ? { store: flags.store } : {}),
       healthIntervalMs: 0,
       onLog: () => {},
     });
