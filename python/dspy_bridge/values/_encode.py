@@ -277,25 +277,17 @@ def _plain_tree_budget(obj: Any, budget: int, depth: int) -> int:
     deeper than `depth`; negative when it is not one (or too big to be worth checking here)."""
     if depth == 0:
         return -1
-    if type(obj) is dict:
-        budget -= len(obj)
-        if budget < 0:
-            return -1
-        for k, v in obj.items():
-            if type(k) is not str or k == "$type":
-                return -1
-            tv = type(v)
-            if tv is dict or tv is list:
-                budget = _plain_tree_budget(v, budget, depth - 1)
-                if budget < 0:
-                    return -1
-            elif not _is_plain_scalar(v):
-                return -1
-        return budget
     budget -= len(obj)
     if budget < 0:
         return -1
-    for v in obj:
+    if type(obj) is dict:
+        for k in obj:
+            if type(k) is not str or k == "$type":
+                return -1
+        values: Any = obj.values()
+    else:
+        values = obj
+    for v in values:
         tv = type(v)
         if tv is dict or tv is list:
             budget = _plain_tree_budget(v, budget, depth - 1)
