@@ -28,12 +28,17 @@ const value = fc.record({ json: text, attachments: fc.array(attachment, { maxLen
 
 test("encodeExecuteFrame writes exactly what the generated encoder writes", () => {
   fc.assert(
-    fc.property(u32, text, value, text, u32, fc.boolean(), (callId, command, args, sessionId, timeoutMs, stream) => {
-      const fast = encodeExecuteFrame({ callId, command, args, sessionId, timeoutMs, stream });
+    fc.property(u32, text, value, text, u32, fc.boolean(), fc.option(u32), (callId, command, args, sessionId, timeoutMs, stream, window) => {
+      // streamWindow absent (null) or any u32, 0 included (omitted on the wire, like the generated code).
+      const streamWindow = window ?? undefined;
+      const fast = encodeExecuteFrame({ callId, command, args, sessionId, timeoutMs, stream, streamWindow });
       const reference = toBinary(
         WorkerFrameSchema,
         create(WorkerFrameSchema, {
-          kind: { case: "execute", value: create(ExecuteRequestSchema, { callId, command, args, sessionId, timeoutMs, stream }) },
+          kind: {
+            case: "execute",
+            value: create(ExecuteRequestSchema, { callId, command, args, sessionId, timeoutMs, stream, streamWindow: streamWindow ?? 0 }),
+          },
         }),
       );
       assert.equal(fast.readUInt32LE(0), fast.length - 4, "length prefix");
@@ -41,6 +46,18 @@ test("encodeExecuteFrame writes exactly what the generated encoder writes", () =
     }),
     { numRuns: 500 },
   );
+});
+
+test("encodeExecuteFrame ends a stream call with stream_window (field 7) only when it is set", () => {
+  const args = create(ValueSchema, { json: "{}" });
+  const base = { callId: 1, command: "c", args, sessionId: "", timeoutMs: 0, stream: true };
+  const without = encodeExecuteFrame(base);
+  assert.deepEqual(encodeExecuteFrame({ ...base, streamWindow: 0 }), without, "0 is omitted");
+  const withWindow = encodeExecuteFrame({ ...base, streamWindow: 300 });
+  assert.deepEqual([...withWindow.subarray(withWindow.length - 3)], [0x38, 0xac, 0x02], "tag 7 varint, 300");
+  assert.equal(withWindow.length, without.length + 3);
+  const decoded = fromBinary(WorkerFrameSchema, withWindow.subarray(4));
+  assert.equal(decoded.kind.case === "execute" && decoded.kind.value.streamWindow, 300);
 });
 
 test("decodeWorkerFrame reads results and stream items exactly as the generated decoder does", () => {

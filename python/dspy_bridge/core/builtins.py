@@ -1,4 +1,4 @@
-"""Built-in commands: ping, echo and sleep (for tests and benchmarks), and a few fault
+"""Built-in commands: ping, echo, sleep, count and produce (for tests and benchmarks), and a few fault
 injectors the test suite uses to prove the supervisor (crash, hang, cancellation probes)."""
 
 from __future__ import annotations
@@ -58,6 +58,38 @@ async def count(n: int, delay_ms: float = 0) -> AsyncIterator[int]:
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
         yield i
+
+
+# Streams of `produce`, by probe key: items produced so far and how the stream ended.
+_produce_log: dict[str, dict[str, Any]] = {}
+
+
+@command()
+async def produce(n: int, probe: str, delay_ms: float = 0) -> AsyncIterator[dict[str, int]]:
+    """Streams {"i": i, "produced": i + 1} for i in 0..n-1 (flow-control tests). Records under
+    `probe` how many items the generator has produced and its state: "running", then
+    "completed", "closed" (stopped at a yield: consumer gone, cancel while waiting for
+    credit) or "cancelled" (cancelled inside its own wait). Read it with `produce_probe`."""
+    state = _produce_log[probe] = {"produced": 0, "state": "running"}
+    try:
+        for i in range(n):
+            if delay_ms:
+                await asyncio.sleep(delay_ms / 1000)
+            state["produced"] = i + 1
+            yield {"i": i, "produced": i + 1}
+    except GeneratorExit:
+        state["state"] = "closed"
+        raise
+    except asyncio.CancelledError:
+        state["state"] = "cancelled"
+        raise
+    state["state"] = "completed"
+
+
+@command()
+def produce_probe(probe: str) -> dict[str, Any]:
+    """What the `produce` stream with this probe key has done so far ({} if unknown)."""
+    return dict(_produce_log.get(probe, {}))
 
 
 @command()

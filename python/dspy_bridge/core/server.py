@@ -84,6 +84,24 @@ def _resume(coro: Any, awaited: Any) -> Any:
                 return done.value
 
 
+class _StreamWindow:
+    """Flow control of one stream call: items it may still send, and the event a
+    StreamCredit frame sets when it adds more."""
+
+    __slots__ = ("remaining", "credited")
+
+    def __init__(self, window: int) -> None:
+        self.remaining = window
+        self.credited = asyncio.Event()
+
+    async def acquire(self) -> None:
+        """Waits (cancellably) until one more item may be sent, and takes it."""
+        while self.remaining == 0:
+            self.credited.clear()
+            await self.credited.wait()
+        self.remaining -= 1
+
+
 class WorkerProtocol(asyncio.Protocol):
     def __init__(
         self,
@@ -106,6 +124,8 @@ class WorkerProtocol(asyncio.Protocol):
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._tasks: dict[int, asyncio.Task[Any]] = {}
+        # Stream calls under flow control (ExecuteRequest.stream_window > 0), by call id.
+        self._windows: dict[int, _StreamWindow] = {}
         self._served = 0
         self._loop = asyncio.get_event_loop()
 
@@ -183,6 +203,11 @@ class WorkerProtocol(asyncio.Protocol):
             self._execute(frame.execute)
         elif kind == "cancel":
             self._cancel(frame.cancel.call_id)
+        elif kind == "stream_credit":
+            window = self._windows.get(frame.stream_credit.call_id)
+            if window is not None:  # unknown or finished calls: ignored
+                window.remaining += frame.stream_credit.items
+                window.credited.set()
         elif kind == "health":
             reply = worker_pb2.HealthResponse(
                 probe_id=frame.health.probe_id,
@@ -222,7 +247,7 @@ class WorkerProtocol(asyncio.Protocol):
             self._send_error(call_id, err, req.stream)
             return
         if cmd.is_stream:
-            self._start_task(call_id, self._run_stream(call_id, cmd, kwargs), stream=True)
+            self._start_task(call_id, self._run_stream(call_id, cmd, kwargs, req.stream_window), stream=True)
         elif cmd.is_async:
             self._start_eagerly(call_id, cmd.fn(**kwargs))
         elif cmd.blocking:
@@ -313,20 +338,48 @@ class WorkerProtocol(asyncio.Protocol):
             return
         self._send_result(call_id, result)
 
-    async def _run_stream(self, call_id: int, cmd: Command, kwargs: dict[str, Any]) -> None:
+    async def _run_stream(self, call_id: int, cmd: Command, kwargs: dict[str, Any], window: int = 0) -> None:
+        # Flow control: with a window, each item takes one unit of it, and the generator
+        # waits (suspended at its yield) for StreamCredit frames once it is used up.
+        flow = _StreamWindow(window) if window else None
+        if flow is not None:
+            self._windows[call_id] = flow
+        gen: Any = None
         try:
             gen = cmd.fn(**kwargs)
             if cmd.is_async:
                 async for item in gen:
+                    if flow is not None:
+                        await flow.acquire()
                     self._send_stream_item(call_id, item)
             else:
                 for item in gen:
+                    if flow is not None:
+                        await flow.acquire()
                     self._send_stream_item(call_id, item)
                     await asyncio.sleep(0)  # let cancellation and writes through between items
         except BaseException as err:  # noqa: BLE001
+            # Cancelled between items (waiting for credit, say): the generator sits at a
+            # yield; close it now so its own cleanup runs, not whenever it is collected.
+            await self._close_generator(gen)
             self._send_error(call_id, err, True)
             return
+        finally:
+            if flow is not None and self._windows.get(call_id) is flow:
+                del self._windows[call_id]
         self._send(WorkerFrame(stream_item=StreamItem(call_id=call_id, end=True)))
+
+    @staticmethod
+    async def _close_generator(gen: Any) -> None:
+        if gen is None:
+            return
+        try:
+            if hasattr(gen, "aclose"):
+                await gen.aclose()
+            elif hasattr(gen, "close"):
+                gen.close()
+        except BaseException:  # noqa: BLE001 - the stream is failing anyway; its error is reported
+            pass
 
     def _cancel(self, call_id: int) -> None:
         task = self._tasks.get(call_id)

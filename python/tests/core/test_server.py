@@ -306,6 +306,107 @@ async def test_interleaved_streams(worker: WorkerHarness) -> None:
     assert seen == {21: [0, 1, 2], 22: [0, 1, 2, 3]}
 
 
+# ---- stream flow control ----------------------------------------------------------------------
+
+
+def _windowed(call_id: int, command: str, args: dict[str, Any], window: int) -> WorkerFrame:
+    frame = execute_frame(call_id, command, args, stream=True)
+    frame.execute.stream_window = window
+    return frame
+
+
+def _credit(call_id: int, items: int) -> WorkerFrame:
+    return WorkerFrame(stream_credit=worker_pb2.StreamCredit(call_id=call_id, items=items))
+
+
+async def _read_items(worker: WorkerHarness, call_id: int, n: int) -> list[Any]:
+    items = []
+    for _ in range(n):
+        frame = await worker.wire.read_frame()
+        assert frame.stream_item.call_id == call_id and frame.stream_item.WhichOneof("kind") == "item", frame
+        items.append(decode_value(frame.stream_item.item))
+    return items
+
+
+async def _assert_quiet(worker: WorkerHarness) -> None:
+    """Nothing but the answer to a ping comes next: the stream sends nothing while out of credit."""
+    await asyncio.sleep(0.1)
+    assert await worker.wire.call_value("ping") == {"ok": True}
+
+
+async def test_stream_window_waits_for_credit_then_resumes(worker: WorkerHarness) -> None:
+    worker.wire.send(_windowed(31, "count", {"n": 10}, 3))
+    assert await _read_items(worker, 31, 3) == [0, 1, 2]
+    await _assert_quiet(worker)
+    assert worker.protocol._windows[31].remaining == 0
+    worker.wire.send(_credit(31, 2))
+    assert await _read_items(worker, 31, 2) == [3, 4]
+    await _assert_quiet(worker)
+    worker.wire.send(_credit(31, 100))
+    assert await _collect_stream(worker, 31) == ([5, 6, 7, 8, 9], None)
+    assert worker.protocol._windows == {}, "the call's flow-control state is gone once it ends"
+
+
+async def test_stream_window_sync_generator(worker: WorkerHarness) -> None:
+    worker.wire.send(_windowed(32, "letters", {"word": "abcdef"}, 2))
+    assert await _read_items(worker, 32, 2) == ["a", "b"]
+    await _assert_quiet(worker)
+    worker.wire.send(_credit(32, 1))
+    assert await _read_items(worker, 32, 1) == ["c"]
+    await _assert_quiet(worker)
+    worker.wire.send(_credit(32, 3))
+    assert await _collect_stream(worker, 32) == (["d", "e", "f"], None)
+    assert worker.protocol._windows == {}
+
+
+async def test_stream_window_zero_means_no_limit(worker: WorkerHarness) -> None:
+    worker.wire.send(_windowed(33, "count", {"n": 200}, 0))
+    assert await _collect_stream(worker, 33) == (list(range(200)), None)
+    assert worker.protocol._windows == {}
+
+
+async def test_cancel_while_waiting_for_credit_closes_the_generator(worker: WorkerHarness) -> None:
+    probe = uuid.uuid4().hex
+    worker.wire.send(_windowed(34, "produce", {"n": 1000, "probe": probe}, 2))
+    assert [i["i"] for i in await _read_items(worker, 34, 2)] == [0, 1]
+    await _assert_quiet(worker)
+    # The third item is produced and held: the generator waits at its yield for credit.
+    assert await worker.wire.call_value("produce_probe", {"probe": probe}) == {"produced": 3, "state": "running"}
+    worker.wire.send(WorkerFrame(cancel=worker_pb2.CancelRequest(call_id=34)))
+    frame = await worker.wire.read_frame()
+    assert frame.stream_item.call_id == 34 and frame.stream_item.WhichOneof("kind") == "error", frame
+    assert frame.stream_item.error.reason == "cancelled"
+    assert await worker.wire.call_value("produce_probe", {"probe": probe}) == {"produced": 3, "state": "closed"}
+    assert worker.protocol._windows == {} and 34 not in worker.protocol._tasks
+
+
+async def test_credit_for_unknown_or_finished_call_is_ignored(worker: WorkerHarness) -> None:
+    worker.wire.send(_credit(9999, 5))
+    assert await worker.wire.call_value("ping") == {"ok": True}
+    worker.wire.send(_windowed(35, "count", {"n": 2}, 8))
+    assert await _collect_stream(worker, 35) == ([0, 1], None)
+    worker.wire.send(_credit(35, 4))  # after its end
+    assert await worker.wire.call_value("ping") == {"ok": True}
+    assert worker.protocol._windows == {}
+
+
+async def test_connection_loss_while_waiting_for_credit(worker: WorkerHarness) -> None:
+    from dspy_bridge.core import builtins
+
+    probe = uuid.uuid4().hex
+    worker.wire.send(_windowed(36, "produce", {"n": 1000, "probe": probe}, 1))
+    await _read_items(worker, 36, 1)
+    await _assert_quiet(worker)
+    worker.wire.writer.close()
+    await asyncio.wait_for(worker.closed, 5)
+    for _ in range(200):
+        if builtins._produce_log[probe]["state"] != "running":
+            break
+        await asyncio.sleep(0.005)
+    assert builtins._produce_log[probe] == {"produced": 2, "state": "closed"}
+    assert worker.protocol._windows == {}
+
+
 # ---- cancellation -----------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ import { HostListener, generateToken } from "../transport/host-listener.js";
 import { decodeValue, encodeValue, type Value } from "../values/index.js";
 import { Call, type CallOptions } from "./call.js";
 import { ForkServer } from "./fork-server.js";
-import { resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js";
+import { MAX_STREAM_WINDOW, resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js";
 import { RestartPolicy } from "./restart-policy.js";
 import { StreamSink } from "./stream-sink.js";
 import { WorkerProcess } from "./worker-process.js";
@@ -260,7 +260,12 @@ export class Bridge {
       failed.fail(early);
       return failed;
     }
-    const sink = new StreamSink<unknown>(() => this.cancelCall(call, new CancelledError(`stream '${command}' closed by the consumer`), true));
+    const window = call.streamWindow;
+    const sink = new StreamSink<unknown>(
+      () => this.cancelCall(call, new CancelledError(`stream '${command}' closed by the consumer`), true),
+      window > 0 ? Math.max(1, Math.floor(window / 2)) : 0,
+      (items) => this.grantStreamCredit(call, items),
+    );
     call.sink = sink;
     call.resolve = () => sink.end();
     call.reject = (e) => sink.fail(e);
@@ -369,7 +374,21 @@ export class Bridge {
       );
       return undefined;
     }
-    return new Call(command, encoded, options.session, Math.ceil(timeoutMs), stream);
+    let streamWindow = 0;
+    if (stream) {
+      streamWindow = options.streamWindow ?? this.options.streamWindow;
+      if (!Number.isInteger(streamWindow) || streamWindow < 0 || streamWindow > MAX_STREAM_WINDOW) {
+        fail(
+          new InvalidArgumentError(`streamWindow must be an integer between 0 and ${MAX_STREAM_WINDOW}, got ${String(streamWindow)}`, {
+            parameter: "streamWindow",
+          }),
+        );
+        return undefined;
+      }
+    }
+    const call = new Call(command, encoded, options.session, Math.ceil(timeoutMs), stream);
+    call.streamWindow = streamWindow;
+    return call;
   }
 
   private submit(call: Call, signal: AbortSignal | undefined): void {
@@ -474,6 +493,13 @@ export class Bridge {
       this.queued--;
       this.send(w, this.globalQueue.shift()!);
     }
+  }
+
+  /** Flow control: the consumer took `items` more of a stream; let its worker send as many. */
+  private grantStreamCredit(call: Call, items: number): void {
+    const w = call.worker;
+    if (call.settled || !w || w.inFlight.get(call.id) !== call) return;
+    w.sendStreamCredit(call.id, items);
   }
 
   /** Timeout, abort or consumer break: fail the caller now, ask Python to stop the task. */

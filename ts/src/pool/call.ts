@@ -10,6 +10,11 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Aborting fails the call with CancelledError and cancels the Python task. */
   signal?: AbortSignal;
+  /**
+   * stream() only: items the worker may send ahead of the consumer (flow control); 0 = no
+   * limit. Default: the pool's `streamWindow` option.
+   */
+  streamWindow?: number;
 }
 
 const unset = (): void => {};
@@ -32,6 +37,8 @@ export class Call {
   sink: StreamSink<unknown> | undefined;
   /** The queue holding the call while it waits for a worker. */
   queue: Call[] | undefined;
+  /** Stream calls: the flow-control window sent to the worker (0 = no limit). */
+  streamWindow = 0;
 
   constructor(
     readonly command: string,

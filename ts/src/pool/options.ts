@@ -57,6 +57,12 @@ export interface BridgeOptions {
   maxMessageBytes?: number;
   /** On close(): how long in-flight calls may finish before workers are killed. Default 5,000 ms. */
   closeGraceMs?: number;
+  /**
+   * Flow control of stream(): items a worker may send ahead of the consumer; the generator
+   * waits once that many are unconsumed, and resumes as the consumer takes them (credit is
+   * granted every half window). Default 64; 0 = no limit. Per call: CallOptions.streamWindow.
+   */
+  streamWindow?: number;
   restart?: RestartOptions;
   recycle?: RecycleOptions;
   /**
@@ -93,6 +99,7 @@ export interface ResolvedOptions {
   healthTimeoutMs: number;
   maxMessageBytes: number;
   closeGraceMs: number;
+  streamWindow: number;
   restart: Required<RestartOptions>;
   bridgeService: false | { listen: string | undefined; allowRemote: boolean };
   token: string | undefined;
@@ -111,6 +118,9 @@ export function defaultPython(): string {
   const venv = join(packageRoot, ".venv/bin/python");
   return existsSync(venv) ? venv : "python3";
 }
+
+/** The largest stream window (a uint32 on the wire). */
+export const MAX_STREAM_WINDOW = 2 ** 32 - 1;
 
 function int(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
@@ -142,6 +152,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
     healthTimeoutMs: int("healthTimeoutMs", options.healthTimeoutMs, 15_000, 1),
     maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, 128 * 1024 * 1024, 1024, 2 ** 32 - 1),
     closeGraceMs: int("closeGraceMs", options.closeGraceMs, 5_000, 0),
+    streamWindow: int("streamWindow", options.streamWindow, 64, 0, MAX_STREAM_WINDOW),
     restart: {
       initialDelayMs: int("restart.initialDelayMs", restart.initialDelayMs, 100, 0),
       maxDelayMs: int("restart.maxDelayMs", restart.maxDelayMs, 5_000, 0),

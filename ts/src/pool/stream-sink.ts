@@ -1,5 +1,9 @@
 // The consumer side of a streaming call: items pushed by the connection, pulled by an
 // async iterator. Breaking out of `for await` cancels the Python generator.
+//
+// Flow control: the worker sends at most a window of items ahead; the sink counts the items
+// the consumer has taken and, every `creditEvery` of them, hands that count to `onCredit`
+// (which grants the worker as many more). So at most a window of items is ever buffered here.
 
 export class StreamSink<T> implements AsyncIterableIterator<T> {
   private items: T[] = [];
@@ -7,14 +11,40 @@ export class StreamSink<T> implements AsyncIterableIterator<T> {
   private waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }[] = [];
   private done = false;
   private error: unknown;
+  /** Items taken by the consumer since credit was last granted. */
+  private taken = 0;
 
-  constructor(private readonly onCancel: () => void) {}
+  /**
+   * @param creditEvery grant credit after this many taken items; 0 = no flow control
+   * @param onCredit called with the number of items taken since the last grant
+   */
+  constructor(
+    private readonly onCancel: () => void,
+    private readonly creditEvery = 0,
+    private readonly onCredit?: (items: number) => void,
+  ) {}
 
   push(item: T): void {
     if (this.done) return;
     const w = this.waiting.shift();
-    if (w) w.resolve({ value: item, done: false });
-    else this.items.push(item);
+    if (w) {
+      w.resolve({ value: item, done: false });
+      this.tookOne();
+    } else this.items.push(item);
+  }
+
+  /** Items received and not yet taken by the consumer. */
+  get buffered(): number {
+    return this.items.length;
+  }
+
+  private tookOne(): void {
+    if (this.creditEvery === 0 || this.done) return;
+    if (++this.taken >= this.creditEvery) {
+      const n = this.taken;
+      this.taken = 0;
+      this.onCredit?.(n);
+    }
   }
 
   end(): void {
@@ -42,7 +72,11 @@ export class StreamSink<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift()!, done: false });
+    if (this.items.length > 0) {
+      const value = this.items.shift()!;
+      this.tookOne();
+      return Promise.resolve({ value, done: false });
+    }
     if (this.done) {
       if (this.error !== undefined) {
         const e = this.error;

@@ -4,6 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   CancelRequestSchema,
   HealthRequestSchema,
+  StreamCreditSchema,
   WorkerFrameSchema,
   type Hello,
 } from "../gen/dspy_bridge/v1/worker_pb.js";
@@ -65,6 +66,7 @@ export class WorkerProcess {
       sessionId: call.sessionId ?? "",
       timeoutMs: call.remainingMs(),
       stream: call.stream,
+      streamWindow: call.streamWindow,
     });
   }
 
@@ -78,6 +80,13 @@ export class WorkerProcess {
 
   sendCancel(callId: number): void {
     this.connection?.send(create(WorkerFrameSchema, { kind: { case: "cancel", value: create(CancelRequestSchema, { callId }) } }));
+  }
+
+  /** Flow control: the consumer of stream `callId` took `items` more, so the worker may send as many. */
+  sendStreamCredit(callId: number, items: number): void {
+    const c = this.connection;
+    if (!c || c.isClosed) return;
+    c.send(create(WorkerFrameSchema, { kind: { case: "streamCredit", value: create(StreamCreditSchema, { callId, items }) } }));
   }
 
   sendHealthProbe(): void {

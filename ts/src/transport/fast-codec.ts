@@ -47,6 +47,8 @@ export interface ExecuteFields {
   sessionId: string;
   timeoutMs: number;
   stream: boolean;
+  /** Stream calls: items the worker may send before the host grants more; 0 = no limit. */
+  streamWindow?: number;
 }
 
 // Strings up to this length are measured and copied in JavaScript when they are ASCII:
@@ -86,6 +88,8 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   if (sessionLen) reqLen += 1 + varintSize(sessionLen) + sessionLen;
   if (f.timeoutMs) reqLen += 1 + varintSize(f.timeoutMs);
   if (f.stream) reqLen += 2;
+  const window = f.streamWindow ?? 0;
+  if (window) reqLen += 1 + varintSize(window);
   const frameLen = 1 + varintSize(reqLen) + reqLen;
 
   const buf = Buffer.allocUnsafe(4 + frameLen);
@@ -127,6 +131,10 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   if (f.stream) {
     buf[p++] = tag(6, WIRE_VARINT);
     buf[p++] = 1;
+  }
+  if (window) {
+    buf[p++] = tag(7, WIRE_VARINT);
+    p = writeVarint(buf, p, window);
   }
   return buf;
 }

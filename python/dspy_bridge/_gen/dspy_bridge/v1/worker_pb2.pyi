@@ -10,20 +10,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("call_id", "command", "args", "session_id", "timeout_ms", "stream")
+    __slots__ = ("call_id", "command", "args", "session_id", "timeout_ms", "stream", "stream_window")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
+    STREAM_WINDOW_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     command: str
     args: _values_pb2.Value
     session_id: str
     timeout_ms: int
     stream: bool
-    def __init__(self, call_id: _Optional[int] = ..., command: _Optional[str] = ..., args: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., session_id: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., stream: _Optional[bool] = ...) -> None: ...
+    stream_window: int
+    def __init__(self, call_id: _Optional[int] = ..., command: _Optional[str] = ..., args: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., session_id: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., stream: _Optional[bool] = ..., stream_window: _Optional[int] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
     __slots__ = ("call_id", "result", "error")
@@ -46,6 +48,14 @@ class StreamItem(_message.Message):
     end: bool
     error: _errors_pb2.ErrorDetail
     def __init__(self, call_id: _Optional[int] = ..., item: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., end: _Optional[bool] = ..., error: _Optional[_Union[_errors_pb2.ErrorDetail, _Mapping]] = ...) -> None: ...
+
+class StreamCredit(_message.Message):
+    __slots__ = ("call_id", "items")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    items: int
+    def __init__(self, call_id: _Optional[int] = ..., items: _Optional[int] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
     __slots__ = ("call_id",)
@@ -146,7 +156,7 @@ class WorkerExited(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
 
 class WorkerFrame(_message.Message):
-    __slots__ = ("hello", "execute", "result", "stream_item", "cancel", "cancelled", "health", "health_reply", "drain", "drained", "fork", "forked", "protocol_error", "worker_exited")
+    __slots__ = ("hello", "execute", "result", "stream_item", "cancel", "cancelled", "health", "health_reply", "drain", "drained", "fork", "forked", "protocol_error", "worker_exited", "stream_credit")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +171,7 @@ class WorkerFrame(_message.Message):
     FORKED_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_ERROR_FIELD_NUMBER: _ClassVar[int]
     WORKER_EXITED_FIELD_NUMBER: _ClassVar[int]
+    STREAM_CREDIT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     execute: ExecuteRequest
     result: ExecuteResponse
@@ -175,4 +186,5 @@ class WorkerFrame(_message.Message):
     forked: ForkResponse
     protocol_error: ExecuteResponse
     worker_exited: WorkerExited
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., result: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., stream_item: _Optional[_Union[StreamItem, _Mapping]] = ..., cancel: _Optional[_Union[CancelRequest, _Mapping]] = ..., cancelled: _Optional[_Union[CancelResponse, _Mapping]] = ..., health: _Optional[_Union[HealthRequest, _Mapping]] = ..., health_reply: _Optional[_Union[HealthResponse, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ..., drained: _Optional[_Union[DrainResponse, _Mapping]] = ..., fork: _Optional[_Union[ForkRequest, _Mapping]] = ..., forked: _Optional[_Union[ForkResponse, _Mapping]] = ..., protocol_error: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., worker_exited: _Optional[_Union[WorkerExited, _Mapping]] = ...) -> None: ...
+    stream_credit: StreamCredit
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., result: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., stream_item: _Optional[_Union[StreamItem, _Mapping]] = ..., cancel: _Optional[_Union[CancelRequest, _Mapping]] = ..., cancelled: _Optional[_Union[CancelResponse, _Mapping]] = ..., health: _Optional[_Union[HealthRequest, _Mapping]] = ..., health_reply: _Optional[_Union[HealthResponse, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ..., drained: _Optional[_Union[DrainResponse, _Mapping]] = ..., fork: _Optional[_Union[ForkRequest, _Mapping]] = ..., forked: _Optional[_Union[ForkResponse, _Mapping]] = ..., protocol_error: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., worker_exited: _Optional[_Union[WorkerExited, _Mapping]] = ..., stream_credit: _Optional[_Union[StreamCredit, _Mapping]] = ...) -> None: ...

@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_bridge/v1/worker.proto.
  */
 export const file_dspy_bridge_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("Chtkc3B5X2JyaWRnZS92MS93b3JrZXIucHJvdG8SDmRzcHlfYnJpZGdlLnYxIo8BCg5FeGVjdXRlUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgNEg8KB2NvbW1hbmQYAiABKAkSIwoEYXJncxgDIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlEhIKCnNlc3Npb25faWQYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoDRIOCgZzdHJlYW0YBiABKAgihAEKD0V4ZWN1dGVSZXNwb25zZRIPCgdjYWxsX2lkGAEgASgNEicKBnJlc3VsdBgCIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlSAASLAoFZXJyb3IYAyABKAsyGy5kc3B5X2JyaWRnZS52MS5FcnJvckRldGFpbEgAQgkKB291dGNvbWUiiQEKClN0cmVhbUl0ZW0SDwoHY2FsbF9pZBgBIAEoDRIlCgRpdGVtGAIgASgLMhUuZHNweV9icmlkZ2UudjEuVmFsdWVIABINCgNlbmQYAyABKAhIABIsCgVlcnJvchgEIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCBgoEa2luZCIgCg1DYW5jZWxSZXF1ZXN0Eg8KB2NhbGxfaWQYASABKA0iMAoOQ2FuY2VsUmVzcG9uc2USDwoHY2FsbF9pZBgBIAEoDRINCgVmb3VuZBgCIAEoCCIhCg1IZWFsdGhSZXF1ZXN0EhAKCHByb2JlX2lkGAEgASgNIlgKDkhlYWx0aFJlc3BvbnNlEhAKCHByb2JlX2lkGAEgASgNEhEKCXJzc19ieXRlcxgCIAEoBBIRCglpbl9mbGlnaHQYAyABKA0SDgoGc2VydmVkGAQgASgEIg4KDERyYWluUmVxdWVzdCIiCg1EcmFpblJlc3BvbnNlEhEKCWluX2ZsaWdodBgBIAEoDSL/AQoFSGVsbG8SKAoEcm9sZRgBIAEoDjIaLmRzcHlfYnJpZGdlLnYxLkhlbGxvLlJvbGUSEQoJd29ya2VyX2lkGAIgASgJEgsKA3BpZBgDIAEoDRINCgV0b2tlbhgEIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAUgASgNEhAKCGNvbW1hbmRzGAYgAygJEhYKDnB5dGhvbl92ZXJzaW9uGAcgASgJEhQKDGRzcHlfdmVyc2lvbhgIIAEoCSJDCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1dPUktFUhABEhQKEFJPTEVfRk9SS19TRVJWRVIQAiIgCgtGb3JrUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiPQoMRm9ya1Jlc3BvbnNlEhEKCXdvcmtlcl9pZBgBIAEoCRILCgNwaWQYAiABKA0SDQoFZXJyb3IYAyABKAkiUQoMV29ya2VyRXhpdGVkEhEKCXdvcmtlcl9pZBgBIAEoCRILCgNwaWQYAiABKA0SEQoJZXhpdF9jb2RlGAMgASgFEg4KBnNpZ25hbBgEIAEoDSLVBQoLV29ya2VyRnJhbWUSJgoFaGVsbG8YASABKAsyFS5kc3B5X2JyaWRnZS52MS5IZWxsb0gAEjEKB2V4ZWN1dGUYAiABKAsyHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdEgAEjEKBnJlc3VsdBgDIAEoCzIfLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZUgAEjEKC3N0cmVhbV9pdGVtGAQgASgLMhouZHNweV9icmlkZ2UudjEuU3RyZWFtSXRlbUgAEi8KBmNhbmNlbBgFIAEoCzIdLmRzcHlfYnJpZGdlLnYxLkNhbmNlbFJlcXVlc3RIABIzCgljYW5jZWxsZWQYBiABKAsyHi5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXNwb25zZUgAEi8KBmhlYWx0aBgHIAEoCzIdLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlcXVlc3RIABI2CgxoZWFsdGhfcmVwbHkYCCABKAsyHi5kc3B5X2JyaWRnZS52MS5IZWFsdGhSZXNwb25zZUgAEi0KBWRyYWluGAkgASgLMhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0SAASMAoHZHJhaW5lZBgKIAEoCzIdLmRzcHlfYnJpZGdlLnYxLkRyYWluUmVzcG9uc2VIABIrCgRmb3JrGAsgASgLMhsuZHNweV9icmlkZ2UudjEuRm9ya1JlcXVlc3RIABIuCgZmb3JrZWQYDCABKAsyHC5kc3B5X2JyaWRnZS52MS5Gb3JrUmVzcG9uc2VIABI5Cg5wcm90b2NvbF9lcnJvchgNIAEoCzIfLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZUgAEjUKDXdvcmtlcl9leGl0ZWQYDiABKAsyHC5kc3B5X2JyaWRnZS52MS5Xb3JrZXJFeGl0ZWRIAEIGCgRraW5kMvsCCg1Xb3JrZXJTZXJ2aWNlEkoKB0V4ZWN1dGUSHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBofLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZRJGCgZTdHJlYW0SHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBoaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW0wARJHCgZDYW5jZWwSHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0Gh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2USRwoGSGVhbHRoEh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdBoeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlEkQKBURyYWluEhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0Gh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZWIGcHJvdG8z", [file_dspy_bridge_v1_errors, file_dspy_bridge_v1_values]);
+  fileDesc("Chtkc3B5X2JyaWRnZS92MS93b3JrZXIucHJvdG8SDmRzcHlfYnJpZGdlLnYxIqYBCg5FeGVjdXRlUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgNEg8KB2NvbW1hbmQYAiABKAkSIwoEYXJncxgDIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlEhIKCnNlc3Npb25faWQYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoDRIOCgZzdHJlYW0YBiABKAgSFQoNc3RyZWFtX3dpbmRvdxgHIAEoDSKEAQoPRXhlY3V0ZVJlc3BvbnNlEg8KB2NhbGxfaWQYASABKA0SJwoGcmVzdWx0GAIgASgLMhUuZHNweV9icmlkZ2UudjEuVmFsdWVIABIsCgVlcnJvchgDIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCCQoHb3V0Y29tZSKJAQoKU3RyZWFtSXRlbRIPCgdjYWxsX2lkGAEgASgNEiUKBGl0ZW0YAiABKAsyFS5kc3B5X2JyaWRnZS52MS5WYWx1ZUgAEg0KA2VuZBgDIAEoCEgAEiwKBWVycm9yGAQgASgLMhsuZHNweV9icmlkZ2UudjEuRXJyb3JEZXRhaWxIAEIGCgRraW5kIi4KDFN0cmVhbUNyZWRpdBIPCgdjYWxsX2lkGAEgASgNEg0KBWl0ZW1zGAIgASgNIiAKDUNhbmNlbFJlcXVlc3QSDwoHY2FsbF9pZBgBIAEoDSIwCg5DYW5jZWxSZXNwb25zZRIPCgdjYWxsX2lkGAEgASgNEg0KBWZvdW5kGAIgASgIIiEKDUhlYWx0aFJlcXVlc3QSEAoIcHJvYmVfaWQYASABKA0iWAoOSGVhbHRoUmVzcG9uc2USEAoIcHJvYmVfaWQYASABKA0SEQoJcnNzX2J5dGVzGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoDRIOCgZzZXJ2ZWQYBCABKAQiDgoMRHJhaW5SZXF1ZXN0IiIKDURyYWluUmVzcG9uc2USEQoJaW5fZmxpZ2h0GAEgASgNIv8BCgVIZWxsbxIoCgRyb2xlGAEgASgOMhouZHNweV9icmlkZ2UudjEuSGVsbG8uUm9sZRIRCgl3b3JrZXJfaWQYAiABKAkSCwoDcGlkGAMgASgNEg0KBXRva2VuGAQgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YBSABKA0SEAoIY29tbWFuZHMYBiADKAkSFgoOcHl0aG9uX3ZlcnNpb24YByABKAkSFAoMZHNweV92ZXJzaW9uGAggASgJIkMKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfV09SS0VSEAESFAoQUk9MRV9GT1JLX1NFUlZFUhACIiAKC0ZvcmtSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSI9CgxGb3JrUmVzcG9uc2USEQoJd29ya2VyX2lkGAEgASgJEgsKA3BpZBgCIAEoDRINCgVlcnJvchgDIAEoCSJRCgxXb3JrZXJFeGl0ZWQSEQoJd29ya2VyX2lkGAEgASgJEgsKA3BpZBgCIAEoDRIRCglleGl0X2NvZGUYAyABKAUSDgoGc2lnbmFsGAQgASgNIowGCgtXb3JrZXJGcmFtZRImCgVoZWxsbxgBIAEoCzIVLmRzcHlfYnJpZGdlLnYxLkhlbGxvSAASMQoHZXhlY3V0ZRgCIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXF1ZXN0SAASMQoGcmVzdWx0GAMgASgLMh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlSAASMQoLc3RyZWFtX2l0ZW0YBCABKAsyGi5kc3B5X2JyaWRnZS52MS5TdHJlYW1JdGVtSAASLwoGY2FuY2VsGAUgASgLMh0uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVxdWVzdEgAEjMKCWNhbmNlbGxlZBgGIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkNhbmNlbFJlc3BvbnNlSAASLwoGaGVhbHRoGAcgASgLMh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdEgAEjYKDGhlYWx0aF9yZXBseRgIIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlSAASLQoFZHJhaW4YCSABKAsyHC5kc3B5X2JyaWRnZS52MS5EcmFpblJlcXVlc3RIABIwCgdkcmFpbmVkGAogASgLMh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZUgAEisKBGZvcmsYCyABKAsyGy5kc3B5X2JyaWRnZS52MS5Gb3JrUmVxdWVzdEgAEi4KBmZvcmtlZBgMIAEoCzIcLmRzcHlfYnJpZGdlLnYxLkZvcmtSZXNwb25zZUgAEjkKDnByb3RvY29sX2Vycm9yGA0gASgLMh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlSAASNQoNd29ya2VyX2V4aXRlZBgOIAEoCzIcLmRzcHlfYnJpZGdlLnYxLldvcmtlckV4aXRlZEgAEjUKDXN0cmVhbV9jcmVkaXQYDyABKAsyHC5kc3B5X2JyaWRnZS52MS5TdHJlYW1DcmVkaXRIAEIGCgRraW5kMvsCCg1Xb3JrZXJTZXJ2aWNlEkoKB0V4ZWN1dGUSHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBofLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZRJGCgZTdHJlYW0SHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBoaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW0wARJHCgZDYW5jZWwSHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0Gh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2USRwoGSGVhbHRoEh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdBoeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlEkQKBURyYWluEhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0Gh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZWIGcHJvdG8z", [file_dspy_bridge_v1_errors, file_dspy_bridge_v1_values]);
 
 /**
  * @generated from message dspy_bridge.v1.ExecuteRequest
@@ -63,6 +63,14 @@ export type ExecuteRequest = Message<"dspy_bridge.v1.ExecuteRequest"> & {
    * @generated from field: bool stream = 6;
    */
   stream: boolean;
+
+  /**
+   * Stream calls only: items the worker may send before the host grants more with
+   * StreamCredit (flow control); 0 = no limit (what a host without flow control sends).
+   *
+   * @generated from field: uint32 stream_window = 7;
+   */
+  streamWindow: number;
 };
 
 /**
@@ -149,6 +157,32 @@ export const StreamItemSchema: GenMessage<StreamItem> = /*@__PURE__*/
   messageDesc(file_dspy_bridge_v1_worker, 2);
 
 /**
+ * Host -> worker: the consumer of stream `call_id` has taken `items` more items, so the
+ * worker may send that many more (added to what is left of its window). A credit for a
+ * call that is unknown or already finished is ignored.
+ *
+ * @generated from message dspy_bridge.v1.StreamCredit
+ */
+export type StreamCredit = Message<"dspy_bridge.v1.StreamCredit"> & {
+  /**
+   * @generated from field: uint32 call_id = 1;
+   */
+  callId: number;
+
+  /**
+   * @generated from field: uint32 items = 2;
+   */
+  items: number;
+};
+
+/**
+ * Describes the message dspy_bridge.v1.StreamCredit.
+ * Use `create(StreamCreditSchema)` to create a new message.
+ */
+export const StreamCreditSchema: GenMessage<StreamCredit> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_worker, 3);
+
+/**
  * @generated from message dspy_bridge.v1.CancelRequest
  */
 export type CancelRequest = Message<"dspy_bridge.v1.CancelRequest"> & {
@@ -163,7 +197,7 @@ export type CancelRequest = Message<"dspy_bridge.v1.CancelRequest"> & {
  * Use `create(CancelRequestSchema)` to create a new message.
  */
 export const CancelRequestSchema: GenMessage<CancelRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 3);
+  messageDesc(file_dspy_bridge_v1_worker, 4);
 
 /**
  * @generated from message dspy_bridge.v1.CancelResponse
@@ -185,7 +219,7 @@ export type CancelResponse = Message<"dspy_bridge.v1.CancelResponse"> & {
  * Use `create(CancelResponseSchema)` to create a new message.
  */
 export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 4);
+  messageDesc(file_dspy_bridge_v1_worker, 5);
 
 /**
  * @generated from message dspy_bridge.v1.HealthRequest
@@ -202,7 +236,7 @@ export type HealthRequest = Message<"dspy_bridge.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 5);
+  messageDesc(file_dspy_bridge_v1_worker, 6);
 
 /**
  * @generated from message dspy_bridge.v1.HealthResponse
@@ -234,7 +268,7 @@ export type HealthResponse = Message<"dspy_bridge.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 6);
+  messageDesc(file_dspy_bridge_v1_worker, 7);
 
 /**
  * @generated from message dspy_bridge.v1.DrainRequest
@@ -247,7 +281,7 @@ export type DrainRequest = Message<"dspy_bridge.v1.DrainRequest"> & {
  * Use `create(DrainRequestSchema)` to create a new message.
  */
 export const DrainRequestSchema: GenMessage<DrainRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 7);
+  messageDesc(file_dspy_bridge_v1_worker, 8);
 
 /**
  * @generated from message dspy_bridge.v1.DrainResponse
@@ -264,7 +298,7 @@ export type DrainResponse = Message<"dspy_bridge.v1.DrainResponse"> & {
  * Use `create(DrainResponseSchema)` to create a new message.
  */
 export const DrainResponseSchema: GenMessage<DrainResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 8);
+  messageDesc(file_dspy_bridge_v1_worker, 9);
 
 /**
  * First frame a worker (or the fork server) sends after it connects.
@@ -320,7 +354,7 @@ export type Hello = Message<"dspy_bridge.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 9);
+  messageDesc(file_dspy_bridge_v1_worker, 10);
 
 /**
  * @generated from enum dspy_bridge.v1.Hello.Role
@@ -346,7 +380,7 @@ export enum Hello_Role {
  * Describes the enum dspy_bridge.v1.Hello.Role.
  */
 export const Hello_RoleSchema: GenEnum<Hello_Role> = /*@__PURE__*/
-  enumDesc(file_dspy_bridge_v1_worker, 9, 0);
+  enumDesc(file_dspy_bridge_v1_worker, 10, 0);
 
 /**
  * Host -> fork server: fork one worker that will connect back with this id.
@@ -365,7 +399,7 @@ export type ForkRequest = Message<"dspy_bridge.v1.ForkRequest"> & {
  * Use `create(ForkRequestSchema)` to create a new message.
  */
 export const ForkRequestSchema: GenMessage<ForkRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 10);
+  messageDesc(file_dspy_bridge_v1_worker, 11);
 
 /**
  * @generated from message dspy_bridge.v1.ForkResponse
@@ -392,7 +426,7 @@ export type ForkResponse = Message<"dspy_bridge.v1.ForkResponse"> & {
  * Use `create(ForkResponseSchema)` to create a new message.
  */
 export const ForkResponseSchema: GenMessage<ForkResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 11);
+  messageDesc(file_dspy_bridge_v1_worker, 12);
 
 /**
  * Fork server -> host: a worker process ended (reaped by the fork server, its parent).
@@ -430,7 +464,7 @@ export type WorkerExited = Message<"dspy_bridge.v1.WorkerExited"> & {
  * Use `create(WorkerExitedSchema)` to create a new message.
  */
 export const WorkerExitedSchema: GenMessage<WorkerExited> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 12);
+  messageDesc(file_dspy_bridge_v1_worker, 13);
 
 /**
  * Everything that travels on a worker connection.
@@ -527,6 +561,14 @@ export type WorkerFrame = Message<"dspy_bridge.v1.WorkerFrame"> & {
      */
     value: WorkerExited;
     case: "workerExited";
+  } | {
+    /**
+     * Host -> worker: more room in a stream's window (ExecuteRequest.stream_window).
+     *
+     * @generated from field: dspy_bridge.v1.StreamCredit stream_credit = 15;
+     */
+    value: StreamCredit;
+    case: "streamCredit";
   } | { case: undefined; value?: undefined };
 };
 
@@ -535,7 +577,7 @@ export type WorkerFrame = Message<"dspy_bridge.v1.WorkerFrame"> & {
  * Use `create(WorkerFrameSchema)` to create a new message.
  */
 export const WorkerFrameSchema: GenMessage<WorkerFrame> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 13);
+  messageDesc(file_dspy_bridge_v1_worker, 14);
 
 /**
  * @generated from service dspy_bridge.v1.WorkerService
