@@ -72,12 +72,15 @@ export type Entry =
 export const valueToJson = (value: unknown): JsonValue => toJson(ValueSchema, encodeValue(value));
 export const valueFromJson = (json: JsonValue): unknown => decodeValue(fromJson(ValueSchema, json));
 
-/** The entry as stored in a durable log: values in the protobuf JSON form of `Value`. */
-export function encodeEntry(entry: Entry): string {
+/**
+ * The entry as stored in a durable log: values in the protobuf JSON form of `Value`.
+ * `putValues` are its puts' new values already in that form (the caller's, rendered once).
+ */
+export function encodeEntry(entry: Entry, putValues?: readonly JsonValue[]): string {
   if (entry.t !== "commit") return JSON.stringify(entry);
   return JSON.stringify({
     ...entry,
-    puts: entry.puts.map((p) => ({ ...p, value: valueToJson(p.value), oldValue: p.fresh ? null : valueToJson(p.oldValue) })),
+    puts: entry.puts.map((p, i) => ({ ...p, value: putValues ? putValues[i] : valueToJson(p.value), oldValue: p.fresh ? null : valueToJson(p.oldValue) })),
     dels: entry.dels.map((d) => ({ ...d, oldValue: valueToJson(d.oldValue) })),
   });
 }

@@ -101,11 +101,11 @@ interface StoredHistory {
   revision: number;
 }
 
-function putJson(p: PutChange, source: string, at: number): string {
+function putJson(p: PutChange, value: JsonValue, source: string, at: number): string {
   const v: StoredVariable = {
     name: p.name,
     type: p.type,
-    value: valueToJson(p.value),
+    value,
     constraints: p.constraints,
     metadata: p.recordMetadata,
     version: p.version,
@@ -180,13 +180,16 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
     touch(EDGES_FIELD);
     return { sid, commit: false, checks, ops, entry: encodeEntry(entry) };
   }
-  for (const p of entry.puts) {
+  // Each new value is rendered once: the variable, its history entry and the log entry
+  // all carry the same JSON (it used to be encoded three times per put).
+  const values = entry.puts.map((p) => valueToJson(p.value));
+  entry.puts.forEach((p, i) => {
     guard(p.name);
-    ops.push({ op: "hset", key: keys.variables(sid), field: p.name, value: putJson(p, entry.source, entry.at), stamped: true });
-    const h: StoredHistory = { version: p.version, value: valueToJson(p.value), updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision: 0 };
+    ops.push({ op: "hset", key: keys.variables(sid), field: p.name, value: putJson(p, values[i]!, entry.source, entry.at), stamped: true });
+    const h: StoredHistory = { version: p.version, value: values[i]!, updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision: 0 };
     ops.push({ op: "push", key: keys.history(sid, p.name), value: JSON.stringify(h), keep: historyLimit });
     touch(p.name);
-  }
+  });
   const edgesChange = entry.edges.length > 0 || entry.dels.length > 0;
   if (edgesChange) guard(EDGES_FIELD);
   const edges = entry.dels.length ? (session?.dependencies.allEdges() ?? []) : [];
@@ -206,7 +209,7 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
     ops.push({ op: "hset", key: keys.configs(sid), field: entry.config.name, value: JSON.stringify({ doc: entry.config.doc, version: entry.config.version }), stamped: false });
     touch(configField(entry.config.name));
   }
-  return { sid, commit: true, checks, ops, entry: encodeEntry(entry) };
+  return { sid, commit: true, checks, ops, entry: encodeEntry(entry, values) };
 }
 
 function unstamp(text: string): { rev: number; json: string } {
