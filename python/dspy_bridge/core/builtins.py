@@ -62,6 +62,7 @@ async def count(n: int, delay_ms: float = 0) -> AsyncIterator[int]:
 
 # Streams of `produce`, by probe key: items produced so far and how the stream ended.
 _produce_log: dict[str, dict[str, Any]] = {}
+_PRODUCE_LOG_LIMIT = 1_000
 
 
 @command()
@@ -70,6 +71,8 @@ async def produce(n: int, probe: str, delay_ms: float = 0) -> AsyncIterator[dict
     `probe` how many items the generator has produced and its state: "running", then
     "completed", "closed" (stopped at a yield: consumer gone, cancel while waiting for
     credit) or "cancelled" (cancelled inside its own wait). Read it with `produce_probe`."""
+    if len(_produce_log) >= _PRODUCE_LOG_LIMIT and probe not in _produce_log:
+        _produce_log.pop(next(iter(_produce_log)))  # the oldest probe: a worker's life is long
     state = _produce_log[probe] = {"produced": 0, "state": "running"}
     try:
         for i in range(n):
