@@ -324,6 +324,46 @@ describe("Redis stops answering (a hung server or a silent network)", () => {
   });
 });
 
+describe("the outcome of a commit whose connection broke", () => {
+  test("is found however many commits other hosts made since, beyond what the trimmed log keeps", async () => {
+    const server = await privateRedis();
+    try {
+      // A log of 5 entries: the broken commit's entry is trimmed away by the commits after it.
+      const backend = await RedisBackend.connect({ url: server.url, prefix: "outcome:", logLimit: 5, commandTimeoutMs: 2_000, outcomeTimeoutMs: 3_000 });
+      const store = await new Store({}, backend).open();
+      opened.push(store);
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
+      // The commit whose answer was lost: watch which nonce it sends, as the wire would carry it.
+      const internals = backend as unknown as {
+        cmd: { bridgeCommit: (...args: string[]) => Promise<[string, string]> };
+        outcome(nonce: string, cause: Error): Promise<{ id?: unknown }>;
+      };
+      const real = internals.cmd.bridgeCommit.bind(internals.cmd);
+      let nonce = "";
+      internals.cmd.bridgeCommit = (...args: string[]) => {
+        nonce = args[3]!;
+        return real(...args);
+      };
+      await store.set("s", "v", 1);
+      internals.cmd.bridgeCommit = real;
+      // Twenty more commits from another host: the log no longer holds the first one.
+      const [other] = await hosts(1, { eventLogLimit: 5 }, `${server.url}?prefix=outcome:`);
+      for (let i = 2; i <= 21; i++) await other!.set("s", "v", i);
+      const found = await internals.outcome(nonce, new Error("connection lost"));
+      assert.ok(found.id !== undefined, "the commit is known to have been applied");
+      // And a nonce no script ran is reported as not applied, not as unknown.
+      await assert.rejects(internals.outcome("no-such-commit", new Error("connection lost")), (err: unknown) => {
+        assert.ok(err instanceof StoreUnavailableError);
+        assert.match((err as Error).message, /was not applied/);
+        return true;
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("Redis restarts in the middle of a run", () => {
   test("clients reconnect and resync; every write either committed or failed with StoreUnavailableError", async () => {
     const server = await privateRedis();

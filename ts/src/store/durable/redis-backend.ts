@@ -35,7 +35,7 @@ export interface RedisOptions {
 }
 
 type RedisWithScripts = Redis & {
-  bridgeCommit(prefix: string, request: string, keep: string, nonce: string, epoch: string): Promise<[string, string]>;
+  bridgeCommit(prefix: string, request: string, keep: string, nonce: string, epoch: string, outcomeTtlMs: string): Promise<[string, string]>;
   bridgeSnapshot(prefix: string, epoch: string, layout: string): Promise<unknown[]>;
 };
 
@@ -151,7 +151,7 @@ export class RedisBackend implements StoreBackend {
     const nonce = randomUUID();
     const body = JSON.stringify({ commit: request.commit, checks: request.checks, ops: request.ops, entry: request.entry });
     try {
-      const [status, detail] = await this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce, this.epoch);
+      const [status, detail] = await this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce, this.epoch, String(this.outcomeTtlMs));
       if (status === "ok") return { id: parseLogId(detail) };
       return status === "present" ? { conflict: `'${detail}' exists`, final: true } : { conflict: detail };
     } catch (err) {
@@ -170,12 +170,27 @@ export class RedisBackend implements StoreBackend {
     return !/enableOfflineQueue|Stream isn't writeable/.test((err as Error).message ?? "");
   }
 
-  /** The connection broke with the script in flight: it ran entirely or not at all; the stream says which. */
+  /**
+   * How long a commit's outcome key lives: past the longest a host waits to look it up (it
+   * looks within outcomeTimeoutMs of the break, and Redis's clock started at the commit).
+   */
+  private get outcomeTtlMs(): number {
+    return (this.options.outcomeTimeoutMs ?? 10_000) + 30_000;
+  }
+
+  /**
+   * The connection broke with the script in flight: it ran entirely or not at all. The script
+   * left its log id under 'o:<nonce>', which says which however many commits other hosts made
+   * since (the log itself is trimmed to logLimit entries, so it cannot); the recent log is
+   * read too, for a key lost to an eviction policy.
+   */
   private async outcome(nonce: string, cause: Error): Promise<CommitResult> {
     const deadline = Date.now() + (this.options.outcomeTimeoutMs ?? 10_000);
     while (Date.now() < deadline && !this.closed) {
       if (this.cmd.status === "ready") {
         try {
+          const id = await this.cmd.get(`${this.options.prefix}o:${nonce}`);
+          if (id) return { id: parseLogId(id) };
           const recent = (await this.cmd.xrevrange(this.logKey, "+", "-", "COUNT", 10_000)) as [string, string[]][];
           for (const [id, fields] of recent) {
             for (let i = 0; i < fields.length; i += 2) if (fields[i] === "n" && fields[i + 1] === nonce) return { id: parseLogId(id) };

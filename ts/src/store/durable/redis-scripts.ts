@@ -5,7 +5,8 @@
 
 /**
  * ARGV[1]: the request as JSON; ARGV[2]: log entries to keep; ARGV[3]: the commit's nonce;
- * ARGV[4]: the epoch the host loaded. Returns {'ok', id}, {'conflict', field} (a stamp moved,
+ * ARGV[4]: the epoch the host loaded; ARGV[5]: how many ms the nonce's outcome key 'o:<nonce>'
+ * (the commit's log id) is kept, for a host whose connection broke mid-commit. Returns {'ok', id}, {'conflict', field} (a stamp moved,
  * or the epoch: re-plan) or {'present', key} (a key that had to be absent exists).
  */
 export const COMMIT_LUA = `
@@ -73,6 +74,7 @@ for _, o in ipairs(req.ops) do
   end
 end
 redis.call('SET', p .. 'head', id)
+redis.call('SET', p .. 'o:' .. ARGV[3], id, 'PX', ARGV[5])
 return {'ok', id}
 `;
 
