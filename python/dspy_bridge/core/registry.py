@@ -119,14 +119,14 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation)
 
 
-_FITTING_TYPES: tuple[type, ...] = (str, bool, int, float, bytes, list, tuple, dict, type(None))
+# The types of values that cross the boundary, each with a sample value.
+_BOUNDARY_SAMPLES: dict[type, Any] = {str: "", bool: False, int: 0, float: 0.0, bytes: b"", list: [], tuple: (), dict: {}, type(None): None}
 
 
 def _fitting_types(annotation: Any) -> frozenset[type]:
-    """The types among those that cross the boundary whose values always fit `annotation`
-    (asked of _type_problem itself with a sample of each, so the two cannot disagree)."""
-    samples = {str: "", bool: False, int: 0, float: 0.0, bytes: b"", list: [], tuple: (), dict: {}, type(None): None}
-    return frozenset(t for t in _FITTING_TYPES if _type_problem(samples[t], annotation) is None)
+    """The boundary types whose values always fit `annotation` (asked of _type_problem itself
+    with a sample of each, so the two cannot disagree)."""
+    return frozenset(t for t, sample in _BOUNDARY_SAMPLES.items() if _type_problem(sample, annotation) is None)
 
 
 def _type_problem(value: Any, annotation: Any) -> str | None:

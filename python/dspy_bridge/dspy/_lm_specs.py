@@ -27,10 +27,11 @@ def lm_from_spec(spec: dict[str, Any] | None) -> Any:
         return None
     if not isinstance(spec, dict) or not isinstance(spec.get("model"), str) or not spec["model"]:
         raise InvalidArgumentError("lm must be an object with a non-empty 'model' string", parameter="lm.model")
-    lm = _cache.get(_cache_key(spec))
+    key = _cache_key(spec)
+    lm = _cache.get(key)
     if lm is None:
         lm = _build(spec)
-        _cache[_cache_key(spec)] = lm
+        _cache[key] = lm
     return lm
 
 

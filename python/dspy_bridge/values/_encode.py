@@ -261,7 +261,7 @@ def _is_plain_scalar(v: Any) -> bool:
     return False
 
 
-def _is_plain_flat(obj: Any) -> bool:
+def _is_plain(obj: Any) -> bool:
     """True for a scalar, or a small tree of dicts (str keys, not "$type") and lists over
     scalars, that the JSON encoder renders exactly as the walk would: the common shape of a
     command's result (a DSPy run's fields, usage and timings), answered without building a
@@ -299,7 +299,7 @@ def _plain_tree_budget(obj: Any, budget: int, depth: int) -> int:
 
 
 def _prepare(obj: Any, path: str) -> tuple[Any, list[values_pb2.Attachment]]:
-    if _is_plain_flat(obj):
+    if _is_plain(obj):
         return obj, []
     walker = _Walker()
     try:
