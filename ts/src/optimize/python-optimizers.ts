@@ -40,7 +40,7 @@ export class PythonOptimizers {
       }
     };
     refuseConflict();
-    const checked = await this.runner.execute<{ description: string }>("optimize.check", { class_path: classPath }, {});
+    const checked = await this.runner.execute<{ description: string }>("optimize.check", { class_path: classPath });
     refuseConflict(); // another registration may have won while the worker checked
     const info = { name, classPath, description: checked.description };
     this.byName.set(name, info);

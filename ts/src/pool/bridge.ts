@@ -29,7 +29,7 @@ import { HostListener, generateToken } from "../transport/host-listener.js";
 import { decodeValue, encodeValue, type Value } from "../values/index.js";
 import { Call, type CallOptions } from "./call.js";
 import { ForkServer } from "./fork-server.js";
-import { MAX_STREAM_WINDOW, resolveOptions, type BridgeOptions, type ResolvedOptions } from "./options.js";
+import { resolveOptions, streamWindowOf, type BridgeOptions, type ResolvedOptions } from "./options.js";
 import { RestartPolicy } from "./restart-policy.js";
 import { StreamSink } from "./stream-sink.js";
 import { WorkerProcess } from "./worker-process.js";
@@ -376,13 +376,10 @@ export class Bridge {
     }
     let streamWindow = 0;
     if (stream) {
-      streamWindow = options.streamWindow ?? this.options.streamWindow;
-      if (!Number.isInteger(streamWindow) || streamWindow < 0 || streamWindow > MAX_STREAM_WINDOW) {
-        fail(
-          new InvalidArgumentError(`streamWindow must be an integer between 0 and ${MAX_STREAM_WINDOW}, got ${String(streamWindow)}`, {
-            parameter: "streamWindow",
-          }),
-        );
+      try {
+        streamWindow = streamWindowOf(options.streamWindow, this.options.streamWindow);
+      } catch (err) {
+        fail(err);
         return undefined;
       }
     }

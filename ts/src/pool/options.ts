@@ -120,7 +120,12 @@ export function defaultPython(): string {
 }
 
 /** The largest stream window (a uint32 on the wire). */
-export const MAX_STREAM_WINDOW = 2 ** 32 - 1;
+const MAX_STREAM_WINDOW = 2 ** 32 - 1;
+
+/** A stream's flow-control window: `value` (the per-call option) if given, else the pool's. */
+export function streamWindowOf(value: number | undefined, poolDefault: number): number {
+  return int("streamWindow", value, poolDefault, 0, MAX_STREAM_WINDOW);
+}
 
 function int(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
@@ -152,7 +157,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
     healthTimeoutMs: int("healthTimeoutMs", options.healthTimeoutMs, 15_000, 1),
     maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, 128 * 1024 * 1024, 1024, 2 ** 32 - 1),
     closeGraceMs: int("closeGraceMs", options.closeGraceMs, 5_000, 0),
-    streamWindow: int("streamWindow", options.streamWindow, 64, 0, MAX_STREAM_WINDOW),
+    streamWindow: streamWindowOf(options.streamWindow, 64),
     restart: {
       initialDelayMs: int("restart.initialDelayMs", restart.initialDelayMs, 100, 0),
       maxDelayMs: int("restart.maxDelayMs", restart.maxDelayMs, 5_000, 0),

@@ -175,7 +175,11 @@ export class RedisBackend implements StoreBackend {
    * looks within outcomeTimeoutMs of the break, and Redis's clock started at the commit).
    */
   private get outcomeTtlMs(): number {
-    return (this.options.outcomeTimeoutMs ?? 10_000) + 30_000;
+    return this.outcomeTimeoutMs + 30_000;
+  }
+
+  private get outcomeTimeoutMs(): number {
+    return this.options.outcomeTimeoutMs ?? 10_000;
   }
 
   /**
@@ -185,7 +189,7 @@ export class RedisBackend implements StoreBackend {
    * read too, for a key lost to an eviction policy.
    */
   private async outcome(nonce: string, cause: Error): Promise<CommitResult> {
-    const deadline = Date.now() + (this.options.outcomeTimeoutMs ?? 10_000);
+    const deadline = Date.now() + this.outcomeTimeoutMs;
     while (Date.now() < deadline && !this.closed) {
       if (this.cmd.status === "ready") {
         try {
@@ -203,7 +207,7 @@ export class RedisBackend implements StoreBackend {
       await sleep(50);
     }
     throw new StoreUnavailableError(
-      `the connection to Redis broke during the commit and Redis did not come back within ${this.options.outcomeTimeoutMs ?? 10_000} ms: ` +
+      `the connection to Redis broke during the commit and Redis did not come back within ${this.outcomeTimeoutMs} ms: ` +
         "the commit may or may not have been applied; read the variable to find out",
       { cause, details: { outcome: "unknown" } },
     );
