@@ -112,6 +112,7 @@ def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid
                     registry=default_registry,
                     max_message_bytes=args.max_message_bytes,
                     on_closed=on_closed,
+                    busy_poll_us=args.busy_poll_us,
                 ),
                 args.socket,
             )
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--preload", default="dspy", help="comma-separated modules imported before forking")
     parser.add_argument("--modules", default="", help="comma-separated user modules that register commands")
     parser.add_argument("--max-message-bytes", type=int, default=128 * 1024 * 1024)
+    parser.add_argument("--busy-poll-us", type=int, default=0, help="busy-poll window after a lone answer (0: off)")
     args = parser.parse_args()
 
     host_pid = os.getppid()

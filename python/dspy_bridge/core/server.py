@@ -18,6 +18,7 @@ from typing import Any, Callable
 from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
 from ..values import decode_value, encode_value, encode_value_parts
+from ._busy_poll import BusyPoll
 from ._framing import FrameDecoder, FrameTooLargeError, encode_frame, encode_result_frame
 from .registry import Command, CommandContext, CommandRegistry
 
@@ -111,6 +112,7 @@ class WorkerProtocol(asyncio.Protocol):
         registry: CommandRegistry,
         max_message_bytes: int,
         on_closed: Callable[[], None],
+        busy_poll_us: int = 0,
     ) -> None:
         self._worker_id = worker_id
         self._token = token
@@ -128,6 +130,7 @@ class WorkerProtocol(asyncio.Protocol):
         self._windows: dict[int, _StreamWindow] = {}
         self._served = 0
         self._loop = asyncio.get_event_loop()
+        self._busy_poll = BusyPoll(self._loop, busy_poll_us)
 
     # -- connection -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -152,6 +155,7 @@ class WorkerProtocol(asyncio.Protocol):
         self._on_closed()
 
     def data_received(self, data: bytes) -> None:
+        self._busy_poll.received()
         try:
             frames = self._decoder.feed(data)
         except FrameTooLargeError as err:
@@ -454,6 +458,8 @@ class WorkerProtocol(asyncio.Protocol):
         if not self._out or self._transport is None or self._transport.is_closing():
             self._out.clear()
             return
-        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        frames = len(self._out)
+        data = self._out[0] if frames == 1 else b"".join(self._out)
         self._out.clear()
         self._transport.write(data)
+        self._busy_poll.sent(frames)

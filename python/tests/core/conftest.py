@@ -55,7 +55,7 @@ def registry() -> CommandRegistry:
 async def make_worker(registry: CommandRegistry) -> AsyncIterator[Callable[..., Any]]:
     created: list[WorkerHarness] = []
 
-    async def make(max_message_bytes: int = MAX_MESSAGE_BYTES) -> WorkerHarness:
+    async def make(max_message_bytes: int = MAX_MESSAGE_BYTES, busy_poll_us: int = 0) -> WorkerHarness:
         loop = asyncio.get_running_loop()
         server_sock, client_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         closed: asyncio.Future[None] = loop.create_future()
@@ -73,6 +73,7 @@ async def make_worker(registry: CommandRegistry) -> AsyncIterator[Callable[..., 
                 registry=registry,
                 max_message_bytes=max_message_bytes,
                 on_closed=on_closed,
+                busy_poll_us=busy_poll_us,
             )
             protocol_holder.append(proto)
             return proto

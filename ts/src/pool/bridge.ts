@@ -17,6 +17,7 @@ import {
 import { constants as osConstants } from "node:os";
 import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetry/index.js";
+import { BusyPoll } from "../transport/busy-poll.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import { BridgeServer } from "../bridge-service/index.js";
 import { DSPyApi } from "../dspy/index.js";
@@ -171,6 +172,7 @@ export class Bridge {
       token: this.token,
       maxFrameBytes: o.maxMessageBytes + FRAME_OVERHEAD_BYTES,
       helloTimeoutMs: HELLO_TIMEOUT_MS,
+      busyPoll: o.busyPollUs > 0 ? new BusyPoll(o.busyPollUs) : undefined,
       onHello: (hello, connection) => this.onHello(hello, connection),
       onRejected: (reason) => this.log({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
     });

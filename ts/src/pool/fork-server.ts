@@ -52,6 +52,8 @@ export class ForkServer {
         options.modules.join(","),
         "--max-message-bytes",
         String(options.maxMessageBytes),
+        "--busy-poll-us",
+        String(options.busyPollUs),
       ],
       // Own process group: a Ctrl-C in the host's terminal reaches the host, which then
       // shuts the pool down in order, instead of reaching every Python process at once.

@@ -63,6 +63,16 @@ export interface BridgeOptions {
    * granted every half window). Default 64; 0 = no limit. Per call: CallOptions.streamWindow.
    */
   streamWindow?: number;
+  /**
+   * Busy polling, in µs: after a lone request (host) or a lone answer (worker) is written,
+   * that process keeps its event loop turning for up to this long instead of sleeping, so a
+   * quick answer is read without waiting for an idle CPU to wake (on a VM that wake is most
+   * of a trivial call's round trip). Only single-frame exchanges poll (with many calls in
+   * flight frames go in batches and nothing spins), and the window adapts: answers slower
+   * than this turn it off until quick ones come back. Costs at most this much CPU per lone
+   * exchange. Default 100; 0 disables.
+   */
+  busyPollUs?: number;
   restart?: RestartOptions;
   recycle?: RecycleOptions;
   /**
@@ -98,6 +108,7 @@ export interface ResolvedOptions {
   healthIntervalMs: number;
   healthTimeoutMs: number;
   maxMessageBytes: number;
+  busyPollUs: number;
   closeGraceMs: number;
   streamWindow: number;
   restart: Required<RestartOptions>;
@@ -158,6 +169,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
     maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, 128 * 1024 * 1024, 1024, 2 ** 32 - 1),
     closeGraceMs: int("closeGraceMs", options.closeGraceMs, 5_000, 0),
     streamWindow: streamWindowOf(options.streamWindow, 64),
+    busyPollUs: int("busyPollUs", options.busyPollUs, 100, 0, 1_000_000),
     restart: {
       initialDelayMs: int("restart.initialDelayMs", restart.initialDelayMs, 100, 0),
       maxDelayMs: int("restart.maxDelayMs", restart.maxDelayMs, 5_000, 0),

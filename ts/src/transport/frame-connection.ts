@@ -5,6 +5,7 @@ import type { WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { readResultFrame } from "./fast-codec.js";
 import { FrameReader, decodeFrame, encodeFrame } from "./frame-codec.js";
+import type { BusyPoll } from "./busy-poll.js";
 
 export interface FrameConnectionHandlers {
   onFrame(frame: WorkerFrame): void;
@@ -26,7 +27,12 @@ export class FrameConnection {
   private handlers: FrameConnectionHandlers | undefined;
   private onResult: ((callId: number, value: Value) => void) | undefined;
 
-  constructor(readonly socket: Socket, maxFrameBytes: number) {
+  /** @param busyPoll shared by every connection of one event loop; undefined: none. */
+  constructor(
+    readonly socket: Socket,
+    maxFrameBytes: number,
+    private readonly busyPoll?: BusyPoll,
+  ) {
     this.reader = new FrameReader(maxFrameBytes);
     socket.setNoDelay?.(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -74,12 +80,15 @@ export class FrameConnection {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.closed) return;
-    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    const frames = this.pending.length;
+    const data = frames === 1 ? this.pending[0]! : Buffer.concat(this.pending);
     this.pending = [];
     this.socket.write(data);
+    this.busyPoll?.sent(frames);
   }
 
   private onData(chunk: Buffer): void {
+    this.busyPoll?.received();
     let bodies: Buffer[];
     try {
       bodies = this.reader.push(chunk);
