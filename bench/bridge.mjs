@@ -23,10 +23,11 @@ const opts = parseOptions(
     seconds: { type: "number", default: 3, help: "timed closed-loop throughput duration" },
     concurrency: { type: "int", default: 64, help: "calls kept in flight for throughput" },
     workers: { type: "int", default: 2, help: "Bridge workers" },
+    "busy-poll-us": { type: "int", default: undefined, min: 0, help: "the Bridge's busyPollUs option (default: the Bridge's own, 100; 0 turns busy polling off)" },
     rounds: { type: "int", default: 6, help: "interleaved measurement rounds (figures pool all rounds)" },
     only: { type: "string", default: undefined, choices: ["bridge", "pythonia", "floor"], help: "run one system only" },
   },
-  "node bench/bridge.mjs [--calls N] [--seconds S] [--only bridge|pythonia|floor]",
+  "node bench/bridge.mjs [--calls N] [--seconds S] [--busy-poll-us N] [--only bridge|pythonia|floor]",
 );
 const runs = (name) => !opts.only || opts.only === name;
 const measureOpts = {
@@ -48,8 +49,9 @@ let results;
 try {
   if (runs("bridge")) {
     const log = progress("dspy-bridge");
-    log(`starting Bridge with ${opts.workers} workers`);
-    const bridge = await Bridge.start({ workers: opts.workers, onLog: () => {} });
+    const busyPollUs = opts["busy-poll-us"];
+    log(`starting Bridge with ${opts.workers} workers${busyPollUs === undefined ? "" : `, busyPollUs ${busyPollUs}`}`);
+    const bridge = await Bridge.start({ workers: opts.workers, onLog: () => {}, ...(busyPollUs === undefined ? {} : { busyPollUs }) });
     closers.push(() => bridge.close());
     const sample = { text: "héllo", n: 42, x: 2.5, flag: true, list: [1, "two", false], nested: { a: "b" } };
     const back = await bridge.execute("echo", { value: sample });

@@ -2,7 +2,8 @@
 // environment variable BENCH_NAME (upper-cased, dashes as underscores). Flags win.
 
 /**
- * @param {Record<string, {type: "int"|"number"|"string", default: any, choices?: string[], help: string}>} spec
+ * @param {Record<string, {type: "int"|"number"|"string", default: any, choices?: string[], min?: number, help: string}>} spec
+ *   numbers must be positive unless `min` says otherwise
  * @param {string} usage one line naming the script
  */
 export function parseOptions(spec, usage, argv = process.argv.slice(2), env = process.env) {
@@ -35,8 +36,10 @@ function convert(name, raw, s, spec, usage) {
     return raw;
   }
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || (s.type === "int" && !Number.isInteger(n))) {
-    fail(`--${name} must be a positive ${s.type === "int" ? "integer" : "number"}, got '${raw}'`, spec, usage);
+  const kind = s.type === "int" ? "integer" : "number";
+  if (!Number.isFinite(n) || (s.min === undefined ? n <= 0 : n < s.min) || (s.type === "int" && !Number.isInteger(n))) {
+    const what = s.min === undefined ? `a positive ${kind}` : `${s.type === "int" ? "an" : "a"} ${kind} of at least ${s.min}`;
+    fail(`--${name} must be ${what}, got '${raw}'`, spec, usage);
   }
   return n;
 }
