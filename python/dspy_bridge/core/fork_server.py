@@ -128,13 +128,20 @@ def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid
         os._exit(code)
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m dspy_bridge.core.fork_server")
     parser.add_argument("--socket", required=True, help="host Unix socket path")
     parser.add_argument("--preload", default="dspy", help="comma-separated modules imported before forking")
     parser.add_argument("--modules", default="", help="comma-separated user modules that register commands")
     parser.add_argument("--max-message-bytes", type=int, default=128 * 1024 * 1024)
-    parser.add_argument("--busy-poll-us", type=int, default=0, help="busy-poll window after a lone answer (0: off)")
+    parser.add_argument("--busy-poll-us", type=_non_negative, default=0, help="busy-poll window after a lone answer, µs (0: off)")
     args = parser.parse_args()
 
     host_pid = os.getppid()

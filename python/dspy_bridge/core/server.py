@@ -150,6 +150,7 @@ class WorkerProtocol(asyncio.Protocol):
         transport.write(encode_frame(WorkerFrame(hello=hello).SerializeToString()))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._busy_poll.stop()
         for task in self._tasks.values():
             task.cancel()
         self._on_closed()

@@ -99,6 +99,8 @@ export class Bridge {
   private forkServer: ForkServer | undefined;
   private forkServerReady: Promise<ForkServer> | undefined;
   private listener!: HostListener;
+  /** Keeps the event loop turning briefly while a worker's quick answer is due (busy-poll.ts). */
+  private readonly busyPoll: BusyPoll;
   private readonly token: string;
   private bridgeServer: BridgeServer | undefined;
   /** The host's store: sessions and their variables (the truth; workers only cache). */
@@ -127,6 +129,7 @@ export class Bridge {
     }
     this.token = options.token ?? generateToken();
     this.store = store;
+    this.busyPoll = new BusyPoll(options.busyPollUs);
     // A deleted or expired session: its worker drops what it kept for it (SessionContext,
     // programs), then the session's worker binding is forgotten.
     this.store.onSessionDropped((sessionId) => {
@@ -172,7 +175,6 @@ export class Bridge {
       token: this.token,
       maxFrameBytes: o.maxMessageBytes + FRAME_OVERHEAD_BYTES,
       helloTimeoutMs: HELLO_TIMEOUT_MS,
-      busyPoll: o.busyPollUs > 0 ? new BusyPoll(o.busyPollUs) : undefined,
       onHello: (hello, connection) => this.onHello(hello, connection),
       onRejected: (reason) => this.log({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
     });
@@ -573,6 +575,7 @@ export class Bridge {
     this.awaitingHello.delete(hello.workerId);
     const worker = waiting.worker;
     worker.attach(connection, hello);
+    connection.pollWith(this.busyPoll);
     connection.attach({
       onFrame: (frame) => this.onFrame(worker, frame),
       onResult: (callId, value) => this.onResult(worker, callId, value),
@@ -932,6 +935,7 @@ export class Bridge {
       if (this.state !== "failed") this.state = "closing";
       const closedError = failure ?? new BridgeClosedError("the bridge was closed");
       this.rejectQueued(closedError);
+      this.busyPoll.stop();
       // Optimization runs end while the store is open, so each applies its best values and ends
       // "stopped" (its pending call is cancelled; the workers drop their optimizers as they exit).
       await this.optimization.stopAll(Math.max(graceMs, 1_000));

@@ -64,13 +64,14 @@ export interface BridgeOptions {
    */
   streamWindow?: number;
   /**
-   * Busy polling, in µs: after a lone request (host) or a lone answer (worker) is written,
-   * that process keeps its event loop turning for up to this long instead of sleeping, so a
-   * quick answer is read without waiting for an idle CPU to wake (on a VM that wake is most
-   * of a trivial call's round trip). Only single-frame exchanges poll (with many calls in
-   * flight frames go in batches and nothing spins), and the window adapts: answers slower
-   * than this turn it off until quick ones come back. Costs at most this much CPU per lone
-   * exchange. Default 100; 0 disables.
+   * Busy polling, in µs: after a lone request is written to a worker the host keeps its
+   * event loop turning for up to this long instead of sleeping, and a worker does the same
+   * after a lone answer, so a quick answer (or the next request) is read without waiting
+   * for an idle CPU to wake (on a VM that wake is most of a trivial call's round trip).
+   * Only single-frame writes poll: a connection with many calls in flight writes batches
+   * and nothing spins; with few calls in flight each side may spin up to this long per
+   * exchange. Each connection's window adapts: answers much slower than this turn it off
+   * until quick ones come back. Default 100; 0 disables; at most 10,000.
    */
   busyPollUs?: number;
   restart?: RestartOptions;
@@ -169,7 +170,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
     maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, 128 * 1024 * 1024, 1024, 2 ** 32 - 1),
     closeGraceMs: int("closeGraceMs", options.closeGraceMs, 5_000, 0),
     streamWindow: streamWindowOf(options.streamWindow, 64),
-    busyPollUs: int("busyPollUs", options.busyPollUs, 100, 0, 1_000_000),
+    busyPollUs: int("busyPollUs", options.busyPollUs, 100, 0, 10_000),
     restart: {
       initialDelayMs: int("restart.initialDelayMs", restart.initialDelayMs, 100, 0),
       maxDelayMs: int("restart.maxDelayMs", restart.maxDelayMs, 5_000, 0),

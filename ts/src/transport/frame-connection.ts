@@ -5,7 +5,10 @@ import type { WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { readResultFrame } from "./fast-codec.js";
 import { FrameReader, decodeFrame, encodeFrame } from "./frame-codec.js";
-import type { BusyPoll } from "./busy-poll.js";
+import type { BusyPoll, ConnectionPoll } from "./busy-poll.js";
+
+/** The largest lone write that starts busy polling. */
+const LONE_FRAME_MAX_BYTES = 64 * 1024;
 
 export interface FrameConnectionHandlers {
   onFrame(frame: WorkerFrame): void;
@@ -27,12 +30,9 @@ export class FrameConnection {
   private handlers: FrameConnectionHandlers | undefined;
   private onResult: ((callId: number, value: Value) => void) | undefined;
 
-  /** @param busyPoll shared by every connection of one event loop; undefined: none. */
-  constructor(
-    readonly socket: Socket,
-    maxFrameBytes: number,
-    private readonly busyPoll?: BusyPoll,
-  ) {
+  private poll: ConnectionPoll | undefined;
+
+  constructor(readonly socket: Socket, maxFrameBytes: number) {
     this.reader = new FrameReader(maxFrameBytes);
     socket.setNoDelay?.(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -46,6 +46,11 @@ export class FrameConnection {
   attach(handlers: FrameConnectionHandlers): void {
     this.handlers = handlers;
     this.onResult = handlers.onResult?.bind(handlers);
+  }
+
+  /** Busy-polls for this connection's answers through `driver` (see busy-poll.ts). */
+  pollWith(driver: BusyPoll): void {
+    if (driver.limitUs > 0) this.poll = driver.connection();
   }
 
   get isClosed(): boolean {
@@ -70,6 +75,7 @@ export class FrameConnection {
 
   close(): void {
     this.flush();
+    this.poll?.forget(); // nothing more to wait for on a connection that is ending
     this.socket.end();
   }
 
@@ -83,12 +89,14 @@ export class FrameConnection {
     const frames = this.pending.length;
     const data = frames === 1 ? this.pending[0]! : Buffer.concat(this.pending);
     this.pending = [];
-    this.socket.write(data);
-    this.busyPoll?.sent(frames);
+    const flushed = this.socket.write(data);
+    // A frame still queued in the socket, or a large one, cannot be answered within
+    // microseconds: count it as a batch, so it starts no spinning.
+    if (this.poll) this.poll.sent(flushed && data.length <= LONE_FRAME_MAX_BYTES ? frames : 0);
   }
 
   private onData(chunk: Buffer): void {
-    this.busyPoll?.received();
+    this.poll?.received();
     let bodies: Buffer[];
     try {
       bodies = this.reader.push(chunk);
@@ -113,6 +121,7 @@ export class FrameConnection {
   }
 
   private onSocketClose(): void {
+    this.poll?.forget();
     if (this.closed) return;
     this.closed = true;
     this.handlers?.onClose();

@@ -7,15 +7,12 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hello } from "../gen/dspy_bridge/v1/worker_pb.js";
-import type { BusyPoll } from "./busy-poll.js";
 import { FrameConnection } from "./frame-connection.js";
 
 export interface HostListenerOptions {
   token: string;
   maxFrameBytes: number;
   helloTimeoutMs: number;
-  /** Busy polling shared by all worker connections (see busy-poll.ts). */
-  busyPoll?: BusyPoll;
   /** Called with an authenticated connection and its Hello. */
   onHello(hello: Hello, connection: FrameConnection): void;
   /** Called when a connection is refused (bad token, garbage, no hello in time). */
@@ -59,7 +56,7 @@ export class HostListener {
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
-    const connection = new FrameConnection(socket, this.options.maxFrameBytes, this.options.busyPoll);
+    const connection = new FrameConnection(socket, this.options.maxFrameBytes);
     let settled = false;
     const reject = (reason: string) => {
       if (settled) return;
