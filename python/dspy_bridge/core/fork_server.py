@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from .._gen.dspy_bridge.v1 import worker_pb2
-from . import _lifecycle
+from . import _host_calls, _lifecycle
 from ._framing import FrameDecoder, encode_frame
 
 WorkerFrame = worker_pb2.WorkerFrame
@@ -105,17 +105,20 @@ def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid
                 closed.set_result(None)
 
         async def main() -> None:
-            await loop.create_unix_connection(
-                lambda: WorkerProtocol(
+            def protocol() -> WorkerProtocol:
+                made = WorkerProtocol(
                     worker_id=worker_id,
                     token=token,
                     registry=default_registry,
                     max_message_bytes=args.max_message_bytes,
                     on_closed=on_closed,
                     busy_poll_us=args.busy_poll_us,
-                ),
-                args.socket,
-            )
+                )
+                # Code on this loop reaches the host over this connection (_host_calls).
+                _host_calls.install(made.host_calls)
+                return made
+
+            await loop.create_unix_connection(protocol, args.socket)
             await closed
 
         loop.run_until_complete(main())

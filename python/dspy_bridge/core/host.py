@@ -81,11 +81,25 @@ class HostClient:
         self.channel = channel
         self.address = address
         self.stub = bridge_pb2_grpc.BridgeServiceStub(channel)
+        # The worker's own host: unary calls on the worker's loop take its connection instead.
+        self.worker_route = address == os.environ.get("DSPY_BRIDGE_ADDRESS")
+
+    def route(self) -> Any:
+        """The worker's own connection to call the host on (core._host_calls), when this client
+        is for the host that runs this worker and the caller is on the worker's loop; else None."""
+        if not self.worker_route:
+            return None
+        from ._host_calls import local_route
+
+        return local_route()
 
     async def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         """Calls a unary RPC of the bridge service by name, raising typed errors."""
         import grpc
 
+        route = self.route()
+        if route is not None:
+            return await route.call(method, request, timeout)
         try:
             return await getattr(self.stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as err:

@@ -19,6 +19,7 @@ from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
 from ..values import decode_value, encode_value, encode_value_parts
 from ._busy_poll import BusyPoll
+from ._host_calls import HostCalls
 from ._framing import FrameDecoder, FrameTooLargeError, encode_frame, encode_result_frame
 from .registry import Command, CommandContext, CommandRegistry
 
@@ -131,6 +132,8 @@ class WorkerProtocol(asyncio.Protocol):
         self._served = 0
         self._loop = asyncio.get_event_loop()
         self._busy_poll = BusyPoll(self._loop, busy_poll_us)
+        # This worker's own calls to the host (bridge-service RPCs) on this connection.
+        self.host_calls = HostCalls(self._loop, self._send)
 
     # -- connection -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -151,6 +154,7 @@ class WorkerProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._busy_poll.stop()
+        self.host_calls.close()
         for task in self._tasks.values():
             task.cancel()
         self._on_closed()
@@ -206,6 +210,8 @@ class WorkerProtocol(asyncio.Protocol):
         kind = frame.WhichOneof("kind")
         if kind == "execute":
             self._execute(frame.execute)
+        elif kind == "host_reply":
+            self.host_calls.on_reply(frame.host_reply)
         elif kind == "cancel":
             self._cancel(frame.cancel.call_id)
         elif kind == "stream_credit":

@@ -19,6 +19,7 @@ from typing import Any, Optional, Union
 import grpc
 
 from .._gen.dspy_bridge.v1 import bridge_pb2_grpc, session_pb2, variables_pb2
+from ..core import _host_calls
 from ..core import host as _host
 from ..core.host import _translate
 from ..errors import (
@@ -131,6 +132,9 @@ class SessionContext:
         self._writes = _Latency()
         self.session_info: dict[str, Any] = {}
         self.address: Optional[str] = None
+        # Inside a worker, connected to the host that runs it: unary calls made on the
+        # worker's loop go over the worker's own connection (core._host_calls), not gRPC.
+        self._worker_route = False
 
     # ------------------------------------------------------------------------------------
     # Connection and lifecycle
@@ -178,6 +182,7 @@ class SessionContext:
             timeout=timeout,
         )
         ctx.address = address
+        ctx._worker_route = address == os.environ.get("DSPY_BRIDGE_ADDRESS")
         try:
             await ctx.initialize(create=create, ttl_ms=ttl_ms, metadata=metadata)
         except BaseException:
@@ -385,7 +390,15 @@ class SessionContext:
     # ------------------------------------------------------------------------------------
     # Calls
 
+    def worker_route(self) -> Any:
+        """The worker's own connection to the host (core._host_calls), when this context is a
+        worker's, for the host that runs it, and the caller is on the worker's loop; else None."""
+        return _host_calls.local_route() if self._worker_route else None
+
     async def _call(self, method: str, request: Any) -> Any:
+        route = self.worker_route()
+        if route is not None:
+            return await route.call(method, request, self._timeout)
         for attempt in (0, 1):
             stub = self._stub
             try:

@@ -168,10 +168,17 @@ def _deadline(timeout: Optional[float]) -> Optional[float]:
     return timeout
 
 
-async def _call(stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
+async def _call(
+    stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float], route: Any = None
+) -> Any:
+    """`route`: the worker's own connection to the host (core._host_calls), used instead of
+    `stub` when given; cancelling or timing out tells the host to abort the tool either way."""
     import grpc
 
     request = _request(name, args, session_id, timeout)
+    if route is not None:
+        response = await route.call("CallTool", request, _deadline(timeout))
+        return decode_value(response.result, "result") if response.HasField("result") else None
     call = stub.CallTool(request, timeout=_deadline(timeout))
     try:
         response = await call
@@ -224,7 +231,7 @@ async def call_tool(
     """
     if client is None:
         client = await tool_client()
-    return await _call(client.stub, name, args, session_id, timeout)
+    return await _call(client.stub, name, args, session_id, timeout, route=client.route())
 
 
 async def stream_tool(
@@ -287,7 +294,7 @@ class SessionTools:
         return bridge_pb2_grpc.BridgeServiceStub(self._session.channel)  # the channel may be swapped by reconnect()
 
     async def call(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> Any:
-        return await _call(self._stub(), name, args, self.session_id, timeout)
+        return await _call(self._stub(), name, args, self.session_id, timeout, route=self._session.worker_route())
 
     async def stream(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> AsyncIterator[Any]:
         async for item in _stream(self._stub(), name, args, self.session_id, timeout):

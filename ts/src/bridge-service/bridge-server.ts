@@ -1,22 +1,12 @@
 // The bridge service (worker or outside client -> host) over gRPC. Local-only by default:
 // a Unix socket (0600) or a loopback TCP address; any other address must be asked for.
 import { chmodSync } from "node:fs";
-import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
-import { BridgeService, PingResponseSchema, type PingRequest, type PingResponse } from "../gen/dspy_bridge/v1/bridge_pb.js";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import type { Store } from "../store/store.js";
-import { toServiceError } from "./service-error.js";
-import { storeHandlers } from "./store-handlers.js";
-import { toolHandlers } from "./tool-handlers.js";
-import { configurationHandlers } from "./configuration-handlers.js";
-import { optimizationHandlers } from "./optimization-handlers.js";
-import type { OptimizationRuns } from "../optimize/index.js";
-import type { Configurations } from "../config/index.js";
-import type { ToolsApi } from "../tools/index.js";
 import { authInterceptor } from "./auth.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
-
+import type { Handler } from "./handlers.js";
 
 export interface BridgeServerOptions {
   /** `unix:/path/to.sock` or `host:port`. */
@@ -24,12 +14,8 @@ export interface BridgeServerOptions {
   token: string;
   /** Allow a non-loopback TCP address. Default false. */
   allowRemote?: boolean;
-  hostVersion: string;
-  workersReady: () => number;
-  store: Store;
-  tools: ToolsApi;
-  configurations: Configurations;
-  optimization: OptimizationRuns;
+  /** The service's handlers (bridgeServiceHandlers). */
+  handlers: Record<string, Handler>;
   onLog: (line: string) => void;
 }
 
@@ -62,22 +48,7 @@ export class BridgeServer {
       "grpc.max_receive_message_length": 128 * 1024 * 1024,
       "grpc.max_send_message_length": 128 * 1024 * 1024,
     });
-    const unary =
-      <Req, Res>(handler: (request: Req) => Promise<Res> | Res) =>
-      (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-        Promise.resolve()
-          .then(() => handler(call.request))
-          .then((res) => callback(null, res), (err: unknown) => callback(toServiceError(err)));
-      };
-    server.addService(grpcServiceDefinition(BridgeService as never), {
-      ping: unary<PingRequest, PingResponse>((req) =>
-        create(PingResponseSchema, { message: req.message, hostVersion: options.hostVersion, workersReady: options.workersReady() }),
-      ),
-      ...storeHandlers(options.store, unary),
-      ...toolHandlers(options.tools),
-      ...configurationHandlers(options.configurations, unary),
-      ...optimizationHandlers(options.optimization, unary),
-    });
+    server.addService(grpcServiceDefinition(BridgeService as never), options.handlers as never);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );

@@ -18,6 +18,8 @@ import { constants as osConstants } from "node:os";
 import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetry/index.js";
 import { BusyPoll } from "../transport/busy-poll.js";
+import { bridgeServiceHandlers, type Handler } from "../bridge-service/handlers.js";
+import { HostCallRouter } from "../bridge-service/host-calls.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import { BridgeServer } from "../bridge-service/index.js";
 import { DSPyApi } from "../dspy/index.js";
@@ -99,6 +101,9 @@ export class Bridge {
   private forkServer: ForkServer | undefined;
   private forkServerReady: Promise<ForkServer> | undefined;
   private listener!: HostListener;
+  /** The bridge service's handlers: for its gRPC server and for the workers' HostCall frames. */
+  private readonly serviceHandlers: Record<string, Handler>;
+  private readonly hostCallRouter: HostCallRouter;
   /** Keeps the event loop turning briefly while a worker's quick answer is due (busy-poll.ts). */
   private readonly busyPoll: BusyPoll;
   private readonly token: string;
@@ -146,6 +151,15 @@ export class Bridge {
     this.configurations = new Configurations(this.store);
     this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools, this);
     this.sessions = new Sessions(this.store, this, this.dspy, this.configurations);
+    this.serviceHandlers = bridgeServiceHandlers({
+      hostVersion: HOST_VERSION,
+      workersReady: () => this.slots.filter((s) => s.worker?.state === "ready").length,
+      store: this.store,
+      tools: this.tools,
+      configurations: this.configurations,
+      optimization: this.optimization,
+    });
+    this.hostCallRouter = new HostCallRouter(this.serviceHandlers);
   }
 
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
@@ -183,12 +197,7 @@ export class Bridge {
         listen: o.bridgeService.listen ?? `unix:${this.listener.dir}/bridge.sock`,
         allowRemote: o.bridgeService.allowRemote,
         token: this.token,
-        hostVersion: HOST_VERSION,
-        workersReady: () => this.slots.filter((s) => s.worker?.state === "ready").length,
-        store: this.store,
-        tools: this.tools,
-        configurations: this.configurations,
-        optimization: this.optimization,
+        handlers: this.serviceHandlers,
         onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
       });
     }
@@ -575,6 +584,7 @@ export class Bridge {
     this.awaitingHello.delete(hello.workerId);
     const worker = waiting.worker;
     worker.attach(connection, hello);
+    worker.hostCalls = this.hostCallRouter.open((reply) => worker.sendHostReply(reply));
     connection.pollWith(this.busyPoll);
     connection.attach({
       onFrame: (frame) => this.onFrame(worker, frame),
@@ -624,6 +634,12 @@ export class Bridge {
         else this.settle(call, undefined);
         break;
       }
+      case "hostCall":
+        worker.hostCalls?.handle(k.value);
+        return;
+      case "hostCallCancel":
+        worker.hostCalls?.cancel(k.value.callId);
+        return;
       case "healthReply":
         worker.healthSentAt = 0;
         worker.rssBytes = Number(k.value.rssBytes);
@@ -779,6 +795,7 @@ export class Bridge {
   }
 
   private onWorkerClosed(worker: WorkerProcess): void {
+    worker.hostCalls?.close();
     const slot = this.slots[worker.slot]!;
     const expected = worker.state === "stopping" || worker.state === "dead";
     worker.state = "dead";

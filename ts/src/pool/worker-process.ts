@@ -7,9 +7,11 @@ import {
   StreamCreditSchema,
   WorkerFrameSchema,
   type Hello,
+  type HostReply,
 } from "../gen/dspy_bridge/v1/worker_pb.js";
 import { encodeExecuteFrame } from "../transport/fast-codec.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
+import type { HostCalls } from "../bridge-service/host-calls.js";
 import type { Call } from "./call.js";
 
 /**
@@ -35,6 +37,8 @@ export class WorkerProcess {
   exit: { exitCode: number | undefined; signal: string | undefined } | undefined;
   /** Called once `exit` is known (the crash report waits briefly for it). */
   onExitKnown: (() => void) | undefined;
+  /** The bridge-service calls this worker sends on its connection (HostCall frames). */
+  hostCalls: HostCalls | undefined;
   private nextCallId = 1;
 
   constructor(
@@ -80,6 +84,11 @@ export class WorkerProcess {
 
   sendCancel(callId: number): void {
     this.connection?.send(create(WorkerFrameSchema, { kind: { case: "cancel", value: create(CancelRequestSchema, { callId }) } }));
+  }
+
+  /** The answer to one of the worker's HostCalls. */
+  sendHostReply(reply: HostReply): void {
+    this.connection?.send(create(WorkerFrameSchema, { kind: { case: "hostReply", value: reply } }));
   }
 
   /** Flow control: the consumer of stream `callId` took `items` more, so the worker may send as many. */

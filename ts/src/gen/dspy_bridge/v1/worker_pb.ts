@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_bridge/v1/worker.proto.
  */
 export const file_dspy_bridge_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("Chtkc3B5X2JyaWRnZS92MS93b3JrZXIucHJvdG8SDmRzcHlfYnJpZGdlLnYxIqYBCg5FeGVjdXRlUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgNEg8KB2NvbW1hbmQYAiABKAkSIwoEYXJncxgDIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlEhIKCnNlc3Npb25faWQYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoDRIOCgZzdHJlYW0YBiABKAgSFQoNc3RyZWFtX3dpbmRvdxgHIAEoDSKEAQoPRXhlY3V0ZVJlc3BvbnNlEg8KB2NhbGxfaWQYASABKA0SJwoGcmVzdWx0GAIgASgLMhUuZHNweV9icmlkZ2UudjEuVmFsdWVIABIsCgVlcnJvchgDIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCCQoHb3V0Y29tZSKJAQoKU3RyZWFtSXRlbRIPCgdjYWxsX2lkGAEgASgNEiUKBGl0ZW0YAiABKAsyFS5kc3B5X2JyaWRnZS52MS5WYWx1ZUgAEg0KA2VuZBgDIAEoCEgAEiwKBWVycm9yGAQgASgLMhsuZHNweV9icmlkZ2UudjEuRXJyb3JEZXRhaWxIAEIGCgRraW5kIi4KDFN0cmVhbUNyZWRpdBIPCgdjYWxsX2lkGAEgASgNEg0KBWl0ZW1zGAIgASgNIiAKDUNhbmNlbFJlcXVlc3QSDwoHY2FsbF9pZBgBIAEoDSIwCg5DYW5jZWxSZXNwb25zZRIPCgdjYWxsX2lkGAEgASgNEg0KBWZvdW5kGAIgASgIIiEKDUhlYWx0aFJlcXVlc3QSEAoIcHJvYmVfaWQYASABKA0iWAoOSGVhbHRoUmVzcG9uc2USEAoIcHJvYmVfaWQYASABKA0SEQoJcnNzX2J5dGVzGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoDRIOCgZzZXJ2ZWQYBCABKAQiDgoMRHJhaW5SZXF1ZXN0IiIKDURyYWluUmVzcG9uc2USEQoJaW5fZmxpZ2h0GAEgASgNIv8BCgVIZWxsbxIoCgRyb2xlGAEgASgOMhouZHNweV9icmlkZ2UudjEuSGVsbG8uUm9sZRIRCgl3b3JrZXJfaWQYAiABKAkSCwoDcGlkGAMgASgNEg0KBXRva2VuGAQgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YBSABKA0SEAoIY29tbWFuZHMYBiADKAkSFgoOcHl0aG9uX3ZlcnNpb24YByABKAkSFAoMZHNweV92ZXJzaW9uGAggASgJIkMKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfV09SS0VSEAESFAoQUk9MRV9GT1JLX1NFUlZFUhACIiAKC0ZvcmtSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSI9CgxGb3JrUmVzcG9uc2USEQoJd29ya2VyX2lkGAEgASgJEgsKA3BpZBgCIAEoDRINCgVlcnJvchgDIAEoCSJRCgxXb3JrZXJFeGl0ZWQSEQoJd29ya2VyX2lkGAEgASgJEgsKA3BpZBgCIAEoDRIRCglleGl0X2NvZGUYAyABKAUSDgoGc2lnbmFsGAQgASgNIowGCgtXb3JrZXJGcmFtZRImCgVoZWxsbxgBIAEoCzIVLmRzcHlfYnJpZGdlLnYxLkhlbGxvSAASMQoHZXhlY3V0ZRgCIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXF1ZXN0SAASMQoGcmVzdWx0GAMgASgLMh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlSAASMQoLc3RyZWFtX2l0ZW0YBCABKAsyGi5kc3B5X2JyaWRnZS52MS5TdHJlYW1JdGVtSAASLwoGY2FuY2VsGAUgASgLMh0uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVxdWVzdEgAEjMKCWNhbmNlbGxlZBgGIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkNhbmNlbFJlc3BvbnNlSAASLwoGaGVhbHRoGAcgASgLMh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdEgAEjYKDGhlYWx0aF9yZXBseRgIIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlSAASLQoFZHJhaW4YCSABKAsyHC5kc3B5X2JyaWRnZS52MS5EcmFpblJlcXVlc3RIABIwCgdkcmFpbmVkGAogASgLMh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZUgAEisKBGZvcmsYCyABKAsyGy5kc3B5X2JyaWRnZS52MS5Gb3JrUmVxdWVzdEgAEi4KBmZvcmtlZBgMIAEoCzIcLmRzcHlfYnJpZGdlLnYxLkZvcmtSZXNwb25zZUgAEjkKDnByb3RvY29sX2Vycm9yGA0gASgLMh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlSAASNQoNd29ya2VyX2V4aXRlZBgOIAEoCzIcLmRzcHlfYnJpZGdlLnYxLldvcmtlckV4aXRlZEgAEjUKDXN0cmVhbV9jcmVkaXQYDyABKAsyHC5kc3B5X2JyaWRnZS52MS5TdHJlYW1DcmVkaXRIAEIGCgRraW5kMvsCCg1Xb3JrZXJTZXJ2aWNlEkoKB0V4ZWN1dGUSHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBofLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZRJGCgZTdHJlYW0SHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBoaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW0wARJHCgZDYW5jZWwSHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0Gh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2USRwoGSGVhbHRoEh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdBoeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlEkQKBURyYWluEhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0Gh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZWIGcHJvdG8z", [file_dspy_bridge_v1_errors, file_dspy_bridge_v1_values]);
+  fileDesc("Chtkc3B5X2JyaWRnZS92MS93b3JrZXIucHJvdG8SDmRzcHlfYnJpZGdlLnYxIqYBCg5FeGVjdXRlUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgNEg8KB2NvbW1hbmQYAiABKAkSIwoEYXJncxgDIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlEhIKCnNlc3Npb25faWQYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoDRIOCgZzdHJlYW0YBiABKAgSFQoNc3RyZWFtX3dpbmRvdxgHIAEoDSKEAQoPRXhlY3V0ZVJlc3BvbnNlEg8KB2NhbGxfaWQYASABKA0SJwoGcmVzdWx0GAIgASgLMhUuZHNweV9icmlkZ2UudjEuVmFsdWVIABIsCgVlcnJvchgDIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCCQoHb3V0Y29tZSKJAQoKU3RyZWFtSXRlbRIPCgdjYWxsX2lkGAEgASgNEiUKBGl0ZW0YAiABKAsyFS5kc3B5X2JyaWRnZS52MS5WYWx1ZUgAEg0KA2VuZBgDIAEoCEgAEiwKBWVycm9yGAQgASgLMhsuZHNweV9icmlkZ2UudjEuRXJyb3JEZXRhaWxIAEIGCgRraW5kIi4KDFN0cmVhbUNyZWRpdBIPCgdjYWxsX2lkGAEgASgNEg0KBWl0ZW1zGAIgASgNIjwKCEhvc3RDYWxsEg8KB2NhbGxfaWQYASABKA0SDgoGbWV0aG9kGAIgASgJEg8KB3JlcXVlc3QYAyABKAwiaQoJSG9zdFJlcGx5Eg8KB2NhbGxfaWQYASABKA0SEgoIcmVzcG9uc2UYAiABKAxIABIsCgVlcnJvchgDIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCCQoHb3V0Y29tZSIhCg5Ib3N0Q2FsbENhbmNlbBIPCgdjYWxsX2lkGAEgASgNIiAKDUNhbmNlbFJlcXVlc3QSDwoHY2FsbF9pZBgBIAEoDSIwCg5DYW5jZWxSZXNwb25zZRIPCgdjYWxsX2lkGAEgASgNEg0KBWZvdW5kGAIgASgIIiEKDUhlYWx0aFJlcXVlc3QSEAoIcHJvYmVfaWQYASABKA0iWAoOSGVhbHRoUmVzcG9uc2USEAoIcHJvYmVfaWQYASABKA0SEQoJcnNzX2J5dGVzGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoDRIOCgZzZXJ2ZWQYBCABKAQiDgoMRHJhaW5SZXF1ZXN0IiIKDURyYWluUmVzcG9uc2USEQoJaW5fZmxpZ2h0GAEgASgNIv8BCgVIZWxsbxIoCgRyb2xlGAEgASgOMhouZHNweV9icmlkZ2UudjEuSGVsbG8uUm9sZRIRCgl3b3JrZXJfaWQYAiABKAkSCwoDcGlkGAMgASgNEg0KBXRva2VuGAQgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YBSABKA0SEAoIY29tbWFuZHMYBiADKAkSFgoOcHl0aG9uX3ZlcnNpb24YByABKAkSFAoMZHNweV92ZXJzaW9uGAggASgJIkMKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfV09SS0VSEAESFAoQUk9MRV9GT1JLX1NFUlZFUhACIiAKC0ZvcmtSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSI9CgxGb3JrUmVzcG9uc2USEQoJd29ya2VyX2lkGAEgASgJEgsKA3BpZBgCIAEoDRINCgVlcnJvchgDIAEoCSJRCgxXb3JrZXJFeGl0ZWQSEQoJd29ya2VyX2lkGAEgASgJEgsKA3BpZBgCIAEoDRIRCglleGl0X2NvZGUYAyABKAUSDgoGc2lnbmFsGAQgASgNIqgHCgtXb3JrZXJGcmFtZRImCgVoZWxsbxgBIAEoCzIVLmRzcHlfYnJpZGdlLnYxLkhlbGxvSAASMQoHZXhlY3V0ZRgCIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXF1ZXN0SAASMQoGcmVzdWx0GAMgASgLMh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlSAASMQoLc3RyZWFtX2l0ZW0YBCABKAsyGi5kc3B5X2JyaWRnZS52MS5TdHJlYW1JdGVtSAASLwoGY2FuY2VsGAUgASgLMh0uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVxdWVzdEgAEjMKCWNhbmNlbGxlZBgGIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkNhbmNlbFJlc3BvbnNlSAASLwoGaGVhbHRoGAcgASgLMh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdEgAEjYKDGhlYWx0aF9yZXBseRgIIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlSAASLQoFZHJhaW4YCSABKAsyHC5kc3B5X2JyaWRnZS52MS5EcmFpblJlcXVlc3RIABIwCgdkcmFpbmVkGAogASgLMh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZUgAEisKBGZvcmsYCyABKAsyGy5kc3B5X2JyaWRnZS52MS5Gb3JrUmVxdWVzdEgAEi4KBmZvcmtlZBgMIAEoCzIcLmRzcHlfYnJpZGdlLnYxLkZvcmtSZXNwb25zZUgAEjkKDnByb3RvY29sX2Vycm9yGA0gASgLMh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlSAASNQoNd29ya2VyX2V4aXRlZBgOIAEoCzIcLmRzcHlfYnJpZGdlLnYxLldvcmtlckV4aXRlZEgAEjUKDXN0cmVhbV9jcmVkaXQYDyABKAsyHC5kc3B5X2JyaWRnZS52MS5TdHJlYW1DcmVkaXRIABItCglob3N0X2NhbGwYECABKAsyGC5kc3B5X2JyaWRnZS52MS5Ib3N0Q2FsbEgAEi8KCmhvc3RfcmVwbHkYESABKAsyGS5kc3B5X2JyaWRnZS52MS5Ib3N0UmVwbHlIABI6ChBob3N0X2NhbGxfY2FuY2VsGBIgASgLMh4uZHNweV9icmlkZ2UudjEuSG9zdENhbGxDYW5jZWxIAEIGCgRraW5kMvsCCg1Xb3JrZXJTZXJ2aWNlEkoKB0V4ZWN1dGUSHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBofLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZRJGCgZTdHJlYW0SHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBoaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW0wARJHCgZDYW5jZWwSHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0Gh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2USRwoGSGVhbHRoEh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdBoeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlEkQKBURyYWluEhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0Gh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZWIGcHJvdG8z", [file_dspy_bridge_v1_errors, file_dspy_bridge_v1_values]);
 
 /**
  * @generated from message dspy_bridge.v1.ExecuteRequest
@@ -183,6 +183,99 @@ export const StreamCreditSchema: GenMessage<StreamCredit> = /*@__PURE__*/
   messageDesc(file_dspy_bridge_v1_worker, 3);
 
 /**
+ * Worker -> host: a unary RPC of the bridge service (bridge.proto) carried on the worker's
+ * own connection instead of a gRPC channel, for the worker's calls to the host that it
+ * makes on its event loop (variables, sessions, tools). `method` is the RPC's name in
+ * BridgeService ("GetVariables"); `request` its request message, serialized. The host
+ * answers with a HostReply of the same call_id (ids are the worker's own, separate from
+ * ExecuteRequest ids). Streaming RPCs (Watch, StreamTool) stay on gRPC.
+ *
+ * @generated from message dspy_bridge.v1.HostCall
+ */
+export type HostCall = Message<"dspy_bridge.v1.HostCall"> & {
+  /**
+   * @generated from field: uint32 call_id = 1;
+   */
+  callId: number;
+
+  /**
+   * @generated from field: string method = 2;
+   */
+  method: string;
+
+  /**
+   * @generated from field: bytes request = 3;
+   */
+  request: Uint8Array;
+};
+
+/**
+ * Describes the message dspy_bridge.v1.HostCall.
+ * Use `create(HostCallSchema)` to create a new message.
+ */
+export const HostCallSchema: GenMessage<HostCall> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_worker, 4);
+
+/**
+ * Host -> worker: the answer to HostCall `call_id`.
+ *
+ * @generated from message dspy_bridge.v1.HostReply
+ */
+export type HostReply = Message<"dspy_bridge.v1.HostReply"> & {
+  /**
+   * @generated from field: uint32 call_id = 1;
+   */
+  callId: number;
+
+  /**
+   * @generated from oneof dspy_bridge.v1.HostReply.outcome
+   */
+  outcome: {
+    /**
+     * The RPC's response message, serialized.
+     *
+     * @generated from field: bytes response = 2;
+     */
+    value: Uint8Array;
+    case: "response";
+  } | {
+    /**
+     * @generated from field: dspy_bridge.v1.ErrorDetail error = 3;
+     */
+    value: ErrorDetail;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message dspy_bridge.v1.HostReply.
+ * Use `create(HostReplySchema)` to create a new message.
+ */
+export const HostReplySchema: GenMessage<HostReply> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_worker, 5);
+
+/**
+ * Worker -> host: the caller of HostCall `call_id` gave up (cancelled, or its timeout
+ * passed: deadlines are kept by the worker); the host cancels the work where it can (a
+ * TypeScript tool sees its AbortSignal fire) and sends no reply.
+ *
+ * @generated from message dspy_bridge.v1.HostCallCancel
+ */
+export type HostCallCancel = Message<"dspy_bridge.v1.HostCallCancel"> & {
+  /**
+   * @generated from field: uint32 call_id = 1;
+   */
+  callId: number;
+};
+
+/**
+ * Describes the message dspy_bridge.v1.HostCallCancel.
+ * Use `create(HostCallCancelSchema)` to create a new message.
+ */
+export const HostCallCancelSchema: GenMessage<HostCallCancel> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_worker, 6);
+
+/**
  * @generated from message dspy_bridge.v1.CancelRequest
  */
 export type CancelRequest = Message<"dspy_bridge.v1.CancelRequest"> & {
@@ -197,7 +290,7 @@ export type CancelRequest = Message<"dspy_bridge.v1.CancelRequest"> & {
  * Use `create(CancelRequestSchema)` to create a new message.
  */
 export const CancelRequestSchema: GenMessage<CancelRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 4);
+  messageDesc(file_dspy_bridge_v1_worker, 7);
 
 /**
  * @generated from message dspy_bridge.v1.CancelResponse
@@ -219,7 +312,7 @@ export type CancelResponse = Message<"dspy_bridge.v1.CancelResponse"> & {
  * Use `create(CancelResponseSchema)` to create a new message.
  */
 export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 5);
+  messageDesc(file_dspy_bridge_v1_worker, 8);
 
 /**
  * @generated from message dspy_bridge.v1.HealthRequest
@@ -236,7 +329,7 @@ export type HealthRequest = Message<"dspy_bridge.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 6);
+  messageDesc(file_dspy_bridge_v1_worker, 9);
 
 /**
  * @generated from message dspy_bridge.v1.HealthResponse
@@ -268,7 +361,7 @@ export type HealthResponse = Message<"dspy_bridge.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 7);
+  messageDesc(file_dspy_bridge_v1_worker, 10);
 
 /**
  * @generated from message dspy_bridge.v1.DrainRequest
@@ -281,7 +374,7 @@ export type DrainRequest = Message<"dspy_bridge.v1.DrainRequest"> & {
  * Use `create(DrainRequestSchema)` to create a new message.
  */
 export const DrainRequestSchema: GenMessage<DrainRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 8);
+  messageDesc(file_dspy_bridge_v1_worker, 11);
 
 /**
  * @generated from message dspy_bridge.v1.DrainResponse
@@ -298,7 +391,7 @@ export type DrainResponse = Message<"dspy_bridge.v1.DrainResponse"> & {
  * Use `create(DrainResponseSchema)` to create a new message.
  */
 export const DrainResponseSchema: GenMessage<DrainResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 9);
+  messageDesc(file_dspy_bridge_v1_worker, 12);
 
 /**
  * First frame a worker (or the fork server) sends after it connects.
@@ -354,7 +447,7 @@ export type Hello = Message<"dspy_bridge.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 10);
+  messageDesc(file_dspy_bridge_v1_worker, 13);
 
 /**
  * @generated from enum dspy_bridge.v1.Hello.Role
@@ -380,7 +473,7 @@ export enum Hello_Role {
  * Describes the enum dspy_bridge.v1.Hello.Role.
  */
 export const Hello_RoleSchema: GenEnum<Hello_Role> = /*@__PURE__*/
-  enumDesc(file_dspy_bridge_v1_worker, 10, 0);
+  enumDesc(file_dspy_bridge_v1_worker, 13, 0);
 
 /**
  * Host -> fork server: fork one worker that will connect back with this id.
@@ -399,7 +492,7 @@ export type ForkRequest = Message<"dspy_bridge.v1.ForkRequest"> & {
  * Use `create(ForkRequestSchema)` to create a new message.
  */
 export const ForkRequestSchema: GenMessage<ForkRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 11);
+  messageDesc(file_dspy_bridge_v1_worker, 14);
 
 /**
  * @generated from message dspy_bridge.v1.ForkResponse
@@ -426,7 +519,7 @@ export type ForkResponse = Message<"dspy_bridge.v1.ForkResponse"> & {
  * Use `create(ForkResponseSchema)` to create a new message.
  */
 export const ForkResponseSchema: GenMessage<ForkResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 12);
+  messageDesc(file_dspy_bridge_v1_worker, 15);
 
 /**
  * Fork server -> host: a worker process ended (reaped by the fork server, its parent).
@@ -464,7 +557,7 @@ export type WorkerExited = Message<"dspy_bridge.v1.WorkerExited"> & {
  * Use `create(WorkerExitedSchema)` to create a new message.
  */
 export const WorkerExitedSchema: GenMessage<WorkerExited> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 13);
+  messageDesc(file_dspy_bridge_v1_worker, 16);
 
 /**
  * Everything that travels on a worker connection.
@@ -569,6 +662,26 @@ export type WorkerFrame = Message<"dspy_bridge.v1.WorkerFrame"> & {
      */
     value: StreamCredit;
     case: "streamCredit";
+  } | {
+    /**
+     * Worker -> host and back: bridge-service RPCs on this connection (HostCall).
+     *
+     * @generated from field: dspy_bridge.v1.HostCall host_call = 16;
+     */
+    value: HostCall;
+    case: "hostCall";
+  } | {
+    /**
+     * @generated from field: dspy_bridge.v1.HostReply host_reply = 17;
+     */
+    value: HostReply;
+    case: "hostReply";
+  } | {
+    /**
+     * @generated from field: dspy_bridge.v1.HostCallCancel host_call_cancel = 18;
+     */
+    value: HostCallCancel;
+    case: "hostCallCancel";
   } | { case: undefined; value?: undefined };
 };
 
@@ -577,7 +690,7 @@ export type WorkerFrame = Message<"dspy_bridge.v1.WorkerFrame"> & {
  * Use `create(WorkerFrameSchema)` to create a new message.
  */
 export const WorkerFrameSchema: GenMessage<WorkerFrame> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 14);
+  messageDesc(file_dspy_bridge_v1_worker, 17);
 
 /**
  * @generated from service dspy_bridge.v1.WorkerService

@@ -1,0 +1,127 @@
+"""Worker -> host calls on the worker's own connection instead of a gRPC channel.
+
+A unary RPC of the bridge service (bridge.proto) made by code running on the worker's
+event loop (a SessionContext's variable reads and writes, a TypeScript tool call) travels
+as a ``HostCall`` frame on the connection the worker already has, and its answer comes back
+as a ``HostReply`` (worker.proto). That skips grpcio's client, HTTP/2 and a second socket:
+a cache-miss read costs about a tenth of what a unary gRPC call does (docs/benchmarks.md).
+
+Only calls made on the worker's own loop use it (``local_route()``): a thread or another
+event loop blocking on an answer that this loop must read would wait for itself. Those
+calls, streaming RPCs (Watch, StreamTool) and every client outside a worker keep using
+gRPC, which serves the same handlers on the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Optional
+
+from google.protobuf import message_factory
+
+from .._gen.dspy_bridge.v1 import bridge_pb2, worker_pb2
+from ..errors import BridgeClosedError, BridgeTimeoutError, ProtocolError, error_from_detail
+
+__all__ = ["HostCalls", "install", "local_route"]
+
+_SERVICE = bridge_pb2.DESCRIPTOR.services_by_name["BridgeService"]
+_response_classes: dict[str, Any] = {}
+
+
+def _response_class(method: str) -> Any:
+    cls = _response_classes.get(method)
+    if cls is None:
+        desc = _SERVICE.methods_by_name.get(method)
+        if desc is None or desc.server_streaming or desc.client_streaming:
+            raise ValueError(f"'{method}' is not a unary RPC of the bridge service")
+        cls = _response_classes[method] = message_factory.GetMessageClass(desc.output_type)
+    return cls
+
+
+class HostCalls:
+    """The HostCalls of one worker connection: ids, pending answers, cancellation."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[Any], None]) -> None:
+        self.loop = loop
+        self._send = send
+        self._pending: dict[int, asyncio.Future[bytes]] = {}
+        self._next_id = 1
+        self.closed = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def call(self, method: str, request: Any, timeout: Optional[float] = None) -> Any:
+        """Sends `request` to the host's `method` and returns its response message; raises the
+        host's typed error, BridgeTimeoutError past `timeout` seconds (the host is told to
+        stop), or BridgeClosedError if the connection ends first."""
+        response_class = _response_class(method)
+        if self.closed:
+            raise BridgeClosedError("the worker's connection to the host is closed")
+        call_id = self._take_id()
+        future: asyncio.Future[bytes] = self.loop.create_future()
+        self._pending[call_id] = future
+        self._send(worker_pb2.WorkerFrame(host_call=worker_pb2.HostCall(call_id=call_id, method=method, request=request.SerializeToString())))
+        try:
+            data = await (future if timeout is None else asyncio.wait_for(future, timeout))
+        except asyncio.TimeoutError:
+            self._abandon(call_id)
+            raise BridgeTimeoutError(f"{method} got no answer from the host within {timeout} s") from None
+        except asyncio.CancelledError:
+            self._abandon(call_id)
+            raise
+        return response_class.FromString(data)
+
+    def on_reply(self, reply: Any) -> None:
+        future = self._pending.pop(reply.call_id, None)
+        if future is None or future.done():
+            return  # given up on (timed out, cancelled): the answer is not wanted
+        outcome = reply.WhichOneof("outcome")
+        if outcome == "response":
+            future.set_result(reply.response)
+        elif outcome == "error":
+            future.set_exception(error_from_detail(reply.error))
+        else:
+            future.set_exception(ProtocolError(f"the host answered host call {reply.call_id} with neither a response nor an error"))
+
+    def close(self) -> None:
+        """The connection is gone: every pending call fails."""
+        self.closed = True
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(BridgeClosedError("the worker's connection to the host closed during the call"))
+
+    def _abandon(self, call_id: int) -> None:
+        if self._pending.pop(call_id, None) is not None and not self.closed:
+            self._send(worker_pb2.WorkerFrame(host_call_cancel=worker_pb2.HostCallCancel(call_id=call_id)))
+
+    def _take_id(self) -> int:
+        call_id = self._next_id
+        while call_id in self._pending:
+            call_id = call_id + 1 if call_id < 0xFFFFFFFF else 1
+        self._next_id = call_id + 1 if call_id < 0xFFFFFFFF else 1
+        return call_id
+
+
+_installed: Optional[HostCalls] = None
+
+
+def install(host_calls: Optional[HostCalls]) -> None:
+    """Makes `host_calls` this process's route to the host (the fork server does this in each
+    worker it starts; nothing else should)."""
+    global _installed
+    _installed = host_calls
+
+
+def local_route() -> Optional[HostCalls]:
+    """This worker's HostCalls, if there is one and the caller runs on its event loop."""
+    route = _installed
+    if route is None or route.closed:
+        return None
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return route if loop is route.loop else None
