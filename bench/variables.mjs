@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Variables: cache-hit and cache-miss reads from Python, a batch read of 10, set throughput
 // on the host, and one update delivered to 100 Python watchers. The Python figures come
-// from bench/fixtures/variables_bench.py run against this process's host.
+// from bench/fixtures/variables_bench.py run against this process's host; the worker's
+// cache-miss reads (over its own connection and over gRPC) from bench/fixtures/worker_reads.py.
 // Run: npm run bench:variables [-- --reads N --rounds N --seconds S]
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -21,8 +22,9 @@ const opts = parseOptions(
 );
 const log = progress("variables");
 const Bridge = await loadBridge();
-const bridge = await Bridge.start({ workers: 1, preload: [], onLog: () => {} });
+const bridge = await Bridge.start({ workers: 1, preload: [], modules: ["worker_reads"], pythonPath: [join(REPO_ROOT, "bench/fixtures")], onLog: () => {} });
 let python;
+let worker;
 let hostSetPerS;
 try {
   // Host set throughput: in-process writes through the store (validation, version, history, log).
@@ -53,6 +55,9 @@ try {
     child.stdout.on("data", (d) => (out += d));
     child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`variables_bench.py exited with ${code}`))));
   });
+
+  log("worker: cache-miss reads over its connection and over gRPC");
+  worker = await bridge.execute("bench_worker_reads", { name: "x", reads: 4000, rounds: 8 }, { session: session.id });
 } finally {
   await bridge.close();
 }
@@ -62,6 +67,8 @@ printTable(
   [
     ["cache-hit read from Python (µs)", fmtFixed(python.cache_hit_read_us, 2)],
     ["cache-miss read from Python, p50 (µs)", fmtFixed(python.cache_miss_read_p50_us)],
+    ["cache-miss read in a worker, over its connection, p50 (µs)", fmtFixed(worker.connection)],
+    ["cache-miss read in a worker, over gRPC, p50 (µs)", fmtFixed(worker.grpc)],
     ["batch read of 10, one round trip, p50 (µs)", fmtFixed(python.batch10_read_p50_us)],
     ["host set throughput (sets/s)", fmtInt(hostSetPerS)],
     ["one update to 100 watchers, p50 (ms)", fmtFixed(python.watch_fanout_100_p50_ms, 2)],
@@ -78,6 +85,8 @@ printFinal({
   cache_hit_read_us: round(python.cache_hit_read_us, 2),
   cache_miss_read_p50_us: round(python.cache_miss_read_p50_us, 1),
   batch10_read_p50_us: round(python.batch10_read_p50_us, 1),
+  worker_read_p50_us: round(worker.connection, 1),
+  worker_read_grpc_p50_us: round(worker.grpc, 1),
   host_set_per_s: round(hostSetPerS),
   watch_fanout_100_p99_ms: round(python.watch_fanout_100_p99_ms, 2),
 });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Bridge, WorkerCrashedError } from "../src/index.js";
+import { Bridge, PayloadTooLargeError, WorkerCrashedError } from "../src/index.js";
 import { fixturesDir, quietLogs } from "./helpers.js";
 
 describe("host calls on the worker's connection", () => {
@@ -92,5 +92,28 @@ describe("host calls on the worker's connection", () => {
     const s2 = await bridge.sessions.create({ id: "hc-after" });
     await s2.variables.define("x", "integer", 1);
     assert.equal((await bridge.execute<{ value: number }>("route_read", { name: "x" }, { session: s2.id })).value, 1);
+  });
+});
+
+describe("host calls and the message limit", () => {
+  test("a response or a request over maxMessageBytes is a PayloadTooLargeError, and the worker serves on", async () => {
+    const bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, maxMessageBytes: 4096, ...quietLogs });
+    try {
+      const pid = bridge.stats().workers[0]!.pid;
+      const s = await bridge.sessions.create({ id: "hc-limit" });
+      await s.variables.define("big", "string", "x".repeat(6000));
+      await s.variables.define("small", "string", "ok");
+      await assert.rejects(bridge.execute("route_read", { name: "big" }, { session: s.id }), (err: unknown) => {
+        assert.ok(err instanceof PayloadTooLargeError, String(err));
+        assert.match((err as Error).message, /GetVariables response is \d+ bytes, over the message limit of 4096 bytes/);
+        return true;
+      });
+      await assert.rejects(bridge.execute("route_write", { name: "small", value: "y", repeat: 6000 }, { session: s.id }), PayloadTooLargeError);
+      assert.equal(await s.variables.get("small"), "ok", "the refused write changed nothing");
+      assert.equal((await bridge.execute<{ value: string }>("route_read", { name: "small" }, { session: s.id })).value, "ok");
+      assert.equal(bridge.stats().workers[0]!.pid, pid, "the same worker, never replaced");
+    } finally {
+      await bridge.close();
+    }
   });
 });

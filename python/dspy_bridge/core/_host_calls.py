@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 from google.protobuf import message_factory
 
 from .._gen.dspy_bridge.v1 import bridge_pb2, worker_pb2
-from ..errors import BridgeClosedError, BridgeTimeoutError, ProtocolError, error_from_detail
+from ..errors import BridgeClosedError, BridgeTimeoutError, PayloadTooLargeError, ProtocolError, error_from_detail
 
 __all__ = ["HostCalls", "install", "local_route"]
 
@@ -41,9 +41,10 @@ def _response_class(method: str) -> Any:
 class HostCalls:
     """The HostCalls of one worker connection: ids, pending answers, cancellation."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[Any], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[Any], None], max_message_bytes: int) -> None:
         self.loop = loop
         self._send = send
+        self._max_message_bytes = max_message_bytes
         self._pending: dict[int, asyncio.Future[bytes]] = {}
         self._next_id = 1
         self.closed = False
@@ -59,10 +60,18 @@ class HostCalls:
         response_class = _response_class(method)
         if self.closed:
             raise BridgeClosedError("the worker's connection to the host is closed")
+        payload = request.SerializeToString()
+        if len(payload) > self._max_message_bytes:
+            # Refused here, as gRPC would refuse it: a frame over the host's limit would end
+            # the connection, and the worker with it.
+            raise PayloadTooLargeError(
+                f"the {method} request is {len(payload)} bytes, over the message limit of {self._max_message_bytes} bytes",
+                details={"size": len(payload), "limit": self._max_message_bytes},
+            )
         call_id = self._take_id()
         future: asyncio.Future[bytes] = self.loop.create_future()
         self._pending[call_id] = future
-        self._send(worker_pb2.WorkerFrame(host_call=worker_pb2.HostCall(call_id=call_id, method=method, request=request.SerializeToString())))
+        self._send(worker_pb2.WorkerFrame(host_call=worker_pb2.HostCall(call_id=call_id, method=method, request=payload)))
         try:
             data = await (future if timeout is None else asyncio.wait_for(future, timeout))
         except asyncio.TimeoutError:

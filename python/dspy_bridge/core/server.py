@@ -133,7 +133,7 @@ class WorkerProtocol(asyncio.Protocol):
         self._loop = asyncio.get_event_loop()
         self._busy_poll = BusyPoll(self._loop, busy_poll_us)
         # This worker's own calls to the host (bridge-service RPCs) on this connection.
-        self.host_calls = HostCalls(self._loop, self._send)
+        self.host_calls = HostCalls(self._loop, self._send, max_message_bytes)
 
     # -- connection -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -231,7 +231,8 @@ async def call_tool(
     """
     if client is None:
         client = await tool_client()
-    return await _call(client.stub, name, args, session_id, timeout, route=client.route())
+    route = client.route() if hasattr(client, "route") else None  # any object with a bridge-service `stub` will do
+    return await _call(client.stub, name, args, session_id, timeout, route=route)
 
 
 async def stream_tool(

@@ -8,7 +8,7 @@ import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protob
 import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { ErrorDetailSchema, type ErrorDetail } from "../gen/dspy_bridge/v1/errors_pb.js";
 import { HostReplySchema, type HostCall, type HostReply } from "../gen/dspy_bridge/v1/worker_pb.js";
-import { errorToDetail, InvalidArgumentError } from "../errors/index.js";
+import { errorToDetail, InvalidArgumentError, PayloadTooLargeError } from "../errors/index.js";
 import type { Handler } from "./handlers.js";
 import { ERROR_DETAIL_METADATA_KEY } from "./service-error.js";
 
@@ -22,7 +22,11 @@ interface Method {
 export class HostCallRouter {
   private readonly methods = new Map<string, Method>();
 
-  constructor(handlers: Record<string, Handler>) {
+  /** @param maxMessageBytes the largest response sent back (the worker refuses bigger frames). */
+  constructor(
+    handlers: Record<string, Handler>,
+    private readonly maxMessageBytes: number,
+  ) {
     for (const m of BridgeService.methods) {
       const handler = handlers[m.localName] as Handler | undefined;
       if (m.methodKind === "unary" && handler) this.methods.set(m.name, { input: m.input, output: m.output, handler });
@@ -31,7 +35,7 @@ export class HostCallRouter {
 
   /** The host calls of one worker connection; `reply` sends a HostReply frame on it. */
   open(reply: (frame: HostReply) => void): HostCalls {
-    return new HostCalls(this.methods, reply);
+    return new HostCalls(this.methods, reply, this.maxMessageBytes);
   }
 }
 
@@ -50,6 +54,7 @@ export class HostCalls {
   constructor(
     private readonly methods: Map<string, Method>,
     private readonly reply: (frame: HostReply) => void,
+    private readonly maxMessageBytes: number,
   ) {}
 
   get inFlight(): number {
@@ -99,6 +104,14 @@ export class HostCalls {
           bytes = toBinary(method.output, res as never);
         } catch (encodeErr) {
           return finish({ case: "error", value: errorToDetail(encodeErr) });
+        }
+        if (bytes.length > this.maxMessageBytes) {
+          const limit = this.maxMessageBytes;
+          const tooLarge = new PayloadTooLargeError(`the ${call.method} response is ${bytes.length} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`, {
+            size: bytes.length,
+            limit,
+          });
+          return finish({ case: "error", value: errorToDetail(tooLarge) });
         }
         finish({ case: "response", value: bytes });
       });

@@ -159,7 +159,7 @@ export class Bridge {
       configurations: this.configurations,
       optimization: this.optimization,
     });
-    this.hostCallRouter = new HostCallRouter(this.serviceHandlers);
+    this.hostCallRouter = new HostCallRouter(this.serviceHandlers, options.maxMessageBytes);
   }
 
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
