@@ -15,11 +15,16 @@ describe("host calls on the worker's connection", () => {
   });
   after(() => bridge.close());
 
+  const hostCalls = () => bridge.stats().workers.reduce((n, w) => n + w.hostCalls, 0);
+
   test("reads and writes of variables take the connection, and see what TypeScript set", async () => {
     const s = await bridge.sessions.create({ id: "hc-vars" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
+    await bridge.execute("route_read", { name: "temperature" }, { session: s.id }); // connects (over gRPC)
+    const before = hostCalls();
     const read = await bridge.execute<{ on_connection: boolean; value: number; p50_us: number }>("route_read", { name: "temperature", reads: 50 }, { session: s.id });
     assert.equal(read.on_connection, true);
+    assert.ok(hostCalls() - before >= 50, `the host served the 50 reads on the worker's connection (${hostCalls() - before})`);
     assert.equal(read.value, 0.7);
     await s.variables.set("temperature", 1.1);
     assert.equal((await bridge.execute<{ value: number }>("route_read", { name: "temperature" }, { session: s.id })).value, 1.1);
@@ -30,8 +35,17 @@ describe("host calls on the worker's connection", () => {
   test("off the worker's loop (a thread with its own loop) the same read takes gRPC", async () => {
     const s = await bridge.sessions.create({ id: "hc-thread" });
     await s.variables.define("n", "integer", 5);
+    const before = hostCalls();
     const read = await bridge.execute<{ on_connection: boolean; value: number }>("route_read_in_thread", { name: "n", session_id: s.id }, { session: s.id });
     assert.deepEqual(read, { on_connection: false, value: 5 });
+    assert.equal(hostCalls(), before, "nothing came over the worker's connection");
+  });
+
+  test("only a context with the worker's own secret, and not closed, takes the connection", async () => {
+    const s = await bridge.sessions.create({ id: "hc-identity" });
+    await s.variables.define("x", "integer", 1);
+    const out = await bridge.execute<Record<string, unknown>>("route_identity", {}, { session: s.id });
+    assert.deepEqual(out, { wrong_token: "AuthenticationError", own_route: true, closed_route: false, closed_call: "BridgeClosedError" });
   });
 
   test("typed errors come back typed; unknown and malformed calls get clear errors", async () => {
@@ -44,6 +58,7 @@ describe("host calls on the worker's connection", () => {
     assert.equal(errors.bad_value_connection, errors.bad_value_grpc, "the same error as over gRPC");
     assert.match(errors.unknown_method!, /^InvalidArgumentError: 'NoSuchRpc' is not a unary RPC of the bridge service/);
     assert.match(errors.malformed!, /^InvalidArgumentError: a malformed GetVariables request/);
+    assert.equal(errors.ping, "no error", "a well-formed raw call is served");
     assert.equal(await s.variables.get("temperature"), 0.7, "nothing was half-written");
     assert.equal((await bridge.execute<{ value: number }>("route_read", { name: "temperature" }, { session: s.id })).value, 0.7, "the worker still serves");
   });
@@ -61,7 +76,10 @@ describe("host calls on the worker's connection", () => {
       return "finished";
     });
     const s = await bridge.sessions.create({ id: "hc-tools" });
+    await bridge.execute("route_tool", { name: "hc_add", args: { a: 1, b: 1 } }, { session: s.id }); // the tool client connects
+    const before = hostCalls();
     assert.deepEqual(await bridge.execute("route_tool", { name: "hc_add", args: { a: 2, b: 3 } }, { session: s.id }), { on_connection: true, result: 5 });
+    assert.equal(hostCalls() - before, 1, "the tool call came over the worker's connection");
     const timedOut = await bridge.execute<{ error: string; in_flight: number }>("route_tool", { name: "hc_slow", args: {}, timeout: 0.2 }, { session: s.id });
     assert.equal(timedOut.error, "BridgeTimeoutError");
     assert.equal(timedOut.in_flight, 0);
@@ -92,6 +110,21 @@ describe("host calls on the worker's connection", () => {
     const s2 = await bridge.sessions.create({ id: "hc-after" });
     await s2.variables.define("x", "integer", 1);
     assert.equal((await bridge.execute<{ value: number }>("route_read", { name: "x" }, { session: s2.id })).value, 1);
+  });
+});
+
+describe("host calls without the bridge service", () => {
+  test("bridgeService: false refuses every call a worker makes on its connection", async () => {
+    const bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, bridgeService: false, ...quietLogs });
+    try {
+      const out = await bridge.execute<Record<string, string>>("route_raw_calls");
+      for (const key of ["unknown_method", "malformed", "ping"]) {
+        assert.match(out[key]!, /^FailedPreconditionError: the bridge service is disabled \(option bridgeService: false\)/, key);
+      }
+      assert.deepEqual(await bridge.execute("ping"), { ok: true }, "the worker serves on");
+    } finally {
+      await bridge.close();
+    }
   });
 });
 

@@ -4,17 +4,20 @@ A unary RPC of the bridge service (bridge.proto) made by code running on the wor
 event loop (a SessionContext's variable reads and writes, a TypeScript tool call) travels
 as a ``HostCall`` frame on the connection the worker already has, and its answer comes back
 as a ``HostReply`` (worker.proto). That skips grpcio's client, HTTP/2 and a second socket:
-a cache-miss read costs about a tenth of what a unary gRPC call does (docs/benchmarks.md).
+a cache-miss read costs about a sixth of what a unary gRPC call does (docs/benchmarks.md).
 
-Only calls made on the worker's own loop use it (``local_route()``): a thread or another
-event loop blocking on an answer that this loop must read would wait for itself. Those
-calls, streaming RPCs (Watch, StreamTool) and every client outside a worker keep using
-gRPC, which serves the same handlers on the host.
+Only calls made on the worker's own loop use it (``local_route()``): the futures and the
+transport here belong to that loop and are not thread-safe, and synchronous code on the
+loop's thread waiting for an answer only that loop can read would wait forever. Calls from
+other threads or loops, streaming RPCs (Watch, StreamTool), clients with another address or
+secret, and every process outside the pool keep using gRPC, which serves the same handlers
+on the host.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, Callable, Optional
 
 from google.protobuf import message_factory
@@ -22,7 +25,7 @@ from google.protobuf import message_factory
 from .._gen.dspy_bridge.v1 import bridge_pb2, worker_pb2
 from ..errors import BridgeClosedError, BridgeTimeoutError, PayloadTooLargeError, ProtocolError, error_from_detail
 
-__all__ = ["HostCalls", "install", "local_route"]
+__all__ = ["HostCalls", "install", "local_route", "is_own_host"]
 
 _SERVICE = bridge_pb2.DESCRIPTOR.services_by_name["BridgeService"]
 _response_classes: dict[str, Any] = {}
@@ -58,9 +61,14 @@ class HostCalls:
         host's typed error, BridgeTimeoutError past `timeout` seconds (the host is told to
         stop), or BridgeClosedError if the connection ends first."""
         response_class = _response_class(method)
+        return response_class.FromString(await self.call_raw(method, request.SerializeToString(), timeout))
+
+    async def call_raw(self, method: str, payload: bytes, timeout: Optional[float] = None) -> bytes:
+        """`call` with the request already serialized and the response left so."""
+        if asyncio.get_running_loop() is not self.loop:
+            raise RuntimeError("a worker's host calls belong to its event loop; use gRPC from elsewhere")
         if self.closed:
             raise BridgeClosedError("the worker's connection to the host is closed")
-        payload = request.SerializeToString()
         if len(payload) > self._max_message_bytes:
             # Refused here, as gRPC would refuse it: a frame over the host's limit would end
             # the connection, and the worker with it.
@@ -72,15 +80,25 @@ class HostCalls:
         future: asyncio.Future[bytes] = self.loop.create_future()
         self._pending[call_id] = future
         self._send(worker_pb2.WorkerFrame(host_call=worker_pb2.HostCall(call_id=call_id, method=method, request=payload)))
+        # A timer, not asyncio.wait_for: an async command's first step runs outside any Task
+        # (WorkerProtocol._start_eagerly), where wait_for (asyncio.timeout) refuses to run from
+        # Python 3.12 on.
+        expiry = None if timeout is None else self.loop.call_later(timeout, self._expire, call_id, method, timeout)
         try:
-            data = await (future if timeout is None else asyncio.wait_for(future, timeout))
-        except asyncio.TimeoutError:
-            self._abandon(call_id)
-            raise BridgeTimeoutError(f"{method} got no answer from the host within {timeout} s") from None
+            return await future
         except asyncio.CancelledError:
             self._abandon(call_id)
             raise
-        return response_class.FromString(data)
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+
+    def _expire(self, call_id: int, method: str, timeout: float) -> None:
+        future = self._pending.get(call_id)
+        if future is None or future.done():
+            return
+        self._abandon(call_id)
+        future.set_exception(BridgeTimeoutError(f"{method} got no answer from the host within {timeout} s"))
 
     def on_reply(self, reply: Any) -> None:
         future = self._pending.pop(reply.call_id, None)
@@ -122,6 +140,16 @@ def install(host_calls: Optional[HostCalls]) -> None:
     worker it starts; nothing else should)."""
     global _installed
     _installed = host_calls
+
+
+def is_own_host(address: Optional[str], token: Optional[str]) -> bool:
+    """Whether a client for `address` with `token` talks to the host that runs this worker, as
+    that worker: only such a client may use the worker's connection (any other keeps gRPC, and
+    the host's own checks of that address and secret)."""
+    from . import host
+
+    own_token = host._worker_token
+    return bool(address) and address == os.environ.get("DSPY_BRIDGE_ADDRESS") and own_token is not None and token == own_token
 
 
 def local_route() -> Optional[HostCalls]:

@@ -17,7 +17,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import AuthenticationError, BridgeError, InvalidArgumentError, error_from_detail
+from ..errors import (
+    AuthenticationError,
+    BridgeCancelledError,
+    BridgeError,
+    BridgeTimeoutError,
+    InvalidArgumentError,
+    error_from_detail,
+)
 
 __all__ = ["HostClient", "connect", "ERROR_DETAIL_METADATA_KEY"]
 
@@ -42,6 +49,12 @@ def _translate(err: Any) -> BridgeError:
     code = err.code()
     if code.name == "UNAUTHENTICATED":
         return AuthenticationError(err.details() or "unauthenticated")
+    # No detail in the trailers: the client's own deadline or cancellation, typed as the
+    # worker's connection types them (core._host_calls).
+    if code.name == "DEADLINE_EXCEEDED":
+        return BridgeTimeoutError(err.details() or "the call to the host timed out")
+    if code.name == "CANCELLED":
+        return BridgeCancelledError(err.details() or "the call to the host was cancelled")
     return BridgeError(err.details() or code.name, code=code.value[0], reason=code.name.lower())
 
 
@@ -75,19 +88,20 @@ def _auth_interceptors(token: str) -> list[Any]:
 class HostClient:
     """An authenticated channel to the host plus the bridge service stub."""
 
-    def __init__(self, channel: Any, address: str) -> None:
+    def __init__(self, channel: Any, address: str, *, own_host: bool = False) -> None:
         from .._gen.dspy_bridge.v1 import bridge_pb2_grpc
 
         self.channel = channel
         self.address = address
         self.stub = bridge_pb2_grpc.BridgeServiceStub(channel)
-        # The worker's own host: unary calls on the worker's loop take its connection instead.
-        self.worker_route = address == os.environ.get("DSPY_BRIDGE_ADDRESS")
+        # The host that runs this worker, as this worker (_host_calls.is_own_host): unary calls
+        # made on the worker's loop take the worker's own connection instead of the channel.
+        self._own_host = own_host
 
-    def route(self) -> Any:
-        """The worker's own connection to call the host on (core._host_calls), when this client
-        is for the host that runs this worker and the caller is on the worker's loop; else None."""
-        if not self.worker_route:
+    def worker_route(self) -> Any:
+        """The worker's own connection to the host (core._host_calls), when this client is the
+        worker's client of its own host and the caller is on the worker's loop; else None."""
+        if not self._own_host:
             return None
         from ._host_calls import local_route
 
@@ -97,7 +111,7 @@ class HostClient:
         """Calls a unary RPC of the bridge service by name, raising typed errors."""
         import grpc
 
-        route = self.route()
+        route = self.worker_route()
         if route is not None:
             return await route.call(method, request, timeout)
         try:
@@ -138,4 +152,6 @@ async def connect(address: str | None = None, token: str | None = None) -> HostC
         interceptors=_auth_interceptors(token),
         options=[("grpc.max_receive_message_length", 128 * 1024 * 1024), ("grpc.max_send_message_length", 128 * 1024 * 1024)],
     )
-    return HostClient(channel, address)
+    from ._host_calls import is_own_host
+
+    return HostClient(channel, address, own_host=is_own_host(address, token))

@@ -132,9 +132,10 @@ class SessionContext:
         self._writes = _Latency()
         self.session_info: dict[str, Any] = {}
         self.address: Optional[str] = None
-        # Inside a worker, connected to the host that runs it: unary calls made on the
-        # worker's loop go over the worker's own connection (core._host_calls), not gRPC.
-        self._worker_route = False
+        # Inside a worker, connected to the host that runs it as that worker (connect() decides,
+        # _host_calls.is_own_host): unary calls made on the worker's loop go over the worker's
+        # own connection, not gRPC.
+        self._own_host = False
 
     # ------------------------------------------------------------------------------------
     # Connection and lifecycle
@@ -182,7 +183,7 @@ class SessionContext:
             timeout=timeout,
         )
         ctx.address = address
-        ctx._worker_route = address == os.environ.get("DSPY_BRIDGE_ADDRESS")
+        ctx._own_host = _host_calls.is_own_host(address, token)
         try:
             await ctx.initialize(create=create, ttl_ms=ttl_ms, metadata=metadata)
         except BaseException:
@@ -393,7 +394,7 @@ class SessionContext:
     def worker_route(self) -> Any:
         """The worker's own connection to the host (core._host_calls), when this context is a
         worker's, for the host that runs it, and the caller is on the worker's loop; else None."""
-        return _host_calls.local_route() if self._worker_route else None
+        return _host_calls.local_route() if self._own_host and not self._closed else None
 
     async def _call(self, method: str, request: Any) -> Any:
         route = self.worker_route()

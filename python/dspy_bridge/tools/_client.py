@@ -17,14 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..core import host as _host
-from ..errors import (
-    BridgeCancelledError,
-    BridgeClosedError,
-    BridgeError,
-    BridgeTimeoutError,
-    InvalidArgumentError,
-    ProtocolError,
-)
+from ..errors import BridgeClosedError, BridgeError, InvalidArgumentError, ProtocolError
 from ..values import decode_value, encode_value
 from ._registry import current_session_id
 
@@ -130,14 +123,7 @@ async def close_tool_clients() -> None:
 
 
 def _rpc_error(err: Any) -> BridgeError:
-    translated = _host._translate(err)
-    if type(translated) is BridgeError:  # no detail in the trailers: map the plain status
-        name = err.code().name
-        if name == "DEADLINE_EXCEEDED":
-            return BridgeTimeoutError(translated.message or "the tool call timed out")
-        if name == "CANCELLED":
-            return BridgeCancelledError(translated.message or "the tool call was cancelled")
-    return translated
+    return _host._translate(err)
 
 
 def _request(name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
@@ -231,7 +217,7 @@ async def call_tool(
     """
     if client is None:
         client = await tool_client()
-    route = client.route() if hasattr(client, "route") else None  # any object with a bridge-service `stub` will do
+    route = client.worker_route() if hasattr(client, "worker_route") else None  # any object with a bridge-service `stub` will do
     return await _call(client.stub, name, args, session_id, timeout, route=route)
 
 
@@ -251,14 +237,17 @@ async def stream_tool(
         yield item
 
 
-async def _list(stub: Any, session_id: Optional[str], timeout: Optional[float]) -> list[ToolSpec]:
+async def _list(stub: Any, session_id: Optional[str], timeout: Optional[float], route: Any = None) -> list[ToolSpec]:
     import grpc
 
     from .._gen.dspy_bridge.v1 import tools_pb2
 
     session = current_session_id() if session_id is None else session_id
+    request = tools_pb2.ListToolsRequest(session_id=session)
+    if route is not None:
+        return [ToolSpec.from_proto(t) for t in (await route.call("ListTools", request, timeout)).tools]
     try:
-        response = await stub.ListTools(tools_pb2.ListToolsRequest(session_id=session), timeout=timeout)
+        response = await stub.ListTools(request, timeout=timeout)
     except grpc.aio.AioRpcError as err:
         raise _rpc_error(err) from None
     except grpc.aio.UsageError:
@@ -271,7 +260,8 @@ async def list_tools(session_id: Optional[str] = None, *, client: Any = None, ti
     TypeScript and Python tools), with their schemas."""
     if client is None:
         client = await tool_client()
-    return await _list(client.stub, session_id, timeout)
+    route = client.worker_route() if hasattr(client, "worker_route") else None
+    return await _list(client.stub, session_id, timeout, route=route)
 
 
 class SessionTools:
@@ -302,7 +292,7 @@ class SessionTools:
             yield item
 
     async def list(self) -> list[ToolSpec]:
-        return await _list(self._stub(), self.session_id, 30.0)
+        return await _list(self._stub(), self.session_id, 30.0, route=self._session.worker_route())
 
     def __repr__(self) -> str:
         return f"SessionTools(session_id={self.session_id!r})"

@@ -147,3 +147,56 @@ async def test_a_request_over_the_message_limit_is_refused_before_it_is_sent(mak
     assert raised.value.details == {"size": 5003, "limit": 2048}
     assert h.protocol.host_calls.in_flight == 0
     assert await h.wire.call_value("ping") == {"ok": True}, "nothing was sent; the connection serves on"
+
+
+async def test_an_async_commands_first_step_may_make_a_host_call_with_a_timeout(
+    registry: Any, make_worker: Callable[..., Any]
+) -> None:
+    # The first step of an async command runs outside any Task (WorkerProtocol._start_eagerly):
+    # the host call's timeout must not need one (asyncio.timeout does, from Python 3.12).
+    from dspy_bridge.core import command
+
+    @command(registry=registry)
+    async def ask_host(session_id: str) -> str:
+        route = _host_calls.local_route()
+        assert route is not None
+        info = await route.call("GetSession", session_pb2.GetSessionRequest(session_id=session_id), timeout=5)
+        return info.session_id
+
+    h: WorkerHarness = await make_worker()
+    await h.wire.read_frame()
+    _host_calls.install(h.protocol.host_calls)
+    try:
+        call_id = h.wire.next_id()
+        from wire_helpers import execute_frame
+
+        h.wire.send(execute_frame(call_id, "ask_host", {"session_id": "s9"}))
+        sent = await _host_call(h)
+        h.wire.send(_reply(sent.call_id, response=session_pb2.SessionInfo(session_id="s9").SerializeToString()))
+        frame = await h.wire.read_frame()
+        assert frame.WhichOneof("kind") == "result" and frame.result.call_id == call_id
+        from dspy_bridge.values import decode_value
+
+        assert decode_value(frame.result.result) == "s9"
+    finally:
+        _host_calls.install(None)
+
+
+async def test_a_call_from_another_loop_is_refused(worker: WorkerHarness) -> None:
+    calls = worker.protocol.host_calls
+    errors: list[BaseException] = []
+
+    def elsewhere() -> None:
+        async def attempt() -> None:
+            try:
+                await calls.call("GetSession", session_pb2.GetSessionRequest(session_id="x"))
+            except RuntimeError as err:
+                errors.append(err)
+
+        asyncio.run(attempt())
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "belong to its event loop" in str(errors[0])
+    assert calls.in_flight == 0

@@ -1,14 +1,14 @@
 // Bridge-service RPCs that a worker sends on its own connection (WorkerFrame.host_call)
 // rather than over gRPC, served by the same handlers as the gRPC server. A worker's calls to
 // the host from its event loop (variable reads and writes, sessions, TypeScript tools)
-// skip grpcio's client and HTTP/2: about a tenth of a unary gRPC round trip
+// skip grpcio's client and HTTP/2: about a sixth of a unary gRPC round trip
 // (docs/benchmarks.md). Only unary RPCs come this way; Watch and StreamTool stay on gRPC.
 import { Metadata } from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { ErrorDetailSchema, type ErrorDetail } from "../gen/dspy_bridge/v1/errors_pb.js";
 import { HostReplySchema, type HostCall, type HostReply } from "../gen/dspy_bridge/v1/worker_pb.js";
-import { errorToDetail, InvalidArgumentError, PayloadTooLargeError } from "../errors/index.js";
+import { errorToDetail, FailedPreconditionError, InvalidArgumentError, PayloadTooLargeError } from "../errors/index.js";
 import type { Handler } from "./handlers.js";
 import { ERROR_DETAIL_METADATA_KEY } from "./service-error.js";
 
@@ -33,9 +33,12 @@ export class HostCallRouter {
     }
   }
 
-  /** The host calls of one worker connection; `reply` sends a HostReply frame on it. */
-  open(reply: (frame: HostReply) => void): HostCalls {
-    return new HostCalls(this.methods, reply, this.maxMessageBytes);
+  /**
+   * The host calls of one worker connection; `reply` sends a HostReply frame on it. With
+   * `refuseAll` (the pool runs without its bridge service) every call is refused.
+   */
+  open(reply: (frame: HostReply) => void, refuseAll = false): HostCalls {
+    return new HostCalls(refuseAll ? new Map() : this.methods, reply, this.maxMessageBytes, refuseAll);
   }
 }
 
@@ -50,11 +53,14 @@ interface CallShim {
 export class HostCalls {
   /** Calls being served, by the worker's call id: what cancels each. */
   private readonly pending = new Map<number, () => void>();
+  /** Calls handled so far (answered, refused or cancelled). */
+  served = 0;
 
   constructor(
     private readonly methods: Map<string, Method>,
     private readonly reply: (frame: HostReply) => void,
     private readonly maxMessageBytes: number,
+    private readonly refuseAll = false,
   ) {}
 
   get inFlight(): number {
@@ -63,6 +69,13 @@ export class HostCalls {
 
   handle(call: HostCall): void {
     const id = call.callId;
+    this.served++;
+    if (this.refuseAll) {
+      return this.answer(id, errorToDetail(new FailedPreconditionError("the bridge service is disabled (option bridgeService: false): workers cannot call the host")));
+    }
+    if (this.pending.has(id)) {
+      return this.answer(id, errorToDetail(new InvalidArgumentError(`host call ${id} is already in flight`, { parameter: "call_id" })));
+    }
     const method = this.methods.get(call.method);
     if (!method) {
       return this.answer(id, errorToDetail(new InvalidArgumentError(`'${call.method}' is not a unary RPC of the bridge service`, { parameter: "method" })));

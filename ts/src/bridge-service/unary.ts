@@ -1,6 +1,6 @@
 // The shape of the unary handlers the bridge service registers: `Wrap` turns a plain
 // request -> response function into a grpc-js handler that reports errors typed
-// (bridge-server.ts builds it; the *-handlers.ts files use it).
+// (handlers.ts builds it; the *-handlers.ts files use it).
 import type { ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 
 export type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;

@@ -79,6 +79,8 @@ export interface WorkerStats {
   served: number;
   rssBytes: number;
   sessions: number;
+  /** Bridge-service calls this worker has made on its own connection (HostCall frames). */
+  hostCalls: number;
 }
 
 export interface BridgeStats {
@@ -323,6 +325,7 @@ export class Bridge {
           served: w.served,
           rssBytes: w.rssBytes,
           sessions: slot.sessions.size,
+          hostCalls: w.hostCalls?.served ?? 0,
         });
       }
     }
@@ -584,7 +587,9 @@ export class Bridge {
     this.awaitingHello.delete(hello.workerId);
     const worker = waiting.worker;
     worker.attach(connection, hello);
-    worker.hostCalls = this.hostCallRouter.open((reply) => worker.sendHostReply(reply));
+    // Without the bridge service, workers have no way to the store or the tools: their
+    // connection serves none either (HostCalls.refuseAll).
+    worker.hostCalls = this.hostCallRouter.open((reply) => worker.sendHostReply(reply), this.options.bridgeService === false);
     connection.pollWith(this.busyPoll);
     connection.attach({
       onFrame: (frame) => this.onFrame(worker, frame),
