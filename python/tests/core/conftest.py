@@ -100,3 +100,16 @@ async def worker(make_worker: Callable[..., Any]) -> WorkerHarness:
     hello = await h.wire.read_frame()
     assert hello.WhichOneof("kind") == "hello"
     return h
+
+
+# The loop-sensitive tests (busy polling, host calls) run on asyncio's own loop and on
+# uvloop, which the workers use; the rest on asyncio's.
+_BOTH_LOOPS = ("test_busy_poll.py", "test_host_calls.py")
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if item.path.name in _BOTH_LOOPS:
+        import uvloop
+
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
