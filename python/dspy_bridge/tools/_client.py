@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..core import host as _host
-from ..errors import BridgeClosedError, BridgeError, InvalidArgumentError, ProtocolError
+from ..errors import BridgeClosedError, InvalidArgumentError, ProtocolError
 from ..values import decode_value, encode_value
 from ._registry import current_session_id
 
@@ -122,8 +122,10 @@ async def close_tool_clients() -> None:
 # -- calls ---------------------------------------------------------------------------------
 
 
-def _rpc_error(err: Any) -> BridgeError:
-    return _host._translate(err)
+def _worker_route(client: Any) -> Any:
+    """`client`'s route over the worker's own connection, if it has one (any object with a
+    bridge-service `stub` will do as a client; only a HostClient can have a route)."""
+    return client.worker_route() if hasattr(client, "worker_route") else None
 
 
 def _request(name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
@@ -169,7 +171,7 @@ async def _call(
     try:
         response = await call
     except grpc.aio.AioRpcError as err:
-        raise _rpc_error(err) from None
+        raise _host._translate(err) from None
     except grpc.aio.UsageError:
         raise BridgeClosedError("the channel to the host is closed") from None
     except asyncio.CancelledError:
@@ -188,7 +190,7 @@ async def _stream(stub: Any, name: str, args: Optional[Mapping[str, Any]], sessi
             try:
                 response = await call.read()
             except grpc.aio.AioRpcError as err:
-                raise _rpc_error(err) from None
+                raise _host._translate(err) from None
             except grpc.aio.UsageError:
                 raise BridgeClosedError("the channel to the host is closed") from None
             if response is grpc.aio.EOF:
@@ -217,8 +219,7 @@ async def call_tool(
     """
     if client is None:
         client = await tool_client()
-    route = client.worker_route() if hasattr(client, "worker_route") else None  # any object with a bridge-service `stub` will do
-    return await _call(client.stub, name, args, session_id, timeout, route=route)
+    return await _call(client.stub, name, args, session_id, timeout, route=_worker_route(client))
 
 
 async def stream_tool(
@@ -249,7 +250,7 @@ async def _list(stub: Any, session_id: Optional[str], timeout: Optional[float], 
     try:
         response = await stub.ListTools(request, timeout=timeout)
     except grpc.aio.AioRpcError as err:
-        raise _rpc_error(err) from None
+        raise _host._translate(err) from None
     except grpc.aio.UsageError:
         raise BridgeClosedError("the channel to the host is closed") from None
     return [ToolSpec.from_proto(t) for t in response.tools]
@@ -260,8 +261,7 @@ async def list_tools(session_id: Optional[str] = None, *, client: Any = None, ti
     TypeScript and Python tools), with their schemas."""
     if client is None:
         client = await tool_client()
-    route = client.worker_route() if hasattr(client, "worker_route") else None
-    return await _list(client.stub, session_id, timeout, route=route)
+    return await _list(client.stub, session_id, timeout, route=_worker_route(client))
 
 
 class SessionTools:

@@ -38,7 +38,7 @@ export class HostCallRouter {
    * `refuseAll` (the pool runs without its bridge service) every call is refused.
    */
   open(reply: (frame: HostReply) => void, refuseAll = false): HostCalls {
-    return new HostCalls(refuseAll ? new Map() : this.methods, reply, this.maxMessageBytes, refuseAll);
+    return new HostCalls(this.methods, reply, this.maxMessageBytes, refuseAll);
   }
 }
 

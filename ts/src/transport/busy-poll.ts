@@ -100,7 +100,7 @@ export class ConnectionPoll {
       this.forget(); // a batch: the loop is busy, this connection does not need it kept turning
       return;
     }
-    if (this.sentAt !== 0) this.driver.settle(); // a second lone frame before any answer: one expectation
+    this.forget(); // a second lone frame before any answer is still one expectation
     const now = driver.now();
     this.sentAt = now;
     // A zero window is still counted, so that received() can adapt it, but spins nothing.
