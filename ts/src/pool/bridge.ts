@@ -699,7 +699,7 @@ export class Bridge {
 
   /** The worker has answered this call for good (result, stream end or error). */
   private finishOnWorker(worker: WorkerProcess, call: Call): void {
-    worker.inFlight.delete(call.id);
+    worker.inFlight.delete(call);
     worker.served++;
     if (call.hardDeadline) clearTimeout(call.hardDeadline);
   }

@@ -13,6 +13,7 @@ import { encodeExecuteFrame } from "../transport/fast-codec.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import type { HostCalls } from "../bridge-service/host-calls.js";
 import type { Call } from "./call.js";
+import { InFlightCalls } from "./in-flight.js";
 
 /**
  * starting → ready → (draining →) stopping → dead; `dead` is also where a crash lands.
@@ -25,7 +26,7 @@ export class WorkerProcess {
   pid: number | undefined;
   connection: FrameConnection | undefined;
   hello: Hello | undefined;
-  readonly inFlight = new Map<number, Call>();
+  readonly inFlight = new InFlightCalls();
   served = 0;
   readyAt = 0;
   rssBytes = 0;
@@ -39,7 +40,6 @@ export class WorkerProcess {
   onExitKnown: (() => void) | undefined;
   /** The bridge-service calls this worker sends on its connection (HostCall frames). */
   hostCalls: HostCalls | undefined;
-  private nextCallId = 1;
 
   constructor(
     readonly id: string,
@@ -54,17 +54,11 @@ export class WorkerProcess {
     this.readyAt = performance.now();
   }
 
-  /** Assigns the call its id on this connection and encodes its frame (not sent yet). */
+  /** Encodes the call's frame (not sent yet), with the id it will have on this connection. */
   encodeCall(call: Call): Buffer {
-    let id = this.nextCallId++;
-    if (this.nextCallId > 0xffffffff) this.nextCallId = 1;
-    while (this.inFlight.has(id)) {
-      id = this.nextCallId++;
-      if (this.nextCallId > 0xffffffff) this.nextCallId = 1;
-    }
-    call.id = id;
+    call.id = this.inFlight.reserveId();
     return encodeExecuteFrame({
-      callId: id,
+      callId: call.id,
       command: call.command,
       args: call.args,
       sessionId: call.sessionId ?? "",
@@ -78,7 +72,7 @@ export class WorkerProcess {
   sendEncoded(call: Call, frame: Buffer): void {
     call.worker = this;
     call.dispatchedAt = performance.now();
-    this.inFlight.set(call.id, call);
+    this.inFlight.put(call);
     this.connection!.sendRaw(frame);
   }
 

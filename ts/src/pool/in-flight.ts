@@ -1,0 +1,95 @@
+// The calls in flight on one worker connection, by call id.
+//
+// Why not a Map: a Map of a few dozen entries that turns over 100k times a second is
+// rehashed every few hundred calls, and V8 links each obsolete table to its successor and
+// leaves the old entries in it. Once one obsolete table has been promoted to the old
+// generation, it keeps the next table and every Call in it alive through each scavenge;
+// they are promoted in turn and keep the next ones alive, until a full mark-compact. Runs
+// fell into that state at random and then paid 50% more host time per call (measured with
+// --trace-gc-nvp: ~2.5 MB promoted per scavenge instead of none; docs/benchmarks.md).
+//
+// This table is one array indexed by `id & mask`, written in place: a finished call's slot
+// is cleared, so nothing dead ever points at a live call. Ids stay increasing (commands see
+// them as CommandContext.call_id); one whose slot is still taken by an older call (a long
+// stream, say) is skipped. The array doubles when half full, so an id always finds a slot
+// within a few tries, and growing never separates ids that shared a slot.
+import type { Call } from "./call.js";
+
+/** Call ids are uint32 on the wire; 0 means "no call". */
+const MAX_ID = 0xffffffff;
+const INITIAL_CAPACITY = 256;
+
+export class InFlightCalls {
+  private slots: (Call | undefined)[] = new Array(INITIAL_CAPACITY).fill(undefined);
+  private mask = INITIAL_CAPACITY - 1;
+  private count = 0;
+  private nextId: number;
+
+  /** `firstId` is where ids start (tests start near the wrap-around). */
+  constructor(firstId = 1) {
+    if (!Number.isInteger(firstId) || firstId < 1 || firstId > MAX_ID) throw new RangeError(`firstId must be an integer in 1..${MAX_ID}`);
+    this.nextId = firstId;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * The id for the next call: not in flight, and its slot free. The call is stored under it
+   * with put() (the frame is encoded in between, and a call refused there never is).
+   */
+  reserveId(): number {
+    let id = this.nextId;
+    while (this.slots[id & this.mask] !== undefined) id = id === MAX_ID ? 1 : id + 1;
+    this.nextId = id === MAX_ID ? 1 : id + 1;
+    return id;
+  }
+
+  /** Stores `call` under its id, from reserveId() with nothing stored since. */
+  put(call: Call): void {
+    // Growing keeps the reserved slot free: ids apart under the old mask stay apart.
+    if ((this.count + 1) * 2 > this.slots.length) this.grow();
+    const index = call.id & this.mask;
+    if (this.slots[index] !== undefined) throw new Error(`call id ${call.id} was not reserved`);
+    this.slots[index] = call;
+    this.count++;
+  }
+
+  get(id: number): Call | undefined {
+    const call = this.slots[id & this.mask];
+    return call !== undefined && call.id === id ? call : undefined;
+  }
+
+  /** Removes `call` if it is the one in flight under its id; true when it was. */
+  delete(call: Call): boolean {
+    const index = call.id & this.mask;
+    if (this.slots[index] !== call) return false;
+    this.slots[index] = undefined;
+    this.count--;
+    return true;
+  }
+
+  /** The calls in flight, in slot order (a snapshot: safe to change the table meanwhile). */
+  values(): Call[] {
+    const out: Call[] = [];
+    if (this.count === 0) return out;
+    for (const call of this.slots) if (call !== undefined) out.push(call);
+    return out;
+  }
+
+  clear(): void {
+    if (this.count === 0) return;
+    this.slots.fill(undefined);
+    this.count = 0;
+  }
+
+  private grow(): void {
+    const bigger: (Call | undefined)[] = new Array(this.slots.length * 2).fill(undefined);
+    const mask = bigger.length - 1;
+    // Distinct slots under the old mask stay distinct under the wider one.
+    for (const call of this.slots) if (call !== undefined) bigger[call.id & mask] = call;
+    this.slots = bigger;
+    this.mask = mask;
+  }
+}
