@@ -195,7 +195,9 @@ class WorkerProtocol(asyncio.Protocol):
                 size, pos = ((size & 0x7F) | (raw[2] << 7), 3) if raw[2] < 0x80 else (-1, 0)
             if pos + size == n:
                 try:
-                    req = ExecuteRequest.FromString(memoryview(raw)[pos:])  # parsed in place, not copied
+                    # A large frame is parsed in place; a small one from a copy, which costs
+                    # less than making the memoryview.
+                    req = ExecuteRequest.FromString(raw[pos:] if n < 4096 else memoryview(raw)[pos:])
                 except Exception:  # noqa: BLE001 - the generic path reports it
                     pass
                 else:

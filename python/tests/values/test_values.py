@@ -355,3 +355,35 @@ def test_nested_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
     walked = walker.walk(obj)
     assert encode_value(obj).json == _encode._encode_json(walked)
     assert decode_value(encode_value(obj)) == decode_value(values_pb2.Value(json=_encode._encode_json(walked), attachments=walker.attachments))
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"ok": True},
+        {"s": "héllo", "f": 1.5, "z": None, "i": -3, "b": False},
+        {"$type": "not a tag"},  # must be escaped, so not the quick path
+        {"n": 2**60},  # a big int is tagged
+        {"x": float("nan"), "y": float("-inf")},  # non-finite floats are tagged
+        {"t": (1, 2)},  # a tuple becomes a list
+        {1: "a"},  # a non-str key is the walker's to judge
+        {str(i): i for i in range(9)},  # more keys than the quick check takes
+        {"nested": {"a": 1}},
+        {},
+    ],
+)
+def test_flat_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
+    """Small flat dicts (most commands' results) take a quick check in encode_value_parts;
+    what comes out, or the error, must be what the walker gives."""
+    from dspy_bridge.values import _encode, encode_value_parts
+
+    walker = _encode._Walker()
+    try:
+        walked = walker.walk(obj)
+    except _encode._Fail:
+        with pytest.raises(ValueEncodingError):
+            encode_value_parts(obj, "result")
+        return
+    text, attachments = encode_value_parts(obj, "result")
+    assert text == _encode._encode_json(walked)
+    assert attachments == walker.attachments
