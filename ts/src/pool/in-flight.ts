@@ -1,18 +1,20 @@
 // The calls in flight on one worker connection, by call id.
 //
 // Why not a Map: a Map of a few dozen entries that turns over 100k times a second is
-// rehashed every few hundred calls, and V8 links each obsolete table to its successor and
-// leaves the old entries in it. Once one obsolete table has been promoted to the old
-// generation, it keeps the next table and every Call in it alive through each scavenge;
-// they are promoted in turn and keep the next ones alive, until a full mark-compact. Runs
-// fell into that state at random and then paid 50% more host time per call (measured with
-// --trace-gc-nvp: ~2.5 MB promoted per scavenge instead of none; docs/benchmarks.md).
+// rehashed every few dozen calls, and V8 leaves each replaced (obsolete) table pointing at
+// its successor, entries and all. A full GC moves the live table into the old generation;
+// once that table is replaced, it keeps its successor, and through it every later table and
+// every Call they held, alive through each scavenge. They are promoted, the old generation
+// fills, the next full GC moves the then-live table to the old generation, and the state
+// sustains itself. Runs that fell into it (about half, depending on when the first full GC
+// came) promoted ~2.5 MB per scavenge instead of nothing and paid ~50% more host time per
+// call (--trace-gc-nvp; reproduced without the bridge in docs/benchmarks.md).
 //
 // This table is one array indexed by `id & mask`, written in place: a finished call's slot
 // is cleared, so nothing dead ever points at a live call. Ids stay increasing (commands see
 // them as CommandContext.call_id); one whose slot is still taken by an older call (a long
 // stream, say) is skipped. The array doubles when half full, so an id always finds a slot
-// within a few tries, and growing never separates ids that shared a slot.
+// within a few tries; growing never puts two calls in one slot.
 import type { Call } from "./call.js";
 
 /** Call ids are uint32 on the wire; 0 means "no call". */
@@ -89,6 +91,7 @@ export class InFlightCalls {
     const mask = bigger.length - 1;
     // Distinct slots under the old mask stay distinct under the wider one.
     for (const call of this.slots) if (call !== undefined) bigger[call.id & mask] = call;
+    this.slots.fill(undefined); // a dropped array that still held calls would keep them alive (above)
     this.slots = bigger;
     this.mask = mask;
   }
