@@ -21,7 +21,8 @@ function start(table: InFlightCalls): Call {
 test("InFlightCalls behaves like a Map of id to call under any mix of starts and finishes", () => {
   fc.assert(
     fc.property(
-      fc.array(fc.oneof(fc.constant("start" as const), fc.nat(1000)), { maxLength: 600 }),
+      // "refused": an id reserved and never put (a frame over the size limit).
+      fc.array(fc.oneof(fc.constant("start" as const), fc.constant("refused" as const), fc.nat(1000)), { maxLength: 600 }),
       fc.constantFrom(1, 1000, MAX_ID - 40),
       (ops, firstId) => {
         const table = new InFlightCalls(firstId);
@@ -36,6 +37,11 @@ test("InFlightCalls behaves like a Map of id to call under any mix of starts and
             if (call.id <= lastId) assert.ok(lastId > MAX_ID - 1000, `id ${call.id} after ${lastId}`);
             lastId = call.id;
             model.set(call.id, call);
+          } else if (op === "refused") {
+            const id = table.reserveId();
+            assert.ok(!model.has(id), `reserved id ${id} is in flight`);
+            if (id <= lastId) assert.ok(lastId > MAX_ID - 1000, `id ${id} after ${lastId}`);
+            lastId = id;
           } else if (model.size > 0) {
             const victim = [...model.values()][op % model.size]!;
             assert.equal(table.delete(victim), true);

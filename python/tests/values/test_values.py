@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import collections
+import enum
 import json
 import math
 from pathlib import Path
@@ -357,6 +359,14 @@ def test_nested_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
     assert decode_value(encode_value(obj)) == decode_value(values_pb2.Value(json=_encode._encode_json(walked), attachments=walker.attachments))
 
 
+class _Color(enum.IntEnum):
+    RED = 1
+
+
+class _Key(str):
+    pass
+
+
 @pytest.mark.parametrize(
     "obj",
     [
@@ -370,6 +380,12 @@ def test_nested_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
         {str(i): i for i in range(9)},  # more keys than the quick check takes
         {"nested": {"a": 1}},
         {},
+        {"e": _Color.RED},  # an int subclass goes to the walker
+        {_Key("k"): _Key("v")},  # str subclasses, as key and as value
+        {"f": np.float64(1.0), "i": np.int64(1)},  # numpy scalars
+        collections.OrderedDict(a=1),  # a dict subclass
+        {"z": -0.0, "big": 1e308},
+        {"max": 2**53 - 1, "over": 2**53},
     ],
 )
 def test_flat_results_encode_exactly_as_the_walk_does(obj: Any) -> None:

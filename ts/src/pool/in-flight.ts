@@ -13,8 +13,9 @@
 // This table is one array indexed by `id & mask`, written in place: a finished call's slot
 // is cleared, so nothing dead ever points at a live call. Ids stay increasing (commands see
 // them as CommandContext.call_id); one whose slot is still taken by an older call (a long
-// stream, say) is skipped. The array doubles when half full, so an id always finds a slot
-// within a few tries; growing never puts two calls in one slot.
+// stream, say) is skipped. The array doubles when half full, so an id finds a slot within
+// a few tries on average (at most one per call in flight); growing never puts two calls
+// in one slot.
 import type { Call } from "./call.js";
 
 /** Call ids are uint32 on the wire; 0 means "no call". */
