@@ -56,7 +56,7 @@ describe("host calls on the worker's connection", () => {
     assert.match(errors.bad_value_connection!, /temperature/);
     assert.equal(errors.missing_connection, errors.missing_grpc, "the same error as over gRPC");
     assert.equal(errors.bad_value_connection, errors.bad_value_grpc, "the same error as over gRPC");
-    assert.match(errors.unknown_method!, /^InvalidArgumentError: 'NoSuchRpc' is not a unary RPC of the bridge service/);
+    assert.match(errors.unknown_method!, /^InvalidArgumentError: 'NoSuchRpc' is not an RPC of the bridge service/);
     assert.match(errors.malformed!, /^InvalidArgumentError: a malformed GetVariables request/);
     assert.equal(errors.ping, "no error", "a well-formed raw call is served");
     assert.equal(await s.variables.get("temperature"), 0.7, "nothing was half-written");
@@ -148,5 +148,126 @@ describe("host calls and the message limit", () => {
     } finally {
       await bridge.close();
     }
+  });
+});
+
+describe("host streams on the worker's connection", () => {
+  let bridge: Bridge;
+  before(async () => {
+    bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+  });
+  after(() => bridge.close());
+
+  const hostCalls = () => bridge.stats().workers.reduce((n, w) => n + w.hostCalls, 0);
+
+  test("a worker's watch and its session's cache watch take the connection and see TypeScript's sets", async () => {
+    const s = await bridge.sessions.create({ id: "hs-watch" });
+    await s.variables.define("temperature", "float", 0.7);
+    const before = hostCalls();
+    const watching = bridge.execute<Record<string, unknown>>("route_watch", { name: "temperature", updates: 2 }, { session: s.id });
+    // The command opens its watch after connecting; set once the host serves both streams.
+    for (let i = 0; i < 200 && hostCalls() - before < 3; i++) await sleep(10);
+    await s.variables.set("temperature", 1.1);
+    await s.variables.set("temperature", 1.5);
+    const out = await watching;
+    assert.equal(out.on_connection, true);
+    assert.deepEqual(out.values, [1.1, 1.5]);
+    assert.equal(out.cached, 1.5, "the cache, kept fresh by its own watch over the connection, has the last set");
+    assert.equal(out.streams_before, 1, "the session's cache watch is a stream on the connection");
+    assert.equal(out.streams_watching, 2, "and so is the variable watch");
+    assert.equal(out.cache_watch_alive, true);
+    assert.ok(hostCalls() - before >= 3, `GetSession, the cache watch and the variable watch came over the connection (${hostCalls() - before})`);
+  });
+
+  test("a streaming TypeScript tool: every item, in order, over the connection", async () => {
+    bridge.tools.register(
+      "hs_count",
+      async function* (args) {
+        for (let i = 0; i < (args.n as number); i++) yield { i };
+      },
+      { streaming: true, parameters: { n: { type: "integer" } } },
+    );
+    const s = await bridge.sessions.create({ id: "hs-tool" });
+    await bridge.execute("route_stream_tool", { name: "hs_count", args: { n: 1 } }, { session: s.id }); // the tool client connects
+    const before = hostCalls();
+    const out = await bridge.execute<{ on_connection: boolean; items: { i: number }[]; unary_in_flight: number; streams_left: number }>(
+      "route_stream_tool",
+      { name: "hs_count", args: { n: 500 } },
+      { session: s.id },
+    );
+    assert.equal(out.on_connection, true);
+    assert.deepEqual(out.items, Array.from({ length: 500 }, (_, i) => ({ i })));
+    assert.equal(hostCalls() - before, 1, "one StreamTool host call carried them");
+    assert.equal(out.streams_left, 0, "the finished stream is gone from the worker's table");
+  });
+
+  test("a slow consumer holds the tool back, and leaving early aborts the tool", async () => {
+    let produced = 0;
+    let aborted = false;
+    bridge.tools.register(
+      "hs_firehose",
+      async function* (_args, ctx) {
+        ctx.signal.addEventListener("abort", () => (aborted = true));
+        for (let i = 0; i < 100_000 && !ctx.signal.aborted; i++) {
+          produced++;
+          yield i;
+        }
+      },
+      { streaming: true },
+    );
+    const s = await bridge.sessions.create({ id: "hs-slow" });
+    const out = await bridge.execute<{ items: number[]; streams_left: number }>("route_stream_tool", { name: "hs_firehose", args: {}, take: 10, pause: 0.02 }, { session: s.id });
+    assert.deepEqual(out.items, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (let i = 0; i < 50 && !aborted; i++) await sleep(20);
+    assert.ok(aborted, "breaking out of the loop cancelled the TypeScript tool");
+    // The window is 64 responses; the tool is let go half a window at a time as the consumer takes them.
+    assert.ok(produced <= 64 + 10 + 2, `the tool waited for the consumer instead of running ahead (${produced} produced)`);
+    assert.equal(out.streams_left, 0, "the stream left early is gone from the worker's table");
+  });
+
+  test("a tool's error ends the stream typed; mismatched stream flags are refused", async () => {
+    bridge.tools.register(
+      "hs_fails",
+      async function* () {
+        yield 1;
+        throw new Error("the tool broke");
+      },
+      { streaming: true },
+    );
+    const s = await bridge.sessions.create({ id: "hs-errors" });
+    const out = await bridge.execute<{ items: number[]; error: string }>("route_stream_tool", { name: "hs_fails", args: {} }, { session: s.id });
+    assert.deepEqual(out.items, [1]);
+    assert.match(out.error, /the tool broke/);
+    const mismatch = await bridge.execute<Record<string, string>>("route_stream_mismatch", {}, { session: s.id });
+    assert.match(mismatch.unary_as_stream!, /^InvalidArgumentError: 'GetSession' is a unary RPC: send it without stream/);
+    assert.match(mismatch.stream_as_unary!, /^InvalidArgumentError: 'Watch' streams its responses: send it with stream set/);
+    assert.deepEqual(await bridge.execute("ping"), { ok: true }, "the worker serves on");
+  });
+
+  test("a worker killed mid-stream: the tool's signal fires and the pool recovers", async () => {
+    let aborted = false;
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    bridge.tools.register(
+      "hs_forever",
+      async function* (_args, ctx) {
+        ctx.signal.addEventListener("abort", () => (aborted = true));
+        started();
+        while (!ctx.signal.aborted) {
+          yield "tick";
+          await sleep(10);
+        }
+      },
+      { streaming: true },
+    );
+    const s = await bridge.sessions.create({ id: "hs-kill" });
+    const call = bridge.execute("route_stream_tool", { name: "hs_forever", args: {} }, { session: s.id });
+    await running;
+    process.kill(bridge.stats().workers[0]!.pid!, "SIGKILL");
+    await assert.rejects(call, WorkerCrashedError);
+    for (let i = 0; i < 50 && !aborted; i++) await sleep(20);
+    assert.ok(aborted, "the host cancelled the dead worker's stream");
+    for (let i = 0; i < 200 && bridge.stats().workers[0]?.state !== "ready"; i++) await sleep(25);
+    assert.deepEqual(await bridge.execute("ping"), { ok: true });
   });
 });

@@ -1,44 +1,141 @@
 """Worker -> host calls on the worker's own connection instead of a gRPC channel.
 
-A unary RPC of the bridge service (bridge.proto) made by code running on the worker's
-event loop (a SessionContext's variable reads and writes, a TypeScript tool call) travels
-as a ``HostCall`` frame on the connection the worker already has, and its answer comes back
-as a ``HostReply`` (worker.proto). That skips grpcio's client, HTTP/2 and a second socket:
-a cache-miss read costs about a sixth of what a unary gRPC call does (docs/benchmarks.md).
+An RPC of the bridge service (bridge.proto) made by code running on the worker's event loop
+(a SessionContext's variable reads, writes and watches, a TypeScript tool call) travels as a
+``HostCall`` frame on the connection the worker already has, and its answer comes back as
+``HostReply`` frames (worker.proto): one for a unary RPC, one per response for a
+server-streaming one (Watch, StreamTool) and then an end or an error. That skips grpcio's
+client, HTTP/2 and a second socket: a cache-miss read costs about a sixth of what a unary
+gRPC call does (docs/benchmarks.md).
 
 Only calls made on the worker's own loop use it (``local_route()``): the futures and the
 transport here belong to that loop and are not thread-safe, and synchronous code on the
 loop's thread waiting for an answer only that loop can read would wait forever. Calls from
-other threads or loops, streaming RPCs (Watch, StreamTool), clients with another address or
-secret, and every process outside the pool keep using gRPC, which serves the same handlers
-on the host.
+other threads or loops, clients with another address or secret, and every process outside
+the pool keep using gRPC, which serves the same handlers on the host.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
-from typing import Any, Callable, Optional
+from typing import Any, AsyncIterator, Callable, Optional, Union
 
 from google.protobuf import message_factory
 
 from .._gen.dspy_bridge.v1 import bridge_pb2, worker_pb2
 from ..errors import BridgeClosedError, BridgeTimeoutError, PayloadTooLargeError, ProtocolError, error_from_detail
 
-__all__ = ["HostCalls", "install", "local_route", "is_own_host"]
+__all__ = ["HostCalls", "HostStream", "install", "local_route", "is_own_host", "DEFAULT_STREAM_WINDOW"]
+
+# Responses of a host stream the host may send ahead of the consumer (HostCall.stream_window).
+DEFAULT_STREAM_WINDOW = 64
 
 _SERVICE = bridge_pb2.DESCRIPTOR.services_by_name["BridgeService"]
 _response_classes: dict[str, Any] = {}
 
 
-def _response_class(method: str) -> Any:
-    cls = _response_classes.get(method)
+def _response_class(method: str, streaming: bool = False) -> Any:
+    key = (method, streaming)
+    cls = _response_classes.get(key)
     if cls is None:
         desc = _SERVICE.methods_by_name.get(method)
-        if desc is None or desc.server_streaming or desc.client_streaming:
-            raise ValueError(f"'{method}' is not a unary RPC of the bridge service")
-        cls = _response_classes[method] = message_factory.GetMessageClass(desc.output_type)
+        if desc is None or desc.client_streaming or desc.server_streaming != streaming:
+            kind = "server-streaming" if streaming else "unary"
+            raise ValueError(f"'{method}' is not a {kind} RPC of the bridge service")
+        cls = _response_classes[key] = message_factory.GetMessageClass(desc.output_type)
     return cls
+
+
+class HostStream:
+    """The responses of one server-streaming host call, as grpc.aio's stream call gives them:
+    ``async for response in stream``, or ``await stream.read()`` until ``grpc.aio.EOF``.
+    The host's error is raised typed; ``cancel()`` (or leaving the loop) tells the host to
+    stop. Credit goes back to the host as responses are taken, half a window at a time."""
+
+    def __init__(self, calls: "HostCalls", call_id: int, method: str, response_class: Any, window: int) -> None:
+        self._calls = calls
+        self.call_id = call_id
+        self._method = method
+        self._response_class = response_class
+        self._window = window
+        self._items: collections.deque[bytes] = collections.deque()
+        self._waiter: Optional[asyncio.Future[None]] = None
+        # None while open; True after a normal end; the exception that ended it otherwise.
+        self._end: Union[None, bool, BaseException] = None
+        self._taken = 0
+        self._expiry: Optional[asyncio.TimerHandle] = None
+
+    def done(self) -> bool:
+        return self._end is not None and not self._items
+
+    def cancel(self) -> bool:
+        """Stops the stream (the host's handler sees its cancellation); False if it had ended."""
+        if self._end is not None:
+            return False
+        self._finish(asyncio.CancelledError(), drop_backlog=True)
+        self._calls._abandon(self.call_id)
+        return True
+
+    async def read(self) -> Any:
+        """The next response, or ``grpc.aio.EOF`` after the last."""
+        while not self._items and self._end is None:
+            self._waiter = self._calls.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self._items:
+            payload = self._items.popleft()
+            self._taken += 1
+            if self._window and self._taken * 2 >= self._window and self._end is None:
+                self._calls._grant(self.call_id, self._taken)
+                self._taken = 0
+            return self._response_class.FromString(payload)
+        if self._end is True:
+            import grpc
+
+            return grpc.aio.EOF
+        assert isinstance(self._end, BaseException)
+        raise self._end
+
+    async def _responses(self) -> AsyncIterator[Any]:
+        import grpc
+
+        try:
+            while True:
+                response = await self.read()
+                if response is grpc.aio.EOF:
+                    return
+                yield response
+        finally:
+            self.cancel()  # left early (break, aclose, cancellation): the host stops
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._responses()
+
+    # -- from HostCalls --------------------------------------------------------------------
+    def _push(self, payload: bytes) -> None:
+        if self._end is None:
+            self._items.append(payload)
+            self._wake()
+
+    def _finish(self, end: Union[bool, BaseException], drop_backlog: bool = False) -> None:
+        """Ends the stream: responses already received are still read first (as from gRPC),
+        except after a cancel, which ends it now."""
+        if self._end is not None:
+            return
+        self._end = end
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if drop_backlog:
+            self._items.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 class HostCalls:
@@ -48,13 +145,19 @@ class HostCalls:
         self.loop = loop
         self._send = send
         self._max_message_bytes = max_message_bytes
-        self._pending: dict[int, asyncio.Future[bytes]] = {}
+        self._pending: dict[int, Union[asyncio.Future[bytes], HostStream]] = {}
         self._next_id = 1
         self.closed = False
 
     @property
     def in_flight(self) -> int:
+        """Unary calls and streams still open."""
         return len(self._pending)
+
+    @property
+    def streams_open(self) -> int:
+        """The streams among them (a SessionContext's background watch is one)."""
+        return sum(1 for entry in self._pending.values() if isinstance(entry, HostStream))
 
     async def call(self, method: str, request: Any, timeout: Optional[float] = None) -> Any:
         """Sends `request` to the host's `method` and returns its response message; raises the
@@ -93,6 +196,43 @@ class HostCalls:
             if expiry is not None:
                 expiry.cancel()
 
+    def stream(self, method: str, request: Any, timeout: Optional[float] = None, window: int = DEFAULT_STREAM_WINDOW) -> HostStream:
+        """Opens server-streaming RPC `method` (Watch, StreamTool) with `request`; iterate the
+        returned HostStream. `timeout` bounds the whole stream (BridgeTimeoutError, and the
+        host is told to stop); `window` responses may arrive ahead of the consumer."""
+        if asyncio.get_running_loop() is not self.loop:
+            raise RuntimeError("a worker's host calls belong to its event loop; use gRPC from elsewhere")
+        response_class = _response_class(method, streaming=True)
+        if self.closed:
+            raise BridgeClosedError("the worker's connection to the host is closed")
+        payload = request.SerializeToString()
+        if len(payload) > self._max_message_bytes:
+            raise PayloadTooLargeError(
+                f"the {method} request is {len(payload)} bytes, over the message limit of {self._max_message_bytes} bytes",
+                details={"size": len(payload), "limit": self._max_message_bytes},
+            )
+        call_id = self._take_id()
+        stream = HostStream(self, call_id, method, response_class, max(0, int(window)))
+        self._pending[call_id] = stream
+        self._send(
+            worker_pb2.WorkerFrame(
+                host_call=worker_pb2.HostCall(call_id=call_id, method=method, request=payload, stream=True, stream_window=stream._window)
+            )
+        )
+        if timeout is not None:
+            stream._expiry = self.loop.call_later(timeout, self._expire_stream, stream, timeout)
+        return stream
+
+    def _expire_stream(self, stream: HostStream, timeout: float) -> None:
+        if stream._end is not None:
+            return
+        stream._finish(BridgeTimeoutError(f"{stream._method} did not finish within {timeout} s"))
+        self._abandon(stream.call_id)
+
+    def _grant(self, call_id: int, items: int) -> None:
+        if not self.closed and call_id in self._pending:
+            self._send(worker_pb2.WorkerFrame(host_stream_credit=worker_pb2.HostStreamCredit(call_id=call_id, items=items)))
+
     def _expire(self, call_id: int, method: str, timeout: float) -> None:
         future = self._pending.get(call_id)
         if future is None or future.done():
@@ -101,6 +241,10 @@ class HostCalls:
         future.set_exception(BridgeTimeoutError(f"{method} got no answer from the host within {timeout} s"))
 
     def on_reply(self, reply: Any) -> None:
+        entry = self._pending.get(reply.call_id)
+        if isinstance(entry, HostStream):
+            self._on_stream_reply(entry, reply)
+            return
         future = self._pending.pop(reply.call_id, None)
         if future is None or future.done():
             return  # given up on (timed out, cancelled): the answer is not wanted
@@ -112,13 +256,28 @@ class HostCalls:
         else:
             future.set_exception(ProtocolError(f"the host answered host call {reply.call_id} with neither a response nor an error"))
 
+    def _on_stream_reply(self, stream: HostStream, reply: Any) -> None:
+        outcome = reply.WhichOneof("outcome")
+        if outcome == "response":
+            stream._push(reply.response)
+            return
+        del self._pending[reply.call_id]
+        if outcome == "end":
+            stream._finish(True)
+        elif outcome == "error":
+            stream._finish(error_from_detail(reply.error))
+        else:
+            stream._finish(ProtocolError(f"the host answered host stream {reply.call_id} with an empty reply"))
+
     def close(self) -> None:
         """The connection is gone: every pending call fails."""
         self.closed = True
         pending, self._pending = self._pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(BridgeClosedError("the worker's connection to the host closed during the call"))
+        for entry in pending.values():
+            if isinstance(entry, HostStream):
+                entry._finish(BridgeClosedError("the worker's connection to the host closed during the stream"))
+            elif not entry.done():
+                entry.set_exception(BridgeClosedError("the worker's connection to the host closed during the call"))
 
     def _abandon(self, call_id: int) -> None:
         if self._pending.pop(call_id, None) is not None and not self.closed:

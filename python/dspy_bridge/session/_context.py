@@ -26,6 +26,7 @@ from ..errors import (
     AlreadyExistsError,
     AuthenticationError,
     BridgeClosedError,
+    BridgeError,
     InvalidArgumentError,
     NotFoundError,
     VariableTypeError,
@@ -432,11 +433,13 @@ class SessionContext:
         connected_before = False
         while not self._closed:
             stub = self._stub
+            # On the worker's own connection when this is a worker's context on its loop; a
+            # watch is never held back by the host, so it needs no credit (window 0).
+            route = self.worker_route()
             call = None
             try:
-                call = stub.Watch(
-                    variables_pb2.WatchRequest(session_id=self._session_id, start_revision=start, caller_session_id=self._caller)
-                )
+                request = variables_pb2.WatchRequest(session_id=self._session_id, start_revision=start, caller_session_id=self._caller)
+                call = route.stream("Watch", request, window=0) if route is not None else stub.Watch(request)
                 if connected_before:
                     # The replay of what was missed arrives after this point; until it has, an
                     # entry cached before the outage could be stale: start from an empty cache.
@@ -461,7 +464,7 @@ class SessionContext:
                     backoff = min(backoff * 2, 2.0)
                     self._bg_reconnects += 1
             except asyncio.CancelledError:
-                if self._closed or _being_cancelled():
+                if self._closed or _being_cancelled() or route is not None:
                     raise
                 self._cache_live = False
                 await self._channel_lost(stub)
@@ -480,17 +483,26 @@ class SessionContext:
                     self._bg_reconnects += 1
                     continue
                 # The session is gone (deleted, expired) or the stream is refused: stop caching.
-                cache.clear("session unavailable")
-                error = _translate(err)
-                for _, fut in self._revision_waiters:
-                    if not fut.done():
-                        fut.set_exception(error)
-                        fut.exception()
-                self._revision_waiters.clear()
+                self._stop_caching(_translate(err))
+                return
+            except BridgeError as err:
+                # From the worker's connection, already typed (its end is the worker's end).
+                self._cache_live = False
+                self._stop_caching(err)
                 return
             finally:
                 if call is not None and not call.done():
                     call.cancel()
+
+    def _stop_caching(self, error: BaseException) -> None:
+        """The background watch cannot go on: nothing cached stays, and waiters for a
+        revision get `error`."""
+        self._cache.clear("session unavailable")
+        for _, fut in self._revision_waiters:
+            if not fut.done():
+                fut.set_exception(error)
+                fut.exception()
+        self._revision_waiters.clear()
 
     def _apply(self, resp: variables_pb2.WatchResponse) -> None:
         rev = resp.revision

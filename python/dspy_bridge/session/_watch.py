@@ -269,9 +269,13 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         try:
             while not self._stopped:
                 stub = ctx._stub
+                # A worker's context on its own loop watches over the worker's connection
+                # (never held back by the host: no credit needed).
+                route = ctx.worker_route()
                 call = None
                 try:
-                    call = stub.Watch(self._request(first))
+                    request = self._request(first)
+                    call = route.stream("Watch", request, window=0) if route is not None else stub.Watch(request)
                     stream = call.__aiter__()
                     if first:
                         await self._await_first(stream)
@@ -304,7 +308,7 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                         await asyncio.sleep(backoff)
                         backoff = min(backoff * 2, 2.0)
                 except asyncio.CancelledError:
-                    if self._stopped or ctx._closed or _being_cancelled():
+                    if self._stopped or ctx._closed or _being_cancelled() or route is not None:
                         raise
                     # The channel was closed under the stream: wait for a new one.
                     await ctx._channel_lost(stub)

@@ -180,11 +180,15 @@ async def _call(
     return decode_value(response.result, "result") if response.HasField("result") else None
 
 
-async def _stream(stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> AsyncIterator[Any]:
+async def _stream(
+    stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float], route: Any = None
+) -> AsyncIterator[Any]:
+    """`route`: the worker's own connection (core._host_calls), used instead of `stub` when
+    given; its stream reads like grpc.aio's, raising the host's errors already typed."""
     import grpc
 
     request = _request(name, args, session_id, timeout)
-    call = stub.StreamTool(request, timeout=_deadline(timeout))
+    call = route.stream("StreamTool", request, _deadline(timeout)) if route is not None else stub.StreamTool(request, timeout=_deadline(timeout))
     try:
         while True:
             try:
@@ -234,7 +238,7 @@ async def stream_tool(
     Leaving the loop early cancels the call."""
     if client is None:
         client = await tool_client()
-    async for item in _stream(client.stub, name, args, session_id, timeout):
+    async for item in _stream(client.stub, name, args, session_id, timeout, route=_worker_route(client)):
         yield item
 
 

@@ -200,3 +200,108 @@ async def test_a_call_from_another_loop_is_refused(worker: WorkerHarness) -> Non
     thread.join()
     assert len(errors) == 1 and "belong to its event loop" in str(errors[0])
     assert calls.in_flight == 0
+
+
+# -- server-streaming host calls (Watch, StreamTool) ---------------------------------------
+
+
+def _watch_response(revision: int) -> bytes:
+    from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2
+
+    return variables_pb2.WatchResponse(revision=revision).SerializeToString()
+
+
+def _watch_request() -> Any:
+    from dspy_bridge._gen.dspy_bridge.v1 import variables_pb2
+
+    return variables_pb2.WatchRequest(session_id="s1")
+
+
+async def test_a_stream_delivers_its_responses_in_order_then_ends_and_grants_credit(worker: WorkerHarness) -> None:
+    import grpc
+
+    calls = worker.protocol.host_calls
+    stream = calls.stream("Watch", _watch_request(), window=4)
+    sent = await _host_call(worker)
+    assert (sent.method, sent.stream, sent.stream_window) == ("Watch", True, 4)
+    worker.wire.send(*(_reply(sent.call_id, response=_watch_response(r)) for r in (1, 2, 3)))
+    assert (await stream.read()).revision == 1
+    assert (await stream.read()).revision == 2
+    credit = await worker.wire.read_frame()
+    assert credit.WhichOneof("kind") == "host_stream_credit", credit
+    assert (credit.host_stream_credit.call_id, credit.host_stream_credit.items) == (sent.call_id, 2), "half a window taken: granted back"
+    worker.wire.send(_reply(sent.call_id, end=True))
+    assert (await stream.read()).revision == 3  # read after the end arrived: still delivered
+    assert await stream.read() is grpc.aio.EOF
+    assert stream.done()
+    assert calls.in_flight == 0 and calls.streams_open == 0
+
+
+async def test_a_streams_error_comes_after_the_responses_sent_before_it_typed(worker: WorkerHarness) -> None:
+    calls = worker.protocol.host_calls
+    stream = calls.stream("Watch", _watch_request())
+    sent = await _host_call(worker)
+    worker.wire.send(_reply(sent.call_id, response=_watch_response(5)), _reply(sent.call_id, error=error_to_detail(NotFoundError("session 's1' not found"))))
+    seen = []
+    with pytest.raises(NotFoundError, match="session 's1' not found"):
+        async for response in stream:
+            seen.append(response.revision)
+    assert seen == [5]
+    assert calls.in_flight == 0
+
+
+async def test_leaving_a_stream_early_cancels_it_on_the_host_and_late_responses_are_dropped(worker: WorkerHarness) -> None:
+    calls = worker.protocol.host_calls
+    stream = calls.stream("Watch", _watch_request(), window=0)
+    sent = await _host_call(worker)
+    assert sent.stream_window == 0
+    worker.wire.send(_reply(sent.call_id, response=_watch_response(1)))
+    async for response in stream:
+        assert response.revision == 1
+        break
+    cancel = await worker.wire.read_frame()
+    assert cancel.WhichOneof("kind") == "host_call_cancel" and cancel.host_call_cancel.call_id == sent.call_id
+    worker.wire.send(_reply(sent.call_id, response=_watch_response(2)), _reply(sent.call_id, end=True))  # too late: ignored
+    assert await worker.wire.call_value("ping") == {"ok": True}
+    assert calls.in_flight == 0
+    assert stream.cancel() is False, "already ended"
+
+
+async def test_a_streams_timeout_raises_and_tells_the_host(worker: WorkerHarness) -> None:
+    calls = worker.protocol.host_calls
+    stream = calls.stream("StreamTool", _tool_request(), timeout=0.05)
+    sent = await _host_call(worker)
+    with pytest.raises(BridgeTimeoutError, match="StreamTool did not finish within 0.05 s"):
+        async for _ in stream:
+            pass
+    cancel = await worker.wire.read_frame()
+    assert cancel.host_call_cancel.call_id == sent.call_id
+    assert calls.in_flight == 0
+
+
+def _tool_request() -> Any:
+    from dspy_bridge._gen.dspy_bridge.v1 import tools_pb2
+
+    return tools_pb2.CallToolRequest(name="t")
+
+
+async def test_the_connection_closing_ends_open_streams(make_worker: Callable[..., Any]) -> None:
+    h: WorkerHarness = await make_worker()
+    await h.wire.read_frame()
+    stream = h.protocol.host_calls.stream("Watch", _watch_request())
+    sent = await _host_call(h)
+    h.wire.send(_reply(sent.call_id, response=_watch_response(1)))
+    assert (await stream.read()).revision == 1
+    h.wire.writer.close()
+    with pytest.raises(BridgeClosedError, match="closed during the stream"):
+        await stream.read()
+    with pytest.raises(BridgeClosedError):
+        h.protocol.host_calls.stream("Watch", _watch_request())
+
+
+async def test_unary_and_unknown_methods_are_not_streams(worker: WorkerHarness) -> None:
+    calls = worker.protocol.host_calls
+    for method in ("GetSession", "NoSuchRpc"):
+        with pytest.raises(ValueError, match="is not a server-streaming RPC of the bridge service"):
+            calls.stream(method, session_pb2.GetSessionRequest())
+    assert calls.in_flight == 0

@@ -1,8 +1,11 @@
 // Bridge-service RPCs that a worker sends on its own connection (WorkerFrame.host_call)
 // rather than over gRPC, served by the same handlers as the gRPC server. A worker's calls to
-// the host from its event loop (variable reads and writes, sessions, TypeScript tools)
-// skip grpcio's client and HTTP/2: about a sixth of a unary gRPC round trip
-// (docs/benchmarks.md). Only unary RPCs come this way; Watch and StreamTool stay on gRPC.
+// the host from its event loop (variable reads and writes, sessions, TypeScript tools,
+// watches) skip grpcio's client and HTTP/2: a unary call costs about a sixth of a unary gRPC
+// round trip (docs/benchmarks.md). Unary RPCs get one HostReply; server-streaming ones
+// (Watch, StreamTool) get one per response message and then an end or an error, with the
+// worker granting credit as it consumes them (HostStreamCredit).
+import { EventEmitter } from "node:events";
 import { Metadata } from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
@@ -16,9 +19,11 @@ interface Method {
   input: DescMessage;
   output: DescMessage;
   handler: Handler;
+  /** Server-streaming (Watch, StreamTool): answered through a StreamShim. */
+  streaming: boolean;
 }
 
-/** The unary RPCs of the bridge service by name ("GetVariables"), for every worker connection. */
+/** The RPCs of the bridge service by name ("GetVariables"), for every worker connection. */
 export class HostCallRouter {
   private readonly methods = new Map<string, Method>();
 
@@ -29,7 +34,11 @@ export class HostCallRouter {
   ) {
     for (const m of BridgeService.methods) {
       const handler = handlers[m.localName] as Handler | undefined;
-      if (m.methodKind === "unary" && handler) this.methods.set(m.name, { input: m.input, output: m.output, handler });
+      if (!handler) continue;
+      // Client-streaming RPCs have no use on a worker's connection (the service has none).
+      if (m.methodKind === "unary" || m.methodKind === "server_streaming") {
+        this.methods.set(m.name, { input: m.input, output: m.output, handler, streaming: m.methodKind === "server_streaming" });
+      }
     }
   }
 
@@ -42,7 +51,7 @@ export class HostCallRouter {
   }
 }
 
-/** What a handler is given in place of a grpc-js call: the request, and its "cancelled" event. */
+/** What a unary handler is given in place of a grpc-js call: the request, and its "cancelled" event. */
 interface CallShim {
   request: unknown;
   metadata: Metadata;
@@ -50,9 +59,102 @@ interface CallShim {
   on(event: string, listener: () => void): CallShim;
 }
 
+/**
+ * What a server-streaming handler is given in place of grpc-js's ServerWritableStream:
+ * write() sends a response at once and returns false once the worker holds a window of
+ * responses it has not granted back (a producer that honours back-pressure waits for
+ * "drain"), end() ends the stream, emit("error", e) ends it with e; the worker's cancel
+ * fires "cancelled", and every ending fires "close".
+ */
+class StreamShim extends EventEmitter {
+  readonly metadata = new Metadata();
+  cancelled = false;
+  private finished = false;
+  /** Responses sent and not yet granted back by the worker. */
+  private outstanding = 0;
+
+  constructor(
+    readonly request: unknown,
+    private readonly method: string,
+    private readonly output: DescMessage,
+    private readonly window: number,
+    private readonly maxMessageBytes: number,
+    private readonly send: (outcome: HostReply["outcome"]) => void,
+    private readonly onFinish: () => void,
+  ) {
+    super();
+  }
+
+  write(message: unknown): boolean {
+    if (this.finished) return false;
+    let bytes: Uint8Array;
+    try {
+      bytes = toBinary(this.output, message as never);
+    } catch (err) {
+      this.fail(errorToDetail(err));
+      return false;
+    }
+    if (bytes.length > this.maxMessageBytes) {
+      const limit = this.maxMessageBytes;
+      const tooLarge = new PayloadTooLargeError(`a ${this.method} response is ${bytes.length} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`, {
+        size: bytes.length,
+        limit,
+      });
+      this.fail(errorToDetail(tooLarge));
+      return false;
+    }
+    this.send({ case: "response", value: bytes });
+    this.outstanding++;
+    return this.window === 0 || this.outstanding < this.window;
+  }
+
+  end(): void {
+    this.finish({ case: "end", value: true });
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== "error") return super.emit(event, ...args);
+    this.fail(detailOf(args[0]));
+    return true;
+  }
+
+  /** The worker took `items` more responses. */
+  credit(items: number): void {
+    const wasFull = this.window > 0 && this.outstanding >= this.window;
+    this.outstanding = Math.max(0, this.outstanding - items);
+    if (wasFull && this.outstanding < this.window && !this.finished) super.emit("drain");
+  }
+
+  /** The worker gave up on the stream, or its connection ended: no more frames. */
+  cancel(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.cancelled = true;
+    this.onFinish();
+    super.emit("cancelled");
+    super.emit("close");
+  }
+
+  /** Ends the stream with an error and tells the handler to stop producing. */
+  private fail(detail: ErrorDetail): void {
+    if (this.finished) return;
+    this.finish({ case: "error", value: detail });
+    this.cancelled = true;
+    super.emit("cancelled");
+  }
+
+  private finish(outcome: HostReply["outcome"]): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.onFinish();
+    this.send(outcome);
+    super.emit("close");
+  }
+}
+
 export class HostCalls {
-  /** Calls being served, by the worker's call id: what cancels each. */
-  private readonly pending = new Map<number, () => void>();
+  /** Calls being served, by the worker's call id: what cancels each (and, for streams, the shim). */
+  private readonly pending = new Map<number, { cancel: () => void; stream?: StreamShim }>();
   /** Calls handled so far (answered, refused or cancelled). */
   served = 0;
 
@@ -78,7 +180,11 @@ export class HostCalls {
     }
     const method = this.methods.get(call.method);
     if (!method) {
-      return this.answer(id, errorToDetail(new InvalidArgumentError(`'${call.method}' is not a unary RPC of the bridge service`, { parameter: "method" })));
+      return this.answer(id, errorToDetail(new InvalidArgumentError(`'${call.method}' is not an RPC of the bridge service`, { parameter: "method" })));
+    }
+    if (method.streaming !== call.stream) {
+      const why = method.streaming ? `'${call.method}' streams its responses: send it with stream set` : `'${call.method}' is a unary RPC: send it without stream`;
+      return this.answer(id, errorToDetail(new InvalidArgumentError(why, { parameter: "stream" })));
     }
     let request: unknown;
     try {
@@ -86,6 +192,11 @@ export class HostCalls {
     } catch (err) {
       return this.answer(id, errorToDetail(new InvalidArgumentError(`a malformed ${call.method} request: ${(err as Error).message}`, { parameter: "request" })));
     }
+    if (method.streaming) this.serveStream(id, call, method, request);
+    else this.serveUnary(id, call, method, request);
+  }
+
+  private serveUnary(id: number, call: HostCall, method: Method, request: unknown): void {
     const listeners: (() => void)[] = [];
     const shim: CallShim = {
       request,
@@ -97,11 +208,13 @@ export class HostCalls {
       },
     };
     let done = false;
-    this.pending.set(id, () => {
-      if (done) return;
-      done = true;
-      shim.cancelled = true;
-      for (const listener of listeners) listener();
+    this.pending.set(id, {
+      cancel: () => {
+        if (done) return;
+        done = true;
+        shim.cancelled = true;
+        for (const listener of listeners) listener();
+      },
     });
     const finish = (outcome: HostReply["outcome"]) => {
       if (done) return; // cancelled: the worker expects no reply
@@ -133,11 +246,34 @@ export class HostCalls {
     }
   }
 
+  private serveStream(id: number, call: HostCall, method: Method, request: unknown): void {
+    const shim = new StreamShim(
+      request,
+      call.method,
+      method.output,
+      call.streamWindow,
+      this.maxMessageBytes,
+      (outcome) => this.reply(create(HostReplySchema, { callId: id, outcome })),
+      () => this.pending.delete(id),
+    );
+    this.pending.set(id, { cancel: () => shim.cancel(), stream: shim });
+    try {
+      (method.handler as (call: StreamShim) => void)(shim);
+    } catch (err) {
+      shim.emit("error", err);
+    }
+  }
+
   /** The worker gave up on call `callId` (HostCallCancel). */
   cancel(callId: number): void {
-    const cancel = this.pending.get(callId);
+    const entry = this.pending.get(callId);
     this.pending.delete(callId);
-    cancel?.();
+    entry?.cancel();
+  }
+
+  /** The worker took `items` more responses of stream `callId` (HostStreamCredit). */
+  credit(callId: number, items: number): void {
+    this.pending.get(callId)?.stream?.credit(items);
   }
 
   /** The connection is gone: cancel everything still being served. */

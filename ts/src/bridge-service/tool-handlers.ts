@@ -25,6 +25,21 @@ function callSignal(call: { on(event: "cancelled", fn: () => void): unknown }): 
   return controller.signal;
 }
 
+/** Resolves when a stream that refused a write (back-pressure) takes more, or the call ends. */
+function drained(call: ServerWritableStream<CallToolRequest, CallToolResponse>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("close", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("close", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
 export function toolHandlers(tools: ToolsApi) {
   return {
     listTools: (call: ServerUnaryCall<ListToolsRequest, unknown>, callback: sendUnaryData<unknown>) => {
@@ -71,7 +86,9 @@ export function toolHandlers(tools: ToolsApi) {
         for await (const item of iterable) {
           if (signal.aborted) break;
           const init: MessageInitShape<typeof CallToolResponseSchema> = { result: encodeValue(item, "item") };
-          call.write(create(CallToolResponseSchema, init));
+          // A consumer slower than the tool holds the tool back instead of the host
+          // buffering without bound (the caller's stream window, or gRPC's own buffer).
+          if (!call.write(create(CallToolResponseSchema, init))) await drained(call, signal);
         }
         call.end();
       })().catch((err: unknown) => call.emit("error", toServiceError(err)));

@@ -645,6 +645,9 @@ export class Bridge {
       case "hostCallCancel":
         worker.hostCalls?.cancel(k.value.callId);
         return;
+      case "hostStreamCredit":
+        worker.hostCalls?.credit(k.value.callId, k.value.items);
+        return;
       case "healthReply":
         worker.healthSentAt = 0;
         worker.rssBytes = Number(k.value.rssBytes);

@@ -58,24 +58,38 @@ class StreamCredit(_message.Message):
     def __init__(self, call_id: _Optional[int] = ..., items: _Optional[int] = ...) -> None: ...
 
 class HostCall(_message.Message):
-    __slots__ = ("call_id", "method", "request")
+    __slots__ = ("call_id", "method", "request", "stream", "stream_window")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    STREAM_WINDOW_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     method: str
     request: bytes
-    def __init__(self, call_id: _Optional[int] = ..., method: _Optional[str] = ..., request: _Optional[bytes] = ...) -> None: ...
+    stream: bool
+    stream_window: int
+    def __init__(self, call_id: _Optional[int] = ..., method: _Optional[str] = ..., request: _Optional[bytes] = ..., stream: _Optional[bool] = ..., stream_window: _Optional[int] = ...) -> None: ...
 
 class HostReply(_message.Message):
-    __slots__ = ("call_id", "response", "error")
+    __slots__ = ("call_id", "response", "error", "end")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     response: bytes
     error: _errors_pb2.ErrorDetail
-    def __init__(self, call_id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_errors_pb2.ErrorDetail, _Mapping]] = ...) -> None: ...
+    end: bool
+    def __init__(self, call_id: _Optional[int] = ..., response: _Optional[bytes] = ..., error: _Optional[_Union[_errors_pb2.ErrorDetail, _Mapping]] = ..., end: _Optional[bool] = ...) -> None: ...
+
+class HostStreamCredit(_message.Message):
+    __slots__ = ("call_id", "items")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    items: int
+    def __init__(self, call_id: _Optional[int] = ..., items: _Optional[int] = ...) -> None: ...
 
 class HostCallCancel(_message.Message):
     __slots__ = ("call_id",)
@@ -182,7 +196,7 @@ class WorkerExited(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
 
 class WorkerFrame(_message.Message):
-    __slots__ = ("hello", "execute", "result", "stream_item", "cancel", "cancelled", "health", "health_reply", "drain", "drained", "fork", "forked", "protocol_error", "worker_exited", "stream_credit", "host_call", "host_reply", "host_call_cancel")
+    __slots__ = ("hello", "execute", "result", "stream_item", "cancel", "cancelled", "health", "health_reply", "drain", "drained", "fork", "forked", "protocol_error", "worker_exited", "stream_credit", "host_call", "host_reply", "host_call_cancel", "host_stream_credit")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     EXECUTE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +215,7 @@ class WorkerFrame(_message.Message):
     HOST_CALL_FIELD_NUMBER: _ClassVar[int]
     HOST_REPLY_FIELD_NUMBER: _ClassVar[int]
     HOST_CALL_CANCEL_FIELD_NUMBER: _ClassVar[int]
+    HOST_STREAM_CREDIT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     execute: ExecuteRequest
     result: ExecuteResponse
@@ -219,4 +234,5 @@ class WorkerFrame(_message.Message):
     host_call: HostCall
     host_reply: HostReply
     host_call_cancel: HostCallCancel
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., result: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., stream_item: _Optional[_Union[StreamItem, _Mapping]] = ..., cancel: _Optional[_Union[CancelRequest, _Mapping]] = ..., cancelled: _Optional[_Union[CancelResponse, _Mapping]] = ..., health: _Optional[_Union[HealthRequest, _Mapping]] = ..., health_reply: _Optional[_Union[HealthResponse, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ..., drained: _Optional[_Union[DrainResponse, _Mapping]] = ..., fork: _Optional[_Union[ForkRequest, _Mapping]] = ..., forked: _Optional[_Union[ForkResponse, _Mapping]] = ..., protocol_error: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., worker_exited: _Optional[_Union[WorkerExited, _Mapping]] = ..., stream_credit: _Optional[_Union[StreamCredit, _Mapping]] = ..., host_call: _Optional[_Union[HostCall, _Mapping]] = ..., host_reply: _Optional[_Union[HostReply, _Mapping]] = ..., host_call_cancel: _Optional[_Union[HostCallCancel, _Mapping]] = ...) -> None: ...
+    host_stream_credit: HostStreamCredit
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., result: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., stream_item: _Optional[_Union[StreamItem, _Mapping]] = ..., cancel: _Optional[_Union[CancelRequest, _Mapping]] = ..., cancelled: _Optional[_Union[CancelResponse, _Mapping]] = ..., health: _Optional[_Union[HealthRequest, _Mapping]] = ..., health_reply: _Optional[_Union[HealthResponse, _Mapping]] = ..., drain: _Optional[_Union[DrainRequest, _Mapping]] = ..., drained: _Optional[_Union[DrainResponse, _Mapping]] = ..., fork: _Optional[_Union[ForkRequest, _Mapping]] = ..., forked: _Optional[_Union[ForkResponse, _Mapping]] = ..., protocol_error: _Optional[_Union[ExecuteResponse, _Mapping]] = ..., worker_exited: _Optional[_Union[WorkerExited, _Mapping]] = ..., stream_credit: _Optional[_Union[StreamCredit, _Mapping]] = ..., host_call: _Optional[_Union[HostCall, _Mapping]] = ..., host_reply: _Optional[_Union[HostReply, _Mapping]] = ..., host_call_cancel: _Optional[_Union[HostCallCancel, _Mapping]] = ..., host_stream_credit: _Optional[_Union[HostStreamCredit, _Mapping]] = ...) -> None: ...

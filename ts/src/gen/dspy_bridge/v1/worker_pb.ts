@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_bridge/v1/worker.proto.
  */
 export const file_dspy_bridge_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("Chtkc3B5X2JyaWRnZS92MS93b3JrZXIucHJvdG8SDmRzcHlfYnJpZGdlLnYxIqYBCg5FeGVjdXRlUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgNEg8KB2NvbW1hbmQYAiABKAkSIwoEYXJncxgDIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlEhIKCnNlc3Npb25faWQYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoDRIOCgZzdHJlYW0YBiABKAgSFQoNc3RyZWFtX3dpbmRvdxgHIAEoDSKEAQoPRXhlY3V0ZVJlc3BvbnNlEg8KB2NhbGxfaWQYASABKA0SJwoGcmVzdWx0GAIgASgLMhUuZHNweV9icmlkZ2UudjEuVmFsdWVIABIsCgVlcnJvchgDIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCCQoHb3V0Y29tZSKJAQoKU3RyZWFtSXRlbRIPCgdjYWxsX2lkGAEgASgNEiUKBGl0ZW0YAiABKAsyFS5kc3B5X2JyaWRnZS52MS5WYWx1ZUgAEg0KA2VuZBgDIAEoCEgAEiwKBWVycm9yGAQgASgLMhsuZHNweV9icmlkZ2UudjEuRXJyb3JEZXRhaWxIAEIGCgRraW5kIi4KDFN0cmVhbUNyZWRpdBIPCgdjYWxsX2lkGAEgASgNEg0KBWl0ZW1zGAIgASgNIjwKCEhvc3RDYWxsEg8KB2NhbGxfaWQYASABKA0SDgoGbWV0aG9kGAIgASgJEg8KB3JlcXVlc3QYAyABKAwiaQoJSG9zdFJlcGx5Eg8KB2NhbGxfaWQYASABKA0SEgoIcmVzcG9uc2UYAiABKAxIABIsCgVlcnJvchgDIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCCQoHb3V0Y29tZSIhCg5Ib3N0Q2FsbENhbmNlbBIPCgdjYWxsX2lkGAEgASgNIiAKDUNhbmNlbFJlcXVlc3QSDwoHY2FsbF9pZBgBIAEoDSIwCg5DYW5jZWxSZXNwb25zZRIPCgdjYWxsX2lkGAEgASgNEg0KBWZvdW5kGAIgASgIIiEKDUhlYWx0aFJlcXVlc3QSEAoIcHJvYmVfaWQYASABKA0iWAoOSGVhbHRoUmVzcG9uc2USEAoIcHJvYmVfaWQYASABKA0SEQoJcnNzX2J5dGVzGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoDRIOCgZzZXJ2ZWQYBCABKAQiDgoMRHJhaW5SZXF1ZXN0IiIKDURyYWluUmVzcG9uc2USEQoJaW5fZmxpZ2h0GAEgASgNIv8BCgVIZWxsbxIoCgRyb2xlGAEgASgOMhouZHNweV9icmlkZ2UudjEuSGVsbG8uUm9sZRIRCgl3b3JrZXJfaWQYAiABKAkSCwoDcGlkGAMgASgNEg0KBXRva2VuGAQgASgJEhgKEHByb3RvY29sX3ZlcnNpb24YBSABKA0SEAoIY29tbWFuZHMYBiADKAkSFgoOcHl0aG9uX3ZlcnNpb24YByABKAkSFAoMZHNweV92ZXJzaW9uGAggASgJIkMKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfV09SS0VSEAESFAoQUk9MRV9GT1JLX1NFUlZFUhACIiAKC0ZvcmtSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCSI9CgxGb3JrUmVzcG9uc2USEQoJd29ya2VyX2lkGAEgASgJEgsKA3BpZBgCIAEoDRINCgVlcnJvchgDIAEoCSJRCgxXb3JrZXJFeGl0ZWQSEQoJd29ya2VyX2lkGAEgASgJEgsKA3BpZBgCIAEoDRIRCglleGl0X2NvZGUYAyABKAUSDgoGc2lnbmFsGAQgASgNIqgHCgtXb3JrZXJGcmFtZRImCgVoZWxsbxgBIAEoCzIVLmRzcHlfYnJpZGdlLnYxLkhlbGxvSAASMQoHZXhlY3V0ZRgCIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXF1ZXN0SAASMQoGcmVzdWx0GAMgASgLMh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlSAASMQoLc3RyZWFtX2l0ZW0YBCABKAsyGi5kc3B5X2JyaWRnZS52MS5TdHJlYW1JdGVtSAASLwoGY2FuY2VsGAUgASgLMh0uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVxdWVzdEgAEjMKCWNhbmNlbGxlZBgGIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkNhbmNlbFJlc3BvbnNlSAASLwoGaGVhbHRoGAcgASgLMh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdEgAEjYKDGhlYWx0aF9yZXBseRgIIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlSAASLQoFZHJhaW4YCSABKAsyHC5kc3B5X2JyaWRnZS52MS5EcmFpblJlcXVlc3RIABIwCgdkcmFpbmVkGAogASgLMh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZUgAEisKBGZvcmsYCyABKAsyGy5kc3B5X2JyaWRnZS52MS5Gb3JrUmVxdWVzdEgAEi4KBmZvcmtlZBgMIAEoCzIcLmRzcHlfYnJpZGdlLnYxLkZvcmtSZXNwb25zZUgAEjkKDnByb3RvY29sX2Vycm9yGA0gASgLMh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlSAASNQoNd29ya2VyX2V4aXRlZBgOIAEoCzIcLmRzcHlfYnJpZGdlLnYxLldvcmtlckV4aXRlZEgAEjUKDXN0cmVhbV9jcmVkaXQYDyABKAsyHC5kc3B5X2JyaWRnZS52MS5TdHJlYW1DcmVkaXRIABItCglob3N0X2NhbGwYECABKAsyGC5kc3B5X2JyaWRnZS52MS5Ib3N0Q2FsbEgAEi8KCmhvc3RfcmVwbHkYESABKAsyGS5kc3B5X2JyaWRnZS52MS5Ib3N0UmVwbHlIABI6ChBob3N0X2NhbGxfY2FuY2VsGBIgASgLMh4uZHNweV9icmlkZ2UudjEuSG9zdENhbGxDYW5jZWxIAEIGCgRraW5kMvsCCg1Xb3JrZXJTZXJ2aWNlEkoKB0V4ZWN1dGUSHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBofLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZRJGCgZTdHJlYW0SHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdBoaLmRzcHlfYnJpZGdlLnYxLlN0cmVhbUl0ZW0wARJHCgZDYW5jZWwSHS5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXF1ZXN0Gh4uZHNweV9icmlkZ2UudjEuQ2FuY2VsUmVzcG9uc2USRwoGSGVhbHRoEh0uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVxdWVzdBoeLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlc3BvbnNlEkQKBURyYWluEhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0Gh0uZHNweV9icmlkZ2UudjEuRHJhaW5SZXNwb25zZWIGcHJvdG8z", [file_dspy_bridge_v1_errors, file_dspy_bridge_v1_values]);
+  fileDesc("Chtkc3B5X2JyaWRnZS92MS93b3JrZXIucHJvdG8SDmRzcHlfYnJpZGdlLnYxIqYBCg5FeGVjdXRlUmVxdWVzdBIPCgdjYWxsX2lkGAEgASgNEg8KB2NvbW1hbmQYAiABKAkSIwoEYXJncxgDIAEoCzIVLmRzcHlfYnJpZGdlLnYxLlZhbHVlEhIKCnNlc3Npb25faWQYBCABKAkSEgoKdGltZW91dF9tcxgFIAEoDRIOCgZzdHJlYW0YBiABKAgSFQoNc3RyZWFtX3dpbmRvdxgHIAEoDSKEAQoPRXhlY3V0ZVJlc3BvbnNlEg8KB2NhbGxfaWQYASABKA0SJwoGcmVzdWx0GAIgASgLMhUuZHNweV9icmlkZ2UudjEuVmFsdWVIABIsCgVlcnJvchgDIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSABCCQoHb3V0Y29tZSKJAQoKU3RyZWFtSXRlbRIPCgdjYWxsX2lkGAEgASgNEiUKBGl0ZW0YAiABKAsyFS5kc3B5X2JyaWRnZS52MS5WYWx1ZUgAEg0KA2VuZBgDIAEoCEgAEiwKBWVycm9yGAQgASgLMhsuZHNweV9icmlkZ2UudjEuRXJyb3JEZXRhaWxIAEIGCgRraW5kIi4KDFN0cmVhbUNyZWRpdBIPCgdjYWxsX2lkGAEgASgNEg0KBWl0ZW1zGAIgASgNImMKCEhvc3RDYWxsEg8KB2NhbGxfaWQYASABKA0SDgoGbWV0aG9kGAIgASgJEg8KB3JlcXVlc3QYAyABKAwSDgoGc3RyZWFtGAQgASgIEhUKDXN0cmVhbV93aW5kb3cYBSABKA0ieAoJSG9zdFJlcGx5Eg8KB2NhbGxfaWQYASABKA0SEgoIcmVzcG9uc2UYAiABKAxIABIsCgVlcnJvchgDIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsSAASDQoDZW5kGAQgASgISABCCQoHb3V0Y29tZSIyChBIb3N0U3RyZWFtQ3JlZGl0Eg8KB2NhbGxfaWQYASABKA0SDQoFaXRlbXMYAiABKA0iIQoOSG9zdENhbGxDYW5jZWwSDwoHY2FsbF9pZBgBIAEoDSIgCg1DYW5jZWxSZXF1ZXN0Eg8KB2NhbGxfaWQYASABKA0iMAoOQ2FuY2VsUmVzcG9uc2USDwoHY2FsbF9pZBgBIAEoDRINCgVmb3VuZBgCIAEoCCIhCg1IZWFsdGhSZXF1ZXN0EhAKCHByb2JlX2lkGAEgASgNIlgKDkhlYWx0aFJlc3BvbnNlEhAKCHByb2JlX2lkGAEgASgNEhEKCXJzc19ieXRlcxgCIAEoBBIRCglpbl9mbGlnaHQYAyABKA0SDgoGc2VydmVkGAQgASgEIg4KDERyYWluUmVxdWVzdCIiCg1EcmFpblJlc3BvbnNlEhEKCWluX2ZsaWdodBgBIAEoDSL/AQoFSGVsbG8SKAoEcm9sZRgBIAEoDjIaLmRzcHlfYnJpZGdlLnYxLkhlbGxvLlJvbGUSEQoJd29ya2VyX2lkGAIgASgJEgsKA3BpZBgDIAEoDRINCgV0b2tlbhgEIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAUgASgNEhAKCGNvbW1hbmRzGAYgAygJEhYKDnB5dGhvbl92ZXJzaW9uGAcgASgJEhQKDGRzcHlfdmVyc2lvbhgIIAEoCSJDCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1dPUktFUhABEhQKEFJPTEVfRk9SS19TRVJWRVIQAiIgCgtGb3JrUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiPQoMRm9ya1Jlc3BvbnNlEhEKCXdvcmtlcl9pZBgBIAEoCRILCgNwaWQYAiABKA0SDQoFZXJyb3IYAyABKAkiUQoMV29ya2VyRXhpdGVkEhEKCXdvcmtlcl9pZBgBIAEoCRILCgNwaWQYAiABKA0SEQoJZXhpdF9jb2RlGAMgASgFEg4KBnNpZ25hbBgEIAEoDSLoBwoLV29ya2VyRnJhbWUSJgoFaGVsbG8YASABKAsyFS5kc3B5X2JyaWRnZS52MS5IZWxsb0gAEjEKB2V4ZWN1dGUYAiABKAsyHi5kc3B5X2JyaWRnZS52MS5FeGVjdXRlUmVxdWVzdEgAEjEKBnJlc3VsdBgDIAEoCzIfLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZUgAEjEKC3N0cmVhbV9pdGVtGAQgASgLMhouZHNweV9icmlkZ2UudjEuU3RyZWFtSXRlbUgAEi8KBmNhbmNlbBgFIAEoCzIdLmRzcHlfYnJpZGdlLnYxLkNhbmNlbFJlcXVlc3RIABIzCgljYW5jZWxsZWQYBiABKAsyHi5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXNwb25zZUgAEi8KBmhlYWx0aBgHIAEoCzIdLmRzcHlfYnJpZGdlLnYxLkhlYWx0aFJlcXVlc3RIABI2CgxoZWFsdGhfcmVwbHkYCCABKAsyHi5kc3B5X2JyaWRnZS52MS5IZWFsdGhSZXNwb25zZUgAEi0KBWRyYWluGAkgASgLMhwuZHNweV9icmlkZ2UudjEuRHJhaW5SZXF1ZXN0SAASMAoHZHJhaW5lZBgKIAEoCzIdLmRzcHlfYnJpZGdlLnYxLkRyYWluUmVzcG9uc2VIABIrCgRmb3JrGAsgASgLMhsuZHNweV9icmlkZ2UudjEuRm9ya1JlcXVlc3RIABIuCgZmb3JrZWQYDCABKAsyHC5kc3B5X2JyaWRnZS52MS5Gb3JrUmVzcG9uc2VIABI5Cg5wcm90b2NvbF9lcnJvchgNIAEoCzIfLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXNwb25zZUgAEjUKDXdvcmtlcl9leGl0ZWQYDiABKAsyHC5kc3B5X2JyaWRnZS52MS5Xb3JrZXJFeGl0ZWRIABI1Cg1zdHJlYW1fY3JlZGl0GA8gASgLMhwuZHNweV9icmlkZ2UudjEuU3RyZWFtQ3JlZGl0SAASLQoJaG9zdF9jYWxsGBAgASgLMhguZHNweV9icmlkZ2UudjEuSG9zdENhbGxIABIvCgpob3N0X3JlcGx5GBEgASgLMhkuZHNweV9icmlkZ2UudjEuSG9zdFJlcGx5SAASOgoQaG9zdF9jYWxsX2NhbmNlbBgSIAEoCzIeLmRzcHlfYnJpZGdlLnYxLkhvc3RDYWxsQ2FuY2VsSAASPgoSaG9zdF9zdHJlYW1fY3JlZGl0GBMgASgLMiAuZHNweV9icmlkZ2UudjEuSG9zdFN0cmVhbUNyZWRpdEgAQgYKBGtpbmQy+wIKDVdvcmtlclNlcnZpY2USSgoHRXhlY3V0ZRIeLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXF1ZXN0Gh8uZHNweV9icmlkZ2UudjEuRXhlY3V0ZVJlc3BvbnNlEkYKBlN0cmVhbRIeLmRzcHlfYnJpZGdlLnYxLkV4ZWN1dGVSZXF1ZXN0GhouZHNweV9icmlkZ2UudjEuU3RyZWFtSXRlbTABEkcKBkNhbmNlbBIdLmRzcHlfYnJpZGdlLnYxLkNhbmNlbFJlcXVlc3QaHi5kc3B5X2JyaWRnZS52MS5DYW5jZWxSZXNwb25zZRJHCgZIZWFsdGgSHS5kc3B5X2JyaWRnZS52MS5IZWFsdGhSZXF1ZXN0Gh4uZHNweV9icmlkZ2UudjEuSGVhbHRoUmVzcG9uc2USRAoFRHJhaW4SHC5kc3B5X2JyaWRnZS52MS5EcmFpblJlcXVlc3QaHS5kc3B5X2JyaWRnZS52MS5EcmFpblJlc3BvbnNlYgZwcm90bzM", [file_dspy_bridge_v1_errors, file_dspy_bridge_v1_values]);
 
 /**
  * @generated from message dspy_bridge.v1.ExecuteRequest
@@ -183,12 +183,13 @@ export const StreamCreditSchema: GenMessage<StreamCredit> = /*@__PURE__*/
   messageDesc(file_dspy_bridge_v1_worker, 3);
 
 /**
- * Worker -> host: a unary RPC of the bridge service (bridge.proto) carried on the worker's
- * own connection instead of a gRPC channel, for the worker's calls to the host that it
- * makes on its event loop (variables, sessions, tools). `method` is the RPC's name in
+ * Worker -> host: an RPC of the bridge service (bridge.proto) carried on the worker's own
+ * connection instead of a gRPC channel, for the worker's calls to the host that it makes on
+ * its event loop (variables, sessions, tools, watches). `method` is the RPC's name in
  * BridgeService ("GetVariables"); `request` its request message, serialized. The host
- * answers with a HostReply of the same call_id (ids are the worker's own, separate from
- * ExecuteRequest ids). Streaming RPCs (Watch, StreamTool) stay on gRPC.
+ * answers with HostReply frames of the same call_id (ids are the worker's own, separate
+ * from ExecuteRequest ids): one for a unary RPC; for a server-streaming one (`stream` set:
+ * Watch, StreamTool) one per response message, then one with `end` or `error`.
  *
  * @generated from message dspy_bridge.v1.HostCall
  */
@@ -207,6 +208,23 @@ export type HostCall = Message<"dspy_bridge.v1.HostCall"> & {
    * @generated from field: bytes request = 3;
    */
   request: Uint8Array;
+
+  /**
+   * Set for a server-streaming RPC; a unary RPC with it set, or a streaming one without,
+   * is refused.
+   *
+   * @generated from field: bool stream = 4;
+   */
+  stream: boolean;
+
+  /**
+   * Streams: how many responses the host may have sent that the worker has not yet granted
+   * back with HostStreamCredit (0 = no limit). A producer that honours back-pressure (a
+   * streaming TypeScript tool) waits at the window; a watch is never held back by it.
+   *
+   * @generated from field: uint32 stream_window = 5;
+   */
+  streamWindow: number;
 };
 
 /**
@@ -217,7 +235,7 @@ export const HostCallSchema: GenMessage<HostCall> = /*@__PURE__*/
   messageDesc(file_dspy_bridge_v1_worker, 4);
 
 /**
- * Host -> worker: the answer to HostCall `call_id`.
+ * Host -> worker: an answer to HostCall `call_id`.
  *
  * @generated from message dspy_bridge.v1.HostReply
  */
@@ -232,7 +250,7 @@ export type HostReply = Message<"dspy_bridge.v1.HostReply"> & {
    */
   outcome: {
     /**
-     * The RPC's response message, serialized.
+     * A response message, serialized: the answer of a unary RPC, or one of a stream's.
      *
      * @generated from field: bytes response = 2;
      */
@@ -244,6 +262,14 @@ export type HostReply = Message<"dspy_bridge.v1.HostReply"> & {
      */
     value: ErrorDetail;
     case: "error";
+  } | {
+    /**
+     * A stream's normal end, after its responses.
+     *
+     * @generated from field: bool end = 4;
+     */
+    value: boolean;
+    case: "end";
   } | { case: undefined; value?: undefined };
 };
 
@@ -255,10 +281,31 @@ export const HostReplySchema: GenMessage<HostReply> = /*@__PURE__*/
   messageDesc(file_dspy_bridge_v1_worker, 5);
 
 /**
- * Worker -> host: the caller of HostCall `call_id` gave up (cancelled, or its timeout
- * passed: deadlines are kept by the worker); the host cancels the work where it can (a
- * TypeScript tool sees its AbortSignal fire) and sends no reply.
+ * Worker -> host: the consumer of host stream `call_id` has taken `items` more responses.
+ * A credit for a call that is unknown or finished is ignored.
  *
+ * @generated from message dspy_bridge.v1.HostStreamCredit
+ */
+export type HostStreamCredit = Message<"dspy_bridge.v1.HostStreamCredit"> & {
+  /**
+   * @generated from field: uint32 call_id = 1;
+   */
+  callId: number;
+
+  /**
+   * @generated from field: uint32 items = 2;
+   */
+  items: number;
+};
+
+/**
+ * Describes the message dspy_bridge.v1.HostStreamCredit.
+ * Use `create(HostStreamCreditSchema)` to create a new message.
+ */
+export const HostStreamCreditSchema: GenMessage<HostStreamCredit> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_worker, 6);
+
+/**
  * @generated from message dspy_bridge.v1.HostCallCancel
  */
 export type HostCallCancel = Message<"dspy_bridge.v1.HostCallCancel"> & {
@@ -273,7 +320,7 @@ export type HostCallCancel = Message<"dspy_bridge.v1.HostCallCancel"> & {
  * Use `create(HostCallCancelSchema)` to create a new message.
  */
 export const HostCallCancelSchema: GenMessage<HostCallCancel> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 6);
+  messageDesc(file_dspy_bridge_v1_worker, 7);
 
 /**
  * @generated from message dspy_bridge.v1.CancelRequest
@@ -290,7 +337,7 @@ export type CancelRequest = Message<"dspy_bridge.v1.CancelRequest"> & {
  * Use `create(CancelRequestSchema)` to create a new message.
  */
 export const CancelRequestSchema: GenMessage<CancelRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 7);
+  messageDesc(file_dspy_bridge_v1_worker, 8);
 
 /**
  * @generated from message dspy_bridge.v1.CancelResponse
@@ -312,7 +359,7 @@ export type CancelResponse = Message<"dspy_bridge.v1.CancelResponse"> & {
  * Use `create(CancelResponseSchema)` to create a new message.
  */
 export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 8);
+  messageDesc(file_dspy_bridge_v1_worker, 9);
 
 /**
  * @generated from message dspy_bridge.v1.HealthRequest
@@ -329,7 +376,7 @@ export type HealthRequest = Message<"dspy_bridge.v1.HealthRequest"> & {
  * Use `create(HealthRequestSchema)` to create a new message.
  */
 export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 9);
+  messageDesc(file_dspy_bridge_v1_worker, 10);
 
 /**
  * @generated from message dspy_bridge.v1.HealthResponse
@@ -361,7 +408,7 @@ export type HealthResponse = Message<"dspy_bridge.v1.HealthResponse"> & {
  * Use `create(HealthResponseSchema)` to create a new message.
  */
 export const HealthResponseSchema: GenMessage<HealthResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 10);
+  messageDesc(file_dspy_bridge_v1_worker, 11);
 
 /**
  * @generated from message dspy_bridge.v1.DrainRequest
@@ -374,7 +421,7 @@ export type DrainRequest = Message<"dspy_bridge.v1.DrainRequest"> & {
  * Use `create(DrainRequestSchema)` to create a new message.
  */
 export const DrainRequestSchema: GenMessage<DrainRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 11);
+  messageDesc(file_dspy_bridge_v1_worker, 12);
 
 /**
  * @generated from message dspy_bridge.v1.DrainResponse
@@ -391,7 +438,7 @@ export type DrainResponse = Message<"dspy_bridge.v1.DrainResponse"> & {
  * Use `create(DrainResponseSchema)` to create a new message.
  */
 export const DrainResponseSchema: GenMessage<DrainResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 12);
+  messageDesc(file_dspy_bridge_v1_worker, 13);
 
 /**
  * First frame a worker (or the fork server) sends after it connects.
@@ -447,7 +494,7 @@ export type Hello = Message<"dspy_bridge.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 13);
+  messageDesc(file_dspy_bridge_v1_worker, 14);
 
 /**
  * @generated from enum dspy_bridge.v1.Hello.Role
@@ -473,7 +520,7 @@ export enum Hello_Role {
  * Describes the enum dspy_bridge.v1.Hello.Role.
  */
 export const Hello_RoleSchema: GenEnum<Hello_Role> = /*@__PURE__*/
-  enumDesc(file_dspy_bridge_v1_worker, 13, 0);
+  enumDesc(file_dspy_bridge_v1_worker, 14, 0);
 
 /**
  * Host -> fork server: fork one worker that will connect back with this id.
@@ -492,7 +539,7 @@ export type ForkRequest = Message<"dspy_bridge.v1.ForkRequest"> & {
  * Use `create(ForkRequestSchema)` to create a new message.
  */
 export const ForkRequestSchema: GenMessage<ForkRequest> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 14);
+  messageDesc(file_dspy_bridge_v1_worker, 15);
 
 /**
  * @generated from message dspy_bridge.v1.ForkResponse
@@ -519,7 +566,7 @@ export type ForkResponse = Message<"dspy_bridge.v1.ForkResponse"> & {
  * Use `create(ForkResponseSchema)` to create a new message.
  */
 export const ForkResponseSchema: GenMessage<ForkResponse> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 15);
+  messageDesc(file_dspy_bridge_v1_worker, 16);
 
 /**
  * Fork server -> host: a worker process ended (reaped by the fork server, its parent).
@@ -557,7 +604,7 @@ export type WorkerExited = Message<"dspy_bridge.v1.WorkerExited"> & {
  * Use `create(WorkerExitedSchema)` to create a new message.
  */
 export const WorkerExitedSchema: GenMessage<WorkerExited> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 16);
+  messageDesc(file_dspy_bridge_v1_worker, 17);
 
 /**
  * Everything that travels on a worker connection.
@@ -682,6 +729,12 @@ export type WorkerFrame = Message<"dspy_bridge.v1.WorkerFrame"> & {
      */
     value: HostCallCancel;
     case: "hostCallCancel";
+  } | {
+    /**
+     * @generated from field: dspy_bridge.v1.HostStreamCredit host_stream_credit = 19;
+     */
+    value: HostStreamCredit;
+    case: "hostStreamCredit";
   } | { case: undefined; value?: undefined };
 };
 
@@ -690,7 +743,7 @@ export type WorkerFrame = Message<"dspy_bridge.v1.WorkerFrame"> & {
  * Use `create(WorkerFrameSchema)` to create a new message.
  */
 export const WorkerFrameSchema: GenMessage<WorkerFrame> = /*@__PURE__*/
-  messageDesc(file_dspy_bridge_v1_worker, 17);
+  messageDesc(file_dspy_bridge_v1_worker, 18);
 
 /**
  * @generated from service dspy_bridge.v1.WorkerService
