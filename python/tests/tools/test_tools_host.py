@@ -157,6 +157,23 @@ async def test_stream_a_typescript_tool(ts: TSHost, client: HostClient, session_
     await until(stopped)
 
 
+async def test_a_long_stream_over_grpc_and_a_slow_consumer_holding_the_tool_back(ts: TSHost, client: HostClient, session_id: str) -> None:
+    # The host's StreamTool handler waits while gRPC's buffer is full (write() false, then
+    # "drain"): every item of a long stream still arrives, and a slow consumer is not outrun
+    # by the whole stream.
+    assert [i async for i in stream_tool("count", {"n": 5000}, client=client)] == list(range(5000))
+    tag = tag_of(session_id, "slow consumer")
+    got = []
+    async for item in stream_tool("count", {"n": 1_000_000, "tag": tag}, client=client):
+        got.append(item)
+        await asyncio.sleep(0.02)
+        if len(got) == 10:
+            break
+    assert got == list(range(10))
+    produced = (await ts.run("state"))["produced"][tag]
+    assert produced < 200_000, f"the tool ran {produced} items ahead of a consumer that took 10"
+
+
 async def test_nested_python_typescript_python(client: HostClient) -> None:
     # this process -> TypeScript 'ts_calls_python' -> the worker's Python 'py_add'
     assert await call_tool("ts_calls_python", {"x": 41}, client=client) == {"from": "typescript", "sum": 42}

@@ -9,7 +9,7 @@
 //   op "stream"  {name, args, session?, stopAfter?}                -> {items}  | {error...}
 //   op "list"    {session?}                                         -> {tools}
 //   op "register_session_tool" {session, name, value}               -> {}
-//   op "state"                                                       -> {aborts, calls, streamStops}
+//   op "state"                                                       -> {aborts, calls, streamStops, produced}
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
@@ -27,7 +27,7 @@ const bridge = await Bridge.start({
   bridgeService: { listen },
 });
 
-const state = { aborts: [], calls: [], streamStops: [] };
+const state = { aborts: [], calls: [], streamStops: [], produced: {} };
 const number = { type: "number" };
 
 bridge.tools.register(
@@ -84,6 +84,7 @@ bridge.tools.register(
       for (let i = 0; i < args.n; i++) {
         if (ctx.signal.aborted) return;
         if (args.delayMs) await new Promise((r) => setTimeout(r, args.delayMs));
+        if (args.tag) state.produced[args.tag] = i + 1;
         yield i;
       }
     } finally {
