@@ -149,6 +149,41 @@ describe("host calls and the message limit", () => {
       await bridge.close();
     }
   });
+
+  test("a streamed item over maxMessageBytes ends the stream with PayloadTooLargeError and the tool is closed", async () => {
+    const bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, maxMessageBytes: 4096, ...quietLogs });
+    try {
+      let closed = false;
+      let pulledAfter = 0;
+      let sentBig = false;
+      bridge.tools.register(
+        "hs_big",
+        async function* () {
+          try {
+            yield "small";
+            sentBig = true;
+            yield "x".repeat(6000);
+            pulledAfter++;
+            yield "after";
+          } finally {
+            closed = true;
+          }
+        },
+        { streaming: true },
+      );
+      const s = await bridge.sessions.create({ id: "hs-limit" });
+      const out = await bridge.execute<{ items: string[]; error: string }>("route_stream_tool", { name: "hs_big", args: {} }, { session: s.id });
+      assert.deepEqual(out.items, ["small"]);
+      assert.match(out.error, /^PayloadTooLargeError: a StreamTool response is \d+ bytes, over the message limit of 4096 bytes/);
+      assert.ok(sentBig);
+      for (let i = 0; i < 50 && !closed; i++) await sleep(10);
+      assert.ok(closed, "the tool's generator was closed (its finally ran), not left hanging");
+      assert.equal(pulledAfter, 0, "nothing more was pulled from the tool");
+      assert.deepEqual(await bridge.execute("ping"), { ok: true });
+    } finally {
+      await bridge.close();
+    }
+  });
 });
 
 describe("host streams on the worker's connection", () => {

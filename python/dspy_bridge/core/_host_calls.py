@@ -79,7 +79,9 @@ class HostStream:
         return True
 
     async def read(self) -> Any:
-        """The next response, or ``grpc.aio.EOF`` after the last."""
+        """The next response, or ``grpc.aio.EOF`` after the last. One reader at a time."""
+        if self._waiter is not None:
+            raise RuntimeError(f"the {self._method} stream is already being read")
         while not self._items and self._end is None:
             self._waiter = self._calls.loop.create_future()
             try:

@@ -94,8 +94,8 @@ class HostClient:
         self.channel = channel
         self.address = address
         self.stub = bridge_pb2_grpc.BridgeServiceStub(channel)
-        # The host that runs this worker, as this worker (_host_calls.is_own_host): unary calls
-        # made on the worker's loop take the worker's own connection instead of the channel.
+        # The host that runs this worker, as this worker (_host_calls.is_own_host): calls and
+        # streams made on the worker's loop take the worker's own connection, not the channel.
         self._own_host = own_host
 
     def worker_route(self) -> Any:

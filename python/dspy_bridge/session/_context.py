@@ -27,6 +27,7 @@ from ..errors import (
     AuthenticationError,
     BridgeClosedError,
     BridgeError,
+    Code,
     InvalidArgumentError,
     NotFoundError,
     VariableTypeError,
@@ -134,8 +135,8 @@ class SessionContext:
         self.session_info: dict[str, Any] = {}
         self.address: Optional[str] = None
         # Inside a worker, connected to the host that runs it as that worker (connect() decides,
-        # _host_calls.is_own_host): unary calls made on the worker's loop go over the worker's
-        # own connection, not gRPC.
+        # _host_calls.is_own_host): calls and watches made on the worker's loop go over the
+        # worker's own connection, not gRPC.
         self._own_host = False
 
     # ------------------------------------------------------------------------------------
@@ -486,8 +487,15 @@ class SessionContext:
                 self._stop_caching(_translate(err))
                 return
             except BridgeError as err:
-                # From the worker's connection, already typed (its end is the worker's end).
+                # Typed already: the worker's connection raises its host's errors as they are.
                 self._cache_live = False
+                if err.code == Code.UNAVAILABLE and route is not None and not route.closed:
+                    # The host's store is unreachable for now (a shared backend's outage): as
+                    # over gRPC, back off and reopen; the replay brings what was missed.
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    self._bg_reconnects += 1
+                    continue
                 self._stop_caching(err)
                 return
             finally:

@@ -30,7 +30,7 @@ import grpc
 
 from .._gen.dspy_bridge.v1 import session_pb2, variables_pb2
 from ..core.host import _translate
-from ..errors import BridgeClosedError, BridgePermissionError, InvalidArgumentError
+from ..errors import BridgeClosedError, BridgeError, BridgePermissionError, Code, InvalidArgumentError
 from ._convert import change_to_update, snapshot_update
 from ._update import VariableUpdate
 
@@ -315,6 +315,14 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                     self.reconnects += 1
                 except grpc.aio.UsageError:
                     await ctx._channel_lost(stub)
+                    self.reconnects += 1
+                except BridgeError as err:
+                    # From the worker's connection, typed already; retried like gRPC's
+                    # UNAVAILABLE while the connection itself is up.
+                    if err.code != Code.UNAVAILABLE or route is None or route.closed:
+                        raise
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
                     self.reconnects += 1
                 except grpc.aio.AioRpcError as err:
                     if err.code() not in _RETRYABLE:

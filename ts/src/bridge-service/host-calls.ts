@@ -69,7 +69,8 @@ interface CallShim {
 class StreamShim extends EventEmitter {
   readonly metadata = new Metadata();
   cancelled = false;
-  private finished = false;
+  /** Ended (end, error, cancel): what grpc-js's Writable calls `closed`. */
+  closed = false;
   /** Responses sent and not yet granted back by the worker. */
   private outstanding = 0;
 
@@ -86,7 +87,7 @@ class StreamShim extends EventEmitter {
   }
 
   write(message: unknown): boolean {
-    if (this.finished) return false;
+    if (this.closed) return false;
     let bytes: Uint8Array;
     try {
       bytes = toBinary(this.output, message as never);
@@ -114,7 +115,8 @@ class StreamShim extends EventEmitter {
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     if (event !== "error") return super.emit(event, ...args);
-    this.fail(detailOf(args[0]));
+    // The handler's own error: the stream ends with it (its producer is not "cancelled").
+    this.finish({ case: "error", value: detailOf(args[0]) });
     return true;
   }
 
@@ -122,32 +124,34 @@ class StreamShim extends EventEmitter {
   credit(items: number): void {
     const wasFull = this.window > 0 && this.outstanding >= this.window;
     this.outstanding = Math.max(0, this.outstanding - items);
-    if (wasFull && this.outstanding < this.window && !this.finished) super.emit("drain");
+    if (wasFull && this.outstanding < this.window && !this.closed) super.emit("drain");
   }
 
   /** The worker gave up on the stream, or its connection ended: no more frames. */
   cancel(): void {
-    if (this.finished) return;
-    this.finished = true;
+    if (this.closed) return;
+    this.closed = true;
     this.cancelled = true;
     this.onFinish();
     super.emit("cancelled");
     super.emit("close");
   }
 
-  /** Ends the stream with an error and tells the handler to stop producing. */
+  /** A write that cannot be sent: the stream ends with its error, and the handler is told to stop producing. */
   private fail(detail: ErrorDetail): void {
-    if (this.finished) return;
-    this.finish({ case: "error", value: detail });
-    this.cancelled = true;
-    super.emit("cancelled");
+    this.finish({ case: "error", value: detail }, true);
   }
 
-  private finish(outcome: HostReply["outcome"]): void {
-    if (this.finished) return;
-    this.finished = true;
+  /** Sends the stream's last frame; with `cancel`, tells the handler to stop before "close". */
+  private finish(outcome: HostReply["outcome"], cancel = false): void {
+    if (this.closed) return;
+    this.closed = true;
     this.onFinish();
     this.send(outcome);
+    if (cancel) {
+      this.cancelled = true;
+      super.emit("cancelled");
+    }
     super.emit("close");
   }
 }

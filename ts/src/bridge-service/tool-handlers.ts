@@ -28,6 +28,9 @@ function callSignal(call: { on(event: "cancelled", fn: () => void): unknown }): 
 /** Resolves when a stream that refused a write (back-pressure) takes more, or the call ends. */
 function drained(call: ServerWritableStream<CallToolRequest, CallToolResponse>, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    // A write can fail and end the call before it returns (an item over the message limit):
+    // then nothing more will fire.
+    if (signal.aborted || call.closed) return resolve();
     const done = () => {
       call.off("drain", done);
       call.off("close", done);
@@ -88,7 +91,11 @@ export function toolHandlers(tools: ToolsApi) {
           const init: MessageInitShape<typeof CallToolResponseSchema> = { result: encodeValue(item, "item") };
           // A consumer slower than the tool holds the tool back instead of the host
           // buffering without bound (the caller's stream window, or gRPC's own buffer).
-          if (!call.write(create(CallToolResponseSchema, init))) await drained(call, signal);
+          if (!call.write(create(CallToolResponseSchema, init))) {
+            if (signal.aborted) break;
+            await drained(call, signal);
+            if (signal.aborted) break; // not one more item pulled from the tool after a cancel
+          }
         }
         call.end();
       })().catch((err: unknown) => call.emit("error", toServiceError(err)));

@@ -306,6 +306,10 @@ export const HostStreamCreditSchema: GenMessage<HostStreamCredit> = /*@__PURE__*
   messageDesc(file_dspy_bridge_v1_worker, 6);
 
 /**
+ * Worker -> host: the caller of HostCall `call_id` gave up (cancelled, left a stream early, or
+ * its timeout passed: deadlines are kept by the worker); the host cancels the work where it
+ * can (a TypeScript tool sees its AbortSignal fire) and sends nothing more for it.
+ *
  * @generated from message dspy_bridge.v1.HostCallCancel
  */
 export type HostCallCancel = Message<"dspy_bridge.v1.HostCallCancel"> & {
