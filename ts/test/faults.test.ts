@@ -88,6 +88,17 @@ describe("crash loops", () => {
     });
     await assert.rejects(startPool({ workers: 1, python: "/nonexistent/python3" }), WorkerStartError);
   });
+
+  test("a Python side of another protocol version is refused at once with a WorkerStartError naming both", async () => {
+    const started = performance.now();
+    await assert.rejects(startPool({ workers: 2, modules: ["py_old_protocol"], pythonPath: [fixturesDir] }), (err: unknown) => {
+      assert.ok(err instanceof WorkerStartError, String(err));
+      assert.match(err.message, /the fork server was refused: it speaks worker protocol 1 and this host 2/);
+      assert.match(err.message, /install matching versions/);
+      return true;
+    });
+    assert.ok(performance.now() - started < 8_000, "refused at its hello, not after a start-up timeout");
+  });
 });
 
 describe("the host killed with SIGKILL", () => {

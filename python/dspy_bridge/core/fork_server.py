@@ -181,10 +181,13 @@ def main() -> None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(args.socket)
     dspy = sys.modules.get("dspy")
+    from . import server
+
     hello = worker_pb2.Hello(
         role=worker_pb2.Hello.ROLE_FORK_SERVER,
         pid=os.getpid(),
         token=token,
+        protocol_version=server.PROTOCOL_VERSION,
         python_version=sys.version.split()[0],
         dspy_version=getattr(dspy, "__version__", "") if dspy else "",
     )

@@ -25,7 +25,9 @@ from .registry import Command, CommandContext, CommandRegistry
 
 __all__ = ["WorkerProtocol", "PROTOCOL_VERSION", "rss_bytes"]
 
-PROTOCOL_VERSION = 1
+# The frames' meaning (worker.proto): the host refuses a fork server or worker that speaks
+# another version. 2: host streams (HostCall.stream, HostReply.end, HostStreamCredit).
+PROTOCOL_VERSION = 2
 FRAME_OVERHEAD_BYTES = 64 * 1024
 
 WorkerFrame = worker_pb2.WorkerFrame

@@ -21,6 +21,7 @@ import { BusyPoll } from "../transport/busy-poll.js";
 import { bridgeServiceHandlers, type Handler } from "../bridge-service/handlers.js";
 import { HostCallRouter } from "../bridge-service/host-calls.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
+import { PROTOCOL_VERSION } from "../transport/frame-codec.js";
 import { BridgeServer } from "../bridge-service/index.js";
 import { DSPyApi } from "../dspy/index.js";
 import { ToolsApi } from "../tools/index.js";
@@ -573,10 +574,19 @@ export class Bridge {
   // Frames from workers
 
   private onHello(hello: Hello, connection: FrameConnection): void {
+    const mismatch =
+      hello.protocolVersion === PROTOCOL_VERSION
+        ? undefined
+        : `it speaks worker protocol ${hello.protocolVersion} and this host ${PROTOCOL_VERSION}: the Python package dspy_bridge ` +
+          `(${hello.role === Hello_Role.FORK_SERVER ? "fork server" : `worker ${hello.workerId}`}, Python ${hello.pythonVersion || "?"}) ` +
+          `and the TypeScript package dspy-bridge ${HOST_VERSION} are different releases; install matching versions`;
     if (hello.role === Hello_Role.FORK_SERVER) {
       const fs = this.forkServer;
-      if (fs && !fs.exited && hello.pid === fs.pid) fs.attach(connection);
-      else connection.destroy();
+      if (!fs || fs.exited || hello.pid !== fs.pid) connection.destroy();
+      else if (mismatch) {
+        connection.destroy();
+        fs.refuse(`the fork server was refused: ${mismatch}`);
+      } else fs.attach(connection);
       return;
     }
     const waiting = this.awaitingHello.get(hello.workerId);
@@ -585,6 +595,12 @@ export class Bridge {
       return;
     }
     this.awaitingHello.delete(hello.workerId);
+    if (mismatch) {
+      connection.destroy();
+      waiting.worker.kill("protocol version mismatch");
+      waiting.reject(new WorkerStartError(`worker ${hello.workerId} was refused: ${mismatch}`));
+      return;
+    }
     const worker = waiting.worker;
     worker.attach(connection, hello);
     // Without the bridge service, workers have no way to the store or the tools: their

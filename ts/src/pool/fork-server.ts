@@ -115,6 +115,13 @@ export class ForkServer {
     this.readyWaiter?.resolve();
   }
 
+  /** A fork server the host will not work with (another protocol version): it fails start-up with `reason`. */
+  refuse(reason: string): void {
+    this.readyWaiter?.reject(this.startError(reason));
+    this.readyWaiter = undefined;
+    this.kill();
+  }
+
   fork(workerId: string): Promise<number> {
     if (!this.connection || this.exited) return Promise.reject(this.startError("the fork server is not running"));
     return new Promise<number>((resolve, reject) => {
