@@ -12,6 +12,7 @@ import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { ErrorDetailSchema, type ErrorDetail } from "../gen/dspy_bridge/v1/errors_pb.js";
 import { HostReplySchema, type HostCall, type HostReply } from "../gen/dspy_bridge/v1/worker_pb.js";
 import { errorToDetail, FailedPreconditionError, InvalidArgumentError, PayloadTooLargeError } from "../errors/index.js";
+import { IdMap } from "../transport/id-map.js";
 import type { Handler } from "./handlers.js";
 import { ERROR_DETAIL_METADATA_KEY } from "./service-error.js";
 
@@ -158,7 +159,8 @@ class StreamShim extends EventEmitter {
 
 export class HostCalls {
   /** Calls being served, by the worker's call id: what cancels each (and, for streams, the shim). */
-  private readonly pending = new Map<number, { cancel: () => void; stream?: StreamShim }>();
+  // Not a Map: it turns over with every call while watches stay (transport/id-map.ts says why).
+  private readonly pending = new IdMap<{ cancel: () => void; stream?: StreamShim }>();
   /** Calls handled so far (answered, refused or cancelled). */
   served = 0;
 
@@ -282,7 +284,7 @@ export class HostCalls {
 
   /** The connection is gone: cancel everything still being served. */
   close(): void {
-    for (const id of [...this.pending.keys()]) this.cancel(id);
+    for (const id of this.pending.keys()) this.cancel(id);
   }
 
   private answer(callId: number, error: ErrorDetail): void {
