@@ -5,17 +5,24 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Bridge, PayloadTooLargeError, WorkerCrashedError } from "../src/index.js";
+import { Bridge, PayloadTooLargeError, WorkerCrashedError, type BridgeOptions } from "../src/index.js";
 import { fixturesDir, quietLogs } from "./helpers.js";
+
+/** One worker serving the fixture's host-call commands. */
+const hostCallPool = (options: BridgeOptions = {}) =>
+  Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs, ...options });
+
+/** Every bridge-service call and stream the pool's workers have made on their connections. */
+const hostCallsOf = (bridge: Bridge) => bridge.stats().workers.reduce((n, w) => n + w.hostCalls, 0);
 
 describe("host calls on the worker's connection", () => {
   let bridge: Bridge;
   before(async () => {
-    bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+    bridge = await hostCallPool();
   });
   after(() => bridge.close());
 
-  const hostCalls = () => bridge.stats().workers.reduce((n, w) => n + w.hostCalls, 0);
+  const hostCalls = () => hostCallsOf(bridge);
 
   test("reads and writes of variables take the connection, and see what TypeScript set", async () => {
     const s = await bridge.sessions.create({ id: "hc-vars" });
@@ -115,7 +122,7 @@ describe("host calls on the worker's connection", () => {
 
 describe("host calls without the bridge service", () => {
   test("bridgeService: false refuses every call a worker makes on its connection", async () => {
-    const bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, bridgeService: false, ...quietLogs });
+    const bridge = await hostCallPool({ bridgeService: false });
     try {
       const out = await bridge.execute<Record<string, string>>("route_raw_calls");
       for (const key of ["unknown_method", "malformed", "ping"]) {
@@ -130,7 +137,7 @@ describe("host calls without the bridge service", () => {
 
 describe("host calls and the message limit", () => {
   test("a response or a request over maxMessageBytes is a PayloadTooLargeError, and the worker serves on", async () => {
-    const bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, maxMessageBytes: 4096, ...quietLogs });
+    const bridge = await hostCallPool({ maxMessageBytes: 4096 });
     try {
       const pid = bridge.stats().workers[0]!.pid;
       const s = await bridge.sessions.create({ id: "hc-limit" });
@@ -151,7 +158,7 @@ describe("host calls and the message limit", () => {
   });
 
   test("a streamed item over maxMessageBytes ends the stream with PayloadTooLargeError and the tool is closed", async () => {
-    const bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, maxMessageBytes: 4096, ...quietLogs });
+    const bridge = await hostCallPool({ maxMessageBytes: 4096 });
     try {
       let closed = false;
       let pulledAfter = 0;
@@ -189,11 +196,11 @@ describe("host calls and the message limit", () => {
 describe("host streams on the worker's connection", () => {
   let bridge: Bridge;
   before(async () => {
-    bridge = await Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+    bridge = await hostCallPool();
   });
   after(() => bridge.close());
 
-  const hostCalls = () => bridge.stats().workers.reduce((n, w) => n + w.hostCalls, 0);
+  const hostCalls = () => hostCallsOf(bridge);
 
   test("a worker's watch and its session's cache watch take the connection and see TypeScript's sets", async () => {
     const s = await bridge.sessions.create({ id: "hs-watch" });
