@@ -4,9 +4,11 @@
 // while the host serves its call.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
 import { Bridge, PayloadTooLargeError, WorkerCrashedError, type BridgeOptions } from "../src/index.js";
-import { fixturesDir, quietLogs } from "./helpers.js";
+import { fixturesDir, quietLogs, repoRoot } from "./helpers.js";
 
 /** One worker serving the fixture's host-call commands. */
 const hostCallPool = (options: BridgeOptions = {}) =>
@@ -311,5 +313,41 @@ describe("host streams on the worker's connection", () => {
     assert.ok(aborted, "the host cancelled the dead worker's stream");
     for (let i = 0; i < 200 && bridge.stats().workers[0]?.state !== "ready"; i++) await sleep(25);
     assert.deepEqual(await bridge.execute("ping"), { ok: true });
+  });
+});
+
+describe("host streams while a shared store is unreachable", () => {
+  test("a worker's watches retry a StoreUnavailableError on the connection and carry on once Redis is back", async () => {
+    const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as {
+      startRedis(): Promise<{ url: string; restart(o?: { kill?: boolean; downMs?: number }): Promise<void>; stop(): Promise<void> }>;
+    };
+    const server = await startRedis();
+    const bridge = await hostCallPool({ store: `${server.url}?prefix=hs-outage:` });
+    try {
+      const s = await bridge.sessions.create({ id: "hs-outage" });
+      await s.variables.define("temperature", "float", 0.5);
+      await bridge.execute("route_read", { name: "temperature" }, { session: s.id }); // the worker's context and its cache watch
+      const outage = server.restart({ kill: true, downMs: 1_500 });
+      await sleep(200);
+      // Opened while Redis is down: the host answers StoreUnavailableError, and the watch retries.
+      const watching = bridge.execute<Record<string, unknown>>("route_watch", { name: "temperature", updates: 1 }, { session: s.id, timeoutMs: 30_000 });
+      await outage;
+      let done = false;
+      void watching.finally(() => (done = true)).catch(() => {});
+      // The watch resumes from "now": keep setting until it has seen a change.
+      for (let v = 1; !done && v < 300; v++) {
+        await s.variables.set("temperature", v / 100).catch(() => {}); // refused while the store reconnects
+        await sleep(50);
+      }
+      const out = await watching;
+      assert.equal(out.on_connection, true);
+      assert.equal((out.values as number[]).length, 1);
+      assert.ok((out.watch_reconnects as number) >= 1, `the variable watch retried (${String(out.watch_reconnects)})`);
+      assert.equal(out.cache_watch_alive, true, "the session's cache watch is still running");
+      assert.equal(typeof out.cached, "number");
+    } finally {
+      await bridge.close();
+      await server.stop();
+    }
   });
 });
