@@ -1,19 +1,13 @@
 // The host's store: sessions, typed variables, revisions, history, watches, dependencies,
 // access rules, configuration spaces, stats. Every mutation is validated completely against
-// the in-memory state, turned into one log entry (see entries.ts), made durable by the
-// backend when there is one, and only then applied and acknowledged — so a failed request
-// never leaves the store half-written and an acknowledged one is never lost.
-//
-// Without a backend (memory) and with a backend that is not shared (SQLite: one host per
-// file) all of this happens synchronously inside the call. With a shared backend (Redis)
-// the plan is checked by the backend against what this host planned it on; if another host
-// got there first, this host catches up and plans again.
+// the in-memory state and turned into one log entry (see entries.ts); the CommitLog
+// (commit-log.ts) makes it durable by the backend when there is one and only then applies
+// it, so a failed request never leaves the store half-written and an acknowledged one is
+// never lost. With a shared backend (Redis) reads catch up with the other hosts first.
 import { randomUUID } from "node:crypto";
 import {
   AlreadyExistsError,
   BridgeError,
-  FailedPreconditionError,
-  InternalError,
   InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,
@@ -21,10 +15,9 @@ import {
 } from "../errors/index.js";
 import { isAllowed, normalizeRules, type AccessRule, type Permission } from "./access.js";
 import { checkDependencyType, type DependencyGraph } from "./dependency-graph.js";
-import { requestFor } from "./durable/layout.js";
-import { decodeEntry, type ConfigChange, type DeleteChange, type EdgeChange, type Entry, type PutChange } from "./entries.js";
+import { CommitLog, type Planned } from "./commit-log.js";
+import type { ConfigChange, DeleteChange, EdgeChange, PutChange } from "./entries.js";
 import { compilePattern, stringMap } from "./input-checks.js";
-import { compareLogIds, isSuccessor, type LogId } from "./log-id.js";
 import type { HistoryEntry, SessionInfo, SessionRecord, VariableRecord } from "./records.js";
 import type { StoreBackend } from "./store-backend.js";
 import { StoreState } from "./store-state.js";
@@ -32,18 +25,10 @@ import type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutc
 import { StoreUnavailableError } from "./store-unavailable-error.js";
 import { canonicalType, inferType, validateConstraints, validateValue, type VariableType } from "./types/index.js";
 
-/** What a mutation decided: the entry to commit (none: nothing to do) and how to answer once it is applied. */
-interface Planned<T> {
-  entry: Entry | undefined;
-  answer: (revision: number) => T;
-}
-
 /** Variable names: a letter or _ first, then letters, digits, _ . : - (at most 255). */
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,254}$/;
 /** The longest a durable backend may lag behind a session's last use (TTLs). */
 const TOUCH_EVERY_MS = 1_000;
-/** Attempts at a commit that other hosts keep beating to the same fields. */
-const MAX_SHARED_ATTEMPTS = 50;
 
 export class Store {
   private readonly historyLimit: number;
@@ -51,40 +36,29 @@ export class Store {
   private readonly defaultTtlMs: number;
   private readonly now: () => number;
   private expiryTimer: NodeJS.Timeout | undefined;
-  /** Shared backends: this host's commits, one at a time (plans of one host never race each other). */
-  private commitChain: Promise<unknown> = Promise.resolve();
-  private catchingUp: Promise<void> | undefined;
-  private resyncing: Promise<void> | undefined;
+  private readonly log: CommitLog;
   private closed = false;
 
-  constructor(
-    options: StoreOptions = {},
-    private readonly backend: StoreBackend | undefined = undefined,
-  ) {
+  constructor(options: StoreOptions = {}, backend: StoreBackend | undefined = undefined) {
     this.historyLimit = options.historyLimit ?? 100;
     this.state = new StoreState(this.historyLimit, options.eventLogLimit ?? 10_000);
     this.defaultTtlMs = options.defaultSessionTtlMs ?? 0;
     this.now = options.now ?? Date.now;
+    this.log = new CommitLog(this.state, backend, this.historyLimit, {
+      isClosed: () => this.closed,
+      now: () => this.now(),
+      expire: (sessionId) => this.expire(sessionId),
+    });
   }
 
   /** Loads the backend's state and, for a shared backend, starts following the other hosts. */
   async open(): Promise<this> {
-    if (!this.backend) return this;
-    try {
-      await this.reload();
-    } catch (err) {
-      // A store that did not open lets go of its backend (a SQLite file would stay locked).
-      await this.backend.close().catch(() => {});
-      throw err;
-    }
-    // The follower cannot wait for a reload: a failed one is retried by the next read or gap.
-    const reload = () => void this.resync().catch(() => {});
-    this.backend.follow?.(
-      () => this.state.applied,
-      (entries) => this.applyLogged(entries) || reload(),
-      reload,
-    );
+    await this.log.open();
     return this;
+  }
+
+  private get backend(): StoreBackend | undefined {
+    return this.log.backend;
   }
 
   /**
@@ -92,7 +66,7 @@ export class Store {
    * re-planned, and reads of this host's copy may lag behind theirs.
    */
   get isShared(): boolean {
-    return this.backend?.shared === true;
+    return this.log.isShared;
   }
 
   /** "memory", "sqlite" or "redis". */
@@ -121,10 +95,10 @@ export class Store {
     if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidArgumentError("ttl_ms must be >= 0", { parameter: "ttl_ms" });
     // Shared: "already exists" is a read too; it must see a delete acknowledged on another host.
     if (this.isShared) {
-      await this.ready(sessionId);
+      await this.log.ready(sessionId);
       await this.sweep();
     } else this.sweepNow();
-    return this.mutate(() => {
+    return this.log.mutate(() => {
       if (this.state.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${sessionId}' already exists`);
       const now = this.now();
       const info: SessionInfo = { sessionId, createdAtMs: now, lastAccessedAtMs: now, ttlMs, metadata: { ...(input.metadata ?? {}) } };
@@ -133,22 +107,22 @@ export class Store {
   }
 
   async getSession(sessionId: string): Promise<SessionInfo> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     return { ...this.session(sessionId).info };
   }
 
   async listSessions(): Promise<SessionInfo[]> {
     this.assertOpen();
     if (this.isShared) {
-      await this.ready();
+      await this.log.ready();
       await this.sweep();
     } else this.sweepNow();
     return [...this.state.sessions.values()].map((s) => ({ ...s.info }));
   }
 
   async deleteSession(sessionId: string): Promise<boolean> {
-    if (this.isShared) await this.ready();
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready();
+    return this.log.mutate(() => {
       if (!this.state.sessions.has(sessionId)) return { entry: undefined, answer: () => false };
       return { entry: { t: "drop", sid: sessionId, why: "deleted" }, answer: () => true };
     });
@@ -178,7 +152,7 @@ export class Store {
 
   /** Commits the drop of an expired session; the sweep or lookup that found it does not wait for it. */
   private dropExpired(sessionId: string): void {
-    void this.mutate(() => ({ entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
+    void this.log.mutate(() => ({ entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
   }
 
   /** Sweeps expired sessions every `intervalMs` until close(). */
@@ -192,8 +166,7 @@ export class Store {
     this.closed = true;
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.state.endAll();
-    await this.commitChain.catch(() => {});
-    await this.backend?.close();
+    await this.log.close();
   }
 
   /** Called whenever a session goes away (deleted or expired, here or on another host). */
@@ -216,7 +189,7 @@ export class Store {
       }
     }
     try {
-      return await this.mutate(() =>
+      return await this.log.mutate(() =>
         this.state.sessions.has(sessionId) ? { entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => true } : { entry: undefined, answer: () => false },
       );
     } catch {
@@ -296,8 +269,8 @@ export class Store {
 
   /** Creates every variable or none (and, with `config`, registers the space in the same commit). */
   async register(sessionId: string, specs: VariableSpecInput[], caller = sessionId, source = caller, config?: ConfigCommit): Promise<VariableRecord[]> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
       const session = this.session(sessionId);
       if (!Array.isArray(specs) || specs.length === 0) throw new InvalidArgumentError("no variables to register", { parameter: "variables" });
       const now = this.now();
@@ -321,8 +294,8 @@ export class Store {
     caller = sessionId,
     source = "import",
   ): Promise<number> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
       const session = this.session(sessionId);
       const now = this.now();
       const graph = session.dependencies.clone();
@@ -391,7 +364,7 @@ export class Store {
   }
 
   async get(sessionId: string, nameOrId: string, caller = sessionId): Promise<VariableRecord> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     return this.getNow(sessionId, nameOrId, caller);
   }
 
@@ -423,7 +396,7 @@ export class Store {
 
   /** Missing names map to undefined; a forbidden one throws. */
   async getMany(sessionId: string, names: string[], caller = sessionId): Promise<Map<string, VariableRecord | undefined>> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     return this.getManyLocal(sessionId, names, caller);
   }
 
@@ -445,7 +418,7 @@ export class Store {
   }
 
   async list(sessionId: string, pattern?: string, caller = sessionId): Promise<VariableRecord[]> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     const session = this.session(sessionId);
     const re = compilePattern(pattern);
     return [...session.variables.values()].filter((r) => (!re || re.test(r.name)) && isAllowed(r.accessRules, caller, "read"));
@@ -457,8 +430,8 @@ export class Store {
     options: UpdateOptions = {},
     config?: ConfigCommit,
   ): Promise<{ revision: number; results: UpdateOutcome[] }> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => this.planUpdate(sessionId, updates, options, config));
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => this.planUpdate(sessionId, updates, options, config));
   }
 
   private planUpdate(sessionId: string, updates: UpdateInput[], options: UpdateOptions, config: ConfigCommit | undefined): Planned<{ revision: number; results: UpdateOutcome[] }> {
@@ -553,8 +526,8 @@ export class Store {
 
   /** set_variable: one update that throws instead of reporting. */
   async set(sessionId: string, name: string, value: unknown, options: UpdateOptions & { expectedVersion?: number; metadata?: Record<string, string> } = {}): Promise<VariableRecord> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
       const planned = this.planUpdate(sessionId, [{ name, value, expectedVersion: options.expectedVersion ?? 0, metadata: options.metadata ?? {} }], { ...options, atomic: true }, undefined);
       const first = planned.answer(0).results[0]!;
       if (!first.ok) throw first.error!;
@@ -563,8 +536,8 @@ export class Store {
   }
 
   async delete(sessionId: string, names: string[], caller = sessionId): Promise<{ revision: number; deleted: number }> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
       const session = this.session(sessionId);
       const records = [
         ...new Set(
@@ -591,8 +564,8 @@ export class Store {
   }
 
   async rollback(sessionId: string, name: string, version: number, reason = "", caller = sessionId): Promise<VariableRecord> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
       const session = this.session(sessionId);
       const record = this.variable(session, name);
       this.check(record, caller, "write");
@@ -618,8 +591,8 @@ export class Store {
   // Dependencies, permissions, configuration spaces, stats
 
   async addDependency(sessionId: string, from: string, to: string, type = "data", metadata: Record<string, string> = {}, caller = sessionId): Promise<void> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       checkDependencyType(type);
       session.dependencies.checkAdd(a.name, b.name);
@@ -628,8 +601,8 @@ export class Store {
   }
 
   async removeDependency(sessionId: string, from: string, to: string, caller = sessionId): Promise<boolean> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       if (!session.dependencies.edgesFrom(a.name).some((e) => e.to === b.name)) return { entry: undefined, answer: () => false };
       return { entry: { t: "edge", sid: sessionId, edge: { from: a.name, to: b.name, type: "data", metadata: {} }, remove: true }, answer: () => true };
@@ -653,7 +626,7 @@ export class Store {
     dependents = false,
     caller = sessionId,
   ): Promise<{ variable: string; variableId: string; type: string; depth: number }[]> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     const session = this.session(sessionId);
     const record = this.variable(session, name);
     this.check(record, caller, "read");
@@ -668,8 +641,8 @@ export class Store {
 
   /** Only the owning session may change a variable's rules (so rules can never lock it out for good). */
   async setPermissions(sessionId: string, name: string, rules: unknown, caller = sessionId): Promise<VariableRecord> {
-    if (this.isShared) await this.ready(sessionId);
-    return this.mutate(() => {
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
       const session = this.session(sessionId);
       const record = this.variable(session, name);
       if (caller !== sessionId) {
@@ -683,19 +656,19 @@ export class Store {
   }
 
   async checkAccess(sessionId: string, name: string, permission: string, caller = sessionId): Promise<boolean> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     return this.checkAccessLocal(sessionId, name, permission, caller);
   }
 
   /** A configuration space registered in the session (definition and version), or undefined. */
   async configuration(sessionId: string, name: string): Promise<{ doc: unknown; version: number } | undefined> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     return this.session(sessionId).configs.get(name);
   }
 
   /** Reads and writes per variable and per session; only variables the caller may read. */
   async stats(sessionId: string, name?: string, caller = sessionId): Promise<Record<string, unknown>> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     const session = this.session(sessionId);
     const one = (r: VariableRecord) => ({
       read_count: r.stats.reads,
@@ -727,171 +700,13 @@ export class Store {
    * acknowledged on another host waits for that write (read-your-writes across hosts).
    */
   async sessionRevision(sessionId: string): Promise<number> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     return this.session(sessionId).lastRevision;
   }
 
   /** Internal: this host's copy of a session (export, bridge-service messages). */
   sessionRecord(sessionId: string): SessionRecord {
     return this.session(sessionId);
-  }
-
-  // ----------------------------------------------------------------------------------
-  // Commits
-
-  /**
-   * Shared backends: before a read, catch up with every entry other hosts committed, so a
-   * read on any host sees every write acknowledged before it started; and make sure a
-   * session this host believes expired has not been kept alive by another host.
-   */
-  private async ready(sessionId?: string): Promise<void> {
-    this.assertOpen();
-    // Compared with what was applied before asking: this host's own commits may be applied while the answer travels.
-    const before = this.state.applied;
-    const head = await this.guard(() => this.backend!.head());
-    // The backend lost entries this host applied (restarted without its data), or began another history.
-    if (head === "lost" || compareLogIds(head, before) < 0) await this.resync();
-    else if (compareLogIds(head, this.state.applied) > 0) await this.catchUp();
-    if (sessionId !== undefined) {
-      const session = this.state.sessions.get(sessionId);
-      if (session?.expired(this.now())) await this.expire(sessionId);
-    }
-  }
-
-  /**
-   * Runs a mutation: plan it against the current state, make its entry durable, apply it,
-   * answer. Not shared: all in this call, synchronously. Shared: one mutation of this host
-   * at a time, re-planned whenever another host changed what it was planned on.
-   */
-  private mutate<T>(plan: () => Planned<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new StoreUnavailableError("the store is closed"));
-    if (!this.isShared) {
-      try {
-        const planned = plan();
-        if (!planned.entry) return Promise.resolve(planned.answer(0));
-        const id = this.nextId(planned.entry);
-        if (this.backend) {
-          const request = requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit);
-          let result: ReturnType<StoreBackend["commit"]>;
-          try {
-            result = this.backend.commit(request);
-          } catch (err) {
-            // The transaction rolled back: nothing was written (a full disk, a file gone read-only).
-            throw new StoreUnavailableError(`the ${this.backend.kind} store could not commit: ${(err as Error).message}`, { cause: err });
-          }
-          if (result instanceof Promise || "conflict" in result) throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
-          if (compareLogIds(result.id, id) !== 0) throw new InternalError(`the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`);
-        }
-        this.state.apply(planned.entry, id);
-        return Promise.resolve(planned.answer(id.rev));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    const run = this.commitChain.then(() => this.mutateShared(plan));
-    this.commitChain = run.catch(() => {});
-    return run;
-  }
-
-  private async mutateShared<T>(plan: () => Planned<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const planned = plan();
-      if (!planned.entry) return planned.answer(0);
-      const request = requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit);
-      const result = await this.guard(() => Promise.resolve(this.backend!.commit(request)));
-      if ("conflict" in result) {
-        if (result.final) throw new FailedPreconditionError(`not applied: ${result.conflict}`);
-        if (attempt >= MAX_SHARED_ATTEMPTS) {
-          throw new StoreUnavailableError(`the commit lost to other hosts' commits ${attempt} times (last on '${result.conflict}'); nothing was applied`);
-        }
-        await this.ready(); // catch up (or reload, if the backend lost data) and plan again
-        continue;
-      }
-      if (isSuccessor(this.state.applied, result.id)) this.state.apply(planned.entry, result.id);
-      else await this.catchUp(result.id);
-      return planned.answer(result.id.rev);
-    }
-  }
-
-  private sessionOf(entry: Entry): SessionRecord | undefined {
-    return this.state.sessions.get(entry.t === "session" ? entry.info.sessionId : entry.sid);
-  }
-
-  private nextId(entry: Entry): LogId {
-    return entry.t === "commit" ? { rev: this.state.applied.rev + 1, seq: 0 } : { rev: this.state.applied.rev, seq: this.state.applied.seq + 1 };
-  }
-
-  /** Backend errors become StoreUnavailableError (typed, retryable); ours pass through. */
-  private async guard<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (err) {
-      if (err instanceof BridgeError) throw err;
-      throw new StoreUnavailableError(`the ${this.backend?.kind ?? "memory"} store is unavailable: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
-  /**
-   * Applies every entry other hosts committed (up to at least `until`), reloading when the
-   * log cannot be continued; the caller reads a current state once it resolves. One catch-up
-   * at a time.
-   */
-  private async catchUp(until?: LogId): Promise<void> {
-    for (;;) {
-      while (this.catchingUp) await this.catchingUp;
-      if (this.resyncing) return this.resyncing; // the reload brings everything
-      if (until && compareLogIds(this.state.applied, until) >= 0) return;
-      const from = this.state.applied;
-      this.catchingUp = (async () => {
-        const entries = await this.guard(() => this.backend!.readAfter(this.state.applied));
-        if (entries === "lost" || !this.applyLogged(entries)) await this.resync();
-      })();
-      try {
-        await this.catchingUp;
-      } finally {
-        this.catchingUp = undefined;
-      }
-      // Short of `until` without progress: the backend lost it (and the reload said so).
-      if (!until || compareLogIds(this.state.applied, until) >= 0 || compareLogIds(this.state.applied, from) === 0) return;
-    }
-  }
-
-  /**
-   * Entries read from a shared backend's log. False at a gap (entries trimmed before this
-   * host read them): the caller must reload.
-   */
-  private applyLogged(entries: { id: LogId; entry: string }[]): boolean {
-    if (this.resyncing) return true; // the reload brings everything
-    for (const { id, entry } of entries) {
-      if (compareLogIds(id, this.state.applied) <= 0) continue;
-      if (!isSuccessor(this.state.applied, id)) return false;
-      this.state.apply(decodeEntry(entry), id);
-    }
-    return true;
-  }
-
-  /**
-   * This host missed entries it can no longer read (the log was trimmed past them, or the
-   * backend lost data): reload the whole state, and end every watch with `compacted` so
-   * each watcher resyncs — none of them silently misses a change. Both in one step, so no
-   * watch opened on the new state is ended and no old watch sees an entry of it.
-   */
-  private async resync(): Promise<void> {
-    if (this.resyncing) return this.resyncing;
-    this.resyncing = (async () => {
-      await this.reload();
-      this.state.compactAll();
-    })().finally(() => (this.resyncing = undefined));
-    return this.resyncing;
-  }
-
-  private async reload(): Promise<void> {
-    const snapshot = await this.guard(() => this.backend!.load());
-    try {
-      this.state.load(snapshot);
-    } catch (err) {
-      throw new FailedPreconditionError(`the ${this.backend!.kind} store holds data this host cannot read: ${(err as Error).message}`, { cause: err });
-    }
   }
 
   // ----------------------------------------------------------------------------------
@@ -903,7 +718,7 @@ export class Store {
    * yields one `compacted` message and ends the watch.
    */
   async watch(sessionId: string, options: WatchOptions, onMessage: (m: WatchMessage) => void, onEnd: (error?: BridgeError) => void): Promise<WatchHandle> {
-    if (this.isShared) await this.ready(sessionId);
+    if (this.isShared) await this.log.ready(sessionId);
     const session = this.session(sessionId);
     const caller = options.caller ?? sessionId;
     const start = options.startRevision ?? 0;
