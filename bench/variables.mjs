@@ -2,7 +2,8 @@
 // Variables: cache-hit and cache-miss reads from Python, a batch read of 10, set throughput
 // on the host, and one update delivered to 100 Python watchers. The Python figures come
 // from bench/fixtures/variables_bench.py run against this process's host; the worker's
-// cache-miss reads (over its own connection and over gRPC) from bench/fixtures/worker_reads.py.
+// cache-miss reads and watch deliveries (over its own connection and over gRPC) from
+// bench/fixtures/worker_reads.py.
 // Run: npm run bench:variables [-- --reads N --rounds N --seconds S]
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -58,6 +59,31 @@ try {
 
   log("worker: cache-miss reads over its connection and over gRPC");
   worker = await bridge.execute("bench_worker_reads", { name: "x", reads: 4000, rounds: 8 }, { session: session.id });
+
+  log("worker: watch deliveries over its connection and over gRPC");
+  await session.variables.defineMany([
+    { name: "stamp", type: "float", initialValue: 0 },
+    { name: "stamp_ready", type: "float", initialValue: 0 },
+  ]);
+  const watchDelays = { connection: [], grpc: [] };
+  for (let r = 0; r < 8; r++) {
+    for (const route of r % 2 === 0 ? ["connection", "grpc"] : ["grpc", "connection"]) {
+      const before = await session.variables.get("stamp_ready");
+      const done = bridge.execute("bench_worker_watch", { name: "stamp", ready_name: "stamp_ready", updates: 25, route }, { session: session.id, timeoutMs: 60_000 });
+      let finished = false;
+      done.finally(() => (finished = true)).catch(() => {});
+      while (!finished && (await session.variables.get("stamp_ready")) === before) await new Promise((res) => setTimeout(res, 2));
+      // One set every 4 ms: each is its own delivery, stamped with the wall clock it was set at.
+      while (!finished) {
+        await session.variables.set("stamp", performance.timeOrigin + performance.now());
+        await new Promise((res) => setTimeout(res, 4));
+      }
+      watchDelays[route].push((await done).p50_ms);
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  worker.watch_connection_ms = median(watchDelays.connection);
+  worker.watch_grpc_ms = median(watchDelays.grpc);
 } finally {
   await bridge.close();
 }
@@ -69,6 +95,8 @@ printTable(
     ["cache-miss read from Python, p50 (µs)", fmtFixed(python.cache_miss_read_p50_us)],
     ["cache-miss read in a worker, over its connection, p50 (µs)", fmtFixed(worker.connection)],
     ["cache-miss read in a worker, over gRPC, p50 (µs)", fmtFixed(worker.grpc)],
+    ["a set reaching a worker's watch, over its connection, p50 (ms)", fmtFixed(worker.watch_connection_ms, 2)],
+    ["a set reaching a worker's watch, over gRPC, p50 (ms)", fmtFixed(worker.watch_grpc_ms, 2)],
     ["batch read of 10, one round trip, p50 (µs)", fmtFixed(python.batch10_read_p50_us)],
     ["host set throughput (sets/s)", fmtInt(hostSetPerS)],
     ["one update to 100 watchers, p50 (ms)", fmtFixed(python.watch_fanout_100_p50_ms, 2)],
@@ -87,6 +115,8 @@ printFinal({
   batch10_read_p50_us: round(python.batch10_read_p50_us, 1),
   worker_read_p50_us: round(worker.connection, 1),
   worker_read_grpc_p50_us: round(worker.grpc, 1),
+  worker_watch_p50_ms: round(worker.watch_connection_ms, 3),
+  worker_watch_grpc_p50_ms: round(worker.watch_grpc_ms, 3),
   host_set_per_s: round(hostSetPerS),
   watch_fanout_100_p99_ms: round(python.watch_fanout_100_p99_ms, 2),
 });
