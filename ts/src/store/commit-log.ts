@@ -77,7 +77,6 @@ export class CommitLog {
     await this.backend?.close();
   }
 
-
   /**
    * Shared backends: before a read, catch up with every entry other hosts committed, so a
    * read on any host sees every write acknowledged before it started; and make sure a
@@ -161,7 +160,7 @@ export class CommitLog {
   }
 
   /** Backend errors become StoreUnavailableError (typed, retryable); ours pass through. */
-  async guard<T>(op: () => Promise<T>): Promise<T> {
+  private async guard<T>(op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
