@@ -172,15 +172,7 @@ class HostCalls:
         """`call` with the request already serialized and the response left so."""
         if asyncio.get_running_loop() is not self.loop:
             raise RuntimeError("a worker's host calls belong to its event loop; use gRPC from elsewhere")
-        if self.closed:
-            raise BridgeClosedError("the worker's connection to the host is closed")
-        if len(payload) > self._max_message_bytes:
-            # Refused here, as gRPC would refuse it: a frame over the host's limit would end
-            # the connection, and the worker with it.
-            raise PayloadTooLargeError(
-                f"the {method} request is {len(payload)} bytes, over the message limit of {self._max_message_bytes} bytes",
-                details={"size": len(payload), "limit": self._max_message_bytes},
-            )
+        self._check_sendable(method, payload)
         call_id = self._take_id()
         future: asyncio.Future[bytes] = self.loop.create_future()
         self._pending[call_id] = future
@@ -205,14 +197,8 @@ class HostCalls:
         if asyncio.get_running_loop() is not self.loop:
             raise RuntimeError("a worker's host calls belong to its event loop; use gRPC from elsewhere")
         response_class = _response_class(method, streaming=True)
-        if self.closed:
-            raise BridgeClosedError("the worker's connection to the host is closed")
         payload = request.SerializeToString()
-        if len(payload) > self._max_message_bytes:
-            raise PayloadTooLargeError(
-                f"the {method} request is {len(payload)} bytes, over the message limit of {self._max_message_bytes} bytes",
-                details={"size": len(payload), "limit": self._max_message_bytes},
-            )
+        self._check_sendable(method, payload)
         call_id = self._take_id()
         stream = HostStream(self, call_id, method, response_class, max(0, int(window)))
         self._pending[call_id] = stream
@@ -224,6 +210,17 @@ class HostCalls:
         if timeout is not None:
             stream._expiry = self.loop.call_later(timeout, self._expire_stream, stream, timeout)
         return stream
+
+    def _check_sendable(self, method: str, payload: bytes) -> None:
+        if self.closed:
+            raise BridgeClosedError("the worker's connection to the host is closed")
+        if len(payload) > self._max_message_bytes:
+            # Refused here, as gRPC would refuse it: a frame over the host's limit would end
+            # the connection, and the worker with it.
+            raise PayloadTooLargeError(
+                f"the {method} request is {len(payload)} bytes, over the message limit of {self._max_message_bytes} bytes",
+                details={"size": len(payload), "limit": self._max_message_bytes},
+            )
 
     def _expire_stream(self, stream: HostStream, timeout: float) -> None:
         if stream._end is not None:

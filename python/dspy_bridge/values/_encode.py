@@ -321,21 +321,12 @@ def _to_json(prepared: Any, obj: Any, path: str) -> str:
 def _is_flat_plain_dict(obj: dict[Any, Any]) -> bool:
     """True for a dict of at most eight str keys (not "$type") over plain scalars: what
     most commands return (``ping``'s ``{"ok": True}``, a status, a few numbers). Checked in
-    one loop, without the calls of _is_plain's general walk, because every result of the
-    worker takes this path."""
+    one loop, without the budget and depth bookkeeping of _is_plain's general walk, because
+    every result of the worker takes this path."""
     if len(obj) > 8:
         return False
     for k, v in obj.items():
-        if type(k) is not str or k == "$type":
-            return False
-        tv = type(v)
-        if tv is str or tv is bool or v is None:
-            continue
-        if tv is int:
-            if -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
-                continue
-            return False
-        if tv is not float or v - v != 0.0:
+        if type(k) is not str or k == "$type" or not _is_plain_scalar(v):
             return False
     return True
 

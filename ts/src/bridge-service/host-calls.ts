@@ -89,23 +89,12 @@ class StreamShim extends EventEmitter {
 
   write(message: unknown): boolean {
     if (this.closed) return false;
-    let bytes: Uint8Array;
-    try {
-      bytes = toBinary(this.output, message as never);
-    } catch (err) {
-      this.fail(errorToDetail(err));
+    const encoded = encodeResponse(this.output, message, `a ${this.method} response`, this.maxMessageBytes);
+    if (encoded.case === "error") {
+      this.fail(encoded.value);
       return false;
     }
-    if (bytes.length > this.maxMessageBytes) {
-      const limit = this.maxMessageBytes;
-      const tooLarge = new PayloadTooLargeError(`a ${this.method} response is ${bytes.length} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`, {
-        size: bytes.length,
-        limit,
-      });
-      this.fail(errorToDetail(tooLarge));
-      return false;
-    }
-    this.send({ case: "response", value: bytes });
+    this.send(encoded);
     this.outstanding++;
     return this.window === 0 || this.outstanding < this.window;
   }
@@ -231,21 +220,7 @@ export class HostCalls {
     try {
       (method.handler as (call: CallShim, callback: (err: unknown, res?: unknown) => void) => void)(shim, (err, res) => {
         if (err) return finish({ case: "error", value: detailOf(err) });
-        let bytes: Uint8Array;
-        try {
-          bytes = toBinary(method.output, res as never);
-        } catch (encodeErr) {
-          return finish({ case: "error", value: errorToDetail(encodeErr) });
-        }
-        if (bytes.length > this.maxMessageBytes) {
-          const limit = this.maxMessageBytes;
-          const tooLarge = new PayloadTooLargeError(`the ${call.method} response is ${bytes.length} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`, {
-            size: bytes.length,
-            limit,
-          });
-          return finish({ case: "error", value: errorToDetail(tooLarge) });
-        }
-        finish({ case: "response", value: bytes });
+        finish(encodeResponse(method.output, res, `the ${call.method} response`, this.maxMessageBytes));
       });
     } catch (err) {
       finish({ case: "error", value: errorToDetail(err) });
@@ -290,6 +265,19 @@ export class HostCalls {
   private answer(callId: number, error: ErrorDetail): void {
     this.reply(create(HostReplySchema, { callId, outcome: { case: "error", value: error } }));
   }
+}
+
+/** A response message serialized for a HostReply, or the error to send instead (`what` names it in the message). */
+function encodeResponse(output: DescMessage, message: unknown, what: string, limit: number): HostReply["outcome"] & { case: "response" | "error" } {
+  let bytes: Uint8Array;
+  try {
+    bytes = toBinary(output, message as never);
+  } catch (err) {
+    return { case: "error", value: errorToDetail(err) };
+  }
+  if (bytes.length <= limit) return { case: "response", value: bytes };
+  const tooLarge = new PayloadTooLargeError(`${what} is ${bytes.length} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`, { size: bytes.length, limit });
+  return { case: "error", value: errorToDetail(tooLarge) };
 }
 
 /** The ErrorDetail of a handler's error: the one toServiceError put in the metadata, if any. */
