@@ -243,6 +243,12 @@ describe("host streams on the worker's connection", () => {
     assert.deepEqual(out.items, Array.from({ length: 500 }, (_, i) => ({ i })));
     assert.equal(hostCalls() - before, 1, "one StreamTool host call carried them");
     assert.equal(out.streams_left, 0, "the finished stream is gone from the worker's table");
+    // The same through the session's SessionContext.tools.
+    await bridge.execute("route_read", { name: "nothing" }, { session: s.id }).catch(() => {}); // the worker's context connects
+    const viaSessionBefore = hostCalls();
+    const viaSession = await bridge.execute<{ items: { i: number }[] }>("route_stream_tool", { name: "hs_count", args: { n: 5 }, via_session: true }, { session: s.id });
+    assert.deepEqual(viaSession.items, Array.from({ length: 5 }, (_, i) => ({ i })));
+    assert.equal(hostCalls() - viaSessionBefore, 1, "session.tools.stream took the connection too");
   });
 
   test("a slow consumer holds the tool back, and leaving early aborts the tool", async () => {

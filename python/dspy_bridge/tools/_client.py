@@ -292,7 +292,7 @@ class SessionTools:
         return await _call(self._stub(), name, args, self.session_id, timeout, route=self._session.worker_route())
 
     async def stream(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> AsyncIterator[Any]:
-        async for item in _stream(self._stub(), name, args, self.session_id, timeout):
+        async for item in _stream(self._stub(), name, args, self.session_id, timeout, route=self._session.worker_route()):
             yield item
 
     async def list(self) -> list[ToolSpec]:
