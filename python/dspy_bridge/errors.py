@@ -53,7 +53,7 @@ import asyncio
 import enum
 import json
 import traceback as _tb
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, ClassVar, NamedTuple
 
@@ -94,7 +94,9 @@ __all__ = [
     "as_bridge_error",
     "error_from_detail",
     "error_to_detail",
+    "register_translator",
     "translate_errors",
+    "translate_foreign",
 ]
 
 MAX_TRACEBACK_FRAMES = 50
@@ -144,6 +146,8 @@ class BridgeError(Exception):
 
     code: ClassVar[int] = Code.UNKNOWN
     reason: ClassVar[str] = "python_error"
+    retryable_by_default: ClassVar[bool] = False
+    """The table's answer for this reason to "may the same request succeed later?"."""
 
     message: str
     details: dict[str, Any]
@@ -178,6 +182,14 @@ class BridgeError(Exception):
     def __str__(self) -> str:
         # KeyError/OSError co-parents would otherwise repr-quote or reformat the message.
         return self.message
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same request again later may succeed: ``details["retryable"]``
+        when the raiser knew better (an LM error from a 503 is, from a 400 is not), else the
+        class's default from the error table."""
+        value = self.details.get("retryable")
+        return value if isinstance(value, bool) else self.retryable_by_default
 
 
 class InvalidArgumentError(BridgeError, ValueError):
@@ -309,13 +321,23 @@ class BridgePermissionError(BridgeError, PermissionError):
 
 
 class AuthenticationError(BridgeError):
+    """Missing or invalid credentials: the bridge's token, or an LM provider refusing the API
+    key (HTTP 401) or the request (403), with ``status`` set."""
+
     code = Code.UNAUTHENTICATED
     reason = "unauthenticated"
+
+    @property
+    def status(self) -> int | None:
+        """The LM provider's HTTP status, when the error came from one (``details["status"]``)."""
+        value = self.details.get("status")
+        return value if isinstance(value, int) else None
 
 
 class BridgeTimeoutError(BridgeError, TimeoutError):
     code = Code.DEADLINE_EXCEEDED
     reason = "timeout"
+    retryable_by_default = True
 
 
 class BridgeCancelledError(BridgeError):
@@ -329,6 +351,7 @@ class BridgeCancelledError(BridgeError):
 class QueueFullError(BridgeError):
     code = Code.RESOURCE_EXHAUSTED
     reason = "queue_full"
+    retryable_by_default = True
 
 
 class PayloadTooLargeError(BridgeError):
@@ -337,8 +360,23 @@ class PayloadTooLargeError(BridgeError):
 
 
 class RateLimitError(BridgeError):
+    """A rate limit (the bridge's, or an LM provider's HTTP 429 with ``status`` set)."""
+
     code = Code.RESOURCE_EXHAUSTED
     reason = "rate_limited"
+    retryable_by_default = True
+
+    @property
+    def retry_after_ms(self) -> int | None:
+        """How long the provider asked to wait (its Retry-After), when it said."""
+        value = self.details.get("retry_after_ms")
+        return value if isinstance(value, int) else None
+
+    @property
+    def status(self) -> int | None:
+        """The LM provider's HTTP status, when the error came from one (``details["status"]``)."""
+        value = self.details.get("status")
+        return value if isinstance(value, int) else None
 
 
 class VersionConflictError(BridgeError):
@@ -374,6 +412,7 @@ class InternalError(BridgeError):
 class WorkerCrashedError(BridgeError):
     code = Code.UNAVAILABLE
     reason = "worker_crashed"
+    retryable_by_default = True
 
 
 class CrashLoopError(BridgeError):
@@ -396,11 +435,21 @@ class StoreUnavailableError(BridgeError):
 
     code = Code.UNAVAILABLE
     reason = "store_unavailable"
+    retryable_by_default = True
 
 
 class LMError(BridgeError):
+    """A language-model call failed: a provider error, a bad response, a transport failure,
+    or no LM configured. ``retryable`` says whether the same call may succeed later."""
+
     code = Code.UNKNOWN
     reason = "lm_error"
+
+    @property
+    def status(self) -> int | None:
+        """The LM provider's HTTP status, when the error came from one (``details["status"]``)."""
+        value = self.details.get("status")
+        return value if isinstance(value, int) else None
 
 
 class ParseError(BridgeError):
@@ -468,6 +517,30 @@ def _frames(tb: TracebackType | None) -> tuple[TracebackFrame, ...]:
     )
 
 
+Translator = Callable[[BaseException], "BridgeError | None"]
+_translators: list[Translator] = []
+
+
+def register_translator(translator: Translator) -> None:
+    """Teach the boundary a family of foreign exceptions: ``translator(exc)`` returns the
+    BridgeError that describes ``exc``, or None when it is not one of its own. The DSPy
+    integration registers its LM errors this way, so this module needs no knowledge of DSPy."""
+    if translator not in _translators:
+        _translators.append(translator)
+
+
+def translate_foreign(exc: BaseException) -> BridgeError | None:
+    """The registered translators' BridgeError for ``exc`` (with its origin), or None."""
+    for translator in _translators:
+        err = translator(exc)
+        if err is not None:
+            if err.python_type is None:
+                err.python_type = _qualified_type(exc)
+                err.python_traceback = _frames(exc.__traceback__)
+            return err
+    return None
+
+
 def as_bridge_error(exc: BaseException) -> BridgeError:
     """Return ``exc`` itself if it is a BridgeError, else the BridgeError that describes it.
 
@@ -476,6 +549,10 @@ def as_bridge_error(exc: BaseException) -> BridgeError:
     """
     if isinstance(exc, BridgeError):
         return exc
+    if _translators:
+        translated = translate_foreign(exc)
+        if translated is not None:
+            return translated
     origin = {"python_type": _qualified_type(exc), "python_traceback": _frames(exc.__traceback__)}
     for builtins, cls in _BUILTIN_MAP:
         if isinstance(exc, builtins):

@@ -373,3 +373,42 @@ def test_variable_errors_are_invalid_arguments_with_typed_details() -> None:
     cv = errors.ConstraintViolationError("t = 3 violates max = 2", variable="t", type="integer", constraint="max", limit=2)
     assert isinstance(cv, InvalidArgumentError) and (cv.constraint, cv.limit) == ("max", 2)
     assert json.loads(error_to_detail(cv).details_json) == {"variable": "t", "type": "integer", "constraint": "max", "limit": 2}
+
+
+@pytest.mark.parametrize("row", CLASS_ROWS, ids=_row_id)
+def test_retryable_defaults_to_the_table_and_details_override_it(row: dict[str, Any]) -> None:
+    cls = getattr(errors, row["python_class"])
+    assert cls.retryable_by_default is row["retryable"]
+    assert cls("x").retryable is row["retryable"]
+    assert cls("x", details={"retryable": not row["retryable"]}).retryable is (not row["retryable"])
+    assert cls("x", details={"retryable": "yes"}).retryable is row["retryable"]  # only a bool counts
+    # ... and it survives the wire both ways.
+    sent = error_from_detail(error_to_detail(cls("x", details={"retryable": not row["retryable"]})))
+    assert type(sent) is cls and sent.retryable is (not row["retryable"])
+
+
+def test_a_plain_python_error_is_not_retryable() -> None:
+    assert error_from_detail(error_to_detail(ValueError("bug"))).retryable is False
+
+
+def test_registered_translators_type_foreign_exceptions_at_the_boundary() -> None:
+    class ProviderBusy(Exception):
+        pass
+
+    def translate(exc: BaseException) -> BridgeError | None:
+        return errors.RateLimitError("busy", details={"retry_after_ms": 1500}) if isinstance(exc, ProviderBusy) else None
+
+    errors.register_translator(translate)
+    try:
+        try:
+            raise ProviderBusy("slow down")
+        except ProviderBusy as exc:
+            detail = error_to_detail(exc)
+        assert detail.reason == "rate_limited"
+        assert detail.python_type.endswith("ProviderBusy")  # the origin is kept
+        assert detail.traceback and detail.traceback[-1].name == "test_registered_translators_type_foreign_exceptions_at_the_boundary"
+        err = error_from_detail(detail)
+        assert isinstance(err, errors.RateLimitError) and err.retry_after_ms == 1500 and err.retryable
+        assert error_to_detail(ValueError("other")).reason == "python_error"
+    finally:
+        errors._translators.remove(translate)

@@ -12,6 +12,7 @@ import {
   ERROR_CLASSES,
   InternalError,
   InvalidArgumentError,
+  LMError,
   PayloadTooLargeError,
   PythonError,
   QueueFullError,
@@ -31,6 +32,7 @@ interface Row {
   ts_class: string;
   python_class: string | null;
   details: Record<string, "string" | "integer" | "json">;
+  retryable: boolean;
   meaning: string;
 }
 interface Table {
@@ -105,6 +107,24 @@ describe("error table", () => {
       (v): v is typeof BridgeError => typeof v === "function" && v.prototype instanceof BridgeError,
     );
     assert.deepEqual(exported.map((c) => c.name).sort(), ERROR_CLASSES.map((c) => c.name).sort());
+  });
+
+  it("every class is retryable by default exactly as the table says, and details.retryable overrides it", () => {
+    for (const row of table.errors) {
+      const cls = classFor(row) as typeof BridgeError & { retryable: boolean };
+      assert.equal(cls.retryable, row.retryable, `${row.ts_class}.retryable`);
+      assert.equal(new cls("x").retryable, row.retryable, row.ts_class);
+      assert.equal(new cls("x", { details: { retryable: !row.retryable } }).retryable, !row.retryable, row.ts_class);
+      // A non-boolean in details is ignored, not trusted.
+      assert.equal(new cls("x", { details: { retryable: "yes" } }).retryable, row.retryable, row.ts_class);
+    }
+    // Through the wire: an LM error the worker marked retryable (an HTTP 503) arrives so.
+    const fromWire = errorFromDetail(
+      create(ErrorDetailSchema, { code: 2, reason: "lm_error", message: "503", detailsJson: '{"retryable":true,"status":503}' }),
+    );
+    assert.ok(fromWire instanceof LMError);
+    assert.equal(fromWire.retryable, true);
+    assert.equal((fromWire as LMError).status, 503);
   });
 
   it("subclasses ignore attempts to change their code or reason", () => {

@@ -10,25 +10,16 @@ and loaded as JSON, never pickle.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import inspect
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 from ..core.registry import CommandContext, command
-from ..errors import (
-    AlreadyExistsError,
-    BridgeError,
-    BridgeTimeoutError,
-    InvalidArgumentError,
-    LMError,
-    NotFoundError,
-    ParseError,
-    RateLimitError,
-)
+from ..errors import AlreadyExistsError, InvalidArgumentError, LMError, NotFoundError
+from ._lm_errors import lm_errors
 from ._lm_specs import lm_from_spec
 from ._serialize import plain, serialize_prediction
 
@@ -36,29 +27,6 @@ __all__ = ["MODULE_TYPES", "build_module", "lm_errors"]
 
 # Module names the host may ask for, with their DSPy class names.
 MODULE_TYPES = ("Predict", "ChainOfThought", "ReAct", "ProgramOfThought", "MultiChainComparison", "BestOfN", "Refine")
-
-
-@contextlib.contextmanager
-def lm_errors() -> Iterator[None]:
-    """Turn LM-side failures into the bridge's error categories (LM error, parse error,
-    rate limit, timeout), keeping the original text."""
-    try:
-        yield
-    except BridgeError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - classified below, re-raised typed
-        name = type(exc).__name__
-        module = type(exc).__module__
-        message = f"{name}: {exc}"
-        if name == "AdapterParseError":
-            raise ParseError(message) from exc
-        if module.startswith("litellm") or name in {"APIError", "APIConnectionError", "AuthenticationError", "BadRequestError"}:
-            if "RateLimit" in name:
-                raise RateLimitError(message) from exc
-            if "Timeout" in name:
-                raise BridgeTimeoutError(message) from exc
-            raise LMError(message) from exc
-        raise
 
 
 def _complete(signature: str, outputs: dict[str, Any]) -> float:
@@ -225,29 +193,117 @@ async def dspy_run(
     return await _run(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls)
 
 
-@command(name="dspy.stream")
-async def dspy_stream(
-    module: str, signature: str, inputs: dict, lm: dict | None = None, config: dict | None = None
-) -> AsyncIterator[dict[str, Any]]:
-    """Like dspy.run, streaming what DSPy reports as it happens (status messages, streamed
-    tokens when the LM streams) and the prediction last."""
+def _stream_listeners(program: Any, module_name: str) -> list[Any]:
+    """One DSPy StreamListener per output field of every predictor in the program (for
+    ChainOfThought: its inner predict's `reasoning` and the signature's outputs), each tied
+    to its predictor explicitly, so a field name two predictors share (ReAct, MCC) is no
+    error. Modules that call a predictor more than once (ReAct's loop, BestOfN and Refine's
+    attempts) get reusable listeners: each call streams its fields again."""
     import dspy
 
-    program = build_module(module, signature, config)
-    lm_obj = lm_from_spec(lm)
+    reuse = module_name not in ("Predict", "ChainOfThought")
+    return [
+        dspy.streaming.StreamListener(signature_field_name=name, predict=predictor, predict_name=predictor_name, allow_reuse=reuse)
+        for predictor_name, predictor in program.named_predictors()
+        for name in predictor.signature.output_fields
+    ]
+
+
+def _streamable(program: Any, module_name: str) -> Any:
+    """What `dspy.streamify` runs: the call `_run` would make, as a coroutine function that
+    also answers `named_predictors` (streamify finds the listened predictors through it).
+    Modules without an async path run in an AnyIO worker thread (`dspy.asyncify`), from
+    which DSPy's synchronous LM path can still send its chunks."""
+    import dspy
+
+    if module_name == "MultiChainComparison":
+        compare = dspy.asyncify(program)
+
+        async def run(**inputs: Any) -> Any:
+            attempt = dspy.ChainOfThought(program.attempt_signature)
+            attempts = [await attempt.acall(**inputs) for _ in range(program.M)]
+            return await compare(completions=attempts, **inputs)
+
+    elif callable(getattr(program, "aforward", None)) and "forward" not in vars(program):
+
+        async def run(**inputs: Any) -> Any:
+            return await program.acall(**inputs)
+
+    else:
+        run = dspy.asyncify(program)
+    run.named_predictors = program.named_predictors  # type: ignore[attr-defined]
+    return run
+
+
+async def _stream(
+    program: Any, module_name: str, inputs: dict[str, Any], lm_spec: dict[str, Any] | None, *, usage: bool = True, lm_calls: bool = False
+) -> AsyncIterator[dict[str, Any]]:
+    """Runs like `_run` under `dspy.streamify` with a listener on every output field, and
+    yields plain items: `{"type": "status", "message"}`, `{"type": "chunk", "field", "text",
+    "predictor", "last"}` (the field's own text, markers excluded, as the LM streams it) and
+    `{"type": "prediction", **_run's result}` last. Whatever else DSPy yields (a raw
+    provider chunk no listener claims, a custom LM's own objects) is dropped, never sent
+    as a repr."""
+    import dspy
+    from dspy.streaming import StatusMessage, StreamResponse
+
+    lm = lm_from_spec(lm_spec)
+    recorder = _lm_call_recorder() if lm_calls else None
     started = time.perf_counter()
-    yield {"type": "status", "message": f"running {module}"}
-    with lm_errors(), dspy.context(**({"lm": lm_obj} if lm_obj is not None else {}), track_usage=True):
-        streaming = dspy.streamify(program, is_async_program=True)
+    overrides: dict[str, Any] = {"track_usage": usage}
+    if lm is not None:
+        overrides["lm"] = lm
+    if recorder is not None:
+        overrides["callbacks"] = [*dspy.settings.callbacks, recorder]
+    yield {"type": "status", "message": f"running {module_name}"}
+    with lm_errors(), dspy.context(**overrides):
+        if dspy.settings.lm is None:
+            raise LMError("no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})")
+        # Built inside the context: streamify keeps the callbacks it sees (the recorder).
+        streaming = dspy.streamify(
+            _streamable(program, module_name), stream_listeners=_stream_listeners(program, module_name), is_async_program=False
+        )
         async for item in streaming(**inputs):
-            if isinstance(item, dspy.Prediction):
+            if isinstance(item, StreamResponse):
+                if item.chunk or item.is_last_chunk:
+                    yield {
+                        "type": "chunk",
+                        "field": item.signature_field_name,
+                        "text": item.chunk if isinstance(item.chunk, str) else json.dumps(plain(item.chunk), default=str),
+                        "predictor": item.predict_name or "",
+                        "last": bool(item.is_last_chunk),
+                    }
+            elif isinstance(item, dspy.Prediction):
                 result = serialize_prediction(item)
                 result["latency_ms"] = (time.perf_counter() - started) * 1000
+                result["lm"] = getattr(dspy.settings.lm, "model", None)
+                result["lm_calls"] = recorder.calls if recorder is not None else []
                 yield {"type": "prediction", **result}
-            elif isinstance(item, dspy.streaming.StatusMessage):
-                yield {"type": "status", "message": item.message}
-            else:
-                yield {"type": "chunk", "field": getattr(item, "signature_field_name", ""), "text": getattr(item, "chunk", str(item))}
+            elif isinstance(item, StatusMessage):
+                yield {"type": "status", "message": str(item.message)}
+            # anything else: dropped (see the docstring)
+
+
+@command(name="dspy.stream")
+async def dspy_stream(
+    module: str,
+    signature: str,
+    inputs: dict,
+    ctx: CommandContext,
+    lm: dict | None = None,
+    config: dict | None = None,
+    usage: bool = True,
+    lm_calls: bool = False,
+) -> AsyncIterator[dict[str, Any]]:
+    """Like dspy.run, streaming as it runs: status messages, each output field's tokens as
+    the LM streams them (`field` names the signature field), and the prediction last."""
+    if config and config.get("tools"):
+        config = {**config, "tools": await _resolve_tools(list(config["tools"]), ctx.session_id)}
+        program = build_module(module, signature, config)
+    else:
+        program = _cached_module(module, signature, config)
+    async for item in _stream(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls):
+        yield item
 
 
 # -- session programs ----------------------------------------------------------------------
@@ -348,6 +404,15 @@ async def dspy_execute_program(
     makes a bound program wait until this worker's watch has delivered that change, so a
     variable set just before the call is the one the LM sees."""
     p = _program(ctx, program_id)
+    await _await_fresh(ctx, p, min_revision)
+    p.runs += 1
+    # Bound programs report what each LM call received: the visible proof of the binding.
+    return await _run(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls)
+
+
+async def _await_fresh(ctx: CommandContext, p: _Program, min_revision: int) -> None:
+    """A bound program waits (up to _FRESHNESS_WAIT_S) until this worker's watch has
+    delivered the session's revision `min_revision`."""
     if p.bindings and min_revision:
         from ..session.commands import session_context
 
@@ -356,9 +421,19 @@ async def dspy_execute_program(
             await session.wait_for_revision(min_revision, timeout=_FRESHNESS_WAIT_S)
         except asyncio.TimeoutError:
             pass  # a change this session may not observe never arrives: run with what we have
+
+
+@command(name="dspy.stream_program")
+async def dspy_stream_program(
+    program_id: str, inputs: dict, ctx: CommandContext, lm: dict | None = None, min_revision: int = 0, lm_calls: bool = False
+) -> AsyncIterator[dict[str, Any]]:
+    """Streams a session program like dspy.stream (status, each output field's tokens, the
+    prediction last), its bound variables synced exactly as for dspy.execute_program."""
+    p = _program(ctx, program_id)
+    await _await_fresh(ctx, p, min_revision)
     p.runs += 1
-    # Bound programs report what each LM call received: the visible proof of the binding.
-    return await _run(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls)
+    async for item in _stream(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls):
+        yield item
 
 
 @command(name="dspy.list_programs")

@@ -31,6 +31,8 @@ export class BridgeError extends Error {
   static readonly code: number = Code.UNKNOWN;
   /** Reason of a bare `new BridgeError(message)`; prefer a subclass or an explicit reason. */
   static readonly reason: string = "unknown";
+  /** The error table's default answer to "may the same request succeed if sent again later?". */
+  static readonly retryable: boolean = false;
 
   readonly code: number;
   readonly reason: string;
@@ -53,6 +55,17 @@ export class BridgeError extends Error {
       name,
       line,
     }));
+  }
+
+  /**
+   * Whether sending the same request again later may succeed: `details.retryable` when the
+   * raiser knew better (an LM error from an HTTP 503 is retryable, one from a 400 is not),
+   * else the class's default from the error table (rate limits, timeouts, full queues,
+   * crashed workers and an unavailable store are; invalid arguments are not).
+   */
+  get retryable(): boolean {
+    const value = this.details.retryable;
+    return typeof value === "boolean" ? value : (this.constructor as typeof BridgeError).retryable;
   }
 
   /** The Python traceback as Python would print it; "" if the error did not come from Python. */
@@ -209,15 +222,23 @@ export class PermissionDeniedError extends BridgeError {
   static override readonly reason: string = "permission_denied";
 }
 
+/** Missing or invalid credentials: the bridge's token, or an LM provider refusing the API key (HTTP 401) or the request (403), with `status` set. Not retryable. */
 export class AuthenticationError extends BridgeError {
   static override readonly code: number = Code.UNAUTHENTICATED;
   static override readonly reason: string = "unauthenticated";
+  /** The LM provider's HTTP status, when the error came from one (`details.status`). */
+  readonly status: number | undefined;
+  constructor(message: string, options: FixedErrorOptions & { status?: number } = {}) {
+    super(message, options);
+    this.status = field(this.details, "status", options.status, asNumber);
+  }
 }
 
 /** Deadline exceeded. Named like the DOMException on purpose; `BridgeError.from` maps that one to this. */
 export class TimeoutError extends BridgeError {
   static override readonly code: number = Code.DEADLINE_EXCEEDED;
   static override readonly reason: string = "timeout";
+  static override readonly retryable: boolean = true;
   /** The deadline that passed (`details.timeout_ms`). */
   readonly timeoutMs: number | undefined;
   constructor(message: string, options: FixedErrorOptions & { timeoutMs?: number } = {}) {
@@ -234,6 +255,7 @@ export class CancelledError extends BridgeError {
 export class QueueFullError extends BridgeError {
   static override readonly code: number = Code.RESOURCE_EXHAUSTED;
   static override readonly reason: string = "queue_full";
+  static override readonly retryable: boolean = true;
   /** The queue's capacity (`details.limit`). */
   readonly limit: number | undefined;
   constructor(message: string, options: FixedErrorOptions & { limit?: number } = {}) {
@@ -259,9 +281,20 @@ export class PayloadTooLargeError extends BridgeError {
   }
 }
 
+/** A rate limit: the bridge's, or an LM provider's HTTP 429. Retryable, after `retryAfterMs` when the provider said. */
 export class RateLimitError extends BridgeError {
   static override readonly code: number = Code.RESOURCE_EXHAUSTED;
   static override readonly reason: string = "rate_limited";
+  static override readonly retryable: boolean = true;
+  /** How long the provider asked to wait (its Retry-After), in ms (`details.retry_after_ms`). */
+  readonly retryAfterMs: number | undefined;
+  /** The provider's HTTP status (`details.status`). */
+  readonly status: number | undefined;
+  constructor(message: string, options: FixedErrorOptions & { retryAfterMs?: number; status?: number } = {}) {
+    super(message, options);
+    this.retryAfterMs = field(this.details, "retry_after_ms", options.retryAfterMs, asNumber);
+    this.status = field(this.details, "status", options.status, asNumber);
+  }
 }
 
 export class VersionConflictError extends BridgeError {
@@ -297,6 +330,7 @@ export class InternalError extends BridgeError {
 export class WorkerCrashedError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "worker_crashed";
+  static override readonly retryable: boolean = true;
   /** `details.worker_id` */
   readonly workerId: string | undefined;
   /** Process exit code, if it exited (`details.exit_code`). */
@@ -328,6 +362,7 @@ export class WorkerStartError extends BridgeError {
 export class StoreUnavailableError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "store_unavailable";
+  static override readonly retryable: boolean = true;
   /** "unknown" when a commit may or may not have been applied (`details.outcome`). */
   readonly outcome: string | undefined;
   constructor(message: string, options: FixedErrorOptions & { outcome?: string } = {}) {
@@ -364,9 +399,20 @@ export class PythonError extends BridgeError {
   }
 }
 
+/**
+ * A language-model call failed: the provider answered an error (`status` when known), a bad
+ * or empty response, a transport failure, or no LM was configured. `retryable` says whether
+ * the same call may succeed later (5xx and transport failures: yes; 4xx: no).
+ */
 export class LMError extends BridgeError {
   static override readonly code: number = Code.UNKNOWN;
   static override readonly reason: string = "lm_error";
+  /** The LM provider's HTTP status, when the error came from one (`details.status`). */
+  readonly status: number | undefined;
+  constructor(message: string, options: FixedErrorOptions & { status?: number } = {}) {
+    super(message, options);
+    this.status = field(this.details, "status", options.status, asNumber);
+  }
 }
 
 export class ParseError extends BridgeError {

@@ -36,6 +36,7 @@ export interface BridgeErrorClass {
   readonly name: string;
   readonly code: number;
   readonly reason: string;
+  readonly retryable: boolean;
 }
 
 /** Every class of testdata/errors.json, one per reason. */
