@@ -9,7 +9,7 @@ calls them directly. The mapping:
 source                                      bridge error            retryable
 ==========================================  ======================  =========================
 rate limit (HTTP 429)                       RateLimitError          yes (``retry_after_ms``)
-authentication / permission (401, 403)      AuthenticationError     no
+authentication / permission (HTTP 401, 403) AuthenticationError     no
 provider timeout, or a transport failure    BridgeTimeoutError      yes
 caused by a timeout
 server error (5xx), transport failure       LMError                 yes
@@ -106,6 +106,18 @@ def _caused_by_timeout(exc: BaseException) -> bool:
     return any(_is_any(e, *timeouts) for e in _chain(exc))
 
 
+def _caused_by_transport(exc: BaseException) -> bool:
+    transport = (
+        ConnectionError,
+        _class("httpx", "TransportError"),
+        _class("httpcore", "NetworkError"),
+        _class("openai", "APIConnectionError"),
+        _class("litellm", "APIConnectionError"),
+        _class("aiohttp", "ClientConnectionError"),
+    )
+    return any(_is_any(e, *transport) for e in _chain(exc))
+
+
 def _status(exc: BaseException) -> int | None:
     for name in ("status", "status_code"):
         value = getattr(exc, name, None)
@@ -165,7 +177,11 @@ def translate_lm_error(exc: BaseException) -> BridgeError | None:
         if retry_after is not None:
             details["retry_after_ms"] = retry_after
         return RateLimitError(_message(exc, status), details=details)
-    if _is_any(
+    # A 401/403 from any provider error class counts: DSPy refines some 403s by provider code
+    # (a model the key may not use is "unsupported model"), but to the caller it is the same
+    # thing, credentials that do not allow this call.
+    provider_error = _is_any(exc, _class(dspy_exc, "LMProviderError"), _class(litellm, "APIError"), _class("openai", "APIStatusError"))
+    if (provider_error and status in (401, 403)) or _is_any(
         exc,
         _class(dspy_exc, "LMAuthError"),
         _class(litellm, "AuthenticationError"),
@@ -189,6 +205,11 @@ def translate_lm_error(exc: BaseException) -> BridgeError | None:
         details = _details(exc, True)
         details.pop("status", None)  # the same on both engines: a timeout has no HTTP answer
         return BridgeTimeoutError(_message(exc, None), details=details)
+    if _is_any(exc, _class(dspy_exc, "LMTransportError")) or _caused_by_transport(exc):
+        # No HTTP answer came back; LiteLLM still reports a dropped connection as a 500.
+        details = _details(exc, True)
+        details.pop("status", None)
+        return LMError(_message(exc, None), details=details)
     retryable = _is_any(
         exc,
         _class(dspy_exc, "LMServerError"),
