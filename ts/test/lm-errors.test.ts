@@ -11,6 +11,7 @@ import {
   BridgeError,
   LMError,
   type LMSpec,
+  ParseError,
   RateLimitError,
   TimeoutError,
 } from "../src/index.js";
@@ -115,6 +116,18 @@ for (const engine of ENGINES) {
     test("a malformed answer is an LMError", async () => {
       const err = await failure(predict(lm(engine, "fixture-malformed")));
       assert.ok(err instanceof LMError, `${err.name}: ${err.message}`);
+    });
+
+    test("an answer that does not fit the signature is a ParseError", async () => {
+      // ChatAdapter fails, DSPy retries with its JSON adapter (which may try twice): every try gets prose.
+      server.script(...Array.from({ length: 4 }, () => ({ content: "I would rather not use your format." })));
+      try {
+        const err = await failure(predict(lm(engine, "fixture")));
+        assert.ok(err instanceof ParseError, `${err.name}: ${err.message}`);
+        assert.equal(err.retryable, false);
+      } finally {
+        server.reset();
+      }
     });
 
     test("a provider that stops answering is a TimeoutError once the engine's timeout passes", async () => {
