@@ -4,19 +4,35 @@ The host sends a spec (a plain dict) with every call instead of configuring work
 one: a restarted or recycled worker then needs no replay, and two sessions can use
 different LMs at once (each call runs under `dspy.context(lm=...)`, never a global).
 API keys are never part of a spec: it names the environment variable that holds the key.
+
+The LM object is cached per spec, so every call with the same spec reuses it and, with it,
+its engine's HTTP connection pool (DSPy keeps one per LM and event loop).
+
+Options of a real LM beyond the model (docs/dspy.md has the defaults):
+
+* ``engine``: "auto" (DSPy's choice: its native client where it can serve the model and
+  settings, LiteLLM otherwise), "native" (DSPy's own client, lm15; refused for a model or
+  setting it cannot serve) or "litellm".
+* ``num_retries``: DSPy's retries of a transient failure (rate limit, timeout, 5xx,
+  connection), with exponential backoff or the server's Retry-After; DSPy's default is 3.
+* ``timeout_ms``: the provider request timeout, given to DSPy as ``timeout`` in seconds.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
 from ..errors import InvalidArgumentError, LMError
 
-__all__ = ["lm_from_spec"]
+__all__ = ["ENGINES", "lm_from_spec"]
 
 _PASSED_THROUGH = ("temperature", "max_tokens", "api_base", "num_retries", "cache", "model_type", "top_p", "stop", "n")
+_OWN = ("model", "api_key_env", "extra", "latency_ms", "responses", "engine", "timeout_ms")
+# The spec's engine names -> dspy.LM's.
+ENGINES = {"auto": "auto", "native": "lm15", "litellm": "litellm"}
 _cache: dict[str, Any] = {}
 
 
@@ -49,9 +65,15 @@ def _cache_key(spec: dict[str, Any]) -> Any:
 
 def _build(spec: dict[str, Any]) -> Any:
     model: str = spec["model"]
-    unknown = set(spec) - {"model", "api_key_env", "extra", "latency_ms", "responses", *_PASSED_THROUGH}
+    unknown = set(spec) - {*_OWN, *_PASSED_THROUGH}
     if unknown:
-        raise InvalidArgumentError(f"unknown LM option(s): {', '.join(sorted(unknown))}", parameter="lm")
+        raise InvalidArgumentError(
+            f"unknown LM option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted({*_OWN, *_PASSED_THROUGH}))}",
+            parameter="lm",
+        )
+    engine = _engine(spec)
+    timeout = _timeout_seconds(spec)
+    _check_retries(spec)
     if model == "scripted" or model.startswith("scripted/"):
         from ..testing import ScriptedLM
 
@@ -68,10 +90,71 @@ def _build(spec: dict[str, Any]) -> Any:
 
     kwargs = {name: spec[name] for name in _PASSED_THROUGH if name in spec}
     kwargs.update(spec.get("extra") or {})
+    if engine is not None:
+        kwargs["engine"] = engine
+    if timeout is not None:
+        kwargs["timeout"] = timeout
     env = spec.get("api_key_env")
+    key = None
     if env:
         if not isinstance(env, str) or env not in os.environ:
             # Name the variable, never a value.
             raise LMError(f"the environment variable {env!r} named by lm.api_key_env is not set in the workers")
-        kwargs["api_key"] = os.environ[env]
-    return dspy.LM(model, **kwargs)
+        key = kwargs["api_key"] = os.environ[env]
+    from dspy.utils import exceptions as dspy_exceptions
+
+    refused = (ValueError, TypeError, getattr(dspy_exceptions, "LMConfigurationError", ValueError))
+    try:
+        lm = dspy.LM(model, **kwargs)
+    except refused as exc:  # DSPy's own checks of the options (a reasoning model's temperature, ...)
+        raise InvalidArgumentError(f"invalid LM spec for {model!r}: {_scrub(str(exc), key)}", parameter="lm") from None
+    if engine == "lm15":
+        _check_native(lm, model, key)
+    return lm
+
+
+def _engine(spec: dict[str, Any]) -> str | None:
+    if "engine" not in spec:
+        return None
+    name = spec["engine"]
+    if not isinstance(name, str) or name not in ENGINES:
+        choices = ", ".join(repr(e) for e in ENGINES)
+        raise InvalidArgumentError(f"unknown lm.engine {name!r}; choose one of {choices}", parameter="lm.engine")
+    return ENGINES[name]
+
+
+def _timeout_seconds(spec: dict[str, Any]) -> float | None:
+    if "timeout_ms" not in spec:
+        return None
+    value = spec["timeout_ms"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"lm.timeout_ms must be a positive number of milliseconds, got {value!r}", parameter="lm.timeout_ms")
+    return value / 1000
+
+
+def _check_retries(spec: dict[str, Any]) -> None:
+    value = spec.get("num_retries", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgumentError(f"lm.num_retries must be a non-negative integer, got {value!r}", parameter="lm.num_retries")
+
+
+def _check_native(lm: Any, model: str, key: str | None) -> None:
+    """engine "native" is refused now, not on the first call, for a model or setting DSPy's
+    own client cannot serve (DSPy decides it offline, without a request)."""
+    try:
+        from dspy.clients.backend_selection import select_backend
+    except ImportError:  # another DSPy version: the first call says it
+        return
+    try:
+        select_backend(lm)
+    except Exception as exc:  # noqa: BLE001 - UnknownModelError, UnsupportedFeatureError, ...
+        raise InvalidArgumentError(
+            f"lm.engine 'native' cannot serve {model!r} with these options ({_scrub(str(exc), key)}); "
+            "use engine 'auto' or 'litellm'",
+            parameter="lm.engine",
+        ) from None
+
+
+def _scrub(text: str, key: str | None) -> str:
+    """An API key never appears in a message, even if DSPy or a provider echoes it."""
+    return text.replace(key, "***") if key else text

@@ -7,6 +7,10 @@ import { InvalidArgumentError, NotFoundError } from "../errors/index.js";
 import type { CallOptions } from "../pool/call.js";
 import { listOptimizers, OptimizerJob, type OptimizeOptions, type OptimizerInfo } from "./optimizer-jobs.js";
 
+/** DSPy's LM engines, as an LM spec names them (`LMSpec.engine`). */
+export type LMEngine = "auto" | "native" | "litellm";
+const ENGINES: readonly string[] = ["auto", "native", "litellm"];
+
 /** A LiteLLM model string and its options, or the scripted LM ("scripted"). */
 export interface LMSpec {
   /** "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest", "gemini/gemini-2.0-flash",
@@ -18,7 +22,23 @@ export interface LMSpec {
   apiBase?: string;
   temperature?: number;
   maxTokens?: number;
+  /**
+   * Which of DSPy's engines calls the provider: "auto" (DSPy's default: its own client where
+   * it can serve the model and options, LiteLLM otherwise), "native" (DSPy's own client;
+   * refused for a model or option it cannot serve) or "litellm".
+   */
+  engine?: LMEngine;
+  /**
+   * Retries of a transient failure (rate limit, timeout, 5xx, connection error), made by DSPy
+   * with exponential backoff (1 s, 2 s, 4 s, …) or the provider's Retry-After. Default 3 (DSPy's).
+   */
   numRetries?: number;
+  /**
+   * The provider request timeout, per attempt (DSPy's `timeout`, in seconds on the wire). Default:
+   * the engine's own (native: 600 s per wait for the next byte, 10 s to connect; LiteLLM: 6,000 s).
+   * The call's own `timeoutMs` (RunOptions) bounds the whole call, retries included.
+   */
+  timeoutMs?: number;
   cache?: boolean;
   /** Scripted LM only: simulated latency per call. */
   latencyMs?: number;
@@ -83,21 +103,44 @@ function toWire(spec: LMSpec): Record<string, unknown> {
       parameter: "lm.apiKeyEnv",
     });
   }
+  const unknown = Object.keys(spec).filter((k) => k !== "model" && !WIRE_NAMES.has(k as keyof LMSpec));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(`unknown LM option(s): ${unknown.join(", ")}; known: model, ${[...WIRE_NAMES.keys()].join(", ")}`, {
+      parameter: "lm",
+    });
+  }
+  if (spec.engine !== undefined && !ENGINES.includes(spec.engine)) {
+    throw new InvalidArgumentError(`unknown lm.engine ${JSON.stringify(spec.engine)}; choose one of "auto", "native", "litellm"`, {
+      parameter: "lm.engine",
+    });
+  }
+  if (spec.numRetries !== undefined && !(Number.isInteger(spec.numRetries) && spec.numRetries >= 0)) {
+    throw new InvalidArgumentError(`lm.numRetries must be a non-negative integer, got ${String(spec.numRetries)}`, { parameter: "lm.numRetries" });
+  }
+  if (spec.timeoutMs !== undefined && !(typeof spec.timeoutMs === "number" && Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)) {
+    throw new InvalidArgumentError(`lm.timeoutMs must be a positive number of milliseconds, got ${String(spec.timeoutMs)}`, {
+      parameter: "lm.timeoutMs",
+    });
+  }
   const wire: Record<string, unknown> = { model: spec.model };
-  const map: [keyof LMSpec, string][] = [
-    ["apiKeyEnv", "api_key_env"],
-    ["apiBase", "api_base"],
-    ["temperature", "temperature"],
-    ["maxTokens", "max_tokens"],
-    ["numRetries", "num_retries"],
-    ["cache", "cache"],
-    ["latencyMs", "latency_ms"],
-    ["responses", "responses"],
-    ["extra", "extra"],
-  ];
-  for (const [from, to] of map) if (spec[from] !== undefined) wire[to] = spec[from];
+  for (const [from, to] of WIRE_NAMES) if (spec[from] !== undefined) wire[to] = spec[from];
   return wire;
 }
+
+/** LMSpec option -> its name on the wire (python/dspy_bridge/dspy/_lm_specs.py). */
+const WIRE_NAMES = new Map<keyof LMSpec, string>([
+  ["apiKeyEnv", "api_key_env"],
+  ["apiBase", "api_base"],
+  ["temperature", "temperature"],
+  ["maxTokens", "max_tokens"],
+  ["engine", "engine"],
+  ["numRetries", "num_retries"],
+  ["timeoutMs", "timeout_ms"],
+  ["cache", "cache"],
+  ["latencyMs", "latency_ms"],
+  ["responses", "responses"],
+  ["extra", "extra"],
+]);
 
 function result(raw: Record<string, unknown>): DSPyResult {
   return {
