@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator
 
 from ..core.registry import CommandContext, command
 from ..errors import AlreadyExistsError, InvalidArgumentError, LMError, NotFoundError
-from ._lm_errors import lm_errors
+from ..core._lm_errors import lm_errors
 from ._lm_specs import lm_from_spec
 from ._serialize import plain, serialize_prediction
 

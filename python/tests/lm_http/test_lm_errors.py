@@ -11,7 +11,7 @@ import dspy
 import pytest
 from conftest import API_KEY, API_KEY_ENV, OpenAIServer
 
-from dspy_bridge.dspy._lm_errors import lm_errors
+from dspy_bridge.core._lm_errors import lm_errors
 from dspy_bridge.dspy._lm_specs import lm_from_spec
 from dspy_bridge.errors import (
     AuthenticationError,

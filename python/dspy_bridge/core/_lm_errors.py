@@ -22,9 +22,11 @@ Every translated error carries ``status`` (when an HTTP status is known), ``prov
 ``provider_code`` and ``retryable`` in its details. Messages are bounded and scrubbed of API
 keys: provider error bodies sometimes echo part of the key they refused.
 
-The translation is registered with :func:`dspy_bridge.errors.register_translator`, so it
-applies wherever an exception crosses the boundary (DSPy commands, optimizer jobs, session
-programs, and users' own ``@command``s that call DSPy).
+The translation is registered with :func:`dspy_bridge.errors.register_translator` when the
+worker side (``dspy_bridge.core``) is imported, so it applies wherever an exception crosses
+the boundary: DSPy commands, optimizer jobs, session programs, and users' own ``@command``s
+that call DSPy. It imports nothing: classes are looked up among the modules already loaded,
+so a worker that never imports DSPy or LiteLLM pays nothing for it.
 """
 
 from __future__ import annotations
