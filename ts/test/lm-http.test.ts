@@ -41,9 +41,11 @@ before(async () => {
   server = await startOpenAIServer();
   process.env[KEY_ENV] = KEY; // the workers inherit it
   process.env.LITELLM_LOCAL_MODEL_COST_MAP ??= "True"; // no provider is reachable: LiteLLM would try to download its price map
-  bridge = await Bridge.start({ workers: 2, healthIntervalMs: 0, ...quietLogs });
-  // The first call of an engine in a worker imports its client (LiteLLM: seconds): do it on
-  // both workers now, so that the timing assertions below measure calls, not imports.
+  // LiteLLM imported once in the fork server rather than in each worker on its first call
+  // (5 s of CPU each; 30 s on a loaded 2-core machine).
+  bridge = await Bridge.start({ workers: 2, preload: ["dspy", "litellm"], healthIntervalMs: 0, ...quietLogs });
+  // The first call of an engine in a worker imports the rest of its client: do it on both
+  // workers now, so that the timing assertions below measure calls, not imports.
   await Promise.all(
     ENGINES.flatMap((engine) =>
       Array.from({ length: 6 }, (_, i) => bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `warm ${i}` }, lm: lm(engine) })),

@@ -180,6 +180,14 @@ describe("OpenAI fixture server", () => {
     const slow = await readStream(await post(chatBody("fixture", { stream: true })));
     assert.equal(slow.pieces.join(""), "one two three");
     assert.ok(performance.now() - t0 >= 100);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    server.script({ chunkDelayMs: 1 });
+    const paced = await readStream(await post(chatBody("fixture", { stream: true })));
+    process.off("warning", onWarning);
+    assert.equal(paced.pieces.join(""), EXPECTED, "paced chunks, the same text");
+    assert.deepEqual(warnings, [], "no listener piles up per chunk");
   });
 
   test("a hanging request the client aborts counts in abortedByClient; latency applies to every answer", async () => {
