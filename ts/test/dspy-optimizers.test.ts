@@ -403,6 +403,9 @@ describe("errors are typed and leave the program alone", () => {
     await check({ optimizer: "BootstrapFewShot", trainset: SUMS, params: { metric: "x" } }, InvalidArgumentError, /supplied by the job/, "params.metric");
     await check({ optimizer: "BootstrapFewShot", trainset: [{ answer: "3" }] }, InvalidArgumentError, /trainset\[0\] lacks the input field\(s\) question/, "trainset[0]");
     await check({ optimizer: "BootstrapFewShot", trainset: SUMS, metric: "no_such_module:fn" }, InvalidArgumentError, /cannot import module 'no_such_module'/, "metric");
+    // Only the user's own code can be named: the standard library would hand over the interpreter.
+    await check({ optimizer: "BootstrapFewShot", trainset: SUMS, metric: "os:system" }, InvalidArgumentError, /not the user's code/, "metric");
+    await check({ optimizer: "BootstrapFewShot", trainset: SUMS, metric: "subprocess:getoutput" }, InvalidArgumentError, /not the user's code/, "metric");
     assert.throws(() => session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: [] }), InvalidArgumentError);
     assert.throws(() => session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { nope: 1 } as never }), InvalidArgumentError);
     await assert.rejects(session.programs.optimize("missing", { optimizer: "LabeledFewShot", trainset: SUMS }).result, NotFoundError);

@@ -1,7 +1,10 @@
 // The host-side DSPy API against real DSPy in real workers; the scripted LM is the only stand-in.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Bridge, InvalidArgumentError, LMError, NotFoundError } from "../src/index.js";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Bridge, BridgeError, InvalidArgumentError, LMError, NotFoundError } from "../src/index.js";
 import { fixturesDir, quietLogs, waitFor } from "./helpers.js";
 
 let bridge: Bridge;
@@ -65,6 +68,36 @@ describe("bridge.dspy", () => {
     const example = await bridge.dspy.call<Record<string, unknown>>("dspy.Example", [], { question: "q", answer: "a" });
     assert.deepEqual(example, { question: "q", answer: "a" });
     await assert.rejects(bridge.dspy.call("os.system", ["true"]), InvalidArgumentError, "only dspy names can be called");
+  });
+
+  test("dspy.call and describe reach only DSPy's own public API", async () => {
+    const marker = join(tmpdir(), `dspy-call-escape-${process.pid}`);
+    // Modules DSPy imported are not DSPy's: a shell, the environment, a prefix that only looks like dspy.
+    for (const [target, args] of [
+      ["dspy.utils.os.system", [`touch ${marker}`]],
+      ["dspy.utils.os.environ", []],
+      ["dspyX.foo", []],
+      ["dspy.Predict.mro", []],
+      ["dspy.load", ["/tmp/x.pkl"]],
+      ["dspy.configure", []],
+      ["dspy.settings.configure", []],
+      ["dspy.Predict.__init__", []],
+    ] as const) {
+      const err = await bridge.dspy.call(target, [...args]).then(
+        () => assert.fail(`${target} was called`),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof InvalidArgumentError, `${target}: ${String(err)}`);
+      assert.equal(err.parameter, "target");
+      await assert.rejects(bridge.dspy.describe({ target }), InvalidArgumentError, target);
+    }
+    assert.equal(existsSync(marker), false, "the shell command ran");
+    // A hostile name is refused with a bounded message.
+    const long = await bridge.dspy.call(`dspy.${"x".repeat(100_000)}`).catch((e: unknown) => e);
+    assert.ok(long instanceof BridgeError && long.message.length < 500, "the whole name was echoed");
+    // DSPy's own API still works: a class, a function of a DSPy module, a method of a DSPy class.
+    assert.equal((await bridge.dspy.describe({ target: "dspy.evaluate.metrics.answer_exact_match" }) as { kind: string }).kind, "function");
+    assert.equal((await bridge.dspy.describe({ target: "dspy.Predict.forward" }) as { kind: string }).kind, "function");
   });
 
   test("streams status and the final prediction", async () => {

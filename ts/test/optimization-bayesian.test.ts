@@ -284,6 +284,13 @@ describe("Python optimizers registered by name", () => {
     await assert.rejects(bridge.optimization.registerPythonOptimizer("x", "py_optimizers:Missing"), /has no 'Missing'/);
     await assert.rejects(bridge.optimization.registerPythonOptimizer("x", "not a path"), InvalidArgumentError);
     await assert.rejects(bridge.optimization.registerPythonOptimizer("bayesian", "py_optimizers:MinimalOptimizer"), /built-in optimizer name/);
+    for (const foreign of ["subprocess:Popen", "os:system", "dspy_bridge.core.server:WorkerServer"]) {
+      await assert.rejects(
+        bridge.optimization.registerPythonOptimizer("foreign", foreign),
+        (e: unknown) => e instanceof InvalidArgumentError && /not the user's code/.test(e.message),
+        foreign,
+      );
+    }
     await bridge.optimization.registerPythonOptimizer("taken", "py_optimizers:MinimalOptimizer");
     await assert.rejects(bridge.optimization.registerPythonOptimizer("taken", "py_optimizers:SequenceOptimizer"), AlreadyExistsError);
     assert.equal(await s.variables.get("temperature"), 0.7, "no failed start touched the variable");

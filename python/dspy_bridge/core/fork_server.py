@@ -28,6 +28,7 @@ from typing import Any
 from .._gen.dspy_bridge.v1 import worker_pb2
 from . import _host_calls, _lifecycle
 from ._framing import FrameDecoder, encode_frame
+from .user_code import register_user_modules
 
 WorkerFrame = worker_pb2.WorkerFrame
 
@@ -169,7 +170,9 @@ def main() -> None:
         importlib.import_module(name)
     if "dspy" in preload:
         importlib.import_module("dspy_bridge.dspy.commands")  # registers the dspy.* commands
-    for name in filter(None, (m.strip() for m in args.modules.split(","))):
+    user_modules = [m.strip() for m in args.modules.split(",") if m.strip()]
+    register_user_modules(user_modules)  # the code clients may name (metrics, optimizers)
+    for name in user_modules:
         importlib.import_module(name)
 
     # Everything imported so far (DSPy, LiteLLM, pydantic models, ...) lives as long as the

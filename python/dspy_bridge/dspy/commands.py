@@ -10,7 +10,6 @@ and loaded as JSON, never pickle.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import json
 import time
@@ -21,6 +20,7 @@ from ..core.registry import CommandContext, command
 from ..errors import AlreadyExistsError, InvalidArgumentError, LMError, NotFoundError
 from ..core._lm_errors import lm_errors
 from ._lm_specs import lm_from_spec
+from ._public_api import resolve_public
 from ._serialize import plain, serialize_prediction
 
 __all__ = ["MODULE_TYPES", "build_module", "lm_errors"]
@@ -483,22 +483,6 @@ async def dspy_load_program(program_id: str, saved: dict, ctx: CommandContext, r
 # -- discovery and the generic call surface ---------------------------------------------------
 
 
-def _resolve(target: str) -> Any:
-    """`dspy.X.Y` -> the object; only inside the dspy package (this is not an eval)."""
-    if not target.startswith("dspy"):
-        raise InvalidArgumentError(f"target must name something in dspy (e.g. 'dspy.ChainOfThought'), got {target!r}", parameter="target")
-    parts = target.split(".")
-    obj: Any = importlib.import_module("dspy")
-    for i, part in enumerate(parts[1:], start=1):
-        if part.startswith("_"):
-            raise InvalidArgumentError(f"private name {part!r} in {target!r}", parameter="target")
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise NotFoundError(f"{'.'.join(parts[: i + 1])} does not exist", details={"target": target}) from None
-    return obj
-
-
 def _parameters(fn: Any) -> list[dict[str, Any]]:
     try:
         sig = inspect.signature(fn)
@@ -536,7 +520,7 @@ def dspy_describe(target: str = "", signature: str = "") -> dict[str, Any]:
         return {"signature": signature, "instructions": sig.instructions, "inputs": fields(sig.input_fields), "outputs": fields(sig.output_fields)}
     if not target:
         return {"modules": [{"name": m, "doc": (inspect.getdoc(getattr(dspy, m)) or "").split("\n")[0]} for m in MODULE_TYPES]}
-    obj = _resolve(target)
+    obj = resolve_public(target)
     kind = "class" if inspect.isclass(obj) else "function" if callable(obj) else "value"
     described: dict[str, Any] = {"target": target, "kind": kind, "doc": inspect.getdoc(obj) or ""}
     if kind == "class":
@@ -553,7 +537,7 @@ async def dspy_call(target: str, args: list | None = None, kwargs: dict | None =
     comes back serialized (a Prediction as its fields, objects as their fields or text)."""
     import dspy
 
-    obj = _resolve(target)
+    obj = resolve_public(target)
     if not callable(obj):
         return plain(obj)
     lm_obj = lm_from_spec(lm)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..core.user_code import import_user_object
 from ..errors import InvalidArgumentError
+
+# This package's own optimizers (the built-in TPE) travel by import path like a user's.
+_OWN_PREFIX = "dspy_bridge.optimize."
 
 __all__ = ["class_path_of", "load_class"]
 
@@ -33,16 +37,16 @@ def class_path_of(cls: Any, what: str = "optimizer_class") -> str:
 
 
 def load_class(path: str, what: str = "optimizer_class") -> Any:
-    module_name, _, qualname = path.partition(":")
-    if not module_name or not qualname:
-        raise InvalidArgumentError(f"{what} {path!r} must be 'package.module:ClassName'", parameter=what)
-    try:
+    """The class at 'package.module:ClassName', from the user's code or this package's own
+    optimizers only (see dspy_bridge.core.user_code): a client names it."""
+    if not isinstance(path, str) or ":" not in path:
+        raise InvalidArgumentError(f"{what} {str(path)[:120]!r} must be 'package.module:ClassName'", parameter=what)
+    if path.startswith(_OWN_PREFIX):
+        module_name, _, qualname = path.partition(":")
         obj: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        raise InvalidArgumentError(f"cannot import {what} {path!r} in the worker: {err}", parameter=what) from err
-    for part in qualname.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise InvalidArgumentError(f"module {module_name!r} has no {qualname!r} ({what} {path!r})", parameter=what) from None
-    return obj
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        if obj is None:
+            raise InvalidArgumentError(f"no {what} {path!r}", parameter=what)
+        return obj
+    return import_user_object(path, what=what, parameter=what)

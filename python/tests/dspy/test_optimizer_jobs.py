@@ -5,12 +5,15 @@ progress and the local embedder."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import dspy
 import numpy as np
 import pytest
 
+from dspy_bridge.core import user_code
 from dspy_bridge.dspy.commands import build_module
 from dspy_bridge.dspy.teleprompt import BUILTIN_METRICS, OPTIMIZERS, describe_optimizers, exact_match, hashing_embedder
 from dspy_bridge.dspy.teleprompt._job import plan_job, run_job
@@ -109,7 +112,8 @@ async def test_setting_the_stop_flag_stops_the_compile_at_its_next_checkpoint() 
 
 
 async def test_a_raising_metric_fails_the_job_with_its_type_at_the_first_call() -> None:
-    p, progress = await plan("BootstrapFewShot", metric=f"{__name__}:broken_metric")
+    with user_modules(__name__):
+        p, progress = await plan("BootstrapFewShot", metric=f"{__name__}:broken_metric")
     outcome = await asyncio.to_thread(run_job, p, progress)
     assert isinstance(outcome.error, BridgeError)
     assert outcome.error.python_type == "KeyError"
@@ -130,10 +134,29 @@ async def test_planning_refuses_bad_input_before_anything_runs() -> None:
         await plan("BootstrapFewShot", lm=None)
     with pytest.raises(InvalidArgumentError, match="COPRO rejected its parameters: Breadth must be greater than 1"):
         await plan("COPRO", metric="exact_match", params={"breadth": 1})
-    with pytest.raises(InvalidArgumentError, match="has no function"):
-        await plan("BootstrapFewShot", metric="dspy_bridge.errors:no_such_metric")
-    with pytest.raises(InvalidArgumentError, match=r"metric 'dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS' is a dict, not a function"):
-        await plan("BootstrapFewShot", metric="dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS")
+    # Only the user's code can be named: not the standard library, not this package.
+    for foreign in ("os:system", "subprocess:getoutput", "dspy_bridge.errors:error_to_detail"):
+        with pytest.raises(InvalidArgumentError, match="is not the user's code"):
+            await plan("BootstrapFewShot", metric=foreign)
+    with pytest.raises(InvalidArgumentError, match="is not the user's code"):
+        await plan("KNNFewShot", params={"k": 1, "embedder": "os:listdir"})
+    with user_modules("dspy_bridge"):
+        with pytest.raises(InvalidArgumentError, match="has no"):
+            await plan("BootstrapFewShot", metric="dspy_bridge.errors:no_such_metric")
+        with pytest.raises(InvalidArgumentError, match=r"metric 'dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS' is a dict, not a function"):
+            await plan("BootstrapFewShot", metric="dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS")
+
+
+@contextlib.contextmanager
+def user_modules(*names: str) -> Iterator[None]:
+    """As if the bridge had been given these modules (`modules: [...]`)."""
+    saved = set(user_code._registered)
+    user_code.register_user_modules(list(names))
+    try:
+        yield
+    finally:
+        user_code._registered.clear()
+        user_code._registered.update(saved)
 
 
 def test_overlapping_jobs_leave_the_optimizer_log_level_as_they_found_it() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from dspy_bridge.config import compile_space
 from dspy_bridge.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from dspy_bridge.core import user_code
 from dspy_bridge.optimize import TPEOptimizer, class_path_of, load_class
 from dspy_bridge.optimize._runs import OpenRuns
 
@@ -116,6 +117,7 @@ def test_the_run_table_opens_asks_tells_and_closes_by_run_id() -> None:
             await runs.ask("r2")
         with pytest.raises(InvalidArgumentError, match="direction"):
             await runs.open("r3", "bayesian", SPACE, "sideways", 3, {}, "", "s1")
+        user_code.register_user_modules(["opt_optimizers"])  # as the bridge's `modules` would
         await runs.open("r4", "custom", SPACE, "maximize", 3, {}, "opt_optimizers:TernarySearch", "s2")
         assert runs.close_session("s2") == ["r4"]
         assert await runs.close("r1") is True and await runs.close("r1") is False

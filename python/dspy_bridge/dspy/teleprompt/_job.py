@@ -87,10 +87,7 @@ def _embedder(choice: Any) -> Any:
     if choice in (None, "hashing"):
         return dspy.Embedder(hashing_embedder, caching=False)
     if isinstance(choice, str):
-        try:
-            return dspy.Embedder(_import_function(choice), caching=False)
-        except InvalidArgumentError as exc:
-            raise InvalidArgumentError(str(exc).replace("metric", "embedder"), parameter="params.embedder") from None
+        return dspy.Embedder(_import_function(choice, what="embedder", parameter="params.embedder"), caching=False)
     raise InvalidArgumentError("params.embedder must be 'hashing' or 'package.module:function'", parameter="params.embedder")
 
 

@@ -11,13 +11,13 @@ bad example.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from ...core.user_code import import_user_object
 from ...errors import BridgeError, InvalidArgumentError
 from .._serialize import plain
 from ._cancel import MetricFailed, StopFlag
@@ -63,24 +63,17 @@ BUILTIN_METRICS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _import_function(path: str) -> Callable[..., Any]:
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
+def _import_function(path: str, what: str = "metric", parameter: str = "metric") -> Callable[..., Any]:
+    """A function of the user's own code ('package.module:function'), never the standard
+    library or site-packages: see dspy_bridge.core.user_code."""
+    if ":" not in path and "." not in path:
         raise InvalidArgumentError(
-            f"metric {path!r} is neither a built-in ({', '.join(BUILTIN_METRICS)}) nor a dotted path 'package.module:function'",
-            parameter="metric",
+            f"{what} {path!r} is neither a built-in ({', '.join(BUILTIN_METRICS)}) nor a dotted path 'package.module:function'",
+            parameter=parameter,
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InvalidArgumentError(f"metric {path!r}: cannot import module {module_name!r} in the worker: {exc}", parameter="metric") from None
-    fn = getattr(module, attr, None)
-    if fn is None:
-        raise InvalidArgumentError(f"metric {path!r}: module {module_name!r} has no function {attr!r}", parameter="metric")
+    fn = import_user_object(path, what=what, parameter=parameter)
     if not callable(fn):
-        raise InvalidArgumentError(f"metric {path!r} is a {type(fn).__name__}, not a function", parameter="metric")
+        raise InvalidArgumentError(f"{what} {path!r} is a {type(fn).__name__}, not a function", parameter=parameter)
     return fn
 
 
