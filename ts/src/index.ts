@@ -10,6 +10,7 @@ export {
   DSPyApi,
   SessionPrograms,
   type DSPyResult,
+  type DSPyStreamItem,
   type LMSpec,
   type ModuleType,
   type ProgramInfo,

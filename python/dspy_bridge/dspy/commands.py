@@ -263,25 +263,55 @@ async def _stream(
         streaming = dspy.streamify(
             _streamable(program, module_name), stream_listeners=_stream_listeners(program, module_name), is_async_program=False
         )
-        async for item in streaming(**inputs):
-            if isinstance(item, StreamResponse):
-                if item.chunk or item.is_last_chunk:
-                    yield {
-                        "type": "chunk",
-                        "field": item.signature_field_name,
-                        "text": item.chunk if isinstance(item.chunk, str) else json.dumps(plain(item.chunk), default=str),
-                        "predictor": item.predict_name or "",
-                        "last": bool(item.is_last_chunk),
-                    }
-            elif isinstance(item, dspy.Prediction):
-                result = serialize_prediction(item)
-                result["latency_ms"] = (time.perf_counter() - started) * 1000
-                result["lm"] = getattr(dspy.settings.lm, "model", None)
-                result["lm_calls"] = recorder.calls if recorder is not None else []
-                yield {"type": "prediction", **result}
-            elif isinstance(item, StatusMessage):
-                yield {"type": "status", "message": str(item.message)}
-            # anything else: dropped (see the docstring)
+        # DSPy's generator runs in a task of its own (made here, so it carries this context)
+        # and is only ever stopped by cancelling that task. Closing it at a yield instead
+        # (aclose, when the consumer leaves early) would leave the generator it wraps open
+        # with its AnyIO task group inside, for the loop to close later in another task,
+        # where that group cannot exit and cancels the wrong task. The queue is unbounded so
+        # the pump never waits outside DSPy's generator; one completion's chunks are few.
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        pump = asyncio.create_task(_pump(streaming(**inputs), queue))
+        try:
+            while True:
+                kind, item = await queue.get()
+                if kind == "end":
+                    break
+                if kind == "error":
+                    raise item
+                if isinstance(item, StreamResponse):
+                    if item.chunk or item.is_last_chunk:
+                        yield {
+                            "type": "chunk",
+                            "field": item.signature_field_name,
+                            "text": item.chunk if isinstance(item.chunk, str) else json.dumps(plain(item.chunk), default=str),
+                            "predictor": item.predict_name or "",
+                            "last": bool(item.is_last_chunk),
+                        }
+                elif isinstance(item, dspy.Prediction):
+                    result = serialize_prediction(item)
+                    result["latency_ms"] = (time.perf_counter() - started) * 1000
+                    result["lm"] = getattr(dspy.settings.lm, "model", None)
+                    result["lm_calls"] = recorder.calls if recorder is not None else []
+                    yield {"type": "prediction", **result}
+                elif isinstance(item, StatusMessage):
+                    yield {"type": "status", "message": str(item.message)}
+                # anything else: dropped (see the docstring)
+        finally:
+            if not pump.done():
+                pump.cancel()  # lands inside DSPy's generator: its task group cancels the LM call
+                await asyncio.wait([pump])
+
+
+async def _pump(items: Any, queue: asyncio.Queue[tuple[str, Any]]) -> None:
+    try:
+        async for item in items:
+            queue.put_nowait(("item", item))
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+        queue.put_nowait(("error", exc))
+        return
+    queue.put_nowait(("end", None))
 
 
 @command(name="dspy.stream")
@@ -302,8 +332,11 @@ async def dspy_stream(
         program = build_module(module, signature, config)
     else:
         program = _cached_module(module, signature, config)
-    async for item in _stream(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls):
-        yield item
+    from contextlib import aclosing  # closed in this task when the call ends early (see _stream)
+
+    async with aclosing(_stream(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls)) as items:
+        async for item in items:
+            yield item
 
 
 # -- session programs ----------------------------------------------------------------------
@@ -432,8 +465,11 @@ async def dspy_stream_program(
     p = _program(ctx, program_id)
     await _await_fresh(ctx, p, min_revision)
     p.runs += 1
-    async for item in _stream(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls):
-        yield item
+    from contextlib import aclosing  # closed in this task when the call ends early (see _stream)
+
+    async with aclosing(_stream(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls)) as items:
+        async for item in items:
+            yield item
 
 
 @command(name="dspy.list_programs")

@@ -75,6 +75,34 @@ export interface RunOptions extends Omit<CallOptions, "session"> {
   lmCalls?: boolean;
 }
 
+/**
+ * What `bridge.dspy.stream` and `session.programs.stream` yield, in this order: status
+ * messages (optional), then each output field's text as the LM streams it, then the
+ * prediction (the same shape as `run`'s result) last.
+ */
+export type DSPyStreamItem =
+  | { type: "status"; message: string }
+  | {
+      type: "chunk";
+      /** The signature output field this text belongs to (`reasoning` for ChainOfThought's reasoning). */
+      field: string;
+      /** Token text of the field's value, field markers excluded; a field's chunks joined give its value. */
+      text: string;
+      /** DSPy's name of the predictor that produced it ("self" for Predict, "predict" for ChainOfThought, "react", …). */
+      predictor: string;
+      /** The field's last chunk (its text may be empty). */
+      last: boolean;
+    }
+  | ({ type: "prediction" } & DSPyResult);
+
+function streamItem(item: Record<string, unknown>): DSPyStreamItem {
+  if (item.type === "prediction") return { type: "prediction", ...result(item) };
+  if (item.type === "chunk") {
+    return { type: "chunk", field: item.field as string, text: item.text as string, predictor: (item.predictor ?? "") as string, last: item.last === true };
+  }
+  return { type: "status", message: String(item.message ?? "") };
+}
+
 export interface ProgramInfo {
   programId: string;
   module: string;
@@ -206,18 +234,20 @@ export class DSPyApi {
     return result(raw);
   }
 
-  /** Runs a module, yielding status messages, streamed chunks, and the prediction last. */
-  async *stream(
-    request: { module: ModuleType | string; signature: string; inputs: Record<string, unknown> } & RunOptions,
-  ): AsyncGenerator<{ type: "status"; message: string } | { type: "chunk"; field: string; text: string } | ({ type: "prediction" } & DSPyResult)> {
-    const { module, signature, inputs, lm, config, usage: _usage, lmCalls: _lmCalls, ...callOptions } = request;
+  /**
+   * Runs a module like `run`, streaming: status messages, then `{ type: "chunk", field, text }`
+   * as the LM streams each output field's tokens (DSPy's stream listeners, one per output
+   * field), then the prediction last. Breaking out of the `for await` cancels the run and
+   * closes the LM's HTTP request.
+   */
+  async *stream(request: { module: ModuleType | string; signature: string; inputs: Record<string, unknown> } & RunOptions): AsyncGenerator<DSPyStreamItem> {
+    const { module, signature, inputs, lm, config, usage, lmCalls, ...callOptions } = request;
     for await (const item of this.runner.stream<Record<string, unknown>>(
       "dspy.stream",
-      { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null },
+      { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
       callOptions,
     )) {
-      if (item.type === "prediction") yield { type: "prediction", ...result(item) };
-      else yield item as { type: "status"; message: string };
+      yield streamItem(item);
     }
   }
 
@@ -283,6 +313,23 @@ export class SessionPrograms {
         callOptions,
       ),
     );
+  }
+
+  /**
+   * Runs a program like `execute` (bound variables synced the same way, a variable set just
+   * before included), streaming like `bridge.dspy.stream`: status, each output field's
+   * chunks, the prediction last. Breaking out of the `for await` cancels the run.
+   */
+  async *stream(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): AsyncGenerator<DSPyStreamItem> {
+    const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
+    const minRevision = await this.revision();
+    for await (const item of this.runner.stream<Record<string, unknown>>(
+      "dspy.stream_program",
+      { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
+      { ...callOptions, session: this.sessionId },
+    )) {
+      yield streamItem(item);
+    }
   }
 
   async list(): Promise<ProgramInfo[]> {
