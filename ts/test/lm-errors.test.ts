@@ -2,7 +2,7 @@
 // native client, the default for `openai/...`, and LiteLLM): the workers' DSPy talks to a local
 // OpenAI-compatible server (ts/test/fixtures/openai-server.ts) told by the model name, or by a
 // scripted behaviour, how to fail. Classification is by exception class in the worker
-// (python/dspy_bridge/dspy/_lm_errors.py); these tests prove it end to end.
+// (python/dspy_bridge/core/_lm_errors.py); these tests prove it end to end.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {

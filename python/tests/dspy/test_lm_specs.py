@@ -14,7 +14,7 @@ from typing import Any
 import dspy
 import pytest
 
-from dspy_bridge.dspy._lm_errors import translate_lm_error
+from dspy_bridge.core._lm_errors import translate_lm_error
 from dspy_bridge.dspy._lm_specs import lm_from_spec
 from dspy_bridge.errors import BridgeTimeoutError, InvalidArgumentError, LMError
 

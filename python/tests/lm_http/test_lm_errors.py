@@ -1,5 +1,5 @@
 """Provider failures over real HTTP become the bridge's typed errors, on both engines, in the
-worker's code path: DSPy raises its own classes (python/dspy_bridge/dspy/_lm_errors.py maps
+worker's code path: DSPy raises its own classes (python/dspy_bridge/core/_lm_errors.py maps
 them), ``lm_errors()`` raises the typed error in Python, and ``error_to_detail`` (the worker's
 boundary) sends the same reason, details and ``retryable`` to the host."""
 
