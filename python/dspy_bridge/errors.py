@@ -29,6 +29,7 @@ twin lives in ``ts/src/errors/``. The tree::
         ├── WorkerStartError             14  worker_start_failed
         ├── BridgeClosedError            14  bridge_closed
         ├── StoreUnavailableError        14  store_unavailable
+        ├── UnavailableError             14  unavailable          (also grpc.RpcError)
         ├── LMError                       2  lm_error
         └── ParseError                    2  parse_error
 
@@ -42,6 +43,13 @@ only these builtins get a specific reason when raised by plain code — ``asynci
 → cancelled, ``TimeoutError`` / ``asyncio.TimeoutError`` → timeout, ``NotImplementedError`` →
 not_implemented, ``PermissionError`` → permission_denied. A bare ``ValueError`` or
 ``KeyError`` is a bug in user code, so it stays ``python_error``.
+
+Transport failures — every error of code 14 UNAVAILABLE: the host unreachable
+(``UnavailableError``), a worker crashed, the bridge or the store unavailable — are also
+``grpc.RpcError``, as a gRPC client's would be, and every error answers ``code()`` (the
+``grpc.StatusCode``) and ``details()`` (the message) like one: ``except grpc.RpcError as e:
+if e.code() == grpc.StatusCode.UNAVAILABLE: retry`` works. ``err.code`` (an ``int``
+``Code``) and ``err.details`` (a ``dict``) stay what they are.
 
 Translate only at the boundary: ``with translate_errors():`` (or ``async with``) around a
 handler, then ``error_to_detail(exc)`` when building the reply.
@@ -59,6 +67,16 @@ from typing import Any, ClassVar, NamedTuple
 
 from dspy_bridge._gen.dspy_bridge.v1 import errors_pb2
 
+try:  # grpcio is a dependency; the fallback keeps this module importable without it
+    from grpc import RpcError as _RpcError
+    from grpc import StatusCode as _StatusCode
+except ImportError:  # pragma: no cover
+
+    class _RpcError(Exception):  # type: ignore[no-redef]
+        """Stands in for grpc.RpcError when grpcio is not installed."""
+
+    _StatusCode = None  # type: ignore[assignment]
+
 __all__ = [
     "AlreadyExistsError",
     "AuthenticationError",
@@ -74,6 +92,7 @@ __all__ = [
     "ConstraintViolationError",
     "CrashLoopError",
     "ERRORS_BY_REASON",
+    "ErrorDetails",
     "FailedPreconditionError",
     "InternalError",
     "InvalidArgumentError",
@@ -86,6 +105,7 @@ __all__ = [
     "QueueFullError",
     "RateLimitError",
     "TracebackFrame",
+    "UnavailableError",
     "UnknownCommandError",
     "VariableTypeError",
     "VersionConflictError",
@@ -124,6 +144,29 @@ class Code(enum.IntEnum):
     DATA_LOSS = 15
     UNAUTHENTICATED = 16
 
+    def __call__(self) -> Any:
+        """``grpc.StatusCode`` of this code, so ``err.code()`` reads like a gRPC error's."""
+        if _StatusCode is None:  # pragma: no cover
+            return self
+        return _StatusCode[self.name]
+
+
+class ErrorDetails(dict):  # type: ignore[type-arg]
+    """``BridgeError.details``: a plain ``dict`` of facts that, called, returns the message, so
+    ``err.details()`` reads like a gRPC error's (its status details)."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None, message: str = "") -> None:
+        super().__init__(values or {})
+        self._message = message
+
+    def __call__(self) -> str:
+        return self._message
+
+    def __reduce__(self) -> Any:
+        return (ErrorDetails, (dict(self), self._message))
+
 
 class TracebackFrame(NamedTuple):
     """One Python stack frame, as carried in ``ErrorDetail.traceback``."""
@@ -150,7 +193,6 @@ class BridgeError(Exception):
     """The table's answer for this reason to "may the same request succeed later?"."""
 
     message: str
-    details: dict[str, Any]
     python_type: str | None
     python_traceback: tuple[TracebackFrame, ...]
 
@@ -171,17 +213,32 @@ class BridgeError(Exception):
         ):
             raise TypeError(f"{cls.__name__} has a fixed code/reason ({cls.code}, {cls.reason!r})")
         if code is not None:
+            try:
+                code = Code(code)
+            except ValueError:
+                pass  # a code from a newer peer: kept as the number
             self.code = code  # type: ignore[misc]  # instance override, base class only
         if reason is not None:
             self.reason = reason  # type: ignore[misc]
         self.message = message
-        self.details = dict(details or {})
+        self._details = ErrorDetails(details, message)
         self.python_type = python_type
         self.python_traceback = tuple(python_traceback)
 
     def __str__(self) -> str:
         # KeyError/OSError co-parents would otherwise repr-quote or reformat the message.
         return self.message
+
+    @property
+    def details(self) -> ErrorDetails:  # type: ignore[override]
+        """The facts (a ``dict``); ``details()`` is the message, as on a ``grpc.RpcError``."""
+        d = self._details
+        d._message = self.message
+        return d
+
+    @details.setter
+    def details(self, value: Mapping[str, Any]) -> None:
+        self._details = value if isinstance(value, ErrorDetails) else ErrorDetails(value, self.message)
 
     @property
     def retryable(self) -> bool:
@@ -409,32 +466,42 @@ class InternalError(BridgeError):
     reason = "internal"
 
 
-class WorkerCrashedError(BridgeError):
+class WorkerCrashedError(BridgeError, _RpcError):
     code = Code.UNAVAILABLE
     reason = "worker_crashed"
     retryable_by_default = True
 
 
-class CrashLoopError(BridgeError):
+class CrashLoopError(BridgeError, _RpcError):
     code = Code.UNAVAILABLE
     reason = "crash_loop"
 
 
-class WorkerStartError(BridgeError):
+class WorkerStartError(BridgeError, _RpcError):
     code = Code.UNAVAILABLE
     reason = "worker_start_failed"
 
 
-class BridgeClosedError(BridgeError):
+class BridgeClosedError(BridgeError, _RpcError):
     code = Code.UNAVAILABLE
     reason = "bridge_closed"
 
 
-class StoreUnavailableError(BridgeError):
+class StoreUnavailableError(BridgeError, _RpcError):
     """The host's durable store (Redis, SQLite) could not take the request; it was not applied. Retryable."""
 
     code = Code.UNAVAILABLE
     reason = "store_unavailable"
+    retryable_by_default = True
+
+
+class UnavailableError(BridgeError, _RpcError):
+    """The host could not be reached, or the connection to it broke (refused, reset, no such
+    socket): a transport failure, as gRPC's ``UNAVAILABLE``. A call in flight may or may not
+    have been applied. Retryable. Also a ``grpc.RpcError``."""
+
+    code = Code.UNAVAILABLE
+    reason = "unavailable"
     retryable_by_default = True
 
 
@@ -485,6 +552,7 @@ ERRORS_BY_REASON: Mapping[str, type[BridgeError]] = MappingProxyType(
             WorkerStartError,
             BridgeClosedError,
             StoreUnavailableError,
+            UnavailableError,
             LMError,
             ParseError,
         )

@@ -10,6 +10,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Callable
 
+import grpc
 import pytest
 
 from dspy_bridge import errors
@@ -43,8 +44,8 @@ def _all_subclasses(cls: type) -> set[type]:
 
 
 def _builtin(name: str) -> type[BaseException]:
-    obj: Any = asyncio if name.startswith("asyncio.") else builtins
-    exc_type = getattr(obj, name.removeprefix("asyncio."))
+    obj: Any = asyncio if name.startswith("asyncio.") else grpc if name.startswith("grpc.") else builtins
+    exc_type = getattr(obj, name.removeprefix("asyncio.").removeprefix("grpc."))
     assert isinstance(exc_type, type) and issubclass(exc_type, BaseException)
     return exc_type
 
@@ -412,3 +413,41 @@ def test_registered_translators_type_foreign_exceptions_at_the_boundary() -> Non
         assert error_to_detail(ValueError("other")).reason == "python_error"
     finally:
         errors._translators.remove(translate)
+
+
+# --- the seed's gRPC view: e.code(), e.details(), except grpc.RpcError ----------------------
+
+
+@pytest.mark.parametrize("row", CLASS_ROWS, ids=_row_id)
+def test_every_error_answers_code_and_details_like_a_grpc_error(row: dict[str, Any]) -> None:
+    err = getattr(errors, row["python_class"])("went wrong")
+    assert err.code() == grpc.StatusCode[row["code_name"]]
+    assert err.details() == "went wrong"
+    # ... while code and details stay the number and the dict
+    assert err.code == row["code"] and isinstance(err.code, int)
+    assert isinstance(err.details, dict) and err.details == {}
+    assert isinstance(err, grpc.RpcError) == (row["code_name"] == "UNAVAILABLE")
+
+
+def test_a_transport_failure_is_caught_by_the_seeds_retry_branch() -> None:
+    caught = []
+    for attempt in range(3):
+        try:
+            raise errors.UnavailableError("connection refused")
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAVAILABLE and attempt < 2:
+                caught.append(attempt)
+                continue
+            assert isinstance(e, errors.BridgeError) and e.retryable and e.reason == "unavailable"
+    assert caught == [0, 1]
+
+
+def test_base_class_codes_become_code_members_and_details_track_the_message() -> None:
+    err = BridgeError("x", code=14, reason="something_new")
+    assert err.code is Code.UNAVAILABLE and err.code() == grpc.StatusCode.UNAVAILABLE
+    assert BridgeError("y", code=99, reason="from_the_future").code == 99
+    err.message = "changed"
+    err.details = {"k": 1}
+    assert err.details() == "changed" and err.details == {"k": 1}
+    copy = pickle.loads(pickle.dumps(errors.WorkerCrashedError("gone", details={"worker_id": "w1"})))
+    assert copy.details == {"worker_id": "w1"} and copy.details() == "gone" and isinstance(copy, grpc.RpcError)

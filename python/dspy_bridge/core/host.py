@@ -23,6 +23,7 @@ from ..errors import (
     BridgeError,
     BridgeTimeoutError,
     InvalidArgumentError,
+    UnavailableError,
     error_from_detail,
 )
 
@@ -55,6 +56,9 @@ def _translate(err: Any) -> BridgeError:
         return BridgeTimeoutError(err.details() or "the call to the host timed out")
     if code.name == "CANCELLED":
         return BridgeCancelledError(err.details() or "the call to the host was cancelled")
+    if code.name == "UNAVAILABLE":
+        # The host unreachable or the connection lost: a transport failure (also a grpc.RpcError).
+        return UnavailableError(err.details() or "the host is unavailable")
     return BridgeError(err.details() or code.name, code=code.value[0], reason=code.name.lower())
 
 

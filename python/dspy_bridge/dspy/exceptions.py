@@ -2,9 +2,12 @@
 (``dspy_bridge.errors``) so they cross the wire with a fitting code and reason::
 
     BridgeError
-    ├── NotFoundError (also KeyError)       → VariableNotFoundError
-    ├── FailedPreconditionError             → SessionError
+    ├── NotFoundError (also KeyError)       → VariableNotFoundError (also ValueError)
+    ├── FailedPreconditionError             → SessionError (also RuntimeError)
     └── InvalidArgumentError (also ValueError) → ValidationError
+
+The builtin co-parents are the seed's: binding a missing variable raises ``ValueError``
+("Variable 'x' not found"), a module without a session raises ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from ..errors import BridgeError, FailedPreconditionError, InvalidArgumentError,
 __all__ = ["BridgeError", "SessionError", "ValidationError", "VariableNotFoundError"]
 
 
-class VariableNotFoundError(NotFoundError):
+class VariableNotFoundError(NotFoundError, ValueError):
     """A bound (or to-be-bound) variable does not exist in the session.
 
-    A ``NotFoundError`` (code 5, reason ``not_found``) and therefore a ``KeyError`` too.
+    A ``NotFoundError`` (code 5, reason ``not_found``) and therefore a ``KeyError`` too, and a
+    ``ValueError`` (the seed's ``bind_to_variable`` raises ``ValueError("... not found ...")``).
     ``variable_name`` names it; ``session_id`` is the session when known.
     """
 
@@ -33,10 +37,11 @@ class VariableNotFoundError(NotFoundError):
         self.variable_name = variable_name
 
 
-class SessionError(FailedPreconditionError):
+class SessionError(FailedPreconditionError, RuntimeError):
     """The module cannot reach its session: none was given, it is closed, or the call
     cannot be made from here (e.g. a blocking read from the session's own event loop
-    thread when the value is not cached). Code 9 ``failed_precondition``."""
+    thread when the value is not cached). Code 9 ``failed_precondition``; also a
+    ``RuntimeError`` (the seed's "No session context available")."""
 
 
 class ValidationError(InvalidArgumentError):

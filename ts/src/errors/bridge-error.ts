@@ -376,6 +376,13 @@ export class BridgeClosedError extends BridgeError {
   static override readonly reason: string = "bridge_closed";
 }
 
+/** The host could not be reached or the connection to it broke (a transport failure, gRPC's UNAVAILABLE without a more specific reason). Retryable. */
+export class UnavailableError extends BridgeError {
+  static override readonly code: number = Code.UNAVAILABLE;
+  static override readonly reason: string = "unavailable";
+  static override readonly retryable: boolean = true;
+}
+
 /**
  * An uncaught Python exception without a more specific mapping. `message` reads like
  * Python's last traceback line ("ValueError: bad"); `pythonMessage` is the bare message.

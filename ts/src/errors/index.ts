@@ -27,6 +27,7 @@ export {
   RateLimitError,
   TimeoutError,
   TypeMismatchError,
+  UnavailableError,
   UnknownCommandError,
   VersionConflictError,
   WorkerCrashedError,
