@@ -13,6 +13,7 @@ parameter instead of a TypeError from deep inside the function.
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +24,21 @@ from ..errors import InvalidArgumentError, UnknownCommandError
 __all__ = ["Parameter", "Command", "CommandContext", "CommandRegistry", "command", "default_registry"]
 
 _MISSING: Any = inspect.Parameter.empty
+
+
+def _type_hints(fn: Callable[..., Any], *, include_extras: bool = False) -> dict[str, Any]:
+    """``typing.get_type_hints(fn)`` as Python 3.11+ resolves it. Python 3.10's also makes
+    a parameter whose default is None Optional (``p: int = None`` -> ``Optional[int]``); here
+    the annotations are resolved without the defaults, so every version agrees. Raises as
+    get_type_hints does (unresolvable forward references)."""
+    if sys.version_info >= (3, 11):
+        return typing.get_type_hints(fn, include_extras=include_extras)
+    annotations = getattr(fn, "__annotations__", None)
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)) or not isinstance(annotations, Mapping):
+        return typing.get_type_hints(fn, include_extras=include_extras)
+    # Something with annotations and globals but no __code__ (where the defaults are read).
+    shim = types.SimpleNamespace(__annotations__=dict(annotations))
+    return typing.get_type_hints(shim, getattr(inspect.unwrap(fn), "__globals__", {}), include_extras=include_extras)
 
 
 @dataclass(frozen=True)
@@ -181,7 +197,7 @@ class CommandRegistry:
             raise ValueError(f"command '{cmd_name}' is already registered")
         sig = inspect.signature(fn)
         try:
-            hints = typing.get_type_hints(fn)
+            hints = _type_hints(fn)
         except Exception:  # unresolvable forward references: fall back to raw annotations
             hints = {}
         params: dict[str, Parameter] = {}

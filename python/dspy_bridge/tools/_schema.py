@@ -27,7 +27,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Union
 
-from ..core.registry import CommandContext
+from ..core.registry import CommandContext, _type_hints
 
 __all__ = ["function_schema", "json_schema_for", "parse_docstring"]
 
@@ -188,7 +188,7 @@ def function_schema(fn: Callable[..., Any], *, param_docs: Mapping[str, str] | N
     """The object schema of ``fn``'s arguments (a ``CommandContext`` parameter is left out)."""
     sig = inspect.signature(fn)
     try:
-        hints = typing.get_type_hints(fn, include_extras=True)
+        hints = _type_hints(fn, include_extras=True)
     except Exception:  # noqa: BLE001 - unresolvable forward references: raw annotations
         hints = {}
     if param_docs is None:

@@ -86,6 +86,17 @@ def test_pydantic_models_use_their_own_schema() -> None:
     assert schema["type"] == "object" and set(schema["properties"]) == {"name", "qty"}
 
 
+def test_a_none_default_does_not_make_a_parameter_nullable() -> None:
+    # Python 3.10's typing.get_type_hints makes `limit: int = None` Optional[int]; 3.11+ do
+    # not. The schema (and the command registry's type check) follow 3.11 on every version.
+    def f(limit: int = None, since: Optional[str] = None) -> None:  # type: ignore[assignment]
+        pass
+
+    props = function_schema(f)["properties"]
+    assert props["limit"] == {"type": "integer", "default": None}
+    assert props["since"] == {"type": ["string", "null"], "default": None}
+
+
 def test_function_schema_required_defaults_docs_and_context() -> None:
     def search(query: str, ctx: CommandContext, limit: int = 5, mode: Literal["fast", "deep"] = "fast", since: Optional[str] = None, tags: tuple[str, ...] = ("a",), when: object = object()) -> list[str]:
         """Search the docs.
