@@ -7,7 +7,6 @@ import {
   Bridge,
   FailedPreconditionError,
   InvalidArgumentError,
-  NotImplementedError,
   PythonError,
   validateSpace,
   type OptimizationOptions,
@@ -273,10 +272,11 @@ describe("Python optimizers registered by name", () => {
       () => bridge.optimization.start("py-errors", t, { optimizer: "nope", objective: "peak_at_1_3" }),
       (e: unknown) => e instanceof InvalidArgumentError && /unknown optimizer 'nope'.*bayesian/.test(e.message) && e.parameter === "optimizer",
     );
-    assert.throws(() => bridge.optimization.start("py-errors", t, { optimizer: "gradient", objective: "peak_at_1_3" }), NotImplementedError);
+    bridge.optimization.start("py-errors", t, { optimizer: "gradient", objective: "peak_at_1_3", optimizerConfig: { method: "newton" } });
+    await assert.rejects(bridge.optimization.started("py-errors", t), (e: unknown) => e instanceof InvalidArgumentError && /method must be one of spsa, finite_difference/.test(e.message));
     assert.throws(() => bridge.optimization.start("py-errors", t, { optimizer: "random", objective: "peak_at_1_3", optimizerConfig: { n_startup_trials: 3 } }), InvalidArgumentError);
     bridge.optimization.start("py-errors", t, { optimizer: "bayesian", objective: "peak_at_1_3", optimizerConfig: { acquisition_function: "ucb" } });
-    await assert.rejects(bridge.optimization.started("py-errors", t), (e: unknown) => e instanceof InvalidArgumentError && /only does expected improvement/.test(e.message));
+    await assert.rejects(bridge.optimization.started("py-errors", t), (e: unknown) => e instanceof InvalidArgumentError && /acquisition_function must be 'ei' or 'pi'/.test(e.message));
     bridge.optimization.start("py-errors", t, { optimizer: "bayesian", objective: "peak_at_1_3", optimizerConfig: { n_trees: 3 } });
     await assert.rejects(bridge.optimization.started("py-errors", t), (e: unknown) => e instanceof InvalidArgumentError && /no option 'n_trees'/.test(e.message));
     await assert.rejects(bridge.optimization.registerPythonOptimizer("x", "py_optimizers:NotAnOptimizer"), (e: unknown) => e instanceof InvalidArgumentError && /no ask\(\) or tell\(\)/.test(e.message));

@@ -14,11 +14,12 @@ from ..config import compile_space
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ._loading import load_class
 from ._protocol import check_optimizer_class, construct_optimizer
+from ._gradient import GradientOptimizer
 from ._tpe import TPEOptimizer
 
 __all__ = ["BUILT_IN", "OpenRuns", "open_runs"]
 
-BUILT_IN = {"bayesian": TPEOptimizer, "tpe": TPEOptimizer}
+BUILT_IN = {"bayesian": TPEOptimizer, "tpe": TPEOptimizer, "gradient": GradientOptimizer}
 
 _SCALARS = (str, int, float, bool)
 _log = logging.getLogger(__name__)

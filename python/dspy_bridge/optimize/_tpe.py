@@ -10,6 +10,8 @@ feasible trial, so the sampler learns to stay out of the infeasible region.
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from typing import Any, Optional
 
@@ -22,10 +24,28 @@ __all__ = ["TPEOptimizer", "TPE_OPTIONS"]
 
 _VIOLATION = "dspy_bridge.violation"
 
-TPE_OPTIONS = ("n_startup_trials", "n_initial_points", "n_ei_candidates", "multivariate", "consider_endpoints", "acquisition_function")
-"""Keys of ``optimizer_config`` the bayesian optimizer takes (``n_initial_points`` is the
-seed's name for ``n_startup_trials``; ``acquisition_function`` may only be ``"ei"``: TPE
-maximizes expected improvement through its density ratio)."""
+TPE_OPTIONS = ("n_startup_trials", "n_initial_points", "n_ei_candidates", "multivariate", "consider_endpoints", "acquisition_function", "xi")
+"""Keys of ``optimizer_config`` the bayesian optimizer takes. The seed's Gaussian-process
+options map onto TPE's equivalents:
+
+* ``n_initial_points`` is ``n_startup_trials`` (random candidates before the model is used);
+* ``acquisition_function``: ``"ei"`` (expected improvement) or ``"pi"`` (probability of
+  improvement). TPE proposes the candidate with the highest ratio ``l(x)/g(x)`` of its "good"
+  and "bad" densities, and under TPE's model both EI and PI grow with that ratio (Bergstra et
+  al., 2011), so both are what TPE does. Confidence-bound criteria (``"ucb"``, ``"lcb"``,
+  ``"gp_hedge"``) have no TPE form and are refused;
+* ``xi`` (≥ 0): EI's exploration margin, "count only improvements by more than xi". TPE's
+  counterpart is the share of trials it models as good, ``gamma`` (10% by default): the
+  larger it is, the less greedily the next candidate hugs the best ones. ``xi`` widens it to
+  ``10% + xi`` of the trials (at most 50%, at most 25 trials, Optuna's cap). (Optuna 4.9
+  deprecates setting ``gamma``, for removal in 6.0; the pinned 4.9 honours it.)"""
+
+_ACQUISITIONS = ("ei", "pi")
+
+
+def _gamma(xi: float, n: int) -> int:
+    """TPE's number of "good" trials among ``n``, widened by ``xi`` (see TPE_OPTIONS)."""
+    return min(int(math.ceil(round(min(0.1 + xi, 0.5) * n, 9))), 25)
 
 
 def _constraint_values(trial: Any) -> list[float]:
@@ -40,9 +60,11 @@ def _sampler_options(config: dict[str, Any]) -> dict[str, Any]:
             parameter=f"optimizer_config.{unknown[0]}",
         )
     acquisition = config.get("acquisition_function", "ei")
-    if acquisition != "ei":
+    if not isinstance(acquisition, str) or acquisition.lower() not in _ACQUISITIONS:
         raise InvalidArgumentError(
-            f"the bayesian optimizer (TPE) only does expected improvement: acquisition_function must be 'ei', got {acquisition!r}",
+            "the bayesian optimizer (TPE) ranks candidates by its density ratio l(x)/g(x), which maximizes expected "
+            f"improvement and probability of improvement alike: acquisition_function must be 'ei' or 'pi', got {acquisition!r} "
+            "(confidence bounds have no TPE form)",
             parameter="optimizer_config.acquisition_function",
         )
     if "n_startup_trials" in config and "n_initial_points" in config:
@@ -58,6 +80,11 @@ def _sampler_options(config: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise InvalidArgumentError(f"n_ei_candidates must be a positive integer, got {n!r}", parameter="optimizer_config.n_ei_candidates")
         options["n_ei_candidates"] = n
+    if "xi" in config:
+        xi = config["xi"]
+        if isinstance(xi, bool) or not isinstance(xi, (int, float)) or not 0 <= xi < float("inf"):
+            raise InvalidArgumentError(f"xi must be a finite number >= 0, got {xi!r}", parameter="optimizer_config.xi")
+        options["gamma"] = functools.partial(_gamma, float(xi))
     for flag in ("multivariate", "consider_endpoints"):
         if flag in config:
             if not isinstance(config[flag], bool):
@@ -77,8 +104,10 @@ class TPEOptimizer(BaseOptimizer):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         conditional = any(v.active_when is not None for v in space.variables)
         with warnings.catch_warnings():
-            # multivariate, group and constraints_func are flagged experimental by Optuna
+            # multivariate, group and constraints_func are flagged experimental by Optuna; gamma
+            # (set by xi) is deprecated since Optuna 4.9 (removal planned for 6.0; 4.9 is pinned)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", message=".*`gamma` has been deprecated", category=FutureWarning)
             sampler = optuna.samplers.TPESampler(
                 seed=seed,
                 group=options["multivariate"] and conditional,

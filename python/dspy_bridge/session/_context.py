@@ -128,6 +128,8 @@ class SessionContext:
         self._bg_reconnects = 0
         self._watches: set[VariableWatch] = set()
         self._optimization_watchers: dict[str, asyncio.Future[Any]] = {}  # optimization id -> callback poller
+        self._default_objective: Optional[str] = None
+        self._default_objective_options: dict[str, Any] = {}
         self._reopen_lock: Optional[asyncio.Lock] = None
         self._swap_event: Optional[asyncio.Event] = None
         self._reads = _Latency()
@@ -993,6 +995,25 @@ class SessionContext:
     # ------------------------------------------------------------------------------------
     # Optimization (docs/optimization.md): the host drives every run
 
+    def set_default_objective(self, objective: Optional[str], **options: Any) -> None:
+        """Sets the objective ``start_optimization`` uses when ``optimizer_config`` names none
+        (the seed's examples never name one): a TypeScript tool or a workers' Python ``@tool``,
+        called with ``{variable: candidate}`` and returning a number or ``{"score",
+        "metrics"}``. ``options`` are defaults for the other run options (``direction``,
+        ``seed``, ``patience``, ...) that an explicit ``optimizer_config`` overrides. ``None``
+        clears it. Per context (not stored on the host)."""
+        if objective is not None and (not isinstance(objective, str) or not objective):
+            raise InvalidArgumentError("objective must name a tool (or be None to clear the default)", parameter="objective")
+        if "objective" in options:
+            raise InvalidArgumentError("pass the objective as the first argument", parameter="objective")
+        self._default_objective = objective
+        self._default_objective_options = dict(options) if objective is not None else {}
+
+    @property
+    def default_objective(self) -> Optional[str]:
+        """The objective set with :meth:`set_default_objective` (None: none)."""
+        return self._default_objective
+
     async def start_optimization(
         self,
         variable: str,
@@ -1009,11 +1030,13 @@ class SessionContext:
         :meth:`register_python_optimizer`. ``optimizer_config["objective"]`` names the
         objective: a TypeScript tool or a Python ``@tool`` of the workers, called with
         ``{variable: candidate}``, returning a number or ``{"score", "metrics"}``; also
-        ``direction`` ("maximize"/"minimize"), ``seed``, ``grid_points``, ``patience``. Every
+        ``direction`` ("maximize"/"minimize"), ``seed``, ``grid_points``, ``patience``. Without
+        an ``objective`` key the one set with :meth:`set_default_objective` is used. Every
         other key configures the optimizer (bayesian: ``n_startup_trials`` or the seed's
         ``n_initial_points``, ``n_ei_candidates``, ``multivariate``, ``consider_endpoints``,
-        ``acquisition_function="ei"``; a registered optimizer gets them as constructor keyword
-        arguments). ``callback(iteration, value, metrics)`` is called for each evaluated
+        ``acquisition_function`` "ei"/"pi", ``xi``; gradient: ``method`` "spsa" /
+        "finite_difference", ``learning_rate``, ``perturbation``, ``initial``; a registered
+        optimizer gets them as constructor keyword arguments). ``callback(iteration, value, metrics)`` is called for each evaluated
         candidate (polled). ValueError if already being optimized, for an unknown optimizer
         or bad options; PermissionError without the ``optimize`` permission; an optimizer
         whose constructor raises fails the call with that error (typed, with its traceback)."""
@@ -1021,6 +1044,16 @@ class SessionContext:
 
         config = dict(optimizer_config or {})
         objective = config.pop("objective", None)
+        if objective is None and self._default_objective is not None:
+            objective = self._default_objective
+            config = {**self._default_objective_options, **config}
+        if objective is None:
+            raise InvalidArgumentError(
+                f"no objective to optimize {variable!r} against: name one with optimizer_config={{'objective': '<tool>'}} "
+                "or set a default for this session with session.set_default_objective('<tool>') (a TypeScript tool or a "
+                "Python @tool of the workers, returning a score)",
+                parameter="optimizer_config.objective",
+            )
         if not isinstance(objective, str) or not objective:
             raise InvalidArgumentError(
                 "optimizer_config['objective'] must name the objective tool (a TypeScript tool or a Python @tool)",
@@ -1117,6 +1150,7 @@ class SessionContext:
             "rejected": int(s.get("rejected") or 0),
             "resumed": int(s.get("resumed") or 0),
             "optimizer": s.get("optimizer"),
+            "total_time_s": float(s.get("totalTimeMs") or 0) / 1000.0,
         }
 
     async def stop_optimization(self, variable: str) -> None:
@@ -1130,7 +1164,8 @@ class SessionContext:
         """``{is_optimizing, optimization_id, iteration, best_value, best_metrics, started_at,
         last_update}`` as in the seed, plus ``best_score``, ``state``, ``error`` (message),
         ``exception`` (the typed failure or None), ``rejected`` (infeasible proposals),
-        ``resumed`` (times a replacement worker took the run over) and ``optimizer``."""
+        ``resumed`` (times a replacement worker took the run over), ``optimizer`` and
+        ``total_time_s`` (time spent optimizing the variable over all its runs)."""
         reply = await self._call("GetOptimizationStatus", self._optimization_request(variable))
         return self._status(reply)
 
@@ -1422,7 +1457,8 @@ class SessionContext:
         ``"variables"`` for the whole session) merged with this client's: ``cache_hits``,
         ``cache_misses``, ``cache_hit_rate`` and the average round trip of reads and writes
         it made (``avg_read_latency_ms``, ``avg_write_latency_ms``).
-        ``total_optimization_time_s`` is 0.0 until optimization runs exist."""
+        ``total_optimization_time_s``: time the host spent optimizing (the variable's runs, or
+        every run of the session), the running ones so far."""
         resp = await self._call("GetStats", variables_pb2.StatsRequest(session_id=self._session_id, variable=variable or "", caller_session_id=self._caller_id()))
         stats: dict[str, Any] = json.loads(resp.stats_json) if resp.stats_json else {}
         if variable:
@@ -1435,8 +1471,17 @@ class SessionContext:
                     per.update(self._cache.key_stats(name))
         stats.setdefault("avg_read_latency_ms", self._reads.avg_ms)
         stats.setdefault("avg_write_latency_ms", self._writes.avg_ms)
-        stats.setdefault("total_optimization_time_s", 0.0)
+        stats.setdefault("total_optimization_time_s", await self._optimization_time_s(variable))
         return stats
+
+    async def _optimization_time_s(self, variable: Optional[str]) -> float:
+        from .._gen.dspy_bridge.v1 import optimization_pb2
+
+        if variable:
+            reply = await self._call("GetOptimizationStatus", self._optimization_request(variable))
+        else:  # no target: the session's runs in sum
+            reply = await self._call("GetOptimizationStatus", optimization_pb2.OptimizationRequest(session_id=self._session_id))
+        return float(json.loads(reply.status_json or "{}").get("totalTimeMs") or 0) / 1000.0
 
     def get_cache_info(self) -> dict[str, Any]:
         """``{"size", "ttl", "hit_rate", "eviction_count", "max_size", "eviction_policy",

@@ -272,6 +272,13 @@ class SyncSessionContext:
         return self._run(self._ctx.get_dependents(variable, include_transitive))
 
     # --- optimization ------------------------------------------------------------------------
+    def set_default_objective(self, objective: Optional[str], **options: Any) -> None:
+        self._ctx.set_default_objective(objective, **options)
+
+    @property
+    def default_objective(self) -> Optional[str]:
+        return self._ctx.default_objective
+
     def start_optimization(
         self,
         variable: str,

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from dspy_bridge.errors import BridgeNotImplementedError, InvalidArgumentError
+from dspy_bridge.errors import InvalidArgumentError
 from dspy_bridge.session import SessionContext
 
 
@@ -44,8 +44,8 @@ async def test_grid_search_stop_and_errors(session: SessionContext) -> None:
     assert abs(status["best_value"] - 1.1) < 1e-9
     with pytest.raises(ValueError):
         await session.stop_optimization("temperature")  # not currently optimizing
-    with pytest.raises(BridgeNotImplementedError):
-        await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "peak_at_1_1"})
+    with pytest.raises(ValueError, match="xi must be a finite number"):
+        await session.start_optimization("temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1", "xi": -1})
     with pytest.raises(ValueError):
         await session.start_optimization("temperature", "random")  # no objective
     with pytest.raises(KeyError, match="objective 'no_such_objective' is neither"):  # NotFoundError, before anything is applied
@@ -186,3 +186,48 @@ async def test_callbacks_of_a_run_are_all_delivered_after_a_newer_run_took_over_
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)
     assert calls == [1, 2, 3, 4, 5, 6], "the first run's callbacks, none lost to the second run's status"
+
+
+async def test_the_seeds_calls_run_as_written_once_a_default_objective_is_set(session: SessionContext) -> None:
+    """start_optimization('x', 'bayesian', optimizer_config={acquisition_function, xi, n_initial_points})
+    and start_optimization('x', 'gradient', callback=...) name no objective: the session's default."""
+    await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    with pytest.raises(ValueError, match=r"set_default_objective\('<tool>'\)"):
+        await session.start_optimization("temperature", "bayesian")
+    session.set_default_objective("peak_at_1_1")
+    assert session.default_objective == "peak_at_1_1"
+    await session.start_optimization(
+        "temperature", "bayesian", optimizer_config={"acquisition_function": "ei", "xi": 0.01, "n_initial_points": 5}, max_iterations=30
+    )
+    while (status := await session.get_optimization_status("temperature"))["is_optimizing"]:
+        await asyncio.sleep(0.05)
+    assert status["state"] in ("exhausted", "converged") and status["exception"] is None
+    assert abs(status["best_value"] - 1.1) < 0.2
+
+    progress: list[tuple[int, float, dict]] = []
+    await session.set_variable("temperature", 0.2)
+    await session.start_optimization("temperature", "gradient", max_iterations=60, callback=lambda i, v, m: progress.append((i, v, m)))
+    while (status := await session.get_optimization_status("temperature"))["is_optimizing"]:
+        await asyncio.sleep(0.05)
+    assert status["exception"] is None and status["optimizer"] == "gradient"
+    assert abs(status["best_value"] - 1.1) < 0.1, status
+    # the first step moves from where the variable stood (0.2): its two sides straddle it
+    history = await session.get_optimization_history("temperature", optimizer_id=status["optimization_id"])
+    assert abs((history[0]["value"] + history[1]["value"]) / 2 - 0.2) < 1e-9
+    for _ in range(100):
+        if progress and progress[-1][0] == status["iteration"]:
+            break
+        await asyncio.sleep(0.05)
+    assert [p[0] for p in progress] == list(range(1, status["iteration"] + 1))
+
+    stats = await session.get_variable_stats("temperature")
+    assert stats["total_optimization_time_s"] > 0 and stats["total_optimization_time_s"] == pytest.approx(status["total_time_s"], abs=0.05)
+    overall = await session.get_variable_stats()
+    assert overall["total_optimization_time_s"] >= stats["total_optimization_time_s"]
+    session.set_default_objective(None)
+
+
+async def test_gradient_moves_numeric_variables_of_a_space_and_refuses_spaces_without_one(session: SessionContext) -> None:
+    await session.register_variable("style", "choice", "a", constraints={"choices": ["a", "b"]})
+    with pytest.raises(ValueError, match="gradient optimizer needs a float or integer variable"):
+        await session.start_optimization("style", "gradient", optimizer_config={"objective": "peak_at_1_1"})

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import pytest
 from opt_optimizers import FailsOnSecondAsk, NeedsAnOption, TernarySearch
 
-from dspy_bridge.errors import AlreadyExistsError, BridgeError, BridgeNotImplementedError, InvalidArgumentError
+from dspy_bridge.errors import AlreadyExistsError, BridgeError, InvalidArgumentError
 from dspy_bridge.optimize import BaseOptimizer
 from dspy_bridge.session import SessionContext
 
@@ -105,8 +105,8 @@ async def test_registration_and_start_errors_are_clear(session: SessionContext) 
     await session.register_variable("temperature", "float", 0.7, constraints={"min": 0.0, "max": 2.0})
     with pytest.raises(ValueError, match="unknown optimizer 'custom_bayesian'"):
         await session.start_optimization("temperature", "custom_bayesian", optimizer_config={"objective": "peak_at_1_1"})
-    with pytest.raises(BridgeNotImplementedError, match="gradient"):
-        await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "peak_at_1_1"})
+    with pytest.raises(InvalidArgumentError, match="method must be one of"):
+        await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "peak_at_1_1", "method": "newton"})
     with pytest.raises(InvalidArgumentError, match="no option 'n_trees'"):
         await session.start_optimization("temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1", "n_trees": 3})
     with pytest.raises(InvalidArgumentError, match="no ask\\(\\) or tell\\(\\)"):

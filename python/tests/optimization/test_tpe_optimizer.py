@@ -94,7 +94,8 @@ def test_replay_rebuilds_the_study_from_what_was_told() -> None:
     ("config", "message"),
     [
         ({"n_trees": 1}, "no option 'n_trees'"),
-        ({"acquisition_function": "pi"}, "only does expected improvement"),
+        ({"acquisition_function": "ucb"}, "must be .ei. or .pi."),
+        ({"xi": -0.1}, "xi must be a finite number"),
         ({"n_startup_trials": 0}, "positive integer"),
         ({"n_startup_trials": 2, "n_initial_points": 3}, "not both"),
         ({"multivariate": "yes"}, "must be a boolean"),
@@ -131,3 +132,13 @@ def test_classes_travel_by_import_path() -> None:
     assert load_class("dspy_bridge.optimize._tpe:TPEOptimizer") is TPEOptimizer
     with pytest.raises(InvalidArgumentError, match="package.module:ClassName"):
         class_path_of("no_colon")
+
+
+def test_the_seeds_gp_options_map_onto_tpe() -> None:
+    """acquisition_function 'ei'/'pi' are what TPE maximizes; xi widens the good quantile."""
+    space = compile_space({"variables": [{"name": "t", "type": "float", "min": 0, "max": 2}]})
+    plain = TPEOptimizer(space, acquisition_function="EI", n_initial_points=5)
+    wide = TPEOptimizer(space, acquisition_function="pi", xi=0.2)
+    assert plain.study.sampler._n_startup_trials == 5
+    assert [plain.study.sampler._gamma(n) for n in (10, 100, 1000)] == [1, 10, 25]
+    assert [wide.study.sampler._gamma(n) for n in (10, 100, 1000)] == [3, 25, 25]

@@ -7,7 +7,6 @@ import pytest
 
 from dspy_bridge.errors import (
     AlreadyExistsError,
-    BridgeNotImplementedError,
     ConstraintViolationError,
     NotFoundError,
     VariableTypeError,
@@ -261,9 +260,8 @@ async def test_optimization_calls_check_their_arguments(session: SessionContext)
     # The runs themselves are tested in tests/optimization; here only the argument errors.
     with pytest.raises(ValueError, match="objective"):
         await session.start_optimization("temperature", "bayesian")
-    with pytest.raises(NotImplementedError) as info:
-        await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "score"})
-    assert isinstance(info.value, BridgeNotImplementedError) and "gradient" in str(info.value)
+    with pytest.raises(ValueError, match="set_default_objective"):
+        await session.start_optimization("temperature", "gradient")
     with pytest.raises(ValueError, match="ask"):
         await session.register_python_optimizer("x", object)
     with pytest.raises(KeyError):

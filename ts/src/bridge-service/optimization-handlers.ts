@@ -77,7 +77,12 @@ export function optimizationHandlers(runs: OptimizationRuns, unary: Wrap) {
       await runs.stop(req.sessionId, target(req.target));
       return statusResponse(runs.status(req.sessionId, target(req.target)));
     }),
-    getOptimizationStatus: unary<OptimizationRequest, unknown>((req) => statusResponse(runs.status(req.sessionId, target(req.target)))),
+    // No target: the session's runs in sum ({ totalTimeMs, runs, optimizing }), for Python's get_variable_stats().
+    getOptimizationStatus: unary<OptimizationRequest, unknown>((req) =>
+      req.target?.kind.case === undefined
+        ? create(OptimizationStatusResponseSchema, { statusJson: JSON.stringify(runs.sessionSummary(req.sessionId)) })
+        : statusResponse(runs.status(req.sessionId, target(req.target))),
+    ),
     getOptimizationHistory: unary<OptimizationRequest, unknown>((req) =>
       create(OptimizationHistoryResponseSchema, {
         historyJson: statusJson(

@@ -5,7 +5,7 @@
 // against the space with the validator, applies it, scores it and tells the source. One run per
 // target at a time; stopping or finishing applies the best values found.
 import { randomUUID } from "node:crypto";
-import { BridgeError, FailedPreconditionError, InvalidArgumentError, NotFoundError, NotImplementedError, PermissionDeniedError } from "../errors/index.js";
+import { BridgeError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "../errors/index.js";
 import { validate, type Config, type Configurations, type SpaceDoc } from "../config/index.js";
 import type { Store } from "../store/store.js";
 import type { ToolsApi } from "../tools/index.js";
@@ -69,6 +69,8 @@ export interface OptimizationStatus {
   /** Times the run's Python optimizer was rebuilt in a replacement worker and replayed what it had been told. */
   resumed?: number;
   optimizer?: string;
+  /** Time spent optimizing this target, in milliseconds, over all its runs (the running one so far). */
+  totalTimeMs?: number;
 }
 
 /** `{ variable: name }` or `{ configuration: name }`. */
@@ -90,6 +92,8 @@ interface Run {
   initial: Config;
   status: OptimizationStatus;
   history: HistoryEntry[];
+  /** Milliseconds spent by the target's earlier runs. */
+  priorTimeMs: number;
   stop: boolean;
   /** The session was deleted: nothing to apply or release any more. */
   sessionGone: boolean;
@@ -189,7 +193,7 @@ export class OptimizationRuns {
       throw new InvalidArgumentError("optimizerConfig must be an object", { parameter: "optimizer_config" });
     }
     if ((BUILT_IN_OPTIMIZERS as readonly string[]).includes(name)) {
-      const kind = name === "bayesian" || name === "tpe" ? "worker" : name.startsWith("grid") ? "grid" : "random";
+      const kind = name === "bayesian" || name === "tpe" || name === "gradient" ? "worker" : name.startsWith("grid") ? "grid" : "random";
       const extra = Object.keys(config);
       if (kind !== "worker" && extra.length) {
         throw new InvalidArgumentError(`the '${name}' optimizer has no option ${extra.map((k) => `'${k}'`).join(", ")} (its options: seed${kind === "grid" ? ", grid_points" : ""})`, {
@@ -197,9 +201,6 @@ export class OptimizationRuns {
         });
       }
       return { kind, classPath: undefined };
-    }
-    if (name === "gradient") {
-      throw new NotImplementedError("the 'gradient' optimizer is not built: objectives are black-box tools without gradients; use 'bayesian' (Optuna TPE)");
     }
     const registered = this.pythonOptimizers.get(name);
     if (!registered) {
@@ -237,6 +238,7 @@ export class OptimizationRuns {
       initial: current,
       // the target's earlier runs stay in its history (filtered by optimizationId)
       history: existing?.history ?? [],
+      priorTimeMs: existing ? runTimeMs(existing) : 0,
       stop: false,
       sessionGone: false,
       abort: new AbortController(),
@@ -271,7 +273,8 @@ export class OptimizationRuns {
         space: doc,
         direction: options.direction ?? "maximize",
         seed,
-        config: options.optimizerConfig ?? {},
+        // gradient steps start from the values set now (unless the options say where)
+        config: options.optimizer === "gradient" ? { initial: current, ...(options.optimizerConfig ?? {}) } : (options.optimizerConfig ?? {}),
         signal: run.abort.signal,
         onResumed: () => (run.status.resumed = (run.status.resumed ?? 0) + 1),
       });
@@ -428,8 +431,22 @@ export class OptimizationRuns {
 
   status(sessionId: string, target: OptimizationTarget): OptimizationStatus {
     const run = this.runs.get(this.key(sessionId, target));
-    if (!run) return { isOptimizing: false, optimizationId: undefined, iteration: 0, bestValue: undefined, bestMetrics: {}, bestScore: undefined, startedAt: undefined, lastUpdate: undefined, state: "idle", error: undefined };
-    return { ...run.status };
+    if (!run) return { isOptimizing: false, optimizationId: undefined, iteration: 0, bestValue: undefined, bestMetrics: {}, bestScore: undefined, startedAt: undefined, lastUpdate: undefined, state: "idle", error: undefined, totalTimeMs: 0 };
+    return { ...run.status, totalTimeMs: runTimeMs(run) };
+  }
+
+  /** A session's runs in sum: time spent optimizing (every target, every run), runs known, runs in progress. */
+  sessionSummary(sessionId: string): { totalTimeMs: number; runs: number; optimizing: number } {
+    let totalTimeMs = 0;
+    let runs = 0;
+    let optimizing = 0;
+    for (const run of this.runs.values()) {
+      if (run.sessionId !== sessionId) continue;
+      totalTimeMs += runTimeMs(run);
+      runs++;
+      if (run.status.isOptimizing) optimizing++;
+    }
+    return { totalTimeMs, runs, optimizing };
   }
 
   history(sessionId: string, target: OptimizationTarget, options: { limit?: number; since?: Date; optimizationId?: string } = {}): HistoryEntry[] {
@@ -454,6 +471,14 @@ export class OptimizationRuns {
   registerPythonOptimizer(name: string, classPath: string) {
     return this.pythonOptimizers.register(name, classPath);
   }
+}
+
+/** Milliseconds spent on the run's target: its earlier runs, and this one until now or its end. */
+function runTimeMs(run: Run): number {
+  const started = run.status.startedAt?.getTime();
+  if (started === undefined) return run.priorTimeMs;
+  const end = run.status.isOptimizing ? Date.now() : (run.status.lastUpdate?.getTime() ?? started);
+  return run.priorTimeMs + Math.max(0, end - started);
 }
 
 /** Asks a run to end: its loop sees `stop`, and the abort cancels its pending optimizer call or evaluation. */

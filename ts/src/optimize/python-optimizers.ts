@@ -4,7 +4,7 @@
 import { AlreadyExistsError, InvalidArgumentError } from "../errors/index.js";
 import type { CommandRunner } from "./worker-optimizer.js";
 
-export const BUILT_IN_OPTIMIZERS = ["random", "random_search", "grid", "grid_search", "bayesian", "tpe"] as const;
+export const BUILT_IN_OPTIMIZERS = ["random", "random_search", "grid", "grid_search", "bayesian", "tpe", "gradient"] as const;
 
 export interface PythonOptimizerInfo {
   name: string;
@@ -27,7 +27,7 @@ export class PythonOptimizers {
    */
   async register(name: string, classPath: string): Promise<PythonOptimizerInfo> {
     if (typeof name !== "string" || !NAME.test(name)) throw new InvalidArgumentError(`invalid optimizer name ${JSON.stringify(name)}`, { parameter: "name" });
-    if ((BUILT_IN_OPTIMIZERS as readonly string[]).includes(name) || name === "gradient") {
+    if ((BUILT_IN_OPTIMIZERS as readonly string[]).includes(name)) {
       throw new InvalidArgumentError(`'${name}' is a built-in optimizer name; register the class under another name`, { parameter: "name" });
     }
     if (typeof classPath !== "string" || !CLASS_PATH.test(classPath)) {
