@@ -31,6 +31,8 @@ so a worker that never imports DSPy or LiteLLM pays nothing for it.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -99,6 +101,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def _caused_by_timeout(exc: BaseException) -> bool:
     timeouts = (
         TimeoutError,
+        asyncio.TimeoutError,  # the same class as TimeoutError from 3.11; not on 3.10
+        concurrent.futures.TimeoutError,
         _class("httpx", "TimeoutException"),
         _class("httpcore", "TimeoutException"),
         _class("openai", "APITimeoutError"),
