@@ -34,6 +34,7 @@ import { decodeValue, encodeValue, type Value } from "../values/index.js";
 import { Call, type CallOptions } from "./call.js";
 import { ForkServer } from "./fork-server.js";
 import { resolveOptions, streamWindowOf, type BridgeOptions, type ResolvedOptions } from "./options.js";
+import { choosePython, pythonFixHint } from "./python-env.js";
 import { RestartPolicy } from "./restart-policy.js";
 import { StreamSink } from "./stream-sink.js";
 import { WorkerProcess } from "./worker-process.js";
@@ -168,6 +169,12 @@ export class Bridge {
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
   static async start(options: BridgeOptions = {}): Promise<Bridge> {
     const resolved = resolveOptions(options);
+    // The interpreter: the user's, a checkout's .venv, or the managed environment (built
+    // on the very first start, which takes a minute; a few file reads afterwards).
+    const python = await choosePython(options.python, resolved.pythonEnv);
+    resolved.python = python.python;
+    resolved.pythonSource = python.source;
+    resolved.pythonExtraPath = python.extraPath;
     // The store first: a durable one loads its state before anything can use it.
     const store = await openStore(resolved.store.location, resolved.store.options);
     let bridge: Bridge;
@@ -579,7 +586,7 @@ export class Bridge {
         ? undefined
         : `it speaks worker protocol ${hello.protocolVersion} and this host ${PROTOCOL_VERSION}: the Python package dspy_bridge ` +
           `(${hello.role === Hello_Role.FORK_SERVER ? "fork server" : `worker ${hello.workerId}`}, Python ${hello.pythonVersion || "?"}) ` +
-          `and the TypeScript package dspy-bridge ${HOST_VERSION} are different releases; install matching versions`;
+          `and the TypeScript package dspy-bridge ${HOST_VERSION} are different releases; install matching versions: ${pythonFixHint(this.options.python, this.options.pythonSource)}`;
     if (hello.role === Hello_Role.FORK_SERVER) {
       const fs = this.forkServer;
       if (!fs || fs.exited || hello.pid !== fs.pid) connection.destroy();

@@ -7,7 +7,7 @@ import { ForkRequestSchema, WorkerFrameSchema, type ForkResponse, type WorkerExi
 import { WorkerStartError } from "../errors/index.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import type { ResolvedOptions } from "./options.js";
-import { pythonPackageDir } from "./options.js";
+import { pythonFixHint } from "./python-env.js";
 
 const STDERR_TAIL_LINES = 40;
 
@@ -21,7 +21,7 @@ export class ForkServer {
   exitDescription = "";
 
   constructor(
-    options: ResolvedOptions,
+    private readonly options: ResolvedOptions,
     socketPath: string,
     token: string,
     bridgeAddress: string | undefined,
@@ -37,7 +37,7 @@ export class ForkServer {
       // Where Python code in the workers reaches the host (dspy_bridge.core.host); the token
       // comes over stdin, not the environment.
       ...(bridgeAddress ? { DSPY_BRIDGE_ADDRESS: bridgeAddress } : {}),
-      PYTHONPATH: [pythonPackageDir, ...options.pythonPath, process.env.PYTHONPATH ?? ""].filter(Boolean).join(":"),
+      PYTHONPATH: [...options.pythonExtraPath, ...options.pythonPath, process.env.PYTHONPATH ?? ""].filter(Boolean).join(":"),
     };
     this.child = spawn(
       options.python,
@@ -140,7 +140,10 @@ export class ForkServer {
 
   startError(message: string): WorkerStartError {
     const tail = this.stderrTail.length ? `\nPython stderr (last lines):\n${this.stderrTail.join("\n")}` : "";
-    return new WorkerStartError(`${message}${this.exitDescription ? ` (${this.exitDescription})` : ""}${tail}`);
+    // The interpreter has no dspy_bridge (a `python` of the user's own): say how to get it.
+    const missing = this.stderrTail.some((l) => /No module named '?dspy_bridge[.'\s]/.test(`${l} `));
+    const hint = missing ? `: ${pythonFixHint(this.options.python, this.options.pythonSource)}` : "";
+    return new WorkerStartError(`${message}${this.exitDescription ? ` (${this.exitDescription})` : ""}${hint}${tail}`);
   }
 
   private handleExit(description: string): void {

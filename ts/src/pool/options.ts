@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "../errors/index.js";
+import { checkoutRoot, pythonEnvStatus, type PythonEnvOptions, type PythonSource } from "./python-env.js";
 import type { StoreOptions } from "../store/index.js";
 import type { LogEvent } from "../telemetry/index.js";
 
@@ -31,11 +32,28 @@ export interface RecycleOptions {
 export interface BridgeOptions {
   /** Number of Python worker processes. Default 2. */
   workers?: number;
-  /** Python interpreter. Default: DSPY_BRIDGE_PYTHON, else the repository's .venv, else `python3`. */
+  /**
+   * Your own Python interpreter, used as it is: it must have the Python package dspy_bridge
+   * of this release installed (`pip install` the wheel in this package's python/ folder).
+   * Default: DSPY_BRIDGE_PYTHON, else (in a checkout) the repository's .venv, else a managed
+   * environment in the user's cache directory, built on the first start (`pythonEnv`).
+   */
   python?: string;
+  /**
+   * The managed Python environment (used when neither `python` nor DSPY_BRIDGE_PYTHON is
+   * set): where it lives, its base interpreter, an offline wheelhouse, progress while it is
+   * built on the first start. README, "Install".
+   */
+  pythonEnv?: PythonEnvOptions;
   /** Extra PYTHONPATH entries (e.g. where your command modules live). */
   pythonPath?: string[];
-  /** Modules the fork server imports once before forking workers. Default ["dspy"]. */
+  /**
+   * Modules the fork server imports once before forking workers. Default ["dspy", "litellm"].
+   * "dspy" also warms DSPy's own LM client (what its first call imports); "litellm" imports
+   * LiteLLM as DSPy uses it, with what its first call imports (about 3 s of start-up and
+   * 130 MB in the fork server, shared by every worker; without it, each worker pays that on
+   * its first LiteLLM call). ["dspy"] starts faster when no LM goes through LiteLLM.
+   */
   preload?: string[];
   /** Modules that register your commands with `@command()`; imported before forking. */
   modules?: string[];
@@ -97,7 +115,13 @@ export interface BridgeOptions {
 
 export interface ResolvedOptions {
   workers: number;
+  /** The interpreter, once Bridge.start has chosen it (choosePython). */
   python: string;
+  /** Where it came from: decides what a start error tells the user to do. */
+  pythonSource: PythonSource | undefined;
+  /** PYTHONPATH entries before the user's (a checkout's python/). */
+  pythonExtraPath: string[];
+  pythonEnv: PythonEnvOptions;
   pythonPath: string[];
   preload: string[];
   modules: string[];
@@ -122,13 +146,27 @@ export interface ResolvedOptions {
 }
 
 /** The repository root when running from a checkout (ts/dist/src/pool → four levels up). */
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+export const packageRoot = checkoutRoot ?? resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 export const pythonPackageDir = join(packageRoot, "python");
 
+/**
+ * The interpreter a bridge would use, without building anything: DSPY_BRIDGE_PYTHON, a
+ * checkout's .venv, the managed environment if it is complete, else `python3`.
+ * Bridge.start decides with choosePython (python-env.ts), which builds what is missing.
+ */
 export function defaultPython(): string {
   if (process.env.DSPY_BRIDGE_PYTHON) return process.env.DSPY_BRIDGE_PYTHON;
-  const venv = join(packageRoot, ".venv/bin/python");
-  return existsSync(venv) ? venv : "python3";
+  if (checkoutRoot) {
+    const venv = join(checkoutRoot, ".venv/bin/python");
+    return existsSync(venv) ? venv : "python3";
+  }
+  try {
+    const current = pythonEnvStatus().current;
+    if (current) return join(current.dir, "bin/python");
+  } catch {
+    // a bad setting: Bridge.start will say what is wrong
+  }
+  return "python3";
 }
 
 /** The largest stream window (a uint32 on the wire). */
@@ -156,9 +194,12 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
   const recycle = options.recycle ?? {};
   return {
     workers: int("workers", options.workers, 2, 1, 256),
-    python: options.python ?? defaultPython(),
+    python: options.python ?? "",
+    pythonSource: undefined,
+    pythonExtraPath: [],
+    pythonEnv: options.pythonEnv ?? {},
     pythonPath: options.pythonPath ?? [],
-    preload: options.preload ?? ["dspy"],
+    preload: options.preload ?? ["dspy", "litellm"],
     modules: options.modules ?? [],
     concurrencyPerWorker: int("concurrencyPerWorker", options.concurrencyPerWorker, 256, 1),
     maxQueue: int("maxQueue", options.maxQueue, 10_000, 0),
