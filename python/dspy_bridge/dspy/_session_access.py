@@ -13,12 +13,19 @@ modules may be used from that loop (``await``), from plain threads (DSPy's ``Par
   coroutine): a helper thread with its own loop and its own short-lived channel (made by the
   context's channel factory, so with its address and token) does the read; blocking the
   loop for the context's own call would deadlock.
+
+Any other object with a ``get_variable(name)`` method (async or not) is a context too — the
+seeds' tests pass such objects, and a user may wrap a session in their own class: it is read
+one variable at a time through ``get_variable`` (a ``KeyError``, which includes
+``VariableNotFoundError``, means "missing"), never through this package's cache, revision or
+batch internals, which it need not have. It has no revision, so every auto-sync reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 from collections.abc import Iterable
 from typing import Any, Optional
 
@@ -32,20 +39,41 @@ MISSING: Any = object()
 DEFAULT_TIMEOUT = 60.0
 
 
+_NATIVE: Optional[type] = None
+
+
+def is_native(ctx: Any) -> bool:
+    """Whether ``ctx`` is this package's ``SessionContext`` (by its real class: a mock made
+    with ``spec=SessionContext`` only looks like one)."""
+    global _NATIVE
+    if _NATIVE is None:
+        from ..session import SessionContext
+
+        _NATIVE = SessionContext
+    return issubclass(type(ctx), _NATIVE)
+
+
 def unwrap_context(session_context: Any) -> Any:
     """The async ``SessionContext`` behind ``session_context`` (a ``SyncSessionContext``
-    gives its ``aio``)."""
+    gives its ``aio``); any other context as it is."""
     if session_context is None:
         return None
-    aio = getattr(session_context, "aio", None)
-    getter = getattr(session_context, "get_variables", None)
-    if aio is not None and getter is not None and not asyncio.iscoroutinefunction(getter):
-        return aio
+    from ..session import SyncSessionContext
+
+    if issubclass(type(session_context), SyncSessionContext):
+        return session_context.aio
     return session_context
+
+
+def context_revision(ctx: Any) -> int:
+    """The newest revision ``ctx``'s watch delivered; -1 for a context without one."""
+    return ctx.revision if is_native(ctx) else -1
 
 
 def context_loop(ctx: Any) -> Optional[asyncio.AbstractEventLoop]:
     """The event loop ``ctx`` lives on (None when unknown)."""
+    if not is_native(ctx):
+        return None
     task = getattr(ctx, "_bg_task", None)
     if task is not None:
         try:
@@ -75,7 +103,7 @@ def _key(ctx: Any, name: str) -> str:
 def cached_values(ctx: Any, names: Iterable[str]) -> Optional[dict[str, Any]]:
     """Every value of ``names`` from the watch-fed cache, or None if one is not cached (or
     the watch is down). Read-only (``peek``), so any thread may call it."""
-    if not watch_live(ctx):
+    if not is_native(ctx) or not watch_live(ctx):
         return None
     cache = getattr(ctx, "cache", None)
     if cache is None:
@@ -97,7 +125,7 @@ def changed_since(ctx: Any, names: Iterable[str], revision: int) -> bool:
     write of this context to one of ``names`` is pending delivery — then nothing can have
     changed and no read (not even of the cache) is needed.
     """
-    if revision < 0 or not watch_live(ctx) or ctx.revision != revision:
+    if revision < 0 or not is_native(ctx) or not watch_live(ctx) or ctx.revision != revision:
         return True
     seen = getattr(ctx, "_seen", None)
     if isinstance(seen, dict):
@@ -106,7 +134,50 @@ def changed_since(ctx: Any, names: Iterable[str], revision: int) -> bool:
 
 
 async def _get(ctx: Any, names: list[str]) -> dict[str, Any]:
+    if not is_native(ctx):
+        return await _get_each(ctx, names)
     return await ctx.get_variables(names, defaults={n: MISSING for n in names})
+
+
+async def _get_each(ctx: Any, names: list[str]) -> dict[str, Any]:
+    """A seed-style context: ``get_variable(name)`` per name, awaited if it is async."""
+    out: dict[str, Any] = {}
+    for name in names:
+        try:
+            value = ctx.get_variable(name)
+            if inspect.isawaitable(value):
+                value = await value
+        except KeyError:  # VariableNotFoundError, NotFoundError: missing
+            value = MISSING
+        out[name] = value
+    return out
+
+
+def _get_each_blocking(ctx: Any, names: list[str], timeout: Optional[float]) -> dict[str, Any]:
+    getter = getattr(ctx, "get_variable", None)
+    if getter is None:
+        raise SessionError(f"the session context {ctx!r} has no get_variable method")
+    if not (asyncio.iscoroutinefunction(getter) or inspect.iscoroutinefunction(getter)):
+        out: dict[str, Any] = {}
+        for name in names:
+            try:
+                value = getter(name)
+            except KeyError:
+                value = MISSING
+            if inspect.isawaitable(value):  # an async get_variable in disguise
+                return _run_blocking(lambda: _get_each(ctx, names), timeout)
+            out[name] = value
+        return out
+    return _run_blocking(lambda: _get_each(ctx, names), timeout)
+
+
+def _run_blocking(make: Any, timeout: Optional[float]) -> Any:
+    """Runs the coroutine ``make()`` to completion from synchronous code: here if this
+    thread has no running loop, else on a helper thread (blocking this loop would deadlock)."""
+    if _running_loop() is None:
+        return asyncio.run(make())
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dspy-bridge-sync-read") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result(timeout)
 
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
@@ -151,6 +222,8 @@ def fetch_in_helper_thread(ctx: Any, names: list[str], timeout: Optional[float] 
 
 def fetch_blocking(ctx: Any, names: list[str], timeout: Optional[float] = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """``{name: value or MISSING}`` without ``await``, from any thread (see module doc)."""
+    if not is_native(ctx):
+        return _get_each_blocking(ctx, names, timeout)
     cached = cached_values(ctx, names)
     if cached is not None:
         return cached
@@ -166,6 +239,8 @@ def fetch_blocking(ctx: Any, names: list[str], timeout: Optional[float] = DEFAUL
 
 async def fetch_async(ctx: Any, names: list[str]) -> dict[str, Any]:
     """``{name: value or MISSING}`` from a coroutine on any loop (cache or one round trip)."""
+    if not is_native(ctx):
+        return await _get_each(ctx, names)
     loop = context_loop(ctx)
     running = asyncio.get_running_loop()
     if loop is None or loop is running:

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import contextvars
 import copy
+import functools
 import inspect
 import logging
 import threading
@@ -40,13 +41,16 @@ from ._session_access import (
     DEFAULT_TIMEOUT,
     MISSING,
     changed_since,
+    context_revision,
     fetch_async,
     fetch_blocking,
+    is_native,
     unwrap_context,
 )
 from .exceptions import SessionError, ValidationError, VariableNotFoundError
 
 __all__ = [
+    "AwaitablePrediction",
     "LM_PARAMETERS",
     "SyncCallback",
     "VariableAwareBestOfN",
@@ -99,6 +103,43 @@ _UNSET: Any = object()
 # id() of the module whose sync was already done for the current call (forward_async runs
 # the call on an executor thread after syncing on the loop).
 _PRESYNCED: contextvars.ContextVar[int] = contextvars.ContextVar("dspy_bridge_presynced", default=0)
+
+# id()s of the variable-aware modules whose __call__/acall is running in this context: their
+# forward() is then DSPy's (called by Module.__call__ or by a subclass's super().forward()).
+_IN_CALL: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar("dspy_bridge_in_call", default=())
+
+
+class AwaitablePrediction(dspy.Prediction):
+    """The ``dspy.Prediction`` a variable-aware module's ``forward(...)`` returns when called
+    directly: a Prediction in every way, that may also be awaited (giving itself), since the
+    seeds write ``result = await module.forward(question=...)``. The call has already run
+    (synchronously) when it is awaited; ``await module.acall(...)`` or
+    ``await module.forward_async(...)`` do not hold the event loop."""
+
+    def __await__(self) -> Any:
+        return self
+        yield  # noqa: RET503 - makes this a generator: `await` gets self at once
+
+
+def _awaitable(result: Any) -> Any:
+    if type(result) is dspy.Prediction:
+        result.__class__ = AwaitablePrediction
+    return result
+
+
+def _routed_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
+    """A subclass's own ``forward``, made safe to call directly like the mixin's (see
+    ``VariableAwareMixin.forward``): DSPy's calls (and ``super().forward()`` chains) reach it
+    as is."""
+
+    @functools.wraps(forward)
+    def routed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if id(self) in _IN_CALL.get():
+            return forward(self, *args, **kwargs)
+        return _awaitable(self(*args, **kwargs))
+
+    routed._dspy_bridge_routed = True  # type: ignore[attr-defined]
+    return routed
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -163,7 +204,7 @@ class VariableAwareMixin:
             for predictor in self._predictors():
                 predictor.config.update(static)
         if self._ctx is not None:
-            logger.debug("variable-aware %s initialized with session %s", type(self).__name__, self._ctx.session_id)
+            logger.debug("variable-aware %s initialized with session %s", type(self).__name__, getattr(self._ctx, "session_id", None))
 
     def _init_variable_state(self, session_context: Any = None, auto_sync: bool = True) -> None:
         d = self.__dict__
@@ -212,10 +253,10 @@ class VariableAwareMixin:
         ctx = self.__dict__.get("_ctx")
         if ctx is None:
             raise SessionError(
-                f"{type(self).__name__} has no session context: pass session_context=... (a SessionContext) "
-                "to the constructor or to make_variable_aware()"
+                f"No session context available: {type(self).__name__} was made without one; pass session_context=... "
+                "(a SessionContext) to the constructor or to make_variable_aware()"
             )
-        if getattr(ctx, "_closed", False):
+        if is_native(ctx) and ctx._closed:
             raise SessionError(f"the session context of {type(self).__name__} is closed")
         return ctx
 
@@ -244,10 +285,11 @@ class VariableAwareMixin:
     ) -> None:
         """Binds ``attribute`` to the session variable ``variable_name`` and applies its value.
 
-        ``sync_callback(attribute, old, new)`` is called now if the value differs from the
-        attribute's current one, and on every later sync that changes this attribute.
-        Raises ``VariableNotFoundError`` (a ``KeyError``) if the variable does not exist,
-        ``SessionError`` without a session context.
+        ``sync_callback(attribute, old, new)`` is called now if the attribute had a value
+        (not None) that differs (a first value is not a change), and on every later sync that
+        changes this attribute. Raises ``VariableNotFoundError`` (a ``KeyError`` and a
+        ``ValueError``: "Variable 'x' not found") if the variable does not exist,
+        ``SessionError`` (a ``RuntimeError``) without a session context.
         """
         await self.bind_to_variables({attribute: variable_name}, sync_callback)
 
@@ -258,7 +300,7 @@ class VariableAwareMixin:
         bindings = self._checked(bindings)
         if not bindings:
             return
-        revision = ctx.revision
+        revision = context_revision(ctx)
         values = await fetch_async(ctx, sorted(set(bindings.values())))
         self._bind_values(bindings, values, sync_callback, revision)
 
@@ -284,7 +326,7 @@ class VariableAwareMixin:
         bindings = self._checked(bindings)
         if not bindings:
             return
-        revision = ctx.revision
+        revision = context_revision(ctx)
         values = fetch_blocking(ctx, sorted(set(bindings.values())), timeout)
         self._bind_values(bindings, values, sync_callback, revision)
 
@@ -315,7 +357,7 @@ class VariableAwareMixin:
             self._last_sync[attribute] = value
             if sync_callback is not None:
                 self._binding_callbacks.setdefault(attribute, []).append(sync_callback)
-                if not _same(old, value):
+                if old is not None and not _same(old, value):
                     self._call_callback(sync_callback, attribute, old, value)
             logger.debug("bound %s to variable %s (value %r)", attribute, variable_name, value)
         if first or self._synced_revision == revision:
@@ -411,7 +453,7 @@ class VariableAwareMixin:
         if ctx is None or not self._variable_bindings:
             return {}
         ctx = self._require_ctx()
-        revision = ctx.revision
+        revision = context_revision(ctx)
         values = await fetch_async(ctx, sorted(set(self._variable_bindings.values())))
         return self._apply_sync(values, revision)
 
@@ -422,7 +464,7 @@ class VariableAwareMixin:
         if ctx is None or not self._variable_bindings:
             return {}
         ctx = self._require_ctx()
-        revision = ctx.revision
+        revision = context_revision(ctx)
         values = fetch_blocking(ctx, sorted(set(self._variable_bindings.values())), timeout)
         return self._apply_sync(values, revision)
 
@@ -461,7 +503,7 @@ class VariableAwareMixin:
         if _PRESYNCED.get() == id(self) or not self._should_auto_sync() or not self._needs_sync():
             return
         ctx = self._require_ctx()
-        revision = ctx.revision
+        revision = context_revision(ctx)
         self._apply_sync(fetch_blocking(ctx, sorted(set(self._variable_bindings.values()))), revision)
 
     async def _auto_sync_async(self) -> None:
@@ -567,13 +609,43 @@ class VariableAwareMixin:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._auto_sync_blocking()
-        with self._prepare():
-            return super().__call__(*args, **kwargs)  # type: ignore[misc]
+        token = _IN_CALL.set((*_IN_CALL.get(), id(self)))
+        try:
+            with self._prepare():
+                call = getattr(super(), "__call__", None)
+                if call is None:  # the mixin on a class that is not a dspy.Module: its forward
+                    return super().forward(*args, **kwargs)  # type: ignore[misc]
+                return call(*args, **kwargs)
+        finally:
+            _IN_CALL.reset(token)
+
+    # DSPy's Module.__getattribute__ only logs a warning when forward is reached from anywhere
+    # but Module.__call__; a variable-aware module's forward is safe to call directly (below),
+    # so attributes are read the plain way (which is also faster).
+    __getattribute__ = object.__getattribute__
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("forward")
+        if callable(own) and not getattr(own, "_dspy_bridge_routed", False):
+            cls.forward = _routed_forward(own)  # type: ignore[method-assign]
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """DSPy's ``forward`` when DSPy calls it (from ``module(...)``). Called directly, as
+        the seeds do (``await module.forward(...)``), it runs like ``module(...)`` — auto-sync
+        and bound LM settings included — and its Prediction may also be awaited."""
+        if id(self) in _IN_CALL.get():
+            return super().forward(*args, **kwargs)  # type: ignore[misc]
+        return _awaitable(self(*args, **kwargs))
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         await self._auto_sync_async()
-        with self._prepare():
-            return await super().acall(*args, **kwargs)  # type: ignore[misc]
+        token = _IN_CALL.set((*_IN_CALL.get(), id(self)))
+        try:
+            with self._prepare():
+                return await super().acall(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            _IN_CALL.reset(token)
 
     async def forward_async(self, *args: Any, **kwargs: Any) -> Any:
         """Syncs the bound variables (awaiting any round trip on the loop), then runs the
