@@ -192,6 +192,18 @@ async def test_dependencies(session: SessionContext) -> None:
     assert await session.get_dependencies("final") == []
 
 
+async def test_access_rule_conditions_are_refused_not_ignored(session: SessionContext) -> None:
+    """The host cannot evaluate conditions; ignoring them would grant more than the rule says."""
+    await session.register_variable("api_key", "string", "k1")
+    rule = {"session_pattern": "any", "permissions": ["read", "write"], "conditions": {"role": "admin"}}
+    with pytest.raises(ValueError, match=r"rules\[0\]\.conditions are not supported.*session_pattern"):
+        await session.set_variable_permissions("api_key", [rule])
+    with pytest.raises(ValueError, match="conditions are not supported"):
+        await session.register_variable("other", "string", "x", access_rules=[rule])
+    await session.set_variable_permissions("api_key", [{"session_pattern": "any", "permissions": ["read"], "conditions": {}}])
+    assert await session.check_variable_access("api_key", "write") is False
+
+
 async def test_permissions_and_access_checks(host: object, session: SessionContext, session_id: str) -> None:
     await session.register_variable("api_key", "string", "k1")
     await session.set_variable_permissions(

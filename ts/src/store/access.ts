@@ -33,6 +33,13 @@ export function normalizeRules(rules: unknown, where = "access_rules"): AccessRu
         parameter: `${where}[${i}].permissions`,
       });
     }
+    if (typeof r.conditions === "object" && r.conditions !== null && Object.keys(r.conditions).length > 0) {
+      // Accepting them would make a rule grant more than it says (the host has nothing to check them against).
+      throw new InvalidArgumentError(
+        `${where}[${i}].conditions are not supported: the host does not evaluate access-rule conditions, so a rule with them would grant more than it says. Say who may access with session_pattern (a glob on the caller's session id, e.g. 'admin_*'), one rule per group of sessions`,
+        { parameter: `${where}[${i}].conditions` },
+      );
+    }
     const conditions = (r.conditions ?? {}) as Record<string, string>;
     return { sessionPattern: pattern, permissions: [...new Set(perms as Permission[])], conditions: { ...conditions } };
   });
