@@ -8,12 +8,18 @@
 // checks the plan against what this host planned it on; if another host got there first,
 // this host catches up and the Store plans again. Reads of a shared store first catch up
 // with what other hosts committed (`ready`).
+//
+// A shared backend may stop answering (Redis frozen, a silent network). Every call is then
+// bounded by the backend's limits (StoreBackend.limits): a read, and a commit still waiting
+// for its turn (this host commits one at a time) or for a catch-up, fails after callMs with
+// StoreUnavailableError, not applied; a commit that was sent settles within inFlightMs. While
+// the backend answers, however slowly, a waiting call keeps its turn.
 import { BridgeError, FailedPreconditionError, InternalError } from "../errors/index.js";
 import { requestFor } from "./durable/layout.js";
 import { decodeEntry, type Entry } from "./entries.js";
 import { compareLogIds, isSuccessor, type LogId } from "./log-id.js";
 import type { SessionRecord } from "./records.js";
-import type { StoreBackend } from "./store-backend.js";
+import type { CommitDeadline, StoreBackend } from "./store-backend.js";
 import type { StoreState } from "./store-state.js";
 import { StoreUnavailableError } from "./store-unavailable-error.js";
 
@@ -33,6 +39,11 @@ export interface CommitLogHooks {
 
 /** Attempts at a commit that other hosts keep beating to the same fields. */
 const MAX_SHARED_ATTEMPTS = 50;
+
+/** A shared backend that states no limits (docs/deployment.md: 5 s for a call, 15 s for a commit in flight). */
+const DEFAULT_LIMITS = { callMs: 5_000, inFlightMs: 15_000 };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class CommitLog {
   /** Shared backends: this host's commits, one at a time (plans of one host never race each other). */
@@ -84,6 +95,10 @@ export class CommitLog {
    */
   async ready(sessionId?: string): Promise<void> {
     if (this.hooks.isClosed()) throw new StoreUnavailableError("the store is closed");
+    return this.bounded(this.readyNow(sessionId), Date.now() + this.limits.callMs, "the store could not be read");
+  }
+
+  private async readyNow(sessionId?: string): Promise<void> {
     // Compared with what was applied before asking: this host's own commits may be applied while the answer travels.
     const before = this.state.applied;
     const head = await this.guard(() => this.backend!.head());
@@ -126,29 +141,105 @@ export class CommitLog {
         return Promise.reject(err);
       }
     }
-    const run = this.commitChain.then(() => this.mutateShared(plan));
+    // Its turn may be held up by a commit whose outcome Redis has not told yet: past callMs
+    // with the backend not answering, it gives up its turn (never sent: not applied).
+    const start = Date.now();
+    const deadline = { sendBy: start + this.limits.callMs, settleBy: start + this.limits.inFlightMs };
+    const turn = { started: false, abandoned: false };
+    const run = this.commitChain.then(() => {
+      if (turn.abandoned) return undefined as T; // its caller has had its error
+      turn.started = true;
+      return this.mutateShared(plan, deadline);
+    });
     this.commitChain = run.catch(() => {});
-    return run;
+    return this.bounded(run, deadline.sendBy, "the commit was not applied", () => !turn.started, () => (turn.abandoned = true));
   }
 
-  private async mutateShared<T>(plan: () => Planned<T>): Promise<T> {
+  private async mutateShared<T>(plan: () => Planned<T>, deadline: CommitDeadline): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const planned = plan();
       if (!planned.entry) return planned.answer(0);
       const request = requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit);
-      const result = await this.guard(() => Promise.resolve(this.backend!.commit(request)));
+      // A commit sent late (its turn came late while the backend kept answering) still gets its in-flight time.
+      const now = Date.now();
+      const bounds = { sendBy: Math.max(deadline.sendBy, now), settleBy: Math.max(deadline.settleBy, now + this.limits.inFlightMs - this.limits.callMs) };
+      const result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds)));
       if ("conflict" in result) {
         if (result.final) throw new FailedPreconditionError(`not applied: ${result.conflict}`);
         if (attempt >= MAX_SHARED_ATTEMPTS) {
           throw new StoreUnavailableError(`the commit lost to other hosts' commits ${attempt} times (last on '${result.conflict}'); nothing was applied`);
         }
-        await this.ready(); // catch up (or reload, if the backend lost data) and plan again
+        // Catch up (or reload, if the backend lost data) and plan again; nothing is applied yet.
+        await this.bounded(this.readyNow(), bounds.sendBy, "the commit was not applied");
         continue;
       }
       if (isSuccessor(this.state.applied, result.id)) this.state.apply(planned.entry, result.id);
-      else await this.catchUp(result.id);
+      else await this.caughtUpTo(result.id, bounds.settleBy);
       return planned.answer(result.id.rev);
     }
+  }
+
+  /**
+   * The commit is in the backend, after entries of other hosts this host has not applied:
+   * its answer is read from the state once they and it are applied. If the backend stops
+   * answering meanwhile, keep trying until `settleBy`; then the caller learns that the
+   * commit was applied (details.outcome "applied") but not its result.
+   */
+  private async caughtUpTo(id: LogId, settleBy: number): Promise<void> {
+    for (;;) {
+      try {
+        await this.bounded(this.catchUp(id), settleBy, "catching up");
+        return;
+      } catch (err) {
+        if (Date.now() + 100 >= settleBy || this.hooks.isClosed()) {
+          throw new StoreUnavailableError(
+            `the commit was applied (revision ${id.rev}), but the ${this.backend!.kind} store stopped answering before this host could catch up to it: read the variable for its result`,
+            { cause: err, details: { outcome: "applied" } },
+          );
+        }
+        await sleep(100);
+      }
+    }
+  }
+
+  /** The backend's limits for a call and for a commit in flight. */
+  private get limits(): { callMs: number; inFlightMs: number } {
+    return this.backend?.limits ?? DEFAULT_LIMITS;
+  }
+
+  /**
+   * Settles with `work`, or fails with StoreUnavailableError (`what`) at `by` if the backend
+   * has stopped answering then (a slow backend that still answers keeps the call waiting:
+   * each of its commands has its own timeout). `waiting` false: past the point where the
+   * call may give up (its commit was sent), it settles with `work` alone; `onExpire` runs
+   * when it gives up.
+   */
+  private bounded<T>(work: Promise<T>, by: number, what: string, waiting: () => boolean = () => true, onExpire?: () => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let done = false;
+      const finish = () => {
+        done = true;
+        if (timer) clearTimeout(timer);
+      };
+      work.then(
+        (value) => done || (finish(), resolve(value)),
+        (err: unknown) => done || (finish(), reject(err)),
+      );
+      const tick = () => {
+        timer = undefined;
+        if (done || !waiting()) return;
+        const left = by - Date.now();
+        if (left > 0) timer = setTimeout(tick, left);
+        else if (this.backend?.stalled?.() === false) timer = setTimeout(tick, 250);
+        else {
+          finish();
+          onExpire?.();
+          reject(new StoreUnavailableError(`${what}: the ${this.backend?.kind ?? "memory"} store has not answered within ${this.limits.callMs} ms`));
+        }
+      };
+      tick();
+    });
   }
 
   private sessionOf(entry: Entry): SessionRecord | undefined {

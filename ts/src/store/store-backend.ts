@@ -5,6 +5,16 @@ import type { LogId } from "./log-id.js";
 import type { CommitRequest, CommitResult, LoggedEntry, RawSnapshot } from "./durable/layout.js";
 import type { SessionInfo } from "./records.js";
 
+/**
+ * When a shared backend's commit must settle (ms since the epoch): not sent by `sendBy`, it
+ * fails as not applied; sent, it resolves or fails (outcome "unknown" if Redis never said)
+ * by `settleBy`.
+ */
+export interface CommitDeadline {
+  sendBy: number;
+  settleBy: number;
+}
+
 export interface StoreBackend {
   /** "sqlite" or "redis": for messages and stats. */
   readonly kind: string;
@@ -16,7 +26,18 @@ export interface StoreBackend {
   readonly shared: boolean;
   load(): Promise<RawSnapshot>;
   /** Makes the request durable, or reports the check that failed. Synchronous unless shared. */
-  commit(request: CommitRequest): CommitResult | Promise<CommitResult>;
+  commit(request: CommitRequest, deadline?: CommitDeadline): CommitResult | Promise<CommitResult>;
+  /**
+   * Shared backends: how long a call may wait for the backend (`callMs`: a read, or a commit
+   * not yet sent) and how long a commit already sent may take to settle (`inFlightMs`).
+   */
+  readonly limits?: { callMs: number; inFlightMs: number };
+  /**
+   * Shared backends: true while the backend has stopped answering (a command has waited past
+   * a second with no reply since, one timed out, or the connection is down). A call whose
+   * time is up fails then; while the backend answers, however slowly, it keeps its turn.
+   */
+  stalled?(): boolean;
   /**
    * The newest log position; "lost" when the backend's log is no longer the one this host
    * loaded (Redis lost its data and a new history began): positions of the two must never

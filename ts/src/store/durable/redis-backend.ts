@@ -5,12 +5,19 @@
 // the middle of a commit is resolved by looking for the commit's nonce in the stream once
 // Redis is back: the caller learns that it committed, or gets StoreUnavailableError saying
 // it did not.
+//
+// Every call is bounded while Redis is away (docs/deployment.md, "Redis unavailable"): a
+// command waits at most commandTimeoutMs for its reply; a commit is sent only on a
+// connection that is answering (after a command went unanswered, a PING must come back
+// first), so one that cannot be sent in time fails as certainly not applied; and a commit
+// that was sent settles within commandTimeoutMs + outcomeTimeoutMs of its call, with outcome
+// "unknown" only when Redis never answered whether it ran.
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
 import { compareLogIds, formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
-import type { StoreBackend } from "../store-backend.js";
+import type { CommitDeadline, StoreBackend } from "../store-backend.js";
 import { StoreUnavailableError } from "../store-unavailable-error.js";
 import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
 import { COMMIT_LUA, SNAPSHOT_LUA } from "./redis-scripts.js";
@@ -22,7 +29,11 @@ export interface RedisOptions {
   prefix: string;
   /** Log entries kept in the stream for watches that resume. */
   logLimit: number;
-  /** How long a broken commit waits for Redis to come back to learn its outcome. Default 10,000 ms. */
+  /**
+   * How much longer than commandTimeoutMs a commit that was sent may wait for Redis to learn
+   * its outcome (its reply did not come, or the connection broke). Default 10,000 ms: a
+   * commit settles within 15 s of its call.
+   */
   outcomeTimeoutMs?: number;
   /** How long to wait for the first connection. Default 5,000 ms. */
   connectTimeoutMs?: number;
@@ -43,6 +54,22 @@ type RedisWithScripts = Redis & {
 const LAYOUT_VERSION = 1;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A command that has waited this long with no reply from Redis since makes the connection suspect. */
+const STALL_MS = 1_000;
+
+const TIMED_OUT = Symbol("timed out");
+
+/** The command's result, or TIMED_OUT after `ms` (the command itself runs on). */
+function before<T>(command: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  if (ms <= 0) {
+    command.catch(() => {});
+    return Promise.resolve(TIMED_OUT);
+  }
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms)));
+  return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** The URL without its password, for messages and logs. */
 function redacted(url: string): string {
@@ -99,6 +126,12 @@ export class RedisBackend implements StoreBackend {
   /** The history this host loaded (see SNAPSHOT_LUA). */
   private epoch = "";
   private closed = false;
+  /** Commands on `cmd` awaiting their reply, since when, and when Redis last answered: see stalled(). */
+  private pending = 0;
+  private pendingSince = 0;
+  private lastReplyAt = Date.now();
+  /** A command timed out or the connection broke, and Redis has not answered since. */
+  private failedSinceReply = false;
 
   private constructor(private readonly options: RedisOptions) {
     const timeout = options.connectTimeoutMs ?? 5_000;
@@ -106,6 +139,66 @@ export class RedisBackend implements StoreBackend {
     this.cmd = connection(options.url, timeout, commandTimeout, false);
     this.sub = connection(options.url, timeout, commandTimeout, true);
     this.logKey = `${options.prefix}log`;
+  }
+
+  private get commandTimeoutMs(): number {
+    return this.options.commandTimeoutMs ?? 5_000;
+  }
+
+  /** A call waits at most commandTimeoutMs; a commit that was sent settles within commandTimeoutMs + outcomeTimeoutMs. */
+  get limits(): { callMs: number; inFlightMs: number } {
+    return { callMs: this.commandTimeoutMs, inFlightMs: this.commandTimeoutMs + this.outcomeTimeoutMs };
+  }
+
+  /** Every command on `cmd` goes through here: its reply (or its lack) says whether Redis is answering. */
+  private track<T>(command: Promise<T>): Promise<T> {
+    if (this.pending++ === 0) this.pendingSince = Date.now();
+    return command.then(
+      (value) => {
+        this.pending--;
+        this.replied();
+        return value;
+      },
+      (err: unknown) => {
+        this.pending--;
+        if ((err as Error)?.name === "ReplyError") this.replied(); // Redis answered, with an error
+        else this.failedSinceReply = true;
+        throw err;
+      },
+    );
+  }
+
+  private replied(): void {
+    this.lastReplyAt = Date.now();
+    this.failedSinceReply = false;
+  }
+
+  /**
+   * Redis has stopped answering (frozen, a silent network) or the connection is down: a
+   * command timed out, or one has waited over a second with no reply since. Replies come in
+   * order, so any reply means everything sent before it was answered.
+   */
+  stalled(): boolean {
+    if (this.closed || this.cmd.status !== "ready" || this.failedSinceReply) return true;
+    return this.pending > 0 && Date.now() - Math.max(this.lastReplyAt, this.pendingSince) > STALL_MS;
+  }
+
+  /**
+   * Before a commit goes out on a connection that stopped answering: a PING, answered only
+   * after everything sent before it, must come back by `sendBy`. Otherwise the commit is not
+   * sent (a commit written into a frozen server's socket would run whenever it wakes up, and
+   * its outcome would be unknown): it fails as certainly not applied.
+   */
+  private async probe(sendBy: number): Promise<void> {
+    let answer: unknown;
+    try {
+      answer = await before(this.track(this.cmd.ping()), sendBy - Date.now());
+    } catch (err) {
+      throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, { cause: err });
+    }
+    if (answer === TIMED_OUT) {
+      throw new StoreUnavailableError(`Redis has stopped answering (no reply for ${Date.now() - this.lastReplyAt} ms); the commit was not sent, so it was not applied`);
+    }
   }
 
   static async connect(options: RedisOptions): Promise<RedisBackend> {
@@ -121,7 +214,7 @@ export class RedisBackend implements StoreBackend {
   }
 
   async load(): Promise<RawSnapshot> {
-    const reply = await this.cmd.bridgeSnapshot(this.options.prefix, randomUUID(), String(LAYOUT_VERSION));
+    const reply = await this.track(this.cmd.bridgeSnapshot(this.options.prefix, randomUUID(), String(LAYOUT_VERSION)));
     if (reply[0] === "newer-layout") {
       throw new FailedPreconditionError(
         `the Redis store under prefix '${this.options.prefix}' has key layout ${String(reply[1])}, newer than this version of dspy-bridge reads (${LAYOUT_VERSION}): upgrade dspy-bridge`,
@@ -142,21 +235,27 @@ export class RedisBackend implements StoreBackend {
       }
     }
     // Entries of another epoch here: Redis lost its data again since the snapshot; the next read notices.
-    const log = entriesOf((await this.cmd.xrange(this.logKey, "-", formatLogId(head))) as [string, string[]][], epoch) ?? [];
+    const log = entriesOf((await this.track(this.cmd.xrange(this.logKey, "-", formatLogId(head)))) as [string, string[]][], epoch) ?? [];
     this.epoch = epoch;
     return { head, hashes, lists, log };
   }
 
-  async commit(request: CommitRequest): Promise<CommitResult> {
+  async commit(request: CommitRequest, deadline?: CommitDeadline): Promise<CommitResult> {
+    const now = Date.now();
+    const { sendBy, settleBy } = deadline ?? { sendBy: now + this.limits.callMs, settleBy: now + this.limits.inFlightMs };
+    if (this.stalled()) await this.probe(sendBy);
     const nonce = randomUUID();
     const body = JSON.stringify({ commit: request.commit, checks: request.checks, ops: request.ops, entry: request.entry });
     try {
-      const [status, detail] = await this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce, this.epoch, String(this.outcomeTtlMs));
+      const sent = this.track(this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce, this.epoch, String(this.outcomeTtlMs)));
+      const reply = await before(sent, settleBy - Date.now());
+      if (reply === TIMED_OUT) throw new Error("Command timed out");
+      const [status, detail] = reply;
       if (status === "ok") return { id: parseLogId(detail) };
       return status === "present" ? { conflict: `'${detail}' exists`, final: true } : { conflict: detail };
     } catch (err) {
       if (!this.maybeSent(err)) throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, { cause: err });
-      return this.outcome(nonce, err as Error);
+      return this.outcome(nonce, err as Error, settleBy);
     }
   }
 
@@ -183,44 +282,56 @@ export class RedisBackend implements StoreBackend {
   }
 
   /**
-   * The connection broke with the script in flight: it ran entirely or not at all. The script
-   * left its log id under 'o:<nonce>', which says which however many commits other hosts made
-   * since (the log itself is trimmed to logLimit entries, so it cannot); the recent log is
-   * read too, for a key lost to an eviction policy.
+   * The script's reply did not come (Redis stopped answering, or the connection broke with
+   * the script in flight): it ran entirely or not at all. The script left its log id under
+   * 'o:<nonce>', which says which however many commits other hosts made since (the log
+   * itself is trimmed to logLimit entries, so it cannot); the recent log is read too, for a
+   * key lost to an eviction policy. On the same connection the lookup is answered only after
+   * the script, so "not there" means it never ran; on a new connection (the old one closed),
+   * it no longer can. Asked until `settleBy`; past it the outcome is unknown.
    */
-  private async outcome(nonce: string, cause: Error): Promise<CommitResult> {
-    const deadline = Date.now() + this.outcomeTimeoutMs;
-    while (Date.now() < deadline && !this.closed) {
+  private async outcome(nonce: string, cause: Error, settleBy = Date.now() + this.outcomeTimeoutMs): Promise<CommitResult> {
+    for (;;) {
+      const left = settleBy - Date.now();
+      if (left <= 0 || this.closed) break;
       if (this.cmd.status === "ready") {
+        let found: LogId | null | typeof TIMED_OUT;
         try {
-          const id = await this.cmd.get(`${this.options.prefix}o:${nonce}`);
-          if (id) return { id: parseLogId(id) };
-          const recent = (await this.cmd.xrevrange(this.logKey, "+", "-", "COUNT", 10_000)) as [string, string[]][];
-          for (const [id, fields] of recent) {
-            for (let i = 0; i < fields.length; i += 2) if (fields[i] === "n" && fields[i + 1] === nonce) return { id: parseLogId(id) };
-          }
-          throw new StoreUnavailableError(`the connection to Redis broke during the commit, which was not applied: ${cause.message}`, { cause });
-        } catch (err) {
-          if (err instanceof StoreUnavailableError) throw err;
+          found = await before(this.lookup(nonce), left);
+        } catch {
+          found = TIMED_OUT; // timed out or the connection broke: ask again while there is time
         }
+        if (found === null) throw new StoreUnavailableError(`the commit's reply from Redis was lost, and it was not applied: ${cause.message}`, { cause });
+        if (found !== TIMED_OUT) return { id: found };
       }
-      await sleep(50);
+      await sleep(Math.min(50, Math.max(0, settleBy - Date.now())));
     }
     throw new StoreUnavailableError(
-      `the connection to Redis broke during the commit and Redis did not come back within ${this.outcomeTimeoutMs} ms: ` +
+      `Redis did not answer whether the commit was applied (${cause.message}; no answer by the in-flight limit): ` +
         "the commit may or may not have been applied; read the variable to find out",
       { cause, details: { outcome: "unknown" } },
     );
   }
 
+  /** The commit's log id if the script ran, null if it did not. */
+  private async lookup(nonce: string): Promise<LogId | null> {
+    const id = await this.track(this.cmd.get(`${this.options.prefix}o:${nonce}`));
+    if (id) return parseLogId(id);
+    const recent = (await this.track(this.cmd.xrevrange(this.logKey, "+", "-", "COUNT", 10_000))) as [string, string[]][];
+    for (const [id, fields] of recent) {
+      for (let i = 0; i < fields.length; i += 2) if (fields[i] === "n" && fields[i + 1] === nonce) return parseLogId(id);
+    }
+    return null;
+  }
+
   async head(): Promise<LogId | "lost"> {
-    const [head, epoch] = await this.cmd.mget(`${this.options.prefix}head`, `${this.options.prefix}epoch`);
+    const [head, epoch] = await this.track(this.cmd.mget(`${this.options.prefix}head`, `${this.options.prefix}epoch`));
     if (epoch !== this.epoch) return "lost";
     return head ? parseLogId(head) : LOG_START;
   }
 
   async readAfter(after: LogId): Promise<LoggedEntry[] | "lost"> {
-    const reply = (await this.cmd.xrange(this.logKey, `(${formatLogId(after)}`, "+")) as [string, string[]][];
+    const reply = (await this.track(this.cmd.xrange(this.logKey, `(${formatLogId(after)}`, "+"))) as [string, string[]][];
     return entriesOf(reply, this.epoch) ?? "lost";
   }
 
@@ -254,11 +365,11 @@ export class RedisBackend implements StoreBackend {
 
   /** Renews the session's alive key. */
   touch(info: SessionInfo): Promise<unknown> {
-    return this.cmd.pexpire(`${this.options.prefix}${keys.alive(info.sessionId)}`, info.ttlMs);
+    return this.track(this.cmd.pexpire(`${this.options.prefix}${keys.alive(info.sessionId)}`, info.ttlMs));
   }
 
   async remainingTtl(sessionId: string): Promise<number> {
-    const ms = await this.cmd.pttl(`${this.options.prefix}${keys.alive(sessionId)}`);
+    const ms = await this.track(this.cmd.pttl(`${this.options.prefix}${keys.alive(sessionId)}`));
     return ms === -1 ? Number.MAX_SAFE_INTEGER : Math.max(0, ms);
   }
 
