@@ -2,7 +2,7 @@
 // Prints one JSON line {"event":"ready","address":...} on stdout when ready; stops on
 // SIGINT/SIGTERM after draining.
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { Bridge } from "../pool/index.js";
 
 export interface ServeFlags {
@@ -16,6 +16,38 @@ export interface ServeFlags {
   store?: string | undefined;
 }
 
+/**
+ * Writes the secret to `path`, readable by its owner only (0600), also when the file already
+ * exists with wider permissions: it is opened without following a symbolic link, must be a
+ * regular file of this user with one name, and is made 0600 before anything is written.
+ */
+export function writeSecretFile(path: string, text: string): void {
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO planted at the path must not hang the host; it is refused below.
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") throw new Error(`--token-file ${path} is a symbolic link; refusing to write the secret through it`);
+    throw new Error(`cannot write --token-file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`--token-file ${path} is not a regular file; refusing to write the secret there`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) {
+      throw new Error(`--token-file ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to write the secret there`);
+    }
+    if (st.nlink > 1) throw new Error(`--token-file ${path} has other names (hard links); refusing to write the secret there`);
+    fchmodSync(fd, 0o600);
+    if ((fstatSync(fd).mode & 0o077) !== 0) throw new Error(`--token-file ${path} could not be made readable by its owner only (0600)`);
+    ftruncateSync(fd, 0);
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function runServe(flags: ServeFlags): Promise<number> {
   let token = process.env.DSPY_BRIDGE_TOKEN;
   if (!token) {
@@ -25,7 +57,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
       return 2;
     }
   }
-  if (flags.tokenFile) writeFileSync(flags.tokenFile, `${token}\n`, { mode: 0o600 });
+  if (flags.tokenFile) writeSecretFile(flags.tokenFile, `${token}\n`);
   const bridge = await Bridge.start({
     workers: flags.workers,
     token,
