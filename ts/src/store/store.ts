@@ -92,7 +92,11 @@ export class Store {
       throw new InvalidArgumentError("session_id must be a string of at most 256 characters", { parameter: "session_id" });
     }
     const ttlMs = input.ttlMs ?? this.defaultTtlMs;
-    if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidArgumentError("ttl_ms must be >= 0", { parameter: "ttl_ms" });
+    // An integer number of ms that survives the wire's int64 and a Date: a ttl beyond that
+    // was once stored and then broke every ListSessions answer (it could not be encoded).
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) {
+      throw new InvalidArgumentError(`ttl_ms must be a whole number of milliseconds from 0 to ${Number.MAX_SAFE_INTEGER}`, { parameter: "ttl_ms" });
+    }
     // Shared: "already exists" is a read too; it must see a delete acknowledged on another host.
     if (this.isShared) {
       await this.log.ready(sessionId);
