@@ -1,9 +1,11 @@
-"""The fork server: imports DSPy (and the user's command modules) once, then forks workers.
+"""The fork server: imports DSPy, its LM engines (and the user's command modules) once, then forks workers.
 
 Started by the TypeScript host as `python -m dspy_bridge.core.fork_server`. Importing DSPy
 takes about a second of CPU; four workers importing it independently on two cores take
 twice as long as one. Forking from a process that has already imported it makes every
-worker ready in milliseconds (bench/startup.mjs measures it).
+worker ready in milliseconds (bench/startup.mjs measures it). The same goes for what DSPy's
+two LM engines import on their first real call (LiteLLM: seconds and ~120 MB per worker):
+`_lm_engines` imports it here, so it is shared and a worker's first call is fast.
 
 Protocol: the host writes the per-host secret as the first line of our stdin and nothing
 after it. We connect to the host's Unix socket, send Hello(role=FORK_SERVER), then answer
@@ -26,7 +28,7 @@ import time
 from typing import Any
 
 from .._gen.dspy_bridge.v1 import worker_pb2
-from . import _host_calls, _lifecycle
+from . import _host_calls, _lifecycle, _lm_engines
 from ._framing import FrameDecoder, encode_frame
 from .user_code import register_user_modules
 
@@ -150,6 +152,9 @@ def main() -> None:
 
     host_pid = os.getppid()
     token = sys.stdin.buffer.readline().decode().strip()
+    # Before anything can import LiteLLM or load DSPy's model metadata: no model cost map
+    # from the internet unless the environment asks for it (the host applies the same rule).
+    _lm_engines.local_cost_map_default()
     from . import host
 
     host._set_worker_token(token)
@@ -167,9 +172,17 @@ def main() -> None:
 
     preload = [m.strip() for m in args.preload.split(",") if m.strip()]
     for name in preload:
-        importlib.import_module(name)
+        if name == "litellm":
+            # LiteLLM as DSPy uses it, with what its first call would import (_lm_engines).
+            _lm_engines.warm_litellm()
+        else:
+            importlib.import_module(name)
     if "dspy" in preload:
         importlib.import_module("dspy_bridge.dspy.commands")  # registers the dspy.* commands
+        _lm_engines.warm_native()  # DSPy's own LM client: what its first call would import
+        # One call per preloaded engine against a local stub: what a first call builds lazily
+        # is built here, once, and shared (_lm_engines).
+        _lm_engines.warm_up_calls(("lm15", "litellm") if "litellm" in preload else ("lm15",))
     user_modules = [m.strip() for m in args.modules.split(",") if m.strip()]
     register_user_modules(user_modules)  # the code clients may name (metrics, optimizers)
     for name in user_modules:

@@ -28,6 +28,11 @@ export class ForkServer {
     private readonly handlers: { onExit(server: ForkServer): void; onWorkerExited(exited: WorkerExited): void },
   ) {
     const env: NodeJS.ProcessEnv = {
+      // No model cost map from the internet: LiteLLM fetches one when imported and DSPy's
+      // native client on its first call, unless this says to use the bundled copy. The
+      // user's environment (process.env or `env`) decides when it sets the variable at all:
+      // LITELLM_LOCAL_MODEL_COST_MAP=False allows the fetch (docs/dspy.md).
+      LITELLM_LOCAL_MODEL_COST_MAP: "True",
       ...process.env,
       ...options.env,
       // The secret reaches Python on stdin only; an inherited, possibly stale, copy in the
