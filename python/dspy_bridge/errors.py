@@ -488,7 +488,9 @@ class BridgeClosedError(BridgeError, _RpcError):
 
 
 class StoreUnavailableError(BridgeError, _RpcError):
-    """The host's durable store (Redis, SQLite) could not take the request; it was not applied. Retryable."""
+    """The host's durable store (Redis, SQLite) could not take the request; it was not applied, unless
+    ``details["outcome"]`` is ``"unknown"`` (a commit was sent and Redis never said whether it ran) or
+    ``"applied"`` (it committed, but the host could not read back its result). Retryable."""
 
     code = Code.UNAVAILABLE
     reason = "store_unavailable"

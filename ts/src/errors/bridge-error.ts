@@ -358,12 +358,12 @@ export class WorkerStartError extends BridgeError {
   static override readonly reason: string = "worker_start_failed";
 }
 
-/** The durable store (Redis unreachable, a SQLite write failed) could not take the request: it was not applied (or, if `details.outcome` is "unknown", may have been). Retryable. */
+/** The durable store (Redis unreachable, a SQLite write failed) could not take the request: it was not applied (unless `details.outcome` is "unknown": it may have been; or "applied": it was, but its result could not be read back). Retryable. */
 export class StoreUnavailableError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "store_unavailable";
   static override readonly retryable: boolean = true;
-  /** "unknown" when a commit may or may not have been applied (`details.outcome`). */
+  /** `details.outcome`: "unknown" when a commit may or may not have been applied, "applied" when it was but its result could not be read back. */
   readonly outcome: string | undefined;
   constructor(message: string, options: FixedErrorOptions & { outcome?: string } = {}) {
     super(message, options);
