@@ -8,6 +8,8 @@ import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, syml
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { BridgeServer } from "../src/bridge-service/bridge-server.js";
 import { repoRoot } from "./helpers.js";
 
 const CLI = join(repoRoot, "ts/bin/dspy-bridge.js");
@@ -106,6 +108,39 @@ describe("E: --token-file", () => {
         assert.equal(readFileSync(foreign, "utf8"), "");
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("N: unauthenticated calls", () => {
+  /** A unary call to `path` with raw bytes; resolves with the status code. */
+  function callRaw(address: string, path: string, token: string | undefined): Promise<{ code: number; details: string }> {
+    const client = new Client(address, credentials.createInsecure());
+    const metadata = new Metadata();
+    if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
+    return new Promise((resolve) => {
+      client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), metadata, (err: ServiceError | null) => {
+        client.close();
+        resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: "" });
+      });
+    });
+  }
+
+  test("any method, known or not, answers UNAUTHENTICATED without the token; UNIMPLEMENTED only with it", async () => {
+    const dir = tempDir();
+    const refused: string[] = [];
+    const server = await BridgeServer.start({ listen: `unix:${join(dir, "b.sock")}`, token: "s3cret", handlers: {}, onLog: (l) => refused.push(l) });
+    try {
+      const address = `unix:${join(dir, "b.sock")}`;
+      for (const path of ["/dspy_bridge.v1.BridgeService/NoSuchMethod", "/some.Other/Service", "/dspy_bridge.v1.BridgeService/Ping"]) {
+        assert.equal((await callRaw(address, path, undefined)).code, status.UNAUTHENTICATED, `${path} without a token`);
+        assert.equal((await callRaw(address, path, "wrong")).code, status.UNAUTHENTICATED, `${path} with a wrong token`);
+        assert.equal((await callRaw(address, path, "s3cret")).code, status.UNIMPLEMENTED, `${path} with the token`);
+      }
+      assert.ok(refused.some((l) => l.includes("/some.Other/Service")));
+    } finally {
+      await server.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -4,7 +4,7 @@ import { chmodSync } from "node:fs";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { authInterceptor } from "./auth.js";
+import { authInterceptor, routeUnknownMethods } from "./auth.js";
 import { grpcServiceDefinition, refuseUndecodable } from "./grpc-definition.js";
 import type { Handler } from "./handlers.js";
 
@@ -48,6 +48,7 @@ export class BridgeServer {
       "grpc.max_receive_message_length": 128 * 1024 * 1024,
       "grpc.max_send_message_length": 128 * 1024 * 1024,
     });
+    routeUnknownMethods(server);
     server.addService(grpcServiceDefinition(BridgeService as never), refuseUndecodable(options.handlers) as never);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
