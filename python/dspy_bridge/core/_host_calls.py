@@ -177,9 +177,8 @@ class HostCalls:
         future: asyncio.Future[bytes] = self.loop.create_future()
         self._pending[call_id] = future
         self._send(worker_pb2.WorkerFrame(host_call=worker_pb2.HostCall(call_id=call_id, method=method, request=payload)))
-        # A timer, not asyncio.wait_for: an async command's first step runs outside any Task
-        # (WorkerProtocol._start_eagerly), where wait_for (asyncio.timeout) refuses to run from
-        # Python 3.12 on.
+        # A timer, not asyncio.wait_for: no extra task or timeout context per call, and it
+        # works wherever it is awaited (from any Task, or none).
         expiry = None if timeout is None else self.loop.call_later(timeout, self._expire, call_id, method, timeout)
         try:
             return await future

@@ -102,6 +102,7 @@ def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid
             loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         closed = loop.create_future()
+        made_protocols: list[WorkerProtocol] = []
 
         def on_closed() -> None:
             if not closed.done():
@@ -119,12 +120,15 @@ def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid
                 )
                 # Code on this loop reaches the host over this connection (_host_calls).
                 _host_calls.install(made.host_calls)
+                made_protocols.append(made)
                 return made
 
             await loop.create_unix_connection(protocol, args.socket)
             await closed
 
         loop.run_until_complete(main())
+        if made_protocols and made_protocols[0].fatal_error is not None:
+            code = 1  # the worker's own code failed; WorkerProtocol._crash has logged it
     except BaseException as err:  # noqa: BLE001 - a child must never fall back into the zygote loop
         print(f"[dspy-bridge worker {worker_id}] fatal: {err!r}", file=sys.stderr, flush=True)
         code = 1

@@ -1,8 +1,12 @@
 """The worker server: one asyncio connection to the host carrying many calls at once.
 
-Frames arrive in batches; trivial synchronous commands are answered inline and every answer
-produced in one event-loop turn leaves in a single write. Async commands run as tasks, so a
-worker serves many LM-bound calls concurrently, and a Cancel frame cancels the task itself.
+Frames arrive in batches and every answer produced in one event-loop turn leaves in a single
+write. Every call runs in an asyncio Task of its own, started eagerly: its first step runs
+while the frame is read (a trivial command is answered in that step, with no event-loop
+turn), and only a call that suspends goes on as a scheduled task. So a worker serves many
+LM-bound calls concurrently, a Cancel frame cancels the task itself, and inside any command
+`asyncio.current_task()`, `asyncio.timeout`, `wait_for` and context variables behave as in any
+asyncio program (see _start_task).
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import contextvars
 import functools
 import os
 import sys
-import types
-from typing import Any, Callable
+import traceback
+from typing import Any, Callable, Coroutine
 
 from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
@@ -65,27 +69,43 @@ def _fit(detail: Any, limit: int) -> Any:
     return detail
 
 
-@types.coroutine
-def _resume(coro: Any, awaited: Any) -> Any:
-    """Drives a coroutine whose first step has already run and yielded `awaited`, exactly as
-    `await coro` would from there on: values and exceptions (cancellation) are passed in,
-    what it waits for is passed out to the Task."""
-    while True:
+_Task = asyncio.Task
+_current_task = asyncio.current_task
+
+if sys.version_info >= (3, 12):
+
+    def _start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A Task for `coro` whose first step runs now, before returning (the interpreter's
+        eager start): a call that never suspends is finished, answered and never scheduled."""
+        return _Task(coro, loop=loop, name=name, eager_start=True)
+
+else:
+    # (callback, context) of the step a Task's constructor asked `_capture` to schedule.
+    _captured: list[tuple[Callable[[], Any], contextvars.Context]] = []
+
+    def _capture(callback: Callable[[], Any], *_args: Any, context: contextvars.Context) -> None:
+        _captured.append((callback, context))
+
+    def _start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """What `eager_start=True` does on 3.12+, for 3.10 and 3.11: a real Task whose first
+        step runs now. A Task's constructor schedules its first step with
+        `loop.call_soon(step, context=...)`; for that one call `call_soon` is `_capture`, and
+        the step is run at once, in the Task's context, exactly as the loop would run it a
+        turn later (the step itself makes the Task current and steps the coroutine). This
+        costs less than scheduling it and taking it back off the ready queue. Where that
+        cannot be done (a loop without an instance dict, such as uvloop's, or a task already
+        running), the Task is left scheduled: same semantics, one loop turn later."""
+        attrs = getattr(loop, "__dict__", None)
+        if attrs is None or "call_soon" in attrs or _current_task(loop) is not None:
+            return _Task(coro, loop=loop, name=name)
+        attrs["call_soon"] = _capture
         try:
-            sent = yield awaited
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:  # noqa: BLE001 - thrown in by the Task, e.g. CancelledError
-            try:
-                awaited = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                awaited = coro.send(sent)
-            except StopIteration as done:
-                return done.value
+            task = _Task(coro, loop=loop, name=name)
+        finally:
+            del attrs["call_soon"]
+        step, context = _captured.pop()
+        context.run(step)
+        return task
 
 
 class _StreamWindow:
@@ -132,6 +152,8 @@ class WorkerProtocol(asyncio.Protocol):
         # Stream calls under flow control (ExecuteRequest.stream_window > 0), by call id.
         self._windows: dict[int, _StreamWindow] = {}
         self._served = 0
+        # What broke this worker, if its own code failed (not a command's): see _crash.
+        self.fatal_error: BaseException | None = None
         self._loop = asyncio.get_event_loop()
         self._busy_poll = BusyPoll(self._loop, busy_poll_us)
         # This worker's own calls to the host (bridge-service RPCs) on this connection.
@@ -141,6 +163,12 @@ class WorkerProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; they have the same API.
         self._transport = transport  # type: ignore[assignment]
+        try:
+            self._hello(transport)
+        except BaseException as err:  # noqa: BLE001 - see _crash
+            self._crash(err)
+
+    def _hello(self, transport: Any) -> None:
         dspy = sys.modules.get("dspy")
         hello = worker_pb2.Hello(
             role=worker_pb2.Hello.ROLE_WORKER,
@@ -162,6 +190,32 @@ class WorkerProtocol(asyncio.Protocol):
         self._on_closed()
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._received(data)
+        except BaseException as err:  # noqa: BLE001 - see _crash
+            self._crash(err)
+
+    def _crash(self, err: BaseException) -> None:
+        """The worker's own code failed (a bug, not a command's error: those are answered).
+        asyncio would log it, close the connection and let the worker exit with status 0,
+        as if the host had closed it. Instead: the traceback goes to stderr, each line marked
+        with this worker's id (the host quotes the last one, "fatal: ...", in the
+        WorkerCrashedError), the connection is dropped and `fatal_error` tells the worker's
+        main to exit with status 1 (fork_server._run_worker)."""
+        if self.fatal_error is None:
+            self.fatal_error = err
+            prefix = f"[dspy-bridge worker {self._worker_id}] "
+            try:
+                lines = "".join(traceback.format_exception(type(err), err, err.__traceback__)).rstrip("\n").split("\n")
+                summary = f"fatal: {type(err).__name__}: {err}".replace("\n", " ")
+                sys.stderr.write("".join(prefix + line + "\n" for line in [*lines, summary]))
+                sys.stderr.flush()
+            except BaseException:  # noqa: BLE001 - stderr gone: the exit status still tells
+                pass
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _received(self, data: bytes) -> None:
         self._busy_poll.received()
         try:
             frames = self._decoder.feed(data)
@@ -261,19 +315,18 @@ class WorkerProtocol(asyncio.Protocol):
         except BaseException as err:  # noqa: BLE001 - reported to the caller
             self._send_error(call_id, err, req.stream)
             return
+        # Each call gets a Task of its own (its own context, cancellable; named after the
+        # command), started eagerly.
         if cmd.is_stream:
-            self._start_task(call_id, self._run_stream(call_id, cmd, kwargs, req.stream_window), stream=True)
+            task = _start_task(self._loop, self._run_stream(call_id, cmd, kwargs, req.stream_window), cmd.name)
         elif cmd.is_async:
-            self._start_eagerly(call_id, cmd.fn(**kwargs))
+            task = _start_task(self._loop, self._run_async(call_id, cmd.fn, kwargs), cmd.name)
         elif cmd.blocking:
-            self._start_task(call_id, self._run_blocking(call_id, cmd, kwargs))
+            task = _start_task(self._loop, self._run_blocking(call_id, cmd.fn, kwargs), cmd.name)
         else:
-            try:
-                result = cmd.fn(**kwargs)
-            except BaseException as err:  # noqa: BLE001
-                self._send_error(call_id, err, False)
-                return
-            self._send_result(call_id, result)
+            task = _start_task(self._loop, self._run_sync(call_id, cmd.fn, kwargs), cmd.name)
+        if not task.done():  # it suspended (or, on another event loop, has not started yet)
+            self._track(call_id, task, cmd.is_stream)
 
     def _with_context(self, cmd: Command, args: dict[str, Any], req: Any) -> dict[str, Any]:
         ctx = CommandContext(
@@ -285,60 +338,55 @@ class WorkerProtocol(asyncio.Protocol):
         )
         return {**args, cmd.context_parameter: ctx}
 
-    def _start_task(self, call_id: int, coro: Any, *, stream: bool = False) -> None:
-        self._track(call_id, self._loop.create_task(coro), stream)
-
-    def _track(self, call_id: int, task: asyncio.Task[Any], stream: bool, started: Any = None, context: Any = None) -> None:
+    def _track(self, call_id: int, task: asyncio.Task[Any], stream: bool) -> None:
         self._tasks[call_id] = task
-        task.add_done_callback(lambda t: self._task_done(call_id, t, stream, started, context))
+        task.add_done_callback(lambda t: self._task_done(call_id, t, stream))
 
-    def _task_done(self, call_id: int, task: asyncio.Task[Any], stream: bool, started: Any, context: Any) -> None:
-        if self._tasks.get(call_id) is task:
-            del self._tasks[call_id]
-        if not task.cancelled():
-            return
-        # Cancelled before its first step (a Cancel read in the same batch as its Execute):
-        # the _run_* coroutine never ran, so nothing has answered. A command already
-        # started eagerly is told, so its own cleanup runs, then the call is answered.
-        if started is not None:
-            try:
-                context.run(started.throw, asyncio.CancelledError())
-            except BaseException:  # noqa: BLE001 - it ended, as it should
-                pass
-            else:
-                started.close()  # it ignored the cancellation: stop it anyway
-        self._send_error(call_id, asyncio.CancelledError(), stream)
+    def _answered(self, call_id: int) -> None:
+        """The _run_* coroutines call this as they answer: the call is no longer in flight."""
+        if self._tasks:
+            self._tasks.pop(call_id, None)
 
-    def _start_eagerly(self, call_id: int, coro: Any) -> None:
-        """Runs an async command's first step at once, in a context of its own (what a Task
-        would give it). A call that never waits (a zero-latency scripted LM, a cache hit)
-        finishes in that step: no Task and no event-loop turn. One that suspends goes on as a
-        Task in the same context, tracked and cancellable like any other."""
-        context = contextvars.copy_context()
+    def _task_done(self, call_id: int, task: asyncio.Task[Any], stream: bool) -> None:
+        if self._tasks.get(call_id) is not task:
+            return  # answered by its _run_* coroutine
+        # Ended without answering: cancelled before its first step (a Cancel read in the same
+        # batch as its Execute, where the first step could not run eagerly), so the command
+        # never started. The call is answered as cancelled all the same.
+        del self._tasks[call_id]
         try:
-            awaited = context.run(coro.send, None)
-        except StopIteration as done:
-            self._send_result(call_id, done.value)
-            return
+            err = asyncio.CancelledError() if task.cancelled() else (task.exception() or RuntimeError("the call ended without an answer"))
+            self._send_error(call_id, err, stream)
+        except BaseException as err:  # noqa: BLE001 - a bug here must not go unnoticed
+            self._crash(err)
+
+    async def _run_sync(self, call_id: int, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+        try:
+            result = fn(**kwargs)
         except BaseException as err:  # noqa: BLE001 - reported to the caller
+            self._answered(call_id)
             self._send_error(call_id, err, False)
             return
-        task = self._loop.create_task(self._run_async(call_id, _resume(coro, awaited)), context=context)
-        self._track(call_id, task, False, started=coro, context=context)
-
-    async def _run_async(self, call_id: int, awaitable: Any) -> None:
-        try:
-            result = await awaitable
-        except BaseException as err:  # noqa: BLE001 - includes CancelledError, reported as cancelled
-            self._send_error(call_id, err, False)
-            return
+        self._answered(call_id)
         self._send_result(call_id, result)
 
-    async def _run_blocking(self, call_id: int, cmd: Command, kwargs: dict[str, Any]) -> None:
-        """A thread cannot be interrupted: on cancellation, answer only once it has really
+    async def _run_async(self, call_id: int, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+        try:
+            result = await fn(**kwargs)
+        except BaseException as err:  # noqa: BLE001 - includes CancelledError, reported as cancelled
+            self._answered(call_id)
+            self._send_error(call_id, err, False)
+            return
+        self._answered(call_id)
+        self._send_result(call_id, result)
+
+    async def _run_blocking(self, call_id: int, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+        """In a thread, with a copy of the call's context (as `asyncio.to_thread` does). A
+        thread cannot be interrupted: on cancellation, answer only once it has really
         finished, so the host's hard deadline (cancelGraceMs) kills a worker whose thread
         runs on, instead of believing the work stopped."""
-        future = self._loop.run_in_executor(None, functools.partial(cmd.fn, **kwargs))
+        context = contextvars.copy_context()
+        future = self._loop.run_in_executor(None, functools.partial(context.run, fn, **kwargs))
         try:
             result = await asyncio.shield(future)
         except asyncio.CancelledError as cancelled:
@@ -346,11 +394,14 @@ class WorkerProtocol(asyncio.Protocol):
                 await future
             except BaseException:  # noqa: BLE001 - the call is cancelled whatever the thread did
                 pass
+            self._answered(call_id)
             self._send_error(call_id, cancelled, False)
             return
         except BaseException as err:  # noqa: BLE001
+            self._answered(call_id)
             self._send_error(call_id, err, False)
             return
+        self._answered(call_id)
         self._send_result(call_id, result)
 
     async def _run_stream(self, call_id: int, cmd: Command, kwargs: dict[str, Any], window: int = 0) -> None:
@@ -377,11 +428,13 @@ class WorkerProtocol(asyncio.Protocol):
             # Cancelled between items (waiting for credit, say): the generator sits at a
             # yield; close it now so its own cleanup runs, not whenever it is collected.
             await self._close_generator(gen)
+            self._answered(call_id)
             self._send_error(call_id, err, True)
             return
         finally:
             if flow is not None and self._windows.get(call_id) is flow:
                 del self._windows[call_id]
+        self._answered(call_id)
         self._send(WorkerFrame(stream_item=StreamItem(call_id=call_id, end=True)))
 
     @staticmethod
@@ -472,5 +525,8 @@ class WorkerProtocol(asyncio.Protocol):
         frames = len(self._out)
         data = self._out[0] if frames == 1 else b"".join(self._out)
         self._out.clear()
-        self._transport.write(data)
-        self._busy_poll.sent(frames)
+        try:
+            self._transport.write(data)
+            self._busy_poll.sent(frames)
+        except BaseException as err:  # noqa: BLE001 - see _crash
+            self._crash(err)

@@ -1,6 +1,7 @@
-"""Async commands start at once (their first step runs while the frame is read) and go on as
-tasks only if they suspend: the answers, errors, context isolation and cancellation must be
-what a task from the start would give."""
+"""Async commands start at once (their Task's first step runs while the frame is read, an
+eager start) and go on as scheduled tasks only if they suspend: the answers, errors, context
+isolation and cancellation must be what a task scheduled from the start would give
+(test_task_semantics.py checks the Task itself)."""
 
 from __future__ import annotations
 
