@@ -182,6 +182,9 @@ def _type_problem(value: Any, annotation: Any) -> str | None:
 class CommandRegistry:
     def __init__(self) -> None:
         self._commands: dict[str, Command] = {}
+        # Names registered with yields=True (the seeds' generic adapter commands such as
+        # `generate`): a user's own command of that name replaces them instead of failing.
+        self._yielding: set[str] = set()
 
     def register(
         self,
@@ -191,10 +194,16 @@ class CommandRegistry:
         blocking: bool = False,
         description: str | None = None,
         replace: bool = False,
+        yields: bool = False,
     ) -> Command:
         cmd_name = name or fn.__name__
         if cmd_name in self._commands and not replace:
-            raise ValueError(f"command '{cmd_name}' is already registered")
+            if cmd_name not in self._yielding or yields:
+                raise ValueError(f"command '{cmd_name}' is already registered")
+        if yields:
+            self._yielding.add(cmd_name)
+        else:
+            self._yielding.discard(cmd_name)
         sig = inspect.signature(fn)
         try:
             hints = _type_hints(fn)
@@ -257,6 +266,7 @@ def command(
     blocking: bool = False,
     description: str | None = None,
     registry: CommandRegistry | None = None,
+    yields: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a function as a command callable from TypeScript.
 
@@ -264,10 +274,12 @@ def command(
     - plain ``def`` commands run inline on the worker's event loop (fast for trivial work);
       pass ``blocking=True`` for CPU- or IO-heavy sync work so it runs in a thread.
     - generator / async generator functions are streaming commands.
+    - ``yields=True``: a later command of the same name (yours) replaces this one instead of
+      failing (the bridge's generic seed commands such as ``generate`` use it).
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        (registry or default_registry).register(fn, name=name, blocking=blocking, description=description)
+        (registry or default_registry).register(fn, name=name, blocking=blocking, description=description, yields=yields)
         return fn
 
     return decorate

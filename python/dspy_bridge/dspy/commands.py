@@ -21,7 +21,9 @@ from ..errors import AlreadyExistsError, InvalidArgumentError, LMError, NotFound
 from ..core._lm_errors import lm_errors
 from ._lm_specs import lm_from_spec
 from ._public_api import resolve_public
+from ._removed import DEPRECATED_MODULES
 from ._serialize import plain, serialize_prediction
+from ._signatures import check_inputs, check_signature
 
 __all__ = ["MODULE_TYPES", "build_module", "lm_errors"]
 
@@ -41,12 +43,11 @@ def build_module(module: str, signature: str, config: dict[str, Any] | None = No
 
     config = dict(config or {})
     name = module.split(".")[-1]
+    if name in DEPRECATED_MODULES:  # removed from DSPy: say what to use instead
+        raise InvalidArgumentError(DEPRECATED_MODULES[name][1].replace(" is used instead", " is its replacement"), parameter="module")
     if name not in MODULE_TYPES:
         raise InvalidArgumentError(f"unknown module {module!r}; available: {', '.join(MODULE_TYPES)}", parameter="module")
-    try:
-        sig = dspy.Signature(signature) if isinstance(signature, str) else signature
-    except Exception as exc:  # noqa: BLE001 - a malformed signature string
-        raise InvalidArgumentError(f"invalid signature {signature!r}: {exc}", parameter="signature") from None
+    sig = check_signature(signature)  # an input and an output field ("q ->" is refused here)
     if name == "ReAct":
         return dspy.ReAct(sig, tools=config.pop("tools", []), **config)
     if name == "ProgramOfThought":
@@ -184,12 +185,14 @@ async def dspy_run(
 ) -> dict[str, Any]:
     """Builds `module` over `signature`, runs it once on `inputs`; returns fields, completions,
     latency, token usage (unless `usage` is false) and, with `lm_calls`, what each LM call received.
-    A ReAct's `config.tools` names Python `@tool`s and TypeScript tools."""
+    A ReAct's `config.tools` names Python `@tool`s and TypeScript tools. A missing input field
+    is an InvalidArgumentError (DSPy itself only warns)."""
     if config and config.get("tools"):
         config = {**config, "tools": await _resolve_tools(list(config["tools"]), ctx.session_id)}
         program = build_module(module, signature, config)
     else:
         program = _cached_module(module, signature, config)
+    check_inputs(signature, inputs)  # after the module and signature were checked
     return await _run(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls)
 
 
@@ -332,6 +335,7 @@ async def dspy_stream(
         program = build_module(module, signature, config)
     else:
         program = _cached_module(module, signature, config)
+    check_inputs(signature, inputs)  # after the module and signature were checked
     from contextlib import aclosing  # closed in this task when the call ends early (see _stream)
 
     async with aclosing(_stream(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls)) as items:
@@ -406,14 +410,30 @@ async def dspy_create_program(
     config: dict | None = None,
     bindings: dict | None = None,
     replace: bool = False,
+    modules: list | None = None,
 ) -> dict[str, Any]:
     """Creates a program in this session's worker. `bindings` ({attribute: variable}) make it
     variable-aware: before each run it syncs those session variables into every predictor's
-    LM settings (temperature, max_tokens, model, …) — with no round trip when nothing changed."""
+    LM settings (temperature, max_tokens, model, …) — with no round trip when nothing changed.
+    `modules` (the adapter seed's multi-module program, module "Pipeline"): those modules run
+    in order over the signature, each later one also given the previous one's outputs."""
     programs = _session_programs(ctx)
     if program_id in programs and not replace:
         raise AlreadyExistsError(f"program {program_id!r} already exists in session {ctx.session_id!r}")
-    instance = build_module(module, signature, config)
+    if modules or module == "Pipeline":
+        from .adapter import Pipeline
+
+        config = dict(config or {})
+        stages = list(modules or config.pop("modules", None) or [])
+        config.pop("modules", None)
+        if not stages or not all(isinstance(m, str) and m for m in stages):
+            raise InvalidArgumentError("modules must be a non-empty list of module names, e.g. ['ChainOfThought', 'Predict']", parameter="modules")
+        if module not in ("Pipeline", *stages[:1]):
+            raise InvalidArgumentError(f"give module 'Pipeline' (or none) with modules, not {module!r}", parameter="module")
+        instance = Pipeline(signature, stages, config)
+        module, config = "Pipeline", {**config, "modules": stages}
+    else:
+        instance = build_module(module, signature, config)
     if bindings:
         from ..session.commands import session_context
         from .variable_aware import make_variable_aware
@@ -437,6 +457,7 @@ async def dspy_execute_program(
     makes a bound program wait until this worker's watch has delivered that change, so a
     variable set just before the call is the one the LM sees."""
     p = _program(ctx, program_id)
+    check_inputs(p.signature, inputs)
     await _await_fresh(ctx, p, min_revision)
     p.runs += 1
     # Bound programs report what each LM call received: the visible proof of the binding.
@@ -463,6 +484,7 @@ async def dspy_stream_program(
     """Streams a session program like dspy.stream (status, each output field's tokens, the
     prediction last), its bound variables synced exactly as for dspy.execute_program."""
     p = _program(ctx, program_id)
+    check_inputs(p.signature, inputs)
     await _await_fresh(ctx, p, min_revision)
     p.runs += 1
     from contextlib import aclosing  # closed in this task when the call ends early (see _stream)
@@ -587,3 +609,4 @@ async def dspy_call(target: str, args: list | None = None, kwargs: dict | None =
 
 
 from .teleprompt import commands as _teleprompt_commands  # noqa: E402,F401 - registers dspy.optimize, dspy.optimizers
+from . import adapter as _adapter  # noqa: E402,F401 - registers the seeds' adapter commands (check_dspy, execute_module, ...)

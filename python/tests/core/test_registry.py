@@ -85,6 +85,25 @@ def test_duplicate_names_are_refused(reg: CommandRegistry) -> None:
     assert reg.get("dup") is replaced
 
 
+def test_a_yielding_command_gives_way_to_a_users_own(reg: CommandRegistry) -> None:
+    """The seeds' generic adapter commands (generate, configure_lm, ...) must not stop a user
+    module that defines a command of the same name from loading."""
+
+    @command("generate", registry=reg, yields=True)
+    def seed_generate() -> str:
+        return "seed"
+
+    @command("generate", registry=reg)
+    def users_generate() -> str:
+        return "mine"
+
+    assert reg.get("generate").fn is users_generate
+    with pytest.raises(ValueError, match="already registered"):  # now a user's: a second one is a clash again
+        reg.register(lambda: "again", name="generate")
+    with pytest.raises(ValueError, match="already registered"):  # a yielding one never replaces
+        reg.register(lambda: "seed again", name="generate", yields=True)
+
+
 def test_positional_only_and_var_positional_are_refused(reg: CommandRegistry) -> None:
     def pos_only(a: int, /) -> None: ...
 

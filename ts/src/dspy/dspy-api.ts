@@ -285,20 +285,29 @@ export class SessionPrograms {
   /**
    * Creates a program in the session's worker. `bindings` ({ temperature: "temperature" })
    * bind module attributes to session variables: each run first syncs them into every
-   * predictor's LM settings, without a round trip when nothing changed.
+   * predictor's LM settings, without a round trip when nothing changed. `modules` (the adapter
+   * seed's multi-module program, e.g. ["ChainOfThought", "Predict"]) makes a pipeline: the
+   * modules run in order over the signature, each later one also given the previous one's
+   * outputs as `previous_<field>` inputs; `module` is then "Pipeline" (or left out).
    */
   async create(
     programId: string,
-    definition: { module: ModuleType | string; signature: string; config?: Record<string, unknown>; bindings?: Record<string, string>; replace?: boolean },
+    definition: ({ module: ModuleType | string; modules?: string[] } | { module?: "Pipeline"; modules: string[] }) & {
+      signature: string;
+      config?: Record<string, unknown>;
+      bindings?: Record<string, string>;
+      replace?: boolean;
+    },
   ): Promise<ProgramInfo> {
     return programInfo(
       await this.exec("dspy.create_program", {
         program_id: programId,
-        module: definition.module,
+        module: definition.module ?? "Pipeline",
         signature: definition.signature,
         config: definition.config ?? null,
         bindings: definition.bindings ?? null,
         replace: definition.replace ?? false,
+        ...(definition.modules ? { modules: definition.modules } : {}),
       }),
     );
   }

@@ -1,0 +1,60 @@
+"""Signatures and inputs checked before DSPy sees them: DSPy accepts a signature without an
+output (``"q ->"``) and fails later with a bare ``StopIteration``, and only logs a warning for
+a missing input field before calling the LM anyway."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+import dspy
+
+from ..errors import InvalidArgumentError
+
+__all__ = ["check_inputs", "check_signature"]
+
+
+def check_signature(signature: Any, parameter: str = "signature") -> Any:
+    """The ``dspy.Signature`` for ``signature`` (a string or a Signature class), with at least
+    one input and one output field; ``InvalidArgumentError`` naming the problem otherwise
+    (``"q ->"`` has no output: DSPy would fail later with a bare StopIteration)."""
+    try:
+        sig = dspy.Signature(signature) if isinstance(signature, str) else signature
+    except Exception as exc:  # noqa: BLE001 - DSPy's parse errors are ValueError, SyntaxError, ...
+        raise InvalidArgumentError(f"invalid signature {signature!r}: {exc}", parameter=parameter) from None
+    if not (isinstance(sig, type) and issubclass(sig, dspy.Signature)):
+        raise InvalidArgumentError(f"a signature must be a string like 'question -> answer', got {signature!r}", parameter=parameter)
+    if not sig.input_fields:
+        raise InvalidArgumentError(f"invalid signature {signature!r}: it needs at least one input field before '->'", parameter=parameter)
+    if not sig.output_fields:
+        raise InvalidArgumentError(f"invalid signature {signature!r}: it needs at least one output field after '->'", parameter=parameter)
+    return sig
+
+
+def _optional(annotation: Any) -> bool:
+    """Whether a field's type admits None (``Optional[str]``, ``str | None``)."""
+    origin = typing.get_origin(annotation)
+    unions = (typing.Union, getattr(types, "UnionType", typing.Union))
+    return annotation is type(None) or (origin in unions and type(None) in typing.get_args(annotation))
+
+
+def check_inputs(signature: Any, inputs: Any, parameter: str = "inputs") -> dict[str, Any]:
+    """``inputs`` as a dict holding every input field of ``signature`` (an ``Optional`` one may
+    be left out): DSPy only logs a warning for a missing input and runs the LM anyway."""
+    sig = check_signature(signature)
+    if not isinstance(inputs, dict):
+        raise InvalidArgumentError(f"{parameter} must be an object of input fields, got {type(inputs).__name__}", parameter=parameter)
+    missing = [n for n, f in sig.input_fields.items() if n not in inputs and not _optional(f.annotation)]
+    if missing:
+        raise InvalidArgumentError(
+            f"missing input field(s) {', '.join(repr(m) for m in missing)} of signature {_shown(signature)} "
+            f"(inputs given: {', '.join(sorted(map(str, inputs))) or 'none'})",
+            parameter=f"{parameter}.{missing[0]}",
+            details={"missing": missing},
+        )
+    return inputs
+
+
+def _shown(signature: Any) -> str:
+    return repr(signature) if isinstance(signature, str) else getattr(signature, "__name__", repr(signature))
