@@ -3,6 +3,7 @@
 export { Bridge, type BridgeOptions, type BridgeState, type BridgeStats, type CallOptions, type RecycleOptions, type RestartOptions, type WorkerStats } from "./pool/index.js";
 export { ensurePythonEnv, pythonEnvStatus, defaultCacheDir, type PythonEnvOptions, type PythonEnvProgress, type PythonEnvInfo, type PythonEnvStatus } from "./pool/index.js";
 export * from "./errors/index.js";
+export { Credentials, type Credential, type CredentialPermission, type CredentialSpec } from "./bridge-service/index.js";
 export * from "./values/index.js";
 export type * from "./telemetry/index.js";
 export { Session, Sessions, SessionVariables, type DefineOptions, type VariableInfo, type VariableUpdate, type Watch, type WatchOptions } from "./sessions/index.js";

@@ -4,10 +4,15 @@
 // not even which methods exist (UNIMPLEMENTED is for callers with the token).
 import { Metadata, ServerInterceptingCall, status, type Server, type ServerDuplexStream, type ServerInterceptor } from "@grpc/grpc-js";
 import { tokensEqual } from "../transport/host-listener.js";
+import { Credentials } from "./credentials.js";
 
 export const AUTH_METADATA_KEY = "authorization";
 
-export function authInterceptor(token: string, onRefused: (why: string) => void): ServerInterceptor {
+/**
+ * Lets a call through with the host token or a valid scoped credential (credentials.ts; what
+ * it may do is checked per request by scoped-handlers.ts); refuses it otherwise.
+ */
+export function authInterceptor(token: string, onRefused: (why: string) => void, credentials?: Credentials): ServerInterceptor {
   const expected = `Bearer ${token}`;
   return (methodDescriptor, call) =>
     new ServerInterceptingCall(call, {
@@ -19,7 +24,17 @@ export function authInterceptor(token: string, onRefused: (why: string) => void)
               nextMetadata(metadata);
               return;
             }
-            const why = presented === undefined ? "no authorization metadata" : "wrong token";
+            let why = presented === undefined ? "no authorization metadata" : "wrong token";
+            const scoped = typeof presented === "string" && presented.startsWith("Bearer ") ? presented.slice("Bearer ".length) : "";
+            if (credentials && Credentials.looksScoped(scoped)) {
+              try {
+                credentials.verify(scoped);
+                nextMetadata(metadata);
+                return;
+              } catch (err) {
+                why = err instanceof Error ? err.message : "invalid credential";
+              }
+            }
             onRefused(`${methodDescriptor.path}: ${why}`);
             call.sendStatus({
               code: status.UNAUTHENTICATED,

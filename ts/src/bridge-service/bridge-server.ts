@@ -6,7 +6,9 @@ import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { authInterceptor, routeUnknownMethods } from "./auth.js";
 import { grpcServiceDefinition, refuseUndecodable } from "./grpc-definition.js";
+import type { Credentials } from "./credentials.js";
 import type { Handler } from "./handlers.js";
+import { scopeHandlers } from "./scoped-handlers.js";
 
 export interface BridgeServerOptions {
   /** `unix:/path/to.sock` or `host:port`. */
@@ -16,6 +18,8 @@ export interface BridgeServerOptions {
   allowRemote?: boolean;
   /** The service's handlers (bridgeServiceHandlers). */
   handlers: Record<string, Handler>;
+  /** Scoped credentials this host accepts besides its token (none: the token only). */
+  credentials?: Credentials;
   onLog: (line: string) => void;
 }
 
@@ -44,12 +48,12 @@ export class BridgeServer {
   static async start(options: BridgeServerOptions): Promise<BridgeServer> {
     checkLocal(options.listen, options.allowRemote ?? false);
     const server = new Server({
-      interceptors: [authInterceptor(options.token, (why) => options.onLog(`refused a bridge call: ${why}`))],
+      interceptors: [authInterceptor(options.token, (why) => options.onLog(`refused a bridge call: ${why}`), options.credentials)],
       "grpc.max_receive_message_length": 128 * 1024 * 1024,
       "grpc.max_send_message_length": 128 * 1024 * 1024,
     });
     routeUnknownMethods(server);
-    server.addService(grpcServiceDefinition(BridgeService as never), refuseUndecodable(options.handlers) as never);
+    server.addService(grpcServiceDefinition(BridgeService as never), refuseUndecodable(options.credentials ? scopeHandlers(options.handlers, options.token, options.credentials) : options.handlers) as never);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
