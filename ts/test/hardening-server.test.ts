@@ -4,13 +4,15 @@
 // exports and imports that do not block other clients, bounded YAML warnings.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { BridgeServer } from "../src/bridge-service/bridge-server.js";
-import { repoRoot } from "./helpers.js";
+import { HostListener } from "../src/transport/host-listener.js";
+import { isAlive, repoRoot } from "./helpers.js";
 
 const CLI = join(repoRoot, "ts/bin/dspy-bridge.js");
 
@@ -146,3 +148,143 @@ describe("N: unauthenticated calls", () => {
   });
 });
 
+describe("G: restart after kill -9", () => {
+  /** A process listening on `path`, killed with SIGKILL: the socket file stays, nobody answers. Returns its pid. */
+  async function killedListener(path: string): Promise<number> {
+    const child = spawn(process.execPath, ["-e", `require("node:net").createServer().listen(${JSON.stringify(path)}, () => console.log("up"))`], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise((r) => child.stdout!.once("data", r));
+    const exited = new Promise((r) => child.on("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+    assert.ok(lstatSync(path).isSocket());
+    assert.equal(isAlive(child.pid!), false);
+    return child.pid!;
+  }
+
+  test("serve restarts on the same --listen path after kill -9; a live host on it is refused", async () => {
+    const dir = tempDir();
+    const sock = join(dir, "bridge.sock");
+    const tokenFile = join(dir, "token");
+    const first = serve(["--listen", `unix:${sock}`, "--preload", "", "--token-file", tokenFile]);
+    let second: Served | undefined;
+    let third: Served | undefined;
+    try {
+      await first.ready;
+      // A second host while the first lives: refused, the first keeps its socket.
+      second = serve(["--listen", `unix:${sock}`, "--preload", "", "--token-file", join(dir, "token2")]);
+      assert.equal(await exitCode(second), 1);
+      assert.match(second.output().stderr, /another host is listening on/);
+      assert.ok(lstatSync(sock).isSocket());
+      first.child.kill("SIGKILL");
+      await first.exited;
+      assert.ok(lstatSync(sock).isSocket(), "kill -9 leaves the socket file behind");
+      third = serve(["--listen", `unix:${sock}`, "--preload", "", "--token-file", tokenFile]);
+      const ready = await third.ready;
+      assert.equal(ready.address, `unix:${sock}`);
+      assert.equal(statSync(sock).mode & 0o777, 0o600);
+    } finally {
+      await stop(first);
+      if (second) await stop(second);
+      if (third) await stop(third);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a file at the --listen path that is not a socket is left alone and refused", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "data"), "precious");
+    try {
+      await assert.rejects(
+        BridgeServer.start({ listen: `unix:${join(dir, "data")}`, token: "t", handlers: {}, onLog: () => {} }),
+        /not a socket/,
+      );
+      assert.equal(readFileSync(join(dir, "data"), "utf8"), "precious");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the private temp folder of a dead host is removed at the next start; a live host's is kept", async () => {
+    const listen = () => HostListener.listen({ token: "t", maxFrameBytes: 1 << 20, helloTimeoutMs: 1_000, onHello: () => {}, onRejected: () => {} });
+    const live = await listen();
+    assert.match(readFileSync(join(live.dir, "pid"), "utf8"), new RegExp(`^dspy-bridge-host ${process.pid} `));
+    // A host killed with -9 leaves its folder, its pid file and its socket behind.
+    const deadDir = mkdtempSync(join(tmpdir(), "dspy-bridge-"));
+    const deadPid = await killedListener(join(deadDir, "workers.sock"));
+    writeFileSync(join(deadDir, "pid"), `dspy-bridge-host ${deadPid} 1\n`);
+    // A host from before pid files: its socket alone says it is dead.
+    const legacyDir = mkdtempSync(join(tmpdir(), "dspy-bridge-"));
+    await killedListener(join(legacyDir, "workers.sock"));
+    // A host whose pid this process cannot see (another pid namespace) but whose socket answers: kept.
+    const unseenDir = mkdtempSync(join(tmpdir(), "dspy-bridge-"));
+    writeFileSync(join(unseenDir, "pid"), `dspy-bridge-host ${deadPid} 1\n`);
+    const unseen = createServer((s) => s.destroy());
+    await new Promise<void>((r) => unseen.listen(join(unseenDir, "workers.sock"), r));
+    // Another program's folder whose name only looks like ours.
+    const foreignDir = join(tmpdir(), `dspy-bridge-${Math.random().toString(36).slice(2, 8).padEnd(6, "x")}`);
+    mkdirSync(foreignDir);
+    writeFileSync(join(foreignDir, "notes.txt"), "someone else's");
+    const next = await listen();
+    try {
+      assert.equal(existsSync(deadDir), false, "the dead host's folder is removed");
+      assert.equal(existsSync(legacyDir), false, "the folder of a dead host from before pid files is removed");
+      assert.equal(existsSync(live.dir), true, "the live host's folder is kept");
+      assert.equal(existsSync(unseenDir), true, "a folder whose socket answers is kept");
+      assert.equal(existsSync(foreignDir), true, "a folder that is not a host's is kept");
+    } finally {
+      await next.close();
+      await live.close();
+      await new Promise((r) => unseen.close(r));
+      for (const d of [foreignDir, deadDir, legacyDir, unseenDir]) rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("O: private sockets", () => {
+  test("under umask 000 no socket is ever reachable by others, and a --listen folder we create is 0700", async () => {
+    const dir = tempDir();
+    const deep = join(dir, "made", "by", "us", "b.sock");
+    const open = join(dir, "open");
+    mkdirSync(open);
+    chmodSync(open, 0o755);
+    const probe = spawn(process.execPath, [join(repoRoot, "ts/test/fixtures/umask-probe.mjs"), deep, open], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    probe.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    probe.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => probe.on("exit", r));
+    try {
+      assert.equal(code, 0, out);
+      const seen = JSON.parse(out.trim().split("\n").at(-1)!) as {
+        exposures: { path: string; mode: number; exposed: number }[];
+        final: { path: string; mode: number; folder: number }[];
+        deepParent: number;
+      };
+      assert.equal(seen.exposures.length, 2, out);
+      for (const e of seen.exposures) assert.equal(e.exposed, 0, `${e.path} was bound ${e.mode.toString(8)} where others could reach it`);
+      assert.deepEqual(seen.final.map((f) => f.mode), [0o600, 0o600]);
+      assert.equal(seen.final[0]!.folder, 0o700, "the folder we created for the socket is private");
+      assert.equal(seen.deepParent, 0o700, "so are the folders above it that we created");
+      assert.equal(seen.final[1]!.folder, 0o755, "the user's own folder is left as it was");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a group- or world-writable --listen folder the user chose is kept as it is, with a warning", async () => {
+    const dir = tempDir();
+    const shared = join(dir, "shared");
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    const lines: string[] = [];
+    const server = await BridgeServer.start({ listen: `unix:${join(shared, "b.sock")}`, token: "t", handlers: {}, onLog: (l) => lines.push(l) });
+    try {
+      assert.equal(statSync(shared).mode & 0o777, 0o777);
+      assert.equal(statSync(join(shared, "b.sock")).mode & 0o777, 0o600);
+      assert.ok(lines.some((l) => /writable by other users/.test(l)), lines.join("\n"));
+    } finally {
+      await server.close();
+      assert.equal(existsSync(join(shared, "b.sock")), false, "close removes the socket");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -49,7 +49,7 @@ CONSTRAINTS_BY_TYPE: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "list": ("min_length", "max_length", "item_type"),
         "map": ("required_keys", "max_keys"),
         "embedding": ("dimensions", "dtype", "normalize", "norm", "norm_tolerance", "range"),
-        "tensor": ("shape", "dtype", "range"),
+        "tensor": ("shape", "dtype", "range", "min_value", "max_value"),
     }
 )
 """The constraint names each type accepts."""
@@ -57,6 +57,10 @@ CONSTRAINTS_BY_TYPE: Mapping[str, tuple[str, ...]] = MappingProxyType(
 LIST_ITEM_TYPES: tuple[str, ...] = ("float", "integer", "string", "boolean")
 DEFAULT_NORM_TOLERANCE = 1e-6
 """Default relative tolerance of the embedding ``norm`` constraint."""
+
+NORM_NAMES = ("unit", "l2", "l1")
+"""The embedding ``norm`` constraint's names (the architecture seed's): "unit" and "l2" are L2
+norm 1, "l1" is L1 norm 1."""
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _DTYPE_BY_KIND_SIZE = {(dt.kind, dt.itemsize): DTYPE_NAMES[code] for code, dt in DTYPES.items()}
@@ -260,7 +264,15 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
             if not isinstance(given["normalize"], bool):
                 raise _bad("normalize", f"embedding constraint 'normalize' must be true or false, got {_show(given['normalize'])}")
             out["normalize"] = given["normalize"]
-        if "norm" in given:
+        if "norm" in given and isinstance(given["norm"], str):
+            # the seed's names: "unit" and "l2" (L2 norm 1), "l1" (L1 norm 1)
+            if given["norm"] not in NORM_NAMES:
+                names = ", ".join(f'"{n}"' for n in NORM_NAMES)
+                raise _bad("norm", f"embedding constraint 'norm' must be a number >= 0 or one of {names}, got {_show(given['norm'])}")
+            if out.get("normalize") is True and given["norm"] == "l1":
+                raise _bad("norm", 'embedding constraint \'norm\' must be 1, "unit" or "l2" when \'normalize\' is true (it scales to unit L2 norm), got "l1"')
+            out["norm"] = given["norm"]
+        elif "norm" in given:
             norm = _finite_number(t, "norm", given["norm"])
             if norm < 0:
                 raise _bad("norm", f"embedding constraint 'norm' must be >= 0, got {_show(norm)}")
@@ -302,6 +314,14 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
             if out.get("dtype") == "bool":
                 raise _bad("range", "tensor constraint 'range' applies to numeric dtypes only, not bool")
             out["range"] = _range(t, given["range"])
+        # the seed's element bounds (either or both; `range` is both at once)
+        for key in ("min_value", "max_value"):
+            if key in given:
+                if out.get("dtype") == "bool":
+                    raise _bad(key, f"tensor constraint '{key}' applies to numeric dtypes only, not bool")
+                out[key] = _finite_number(t, key, given[key])
+        if "min_value" in out and "max_value" in out and out["min_value"] > out["max_value"]:
+            raise _bad("max_value", f"tensor constraint 'max_value' ({_show(out['max_value'])}) is less than 'min_value' ({_show(out['min_value'])})")
     return out
 
 
@@ -427,7 +447,18 @@ def _embedding(ctx: _Ctx, value: Any, c: Mapping[str, Any]) -> Embedding:
         if n == 0:
             raise ctx.violation(_preview(vec), "normalize", True, "a zero vector cannot be scaled to unit length")
         vec = Embedding((np.asarray(vec, dtype=np.float64) / n).astype(vec.dtype))
-    if "norm" in c:
+    if "norm" in c and isinstance(c["norm"], str):
+        # "unit" / "l2": L2 norm 1; "l1": the absolute values sum to 1 (summed in order, in float64)
+        tol = c.get("norm_tolerance", DEFAULT_NORM_TOLERANCE)
+        if c["norm"] == "l1":
+            n = 0.0
+            for x in vec.tolist():
+                n += abs(x)
+        else:
+            n = _l2(vec)
+        if not abs(n - 1) <= tol:
+            raise ctx.violation(_preview(vec), "norm", c["norm"], f"{'L1' if c['norm'] == 'l1' else 'L2'} norm {n!r}")
+    elif "norm" in c:
         n = _l2(vec)
         tol = c.get("norm_tolerance", DEFAULT_NORM_TOLERANCE)
         if not abs(n - c["norm"]) <= tol * c["norm"]:
@@ -468,6 +499,14 @@ def _tensor(ctx: _Ctx, value: Any, c: Mapping[str, Any]) -> np.ndarray:
             v = flat[i].item()
             if v < lo or v > hi:
                 raise ctx.violation(f"{shown} with element {i} = {v!r}", "range", c["range"])
+    if ("min_value" in c or "max_value" in c) and arr.size:
+        flat = arr.ravel()
+        # in element order, as the TypeScript twin reports the first element out of bounds
+        for i, v in enumerate(flat.tolist()):
+            if "min_value" in c and v < c["min_value"]:
+                raise ctx.violation(f"{shown} with element {i} = {v!r}", "min_value", c["min_value"])
+            if "max_value" in c and v > c["max_value"]:
+                raise ctx.violation(f"{shown} with element {i} = {v!r}", "max_value", c["max_value"])
     return arr
 
 

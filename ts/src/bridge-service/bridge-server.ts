@@ -1,9 +1,10 @@
 // The bridge service (worker or outside client -> host) over gRPC. Local-only by default:
-// a Unix socket (0600) or a loopback TCP address; any other address must be asked for.
-import { chmodSync } from "node:fs";
+// a Unix socket (0600 from the start, see transport/unix-socket.ts) or a loopback TCP
+// address; any other address must be asked for.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { InvalidArgumentError } from "../errors/index.js";
+import { bindPrivateSocket, type BoundSocket } from "../transport/unix-socket.js";
 import { authInterceptor, routeUnknownMethods } from "./auth.js";
 import { grpcServiceDefinition, refuseUndecodable } from "./grpc-definition.js";
 import type { Credentials } from "./credentials.js";
@@ -43,6 +44,7 @@ export class BridgeServer {
   private constructor(
     private readonly server: Server,
     readonly address: string,
+    private readonly socket?: BoundSocket,
   ) {}
 
   static async start(options: BridgeServerOptions): Promise<BridgeServer> {
@@ -54,17 +56,26 @@ export class BridgeServer {
     });
     routeUnknownMethods(server);
     server.addService(grpcServiceDefinition(BridgeService as never), refuseUndecodable(options.credentials ? scopeHandlers(options.handlers, options.token, options.credentials) : options.handlers) as never);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(options.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    let address = options.listen;
-    if (options.listen.startsWith("unix:")) chmodSync(options.listen.slice("unix:".length), 0o600);
-    else if (options.listen.endsWith(":0")) address = `${options.listen.slice(0, -2)}:${port}`;
-    return new BridgeServer(server, address);
+    const bind = (address: string) =>
+      new Promise<number>((resolve, reject) =>
+        server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      );
+    if (options.listen.startsWith("unix:")) {
+      // 0600 before anyone can connect, in a 0700 folder when we make it; a stale socket of a dead host is replaced.
+      try {
+        const socket = await bindPrivateSocket(options.listen.slice("unix:".length), (at) => bind(`unix:${at}`).then(() => {}), options.onLog);
+        return new BridgeServer(server, options.listen, socket);
+      } catch (err) {
+        server.forceShutdown();
+        throw err;
+      }
+    }
+    const port = await bind(options.listen);
+    return new BridgeServer(server, options.listen.endsWith(":0") ? `${options.listen.slice(0, -2)}:${port}` : options.listen);
   }
 
   close(graceMs = 1_000): Promise<void> {
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
         resolve();
@@ -73,6 +84,6 @@ export class BridgeServer {
         clearTimeout(timer);
         resolve();
       });
-    });
+    }).finally(() => this.socket?.release());
   }
 }

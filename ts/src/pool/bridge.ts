@@ -209,6 +209,7 @@ export class Bridge {
       helloTimeoutMs: HELLO_TIMEOUT_MS,
       onHello: (hello, connection) => this.onHello(hello, connection),
       onRejected: (reason) => this.log({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
+      onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
     });
     if (o.bridgeService !== false) {
       this.bridgeServer = await BridgeServer.start({
@@ -756,6 +757,10 @@ export class Bridge {
     const server = new ForkServer({ ...this.options, onLog: (e) => this.log(e) }, this.listener.path, this.token, this.bridgeServer?.address, {
       onExit: (s) => this.onForkServerExit(s),
       onWorkerExited: (e) => this.onWorkerExited(e),
+      onWorkerFatal: (workerId, message) => {
+        const worker = this.live.get(workerId);
+        if (worker) worker.fatalError = message;
+      },
     });
     this.forkServer = server;
     this.forkServerReady = server.waitReady(timeoutMs).then(

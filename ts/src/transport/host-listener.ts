@@ -1,6 +1,8 @@
 // The host's local-only listener for worker connections: a Unix socket in a fresh 0700
 // directory, the socket itself 0600. A connection counts only after its first frame, a
-// Hello carrying the per-host secret; anything else is closed without an answer.
+// Hello carrying the per-host secret; anything else is closed without an answer. The
+// directory records its owner (a `pid` file); starting a listener removes the directories
+// of hosts that died without removing theirs (unix-socket.ts).
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
@@ -8,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hello } from "../gen/dspy_bridge/v1/worker_pb.js";
 import { FrameConnection } from "./frame-connection.js";
+import { removeDeadHostDirs, writeOwnerFile } from "./unix-socket.js";
 
 export interface HostListenerOptions {
   token: string;
@@ -17,6 +20,8 @@ export interface HostListenerOptions {
   onHello(hello: Hello, connection: FrameConnection): void;
   /** Called when a connection is refused (bad token, garbage, no hello in time). */
   onRejected(reason: string): void;
+  /** Told what start-up tidied (folders of dead hosts removed). */
+  onLog?(line: string): void;
 }
 
 export function generateToken(): string {
@@ -39,11 +44,14 @@ export class HostListener {
   private constructor(private readonly options: HostListenerOptions) {
     this.dir = mkdtempSync(join(tmpdir(), "dspy-bridge-"));
     chmodSync(this.dir, 0o700);
+    writeOwnerFile(this.dir);
     this.path = join(this.dir, "workers.sock");
     this.server = createServer((socket) => this.accept(socket));
   }
 
   static async listen(options: HostListenerOptions): Promise<HostListener> {
+    const removed = await removeDeadHostDirs(tmpdir());
+    if (removed.length) options.onLog?.(`removed ${removed.length} private folder(s) of hosts that are gone: ${removed.join(", ")}`);
     const listener = new HostListener(options);
     await new Promise<void>((resolve, reject) => {
       listener.server.once("error", reject);

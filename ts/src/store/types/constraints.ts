@@ -13,11 +13,14 @@ export const CONSTRAINTS_BY_TYPE: Readonly<Record<VariableType, readonly string[
   list: ["min_length", "max_length", "item_type"],
   map: ["required_keys", "max_keys"],
   embedding: ["dimensions", "dtype", "normalize", "norm", "norm_tolerance", "range"],
-  tensor: ["shape", "dtype", "range"],
+  tensor: ["shape", "dtype", "range", "min_value", "max_value"],
 });
 
 /** Item types a `list` may constrain its items to. */
 export const LIST_ITEM_TYPES: readonly VariableType[] = Object.freeze(["float", "integer", "string", "boolean"]);
+
+/** The embedding `norm` constraint's names (the architecture seed's): "unit" and "l2" are L2 norm 1, "l1" is L1 norm 1. */
+export const NORM_NAMES: readonly string[] = Object.freeze(["unit", "l2", "l1"]);
 
 /** Default relative tolerance of the embedding `norm` constraint. */
 export const DEFAULT_NORM_TOLERANCE = 1e-6;
@@ -201,12 +204,23 @@ export function validateConstraints(type: string, constraints: unknown): Record<
         out.normalize = input.normalize;
       }
       if (has("norm")) {
-        const norm = finiteNumber(t, "norm", input.norm);
-        if (norm < 0) throw bad("norm", `embedding constraint 'norm' must be >= 0, got ${show(norm)}`);
-        if (out.normalize === true && norm !== 1) {
-          throw bad("norm", `embedding constraint 'norm' must be 1 when 'normalize' is true, got ${show(norm)}`);
+        // A number (the L2 norm), or the seed's names: "unit" and "l2" (L2 norm 1), "l1" (L1 norm 1).
+        if (typeof input.norm === "string") {
+          if (!NORM_NAMES.includes(input.norm)) {
+            throw bad("norm", `embedding constraint 'norm' must be a number >= 0 or one of ${NORM_NAMES.map((n) => `"${n}"`).join(", ")}, got ${show(input.norm)}`);
+          }
+          if (out.normalize === true && input.norm === "l1") {
+            throw bad("norm", "embedding constraint 'norm' must be 1, \"unit\" or \"l2\" when 'normalize' is true (it scales to unit L2 norm), got \"l1\"");
+          }
+          out.norm = input.norm;
+        } else {
+          const norm = finiteNumber(t, "norm", input.norm);
+          if (norm < 0) throw bad("norm", `embedding constraint 'norm' must be >= 0, got ${show(norm)}`);
+          if (out.normalize === true && norm !== 1) {
+            throw bad("norm", `embedding constraint 'norm' must be 1 when 'normalize' is true, got ${show(norm)}`);
+          }
+          out.norm = norm;
         }
-        out.norm = norm;
       }
       if (has("norm_tolerance")) {
         const tol = finiteNumber(t, "norm_tolerance", input.norm_tolerance);
@@ -238,6 +252,15 @@ export function validateConstraints(type: string, constraints: unknown): Record<
       if (has("range")) {
         if (out.dtype === "bool") throw bad("range", "tensor constraint 'range' applies to numeric dtypes only, not bool");
         out.range = range(t, input.range);
+      }
+      // The seed's element bounds (either or both; `range` is both at once).
+      for (const key of ["min_value", "max_value"] as const) {
+        if (!has(key)) continue;
+        if (out.dtype === "bool") throw bad(key, `tensor constraint '${key}' applies to numeric dtypes only, not bool`);
+        out[key] = finiteNumber(t, key, input[key]);
+      }
+      if (typeof out.min_value === "number" && typeof out.max_value === "number" && out.min_value > out.max_value) {
+        throw bad("max_value", `tensor constraint 'max_value' (${show(out.max_value)}) is less than 'min_value' (${show(out.min_value)})`);
       }
       break;
   }

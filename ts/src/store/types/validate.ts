@@ -162,6 +162,13 @@ function embedding(ctx: Ctx, value: unknown, c: Record<string, unknown>): Float3
     const n = l2(vec);
     const tol = typeof c.norm_tolerance === "number" ? c.norm_tolerance : DEFAULT_NORM_TOLERANCE;
     if (!(Math.abs(n - c.norm) <= tol * c.norm)) throw violation(ctx, shown(), "norm", c.norm, `L2 norm ${n}`);
+  } else if (typeof c.norm === "string") {
+    // "unit" / "l2": L2 norm 1; "l1": the absolute values sum to 1 (summed in order, in float64).
+    const tol = typeof c.norm_tolerance === "number" ? c.norm_tolerance : DEFAULT_NORM_TOLERANCE;
+    let n = 0;
+    if (c.norm === "l1") for (let i = 0; i < vec.length; i++) n += Math.abs(vec[i]!);
+    else n = l2(vec);
+    if (!(Math.abs(n - 1) <= tol)) throw violation(ctx, shown(), "norm", c.norm, `${c.norm === "l1" ? "L1" : "L2"} norm ${n}`);
   }
   if (Array.isArray(c.range)) {
     const [lo, hi] = c.range as [number, number];
@@ -198,6 +205,13 @@ function tensor(ctx: Ctx, value: unknown, c: Record<string, unknown>): Tensor {
     for (let i = 0; i < t.size; i++) {
       const v = elementAt(t, i);
       if (v < lo || v > hi) throw violation(ctx, `${shown()} with element ${i} = ${v}`, "range", c.range);
+    }
+  }
+  if (typeof c.min_value === "number" || typeof c.max_value === "number") {
+    for (let i = 0; i < t.size; i++) {
+      const v = elementAt(t, i);
+      if (typeof c.min_value === "number" && v < c.min_value) throw violation(ctx, `${shown()} with element ${i} = ${v}`, "min_value", c.min_value);
+      if (typeof c.max_value === "number" && v > c.max_value) throw violation(ctx, `${shown()} with element ${i} = ${v}`, "max_value", c.max_value);
     }
   }
   return t;
