@@ -757,10 +757,6 @@ export class Bridge {
     const server = new ForkServer({ ...this.options, onLog: (e) => this.log(e) }, this.listener.path, this.token, this.bridgeServer?.address, {
       onExit: (s) => this.onForkServerExit(s),
       onWorkerExited: (e) => this.onWorkerExited(e),
-      onWorkerFatal: (workerId, message) => {
-        const worker = this.live.get(workerId);
-        if (worker) worker.fatalError = message;
-      },
     });
     this.forkServer = server;
     this.forkServerReady = server.waitReady(timeoutMs).then(
