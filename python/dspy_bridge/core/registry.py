@@ -271,9 +271,13 @@ def command(
     """Register a function as a command callable from TypeScript.
 
     - ``async def`` commands run as asyncio tasks: many at once per worker, cancellable.
-    - plain ``def`` commands run inline on the worker's event loop (fast for trivial work);
+    - plain ``def`` commands run on the worker's event loop (fast for trivial work);
       pass ``blocking=True`` for CPU- or IO-heavy sync work so it runs in a thread.
     - generator / async generator functions are streaming commands.
+
+    Every call runs in an asyncio Task of its own, named after the command (a blocking
+    command's thread gets a copy of its context): ``asyncio.current_task()``,
+    ``asyncio.timeout`` and context variables behave as in any asyncio program.
     - ``yields=True``: a later command of the same name (yours) replaces this one instead of
       failing (the bridge's generic seed commands such as ``generate`` use it).
     """

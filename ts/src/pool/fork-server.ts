@@ -10,6 +10,10 @@ import type { ResolvedOptions } from "./options.js";
 import { pythonFixHint } from "./python-env.js";
 
 const STDERR_TAIL_LINES = 40;
+/** The last line a worker prints when its own code fails (python/dspy_bridge/core/server.py
+ * WorkerProtocol._crash, fork_server._run_worker): "[dspy-bridge worker ID] fatal: WHAT". */
+const WORKER_FATAL_LINE = /^\[dspy-bridge worker (\S+)\] fatal: (.*)$/;
+const FATAL_MESSAGE_CHARS = 500;
 
 export class ForkServer {
   readonly child: ChildProcess;
@@ -25,7 +29,12 @@ export class ForkServer {
     socketPath: string,
     token: string,
     bridgeAddress: string | undefined,
-    private readonly handlers: { onExit(server: ForkServer): void; onWorkerExited(exited: WorkerExited): void },
+    private readonly handlers: {
+      onExit(server: ForkServer): void;
+      onWorkerExited(exited: WorkerExited): void;
+      /** A worker said why it is about to exit (its fatal line on the shared stderr). */
+      onWorkerFatal?(workerId: string, message: string): void;
+    },
   ) {
     const env: NodeJS.ProcessEnv = {
       // No model cost map from the internet: LiteLLM fetches one when imported and DSPy's
@@ -76,6 +85,8 @@ export class ForkServer {
         if (name === "stderr") {
           this.stderrTail.push(line);
           if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
+          const fatal = WORKER_FATAL_LINE.exec(line);
+          if (fatal) this.handlers.onWorkerFatal?.(fatal[1]!, fatal[2]!.slice(0, FATAL_MESSAGE_CHARS));
         }
         options.onLog({ source: "python", stream: name, line });
       });

@@ -36,6 +36,8 @@ export class WorkerProcess {
   killReason: string | undefined;
   /** How the process ended, as reported by the fork server that reaped it. */
   exit: { exitCode: number | undefined; signal: string | undefined } | undefined;
+  /** What the worker printed as its fatal error before exiting, if it did ("RuntimeError: ..."). */
+  fatalError: string | undefined;
   /** Called once `exit` is known (the crash report waits briefly for it). */
   onExitKnown: (() => void) | undefined;
   /** The bridge-service calls this worker sends on its connection (HostCall frames). */
@@ -115,9 +117,12 @@ export class WorkerProcess {
     }
   }
 
+  /** " (exit code 1; fatal error: RuntimeError: ...)", " (SIGKILL)", or "" while unknown. */
   describeExit(): string {
-    if (!this.exit) return "";
-    return this.exit.signal ? ` (${this.exit.signal})` : ` (exit code ${this.exit.exitCode})`;
+    const fatal = this.fatalError ? `fatal error: ${this.fatalError}` : "";
+    if (!this.exit) return fatal ? ` (${fatal})` : "";
+    const how = this.exit.signal ? this.exit.signal : `exit code ${this.exit.exitCode}`;
+    return ` (${how}${fatal ? `; ${fatal}` : ""})`;
   }
 
   ageMs(): number {
