@@ -18,6 +18,7 @@ import { constants as osConstants } from "node:os";
 import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetry/index.js";
 import { BusyPoll } from "../transport/busy-poll.js";
+import { Credentials } from "../bridge-service/credentials.js";
 import { bridgeServiceHandlers, type Handler } from "../bridge-service/handlers.js";
 import { HostCallRouter } from "../bridge-service/host-calls.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
@@ -111,6 +112,12 @@ export class Bridge {
   /** Keeps the event loop turning briefly while a worker's quick answer is due (busy-poll.ts). */
   private readonly busyPoll: BusyPoll;
   private readonly token: string;
+  /**
+   * Scoped credentials for outside clients of the bridge service: `mint({ session, permissions,
+   * expiresInMs })` gives a token bound to one session (or a prefix) and a permission set;
+   * `revoke(id)` ends one. The host token (`secret`) stays all-powerful for trusted tools.
+   */
+  readonly credentials: Credentials;
   private bridgeServer: BridgeServer | undefined;
   /** The host's store: sessions and their variables (the truth; workers only cache). */
   readonly store: Store;
@@ -137,6 +144,7 @@ export class Bridge {
       throw new InvalidArgumentError("token must be at least 16 characters", { parameter: "token" });
     }
     this.token = options.token ?? generateToken();
+    this.credentials = new Credentials(this.token);
     this.store = store;
     this.busyPoll = new BusyPoll(options.busyPollUs);
     // A deleted or expired session: its worker drops what it kept for it (SessionContext,
@@ -201,12 +209,14 @@ export class Bridge {
       helloTimeoutMs: HELLO_TIMEOUT_MS,
       onHello: (hello, connection) => this.onHello(hello, connection),
       onRejected: (reason) => this.log({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
+      onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
     });
     if (o.bridgeService !== false) {
       this.bridgeServer = await BridgeServer.start({
         listen: o.bridgeService.listen ?? `unix:${this.listener.dir}/bridge.sock`,
         allowRemote: o.bridgeService.allowRemote,
         token: this.token,
+        credentials: this.credentials,
         handlers: this.serviceHandlers,
         onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
       });
