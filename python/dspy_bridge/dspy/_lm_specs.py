@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from typing import Any
 
 from ..errors import InvalidArgumentError, LMError
@@ -110,7 +111,36 @@ def _build(spec: dict[str, Any]) -> Any:
         raise InvalidArgumentError(f"invalid LM spec for {model!r}: {_scrub(str(exc), key)}", parameter="lm") from None
     if engine == "lm15":
         _check_native(lm, model, key)
+    elif "litellm" not in sys.modules:
+        _hint_litellm_import(lm, model)
     return lm
+
+
+_hinted = False
+
+
+def _hint_litellm_import(lm: Any, model: str) -> None:
+    """Once per worker: this LM goes through LiteLLM and the fork server did not preload it,
+    so this worker imports it on its first call. Say what that costs and how to avoid it."""
+    global _hinted
+    if _hinted:
+        return
+    if lm.engine != "litellm":
+        try:
+            from dspy.clients.backend_selection import select_backend
+
+            if select_backend(lm).native:
+                return
+        except Exception:  # noqa: BLE001 - unknown to this DSPy: the first call decides
+            return
+    _hinted = True
+    print(
+        f"[dspy-bridge] LM {model!r} goes through LiteLLM, which the fork server did not preload: this worker "
+        "imports it on its first call (seconds, and about 120 MB of its own). Preload it once for every "
+        'worker with preload: ["dspy", "litellm"] (the default).',
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _engine(spec: dict[str, Any]) -> str | None:

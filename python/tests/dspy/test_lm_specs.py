@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -219,3 +220,30 @@ async def test_timeout_ms_bounds_a_request_the_server_never_answers(hanging: _Se
     assert hanging.requests == 1
     assert 0.35 <= elapsed < 5, elapsed
     assert isinstance(translate_lm_error(info.value), BridgeTimeoutError), repr(info.value)
+
+
+# ---- a worker that will import LiteLLM itself says so, once ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "hinted"),
+    [
+        ({"engine": "litellm"}, True),
+        ({"model": "together_ai/some-model"}, True),  # "auto" takes LiteLLM for it
+        ({"engine": "native"}, False),
+        ({}, False),  # "auto" takes the native client for openai/
+    ],
+)
+def test_an_lm_going_through_a_litellm_that_was_not_preloaded_is_pointed_out_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], options: dict[str, Any], hinted: bool
+) -> None:
+    from dspy_bridge.dspy import _lm_specs
+
+    monkeypatch.delitem(sys.modules, "litellm", raising=False)  # as in a worker forked without it
+    monkeypatch.setattr(_lm_specs, "_hinted", False)
+    lm_from_spec(base(temperature=0.123, **options))
+    err = capsys.readouterr().err
+    assert ('preload: ["dspy", "litellm"]' in err) is hinted, err
+    if hinted:
+        lm_from_spec(base(temperature=0.456, **options))
+        assert capsys.readouterr().err == ""
