@@ -13,10 +13,13 @@ import asyncio
 import contextvars
 import sys
 import threading
+from pathlib import Path
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from test_fork_server import TOKEN, Conn, _listen, _start_fork_server, _stop
+from test_fork_server import sock_dir  # noqa: F401 - a fixture, used by the fork server test below
 from wire_helpers import WorkerFrame, WorkerHarness, execute_frame
 
 from dspy_bridge._gen.dspy_bridge.v1 import worker_pb2
@@ -399,3 +402,44 @@ async def test_a_call_cancelled_before_its_first_step_is_answered(probe_worker: 
     frame = await probe_worker.wire.read_frame()
     assert frame.result.call_id == 81 and frame.result.error.code == Code.CANCELLED
     assert ran == [] and not protocol._tasks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server uses Linux process groups")
+def test_a_real_worker_whose_own_code_fails_exits_with_status_1(
+    sock_dir: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The same in a real forked worker (the fork server plays it out, this test is the host):
+    the fork server reports exit code 1, not 0, and the worker's stderr ends with its fatal
+    line. The user module ts/test/fixtures/py_task_semantics.py breaks the worker's dispatch
+    for one command."""
+    fixtures = Path(__file__).resolve().parents[3] / "ts" / "test" / "fixtures"
+    monkeypatch.setenv("PYTHONPATH", str(fixtures))
+    path, listener = _listen(sock_dir)
+    proc = _start_fork_server(path, "--modules", "py_task_semantics")
+    conns = [listener]
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{TOKEN}\n".encode())
+        proc.stdin.flush()
+        fs_sock, _ = listener.accept()
+        conns.append(fs_sock)
+        fs = Conn(fs_sock)
+        assert fs.read().hello.role == worker_pb2.Hello.ROLE_FORK_SERVER
+        fs.send(WorkerFrame(fork=worker_pb2.ForkRequest(worker_id="w-fatal")))
+        pid = fs.read().forked.pid
+        s, _ = listener.accept()
+        conns.append(s)
+        worker = Conn(s)
+        assert worker.read().hello.worker_id == "w-fatal"
+        worker.send(execute_frame(1, "task_info_async"))
+        assert decode_value(worker.read().result.result)["in_task"] is True
+        worker.send(execute_frame(2, "break_the_worker_loop"))
+        frame = fs.read()
+        assert frame.WhichOneof("kind") == "worker_exited"
+        assert (frame.worker_exited.worker_id, frame.worker_exited.pid) == ("w-fatal", pid)
+        assert (frame.worker_exited.exit_code, frame.worker_exited.signal) == (1, 0)
+        assert worker.at_eof()
+        err = capfd.readouterr().err
+        assert "[dspy-bridge worker w-fatal] fatal: RuntimeError: the worker's own dispatch failed (py_task_semantics)" in err
+    finally:
+        _stop(proc, conns)
