@@ -132,7 +132,13 @@ def warm_native() -> None:
 
 def warm_litellm() -> None:
     """LiteLLM, imported through DSPy (which applies its defaults: no LiteLLM cache, no
-    telemetry), with the modules and pydantic models its first call would build."""
+    telemetry), with the modules and pydantic models its first call would build. Nothing
+    when LiteLLM is not installed (DSPy has it as an optional dependency on some Pythons):
+    DSPy cannot use it then either."""
+    import importlib.util
+
+    if importlib.util.find_spec("litellm") is None:
+        return
     from dspy.clients._litellm import get_litellm
 
     get_litellm(feature="dspy.LM")

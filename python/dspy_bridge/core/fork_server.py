@@ -186,7 +186,7 @@ def main() -> None:
         _lm_engines.warm_native()  # DSPy's own LM client: what its first call would import
         # One call per preloaded engine against a local stub: what a first call builds lazily
         # is built here, once, and shared (_lm_engines).
-        _lm_engines.warm_up_calls(("lm15", "litellm") if "litellm" in preload else ("lm15",))
+        _lm_engines.warm_up_calls(("lm15", "litellm") if "litellm" in preload and "litellm" in sys.modules else ("lm15",))
     user_modules = [m.strip() for m in args.modules.split(",") if m.strip()]
     register_user_modules(user_modules)  # the code clients may name (metrics, optimizers)
     for name in user_modules:

@@ -106,3 +106,10 @@ def test_after_the_warm_up_a_first_call_imports_nothing_and_stays_offline(engine
     assert result["threads"] == [], "no thread may be running when the fork server forks"
     assert set(result["left"].values()) == {0}, f"the warm-up calls left state behind: {result['left']}"
     assert result["new_modules"] == [], f"the first calls imported {result['new_modules']} (first_call_ms {result['first_call_ms']})"
+
+
+def test_without_litellm_installed_its_warm_up_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dspy_bridge.core import _lm_engines
+
+    monkeypatch.setitem(sys.modules, "litellm", None)  # what find_spec reports for a missing package
+    _lm_engines.warm_litellm()  # "litellm" is in the default preload: no LiteLLM must not fail start-up
