@@ -4,7 +4,7 @@
 // exports and imports that do not block other clients, bounded YAML warnings.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -285,6 +285,47 @@ describe("O: private sockets", () => {
       await server.close();
       assert.equal(existsSync(join(shared, "b.sock")), false, "close removes the socket");
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("F: the host's working directory", () => {
+  /** Runs the cwd-import-host fixture in `cwd`; its JSON line, or the failure with its output. */
+  function hostIn(cwd: string, options: Record<string, unknown>): Promise<{ register?: string; pid?: number; error?: string }> {
+    const child = spawn(process.execPath, [join(repoRoot, "ts/test/fixtures/cwd-import-host.mjs"), JSON.stringify(options)], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    return new Promise((resolve) =>
+      child.on("exit", (code) => resolve(code === 0 ? (JSON.parse(stdout.trim().split("\n").at(-1)!) as { register?: string }) : { error: `exit ${code}: ${stdout}${stderr}` })),
+    );
+  }
+
+  test("a dspy.py or an optimizer's module planted in the host's working directory is never imported by the workers", async () => {
+    const cwd = tempDir();
+    const marks = tempDir();
+    writeFileSync(join(cwd, "dspy.py"), `open(${JSON.stringify(join(marks, "dspy"))}, "w").write("planted dspy.py ran")\n`);
+    writeFileSync(join(cwd, "json.py"), `open(${JSON.stringify(join(marks, "json"))}, "w").write("planted json.py ran")\n`);
+    writeFileSync(
+      join(cwd, "planted_opt.py"),
+      `open(${JSON.stringify(join(marks, "opt"))}, "w").write("planted optimizer ran")\nclass Planted:\n    def __init__(self, space): pass\n    def ask(self): return None\n    def tell(self, values, score): pass\n`,
+    );
+    try {
+      const out = await hostIn(cwd, { preload: ["dspy"] });
+      assert.equal(out.error, undefined, out.error);
+      assert.deepEqual(readdirSync(marks), [], "nothing planted in the working directory ran");
+      assert.match(out.register!, /InvalidArgumentError: .*cannot import module 'planted_opt'/);
+      // The user's own pythonPath may still name the working directory: then it is theirs to import from
+      // (without the planted json.py, which would then shadow the standard library's, as it should).
+      rmSync(join(cwd, "json.py"));
+      rmSync(join(cwd, "dspy.py"));
+      const asked = await hostIn(cwd, { preload: [], pythonPath: ["."] });
+      assert.equal(asked.register, "ok", asked.error);
+      assert.ok(existsSync(join(marks, "opt")));
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+      rmSync(marks, { recursive: true, force: true });
     }
   });
 });

@@ -1,6 +1,7 @@
 """The fork server: imports DSPy, its LM engines (and the user's command modules) once, then forks workers.
 
-Started by the TypeScript host as `python -m dspy_bridge.core.fork_server`. Importing DSPy
+Started by the TypeScript host as `python -m dspy_bridge.core.fork_server` would be, but
+without the host's working directory on sys.path (ts/src/pool/python-launch.ts). Importing DSPy
 takes about a second of CPU; four workers importing it independently on two cores take
 twice as long as one. Forking from a process that has already imported it makes every
 worker ready in milliseconds (bench/startup.mjs measures it). The same goes for what DSPy's

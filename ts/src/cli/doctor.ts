@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { Bridge } from "../pool/index.js";
 import { defaultPython } from "../pool/options.js";
+import { runCodeArgs } from "../pool/python-launch.js";
 import type { CliFlags } from "./main.js";
 import { Reporter } from "./report.js";
 
@@ -9,7 +10,7 @@ export async function runDoctor(flags: CliFlags): Promise<number> {
   const r = new Reporter(flags.json);
   const python = defaultPython();
   r.section("Python");
-  const probe = spawnSync(python, ["-c", "import sys, dspy, grpc, google.protobuf as pb; print(sys.version.split()[0], dspy.__version__, grpc.__version__, pb.__version__)"], {
+  const probe = spawnSync(python, runCodeArgs("import dspy, grpc, google.protobuf as pb; print(sys.version.split()[0], dspy.__version__, grpc.__version__, pb.__version__)"), {
     encoding: "utf8",
   });
   if (probe.status !== 0) {

@@ -8,6 +8,7 @@ import { WorkerStartError } from "../errors/index.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import type { ResolvedOptions } from "./options.js";
 import { pythonFixHint } from "./python-env.js";
+import { runModuleArgs } from "./python-launch.js";
 
 const STDERR_TAIL_LINES = 40;
 /** The last line a worker prints when its own code fails (python/dspy_bridge/core/server.py
@@ -56,8 +57,8 @@ export class ForkServer {
     this.child = spawn(
       options.python,
       [
-        "-m",
-        "dspy_bridge.core.fork_server",
+        // Like `-m`, but the host's working directory is not on the workers' import path (python-launch.ts).
+        ...runModuleArgs("dspy_bridge.core.fork_server"),
         "--socket",
         socketPath,
         "--preload",
