@@ -24,7 +24,7 @@ serve options:
   --listen ADDR       unix:PATH or HOST:PORT (loopback only); default a private Unix socket
   --token-file PATH   write the secret there (0600); the secret is DSPY_BRIDGE_TOKEN if set,
                       else generated (then --token-file is required)
-  --preload MODULES   comma-separated modules the workers import first (default dspy; "" for none)
+  --preload MODULES   comma-separated modules the workers import first (default dspy,litellm; "" for none)
   --modules MODULES   comma-separated modules with your @command / @tool functions
   --python-path DIRS  colon-separated directories added to the workers' PYTHONPATH
   --store STORE       memory (default), sqlite:PATH or redis://HOST:PORT/DB (docs/deployment.md)
