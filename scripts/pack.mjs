@@ -11,11 +11,14 @@
 // The wheel is written directly (a wheel is a zip file with a dist-info folder): no build
 // backend, no network, byte-for-byte the same for the same sources. Only Node built-ins.
 //
-//   node scripts/pack.mjs            prepare (also builds the TypeScript if it is stale)
-//   node scripts/pack.mjs --clean    remove what `prepare` added
+//   node scripts/pack.mjs               prepare (also builds the TypeScript if it is stale)
+//   node scripts/pack.mjs --clean       remove what `prepare` added
 //   node scripts/pack.mjs --wheel DIR   only write the wheel into DIR (prints its path)
+//   node scripts/pack.mjs --stage DIR   a copy of the whole package folder in DIR, ts/ left
+//                                       alone (then `npm pack DIR --ignore-scripts`); the
+//                                       TypeScript must be built (ts/test/install.test.ts)
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -245,14 +248,14 @@ function buildTypeScript() {
   if (r.status !== 0) throw new Error("tsc -b ts failed");
 }
 
-function prepare() {
-  clean();
-  buildTypeScript();
+/** Puts the Python files, README and LICENSE into `pkgDir` (ts/, or a staging copy). */
+function addFiles(pkgDir) {
+  const pythonDir = join(pkgDir, "python");
   const pkg = JSON.parse(readFileSync(join(tsDir, "package.json"), "utf8"));
-  const wheel = buildWheel(outPython);
+  const wheel = buildWheel(pythonDir);
   if (wheel.version !== pkg.version) throw new Error(`ts/package.json is version ${pkg.version}, python/pyproject.toml ${wheel.version}: release them together`);
   const lock = readFileSync(join(root, "python/requirements.lock"));
-  writeFileSync(join(outPython, "requirements.lock"), lock);
+  writeFileSync(join(pythonDir, "requirements.lock"), lock);
   const manifest = {
     package: pkg.name,
     version: pkg.version,
@@ -261,10 +264,26 @@ function prepare() {
     lock: "requirements.lock",
     lockSha256: createHash("sha256").update(lock).digest("hex"),
   };
-  writeFileSync(join(outPython, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-  for (const f of ["README.md", "LICENSE"]) copyFileSync(join(root, f), join(tsDir, f));
+  writeFileSync(join(pythonDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  for (const f of ["README.md", "LICENSE"]) copyFileSync(join(root, f), join(pkgDir, f));
   const size = statSync(wheel.path).size;
   console.error(`[pack] ${wheel.name} (${(size / 1024).toFixed(0)} KiB), requirements.lock, README.md, LICENSE`);
+}
+
+function prepare() {
+  clean();
+  buildTypeScript();
+  addFiles(tsDir);
+}
+
+function stage(dir) {
+  if (!existsSync(join(tsDir, "dist/src/index.js"))) throw new Error("ts/dist is not built: run `npm run build`");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(tsDir, "package.json"), join(dir, "package.json"));
+  cpSync(join(tsDir, "bin"), join(dir, "bin"), { recursive: true });
+  cpSync(join(tsDir, "dist/src"), join(dir, "dist/src"), { recursive: true });
+  addFiles(dir);
 }
 
 function clean() {
@@ -274,7 +293,9 @@ function clean() {
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     const wheelIdx = process.argv.indexOf("--wheel");
+    const stageIdx = process.argv.indexOf("--stage");
     if (wheelIdx >= 0) console.log(buildWheel(process.argv[wheelIdx + 1] ?? ".").path);
+    else if (stageIdx >= 0 && process.argv[stageIdx + 1]) stage(process.argv[stageIdx + 1]);
     else if (process.argv.includes("--clean")) clean();
     else prepare();
   } catch (err) {

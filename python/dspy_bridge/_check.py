@@ -6,7 +6,7 @@ The host runs it when it builds a managed Python environment (ts/src/pool/python
 dspy_bridge (the host refuses another), its own version, Python's and DSPy's.
 
 ``--warm`` also imports what the fork server imports before it forks workers (DSPy, the
-commands, the LM engines), so that Python writes their bytecode once, when the environment
+commands, both LM engines: DSPy's own and LiteLLM), so that Python writes their bytecode once, when the environment
 is built, instead of on the first start (or on every start, under PYTHONDONTWRITEBYTECODE).
 """
 
@@ -36,10 +36,18 @@ def _warm() -> None:
     try:
         from dspy_bridge.core import _lm_engines
     except ImportError:
-        return
-    warm_native = getattr(_lm_engines, "warm_native", None)
-    if callable(warm_native):
-        warm_native()
+        _lm_engines = None
+    # DSPy's two LM engines, as the fork server preloads them (its default preload may
+    # include LiteLLM, which with the OpenAI SDK is most of what a start imports).
+    for name in ("warm_native", "warm_litellm"):
+        warm = getattr(_lm_engines, name, None)
+        if callable(warm):
+            warm()
+    importlib.import_module("litellm")
+    try:
+        importlib.import_module("uvloop")  # each worker's event loop, imported after the fork
+    except ImportError:
+        pass
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ import { runDemo } from "./demo.js";
 import { runDoctor } from "./doctor.js";
 import { OPTIMIZE_HELP, runOptimize } from "./optimize.js";
 import { runServe } from "./serve.js";
+import { SETUP_HELP, runSetup } from "./setup.js";
 
 const HELP = `dspy-bridge — run real DSPy programs from TypeScript
 
@@ -12,6 +13,7 @@ Usage: npx dspy-bridge <command> [options]
 Commands:
   demo        Show the worker pool at work (offline)
   doctor      Check Python, DSPy and the worker pool on this machine
+  setup       Build the Python environment the workers run (else the first start does)
   serve       Run a host that outside Python clients can reach; prints {"event":"ready",...}
   optimize    Compile a program with a DSPy optimizer, or optimize a variable, with a progress bar
   help        This text
@@ -30,6 +32,8 @@ serve options:
   --store STORE       memory (default), sqlite:PATH or redis://HOST:PORT/DB (docs/deployment.md)
 
 ${OPTIMIZE_HELP}
+
+${SETUP_HELP}
 `;
 
 export interface CliFlags {
@@ -71,6 +75,7 @@ function parseFlags(argv: string[]): CliFlags {
 export async function run(argv: string[]): Promise<number> {
   const [command = "help", ...rest] = argv;
   if (command === "optimize") return runOptimize(rest);  // its own options (see OPTIMIZE_HELP)
+  if (command === "setup") return runSetup(rest);  // its own options (see SETUP_HELP)
   let flags: CliFlags;
   try {
     flags = parseFlags(rest);

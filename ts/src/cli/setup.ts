@@ -1,0 +1,85 @@
+// `dspy-bridge setup`: builds the managed Python environment ahead of the first
+// Bridge.start() (python-env.ts), with progress; says where it is when it already exists.
+import { checkoutRoot, ensurePythonEnv, type PythonEnvOptions, type PythonEnvProgress } from "../pool/python-env.js";
+
+export const SETUP_HELP = `setup options (build the Python environment the workers run, before the first start):
+  --force             build it again, and look for the base interpreter again
+  --python-base PATH  the interpreter to build it from (default DSPY_BRIDGE_PYTHON_BASE, else
+                      python3.13 … python3.10 or python3 on PATH, the first that is ≥ 3.10)
+  --find-links DIR    install from this folder of wheels only, no downloads (default
+                      DSPY_BRIDGE_FIND_LINKS)
+  --installer NAME    uv, pip or auto (default DSPY_BRIDGE_INSTALLER, else auto: uv, else pip)
+  --cache-dir DIR     where environments live (default DSPY_BRIDGE_CACHE_DIR, else the user's
+                      cache directory: ~/.cache/dspy-bridge, ~/Library/Caches/dspy-bridge)
+  --json              one JSON object per line: progress events, then {"event":"ready",…}`;
+
+interface SetupFlags {
+  json: boolean;
+  force: boolean;
+  options: PythonEnvOptions;
+}
+
+function parse(argv: string[]): SetupFlags {
+  const flags: SetupFlags = { json: false, force: false, options: {} };
+  const value = (i: number, name: string): string => {
+    const v = argv[i];
+    if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--json") flags.json = true;
+    else if (a === "--force") flags.force = true;
+    else if (a === "--python-base") flags.options.basePython = value(++i, a);
+    else if (a === "--find-links") flags.options.findLinks = value(++i, a);
+    else if (a === "--cache-dir") flags.options.dir = value(++i, a);
+    else if (a === "--installer") {
+      const v = value(++i, a);
+      if (v !== "uv" && v !== "pip" && v !== "auto") throw new Error(`--installer must be uv, pip or auto, got ${v}`);
+      flags.options.installer = v;
+    } else throw new Error(`unknown option ${a}`);
+  }
+  return flags;
+}
+
+export async function runSetup(argv: string[]): Promise<number> {
+  let flags: SetupFlags;
+  try {
+    flags = parse(argv);
+  } catch (err) {
+    console.error(`dspy-bridge setup: ${(err as Error).message}\n\n${SETUP_HELP}`);
+    return 2;
+  }
+  if (checkoutRoot) {
+    const msg = `this is a checkout of the repository (${checkoutRoot}): its workers run .venv, which \`npm run setup\` builds`;
+    if (flags.json) console.log(JSON.stringify({ event: "checkout", message: msg }));
+    else console.error(`dspy-bridge setup: ${msg}`);
+    return 0;
+  }
+  const options: PythonEnvOptions & { force?: boolean } = { ...flags.options, force: flags.force };
+  if (flags.json) {
+    options.onProgress = (e: PythonEnvProgress) => console.log(JSON.stringify({ event: "progress", ...e }));
+  } else if (!process.stderr.isTTY) {
+    // Not a terminal (CI, a Dockerfile's RUN): one plain line per step, no redrawing.
+    options.onProgress = (e: PythonEnvProgress) => {
+      if (e.phase !== "output") console.error(`[dspy-bridge setup] ${e.message}`);
+    };
+  }
+  try {
+    const env = await ensurePythonEnv(options);
+    const m = env.marker;
+    if (flags.json) {
+      console.log(JSON.stringify({ event: "ready", built: env.built, dir: env.dir, python: env.python, key: env.key, marker: m }));
+    } else {
+      console.log(env.built ? `Built the Python environment in ${(m.buildMs / 1000).toFixed(1)} s:` : "The Python environment is ready:");
+      console.log(`  ${env.dir}`);
+      console.log(`  Python ${m.base.version} (${m.base.executable}), DSPy ${m.dspy}, dspy_bridge ${m.dspyBridge}, installed with ${m.installer}`);
+    }
+    return 0;
+  } catch (err) {
+    const message = (err as Error).message;
+    if (flags.json) console.log(JSON.stringify({ event: "error", message }));
+    else console.error(`dspy-bridge setup failed: ${message}`);
+    return 1;
+  }
+}
