@@ -34,6 +34,9 @@ from ..errors import (
     error_from_detail,
 )
 from ..values import ValueEncodingError, encode_value
+from ..variables import _custom as _custom_types
+from ..variables.types import TYPE_ALIASES as _TYPE_ALIASES
+from . import _seed_values
 from ._cache import VariableCache
 from ._convert import (
     access_rules_in,
@@ -56,6 +59,12 @@ DEFAULT_CACHE_SIZE = 1000
 _MISS = VariableCache.MISS
 _DELETE = variables_pb2.VariableChange.KIND_DELETE
 _REGISTER_KEYS = {"name", "type", "initial_value", "value", "constraints", "metadata", "dependencies", "access_rules"}
+_CUSTOM_TYPE_KEY = _custom_types.CUSTOM_TYPE_KEY
+_CUSTOM_CONSTRAINTS_KEY = _custom_types.CUSTOM_CONSTRAINTS_KEY
+
+
+def _canonical(vtype: str) -> str:
+    return _TYPE_ALIASES.get(vtype, vtype)
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 128 * 1024 * 1024),
     ("grpc.max_send_message_length", 128 * 1024 * 1024),
@@ -129,6 +138,9 @@ class SessionContext:
         self._watches: set[VariableWatch] = set()
         self._optimization_watchers: dict[str, asyncio.Future[Any]] = {}  # optimization id -> callback poller
         self._default_objective: Optional[str] = None
+        self._frameworks: dict[str, str] = {}  # name -> "torch"/"tensorflow": it was written as such a tensor here
+        self._tensor_framework: Optional[str] = None  # set_tensor_framework
+        self._custom: dict[str, tuple[str, str]] = {}  # name -> (user-defined type, its constraints JSON)
         self._default_objective_options: dict[str, Any] = {}
         self._reopen_lock: Optional[asyncio.Lock] = None
         self._swap_event: Optional[asyncio.Event] = None
@@ -359,6 +371,23 @@ class SessionContext:
 
         return SessionTools(self)
 
+    async def call_tool(self, name: str, **kwargs: Any) -> Any:
+        """Calls the tool ``name`` with ``kwargs`` within this session (the architecture seed's
+        ``SessionContext.call_tool(name, **kwargs)``): a TypeScript tool of the host (global or
+        this session's), else a Python ``@tool`` of this process (inside a worker: the
+        workers' tools). ``ToolNotFoundError`` (a ``NotFoundError``) for an unknown tool; the
+        tool's own error when it fails."""
+        from ..tools import default_tool_registry
+        from ..tools._errors import ToolNotFoundError, as_tool_not_found
+
+        try:
+            with as_tool_not_found(name):
+                return await self.tools.call(name, kwargs)
+        except ToolNotFoundError:
+            if name not in default_tool_registry:
+                raise
+        return await default_tool_registry.call(name, kwargs, session_id=self._session_id)
+
     @property
     def cache(self) -> VariableCache:
         return self._cache
@@ -555,6 +584,21 @@ class SessionContext:
     def _remember(self, var: variables_pb2.Variable) -> None:
         self._ids[var.id] = var.name
         self._types[var.name] = var.type
+        custom = var.metadata.get(_CUSTOM_TYPE_KEY)
+        if custom:
+            self._custom[var.name] = (custom, var.metadata.get(_CUSTOM_CONSTRAINTS_KEY, ""))
+
+    def _out(self, name: str, value: Any) -> Any:
+        """A value read from the host, as the caller wants it (a tensor written here as a torch
+        tensor comes back as one; set_tensor_framework for all)."""
+        framework = self._frameworks.get(name) or self._tensor_framework
+        return value if framework is None else _seed_values.from_wire(value, framework)
+
+    def set_tensor_framework(self, framework: Optional[str]) -> None:
+        """Tensors read through this context come back as ``"numpy"`` arrays (the default),
+        ``"torch"`` or ``"tensorflow"`` tensors (the seed's ``:tensor`` → torch.Tensor or
+        tf.Tensor). ``InvalidArgumentError`` naming the package when it is not installed."""
+        self._tensor_framework = None if framework in (None, "numpy") else _seed_values.check_framework(framework)
 
     def _maybe_cache(self, var: variables_pb2.Variable, value: Any, epoch: int) -> None:
         """Caches a value read from the host unless a newer change was delivered meanwhile or
@@ -590,7 +634,7 @@ class SessionContext:
         if self._cache_live and not bypass_cache:
             value = self._cache.lookup(self._ids.get(name, name))
             if value is not _MISS:
-                return value
+                return self._out(name, value) if self._frameworks or self._tensor_framework else value
         epoch = self._epoch
         t0 = time.perf_counter()
         resp = await self._call(
@@ -609,7 +653,7 @@ class SessionContext:
         self._remember(var)
         value = decode(var.value, var.type)
         self._maybe_cache(var, value, epoch)
-        return value
+        return self._out(var.name, value) if self._frameworks or self._tensor_framework else value
 
     async def get_variables(
         self,
@@ -688,6 +732,12 @@ class SessionContext:
                     f"variable{'s' if len(not_found) > 1 else ''} {shown} not found in session '{self._session_id}'",
                     details={"variables": not_found, "session_id": self._session_id},
                 )
+        if self._frameworks or self._tensor_framework:
+            for name in out:
+                if full and isinstance(out[name], dict) and "value" in out[name]:
+                    out[name]["value"] = self._out(name, out[name]["value"])
+                elif not full:
+                    out[name] = self._out(name, out[name])
         return {name: out[name] for name in names if name in out}
 
     async def list_variables(self, pattern: Optional[str] = None) -> dict[str, Any]:
@@ -729,6 +779,16 @@ class SessionContext:
         deps = spec.get("dependencies") or []
         if isinstance(deps, str):
             raise InvalidArgumentError(f"{where}.dependencies must be a list of names or ids", parameter=f"{where}.dependencies")
+        metadata = spec.get("metadata") or {}
+        if _custom_types.type_registry.is_custom(vtype):
+            # a user-defined type (register_type): its handler checks here, the host checks its base type
+            custom = vtype
+            vtype, initial, constraints, metadata = _custom_types.custom_spec(custom, initial, constraints, metadata)
+            self._custom[name] = (custom, metadata[_CUSTOM_CONSTRAINTS_KEY])
+        framework = _seed_values.framework_of(initial)
+        if framework in ("torch", "tensorflow"):
+            self._frameworks[name] = framework
+        initial = _seed_values.to_wire(initial, _canonical(vtype), name)
         try:
             constraints_json = json.dumps(dict(constraints), allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -738,7 +798,7 @@ class SessionContext:
             type=vtype,
             initial_value=encode_value(initial, f"{name}.initial_value" if where == "variable" else f"{where}.initial_value"),
             constraints_json=constraints_json,
-            metadata=string_map(spec.get("metadata"), f"{where}.metadata"),
+            metadata=string_map(metadata, f"{where}.metadata"),
             dependencies=[str(d) for d in deps],
             access_rules=access_rules_in(spec.get("access_rules"), f"{where}.access_rules"),
         )
@@ -811,7 +871,22 @@ class SessionContext:
             raise InvalidArgumentError("no variables to register", parameter="variables")
         return await self._register(specs)
 
+    def _wire(self, name: str, value: Any, type_hint: Optional[str] = None) -> Any:
+        """A value to write, in the host's form: a user-defined type's checks run, the seeds'
+        value forms are converted (_seed_values), a framework tensor is remembered."""
+        key = self._ids.get(name, name)
+        custom = self._custom.get(key)
+        if custom is not None:
+            value = _custom_types.check_custom(custom[0], custom[1], value)
+        framework = _seed_values.framework_of(value)
+        if framework in ("torch", "tensorflow"):
+            self._frameworks[key] = framework
+        elif key in self._frameworks and framework is None:
+            self._frameworks.pop(key, None)
+        return _seed_values.to_wire(value, _canonical(self._types.get(key) or type_hint or ""), name)
+
     def _encode_update(self, name: str, value: Any, creating: bool, type_hint: Optional[str]) -> Any:
+        value = self._wire(name, value, type_hint)
         try:
             return encode_value(value, name)
         except ValueEncodingError as exc:
@@ -855,22 +930,32 @@ class SessionContext:
             metadata=string_map(metadata),
         )
         t0 = time.perf_counter()
-        resp = await self._call(
-            "UpdateVariables",
-            variables_pb2.UpdateVariablesRequest(
-                session_id=self._session_id,
-                updates=[update],
-                atomic=True,
-                create_if_missing=create_if_missing,
-                type_hint=type_hint or "",
-                caller_session_id=self._caller,
-                source=source or "",
-            ),
+        request = variables_pb2.UpdateVariablesRequest(
+            session_id=self._session_id,
+            updates=[update],
+            atomic=True,
+            create_if_missing=create_if_missing,
+            type_hint=type_hint or "",
+            caller_session_id=self._caller,
+            source=source or "",
         )
+        resp = await self._call("UpdateVariables", request)
         self._writes.add(time.perf_counter() - t0)
         result = resp.results[0]
         if not result.ok:
-            raise error_from_detail(result.error)
+            err = error_from_detail(result.error)
+            if isinstance(err, VariableTypeError) and err.type == "tensor" and _seed_values.tensor_form(value) and not self._types.get(name):
+                # The variable's type was not known here: a tensor given in the seed's list or
+                # {shape, data} form is sent again as the array it describes.
+                self._types[name] = "tensor"
+                request.updates[0].value.CopyFrom(self._encode_update(name, value, create_if_missing, type_hint))
+                resp = await self._call("UpdateVariables", request)
+                result = resp.results[0]
+                if result.ok:
+                    self._wrote(name, resp.revision)
+                    return
+                err = error_from_detail(result.error)
+            raise err
         self._wrote(name, resp.revision)
 
     async def update_variables(
@@ -895,7 +980,7 @@ class SessionContext:
         versions = dict(expected_versions or {})
         msgs = [
             variables_pb2.VariableUpdate(
-                name=name, value=encode_value(value, name), expected_version=versions.get(name, 0), metadata=meta
+                name=name, value=encode_value(self._wire(name, value), name), expected_version=versions.get(name, 0), metadata=meta
             )
             for name, value in updates.items()
         ]

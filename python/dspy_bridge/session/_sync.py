@@ -272,6 +272,12 @@ class SyncSessionContext:
         return self._run(self._ctx.get_dependents(variable, include_transitive))
 
     # --- optimization ------------------------------------------------------------------------
+    def set_tensor_framework(self, framework: Optional[str]) -> None:
+        self._ctx.set_tensor_framework(framework)
+
+    def call_tool(self, name: str, **kwargs: Any) -> Any:
+        return self._run(self._ctx.call_tool(name, **kwargs))
+
     def set_default_objective(self, objective: Optional[str], **options: Any) -> None:
         self._ctx.set_default_objective(objective, **options)
 

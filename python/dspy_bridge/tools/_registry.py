@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from ..core.registry import Command, CommandContext, CommandRegistry
-from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from ..errors import AlreadyExistsError, BridgeError, InvalidArgumentError, NotFoundError
+from ._errors import ToolExecutionError, ToolNotFoundError
 from ._schema import JSONSchema, function_schema, parse_docstring
 
-__all__ = ["PythonTool", "ToolRegistry", "current_session_id", "default_tool_registry", "tool"]
+__all__ = ["PythonTool", "ToolInfo", "ToolMetadata", "ToolRegistry", "current_session_id", "default_tool_registry", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -190,11 +191,12 @@ class ToolRegistry:
         self._tools.pop(name, None)
 
     def get(self, name: str) -> PythonTool:
-        """The tool called ``name``; NotFoundError naming it and listing the available ones."""
+        """The tool called ``name``; ToolNotFoundError (a NotFoundError) naming it and listing
+        the available ones."""
         found = self._tools.get(name)
         if found is None:
             available = ", ".join(sorted(self._tools)) or "none"
-            raise NotFoundError(
+            raise ToolNotFoundError(
                 f"unknown Python tool '{name}' (available: {available})",
                 details={"tool": name, "available": sorted(self._tools)},
             )
@@ -215,6 +217,102 @@ class ToolRegistry:
 
     def __len__(self) -> int:
         return len(self._tools)
+
+    # -- the architecture seed's interface ---------------------------------------------------
+
+    def set_bridge(self, bridge: Any) -> None:
+        """The ``ToolBridge`` that host (TypeScript) tools registered here are called through."""
+        self.__dict__["_bridge"] = bridge
+
+    def register_python_tool(self, name: str, func: Callable[..., Any], metadata: ToolMetadata | None = None) -> None:
+        """Registers ``func`` as the Python tool ``name`` (the seed's form of ``register``);
+        ``metadata.description`` overrides the docstring's."""
+        metadata = metadata if metadata is not None else getattr(func, "_tool_metadata", None)
+        registered = self.register(func, name=name, description=(metadata.description or None) if metadata else None, replace=True)
+        extra = dict(metadata.extra) if metadata else {}
+        self.__dict__.setdefault("_python_extra", {})[registered.name] = (extra, dict(metadata.returns) if metadata else {})
+
+    def register_elixir_tool(self, session_id: str, name: str, description: str = "", parameters: list[dict[str, Any]] | None = None) -> None:
+        """Makes the host's (TypeScript: the seed's Elixir) tool ``name`` callable through this
+        registry for ``session_id``; calls go through the bridge (``set_bridge``) or, without
+        one, through the host's bridge service (``call_tool``)."""
+        registry = self
+
+        async def host_handler(**kwargs: Any) -> Any:
+            bridge = registry.__dict__.get("_bridge")
+            if bridge is not None:
+                return await bridge.acall_elixir_tool(session_id, name, kwargs)
+            from ._client import call_tool
+
+            with _not_found_as_tool(name):
+                return await call_tool(name, kwargs, session_id=session_id)
+
+        info = ToolInfo(name=name, description=description, parameters=list(parameters or []), returns={}, language="typescript", handler=host_handler, metadata={})
+        self.__dict__.setdefault("_session_tools", {}).setdefault(session_id, {})[name] = info
+
+    register_typescript_tool = register_elixir_tool
+
+    def _info(self, found: PythonTool) -> ToolInfo:
+        extra, returns = self.__dict__.get("_python_extra", {}).get(found.name, ({}, {}))
+        return ToolInfo(
+            name=found.name,
+            description=found.description,
+            parameters=_parameter_list(found.parameters),
+            returns=returns,
+            language="python",
+            handler=found.fn,
+            metadata=extra,
+        )
+
+    def get_tool(self, name: str, session_id: str | None = None) -> ToolInfo:
+        """The seed's lookup: the session's host tools first, then this registry's Python tools;
+        ``ToolNotFoundError`` otherwise."""
+        session_tools = self.__dict__.get("_session_tools", {})
+        if session_id and name in session_tools.get(session_id, {}):
+            return session_tools[session_id][name]
+        return self._info(self.get(name))
+
+    def list_tools(self, session_id: str | None = None) -> list[ToolInfo]:
+        tools = [self._info(t) for t in self.list()]
+        if session_id:
+            tools.extend(self.__dict__.get("_session_tools", {}).get(session_id, {}).values())
+        return tools
+
+    def execute_tool(self, name: str, params: Mapping[str, Any] | None = None, session_id: str | None = None) -> Any:
+        """The seed's synchronous call: runs the tool with ``params`` and returns its result
+        (called from a coroutine, it returns an awaitable instead: ``await
+        registry.execute_tool(...)``). ``ToolNotFoundError`` for an unknown tool,
+        ``InvalidArgumentError`` for bad parameters, ``ToolExecutionError`` (the tool's own
+        error as ``__cause__``) when the tool raises."""
+        info = self.get_tool(name, session_id)
+        if info.language == "python":
+            found = self.get(name)
+            if found.streaming:
+                raise InvalidArgumentError(f"tool '{name}' is a streaming tool: iterate it with stream", parameter="name")
+            found.bind(params)  # bad parameters are the caller's error, not the tool's
+
+            async def run_python() -> Any:
+                try:
+                    return await self.call(name, params, session_id=session_id)
+                except Exception as exc:  # noqa: BLE001 - the seed wraps every failure of the tool
+                    raise _execution_error(name, exc) from exc
+
+            if not found.is_async and not (found.blocking):
+                try:
+                    return self.call_sync(name, params, session_id=session_id)
+                except Exception as exc:  # noqa: BLE001
+                    raise _execution_error(name, exc) from exc
+            return _run_or_return(run_python())
+
+        async def run_host() -> Any:
+            try:
+                return await info.handler(**dict(params or {}))
+            except ToolNotFoundError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise _execution_error(name, exc) from exc
+
+        return _run_or_return(run_host())
 
     # -- running -------------------------------------------------------------------------
 
@@ -284,6 +382,19 @@ class ToolRegistry:
         return _iterate(found, kwargs, session)
 
 
+def _execution_error(name: str, exc: BaseException) -> ToolExecutionError:
+    details: dict[str, Any] = {"tool": name, "error_type": type(exc).__name__}
+    if isinstance(exc, BridgeError):
+        details["reason"] = exc.reason
+    return ToolExecutionError(f"Error executing tool '{name}': {exc}", details=details)
+
+
+def _not_found_as_tool(name: str) -> Any:
+    from ._errors import as_tool_not_found
+
+    return as_tool_not_found(name)
+
+
 async def _in_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     """A thread cannot be interrupted: on cancellation wait for it to finish, then re-raise."""
     ctx = contextvars.copy_context()
@@ -337,6 +448,57 @@ def _next_or_done(gen: Any) -> Any:
 
 
 default_tool_registry = ToolRegistry()
+
+
+@dataclass
+class ToolMetadata:
+    """The architecture seed's tool metadata (``register_python_tool(name, func, metadata)``)."""
+
+    description: str = ""
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    returns: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ToolInfo:
+    """The architecture seed's view of a tool: ``language`` is ``"python"`` (a tool of this
+    registry) or ``"typescript"`` (a host tool; the seed's ``"elixir"``), ``handler`` calls it."""
+
+    name: str
+    description: str
+    parameters: list[dict[str, Any]]
+    returns: dict[str, Any]
+    language: str
+    handler: Callable[..., Any]
+    metadata: dict[str, Any]
+
+
+def _parameter_list(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
+    required = set(schema.get("required") or ())
+    return [
+        {"name": n, "type": p.get("type", "any"), "required": n in required, "description": p.get("description", "")}
+        for n, p in (schema.get("properties") or {}).items()
+    ]
+
+
+def _run_or_return(awaitable: Any) -> Any:
+    """The seed's tool calls are synchronous: from synchronous code run ``awaitable`` to its
+    result here; from a coroutine (a running loop in this thread) return it to be awaited."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+
+        async def run() -> Any:
+            try:
+                return await awaitable
+            finally:
+                from ._client import close_tool_clients
+
+                await close_tool_clients()  # this loop ends here: its channels go with it
+
+        return asyncio.run(run())
+    return awaitable
 
 
 @overload

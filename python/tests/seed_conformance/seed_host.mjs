@@ -14,6 +14,14 @@ const [, , repo, listen, token, here] = process.argv;
 const { Bridge } = await import(pathToFileURL(path.join(repo, "ts/dist/src/index.js")).href);
 
 const bridge = await Bridge.start({ workers: 1, token, bridgeService: { listen }, modules: ["seed_tools"], pythonPath: [here] });
+// A TypeScript tool (the seeds' "Elixir tool"), for the tool-bridge tests.
+bridge.tools.register("ts_search", ({ query, limit = 2 }) => Array.from({ length: limit }, (_, i) => `${query} result ${i + 1}`), {
+  description: "Searches (scripted)",
+  parameters: { type: "object", properties: { query: { type: "string" }, limit: { type: "integer" } }, required: ["query"] },
+});
+bridge.tools.register("ts_fail", () => {
+  throw new Error("the TypeScript tool failed");
+});
 const out = (msg) => process.stdout.write(JSON.stringify(msg) + "\n");
 out({ event: "ready", address: bridge.address, token: bridge.secret });
 
