@@ -7,6 +7,7 @@ from .optimization_bridge import DSPyOptimizationBridge, VariableAwareOptimizer
 from .resolver import ModuleSpec, ModuleVariableResolver, create_variable_aware_module
 from .variable_aware import (
     LM_PARAMETERS,
+    AwaitablePrediction,
     VariableAwareBestOfN,
     VariableAwareChainOfThought,
     VariableAwareMixin,
@@ -28,6 +29,7 @@ __all__ = [
     "DSPyOptimizationBridge",
     "VariableAwareOptimizer",
     # variable-aware modules (docs/dspy-modules.md)
+    "AwaitablePrediction",
     "BridgeError",
     "LM_PARAMETERS",
     "ModuleSpec",

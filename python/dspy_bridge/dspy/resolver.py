@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional, Union
 
 import dspy
 
+from ._removed import DEPRECATED_MODULES
 from ._session_access import MISSING, fetch_async, unwrap_context
 from .exceptions import ValidationError, VariableNotFoundError
 from .variable_aware import (
@@ -40,13 +42,15 @@ logger = logging.getLogger(__name__)
 @dataclass
 class ModuleSpec:
     """A registered module type: its DSPy class, its variable-aware class (None: made on
-    demand with ``variable_aware_class``), whether it takes a session context, and aliases."""
+    demand with ``variable_aware_class``), whether it takes a session context, aliases, and
+    for a name DSPy removed, the notice that says what is used instead."""
 
     name: str
     module_class: type
     variable_aware_class: Optional[type] = None
     requires_context: bool = True
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    deprecated: Optional[str] = None
 
     def aware_class(self) -> type:
         if self.variable_aware_class is not None:
@@ -64,6 +68,30 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-]", "", name).lower()
 
 
+class _Registry(dict):  # type: ignore[type-arg]
+    """``MODULE_REGISTRY``: a dict of canonical names that also answers aliases and loose
+    spellings (``MODULE_REGISTRY["COT"]``, ``"cot" in MODULE_REGISTRY``), as the seed's
+    registry, which lists ``'COT'`` as a key of its own, does."""
+
+    def __missing__(self, key: Any) -> ModuleSpec:
+        try:
+            return ModuleVariableResolver.lookup(key, warn=False)
+        except (ValidationError, TypeError):
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        try:
+            ModuleVariableResolver.lookup(key, warn=False)
+        except (ValidationError, TypeError):
+            return False
+        return True
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+
 def _standard_registry() -> dict[str, ModuleSpec]:
     specs = [
         ModuleSpec("Predict", dspy.Predict, VariableAwarePredict),
@@ -74,7 +102,11 @@ def _standard_registry() -> dict[str, ModuleSpec]:
         ModuleSpec("BestOfN", dspy.BestOfN, VariableAwareBestOfN),
         ModuleSpec("Refine", dspy.Refine, VariableAwareRefine),
     ]
-    return {s.name: s for s in specs}
+    # Names DSPy removed, listed as the seed lists them, mapped to their current equivalent.
+    for old, (new, notice) in DEPRECATED_MODULES.items():
+        current = next(s for s in specs if s.name == new)
+        specs.append(ModuleSpec(old, current.module_class, current.variable_aware_class, deprecated=notice))
+    return _Registry({s.name: s for s in specs})
 
 
 class ModuleVariableResolver:
@@ -91,7 +123,7 @@ class ModuleVariableResolver:
     trip, and a changed variable is never served a stale class.
     """
 
-    MODULE_REGISTRY: ClassVar[dict[str, ModuleSpec]] = _standard_registry()
+    MODULE_REGISTRY: ClassVar[dict[str, ModuleSpec]] = {}  # filled below the class (its lookups need the class)
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, session_context: Any) -> None:
@@ -112,15 +144,16 @@ class ModuleVariableResolver:
         aliases: tuple[str, ...] = (),
         requires_context: bool = True,
     ) -> ModuleSpec:
-        """Registers (or replaces) a module type under ``name`` (plus ``aliases``)."""
+        """Registers (or replaces) a module type under ``name`` (plus ``aliases``). Any class is
+        accepted, as in the seed (a ``dspy.Module`` or not); a ``variable_aware_class`` is
+        instantiated with ``session_context=...``, so it should take that keyword (any
+        ``VariableAwareMixin`` class does)."""
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("name must be a non-empty string", parameter="name")
-        if not isinstance(module_class, type) or not issubclass(module_class, dspy.Module):
-            raise ValidationError(f"module_class must be a dspy.Module subclass, got {module_class!r}", parameter="module_class")
-        if variable_aware_class is not None and not (
-            isinstance(variable_aware_class, type) and issubclass(variable_aware_class, VariableAwareMixin)
-        ):
-            raise ValidationError("variable_aware_class must subclass VariableAwareMixin", parameter="variable_aware_class")
+        if not isinstance(module_class, type):
+            raise ValidationError(f"module_class must be a class, got {module_class!r}", parameter="module_class")
+        if variable_aware_class is not None and not isinstance(variable_aware_class, type):
+            raise ValidationError(f"variable_aware_class must be a class, got {variable_aware_class!r}", parameter="variable_aware_class")
         spec = ModuleSpec(name, module_class, variable_aware_class, requires_context, tuple(aliases))
         with cls._lock:
             cls.MODULE_REGISTRY[name] = spec
@@ -143,18 +176,25 @@ class ModuleVariableResolver:
         return {a: s.name for s in cls.MODULE_REGISTRY.values() for a in s.aliases}
 
     @classmethod
-    def lookup(cls, module_name: Any) -> ModuleSpec:
-        """The spec registered for ``module_name`` (exact name, alias, or normalized match)."""
+    def lookup(cls, module_name: Any, *, warn: bool = True) -> ModuleSpec:
+        """The spec registered for ``module_name`` (exact name, alias, or normalized match).
+        A name DSPy removed (``ChainOfThoughtWithHint``) gives its current equivalent's spec
+        with a ``DeprecationWarning``."""
         if not isinstance(module_name, str) or not module_name.strip():
             raise ValidationError(f"a module name must be a non-empty string, got {module_name!r}", parameter="module_name")
         registry = cls.MODULE_REGISTRY
-        spec = registry.get(module_name)
+        spec = dict.get(registry, module_name)
+        if spec is None:
+            want = _norm(module_name)
+            for key, candidate in list(registry.items()):
+                if _norm(key) == want or _norm(candidate.name) == want or any(_norm(a) == want for a in candidate.aliases):
+                    spec = candidate
+                    break
         if spec is not None:
+            if spec.deprecated and warn:
+                warnings.warn(spec.deprecated, DeprecationWarning, stacklevel=3)
+                logger.warning("%s", spec.deprecated)
             return spec
-        want = _norm(module_name)
-        for key, spec in list(registry.items()):
-            if _norm(key) == want or _norm(spec.name) == want or any(_norm(a) == want for a in spec.aliases):
-                return spec
         available = ", ".join(cls.get_available_modules())
         aliases = ", ".join(f"{a}→{n}" for a, n in sorted(cls.get_aliases().items()))
         raise ValidationError(
@@ -228,6 +268,9 @@ class ModuleVariableResolver:
 
     def clear_cache(self) -> None:
         self._module_cache.clear()
+
+
+ModuleVariableResolver.MODULE_REGISTRY = _standard_registry()
 
 
 async def create_variable_aware_module(

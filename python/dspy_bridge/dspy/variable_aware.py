@@ -170,6 +170,24 @@ class _Restore:
         new.lms = copy.deepcopy(self.lms, memo)
         return new
 
+    def _shape(self) -> tuple[Any, ...]:
+        """What would be put back, whatever the objects it goes to (a copy restores its own
+        copies of the predictors)."""
+        config = {key: [(had, old) for _predictor, had, old in saved] for key, saved in self.config.items()}
+        return (config, len(self.lms), self.model_lm is not None)
+
+    def __eq__(self, other: object) -> bool:
+        # DSPy compares a module's copy with the original by __dict__ (Module.deepcopy's tests):
+        # restores are equal when they would restore the same values.
+        if not isinstance(other, _Restore):
+            return NotImplemented
+        try:
+            return bool(self._shape() == other._shape())
+        except Exception:  # noqa: BLE001 - values without a plain equality (arrays)
+            return False
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
 
 class VariableAwareMixin:
     """Mixin making a DSPy module's parameters follow session variables.
@@ -745,11 +763,12 @@ M = TypeVar("M")
 
 
 def variable_aware_class(module_class: type) -> type:
-    """The variable-aware subclass of a ``dspy.Module`` class (the predefined one for the
-    standard modules, otherwise made once and cached). A class that already has the mixin
-    is returned as is."""
-    if not isinstance(module_class, type) or not issubclass(module_class, dspy.Module):
-        raise ValidationError(f"expected a dspy.Module subclass, got {module_class!r}", parameter="module_class")
+    """The variable-aware subclass of a module class (the predefined one for the standard
+    modules, otherwise made once and cached). A class that already has the mixin is returned
+    as is. Any class works (the mixin needs no DSPy internals; calling an instance of a class
+    that is not a ``dspy.Module`` runs its ``forward``)."""
+    if not isinstance(module_class, type):
+        raise ValidationError(f"expected a class, got {module_class!r}", parameter="module_class")
     if issubclass(module_class, VariableAwareMixin):
         return module_class
     known = _CONCRETE.get(module_class) or _GENERATED.get(module_class)
