@@ -1,9 +1,10 @@
 // `dspy-bridge setup`: builds the managed Python environment ahead of the first
 // Bridge.start() (python-env.ts), with progress; says where it is when it already exists.
-import { checkoutRoot, ensurePythonEnv, type PythonEnvOptions, type PythonEnvProgress } from "../pool/python-env.js";
+import { checkoutRoot, ensurePythonEnv, prunePythonEnvs, type PythonEnvOptions, type PythonEnvProgress } from "../pool/python-env.js";
 
 export const SETUP_HELP = `setup options (build the Python environment the workers run, before the first start):
   --force             build it again, and look for the base interpreter again
+  --prune             then delete the other environments in the cache (older releases')
   --python-base PATH  the interpreter to build it from (default DSPY_BRIDGE_PYTHON_BASE, else
                       python3.13 … python3.10 or python3 on PATH, the first that is ≥ 3.10)
   --find-links DIR    install from this folder of wheels only, no downloads (default
@@ -16,11 +17,12 @@ export const SETUP_HELP = `setup options (build the Python environment the worke
 interface SetupFlags {
   json: boolean;
   force: boolean;
+  prune: boolean;
   options: PythonEnvOptions;
 }
 
 function parse(argv: string[]): SetupFlags {
-  const flags: SetupFlags = { json: false, force: false, options: {} };
+  const flags: SetupFlags = { json: false, force: false, prune: false, options: {} };
   const value = (i: number, name: string): string => {
     const v = argv[i];
     if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
@@ -30,6 +32,7 @@ function parse(argv: string[]): SetupFlags {
     const a = argv[i]!;
     if (a === "--json") flags.json = true;
     else if (a === "--force") flags.force = true;
+    else if (a === "--prune") flags.prune = true;
     else if (a === "--python-base") flags.options.basePython = value(++i, a);
     else if (a === "--find-links") flags.options.findLinks = value(++i, a);
     else if (a === "--cache-dir") flags.options.dir = value(++i, a);
@@ -74,6 +77,11 @@ export async function runSetup(argv: string[]): Promise<number> {
       console.log(env.built ? `Built the Python environment in ${(m.buildMs / 1000).toFixed(1)} s:` : "The Python environment is ready:");
       console.log(`  ${env.dir}`);
       console.log(`  Python ${m.base.version} (${m.base.executable}), DSPy ${m.dspy}, dspy_bridge ${m.dspyBridge}, installed with ${m.installer}`);
+    }
+    if (flags.prune) {
+      const removed = await prunePythonEnvs(flags.options);
+      if (flags.json) console.log(JSON.stringify({ event: "pruned", removed }));
+      else console.log(removed.length ? `Removed ${removed.length}: ${removed.join(", ")}` : "Nothing else to remove.");
     }
     return 0;
   } catch (err) {

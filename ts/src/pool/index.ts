@@ -4,6 +4,7 @@ export { resolveOptions, type BridgeOptions, type RecycleOptions, type RestartOp
 export {
   defaultCacheDir,
   ensurePythonEnv,
+  prunePythonEnvs,
   pythonEnvStatus,
   shippedWheel,
   type PythonEnvInfo,

@@ -30,7 +30,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync, mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { homedir, hostname, platform } from "node:os";
-import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WorkerStartError } from "../errors/index.js";
 import { PROTOCOL_VERSION } from "../transport/frame-codec.js";
@@ -321,6 +321,32 @@ export function pythonEnvStatus(options: PythonEnvOptions = {}): PythonEnvStatus
     }
   }
   return { cacheDir, current, envs, manifest };
+}
+
+/**
+ * Deletes every environment in the cache but the one this package uses now (and any being
+ * built by a live process): older releases' environments are not removed on their own.
+ * Returns the folders removed.
+ */
+export async function prunePythonEnvs(options: PythonEnvOptions = {}): Promise<string[]> {
+  const status = pythonEnvStatus(options);
+  const envsDir = join(status.cacheDir, "envs");
+  const keep = status.current ? basename(status.current.dir) : undefined;
+  const removed: string[] = [];
+  if (!existsSync(envsDir)) return removed;
+  const names = readdirSync(envsDir);
+  for (const name of names) {
+    if (name === keep || name.endsWith(".lock") || (keep && name.startsWith(`${keep}.`))) continue;
+    const base = name.replace(/\.(tmp|old)-.*$/, "");
+    if (names.includes(`${base}.lock`)) continue; // being built
+    if (name.endsWith(".json")) {
+      const pointer = readJson<Pointer>(join(envsDir, name));
+      if (pointer && pointer.name === keep) continue;
+    }
+    await rm(join(envsDir, name), { recursive: true, force: true });
+    removed.push(join(envsDir, name));
+  }
+  return removed;
 }
 
 /**
