@@ -37,6 +37,7 @@ from ..values import ValueEncodingError, encode_value
 from ..variables import _custom as _custom_types
 from ..variables.types import TYPE_ALIASES as _TYPE_ALIASES
 from . import _seed_values
+from ._seed_forms import AuthStub, TaskableWatch, token_at_hand
 from ._cache import VariableCache
 from ._convert import (
     access_rules_in,
@@ -141,6 +142,7 @@ class SessionContext:
         self._frameworks: dict[str, str] = {}  # name -> "torch"/"tensorflow": it was written as such a tensor here
         self._tensor_framework: Optional[str] = None  # set_tensor_framework
         self._custom: dict[str, tuple[str, str]] = {}  # name -> (user-defined type, its constraints JSON)
+        self._auth_token: Optional[str] = None  # added to every call: the seed's caller channel without a token
         self._default_objective_options: dict[str, Any] = {}
         self._reopen_lock: Optional[asyncio.Lock] = None
         self._swap_event: Optional[asyncio.Event] = None
@@ -312,6 +314,8 @@ class SessionContext:
     def _swap(self, channel: Any, owned: bool) -> None:
         self._channel = channel
         self._stub = bridge_pb2_grpc.BridgeServiceStub(channel)
+        if self._auth_token is not None:
+            self._stub = AuthStub(self._stub, self._auth_token)
         self._owns_channel = owned
         event = self._swap_event
         self._swap_event = asyncio.Event()
@@ -438,7 +442,10 @@ class SessionContext:
             try:
                 return await getattr(stub, method)(request, timeout=self._timeout)
             except grpc.aio.AioRpcError as err:
-                raise _translate(err) from None
+                translated = _translate(err)
+                if isinstance(translated, AuthenticationError) and attempt == 0 and self._may_add_token():
+                    continue  # the seed's channel without a token: the calls carry the one at hand now
+                raise translated from None
             except grpc.aio.UsageError:
                 if attempt == 0 and self._channel_factory is not None and not self._closed:
                     await self._channel_lost(stub)
@@ -452,6 +459,17 @@ class SessionContext:
                     continue
                 raise BridgeClosedError("the channel to the host was closed during the call") from None
         raise BridgeClosedError("the channel to the host is closed")  # pragma: no cover
+
+    def _may_add_token(self) -> bool:
+        """A caller's channel the host refused: carry the token this process knows, once."""
+        if self._channel_factory is not None or self._auth_token is not None:
+            return False
+        token = token_at_hand()
+        if token is None:
+            return False
+        self._auth_token = token
+        self._stub = AuthStub(self._stub, token)
+        return True
 
     def _caller_id(self) -> str:
         return self._caller or self._session_id
@@ -1368,7 +1386,7 @@ class SessionContext:
         start_revision: Optional[int],
     ) -> VariableWatch:
         self._require_watchable()
-        w = VariableWatch(
+        w = TaskableWatch(
             self,
             names,
             include_initial=include_initial,

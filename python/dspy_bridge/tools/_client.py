@@ -286,6 +286,9 @@ class SessionTools:
     def _stub(self) -> Any:
         from .._gen.dspy_bridge.v1 import bridge_pb2_grpc
 
+        stub = getattr(self._session, "_stub", None)  # the context's own (it may add the token to each call)
+        if stub is not None:
+            return stub
         return bridge_pb2_grpc.BridgeServiceStub(self._session.channel)  # the channel may be swapped by reconnect()
 
     async def call(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> Any:
