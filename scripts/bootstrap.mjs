@@ -54,7 +54,23 @@ function npmDeps() {
   const hash = hashFiles(["package.json", "package-lock.json", "ts/package.json"]);
   stamped("node_modules/.dspy-bridge-stamp", hash, () => {
     step("installing npm dependencies (npm ci)");
-    run("npm", ["ci", "--no-audit", "--no-fund"]);
+    // Install scripts run in nativeDeps, only for the commands that need them.
+    run("npm", ["ci", "--no-audit", "--no-fund", "--ignore-scripts"]);
+  });
+  if (!process.argv.includes("--no-native")) nativeDeps(hash);
+}
+
+/**
+ * The install scripts npm ci skipped (the approved ones, `allowScripts`): better-sqlite3's
+ * native addon, which compiles from source when no prebuilt binary can be fetched (minutes).
+ * The SQLite store and its tests need it; `npm run demo` (`--no-native`) does not, and
+ * better-sqlite3 loads its addon only when a database is opened.
+ */
+function nativeDeps(hash) {
+  stamped("node_modules/.dspy-bridge-native-stamp", hash, () => {
+    if (existsSync(join(root, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"))) return;
+    step("building better-sqlite3's native addon (npm rebuild; a few minutes when it compiles)");
+    run("npm", ["rebuild", "--no-audit", "--no-fund", "better-sqlite3", "protobufjs"]);
   });
 }
 

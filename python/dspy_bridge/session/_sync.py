@@ -12,6 +12,7 @@ that would wait for itself; such callbacks run on the loop and may use ``session
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Optional, TypeVar, Union
@@ -48,7 +49,14 @@ class _LoopThread:
         if self.loop.is_closed():
             coro.close()
             raise BridgeClosedError("this SyncSessionContext is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        except (asyncio.TimeoutError, concurrent.futures.TimeoutError) as exc:
+            # The same class as TimeoutError from Python 3.11; on 3.10 each is its own, and
+            # the sync API promises TimeoutError on every version.
+            if isinstance(exc, TimeoutError):
+                raise
+            raise TimeoutError(*exc.args) from exc
 
     def call(self, fn: Callable[[], T]) -> T:
         async def wrapper() -> T:
