@@ -6,6 +6,7 @@ Twin of ``ts/src/store/types/`` (TypeScript); both are checked against the share
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -67,6 +68,9 @@ _DTYPE_BY_KIND_SIZE = {(dt.kind, dt.itemsize): DTYPE_NAMES[code] for code, dt in
 _TENSOR_DTYPES = frozenset(DTYPE_NAMES.values())
 _MAX_PREVIEW = 60
 
+MAX_PATTERN_LENGTH = 1_000
+"""The longest ``pattern`` accepted, in characters (code points), as on the host."""
+
 
 # --- names ----------------------------------------------------------------------------------
 
@@ -99,11 +103,14 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_PREVIEW else text[: _MAX_PREVIEW - 1] + "…"
+def _clip(text: str, limit: int = _MAX_PREVIEW) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _preview(value: Any) -> str:
+    if isinstance(value, str) and len(value) > 2 * _MAX_PREVIEW:
+        # Only the start is rendered: a 100 MiB string costs no more than a short one.
+        return _clip(repr(value[: 2 * _MAX_PREVIEW]))
     if isinstance(value, Embedding):
         if value.size <= 8:
             return f"Embedding({value.dtype.name}, {np.asarray(value).tolist()!r})"
@@ -126,9 +133,72 @@ def _show_limit(limit: Any) -> str:
 
 def _show(v: Any) -> str:
     try:
-        return json.dumps(v)
-    except (TypeError, ValueError):
-        return repr(v)
+        return _clip(json.dumps(v), 100)
+    except (TypeError, ValueError, RecursionError):
+        return type(v).__name__
+
+
+# --- patterns (RE2) -----------------------------------------------------------------------
+
+
+def _re2() -> Any:
+    try:
+        import re2
+    except ImportError as exc:  # pragma: no cover - a dependency of dspy_bridge
+        raise ImportError(
+            "the 'pattern' constraint needs the google-re2 package (a dependency of dspy_bridge): pip install google-re2"
+        ) from exc
+    return re2
+
+
+def _any_byte_escape(pattern: str) -> bool:
+    """True if the pattern uses ``\\C`` (any byte), which RE2 in C++ knows and the host's RE2 does not."""
+    i = 0
+    quoted = False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if quoted:
+                if nxt == "E":
+                    quoted = False
+            elif nxt == "Q":
+                quoted = True
+            elif nxt == "C":
+                return True
+            i += 2
+            continue
+        i += 1
+    return False
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_pattern(pattern: str) -> Any:
+    """RE2, as on the host (TypeScript: re2js): linear-time matching, no backreferences or
+    lookaround. ``InvalidArgumentError`` (``constraints.pattern``) naming the problem."""
+    what = "string constraint 'pattern'"
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise _bad("pattern", f"{what} is {len(pattern)} characters long, over the limit of {MAX_PATTERN_LENGTH}")
+    shown = _clip(json.dumps(pattern[:200]), 100)
+    if _any_byte_escape(pattern):
+        raise _bad("pattern", f"{what} {shown} is not a valid RE2 regular expression: invalid escape sequence: \\C (RE2 syntax: no backreferences, no lookahead or lookbehind)")
+    re2 = _re2()
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        why = exc.args[0] if exc.args else str(exc)
+        if isinstance(why, bytes):
+            why = why.decode("utf-8", "replace")
+        raise _bad(
+            "pattern", f"{what} {shown} is not a valid RE2 regular expression: {_clip(str(why), 200)} (RE2 syntax: no backreferences, no lookahead or lookbehind)"
+        ) from None
+
+
+def _pattern_matches(pattern: str, value: str) -> bool:
+    # Searched as UTF-8 bytes (what RE2 reads); a lone surrogate is carried, not refused.
+    return _compile_pattern(pattern).search(value.encode("utf-8", "surrogatepass")) is not None
 
 
 # --- constraints ------------------------------------------------------------------------------
@@ -225,10 +295,7 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
             pattern = given["pattern"]
             if not isinstance(pattern, str):
                 raise _bad("pattern", f"string constraint 'pattern' must be a regular expression string, got {_show(pattern)}")
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise _bad("pattern", f"string constraint 'pattern' is not a valid regular expression: {exc}") from exc
+            _compile_pattern(pattern)
             out["pattern"] = pattern
         if t == "list" and "item_type" in given:
             item = given["item_type"]
@@ -402,7 +469,7 @@ def _scalar(t: str, ctx: _Ctx, value: Any, c: Mapping[str, Any]) -> Any:
         if not isinstance(value, str):
             raise ctx.mismatch(value, "a string")
         _check_length(ctx, _preview(value), len(value), c)
-        if "pattern" in c and re.search(c["pattern"], value) is None:
+        if "pattern" in c and not _pattern_matches(c["pattern"], value):
             raise ctx.violation(_preview(value), "pattern", c["pattern"])
         return value
     raise AssertionError(t)

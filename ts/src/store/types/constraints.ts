@@ -1,6 +1,8 @@
 import { InvalidArgumentError } from "../../errors/index.js";
 import { isDTypeName } from "../../values/index.js";
 import { canonicalType, type VariableType } from "./names.js";
+import { clip } from "./describe.js";
+import { compileClientPattern, type Pattern } from "./pattern.js";
 
 /** The constraint names each type accepts (docs/variables-types.md). */
 export const CONSTRAINTS_BY_TYPE: Readonly<Record<VariableType, readonly string[]>> = Object.freeze({
@@ -28,7 +30,7 @@ export const DEFAULT_NORM_TOLERANCE = 1e-6;
 // Normalized constraint objects (the result of validateConstraints) and the type they were
 // validated for, so validateValue does not re-validate them; compiled patterns by object.
 const validated = new WeakMap<object, VariableType>();
-const compiled = new WeakMap<object, RegExp>();
+const compiled = new WeakMap<object, Pattern>();
 
 function bad(name: string, message: string): InvalidArgumentError {
   return new InvalidArgumentError(message, { parameter: name === "" ? "constraints" : `constraints.${name}` });
@@ -40,11 +42,12 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** A constraint's value in a message: JSON, clipped (a client may send anything, of any size or depth). */
 const show = (v: unknown): string => {
   try {
-    return JSON.stringify(v) ?? String(v);
+    return clip(JSON.stringify(v) ?? typeof v, 100);
   } catch {
-    return String(v);
+    return Array.isArray(v) ? "a list" : typeof v;
   }
 };
 
@@ -121,7 +124,7 @@ export function validateConstraints(type: string, constraints: unknown): Record<
     }
   }
   const has = (k: string): boolean => Object.hasOwn(input, k);
-  let pattern: RegExp | undefined;
+  let pattern: Pattern | undefined;
 
   switch (t) {
     case "float":
@@ -146,14 +149,7 @@ export function validateConstraints(type: string, constraints: unknown): Record<
         if (typeof input.pattern !== "string") {
           throw bad("pattern", `string constraint 'pattern' must be a regular expression string, got ${show(input.pattern)}`);
         }
-        try {
-          pattern = new RegExp(input.pattern, "u");
-        } catch (err) {
-          throw new InvalidArgumentError(
-            `string constraint 'pattern' is not a valid regular expression: ${(err as Error).message}`,
-            { parameter: "constraints.pattern", cause: err },
-          );
-        }
+        pattern = compileClientPattern(input.pattern, "constraints.pattern", "string constraint 'pattern'");
         out.pattern = input.pattern;
       }
       if (t === "list" && has("item_type")) {
@@ -270,12 +266,12 @@ export function validateConstraints(type: string, constraints: unknown): Record<
   return out;
 }
 
-/** The compiled `pattern` of normalized string constraints (search semantics, `u` flag). */
-export function compiledPattern(constraints: Record<string, unknown>): RegExp | undefined {
+/** The compiled `pattern` of normalized string constraints (RE2, search semantics). */
+export function compiledPattern(constraints: Record<string, unknown>): Pattern | undefined {
   if (typeof constraints.pattern !== "string") return undefined;
   let re = compiled.get(constraints);
   if (re === undefined) {
-    re = new RegExp(constraints.pattern, "u");
+    re = compileClientPattern(constraints.pattern, "constraints.pattern", "string constraint 'pattern'");
     compiled.set(constraints, re);
   }
   return re;

@@ -1,8 +1,9 @@
 import { ConstraintViolationError, TypeMismatchError } from "../../errors/index.js";
 import { Tensor } from "../../values/index.js";
 import { compiledPattern, DEFAULT_NORM_TOLERANCE, validateConstraints } from "./constraints.js";
-import { preview, showLimit, typeNameOf } from "./describe.js";
+import { codePoints, preview, showLimit, typeNameOf } from "./describe.js";
 import { canonicalType, type VariableType } from "./names.js";
+import type { Pattern } from "./pattern.js";
 
 const MODULE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
@@ -57,10 +58,22 @@ function toInteger(ctx: Ctx, value: unknown): number | bigint {
   throw mismatch(ctx, value, "an integer");
 }
 
-function codePoints(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
+/** The string length checks, counting code points only when the UTF-16 length cannot decide. */
+function checkStringLength(ctx: Ctx, value: string, c: Record<string, unknown>): void {
+  const min = typeof c.min_length === "number" ? c.min_length : undefined;
+  const max = typeof c.max_length === "number" ? c.max_length : undefined;
+  if (min === undefined && max === undefined) return;
+  // A string of n units has between ceil(n / 2) and n code points.
+  if ((max === undefined || value.length <= max) && (min === undefined || Math.ceil(value.length / 2) >= min)) return;
+  checkLength(ctx, preview(value), codePoints(value), c);
+}
+
+/** A pattern check, refused rather than run when the input is past what the check may cost. */
+function checkPattern(ctx: Ctx, re: Pattern, value: string, pattern: string): void {
+  if (value.length > re.maxInput) {
+    throw violation(ctx, preview(value), "pattern", pattern, `a string of ${value.length} UTF-16 units is too long to check against this pattern: at most ${re.maxInput}`);
+  }
+  if (!re.test(value)) throw violation(ctx, preview(value), "pattern", pattern);
 }
 
 function checkLength(ctx: Ctx, shown: string, length: number, c: Record<string, unknown>): void {
@@ -89,9 +102,9 @@ function scalar(type: VariableType, ctx: Ctx, value: unknown, c: Record<string, 
       return value;
     case "string": {
       if (typeof value !== "string") throw mismatch(ctx, value, "a string");
-      checkLength(ctx, preview(value), codePoints(value), c);
+      checkStringLength(ctx, value, c);
       const re = compiledPattern(c);
-      if (re !== undefined && !re.test(value)) throw violation(ctx, preview(value), "pattern", c.pattern);
+      if (re !== undefined) checkPattern(ctx, re, value, c.pattern as string);
       return value;
     }
     default:
