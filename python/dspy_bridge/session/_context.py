@@ -1494,20 +1494,31 @@ class SessionContext:
         filter_pattern: Optional[str] = None,
     ) -> bytes:
         """The session's variables as a self-contained document (``"json"`` or ``"yaml"``;
-        embeddings and tensors as base64 bytes with dtype and shape). ``"pickle"`` is refused
-        by the host (``ValueError``: loading one runs arbitrary code); ``"parquet"`` is not
-        implemented (``NotImplementedError``)."""
+        embeddings and tensors as base64 bytes with dtype and shape), or the same as a Parquet
+        table (``"parquet"``: one row per variable, per kept version with ``include_history``,
+        per dependency; needs the optional package pyarrow, ``MissingDependencyError`` — an
+        ``ImportError`` — naming it otherwise; docs/variables.md). ``"pickle"`` is refused by
+        the host (``ValueError``: loading one runs arbitrary code; use json, yaml or parquet)."""
+        parquet = format == "parquet"
+        if parquet:
+            from ._parquet import _pyarrow
+
+            _pyarrow()  # missing: say so before asking the host for anything
         resp = await self._call(
             "ExportVariables",
             variables_pb2.ExportVariablesRequest(
                 session_id=self._session_id,
-                format=format,
+                format="json" if parquet else format,
                 include_history=include_history,
                 include_dependencies=include_dependencies,
                 filter_pattern=filter_pattern or "",
                 caller_session_id=self._caller,
             ),
         )
+        if parquet:
+            from ._parquet import document_to_parquet
+
+            return document_to_parquet(json.loads(bytes(resp.data)))
         return bytes(resp.data)
 
     async def import_variables(
@@ -1522,9 +1533,14 @@ class SessionContext:
         skipped), ``"merge"`` (maps deep-merged, imported keys winning). ``dry_run`` checks
         everything and changes nothing. Returns ``{"imported", "skipped", "errors",
         "details": [{"name", "action", "error"?}], "revision", "dry_run"}``. A malformed
-        document raises ``ValueError`` and leaves the store unchanged."""
+        document raises ``ValueError`` and leaves the store unchanged. ``format``: ``"json"``,
+        ``"yaml"`` or ``"parquet"`` (an ``export_variables(format="parquet")`` table; pyarrow)."""
         if isinstance(data, str):
             data = data.encode("utf-8")
+        if format == "parquet":  # the client's format: the host takes the same document as JSON
+            from ._parquet import parquet_to_document
+
+            data, format = json.dumps(parquet_to_document(bytes(data))).encode("utf-8"), "json"  # noqa: A001
         t0 = time.perf_counter()
         resp = await self._call(
             "ImportVariables",

@@ -80,14 +80,74 @@ async def test_merge_strategies(session: SessionContext) -> None:
         await session.import_variables(data, merge_strategy="union")
 
 
-async def test_pickle_refused_and_parquet_not_implemented(session: SessionContext) -> None:
+async def test_pickle_refused_with_the_alternatives_named(session: SessionContext) -> None:
     await _populate(session)
-    with pytest.raises(ValueError, match="pickle.*arbitrary code"):
+    with pytest.raises(ValueError, match="pickle.*arbitrary code.*use 'json' or 'yaml'"):
         await session.export_variables(format="pickle")
     with pytest.raises(ValueError, match="pickle"):
         await session.import_variables(b"\x80\x04K\x01.", format="pickle")
-    with pytest.raises(NotImplementedError):
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(_has_pyarrow(), reason="pyarrow is installed: the round trip is tested instead")
+async def test_parquet_without_pyarrow_names_the_package(session: SessionContext) -> None:
+    from dspy_bridge.session._parquet import MissingDependencyError
+
+    await _populate(session)
+    with pytest.raises(ImportError, match="needs the optional package 'pyarrow'.*pip install pyarrow") as err:
         await session.export_variables(format="parquet")
+    assert isinstance(err.value, MissingDependencyError) and err.value.details["package"] == "pyarrow"
+    with pytest.raises(ImportError, match="pyarrow"):
+        await session.import_variables(b"PAR1", format="parquet")
+
+
+@pytest.mark.skipif(not _has_pyarrow(), reason="pyarrow (optional) is not installed")
+async def test_parquet_round_trip_with_history_rows(host: object, session: SessionContext, session_id: str) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    await _populate(session)
+    data = await session.export_variables(format="parquet", include_history=True)
+    assert data[:4] == b"PAR1"
+    rows = pq.read_table(io.BytesIO(data)).to_pylist()
+    kinds = [r["record"] for r in rows]
+    assert kinds[0] == "document" and kinds.count("variable") == 6 and kinds.count("dependency") == 1
+    temperature = [r for r in rows if r["name"] == "temperature" and r["record"] == "history"]
+    assert [(r["version"], r["value_json"]) for r in temperature] == [(1, "0.7"), (2, "0.8")]  # one row per kept version
+    as_json = json.loads(await session.export_variables(format="json", include_history=True))
+    from dspy_bridge.session._parquet import parquet_to_document
+
+    assert parquet_to_document(data)["variables"] == as_json["variables"]  # the same document
+    address, token = host  # type: ignore[misc]
+    target = await SessionContext.connect(address, session_id + "_pq", token=token)
+    try:
+        dry = await target.import_variables(data, format="parquet", dry_run=True)
+        assert dry["errors"] == 0 and dry["imported"] == 6
+        done = await target.import_variables(data, format="parquet")
+        assert done["imported"] == 6
+        assert await target.get_variable("temperature") == 0.8
+        assert (await target.get_variable("weights")).tolist() == np.arange(12).reshape(3, 4).tolist()
+        # imported as the JSON document would be (what the host keeps of the history included)
+        via_json = await SessionContext.connect(address, session_id + "_pq_json", token=token)
+        try:
+            await via_json.import_variables(json.dumps(as_json).encode(), format="json")
+            assert [h["value"] for h in await target.get_variable_history("temperature")] == [
+                h["value"] for h in await via_json.get_variable_history("temperature")
+            ]
+        finally:
+            await via_json.close()
+        with pytest.raises(ValueError, match="not a Parquet file"):
+            await target.import_variables(b"not parquet", format="parquet")
+    finally:
+        await target.close()
 
 
 async def test_malformed_import_leaves_store_unchanged(session: SessionContext) -> None:
