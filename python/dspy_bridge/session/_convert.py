@@ -23,12 +23,13 @@ def ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
 
 
-def decode(value: Any, vtype: str = "") -> Any:
+def decode(value: Any, vtype: str = "", path: str = "value") -> Any:
     """A ``Value`` (or None) -> Python; an empty envelope is None. A ``float`` variable's
-    value is always a Python float: the host (JavaScript) writes 1.0 as ``1`` on the wire."""
+    value is always a Python float: the host (JavaScript) writes 1.0 as ``1`` on the wire.
+    An undecodable one is a ``ValueDecodingError`` naming ``path``."""
     if value is None or not value.json:
         return None
-    out = decode_value(value)
+    out = decode_value(value, path)
     if vtype == "float" and type(out) is int:
         return float(out)
     return out
@@ -144,8 +145,8 @@ def change_to_update(change: variables_pb2.VariableChange, revision: int, initia
     return VariableUpdate(
         variable_id=change.id,
         name=change.name,
-        value=None if deleted else decode(change.value, change.type),
-        old_value=decode(change.old_value, change.type) if change.HasField("old_value") else None,
+        value=None if deleted else decode(change.value, change.type, change.name),
+        old_value=decode(change.old_value, change.type, f"{change.name} (old value)") if change.HasField("old_value") else None,
         metadata=dict(change.metadata),
         timestamp=ms_to_datetime(change.timestamp_ms),
         source=change.source,
@@ -161,7 +162,7 @@ def snapshot_update(var: variables_pb2.Variable, revision: int) -> VariableUpdat
     return VariableUpdate(
         variable_id=var.id,
         name=var.name,
-        value=decode(var.value, var.type),
+        value=decode(var.value, var.type, var.name),
         old_value=None,
         metadata=dict(var.metadata),
         timestamp=ms_to_datetime(var.updated_at_ms),

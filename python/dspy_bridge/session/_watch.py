@@ -31,6 +31,7 @@ import grpc
 from .._gen.dspy_bridge.v1 import session_pb2, variables_pb2
 from ..core.host import _translate
 from ..errors import BridgeClosedError, BridgeError, BridgePermissionError, Code, InvalidArgumentError
+from ..values import ValueDecodingError
 from ._convert import change_to_update, snapshot_update
 from ._update import VariableUpdate
 
@@ -60,6 +61,23 @@ class _End:
 
     def __init__(self, error: Optional[BaseException]) -> None:
         self.error = error
+
+
+class _Undecodable:
+    """A change whose value this process cannot decode: the consumer gets its typed error
+    (``ValueDecodingError``) once, and the watch goes on with the next change."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: ValueDecodingError) -> None:
+        self.error = error
+
+
+def _decoded(make: Callable[..., VariableUpdate], *args: Any) -> Union[VariableUpdate, _Undecodable]:
+    try:
+        return make(*args)
+    except ValueDecodingError as err:
+        return _Undecodable(err)
 
 
 def _check_ms(value: Any, parameter: str) -> float:
@@ -107,13 +125,14 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         self._debounce = _check_ms(debounce_ms, "debounce_ms")
         self._start_revision = start_revision
         self._revision = (start_revision - 1) if start_revision else 0
-        self._raw: asyncio.Queue[Union[VariableUpdate, _End]] = asyncio.Queue()
+        self._raw: asyncio.Queue[Union[VariableUpdate, _Undecodable, _End]] = asyncio.Queue()
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stopped = False
         self._end: Optional[_End] = None
         self._finished = False
         # throttle / debounce state
         self._pending: dict[str, VariableUpdate] = {}
+        self._undecodable: list[ValueDecodingError] = []
         self._last_emit: dict[str, float] = {}
         self._last_change = -math.inf
         self.reconnects = 0
@@ -176,6 +195,8 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                 item = await self._raw.get()
                 if isinstance(item, _End):
                     self._finish(item)
+                if isinstance(item, _Undecodable):
+                    raise item.error
                 if self._passes(item):
                     return item
         return await self._next_coalesced()
@@ -197,10 +218,13 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
             return bool(f(u.name, u.old_value, u.value))
         return bool(f(u.old_value, u.value))
 
-    def _fold(self, item: Union[VariableUpdate, _End], now: float) -> None:
+    def _fold(self, item: Union[VariableUpdate, _Undecodable, _End], now: float) -> None:
         if isinstance(item, _End):
             if self._end is None:
                 self._end = item
+            return
+        if isinstance(item, _Undecodable):
+            self._undecodable.append(item.error)
             return
         if not self._passes(item):
             return
@@ -219,6 +243,8 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
             now = loop.time()
             while not self._raw.empty():
                 self._fold(self._raw.get_nowait(), now)
+            if self._undecodable:
+                raise self._undecodable.pop(0)
             flush = self._end is not None
             best: Optional[VariableUpdate] = None
             next_deadline = math.inf
@@ -294,13 +320,13 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                                     self._revision = resp.revision
                                 if self._include_initial:
                                     for ch in resp.changes:
-                                        self._raw.put_nowait(change_to_update(ch, resp.revision, True))
+                                        self._raw.put_nowait(_decoded(change_to_update, ch, resp.revision, True))
                                 first = False
                                 if not self._ready.done():
                                     self._ready.set_result(None)
                             continue
                         for ch in resp.changes:
-                            self._raw.put_nowait(change_to_update(ch, resp.revision, False))
+                            self._raw.put_nowait(_decoded(change_to_update, ch, resp.revision, False))
                         if resp.revision > self._revision:
                             self._revision = resp.revision
                     else:
@@ -399,5 +425,5 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
             )
             variables = list(resp.variables)
         for var in variables:
-            self._raw.put_nowait(snapshot_update(var, resp.revision))
+            self._raw.put_nowait(_decoded(snapshot_update, var, resp.revision))
         self._revision = resp.revision

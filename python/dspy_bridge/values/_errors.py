@@ -23,10 +23,11 @@ def format_path(root: str, segments: Sequence[PathSegment]) -> str:
     for seg in segments:
         if isinstance(seg, int):
             parts.append(f"[{seg}]")
-        elif _IDENT.match(seg):
+        elif len(seg) <= 100 and _IDENT.match(seg):
             parts.append(f".{seg}")
         else:
-            parts.append(f"[{json.dumps(seg, ensure_ascii=False)}]")
+            # A key is echoed at most 100 characters long: a peer may send keys of any length.
+            parts.append(f"[{json.dumps(seg if len(seg) <= 100 else seg[:99] + '…', ensure_ascii=False)}]")
     return "".join(parts)
 
 

@@ -42,6 +42,7 @@ import {
 import { errorToDetail } from "../errors/index.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import { toServiceError } from "./service-error.js";
+import { clip } from "../store/types/describe.js";
 import { caller, type Wrap } from "./unary.js";
 import { exportVariables, importVariables } from "../store/export-import.js";
 import type { Store } from "../store/store.js";
@@ -56,7 +57,7 @@ function parseJsonObject(text: string, where: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new InvalidArgumentError(`${where} is not valid JSON: ${(err as Error).message}`, { parameter: where });
+    throw new InvalidArgumentError(`${where} is not valid JSON: ${clip((err as Error).message, 200)}`, { parameter: where });
   }
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new InvalidArgumentError(`${where} must be a JSON object`, { parameter: where });

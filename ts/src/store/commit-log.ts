@@ -120,11 +120,11 @@ export class CommitLog {
     if (this.hooks.isClosed()) return Promise.reject(new StoreUnavailableError("the store is closed"));
     if (!this.isShared) {
       try {
-        const planned = plan();
+        const planned = this.plan(plan);
         if (!planned.entry) return Promise.resolve(planned.answer(0));
         const id = this.nextId(planned.entry);
         if (this.backend) {
-          const request = requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit);
+          const request = this.request(planned.entry);
           let result: ReturnType<StoreBackend["commit"]>;
           try {
             result = this.backend.commit(request);
@@ -157,9 +157,9 @@ export class CommitLog {
 
   private async mutateShared<T>(plan: () => Planned<T>, deadline: CommitDeadline): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const planned = plan();
+      const planned = this.plan(plan);
       if (!planned.entry) return planned.answer(0);
-      const request = requestFor(planned.entry, this.sessionOf(planned.entry), this.historyLimit);
+      const request = this.request(planned.entry);
       // A commit sent late (its turn came late while the backend kept answering) still gets its in-flight time.
       const now = Date.now();
       const bounds = { sendBy: Math.max(deadline.sendBy, now), settleBy: Math.max(deadline.settleBy, now + this.limits.inFlightMs - this.limits.callMs) };
@@ -240,6 +240,17 @@ export class CommitLog {
       };
       tick();
     });
+  }
+
+  /** Plans a mutation; a commit also gets its history decision (the size limits: StoreState.planHistory). */
+  private plan<T>(plan: () => Planned<T>): Planned<T> {
+    const planned = plan();
+    if (planned.entry?.t === "commit") this.state.planHistory(planned.entry);
+    return planned;
+  }
+
+  private request(entry: Entry) {
+    return requestFor(entry, this.sessionOf(entry), this.historyLimit, this.state.logTrimFor(entry));
   }
 
   private sessionOf(entry: Entry): SessionRecord | undefined {

@@ -1,6 +1,7 @@
 // Dependencies between the variables of one session: "from depends on to". Edges that
 // would close a cycle are refused.
 import { InvalidArgumentError } from "../errors/index.js";
+import { quote } from "./types/describe.js";
 
 export interface Edge {
   to: string;
@@ -13,7 +14,7 @@ export const DEPENDENCY_TYPES = ["data", "constraint", "optimization"] as const;
 /** A dependency type the store knows, or InvalidArgumentError naming the choices. */
 export function checkDependencyType(type: string): void {
   if (!(DEPENDENCY_TYPES as readonly string[]).includes(type)) {
-    throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got '${type}'`, { parameter: "dependency_type" });
+    throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got ${quote(type)}`, { parameter: "dependency_type" });
   }
 }
 
@@ -42,9 +43,12 @@ export class DependencyGraph {
     if (from === to) throw new InvalidArgumentError(`a variable cannot depend on itself ('${from}')`, { parameter: "to_variable" });
     const back = this.path(to, from);
     if (back) {
-      throw new InvalidArgumentError(`dependency ${from} -> ${to} would create a cycle: ${[from, ...back].join(" -> ")}`, {
+      // A cycle through thousands of variables is named by its first and last steps.
+      const cycle = [from, ...back];
+      const shown = cycle.length <= 12 ? cycle : [...cycle.slice(0, 6), `… ${cycle.length - 11} more …`, ...cycle.slice(-5)];
+      throw new InvalidArgumentError(`dependency ${from} -> ${to} would create a cycle: ${shown.join(" -> ")}`, {
         parameter: "to_variable",
-        details: { cycle: [from, ...back] },
+        details: { cycle: shown },
       });
     }
   }

@@ -28,6 +28,10 @@ export interface PutChange {
   /** Existing variables: their create revision. */
   createRevision: number;
   createdAtMs: number;
+  /** The history entry's size in bytes (value and write metadata); absent in entries of older versions. */
+  bytes?: number;
+  /** The variable keeps its newest `keep` versions after this write (count and byte limits); absent: the history limit. */
+  keep?: number;
 }
 
 export interface DeleteChange {
@@ -63,6 +67,8 @@ export type Entry =
       dels: DeleteChange[];
       edges: EdgeChange[];
       config: ConfigChange | undefined;
+      /** Other variables of the session that keep only their newest `keep` versions (the session's byte limit). */
+      trims?: { name: string; keep: number }[];
     }
   | { t: "session"; info: SessionInfo }
   | { t: "drop"; sid: string; why: "deleted" | "expired" }

@@ -8,8 +8,11 @@ import { BridgeError, InvalidArgumentError, NotImplementedError } from "../error
 import { isAllowed, normalizeRules } from "./access.js";
 import { DEPENDENCY_TYPES } from "./dependency-graph.js";
 import { valueFromJson, valueToJson } from "./entries.js";
-import { compilePattern, stringMap, type Store } from "./store.js";
+import { checkVariableName, compilePattern, stringMap, type Store } from "./store.js";
+import { measureWrite } from "./limits.js";
 import { canonicalType, validateConstraints, validateValue } from "./types/index.js";
+import { setOwn } from "../values/encode.js";
+import { clip, quote } from "./types/describe.js";
 
 export const EXPORT_FORMAT = "dspy-bridge/variables";
 export const EXPORT_VERSION = 1;
@@ -55,12 +58,12 @@ function checkFormat(format: string | undefined): "json" | "yaml" {
     );
   }
   if (f === "parquet") throw new NotImplementedError("format 'parquet' is not implemented; use 'json' or 'yaml'");
-  throw new InvalidArgumentError(`unknown export format '${format}'; use 'json' or 'yaml'`, { parameter: "format" });
+  throw new InvalidArgumentError(`unknown export format ${quote(format)}; use 'json' or 'yaml'`, { parameter: "format" });
 }
 
 export async function exportVariables(store: Store, sessionId: string, options: ExportOptions = {}): Promise<{ data: Buffer; count: number }> {
   const format = checkFormat(options.format);
-  const re = compilePattern(options.filterPattern);
+  const re = compilePattern(options.filterPattern, "filter_pattern");
   const records = (await store.list(sessionId, undefined, options.caller ?? sessionId)).filter((r) => !re || re.test(r.name));
   const session = store.sessionRecord(sessionId);
   const names = new Set(records.map((r) => r.name));
@@ -113,13 +116,13 @@ function parseDocument(data: Uint8Array, format: "json" | "yaml"): { variables: 
     const text = Buffer.from(data).toString("utf8");
     doc = format === "json" ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new InvalidArgumentError(`malformed ${format} import: ${(err as Error).message}`, { parameter: "data" });
+    throw new InvalidArgumentError(`malformed ${format} import: ${clip(String((err as Error).message), 300)}`, { parameter: "data" });
   }
   const d = doc as Record<string, unknown> | null;
   if (!d || typeof d !== "object" || d.format !== EXPORT_FORMAT) {
     throw new InvalidArgumentError(`not a dspy-bridge export: expected format '${EXPORT_FORMAT}'`, { parameter: "data" });
   }
-  if (d.version !== EXPORT_VERSION) throw new InvalidArgumentError(`unsupported export version ${String(d.version)}`, { parameter: "data" });
+  if (d.version !== EXPORT_VERSION) throw new InvalidArgumentError(`unsupported export version ${quote(d.version)}`, { parameter: "data" });
   if (!Array.isArray(d.variables)) throw new InvalidArgumentError("malformed import: 'variables' must be a list", { parameter: "data" });
   const variables = d.variables.map((raw: unknown, i: number): ImportedVariable => {
     const v = raw as Record<string, unknown>;
@@ -130,7 +133,7 @@ function parseDocument(data: Uint8Array, format: "json" | "yaml"): { variables: 
     try {
       value = valueFromJson(v.value as JsonValue);
     } catch (err) {
-      throw new InvalidArgumentError(`malformed import: variables[${i}] '${v.name}' has an unreadable value: ${(err as Error).message}`, {
+      throw new InvalidArgumentError(`malformed import: variables[${i}] ${quote(v.name)} has an unreadable value: ${clip(String((err as Error).message), 300)}`, {
         parameter: `variables[${i}].value`,
       });
     }
@@ -143,17 +146,29 @@ function parseDocument(data: Uint8Array, format: "json" | "yaml"): { variables: 
       accessRules: v.access_rules ?? [],
     };
   });
-  const deps = Array.isArray(d.dependencies) ? (d.dependencies as { from: string; to: string; type: string }[]) : [];
-  return { variables, dependencies: deps };
+  const deps = Array.isArray(d.dependencies) ? (d.dependencies as unknown[]) : [];
+  deps.forEach((dep, i) => {
+    const e = dep as Record<string, unknown> | null;
+    if (!e || typeof e !== "object" || typeof e.from !== "string" || typeof e.to !== "string" || (e.type !== undefined && e.type !== null && typeof e.type !== "string")) {
+      throw new InvalidArgumentError(`malformed import: dependencies[${i}] must be {from, to, type} with string names, got ${quote(dep)}`, { parameter: `dependencies[${i}]` });
+    }
+  });
+  return { variables, dependencies: deps as { from: string; to: string; type: string }[] };
 }
 
 function isPlainMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && Object.getPrototypeOf(v) === Object.prototype;
+  if (typeof v !== "object" || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
+/** Imported keys win; a `__proto__` key is data like any other (set as an own property, never the prototype). */
 function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(extra)) out[k] = isPlainMap(out[k]) && isPlainMap(v) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  for (const [k, v] of Object.entries(extra)) {
+    const mine = Object.hasOwn(out, k) ? out[k] : undefined;
+    setOwn(out, k, isPlainMap(mine) && isPlainMap(v) ? deepMerge(mine, v) : v);
+  }
   return out;
 }
 
@@ -168,7 +183,7 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
   const format = checkFormat(options.format);
   const strategy = (options.mergeStrategy ?? "replace") as MergeStrategy;
   if (!["replace", "keep", "merge"].includes(strategy)) {
-    throw new InvalidArgumentError(`merge_strategy must be replace, keep or merge, got '${options.mergeStrategy}'`, { parameter: "merge_strategy" });
+    throw new InvalidArgumentError(`merge_strategy must be replace, keep or merge, got ${quote(options.mergeStrategy)}`, { parameter: "merge_strategy" });
   }
   const caller = options.caller ?? sessionId;
   await store.getSession(sessionId); // catch up with the other hosts (shared store), NotFoundError if unknown
@@ -180,12 +195,15 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
   const seen = new Set<string>();
   for (const v of variables) {
     try {
-      if (seen.has(v.name)) throw new InvalidArgumentError(`'${v.name}' appears twice in the import`);
+      if (seen.has(v.name)) throw new InvalidArgumentError(`${quote(v.name)} appears twice in the import`);
       seen.add(v.name);
+      checkVariableName(v.name, "name");
+      // Depth and size first, as a write would (a 100 MiB or 1,000-level value is refused before it is looked at).
+      measureWrite(v.name, v.value, v.metadata, store.sizeLimits, [v.constraints, v.accessRules]);
       const type = canonicalType(v.type);
       const constraints = validateConstraints(type, v.constraints);
       normalizeRules(v.accessRules);
-      stringMap(v.metadata, `${v.name}.metadata`);
+      stringMap(v.metadata, "metadata");
       const existing = session.find(v.name);
       if (!existing) {
         validateValue(type, v.value, constraints, v.name);
@@ -194,8 +212,8 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
       } else if (strategy === "keep") {
         details.push({ name: v.name, action: "skip" });
       } else {
-        if (!isAllowed(existing.accessRules, caller, "write")) throw new InvalidArgumentError(`session '${caller}' may not write '${v.name}'`);
-        if (existing.type !== type) throw new InvalidArgumentError(`'${v.name}' is a ${existing.type} here but a ${type} in the import`);
+        if (!isAllowed(existing.accessRules, caller, "write")) throw new InvalidArgumentError(`session ${quote(caller)} may not write ${quote(v.name)}`);
+        if (existing.type !== type) throw new InvalidArgumentError(`${quote(v.name)} is a ${existing.type} here but a ${type} in the import`);
         const value =
           strategy === "merge" ? (isPlainMap(existing.value) && isPlainMap(v.value) ? deepMerge(existing.value, v.value) : existing.value) : v.value;
         validateValue(existing.type, value, existing.constraints, v.name);
@@ -204,25 +222,26 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
         details.push({ name: v.name, action: strategy });
       }
     } catch (err) {
-      details.push({ name: v.name, action: "error", error: BridgeError.from(err).message });
+      details.push({ name: clip(v.name, 256), action: "error", error: BridgeError.from(err).message });
     }
   }
   // Dependencies between known names, checked for cycles against the session's graph.
   const graph = session.dependencies.clone();
   const known = (n: string) => seen.has(n) || session.find(n) !== undefined;
   for (const dep of dependencies) {
+    const edge = `${clip(dep.from, 100)} -> ${clip(dep.to, 100)}`;
     try {
-      if (!known(dep.from) || !known(dep.to)) throw new InvalidArgumentError(`dependency ${dep.from} -> ${dep.to} names an unknown variable`);
+      if (!known(dep.from) || !known(dep.to)) throw new InvalidArgumentError(`dependency ${edge} names an unknown variable`);
       if (!(DEPENDENCY_TYPES as readonly string[]).includes(dep.type ?? "data")) {
-        throw new InvalidArgumentError(`dependency ${dep.from} -> ${dep.to}: type must be one of ${DEPENDENCY_TYPES.join(", ")}`);
+        throw new InvalidArgumentError(`dependency ${edge}: type must be one of ${DEPENDENCY_TYPES.join(", ")}`);
       }
       const existingFrom = session.find(dep.from);
       if (existingFrom && !isAllowed(existingFrom.accessRules, caller, "write")) {
-        throw new InvalidArgumentError(`dependency ${dep.from} -> ${dep.to}: session '${caller}' may not write '${dep.from}'`);
+        throw new InvalidArgumentError(`dependency ${edge}: session ${quote(caller)} may not write ${quote(dep.from)}`);
       }
       graph.add(dep.from, dep.to, dep.type ?? "data");
     } catch (err) {
-      details.push({ name: `${dep.from} -> ${dep.to}`, action: "error", error: BridgeError.from(err).message });
+      details.push({ name: edge, action: "error", error: BridgeError.from(err).message });
     }
   }
   const errors = details.filter((d) => d.action === "error").length;

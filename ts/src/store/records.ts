@@ -3,6 +3,7 @@ import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { encodeValue } from "../values/index.js";
 import type { AccessRule } from "./access.js";
 import { DependencyGraph } from "./dependency-graph.js";
+import { measureValue } from "./limits.js";
 import type { VariableType } from "./types/index.js";
 
 export interface SessionInfo {
@@ -30,8 +31,17 @@ export interface VariableStatsRecord {
   lastWriteMs: number;
 }
 
+/** A history entry's size in bytes: its value and its write's metadata (limits.ts). */
+export function historyEntryBytes(value: unknown, metadata: Record<string, string>): number {
+  // Values already stored are measured without the depth limit: it was checked when they were written.
+  return measureValue(value, "value", Infinity) + measureValue(metadata, "metadata", Infinity);
+}
+
 export class VariableRecord {
   private envelope: Value | undefined;
+  /** The size of each history entry (same order), and their sum. */
+  readonly historySizes: number[];
+  historyBytes = 0;
 
   constructor(
     readonly id: string,
@@ -49,7 +59,33 @@ export class VariableRecord {
     public accessRules: AccessRule[],
     public history: HistoryEntry[],
     readonly stats: VariableStatsRecord = { reads: 0, writes: 0, lastReadMs: 0, lastWriteMs: 0 },
-  ) {}
+  ) {
+    this.historySizes = history.map((h) => historyEntryBytes(h.value, h.metadata));
+    for (const size of this.historySizes) this.historyBytes += size;
+  }
+
+  /** Appends a version of `size` bytes. */
+  pushHistory(entry: HistoryEntry, size: number): void {
+    this.history.push(entry);
+    this.historySizes.push(size);
+    this.historyBytes += size;
+  }
+
+  /** Keeps the newest `keep` versions (at least one: the current value); returns the bytes dropped. */
+  trimHistory(keep: number): number {
+    const drop = this.history.length - Math.max(1, keep);
+    if (drop <= 0) return 0;
+    this.history.splice(0, drop);
+    let dropped = 0;
+    for (const size of this.historySizes.splice(0, drop)) dropped += size;
+    this.historyBytes -= dropped;
+    return dropped;
+  }
+
+  /** The size of the current value's history entry (0 when none is kept). */
+  get currentBytes(): number {
+    return this.historySizes.at(-1) ?? 0;
+  }
 
   /** The value as it crosses the boundary, encoded once per version and shared by every reader and watcher. */
   encoded(): Value {
@@ -75,6 +111,8 @@ export class SessionRecord {
   readonly stamps = new Map<string, string>();
   /** When this host last told a durable backend the session was used (kept here, it goes with the session). */
   touchedAtMs = 0;
+  /** The bytes of every kept version of every variable (current values included). */
+  bytes = 0;
 
   constructor(public info: SessionInfo) {}
 
@@ -124,4 +162,6 @@ export interface Commit {
   revision: number;
   sessionId: string;
   changes: Change[];
+  /** What the commit's values weigh (new and old values): the watch log is bounded by it. */
+  bytes: number;
 }

@@ -2,12 +2,14 @@
 // the watchers. Entries change it only through `apply` — the same path for this host's
 // commits and for those it reads from a shared backend — so every host's copy evolves
 // identically, and watchers see exactly the committed changes, in revision order.
-import { CompactedError, NotFoundError, type BridgeError } from "../errors/index.js";
+import { CompactedError, NotFoundError, PayloadTooLargeError, type BridgeError } from "../errors/index.js";
 import { isAllowed } from "./access.js";
 import { configField, EDGES_FIELD, SESSION_FIELD, sessionsFromSnapshot, type RawSnapshot } from "./durable/layout.js";
-import { decodeEntry, type Entry } from "./entries.js";
+import { decodeEntry, type Entry, type PutChange } from "./entries.js";
+import { DEFAULT_SIZE_LIMITS, type SizeLimits } from "./limits.js";
 import { compactedBefore, formatLogId, LOG_START, type LogId } from "./log-id.js";
-import { SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry } from "./records.js";
+import { historyEntryBytes, SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry } from "./records.js";
+import { quote } from "./types/describe.js";
 import type { WatchHandle, WatchMessage } from "./store-types.js";
 
 export interface Watcher {
@@ -22,6 +24,8 @@ export class StoreState {
   applied: LogId = LOG_START;
   sessions = new Map<string, SessionRecord>();
   private log: Commit[] = [];
+  /** The sum of the log's commits' bytes. */
+  private logBytes = 0;
   /** Revisions at or below this are no longer in the log. */
   compactedRevision = 0;
   readonly watchers = new Set<Watcher>();
@@ -30,6 +34,7 @@ export class StoreState {
   constructor(
     private readonly historyLimit: number,
     private readonly eventLogLimit: number,
+    readonly limits: SizeLimits = DEFAULT_SIZE_LIMITS,
   ) {}
 
   /** Replaces everything with a durable backend's snapshot; tells the listeners about sessions gone since. */
@@ -40,7 +45,8 @@ export class StoreState {
     for (const { id, entry } of snapshot.log) {
       const e = decodeEntry(entry);
       if (e.t !== "commit") continue;
-      log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev) });
+      // Weighed by the entry's text: close to what its values weigh, without measuring them again.
+      log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev), bytes: entry.length });
       const session = sessions.get(e.sid);
       if (session) session.lastRevision = Math.max(session.lastRevision, id.rev);
     }
@@ -49,8 +55,13 @@ export class StoreState {
     let compacted = first ? compactedBefore(first.id) : snapshot.head.rev;
     // Another host's stream may keep more than this host's limit: this host keeps its own.
     if (log.length > this.eventLogLimit) compacted = log.splice(0, log.length - this.eventLogLimit).at(-1)!.revision;
+    let logBytes = log.reduce((n, c) => n + c.bytes, 0);
+    let drop = 0;
+    while (drop < log.length - 1 && logBytes > this.limits.eventLogBytesLimit) logBytes -= log[drop++]!.bytes;
+    if (drop > 0) compacted = log.splice(0, drop).at(-1)!.revision;
     this.sessions = sessions;
     this.log = log;
+    this.logBytes = logBytes;
     this.applied = snapshot.head;
     this.compactedRevision = compacted;
     for (const sid of dropped) for (const l of this.droppedListeners) l(sid);
@@ -115,9 +126,11 @@ export class StoreState {
     }
     const revision = id.rev;
     session.lastRevision = revision;
+    const bytes = this.commitBytes(session, entry);
     for (const p of entry.puts) {
       let r = session.variables.get(p.name);
       if (p.fresh || !r) {
+        if (r) session.bytes -= r.historyBytes;
         const history: HistoryEntry[] = [];
         r = new VariableRecord(`var_${p.name}_${revision}`, p.name, p.type, p.value, p.constraints, p.recordMetadata, p.version, revision, revision, p.createdAtMs, entry.at, entry.source, p.rules, history);
         session.variables.set(r.name, r);
@@ -130,13 +143,21 @@ export class StoreState {
         r.updatedAtMs = entry.at;
         r.updatedBy = entry.source;
       }
-      r.history.push({ version: p.version, value: p.value, updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision });
-      if (r.history.length > this.historyLimit) r.history.splice(0, r.history.length - this.historyLimit);
+      const size = p.bytes ?? historyEntryBytes(p.value, p.metadata);
+      r.pushHistory({ version: p.version, value: p.value, updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision }, size);
+      session.bytes += size;
+      // The planner decided what is kept (the count and byte limits); an entry of an older version did not say.
+      session.bytes -= r.trimHistory(Math.min(p.keep ?? this.historyLimit, this.historyLimit));
       r.stats.writes++;
       r.stats.lastWriteMs = entry.at;
       session.stamps.set(p.name, stamp);
     }
+    for (const t of entry.trims ?? []) {
+      const r = session.variables.get(t.name);
+      if (r) session.bytes -= r.trimHistory(t.keep);
+    }
     for (const d of entry.dels) {
+      session.bytes -= session.variables.get(d.name)?.historyBytes ?? 0;
       session.variables.delete(d.name);
       session.idToName.delete(d.id);
       session.dependencies.drop(d.name);
@@ -148,13 +169,129 @@ export class StoreState {
       session.configs.set(entry.config.name, { doc: entry.config.doc, version: entry.config.version });
       session.stamps.set(configField(entry.config.name), stamp);
     }
-    const commit: Commit = { revision, sessionId: entry.sid, changes: this.changesOf(entry, revision) };
+    const commit: Commit = { revision, sessionId: entry.sid, changes: this.changesOf(entry, revision), bytes };
     this.log.push(commit);
-    if (this.log.length > this.eventLogLimit) {
-      const dropped = this.log.splice(0, this.log.length - this.eventLogLimit);
+    this.logBytes += bytes;
+    const drop = this.logOverflow(0);
+    if (drop > 0) {
+      const dropped = this.log.splice(0, drop);
+      for (const c of dropped) this.logBytes -= c.bytes;
       this.compactedRevision = dropped[dropped.length - 1]!.revision;
     }
     for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit, false);
+  }
+
+  /** How many of the oldest commits must go for the log to hold `extra` more bytes and one more commit (the newest always stays). */
+  private logOverflow(extra: number, extraCommits = 0): number {
+    let bytes = this.logBytes + extra;
+    let n = this.log.length + extraCommits;
+    let drop = 0;
+    while (drop < this.log.length && n > 1 && (n > this.eventLogLimit || bytes > this.limits.eventLogBytesLimit)) {
+      bytes -= this.log[drop]!.bytes;
+      drop++;
+      n--;
+    }
+    return drop;
+  }
+
+  /**
+   * What a commit entry weighs in the watch log: its new values (history entry sizes) and
+   * the old values it replaces or deletes. Computed before the entry is applied.
+   */
+  commitBytes(session: SessionRecord | undefined, entry: Extract<Entry, { t: "commit" }>): number {
+    let bytes = 0;
+    for (const p of entry.puts) {
+      bytes += p.bytes ?? historyEntryBytes(p.value, p.metadata);
+      if (!p.fresh) bytes += session?.variables.get(p.name)?.currentBytes ?? 0;
+    }
+    for (const d of entry.dels) bytes += session?.variables.get(d.name)?.currentBytes ?? 0;
+    return bytes;
+  }
+
+  /**
+   * The revision a durable log may be trimmed through once `entry` is appended (the watch
+   * log's byte limit), or undefined. The count limit is the backend's own.
+   */
+  logTrimFor(entry: Entry): number | undefined {
+    if (entry.t !== "commit") return undefined;
+    const drop = this.logOverflow(this.commitBytes(this.sessions.get(entry.sid), entry), 1);
+    return drop > 0 ? this.log[drop - 1]!.revision : undefined;
+  }
+
+  /**
+   * Decides which versions a commit's puts keep (the history count and byte limits, then the
+   * session's byte limit: the oldest versions of any of its variables go first, current values
+   * never) and writes the decision into the entry (`keep` on each put, `trims` for other
+   * variables), so every host and backend applies the same. PayloadTooLargeError when the
+   * session's current values alone would be over its limit and the commit makes them larger.
+   */
+  planHistory(entry: Extract<Entry, { t: "commit" }>): void {
+    if (entry.puts.length === 0) return;
+    const session = this.sessions.get(entry.sid);
+    const { historyBytesLimit, sessionBytesLimit } = this.limits;
+    interface Kept {
+      sizes: readonly number[];
+      revision: (i: number) => number;
+      start: number;
+    }
+    const kept = new Map<string, Kept>();
+    let total = session?.bytes ?? 0;
+    let grows = 0;
+    for (const p of entry.puts) {
+      const size = (p.bytes ??= historyEntryBytes(p.value, p.metadata));
+      const r = p.fresh ? undefined : session?.variables.get(p.name);
+      const sizes = r ? [...r.historySizes, size] : [size];
+      const history = r?.history ?? [];
+      const k: Kept = { sizes, revision: (i) => (i < history.length ? history[i]!.revision : Infinity), start: 0 };
+      let bytes = (r?.historyBytes ?? 0) + size;
+      total += size;
+      grows += size - (r?.currentBytes ?? 0);
+      while (sizes.length - k.start > 1 && (sizes.length - k.start > this.historyLimit || bytes > historyBytesLimit)) {
+        bytes -= sizes[k.start]!;
+        total -= sizes[k.start]!;
+        k.start++;
+      }
+      kept.set(p.name, k);
+    }
+    const trimmed = new Set<string>();
+    while (total > sessionBytesLimit && session) {
+      // The oldest version that is not a current value, across the session's variables.
+      let oldest: { name: string; k: Kept } | undefined;
+      let oldestRevision = Infinity;
+      for (const [name, r] of session.variables) {
+        let k = kept.get(name);
+        if (!k) {
+          const history = r.history;
+          k = { sizes: r.historySizes, revision: (i) => history[i]!.revision, start: 0 };
+        }
+        if (k.sizes.length - k.start > 1 && k.revision(k.start) < oldestRevision) {
+          oldestRevision = k.revision(k.start);
+          oldest = { name, k };
+        }
+      }
+      if (!oldest) break;
+      kept.set(oldest.name, oldest.k);
+      total -= oldest.k.sizes[oldest.k.start]!;
+      oldest.k.start++;
+      trimmed.add(oldest.name);
+    }
+    if (total > sessionBytesLimit && grows > 0) {
+      throw new PayloadTooLargeError(
+        `session ${quote(entry.sid)} would hold ${total} bytes of variable values, over the limit of ${sessionBytesLimit} bytes (option sessionBytesLimit); its older versions are already dropped`,
+        { size: total, limit: sessionBytesLimit },
+      );
+    }
+    const puts = new Set(entry.puts.map((p: PutChange) => p.name));
+    for (const p of entry.puts) {
+      const k = kept.get(p.name)!;
+      p.keep = k.sizes.length - k.start;
+    }
+    const trims = [...trimmed].filter((name) => !puts.has(name)).map((name) => {
+      const k = kept.get(name)!;
+      return { name, keep: k.sizes.length - k.start };
+    });
+    if (trims.length > 0) entry.trims = trims;
+    else delete entry.trims;
   }
 
   dropSession(session: SessionRecord, reason: BridgeError): void {

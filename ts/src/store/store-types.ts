@@ -7,6 +7,21 @@ export interface StoreOptions {
   historyLimit?: number;
   /** Commits kept for watches that resume from a revision. Default 10,000. */
   eventLogLimit?: number;
+  /**
+   * The largest value one write may store, in bytes (with the write's metadata; a new
+   * variable's constraints count too): larger is a PayloadTooLargeError. Default 16 MiB.
+   */
+  maxValueBytes?: number;
+  /** Bytes of versions a variable keeps, its current value included; older ones are dropped first. Default 64 MiB. */
+  historyBytesLimit?: number;
+  /**
+   * Bytes of values (current and older versions) a session holds: older versions of any of its
+   * variables are dropped first; a write that would make its current values alone larger is a
+   * PayloadTooLargeError. Default 256 MiB.
+   */
+  sessionBytesLimit?: number;
+  /** Bytes of changes kept for watches that resume from a revision; older commits are compacted. Default 256 MiB. */
+  eventLogBytesLimit?: number;
   /** Session TTL when a session is created without one; 0 = never expires. Default 0. */
   defaultSessionTtlMs?: number;
   /** Clock, for tests. */

@@ -18,20 +18,44 @@ import { checkDependencyType, type DependencyGraph } from "./dependency-graph.js
 import { CommitLog, type Planned } from "./commit-log.js";
 import type { ConfigChange, DeleteChange, EdgeChange, PutChange } from "./entries.js";
 import { compilePattern, stringMap } from "./input-checks.js";
+import { checkSize, measureValue, measureWrite, sizeLimits, type SizeLimits } from "./limits.js";
 import type { HistoryEntry, SessionInfo, SessionRecord, VariableRecord } from "./records.js";
 import type { StoreBackend } from "./store-backend.js";
 import { StoreState } from "./store-state.js";
 import type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";
 import { StoreUnavailableError } from "./store-unavailable-error.js";
 import { canonicalType, inferType, validateConstraints, validateValue, type VariableType } from "./types/index.js";
+import { clip, quote } from "./types/describe.js";
+
+/** A name or id from a client as it goes into error details: clipped (a client may send any length). */
+const clipName = (text: string): string => (text.length <= 256 ? text : clip(text, 256));
+/** The same inside a message: at most 100 characters. */
+const q = (text: unknown): string => clip(String(text), 100);
 
 /** Variable names: a letter or _ first, then letters, digits, _ . : - (at most 255). */
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,254}$/;
+/** The shape of a variable id (`var_<name>_<revision>`): no name may have it, or it would shadow that id. */
+const ID_SHAPE = /^var_.+_[0-9]+$/;
+
+/** A variable name, or InvalidArgumentError saying why not (the name quoted clipped). */
+export function checkVariableName(name: unknown, parameter: string): string {
+  if (typeof name !== "string" || !VARIABLE_NAME.test(name)) {
+    const why = typeof name === "string" && name.length > 255 ? `is ${name.length} characters long (at most 255)` : "must start with a letter or _ and contain only letters, digits, _ . : -";
+    throw new InvalidArgumentError(`variable name ${quote(name)} ${why}`, { parameter });
+  }
+  if (ID_SHAPE.test(name)) {
+    throw new InvalidArgumentError(`variable name ${quote(name)} has the shape of a variable id (var_<name>_<revision>), which names and ids share: choose another name`, {
+      parameter,
+    });
+  }
+  return name;
+}
 /** The longest a durable backend may lag behind a session's last use (TTLs). */
 const TOUCH_EVERY_MS = 1_000;
 
 export class Store {
   private readonly historyLimit: number;
+  private readonly limits: SizeLimits;
   private readonly state: StoreState;
   private readonly defaultTtlMs: number;
   private readonly now: () => number;
@@ -41,7 +65,8 @@ export class Store {
 
   constructor(options: StoreOptions = {}, backend: StoreBackend | undefined = undefined) {
     this.historyLimit = options.historyLimit ?? 100;
-    this.state = new StoreState(this.historyLimit, options.eventLogLimit ?? 10_000);
+    this.limits = sizeLimits(options);
+    this.state = new StoreState(this.historyLimit, options.eventLogLimit ?? 10_000, this.limits);
     this.defaultTtlMs = options.defaultSessionTtlMs ?? 0;
     this.now = options.now ?? Date.now;
     this.log = new CommitLog(this.state, backend, this.historyLimit, {
@@ -69,6 +94,11 @@ export class Store {
     return this.log.isShared;
   }
 
+  /** The size limits this store enforces (bytes; options maxValueBytes, historyBytesLimit, sessionBytesLimit, eventLogBytesLimit). */
+  get sizeLimits(): SizeLimits {
+    return { ...this.limits };
+  }
+
   /** "memory", "sqlite" or "redis". */
   get backendKind(): string {
     return this.backend?.kind ?? "memory";
@@ -91,6 +121,11 @@ export class Store {
     if (typeof sessionId !== "string" || sessionId.length > 256) {
       throw new InvalidArgumentError("session_id must be a string of at most 256 characters", { parameter: "session_id" });
     }
+    if (input.metadata !== undefined && input.metadata !== null && (typeof input.metadata !== "object" || Array.isArray(input.metadata))) {
+      throw new InvalidArgumentError("session metadata must be a map", { parameter: "metadata" });
+    }
+    // Stored, logged and sent back as JSON: as bounded as a value.
+    checkSize(measureValue(input.metadata ?? {}, "metadata"), this.limits.maxValueBytes, "the session's metadata", "maxValueBytes");
     const ttlMs = input.ttlMs ?? this.defaultTtlMs;
     // An integer number of ms that survives the wire's int64 and a Date: a ttl beyond that
     // was once stored and then broke every ListSessions answer (it could not be encoded).
@@ -103,7 +138,7 @@ export class Store {
       await this.sweep();
     } else this.sweepNow();
     return this.log.mutate(() => {
-      if (this.state.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${sessionId}' already exists`);
+      if (this.state.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${q(sessionId)}' already exists`);
       const now = this.now();
       const info: SessionInfo = { sessionId, createdAtMs: now, lastAccessedAtMs: now, ttlMs, metadata: { ...(input.metadata ?? {}) } };
       return { entry: { t: "session", info }, answer: () => ({ ...this.committedSession(sessionId).info }) };
@@ -213,7 +248,7 @@ export class Store {
     if (!session || session.expired(now)) {
       // Not shared: expire it now (synchronously). Shared: `ready` already asked the backend.
       if (session && !this.isShared) this.dropExpired(sessionId);
-      throw new NotFoundError(`session '${sessionId}' not found`, { details: { session_id: sessionId } });
+      throw new NotFoundError(`session '${q(sessionId)}' not found`, { details: { session_id: clipName(sessionId) } });
     }
     session.info.lastAccessedAtMs = now;
     this.touch(session, now);
@@ -240,21 +275,21 @@ export class Store {
    */
   private committedSession(sessionId: string): SessionRecord {
     const session = this.state.sessions.get(sessionId);
-    if (!session) throw new NotFoundError(`session '${sessionId}' was committed, then deleted at once by another host`, { details: { session_id: sessionId } });
+    if (!session) throw new NotFoundError(`session '${q(sessionId)}' was committed, then deleted at once by another host`, { details: { session_id: clipName(sessionId) } });
     return session;
   }
 
   private committed(sessionId: string, nameOrId: string): VariableRecord {
     const record = this.committedSession(sessionId).find(nameOrId);
-    if (!record) throw new NotFoundError(`variable '${nameOrId}' was committed, then deleted at once by another host`, { details: { variable: nameOrId } });
+    if (!record) throw new NotFoundError(`variable '${q(nameOrId)}' was committed, then deleted at once by another host`, { details: { variable: clipName(nameOrId) } });
     return record;
   }
 
   private variable(session: SessionRecord, nameOrId: string): VariableRecord {
     const record = session.find(nameOrId);
     if (!record) {
-      throw new NotFoundError(`variable '${nameOrId}' not found in session '${session.info.sessionId}'`, {
-        details: { variable: nameOrId, session_id: session.info.sessionId },
+      throw new NotFoundError(`variable '${q(nameOrId)}' not found in session '${q(session.info.sessionId)}'`, {
+        details: { variable: clipName(nameOrId), session_id: session.info.sessionId },
       });
     }
     return record;
@@ -262,8 +297,8 @@ export class Store {
 
   private check(record: VariableRecord, caller: string, permission: Permission): void {
     if (!isAllowed(record.accessRules, caller, permission)) {
-      throw new PermissionDeniedError(`session '${caller}' may not ${permission} variable '${record.name}'`, {
-        details: { variable: record.name, permission, session_id: caller },
+      throw new PermissionDeniedError(`session '${q(caller)}' may not ${permission} variable '${record.name}'`, {
+        details: { variable: record.name, permission, session_id: clipName(caller) },
       });
     }
   }
@@ -334,31 +369,34 @@ export class Store {
     const names = new Set<string>();
     const puts: PutChange[] = specs.map((spec, i) => {
       const where = `variables[${i}]`;
-      if (typeof spec.name !== "string" || !VARIABLE_NAME.test(spec.name)) {
-        throw new InvalidArgumentError(
-          `${where}.name must start with a letter or _ and contain only letters, digits, _ . : - (got ${JSON.stringify(spec.name)})`,
-          { parameter: `${where}.name` },
-        );
+      if (typeof spec !== "object" || spec === null) throw new InvalidArgumentError(`${where} must be a variable spec`, { parameter: where });
+      const name = checkVariableName(spec.name, `${where}.name`);
+      if (names.has(name)) throw new InvalidArgumentError(`variable '${q(name)}' is registered twice in one request`, { parameter: `${where}.name` });
+      if (session.variables.has(name)) {
+        throw new AlreadyExistsError(`variable '${q(name)}' already exists in session '${q(sessionId)}'`, { details: { variable: name } });
       }
-      if (names.has(spec.name)) throw new InvalidArgumentError(`variable '${spec.name}' is registered twice in one request`, { parameter: `${where}.name` });
-      if (session.variables.has(spec.name)) {
-        throw new AlreadyExistsError(`variable '${spec.name}' already exists in session '${sessionId}'`, { details: { variable: spec.name } });
-      }
-      names.add(spec.name);
+      names.add(name);
+      // Measured (depth and bytes) before anything looks at it: a 100 MiB value is refused at the cost of counting its bytes.
+      measureWrite(name, spec.initialValue, spec.metadata, this.limits, [spec.constraints ?? null, spec.accessRules ?? null]);
       const type = canonicalType(spec.type);
       const constraints = validateConstraints(type, spec.constraints ?? {});
-      const value = validateValue(type, spec.initialValue, constraints, spec.name);
+      const value = validateValue(type, spec.initialValue, constraints, name);
       const rules = normalizeRules(spec.accessRules, `${where}.access_rules`);
       const metadata = stringMap(spec.metadata, `${where}.metadata`);
-      return { name: spec.name, type, value, oldValue: null, version: 1, metadata, recordMetadata: metadata, constraints, rules, fresh: true, createRevision: 0, createdAtMs: now };
+      return { name, type, value, oldValue: null, version: 1, metadata, recordMetadata: metadata, constraints, rules, fresh: true, createRevision: 0, createdAtMs: now };
     });
     // Dependencies may point at variables of this request or already stored ones.
     const edges: EdgeChange[] = [];
     specs.forEach((spec, i) => {
-      for (const dep of spec.dependencies ?? []) {
+      const deps: unknown = spec.dependencies ?? [];
+      if (!Array.isArray(deps)) throw new InvalidArgumentError(`variables[${i}].dependencies must be a list of variable names`, { parameter: `variables[${i}].dependencies` });
+      for (const dep of deps as unknown[]) {
+        if (typeof dep !== "string") {
+          throw new InvalidArgumentError(`variables[${i}].dependencies must be variable names, got ${dep === null ? "null" : typeof dep}`, { parameter: `variables[${i}].dependencies` });
+        }
         const target = names.has(dep) ? dep : session.find(dep)?.name;
         if (!target) {
-          throw new NotFoundError(`variables[${i}] '${spec.name}' depends on unknown variable '${dep}'`, { details: { variable: dep } });
+          throw new NotFoundError(`variables[${i}] '${spec.name}' depends on unknown variable ${quote(dep)}`, { details: { variable: clipName(dep) } });
         }
         graph.add(spec.name, target, "data");
         edges.push({ from: spec.name, to: target, type: "data", metadata: {} });
@@ -384,7 +422,7 @@ export class Store {
   checkAccessLocal(sessionId: string, name: string, permission: string, caller = sessionId): boolean {
     const record = this.variable(this.session(sessionId), name);
     if (!["read", "write", "observe", "optimize"].includes(permission)) {
-      throw new InvalidArgumentError(`permission must be read, write, observe or optimize, got '${permission}'`, { parameter: "permission" });
+      throw new InvalidArgumentError(`permission must be read, write, observe or optimize, got '${q(permission)}'`, { parameter: "permission" });
     }
     return isAllowed(record.accessRules, caller, permission as Permission);
   }
@@ -454,14 +492,18 @@ export class Store {
         const record = session.find(u.name);
         // By the variable, not the text: a name and an id can denote the same one.
         const key = record?.name ?? u.name;
-        if (seen.has(key)) throw new InvalidArgumentError(`variable '${key}' is updated twice in one request`, { parameter: "updates" });
+        if (seen.has(key)) throw new InvalidArgumentError(`variable '${q(key)}' is updated twice in one request`, { parameter: "updates" });
         seen.add(key);
-        const metadata = stringMap(u.metadata, "metadata");
         if (!record) {
           if (!options.createIfMissing) this.variable(session, u.name);
+          checkVariableName(u.name, "name");
+        }
+        // Measured (depth and bytes) before anything looks at it: a 100 MiB value is refused at the cost of counting its bytes.
+        measureWrite(record?.name ?? u.name, u.value, u.metadata, this.limits);
+        const metadata = stringMap(u.metadata, "metadata");
+        if (!record) {
           const type = options.typeHint ? canonicalType(options.typeHint) : inferType(u.value);
           const value = validateValue(type, u.value, {}, u.name);
-          if (!VARIABLE_NAME.test(u.name)) throw new InvalidArgumentError(`invalid variable name ${JSON.stringify(u.name)}`, { parameter: "name" });
           puts.push({ name: u.name, type, value, oldValue: null, version: 1, metadata, recordMetadata: { ...metadata }, constraints: {}, rules: [], fresh: true, createRevision: 0, createdAtMs: now });
           results.push({ name: u.name, ok: true, error: undefined, version: 1 });
           continue;
@@ -481,7 +523,12 @@ export class Store {
     }
     const failed = results.filter((r) => !r.ok);
     if (atomic && failed.length > 0) {
-      const why = failed.map((f) => `${f.name}: ${f.error!.message}`).join("; ");
+      // Bounded, however many failed: the first three, then a count.
+      const why =
+        failed
+          .slice(0, 3)
+          .map((f) => `${q(f.name)}: ${clip(f.error!.message, 300)}`)
+          .join("; ") + (failed.length > 3 ? `; and ${failed.length - 3} more` : "");
       for (const r of results) {
         if (r.ok) {
           r.ok = false;
@@ -518,10 +565,10 @@ export class Store {
   private configChange(session: SessionRecord, config: ConfigCommit): ConfigChange {
     const current = session.configs.get(config.name);
     if (config.expectVersion === undefined && current) {
-      throw new AlreadyExistsError(`configuration space '${config.name}' already exists in session '${session.info.sessionId}'`);
+      throw new AlreadyExistsError(`configuration space '${q(config.name)}' already exists in session '${q(session.info.sessionId)}'`);
     }
     if (config.expectVersion !== undefined && current?.version !== config.expectVersion) {
-      throw new VersionConflictError(`configuration space '${config.name}' is at version ${current?.version ?? 0}, not ${config.expectVersion}`, {
+      throw new VersionConflictError(`configuration space '${q(config.name)}' is at version ${current?.version ?? 0}, not ${config.expectVersion}`, {
         details: { configuration: config.name },
       });
     }
@@ -650,8 +697,8 @@ export class Store {
       const session = this.session(sessionId);
       const record = this.variable(session, name);
       if (caller !== sessionId) {
-        throw new PermissionDeniedError(`only session '${sessionId}' may change the access rules of '${record.name}'`, {
-          details: { variable: record.name, session_id: caller },
+        throw new PermissionDeniedError(`only session '${q(sessionId)}' may change the access rules of '${record.name}'`, {
+          details: { variable: record.name, session_id: clipName(caller) },
         });
       }
       const normalized = normalizeRules(rules, "rules");

@@ -11,8 +11,9 @@ export function formatPath(root: string, segments: readonly PathSegment[]): stri
   let out = root;
   for (const seg of segments) {
     if (typeof seg === "number") out += `[${seg}]`;
-    else if (IDENT.test(seg)) out += `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
+    else if (seg.length <= 100 && IDENT.test(seg)) out += `.${seg}`;
+    // A key is echoed at most 100 characters long: a client may send keys of any length.
+    else out += `[${JSON.stringify(seg.length <= 100 ? seg : `${seg.slice(0, 99)}…`)}]`;
   }
   return out;
 }

@@ -25,6 +25,7 @@ export type Op =
   | { op: "hset"; key: string; field: string; value: string; stamped: boolean }
   | { op: "hdel"; key: string; field: string }
   | { op: "push"; key: string; value: string; keep: number }
+  | { op: "ltrim"; key: string; keep: number }
   | { op: "del"; key: string }
   | { op: "stamp"; key: string; field: string }
   | { op: "alive"; key: string; ttlMs: number }
@@ -40,6 +41,8 @@ export interface CommitRequest {
   checks: Check[];
   ops: Op[];
   entry: string;
+  /** Also drop the log entries of revisions up to this one (the watch log's byte limit). */
+  trimLog?: number;
 }
 
 /** `final`: a conflict no re-plan can fix (the session was renewed by another host). */
@@ -142,7 +145,7 @@ export function recordJson(r: VariableRecord): string {
  * entry changes (undefined for a new one): the checks demand that everything the entry was
  * planned against is still as this host saw it.
  */
-export function requestFor(entry: Entry, session: SessionRecord | undefined, historyLimit: number): CommitRequest {
+export function requestFor(entry: Entry, session: SessionRecord | undefined, historyLimit: number, trimLog?: number): CommitRequest {
   const checks: Check[] = [];
   const ops: Op[] = [];
   const sid = entry.t === "session" ? entry.info.sessionId : entry.sid;
@@ -187,9 +190,11 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
     guard(p.name);
     ops.push({ op: "hset", key: keys.variables(sid), field: p.name, value: putJson(p, values[i]!, entry.source, entry.at), stamped: true });
     const h: StoredHistory = { version: p.version, value: values[i]!, updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision: 0 };
-    ops.push({ op: "push", key: keys.history(sid, p.name), value: JSON.stringify(h), keep: historyLimit });
+    ops.push({ op: "push", key: keys.history(sid, p.name), value: JSON.stringify(h), keep: p.keep ?? historyLimit });
     touch(p.name);
   });
+  // Older versions of other variables dropped for the session's byte limit (keep the newest `keep`).
+  for (const t of entry.trims ?? []) ops.push({ op: "ltrim", key: keys.history(sid, t.name), keep: t.keep });
   const edgesChange = entry.edges.length > 0 || entry.dels.length > 0;
   if (edgesChange) guard(EDGES_FIELD);
   const edges = entry.dels.length ? (session?.dependencies.allEdges() ?? []) : [];
@@ -209,7 +214,7 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
     ops.push({ op: "hset", key: keys.configs(sid), field: entry.config.name, value: JSON.stringify({ doc: entry.config.doc, version: entry.config.version }), stamped: false });
     touch(configField(entry.config.name));
   }
-  return { sid, commit: true, checks, ops, entry: encodeEntry(entry, values) };
+  return { sid, commit: true, checks, ops, entry: encodeEntry(entry, values), ...(trimLog === undefined ? {} : { trimLog }) };
 }
 
 function unstamp(text: string): { rev: number; json: string } {
@@ -251,6 +256,7 @@ export function sessionsFromSnapshot(snapshot: RawSnapshot): Map<string, Session
       );
       session.variables.set(record.name, record);
       session.idToName.set(record.id, record.name);
+      session.bytes += record.historyBytes;
       session.lastRevision = Math.max(session.lastRevision, record.modifyRevision);
     }
     for (const [, edgeJson] of hash(keys.edges(sid))) {

@@ -245,7 +245,7 @@ export class RedisBackend implements StoreBackend {
     const { sendBy, settleBy } = deadline ?? { sendBy: now + this.limits.callMs, settleBy: now + this.limits.inFlightMs };
     if (this.stalled()) await this.probe(sendBy);
     const nonce = randomUUID();
-    const body = JSON.stringify({ commit: request.commit, checks: request.checks, ops: request.ops, entry: request.entry });
+    const body = JSON.stringify({ commit: request.commit, checks: request.checks, ops: request.ops, entry: request.entry, trimLog: request.trimLog });
     try {
       const sent = this.track(this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce, this.epoch, String(this.outcomeTtlMs)));
       const reply = await before(sent, settleBy - Date.now());

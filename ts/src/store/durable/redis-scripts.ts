@@ -36,7 +36,7 @@ local bad = mustBe(p .. 'log', 'stream') or mustBe(p .. 's', 'hash')
 for _, o in ipairs(req.ops) do
   if bad then break end
   if o.op == 'hset' or o.op == 'hdel' or o.op == 'stamp' then bad = mustBe(p .. o.key, 'hash')
-  elseif o.op == 'push' then bad = mustBe(p .. o.key, 'list')
+  elseif o.op == 'push' or o.op == 'ltrim' then bad = mustBe(p .. o.key, 'list')
   elseif o.op == 'drop' then bad = mustBe(p .. 'v:' .. string.len(o.sid) .. ':' .. o.sid, 'hash') end
 end
 if bad then return bad end
@@ -60,6 +60,8 @@ for _, o in ipairs(req.ops) do
   elseif op == 'push' then
     redis.call('RPUSH', p .. o.key, r .. '|' .. o.value)
     redis.call('LTRIM', p .. o.key, -o.keep, -1)
+  elseif op == 'ltrim' then
+    redis.call('LTRIM', p .. o.key, -o.keep, -1)
   elseif op == 'del' then
     redis.call('DEL', p .. o.key)
   elseif op == 'stamp' then
@@ -73,6 +75,8 @@ for _, o in ipairs(req.ops) do
     redis.call('HDEL', p .. 's', o.sid)
   end
 end
+-- The watch log's byte limit: entries of revisions up to trimLog go (XTRIM MINID keeps ids >= the one given).
+if req.trimLog then redis.call('XTRIM', p .. 'log', 'MINID', string.format('%d', req.trimLog + 1) .. '-0') end
 redis.call('SET', p .. 'head', id)
 redis.call('SET', p .. 'o:' .. ARGV[3], id, 'PX', ARGV[5])
 return {'ok', id}

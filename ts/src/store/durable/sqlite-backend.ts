@@ -83,6 +83,7 @@ export class SqliteBackend implements StoreBackend {
     const append = this.db.prepare("INSERT INTO log (rev, seq, entry) VALUES (?, ?, ?)");
     const count = this.db.prepare("SELECT COUNT(*) AS n FROM log");
     const trim = this.db.prepare("DELETE FROM log WHERE (rev, seq) IN (SELECT rev, seq FROM log ORDER BY rev, seq LIMIT ?)");
+    const trimBefore = this.db.prepare("DELETE FROM log WHERE rev <= ?");
     const setMeta = this.db.prepare("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v");
     this.touchSession = hset;
     let logSize = -1;
@@ -105,6 +106,11 @@ export class SqliteBackend implements StoreBackend {
             this.pushed.set(op.key, idx);
             break;
           }
+          case "ltrim": {
+            const idx = this.pushed.get(op.key) ?? this.lastIndex.get(op.key) ?? ((lastIdx.get(op.key) as { idx: number | null }).idx ?? 0);
+            if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
+            break;
+          }
           case "del":
             ldel.run(op.key);
             this.pushed.set(op.key, 0);
@@ -125,6 +131,7 @@ export class SqliteBackend implements StoreBackend {
       setMeta.run("head", stamp);
       if (logSize < 0) logSize = (count.get() as { n: number }).n;
       else logSize++;
+      if (request.trimLog !== undefined) logSize -= trimBefore.run(request.trimLog).changes;
       if (logSize > this.options.logLimit) {
         trim.run(logSize - this.options.logLimit);
         logSize = this.options.logLimit;
