@@ -731,7 +731,16 @@ class VariableAwareReAct(VariableAwareMixin, dspy.ReAct):
 
 
 class VariableAwareProgramOfThought(VariableAwareMixin, dspy.ProgramOfThought):
-    """``dspy.ProgramOfThought``; LM bindings reach its three chains' predictors."""
+    """``dspy.ProgramOfThought``; LM bindings reach its three chains' predictors. Its code runs
+    in the bridge's ``SubprocessInterpreter`` (offline, no Deno) unless an
+    ``interpreter_factory`` is given (DSPy's default, ``PythonInterpreter``, needs Deno)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "interpreter_factory" not in kwargs and len(args) < 3:
+            from .interpreter import SubprocessInterpreter
+
+            kwargs["interpreter_factory"] = SubprocessInterpreter
+        super().__init__(*args, **kwargs)
 
 
 class VariableAwareMultiChainComparison(VariableAwareMixin, dspy.MultiChainComparison):

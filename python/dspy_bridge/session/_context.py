@@ -367,6 +367,37 @@ class SessionContext:
 
         return ConfigurationSpace(name, self)
 
+    # The seed's private calls behind ConfigurationSpace (its register/apply/get_current_values/sample).
+
+    async def _register_configuration(self, name: str, definition: Mapping[str, Any]) -> None:
+        """Registers a space from the seed's definition: ``{"variables": {name: {"type",
+        "default", "constraints", "description"}}, "constraints": [...]}`` (or a list of
+        variable documents). A constraint given as code (the seed's ``{"logic": str(fn)}``)
+        cannot be evaluated: ``InvalidArgumentError`` asking for a declarative condition."""
+        space = self.configuration_space(name)
+        variables = definition.get("variables") or {}
+        items = list(variables.items()) if isinstance(variables, Mapping) else [(v.get("name"), v) for v in variables]
+        for var_name, spec in items:
+            space.add_variable(var_name, spec.get("type"), spec.get("default"), spec.get("constraints"), spec.get("description"))
+        for clause in definition.get("constraints") or []:
+            if isinstance(clause, Mapping) and "logic" in clause and "op" not in clause and "if" not in clause:
+                raise InvalidArgumentError(
+                    f"constraint {clause.get('error') or clause.get('logic')!r} is code, which the host cannot evaluate; write it as a "
+                    'declarative condition, e.g. {"op": "<=", "left": {"var": "max_tokens"}, "right": {"const": 4096}} (docs/configuration.md)',
+                    parameter="constraints",
+                )
+            space.add_constraint(clause)
+        await space.register()
+
+    async def _apply_configuration(self, name: str, values: Mapping[str, Any], metadata: Optional[Mapping[str, str]] = None) -> int:
+        return await self.configuration_space(name).apply(values, metadata)
+
+    async def _get_configuration_values(self, name: str) -> dict[str, Any]:
+        return await self.configuration_space(name).get_current_values()
+
+    async def _sample_configuration(self, name: str) -> dict[str, Any]:
+        return await self.configuration_space(name).sample()
+
     @property
     def tools(self) -> Any:
         """This session's tools: ``call``, ``stream`` and ``list`` of the TypeScript tools it
