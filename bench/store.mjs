@@ -3,7 +3,10 @@
 // memory, SQLite (synchronous=FULL: every commit fsynced) and Redis (a private server with
 // appendfsync always), one request at a time as a single client sees them; and the watch
 // latency from a write on one host to a watcher on another host on the same Redis.
-// Run: npm run bench:store [-- --seconds S --rounds N --redis URL]
+// With --sessions N instead: the time to create N sessions with a TTL, one at a time, on each
+// backend (SQLite with synchronous=normal: the session code is measured, not fsync), and the
+// rate of the first and the last tenth, which stay alike when a create does not scan them all.
+// Run: npm run bench:store [-- --seconds S --rounds N --redis URL] [-- --sessions N]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,8 +23,9 @@ const opts = parseOptions(
     seconds: { type: "number", default: 1.5, help: "duration of each throughput measurement" },
     rounds: { type: "int", default: 300, help: "cross-host watch deliveries timed" },
     redis: { type: "string", default: "", help: "an existing Redis URL (default: start a private one)" },
+    sessions: { type: "int", default: 0, min: 0, help: "instead: create this many sessions on each backend and time it (0: off)" },
   },
-  "node bench/store.mjs [--seconds S] [--rounds N] [--redis URL]",
+  "node bench/store.mjs [--seconds S] [--rounds N] [--redis URL] [--sessions N]",
 );
 const log = progress("store");
 const { openStore } = await import(pathToFileURL(BRIDGE_ENTRY).href);
@@ -82,6 +86,56 @@ async function crossHostWatch(location) {
   }
   samples.sort((a, b) => a - b);
   return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/** Creates `n` sessions (1 h TTL) one at a time: total seconds, creates/s of the first and the last tenth. */
+async function createSessions(location, n) {
+  const store = await openStore(location);
+  const tenth = Math.max(1, Math.floor(n / 10));
+  const marks = [];
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      if (i % tenth === 0) marks.push(performance.now());
+      await store.createSession({ sessionId: `bench-${i}`, ttlMs: 3_600_000 });
+    }
+    const end = performance.now();
+    marks.push(end);
+    const rate = (a, b) => tenth / ((b - a) / 1000);
+    return { seconds: (end - t0) / 1000, first: rate(marks[0], marks[1]), last: rate(marks.at(-2), marks.at(-1)) };
+  } finally {
+    await store.close();
+  }
+}
+
+if (opts.sessions > 0) {
+  const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-bench-store-"));
+  const redis = opts.redis ? undefined : await startRedis({ log: (l) => log(l) });
+  const results = {};
+  try {
+    for (const [name, location] of [
+      ["memory", "memory"],
+      ["sqlite", `sqlite:${join(dir, "sessions.db")}?synchronous=normal`],
+      ["redis", `${opts.redis || redis.url}?prefix=bench-sessions-${process.pid}:`],
+    ]) {
+      log(`${name}: creating ${opts.sessions} sessions`);
+      results[name] = await createSessions(location, opts.sessions);
+    }
+  } finally {
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  printTable(
+    ["backend", "seconds", "creates/s, first tenth", "creates/s, last tenth"],
+    Object.entries(results).map(([b, r]) => [b, fmtFixed(r.seconds, 2), fmtInt(r.first), fmtInt(r.last)]),
+    { title: `Creating ${opts.sessions} sessions with a TTL, one at a time (SQLite: synchronous=normal)` },
+  );
+  printFinal({
+    bench: "store-sessions",
+    sessions: opts.sessions,
+    ...Object.fromEntries(Object.entries(results).map(([b, r]) => [`${b}_seconds`, round(r.seconds, 2)])),
+  });
+  process.exit(0);
 }
 
 const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-bench-store-"));

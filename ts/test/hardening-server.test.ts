@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { BridgeServer } from "../src/bridge-service/bridge-server.js";
+import { Store } from "../src/store/store.js";
 import { HostListener } from "../src/transport/host-listener.js";
 import { isAlive, repoRoot } from "./helpers.js";
 
@@ -326,6 +327,56 @@ describe("F: the host's working directory", () => {
     } finally {
       rmSync(cwd, { recursive: true, force: true });
       rmSync(marks, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("K: sessions at scale", () => {
+  test("creating sessions costs the same with 20,000 of them as with none (no scan of every session per create)", async () => {
+    const store = new Store();
+    try {
+      const batch = async (from: number) => {
+        const t0 = performance.now();
+        for (let i = from; i < from + 5_000; i++) await store.createSession({ sessionId: `s${i}`, ttlMs: 3_600_000 });
+        return performance.now() - t0;
+      };
+      const first = await batch(0);
+      await batch(5_000);
+      await batch(10_000);
+      const last = await batch(15_000);
+      // A scan per create makes the last 5,000 about seven times slower than the first.
+      assert.ok(last < 3 * first + 50, `the first 5,000 took ${first.toFixed(0)} ms, the last ${last.toFixed(0)} ms`);
+      assert.equal((await store.listSessions()).length, 20_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("TTL expiry is unchanged: idle sessions go when their TTL passes, used ones stay, deleted and re-created ones count afresh", async () => {
+    let clock = 1_000_000;
+    const store = new Store({ now: () => clock });
+    try {
+      for (let i = 0; i < 1_000; i++) await store.createSession({ sessionId: `t${i}`, ttlMs: i % 2 ? 1_000 : 2_000 });
+      await store.createSession({ sessionId: "forever" });
+      clock += 600;
+      for (let i = 0; i < 1_000; i += 4) await store.getSession(`t${i + 1}`); // every other odd (1 s) session is used at +600
+      await store.deleteSession("t3");
+      await store.createSession({ sessionId: "t3", ttlMs: 5_000 });
+      clock += 1_000; // +1600: the unused 1 s sessions are past their TTL; those used at +600 are exactly at it, not past
+      assert.equal(await store.sweep(), 249);
+      const alive = new Set((await store.listSessions()).map((s) => s.sessionId));
+      assert.equal(alive.size, 1_000 - 249 + 1);
+      assert.ok(alive.has("t1") && !alive.has("t7") && alive.has("t3") && alive.has("t0") && alive.has("forever"));
+      clock += 1; // +1601: the 1 s sessions used at +600 are now past it too
+      assert.equal(await store.sweep(), 250);
+      clock += 400; // +2001: the 2 s sessions, never used
+      assert.equal(await store.sweep(), 500);
+      assert.deepEqual((await store.listSessions()).map((s) => s.sessionId).sort(), ["forever", "t3"]);
+      clock += 5_000;
+      assert.equal(await store.sweep(), 1);
+      await assert.rejects(store.getSession("t3"), /not found/);
+    } finally {
+      await store.close();
     }
   });
 });

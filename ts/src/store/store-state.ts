@@ -7,6 +7,7 @@ import { isAllowed } from "./access.js";
 import { configField, EDGES_FIELD, SESSION_FIELD, sessionsFromSnapshot, type RawSnapshot } from "./durable/layout.js";
 import { decodeEntry, type Entry, type PutChange } from "./entries.js";
 import { DEFAULT_SIZE_LIMITS, type SizeLimits } from "./limits.js";
+import { ExpiryQueue } from "./expiry-queue.js";
 import { compactedBefore, formatLogId, LOG_START, type LogId } from "./log-id.js";
 import { historyEntryBytes, SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry } from "./records.js";
 import { quote } from "./types/describe.js";
@@ -30,6 +31,8 @@ export class StoreState {
   compactedRevision = 0;
   readonly watchers = new Set<Watcher>();
   readonly droppedListeners = new Set<(sessionId: string) => void>();
+  /** Sessions with a TTL by when they expire: the sweep takes the expired ones without scanning every session. */
+  readonly expiry = new ExpiryQueue((session) => this.sessions.get(session.info.sessionId) === session);
 
   constructor(
     private readonly historyLimit: number,
@@ -60,6 +63,7 @@ export class StoreState {
     while (drop < log.length - 1 && logBytes > this.limits.eventLogBytesLimit) logBytes -= log[drop++]!.bytes;
     if (drop > 0) compacted = log.splice(0, drop).at(-1)!.revision;
     this.sessions = sessions;
+    this.expiry.rebuild(sessions.values());
     this.log = log;
     this.logBytes = logBytes;
     this.applied = snapshot.head;
@@ -104,6 +108,7 @@ export class StoreState {
       const session = new SessionRecord({ ...entry.info, metadata: { ...entry.info.metadata } });
       session.stamps.set(SESSION_FIELD, stamp);
       this.sessions.set(entry.info.sessionId, session);
+      this.expiry.add(session);
       return;
     }
     const session = this.sessions.get(entry.sid);
@@ -296,6 +301,7 @@ export class StoreState {
 
   dropSession(session: SessionRecord, reason: BridgeError): void {
     this.sessions.delete(session.info.sessionId);
+    this.expiry.forget(session);
     for (const listener of this.droppedListeners) listener(session.info.sessionId);
     for (const w of [...this.watchers]) {
       if (w.sessionId === session.info.sessionId) {

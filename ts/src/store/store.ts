@@ -167,26 +167,30 @@ export class Store {
     });
   }
 
-  /** Removes expired sessions; returns how many. Runs on session lookups and on a timer. */
+  /**
+   * Removes expired sessions; returns how many. Runs on session creation and listing and on
+   * a timer. It looks only at the sessions whose expiry has come (state.expiry, a heap), so
+   * it costs nothing per session that is not expiring.
+   */
   async sweep(): Promise<number> {
     if (!this.isShared) return this.sweepNow();
-    const now = this.now();
-    const expired = [...this.state.sessions.values()].filter((s) => s.expired(now));
     let n = 0;
-    for (const session of expired) if (await this.expire(session.info.sessionId)) n++;
+    for (const session of this.state.expiry.takeExpired(this.now())) {
+      if (await this.expire(session.info.sessionId)) n++;
+      // Kept alive by another host (queued at its new expiry), or not dropped (the backend is away: the next sweep retries).
+      else this.state.expiry.add(session);
+    }
     return n;
   }
 
   /** Not shared: this host alone decides, and the drops commit synchronously. */
   private sweepNow(): number {
-    const now = this.now();
-    let n = 0;
-    for (const session of [...this.state.sessions.values()]) {
-      if (!session.expired(now)) continue;
+    const expired = this.state.expiry.takeExpired(this.now());
+    for (const session of expired) {
       this.dropExpired(session.info.sessionId);
-      n++;
+      if (this.state.sessions.get(session.info.sessionId) === session) this.state.expiry.add(session); // the drop failed: retried next sweep
     }
-    return n;
+    return expired.length;
   }
 
   /** Commits the drop of an expired session; the sweep or lookup that found it does not wait for it. */
