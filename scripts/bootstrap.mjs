@@ -2,14 +2,23 @@
 // Idempotent set-up for a fresh clone: npm dependencies, the pinned Python .venv, the
 // TypeScript build. Each step is skipped when a stamp says its inputs have not changed,
 // so running it before every command costs well under a second.
+// `--all-pythons` (what `npm test` does through scripts/run-tests.mjs) also makes one venv per
+// other supported Python version the machine has, under .venvs/ (see versionVenvs).
 // Only Node built-ins may be used here: nothing is installed yet when it first runs.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, statSync } from "node:fs";
 import { join, dirname } from "node:path";
+import { homedir } from "node:os";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** The Python versions dspy-bridge supports; `npm test` runs the Python suite on each one found. */
+export const SUPPORTED_PYTHONS = ["3.10", "3.11", "3.12", "3.13"];
+/** The uv that makes the per-version venvs and the lock files (same as ts/src/pool/python-env.ts). */
+export const UV_VERSION = "0.13.9";
+/** The pinned Python dependencies: run time, then tests and codegen (scripts/lock.mjs). */
+export const LOCKS = ["python/requirements.lock", "python/requirements-dev.lock"];
 const quiet = process.argv.includes("--quiet");
 const log = (msg) => { if (!quiet) console.error(`[setup] ${msg}`); };
 const step = (msg) => console.error(`[setup] ${msg}`);
@@ -75,7 +84,7 @@ function nativeDeps(hash) {
 }
 
 function pythonVenv() {
-  const hash = hashFiles(["python/requirements.lock", "python/pyproject.toml"]);
+  const hash = hashFiles([...LOCKS, "python/pyproject.toml"]);
   stamped(".venv/.dspy-bridge-stamp", hash, () => {
     const venvPython = join(root, ".venv/bin/python");
     if (!existsSync(venvPython)) {
@@ -83,13 +92,117 @@ function pythonVenv() {
       run(findPython(), ["-m", "venv", join(root, ".venv")]);
     }
     step("installing pinned Python dependencies into .venv (first run takes about a minute)");
-    run(venvPython, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "python/requirements.lock"]);
-    // Make the in-repo package importable from the venv, as an editable install would,
-    // without a build step: a .pth file naming python/.
-    const site = spawnSync(venvPython, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" });
-    if (site.status !== 0) throw new Error("could not locate the .venv site-packages");
-    writeFileSync(join(site.stdout.trim(), "dspy_bridge_dev.pth"), join(root, "python") + "\n");
+    run(venvPython, ["-m", "pip", "install", "--disable-pip-version-check", "-q", ...LOCKS.flatMap((l) => ["-r", l])]);
+    addRepoToPath(venvPython);
   });
+}
+
+/**
+ * Makes the in-repo package importable from a venv, as an editable install would, without a
+ * build step: a .pth file naming python/.
+ */
+function addRepoToPath(venvPython) {
+  const site = spawnSync(venvPython, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" });
+  if (site.status !== 0) throw new Error(`could not locate the site-packages of ${venvPython}`);
+  writeFileSync(join(site.stdout.trim(), "dspy_bridge_dev.pth"), join(root, "python") + "\n");
+}
+
+/** "3.12.1" of an interpreter, or undefined when it does not run. */
+function pythonVersion(python) {
+  const r = spawnSync(python, ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** The "3.11.7" a venv was made with, from its pyvenv.cfg (no process to start). */
+function venvVersion(venvDir) {
+  const cfg = join(venvDir, "pyvenv.cfg");
+  if (!existsSync(cfg)) return undefined;
+  return /^version(?:_info)?\s*=\s*(\d+\.\d+\.\d+)/m.exec(readFileSync(cfg, "utf8"))?.[1];
+}
+
+/** Where pyenv keeps its versions: PYENV_ROOT, else ~/.pyenv, else what `pyenv root` says. */
+function pyenvRoot() {
+  if (process.env.PYENV_ROOT) return process.env.PYENV_ROOT;
+  if (existsSync(join(homedir(), ".pyenv"))) return join(homedir(), ".pyenv");
+  const r = spawnSync("pyenv", ["root"], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * One interpreter per supported Python version: pyenv's newest patch release of it, else
+ * `python3.X` on PATH. Returns { found: [{ version, patch, path }], missing: [version] }.
+ */
+export function findInterpreters() {
+  const pyenv = pyenvRoot();
+  const versionsDir = pyenv ? join(pyenv, "versions") : undefined;
+  const pyenvVersions = versionsDir && existsSync(versionsDir) ? readdirSync(versionsDir) : [];
+  const found = [];
+  const missing = [];
+  for (const version of SUPPORTED_PYTHONS) {
+    // pyenv's folders are named by patch release: nothing to run to know it.
+    const patch = pyenvVersions
+      .filter((v) => new RegExp(`^${version.replace(".", "\\.")}\\.\\d+$`).test(v) && existsSync(join(versionsDir, v, "bin/python")))
+      .sort((a, b) => Number(b.split(".")[2]) - Number(a.split(".")[2]))[0];
+    if (patch) {
+      found.push({ version, path: join(versionsDir, patch, "bin/python"), patch });
+      continue;
+    }
+    const onPath = pythonVersion(`python${version}`);
+    if (onPath?.startsWith(`${version}.`)) found.push({ version, path: `python${version}`, patch: onPath });
+    else missing.push(version);
+  }
+  return { found, missing };
+}
+
+/** The pinned uv in .venvs/uv (made with pip by the base interpreter); its path. */
+export function ensureUv() {
+  const dir = join(root, ".venvs/uv");
+  const uv = join(dir, "bin/uv");
+  stamped(".venvs/uv/.dspy-bridge-stamp", UV_VERSION, () => {
+    step(`installing uv ${UV_VERSION} into .venvs/uv`);
+    if (!existsSync(join(dir, "bin/python"))) run(findPython(), ["-m", "venv", dir]);
+    run(join(dir, "bin/python"), ["-m", "pip", "install", "--disable-pip-version-check", "-q", `uv==${UV_VERSION}`]);
+  });
+  return uv;
+}
+
+/**
+ * A venv for each supported Python version the machine has other than .venv's (the main
+ * suite's): .venvs/py3.X, made by uv from the same lock files, with python/ on its path.
+ * Rebuilt when the locks, pyproject.toml, uv or the interpreter (path, patch release)
+ * change. Writes .venvs/pythons.json, which the tests read:
+ *   { default: "3.11", venvs: [{ version, patch, interpreter, python }], missing: ["3.10"] }
+ * DSPY_BRIDGE_TEST_PYTHONS=3.12,3.13 limits the versions ("none": no other version).
+ */
+export function versionVenvs() {
+  const venvPython = join(root, ".venv/bin/python");
+  const defaultVersion = (venvVersion(join(root, ".venv")) ?? pythonVersion(venvPython))?.split(".").slice(0, 2).join(".");
+  const wanted = process.env.DSPY_BRIDGE_TEST_PYTHONS?.split(",").map((v) => v.trim()).filter(Boolean);
+  const { found, missing } = findInterpreters();
+  const chosen = found.filter((f) => f.version !== defaultVersion && (!wanted || wanted.includes(f.version)));
+  const venvs = [];
+  if (chosen.length) {
+    const uv = ensureUv();
+    // uv's download cache: .cache/uv in the repository (gitignored), shared with the install
+    // test (ts/test/install.test.ts), unless UV_CACHE_DIR says otherwise.
+    const env = { ...process.env, UV_PYTHON_DOWNLOADS: "never", VIRTUAL_ENV: undefined, UV_CACHE_DIR: process.env.UV_CACHE_DIR || join(root, ".cache/uv") };
+    for (const f of chosen) {
+      const dir = `.venvs/py${f.version}`;
+      const python = join(root, dir, "bin/python");
+      const hash = hashFiles([...LOCKS, "python/pyproject.toml"]) + `\n${UV_VERSION}\n${f.path}\n${f.patch}`;
+      stamped(`${dir}/.dspy-bridge-stamp`, hash, () => {
+        step(`making ${dir} (Python ${f.patch}, ${f.path}) from the lock files`);
+        run(uv, ["venv", "--quiet", "--clear", "--python", f.path, join(root, dir)], { env });
+        run(uv, ["pip", "install", "--quiet", "--python", python, ...LOCKS.flatMap((l) => ["-r", l])], { env });
+        addRepoToPath(python);
+      });
+      venvs.push({ version: f.version, patch: f.patch, interpreter: f.path, python });
+    }
+  }
+  const manifest = { default: defaultVersion, venvs, missing, skippedByRequest: found.filter((f) => f.version !== defaultVersion && !chosen.includes(f)).map((f) => f.version) };
+  mkdirSync(join(root, ".venvs"), { recursive: true });
+  writeFileSync(join(root, ".venvs/pythons.json"), JSON.stringify(manifest, null, 2) + "\n");
+  return manifest;
 }
 
 function newestMtime(dir) {
@@ -115,6 +228,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     npmDeps();
     pythonVenv();
+    if (process.argv.includes("--all-pythons")) versionVenvs();
     buildTs();
     log("ready");
   } catch (err) {

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Runs every test: the generated-code staleness check, the TypeScript suite (node:test on
-// the compiled tests) and the Python suite (pytest in .venv). Exit code is non-zero if any
-// part fails; all parts run so one failure does not hide another.
+// the compiled tests) and the Python suite (pytest in .venv), then the Python suite again on
+// every other supported Python version the machine has (.venvs/py3.X, made by the bootstrap;
+// a version it does not have is reported as skipped). Exit code is non-zero if any part
+// fails; all parts run so one failure does not hide another.
+//   --only ts | py | pythons     one part (pythons: the other versions' Python suites)
 import { spawnSync } from "node:child_process";
 import { readdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRedis } from "./redis.mjs";
+import { versionVenvs } from "./bootstrap.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const onlyIdx = process.argv.indexOf("--only");
@@ -36,6 +40,18 @@ async function redisFor(suite) {
 
 const results = [];
 if (!only) results.push(["codegen is fresh", run("codegen is fresh", "node", ["scripts/codegen.mjs", "--check"])]);
+// The venvs of the other Python versions (idempotent; the TypeScript suite starts workers in
+// them too: ts/test/python-versions.test.ts).
+let pythons = { default: undefined, venvs: [], missing: [], skippedByRequest: [] };
+const tsFiltered = only === "ts" && extra.length && !extra.some((e) => join(root, "ts/dist/test/python-versions.test.js").includes(e));
+if (!only || (only === "ts" && !tsFiltered) || only === "pythons") {
+  try {
+    pythons = versionVenvs();
+  } catch (err) {
+    console.error(`\ncannot make the venvs of the other Python versions: ${err.message}`);
+    results.push(["python versions set-up", false]);
+  }
+}
 if (!only || only === "ts") {
   const dir = join(root, "ts/dist/test");
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.js")).map((f) => join(dir, f)) : [];
@@ -45,7 +61,7 @@ if (!only || only === "ts") {
   await redis.stop();
 }
 if (!only || only === "py") {
-  results.push(["python", run("Python tests", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests", ...(only === "py" ? extra : [])])]);
+  results.push([`python${pythons.default ? ` ${pythons.default}` : ""} (.venv)`, run("Python tests", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests", ...(only === "py" ? extra : [])])]);
   if (!(only === "py" && extra.length)) {
     // The Python session API once more, through a host whose store is Redis (docs/deployment.md).
     const redis = await redisFor("the Python session tests");
@@ -54,6 +70,21 @@ if (!only || only === "py") {
     await redis.stop();
   }
 }
+const versionSuites = !only || only === "pythons";
+if (versionSuites) {
+  // The whole Python suite once per other version; the TypeScript hosts its tests start run
+  // their workers on that version too (DSPY_BRIDGE_PYTHON).
+  for (const v of pythons.venvs) {
+    results.push([`python ${v.version} (${v.patch}, .venvs/py${v.version})`, run(`Python tests on Python ${v.patch}`, v.python, ["-m", "pytest", "-q", "python/tests", ...(only === "pythons" ? extra : [])], { DSPY_BRIDGE_PYTHON: v.python })]);
+  }
+  for (const version of pythons.missing) results.push([`python ${version}: no interpreter on this machine (pyenv or python${version} on PATH)`, "skip"]);
+  for (const version of pythons.skippedByRequest) results.push([`python ${version}: left out by DSPY_BRIDGE_TEST_PYTHONS`, "skip"]);
+}
 console.error("\n=== summary ===");
-for (const [name, ok] of results) console.error(`${ok ? "PASS" : "FAIL"}  ${name}`);
+for (const [name, ok] of results) console.error(`${ok === "skip" ? "SKIP" : ok ? "PASS" : "FAIL"}  ${name}`);
+if (versionSuites && pythons.default) {
+  const tested = [pythons.default, ...pythons.venvs.map((v) => v.version)].sort();
+  const skipped = [...pythons.missing, ...pythons.skippedByRequest];
+  console.error(`Python versions tested: ${tested.join(", ")}${skipped.length ? `; NOT tested: ${skipped.join(", ")}` : ""}`);
+}
 process.exit(results.every(([, ok]) => ok) ? 0 : 1);
