@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import HostError, SeedHost
+from seed_support import HostError, SeedHost
 
 from dspy_bridge import SessionContext, SyncSessionContext
 from dspy_bridge.dspy.adapter import ADAPTER_COMMANDS, DSPyAdapter

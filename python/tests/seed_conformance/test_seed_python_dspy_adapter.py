@@ -7,7 +7,7 @@ large inputs and outputs, metrics."""
 from __future__ import annotations
 
 import pytest
-from conftest import HostError, SeedHost
+from seed_support import HostError, SeedHost
 
 SCRIPTED = {"provider": "scripted"}
 

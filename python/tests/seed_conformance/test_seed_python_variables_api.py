@@ -16,7 +16,7 @@ import grpc
 import numpy as np
 import pytest
 import yaml
-from conftest import SeedHost
+from seed_support import SeedHost
 
 from dspy_bridge import SessionContext, VariableCache, VariableUpdate
 from dspy_bridge.dspy import DSPyOptimizationBridge
@@ -128,6 +128,7 @@ async def test_dependencies(session: SessionContext) -> None:
     await session.add_dependency("final", "effective_temperature", dependency_type="constraint", metadata={"why": "test"})
     deps = await session.get_dependencies("final", include_transitive=True)
     assert [d["name"] for d in deps] == ["effective_temperature", "base_temperature"] and "variable_id" in deps[0]
+    assert [d["type"] for d in deps] == ["constraint", "data"]  # the seed's {"variable_id", "type": dependency type}
     assert [d["name"] for d in await session.get_dependents("base_temperature")] == ["effective_temperature"]
     with pytest.raises(ValueError):  # circular
         await session.add_dependency("base_temperature", "final")

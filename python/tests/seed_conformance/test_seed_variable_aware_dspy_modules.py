@@ -13,7 +13,7 @@ from typing import Any
 
 import dspy
 import pytest
-from conftest import SeedHost
+from seed_support import SeedHost
 
 from dspy_bridge import (
     SessionContext,

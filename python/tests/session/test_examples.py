@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CLI
 from host_process import REPO, running_node
 
+CLI = REPO / "ts" / "bin" / "dspy-bridge.js"
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "python"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 
