@@ -35,6 +35,7 @@ from typing import Any, Optional
 import dspy
 
 from ..core.registry import CommandContext, command, default_registry
+from ..core.session_manager import BaseAdapter
 from ..errors import InvalidArgumentError, NotFoundError
 from . import commands as _dspy_commands
 from ._lm_specs import lm_from_spec
@@ -576,8 +577,9 @@ ADAPTER_COMMANDS = (
 """Every command of this module: the architecture seed's eight, then the adapter seed's."""
 
 
-class DSPyAdapter:
-    """The architecture seed's ``DSPyAdapter``: one object that answers the DSPy commands.
+class DSPyAdapter(BaseAdapter):
+    """The architecture seed's ``DSPyAdapter``: one object that answers the DSPy commands
+    (a ``BaseAdapter``, with its session manager, variable manager and tool registry).
 
     ``get_supported_commands()`` lists them; ``await handle_command(command, args)`` runs one
     in this process (``session_id`` in ``args`` gives it a session, as a host call's

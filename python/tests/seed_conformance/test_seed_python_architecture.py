@@ -305,3 +305,35 @@ async def test_dspy_adapter_class(lm: Any) -> None:
     with pytest.raises(ValueError, match="Unknown command"):
         await adapter.handle_command("nope")
     assert await asyncio.to_thread(adapter.handle_command_sync, "list_dspy_modules")
+
+
+# -- core/session_manager.py ---------------------------------------------------------------------------
+
+
+def test_session_manager_over_the_hosts_sessions(host: SeedHost, session_id: str) -> None:
+    import time
+
+    from dspy_bridge.core.session_manager import BaseAdapter, SessionInfo, SessionManager
+
+    manager = SessionManager(host.address, host.token)
+    try:
+        ctx = manager.create_session(session_id, ttl=3600)
+        ctx.set_variable("temperature", 0.7, create_if_missing=True)  # the seed's sync SessionContext methods
+        assert manager.get_context(session_id).get_variable("temperature") == 0.7
+        assert isinstance(manager.session_info(session_id), SessionInfo) and manager.list_sessions() == [session_id]
+        with pytest.raises(ValueError, match="already exists"):
+            manager.create_session(session_id)
+        short = manager.create_session(session_id + "_short", ttl=1)  # the host expires it
+        assert short.get_variables([]) == {}
+        deadline = time.monotonic() + 15
+        expired = 0
+        while expired == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            expired = manager.cleanup_expired_sessions()
+        assert expired == 1 and manager.list_sessions() == [session_id]
+        assert manager.destroy_session(session_id) is True and manager.list_sessions() == []
+        with pytest.raises(ValueError, match="not found"):
+            manager.get_context(session_id)
+    finally:
+        manager.close()
+    assert isinstance(DSPyAdapter(), BaseAdapter) and DSPyAdapter().session_manager is not None
