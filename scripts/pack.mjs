@@ -216,11 +216,15 @@ export function buildWheel(outDir) {
   if (p.description) meta.push(`Summary: ${p.description}`);
   const license = typeof p.license === "string" ? p.license : p.license?.text;
   if (license) meta.push(`License: ${license}`);
+  for (const c of p.classifiers ?? []) meta.push(`Classifier: ${c}`);
   if (p["requires-python"]) meta.push(`Requires-Python: ${p["requires-python"]}`);
   for (const d of p.dependencies ?? []) meta.push(`Requires-Dist: ${d}`);
   for (const [extra, deps] of Object.entries(project["project.optional-dependencies"] ?? {})) {
     meta.push(`Provides-Extra: ${extra}`);
-    for (const d of deps) meta.push(`Requires-Dist: ${d.includes(";") ? `${d.replace(";", "; (")}) and extra == "${extra}"` : `${d}; extra == "${extra}"`}`);
+    for (const d of deps) {
+      const [req, marker] = d.split(";").map((x) => x.trim());
+      meta.push(`Requires-Dist: ${req}; ${marker ? `(${marker}) and ` : ""}extra == "${extra}"`);
+    }
   }
   const distInfo = `${dist}-${version}.dist-info`;
   const entries = packageFiles(pkgDir).map((f) => [relative(join(root, "python"), f).split(sep).join("/"), readFileSync(f)]);
