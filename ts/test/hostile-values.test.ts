@@ -31,7 +31,7 @@ import {
 import { exportVariables, importVariables, openStore, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 import { globMatches } from "../src/store/access.js";
 import { MAX_VALUE_DEPTH } from "../src/store/limits.js";
-import { encodeValue } from "../src/values/index.js";
+import { decodeValue, encodeValue, jsonNestsDeeperThan, ValueDecodingError } from "../src/values/index.js";
 import { repoRoot } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
@@ -373,6 +373,37 @@ describe("I: nesting depth", () => {
   });
 });
 
+describe("I: JSON nested past 1,000 levels is refused before it is parsed", () => {
+  test("the scan skips strings (brackets and escaped quotes inside them) and counts only structure", () => {
+    const deep = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
+    assert.equal(jsonNestsDeeperThan(deep(1_000)), false);
+    assert.equal(jsonNestsDeeperThan(deep(1_001)), true);
+    const inString = JSON.stringify(["[".repeat(5_000), '\\"[[[', "\\", "{".repeat(3_000)]);
+    assert.equal(jsonNestsDeeperThan(inString), false);
+    assert.equal(jsonNestsDeeperThan(`[${JSON.stringify('\\"')},${deep(1_001)}]`), true);
+    assert.equal(jsonNestsDeeperThan(JSON.stringify({ a: "x".repeat(1_000_000), b: nested(999) })), false);
+  });
+
+  test("a 20 MB value of 10 million levels is a ValueDecodingError at once, not seconds of parsing and half a gigabyte", () => {
+    const json = `${"[".repeat(10_000_000)}${"]".repeat(10_000_000)}`;
+    const t = performance.now();
+    assert.throws(() => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [] }), (err: unknown) => {
+      assert.ok(err instanceof ValueDecodingError);
+      assert.match(err.message, /nests more than 1000 levels deep/);
+      return true;
+    });
+    assert.ok(performance.now() - t < 1_000, `${performance.now() - t} ms`);
+    assert.deepEqual(decodeValue(encodeValue(nested(1_000))), nested(1_000));
+  });
+
+  test("so is a text of more than 4 million lists and maps (128 MiB of `{},` would take gigabytes to parse)", () => {
+    const json = `[${"{},".repeat(1 << 22)}{}]`;
+    const t = performance.now();
+    assert.throws(() => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [] }), /holds more than 4194304 lists and maps/);
+    assert.ok(performance.now() - t < 1_000, `${performance.now() - t} ms`);
+  });
+});
+
 describe("J: names shaped like ids", () => {
   test("a name of the form var_<name>_<revision> is refused everywhere a variable is created; ids stay unambiguous", async () => {
     const store = await memoryStore();
@@ -524,11 +555,12 @@ describe("over gRPC", () => {
     await assert.rejects(call("getVariables", GetVariablesRequestSchema, { sessionId: name, names: ["x"] }), typed(NotFoundError));
   });
 
-  test("a list nested 1,500 deep is refused with the limit named; 100 deep round-trips", async () => {
-    await assert.rejects(
-      call("registerVariables", RegisterVariablesRequestSchema, { sessionId: "s", variables: [{ name: "deep", type: "list", initialValue: encodeValue(nested(1_500)) }] }),
-      (err: unknown) => typed(InvalidArgumentError)(err) && /more than 100 levels deep/.test((err as Error).message),
-    );
+  test("a list nested 150 or 1,500 deep is refused with the limit named; 100 deep round-trips", async () => {
+    const register = (depth: number) =>
+      call("registerVariables", RegisterVariablesRequestSchema, { sessionId: "s", variables: [{ name: "deep", type: "list", initialValue: encodeValue(nested(depth)) }] });
+    await assert.rejects(register(150), (err: unknown) => typed(InvalidArgumentError)(err) && /more than 100 levels deep/.test((err as Error).message));
+    // Past 1,000 levels the message is not even parsed.
+    await assert.rejects(register(1_500), (err: unknown) => typed(InvalidArgumentError)(err) && /nests more than 1000 levels deep/.test((err as Error).message));
     await call("registerVariables", RegisterVariablesRequestSchema, { sessionId: "s", variables: [{ name: "deep", type: "list", initialValue: encodeValue(nested(100)) }] });
   });
 

@@ -14,15 +14,17 @@ import {
   type SampleConfigurationRequest,
   type ValidateConfigurationRequest,
 } from "../gen/dspy_bridge/v1/configuration_pb.js";
-import { decodeValue, encodeValue } from "../values/index.js";
+import { decodeValue, encodeValue, JSON_SHAPE_LIMITS, jsonNestsDeeperThan } from "../values/index.js";
+import { clip } from "../store/types/describe.js";
 import { caller, type Wrap } from "./unary.js";
 
 
 function parseDefinition(text: string): SpaceDoc {
+  if (jsonNestsDeeperThan(text)) throw new InvalidArgumentError(`definition_json ${JSON_SHAPE_LIMITS}`, { parameter: "definition_json" });
   try {
     return JSON.parse(text) as SpaceDoc;
   } catch (err) {
-    throw new InvalidArgumentError(`definition_json is not valid JSON: ${(err as Error).message}`, { parameter: "definition_json" });
+    throw new InvalidArgumentError(`definition_json is not valid JSON: ${clip((err as Error).message, 200)}`, { parameter: "definition_json" });
   }
 }
 

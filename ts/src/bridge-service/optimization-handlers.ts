@@ -1,5 +1,7 @@
 // The bridge service's optimization RPCs (Python's SessionContext.start_optimization & co.).
 import { create } from "@bufbuild/protobuf";
+import { JSON_SHAPE_LIMITS, jsonNestsDeeperThan } from "../values/index.js";
+import { clip } from "../store/types/describe.js";
 import { InvalidArgumentError, errorToDetail } from "../errors/index.js";
 import {
   OptimizationHistoryResponseSchema,
@@ -38,10 +40,11 @@ function statusResponse(s: OptimizationStatus) {
 function runOptions(req: StartOptimizationRequest): OptimizationOptions {
   let options: Record<string, unknown> = {};
   if (req.optionsJson) {
+    if (jsonNestsDeeperThan(req.optionsJson)) throw new InvalidArgumentError(`options_json ${JSON_SHAPE_LIMITS}`, { parameter: "options_json" });
     try {
       options = JSON.parse(req.optionsJson) as Record<string, unknown>;
     } catch (err) {
-      throw new InvalidArgumentError(`options_json is not valid JSON: ${(err as Error).message}`, { parameter: "options_json" });
+      throw new InvalidArgumentError(`options_json is not valid JSON: ${clip((err as Error).message, 200)}`, { parameter: "options_json" });
     }
     if (typeof options !== "object" || options === null || Array.isArray(options)) {
       throw new InvalidArgumentError("options_json must be a JSON object", { parameter: "options_json" });

@@ -40,7 +40,7 @@ import {
   type WatchResponse,
 } from "../gen/dspy_bridge/v1/variables_pb.js";
 import { errorToDetail } from "../errors/index.js";
-import { decodeValue, encodeValue } from "../values/index.js";
+import { decodeValue, encodeValue, JSON_SHAPE_LIMITS, jsonNestsDeeperThan } from "../values/index.js";
 import { toServiceError } from "./service-error.js";
 import { clip } from "../store/types/describe.js";
 import { caller, type Wrap } from "./unary.js";
@@ -53,6 +53,7 @@ import type { AccessRule as StoreRule } from "../store/access.js";
 
 function parseJsonObject(text: string, where: string): Record<string, unknown> {
   if (!text) return {};
+  if (jsonNestsDeeperThan(text)) throw new InvalidArgumentError(`${where} ${JSON_SHAPE_LIMITS}`, { parameter: where });
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -9,6 +9,7 @@ import { HOST_IS_LITTLE_ENDIAN, byteSwapped, dtypeInfoFromProto } from "./dtype.
 import type { TensorArray } from "./dtype.js";
 import { ValueDecodingError, WalkFailure, formatPath } from "./errors.js";
 import { setOwn } from "./encode.js";
+import { JSON_SHAPE_LIMITS, jsonNestsDeeperThan } from "./json-depth.js";
 import { Tensor } from "./tensor.js";
 
 const BIGINT_RE = /^-?(?:0|[1-9][0-9]*)$/;
@@ -173,6 +174,7 @@ class Decoder {
 export function decodeValue(value: Value, path = "value"): unknown {
   const text = value.json;
   if (text === "") return null;
+  if (jsonNestsDeeperThan(text)) throw new ValueDecodingError(path, `its JSON ${JSON_SHAPE_LIMITS}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -3,6 +3,7 @@
 export { encodeValue, encodeValueParts } from "./encode.js";
 export type { ValueParts } from "./encode.js";
 export { decodeValue } from "./decode.js";
+export { JSON_SHAPE_LIMITS, jsonNestsDeeperThan, MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from "./json-depth.js";
 export { Tensor } from "./tensor.js";
 export { DTYPE_INFO, dtypeFromProto, dtypeToProto, isDTypeName } from "./dtype.js";
 export type { DTypeInfo, DTypeName, TensorArray, TensorArrayByDType } from "./dtype.js";
