@@ -70,7 +70,7 @@ def _pyarrow() -> Any:
         import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise MissingDependencyError(
-            "format='parquet' needs the optional package 'pyarrow', which is not installed: pip install pyarrow"
+            "format='parquet' needs the optional package 'pyarrow', which is not installed: pip install pyarrow (or the dspy_bridge[parquet] extra)"
             " ('json' and 'yaml' need nothing more)",
             details={"package": "pyarrow"},
         ) from None
