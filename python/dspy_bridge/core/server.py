@@ -92,9 +92,10 @@ else:
         `loop.call_soon(step, context=...)`; for that one call `call_soon` is `_capture`, and
         the step is run at once, in the Task's context, exactly as the loop would run it a
         turn later (the step itself makes the Task current and steps the coroutine). This
-        costs less than scheduling it and taking it back off the ready queue. Where that
-        cannot be done (a loop without an instance dict, such as uvloop's, or a task already
-        running), the Task is left scheduled: same semantics, one loop turn later."""
+        costs less than scheduling it and taking it back off the ready queue, and works on
+        asyncio's loops and uvloop's alike. Where it cannot be done (a loop without an
+        instance dict, or a task already running), the Task is left scheduled: same
+        semantics, one loop turn later."""
         attrs = getattr(loop, "__dict__", None)
         if attrs is None or "call_soon" in attrs or _current_task(loop) is not None:
             return _Task(coro, loop=loop, name=name)
