@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { BridgeServer } from "../src/bridge-service/bridge-server.js";
+import { exportVariables, importVariables, type ImportSummary } from "../src/store/export-import.js";
 import { Store } from "../src/store/store.js";
 import { HostListener } from "../src/transport/host-listener.js";
 import { isAlive, repoRoot } from "./helpers.js";
@@ -377,6 +378,109 @@ describe("K: sessions at scale", () => {
       await assert.rejects(store.getSession("t3"), /not found/);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe("L: exports and imports do not block the host", () => {
+  /** Runs `work` while reading a variable every 5 ms; the longest and the median wait of those reads (beyond their 5 ms). */
+  async function readsDuring(store: Store, work: Promise<unknown>): Promise<{ max: number; median: number; reads: number; ms: number }> {
+    const start = performance.now();
+    let finished = false;
+    void work.finally(() => (finished = true)).catch(() => {});
+    const waits: number[] = [];
+    while (!finished) {
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 5));
+      await store.get("big", "v1");
+      waits.push(performance.now() - t0 - 5);
+    }
+    await work;
+    waits.sort((a, b) => a - b);
+    return { max: waits.at(-1) ?? 0, median: waits[waits.length >> 1] ?? 0, reads: waits.length, ms: performance.now() - start };
+  }
+
+  test("during a 5,000-variable YAML export and import, another client's read answers within ~100 ms; progress is reported", async () => {
+    const store = new Store();
+    try {
+      await store.createSession({ sessionId: "big" });
+      await store.createSession({ sessionId: "copy" });
+      for (let i = 0; i < 5_000; i += 1_000) {
+        await store.register(
+          "big",
+          Array.from({ length: 1_000 }, (_, k) => ({
+            name: `v${i + k}`,
+            type: ["float", "string", "map"][k % 3]!,
+            initialValue: [0.5, `text ${k}`, { a: k, b: [1, 2, { c: "d" }] }][k % 3],
+            metadata: { who: "hardening" },
+          })),
+        );
+      }
+      const phases: string[] = [];
+      let exported: Buffer | undefined;
+      const onExport = await readsDuring(
+        store,
+        exportVariables(store, "big", { format: "yaml", onProgress: (p) => phases.push(p.phase) }).then((r) => (exported = r.data)),
+      );
+      assert.ok(onExport.reads > 5, `only ${onExport.reads} reads got in during the export`);
+      assert.ok(onExport.median < 100, `reads waited ${onExport.median.toFixed(0)} ms (median) during the export`);
+      // A blocked host makes a read wait for the whole export; a busy shared machine may pause any process now and then.
+      assert.ok(onExport.max < Math.max(500, onExport.ms / 4), `a read waited ${onExport.max.toFixed(0)} ms during an export of ${onExport.ms.toFixed(0)} ms`);
+      assert.ok(phases.includes("read") && phases.includes("encode"), phases.join(","));
+      let summary: ImportSummary | undefined;
+      const onImport = await readsDuring(
+        store,
+        importVariables(store, "copy", exported!, { format: "yaml", dryRun: true }).then((s) => (summary = s)),
+      );
+      assert.deepEqual([summary!.imported, summary!.errors, summary!.warningCount], [5_000, 0, 0]);
+      assert.ok(onImport.median < 100, `reads waited ${onImport.median.toFixed(0)} ms (median) during the import`);
+      assert.ok(onImport.max < Math.max(500, onImport.ms / 4), `a read waited ${onImport.max.toFixed(0)} ms during an import of ${onImport.ms.toFixed(0)} ms`);
+      // What the worker thread parsed is what the export wrote.
+      const real = await importVariables(store, "copy", exported!, { format: "yaml" });
+      assert.equal(real.imported, 5_000);
+      assert.deepEqual((await store.get("copy", "v2")).value, (await store.get("big", "v2")).value);
+      const json = await exportVariables(store, "big", { format: "json" });
+      const doc = JSON.parse(json.data.toString("utf8")) as { variables: unknown[] };
+      assert.equal(json.data.toString("utf8"), JSON.stringify(doc, null, 2), "the JSON written a variable at a time is the usual JSON.stringify text");
+      assert.equal(doc.variables.length, 5_000);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("M: YAML warnings", () => {
+  test("an import with 20,000 unknown tags prints nothing; the warnings come back bounded, without the document's text", async () => {
+    const entries = Array.from({ length: 20_000 }, (_, i) => `      k${i}: !secret_tag_${i} "document text ${i}"`).join("\n");
+    const yaml = `format: dspy-bridge/variables\nversion: 1\nvariables:\n  - name: tagged\n    type: string\n    value: {json: '"hello"'}\n    metadata:\n${entries}\n`;
+    const dir = tempDir();
+    writeFileSync(join(dir, "tags.yaml"), yaml);
+    const script = `
+      import { readFileSync } from "node:fs";
+      import { Store } from ${JSON.stringify(join(repoRoot, "ts/dist/src/store/store.js"))};
+      import { importVariables } from ${JSON.stringify(join(repoRoot, "ts/dist/src/store/export-import.js"))};
+      const store = new Store();
+      await store.createSession({ sessionId: "s" });
+      const summary = await importVariables(store, "s", readFileSync(${JSON.stringify(join(dir, "tags.yaml"))}), { format: "yaml", dryRun: true });
+      console.log(JSON.stringify(summary));
+      await store.close();`;
+    writeFileSync(join(dir, "import.mjs"), script);
+    const child = spawn(process.execPath, [join(dir, "import.mjs")], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(code, 0, stderr.slice(0, 2_000));
+    assert.equal(stderr, "", `the host printed ${stderr.length} bytes to stderr: ${stderr.slice(0, 300)}`);
+    const summary = JSON.parse(stdout) as ImportSummary;
+    assert.equal(summary.errors, 0, JSON.stringify(summary.details).slice(0, 500));
+    assert.equal(summary.warningCount, 20_000);
+    assert.ok(summary.warnings.length > 0 && summary.warnings.length <= 20, `${summary.warnings.length} warnings kept`);
+    for (const w of summary.warnings) {
+      assert.ok(w.length <= 200, w);
+      assert.doesNotMatch(w, /document text/);
     }
   });
 });

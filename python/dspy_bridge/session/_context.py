@@ -1563,9 +1563,11 @@ class SessionContext:
         ``"replace"`` (imported value wins), ``"keep"`` (existing left alone, counted as
         skipped), ``"merge"`` (maps deep-merged, imported keys winning). ``dry_run`` checks
         everything and changes nothing. Returns ``{"imported", "skipped", "errors",
-        "details": [{"name", "action", "error"?}], "revision", "dry_run"}``. A malformed
-        document raises ``ValueError`` and leaves the store unchanged. ``format``: ``"json"``,
-        ``"yaml"`` or ``"parquet"`` (an ``export_variables(format="parquet")`` table; pyarrow)."""
+        "details": [{"name", "action", "error"?}], "revision", "dry_run", "warnings",
+        "warning_count"}`` (``warnings``: what the YAML parser warned about, the first 20, each
+        at most 200 characters). A malformed document raises ``ValueError`` and leaves the
+        store unchanged. ``format``: ``"json"``, ``"yaml"`` or ``"parquet"`` (an
+        ``export_variables(format="parquet")`` table; pyarrow)."""
         if isinstance(data, str):
             data = data.encode("utf-8")
         if format == "parquet":  # the client's format: the host takes the same document as JSON
@@ -1597,6 +1599,8 @@ class SessionContext:
             "details": details,
             "revision": resp.revision,
             "dry_run": dry_run,
+            "warnings": list(resp.warnings),
+            "warning_count": resp.warning_count,
         }
 
     # ------------------------------------------------------------------------------------

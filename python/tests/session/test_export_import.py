@@ -181,3 +181,15 @@ async def test_ten_thousand_variable_import(session: SessionContext) -> None:
     # The background watch digested the 10,000-change commit and stays live.
     await session.wait_for_revision(summary["revision"], timeout=20)
     assert session.get_cache_info()["watch_live"]
+
+
+async def test_yaml_warnings_come_back_bounded(session: SessionContext) -> None:
+    """Unknown YAML tags: the import works, the host prints nothing, and the warnings come back
+    with the summary, bounded and without the document's text."""
+    tagged = "\n".join(f'      k{i}: !odd_tag_{i} "document text {i}"' for i in range(300))
+    doc = f"format: dspy-bridge/variables\nversion: 1\nvariables:\n  - name: tagged\n    type: string\n    value: {{json: '\"hi\"'}}\n    metadata:\n{tagged}\n"
+    summary = await session.import_variables(doc.encode(), format="yaml", dry_run=True)
+    assert summary["errors"] == 0 and summary["imported"] == 1
+    assert summary["warning_count"] == 300
+    assert 0 < len(summary["warnings"]) <= 20
+    assert all(len(w) <= 200 and "document text" not in w for w in summary["warnings"])

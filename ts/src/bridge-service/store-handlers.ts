@@ -233,6 +233,8 @@ export function storeHandlers(store: Store, unary: Wrap) {
         errors: s.errors,
         detailsJson: JSON.stringify(s.details),
         revision: BigInt(s.revision),
+        warnings: s.warnings,
+        warningCount: s.warningCount,
       });
     }),
     getStats: unary<StatsRequest, unknown>(async (req) =>

@@ -4,6 +4,7 @@ import type { BridgeError } from "../errors/index.js";
 import { StreamSink } from "../pool/stream-sink.js";
 import type { Permission } from "../store/access.js";
 import { exportVariables, importVariables, type ImportSummary } from "../store/export-import.js";
+import type { CodecProgress } from "../store/codec.js";
 import type { Store } from "../store/store.js";
 import type { Change, HistoryEntry, VariableRecord } from "../store/records.js";
 
@@ -218,11 +219,18 @@ export class SessionVariables {
     check: async (name: string, permission: Permission, asSession = this.sessionId) => this.store.checkAccess(this.sessionId, name, permission, asSession),
   };
 
-  async export(options: { format?: "json" | "yaml"; includeHistory?: boolean; includeDependencies?: boolean; filterPattern?: string } = {}): Promise<Buffer> {
+  /** A large export yields to other work between slices; `onProgress` follows it. */
+  async export(
+    options: { format?: "json" | "yaml"; includeHistory?: boolean; includeDependencies?: boolean; filterPattern?: string; onProgress?: (progress: CodecProgress) => void } = {},
+  ): Promise<Buffer> {
     return (await exportVariables(this.store, this.sessionId, options)).data;
   }
 
-  async import(data: Uint8Array | string, options: { format?: "json" | "yaml"; mergeStrategy?: "replace" | "keep" | "merge"; dryRun?: boolean } = {}): Promise<ImportSummary> {
+  /** A large import yields to other work between slices; `onProgress` follows it. YAML warnings come back in the summary, bounded. */
+  async import(
+    data: Uint8Array | string,
+    options: { format?: "json" | "yaml"; mergeStrategy?: "replace" | "keep" | "merge"; dryRun?: boolean; onProgress?: (progress: CodecProgress) => void } = {},
+  ): Promise<ImportSummary> {
     return importVariables(this.store, this.sessionId, typeof data === "string" ? Buffer.from(data) : data, options);
   }
 

@@ -3,7 +3,6 @@
 // dtype and shape), so an export is self-contained and loads the same in Python.
 // Pickle is refused: loading a pickle runs arbitrary code.
 import type { JsonValue } from "@bufbuild/protobuf";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { BridgeError, InvalidArgumentError, NotImplementedError } from "../errors/index.js";
 import { isAllowed, normalizeRules } from "./access.js";
 import { DEPENDENCY_TYPES } from "./dependency-graph.js";
@@ -11,6 +10,7 @@ import { valueFromJson, valueToJson } from "./entries.js";
 import { checkVariableName, compilePattern, stringMap, type Store } from "./store.js";
 import { measureWrite } from "./limits.js";
 import { canonicalType, validateConstraints, validateValue } from "./types/index.js";
+import { decodeDocument, encodeDocument, Pacer, type CodecProgress, type ParseWarnings } from "./codec.js";
 import { setOwn } from "../values/encode.js";
 import { clip, quote } from "./types/describe.js";
 
@@ -24,6 +24,8 @@ export interface ExportOptions {
   includeDependencies?: boolean;
   filterPattern?: string;
   caller?: string;
+  /** Called as the export goes (phases "read", "encode"); a large export yields to other work between slices. */
+  onProgress?: (progress: CodecProgress) => void;
 }
 
 export interface ImportOptions {
@@ -31,6 +33,8 @@ export interface ImportOptions {
   mergeStrategy?: string;
   dryRun?: boolean;
   caller?: string;
+  /** Called as the import goes (phases "decode", "check", "commit"); a large import yields to other work between slices. */
+  onProgress?: (progress: CodecProgress) => void;
 }
 
 export interface ImportDetail {
@@ -46,6 +50,10 @@ export interface ImportSummary {
   details: ImportDetail[];
   revision: number;
   dryRun: boolean;
+  /** What the YAML parser warned about (an unknown tag, ...): the first few, each bounded; never printed. */
+  warnings: string[];
+  /** How many warnings there were in all. */
+  warningCount: number;
 }
 
 function checkFormat(format: string | undefined): "json" | "yaml" {
@@ -67,13 +75,25 @@ export async function exportVariables(store: Store, sessionId: string, options: 
   const records = (await store.list(sessionId, undefined, options.caller ?? sessionId)).filter((r) => !re || re.test(r.name));
   const session = store.sessionRecord(sessionId);
   const names = new Set(records.map((r) => r.name));
-  const doc = {
-    format: EXPORT_FORMAT,
-    version: EXPORT_VERSION,
-    session_id: sessionId,
-    revision: store.currentRevision,
-    exported_at_ms: Date.now(),
-    variables: records.map((r) => ({
+  // One revision's state, taken now: a commit replaces a record's value, metadata and rules
+  // (never changes them in place) but appends to its history, so that is copied.
+  const snapshot = records.map((r) => ({
+    name: r.name,
+    type: r.type,
+    value: r.value,
+    constraints: r.constraints,
+    metadata: r.metadata,
+    accessRules: r.accessRules,
+    version: r.version,
+    history: options.includeHistory ? r.history.slice() : undefined,
+  }));
+  const revision = store.currentRevision;
+  const dependencies = options.includeDependencies === false ? undefined : session.dependencies.allEdges().filter((e) => names.has(e.from) && names.has(e.to));
+  // Converted and written a slice at a time: other clients are served in between.
+  const pace = new Pacer(options.onProgress, "read", snapshot.length);
+  const variables: unknown[] = [];
+  for (const r of snapshot) {
+    variables.push({
       name: r.name,
       type: r.type,
       value: valueToJson(r.value),
@@ -81,7 +101,7 @@ export async function exportVariables(store: Store, sessionId: string, options: 
       metadata: r.metadata,
       access_rules: r.accessRules.map((a) => ({ session_pattern: a.sessionPattern, permissions: a.permissions, conditions: a.conditions })),
       version: r.version,
-      ...(options.includeHistory
+      ...(r.history
         ? {
             history: r.history.map((h) => ({
               version: h.version,
@@ -92,13 +112,21 @@ export async function exportVariables(store: Store, sessionId: string, options: 
             })),
           }
         : {}),
-    })),
-    ...(options.includeDependencies === false
-      ? {}
-      : { dependencies: session.dependencies.allEdges().filter((e) => names.has(e.from) && names.has(e.to)) }),
+    });
+    await pace.tick();
+  }
+  const doc = {
+    format: EXPORT_FORMAT,
+    version: EXPORT_VERSION,
+    session_id: sessionId,
+    revision,
+    exported_at_ms: Date.now(),
+    variables,
+    ...(dependencies ? { dependencies } : {}),
   };
-  const text = format === "json" ? JSON.stringify(doc, null, 2) : stringifyYaml(doc);
-  return { data: Buffer.from(text, "utf8"), count: records.length };
+  const data = await encodeDocument(doc, format, pace);
+  pace.report();
+  return { data, count: records.length };
 }
 
 interface ImportedVariable {
@@ -110,42 +138,26 @@ interface ImportedVariable {
   accessRules: unknown;
 }
 
-function parseDocument(data: Uint8Array, format: "json" | "yaml"): { variables: ImportedVariable[]; dependencies: { from: string; to: string; type: string }[] } {
-  let doc: unknown;
-  try {
-    const text = Buffer.from(data).toString("utf8");
-    doc = format === "json" ? JSON.parse(text) : parseYaml(text);
-  } catch (err) {
-    throw new InvalidArgumentError(`malformed ${format} import: ${clip(String((err as Error).message), 300)}`, { parameter: "data" });
-  }
+async function parseDocument(
+  data: Uint8Array,
+  format: "json" | "yaml",
+  pace: Pacer,
+  onProgress: ImportOptions["onProgress"],
+): Promise<{ variables: ImportedVariable[]; dependencies: { from: string; to: string; type: string }[]; warnings: ParseWarnings }> {
+  // Parsed off this thread when large or YAML (codec.ts); malformed text is an InvalidArgumentError.
+  const { value: doc, warnings } = await decodeDocument(data, format, onProgress);
   const d = doc as Record<string, unknown> | null;
   if (!d || typeof d !== "object" || d.format !== EXPORT_FORMAT) {
     throw new InvalidArgumentError(`not a dspy-bridge export: expected format '${EXPORT_FORMAT}'`, { parameter: "data" });
   }
   if (d.version !== EXPORT_VERSION) throw new InvalidArgumentError(`unsupported export version ${quote(d.version)}`, { parameter: "data" });
   if (!Array.isArray(d.variables)) throw new InvalidArgumentError("malformed import: 'variables' must be a list", { parameter: "data" });
-  const variables = d.variables.map((raw: unknown, i: number): ImportedVariable => {
-    const v = raw as Record<string, unknown>;
-    if (!v || typeof v !== "object" || typeof v.name !== "string" || typeof v.type !== "string") {
-      throw new InvalidArgumentError(`malformed import: variables[${i}] needs a name and a type`, { parameter: `variables[${i}]` });
-    }
-    let value: unknown;
-    try {
-      value = valueFromJson(v.value as JsonValue);
-    } catch (err) {
-      throw new InvalidArgumentError(`malformed import: variables[${i}] ${quote(v.name)} has an unreadable value: ${clip(String((err as Error).message), 300)}`, {
-        parameter: `variables[${i}].value`,
-      });
-    }
-    return {
-      name: v.name,
-      type: v.type,
-      value,
-      constraints: (v.constraints ?? {}) as Record<string, unknown>,
-      metadata: (v.metadata ?? {}) as Record<string, string>,
-      accessRules: v.access_rules ?? [],
-    };
-  });
+  const variables: ImportedVariable[] = [];
+  pace.next("decode", d.variables.length);
+  for (const [i, raw] of (d.variables as unknown[]).entries()) {
+    variables.push(readVariable(raw, i));
+    await pace.tick();
+  }
   const deps = Array.isArray(d.dependencies) ? (d.dependencies as unknown[]) : [];
   deps.forEach((dep, i) => {
     const e = dep as Record<string, unknown> | null;
@@ -153,7 +165,30 @@ function parseDocument(data: Uint8Array, format: "json" | "yaml"): { variables: 
       throw new InvalidArgumentError(`malformed import: dependencies[${i}] must be {from, to, type} with string names, got ${quote(dep)}`, { parameter: `dependencies[${i}]` });
     }
   });
-  return { variables, dependencies: deps as { from: string; to: string; type: string }[] };
+  return { variables, dependencies: deps as { from: string; to: string; type: string }[], warnings };
+}
+
+function readVariable(raw: unknown, i: number): ImportedVariable {
+  const v = raw as Record<string, unknown>;
+  if (!v || typeof v !== "object" || typeof v.name !== "string" || typeof v.type !== "string") {
+    throw new InvalidArgumentError(`malformed import: variables[${i}] needs a name and a type`, { parameter: `variables[${i}]` });
+  }
+  let value: unknown;
+  try {
+    value = valueFromJson(v.value as JsonValue);
+  } catch (err) {
+    throw new InvalidArgumentError(`malformed import: variables[${i}] ${quote(v.name)} has an unreadable value: ${clip(String((err as Error).message), 300)}`, {
+      parameter: `variables[${i}].value`,
+    });
+  }
+  return {
+    name: v.name,
+    type: v.type,
+    value,
+    constraints: (v.constraints ?? {}) as Record<string, unknown>,
+    metadata: (v.metadata ?? {}) as Record<string, string>,
+    accessRules: v.access_rules ?? [],
+  };
 }
 
 function isPlainMap(v: unknown): v is Record<string, unknown> {
@@ -188,7 +223,9 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
   const caller = options.caller ?? sessionId;
   await store.getSession(sessionId); // catch up with the other hosts (shared store), NotFoundError if unknown
   const session = store.sessionRecord(sessionId);
-  const { variables, dependencies } = parseDocument(data, format);
+  const pace = new Pacer(options.onProgress, "decode", 0);
+  const { variables, dependencies, warnings } = await parseDocument(data, format, pace, options.onProgress);
+  pace.next("check", variables.length);
   const details: ImportDetail[] = [];
   const creates: ImportedVariable[] = [];
   const updates: { name: string; value: unknown; metadata: Record<string, string>; expectedVersion: number }[] = [];
@@ -224,6 +261,8 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
     } catch (err) {
       details.push({ name: clip(v.name, 256), action: "error", error: BridgeError.from(err).message });
     }
+    // Other clients are served between slices; the commit below checks everything again against the state it commits on.
+    await pace.tick();
   }
   // Dependencies between known names, checked for cycles against the session's graph.
   const graph = session.dependencies.clone();
@@ -247,9 +286,12 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
   const errors = details.filter((d) => d.action === "error").length;
   const skipped = details.filter((d) => d.action === "skip").length;
   const imported = creates.length + updates.length;
+  const parsed = { warnings: warnings.messages, warningCount: warnings.count };
   if (errors > 0 || options.dryRun || imported === 0) {
-    return { imported: errors ? 0 : imported, skipped, errors, details, revision: 0, dryRun: options.dryRun ?? false };
+    pace.report();
+    return { imported: errors ? 0 : imported, skipped, errors, details, revision: 0, dryRun: options.dryRun ?? false, ...parsed };
   }
+  pace.next("commit", 1);
   // Everything checked: one commit, re-checked by the store (another host may have written since).
   const revision = await store.commitImport(
     sessionId,
@@ -261,5 +303,7 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
     caller,
     "import",
   );
-  return { imported, skipped, errors: 0, details, revision, dryRun: false };
+  pace.done = 1;
+  pace.report();
+  return { imported, skipped, errors: 0, details, revision, dryRun: false, ...parsed };
 }

@@ -518,18 +518,22 @@ class ImportVariablesRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., data: _Optional[bytes] = ..., format: _Optional[str] = ..., merge_strategy: _Optional[str] = ..., dry_run: _Optional[bool] = ..., caller_session_id: _Optional[str] = ...) -> None: ...
 
 class ImportVariablesResponse(_message.Message):
-    __slots__ = ("imported", "skipped", "errors", "details_json", "revision")
+    __slots__ = ("imported", "skipped", "errors", "details_json", "revision", "warnings", "warning_count")
     IMPORTED_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    WARNING_COUNT_FIELD_NUMBER: _ClassVar[int]
     imported: int
     skipped: int
     errors: int
     details_json: str
     revision: int
-    def __init__(self, imported: _Optional[int] = ..., skipped: _Optional[int] = ..., errors: _Optional[int] = ..., details_json: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    warning_count: int
+    def __init__(self, imported: _Optional[int] = ..., skipped: _Optional[int] = ..., errors: _Optional[int] = ..., details_json: _Optional[str] = ..., revision: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., warning_count: _Optional[int] = ...) -> None: ...
 
 class StatsRequest(_message.Message):
     __slots__ = ("session_id", "variable", "caller_session_id")
