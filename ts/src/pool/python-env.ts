@@ -195,9 +195,9 @@ export async function choosePython(python: string | undefined, envOptions: Pytho
   const extraPath = checkoutRoot ? [join(checkoutRoot, "python")] : [];
   if (python) return { python, source: "option", extraPath };
   if (process.env.DSPY_BRIDGE_PYTHON) return { python: process.env.DSPY_BRIDGE_PYTHON, source: "DSPY_BRIDGE_PYTHON", extraPath };
-  if (checkoutRoot || !shippedManifest()) {
-    const venv = checkoutRoot ? join(checkoutRoot, ".venv/bin/python") : undefined;
-    return { python: venv && existsSync(venv) ? venv : "python3", source: "checkout", extraPath };
+  if (checkoutRoot) {
+    const venv = join(checkoutRoot, ".venv/bin/python");
+    return { python: existsSync(venv) ? venv : "python3", source: "checkout", extraPath };
   }
   const env = await ensurePythonEnv(envOptions);
   return { python: env.python, source: "managed", extraPath: [], env };
