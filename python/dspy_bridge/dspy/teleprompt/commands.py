@@ -35,6 +35,20 @@ _orphaned: set[str] = set()
 def _release(key: tuple[str, str], plan: JobPlan) -> None:
     if _running.get(key) is plan:  # a cancelled job winding down must not free its successor's slot
         del _running[key]
+        _holders.pop(key, None)
+
+
+# The task running each slot's job, to tell a job whose cancellation is on its way.
+_holders: dict[tuple[str, str], asyncio.Task[Any]] = {}
+
+
+def _cancel_requested(task: asyncio.Task[Any]) -> bool:
+    if task.done():
+        return True
+    cancelling = getattr(task, "cancelling", None)  # 3.11+
+    if cancelling is not None:
+        return bool(cancelling())
+    return bool(getattr(task, "_must_cancel", False))  # 3.10: set by cancel() until the task runs
 
 
 def _stop_session_jobs(session_id: str) -> None:
@@ -84,6 +98,13 @@ async def dspy_optimize(
     if not isinstance(progress_interval_ms, (int, float)) or progress_interval_ms < 0:
         raise InvalidArgumentError("progress_interval_ms must be a non-negative number", parameter="progress_interval_ms")
     key = (ctx.session_id, program_id)
+    holder_task = _holders.get(key)
+    if key in _running and holder_task is not None and _cancel_requested(holder_task):
+        # The host cancelled the job holding the slot and has told its caller so; that task
+        # just has not run since (the cancel and this call can arrive in one read). Its
+        # cleanup only discards the old compile, so the slot is free now.
+        _running[key].stop.set()
+        _release(key, _running[key])
     if key in _running:
         busy = _running[key].job_id
         raise InvalidArgumentError(f"program {program_id!r} is already being optimized ({busy})", parameter="program_id", details={"job_id": busy})
@@ -116,6 +137,9 @@ async def dspy_optimize(
         loop.call_soon_threadsafe(finished.set)
 
     _running[key] = plan
+    task = asyncio.current_task()
+    if task is not None:
+        _holders[key] = task
     try:
         yield started_event(plan)
         threading.Thread(target=work, name=f"dspy-optimize-{plan.job_id}", daemon=True).start()
