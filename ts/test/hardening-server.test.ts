@@ -12,6 +12,7 @@ import { describe, test } from "node:test";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { BridgeServer } from "../src/bridge-service/bridge-server.js";
 import { exportVariables, importVariables, type ImportSummary } from "../src/store/export-import.js";
+import { InvalidArgumentError } from "../src/errors/index.js";
 import { Store } from "../src/store/store.js";
 import { HostListener } from "../src/transport/host-listener.js";
 import { isAlive, repoRoot } from "./helpers.js";
@@ -443,6 +444,37 @@ describe("L: exports and imports do not block the host", () => {
       const doc = JSON.parse(json.data.toString("utf8")) as { variables: unknown[] };
       assert.equal(json.data.toString("utf8"), JSON.stringify(doc, null, 2), "the JSON written a variable at a time is the usual JSON.stringify text");
       assert.equal(doc.variables.length, 5_000);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("L: imports parsed off the host's thread keep the JSON guards", () => {
+  test("JSON nested too deep is refused before it is parsed, small (here) or large (in the worker); malformed YAML is typed", async () => {
+    const store = new Store();
+    try {
+      await store.createSession({ sessionId: "deep" });
+      const deep = "[".repeat(1_500) + "]".repeat(1_500);
+      const small = `{"format":"dspy-bridge/variables","version":1,"variables":[],"x":${deep}}`;
+      const large = `{"format":"dspy-bridge/variables","version":1,"variables":[],"pad":"${"p".repeat(2 << 20)}","x":${deep}}`;
+      for (const text of [small, large]) {
+        await assert.rejects(importVariables(store, "deep", Buffer.from(text), { format: "json" }), (err: unknown) => {
+          assert.ok(err instanceof InvalidArgumentError, String(err));
+          assert.match(err.message, /malformed json import: the document nests more than 1000 levels deep/);
+          return true;
+        });
+      }
+      const ok = await importVariables(store, "deep", Buffer.from(`{"format":"dspy-bridge/variables","version":1,"variables":[],"pad":"${"p".repeat(2 << 20)}"}`), { format: "json" });
+      assert.equal(ok.errors, 0);
+      // Malformed YAML parsed in the worker is the same typed error as a small one parsed here.
+      const badYaml = `format: dspy-bridge/variables\nversion: 1\npad: "${"p".repeat(64 << 10)}"\nvariables: [unclosed\n`;
+      await assert.rejects(importVariables(store, "deep", Buffer.from(badYaml), { format: "yaml" }), (err: unknown) => {
+        assert.ok(err instanceof InvalidArgumentError, String(err));
+        assert.match(err.message, /^malformed yaml import: /);
+        assert.doesNotMatch(err.message, /pppp/, "no document text in the error");
+        return true;
+      });
     } finally {
       await store.close();
     }

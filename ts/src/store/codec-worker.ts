@@ -4,7 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { stringify as stringifyYaml } from "yaml";
 import { InvalidArgumentError } from "../errors/index.js";
-import { CODEC_SLICE, parseYamlText, type WorkerReply } from "./codec.js";
+import { CODEC_SLICE, parseText, type WorkerReply } from "./codec.js";
 
 const port = parentPort!;
 const send = (m: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -17,15 +17,7 @@ function fail(err: unknown): void {
 if (task.op === "decode") {
   try {
     const text = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength).toString("utf8");
-    let parsed: { value: unknown; warnings: { messages: string[]; count: number } };
-    if (task.format === "yaml") parsed = parseYamlText(text);
-    else {
-      try {
-        parsed = { value: JSON.parse(text), warnings: { messages: [], count: 0 } };
-      } catch (err) {
-        throw new InvalidArgumentError(`malformed json import: ${String((err as Error).message).slice(0, 300)}`);
-      }
-    }
+    const parsed = parseText(text, task.format);
     const doc = parsed.value as Record<string, unknown> | null;
     if (!doc || typeof doc !== "object" || Array.isArray(doc) || !Array.isArray(doc.variables)) {
       send({ kind: "whole", value: parsed.value, warnings: parsed.warnings });

@@ -11,6 +11,7 @@
 import { Worker } from "node:worker_threads";
 import { parseDocument, stringify as stringifyYaml } from "yaml";
 import { InvalidArgumentError } from "../errors/index.js";
+import { JSON_SHAPE_LIMITS, jsonNestsDeeperThan } from "../values/json-depth.js";
 import { clip } from "./types/describe.js";
 
 /** What an import or export has done so far: `done` of `total` items in `phase`. */
@@ -81,8 +82,10 @@ export function parseYamlText(text: string): { value: unknown; warnings: ParseWa
   return { value: doc.toJS(), warnings };
 }
 
-function parseText(text: string, format: "json" | "yaml"): { value: unknown; warnings: ParseWarnings } {
+/** JSON or YAML text to a JS value; JSON is looked over before it is parsed (values/json-depth.ts). */
+export function parseText(text: string, format: "json" | "yaml"): { value: unknown; warnings: ParseWarnings } {
   if (format === "yaml") return parseYamlText(text);
+  if (jsonNestsDeeperThan(text)) throw new InvalidArgumentError(`malformed json import: the document ${JSON_SHAPE_LIMITS}`, { parameter: "data" });
   try {
     return { value: JSON.parse(text), warnings: { messages: [], count: 0 } };
   } catch (err) {
@@ -135,7 +138,12 @@ export async function decodeDocument(
   onProgress?: (p: CodecProgress) => void,
 ): Promise<{ value: unknown; warnings: ParseWarnings }> {
   if (data.byteLength < WORKER_MIN_BYTES[format]) return parseText(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"), format);
-  const bytes = new Uint8Array(data); // a copy the worker owns
+  // A copy the worker owns, made a megabyte at a time (128 MiB in one go is a long pause).
+  const bytes = new Uint8Array(data.byteLength);
+  for (let at = 0; at < data.byteLength; at += 1 << 20) {
+    bytes.set(data.subarray(at, at + (1 << 20)), at);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
   const worker = startWorker({ op: "decode", format, bytes }, [bytes.buffer as ArrayBuffer]);
   try {
     const first = await nextReply(worker);
@@ -174,14 +182,21 @@ export async function encodeDocument(
     // The document with a marker where the variables go; each variable written on its own, indented to its place.
     const marker = JSON.stringify(`dspy-bridge variables ${Math.random()}`);
     const [before, after] = JSON.stringify({ ...doc, variables: [JSON.parse(marker)] }, null, 2).split(marker) as [string, string];
-    const parts: string[] = [before];
+    // Encoded a slice at a time, so no step at the end handles the whole text at once.
+    const chunks: Buffer[] = [];
+    let parts: string[] = [before];
     for (let i = 0; i < variables.length; i++) {
       if (i > 0) parts.push(",\n    ");
       parts.push(JSON.stringify(variables[i], null, 2).replaceAll("\n", "\n    "));
+      if (parts.length >= 2 * SLICE) {
+        chunks.push(Buffer.from(parts.join(""), "utf8"));
+        parts = [];
+      }
       await pace.tick();
     }
     parts.push(after);
-    return Buffer.from(parts.join(""), "utf8");
+    chunks.push(Buffer.from(parts.join(""), "utf8"));
+    return Buffer.concat(chunks);
   }
   if (variables.length < YAML_WORKER_MIN_VARIABLES) return Buffer.from(stringifyYaml(doc), "utf8");
   const worker = startWorker({ op: "encode-yaml" });

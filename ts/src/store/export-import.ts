@@ -144,7 +144,8 @@ async function parseDocument(
   pace: Pacer,
   onProgress: ImportOptions["onProgress"],
 ): Promise<{ variables: ImportedVariable[]; dependencies: { from: string; to: string; type: string }[]; warnings: ParseWarnings }> {
-  // Parsed off this thread when large or YAML (codec.ts); malformed text is an InvalidArgumentError.
+  // Parsed off this thread when large or YAML (codec.ts); malformed text, and JSON nested too
+  // deep or holding too many lists and maps (values/json-depth.ts), is an InvalidArgumentError.
   const { value: doc, warnings } = await decodeDocument(data, format, onProgress);
   const d = doc as Record<string, unknown> | null;
   if (!d || typeof d !== "object" || d.format !== EXPORT_FORMAT) {
