@@ -833,8 +833,8 @@ class Progress {
       this.headerShown = true;
       process.stderr.write(`dspy-bridge: preparing the Python environment (once per version; set DSPY_BRIDGE_CACHE_DIR to move it)\n`);
     }
-    if (phase === "ready") {
-      process.stderr.write(`  ${message}\n`);
+    if (phase === "ready" || phase === "python") {
+      process.stderr.write(`  ${message}\n`); // a fact, not a step with a duration
       return;
     }
     this.current = { message, t0: performance.now() };
