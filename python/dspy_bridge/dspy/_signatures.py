@@ -42,10 +42,10 @@ def _optional(annotation: Any) -> bool:
 def check_inputs(signature: Any, inputs: Any, parameter: str = "inputs") -> dict[str, Any]:
     """``inputs`` as a dict holding every input field of ``signature`` (an ``Optional`` one may
     be left out): DSPy only logs a warning for a missing input and runs the LM anyway."""
-    sig = check_signature(signature)
+    required = _required_inputs(signature)
     if not isinstance(inputs, dict):
         raise InvalidArgumentError(f"{parameter} must be an object of input fields, got {type(inputs).__name__}", parameter=parameter)
-    missing = [n for n, f in sig.input_fields.items() if n not in inputs and not _optional(f.annotation)]
+    missing = [n for n in required if n not in inputs]
     if missing:
         raise InvalidArgumentError(
             f"missing input field(s) {', '.join(repr(m) for m in missing)} of signature {_shown(signature)} "
@@ -54,6 +54,25 @@ def check_inputs(signature: Any, inputs: Any, parameter: str = "inputs") -> dict
             details={"missing": missing},
         )
     return inputs
+
+
+# Required input names by signature string. Parsing a signature string costs DSPy about a
+# millisecond, more than a whole Predict call on a fast LM, and every run checks its inputs.
+_required_by_text: dict[str, tuple[str, ...]] = {}
+_REQUIRED_CACHE_LIMIT = 512
+
+
+def _required_inputs(signature: Any) -> tuple[str, ...]:
+    cached = _required_by_text.get(signature) if isinstance(signature, str) else None
+    if cached is not None:
+        return cached
+    sig = check_signature(signature)
+    required = tuple(n for n, f in sig.input_fields.items() if not _optional(f.annotation))
+    if isinstance(signature, str):
+        if len(_required_by_text) >= _REQUIRED_CACHE_LIMIT:
+            _required_by_text.pop(next(iter(_required_by_text)))
+        _required_by_text[signature] = required
+    return required
 
 
 def _shown(signature: Any) -> str:
