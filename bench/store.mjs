@@ -6,7 +6,10 @@
 // With --sessions N instead: the time to create N sessions with a TTL, one at a time, on each
 // backend (SQLite with synchronous=normal: the session code is measured, not fsync), and the
 // rate of the first and the last tenth, which stay alike when a create does not scan them all.
-// Run: npm run bench:store [-- --seconds S --rounds N --redis URL] [-- --sessions N]
+// With --export N instead: one session of N variables on the memory store exported and
+// imported (YAML, JSON; dry runs and one real import), each with the longest time a 5 ms timer
+// on the host waited meanwhile (what every other client would have waited).
+// Run: npm run bench:store [-- --seconds S --rounds N --redis URL] [-- --sessions N] [-- --export N]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,8 +27,9 @@ const opts = parseOptions(
     rounds: { type: "int", default: 300, help: "cross-host watch deliveries timed" },
     redis: { type: "string", default: "", help: "an existing Redis URL (default: start a private one)" },
     sessions: { type: "int", default: 0, min: 0, help: "instead: create this many sessions on each backend and time it (0: off)" },
+    export: { type: "int", default: 0, min: 0, help: "instead: export and import a session of this many variables, timing the host's longest wait (0: off)" },
   },
-  "node bench/store.mjs [--seconds S] [--rounds N] [--redis URL] [--sessions N]",
+  "node bench/store.mjs [--seconds S] [--rounds N] [--redis URL] [--sessions N] [--export N]",
 );
 const log = progress("store");
 const { openStore } = await import(pathToFileURL(BRIDGE_ENTRY).href);
@@ -106,6 +110,64 @@ async function createSessions(location, n) {
   } finally {
     await store.close();
   }
+}
+
+if (opts.export > 0) {
+  const { Store } = await import(pathToFileURL(BRIDGE_ENTRY).href);
+  const { exportVariables, importVariables } = await import(pathToFileURL(join(ROOT, "ts/dist/src/store/export-import.js")).href);
+  const store = new Store();
+  await store.createSession({ sessionId: "big" });
+  log(`registering ${opts.export} variables`);
+  for (let i = 0; i < opts.export; i += 1000) {
+    const batch = Array.from({ length: Math.min(1000, opts.export - i) }, (_, k) => ({
+      name: `v${i + k}`,
+      type: ["float", "string", "map"][k % 3],
+      initialValue: [0.5, "hello world", { a: 1, b: [1, 2] }][k % 3],
+      metadata: { who: "bench" },
+    }));
+    await store.register("big", batch);
+  }
+  /** Runs `op`, timing it and the longest wait of a 5 ms timer beside it. */
+  const timed = async (op) => {
+    let longest = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last - 5);
+      last = now;
+    }, 5);
+    const t0 = performance.now();
+    const result = await op();
+    const seconds = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 20)); // lets the timer see a wait that ran to the end
+    clearInterval(timer);
+    return { result, seconds, longest };
+  };
+  const rows = [];
+  const docs = {};
+  for (const format of ["yaml", "json"]) {
+    log(`export, ${format}`);
+    const r = await timed(() => exportVariables(store, "big", { format }));
+    docs[format] = r.result.data;
+    rows.push([`export, ${format} (${(r.result.data.length / 1e6).toFixed(1)} MB)`, r]);
+  }
+  let n = 0;
+  for (const format of ["yaml", "json"]) {
+    log(`import dry run, ${format}`);
+    await store.createSession({ sessionId: `copy${++n}` });
+    rows.push([`import dry run, ${format}`, await timed(() => importVariables(store, `copy${n}`, docs[format], { format, dryRun: true }))]);
+  }
+  log("import, json");
+  await store.createSession({ sessionId: "copy-real" });
+  rows.push(["import, json (one atomic commit)", await timed(() => importVariables(store, "copy-real", docs.json, { format: "json" }))]);
+  await store.close();
+  printTable(
+    ["call", "seconds", "longest wait of the host (ms)"],
+    rows.map(([name, r]) => [name, fmtFixed(r.seconds, 2), fmtInt(r.longest)]),
+    { title: `Export and import of ${opts.export} variables (memory store)` },
+  );
+  printFinal({ bench: "store-export", variables: opts.export, ...Object.fromEntries(rows.map(([name, r]) => [name.split(" (")[0].replaceAll(/[ ,]+/g, "_") + "_longest_wait_ms", round(r.longest)])) });
+  process.exit(0);
 }
 
 if (opts.sessions > 0) {

@@ -102,9 +102,8 @@ export type WorkerReply =
   | { kind: "error"; message: string; invalid: boolean };
 
 function startWorker(data: unknown, transfer: ArrayBuffer[] = []): Worker {
-  const worker = new Worker(new URL("./codec-worker.js", import.meta.url), { workerData: data, transferList: transfer });
-  worker.unref();
-  return worker;
+  // Not unref'd: the call waiting for it is work in progress; it is terminated when the call ends.
+  return new Worker(new URL("./codec-worker.js", import.meta.url), { workerData: data, transferList: transfer });
 }
 
 /** The next message from the worker (its error or an unexpected exit as an exception). */
