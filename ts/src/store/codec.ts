@@ -22,7 +22,7 @@ export interface CodecProgress {
 }
 
 /** At most this many warnings are kept, each at most WARNING_CHARS long; `count` has them all. */
-export const MAX_WARNINGS = 20;
+const MAX_WARNINGS = 20;
 const WARNING_CHARS = 200;
 
 export interface ParseWarnings {
@@ -31,7 +31,7 @@ export interface ParseWarnings {
 }
 
 /** Documents at least this large are parsed in a worker thread (YAML parses about a hundred times slower than JSON). */
-export const WORKER_MIN_BYTES = { json: 1024 * 1024, yaml: 16 * 1024 } as const;
+const WORKER_MIN_BYTES = { json: 1024 * 1024, yaml: 16 * 1024 } as const;
 /** YAML exports of at least this many variables are written in a worker thread. */
 const YAML_WORKER_MIN_VARIABLES = 200;
 /** Variables handed between the threads at a time. */
@@ -215,4 +215,4 @@ export async function encodeDocument(
   }
 }
 
-export { SLICE as CODEC_SLICE, SLICE_MS as CODEC_SLICE_MS };
+export { SLICE as CODEC_SLICE };
