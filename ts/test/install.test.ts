@@ -121,6 +121,20 @@ before(async () => {
   cpSync(join(fixturesDir, "install-app"), app, { recursive: true });
 });
 
+test("the install brings no store client (nothing compiles); asking for their stores names the package to install", async () => {
+  for (const pkg of ["better-sqlite3", "ioredis"]) assert.equal(existsSync(join(app, "node_modules", pkg)), false, `${pkg} was installed`);
+  const probe = `import { openStore } from "dspy-bridge";
+for (const spec of ["sqlite:./x.db", "redis://127.0.0.1:1/0"]) {
+  try { await openStore(spec); console.log("opened"); } catch (e) { console.log(JSON.stringify({ name: e.name, reason: e.reason, message: e.message })); }
+}`;
+  const { stdout } = await exec(process.execPath, ["--input-type=module", "-e", probe], { cwd: app });
+  const [sqlite, redis] = stdout.trim().split("\n").map((l) => JSON.parse(l) as { name: string; reason: string; message: string });
+  assert.equal(sqlite!.reason, "failed_precondition");
+  assert.match(sqlite!.message, /npm install better-sqlite3/);
+  assert.equal(redis!.reason, "failed_precondition");
+  assert.match(redis!.message, /npm install ioredis/);
+});
+
 after(() => {
   console.error(`[install] ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(", ")}`);
   rmSync(work, { recursive: true, force: true });

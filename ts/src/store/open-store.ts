@@ -1,8 +1,6 @@
 // Which store a bridge uses: `"memory"` (default), `"sqlite:PATH"` or
 // `"redis://host:port/db"` (with `?prefix=...` to share a Redis between deployments).
-import { InvalidArgumentError } from "../errors/index.js";
-import { RedisBackend } from "./durable/redis-backend.js";
-import { SqliteBackend } from "./durable/sqlite-backend.js";
+import { FailedPreconditionError, InvalidArgumentError } from "../errors/index.js";
 import { Store, type StoreOptions } from "./store.js";
 
 export type StoreSpec =
@@ -39,6 +37,30 @@ export async function openStore(spec: string | undefined, options: StoreOptions 
   const parsed = parseStoreSpec(spec);
   const logLimit = options.eventLogLimit ?? 10_000;
   if (parsed.backend === "memory") return new Store(options);
-  if (parsed.backend === "sqlite") return new Store(options, new SqliteBackend({ path: parsed.path, synchronous: parsed.synchronous, logLimit })).open();
+  if (parsed.backend === "sqlite") {
+    const { SqliteBackend } = await loadBackend(() => import("./durable/sqlite-backend.js"), "better-sqlite3", "a 'sqlite:' store");
+    return new Store(options, new SqliteBackend({ path: parsed.path, synchronous: parsed.synchronous, logLimit })).open();
+  }
+  const { RedisBackend } = await loadBackend(() => import("./durable/redis-backend.js"), "ioredis", "a 'redis://' store");
   return new Store(options, await RedisBackend.connect({ url: parsed.url, prefix: parsed.prefix, logLimit })).open();
+}
+
+/**
+ * A durable backend's module, loaded when a store asks for it: their client packages are
+ * optional peer dependencies, so an app on the memory store installs (and compiles) neither.
+ * A missing one is a FailedPreconditionError naming the package to install.
+ */
+async function loadBackend<T>(load: () => Promise<T>, pkg: string, what: string): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const message = err instanceof Error ? err.message : String(err);
+    if ((code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && message.includes(`'${pkg}'`)) {
+      throw new FailedPreconditionError(`${what} needs the ${pkg} package, which is not installed: run \`npm install ${pkg}\` in your app`, {
+        details: { package: pkg },
+      });
+    }
+    throw err;
+  }
 }
