@@ -166,6 +166,23 @@ describe("npm install of the package into a new app", { timeout: 15 * 60_000 }, 
     assert.deepEqual(phases(again), []);
     assert.equal(again.result!.where.prefix, res.where.prefix);
     timings.laterStartMs = again.result!.startMs;
+
+    // doctor, as the app runs it: the environment, dspy_bridge of the host's protocol, DSPy.
+    const doctor = await exec("npx", ["dspy-bridge", "doctor", "--json", "--workers", "1"], { cwd: app, env: appEnv(cache) });
+    const steps = doctor.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(steps.find((s) => s.step === "environment")?.dir, res.where.prefix);
+    assert.deepEqual(
+      { protocol: steps.find((s) => s.step === "dspy_bridge")?.protocol_version, pool: steps.find((s) => s.step === "pool")?.ok },
+      { protocol: 2, pool: true },
+    );
+    // ... and with nothing built yet it names the fix that works in an app.
+    const empty = await exec("npx", ["dspy-bridge", "doctor", "--workers", "1"], { cwd: app, env: appEnv(newCache("doctor-empty")) }).then(
+      () => assert.fail("doctor passed without an environment"),
+      (e: { code?: number; stdout?: string; stderr?: string }) => e,
+    );
+    assert.equal(empty.code, 1);
+    assert.match(`${empty.stdout}${empty.stderr}`, /npx dspy-bridge setup/);
+    assert.doesNotMatch(`${empty.stdout}${empty.stderr}`, /npm run setup/);
   });
 
   test("two processes starting at once against an empty cache both succeed; one builds, the other waits", async () => {
