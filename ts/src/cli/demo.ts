@@ -10,7 +10,8 @@ export async function runDemo(flags: CliFlags): Promise<number> {
   const r = new Reporter(flags.json);
   r.section(`Starting ${flags.workers} Python workers (DSPy imported once, then forked)`);
   const t0 = performance.now();
-  const bridge = await Bridge.start({ workers: flags.workers, onLog: () => {} });
+  // Offline (the scripted LM): LiteLLM, in the default preload for real LMs, would only add seconds.
+  const bridge = await Bridge.start({ workers: flags.workers, preload: ["dspy"], onLog: () => {} });
   const calls: CallEvent[] = [];
   bridge.on("call", (e) => calls.push(e));
   bridge.on("worker", (e) => {
