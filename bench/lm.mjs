@@ -27,12 +27,13 @@ const opts = parseOptions(
     rounds: { type: "int", default: 6, help: "interleaved throughput rounds (figures pool all rounds)" },
     concurrency: { type: "int", default: 64, help: "calls kept in flight for throughput, on each side" },
     engine: { type: "string", default: "native", choices: ["native", "litellm"], help: "engine of the throughput and 1,000-call measurements (both sides)" },
+    model: { type: "string", default: "openai/fixture", help: "model string (the fixture answers any name without directives)" },
     burst: { type: "int", default: 1000, help: "concurrent calls at the burst latency" },
     "burst-latency-ms": { type: "number", default: 100, help: "server latency for the burst" },
     reps: { type: "int", default: 5, help: "fresh workers timed per engine for the first call (median)" },
     only: { type: "string", default: undefined, choices: PARTS, help: "run one part only" },
   },
-  "node bench/lm.mjs [--seconds S] [--warmup S] [--rounds N] [--concurrency N] [--engine native|litellm] [--burst N] [--reps N] [--only PART]",
+  "node bench/lm.mjs [--seconds S] [--warmup S] [--rounds N] [--concurrency N] [--engine native|litellm] [--model M] [--burst N] [--reps N] [--only PART]",
 );
 const runs = (part) => !opts.only || opts.only === part;
 const log = progress("lm");
@@ -91,6 +92,16 @@ function timeWaitSockets(port) {
   return n;
 }
 
+/** CPU time a process has used (user + system), in ms (Linux: /proc/<pid>/stat, 100 ticks a second). */
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 /** /proc/<pid>/smaps_rollup figures in bytes: { pss, private }. */
 function memoryOf(pid) {
   const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
@@ -100,8 +111,8 @@ function memoryOf(pid) {
 
 // ---- plain DSPy in one Python process ------------------------------------------------------
 
-async function startPlain(url, engine, concurrency) {
-  const proc = spawn(VENV_PYTHON, [join(FIXTURES, "plain_dspy_lm.py"), url, engine, String(concurrency)], {
+async function startPlain(url, engine, concurrency, model) {
+  const proc = spawn(VENV_PYTHON, [join(FIXTURES, "plain_dspy_lm.py"), url, engine, String(concurrency), model], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, PYTHONPATH: [join(ROOT, "python"), process.env.PYTHONPATH].filter(Boolean).join(":") },
   });
@@ -116,6 +127,7 @@ async function startPlain(url, engine, concurrency) {
     return next();
   };
   return {
+    pid: proc.pid,
     loop: ready.loop,
     check: async () => (await send({ cmd: "check" })).answer,
     run: (seconds) => send({ cmd: "run", seconds }),
@@ -128,7 +140,7 @@ async function startPlain(url, engine, concurrency) {
 const Bridge = await loadBridge();
 const server = await startServer();
 log(`fixture server ${server.url} (pid ${server.pid})`);
-const lmSpec = (engine) => ({ model: "openai/fixture", apiBase: server.url, apiKeyEnv: KEY_ENV, cache: false, engine });
+const lmSpec = (engine) => ({ model: opts.model, apiBase: server.url, apiKeyEnv: KEY_ENV, cache: false, engine });
 const predictOn = (bridge, engine, tag) => (i) =>
   bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `${tag} ${i}` }, lm: lmSpec(engine), usage: false });
 
@@ -140,7 +152,7 @@ try {
       const call = predictOn(bridge, opts.engine, "q");
       if (runs("throughput")) {
         log(`plain DSPy: one Python process, engine ${opts.engine}, ${opts.concurrency} acall lanes`);
-        const plain = await startPlain(server.url, opts.engine, opts.concurrency);
+        const plain = await startPlain(server.url, opts.engine, opts.concurrency, opts.model);
         try {
           const [viaBridge, viaPlain] = [(await call(0)).fields?.answer, await plain.check()];
           if (typeof viaBridge !== "string" || !viaBridge || typeof viaPlain !== "string" || !viaPlain) {
@@ -150,25 +162,46 @@ try {
           await closedLoop(call, { concurrency: opts.concurrency, seconds: opts.warmup });
           await plain.run(opts.warmup);
           const closedBefore = timeWaitSockets(server.port);
-          const acc = { bridge: { calls: 0, seconds: 0 }, plain: { calls: 0, seconds: 0 } };
+          // CPU used during the timed windows: where a call's time goes on each side.
+          const workerPids = bridge.stats().workers.map((w) => w.pid);
+          const cpu = () => ({
+            workers: workerPids.reduce((a, pid) => a + cpuMs(pid), 0),
+            host: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+            plain: cpuMs(plain.pid),
+            server: cpuMs(server.pid),
+          });
+          const zero = () => ({ calls: 0, seconds: 0, workers: 0, host: 0, plain: 0, server: 0 });
+          const acc = { bridge: zero(), plain: zero() };
           const window = opts.seconds / opts.rounds;
           for (let r = 0; r < opts.rounds; r++) {
             const order = r % 2 === 0 ? ["bridge", "plain"] : ["plain", "bridge"];
             log(`round ${r + 1}/${opts.rounds}: ${order.join(", ")}`);
             for (const name of order) {
               let tp;
+              let before;
               if (name === "bridge") {
                 await closedLoop(call, { concurrency: opts.concurrency, seconds: 0.25 });
+                before = cpu();
                 tp = await closedLoop(call, { concurrency: opts.concurrency, seconds: window });
               } else {
+                before = cpu(); // includes the script's 0.25 s ramp-up: plain CPU per call is a slight overestimate
                 tp = await plain.run(window);
               }
+              const after = cpu();
+              for (const k of ["workers", "host", "plain", "server"]) acc[name][k] += after[k] - before[k];
               acc[name].calls += tp.calls;
               acc[name].seconds += tp.seconds;
             }
           }
           result.bridgePerS = acc.bridge.calls / acc.bridge.seconds;
           result.plainPerS = acc.plain.calls / acc.plain.seconds;
+          result.cpu = {
+            bridgeWorkers: acc.bridge.workers / acc.bridge.calls,
+            bridgeHost: acc.bridge.host / acc.bridge.calls,
+            bridgeServer: acc.bridge.server / acc.bridge.calls,
+            plain: acc.plain.plain / acc.plain.calls,
+            plainServer: acc.plain.server / acc.plain.calls,
+          };
           result.plainLoop = plain.loop;
           result.closedConnections = timeWaitSockets(server.port) - closedBefore;
           result.throughputCalls = acc.bridge.calls + acc.plain.calls;
@@ -263,6 +296,8 @@ printTable(
     [`bridge Predict calls/s (2 workers, ${opts.engine} engine, server latency 0)`, fmtInt(result.bridgePerS)],
     [`plain DSPy Predict calls/s (one process, ${result.plainLoop ?? "-"}, same engine)`, fmtInt(result.plainPerS)],
     ["throughput ratio", fmtFixed(throughputRatio, 2)],
+    ["CPU ms per call: bridge workers | host | server", result.cpu ? `${result.cpu.bridgeWorkers.toFixed(2)} | ${result.cpu.bridgeHost.toFixed(2)} | ${result.cpu.bridgeServer.toFixed(2)}` : null],
+    ["CPU ms per call: plain DSPy | server", result.cpu ? `${result.cpu.plain.toFixed(2)} | ${result.cpu.plainServer.toFixed(2)}` : null],
     ["connections closed during the throughput runs (TIME-WAIT)", result.closedConnections ?? null],
     [`${opts.burst} concurrent Predict calls, server latency ${opts["burst-latency-ms"]} ms (s)`, fmtFixed(result.burstSeconds, 2)],
     ["first call on a fresh worker, native engine (ms, median)", fmtFixed(result.coldNative, 1)],
@@ -272,7 +307,7 @@ printTable(
     ["private memory per worker, 8 | 1 workers (MB)", result.private8 ? `${(result.private8 / MB).toFixed(1)} | ${(result.private1 / MB).toFixed(1)}` : null],
     ["PSS ratio 8 / 1", fmtFixed(pssRatio, 2)],
   ],
-  { title: `The real LM path against a local OpenAI-compatible server (${opts.concurrency} in flight, ${opts.seconds}s each after ${opts.warmup}s warm-up, ${opts.rounds} interleaved rounds)` },
+  { title: `The real LM path against a local OpenAI-compatible server (${opts.model}, ${opts.concurrency} in flight, ${opts.seconds}s each after ${opts.warmup}s warm-up, ${opts.rounds} interleaved rounds)` },
 );
 if (result.coldSamples) console.log(`first-call samples ms: native ${result.coldSamples.native.map((x) => x.toFixed(0)).join("/")} | litellm ${result.coldSamples.litellm.map((x) => x.toFixed(0)).join("/")}`);
 printTargets([

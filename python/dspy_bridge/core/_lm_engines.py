@@ -4,8 +4,8 @@ DSPy 3.4 reaches a provider through one of two engines: its own client (the vend
 chosen by `engine="auto"` for openai/, anthropic/, gemini/, ollama_chat/, groq/, ...) and
 LiteLLM (`engine="litellm"`, and what "auto" falls back to for the rest: azure/, bedrock/,
 together_ai/, ...). Both import a good part of themselves lazily, on the first real call.
-In a worker that costs that worker the time on its first call (LiteLLM: about 3 s of
-imports, then 0.7 s more on its first call) and its own unshared copy of every module
+In a worker that costs that worker the time on its first call (LiteLLM: about 3-4 s of
+imports, 0.7 s of them on its first call) and its own unshared copy of every module
 (about 120 MB for LiteLLM). Imported here instead, in the fork server, the modules are
 shared copy-on-write by every worker and frozen out of the collector (`gc.freeze()`).
 

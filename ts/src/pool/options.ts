@@ -50,7 +50,7 @@ export interface BridgeOptions {
   /**
    * Modules the fork server imports once before forking workers. Default ["dspy", "litellm"].
    * "dspy" also warms DSPy's own LM client (what its first call imports); "litellm" imports
-   * LiteLLM as DSPy uses it, with what its first call imports (about 3 s of start-up and
+   * LiteLLM as DSPy uses it, with what its first call imports (about 4.5 s of start-up and
    * 130 MB in the fork server, shared by every worker; without it, each worker pays that on
    * its first LiteLLM call). ["dspy"] starts faster when no LM goes through LiteLLM.
    */
