@@ -31,9 +31,10 @@ const opts = parseOptions(
     burst: { type: "int", default: 1000, help: "concurrent calls at the burst latency" },
     "burst-latency-ms": { type: "number", default: 100, help: "server latency for the burst" },
     reps: { type: "int", default: 5, help: "fresh workers timed per engine for the first call (median)" },
+    preload: { type: "string", default: undefined, help: 'the Bridges\' preload, comma-separated (default: the Bridge\'s own, "dspy,litellm")' },
     only: { type: "string", default: undefined, choices: PARTS, help: "run one part only" },
   },
-  "node bench/lm.mjs [--seconds S] [--warmup S] [--rounds N] [--concurrency N] [--engine native|litellm] [--model M] [--burst N] [--reps N] [--only PART]",
+  "node bench/lm.mjs [--seconds S] [--warmup S] [--rounds N] [--concurrency N] [--engine native|litellm] [--model M] [--burst N] [--reps N] [--preload MODULES] [--only PART]",
 );
 const runs = (part) => !opts.only || opts.only === part;
 const log = progress("lm");
@@ -45,7 +46,7 @@ if (!existsSync(SERVER_JS)) {
 }
 const KEY_ENV = "BENCH_LM_FIXTURE_KEY";
 process.env[KEY_ENV] = "sk-bench-fixture"; // the workers inherit it; the fixture accepts any key
-const quiet = { onLog: () => {}, healthIntervalMs: 0 };
+const quiet = { onLog: () => {}, healthIntervalMs: 0, ...(opts.preload !== undefined ? { preload: opts.preload.split(",").filter(Boolean) } : {}) };
 
 // ---- the fixture server, in a process of its own -----------------------------------------
 
@@ -188,6 +189,7 @@ try {
                 tp = await plain.run(window);
               }
               const after = cpu();
+              log(`  ${name}: ${(tp.calls / tp.seconds).toFixed(0)} calls/s`);
               for (const k of ["workers", "host", "plain", "server"]) acc[name][k] += after[k] - before[k];
               acc[name].calls += tp.calls;
               acc[name].seconds += tp.seconds;
