@@ -2,8 +2,9 @@
 // environment variable BENCH_NAME (upper-cased, dashes as underscores). Flags win.
 
 /**
- * @param {Record<string, {type: "int"|"number"|"string", default: any, choices?: string[], min?: number, help: string}>} spec
- *   numbers must be positive unless `min` says otherwise
+ * @param {Record<string, {type: "int"|"number"|"string"|"flag", default: any, choices?: string[], min?: number, help: string}>} spec
+ *   numbers must be positive unless `min` says otherwise; a flag takes no value
+ *   (`--name`; `--name=false` or BENCH_NAME=0 turn it off)
  * @param {string} usage one line naming the script
  */
 export function parseOptions(spec, usage, argv = process.argv.slice(2), env = process.env) {
@@ -21,6 +22,7 @@ export function parseOptions(spec, usage, argv = process.argv.slice(2), env = pr
     if (!arg.startsWith("--")) fail(`unexpected argument '${arg}'`, spec, usage);
     let [name, value] = arg.slice(2).split(/=(.*)/s, 2);
     if (!(name in spec)) fail(`unknown option '--${name}'`, spec, usage);
+    if (value === undefined && spec[name].type === "flag") value = "true";
     if (value === undefined) {
       value = argv[++i];
       if (value === undefined) fail(`option '--${name}' needs a value`, spec, usage);
@@ -31,6 +33,11 @@ export function parseOptions(spec, usage, argv = process.argv.slice(2), env = pr
 }
 
 function convert(name, raw, s, spec, usage) {
+  if (s.type === "flag") {
+    if (/^(1|true|yes)$/i.test(raw)) return true;
+    if (/^(0|false|no)$/i.test(raw)) return false;
+    fail(`--${name} is a flag: --${name}, or --${name}=true|false, got '${raw}'`, spec, usage);
+  }
   if (s.type === "string") {
     if (s.choices && !s.choices.includes(raw)) fail(`--${name} must be one of ${s.choices.join("|")}, got '${raw}'`, spec, usage);
     return raw;
@@ -48,7 +55,7 @@ function helpText(spec, usage) {
   const lines = [`usage: ${usage}`, "", "options (or environment BENCH_<NAME>):"];
   for (const [name, s] of Object.entries(spec)) {
     const choices = s.choices ? ` (${s.choices.join("|")})` : "";
-    const def = s.default === undefined ? "" : ` [default ${s.default}]`;
+    const def = s.default === undefined || s.type === "flag" ? "" : ` [default ${s.default}]`;
     lines.push(`  --${name.padEnd(14)} ${s.help}${choices}${def}`);
   }
   return lines.join("\n");

@@ -6,17 +6,28 @@ import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Bridge, InvalidArgumentError } from "../src/index.js";
 import type { ForkServer } from "../src/pool/fork-server.js";
-import { BusyPoll } from "../src/transport/busy-poll.js";
+import { BusyPoll, CpuContention, procSignals, type ContentionSignals } from "../src/transport/busy-poll.js";
 import { startPool } from "./helpers.js";
 
 const turns = async (n: number) => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
 
-/** A driver on a clock that moves only when the test says so (ms). */
+/**
+ * A 2-CPU machine's figures as the test sets them: the loop thread's total wait for a CPU
+ * (ns) and the tasks runnable now (2: the host and one worker, both spinning).
+ */
+function machine() {
+  const m = { waitedNs: 0, runnable: 2, cpus: 2 };
+  const signals: ContentionSignals = { cpuWaitNs: () => m.waitedNs, runnableTasks: () => m.runnable, cpus: 2 };
+  return { m, signals };
+}
+
+/** A driver on a clock that moves only when the test says so (ms), on a machine that is quiet unless a test says not. */
 function frozen(limitUs: number) {
   const clock = { t: 1_000 };
-  return { clock, poll: new BusyPoll(limitUs, () => clock.t) };
+  const { m, signals } = machine();
+  return { clock, cpu: m, poll: new BusyPoll(limitUs, () => clock.t, signals) };
 }
 
 describe("BusyPoll", () => {
@@ -106,6 +117,128 @@ describe("BusyPoll", () => {
     const off = new BusyPoll(0);
     off.connection().sent(1);
     assert.ok(!off.isSpinning);
+  });
+});
+
+describe("standing aside when the machine has no CPU to spare", () => {
+  /**
+   * A CpuContention on an injected clock and machine; `run(ms, share, runnable)` spins for
+   * `ms`, checking every ms, the thread waiting `share` of the time while `runnable` tasks
+   * are runnable; it says whether polling was told to stand aside.
+   */
+  function contention() {
+    const clock = { t: 1_000 };
+    const { m, signals } = machine();
+    const c = new CpuContention(signals);
+    const run = (ms: number, share: number, runnable: number): boolean => {
+      m.runnable = runnable;
+      for (let i = 0; i < ms; i++) {
+        clock.t += 1;
+        m.waitedNs += share * 1e6;
+        if (c.check(clock.t)) return true;
+      }
+      return false;
+    };
+    return { clock, m, c, run };
+  }
+
+  test("an idle machine keeps polling: two spinners on two CPUs, even stacked on one for a while", () => {
+    const { clock, c, run } = contention();
+    assert.equal(run(10_000, 0, 2), false, "the host and a worker spinning, each on its CPU: neither waits");
+    assert.equal(run(10_000, 0.05, 3), false, "a passing third task that costs little waiting");
+    assert.equal(run(10_000, 0.45, 2), false, "both on one CPU with the other idle: waiting, but not for want of a CPU");
+    assert.ok(!c.holding(clock.t));
+  });
+
+  test("a CPU-bound neighbour stands polling aside for a hold; probes double it; a quiet machine brings polling back", () => {
+    const { clock, c, run } = contention();
+    assert.equal(run(10, 0.4, 3), false, "the first sample is only a baseline");
+    assert.equal(run(100, 0.4, 3), true, "three runnable on two CPUs, and the spinner waits 40% of the time");
+    const heldAt = clock.t;
+    assert.ok(c.holding(heldAt + 999) && !c.holding(heldAt + 1_000), "held for 1 s");
+    clock.t = heldAt + 1_000;
+    assert.equal(run(100, 0.4, 3), true, "the probe after the hold: still contended");
+    const probedAt = clock.t;
+    assert.ok(c.holding(probedAt + 1_999) && !c.holding(probedAt + 2_000), "held for 2 s this time");
+    for (const ms of [4_000, 8_000, 8_000]) {
+      clock.t += 10_000;
+      run(100, 0.4, 3);
+      assert.ok(c.holding(clock.t + ms - 1) && !c.holding(clock.t + ms), `then ${ms} ms, at most 8 s`);
+    }
+    clock.t += 10_000;
+    assert.equal(run(1_000, 0, 2), false, "the neighbour is gone: the probe finds the machine quiet and polling stays");
+    assert.equal(run(100, 0.4, 3), true, "contended again later");
+    assert.ok(c.holding(clock.t + 999) && !c.holding(clock.t + 1_000), "a clean interval reset the hold to 1 s");
+  });
+
+  test("an interval with a gap in it (no spinning for a while) is not judged, only a new baseline", () => {
+    const { clock, m, c } = contention();
+    m.runnable = 3;
+    c.check(clock.t);
+    clock.t += 500; // a throughput burst in between: own host and workers filled the CPUs, nothing spun
+    m.waitedNs += 400e6;
+    assert.equal(c.check(clock.t), false);
+    clock.t += 25;
+    assert.equal(c.check(clock.t), false, "judged on the 25 ms since, in which nothing waited");
+    clock.t += 25;
+    m.waitedNs += 10e6;
+    assert.equal(c.check(clock.t), true, "then 10 ms of 25 waiting: contended");
+  });
+
+  test("missing figures (not Linux): polling never stands aside", () => {
+    let reads = 0;
+    const noWait = new CpuContention({
+      cpuWaitNs: () => {
+        reads++;
+        return undefined;
+      },
+      runnableTasks: () => 99,
+      cpus: 2,
+    });
+    for (let t = 0; t < 1_000; t++) assert.equal(noWait.check(t), false);
+    assert.equal(reads, 1, "asked once, then never again");
+    let waited = 0;
+    const noCount = new CpuContention({ cpuWaitNs: () => (waited += 20e6), runnableTasks: () => undefined, cpus: 2 });
+    for (let t = 0; t < 1_000; t++) assert.equal(noCount.check(t), false);
+  });
+
+  test("the kernel's figures are read on Linux", () => {
+    if (process.platform !== "linux") return;
+    const waited = procSignals.cpuWaitNs();
+    const runnable = procSignals.runnableTasks();
+    assert.ok(typeof waited === "number" && waited >= 0, `run_delay ${waited}`);
+    assert.ok(typeof runnable === "number" && runnable >= 1, `runnable ${runnable}, this thread included`);
+    assert.ok(procSignals.cpus >= 1);
+  });
+
+  test("BusyPoll: a contended sample ends the spin at once, lone frames spin nothing during the hold, and a probe after it does", async () => {
+    const { clock, cpu, poll } = frozen(100);
+    const conn = poll.connection();
+    conn.sent(1);
+    await turns(3); // the baseline sample
+    conn.received();
+    await turns(2);
+    clock.t += 30;
+    cpu.waitedNs += 15e6; // half of the last 30 ms spent waiting for a CPU,
+    cpu.runnable = 3; // with three tasks runnable on two CPUs
+    conn.sent(1);
+    assert.ok(poll.isSpinning, "the spin starts; its first turn samples");
+    await turns(2);
+    assert.ok(!poll.isSpinning, "contended: the spin ends though the answer is still due");
+    assert.ok(poll.contention.holding(clock.t));
+    conn.received();
+    assert.equal(conn.window, 100, "standing aside leaves the window as it was");
+    clock.t += 999;
+    conn.sent(1);
+    assert.ok(!poll.isSpinning, "a lone frame during the hold spins nothing");
+    conn.received();
+    clock.t += 1;
+    conn.sent(1);
+    assert.ok(poll.isSpinning, "the hold is over: the next lone frame probes");
+    await turns(2);
+    assert.ok(poll.isSpinning, "the probe's first sample is a baseline (the last was before the hold)");
+    conn.received();
+    await turns(2);
   });
 });
 

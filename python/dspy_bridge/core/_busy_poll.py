@@ -12,27 +12,112 @@ batches), each turn yields the CPU to any other runnable process first (`sched_y
 worker waiting for work must not slow the host or another worker on a small machine), and
 the window adapts like the host's: a request later than the window but within twice the
 limit doubles it (up to the limit), a later one halves it (to zero below 20 µs).
+
+It also stands aside while the machine has no CPU to spare, by the host's rule and for its
+reasons (see busy-poll.ts): every `_SAMPLE_S` of spinning the loop thread takes a sample,
+and when it waited for a CPU more than `_WAIT_SHARE` of the interval (its run_delay,
+/proc/thread-self/schedstat) while more tasks are runnable than the machine has CPUs
+(/proc/loadavg), polling stops for a hold (1 s, doubled by each probe that finds the
+machine still full, up to 8 s); the next lone answer after it spins again as a probe, and
+one clean interval restores polling. Intervals longer than `_STALE_S` only set a new
+baseline. Each side decides on its own: no frame says anything about it. Where a figure is
+missing (not Linux), it never stands aside.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from typing import Callable
 
-__all__ = ["BusyPoll"]
+__all__ = ["BusyPoll", "ContentionSignals", "CpuContention"]
 
 _GROW_START_S = 25e-6
 _OFF_BELOW_S = 20e-6
+_SAMPLE_S = 0.025  # how often a spinning loop takes a sample
+_STALE_S = 0.1  # intervals longer than this are not judged, only a new baseline
+_WAIT_SHARE = 0.1  # waiting for a CPU more than this share of an interval counts as kept waiting
+_HOLD_MIN_S = 1.0  # how long polling stands aside, at first
+_HOLD_MAX_S = 8.0  # and at most
 _yield_cpu: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
 
 
+class ContentionSignals:
+    """What CpuContention reads (the kernel's figures; tests inject their own): each method
+    returns None where the kernel does not say."""
+
+    def __init__(self) -> None:
+        self.cpus = max(1, os.cpu_count() or 1)  # the machine's CPUs
+
+    def cpu_wait_ns(self) -> int | None:
+        """The loop thread's total wait for a CPU so far (ns): the run_delay field of
+        /proc/thread-self/schedstat."""
+        try:
+            with open("/proc/thread-self/schedstat", "rb") as f:
+                return int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def runnable_tasks(self) -> int | None:
+        """Tasks runnable on the whole machine now, the caller included (/proc/loadavg)."""
+        try:
+            with open("/proc/loadavg", "rb") as f:
+                return int(f.read().split()[3].split(b"/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+class CpuContention:
+    """Whether the machine is too full for polling to pay (see the module docstring)."""
+
+    __slots__ = ("_signals", "_sampled_at", "_waited_at", "_next_sample_at", "hold_until", "next_hold_s")
+
+    def __init__(self, signals: ContentionSignals | None = None) -> None:
+        self._signals = signals if signals is not None else ContentionSignals()
+        self._sampled_at = -math.inf
+        self._waited_at = 0
+        self._next_sample_at = -math.inf
+        self.hold_until = -math.inf  # clock() until which polling stands aside
+        self.next_hold_s = _HOLD_MIN_S  # the hold the next contended interval starts
+
+    def holding(self, now: float) -> bool:
+        return now < self.hold_until
+
+    def check(self, now: float) -> bool:
+        """Called on every spin turn: takes a sample when one is due; whether to stand aside now."""
+        if now >= self._next_sample_at:
+            self._sample(now)
+        return now < self.hold_until
+
+    def _sample(self, now: float) -> None:
+        signals = self._signals
+        waited = signals.cpu_wait_ns()
+        if waited is None:
+            self._next_sample_at = math.inf  # no figure here: never stand aside
+            return
+        span = now - self._sampled_at
+        if span <= _STALE_S:
+            if waited - self._waited_at > _WAIT_SHARE * span * 1e9 and (signals.runnable_tasks() or 0) > signals.cpus:
+                self.hold_until = now + self.next_hold_s
+                self.next_hold_s = min(2 * self.next_hold_s, _HOLD_MAX_S)
+            else:
+                self.next_hold_s = _HOLD_MIN_S
+        self._sampled_at = now
+        self._waited_at = waited
+        self._next_sample_at = now + _SAMPLE_S
+
+
 class BusyPoll:
-    __slots__ = ("_loop", "limit_s", "window_s", "_spinning", "_sent_at", "_clock")
+    __slots__ = ("_loop", "limit_s", "window_s", "_spinning", "_sent_at", "_clock", "contention")
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, limit_us: int, clock: Callable[[], float] = time.perf_counter
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limit_us: int,
+        clock: Callable[[], float] = time.perf_counter,
+        signals: ContentionSignals | None = None,
     ) -> None:
         if limit_us < 0:
             raise ValueError(f"busy_poll_us must be at least 0, got {limit_us}")
@@ -42,6 +127,7 @@ class BusyPoll:
         self._spinning = False
         self._sent_at = 0.0  # clock() of the last lone write; 0 when nothing is expected
         self._clock = clock
+        self.contention = CpuContention(signals)
 
     @property
     def spinning(self) -> bool:
@@ -55,8 +141,8 @@ class BusyPoll:
         if frames != 1:
             self._sent_at = 0.0  # a batch: stop any spinning at its next turn
             return
-        self._sent_at = self._clock()
-        if not self._spinning and self.window_s > 0:
+        self._sent_at = now = self._clock()
+        if not self._spinning and self.window_s > 0 and not self.contention.holding(now):
             self._spinning = True
             self._loop.call_soon(self._spin)
 
@@ -76,7 +162,8 @@ class BusyPoll:
         self._sent_at = 0.0
 
     def _spin(self) -> None:
-        if self._sent_at != 0.0 and self._clock() - self._sent_at < self.window_s:
+        now = self._clock()
+        if self._sent_at != 0.0 and now - self._sent_at < self.window_s and not self.contention.check(now):
             _yield_cpu()
             self._loop.call_soon(self._spin)
         else:
