@@ -1,6 +1,8 @@
 // The public API of dspy-bridge. Everything a user needs is exported here; deep imports
 // into src/ are not part of the API.
-export { Bridge, type BridgeOptions, type BridgeState, type BridgeStats, type CallOptions, type RecycleOptions, type RestartOptions, type WorkerStats } from "./pool/index.js";
+export { Bridge, type BridgeState, type BridgeStats, type WorkerStats } from "./bridge.js";
+export type { CallOptions } from "./command-runner.js";
+export type { BridgeOptions, RecycleOptions, RestartOptions } from "./pool/index.js";
 export { ensurePythonEnv, prunePythonEnvs, pythonEnvStatus, defaultCacheDir, type PythonEnvOptions, type PythonEnvProgress, type PythonEnvInfo, type PythonEnvStatus } from "./pool/index.js";
 export * from "./errors/index.js";
 export { Credentials, type Credential, type CredentialPermission, type CredentialSpec } from "./bridge-service/index.js";

@@ -8,7 +8,7 @@ import {
   TimeoutError,
   type WorkerEvent,
 } from "../src/index.js";
-import { StreamSink } from "../src/pool/stream-sink.js";
+import { StreamSink } from "../src/stream-sink.js";
 import { isAlive, readyWorkers, startPool, waitFor } from "./helpers.js";
 
 describe("edge cases", () => {

@@ -4,14 +4,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Bridge, DSPyApi, InvalidArgumentError, TimeoutError, type LMSpec } from "../src/index.js";
-import type { DSPyRunner } from "../src/dspy/index.js";
+import type { CommandRunner } from "../src/command-runner.js";
 import { startOpenAIServer, type OpenAIServer } from "./fixtures/openai-server.js";
 import { quietLogs } from "./helpers.js";
 
 /** A DSPyApi whose runner records what would be sent to a worker. */
 function recordingApi(): { api: DSPyApi; sent: Record<string, unknown>[] } {
   const sent: Record<string, unknown>[] = [];
-  const runner: DSPyRunner = {
+  const runner: CommandRunner = {
     async execute<T>(_command: string, args?: Record<string, unknown>): Promise<T> {
       sent.push(args ?? {});
       return { fields: {}, usage: {}, latency_ms: 1, lm: null } as T;

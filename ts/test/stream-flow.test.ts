@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { Bridge, InvalidArgumentError, TimeoutError } from "../src/index.js";
-import type { StreamSink } from "../src/pool/stream-sink.js";
+import type { StreamSink } from "../src/stream-sink.js";
 import { startPool, waitFor } from "./helpers.js";
 
 interface Produced {

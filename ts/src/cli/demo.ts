@@ -1,9 +1,9 @@
 // `npm run demo`: the worker pool at work, offline, in about ten seconds.
-import { Bridge } from "../pool/index.js";
+import { Bridge } from "../bridge.js";
 import { BridgeError, TimeoutError } from "../errors/index.js";
 import { Tensor } from "../values/index.js";
 import type { CallEvent } from "../telemetry/index.js";
-import type { CliFlags } from "./main.js";
+import type { CliFlags } from "./flags.js";
 import { Reporter, percentile } from "./report.js";
 
 export async function runDemo(flags: CliFlags): Promise<number> {

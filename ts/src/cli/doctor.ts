@@ -1,13 +1,13 @@
 // `dspy-bridge doctor`: can this app run the bridge? Each check says what it found and, when
 // it fails, the fix that works in an app that installed the package (not in the repository).
 import { spawnSync } from "node:child_process";
-import { Bridge } from "../pool/index.js";
+import { Bridge } from "../bridge.js";
 import { defaultPython } from "../pool/options.js";
 import { checkoutRoot, pythonEnvStatus, shippedWheel } from "../pool/python-env.js";
 import { runModuleArgs } from "../pool/python-launch.js";
 import { parseStoreSpec } from "../store/index.js";
 import { PROTOCOL_VERSION } from "../transport/frame-codec.js";
-import type { CliFlags } from "./main.js";
+import type { CliFlags } from "./flags.js";
 import { Reporter } from "./report.js";
 
 const MIN_NODE_MAJOR = 20;

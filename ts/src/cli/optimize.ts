@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { BridgeError, NotFoundError } from "../errors/index.js";
 import type { LMSpec } from "../dspy/index.js";
 import type { MetricSpec, OptimizerProgress } from "../dspy/index.js";
-import { Bridge } from "../pool/index.js";
+import { Bridge } from "../bridge.js";
 import { ProgressBar } from "./progress.js";
 
 export const OPTIMIZE_HELP = `optimize options (a DSPy optimizer job):

@@ -3,7 +3,7 @@
 // SIGINT/SIGTERM after draining.
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
-import { Bridge } from "../pool/index.js";
+import { Bridge } from "../bridge.js";
 
 export interface ServeFlags {
   listen: string | undefined;

@@ -3,51 +3,12 @@
 // LMs are configured on the host and travel as a spec with every call (a worker that was
 // restarted needs no replay; sessions may use different LMs at once). API keys never travel
 // or get logged: a spec names the environment variable that holds the key.
-import { InvalidArgumentError, NotFoundError } from "../errors/index.js";
-import type { CallOptions } from "../pool/call.js";
+import { NotFoundError } from "../errors/index.js";
+import type { CallOptions, CommandRunner } from "../command-runner.js";
+import { toWire, type LMSpec } from "./lm-spec.js";
 import { listOptimizers, OptimizerJob, type OptimizeOptions, type OptimizerInfo } from "./optimizer-jobs.js";
 
-/** DSPy's LM engines, as an LM spec names them (`LMSpec.engine`). */
-export type LMEngine = "auto" | "native" | "litellm";
-const ENGINES: readonly string[] = ["auto", "native", "litellm"];
-
-/** A LiteLLM model string and its options, or the scripted LM ("scripted"). */
-export interface LMSpec {
-  /** "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest", "gemini/gemini-2.0-flash",
-   * "ollama_chat/llama3.1", "openai/<model>" with `apiBase` for any OpenAI-compatible server,
-   * or "scripted" for the deterministic offline LM. */
-  model: string;
-  /** Name of the environment variable (in the workers) that holds the API key. */
-  apiKeyEnv?: string;
-  apiBase?: string;
-  temperature?: number;
-  maxTokens?: number;
-  /**
-   * Which of DSPy's engines calls the provider: "auto" (DSPy's default: its own client where
-   * it can serve the model and options, LiteLLM otherwise), "native" (DSPy's own client;
-   * refused for a model or option it cannot serve) or "litellm".
-   */
-  engine?: LMEngine;
-  /**
-   * Retries of a transient failure (rate limit, timeout, 5xx, connection error), made by DSPy
-   * with exponential backoff (1 s, 2 s, 4 s, …) or the provider's Retry-After. Default 3 (DSPy's).
-   */
-  numRetries?: number;
-  /**
-   * The provider request timeout, per attempt (DSPy's `timeout`, in seconds on the wire). Default:
-   * the engine's own (native: 600 s per wait for the next byte, 10 s to connect; LiteLLM: 6,000 s).
-   * The call's own `timeoutMs` (RunOptions) bounds the whole call, retries included.
-   */
-  timeoutMs?: number;
-  cache?: boolean;
-  /** Scripted LM only: simulated latency per call. */
-  latencyMs?: number;
-  /** Scripted LM only: answers to give, in order: output field name -> value, a raw completion
-   * text returned verbatim, or null for the default answer. */
-  responses?: (Record<string, unknown> | string | null)[];
-  /** More LiteLLM keyword arguments. */
-  extra?: Record<string, unknown>;
-}
+export type { LMEngine, LMSpec } from "./lm-spec.js";
 
 export type ModuleType = "Predict" | "ChainOfThought" | "ReAct" | "ProgramOfThought" | "MultiChainComparison" | "BestOfN" | "Refine";
 
@@ -114,62 +75,6 @@ export interface ProgramInfo {
   createdAt: Date;
 }
 
-/** What the API needs from the bridge (narrow, to avoid an import cycle). */
-export interface DSPyRunner {
-  execute<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): Promise<T>;
-  stream<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): AsyncIterableIterator<T>;
-}
-
-const SECRET_LOOKING = /^(sk-|sk_|AIza|xai-|gsk_)|^[A-Za-z0-9_-]{40,}$/;
-
-function toWire(spec: LMSpec): Record<string, unknown> {
-  if (!spec || typeof spec.model !== "string" || spec.model.length === 0) {
-    throw new InvalidArgumentError("an LM spec needs a non-empty model string", { parameter: "lm.model" });
-  }
-  if (spec.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.apiKeyEnv) || SECRET_LOOKING.test(spec.apiKeyEnv))) {
-    throw new InvalidArgumentError("apiKeyEnv must be the NAME of an environment variable holding the key, not the key", {
-      parameter: "lm.apiKeyEnv",
-    });
-  }
-  const unknown = Object.keys(spec).filter((k) => k !== "model" && !WIRE_NAMES.has(k as keyof LMSpec));
-  if (unknown.length > 0) {
-    throw new InvalidArgumentError(`unknown LM option(s): ${unknown.join(", ")}; known: model, ${[...WIRE_NAMES.keys()].join(", ")}`, {
-      parameter: "lm",
-    });
-  }
-  if (spec.engine !== undefined && !ENGINES.includes(spec.engine)) {
-    throw new InvalidArgumentError(`unknown lm.engine ${JSON.stringify(spec.engine)}; choose one of "auto", "native", "litellm"`, {
-      parameter: "lm.engine",
-    });
-  }
-  if (spec.numRetries !== undefined && !(Number.isInteger(spec.numRetries) && spec.numRetries >= 0)) {
-    throw new InvalidArgumentError(`lm.numRetries must be a non-negative integer, got ${String(spec.numRetries)}`, { parameter: "lm.numRetries" });
-  }
-  if (spec.timeoutMs !== undefined && !(typeof spec.timeoutMs === "number" && Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)) {
-    throw new InvalidArgumentError(`lm.timeoutMs must be a positive number of milliseconds, got ${String(spec.timeoutMs)}`, {
-      parameter: "lm.timeoutMs",
-    });
-  }
-  const wire: Record<string, unknown> = { model: spec.model };
-  for (const [from, to] of WIRE_NAMES) if (spec[from] !== undefined) wire[to] = spec[from];
-  return wire;
-}
-
-/** LMSpec option -> its name on the wire (python/dspy_bridge/dspy/_lm_specs.py). */
-const WIRE_NAMES = new Map<keyof LMSpec, string>([
-  ["apiKeyEnv", "api_key_env"],
-  ["apiBase", "api_base"],
-  ["temperature", "temperature"],
-  ["maxTokens", "max_tokens"],
-  ["engine", "engine"],
-  ["numRetries", "num_retries"],
-  ["timeoutMs", "timeout_ms"],
-  ["cache", "cache"],
-  ["latencyMs", "latency_ms"],
-  ["responses", "responses"],
-  ["extra", "extra"],
-]);
-
 function result(raw: Record<string, unknown>): DSPyResult {
   return {
     fields: raw.fields as Record<string, unknown>,
@@ -196,7 +101,7 @@ function programInfo(raw: Record<string, unknown>): ProgramInfo {
 export class DSPyApi {
   private readonly lms = new Map<string, LMSpec>();
 
-  constructor(private readonly runner: DSPyRunner) {}
+  constructor(private readonly runner: CommandRunner) {}
 
   /** Registers an LM under a name ("default" is used when a call names none). */
   configureLM(spec: LMSpec, name = "default"): void {
@@ -272,7 +177,7 @@ export class DSPyApi {
 export class SessionPrograms {
   constructor(
     private readonly api: DSPyApi,
-    private readonly runner: DSPyRunner,
+    private readonly runner: CommandRunner,
     private readonly sessionId: string,
     /** The session's latest revision (after catching up with other hosts): a run waits until its worker has seen it (read-your-writes). */
     private readonly revision: () => number | Promise<number> = () => 0,

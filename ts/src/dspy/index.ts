@@ -1,4 +1,4 @@
-export { DSPyApi, SessionPrograms, type DSPyResult, type DSPyRunner, type DSPyStreamItem, type LMSpec, type ModuleType, type ProgramInfo, type RunOptions } from "./dspy-api.js";
+export { DSPyApi, SessionPrograms, type DSPyResult, type DSPyStreamItem, type LMSpec, type ModuleType, type ProgramInfo, type RunOptions } from "./dspy-api.js";
 export {
   OptimizerJob,
   type MetricSpec,

@@ -5,7 +5,8 @@
 // cancelled or failed job leaves the program as it was, a finished one replaces it (or is
 // saved beside it with `saveAs`).
 import { CancelledError, InvalidArgumentError } from "../errors/index.js";
-import type { DSPyRunner, LMSpec } from "./dspy-api.js";
+import type { CommandRunner } from "../command-runner.js";
+import type { LMSpec } from "./lm-spec.js";
 
 export type OptimizerName =
   | "LabeledFewShot"
@@ -190,7 +191,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
   private info: OptimizerJobInfo | undefined;
 
   constructor(
-    runner: DSPyRunner,
+    runner: CommandRunner,
     lmFor: LMResolver,
     sessionId: string,
     readonly programId: string,
@@ -229,7 +230,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
   }
 
   private async consume(
-    runner: DSPyRunner,
+    runner: CommandRunner,
     sessionId: string,
     args: Record<string, unknown>,
     startedResolve: (info: OptimizerJobInfo) => void,
@@ -326,6 +327,6 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
 }
 
 /** Lists the optimizers a job can run (and whether their Python dependencies are installed). */
-export async function listOptimizers(runner: DSPyRunner): Promise<OptimizerInfo[]> {
+export async function listOptimizers(runner: CommandRunner): Promise<OptimizerInfo[]> {
   return (await runner.execute<Record<string, unknown>[]>("dspy.optimizers", {})).map(optimizerInfo);
 }

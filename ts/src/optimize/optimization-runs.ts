@@ -11,7 +11,8 @@ import type { Store } from "../store/store.js";
 import type { ToolsApi } from "../tools/index.js";
 import { gridSource, randomSource, type CandidateSource } from "./candidates.js";
 import { BUILT_IN_OPTIMIZERS, PythonOptimizers } from "./python-optimizers.js";
-import { openWorkerOptimizer, type CommandRunner } from "./worker-optimizer.js";
+import type { CommandRunner } from "../command-runner.js";
+import { openWorkerOptimizer } from "./worker-optimizer.js";
 
 export interface OptimizationOptions {
   /** "random", "grid", "bayesian" (alias "tpe": Optuna TPE in the session's worker), or a registered Python optimizer. */

@@ -2,7 +2,7 @@
 // whole host: a name registered from one session can be used by any session's runs. The
 // class travels by import path and is checked by a worker when it is registered.
 import { AlreadyExistsError, InvalidArgumentError } from "../errors/index.js";
-import type { CommandRunner } from "./worker-optimizer.js";
+import type { CommandRunner } from "../command-runner.js";
 
 export const BUILT_IN_OPTIMIZERS = ["random", "random_search", "grid", "grid_search", "bayesian", "tpe", "gradient"] as const;
 

@@ -5,12 +5,8 @@
 // the run is opened again in the new one with everything told so far, so it carries on.
 import type { Config, SpaceDoc } from "../config/index.js";
 import { NotFoundError, WorkerCrashedError } from "../errors/index.js";
-import type { CallOptions } from "../pool/call.js";
+import type { CommandRunner } from "../command-runner.js";
 import type { CandidateSource } from "./candidates.js";
-
-export interface CommandRunner {
-  execute<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): Promise<T>;
-}
 
 export interface WorkerOptimizerSpec {
   runId: string;

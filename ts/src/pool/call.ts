@@ -1,28 +1,14 @@
 // One call's bookkeeping from execute()/stream() to its answer.
 import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
-import type { StreamSink } from "./stream-sink.js";
-import type { WorkerProcess } from "./worker-process.js";
-
-export interface CallOptions {
-  /** Route to the worker that holds this session's objects (strict affinity). */
-  session?: string;
-  /** Fail with TimeoutError after this long (queue time included) and cancel the Python task. */
-  timeoutMs?: number;
-  /** Aborting fails the call with CancelledError and cancels the Python task. */
-  signal?: AbortSignal;
-  /**
-   * stream() only: items the worker may send ahead of the consumer (flow control); 0 = no
-   * limit. Default: the pool's `streamWindow` option.
-   */
-  streamWindow?: number;
-}
+import type { StreamSink } from "../stream-sink.js";
 
 const unset = (): void => {};
 
-export class Call {
+/** `W` is the worker type of the pool that runs it (kept open so this module imports no worker). */
+export class Call<W = unknown> {
   /** Id on the worker connection; assigned when dispatched. */
   id = 0;
-  worker: WorkerProcess | undefined;
+  worker: W | undefined;
   readonly enqueuedAt = performance.now();
   dispatchedAt = 0;
   settled = false;
@@ -36,7 +22,7 @@ export class Call {
   reject: (error: unknown) => void = unset;
   sink: StreamSink<unknown> | undefined;
   /** The queue holding the call while it waits for a worker. */
-  queue: Call[] | undefined;
+  queue: Call<W>[] | undefined;
   /** Stream calls: the flow-control window sent to the worker (0 = no limit). */
   streamWindow = 0;
 

@@ -16,14 +16,13 @@
 // stream, say) is skipped. The array doubles when half full, so an id finds a slot within
 // a few tries on average (at most one per call in flight); growing never puts two calls
 // in one slot.
-import type { Call } from "./call.js";
-
 /** Call ids are uint32 on the wire; 0 means "no call". */
 const MAX_ID = 0xffffffff;
 const INITIAL_CAPACITY = 256;
 
-export class InFlightCalls {
-  private slots: (Call | undefined)[] = new Array(INITIAL_CAPACITY).fill(undefined);
+/** `C`: the pool's call type; only its `id` is read here. */
+export class InFlightCalls<C extends { id: number } = { id: number }> {
+  private slots: (C | undefined)[] = new Array(INITIAL_CAPACITY).fill(undefined);
   private mask = INITIAL_CAPACITY - 1;
   private count = 0;
   private nextId: number;
@@ -50,7 +49,7 @@ export class InFlightCalls {
   }
 
   /** Stores `call` under its id, from reserveId() with nothing stored since. */
-  put(call: Call): void {
+  put(call: C): void {
     // Growing keeps the reserved slot free: ids apart under the old mask stay apart.
     if ((this.count + 1) * 2 > this.slots.length) this.grow();
     const index = call.id & this.mask;
@@ -59,13 +58,13 @@ export class InFlightCalls {
     this.count++;
   }
 
-  get(id: number): Call | undefined {
+  get(id: number): C | undefined {
     const call = this.slots[id & this.mask];
     return call !== undefined && call.id === id ? call : undefined;
   }
 
   /** Removes `call` if it is the one in flight under its id; true when it was. */
-  delete(call: Call): boolean {
+  delete(call: C): boolean {
     const index = call.id & this.mask;
     if (this.slots[index] !== call) return false;
     this.slots[index] = undefined;
@@ -74,8 +73,8 @@ export class InFlightCalls {
   }
 
   /** The calls in flight, in slot order (a snapshot: safe to change the table meanwhile). */
-  values(): Call[] {
-    const out: Call[] = [];
+  values(): C[] {
+    const out: C[] = [];
     if (this.count === 0) return out;
     for (const call of this.slots) if (call !== undefined) out.push(call);
     return out;
@@ -88,7 +87,7 @@ export class InFlightCalls {
   }
 
   private grow(): void {
-    const bigger: (Call | undefined)[] = new Array(this.slots.length * 2).fill(undefined);
+    const bigger: (C | undefined)[] = new Array(this.slots.length * 2).fill(undefined);
     const mask = bigger.length - 1;
     // Distinct slots under the old mask stay distinct under the wider one.
     for (const call of this.slots) if (call !== undefined) bigger[call.id & mask] = call;

@@ -1,7 +1,7 @@
-export { Bridge, type BridgeState, type BridgeStats, type WorkerStats } from "./bridge.js";
-export type { CallOptions } from "./call.js";
-export { resolveOptions, type BridgeOptions, type RecycleOptions, type RestartOptions } from "./options.js";
+export { HOST_VERSION, WorkerPool, type BridgeState, type BridgeStats, type WorkerPoolHooks, type WorkerStats } from "./worker-pool.js";
+export { resolveOptions, type BridgeOptions, type ResolvedOptions, type RecycleOptions, type RestartOptions } from "./options.js";
 export {
+  choosePython,
   defaultCacheDir,
   ensurePythonEnv,
   prunePythonEnvs,

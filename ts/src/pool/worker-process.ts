@@ -1,5 +1,5 @@
 // One Python worker as the host sees it: its connection, its calls in flight and its
-// lifecycle state. Scheduling and supervision decisions live in bridge.ts / supervisor.ts.
+// lifecycle state. Scheduling and supervision decisions live in worker-pool.ts.
 import { create } from "@bufbuild/protobuf";
 import {
   CancelRequestSchema,
@@ -7,13 +7,30 @@ import {
   StreamCreditSchema,
   WorkerFrameSchema,
   type Hello,
+  type HostCall,
   type HostReply,
 } from "../gen/dspy_bridge/v1/worker_pb.js";
 import { encodeExecuteFrame } from "../transport/fast-codec.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
-import type { HostCalls } from "../bridge-service/host-calls.js";
 import type { Call } from "./call.js";
 import { InFlightCalls } from "./in-flight.js";
+
+/** A call as the pool runs it: its `worker` is a WorkerProcess. */
+export type PoolCall = Call<WorkerProcess>;
+
+/**
+ * The bridge-service calls one worker sends on its own connection (HostCall frames), as the
+ * pool hands them to whoever serves them (the bridge service's HostCallRouter): the pool only
+ * routes the frames and closes the set when the worker is gone.
+ */
+export interface WorkerHostCalls {
+  /** Calls served so far (for stats). */
+  readonly served: number;
+  handle(call: HostCall): void;
+  cancel(callId: number): void;
+  credit(callId: number, items: number): void;
+  close(): void;
+}
 
 /**
  * starting → ready → (draining →) stopping → dead; `dead` is also where a crash lands.
@@ -26,7 +43,7 @@ export class WorkerProcess {
   pid: number | undefined;
   connection: FrameConnection | undefined;
   hello: Hello | undefined;
-  readonly inFlight = new InFlightCalls();
+  readonly inFlight = new InFlightCalls<PoolCall>();
   served = 0;
   readyAt = 0;
   rssBytes = 0;
@@ -41,7 +58,7 @@ export class WorkerProcess {
   /** Called once `exit` is known (the crash report waits briefly for it). */
   onExitKnown: (() => void) | undefined;
   /** The bridge-service calls this worker sends on its connection (HostCall frames). */
-  hostCalls: HostCalls | undefined;
+  hostCalls: WorkerHostCalls | undefined;
 
   constructor(
     readonly id: string,
@@ -57,7 +74,7 @@ export class WorkerProcess {
   }
 
   /** Encodes the call's frame (not sent yet), with the id it will have on this connection. */
-  encodeCall(call: Call): Buffer {
+  encodeCall(call: PoolCall): Buffer {
     call.id = this.inFlight.reserveId();
     return encodeExecuteFrame({
       callId: call.id,
@@ -71,7 +88,7 @@ export class WorkerProcess {
   }
 
   /** Registers the call as in flight here and writes its frame. */
-  sendEncoded(call: Call, frame: Buffer): void {
+  sendEncoded(call: PoolCall, frame: Buffer): void {
     call.worker = this;
     call.dispatchedAt = performance.now();
     this.inFlight.put(call);

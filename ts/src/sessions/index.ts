@@ -1,2 +1,2 @@
-export { Session, Sessions, type SessionRunner } from "./sessions.js";
+export { Session, Sessions } from "./sessions.js";
 export { SessionVariables, type DefineOptions, type VariableInfo, type VariableUpdate, type Watch, type WatchOptions } from "./session-variables.js";

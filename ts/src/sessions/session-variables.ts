@@ -1,7 +1,7 @@
 // `session.variables`: the TypeScript face of the host's variable store. Values are plain
 // JavaScript values; embeddings are Float32Array/Float64Array, tensors are `Tensor`.
 import type { BridgeError } from "../errors/index.js";
-import { StreamSink } from "../pool/stream-sink.js";
+import { StreamSink } from "../stream-sink.js";
 import type { Permission } from "../store/access.js";
 import { exportVariables, importVariables, type ImportSummary } from "../store/export-import.js";
 import type { CodecProgress } from "../store/codec.js";

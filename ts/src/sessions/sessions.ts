@@ -1,19 +1,12 @@
 // `bridge.sessions`: create, open, list and delete sessions. A session owns variables in
 // the host's store and, for `execute`, is bound to one worker (its Python objects live there).
 import { AlreadyExistsError, NotFoundError } from "../errors/index.js";
-import type { CallOptions } from "../pool/call.js";
+import type { CallOptions, CommandRunner } from "../command-runner.js";
 import type { Store } from "../store/store.js";
 import type { SessionInfo } from "../store/records.js";
 import type { CognitiveConfiguration, Configurations, SpaceDoc } from "../config/index.js";
 import { SessionPrograms, type DSPyApi } from "../dspy/index.js";
 import { SessionVariables } from "./session-variables.js";
-
-/** What a session needs from the pool (kept narrow to avoid a cycle with Bridge). */
-export interface SessionRunner {
-  execute<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): Promise<T>;
-  stream<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): AsyncIterableIterator<T>;
-  releaseSession(sessionId: string): void;
-}
 
 export class Session {
   readonly variables: SessionVariables;
@@ -25,7 +18,7 @@ export class Session {
   constructor(
     readonly id: string,
     private readonly store: Store,
-    private readonly runner: SessionRunner,
+    private readonly runner: CommandRunner,
     dspy: DSPyApi,
     configurations: Configurations,
   ) {
@@ -55,7 +48,7 @@ export class Session {
 export class Sessions {
   constructor(
     private readonly store: Store,
-    private readonly runner: SessionRunner,
+    private readonly runner: CommandRunner,
     private readonly dspy: DSPyApi,
     private readonly configurations: Configurations,
   ) {}

@@ -1,2 +1,2 @@
-export { ToolsApi, type ToolContext, type ToolFunction, type ToolInfo, type ToolOptions, type ToolRunner } from "./tools-api.js";
+export { ToolsApi, type ToolContext, type ToolFunction, type ToolInfo, type ToolOptions } from "./tools-api.js";
 export type { JsonSchema } from "./schema.js";

@@ -1,7 +1,7 @@
 // `bridge.tools`: TypeScript functions as tools Python (and DSPy ReAct) can call, and calls
 // to Python `@tool` functions. The side that owns a tool validates its arguments.
 import { AlreadyExistsError, CancelledError, InvalidArgumentError, NotFoundError, TimeoutError } from "../errors/index.js";
-import type { CallOptions } from "../pool/call.js";
+import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { compileArgsSchema, type JsonSchema, type Validator } from "./schema.js";
 
 export interface ToolContext {
@@ -12,7 +12,7 @@ export interface ToolContext {
   /** For nested calls: `ctx.tools.call(...)` may call back into Python. */
   tools: ToolsApi;
   /** The bridge (`ctx.bridge.tools` is `ctx.tools`). */
-  bridge: ToolRunner & { tools: ToolsApi };
+  bridge: CommandRunner & { tools: ToolsApi };
 }
 
 export type ToolFunction = (args: Record<string, unknown>, ctx: ToolContext) => unknown | Promise<unknown> | AsyncIterable<unknown>;
@@ -41,11 +41,6 @@ interface LocalTool extends ToolInfo {
   validate: Validator;
 }
 
-export interface ToolRunner {
-  execute<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): Promise<T>;
-  stream<T = unknown>(command: string, args?: Record<string, unknown>, options?: CallOptions): AsyncIterableIterator<T>;
-}
-
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 export class ToolsApi {
@@ -53,7 +48,7 @@ export class ToolsApi {
   private readonly local = new Map<string, Map<string, LocalTool>>();
   private pythonTools: Promise<ToolInfo[]> | undefined;
 
-  constructor(private readonly runner: ToolRunner & { tools: ToolsApi }) {}
+  constructor(private readonly runner: CommandRunner & { tools: ToolsApi }) {}
 
   /** Registers a TypeScript function as a tool, globally or for one session. */
   register(name: string, fn: ToolFunction, options: ToolOptions = {}): ToolInfo {

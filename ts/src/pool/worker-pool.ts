@@ -1,4 +1,7 @@
-// The public face of the pool: start workers, run calls on them, supervise them.
+// The worker pool: it starts the fork server and the workers, schedules calls on them (session
+// affinity, bounded queues, deadlines, cancellation) and supervises them (restarts with backoff,
+// crash loops, recycling, health probes). It knows nothing of sessions, DSPy, tools or the
+// store: the composition root (../bridge.ts) builds those on top and orders the shutdown.
 import { EventEmitter } from "node:events";
 import {
   BridgeClosedError,
@@ -15,30 +18,21 @@ import {
   errorFromDetail,
 } from "../errors/index.js";
 import { constants as osConstants } from "node:os";
-import { Hello_Role, type Hello, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
+import { Hello_Role, type Hello, type HostReply, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetry/index.js";
+import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { BusyPoll } from "../transport/busy-poll.js";
-import { Credentials } from "../bridge-service/credentials.js";
-import { bridgeServiceHandlers, type Handler } from "../bridge-service/handlers.js";
-import { HostCallRouter } from "../bridge-service/host-calls.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import { PROTOCOL_VERSION } from "../transport/frame-codec.js";
-import { BridgeServer } from "../bridge-service/index.js";
-import { DSPyApi } from "../dspy/index.js";
-import { ToolsApi } from "../tools/index.js";
-import { Configurations } from "../config/index.js";
-import { OptimizationRuns } from "../optimize/index.js";
-import { Sessions } from "../sessions/index.js";
-import { openStore, type Store } from "../store/index.js";
-import { HostListener, generateToken } from "../transport/host-listener.js";
+import { HostListener } from "../transport/host-listener.js";
 import { decodeValue, encodeValue, type Value } from "../values/index.js";
-import { Call, type CallOptions } from "./call.js";
+import { Call } from "./call.js";
 import { ForkServer } from "./fork-server.js";
-import { resolveOptions, streamWindowOf, type BridgeOptions, type ResolvedOptions } from "./options.js";
-import { choosePython, pythonFixHint } from "./python-env.js";
+import { streamWindowOf, type ResolvedOptions } from "./options.js";
+import { pythonFixHint } from "./python-env.js";
 import { RestartPolicy } from "./restart-policy.js";
-import { StreamSink } from "./stream-sink.js";
-import { WorkerProcess } from "./worker-process.js";
+import { StreamSink } from "../stream-sink.js";
+import { WorkerProcess, type PoolCall, type WorkerHostCalls } from "./worker-process.js";
 
 export type BridgeState = "starting" | "running" | "closing" | "closed" | "failed";
 
@@ -67,7 +61,7 @@ interface Slot {
   /** Replaced workers finishing their last calls (recycling). */
   retiring: Set<WorkerProcess>;
   /** Calls bound to this slot by session affinity, waiting for capacity. */
-  queue: Call[];
+  queue: PoolCall[];
   sessions: Set<string>;
   restart: RestartPolicy;
   restartTimer: NodeJS.Timeout | undefined;
@@ -93,11 +87,21 @@ export interface BridgeStats {
   sessions: number;
 }
 
-export class Bridge {
+/** What the pool needs from the code around it. */
+export interface WorkerPoolHooks {
+  /** Serves the bridge-service calls a worker sends on its connection; `reply` answers them. */
+  openHostCalls(reply: (frame: HostReply) => void): WorkerHostCalls;
+  /** A worker has become ready (a new process: what it registered may differ). */
+  onWorkerReady(): void;
+  /** The pool has failed for good (a crash loop): everything built on it must shut down. */
+  onFailed(error: BridgeError): void;
+}
+
+export class WorkerPool implements CommandRunner {
   private state: BridgeState = "starting";
   private readonly emitter = new EventEmitter();
   private readonly slots: Slot[] = [];
-  private readonly globalQueue: Call[] = [];
+  private readonly globalQueue: PoolCall[] = [];
   private queued = 0;
   private readonly affinity = new Map<string, Slot>();
   private readonly awaitingHello = new Map<string, { worker: WorkerProcess; resolve: () => void; reject: (e: Error) => void }>();
@@ -106,121 +110,48 @@ export class Bridge {
   private forkServer: ForkServer | undefined;
   private forkServerReady: Promise<ForkServer> | undefined;
   private listener!: HostListener;
-  /** The bridge service's handlers: for its gRPC server and for the workers' HostCall frames. */
-  private readonly serviceHandlers: Record<string, Handler>;
-  private readonly hostCallRouter: HostCallRouter;
+  /** Where workers reach the bridge service (undefined when it is disabled). */
+  private bridgeServiceAddress: string | undefined;
   /** Keeps the event loop turning briefly while a worker's quick answer is due (busy-poll.ts). */
   private readonly busyPoll: BusyPoll;
-  private readonly token: string;
-  /**
-   * Scoped credentials for outside clients of the bridge service: `mint({ session, permissions,
-   * expiresInMs })` gives a token bound to one session (or a prefix) and a permission set;
-   * `revoke(id)` ends one. The host token (`secret`) stays all-powerful for trusted tools.
-   */
-  readonly credentials: Credentials;
-  private bridgeServer: BridgeServer | undefined;
-  /** The host's store: sessions and their variables (the truth; workers only cache). */
-  readonly store: Store;
-  /** Create, open, list and delete sessions; `session.variables` for their variables. */
-  readonly sessions: Sessions;
-  /** Run DSPy modules in the workers; configure LMs. */
-  readonly dspy: DSPyApi;
-  /** TypeScript tools Python can call, and calls to Python tools. */
-  readonly tools: ToolsApi;
-  /** Configuration spaces registered in sessions (also `session.configurations`). */
-  readonly configurations: Configurations;
-  /** Optimization runs over variables and configuration spaces. */
-  readonly optimization: OptimizationRuns;
   private failure: BridgeError | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
 
-  private constructor(
+  /** `token`: the per-host secret every worker presents in its Hello. */
+  constructor(
     readonly options: ResolvedOptions,
-    store: Store,
+    private readonly token: string,
+    private readonly hooks: WorkerPoolHooks,
   ) {
     this.emitter.setMaxListeners(0);
-    if (options.token !== undefined && options.token.length < 16) {
-      throw new InvalidArgumentError("token must be at least 16 characters", { parameter: "token" });
-    }
-    this.token = options.token ?? generateToken();
-    this.credentials = new Credentials(this.token);
-    this.store = store;
     this.busyPoll = new BusyPoll(options.busyPollUs);
-    // A deleted or expired session: its worker drops what it kept for it (SessionContext,
-    // programs), then the session's worker binding is forgotten.
-    this.store.onSessionDropped((sessionId) => {
-      if (this.affinity.has(sessionId) && this.state === "running") {
-        this.execute("session.release", {}, { session: sessionId, timeoutMs: 10_000 })
-          .catch(() => {})
-          .finally(() => this.releaseSession(sessionId));
-      } else {
-        this.releaseSession(sessionId);
-      }
-    });
-    this.dspy = new DSPyApi(this);
-    this.tools = new ToolsApi(this);
-    this.configurations = new Configurations(this.store);
-    this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools, this);
-    this.sessions = new Sessions(this.store, this, this.dspy, this.configurations);
-    this.serviceHandlers = bridgeServiceHandlers({
-      hostVersion: HOST_VERSION,
-      workersReady: () => this.slots.filter((s) => s.worker?.state === "ready").length,
-      store: this.store,
-      tools: this.tools,
-      configurations: this.configurations,
-      optimization: this.optimization,
-    });
-    this.hostCallRouter = new HostCallRouter(this.serviceHandlers, options.maxMessageBytes);
   }
 
-  /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
-  static async start(options: BridgeOptions = {}): Promise<Bridge> {
-    const resolved = resolveOptions(options);
-    // The interpreter: the user's, a checkout's .venv, or the managed environment (built
-    // on the very first start, which takes a minute; a few file reads afterwards).
-    const python = await choosePython(options.python, resolved.pythonEnv);
-    resolved.python = python.python;
-    resolved.pythonSource = python.source;
-    resolved.pythonExtraPath = python.extraPath;
-    // The store first: a durable one loads its state before anything can use it.
-    const store = await openStore(resolved.store.location, resolved.store.options);
-    let bridge: Bridge;
-    try {
-      bridge = new Bridge(resolved, store);
-    } catch (err) {
-      await store.close();
-      throw err;
-    }
-    try {
-      await bridge.boot();
-    } catch (err) {
-      await bridge.shutdown(0);
-      throw err;
-    }
-    return bridge;
-  }
-
-  private async boot(): Promise<void> {
-    const o = this.options;
+  /** Opens the worker socket (0600, in a 0700 directory); workers connect to it once started. */
+  async listen(): Promise<void> {
     this.listener = await HostListener.listen({
       token: this.token,
-      maxFrameBytes: o.maxMessageBytes + FRAME_OVERHEAD_BYTES,
+      maxFrameBytes: this.options.maxMessageBytes + FRAME_OVERHEAD_BYTES,
       helloTimeoutMs: HELLO_TIMEOUT_MS,
       onHello: (hello, connection) => this.onHello(hello, connection),
       onRejected: (reason) => this.log({ source: "host", stream: "stderr", line: `refused a connection: ${reason}` }),
       onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
     });
-    if (o.bridgeService !== false) {
-      this.bridgeServer = await BridgeServer.start({
-        listen: o.bridgeService.listen ?? `unix:${this.listener.dir}/bridge.sock`,
-        allowRemote: o.bridgeService.allowRemote,
-        token: this.token,
-        credentials: this.credentials,
-        handlers: this.serviceHandlers,
-        onLog: (line) => this.log({ source: "host", stream: "stderr", line }),
-      });
-    }
+  }
+
+  /** The host's private directory (where the worker socket lives). */
+  get dir(): string {
+    return this.listener.dir;
+  }
+
+  /**
+   * Starts the fork server and `workers` workers, concurrently; resolves when all are ready.
+   * `bridgeServiceAddress` is given to the workers for their gRPC calls to the host.
+   */
+  async startWorkers(bridgeServiceAddress: string | undefined): Promise<void> {
+    const o = this.options;
+    this.bridgeServiceAddress = bridgeServiceAddress;
     for (let i = 0; i < o.workers; i++) {
       const r = o.restart;
       this.slots.push({
@@ -236,11 +167,15 @@ export class Bridge {
     }
     await Promise.all(this.slots.map((slot) => this.spawnWorker(slot, o.startTimeoutMs)));
     this.state = "running";
-    this.store.startExpiry();
     if (o.healthIntervalMs > 0) {
       this.healthTimer = setInterval(() => this.healthTick(), o.healthIntervalMs);
       this.healthTimer.unref();
     }
+  }
+
+  /** Ready workers (for the bridge service's Ping). */
+  workersReady(): number {
+    return this.slots.filter((s) => s.worker?.state === "ready").length;
   }
 
   // ---------------------------------------------------------------------------------
@@ -253,19 +188,6 @@ export class Bridge {
   /** Pid of the Python fork server (the parent of every worker). */
   get forkServerPid(): number | undefined {
     return this.forkServer?.pid;
-  }
-
-  /**
-   * Where the bridge service (gRPC) listens, e.g. `unix:/tmp/dspy-bridge-x/bridge.sock`; give
-   * it with `token` to outside Python clients. Undefined when the service is disabled.
-   */
-  get address(): string | undefined {
-    return this.bridgeServer?.address;
-  }
-
-  /** The per-host secret every connection must present. */
-  get secret(): string {
-    return this.token;
   }
 
   /** The host's local socket that workers connect to (0600, in a 0700 directory). */
@@ -324,6 +246,20 @@ export class Bridge {
     this.affinity.delete(sessionId);
   }
 
+  /**
+   * A deleted or expired session: its worker drops what it kept for it (SessionContext,
+   * programs), then the session's worker binding is forgotten.
+   */
+  dropSession(sessionId: string): void {
+    if (this.affinity.has(sessionId) && this.state === "running") {
+      this.execute("session.release", {}, { session: sessionId, timeoutMs: 10_000 })
+        .catch(() => {})
+        .finally(() => this.releaseSession(sessionId));
+    } else {
+      this.releaseSession(sessionId);
+    }
+  }
+
   /** The worker a session is bound to, if any. */
   workerForSession(sessionId: string): string | undefined {
     return this.affinity.get(sessionId)?.worker?.id;
@@ -350,14 +286,6 @@ export class Bridge {
     return { state: this.state, workers, queued: this.queued, sessions: this.affinity.size };
   }
 
-  /** Drains: no new calls, in-flight calls get `closeGraceMs` to finish, then everything is killed. */
-  async close(): Promise<void> {
-    if (this.state === "closed" || this.state === "closing" || this.state === "failed") return this.closing;
-    await this.shutdown(this.options.closeGraceMs);
-  }
-
-  private closing: Promise<void> = Promise.resolve();
-
   // ---------------------------------------------------------------------------------
   // Calls
 
@@ -367,7 +295,7 @@ export class Bridge {
     options: CallOptions,
     stream: boolean,
     fail: (e: unknown) => void,
-  ): Call | undefined {
+  ): PoolCall | undefined {
     if (this.state !== "running") {
       fail(this.failure ?? new BridgeClosedError(`the bridge is ${this.state}; cannot run '${command}'`));
       return undefined;
@@ -417,12 +345,12 @@ export class Bridge {
         return undefined;
       }
     }
-    const call = new Call(command, encoded, options.session, Math.ceil(timeoutMs), stream);
+    const call = new Call<WorkerProcess>(command, encoded, options.session, Math.ceil(timeoutMs), stream);
     call.streamWindow = streamWindow;
     return call;
   }
 
-  private submit(call: Call, signal: AbortSignal | undefined): void {
+  private submit(call: PoolCall, signal: AbortSignal | undefined): void {
     if (signal) {
       if (signal.aborted) {
         this.settle(call, new CancelledError(`'${call.command}' was aborted before it started`, { cause: signal.reason }));
@@ -441,7 +369,7 @@ export class Bridge {
     this.dispatch(call);
   }
 
-  private dispatch(call: Call): void {
+  private dispatch(call: PoolCall): void {
     if (call.sessionId !== undefined) {
       const slot = this.slotForSession(call.sessionId);
       const w = slot.worker;
@@ -477,7 +405,7 @@ export class Bridge {
     return best;
   }
 
-  private enqueue(queue: Call[], call: Call): void {
+  private enqueue(queue: PoolCall[], call: PoolCall): void {
     if (this.queued >= this.options.maxQueue) {
       this.settle(
         call,
@@ -492,7 +420,7 @@ export class Bridge {
     this.queued++;
   }
 
-  private send(worker: WorkerProcess, call: Call): void {
+  private send(worker: WorkerProcess, call: PoolCall): void {
     call.queue = undefined;
     if (call.settled) return; // timed out or aborted while queued
     // The frame is checked before it is registered or written: an oversized frame would
@@ -527,14 +455,14 @@ export class Bridge {
   }
 
   /** Flow control: the consumer took `items` more of a stream; let its worker send as many. */
-  private grantStreamCredit(call: Call, items: number): void {
+  private grantStreamCredit(call: PoolCall, items: number): void {
     const w = call.worker;
     if (call.settled || !w || w.inFlight.get(call.id) !== call) return;
     w.sendStreamCredit(call.id, items);
   }
 
   /** Timeout, abort or consumer break: fail the caller now, ask Python to stop the task. */
-  private cancelCall(call: Call, error: BridgeError, quiet: boolean): void {
+  private cancelCall(call: PoolCall, error: BridgeError, quiet: boolean): void {
     if (call.settled) return;
     const w = call.worker;
     if (!w) {
@@ -560,7 +488,7 @@ export class Bridge {
     this.settle(call, error, quiet);
   }
 
-  private settle(call: Call, error: unknown, quiet = false, value?: unknown): void {
+  private settle(call: PoolCall, error: unknown, quiet = false, value?: unknown): void {
     if (call.settled) return;
     call.settled = true;
     if (call.timer) clearTimeout(call.timer);
@@ -620,9 +548,7 @@ export class Bridge {
     }
     const worker = waiting.worker;
     worker.attach(connection, hello);
-    // Without the bridge service, workers have no way to the store or the tools: their
-    // connection serves none either (HostCalls.refuseAll).
-    worker.hostCalls = this.hostCallRouter.open((reply) => worker.sendHostReply(reply), this.options.bridgeService === false);
+    worker.hostCalls = this.hooks.openHostCalls((reply) => worker.sendHostReply(reply));
     connection.pollWith(this.busyPoll);
     connection.attach({
       onFrame: (frame) => this.onFrame(worker, frame),
@@ -734,7 +660,7 @@ export class Bridge {
   }
 
   /** The worker has answered this call for good (result, stream end or error). */
-  private finishOnWorker(worker: WorkerProcess, call: Call): void {
+  private finishOnWorker(worker: WorkerProcess, call: PoolCall): void {
     worker.inFlight.delete(call);
     worker.served++;
     if (call.hardDeadline) clearTimeout(call.hardDeadline);
@@ -754,7 +680,7 @@ export class Bridge {
 
   private ensureForkServer(timeoutMs: number): Promise<ForkServer> {
     if (this.forkServer && !this.forkServer.exited && this.forkServerReady) return this.forkServerReady;
-    const server = new ForkServer({ ...this.options, onLog: (e) => this.log(e) }, this.listener.path, this.token, this.bridgeServer?.address, {
+    const server = new ForkServer({ ...this.options, onLog: (e) => this.log(e) }, this.listener.path, this.token, this.bridgeServiceAddress, {
       onExit: (s) => this.onForkServerExit(s),
       onWorkerExited: (e) => this.onWorkerExited(e),
       onWorkerFatal: (workerId, message) => {
@@ -834,7 +760,7 @@ export class Bridge {
       this.stopWorker(worker);
       return;
     }
-    this.tools.invalidatePythonTools();
+    this.hooks.onWorkerReady();
     this.emitWorker({ type: "ready", workerId: worker.id, pid: worker.pid, detail: `python ${worker.hello?.pythonVersion}` });
     this.pump(slot);
   }
@@ -980,7 +906,7 @@ export class Bridge {
     this.failure = error;
     this.state = "failed";
     this.rejectQueued(error);
-    void this.shutdown(0, error);
+    this.hooks.onFailed(error);
   }
 
   private rejectQueued(error: BridgeError): void {
@@ -992,47 +918,55 @@ export class Bridge {
     }
   }
 
-  private shutdown(graceMs: number, failure?: BridgeError): Promise<void> {
-    this.closing = (async () => {
-      if (this.state !== "failed") this.state = "closing";
-      const closedError = failure ?? new BridgeClosedError("the bridge was closed");
-      this.rejectQueued(closedError);
-      this.busyPoll.stop();
-      // Optimization runs end while the store is open, so each applies its best values and ends
-      // "stopped" (its pending call is cancelled; the workers drop their optimizers as they exit).
-      await this.optimization.stopAll(Math.max(graceMs, 1_000));
-      if (this.healthTimer) clearInterval(this.healthTimer);
-      for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
-      if (graceMs > 0 && this.inFlightCount() > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, graceMs);
-          this.idleWaiters.push(() => (clearTimeout(timer), resolve()));
-        });
-      }
-      for (const slot of this.slots) {
-        for (const w of [slot.worker, ...slot.retiring]) {
-          if (!w) continue;
-          for (const call of w.inFlight.values()) {
-            if (call.hardDeadline) clearTimeout(call.hardDeadline);
-            this.settle(call, closedError);
-          }
-          w.inFlight.clear();
-          w.state = "stopping";
-          w.kill("bridge closed");
+  /**
+   * The first step of closing: no new calls, queued ones fail with `failure` (else "the bridge
+   * was closed"), which is returned for the calls still running. Calls in flight go on.
+   */
+  refuseCalls(failure?: BridgeError): BridgeError {
+    if (this.state !== "failed") this.state = "closing";
+    const closedError = failure ?? new BridgeClosedError("the bridge was closed");
+    this.rejectQueued(closedError);
+    this.busyPoll.stop();
+    return closedError;
+  }
+
+  /**
+   * Lets calls in flight finish for `graceMs`, then fails the rest with `closedError` and kills
+   * every worker and the fork server.
+   */
+  async stopWorkers(graceMs: number, closedError: BridgeError): Promise<void> {
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    if (graceMs > 0 && this.inFlightCount() > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.idleWaiters.push(() => (clearTimeout(timer), resolve()));
+      });
+    }
+    for (const slot of this.slots) {
+      for (const w of [slot.worker, ...slot.retiring]) {
+        if (!w) continue;
+        for (const call of w.inFlight.values()) {
+          if (call.hardDeadline) clearTimeout(call.hardDeadline);
+          this.settle(call, closedError);
         }
+        w.inFlight.clear();
+        w.state = "stopping";
+        w.kill("bridge closed");
       }
-      for (const waiting of this.awaitingHello.values()) waiting.reject(closedError);
-      await this.forkServer?.stop();
-      await this.store.close();
-      await this.bridgeServer?.close();
-      await this.listener?.close();
-      if (this.state !== "failed") this.state = "closed";
-    })();
-    return this.closing;
+    }
+    for (const waiting of this.awaitingHello.values()) waiting.reject(closedError);
+    await this.forkServer?.stop();
+  }
+
+  /** The last step: closes the worker socket and its directory; the pool is closed (or failed). */
+  async closeSocket(): Promise<void> {
+    await this.listener?.close();
+    if (this.state !== "failed") this.state = "closed";
   }
 
   /** Every line for the log: to the `onLog` option and to `log` event listeners. */
-  private log(event: LogEvent): void {
+  log(event: LogEvent): void {
     this.options.onLog(event);
     this.emitter.emit("log", event);
   }

@@ -1,0 +1,227 @@
+// `Bridge`, the public face of the host, and its composition root: it opens the store, starts
+// the worker pool and the bridge service, builds the APIs on top (sessions, DSPy, tools,
+// configurations, optimization runs) and wires them together. Each part owns its own
+// resources; only the order in which they start and stop is decided here.
+import { InvalidArgumentError, type BridgeError } from "./errors/index.js";
+import type { CallOptions, CommandRunner } from "./command-runner.js";
+import type { BridgeEvents } from "./telemetry/index.js";
+import { BridgeServer } from "./bridge-service/index.js";
+import { Credentials } from "./bridge-service/credentials.js";
+import { bridgeServiceHandlers, type Handler } from "./bridge-service/handlers.js";
+import { HostCallRouter } from "./bridge-service/host-calls.js";
+import { Configurations } from "./config/index.js";
+import { DSPyApi } from "./dspy/index.js";
+import { OptimizationRuns } from "./optimize/index.js";
+import { Sessions } from "./sessions/index.js";
+import { openStore, type Store } from "./store/index.js";
+import { ToolsApi } from "./tools/index.js";
+import { generateToken } from "./transport/host-listener.js";
+import {
+  HOST_VERSION,
+  WorkerPool,
+  choosePython,
+  resolveOptions,
+  type BridgeOptions,
+  type BridgeState,
+  type BridgeStats,
+  type ResolvedOptions,
+} from "./pool/index.js";
+
+export type { BridgeState, BridgeStats, WorkerStats } from "./pool/index.js";
+
+export class Bridge implements CommandRunner {
+  /** The Python workers: scheduling, supervision, the fork server. */
+  private readonly pool: WorkerPool;
+  /** The bridge service's handlers: for its gRPC server and for the workers' HostCall frames. */
+  private readonly serviceHandlers: Record<string, Handler>;
+  private readonly hostCallRouter: HostCallRouter;
+  private readonly token: string;
+  /**
+   * Scoped credentials for outside clients of the bridge service: `mint({ session, permissions,
+   * expiresInMs })` gives a token bound to one session (or a prefix) and a permission set;
+   * `revoke(id)` ends one. The host token (`secret`) stays all-powerful for trusted tools.
+   */
+  readonly credentials: Credentials;
+  private bridgeServer: BridgeServer | undefined;
+  /** The host's store: sessions and their variables (the truth; workers only cache). */
+  readonly store: Store;
+  /** Create, open, list and delete sessions; `session.variables` for their variables. */
+  readonly sessions: Sessions;
+  /** Run DSPy modules in the workers; configure LMs. */
+  readonly dspy: DSPyApi;
+  /** TypeScript tools Python can call, and calls to Python tools. */
+  readonly tools: ToolsApi;
+  /** Configuration spaces registered in sessions (also `session.configurations`). */
+  readonly configurations: Configurations;
+  /** Optimization runs over variables and configuration spaces. */
+  readonly optimization: OptimizationRuns;
+  private closing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly options: ResolvedOptions,
+    store: Store,
+  ) {
+    if (options.token !== undefined && options.token.length < 16) {
+      throw new InvalidArgumentError("token must be at least 16 characters", { parameter: "token" });
+    }
+    this.token = options.token ?? generateToken();
+    this.credentials = new Credentials(this.token);
+    this.store = store;
+    this.pool = new WorkerPool(options, this.token, {
+      // Without the bridge service, workers have no way to the store or the tools: their
+      // connection serves none either (HostCalls.refuseAll).
+      openHostCalls: (reply) => this.hostCallRouter.open(reply, this.options.bridgeService === false),
+      // A new worker process may register other Python tools than the one it replaced.
+      onWorkerReady: () => this.tools.invalidatePythonTools(),
+      onFailed: (error) => void this.shutdown(0, error),
+    });
+    this.store.onSessionDropped((sessionId) => this.pool.dropSession(sessionId));
+    this.dspy = new DSPyApi(this.pool);
+    // Tools get the bridge itself: a tool function sees it as `ctx.bridge`.
+    this.tools = new ToolsApi(this);
+    this.configurations = new Configurations(this.store);
+    this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools, this.pool);
+    this.sessions = new Sessions(this.store, this.pool, this.dspy, this.configurations);
+    this.serviceHandlers = bridgeServiceHandlers({
+      hostVersion: HOST_VERSION,
+      workersReady: () => this.pool.workersReady(),
+      store: this.store,
+      tools: this.tools,
+      configurations: this.configurations,
+      optimization: this.optimization,
+    });
+    this.hostCallRouter = new HostCallRouter(this.serviceHandlers, options.maxMessageBytes);
+  }
+
+  /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
+  static async start(options: BridgeOptions = {}): Promise<Bridge> {
+    const resolved = resolveOptions(options);
+    // The interpreter: the user's, a checkout's .venv, or the managed environment (built
+    // on the very first start, which takes a minute; a few file reads afterwards).
+    const python = await choosePython(options.python, resolved.pythonEnv);
+    resolved.python = python.python;
+    resolved.pythonSource = python.source;
+    resolved.pythonExtraPath = python.extraPath;
+    // The store first: a durable one loads its state before anything can use it.
+    const store = await openStore(resolved.store.location, resolved.store.options);
+    let bridge: Bridge;
+    try {
+      bridge = new Bridge(resolved, store);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    try {
+      await bridge.boot();
+    } catch (err) {
+      await bridge.shutdown(0);
+      throw err;
+    }
+    return bridge;
+  }
+
+  private async boot(): Promise<void> {
+    const o = this.options;
+    await this.pool.listen();
+    if (o.bridgeService !== false) {
+      this.bridgeServer = await BridgeServer.start({
+        listen: o.bridgeService.listen ?? `unix:${this.pool.dir}/bridge.sock`,
+        allowRemote: o.bridgeService.allowRemote,
+        token: this.token,
+        credentials: this.credentials,
+        handlers: this.serviceHandlers,
+        onLog: (line) => this.pool.log({ source: "host", stream: "stderr", line }),
+      });
+    }
+    await this.pool.startWorkers(this.bridgeServer?.address);
+    this.store.startExpiry();
+  }
+
+  get status(): BridgeState {
+    return this.pool.status;
+  }
+
+  /** Pid of the Python fork server (the parent of every worker). */
+  get forkServerPid(): number | undefined {
+    return this.pool.forkServerPid;
+  }
+
+  /**
+   * Where the bridge service (gRPC) listens, e.g. `unix:/tmp/dspy-bridge-x/bridge.sock`; give
+   * it with `token` to outside Python clients. Undefined when the service is disabled.
+   */
+  get address(): string | undefined {
+    return this.bridgeServer?.address;
+  }
+
+  /** The per-host secret every connection must present. */
+  get secret(): string {
+    return this.token;
+  }
+
+  /** The host's local socket that workers connect to (0600, in a 0700 directory). */
+  get workerSocketPath(): string {
+    return this.pool.workerSocketPath;
+  }
+
+  /** Runs `command` in a worker and resolves with its result. */
+  execute<T = unknown>(command: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<T> {
+    return this.pool.execute<T>(command, args, options);
+  }
+
+  /** Runs a streaming command; iterate the result with `for await`. Breaking out cancels it. */
+  stream<T = unknown>(command: string, args: Record<string, unknown> = {}, options: CallOptions = {}): AsyncIterableIterator<T> {
+    return this.pool.stream<T>(command, args, options);
+  }
+
+  on<E extends keyof BridgeEvents>(event: E, listener: (...args: BridgeEvents[E]) => void): this {
+    this.pool.on(event, listener);
+    return this;
+  }
+
+  off<E extends keyof BridgeEvents>(event: E, listener: (...args: BridgeEvents[E]) => void): this {
+    this.pool.off(event, listener);
+    return this;
+  }
+
+  /** Forgets a session's worker binding (its Python objects stay until the worker recycles). */
+  releaseSession(sessionId: string): void {
+    this.pool.releaseSession(sessionId);
+  }
+
+  /** The worker a session is bound to, if any. */
+  workerForSession(sessionId: string): string | undefined {
+    return this.pool.workerForSession(sessionId);
+  }
+
+  stats(): BridgeStats {
+    return this.pool.stats();
+  }
+
+  /** Drains: no new calls, in-flight calls get `closeGraceMs` to finish, then everything is killed. */
+  async close(): Promise<void> {
+    const state = this.pool.status;
+    if (state === "closed" || state === "closing" || state === "failed") return this.closing;
+    await this.shutdown(this.options.closeGraceMs);
+  }
+
+  /**
+   * Stops everything, each part by its owner, in this order: the pool refuses new calls;
+   * optimization runs stop while the store is open (each applies its best values and ends
+   * "stopped"; its pending call is cancelled, and the workers drop their optimizers as they
+   * exit); calls in flight get `graceMs`, then the workers and the fork server are killed; the
+   * store closes; then the bridge service, and last the worker socket and its directory
+   * (which holds the bridge service's socket).
+   */
+  private shutdown(graceMs: number, failure?: BridgeError): Promise<void> {
+    this.closing = (async () => {
+      const closedError = this.pool.refuseCalls(failure);
+      await this.optimization.stopAll(Math.max(graceMs, 1_000));
+      await this.pool.stopWorkers(graceMs, closedError);
+      await this.store.close();
+      await this.bridgeServer?.close();
+      await this.pool.closeSocket();
+    })();
+    return this.closing;
+  }
+}
