@@ -257,7 +257,7 @@ describe("the busyPollUs option", () => {
     test(`a pool with busyPollUs ${busyPollUs} passes it to its workers and answers sequential, concurrent and slow calls`, async () => {
       const bridge = await startPool({ workers: 2, busyPollUs });
       try {
-        const args = (bridge as unknown as { forkServer: ForkServer }).forkServer.child.spawnargs;
+        const args = (bridge as unknown as { pool: { forkServer: ForkServer } }).pool.forkServer.child.spawnargs;
         assert.equal(args[args.indexOf("--busy-poll-us") + 1], String(busyPollUs));
         for (let i = 0; i < 200; i++) assert.deepEqual(await bridge.execute("echo", { value: i }), i);
         const many = await Promise.all(Array.from({ length: 500 }, (_, i) => bridge.execute<number>("echo", { value: i })));
