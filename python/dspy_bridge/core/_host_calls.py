@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 from typing import Any, AsyncIterator, Callable, Optional, Union
 
 from google.protobuf import message_factory
@@ -27,7 +26,7 @@ from google.protobuf import message_factory
 from .._gen.dspy_bridge.v1 import bridge_pb2, worker_pb2
 from ..errors import BridgeClosedError, BridgeTimeoutError, PayloadTooLargeError, ProtocolError, error_from_detail
 
-__all__ = ["HostCalls", "HostStream", "install", "local_route", "is_own_host", "DEFAULT_STREAM_WINDOW"]
+__all__ = ["HostCalls", "HostStream", "install", "local_route", "DEFAULT_STREAM_WINDOW"]
 
 # Responses of a host stream the host may send ahead of the consumer (HostCall.stream_window).
 DEFAULT_STREAM_WINDOW = 64
@@ -297,16 +296,6 @@ def install(host_calls: Optional[HostCalls]) -> None:
     worker it starts; nothing else should)."""
     global _installed
     _installed = host_calls
-
-
-def is_own_host(address: Optional[str], token: Optional[str]) -> bool:
-    """Whether a client for `address` with `token` talks to the host that runs this worker, as
-    that worker: only such a client may use the worker's connection (any other keeps gRPC, and
-    the host's own checks of that address and secret)."""
-    from . import host
-
-    own_token = host._worker_token
-    return bool(address) and address == os.environ.get("DSPY_BRIDGE_ADDRESS") and own_token is not None and token == own_token
 
 
 def local_route() -> Optional[HostCalls]:

@@ -162,7 +162,7 @@ def main() -> None:
     _lm_engines.local_cost_map_default()
     from . import host
 
-    host._set_worker_token(token)
+    host._set_worker_token(token, args.max_message_bytes)
     _lifecycle.set_parent_death_signal(signal.SIGTERM, host_pid)
     _lifecycle.become_subreaper()
     signal.signal(signal.SIGTERM, _kill_children_and_exit)

@@ -72,32 +72,12 @@ def context_revision(ctx: Any) -> int:
 
 def context_loop(ctx: Any) -> Optional[asyncio.AbstractEventLoop]:
     """The event loop ``ctx`` lives on (None when unknown)."""
-    if not is_native(ctx):
-        return None
-    task = getattr(ctx, "_bg_task", None)
-    if task is not None:
-        try:
-            return task.get_loop()
-        except Exception:  # noqa: BLE001
-            pass
-    loop = getattr(getattr(ctx, "channel", None), "_loop", None)
-    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
+    return ctx.loop if is_native(ctx) else None
 
 
 def watch_live(ctx: Any) -> bool:
     """Whether the background watch keeps ``ctx``'s cache and revision current."""
-    live = getattr(ctx, "_cache_live", None)
-    if live is not None:
-        return bool(live)
-    try:
-        return bool(ctx.get_cache_info().get("watch_live"))
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _key(ctx: Any, name: str) -> str:
-    ids = getattr(ctx, "_ids", None)
-    return ids.get(name, name) if isinstance(ids, dict) else name
+    return is_native(ctx) and ctx.cache_live
 
 
 def cached_values(ctx: Any, names: Iterable[str]) -> Optional[dict[str, Any]]:
@@ -105,13 +85,11 @@ def cached_values(ctx: Any, names: Iterable[str]) -> Optional[dict[str, Any]]:
     the watch is down). Read-only (``peek``), so any thread may call it."""
     if not is_native(ctx) or not watch_live(ctx):
         return None
-    cache = getattr(ctx, "cache", None)
-    if cache is None:
-        return None
+    cache = ctx.cache
     miss = type(cache).MISS
     out: dict[str, Any] = {}
     for name in names:
-        value = cache.peek(_key(ctx, name))
+        value = cache.peek(ctx.variable_key(name))
         if value is miss:
             return None
         out[name] = value
@@ -127,10 +105,7 @@ def changed_since(ctx: Any, names: Iterable[str], revision: int) -> bool:
     """
     if revision < 0 or not is_native(ctx) or not watch_live(ctx) or ctx.revision != revision:
         return True
-    seen = getattr(ctx, "_seen", None)
-    if isinstance(seen, dict):
-        return any(seen.get(_key(ctx, n), 0) > revision for n in names)
-    return cached_values(ctx, names) is None
+    return ctx.changed_after(names, revision)
 
 
 async def _get(ctx: Any, names: list[str]) -> dict[str, Any]:
@@ -189,8 +164,7 @@ def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
 
 def fetch_in_helper_thread(ctx: Any, names: list[str], timeout: Optional[float] = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """Reads ``names`` on a helper thread with its own event loop and its own channel."""
-    factory = getattr(ctx, "_channel_factory", None)
-    if factory is None:
+    if not ctx.host.can_reopen:
         raise SessionError(
             f"cannot read {', '.join(repr(n) for n in names)} synchronously here: the value is not cached and the "
             "session's event loop is this thread's (blocking it would deadlock) or gone, and the context's channel "
@@ -198,19 +172,8 @@ def fetch_in_helper_thread(ctx: Any, names: list[str], timeout: Optional[float] 
             "(`await module.bind_to_variable(...)` / `await module.sync_variables()`) or a context from "
             "`SessionContext.connect(...)`."
         )
-    from ..session import SessionContext
-
     async def go() -> dict[str, Any]:
-        channel = factory()
-        if asyncio.iscoroutine(channel):
-            channel = await channel
-        tmp = SessionContext(
-            ctx.session_id,
-            channel,
-            caller_session_id=getattr(ctx, "caller_session_id", None) or None,
-            owns_channel=True,
-            timeout=timeout,
-        )
+        tmp = await ctx.for_another_loop(timeout)
         try:
             return await _get(tmp, names)
         finally:

@@ -11,20 +11,16 @@ import asyncio
 import json
 import logging
 from datetime import datetime, timezone
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional, Union
 
 import grpc
 
-from .._gen.dspy_bridge.v1 import bridge_pb2_grpc, session_pb2, variables_pb2
-from ..core import _host_calls
-from ..core import host as _host
-from ..core.host import _translate
+from .._gen.dspy_bridge.v1 import session_pb2, variables_pb2
+from ..core.host import ChannelFactory, HostClient, OpenStream, being_cancelled, client_for, translate_rpc_error
 from ..errors import (
     AlreadyExistsError,
-    AuthenticationError,
     BridgeClosedError,
     BridgeError,
     Code,
@@ -37,7 +33,7 @@ from ..values import ValueEncodingError, encode_value
 from ..variables import _custom as _custom_types
 from ..variables.types import TYPE_ALIASES as _TYPE_ALIASES
 from . import _seed_values
-from ._seed_forms import AuthStub, TaskableWatch, token_at_hand
+from ._seed_forms import TaskableWatch
 from ._cache import VariableCache
 from ._convert import (
     access_rules_in,
@@ -48,7 +44,7 @@ from ._convert import (
     string_map,
     variable_info,
 )
-from ._watch import VariableWatch, _being_cancelled
+from ._watch import VariableWatch
 
 __all__ = ["SessionContext", "DEFAULT_CACHE_TTL", "DEFAULT_CACHE_SIZE"]
 
@@ -66,12 +62,6 @@ _CUSTOM_CONSTRAINTS_KEY = _custom_types.CUSTOM_CONSTRAINTS_KEY
 
 def _canonical(vtype: str) -> str:
     return _TYPE_ALIASES.get(vtype, vtype)
-_CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", 128 * 1024 * 1024),
-    ("grpc.max_send_message_length", 128 * 1024 * 1024),
-]
-
-ChannelFactory = Callable[[], Union[Any, Awaitable[Any]]]
 
 
 class _Latency:
@@ -119,10 +109,8 @@ class SessionContext:
             raise InvalidArgumentError("session_id must be a non-empty string (or None to let the host choose)", parameter="session_id")
         self._session_id = session_id or ""
         self._caller = caller_session_id or ""
-        self._channel = channel
-        self._stub = bridge_pb2_grpc.BridgeServiceStub(channel)
-        self._channel_factory = channel_factory
-        self._owns_channel = owns_channel
+        # How calls travel (the worker's connection or gRPC), the channel and its reopening.
+        self._host = HostClient(channel, channel_factory=channel_factory, owns_channel=owns_channel, token_fallback=channel_factory is None)
         self._timeout = timeout
         self._cache = cache if cache is not None else VariableCache(ttl=DEFAULT_CACHE_TTL, max_size=DEFAULT_CACHE_SIZE)
         self._ids: dict[str, str] = {}  # variable id -> name
@@ -142,18 +130,14 @@ class SessionContext:
         self._frameworks: dict[str, str] = {}  # name -> "torch"/"tensorflow": it was written as such a tensor here
         self._tensor_framework: Optional[str] = None  # set_tensor_framework
         self._custom: dict[str, tuple[str, str]] = {}  # name -> (user-defined type, its constraints JSON)
-        self._auth_token: Optional[str] = None  # added to every call: the seed's caller channel without a token
         self._default_objective_options: dict[str, Any] = {}
-        self._reopen_lock: Optional[asyncio.Lock] = None
-        self._swap_event: Optional[asyncio.Event] = None
         self._reads = _Latency()
         self._writes = _Latency()
         self.session_info: dict[str, Any] = {}
-        self.address: Optional[str] = None
-        # Inside a worker, connected to the host that runs it as that worker (connect() decides,
-        # _host_calls.is_own_host): calls and watches made on the worker's loop go over the
-        # worker's own connection, not gRPC.
-        self._own_host = False
+        try:  # the loop the caller's channel belongs to, until initialize() runs on one
+            self._loop: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     # ------------------------------------------------------------------------------------
     # Connection and lifecycle
@@ -179,34 +163,21 @@ class SessionContext:
         choose a new id. The context owns the channel: ``close()`` closes it, and it is
         reopened automatically if it is closed under a running watch or call.
         """
-        address = address or os.environ.get("DSPY_BRIDGE_ADDRESS")
-        token = token or os.environ.get("DSPY_BRIDGE_TOKEN") or _host._worker_token
-        if not address:
-            raise InvalidArgumentError(
-                "no host address: pass one, or set DSPY_BRIDGE_ADDRESS (workers have it set)", parameter="address"
-            )
-        if not token:
-            raise AuthenticationError("no token: pass token=..., or set DSPY_BRIDGE_TOKEN")
-
-        def factory() -> Any:
-            return grpc.aio.insecure_channel(address, interceptors=_host._auth_interceptors(token), options=_CHANNEL_OPTIONS)
-
-        ctx = cls(
-            session_id,
-            factory(),
-            caller_session_id=caller_session_id,
-            cache=cache,
-            channel_factory=factory,
-            owns_channel=True,
-            timeout=timeout,
+        ctx = cls._on_client(
+            client_for(address, token, reopen=True), session_id, caller_session_id=caller_session_id, cache=cache, timeout=timeout
         )
-        ctx.address = address
-        ctx._own_host = _host_calls.is_own_host(address, token)
         try:
             await ctx.initialize(create=create, ttl_ms=ttl_ms, metadata=metadata)
         except BaseException:
             await ctx.close()
             raise
+        return ctx
+
+    @classmethod
+    def _on_client(cls, client: HostClient, session_id: Optional[str], **options: Any) -> SessionContext:
+        """A context whose calls go through ``client`` (it owns it from then on)."""
+        ctx = cls(session_id, client.channel, **options)
+        ctx._host = client
         return ctx
 
     async def initialize(
@@ -243,8 +214,7 @@ class SessionContext:
             "metadata": json.loads(info.metadata_json) if info.metadata_json else {},
         }
         self._revision = info.revision
-        self._reopen_lock = asyncio.Lock()
-        self._swap_event = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._bg_task = asyncio.create_task(self._cache_watch(info.revision + 1), name=f"dspy-bridge cache watch {self._session_id}")
         self._cache_live = True
         self._initialized = True
@@ -259,8 +229,6 @@ class SessionContext:
         self._cache_live = False
         for w in list(self._watches):
             w.cancel()
-        if self._swap_event is not None:
-            self._swap_event.set()
         tasks = [w._task for w in self._watches]
         # start_optimization's callback pollers: they would go on polling a closed channel
         for poller in self._optimization_watchers.values():
@@ -281,8 +249,7 @@ class SessionContext:
                 fut.set_exception(BridgeClosedError("the SessionContext was closed"))
                 fut.exception()
         self._revision_waiters.clear()
-        if self._owns_channel:
-            await self._channel.close()
+        await self._host.close()
 
     async def __aenter__(self) -> SessionContext:
         return await self.initialize()
@@ -295,54 +262,9 @@ class SessionContext:
         Watches resume on it from their last revision + 1; nothing is lost."""
         if self._closed:
             raise BridgeClosedError("this SessionContext is closed")
-        if channel is None:
-            if self._channel_factory is None:
-                raise InvalidArgumentError(
-                    "reconnect() needs a channel: this context was made on a caller's channel", parameter="channel"
-                )
-            channel = self._channel_factory()
-            if asyncio.iscoroutine(channel):
-                channel = await channel
-            owned = True
-        else:
-            owned = False
-        old, old_owned = self._channel, self._owns_channel
-        self._swap(channel, owned)
-        if old_owned and old is not channel:
-            await old.close()
-
-    def _swap(self, channel: Any, owned: bool) -> None:
-        self._channel = channel
-        self._stub = bridge_pb2_grpc.BridgeServiceStub(channel)
-        if self._auth_token is not None:
-            self._stub = AuthStub(self._stub, self._auth_token)
-        self._owns_channel = owned
-        event = self._swap_event
-        self._swap_event = asyncio.Event()
-        if event is not None:
-            event.set()
-
-    async def _channel_lost(self, stub_seen: Any) -> None:
-        """A stream or call found the channel closed: return once a new one is in place."""
-        if self._closed:
-            raise asyncio.CancelledError()
-        if self._stub is not stub_seen:
-            return
-        if self._channel_factory is not None:
-            assert self._reopen_lock is not None
-            async with self._reopen_lock:
-                if self._stub is stub_seen and not self._closed:
-                    channel = self._channel_factory()
-                    if asyncio.iscoroutine(channel):
-                        channel = await channel
-                    self._swap(channel, True)
-            return
-        event = self._swap_event
-        if event is None:
-            raise BridgeClosedError("the channel to the host is closed")
-        await event.wait()
-        if self._closed:
-            raise asyncio.CancelledError()
+        if channel is None and not self._host.can_reopen:
+            raise InvalidArgumentError("reconnect() needs a channel: this context was made on a caller's channel", parameter="channel")
+        await self._host.reconnect(channel)
 
     # ------------------------------------------------------------------------------------
     # Properties
@@ -358,7 +280,17 @@ class SessionContext:
 
     @property
     def channel(self) -> Any:
-        return self._channel
+        return self._host.channel
+
+    @property
+    def address(self) -> Optional[str]:
+        """The host's address, when this context made its channel (``connect``)."""
+        return self._host.address
+
+    @property
+    def host(self) -> HostClient:
+        """The client this context's calls, watches and tools go through."""
+        return self._host
 
     def configuration_space(self, name: str) -> Any:
         """A handle on the configuration space ``name`` of this session (a
@@ -438,6 +370,44 @@ class SessionContext:
         return self._bg_task is not None and not self._bg_task.done()
 
     @property
+    def cache_live(self) -> bool:
+        """Whether the background watch is connected now, so the cache and ``revision`` are
+        current (``get_cache_info()["watch_live"]``)."""
+        return self._cache_live
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def loop(self) -> Optional[asyncio.AbstractEventLoop]:
+        """The event loop this context lives on (its channel and background watch do); None
+        when it was made outside one and not initialized yet."""
+        return self._loop
+
+    def variable_key(self, name_or_id: str) -> str:
+        """The name the cache keys ``name_or_id`` under (a variable id becomes its name once
+        the context has seen it; a name stays as it is)."""
+        return self._ids.get(name_or_id, name_or_id)
+
+    def changed_after(self, names: Iterable[str], revision: int) -> bool:
+        """Whether a change to one of ``names`` newer than ``revision`` is known here: delivered
+        by the watch, or written by this context and not delivered yet."""
+        seen = self._seen
+        return any(seen.get(self.variable_key(n), 0) > revision for n in names)
+
+    async def for_another_loop(self, timeout: Optional[float] = None) -> SessionContext:
+        """A new, uninitialized context for the same session and caller, on a channel of its
+        own, for one-off calls from another event loop (await it there, e.g. in a helper
+        thread's): a context's channel and watch belong to the loop it was made on. Close it
+        after use. InvalidArgumentError
+        for a context made on a caller's channel (there is nothing to open a second one with)."""
+        if not self._host.can_reopen:
+            raise InvalidArgumentError("this context was made on a caller's channel: it cannot open another", parameter="channel")
+        client = await self._host.sibling()
+        return SessionContext._on_client(client, self._session_id, caller_session_id=self._caller or None, timeout=timeout)
+
+    @property
     def watch_reconnects(self) -> int:
         """How many times the background watch stream was reopened."""
         return self._bg_reconnects
@@ -462,45 +432,10 @@ class SessionContext:
     def worker_route(self) -> Any:
         """The worker's own connection to the host (core._host_calls), when this context is a
         worker's, for the host that runs it, and the caller is on the worker's loop; else None."""
-        return _host_calls.local_route() if self._own_host and not self._closed else None
+        return None if self._closed else self._host.worker_route()
 
     async def _call(self, method: str, request: Any) -> Any:
-        route = self.worker_route()
-        if route is not None:
-            return await route.call(method, request, self._timeout)
-        for attempt in (0, 1):
-            stub = self._stub
-            try:
-                return await getattr(stub, method)(request, timeout=self._timeout)
-            except grpc.aio.AioRpcError as err:
-                translated = _translate(err)
-                if isinstance(translated, AuthenticationError) and attempt == 0 and self._may_add_token():
-                    continue  # the seed's channel without a token: the calls carry the one at hand now
-                raise translated from None
-            except grpc.aio.UsageError:
-                if attempt == 0 and self._channel_factory is not None and not self._closed:
-                    await self._channel_lost(stub)
-                    continue
-                raise BridgeClosedError("the channel to the host is closed") from None
-            except asyncio.CancelledError:
-                if self._closed or _being_cancelled() or self._channel.get_state() is not grpc.ChannelConnectivity.SHUTDOWN:
-                    raise
-                if attempt == 0 and self._channel_factory is not None:
-                    await self._channel_lost(stub)
-                    continue
-                raise BridgeClosedError("the channel to the host was closed during the call") from None
-        raise BridgeClosedError("the channel to the host is closed")  # pragma: no cover
-
-    def _may_add_token(self) -> bool:
-        """A caller's channel the host refused: carry the token this process knows, once."""
-        if self._channel_factory is not None or self._auth_token is not None:
-            return False
-        token = token_at_hand()
-        if token is None:
-            return False
-        self._auth_token = token
-        self._stub = AuthStub(self._stub, token)
-        return True
+        return await self._host.call(method, request, self._timeout)
 
     def _caller_id(self) -> str:
         return self._caller or self._session_id
@@ -512,22 +447,20 @@ class SessionContext:
         backoff = 0.05
         cache = self._cache
         connected_before = False
+        host = self._host
         while not self._closed:
-            stub = self._stub
-            # On the worker's own connection when this is a worker's context on its loop; a
-            # watch is never held back by the host, so it needs no credit (window 0).
-            route = self.worker_route()
-            call = None
+            opened: Optional[OpenStream] = None
             try:
                 request = variables_pb2.WatchRequest(session_id=self._session_id, start_revision=start, caller_session_id=self._caller)
-                call = route.stream("Watch", request, window=0) if route is not None else stub.Watch(request)
+                # A watch is never held back by the host, so it needs no credit (window 0).
+                opened = host.stream("Watch", request, window=0)
                 if connected_before:
                     # The replay of what was missed arrives after this point; until it has, an
                     # entry cached before the outage could be stale: start from an empty cache.
                     cache.clear("reconnected")
                 connected_before = True
                 self._cache_live = True
-                async for resp in call:
+                async for resp in opened.call:
                     backoff = 0.05
                     if resp.compacted:
                         # Missed changes are gone from the log: nothing cached can be trusted.
@@ -545,16 +478,17 @@ class SessionContext:
                     backoff = min(backoff * 2, 2.0)
                     self._bg_reconnects += 1
             except asyncio.CancelledError:
-                if self._closed or _being_cancelled() or route is not None:
+                if self._closed or being_cancelled() or opened is None or opened.on_worker_connection:
                     raise
+                # grpc cancels a stream whose channel was closed under it: wait for a new one.
                 self._cache_live = False
-                await self._channel_lost(stub)
+                await host.channel_lost(opened.stub)
                 self._bg_reconnects += 1
             except grpc.aio.UsageError:
                 self._cache_live = False
                 if self._closed:
                     return
-                await self._channel_lost(stub)
+                await host.channel_lost(opened.stub if opened is not None else host.stub)
                 self._bg_reconnects += 1
             except grpc.aio.AioRpcError as err:
                 self._cache_live = False
@@ -564,12 +498,12 @@ class SessionContext:
                     self._bg_reconnects += 1
                     continue
                 # The session is gone (deleted, expired) or the stream is refused: stop caching.
-                self._stop_caching(_translate(err))
+                self._stop_caching(translate_rpc_error(err))
                 return
             except BridgeError as err:
                 # Typed already: the worker's connection raises its host's errors as they are.
                 self._cache_live = False
-                if err.code == Code.UNAVAILABLE and route is not None and not route.closed:
+                if err.code == Code.UNAVAILABLE and opened is not None and opened.route is not None and not opened.route.closed:
                     # The host's store is unreachable for now (a shared backend's outage): as
                     # over gRPC, back off and reopen; the replay brings what was missed.
                     await asyncio.sleep(backoff)
@@ -579,8 +513,8 @@ class SessionContext:
                 self._stop_caching(err)
                 return
             finally:
-                if call is not None and not call.done():
-                    call.cancel()
+                if opened is not None and not opened.call.done():
+                    opened.call.cancel()
 
     def _stop_caching(self, error: BaseException) -> None:
         """The background watch cannot go on: nothing cached stays, and waiters for a

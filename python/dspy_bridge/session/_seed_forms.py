@@ -2,9 +2,9 @@
 
 * ``SessionContext("session_123", grpc.aio.insecure_channel(address))`` then ``await
   session.initialize()``: a channel without the host's token. When the host answers
-  "unauthenticated" and a token is at hand (``DSPY_BRIDGE_TOKEN``, or a worker's own), every
-  call of that context carries it from then on (``AuthStub``). A channel that already carries
-  a token is never touched.
+  "unauthenticated" and a token is at hand (``core.host.resolve_token``), every call of that
+  context carries it from then on (``HostClient``'s ``token_fallback``). A channel that
+  already carries a token is never touched.
 * ``watch_task = asyncio.create_task(session.watch_variable("temperature"))`` (the seed's
   ``cancel_watch`` example) beside ``async for update in session.watch_variable(...)``: the
   watch is also a coroutine (``TaskableWatch``); run as a task it consumes its updates until
@@ -14,37 +14,11 @@
 from __future__ import annotations
 
 import collections.abc
-import os
-from typing import Any, Optional
+from typing import Any
 
 from ._watch import VariableWatch
 
-__all__ = ["AuthStub", "TaskableWatch", "token_at_hand"]
-
-
-def token_at_hand() -> Optional[str]:
-    """The host's token this process knows: a worker's own secret, else ``DSPY_BRIDGE_TOKEN``."""
-    from ..core import host
-
-    return host._worker_token or os.environ.get("DSPY_BRIDGE_TOKEN") or None
-
-
-class AuthStub:
-    """A ``BridgeServiceStub`` whose calls all carry ``authorization: Bearer <token>``."""
-
-    def __init__(self, stub: Any, token: str) -> None:
-        self._stub = stub
-        self._metadata = (("authorization", f"Bearer {token}"),)
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._stub, name)
-        metadata = self._metadata
-
-        def call(request: Any, **kwargs: Any) -> Any:
-            kwargs["metadata"] = tuple(kwargs.get("metadata") or ()) + metadata
-            return method(request, **kwargs)
-
-        return call
+__all__ = ["TaskableWatch"]
 
 
 class TaskableWatch(VariableWatch):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import grpc
 
 from .._gen.dspy_bridge.v1 import session_pb2, variables_pb2
-from ..core.host import _translate
+from ..core.host import OpenStream, being_cancelled, translate_rpc_error
 from ..errors import BridgeClosedError, BridgeError, BridgePermissionError, Code, InvalidArgumentError
 from ..values import ValueDecodingError
 from ._convert import change_to_update, snapshot_update
@@ -84,12 +84,6 @@ def _check_ms(value: Any, parameter: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
         raise InvalidArgumentError(f"{parameter} must be a number of milliseconds >= 0, got {value!r}", parameter=parameter)
     return float(value) / 1000.0
-
-
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)
-    return bool(cancelling()) if cancelling is not None else False
 
 
 class VariableWatch(AsyncIterator[VariableUpdate]):
@@ -290,19 +284,17 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
 
     async def _pump(self) -> None:
         ctx = self._ctx
+        host = ctx.host
         first = True
         backoff = 0.05
         try:
             while not self._stopped:
-                stub = ctx._stub
-                # A worker's context on its own loop watches over the worker's connection
-                # (never held back by the host: no credit needed).
-                route = ctx.worker_route()
-                call = None
+                opened: Optional[OpenStream] = None
                 try:
                     request = self._request(first)
-                    call = route.stream("Watch", request, window=0) if route is not None else stub.Watch(request)
-                    stream = call.__aiter__()
+                    # A watch is never held back by the host: no credit needed (window 0).
+                    opened = host.stream("Watch", request, window=0)
+                    stream = opened.call.__aiter__()
                     if first:
                         await self._await_first(stream)
                     async for resp in _chain(self._first_response, stream):
@@ -334,32 +326,32 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                         await asyncio.sleep(backoff)
                         backoff = min(backoff * 2, 2.0)
                 except asyncio.CancelledError:
-                    if self._stopped or ctx._closed or _being_cancelled() or route is not None:
+                    if self._stopped or ctx.closed or being_cancelled() or opened is None or opened.on_worker_connection:
                         raise
                     # The channel was closed under the stream: wait for a new one.
-                    await ctx._channel_lost(stub)
+                    await host.channel_lost(opened.stub)
                     self.reconnects += 1
                 except grpc.aio.UsageError:
-                    await ctx._channel_lost(stub)
+                    await host.channel_lost(opened.stub if opened is not None else host.stub)
                     self.reconnects += 1
                 except BridgeError as err:
                     # From the worker's connection, typed already; retried like gRPC's
                     # UNAVAILABLE while the connection itself is up.
-                    if err.code != Code.UNAVAILABLE or route is None or route.closed:
+                    if err.code != Code.UNAVAILABLE or opened is None or opened.route is None or opened.route.closed:
                         raise
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     self.reconnects += 1
                 except grpc.aio.AioRpcError as err:
                     if err.code() not in _RETRYABLE:
-                        raise _translate(err) from None
+                        raise translate_rpc_error(err) from None
                     # The host is unreachable (restarting, network): retry with backoff.
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     self.reconnects += 1
                 finally:
-                    if call is not None and not call.done():
-                        call.cancel()
+                    if opened is not None and not opened.call.done():
+                        opened.call.cancel()
         except asyncio.CancelledError:
             if not self._stopped:
                 self._stop_with(BridgeClosedError("the session was closed"))

@@ -56,7 +56,7 @@ class ToolBridge:
                 if session_id and session_id != client.session_id:
                     from ._client import _call
 
-                    return await _call(client.tools._stub(), tool_name, params, session_id, None, route=client.worker_route())
+                    return await _call(client.host, tool_name, params, session_id, None)
                 return await client.tools.call(tool_name, params)
             return await call_tool(tool_name, dict(params or {}), session_id=session_id, client=client)
 

@@ -16,7 +16,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..core import host as _host
+import grpc
+
+from .._gen.dspy_bridge.v1 import tools_pb2
+from ..core.host import HostClient, connect, resolve_address, translate_rpc_error
 from ..errors import BridgeClosedError, InvalidArgumentError, ProtocolError
 from ..values import decode_value, encode_value
 from ._registry import current_session_id
@@ -83,7 +86,7 @@ _connecting: dict[tuple[int, int, str, str], asyncio.Future[Any]] = {}
 
 def _key(address: Optional[str], token: Optional[str]) -> tuple[int, int, str, str]:
     loop = asyncio.get_running_loop()
-    return (os.getpid(), id(loop), address or os.environ.get("DSPY_BRIDGE_ADDRESS") or "", token or "")
+    return (os.getpid(), id(loop), resolve_address(address) or "", token or "")
 
 
 async def tool_client(address: Optional[str] = None, token: Optional[str] = None) -> Any:
@@ -99,7 +102,7 @@ async def tool_client(address: Optional[str] = None, token: Optional[str] = None
         return entry[1]
     pending = _connecting.get(key)
     if pending is None:
-        pending = asyncio.ensure_future(_host.connect(address, token))
+        pending = asyncio.ensure_future(connect(address, token))
         _connecting[key] = pending
     try:
         client = await asyncio.shield(pending)
@@ -122,15 +125,15 @@ async def close_tool_clients() -> None:
 # -- calls ---------------------------------------------------------------------------------
 
 
-def _worker_route(client: Any) -> Any:
-    """`client`'s route over the worker's own connection, if it has one (any object with a
-    bridge-service `stub` will do as a client; only a HostClient can have a route)."""
-    return client.worker_route() if hasattr(client, "worker_route") else None
+def _host_client(client: Any) -> HostClient:
+    """`client` as a HostClient: any object with a bridge-service `stub` will do as a client
+    (it then always takes gRPC; only a HostClient can take the worker's connection)."""
+    if isinstance(client, HostClient):
+        return client
+    return HostClient(None, stub=client.stub, owns_channel=False)
 
 
 def _request(name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
-    from .._gen.dspy_bridge.v1 import tools_pb2
-
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError("the tool name must be a non-empty string", parameter="name")
     if args is None:
@@ -150,51 +153,27 @@ def _request(name: str, args: Optional[Mapping[str, Any]], session_id: Optional[
     )
 
 
-def _deadline(timeout: Optional[float]) -> Optional[float]:
-    # The host also gets timeout_ms (the tool's signal aborts then); the gRPC deadline at the
-    # same moment makes the caller's error a BridgeTimeoutError whatever the tool throws.
-    return timeout
-
-
-async def _call(
-    stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float], route: Any = None
-) -> Any:
-    """`route`: the worker's own connection to the host (core._host_calls), used instead of
-    `stub` when given; cancelling or timing out tells the host to abort the tool either way."""
-    import grpc
-
-    request = _request(name, args, session_id, timeout)
-    if route is not None:
-        response = await route.call("CallTool", request, _deadline(timeout))
-        return decode_value(response.result, "result") if response.HasField("result") else None
-    call = stub.CallTool(request, timeout=_deadline(timeout))
-    try:
-        response = await call
-    except grpc.aio.AioRpcError as err:
-        raise _host._translate(err) from None
-    except grpc.aio.UsageError:
-        raise BridgeClosedError("the channel to the host is closed") from None
-    except asyncio.CancelledError:
-        call.cancel()  # the host sees the gRPC cancellation and aborts the tool's signal
-        raise
+async def _call(client: HostClient, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
+    """Calls the tool through `client`; cancelling or timing out tells the host to abort the
+    tool (its AbortSignal) whichever way the call travels. The host also gets `timeout` as
+    timeout_ms (the tool's signal aborts then); the call's deadline at the same moment makes
+    the caller's error a BridgeTimeoutError whatever the tool throws."""
+    response = await client.call("CallTool", _request(name, args, session_id, timeout), timeout)
     return decode_value(response.result, "result") if response.HasField("result") else None
 
 
 async def _stream(
-    stub: Any, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float], route: Any = None
+    client: HostClient, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]
 ) -> AsyncIterator[Any]:
-    """`route`: the worker's own connection (core._host_calls), used instead of `stub` when
-    given; its stream reads like grpc.aio's, raising the host's errors already typed."""
-    import grpc
-
-    request = _request(name, args, session_id, timeout)
-    call = route.stream("StreamTool", request, _deadline(timeout)) if route is not None else stub.StreamTool(request, timeout=_deadline(timeout))
+    """The items of a streaming tool through `client` (a stream on the worker's connection
+    reads like grpc.aio's, raising the host's errors already typed)."""
+    call = client.stream("StreamTool", _request(name, args, session_id, timeout), timeout).call
     try:
         while True:
             try:
                 response = await call.read()
             except grpc.aio.AioRpcError as err:
-                raise _host._translate(err) from None
+                raise translate_rpc_error(err) from None
             except grpc.aio.UsageError:
                 raise BridgeClosedError("the channel to the host is closed") from None
             if response is grpc.aio.EOF:
@@ -223,7 +202,7 @@ async def call_tool(
     """
     if client is None:
         client = await tool_client()
-    return await _call(client.stub, name, args, session_id, timeout, route=_worker_route(client))
+    return await _call(_host_client(client), name, args, session_id, timeout)
 
 
 async def stream_tool(
@@ -238,25 +217,13 @@ async def stream_tool(
     Leaving the loop early cancels the call."""
     if client is None:
         client = await tool_client()
-    async for item in _stream(client.stub, name, args, session_id, timeout, route=_worker_route(client)):
+    async for item in _stream(_host_client(client), name, args, session_id, timeout):
         yield item
 
 
-async def _list(stub: Any, session_id: Optional[str], timeout: Optional[float], route: Any = None) -> list[ToolSpec]:
-    import grpc
-
-    from .._gen.dspy_bridge.v1 import tools_pb2
-
+async def _list(client: HostClient, session_id: Optional[str], timeout: Optional[float]) -> list[ToolSpec]:
     session = current_session_id() if session_id is None else session_id
-    request = tools_pb2.ListToolsRequest(session_id=session)
-    if route is not None:
-        return [ToolSpec.from_proto(t) for t in (await route.call("ListTools", request, timeout)).tools]
-    try:
-        response = await stub.ListTools(request, timeout=timeout)
-    except grpc.aio.AioRpcError as err:
-        raise _host._translate(err) from None
-    except grpc.aio.UsageError:
-        raise BridgeClosedError("the channel to the host is closed") from None
+    response = await client.call("ListTools", tools_pb2.ListToolsRequest(session_id=session), timeout)
     return [ToolSpec.from_proto(t) for t in response.tools]
 
 
@@ -265,7 +232,7 @@ async def list_tools(session_id: Optional[str] = None, *, client: Any = None, ti
     TypeScript and Python tools), with their schemas."""
     if client is None:
         client = await tool_client()
-    return await _list(client.stub, session_id, timeout, route=_worker_route(client))
+    return await _list(_host_client(client), session_id, timeout)
 
 
 class SessionTools:
@@ -283,23 +250,15 @@ class SessionTools:
     def session_id(self) -> str:
         return str(self._session.session_id)
 
-    def _stub(self) -> Any:
-        from .._gen.dspy_bridge.v1 import bridge_pb2_grpc
-
-        stub = getattr(self._session, "_stub", None)  # the context's own (it may add the token to each call)
-        if stub is not None:
-            return stub
-        return bridge_pb2_grpc.BridgeServiceStub(self._session.channel)  # the channel may be swapped by reconnect()
-
     async def call(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> Any:
-        return await _call(self._stub(), name, args, self.session_id, timeout, route=self._session.worker_route())
+        return await _call(self._session.host, name, args, self.session_id, timeout)
 
     async def stream(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> AsyncIterator[Any]:
-        async for item in _stream(self._stub(), name, args, self.session_id, timeout, route=self._session.worker_route()):
+        async for item in _stream(self._session.host, name, args, self.session_id, timeout):
             yield item
 
     async def list(self) -> list[ToolSpec]:
-        return await _list(self._stub(), self.session_id, 30.0, route=self._session.worker_route())
+        return await _list(self._session.host, self.session_id, 30.0)
 
     def __repr__(self) -> str:
         return f"SessionTools(session_id={self.session_id!r})"

@@ -153,12 +153,12 @@ async def test_resume_after_channel_closed_and_reopened(session: SessionContext,
 async def test_resume_on_callers_channel_with_reconnect(host: object, session_id: str, other: SessionContext) -> None:
     import grpc
 
-    from dspy_bridge.core.host import _auth_interceptors
+    from dspy_bridge.core.host import open_channel
 
     address, token = host  # type: ignore[misc]
 
     def make() -> grpc.aio.Channel:
-        return grpc.aio.insecure_channel(address, interceptors=_auth_interceptors(token))
+        return open_channel(address, token)
 
     ctx = SessionContext(session_id, make())
     await ctx.initialize()
