@@ -26,12 +26,13 @@ const opts = parseOptions(
     seconds: { type: "number", default: 3, help: "timed closed-loop throughput duration" },
     concurrency: { type: "int", default: 64, help: "calls kept in flight for throughput" },
     workers: { type: "int", default: 2, help: "Bridge workers" },
+    python: { type: "string", default: VENV_PYTHON, help: "the interpreter of all three systems (e.g. .venvs/py3.12/bin/python)" },
     "busy-poll-us": { type: "int", default: undefined, min: 0, help: "the Bridge's busyPollUs option (default: the Bridge's own, 100; 0 turns busy polling off)" },
     rounds: { type: "int", default: 6, help: "interleaved measurement rounds (figures pool all rounds)" },
     only: { type: "string", default: undefined, choices: ["bridge", "pythonia", "floor"], help: "run one system only" },
     contended: { type: "flag", default: false, help: "measure again beside a CPU-bound process (a child spinning in a tight loop)" },
   },
-  "node bench/bridge.mjs [--calls N] [--seconds S] [--busy-poll-us N] [--only bridge|pythonia|floor] [--contended]",
+  "node bench/bridge.mjs [--calls N] [--seconds S] [--busy-poll-us N] [--only bridge|pythonia|floor] [--contended] [--python PATH]",
 );
 const runs = (name) => !opts.only || opts.only === name;
 const measureOpts = {
@@ -56,7 +57,7 @@ try {
     const log = progress("dspy-bridge");
     const busyPollUs = opts["busy-poll-us"];
     log(`starting Bridge with ${opts.workers} workers${busyPollUs === undefined ? "" : `, busyPollUs ${busyPollUs}`}`);
-    const bridge = await Bridge.start({ workers: opts.workers, onLog: () => {}, ...(busyPollUs === undefined ? {} : { busyPollUs }) });
+    const bridge = await Bridge.start({ workers: opts.workers, python: opts.python, onLog: () => {}, ...(busyPollUs === undefined ? {} : { busyPollUs }) });
     closers.push(() => bridge.close());
     const sample = { text: "héllo", n: 42, x: 2.5, flag: true, list: [1, "two", false], nested: { a: "b" } };
     const back = await bridge.execute("echo", { value: sample });
@@ -67,12 +68,12 @@ try {
   }
   if (runs("pythonia")) {
     const log = progress("pythonia");
-    log(`starting pythonia with PYTHON_BIN=${VENV_PYTHON}`);
-    const py = await startPythonia();
+    log(`starting pythonia with PYTHON_BIN=${opts.python}`);
+    const py = await startPythonia(undefined, { python: opts.python });
     closers.push(() => py.close());
     const exe = await py.fixture.executable();
     log(`pythonia's Python: ${exe}`);
-    if (exe !== VENV_PYTHON) console.error(`[pythonia] WARNING: expected ${VENV_PYTHON}`);
+    if (exe !== opts.python) console.error(`[pythonia] WARNING: expected ${opts.python}`);
     const pong = await py.fixture.ping();
     if (pong !== "pong") throw new Error(`pythonia ping() returned ${JSON.stringify(pong)}`);
     systems.push({ name: "pythonia", call: () => py.fixture.ping() });
@@ -80,7 +81,7 @@ try {
   if (runs("floor")) {
     const log = progress("floor");
     log("starting floor_echo.py");
-    const floor = await startFloor();
+    const floor = await startFloor({ python: opts.python });
     closers.push(() => floor.close());
     const probe = '{"id":0,"cmd":"ping"}';
     const echoed = (await floor.call(probe)).toString();
