@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { NotFoundError, VersionConflictError } from "../src/errors/index.js";
-import { RedisBackend } from "../src/store/durable/redis-backend.js";
+import { MIN_REDIS_VERSION, RedisBackend, redisVersionProblem } from "../src/store/durable/redis-backend.js";
 import { openStore, Store, StoreUnavailableError, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 import { repoRoot, waitFor } from "./helpers.js";
 import { backends } from "./store-backends.js";
@@ -26,6 +26,24 @@ async function hosts(n: number, options: StoreOptions = {}, location = redis.fre
   opened.push(...out);
   return out;
 }
+
+describe("Redis: the server's version", () => {
+  test("the server the tests run on is new enough, and a server older than XTRIM MINID is refused by name", async () => {
+    const [store] = await hosts(1); // opening checks the version: it did not throw
+    assert.ok(store);
+    const { Redis } = await import("ioredis");
+    const client = new Redis(redisUrlOf(redis.fresh()), { lazyConnect: true });
+    await client.connect();
+    const info = await client.info("server");
+    await client.quit();
+    assert.equal(redisVersionProblem(info), undefined, `this Redis (${/redis_version:(\S+)/.exec(info)?.[1]}) passes the check`);
+    // The same reply with an older version line: what a Redis 6.0 server says.
+    const older = info.replace(/^redis_version:\S+/m, `redis_version:${MIN_REDIS_VERSION[0]}.${MIN_REDIS_VERSION[1] - 2}.16`);
+    const problem = redisVersionProblem(older);
+    assert.match(problem ?? "", /server version 6\.0 is older than 6\.2.*XTRIM MINID.*upgrade Redis/);
+    assert.equal(redisVersionProblem(info.replace(/^redis_version:\S+/m, "redis_version:6.2.0")), undefined, "6.2 itself is enough");
+  });
+});
 
 describe("Redis: several hosts share one store", () => {
   test("a session and its writes made through one host are read and watched through another", async () => {

@@ -82,6 +82,22 @@ function redacted(url: string): string {
   }
 }
 
+/**
+ * The oldest Redis this store runs on: the watch log is trimmed by id (XTRIM MINID, Redis 6.2),
+ * and an older server would fail every commit that trims, long after the store opened.
+ */
+export const MIN_REDIS_VERSION = [6, 2] as const;
+
+/** Why the server of an `INFO server` reply is too old (undefined when it is new enough or says no version). */
+export function redisVersionProblem(info: string): string | undefined {
+  const m = /^redis_version:(\d+)\.(\d+)/m.exec(info);
+  if (!m) return undefined; // a proxy or fork that does not say: the first trim will tell
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  const [needMajor, needMinor] = MIN_REDIS_VERSION;
+  if (major > needMajor || (major === needMajor && minor >= needMinor)) return undefined;
+  return `server version ${major}.${minor} is older than ${needMajor}.${needMinor}, the oldest dspy-bridge's Redis store runs on (it trims its watch log with XTRIM MINID): upgrade Redis`;
+}
+
 /** `blocking`: the follower's connection, whose XREAD BLOCK is meant to wait (but not forever). */
 function connection(url: string, connectTimeoutMs: number, commandTimeoutMs: number, blocking: boolean): RedisWithScripts {
   const redis = new Redis(url, {
@@ -209,6 +225,18 @@ export class RedisBackend implements StoreBackend {
     } catch (err) {
       await backend.close();
       throw new StoreUnavailableError(`cannot connect to Redis at ${redacted(options.url)}: ${(err as Error).message}`, { cause: err });
+    }
+    let info: string;
+    try {
+      info = await backend.track(backend.cmd.info("server"));
+    } catch (err) {
+      await backend.close();
+      throw new StoreUnavailableError(`Redis at ${redacted(options.url)} did not answer INFO: ${(err as Error).message}`, { cause: err });
+    }
+    const problem = redisVersionProblem(info);
+    if (problem) {
+      await backend.close();
+      throw new FailedPreconditionError(`Redis at ${redacted(options.url)}: ${problem}`);
     }
     return backend;
   }
