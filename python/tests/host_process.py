@@ -18,6 +18,7 @@ tests); what they share is here:
 from __future__ import annotations
 
 import json
+import os
 import queue
 import shutil
 import signal
@@ -34,7 +35,9 @@ from typing import Any, Optional
 import pytest
 import pytest_asyncio
 
-REPO = Path(__file__).resolve().parents[2]
+# The repository (its built host, ts/bin). DSPY_BRIDGE_TEST_REPO names it when the tests run
+# from a copy elsewhere (the mutation runs of scripts/mutation.mjs).
+REPO = Path(os.environ.get("DSPY_BRIDGE_TEST_REPO") or Path(__file__).resolve().parents[2])
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 

@@ -19,11 +19,14 @@ describe("bridge.dspy", () => {
     const p = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "What is 2+2?" } });
     assert.equal(typeof p.fields.answer, "string");
     assert.ok((p.fields.answer as string).length > 0);
+    assert.equal(p.fields.answer, "4", "the scripted LM answers the arithmetic in the question");
     assert.ok(p.latencyMs > 0);
     assert.equal(p.lm, "scripted");
     const c = await bridge.dspy.run({ module: "ChainOfThought", signature: "question -> answer: int", inputs: { question: "2+2?" } });
     assert.equal(typeof c.fields.reasoning, "string", "ChainOfThought's reasoning comes back");
+    assert.match(c.fields.reasoning as string, /^Let me think step by step about: 2\+2\?/);
     assert.equal(typeof c.fields.answer, "number", "typed output fields keep their type");
+    assert.equal(c.fields.answer, 4);
   });
 
   test("scripted responses and per-call LM specs", async () => {
@@ -42,6 +45,7 @@ describe("bridge.dspy", () => {
     assert.equal(info.programId, "qa");
     const out = await s.programs.execute("qa", { question: "why?" });
     assert.equal(typeof out.fields.answer, "string");
+    assert.equal(out.fields.answer, "Scripted answer for: why?", "the scripted LM's answer names the question it got");
     assert.deepEqual((await s.programs.list()).map((p) => [p.programId, p.runs]), [["qa", 1]]);
     const saved = await s.programs.save("qa");
     assert.equal(saved.module, "ChainOfThought");
@@ -107,6 +111,7 @@ describe("bridge.dspy", () => {
     const last = items[items.length - 1]!;
     assert.equal(last.type, "prediction");
     assert.equal(typeof (last as { fields: Record<string, unknown> }).fields.answer, "string");
+    assert.equal((last as { fields: Record<string, unknown> }).fields.answer, "Scripted answer for: hi");
   });
 
   test("clear errors: unknown module, bad signature, a key instead of a variable name, a missing key variable, no LM", async () => {
@@ -168,6 +173,7 @@ describe("adapter scenarios", () => {
     for (const module of ["ReAct", "MultiChainComparison", "BestOfN", "Refine"] as const) {
       const r = await bridge.dspy.run({ module, signature: "question -> answer", inputs: { question: "hello?" } });
       assert.equal(typeof r.fields.answer, "string", module);
+      assert.match(r.fields.answer as string, /^Scripted answer for: hello\?/, module);
     }
     const multi = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "q" }, config: { n: 3 } });
     assert.equal(multi.completions?.length, 3, "all completions come back");
@@ -187,6 +193,7 @@ describe("adapter scenarios", () => {
     );
     const ok = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "q" } });
     assert.equal(typeof ok.fields.answer, "string");
+    assert.equal(ok.fields.answer, "Scripted answer for: q");
   });
 
   test("large inputs and outputs (1 MiB) cross intact", async () => {

@@ -16,7 +16,7 @@ import {
   WorkerStartError,
   type WorkerEvent,
 } from "../src/index.js";
-import { fixturesDir, isAlive, readyWorkers, repoRoot, startPool, waitFor } from "./helpers.js";
+import { fixturesDir, isAlive, readyWorkers, repoRoot, startPool, waitFor, waitForAsync } from "./helpers.js";
 
 describe("a worker killed with SIGKILL in the middle of a call", () => {
   test("fails the caller promptly with WorkerCrashedError and the pool returns to N workers", async () => {
@@ -24,7 +24,7 @@ describe("a worker killed with SIGKILL in the middle of a call", () => {
     try {
       const info = await bridge.execute<{ pid: number }>("worker_info", {}, { session: "victim" });
       const call = bridge.execute("sleep", { seconds: 30 }, { session: "victim", timeoutMs: 60_000 });
-      await new Promise((r) => setTimeout(r, 100));
+      await waitFor(() => bridge.stats().workers.some((w) => w.pid === info.pid && w.inFlight > 0), 5_000, "the call to reach the worker");
       const t0 = performance.now();
       process.kill(info.pid, "SIGKILL");
       await assert.rejects(call, (err: unknown) => {
@@ -120,7 +120,8 @@ describe("the host killed with SIGKILL", () => {
     const pids = [...owned.workers, owned.grandchild, owned.forkServer];
     for (const pid of pids) assert.ok(isAlive(pid), `pid ${pid} alive before the kill`);
     host.kill("SIGKILL");
-    await new Promise((r) => setTimeout(r, 2_000));
+    // Every process gone, or 2 s passed (the assertion below then names the survivors).
+    await waitFor(() => !pids.some(isAlive), 2_000, "the host's processes to exit").catch(() => {});
     const survivors = pids.filter(isAlive);
     assert.deepEqual(survivors, [], `still alive 2 s after the host died: ${survivors.join(", ")}`);
   });
@@ -149,7 +150,7 @@ describe("deadlines and cancellation", () => {
   test("an AbortSignal fails the call with CancelledError and cancels the Python task", async () => {
     const controller = new AbortController();
     const call = bridge.execute("sleep", { seconds: 10, probe: "a1" }, { session: "c", signal: controller.signal });
-    await new Promise((r) => setTimeout(r, 100));
+    await waitForAsync(async () => (await bridge.execute("cancellation_probe", { probe: "a1" }, { session: "c" })) === "running", 5_000, "the sleep to start in Python");
     assert.equal(await bridge.execute("cancellation_probe", { probe: "a1" }, { session: "c" }), "running");
     controller.abort();
     await assert.rejects(call, CancelledError);

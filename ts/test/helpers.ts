@@ -25,6 +25,16 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, what:
   return performance.now() - start;
 }
 
+/** Like waitFor, for a condition that must ask something asynchronously (a call, a list). */
+export async function waitForAsync(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const start = performance.now();
+  while (!(await condition())) {
+    if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return performance.now() - start;
+}
+
 /** True if the process exists and is not a zombie. */
 export function isAlive(pid: number): boolean {
   try {

@@ -12,7 +12,7 @@ import {
   type OptimizationOptions,
   type SpaceDoc,
 } from "../src/index.js";
-import { fixturesDir, quietLogs } from "./helpers.js";
+import { fixturesDir, quietLogs, waitFor } from "./helpers.js";
 
 let bridge: Bridge;
 let quadraticCalls = 0;
@@ -114,7 +114,7 @@ describe("bayesian optimizer (Optuna TPE in the session's worker)", () => {
     });
     const watch = s.variables.watch(["x", "y", "z"]);
     bridge.optimization.start("tpe-stop", { configuration: "cfg" }, { optimizer: "bayesian", objective: "slow_quadratic", maxIterations: 10_000, patience: 10_000 });
-    await new Promise((r) => setTimeout(r, 400));
+    await waitFor(() => calls > 2, 10_000, "three evaluations");
     await bridge.optimization.stop("tpe-stop", { configuration: "cfg" });
     const status = bridge.optimization.status("tpe-stop", { configuration: "cfg" });
     assert.equal(status.state, "stopped");

@@ -6,7 +6,7 @@ import { Bridge, InvalidArgumentError, NotFoundError, type OptimizationProgress,
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fixturesDir, quietLogs } from "./helpers.js";
+import { fixturesDir, quietLogs, waitFor } from "./helpers.js";
 
 let bridge: Bridge;
 before(async () => {
@@ -153,7 +153,8 @@ describe("optimization", () => {
       return args.temperature as number;
     });
     bridge.optimization.start("opt-stop", { variable: "temperature" }, { optimizer: "random", objective: "slow_objective", maxIterations: 1000, patience: 1000 });
-    await new Promise((r) => setTimeout(r, 150));
+    // Stopped once an evaluation has finished (stopped during the first, a run puts the old values back: the test above).
+    await waitFor(() => bridge.optimization.status("opt-stop", { variable: "temperature" }).bestValue !== undefined, 10_000, "the first finished evaluation");
     await bridge.optimization.stop("opt-stop", { variable: "temperature" });
     const status = bridge.optimization.status("opt-stop", { variable: "temperature" });
     assert.equal(status.state, "stopped");

@@ -267,7 +267,7 @@ describe("close", () => {
     const bridge = await startPool({ workers: 2, closeGraceMs: 3_000 });
     const pids = [...bridge.stats().workers.map((w) => w.pid!), bridge.forkServerPid!];
     const inFlight = bridge.execute<{ slept: number }>("sleep", { seconds: 0.3 });
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => bridge.stats().workers.some((w) => w.inFlight > 0), 5_000, "the call to reach a worker");
     const closing = bridge.close();
     await assert.rejects(bridge.execute("ping"), BridgeClosedError);
     assert.equal((await inFlight).slept, 0.3, "the in-flight call finished during the drain");
@@ -279,7 +279,7 @@ describe("close", () => {
   test("forces calls that outlive the grace period with BridgeClosedError", async () => {
     const bridge = await startPool({ workers: 1, closeGraceMs: 100 });
     const slow = assert.rejects(bridge.execute("sleep", { seconds: 10 }), BridgeClosedError);
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => bridge.stats().workers.some((w) => w.inFlight > 0), 5_000, "the call to reach the worker");
     const t0 = performance.now();
     await bridge.close();
     await slow;

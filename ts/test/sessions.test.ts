@@ -14,7 +14,7 @@ import {
   type Session,
   type VariableUpdate,
 } from "../src/index.js";
-import { startPool } from "./helpers.js";
+import { startPool, waitForAsync } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
 for (const backend of backends) {
@@ -145,7 +145,7 @@ for (const backend of backends) {
         const s = await bridge.sessions.open("ts-ttl", { ttlMs: 150 });
         await s.variables.define("v", "integer", 1);
         assert.ok((await bridge.sessions.list()).some((i) => i.sessionId === "ts-ttl"));
-        await new Promise((r) => setTimeout(r, 400));
+        await waitForAsync(async () => !(await bridge.sessions.list()).some((i) => i.sessionId === "ts-ttl"), 5_000, "the session's TTL to expire it");
         await assert.rejects(s.variables.get("v"), NotFoundError);
         assert.ok(!(await bridge.sessions.list()).some((i) => i.sessionId === "ts-ttl"));
         const d = await bridge.sessions.create({ id: "ts-del" });
@@ -172,6 +172,10 @@ for (const backend of backends) {
         await refusedWithoutChange(s, () => s.variables.set("model", "llama"), reason("constraint_violation"));
         await refusedWithoutChange(s, () => s.variables.set("missing", 1), (e) => e instanceof NotFoundError);
         await refusedWithoutChange(s, () => s.variables.set("temp", 1, { expectedVersion: 7 }), (e) => e instanceof VersionConflictError);
+        // A stale version: what a client holds after someone else wrote.
+        await s.variables.define("counter", "integer", 1);
+        await s.variables.set("counter", 2);
+        await refusedWithoutChange(s, () => s.variables.set("counter", 3, { expectedVersion: 1 }), (e) => e instanceof VersionConflictError && /at version 2, not the expected 1/.test((e as Error).message));
         await refusedWithoutChange(s, () => s.variables.set("api_key", "stolen"), (e) => e instanceof PermissionDeniedError);
         await refusedWithoutChange(s, () => s.variables.define("temp", "float", 1), (e) => e instanceof AlreadyExistsError);
         await refusedWithoutChange(s, () => s.variables.define("x", "no_such_type", 1), (e) => e instanceof InvalidArgumentError);

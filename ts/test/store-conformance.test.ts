@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, VersionConflictError } from "../src/errors/index.js";
 import { exportVariables, importVariables, StoreUnavailableError, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 import { Tensor } from "../src/values/index.js";
 import { waitFor } from "./helpers.js";
@@ -29,7 +30,7 @@ for (const backend of backends) {
 
     type Op =
       | { kind: "register"; names: string[]; value: number }
-      | { kind: "set"; client: number; name: string; value: number; cas: boolean }
+      | { kind: "set"; client: number; name: string; value: number; cas: "none" | "seen" | "stale" }
       | { kind: "update"; names: string[]; value: number; atomic: boolean }
       | { kind: "delete"; name: string }
       | { kind: "rollback"; name: string; back: number };
@@ -38,13 +39,35 @@ for (const backend of backends) {
     const name = fc.constantFrom(...NAMES);
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ kind: fc.constant("register" as const), names: fc.uniqueArray(name, { minLength: 1, maxLength: 3 }), value }),
-      fc.record({ kind: fc.constant("set" as const), client: fc.integer({ min: 0, max: 2 }), name, value, cas: fc.boolean() }),
+      // cas "stale": a version one behind the current one (what a client holds after someone else wrote).
+      fc.record({ kind: fc.constant("set" as const), client: fc.integer({ min: 0, max: 2 }), name, value, cas: fc.constantFrom("none" as const, "seen" as const, "stale" as const) }),
       fc.record({ kind: fc.constant("update" as const), names: fc.uniqueArray(name, { minLength: 1, maxLength: 4 }), value, atomic: fc.boolean() }),
       fc.record({ kind: fc.constant("delete" as const), name }),
       fc.record({ kind: fc.constant("rollback" as const), name, back: fc.integer({ min: 1, max: 3 }) }),
     );
 
     const valid = (v: number) => v >= 0 && v <= 100;
+
+    /**
+     * Runs one operation the model says succeeds (`expected` undefined) or fails with an error
+     * for which `expected` holds; an unexpected success or the wrong error fails the test.
+     */
+    const outcome = async (what: string, run: () => Promise<unknown>, expected: ((e: unknown) => boolean) | undefined): Promise<boolean> => {
+      let error: unknown;
+      try {
+        await run();
+      } catch (e) {
+        error = e;
+      }
+      if (expected === undefined) {
+        assert.equal(error, undefined, `${what} failed where the model says it must succeed`);
+        return true;
+      }
+      assert.notEqual(error, undefined, `${what} succeeded where the model says it must fail`);
+      assert.ok(expected(error), `${what} failed with the wrong error: ${String(error)}`);
+      return false;
+    };
+    const is = (type: abstract new (...args: never[]) => Error) => (e: unknown) => e instanceof type;
 
     test("the store agrees with a reference model over random operation sequences from several clients", async () => {
       await fc.assert(
@@ -68,31 +91,34 @@ for (const backend of backends) {
             const store = hostOf(o.kind === "set" ? o.client : index);
             const before = revision;
             if (o.kind === "register") {
-              const ok = o.names.every((n) => !model.has(n)) && valid(o.value);
-              try {
-                await store.register("s", o.names.map((n) => ({ name: n, type: "integer", initialValue: o.value, constraints: { min: 0, max: 100 } })));
-                assert.ok(ok, "register succeeded where the model says it must fail");
+              const exists = o.names.some((n) => model.has(n));
+              const ok = await outcome(
+                `register ${o.names.join(",")}=${o.value}`,
+                () => store.register("s", o.names.map((n) => ({ name: n, type: "integer", initialValue: o.value, constraints: { min: 0, max: 100 } }))),
+                // Both faults in one request: whichever variable comes first names its own.
+                exists || !valid(o.value) ? (e) => (exists && e instanceof AlreadyExistsError) || (!valid(o.value) && e instanceof InvalidArgumentError) : undefined,
+              );
+              if (ok) {
                 revision++;
                 for (const n of o.names) model.set(n, { value: o.value, version: 1, history: [o.value] });
-              } catch {
-                assert.ok(!ok, "register failed where the model says it must succeed");
               }
             } else if (o.kind === "set") {
               const m = model.get(o.name);
-              const expected = o.cas ? (seen[o.client]!.get(o.name) ?? 1) : 0;
-              const ok = m !== undefined && valid(o.value) && (!o.cas || expected === m.version);
-              try {
-                await store.set("s", o.name, o.value, { expectedVersion: expected });
-                assert.ok(ok, `set ${o.name}=${o.value} (cas ${expected}) succeeded; model says fail`);
+              const expected = o.cas === "none" ? 0 : o.cas === "seen" ? (seen[o.client]!.get(o.name) ?? 1) : Math.max(1, (m?.version ?? 1) - 1);
+              const conflict = o.cas !== "none" && m !== undefined && expected !== m.version;
+              // The store checks the name, then the version, then the value.
+              const ok = await outcome(
+                `set ${o.name}=${o.value} (cas ${expected})`,
+                () => store.set("s", o.name, o.value, { expectedVersion: expected }),
+                m === undefined ? is(NotFoundError) : conflict ? is(VersionConflictError) : !valid(o.value) ? is(InvalidArgumentError) : undefined,
+              );
+              if (ok) {
                 revision++;
                 m!.value = o.value;
                 m!.version++;
                 m!.history.push(o.value);
                 seen[o.client]!.set(o.name, m!.version);
-              } catch {
-                assert.ok(!ok, `set ${o.name}=${o.value} failed; model says succeed`);
-                if (m) seen[o.client]!.set(o.name, m.version); // the client re-reads after a conflict
-              }
+              } else if (m) seen[o.client]!.set(o.name, m.version); // the client re-reads after a conflict
             } else if (o.kind === "update") {
               const results = (await store.update("s", o.names.map((n) => ({ name: n, value: o.value })), { atomic: o.atomic })).results;
               const good = o.names.filter((n) => model.has(n) && valid(o.value));
@@ -106,27 +132,23 @@ for (const backend of backends) {
                 m.history.push(o.value);
               }
             } else if (o.kind === "delete") {
-              try {
-                await store.delete("s", [o.name]);
-                assert.ok(model.has(o.name));
+              if (await outcome(`delete ${o.name}`, () => store.delete("s", [o.name]), model.has(o.name) ? undefined : is(NotFoundError))) {
                 revision++;
                 model.delete(o.name);
-              } catch {
-                assert.ok(!model.has(o.name));
               }
             } else {
               const m = model.get(o.name);
               const target = m ? m.version - o.back : 0;
-              const ok = m !== undefined && target >= 1;
-              try {
-                await store.rollback("s", o.name, target);
-                assert.ok(ok);
+              const ok = await outcome(
+                `rollback ${o.name} to ${target}`,
+                () => store.rollback("s", o.name, target),
+                m === undefined ? is(NotFoundError) : target < 1 ? is(InvalidArgumentError) : undefined,
+              );
+              if (ok) {
                 revision++;
                 m!.value = m!.history[target - 1]!;
                 m!.version++;
                 m!.history.push(m!.value);
-              } catch {
-                assert.ok(!ok);
               }
             }
             assert.equal(store.currentRevision, revision, "one revision per successful commit, none for a failed one");
@@ -217,6 +239,45 @@ for (const backend of backends) {
       const owner: string[] = [];
       (await store.watch("s", { caller: "owner", startRevision: 1 }, (m) => m.kind === "commit" && owner.push(...m.changes.map((c) => `${c.kind}:${c.name}`)), () => {})).cancel();
       assert.deepEqual(owner, ["put:secret", "put:secret", "delete:secret"]);
+    });
+
+    test("a watch's initial values leave out the variables its caller may not observe", async () => {
+      const store = await open();
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "secret", type: "string", initialValue: "hunter2", accessRules: [{ session_pattern: "owner", permissions: ["read", "write", "observe"] }] }], "owner");
+      await store.register("s", [{ name: "open", type: "integer", initialValue: 7 }], "owner");
+      const initial = async (caller: string) => {
+        const seen: string[] = [];
+        (await store.watch("s", { caller, includeInitial: true }, (m) => m.kind === "commit" && m.initial && seen.push(...m.changes.map((c) => `${c.name}=${String(c.value)}`)), () => {})).cancel();
+        return seen.sort();
+      };
+      assert.deepEqual(await initial("intruder"), ["open=7"]);
+      assert.deepEqual(await initial("owner"), ["open=7", "secret=hunter2"]);
+    });
+
+    test("a variable keeps its last 100 versions by default (historyLimit), the oldest dropped first, after a reopen too", async () => {
+      const location = backend.fresh();
+      const first = await backend.open(location);
+      opened.push(first);
+      await first.createSession({ sessionId: "s" });
+      await first.register("s", [{ name: "v", type: "integer", initialValue: 1 }]);
+      for (let i = 2; i <= 105; i++) await first.set("s", "v", i);
+      const kept = async (store: Store) => (await store.history("s", "v", 0)).map((h) => [h.version, h.value]);
+      const expected = Array.from({ length: 100 }, (_, i) => [105 - i, 105 - i]);
+      assert.deepEqual(await kept(first), expected, "versions 105..6, newest first");
+      await assert.rejects(first.rollback("s", "v", 5), (e: unknown) => e instanceof InvalidArgumentError && /no version 5 .*kept: 6\.\.105/.test((e as Error).message));
+      // A smaller limit is kept the same way.
+      const small = await backend.open(backend.fresh(), { historyLimit: 3 });
+      opened.push(small);
+      await small.createSession({ sessionId: "s" });
+      await small.register("s", [{ name: "v", type: "integer", initialValue: 1 }]);
+      for (let i = 2; i <= 6; i++) await small.set("s", "v", i);
+      assert.deepEqual(await kept(small), [[6, 6], [5, 5], [4, 4]]);
+      if (backend.name === "memory") return; // nothing to reopen
+      await first.close();
+      const second = await backend.open(location);
+      opened.push(second);
+      assert.deepEqual(await kept(second), expected);
     });
 
     test("a named watch resumes after one of its variables was deleted, and receives the delete", async () => {

@@ -57,6 +57,8 @@ async def test_register_variable(session: SessionContext) -> None:
     temp_id = await session.register_variable("temperature", "float", 0.7, constraints={"min": 0.0, "max": 2.0})
     style_id = await session.register_variable("style", "float", 1.0)
     assert isinstance(temp_id, str) and temp_id
+    assert temp_id.startswith("var_temperature_") and temp_id != style_id
+    assert (await session.get_variable(temp_id), await session.get_variable(style_id)) == (0.7, 1.0)
     # The seed's embedding example is np.zeros(768) with normalize: the host refuses a zero
     # vector (it has no direction), as a ValueError.
     with pytest.raises(ValueError, match="zero vector"):
@@ -333,11 +335,16 @@ async def test_variable_cache() -> None:
 
     sub = cache.subscribe_invalidation("a", on_invalidate)
     assert isinstance(sub, str)
+    assert sub != cache.subscribe_invalidation("*", lambda *_: None), "each subscription has its own id"
     cache.put("model_x", 1)
     assert await cache.invalidate_pattern(r"model_.*", reason="test") == 1
     cache.invalidate("a", "changed")
     await asyncio.sleep(0.01)
     assert events == [("a", "changed")]
+    assert cache.unsubscribe_invalidation(sub) is True and cache.unsubscribe_invalidation(sub) is False
+    cache.invalidate("a", "changed again")
+    await asyncio.sleep(0.01)
+    assert events == [("a", "changed")], "an unsubscribed callback is not called"
 
 
 # -- DSPy Integration Enhancements --------------------------------------------------------------------
