@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+// Mutation testing of the core modules: Stryker for TypeScript (its tap runner over the
+// compiled node:test files), mutmut for Python. Not part of `npm test` or CI (a run takes
+// tens of minutes on two cores); run it after changing one of these modules or its tests,
+// and record the scores in docs/development.md ("Mutation testing").
+//
+//   npm run mutation                       every module, one after the other
+//   npm run mutation -- store errors       the named modules only
+//   npm run mutation -- --list             the modules and what they cover
+//
+// Each module is one Stryker run (or one mutmut run) with its own time box (--minutes N per
+// module, default 30): a module that runs over it is stopped and reported as such, the others
+// still run. Concurrency is 1: the machine is shared. Reports: reports/mutation/<module>.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startRedis } from "./redis.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/**
+ * The TypeScript modules: the sources Stryker mutates and the compiled test files that
+ * exercise them (only files that need no Python worker: a mutant run starts each file anew).
+ */
+const TS_MODULES = {
+  store: { mutate: ["ts/src/store/store-state.ts"], tests: ["store-conformance", "store-session-watch"] },
+  "commit-log": { mutate: ["ts/src/store/commit-log.ts"], tests: ["store-conformance", "store-redis"] },
+  constraints: { mutate: ["ts/src/store/types/constraints.ts"], tests: ["variable-types", "store-conformance"] },
+  errors: { mutate: ["ts/src/errors/bridge-error.ts", "ts/src/errors/registry.ts", "ts/src/errors/detail.ts", "ts/src/errors/code.ts"], tests: ["errors", "variable-types"] },
+  "restart-policy": { mutate: ["ts/src/pool/restart-policy.ts"], tests: ["restart-policy"] },
+  "value-codecs": { mutate: ["ts/src/values/encode.ts", "ts/src/values/decode.ts", "ts/src/values/dtype.ts", "ts/src/values/tensor.ts"], tests: ["values", "variable-types"] },
+};
+
+/** The Python modules: mutmut mutates these files and runs these tests (python/tests/...). */
+const PY_MODULES = {
+  "py-cache": { mutate: ["dspy_bridge/session/_cache.py"], tests: ["tests/session/test_cache.py", "tests/seed_conformance/test_seed_python_variables_api.py"] },
+  "py-watch": { mutate: ["dspy_bridge/session/_watch.py"], tests: ["tests/session/test_watch.py"] },
+};
+
+const args = process.argv.slice(2);
+const minutesIdx = args.indexOf("--minutes");
+const minutes = minutesIdx >= 0 ? Number(args[minutesIdx + 1]) : 30;
+const names = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--minutes");
+const all = { ...TS_MODULES, ...PY_MODULES };
+if (args.includes("--list")) {
+  for (const [name, m] of Object.entries(all)) console.log(`${name.padEnd(16)} ${m.mutate.join(", ")}  <- ${m.tests.join(", ")}`);
+  process.exit(0);
+}
+const unknown = names.filter((n) => !(n in all));
+if (unknown.length) {
+  console.error(`unknown module(s) ${unknown.join(", ")}; known: ${Object.keys(all).join(", ")}`);
+  process.exit(2);
+}
+const chosen = names.length ? names : Object.keys(all);
+const reports = join(root, "reports/mutation");
+mkdirSync(reports, { recursive: true });
+
+/** Runs a command with a time box; resolves with its exit code, or "timeout". */
+function boxed(cmd, argv, options) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { stdio: "inherit", detached: true, ...options });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      resolve("timeout");
+    }, minutes * 60_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+/** Stryker's configuration for one module (written next to its report). */
+function strykerConfig(name, m) {
+  return {
+    $schema: "../../node_modules/@stryker-mutator/core/schema/stryker-schema.json",
+    mutate: m.mutate,
+    testRunner: "tap",
+    tap: { testFiles: m.tests.map((t) => `ts/dist/test/${t}.test.js`), forceBail: true },
+    // Per test file: a mutant runs only the files that reach it.
+    coverageAnalysis: "perTest",
+    // The sandbox gets the sources and builds them once with every mutant switched in.
+    buildCommand: "npx tsc -b ts",
+    ignorePatterns: ["/.venv", "/.venvs", "/.cache", "/python", "/bench", "/docs", "/examples", "/reports", "/ts/dist", "/ts/python", "*.tgz"],
+    concurrency: 1,
+    timeoutMS: 20_000,
+    reporters: ["clear-text", "json", "html", "progress"],
+    jsonReporter: { fileName: `reports/mutation/${name}/mutation.json` },
+    htmlReporter: { fileName: `reports/mutation/${name}/index.html` },
+    tempDirName: `.stryker-tmp`,
+    cleanTempDir: "always",
+    plugins: ["@stryker-mutator/tap-runner"],
+  };
+}
+
+/** Mutation score (killed + timeout) / (all - no coverage ignored? no: all valid) from Stryker's JSON report. */
+function strykerScore(file) {
+  const report = JSON.parse(readFileSync(file, "utf8"));
+  const out = {};
+  for (const [path, f] of Object.entries(report.files)) {
+    const counts = {};
+    for (const mu of f.mutants) counts[mu.status] = (counts[mu.status] ?? 0) + 1;
+    const detected = (counts.Killed ?? 0) + (counts.Timeout ?? 0);
+    const valid = detected + (counts.Survived ?? 0) + (counts.NoCoverage ?? 0);
+    out[path] = { detected, valid, score: valid ? (100 * detected) / valid : 100, survived: f.mutants.filter((mu) => mu.status === "Survived" || mu.status === "NoCoverage").map((mu) => `${path}:${mu.location.start.line} ${mu.mutatorName}${mu.replacement ? ` -> ${mu.replacement.split("\n")[0].slice(0, 60)}` : ""}`) };
+  }
+  return out;
+}
+
+const results = [];
+let redis;
+for (const name of chosen) {
+  console.error(`\n=== mutation: ${name} (time box ${minutes} min) ===`);
+  if (name in TS_MODULES) {
+    const m = TS_MODULES[name];
+    const dir = join(reports, name);
+    mkdirSync(dir, { recursive: true });
+    const config = join(dir, "stryker.config.json");
+    writeFileSync(config, JSON.stringify(strykerConfig(name, m), null, 2));
+    if (m.tests.some((t) => t.includes("redis") || t === "store-conformance") && !process.env.DSPY_BRIDGE_TEST_REDIS) redis ??= await startRedis();
+    const env = { ...process.env, ...(redis ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {}) };
+    const code = await boxed(join(root, "node_modules/.bin/stryker"), ["run", config], { cwd: root, env });
+    const json = join(dir, "mutation.json");
+    if (code === "timeout" || !existsSync(json)) results.push({ name, outcome: code === "timeout" ? `stopped after ${minutes} min` : `stryker exited ${code}` });
+    else results.push({ name, files: strykerScore(json) });
+  } else {
+    const m = PY_MODULES[name];
+    results.push({ name, ...(await mutmut(name, m)) });
+  }
+}
+await redis?.stop();
+
+/**
+ * mutmut 3 in a copy of python/ (it writes mutants/ beside the sources): the module's files
+ * mutated, its tests run against them; the session tests start their own host (built TS).
+ */
+async function mutmut(name, m) {
+  const work = join(reports, name, "work");
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  spawnSync("cp", ["-r", join(root, "python/dspy_bridge"), join(root, "python/tests"), work]);
+  const pyproject = readFileSync(join(root, "python/pyproject.toml"), "utf8").replace(/\n\[tool\.mutmut\][\s\S]*?(?=\n\[|$)/, "");
+  writeFileSync(
+    join(work, "pyproject.toml"),
+    `${pyproject}\n[tool.mutmut]\nsource_paths = ["dspy_bridge"]\nonly_mutate = ${JSON.stringify(m.mutate)}\npytest_add_cli_args_test_selection = ${JSON.stringify(m.tests)}\npytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n# grpc is not fork-safe once a channel has run: each mutant forks from a clean server process.\nprocess_isolation = "forkserver"\nforkserver_warmup = "none"\n`,
+  );
+  const python = join(root, ".venv/bin/python");
+  // mutmut puts its mutants/ first on the path; the tests find the built host through DSPY_BRIDGE_TEST_REPO.
+  const env = { ...process.env, DSPY_BRIDGE_TEST_REPO: root };
+  const code = await boxed(python, ["-m", "mutmut", "run", "--max-children", "1"], { cwd: work, env });
+  if (code === "timeout") return { outcome: `stopped after ${minutes} min` };
+  const listing = spawnSync(python, ["-m", "mutmut", "results", "--all", "true"], { cwd: work, env, encoding: "utf8" });
+  const counts = {};
+  const survived = [];
+  for (const line of listing.stdout.split("\n")) {
+    const match = /^\s*(\S+): (\w[\w ]*)$/.exec(line);
+    if (!match) continue;
+    counts[match[2]] = (counts[match[2]] ?? 0) + 1;
+    if (match[2] === "survived" || match[2] === "no tests") survived.push(match[1]);
+  }
+  const detected = (counts.killed ?? 0) + (counts.timeout ?? 0);
+  const valid = detected + (counts.survived ?? 0) + (counts["no tests"] ?? 0);
+  if (!valid) return { outcome: `mutmut exited ${code}; no results` };
+  return { files: { [m.mutate.join(", ")]: { detected, valid, score: (100 * detected) / valid, survived } } };
+}
+
+console.error("\n=== mutation scores ===");
+for (const r of results) {
+  if (r.outcome) {
+    console.error(`${r.name}: ${r.outcome}`);
+    continue;
+  }
+  for (const [file, f] of Object.entries(r.files)) {
+    console.error(`${r.name.padEnd(16)} ${file}: ${f.score.toFixed(1)}% (${f.detected}/${f.valid} detected)`);
+    for (const s of f.survived) console.error(`    survived: ${s}`);
+  }
+}
