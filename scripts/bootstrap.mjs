@@ -257,12 +257,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const python = pythonStale ? spawn(process.execPath, [fileURLToPath(import.meta.url), "--python-only", ...process.argv.slice(2)], { stdio: "inherit" }) : undefined;
     const pythonDone = python ? new Promise((resolve) => python.on("exit", (code) => resolve(code))) : undefined;
     if (!python) pythonSteps();
+    // The Python child is waited for whatever npm and tsc did; the first failure is the one reported.
+    let failure;
     try {
       npmDeps();
       buildTs();
-    } finally {
-      if (pythonDone && (await pythonDone) !== 0) throw new Error("the Python set-up failed (above)");
+    } catch (err) {
+      failure = err;
     }
+    if (pythonDone && (await pythonDone) !== 0) failure ??= new Error("the Python set-up failed (above)");
+    if (failure) throw failure;
     log("ready");
   } catch (err) {
     console.error(`[setup] failed: ${err.message}`);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
-import { Bridge, decodeValue } from "../src/index.js";
+import { type Bridge, decodeValue } from "../src/index.js";
 import { ValueSchema } from "../src/gen/dspy_bridge/v1/values_pb.js";
 import { startPool, testdata } from "./helpers.js";
 

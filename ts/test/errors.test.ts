@@ -376,3 +376,66 @@ describe("variable type errors", () => {
     assert.equal(back.constraint, "max");
   });
 });
+
+describe("edges of the error mapping", () => {
+  it("abort and timeout reasons keep their own message, or say what happened when they have none", () => {
+    assert.equal(BridgeError.from({ name: "AbortError", message: "user left" }).message, "user left");
+    assert.equal(BridgeError.from({ name: "AbortError" }).message, "the operation was aborted");
+    assert.equal(BridgeError.from({ name: "AbortError", message: 7 }).message, "the operation was aborted");
+    assert.equal(BridgeError.from({ name: "TimeoutError", message: "" }).message, "the operation timed out");
+    assert.equal(BridgeError.from({ name: "TimeoutError", message: "too slow" }).message, "too slow");
+    // A name that is not a string is not an abort.
+    assert.ok(BridgeError.from({ name: 1, message: "x" }) instanceof InternalError);
+    assert.ok(BridgeError.from(null) instanceof InternalError);
+  });
+
+  it("a thrown string has no cause; any other value is kept as the cause", () => {
+    assert.equal(BridgeError.from("it broke").cause, undefined);
+    const thrown = { odd: true };
+    assert.equal(BridgeError.from(thrown).cause, thrown);
+    assert.equal(new InternalError("x").cause, undefined);
+    assert.ok(!("cause" in new InternalError("x")), "no cause property without a cause");
+  });
+
+  it("pythonTraceback is empty for an error that did not come from Python, and Python's text otherwise", () => {
+    assert.equal(new InternalError("host side").pythonTraceback, "");
+    const typed = new InvalidArgumentError("bad", { pythonType: "ValueError" });
+    assert.equal(typed.pythonTraceback, "ValueError: bad");
+    const framesOnly = errorFromDetail(create(ErrorDetailSchema, { code: 3, reason: "invalid_argument", message: "m", traceback: [{ filename: "f.py", lineno: 1, name: "g", line: "x" }] }));
+    assert.match(framesOnly.pythonTraceback, /^Traceback \(most recent call last\):\n {2}File "f\.py", line 1, in g\n/);
+  });
+
+  it("a PythonError without a type reads as its message", () => {
+    const e = new PythonError("plain");
+    assert.equal(e.message, "plain");
+    assert.equal(e.pythonMessage, "plain");
+    assert.equal(new PythonError("m", { pythonType: "KeyError" }).message, "KeyError: m");
+  });
+
+  it("an empty reason from the wire is BridgeError's own; a negative or fractional code is sent as UNKNOWN", () => {
+    const e = errorFromDetail(create(ErrorDetailSchema, { code: 2, reason: "", message: "m" }));
+    assert.equal(e.reason, BridgeError.reason);
+    assert.equal(errorToDetail(new BridgeError("m", { code: -1 })).code, Code.UNKNOWN);
+    assert.equal(errorToDetail(new BridgeError("m", { code: 1.5 })).code, Code.UNKNOWN);
+    assert.equal(errorToDetail(new BridgeError("m", { code: 0 })).code, 0);
+  });
+
+  it("details_json that is not an object is kept as text; empty is no details", () => {
+    const detailsOf = (detailsJson: string) => errorFromDetail(create(ErrorDetailSchema, { code: 2, reason: "internal", message: "m", detailsJson })).details;
+    assert.deepEqual(detailsOf(""), {});
+    assert.deepEqual(detailsOf("[1, 2]"), { details_json: "[1, 2]" });
+    assert.deepEqual(detailsOf("null"), { details_json: "null" });
+    assert.deepEqual(detailsOf("7"), { details_json: "7" });
+    assert.deepEqual(detailsOf("{not json"), { details_json: "{not json" });
+    assert.deepEqual(detailsOf('{"a": 1}'), { a: 1 });
+  });
+
+  it("typed fields read only values of their type (a finite number, a string)", () => {
+    assert.equal(new TimeoutError("t", { details: { timeout_ms: "soon" } }).timeoutMs, undefined);
+    assert.equal(new TimeoutError("t", { details: { timeout_ms: Number.POSITIVE_INFINITY } }).timeoutMs, undefined);
+    assert.equal(new TimeoutError("t", { details: { timeout_ms: 5 } }).timeoutMs, 5);
+    assert.equal(new TimeoutError("t", { details: { timeoutMs: 6 } }).timeoutMs, 6, "camelCase accepted when reading");
+    assert.equal(new InvalidArgumentError("i", { details: { parameter: 3 } }).parameter, undefined);
+    assert.equal(new InvalidArgumentError("i", { details: { parameter: "p" } }).parameter, "p");
+  });
+});

@@ -7,7 +7,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
-  Bridge,
+  type Bridge,
   CancelledError,
   CrashLoopError,
   PayloadTooLargeError,

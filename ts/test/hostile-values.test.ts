@@ -15,7 +15,7 @@ import { BridgeServer } from "../src/bridge-service/bridge-server.js";
 import { bridgeServiceHandlers } from "../src/bridge-service/handlers.js";
 import { grpcServiceDefinition } from "../src/bridge-service/grpc-definition.js";
 import { ERROR_DETAIL_METADATA_KEY } from "../src/bridge-service/service-error.js";
-import { BridgeError, CompactedError, ConstraintViolationError, errorFromDetail, InvalidArgumentError, NotFoundError, PayloadTooLargeError } from "../src/errors/index.js";
+import { type BridgeError, CompactedError, ConstraintViolationError, errorFromDetail, InvalidArgumentError, NotFoundError, PayloadTooLargeError } from "../src/errors/index.js";
 import { ErrorDetailSchema } from "../src/gen/dspy_bridge/v1/errors_pb.js";
 import { BridgeService, PingRequestSchema } from "../src/gen/dspy_bridge/v1/bridge_pb.js";
 import { CreateSessionRequestSchema } from "../src/gen/dspy_bridge/v1/session_pb.js";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
   AlreadyExistsError,
-  Bridge,
+  type Bridge,
   InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,

@@ -1,7 +1,7 @@
 // Tools from the TypeScript side: registration, schemas, sessions, calls and cancellation.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { AlreadyExistsError, Bridge, CancelledError, InvalidArgumentError, NotFoundError, TimeoutError } from "../src/index.js";
+import { AlreadyExistsError, type Bridge, CancelledError, InvalidArgumentError, NotFoundError, TimeoutError } from "../src/index.js";
 import { startPool } from "./helpers.js";
 
 let bridge: Bridge;

@@ -118,7 +118,7 @@ class AwaitablePrediction(dspy.Prediction):
 
     def __await__(self) -> Any:
         return self
-        yield  # noqa: RET503 - makes this a generator: `await` gets self at once
+        yield  # makes this a generator: `await` gets self at once
 
 
 def _awaitable(result: Any) -> Any:
@@ -458,7 +458,7 @@ class VariableAwareMixin:
                 except RuntimeError:
                     if inspect.iscoroutine(result):
                         result.close()
-        except Exception:  # noqa: BLE001 - a callback's bug must not break a sync
+        except Exception:  # a callback's bug must not break a sync
             logger.exception("sync callback %r failed for %s", callback, attribute)
 
     # ------------------------------------------------------------------------------------
@@ -630,7 +630,8 @@ class VariableAwareMixin:
         token = _IN_CALL.set((*_IN_CALL.get(), id(self)))
         try:
             with self._prepare():
-                call = getattr(super(), "__call__", None)
+                # The next class's __call__, if it has one (a dspy.Module does; a plain class does not).
+                call = getattr(super(), "__call__", None)  # noqa: B004
                 if call is None:  # the mixin on a class that is not a dspy.Module: its forward
                     return super().forward(*args, **kwargs)  # type: ignore[misc]
                 return call(*args, **kwargs)

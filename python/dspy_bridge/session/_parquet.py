@@ -67,7 +67,7 @@ _DEPENDENCY_KEYS = {"from", "to", "type", "metadata"}
 def _pyarrow() -> Any:
     try:
         import pyarrow
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
     except ImportError:
         raise MissingDependencyError(
             "format='parquet' needs the optional package 'pyarrow', which is not installed: pip install pyarrow (or the dspy_bridge[parquet] extra)"

@@ -10,11 +10,9 @@ the seeds' Elixir side does (define/set a variable, execute a worker command).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import secrets
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any

@@ -6,9 +6,7 @@ current values), here done by the TypeScript host, all on a real host."""
 
 from __future__ import annotations
 
-from typing import Any
 
-import dspy
 import pytest
 from seed_support import SeedHost
 

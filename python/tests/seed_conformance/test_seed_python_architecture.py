@@ -16,7 +16,7 @@ from seed_support import HostError, SeedHost
 
 from dspy_bridge import SessionContext, SyncSessionContext
 from dspy_bridge.dspy.adapter import ADAPTER_COMMANDS, DSPyAdapter
-from dspy_bridge.errors import ConstraintViolationError, NotFoundError
+from dspy_bridge.errors import ConstraintViolationError
 from dspy_bridge.tools import ToolBridge, ToolExecutionError, ToolInfo, ToolNotFoundError, ToolRegistry
 from dspy_bridge.variables import BaseType, EmbeddingType, SessionVariableScope, TensorType, TypeRegistry, VariableManager, type_registry
 

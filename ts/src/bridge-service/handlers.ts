@@ -1,7 +1,7 @@
 // Every RPC of the bridge service as a grpc-js style handler, in one table: the gRPC
 // server (bridge-server.ts) registers it, and the host-call router (host-calls.ts) serves
 // the same handlers to the unary calls workers send on their own connections.
-import { type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { PingResponseSchema, type PingRequest, type PingResponse } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import type { Configurations } from "../config/index.js";

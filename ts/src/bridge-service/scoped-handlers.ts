@@ -7,7 +7,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { tokensEqual } from "../transport/host-listener.js";
 import { AUTH_METADATA_KEY } from "./auth.js";
-import { authorize, Credentials, inScope } from "./credentials.js";
+import { authorize, type Credentials, inScope } from "./credentials.js";
 import { toServiceError } from "./service-error.js";
 
 type Call = { request?: unknown; metadata?: Metadata; emit?: (event: "error", err: unknown) => void };

@@ -1,6 +1,6 @@
 // Errors leave the bridge service as a gRPC status carrying the error's code, plus the
 // serialized ErrorDetail in trailing metadata so clients rebuild the same typed error.
-import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, type status, type ServiceError } from "@grpc/grpc-js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { BridgeError, errorToDetail } from "../errors/index.js";
 import { ErrorDetailSchema } from "../gen/dspy_bridge/v1/errors_pb.js";

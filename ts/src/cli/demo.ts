@@ -1,6 +1,6 @@
 // `npm run demo`: the worker pool at work, offline, in about ten seconds.
 import { Bridge } from "../bridge.js";
-import { BridgeError, TimeoutError } from "../errors/index.js";
+import { type BridgeError, TimeoutError } from "../errors/index.js";
 import { Tensor } from "../values/index.js";
 import type { CallEvent } from "../telemetry/index.js";
 import type { CliFlags } from "./flags.js";
