@@ -587,6 +587,18 @@ def _frames(tb: TracebackType | None) -> tuple[TracebackFrame, ...]:
     )
 
 
+def _exception_frames(exc: BaseException) -> tuple[TracebackFrame, ...]:
+    """The frames of ``exc``; for a cancellation, those of where the cancelled task stood too.
+    Awaiting a cancelled task raises a new CancelledError on Python 3.10 (3.11 re-raises the
+    task's own), whose frames stop at the ``await``; the one with the task's frames is its
+    ``__context__``. Those come first, as they would in a chained traceback."""
+    frames = _frames(exc.__traceback__)
+    inner = exc.__context__
+    if isinstance(exc, asyncio.CancelledError) and isinstance(inner, asyncio.CancelledError) and inner.__traceback__ is not None:
+        frames = _frames(inner.__traceback__) + frames
+    return frames
+
+
 Translator = Callable[[BaseException], "BridgeError | None"]
 _translators: list[Translator] = []
 
@@ -606,7 +618,7 @@ def translate_foreign(exc: BaseException) -> BridgeError | None:
         if err is not None:
             if err.python_type is None:
                 err.python_type = _qualified_type(exc)
-                err.python_traceback = _frames(exc.__traceback__)
+                err.python_traceback = _exception_frames(exc)
             return err
     return None
 
@@ -623,7 +635,7 @@ def as_bridge_error(exc: BaseException) -> BridgeError:
         translated = translate_foreign(exc)
         if translated is not None:
             return translated
-    origin = {"python_type": _qualified_type(exc), "python_traceback": _frames(exc.__traceback__)}
+    origin = {"python_type": _qualified_type(exc), "python_traceback": _exception_frames(exc)}
     for builtins, cls in _BUILTIN_MAP:
         if isinstance(exc, builtins):
             return cls(str(exc), **origin)
@@ -645,7 +657,7 @@ def error_to_detail(exc: BaseException) -> errors_pb2.ErrorDetail:
     if err.python_type is not None:
         python_type, frames = err.python_type, err.python_traceback
     else:
-        python_type, frames = _qualified_type(err), _frames(err.__traceback__)
+        python_type, frames = _qualified_type(err), _exception_frames(err)
     return errors_pb2.ErrorDetail(
         code=int(err.code),
         reason=err.reason,

@@ -7,7 +7,6 @@ import builtins
 import inspect
 import json
 import pickle
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -214,12 +213,6 @@ async def test_real_asyncio_wait_for_timeout() -> None:
     _assert_frame(detail, "slow", line, "asyncio.wait_for")
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 11),
-    strict=True,
-    reason="Python 3.10: awaiting a cancelled task raises a new CancelledError without the task's frames "
-    "(the one that has them is its __context__, which error_to_detail does not follow yet)",
-)
 async def test_real_task_cancellation() -> None:
     started = asyncio.Event()
 

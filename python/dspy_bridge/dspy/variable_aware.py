@@ -772,6 +772,15 @@ _GENERATED_LOCK = threading.Lock()
 M = TypeVar("M")
 
 
+def _source_position(module_class: type) -> dict[str, Any]:
+    """Where the user's class starts in its file, for a class made here on its behalf. From
+    Python 3.13, ``inspect.getsource`` of a class reads ``__firstlineno__``, and a class made
+    by ``type()`` has none of its own (it would inherit the mixin's, a line of this file), so
+    dspy.Refine over a converted custom module fails with OSError."""
+    first_line = getattr(module_class, "__firstlineno__", None)
+    return {} if first_line is None else {"__firstlineno__": first_line}
+
+
 def variable_aware_class(module_class: type) -> type:
     """The variable-aware subclass of a module class (the predefined one for the standard
     modules, otherwise made once and cached). A class that already has the mixin is returned
@@ -787,17 +796,15 @@ def variable_aware_class(module_class: type) -> type:
     with _GENERATED_LOCK:
         known = _GENERATED.get(module_class)
         if known is None:
-            known = type(
-                f"VariableAware{module_class.__name__}",
-                (VariableAwareMixin, module_class),
-                {
-                    "__module__": module_class.__module__,
-                    # The class's own qualname, so inspect.getsource (dspy.Refine uses it)
-                    # finds the user's code.
-                    "__qualname__": module_class.__qualname__,
-                    "__doc__": module_class.__doc__,
-                },
-            )
+            namespace = {
+                "__module__": module_class.__module__,
+                # The class's own qualname, so inspect.getsource (dspy.Refine uses it)
+                # finds the user's code.
+                "__qualname__": module_class.__qualname__,
+                "__doc__": module_class.__doc__,
+            }
+            namespace.update(_source_position(module_class))
+            known = type(f"VariableAware{module_class.__name__}", (VariableAwareMixin, module_class), namespace)
             _GENERATED[module_class] = known
     return known
 
@@ -825,6 +832,8 @@ def make_variable_aware(
         _WithSession.__name__ = cls.__name__
         _WithSession.__qualname__ = cls.__qualname__
         _WithSession.__module__ = cls.__module__
+        for key, value in _source_position(module).items():
+            setattr(_WithSession, key, value)
         return _WithSession
     if not isinstance(module, dspy.Module):
         raise ValidationError(f"expected a dspy.Module instance or class, got {type(module).__name__}", parameter="module")

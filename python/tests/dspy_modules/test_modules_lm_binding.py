@@ -4,7 +4,6 @@ user module of three predictors, and ``model``."""
 
 from __future__ import annotations
 
-import sys
 
 import dspy
 import pytest
@@ -185,13 +184,6 @@ async def test_model_binding_switches_the_model_the_lm_sees(ts, ctx, session_id,
     assert [c.model for c in lm.calls] == ["scripted/deterministic"] * 2
 
 
-@pytest.mark.xfail(
-    sys.version_info >= (3, 13),
-    strict=True,
-    reason="Python 3.13: inspect.getsource of a class reads its own __firstlineno__, which the classes "
-    "variable_aware_class and make_variable_aware(cls, ctx) make lack (or have from variable_aware.py): "
-    "dspy.Refine over a converted custom module raises OSError. Fix: give them the user class's __firstlineno__",
-)
 async def test_copies_keep_bindings_and_session(ts, ctx, session_id, lm: ScriptedLM) -> None:
     """Optimizers deep-copy programs (module.deepcopy(), reset_copy()): the copy keeps its
     bindings, shares the session, and follows changes on its own."""
