@@ -31,8 +31,9 @@ const opts = parseOptions(
     rounds: { type: "int", default: 6, help: "interleaved measurement rounds (figures pool all rounds)" },
     only: { type: "string", default: undefined, choices: ["bridge", "pythonia", "floor"], help: "run one system only" },
     contended: { type: "flag", default: false, help: "measure again beside a CPU-bound process (a child spinning in a tight loop)" },
+    otel: { type: "flag", default: false, help: "register the OpenTelemetry SDK (batch span processor, periodic metric reader) exporting nowhere: the bridge's spans and metrics on every call" },
   },
-  "node bench/bridge.mjs [--calls N] [--seconds S] [--busy-poll-us N] [--only bridge|pythonia|floor] [--contended] [--python PATH]",
+  "node bench/bridge.mjs [--calls N] [--seconds S] [--busy-poll-us N] [--only bridge|pythonia|floor] [--contended] [--otel] [--python PATH]",
 );
 const runs = (name) => !opts.only || opts.only === name;
 const measureOpts = {
@@ -56,6 +57,11 @@ try {
   if (runs("bridge")) {
     const log = progress("dspy-bridge");
     const busyPollUs = opts["busy-poll-us"];
+    if (opts.otel) {
+      const { registerNoopOtel } = await import("./lib/otel.mjs");
+      closers.push(registerNoopOtel());
+      log("OpenTelemetry SDK registered (no-op exporters): every call is traced and metered");
+    }
     log(`starting Bridge with ${opts.workers} workers${busyPollUs === undefined ? "" : `, busyPollUs ${busyPollUs}`}`);
     const bridge = await Bridge.start({ workers: opts.workers, python: opts.python, onLog: () => {}, ...(busyPollUs === undefined ? {} : { busyPollUs }) });
     closers.push(() => bridge.close());

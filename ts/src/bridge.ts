@@ -5,12 +5,14 @@
 import { InvalidArgumentError, type BridgeError } from "./errors/index.js";
 import type { CallOptions, CommandRunner } from "./command-runner.js";
 import type { BridgeEvents } from "./telemetry/index.js";
+import { HostTelemetry } from "./telemetry/otel.js";
 import { BridgeServer } from "./bridge-service/index.js";
 import { Credentials } from "./bridge-service/credentials.js";
 import { bridgeServiceHandlers, type Handler } from "./bridge-service/handlers.js";
 import { HostCallRouter } from "./bridge-service/host-calls.js";
 import { Configurations } from "./config/index.js";
 import { DSPyApi } from "./dspy/index.js";
+import type { OptimizerJobObserver } from "./dspy/optimizer-jobs.js";
 import { OptimizationRuns } from "./optimize/index.js";
 import { Sessions } from "./sessions/index.js";
 import { openStore, type Store } from "./store/index.js";
@@ -28,6 +30,36 @@ import {
 } from "./pool/index.js";
 
 export type { BridgeState, BridgeStats, WorkerStats } from "./pool/index.js";
+
+/** A span per DSPy optimizer job, from its start to its end, with its progress as span events. */
+function jobSpans(t: HostTelemetry): OptimizerJobObserver {
+  const spans = new Map<string, NonNullable<ReturnType<HostTelemetry["startSpan"]>>>();
+  return {
+    started(sessionId, programId, info) {
+      const span = t.startSpan(`dspy_bridge.optimizer_job ${info.optimizer}`, {
+        "dspy_bridge.optimizer_job.id": info.jobId,
+        "dspy_bridge.optimizer_job.optimizer": info.optimizer,
+        "dspy_bridge.program_id": programId,
+        "dspy_bridge.session_id": sessionId,
+        "dspy_bridge.optimizer_job.trainset_size": info.trainsetSize,
+      });
+      if (span) spans.set(info.jobId, span);
+    },
+    progress(_sessionId, info, p) {
+      spans.get(info.jobId)?.addEvent("progress", {
+        "dspy_bridge.optimizer_job.evaluations": p.evaluations,
+        ...(p.bestScore === null ? {} : { "dspy_bridge.optimizer_job.best_score": p.bestScore }),
+      });
+    },
+    ended(_sessionId, info, state, result, error) {
+      const span = info ? spans.get(info.jobId) : undefined;
+      if (!span || !info) return;
+      spans.delete(info.jobId);
+      const attributes = { "dspy_bridge.optimizer_job.state": state, ...(result?.bestScore == null ? {} : { "dspy_bridge.optimizer_job.best_score": result.bestScore }) };
+      t.endSpan(span, attributes, state === "failed" ? error : undefined);
+    },
+  };
+}
 
 export class Bridge implements CommandRunner {
   /** The Python workers: scheduling, supervision, the fork server. */
@@ -60,6 +92,7 @@ export class Bridge implements CommandRunner {
   private constructor(
     readonly options: ResolvedOptions,
     store: Store,
+    telemetry: HostTelemetry | undefined,
   ) {
     if (options.token !== undefined && options.token.length < 16) {
       throw new InvalidArgumentError("token must be at least 16 characters", { parameter: "token" });
@@ -91,6 +124,7 @@ export class Bridge implements CommandRunner {
       optimization: this.optimization,
     });
     this.hostCallRouter = new HostCallRouter(this.serviceHandlers, options.maxMessageBytes);
+    if (telemetry) this.wireTelemetry(telemetry);
   }
 
   /** Starts the fork server and `workers` workers, concurrently; resolves when all are ready. */
@@ -104,9 +138,11 @@ export class Bridge implements CommandRunner {
     resolved.pythonExtraPath = python.extraPath;
     // The store first: a durable one loads its state before anything can use it.
     const store = await openStore(resolved.store.location, resolved.store.options);
+    // OpenTelemetry when the application registered an SDK before this point (telemetry/otel.ts).
+    const telemetry = await HostTelemetry.load();
     let bridge: Bridge;
     try {
-      bridge = new Bridge(resolved, store);
+      bridge = new Bridge(resolved, store, telemetry);
     } catch (err) {
       await store.close();
       throw err;
@@ -118,6 +154,23 @@ export class Bridge implements CommandRunner {
       throw err;
     }
     return bridge;
+  }
+
+  /** Spans on every call (the pool), and the metrics fed by the pool's and the store's events. */
+  private wireTelemetry(t: HostTelemetry): void {
+    this.pool.telemetry = t;
+    this.tools.telemetry = t;
+    this.optimization.telemetry = t;
+    this.hostCallRouter.telemetry = t;
+    this.dspy.jobObserver = jobSpans(t);
+    if (!t.metering) return;
+    this.pool.on("call", (e) => t.callFinished(e));
+    this.pool.on("worker", (e) => t.workerEvent(e));
+    this.store.observe({ committed: (n) => t.variableCommitted(n), delivered: (lag) => t.watchDelivered(lag) });
+    t.observe({
+      inFlight: () => this.pool.stats().workers.reduce((n, w) => n + w.inFlight, 0),
+      queued: () => this.pool.stats().queued,
+    });
   }
 
   private async boot(): Promise<void> {

@@ -24,20 +24,23 @@ const attachment = fc.oneof(
     }),
   ),
 );
+const hex = (n: number) => fc.string({ unit: fc.constantFrom(..."0123456789abcdef"), minLength: n, maxLength: n });
+/** A W3C traceparent as the host writes it (ASCII), or none. */
+const traceparent = fc.option(fc.tuple(hex(32), hex(16), fc.constantFrom("00", "01")).map(([t, s, f]) => `00-${t}-${s}-${f}`));
 const value = fc.record({ json: text, attachments: fc.array(attachment, { maxLength: 3 }) }).map((v) => create(ValueSchema, v));
 
 test("encodeExecuteFrame writes exactly what the generated encoder writes", () => {
   fc.assert(
-    fc.property(u32, text, value, text, u32, fc.boolean(), fc.option(u32), (callId, command, args, sessionId, timeoutMs, stream, window) => {
+    fc.property(u32, text, value, text, u32, fc.boolean(), fc.option(u32), traceparent, (callId, command, args, sessionId, timeoutMs, stream, window, tp) => {
       // streamWindow absent (null) or any u32, 0 included (omitted on the wire, like the generated code).
       const streamWindow = window ?? undefined;
-      const fast = encodeExecuteFrame({ callId, command, args, sessionId, timeoutMs, stream, streamWindow });
+      const fast = encodeExecuteFrame({ callId, command, args, sessionId, timeoutMs, stream, streamWindow, traceparent: tp ?? undefined });
       const reference = toBinary(
         WorkerFrameSchema,
         create(WorkerFrameSchema, {
           kind: {
             case: "execute",
-            value: create(ExecuteRequestSchema, { callId, command, args, sessionId, timeoutMs, stream, streamWindow: streamWindow ?? 0 }),
+            value: create(ExecuteRequestSchema, { callId, command, args, sessionId, timeoutMs, stream, streamWindow: streamWindow ?? 0, traceparent: tp ?? "" }),
           },
         }),
       );

@@ -24,6 +24,7 @@ from typing import Any, AsyncIterator, Callable, Optional, Union
 from google.protobuf import message_factory
 
 from .._gen.dspy_bridge.v1 import bridge_pb2, worker_pb2
+from ..telemetry import _otel as _telemetry
 from ..errors import BridgeClosedError, BridgeTimeoutError, PayloadTooLargeError, ProtocolError, error_from_detail
 
 __all__ = ["HostCalls", "HostStream", "install", "local_route", "DEFAULT_STREAM_WINDOW"]
@@ -175,7 +176,10 @@ class HostCalls:
         call_id = self._take_id()
         future: asyncio.Future[bytes] = self.loop.create_future()
         self._pending[call_id] = future
-        self._send(worker_pb2.WorkerFrame(host_call=worker_pb2.HostCall(call_id=call_id, method=method, request=payload)))
+        host_call = worker_pb2.HostCall(call_id=call_id, method=method, request=payload)
+        if _telemetry._tracer is not None:  # the host's span for this call joins the current trace
+            host_call.traceparent = _telemetry.current_traceparent()
+        self._send(worker_pb2.WorkerFrame(host_call=host_call))
         # A timer, not asyncio.wait_for: no extra task or timeout context per call, and it
         # works wherever it is awaited (from any Task, or none).
         expiry = None if timeout is None else self.loop.call_later(timeout, self._expire, call_id, method, timeout)

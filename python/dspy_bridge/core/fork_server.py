@@ -92,8 +92,11 @@ def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid
         _lifecycle.reset_child_signals()
         _lifecycle.set_parent_death_signal(signal.SIGKILL, zygote_pid)
         _lifecycle.start_stdin_watchdog(lambda: os._exit(0))
+        from ..telemetry import setup_worker
         from .registry import default_registry
         from .server import WorkerProtocol
+
+        setup_worker()  # OpenTelemetry, if the application registered an SDK (it was imported before the fork)
 
         try:
             import uvloop  # type: ignore[import-not-found]

@@ -17,10 +17,11 @@ import functools
 import os
 import sys
 import traceback
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable, Coroutine, Optional
 
 from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
+from ..telemetry import _otel as _telemetry
 from ..values import decode_value, encode_value, encode_value_parts
 from ._busy_poll import BusyPoll
 from ._host_calls import HostCalls
@@ -152,6 +153,8 @@ class WorkerProtocol(asyncio.Protocol):
         self._tasks: dict[int, asyncio.Task[Any]] = {}
         # Stream calls under flow control (ExecuteRequest.stream_window > 0), by call id.
         self._windows: dict[int, _StreamWindow] = {}
+        # Traced calls' spans, by call id, ended with their answer (empty when not tracing).
+        self._spans: dict[int, Any] = {}
         self._served = 0
         # What broke this worker, if its own code failed (not a command's): see _crash.
         self.fatal_error: BaseException | None = None
@@ -316,6 +319,11 @@ class WorkerProtocol(asyncio.Protocol):
         except BaseException as err:  # noqa: BLE001 - reported to the caller
             self._send_error(call_id, err, req.stream)
             return
+        # Traced (telemetry.setup_worker found an SDK): the command's span is current while its
+        # Task is made, so the Task's context (copied then) carries it to everything it calls.
+        if _telemetry._tracer is not None:
+            self._execute_traced(call_id, cmd, kwargs, req)
+            return
         # Each call gets a Task of its own (its own context, cancellable; named after the
         # command), started eagerly.
         if cmd.is_stream:
@@ -328,6 +336,28 @@ class WorkerProtocol(asyncio.Protocol):
             task = _start_task(self._loop, self._run_sync(call_id, cmd.fn, kwargs), cmd.name)
         if not task.done():  # it suspended (or, on another event loop, has not started yet)
             self._track(call_id, task, cmd.is_stream)
+
+    def _execute_traced(self, call_id: int, cmd: Command, kwargs: dict[str, Any], req: Any) -> None:
+        span, token = _telemetry.start_command(cmd.name, req.traceparent, req.session_id, self._worker_id)
+        self._spans[call_id] = span
+        try:
+            if cmd.is_stream:
+                task = _start_task(self._loop, self._run_stream(call_id, cmd, kwargs, req.stream_window), cmd.name)
+            elif cmd.is_async:
+                task = _start_task(self._loop, self._run_async(call_id, cmd.fn, kwargs), cmd.name)
+            elif cmd.blocking:
+                task = _start_task(self._loop, self._run_blocking(call_id, cmd.fn, kwargs), cmd.name)
+            else:
+                task = _start_task(self._loop, self._run_sync(call_id, cmd.fn, kwargs), cmd.name)
+        finally:
+            _telemetry.detach(token)
+        if not task.done():
+            self._track(call_id, task, cmd.is_stream)
+
+    def _end_span(self, call_id: int, error: Optional[BaseException]) -> None:
+        span = self._spans.pop(call_id, None)
+        if span is not None:
+            _telemetry.end_command(span, error)
 
     def _with_context(self, cmd: Command, args: dict[str, Any], req: Any) -> dict[str, Any]:
         ctx = CommandContext(
@@ -436,6 +466,8 @@ class WorkerProtocol(asyncio.Protocol):
             if flow is not None and self._windows.get(call_id) is flow:
                 del self._windows[call_id]
         self._answered(call_id)
+        if self._spans:
+            self._end_span(call_id, None)
         self._send(WorkerFrame(stream_item=StreamItem(call_id=call_id, end=True)))
 
     @staticmethod
@@ -462,6 +494,8 @@ class WorkerProtocol(asyncio.Protocol):
 
     # -- answers ----------------------------------------------------------------------
     def _send_result(self, call_id: int, result: Any) -> None:
+        if self._spans:
+            self._end_span(call_id, None)
         try:
             text, attachments = encode_value_parts(result, "result")
             try:
@@ -499,6 +533,8 @@ class WorkerProtocol(asyncio.Protocol):
         self._write(payload)
 
     def _send_error(self, call_id: int, err: BaseException, stream: bool) -> None:
+        if self._spans:
+            self._end_span(call_id, err)
         detail = _fit(error_to_detail(err), self._max_message_bytes)
         if stream:
             frame = WorkerFrame(stream_item=StreamItem(call_id=call_id, error=detail))

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, overload
 
 from ..core.registry import Command, CommandContext, CommandRegistry
 from ..errors import AlreadyExistsError, BridgeError, InvalidArgumentError, NotFoundError
+from ..telemetry import _otel as _telemetry
 from ._errors import ToolExecutionError, ToolNotFoundError
 from ._schema import JSONSchema, function_schema, parse_docstring
 
@@ -341,6 +342,12 @@ class ToolRegistry:
             raise InvalidArgumentError(f"tool '{name}' is a streaming tool: call it with stream", parameter="name")
         session = session_id if session_id is not None else (context.session_id if context else _current_session.get())
         kwargs = self._kwargs(found, args, context, session)
+        if _telemetry._tracer is not None:
+            with _telemetry.tool_span(name, session):
+                return await self._run(found, kwargs, session)
+        return await self._run(found, kwargs, session)
+
+    async def _run(self, found: Any, kwargs: dict[str, Any], session: "str | None") -> Any:
         token = _current_session.set(session)
         try:
             if found.blocking and not found.is_async:

@@ -14,6 +14,7 @@ import { HostReplySchema, type HostCall, type HostReply } from "../gen/dspy_brid
 import { errorToDetail, FailedPreconditionError, InvalidArgumentError, PayloadTooLargeError } from "../errors/index.js";
 import { IdMap } from "../transport/id-map.js";
 import type { Handler } from "./handlers.js";
+import type { HostTelemetry } from "../telemetry/otel.js";
 import { ERROR_DETAIL_METADATA_KEY } from "./service-error.js";
 
 interface Method {
@@ -27,6 +28,8 @@ interface Method {
 /** The RPCs of the bridge service by name ("GetVariables"), for every worker connection. */
 export class HostCallRouter {
   private readonly methods = new Map<string, Method>();
+  /** OpenTelemetry: a span per host call that carries the worker's span (telemetry/otel.ts). */
+  telemetry: HostTelemetry | undefined = undefined;
 
   /** @param maxMessageBytes the largest response sent back (the worker refuses bigger frames). */
   constructor(
@@ -48,7 +51,7 @@ export class HostCallRouter {
    * `refuseAll` (the pool runs without its bridge service) every call is refused.
    */
   open(reply: (frame: HostReply) => void, refuseAll = false): HostCalls {
-    return new HostCalls(this.methods, reply, this.maxMessageBytes, refuseAll);
+    return new HostCalls(this.methods, reply, this.maxMessageBytes, refuseAll, this.telemetry);
   }
 }
 
@@ -158,6 +161,7 @@ export class HostCalls {
     private readonly reply: (frame: HostReply) => void,
     private readonly maxMessageBytes: number,
     private readonly refuseAll = false,
+    private readonly telemetry: HostTelemetry | undefined = undefined,
   ) {}
 
   get inFlight(): number {
@@ -188,10 +192,18 @@ export class HostCalls {
       return this.answer(id, errorToDetail(new InvalidArgumentError(`a malformed ${call.method} request: ${(err as Error).message}`, { parameter: "request" })));
     }
     if (method.streaming) this.serveStream(id, call, method, request);
+    else if (call.traceparent && this.telemetry !== undefined) this.serveTraced(id, call, method, request, this.telemetry);
     else this.serveUnary(id, call, method, request);
   }
 
-  private serveUnary(id: number, call: HostCall, method: Method, request: unknown): void {
+  /** A unary host call inside a span, a child of the worker's span the call carries. */
+  private serveTraced(id: number, call: HostCall, method: Method, request: unknown, telemetry: HostTelemetry): void {
+    const scope = telemetry.startRemote(`dspy_bridge.host_call ${call.method}`, call.traceparent, { "dspy_bridge.host_call.method": call.method });
+    if (!scope) return this.serveUnary(id, call, method, request);
+    scope.run(() => this.serveUnary(id, call, method, request, (error) => scope.end(error)));
+  }
+
+  private serveUnary(id: number, call: HostCall, method: Method, request: unknown, onFinish?: (error?: unknown) => void): void {
     const listeners: (() => void)[] = [];
     const shim: CallShim = {
       request,
@@ -216,6 +228,7 @@ export class HostCalls {
       done = true;
       this.pending.delete(id);
       this.reply(create(HostReplySchema, { callId: id, outcome }));
+      onFinish?.(outcome.case === "error" ? new Error(outcome.value.message) : undefined);
     };
     try {
       (method.handler as (call: CallShim, callback: (err: unknown, res?: unknown) => void) => void)(shim, (err, res) => {

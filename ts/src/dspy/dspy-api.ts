@@ -6,7 +6,7 @@
 import { NotFoundError } from "../errors/index.js";
 import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { toWire, type LMSpec } from "./lm-spec.js";
-import { listOptimizers, OptimizerJob, type OptimizeOptions, type OptimizerInfo } from "./optimizer-jobs.js";
+import { listOptimizers, OptimizerJob, type OptimizeOptions, type OptimizerInfo, type OptimizerJobObserver } from "./optimizer-jobs.js";
 
 export type { LMEngine, LMSpec } from "./lm-spec.js";
 
@@ -100,6 +100,8 @@ function programInfo(raw: Record<string, unknown>): ProgramInfo {
 
 export class DSPyApi {
   private readonly lms = new Map<string, LMSpec>();
+  /** Told of every optimizer job (telemetry, the run history, the dashboard): set by the bridge. */
+  jobObserver: OptimizerJobObserver | undefined = undefined;
 
   constructor(private readonly runner: CommandRunner) {}
 
@@ -269,6 +271,6 @@ export class SessionPrograms {
    * replaces the program (or saves it as `saveAs`); a cancelled or failed one leaves it as it was.
    */
   optimize(programId: string, options: OptimizeOptions): OptimizerJob {
-    return new OptimizerJob(this.runner, (choice) => this.api.lmFor(choice), this.sessionId, programId, options);
+    return new OptimizerJob(this.runner, (choice) => this.api.lmFor(choice), this.sessionId, programId, options, this.api.jobObserver);
   }
 }

@@ -119,6 +119,13 @@ export type OptimizerJobState = "running" | "succeeded" | "failed" | "cancelled"
 
 type LMResolver = (choice: string | LMSpec | undefined) => Record<string, unknown> | undefined;
 
+/** Told of every optimizer job's life (telemetry, the run history, the dashboard). */
+export interface OptimizerJobObserver {
+  started(sessionId: string, programId: string, info: OptimizerJobInfo): void;
+  progress(sessionId: string, info: OptimizerJobInfo, progress: OptimizerProgress): void;
+  ended(sessionId: string, info: OptimizerJobInfo | undefined, state: OptimizerJobState, result: OptimizerResult | undefined, error: unknown): void;
+}
+
 function wireMetric(metric: MetricSpec | undefined): unknown {
   if (metric === undefined) return null;
   if (typeof metric === "string" && metric.length > 0) return metric;
@@ -196,6 +203,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
     sessionId: string,
     readonly programId: string,
     private readonly options: OptimizeOptions,
+    private readonly observer?: OptimizerJobObserver,
   ) {
     if (!options || typeof options.optimizer !== "string" || !options.optimizer) {
       throw new InvalidArgumentError("optimize needs an optimizer name", { parameter: "optimizer" });
@@ -255,10 +263,12 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
             startedAt: new Date((item.started_at as number) * 1000),
           };
           startedResolve(this.info);
+          this.observer?.started(sessionId, this.programId, this.info);
         } else if (item.type === "progress") {
           const progress = progressFrom(item, this.info?.jobId ?? "", this.info?.optimizer ?? this.options.optimizer);
           this.events.push(progress);
           this.wake();
+          if (this.info) this.observer?.progress(sessionId, this.info, progress);
           try {
             this.options.onProgress?.(progress);
           } catch {
@@ -270,6 +280,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
       }
       if (!result) throw new InvalidArgumentError("the optimizer job ended without a result");
       this.jobState = "succeeded";
+      this.observer?.ended(sessionId, this.info, "succeeded", result, undefined);
       return result;
     } catch (error) {
       const cancelled = error instanceof CancelledError || this.controller.signal.aborted;
@@ -278,6 +289,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
       const reason: unknown = this.controller.signal.aborted ? this.controller.signal.reason : undefined;
       this.failure = !cancelled ? error : reason instanceof CancelledError ? reason : error instanceof CancelledError ? error : new CancelledError("optimization job cancelled", { cause: error });
       startedReject(this.failure);
+      this.observer?.ended(sessionId, this.info, this.jobState, undefined, this.failure);
       throw this.failure;
     } finally {
       this.wake();

@@ -13,6 +13,7 @@ import { gridSource, randomSource, type CandidateSource } from "./candidates.js"
 import { BUILT_IN_OPTIMIZERS, PythonOptimizers } from "./python-optimizers.js";
 import type { CommandRunner } from "../command-runner.js";
 import { openWorkerOptimizer } from "./worker-optimizer.js";
+import type { HostTelemetry } from "../telemetry/otel.js";
 
 export interface OptimizationOptions {
   /** "random", "grid", "bayesian" (alias "tpe": Optuna TPE in the session's worker), or a registered Python optimizer. */
@@ -130,6 +131,8 @@ function checkRunOptions(o: OptimizationOptions): void {
 
 export class OptimizationRuns {
   private readonly runs = new Map<string, Run>();
+  /** OpenTelemetry: a span per run and a child span per trial with its score (telemetry/otel.ts). */
+  telemetry: HostTelemetry | undefined = undefined;
   /** Python optimizer classes by name (register_python_optimizer). */
   readonly pythonOptimizers: PythonOptimizers;
 
@@ -331,6 +334,14 @@ export class OptimizationRuns {
     };
     let source: CandidateSource | undefined;
     let applied = false;
+    const telemetry = this.telemetry;
+    const targetName = "variable" in run.target ? run.target.variable : run.target.configuration;
+    const runSpan = telemetry?.startSpan(`dspy_bridge.optimization ${targetName}`, {
+      "dspy_bridge.optimization.id": run.id,
+      "dspy_bridge.optimization.optimizer": o.optimizer,
+      "dspy_bridge.optimization.target": targetName,
+      "dspy_bridge.session_id": run.sessionId,
+    });
     try {
       source = await opening;
       for (let i = 1; i <= maxIterations && !run.stop; i++) {
@@ -353,11 +364,18 @@ export class OptimizationRuns {
           run.status.state = "exhausted";
           break;
         }
-        await apply(values);
-        applied = true;
-        const raw = await this.tools.call(o.objective, values as Record<string, unknown>, { session: run.sessionId, signal });
-        const { score, metrics } = typeof raw === "number" ? { score: raw, metrics: {} } : ((raw ?? {}) as { score: number; metrics?: Record<string, unknown> });
-        if (typeof score !== "number" || !Number.isFinite(score)) throw new InvalidArgumentError(`objective '${o.objective}' must return a finite number or { score }`);
+        const candidate = values;
+        const trial = async (span: { setAttribute(key: string, value: number): unknown } | undefined) => {
+          await apply(candidate);
+          applied = true;
+          const raw = await this.tools.call(o.objective, candidate as Record<string, unknown>, { session: run.sessionId, signal });
+          const scored = typeof raw === "number" ? { score: raw, metrics: {} } : ((raw ?? {}) as { score: number; metrics?: Record<string, unknown> });
+          if (typeof scored.score !== "number" || !Number.isFinite(scored.score)) throw new InvalidArgumentError(`objective '${o.objective}' must return a finite number or { score }`);
+          span?.setAttribute("dspy_bridge.trial.score", scored.score);
+          return scored;
+        };
+        const { score, metrics } =
+          telemetry && runSpan ? await telemetry.inSpan("dspy_bridge.optimization.trial", { "dspy_bridge.trial.iteration": i }, trial, runSpan) : await trial(undefined);
         await source.tell(values, score);
         const entry = { optimizationId: run.id, iteration: i, values, score, metrics: metrics ?? {}, timestamp: new Date() };
         run.history.push(entry);
@@ -393,6 +411,10 @@ export class OptimizationRuns {
     if (!run.sessionGone) await source?.close().catch(() => {}); // the worker may be gone; the run is over either way
     run.status.isOptimizing = false;
     run.status.lastUpdate = new Date();
+    if (telemetry && runSpan) {
+      const ended = { "dspy_bridge.optimization.state": run.status.state, "dspy_bridge.optimization.iterations": run.status.iteration };
+      telemetry.endSpan(runSpan, run.status.bestScore === undefined ? ended : { ...ended, "dspy_bridge.optimization.best_score": run.status.bestScore }, run.status.failure);
+    }
   }
 
   /** Resolves with the run's id once its optimizer is ready (a Python optimizer is constructed in the worker); rejects with the typed error that failed the run before its first candidate. */

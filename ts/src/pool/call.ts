@@ -1,6 +1,7 @@
 // One call's bookkeeping from execute()/stream() to its answer.
 import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import type { StreamSink } from "../stream-sink.js";
+import type { CallSpan } from "../telemetry/otel.js";
 
 const unset = (): void => {};
 
@@ -25,6 +26,8 @@ export class Call<W = unknown> {
   queue: Call<W>[] | undefined;
   /** Stream calls: the flow-control window sent to the worker (0 = no limit). */
   streamWindow = 0;
+  /** The call's OpenTelemetry span, when the host traces (its traceparent goes in the frame). */
+  span: CallSpan | undefined = undefined;
 
   constructor(
     readonly command: string,

@@ -32,6 +32,7 @@ import { streamWindowOf, type ResolvedOptions } from "./options.js";
 import { pythonFixHint } from "./python-env.js";
 import { RestartPolicy } from "./restart-policy.js";
 import { StreamSink } from "../stream-sink.js";
+import type { HostTelemetry } from "../telemetry/otel.js";
 import { WorkerProcess, type PoolCall, type WorkerHostCalls } from "./worker-process.js";
 
 export type BridgeState = "starting" | "running" | "closing" | "closed" | "failed";
@@ -117,6 +118,8 @@ export class WorkerPool implements CommandRunner {
   private failure: BridgeError | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private idleWaiters: (() => void)[] = [];
+  /** OpenTelemetry, when an SDK was registered before the bridge started (telemetry/otel.ts). */
+  telemetry: HostTelemetry | undefined = undefined;
 
   /** `token`: the per-host secret every worker presents in its Hello. */
   constructor(
@@ -347,6 +350,7 @@ export class WorkerPool implements CommandRunner {
     }
     const call = new Call<WorkerProcess>(command, encoded, options.session, Math.ceil(timeoutMs), stream);
     call.streamWindow = streamWindow;
+    if (this.telemetry !== undefined) call.span = this.telemetry.startCall(command, options.session, stream);
     return call;
   }
 
@@ -498,6 +502,11 @@ export class WorkerPool implements CommandRunner {
       else call.sink?.end();
     } else {
       call.resolve(value);
+    }
+    if (call.span !== undefined) {
+      const now = performance.now();
+      const reason = error === undefined ? undefined : error instanceof BridgeError ? error.reason : "internal";
+      this.telemetry!.endCall(call.span, call.worker?.id, (call.dispatchedAt || now) - call.enqueuedAt, error, reason);
     }
     if (this.emitter.listenerCount("call") > 0) {
       const now = performance.now();

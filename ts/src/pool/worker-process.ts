@@ -84,6 +84,7 @@ export class WorkerProcess {
       timeoutMs: call.remainingMs(),
       stream: call.stream,
       streamWindow: call.streamWindow,
+      traceparent: call.span?.traceparent,
     });
   }
 

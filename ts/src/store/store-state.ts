@@ -21,8 +21,16 @@ export interface Watcher {
   onEnd: (error?: BridgeError) => void;
 }
 
+/** Told of commits and watch deliveries (the host's metrics); absent, nothing is measured. */
+export interface StoreObserver {
+  committed(changes: number): void;
+  /** `lagMs`: from the commit's timestamp to its delivery to a watcher. */
+  delivered(lagMs: number): void;
+}
+
 export class StoreState {
   applied: LogId = LOG_START;
+  observer: StoreObserver | undefined = undefined;
   sessions = new Map<string, SessionRecord>();
   private log: Commit[] = [];
   /** The sum of the log's commits' bytes. */
@@ -183,6 +191,7 @@ export class StoreState {
       for (const c of dropped) this.logBytes -= c.bytes;
       this.compactedRevision = dropped[dropped.length - 1]!.revision;
     }
+    if (this.observer !== undefined) this.observer.committed(commit.changes.length);
     for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit, false);
   }
 
@@ -317,6 +326,7 @@ export class StoreState {
     // same variables then share one array, so the transport can encode it once for all.
     const changes = commit.changes.every(visible) ? commit.changes : commit.changes.filter(visible);
     if (changes.length > 0 || initial) w.onMessage({ kind: "commit", revision: commit.revision, changes, initial });
+    if (this.observer !== undefined && !initial && changes.length > 0) this.observer.delivered(Date.now() - changes[0]!.timestampMs);
   }
 
   /**

@@ -21,7 +21,7 @@ import { compilePattern, stringMap } from "./input-checks.js";
 import { checkSize, measureValue, measureWrite, sizeLimits, type SizeLimits } from "./limits.js";
 import type { HistoryEntry, SessionInfo, SessionRecord, VariableRecord } from "./records.js";
 import type { StoreBackend } from "./store-backend.js";
-import { StoreState } from "./store-state.js";
+import { StoreState, type StoreObserver } from "./store-state.js";
 import type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";
 import { StoreUnavailableError } from "./store-unavailable-error.js";
 import { canonicalType, inferType, validateConstraints, validateValue, type VariableType } from "./types/index.js";
@@ -107,6 +107,11 @@ export class Store {
   /** The newest revision this host has applied. */
   get currentRevision(): number {
     return this.state.applied.rev;
+  }
+
+  /** Told of every commit applied and every watch delivery (the host's metrics). */
+  observe(observer: StoreObserver | undefined): void {
+    this.state.observer = observer;
   }
 
   get watcherCount(): number {

@@ -2,6 +2,7 @@
 // to Python `@tool` functions. The side that owns a tool validates its arguments.
 import { AlreadyExistsError, CancelledError, InvalidArgumentError, NotFoundError, TimeoutError } from "../errors/index.js";
 import type { CallOptions, CommandRunner } from "../command-runner.js";
+import type { HostTelemetry } from "../telemetry/otel.js";
 import { compileArgsSchema, type JsonSchema, type Validator } from "./schema.js";
 
 export interface ToolContext {
@@ -47,6 +48,9 @@ export class ToolsApi {
   /** name -> (session or "" for global) -> tool */
   private readonly local = new Map<string, Map<string, LocalTool>>();
   private pythonTools: Promise<ToolInfo[]> | undefined;
+
+  /** OpenTelemetry: a span per TypeScript tool call (telemetry/otel.ts). */
+  telemetry: HostTelemetry | undefined = undefined;
 
   constructor(private readonly runner: CommandRunner & { tools: ToolsApi }) {}
 
@@ -168,7 +172,14 @@ export class ToolsApi {
     return t ? this.describe(t) : undefined;
   }
 
-  private async invokeLocal(tool: LocalTool, args: unknown, session: string | undefined, signal: AbortSignal | undefined, timeoutMs = 0): Promise<unknown> {
+  private invokeLocal(tool: LocalTool, args: unknown, session: string | undefined, signal: AbortSignal | undefined, timeoutMs = 0): Promise<unknown> {
+    const telemetry = this.telemetry;
+    if (telemetry?.tracer === undefined || tool.streaming) return this.runLocal(tool, args, session, signal, timeoutMs);
+    const attributes = { "dspy_bridge.tool.name": tool.name, "dspy_bridge.tool.side": "typescript", ...(session ? { "dspy_bridge.session_id": session } : {}) };
+    return telemetry.inSpan(`dspy_bridge.tool ${tool.name}`, attributes, () => this.runLocal(tool, args, session, signal, timeoutMs));
+  }
+
+  private async runLocal(tool: LocalTool, args: unknown, session: string | undefined, signal: AbortSignal | undefined, timeoutMs = 0): Promise<unknown> {
     if (args === null || typeof args !== "object" || Array.isArray(args)) {
       throw new InvalidArgumentError(`tool '${tool.name}': arguments must be an object`, { parameter: "args" });
     }

@@ -49,6 +49,8 @@ export interface ExecuteFields {
   stream: boolean;
   /** Stream calls: items the worker may send before the host grants more; 0 = no limit. */
   streamWindow?: number;
+  /** W3C traceparent of the host's span for the call (ASCII, 55 bytes); absent when not tracing. */
+  traceparent?: string | undefined;
 }
 
 // Strings up to this length are measured and copied in JavaScript when they are ASCII:
@@ -90,6 +92,8 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   if (f.stream) reqLen += 2;
   const window = f.streamWindow ?? 0;
   if (window) reqLen += 1 + varintSize(window);
+  const traceparent = f.traceparent || undefined; // "" is omitted, as the generated code omits it
+  if (traceparent !== undefined) reqLen += 1 + varintSize(traceparent.length) + traceparent.length;
   const frameLen = 1 + varintSize(reqLen) + reqLen;
 
   const buf = Buffer.allocUnsafe(4 + frameLen);
@@ -135,6 +139,11 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   if (window) {
     buf[p++] = tag(7, WIRE_VARINT);
     p = writeVarint(buf, p, window);
+  }
+  if (traceparent !== undefined) {
+    buf[p++] = tag(8, WIRE_LEN);
+    p = writeVarint(buf, p, traceparent.length);
+    p = writeString(buf, p, traceparent, true);
   }
   return buf;
 }

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("call_id", "command", "args", "session_id", "timeout_ms", "stream", "stream_window")
+    __slots__ = ("call_id", "command", "args", "session_id", "timeout_ms", "stream", "stream_window", "traceparent")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class ExecuteRequest(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     STREAM_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     command: str
     args: _values_pb2.Value
@@ -25,7 +26,8 @@ class ExecuteRequest(_message.Message):
     timeout_ms: int
     stream: bool
     stream_window: int
-    def __init__(self, call_id: _Optional[int] = ..., command: _Optional[str] = ..., args: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., session_id: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., stream: _Optional[bool] = ..., stream_window: _Optional[int] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, call_id: _Optional[int] = ..., command: _Optional[str] = ..., args: _Optional[_Union[_values_pb2.Value, _Mapping]] = ..., session_id: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., stream: _Optional[bool] = ..., stream_window: _Optional[int] = ..., traceparent: _Optional[str] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
     __slots__ = ("call_id", "result", "error")
@@ -58,18 +60,20 @@ class StreamCredit(_message.Message):
     def __init__(self, call_id: _Optional[int] = ..., items: _Optional[int] = ...) -> None: ...
 
 class HostCall(_message.Message):
-    __slots__ = ("call_id", "method", "request", "stream", "stream_window")
+    __slots__ = ("call_id", "method", "request", "stream", "stream_window", "traceparent")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     STREAM_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     method: str
     request: bytes
     stream: bool
     stream_window: int
-    def __init__(self, call_id: _Optional[int] = ..., method: _Optional[str] = ..., request: _Optional[bytes] = ..., stream: _Optional[bool] = ..., stream_window: _Optional[int] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, call_id: _Optional[int] = ..., method: _Optional[str] = ..., request: _Optional[bytes] = ..., stream: _Optional[bool] = ..., stream_window: _Optional[int] = ..., traceparent: _Optional[str] = ...) -> None: ...
 
 class HostReply(_message.Message):
     __slots__ = ("call_id", "response", "error", "end")
