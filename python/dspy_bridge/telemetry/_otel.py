@@ -220,7 +220,7 @@ def _dspy_callback() -> Any:
             if opened is not None and opened[1] is not None:
                 try:
                     _api.context.detach(opened[1])
-                except Exception:  # noqa: BLE001, S110 - ended in another context: the span still ends
+                except Exception:  # noqa: BLE001 - ended in another context: the span still ends
                     pass
             return opened
 

@@ -347,7 +347,7 @@ class ToolRegistry:
                 return await self._run(found, kwargs, session)
         return await self._run(found, kwargs, session)
 
-    async def _run(self, found: Any, kwargs: dict[str, Any], session: "str | None") -> Any:
+    async def _run(self, found: Any, kwargs: dict[str, Any], session: str | None) -> Any:
         token = _current_session.set(session)
         try:
             if found.blocking and not found.is_async:
