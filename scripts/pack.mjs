@@ -208,9 +208,10 @@ export function buildWheel(outDir) {
   const dist = p.name.replace(/[-_.]+/g, "_");
   const version = p.version;
   const pkgDir = join(root, "python", "dspy_bridge");
-  const init = readFileSync(join(pkgDir, "__init__.py"), "utf8");
-  const declared = /__version__\s*=\s*"([^"]+)"/.exec(init)?.[1];
-  if (declared !== version) throw new Error(`python/dspy_bridge/__init__.py says __version__ ${declared}, python/pyproject.toml ${version}`);
+  // dspy_bridge.__version__ is the generated VERSION (proto/constants.json, npm run codegen).
+  const constants = readFileSync(join(pkgDir, "_gen", "constants.py"), "utf8");
+  const declared = /^VERSION: Final = "([^"]+)"/m.exec(constants)?.[1];
+  if (declared !== version) throw new Error(`python/dspy_bridge/_gen/constants.py says VERSION ${declared}, python/pyproject.toml ${version}: run \`npm run codegen\``);
 
   const meta = ["Metadata-Version: 2.1", `Name: ${p.name}`, `Version: ${version}`];
   if (p.description) meta.push(`Summary: ${p.description}`);

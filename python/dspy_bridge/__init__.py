@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._gen.constants import VERSION as __version__
 
 __all__ = ["SessionContext", "SyncSessionContext", "VariableCache", "VariableUpdate"]
 

@@ -18,8 +18,8 @@ import { Sessions } from "./sessions/index.js";
 import { openStore, type Store } from "./store/index.js";
 import { ToolsApi } from "./tools/index.js";
 import { generateToken } from "./transport/host-listener.js";
+import { VERSION } from "./gen/constants.js";
 import {
-  HOST_VERSION,
   WorkerPool,
   choosePython,
   resolveOptions,
@@ -116,7 +116,7 @@ export class Bridge implements CommandRunner {
     this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools, this.pool);
     this.sessions = new Sessions(this.store, this.pool, this.dspy, this.configurations);
     this.serviceHandlers = bridgeServiceHandlers({
-      hostVersion: HOST_VERSION,
+      hostVersion: VERSION,
       workersReady: () => this.pool.workersReady(),
       store: this.store,
       tools: this.tools,
@@ -183,6 +183,7 @@ export class Bridge implements CommandRunner {
         token: this.token,
         credentials: this.credentials,
         handlers: this.serviceHandlers,
+        maxMessageBytes: o.maxMessageBytes,
         onLog: (line) => this.pool.log({ source: "host", stream: "stderr", line }),
       });
     }

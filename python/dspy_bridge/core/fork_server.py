@@ -28,6 +28,7 @@ import sys
 import time
 from typing import Any
 
+from .._gen.constants import DEFAULT_MAX_MESSAGE_BYTES
 from .._gen.dspy_bridge.v1 import worker_pb2
 from . import _host_calls, _lifecycle, _lm_engines
 from ._framing import FrameDecoder, encode_frame
@@ -154,7 +155,7 @@ def main() -> None:
     parser.add_argument("--socket", required=True, help="host Unix socket path")
     parser.add_argument("--preload", default="dspy", help="comma-separated modules imported before forking")
     parser.add_argument("--modules", default="", help="comma-separated user modules that register commands")
-    parser.add_argument("--max-message-bytes", type=int, default=128 * 1024 * 1024)
+    parser.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
     parser.add_argument("--busy-poll-us", type=_non_negative, default=0, help="busy-poll window after a lone answer, µs (0: off)")
     args = parser.parse_args()
 

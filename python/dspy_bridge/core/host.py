@@ -22,6 +22,10 @@ from typing import Any, Optional, Union
 
 import grpc
 
+# DEFAULT_MAX_MESSAGE_BYTES: the largest message a channel sends or receives outside a worker
+# (the host's default maxMessageBytes, shared through proto/constants.json); grpc's own default
+# of 4 MB would refuse values the host accepts.
+from .._gen.constants import DEFAULT_MAX_MESSAGE_BYTES
 from .._gen.dspy_bridge.v1 import bridge_pb2_grpc
 from ..errors import (
     AuthenticationError,
@@ -48,10 +52,6 @@ __all__ = [
 ]
 
 ERROR_DETAIL_METADATA_KEY = "dspy-bridge-error-bin"
-
-DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
-"""The largest message a channel sends or receives outside a worker (the host's default
-``maxMessageBytes``); grpc's own default of 4 MB would refuse values the host accepts."""
 
 # Set by the fork server from its stdin and its command line, so worker code can connect
 # without arguments, and its channels carry the limit its host was started with.

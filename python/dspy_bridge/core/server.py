@@ -30,10 +30,9 @@ from .registry import Command, CommandContext, CommandRegistry
 
 __all__ = ["WorkerProtocol", "PROTOCOL_VERSION", "rss_bytes"]
 
-# The frames' meaning (worker.proto): the host refuses a fork server or worker that speaks
-# another version. 2: host streams (HostCall.stream, HostReply.end, HostStreamCredit).
-PROTOCOL_VERSION = 2
-FRAME_OVERHEAD_BYTES = 64 * 1024
+# PROTOCOL_VERSION: the frames' meaning, in every Hello (the host refuses another version);
+# FRAME_OVERHEAD_BYTES: room for ids and names around a message in one frame.
+from .._gen.constants import FRAME_OVERHEAD_BYTES, PROTOCOL_VERSION
 
 WorkerFrame = worker_pb2.WorkerFrame
 ExecuteResponse = worker_pb2.ExecuteResponse

@@ -3,6 +3,7 @@
 // address; any other address must be asked for.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../gen/constants.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { bindPrivateSocket, type BoundSocket } from "../transport/unix-socket.js";
 import { authInterceptor, routeUnknownMethods } from "./auth.js";
@@ -21,6 +22,8 @@ export interface BridgeServerOptions {
   handlers: Record<string, Handler>;
   /** Scoped credentials this host accepts besides its token (none: the token only). */
   credentials?: Credentials;
+  /** The largest request or response (the host's option maxMessageBytes). Default DEFAULT_MAX_MESSAGE_BYTES. */
+  maxMessageBytes?: number;
   onLog: (line: string) => void;
 }
 
@@ -49,10 +52,11 @@ export class BridgeServer {
 
   static async start(options: BridgeServerOptions): Promise<BridgeServer> {
     checkLocal(options.listen, options.allowRemote ?? false);
+    const messageLimit = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const server = new Server({
       interceptors: [authInterceptor(options.token, (why) => options.onLog(`refused a bridge call: ${why}`), options.credentials)],
-      "grpc.max_receive_message_length": 128 * 1024 * 1024,
-      "grpc.max_send_message_length": 128 * 1024 * 1024,
+      "grpc.max_receive_message_length": messageLimit,
+      "grpc.max_send_message_length": messageLimit,
     });
     routeUnknownMethods(server);
     server.addService(grpcServiceDefinition(BridgeService as never), refuseUndecodable(options.credentials ? scopeHandlers(options.handlers, options.token, options.credentials) : options.handlers) as never);

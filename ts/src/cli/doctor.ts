@@ -6,7 +6,7 @@ import { defaultPython } from "../pool/options.js";
 import { checkoutRoot, pythonEnvStatus, shippedWheel } from "../pool/python-env.js";
 import { runModuleArgs } from "../pool/python-launch.js";
 import { parseStoreSpec } from "../store/index.js";
-import { PROTOCOL_VERSION } from "../transport/frame-codec.js";
+import { PROTOCOL_VERSION } from "../gen/constants.js";
 import type { CliFlags } from "./flags.js";
 import { Reporter } from "./report.js";
 

@@ -1,4 +1,4 @@
-export { HOST_VERSION, WorkerPool, type BridgeState, type BridgeStats, type WorkerPoolHooks, type WorkerStats } from "./worker-pool.js";
+export { WorkerPool, type BridgeState, type BridgeStats, type WorkerPoolHooks, type WorkerStats } from "./worker-pool.js";
 export { resolveOptions, type BridgeOptions, type ResolvedOptions, type RecycleOptions, type RestartOptions } from "./options.js";
 export {
   choosePython,

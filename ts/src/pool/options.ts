@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "../errors/index.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../gen/constants.js";
 import { checkoutRoot, pythonEnvStatus, type PythonEnvOptions, type PythonSource } from "./python-env.js";
 import type { StoreOptions } from "../store/index.js";
 import type { LogEvent } from "../telemetry/index.js";
@@ -71,7 +72,10 @@ export interface BridgeOptions {
   healthIntervalMs?: number;
   /** A worker that has not answered a probe after this long is killed and replaced. Default 15,000 ms. */
   healthTimeoutMs?: number;
-  /** Largest message either side accepts. Default 128 MiB. */
+  /**
+   * Largest message either side accepts, on every transport: the worker connections, the
+   * bridge service (gRPC) and the workers' gRPC channels to it. Default 128 MiB.
+   */
   maxMessageBytes?: number;
   /** On close(): how long in-flight calls may finish before workers are killed. Default 5,000 ms. */
   closeGraceMs?: number;
@@ -208,7 +212,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
     startTimeoutMs: int("startTimeoutMs", options.startTimeoutMs, 120_000, 1),
     healthIntervalMs: int("healthIntervalMs", options.healthIntervalMs, 5_000, 0),
     healthTimeoutMs: int("healthTimeoutMs", options.healthTimeoutMs, 15_000, 1),
-    maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, 128 * 1024 * 1024, 1024, 2 ** 32 - 1),
+    maxMessageBytes: int("maxMessageBytes", options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 1024, 2 ** 32 - 1),
     closeGraceMs: int("closeGraceMs", options.closeGraceMs, 5_000, 0),
     streamWindow: streamWindowOf(options.streamWindow, 64),
     busyPollUs: int("busyPollUs", options.busyPollUs, 100, 0, 10_000),

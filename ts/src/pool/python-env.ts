@@ -33,7 +33,7 @@ import { homedir, hostname, platform } from "node:os";
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WorkerStartError } from "../errors/index.js";
-import { PROTOCOL_VERSION } from "../transport/frame-codec.js";
+import { PROTOCOL_VERSION } from "../gen/constants.js";
 
 /** The uv release bootstrapped into the cache when no `uv` is on PATH. */
 export const UV_VERSION = "0.13.9";

@@ -23,7 +23,7 @@ import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetr
 import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { BusyPoll } from "../transport/busy-poll.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
-import { PROTOCOL_VERSION } from "../transport/frame-codec.js";
+import { FRAME_OVERHEAD_BYTES, PROTOCOL_VERSION, VERSION } from "../gen/constants.js";
 import { HostListener } from "../transport/host-listener.js";
 import { decodeValue, encodeValue, type Value } from "../values/index.js";
 import { Call } from "./call.js";
@@ -37,13 +37,9 @@ import { WorkerProcess, type PoolCall, type WorkerHostCalls } from "./worker-pro
 
 export type BridgeState = "starting" | "running" | "closing" | "closed" | "failed";
 
-export const HOST_VERSION = "0.1.0";
-
 /** setTimeout's limit (about 24.8 days); longer timeouts would fire at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-/** Room for ids and names around a message inside one frame. */
-const FRAME_OVERHEAD_BYTES = 64 * 1024;
 /** How long a connecting process has to say hello. */
 const HELLO_TIMEOUT_MS = 10_000;
 /** A crashed worker's calls wait this long for the fork server to say how it ended. */
@@ -533,7 +529,7 @@ export class WorkerPool implements CommandRunner {
         ? undefined
         : `it speaks worker protocol ${hello.protocolVersion} and this host ${PROTOCOL_VERSION}: the Python package dspy_bridge ` +
           `(${hello.role === Hello_Role.FORK_SERVER ? "fork server" : `worker ${hello.workerId}`}, Python ${hello.pythonVersion || "?"}) ` +
-          `and the TypeScript package dspy-bridge ${HOST_VERSION} are different releases; install matching versions: ${pythonFixHint(this.options.python, this.options.pythonSource)}`;
+          `and the TypeScript package dspy-bridge ${VERSION} are different releases; install matching versions: ${pythonFixHint(this.options.python, this.options.pythonSource)}`;
     if (hello.role === Hello_Role.FORK_SERVER) {
       const fs = this.forkServer;
       if (!fs || fs.exited || hello.pid !== fs.pid) connection.destroy();

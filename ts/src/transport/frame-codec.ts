@@ -6,14 +6,6 @@ import { WorkerFrameSchema, type WorkerFrame } from "../gen/dspy_bridge/v1/worke
 
 export const FRAME_HEADER_BYTES = 4;
 
-/**
- * The frames' meaning (worker.proto), in every Hello: a fork server or worker that speaks
- * another version is refused with a WorkerStartError naming both. 2: host streams
- * (HostCall.stream, HostReply.end, HostStreamCredit). Keep equal to PROTOCOL_VERSION in
- * python/dspy_bridge/core/server.py.
- */
-export const PROTOCOL_VERSION = 2;
-
 /** Serializes a frame with its length prefix. */
 export function encodeFrame(frame: WorkerFrame): Buffer {
   const body = toBinary(WorkerFrameSchema, frame);
