@@ -1,5 +1,7 @@
 // The public API of dspy-bridge. Everything a user needs is exported here; deep imports
 // into src/ are not part of the API.
+import { Store } from "./store/index.js";
+
 export { Bridge, type BridgeState, type BridgeStats, type WorkerStats } from "./bridge.js";
 export type { CallOptions } from "./command-runner.js";
 export type { BridgeOptions, RecycleOptions, RestartOptions } from "./pool/index.js";
@@ -9,7 +11,11 @@ export { Credentials, type Credential, type CredentialPermission, type Credentia
 export * from "./values/index.js";
 export type * from "./telemetry/index.js";
 export { Session, Sessions, SessionVariables, type DefineOptions, type VariableInfo, type VariableUpdate, type Watch, type WatchOptions } from "./sessions/index.js";
-export { MemoryStore, Store, StoreUnavailableError, openStore, type ImportSummary, type SessionInfo, type HistoryEntry, type AccessRule, type Permission, type StoreOptions } from "./store/index.js";
+/** @deprecated `new Store(options)` is the memory store (so is `openStore("memory")`). */
+export const MemoryStore = Store;
+/** @deprecated The store's type is Store, whatever its backend. */
+export type MemoryStore = Store;
+export { Store, openStore, type ImportSummary, type SessionInfo, type HistoryEntry, type AccessRule, type Permission, type StoreOptions } from "./store/index.js";
 export {
   DSPyApi,
   SessionPrograms,
@@ -30,5 +36,5 @@ export {
   type OptimizerResult,
 } from "./dspy/index.js";
 export { ToolsApi, type JsonSchema, type ToolContext, type ToolFunction, type ToolInfo, type ToolOptions } from "./tools/index.js";
-export { CognitiveConfiguration, Configurations, compileSpace, sample as sampleSpace, validate as validateSpace, type ConfigurationInfo, type SpaceDoc } from "./config/index.js";
+export { CognitiveConfiguration, ConfigurationSpace, Configurations, compileSpace, sample as sampleSpace, validate as validateSpace, type ConfigurationInfo, type SpaceDoc } from "./config/index.js";
 export { OptimizationRuns, type OptimizationOptions, type OptimizationProgress, type OptimizationStatus, type OptimizationTarget, type PythonOptimizerInfo } from "./optimize/index.js";

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError, VersionConflictError } from "../src/errors/index.js";
-import { exportVariables, importVariables, StoreUnavailableError, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, StoreUnavailableError, VersionConflictError } from "../src/errors/index.js";
+import { exportVariables, importVariables, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 import { Tensor } from "../src/values/index.js";
 import { waitFor } from "./helpers.js";
 import { backends } from "./store-backends.js";

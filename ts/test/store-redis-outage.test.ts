@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { RedisBackend } from "../src/store/durable/redis-backend.js";
-import { openStore, Store, StoreUnavailableError, type WatchMessage } from "../src/store/index.js";
+import { openStore, Store, type WatchMessage } from "../src/store/index.js";
+import { StoreUnavailableError } from "../src/errors/index.js";
 import { repoRoot, waitFor } from "./helpers.js";
 
 /** The documented limits (the backend's defaults), and what a loaded 2-core machine may add. */

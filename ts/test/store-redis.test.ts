@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { NotFoundError, VersionConflictError } from "../src/errors/index.js";
+import { NotFoundError, StoreUnavailableError, VersionConflictError } from "../src/errors/index.js";
 import { MIN_REDIS_VERSION, RedisBackend, redisVersionProblem } from "../src/store/durable/redis-backend.js";
-import { openStore, Store, StoreUnavailableError, type StoreOptions, type WatchMessage } from "../src/store/index.js";
+import { openStore, Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 import { repoRoot, waitFor } from "./helpers.js";
 import { backends } from "./store-backends.js";
 

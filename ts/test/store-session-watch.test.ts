@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { test } from "node:test";
 import { SessionVariables } from "../src/sessions/index.js";
-import { MemoryStore } from "../src/store/index.js";
+import { MemoryStore } from "../src/index.js";
 
 async function session(): Promise<{ store: MemoryStore; variables: SessionVariables }> {
   const store = new MemoryStore();

@@ -4,7 +4,7 @@ import { AlreadyExistsError, NotFoundError } from "../errors/index.js";
 import type { CallOptions, CommandRunner } from "../command-runner.js";
 import type { Store } from "../store/store.js";
 import type { SessionInfo } from "../store/records.js";
-import type { CognitiveConfiguration, Configurations, SpaceDoc } from "../config/index.js";
+import type { ConfigurationSpace, Configurations, SpaceDoc } from "../config/index.js";
 import { SessionPrograms, type DSPyApi } from "../dspy/index.js";
 import { SessionVariables } from "./session-variables.js";
 
@@ -13,7 +13,7 @@ export class Session {
   /** DSPy programs living in this session's worker. */
   readonly programs: SessionPrograms;
   /** Configuration spaces of this session: `register(name, definition)`, `get(name)`. */
-  readonly configurations: { register(name: string, definition: SpaceDoc): Promise<CognitiveConfiguration>; get(name: string): CognitiveConfiguration };
+  readonly configurations: { register(name: string, definition: SpaceDoc): Promise<ConfigurationSpace>; get(name: string): ConfigurationSpace };
 
   constructor(
     readonly id: string,

@@ -14,14 +14,13 @@
 // for its turn (this host commits one at a time) or for a catch-up, fails after callMs with
 // StoreUnavailableError, not applied; a commit that was sent settles within inFlightMs. While
 // the backend answers, however slowly, a waiting call keeps its turn.
-import { BridgeError, FailedPreconditionError, InternalError } from "../errors/index.js";
+import { BridgeError, FailedPreconditionError, InternalError, StoreUnavailableError } from "../errors/index.js";
 import { requestFor } from "./durable/layout.js";
 import { decodeEntry, type Entry } from "./entries.js";
 import { compareLogIds, isSuccessor, type LogId } from "./log-id.js";
 import type { SessionRecord } from "./records.js";
 import type { CommitDeadline, StoreBackend } from "./store-backend.js";
 import type { StoreState } from "./store-state.js";
-import { StoreUnavailableError } from "./store-unavailable-error.js";
 
 /** What a mutation decided: the entry to commit (none: nothing to do) and how to answer once it is applied. */
 export interface Planned<T> {

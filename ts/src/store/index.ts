@@ -1,7 +1,5 @@
 export { Store, type StoreOptions, type UpdateOptions, type UpdateOutcome, type WatchMessage, type WatchHandle } from "./store.js";
-export { MemoryStore } from "./memory-store.js";
 export { openStore, parseStoreSpec, type StoreSpec } from "./open-store.js";
-export { StoreUnavailableError } from "./store-unavailable-error.js";
 export { exportVariables, importVariables, type ImportSummary, type MergeStrategy } from "./export-import.js";
 export type { SessionInfo, HistoryEntry } from "./records.js";
 export { PERMISSIONS, type AccessRule, type Permission } from "./access.js";

@@ -11,6 +11,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,
+  StoreUnavailableError,
   VersionConflictError,
 } from "../errors/index.js";
 import { isAllowed, normalizeRules, type AccessRule, type Permission } from "./access.js";
@@ -23,7 +24,6 @@ import type { HistoryEntry, SessionInfo, SessionRecord, VariableRecord } from ".
 import type { StoreBackend } from "./store-backend.js";
 import { StoreState, type StoreObserver } from "./store-state.js";
 import type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";
-import { StoreUnavailableError } from "./store-unavailable-error.js";
 import { canonicalType, inferType, validateConstraints, validateValue, type VariableType } from "./types/index.js";
 import { clip, quote } from "./types/describe.js";
 

@@ -14,11 +14,10 @@
 // "unknown" only when Redis never answered whether it ran.
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
+import { FailedPreconditionError, InvalidArgumentError, StoreUnavailableError } from "../../errors/index.js";
 import { compareLogIds, formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
 import type { CommitDeadline, StoreBackend } from "../store-backend.js";
-import { StoreUnavailableError } from "../store-unavailable-error.js";
 import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
 import { COMMIT_LUA, SNAPSHOT_LUA } from "./redis-scripts.js";
 

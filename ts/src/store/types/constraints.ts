@@ -21,7 +21,10 @@ export const CONSTRAINTS_BY_TYPE: Readonly<Record<VariableType, readonly string[
 /** Item types a `list` may constrain its items to. */
 export const LIST_ITEM_TYPES: readonly VariableType[] = Object.freeze(["float", "integer", "string", "boolean"]);
 
-/** The embedding `norm` constraint's names (the architecture seed's): "unit" and "l2" are L2 norm 1, "l1" is L1 norm 1. */
+/**
+ * The embedding `norm` constraint's names, kept so that Python code written with them keeps
+ * working: "unit" and "l2" are L2 norm 1, "l1" is L1 norm 1.
+ */
 export const NORM_NAMES: readonly string[] = Object.freeze(["unit", "l2", "l1"]);
 
 /** Default relative tolerance of the embedding `norm` constraint. */
@@ -200,7 +203,7 @@ export function validateConstraints(type: string, constraints: unknown): Record<
         out.normalize = input.normalize;
       }
       if (has("norm")) {
-        // A number (the L2 norm), or the seed's names: "unit" and "l2" (L2 norm 1), "l1" (L1 norm 1).
+        // A number (the L2 norm), or one of NORM_NAMES: "unit" and "l2" (L2 norm 1), "l1" (L1 norm 1).
         if (typeof input.norm === "string") {
           if (!NORM_NAMES.includes(input.norm)) {
             throw bad("norm", `embedding constraint 'norm' must be a number >= 0 or one of ${NORM_NAMES.map((n) => `"${n}"`).join(", ")}, got ${show(input.norm)}`);
@@ -249,7 +252,7 @@ export function validateConstraints(type: string, constraints: unknown): Record<
         if (out.dtype === "bool") throw bad("range", "tensor constraint 'range' applies to numeric dtypes only, not bool");
         out.range = range(t, input.range);
       }
-      // The seed's element bounds (either or both; `range` is both at once).
+      // Element bounds, one or both, as Python's tensor constraints name them (`range` is both at once).
       for (const key of ["min_value", "max_value"] as const) {
         if (!has(key)) continue;
         if (out.dtype === "bool") throw bad(key, `tensor constraint '${key}' applies to numeric dtypes only, not bool`);

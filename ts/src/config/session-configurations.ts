@@ -1,6 +1,8 @@
-// Configuration spaces registered in sessions (the seed's CognitiveConfiguration): a named
-// space whose variables live in the session's store, applied atomically — one commit, one
-// revision, a version bump — and only if the whole resulting configuration is valid.
+// Configuration spaces registered in sessions: `Configurations` keeps them, a
+// `ConfigurationSpace` is the handle on one (Python's `ConfigurationSpace` is its twin). A
+// registered space is named, its variables live in the session's store, and it is applied
+// atomically — one commit, one revision, a version bump — and only if the whole resulting
+// configuration is valid, so no reader ever sees half of a configuration.
 // The space's definition and version are stored with the session (they persist with a
 // durable store and are shared through Redis); reads use this host's copy of the store.
 import { AlreadyExistsError, ConstraintViolationError, InvalidArgumentError, NotFoundError } from "../errors/index.js";
@@ -39,7 +41,8 @@ function storeSpec(v: Variable): { type: string; constraints: Record<string, unk
   }
 }
 
-export class CognitiveConfiguration {
+/** A configuration space registered in a session: `session.configurations.register(name, doc)`. */
+export class ConfigurationSpace {
   constructor(
     private readonly configurations: Configurations,
     readonly sessionId: string,
@@ -100,7 +103,7 @@ export class Configurations {
    * revision) with their defaults, or a seeded sample where no default is given; the
    * definition is stored in the same commit.
    */
-  async register(sessionId: string, name: string, definition: SpaceDoc, caller = sessionId): Promise<CognitiveConfiguration> {
+  async register(sessionId: string, name: string, definition: SpaceDoc, caller = sessionId): Promise<ConfigurationSpace> {
     if (typeof name !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/.test(name)) {
       throw new InvalidArgumentError(`invalid configuration name ${JSON.stringify(name)}`, { parameter: "name" });
     }
@@ -124,12 +127,12 @@ export class Configurations {
       `configuration:${name}`,
       { name, doc, version: 1, expectVersion: undefined },
     );
-    return new CognitiveConfiguration(this, sessionId, name);
+    return new ConfigurationSpace(this, sessionId, name);
   }
 
-  get(sessionId: string, name: string): CognitiveConfiguration {
+  get(sessionId: string, name: string): ConfigurationSpace {
     this.entry(sessionId, name);
-    return new CognitiveConfiguration(this, sessionId, name);
+    return new ConfigurationSpace(this, sessionId, name);
   }
 
   info(sessionId: string, name: string): ConfigurationInfo {
@@ -195,3 +198,8 @@ export class Configurations {
     return sample(e.space, count, seed ?? this.seedCounter++);
   }
 }
+
+/** @deprecated The old name of ConfigurationSpace (the same class). */
+export const CognitiveConfiguration = ConfigurationSpace;
+/** @deprecated The old name of ConfigurationSpace. */
+export type CognitiveConfiguration = ConfigurationSpace;
