@@ -192,8 +192,8 @@ export class SessionPrograms {
   /**
    * Creates a program in the session's worker. `bindings` ({ temperature: "temperature" })
    * bind module attributes to session variables: each run first syncs them into every
-   * predictor's LM settings, without a round trip when nothing changed. `modules` (the adapter
-   * seed's multi-module program, e.g. ["ChainOfThought", "Predict"]) makes a pipeline: the
+   * predictor's LM settings, without a round trip when nothing changed. `modules` (several
+   * modules as one program, e.g. ["ChainOfThought", "Predict"]) makes a pipeline: the
    * modules run in order over the signature, each later one also given the previous one's
    * outputs as `previous_<field>` inputs; `module` is then "Pipeline" (or left out).
    */

@@ -1,4 +1,4 @@
-// Optimization runs (the seed's start/stop/status/history): the host tries candidate values
+// Optimization runs (start, stop, status, history): the host tries candidate values
 // of a variable or of a whole configuration space, applies each (so variable-aware modules see
 // it), scores it with an objective tool (TypeScript or Python), and keeps the best. The host
 // drives every run, whatever the optimizer: it asks the candidate source, checks the candidate

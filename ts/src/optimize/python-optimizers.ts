@@ -1,5 +1,5 @@
-// Python optimizer classes registered by name (the seed's register_python_optimizer), for the
-// whole host: a name registered from one session can be used by any session's runs. The
+// Python optimizer classes registered by name (Python's register_python_optimizer, or the
+// bridge service's RegisterPythonOptimizer), for the whole host: a name registered from one session can be used by any session's runs. The
 // class travels by import path and is checked by a worker when it is registered.
 import { AlreadyExistsError, InvalidArgumentError } from "../errors/index.js";
 import type { CommandRunner } from "../command-runner.js";
