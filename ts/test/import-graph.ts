@@ -30,7 +30,8 @@ function resolveSpecifier(fromFile: string, specifier: string, known: Set<string
 }
 
 /** Every module under `root` and what it imports from under `root`. */
-export function importGraph(root: string): ImportGraph {
+export function importGraph(rootDir: string): ImportGraph {
+  const root = resolve(rootDir);
   const files = sourceFiles(root);
   const known = new Set(files);
   const graph: ImportGraph = new Map();
@@ -93,4 +94,50 @@ export function importCycles(graph: ImportGraph): string[][] {
     }
   }
   return found.sort((a, b) => a[0]!.localeCompare(b[0]!));
+}
+
+/** The unit a module belongs to: its top folder ("pool"), or the file itself at the top ("bridge.ts"). */
+export function unitOf(module: string): string {
+  const slash = module.indexOf("/");
+  return slash < 0 ? module : module.slice(0, slash);
+}
+
+/**
+ * The folder map of docs/architecture.md: unit -> the units it may import. Read from the table
+ * under `heading` whose first column names a folder (`pool/`) or file (`bridge.ts`) and whose
+ * last column lists what it may import (or says "nothing").
+ */
+export function readFolderMap(markdown: string, heading: string): Map<string, Set<string>> {
+  const start = markdown.indexOf(`\n${heading}\n`);
+  if (start < 0) throw new Error(`no section '${heading}'`);
+  const rest = markdown.slice(start + heading.length + 2);
+  const end = rest.search(/\n#{1,3} /);
+  const map = new Map<string, Set<string>>();
+  for (const line of (end < 0 ? rest : rest.slice(0, end)).split("\n")) {
+    const cells = line.split("|").map((c) => c.trim());
+    if (cells.length < 4) continue;
+    const unit = /^`([^`]+)`$/.exec(cells[1]!)?.[1];
+    if (!unit) continue;
+    const allowed = [...cells[cells.length - 2]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!.replace(/\/$/, ""));
+    map.set(unit.replace(/\/$/, ""), new Set(allowed));
+  }
+  return map;
+}
+
+/** Imports between units that the map does not allow, and units the map does not list. */
+export function layeringViolations(graph: ImportGraph, map: Map<string, Set<string>>): string[] {
+  const out = new Set<string>();
+  for (const [module, targets] of graph) {
+    const from = unitOf(module);
+    const allowed = map.get(from);
+    if (!allowed) {
+      out.add(`${from} has no row in the folder map`);
+      continue;
+    }
+    for (const target of targets) {
+      const to = unitOf(target);
+      if (to !== from && !allowed.has(to)) out.add(`${module} imports ${target}: ${from} may not import ${to}`);
+    }
+  }
+  return [...out].sort();
 }
