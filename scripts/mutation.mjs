@@ -7,12 +7,15 @@
 //   npm run mutation                       every module, one after the other
 //   npm run mutation -- store errors       the named modules only
 //   npm run mutation -- --list             the modules and what they cover
+//   npm run mutation -- --report-only      the scores of the last Python runs, without running
 //
 // Each module is one Stryker run (or one mutmut run) with its own time box (--minutes N per
 // module, default 30): a module that runs over it is stopped and reported as such, the others
 // still run. Concurrency is 1: the machine is shared. Reports: reports/mutation/<module>.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startRedis } from "./redis.mjs";
@@ -24,12 +27,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
  * exercise them (only files that need no Python worker: a mutant run starts each file anew).
  */
 const TS_MODULES = {
-  store: { mutate: ["ts/src/store/store-state.ts"], tests: ["store-conformance", "store-session-watch"] },
+  // The store's state is the same whatever the backend: memory, and SQLite for the snapshot loading.
+  store: { mutate: ["ts/src/store/store-state.ts"], tests: ["store-conformance", "store-session-watch"], env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" } },
   "commit-log": { mutate: ["ts/src/store/commit-log.ts"], tests: ["store-conformance", "store-redis"] },
-  constraints: { mutate: ["ts/src/store/types/constraints.ts"], tests: ["variable-types", "store-conformance"] },
+  constraints: { mutate: ["ts/src/store/types/constraints.ts"], tests: ["variable-types", "store-conformance"], env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory" } },
   errors: { mutate: ["ts/src/errors/bridge-error.ts", "ts/src/errors/registry.ts", "ts/src/errors/detail.ts", "ts/src/errors/code.ts"], tests: ["errors", "variable-types"] },
   "restart-policy": { mutate: ["ts/src/pool/restart-policy.ts"], tests: ["restart-policy"] },
-  "value-codecs": { mutate: ["ts/src/values/encode.ts", "ts/src/values/decode.ts", "ts/src/values/dtype.ts", "ts/src/values/tensor.ts"], tests: ["values", "variable-types"] },
+  "value-codecs": { mutate: ["ts/src/values/encode.ts", "ts/src/values/decode.ts", "ts/src/values/dtype.ts", "ts/src/values/tensor.ts"], tests: ["values", "value-codec-edges", "variable-types"] },
 };
 
 /** The Python modules: mutmut mutates these files and runs these tests (python/tests/...). */
@@ -112,6 +116,10 @@ function strykerScore(file) {
 
 const results = [];
 let redis;
+if (args.includes("--report-only")) {
+  for (const name of chosen.filter((n) => n in PY_MODULES)) results.push({ name, ...mutmutScore(name, PY_MODULES[name], "(earlier run)") });
+  chosen.length = 0;
+}
 for (const name of chosen) {
   console.error(`\n=== mutation: ${name} (time box ${minutes} min) ===`);
   if (name in TS_MODULES) {
@@ -121,7 +129,7 @@ for (const name of chosen) {
     const config = join(dir, "stryker.config.json");
     writeFileSync(config, JSON.stringify(strykerConfig(name, m), null, 2));
     if (m.tests.some((t) => t.includes("redis") || t === "store-conformance") && !process.env.DSPY_BRIDGE_TEST_REDIS) redis ??= await startRedis();
-    const env = { ...process.env, ...(redis ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {}) };
+    const env = { ...process.env, ...(redis ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {}), ...m.env };
     const code = await boxed(join(root, "node_modules/.bin/stryker"), ["run", config], { cwd: root, env });
     const json = join(dir, "mutation.json");
     if (code === "timeout" || !existsSync(json)) results.push({ name, outcome: code === "timeout" ? `stopped after ${minutes} min` : `stryker exited ${code}` });
@@ -145,13 +153,28 @@ async function mutmut(name, m) {
   const pyproject = readFileSync(join(root, "python/pyproject.toml"), "utf8").replace(/\n\[tool\.mutmut\][\s\S]*?(?=\n\[|$)/, "");
   writeFileSync(
     join(work, "pyproject.toml"),
-    `${pyproject}\n[tool.mutmut]\nsource_paths = ["dspy_bridge"]\nonly_mutate = ${JSON.stringify(m.mutate)}\npytest_add_cli_args_test_selection = ${JSON.stringify(m.tests)}\npytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n# grpc is not fork-safe once a channel has run: each mutant forks from a clean server process.\nprocess_isolation = "forkserver"\nforkserver_warmup = "none"\n`,
+    `${pyproject}\n[tool.mutmut]\nsource_paths = ["dspy_bridge"]\nonly_mutate = ${JSON.stringify(m.mutate)}\npytest_add_cli_args_test_selection = ${JSON.stringify(m.tests)}\npytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n# grpc is not fork-safe once a channel has run: each mutant forks from a server process that\n# has imported the tests (collection opens no channel) but run none.\nprocess_isolation = "forkserver"\nforkserver_warmup = "collect"\n# A mutant run starts its own host (the session fixture): seconds, where one test takes milliseconds.\ntimeout_constant = 60\n`,
   );
   const python = join(root, ".venv/bin/python");
-  // mutmut puts its mutants/ first on the path; the tests find the built host through DSPY_BRIDGE_TEST_REPO.
+  // One host for every mutant's test run (the session tests' fixture uses it instead of
+  // starting its own: seconds per mutant otherwise). mutmut puts its mutants/ first on the
+  // path; the tests find the repository through DSPY_BRIDGE_TEST_REPO.
+  const host = await startHost();
+  const env = { ...process.env, DSPY_BRIDGE_TEST_REPO: root, DSPY_BRIDGE_TEST_HOST_ADDRESS: host.address, DSPY_BRIDGE_TEST_HOST_TOKEN: host.token };
+  let code;
+  try {
+    code = await boxed(python, ["-m", "mutmut", "run", "--max-children", "1"], { cwd: work, env });
+  } finally {
+    host.stop();
+  }
+  return mutmutScore(name, m, code);
+}
+
+/** The score of a mutmut run from its results (after a time box: of the mutants it checked). */
+function mutmutScore(name, m, code) {
+  const work = join(reports, name, "work");
+  const python = join(root, ".venv/bin/python");
   const env = { ...process.env, DSPY_BRIDGE_TEST_REPO: root };
-  const code = await boxed(python, ["-m", "mutmut", "run", "--max-children", "1"], { cwd: work, env });
-  if (code === "timeout") return { outcome: `stopped after ${minutes} min` };
   const listing = spawnSync(python, ["-m", "mutmut", "results", "--all", "true"], { cwd: work, env, encoding: "utf8" });
   const counts = {};
   const survived = [];
@@ -164,7 +187,37 @@ async function mutmut(name, m) {
   const detected = (counts.killed ?? 0) + (counts.timeout ?? 0);
   const valid = detected + (counts.survived ?? 0) + (counts["no tests"] ?? 0);
   if (!valid) return { outcome: `mutmut exited ${code}; no results` };
-  return { files: { [m.mutate.join(", ")]: { detected, valid, score: (100 * detected) / valid, survived } } };
+  const unchecked = counts["not checked"] ?? 0;
+  const label = `${m.mutate.join(", ")}${unchecked ? ` (time box: ${unchecked} mutants not checked)` : ""}`;
+  return { files: { [label]: { detected, valid, score: (100 * detected) / valid, survived } } };
+}
+
+/** `dspy-bridge serve` on a private Unix socket, one worker; resolves with its address once it is ready. */
+function startHost() {
+  const token = randomBytes(24).toString("base64url");
+  const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-mutation-"));
+  const child = spawn(process.execPath, [join(root, "ts/bin/dspy-bridge.js"), "serve", "--listen", `unix:${join(dir, "bridge.sock")}`, "--workers", "1", "--preload", ""], {
+    env: { ...process.env, DSPY_BRIDGE_TOKEN: token },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const stop = () => {
+    child.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    child.stdout.on("data", (chunk) => {
+      buffered += chunk;
+      for (const line of buffered.split("\n").slice(0, -1)) {
+        try {
+          const event = JSON.parse(line);
+          if (event.event === "ready") resolve({ address: event.address, token, stop });
+        } catch {}
+      }
+      buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
+    });
+    child.on("exit", (code) => reject(new Error(`the host for the Python mutation runs exited (${code}) before it was ready`)));
+  });
 }
 
 console.error("\n=== mutation scores ===");

@@ -29,7 +29,7 @@ export function redisUrl(): string {
   return url;
 }
 
-export const backends: Backend[] = [
+const all: Backend[] = [
   { name: "memory", fresh: () => "memory", open: (_location, options) => openStore("memory", options) },
   { name: "sqlite", fresh: () => `sqlite:${join(tempDir, `${randomUUID()}.db`)}`, open: (location, options) => openStore(location, options) },
   {
@@ -38,3 +38,17 @@ export const backends: Backend[] = [
     open: (location, options) => openStore(location, options),
   },
 ];
+
+/**
+ * The backends to run: all three, or those DSPY_BRIDGE_TEST_STORE_BACKENDS names
+ * (e.g. "memory,sqlite": the mutation runs of scripts/mutation.mjs, where a module's logic
+ * does not depend on Redis). A name it does not know is an error, not a silent skip.
+ */
+export const backends: Backend[] = (() => {
+  const chosen = process.env.DSPY_BRIDGE_TEST_STORE_BACKENDS;
+  if (!chosen) return all;
+  const names = chosen.split(",").map((n) => n.trim());
+  const unknown = names.filter((n) => !all.some((b) => b.name === n));
+  if (unknown.length) throw new Error(`DSPY_BRIDGE_TEST_STORE_BACKENDS: unknown backend(s) ${unknown.join(", ")} (memory, sqlite, redis)`);
+  return all.filter((b) => names.includes(b.name));
+})();

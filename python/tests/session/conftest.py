@@ -23,7 +23,7 @@ CLI = REPO / "ts" / "bin" / "dspy-bridge.js"
 
 
 class Host:
-    def __init__(self, address: str, token: str, proc: subprocess.Popen[str], stderr: list[str]) -> None:
+    def __init__(self, address: str, token: str, proc: subprocess.Popen[str] | None, stderr: list[str]) -> None:
         self.address = address
         self.token = token
         self.proc = proc
@@ -35,7 +35,18 @@ class Host:
 
 @pytest.fixture(scope="session")
 def host() -> Iterator[Host]:
-    """(address, token) of a real host; stopped with SIGTERM after the last test."""
+    """(address, token) of a real host; stopped with SIGTERM after the last test.
+
+    DSPY_BRIDGE_TEST_HOST_ADDRESS (with DSPY_BRIDGE_TEST_HOST_TOKEN) names a host that is
+    already running instead: the mutation runs (scripts/mutation.mjs) start one host for
+    every mutant's test run rather than one each."""
+    running = os.environ.get("DSPY_BRIDGE_TEST_HOST_ADDRESS")
+    if running:
+        token = os.environ.get("DSPY_BRIDGE_TEST_HOST_TOKEN", "")
+        os.environ["DSPY_BRIDGE_ADDRESS"] = running
+        os.environ["DSPY_BRIDGE_TOKEN"] = token
+        yield Host(running, token, None, [])
+        return
     token = secrets.token_urlsafe(32)
     with running_node(
         "dspy-bridge-session-tests-",

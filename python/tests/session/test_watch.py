@@ -185,6 +185,10 @@ async def test_cancel_watch(session: SessionContext) -> None:
     with pytest.raises(StopAsyncIteration):
         await w.__anext__()
     assert session.active_watches == 0
+    assert w.closed
+    session.cancel_watch(w)  # a second cancel is a no-op
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(w.__anext__(), 5)
 
     seen: list[float] = []
 
@@ -204,6 +208,13 @@ async def test_watch_errors(session: SessionContext) -> None:
     w = session.watch_variable("missing")
     with pytest.raises(KeyError):
         await w.__anext__()
+    # The failed watch is over: closed, forgotten by the context, its readiness the same error,
+    # and iterating again ends at once instead of waiting for updates that will never come.
+    assert w.closed and session.active_watches == 0
+    with pytest.raises(KeyError):
+        await w.ready()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(w.__anext__(), 5)
     with pytest.raises(ValueError):
         session.watch_variable("x", throttle_ms=-1)
 
