@@ -61,7 +61,7 @@ function jobSpans(t: HostTelemetry): OptimizerJobObserver {
   };
 }
 
-export class Bridge implements CommandRunner {
+export class Bridge implements CommandRunner, AsyncDisposable {
   /** The Python workers: scheduling, supervision, the fork server. */
   private readonly pool: WorkerPool;
   /** The bridge service's handlers: for its gRPC server and for the workers' HostCall frames. */
@@ -107,6 +107,7 @@ export class Bridge implements CommandRunner {
       // A new worker process may register other Python tools than the one it replaced.
       onWorkerReady: () => this.tools.invalidatePythonTools(),
       onFailed: (error) => void this.shutdown(0, error),
+      onHoldProcess: (hold) => this.bridgeServer?.setRef(hold),
     });
     this.store.onSessionDropped((sessionId) => this.pool.dropSession(sessionId));
     this.dspy = new DSPyApi(this.pool);
@@ -180,6 +181,8 @@ export class Bridge implements CommandRunner {
       this.bridgeServer = await BridgeServer.start({
         listen: o.bridgeService.listen ?? `unix:${this.pool.dir}/bridge.sock`,
         allowRemote: o.bridgeService.allowRemote,
+        ...(o.bridgeService.tls ? { tls: o.bridgeService.tls } : {}),
+        insecure: o.bridgeService.insecure,
         token: this.token,
         credentials: this.credentials,
         handlers: this.serviceHandlers,
@@ -257,6 +260,11 @@ export class Bridge implements CommandRunner {
     const state = this.pool.status;
     if (state === "closed" || state === "closing" || state === "failed") return this.closing;
     await this.shutdown(this.options.closeGraceMs);
+  }
+
+  /** `await using bridge = await Bridge.start()`: the bridge is closed when the block is left. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /**

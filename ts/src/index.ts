@@ -4,7 +4,7 @@ import { Store } from "./store/index.js";
 
 export { Bridge, type BridgeState, type BridgeStats, type WorkerStats } from "./bridge.js";
 export type { CallOptions } from "./command-runner.js";
-export type { BridgeOptions, RecycleOptions, RestartOptions } from "./pool/index.js";
+export type { BridgeOptions, BridgeServiceOptions, RecycleOptions, RestartOptions } from "./pool/index.js";
 export { ensurePythonEnv, prunePythonEnvs, pythonEnvStatus, defaultCacheDir, type PythonEnvOptions, type PythonEnvProgress, type PythonEnvInfo, type PythonEnvStatus } from "./pool/index.js";
 export * from "./errors/index.js";
 export { Credentials, type Credential, type CredentialPermission, type CredentialSpec } from "./bridge-service/index.js";
@@ -18,13 +18,26 @@ export type MemoryStore = Store;
 export { Store, openStore, type ImportSummary, type SessionInfo, type HistoryEntry, type AccessRule, type Permission, type StoreOptions } from "./store/index.js";
 export {
   DSPyApi,
+  Program,
   SessionPrograms,
   type DSPyResult,
   type DSPyStreamItem,
+  type InputsOf,
+  type LMOptionName,
   type LMSpec,
+  type ModuleName,
+  type ModuleOutputs,
   type ModuleType,
+  type OutputsOf,
   type ProgramInfo,
+  type PythonType,
   type RunOptions,
+  type SchemaSignature,
+  type Signature,
+  type SignatureInputs,
+  type SignatureOutputs,
+  type SignatureSchema,
+  type SignatureSpec,
   OptimizerJob,
   type MetricSpec,
   type OptimizeOptions,

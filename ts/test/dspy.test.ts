@@ -115,7 +115,7 @@ describe("bridge.dspy", () => {
   });
 
   test("clear errors: unknown module, bad signature, a key instead of a variable name, a missing key variable, no LM", async () => {
-    await assert.rejects(bridge.dspy.run({ module: "Nope", signature: "a -> b", inputs: {} }), (e: unknown) => e instanceof InvalidArgumentError && /available: Predict/.test((e as Error).message));
+    await assert.rejects(bridge.dspy.run({ module: "Nope", signature: "a -> b", inputs: {} as { a: string } }), (e: unknown) => e instanceof InvalidArgumentError && /available: Predict/.test((e as Error).message));
     await assert.rejects(bridge.dspy.run({ module: "Predict", signature: "a b c", inputs: {} }), InvalidArgumentError);
     assert.throws(() => bridge.dspy.configureLM({ model: "openai/gpt-4o-mini", apiKeyEnv: "sk-abcdefghijklmnopqrstuvwxyz0123456789abcd" }, "bad"), InvalidArgumentError);
     await assert.rejects(

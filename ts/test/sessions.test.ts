@@ -178,7 +178,7 @@ for (const backend of backends) {
         await refusedWithoutChange(s, () => s.variables.set("counter", 3, { expectedVersion: 1 }), (e) => e instanceof VersionConflictError && /at version 2, not the expected 1/.test((e as Error).message));
         await refusedWithoutChange(s, () => s.variables.set("api_key", "stolen"), (e) => e instanceof PermissionDeniedError);
         await refusedWithoutChange(s, () => s.variables.define("temp", "float", 1), (e) => e instanceof AlreadyExistsError);
-        await refusedWithoutChange(s, () => s.variables.define("x", "no_such_type", 1), (e) => e instanceof InvalidArgumentError);
+        await refusedWithoutChange(s, () => s.variables.define("x", "no_such_type" as "float", 1), (e) => e instanceof InvalidArgumentError);
         await refusedWithoutChange(
           s,
           () =>

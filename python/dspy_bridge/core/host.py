@@ -151,10 +151,19 @@ def _auth_interceptors(token: str) -> list[Any]:
     return [UnaryUnary(), UnaryStream(), StreamUnary(), StreamStream()]
 
 
-def open_channel(address: str, token: str, *, max_message_bytes: int | None = None) -> Any:
+def open_channel(address: str, token: str, *, max_message_bytes: int | None = None, tls_ca: str | bytes | None = None) -> Any:
     """A ``grpc.aio`` channel to the host whose every call carries ``authorization: Bearer
-    <token>``, with the message limit of ``channel_options``."""
-    return grpc.aio.insecure_channel(address, interceptors=_auth_interceptors(token), options=channel_options(max_message_bytes))
+    <token>``, with the message limit of ``channel_options``. A host serving TLS (``serve
+    --tls-cert``) is reached over TLS, its certificate verified against ``tls_ca`` (PEM bytes or
+    a file path), else the file named by ``DSPY_BRIDGE_TLS_CA``."""
+    ca = tls_ca if tls_ca is not None else os.environ.get("DSPY_BRIDGE_TLS_CA") or None
+    interceptors, options = _auth_interceptors(token), channel_options(max_message_bytes)
+    if ca is None:
+        return grpc.aio.insecure_channel(address, interceptors=interceptors, options=options)
+    if isinstance(ca, str):
+        with open(ca, "rb") as f:
+            ca = f.read()
+    return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=ca), interceptors=interceptors, options=options)
 
 
 class _TokenStub:

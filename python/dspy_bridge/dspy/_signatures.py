@@ -12,15 +12,50 @@ import dspy
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["check_inputs", "check_signature"]
+__all__ = ["check_inputs", "check_signature", "signature_text"]
+
+# The keys of a signature spec: a typed signature string (DSPy's own syntax) with the
+# instructions and field descriptions a string cannot carry. Hosts build it from a schema
+# object (zod, any Standard Schema library) whose descriptions should reach the prompt.
+_SPEC_KEYS = frozenset({"signature", "instructions", "descriptions"})
+
+
+def signature_text(signature: Any) -> Any:
+    """The signature string of a spec (``{"signature": "q -> a: float", ...}``), else ``signature``."""
+    return signature.get("signature") if isinstance(signature, dict) else signature
+
+
+def _from_spec(spec: dict[str, Any], parameter: str) -> Any:
+    unknown = sorted(set(spec) - _SPEC_KEYS)
+    text, instructions, descriptions = spec.get("signature"), spec.get("instructions"), spec.get("descriptions") or {}
+    if unknown or not isinstance(text, str) or not isinstance(instructions, (str, type(None))) or not isinstance(descriptions, dict):
+        raise InvalidArgumentError(
+            f"a signature spec is {{signature: str, instructions?: str, descriptions?: {{field: str}}}}"
+            + (f"; unknown key(s): {', '.join(map(str, unknown))}" if unknown else ""),
+            parameter=parameter,
+        )
+    sig = dspy.Signature(text, instructions) if instructions else dspy.Signature(text)
+    for name, desc in descriptions.items():
+        if name not in sig.fields or not isinstance(desc, str):
+            raise InvalidArgumentError(f"descriptions.{name}: no such field in {text!r}, or not a string", parameter=f"{parameter}.descriptions.{name}")
+        sig = sig.with_updated_fields(name, desc=desc)
+    return sig
 
 
 def check_signature(signature: Any, parameter: str = "signature") -> Any:
-    """The ``dspy.Signature`` for ``signature`` (a string or a Signature class), with at least
-    one input and one output field; ``InvalidArgumentError`` naming the problem otherwise
-    (``"q ->"`` has no output: DSPy would fail later with a bare StopIteration)."""
+    """The ``dspy.Signature`` for ``signature`` (a string, a spec with instructions and field
+    descriptions, or a Signature class), with at least one input and one output field;
+    ``InvalidArgumentError`` naming the problem otherwise (``"q ->"`` has no output: DSPy
+    would fail later with a bare StopIteration)."""
     try:
-        sig = dspy.Signature(signature) if isinstance(signature, str) else signature
+        if isinstance(signature, str):
+            sig = dspy.Signature(signature)
+        elif isinstance(signature, dict):
+            sig = _from_spec(signature, parameter)
+        else:
+            sig = signature
+    except InvalidArgumentError:
+        raise
     except Exception as exc:  # noqa: BLE001 - DSPy's parse errors are ValueError, SyntaxError, ...
         raise InvalidArgumentError(f"invalid signature {signature!r}: {exc}", parameter=parameter) from None
     if not (isinstance(sig, type) and issubclass(sig, dspy.Signature)):
@@ -63,15 +98,15 @@ _REQUIRED_CACHE_LIMIT = 512
 
 
 def _required_inputs(signature: Any) -> tuple[str, ...]:
-    cached = _required_by_text.get(signature) if isinstance(signature, str) else None
-    if cached is not None:
-        return cached
+    text = signature_text(signature)  # descriptions and instructions leave the required fields as they are
+    if isinstance(text, str) and text in _required_by_text:
+        return _required_by_text[text]
     sig = check_signature(signature)
     required = tuple(n for n, f in sig.input_fields.items() if not _optional(f.annotation))
-    if isinstance(signature, str):
+    if isinstance(text, str):
         if len(_required_by_text) >= _REQUIRED_CACHE_LIMIT:
             _required_by_text.pop(next(iter(_required_by_text)))
-        _required_by_text[signature] = required
+        _required_by_text[text] = required
     return required
 
 

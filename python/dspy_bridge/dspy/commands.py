@@ -31,12 +31,12 @@ __all__ = ["MODULE_TYPES", "build_module", "lm_errors"]
 MODULE_TYPES = ("Predict", "ChainOfThought", "ReAct", "ProgramOfThought", "MultiChainComparison", "BestOfN", "Refine")
 
 
-def _complete(signature: str, outputs: dict[str, Any]) -> float:
+def _complete(signature: str | dict, outputs: dict[str, Any]) -> float:
     """Default reward for BestOfN/Refine: 1.0 when every output field is non-empty."""
     return 1.0 if all(v not in (None, "", [], {}) for v in outputs.values()) else 0.0
 
 
-def build_module(module: str, signature: str, config: dict[str, Any] | None = None) -> Any:
+def build_module(module: str, signature: str | dict, config: dict[str, Any] | None = None) -> Any:
     """A DSPy module by name. `config` holds constructor options (n, temperature, M, N, …);
     ReAct and ProgramOfThought get a safe default (no tools / the subprocess interpreter)."""
     import dspy
@@ -142,10 +142,10 @@ _built: dict[Any, Any] = {}
 _BUILT_LIMIT = 256
 
 
-def _cached_module(module: str, signature: str, config: dict[str, Any] | None) -> Any:
+def _cached_module(module: str, signature: str | dict, config: dict[str, Any] | None) -> Any:
     try:
         # Without a config (the usual call) the key needs no JSON rendering.
-        key = (module, signature) if not config else json.dumps([module, signature, config], sort_keys=True)
+        key = (module, signature) if not config and isinstance(signature, str) else json.dumps([module, signature, config], sort_keys=True)
     except (TypeError, ValueError):
         return build_module(module, signature, config)
     program = _built.get(key)
@@ -175,7 +175,7 @@ async def _resolve_tools(names: list[Any], session_id: str) -> list[Any]:
 @command(name="dspy.run")
 async def dspy_run(
     module: str,
-    signature: str,
+    signature: str | dict,
     inputs: dict,
     ctx: CommandContext,
     lm: dict | None = None,
@@ -320,7 +320,7 @@ async def _pump(items: Any, queue: asyncio.Queue[tuple[str, Any]]) -> None:
 @command(name="dspy.stream")
 async def dspy_stream(
     module: str,
-    signature: str,
+    signature: str | dict,
     inputs: dict,
     ctx: CommandContext,
     lm: dict | None = None,
@@ -349,7 +349,7 @@ async def dspy_stream(
 @dataclass
 class _Program:
     module: str
-    signature: str
+    signature: str | dict
     config: dict[str, Any]
     instance: Any
     bindings: dict[str, str] = field(default_factory=dict)
@@ -405,7 +405,7 @@ def _describe_program(program_id: str, p: _Program) -> dict[str, Any]:
 async def dspy_create_program(
     program_id: str,
     module: str,
-    signature: str,
+    signature: str | dict,
     ctx: CommandContext,
     config: dict | None = None,
     bindings: dict | None = None,

@@ -18,6 +18,10 @@ export interface BridgeServerOptions {
   token: string;
   /** Allow a non-loopback TCP address. Default false. */
   allowRemote?: boolean;
+  /** Serve TLS with this certificate chain and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Allow a non-loopback address without TLS. Default false. */
+  insecure?: boolean;
   /** The service's handlers (bridgeServiceHandlers). */
   handlers: Record<string, Handler>;
   /** Scoped credentials this host accepts besides its token (none: the token only). */
@@ -27,18 +31,35 @@ export interface BridgeServerOptions {
   onLog: (line: string) => void;
 }
 
+interface Handle {
+  ref?(): void;
+  unref?(): void;
+}
+
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
-function checkLocal(listen: string, allowRemote: boolean): void {
-  if (listen.startsWith("unix:")) return;
+function checkLocal(options: BridgeServerOptions): void {
+  const { listen } = options;
+  if (listen.startsWith("unix:")) {
+    if (options.tls) throw new InvalidArgumentError("TLS is for TCP listeners; a Unix socket is private to this machine", { parameter: "tls" });
+    return;
+  }
   const host = listen.slice(0, listen.lastIndexOf(":"));
   if (!host || listen.lastIndexOf(":") < 0) {
     throw new InvalidArgumentError(`listen address '${listen}' must be unix:PATH or HOST:PORT`, { parameter: "listen" });
   }
-  if (!allowRemote && !LOOPBACK.has(host)) {
+  if (LOOPBACK.has(host)) return;
+  if (!options.allowRemote) {
     throw new InvalidArgumentError(
-      `refusing to listen on '${listen}': the bridge service is local-only unless allowRemote is set`,
+      `refusing to listen on '${listen}': the bridge service is local-only unless allowRemote is set (CLI: --allow-remote)`,
       { parameter: "listen" },
+    );
+  }
+  if (!options.tls && !options.insecure) {
+    // The token and every value would cross the network in clear text.
+    throw new InvalidArgumentError(
+      `refusing to listen on '${listen}' without TLS: give a certificate and key (tls; CLI: --tls-cert, --tls-key), or allow clear text explicitly (insecure; CLI: --insecure)`,
+      { parameter: "tls" },
     );
   }
 }
@@ -51,7 +72,10 @@ export class BridgeServer {
   ) {}
 
   static async start(options: BridgeServerOptions): Promise<BridgeServer> {
-    checkLocal(options.listen, options.allowRemote ?? false);
+    checkLocal(options);
+    const credentials = options.tls
+      ? ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(options.tls.cert), private_key: Buffer.from(options.tls.key) }], false)
+      : ServerCredentials.createInsecure();
     const messageLimit = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const server = new Server({
       interceptors: [authInterceptor(options.token, (why) => options.onLog(`refused a bridge call: ${why}`), options.credentials)],
@@ -62,7 +86,7 @@ export class BridgeServer {
     server.addService(grpcServiceDefinition(BridgeService as never), refuseUndecodable(options.credentials ? scopeHandlers(options.handlers, options.token, options.credentials) : options.handlers) as never);
     const bind = (address: string) =>
       new Promise<number>((resolve, reject) =>
-        server.bindAsync(address, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+        server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
       );
     if (options.listen.startsWith("unix:")) {
       // 0600 before anyone can connect, in a 0700 folder when we make it; a stale socket of a dead host is replaced.
@@ -76,6 +100,20 @@ export class BridgeServer {
     }
     const port = await bind(options.listen);
     return new BridgeServer(server, options.listen.endsWith(":0") ? `${options.listen.slice(0, -2)}:${port}` : options.listen);
+  }
+
+  /**
+   * Whether the listening sockets and the open connections keep Node alive (the bridge's
+   * `unref` option clears it while idle). grpc-js offers no unref of its own: this reaches its
+   * HTTP/2 servers and sessions (grpc-js is pinned to an exact version, and the idle-exit test
+   * fails if this stops working).
+   */
+  setRef(ref: boolean): void {
+    const internals = this.server as unknown as { http2Servers?: Map<Handle, unknown>; sessions?: Map<Handle, unknown> };
+    for (const handle of [...(internals.http2Servers?.keys() ?? []), ...(internals.sessions?.keys() ?? [])]) {
+      if (ref) handle.ref?.();
+      else handle.unref?.();
+    }
   }
 
   close(graceMs = 1_000): Promise<void> {

@@ -7,16 +7,33 @@ import { NotFoundError } from "../errors/index.js";
 import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { toWire, type LMSpec } from "./lm-spec.js";
 import { listOptimizers, OptimizerJob, type OptimizeOptions, type OptimizerInfo, type OptimizerJobObserver } from "./optimizer-jobs.js";
+import { isSchemaSignature, signatureSpec, validateOutputs, validateSide, type SchemaSignature, type SignatureSpec } from "./schema-signature.js";
+import type { ModuleExtraOutputs, ModuleName, ModuleOutputs, SignatureInputs } from "./signature-types.js";
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 
-export type { LMEngine, LMSpec } from "./lm-spec.js";
+export type { LMEngine, LMOptionName, LMSpec } from "./lm-spec.js";
+export type { ModuleName, ModuleType } from "./signature-types.js";
 
-export type ModuleType = "Predict" | "ChainOfThought" | "ReAct" | "ProgramOfThought" | "MultiChainComparison" | "BestOfN" | "Refine";
+/** A signature: DSPy's string form (`"question -> answer: float"`) or two object schemas (zod, any Standard Schema library). */
+export type Signature = string | SchemaSignature;
 
-export interface DSPyResult {
-  /** Every output field (reasoning included for ChainOfThought) and the inputs DSPy echoes. */
-  fields: Record<string, unknown>;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/** The input fields a signature asks for: inferred from a string literal or the inputs schema. */
+export type InputsOf<S> = S extends SchemaSignature<infer I, infer _O> ? StandardSchemaV1.InferInput<I> : S extends string ? SignatureInputs<S> : Record<string, unknown>;
+
+/** The fields a run of module `M` over signature `S` returns (ChainOfThought adds `reasoning`). */
+export type OutputsOf<M, S> = S extends SchemaSignature<infer _I, infer O>
+  ? Simplify<StandardSchemaV1.InferOutput<O> & ModuleExtraOutputs<M>>
+  : S extends string
+    ? ModuleOutputs<M, S>
+    : Record<string, unknown>;
+
+export interface DSPyResult<Fields = Record<string, unknown>> {
+  /** Every output field (reasoning included for ChainOfThought), typed from the signature. */
+  fields: Fields;
   /** All completions when the module produced several (n > 1). */
-  completions?: Record<string, unknown>[];
+  completions?: Fields[];
   /** Token usage per model, as DSPy tracks it. */
   usage: Record<string, unknown>;
   latencyMs: number;
@@ -41,7 +58,7 @@ export interface RunOptions extends Omit<CallOptions, "session"> {
  * messages (optional), then each output field's text as the LM streams it, then the
  * prediction (the same shape as `run`'s result) last.
  */
-export type DSPyStreamItem =
+export type DSPyStreamItem<Fields = Record<string, unknown>> =
   | { type: "status"; message: string }
   | {
       type: "chunk";
@@ -54,10 +71,10 @@ export type DSPyStreamItem =
       /** The field's last chunk (its text may be empty). */
       last: boolean;
     }
-  | ({ type: "prediction" } & DSPyResult);
+  | ({ type: "prediction" } & DSPyResult<Fields>);
 
-function streamItem(item: Record<string, unknown>): DSPyStreamItem {
-  if (item.type === "prediction") return { type: "prediction", ...result(item) };
+async function streamItem<Fields>(item: Record<string, unknown>, signature: Signature): Promise<DSPyStreamItem<Fields>> {
+  if (item.type === "prediction") return { type: "prediction", ...(await checkedResult<Fields>(item, signature)) };
   if (item.type === "chunk") {
     return { type: "chunk", field: item.field as string, text: item.text as string, predictor: (item.predictor ?? "") as string, last: item.last === true };
   }
@@ -67,7 +84,8 @@ function streamItem(item: Record<string, unknown>): DSPyStreamItem {
 export interface ProgramInfo {
   programId: string;
   module: string;
-  signature: string;
+  /** The signature string, or the spec a schema signature became (typed string, instructions, descriptions). */
+  signature: string | SignatureSpec;
   config: Record<string, unknown>;
   /** Attribute -> session variable: synced into the LM settings before each run. */
   bindings: Record<string, string>;
@@ -86,11 +104,28 @@ function result(raw: Record<string, unknown>): DSPyResult {
   };
 }
 
+/** A run's result, its output fields checked by the signature's output schema when it has one. */
+async function checkedResult<Fields>(raw: Record<string, unknown>, signature: Signature): Promise<DSPyResult<Fields>> {
+  const r = result(raw);
+  if (isSchemaSignature(signature)) {
+    r.fields = await validateOutputs(signature, r.fields);
+    if (r.completions) r.completions = await Promise.all(r.completions.map((c) => validateOutputs(signature, c)));
+  }
+  return r as DSPyResult<Fields>;
+}
+
+/** The signature as the workers read it, and the inputs checked by the inputs schema when there is one. */
+async function wireRequest(signature: Signature, inputs: unknown): Promise<{ signature: string | SignatureSpec; inputs: Record<string, unknown> }> {
+  if (!isSchemaSignature(signature)) return { signature, inputs: inputs as Record<string, unknown> };
+  const spec = signatureSpec(signature);
+  return { signature: spec, inputs: (await validateSide(signature.inputs, inputs, "inputs")) as Record<string, unknown> };
+}
+
 function programInfo(raw: Record<string, unknown>): ProgramInfo {
   return {
     programId: raw.program_id as string,
     module: raw.module as string,
-    signature: raw.signature as string,
+    signature: raw.signature as string | SignatureSpec,
     config: (raw.config ?? {}) as Record<string, unknown>,
     bindings: (raw.bindings ?? {}) as Record<string, string>,
     runs: raw.runs as number,
@@ -130,15 +165,22 @@ export class DSPyApi {
     return toWire(choice);
   }
 
-  /** Runs a module once: `run({ module: "ChainOfThought", signature: "question -> answer", inputs })`. */
-  async run(request: { module: ModuleType | string; signature: string; inputs: Record<string, unknown> } & RunOptions): Promise<DSPyResult> {
+  /**
+   * Runs a module once: `run({ module: "ChainOfThought", signature: "question -> answer: float", inputs })`.
+   * The inputs and `fields` are typed from the signature (a string literal or two schemas); a
+   * schema signature's outputs are validated (a mismatch is a ParseError naming the field).
+   */
+  async run<S extends Signature, M extends ModuleName = "Predict">(
+    request: { module: M; signature: S; inputs: InputsOf<S> } & RunOptions,
+  ): Promise<DSPyResult<OutputsOf<M, S>>> {
     const { module, signature, inputs, lm, config, usage, lmCalls, ...callOptions } = request;
+    const wire = await wireRequest(signature, inputs);
     const raw = await this.runner.execute<Record<string, unknown>>(
       "dspy.run",
-      { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
+      { module, ...wire, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
       callOptions,
     );
-    return result(raw);
+    return checkedResult(raw, signature);
   }
 
   /**
@@ -147,14 +189,17 @@ export class DSPyApi {
    * field), then the prediction last. Breaking out of the `for await` cancels the run and
    * closes the LM's HTTP request.
    */
-  async *stream(request: { module: ModuleType | string; signature: string; inputs: Record<string, unknown> } & RunOptions): AsyncGenerator<DSPyStreamItem> {
+  async *stream<S extends Signature, M extends ModuleName = "Predict">(
+    request: { module: M; signature: S; inputs: InputsOf<S> } & RunOptions,
+  ): AsyncGenerator<DSPyStreamItem<OutputsOf<M, S>>> {
     const { module, signature, inputs, lm, config, usage, lmCalls, ...callOptions } = request;
+    const wire = await wireRequest(signature, inputs);
     for await (const item of this.runner.stream<Record<string, unknown>>(
       "dspy.stream",
-      { module, signature, inputs, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
+      { module, ...wire, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
       callOptions,
     )) {
-      yield streamItem(item);
+      yield streamItem<OutputsOf<M, S>>(item, signature);
     }
   }
 
@@ -197,38 +242,49 @@ export class SessionPrograms {
    * modules run in order over the signature, each later one also given the previous one's
    * outputs as `previous_<field>` inputs; `module` is then "Pipeline" (or left out).
    */
-  async create(
+  async create<S extends Signature, M extends ModuleName = "Pipeline">(
     programId: string,
-    definition: ({ module: ModuleType | string; modules?: string[] } | { module?: "Pipeline"; modules: string[] }) & {
-      signature: string;
+    definition: ({ module: M; modules?: string[] } | { module?: "Pipeline"; modules: string[] }) & {
+      signature: S;
       config?: Record<string, unknown>;
       bindings?: Record<string, string>;
       replace?: boolean;
     },
-  ): Promise<ProgramInfo> {
-    return programInfo(
+  ): Promise<Program<InputsOf<S>, OutputsOf<M, S>>> {
+    const signature = isSchemaSignature(definition.signature) ? signatureSpec(definition.signature) : definition.signature;
+    const info = programInfo(
       await this.exec("dspy.create_program", {
         program_id: programId,
         module: definition.module ?? "Pipeline",
-        signature: definition.signature,
+        signature,
         config: definition.config ?? null,
         bindings: definition.bindings ?? null,
         replace: definition.replace ?? false,
         ...(definition.modules ? { modules: definition.modules } : {}),
       }),
     );
+    return new Program(this, info, definition.signature);
   }
 
-  async execute(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): Promise<DSPyResult> {
+  /**
+   * Runs a program by id. Its fields are untyped here; the handle `create` returned types them
+   * (and validates them against a schema signature's outputs).
+   */
+  execute(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): Promise<DSPyResult> {
+    return this.executeWith(programId, inputs, options, undefined);
+  }
+
+  /** `execute` with the program's signature when known (a schema signature's inputs and outputs are checked). */
+  async executeWith<Fields>(programId: string, inputs: unknown, options: RunOptions, signature: Signature | undefined): Promise<DSPyResult<Fields>> {
     const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
+    const checked = signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
     const minRevision = await this.revision();
-    return result(
-      await this.exec(
-        "dspy.execute_program",
-        { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
-        callOptions,
-      ),
+    const raw = await this.exec<Record<string, unknown>>(
+      "dspy.execute_program",
+      { program_id: programId, inputs: checked, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
+      callOptions,
     );
+    return checkedResult<Fields>(raw, signature ?? "");
   }
 
   /**
@@ -236,15 +292,21 @@ export class SessionPrograms {
    * before included), streaming like `bridge.dspy.stream`: status, each output field's
    * chunks, the prediction last. Breaking out of the `for await` cancels the run.
    */
-  async *stream(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): AsyncGenerator<DSPyStreamItem> {
+  stream(programId: string, inputs: Record<string, unknown>, options: RunOptions = {}): AsyncGenerator<DSPyStreamItem> {
+    return this.streamWith(programId, inputs, options, undefined);
+  }
+
+  /** `stream` with the program's signature when known. */
+  async *streamWith<Fields>(programId: string, inputs: unknown, options: RunOptions, signature: Signature | undefined): AsyncGenerator<DSPyStreamItem<Fields>> {
     const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
+    const checked = signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
     const minRevision = await this.revision();
     for await (const item of this.runner.stream<Record<string, unknown>>(
       "dspy.stream_program",
-      { program_id: programId, inputs, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
+      { program_id: programId, inputs: checked, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
       { ...callOptions, session: this.sessionId },
     )) {
-      yield streamItem(item);
+      yield streamItem<Fields>(item, signature ?? "");
     }
   }
 
@@ -272,5 +334,46 @@ export class SessionPrograms {
    */
   optimize(programId: string, options: OptimizeOptions): OptimizerJob {
     return new OptimizerJob(this.runner, (choice) => this.api.lmFor(choice), this.sessionId, programId, options, this.api.jobObserver);
+  }
+}
+
+/**
+ * A program `session.programs.create` made: its info, and `execute` / `stream` typed by its
+ * signature (a schema signature's inputs and outputs checked at run time).
+ */
+export class Program<Inputs = Record<string, unknown>, Fields = Record<string, unknown>> implements ProgramInfo {
+  readonly programId: string;
+  readonly module: string;
+  readonly signature: string | SignatureSpec;
+  readonly config: Record<string, unknown>;
+  readonly bindings: Record<string, string>;
+  readonly runs: number;
+  readonly createdAt: Date;
+
+  constructor(
+    private readonly programs: SessionPrograms,
+    info: ProgramInfo,
+    private readonly definedBy: Signature,
+  ) {
+    this.programId = info.programId;
+    this.module = info.module;
+    this.signature = info.signature;
+    this.config = info.config;
+    this.bindings = info.bindings;
+    this.runs = info.runs;
+    this.createdAt = info.createdAt;
+  }
+
+  execute(inputs: Inputs, options: RunOptions = {}): Promise<DSPyResult<Fields>> {
+    return this.programs.executeWith<Fields>(this.programId, inputs, options, this.definedBy);
+  }
+
+  stream(inputs: Inputs, options: RunOptions = {}): AsyncGenerator<DSPyStreamItem<Fields>> {
+    return this.programs.streamWith<Fields>(this.programId, inputs, options, this.definedBy);
+  }
+
+  /** A DSPy optimizer job over this program (see `SessionPrograms.optimize`). */
+  optimize(options: OptimizeOptions): OptimizerJob {
+    return this.programs.optimize(this.programId, options);
   }
 }

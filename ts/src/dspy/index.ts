@@ -1,4 +1,21 @@
-export { DSPyApi, SessionPrograms, type DSPyResult, type DSPyStreamItem, type LMSpec, type ModuleType, type ProgramInfo, type RunOptions } from "./dspy-api.js";
+export {
+  DSPyApi,
+  Program,
+  SessionPrograms,
+  type DSPyResult,
+  type DSPyStreamItem,
+  type InputsOf,
+  type LMOptionName,
+  type LMSpec,
+  type ModuleName,
+  type ModuleType,
+  type OutputsOf,
+  type ProgramInfo,
+  type RunOptions,
+  type Signature,
+} from "./dspy-api.js";
+export type { SchemaSignature, SignatureSchema, SignatureSpec } from "./schema-signature.js";
+export type { ModuleOutputs, PythonType, SignatureInputs, SignatureOutputs } from "./signature-types.js";
 export {
   OptimizerJob,
   type MetricSpec,

@@ -6,6 +6,9 @@ import { InvalidArgumentError } from "../errors/index.js";
 export type LMEngine = "auto" | "native" | "litellm";
 const ENGINES: readonly string[] = ["auto", "native", "litellm"];
 
+/** The options an LM spec may hold (a closed set: an unknown one is refused when the spec is used). */
+export type LMOptionName = keyof LMSpec;
+
 /** A LiteLLM model string and its options, or the scripted LM ("scripted"). */
 export interface LMSpec {
   /** "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-latest", "gemini/gemini-2.0-flash",

@@ -1,5 +1,6 @@
 import { Code } from "./code.js";
 import { formatPythonTraceback, type TracebackFrame } from "./traceback.js";
+import type { ErrorReason } from "./reasons.js";
 
 /** Everything a BridgeError can be built from; `code` and `reason` only count for the base class. */
 export interface BridgeErrorOptions {
@@ -10,7 +11,7 @@ export interface BridgeErrorOptions {
   /** gRPC code; only honoured by `BridgeError` itself (subclasses have a fixed code). */
   code?: number;
   /** Stable snake_case reason; only honoured by `BridgeError` itself. */
-  reason?: string;
+  reason?: ErrorReason | (string & {});
   /** Qualified Python exception type when the error originated in Python. */
   pythonType?: string;
   /** Python frames, outermost first (as Python prints them). */
@@ -35,7 +36,11 @@ export class BridgeError extends Error {
   static readonly retryable: boolean = false;
 
   readonly code: number;
-  readonly reason: string;
+  /**
+   * The table's reason (`ErrorReason`, completed by the editor; each subclass narrows it to its
+   * own), or another string for a reason this build does not know.
+   */
+  readonly reason: ErrorReason | (string & {});
   readonly details: Record<string, unknown>;
   readonly pythonType: string | undefined;
   readonly traceback: readonly TracebackFrame[];
@@ -139,6 +144,7 @@ function field<T>(
 export class InvalidArgumentError extends BridgeError {
   static override readonly code: number = Code.INVALID_ARGUMENT;
   static override readonly reason: string = "invalid_argument";
+  declare readonly reason: "invalid_argument" | "type_mismatch" | "constraint_violation";
   /** Name of the offending argument (`details.parameter`). */
   readonly parameter: string | undefined;
   constructor(message: string, options: FixedErrorOptions & { parameter?: string } = {}) {
@@ -153,6 +159,7 @@ export class InvalidArgumentError extends BridgeError {
  */
 export class TypeMismatchError extends InvalidArgumentError {
   static override readonly reason: string = "type_mismatch";
+  declare readonly reason: "type_mismatch";
   /** The variable's name, when known (`details.variable`). */
   readonly variable: string | undefined;
   /** The variable's type, e.g. "float" (`details.type`). */
@@ -176,6 +183,7 @@ export class TypeMismatchError extends InvalidArgumentError {
  */
 export class ConstraintViolationError extends InvalidArgumentError {
   static override readonly reason: string = "constraint_violation";
+  declare readonly reason: "constraint_violation";
   /** The variable's name, when known (`details.variable`). */
   readonly variable: string | undefined;
   /** The variable's type (`details.type`). */
@@ -199,6 +207,7 @@ export class ConstraintViolationError extends InvalidArgumentError {
 export class UnknownCommandError extends BridgeError {
   static override readonly code: number = Code.NOT_FOUND;
   static override readonly reason: string = "unknown_command";
+  declare readonly reason: "unknown_command";
   /** The command name the worker did not know (`details.command`). */
   readonly command: string | undefined;
   constructor(message: string, options: FixedErrorOptions & { command?: string } = {}) {
@@ -210,22 +219,26 @@ export class UnknownCommandError extends BridgeError {
 export class NotFoundError extends BridgeError {
   static override readonly code: number = Code.NOT_FOUND;
   static override readonly reason: string = "not_found";
+  declare readonly reason: "not_found";
 }
 
 export class AlreadyExistsError extends BridgeError {
   static override readonly code: number = Code.ALREADY_EXISTS;
   static override readonly reason: string = "already_exists";
+  declare readonly reason: "already_exists";
 }
 
 export class PermissionDeniedError extends BridgeError {
   static override readonly code: number = Code.PERMISSION_DENIED;
   static override readonly reason: string = "permission_denied";
+  declare readonly reason: "permission_denied";
 }
 
 /** Missing or invalid credentials: the bridge's token, or an LM provider refusing the API key (HTTP 401) or the request (403), with `status` set. Not retryable. */
 export class AuthenticationError extends BridgeError {
   static override readonly code: number = Code.UNAUTHENTICATED;
   static override readonly reason: string = "unauthenticated";
+  declare readonly reason: "unauthenticated";
   /** The LM provider's HTTP status, when the error came from one (`details.status`). */
   readonly status: number | undefined;
   constructor(message: string, options: FixedErrorOptions & { status?: number } = {}) {
@@ -238,6 +251,7 @@ export class AuthenticationError extends BridgeError {
 export class TimeoutError extends BridgeError {
   static override readonly code: number = Code.DEADLINE_EXCEEDED;
   static override readonly reason: string = "timeout";
+  declare readonly reason: "timeout";
   static override readonly retryable: boolean = true;
   /** The deadline that passed (`details.timeout_ms`). */
   readonly timeoutMs: number | undefined;
@@ -250,11 +264,13 @@ export class TimeoutError extends BridgeError {
 export class CancelledError extends BridgeError {
   static override readonly code: number = Code.CANCELLED;
   static override readonly reason: string = "cancelled";
+  declare readonly reason: "cancelled";
 }
 
 export class QueueFullError extends BridgeError {
   static override readonly code: number = Code.RESOURCE_EXHAUSTED;
   static override readonly reason: string = "queue_full";
+  declare readonly reason: "queue_full";
   static override readonly retryable: boolean = true;
   /** The queue's capacity (`details.limit`). */
   readonly limit: number | undefined;
@@ -267,6 +283,7 @@ export class QueueFullError extends BridgeError {
 export class PayloadTooLargeError extends BridgeError {
   static override readonly code: number = Code.RESOURCE_EXHAUSTED;
   static override readonly reason: string = "payload_too_large";
+  declare readonly reason: "payload_too_large";
   /** Payload size in bytes (`details.size`). */
   readonly size: number | undefined;
   /** Maximum size in bytes (`details.limit`). */
@@ -285,6 +302,7 @@ export class PayloadTooLargeError extends BridgeError {
 export class RateLimitError extends BridgeError {
   static override readonly code: number = Code.RESOURCE_EXHAUSTED;
   static override readonly reason: string = "rate_limited";
+  declare readonly reason: "rate_limited";
   static override readonly retryable: boolean = true;
   /** How long the provider asked to wait (its Retry-After), in ms (`details.retry_after_ms`). */
   readonly retryAfterMs: number | undefined;
@@ -300,36 +318,43 @@ export class RateLimitError extends BridgeError {
 export class VersionConflictError extends BridgeError {
   static override readonly code: number = Code.ABORTED;
   static override readonly reason: string = "version_conflict";
+  declare readonly reason: "version_conflict";
 }
 
 export class CompactedError extends BridgeError {
   static override readonly code: number = Code.OUT_OF_RANGE;
   static override readonly reason: string = "compacted";
+  declare readonly reason: "compacted";
 }
 
 export class FailedPreconditionError extends BridgeError {
   static override readonly code: number = Code.FAILED_PRECONDITION;
   static override readonly reason: string = "failed_precondition";
+  declare readonly reason: "failed_precondition";
 }
 
 export class NotImplementedError extends BridgeError {
   static override readonly code: number = Code.UNIMPLEMENTED;
   static override readonly reason: string = "not_implemented";
+  declare readonly reason: "not_implemented";
 }
 
 export class ProtocolError extends BridgeError {
   static override readonly code: number = Code.INTERNAL;
   static override readonly reason: string = "protocol_error";
+  declare readonly reason: "protocol_error";
 }
 
 export class InternalError extends BridgeError {
   static override readonly code: number = Code.INTERNAL;
   static override readonly reason: string = "internal";
+  declare readonly reason: "internal";
 }
 
 export class WorkerCrashedError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "worker_crashed";
+  declare readonly reason: "worker_crashed";
   static override readonly retryable: boolean = true;
   /** `details.worker_id` */
   readonly workerId: string | undefined;
@@ -351,17 +376,20 @@ export class WorkerCrashedError extends BridgeError {
 export class CrashLoopError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "crash_loop";
+  declare readonly reason: "crash_loop";
 }
 
 export class WorkerStartError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "worker_start_failed";
+  declare readonly reason: "worker_start_failed";
 }
 
 /** The durable store (Redis unreachable, a SQLite write failed) could not take the request: it was not applied (unless `details.outcome` is "unknown": it may have been; or "applied": it was, but its result could not be read back). Retryable. */
 export class StoreUnavailableError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "store_unavailable";
+  declare readonly reason: "store_unavailable";
   static override readonly retryable: boolean = true;
   /** `details.outcome`: "unknown" when a commit may or may not have been applied, "applied" when it was but its result could not be read back. */
   readonly outcome: string | undefined;
@@ -374,12 +402,14 @@ export class StoreUnavailableError extends BridgeError {
 export class BridgeClosedError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "bridge_closed";
+  declare readonly reason: "bridge_closed";
 }
 
 /** The host could not be reached or the connection to it broke (a transport failure, gRPC's UNAVAILABLE without a more specific reason). Retryable. */
 export class UnavailableError extends BridgeError {
   static override readonly code: number = Code.UNAVAILABLE;
   static override readonly reason: string = "unavailable";
+  declare readonly reason: "unavailable";
   static override readonly retryable: boolean = true;
 }
 
@@ -390,6 +420,7 @@ export class UnavailableError extends BridgeError {
 export class PythonError extends BridgeError {
   static override readonly code: number = Code.UNKNOWN;
   static override readonly reason: string = "python_error";
+  declare readonly reason: "python_error";
   declare readonly pythonType: string;
   readonly pythonMessage: string;
   constructor(message: string, options: FixedErrorOptions = {}) {
@@ -414,6 +445,7 @@ export class PythonError extends BridgeError {
 export class LMError extends BridgeError {
   static override readonly code: number = Code.UNKNOWN;
   static override readonly reason: string = "lm_error";
+  declare readonly reason: "lm_error";
   /** The LM provider's HTTP status, when the error came from one (`details.status`). */
   readonly status: number | undefined;
   constructor(message: string, options: FixedErrorOptions & { status?: number } = {}) {
@@ -425,4 +457,5 @@ export class LMError extends BridgeError {
 export class ParseError extends BridgeError {
   static override readonly code: number = Code.UNKNOWN;
   static override readonly reason: string = "parse_error";
+  declare readonly reason: "parse_error";
 }

@@ -33,5 +33,6 @@ export {
   WorkerCrashedError,
   WorkerStartError,
 } from "./bridge-error.js";
+export { ERROR_REASONS, type ErrorReason } from "./reasons.js";
 export { ERROR_CLASSES, errorClassForReason, type BridgeErrorClass } from "./registry.js";
 export { errorFromDetail, errorToDetail } from "./detail.js";

@@ -102,6 +102,14 @@ export class ForkServer {
     return this.child.pid;
   }
 
+  /** Whether the process and its pipes keep Node alive (the bridge's `unref` option clears it while idle). */
+  setRef(ref: boolean): void {
+    for (const handle of [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as ({ ref?(): void; unref?(): void } | null)[]) {
+      if (ref) handle?.ref?.();
+      else handle?.unref?.();
+    }
+  }
+
   /** Resolves when the fork server has connected and authenticated (imports done). */
   waitReady(timeoutMs: number): Promise<void> {
     if (this.connection) return Promise.resolve();

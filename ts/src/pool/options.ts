@@ -102,7 +102,15 @@ export interface BridgeOptions {
    * The bridge service (gRPC) that workers and outside Python clients call. Default: a Unix
    * socket in the host's private directory. `false` disables it.
    */
-  bridgeService?: false | { listen?: string; allowRemote?: boolean };
+  bridgeService?: false | BridgeServiceOptions;
+  /**
+   * For scripts: an idle bridge does not keep Node alive (like `timer.unref()`). While a call
+   * is in flight the bridge holds the process as usual; once none is, the process may exit
+   * even if `close()` was never called, and the workers go with it (they exit when the host
+   * is gone). Default false: a started bridge keeps Node running until `close()`. A Redis
+   * store's connection is not covered and still holds the process.
+   */
+  unref?: boolean;
   /** The per-host secret. Default: DSPY_BRIDGE_TOKEN, else 32 random bytes. */
   token?: string;
   /**
@@ -115,6 +123,21 @@ export interface BridgeOptions {
   env?: Record<string, string>;
   /** Receives every line the Python processes print. Default: prefixed lines on stderr. */
   onLog?: (event: LogEvent) => void;
+}
+
+/** Where the bridge service listens and who may reach it. */
+export interface BridgeServiceOptions {
+  /** `unix:PATH` or `HOST:PORT`. Default: a Unix socket in the host's private directory. */
+  listen?: string;
+  /** Allow a non-loopback TCP address. Default false. Such a listener needs `tls` (or `insecure: true`). */
+  allowRemote?: boolean;
+  /** Serve TLS: the certificate chain and private key, PEM. Clients verify it against their CA. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * Allow a non-loopback listener without TLS (the token and every value would cross the
+   * network in clear text). Default false.
+   */
+  insecure?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -141,7 +164,8 @@ export interface ResolvedOptions {
   closeGraceMs: number;
   streamWindow: number;
   restart: Required<RestartOptions>;
-  bridgeService: false | { listen: string | undefined; allowRemote: boolean };
+  bridgeService: false | { listen: string | undefined; allowRemote: boolean; tls: { cert: string | Buffer; key: string | Buffer } | undefined; insecure: boolean };
+  unref: boolean;
   token: string | undefined;
   store: { location: string | undefined; options: StoreOptions };
   recycle: { maxRequests: number; maxAgeMs: number; maxMemoryBytes: number };
@@ -230,7 +254,13 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
     bridgeService:
       options.bridgeService === false
         ? false
-        : { listen: options.bridgeService?.listen, allowRemote: options.bridgeService?.allowRemote ?? false },
+        : {
+            listen: options.bridgeService?.listen,
+            allowRemote: options.bridgeService?.allowRemote ?? false,
+            tls: options.bridgeService?.tls,
+            insecure: options.bridgeService?.insecure ?? false,
+          },
+    unref: options.unref ?? false,
     token: options.token ?? process.env.DSPY_BRIDGE_TOKEN ?? undefined,
     store: typeof options.store === "string" ? { location: options.store, options: {} } : { location: options.store?.location, options: options.store ?? {} },
     env: options.env ?? {},

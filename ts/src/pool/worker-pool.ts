@@ -92,6 +92,8 @@ export interface WorkerPoolHooks {
   onWorkerReady(): void;
   /** The pool has failed for good (a crash loop): everything built on it must shut down. */
   onFailed(error: BridgeError): void;
+  /** With the `unref` option: whether the bridge's handles should now keep Node alive (a call is in flight) or not (idle). */
+  onHoldProcess?(hold: boolean): void;
 }
 
 export class WorkerPool implements CommandRunner {
@@ -116,6 +118,9 @@ export class WorkerPool implements CommandRunner {
   private idleWaiters: (() => void)[] = [];
   /** OpenTelemetry, when an SDK was registered before the bridge started (telemetry/otel.ts). */
   telemetry: HostTelemetry | undefined = undefined;
+  /** Calls submitted and not yet settled: with the `unref` option, the pool holds the process only while there are some. */
+  private activeCalls = 0;
+  private holdsProcess = true;
 
   /** `token`: the per-host secret every worker presents in its Hello. */
   constructor(
@@ -166,6 +171,7 @@ export class WorkerPool implements CommandRunner {
     }
     await Promise.all(this.slots.map((slot) => this.spawnWorker(slot, o.startTimeoutMs)));
     this.state = "running";
+    this.updateHold();
     if (o.healthIntervalMs > 0) {
       this.healthTimer = setInterval(() => this.healthTick(), o.healthIntervalMs);
       this.healthTimer.unref();
@@ -199,6 +205,7 @@ export class WorkerPool implements CommandRunner {
     return new Promise<T>((resolve, reject) => {
       const call = this.newCall(command, args, options, false, reject);
       if (!call) return;
+      this.callStarted();
       call.resolve = resolve as (v: unknown) => void;
       call.reject = reject;
       this.submit(call, options.signal);
@@ -214,6 +221,7 @@ export class WorkerPool implements CommandRunner {
       failed.fail(early);
       return failed;
     }
+    this.callStarted();
     const window = call.streamWindow;
     const sink = new StreamSink<unknown>(
       () => this.cancelCall(call, new CancelledError(`stream '${command}' closed by the consumer`), true),
@@ -491,6 +499,8 @@ export class WorkerPool implements CommandRunner {
   private settle(call: PoolCall, error: unknown, quiet = false, value?: unknown): void {
     if (call.settled) return;
     call.settled = true;
+    this.activeCalls--;
+    if (this.activeCalls === 0) this.updateHold();
     if (call.timer) clearTimeout(call.timer);
     call.removeAbortListener?.();
     if (error !== undefined) {
@@ -694,6 +704,7 @@ export class WorkerPool implements CommandRunner {
       },
     });
     this.forkServer = server;
+    server.setRef(this.holdsProcess);
     this.forkServerReady = server.waitReady(timeoutMs).then(
       () => server,
       (err: unknown) => {
@@ -968,6 +979,24 @@ export class WorkerPool implements CommandRunner {
   async closeSocket(): Promise<void> {
     await this.listener?.close();
     if (this.state !== "failed") this.state = "closed";
+  }
+
+  private callStarted(): void {
+    if (this.activeCalls++ === 0) this.updateHold();
+  }
+
+  /**
+   * Whether the pool's handles (the worker socket and its connections, the fork server's
+   * process and pipes) keep Node alive: always, or with the `unref` option only while a call
+   * is in flight, so that a script that forgets close() still exits when its work is done.
+   */
+  private updateHold(): void {
+    const hold = !this.options.unref || this.activeCalls > 0 || this.state === "starting";
+    if (hold === this.holdsProcess) return;
+    this.holdsProcess = hold;
+    this.listener?.setRef(hold);
+    this.forkServer?.setRef(hold);
+    this.hooks.onHoldProcess?.(hold);
   }
 
   /** Every line for the log: to the `onLog` option and to `log` event listeners. */

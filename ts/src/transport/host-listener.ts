@@ -40,6 +40,7 @@ export class HostListener {
   readonly dir: string;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  private referenced = true;
 
   private constructor(private readonly options: HostListenerOptions) {
     this.dir = mkdtempSync(join(tmpdir(), "dspy-bridge-"));
@@ -61,8 +62,18 @@ export class HostListener {
     return listener;
   }
 
+  /** Whether the socket and its connections keep Node alive (the bridge's `unref` option clears it while idle). */
+  setRef(ref: boolean): void {
+    this.referenced = ref;
+    for (const handle of [this.server, ...this.sockets]) {
+      if (ref) handle.ref();
+      else handle.unref();
+    }
+  }
+
   private accept(socket: Socket): void {
     this.sockets.add(socket);
+    if (!this.referenced) socket.unref();
     socket.on("close", () => this.sockets.delete(socket));
     const connection = new FrameConnection(socket, this.options.maxFrameBytes);
     let settled = false;
