@@ -10,7 +10,7 @@ export * from "./errors/index.js";
 export { Credentials, type Credential, type CredentialPermission, type CredentialSpec } from "./bridge-service/index.js";
 export * from "./values/index.js";
 export type * from "./telemetry/index.js";
-export { Session, Sessions, SessionVariables, type DefineOptions, type VariableInfo, type VariableUpdate, type Watch, type WatchOptions } from "./sessions/index.js";
+export { Session, Sessions, SessionVariables, type DefineOptions, type VariableInfo, type VariableTypeName, type VariableUpdate, type VariableValue, type VariableValueTypes, type Watch, type WatchOptions } from "./sessions/index.js";
 /** @deprecated `new Store(options)` is the memory store (so is `openStore("memory")`). */
 export const MemoryStore = Store;
 /** @deprecated The store's type is Store, whatever its backend. */

@@ -7,31 +7,9 @@ import { exportVariables, importVariables, type ImportSummary } from "../store/e
 import type { CodecProgress } from "../store/codec.js";
 import type { Store } from "../store/store.js";
 import type { Change, HistoryEntry, VariableRecord } from "../store/records.js";
-import type { Tensor } from "../values/index.js";
+import type { VariableTypeName, VariableValue } from "../store/types/index.js";
 
-/** A variable type name as `define` takes it: a canonical name or an alias (`int`, `str`, `bool`, `dict`). */
-export type VariableTypeName = "float" | "integer" | "int" | "string" | "str" | "boolean" | "bool" | "choice" | "module" | "list" | "map" | "dict" | "embedding" | "tensor";
-
-/** The values a variable of type `T` accepts (docs/variables-types.md). */
-export interface VariableValueTypes {
-  float: number | bigint;
-  integer: number | bigint;
-  int: number | bigint;
-  string: string;
-  str: string;
-  boolean: boolean;
-  bool: boolean;
-  choice: string;
-  module: string;
-  list: unknown[];
-  map: Record<string, unknown>;
-  dict: Record<string, unknown>;
-  embedding: Float32Array | Float64Array | Tensor | number[];
-  tensor: Tensor | Float32Array | Float64Array;
-}
-
-/** The value type of a variable type name. */
-export type VariableValue<T extends VariableTypeName> = VariableValueTypes[T];
+export type { VariableTypeName, VariableValue, VariableValueTypes } from "../store/types/index.js";
 
 export interface DefineOptions {
   constraints?: Record<string, unknown>;

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "../../errors/index.js";
+import type { Tensor } from "../../values/index.js";
 
 /** The canonical variable type names (docs/variables-types.md). */
 export const VARIABLE_TYPES = Object.freeze([
@@ -41,3 +42,28 @@ export function canonicalType(name: string): VariableType {
     { parameter: "type" },
   );
 }
+
+
+/** A variable type name as `define` takes it: a canonical name or an alias (`int`, `str`, `bool`, `dict`). */
+export type VariableTypeName = "float" | "integer" | "int" | "string" | "str" | "boolean" | "bool" | "choice" | "module" | "list" | "map" | "dict" | "embedding" | "tensor";
+
+/** The values a variable of type `T` accepts (docs/variables-types.md). */
+export interface VariableValueTypes {
+  float: number | bigint;
+  integer: number | bigint;
+  int: number | bigint;
+  string: string;
+  str: string;
+  boolean: boolean;
+  bool: boolean;
+  choice: string;
+  module: string;
+  list: unknown[];
+  map: Record<string, unknown>;
+  dict: Record<string, unknown>;
+  embedding: Float32Array | Float64Array | Tensor | number[];
+  tensor: Tensor | Float32Array | Float64Array;
+}
+
+/** The value type of a variable type name. */
+export type VariableValue<T extends VariableTypeName> = VariableValueTypes[T];
