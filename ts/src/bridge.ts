@@ -13,7 +13,7 @@ import { HostCallRouter } from "./bridge-service/host-calls.js";
 import { Configurations } from "./config/index.js";
 import { DSPyApi } from "./dspy/index.js";
 import type { OptimizerJobObserver } from "./dspy/optimizer-jobs.js";
-import { OptimizationRuns } from "./optimize/index.js";
+import { OptimizationRuns, RunHistory } from "./optimize/index.js";
 import { Sessions } from "./sessions/index.js";
 import { openStore, type Store } from "./store/index.js";
 import { ToolsApi } from "./tools/index.js";
@@ -30,6 +30,14 @@ import {
 } from "./pool/index.js";
 
 export type { BridgeState, BridgeStats, WorkerStats } from "./pool/index.js";
+
+function bothJobObservers(a: OptimizerJobObserver, b: OptimizerJobObserver): OptimizerJobObserver {
+  return {
+    started: (...args) => (a.started(...args), b.started(...args)),
+    progress: (...args) => (a.progress(...args), b.progress(...args)),
+    ended: (...args) => (a.ended(...args), b.ended(...args)),
+  };
+}
 
 /** A span per DSPy optimizer job, from its start to its end, with its progress as span events. */
 function jobSpans(t: HostTelemetry): OptimizerJobObserver {
@@ -87,6 +95,11 @@ export class Bridge implements CommandRunner, AsyncDisposable {
   readonly configurations: Configurations;
   /** Optimization runs over variables and configuration spaces. */
   readonly optimization: OptimizationRuns;
+  /**
+   * The durable history of optimization runs and DSPy optimizer jobs, kept in the store with
+   * their sessions: `list({ session })`, `get(session, runId)` (with the trials).
+   */
+  readonly runs: RunHistory;
   private closing: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -116,6 +129,9 @@ export class Bridge implements CommandRunner, AsyncDisposable {
     this.configurations = new Configurations(this.store);
     this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools, this.pool);
     this.sessions = new Sessions(this.store, this.pool, this.dspy, this.configurations);
+    this.runs = new RunHistory(this.store, (line) => this.pool.log({ source: "host", stream: "stderr", line: `[dspy-bridge] ${line}` }));
+    this.optimization.observer = this.runs.optimizationObserver;
+    this.dspy.jobObserver = this.runs.jobObserver;
     this.serviceHandlers = bridgeServiceHandlers({
       hostVersion: VERSION,
       workersReady: () => this.pool.workersReady(),
@@ -123,6 +139,7 @@ export class Bridge implements CommandRunner, AsyncDisposable {
       tools: this.tools,
       configurations: this.configurations,
       optimization: this.optimization,
+      runs: this.runs,
     });
     this.hostCallRouter = new HostCallRouter(this.serviceHandlers, options.maxMessageBytes);
     if (telemetry) this.wireTelemetry(telemetry);
@@ -163,7 +180,7 @@ export class Bridge implements CommandRunner, AsyncDisposable {
     this.tools.telemetry = t;
     this.optimization.telemetry = t;
     this.hostCallRouter.telemetry = t;
-    this.dspy.jobObserver = jobSpans(t);
+    this.dspy.jobObserver = bothJobObservers(this.runs.jobObserver, jobSpans(t));
     if (!t.metering) return;
     this.pool.on("call", (e) => t.callFinished(e));
     this.pool.on("worker", (e) => t.workerEvent(e));
@@ -279,6 +296,7 @@ export class Bridge implements CommandRunner, AsyncDisposable {
     this.closing = (async () => {
       const closedError = this.pool.refuseCalls(failure);
       await this.optimization.stopAll(Math.max(graceMs, 1_000));
+      await this.runs.flush(); // the runs' last states, while the store is open
       await this.pool.stopWorkers(graceMs, closedError);
       await this.store.close();
       await this.bridgeServer?.close();

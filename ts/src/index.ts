@@ -51,3 +51,4 @@ export {
 export { ToolsApi, type JsonSchema, type ToolContext, type ToolFunction, type ToolInfo, type ToolOptions } from "./tools/index.js";
 export { CognitiveConfiguration, ConfigurationSpace, Configurations, compileSpace, sample as sampleSpace, validate as validateSpace, type ConfigurationInfo, type SpaceDoc } from "./config/index.js";
 export { OptimizationRuns, type OptimizationOptions, type OptimizationProgress, type OptimizationStatus, type OptimizationTarget, type PythonOptimizerInfo } from "./optimize/index.js";
+export { RunHistory, type RunRecord, type RunWithTrials, type TrialRecord } from "./optimize/index.js";

@@ -507,7 +507,7 @@ describe("over gRPC", () => {
   before(async () => {
     store = await openStore("memory");
     dir = mkdtempSync(join(tmpdir(), "dspy-bridge-hostile-"));
-    const handlers = bridgeServiceHandlers({ hostVersion: "test", workersReady: () => 0, store, tools: {} as never, configurations: {} as never, optimization: {} as never });
+    const handlers = bridgeServiceHandlers({ hostVersion: "test", workersReady: () => 0, store, tools: {} as never, configurations: {} as never, optimization: {} as never, runs: {} as never });
     server = await BridgeServer.start({ listen: `unix:${join(dir, "bridge.sock")}`, token: TOKEN, handlers, onLog: () => {} });
     const Ctor = makeGenericClientConstructor(grpcServiceDefinition(BridgeService as never) as never, "BridgeService");
     client = new Ctor(server.address, credentials.createInsecure(), {

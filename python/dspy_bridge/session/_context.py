@@ -1263,6 +1263,42 @@ class SessionContext:
             })
         return out
 
+    async def list_runs(self) -> list[dict[str, Any]]:
+        """The session's recorded runs, newest first: optimization runs (``kind``
+        "optimization") and DSPy optimizer jobs ("optimizer_job"), each ``{id, kind,
+        session_id, target, optimizer, state, started_at, updated_at, iterations, best_score,
+        direction, error, details}``. Kept in the host's store: they outlive the host that ran
+        them (SQLite, Redis) and every host sharing a Redis store lists them."""
+        from .._gen.dspy_bridge.v1 import optimization_pb2
+
+        reply = await self._call("ListRuns", optimization_pb2.ListRunsRequest(session_id=self._session_id))
+        return [_run_record(r) for r in json.loads(reply.runs_json or "[]")]
+
+    async def get_run(self, run_id: str, offset: int = 0, limit: Optional[int] = None) -> dict[str, Any]:
+        """One run as ``list_runs`` gives it, plus ``trials``: ``{iteration, score, values,
+        metrics, at}``, oldest first (a job's are its progress reports: metric calls so far and
+        the best score then). ``offset`` and ``limit`` page the trials. NotFoundError for a
+        run the session does not have."""
+        from .._gen.dspy_bridge.v1 import optimization_pb2
+
+        for name, n in (("offset", offset), ("limit", limit)):
+            if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 2**32):
+                raise InvalidArgumentError(f"{name} must be an integer from 0, got {n!r}", parameter=name)
+        request = optimization_pb2.GetRunRequest(session_id=self._session_id, run_id=run_id, offset=offset, limit=limit or 0)
+        reply = await self._call("GetRun", request)
+        out = _run_record(json.loads(reply.run_json))
+        out["trials"] = [
+            {
+                "iteration": t.get("iteration"),
+                "score": t.get("score"),
+                "values": t.get("values") or {},
+                "metrics": t.get("metrics") or {},
+                "at": datetime.fromtimestamp(t["atMs"] / 1000, tz=timezone.utc) if t.get("atMs") else None,
+            }
+            for t in json.loads(reply.trials_json or "[]")
+        ]
+        return out
+
     async def register_python_optimizer(self, name: str, optimizer_class: Union[type, str]) -> None:
         """Registers ``optimizer_class`` (see :class:`dspy_bridge.optimize.BaseOptimizer` for
         its ask/tell protocol) under ``name``, usable as ``optimizer_type`` here and as
@@ -1590,3 +1626,22 @@ class SessionContext:
         state = "closed" if self._closed else "live" if self._initialized else "new"
         return f"SessionContext({self._session_id!r}, {state}, revision={self._revision})"
 
+
+def _run_record(r: dict[str, Any]) -> dict[str, Any]:
+    """A run record from the host's JSON, in Python's names and types."""
+    to_dt = lambda ms: datetime.fromtimestamp(ms / 1000, tz=timezone.utc) if isinstance(ms, (int, float)) else None  # noqa: E731
+    return {
+        "id": r.get("id"),
+        "kind": r.get("kind"),
+        "session_id": r.get("sessionId"),
+        "target": r.get("target"),
+        "optimizer": r.get("optimizer"),
+        "state": r.get("state"),
+        "started_at": to_dt(r.get("startedAtMs")),
+        "updated_at": to_dt(r.get("updatedAtMs")),
+        "iterations": r.get("iterations"),
+        "best_score": r.get("bestScore"),
+        "direction": r.get("direction"),
+        "error": r.get("error"),
+        "details": r.get("details") or {},
+    }

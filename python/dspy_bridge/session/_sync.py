@@ -317,6 +317,12 @@ class SyncSessionContext:
     ) -> list[dict[str, Any]]:
         return self._run(self._ctx.get_optimization_history(variable, limit, since, optimizer_id))
 
+    def list_runs(self) -> list[dict[str, Any]]:
+        return self._run(self._ctx.list_runs())
+
+    def get_run(self, run_id: str, offset: int = 0, limit: Optional[int] = None) -> dict[str, Any]:
+        return self._run(self._ctx.get_run(run_id, offset, limit))
+
     def register_python_optimizer(self, name: str, optimizer_class: Union[type, str]) -> None:
         self._run(self._ctx.register_python_optimizer(name, optimizer_class))
 

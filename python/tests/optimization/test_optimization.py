@@ -231,3 +231,36 @@ async def test_gradient_moves_numeric_variables_of_a_space_and_refuses_spaces_wi
     await session.register_variable("style", "choice", "a", constraints={"choices": ["a", "b"]})
     with pytest.raises(ValueError, match="gradient optimizer needs a float or integer variable"):
         await session.start_optimization("style", "gradient", optimizer_config={"objective": "peak_at_1_1"})
+
+
+async def test_runs_are_recorded_with_their_trials(session: SessionContext) -> None:
+    """The durable run history through the bridge service: the run and each trial's values
+    and score, as the host's store keeps them."""
+    from dspy_bridge.errors import NotFoundError
+
+    await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
+    opt_id = await session.start_optimization(
+        "temperature", "random", optimizer_config={"objective": "peak_at_1_1", "seed": 3, "patience": 100}, max_iterations=5
+    )
+    while (await session.get_optimization_status("temperature"))["is_optimizing"]:
+        await asyncio.sleep(0.05)
+    history = await session.get_optimization_history("temperature", limit=100)
+    # The run's last state is recorded just after it ends: wait for it, not for a fixed time.
+    for _ in range(200):
+        runs = await session.list_runs()
+        if runs and runs[0]["state"] != "running":
+            break
+        await asyncio.sleep(0.02)
+    assert [r["id"] for r in runs] == [opt_id]
+    run = runs[0]
+    assert (run["kind"], run["target"], run["optimizer"], run["iterations"]) == ("optimization", "temperature", "random", 5)
+    assert run["state"] == "exhausted"
+    assert run["best_score"] == max(h["score"] for h in history)
+    full = await session.get_run(opt_id)
+    assert [t["iteration"] for t in full["trials"]] == [1, 2, 3, 4, 5]
+    assert [t["score"] for t in full["trials"]] == [h["score"] for h in history]
+    assert [t["values"]["temperature"] for t in full["trials"]] == [h["value"] for h in history]
+    page = await session.get_run(opt_id, offset=3, limit=1)
+    assert [t["iteration"] for t in page["trials"]] == [4]
+    with pytest.raises(NotFoundError):
+        await session.get_run("opt_nope")

@@ -35,6 +35,8 @@ export const METHOD_PERMISSION: Readonly<Record<string, CredentialPermission>> =
   ValidateConfiguration: "read",
   GetOptimizationStatus: "read",
   GetOptimizationHistory: "read",
+  ListRuns: "read",
+  GetRun: "read",
   RegisterVariables: "write",
   UpdateVariables: "write",
   DeleteVariables: "write",

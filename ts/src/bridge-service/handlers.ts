@@ -5,7 +5,7 @@ import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { PingResponseSchema, type PingRequest, type PingResponse } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import type { Configurations } from "../config/index.js";
-import type { OptimizationRuns } from "../optimize/index.js";
+import type { OptimizationRuns, RunHistory } from "../optimize/index.js";
 import type { Store } from "../store/store.js";
 import type { ToolsApi } from "../tools/index.js";
 import { configurationHandlers } from "./configuration-handlers.js";
@@ -21,6 +21,7 @@ export interface BridgeServiceParts {
   tools: ToolsApi;
   configurations: Configurations;
   optimization: OptimizationRuns;
+  runs: RunHistory;
 }
 
 /** A handler as grpc-js calls it: the call (request, events) and a callback for the answer. */
@@ -42,6 +43,6 @@ export function bridgeServiceHandlers(parts: BridgeServiceParts): Record<string,
     ...storeHandlers(parts.store, unary),
     ...toolHandlers(parts.tools),
     ...configurationHandlers(parts.configurations, unary),
-    ...optimizationHandlers(parts.optimization, unary),
+    ...optimizationHandlers(parts.optimization, parts.runs, unary),
   } as Record<string, Handler>;
 }

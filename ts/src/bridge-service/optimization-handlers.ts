@@ -4,16 +4,20 @@ import { JSON_SHAPE_LIMITS, jsonNestsDeeperThan } from "../values/index.js";
 import { clip } from "../store/types/describe.js";
 import { InvalidArgumentError, errorToDetail } from "../errors/index.js";
 import {
+  GetRunResponseSchema,
+  ListRunsResponseSchema,
   OptimizationHistoryResponseSchema,
   OptimizationStatusResponseSchema,
   RegisterPythonOptimizerResponseSchema,
   StartOptimizationResponseSchema,
+  type GetRunRequest,
+  type ListRunsRequest,
   type OptimizationRequest,
   type OptimizationTarget as TargetMessage,
   type RegisterPythonOptimizerRequest,
   type StartOptimizationRequest,
 } from "../gen/dspy_bridge/v1/optimization_pb.js";
-import type { OptimizationOptions, OptimizationRuns, OptimizationStatus, OptimizationTarget } from "../optimize/index.js";
+import type { OptimizationOptions, OptimizationRuns, OptimizationStatus, OptimizationTarget, RunHistory } from "../optimize/index.js";
 import { caller, type Wrap } from "./unary.js";
 
 /** Keys of options_json the run loop reads; every other key configures the optimizer itself. */
@@ -66,7 +70,7 @@ function runOptions(req: StartOptimizationRequest): OptimizationOptions {
   };
 }
 
-export function optimizationHandlers(runs: OptimizationRuns, unary: Wrap) {
+export function optimizationHandlers(runs: OptimizationRuns, history: RunHistory, unary: Wrap) {
   return {
     startOptimization: unary<StartOptimizationRequest, unknown>(async (req) => {
       const t = target(req.target);
@@ -97,6 +101,13 @@ export function optimizationHandlers(runs: OptimizationRuns, unary: Wrap) {
         ),
       }),
     ),
+    listRuns: unary<ListRunsRequest, unknown>(async (req) =>
+      create(ListRunsResponseSchema, { runsJson: JSON.stringify(await history.list(req.sessionId ? { session: req.sessionId } : {})) }),
+    ),
+    getRun: unary<GetRunRequest, unknown>(async (req) => {
+      const { run, trials } = await history.get(req.sessionId, req.runId, { offset: req.offset, ...(req.limit ? { limit: req.limit } : {}) });
+      return create(GetRunResponseSchema, { runJson: JSON.stringify(run), trialsJson: JSON.stringify(trials) });
+    }),
     registerPythonOptimizer: unary<RegisterPythonOptimizerRequest, unknown>(async (req) => {
       // Checked by any worker (they all import the same modules): routing by a session here
       // would bind a worker to a session that may not exist.

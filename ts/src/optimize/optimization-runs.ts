@@ -75,6 +75,19 @@ export interface OptimizationStatus {
   totalTimeMs?: number;
 }
 
+/** What an observer is told of a run: at its start, after each trial (`trial`), and at its end. */
+export interface OptimizationRunView {
+  optimizationId: string;
+  sessionId: string;
+  /** The variable's or the configuration's name. */
+  target: string;
+  direction: "maximize" | "minimize";
+  status: OptimizationStatus;
+}
+
+/** Told of every run's life (the run history, the dashboard); must not throw. */
+export type OptimizationObserver = (run: OptimizationRunView, trial: HistoryEntry | undefined) => void;
+
 /** `{ variable: name }` or `{ configuration: name }`. */
 export type OptimizationTarget = { variable: string } | { configuration: string };
 
@@ -133,6 +146,8 @@ export class OptimizationRuns {
   private readonly runs = new Map<string, Run>();
   /** OpenTelemetry: a span per run and a child span per trial with its score (telemetry/otel.ts). */
   telemetry: HostTelemetry | undefined = undefined;
+  /** Told of every run's start, trials and end (set by the bridge: the run history). */
+  observer: OptimizationObserver | undefined = undefined;
   /** Python optimizer classes by name (register_python_optimizer). */
   readonly pythonOptimizers: PythonOptimizers;
 
@@ -336,6 +351,9 @@ export class OptimizationRuns {
     let applied = false;
     const telemetry = this.telemetry;
     const targetName = "variable" in run.target ? run.target.variable : run.target.configuration;
+    const observe = (trial: HistoryEntry | undefined) =>
+      this.observer?.({ optimizationId: run.id, sessionId: run.sessionId, target: targetName, direction: o.direction ?? "maximize", status: run.status }, trial);
+    observe(undefined);
     const runSpan = telemetry?.startSpan(`dspy_bridge.optimization ${targetName}`, {
       "dspy_bridge.optimization.id": run.id,
       "dspy_bridge.optimization.optimizer": o.optimizer,
@@ -384,6 +402,7 @@ export class OptimizationRuns {
         if (!best || sign * (score - best.score) > 0) best = { values, score, metrics: metrics ?? {} };
         sinceImprovement = improved ? 0 : sinceImprovement + 1;
         Object.assign(run.status, { iteration: i, lastUpdate: entry.timestamp, bestScore: best.score, bestMetrics: best.metrics, bestValue: "variable" in run.target ? best.values[run.target.variable] : best.values });
+        observe(entry);
         try {
           o.onProgress?.({ optimizationId: run.id, iteration: i, values, score, metrics: metrics ?? {}, bestValues: best.values, bestScore: best.score });
         } catch {
@@ -411,6 +430,7 @@ export class OptimizationRuns {
     if (!run.sessionGone) await source?.close().catch(() => {}); // the worker may be gone; the run is over either way
     run.status.isOptimizing = false;
     run.status.lastUpdate = new Date();
+    observe(undefined);
     if (telemetry && runSpan) {
       const ended = { "dspy_bridge.optimization.state": run.status.state, "dspy_bridge.optimization.iterations": run.status.iteration };
       telemetry.endSpan(runSpan, run.status.bestScore === undefined ? ended : { ...ended, "dspy_bridge.optimization.best_score": run.status.bestScore }, run.status.failure);

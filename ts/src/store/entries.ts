@@ -7,7 +7,7 @@ import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "../gen/dspy_bridge/v1/values_pb.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import type { AccessRule } from "./access.js";
-import type { SessionInfo } from "./records.js";
+import type { RunRecord, SessionInfo, TrialRecord } from "./records.js";
 import type { VariableType } from "./types/index.js";
 
 export interface PutChange {
@@ -73,7 +73,9 @@ export type Entry =
   | { t: "session"; info: SessionInfo }
   | { t: "drop"; sid: string; why: "deleted" | "expired" }
   | { t: "edge"; sid: string; edge: EdgeChange; remove: boolean }
-  | { t: "rules"; sid: string; name: string; rules: AccessRule[] };
+  | { t: "rules"; sid: string; name: string; rules: AccessRule[] }
+  /** A run's state as of now and the trials it added since its last entry. */
+  | { t: "run"; sid: string; run: RunRecord; trials: TrialRecord[] };
 
 export const valueToJson = (value: unknown): JsonValue => toJson(ValueSchema, encodeValue(value));
 export const valueFromJson = (json: JsonValue): unknown => decodeValue(fromJson(ValueSchema, json));

@@ -99,7 +99,46 @@ export class VariableRecord {
   }
 }
 
+/**
+ * A run kept in the store with its session: an optimization run (its trials) or a DSPy
+ * optimizer job (its progress reports), so that it outlives the host that ran it and is seen
+ * by every host sharing the store.
+ */
+export interface RunRecord {
+  id: string;
+  kind: "optimization" | "optimizer_job";
+  sessionId: string;
+  /** The variable or configuration optimized; the program compiled (optimizer jobs). */
+  target: string;
+  optimizer: string;
+  /** running, converged, exhausted, stopped, failed (runs); running, succeeded, failed, cancelled (jobs). */
+  state: string;
+  startedAtMs: number;
+  updatedAtMs: number;
+  /** Trials (runs) or metric calls (jobs) so far. */
+  iterations: number;
+  bestScore: number | null;
+  direction: "maximize" | "minimize";
+  error: string | null;
+  /** What else the run reported (a job's expected evaluations, LM calls, its result summary). */
+  details: Record<string, unknown>;
+}
+
+/** One trial of a run (a candidate and its score), or one progress report of a job. */
+export interface TrialRecord {
+  iteration: number;
+  score: number | null;
+  values: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  atMs: number;
+}
+
+/** Trials kept per run (the oldest go first), as the run's own history keeps. */
+export const MAX_TRIALS_PER_RUN = 10_000;
+
 export class SessionRecord {
+  /** Runs recorded in this session, by id, with their trials (oldest first). */
+  readonly runs = new Map<string, { run: RunRecord; trials: TrialRecord[] }>();
   readonly variables = new Map<string, VariableRecord>();
   readonly idToName = new Map<string, string>();
   readonly dependencies = new DependencyGraph();

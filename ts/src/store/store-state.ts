@@ -9,7 +9,7 @@ import { decodeEntry, type Entry, type PutChange } from "./entries.js";
 import { DEFAULT_SIZE_LIMITS, type SizeLimits } from "./limits.js";
 import { ExpiryQueue } from "./expiry-queue.js";
 import { compactedBefore, formatLogId, LOG_START, type LogId } from "./log-id.js";
-import { historyEntryBytes, SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry } from "./records.js";
+import { historyEntryBytes, MAX_TRIALS_PER_RUN, SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry, type RunRecord, type TrialRecord } from "./records.js";
 import { quote } from "./types/describe.js";
 import type { WatchHandle, WatchMessage } from "./store-types.js";
 
@@ -39,6 +39,8 @@ export class StoreState {
   compactedRevision = 0;
   readonly watchers = new Set<Watcher>();
   readonly droppedListeners = new Set<(sessionId: string) => void>();
+  /** Told of every run entry applied, this host's and (shared store) the other hosts'. */
+  readonly runListeners = new Set<(run: RunRecord, trials: TrialRecord[]) => void>();
   /** Sessions with a TTL by when they expire: the sweep takes the expired ones without scanning every session. */
   readonly expiry = new ExpiryQueue((session) => this.sessions.get(session.info.sessionId) === session);
 
@@ -129,6 +131,15 @@ export class StoreState {
       const record = session.variables.get(entry.name);
       if (record) record.accessRules = entry.rules;
       session.stamps.set(entry.name, stamp);
+      return;
+    }
+    if (entry.t === "run") {
+      let kept = session.runs.get(entry.run.id);
+      if (kept) kept.run = entry.run;
+      else session.runs.set(entry.run.id, (kept = { run: entry.run, trials: [] }));
+      for (const t of entry.trials) kept.trials.push(t);
+      if (kept.trials.length > MAX_TRIALS_PER_RUN) kept.trials.splice(0, kept.trials.length - MAX_TRIALS_PER_RUN);
+      for (const listener of this.runListeners) listener(entry.run, entry.trials);
       return;
     }
     if (entry.t === "edge") {

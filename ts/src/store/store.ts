@@ -20,7 +20,7 @@ import { CommitLog, type Planned } from "./commit-log.js";
 import type { ConfigChange, DeleteChange, EdgeChange, PutChange } from "./entries.js";
 import { compilePattern, stringMap } from "./input-checks.js";
 import { checkSize, measureValue, measureWrite, sizeLimits, type SizeLimits } from "./limits.js";
-import type { HistoryEntry, SessionInfo, SessionRecord, VariableRecord } from "./records.js";
+import type { HistoryEntry, RunRecord, SessionInfo, SessionRecord, TrialRecord, VariableRecord } from "./records.js";
 import type { StoreBackend } from "./store-backend.js";
 import { StoreState, type StoreObserver } from "./store-state.js";
 import type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";
@@ -697,6 +697,42 @@ export class Store {
         return other !== undefined && isAllowed(other.accessRules, caller, "read");
       })
       .map((d) => ({ ...d, variableId: session.variables.get(d.variable)?.id ?? "" }));
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Runs: optimization runs and optimizer jobs, kept with their session
+
+  /** Records a run's state and the trials it added since it was last recorded. */
+  async recordRun(run: RunRecord, trials: TrialRecord[] = []): Promise<void> {
+    if (this.isShared) await this.log.ready(run.sessionId);
+    await this.log.mutate(() => {
+      this.session(run.sessionId);
+      return { entry: { t: "run", sid: run.sessionId, run, trials }, answer: () => undefined };
+    });
+  }
+
+  /** The runs of one session, or of every session; newest first. */
+  async listRuns(sessionId?: string): Promise<RunRecord[]> {
+    if (this.isShared) await this.log.ready(sessionId);
+    const sessions = sessionId === undefined ? [...this.state.sessions.values()] : [this.session(sessionId)];
+    const runs = sessions.flatMap((s) => [...s.runs.values()].map((r) => r.run));
+    return runs.sort((a, b) => b.startedAtMs - a.startedAtMs);
+  }
+
+  /** One run with its trials (oldest first; `offset` and `limit` page them). */
+  async getRun(sessionId: string, runId: string, options: { offset?: number; limit?: number } = {}): Promise<{ run: RunRecord; trials: TrialRecord[] }> {
+    if (this.isShared) await this.log.ready(sessionId);
+    const kept = this.session(sessionId).runs.get(runId);
+    if (!kept) throw new NotFoundError(`run '${q(runId)}' not found in session '${q(sessionId)}'`, { details: { run_id: clipName(runId) } });
+    const offset = options.offset ?? 0;
+    const trials = kept.trials.slice(offset, options.limit === undefined ? undefined : offset + options.limit);
+    return { run: kept.run, trials };
+  }
+
+  /** Told of every run recorded, by this host or (shared store) another. */
+  onRun(listener: (run: RunRecord, trials: TrialRecord[]) => void): () => void {
+    this.state.runListeners.add(listener);
+    return () => this.state.runListeners.delete(listener);
   }
 
   /** Only the owning session may change a variable's rules (so rules can never lock it out for good). */

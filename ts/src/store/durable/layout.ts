@@ -14,11 +14,13 @@
 //   c:<sk>     hash  configuration name -> { doc, version } JSON
 //   t:<sk>     hash  field -> id of the log entry that last changed it (the checks' stamps)
 //   a:<sk>     key   present while a session with a TTL is alive (Redis only)
+//   r:<sk>     hash  run id -> RunRecord JSON (optimization runs, optimizer jobs)
+//   rt:<sk>:<r> list stamped trials of run r, oldest first
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { AccessRule } from "../access.js";
 import { encodeEntry, valueFromJson, valueToJson, type Entry, type PutChange } from "../entries.js";
 import type { LogId } from "../log-id.js";
-import { SessionRecord, VariableRecord, type HistoryEntry, type SessionInfo } from "../records.js";
+import { MAX_TRIALS_PER_RUN, SessionRecord, VariableRecord, type HistoryEntry, type RunRecord, type SessionInfo, type TrialRecord } from "../records.js";
 import type { VariableType } from "../types/index.js";
 
 export type Op =
@@ -71,6 +73,8 @@ export const keys = {
   configs: (sid: string) => `c:${sessionKey(sid)}`,
   stamps: (sid: string) => `t:${sessionKey(sid)}`,
   alive: (sid: string) => `a:${sessionKey(sid)}`,
+  runs: (sid: string) => `r:${sessionKey(sid)}`,
+  trials: (sid: string, runId: string) => `rt:${sessionKey(sid)}:${runId}`,
 };
 
 /** Stamp fields besides variable names (which never start with NUL). */
@@ -173,6 +177,12 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
     touch(record.name);
     return { sid, commit: false, checks, ops, entry: encodeEntry(entry) };
   }
+  if (entry.t === "run") {
+    // A run's record is its own: only the host running it writes it, so nothing else is checked.
+    ops.push({ op: "hset", key: keys.runs(sid), field: entry.run.id, value: JSON.stringify(entry.run), stamped: false });
+    for (const trial of entry.trials) ops.push({ op: "push", key: keys.trials(sid, entry.run.id), value: JSON.stringify(trial), keep: MAX_TRIALS_PER_RUN });
+    return { sid, commit: false, checks, ops, entry: encodeEntry(entry) };
+  }
   if (entry.t === "edge") {
     const { from, to } = entry.edge;
     guard(from);
@@ -267,6 +277,10 @@ export function sessionsFromSnapshot(snapshot: RawSnapshot): Map<string, Session
       } catch {
         // Cannot happen (edges commit one at a time, each checked); if it did, a lost edge beats a store that will not load.
       }
+    }
+    for (const [id, json] of hash(keys.runs(sid))) {
+      const trials = (snapshot.lists.get(keys.trials(sid, id)) ?? []).map((item) => JSON.parse(unstamp(item).json) as TrialRecord);
+      session.runs.set(id, { run: JSON.parse(json) as RunRecord, trials });
     }
     for (const [name, json] of hash(keys.configs(sid))) {
       const c = JSON.parse(json) as { doc: unknown; version: number };

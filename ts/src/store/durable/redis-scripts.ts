@@ -71,7 +71,8 @@ for _, o in ipairs(req.ops) do
   elseif op == 'drop' then
     local sk = string.len(o.sid) .. ':' .. o.sid
     for _, n in ipairs(redis.call('HKEYS', p .. 'v:' .. sk)) do redis.call('DEL', p .. 'h:' .. sk .. ':' .. n) end
-    redis.call('DEL', p .. 'v:' .. sk, p .. 'd:' .. sk, p .. 'c:' .. sk, p .. 't:' .. sk, p .. 'a:' .. sk)
+    for _, n in ipairs(redis.call('HKEYS', p .. 'r:' .. sk)) do redis.call('DEL', p .. 'rt:' .. sk .. ':' .. n) end
+    redis.call('DEL', p .. 'v:' .. sk, p .. 'd:' .. sk, p .. 'c:' .. sk, p .. 't:' .. sk, p .. 'a:' .. sk, p .. 'r:' .. sk)
     redis.call('HDEL', p .. 's', o.sid)
   end
 end
@@ -118,6 +119,13 @@ for i = 1, #sessions, 2 do
   hash('t:' .. sk)
   for j = 1, #vars, 2 do
     local key = 'h:' .. sk .. ':' .. vars[j]
+    local item = { key, 'l' }
+    for _, v in ipairs(redis.call('LRANGE', p .. key, 0, -1)) do item[#item + 1] = v end
+    out[#out + 1] = item
+  end
+  local runs = hash('r:' .. sk)
+  for j = 1, #runs, 2 do
+    local key = 'rt:' .. sk .. ':' .. runs[j]
     local item = { key, 'l' }
     for _, v in ipairs(redis.call('LRANGE', p .. key, 0, -1)) do item[#item + 1] = v end
     out[#out + 1] = item

@@ -204,6 +204,16 @@ class BridgeServiceStub:
                 request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerRequest.SerializeToString,
                 response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerResponse.FromString,
                 _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/ListRuns',
+                request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/dspy_bridge.v1.BridgeService/GetRun',
+                request_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.GetRunResponse.FromString,
+                _registered_method=True)
 
 
 class BridgeServiceServicer:
@@ -407,6 +417,18 @@ class BridgeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BridgeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -574,6 +596,16 @@ def add_BridgeServiceServicer_to_server(servicer, server):
                     servicer.RegisterPythonOptimizer,
                     request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerRequest.FromString,
                     response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.ListRunsRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=dspy__bridge_dot_v1_dot_optimization__pb2.GetRunRequest.FromString,
+                    response_serializer=dspy__bridge_dot_v1_dot_optimization__pb2.GetRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1467,6 +1499,60 @@ class BridgeService:
             '/dspy_bridge.v1.BridgeService/RegisterPythonOptimizer',
             dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerRequest.SerializeToString,
             dspy__bridge_dot_v1_dot_optimization__pb2.RegisterPythonOptimizerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/ListRuns',
+            dspy__bridge_dot_v1_dot_optimization__pb2.ListRunsRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_optimization__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspy_bridge.v1.BridgeService/GetRun',
+            dspy__bridge_dot_v1_dot_optimization__pb2.GetRunRequest.SerializeToString,
+            dspy__bridge_dot_v1_dot_optimization__pb2.GetRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

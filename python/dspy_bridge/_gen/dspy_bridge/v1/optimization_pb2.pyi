@@ -87,3 +87,35 @@ class RegisterPythonOptimizerResponse(_message.Message):
     name: str
     class_path: str
     def __init__(self, name: _Optional[str] = ..., class_path: _Optional[str] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs_json",)
+    RUNS_JSON_FIELD_NUMBER: _ClassVar[int]
+    runs_json: str
+    def __init__(self, runs_json: _Optional[str] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("session_id", "run_id", "offset", "limit")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    run_id: str
+    offset: int
+    limit: int
+    def __init__(self, session_id: _Optional[str] = ..., run_id: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetRunResponse(_message.Message):
+    __slots__ = ("run_json", "trials_json")
+    RUN_JSON_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_JSON_FIELD_NUMBER: _ClassVar[int]
+    run_json: str
+    trials_json: str
+    def __init__(self, run_json: _Optional[str] = ..., trials_json: _Optional[str] = ...) -> None: ...

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dspy_bridge/v1/optimization.proto.
  */
 export const file_dspy_bridge_v1_optimization: GenFile = /*@__PURE__*/
-  fileDesc("CiFkc3B5X2JyaWRnZS92MS9vcHRpbWl6YXRpb24ucHJvdG8SDmRzcHlfYnJpZGdlLnYxIkkKEk9wdGltaXphdGlvblRhcmdldBISCgh2YXJpYWJsZRgBIAEoCUgAEhcKDWNvbmZpZ3VyYXRpb24YAiABKAlIAEIGCgRraW5kIvABChhTdGFydE9wdGltaXphdGlvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIyCgZ0YXJnZXQYAiABKAsyIi5kc3B5X2JyaWRnZS52MS5PcHRpbWl6YXRpb25UYXJnZXQSEQoJb3B0aW1pemVyGAMgASgJEhEKCW9iamVjdGl2ZRgEIAEoCRIWCg5tYXhfaXRlcmF0aW9ucxgFIAEoDRIdChVjb252ZXJnZW5jZV90aHJlc2hvbGQYBiABKAESFAoMb3B0aW9uc19qc29uGAcgASgJEhkKEWNhbGxlcl9zZXNzaW9uX2lkGAggASgJIjQKGVN0YXJ0T3B0aW1pemF0aW9uUmVzcG9uc2USFwoPb3B0aW1pemF0aW9uX2lkGAEgASgJIpcBChNPcHRpbWl6YXRpb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSMgoGdGFyZ2V0GAIgASgLMiIuZHNweV9icmlkZ2UudjEuT3B0aW1pemF0aW9uVGFyZ2V0Eg0KBWxpbWl0GAMgASgNEhcKD29wdGltaXphdGlvbl9pZBgEIAEoCRIQCghzaW5jZV9tcxgFIAEoAyJdChpPcHRpbWl6YXRpb25TdGF0dXNSZXNwb25zZRITCgtzdGF0dXNfanNvbhgBIAEoCRIqCgVlcnJvchgCIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsIjMKG09wdGltaXphdGlvbkhpc3RvcnlSZXNwb25zZRIUCgxoaXN0b3J5X2pzb24YASABKAkicQoeUmVnaXN0ZXJQeXRob25PcHRpbWl6ZXJSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgpjbGFzc19wYXRoGAMgASgJEhkKEWNhbGxlcl9zZXNzaW9uX2lkGAQgASgJIkMKH1JlZ2lzdGVyUHl0aG9uT3B0aW1pemVyUmVzcG9uc2USDAoEbmFtZRgBIAEoCRISCgpjbGFzc19wYXRoGAIgASgJYgZwcm90bzM", [file_dspy_bridge_v1_errors]);
+  fileDesc("CiFkc3B5X2JyaWRnZS92MS9vcHRpbWl6YXRpb24ucHJvdG8SDmRzcHlfYnJpZGdlLnYxIkkKEk9wdGltaXphdGlvblRhcmdldBISCgh2YXJpYWJsZRgBIAEoCUgAEhcKDWNvbmZpZ3VyYXRpb24YAiABKAlIAEIGCgRraW5kIvABChhTdGFydE9wdGltaXphdGlvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIyCgZ0YXJnZXQYAiABKAsyIi5kc3B5X2JyaWRnZS52MS5PcHRpbWl6YXRpb25UYXJnZXQSEQoJb3B0aW1pemVyGAMgASgJEhEKCW9iamVjdGl2ZRgEIAEoCRIWCg5tYXhfaXRlcmF0aW9ucxgFIAEoDRIdChVjb252ZXJnZW5jZV90aHJlc2hvbGQYBiABKAESFAoMb3B0aW9uc19qc29uGAcgASgJEhkKEWNhbGxlcl9zZXNzaW9uX2lkGAggASgJIjQKGVN0YXJ0T3B0aW1pemF0aW9uUmVzcG9uc2USFwoPb3B0aW1pemF0aW9uX2lkGAEgASgJIpcBChNPcHRpbWl6YXRpb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSMgoGdGFyZ2V0GAIgASgLMiIuZHNweV9icmlkZ2UudjEuT3B0aW1pemF0aW9uVGFyZ2V0Eg0KBWxpbWl0GAMgASgNEhcKD29wdGltaXphdGlvbl9pZBgEIAEoCRIQCghzaW5jZV9tcxgFIAEoAyJdChpPcHRpbWl6YXRpb25TdGF0dXNSZXNwb25zZRITCgtzdGF0dXNfanNvbhgBIAEoCRIqCgVlcnJvchgCIAEoCzIbLmRzcHlfYnJpZGdlLnYxLkVycm9yRGV0YWlsIjMKG09wdGltaXphdGlvbkhpc3RvcnlSZXNwb25zZRIUCgxoaXN0b3J5X2pzb24YASABKAkicQoeUmVnaXN0ZXJQeXRob25PcHRpbWl6ZXJSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgpjbGFzc19wYXRoGAMgASgJEhkKEWNhbGxlcl9zZXNzaW9uX2lkGAQgASgJIkMKH1JlZ2lzdGVyUHl0aG9uT3B0aW1pemVyUmVzcG9uc2USDAoEbmFtZRgBIAEoCRISCgpjbGFzc19wYXRoGAIgASgJIiUKD0xpc3RSdW5zUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIiUKEExpc3RSdW5zUmVzcG9uc2USEQoJcnVuc19qc29uGAEgASgJIlIKDUdldFJ1blJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZydW5faWQYAiABKAkSDgoGb2Zmc2V0GAMgASgNEg0KBWxpbWl0GAQgASgNIjcKDkdldFJ1blJlc3BvbnNlEhAKCHJ1bl9qc29uGAEgASgJEhMKC3RyaWFsc19qc29uGAIgASgJYgZwcm90bzM", [file_dspy_bridge_v1_errors]);
 
 /**
  * @generated from message dspy_bridge.v1.OptimizationTarget
@@ -270,4 +270,106 @@ export type RegisterPythonOptimizerResponse = Message<"dspy_bridge.v1.RegisterPy
  */
 export const RegisterPythonOptimizerResponseSchema: GenMessage<RegisterPythonOptimizerResponse> = /*@__PURE__*/
   messageDesc(file_dspy_bridge_v1_optimization, 7);
+
+/**
+ * The durable run history: optimization runs and DSPy optimizer jobs, kept in the session
+ * store with their trials (a job's progress reports).
+ *
+ * @generated from message dspy_bridge.v1.ListRunsRequest
+ */
+export type ListRunsRequest = Message<"dspy_bridge.v1.ListRunsRequest"> & {
+  /**
+   * The session whose runs to list; "" = every session (the host token only).
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message dspy_bridge.v1.ListRunsRequest.
+ * Use `create(ListRunsRequestSchema)` to create a new message.
+ */
+export const ListRunsRequestSchema: GenMessage<ListRunsRequest> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_optimization, 8);
+
+/**
+ * @generated from message dspy_bridge.v1.ListRunsResponse
+ */
+export type ListRunsResponse = Message<"dspy_bridge.v1.ListRunsResponse"> & {
+  /**
+   * JSON list of run records, newest first: {id, kind, sessionId, target, optimizer, state,
+   * startedAtMs, updatedAtMs, iterations, bestScore, direction, error, details}.
+   *
+   * @generated from field: string runs_json = 1;
+   */
+  runsJson: string;
+};
+
+/**
+ * Describes the message dspy_bridge.v1.ListRunsResponse.
+ * Use `create(ListRunsResponseSchema)` to create a new message.
+ */
+export const ListRunsResponseSchema: GenMessage<ListRunsResponse> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_optimization, 9);
+
+/**
+ * @generated from message dspy_bridge.v1.GetRunRequest
+ */
+export type GetRunRequest = Message<"dspy_bridge.v1.GetRunRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string run_id = 2;
+   */
+  runId: string;
+
+  /**
+   * Trials to skip (oldest first) and at most how many to answer (0 = all).
+   *
+   * @generated from field: uint32 offset = 3;
+   */
+  offset: number;
+
+  /**
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message dspy_bridge.v1.GetRunRequest.
+ * Use `create(GetRunRequestSchema)` to create a new message.
+ */
+export const GetRunRequestSchema: GenMessage<GetRunRequest> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_optimization, 10);
+
+/**
+ * @generated from message dspy_bridge.v1.GetRunResponse
+ */
+export type GetRunResponse = Message<"dspy_bridge.v1.GetRunResponse"> & {
+  /**
+   * The run record, as in ListRunsResponse.
+   *
+   * @generated from field: string run_json = 1;
+   */
+  runJson: string;
+
+  /**
+   * JSON list of {iteration, score, values, metrics, atMs}, oldest first.
+   *
+   * @generated from field: string trials_json = 2;
+   */
+  trialsJson: string;
+};
+
+/**
+ * Describes the message dspy_bridge.v1.GetRunResponse.
+ * Use `create(GetRunResponseSchema)` to create a new message.
+ */
+export const GetRunResponseSchema: GenMessage<GetRunResponse> = /*@__PURE__*/
+  messageDesc(file_dspy_bridge_v1_optimization, 11);
 
