@@ -89,6 +89,9 @@ def _build(spec: dict[str, Any]) -> Any:
         return ScriptedLM(model=model, **kwargs)
     import dspy
 
+    from . import _lookup_cache
+
+    _lookup_cache.install()  # idempotent; the fork server installs it first when it preloads DSPy
     kwargs = {name: spec[name] for name in _PASSED_THROUGH if name in spec}
     kwargs.update(spec.get("extra") or {})
     if engine is not None:
