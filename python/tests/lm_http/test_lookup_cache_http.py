@@ -1,6 +1,6 @@
-"""The model-metadata memo (dspy_bridge/dspy/_lookup_cache.py) changes no result a user sees:
-the same calls, over real HTTP against the fixture server, with the memo and with DSPy's own
-lookups, give the same answers, usage, cost figures, capability hints and errors, on both
+"""The model-metadata memos (dspy_bridge/dspy/_lookup_cache.py) change no result a user sees:
+the same calls, over real HTTP against the fixture server, with the memos and with DSPy's and
+LiteLLM's own lookups, give the same answers, usage, cost figures, capability hints and errors, on both
 engines, for a model DSPy has prices for and for one it does not know."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 
 import dspy
 import pytest
+from dspy.clients._litellm import get_litellm
 from conftest import API_KEY_ENV, OpenAIServer
 
 from dspy_bridge.dspy import _lookup_cache
@@ -52,7 +53,8 @@ async def observe(server: OpenAIServer, engine: str, model: str) -> dict[str, An
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_results_are_the_same_with_and_without_the_memo(server: OpenAIServer, engine: str, model: str) -> None:
-    assert _lookup_cache.install(), "the memo applies to the installed DSPy (test_lookup_cache.py says why not)"
+    get_litellm(feature="dspy.LM")  # imported, so that LiteLLM's lookups are memoized too
+    assert _lookup_cache.install() and _lookup_cache.litellm_installed(), "the memos apply (test_lookup_cache.py says why not)"
     with_memo = await observe(server, engine, model)
     with_memo_again = await observe(server, engine, model)  # now every lookup is a memo hit
     _lookup_cache.uninstall()
