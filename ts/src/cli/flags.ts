@@ -1,4 +1,6 @@
-// The options shared by `demo`, `doctor` and `serve` (`optimize` and `setup` parse their own).
+// The options of `demo`, `doctor` and `serve` (`optimize` and `setup` have their own): one
+// table for node:util's parser, and what each command's --help says.
+import { flag, list, num, str, UsageError, type OptionTable, type Parsed } from "./args.js";
 
 export interface CliFlags {
   json: boolean;
@@ -9,29 +11,95 @@ export interface CliFlags {
   modules: string[];
   pythonPath: string[];
   store: string | undefined;
+  /** serve: listen on a non-loopback address. */
+  allowRemote: boolean;
+  /** serve: TLS certificate chain and key files (PEM). */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** serve: a non-loopback listener without TLS, asked for explicitly. */
+  insecure: boolean;
 }
 
-export function parseFlags(argv: string[]): CliFlags {
-  const flags: CliFlags = { json: false, workers: 2, listen: undefined, tokenFile: undefined, preload: undefined, modules: [], pythonPath: [], store: undefined };
-  const value = (i: number, name: string): string => {
-    const v = argv[i];
-    if (v === undefined) throw new Error(`${name} needs a value`);
-    return v;
+export const COMMON_OPTIONS: OptionTable = {
+  json: { type: "boolean" },
+  workers: { type: "string" },
+};
+
+export const SERVE_OPTIONS: OptionTable = {
+  ...COMMON_OPTIONS,
+  listen: { type: "string" },
+  "token-file": { type: "string" },
+  preload: { type: "string" },
+  modules: { type: "string" },
+  "python-path": { type: "string" },
+  store: { type: "string" },
+  "allow-remote": { type: "boolean" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  insecure: { type: "boolean" },
+};
+
+export const DOCTOR_OPTIONS: OptionTable = { ...COMMON_OPTIONS, store: { type: "string" } };
+
+export const SERVE_HELP = `Usage: npx dspy-bridge serve [options]
+
+Run a host that outside Python clients reach (SessionContext.connect); prints
+{"event":"ready","address":...} on stdout when ready, stops on Ctrl-C / SIGTERM after draining.
+
+Options:
+  --listen ADDR       unix:PATH or HOST:PORT; default a private Unix socket. A non-loopback
+                      HOST needs --allow-remote and TLS (--tls-cert, --tls-key) or --insecure
+  --allow-remote      allow a non-loopback address (e.g. 0.0.0.0:7777)
+  --tls-cert FILE     serve TLS with this certificate chain (PEM); clients verify it against
+                      their CA (Python: DSPY_BRIDGE_TLS_CA=ca.pem)
+  --tls-key FILE      the certificate's private key (PEM)
+  --insecure          allow a non-loopback listener without TLS (the token crosses in clear)
+  --token-file PATH   write the secret there (0600); the secret is DSPY_BRIDGE_TOKEN if set,
+                      else generated (then --token-file is required)
+  --workers N         number of Python workers (default 2)
+  --preload MODULES   comma-separated modules the workers import first (default dspy,litellm; "" for none)
+  --modules MODULES   comma-separated modules with your @command / @tool functions
+  --python-path DIRS  colon-separated directories added to the workers' PYTHONPATH
+  --store STORE       memory (default), sqlite:PATH or redis://HOST:PORT/DB (docs/deployment.md)
+  --json              (accepted; serve always prints JSON lines)
+  -h, --help          this text`;
+
+export const DEMO_HELP = `Usage: npx dspy-bridge demo [options]
+
+Show the worker pool at work, offline (the scripted LM): calls, streams, cancellation, a crash
+and its restart, session variables bound to a DSPy program.
+
+Options:
+  --workers N   number of Python workers (default 2)
+  --json        one JSON object per line
+  -h, --help    this text`;
+
+export const DOCTOR_HELP = `Usage: npx dspy-bridge doctor [options]
+
+Check what an app needs: Node, the Python environment, dspy_bridge, DSPy, a working pool.
+
+Options:
+  --store STORE  also check the store's client package (sqlite:PATH, redis://…)
+  --workers N    workers of the test pool (default 2)
+  --json         one JSON object per line
+  -h, --help     this text`;
+
+/** The flags of demo, doctor and serve from parsed options. */
+export function cliFlags(values: Parsed["values"]): CliFlags {
+  const f: CliFlags = {
+    json: flag(values, "json"),
+    workers: num(values, "workers", { integer: true, min: 1 }) ?? 2,
+    listen: str(values, "listen"),
+    tokenFile: str(values, "token-file"),
+    preload: list(values, "preload", ","),
+    modules: list(values, "modules", ",") ?? [],
+    pythonPath: list(values, "python-path", ":") ?? [],
+    store: str(values, "store"),
+    allowRemote: flag(values, "allow-remote"),
+    tlsCert: str(values, "tls-cert"),
+    tlsKey: str(values, "tls-key"),
+    insecure: flag(values, "insecure"),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--json") flags.json = true;
-    else if (a === "--workers") {
-      const n = Number(argv[++i]);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`--workers needs a positive integer, got ${argv[i]}`);
-      flags.workers = n;
-    } else if (a === "--listen") flags.listen = value(++i, a);
-    else if (a === "--token-file") flags.tokenFile = value(++i, a);
-    else if (a === "--preload") flags.preload = value(++i, a).split(",").filter(Boolean);
-    else if (a === "--modules") flags.modules = value(++i, a).split(",").filter(Boolean);
-    else if (a === "--python-path") flags.pythonPath = value(++i, a).split(":").filter(Boolean);
-    else if (a === "--store") flags.store = value(++i, a);
-    else throw new Error(`unknown option ${a}`);
-  }
-  return flags;
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  return f;
 }

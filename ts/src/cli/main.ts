@@ -1,15 +1,20 @@
-// `dspy-bridge <command>`: demo, doctor, help. Human-readable by default, `--json` for
-// machines (one JSON object per line).
+// `dspy-bridge <command>`: demo, doctor, setup, serve, optimize. Human-readable by default,
+// `--json` for machines (one JSON object per line). Options are read by node:util's parser
+// (args.ts): `--flag value` or `--flag=value`, `--help` on every command, and the exit codes
+// 0 done, 1 failed, 2 usage error, 130 interrupted.
+import { VERSION } from "../gen/constants.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseOptions, UsageError, type OptionTable, type Parsed } from "./args.js";
 import { runDemo } from "./demo.js";
 import { runDoctor } from "./doctor.js";
-import { parseFlags, type CliFlags } from "./flags.js";
-import { OPTIMIZE_HELP, runOptimize } from "./optimize.js";
+import { cliFlags, COMMON_OPTIONS, DEMO_HELP, DOCTOR_HELP, DOCTOR_OPTIONS, SERVE_HELP, SERVE_OPTIONS } from "./flags.js";
+import { OPTIMIZE_HELP, OPTIMIZE_OPTIONS, runOptimize } from "./optimize.js";
 import { runServe } from "./serve.js";
-import { SETUP_HELP, runSetup } from "./setup.js";
+import { runSetup, SETUP_HELP, SETUP_OPTIONS } from "./setup.js";
 
-const HELP = `dspy-bridge — run real DSPy programs from TypeScript
+const HELP = `dspy-bridge ${VERSION} — run real DSPy programs from TypeScript
 
 Usage: npx dspy-bridge <command> [options]
+       npx dspy-bridge <command> --help
 
 Commands:
   demo        Show the worker pool at work (offline)
@@ -17,56 +22,61 @@ Commands:
   setup       Build the Python environment the workers run (else the first start does)
   serve       Run a host that outside Python clients can reach; prints {"event":"ready",...}
   optimize    Compile a program with a DSPy optimizer, or optimize a variable, with a progress bar
-  help        This text
+  help [CMD]  This text, or a command's
 
 Options:
-  --json      Machine-readable output (one JSON object per line)
-  --workers N Number of Python workers (default 2)
+  -h, --help     this text
+  -v, --version  the version
 
-serve options:
-  --listen ADDR       unix:PATH or HOST:PORT (loopback only); default a private Unix socket
-  --token-file PATH   write the secret there (0600); the secret is DSPY_BRIDGE_TOKEN if set,
-                      else generated (then --token-file is required)
-  --preload MODULES   comma-separated modules the workers import first (default dspy,litellm; "" for none)
-  --modules MODULES   comma-separated modules with your @command / @tool functions
-  --python-path DIRS  colon-separated directories added to the workers' PYTHONPATH
-  --store STORE       memory (default), sqlite:PATH or redis://HOST:PORT/DB (docs/deployment.md)
+Options take a value as --flag VALUE or --flag=VALUE.
+Exit codes: 0 done, 1 failed, 2 usage error (this text says what is wrong), 130 interrupted.`;
 
-${OPTIMIZE_HELP}
+interface Command {
+  help: string;
+  options: OptionTable;
+  run(values: Parsed["values"]): Promise<number>;
+}
 
-${SETUP_HELP}
-`;
+const COMMANDS: Record<string, Command> = {
+  demo: { help: DEMO_HELP, options: COMMON_OPTIONS, run: (v) => runDemo(cliFlags(v)) },
+  doctor: { help: DOCTOR_HELP, options: DOCTOR_OPTIONS, run: (v) => runDoctor(cliFlags(v)) },
+  serve: { help: SERVE_HELP, options: SERVE_OPTIONS, run: (v) => runServe(cliFlags(v)) },
+  setup: { help: SETUP_HELP, options: SETUP_OPTIONS, run: runSetup },
+  optimize: { help: OPTIMIZE_HELP, options: OPTIMIZE_OPTIONS, run: runOptimize },
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const [command = "help", ...rest] = argv;
-  if (command === "optimize") return runOptimize(rest);  // its own options (see OPTIMIZE_HELP)
-  if (command === "setup") return runSetup(rest);  // its own options (see SETUP_HELP)
-  let flags: CliFlags;
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    const topic = name === "help" ? rest[0] : undefined;
+    if (topic !== undefined && !Object.hasOwn(COMMANDS, topic)) return usage(undefined, `unknown command '${topic}'`);
+    console.log(topic === undefined ? HELP : COMMANDS[topic]!.help);
+    return EXIT_OK;
+  }
+  if (name === "--version" || name === "-v" || name === "version") {
+    console.log(VERSION);
+    return EXIT_OK;
+  }
+  if (!Object.hasOwn(COMMANDS, name)) {
+    return usage(undefined, name.startsWith("-") ? `unknown option ${name} (a command comes first)` : `unknown command '${name}'`);
+  }
+  const command = COMMANDS[name]!;
   try {
-    flags = parseFlags(rest);
+    const parsed = parseOptions(rest, command.options);
+    if (parsed.help) {
+      console.log(command.help);
+      return EXIT_OK;
+    }
+    return await command.run(parsed.values);
   } catch (err) {
-    console.error(`dspy-bridge: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
+    if (err instanceof UsageError) return usage(name, err.message);
+    console.error(`dspy-bridge ${name}: ${(err as Error).message}`);
+    return EXIT_FAILED;
   }
-  switch (command) {
-    case "demo":
-      return runDemo(flags);
-    case "doctor":
-      return runDoctor(flags);
-    case "serve":
-      try {
-        return await runServe(flags);
-      } catch (err) {
-        console.error(`dspy-bridge serve: ${(err as Error).message}`);
-        return 1;
-      }
-    case "help":
-    case "--help":
-    case "-h":
-      console.log(HELP);
-      return 0;
-    default:
-      console.error(`dspy-bridge: unknown command '${command}'\n\n${HELP}`);
-      return 2;
-  }
+}
+
+function usage(command: string | undefined, message: string): number {
+  const prefix = command === undefined ? "dspy-bridge" : `dspy-bridge ${command}`;
+  console.error(`${prefix}: ${message}\nRun 'npx dspy-bridge ${command === undefined ? "--help" : `${command} --help`}' for the options.`);
+  return EXIT_USAGE;
 }

@@ -7,9 +7,15 @@ import { BridgeError, NotFoundError } from "../errors/index.js";
 import type { LMSpec } from "../dspy/index.js";
 import type { MetricSpec, OptimizerProgress } from "../dspy/index.js";
 import { Bridge } from "../bridge.js";
+import { choice, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, flag, list, num, str, UsageError, type OptionTable, type Parsed } from "./args.js";
 import { ProgressBar } from "./progress.js";
 
-export const OPTIMIZE_HELP = `optimize options (a DSPy optimizer job):
+export const OPTIMIZE_HELP = `Usage: npx dspy-bridge optimize [options]
+
+Compile a program with a DSPy optimizer, or optimize a variable, with a progress bar (stderr)
+or JSON lines (--json). Ctrl-C cancels; the program is left as it was (exit code 130).
+
+A DSPy optimizer job:
   --optimizer NAME      LabeledFewShot, BootstrapFewShot, BootstrapFewShotWithRandomSearch,
                         MIPROv2, COPRO, GEPA, SIMBA or KNNFewShot
   --signature SIG       the program's signature, e.g. "question -> answer"
@@ -22,11 +28,12 @@ export const OPTIMIZE_HELP = `optimize options (a DSPy optimizer job):
   --param KEY=VALUE     an optimizer parameter (VALUE read as JSON when it parses); repeatable
   --lm MODEL            the task LM: a LiteLLM model string, or "scripted" (offline)
   --api-key-env VAR     environment variable holding the LM's key
+  --api-base URL        the LM server's base URL (an OpenAI-compatible server, a local model)
   --prompt-lm MODEL     COPRO/MIPROv2/SIMBA's prompt model (default: --lm)
   --reflection-lm MODEL GEPA's reflection LM (default: --prompt-lm, else --lm)
   --lm-latency-ms N     scripted LM only: simulated latency per call
   --save FILE           write the compiled program (JSON state, loadable with programs.load)
-optimize options (a variable optimization run):
+A variable optimization run:
   --variable NAME --min A --max B [--type float|integer] [--initial V]
   --objective TOOL      a Python @tool (from --modules) scoring the candidate values
   --optimizer NAME      random (default), grid or bayesian
@@ -34,7 +41,8 @@ optimize options (a variable optimization run):
 common: --json, --workers N (default 1), --modules MODULES, --python-path DIRS,
   --store STORE (memory by default; sqlite:PATH or redis://HOST:PORT/DB keeps the result),
   --session ID (default: a new session; an existing one is reused, and a variable
-  already defined in it keeps its definition and starts from its current value)`;
+  already defined in it keeps its definition and starts from its current value),
+  -h, --help this text`;
 
 interface OptimizeFlags {
   json: boolean;
@@ -52,6 +60,7 @@ interface OptimizeFlags {
   params: Record<string, unknown>;
   lm?: string;
   apiKeyEnv?: string;
+  apiBase?: string;
   promptLm?: string;
   reflectionLm?: string;
   lmLatencyMs?: number;
@@ -69,80 +78,90 @@ interface OptimizeFlags {
   session?: string;
 }
 
-class UsageError extends Error {}
+export const OPTIMIZE_OPTIONS: OptionTable = {
+  json: { type: "boolean" },
+  workers: { type: "string" },
+  modules: { type: "string" },
+  "python-path": { type: "string" },
+  optimizer: { type: "string" },
+  signature: { type: "string" },
+  module: { type: "string" },
+  trainset: { type: "string" },
+  valset: { type: "string" },
+  "input-keys": { type: "string" },
+  metric: { type: "string" },
+  "metric-tool": { type: "string" },
+  param: { type: "string", multiple: true },
+  lm: { type: "string" },
+  "api-key-env": { type: "string" },
+  "api-base": { type: "string" },
+  "prompt-lm": { type: "string" },
+  "reflection-lm": { type: "string" },
+  "lm-latency-ms": { type: "string" },
+  save: { type: "string" },
+  variable: { type: "string" },
+  store: { type: "string" },
+  session: { type: "string" },
+  type: { type: "string" },
+  min: { type: "string" },
+  max: { type: "string" },
+  initial: { type: "string" },
+  objective: { type: "string" },
+  iterations: { type: "string" },
+  seed: { type: "string" },
+  direction: { type: "string" },
+};
 
-function parse(argv: string[]): OptimizeFlags {
-  const f: OptimizeFlags = { json: false, workers: 1, modules: [], pythonPath: [], module: "Predict", params: {}, type: "float", iterations: 20 };
-  const value = (i: number, name: string): string => {
-    const v = argv[i];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${name} needs a value`);
-    return v;
-  };
-  const number = (i: number, name: string, integer = false): number => {
-    const n = Number(value(i, name));
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`${name} needs ${integer ? "an integer" : "a number"}, got ${argv[i]}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    switch (a) {
-      case "--json": f.json = true; break;
-      case "--workers": f.workers = number(++i, a, true); if (f.workers < 1) throw new UsageError("--workers needs a positive integer"); break;
-      case "--modules": f.modules = value(++i, a).split(",").filter(Boolean); break;
-      case "--python-path": f.pythonPath = value(++i, a).split(":").filter(Boolean); break;
-      case "--optimizer": f.optimizer = value(++i, a); break;
-      case "--signature": f.signature = value(++i, a); break;
-      case "--module": f.module = value(++i, a); break;
-      case "--trainset": f.trainset = value(++i, a); break;
-      case "--valset": f.valset = value(++i, a); break;
-      case "--input-keys": f.inputKeys = value(++i, a).split(",").filter(Boolean); break;
-      case "--metric": f.metric = value(++i, a); break;
-      case "--metric-tool": f.metricTool = value(++i, a); break;
-      case "--param": {
-        const raw = value(++i, a);
-        const eq = raw.indexOf("=");
-        if (eq < 1) throw new UsageError(`--param needs KEY=VALUE, got ${raw}`);
-        const text = raw.slice(eq + 1);
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          // a plain string
-        }
-        f.params[raw.slice(0, eq)] = parsed;
-        break;
-      }
-      case "--lm": f.lm = value(++i, a); break;
-      case "--api-key-env": f.apiKeyEnv = value(++i, a); break;
-      case "--prompt-lm": f.promptLm = value(++i, a); break;
-      case "--reflection-lm": f.reflectionLm = value(++i, a); break;
-      case "--lm-latency-ms": f.lmLatencyMs = number(++i, a); break;
-      case "--save": f.save = value(++i, a); break;
-      case "--variable": f.variable = value(++i, a); break;
-      case "--store": f.store = value(++i, a); break;
-      case "--session": f.session = value(++i, a); break;
-      case "--type": {
-        const t = value(++i, a);
-        if (t !== "float" && t !== "integer") throw new UsageError(`--type is float or integer, got ${t}`);
-        f.type = t;
-        break;
-      }
-      case "--min": f.min = number(++i, a); break;
-      case "--max": f.max = number(++i, a); break;
-      case "--initial": f.initial = number(++i, a); break;
-      case "--objective": f.objective = value(++i, a); break;
-      case "--iterations": f.iterations = number(++i, a, true); if (f.iterations < 1) throw new UsageError("--iterations needs a positive integer"); break;
-      case "--seed": f.seed = number(++i, a, true); if (f.seed < 0) throw new UsageError("--seed needs a non-negative integer"); break;
-      case "--direction": {
-        const d = value(++i, a);
-        if (d !== "maximize" && d !== "minimize") throw new UsageError(`--direction is maximize or minimize, got ${d}`);
-        f.direction = d;
-        break;
-      }
-      default:
-        throw new UsageError(`unknown option ${a}`);
-    }
+function param(raw: string, params: Record<string, unknown>): void {
+  const eq = raw.indexOf("=");
+  if (eq < 1) throw new UsageError(`--param needs KEY=VALUE, got ${raw}`);
+  const text = raw.slice(eq + 1);
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // a plain string
   }
+  params[raw.slice(0, eq)] = parsed;
+}
+
+function parse(values: Parsed["values"]): OptimizeFlags {
+  const params: Record<string, unknown> = {};
+  for (const raw of (values.param as string[] | undefined) ?? []) param(raw, params);
+  const optional = <T>(key: string, value: T | undefined): Partial<Record<string, T>> => (value === undefined ? {} : { [key]: value });
+  const f: OptimizeFlags = {
+    json: flag(values, "json"),
+    workers: num(values, "workers", { integer: true, min: 1 }) ?? 1,
+    modules: list(values, "modules", ",") ?? [],
+    pythonPath: list(values, "python-path", ":") ?? [],
+    module: str(values, "module") ?? "Predict",
+    params,
+    type: choice(values, "type", ["float", "integer"] as const) ?? "float",
+    iterations: num(values, "iterations", { integer: true, min: 1 }) ?? 20,
+    ...optional("optimizer", str(values, "optimizer")),
+    ...optional("signature", str(values, "signature")),
+    ...optional("trainset", str(values, "trainset")),
+    ...optional("valset", str(values, "valset")),
+    ...optional("inputKeys", list(values, "input-keys", ",")),
+    ...optional("metric", str(values, "metric")),
+    ...optional("metricTool", str(values, "metric-tool")),
+    ...optional("lm", str(values, "lm")),
+    ...optional("apiKeyEnv", str(values, "api-key-env")),
+    ...optional("apiBase", str(values, "api-base")),
+    ...optional("promptLm", str(values, "prompt-lm")),
+    ...optional("reflectionLm", str(values, "reflection-lm")),
+    ...optional("lmLatencyMs", num(values, "lm-latency-ms", { min: 0, what: "a non-negative number" })),
+    ...optional("save", str(values, "save")),
+    ...optional("variable", str(values, "variable")),
+    ...optional("store", str(values, "store")),
+    ...optional("session", str(values, "session")),
+    ...optional("min", num(values, "min")),
+    ...optional("max", num(values, "max")),
+    ...optional("initial", num(values, "initial")),
+    ...optional("objective", str(values, "objective")),
+    ...optional("seed", num(values, "seed", { integer: true, min: 0 })),
+    ...optional("direction", choice(values, "direction", ["maximize", "minimize"] as const)),
+  } as OptimizeFlags;
   if (f.variable === undefined) {
     for (const [flag, v] of [["--optimizer", f.optimizer], ["--signature", f.signature], ["--trainset", f.trainset], ["--lm", f.lm]] as const) {
       if (v === undefined) throw new UsageError(`optimize needs ${flag} (or --variable for a variable optimization)`);
@@ -177,6 +196,7 @@ function lmSpec(model: string, f: OptimizeFlags): LMSpec {
   return {
     model,
     ...(f.apiKeyEnv && !model.startsWith("scripted") ? { apiKeyEnv: f.apiKeyEnv } : {}),
+    ...(f.apiBase && !model.startsWith("scripted") ? { apiBase: f.apiBase } : {}),
     ...(f.lmLatencyMs !== undefined && model.startsWith("scripted") ? { latencyMs: f.lmLatencyMs } : {}),
   };
 }
@@ -252,7 +272,7 @@ async function runJob(bridge: Bridge, f: OptimizeFlags): Promise<number> {
   } catch (err) {
     bar?.abandon();
     report(f, err);
-    return job.state === "cancelled" ? 130 : 1;
+    return job.state === "cancelled" ? EXIT_INTERRUPTED : EXIT_FAILED;
   } finally {
     removeHandlers();
   }
@@ -307,7 +327,7 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
       console.log(`${f.variable}: best ${JSON.stringify(status.bestValue)} (score ${fmt(status.bestScore)}) after ${status.iteration} iterations, ${status.state}`);
     }
     // stopped by a signal: the best so far is the result, but the run did not finish
-    return interrupted ? 130 : 0;
+    return interrupted ? EXIT_INTERRUPTED : EXIT_OK;
   } catch (err) {
     bar?.abandon();
     report(f, err);
@@ -323,14 +343,9 @@ function report(f: OptimizeFlags, err: unknown): void {
   else console.error(`dspy-bridge optimize: ${error.name}: ${error.message}`);
 }
 
-export async function runOptimize(argv: string[]): Promise<number> {
-  let flags: OptimizeFlags;
-  try {
-    flags = parse(argv);
-  } catch (err) {
-    console.error(`dspy-bridge optimize: ${(err as Error).message}\n\n${OPTIMIZE_HELP}`);
-    return 2;
-  }
+/** `values`: the options as parseOptions(argv, OPTIMIZE_OPTIONS) read them; a UsageError for a bad combination. */
+export async function runOptimize(values: Parsed["values"]): Promise<number> {
+  const flags = parse(values);
   let bridge: Bridge | undefined;
   try {
     bridge = await Bridge.start({
@@ -343,12 +358,9 @@ export async function runOptimize(argv: string[]): Promise<number> {
     });
     return flags.variable === undefined ? await runJob(bridge, flags) : await runVariable(bridge, flags);
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`dspy-bridge optimize: ${err.message}`);
-      return 2;
-    }
+    if (err instanceof UsageError) throw err; // an unreadable --trainset, found once the bridge runs
     report(flags, err);
-    return 1;
+    return EXIT_FAILED;
   } finally {
     await bridge?.close();
   }

@@ -2,8 +2,10 @@
 // Prints one JSON line {"event":"ready","address":...} on stdout when ready; stops on
 // SIGINT/SIGTERM after draining.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { Bridge } from "../bridge.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import { EXIT_OK, EXIT_USAGE, UsageError } from "./args.js";
 
 export interface ServeFlags {
   listen: string | undefined;
@@ -14,6 +16,19 @@ export interface ServeFlags {
   pythonPath: string[];
   /** memory (default), sqlite:PATH or redis://HOST:PORT/DB */
   store?: string | undefined;
+  allowRemote?: boolean;
+  /** TLS certificate chain and key files (PEM). */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  insecure?: boolean;
+}
+
+function readPem(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -54,20 +69,30 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     token = randomBytes(32).toString("base64url");
     if (!flags.tokenFile) {
       console.error("dspy-bridge serve: no DSPY_BRIDGE_TOKEN set; pass --token-file PATH to receive the generated secret");
-      return 2;
+      return EXIT_USAGE;
     }
   }
+  const tls = flags.tlsCert && flags.tlsKey ? { cert: readPem(flags.tlsCert, "--tls-cert"), key: readPem(flags.tlsKey, "--tls-key") } : undefined;
   if (flags.tokenFile) writeSecretFile(flags.tokenFile, `${token}\n`);
-  const bridge = await Bridge.start({
-    workers: flags.workers,
-    token,
-    ...(flags.preload ? { preload: flags.preload } : {}),
-    modules: flags.modules,
-    pythonPath: flags.pythonPath,
-    ...(flags.store ? { store: flags.store } : {}),
-    ...(flags.listen ? { bridgeService: { listen: flags.listen } } : {}),
-    onLog: (e) => process.stderr.write(`[${e.source}] ${e.line}\n`),
-  });
+  let bridge: Bridge;
+  try {
+    bridge = await Bridge.start({
+      workers: flags.workers,
+      token,
+      ...(flags.preload ? { preload: flags.preload } : {}),
+      modules: flags.modules,
+      pythonPath: flags.pythonPath,
+      ...(flags.store ? { store: flags.store } : {}),
+      ...(flags.listen || tls
+        ? { bridgeService: { ...(flags.listen ? { listen: flags.listen } : {}), allowRemote: flags.allowRemote ?? false, insecure: flags.insecure ?? false, ...(tls ? { tls } : {}) } }
+        : {}),
+      onLog: (e) => process.stderr.write(`[${e.source}] ${e.line}\n`),
+    });
+  } catch (err) {
+    // A refused --listen / --tls-* combination is a usage error (exit 2), like an unknown option.
+    if (err instanceof InvalidArgumentError) throw new UsageError(err.message);
+    throw err;
+  }
   console.log(
     JSON.stringify({
       event: "ready",
@@ -75,6 +100,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
       pid: process.pid,
       workers: flags.workers,
       store: bridge.store.backendKind,
+      tls: tls !== undefined,
       ...(flags.tokenFile ? { token_file: flags.tokenFile } : {}),
     }),
   );
@@ -85,5 +111,5 @@ export async function runServe(flags: ServeFlags): Promise<number> {
   });
   await bridge.close();
   console.log(JSON.stringify({ event: "stopped" }));
-  return 0;
+  return EXIT_OK;
 }

@@ -1,8 +1,13 @@
 // `dspy-bridge setup`: builds the managed Python environment ahead of the first
 // Bridge.start() (python-env.ts), with progress; says where it is when it already exists.
+import { choice, flag, str, type OptionTable, type Parsed } from "./args.js";
 import { checkoutRoot, ensurePythonEnv, prunePythonEnvs, type PythonEnvOptions, type PythonEnvProgress } from "../pool/python-env.js";
 
-export const SETUP_HELP = `setup options (build the Python environment the workers run, before the first start):
+export const SETUP_HELP = `Usage: npx dspy-bridge setup [options]
+
+Build the Python environment the workers run, before the first start (else the first start does).
+
+Options:
   --force             build it again, and look for the base interpreter again
   --prune             then delete the other environments in the cache (older releases')
   --python-base PATH  the interpreter to build it from (default DSPY_BRIDGE_PYTHON_BASE, else
@@ -12,7 +17,8 @@ export const SETUP_HELP = `setup options (build the Python environment the worke
   --installer NAME    uv, pip or auto (default DSPY_BRIDGE_INSTALLER, else auto: uv, else pip)
   --cache-dir DIR     where environments live (default DSPY_BRIDGE_CACHE_DIR, else the user's
                       cache directory: ~/.cache/dspy-bridge, ~/Library/Caches/dspy-bridge)
-  --json              one JSON object per line: progress events, then {"event":"ready",…}`;
+  --json              one JSON object per line: progress events, then {"event":"ready",…}
+  -h, --help          this text`;
 
 interface SetupFlags {
   json: boolean;
@@ -21,38 +27,32 @@ interface SetupFlags {
   options: PythonEnvOptions;
 }
 
-function parse(argv: string[]): SetupFlags {
-  const flags: SetupFlags = { json: false, force: false, prune: false, options: {} };
-  const value = (i: number, name: string): string => {
-    const v = argv[i];
-    if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
-    return v;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--json") flags.json = true;
-    else if (a === "--force") flags.force = true;
-    else if (a === "--prune") flags.prune = true;
-    else if (a === "--python-base") flags.options.basePython = value(++i, a);
-    else if (a === "--find-links") flags.options.findLinks = value(++i, a);
-    else if (a === "--cache-dir") flags.options.dir = value(++i, a);
-    else if (a === "--installer") {
-      const v = value(++i, a);
-      if (v !== "uv" && v !== "pip" && v !== "auto") throw new Error(`--installer must be uv, pip or auto, got ${v}`);
-      flags.options.installer = v;
-    } else throw new Error(`unknown option ${a}`);
-  }
-  return flags;
+export const SETUP_OPTIONS: OptionTable = {
+  json: { type: "boolean" },
+  force: { type: "boolean" },
+  prune: { type: "boolean" },
+  "python-base": { type: "string" },
+  "find-links": { type: "string" },
+  "cache-dir": { type: "string" },
+  installer: { type: "string" },
+};
+
+function parse(values: Parsed["values"]): SetupFlags {
+  const options: PythonEnvOptions = {};
+  const basePython = str(values, "python-base");
+  const findLinks = str(values, "find-links");
+  const dir = str(values, "cache-dir");
+  const installer = choice(values, "installer", ["uv", "pip", "auto"] as const);
+  if (basePython !== undefined) options.basePython = basePython;
+  if (findLinks !== undefined) options.findLinks = findLinks;
+  if (dir !== undefined) options.dir = dir;
+  if (installer !== undefined) options.installer = installer;
+  return { json: flag(values, "json"), force: flag(values, "force"), prune: flag(values, "prune"), options };
 }
 
-export async function runSetup(argv: string[]): Promise<number> {
-  let flags: SetupFlags;
-  try {
-    flags = parse(argv);
-  } catch (err) {
-    console.error(`dspy-bridge setup: ${(err as Error).message}\n\n${SETUP_HELP}`);
-    return 2;
-  }
+/** `values`: the options as parseOptions(argv, SETUP_OPTIONS) read them. */
+export async function runSetup(values: Parsed["values"]): Promise<number> {
+  const flags = parse(values);
   if (checkoutRoot) {
     const msg = `this is a checkout of the repository (${checkoutRoot}): its workers run .venv, which \`npm run setup\` builds`;
     if (flags.json) console.log(JSON.stringify({ event: "checkout", message: msg }));
