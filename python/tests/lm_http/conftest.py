@@ -53,7 +53,7 @@ class OpenAIServer:
         self._call("POST", "/script", behaviours)
 
     def stats(self) -> dict[str, int]:
-        """``openConnections``, ``inFlight``, ``completed``, ``abortedByClient``, ``dropped``, ``received``."""
+        """``openConnections``, ``inFlight``, ``maxInFlight``, ``completed``, ``abortedByClient``, ``dropped``, ``received``."""
         return self._call("GET", "/stats")
 
     def reset(self) -> None:
