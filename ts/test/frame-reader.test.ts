@@ -29,7 +29,7 @@ test("FrameReader returns every body whatever the chunk boundaries, headers spli
         for (let i = 0; pos < stream.length; i++) {
           const n = Math.min(cuts[i % cuts.length]!, stream.length - pos);
           // Copies, so a later chunk can never alias an earlier one by accident.
-          out.push(...reader.push(Buffer.from(stream.subarray(pos, pos + n))).map((b) => Buffer.from(b)));
+          out.push(...reader.push(Buffer.from(stream.subarray(pos, pos + n))).map((b) => Buffer.from(b as Buffer)));
           pos += n;
         }
         assert.deepEqual(out.map((b) => [...b]), bodies.map((b) => [...b]));

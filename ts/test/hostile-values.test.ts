@@ -387,7 +387,7 @@ describe("I: JSON nested past 1,000 levels is refused before it is parsed", () =
   test("a 20 MB value of 10 million levels is a ValueDecodingError at once, not seconds of parsing and half a gigabyte", () => {
     const json = `${"[".repeat(10_000_000)}${"]".repeat(10_000_000)}`;
     const t = performance.now();
-    assert.throws(() => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [] }), (err: unknown) => {
+    assert.throws(() => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [], external: [] }), (err: unknown) => {
       assert.ok(err instanceof ValueDecodingError);
       assert.match(err.message, /nests more than 1000 levels deep/);
       return true;
@@ -399,7 +399,7 @@ describe("I: JSON nested past 1,000 levels is refused before it is parsed", () =
   test("so is a text of more than 4 million lists and maps (128 MiB of `{},` would take gigabytes to parse)", () => {
     const json = `[${"{},".repeat(1 << 22)}{}]`;
     const t = performance.now();
-    assert.throws(() => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [] }), /holds more than 4194304 lists and maps/);
+    assert.throws(() => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [], external: [] }), /holds more than 4194304 lists and maps/);
     assert.ok(performance.now() - t < 1_000, `${performance.now() - t} ms`);
   });
 });

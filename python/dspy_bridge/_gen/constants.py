@@ -10,8 +10,9 @@ VERSION: Final = "0.1.0"
 
 # The meaning of the worker frames (worker.proto), sent in every Hello: the host refuses a fork
 # server or worker that speaks another version, with an error naming both. 2: host streams
-# (HostCall.stream, HostReply.end, HostStreamCredit).
-PROTOCOL_VERSION: Final = 2
+# (HostCall.stream, HostReply.end, HostStreamCredit). 3: out-of-band attachments (frames flagged in
+# their length word, Value.external descriptors, the attachments' bytes after the protobuf).
+PROTOCOL_VERSION: Final = 3
 
 # Room for ids and names around a message in one frame on a worker connection: a frame may be this
 # much larger than the message limit.

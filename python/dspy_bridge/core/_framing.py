@@ -2,15 +2,106 @@
 
 The benchmarks chose this over one gRPC call per request (docs/benchmarks.md): it lets a
 worker answer a whole batch of calls with one write.
+
+A frame whose length word has its top bit set carries out-of-band attachments (worker.proto):
+its body is a u32 protobuf length, a u32 attachment count N, N u32 attachment lengths, the
+WorkerFrame protobuf, then each attachment's raw bytes starting at a multiple of 8 from the
+body's start. Bytes, arrays and long strings so cross without passing through protobuf, and
+arrive as memoryviews of one bytearray (numpy.frombuffer views them in place).
 """
 
 from __future__ import annotations
 
 import struct
+from typing import Any
 
-__all__ = ["HEADER", "FrameTooLargeError", "FrameDecoder", "encode_frame"]
+__all__ = [
+    "HEADER",
+    "FrameTooLargeError",
+    "FrameDecoder",
+    "OutOfBandError",
+    "OutOfBandFrame",
+    "encode_frame",
+    "out_of_band_frame",
+]
 
 HEADER = struct.Struct("<I")
+_OOB_HEADER = struct.Struct("<III")
+OUT_OF_BAND_FLAG = 0x80000000
+FRAME_LENGTH_MASK = 0x7FFFFFFF
+ATTACHMENT_ALIGNMENT = 8
+# Frames at least this large are gathered into a bytearray of their size as chunks arrive.
+_GATHER_MIN_BYTES = 64 * 1024
+_ZEROS = bytes(ATTACHMENT_ALIGNMENT)
+
+
+def _align(n: int) -> int:
+    return (n + ATTACHMENT_ALIGNMENT - 1) & ~(ATTACHMENT_ALIGNMENT - 1)
+
+
+class OutOfBandError(Exception):
+    """An out-of-band frame whose layout is inconsistent, or a descriptor that lies about it."""
+
+
+class OutOfBandFrame:
+    """A received out-of-band frame: the WorkerFrame protobuf and its raw attachments."""
+
+    __slots__ = ("proto", "raw")
+
+    def __init__(self, proto: memoryview, raw: list[memoryview]) -> None:
+        self.proto = proto
+        self.raw = raw
+
+
+def parse_out_of_band(body: bytes | bytearray) -> OutOfBandFrame:
+    """Splits an out-of-band body into its parts (memoryviews of `body`, no copy)."""
+    size = len(body)
+    if size < 8:
+        raise OutOfBandError(f"out-of-band frame of {size} bytes is shorter than its 8-byte header")
+    proto_len, count = struct.unpack_from("<II", body, 0)
+    pos = 8 + 4 * count
+    if count > (size - 8) // 4 or pos + proto_len > size:
+        raise OutOfBandError(f"out-of-band frame of {size} bytes announces {count} attachments and {proto_len} protobuf bytes")
+    view = memoryview(body)
+    lengths = struct.unpack_from(f"<{count}I", body, 8)
+    proto = view[pos : pos + proto_len]
+    pos += proto_len
+    raw: list[memoryview] = []
+    for i, length in enumerate(lengths):
+        start = _align(pos)
+        if start + length > size:
+            raise OutOfBandError(f"attachment {i} of {length} bytes runs past the end of its {size}-byte frame")
+        raw.append(view[start : start + length])
+        pos = start + length
+    if pos != size:
+        raise OutOfBandError(f"out-of-band frame of {size} bytes holds {size - pos} bytes after its last attachment")
+    return OutOfBandFrame(proto, raw)
+
+
+def out_of_band_frame(proto: bytes, raw: list[Any]) -> list[Any]:
+    """The pieces of an out-of-band frame, to be written in order: the caller's buffers are
+    not copied here (the transport's buffer, or one join, copies them once)."""
+    header = 8 + 4 * len(raw)
+    size = header + len(proto)
+    lengths = []
+    for r in raw:
+        n = r.nbytes if type(r) is memoryview else len(r)
+        lengths.append(n)
+        size = _align(size) + n
+    if size > FRAME_LENGTH_MASK:
+        raise OutOfBandError(f"a frame of {size} bytes is over the largest frame ({FRAME_LENGTH_MASK} bytes)")
+    pieces: list[Any] = [
+        _OOB_HEADER.pack(size | OUT_OF_BAND_FLAG, len(proto), len(raw)) + struct.pack(f"<{len(raw)}I", *lengths) + proto
+    ]
+    pos = header + len(proto)
+    for r, n in zip(raw, lengths):
+        start = _align(pos)
+        if start != pos:
+            pieces.append(_ZEROS[: start - pos])
+        if n:
+            pieces.append(r)
+        pos = start + n
+    return pieces
 
 
 class FrameTooLargeError(Exception):
@@ -27,15 +118,33 @@ def encode_frame(payload: bytes) -> bytes:
 
 
 class FrameDecoder:
-    """Accumulates bytes and returns every complete frame payload."""
+    """Accumulates bytes and returns every complete frame: its payload (bytes), or an
+    OutOfBandFrame. A large frame is gathered into a bytearray of its exact size as its
+    chunks arrive (one copy; the chunks are free once copied)."""
 
-    __slots__ = ("_buffer", "_limit")
+    __slots__ = ("_buffer", "_limit", "_gather", "_gathered", "_gather_flagged")
 
     def __init__(self, max_frame_bytes: int) -> None:
         self._buffer = bytearray()
         self._limit = max_frame_bytes
+        self._gather: bytearray | None = None
+        self._gathered = 0
+        self._gather_flagged = False
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[Any]:
+        frames: list[Any] = []
+        gather = self._gather
+        if gather is not None:
+            take = min(len(data), len(gather) - self._gathered)
+            gather[self._gathered : self._gathered + take] = data if take == len(data) else memoryview(data)[:take]
+            self._gathered += take
+            if self._gathered < len(gather):
+                return frames
+            self._gather = None
+            frames.append(parse_out_of_band(gather) if self._gather_flagged else gather)
+            if take == len(data):
+                return frames
+            data = data[take:]
         buf = self._buffer
         if buf:
             buf += data
@@ -44,19 +153,30 @@ class FrameDecoder:
             # Nothing pending (the usual case): cut the frames straight out of `data`, one
             # copy each, instead of appending to the buffer and copying twice out of it.
             src = data if type(data) is bytes else bytes(data)
-        frames: list[bytes] = []
         offset = 0
         end = len(src)
         unpack_from = HEADER.unpack_from
         limit = self._limit
         while end - offset >= 4:
             (size,) = unpack_from(src, offset)
+            flagged = size >= OUT_OF_BAND_FLAG
+            if flagged:
+                size &= FRAME_LENGTH_MASK
             if size > limit:
                 raise FrameTooLargeError(size, limit)
             stop = offset + 4 + size
             if stop > end:
+                if size >= _GATHER_MIN_BYTES:
+                    body = bytearray(size)
+                    have = end - offset - 4
+                    body[:have] = memoryview(src)[offset + 4 : end]
+                    self._gather = body
+                    self._gathered = have
+                    self._gather_flagged = flagged
+                    offset = end
                 break
-            frames.append(bytes(src[offset + 4 : stop]) if src is buf else src[offset + 4 : stop])
+            payload = bytes(src[offset + 4 : stop]) if src is buf else src[offset + 4 : stop]
+            frames.append(parse_out_of_band(payload) if flagged else payload)
             offset = stop
         if src is buf:
             if offset:

@@ -22,10 +22,20 @@ from typing import Any, Callable, Coroutine, Optional
 from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
 from ..telemetry import _otel as _telemetry
-from ..values import decode_value, encode_value, encode_value_parts
+from .._gen.dspy_bridge.v1 import values_pb2
+from ..values import decode_value, encode_value_raw
 from ._busy_poll import BusyPoll
 from ._host_calls import HostCalls
-from ._framing import FrameDecoder, FrameTooLargeError, encode_frame, encode_result_frame
+from ._framing import (
+    FrameDecoder,
+    FrameTooLargeError,
+    OutOfBandError,
+    OutOfBandFrame,
+    encode_frame,
+    encode_result_frame,
+    out_of_band_frame,
+)
+from ._out_of_band import descriptors_for, raw_size, resolve_external
 from .registry import Command, CommandContext, CommandRegistry
 
 __all__ = ["WorkerProtocol", "PROTOCOL_VERSION", "rss_bytes"]
@@ -33,6 +43,9 @@ __all__ = ["WorkerProtocol", "PROTOCOL_VERSION", "rss_bytes"]
 # PROTOCOL_VERSION: the frames' meaning, in every Hello (the host refuses another version);
 # FRAME_OVERHEAD_BYTES: room for ids and names around a message in one frame.
 from .._gen.constants import FRAME_OVERHEAD_BYTES, PROTOCOL_VERSION
+
+# Answers queued together up to this size leave as one joined write.
+_JOIN_MAX_BYTES = 1024 * 1024
 
 WorkerFrame = worker_pb2.WorkerFrame
 ExecuteResponse = worker_pb2.ExecuteResponse
@@ -236,7 +249,10 @@ class WorkerProtocol(asyncio.Protocol):
         self._flush_scheduled = True
         try:
             for raw in frames:
-                self._handle_frame(raw)
+                if type(raw) is OutOfBandFrame:
+                    self._handle_out_of_band(raw)
+                else:
+                    self._handle_frame(raw)
         finally:
             self._flush_scheduled = already_scheduled
         if self._out:
@@ -293,14 +309,33 @@ class WorkerProtocol(asyncio.Protocol):
         else:
             self._send_protocol_error(0, ProtocolError(f"unexpected frame kind {kind!r} from host"))
 
-    def _execute(self, req: Any) -> None:
+    def _handle_out_of_band(self, oob: OutOfBandFrame) -> None:
+        """A frame with out-of-band attachments: only an execute carries them host -> worker."""
+        frame = WorkerFrame()
+        try:
+            frame.ParseFromString(oob.proto)
+        except Exception as err:  # noqa: BLE001 - any decode failure is a protocol error
+            self._send_protocol_error(0, ProtocolError(f"malformed frame ({oob.proto.nbytes} bytes): {err}"))
+            return
+        if frame.WhichOneof("kind") != "execute":
+            self._send_protocol_error(0, ProtocolError(f"a {frame.WhichOneof('kind')!r} frame cannot carry attachments"))
+            return
+        self._execute(frame.execute, oob.raw)
+
+    def _execute(self, req: Any, raw: list[memoryview] | None = None) -> None:
         call_id = req.call_id
         self._served += 1
         try:
             cmd = self._commands.get(req.command) or self._registry.get(req.command)
             args_value = req.args
             json_text = args_value.json
-            if json_text == "{}" or not json_text:
+            if raw is not None:
+                try:
+                    attachments = resolve_external(args_value.external, raw)
+                except OutOfBandError as err:
+                    raise ProtocolError(f"arguments of '{req.command}': {err}") from None
+                args = decode_value(args_value, "args", attachments)
+            elif json_text == "{}" or not json_text:
                 args = {}
             else:
                 args = decode_value(args_value, "args")
@@ -496,40 +531,43 @@ class WorkerProtocol(asyncio.Protocol):
         if self._spans:
             self._end_span(call_id, None)
         try:
-            text, attachments = encode_value_parts(result, "result")
-            try:
-                json_utf8 = None if attachments else text.encode("utf-8")
-            except UnicodeEncodeError:  # lone surrogates: encode_value escapes them
-                json_utf8 = None
-            if json_utf8 is not None and len(json_utf8) < self._max_message_bytes:
-                framed = encode_result_frame(call_id, json_utf8)
-                self._out.append(framed)
-                if not self._flush_scheduled:
-                    self._flush_scheduled = True
-                    self._loop.call_soon(self._flush)
-                return
-            value = encode_value(result, "result")
+            text, attachments = encode_value_raw(result, "result")
+            if not attachments:
+                json_utf8 = text.encode("utf-8")  # encode_value_raw escaped lone surrogates
+                if len(json_utf8) < self._max_message_bytes:
+                    framed = encode_result_frame(call_id, json_utf8)
+                    self._out.append(framed)
+                    if not self._flush_scheduled:
+                        self._flush_scheduled = True
+                        self._loop.call_soon(self._flush)
+                    return
+            value = values_pb2.Value(json=text, external=descriptors_for(attachments))
             frame = WorkerFrame(result=ExecuteResponse(call_id=call_id, result=value))
-            payload = frame.SerializeToString()
-            if len(payload) > self._max_message_bytes:
-                raise PayloadTooLargeError(
-                    f"result of {len(payload)} bytes exceeds the message limit of {self._max_message_bytes} bytes",
-                    details={"size": len(payload), "limit": self._max_message_bytes},
-                )
+            data = self._framed(frame.SerializeToString(), attachments, "result")
         except BaseException as err:  # noqa: BLE001
             self._send_error(call_id, err, False)
             return
-        self._write(payload)
+        self._write_framed(data)
 
     def _send_stream_item(self, call_id: int, item: Any) -> None:
-        frame = WorkerFrame(stream_item=StreamItem(call_id=call_id, item=encode_value(item)))
-        payload = frame.SerializeToString()
-        if len(payload) > self._max_message_bytes:
+        text, attachments = encode_value_raw(item, "item")
+        value = values_pb2.Value(json=text, external=descriptors_for(attachments))
+        frame = WorkerFrame(stream_item=StreamItem(call_id=call_id, item=value))
+        self._write_framed(self._framed(frame.SerializeToString(), attachments, "stream item"))
+
+    def _framed(self, payload: bytes, attachments: list[Any], what: str) -> bytes:
+        """The whole frame of a message and its attachments, checked against the message
+        limit (which counts the attachments: they are part of the message)."""
+        size = len(payload) + raw_size(attachments)
+        if size > self._max_message_bytes:
             raise PayloadTooLargeError(
-                f"stream item of {len(payload)} bytes exceeds the message limit of {self._max_message_bytes} bytes",
-                details={"size": len(payload), "limit": self._max_message_bytes},
+                f"{what} of {size} bytes exceeds the message limit of {self._max_message_bytes} bytes (option maxMessageBytes)",
+                details={"size": size, "limit": self._max_message_bytes},
             )
-        self._write(payload)
+        if not attachments:
+            return encode_frame(payload)
+        # One join: the attachments' only copy on this side (the transport keeps the result).
+        return b"".join(out_of_band_frame(payload, [a[3] for a in attachments]))
 
     def _send_error(self, call_id: int, err: BaseException, stream: bool) -> None:
         if self._spans:
@@ -548,7 +586,10 @@ class WorkerProtocol(asyncio.Protocol):
         self._write(frame.SerializeToString())
 
     def _write(self, payload: bytes) -> None:
-        self._out.append(encode_frame(payload))
+        self._write_framed(encode_frame(payload))
+
+    def _write_framed(self, data: bytes) -> None:
+        self._out.append(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -558,11 +599,22 @@ class WorkerProtocol(asyncio.Protocol):
         if not self._out or self._transport is None or self._transport.is_closing():
             self._out.clear()
             return
-        frames = len(self._out)
-        data = self._out[0] if frames == 1 else b"".join(self._out)
-        self._out.clear()
+        out = self._out
+        frames = len(out)
         try:
-            self._transport.write(data)
+            if frames == 1:
+                data = out[0]
+                out.clear()
+                self._transport.write(data)
+            elif sum(map(len, out)) <= _JOIN_MAX_BYTES:
+                data = b"".join(out)
+                out.clear()
+                self._transport.write(data)
+            else:  # large frames among them: written as they are, not joined (another copy)
+                pieces = out[:]
+                out.clear()
+                for data in pieces:
+                    self._transport.write(data)
             self._busy_poll.sent(frames)
         except BaseException as err:  # noqa: BLE001 - see _crash
             self._crash(err)

@@ -3,10 +3,10 @@
 See ``docs/contract-values.md`` for the wire format and the type mapping.
 """
 
-from ._decode import decode_value
+from ._decode import ExternalAttachment, ExternalTensor, decode_value
 from ._dtypes import DTYPE_NAMES, DTYPES, proto_dtype_for
 from ._embedding import Embedding
-from ._encode import MAX_SAFE_INTEGER, encode_value, encode_value_parts
+from ._encode import LONG_STRING_CHARS, MAX_SAFE_INTEGER, RawAttachment, encode_value, encode_value_parts, encode_value_raw
 from ._errors import ValueDecodingError, ValueEncodingError
 
 __all__ = [
@@ -14,10 +14,15 @@ __all__ = [
     "DTYPE_NAMES",
     "MAX_SAFE_INTEGER",
     "Embedding",
+    "ExternalAttachment",
+    "ExternalTensor",
+    "LONG_STRING_CHARS",
+    "RawAttachment",
     "ValueDecodingError",
     "ValueEncodingError",
     "decode_value",
     "encode_value",
     "encode_value_parts",
+    "encode_value_raw",
     "proto_dtype_for",
 ]

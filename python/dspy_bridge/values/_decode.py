@@ -103,8 +103,15 @@ class _Decoder:
             return _FLOATS[v]
         if kind == "bytes":
             _expect_keys(node, "ref")
-            att = self._ref(node["ref"], "bytes")
-            return att.bytes
+            data = self._ref(node["ref"], "bytes").bytes
+            return data if type(data) is bytes else bytes(data)
+        if kind == "string":
+            _expect_keys(node, "ref")
+            ref = node["ref"]
+            try:
+                return str(self._ref(ref, "utf8").utf8, "utf-8")
+            except UnicodeDecodeError as exc:
+                raise _Fail(f"string attachment {ref} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
         if kind == "tensor":
             _expect_keys(node, "ref")
             return _tensor(self._ref(node["ref"], "tensor").tensor)
@@ -137,7 +144,7 @@ class _Decoder:
             return entries
         raise _Fail(f"unknown $type {kind!r}")
 
-    def _ref(self, ref: Any, case: str) -> values_pb2.Attachment:
+    def _ref(self, ref: Any, case: str) -> Any:
         if type(ref) is float and ref.is_integer():
             ref = int(ref)  # JSON does not distinguish 1 and 1.0 (JavaScript cannot either)
         if type(ref) is not int or ref < 0:
@@ -174,16 +181,47 @@ def _tensor(t: values_pb2.Tensor) -> np.ndarray:
     arr = np.frombuffer(data, dtype=dtype)
     if t.dtype == values_pb2.DTYPE_BOOL and count and arr.view(np.uint8).max() > 1:
         raise _Fail("bool tensor bytes must be 0 or 1")
+    # Read-only whatever it views (a received frame is shared by all its attachments).
+    arr.flags.writeable = False
     return arr.reshape(shape)
 
 
-def decode_value(msg: values_pb2.Value, path: str = "value") -> Any:
+class ExternalTensor:
+    """A tensor attachment received out of band: what ``values_pb2.Tensor`` holds, its data
+    a memoryview of the received frame."""
+
+    __slots__ = ("dtype", "shape", "data")
+
+    def __init__(self, dtype: int, shape: Any, data: memoryview) -> None:
+        self.dtype = dtype
+        self.shape = shape
+        self.data = data
+
+
+class ExternalAttachment:
+    """An attachment received out of band, read like a ``values_pb2.Attachment``."""
+
+    __slots__ = ("_kind", "bytes", "utf8", "tensor")
+
+    def __init__(self, kind: str, data: memoryview, tensor: ExternalTensor | None = None) -> None:
+        self._kind = kind
+        self.bytes = data
+        self.utf8 = data
+        self.tensor = tensor
+
+    def WhichOneof(self, _oneof: str) -> str:  # noqa: N802 - the protobuf message's spelling
+        return self._kind
+
+
+def decode_value(msg: values_pb2.Value, path: str = "value", attachments: Any = None) -> Any:
     """Decode a ``Value`` envelope into Python objects.
 
     Maps -> ``dict``, lists -> ``list``, integers -> ``int`` (any size), finite JSON floats and
     the float tags -> ``float``, bytes -> ``bytes``, tensors -> read-only ``np.ndarray`` viewing
     the received bytes (``.copy()`` to mutate), embeddings -> read-only ``Embedding``.
     Raises ``ValueDecodingError`` (with ``.path``) for malformed envelopes.
+    ``attachments`` replaces the message's own: the out-of-band attachments of a frame
+    (a list of ``ExternalAttachment``), resolved from ``msg.external`` by the reader.
     """
     text = msg.json
     if not text:
@@ -197,7 +235,11 @@ def decode_value(msg: values_pb2.Value, path: str = "value") -> Any:
     if '"$type"' not in text and "\\u" not in text:
         return obj
     try:
-        return _Decoder(msg.attachments).walk(obj)
+        if attachments is None:
+            if len(msg.external):
+                raise _Fail("external attachments only travel on a worker connection (send them as attachments)")
+            attachments = msg.attachments
+        return _Decoder(attachments).walk(obj)
     except _Fail as f:
         f.segments.reverse()
         raise ValueDecodingError(format_path(path, f.segments), f.detail) from None

@@ -21,6 +21,14 @@ from ._embedding import Embedding
 from ._errors import PathSegment, ValueEncodingError, _Fail, format_path
 
 MAX_SAFE_INTEGER = 2**53 - 1
+# Strings of at least this many characters travel as UTF-8 attachments ({"$type":"string"})
+# on the worker connection: raw bytes beside the message, never escaped into the JSON text
+# or parsed out of it. The host uses the same number (LONG_STRING_CHARS in ts/src/values).
+LONG_STRING_CHARS = 16 * 1024
+
+# An attachment before it is put anywhere: (kind, dtype code, shape, bytes-like). Over gRPC
+# it becomes a values_pb2.Attachment; on the worker connection its bytes go out of band.
+RawAttachment = tuple[str, int, tuple[int, ...], Any]
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 # Fallback for strings holding lone surrogates: they are legal Python str values (and legal
@@ -72,27 +80,49 @@ def _special_float(x: float) -> dict[str, str]:
     return dict(_INF) if x > 0 else dict(_NINF)
 
 
-def _tensor_message(arr: np.ndarray, what: str) -> values_pb2.Tensor:
+def _raw_tensor(arr: np.ndarray, what: str) -> RawAttachment:
     code = proto_dtype_for(arr.dtype)
     if code is None:
         raise _Fail(f"{what} dtype {arr.dtype} is not supported (use float16/32/64, (u)int8/16/32/64 or bool)")
     if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and sys.byteorder == "big"):
         arr = arr.astype(arr.dtype.newbyteorder("<"))
-    # tobytes() always emits C (row-major) order, so non-contiguous inputs are handled too.
-    return values_pb2.Tensor(dtype=code, shape=arr.shape, data=arr.tobytes(order="C"))
+    # Row-major element bytes: a view of a C-contiguous array (no copy), a copy otherwise.
+    if not arr.flags.c_contiguous:
+        arr = arr.copy(order="C")  # not ascontiguousarray: it makes a 0-d array 1-d
+    data = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b""
+    return ("tensor", code, arr.shape, data)
+
+
+def _bytes_of(data: Any) -> bytes:
+    return data if type(data) is bytes else bytes(data)
+
+
+def raw_to_attachment(raw: RawAttachment) -> values_pb2.Attachment:
+    """The protobuf Attachment of a raw attachment (copies its bytes into the message)."""
+    kind, code, shape, data = raw
+    if kind == "tensor":
+        return values_pb2.Attachment(tensor=values_pb2.Tensor(dtype=code, shape=shape, data=_bytes_of(data)))
+    if kind == "utf8":
+        return values_pb2.Attachment(utf8=_bytes_of(data))
+    return values_pb2.Attachment(bytes=_bytes_of(data))
 
 
 class _Walker:
     """Copy-on-write walk: returns the object itself when nothing inside it needs changing."""
 
-    __slots__ = ("attachments",)
+    __slots__ = ("attachments", "long_strings")
 
-    def __init__(self) -> None:
-        self.attachments: list[values_pb2.Attachment] = []
+    def __init__(self, long_strings: bool = False) -> None:
+        self.attachments: list[RawAttachment] = []
+        self.long_strings = long_strings
 
     def walk(self, obj: Any) -> Any:
         t = type(obj)
-        if t is str or obj is None or t is bool:
+        if t is str:
+            if len(obj) < LONG_STRING_CHARS or not self.long_strings:
+                return obj
+            return self._long_string(obj)
+        if obj is None or t is bool:
             return obj
         if t is int:
             if -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
@@ -167,16 +197,23 @@ class _Walker:
             return out
         return seq if type(seq) is list else list(seq)
 
-    def _attach(self, att: values_pb2.Attachment) -> int:
+    def _attach(self, att: RawAttachment) -> int:
         self.attachments.append(att)
         return len(self.attachments) - 1
+
+    def _long_string(self, s: str) -> Any:
+        try:
+            data = s.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: only a JSON escape can carry them
+            return s
+        return {"$type": "string", "ref": self._attach(("utf8", 0, (), data))}
 
     def _other(self, obj: Any) -> Any:
         # Subclasses of the JSON types (IntEnum, str enums, OrderedDict, numpy float64, ...).
         if isinstance(obj, bool):
             return bool(obj)
         if isinstance(obj, str):
-            return str(obj)
+            return self.walk(str(obj))
         if isinstance(obj, int):
             return self.walk(int(obj))
         if isinstance(obj, float):
@@ -184,8 +221,9 @@ class _Walker:
         if isinstance(obj, np.ndarray):
             return self._array(obj)
         if isinstance(obj, (bytes, bytearray, memoryview)):
+            # A snapshot: a bytearray or memoryview may change before the frame is written.
             data = obj.tobytes() if isinstance(obj, memoryview) else bytes(obj)
-            return {"$type": "bytes", "ref": self._attach(values_pb2.Attachment(bytes=data))}
+            return {"$type": "bytes", "ref": self._attach(("bytes", 0, (), data))}
         if isinstance(obj, np.generic):
             # numpy scalars: np.bool_ -> bool, np.integer -> int, np.floating -> float
             if isinstance(obj, np.bool_):
@@ -213,10 +251,9 @@ class _Walker:
                     f"an Embedding must be 1-D float32/float64, got shape {arr.shape} dtype {arr.dtype}; "
                     "use np.asarray(x) to send it as a tensor"
                 )
-            t = _tensor_message(np.asarray(arr), "embedding")
-            return {"$type": "embedding", "ref": self._attach(values_pb2.Attachment(tensor=t))}
-        t = _tensor_message(arr, "tensor")
-        return {"$type": "tensor", "ref": self._attach(values_pb2.Attachment(tensor=t))}
+            t = _raw_tensor(np.asarray(arr), "embedding")
+            return {"$type": "embedding", "ref": self._attach(t)}
+        return {"$type": "tensor", "ref": self._attach(_raw_tensor(arr, "tensor"))}
 
 
 def _diagnose_depth(obj: Any, root: str) -> ValueEncodingError:
@@ -252,7 +289,9 @@ def _diagnose_depth(obj: Any, root: str) -> ValueEncodingError:
 
 def _is_plain_scalar(v: Any) -> bool:
     t = type(v)
-    if t is str or v is None or t is bool:
+    if t is str:
+        return len(v) < LONG_STRING_CHARS
+    if v is None or t is bool:
         return True
     if t is int:
         return -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER
@@ -298,10 +337,10 @@ def _plain_tree_budget(obj: Any, budget: int, depth: int) -> int:
     return budget
 
 
-def _prepare(obj: Any, path: str) -> tuple[Any, list[values_pb2.Attachment]]:
+def _prepare(obj: Any, path: str, long_strings: bool = False) -> tuple[Any, list[RawAttachment]]:
     if _is_plain(obj):
         return obj, []
-    walker = _Walker()
+    walker = _Walker(long_strings)
     try:
         return walker.walk(obj), walker.attachments
     except _Fail as f:
@@ -336,7 +375,26 @@ def encode_value_parts(obj: Any, path: str = "value") -> tuple[str, list[values_
     if type(obj) is dict and _is_flat_plain_dict(obj):
         return _encode_json(obj), []
     prepared, attachments = _prepare(obj, path)
-    return _to_json(prepared, obj, path), attachments
+    return _to_json(prepared, obj, path), [raw_to_attachment(a) for a in attachments]
+
+
+def encode_value_raw(obj: Any, path: str = "value") -> tuple[str, list[RawAttachment]]:
+    """Encode ``obj`` for the worker connection: ``(json_text, raw attachments)``, long
+    strings among the attachments, arrays as views of their memory where they are
+    contiguous (the frame copies them once)."""
+    if type(obj) is dict and _is_flat_plain_dict(obj):
+        prepared: Any = obj
+        attachments: list[RawAttachment] = []
+        text = _encode_json(obj)
+    else:
+        prepared, attachments = _prepare(obj, path, True)
+        text = _to_json(prepared, obj, path)
+    if not text.isascii():  # O(1): CPython knows whether a str is ASCII
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: a proto string must be UTF-8
+            text = _encode_json_ascii(prepared)
+    return text, attachments
 
 
 def encode_value(obj: Any, path: str = "value") -> values_pb2.Value:
@@ -355,5 +413,5 @@ def encode_value(obj: Any, path: str = "value") -> values_pb2.Value:
         # must be valid UTF-8: escape non-ASCII instead (the same JSON value).
         msg.json = _encode_json_ascii(prepared)
     if attachments:
-        msg.attachments.extend(attachments)
+        msg.attachments.extend(raw_to_attachment(a) for a in attachments)
     return msg

@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dspy_bridge._gen.dspy_bridge.v1 import errors_pb2, worker_pb2
-from dspy_bridge.core._framing import FrameDecoder, encode_frame
+from dspy_bridge._gen.dspy_bridge.v1 import errors_pb2, values_pb2, worker_pb2
+from dspy_bridge.core._framing import FrameDecoder, OutOfBandFrame, encode_frame
+from dspy_bridge.core._out_of_band import resolve_external
 from dspy_bridge.values import decode_value, encode_value
 
 PYTHON_ROOT = Path(__file__).resolve().parents[2]  # .../python (holds the dspy_bridge package)
@@ -34,6 +35,14 @@ def execute_frame(
     return WorkerFrame(execute=req)
 
 
+def _inline(att: Any) -> values_pb2.Attachment:
+    kind = att.WhichOneof("kind")
+    if kind == "tensor":
+        t = att.tensor
+        return values_pb2.Attachment(tensor=values_pb2.Tensor(dtype=t.dtype, shape=list(t.shape), data=bytes(t.data)))
+    return values_pb2.Attachment(**{kind: bytes(att.bytes)})
+
+
 class Wire:
     """The host's end of a worker connection: raw length-prefixed WorkerFrames."""
 
@@ -43,6 +52,7 @@ class Wire:
         self._decoder = FrameDecoder(256 * 1024 * 1024)
         self._pending: list[bytes] = []
         self._ids = itertools.count(1)
+        self.last_out_of_band: OutOfBandFrame | None = None
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -59,7 +69,21 @@ class Wire:
             if not data:
                 raise EOFError("worker closed the connection")
             self._pending.extend(self._decoder.feed(data))
-        return WorkerFrame.FromString(self._pending.pop(0))
+        raw = self._pending.pop(0)
+        if type(raw) is not OutOfBandFrame:
+            self.last_out_of_band = None
+            return WorkerFrame.FromString(raw)
+        # Attachments out of band: inlined here as protobuf attachments, so a test reads any
+        # result alike; `last_out_of_band` keeps the frame for tests about the frame itself.
+        self.last_out_of_band = raw
+        frame = WorkerFrame.FromString(bytes(raw.proto))
+        kind = frame.WhichOneof("kind")
+        value = frame.result.result if kind == "result" else frame.stream_item.item if kind == "stream_item" else None
+        if value is not None and len(value.external):
+            inline = [_inline(a) for a in resolve_external(value.external, raw.raw)]
+            del value.external[:]
+            value.attachments.extend(inline)
+        return frame
 
     async def at_eof(self, timeout: float = READ_TIMEOUT) -> bool:
         """True once the worker has closed its end (remaining frames are discarded)."""

@@ -24,6 +24,7 @@ import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { BusyPoll } from "../transport/busy-poll.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import { FRAME_OVERHEAD_BYTES, PROTOCOL_VERSION, VERSION } from "../gen/constants.js";
+import { attachmentsSize } from "../transport/out-of-band.js";
 import { HostListener } from "../transport/host-listener.js";
 import { decodeValue, encodeValue, type Value } from "../values/index.js";
 import { Call } from "./call.js";
@@ -322,7 +323,8 @@ export class WorkerPool implements CommandRunner {
     }
     let encoded;
     try {
-      encoded = encodeValue(args, "args");
+      // Long strings as attachments: this Value only ever travels on a worker connection.
+      encoded = encodeValue(args, "args", { longStringAttachments: true });
     } catch (err) {
       fail(err instanceof BridgeError ? err : new InvalidArgumentError(`arguments of '${command}': ${(err as Error).message}`, { cause: err }));
       return undefined;
@@ -331,9 +333,8 @@ export class WorkerPool implements CommandRunner {
     const text = encoded.json.length + command.length + (options.session?.length ?? 0);
     let size = text * 3;
     if (size > this.options.maxMessageBytes) size = Buffer.byteLength(encoded.json) + Buffer.byteLength(command) + Buffer.byteLength(options.session ?? "");
-    for (const a of encoded.attachments) {
-      size += 32 + (a.kind.case === "bytes" ? a.kind.value.length : a.kind.case === "tensor" ? a.kind.value.data.length + 8 * a.kind.value.shape.length : 0);
-    }
+    // The attachments count in full: the limit is on the whole message.
+    if (encoded.attachments.length) size += 32 * encoded.attachments.length + attachmentsSize(encoded.attachments);
     if (size > this.options.maxMessageBytes) {
       fail(
         new PayloadTooLargeError(

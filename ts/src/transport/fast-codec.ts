@@ -6,10 +6,11 @@
 // write and read exactly the wire format of proto/dspy_bridge/v1/worker.proto (tested
 // byte-for-byte against the generated code in test/fast-codec.test.ts) and fall back to
 // the generated code for every other frame and for anything unexpected.
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { ErrorDetailSchema } from "../gen/dspy_bridge/v1/errors_pb.js";
-import { AttachmentSchema, type Attachment, type Value } from "../gen/dspy_bridge/v1/values_pb.js";
+import { AttachmentDescriptorSchema, AttachmentSchema, type Attachment, type AttachmentDescriptor, type Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { WorkerFrameSchema, type ExecuteResponse, type StreamItem, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
+import { attachmentBytes, descriptorBytes, encodeOutOfBandFrame, resolveExternal, withResolvedAttachments } from "./out-of-band.js";
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -71,7 +72,10 @@ function writeString(buf: Buffer, p: number, s: string, ascii: boolean): number 
   return p + s.length;
 }
 
-/** The length-prefixed bytes of WorkerFrame{execute: ExecuteRequest{...}}. */
+/**
+ * The length-prefixed bytes of WorkerFrame{execute: ExecuteRequest{...}}; with attachments,
+ * an out-of-band frame (the arguments' bytes after the message, out-of-band.ts).
+ */
 export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   const json = f.args.json;
   const commandAscii = isShortAscii(f.command);
@@ -80,7 +84,8 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   const commandLen = commandAscii ? f.command.length : Buffer.byteLength(f.command);
   const jsonLen = jsonAscii ? json.length : Buffer.byteLength(json);
   const sessionLen = sessionAscii ? f.sessionId.length : Buffer.byteLength(f.sessionId);
-  const attachments: Uint8Array[] | undefined = f.args.attachments.length === 0 ? undefined : f.args.attachments.map((a) => toBinary(AttachmentSchema, a));
+  // Attachments travel out of band: the Value holds their descriptors (field 3), the frame their bytes.
+  const attachments: Uint8Array[] | undefined = f.args.attachments.length === 0 ? undefined : descriptorBytes(f.args.attachments, 0);
 
   let valueLen = jsonLen ? 1 + varintSize(jsonLen) + jsonLen : 0;
   if (attachments) for (const a of attachments) valueLen += 1 + varintSize(a.length) + a.length;
@@ -118,7 +123,7 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
     p = writeString(buf, p, json, jsonAscii);
   }
   if (attachments) for (const a of attachments) {
-    buf[p++] = tag(2, WIRE_LEN);
+    buf[p++] = tag(3, WIRE_LEN);
     p = writeVarint(buf, p, a.length);
     buf.set(a, p);
     p += a.length;
@@ -145,7 +150,8 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
     p = writeVarint(buf, p, traceparent.length);
     p = writeString(buf, p, traceparent, true);
   }
-  return buf;
+  if (!attachments) return buf;
+  return encodeOutOfBandFrame(buf.subarray(4), f.args.attachments.map(attachmentBytes));
 }
 
 /** Thrown inside the fast decoder to hand the frame to the generated decoder. */
@@ -178,10 +184,15 @@ function readLength(buf: Buffer, end: number): number {
 
 /** Shared by every decoded Value without attachments (frozen: readers only read it). */
 const NO_ATTACHMENTS = Object.freeze([]) as unknown as Attachment[];
+const NO_EXTERNAL = Object.freeze([]) as unknown as AttachmentDescriptor[];
+
+/** The raw attachments of the out-of-band frame being decoded (undefined for a plain frame). */
+let frameRaw: readonly Uint8Array[] | undefined;
 
 function readValue(buf: Buffer, end: number): Value {
   let json = "";
   let attachments = NO_ATTACHMENTS;
+  let external = NO_EXTERNAL;
   while (pos < end) {
     const t = readVarint(buf, end);
     if (t === tag(1, WIRE_LEN)) {
@@ -193,11 +204,21 @@ function readValue(buf: Buffer, end: number): Value {
       if (attachments === NO_ATTACHMENTS) attachments = [];
       attachments.push(fromBinary(AttachmentSchema, buf.subarray(pos, e)));
       pos = e;
+    } else if (t === tag(3, WIRE_LEN)) {
+      const e = readLength(buf, end);
+      if (external === NO_EXTERNAL) external = [];
+      external.push(fromBinary(AttachmentDescriptorSchema, buf.subarray(pos, e)));
+      pos = e;
     } else {
       throw FALLBACK;
     }
   }
-  return { $typeName: "dspy_bridge.v1.Value", json, attachments };
+  if (external !== NO_EXTERNAL) {
+    // Resolved here, while the frame's attachments are at hand: views of them, no copy.
+    if (attachments !== NO_ATTACHMENTS) throw FALLBACK;
+    return { $typeName: "dspy_bridge.v1.Value", json, attachments: resolveExternal(external, frameRaw), external: NO_EXTERNAL };
+  }
+  return { $typeName: "dspy_bridge.v1.Value", json, attachments, external };
 }
 
 function readResponse(buf: Buffer, end: number): WorkerFrame {
@@ -249,13 +270,14 @@ function readStreamItem(buf: Buffer, end: number): WorkerFrame {
  * exactly WorkerFrame{result: ExecuteResponse{call_id, result}}, false for anything else
  * (decode that with decodeWorkerFrame).
  */
-export function readResultFrame(body: Buffer, onResult: (callId: number, value: Value) => void): boolean {
+export function readResultFrame(body: Buffer, onResult: (callId: number, value: Value) => void, raw?: readonly Uint8Array[]): boolean {
   const end = body.length;
   if (end < 2 || body[0] !== tag(FRAME_RESULT, WIRE_LEN)) return false;
   let callId = 0;
   let value: Value | undefined;
   try {
     pos = 1;
+    frameRaw = raw;
     if (readLength(body, end) !== end) return false;
     while (pos < end) {
       const t = readVarint(body, end);
@@ -273,12 +295,13 @@ export function readResultFrame(body: Buffer, onResult: (callId: number, value: 
 }
 
 /** Decodes one frame body; results and stream items by hand, everything else by the generated code. */
-export function decodeWorkerFrame(body: Uint8Array): WorkerFrame {
+export function decodeWorkerFrame(body: Uint8Array, raw?: readonly Uint8Array[]): WorkerFrame {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   try {
     const end = buf.length;
     if (end === 0) throw FALLBACK;
     pos = 0;
+    frameRaw = raw;
     const t = readVarint(buf, end);
     if (t !== tag(FRAME_RESULT, WIRE_LEN) && t !== tag(FRAME_STREAM_ITEM, WIRE_LEN)) throw FALLBACK;
     const e = readLength(buf, end);
@@ -286,6 +309,20 @@ export function decodeWorkerFrame(body: Uint8Array): WorkerFrame {
     return t === tag(FRAME_RESULT, WIRE_LEN) ? readResponse(buf, e) : readStreamItem(buf, e);
   } catch (err) {
     if (err !== FALLBACK) throw err;
-    return fromBinary(WorkerFrameSchema, body);
+    const frame = fromBinary(WorkerFrameSchema, body);
+    resolveFrameValues(frame, raw);
+    return frame;
+  }
+}
+
+/** Resolves the external attachments of the Values a frame can carry (the generic decoder's frames). */
+function resolveFrameValues(frame: WorkerFrame, raw: readonly Uint8Array[] | undefined): void {
+  const k = frame.kind;
+  if ((k.case === "result" || k.case === "protocolError") && k.value.outcome.case === "result") {
+    k.value.outcome.value = withResolvedAttachments(k.value.outcome.value, raw);
+  } else if (k.case === "streamItem" && k.value.kind.case === "item") {
+    k.value.kind.value = withResolvedAttachments(k.value.kind.value, raw);
+  } else if (k.case === "execute" && k.value.args) {
+    k.value.args = withResolvedAttachments(k.value.args, raw);
   }
 }

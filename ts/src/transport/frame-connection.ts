@@ -4,11 +4,14 @@ import type { Socket } from "node:net";
 import type { WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { readResultFrame } from "./fast-codec.js";
-import { FrameReader, decodeFrame, encodeFrame } from "./frame-codec.js";
+import { FrameReader, type ReadFrame, decodeFrame, encodeFrame } from "./frame-codec.js";
+import { OutOfBandFrame } from "./out-of-band.js";
 import type { BusyPoll, ConnectionPoll } from "./busy-poll.js";
 
 /** The largest lone write that starts busy polling. */
 const LONE_FRAME_MAX_BYTES = 64 * 1024;
+/** Queued frames larger than this together are written one by one (no joined copy). */
+const JOIN_MAX_BYTES = 1024 * 1024;
 
 export interface FrameConnectionHandlers {
   onFrame(frame: WorkerFrame): void;
@@ -87,9 +90,23 @@ export class FrameConnection {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.closed) return;
     const frames = this.pending.length;
-    const data = frames === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    let data: Buffer;
+    let flushed: boolean;
+    if (frames === 1) flushed = this.socket.write((data = this.pending[0]!));
+    else {
+      let size = 0;
+      for (const b of this.pending) size += b.length;
+      if (size <= JOIN_MAX_BYTES) flushed = this.socket.write((data = Buffer.concat(this.pending, size)));
+      else {
+        // Large frames among them: one writev of the frames as they are, not a joined copy.
+        this.socket.cork();
+        for (const b of this.pending) this.socket.write(b);
+        this.socket.uncork();
+        data = this.pending[0]!;
+        flushed = this.socket.writableLength === 0;
+      }
+    }
     this.pending = [];
-    const flushed = this.socket.write(data);
     // A frame still queued in the socket, or a large one, cannot be answered within
     // microseconds: count it as a batch, so it starts no spinning.
     if (this.poll) this.poll.sent(flushed && data.length <= LONE_FRAME_MAX_BYTES ? frames : 0);
@@ -97,21 +114,29 @@ export class FrameConnection {
 
   private onData(chunk: Buffer): void {
     this.poll?.received();
-    let bodies: Buffer[];
+    let frames: ReadFrame[];
     try {
-      bodies = this.reader.push(chunk);
+      frames = this.reader.push(chunk);
     } catch (err) {
       this.handlers?.onProtocolError(err as Error);
       this.socket.destroy();
       return;
     }
     const onResult = this.onResult;
-    for (const body of bodies) {
-      if (onResult && readResultFrame(body, onResult)) continue;
+    for (const read of frames) {
+      let body: Buffer;
+      let raw: readonly Uint8Array[] | undefined;
+      if (read instanceof OutOfBandFrame) {
+        body = read.proto;
+        raw = read.raw;
+      } else body = read;
       let frame: WorkerFrame;
       try {
-        frame = decodeFrame(body);
+        if (onResult && readResultFrame(body, onResult, raw)) continue;
+        frame = decodeFrame(body, raw);
       } catch (err) {
+        // Undecodable, or attachment descriptors that lie about the frame: the stream
+        // cannot be trusted further.
         this.handlers?.onProtocolError(new Error(`malformed frame of ${body.length} bytes: ${(err as Error).message}`));
         this.socket.destroy();
         return;

@@ -3,6 +3,7 @@
 // Fast path: one native JSON.parse; the tree is only walked when the text could contain a tag,
 // i.e. when it contains `"$type"` literally or any `\u` escape (an escaped key such as
 // `"\u0024type"` is the only other way to spell that key).
+import { isUtf8 } from "node:buffer";
 import { DType } from "../gen/dspy_bridge/v1/values_pb.js";
 import type { Attachment, Tensor as TensorMessage, Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { HOST_IS_LITTLE_ENDIAN, byteSwapped, dtypeInfoFromProto } from "./dtype.js";
@@ -119,6 +120,12 @@ class Decoder {
         // A plain Uint8Array view (no copy) even when the message was parsed from a Buffer.
         return new Uint8Array(b.buffer, b.byteOffset, b.length);
       }
+      case "string": {
+        expectKeys(node, "ref");
+        const b = this.ref(node["ref"], "utf8").kind.value as Uint8Array;
+        if (!isUtf8(b)) throw new WalkFailure(`string attachment ${String(node["ref"])} is not valid UTF-8`);
+        return Buffer.from(b.buffer, b.byteOffset, b.length).toString("utf8");
+      }
       case "tensor": {
         expectKeys(node, "ref");
         const t = this.ref(node["ref"], "tensor").kind.value as TensorMessage;
@@ -154,7 +161,7 @@ class Decoder {
     }
   }
 
-  private ref(ref: unknown, expected: "bytes" | "tensor"): Attachment {
+  private ref(ref: unknown, expected: "bytes" | "tensor" | "utf8"): Attachment {
     if (typeof ref !== "number" || !Number.isInteger(ref) || ref < 0) {
       throw new WalkFailure(`ref must be a non-negative integer, got ${JSON.stringify(ref)}`);
     }
@@ -182,6 +189,10 @@ export function decodeValue(value: Value, path = "value"): unknown {
     throw new ValueDecodingError(path, `malformed JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!text.includes('"$type"') && !text.includes("\\u")) return parsed;
+  if (value.external?.length && !value.attachments.length) {
+    // Resolved into `attachments` by the frame reader; anywhere else they point at nothing.
+    throw new ValueDecodingError(path, "external attachments only travel on a worker connection (send them as attachments)");
+  }
   try {
     return new Decoder(value.attachments).walk(parsed);
   } catch (e) {

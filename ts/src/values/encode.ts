@@ -15,6 +15,19 @@ import { Tensor } from "./tensor.js";
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = -MAX_SAFE;
 
+/**
+ * Strings of at least this many characters travel as UTF-8 attachments ({"$type":"string"})
+ * when the encoding asks for it (the worker connection): they then cross as raw bytes beside
+ * the message, neither escaped into the JSON text nor parsed out of it. Python uses the same
+ * number (LONG_STRING_CHARS in python/dspy_bridge/values/_encode.py).
+ */
+export const LONG_STRING_CHARS = 16 * 1024;
+
+export interface EncodeOptions {
+  /** Long strings as UTF-8 attachments (only where the receiver decodes the "string" tag). */
+  longStringAttachments?: boolean;
+}
+
 /** The parts of an encoded value, before they are wrapped in a `Value` message. */
 export interface ValueParts {
   json: string;
@@ -48,9 +61,12 @@ function littleEndianBytes(data: ArrayBufferView & { BYTES_PER_ELEMENT: number }
 class Encoder {
   readonly attachments: Attachment[] = [];
 
+  constructor(private readonly longStrings: boolean) {}
+
   walk(v: unknown): unknown {
     switch (typeof v) {
       case "string":
+        return v.length < LONG_STRING_CHARS || !this.longStrings ? v : this.longString(v);
       case "boolean":
         return v;
       case "number":
@@ -111,6 +127,11 @@ class Encoder {
     }
     const result = out ?? obj;
     return hasType ? { $type: "map", entries: result } : result;
+  }
+
+  private longString(s: string): unknown {
+    const utf8 = Buffer.from(s, "utf8");
+    return { $type: "string", ref: this.attach(create(AttachmentSchema, { kind: { case: "utf8", value: utf8 } })) };
   }
 
   private attach(att: Attachment): number {
@@ -203,8 +224,8 @@ function diagnoseDepth(value: unknown, root: string): ValueEncodingError {
  * Encode to the JSON text and attachments of an envelope. `path` names the root in error
  * messages (e.g. pass "args" to get `args.items[3]`).
  */
-export function encodeValueParts(value: unknown, path = "value"): ValueParts {
-  const enc = new Encoder();
+export function encodeValueParts(value: unknown, path = "value", options?: EncodeOptions): ValueParts {
+  const enc = new Encoder(options?.longStringAttachments === true);
   let prepared: unknown;
   try {
     prepared = enc.walk(value);
@@ -228,9 +249,9 @@ export function encodeValueParts(value: unknown, path = "value"): ValueParts {
  * for values the envelope cannot carry. Byte and tensor attachments reference the caller's
  * memory (no copy) until the message is serialized.
  */
-export function encodeValue(value: unknown, path = "value"): Value {
-  const { json, attachments } = encodeValueParts(value, path);
+export function encodeValue(value: unknown, path = "value", options?: EncodeOptions): Value {
+  const { json, attachments } = encodeValueParts(value, path, options);
   // A plain message object: what create() would build, without its reflective walk over
   // the schema (this runs on every call).
-  return { $typeName: "dspy_bridge.v1.Value", json, attachments };
+  return { $typeName: "dspy_bridge.v1.Value", json, attachments, external: [] };
 }

@@ -24,19 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64spy_bridge/v1/values.proto\x12\x0e\x64spy_bridge.v1\"K\n\x06Tensor\x12$\n\x05\x64type\x18\x01 \x01(\x0e\x32\x15.dspy_bridge.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"O\n\nAttachment\x12\x0f\n\x05\x62ytes\x18\x01 \x01(\x0cH\x00\x12(\n\x06tensor\x18\x02 \x01(\x0b\x32\x16.dspy_bridge.v1.TensorH\x00\x42\x06\n\x04kind\"F\n\x05Value\x12\x0c\n\x04json\x18\x01 \x01(\t\x12/\n\x0b\x61ttachments\x18\x02 \x03(\x0b\x32\x1a.dspy_bridge.v1.Attachment*\xf1\x01\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x11\n\rDTYPE_FLOAT64\x10\x02\x12\x0f\n\x0b\x44TYPE_INT32\x10\x03\x12\x0f\n\x0b\x44TYPE_INT64\x10\x04\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x05\x12\x0e\n\nDTYPE_INT8\x10\x06\x12\x0f\n\x0b\x44TYPE_INT16\x10\x07\x12\x10\n\x0c\x44TYPE_UINT16\x10\x08\x12\x10\n\x0c\x44TYPE_UINT32\x10\t\x12\x10\n\x0c\x44TYPE_UINT64\x10\n\x12\x0e\n\nDTYPE_BOOL\x10\x0b\x12\x11\n\rDTYPE_FLOAT16\x10\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64spy_bridge/v1/values.proto\x12\x0e\x64spy_bridge.v1\"K\n\x06Tensor\x12$\n\x05\x64type\x18\x01 \x01(\x0e\x32\x15.dspy_bridge.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"_\n\nAttachment\x12\x0f\n\x05\x62ytes\x18\x01 \x01(\x0cH\x00\x12(\n\x06tensor\x18\x02 \x01(\x0b\x32\x16.dspy_bridge.v1.TensorH\x00\x12\x0e\n\x04utf8\x18\x03 \x01(\x0cH\x00\x42\x06\n\x04kind\"\xf1\x01\n\x14\x41ttachmentDescriptor\x12\r\n\x05index\x18\x01 \x01(\r\x12\x37\n\x04kind\x18\x02 \x01(\x0e\x32).dspy_bridge.v1.AttachmentDescriptor.Kind\x12$\n\x05\x64type\x18\x03 \x01(\x0e\x32\x15.dspy_bridge.v1.DType\x12\r\n\x05shape\x18\x04 \x03(\x04\x12\x0e\n\x06length\x18\x05 \x01(\x04\"L\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nKIND_BYTES\x10\x01\x12\x0f\n\x0bKIND_TENSOR\x10\x02\x12\r\n\tKIND_UTF8\x10\x03\"~\n\x05Value\x12\x0c\n\x04json\x18\x01 \x01(\t\x12/\n\x0b\x61ttachments\x18\x02 \x03(\x0b\x32\x1a.dspy_bridge.v1.Attachment\x12\x36\n\x08\x65xternal\x18\x03 \x03(\x0b\x32$.dspy_bridge.v1.AttachmentDescriptor*\xf1\x01\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x11\n\rDTYPE_FLOAT64\x10\x02\x12\x0f\n\x0b\x44TYPE_INT32\x10\x03\x12\x0f\n\x0b\x44TYPE_INT64\x10\x04\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x05\x12\x0e\n\nDTYPE_INT8\x10\x06\x12\x0f\n\x0b\x44TYPE_INT16\x10\x07\x12\x10\n\x0c\x44TYPE_UINT16\x10\x08\x12\x10\n\x0c\x44TYPE_UINT32\x10\t\x12\x10\n\x0c\x44TYPE_UINT64\x10\n\x12\x0e\n\nDTYPE_BOOL\x10\x0b\x12\x11\n\rDTYPE_FLOAT16\x10\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dspy_bridge.v1.values_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DTYPE']._serialized_start=278
-  _globals['_DTYPE']._serialized_end=519
+  _globals['_DTYPE']._serialized_start=594
+  _globals['_DTYPE']._serialized_end=835
   _globals['_TENSOR']._serialized_start=47
   _globals['_TENSOR']._serialized_end=122
   _globals['_ATTACHMENT']._serialized_start=124
-  _globals['_ATTACHMENT']._serialized_end=203
-  _globals['_VALUE']._serialized_start=205
-  _globals['_VALUE']._serialized_end=275
+  _globals['_ATTACHMENT']._serialized_end=219
+  _globals['_ATTACHMENTDESCRIPTOR']._serialized_start=222
+  _globals['_ATTACHMENTDESCRIPTOR']._serialized_end=463
+  _globals['_ATTACHMENTDESCRIPTOR_KIND']._serialized_start=387
+  _globals['_ATTACHMENTDESCRIPTOR_KIND']._serialized_end=463
+  _globals['_VALUE']._serialized_start=465
+  _globals['_VALUE']._serialized_end=591
 # @@protoc_insertion_point(module_scope)

@@ -47,17 +47,45 @@ class Tensor(_message.Message):
     def __init__(self, dtype: _Optional[_Union[DType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Attachment(_message.Message):
-    __slots__ = ("bytes", "tensor")
+    __slots__ = ("bytes", "tensor", "utf8")
     BYTES_FIELD_NUMBER: _ClassVar[int]
     TENSOR_FIELD_NUMBER: _ClassVar[int]
+    UTF8_FIELD_NUMBER: _ClassVar[int]
     bytes: bytes
     tensor: Tensor
-    def __init__(self, bytes: _Optional[bytes] = ..., tensor: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+    utf8: bytes
+    def __init__(self, bytes: _Optional[bytes] = ..., tensor: _Optional[_Union[Tensor, _Mapping]] = ..., utf8: _Optional[bytes] = ...) -> None: ...
+
+class AttachmentDescriptor(_message.Message):
+    __slots__ = ("index", "kind", "dtype", "shape", "length")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[AttachmentDescriptor.Kind]
+        KIND_BYTES: _ClassVar[AttachmentDescriptor.Kind]
+        KIND_TENSOR: _ClassVar[AttachmentDescriptor.Kind]
+        KIND_UTF8: _ClassVar[AttachmentDescriptor.Kind]
+    KIND_UNSPECIFIED: AttachmentDescriptor.Kind
+    KIND_BYTES: AttachmentDescriptor.Kind
+    KIND_TENSOR: AttachmentDescriptor.Kind
+    KIND_UTF8: AttachmentDescriptor.Kind
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    kind: AttachmentDescriptor.Kind
+    dtype: DType
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    length: int
+    def __init__(self, index: _Optional[int] = ..., kind: _Optional[_Union[AttachmentDescriptor.Kind, str]] = ..., dtype: _Optional[_Union[DType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., length: _Optional[int] = ...) -> None: ...
 
 class Value(_message.Message):
-    __slots__ = ("json", "attachments")
+    __slots__ = ("json", "attachments", "external")
     JSON_FIELD_NUMBER: _ClassVar[int]
     ATTACHMENTS_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_FIELD_NUMBER: _ClassVar[int]
     json: str
     attachments: _containers.RepeatedCompositeFieldContainer[Attachment]
-    def __init__(self, json: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ...) -> None: ...
+    external: _containers.RepeatedCompositeFieldContainer[AttachmentDescriptor]
+    def __init__(self, json: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., external: _Optional[_Iterable[_Union[AttachmentDescriptor, _Mapping]]] = ...) -> None: ...
