@@ -13,6 +13,8 @@ import {
   WorkerFrameSchema,
 } from "../src/gen/dspy_bridge/v1/worker_pb.js";
 import { decodeWorkerFrame, encodeExecuteFrame } from "../src/transport/fast-codec.js";
+import { attachmentBytes, descriptorBytes, parseOutOfBandBody } from "../src/transport/out-of-band.js";
+import { AttachmentDescriptorSchema } from "../src/gen/dspy_bridge/v1/values_pb.js";
 
 const text = fc.string({ unit: "binary", maxLength: 40 });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
@@ -35,17 +37,33 @@ test("encodeExecuteFrame writes exactly what the generated encoder writes", () =
       // streamWindow absent (null) or any u32, 0 included (omitted on the wire, like the generated code).
       const streamWindow = window ?? undefined;
       const fast = encodeExecuteFrame({ callId, command, args, sessionId, timeoutMs, stream, streamWindow, traceparent: tp ?? undefined });
+      // With attachments, the reference is the out-of-band form: descriptors in the Value,
+      // the bytes after the message.
+      const oob = args.attachments.length > 0;
+      const wireArgs = oob
+        ? create(ValueSchema, {
+            json: args.json,
+            external: descriptorBytes(args.attachments, 0).map((b) => fromBinary(AttachmentDescriptorSchema, b)),
+          })
+        : args;
       const reference = toBinary(
         WorkerFrameSchema,
         create(WorkerFrameSchema, {
           kind: {
             case: "execute",
-            value: create(ExecuteRequestSchema, { callId, command, args, sessionId, timeoutMs, stream, streamWindow: streamWindow ?? 0, traceparent: tp ?? "" }),
+            value: create(ExecuteRequestSchema, { callId, command, args: wireArgs, sessionId, timeoutMs, stream, streamWindow: streamWindow ?? 0, traceparent: tp ?? "" }),
           },
         }),
       );
-      assert.equal(fast.readUInt32LE(0), fast.length - 4, "length prefix");
-      assert.deepEqual(new Uint8Array(fast.subarray(4)), reference);
+      if (!oob) {
+        assert.equal(fast.readUInt32LE(0), fast.length - 4, "length prefix");
+        assert.deepEqual(new Uint8Array(fast.subarray(4)), reference);
+        return;
+      }
+      assert.equal(fast.readUInt32LE(0), (0x80000000 | (fast.length - 4)) >>> 0, "length prefix with the out-of-band flag");
+      const parts = parseOutOfBandBody(fast.subarray(4));
+      assert.deepEqual(new Uint8Array(parts.proto), reference);
+      assert.deepEqual(parts.raw.map((r) => [...r]), args.attachments.map((a) => [...attachmentBytes(a)]));
     }),
     { numRuns: 500 },
   );

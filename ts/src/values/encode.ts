@@ -49,6 +49,13 @@ function typeName(v: unknown): string {
   return ctor?.name ? `${ctor.name} instance` : "object with a custom prototype";
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function isWellFormed(s: string): boolean {
+  const native = (s as { isWellFormed?: () => boolean }).isWellFormed;
+  return native ? native.call(s) : !LONE_SURROGATE.test(s);
+}
+
 function floatTag(x: number): { $type: "float"; value: string } {
   return { $type: "float", value: Number.isNaN(x) ? "NaN" : x > 0 ? "Infinity" : "-Infinity" };
 }
@@ -130,6 +137,8 @@ class Encoder {
   }
 
   private longString(s: string): unknown {
+    // A lone surrogate has no UTF-8 form (Buffer would write U+FFFD): only a JSON escape carries it.
+    if (!isWellFormed(s)) return s;
     const utf8 = Buffer.from(s, "utf8");
     return { $type: "string", ref: this.attach(create(AttachmentSchema, { kind: { case: "utf8", value: utf8 } })) };
   }
