@@ -117,9 +117,19 @@ def encode_frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
+def _out_of_band_or_error(body: Any) -> OutOfBandFrame | OutOfBandError:
+    """A flagged frame's parts, or what is wrong with it: returned (not raised) in its place,
+    because its length word was sound, so the frames after it can still be read."""
+    try:
+        return parse_out_of_band(body)
+    except OutOfBandError as err:
+        return err
+
+
 class FrameDecoder:
-    """Accumulates bytes and returns every complete frame: its payload (bytes), or an
-    OutOfBandFrame. A large frame is gathered into a bytearray of its exact size as its
+    """Accumulates bytes and returns every complete frame: its payload (bytes, or a bytearray
+    when gathered), an OutOfBandFrame, or the OutOfBandError of a flagged frame that does not
+    add up. A large frame is gathered into a bytearray of its exact size as its
     chunks arrive (one copy; the chunks are free once copied)."""
 
     __slots__ = ("_buffer", "_limit", "_gather", "_gathered", "_gather_flagged")
@@ -141,7 +151,7 @@ class FrameDecoder:
             if self._gathered < len(gather):
                 return frames
             self._gather = None
-            frames.append(parse_out_of_band(gather) if self._gather_flagged else gather)
+            frames.append(_out_of_band_or_error(gather) if self._gather_flagged else gather)
             if take == len(data):
                 return frames
             data = data[take:]
@@ -176,7 +186,7 @@ class FrameDecoder:
                     offset = end
                 break
             payload = bytes(src[offset + 4 : stop]) if src is buf else src[offset + 4 : stop]
-            frames.append(parse_out_of_band(payload) if flagged else payload)
+            frames.append(_out_of_band_or_error(payload) if flagged else payload)
             offset = stop
         if src is buf:
             if offset:

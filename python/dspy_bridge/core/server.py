@@ -249,9 +249,13 @@ class WorkerProtocol(asyncio.Protocol):
         self._flush_scheduled = True
         try:
             for raw in frames:
-                if type(raw) is OutOfBandFrame:
+                if type(raw) is bytes:
+                    self._handle_frame(raw)
+                elif type(raw) is OutOfBandFrame:
                     self._handle_out_of_band(raw)
-                else:
+                elif isinstance(raw, OutOfBandError):
+                    self._send_protocol_error(0, ProtocolError(f"malformed out-of-band frame: {raw}"))
+                else:  # a large frame, gathered into a bytearray
                     self._handle_frame(raw)
         finally:
             self._flush_scheduled = already_scheduled
