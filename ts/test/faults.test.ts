@@ -93,7 +93,7 @@ describe("crash loops", () => {
     const started = performance.now();
     await assert.rejects(startPool({ workers: 2, modules: ["py_old_protocol"], pythonPath: [fixturesDir] }), (err: unknown) => {
       assert.ok(err instanceof WorkerStartError, String(err));
-      assert.match(err.message, /the fork server was refused: it speaks worker protocol 1 and this host 2/);
+      assert.match(err.message, /the fork server was refused: it speaks worker protocol 1 and this host 3/);
       assert.match(err.message, /install matching versions/);
       return true;
     });
