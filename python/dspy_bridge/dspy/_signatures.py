@@ -4,6 +4,7 @@ a missing input field before calling the LM anyway."""
 
 from __future__ import annotations
 
+import base64
 import types
 import typing
 from typing import Any
@@ -76,8 +77,9 @@ def _optional(annotation: Any) -> bool:
 
 def check_inputs(signature: Any, inputs: Any, parameter: str = "inputs") -> dict[str, Any]:
     """``inputs`` as a dict holding every input field of ``signature`` (an ``Optional`` one may
-    be left out): DSPy only logs a warning for a missing input and runs the LM anyway."""
-    required = _required_inputs(signature)
+    be left out): DSPy only logs a warning for a missing input and runs the LM anyway. An
+    image field's bytes or file path becomes a ``dspy.Image`` in place (see _as_image)."""
+    required, images = _required_inputs(signature)
     if not isinstance(inputs, dict):
         raise InvalidArgumentError(f"{parameter} must be an object of input fields, got {type(inputs).__name__}", parameter=parameter)
     missing = [n for n in required if n not in inputs]
@@ -88,26 +90,83 @@ def check_inputs(signature: Any, inputs: Any, parameter: str = "inputs") -> dict
             parameter=f"{parameter}.{missing[0]}",
             details={"missing": missing},
         )
+    for name in images:
+        if name in inputs:
+            inputs[name] = _as_image(inputs[name], f"{parameter}.{name}")
     return inputs
 
 
-# Required input names by signature string. Parsing a signature string costs DSPy about a
-# millisecond, more than a whole Predict call on a fast LM, and every run checks its inputs.
-_required_by_text: dict[str, tuple[str, ...]] = {}
+# A URL or data URI is given to dspy.Image as it is; any other string is a local file path.
+_IMAGE_URL_PREFIXES = ("http://", "https://", "gs://", "data:")
+# Image formats by their first bytes: the data URI names its type without Pillow (which
+# DSPy needs to take raw bytes, and which is not one of its dependencies).
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def _image_type(data: bytes) -> str | None:
+    for magic, mime in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _as_image(value: Any, parameter: str) -> Any:
+    """A dspy.Image from what a host can send for an image field: the image's bytes (PNG,
+    JPEG, GIF, WebP: a Buffer or Uint8Array in TypeScript, arriving as bytes), a file path on
+    the worker's machine, or a URL / data URI. dspy.Image itself is passed through."""
+    if isinstance(value, dspy.Image):
+        return value
+    try:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            data = bytes(value)
+            mime = _image_type(data)
+            if mime is None:
+                raise ValueError(f"its {len(data)} bytes are not a PNG, JPEG, GIF or WebP image (first bytes {data[:8]!r})")
+            return dspy.Image(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}")
+        if isinstance(value, str):
+            if value.startswith(_IMAGE_URL_PREFIXES):
+                return dspy.Image(value)
+            return dspy.Image.from_path(value)
+    except Exception as err:  # noqa: BLE001 - DSPy's own error (not an image, no such file) is the reason
+        raise InvalidArgumentError(f"{parameter} is not an image DSPy can read: {str(err)[:300]}", parameter=parameter) from None
+    raise InvalidArgumentError(
+        f"{parameter} is an image field: give the image's bytes, a file path or a URL, got {type(value).__name__}", parameter=parameter
+    )
+
+
+# Required and image input names by signature string. Parsing a signature string costs DSPy
+# about a millisecond, more than a whole Predict call on a fast LM, and every run checks its inputs.
+_required_by_text: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 _REQUIRED_CACHE_LIMIT = 512
 
 
-def _required_inputs(signature: Any) -> tuple[str, ...]:
-    text = signature_text(signature)  # descriptions and instructions leave the required fields as they are
+def _required_inputs(signature: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The required input fields of ``signature``, and its image fields."""
+    text = signature_text(signature)  # descriptions and instructions leave the fields as they are
     if isinstance(text, str) and text in _required_by_text:
         return _required_by_text[text]
     sig = check_signature(signature)
     required = tuple(n for n, f in sig.input_fields.items() if not _optional(f.annotation))
+    images = tuple(n for n, f in sig.input_fields.items() if _is_image(f.annotation))
     if isinstance(text, str):
         if len(_required_by_text) >= _REQUIRED_CACHE_LIMIT:
             _required_by_text.pop(next(iter(_required_by_text)))
-        _required_by_text[text] = required
-    return required
+        _required_by_text[text] = (required, images)
+    return required, images
+
+
+def _is_image(annotation: Any) -> bool:
+    """dspy.Image, or an Optional of it."""
+    if annotation is dspy.Image:
+        return True
+    return _optional(annotation) and any(a is dspy.Image for a in typing.get_args(annotation))
 
 
 def _shown(signature: Any) -> str:

@@ -68,6 +68,8 @@ export type PythonType<T extends string> =
       : U extends "int" | "float" ? number
       : U extends "bool" ? boolean
       : U extends "None" ? null
+      // An image input: its bytes (PNG, JPEG, GIF, WebP), a file path on the workers' machine or a URL.
+      : U extends "dspy.Image" | "Image" ? Uint8Array | string
       : U extends `${"list" | "List"}[${infer I}]` ? PythonType<I>[]
       : U extends `${"tuple" | "Tuple"}[${infer I}]` ? PythonType<TupleItem<I>>[]
       : U extends `${"dict" | "Dict"}[${infer I}]` ? SplitTop<I> extends [string, infer V extends string] ? Record<string, PythonType<V>> : Record<string, unknown>
