@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from .._gen.dspy_bridge.v1 import values_pb2
-from ..values import ExternalAttachment, ExternalTensor, RawAttachment
+from ..values import ExternalAttachment, ExternalTensor
+from ..values._encode import RawAttachment
 from ._framing import OutOfBandError
 
 __all__ = ["descriptors_for", "raw_size", "resolve_external"]

@@ -6,7 +6,7 @@ See ``docs/contract-values.md`` for the wire format and the type mapping.
 from ._decode import ExternalAttachment, ExternalTensor, decode_value
 from ._dtypes import DTYPE_NAMES, DTYPES, proto_dtype_for
 from ._embedding import Embedding
-from ._encode import LONG_STRING_CHARS, MAX_SAFE_INTEGER, RawAttachment, encode_value, encode_value_parts, encode_value_raw
+from ._encode import LONG_STRING_CHARS, MAX_SAFE_INTEGER, encode_value, encode_value_parts, encode_value_raw
 from ._errors import ValueDecodingError, ValueEncodingError
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "ExternalAttachment",
     "ExternalTensor",
     "LONG_STRING_CHARS",
-    "RawAttachment",
     "ValueDecodingError",
     "ValueEncodingError",
     "decode_value",
