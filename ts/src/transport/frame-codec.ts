@@ -3,7 +3,7 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { decodeWorkerFrame } from "./fast-codec.js";
 import { WorkerFrameSchema, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
-import { FRAME_LENGTH_MASK, OUT_OF_BAND_FLAG, OutOfBandFrame, parseOutOfBandBody } from "./out-of-band.js";
+import { FRAME_LENGTH_MASK, OUT_OF_BAND_FLAG, type OutOfBandFrame, parseOutOfBandBody } from "./out-of-band.js";
 
 export const FRAME_HEADER_BYTES = 4;
 
