@@ -11,6 +11,7 @@ import { join, dirname } from "node:path";
 import { homedir } from "node:os";
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { vendorDashboard } from "./vendor-dashboard.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The Python versions dspy-bridge supports; `npm test` runs the Python suite on each one found. */
@@ -230,6 +231,7 @@ function newestMtime(dir) {
 }
 
 function buildTs() {
+  vendorDashboard();
   const out = join(root, "ts/dist/.build-stamp");
   const inputs = Math.max(newestMtime(join(root, "ts/src")), newestMtime(join(root, "ts/test")), statSync(join(root, "ts/tsconfig.json")).mtimeMs);
   if (existsSync(out) && statSync(out).mtimeMs >= inputs) return;

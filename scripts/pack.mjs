@@ -18,6 +18,7 @@
 //                                       alone (then `npm pack DIR --ignore-scripts`); the
 //                                       TypeScript must be built (ts/test/install.test.ts)
 import { createHash } from "node:crypto";
+import { vendorDashboard } from "./vendor-dashboard.mjs";
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -278,6 +279,7 @@ function addFiles(pkgDir) {
 function prepare() {
   clean();
   buildTypeScript();
+  vendorDashboard();
   addFiles(tsDir);
 }
 
@@ -288,6 +290,8 @@ function stage(dir) {
   copyFileSync(join(tsDir, "package.json"), join(dir, "package.json"));
   cpSync(join(tsDir, "bin"), join(dir, "bin"), { recursive: true });
   cpSync(join(tsDir, "dist/src"), join(dir, "dist/src"), { recursive: true });
+  vendorDashboard();
+  cpSync(join(tsDir, "dashboard"), join(dir, "dashboard"), { recursive: true });
   addFiles(dir);
 }
 

@@ -14,6 +14,8 @@ import { Configurations } from "./config/index.js";
 import { DSPyApi } from "./dspy/index.js";
 import type { OptimizerJobObserver } from "./dspy/optimizer-jobs.js";
 import { OptimizationRuns, RunHistory } from "./optimize/index.js";
+import { DashboardFeed } from "./dashboard/dashboard-feed.js";
+import { DashboardServer } from "./dashboard/dashboard-server.js";
 import { Sessions } from "./sessions/index.js";
 import { openStore, type Store } from "./store/index.js";
 import { ToolsApi } from "./tools/index.js";
@@ -83,6 +85,7 @@ export class Bridge implements CommandRunner, AsyncDisposable {
    */
   readonly credentials: Credentials;
   private bridgeServer: BridgeServer | undefined;
+  private dashboard: { server: DashboardServer; feed: DashboardFeed } | undefined;
   /** The host's store: sessions and their variables (the truth; workers only cache). */
   readonly store: Store;
   /** Create, open, list and delete sessions; `session.variables` for their variables. */
@@ -209,6 +212,40 @@ export class Bridge implements CommandRunner, AsyncDisposable {
     }
     await this.pool.startWorkers(this.bridgeServer?.address);
     this.store.startExpiry();
+    if (o.dashboard) await this.startDashboard(o.dashboard);
+  }
+
+  private async startDashboard(options: { listen?: string; allowRemote?: boolean }): Promise<void> {
+    const usageListeners = new Set<(usage: Record<string, unknown>) => void>();
+    this.dspy.usageObserver = (usage) => {
+      for (const listener of usageListeners) listener(usage);
+    };
+    const subscribe = <E extends "call" | "worker">(event: E, listener: (...args: BridgeEvents[E]) => void) => {
+      this.pool.on(event, listener);
+      return () => void this.pool.off(event, listener);
+    };
+    const feed = new DashboardFeed({
+      store: this.store,
+      runs: this.runs,
+      stats: () => this.pool.stats(),
+      onCall: (listener) => subscribe("call", listener),
+      onWorker: (listener) => subscribe("worker", listener),
+      onUsage: (listener) => (usageListeners.add(listener), () => void usageListeners.delete(listener)),
+    });
+    try {
+      this.dashboard = { server: await DashboardServer.start(options, this.token, feed), feed };
+    } catch (err) {
+      feed.close();
+      throw err;
+    }
+  }
+
+  /**
+   * The dashboard's address with the host's token (`http://127.0.0.1:PORT/?token=…`), when the
+   * bridge was started with `dashboard`. It grants read access to everything: share it as you would the token.
+   */
+  get dashboardUrl(): string | undefined {
+    return this.dashboard?.server.url;
   }
 
   get status(): BridgeState {
@@ -295,6 +332,10 @@ export class Bridge implements CommandRunner, AsyncDisposable {
   private shutdown(graceMs: number, failure?: BridgeError): Promise<void> {
     this.closing = (async () => {
       const closedError = this.pool.refuseCalls(failure);
+      if (this.dashboard) {
+        this.dashboard.feed.close();
+        await this.dashboard.server.close();
+      }
       await this.optimization.stopAll(Math.max(graceMs, 1_000));
       await this.runs.flush(); // the runs' last states, while the store is open
       await this.pool.stopWorkers(graceMs, closedError);

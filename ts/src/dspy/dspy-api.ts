@@ -137,6 +137,8 @@ export class DSPyApi {
   private readonly lms = new Map<string, LMSpec>();
   /** Told of every optimizer job (telemetry, the run history, the dashboard): set by the bridge. */
   jobObserver: OptimizerJobObserver | undefined = undefined;
+  /** Told of the token usage per model of every run and program execution (the dashboard). */
+  usageObserver: ((usage: Record<string, unknown>) => void) | undefined = undefined;
 
   constructor(private readonly runner: CommandRunner) {}
 
@@ -180,7 +182,13 @@ export class DSPyApi {
       { module, ...wire, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
       callOptions,
     );
-    return checkedResult(raw, signature);
+    return this.observed(await checkedResult<OutputsOf<M, S>>(raw, signature));
+  }
+
+  /** Tells the usage observer (the dashboard's LM usage per model) of a result's token usage. */
+  observed<R extends { usage: Record<string, unknown> }>(r: R): R {
+    if (this.usageObserver !== undefined && Object.keys(r.usage).length > 0) this.usageObserver(r.usage);
+    return r;
   }
 
   /**
@@ -284,7 +292,7 @@ export class SessionPrograms {
       { program_id: programId, inputs: checked, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
       callOptions,
     );
-    return checkedResult<Fields>(raw, signature ?? "");
+    return this.api.observed(await checkedResult<Fields>(raw, signature ?? ""));
   }
 
   /**

@@ -104,6 +104,11 @@ export interface BridgeOptions {
    */
   bridgeService?: false | BridgeServiceOptions;
   /**
+   * The dashboard, a read-only web page of the host (docs/dashboard.md): `listen` "HOST:PORT"
+   * (loopback unless `allowRemote`); its address, with the host's token, is `bridge.dashboardUrl`.
+   */
+  dashboard?: { listen?: string; allowRemote?: boolean };
+  /**
    * For scripts: an idle bridge does not keep Node alive (like `timer.unref()`). While a call
    * is in flight the bridge holds the process as usual; once none is, the process may exit
    * even if `close()` was never called, and the workers go with it (they exit when the host
@@ -164,6 +169,7 @@ export interface ResolvedOptions {
   closeGraceMs: number;
   streamWindow: number;
   restart: Required<RestartOptions>;
+  dashboard: { listen?: string; allowRemote?: boolean } | undefined;
   bridgeService: false | { listen: string | undefined; allowRemote: boolean; tls: { cert: string | Buffer; key: string | Buffer } | undefined; insecure: boolean };
   unref: boolean;
   token: string | undefined;
@@ -251,6 +257,7 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
       maxAgeMs: int("recycle.maxAgeMs", recycle.maxAgeMs, 0, 0),
       maxMemoryBytes: int("recycle.maxMemoryMb", recycle.maxMemoryMb, 0, 0) * 1024 * 1024,
     },
+    dashboard: options.dashboard === undefined ? undefined : { ...options.dashboard },
     bridgeService:
       options.bridgeService === false
         ? false

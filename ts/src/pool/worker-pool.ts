@@ -526,6 +526,7 @@ export class WorkerPool implements CommandRunner {
         ok: error === undefined,
         reason: error === undefined ? undefined : error instanceof BridgeError ? error.reason : "internal",
         stream: call.stream,
+        ...(error === undefined ? {} : { error }),
       };
       this.emitter.emit("call", event);
     }

@@ -41,6 +41,8 @@ export class StoreState {
   readonly droppedListeners = new Set<(sessionId: string) => void>();
   /** Told of every run entry applied, this host's and (shared store) the other hosts'. */
   readonly runListeners = new Set<(run: RunRecord, trials: TrialRecord[]) => void>();
+  /** Told of every commit applied, in every session (the dashboard). */
+  readonly commitListeners = new Set<(commit: Commit) => void>();
   /** Sessions with a TTL by when they expire: the sweep takes the expired ones without scanning every session. */
   readonly expiry = new ExpiryQueue((session) => this.sessions.get(session.info.sessionId) === session);
 
@@ -203,6 +205,7 @@ export class StoreState {
       this.compactedRevision = dropped[dropped.length - 1]!.revision;
     }
     if (this.observer !== undefined) this.observer.committed(commit.changes.length);
+    for (const listener of this.commitListeners) listener(commit);
     for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit, false);
   }
 

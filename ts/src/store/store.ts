@@ -20,7 +20,7 @@ import { CommitLog, type Planned } from "./commit-log.js";
 import type { ConfigChange, DeleteChange, EdgeChange, PutChange } from "./entries.js";
 import { compilePattern, stringMap } from "./input-checks.js";
 import { checkSize, measureValue, measureWrite, sizeLimits, type SizeLimits } from "./limits.js";
-import type { HistoryEntry, RunRecord, SessionInfo, SessionRecord, TrialRecord, VariableRecord } from "./records.js";
+import type { Commit, HistoryEntry, RunRecord, SessionInfo, SessionRecord, TrialRecord, VariableRecord } from "./records.js";
 import type { StoreBackend } from "./store-backend.js";
 import { StoreState, type StoreObserver } from "./store-state.js";
 import type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";
@@ -727,6 +727,12 @@ export class Store {
     const offset = options.offset ?? 0;
     const trials = kept.trials.slice(offset, options.limit === undefined ? undefined : offset + options.limit);
     return { run: kept.run, trials };
+  }
+
+  /** Told of every commit applied, in every session, by this host or (shared store) another. */
+  onCommit(listener: (commit: Commit) => void): () => void {
+    this.state.commitListeners.add(listener);
+    return () => this.state.commitListeners.delete(listener);
   }
 
   /** Told of every run recorded, by this host or (shared store) another. */

@@ -15,6 +15,8 @@ export interface CallEvent {
   /** The error reason (e.g. "timeout", "worker_crashed") when not ok. */
   reason: string | undefined;
   stream: boolean;
+  /** The error itself when not ok (a PythonError carries its traceback). */
+  error?: unknown;
 }
 
 export type WorkerEventType =
