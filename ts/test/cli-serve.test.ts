@@ -17,7 +17,7 @@ test("serve prints one ready line, writes the secret to a 0600 token file, serve
   delete env.DSPY_BRIDGE_TOKEN;
   const server = spawn(
     process.execPath,
-    [join(repoRoot, "ts/bin/dspy-bridge.js"), "serve", "--listen", `unix:${join(dir, "bridge.sock")}`, "--workers", "1", "--preload", "", "--token-file", tokenFile],
+    [join(repoRoot, "ts/bin/dspy-bridge.js"), "serve", "--listen", `unix:${join(dir, "bridge.sock")}`, "--workers", "1", "--preload", "", "--token-file", tokenFile, "--dashboard", "127.0.0.1:0"],
     { env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stdout = "";
@@ -32,12 +32,18 @@ test("serve prints one ready line, writes the secret to a 0600 token file, serve
     });
     server.on("exit", (code) => reject(new Error(`serve exited with ${code}`)));
   });
-  const ready = JSON.parse(stdout.split("\n")[0]!) as { event: string; address: string };
+  const ready = JSON.parse(stdout.split("\n")[0]!) as { event: string; address: string; dashboard: string };
   assert.equal(ready.event, "ready");
   assert.equal(ready.address, `unix:${join(dir, "bridge.sock")}`);
   assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
   const token = readFileSync(tokenFile, "utf8").trim();
   assert.ok(token.length >= 32);
+  // The dashboard: its address in the ready line (without the token), readable with the token only.
+  assert.match(ready.dashboard, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.equal((await fetch(`${ready.dashboard}api/state`)).status, 401);
+  const state = await fetch(`${ready.dashboard}api/state`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(state.status, 200);
+  assert.equal(((await state.json()) as { workers: { workers: unknown[] } }).workers.workers.length, 1);
   const { stdout: clientOut } = await run(join(repoRoot, ".venv/bin/python"), [join(fixturesDir, "outside_client.py"), ready.address, token], {
     env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
   });

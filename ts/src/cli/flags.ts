@@ -18,6 +18,8 @@ export interface CliFlags {
   tlsKey: string | undefined;
   /** serve: a non-loopback listener without TLS, asked for explicitly. */
   insecure: boolean;
+  /** serve: HOST:PORT of the dashboard (docs/dashboard.md). */
+  dashboard: string | undefined;
 }
 
 export const COMMON_OPTIONS: OptionTable = {
@@ -37,6 +39,7 @@ export const SERVE_OPTIONS: OptionTable = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   insecure: { type: "boolean" },
+  dashboard: { type: "string" },
 };
 
 export const DOCTOR_OPTIONS: OptionTable = { ...COMMON_OPTIONS, store: { type: "string" } };
@@ -56,6 +59,8 @@ Options:
   --insecure          allow a non-loopback listener without TLS (the token crosses in clear)
   --token-file PATH   write the secret there (0600); the secret is DSPY_BRIDGE_TOKEN if set,
                       else generated (then --token-file is required)
+  --dashboard H:P     serve the read-only dashboard there (loopback only; docs/dashboard.md);
+                      the ready line's "dashboard" is its address: open it with ?token=SECRET
   --workers N         number of Python workers (default 2)
   --preload MODULES   comma-separated modules the workers import first (default dspy,litellm; "" for none)
   --modules MODULES   comma-separated modules with your @command / @tool functions
@@ -99,6 +104,7 @@ export function cliFlags(values: Parsed["values"]): CliFlags {
     tlsCert: str(values, "tls-cert"),
     tlsKey: str(values, "tls-key"),
     insecure: flag(values, "insecure"),
+    dashboard: str(values, "dashboard"),
   };
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
   return f;

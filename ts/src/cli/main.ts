@@ -43,6 +43,15 @@ const COMMANDS: Record<string, Command> = {
   serve: { help: SERVE_HELP, options: SERVE_OPTIONS, run: (v) => runServe(cliFlags(v)) },
   setup: { help: SETUP_HELP, options: SETUP_OPTIONS, run: runSetup },
   optimize: { help: OPTIMIZE_HELP, options: OPTIMIZE_OPTIONS, run: runOptimize },
+  dashboard: {
+    help: "Usage: npx dspy-bridge dashboard --store STORE\n\nNot implemented: the dashboard over a stored state without workers.",
+    options: { store: { type: "string" } },
+    // The page over a stored state without workers is not built: serve --dashboard shows a running host's.
+    run: async () => {
+      console.error("dspy-bridge dashboard: not implemented: run `dspy-bridge serve --store sqlite:PATH --dashboard 127.0.0.1:PORT` to see a stored state with a running host");
+      return EXIT_USAGE;
+    },
+  },
 };
 
 export async function run(argv: string[]): Promise<number> {

@@ -21,6 +21,8 @@ export interface ServeFlags {
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
   insecure?: boolean;
+  /** HOST:PORT of the dashboard (docs/dashboard.md). */
+  dashboard?: string | undefined;
 }
 
 function readPem(path: string, flag: string): Buffer {
@@ -86,6 +88,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
       ...(flags.listen || tls
         ? { bridgeService: { ...(flags.listen ? { listen: flags.listen } : {}), allowRemote: flags.allowRemote ?? false, insecure: flags.insecure ?? false, ...(tls ? { tls } : {}) } }
         : {}),
+      ...(flags.dashboard ? { dashboard: { listen: flags.dashboard } } : {}),
       onLog: (e) => process.stderr.write(`[${e.source}] ${e.line}\n`),
     });
   } catch (err) {
@@ -102,6 +105,8 @@ export async function runServe(flags: ServeFlags): Promise<number> {
       store: bridge.store.backendKind,
       tls: tls !== undefined,
       ...(flags.tokenFile ? { token_file: flags.tokenFile } : {}),
+      // Without the token (the ready line may end up in logs): open it with ?token=SECRET.
+      ...(bridge.dashboardUrl ? { dashboard: bridge.dashboardUrl.replace(/\?token=.*$/, "") } : {}),
     }),
   );
   await new Promise<void>((resolve) => {

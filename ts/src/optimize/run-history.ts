@@ -3,12 +3,46 @@
 // outlive the host that ran them (SQLite, Redis) and every host sharing a Redis store lists
 // them. `bridge.runs.list()` and `bridge.runs.get(session, id)` read them back; so do the
 // bridge service's ListRuns and GetRun (Python: `SessionContext.list_runs`, `get_run`).
-import type { OptimizerJobInfo, OptimizerJobObserver, OptimizerJobState, OptimizerProgress, OptimizerResult } from "../dspy/optimizer-jobs.js";
 import type { Store } from "../store/store.js";
 import type { RunRecord, TrialRecord } from "../store/records.js";
 import type { OptimizationObserver, OptimizationRunView } from "./optimization-runs.js";
 
 export type { RunRecord, TrialRecord } from "../store/records.js";
+
+// What a DSPy optimizer job reports (dspy/optimizer-jobs.ts's observer), in the fields kept
+// here: declared apart, so that this folder does not depend on dspy (the bridge connects them).
+interface OptimizerJobInfo {
+  jobId: string;
+  optimizer: string;
+  expected: number | null;
+  trainsetSize: number;
+  valsetSize: number | null;
+  metric: string | null;
+  startedAt: Date;
+}
+interface OptimizerProgress {
+  evaluations: number;
+  expected: number | null;
+  bestScore: number | null;
+  meanScore: number | null;
+  evaluateRuns: number;
+  lmCalls: Record<string, number>;
+  message: string;
+  elapsedMs: number;
+}
+interface OptimizerResult {
+  programId: string;
+  evaluations: number;
+  bestScore: number | null;
+  lmCalls: Record<string, number>;
+  elapsedMs: number;
+  summary: Record<string, unknown>;
+}
+export interface RunHistoryJobObserver {
+  started(sessionId: string, programId: string, info: OptimizerJobInfo): void;
+  progress(sessionId: string, info: OptimizerJobInfo, progress: OptimizerProgress): void;
+  ended(sessionId: string, info: OptimizerJobInfo | undefined, state: string, result: OptimizerResult | undefined, error: unknown): void;
+}
 
 export interface RunWithTrials {
   run: RunRecord;
@@ -94,7 +128,7 @@ export class RunHistory {
   };
 
   /** The observer the DSPy optimizer jobs report to. */
-  readonly jobObserver: OptimizerJobObserver = {
+  readonly jobObserver: RunHistoryJobObserver = {
     started: (sessionId: string, programId: string, info: OptimizerJobInfo) => {
       const run: RunRecord = {
         id: info.jobId,
@@ -121,7 +155,7 @@ export class RunHistory {
       this.jobs.set(info.jobId, run);
       this.record(run, [progressTrial(p)], false);
     },
-    ended: (_sessionId: string, info: OptimizerJobInfo | undefined, state: OptimizerJobState, result: OptimizerResult | undefined, error: unknown) => {
+    ended: (_sessionId: string, info: OptimizerJobInfo | undefined, state: string, result: OptimizerResult | undefined, error: unknown) => {
       const prior = info ? this.jobs.get(info.jobId) : undefined;
       if (!prior || !info) return;
       this.jobs.delete(info.jobId);
