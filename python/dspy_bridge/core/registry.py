@@ -98,7 +98,7 @@ class Command:
             value = args[param.name]
             if type(value) in param.fits:
                 continue
-            problem = _type_problem(value, param.annotation)
+            problem = type_problem(value, param.annotation)
             if problem is not None:
                 raise InvalidArgumentError(
                     f"command '{self.name}', parameter '{param.name}': {problem}",
@@ -140,12 +140,12 @@ _BOUNDARY_SAMPLES: dict[type, Any] = {str: "", bool: False, int: 0, float: 0.0, 
 
 
 def _fitting_types(annotation: Any) -> frozenset[type]:
-    """The boundary types whose values always fit `annotation` (asked of _type_problem itself
+    """The boundary types whose values always fit `annotation` (asked of type_problem itself
     with a sample of each, so the two cannot disagree)."""
-    return frozenset(t for t, sample in _BOUNDARY_SAMPLES.items() if _type_problem(sample, annotation) is None)
+    return frozenset(t for t, sample in _BOUNDARY_SAMPLES.items() if type_problem(sample, annotation) is None)
 
 
-def _type_problem(value: Any, annotation: Any) -> str | None:
+def type_problem(value: Any, annotation: Any) -> str | None:
     """None when `value` fits `annotation`; otherwise a sentence saying why not.
 
     Only the shapes that cross the boundary are checked (scalars, lists, dicts, bytes,
@@ -156,7 +156,7 @@ def _type_problem(value: Any, annotation: Any) -> str | None:
     origin = typing.get_origin(annotation)
     if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
         options = typing.get_args(annotation)
-        if any(_type_problem(value, opt) is None for opt in options):
+        if any(type_problem(value, opt) is None for opt in options):
             return None
         return f"expected {' or '.join(_type_name(o) for o in options)}, got {type(value).__name__}"
     if annotation is type(None):

@@ -37,12 +37,16 @@ import dspy
 from ..core.registry import CommandContext, command, default_registry
 from ..core.session_manager import BaseAdapter
 from ..errors import InvalidArgumentError, NotFoundError
-from . import commands as _dspy_commands
+from ..session.worker_state import worker_sessions
+from . import _programs as _hosted_programs
+from . import _running
 from ._lm_specs import lm_from_spec
 from ._public_api import resolve_public
 from ._removed import DEPRECATED_MODULES, current_module_name
 from ._serialize import plain
 from ._signatures import check_inputs, check_signature
+from .resolver import ModuleVariableResolver
+from .variable_aware import LM_PARAMETERS, make_variable_aware
 
 __all__ = [
     "ADAPTER_COMMANDS",
@@ -68,8 +72,27 @@ _PROVIDERS: dict[str, tuple[str, str, str]] = {
 }
 _REMOVED_CLASSES = {"openai": "dspy.OpenAI", "anthropic": "dspy.Claude", "claude": "dspy.Claude"}
 
-_session_lms: dict[str, dict[str, Any]] = {}
+# configure_lm called without a session: the LM of this worker's calls that name none.
 _worker_lm: Optional[dict[str, Any]] = None
+
+
+class _AdapterSession:
+    """What the adapter commands keep for one session (a part of its ``SessionState``): the
+    LM ``configure_lm`` set for it, and the programs ``create_program`` made in it."""
+
+    def __init__(self) -> None:
+        self.lm: Optional[dict[str, Any]] = None
+        self.programs: dict[str, _AdapterProgram] = {}
+
+
+def _adapter_session(session_id: str) -> _AdapterSession:
+    return worker_sessions.state(session_id).part("dspy.adapter", _AdapterSession)
+
+
+def _session_lm(session_id: str) -> Optional[dict[str, Any]]:
+    state = worker_sessions.find(session_id) if session_id else None
+    part = state.find_part("dspy.adapter") if state is not None else None
+    return part.lm if part is not None else None
 
 
 def _lm_spec(provider: Optional[str], config: dict[str, Any]) -> dict[str, Any]:
@@ -108,9 +131,8 @@ def _lm_spec(provider: Optional[str], config: dict[str, Any]) -> dict[str, Any]:
 def _lm_for(ctx: Optional[CommandContext], lm: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     if lm is not None:
         return lm
-    if ctx is not None and ctx.session_id and ctx.session_id in _session_lms:
-        return _session_lms[ctx.session_id]
-    return _worker_lm
+    session_lm = _session_lm(ctx.session_id) if ctx is not None else None
+    return session_lm if session_lm is not None else _worker_lm
 
 
 @command(name="configure_lm", yields=True)
@@ -131,7 +153,7 @@ def configure_lm(
     spec = _lm_spec(provider or model_type, merged)
     lm = lm_from_spec(spec)  # validates the spec (unknown options, engine) and caches the LM
     if ctx is not None and ctx.session_id:
-        _session_lms[ctx.session_id] = spec
+        _adapter_session(ctx.session_id).lm = spec
         scope = "session"
     else:
         _worker_lm = spec
@@ -141,19 +163,6 @@ def configure_lm(
     if removed:
         reply["note"] = f"{removed} was removed from DSPy; this is dspy.LM({spec['model']!r})"
     return reply
-
-
-def _release_session(session_id: str) -> None:
-    _session_lms.pop(session_id, None)
-    _programs.pop(session_id, None)
-
-
-try:  # a released session's LM and programs go with it
-    from ..session.commands import on_session_release
-
-    on_session_release(_release_session)
-except ImportError:  # pragma: no cover
-    pass
 
 
 # -- building and running ------------------------------------------------------------------------
@@ -171,12 +180,10 @@ def _build(module: str, signature: Any, config: Optional[dict[str, Any]]) -> tup
     if short in ("Predict", "ChainOfThought"):
         # Their **config is the LM call's kwargs: keep only LM parameters there, report the rest
         # (the seed's generate passes max_hops=3 to ChainOfThought, which has no such thing).
-        from .variable_aware import LM_PARAMETERS
-
         ignored = [k for k in config if k not in LM_PARAMETERS and k != "tools"]
         for k in ignored:
             config.pop(k)
-    elif short in _dspy_commands.MODULE_TYPES and short not in ("BestOfN", "Refine"):
+    elif short in _running.MODULE_TYPES and short not in ("BestOfN", "Refine"):
         cls = getattr(dspy, short)
         try:
             params = inspect.signature(cls.__init__).parameters
@@ -189,13 +196,13 @@ def _build(module: str, signature: Any, config: Optional[dict[str, Any]]) -> tup
                 config.pop(k)
     if ignored:
         logger.warning("options not used by %s: %s", short, ", ".join(ignored))
-    instance = _dspy_commands.build_module(short, sig, config)
+    instance = _running.build_module(short, sig, config)
     return instance, short, ignored, [notice] if notice else []
 
 
 async def _execute(program: Any, module_name: str, signature: Any, inputs: dict[str, Any], lm: Optional[dict[str, Any]]) -> dict[str, Any]:
     check_inputs(signature, inputs)
-    return await _dspy_commands._run(program, module_name, inputs, lm)
+    return await _running.run_module(program, module_name, inputs, lm)
 
 
 def _with_notes(result: dict[str, Any], ignored: list[str], notices: list[str]) -> dict[str, Any]:
@@ -342,13 +349,10 @@ class _AdapterProgram:
     bindings: dict[str, str] = field(default_factory=dict)
 
 
-_programs: dict[str, dict[str, _AdapterProgram]] = {}
-
-
 def _session_programs(ctx: Optional[CommandContext]) -> dict[str, _AdapterProgram]:
     if ctx is None or not ctx.session_id:
         raise InvalidArgumentError("programs live in a session: call with { session }", parameter="session")
-    return _programs.setdefault(ctx.session_id, {})
+    return _adapter_session(ctx.session_id).programs
 
 
 def _describe(p: _AdapterProgram) -> dict[str, Any]:
@@ -417,7 +421,7 @@ async def execute_program(
     stages: list[tuple[str, Any]] = []
     token = _STAGES.set(stages)
     try:
-        result = await _dspy_commands._run(instance, "Pipeline", inputs, _lm_for(ctx, lm))
+        result = await _running.run_module(instance, "Pipeline", inputs, _lm_for(ctx, lm))
     finally:
         _STAGES.reset(token)
     result["stages"] = [{"module": m, "fields": {k: plain(v) for k, v in pred.items()}} for m, pred in stages]
@@ -431,7 +435,7 @@ async def execute_program(
 def check_dspy() -> dict[str, Any]:
     """Whether DSPy is importable (it is: this module imports it), its version, and the
     modules the adapter builds."""
-    return {"available": True, "version": getattr(dspy, "__version__", ""), "modules": list(_dspy_commands.MODULE_TYPES)}
+    return {"available": True, "version": getattr(dspy, "__version__", ""), "modules": list(_running.MODULE_TYPES)}
 
 
 @command(name="call_dspy", yields=True)
@@ -445,7 +449,7 @@ async def call_dspy(
     if not isinstance(module_path, str) or not isinstance(function_name, str) or not function_name:
         raise InvalidArgumentError("module_path and function_name must be strings, e.g. 'dspy', 'Predict'", parameter="function_name")
     target = f"{module_path}.{function_name}" if module_path else function_name
-    result = await _dspy_commands.dspy_call(target, args, kwargs, _lm_for(ctx, lm))
+    result = await _running.call_public(target, args, kwargs, _lm_for(ctx, lm))
     return {"success": True, "result": result}
 
 
@@ -458,7 +462,7 @@ def discover_dspy_schema(module_path: str = "dspy") -> dict[str, Any]:
     else:
         obj = resolve_public(module_path)
     if not inspect.ismodule(obj):
-        return _dspy_commands.dspy_describe(target=module_path)
+        return _running.describe(target=module_path)
     classes: dict[str, Any] = {}
     functions: dict[str, Any] = {}
     for name in sorted(dir(obj)):
@@ -473,11 +477,11 @@ def discover_dspy_schema(module_path: str = "dspy") -> dict[str, Any]:
         if inspect.isclass(member):
             classes[name] = {
                 "doc": doc,
-                "parameters": _dspy_commands._parameters(member.__init__),
+                "parameters": _running.parameters(member.__init__),
                 "methods": sorted(n for n, v in inspect.getmembers(member) if callable(v) and not n.startswith("_")),
             }
         elif inspect.isfunction(member):
-            functions[name] = {"doc": doc, "parameters": _dspy_commands._parameters(member)}
+            functions[name] = {"doc": doc, "parameters": _running.parameters(member)}
     return {"module": module_path, "version": getattr(dspy, "__version__", ""), "classes": classes, "functions": functions}
 
 
@@ -485,11 +489,9 @@ def discover_dspy_schema(module_path: str = "dspy") -> dict[str, Any]:
 def list_dspy_modules() -> list[dict[str, Any]]:
     """The modules the adapter builds and the variable-aware resolver knows, with aliases,
     and the removed names that map to a current one."""
-    from .resolver import ModuleVariableResolver
-
     aliases = ModuleVariableResolver.get_aliases()
     out = []
-    for name in _dspy_commands.MODULE_TYPES:
+    for name in _running.MODULE_TYPES:
         out.append({
             "name": name,
             "path": f"dspy.{name}",
@@ -507,10 +509,7 @@ async def bind_dspy_variable(program_id: str, attribute: str, variable_name: str
     """Binds ``attribute`` of a session program (one of ``create_program`` here, or of the
     host's ``session.programs``) to the session variable ``variable_name``: before each run
     the variable's current value is applied (LM parameters to every predictor)."""
-    from ..session.commands import session_context
-    from .variable_aware import make_variable_aware
-
-    session = await session_context(ctx.session_id if ctx else "")
+    session = await worker_sessions.context(ctx.session_id if ctx else "")
     programs = _session_programs(ctx)
     if program_id in programs:
         p = programs[program_id]
@@ -518,7 +517,7 @@ async def bind_dspy_variable(program_id: str, attribute: str, variable_name: str
         await p.instance.bind_to_variable(attribute, variable_name)
         p.bindings[attribute] = variable_name
         return {"program_id": program_id, "bindings": dict(p.bindings)}
-    hosted = _dspy_commands._program(ctx, program_id)  # type: ignore[arg-type]  # NotFoundError if neither
+    hosted = _hosted_programs.find_program(ctx, program_id)  # type: ignore[arg-type]  # NotFoundError if neither
     hosted.instance = make_variable_aware(hosted.instance, session)
     await hosted.instance.bind_to_variable(attribute, variable_name)
     hosted.bindings[attribute] = variable_name
@@ -532,9 +531,7 @@ async def _enhanced(module: str, signature: str, inputs: dict[str, Any], ctx: Op
     temperature = 0.7
     session = None
     if ctx is not None and ctx.session_id:
-        from ..session.commands import session_context
-
-        session = await session_context(ctx.session_id)
+        session = await worker_sessions.context(ctx.session_id)
         temperature = await session.get_variable("temperature", default=0.7)
     program, short, ignored, notices = _build(module, signature, {"temperature": temperature})
     result = await _execute(program, short, signature, inputs, _lm_for(ctx, lm))

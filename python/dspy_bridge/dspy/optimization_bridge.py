@@ -58,7 +58,7 @@ def _resolve_class(optimizer_class: Any, registered: Mapping[str, type]) -> type
     if isinstance(optimizer_class, str):
         if optimizer_class in registered:
             return registered[optimizer_class]
-        from .teleprompt._optimizers import optimizer_spec
+        from .optimizer_jobs._optimizers import optimizer_spec
 
         return optimizer_spec(optimizer_class).cls()
     raise InvalidArgumentError(f"optimizer_class must be a DSPy optimizer class or its name, got {type(optimizer_class).__name__}", parameter="optimizer_class")
@@ -208,8 +208,8 @@ async def _compile_in_thread(optimizer: Any, student: Any, trainset: list[Any], 
     awaiting task stops the compile at its next LM or module call, so nothing runs on unseen."""
     import dspy
 
-    from .teleprompt._cancel import StopFlag
-    from .teleprompt._progress import JobProgress, job_callback
+    from .optimizer_jobs._cancel import StopFlag
+    from .optimizer_jobs._progress import JobProgress, job_callback
 
     stop = StopFlag()
     watcher = job_callback(JobProgress(None, lambda _event: None, float("inf")), stop)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..core.registry import CommandContext, command
-from ..session.commands import on_session_release
+from ..session.worker_state import worker_sessions
 from ._loading import load_class
 from ._protocol import check_optimizer_class
 from ._runs import open_runs
@@ -29,7 +29,12 @@ async def open_command(
 ) -> dict:
     """Constructs the run's optimizer: built in ("bayesian"/"tpe") or the class at ``class_path``;
     ``history`` ({values, score} already told) is replayed when a new worker takes over a run."""
-    return await open_runs.open(run_id, optimizer, space, direction, seed, dict(config or {}), class_path, ctx.session_id if ctx else "", history)
+    session_id = ctx.session_id if ctx else ""
+    opened = await open_runs.open(run_id, optimizer, space, direction, seed, dict(config or {}), class_path, session_id, history)
+    if session_id:
+        # A deleted or expired session's runs end on the host; its optimizers go here.
+        worker_sessions.state(session_id).part("optimize.runs", lambda: _SessionRuns(session_id))
+    return opened
 
 
 @command(name="optimize.ask")
@@ -60,6 +65,11 @@ def check_command(class_path: str) -> dict:
 
 
 
+class _SessionRuns:
+    """The part of a session's state that closes its runs' optimizers when it is released."""
 
-# A deleted or expired session's runs end on the host; drop their optimizers here.
-on_session_release(open_runs.close_session)
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+
+    def release(self) -> None:
+        open_runs.close_session(self.session_id)

@@ -30,9 +30,9 @@ from ..errors import (
     error_from_detail,
 )
 from ..values import ValueEncodingError, encode_value
-from ..variables import _custom as _custom_types
-from ..variables.types import TYPE_ALIASES as _TYPE_ALIASES
-from . import _seed_values
+from ..variable_types import custom as _custom_types
+from ..variable_types import value_forms as _seed_values
+from ..variable_types.checks import TYPE_ALIASES as _TYPE_ALIASES
 from ._seed_forms import TaskableWatch
 from ._cache import VariableCache
 from ._convert import (
@@ -856,7 +856,7 @@ class SessionContext:
 
     def _wire(self, name: str, value: Any, type_hint: Optional[str] = None) -> Any:
         """A value to write, in the host's form: a user-defined type's checks run, the seeds'
-        value forms are converted (_seed_values), a framework tensor is remembered."""
+        value forms are converted (variable_types.value_forms), a framework tensor is remembered."""
         key = self._ids.get(name, name)
         custom = self._custom.get(key)
         if custom is not None:

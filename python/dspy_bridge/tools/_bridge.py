@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
+from ._client import _call, call_tool
 from ._errors import as_tool_not_found
 from ._registry import ToolRegistry, _run_or_return, default_tool_registry
 
@@ -48,14 +49,10 @@ class ToolBridge:
     async def acall_elixir_tool(self, session_id: str, tool_name: str, params: Optional[Mapping[str, Any]] = None) -> Any:
         """Calls the host's tool ``tool_name`` (a TypeScript tool, global or ``session_id``'s,
         or a workers' Python ``@tool``) and returns its result."""
-        from ._client import call_tool
-
         client = self.grpc_client
         with as_tool_not_found(tool_name):
             if client is not None and hasattr(client, "tools") and hasattr(client, "session_id"):  # a SessionContext
                 if session_id and session_id != client.session_id:
-                    from ._client import _call
-
                     return await _call(client.host, tool_name, params, session_id, None)
                 return await client.tools.call(tool_name, params)
             return await call_tool(tool_name, dict(params or {}), session_id=session_id, client=client)

@@ -22,7 +22,7 @@ from .._gen.dspy_bridge.v1 import tools_pb2
 from ..core.host import HostClient, connect, resolve_address, translate_rpc_error
 from ..errors import BridgeClosedError, InvalidArgumentError, ProtocolError
 from ..values import decode_value, encode_value
-from ._registry import current_session_id
+from ._current import current_session_id
 
 __all__ = ["SessionTools", "ToolSpec", "call_tool", "close_tool_clients", "list_tools", "stream_tool", "tool_client"]
 

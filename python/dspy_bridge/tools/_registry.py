@@ -21,10 +21,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from ..core.registry import Command, CommandContext, CommandRegistry
+from ..core.registry import Command, CommandContext, CommandRegistry, type_problem
 from ..errors import AlreadyExistsError, BridgeError, InvalidArgumentError, NotFoundError
 from ..telemetry import _otel as _telemetry
-from ._errors import ToolExecutionError, ToolNotFoundError
+from ._client import call_tool, close_tool_clients
+from ._current import current_session, current_session_id
+from ._errors import ToolExecutionError, ToolNotFoundError, as_tool_not_found
 from ._schema import JSONSchema, function_schema, parse_docstring
 
 __all__ = ["PythonTool", "ToolInfo", "ToolMetadata", "ToolRegistry", "current_session_id", "default_tool_registry", "tool"]
@@ -32,14 +34,6 @@ __all__ = ["PythonTool", "ToolInfo", "ToolMetadata", "ToolRegistry", "current_se
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
-_current_session: contextvars.ContextVar[str] = contextvars.ContextVar("dspy_bridge_tool_session", default="")
-
-
-def current_session_id() -> str:
-    """The session of the tool call being served ("" outside a tool call, or for a call made
-    without a session). ``call_tool`` uses it when no ``session_id`` is given, so a Python tool
-    called from a session reaches that session's TypeScript tools."""
-    return _current_session.get()
 
 
 @dataclass(frozen=True)
@@ -143,9 +137,7 @@ def _enum_of(annotation: Any) -> type[enum.Enum] | None:
 
 
 def _fits(value: Any, annotation: Any) -> bool:
-    from ..core.registry import _type_problem
-
-    return _type_problem(value, annotation) is None
+    return type_problem(value, annotation) is None
 
 
 class ToolRegistry:
@@ -243,8 +235,6 @@ class ToolRegistry:
             bridge = registry.__dict__.get("_bridge")
             if bridge is not None:
                 return await bridge.acall_elixir_tool(session_id, name, kwargs)
-            from ._client import call_tool
-
             with _not_found_as_tool(name):
                 return await call_tool(name, kwargs, session_id=session_id)
 
@@ -340,7 +330,7 @@ class ToolRegistry:
         found = self.get(name)
         if found.streaming:
             raise InvalidArgumentError(f"tool '{name}' is a streaming tool: call it with stream", parameter="name")
-        session = session_id if session_id is not None else (context.session_id if context else _current_session.get())
+        session = session_id if session_id is not None else (context.session_id if context else current_session.get())
         kwargs = self._kwargs(found, args, context, session)
         if _telemetry._tracer is not None:
             with _telemetry.tool_span(name, session):
@@ -348,7 +338,7 @@ class ToolRegistry:
         return await self._run(found, kwargs, session)
 
     async def _run(self, found: Any, kwargs: dict[str, Any], session: str | None) -> Any:
-        token = _current_session.set(session)
+        token = current_session.set(session)
         try:
             if found.blocking and not found.is_async:
                 return await _in_thread(found.fn, kwargs)
@@ -357,20 +347,20 @@ class ToolRegistry:
                 result = await result
             return result
         finally:
-            _current_session.reset(token)
+            current_session.reset(token)
 
     def call_sync(self, name: str, args: Mapping[str, Any] | None = None, *, session_id: str | None = None) -> Any:
         """``call`` for a plain (non-async, non-streaming) tool, from synchronous code."""
         found = self.get(name)
         if found.streaming or found.is_async:
             raise InvalidArgumentError(f"tool '{name}' is async or streaming: use await call/stream", parameter="name")
-        session = session_id if session_id is not None else _current_session.get()
+        session = session_id if session_id is not None else current_session.get()
         kwargs = self._kwargs(found, args, None, session)
-        token = _current_session.set(session)
+        token = current_session.set(session)
         try:
             return found.fn(**kwargs)
         finally:
-            _current_session.reset(token)
+            current_session.reset(token)
 
     async def stream(
         self,
@@ -384,7 +374,7 @@ class ToolRegistry:
         found = self.get(name)
         if not found.streaming:
             raise InvalidArgumentError(f"tool '{name}' is not a streaming tool: call it with call", parameter="name")
-        session = session_id if session_id is not None else (context.session_id if context else _current_session.get())
+        session = session_id if session_id is not None else (context.session_id if context else current_session.get())
         kwargs = self._kwargs(found, args, context, session)
         return _iterate(found, kwargs, session)
 
@@ -397,8 +387,6 @@ def _execution_error(name: str, exc: BaseException) -> ToolExecutionError:
 
 
 def _not_found_as_tool(name: str) -> Any:
-    from ._errors import as_tool_not_found
-
     return as_tool_not_found(name)
 
 
@@ -420,7 +408,7 @@ _DONE = object()
 
 
 async def _iterate(found: PythonTool, kwargs: dict[str, Any], session: str) -> AsyncIterator[Any]:
-    token = _current_session.set(session)
+    token = current_session.set(session)
     try:
         gen = found.fn(**kwargs)
         if found.is_async:
@@ -445,7 +433,7 @@ async def _iterate(found: PythonTool, kwargs: dict[str, Any], session: str) -> A
                 gen.close()
     finally:
         try:
-            _current_session.reset(token)
+            current_session.reset(token)
         except ValueError:  # finished in another context (closed by the garbage collector)
             pass
 
@@ -500,8 +488,6 @@ def _run_or_return(awaitable: Any) -> Any:
             try:
                 return await awaitable
             finally:
-                from ._client import close_tool_clients
-
                 await close_tool_clients()  # this loop ends here: its channels go with it
 
         return asyncio.run(run())

@@ -1,18 +1,26 @@
-"""Session variables, Python side. Each module re-exports its public names here."""
+"""Session variables, Python side: the variable manager and session scopes over a session
+(``manager``), and the variable types (``dspy_bridge.variable_types``) re-exported under
+their documented names (``types`` is ``variable_types.checks``)."""
 
-from ._custom import BaseType, EmbeddingType, TensorType, TypeRegistry, register_type, type_registry
-from .manager import SessionVariableScope, VariableManager
-from .types import (
+from ..variable_types import (
     CONSTRAINTS_BY_TYPE,
     DEFAULT_NORM_TOLERANCE,
     LIST_ITEM_TYPES,
     TYPE_ALIASES,
     VARIABLE_TYPES,
+    BaseType,
+    EmbeddingType,
+    TensorType,
+    TypeRegistry,
     canonical_type,
     infer_type,
+    register_type,
+    type_registry,
     validate_constraints,
     validate_value,
 )
+from ..variable_types import checks as types
+from .manager import SessionVariableScope, VariableManager
 
 __all__ = [
     "BaseType",

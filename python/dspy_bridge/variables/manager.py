@@ -23,7 +23,10 @@ from __future__ import annotations
 import threading
 from typing import Any, Optional
 
-from ._custom import BaseType, TypeRegistry, type_registry
+from ..errors import NotFoundError
+from ..session import SyncSessionContext
+from ..variable_types.checks import infer_type
+from ..variable_types.custom import BaseType, TypeRegistry, type_registry
 
 __all__ = ["SessionVariableScope", "VariableManager"]
 
@@ -38,21 +41,18 @@ class SessionVariableScope:
     def set(self, name: str, value: Any, type_hint: Optional[str] = None, constraints: Optional[dict[str, Any]] = None) -> None:
         """Sets ``name``, creating it (typed by ``type_hint``, else inferred from the value;
         with ``constraints``) when it does not exist yet."""
-        from ..errors import NotFoundError
-
         try:
             self.context.set_variable(name, value)
         except NotFoundError:
             if type_hint is None:
-                from .types import infer_type
-
                 type_hint = infer_type(value)
             self.context.register_variable(name, type_hint, value, constraints=constraints or None)
 
     def get(self, name: str) -> Any:
         """The value; ``VariableNotFoundError`` (a ``KeyError`` and ``ValueError``) when missing."""
+        # Imported here: dspy_bridge.dspy imports DSPy (seconds), which a manager that never
+        # misses a variable does not need.
         from ..dspy.exceptions import VariableNotFoundError
-        from ..errors import NotFoundError
 
         try:
             return self.context.get_variable(name)
@@ -60,8 +60,6 @@ class SessionVariableScope:
             raise VariableNotFoundError(name, f"Variable '{name}' not found in session '{self.session_id}'", session_id=self.session_id) from exc
 
     def delete(self, name: str) -> bool:
-        from ..errors import NotFoundError
-
         try:
             return bool(self.context.delete_variables([name]))
         except NotFoundError:
@@ -101,8 +99,6 @@ class VariableManager:
         with self._lock:
             scope = self._session_scopes.get(session_id)
             if scope is None:
-                from ..session import SyncSessionContext
-
                 scope = SessionVariableScope(session_id, SyncSessionContext(session_id, self._address, self._token))
                 self._session_scopes[session_id] = scope
             return scope

@@ -398,9 +398,9 @@ def test_registered_async_command_still_runs(reg: CommandRegistry) -> None:
 def test_quick_type_check_agrees_with_the_full_check(annotation: Any) -> None:
     """bind() accepts a value by one set lookup of its exact type; that set must hold exactly
     the boundary types the full check accepts."""
-    from dspy_bridge.core.registry import _type_problem
+    from dspy_bridge.core.registry import type_problem
 
     param = _single(annotation).parameters["p"]
     samples = {str: "x", bool: True, int: 7, float: 2.5, bytes: b"x", list: [1], tuple: (1,), dict: {"a": 1}, type(None): None}
     for t, sample in samples.items():
-        assert (t in param.fits) == (_type_problem(sample, annotation) is None), (annotation, t)
+        assert (t in param.fits) == (type_problem(sample, annotation) is None), (annotation, t)

@@ -9,7 +9,7 @@ from typing import Any
 import dspy
 import pytest
 
-from dspy_bridge.dspy import commands
+from dspy_bridge.dspy import _running as commands
 from dspy_bridge.dspy.variable_aware import VariableAwareChainOfThought, VariableAwarePredict
 from dspy_bridge.testing import ScriptedLM
 
@@ -17,7 +17,7 @@ SCRIPTED = {"model": "scripted"}
 
 
 async def _items(program: Any, module: str, inputs: dict[str, Any], lm: Any = SCRIPTED, **kw: Any) -> list[dict[str, Any]]:
-    return [item async for item in commands._stream(program, module, inputs, lm, **kw)]
+    return [item async for item in commands.stream_module(program, module, inputs, lm, **kw)]
 
 
 def _by_field(items: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -124,7 +124,7 @@ async def test_no_lm_is_a_clear_error() -> None:
 
 async def test_closing_the_stream_midway_cancels_the_run() -> None:
     lm = {"model": "scripted", "latency_ms": 1}
-    gen = commands._stream(commands.build_module("ChainOfThought", "question -> answer"), "ChainOfThought", {"question": "a long one"}, lm)
+    gen = commands.stream_module(commands.build_module("ChainOfThought", "question -> answer"), "ChainOfThought", {"question": "a long one"}, lm)
     seen = []
     async for item in gen:
         seen.append(item)

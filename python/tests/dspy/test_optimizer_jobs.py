@@ -15,10 +15,10 @@ import pytest
 
 from dspy_bridge.core import user_code
 from dspy_bridge.dspy.commands import build_module
-from dspy_bridge.dspy.teleprompt import BUILTIN_METRICS, OPTIMIZERS, describe_optimizers, exact_match, hashing_embedder
-from dspy_bridge.dspy.teleprompt._job import plan_job, run_job
-from dspy_bridge.dspy.teleprompt._optimizers import optimizer_spec, split_params
-from dspy_bridge.dspy.teleprompt._progress import JobProgress
+from dspy_bridge.dspy.optimizer_jobs import BUILTIN_METRICS, OPTIMIZERS, describe_optimizers, exact_match, hashing_embedder
+from dspy_bridge.dspy.optimizer_jobs._job import plan_job, run_job
+from dspy_bridge.dspy.optimizer_jobs._optimizers import optimizer_spec, split_params
+from dspy_bridge.dspy.optimizer_jobs._progress import JobProgress
 from dspy_bridge.errors import BridgeError, InvalidArgumentError
 
 SUMS = [{"question": f"What is {a} + {b}?", "answer": str(a + b)} for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9), (4, 4)]]
@@ -143,8 +143,8 @@ async def test_planning_refuses_bad_input_before_anything_runs() -> None:
     with user_modules("dspy_bridge"):
         with pytest.raises(InvalidArgumentError, match="has no"):
             await plan("BootstrapFewShot", metric="dspy_bridge.errors:no_such_metric")
-        with pytest.raises(InvalidArgumentError, match=r"metric 'dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS' is a dict, not a function"):
-            await plan("BootstrapFewShot", metric="dspy_bridge.dspy.teleprompt._metrics:BUILTIN_METRICS")
+        with pytest.raises(InvalidArgumentError, match=r"metric 'dspy_bridge.dspy.optimizer_jobs._metrics:BUILTIN_METRICS' is a dict, not a function"):
+            await plan("BootstrapFewShot", metric="dspy_bridge.dspy.optimizer_jobs._metrics:BUILTIN_METRICS")
 
 
 @contextlib.contextmanager
@@ -162,7 +162,7 @@ def user_modules(*names: str) -> Iterator[None]:
 def test_overlapping_jobs_leave_the_optimizer_log_level_as_they_found_it() -> None:
     import logging
 
-    from dspy_bridge.dspy.teleprompt._progress import JobProgress, optimizer_log_handler
+    from dspy_bridge.dspy.optimizer_jobs._progress import JobProgress, optimizer_log_handler
 
     logger = logging.getLogger("dspy.teleprompt")
     original = logger.level

@@ -2,8 +2,9 @@
 
 The worker side of ``session.programs.optimize(...)``: the eight optimizers, metrics from
 Python or from tools, progress, cancellation, and the compiled program installed in the
-session. ``dspy_bridge.dspy.teleprompt.commands`` registers the ``dspy.optimize`` and
-``dspy.optimizers`` commands.
+session. ``dspy_bridge.dspy.optimizer_jobs.commands`` registers the ``dspy.optimize`` and
+``dspy.optimizers`` commands. (Formerly ``dspy_bridge.dspy.teleprompt``, an alias kept for
+code that imports it.)
 """
 
 from ._cancel import JobCancelled, MetricFailed

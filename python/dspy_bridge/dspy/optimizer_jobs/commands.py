@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator
 
 from ...core.registry import CommandContext, command
 from ...errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from .. import commands as _programs_module
+from .._programs import Program, SessionPrograms, find_program, save_program, session_programs
 from .._serialize import plain
 from ._job import JobOutcome, JobPlan, plan_job, run_job, started_event
 from ._optimizers import describe_optimizers
@@ -26,20 +26,12 @@ from ._progress import JobProgress
 __all__ = ["dspy_optimize", "dspy_optimizers"]
 
 _CANCEL_WAIT_S = 1.0
-# (session, program) -> the job compiling it: one job per program at a time, as for variables.
-_running: dict[tuple[str, str], JobPlan] = {}
-# Jobs whose session was deleted while they compiled: stopped, and told apart from a cancel.
-_orphaned: set[str] = set()
 
 
-def _release(key: tuple[str, str], plan: JobPlan) -> None:
-    if _running.get(key) is plan:  # a cancelled job winding down must not free its successor's slot
-        del _running[key]
-        _holders.pop(key, None)
-
-
-# The task running each slot's job, to tell a job whose cancellation is on its way.
-_holders: dict[tuple[str, str], asyncio.Task[Any]] = {}
+def _release(jobs: SessionPrograms, program_id: str, plan: JobPlan) -> None:
+    if jobs.jobs.get(program_id) is plan:  # a cancelled job winding down must not free its successor's slot
+        del jobs.jobs[program_id]
+        jobs.job_tasks.pop(program_id, None)
 
 
 def _cancel_requested(task: asyncio.Task[Any]) -> bool:
@@ -49,23 +41,6 @@ def _cancel_requested(task: asyncio.Task[Any]) -> bool:
     if cancelling is not None:
         return bool(cancelling())
     return bool(getattr(task, "_must_cancel", False))  # 3.10: set by cancel() until the task runs
-
-
-def _stop_session_jobs(session_id: str) -> None:
-    """The session is gone, and its programs with it: a compile left running would spend LM
-    calls until it ends, for a result nobody can install."""
-    for (sid, _), plan in list(_running.items()):
-        if sid == session_id:
-            _orphaned.add(plan.job_id)
-            plan.stop.set()
-
-
-try:  # as for the programs themselves (dspy/commands.py)
-    from ...session.commands import on_session_release
-
-    on_session_release(_stop_session_jobs)
-except ImportError:  # pragma: no cover - dspy without the session package
-    pass
 
 
 @command(name="dspy.optimizers")
@@ -91,22 +66,22 @@ async def dspy_optimize(
     progress_interval_ms: float = 100.0,
 ) -> AsyncIterator[dict[str, Any]]:
     """Compiles a session program with a DSPy optimizer; streams progress; installs the result."""
-    p = _programs_module._program(ctx, program_id)
-    programs = _programs_module._session_programs(ctx)
+    p = find_program(ctx, program_id)
+    jobs = session_programs(ctx)  # one job per program at a time, as for variables
+    programs = jobs.programs
     if save_as is not None and (not isinstance(save_as, str) or not save_as):
         raise InvalidArgumentError("save_as must be a program id", parameter="save_as")
     if not isinstance(progress_interval_ms, (int, float)) or progress_interval_ms < 0:
         raise InvalidArgumentError("progress_interval_ms must be a non-negative number", parameter="progress_interval_ms")
-    key = (ctx.session_id, program_id)
-    holder_task = _holders.get(key)
-    if key in _running and holder_task is not None and _cancel_requested(holder_task):
+    holder_task = jobs.job_tasks.get(program_id)
+    if program_id in jobs.jobs and holder_task is not None and _cancel_requested(holder_task):
         # The host cancelled the job holding the slot and has told its caller so; that task
         # just has not run since (the cancel and this call can arrive in one read). Its
         # cleanup only discards the old compile, so the slot is free now.
-        _running[key].stop.set()
-        _release(key, _running[key])
-    if key in _running:
-        busy = _running[key].job_id
+        jobs.jobs[program_id].stop.set()
+        _release(jobs, program_id, jobs.jobs[program_id])
+    if program_id in jobs.jobs:
+        busy = jobs.jobs[program_id].job_id
         raise InvalidArgumentError(f"program {program_id!r} is already being optimized ({busy})", parameter="program_id", details={"job_id": busy})
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -136,10 +111,10 @@ async def dspy_optimize(
         outcome_box.append(run_job(plan, progress))
         loop.call_soon_threadsafe(finished.set)
 
-    _running[key] = plan
+    jobs.jobs[program_id] = plan
     task = asyncio.current_task()
     if task is not None:
-        _holders[key] = task
+        jobs.job_tasks[program_id] = task
     try:
         yield started_event(plan)
         threading.Thread(target=work, name=f"dspy-optimize-{plan.job_id}", daemon=True).start()
@@ -162,7 +137,7 @@ async def dspy_optimize(
             # Cancelled (or the consumer went away): stop the compile; the program was never touched.
             # The host has already answered its caller, who may start the next job at once.
             plan.stop.set()
-            _release(key, plan)
+            _release(jobs, program_id, plan)
             try:
                 await asyncio.wait_for(finished.wait(), _CANCEL_WAIT_S)
             except (asyncio.TimeoutError, asyncio.CancelledError):
@@ -171,7 +146,7 @@ async def dspy_optimize(
         while not events.empty():
             yield events.get_nowait()
         outcome = outcome_box[0]
-        if plan.job_id in _orphaned:
+        if plan.job_id in jobs.orphaned:
             raise NotFoundError(
                 f"session {ctx.session_id!r} was deleted while {plan.spec.name} compiled program {program_id!r}; the job was stopped",
                 details={"session_id": ctx.session_id, "program_id": program_id, "job_id": plan.job_id},
@@ -184,8 +159,8 @@ async def dspy_optimize(
         yield final
         yield result
     finally:
-        _release(key, plan)
-        _orphaned.discard(plan.job_id)
+        _release(jobs, program_id, plan)
+        jobs.orphaned.discard(plan.job_id)
 
 
 def _install(
@@ -200,12 +175,12 @@ def _install(
         )
     summary = {"optimizer": plan.spec.name, "job_id": plan.job_id, "finished_at": time.time(), **outcome.summary}
     if save_as:
-        installed = _programs_module._Program(p.module, p.signature, dict(p.config), outcome.program, dict(p.bindings))
+        installed = Program(p.module, p.signature, dict(p.config), outcome.program, dict(p.bindings))
         programs[save_as] = installed
     else:
         p.instance = outcome.program
         installed = p
-    installed.optimization = {**summary, **plan.recipe}  # type: ignore[attr-defined]
+    installed.optimization = {**summary, **plan.recipe}
     final = progress.snapshot(final=True)
     return final, {
         "type": "result",
@@ -219,5 +194,5 @@ def _install(
         "lm_calls": final["lm_calls"],
         "elapsed_ms": final["elapsed_ms"],
         "summary": plain(outcome.summary),
-        "saved": _programs_module.dspy_save_program(save_as or program_id, ctx),
+        "saved": save_program(installed),
     }

@@ -27,7 +27,8 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from ..errors import ConstraintViolationError, InvalidArgumentError, NotFoundError, VariableTypeError
-from .types import TYPE_ALIASES, VARIABLE_TYPES
+from .checks import TYPE_ALIASES, VARIABLE_TYPES
+from .value_forms import framework_to_numpy
 
 __all__ = [
     "BaseType",
@@ -99,8 +100,6 @@ class TensorType(BaseType):
         elif isinstance(value, Mapping) and "shape" in value and "data" in value:
             arr = np.asarray(value["data"], dtype=value.get("dtype")).reshape(tuple(value["shape"]))
         elif hasattr(value, "__array__") or hasattr(value, "numpy"):
-            from ..session._seed_values import framework_to_numpy
-
             arr = framework_to_numpy(value)
         else:
             raise VariableTypeError(f"Cannot convert {type(value).__name__} to tensor", type="tensor", got=type(value).__name__)
