@@ -18,7 +18,7 @@ import sys
 
 
 def _warm() -> None:
-    import importlib
+    import importlib  # here and below: each import is what this check times or tests
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network on import
     for name in (
@@ -34,7 +34,7 @@ def _warm() -> None:
     ):
         importlib.import_module(name)
     try:
-        from dspy_bridge.core import _lm_engines
+        from dspy_bridge.core import _lm_engines  # here: timed, like the imports above
     except ImportError:
         _lm_engines = None
     # DSPy's two LM engines, as the fork server preloads them (its default preload may
@@ -56,6 +56,7 @@ def main() -> int:
         "executable": sys.executable,
         "prefix": sys.prefix,
     }
+    # Imported here, as everything this check reports on: a failure becomes a line of the report.
     import dspy_bridge
     from dspy_bridge.core import server
 
@@ -65,7 +66,7 @@ def main() -> int:
     if "--warm" in sys.argv[1:]:
         _warm()
     try:
-        import dspy
+        import dspy  # here: a DSPy that fails to import is reported, not raised
 
         info["dspy"] = getattr(dspy, "__version__", "")
     except Exception as err:  # noqa: BLE001 - reported, not raised: the host words the fix

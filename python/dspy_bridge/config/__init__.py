@@ -1,6 +1,7 @@
-"""Configuration spaces (``docs/configuration.md``): the declarative constraint language,
-conditional variables, structured validation, seeded sampling identical to TypeScript's, and
-ConfigSpace JSON (format 0.4) import/export where it maps.
+"""Configuration spaces (``docs/configuration.md``): everything of ``dspy_bridge.spaces`` (the
+declarative constraint language, conditional variables, structured validation, seeded
+sampling identical to TypeScript's, ConfigSpace JSON import/export) and
+:class:`ConfigurationSpace`, a space registered in a session (``dspy_bridge.session``).
 
 - :func:`compile_space` checks a space document (InvalidArgumentError naming the path).
 - :func:`validate` returns a :class:`ValidationResult`; :func:`assert_valid` raises
@@ -10,12 +11,12 @@ ConfigSpace JSON (format 0.4) import/export where it maps.
 - :func:`from_configspace` / :func:`to_configspace` convert ConfigSpace JSON.
 """
 
-from ._configspace import from_configspace, to_configspace
-from ._configuration_space import ConfigurationSpace
-from ._rng import MAX_SEED, Rng
-from ._space import (
+from ..session import ConfigurationSpace
+from ..spaces import (
+    MAX_SEED,
     VARIABLE_TYPES,
     Constraint,
+    Rng,
     SampleResult,
     Space,
     ValidationResult,
@@ -23,10 +24,12 @@ from ._space import (
     Violation,
     assert_valid,
     compile_space,
+    from_configspace,
+    is_active,
     sample,
+    to_configspace,
     validate,
 )
-
 
 __all__ = [
     "ConfigurationSpace",
@@ -42,6 +45,7 @@ __all__ = [
     "assert_valid",
     "compile_space",
     "from_configspace",
+    "is_active",
     "sample",
     "to_configspace",
     "validate",

@@ -26,6 +26,7 @@ from google.protobuf import message_factory
 from .._gen.dspy_bridge.v1 import bridge_pb2, worker_pb2
 from ..telemetry import _otel as _telemetry
 from ..errors import BridgeClosedError, BridgeTimeoutError, PayloadTooLargeError, ProtocolError, error_from_detail
+import grpc
 
 __all__ = ["HostCalls", "HostStream", "install", "local_route", "DEFAULT_STREAM_WINDOW"]
 
@@ -96,15 +97,11 @@ class HostStream:
                 self._taken = 0
             return self._response_class.FromString(payload)
         if self._end is True:
-            import grpc
-
             return grpc.aio.EOF
         assert isinstance(self._end, BaseException)
         raise self._end
 
     async def _responses(self) -> AsyncIterator[Any]:
-        import grpc
-
         try:
             while True:
                 response = await self.read()

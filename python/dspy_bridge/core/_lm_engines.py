@@ -35,6 +35,8 @@ import importlib
 import os
 import sys
 import threading
+import importlib.util
+import asyncio
 
 __all__ = ["local_cost_map_default", "warm_litellm", "warm_native", "warm_up_calls"]
 
@@ -123,7 +125,7 @@ def warm_native() -> None:
     only when the user allowed it)."""
     _import_all(_NATIVE_MODULES)
     try:
-        from dspy.clients import model_metadata
+        from dspy.clients import model_metadata  # here: only when the fork server preloads the engine
 
         model_metadata.source_info()  # loads the metadata once
     except Exception:  # noqa: BLE001 - advisory metadata; the first call loads it if this could not
@@ -135,11 +137,9 @@ def warm_litellm() -> None:
     telemetry), with the modules and pydantic models its first call would build. Nothing
     when LiteLLM is not installed (DSPy has it as an optional dependency on some Pythons):
     DSPy cannot use it then either."""
-    import importlib.util
-
     if importlib.util.find_spec("litellm") is None:
         return
-    from dspy.clients._litellm import get_litellm
+    from dspy.clients._litellm import get_litellm  # here: only when the fork server preloads the engine
 
     get_litellm(feature="dspy.LM")
     _import_all(_LITELLM_MODULES)
@@ -180,8 +180,6 @@ def warm_up_calls(engines: tuple[str, ...] = ("lm15", "litellm")) -> None:
     """One Predict call per DSPy engine (dspy.LM's names) against a stub OpenAI-compatible
     server on 127.0.0.1, on a throwaway event loop. A failure only costs the warm-up: it is
     reported on stderr and start-up goes on."""
-    import asyncio
-
     names = ("no_proxy", "NO_PROXY")
     saved = {name: os.environ.get(name) for name in names}
     bypass = ",".join(filter(None, [saved["no_proxy"] or saved["NO_PROXY"], "127.0.0.1"]))
@@ -201,9 +199,7 @@ def warm_up_calls(engines: tuple[str, ...] = ("lm15", "litellm")) -> None:
 
 
 async def _warm_up(engines: tuple[str, ...]) -> None:
-    import asyncio
-
-    import dspy
+    import dspy  # here: only when the fork server preloads the engine
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -232,7 +228,7 @@ async def _warm_up(engines: tuple[str, ...]) -> None:
             finally:
                 await lm.aclose()
         if "litellm" in engines:
-            from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+            from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients  # here: only when the fork server preloads the engine
 
             await close_litellm_async_clients()
     finally:
@@ -249,7 +245,7 @@ def _forget_warm_up() -> None:
         except Exception:  # noqa: BLE001
             pass
     try:
-        from dspy.clients import base_lm
+        from dspy.clients import base_lm  # here: only when the fork server preloads the engine
 
         base_lm.GLOBAL_HISTORY.clear()
     except Exception:  # noqa: BLE001

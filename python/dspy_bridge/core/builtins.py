@@ -10,6 +10,9 @@ import time
 from typing import Any, AsyncIterator
 
 from .registry import CommandContext, command
+import subprocess
+import sys
+from .host import connect
 
 __all__: list[str] = []
 
@@ -130,8 +133,6 @@ async def ignore_cancel(seconds: float) -> str:
 @command()
 def spawn_grandchild(seconds: float = 60) -> int:
     """Starts a child process of the worker (process-group tests); returns its pid."""
-    import subprocess
-
     proc = subprocess.Popen(["sleep", str(seconds)])
     return proc.pid
 
@@ -139,8 +140,6 @@ def spawn_grandchild(seconds: float = 60) -> int:
 @command()
 def dspy_version() -> str:
     """The DSPy version this worker runs ('' if DSPy is not imported)."""
-    import sys
-
     dspy = sys.modules.get("dspy")
     return str(getattr(dspy, "__version__", "")) if dspy else ""
 
@@ -167,8 +166,6 @@ def block_in_thread(seconds: float) -> str:
 @command()
 async def host_ping(message: str = "") -> dict[str, Any]:
     """Calls back into the host's bridge service from this worker (tests the reverse path)."""
-    from .host import connect
-
     async with await connect() as client:
         reply = await client.ping(message)
     return {"message": reply.message, "host_version": reply.host_version, "workers_ready": reply.workers_ready}
@@ -191,6 +188,4 @@ def block(seconds: float) -> str:
 @command()
 def print_line(text: str, stderr: bool = False) -> None:
     """Prints one line from the worker (log forwarding tests)."""
-    import sys
-
     print(text, file=sys.stderr if stderr else sys.stdout, flush=True)

@@ -33,6 +33,11 @@ from .._gen.dspy_bridge.v1 import worker_pb2
 from . import _host_calls, _lifecycle, _lm_engines
 from ._framing import FrameDecoder, encode_frame
 from .user_code import register_user_modules
+from .registry import default_registry
+from .server import WorkerProtocol
+from . import host
+from . import server
+from ..telemetry import setup_worker
 
 WorkerFrame = worker_pb2.WorkerFrame
 
@@ -93,10 +98,6 @@ def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid
         _lifecycle.reset_child_signals()
         _lifecycle.set_parent_death_signal(signal.SIGKILL, zygote_pid)
         _lifecycle.start_stdin_watchdog(lambda: os._exit(0))
-        from ..telemetry import setup_worker
-        from .registry import default_registry
-        from .server import WorkerProtocol
-
         setup_worker()  # OpenTelemetry, if the application registered an SDK (it was imported before the fork)
 
         try:
@@ -164,7 +165,6 @@ def main() -> None:
     # Before anything can import LiteLLM or load DSPy's model metadata: no model cost map
     # from the internet unless the environment asks for it (the host applies the same rule).
     _lm_engines.local_cost_map_default()
-    from . import host
 
     host._set_worker_token(token, args.max_message_bytes)
     _lifecycle.set_parent_death_signal(signal.SIGTERM, host_pid)
@@ -209,7 +209,6 @@ def main() -> None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(args.socket)
     dspy = sys.modules.get("dspy")
-    from . import server
 
     hello = worker_pb2.Hello(
         role=worker_pb2.Hello.ROLE_FORK_SERVER,

@@ -38,6 +38,8 @@ from ..errors import (
     error_from_detail,
 )
 from ._host_calls import DEFAULT_STREAM_WINDOW, HostCalls, local_route
+from .._gen.dspy_bridge.v1 import errors_pb2
+from .._gen.dspy_bridge.v1 import bridge_pb2
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -103,8 +105,6 @@ def being_cancelled() -> bool:
 
 def _translate(err: Any) -> BridgeError:
     """A grpc.aio.AioRpcError -> the matching BridgeError."""
-    from .._gen.dspy_bridge.v1 import errors_pb2
-
     for key, value in err.trailing_metadata() or ():
         if key == ERROR_DETAIL_METADATA_KEY and isinstance(value, bytes):
             return error_from_detail(errors_pb2.ErrorDetail.FromString(value))
@@ -391,8 +391,6 @@ class HostClient:
         return OpenStream(getattr(stub, method)(request, timeout=timeout), None, stub)
 
     async def ping(self, message: str = "", timeout: float | None = 10.0) -> Any:
-        from .._gen.dspy_bridge.v1 import bridge_pb2
-
         return await self.call("Ping", bridge_pb2.PingRequest(message=message), timeout)
 
     async def close(self) -> None:

@@ -37,6 +37,7 @@ from ._framing import (
 )
 from ._out_of_band import descriptors_for, raw_size, resolve_external
 from .registry import Command, CommandContext, CommandRegistry
+import resource
 
 __all__ = ["WorkerProtocol", "PROTOCOL_VERSION", "rss_bytes"]
 
@@ -60,8 +61,6 @@ def rss_bytes() -> int:
         with open("/proc/self/statm", "rb") as f:
             return int(f.read().split()[1]) * _PAGE_SIZE
     except OSError:
-        import resource
-
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -23,6 +23,10 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from ..errors import InvalidArgumentError, NotFoundError
+from ..session import SyncSessionContext
+from .._gen.dspy_bridge.v1 import session_pb2
+from ..tools import ToolRegistry
+from ..variables import VariableManager
 
 __all__ = ["BaseAdapter", "SessionInfo", "SessionManager"]
 
@@ -57,8 +61,6 @@ class SessionManager:
         """Creates the session on the host (``ttl`` seconds of inactivity before the host
         expires it; default 3600) and returns its blocking context. ``ValueError`` if this
         manager already has it."""
-        from ..session import SyncSessionContext
-
         with self._lock:
             if session_id in self._sessions:
                 raise InvalidArgumentError(f"Session {session_id} already exists", parameter="session_id")
@@ -101,7 +103,6 @@ class SessionManager:
         deleted; returns how many."""
         with self._lock:
             candidates = list(self._contexts.items())
-        from .._gen.dspy_bridge.v1 import session_pb2
 
         gone = []
         for session_id, context in candidates:
@@ -124,7 +125,6 @@ class SessionManager:
             context = self._contexts.get(session_id)
         if context is None:
             return False
-        from .._gen.dspy_bridge.v1 import session_pb2
 
         try:
             context._run(context.aio._call("DeleteSession", session_pb2.DeleteSessionRequest(session_id=session_id)))
@@ -152,9 +152,6 @@ class BaseAdapter(ABC):
     ``ToolRegistry``, ``initialize(config)``, and the commands a subclass handles."""
 
     def __init__(self) -> None:
-        from ..tools import ToolRegistry
-        from ..variables import VariableManager
-
         self.session_manager = SessionManager()
         self.variable_manager = VariableManager()
         self.tool_registry = ToolRegistry()

@@ -26,7 +26,15 @@ import os
 import sys
 from typing import Any
 
+import dspy
+from dspy.utils import exceptions as dspy_exceptions
+
 from ..errors import InvalidArgumentError, LMError
+
+try:  # not in every DSPy version: without it, an LM's first call decides what it can serve
+    from dspy.clients.backend_selection import select_backend
+except ImportError:  # pragma: no cover - another DSPy version
+    select_backend = None
 
 __all__ = ["ENGINES", "lm_from_spec"]
 
@@ -76,7 +84,7 @@ def _build(spec: dict[str, Any]) -> Any:
     timeout = _timeout_seconds(spec)
     _check_retries(spec)
     if model == "scripted" or model.startswith("scripted/"):
-        from ..testing import ScriptedLM
+        from ..testing import ScriptedLM  # here: only a spec naming the offline test LM loads it
 
         kwargs: dict[str, Any] = {}
         if "latency_ms" in spec:
@@ -87,7 +95,6 @@ def _build(spec: dict[str, Any]) -> Any:
             if name in spec:
                 kwargs[name] = spec[name]
         return ScriptedLM(model=model, **kwargs)
-    import dspy
 
     from . import _lookup_cache
 
@@ -105,7 +112,6 @@ def _build(spec: dict[str, Any]) -> Any:
             # Name the variable, never a value.
             raise LMError(f"the environment variable {env!r} named by lm.api_key_env is not set in the workers")
         key = kwargs["api_key"] = os.environ[env]
-    from dspy.utils import exceptions as dspy_exceptions
 
     refused = (ValueError, TypeError, getattr(dspy_exceptions, "LMConfigurationError", ValueError))
     try:
@@ -129,9 +135,9 @@ def _hint_litellm_import(lm: Any, model: str) -> None:
     if _hinted:
         return
     if lm.engine != "litellm":
+        if select_backend is None:  # unknown to this DSPy: the first call decides
+            return
         try:
-            from dspy.clients.backend_selection import select_backend
-
             if select_backend(lm).native:
                 return
         except Exception:  # noqa: BLE001 - unknown to this DSPy: the first call decides
@@ -174,9 +180,7 @@ def _check_retries(spec: dict[str, Any]) -> None:
 def _check_native(lm: Any, model: str, key: str | None) -> None:
     """engine "native" is refused now, not on the first call, for a model or setting DSPy's
     own client cannot serve (DSPy decides it offline, without a request)."""
-    try:
-        from dspy.clients.backend_selection import select_backend
-    except ImportError:  # another DSPy version: the first call says it
+    if select_backend is None:  # another DSPy version: the first call says it
         return
     try:
         select_backend(lm)

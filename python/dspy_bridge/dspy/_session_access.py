@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from typing import Any, Optional
 
 from .exceptions import SessionError
+from ..session import SessionContext
+from ..session import SyncSessionContext
 
 __all__: list[str] = []
 
@@ -47,8 +49,6 @@ def is_native(ctx: Any) -> bool:
     with ``spec=SessionContext`` only looks like one)."""
     global _NATIVE
     if _NATIVE is None:
-        from ..session import SessionContext
-
         _NATIVE = SessionContext
     return issubclass(type(ctx), _NATIVE)
 
@@ -58,7 +58,6 @@ def unwrap_context(session_context: Any) -> Any:
     gives its ``aio``); any other context as it is."""
     if session_context is None:
         return None
-    from ..session import SyncSessionContext
 
     if issubclass(type(session_context), SyncSessionContext):
         return session_context.aio

@@ -60,6 +60,7 @@ from typing import Any, Callable
 
 import dspy
 from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError, FinalOutput
+import dataclasses
 
 __all__ = [
     "SubprocessCrashError",
@@ -277,7 +278,6 @@ def _to_json_compatible(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return _to_json_compatible(dump(mode="json"))
-    import dataclasses
 
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _to_json_compatible(dataclasses.asdict(value))

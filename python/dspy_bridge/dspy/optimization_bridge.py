@@ -31,6 +31,10 @@ from typing import Any, Optional
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ._serialize import plain
 from .variable_aware import LM_PARAMETERS, make_variable_aware
+from .optimizer_jobs._optimizers import optimizer_spec
+import dspy
+from .optimizer_jobs._cancel import StopFlag
+from .optimizer_jobs._progress import JobProgress, job_callback
 
 __all__ = ["DSPyOptimizationBridge", "VariableAwareOptimizer"]
 
@@ -58,7 +62,6 @@ def _resolve_class(optimizer_class: Any, registered: Mapping[str, type]) -> type
     if isinstance(optimizer_class, str):
         if optimizer_class in registered:
             return registered[optimizer_class]
-        from .optimizer_jobs._optimizers import optimizer_spec
 
         return optimizer_spec(optimizer_class).cls()
     raise InvalidArgumentError(f"optimizer_class must be a DSPy optimizer class or its name, got {type(optimizer_class).__name__}", parameter="optimizer_class")
@@ -123,8 +126,6 @@ class VariableAwareOptimizer:
 
     def build(self, values: Mapping[str, Any]) -> Any:
         """The optimizer with ``values`` (by parameter) over the fixed keyword arguments."""
-        import dspy
-
         init, _comp, teacher = self._split(values)
         kwargs = {**self.optimizer_kwargs, **init}
         if teacher:
@@ -206,11 +207,6 @@ def _history_lock(ctx: Any, variable: str) -> asyncio.Lock:
 async def _compile_in_thread(optimizer: Any, student: Any, trainset: list[Any], kwargs: dict[str, Any]) -> Any:
     """DSPy's synchronous compile on a thread (with the caller's DSPy context). Cancelling the
     awaiting task stops the compile at its next LM or module call, so nothing runs on unseen."""
-    import dspy
-
-    from .optimizer_jobs._cancel import StopFlag
-    from .optimizer_jobs._progress import JobProgress, job_callback
-
     stop = StopFlag()
     watcher = job_callback(JobProgress(None, lambda _event: None, float("inf")), stop)
 
@@ -263,8 +259,6 @@ class DSPyOptimizationBridge:
         max_tokens of its predictors' LM calls; max_iters, N, M, threshold where the module has
         them), binds the module to them (it is made variable-aware in place), and returns
         ``{attribute: variable_name}``. Existing variables are reused with their values."""
-        import dspy
-
         if not isinstance(dspy_module, dspy.Module):
             raise InvalidArgumentError(f"sync_dspy_parameters needs a dspy.Module, got {type(dspy_module).__name__}", parameter="dspy_module")
         if not isinstance(variable_prefix, str):
@@ -312,8 +306,6 @@ def _current_parameters(module: Any) -> dict[str, Any]:
     """The module's tunable parameters and their values now: LM parameters from the first
     predictor that sets them (its config, its LM, else the configured LM), module parameters
     from the module itself."""
-    import dspy
-
     out: dict[str, Any] = {}
     predictors = [p for _, p in module.named_predictors()]
     for param in ("temperature", "max_tokens"):

@@ -33,6 +33,7 @@ from .variable_aware import (
     make_variable_aware,
     variable_aware_class,
 )
+from .exceptions import SessionError
 
 __all__ = ["ModuleSpec", "ModuleVariableResolver", "create_variable_aware_module"]
 
@@ -208,8 +209,6 @@ class ModuleVariableResolver:
 
     async def _module_name(self, variable_name: str) -> Any:
         if self._ctx is None:
-            from .exceptions import SessionError
-
             raise SessionError("ModuleVariableResolver has no session context")
         values = await fetch_async(self._ctx, [variable_name])
         value = values.get(variable_name, MISSING)

@@ -48,6 +48,7 @@ from ._session_access import (
     unwrap_context,
 )
 from .exceptions import SessionError, ValidationError, VariableNotFoundError
+from .interpreter import SubprocessInterpreter
 
 __all__ = [
     "AwaitablePrediction",
@@ -738,8 +739,6 @@ class VariableAwareProgramOfThought(VariableAwareMixin, dspy.ProgramOfThought):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if "interpreter_factory" not in kwargs and len(args) < 3:
-            from .interpreter import SubprocessInterpreter
-
             kwargs["interpreter_factory"] = SubprocessInterpreter
         super().__init__(*args, **kwargs)
 

@@ -34,8 +34,7 @@ import random
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from ..config import Space
-from ..config._space import _is_active
+from ..spaces import Space, is_active
 from ..errors import InvalidArgumentError
 from ._protocol import BaseOptimizer
 
@@ -148,7 +147,7 @@ class GradientOptimizer(BaseOptimizer):
         numeric = {v.name: self._from_u(v, x) for v, x in zip(self._numeric, u)}
         values: dict[str, Any] = {}
         for var in self.space.variables:
-            if not _is_active(var, values):
+            if not is_active(var, values):
                 continue
             values[var.name] = numeric[var.name] if var.name in numeric else self._fixed[var.name]
         return values

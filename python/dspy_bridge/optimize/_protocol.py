@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Optional
 
-from ..config import Space
+from ..spaces import Space
 from ..errors import InvalidArgumentError
 
 __all__ = ["BaseOptimizer", "check_optimizer_class", "construct_optimizer"]

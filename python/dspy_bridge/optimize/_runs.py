@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..config import compile_space
+from ..spaces import compile_space
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ._loading import load_class
 from ._protocol import check_optimizer_class, construct_optimizer

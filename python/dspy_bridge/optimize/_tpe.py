@@ -15,8 +15,7 @@ import math
 import warnings
 from typing import Any, Optional
 
-from ..config import Space
-from ..config._space import _is_active
+from ..spaces import Space, is_active
 from ..errors import InvalidArgumentError
 from ._protocol import BaseOptimizer
 
@@ -132,7 +131,7 @@ class TPEOptimizer(BaseOptimizer):
     def _suggest(self, trial: Any) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for var in self.space.variables:
-            if not _is_active(var, values):
+            if not is_active(var, values):
                 continue
             if var.type == "float":
                 values[var.name] = trial.suggest_float(var.name, var.min, var.max, log=var.log)
@@ -146,7 +145,7 @@ class TPEOptimizer(BaseOptimizer):
 
     def replay(self, history: list[tuple[dict[str, Any], Optional[float]]]) -> None:
         """Rebuilds the study from the candidates already told (a new worker took over the run)."""
-        from optuna.samplers._base import _CONSTRAINTS_KEY
+        from optuna.samplers._base import _CONSTRAINTS_KEY  # here, as optuna itself (see ask)
 
         constrained = bool(self.space.constraints)
         for values, score in history:

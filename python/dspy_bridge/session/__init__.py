@@ -5,6 +5,7 @@ See ``docs/python-sessions.md``.
 """
 
 from ._cache import EVICTION_POLICIES, CacheStats, VariableCache
+from ._configuration_space import ConfigurationSpace
 from ._context import DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TTL, SessionContext
 from ._sync import SyncSessionContext, SyncVariableWatch
 from ._update import VariableUpdate
@@ -15,6 +16,7 @@ __all__ = [
     "DEFAULT_CACHE_TTL",
     "EVICTION_POLICIES",
     "CacheStats",
+    "ConfigurationSpace",
     "SessionContext",
     "SyncSessionContext",
     "SyncVariableWatch",

@@ -35,6 +35,7 @@ from ..variable_types import value_forms as _seed_values
 from ..variable_types.checks import TYPE_ALIASES as _TYPE_ALIASES
 from ._seed_forms import TaskableWatch
 from ._cache import VariableCache
+from ._configuration_space import ConfigurationSpace
 from ._convert import (
     access_rules_in,
     allowed,
@@ -45,6 +46,14 @@ from ._convert import (
     variable_info,
 )
 from ._watch import VariableWatch
+from ..tools import SessionTools
+from ..tools import default_tool_registry
+from ..tools._errors import ToolNotFoundError, as_tool_not_found
+from .._gen.dspy_bridge.v1 import optimization_pb2
+from ..optimize import check_optimizer_class, class_path_of
+from ._parquet import _pyarrow
+from ._parquet import document_to_parquet
+from ._parquet import parquet_to_document
 
 __all__ = ["SessionContext", "DEFAULT_CACHE_TTL", "DEFAULT_CACHE_SIZE"]
 
@@ -295,8 +304,6 @@ class SessionContext:
     def configuration_space(self, name: str) -> Any:
         """A handle on the configuration space ``name`` of this session (a
         ``dspy_bridge.config.ConfigurationSpace``): define, ``register()``, ``apply()``, …"""
-        from ..config import ConfigurationSpace
-
         return ConfigurationSpace(name, self)
 
     # The seed's private calls behind ConfigurationSpace (its register/apply/get_current_values/sample).
@@ -334,8 +341,6 @@ class SessionContext:
     def tools(self) -> Any:
         """This session's tools: ``call``, ``stream`` and ``list`` of the TypeScript tools it
         may use (a ``dspy_bridge.tools.SessionTools``)."""
-        from ..tools import SessionTools
-
         return SessionTools(self)
 
     async def call_tool(self, name: str, **kwargs: Any) -> Any:
@@ -344,9 +349,6 @@ class SessionContext:
         this session's), else a Python ``@tool`` of this process (inside a worker: the
         workers' tools). ``ToolNotFoundError`` (a ``NotFoundError``) for an unknown tool; the
         tool's own error when it fails."""
-        from ..tools import default_tool_registry
-        from ..tools._errors import ToolNotFoundError, as_tool_not_found
-
         try:
             with as_tool_not_found(name):
                 return await self.tools.call(name, kwargs)
@@ -1108,8 +1110,6 @@ class SessionContext:
         candidate (polled). ValueError if already being optimized, for an unknown optimizer
         or bad options; PermissionError without the ``optimize`` permission; an optimizer
         whose constructor raises fails the call with that error (typed, with its traceback)."""
-        from .._gen.dspy_bridge.v1 import optimization_pb2
-
         config = dict(optimizer_config or {})
         objective = config.pop("objective", None)
         if objective is None and self._default_objective is not None:
@@ -1192,8 +1192,6 @@ class SessionContext:
             await asyncio.sleep(0.05)
 
     def _optimization_request(self, variable: str, **kw: Any) -> Any:
-        from .._gen.dspy_bridge.v1 import optimization_pb2
-
         return optimization_pb2.OptimizationRequest(
             session_id=self._session_id, target=optimization_pb2.OptimizationTarget(variable=variable), **kw
         )
@@ -1307,9 +1305,6 @@ class SessionContext:
         as ``"package.module:ClassName"``); a worker imports and checks it now.
         ValueError for a class without ask()/tell(), one the workers cannot import, or a
         built-in name; AlreadyExistsError if ``name`` is registered to another class."""
-        from .._gen.dspy_bridge.v1 import optimization_pb2
-        from ..optimize import check_optimizer_class, class_path_of
-
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name must be a non-empty string", parameter="name")
         if not isinstance(optimizer_class, str):
@@ -1502,8 +1497,6 @@ class SessionContext:
         the host (``ValueError``: loading one runs arbitrary code; use json, yaml or parquet)."""
         parquet = format == "parquet"
         if parquet:
-            from ._parquet import _pyarrow
-
             _pyarrow()  # missing: say so before asking the host for anything
         resp = await self._call(
             "ExportVariables",
@@ -1517,8 +1510,6 @@ class SessionContext:
             ),
         )
         if parquet:
-            from ._parquet import document_to_parquet
-
             return document_to_parquet(json.loads(bytes(resp.data)))
         return bytes(resp.data)
 
@@ -1541,7 +1532,6 @@ class SessionContext:
         if isinstance(data, str):
             data = data.encode("utf-8")
         if format == "parquet":  # the client's format: the host takes the same document as JSON
-            from ._parquet import parquet_to_document
 
             data, format = json.dumps(parquet_to_document(bytes(data))).encode("utf-8"), "json"  # noqa: A001
         t0 = time.perf_counter()
@@ -1599,8 +1589,6 @@ class SessionContext:
         return stats
 
     async def _optimization_time_s(self, variable: Optional[str]) -> float:
-        from .._gen.dspy_bridge.v1 import optimization_pb2
-
         if variable:
             reply = await self._call("GetOptimizationStatus", self._optimization_request(variable))
         else:  # no target: the session's runs in sum

@@ -66,6 +66,7 @@ _DEPENDENCY_KEYS = {"from", "to", "type", "metadata"}
 
 def _pyarrow() -> Any:
     try:
+        # pyarrow (an optional extra, slow to import) loads only when Parquet is asked for.
         import pyarrow
         import pyarrow.parquet
     except ImportError:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import importlib
+from dspy.clients import base_lm
+from dspy.dsp.utils.utils import dotdict
 
 
 def reset_dspy_settings() -> None:
@@ -14,11 +17,6 @@ def reset_dspy_settings() -> None:
     again), so each async test may call ``dspy.configure`` itself. Call it from the thread that
     configures DSPy (a test's main thread).
     """
-    import importlib
-
-    from dspy.clients import base_lm
-    from dspy.dsp.utils.utils import dotdict
-
     # The module, not the ``Settings`` singleton that ``dspy.dsp.utils`` re-exports under the same name.
     settings_module = importlib.import_module("dspy.dsp.utils.settings")
 

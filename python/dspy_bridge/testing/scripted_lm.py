@@ -22,6 +22,9 @@ import dspy
 
 from ._prompt import FieldSpec, ParsedPrompt, ToolSpec, message_text, parse_messages
 from ._values import default_outputs, format_completion
+import ast
+import json
+from dspy.clients.call_context import stream_emitted
 
 # DSPy 3.4 deprecates BaseLM.forward()/aforward() plugins (removal planned for 3.5) and warns
 # on every call. ScriptedLM's own __call__/acall are the first non-DSPy frames, so DSPy
@@ -157,8 +160,6 @@ def _variant(request: ScriptedRequest) -> int:
 def _decode_input(text: str, spec: FieldSpec | None) -> Any:
     if spec is None or spec.type_name == "str":
         return text
-    import ast
-    import json
 
     try:
         return json.loads(text)
@@ -322,7 +323,7 @@ class ScriptedLM(dspy.BaseLM):
         response = self._finish(call, requests, answers, latency)
         stream = dspy.settings.send_stream
         if stream is not None:
-            import anyio
+            import anyio  # here: only a streaming call needs it (DSPy loads it lazily too)
 
             for chunk in self._stream_chunks(call):
                 try:
@@ -392,8 +393,7 @@ class ScriptedLM(dspy.BaseLM):
         listener chunk type; without it nothing is streamed (the final Prediction still is).
         """
         try:
-            from dspy.clients.call_context import stream_emitted
-            from dspy.clients.engines.streaming import EngineChunk
+            from dspy.clients.engines.streaming import EngineChunk  # here: DSPy loads it lazily, for streaming
         except ImportError:
             return []
         caller = dspy.settings.caller_predict

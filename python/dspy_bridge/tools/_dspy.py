@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ._client import ToolSpec, call_tool, list_tools, stream_tool
 from ._registry import PythonTool, ToolRegistry, default_tool_registry
+from ..errors import NotFoundError
 
 if TYPE_CHECKING:
-    import dspy
+    import dspy  # here: the tools package serves workers and clients that never load DSPy
 
 __all__ = ["dspy_tool", "python_tools_as_dspy", "typescript_tools"]
 
@@ -41,7 +42,7 @@ def dspy_tool(
     a streaming tool's items are collected into a list). ``name``, ``desc`` and ``args`` (the
     schema's properties) come from the spec. Its function is async: use the module's
     ``acall`` (``await react.acall(...)``)."""
-    import dspy
+    import dspy  # here: the tools package serves workers and clients that never load DSPy
 
     if not isinstance(spec, ToolSpec):
         spec = ToolSpec.from_dict(spec)
@@ -82,8 +83,6 @@ async def typescript_tools(
         wanted = list(names)
         missing = [n for n in wanted if n not in by_name]
         if missing:
-            from ..errors import NotFoundError
-
             raise NotFoundError(
                 f"unknown tool(s) {', '.join(repr(n) for n in missing)} (available: {', '.join(sorted(by_name)) or 'none'})",
                 details={"tools": missing},
@@ -93,7 +92,7 @@ async def typescript_tools(
 
 
 def _local_tool(found: PythonTool, registry: ToolRegistry) -> dspy.Tool:
-    import dspy
+    import dspy  # here: the tools package serves workers and clients that never load DSPy
 
     name = found.name
     if found.streaming:

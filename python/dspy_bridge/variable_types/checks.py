@@ -143,7 +143,7 @@ def _show(v: Any) -> str:
 
 def _re2() -> Any:
     try:
-        import re2
+        import re2  # here: loaded when a pattern constraint is first checked
     except ImportError as exc:  # pragma: no cover - a dependency of dspy_bridge
         raise ImportError(
             "the 'pattern' constraint needs the google-re2 package (a dependency of dspy_bridge): pip install google-re2"

@@ -119,11 +119,11 @@ def from_wire(value: Any, framework: Optional[str]) -> Any:
     if framework in (None, "numpy") or type(value) is not np.ndarray:
         return value
     if framework == "torch":
-        import torch
+        import torch  # here: an optional framework, loaded only for a tensor asked in its form
 
         return torch.from_numpy(np.array(value))  # a writable copy: decoded arrays are read-only
     if framework == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # here: an optional framework, as torch above
 
         return tf.convert_to_tensor(value)
     return value

@@ -24,6 +24,8 @@ from ._embedder import hashing_embedder
 from ._metrics import JobMetric, metric_error, resolve_metric
 from ._optimizers import OptimizerSpec, expected_calls, optimizer_spec, split_params
 from ._progress import JobProgress, job_callback, optimizer_log_handler
+import dspy
+from ._metrics import _import_function
 
 __all__ = ["JobPlan", "examples_from", "plan_job", "run_job", "knn_restore"]
 
@@ -54,8 +56,6 @@ class JobPlan:
 
 def examples_from(rows: Any, input_keys: list[str], what: str) -> list[Any]:
     """Plain dicts from the host -> ``dspy.Example``s with their inputs marked."""
-    import dspy
-
     if not isinstance(rows, list) or not rows:
         raise InvalidArgumentError(f"{what} must be a non-empty list of examples (objects)", parameter=what)
     out = []
@@ -70,8 +70,6 @@ def examples_from(rows: Any, input_keys: list[str], what: str) -> list[Any]:
 
 
 def _input_keys(signature: str, given: Any) -> list[str]:
-    import dspy
-
     if given is not None:
         if not isinstance(given, list) or not given or not all(isinstance(k, str) and k for k in given):
             raise InvalidArgumentError("input_keys must be a non-empty list of field names", parameter="input_keys")
@@ -80,10 +78,6 @@ def _input_keys(signature: str, given: Any) -> list[str]:
 
 
 def _embedder(choice: Any) -> Any:
-    import dspy
-
-    from ._metrics import _import_function
-
     if choice in (None, "hashing"):
         return dspy.Embedder(hashing_embedder, caching=False)
     if isinstance(choice, str):
@@ -109,8 +103,6 @@ def plan_job(
     on_score: Callable[[float], None],
 ) -> JobPlan:
     """Checks every input and builds the optimizer; raises typed errors, runs nothing."""
-    import dspy
-
     spec = optimizer_spec(optimizer)
     if params is not None and not isinstance(params, dict):
         raise InvalidArgumentError("params must be an object of optimizer parameters", parameter="params")
@@ -181,8 +173,6 @@ def plan_job(
 def knn_restore(program: Any, recipe: dict[str, Any]) -> Any:
     """Rebuilds a KNNFewShot program from its saved recipe (the trainset and parameters; the
     neighbours are chosen per call, so they are not state DSPy can dump)."""
-    import dspy
-
     params = dict(recipe.get("params") or {})
     keys = list(recipe.get("input_keys") or [])
     train = examples_from(recipe.get("trainset"), keys, "optimization.trainset")
@@ -218,8 +208,6 @@ def _summary(compiled: Any) -> dict[str, Any]:
 
 def run_job(plan: JobPlan, progress: JobProgress) -> JobOutcome:
     """The compile, on the calling (job) thread. Never raises: the outcome says what happened."""
-    import dspy
-
     outcome = JobOutcome()
     job_thread = threading.get_ident()
     key = id(plan)

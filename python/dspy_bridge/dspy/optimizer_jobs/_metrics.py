@@ -21,13 +21,18 @@ from ...core.user_code import import_user_object
 from ...errors import BridgeError, InvalidArgumentError
 from .._serialize import plain
 from ._cancel import MetricFailed, StopFlag
+from dspy.evaluate.metrics import normalize_text
+from dspy.evaluate import answer_exact_match
+from dspy.evaluate import answer_passage_match
+from ...tools import default_tool_registry
+from ...tools import call_tool
+import dspy
+from ...errors import as_bridge_error
 
 __all__ = ["BUILTIN_METRICS", "JobMetric", "metric_error", "resolve_metric"]
 
 
 def _normalize(value: Any) -> str:
-    from dspy.evaluate.metrics import normalize_text
-
     return normalize_text(str(value))
 
 
@@ -45,14 +50,10 @@ def exact_match(example: Any, pred: Any, trace: Any = None) -> bool:
 
 
 def _answer_exact_match(example: Any, pred: Any, trace: Any = None) -> bool:
-    from dspy.evaluate import answer_exact_match
-
     return bool(answer_exact_match(example, pred, trace))
 
 
 def _answer_passage_match(example: Any, pred: Any, trace: Any = None) -> bool:
-    from dspy.evaluate import answer_passage_match
-
     return bool(answer_passage_match(example, pred, trace))
 
 
@@ -97,8 +98,6 @@ class _ToolMetric:
     threads, on the worker's event loop (where the host connection lives)."""
 
     def __init__(self, name: str, session_id: str, loop: asyncio.AbstractEventLoop, stop: StopFlag) -> None:
-        from ...tools import default_tool_registry
-
         self.name = name
         self._session_id = session_id or None
         self._loop = loop
@@ -107,10 +106,7 @@ class _ToolMetric:
 
     async def _call(self, args: dict[str, Any]) -> Any:
         if self._local:
-            from ...tools import default_tool_registry
-
             return await default_tool_registry.call(self.name, args)
-        from ...tools import call_tool
 
         return await call_tool(self.name, args, session_id=self._session_id)
 
@@ -145,8 +141,6 @@ def _tool_score(name: str, result: Any, *, with_feedback: bool) -> Any:
     if isinstance(result, (int, float)):
         return float(result)
     if isinstance(result, dict) and isinstance(result.get("score"), (int, float, bool)):
-        import dspy
-
         feedback = result.get("feedback")
         if feedback is None or not with_feedback:
             return float(result["score"])
@@ -210,8 +204,6 @@ class JobMetric:
 def metric_error(failure: MetricFailed) -> BridgeError:
     """The error the host sees for a failing metric: the tool's own typed error, or the
     Python exception (its type and traceback kept), with the metric named in the message."""
-    from ...errors import as_bridge_error
-
     err = as_bridge_error(failure.original)
     err.message = failure.where
     err.args = (failure.where,)

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import FailedPreconditionError, InvalidArgumentError
+from dspy.teleprompt import BootstrapFewShot
+from dspy.teleprompt.gepa.gepa import AUTO_RUN_SETTINGS as GEPA_AUTO_RUN_SETTINGS
+from dspy.teleprompt.mipro_optimizer_v2 import AUTO_RUN_SETTINGS as MIPRO_AUTO_RUN_SETTINGS
 
 __all__ = ["OPTIMIZERS", "OptimizerSpec", "optimizer_spec", "split_params"]
 
@@ -45,7 +48,6 @@ class OptimizerSpec:
         cls = self.cls()
         init = [p for p in _named(cls.__init__) if p not in _SUPPLIED | _REFUSED]
         if self.name == "KNNFewShot":  # its **kwargs go to BootstrapFewShot
-            from dspy.teleprompt import BootstrapFewShot
 
             init += [p for p in _named(BootstrapFewShot.__init__) if p not in _SUPPLIED | _REFUSED | set(init)]
         init += list(self.extra_params)
@@ -157,22 +159,18 @@ def _gepa(o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_va
     if o.max_full_evals is not None:
         return int(o.max_full_evals) * (n_train + (n_val or 0))
     if o.auto is not None:
-        from dspy.teleprompt.gepa.gepa import AUTO_RUN_SETTINGS
-
-        return int(o.auto_budget(num_preds=n_pred, num_candidates=AUTO_RUN_SETTINGS[o.auto]["n"], valset_size=n_val or n_train))
+        return int(o.auto_budget(num_preds=n_pred, num_candidates=GEPA_AUTO_RUN_SETTINGS[o.auto]["n"], valset_size=n_val or n_train))
     return None
 
 
 def _mipro(o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_val: int | None, n_pred: int) -> int | None:
-    from dspy.teleprompt.mipro_optimizer_v2 import AUTO_RUN_SETTINGS
-
     if n_val is None:
         n_val = min(1000, max(1, int(n_train * 0.8)))
         n_train -= n_val
     zeroshot = int(comp.get("max_bootstrapped_demos", o.max_bootstrapped_demos)) == 0 and int(comp.get("max_labeled_demos", o.max_labeled_demos)) == 0
     if o.auto is not None:
-        n = AUTO_RUN_SETTINGS[o.auto]["n"]
-        n_val = min(n_val, AUTO_RUN_SETTINGS[o.auto]["val_size"])
+        n = MIPRO_AUTO_RUN_SETTINGS[o.auto]["n"]
+        n_val = min(n_val, MIPRO_AUTO_RUN_SETTINGS[o.auto]["val_size"])
         trials = int(max(2 * (n_pred * (1 if zeroshot else 2)) * math.log2(n), 1.5 * n))
         minibatch = n_val > 50
     else:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._cancel import StopFlag
+from dspy.utils.callback import BaseCallback
 
 __all__ = ["JobProgress", "job_callback", "optimizer_log_handler"]
 
@@ -99,8 +100,6 @@ def job_callback(progress: JobProgress, stop: StopFlag) -> Any:
     """A DSPy callback: a stop checkpoint before every LM and module call, LM calls counted per
     model, and each ``Evaluate`` score. (DSPy swallows ``Exception``s from callbacks, not the
     ``BaseException`` the stop flag raises.)"""
-    from dspy.utils.callback import BaseCallback
-
     class _JobCallback(BaseCallback):
         def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
             stop.check()

@@ -25,6 +25,7 @@ __all__ = [
     "Violation",
     "assert_valid",
     "compile_space",
+    "is_active",
     "sample",
     "validate",
 ]
@@ -335,7 +336,9 @@ def compile_space(document: Mapping[str, Any] | Space) -> Space:
 # Validation
 
 
-def _is_active(var: Variable, values: Mapping[str, Any]) -> bool:
+def is_active(var: Variable, values: Mapping[str, Any]) -> bool:
+    """Whether ``var`` takes part in the configuration ``values`` (its ``active_when`` holds;
+    a condition that names a variable missing from ``values`` does not)."""
     if var.active_when is None:
         return True
     if any(r not in values for r in var.active_refs):
@@ -381,7 +384,7 @@ def validate(space: Mapping[str, Any] | Space, config: Mapping[str, Any]) -> Val
     bad: set[str] = set()
     for var in sp.variables:
         path = f"variables[{var.index}]"
-        active = _is_active(var, values)
+        active = is_active(var, values)
         present = var.name in config
         if not active:
             if present:
@@ -507,7 +510,7 @@ def _draw(var: Variable, rng: Rng, values: dict[str, Any], space: Space) -> tupl
 def _attempt(space: Space, rng: Rng) -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     for var in space.variables:
-        if not _is_active(var, values):
+        if not is_active(var, values):
             continue
         ok, value = _draw(var, rng, values, space)
         if not ok:

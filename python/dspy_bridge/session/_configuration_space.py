@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-from ..errors import InvalidArgumentError
-from ..values import decode_value, encode_value
-from ._space import compile_space
+from .._gen.dspy_bridge.v1 import configuration_pb2
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..session import SessionContext
+from ..errors import InvalidArgumentError
+from ..spaces import compile_space
+from ..values import decode_value, encode_value
+
+if TYPE_CHECKING:  # pragma: no cover - the context imports this module to make its handles
+    from ._context import SessionContext
 
 __all__ = ["ConfigurationSpace"]
 
@@ -94,8 +96,6 @@ class ConfigurationSpace:
     async def register(self) -> None:
         """Registers the space with the host: its variables are created in the session with
         their defaults, all in one commit."""
-        from .._gen.dspy_bridge.v1 import configuration_pb2
-
         definition = self.definition()
         compile_space(definition)  # the same checks the host makes, with the same error paths
         ctx = self._session_context
@@ -111,8 +111,6 @@ class ConfigurationSpace:
         """Validates the configuration these values produce (the current ones overlaid) and
         writes them in one commit; returns the new version. ConstraintViolationError (a
         ValueError) names the violated clause; nothing is written then."""
-        from .._gen.dspy_bridge.v1 import configuration_pb2
-
         ctx = self._session_context
         reply = await ctx._call(
             "ApplyConfiguration",
@@ -129,8 +127,6 @@ class ConfigurationSpace:
 
     async def get_current_values(self) -> dict[str, Any]:
         """The current values of the space's variables."""
-        from .._gen.dspy_bridge.v1 import configuration_pb2
-
         ctx = self._session_context
         info = await ctx._call("GetConfiguration", configuration_pb2.GetConfigurationRequest(session_id=ctx.session_id, name=self.name))
         self.version = int(info.version)
@@ -138,8 +134,6 @@ class ConfigurationSpace:
 
     async def sample(self, seed: Optional[int] = None) -> dict[str, Any]:
         """A random valid configuration (reproducible for a seed)."""
-        from .._gen.dspy_bridge.v1 import configuration_pb2
-
         ctx = self._session_context
         reply = await ctx._call(
             "SampleConfiguration",
@@ -150,8 +144,6 @@ class ConfigurationSpace:
 
     async def validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``{"ok": bool, "violations": [...]}`` for the configuration these values would produce."""
-        from .._gen.dspy_bridge.v1 import configuration_pb2
-
         ctx = self._session_context
         reply = await ctx._call(
             "ValidateConfiguration",
