@@ -1,5 +1,11 @@
 """dspy-bridge, Python side: the worker server, values and errors shared with the TypeScript host,
-and ``SessionContext`` for a session's variables."""
+and ``SessionContext`` for a session's variables.
+
+Names and forms the code calls DSPex's (``VariableManager``, ``ToolBridge``, the adapter
+commands, the value forms it accepts, ...) are kept so that Python code written for DSPex, the
+Elixir DSPy bridge whose Python API this package carries on, runs here unchanged, even where
+the rest of the API would say it differently; docs/seed-conformance.md lists each with its test.
+"""
 
 from __future__ import annotations
 

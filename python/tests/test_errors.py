@@ -415,7 +415,7 @@ def test_registered_translators_type_foreign_exceptions_at_the_boundary() -> Non
         errors._translators.remove(translate)
 
 
-# --- the seed's gRPC view: e.code(), e.details(), except grpc.RpcError ----------------------
+# --- DSPex's gRPC view: e.code(), e.details(), except grpc.RpcError ----------------------
 
 
 @pytest.mark.parametrize("row", CLASS_ROWS, ids=_row_id)

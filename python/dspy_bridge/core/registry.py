@@ -182,7 +182,7 @@ def type_problem(value: Any, annotation: Any) -> str | None:
 class CommandRegistry:
     def __init__(self) -> None:
         self._commands: dict[str, Command] = {}
-        # Names registered with yields=True (the seeds' generic adapter commands such as
+        # Names registered with yields=True (DSPex's generic adapter commands such as
         # `generate`): a user's own command of that name replaces them instead of failing.
         self._yielding: set[str] = set()
 
@@ -279,7 +279,7 @@ def command(
     command's thread gets a copy of its context): ``asyncio.current_task()``,
     ``asyncio.timeout`` and context variables behave as in any asyncio program.
     - ``yields=True``: a later command of the same name (yours) replaces this one instead of
-      failing (the bridge's generic seed commands such as ``generate`` use it).
+      failing (the bridge's generic DSPex commands such as ``generate`` use it).
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:

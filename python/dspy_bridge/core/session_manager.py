@@ -1,9 +1,9 @@
-"""The architecture seed's ``SessionManager``, ``SessionInfo`` and ``BaseAdapter``.
+"""DSPex's ``SessionManager``, ``SessionInfo`` and ``BaseAdapter``.
 
 Sessions belong to the host: it creates them, expires them after their TTL and deletes them
-(docs/variables.md). ``SessionManager`` is the seed's in-process bookkeeping over that: it
+(docs/variables.md). ``SessionManager`` is DSPex's in-process bookkeeping over that: it
 opens a blocking context per session (a ``SyncSessionContext``, whose ``get_variable``,
-``set_variable`` and ``call_tool`` are the seed's synchronous ``SessionContext`` methods) and
+``set_variable`` and ``call_tool`` are DSPex's synchronous ``SessionContext`` methods) and
 knows which of its sessions the host has since expired::
 
     manager = SessionManager()                    # the host of DSPY_BRIDGE_ADDRESS / DSPY_BRIDGE_TOKEN
@@ -41,7 +41,7 @@ class SessionInfo:
 
 
 class SessionManager:
-    """The seed's session lifecycle, over the host's sessions (see the module docstring)."""
+    """DSPex's session lifecycle, over the host's sessions (see the module docstring)."""
 
     def __init__(self, address: Optional[str] = None, token: Optional[str] = None, *, default_ttl: int = 3600) -> None:
         self._address = address
@@ -148,7 +148,7 @@ class SessionManager:
 
 
 class BaseAdapter(ABC):
-    """The seed's base of adapters: a ``SessionManager``, a ``VariableManager`` and a
+    """DSPex's base of adapters: a ``SessionManager``, a ``VariableManager`` and a
     ``ToolRegistry``, ``initialize(config)``, and the commands a subclass handles."""
 
     def __init__(self) -> None:

@@ -1,19 +1,19 @@
-"""The seeds' DSPy adapter commands, under the seeds' names (docs/dspy.md#the-seeds-adapter-commands).
+"""DSPex's DSPy adapter commands, under DSPex's names (docs/dspy.md#the-seeds-adapter-commands).
 
 Two seeds describe a DSPy adapter running in the workers:
 
-* the adapter seed (``python-dspy-adapter``): ``configure_lm(provider, config)``,
+* DSPex's DSPy adapter: ``configure_lm(provider, config)``,
   ``execute_module(module, signature, inputs, config)``, ``create_program(signature,
   modules, config)``, ``execute_program(program_id, inputs)`` and the host's prompt-only
   ``generate(prompt, module=..., signature=...)``;
-* the architecture seed (``python-architecture``): ``check_dspy``, ``configure_lm(model_type,
+* DSPex's Python architecture: ``check_dspy``, ``configure_lm(model_type,
   **kwargs)``, ``call_dspy``, ``discover_dspy_schema``, ``list_dspy_modules``,
   ``bind_dspy_variable``, ``enhanced_predict`` and ``enhanced_chain_of_thought``, and the
   ``DSPyAdapter`` class that routes them (``get_supported_commands``, ``handle_command``).
 
 They are worker commands (``bridge.execute("execute_module", {...})``) built on the same
 machinery as the host's ``dspy.*`` API: the same module builder, per-call ``dspy.context``
-(concurrent calls never share settings), typed errors. What they add over the seeds' sketch:
+(concurrent calls never share settings), typed errors. What they add over DSPex's sketch:
 a signature must have an input and an output field, a call must give every input field
 (DSPy itself only warns), an option nothing uses is reported instead of dropped, LMs are
 named by spec (``dspy.OpenAI``/``dspy.Claude`` are gone from DSPy; API keys travel as the name
@@ -60,7 +60,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# -- LMs: the seed's configure_lm ------------------------------------------------------------
+# -- LMs: DSPex's configure_lm ------------------------------------------------------------
 
 _PROVIDERS: dict[str, tuple[str, str, str]] = {
     # provider -> (LiteLLM prefix, default model, environment variable of its key)
@@ -143,8 +143,8 @@ def configure_lm(
     ctx: Optional[CommandContext] = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """The seeds' ``configure_lm``: ``(provider, config)`` (adapter seed) or ``(model_type,
-    **kwargs)`` (architecture seed). The LM is built now (a bad option fails here) and used by
+    """DSPex's ``configure_lm``: ``(provider, config)`` (DSPex's adapter) or ``(model_type,
+    **kwargs)`` (DSPex's architecture). The LM is built now (a bad option fails here) and used by
     this session's adapter commands (called with a session), or by this worker's calls
     without a session or LM of their own. Prefer ``bridge.dspy.configureLM`` on the host for
     a whole pool: a worker's setting is lost when the worker is replaced."""
@@ -179,7 +179,7 @@ def _build(module: str, signature: Any, config: Optional[dict[str, Any]]) -> tup
     ignored: list[str] = []
     if short in ("Predict", "ChainOfThought"):
         # Their **config is the LM call's kwargs: keep only LM parameters there, report the rest
-        # (the seed's generate passes max_hops=3 to ChainOfThought, which has no such thing).
+        # (DSPex's generate passes max_hops=3 to ChainOfThought, which has no such thing).
         ignored = [k for k in config if k not in LM_PARAMETERS and k != "tools"]
         for k in ignored:
             config.pop(k)
@@ -222,7 +222,7 @@ async def execute_module(
     lm: Optional[dict] = None,
     ctx: Optional[CommandContext] = None,
 ) -> dict[str, Any]:
-    """The adapter seed's ``execute_module``: builds ``module`` (``"dspy.Predict"``,
+    """DSPex's ``execute_module``: builds ``module`` (``"dspy.Predict"``,
     ``"dspy.ChainOfThought"``, ``"dspy.ReAct"``, ``"dspy.ProgramOfThought"``,
     ``"dspy.MultiChainComparison"``, ...) over ``signature`` and runs it once on ``inputs``.
     Returns ``{fields, usage, latency_ms, lm, ...}``; options a module does not take come
@@ -242,7 +242,7 @@ async def generate(
     ctx: Optional[CommandContext] = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """The adapter seed's prompt-only ``generate(prompt, module: ..., signature: ...)``: the
+    """DSPex's prompt-only ``generate(prompt, module: ..., signature: ...)``: the
     prompt fills the signature's one input field (default signature ``"input -> output"``);
     ``text`` is its first output field. Other options go to the module as its ``config``
     (those it does not use are listed in ``ignored_options``)."""
@@ -268,7 +268,7 @@ _STAGES: contextvars.ContextVar[Optional[list[tuple[str, Any]]]] = contextvars.C
 
 
 class Pipeline(dspy.Module):
-    """The adapter seed's multi-module program (``modules: ["dspy.ChainOfThought",
+    """DSPex's multi-module program (``modules: ["dspy.ChainOfThought",
     "dspy.Predict"]``): the modules run in order over the signature; each stage after the
     first also receives the previous stage's outputs as ``previous_<field>`` inputs, to improve
     on them. The prediction is the last stage's fields; each stage's prediction is collected
@@ -377,7 +377,7 @@ async def create_program(
     program_id: Optional[str] = None,
     ctx: Optional[CommandContext] = None,
 ) -> dict[str, Any]:
-    """The adapter seed's stateful program: ``modules`` (default ``["dspy.Predict"]``) run as
+    """DSPex's stateful program: ``modules`` (default ``["dspy.Predict"]``) run as
     a pipeline over ``signature`` (see :class:`Pipeline`), kept in this session's worker
     under ``program_id`` (generated when not given). Returns ``{id, program_id, signature,
     modules, stages, ...}``."""
@@ -408,7 +408,7 @@ def _adapter_program(ctx: Optional[CommandContext], program_id: str) -> _Adapter
 async def execute_program(
     program_id: str, inputs: Optional[dict] = None, lm: Optional[dict] = None, ctx: Optional[CommandContext] = None
 ) -> dict[str, Any]:
-    """The adapter seed's ``execute_program``: runs a program of ``create_program`` on
+    """DSPex's ``execute_program``: runs a program of ``create_program`` on
     ``inputs`` (every input field of its signature is required). Returns the last stage's
     ``fields`` and each stage's under ``stages``."""
     p = _adapter_program(ctx, program_id)
@@ -428,7 +428,7 @@ async def execute_program(
     return result
 
 
-# -- the architecture seed's commands ------------------------------------------------------------
+# -- DSPex's commands ------------------------------------------------------------
 
 
 @command(name="check_dspy", yields=True)
@@ -442,7 +442,7 @@ def check_dspy() -> dict[str, Any]:
 async def call_dspy(
     module_path: str, function_name: str, args: Optional[list] = None, kwargs: Optional[dict] = None, lm: Optional[dict] = None, ctx: Optional[CommandContext] = None
 ) -> dict[str, Any]:
-    """The architecture seed's universal caller: ``module_path.function_name(*args,
+    """DSPex's universal caller: ``module_path.function_name(*args,
     **kwargs)`` for DSPy's own public API (the rules of ``dspy.call``: no pickles, no code
     execution, no shared settings). Returns ``{"success": True, "result": ...}``; failures
     raise typed errors."""
@@ -525,7 +525,7 @@ async def bind_dspy_variable(program_id: str, attribute: str, variable_name: str
 
 
 async def _enhanced(module: str, signature: str, inputs: dict[str, Any], ctx: Optional[CommandContext], lm: Optional[dict]) -> dict[str, Any]:
-    """The architecture seed's EnhancedWorkflows: the session's ``temperature`` variable
+    """DSPex's EnhancedWorkflows: the session's ``temperature`` variable
     (0.7 when it has none) for the call, and the first output stored in the session's
     ``last_prediction`` variable (created as a string)."""
     temperature = 0.7
@@ -544,9 +544,9 @@ async def _enhanced(module: str, signature: str, inputs: dict[str, Any], ctx: Op
 
 @command(name="enhanced_predict", yields=True)
 async def enhanced_predict(signature: str, lm: Optional[dict] = None, ctx: Optional[CommandContext] = None, **inputs: Any) -> dict[str, Any]:
-    """The architecture seed's ``enhanced_predict(signature, **inputs)``: ``dspy.Predict``
+    """DSPex's ``enhanced_predict(signature, **inputs)``: ``dspy.Predict``
     with the session's ``temperature``, its answer kept in ``last_prediction``."""
-    inputs.pop("session_id", None)  # the seed passes it among the inputs; the call's session is used
+    inputs.pop("session_id", None)  # DSPex code passes it among the inputs; the call's session is used
     return await _enhanced("Predict", signature, inputs, ctx, lm)
 
 
@@ -571,11 +571,11 @@ ADAPTER_COMMANDS = (
     "create_program",
     "execute_program",
 )
-"""Every command of this module: the architecture seed's eight, then the adapter seed's."""
+"""Every command of this module: the eight of DSPex's architecture, then those of its DSPy adapter."""
 
 
 class DSPyAdapter(BaseAdapter):
-    """The architecture seed's ``DSPyAdapter``: one object that answers the DSPy commands
+    """DSPex's ``DSPyAdapter``: one object that answers the DSPy commands
     (a ``BaseAdapter``, with its session manager, variable manager and tool registry).
 
     ``get_supported_commands()`` lists them; ``await handle_command(command, args)`` runs one

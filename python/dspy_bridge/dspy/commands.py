@@ -2,7 +2,7 @@
 
 One-off runs and streams of a DSPy module (``_running``), session programs (``_programs``),
 discovery and calls into DSPy's public API. Importing this module also registers the
-optimizer jobs' commands (``optimizer_jobs.commands``) and the seeds' adapter commands
+optimizer jobs' commands (``optimizer_jobs.commands``) and DSPex's adapter commands
 (``adapter``): the fork server imports this one module for all of them.
 """
 
@@ -17,7 +17,7 @@ from ..errors import AlreadyExistsError, InvalidArgumentError
 from ..core._lm_errors import lm_errors
 from ..session.worker_state import worker_sessions
 from ..tools import default_tool_registry, python_tools_as_dspy, typescript_tools
-from . import adapter as _adapter  # noqa: F401 - registers the seeds' adapter commands (check_dspy, execute_module, ...)
+from . import adapter as _adapter  # noqa: F401 - registers DSPex's adapter commands (check_dspy, execute_module, ...)
 from ._programs import Program, describe_program, find_program, save_program, session_programs
 from ._running import MODULE_TYPES, build_module, cached_module, call_public, describe, run_module, stream_module
 from ._signatures import check_inputs
@@ -103,7 +103,7 @@ async def dspy_create_program(
     """Creates a program in this session's worker. `bindings` ({attribute: variable}) make it
     variable-aware: before each run it syncs those session variables into every predictor's
     LM settings (temperature, max_tokens, model, …) — with no round trip when nothing changed.
-    `modules` (the adapter seed's multi-module program, module "Pipeline"): those modules run
+    `modules` (DSPex's multi-module program, module "Pipeline"): those modules run
     in order over the signature, each later one also given the previous one's outputs."""
     programs = session_programs(ctx).programs
     if program_id in programs and not replace:

@@ -6,7 +6,7 @@
     ├── FailedPreconditionError             → SessionError (also RuntimeError)
     └── InvalidArgumentError (also ValueError) → ValidationError
 
-The builtin co-parents are the seed's: binding a missing variable raises ``ValueError``
+The builtin co-parents are DSPex's: binding a missing variable raises ``ValueError``
 ("Variable 'x' not found"), a module without a session raises ``RuntimeError``.
 """
 
@@ -23,7 +23,7 @@ class VariableNotFoundError(NotFoundError, ValueError):
     """A bound (or to-be-bound) variable does not exist in the session.
 
     A ``NotFoundError`` (code 5, reason ``not_found``) and therefore a ``KeyError`` too, and a
-    ``ValueError`` (the seed's ``bind_to_variable`` raises ``ValueError("... not found ...")``).
+    ``ValueError`` (DSPex's ``bind_to_variable`` raises ``ValueError("... not found ...")``).
     ``variable_name`` names it; ``session_id`` is the session when known.
     """
 
@@ -41,7 +41,7 @@ class SessionError(FailedPreconditionError, RuntimeError):
     """The module cannot reach its session: none was given, it is closed, or the call
     cannot be made from here (e.g. a blocking read from the session's own event loop
     thread when the value is not cached). Code 9 ``failed_precondition``; also a
-    ``RuntimeError`` (the seed's "No session context available")."""
+    ``RuntimeError`` (DSPex's "No session context available")."""
 
 
 class ValidationError(InvalidArgumentError):

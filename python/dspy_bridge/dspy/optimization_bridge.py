@@ -1,4 +1,4 @@
-"""The seed's ``DSPyOptimizationBridge``: DSPy optimizers whose settings live in session
+"""DSPex's ``DSPyOptimizationBridge``: DSPy optimizers whose settings live in session
 variables, and DSPy module parameters turned into session variables.
 
     bridge = DSPyOptimizationBridge(ctx)
@@ -222,7 +222,7 @@ async def _compile_in_thread(optimizer: Any, student: Any, trainset: list[Any], 
 
 
 class DSPyOptimizationBridge:
-    """Enhanced bridge between session variables and DSPy optimization (the seed's class)."""
+    """Enhanced bridge between session variables and DSPy optimization (DSPex's class)."""
 
     def __init__(self, session_context: Any) -> None:
         self.session_context = session_context

@@ -71,7 +71,7 @@ def _norm(name: str) -> str:
 
 class _Registry(dict):  # type: ignore[type-arg]
     """``MODULE_REGISTRY``: a dict of canonical names that also answers aliases and loose
-    spellings (``MODULE_REGISTRY["COT"]``, ``"cot" in MODULE_REGISTRY``), as the seed's
+    spellings (``MODULE_REGISTRY["COT"]``, ``"cot" in MODULE_REGISTRY``), as DSPex's
     registry, which lists ``'COT'`` as a key of its own, does."""
 
     def __missing__(self, key: Any) -> ModuleSpec:
@@ -103,7 +103,7 @@ def _standard_registry() -> dict[str, ModuleSpec]:
         ModuleSpec("BestOfN", dspy.BestOfN, VariableAwareBestOfN),
         ModuleSpec("Refine", dspy.Refine, VariableAwareRefine),
     ]
-    # Names DSPy removed, listed as the seed lists them, mapped to their current equivalent.
+    # Names DSPy removed, listed as DSPex lists them, mapped to their current equivalent.
     for old, (new, notice) in DEPRECATED_MODULES.items():
         current = next(s for s in specs if s.name == new)
         specs.append(ModuleSpec(old, current.module_class, current.variable_aware_class, deprecated=notice))
@@ -146,7 +146,7 @@ class ModuleVariableResolver:
         requires_context: bool = True,
     ) -> ModuleSpec:
         """Registers (or replaces) a module type under ``name`` (plus ``aliases``). Any class is
-        accepted, as in the seed (a ``dspy.Module`` or not); a ``variable_aware_class`` is
+        accepted, as in DSPex (a ``dspy.Module`` or not); a ``variable_aware_class`` is
         instantiated with ``session_context=...``, so it should take that keyword (any
         ``VariableAwareMixin`` class does)."""
         if not isinstance(name, str) or not name.strip():

@@ -652,7 +652,7 @@ class VariableAwareMixin:
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """DSPy's ``forward`` when DSPy calls it (from ``module(...)``). Called directly, as
-        the seeds do (``await module.forward(...)``), it runs like ``module(...)`` — auto-sync
+        DSPex code does (``await module.forward(...)``), it runs like ``module(...)`` — auto-sync
         and bound LM settings included — and its Prediction may also be awaited."""
         if id(self) in _IN_CALL.get():
             return super().forward(*args, **kwargs)  # type: ignore[misc]

@@ -24,7 +24,7 @@ __all__ = ["TPEOptimizer", "TPE_OPTIONS"]
 _VIOLATION = "dspy_bridge.violation"
 
 TPE_OPTIONS = ("n_startup_trials", "n_initial_points", "n_ei_candidates", "multivariate", "consider_endpoints", "acquisition_function", "xi")
-"""Keys of ``optimizer_config`` the bayesian optimizer takes. The seed's Gaussian-process
+"""Keys of ``optimizer_config`` the bayesian optimizer takes. DSPex's Gaussian-process
 options map onto TPE's equivalents:
 
 * ``n_initial_points`` is ``n_startup_trials`` (random candidates before the model is used);

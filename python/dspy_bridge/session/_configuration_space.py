@@ -1,4 +1,4 @@
-"""``ConfigurationSpace``: the seed's Python handle on a configuration space registered in a
+"""``ConfigurationSpace``: DSPex's Python handle on a configuration space registered in a
 session. Define variables and constraints (chaining), ``register()`` them with the host
 (variables created in one commit), then ``apply`` (validated as a whole, one commit, a version
 bump), ``get_current_values``, ``sample`` and ``validate``.
@@ -40,7 +40,7 @@ class ConfigurationSpace:
     def add_variable(
         self,
         name: str,
-        type: str,  # noqa: A002 - the seed's name
+        type: str,  # noqa: A002 - DSPex's name
         default: Any,
         constraints: Optional[Mapping[str, Any]] = None,
         description: Optional[str] = None,
@@ -48,7 +48,7 @@ class ConfigurationSpace:
         active_when: Optional[Mapping[str, Any]] = None,
         log: bool = False,
     ) -> "ConfigurationSpace":
-        """Adds a variable; returns self for chaining. ``constraints`` as in the seed:
+        """Adds a variable; returns self for chaining. ``constraints`` as in DSPex:
         ``{"min", "max"}`` for numbers, ``{"choices": [...]}`` for choice and module."""
         kind = _TYPE_ALIASES.get(type)
         if kind is None:

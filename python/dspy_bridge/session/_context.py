@@ -306,12 +306,12 @@ class SessionContext:
         ``dspy_bridge.config.ConfigurationSpace``): define, ``register()``, ``apply()``, …"""
         return ConfigurationSpace(name, self)
 
-    # The seed's private calls behind ConfigurationSpace (its register/apply/get_current_values/sample).
+    # DSPex's private calls behind ConfigurationSpace (its register/apply/get_current_values/sample).
 
     async def _register_configuration(self, name: str, definition: Mapping[str, Any]) -> None:
-        """Registers a space from the seed's definition: ``{"variables": {name: {"type",
+        """Registers a space from DSPex's definition: ``{"variables": {name: {"type",
         "default", "constraints", "description"}}, "constraints": [...]}`` (or a list of
-        variable documents). A constraint given as code (the seed's ``{"logic": str(fn)}``)
+        variable documents). A constraint given as code (DSPex's ``{"logic": str(fn)}``)
         cannot be evaluated: ``InvalidArgumentError`` asking for a declarative condition."""
         space = self.configuration_space(name)
         variables = definition.get("variables") or {}
@@ -344,7 +344,7 @@ class SessionContext:
         return SessionTools(self)
 
     async def call_tool(self, name: str, **kwargs: Any) -> Any:
-        """Calls the tool ``name`` with ``kwargs`` within this session (the architecture seed's
+        """Calls the tool ``name`` with ``kwargs`` within this session (DSPex's
         ``SessionContext.call_tool(name, **kwargs)``): a TypeScript tool of the host (global or
         this session's), else a Python ``@tool`` of this process (inside a worker: the
         workers' tools). ``ToolNotFoundError`` (a ``NotFoundError``) for an unknown tool; the
@@ -581,7 +581,7 @@ class SessionContext:
 
     def set_tensor_framework(self, framework: Optional[str]) -> None:
         """Tensors read through this context come back as ``"numpy"`` arrays (the default),
-        ``"torch"`` or ``"tensorflow"`` tensors (the seed's ``:tensor`` → torch.Tensor or
+        ``"torch"`` or ``"tensorflow"`` tensors (DSPex's ``:tensor`` → torch.Tensor or
         tf.Tensor). ``InvalidArgumentError`` naming the package when it is not installed."""
         self._tensor_framework = None if framework in (None, "numpy") else _seed_values.check_framework(framework)
 
@@ -810,7 +810,7 @@ class SessionContext:
     async def register_variable(
         self,
         name: str,
-        type: str,  # noqa: A002 - the seed's parameter name
+        type: str,  # noqa: A002 - DSPex's parameter name
         initial_value: Any,
         constraints: Optional[dict[str, Any]] = None,
         metadata: Optional[dict[str, str]] = None,
@@ -857,8 +857,8 @@ class SessionContext:
         return await self._register(specs)
 
     def _wire(self, name: str, value: Any, type_hint: Optional[str] = None) -> Any:
-        """A value to write, in the host's form: a user-defined type's checks run, the seeds'
-        value forms are converted (variable_types.value_forms), a framework tensor is remembered."""
+        """A value to write, in the host's form: a user-defined type's checks run, the value
+        forms DSPex accepts are converted (variable_types.value_forms), a framework tensor is remembered."""
         key = self._ids.get(name, name)
         custom = self._custom.get(key)
         if custom is not None:
@@ -930,7 +930,7 @@ class SessionContext:
         if not result.ok:
             err = error_from_detail(result.error)
             if isinstance(err, VariableTypeError) and err.type == "tensor" and _seed_values.tensor_form(value) and not self._types.get(name):
-                # The variable's type was not known here: a tensor given in the seed's list or
+                # The variable's type was not known here: a tensor given in DSPex's list or
                 # {shape, data} form is sent again as the array it describes.
                 self._types[name] = "tensor"
                 request.updates[0].value.CopyFrom(self._encode_update(name, value, create_if_missing, type_hint))
@@ -1067,7 +1067,7 @@ class SessionContext:
 
     def set_default_objective(self, objective: Optional[str], **options: Any) -> None:
         """Sets the objective ``start_optimization`` uses when ``optimizer_config`` names none
-        (the seed's examples never name one): a TypeScript tool or a workers' Python ``@tool``,
+        (DSPex's examples never name one): a TypeScript tool or a workers' Python ``@tool``,
         called with ``{variable: candidate}`` and returning a number or ``{"score",
         "metrics"}``. ``options`` are defaults for the other run options (``direction``,
         ``seed``, ``patience``, ...) that an explicit ``optimizer_config`` overrides. ``None``
@@ -1102,7 +1102,7 @@ class SessionContext:
         ``{variable: candidate}``, returning a number or ``{"score", "metrics"}``; also
         ``direction`` ("maximize"/"minimize"), ``seed``, ``grid_points``, ``patience``. Without
         an ``objective`` key the one set with :meth:`set_default_objective` is used. Every
-        other key configures the optimizer (bayesian: ``n_startup_trials`` or the seed's
+        other key configures the optimizer (bayesian: ``n_startup_trials`` or DSPex's
         ``n_initial_points``, ``n_ei_candidates``, ``multivariate``, ``consider_endpoints``,
         ``acquisition_function`` "ei"/"pi", ``xi``; gradient: ``method`` "spsa" /
         "finite_difference", ``learning_rate``, ``perturbation``, ``initial``; a registered
@@ -1228,7 +1228,7 @@ class SessionContext:
 
     async def get_optimization_status(self, variable: str) -> dict[str, Any]:
         """``{is_optimizing, optimization_id, iteration, best_value, best_metrics, started_at,
-        last_update}`` as in the seed, plus ``best_score``, ``state``, ``error`` (message),
+        last_update}`` as in DSPex, plus ``best_score``, ``state``, ``error`` (message),
         ``exception`` (the typed failure or None), ``rejected`` (infeasible proposals),
         ``resumed`` (times a replacement worker took the run over), ``optimizer`` and
         ``total_time_s`` (time spent optimizing the variable over all its runs)."""
@@ -1484,7 +1484,7 @@ class SessionContext:
 
     async def export_variables(
         self,
-        format: str = "json",  # noqa: A002 - the seed's parameter name
+        format: str = "json",  # noqa: A002 - DSPex's parameter name
         include_history: bool = False,
         include_dependencies: bool = True,
         filter_pattern: Optional[str] = None,

@@ -1,4 +1,4 @@
-"""Proto messages <-> the plain dicts and values the seed's API returns."""
+"""Proto messages <-> the plain dicts and values DSPex's API returns."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def decode(value: Any, vtype: str = "", path: str = "value") -> Any:
 
 
 def string_map(metadata: Optional[Mapping[str, Any]], parameter: str = "metadata") -> dict[str, str]:
-    """Metadata travels as strings: other scalars are converted (``{'batch_num': 3}`` in the
-    seed's examples becomes ``{'batch_num': '3'}``)."""
+    """Metadata travels as strings: other scalars are converted (``{'batch_num': 3}`` in
+    DSPex's examples becomes ``{'batch_num': '3'}``)."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):

@@ -1,11 +1,11 @@
-"""Two usages the seeds write that the rest of the API would refuse:
+"""Two usages code written for DSPex uses that the rest of the API would refuse:
 
 * ``SessionContext("session_123", grpc.aio.insecure_channel(address))`` then ``await
   session.initialize()``: a channel without the host's token. When the host answers
   "unauthenticated" and a token is at hand (``core.host.resolve_token``), every call of that
   context carries it from then on (``HostClient``'s ``token_fallback``). A channel that
   already carries a token is never touched.
-* ``watch_task = asyncio.create_task(session.watch_variable("temperature"))`` (the seed's
+* ``watch_task = asyncio.create_task(session.watch_variable("temperature"))`` (DSPex's
   ``cancel_watch`` example) beside ``async for update in session.watch_variable(...)``: the
   watch is also a coroutine (``TaskableWatch``); run as a task it consumes its updates until
   the task is cancelled (``session.cancel_watch(watch_task)``) or the watch ends.

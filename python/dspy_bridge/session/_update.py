@@ -13,7 +13,7 @@ __all__ = ["VariableUpdate"]
 class VariableUpdate:
     """What ``watch_variable`` / ``watch_variables`` yield.
 
-    The seed's fields (``variable_id``, ``value``, ``old_value``, ``metadata``, ``timestamp``,
+    DSPex's fields (``variable_id``, ``value``, ``old_value``, ``metadata``, ``timestamp``,
     ``source``) plus:
 
     * ``name`` -- the variable's name (``variable_id`` is its host id, ``var_<name>_<rev>``);

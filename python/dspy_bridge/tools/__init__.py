@@ -7,7 +7,7 @@
   bridge service; ``SessionTools(session_context)`` for a session's own tools.
 - DSPy: ``typescript_tools()``, ``dspy_tool(spec)``, ``python_tools_as_dspy()`` give
   ``dspy.Tool`` objects (DSPy is imported only by these).
-- The architecture seed's interface: ``ToolRegistry.register_python_tool`` /
+- DSPex's interface: ``ToolRegistry.register_python_tool`` /
   ``register_elixir_tool`` / ``get_tool`` / ``list_tools`` / ``execute_tool`` with
   ``ToolInfo``, ``ToolBridge``, ``ToolNotFoundError`` and ``ToolExecutionError``.
 """

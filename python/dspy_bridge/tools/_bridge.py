@@ -1,13 +1,13 @@
-"""The architecture seed's ``ToolBridge``: calling host tools from Python and Python tools
+"""DSPex's ``ToolBridge``: calling host tools from Python and Python tools
 for the host, over one tool registry.
 
-The host (TypeScript here, Elixir in the seed) calls the Python tools of its **workers**: a
+The host (TypeScript here, Elixir in DSPex) calls the Python tools of its **workers**: a
 tool registered in a worker's ``default_tool_registry`` when the worker starts (``@tool`` in a
 module the workers load) is listed and callable from TypeScript at once — that is what
 ``register_python_tool_for_elixir`` does there. In another Python process it registers the
 tool locally (``handle_elixir_tool_call`` serves it); the host cannot reach into a client.
 
-Calls follow the seed's shapes: ``call_elixir_tool(session_id, name, params)`` returns the
+Calls follow DSPex's shapes: ``call_elixir_tool(session_id, name, params)`` returns the
 tool's result (from a coroutine it returns an awaitable: ``await bridge.call_elixir_tool(...)``,
 or use ``acall_elixir_tool``); ``handle_elixir_tool_call`` answers ``{"success": True,
 "result": ...}`` or ``{"success": False, "error": "..."}``. Failures of ``call_elixir_tool``
@@ -71,7 +71,7 @@ class ToolBridge:
                 if hasattr(result, "__await__"):
                     result = await result
                 return {"success": True, "result": result}
-            except Exception as exc:  # noqa: BLE001 - the seed answers failures as data
+            except Exception as exc:  # noqa: BLE001 - DSPex answers failures as data
                 logger.error("Python tool %r failed: %s", tool_name, exc)
                 return {"success": False, "error": str(exc)}
 

@@ -1,4 +1,4 @@
-"""The architecture seed's tool exceptions, in the bridge's error tree:
+"""DSPex's tool exceptions, in the bridge's error tree:
 ``ToolNotFoundError`` is a ``NotFoundError`` (so a ``KeyError``: code 5, reason ``not_found``);
 ``ToolExecutionError`` wraps what a tool raised (code 2, reason ``python_error``) with the
 original as ``__cause__``."""

@@ -211,14 +211,14 @@ class ToolRegistry:
     def __len__(self) -> int:
         return len(self._tools)
 
-    # -- the architecture seed's interface ---------------------------------------------------
+    # -- DSPex's interface ---------------------------------------------------
 
     def set_bridge(self, bridge: Any) -> None:
         """The ``ToolBridge`` that host (TypeScript) tools registered here are called through."""
         self.__dict__["_bridge"] = bridge
 
     def register_python_tool(self, name: str, func: Callable[..., Any], metadata: ToolMetadata | None = None) -> None:
-        """Registers ``func`` as the Python tool ``name`` (the seed's form of ``register``);
+        """Registers ``func`` as the Python tool ``name`` (DSPex's form of ``register``);
         ``metadata.description`` overrides the docstring's."""
         metadata = metadata if metadata is not None else getattr(func, "_tool_metadata", None)
         registered = self.register(func, name=name, description=(metadata.description or None) if metadata else None, replace=True)
@@ -226,7 +226,7 @@ class ToolRegistry:
         self.__dict__.setdefault("_python_extra", {})[registered.name] = (extra, dict(metadata.returns) if metadata else {})
 
     def register_elixir_tool(self, session_id: str, name: str, description: str = "", parameters: list[dict[str, Any]] | None = None) -> None:
-        """Makes the host's (TypeScript: the seed's Elixir) tool ``name`` callable through this
+        """Makes the host's (TypeScript: DSPex's Elixir) tool ``name`` callable through this
         registry for ``session_id``; calls go through the bridge (``set_bridge``) or, without
         one, through the host's bridge service (``call_tool``)."""
         registry = self
@@ -256,7 +256,7 @@ class ToolRegistry:
         )
 
     def get_tool(self, name: str, session_id: str | None = None) -> ToolInfo:
-        """The seed's lookup: the session's host tools first, then this registry's Python tools;
+        """DSPex's lookup: the session's host tools first, then this registry's Python tools;
         ``ToolNotFoundError`` otherwise."""
         session_tools = self.__dict__.get("_session_tools", {})
         if session_id and name in session_tools.get(session_id, {}):
@@ -270,7 +270,7 @@ class ToolRegistry:
         return tools
 
     def execute_tool(self, name: str, params: Mapping[str, Any] | None = None, session_id: str | None = None) -> Any:
-        """The seed's synchronous call: runs the tool with ``params`` and returns its result
+        """DSPex's synchronous call: runs the tool with ``params`` and returns its result
         (called from a coroutine, it returns an awaitable instead: ``await
         registry.execute_tool(...)``). ``ToolNotFoundError`` for an unknown tool,
         ``InvalidArgumentError`` for bad parameters, ``ToolExecutionError`` (the tool's own
@@ -285,7 +285,7 @@ class ToolRegistry:
             async def run_python() -> Any:
                 try:
                     return await self.call(name, params, session_id=session_id)
-                except Exception as exc:  # noqa: BLE001 - the seed wraps every failure of the tool
+                except Exception as exc:  # noqa: BLE001 - DSPex wraps every failure of the tool
                     raise _execution_error(name, exc) from exc
 
             if not found.is_async and not (found.blocking):
@@ -447,7 +447,7 @@ default_tool_registry = ToolRegistry()
 
 @dataclass
 class ToolMetadata:
-    """The architecture seed's tool metadata (``register_python_tool(name, func, metadata)``)."""
+    """DSPex's tool metadata (``register_python_tool(name, func, metadata)``)."""
 
     description: str = ""
     parameters: list[dict[str, Any]] = field(default_factory=list)
@@ -457,8 +457,8 @@ class ToolMetadata:
 
 @dataclass
 class ToolInfo:
-    """The architecture seed's view of a tool: ``language`` is ``"python"`` (a tool of this
-    registry) or ``"typescript"`` (a host tool; the seed's ``"elixir"``), ``handler`` calls it."""
+    """DSPex's view of a tool: ``language`` is ``"python"`` (a tool of this
+    registry) or ``"typescript"`` (a host tool; DSPex's ``"elixir"``), ``handler`` calls it."""
 
     name: str
     description: str
@@ -478,7 +478,7 @@ def _parameter_list(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _run_or_return(awaitable: Any) -> Any:
-    """The seed's tool calls are synchronous: from synchronous code run ``awaitable`` to its
+    """DSPex's tool calls are synchronous: from synchronous code run ``awaitable`` to its
     result here; from a coroutine (a running loop in this thread) return it to be awaited."""
     try:
         asyncio.get_running_loop()

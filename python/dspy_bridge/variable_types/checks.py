@@ -60,7 +60,7 @@ DEFAULT_NORM_TOLERANCE = 1e-6
 """Default relative tolerance of the embedding ``norm`` constraint."""
 
 NORM_NAMES = ("unit", "l2", "l1")
-"""The embedding ``norm`` constraint's names (the architecture seed's): "unit" and "l2" are L2
+"""The embedding ``norm`` constraint's names (DSPex's): "unit" and "l2" are L2
 norm 1, "l1" is L1 norm 1."""
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -332,7 +332,7 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
                 raise _bad("normalize", f"embedding constraint 'normalize' must be true or false, got {_show(given['normalize'])}")
             out["normalize"] = given["normalize"]
         if "norm" in given and isinstance(given["norm"], str):
-            # the seed's names: "unit" and "l2" (L2 norm 1), "l1" (L1 norm 1)
+            # DSPex's names: "unit" and "l2" (L2 norm 1), "l1" (L1 norm 1)
             if given["norm"] not in NORM_NAMES:
                 names = ", ".join(f'"{n}"' for n in NORM_NAMES)
                 raise _bad("norm", f"embedding constraint 'norm' must be a number >= 0 or one of {names}, got {_show(given['norm'])}")
@@ -381,7 +381,7 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
             if out.get("dtype") == "bool":
                 raise _bad("range", "tensor constraint 'range' applies to numeric dtypes only, not bool")
             out["range"] = _range(t, given["range"])
-        # the seed's element bounds (either or both; `range` is both at once)
+        # DSPex's element bounds (either or both; `range` is both at once)
         for key in ("min_value", "max_value"):
             if key in given:
                 if out.get("dtype") == "bool":

@@ -1,4 +1,4 @@
-"""The architecture seed's type system: ``BaseType`` handlers, ``TensorType`` and
+"""DSPex's type system: ``BaseType`` handlers, ``TensorType`` and
 ``EmbeddingType``, and user-defined types registered with ``register_type``.
 
 The host owns the built-in types (float, integer, string, boolean, choice, module, list, map,
@@ -10,8 +10,8 @@ Python client that registers or writes such a variable runs the handler's ``vali
 (``dspy_bridge.type``, ``dspy_bridge.constraints``), so any ``SessionContext`` that reads the
 variable knows it.
 
-What the seed does that this does not: ``serialize``/``deserialize`` never use pickle (the
-seed's ``TensorType`` pickles): tensors are ``.npy`` bytes loaded with ``allow_pickle=False``,
+What DSPex does that this does not: ``serialize``/``deserialize`` never use pickle (DSPex's
+``TensorType`` pickles, and unpickling runs code a sender chose): tensors are ``.npy`` bytes loaded with ``allow_pickle=False``,
 embeddings their float32 bytes.
 """
 
@@ -48,7 +48,7 @@ CUSTOM_CONSTRAINTS_KEY = "dspy_bridge.constraints"
 
 
 class BaseType(ABC):
-    """The seed's type handler interface. Subclass it for a type of your own and register it
+    """DSPex's type handler interface. Subclass it for a type of your own and register it
     (``register_type("probability", ProbabilityType)``); ``base_type`` is the host type its
     values are stored as (default ``"string"``)."""
 
@@ -142,7 +142,7 @@ class TensorType(BaseType):
 
 class EmbeddingType(BaseType):
     """Embedding vectors: a list/tuple of numbers or a 1-D array, as a list of floats (the
-    seed's form). Constraints: ``dimensions``, ``norm`` (``"unit"``, ``"l1"``, ``"l2"``),
+    form DSPex uses). Constraints: ``dimensions``, ``norm`` (``"unit"``, ``"l1"``, ``"l2"``),
     ``range`` (the host checks them too)."""
 
     base_type: ClassVar[str] = "embedding"
@@ -194,7 +194,7 @@ _BUILT_IN = set(VARIABLE_TYPES) | set(TYPE_ALIASES)
 
 
 class TypeRegistry:
-    """Type handlers by name: the seed's ``TensorType`` and ``EmbeddingType`` for the built-in
+    """Type handlers by name: DSPex's ``TensorType`` and ``EmbeddingType`` for the built-in
     ``tensor`` and ``embedding``, and the user-defined types (any other name)."""
 
     def __init__(self) -> None:

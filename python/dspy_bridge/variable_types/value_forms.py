@@ -1,12 +1,12 @@
-"""The seeds' value forms, converted on the client before a value is sent (and, for tensors,
+"""DSPex's value forms, converted on the client before a value is sent (and, for tensors,
 after one is read). The host's types stay strict (docs/variables-types.md); these are what the
-Python API accepts on top, as the seeds' type tables say:
+Python API accepts on top, as DSPex's type tables say:
 
 * a ``tensor`` given as a (nested) list or tuple, or as ``{"shape": [...], "data": [...]
-  [, "dtype": "float32"]}`` (the architecture seed's ``TensorType.validate``) is sent as the
+  [, "dtype": "float32"]}`` (DSPex's ``TensorType.validate``) is sent as the
   ``np.ndarray`` it describes;
 * a ``map`` (``dict``) with keys that are not strings has them converted to strings, at every
-  level ("Keys converted to strings", the variables seed's type table);
+  level ("Keys converted to strings", DSPex's type table);
 * a torch, TensorFlow or JAX tensor is sent as its numpy array ("``:tensor`` → torch.Tensor or
   tf.Tensor, framework-specific"); a variable this client wrote with a torch (TensorFlow)
   tensor is read back as one, and ``SessionContext.set_tensor_framework("torch")`` makes every
@@ -97,7 +97,7 @@ def to_wire(value: Any, vtype: str, name: str = "value") -> Any:
 
 
 def tensor_form(value: Any) -> bool:
-    """Whether ``value`` is one of the seed's tensor forms the host would refuse as such."""
+    """Whether ``value`` is one of DSPex's tensor forms the host would refuse as such."""
     return isinstance(value, (list, tuple)) or (isinstance(value, Mapping) and "shape" in value and "data" in value)
 
 

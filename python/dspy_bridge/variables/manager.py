@@ -1,8 +1,8 @@
-"""The architecture seed's ``VariableManager`` and ``SessionVariableScope``.
+"""DSPex's ``VariableManager`` and ``SessionVariableScope``.
 
-The seed sketches a Python-side variable store that syncs to the host; here the host owns the
+DSPex has a Python-side variable store that syncs to the host; here the host owns the
 variables (types, constraints, versions: docs/variables.md), so these are synchronous facades
-over a ``SyncSessionContext`` per session, with the seed's method names::
+over a ``SyncSessionContext`` per session, with DSPex's method names::
 
     manager = VariableManager()                       # DSPY_BRIDGE_ADDRESS / DSPY_BRIDGE_TOKEN
     manager.register_type("probability", ProbabilityType)
@@ -75,7 +75,7 @@ class SessionVariableScope:
 
 
 class VariableManager:
-    """The seed's main interface for variable operations: ``get_session_scope(session_id)``
+    """DSPex's main interface for variable operations: ``get_session_scope(session_id)``
     and ``register_type``. ``address``/``token`` name the host (default: the environment)."""
 
     def __init__(self, address: Optional[str] = None, token: Optional[str] = None, *, types: Optional[TypeRegistry] = None) -> None:
@@ -87,7 +87,7 @@ class VariableManager:
         self._config: dict[str, Any] = {}
 
     def initialize(self, config: Optional[dict[str, Any]] = None) -> None:
-        """The seed's initialization: ``config`` may give ``address`` and ``token``; the default
+        """DSPex's initialization: ``config`` may give ``address`` and ``token``; the default
         types are registered."""
         config = dict(config or {})
         self._config = config

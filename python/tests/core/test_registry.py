@@ -86,7 +86,7 @@ def test_duplicate_names_are_refused(reg: CommandRegistry) -> None:
 
 
 def test_a_yielding_command_gives_way_to_a_users_own(reg: CommandRegistry) -> None:
-    """The seeds' generic adapter commands (generate, configure_lm, ...) must not stop a user
+    """DSPex's generic adapter commands (generate, configure_lm, ...) must not stop a user
     module that defines a command of the same name from loading."""
 
     @command("generate", registry=reg, yields=True)

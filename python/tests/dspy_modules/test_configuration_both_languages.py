@@ -1,8 +1,8 @@
-"""The seed's end-to-end configuration example across both languages: a ReAct configuration
+"""DSPex's end-to-end configuration example across both languages: a ReAct configuration
 space defined and registered in Python, applied from Python and from TypeScript (the real TS
 API, ``session.configurations.get(name).apply``), and a variable-aware ReAct in Python picks up
 every applied configuration on its next call, also one the host sampled from the space (what
-the seed's host-side optimizer does)."""
+DSPex's host-side optimizer does)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ async def test_a_python_space_applied_from_both_languages_reaches_a_react_module
     assert await run() == (1.1, 8, 4000)
     assert await config.get_current_values() == {"temperature": 1.1, "max_iters": 8, "max_tokens": 4000}
 
-    # as the seed's host-side optimizer would: sample the space in TypeScript and apply the sample
+    # as DSPex's host-side optimizer would: sample the space in TypeScript and apply the sample
     for seed in (1, 2, 3):
         reply = await asyncio.to_thread(ts.call, "sample_and_apply", session_id, name="react_agent_config", seed=seed)
         sampled = reply["values"]

@@ -1,4 +1,4 @@
-"""ModuleVariableResolver (aliases, unknown names, register_module, caching), the seed's
+"""ModuleVariableResolver (aliases, unknown names, register_module, caching), DSPex's
 dynamic-selection and batch-configuration examples against the real host, and the other
 variable-aware modules (MultiChainComparison, BestOfN, Refine, ProgramOfThought)."""
 
@@ -86,7 +86,7 @@ async def test_register_module(ts, ctx, session_id, lm) -> None:
         module(text="abc")
         assert lm.calls[-1].kwargs["temperature"] == 0.35
         with pytest.raises(ValueError):
-            ModuleVariableResolver.register_module("Bad", object())  # type: ignore[arg-type]  # not a class (any class is accepted, as in the seed)
+            ModuleVariableResolver.register_module("Bad", object())  # type: ignore[arg-type]  # not a class (any class is accepted, as in DSPex)
     finally:
         ModuleVariableResolver.unregister_module("Summarizer")
     assert "Summarizer" not in ModuleVariableResolver.get_available_modules()
@@ -109,7 +109,7 @@ async def test_resolution_is_cached_and_never_stale(ts, ctx, session_id, count_c
 
 
 async def test_dynamic_module_selection(ts, ctx, session_id, lm) -> None:
-    """The seed's dynamic-module-selection example."""
+    """DSPex's dynamic-module-selection example."""
     await ts.adefine(session_id, "reasoning_strategy", "module", "ChainOfThought")
     resolver = ModuleVariableResolver(ctx)
     module = await resolver.create_module("reasoning_strategy", "question -> answer", temperature=0.7)
@@ -128,7 +128,7 @@ async def test_dynamic_module_selection(ts, ctx, session_id, lm) -> None:
 
 
 async def test_batch_configuration(ts, ctx, session_id, lm) -> None:
-    """The seed's batch-configuration example: a pipeline of three modules on shared variables."""
+    """DSPex's batch-configuration example: a pipeline of three modules on shared variables."""
     for name, vtype, value in [
         ("pipeline_temperature", "float", 0.7),
         ("pipeline_max_tokens", "integer", 256),

@@ -1,4 +1,4 @@
-"""A seed-style session context: any object with an async ``get_variable`` (what the seeds'
+"""A DSPex-style session context: any object with an async ``get_variable`` (what DSPex's
 tests hand the modules) binds the right values. Here it is a user's own class over a real
 SessionContext that exposes only ``get_variable``/``set_variable``/``session_id`` — so the
 modules and the resolver must read through ``get_variable``, not through SessionContext's
@@ -23,7 +23,7 @@ from dspy_bridge.testing import ScriptedLM
 
 
 class SeedStyleContext:
-    """Only what the seeds' tests give a module: session_id and async get/set_variable."""
+    """Only what DSPex's tests give a module: session_id and async get/set_variable."""
 
     def __init__(self, real: SessionContext) -> None:
         self.session_id = real.session_id
@@ -39,7 +39,7 @@ class SeedStyleContext:
 
 
 class PlainModule:
-    """A module that is not a dspy.Module (the seeds' tests use one)."""
+    """A module that is not a dspy.Module (DSPex's tests use one)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args, self.kwargs = args, kwargs
@@ -104,7 +104,7 @@ async def test_the_mixin_on_a_plain_class(ts, ctx, session_id) -> None:
 
 
 async def test_forward_called_directly_syncs_and_may_be_awaited(ts, ctx, session_id, lm: ScriptedLM) -> None:
-    """The seeds write ``await module.forward(question=...)`` (DSPy's forward is synchronous)."""
+    """DSPex code writes ``await module.forward(question=...)`` (DSPy's forward is synchronous)."""
     await ts.adefine(session_id, "temp", "float", 0.7)
     cot = VariableAwareChainOfThought("question -> answer", session_context=ctx)
     await cot.bind_to_variable("temperature", "temp")

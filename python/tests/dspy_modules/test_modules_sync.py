@@ -59,7 +59,7 @@ async def test_no_round_trip_when_nothing_changed(ts, ctx, session_id, lm: Scrip
 
 
 async def test_sync_callbacks(ts, ctx, session_id, lm) -> None:
-    """The seed's sync-callbacks example, against the real host."""
+    """DSPex's sync-callbacks example, against the real host."""
     await ts.adefine(session_id, "llm_temperature", "float", 0.7)
     history: list[tuple[str, object, object]] = []
     all_changes: list[tuple[str, object, object]] = []

@@ -1,4 +1,4 @@
-"""The seed's DSPyOptimizationBridge against a real TypeScript host and real DSPy optimizers
+"""DSPex's DSPyOptimizationBridge against a real TypeScript host and real DSPy optimizers
 (the scripted LM the only stand-in): optimizer settings read from session variables at each
 compile, results written back, runs recorded; module parameters turned into variables."""
 

@@ -1,5 +1,5 @@
-"""The seed's optimization calls against a real host: random and grid search with a Python
-objective tool, progress callbacks, status, history, stop, and the seed's errors."""
+"""DSPex's optimization calls against a real host: random and grid search with a Python
+objective tool, progress callbacks, status, history, stop, and DSPex's errors."""
 
 from __future__ import annotations
 

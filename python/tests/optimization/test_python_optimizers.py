@@ -1,5 +1,5 @@
 """The bayesian optimizer (real Optuna TPE in the host's worker) and user optimizers registered
-with register_python_optimizer, through the seed's calls against a real host."""
+with register_python_optimizer, through DSPex's calls against a real host."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The seed's configuration-space example, against a real host: define a ReAct configuration
+"""DSPex's configuration-space example, against a real host: define a ReAct configuration
 space in Python, register it, apply it, and a variable-aware ReAct picks the values up."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed's variable calls against a real host: values, types, exceptions."""
+"""DSPex's variable calls against a real host: values, types, exceptions."""
 
 from __future__ import annotations
 

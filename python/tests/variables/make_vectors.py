@@ -197,7 +197,7 @@ cv("embedding norm off by more than the tolerance", "embedding", {"norm": 1.0}, 
 cv("embedding element out of range", "embedding", {"range": [-1, 1]}, Embedding([0.5, 1.5]), "range")
 cv("embedding NaN", "embedding", {}, Embedding([0.1, NAN]), "finite")
 cv("embedding Infinity in a list", "embedding", {}, [0.1, INF], "finite")
-# the architecture seed's norm names: "unit" / "l2" (L2 norm 1), "l1" (L1 norm 1)
+# DSPex's norm names: "unit" / "l2" (L2 norm 1), "l1" (L1 norm 1)
 ok("embedding norm unit", "embedding", {"norm": "unit"}, Embedding([0.6, 0.8]))
 ok("embedding norm l2", "embedding", {"norm": "l2", "dimensions": 2}, [0.6, 0.8], Embedding([0.6, 0.8]))
 ok("embedding norm l1", "embedding", {"norm": "l1"}, Embedding([0.25, -0.25, 0.5]))
@@ -228,7 +228,7 @@ cv("tensor element out of range", "tensor", {"range": [0, 4]}, T, "range")
 cv("tensor int element below range", "tensor", {"range": [0, 4]}, np.array([1, -1], dtype=np.int8), "range")
 cv("tensor NaN", "tensor", {}, np.array([1.0, NAN]), "finite")
 cv("tensor float16 Infinity", "tensor", {}, np.array([INF], dtype=np.float16), "finite")
-# the architecture seed's element bounds
+# DSPex's element bounds
 ok("tensor min_value and max_value", "tensor", {"min_value": 0, "max_value": 6}, T)
 ok("tensor max_value alone on ints", "tensor", {"max_value": 10}, np.array([0, 5, 10], dtype=np.int64))
 cv("tensor element below min_value", "tensor", {"min_value": 2}, T, "min_value")

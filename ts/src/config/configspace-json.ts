@@ -3,7 +3,7 @@
 // (without weights), constant; conditions EQ, NEQ, LT, GT, IN, AND, OR (→ active_when);
 // forbiddens EQUALS, IN, AND, RELATION (LESS/EQUALS/GREATER) (→ a constraint `not` clause).
 // Anything else throws InvalidArgumentError naming the path: nothing is dropped silently.
-// Python twin: python/dspy_bridge/config/_configspace.py.
+// Python twin: python/dspy_bridge/spaces/_configspace.py.
 import { bad } from "./lang.js";
 import { type SpaceDoc, compileSpace } from "./space.js";
 

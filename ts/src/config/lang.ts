@@ -1,5 +1,5 @@
 // The constraint language: compile JSON documents into a checked tree, and evaluate it.
-// Format and semantics: docs/configuration.md. Python twin: python/dspy_bridge/config/_lang.py;
+// Format and semantics: docs/configuration.md. Python twin: python/dspy_bridge/spaces/_lang.py;
 // both must agree on every rule here (testdata/config-spaces.json checks it).
 import { InvalidArgumentError } from "../errors/index.js";
 

@@ -1,5 +1,5 @@
 // A small portable PRNG: xoshiro128** seeded through murmur3's fmix32. Only 32-bit integer
-// operations (Math.imul, >>>), so python/dspy_bridge/config/_rng.py produces the same stream
+// operations (Math.imul, >>>), so python/dspy_bridge/spaces/_rng.py produces the same stream
 // bit for bit. Floats are 53 random bits divided by 2**53: exact in both languages.
 import { InvalidArgumentError } from "../errors/index.js";
 

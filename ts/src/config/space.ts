@@ -1,6 +1,6 @@
 // Configuration spaces: typed variables with domains, conditional activity, constraints;
 // validation with structured results and seeded sampling (narrowing, then bounded rejection).
-// Format and semantics: docs/configuration.md. Python twin: python/dspy_bridge/config/_space.py.
+// Format and semantics: docs/configuration.md. Python twin: python/dspy_bridge/spaces/_space.py.
 import { ConstraintViolationError, FailedPreconditionError, InvalidArgumentError } from "../errors/index.js";
 import {
   type CompileContext,

@@ -1,5 +1,5 @@
 // The variable type system: which values each variable type accepts, the constraints each
-// type takes, validation with typed errors. Python twin: python/dspy_bridge/variables/types.py.
+// type takes, validation with typed errors. Python twin: python/dspy_bridge/variable_types/checks.py.
 // Shared vectors: testdata/variable-types.json. Reference: docs/variables-types.md.
 export { VARIABLE_TYPES, TYPE_ALIASES, canonicalType } from "./names.js";
 export type { VariableType, VariableTypeName, VariableValue, VariableValueTypes } from "./names.js";
