@@ -47,7 +47,7 @@ def _meter_provider_registered(metrics: Any) -> bool:
 def setup_worker() -> None:
     """Decides, once per worker, whether to trace and meter; installs the DSPy callback if so."""
     global _tracer, _api, _tokens
-    try:
+    try:  # here: opentelemetry-api is optional, and only looked for once per worker
         from opentelemetry import context, metrics, trace
         from opentelemetry.trace.propagation.tracecontext import (
             TraceContextTextMapPropagator,
@@ -75,7 +75,7 @@ class _Api:
         self.trace = trace
         self.context = context
         self.propagator = propagator
-        from opentelemetry.trace import SpanKind, Status, StatusCode
+        from opentelemetry.trace import SpanKind, Status, StatusCode  # here: only once tracing is on
 
         self.SpanKind = SpanKind
         self.Status = Status
@@ -179,7 +179,7 @@ def _usage_tokens(usage: Any) -> tuple[int | None, int | None]:
 
 
 def _dspy_callback() -> Any:
-    from dspy.utils.callback import BaseCallback
+    from dspy.utils.callback import BaseCallback  # here: DSPy is loaded only where a provider traces it
 
     class _OtelCallback(BaseCallback):
         """A span per DSPy module call and per LM call; the LM's tokens as a metric. Each
