@@ -22,11 +22,11 @@ import collections
 from typing import Any, AsyncIterator, Callable, Optional, Union
 
 from google.protobuf import message_factory
+import grpc
 
 from .._gen.dspy_bridge.v1 import bridge_pb2, worker_pb2
 from ..telemetry import _otel as _telemetry
 from ..errors import BridgeClosedError, BridgeTimeoutError, PayloadTooLargeError, ProtocolError, error_from_detail
-import grpc
 
 __all__ = ["HostCalls", "HostStream", "install", "local_route", "DEFAULT_STREAM_WINDOW"]
 

@@ -8,10 +8,10 @@ import os
 import signal
 import time
 from typing import Any, AsyncIterator
-
-from .registry import CommandContext, command
 import subprocess
 import sys
+
+from .registry import CommandContext, command
 from .host import connect
 
 __all__: list[str] = []

@@ -26,7 +26,7 @@ import grpc
 # (the host's default maxMessageBytes, shared through proto/constants.json); grpc's own default
 # of 4 MB would refuse values the host accepts.
 from .._gen.constants import DEFAULT_MAX_MESSAGE_BYTES
-from .._gen.dspy_bridge.v1 import bridge_pb2_grpc
+from .._gen.dspy_bridge.v1 import bridge_pb2, bridge_pb2_grpc, errors_pb2
 from ..errors import (
     AuthenticationError,
     BridgeCancelledError,
@@ -38,19 +38,22 @@ from ..errors import (
     error_from_detail,
 )
 from ._host_calls import DEFAULT_STREAM_WINDOW, HostCalls, local_route
-from .._gen.dspy_bridge.v1 import errors_pb2
-from .._gen.dspy_bridge.v1 import bridge_pb2
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "ERROR_DETAIL_METADATA_KEY",
+    "ChannelFactory",
     "HostClient",
     "OpenStream",
+    "being_cancelled",
     "channel_options",
+    "client_for",
     "connect",
+    "is_own_host",
     "open_channel",
     "resolve_address",
     "resolve_token",
+    "translate_rpc_error",
 ]
 
 ERROR_DETAIL_METADATA_KEY = "dspy-bridge-error-bin"

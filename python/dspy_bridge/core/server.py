@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 from typing import Any, Callable, Coroutine, Optional
+import resource
 
 from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
@@ -37,7 +38,6 @@ from ._framing import (
 )
 from ._out_of_band import descriptors_for, raw_size, resolve_external
 from .registry import Command, CommandContext, CommandRegistry
-import resource
 
 __all__ = ["WorkerProtocol", "PROTOCOL_VERSION", "rss_bytes"]
 

@@ -57,10 +57,10 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable
+import dataclasses
 
 import dspy
 from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError, FinalOutput
-import dataclasses
 
 __all__ = [
     "SubprocessCrashError",

@@ -28,11 +28,12 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, Optional
 
+import dspy
+
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ._serialize import plain
 from .variable_aware import LM_PARAMETERS, make_variable_aware
 from .optimizer_jobs._optimizers import optimizer_spec
-import dspy
 from .optimizer_jobs._cancel import StopFlag
 from .optimizer_jobs._progress import JobProgress, job_callback
 

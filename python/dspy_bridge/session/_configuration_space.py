@@ -13,7 +13,6 @@ import json
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .._gen.dspy_bridge.v1 import configuration_pb2
-
 from ..errors import InvalidArgumentError
 from ..spaces import compile_space
 from ..values import decode_value, encode_value

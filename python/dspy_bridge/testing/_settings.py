@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+
 from dspy.clients import base_lm
 from dspy.dsp.utils.utils import dotdict
 

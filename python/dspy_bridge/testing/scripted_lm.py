@@ -17,14 +17,14 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Union
+import ast
+import json
 
 import dspy
+from dspy.clients.call_context import stream_emitted
 
 from ._prompt import FieldSpec, ParsedPrompt, ToolSpec, message_text, parse_messages
 from ._values import default_outputs, format_completion
-import ast
-import json
-from dspy.clients.call_context import stream_emitted
 
 # DSPy 3.4 deprecates BaseLM.forward()/aforward() plugins (removal planned for 3.5) and warns
 # on every call. ScriptedLM's own __call__/acall are the first non-DSPy frames, so DSPy

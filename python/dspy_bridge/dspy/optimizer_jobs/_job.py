@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import dspy
+
 from ...errors import BridgeError, InvalidArgumentError
 from .._lm_specs import lm_from_spec
 from .._serialize import plain
@@ -24,7 +26,6 @@ from ._embedder import hashing_embedder
 from ._metrics import JobMetric, metric_error, resolve_metric
 from ._optimizers import OptimizerSpec, expected_calls, optimizer_spec, split_params
 from ._progress import JobProgress, job_callback, optimizer_log_handler
-import dspy
 from ._metrics import _import_function
 
 __all__ = ["JobPlan", "examples_from", "plan_job", "run_job", "knn_restore"]

@@ -17,16 +17,17 @@ from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from dspy.evaluate.metrics import normalize_text
+from dspy.evaluate import answer_exact_match
+from dspy.evaluate import answer_passage_match
+import dspy
+
 from ...core.user_code import import_user_object
 from ...errors import BridgeError, InvalidArgumentError
 from .._serialize import plain
 from ._cancel import MetricFailed, StopFlag
-from dspy.evaluate.metrics import normalize_text
-from dspy.evaluate import answer_exact_match
-from dspy.evaluate import answer_passage_match
 from ...tools import default_tool_registry
 from ...tools import call_tool
-import dspy
 from ...errors import as_bridge_error
 
 __all__ = ["BUILTIN_METRICS", "JobMetric", "metric_error", "resolve_metric"]

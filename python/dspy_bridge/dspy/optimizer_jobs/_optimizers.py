@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import FailedPreconditionError, InvalidArgumentError
 from dspy.teleprompt import BootstrapFewShot
 from dspy.teleprompt.gepa.gepa import AUTO_RUN_SETTINGS as GEPA_AUTO_RUN_SETTINGS
 from dspy.teleprompt.mipro_optimizer_v2 import AUTO_RUN_SETTINGS as MIPRO_AUTO_RUN_SETTINGS
+
+from ...errors import FailedPreconditionError, InvalidArgumentError
 
 __all__ = ["OPTIMIZERS", "OptimizerSpec", "optimizer_spec", "split_params"]
 

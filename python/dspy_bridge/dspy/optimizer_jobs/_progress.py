@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._cancel import StopFlag
 from dspy.utils.callback import BaseCallback
+
+from ._cancel import StopFlag
 
 __all__ = ["JobProgress", "job_callback", "optimizer_log_handler"]
 
