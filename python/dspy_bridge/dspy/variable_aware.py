@@ -275,7 +275,7 @@ class VariableAwareMixin:
                 f"No session context available: {type(self).__name__} was made without one; pass session_context=... "
                 "(a SessionContext) to the constructor or to make_variable_aware()"
             )
-        if is_native(ctx) and ctx._closed:
+        if is_native(ctx) and ctx.closed:
             raise SessionError(f"the session context of {type(self).__name__} is closed")
         return ctx
 
