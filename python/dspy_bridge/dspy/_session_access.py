@@ -14,8 +14,8 @@ modules may be used from that loop (``await``), from plain threads (DSPy's ``Par
   context's channel factory, so with its address and token) does the read; blocking the
   loop for the context's own call would deadlock.
 
-Any other object with a ``get_variable(name)`` method (async or not) is a context too — the
-seeds' tests pass such objects, and a user may wrap a session in their own class: it is read
+Any other object with a ``get_variable(name)`` method (async or not) is a context too — code
+written for DSPex passes such objects, and a user may wrap a session in their own class: it is read
 one variable at a time through ``get_variable`` (a ``KeyError``, which includes
 ``VariableNotFoundError``, means "missing"), never through this package's cache, revision or
 batch internals, which it need not have. It has no revision, so every auto-sync reads.

@@ -1,6 +1,6 @@
 """DSPex's DSPy adapter commands, under DSPex's names (docs/dspy.md#the-seeds-adapter-commands).
 
-Two seeds describe a DSPy adapter running in the workers:
+DSPex has two sets of DSPy commands running in the workers, kept under their names:
 
 * DSPex's DSPy adapter: ``configure_lm(provider, config)``,
   ``execute_module(module, signature, inputs, config)``, ``create_program(signature,

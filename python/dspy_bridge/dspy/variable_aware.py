@@ -112,8 +112,8 @@ _IN_CALL: contextvars.ContextVar[tuple[int, ...]] = contextvars.ContextVar("dspy
 
 class AwaitablePrediction(dspy.Prediction):
     """The ``dspy.Prediction`` a variable-aware module's ``forward(...)`` returns when called
-    directly: a Prediction in every way, that may also be awaited (giving itself), since the
-    seeds write ``result = await module.forward(question=...)``. The call has already run
+    directly: a Prediction in every way, that may also be awaited (giving itself), since code
+    written for DSPex does ``result = await module.forward(question=...)``. The call has already run
     (synchronously) when it is awaited; ``await module.acall(...)`` or
     ``await module.forward_async(...)`` do not hold the event loop."""
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover - the context imports this module to make 
 
 __all__ = ["ConfigurationSpace"]
 
-# Seed types -> space document types (docs/configuration.md); "module" is a choice of names.
+# DSPex's variable types -> space document types (docs/configuration.md); "module" is a choice of names.
 _TYPE_ALIASES = {"float": "float", "integer": "integer", "int": "integer", "choice": "choice", "module": "choice", "boolean": "boolean", "bool": "boolean"}
 
 

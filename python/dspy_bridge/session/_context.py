@@ -1,5 +1,5 @@
-"""``SessionContext``: the Python face of a host session's variables (seed
-``python-variables-api.txt``), over the bridge service (gRPC).
+"""``SessionContext``: the Python face of a host session's variables (the Python variables
+API of DSPex), over the bridge service (gRPC).
 
 The host owns the truth; this object keeps a ``VariableCache`` that a background watch
 stream keeps fresh (see ``docs/python-sessions.md``).
@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timezone
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional, Union
 
 import grpc
 
-from .._gen.dspy_bridge.v1 import session_pb2, variables_pb2
+from .._gen.dspy_bridge.v1 import optimization_pb2, session_pb2, variables_pb2
 from ..core.host import ChannelFactory, HostClient, OpenStream, being_cancelled, client_for, translate_rpc_error
 from ..errors import (
     AlreadyExistsError,
@@ -29,11 +29,13 @@ from ..errors import (
     VariableTypeError,
     error_from_detail,
 )
+from ..optimize import check_optimizer_class, class_path_of
+from ..tools import SessionTools, default_tool_registry
+from ..tools._errors import ToolNotFoundError, as_tool_not_found
 from ..values import ValueEncodingError, encode_value
 from ..variable_types import custom as _custom_types
 from ..variable_types import value_forms as _seed_values
 from ..variable_types.checks import TYPE_ALIASES as _TYPE_ALIASES
-from ._seed_forms import TaskableWatch
 from ._cache import VariableCache
 from ._configuration_space import ConfigurationSpace
 from ._convert import (
@@ -45,15 +47,9 @@ from ._convert import (
     string_map,
     variable_info,
 )
+from ._parquet import _pyarrow, document_to_parquet, parquet_to_document
+from ._seed_forms import TaskableWatch
 from ._watch import VariableWatch
-from ..tools import SessionTools
-from ..tools import default_tool_registry
-from ..tools._errors import ToolNotFoundError, as_tool_not_found
-from .._gen.dspy_bridge.v1 import optimization_pb2
-from ..optimize import check_optimizer_class, class_path_of
-from ._parquet import _pyarrow
-from ._parquet import document_to_parquet
-from ._parquet import parquet_to_document
 
 __all__ = ["SessionContext", "DEFAULT_CACHE_TTL", "DEFAULT_CACHE_SIZE"]
 
