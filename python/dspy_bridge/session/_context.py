@@ -1263,8 +1263,6 @@ class SessionContext:
         session_id, target, optimizer, state, started_at, updated_at, iterations, best_score,
         direction, error, details}``. Kept in the host's store: they outlive the host that ran
         them (SQLite, Redis) and every host sharing a Redis store lists them."""
-        from .._gen.dspy_bridge.v1 import optimization_pb2
-
         reply = await self._call("ListRuns", optimization_pb2.ListRunsRequest(session_id=self._session_id))
         return [_run_record(r) for r in json.loads(reply.runs_json or "[]")]
 
@@ -1273,8 +1271,6 @@ class SessionContext:
         metrics, at}``, oldest first (a job's are its progress reports: metric calls so far and
         the best score then). ``offset`` and ``limit`` page the trials. NotFoundError for a
         run the session does not have."""
-        from .._gen.dspy_bridge.v1 import optimization_pb2
-
         for name, n in (("offset", offset), ("limit", limit)):
             if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 2**32):
                 raise InvalidArgumentError(f"{name} must be an integer from 0, got {n!r}", parameter=name)
