@@ -6,7 +6,7 @@
 //   node scripts/codegen.mjs            write ts/src/gen, python/dspy_bridge/_gen and the versions
 //   node scripts/codegen.mjs --check    generate into a temp dir; exit 1 if committed code differs
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, mkdirSync, readdirSync, readFileSync, writeFileSync, cpSync, existsSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync, } from "node:fs";
 import { join, dirname, relative } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -75,8 +75,8 @@ function constantsPy(constants) {
  */
 function versionFiles(version) {
   const files = {
-    "ts/package.json": /^(  "version": ")([^"]*)(")/m,
-    "package-lock.json": /^(    "ts": \{\n      "name": "dspy-bridge",\n      "version": ")([^"]*)(")/m,
+    "ts/package.json": /^( {2}"version": ")([^"]*)(")/m,
+    "package-lock.json": /^( {4}"ts": \{\n {6}"name": "dspy-bridge",\n {6}"version": ")([^"]*)(")/m,
     "python/pyproject.toml": /^(version = ")([^"]*)(")/m,
   };
   const out = {};

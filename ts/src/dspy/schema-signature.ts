@@ -100,7 +100,7 @@ function buildSpec(signature: SchemaSignature): SignatureSpec {
 /** A JSON Schema -> the Python annotation DSPy resolves in a string signature (its adapters then parse the LM's text to it). */
 export function pythonType(schema: JsonSchema): string {
   const literals = Array.isArray(schema.enum) ? schema.enum : "const" in schema ? [schema.const] : undefined;
-  if (literals !== undefined && literals.every((v) => typeof v === "string" || typeof v === "number" || typeof v === "boolean" || v === null)) {
+  if (literals?.every((v) => typeof v === "string" || typeof v === "number" || typeof v === "boolean" || v === null)) {
     const values = literals.filter((v) => v !== null).map(pythonLiteral);
     const literal = values.length > 0 ? `Literal[${values.join(", ")}]` : "None";
     return literals.includes(null) && values.length > 0 ? `Optional[${literal}]` : literal;

@@ -139,7 +139,8 @@ export type ModuleExtraOutputs<M> = M extends "ChainOfThought" | "ProgramOfThoug
     : M extends "ReAct"
       ? { reasoning: string; trajectory: Record<string, unknown> }
       : M extends ModuleType
-        ? {}
+        ? // biome-ignore lint/complexity/noBannedTypes: an empty object type adds no fields to the intersection
+          {}
         : Record<string, unknown>; // a user's module or a pipeline: whatever its last stage returns, besides the outputs
 
 /** The fields a run of module `M` over signature `S` returns. */

@@ -408,7 +408,7 @@ export class WorkerPool implements CommandRunner {
     let best: WorkerProcess | undefined;
     for (const slot of this.slots) {
       const w = slot.worker;
-      if (!w || w.state !== "ready" || w.inFlight.size >= this.options.concurrencyPerWorker) continue;
+      if (w?.state !== "ready" || w.inFlight.size >= this.options.concurrencyPerWorker) continue;
       if (!best || w.inFlight.size < best.inFlight.size) best = w;
     }
     return best;
@@ -451,7 +451,7 @@ export class WorkerPool implements CommandRunner {
   /** Fills free capacity of `worker` from its slot's queue, then from the shared queue. */
   private pump(slot: Slot): void {
     const w = slot.worker;
-    if (!w || w.state !== "ready") return;
+    if (w?.state !== "ready") return;
     const cap = this.options.concurrencyPerWorker;
     while (w.inFlight.size < cap && slot.queue.length > 0) {
       this.queued--;

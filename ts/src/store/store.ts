@@ -228,7 +228,7 @@ export class Store {
    */
   private async expire(sessionId: string): Promise<boolean> {
     const session = this.state.sessions.get(sessionId);
-    if (!session || !session.expired(this.now())) return false;
+    if (!session?.expired(this.now())) return false;
     if (this.backend?.remainingTtl) {
       const left = await this.backend.remainingTtl(sessionId);
       if (left > 0) {
@@ -824,7 +824,7 @@ export class Store {
     const session = this.session(sessionId);
     const caller = options.caller ?? sessionId;
     const start = options.startRevision ?? 0;
-    const names = options.names && options.names.length ? new Set(options.names) : undefined;
+    const names = options.names?.length ? new Set(options.names) : undefined;
     // A resuming watch may name variables deleted since: their deletes are in the log.
     for (const name of names ?? []) {
       const record = start > 0 ? session.find(name) : this.variable(session, name);

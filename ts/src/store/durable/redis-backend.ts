@@ -373,7 +373,7 @@ export class RedisBackend implements StoreBackend {
         try {
           const from = position();
           const reply = (await this.sub.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.logKey, formatLogId(from))) as [string, [string, string[]][]][] | null;
-          if (reply && reply[0]) {
+          if (reply?.[0]) {
             const entries = entriesOf(reply[0][1], this.epoch);
             if (entries) onNew(entries);
             else onBehind();

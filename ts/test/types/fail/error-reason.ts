@@ -1,3 +1,3 @@
-import { TimeoutError } from "dspy-bridge";
+import type { TimeoutError } from "dspy-bridge";
 declare const err: TimeoutError;
 if (err.reason === "timed_out") console.log("never"); // error: TS2367

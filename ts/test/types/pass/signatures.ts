@@ -1,5 +1,5 @@
 // Types inferred from string signatures and schemas: each line compiles as written.
-import { Bridge, type Program, type SignatureInputs, type SignatureOutputs } from "dspy-bridge";
+import type { Bridge, Program, SignatureInputs, SignatureOutputs } from "dspy-bridge";
 import { z } from "zod";
 
 declare const bridge: Bridge;
