@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -57,8 +57,8 @@ def start_node(
     built: Path,
     event: str = "ready",
     stdin: bool = False,
-    env: Optional[dict[str, str]] = None,
-    on_message: Optional[Callable[[Optional[dict[str, Any]]], None]] = None,
+    env: dict[str, str] | None = None,
+    on_message: Callable[[dict[str, Any] | None], None] | None = None,
     timeout: float = READY_TIMEOUT,
 ) -> NodeProcess:
     """Runs ``node *args`` (skips the test if node is missing, fails it if ``built`` does not
@@ -82,7 +82,7 @@ def start_node(
         cwd=str(REPO),
     )
     stderr: list[str] = []
-    ready: queue.Queue[Optional[dict[str, Any]]] = queue.Queue()
+    ready: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def drain_err() -> None:
         assert proc.stderr is not None

@@ -8,7 +8,8 @@ import inspect
 import json
 import pickle
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import grpc
 import pytest

@@ -30,7 +30,7 @@ import asyncio
 import math
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["BusyPoll", "ContentionSignals", "CpuContention"]
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, AsyncIterator, Callable, Optional, Union
+from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from google.protobuf import message_factory
 import grpc
@@ -55,18 +56,18 @@ class HostStream:
     The host's error is raised typed; ``cancel()`` (or leaving the loop) tells the host to
     stop. Credit goes back to the host as responses are taken, half a window at a time."""
 
-    def __init__(self, calls: "HostCalls", call_id: int, method: str, response_class: Any, window: int) -> None:
+    def __init__(self, calls: HostCalls, call_id: int, method: str, response_class: Any, window: int) -> None:
         self._calls = calls
         self.call_id = call_id
         self._method = method
         self._response_class = response_class
         self._window = window
         self._items: collections.deque[bytes] = collections.deque()
-        self._waiter: Optional[asyncio.Future[None]] = None
+        self._waiter: asyncio.Future[None] | None = None
         # None while open; True after a normal end; the exception that ended it otherwise.
-        self._end: Union[None, bool, BaseException] = None
+        self._end: None | bool | BaseException = None
         self._taken = 0
-        self._expiry: Optional[asyncio.TimerHandle] = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     def done(self) -> bool:
         return self._end is not None and not self._items
@@ -120,7 +121,7 @@ class HostStream:
             self._items.append(payload)
             self._wake()
 
-    def _finish(self, end: Union[bool, BaseException], drop_backlog: bool = False) -> None:
+    def _finish(self, end: bool | BaseException, drop_backlog: bool = False) -> None:
         """Ends the stream: responses already received are still read first (as from gRPC),
         except after a cancel, which ends it now."""
         if self._end is not None:
@@ -144,7 +145,7 @@ class HostCalls:
         self.loop = loop
         self._send = send
         self._max_message_bytes = max_message_bytes
-        self._pending: dict[int, Union[asyncio.Future[bytes], HostStream]] = {}
+        self._pending: dict[int, asyncio.Future[bytes] | HostStream] = {}
         self._next_id = 1
         self.closed = False
 
@@ -158,14 +159,14 @@ class HostCalls:
         """The streams among them (a SessionContext's background watch is one)."""
         return sum(1 for entry in self._pending.values() if isinstance(entry, HostStream))
 
-    async def call(self, method: str, request: Any, timeout: Optional[float] = None) -> Any:
+    async def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         """Sends `request` to the host's `method` and returns its response message; raises the
         host's typed error, BridgeTimeoutError past `timeout` seconds (the host is told to
         stop), or BridgeClosedError if the connection ends first."""
         response_class = _response_class(method)
         return response_class.FromString(await self.call_raw(method, request.SerializeToString(), timeout))
 
-    async def call_raw(self, method: str, payload: bytes, timeout: Optional[float] = None) -> bytes:
+    async def call_raw(self, method: str, payload: bytes, timeout: float | None = None) -> bytes:
         """`call` with the request already serialized and the response left so."""
         if asyncio.get_running_loop() is not self.loop:
             raise RuntimeError("a worker's host calls belong to its event loop; use gRPC from elsewhere")
@@ -189,7 +190,7 @@ class HostCalls:
             if expiry is not None:
                 expiry.cancel()
 
-    def stream(self, method: str, request: Any, timeout: Optional[float] = None, window: int = DEFAULT_STREAM_WINDOW) -> HostStream:
+    def stream(self, method: str, request: Any, timeout: float | None = None, window: int = DEFAULT_STREAM_WINDOW) -> HostStream:
         """Opens server-streaming RPC `method` (Watch, StreamTool) with `request`; iterate the
         returned HostStream. `timeout` bounds the whole stream (BridgeTimeoutError, and the
         host is told to stop); `window` responses may arrive ahead of the consumer."""
@@ -289,17 +290,17 @@ class HostCalls:
         return call_id
 
 
-_installed: Optional[HostCalls] = None
+_installed: HostCalls | None = None
 
 
-def install(host_calls: Optional[HostCalls]) -> None:
+def install(host_calls: HostCalls | None) -> None:
     """Makes `host_calls` this process's route to the host (the fork server does this in each
     worker it starts; nothing else should)."""
     global _installed
     _installed = host_calls
 
 
-def local_route() -> Optional[HostCalls]:
+def local_route() -> HostCalls | None:
     """This worker's HostCalls, if there is one and the caller runs on its event loop."""
     route = _installed
     if route is None or route.closed:

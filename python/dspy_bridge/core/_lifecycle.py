@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["become_subreaper", "reset_child_signals", "set_parent_death_signal", "start_stdin_watchdog"]
 

@@ -7,7 +7,8 @@ import asyncio
 import os
 import signal
 import time
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 import subprocess
 import sys
 

@@ -18,7 +18,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 import grpc
 
@@ -188,7 +188,7 @@ class _TokenStub:
         return call
 
 
-ChannelFactory = Callable[[], Union[Any, Awaitable[Any]]]
+ChannelFactory = Callable[[], Any | Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class OpenStream:
     in use when it was opened (what ``HostClient.channel_lost`` compares against)."""
 
     call: Any
-    route: Optional[HostCalls]
+    route: HostCalls | None
     stub: Any
 
     @property
@@ -226,10 +226,10 @@ class HostClient:
     def __init__(
         self,
         channel: Any,
-        address: Optional[str] = None,
+        address: str | None = None,
         *,
         own_host: bool = False,
-        channel_factory: Optional[ChannelFactory] = None,
+        channel_factory: ChannelFactory | None = None,
         owns_channel: bool = True,
         token_fallback: bool = False,
         stub: Any = None,
@@ -245,7 +245,7 @@ class HostClient:
         # A caller's channel may lack the token: when the host refuses it, the calls carry
         # the token at hand from then on (the form `SessionContext(id, plain_channel)`).
         self._token_fallback = token_fallback
-        self._added_token: Optional[str] = None
+        self._added_token: str | None = None
         self._reopen_lock = asyncio.Lock()
         self._swap_event = asyncio.Event()
         self.closed = False
@@ -338,14 +338,14 @@ class HostClient:
 
     # -- calls -----------------------------------------------------------------------------
 
-    def worker_route(self) -> Optional[HostCalls]:
+    def worker_route(self) -> HostCalls | None:
         """The worker's own connection to the host (core._host_calls), when this client is the
         worker's client of its own host and the caller is on the worker's loop; else None."""
         if not self._own_host or self.closed:
             return None
         return local_route()
 
-    async def call(self, method: str, request: Any, timeout: Optional[float] = None) -> Any:
+    async def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         """Calls the unary RPC ``method`` of the bridge service, raising typed errors.
 
         Over gRPC: a channel the host refused for want of a token gets the token at hand
@@ -381,7 +381,7 @@ class HostClient:
                 raise BridgeClosedError("the channel to the host was closed during the call") from None
         raise BridgeClosedError("the channel to the host is closed")  # pragma: no cover
 
-    def stream(self, method: str, request: Any, timeout: Optional[float] = None, *, window: int = DEFAULT_STREAM_WINDOW) -> OpenStream:
+    def stream(self, method: str, request: Any, timeout: float | None = None, *, window: int = DEFAULT_STREAM_WINDOW) -> OpenStream:
         """Opens the server-streaming RPC ``method`` (Watch, StreamTool). Over the worker's
         connection the host sends at most ``window`` responses ahead of the reader (0: no
         limit, for a stream the host never holds back); ``timeout`` bounds the whole stream.
@@ -413,7 +413,7 @@ class HostClient:
         await self.close()
 
 
-def client_for(address: Optional[str] = None, token: Optional[str] = None, *, reopen: bool = False) -> HostClient:
+def client_for(address: str | None = None, token: str | None = None, *, reopen: bool = False) -> HostClient:
     """A ``HostClient`` for ``address`` and ``token`` (defaults: ``resolve_address``,
     ``resolve_token``) on a channel it owns. ``reopen``: the client reopens its channel when
     it finds it closed. InvalidArgumentError without an address, AuthenticationError without

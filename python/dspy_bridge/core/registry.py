@@ -17,7 +17,8 @@ import sys
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Union
+from collections.abc import Callable, Mapping
 
 from ..errors import InvalidArgumentError, UnknownCommandError
 
@@ -168,9 +169,9 @@ def type_problem(value: Any, annotation: Any) -> str | None:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif base in (str, bool, bytes):
         ok = isinstance(value, base)
-    elif base in (list, tuple, typing.List, typing.Sequence):
+    elif base in (list, tuple, list, typing.Sequence):
         ok = isinstance(value, (list, tuple))
-    elif base in (dict, typing.Dict, typing.Mapping):
+    elif base in (dict, dict, typing.Mapping):
         ok = isinstance(value, dict)
     elif isinstance(base, type):
         ok = isinstance(value, base)
@@ -207,7 +208,7 @@ class CommandRegistry:
         sig = inspect.signature(fn)
         try:
             hints = _type_hints(fn)
-        except Exception:  # unresolvable forward references: fall back to raw annotations
+        except Exception:  # noqa: BLE001 - unresolvable forward references: fall back to raw annotations
             hints = {}
         params: dict[str, Parameter] = {}
         context_param: str | None = None

@@ -17,7 +17,8 @@ import functools
 import os
 import sys
 import traceback
-from typing import Any, Callable, Coroutine, Optional
+from typing import Any
+from collections.abc import Callable, Coroutine
 import resource
 
 from .._gen.dspy_bridge.v1 import worker_pb2
@@ -391,7 +392,7 @@ class WorkerProtocol(asyncio.Protocol):
         if not task.done():
             self._track(call_id, task, cmd.is_stream)
 
-    def _end_span(self, call_id: int, error: Optional[BaseException]) -> None:
+    def _end_span(self, call_id: int, error: BaseException | None) -> None:
         span = self._spans.pop(call_id, None)
         if span is not None:
             _telemetry.end_command(span, error)

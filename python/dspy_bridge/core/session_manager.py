@@ -20,7 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InvalidArgumentError, NotFoundError
 from ..session import SyncSessionContext
@@ -43,7 +43,7 @@ class SessionInfo:
 class SessionManager:
     """DSPex's session lifecycle, over the host's sessions (see the module docstring)."""
 
-    def __init__(self, address: Optional[str] = None, token: Optional[str] = None, *, default_ttl: int = 3600) -> None:
+    def __init__(self, address: str | None = None, token: str | None = None, *, default_ttl: int = 3600) -> None:
         self._address = address
         self._token = token
         self._default_ttl = default_ttl
@@ -51,13 +51,13 @@ class SessionManager:
         self._contexts: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def initialize(self, config: Optional[dict[str, Any]] = None) -> None:
+    def initialize(self, config: dict[str, Any] | None = None) -> None:
         config = dict(config or {})
         self._address = config.get("address", self._address)
         self._token = config.get("token", self._token)
         self._default_ttl = int(config.get("default_ttl", self._default_ttl))
 
-    def create_session(self, session_id: str, ttl: Optional[int] = None, metadata: Optional[dict[str, str]] = None) -> Any:
+    def create_session(self, session_id: str, ttl: int | None = None, metadata: dict[str, str] | None = None) -> Any:
         """Creates the session on the host (``ttl`` seconds of inactivity before the host
         expires it; default 3600) and returns its blocking context. ``ValueError`` if this
         manager already has it."""

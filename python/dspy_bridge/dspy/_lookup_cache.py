@@ -39,7 +39,8 @@ import inspect
 import os
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 __all__ = [
     "ENV",

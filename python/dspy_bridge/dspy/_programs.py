@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from ..core.registry import CommandContext
 from ..errors import InvalidArgumentError, NotFoundError
@@ -30,7 +30,7 @@ class Program:
     bindings: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     runs: int = 0
-    optimization: Optional[dict[str, Any]] = None
+    optimization: dict[str, Any] | None = None
     """What the optimizer job that compiled it did (optimizer_jobs), saved with its state."""
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Optional
 
 __all__ = ["DEPRECATED_MODULES", "current_module_name"]
 
@@ -21,7 +20,7 @@ DEPRECATED_MODULES: dict[str, tuple[str, str]] = {
 """Module names DSPy removed -> (the current module, the notice)."""
 
 
-def current_module_name(name: str) -> tuple[str, Optional[str]]:
+def current_module_name(name: str) -> tuple[str, str | None]:
     """``(module name to build, deprecation notice or None)``: ``"dspy.ChainOfThoughtWithHint"``
     -> ``("ChainOfThought", "...removed...")``; other names unchanged."""
     short = name.split(".")[-1] if isinstance(name, str) else name

@@ -12,7 +12,8 @@ import asyncio
 import inspect
 import json
 import time
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 import dspy
 from dspy.streaming import StatusMessage, StreamResponse

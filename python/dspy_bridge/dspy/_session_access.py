@@ -27,7 +27,7 @@ import asyncio
 import concurrent.futures
 import inspect
 from collections.abc import Iterable
-from typing import Any, Optional
+from typing import Any
 
 from .exceptions import SessionError
 from ..session import SessionContext
@@ -41,7 +41,7 @@ MISSING: Any = object()
 DEFAULT_TIMEOUT = 60.0
 
 
-_NATIVE: Optional[type] = None
+_NATIVE: type | None = None
 
 
 def is_native(ctx: Any) -> bool:
@@ -69,7 +69,7 @@ def context_revision(ctx: Any) -> int:
     return ctx.revision if is_native(ctx) else -1
 
 
-def context_loop(ctx: Any) -> Optional[asyncio.AbstractEventLoop]:
+def context_loop(ctx: Any) -> asyncio.AbstractEventLoop | None:
     """The event loop ``ctx`` lives on (None when unknown)."""
     return ctx.loop if is_native(ctx) else None
 
@@ -79,7 +79,7 @@ def watch_live(ctx: Any) -> bool:
     return is_native(ctx) and ctx.cache_live
 
 
-def cached_values(ctx: Any, names: Iterable[str]) -> Optional[dict[str, Any]]:
+def cached_values(ctx: Any, names: Iterable[str]) -> dict[str, Any] | None:
     """Every value of ``names`` from the watch-fed cache, or None if one is not cached (or
     the watch is down). Read-only (``peek``), so any thread may call it."""
     if not is_native(ctx) or not watch_live(ctx):
@@ -127,7 +127,7 @@ async def _get_each(ctx: Any, names: list[str]) -> dict[str, Any]:
     return out
 
 
-def _get_each_blocking(ctx: Any, names: list[str], timeout: Optional[float]) -> dict[str, Any]:
+def _get_each_blocking(ctx: Any, names: list[str], timeout: float | None) -> dict[str, Any]:
     getter = getattr(ctx, "get_variable", None)
     if getter is None:
         raise SessionError(f"the session context {ctx!r} has no get_variable method")
@@ -145,7 +145,7 @@ def _get_each_blocking(ctx: Any, names: list[str], timeout: Optional[float]) -> 
     return _run_blocking(lambda: _get_each(ctx, names), timeout)
 
 
-def _run_blocking(make: Any, timeout: Optional[float]) -> Any:
+def _run_blocking(make: Any, timeout: float | None) -> Any:
     """Runs the coroutine ``make()`` to completion from synchronous code: here if this
     thread has no running loop, else on a helper thread (blocking this loop would deadlock)."""
     if _running_loop() is None:
@@ -154,14 +154,14 @@ def _run_blocking(make: Any, timeout: Optional[float]) -> Any:
         return pool.submit(lambda: asyncio.run(make())).result(timeout)
 
 
-def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
 
 
-def fetch_in_helper_thread(ctx: Any, names: list[str], timeout: Optional[float] = DEFAULT_TIMEOUT) -> dict[str, Any]:
+def fetch_in_helper_thread(ctx: Any, names: list[str], timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """Reads ``names`` on a helper thread with its own event loop and its own channel."""
     if not ctx.host.can_reopen:
         raise SessionError(
@@ -182,7 +182,7 @@ def fetch_in_helper_thread(ctx: Any, names: list[str], timeout: Optional[float] 
         return pool.submit(asyncio.run, go()).result(timeout)
 
 
-def fetch_blocking(ctx: Any, names: list[str], timeout: Optional[float] = DEFAULT_TIMEOUT) -> dict[str, Any]:
+def fetch_blocking(ctx: Any, names: list[str], timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """``{name: value or MISSING}`` without ``await``, from any thread (see module doc)."""
     if not is_native(ctx):
         return _get_each_blocking(ctx, names, timeout)

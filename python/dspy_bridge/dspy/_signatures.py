@@ -31,7 +31,7 @@ def _from_spec(spec: dict[str, Any], parameter: str) -> Any:
     text, instructions, descriptions = spec.get("signature"), spec.get("instructions"), spec.get("descriptions") or {}
     if unknown or not isinstance(text, str) or not isinstance(instructions, (str, type(None))) or not isinstance(descriptions, dict):
         raise InvalidArgumentError(
-            f"a signature spec is {{signature: str, instructions?: str, descriptions?: {{field: str}}}}"
+            "a signature spec is {signature: str, instructions?: str, descriptions?: {field: str}}"
             + (f"; unknown key(s): {', '.join(map(str, unknown))}" if unknown else ""),
             parameter=parameter,
         )

@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import dspy
 
@@ -73,7 +73,7 @@ _PROVIDERS: dict[str, tuple[str, str, str]] = {
 _REMOVED_CLASSES = {"openai": "dspy.OpenAI", "anthropic": "dspy.Claude", "claude": "dspy.Claude"}
 
 # configure_lm called without a session: the LM of this worker's calls that name none.
-_worker_lm: Optional[dict[str, Any]] = None
+_worker_lm: dict[str, Any] | None = None
 
 
 class _AdapterSession:
@@ -81,7 +81,7 @@ class _AdapterSession:
     LM ``configure_lm`` set for it, and the programs ``create_program`` made in it."""
 
     def __init__(self) -> None:
-        self.lm: Optional[dict[str, Any]] = None
+        self.lm: dict[str, Any] | None = None
         self.programs: dict[str, _AdapterProgram] = {}
 
 
@@ -89,13 +89,13 @@ def _adapter_session(session_id: str) -> _AdapterSession:
     return worker_sessions.state(session_id).part("dspy.adapter", _AdapterSession)
 
 
-def _session_lm(session_id: str) -> Optional[dict[str, Any]]:
+def _session_lm(session_id: str) -> dict[str, Any] | None:
     state = worker_sessions.find(session_id) if session_id else None
     part = state.find_part("dspy.adapter") if state is not None else None
     return part.lm if part is not None else None
 
 
-def _lm_spec(provider: Optional[str], config: dict[str, Any]) -> dict[str, Any]:
+def _lm_spec(provider: str | None, config: dict[str, Any]) -> dict[str, Any]:
     config = dict(config)
     if "api_key" in config:
         raise InvalidArgumentError(
@@ -128,7 +128,7 @@ def _lm_spec(provider: Optional[str], config: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def _lm_for(ctx: Optional[CommandContext], lm: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+def _lm_for(ctx: CommandContext | None, lm: dict[str, Any] | None) -> dict[str, Any] | None:
     if lm is not None:
         return lm
     session_lm = _session_lm(ctx.session_id) if ctx is not None else None
@@ -137,10 +137,10 @@ def _lm_for(ctx: Optional[CommandContext], lm: Optional[dict[str, Any]]) -> Opti
 
 @command(name="configure_lm", yields=True)
 def configure_lm(
-    provider: Optional[str] = None,
-    config: Optional[dict] = None,
-    model_type: Optional[str] = None,
-    ctx: Optional[CommandContext] = None,
+    provider: str | None = None,
+    config: dict | None = None,
+    model_type: str | None = None,
+    ctx: CommandContext | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """DSPex's ``configure_lm``: ``(provider, config)`` (DSPex's adapter) or ``(model_type,
@@ -168,7 +168,7 @@ def configure_lm(
 # -- building and running ------------------------------------------------------------------------
 
 
-def _build(module: str, signature: Any, config: Optional[dict[str, Any]]) -> tuple[Any, str, list[str], list[str]]:
+def _build(module: str, signature: Any, config: dict[str, Any] | None) -> tuple[Any, str, list[str], list[str]]:
     """(module instance, its DSPy class name, options not used, deprecation notices)."""
     if not isinstance(module, str) or not module:
         raise InvalidArgumentError("module must name a DSPy module, e.g. 'dspy.ChainOfThought'", parameter="module")
@@ -200,7 +200,7 @@ def _build(module: str, signature: Any, config: Optional[dict[str, Any]]) -> tup
     return instance, short, ignored, [notice] if notice else []
 
 
-async def _execute(program: Any, module_name: str, signature: Any, inputs: dict[str, Any], lm: Optional[dict[str, Any]]) -> dict[str, Any]:
+async def _execute(program: Any, module_name: str, signature: Any, inputs: dict[str, Any], lm: dict[str, Any] | None) -> dict[str, Any]:
     check_inputs(signature, inputs)
     return await _running.run_module(program, module_name, inputs, lm)
 
@@ -217,10 +217,10 @@ def _with_notes(result: dict[str, Any], ignored: list[str], notices: list[str]) 
 async def execute_module(
     module: str,
     signature: str,
-    inputs: Optional[dict] = None,
-    config: Optional[dict] = None,
-    lm: Optional[dict] = None,
-    ctx: Optional[CommandContext] = None,
+    inputs: dict | None = None,
+    config: dict | None = None,
+    lm: dict | None = None,
+    ctx: CommandContext | None = None,
 ) -> dict[str, Any]:
     """DSPex's ``execute_module``: builds ``module`` (``"dspy.Predict"``,
     ``"dspy.ChainOfThought"``, ``"dspy.ReAct"``, ``"dspy.ProgramOfThought"``,
@@ -236,10 +236,10 @@ async def execute_module(
 async def generate(
     prompt: str,
     module: str = "dspy.Predict",
-    signature: Optional[str] = None,
-    config: Optional[dict] = None,
-    lm: Optional[dict] = None,
-    ctx: Optional[CommandContext] = None,
+    signature: str | None = None,
+    config: dict | None = None,
+    lm: dict | None = None,
+    ctx: CommandContext | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """DSPex's prompt-only ``generate(prompt, module: ..., signature: ...)``: the
@@ -264,7 +264,7 @@ async def generate(
     return _with_notes(result, ignored, notices)
 
 
-_STAGES: contextvars.ContextVar[Optional[list[tuple[str, Any]]]] = contextvars.ContextVar("dspy_bridge_pipeline_stages", default=None)
+_STAGES: contextvars.ContextVar[list[tuple[str, Any]] | None] = contextvars.ContextVar("dspy_bridge_pipeline_stages", default=None)
 
 
 class Pipeline(dspy.Module):
@@ -274,7 +274,7 @@ class Pipeline(dspy.Module):
     on them. The prediction is the last stage's fields; each stage's prediction is collected
     for ``execute_program``'s ``stages``."""
 
-    def __init__(self, signature: Any, modules: list[str], config: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, signature: Any, modules: list[str], config: dict[str, Any] | None = None) -> None:
         super().__init__()
         base = check_signature(signature)
         self.signature = base
@@ -349,7 +349,7 @@ class _AdapterProgram:
     bindings: dict[str, str] = field(default_factory=dict)
 
 
-def _session_programs(ctx: Optional[CommandContext]) -> dict[str, _AdapterProgram]:
+def _session_programs(ctx: CommandContext | None) -> dict[str, _AdapterProgram]:
     if ctx is None or not ctx.session_id:
         raise InvalidArgumentError("programs live in a session: call with { session }", parameter="session")
     return _adapter_session(ctx.session_id).programs
@@ -372,10 +372,10 @@ def _describe(p: _AdapterProgram) -> dict[str, Any]:
 @command(name="create_program", yields=True)
 async def create_program(
     signature: str,
-    modules: Optional[list] = None,
-    config: Optional[dict] = None,
-    program_id: Optional[str] = None,
-    ctx: Optional[CommandContext] = None,
+    modules: list | None = None,
+    config: dict | None = None,
+    program_id: str | None = None,
+    ctx: CommandContext | None = None,
 ) -> dict[str, Any]:
     """DSPex's stateful program: ``modules`` (default ``["dspy.Predict"]``) run as
     a pipeline over ``signature`` (see :class:`Pipeline`), kept in this session's worker
@@ -392,7 +392,7 @@ async def create_program(
     return _describe(programs[pid])
 
 
-def _adapter_program(ctx: Optional[CommandContext], program_id: str) -> _AdapterProgram:
+def _adapter_program(ctx: CommandContext | None, program_id: str) -> _AdapterProgram:
     programs = _session_programs(ctx)
     try:
         return programs[program_id]
@@ -406,7 +406,7 @@ def _adapter_program(ctx: Optional[CommandContext], program_id: str) -> _Adapter
 
 @command(name="execute_program", yields=True)
 async def execute_program(
-    program_id: str, inputs: Optional[dict] = None, lm: Optional[dict] = None, ctx: Optional[CommandContext] = None
+    program_id: str, inputs: dict | None = None, lm: dict | None = None, ctx: CommandContext | None = None
 ) -> dict[str, Any]:
     """DSPex's ``execute_program``: runs a program of ``create_program`` on
     ``inputs`` (every input field of its signature is required). Returns the last stage's
@@ -440,7 +440,7 @@ def check_dspy() -> dict[str, Any]:
 
 @command(name="call_dspy", yields=True)
 async def call_dspy(
-    module_path: str, function_name: str, args: Optional[list] = None, kwargs: Optional[dict] = None, lm: Optional[dict] = None, ctx: Optional[CommandContext] = None
+    module_path: str, function_name: str, args: list | None = None, kwargs: dict | None = None, lm: dict | None = None, ctx: CommandContext | None = None
 ) -> dict[str, Any]:
     """DSPex's universal caller: ``module_path.function_name(*args,
     **kwargs)`` for DSPy's own public API (the rules of ``dspy.call``: no pickles, no code
@@ -505,7 +505,7 @@ def list_dspy_modules() -> list[dict[str, Any]]:
 
 
 @command(name="bind_dspy_variable", yields=True)
-async def bind_dspy_variable(program_id: str, attribute: str, variable_name: str, ctx: Optional[CommandContext] = None) -> dict[str, Any]:
+async def bind_dspy_variable(program_id: str, attribute: str, variable_name: str, ctx: CommandContext | None = None) -> dict[str, Any]:
     """Binds ``attribute`` of a session program (one of ``create_program`` here, or of the
     host's ``session.programs``) to the session variable ``variable_name``: before each run
     the variable's current value is applied (LM parameters to every predictor)."""
@@ -524,7 +524,7 @@ async def bind_dspy_variable(program_id: str, attribute: str, variable_name: str
     return {"program_id": program_id, "bindings": dict(hosted.bindings)}
 
 
-async def _enhanced(module: str, signature: str, inputs: dict[str, Any], ctx: Optional[CommandContext], lm: Optional[dict]) -> dict[str, Any]:
+async def _enhanced(module: str, signature: str, inputs: dict[str, Any], ctx: CommandContext | None, lm: dict | None) -> dict[str, Any]:
     """DSPex's EnhancedWorkflows: the session's ``temperature`` variable
     (0.7 when it has none) for the call, and the first output stored in the session's
     ``last_prediction`` variable (created as a string)."""
@@ -543,7 +543,7 @@ async def _enhanced(module: str, signature: str, inputs: dict[str, Any], ctx: Op
 
 
 @command(name="enhanced_predict", yields=True)
-async def enhanced_predict(signature: str, lm: Optional[dict] = None, ctx: Optional[CommandContext] = None, **inputs: Any) -> dict[str, Any]:
+async def enhanced_predict(signature: str, lm: dict | None = None, ctx: CommandContext | None = None, **inputs: Any) -> dict[str, Any]:
     """DSPex's ``enhanced_predict(signature, **inputs)``: ``dspy.Predict``
     with the session's ``temperature``, its answer kept in ``last_prediction``."""
     inputs.pop("session_id", None)  # DSPex code passes it among the inputs; the call's session is used
@@ -551,7 +551,7 @@ async def enhanced_predict(signature: str, lm: Optional[dict] = None, ctx: Optio
 
 
 @command(name="enhanced_chain_of_thought", yields=True)
-async def enhanced_chain_of_thought(signature: str, lm: Optional[dict] = None, ctx: Optional[CommandContext] = None, **inputs: Any) -> dict[str, Any]:
+async def enhanced_chain_of_thought(signature: str, lm: dict | None = None, ctx: CommandContext | None = None, **inputs: Any) -> dict[str, Any]:
     """``enhanced_predict`` with ``dspy.ChainOfThought``."""
     inputs.pop("session_id", None)
     return await _enhanced("ChainOfThought", signature, inputs, ctx, lm)
@@ -586,7 +586,7 @@ class DSPyAdapter(BaseAdapter):
     def get_supported_commands(self) -> list[str]:
         return list(ADAPTER_COMMANDS)
 
-    async def handle_command(self, command: str, args: Optional[dict[str, Any]] = None) -> Any:
+    async def handle_command(self, command: str, args: dict[str, Any] | None = None) -> Any:
         if command not in ADAPTER_COMMANDS:
             raise InvalidArgumentError(f"Unknown command: {command!r} (supported: {', '.join(ADAPTER_COMMANDS)})", parameter="command")
         args = dict(args or {})
@@ -600,5 +600,5 @@ class DSPyAdapter(BaseAdapter):
             result = await result
         return result
 
-    def handle_command_sync(self, command: str, args: Optional[dict[str, Any]] = None) -> Any:
+    def handle_command_sync(self, command: str, args: dict[str, Any] | None = None) -> Any:
         return asyncio.run(self.handle_command(command, args))

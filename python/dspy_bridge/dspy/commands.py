@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import aclosing
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 from ..core.registry import CommandContext, command
 from ..errors import AlreadyExistsError, InvalidArgumentError

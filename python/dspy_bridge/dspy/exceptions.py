@@ -12,7 +12,7 @@ The builtin co-parents are DSPex's: binding a missing variable raises ``ValueErr
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import BridgeError, FailedPreconditionError, InvalidArgumentError, NotFoundError
 
@@ -27,7 +27,7 @@ class VariableNotFoundError(NotFoundError, ValueError):
     ``variable_name`` names it; ``session_id`` is the session when known.
     """
 
-    def __init__(self, variable_name: str, message: Optional[str] = None, *, session_id: Optional[str] = None, **kwargs: Any) -> None:
+    def __init__(self, variable_name: str, message: str | None = None, *, session_id: str | None = None, **kwargs: Any) -> None:
         details = dict(kwargs.pop("details", None) or {})
         details.setdefault("variable", variable_name)
         if session_id:

@@ -26,7 +26,7 @@ import inspect
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
 import dspy
 
@@ -78,7 +78,7 @@ class VariableAwareOptimizer:
         optimizer_class: type,
         variable_mappings: Mapping[str, str],
         optimizer_kwargs: Mapping[str, Any],
-        history_variable: Optional[str],
+        history_variable: str | None,
     ) -> None:
         self.session_context = session_context
         self.optimizer_class = optimizer_class
@@ -197,7 +197,7 @@ class VariableAwareOptimizer:
         return f"VariableAwareOptimizer({self.optimizer_class.__name__}, mappings={self.variable_mappings!r})"
 
 
-_history_locks: "weakref.WeakKeyDictionary[Any, dict[str, asyncio.Lock]]" = weakref.WeakKeyDictionary()
+_history_locks: weakref.WeakKeyDictionary[Any, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
 def _history_lock(ctx: Any, variable: str) -> asyncio.Lock:
@@ -240,7 +240,7 @@ class DSPyOptimizationBridge:
         optimizer_class: Any,
         variable_mappings: Mapping[str, str],
         *,
-        history_variable: Optional[str] = "dspy_optimization_history",
+        history_variable: str | None = "dspy_optimization_history",
         **kwargs: Any,
     ) -> VariableAwareOptimizer:
         """A DSPy optimizer that syncs with session variables. ``variable_mappings`` maps an

@@ -14,7 +14,7 @@ import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar
 
 import dspy
 
@@ -48,10 +48,10 @@ class ModuleSpec:
 
     name: str
     module_class: type
-    variable_aware_class: Optional[type] = None
+    variable_aware_class: type | None = None
     requires_context: bool = True
     aliases: tuple[str, ...] = field(default_factory=tuple)
-    deprecated: Optional[str] = None
+    deprecated: str | None = None
 
     def aware_class(self) -> type:
         if self.variable_aware_class is not None:
@@ -140,7 +140,7 @@ class ModuleVariableResolver:
         cls,
         name: str,
         module_class: type,
-        variable_aware_class: Optional[type] = None,
+        variable_aware_class: type | None = None,
         *,
         aliases: tuple[str, ...] = (),
         requires_context: bool = True,
@@ -240,7 +240,7 @@ class ModuleVariableResolver:
         variable_name: str,
         *args: Any,
         use_variable_aware: bool = True,
-        variable_bindings: Optional[Mapping[str, str]] = None,
+        variable_bindings: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> Any:
         """An instance of the module the variable names: its variable-aware version bound to
@@ -274,9 +274,9 @@ ModuleVariableResolver.MODULE_REGISTRY = _standard_registry()
 
 async def create_variable_aware_module(
     session_context: Any,
-    module_type: Union[str, type, Any],
+    module_type: str | type | Any,
     *args: Any,
-    variable_bindings: Optional[Mapping[str, str]] = None,
+    variable_bindings: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> Any:
     """A variable-aware module bound to ``session_context``.

@@ -33,7 +33,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Optional, TypeVar, Union
+from typing import Any, ClassVar, TypeVar
 
 import dspy
 
@@ -163,7 +163,7 @@ class _Restore:
     def __init__(self) -> None:
         self.config: dict[str, list[tuple[Any, bool, Any]]] = {}
         self.lms: list[tuple[Any, Any]] = []
-        self.model_lm: Optional[tuple[Any, Any, Any]] = None  # (base lm, model, copy)
+        self.model_lm: tuple[Any, Any, Any] | None = None  # (base lm, model, copy)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Restore:
         new = _Restore()
@@ -300,7 +300,7 @@ class VariableAwareMixin:
             raise ValidationError(f"variable_name must be a non-empty string, got {variable_name!r}", parameter="variable_name")
 
     async def bind_to_variable(
-        self, attribute: str, variable_name: str, sync_callback: Optional[SyncCallback] = None
+        self, attribute: str, variable_name: str, sync_callback: SyncCallback | None = None
     ) -> None:
         """Binds ``attribute`` to the session variable ``variable_name`` and applies its value.
 
@@ -312,7 +312,7 @@ class VariableAwareMixin:
         """
         await self.bind_to_variables({attribute: variable_name}, sync_callback)
 
-    async def bind_to_variables(self, bindings: Mapping[str, str], sync_callback: Optional[SyncCallback] = None) -> None:
+    async def bind_to_variables(self, bindings: Mapping[str, str], sync_callback: SyncCallback | None = None) -> None:
         """Several bindings ``{attribute: variable_name}`` with one read (cache or one round
         trip); all or none (a missing variable binds nothing)."""
         ctx = self._require_ctx()
@@ -327,8 +327,8 @@ class VariableAwareMixin:
         self,
         attribute: str,
         variable_name: str,
-        sync_callback: Optional[SyncCallback] = None,
-        timeout: Optional[float] = DEFAULT_TIMEOUT,
+        sync_callback: SyncCallback | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         """``bind_to_variable`` for synchronous code; works with or without a running event
         loop in this thread (a cached value is used as is; otherwise the read runs where it
@@ -338,8 +338,8 @@ class VariableAwareMixin:
     def bind_to_variables_sync(
         self,
         bindings: Mapping[str, str],
-        sync_callback: Optional[SyncCallback] = None,
-        timeout: Optional[float] = DEFAULT_TIMEOUT,
+        sync_callback: SyncCallback | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         ctx = self._require_ctx()
         bindings = self._checked(bindings)
@@ -360,7 +360,7 @@ class VariableAwareMixin:
         self,
         bindings: dict[str, str],
         values: Mapping[str, Any],
-        sync_callback: Optional[SyncCallback],
+        sync_callback: SyncCallback | None,
         revision: int,
     ) -> None:
         missing = sorted({v for v in bindings.values() if values.get(v, MISSING) is MISSING})
@@ -416,7 +416,7 @@ class VariableAwareMixin:
         values = await fetch_async(self._require_ctx(), [variable_name])
         return self._found(variable_name, values)
 
-    def get_bound_variable_sync(self, attribute: str, timeout: Optional[float] = DEFAULT_TIMEOUT) -> Any:
+    def get_bound_variable_sync(self, attribute: str, timeout: float | None = DEFAULT_TIMEOUT) -> Any:
         variable_name = self._bound_name(attribute)
         values = fetch_blocking(self._require_ctx(), [variable_name], timeout)
         return self._found(variable_name, values)
@@ -476,7 +476,7 @@ class VariableAwareMixin:
         values = await fetch_async(ctx, sorted(set(self._variable_bindings.values())))
         return self._apply_sync(values, revision)
 
-    def sync_variables_sync(self, timeout: Optional[float] = DEFAULT_TIMEOUT) -> dict[str, tuple[Any, Any]]:
+    def sync_variables_sync(self, timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, tuple[Any, Any]]:
         """``sync_variables`` for synchronous code, with or without a running event loop in
         this thread."""
         ctx = self.__dict__.get("_ctx")
@@ -809,8 +809,8 @@ def variable_aware_class(module_class: type) -> type:
 
 
 def make_variable_aware(
-    module: Union[M, type[M]], session_context: Any = None, *, auto_sync: bool = True
-) -> Union[M, type[M]]:
+    module: M | type[M], session_context: Any = None, *, auto_sync: bool = True
+) -> M | type[M]:
     """Makes any ``dspy.Module`` variable-aware.
 
     * An instance is converted in place (its class becomes the variable-aware subclass; its

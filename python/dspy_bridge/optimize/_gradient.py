@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
 from ..spaces import Space, is_active
 from ..errors import InvalidArgumentError
@@ -89,8 +89,8 @@ class GradientOptimizer(BaseOptimizer):
         self._v = [0.0] * len(self._x)  # running mean square of each coordinate's gradient
         self._k = 0  # steps taken (or skipped)
         self._queue: list[list[float]] = []  # candidates of the current step, in normalized coordinates
-        self._told: list[tuple[list[float], Optional[float]]] = []
-        self._asked: Optional[list[float]] = None
+        self._told: list[tuple[list[float], float | None]] = []
+        self._asked: list[float] | None = None
 
     # -- coordinates -----------------------------------------------------------------------
 
@@ -203,7 +203,7 @@ class GradientOptimizer(BaseOptimizer):
         self._asked = self._queue.pop(0)
         return self._values(self._asked)
 
-    def tell(self, values: dict[str, Any], score: Optional[float]) -> None:
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
         if self._asked is None:
             raise InvalidArgumentError("tell() without a candidate from ask()", parameter="values")
         self._told.append((self._asked, score))
@@ -211,7 +211,7 @@ class GradientOptimizer(BaseOptimizer):
         if not self._queue:
             self._step()
 
-    def replay(self, history: list[tuple[dict[str, Any], Optional[float]]]) -> None:
+    def replay(self, history: list[tuple[dict[str, Any], float | None]]) -> None:
         """Rebuilds the state from the candidates already told (same seed: same candidates)."""
         for values, score in history:
             self.ask()

@@ -9,7 +9,7 @@ optimizer the score. So an optimizer only proposes and learns; it never touches 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Optional
+from typing import Any
 
 from ..spaces import Space
 from ..errors import InvalidArgumentError
@@ -54,10 +54,10 @@ class BaseOptimizer:
         self.direction = direction
         self.seed = seed
 
-    def ask(self) -> Optional[dict[str, Any]]:
+    def ask(self) -> dict[str, Any] | None:
         raise NotImplementedError(f"{type(self).__name__}.ask() is not implemented")
 
-    def tell(self, values: dict[str, Any], score: Optional[float]) -> None:
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
         raise NotImplementedError(f"{type(self).__name__}.tell() is not implemented")
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import inspect
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from ..spaces import compile_space
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
@@ -48,7 +48,7 @@ async def _close_optimizer(run: _Run) -> None:
         await _call(close)
 
 
-def _checked_candidate(name: str, values: Any) -> Optional[dict[str, Any]]:
+def _checked_candidate(name: str, values: Any) -> dict[str, Any] | None:
     if values is None:
         return None
     if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
@@ -89,7 +89,7 @@ class OpenRuns:
         config: dict[str, Any],
         class_path: str,
         session_id: str,
-        history: Optional[list[dict[str, Any]]] = None,
+        history: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Constructs the run's optimizer. ``history`` (``{values, score}`` told before, when a
         new worker takes over a run) is replayed into optimizers that have ``replay``."""
@@ -113,11 +113,11 @@ class OpenRuns:
         self._runs[run_id] = _Run(name, optimizer, session_id)
         return {"optimizer": name, "class": f"{type(optimizer).__module__}:{type(optimizer).__qualname__}", "replayed": replayed}
 
-    async def ask(self, run_id: str) -> Optional[dict[str, Any]]:
+    async def ask(self, run_id: str) -> dict[str, Any] | None:
         run = self._get(run_id)
         return _checked_candidate(run.name, await _call(run.optimizer.ask))
 
-    async def tell(self, run_id: str, values: dict[str, Any], score: Optional[float]) -> None:
+    async def tell(self, run_id: str, values: dict[str, Any], score: float | None) -> None:
         run = self._get(run_id)
         await _call(run.optimizer.tell, values, score)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 from ..spaces import Space, is_active
 from ..errors import InvalidArgumentError
@@ -115,7 +115,7 @@ class TPEOptimizer(BaseOptimizer):
             )
         self._optuna = optuna
         self._study = optuna.create_study(direction=direction, sampler=sampler)
-        self._pending: Optional[Any] = None
+        self._pending: Any | None = None
 
     def _distribution(self, var: Any) -> Any:
         """The distribution _suggest draws ``var`` from (replayed trials must match it)."""
@@ -143,7 +143,7 @@ class TPEOptimizer(BaseOptimizer):
                 values[var.name] = var.value
         return values
 
-    def replay(self, history: list[tuple[dict[str, Any], Optional[float]]]) -> None:
+    def replay(self, history: list[tuple[dict[str, Any], float | None]]) -> None:
         """Rebuilds the study from the candidates already told (a new worker took over the run)."""
         from optuna.samplers._base import _CONSTRAINTS_KEY  # here, as optuna itself (see ask)
 
@@ -175,7 +175,7 @@ class TPEOptimizer(BaseOptimizer):
         self._pending = trial
         return values
 
-    def tell(self, values: dict[str, Any], score: Optional[float]) -> None:
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
         trial, self._pending = self._pending, None
         if trial is None:
             raise InvalidArgumentError("tell() without a candidate from ask()", parameter="values")

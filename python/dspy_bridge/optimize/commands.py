@@ -4,7 +4,6 @@ before workers fork): ``optimize.open`` / ``ask`` / ``tell`` / ``close`` for a r
 
 from __future__ import annotations
 
-from typing import Optional
 
 from ..core.registry import CommandContext, command
 from ..session.worker_state import worker_sessions
@@ -22,10 +21,10 @@ async def open_command(
     space: dict,
     direction: str = "maximize",
     seed: int = 1,
-    config: Optional[dict] = None,
+    config: dict | None = None,
     class_path: str = "",
-    history: Optional[list] = None,
-    ctx: Optional[CommandContext] = None,
+    history: list | None = None,
+    ctx: CommandContext | None = None,
 ) -> dict:
     """Constructs the run's optimizer: built in ("bayesian"/"tpe") or the class at ``class_path``;
     ``history`` ({values, score} already told) is replayed when a new worker takes over a run."""
@@ -38,13 +37,13 @@ async def open_command(
 
 
 @command(name="optimize.ask")
-async def ask_command(run_id: str) -> Optional[dict]:
+async def ask_command(run_id: str) -> dict | None:
     """The next candidate (variable name -> value), or None when the optimizer is done."""
     return await open_runs.ask(run_id)
 
 
 @command(name="optimize.tell")
-async def tell_command(run_id: str, values: dict, score: Optional[float] = None) -> None:
+async def tell_command(run_id: str, values: dict, score: float | None = None) -> None:
     """The score of the candidate last asked; None: rejected as infeasible, not evaluated."""
     await open_runs.tell(run_id, values, score)
 

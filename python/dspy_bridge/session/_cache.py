@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 from ..errors import InvalidArgumentError
 
@@ -31,7 +31,7 @@ __all__ = ["CacheStats", "EVICTION_POLICIES", "InvalidationCallback", "VariableC
 
 EVICTION_POLICIES = ("lru", "lfu", "fifo")
 
-InvalidationCallback = Callable[[str, str], Union[Awaitable[None], None]]
+InvalidationCallback = Callable[[str, str], Awaitable[None] | None]
 """``callback(var_id, reason)``; may be a coroutine function (it is then scheduled as a task)."""
 
 _MISS: Any = object()
@@ -69,7 +69,7 @@ _LRU, _LFU, _FIFO = 0, 1, 2
 _POLICY_CODES = {"lru": _LRU, "lfu": _LFU, "fifo": _FIFO}
 
 
-def _check_config(ttl: Optional[float], max_size: Optional[int], eviction_policy: Optional[str]) -> None:
+def _check_config(ttl: float | None, max_size: int | None, eviction_policy: str | None) -> None:
     if ttl is not None and (not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl < 0 or ttl != ttl):
         raise InvalidArgumentError(f"ttl must be a number of seconds >= 0 (0 disables the cache), got {ttl!r}", parameter="ttl")
     if max_size is not None and (not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 1):
@@ -169,7 +169,7 @@ class VariableCache:
     async def get_batch(
         self,
         var_ids: list[str],
-        fetch_missing: Optional[Callable[[list[str]], Union[Mapping[str, Any], Awaitable[Mapping[str, Any]]]]] = None,
+        fetch_missing: Callable[[list[str]], Mapping[str, Any] | Awaitable[Mapping[str, Any]]] | None = None,
     ) -> dict[str, Any]:
         """Values of ``var_ids`` from the cache; the missing ones through one call of
         ``fetch_missing(missing_ids)`` (sync or async, returning ``{id: value}``), which are
@@ -353,7 +353,7 @@ class VariableCache:
     def enabled(self) -> bool:
         return self._ttl > 0
 
-    def configure(self, ttl: Optional[float] = None, max_size: Optional[int] = None, eviction_policy: Optional[str] = None) -> None:
+    def configure(self, ttl: float | None = None, max_size: int | None = None, eviction_policy: str | None = None) -> None:
         """Changes the settings; ``ttl=0`` disables the cache (and empties it), a smaller
         ``max_size`` evicts at once, a new policy keeps the entries (ordered by insertion)."""
         _check_config(ttl, max_size, eviction_policy)

@@ -10,7 +10,8 @@ as JSON and the host evaluates them with the same rules as this package.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from .._gen.dspy_bridge.v1 import configuration_pb2
 from ..errors import InvalidArgumentError
@@ -29,7 +30,7 @@ _TYPE_ALIASES = {"float": "float", "integer": "integer", "int": "integer", "choi
 class ConfigurationSpace:
     """A declarative definition of related variables, registered in a session."""
 
-    def __init__(self, name: str, session_context: "SessionContext") -> None:
+    def __init__(self, name: str, session_context: SessionContext) -> None:
         self.name = name
         self._session_context = session_context
         self._variables: list[dict[str, Any]] = []
@@ -41,12 +42,12 @@ class ConfigurationSpace:
         name: str,
         type: str,  # noqa: A002 - DSPex's name
         default: Any,
-        constraints: Optional[Mapping[str, Any]] = None,
-        description: Optional[str] = None,
+        constraints: Mapping[str, Any] | None = None,
+        description: str | None = None,
         *,
-        active_when: Optional[Mapping[str, Any]] = None,
+        active_when: Mapping[str, Any] | None = None,
         log: bool = False,
-    ) -> "ConfigurationSpace":
+    ) -> ConfigurationSpace:
         """Adds a variable; returns self for chaining. ``constraints`` as in DSPex:
         ``{"min", "max"}`` for numbers, ``{"choices": [...]}`` for choice and module."""
         kind = _TYPE_ALIASES.get(type)
@@ -73,7 +74,7 @@ class ConfigurationSpace:
         self._variables.append(doc)
         return self
 
-    def add_constraint(self, constraint: Mapping[str, Any], error_message: Optional[str] = None) -> "ConfigurationSpace":
+    def add_constraint(self, constraint: Mapping[str, Any], error_message: str | None = None) -> ConfigurationSpace:
         """Adds a cross-variable constraint: a declarative condition (docs/configuration.md).
         ``error_message`` becomes the clause's name, which violations report."""
         if callable(constraint):
@@ -106,7 +107,7 @@ class ConfigurationSpace:
         )
         self.version = int(info.version)
 
-    async def apply(self, new_values: Mapping[str, Any], metadata: Optional[Mapping[str, str]] = None) -> int:
+    async def apply(self, new_values: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> int:
         """Validates the configuration these values produce (the current ones overlaid) and
         writes them in one commit; returns the new version. ConstraintViolationError (a
         ValueError) names the violated clause; nothing is written then."""
@@ -131,7 +132,7 @@ class ConfigurationSpace:
         self.version = int(info.version)
         return await ctx.get_variables(list(info.variables))
 
-    async def sample(self, seed: Optional[int] = None) -> dict[str, Any]:
+    async def sample(self, seed: int | None = None) -> dict[str, Any]:
         """A random valid configuration (reproducible for a seed)."""
         ctx = self._session_context
         reply = await ctx._call(

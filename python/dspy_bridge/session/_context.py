@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Optional, Union
+from typing import Any
 
 import grpc
 
@@ -101,14 +101,14 @@ class SessionContext:
 
     def __init__(
         self,
-        session_id: Optional[str],
+        session_id: str | None,
         channel: Any,
         *,
-        caller_session_id: Optional[str] = None,
-        cache: Optional[VariableCache] = None,
-        channel_factory: Optional[ChannelFactory] = None,
+        caller_session_id: str | None = None,
+        cache: VariableCache | None = None,
+        channel_factory: ChannelFactory | None = None,
         owns_channel: bool = False,
-        timeout: Optional[float] = 60.0,
+        timeout: float | None = 60.0,
     ) -> None:
         if session_id is not None and (not isinstance(session_id, str) or not session_id):
             raise InvalidArgumentError("session_id must be a non-empty string (or None to let the host choose)", parameter="session_id")
@@ -127,20 +127,20 @@ class SessionContext:
         self._cache_live = False
         self._initialized = False
         self._closed = False
-        self._bg_task: Optional[asyncio.Task[None]] = None
+        self._bg_task: asyncio.Task[None] | None = None
         self._bg_reconnects = 0
         self._watches: set[VariableWatch] = set()
         self._optimization_watchers: dict[str, asyncio.Future[Any]] = {}  # optimization id -> callback poller
-        self._default_objective: Optional[str] = None
+        self._default_objective: str | None = None
         self._frameworks: dict[str, str] = {}  # name -> "torch"/"tensorflow": it was written as such a tensor here
-        self._tensor_framework: Optional[str] = None  # set_tensor_framework
+        self._tensor_framework: str | None = None  # set_tensor_framework
         self._custom: dict[str, tuple[str, str]] = {}  # name -> (user-defined type, its constraints JSON)
         self._default_objective_options: dict[str, Any] = {}
         self._reads = _Latency()
         self._writes = _Latency()
         self.session_info: dict[str, Any] = {}
         try:  # the loop the caller's channel belongs to, until initialize() runs on one
-            self._loop: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
 
@@ -150,16 +150,16 @@ class SessionContext:
     @classmethod
     async def connect(
         cls,
-        address: Optional[str] = None,
-        session_id: Optional[str] = None,
-        token: Optional[str] = None,
+        address: str | None = None,
+        session_id: str | None = None,
+        token: str | None = None,
         *,
-        caller_session_id: Optional[str] = None,
+        caller_session_id: str | None = None,
         create: bool = True,
         ttl_ms: int = 0,
-        metadata: Optional[Mapping[str, Any]] = None,
-        cache: Optional[VariableCache] = None,
-        timeout: Optional[float] = 60.0,
+        metadata: Mapping[str, Any] | None = None,
+        cache: VariableCache | None = None,
+        timeout: float | None = 60.0,
     ) -> SessionContext:
         """Opens an authenticated channel to the host and returns an initialized context.
 
@@ -179,14 +179,14 @@ class SessionContext:
         return ctx
 
     @classmethod
-    def _on_client(cls, client: HostClient, session_id: Optional[str], **options: Any) -> SessionContext:
+    def _on_client(cls, client: HostClient, session_id: str | None, **options: Any) -> SessionContext:
         """A context whose calls go through ``client`` (it owns it from then on)."""
         ctx = cls(session_id, client.channel, **options)
         ctx._host = client
         return ctx
 
     async def initialize(
-        self, *, create: bool = True, ttl_ms: int = 0, metadata: Optional[Mapping[str, Any]] = None
+        self, *, create: bool = True, ttl_ms: int = 0, metadata: Mapping[str, Any] | None = None
     ) -> SessionContext:
         """Gets the session (creating it if missing and ``create``) and starts the background
         watch feeding the cache. Returns self. Idempotent."""
@@ -194,7 +194,7 @@ class SessionContext:
             raise BridgeClosedError("this SessionContext is closed")
         if self._initialized:
             return self
-        info: Optional[session_pb2.SessionInfo] = None
+        info: session_pb2.SessionInfo | None = None
         if self._session_id:
             try:
                 info = await self._call("GetSession", session_pb2.GetSessionRequest(session_id=self._session_id))
@@ -288,7 +288,7 @@ class SessionContext:
         return self._host.channel
 
     @property
-    def address(self) -> Optional[str]:
+    def address(self) -> str | None:
         """The host's address, when this context made its channel (``connect``)."""
         return self._host.address
 
@@ -324,7 +324,7 @@ class SessionContext:
             space.add_constraint(clause)
         await space.register()
 
-    async def _apply_configuration(self, name: str, values: Mapping[str, Any], metadata: Optional[Mapping[str, str]] = None) -> int:
+    async def _apply_configuration(self, name: str, values: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> int:
         return await self.configuration_space(name).apply(values, metadata)
 
     async def _get_configuration_values(self, name: str) -> dict[str, Any]:
@@ -378,7 +378,7 @@ class SessionContext:
         return self._closed
 
     @property
-    def loop(self) -> Optional[asyncio.AbstractEventLoop]:
+    def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop this context lives on (its channel and background watch do); None
         when it was made outside one and not initialized yet."""
         return self._loop
@@ -394,7 +394,7 @@ class SessionContext:
         seen = self._seen
         return any(seen.get(self.variable_key(n), 0) > revision for n in names)
 
-    async def for_another_loop(self, timeout: Optional[float] = None) -> SessionContext:
+    async def for_another_loop(self, timeout: float | None = None) -> SessionContext:
         """A new, uninitialized context for the same session and caller, on a channel of its
         own, for one-off calls from another event loop (await it there, e.g. in a helper
         thread's): a context's channel and watch belong to the loop it was made on. Close it
@@ -410,7 +410,7 @@ class SessionContext:
         """How many times the background watch stream was reopened."""
         return self._bg_reconnects
 
-    async def wait_for_revision(self, revision: int, timeout: Optional[float] = None) -> None:
+    async def wait_for_revision(self, revision: int, timeout: float | None = None) -> None:
         """Waits until the background watch has delivered ``revision`` (of a change to this
         session): from then on cached reads reflect it."""
         if self._revision >= revision:
@@ -447,7 +447,7 @@ class SessionContext:
         connected_before = False
         host = self._host
         while not self._closed:
-            opened: Optional[OpenStream] = None
+            opened: OpenStream | None = None
             try:
                 request = variables_pb2.WatchRequest(session_id=self._session_id, start_revision=start, caller_session_id=self._caller)
                 # A watch is never held back by the host, so it needs no credit (window 0).
@@ -575,7 +575,7 @@ class SessionContext:
         framework = self._frameworks.get(name) or self._tensor_framework
         return value if framework is None else _seed_values.from_wire(value, framework)
 
-    def set_tensor_framework(self, framework: Optional[str]) -> None:
+    def set_tensor_framework(self, framework: str | None) -> None:
         """Tensors read through this context come back as ``"numpy"`` arrays (the default),
         ``"torch"`` or ``"tensorflow"`` tensors (DSPex's ``:tensor`` → torch.Tensor or
         tf.Tensor). ``InvalidArgumentError`` naming the package when it is not installed."""
@@ -639,7 +639,7 @@ class SessionContext:
     async def get_variables(
         self,
         names: list[str],
-        defaults: Optional[dict[str, Any]] = None,
+        defaults: dict[str, Any] | None = None,
         include_metadata: bool = False,
         include_stats: bool = False,
     ) -> dict[str, Any]:
@@ -721,7 +721,7 @@ class SessionContext:
                     out[name] = self._out(name, out[name])
         return {name: out[name] for name in names if name in out}
 
-    async def list_variables(self, pattern: Optional[str] = None) -> dict[str, Any]:
+    async def list_variables(self, pattern: str | None = None) -> dict[str, Any]:
         """``{name: value}`` of every variable this session may read (``pattern``: a regular
         expression on names)."""
         resp = await self._call(
@@ -808,10 +808,10 @@ class SessionContext:
         name: str,
         type: str,  # noqa: A002 - DSPex's parameter name
         initial_value: Any,
-        constraints: Optional[dict[str, Any]] = None,
-        metadata: Optional[dict[str, str]] = None,
-        dependencies: Optional[list[str]] = None,
-        access_rules: Optional[list[dict[str, Any]]] = None,
+        constraints: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+        dependencies: list[str] | None = None,
+        access_rules: list[dict[str, Any]] | None = None,
     ) -> str:
         """Creates a variable; returns its id. ``type``: float, integer, string, boolean,
         choice, module, list, map (``dict``), embedding, tensor (aliases int, str, bool).
@@ -852,7 +852,7 @@ class SessionContext:
             raise InvalidArgumentError("no variables to register", parameter="variables")
         return await self._register(specs)
 
-    def _wire(self, name: str, value: Any, type_hint: Optional[str] = None) -> Any:
+    def _wire(self, name: str, value: Any, type_hint: str | None = None) -> Any:
         """A value to write, in the host's form: a user-defined type's checks run, the value
         forms DSPex accepts are converted (variable_types.value_forms), a framework tensor is remembered."""
         key = self._ids.get(name, name)
@@ -866,7 +866,7 @@ class SessionContext:
             self._frameworks.pop(key, None)
         return _seed_values.to_wire(value, _canonical(self._types.get(key) or type_hint or ""), name)
 
-    def _encode_update(self, name: str, value: Any, creating: bool, type_hint: Optional[str]) -> Any:
+    def _encode_update(self, name: str, value: Any, creating: bool, type_hint: str | None) -> Any:
         value = self._wire(name, value, type_hint)
         try:
             return encode_value(value, name)
@@ -884,12 +884,12 @@ class SessionContext:
         self,
         name: str,
         value: Any,
-        metadata: Optional[dict[str, str]] = None,
+        metadata: dict[str, str] | None = None,
         create_if_missing: bool = False,
-        type_hint: Optional[str] = None,
+        type_hint: str | None = None,
         *,
-        expected_version: Optional[int] = None,
-        source: Optional[str] = None,
+        expected_version: int | None = None,
+        source: str | None = None,
     ) -> None:
         """Sets a variable's value (validated on the host: type and constraints).
 
@@ -942,12 +942,12 @@ class SessionContext:
     async def update_variables(
         self,
         updates: dict[str, Any],
-        metadata: Optional[dict[str, str]] = None,
+        metadata: dict[str, str] | None = None,
         atomic: bool = True,
         *,
-        expected_versions: Optional[dict[str, int]] = None,
-        source: Optional[str] = None,
-    ) -> dict[str, Union[bool, str]]:
+        expected_versions: dict[str, int] | None = None,
+        source: str | None = None,
+    ) -> dict[str, bool | str]:
         """Updates several variables in one request: ``{name: True | error message}``.
 
         ``atomic=True``: all or nothing, committed under one revision (watchers see one
@@ -975,7 +975,7 @@ class SessionContext:
             ),
         )
         self._writes.add(time.perf_counter() - t0)
-        out: dict[str, Union[bool, str]] = {}
+        out: dict[str, bool | str] = {}
         for r in resp.results:
             if r.ok:
                 out[r.name] = True
@@ -1005,7 +1005,7 @@ class SessionContext:
         from_variable: str,
         to_variable: str,
         dependency_type: str = "data",
-        metadata: Optional[dict[str, str]] = None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         """``from_variable`` depends on ``to_variable`` (``"data"``, ``"constraint"`` or
         ``"optimization"``). ``ValueError`` if it would close a cycle (the message names it),
@@ -1061,7 +1061,7 @@ class SessionContext:
     # ------------------------------------------------------------------------------------
     # Optimization (docs/optimization.md): the host drives every run
 
-    def set_default_objective(self, objective: Optional[str], **options: Any) -> None:
+    def set_default_objective(self, objective: str | None, **options: Any) -> None:
         """Sets the objective ``start_optimization`` uses when ``optimizer_config`` names none
         (DSPex's examples never name one): a TypeScript tool or a workers' Python ``@tool``,
         called with ``{variable: candidate}`` and returning a number or ``{"score",
@@ -1076,7 +1076,7 @@ class SessionContext:
         self._default_objective_options = dict(options) if objective is not None else {}
 
     @property
-    def default_objective(self) -> Optional[str]:
+    def default_objective(self) -> str | None:
         """The objective set with :meth:`set_default_objective` (None: none)."""
         return self._default_objective
 
@@ -1084,10 +1084,10 @@ class SessionContext:
         self,
         variable: str,
         optimizer_type: str,
-        optimizer_config: Optional[dict[str, Any]] = None,
+        optimizer_config: dict[str, Any] | None = None,
         max_iterations: int = 100,
         convergence_threshold: float = 0.001,
-        callback: Optional[Callable[..., Any]] = None,
+        callback: Callable[..., Any] | None = None,
     ) -> str:
         """Starts optimizing ``variable`` on the host and returns the optimization id.
 
@@ -1180,7 +1180,7 @@ class SessionContext:
                     result = callback(entry["iteration"], entry["value"], entry["metrics"])
                     if asyncio.iscoroutine(result):
                         await result
-                except Exception:  # noqa: BLE001 - a broken display must not end the progress reports
+                except Exception:  # a broken display must not end the progress reports
                     logging.getLogger(__name__).exception("the progress callback of optimization %s raised", optimization_id)
                 seen = entry["iteration"]
             if superseded or (not status["is_optimizing"] and seen >= status["iteration"]):
@@ -1232,7 +1232,7 @@ class SessionContext:
         return self._status(reply)
 
     async def get_optimization_history(
-        self, variable: str, limit: int = 100, since: Any = None, optimizer_id: Optional[str] = None
+        self, variable: str, limit: int = 100, since: Any = None, optimizer_id: str | None = None
     ) -> list[dict[str, Any]]:
         """Evaluated candidates, oldest first: ``{iteration, value, values, score, metrics,
         timestamp, optimization_id}``."""
@@ -1266,7 +1266,7 @@ class SessionContext:
         reply = await self._call("ListRuns", optimization_pb2.ListRunsRequest(session_id=self._session_id))
         return [_run_record(r) for r in json.loads(reply.runs_json or "[]")]
 
-    async def get_run(self, run_id: str, offset: int = 0, limit: Optional[int] = None) -> dict[str, Any]:
+    async def get_run(self, run_id: str, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         """One run as ``list_runs`` gives it, plus ``trials``: ``{iteration, score, values,
         metrics, at}``, oldest first (a job's are its progress reports: metric calls so far and
         the best score then). ``offset`` and ``limit`` page the trials. NotFoundError for a
@@ -1289,7 +1289,7 @@ class SessionContext:
         ]
         return out
 
-    async def register_python_optimizer(self, name: str, optimizer_class: Union[type, str]) -> None:
+    async def register_python_optimizer(self, name: str, optimizer_class: type | str) -> None:
         """Registers ``optimizer_class`` (see :class:`dspy_bridge.optimize.BaseOptimizer` for
         its ask/tell protocol) under ``name``, usable as ``optimizer_type`` here and as
         ``optimizer`` from TypeScript, by every session of the host. The workers import the
@@ -1324,11 +1324,11 @@ class SessionContext:
         self,
         name: str,
         include_initial: bool = True,
-        filter_fn: Optional[Callable[[Any, Any], bool]] = None,
+        filter_fn: Callable[[Any, Any], bool] | None = None,
         throttle_ms: int = 0,
         *,
         debounce_ms: int = 0,
-        start_revision: Optional[int] = None,
+        start_revision: int | None = None,
     ) -> VariableWatch:
         """Watches one variable: ``async for update in session.watch_variable("x")``.
 
@@ -1348,11 +1348,11 @@ class SessionContext:
         self,
         names: list[str],
         include_initial: bool = True,
-        filter_fn: Optional[Callable[[str, Any, Any], bool]] = None,
+        filter_fn: Callable[[str, Any, Any], bool] | None = None,
         throttle_ms: int = 0,
         debounce_ms: int = 0,
         *,
-        start_revision: Optional[int] = None,
+        start_revision: int | None = None,
     ) -> VariableWatch:
         """Watches several variables (an empty list: every variable of the session).
         ``filter_fn(name, old_value, new_value)``; ``throttle_ms`` applies per variable;
@@ -1367,11 +1367,11 @@ class SessionContext:
         self,
         names: list[str],
         include_initial: bool,
-        filter_fn: Optional[Callable[..., bool]],
+        filter_fn: Callable[..., bool] | None,
         with_name: bool,
         throttle_ms: float,
         debounce_ms: float,
-        start_revision: Optional[int],
+        start_revision: int | None,
     ) -> VariableWatch:
         self._require_watchable()
         w = TaskableWatch(
@@ -1390,7 +1390,7 @@ class SessionContext:
     def _forget_watch(self, w: VariableWatch) -> None:
         self._watches.discard(w)
 
-    def cancel_watch(self, watch_task: Union[VariableWatch, asyncio.Future[Any]]) -> None:
+    def cancel_watch(self, watch_task: VariableWatch | asyncio.Future[Any]) -> None:
         """Cancels a watch: the ``VariableWatch`` returned by ``watch_variable(s)``, or a task
         that iterates one (the task is cancelled)."""
         if isinstance(watch_task, VariableWatch):
@@ -1458,7 +1458,7 @@ class SessionContext:
         vtype = self._types.get(self._ids.get(variable, variable), "")
         return [history_entry(e, include_metadata, vtype) for e in resp.entries]
 
-    async def rollback_variable(self, variable: str, version: int, reason: Optional[str] = None) -> None:
+    async def rollback_variable(self, variable: str, version: int, reason: str | None = None) -> None:
         """Sets the variable back to the value of ``version`` (a new version is written, so
         history keeps everything). ``ValueError`` if that version is not kept,
         ``PermissionError`` without write access."""
@@ -1479,7 +1479,7 @@ class SessionContext:
         format: str = "json",  # noqa: A002 - DSPex's parameter name
         include_history: bool = False,
         include_dependencies: bool = True,
-        filter_pattern: Optional[str] = None,
+        filter_pattern: str | None = None,
     ) -> bytes:
         """The session's variables as a self-contained document (``"json"`` or ``"yaml"``;
         embeddings and tensors as base64 bytes with dtype and shape), or the same as a Parquet
@@ -1558,7 +1558,7 @@ class SessionContext:
     # ------------------------------------------------------------------------------------
     # Statistics and cache
 
-    async def get_variable_stats(self, variable: Optional[str] = None) -> dict[str, Any]:
+    async def get_variable_stats(self, variable: str | None = None) -> dict[str, Any]:
         """The host's counters (``read_count``, ``write_count``, ...; per variable under
         ``"variables"`` for the whole session) merged with this client's: ``cache_hits``,
         ``cache_misses``, ``cache_hit_rate`` and the average round trip of reads and writes
@@ -1580,7 +1580,7 @@ class SessionContext:
         stats.setdefault("total_optimization_time_s", await self._optimization_time_s(variable))
         return stats
 
-    async def _optimization_time_s(self, variable: Optional[str]) -> float:
+    async def _optimization_time_s(self, variable: str | None) -> float:
         if variable:
             reply = await self._call("GetOptimizationStatus", self._optimization_request(variable))
         else:  # no target: the session's runs in sum
@@ -1596,7 +1596,7 @@ class SessionContext:
         return info
 
     def set_cache_config(
-        self, ttl: Optional[float] = None, max_size: Optional[int] = None, eviction_policy: Optional[str] = None
+        self, ttl: float | None = None, max_size: int | None = None, eviction_policy: str | None = None
     ) -> None:
         """``ttl`` in seconds (0 disables the cache), ``max_size`` entries, ``eviction_policy``
         ``"lru"``, ``"lfu"`` or ``"fifo"``."""

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 from .._gen.dspy_bridge.v1 import variables_pb2
 from ..errors import InvalidArgumentError
@@ -35,7 +35,7 @@ def decode(value: Any, vtype: str = "", path: str = "value") -> Any:
     return out
 
 
-def string_map(metadata: Optional[Mapping[str, Any]], parameter: str = "metadata") -> dict[str, str]:
+def string_map(metadata: Mapping[str, Any] | None, parameter: str = "metadata") -> dict[str, str]:
     """Metadata travels as strings: other scalars are converted (``{'batch_num': 3}`` in
     DSPex's examples becomes ``{'batch_num': '3'}``)."""
     if metadata is None:
@@ -60,7 +60,7 @@ def string_map(metadata: Optional[Mapping[str, Any]], parameter: str = "metadata
     return out
 
 
-def access_rules_in(rules: Optional[Iterable[Mapping[str, Any]]], parameter: str = "access_rules") -> list[variables_pb2.AccessRule]:
+def access_rules_in(rules: Iterable[Mapping[str, Any]] | None, parameter: str = "access_rules") -> list[variables_pb2.AccessRule]:
     if rules is None:
         return []
     if isinstance(rules, (str, bytes, Mapping)):

@@ -15,7 +15,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, Optional, TypeVar, Union
+from typing import Any, TypeVar
 
 from ..errors import BridgeClosedError
 from ._cache import VariableCache
@@ -42,7 +42,7 @@ class _LoopThread:
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: Optional[float] = None) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         if threading.current_thread() is self.thread:
             coro.close()
             raise RuntimeError("a SyncSessionContext method was called from its own loop thread; use session.aio there")
@@ -80,13 +80,13 @@ class SyncVariableWatch(Iterator[VariableUpdate]):
     def __init__(self, runner: _LoopThread, watch: VariableWatch) -> None:
         self._runner = runner
         self._watch = watch
-        self._task: Optional[asyncio.Future[Any]] = None
+        self._task: asyncio.Future[Any] | None = None
 
     @property
     def revision(self) -> int:
         return self._watch.revision
 
-    def ready(self, timeout: Optional[float] = None) -> None:
+    def ready(self, timeout: float | None = None) -> None:
         self._runner.run(self._watch.ready(), timeout)
 
     def __iter__(self) -> SyncVariableWatch:
@@ -95,7 +95,7 @@ class SyncVariableWatch(Iterator[VariableUpdate]):
     def __next__(self) -> VariableUpdate:
         return self.get(None)
 
-    def get(self, timeout: Optional[float] = None) -> VariableUpdate:
+    def get(self, timeout: float | None = None) -> VariableUpdate:
         """The next update; ``TimeoutError`` after ``timeout`` seconds (the watch stays open
         and no update is lost: the pending read carries over to the next call)."""
         result = self._runner.run(self._next(timeout))
@@ -103,7 +103,7 @@ class SyncVariableWatch(Iterator[VariableUpdate]):
             raise StopIteration
         return result  # type: ignore[no-any-return]
 
-    async def _next(self, timeout: Optional[float]) -> Any:
+    async def _next(self, timeout: float | None) -> Any:
         task = self._task
         if task is None:
             task = self._task = asyncio.ensure_future(self._step())
@@ -141,9 +141,9 @@ class SyncSessionContext:
 
     def __init__(
         self,
-        session_id: Optional[str] = None,
-        address: Optional[str] = None,
-        token: Optional[str] = None,
+        session_id: str | None = None,
+        address: str | None = None,
+        token: str | None = None,
         **connect_options: Any,
     ) -> None:
         self._runner = _LoopThread()
@@ -155,7 +155,7 @@ class SyncSessionContext:
 
     @classmethod
     def connect(
-        cls, address: Optional[str] = None, session_id: Optional[str] = None, token: Optional[str] = None, **connect_options: Any
+        cls, address: str | None = None, session_id: str | None = None, token: str | None = None, **connect_options: Any
     ) -> SyncSessionContext:
         return cls(session_id, address, token, **connect_options)
 
@@ -200,16 +200,16 @@ class SyncSessionContext:
     def get_variables(
         self,
         names: list[str],
-        defaults: Optional[dict[str, Any]] = None,
+        defaults: dict[str, Any] | None = None,
         include_metadata: bool = False,
         include_stats: bool = False,
     ) -> dict[str, Any]:
         return self._run(self._ctx.get_variables(names, defaults, include_metadata, include_stats))
 
-    def list_variables(self, pattern: Optional[str] = None) -> dict[str, Any]:
+    def list_variables(self, pattern: str | None = None) -> dict[str, Any]:
         return self._run(self._ctx.list_variables(pattern))
 
-    def wait_for_revision(self, revision: int, timeout: Optional[float] = None) -> None:
+    def wait_for_revision(self, revision: int, timeout: float | None = None) -> None:
         self._run(self._ctx.wait_for_revision(revision, timeout))
 
     # --- writing ---------------------------------------------------------------------------
@@ -218,10 +218,10 @@ class SyncSessionContext:
         name: str,
         type: str,  # noqa: A002
         initial_value: Any,
-        constraints: Optional[dict[str, Any]] = None,
-        metadata: Optional[dict[str, str]] = None,
-        dependencies: Optional[list[str]] = None,
-        access_rules: Optional[list[dict[str, Any]]] = None,
+        constraints: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+        dependencies: list[str] | None = None,
+        access_rules: list[dict[str, Any]] | None = None,
     ) -> str:
         return self._run(
             self._ctx.register_variable(name, type, initial_value, constraints, metadata, dependencies, access_rules)
@@ -234,12 +234,12 @@ class SyncSessionContext:
         self,
         name: str,
         value: Any,
-        metadata: Optional[dict[str, str]] = None,
+        metadata: dict[str, str] | None = None,
         create_if_missing: bool = False,
-        type_hint: Optional[str] = None,
+        type_hint: str | None = None,
         *,
-        expected_version: Optional[int] = None,
-        source: Optional[str] = None,
+        expected_version: int | None = None,
+        source: str | None = None,
     ) -> None:
         self._run(
             self._ctx.set_variable(
@@ -250,12 +250,12 @@ class SyncSessionContext:
     def update_variables(
         self,
         updates: dict[str, Any],
-        metadata: Optional[dict[str, str]] = None,
+        metadata: dict[str, str] | None = None,
         atomic: bool = True,
         *,
-        expected_versions: Optional[dict[str, int]] = None,
-        source: Optional[str] = None,
-    ) -> dict[str, Union[bool, str]]:
+        expected_versions: dict[str, int] | None = None,
+        source: str | None = None,
+    ) -> dict[str, bool | str]:
         return self._run(self._ctx.update_variables(updates, metadata, atomic, expected_versions=expected_versions, source=source))
 
     def delete_variables(self, names: list[str]) -> int:
@@ -266,7 +266,7 @@ class SyncSessionContext:
 
     # --- dependencies ----------------------------------------------------------------------
     def add_dependency(
-        self, from_variable: str, to_variable: str, dependency_type: str = "data", metadata: Optional[dict[str, str]] = None
+        self, from_variable: str, to_variable: str, dependency_type: str = "data", metadata: dict[str, str] | None = None
     ) -> None:
         self._run(self._ctx.add_dependency(from_variable, to_variable, dependency_type, metadata))
 
@@ -280,27 +280,27 @@ class SyncSessionContext:
         return self._run(self._ctx.get_dependents(variable, include_transitive))
 
     # --- optimization ------------------------------------------------------------------------
-    def set_tensor_framework(self, framework: Optional[str]) -> None:
+    def set_tensor_framework(self, framework: str | None) -> None:
         self._ctx.set_tensor_framework(framework)
 
     def call_tool(self, name: str, **kwargs: Any) -> Any:
         return self._run(self._ctx.call_tool(name, **kwargs))
 
-    def set_default_objective(self, objective: Optional[str], **options: Any) -> None:
+    def set_default_objective(self, objective: str | None, **options: Any) -> None:
         self._ctx.set_default_objective(objective, **options)
 
     @property
-    def default_objective(self) -> Optional[str]:
+    def default_objective(self) -> str | None:
         return self._ctx.default_objective
 
     def start_optimization(
         self,
         variable: str,
         optimizer_type: str,
-        optimizer_config: Optional[dict[str, Any]] = None,
+        optimizer_config: dict[str, Any] | None = None,
         max_iterations: int = 100,
         convergence_threshold: float = 0.001,
-        callback: Optional[Callable[..., Any]] = None,
+        callback: Callable[..., Any] | None = None,
     ) -> str:
         return self._run(
             self._ctx.start_optimization(variable, optimizer_type, optimizer_config, max_iterations, convergence_threshold, callback)
@@ -313,17 +313,17 @@ class SyncSessionContext:
         return self._run(self._ctx.get_optimization_status(variable))
 
     def get_optimization_history(
-        self, variable: str, limit: int = 100, since: Any = None, optimizer_id: Optional[str] = None
+        self, variable: str, limit: int = 100, since: Any = None, optimizer_id: str | None = None
     ) -> list[dict[str, Any]]:
         return self._run(self._ctx.get_optimization_history(variable, limit, since, optimizer_id))
 
     def list_runs(self) -> list[dict[str, Any]]:
         return self._run(self._ctx.list_runs())
 
-    def get_run(self, run_id: str, offset: int = 0, limit: Optional[int] = None) -> dict[str, Any]:
+    def get_run(self, run_id: str, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         return self._run(self._ctx.get_run(run_id, offset, limit))
 
-    def register_python_optimizer(self, name: str, optimizer_class: Union[type, str]) -> None:
+    def register_python_optimizer(self, name: str, optimizer_class: type | str) -> None:
         self._run(self._ctx.register_python_optimizer(name, optimizer_class))
 
     # --- watches ---------------------------------------------------------------------------
@@ -331,11 +331,11 @@ class SyncSessionContext:
         self,
         name: str,
         include_initial: bool = True,
-        filter_fn: Optional[Callable[[Any, Any], bool]] = None,
+        filter_fn: Callable[[Any, Any], bool] | None = None,
         throttle_ms: int = 0,
         *,
         debounce_ms: int = 0,
-        start_revision: Optional[int] = None,
+        start_revision: int | None = None,
     ) -> SyncVariableWatch:
         watch = self._runner.call(
             lambda: self._ctx.watch_variable(
@@ -348,11 +348,11 @@ class SyncSessionContext:
         self,
         names: list[str],
         include_initial: bool = True,
-        filter_fn: Optional[Callable[[str, Any, Any], bool]] = None,
+        filter_fn: Callable[[str, Any, Any], bool] | None = None,
         throttle_ms: int = 0,
         debounce_ms: int = 0,
         *,
-        start_revision: Optional[int] = None,
+        start_revision: int | None = None,
     ) -> SyncVariableWatch:
         watch = self._runner.call(
             lambda: self._ctx.watch_variables(names, include_initial, filter_fn, throttle_ms, debounce_ms, start_revision=start_revision)
@@ -375,7 +375,7 @@ class SyncSessionContext:
     ) -> list[dict[str, Any]]:
         return self._run(self._ctx.get_variable_history(variable, limit, offset, include_metadata))
 
-    def rollback_variable(self, variable: str, version: int, reason: Optional[str] = None) -> None:
+    def rollback_variable(self, variable: str, version: int, reason: str | None = None) -> None:
         self._run(self._ctx.rollback_variable(variable, version, reason))
 
     # --- export / import -------------------------------------------------------------------
@@ -384,7 +384,7 @@ class SyncSessionContext:
         format: str = "json",  # noqa: A002
         include_history: bool = False,
         include_dependencies: bool = True,
-        filter_pattern: Optional[str] = None,
+        filter_pattern: str | None = None,
     ) -> bytes:
         return self._run(self._ctx.export_variables(format, include_history, include_dependencies, filter_pattern))
 
@@ -398,14 +398,14 @@ class SyncSessionContext:
         return self._run(self._ctx.import_variables(data, format, merge_strategy, dry_run))
 
     # --- stats and cache -------------------------------------------------------------------
-    def get_variable_stats(self, variable: Optional[str] = None) -> dict[str, Any]:
+    def get_variable_stats(self, variable: str | None = None) -> dict[str, Any]:
         return self._run(self._ctx.get_variable_stats(variable))
 
     def get_cache_info(self) -> dict[str, Any]:
         return self._runner.call(self._ctx.get_cache_info)
 
     def set_cache_config(
-        self, ttl: Optional[float] = None, max_size: Optional[int] = None, eviction_policy: Optional[str] = None
+        self, ttl: float | None = None, max_size: int | None = None, eviction_policy: str | None = None
     ) -> None:
         self._runner.call(lambda: self._ctx.set_cache_config(ttl, max_size, eviction_policy))
 

@@ -24,7 +24,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -48,7 +48,7 @@ _FIRST_ANSWER_WAIT = 1.0
 
 
 async def _chain(
-    first: Optional[variables_pb2.WatchResponse], rest: AsyncIterator[variables_pb2.WatchResponse]
+    first: variables_pb2.WatchResponse | None, rest: AsyncIterator[variables_pb2.WatchResponse]
 ) -> AsyncIterator[variables_pb2.WatchResponse]:
     if first is not None:
         yield first
@@ -59,7 +59,7 @@ async def _chain(
 class _End:
     __slots__ = ("error",)
 
-    def __init__(self, error: Optional[BaseException]) -> None:
+    def __init__(self, error: BaseException | None) -> None:
         self.error = error
 
 
@@ -73,7 +73,7 @@ class _Undecodable:
         self.error = error
 
 
-def _decoded(make: Callable[..., VariableUpdate], *args: Any) -> Union[VariableUpdate, _Undecodable]:
+def _decoded(make: Callable[..., VariableUpdate], *args: Any) -> VariableUpdate | _Undecodable:
     try:
         return make(*args)
     except ValueDecodingError as err:
@@ -100,11 +100,11 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         names: list[str],
         *,
         include_initial: bool,
-        filter_fn: Optional[Callable[..., bool]],
+        filter_fn: Callable[..., bool] | None,
         filter_with_name: bool,
         throttle_ms: float,
         debounce_ms: float,
-        start_revision: Optional[int],
+        start_revision: int | None,
     ) -> None:
         if filter_fn is not None and not callable(filter_fn):
             raise InvalidArgumentError("filter_fn must be callable", parameter="filter_fn")
@@ -119,10 +119,10 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         self._debounce = _check_ms(debounce_ms, "debounce_ms")
         self._start_revision = start_revision
         self._revision = (start_revision - 1) if start_revision else 0
-        self._raw: asyncio.Queue[Union[VariableUpdate, _Undecodable, _End]] = asyncio.Queue()
+        self._raw: asyncio.Queue[VariableUpdate | _Undecodable | _End] = asyncio.Queue()
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stopped = False
-        self._end: Optional[_End] = None
+        self._end: _End | None = None
         self._finished = False
         # throttle / debounce state
         self._pending: dict[str, VariableUpdate] = {}
@@ -130,7 +130,7 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         self._last_emit: dict[str, float] = {}
         self._last_change = -math.inf
         self.reconnects = 0
-        self._first_response: Optional[variables_pb2.WatchResponse] = None
+        self._first_response: variables_pb2.WatchResponse | None = None
         self._task = asyncio.create_task(self._pump(), name=f"dspy-bridge watch {ctx.session_id} {self._names}")
 
     # ------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
             return bool(f(u.name, u.old_value, u.value))
         return bool(f(u.old_value, u.value))
 
-    def _fold(self, item: Union[VariableUpdate, _Undecodable, _End], now: float) -> None:
+    def _fold(self, item: VariableUpdate | _Undecodable | _End, now: float) -> None:
         if isinstance(item, _End):
             if self._end is None:
                 self._end = item
@@ -240,7 +240,7 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
             if self._undecodable:
                 raise self._undecodable.pop(0)
             flush = self._end is not None
-            best: Optional[VariableUpdate] = None
+            best: VariableUpdate | None = None
             next_deadline = math.inf
             for name, u in self._pending.items():
                 d = self._deadline(name)
@@ -289,7 +289,7 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         backoff = 0.05
         try:
             while not self._stopped:
-                opened: Optional[OpenStream] = None
+                opened: OpenStream | None = None
                 try:
                     request = self._request(first)
                     # A watch is never held back by the host: no credit needed (window 0).

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Iterator
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import InvalidArgumentError
 from ._context import SessionContext
@@ -32,8 +32,8 @@ class SessionState:
 
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
-        self.context: Optional[SessionContext] = None
-        self._opening: Optional[asyncio.Future[SessionContext]] = None
+        self.context: SessionContext | None = None
+        self._opening: asyncio.Future[SessionContext] | None = None
         self._parts: dict[str, Any] = {}
 
     def part(self, key: str, make: Callable[[], T]) -> T:
@@ -76,7 +76,7 @@ class WorkerSessions:
             found = self._states[session_id] = SessionState(session_id)
         return found
 
-    def find(self, session_id: str) -> Optional[SessionState]:
+    def find(self, session_id: str) -> SessionState | None:
         return self._states.get(session_id)
 
     def __iter__(self) -> Iterator[SessionState]:

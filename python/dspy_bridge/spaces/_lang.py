@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from ..errors import InvalidArgumentError
 
@@ -39,7 +39,7 @@ COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 _ARITH = ("+", "-", "*", "/")
 _ORDERING = ("<", "<=", ">", ">=")
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 class EvalError(Exception):
@@ -70,7 +70,7 @@ class Lookup:
     default: Scalar | None
 
 
-Expr = Union[Var, Const, Arith, Lookup]
+Expr = Var | Const | Arith | Lookup
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class Implies:
     then: Cond
 
 
-Cond = Union[Cmp, In, Junction, Not, Implies]
+Cond = Cmp | In | Junction | Not | Implies
 
 
 def kind_of(value: Any) -> str | None:

@@ -16,7 +16,8 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal
+from collections.abc import Callable
 import ast
 import json
 
@@ -39,7 +40,7 @@ DEFAULT_MODEL = "scripted/deterministic"
 # one LM object serves many tasks and threads at once.
 _inline_acall: contextvars.ContextVar[bool] = contextvars.ContextVar("scripted_lm_inline_acall", default=False)
 
-ScriptEntry = Union[dict, str, None]
+ScriptEntry = dict | str | None
 """A scripted answer: field values (missing fields get the default policy), a raw completion
 text returned verbatim, or ``None`` for the default policy."""
 

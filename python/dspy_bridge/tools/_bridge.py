@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Optional
+from typing import Any
 
 from ._client import _call, call_tool
 from ._errors import as_tool_not_found
@@ -36,7 +36,7 @@ class ToolBridge:
     ``DSPY_BRIDGE_ADDRESS``/``DSPY_BRIDGE_TOKEN``, or the worker's own host); ``registry``
     defaults to ``default_tool_registry`` (the one a worker serves to the host)."""
 
-    def __init__(self, grpc_client: Any = None, registry: Optional[ToolRegistry] = None) -> None:
+    def __init__(self, grpc_client: Any = None, registry: ToolRegistry | None = None) -> None:
         self.grpc_client = grpc_client
         self.tool_registry = registry if registry is not None else default_tool_registry
         self.tool_registry.set_bridge(self)
@@ -46,7 +46,7 @@ class ToolBridge:
         self.tool_registry.register_python_tool(name, func)
         logger.debug("Python tool %r registered for the host", name)
 
-    async def acall_elixir_tool(self, session_id: str, tool_name: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+    async def acall_elixir_tool(self, session_id: str, tool_name: str, params: Mapping[str, Any] | None = None) -> Any:
         """Calls the host's tool ``tool_name`` (a TypeScript tool, global or ``session_id``'s,
         or a workers' Python ``@tool``) and returns its result."""
         client = self.grpc_client
@@ -57,11 +57,11 @@ class ToolBridge:
                 return await client.tools.call(tool_name, params)
             return await call_tool(tool_name, dict(params or {}), session_id=session_id, client=client)
 
-    def call_elixir_tool(self, session_id: str, tool_name: str, params: Optional[Mapping[str, Any]] = None) -> Any:
+    def call_elixir_tool(self, session_id: str, tool_name: str, params: Mapping[str, Any] | None = None) -> Any:
         """``acall_elixir_tool`` for synchronous code (from a coroutine: an awaitable)."""
         return _run_or_return(self.acall_elixir_tool(session_id, tool_name, params))
 
-    def handle_elixir_tool_call(self, tool_name: str, params: Optional[Mapping[str, Any]] = None, session_id: Optional[str] = None) -> Any:
+    def handle_elixir_tool_call(self, tool_name: str, params: Mapping[str, Any] | None = None, session_id: str | None = None) -> Any:
         """Runs a tool of this bridge's registry for the host: ``{"success": True, "result": r}``
         or ``{"success": False, "error": "..."}`` (from a coroutine: an awaitable of that)."""
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import grpc
 
@@ -84,12 +84,12 @@ _clients: dict[tuple[int, int, str, str], tuple[asyncio.AbstractEventLoop, Any]]
 _connecting: dict[tuple[int, int, str, str], asyncio.Future[Any]] = {}
 
 
-def _key(address: Optional[str], token: Optional[str]) -> tuple[int, int, str, str]:
+def _key(address: str | None, token: str | None) -> tuple[int, int, str, str]:
     loop = asyncio.get_running_loop()
     return (os.getpid(), id(loop), resolve_address(address) or "", token or "")
 
 
-async def tool_client(address: Optional[str] = None, token: Optional[str] = None) -> Any:
+async def tool_client(address: str | None = None, token: str | None = None) -> Any:
     """The ``HostClient`` these functions use by default: one per process, event loop and
     address, made by ``dspy_bridge.core.host.connect(address, token)`` on first use (in a
     worker, address and secret come from the host that started it)."""
@@ -133,7 +133,7 @@ def _host_client(client: Any) -> HostClient:
     return HostClient(None, stub=client.stub, owns_channel=False)
 
 
-def _request(name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
+def _request(name: str, args: Mapping[str, Any] | None, session_id: str | None, timeout: float | None) -> Any:
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError("the tool name must be a non-empty string", parameter="name")
     if args is None:
@@ -153,7 +153,7 @@ def _request(name: str, args: Optional[Mapping[str, Any]], session_id: Optional[
     )
 
 
-async def _call(client: HostClient, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]) -> Any:
+async def _call(client: HostClient, name: str, args: Mapping[str, Any] | None, session_id: str | None, timeout: float | None) -> Any:
     """Calls the tool through `client`; cancelling or timing out tells the host to abort the
     tool (its AbortSignal) whichever way the call travels. The host also gets `timeout` as
     timeout_ms (the tool's signal aborts then); the call's deadline at the same moment makes
@@ -163,7 +163,7 @@ async def _call(client: HostClient, name: str, args: Optional[Mapping[str, Any]]
 
 
 async def _stream(
-    client: HostClient, name: str, args: Optional[Mapping[str, Any]], session_id: Optional[str], timeout: Optional[float]
+    client: HostClient, name: str, args: Mapping[str, Any] | None, session_id: str | None, timeout: float | None
 ) -> AsyncIterator[Any]:
     """The items of a streaming tool through `client` (a stream on the worker's connection
     reads like grpc.aio's, raising the host's errors already typed)."""
@@ -186,10 +186,10 @@ async def _stream(
 
 async def call_tool(
     name: str,
-    args: Optional[Mapping[str, Any]] = None,
+    args: Mapping[str, Any] | None = None,
     *,
-    session_id: Optional[str] = None,
-    timeout: Optional[float] = None,
+    session_id: str | None = None,
+    timeout: float | None = None,
     client: Any = None,
 ) -> Any:
     """Calls a TypeScript tool through the host's bridge service and returns its result.
@@ -207,10 +207,10 @@ async def call_tool(
 
 async def stream_tool(
     name: str,
-    args: Optional[Mapping[str, Any]] = None,
+    args: Mapping[str, Any] | None = None,
     *,
-    session_id: Optional[str] = None,
-    timeout: Optional[float] = None,
+    session_id: str | None = None,
+    timeout: float | None = None,
     client: Any = None,
 ) -> AsyncIterator[Any]:
     """Iterates the items of a streaming tool (``async for item in stream_tool(...)``).
@@ -221,13 +221,13 @@ async def stream_tool(
         yield item
 
 
-async def _list(client: HostClient, session_id: Optional[str], timeout: Optional[float]) -> list[ToolSpec]:
+async def _list(client: HostClient, session_id: str | None, timeout: float | None) -> list[ToolSpec]:
     session = current_session_id() if session_id is None else session_id
     response = await client.call("ListTools", tools_pb2.ListToolsRequest(session_id=session), timeout)
     return [ToolSpec.from_proto(t) for t in response.tools]
 
 
-async def list_tools(session_id: Optional[str] = None, *, client: Any = None, timeout: Optional[float] = 30.0) -> list[ToolSpec]:
+async def list_tools(session_id: str | None = None, *, client: Any = None, timeout: float | None = 30.0) -> list[ToolSpec]:
     """Every tool the host knows that ``session_id`` sees (global ones plus the session's own;
     TypeScript and Python tools), with their schemas."""
     if client is None:
@@ -250,10 +250,10 @@ class SessionTools:
     def session_id(self) -> str:
         return str(self._session.session_id)
 
-    async def call(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> Any:
+    async def call(self, name: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> Any:
         return await _call(self._session.host, name, args, self.session_id, timeout)
 
-    async def stream(self, name: str, args: Optional[Mapping[str, Any]] = None, *, timeout: Optional[float] = None) -> AsyncIterator[Any]:
+    async def stream(self, name: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> AsyncIterator[Any]:
         async for item in _stream(self._session.host, name, args, self.session_id, timeout):
             yield item
 

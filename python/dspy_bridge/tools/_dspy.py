@@ -8,7 +8,7 @@ are given: here they are always given, from the tool's JSON Schema.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from ._client import ToolSpec, call_tool, list_tools, stream_tool
 from ._registry import PythonTool, ToolRegistry, default_tool_registry
@@ -32,11 +32,11 @@ def _arg_types(parameters: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dspy_tool(
-    spec: Union[ToolSpec, Mapping[str, Any]],
+    spec: ToolSpec | Mapping[str, Any],
     *,
-    session_id: Optional[str] = None,
+    session_id: str | None = None,
     client: Any = None,
-    timeout: Optional[float] = None,
+    timeout: float | None = None,
 ) -> dspy.Tool:
     """A ``dspy.Tool`` calling the tool ``spec`` describes through the host (``call_tool``;
     a streaming tool's items are collected into a list). ``name``, ``desc`` and ``args`` (the
@@ -69,11 +69,11 @@ def dspy_tool(
 
 
 async def typescript_tools(
-    session_id: Optional[str] = None,
+    session_id: str | None = None,
     *,
     client: Any = None,
-    names: Optional[Iterable[str]] = None,
-    timeout: Optional[float] = None,
+    names: Iterable[str] | None = None,
+    timeout: float | None = None,
 ) -> list[dspy.Tool]:
     """The host's TypeScript tools visible to ``session_id`` as ``dspy.Tool`` objects
     (``names``: only these, in this order)."""
@@ -123,7 +123,7 @@ def _local_tool(found: PythonTool, registry: ToolRegistry) -> dspy.Tool:
 
 
 def python_tools_as_dspy(
-    registry: Optional[ToolRegistry] = None, *, names: Optional[Iterable[str]] = None
+    registry: ToolRegistry | None = None, *, names: Iterable[str] | None = None
 ) -> list[dspy.Tool]:
     """The local ``@tool`` functions (of ``registry``, default ``default_tool_registry``) as
     ``dspy.Tool`` objects, running in this process with the tools' own argument checks."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from ..core.registry import Command, CommandContext, CommandRegistry, type_problem
-from ..errors import AlreadyExistsError, BridgeError, InvalidArgumentError, NotFoundError
+from ..errors import AlreadyExistsError, BridgeError, InvalidArgumentError
 from ..telemetry import _otel as _telemetry
 from ._client import call_tool, close_tool_clients
 from ._current import current_session, current_session_id
@@ -285,13 +285,13 @@ class ToolRegistry:
             async def run_python() -> Any:
                 try:
                     return await self.call(name, params, session_id=session_id)
-                except Exception as exc:  # noqa: BLE001 - DSPex wraps every failure of the tool
+                except Exception as exc:  # DSPex wraps every failure of the tool
                     raise _execution_error(name, exc) from exc
 
             if not found.is_async and not (found.blocking):
                 try:
                     return self.call_sync(name, params, session_id=session_id)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     raise _execution_error(name, exc) from exc
             return _run_or_return(run_python())
 
@@ -300,7 +300,7 @@ class ToolRegistry:
                 return await info.handler(**dict(params or {}))
             except ToolNotFoundError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise _execution_error(name, exc) from exc
 
         return _run_or_return(run_host())

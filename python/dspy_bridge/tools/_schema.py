@@ -34,8 +34,8 @@ __all__ = ["function_schema", "json_schema_for", "parse_docstring"]
 JSONSchema = dict[str, Any]
 
 _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
-_ARRAYS = {list, tuple, set, frozenset, Sequence, typing.List, typing.Tuple, typing.Set, typing.Sequence}
-_OBJECTS = {dict, Mapping, typing.Dict, typing.Mapping}
+_ARRAYS = {list, tuple, set, frozenset, Sequence, list, tuple, set, typing.Sequence}
+_OBJECTS = {dict, Mapping, dict, typing.Mapping}
 _SECTION = re.compile(r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments)\s*:\s*$")
 _OTHER_SECTION = re.compile(r"^[A-Z][A-Za-z ]*:\s*$")
 _ARG_LINE = re.compile(r"^\*{0,2}(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(\([^)]*\))?\s*:\s*(?P<desc>.*)$")

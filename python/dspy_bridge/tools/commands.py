@@ -5,7 +5,7 @@ fork, like ``dspy_bridge.session.commands``)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Optional
+from typing import Any
 
 from ..core.registry import CommandContext, command
 from ._registry import default_tool_registry
@@ -20,7 +20,7 @@ def list_tools_command() -> list[dict[str, Any]]:
 
 
 @command(name="tools.call")
-async def call_tool_command(name: str, args: Optional[dict[str, Any]] = None, ctx: Optional[CommandContext] = None) -> Any:
+async def call_tool_command(name: str, args: dict[str, Any] | None = None, ctx: CommandContext | None = None) -> Any:
     """Validates ``args`` and runs the Python tool ``name`` in the call's session. Cancelling
     the call cancels the tool (async tools) or is answered once its thread ends (blocking ones)."""
     return await default_tool_registry.call(name, args, context=ctx)
@@ -28,7 +28,7 @@ async def call_tool_command(name: str, args: Optional[dict[str, Any]] = None, ct
 
 @command(name="tools.stream")
 async def stream_tool_command(
-    name: str, args: Optional[dict[str, Any]] = None, ctx: Optional[CommandContext] = None
+    name: str, args: dict[str, Any] | None = None, ctx: CommandContext | None = None
 ) -> AsyncIterator[Any]:
     """Yields the items of the streaming Python tool ``name``."""
     items = await default_tool_registry.stream(name, args, context=ctx)

@@ -26,7 +26,7 @@ class Embedding(np.ndarray):
     Decoded embeddings are read-only views of the received bytes; ``.copy()`` for a writable one.
     """
 
-    def __new__(cls, data: Any, dtype: Any = None) -> "Embedding":
+    def __new__(cls, data: Any, dtype: Any = None) -> Embedding:
         if dtype is not None:
             dt = np.dtype(dtype)
             if dt not in _FLOAT_DTYPES:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from ..errors import InvalidArgumentError
 
-PathSegment = Union[str, int]
+PathSegment = str | int
 
 _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*\Z")
 

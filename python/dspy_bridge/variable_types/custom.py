@@ -22,7 +22,7 @@ import json
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -70,7 +70,7 @@ class BaseType(ABC):
     def get_constraints_schema(self) -> dict[str, Any]:
         """A JSON Schema of the constraints this type takes."""
 
-    def validate_constraints(self, value: Any, constraints: dict[str, Any]) -> None:
+    def validate_constraints(self, value: Any, constraints: dict[str, Any]) -> None:  # noqa: B027 - an optional hook
         """Raises ``ValueError`` when ``value`` breaks ``constraints`` (default: nothing to check)."""
 
     def host_constraints(self, constraints: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +227,7 @@ class TypeRegistry:
         with self._lock:
             return self._types.pop(type_name, None) is not None
 
-    def get(self, type_name: str) -> Optional[type[BaseType]]:
+    def get(self, type_name: str) -> type[BaseType] | None:
         return self._types.get(type_name)
 
     def require(self, type_name: str) -> type[BaseType]:

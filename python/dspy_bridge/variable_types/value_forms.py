@@ -16,7 +16,7 @@ Python API accepts on top, as DSPex's type tables say:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ FRAMEWORKS = ("numpy", "torch", "tensorflow")
 _MODULES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "jaxlib": "jax"}
 
 
-def framework_of(value: Any) -> Optional[str]:
+def framework_of(value: Any) -> str | None:
     """``"torch"``, ``"tensorflow"`` or ``"jax"`` for a tensor of that framework, else None."""
     if isinstance(value, (np.ndarray, list, tuple, dict, str, bytes, int, float, bool)) or value is None:
         return None
@@ -114,7 +114,7 @@ def check_framework(name: str) -> str:
     return name
 
 
-def from_wire(value: Any, framework: Optional[str]) -> Any:
+def from_wire(value: Any, framework: str | None) -> Any:
     """A tensor read from the host (a plain ndarray, not an Embedding) as ``framework``'s tensor."""
     if framework in (None, "numpy") or type(value) is not np.ndarray:
         return value

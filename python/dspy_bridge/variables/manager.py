@@ -21,7 +21,7 @@ User-defined types (``register_type``) go to the process's ``type_registry``: an
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import NotFoundError
 from ..session import SyncSessionContext
@@ -38,7 +38,7 @@ class SessionVariableScope:
         self.session_id = session_id
         self.context = context  # a SyncSessionContext
 
-    def set(self, name: str, value: Any, type_hint: Optional[str] = None, constraints: Optional[dict[str, Any]] = None) -> None:
+    def set(self, name: str, value: Any, type_hint: str | None = None, constraints: dict[str, Any] | None = None) -> None:
         """Sets ``name``, creating it (typed by ``type_hint``, else inferred from the value;
         with ``constraints``) when it does not exist yet."""
         try:
@@ -78,7 +78,7 @@ class VariableManager:
     """DSPex's main interface for variable operations: ``get_session_scope(session_id)``
     and ``register_type``. ``address``/``token`` name the host (default: the environment)."""
 
-    def __init__(self, address: Optional[str] = None, token: Optional[str] = None, *, types: Optional[TypeRegistry] = None) -> None:
+    def __init__(self, address: str | None = None, token: str | None = None, *, types: TypeRegistry | None = None) -> None:
         self._address = address
         self._token = token
         self.type_registry = types if types is not None else type_registry
@@ -86,7 +86,7 @@ class VariableManager:
         self._lock = threading.Lock()
         self._config: dict[str, Any] = {}
 
-    def initialize(self, config: Optional[dict[str, Any]] = None) -> None:
+    def initialize(self, config: dict[str, Any] | None = None) -> None:
         """DSPex's initialization: ``config`` may give ``address`` and ``token``; the default
         types are registered."""
         config = dict(config or {})

@@ -5,8 +5,8 @@
 
 import asyncio
 import inspect
-import typing
-from typing import Any, AsyncIterator, Iterator, Optional, Union
+from typing import Any, Optional, Union
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -280,11 +280,11 @@ TYPE_CASES: list[tuple[str, Any, list[Any], list[Any]]] = [
     ("bytes", bytes, [b"", b"\x00\xff"], ["abc", bytearray(b"x"), [1], None]),
     ("list", list, [[], [1, "a"], (1, 2)], [{"a": 1}, "abc", None, 1]),
     ("list[int]", list[int], [[1, 2], []], [{"a": 1}, "ab"]),
-    ("typing.List", typing.List[str], [["a"]], ["a"]),
+    ("typing.List", list[str], [["a"]], ["a"]),
     ("tuple", tuple, [(1,), [1]], ["x"]),
     ("dict", dict, [{}, {"a": [1]}], [[("a", 1)], "a", None]),
     ("dict[str,int]", dict[str, int], [{"a": 1}], [[1]]),
-    ("typing.Dict", typing.Dict[str, Any], [{"a": 1}], [[1]]),
+    ("typing.Dict", dict[str, Any], [{"a": 1}], [[1]]),
     ("Optional[int]", Optional[int], [None, 3], ["3", True, 1.5]),
     ("int|None", int | None, [None, 3], ["3", True]),
     ("None|str", None | str, [None, "x"], [1]),

@@ -7,7 +7,8 @@ import os
 import struct
 import sys
 import uuid
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pytest

@@ -153,7 +153,7 @@ class _Server:
         self.url = ""
         self._server: asyncio.base_events.Server | None = None
 
-    async def __aenter__(self) -> "_Server":
+    async def __aenter__(self) -> _Server:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/v1"
         return self

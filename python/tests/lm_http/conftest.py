@@ -14,7 +14,7 @@ import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from host_process import start_node, stop_node
@@ -35,7 +35,7 @@ class OpenAIServer:
         self.url = url
         self._admin = url[: -len("/v1")] + "/_fixture"
 
-    def _call(self, method: str, path: str, body: Optional[Any] = None) -> Any:
+    def _call(self, method: str, path: str, body: Any | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self._admin + path, data=data, method=method, headers={"content-type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:

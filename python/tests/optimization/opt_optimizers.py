@@ -3,7 +3,7 @@ module too (serve --modules), which is what registration by import path needs.""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from dspy_bridge.optimize import BaseOptimizer
 
@@ -18,14 +18,14 @@ class TernarySearch(BaseOptimizer):
         self.pending: list[float] = []
         self.scores: list[float] = []
 
-    def ask(self) -> Optional[dict[str, Any]]:
+    def ask(self) -> dict[str, Any] | None:
         if not self.pending:
             third = (self.hi - self.lo) / 3
             self.pending = [self.lo + third, self.hi - third]
             self.scores = []
         return {self.name: self.pending[len(self.scores)]}
 
-    def tell(self, values: dict[str, Any], score: Optional[float]) -> None:
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
         self.scores.append(score if score is not None else float("-inf"))
         if len(self.scores) == 2:
             left, right = self.pending
@@ -47,7 +47,7 @@ class FailsOnSecondAsk(BaseOptimizer):
             raise ZeroDivisionError("the user optimizer divided by zero")
         return {"temperature": 0.3}
 
-    def tell(self, values: dict[str, Any], score: Optional[float]) -> None:
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
         pass
 
 
@@ -58,5 +58,5 @@ class NeedsAnOption(BaseOptimizer):
     def ask(self) -> dict[str, Any]:
         return {"temperature": 1.0}
 
-    def tell(self, values: dict[str, Any], score: Optional[float]) -> None:
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
         pass

@@ -4,7 +4,7 @@ with register_python_optimizer, through DSPex's calls against a real host."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from opt_optimizers import FailsOnSecondAsk, NeedsAnOption, TernarySearch
@@ -97,7 +97,7 @@ class _LocalOptimizer(BaseOptimizer):
     def ask(self) -> dict[str, Any]:
         return {}
 
-    def tell(self, values: dict[str, Any], score: Optional[float]) -> None:
+    def tell(self, values: dict[str, Any], score: float | None) -> None:
         pass
 
 

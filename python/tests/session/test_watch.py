@@ -217,6 +217,11 @@ async def test_watch_errors(session: SessionContext) -> None:
         await asyncio.wait_for(w.__anext__(), 5)
     with pytest.raises(ValueError):
         session.watch_variable("x", throttle_ms=-1)
+    # Milliseconds are a number >= 0: not a bool, a string or NaN; the error names the option.
+    for bad in (True, "10", float("nan")):
+        with pytest.raises(ValueError, match="debounce_ms must be a number of milliseconds >= 0"):
+            session.watch_variable("x", debounce_ms=bad)
+    assert session.active_watches == 0, "a refused watch is never opened"
 
 
 async def test_watch_ends_on_close(host: object, session_id: str) -> None:

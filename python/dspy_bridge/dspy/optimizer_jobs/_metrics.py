@@ -185,7 +185,7 @@ class JobMetric:
         args = (gold, pred, trace, pred_name, pred_trace)[: self._arity]
         try:
             result = self._fn(*args)
-        except Exception as exc:  # noqa: BLE001 - reported as the job's error
+        except Exception as exc:  # reported as the job's error
             failure = MetricFailed(exc, f"metric {self.description!r} raised {type(exc).__name__}: {exc}")
             self._stop.failure = failure
             raise failure from exc

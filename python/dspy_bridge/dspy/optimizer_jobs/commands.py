@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 
 from ...core.registry import CommandContext, command
 from ...errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
