@@ -4,7 +4,10 @@
 // every other supported Python version the machine has (.venvs/py3.X, made by the bootstrap;
 // a version it does not have is reported as skipped). Exit code is non-zero if any part
 // fails; all parts run so one failure does not hide another.
-//   --only ts | py | pythons     one part (pythons: the other versions' Python suites)
+// Before the tests, the static checks (`--only lint` runs them alone): Biome (TypeScript lint,
+// biome.jsonc), ruff (Python lint, ruff.toml) and pyright
+// (the dspy_bridge package's types, pyrightconfig.json); docs/development.md, "Lint, format and types".
+//   --only ts | py | pythons | lint     one part (pythons: the other versions' Python suites)
 import { spawnSync } from "node:child_process";
 import { readdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
@@ -39,6 +42,13 @@ async function redisFor(suite) {
 }
 
 const results = [];
+if (!only || only === "lint") {
+  const bin = (name) => join(root, "node_modules/.bin", name);
+  const ruff = join(root, ".venv/bin/ruff");
+  results.push(["biome (TypeScript lint)", run("Biome: lint", bin("biome"), ["lint", "--error-on-warnings"])]);
+  results.push(["ruff (Python lint)", run("ruff check", ruff, ["check", "python", "examples/python"])]);
+  results.push(["pyright (dspy_bridge types)", run("pyright", bin("pyright"), ["--pythonpath", join(root, ".venv/bin/python")])]);
+}
 if (!only) results.push(["codegen is fresh", run("codegen is fresh", "node", ["scripts/codegen.mjs", "--check"])]);
 // The venvs of the other Python versions (idempotent; the TypeScript suite starts workers in
 // them too: ts/test/python-versions.test.ts).
