@@ -28,18 +28,40 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
  */
 const TS_MODULES = {
   // The store's state is the same whatever the backend: memory, and SQLite for the snapshot loading.
-  store: { mutate: ["ts/src/store/store-state.ts"], tests: ["store-conformance", "store-session-watch"], env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" } },
+  store: {
+    mutate: ["ts/src/store/store-state.ts"],
+    tests: ["store-conformance", "store-session-watch"],
+    env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" },
+  },
   "commit-log": { mutate: ["ts/src/store/commit-log.ts"], tests: ["store-conformance", "store-redis"] },
-  constraints: { mutate: ["ts/src/store/types/constraints.ts"], tests: ["variable-types", "store-conformance"], env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory" } },
-  errors: { mutate: ["ts/src/errors/bridge-error.ts", "ts/src/errors/registry.ts", "ts/src/errors/detail.ts", "ts/src/errors/code.ts"], tests: ["errors", "variable-types"] },
+  constraints: {
+    mutate: ["ts/src/store/types/constraints.ts"],
+    tests: ["variable-types", "store-conformance"],
+    env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory" },
+  },
+  errors: {
+    mutate: [
+      "ts/src/errors/bridge-error.ts",
+      "ts/src/errors/registry.ts",
+      "ts/src/errors/detail.ts",
+      "ts/src/errors/code.ts",
+    ],
+    tests: ["errors", "variable-types"],
+  },
   "restart-policy": { mutate: ["ts/src/pool/restart-policy.ts"], tests: ["restart-policy"] },
-  "value-codecs": { mutate: ["ts/src/values/encode.ts", "ts/src/values/decode.ts", "ts/src/values/dtype.ts", "ts/src/values/tensor.ts"], tests: ["values", "value-codec-edges", "variable-types"] },
+  "value-codecs": {
+    mutate: ["ts/src/values/encode.ts", "ts/src/values/decode.ts", "ts/src/values/dtype.ts", "ts/src/values/tensor.ts"],
+    tests: ["values", "value-codec-edges", "variable-types"],
+  },
 };
 
 /** The Python modules: mutmut mutates these files and runs these tests (python/tests/...). */
 const PY_MODULES = {
-  "py-cache": { mutate: ["dspy_bridge/session/_cache.py"], tests: ["tests/session/test_cache.py", "tests/seed_conformance/test_seed_python_variables_api.py"] },
-  "py-watch": { mutate: ["dspy_bridge/session/_watch.py"], tests: ["tests/session/test_watch.py"] },
+  "py-cache": {
+    mutate: ["dspy_bridge/session/_cache.py"],
+    tests: ["tests/session/test_cache.py", "tests/seed_conformance/test_seed_python_variables_api.py"],
+  },
+  "py-watch": { mutate: ["dspy_bridge/session/_watch.py"], tests: ["tests/session/test_watch.py", "tests/session/test_variables.py", "tests/session/test_sync.py"] },
 };
 
 const args = process.argv.slice(2);
@@ -48,7 +70,8 @@ const minutes = minutesIdx >= 0 ? Number(args[minutesIdx + 1]) : 30;
 const names = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--minutes");
 const all = { ...TS_MODULES, ...PY_MODULES };
 if (args.includes("--list")) {
-  for (const [name, m] of Object.entries(all)) console.log(`${name.padEnd(16)} ${m.mutate.join(", ")}  <- ${m.tests.join(", ")}`);
+  for (const [name, m] of Object.entries(all))
+    console.log(`${name.padEnd(16)} ${m.mutate.join(", ")}  <- ${m.tests.join(", ")}`);
   process.exit(0);
 }
 const unknown = names.filter((n) => !(n in all));
@@ -60,10 +83,18 @@ const chosen = names.length ? names : Object.keys(all);
 const reports = join(root, "reports/mutation");
 mkdirSync(reports, { recursive: true });
 
+/** The last progress line Stryker printed ("... 396/548 tested (79 survived, 0 timed out)"). */
+let lastProgress;
+
 /** Runs a command with a time box; resolves with its exit code, or "timeout". */
 function boxed(cmd, argv, options) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, argv, { stdio: "inherit", detached: true, ...options });
+    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "inherit"], detached: true, ...options });
+    child.stdout.on("data", (chunk) => {
+      process.stdout.write(chunk);
+      const progress = [...String(chunk).matchAll(/(\d+)\/(\d+) tested \((\d+) survived, (\d+) timed out\)/g)].at(-1);
+      if (progress) lastProgress = progress.slice(1).map(Number);
+    });
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid, "SIGTERM");
@@ -88,7 +119,19 @@ function strykerConfig(name, m) {
     coverageAnalysis: "perTest",
     // The sandbox gets the sources and builds them once with every mutant switched in.
     buildCommand: "npx tsc -b ts",
-    ignorePatterns: ["/.venv", "/.venvs", "/.cache", "/python", "/bench", "/docs", "/examples", "/reports", "/ts/dist", "/ts/python", "*.tgz"],
+    ignorePatterns: [
+      "/.venv",
+      "/.venvs",
+      "/.cache",
+      "/python",
+      "/bench",
+      "/docs",
+      "/examples",
+      "/reports",
+      "/ts/dist",
+      "/ts/python",
+      "*.tgz",
+    ],
     concurrency: 1,
     timeoutMS: 20_000,
     reporters: ["clear-text", "json", "html", "progress"],
@@ -109,7 +152,17 @@ function strykerScore(file) {
     for (const mu of f.mutants) counts[mu.status] = (counts[mu.status] ?? 0) + 1;
     const detected = (counts.Killed ?? 0) + (counts.Timeout ?? 0);
     const valid = detected + (counts.Survived ?? 0) + (counts.NoCoverage ?? 0);
-    out[path] = { detected, valid, score: valid ? (100 * detected) / valid : 100, survived: f.mutants.filter((mu) => mu.status === "Survived" || mu.status === "NoCoverage").map((mu) => `${path}:${mu.location.start.line} ${mu.mutatorName}${mu.replacement ? ` -> ${mu.replacement.split("\n")[0].slice(0, 60)}` : ""}`) };
+    out[path] = {
+      detected,
+      valid,
+      score: valid ? (100 * detected) / valid : 100,
+      survived: f.mutants
+        .filter((mu) => mu.status === "Survived" || mu.status === "NoCoverage")
+        .map(
+          (mu) =>
+            `${path}:${mu.location.start.line} ${mu.mutatorName}${mu.replacement ? ` -> ${mu.replacement.split("\n")[0].slice(0, 60)}` : ""}`,
+        ),
+    };
   }
   return out;
 }
@@ -117,7 +170,8 @@ function strykerScore(file) {
 const results = [];
 let redis;
 if (args.includes("--report-only")) {
-  for (const name of chosen.filter((n) => n in PY_MODULES)) results.push({ name, ...mutmutScore(name, PY_MODULES[name], "(earlier run)") });
+  for (const name of chosen.filter((n) => n in PY_MODULES))
+    results.push({ name, ...mutmutScore(name, PY_MODULES[name], "(earlier run)") });
   chosen.length = 0;
 }
 for (const name of chosen) {
@@ -128,11 +182,21 @@ for (const name of chosen) {
     mkdirSync(dir, { recursive: true });
     const config = join(dir, "stryker.config.json");
     writeFileSync(config, JSON.stringify(strykerConfig(name, m), null, 2));
-    if (m.tests.some((t) => t.includes("redis") || t === "store-conformance") && !process.env.DSPY_BRIDGE_TEST_REDIS) redis ??= await startRedis();
+    if (m.tests.some((t) => t.includes("redis") || t === "store-conformance") && !process.env.DSPY_BRIDGE_TEST_REDIS)
+      redis ??= await startRedis();
     const env = { ...process.env, ...(redis ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {}), ...m.env };
+    lastProgress = undefined;
+    rmSync(join(dir, "mutation.json"), { force: true });
     const code = await boxed(join(root, "node_modules/.bin/stryker"), ["run", config], { cwd: root, env });
     const json = join(dir, "mutation.json");
-    if (code === "timeout" || !existsSync(json)) results.push({ name, outcome: code === "timeout" ? `stopped after ${minutes} min` : `stryker exited ${code}` });
+    if (code === "timeout" && lastProgress) {
+      // Stryker writes its report at the end: what it had tested when the time box closed.
+      const [tested, total, survived] = lastProgress;
+      const label = `${m.mutate.join(", ")} (time box: ${tested} of ${total} mutants tested)`;
+      const score = (100 * (tested - survived)) / tested;
+      results.push({ name, files: { [label]: { detected: tested - survived, valid: tested, score, survived: [] } } });
+    } else if (code === "timeout" || !existsSync(json))
+      results.push({ name, outcome: code === "timeout" ? `stopped after ${minutes} min` : `stryker exited ${code}` });
     else results.push({ name, files: strykerScore(json) });
   } else {
     const m = PY_MODULES[name];
@@ -150,7 +214,10 @@ async function mutmut(name, m) {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   spawnSync("cp", ["-r", join(root, "python/dspy_bridge"), join(root, "python/tests"), work]);
-  const pyproject = readFileSync(join(root, "python/pyproject.toml"), "utf8").replace(/\n\[tool\.mutmut\][\s\S]*?(?=\n\[|$)/, "");
+  const pyproject = readFileSync(join(root, "python/pyproject.toml"), "utf8").replace(
+    /\n\[tool\.mutmut\][\s\S]*?(?=\n\[|$)/,
+    "",
+  );
   writeFileSync(
     join(work, "pyproject.toml"),
     `${pyproject}\n[tool.mutmut]\nsource_paths = ["dspy_bridge"]\nonly_mutate = ${JSON.stringify(m.mutate)}\npytest_add_cli_args_test_selection = ${JSON.stringify(m.tests)}\npytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n# grpc is not fork-safe once a channel has run: each mutant forks from a server process that\n# has imported the tests (collection opens no channel) but run none.\nprocess_isolation = "forkserver"\nforkserver_warmup = "collect"\n# A mutant run starts its own host (the session fixture): seconds, where one test takes milliseconds.\ntimeout_constant = 60\n`,
@@ -160,7 +227,12 @@ async function mutmut(name, m) {
   // starting its own: seconds per mutant otherwise). mutmut puts its mutants/ first on the
   // path; the tests find the repository through DSPY_BRIDGE_TEST_REPO.
   const host = await startHost();
-  const env = { ...process.env, DSPY_BRIDGE_TEST_REPO: root, DSPY_BRIDGE_TEST_HOST_ADDRESS: host.address, DSPY_BRIDGE_TEST_HOST_TOKEN: host.token };
+  const env = {
+    ...process.env,
+    DSPY_BRIDGE_TEST_REPO: root,
+    DSPY_BRIDGE_TEST_HOST_ADDRESS: host.address,
+    DSPY_BRIDGE_TEST_HOST_TOKEN: host.token,
+  };
   let code;
   try {
     code = await boxed(python, ["-m", "mutmut", "run", "--max-children", "1"], { cwd: work, env });
@@ -196,10 +268,23 @@ function mutmutScore(name, m, code) {
 function startHost() {
   const token = randomBytes(24).toString("base64url");
   const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-mutation-"));
-  const child = spawn(process.execPath, [join(root, "ts/bin/dspy-bridge.js"), "serve", "--listen", `unix:${join(dir, "bridge.sock")}`, "--workers", "1", "--preload", ""], {
-    env: { ...process.env, DSPY_BRIDGE_TOKEN: token },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(root, "ts/bin/dspy-bridge.js"),
+      "serve",
+      "--listen",
+      `unix:${join(dir, "bridge.sock")}`,
+      "--workers",
+      "1",
+      "--preload",
+      "",
+    ],
+    {
+      env: { ...process.env, DSPY_BRIDGE_TOKEN: token },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const stop = () => {
     child.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
@@ -216,7 +301,9 @@ function startHost() {
       }
       buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
     });
-    child.on("exit", (code) => reject(new Error(`the host for the Python mutation runs exited (${code}) before it was ready`)));
+    child.on("exit", (code) =>
+      reject(new Error(`the host for the Python mutation runs exited (${code}) before it was ready`)),
+    );
   });
 }
 
