@@ -26,12 +26,29 @@ const opts = parseOptions(
     seconds: { type: "number", default: 3, help: "timed closed-loop throughput duration" },
     concurrency: { type: "int", default: 64, help: "calls kept in flight for throughput" },
     workers: { type: "int", default: 2, help: "Bridge workers" },
-    python: { type: "string", default: VENV_PYTHON, help: "the interpreter of all three systems (e.g. .venvs/py3.12/bin/python)" },
-    "busy-poll-us": { type: "int", default: undefined, min: 0, help: "the Bridge's busyPollUs option (default: the Bridge's own, 100; 0 turns busy polling off)" },
+    python: {
+      type: "string",
+      default: VENV_PYTHON,
+      help: "the interpreter of all three systems (e.g. .venvs/py3.12/bin/python)",
+    },
+    "busy-poll-us": {
+      type: "int",
+      default: undefined,
+      min: 0,
+      help: "the Bridge's busyPollUs option (default: the Bridge's own, 100; 0 turns busy polling off)",
+    },
     rounds: { type: "int", default: 6, help: "interleaved measurement rounds (figures pool all rounds)" },
     only: { type: "string", default: undefined, choices: ["bridge", "pythonia", "floor"], help: "run one system only" },
-    contended: { type: "flag", default: false, help: "measure again beside a CPU-bound process (a child spinning in a tight loop)" },
-    otel: { type: "flag", default: false, help: "register the OpenTelemetry SDK (batch span processor, periodic metric reader) exporting nowhere: the bridge's spans and metrics on every call" },
+    contended: {
+      type: "flag",
+      default: false,
+      help: "measure again beside a CPU-bound process (a child spinning in a tight loop)",
+    },
+    otel: {
+      type: "flag",
+      default: false,
+      help: "register the OpenTelemetry SDK (batch span processor, periodic metric reader) exporting nowhere: the bridge's spans and metrics on every call",
+    },
   },
   "node bench/bridge.mjs [--calls N] [--seconds S] [--busy-poll-us N] [--only bridge|pythonia|floor] [--contended] [--otel] [--python PATH]",
 );
@@ -46,7 +63,9 @@ const measureOpts = {
 };
 
 // Fail fast, before spending minutes on the peers, if the product is not importable.
-const Bridge = runs("bridge") ? await loadBridge("hint: `--only pythonia` or `--only floor` measures the peers without it.") : null;
+const Bridge = runs("bridge")
+  ? await loadBridge("hint: `--only pythonia` or `--only floor` measures the peers without it.")
+  : null;
 
 // Start every system first, then measure them side by side (see measureInterleaved).
 const systems = [];
@@ -63,7 +82,12 @@ try {
       log("OpenTelemetry SDK registered (no-op exporters): every call is traced and metered");
     }
     log(`starting Bridge with ${opts.workers} workers${busyPollUs === undefined ? "" : `, busyPollUs ${busyPollUs}`}`);
-    const bridge = await Bridge.start({ workers: opts.workers, python: opts.python, onLog: () => {}, ...(busyPollUs === undefined ? {} : { busyPollUs }) });
+    const bridge = await Bridge.start({
+      workers: opts.workers,
+      python: opts.python,
+      onLog: () => {},
+      ...(busyPollUs === undefined ? {} : { busyPollUs }),
+    });
     closers.push(() => bridge.close());
     const sample = { text: "héllo", n: 42, x: 2.5, flag: true, list: [1, "two", false], nested: { a: "b" } };
     const back = await bridge.execute("echo", { value: sample });
@@ -125,7 +149,16 @@ const row = (name, r, py) => [
   fmtFixed(ratio(r?.p50_us, py?.p50_us), 2),
   fmtFixed(ratio(r?.throughput_per_s, py?.throughput_per_s), 2),
 ];
-const headers = ["system", "p50 µs", "p99 µs", "mean µs", "calls/s", "throughput run", "p50 vs pythonia", "calls/s vs pythonia"];
+const headers = [
+  "system",
+  "p50 µs",
+  "p99 µs",
+  "mean µs",
+  "calls/s",
+  "throughput run",
+  "p50 vs pythonia",
+  "calls/s vs pythonia",
+];
 const title =
   `Trivial call round trip: ${opts.calls} sequential calls after ${opts.warmup} warm-up; ` +
   `throughput with ${opts.concurrency} in flight for ${opts.seconds}s (Bridge: ${opts.workers} workers); ` +
@@ -142,7 +175,12 @@ printTargets([
   ...(opts.contended
     ? [
         { name: "contended_p50_ratio", value: round(contendedP50Ratio, 3), op: "<=", target: TARGET_P50_RATIO },
-        { name: "contended_throughput_ratio", value: round(contendedThroughputRatio, 3), op: ">=", target: TARGET_THROUGHPUT_RATIO },
+        {
+          name: "contended_throughput_ratio",
+          value: round(contendedThroughputRatio, 3),
+          op: ">=",
+          target: TARGET_THROUGHPUT_RATIO,
+        },
       ]
     : []),
 ]);

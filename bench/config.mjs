@@ -47,4 +47,9 @@ printTable(
   ],
   { title: "Configuration space sampling (TypeScript, in-process)" },
 );
-printFinal({ bench: "config", samples_per_s: round(best), acceptance_rate: round(result.acceptanceRate, 4), validations_per_s: round(validatePerS) });
+printFinal({
+  bench: "config",
+  samples_per_s: round(best),
+  acceptance_rate: round(result.acceptanceRate, 4),
+  validations_per_s: round(validatePerS),
+});

@@ -36,10 +36,19 @@ try {
 
   // usage: false — pythonia's side does not track token usage either: the same work on both.
   const predict = (i) =>
-    bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `q${i}` }, lm: { model: "scripted" }, usage: false });
+    bridge.dspy.run({
+      module: "Predict",
+      signature: "question -> answer",
+      inputs: { question: `q${i}` },
+      lm: { model: "scripted" },
+      usage: false,
+    });
   const direct = (i) => py.fixture.predict(`q${i}`);
   const [viaBridge, viaPythonia] = [(await predict(0)).fields?.answer, await direct(0)];
-  if (viaBridge !== viaPythonia) throw new Error(`the two systems answer differently: bridge ${JSON.stringify(viaBridge)}, pythonia ${JSON.stringify(viaPythonia)}`);
+  if (viaBridge !== viaPythonia)
+    throw new Error(
+      `the two systems answer differently: bridge ${JSON.stringify(viaBridge)}, pythonia ${JSON.stringify(viaPythonia)}`,
+    );
 
   // Both systems stay up and are measured in alternating rounds (see throughputInterleaved).
   const rates = await throughputInterleaved(
@@ -54,10 +63,16 @@ try {
 
   log(`bridge: ${opts.burst} concurrent Predict calls on a 100 ms LM`);
   const slow = { model: "scripted", latencyMs: 100 };
-  await Promise.all(Array.from({ length: 20 }, (_, i) => bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `w${i}` }, lm: slow })));
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `w${i}` }, lm: slow }),
+    ),
+  );
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: opts.burst }, (_, i) => bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `b${i}` }, lm: slow })),
+    Array.from({ length: opts.burst }, (_, i) =>
+      bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `b${i}` }, lm: slow }),
+    ),
   );
   burstSeconds = (performance.now() - t0) / 1000;
 } finally {
@@ -74,7 +89,9 @@ printTable(
     ["throughput ratio", fmtFixed(throughputRatio, 2)],
     [`${opts.burst} concurrent Predict calls on a 100 ms LM (s)`, fmtFixed(burstSeconds, 2)],
   ],
-  { title: `DSPy through the bridge vs pythonia (${opts.concurrency} in flight, ${opts.seconds}s each after ${opts.warmup}s warm-up, ${opts.rounds} interleaved rounds)` },
+  {
+    title: `DSPy through the bridge vs pythonia (${opts.concurrency} in flight, ${opts.seconds}s each after ${opts.warmup}s warm-up, ${opts.rounds} interleaved rounds)`,
+  },
 );
 printTargets([
   { name: "throughput_ratio", value: round(throughputRatio, 3), op: ">=", target: 1.8 },

@@ -24,16 +24,29 @@ const log = progress("fuzz");
 const Bridge = await loadBridge();
 const fixtures = join(ROOT, "ts/dist/test/fixtures");
 const { fuzzBridgeService, fuzzWorkerSocket } = await import(pathToFileURL(join(fixtures, "bridge-fuzz.js")).href);
-const { prepareFuzzSessions, FUZZ_SESSIONS, FUZZ_VARIABLES } = await import(pathToFileURL(join(fixtures, "fuzz-sessions.js")).href);
+const { prepareFuzzSessions, FUZZ_SESSIONS, FUZZ_VARIABLES } = await import(
+  pathToFileURL(join(fixtures, "fuzz-sessions.js")).href
+);
 
-const bridge = await Bridge.start({ workers: 1, preload: [], onLog: () => {}, ...(opts.store ? { store: opts.store } : {}) });
+const bridge = await Bridge.start({
+  workers: 1,
+  preload: [],
+  onLog: () => {},
+  ...(opts.store ? { store: opts.store } : {}),
+});
 let report;
 let frames;
 let alive = false;
 try {
   log(`${opts.cases} bridge-service cases, seed ${opts.seed}`);
   report = await fuzzBridgeService(
-    { address: bridge.address, token: bridge.secret, revision: () => bridge.store.currentRevision, sessions: FUZZ_SESSIONS, variables: FUZZ_VARIABLES },
+    {
+      address: bridge.address,
+      token: bridge.secret,
+      revision: () => bridge.store.currentRevision,
+      sessions: FUZZ_SESSIONS,
+      variables: FUZZ_VARIABLES,
+    },
     {
       cases: opts.cases,
       seed: opts.seed,
@@ -51,10 +64,15 @@ try {
 const count = (problem) => report.findings.filter((f) => f.problem === problem).length;
 printTable(
   ["refusal reason", "calls"],
-  Object.entries(report.byReason).sort((a, b) => b[1] - a[1]).map(([r, n]) => [r, fmtInt(n)]),
-  { title: `Bridge service: ${fmtInt(report.cases)} cases (${fmtInt(report.rawCases)} raw bytes) in ${report.seconds.toFixed(1)} s; ${fmtInt(report.answeredOk)} answered, ${fmtInt(report.refusedTyped)} refused with a typed error` },
+  Object.entries(report.byReason)
+    .sort((a, b) => b[1] - a[1])
+    .map(([r, n]) => [r, fmtInt(n)]),
+  {
+    title: `Bridge service: ${fmtInt(report.cases)} cases (${fmtInt(report.rawCases)} raw bytes) in ${report.seconds.toFixed(1)} s; ${fmtInt(report.answeredOk)} answered, ${fmtInt(report.refusedTyped)} refused with a typed error`,
+  },
 );
-for (const f of report.findings.slice(0, 20)) console.log(`  finding: case ${f.index} ${f.method}: ${f.problem} (${f.reason ?? f.code}) ${f.message ?? ""}`);
+for (const f of report.findings.slice(0, 20))
+  console.log(`  finding: case ${f.index} ${f.method}: ${f.problem} (${f.reason ?? f.code}) ${f.message ?? ""}`);
 const result = {
   bench: "fuzz",
   seed: opts.seed,

@@ -26,12 +26,25 @@ const opts = parseOptions(
     warmup: { type: "number", default: 2, help: "untimed closed-loop seconds per system first" },
     rounds: { type: "int", default: 6, help: "interleaved throughput rounds (figures pool all rounds)" },
     concurrency: { type: "int", default: 64, help: "calls kept in flight for throughput, on each side" },
-    engine: { type: "string", default: "native", choices: ["native", "litellm"], help: "engine of the throughput and 1,000-call measurements (both sides)" },
-    model: { type: "string", default: "openai/fixture", help: "model string (the fixture answers any name without directives)" },
+    engine: {
+      type: "string",
+      default: "native",
+      choices: ["native", "litellm"],
+      help: "engine of the throughput and 1,000-call measurements (both sides)",
+    },
+    model: {
+      type: "string",
+      default: "openai/fixture",
+      help: "model string (the fixture answers any name without directives)",
+    },
     burst: { type: "int", default: 1000, help: "concurrent calls at the burst latency" },
     "burst-latency-ms": { type: "number", default: 100, help: "server latency for the burst" },
     reps: { type: "int", default: 5, help: "fresh workers timed per engine for the first call (median)" },
-    preload: { type: "string", default: undefined, help: 'the Bridges\' preload, comma-separated (default: the Bridge\'s own, "dspy,litellm")' },
+    preload: {
+      type: "string",
+      default: undefined,
+      help: "the Bridges' preload, comma-separated (default: the Bridge's own, \"dspy,litellm\")",
+    },
     only: { type: "string", default: undefined, choices: PARTS, help: "run one part only" },
   },
   "node bench/lm.mjs [--seconds S] [--warmup S] [--rounds N] [--concurrency N] [--engine native|litellm] [--model M] [--burst N] [--reps N] [--preload MODULES] [--only PART]",
@@ -46,12 +59,18 @@ if (!existsSync(SERVER_JS)) {
 }
 const KEY_ENV = "BENCH_LM_FIXTURE_KEY";
 process.env[KEY_ENV] = "sk-bench-fixture"; // the workers inherit it; the fixture accepts any key
-const quiet = { onLog: () => {}, healthIntervalMs: 0, ...(opts.preload !== undefined ? { preload: opts.preload.split(",").filter(Boolean) } : {}) };
+const quiet = {
+  onLog: () => {},
+  healthIntervalMs: 0,
+  ...(opts.preload !== undefined ? { preload: opts.preload.split(",").filter(Boolean) } : {}),
+};
 
 // ---- the fixture server, in a process of its own -----------------------------------------
 
 async function startServer() {
-  const proc = spawn(process.execPath, [SERVER_JS, "--latency-ms", "0", "--no-record"], { stdio: ["pipe", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [SERVER_JS, "--latency-ms", "0", "--no-record"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const lines = createInterface({ input: proc.stdout });
   const ready = await new Promise((resolve, reject) => {
     lines.once("line", (line) => resolve(JSON.parse(line)));
@@ -61,7 +80,11 @@ async function startServer() {
   const url = ready.url;
   const admin = url.replace(/\/v1$/, "/_fixture");
   const post = async (path, body) => {
-    const res = await fetch(admin + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await fetch(admin + path, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     if (!res.ok) throw new Error(`fixture ${path}: ${res.status}`);
   };
   return {
@@ -70,7 +93,8 @@ async function startServer() {
     pid: proc.pid,
     setLatency: (ms) => post("/latency", { ms }),
     stats: async () => (await fetch(admin + "/stats")).json(),
-    close: () => new Promise((resolve) => (proc.exitCode !== null ? resolve() : (proc.once("exit", resolve), proc.stdin.end()))),
+    close: () =>
+      new Promise((resolve) => (proc.exitCode !== null ? resolve() : (proc.once("exit", resolve), proc.stdin.end()))),
   };
 }
 
@@ -120,7 +144,9 @@ async function startPlain(url, engine, concurrency, model) {
   const lines = createInterface({ input: proc.stdout });
   const waiting = [];
   lines.on("line", (line) => waiting.shift()?.(JSON.parse(line)));
-  const exited = new Promise((_, reject) => proc.once("exit", (code) => reject(new Error(`plain_dspy_lm.py exited (code ${code})`))));
+  const exited = new Promise((_, reject) =>
+    proc.once("exit", (code) => reject(new Error(`plain_dspy_lm.py exited (code ${code})`))),
+  );
   const next = () => Promise.race([new Promise((resolve) => waiting.push(resolve)), exited]);
   const ready = await next();
   const send = (msg) => {
@@ -132,7 +158,8 @@ async function startPlain(url, engine, concurrency, model) {
     loop: ready.loop,
     check: async () => (await send({ cmd: "check" })).answer,
     run: (seconds) => send({ cmd: "run", seconds }),
-    close: () => new Promise((resolve) => (proc.exitCode !== null ? resolve() : (proc.once("exit", resolve), proc.stdin.end()))),
+    close: () =>
+      new Promise((resolve) => (proc.exitCode !== null ? resolve() : (proc.once("exit", resolve), proc.stdin.end()))),
   };
 }
 
@@ -143,7 +170,13 @@ const server = await startServer();
 log(`fixture server ${server.url} (pid ${server.pid})`);
 const lmSpec = (engine) => ({ model: opts.model, apiBase: server.url, apiKeyEnv: KEY_ENV, cache: false, engine });
 const predictOn = (bridge, engine, tag) => (i) =>
-  bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `${tag} ${i}` }, lm: lmSpec(engine), usage: false });
+  bridge.dspy.run({
+    module: "Predict",
+    signature: "question -> answer",
+    inputs: { question: `${tag} ${i}` },
+    lm: lmSpec(engine),
+    usage: false,
+  });
 
 const result = {};
 try {
@@ -266,7 +299,11 @@ try {
         const ws = bridge.stats().workers;
         if (ws.some((w) => w.served === 0)) throw new Error("a worker made no LiteLLM call");
         const mem = ws.map((w) => memoryOf(w.pid));
-        return { pss: mem.reduce((a, m) => a + m.pss, 0), private: mem.reduce((a, m) => a + m.private, 0) / mem.length, calls: ws.map((w) => w.served) };
+        return {
+          pss: mem.reduce((a, m) => a + m.pss, 0),
+          private: mem.reduce((a, m) => a + m.private, 0) / mem.length,
+          calls: ws.map((w) => w.served),
+        };
       } finally {
         await server.setLatency(0);
         await bridge.close();
@@ -298,20 +335,39 @@ printTable(
     [`bridge Predict calls/s (2 workers, ${opts.engine} engine, server latency 0)`, fmtInt(result.bridgePerS)],
     [`plain DSPy Predict calls/s (one process, ${result.plainLoop ?? "-"}, same engine)`, fmtInt(result.plainPerS)],
     ["throughput ratio", fmtFixed(throughputRatio, 2)],
-    ["CPU ms per call: bridge workers | host | server", result.cpu ? `${result.cpu.bridgeWorkers.toFixed(2)} | ${result.cpu.bridgeHost.toFixed(2)} | ${result.cpu.bridgeServer.toFixed(2)}` : null],
-    ["CPU ms per call: plain DSPy | server", result.cpu ? `${result.cpu.plain.toFixed(2)} | ${result.cpu.plainServer.toFixed(2)}` : null],
+    [
+      "CPU ms per call: bridge workers | host | server",
+      result.cpu
+        ? `${result.cpu.bridgeWorkers.toFixed(2)} | ${result.cpu.bridgeHost.toFixed(2)} | ${result.cpu.bridgeServer.toFixed(2)}`
+        : null,
+    ],
+    [
+      "CPU ms per call: plain DSPy | server",
+      result.cpu ? `${result.cpu.plain.toFixed(2)} | ${result.cpu.plainServer.toFixed(2)}` : null,
+    ],
     ["connections closed during the throughput runs (TIME-WAIT)", result.closedConnections ?? null],
-    [`${opts.burst} concurrent Predict calls, server latency ${opts["burst-latency-ms"]} ms (s)`, fmtFixed(result.burstSeconds, 2)],
+    [
+      `${opts.burst} concurrent Predict calls, server latency ${opts["burst-latency-ms"]} ms (s)`,
+      fmtFixed(result.burstSeconds, 2),
+    ],
     ["first call on a fresh worker, native engine (ms, median)", fmtFixed(result.coldNative, 1)],
     ["first call on a fresh worker, LiteLLM (ms, median)", fmtFixed(result.coldLitellm, 1)],
     ["PSS of 8 workers after a LiteLLM call each (MB)", mb(result.pss8)],
     ["PSS of 1 worker after a LiteLLM call (MB)", mb(result.pss1)],
-    ["private memory per worker, 8 | 1 workers (MB)", result.private8 ? `${(result.private8 / MB).toFixed(1)} | ${(result.private1 / MB).toFixed(1)}` : null],
+    [
+      "private memory per worker, 8 | 1 workers (MB)",
+      result.private8 ? `${(result.private8 / MB).toFixed(1)} | ${(result.private1 / MB).toFixed(1)}` : null,
+    ],
     ["PSS ratio 8 / 1", fmtFixed(pssRatio, 2)],
   ],
-  { title: `The real LM path against a local OpenAI-compatible server (${opts.model}, ${opts.concurrency} in flight, ${opts.seconds}s each after ${opts.warmup}s warm-up, ${opts.rounds} interleaved rounds)` },
+  {
+    title: `The real LM path against a local OpenAI-compatible server (${opts.model}, ${opts.concurrency} in flight, ${opts.seconds}s each after ${opts.warmup}s warm-up, ${opts.rounds} interleaved rounds)`,
+  },
 );
-if (result.coldSamples) console.log(`first-call samples ms: native ${result.coldSamples.native.map((x) => x.toFixed(0)).join("/")} | litellm ${result.coldSamples.litellm.map((x) => x.toFixed(0)).join("/")}`);
+if (result.coldSamples)
+  console.log(
+    `first-call samples ms: native ${result.coldSamples.native.map((x) => x.toFixed(0)).join("/")} | litellm ${result.coldSamples.litellm.map((x) => x.toFixed(0)).join("/")}`,
+  );
 printTargets([
   { name: "throughput_ratio", value: round(throughputRatio, 3), op: ">=", target: 1.8 },
   { name: "concurrent_1000_s", value: round(result.burstSeconds, 3), op: "<=", target: 1.5 },

@@ -30,9 +30,17 @@ const TARGET_MEMORY_X = 3; // transient memory per side, in payloads, at most
 
 const opts = parseOptions(
   {
-    reps: { type: "int", default: 20, help: "timed transfers per kind at 1 MiB (more for smaller sizes, fewer for larger: at least 3)" },
+    reps: {
+      type: "int",
+      default: 20,
+      help: "timed transfers per kind at 1 MiB (more for smaller sizes, fewer for larger: at least 3)",
+    },
     python: { type: "string", default: VENV_PYTHON, help: "the interpreter of the Bridge's worker and of pythonia" },
-    "pythonia-max-mib": { type: "int", default: 16, help: "largest string sent through pythonia (it is slow with large ones)" },
+    "pythonia-max-mib": {
+      type: "int",
+      default: 16,
+      help: "largest string sent through pythonia (it is slow with large ones)",
+    },
     "skip-pythonia": { type: "flag", default: false, help: "measure the bridge only" },
   },
   "node bench/payload.mjs [--reps N] [--pythonia-max-mib N] [--skip-pythonia] [--python PATH]",
@@ -54,7 +62,6 @@ function procMemMb(pid) {
   const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
   return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
 }
-
 
 /** Times `reps` sequential transfers: median wall ms, host and worker CPU ms per transfer. */
 async function timeIt(reps, once, workerPid) {
@@ -101,7 +108,15 @@ async function peakMemory(run, workerPid) {
 
 const Bridge = await loadBridge();
 log("starting Bridge with 1 worker");
-const bridge = await Bridge.start({ workers: 1, python: opts.python, preload: [], modules: ["payload_commands"], pythonPath: [FIXTURES], maxMessageBytes: 256 * MiB, onLog: () => {} });
+const bridge = await Bridge.start({
+  workers: 1,
+  python: opts.python,
+  preload: [],
+  modules: ["payload_commands"],
+  pythonPath: [FIXTURES],
+  maxMessageBytes: 256 * MiB,
+  onLog: () => {},
+});
 let py;
 const rows = [];
 const results = {};
@@ -125,7 +140,12 @@ try {
   // Correctness first: what comes back is what went.
   for (const [kind, make] of Object.entries(kinds)) {
     const got = await make(4 * KiB)();
-    const ok = kind === "string" ? got === "a".repeat(4 * KiB) : kind === "numpy_f32" ? got.data?.length === KiB : got.length === (kind === "bytes" ? 4 * KiB : KiB);
+    const ok =
+      kind === "string"
+        ? got === "a".repeat(4 * KiB)
+        : kind === "numpy_f32"
+          ? got.data?.length === KiB
+          : got.length === (kind === "bytes" ? 4 * KiB : KiB);
     if (!ok) throw new Error(`${kind}: the echo came back wrong`);
   }
   if (!opts["skip-pythonia"]) {
@@ -139,7 +159,15 @@ try {
       const r = await timeIt(reps, make(size), workerPid);
       const moved = kind === "numpy_f32" ? size : 2 * size;
       results[`${kind}_${size}`] = r;
-      rows.push([`bridge ${kind}`, label, reps, fmtFixed(r.ms, 2), fmtFixed(gibPerS(moved, r.ms), 2), fmtFixed(r.hostCpuMs, 2), fmtFixed(r.workerCpuMs, 2)]);
+      rows.push([
+        `bridge ${kind}`,
+        label,
+        reps,
+        fmtFixed(r.ms, 2),
+        fmtFixed(gibPerS(moved, r.ms), 2),
+        fmtFixed(r.hostCpuMs, 2),
+        fmtFixed(r.workerCpuMs, 2),
+      ]);
     }
     if (py && size <= opts["pythonia-max-mib"] * MiB) {
       const s = "a".repeat(size);
@@ -147,7 +175,15 @@ try {
       log(`pythonia string ${label} x ${preps}`);
       const r = await timeIt(preps, () => py.fixture.echo(s), null);
       results[`pythonia_string_${size}`] = r;
-      rows.push(["pythonia string", label, preps, fmtFixed(r.ms, 2), fmtFixed(gibPerS(2 * size, r.ms), 2), fmtFixed(r.hostCpuMs, 2), null]);
+      rows.push([
+        "pythonia string",
+        label,
+        preps,
+        fmtFixed(r.ms, 2),
+        fmtFixed(gibPerS(2 * size, r.ms), 2),
+        fmtFixed(r.hostCpuMs, 2),
+        null,
+      ]);
     }
   }
   log("memory during the 64 MiB Float32Array round trip");
@@ -160,7 +196,8 @@ try {
 }
 
 printTable(["system kind", "size", "reps", "median ms", "GiB/s", "host CPU ms", "worker CPU ms"], rows, {
-  title: "Large values: round trips (numpy_f32: worker -> host only); GiB/s counts the bytes moved (both ways for a round trip)",
+  title:
+    "Large values: round trips (numpy_f32: worker -> host only); GiB/s counts the bytes moved (both ways for a round trip)",
 });
 const bytes1m = results[`bytes_${MiB}`]?.ms;
 const f32 = results[`f32_${64 * MiB}`]?.ms;

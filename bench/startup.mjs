@@ -64,13 +64,26 @@ const naive = runs("naive") ? await alternate("naive", timeNaive) : null;
 
 const bridgeRatio = ratio(bridge?.manyMs, bridge?.fewMs);
 const naiveRatio = ratio(naive?.manyMs, naive?.fewMs);
-const samples = (r) => (r ? `${r.few.map((x) => x.toFixed(0)).join("/")} | ${r.many.map((x) => x.toFixed(0)).join("/")}` : null);
+const samples = (r) =>
+  r ? `${r.few.map((x) => x.toFixed(0)).join("/")} | ${r.many.map((x) => x.toFixed(0)).join("/")}` : null;
 
 printTable(
   ["method", `${FEW} worker ms`, `${MANY} workers ms`, "ratio", "samples ms (1 | 4)"],
   [
-    ["dspy-bridge: Bridge.start() until ready", fmtFixed(bridge?.fewMs, 0), fmtFixed(bridge?.manyMs, 0), fmtFixed(bridgeRatio, 2), samples(bridge)],
-    [`naive: concurrent python -c "import dspy"`, fmtFixed(naive?.fewMs, 0), fmtFixed(naive?.manyMs, 0), fmtFixed(naiveRatio, 2), samples(naive)],
+    [
+      "dspy-bridge: Bridge.start() until ready",
+      fmtFixed(bridge?.fewMs, 0),
+      fmtFixed(bridge?.manyMs, 0),
+      fmtFixed(bridgeRatio, 2),
+      samples(bridge),
+    ],
+    [
+      `naive: concurrent python -c "import dspy"`,
+      fmtFixed(naive?.fewMs, 0),
+      fmtFixed(naive?.manyMs, 0),
+      fmtFixed(naiveRatio, 2),
+      samples(naive),
+    ],
   ],
   { title: `Start-up with DSPy imported: median of ${opts.reps} alternating repetitions (after one untimed round)` },
 );

@@ -26,8 +26,18 @@ const opts = parseOptions(
     seconds: { type: "number", default: 1.5, help: "duration of each throughput measurement" },
     rounds: { type: "int", default: 300, help: "cross-host watch deliveries timed" },
     redis: { type: "string", default: "", help: "an existing Redis URL (default: start a private one)" },
-    sessions: { type: "int", default: 0, min: 0, help: "instead: create this many sessions on each backend and time it (0: off)" },
-    export: { type: "int", default: 0, min: 0, help: "instead: export and import a session of this many variables, timing the host's longest wait (0: off)" },
+    sessions: {
+      type: "int",
+      default: 0,
+      min: 0,
+      help: "instead: create this many sessions on each backend and time it (0: off)",
+    },
+    export: {
+      type: "int",
+      default: 0,
+      min: 0,
+      help: "instead: export and import a session of this many variables, timing the host's longest wait (0: off)",
+    },
   },
   "node bench/store.mjs [--seconds S] [--rounds N] [--redis URL] [--sessions N] [--export N]",
 );
@@ -54,7 +64,13 @@ async function measure(location) {
     ]);
     const set = await throughput((i) => store.set("bench", "t", i));
     const get = await throughput(() => store.get("bench", "t"));
-    const commit = await throughput((i) => store.update("bench", [{ name: "x", value: i }, { name: "y", value: i }, { name: "z", value: i }]));
+    const commit = await throughput((i) =>
+      store.update("bench", [
+        { name: "x", value: i },
+        { name: "y", value: i },
+        { name: "z", value: i },
+      ]),
+    );
     return { set, get, commit };
   } finally {
     await store.close();
@@ -67,10 +83,18 @@ async function crossHostWatch(location) {
   await watcher.createSession({ sessionId: "bench" });
   await watcher.register("bench", [{ name: "w", type: "float", initialValue: -1 }]);
   const delivered = new Map();
-  await watcher.watch("bench", { names: ["w"] }, (m) => {
-    if (m.kind === "commit") for (const c of m.changes) delivered.set(c.value, performance.timeOrigin + performance.now());
-  }, () => {});
-  const peer = spawn(process.execPath, [join(FIXTURES, "store_peer.mjs"), location, BRIDGE_ENTRY], { stdio: ["pipe", "pipe", "inherit"] });
+  await watcher.watch(
+    "bench",
+    { names: ["w"] },
+    (m) => {
+      if (m.kind === "commit")
+        for (const c of m.changes) delivered.set(c.value, performance.timeOrigin + performance.now());
+    },
+    () => {},
+  );
+  const peer = spawn(process.execPath, [join(FIXTURES, "store_peer.mjs"), location, BRIDGE_ENTRY], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const lines = createInterface({ input: peer.stdout })[Symbol.asyncIterator]();
   await lines.next(); // ready
   const samples = [];
@@ -114,7 +138,9 @@ async function createSessions(location, n) {
 
 if (opts.export > 0) {
   const { Store } = await import(pathToFileURL(BRIDGE_ENTRY).href);
-  const { exportVariables, importVariables } = await import(pathToFileURL(join(ROOT, "ts/dist/src/store/export-import.js")).href);
+  const { exportVariables, importVariables } = await import(
+    pathToFileURL(join(ROOT, "ts/dist/src/store/export-import.js")).href
+  );
   const store = new Store();
   await store.createSession({ sessionId: "big" });
   log(`registering ${opts.export} variables`);
@@ -155,18 +181,30 @@ if (opts.export > 0) {
   for (const format of ["yaml", "json"]) {
     log(`import dry run, ${format}`);
     await store.createSession({ sessionId: `copy${++n}` });
-    rows.push([`import dry run, ${format}`, await timed(() => importVariables(store, `copy${n}`, docs[format], { format, dryRun: true }))]);
+    rows.push([
+      `import dry run, ${format}`,
+      await timed(() => importVariables(store, `copy${n}`, docs[format], { format, dryRun: true })),
+    ]);
   }
   log("import, json");
   await store.createSession({ sessionId: "copy-real" });
-  rows.push(["import, json (one atomic commit)", await timed(() => importVariables(store, "copy-real", docs.json, { format: "json" }))]);
+  rows.push([
+    "import, json (one atomic commit)",
+    await timed(() => importVariables(store, "copy-real", docs.json, { format: "json" })),
+  ]);
   await store.close();
   printTable(
     ["call", "seconds", "longest wait of the host (ms)"],
     rows.map(([name, r]) => [name, fmtFixed(r.seconds, 2), fmtInt(r.longest)]),
     { title: `Export and import of ${opts.export} variables (memory store)` },
   );
-  printFinal({ bench: "store-export", variables: opts.export, ...Object.fromEntries(rows.map(([name, r]) => [name.split(" (")[0].replaceAll(/[ ,]+/g, "_") + "_longest_wait_ms", round(r.longest)])) });
+  printFinal({
+    bench: "store-export",
+    variables: opts.export,
+    ...Object.fromEntries(
+      rows.map(([name, r]) => [name.split(" (")[0].replaceAll(/[ ,]+/g, "_") + "_longest_wait_ms", round(r.longest)]),
+    ),
+  });
   process.exit(0);
 }
 
@@ -222,7 +260,12 @@ try {
 
 printTable(
   ["backend", "set/s", "get/s", "commit/s (3 variables)"],
-  ["memory", "sqlite", "redis"].map((b) => [b, fmtInt(results[b].set), fmtInt(results[b].get), fmtInt(results[b].commit)]),
+  ["memory", "sqlite", "redis"].map((b) => [
+    b,
+    fmtInt(results[b].set),
+    fmtInt(results[b].get),
+    fmtInt(results[b].commit),
+  ]),
   { title: "Store throughput, one request at a time (SQLite: synchronous=FULL; Redis: appendfsync always, loopback)" },
 );
 printTable(

@@ -23,7 +23,13 @@ const opts = parseOptions(
 );
 const log = progress("variables");
 const Bridge = await loadBridge();
-const bridge = await Bridge.start({ workers: 1, preload: [], modules: ["worker_reads"], pythonPath: [join(REPO_ROOT, "bench/fixtures")], onLog: () => {} });
+const bridge = await Bridge.start({
+  workers: 1,
+  preload: [],
+  modules: ["worker_reads"],
+  pythonPath: [join(REPO_ROOT, "bench/fixtures")],
+  onLog: () => {},
+});
 let python;
 let worker;
 let hostSetPerS;
@@ -48,13 +54,24 @@ try {
   ]);
   log("Python: cache hits, misses, batch of 10, 100 watchers");
   python = await new Promise((resolve, reject) => {
-    const child = spawn(VENV_PYTHON, [join(REPO_ROOT, "bench/fixtures/variables_bench.py"), "bench-py", String(opts.reads), String(opts.rounds)], {
-      env: { ...process.env, DSPY_BRIDGE_ADDRESS: bridge.address, DSPY_BRIDGE_TOKEN: bridge.secret, PYTHONPATH: join(REPO_ROOT, "python") },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const child = spawn(
+      VENV_PYTHON,
+      [join(REPO_ROOT, "bench/fixtures/variables_bench.py"), "bench-py", String(opts.reads), String(opts.rounds)],
+      {
+        env: {
+          ...process.env,
+          DSPY_BRIDGE_ADDRESS: bridge.address,
+          DSPY_BRIDGE_TOKEN: bridge.secret,
+          PYTHONPATH: join(REPO_ROOT, "python"),
+        },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
     let out = "";
     child.stdout.on("data", (d) => (out += d));
-    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`variables_bench.py exited with ${code}`))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`variables_bench.py exited with ${code}`)),
+    );
   });
 
   log("worker: cache-miss reads over its connection and over gRPC");
@@ -69,10 +86,15 @@ try {
   for (let r = 0; r < 8; r++) {
     for (const route of r % 2 === 0 ? ["connection", "grpc"] : ["grpc", "connection"]) {
       const before = await session.variables.get("stamp_ready");
-      const done = bridge.execute("bench_worker_watch", { name: "stamp", ready_name: "stamp_ready", updates: 25, route }, { session: session.id, timeoutMs: 60_000 });
+      const done = bridge.execute(
+        "bench_worker_watch",
+        { name: "stamp", ready_name: "stamp_ready", updates: 25, route },
+        { session: session.id, timeoutMs: 60_000 },
+      );
       let finished = false;
       done.finally(() => (finished = true)).catch(() => {});
-      while (!finished && (await session.variables.get("stamp_ready")) === before) await new Promise((res) => setTimeout(res, 2));
+      while (!finished && (await session.variables.get("stamp_ready")) === before)
+        await new Promise((res) => setTimeout(res, 2));
       // A set 4 ms after the last was acknowledged: each is its own delivery, stamped with
       // CLOCK_MONOTONIC in ms (process.hrtime), which the worker reads too.
       while (!finished) {
@@ -103,7 +125,9 @@ printTable(
     ["one update to 100 watchers, p50 (ms)", fmtFixed(python.watch_fanout_100_p50_ms, 2)],
     ["one update to 100 watchers, p99 (ms)", fmtFixed(python.watch_fanout_100_p99_ms, 2)],
   ],
-  { title: `Variables (${opts.reads} cached reads, ${opts.rounds} fan-out rounds × 100 watchers = ${python.watch_fanout_samples} deliveries)` },
+  {
+    title: `Variables (${opts.reads} cached reads, ${opts.rounds} fan-out rounds × 100 watchers = ${python.watch_fanout_samples} deliveries)`,
+  },
 );
 printTargets([
   { name: "cache_hit_read_us", value: round(python.cache_hit_read_us, 2), op: "<=", target: 5 },

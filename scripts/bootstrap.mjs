@@ -21,7 +21,9 @@ export const UV_VERSION = "0.13.9";
 /** The pinned Python dependencies: run time, then tests and codegen (scripts/lock.mjs). */
 export const LOCKS = ["python/requirements.lock", "python/requirements-dev.lock"];
 const quiet = process.argv.includes("--quiet");
-const log = (msg) => { if (!quiet) console.error(`[setup] ${msg}`); };
+const log = (msg) => {
+  if (!quiet) console.error(`[setup] ${msg}`);
+};
 const step = (msg) => console.error(`[setup] ${msg}`);
 
 function hashFiles(files) {
@@ -95,7 +97,12 @@ function pythonVenv() {
     } catch (err) {
       step(`uv could not be installed (${err.message}); using pip`);
     }
-    const uvEnv = { ...process.env, UV_PYTHON_DOWNLOADS: "never", VIRTUAL_ENV: undefined, UV_CACHE_DIR: process.env.UV_CACHE_DIR || join(root, ".cache/uv") };
+    const uvEnv = {
+      ...process.env,
+      UV_PYTHON_DOWNLOADS: "never",
+      VIRTUAL_ENV: undefined,
+      UV_CACHE_DIR: process.env.UV_CACHE_DIR || join(root, ".cache/uv"),
+    };
     if (!existsSync(venvPython)) {
       step("creating .venv");
       if (uv) run(uv, ["venv", "--quiet", "--seed", "--python", findPython(), join(root, ".venv")], { env: uvEnv });
@@ -108,7 +115,11 @@ function pythonVenv() {
     addRepoToPath(venvPython);
     // uv writes no bytecode (pip does): import what a worker imports once, so Python writes
     // it now rather than on every start under PYTHONDONTWRITEBYTECODE (dspy_bridge/_check.py).
-    if (uv) run(venvPython, ["-m", "dspy_bridge._check", "--warm"], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: undefined }, stdio: ["ignore", "ignore", "inherit"] });
+    if (uv)
+      run(venvPython, ["-m", "dspy_bridge._check", "--warm"], {
+        env: { ...process.env, PYTHONDONTWRITEBYTECODE: undefined },
+        stdio: ["ignore", "ignore", "inherit"],
+      });
   });
 }
 
@@ -117,7 +128,9 @@ function pythonVenv() {
  * build step: a .pth file naming python/.
  */
 function addRepoToPath(venvPython) {
-  const site = spawnSync(venvPython, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" });
+  const site = spawnSync(venvPython, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], {
+    encoding: "utf8",
+  });
   if (site.status !== 0) throw new Error(`could not locate the site-packages of ${venvPython}`);
   writeFileSync(join(site.stdout.trim(), "dspy_bridge_dev.pth"), join(root, "python") + "\n");
 }
@@ -156,7 +169,11 @@ export function findInterpreters() {
   for (const version of SUPPORTED_PYTHONS) {
     // pyenv's folders are named by patch release: nothing to run to know it.
     const patch = pyenvVersions
-      .filter((v) => new RegExp(`^${version.replace(".", "\\.")}\\.\\d+$`).test(v) && existsSync(join(versionsDir, v, "bin/python")))
+      .filter(
+        (v) =>
+          new RegExp(`^${version.replace(".", "\\.")}\\.\\d+$`).test(v) &&
+          existsSync(join(versionsDir, v, "bin/python")),
+      )
       .sort((a, b) => Number(b.split(".")[2]) - Number(a.split(".")[2]))[0];
     if (patch) {
       found.push({ version, path: join(versionsDir, patch, "bin/python"), patch });
@@ -191,8 +208,13 @@ export function ensureUv() {
  */
 export function versionVenvs() {
   const venvPython = join(root, ".venv/bin/python");
-  const defaultVersion = (venvVersion(join(root, ".venv")) ?? pythonVersion(venvPython))?.split(".").slice(0, 2).join(".");
-  const wanted = process.env.DSPY_BRIDGE_TEST_PYTHONS?.split(",").map((v) => v.trim()).filter(Boolean);
+  const defaultVersion = (venvVersion(join(root, ".venv")) ?? pythonVersion(venvPython))
+    ?.split(".")
+    .slice(0, 2)
+    .join(".");
+  const wanted = process.env.DSPY_BRIDGE_TEST_PYTHONS?.split(",")
+    .map((v) => v.trim())
+    .filter(Boolean);
   const { found, missing } = findInterpreters();
   const chosen = found.filter((f) => f.version !== defaultVersion && (!wanted || wanted.includes(f.version)));
   const venvs = [];
@@ -200,7 +222,12 @@ export function versionVenvs() {
     const uv = ensureUv();
     // uv's download cache: .cache/uv in the repository (gitignored), shared with the install
     // test (ts/test/install.test.ts), unless UV_CACHE_DIR says otherwise.
-    const env = { ...process.env, UV_PYTHON_DOWNLOADS: "never", VIRTUAL_ENV: undefined, UV_CACHE_DIR: process.env.UV_CACHE_DIR || join(root, ".cache/uv") };
+    const env = {
+      ...process.env,
+      UV_PYTHON_DOWNLOADS: "never",
+      VIRTUAL_ENV: undefined,
+      UV_CACHE_DIR: process.env.UV_CACHE_DIR || join(root, ".cache/uv"),
+    };
     for (const f of chosen) {
       const dir = `.venvs/py${f.version}`;
       const python = join(root, dir, "bin/python");
@@ -214,7 +241,12 @@ export function versionVenvs() {
       venvs.push({ version: f.version, patch: f.patch, interpreter: f.path, python });
     }
   }
-  const manifest = { default: defaultVersion, venvs, missing, skippedByRequest: found.filter((f) => f.version !== defaultVersion && !chosen.includes(f)).map((f) => f.version) };
+  const manifest = {
+    default: defaultVersion,
+    venvs,
+    missing,
+    skippedByRequest: found.filter((f) => f.version !== defaultVersion && !chosen.includes(f)).map((f) => f.version),
+  };
   mkdirSync(join(root, ".venvs"), { recursive: true });
   writeFileSync(join(root, ".venvs/pythons.json"), JSON.stringify(manifest, null, 2) + "\n");
   return manifest;
@@ -233,7 +265,11 @@ function newestMtime(dir) {
 function buildTs() {
   vendorDashboard();
   const out = join(root, "ts/dist/.build-stamp");
-  const inputs = Math.max(newestMtime(join(root, "ts/src")), newestMtime(join(root, "ts/test")), statSync(join(root, "ts/tsconfig.json")).mtimeMs);
+  const inputs = Math.max(
+    newestMtime(join(root, "ts/src")),
+    newestMtime(join(root, "ts/test")),
+    statSync(join(root, "ts/tsconfig.json")).mtimeMs,
+  );
   if (existsSync(out) && statSync(out).mtimeMs >= inputs) return;
   log("building TypeScript");
   run(join(root, "node_modules/.bin/tsc"), ["-b", "ts"]);
@@ -255,8 +291,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     // A .venv to (re)build takes a minute: it runs in a child process meanwhile npm and
     // TypeScript do their part (on a fresh clone, about half the time). Otherwise in line.
     const stamp = join(root, ".venv/.dspy-bridge-stamp");
-    const pythonStale = !existsSync(stamp) || readFileSync(stamp, "utf8") !== hashFiles([...LOCKS, "python/pyproject.toml"]);
-    const python = pythonStale ? spawn(process.execPath, [fileURLToPath(import.meta.url), "--python-only", ...process.argv.slice(2)], { stdio: "inherit" }) : undefined;
+    const pythonStale =
+      !existsSync(stamp) || readFileSync(stamp, "utf8") !== hashFiles([...LOCKS, "python/pyproject.toml"]);
+    const python = pythonStale
+      ? spawn(process.execPath, [fileURLToPath(import.meta.url), "--python-only", ...process.argv.slice(2)], {
+          stdio: "inherit",
+        })
+      : undefined;
     const pythonDone = python ? new Promise((resolve) => python.on("exit", (code) => resolve(code))) : undefined;
     if (!python) pythonSteps();
     // The Python child is waited for whatever npm and tsc did; the first failure is the one reported.

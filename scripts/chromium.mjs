@@ -26,10 +26,17 @@ export function findChromium({ install = true, log = (line) => process.stderr.wr
   if (!install) return { why: "chromium is not installed" };
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   const sudo = isRoot ? [] : which("sudo") ? ["sudo", "-n"] : undefined;
-  if (!which("apt-get") || !sudo) return { why: "chromium is not installed and cannot be installed here (needs apt-get and root): install it, or set CHROMIUM to its binary" };
+  if (!which("apt-get") || !sudo)
+    return {
+      why: "chromium is not installed and cannot be installed here (needs apt-get and root): install it, or set CHROMIUM to its binary",
+    };
   log("chromium not found: installing Debian's chromium package (a few minutes)");
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const run = (args) => spawnSync(sudo.length ? sudo[0] : args[0], sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), { stdio: ["ignore", "inherit", "inherit"], env });
+  const run = (args) =>
+    spawnSync(sudo.length ? sudo[0] : args[0], sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), {
+      stdio: ["ignore", "inherit", "inherit"],
+      env,
+    });
   let r = run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"]);
   if (r.status !== 0) {
     run(["apt-get", "update"]);

@@ -6,7 +6,7 @@
 //   node scripts/codegen.mjs            write ts/src/gen, python/dspy_bridge/_gen and the versions
 //   node scripts/codegen.mjs --check    generate into a temp dir; exit 1 if committed code differs
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync, } from "node:fs";
+import { mkdtempSync, rmSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join, dirname, relative } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -19,7 +19,8 @@ const pyOut = join(root, "python/dspy_bridge/_gen");
 
 function walk(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]);
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+  );
 }
 
 const constantsFile = join(protoRoot, "constants.json");
@@ -31,7 +32,8 @@ function readConstants() {
   for (const [name, c] of Object.entries(constants)) {
     if (!/^[A-Z][A-Z0-9_]*$/.test(name)) throw new Error(`proto/constants.json: ${name} is not an UPPER_CASE name`);
     const ok = typeof c?.value === "string" || (Number.isSafeInteger(c?.value) && c.value >= 0);
-    if (!ok || typeof c.doc !== "string" || !c.doc) throw new Error(`proto/constants.json: ${name} needs a string or non-negative integer value and a doc`);
+    if (!ok || typeof c.doc !== "string" || !c.doc)
+      throw new Error(`proto/constants.json: ${name} needs a string or non-negative integer value and a doc`);
   }
   if (typeof constants.VERSION?.value !== "string") throw new Error("proto/constants.json: VERSION must be a string");
   return constants;
@@ -62,7 +64,13 @@ function constantsTs(constants) {
 }
 
 function constantsPy(constants) {
-  const out = [`# ${GENERATED}`, '"""The constants the TypeScript host and the Python workers share."""', "", "from typing import Final", ""];
+  const out = [
+    `# ${GENERATED}`,
+    '"""The constants the TypeScript host and the Python workers share."""',
+    "",
+    "from typing import Final",
+    "",
+  ];
   for (const [name, c] of Object.entries(constants)) {
     out.push(...wrap(c.doc, "# "), `${name}: Final = ${literal(c.value)}`, "");
   }
@@ -90,22 +98,37 @@ function versionFiles(version) {
 }
 
 function generate(tsDir, pyDir) {
-  const protos = walk(protoRoot).filter((f) => f.endsWith(".proto")).map((f) => relative(protoRoot, f)).sort();
+  const protos = walk(protoRoot)
+    .filter((f) => f.endsWith(".proto"))
+    .map((f) => relative(protoRoot, f))
+    .sort();
   mkdirSync(tsDir, { recursive: true });
   mkdirSync(pyDir, { recursive: true });
   const python = join(root, ".venv/bin/python");
-  const r = spawnSync(python, [
-    "-m", "grpc_tools.protoc", `-I${protoRoot}`,
-    `--plugin=protoc-gen-es=${join(root, "node_modules/.bin/protoc-gen-es")}`,
-    `--es_out=${tsDir}`, "--es_opt=target=ts,import_extension=js",
-    `--python_out=${pyDir}`, `--pyi_out=${pyDir}`, `--grpc_python_out=${pyDir}`,
-    ...protos,
-  ], { cwd: root, encoding: "utf8" });
+  const r = spawnSync(
+    python,
+    [
+      "-m",
+      "grpc_tools.protoc",
+      `-I${protoRoot}`,
+      `--plugin=protoc-gen-es=${join(root, "node_modules/.bin/protoc-gen-es")}`,
+      `--es_out=${tsDir}`,
+      "--es_opt=target=ts,import_extension=js",
+      `--python_out=${pyDir}`,
+      `--pyi_out=${pyDir}`,
+      `--grpc_python_out=${pyDir}`,
+      ...protos,
+    ],
+    { cwd: root, encoding: "utf8" },
+  );
   if (r.status !== 0) throw new Error(`protoc failed:\n${r.stderr}`);
   // protoc writes absolute imports ("from dspy_bridge.v1 import x_pb2") that would resolve
   // against our own top-level package; make them point into _gen.
   for (const f of walk(pyDir).filter((f) => f.endsWith(".py") || f.endsWith(".pyi"))) {
-    const text = readFileSync(f, "utf8").replace(/^from dspy_bridge\.v1 import/gm, "from dspy_bridge._gen.dspy_bridge.v1 import");
+    const text = readFileSync(f, "utf8").replace(
+      /^from dspy_bridge\.v1 import/gm,
+      "from dspy_bridge._gen.dspy_bridge.v1 import",
+    );
     writeFileSync(f, text);
   }
   for (const d of [pyDir, join(pyDir, "dspy_bridge"), join(pyDir, "dspy_bridge/v1")]) {
@@ -128,7 +151,10 @@ if (check) {
   try {
     generate(join(tmp, "ts"), join(tmp, "py"));
     const stale = [];
-    for (const [name, a, b] of [["ts/src/gen", snapshot(join(tmp, "ts")), snapshot(tsOut)], ["python/dspy_bridge/_gen", snapshot(join(tmp, "py")), snapshot(pyOut)]]) {
+    for (const [name, a, b] of [
+      ["ts/src/gen", snapshot(join(tmp, "ts")), snapshot(tsOut)],
+      ["python/dspy_bridge/_gen", snapshot(join(tmp, "py")), snapshot(pyOut)],
+    ]) {
       for (const k of new Set([...a.keys(), ...b.keys()])) if (a.get(k) !== b.get(k)) stale.push(`${name}/${k}`);
     }
     for (const [file, [, found]] of Object.entries(versionFiles(readConstants().VERSION.value))) {

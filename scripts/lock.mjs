@@ -24,7 +24,19 @@ const extra = process.argv.slice(2);
 const uv = ensureUv();
 
 function compile(input, output, ...more) {
-  const args = ["pip", "compile", "--quiet", "--universal", "--python-version", "3.10", ...more, input, "-o", output, ...extra];
+  const args = [
+    "pip",
+    "compile",
+    "--quiet",
+    "--universal",
+    "--python-version",
+    "3.10",
+    ...more,
+    input,
+    "-o",
+    output,
+    ...extra,
+  ];
   console.error(`uv ${args.join(" ")}`);
   const r = spawnSync(uv, args, { cwd: root, stdio: "inherit", env: { ...process.env, UV_PYTHON_DOWNLOADS: "never" } });
   if (r.status !== 0) process.exit(r.status ?? 1);

@@ -61,7 +61,10 @@ const PY_MODULES = {
     mutate: ["dspy_bridge/session/_cache.py"],
     tests: ["tests/session/test_cache.py", "tests/seed_conformance/test_seed_python_variables_api.py"],
   },
-  "py-watch": { mutate: ["dspy_bridge/session/_watch.py"], tests: ["tests/session/test_watch.py", "tests/session/test_variables.py", "tests/session/test_sync.py"] },
+  "py-watch": {
+    mutate: ["dspy_bridge/session/_watch.py"],
+    tests: ["tests/session/test_watch.py", "tests/session/test_variables.py", "tests/session/test_sync.py"],
+  },
 };
 
 const args = process.argv.slice(2);

@@ -19,7 +19,17 @@
 //                                       TypeScript must be built (ts/test/install.test.ts)
 import { createHash } from "node:crypto";
 import { vendorDashboard } from "./vendor-dashboard.mjs";
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -170,7 +180,7 @@ function zip(entries) {
     cen.writeUInt32LE(packed.length, 20);
     cen.writeUInt32LE(data.length, 24);
     cen.writeUInt16LE(nameBuf.length, 28);
-    cen.writeUInt32LE(((0o100644 << 16) >>> 0), 38); // -rw-r--r--
+    cen.writeUInt32LE((0o100644 << 16) >>> 0, 38); // -rw-r--r--
     cen.writeUInt32LE(offset, 42);
     central.push(cen, nameBuf);
     offset += 30 + nameBuf.length + packed.length;
@@ -212,7 +222,10 @@ export function buildWheel(outDir) {
   // dspy_bridge.__version__ is the generated VERSION (proto/constants.json, npm run codegen).
   const constants = readFileSync(join(pkgDir, "_gen", "constants.py"), "utf8");
   const declared = /^VERSION: Final = "([^"]+)"/m.exec(constants)?.[1];
-  if (declared !== version) throw new Error(`python/dspy_bridge/_gen/constants.py says VERSION ${declared}, python/pyproject.toml ${version}: run \`npm run codegen\``);
+  if (declared !== version)
+    throw new Error(
+      `python/dspy_bridge/_gen/constants.py says VERSION ${declared}, python/pyproject.toml ${version}: run \`npm run codegen\``,
+    );
 
   const meta = ["Metadata-Version: 2.1", `Name: ${p.name}`, `Version: ${version}`];
   if (p.description) meta.push(`Summary: ${p.description}`);
@@ -229,9 +242,17 @@ export function buildWheel(outDir) {
     }
   }
   const distInfo = `${dist}-${version}.dist-info`;
-  const entries = packageFiles(pkgDir).map((f) => [relative(join(root, "python"), f).split(sep).join("/"), readFileSync(f)]);
+  const entries = packageFiles(pkgDir).map((f) => [
+    relative(join(root, "python"), f).split(sep).join("/"),
+    readFileSync(f),
+  ]);
   entries.push([`${distInfo}/METADATA`, Buffer.from(meta.join("\n") + "\n")]);
-  entries.push([`${distInfo}/WHEEL`, Buffer.from("Wheel-Version: 1.0\nGenerator: dspy-bridge (scripts/pack.mjs)\nRoot-Is-Purelib: true\nTag: py3-none-any\n")]);
+  entries.push([
+    `${distInfo}/WHEEL`,
+    Buffer.from(
+      "Wheel-Version: 1.0\nGenerator: dspy-bridge (scripts/pack.mjs)\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    ),
+  ]);
   entries.push([`${distInfo}/top_level.txt`, Buffer.from("dspy_bridge\n")]);
   const record = entries.map(([name, data]) => `${name},${recordHash(data)},${data.length}`);
   record.push(`${distInfo}/RECORD,,`);
@@ -259,7 +280,10 @@ function addFiles(pkgDir) {
   const pythonDir = join(pkgDir, "python");
   const pkg = JSON.parse(readFileSync(join(tsDir, "package.json"), "utf8"));
   const wheel = buildWheel(pythonDir);
-  if (wheel.version !== pkg.version) throw new Error(`ts/package.json is version ${pkg.version}, python/pyproject.toml ${wheel.version}: release them together`);
+  if (wheel.version !== pkg.version)
+    throw new Error(
+      `ts/package.json is version ${pkg.version}, python/pyproject.toml ${wheel.version}: release them together`,
+    );
   const lock = readFileSync(join(root, "python/requirements.lock"));
   writeFileSync(join(pythonDir, "requirements.lock"), lock);
   const manifest = {

@@ -26,11 +26,17 @@ export function findRedisServer({ install = true, log = (line) => process.stderr
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   const sudo = isRoot ? [] : which("sudo") ? ["sudo", "-n"] : undefined;
   if (!which("apt-get") || !sudo) {
-    throw new Error("redis-server is not installed and cannot be installed here (needs apt-get and root): install Redis, or set REDIS_SERVER to its binary");
+    throw new Error(
+      "redis-server is not installed and cannot be installed here (needs apt-get and root): install Redis, or set REDIS_SERVER to its binary",
+    );
   }
   log("redis-server not found: installing Debian's redis-server package");
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const run = (args) => spawnSync(sudo.length ? sudo[0] : args[0], sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), { stdio: ["ignore", "inherit", "inherit"], env });
+  const run = (args) =>
+    spawnSync(sudo.length ? sudo[0] : args[0], sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), {
+      stdio: ["ignore", "inherit", "inherit"],
+      env,
+    });
   let r = run(["apt-get", "install", "-y", "--no-install-recommends", "redis-server"]);
   if (r.status !== 0) {
     run(["apt-get", "update"]);
@@ -81,7 +87,26 @@ export async function startRedis({ port, log } = {}) {
   const launch = async () => {
     child = spawn(
       binary,
-      ["--port", String(chosen), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning"],
+      [
+        "--port",
+        String(chosen),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+      ],
       { stdio: ["ignore", "ignore", "inherit"] },
     );
     const exited = new Promise((resolve) => child.once("exit", resolve));

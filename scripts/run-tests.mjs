@@ -4,8 +4,8 @@
 // every other supported Python version the machine has (.venvs/py3.X, made by the bootstrap;
 // a version it does not have is reported as skipped). Exit code is non-zero if any part
 // fails; all parts run so one failure does not hide another.
-// Before the tests, the static checks (`--only lint` runs them alone): Biome (TypeScript lint,
-// biome.jsonc), ruff (Python lint, ruff.toml) and pyright
+// Before the tests, the static checks (`--only lint` runs them alone): Biome (TypeScript lint
+// and format check, biome.jsonc), ruff (Python lint and format check, ruff.toml) and pyright
 // (the dspy_bridge package's types, pyrightconfig.json); docs/development.md, "Lint, format and types".
 //   --only ts | py | pythons | lint     one part (pythons: the other versions' Python suites)
 import { spawnSync } from "node:child_process";
@@ -45,15 +45,23 @@ const results = [];
 if (!only || only === "lint") {
   const bin = (name) => join(root, "node_modules/.bin", name);
   const ruff = join(root, ".venv/bin/ruff");
-  results.push(["biome (TypeScript lint)", run("Biome: lint", bin("biome"), ["lint", "--error-on-warnings"])]);
+  results.push([
+    "biome (TypeScript lint and format)",
+    run("Biome: lint and format check", bin("biome"), ["ci", "--error-on-warnings"]),
+  ]);
   results.push(["ruff (Python lint)", run("ruff check", ruff, ["check", "python", "examples/python"])]);
-  results.push(["pyright (dspy_bridge types)", run("pyright", bin("pyright"), ["--pythonpath", join(root, ".venv/bin/python")])]);
+  results.push(["ruff format", run("ruff format --check", ruff, ["format", "--check", "python", "examples/python"])]);
+  results.push([
+    "pyright (dspy_bridge types)",
+    run("pyright", bin("pyright"), ["--pythonpath", join(root, ".venv/bin/python")]),
+  ]);
 }
 if (!only) results.push(["codegen is fresh", run("codegen is fresh", "node", ["scripts/codegen.mjs", "--check"])]);
 // The venvs of the other Python versions (idempotent; the TypeScript suite starts workers in
 // them too: ts/test/python-versions.test.ts).
 let pythons = { default: undefined, venvs: [], missing: [], skippedByRequest: [] };
-const tsFiltered = only === "ts" && extra.length && !extra.some((e) => join(root, "ts/dist/test/python-versions.test.js").includes(e));
+const tsFiltered =
+  only === "ts" && extra.length && !extra.some((e) => join(root, "ts/dist/test/python-versions.test.js").includes(e));
 if (!only || (only === "ts" && !tsFiltered) || only === "pythons") {
   try {
     pythons = versionVenvs();
@@ -64,19 +72,49 @@ if (!only || (only === "ts" && !tsFiltered) || only === "pythons") {
 }
 if (!only || only === "ts") {
   const dir = join(root, "ts/dist/test");
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".test.js")).map((f) => join(dir, f)) : [];
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(".test.js"))
+        .map((f) => join(dir, f))
+    : [];
   const filtered = extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files;
   const redis = await redisFor("the store tests");
-  results.push(["typescript", run("TypeScript tests", "node", ["--test", "--test-concurrency=1", ...filtered], redis.url ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {})]);
+  results.push([
+    "typescript",
+    run(
+      "TypeScript tests",
+      "node",
+      ["--test", "--test-concurrency=1", ...filtered],
+      redis.url ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {},
+    ),
+  ]);
   await redis.stop();
 }
 if (!only || only === "py") {
-  results.push([`python${pythons.default ? ` ${pythons.default}` : ""} (.venv)`, run("Python tests", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests", ...(only === "py" ? extra : [])])]);
+  results.push([
+    `python${pythons.default ? ` ${pythons.default}` : ""} (.venv)`,
+    run("Python tests", join(root, ".venv/bin/python"), [
+      "-m",
+      "pytest",
+      "-q",
+      "python/tests",
+      ...(only === "py" ? extra : []),
+    ]),
+  ]);
   if (!(only === "py" && extra.length)) {
     // The Python session API once more, through a host whose store is Redis (docs/deployment.md).
     const redis = await redisFor("the Python session tests");
     const store = `${redis.url}?prefix=py-sessions-${process.pid}:`;
-    results.push(["python sessions on redis", !!redis.url && run("Python session tests on a Redis store", join(root, ".venv/bin/python"), ["-m", "pytest", "-q", "python/tests/session"], { DSPY_BRIDGE_TEST_STORE: store })]);
+    results.push([
+      "python sessions on redis",
+      !!redis.url &&
+        run(
+          "Python session tests on a Redis store",
+          join(root, ".venv/bin/python"),
+          ["-m", "pytest", "-q", "python/tests/session"],
+          { DSPY_BRIDGE_TEST_STORE: store },
+        ),
+    ]);
     await redis.stop();
   }
 }
@@ -85,16 +123,28 @@ if (versionSuites) {
   // The whole Python suite once per other version; the TypeScript hosts its tests start run
   // their workers on that version too (DSPY_BRIDGE_PYTHON).
   for (const v of pythons.venvs) {
-    results.push([`python ${v.version} (${v.patch}, .venvs/py${v.version})`, run(`Python tests on Python ${v.patch}`, v.python, ["-m", "pytest", "-q", "python/tests", ...(only === "pythons" ? extra : [])], { DSPY_BRIDGE_PYTHON: v.python })]);
+    results.push([
+      `python ${v.version} (${v.patch}, .venvs/py${v.version})`,
+      run(
+        `Python tests on Python ${v.patch}`,
+        v.python,
+        ["-m", "pytest", "-q", "python/tests", ...(only === "pythons" ? extra : [])],
+        { DSPY_BRIDGE_PYTHON: v.python },
+      ),
+    ]);
   }
-  for (const version of pythons.missing) results.push([`python ${version}: no interpreter on this machine (pyenv or python${version} on PATH)`, "skip"]);
-  for (const version of pythons.skippedByRequest) results.push([`python ${version}: left out by DSPY_BRIDGE_TEST_PYTHONS`, "skip"]);
+  for (const version of pythons.missing)
+    results.push([`python ${version}: no interpreter on this machine (pyenv or python${version} on PATH)`, "skip"]);
+  for (const version of pythons.skippedByRequest)
+    results.push([`python ${version}: left out by DSPY_BRIDGE_TEST_PYTHONS`, "skip"]);
 }
 console.error("\n=== summary ===");
 for (const [name, ok] of results) console.error(`${ok === "skip" ? "SKIP" : ok ? "PASS" : "FAIL"}  ${name}`);
 if (versionSuites && pythons.default) {
   const tested = [pythons.default, ...pythons.venvs.map((v) => v.version)].sort();
   const skipped = [...pythons.missing, ...pythons.skippedByRequest];
-  console.error(`Python versions tested: ${tested.join(", ")}${skipped.length ? `; NOT tested: ${skipped.join(", ")}` : ""}`);
+  console.error(
+    `Python versions tested: ${tested.join(", ")}${skipped.length ? `; NOT tested: ${skipped.join(", ")}` : ""}`,
+  );
 }
 process.exit(results.every(([, ok]) => ok) ? 0 : 1);

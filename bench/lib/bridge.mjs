@@ -15,7 +15,9 @@ export async function loadBridge(hint) {
   try {
     mod = await import(pathToFileURL(entry).href);
   } catch (err) {
-    const why = existsSync(entry) ? `importing it failed: ${err?.stack || err}` : "the file does not exist (is the TypeScript built? run `npm run build`)";
+    const why = existsSync(entry)
+      ? `importing it failed: ${err?.stack || err}`
+      : "the file does not exist (is the TypeScript built? run `npm run build`)";
     console.error(`error: cannot load dspy-bridge from ${entry}: ${why}`);
     if (hint) console.error(hint);
     process.exit(1);

@@ -39,13 +39,15 @@ function convert(name, raw, s, spec, usage) {
     fail(`--${name} is a flag: --${name}, or --${name}=true|false, got '${raw}'`, spec, usage);
   }
   if (s.type === "string") {
-    if (s.choices && !s.choices.includes(raw)) fail(`--${name} must be one of ${s.choices.join("|")}, got '${raw}'`, spec, usage);
+    if (s.choices && !s.choices.includes(raw))
+      fail(`--${name} must be one of ${s.choices.join("|")}, got '${raw}'`, spec, usage);
     return raw;
   }
   const n = Number(raw);
   const kind = s.type === "int" ? "integer" : "number";
   if (!Number.isFinite(n) || (s.min === undefined ? n <= 0 : n < s.min) || (s.type === "int" && !Number.isInteger(n))) {
-    const what = s.min === undefined ? `a positive ${kind}` : `${s.type === "int" ? "an" : "a"} ${kind} of at least ${s.min}`;
+    const what =
+      s.min === undefined ? `a positive ${kind}` : `${s.type === "int" ? "an" : "a"} ${kind} of at least ${s.min}`;
     fail(`--${name} must be ${what}, got '${raw}'`, spec, usage);
   }
   return n;

@@ -26,7 +26,9 @@ export function registerNoopOtel() {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(noopSpanExporter)] });
   trace.setGlobalTracerProvider(tracerProvider);
-  const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: noopMetricExporter, exportIntervalMillis: 60_000 })] });
+  const meterProvider = new MeterProvider({
+    readers: [new PeriodicExportingMetricReader({ exporter: noopMetricExporter, exportIntervalMillis: 60_000 })],
+  });
   metrics.setGlobalMeterProvider(meterProvider);
   return async () => {
     await tracerProvider.shutdown();

@@ -13,7 +13,9 @@ export function runConcurrently(count, cmd, args) {
           p.stderr.on("data", (b) => (err += b));
           p.on("error", reject);
           p.on("exit", (code, signal) =>
-            code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} exited with ${signal ?? code}: ${err.trim()}`)),
+            code === 0
+              ? resolve()
+              : reject(new Error(`${cmd} ${args.join(" ")} exited with ${signal ?? code}: ${err.trim()}`)),
           );
         }),
     ),
@@ -25,13 +27,17 @@ export function runConcurrently(count, cmd, args) {
  * long as it can get one) until stop() kills it. It is also killed if this process exits.
  */
 export async function startSpinner() {
-  const child = spawn(process.execPath, ["-e", "process.send('spinning'); for (;;) {}"], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const child = spawn(process.execPath, ["-e", "process.send('spinning'); for (;;) {}"], {
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
   const kill = () => child.kill("SIGKILL");
   process.on("exit", kill);
   await new Promise((resolve, reject) => {
     child.once("message", resolve);
     child.once("error", reject);
-    child.once("exit", (code, signal) => reject(new Error(`the spinner exited with ${signal ?? code} before it started`)));
+    child.once("exit", (code, signal) =>
+      reject(new Error(`the spinner exited with ${signal ?? code} before it started`)),
+    );
   });
   return {
     pid: child.pid,

@@ -7,8 +7,16 @@ export const progress = (label) => (msg) => console.error(`[${label}] ${msg}`);
 export function printTable(headers, rows, { title } = {}) {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  const numeric = headers.map((_, i) => rows.every((r) => r[i] === null || r[i] === undefined || typeof r[i] === "number" || /^-?[\d,]+(\.\d+)?$/.test(String(r[i]))));
-  const fmt = (r) => r.map((c, i) => (numeric[i] && i > 0 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+  const numeric = headers.map((_, i) =>
+    rows.every(
+      (r) => r[i] === null || r[i] === undefined || typeof r[i] === "number" || /^-?[\d,]+(\.\d+)?$/.test(String(r[i])),
+    ),
+  );
+  const fmt = (r) =>
+    r
+      .map((c, i) => (numeric[i] && i > 0 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd();
   if (title) console.log(`\n${title}`);
   console.log(fmt(headers));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));

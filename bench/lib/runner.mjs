@@ -116,9 +116,11 @@ export async function throughputInterleaved(systems, { rounds, warmupSeconds, se
   for (let r = 0; r < rounds; r++) {
     const order = roundOrder(systems, r);
     log(`round ${r + 1}/${rounds}: ${order.map((s) => s.name).join(", ")}`);
-    for (const { name, call } of order) await timedWindow(call, pooled.get(name), { concurrency, seconds: seconds / rounds });
+    for (const { name, call } of order)
+      await timedWindow(call, pooled.get(name), { concurrency, seconds: seconds / rounds });
   }
   const out = {};
-  for (const [name, acc] of pooled) out[name] = { per_s: acc.calls / acc.seconds, calls: acc.calls, seconds: acc.seconds };
+  for (const [name, acc] of pooled)
+    out[name] = { per_s: acc.calls / acc.seconds, calls: acc.calls, seconds: acc.seconds };
   return out;
 }

@@ -24,6 +24,15 @@ export function round(x, digits = 0) {
 
 /** a / b, or null when either side is missing. */
 export function ratio(a, b) {
-  if (a === null || a === undefined || b === null || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
+  if (
+    a === null ||
+    a === undefined ||
+    b === null ||
+    b === undefined ||
+    !Number.isFinite(a) ||
+    !Number.isFinite(b) ||
+    b === 0
+  )
+    return null;
   return a / b;
 }

@@ -19,7 +19,7 @@ BEST = {"temperature": 0.9, "base_temperature": 0.9, "learning_rate": 0.01, "hyp
 def validation_accuracy(**candidate: Any) -> dict:
     """A stand-in for 'run the program on a validation set': smooth, peaked at BEST."""
     loss = sum((float(v) - BEST.get(name, 0.5)) ** 2 for name, v in candidate.items() if isinstance(v, (int, float)))
-    return {"score": -loss, "metrics": {"accuracy": max(0.0, 1.0 - loss ** 0.5)}}
+    return {"score": -loss, "metrics": {"accuracy": max(0.0, 1.0 - loss**0.5)}}
 
 
 @tool

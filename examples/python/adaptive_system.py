@@ -89,7 +89,9 @@ async def adaptive_reasoning_system():
             break
         await asyncio.sleep(0.02)
     watcher_task.cancel()
-    assert changes[-1] == "ChainOfThought" and "Predict" in changes, changes  # (the initial value first, when the watch opened in time)
+    assert changes[-1] == "ChainOfThought" and "Predict" in changes, (
+        changes
+    )  # (the initial value first, when the watch opened in time)
     await session.close()
 
 

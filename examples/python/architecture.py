@@ -61,7 +61,9 @@ def main() -> None:
 
     # the same vocabulary on the host: a tensor given as a list, a unit-norm embedding
     session = scope.context  # the scope's SyncSessionContext
-    session.register_variable("weights", "tensor", [[0.1, 0.2], [0.3, 0.4]], constraints={"min_value": 0, "max_value": 1})
+    session.register_variable(
+        "weights", "tensor", [[0.1, 0.2], [0.3, 0.4]], constraints={"min_value": 0, "max_value": 1}
+    )
     session.register_variable("direction", "embedding", [0.6, 0.8], constraints={"norm": "unit"})
     print("weights:", session.get_variable("weights").tolist())
     manager.close()

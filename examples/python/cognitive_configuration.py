@@ -35,15 +35,16 @@ async def main_example():
     # 3. Define the entire tunable configuration for a ReAct agent
     react_config.add_variable(
         name="temperature", type="float", default=0.7, constraints={"min": 0.0, "max": 1.5}
-    ).add_variable(
-        name="max_iters", type="integer", default=5, constraints={"min": 3, "max": 10}
-    ).add_variable(
+    ).add_variable(name="max_iters", type="integer", default=5, constraints={"min": 3, "max": 10}).add_variable(
         name="reasoning_model",
         type="choice",
         default="gpt-4-turbo",
         constraints={"choices": ["gpt-4-turbo", "claude-3-opus", "gemini-1.5-pro"]},
     ).add_variable(
-        name="tool_model", type="choice", default="gpt-3.5-turbo", constraints={"choices": ["gpt-3.5-turbo", "claude-3-sonnet"]}
+        name="tool_model",
+        type="choice",
+        default="gpt-3.5-turbo",
+        constraints={"choices": ["gpt-3.5-turbo", "claude-3-sonnet"]},
     )
 
     # 4. Register the configuration space with the Elixir backend

@@ -23,7 +23,10 @@ from dspy_bridge import SessionContext
 from dspy_bridge.dspy import DSPyOptimizationBridge
 from dspy_bridge.testing import ScriptedLM
 
-TRAIN = [dspy.Example(question=f"What is {a} + {b}?", answer=str(a + b)).with_inputs("question") for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+TRAIN = [
+    dspy.Example(question=f"What is {a} + {b}?", answer=str(a + b)).with_inputs("question")
+    for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]
+]
 
 
 def accuracy_metric(example: dspy.Example, pred: dspy.Prediction, trace: object = None) -> bool:
@@ -35,23 +38,31 @@ async def main() -> None:
     dspy.configure(lm=lm)
     ctx = await SessionContext.connect(os.environ["DSPY_BRIDGE_ADDRESS"], session_name("optimization_bridge"))
     try:
-        await ctx.register_variables([
-            {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0, "max": 2}},
-            {"name": "max_demos", "type": "integer", "initial_value": 2, "constraints": {"min": 0, "max": 8}},
-            {"name": "demo_count", "type": "integer", "initial_value": 0},
-        ])
+        await ctx.register_variables(
+            [
+                {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0, "max": 2}},
+                {"name": "max_demos", "type": "integer", "initial_value": 2, "constraints": {"min": 0, "max": 8}},
+                {"name": "demo_count", "type": "integer", "initial_value": 0},
+            ]
+        )
         bridge = DSPyOptimizationBridge(ctx)
 
         print("=== create_variable_aware_optimizer ===")
         optimizer = await bridge.create_variable_aware_optimizer(
             BootstrapFewShot,
-            variable_mappings={"teacher_temperature": "temperature", "max_bootstrapped_demos": "max_demos", "num_demos": "demo_count"},
+            variable_mappings={
+                "teacher_temperature": "temperature",
+                "max_bootstrapped_demos": "max_demos",
+                "num_demos": "demo_count",
+            },
             metric=accuracy_metric,
             max_labeled_demos=0,
         )
         student = dspy.Predict("question -> answer")
         optimized = await optimizer.compile(student, trainset=TRAIN)
-        print(f"demos: {len(optimized.demos)}; teacher temperature: {lm.last_call.temperature}; demo_count = {await ctx.get_variable('demo_count')}")
+        print(
+            f"demos: {len(optimized.demos)}; teacher temperature: {lm.last_call.temperature}; demo_count = {await ctx.get_variable('demo_count')}"
+        )
         assert len(optimized.demos) == 2
 
         await ctx.set_variable("max_demos", 3)

@@ -35,7 +35,9 @@ async def optimization_workflow(address: str, session_id: str) -> None:
     style_id = await session.register_variable("style_modifier", "float", 1.0, constraints={"min": 0.5, "max": 1.5})
 
     # Derived variable with dependencies
-    effective_id = await session.register_variable("effective_temperature", "float", 0.7, dependencies=[temp_id, style_id])
+    effective_id = await session.register_variable(
+        "effective_temperature", "float", 0.7, dependencies=[temp_id, style_id]
+    )
     assert [d["name"] for d in await session.get_dependencies(effective_id)] == ["base_temperature", "style_modifier"]
 
     # Start optimization with callback
@@ -117,7 +119,9 @@ async def main() -> None:
         # The Migration Guide's call, and the seed's gradient example
         session.set_default_objective("validation_accuracy")
         await session.register_variable("temperature", "float", 0.7, constraints={"min": 0.0, "max": 2.0})
-        await session.start_optimization("temperature", "bayesian", max_iterations=10, callback=lambda i, v, m: print(f"Iteration {i}: {v}"))
+        await session.start_optimization(
+            "temperature", "bayesian", max_iterations=10, callback=lambda i, v, m: print(f"Iteration {i}: {v}")
+        )
         while (await session.get_optimization_status("temperature"))["is_optimizing"]:
             await asyncio.sleep(0.05)
 

@@ -37,8 +37,10 @@ async def basic_variable_binding(ctx: SessionContext, lm: ScriptedLM) -> None:
     await cot.bind_to_variable("temperature", "llm_temperature")
     await cot.bind_to_variable("max_tokens", "generation_max_tokens")
     result = await cot.forward_async(question="What are the key benefits of dspy-bridge?")
-    print(f"answer: {result.answer!r}; the LM received temperature={lm.last_call.temperature}, "
-          f"max_tokens={lm.last_call.max_tokens}")
+    print(
+        f"answer: {result.answer!r}; the LM received temperature={lm.last_call.temperature}, "
+        f"max_tokens={lm.last_call.max_tokens}"
+    )
 
     await ctx.set_variable("llm_temperature", 0.9)  # TypeScript would do session.variables.set(...)
     await cot.forward_async(question="Explain variable synchronization.")
@@ -79,7 +81,9 @@ async def batch_configuration(ctx: SessionContext, lm: ScriptedLM) -> None:
     print("\n=== Batch configuration ===")
     resolver = ModuleVariableResolver(ctx)
     understand = await create_variable_aware_module(
-        ctx, "Predict", "question -> key_concepts",
+        ctx,
+        "Predict",
+        "question -> key_concepts",
         variable_bindings={"temperature": "pipeline_temperature", "model": "pipeline_model"},
     )
     reason = await resolver.create_module("pipeline_strategy", "question, key_concepts -> answer")
@@ -105,15 +109,17 @@ async def main() -> None:
     dspy.configure(lm=lm)
     ctx = await SessionContext.connect(address, f"example-{uuid.uuid4().hex[:8]}")
     try:
-        await ctx.register_variables([
-            {"name": "llm_temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0, "max": 2}},
-            {"name": "generation_max_tokens", "type": "integer", "initial_value": 256},
-            {"name": "reasoning_strategy", "type": "module", "initial_value": "ChainOfThought"},
-            {"name": "pipeline_temperature", "type": "float", "initial_value": 0.7},
-            {"name": "pipeline_max_tokens", "type": "integer", "initial_value": 256},
-            {"name": "pipeline_model", "type": "string", "initial_value": "scripted/gpt-4"},
-            {"name": "pipeline_strategy", "type": "module", "initial_value": "COT"},
-        ])
+        await ctx.register_variables(
+            [
+                {"name": "llm_temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0, "max": 2}},
+                {"name": "generation_max_tokens", "type": "integer", "initial_value": 256},
+                {"name": "reasoning_strategy", "type": "module", "initial_value": "ChainOfThought"},
+                {"name": "pipeline_temperature", "type": "float", "initial_value": 0.7},
+                {"name": "pipeline_max_tokens", "type": "integer", "initial_value": 256},
+                {"name": "pipeline_model", "type": "string", "initial_value": "scripted/gpt-4"},
+                {"name": "pipeline_strategy", "type": "module", "initial_value": "COT"},
+            ]
+        )
         await basic_variable_binding(ctx, lm)
         await dynamic_module_selection(ctx)
         await sync_callbacks(ctx)

@@ -25,7 +25,9 @@ async def main() -> None:
             "context_embedding", "embedding", np.ones(768), constraints={"dimensions": 768, "normalize": True}
         )
         style_id = await session.register_variable("style", "float", 1.0)
-        derived_id = await session.register_variable("effective_temperature", "float", 0.7, dependencies=[temp_id, style_id])
+        derived_id = await session.register_variable(
+            "effective_temperature", "float", 0.7, dependencies=[temp_id, style_id]
+        )
         var_ids = await session.register_variables(
             [
                 {"name": "max_tokens", "type": "integer", "initial_value": 256},

@@ -59,7 +59,9 @@ async def main() -> None:
             searches.append(await session.get_variables(["query", "filters", "sort"]))
 
         async def search_box() -> None:
-            async for _update in session.watch_variables(["query", "filters", "sort"], include_initial=False, debounce_ms=300):
+            async for _update in session.watch_variables(
+                ["query", "filters", "sort"], include_initial=False, debounce_ms=300
+            ):
                 await perform_search()
 
         watch_task = asyncio.create_task(search_box())

@@ -255,9 +255,7 @@ class InvalidArgumentError(BridgeError, ValueError):
     code = Code.INVALID_ARGUMENT
     reason = "invalid_argument"
 
-    def __init__(
-        self, message: str = "", parameter: str | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, message: str = "", parameter: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         if parameter is not None:
             self.details["parameter"] = parameter
@@ -594,7 +592,11 @@ def _exception_frames(exc: BaseException) -> tuple[TracebackFrame, ...]:
     ``__context__``. Those come first, as they would in a chained traceback."""
     frames = _frames(exc.__traceback__)
     inner = exc.__context__
-    if isinstance(exc, asyncio.CancelledError) and isinstance(inner, asyncio.CancelledError) and inner.__traceback__ is not None:
+    if (
+        isinstance(exc, asyncio.CancelledError)
+        and isinstance(inner, asyncio.CancelledError)
+        and inner.__traceback__ is not None
+    ):
         frames = _frames(inner.__traceback__) + frames
     return frames
 
@@ -685,9 +687,7 @@ def error_from_detail(detail: errors_pb2.ErrorDetail) -> BridgeError:
     kwargs: dict[str, Any] = {
         "details": _load_details(detail.details_json),
         "python_type": detail.python_type or None,
-        "python_traceback": tuple(
-            TracebackFrame(f.filename, f.lineno, f.name, f.line) for f in detail.traceback
-        ),
+        "python_traceback": tuple(TracebackFrame(f.filename, f.lineno, f.name, f.line) for f in detail.traceback),
     }
     cls = ERRORS_BY_REASON.get(detail.reason)
     if cls is None:

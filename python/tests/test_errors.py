@@ -74,7 +74,13 @@ def test_every_row_has_a_class_with_its_code_and_reason(row: dict[str, Any]) -> 
     assert cls.code == row["code"] and cls.reason == row["reason"]
     assert errors.ERRORS_BY_REASON[row["reason"]] is cls
     err = cls("boom")
-    assert (err.code, err.reason, err.message, str(err), err.details) == (row["code"], row["reason"], "boom", "boom", {})
+    assert (err.code, err.reason, err.message, str(err), err.details) == (
+        row["code"],
+        row["reason"],
+        "boom",
+        "boom",
+        {},
+    )
     for base in row["python_bases"]:
         assert issubclass(cls, _builtin(base)), f"{cls.__name__} should also be a {base}"
         with pytest.raises(_builtin(base)):
@@ -167,7 +173,9 @@ def test_every_listed_builtin_maps_to_its_row(builtin_name: str, row: dict[str, 
     detail = error_to_detail(exc)
     assert (detail.code, detail.reason) == (row["code"], row["reason"])
     assert detail.message == str(exc)
-    expected_type = exc_type.__qualname__ if exc_type.__module__ == "builtins" else f"{exc_type.__module__}.{exc_type.__qualname__}"
+    expected_type = (
+        exc_type.__qualname__ if exc_type.__module__ == "builtins" else f"{exc_type.__module__}.{exc_type.__qualname__}"
+    )
     assert detail.python_type == expected_type
     _assert_frame(detail, "_raise_from_here", _RAISE_LINE, "raise exc")
     assert detail.traceback[-1].name == "_raise_from_here"  # innermost frame last, as Python prints
@@ -188,7 +196,11 @@ def test_real_zero_division_and_chained_user_error() -> None:
         return 1 / 0
 
     detail = error_to_detail(_capture(divide))
-    assert (detail.reason, detail.python_type, detail.message) == ("python_error", "ZeroDivisionError", "division by zero")
+    assert (detail.reason, detail.python_type, detail.message) == (
+        "python_error",
+        "ZeroDivisionError",
+        "division by zero",
+    )
 
     class ModelBlewUp(Exception):
         pass
@@ -367,14 +379,20 @@ async def test_translate_errors_async_and_cancellation_passes_through() -> None:
     assert task.cancelled()
 
 
-
 def test_variable_errors_are_invalid_arguments_with_typed_details() -> None:
     err = errors.VariableTypeError("x must be a float", variable="x", type="float", got="str")
     assert isinstance(err, InvalidArgumentError) and isinstance(err, TypeError) and isinstance(err, ValueError)
     assert (err.variable, err.type, err.got, err.code) == ("x", "float", "str", 3)
-    cv = errors.ConstraintViolationError("t = 3 violates max = 2", variable="t", type="integer", constraint="max", limit=2)
+    cv = errors.ConstraintViolationError(
+        "t = 3 violates max = 2", variable="t", type="integer", constraint="max", limit=2
+    )
     assert isinstance(cv, InvalidArgumentError) and (cv.constraint, cv.limit) == ("max", 2)
-    assert json.loads(error_to_detail(cv).details_json) == {"variable": "t", "type": "integer", "constraint": "max", "limit": 2}
+    assert json.loads(error_to_detail(cv).details_json) == {
+        "variable": "t",
+        "type": "integer",
+        "constraint": "max",
+        "limit": 2,
+    }
 
 
 @pytest.mark.parametrize("row", CLASS_ROWS, ids=_row_id)
@@ -398,7 +416,9 @@ def test_registered_translators_type_foreign_exceptions_at_the_boundary() -> Non
         pass
 
     def translate(exc: BaseException) -> BridgeError | None:
-        return errors.RateLimitError("busy", details={"retry_after_ms": 1500}) if isinstance(exc, ProviderBusy) else None
+        return (
+            errors.RateLimitError("busy", details={"retry_after_ms": 1500}) if isinstance(exc, ProviderBusy) else None
+        )
 
     errors.register_translator(translate)
     try:
@@ -408,7 +428,10 @@ def test_registered_translators_type_foreign_exceptions_at_the_boundary() -> Non
             detail = error_to_detail(exc)
         assert detail.reason == "rate_limited"
         assert detail.python_type.endswith("ProviderBusy")  # the origin is kept
-        assert detail.traceback and detail.traceback[-1].name == "test_registered_translators_type_foreign_exceptions_at_the_boundary"
+        assert (
+            detail.traceback
+            and detail.traceback[-1].name == "test_registered_translators_type_foreign_exceptions_at_the_boundary"
+        )
         err = error_from_detail(detail)
         assert isinstance(err, errors.RateLimitError) and err.retry_after_ms == 1500 and err.retryable
         assert error_to_detail(ValueError("other")).reason == "python_error"

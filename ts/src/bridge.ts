@@ -65,7 +65,10 @@ function jobSpans(t: HostTelemetry): OptimizerJobObserver {
       const span = info ? spans.get(info.jobId) : undefined;
       if (!span || !info) return;
       spans.delete(info.jobId);
-      const attributes = { "dspy_bridge.optimizer_job.state": state, ...(result?.bestScore == null ? {} : { "dspy_bridge.optimizer_job.best_score": result.bestScore }) };
+      const attributes = {
+        "dspy_bridge.optimizer_job.state": state,
+        ...(result?.bestScore == null ? {} : { "dspy_bridge.optimizer_job.best_score": result.bestScore }),
+      };
       t.endSpan(span, attributes, state === "failed" ? error : undefined);
     },
   };
@@ -132,7 +135,9 @@ export class Bridge implements CommandRunner, AsyncDisposable {
     this.configurations = new Configurations(this.store);
     this.optimization = new OptimizationRuns(this.store, this.configurations, this.tools, this.pool);
     this.sessions = new Sessions(this.store, this.pool, this.dspy, this.configurations);
-    this.runs = new RunHistory(this.store, (line) => this.pool.log({ source: "host", stream: "stderr", line: `[dspy-bridge] ${line}` }));
+    this.runs = new RunHistory(this.store, (line) =>
+      this.pool.log({ source: "host", stream: "stderr", line: `[dspy-bridge] ${line}` }),
+    );
     this.optimization.observer = this.runs.optimizationObserver;
     this.dspy.jobObserver = this.runs.jobObserver;
     this.serviceHandlers = bridgeServiceHandlers({
@@ -281,7 +286,11 @@ export class Bridge implements CommandRunner, AsyncDisposable {
   }
 
   /** Runs a streaming command; iterate the result with `for await`. Breaking out cancels it. */
-  stream<T = unknown>(command: string, args: Record<string, unknown> = {}, options: CallOptions = {}): AsyncIterableIterator<T> {
+  stream<T = unknown>(
+    command: string,
+    args: Record<string, unknown> = {},
+    options: CallOptions = {},
+  ): AsyncIterableIterator<T> {
     return this.pool.stream<T>(command, args, options);
   }
 

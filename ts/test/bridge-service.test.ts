@@ -32,9 +32,13 @@ describe("the bridge service", () => {
   });
 
   test("an outside Python process connects with the token; a wrong token is refused; errors arrive typed", async () => {
-    const { stdout } = await run(join(repoRoot, ".venv/bin/python"), [join(fixturesDir, "outside_client.py"), bridge.address!, bridge.secret], {
-      env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
-    });
+    const { stdout } = await run(
+      join(repoRoot, ".venv/bin/python"),
+      [join(fixturesDir, "outside_client.py"), bridge.address!, bridge.secret],
+      {
+        env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
+      },
+    );
     const out = JSON.parse(stdout) as {
       ping: { message: string; workers_ready: number };
       missing_session: { code: number; type: string; is_key_error: boolean };
@@ -52,10 +56,14 @@ describe("watch errors over gRPC", () => {
   test("a watch that cannot start ends at once with its typed status (not a silent, endless stream)", async () => {
     const bridge = await startPool({ workers: 1 });
     try {
-      const { stdout } = await run(join(repoRoot, ".venv/bin/python"), [join(fixturesDir, "watch_error_client.py"), bridge.address!, bridge.secret], {
-        env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
-        timeout: 10_000,
-      });
+      const { stdout } = await run(
+        join(repoRoot, ".venv/bin/python"),
+        [join(fixturesDir, "watch_error_client.py"), bridge.address!, bridge.secret],
+        {
+          env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
+          timeout: 10_000,
+        },
+      );
       assert.match(stdout, /error after \d+ ms: AioRpcError StatusCode.NOT_FOUND variable 'nope' not found/);
     } finally {
       await bridge.close();

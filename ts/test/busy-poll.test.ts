@@ -81,7 +81,11 @@ describe("BusyPoll", () => {
       return conn.window;
     };
     assert.equal(exchange(150), 100, "within twice the limit: stays on");
-    assert.deepEqual([300, 300, 300, 300].map(exchange), [50, 25, 12.5, 0], "later than twice the limit: halved, then off");
+    assert.deepEqual(
+      [300, 300, 300, 300].map(exchange),
+      [50, 25, 12.5, 0],
+      "later than twice the limit: halved, then off",
+    );
     await turns(2); // the earlier exchanges' chains see their answers and end
     conn.sent(1);
     assert.ok(!poll.isSpinning, "a zero window spins nothing");
@@ -146,7 +150,11 @@ describe("standing aside when the machine has no CPU to spare", () => {
     const { clock, c, run } = contention();
     assert.equal(run(10_000, 0, 2), false, "the host and a worker spinning, each on its CPU: neither waits");
     assert.equal(run(10_000, 0.05, 3), false, "a passing third task that costs little waiting");
-    assert.equal(run(10_000, 0.45, 2), false, "both on one CPU with the other idle: waiting, but not for want of a CPU");
+    assert.equal(
+      run(10_000, 0.45, 2),
+      false,
+      "both on one CPU with the other idle: waiting, but not for want of a CPU",
+    );
     assert.ok(!c.holding(clock.t));
   });
 
@@ -260,8 +268,13 @@ describe("the busyPollUs option", () => {
         const args = (bridge as unknown as { pool: { forkServer: ForkServer } }).pool.forkServer.child.spawnargs;
         assert.equal(args[args.indexOf("--busy-poll-us") + 1], String(busyPollUs));
         for (let i = 0; i < 200; i++) assert.deepEqual(await bridge.execute("echo", { value: i }), i);
-        const many = await Promise.all(Array.from({ length: 500 }, (_, i) => bridge.execute<number>("echo", { value: i })));
-        assert.deepEqual(many, Array.from({ length: 500 }, (_, i) => i));
+        const many = await Promise.all(
+          Array.from({ length: 500 }, (_, i) => bridge.execute<number>("echo", { value: i })),
+        );
+        assert.deepEqual(
+          many,
+          Array.from({ length: 500 }, (_, i) => i),
+        );
         const t0 = performance.now();
         await bridge.execute("sleep", { seconds: 0.05 });
         assert.ok(performance.now() - t0 >= 45, "a slow call still takes its time");

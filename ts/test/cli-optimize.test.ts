@@ -35,10 +35,27 @@ const events = (stdout: string): Record<string, unknown>[] =>
 test("optimize --json: started, progress lines, result; the compiled program is saved", async () => {
   const saved = join(dir, "compiled.json");
   const { stdout } = await run(process.execPath, [
-    cli, "optimize", "--json",
-    "--optimizer", "BootstrapFewShot", "--signature", "question -> answer", "--trainset", trainset,
-    "--metric", "exact_match", "--param", "max_bootstrapped_demos=2", "--param", "max_labeled_demos=0",
-    "--lm", "scripted", "--lm-latency-ms", "20", "--save", saved,
+    cli,
+    "optimize",
+    "--json",
+    "--optimizer",
+    "BootstrapFewShot",
+    "--signature",
+    "question -> answer",
+    "--trainset",
+    trainset,
+    "--metric",
+    "exact_match",
+    "--param",
+    "max_bootstrapped_demos=2",
+    "--param",
+    "max_labeled_demos=0",
+    "--lm",
+    "scripted",
+    "--lm-latency-ms",
+    "20",
+    "--save",
+    saved,
   ]);
   const out = events(stdout);
   assert.equal(out[0]!.event, "started");
@@ -57,7 +74,18 @@ test("optimize --json: started, progress lines, result; the compiled program is 
 
 test("optimize without a TTY prints plain progress lines (no carriage returns) and a summary", async () => {
   const { stdout, stderr } = await run(process.execPath, [
-    cli, "optimize", "--optimizer", "LabeledFewShot", "--signature", "question -> answer", "--trainset", trainset, "--param", "k=2", "--lm", "scripted",
+    cli,
+    "optimize",
+    "--optimizer",
+    "LabeledFewShot",
+    "--signature",
+    "question -> answer",
+    "--trainset",
+    trainset,
+    "--param",
+    "k=2",
+    "--lm",
+    "scripted",
   ]);
   assert.ok(!stderr.includes("\r"), "no in-place redraws when stderr is a pipe");
   assert.match(stderr, /LabeledFewShot \[#+\] 0\/0|LabeledFewShot on Predict/);
@@ -67,15 +95,32 @@ test("optimize without a TTY prints plain progress lines (no carriage returns) a
 
 test("optimize --variable --json: a random search of a variable with a Python objective", async () => {
   const { stdout } = await run(process.execPath, [
-    cli, "optimize", "--json", "--variable", "temperature", "--min", "0", "--max", "1", "--objective", "peak_at_0_3",
-    "--iterations", "15", "--seed", "3", "--modules", "py_tools", "--python-path", fixturesDir,
+    cli,
+    "optimize",
+    "--json",
+    "--variable",
+    "temperature",
+    "--min",
+    "0",
+    "--max",
+    "1",
+    "--objective",
+    "peak_at_0_3",
+    "--iterations",
+    "15",
+    "--seed",
+    "3",
+    "--modules",
+    "py_tools",
+    "--python-path",
+    fixturesDir,
   ]);
   const out = events(stdout);
   assert.equal(out[0]!.event, "started");
   assert.equal(out.filter((e) => e.event === "progress").length, 15);
   const result = out[out.length - 1]!;
   assert.equal(result.event, "result");
-  const best = (result.best_value as { temperature: number } | number);
+  const best = result.best_value as { temperature: number } | number;
   const t = typeof best === "number" ? best : best.temperature;
   assert.ok(Math.abs(t - 0.3) < 0.2, `best temperature ${t} is near the optimum 0.3`);
 });
@@ -83,9 +128,30 @@ test("optimize --variable --json: a random search of a variable with a Python ob
 test("optimize --variable --store sqlite --session: the result is kept in the session, and a second run continues from it", async () => {
   const db = join(dir, "optimize.db");
   const args = (iterations: string, extra: string[] = []) => [
-    cli, "optimize", "--json", "--variable", "temperature", "--min", "0", "--max", "1", "--objective", "peak_at_0_3",
-    "--iterations", iterations, "--seed", "5", "--modules", "py_tools", "--python-path", fixturesDir,
-    "--store", `sqlite:${db}`, "--session", "tuning", ...extra,
+    cli,
+    "optimize",
+    "--json",
+    "--variable",
+    "temperature",
+    "--min",
+    "0",
+    "--max",
+    "1",
+    "--objective",
+    "peak_at_0_3",
+    "--iterations",
+    iterations,
+    "--seed",
+    "5",
+    "--modules",
+    "py_tools",
+    "--python-path",
+    fixturesDir,
+    "--store",
+    `sqlite:${db}`,
+    "--session",
+    "tuning",
+    ...extra,
   ];
   const first = events((await run(process.execPath, args("8"))).stdout);
   assert.equal(first[0]!.session, "tuning");
@@ -112,20 +178,54 @@ test("optimize --variable --store sqlite --session: the result is kept in the se
 });
 
 test("optimize errors: bad usage exits 2; a typed failure prints an error event and exits 1", async () => {
-  await assert.rejects(run(process.execPath, [cli, "optimize", "--optimizer", "COPRO"]), (err: { code: number; stderr: string }) => {
-    assert.equal(err.code, 2);
-    assert.match(err.stderr, /needs --signature/);
-    return true;
-  });
-  for (const [flag, value] of [["--iterations", "0"], ["--seed", "-1"]]) {
-    await assert.rejects(run(process.execPath, [cli, "optimize", "--variable", "t", "--min", "0", "--max", "1", "--objective", "o", flag!, value!]), (err: { code: number; stderr: string }) => {
-      assert.equal(err.code, 2, `${flag} ${value}`);
-      assert.match(err.stderr, new RegExp(`${flag} needs a`));
+  await assert.rejects(
+    run(process.execPath, [cli, "optimize", "--optimizer", "COPRO"]),
+    (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr, /needs --signature/);
       return true;
-    });
+    },
+  );
+  for (const [flag, value] of [
+    ["--iterations", "0"],
+    ["--seed", "-1"],
+  ]) {
+    await assert.rejects(
+      run(process.execPath, [
+        cli,
+        "optimize",
+        "--variable",
+        "t",
+        "--min",
+        "0",
+        "--max",
+        "1",
+        "--objective",
+        "o",
+        flag!,
+        value!,
+      ]),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 2, `${flag} ${value}`);
+        assert.match(err.stderr, new RegExp(`${flag} needs a`));
+        return true;
+      },
+    );
   }
   await assert.rejects(
-    run(process.execPath, [cli, "optimize", "--json", "--optimizer", "Telepathy", "--signature", "question -> answer", "--trainset", trainset, "--lm", "scripted"]),
+    run(process.execPath, [
+      cli,
+      "optimize",
+      "--json",
+      "--optimizer",
+      "Telepathy",
+      "--signature",
+      "question -> answer",
+      "--trainset",
+      trainset,
+      "--lm",
+      "scripted",
+    ]),
     (err: { code: number; stdout: string }) => {
       assert.equal(err.code, 1);
       const last = events(err.stdout).pop()!;
@@ -157,11 +257,33 @@ async function interruptedAfterProgress(child: ChildProcess): Promise<Record<str
 }
 
 test("Ctrl-C cancels the job: an error event saying so, exit code 130", async () => {
-  const child = spawn(process.execPath, [
-    cli, "optimize", "--json", "--optimizer", "COPRO", "--signature", "question -> answer", "--trainset", trainset,
-    "--metric", "exact_match", "--param", "breadth=5", "--param", "depth=4", "--param", 'eval_kwargs={"num_threads":1}',
-    "--lm", "scripted", "--lm-latency-ms", "50",
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      "optimize",
+      "--json",
+      "--optimizer",
+      "COPRO",
+      "--signature",
+      "question -> answer",
+      "--trainset",
+      trainset,
+      "--metric",
+      "exact_match",
+      "--param",
+      "breadth=5",
+      "--param",
+      "depth=4",
+      "--param",
+      'eval_kwargs={"num_threads":1}',
+      "--lm",
+      "scripted",
+      "--lm-latency-ms",
+      "50",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   const last = await interruptedAfterProgress(child);
   assert.equal(last.event, "error");
   assert.equal(last.reason, "cancelled");
@@ -169,16 +291,35 @@ test("Ctrl-C cancels the job: an error event saying so, exit code 130", async ()
 });
 
 test("optimize --variable: a failed run prints the typed error event (exit 1); Ctrl-C stops it with the best so far (exit 130)", async () => {
-  const common = ["--json", "--variable", "temperature", "--min", "0", "--max", "1", "--modules", "py_tools", "--python-path", fixturesDir];
-  await assert.rejects(run(process.execPath, [cli, "optimize", ...common, "--objective", "no_such_objective", "--iterations", "3"]), (err: { code: number; stdout: string }) => {
-    assert.equal(err.code, 1);
-    const last = events(err.stdout).pop()!;
-    assert.equal(last.event, "error");
-    assert.equal(last.reason, "not_found", JSON.stringify(last));
-    assert.match(last.message as string, /no_such_objective/);
-    return true;
-  });
-  const child = spawn(process.execPath, [cli, "optimize", ...common, "--objective", "slow_peak_at_0_3", "--iterations", "100000"], { stdio: ["ignore", "pipe", "pipe"] });
+  const common = [
+    "--json",
+    "--variable",
+    "temperature",
+    "--min",
+    "0",
+    "--max",
+    "1",
+    "--modules",
+    "py_tools",
+    "--python-path",
+    fixturesDir,
+  ];
+  await assert.rejects(
+    run(process.execPath, [cli, "optimize", ...common, "--objective", "no_such_objective", "--iterations", "3"]),
+    (err: { code: number; stdout: string }) => {
+      assert.equal(err.code, 1);
+      const last = events(err.stdout).pop()!;
+      assert.equal(last.event, "error");
+      assert.equal(last.reason, "not_found", JSON.stringify(last));
+      assert.match(last.message as string, /no_such_objective/);
+      return true;
+    },
+  );
+  const child = spawn(
+    process.execPath,
+    [cli, "optimize", ...common, "--objective", "slow_peak_at_0_3", "--iterations", "100000"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   const last = await interruptedAfterProgress(child);
   assert.equal(last.event, "result");
   assert.equal(last.state, "stopped");

@@ -17,7 +17,20 @@ test("serve prints one ready line, writes the secret to a 0600 token file, serve
   delete env.DSPY_BRIDGE_TOKEN;
   const server = spawn(
     process.execPath,
-    [join(repoRoot, "ts/bin/dspy-bridge.js"), "serve", "--listen", `unix:${join(dir, "bridge.sock")}`, "--workers", "1", "--preload", "", "--token-file", tokenFile, "--dashboard", "127.0.0.1:0"],
+    [
+      join(repoRoot, "ts/bin/dspy-bridge.js"),
+      "serve",
+      "--listen",
+      `unix:${join(dir, "bridge.sock")}`,
+      "--workers",
+      "1",
+      "--preload",
+      "",
+      "--token-file",
+      tokenFile,
+      "--dashboard",
+      "127.0.0.1:0",
+    ],
     { env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stdout = "";
@@ -44,9 +57,13 @@ test("serve prints one ready line, writes the secret to a 0600 token file, serve
   const state = await fetch(`${ready.dashboard}api/state`, { headers: { authorization: `Bearer ${token}` } });
   assert.equal(state.status, 200);
   assert.equal(((await state.json()) as { workers: { workers: unknown[] } }).workers.workers.length, 1);
-  const { stdout: clientOut } = await run(join(repoRoot, ".venv/bin/python"), [join(fixturesDir, "outside_client.py"), ready.address, token], {
-    env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
-  });
+  const { stdout: clientOut } = await run(
+    join(repoRoot, ".venv/bin/python"),
+    [join(fixturesDir, "outside_client.py"), ready.address, token],
+    {
+      env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
+    },
+  );
   assert.equal((JSON.parse(clientOut) as { ping: { workers_ready: number } }).ping.workers_ready, 1);
   const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)));
   server.kill("SIGTERM");
@@ -57,8 +74,11 @@ test("serve prints one ready line, writes the secret to a 0600 token file, serve
 test("serve without DSPY_BRIDGE_TOKEN or --token-file refuses to start, saying why", async () => {
   const env = { ...process.env };
   delete env.DSPY_BRIDGE_TOKEN;
-  await assert.rejects(run(process.execPath, [join(repoRoot, "ts/bin/dspy-bridge.js"), "serve"], { env }), (err: unknown) => {
-    assert.match((err as { stderr: string }).stderr, /--token-file/);
-    return true;
-  });
+  await assert.rejects(
+    run(process.execPath, [join(repoRoot, "ts/bin/dspy-bridge.js"), "serve"], { env }),
+    (err: unknown) => {
+      assert.match((err as { stderr: string }).stderr, /--token-file/);
+      return true;
+    },
+  );
 });

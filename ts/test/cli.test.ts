@@ -9,7 +9,14 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { credentials, makeGenericClientConstructor, Metadata, type ChannelCredentials, type Client, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Metadata,
+  type ChannelCredentials,
+  type Client,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import { grpcServiceDefinition } from "../src/bridge-service/grpc-definition.js";
 import { BridgeService, PingRequestSchema } from "../src/gen/dspy_bridge/v1/bridge_pb.js";
 import { VERSION } from "../src/gen/constants.js";
@@ -46,7 +53,11 @@ describe("help and version", () => {
 
   test("every command has --help (and help COMMAND), exit 0", async () => {
     for (const command of ["demo", "doctor", "setup", "serve", "optimize"]) {
-      for (const args of [[command, "--help"], [command, "-h"], ["help", command]]) {
+      for (const args of [
+        [command, "--help"],
+        [command, "-h"],
+        ["help", command],
+      ]) {
         const r = await dspyBridge(args);
         assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
         assert.match(r.stdout, new RegExp(`Usage: npx dspy-bridge ${command} \\[options\\]`));
@@ -79,7 +90,10 @@ describe("usage errors: exit 2, naming the option and what it needs", () => {
     [["demo", "stray"], /unexpected argument stray/],
     [["setup", "--installer=conda"], /--installer must be uv, pip, auto; got "conda"/],
     [["optimize", "--optimizer=COPRO"], /needs --signature/],
-    [["optimize", "--variable", "t", "--min", "0", "--max", "1", "--objective", "o", "--iterations=0"], /--iterations needs a positive integer/],
+    [
+      ["optimize", "--variable", "t", "--min", "0", "--max", "1", "--objective", "o", "--iterations=0"],
+      /--iterations needs a positive integer/,
+    ],
     [["serve", "--tls-cert", "c.pem"], /--tls-cert and --tls-key go together/],
   ];
   for (const [args, message] of cases) {
@@ -93,7 +107,10 @@ describe("usage errors: exit 2, naming the option and what it needs", () => {
 });
 
 /** Runs `serve` until its ready line; stop() sends SIGTERM and waits for the exit. */
-async function serve(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ready: Record<string, unknown>; stop(): Promise<number | null>; child: ChildProcess }> {
+async function serve(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ ready: Record<string, unknown>; stop(): Promise<number | null>; child: ChildProcess }> {
   const child = spawn(process.execPath, [cli, "serve", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -126,7 +143,14 @@ describe("serve", () => {
 
   test("--flag=value and --flag value forms both reach the host", async () => {
     const tokenFile = join(dir, "token");
-    const s = await serve([`--listen=unix:${join(dir, "a.sock")}`, "--workers=1", "--preload=", "--token-file", tokenFile, "--json"]);
+    const s = await serve([
+      `--listen=unix:${join(dir, "a.sock")}`,
+      "--workers=1",
+      "--preload=",
+      "--token-file",
+      tokenFile,
+      "--json",
+    ]);
     try {
       assert.equal(s.ready.workers, 1);
       assert.equal(s.ready.address, `unix:${join(dir, "a.sock")}`);
@@ -142,11 +166,29 @@ describe("serve", () => {
     const local = await dspyBridge(["serve", "--listen", "0.0.0.0:0", "--token-file", token, "--preload="]);
     assert.equal(local.code, 2);
     assert.match(local.stderr, /local-only unless allowRemote is set \(CLI: --allow-remote\)/);
-    const clear = await dspyBridge(["serve", "--listen", "0.0.0.0:0", "--allow-remote", "--token-file", token, "--preload="]);
+    const clear = await dspyBridge([
+      "serve",
+      "--listen",
+      "0.0.0.0:0",
+      "--allow-remote",
+      "--token-file",
+      token,
+      "--preload=",
+    ]);
     assert.equal(clear.code, 2);
     assert.match(clear.stderr, /without TLS: give a certificate and key/);
     // Explicitly allowed: it listens (on every interface) and serves.
-    const insecure = await serve(["--listen", "0.0.0.0:0", "--allow-remote", "--insecure", "--token-file", token, "--preload=", "--workers", "1"]);
+    const insecure = await serve([
+      "--listen",
+      "0.0.0.0:0",
+      "--allow-remote",
+      "--insecure",
+      "--token-file",
+      token,
+      "--preload=",
+      "--workers",
+      "1",
+    ]);
     try {
       assert.match(insecure.ready.address as string, /^0\.0\.0\.0:\d+$/);
     } finally {
@@ -163,7 +205,18 @@ describe("serve", () => {
       tls = join(dir, "tls");
       makeCertificates(tls);
       const tokenFile = join(dir, "t3");
-      server = await serve(["--listen", "127.0.0.1:0", "--tls-cert", join(tls, "server.pem"), `--tls-key=${join(tls, "server.key")}`, "--token-file", tokenFile, "--preload=", "--workers", "1"]);
+      server = await serve([
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        join(tls, "server.pem"),
+        `--tls-key=${join(tls, "server.key")}`,
+        "--token-file",
+        tokenFile,
+        "--preload=",
+        "--workers",
+        "1",
+      ]);
       address = server.ready.address as string;
       token = readFileSync(tokenFile, "utf8").trim();
     });
@@ -187,7 +240,11 @@ describe("serve", () => {
         const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: join(repoRoot, "python") };
         delete env.DSPY_BRIDGE_TLS_CA;
         if (ca) env.DSPY_BRIDGE_TLS_CA = ca;
-        const { stdout } = await execFileAsync(join(repoRoot, ".venv/bin/python"), [join(fixturesDir, "tls_client.py"), address, token], { env, timeout: 120_000 });
+        const { stdout } = await execFileAsync(
+          join(repoRoot, ".venv/bin/python"),
+          [join(fixturesDir, "tls_client.py"), address, token],
+          { env, timeout: 120_000 },
+        );
         return JSON.parse(stdout) as { ok: boolean; message?: string; reason?: string };
       };
       assert.deepEqual(await python(join(tls, "ca.pem")), { ok: true, message: "over tls" });
@@ -203,11 +260,66 @@ describe("serve", () => {
 /** A CA, a server certificate it signed for 127.0.0.1, and an unrelated CA (openssl). */
 function makeCertificates(dir: string): void {
   const openssl = (...args: string[]) => spawnSyncChecked("openssl", args, dir);
-  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=dspy-bridge test CA");
-  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key", "-out", "other-ca.pem", "-days", "2", "-subj", "/CN=another CA");
-  openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost");
+  openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=dspy-bridge test CA",
+  );
+  openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "other-ca.key",
+    "-out",
+    "other-ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=another CA",
+  );
+  openssl(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.csr",
+    "-subj",
+    "/CN=localhost",
+  );
   writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf");
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "ext.cnf",
+  );
 }
 
 function spawnSyncChecked(cmd: string, args: string[], cwd: string): void {
@@ -216,17 +328,31 @@ function spawnSyncChecked(cmd: string, args: string[], cwd: string): void {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
 }
 
-type PingClient = Client & { ping(req: unknown, md: Metadata, options: { deadline: number }, cb: (err: ServiceError | null, res: { message: string }) => void): void };
+type PingClient = Client & {
+  ping(
+    req: unknown,
+    md: Metadata,
+    options: { deadline: number },
+    cb: (err: ServiceError | null, res: { message: string }) => void,
+  ): void;
+};
 
-async function tsPing(address: string, token: string, creds: ChannelCredentials): Promise<{ ok: boolean; message?: string; code?: number }> {
+async function tsPing(
+  address: string,
+  token: string,
+  creds: ChannelCredentials,
+): Promise<{ ok: boolean; message?: string; code?: number }> {
   const Ctor = makeGenericClientConstructor(grpcServiceDefinition(BridgeService as never) as never, "BridgeService");
   const client = new Ctor(address, creds) as unknown as PingClient;
   const md = new Metadata();
   md.set("authorization", `Bearer ${token}`);
   try {
     return await new Promise((resolve) =>
-      client.ping(create(PingRequestSchema, { message: "over tls" }), md, { deadline: Date.now() + 15_000 }, (err, res) =>
-        resolve(err ? { ok: false, code: err.code } : { ok: true, message: res.message }),
+      client.ping(
+        create(PingRequestSchema, { message: "over tls" }),
+        md,
+        { deadline: Date.now() + 15_000 },
+        (err, res) => resolve(err ? { ok: false, code: err.code } : { ok: true, message: res.message }),
       ),
     );
   } finally {

@@ -18,7 +18,12 @@ import {
 interface Vectors {
   float_tolerance: { log_scaled_relative: number };
   spaces: Record<string, SpaceDoc>;
-  validate: { space: string; name: string; config: Record<string, unknown>; violations: [string, string | null, string | null][] }[];
+  validate: {
+    space: string;
+    name: string;
+    config: Record<string, unknown>;
+    violations: [string, string | null, string | null][];
+  }[];
   sampling: { space: string; n: number; seed: number; attempts: number; samples: Config[] }[];
   infeasible: { name: string; space: SpaceDoc; n: number; max_attempts: number | null; attempts: number }[];
   malformed: { name: string; document: unknown; path: string }[];
@@ -57,7 +62,10 @@ describe("config spaces: shared vectors", () => {
   for (const c of vectors.validate) {
     it(`validate ${c.space}/${c.name}`, () => {
       const r = validate(vectors.spaces[c.space]!, c.config);
-      assert.deepEqual(r.violations.map((v) => [v.kind, v.name, v.path]), c.violations);
+      assert.deepEqual(
+        r.violations.map((v) => [v.kind, v.name, v.path]),
+        c.violations,
+      );
       assert.equal(r.ok, c.violations.length === 0);
     });
   }
@@ -105,7 +113,10 @@ describe("config spaces: shared vectors", () => {
 describe("config spaces: properties and errors", () => {
   it("the PRNG stream is pinned (same numbers as the Python suite)", () => {
     const rng = new Rng(0);
-    assert.deepEqual([rng.nextU32(), rng.nextU32(), rng.nextU32(), rng.nextU32()], [2471417667, 1835675839, 2555194881, 574308149]);
+    assert.deepEqual(
+      [rng.nextU32(), rng.nextU32(), rng.nextU32(), rng.nextU32()],
+      [2471417667, 1835675839, 2555194881, 574308149],
+    );
     assert.equal(new Rng(2 ** 53 - 1).nextFloat(), 0.11938368372239505);
     for (const bad of [-1, 2 ** 53, 1.5]) assert.throws(() => new Rng(bad), InvalidArgumentError);
   });
@@ -137,7 +148,10 @@ describe("config spaces: properties and errors", () => {
       ],
     };
     const t0 = performance.now();
-    assert.throws(() => sample(doc, 100, 5), (err: unknown) => err instanceof FailedPreconditionError && err.details.attempts === 10_000);
+    assert.throws(
+      () => sample(doc, 100, 5),
+      (err: unknown) => err instanceof FailedPreconditionError && err.details.attempts === 10_000,
+    );
     assert.ok(performance.now() - t0 < 5000);
   });
 
@@ -150,20 +164,26 @@ describe("config spaces: properties and errors", () => {
   it("assertValid throws ConstraintViolationError naming the clause", () => {
     const cross = vectors.spaces.cross!;
     const config = { a: 3, b: 3, n: 10, m: 10, mode: "x" };
-    assert.throws(() => assertValid(cross, config), (err: unknown) => {
-      assert.ok(err instanceof ConstraintViolationError);
-      assert.equal(err.constraint, "a_below_b");
-      assert.equal(err.variable, "a");
-      assert.equal(err.type, "float");
-      assert.deepEqual((err.details.violations as { variables: unknown }[])[0]!.variables, { a: 3, b: 3 });
-      return true;
-    });
-    assert.throws(() => assertValid(cross, { ...config, b: 4, m: 25 }), (err: unknown) => {
-      assert.ok(err instanceof ConstraintViolationError);
-      assert.equal(err.constraint, "max");
-      assert.equal(err.limit, 20);
-      return true;
-    });
+    assert.throws(
+      () => assertValid(cross, config),
+      (err: unknown) => {
+        assert.ok(err instanceof ConstraintViolationError);
+        assert.equal(err.constraint, "a_below_b");
+        assert.equal(err.variable, "a");
+        assert.equal(err.type, "float");
+        assert.deepEqual((err.details.violations as { variables: unknown }[])[0]!.variables, { a: 3, b: 3 });
+        return true;
+      },
+    );
+    assert.throws(
+      () => assertValid(cross, { ...config, b: 4, m: 25 }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConstraintViolationError);
+        assert.equal(err.constraint, "max");
+        assert.equal(err.limit, 20);
+        return true;
+      },
+    );
     assertValid(cross, { ...config, b: 4 });
   });
 
@@ -186,7 +206,10 @@ describe("config spaces: properties and errors", () => {
   it("rejects bad arguments", () => {
     assert.throws(() => sample(vectors.spaces.cross!, -1, 1), InvalidArgumentError);
     assert.throws(() => sample(vectors.spaces.cross!, 1, 1, { maxAttempts: 0 }), InvalidArgumentError);
-    assert.throws(() => validate(vectors.spaces.cross!, [] as unknown as Record<string, unknown>), InvalidArgumentError);
+    assert.throws(
+      () => validate(vectors.spaces.cross!, [] as unknown as Record<string, unknown>),
+      InvalidArgumentError,
+    );
     assert.deepEqual(sample(vectors.spaces.cross!, 0, 1).samples, []);
   });
 });

@@ -17,7 +17,11 @@ describe("credentials: minting and verifying", () => {
   const credentials = new Credentials("host-secret-0123456789", () => clock);
 
   test("a minted token verifies to its scope and permissions", () => {
-    const { token, credential } = credentials.mint({ session: "user-42", permissions: ["read", "write"], label: "web" });
+    const { token, credential } = credentials.mint({
+      session: "user-42",
+      permissions: ["read", "write"],
+      label: "web",
+    });
     assert.match(token, /^dsb1\./);
     assert.ok(!token.includes("host-secret"), "the secret is not in the token");
     assert.deepEqual(credentials.verify(token), credential);
@@ -28,12 +32,21 @@ describe("credentials: minting and verifying", () => {
   test("a forged, tampered, foreign, expired or revoked token is refused", () => {
     const { token, credential } = credentials.mint({ session: "user-42", permissions: ["read"], expiresInMs: 1000 });
     const [prefix, body, signature] = token.split(".");
-    const widened = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body!, "base64url").toString()), perm: ["admin"] })).toString("base64url");
-    assert.throws(() => credentials.verify(`${prefix}.${widened}.${signature}`), AuthenticationError, "a widened payload keeps its old signature");
+    const widened = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(body!, "base64url").toString()), perm: ["admin"] }),
+    ).toString("base64url");
+    assert.throws(
+      () => credentials.verify(`${prefix}.${widened}.${signature}`),
+      AuthenticationError,
+      "a widened payload keeps its old signature",
+    );
     assert.throws(() => credentials.verify(`${token}x`), AuthenticationError);
     assert.throws(() => new Credentials("another-secret").verify(token), AuthenticationError, "another host's secret");
     assert.throws(() => credentials.verify("dsb1.garbage"), AuthenticationError);
-    assert.throws(() => credentials.verify("x".repeat(10_000)), (e: unknown) => e instanceof AuthenticationError && e.message.length < 100);
+    assert.throws(
+      () => credentials.verify("x".repeat(10_000)),
+      (e: unknown) => e instanceof AuthenticationError && e.message.length < 100,
+    );
     clock += 1001;
     assert.throws(() => credentials.verify(token), /expired/);
     const other = credentials.mint({ sessionPrefix: "team-", permissions: ["read"], expiresInMs: 0 });
@@ -46,10 +59,16 @@ describe("credentials: minting and verifying", () => {
 
   test("bad specs are refused with typed errors", () => {
     assert.throws(() => credentials.mint({ permissions: ["read"] }), InvalidArgumentError);
-    assert.throws(() => credentials.mint({ session: "a", sessionPrefix: "b", permissions: ["read"] }), InvalidArgumentError);
+    assert.throws(
+      () => credentials.mint({ session: "a", sessionPrefix: "b", permissions: ["read"] }),
+      InvalidArgumentError,
+    );
     assert.throws(() => credentials.mint({ session: "a", permissions: [] }), InvalidArgumentError);
     assert.throws(() => credentials.mint({ session: "a", permissions: ["root" as never] }), InvalidArgumentError);
-    assert.throws(() => credentials.mint({ session: "a", permissions: ["read"], expiresInMs: -1 }), InvalidArgumentError);
+    assert.throws(
+      () => credentials.mint({ session: "a", permissions: ["read"], expiresInMs: -1 }),
+      InvalidArgumentError,
+    );
   });
 
   test("authorize: methods by permission, sessions by scope, the caller from the credential", () => {
@@ -65,7 +84,10 @@ describe("credentials: minting and verifying", () => {
     const teamRequest = { sessionId: "team-a", callerSessionId: "" };
     authorize(team, "UpdateVariables", teamRequest);
     assert.equal(teamRequest.callerSessionId, "team-a");
-    assert.throws(() => authorize(team, "GetVariables", { sessionId: "team-a", callerSessionId: "admin" }), PermissionDeniedError);
+    assert.throws(
+      () => authorize(team, "GetVariables", { sessionId: "team-a", callerSessionId: "admin" }),
+      PermissionDeniedError,
+    );
     assert.throws(() => authorize(team, "GetVariables", { sessionId: "other" }), PermissionDeniedError);
   });
 });
@@ -80,15 +102,25 @@ describe("credentials over gRPC: an outside client is who its credential says", 
     }
     // A variable in alice's session that only "trusted-admin" may read.
     const alice = await bridge.sessions.get("alice");
-    await alice.variables.define("secret", "string", "s3cr3t", { accessRules: [{ sessionPattern: "trusted-admin", permissions: ["read"] }] });
+    await alice.variables.define("secret", "string", "s3cr3t", {
+      accessRules: [{ sessionPattern: "trusted-admin", permissions: ["read"] }],
+    });
   });
   after(() => bridge.close());
 
-  async function asClient(token: string, own: string, other: string): Promise<Record<string, { ok: boolean; value?: unknown; reason?: string }>> {
-    const { stdout } = await run(join(repoRoot, ".venv/bin/python"), [join(fixturesDir, "scoped_client.py"), bridge.address!, token, own, other], {
-      env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
-      timeout: 60_000,
-    });
+  async function asClient(
+    token: string,
+    own: string,
+    other: string,
+  ): Promise<Record<string, { ok: boolean; value?: unknown; reason?: string }>> {
+    const { stdout } = await run(
+      join(repoRoot, ".venv/bin/python"),
+      [join(fixturesDir, "scoped_client.py"), bridge.address!, token, own, other],
+      {
+        env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
+        timeout: 60_000,
+      },
+    );
     return JSON.parse(stdout) as Record<string, { ok: boolean; value?: unknown; reason?: string }>;
   }
 
@@ -102,7 +134,11 @@ describe("credentials over gRPC: an outside client is who its credential says", 
     assert.equal(out.read_secret_as_impostor?.reason, "permission_denied");
     assert.equal(out.read_other?.reason, "permission_denied");
     assert.equal(out.write_other?.reason, "permission_denied");
-    assert.equal(await (await bridge.sessions.get("bob")).variables.get("temperature"), 0.5, "bob's variable is untouched");
+    assert.equal(
+      await (await bridge.sessions.get("bob")).variables.get("temperature"),
+      0.5,
+      "bob's variable is untouched",
+    );
   });
 
   test("a read-only credential cannot write; a revoked one cannot do anything", async () => {

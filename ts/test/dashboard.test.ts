@@ -16,7 +16,10 @@ interface PageElement {
   textContent: string | null;
   getAttribute(name: string): string | null;
 }
-declare const document: { querySelector(selector: string): PageElement | null; querySelectorAll(selector: string): Iterable<PageElement> };
+declare const document: {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+};
 
 const { findChromium } = (await import(pathToFileURL(join(repoRoot, "scripts/chromium.mjs")).href)) as {
   findChromium: (o?: { install?: boolean }) => { path?: string; why?: string };
@@ -30,16 +33,27 @@ let browser: Browser;
 let page: Page;
 let session: Session;
 let origin: string;
-const shot = (name: string) => page.screenshot({ path: join(repoRoot, "docs", `dashboard-${name}.png`), fullPage: true });
+const shot = (name: string) =>
+  page.screenshot({ path: join(repoRoot, "docs", `dashboard-${name}.png`), fullPage: true });
 
 before(async () => {
   if (skip) return;
-  bridge = await Bridge.start({ workers: 1, preload: ["dspy"], healthIntervalMs: 0, dashboard: { listen: "127.0.0.1:0" }, ...quietLogs });
+  bridge = await Bridge.start({
+    workers: 1,
+    preload: ["dspy"],
+    healthIntervalMs: 0,
+    dashboard: { listen: "127.0.0.1:0" },
+    ...quietLogs,
+  });
   session = await bridge.sessions.create({ id: "tuning" });
   await session.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 1 } });
   await session.variables.define("instructions", "string", "Answer briefly.");
   origin = new URL(bridge.dashboardUrl!).origin;
-  browser = await puppeteer.launch({ executablePath: chromium.path!, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+  browser = await puppeteer.launch({
+    executablePath: chromium.path!,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
   page = await browser.newPage();
   await page.setViewport({ width: 1400, height: 1000 });
 });
@@ -58,7 +72,9 @@ test("without the token: refused, the page and its data alike", { skip }, async 
   assert.equal((await page.goto(`${origin}/?token=${"x".repeat(43)}`))?.status(), 401, "a wrong token");
 });
 
-test("with the token: the session and its variables, live; a variable set from TypeScript shows within a second", { skip }, async () => {
+test("with the token: the session and its variables, live; a variable set from TypeScript shows within a second", {
+  skip,
+}, async () => {
   const started = performance.now();
   await page.goto(bridge.dashboardUrl!);
   assert.equal(new URL(page.url()).search, "", "the token leaves the address bar");
@@ -68,9 +84,15 @@ test("with the token: the session and its variables, live; a variable set from T
   assert.equal(await page.$eval(cell("instructions"), (e) => e.textContent), '"Answer briefly."');
   const set = performance.now();
   await session.variables.set("temperature", 0.25);
-  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === "0.25", { timeout: 1_000 }, cell("temperature"));
+  await page.waitForFunction(
+    (sel) => document.querySelector(sel)?.textContent === "0.25",
+    { timeout: 1_000 },
+    cell("temperature"),
+  );
   const updateMs = performance.now() - set;
-  console.error(`[dashboard.test] first paint ${firstPaintMs.toFixed(0)} ms; variable update visible after ${updateMs.toFixed(0)} ms`);
+  console.error(
+    `[dashboard.test] first paint ${firstPaintMs.toFixed(0)} ms; variable update visible after ${updateMs.toFixed(0)} ms`,
+  );
   assert.ok(updateMs < 1_000);
   await shot("sessions");
 });
@@ -87,14 +109,26 @@ test("an optimization run is plotted as its trials land", { skip }, async () => 
     await next();
     return 1 - Math.abs((args.temperature as number) - 0.3);
   });
-  const trialOpen = (n: number): Promise<void> => (opened >= n ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve)).then(() => trialOpen(n)));
+  const trialOpen = (n: number): Promise<void> =>
+    opened >= n ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve)).then(() => trialOpen(n));
   const target = { variable: "temperature" };
-  const id = bridge.optimization.start("tuning", target, { optimizer: "random", objective: "gated_peak", maxIterations: 6, patience: 100, seed: 3 });
+  const id = bridge.optimization.start("tuning", target, {
+    optimizer: "random",
+    objective: "gated_peak",
+    maxIterations: 6,
+    patience: 100,
+    seed: 3,
+  });
   const plot = `[data-run-plot="${id}"]`;
   for (let k = 1; k <= 3; k++) {
     await trialOpen(k);
     gates.shift()!();
-    await page.waitForFunction((sel, n) => document.querySelector(sel)?.getAttribute("data-points") === String(n), { timeout: 5_000 }, plot, k);
+    await page.waitForFunction(
+      (sel, n) => document.querySelector(sel)?.getAttribute("data-points") === String(n),
+      { timeout: 5_000 },
+      plot,
+      k,
+    );
   }
   await shot("run-in-progress");
   for (let k = 4; k <= 6; k++) {
@@ -102,16 +136,32 @@ test("an optimization run is plotted as its trials land", { skip }, async () => 
     gates.shift()!();
   }
   await bridge.optimization.wait("tuning", target);
-  await page.waitForFunction((sel) => document.querySelector(sel)?.getAttribute("data-points") === "6", { timeout: 5_000 }, plot);
-  await page.waitForFunction((rid) => document.querySelector(`[data-run="${rid}"]`)?.textContent?.includes("exhausted"), { timeout: 5_000 }, id);
+  await page.waitForFunction(
+    (sel) => document.querySelector(sel)?.getAttribute("data-points") === "6",
+    { timeout: 5_000 },
+    plot,
+  );
+  await page.waitForFunction(
+    (rid) => document.querySelector(`[data-run="${rid}"]`)?.textContent?.includes("exhausted"),
+    { timeout: 5_000 },
+    id,
+  );
   const points = await page.$eval(plot, (e) => e.querySelectorAll("canvas").length);
   assert.ok(points >= 1, "uPlot drew its canvas");
   await shot("run");
 });
 
 test("a failed call shows with its Python traceback", { skip }, async () => {
-  await assert.rejects(bridge.execute("fail", { message: "the dashboard test failed this on purpose", kind: "KeyError" }));
-  await page.waitForFunction(() => [...document.querySelectorAll("pre.traceback")].some((p) => p.textContent?.includes("the dashboard test failed this on purpose")), { timeout: 2_000 });
+  await assert.rejects(
+    bridge.execute("fail", { message: "the dashboard test failed this on purpose", kind: "KeyError" }),
+  );
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll("pre.traceback")].some((p) =>
+        p.textContent?.includes("the dashboard test failed this on purpose"),
+      ),
+    { timeout: 2_000 },
+  );
   const text = await page.$eval("#errors", (e) => e.textContent ?? "");
   assert.match(text, /Traceback \(most recent call last\)/);
   assert.match(text, /builtins\.py/);

@@ -28,7 +28,12 @@ interface Block {
 
 /** Every fenced block of the README and docs/, with the doc-example mark before it, if any. */
 function blocks(): Block[] {
-  const files = ["README.md", ...readdirSync(join(repoRoot, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+  const files = [
+    "README.md",
+    ...readdirSync(join(repoRoot, "docs"))
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `docs/${f}`),
+  ];
   const out: Block[] = [];
   for (const file of files) {
     const lines = readFileSync(join(repoRoot, file), "utf8").split("\n");
@@ -79,13 +84,25 @@ const exported = (() => {
 
 /** The block as a module: the package's names it uses imported, the prelude's names it uses declared. */
 function asModule(b: Block, specifier: string): string {
-  const defines = (name: string) => new RegExp(`(?:const|let|var|function|class)\\s+(?:\\{[^}]*\\b)?${name}\\b|import\\s*\\{[^}]*\\b${name}\\b`).test(b.code);
+  const defines = (name: string) =>
+    new RegExp(`(?:const|let|var|function|class)\\s+(?:\\{[^}]*\\b)?${name}\\b|import\\s*\\{[^}]*\\b${name}\\b`).test(
+      b.code,
+    );
   const uses = (name: string) => new RegExp(`(?<![.\\w"'])${name}\\b`).test(b.code);
   // The prelude's declarations name Bridge, Session and LMSpec.
-  const imports = [...exported].filter((n) => (uses(n) || n === "Bridge" || n === "Session" || n === "LMSpec") && !defines(n));
-  const declared = Object.entries(PRELUDE).filter(([name]) => uses(name) && !defines(name)).map(([, d]) => d);
+  const imports = [...exported].filter(
+    (n) => (uses(n) || n === "Bridge" || n === "Session" || n === "LMSpec") && !defines(n),
+  );
+  const declared = Object.entries(PRELUDE)
+    .filter(([name]) => uses(name) && !defines(name))
+    .map(([, d]) => d);
   const own = b.code.replace(/from "dspy-bridge"/g, `from ${JSON.stringify(specifier)}`);
-  return [`import { ${imports.map((n) => `${n} as ${n}`).join(", ")} } from ${JSON.stringify(specifier)};`, ...declared, "export {};", own].join("\n");
+  return [
+    `import { ${imports.map((n) => `${n} as ${n}`).join(", ")} } from ${JSON.stringify(specifier)};`,
+    ...declared,
+    "export {};",
+    own,
+  ].join("\n");
 }
 
 const work = mkdtempSync(join(tmpdir(), "dspy-bridge-doc-examples-"));
@@ -111,7 +128,10 @@ describe("documentation examples", () => {
       typeRoots: [join(repoRoot, "node_modules/@types")],
       paths: { "dspy-bridge": [dist] },
     };
-    const program = ts.createProgram(files.map((f) => f.path), options);
+    const program = ts.createProgram(
+      files.map((f) => f.path),
+      options,
+    );
     const problems = ts.getPreEmitDiagnostics(program).map((d) => {
       const f = files.find((x) => x.path === d.file?.fileName);
       const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : 0;
@@ -137,7 +157,10 @@ describe("documentation examples", () => {
       "            problems.append(f\"{b['where']}+{e.lineno}: {e.msg}\")",
       "print(json.dumps(problems))",
     ].join("\n");
-    const r = spawnSync(join(repoRoot, ".venv/bin/python"), ["-c", script], { input: JSON.stringify(py.map((b) => ({ where: where(b), code: b.code }))), encoding: "utf8" });
+    const r = spawnSync(join(repoRoot, ".venv/bin/python"), ["-c", script], {
+      input: JSON.stringify(py.map((b) => ({ where: where(b), code: b.code }))),
+      encoding: "utf8",
+    });
     assert.equal(r.status, 0, r.stderr);
     const problems = JSON.parse(r.stdout) as string[];
     assert.equal(problems.length, 0, `\n${problems.join("\n")}`);
@@ -152,14 +175,22 @@ describe("documentation examples", () => {
     test(`runs ${where(b)}`, { timeout: 120_000 }, () => {
       if (b.lang === "ts") {
         const out = ts.transpileModule(asModule(b, pathToFileURL(join(repoRoot, "ts/dist/src/index.js")).href), {
-          compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: false },
+          compilerOptions: {
+            target: ts.ScriptTarget.ES2022,
+            module: ts.ModuleKind.ESNext,
+            verbatimModuleSyntax: false,
+          },
         }).outputText;
         const path = join(work, `run-${b.line}.mjs`);
         writeFileSync(path, out);
         const r = spawnSync(process.execPath, [path], { cwd: repoRoot, encoding: "utf8", timeout: 110_000 });
         assert.equal(r.status, 0, `${where(b)} exited ${r.status}: ${r.stderr.slice(-2000)}`);
       } else {
-        const r = spawnSync(join(repoRoot, ".venv/bin/python"), ["-c", b.code], { cwd: repoRoot, encoding: "utf8", timeout: 110_000 });
+        const r = spawnSync(join(repoRoot, ".venv/bin/python"), ["-c", b.code], {
+          cwd: repoRoot,
+          encoding: "utf8",
+          timeout: 110_000,
+        });
         assert.equal(r.status, 0, `${where(b)} exited ${r.status}: ${r.stderr.slice(-2000)}`);
       }
     });

@@ -4,7 +4,17 @@
 // cancelling leaves the program as it was; metrics come from Python or from a TypeScript tool.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Bridge, CancelledError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PythonError, TimeoutError, type OptimizerProgress, type Session } from "../src/index.js";
+import {
+  Bridge,
+  CancelledError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  PythonError,
+  TimeoutError,
+  type OptimizerProgress,
+  type Session,
+} from "../src/index.js";
 import { fixturesDir, quietLogs } from "./helpers.js";
 
 // The scripted LM answers arithmetic correctly and anything else with "Scripted answer for: …",
@@ -17,12 +27,22 @@ const SUMS = [
   { question: "What is 2 + 9?", answer: "11" },
   { question: "What is 4 + 4?", answer: "8" },
 ];
-const MIXED = [...SUMS.slice(0, 4), { question: "Capital of France?", answer: "Paris" }, { question: "Colour of the sky?", answer: "blue" }];
+const MIXED = [
+  ...SUMS.slice(0, 4),
+  { question: "Capital of France?", answer: "Paris" },
+  { question: "Colour of the sky?", answer: "blue" },
+];
 
 let bridge: Bridge;
 let n = 0;
 before(async () => {
-  bridge = await Bridge.start({ workers: 1, modules: ["py_metrics"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+  bridge = await Bridge.start({
+    workers: 1,
+    modules: ["py_metrics"],
+    pythonPath: [fixturesDir],
+    healthIntervalMs: 0,
+    ...quietLogs,
+  });
   bridge.dspy.configureLM({ model: "scripted" });
 });
 after(() => bridge.close());
@@ -43,10 +63,16 @@ const stateOf = (saved: Record<string, unknown>): State => {
 describe("the eight optimizers compile offline", () => {
   test("bridge.dspy.optimizers() lists all eight, each available here", async () => {
     const list = await bridge.dspy.optimizers();
-    assert.deepEqual(
-      list.map((o) => o.name).sort(),
-      ["BootstrapFewShot", "BootstrapFewShotWithRandomSearch", "COPRO", "GEPA", "KNNFewShot", "LabeledFewShot", "MIPROv2", "SIMBA"],
-    );
+    assert.deepEqual(list.map((o) => o.name).sort(), [
+      "BootstrapFewShot",
+      "BootstrapFewShotWithRandomSearch",
+      "COPRO",
+      "GEPA",
+      "KNNFewShot",
+      "LabeledFewShot",
+      "MIPROv2",
+      "SIMBA",
+    ]);
     for (const o of list) assert.ok(o.available, `${o.name} is available (${o.missingPackage ?? ""})`);
     assert.ok(list.find((o) => o.name === "MIPROv2")!.constructorParams.includes("auto"));
     assert.ok(list.find((o) => o.name === "MIPROv2")!.compileParams.includes("num_trials"));
@@ -54,11 +80,19 @@ describe("the eight optimizers compile offline", () => {
 
   test("LabeledFewShot: k labelled demos in the saved state, and the program runs", async () => {
     const { session, id } = await qa();
-    const result = await session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 2 } }).result;
+    const result = await session.programs.optimize(id, {
+      optimizer: "LabeledFewShot",
+      trainset: SUMS,
+      params: { k: 2 },
+    }).result;
     assert.equal(result.replaced, true);
     assert.equal(result.evaluations, 0, "LabeledFewShot calls no metric");
     assert.equal(stateOf(result.saved).demos.length, 2);
-    assert.deepEqual(stateOf(await session.programs.save(id)).demos, stateOf(result.saved).demos, "the session program is the compiled one");
+    assert.deepEqual(
+      stateOf(await session.programs.save(id)).demos,
+      stateOf(result.saved).demos,
+      "the session program is the compiled one",
+    );
     const out = await session.programs.execute(id, { question: "What is 6 + 1?" });
     assert.equal(out.fields.answer, "7");
   });
@@ -80,7 +114,10 @@ describe("the eight optimizers compile offline", () => {
     assert.equal(job.state, "succeeded");
     const demos = stateOf(result.saved).demos;
     assert.equal(demos.length, 2);
-    assert.ok(demos.every((d) => d.augmented === true && typeof d.reasoning === "string"), "demos are bootstrapped traces, with reasoning");
+    assert.ok(
+      demos.every((d) => d.augmented === true && typeof d.reasoning === "string"),
+      "demos are bootstrapped traces, with reasoning",
+    );
     assert.ok(seen.length >= 2, "several progress events");
     assert.deepEqual(iterated, seen, "the iterator and onProgress see the same events");
     const last = seen[seen.length - 1]!;
@@ -117,8 +154,15 @@ describe("the eight optimizers compile offline", () => {
     const result = await job.result;
     assert.ok(calls.length > 0);
     assert.equal(calls.length, result.evaluations, "each metric call reached the TypeScript tool");
-    assert.ok(calls.some((c) => c.trace === true) && calls.some((c) => c.trace === false), "bootstrapping (with a trace) and evaluation (without)");
-    assert.deepEqual((result.summary.candidate_scores as number[]).length, 5, "num_candidate_programs + 3 candidates were evaluated");
+    assert.ok(
+      calls.some((c) => c.trace === true) && calls.some((c) => c.trace === false),
+      "bootstrapping (with a trace) and evaluation (without)",
+    );
+    assert.deepEqual(
+      (result.summary.candidate_scores as number[]).length,
+      5,
+      "num_candidate_programs + 3 candidates were evaluated",
+    );
     assert.ok(Math.abs(result.bestScore! - 4 / 6) < 0.01, `the sums pass, the rest fail: best ${result.bestScore}`);
     await session.programs.execute(id, { question: "What is 1 + 1?" });
   });
@@ -166,7 +210,10 @@ describe("the eight optimizers compile offline", () => {
       (args) => {
         calls.push(args);
         const ok = (args.example as { answer: string }).answer === (args.prediction as { answer: string }).answer;
-        return { score: ok ? 1 : 0, feedback: ok ? "correct" : `expected ${(args.example as { answer: string }).answer}` };
+        return {
+          score: ok ? 1 : 0,
+          feedback: ok ? "correct" : `expected ${(args.example as { answer: string }).answer}`,
+        };
       },
       { session: session.id },
     );
@@ -181,7 +228,10 @@ describe("the eight optimizers compile offline", () => {
     assert.ok((result.lmCalls["scripted/reflection"] ?? 0) > 0, "GEPA asked the reflection LM for new instructions");
     assert.ok(result.evaluations >= 24, `the budget was spent: ${result.evaluations}`);
     assert.equal(calls.length, result.evaluations);
-    assert.ok(calls.some((c) => c.pred_name === "self"), "GEPA asked for per-predictor feedback");
+    assert.ok(
+      calls.some((c) => c.pred_name === "self"),
+      "GEPA asked for per-predictor feedback",
+    );
     assert.ok(result.bestScore !== null);
     await session.programs.execute(id, { question: "What is 3 + 3?" });
   });
@@ -202,7 +252,8 @@ describe("the eight optimizers compile offline", () => {
 
   test("KNNFewShot with the local hashing embedder: neighbours bootstrapped per call, saved and reloaded", async () => {
     const { session, id } = await qa();
-    const result = await session.programs.optimize(id, { optimizer: "KNNFewShot", trainset: SUMS, params: { k: 2 } }).result;
+    const result = await session.programs.optimize(id, { optimizer: "KNNFewShot", trainset: SUMS, params: { k: 2 } })
+      .result;
     const optimization = result.saved.optimization as { optimizer: string; trainset: unknown[] };
     assert.equal(optimization.optimizer, "KNNFewShot");
     assert.equal(optimization.trainset.length, SUMS.length);
@@ -219,7 +270,13 @@ describe("the eight optimizers compile offline", () => {
 describe("jobs", () => {
   const slowLm = { model: "scripted/slow", latencyMs: 25 };
   // A COPRO job of many seconds at 25 ms an LM call: long enough to act on while it runs.
-  const longCopro = { optimizer: "COPRO", trainset: SUMS, metric: "exact_match", lm: slowLm, params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } } };
+  const longCopro = {
+    optimizer: "COPRO",
+    trainset: SUMS,
+    metric: "exact_match",
+    lm: slowLm,
+    params: { breadth: 4, depth: 3, eval_kwargs: { num_threads: 1 } },
+  };
 
   test("job.cancel() mid-run: CancelledError, and the program is exactly as it was", async () => {
     const { session, id } = await qa();
@@ -241,7 +298,12 @@ describe("jobs", () => {
         break;
       }
     }
-    await assert.rejects(job.result, (err: unknown) => err instanceof CancelledError && /optimization job cancelled \(BootstrapFewShotWithRandomSearch on 'qa'\)/.test(err.message));
+    await assert.rejects(
+      job.result,
+      (err: unknown) =>
+        err instanceof CancelledError &&
+        /optimization job cancelled \(BootstrapFewShotWithRandomSearch on 'qa'\)/.test(err.message),
+    );
     assert.equal(job.state, "cancelled");
     assert.ok(progressed >= 2 && progressed < (job.latest?.expected ?? Infinity));
     assert.deepEqual(await session.programs.save(id), before, "nothing of the cancelled job was installed");
@@ -265,19 +327,28 @@ describe("jobs", () => {
     await assert.rejects(job.result, CancelledError);
     assert.deepEqual(await session.programs.save(id), before);
     const workers = bridge.stats().workers.map((w) => w.pid);
-    const next = await session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 1 } }).result;
+    const next = await session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 1 } })
+      .result;
     assert.equal(stateOf(next.saved).demos.length, 1);
-    assert.deepEqual(bridge.stats().workers.map((w) => w.pid), workers, "no worker was killed");
+    assert.deepEqual(
+      bridge.stats().workers.map((w) => w.pid),
+      workers,
+      "no worker was killed",
+    );
   });
 
   test("one job per program at a time: a second is refused while the first runs", async () => {
     const { session, id } = await qa();
     const first = session.programs.optimize(id, longCopro);
     await first.started;
-    await assert.rejects(session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS }).result, /already being optimized/);
+    await assert.rejects(
+      session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS }).result,
+      /already being optimized/,
+    );
     first.cancel();
     await assert.rejects(first.result, CancelledError);
-    const again = await session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 1 } }).result;
+    const again = await session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 1 } })
+      .result;
     assert.equal(stateOf(again.saved).demos.length, 1, "free again once the first was cancelled");
   });
 
@@ -293,13 +364,25 @@ describe("jobs", () => {
     while (!seen.some((e) => e >= 2)) await new Promise((r) => setTimeout(r, 10));
     const deletedAt = Date.now();
     await bridge.sessions.delete(session.id);
-    await assert.rejects(job.result, (err: unknown) => err instanceof NotFoundError && /was deleted while COPRO compiled program 'qa'; the job was stopped/.test(err.message));
+    await assert.rejects(
+      job.result,
+      (err: unknown) =>
+        err instanceof NotFoundError &&
+        /was deleted while COPRO compiled program 'qa'; the job was stopped/.test(err.message),
+    );
     const waited = Date.now() - deletedAt;
     // The whole job is breadth × depth × 6 evaluations at 25 ms an LM call: many seconds.
-    assert.ok(Math.max(...seen) < (info.expected ?? Infinity) / 2, `the compile stopped early (${Math.max(...seen)} of ${info.expected} evaluations)`);
+    assert.ok(
+      Math.max(...seen) < (info.expected ?? Infinity) / 2,
+      `the compile stopped early (${Math.max(...seen)} of ${info.expected} evaluations)`,
+    );
     assert.ok(waited < 5_000, `stopped ${waited} ms after the delete`);
     const other = await qa();
-    const next = await other.session.programs.optimize(other.id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 1 } }).result;
+    const next = await other.session.programs.optimize(other.id, {
+      optimizer: "LabeledFewShot",
+      trainset: SUMS,
+      params: { k: 1 },
+    }).result;
     assert.equal(stateOf(next.saved).demos.length, 1);
   });
 
@@ -322,7 +405,11 @@ describe("jobs", () => {
         }),
       { session: session.id },
     );
-    const job = session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { tool: "hanging_metric" } });
+    const job = session.programs.optimize(id, {
+      optimizer: "BootstrapFewShot",
+      trainset: SUMS,
+      metric: { tool: "hanging_metric" },
+    });
     await inTool;
     const cancelledAt = Date.now();
     job.cancel();
@@ -333,7 +420,14 @@ describe("jobs", () => {
   });
 
   test("a job outlives the bridge's defaultTimeoutMs (meant for calls); its own timeoutMs applies", async () => {
-    const timed = await Bridge.start({ workers: 1, modules: ["py_metrics"], pythonPath: [fixturesDir], healthIntervalMs: 0, defaultTimeoutMs: 300, ...quietLogs });
+    const timed = await Bridge.start({
+      workers: 1,
+      modules: ["py_metrics"],
+      pythonPath: [fixturesDir],
+      healthIntervalMs: 0,
+      defaultTimeoutMs: 300,
+      ...quietLogs,
+    });
     try {
       timed.dspy.configureLM({ model: "scripted" });
       const session = await timed.sessions.create({ id: "timed" });
@@ -358,8 +452,17 @@ describe("jobs", () => {
   test("a program bound to session variables stays bound after optimization", async () => {
     const session = await bridge.sessions.create({ id: `opt-bound-${++n}` });
     await session.variables.define("temperature", "float", 0.2, { constraints: { min: 0, max: 2 } });
-    await session.programs.create("qa", { module: "Predict", signature: "question -> answer", bindings: { temperature: "temperature" } });
-    const result = await session.programs.optimize("qa", { optimizer: "BootstrapFewShot", trainset: SUMS, metric: "exact_match", params: { max_bootstrapped_demos: 1, max_labeled_demos: 0 } }).result;
+    await session.programs.create("qa", {
+      module: "Predict",
+      signature: "question -> answer",
+      bindings: { temperature: "temperature" },
+    });
+    const result = await session.programs.optimize("qa", {
+      optimizer: "BootstrapFewShot",
+      trainset: SUMS,
+      metric: "exact_match",
+      params: { max_bootstrapped_demos: 1, max_labeled_demos: 0 },
+    }).result;
     assert.deepEqual(result.saved.bindings, { temperature: "temperature" });
     assert.equal(stateOf(result.saved).demos.length, 1);
     const out = await session.programs.execute("qa", { question: "What is 2 + 2?" });
@@ -371,7 +474,12 @@ describe("jobs", () => {
 
   test("saveAs keeps the original and saves the compiled program beside it", async () => {
     const { session, id } = await qa();
-    const result = await session.programs.optimize(id, { optimizer: "LabeledFewShot", trainset: SUMS, params: { k: 3 }, saveAs: "qa_tuned" }).result;
+    const result = await session.programs.optimize(id, {
+      optimizer: "LabeledFewShot",
+      trainset: SUMS,
+      params: { k: 3 },
+      saveAs: "qa_tuned",
+    }).result;
     assert.equal(result.programId, "qa_tuned");
     assert.equal(result.replaced, false);
     assert.equal(stateOf(await session.programs.save(id)).demos.length, 0);
@@ -384,7 +492,12 @@ describe("errors are typed and leave the program alone", () => {
   test("unknown optimizer, unknown parameter, a parameter DSPy refuses, a missing metric, a bad trainset", async () => {
     const { session, id } = await qa();
     const before = await session.programs.save(id);
-    const check = async (options: Parameters<typeof session.programs.optimize>[1], cls: new (...a: never[]) => Error, pattern: RegExp, parameter?: string) => {
+    const check = async (
+      options: Parameters<typeof session.programs.optimize>[1],
+      cls: new (...a: never[]) => Error,
+      pattern: RegExp,
+      parameter?: string,
+    ) => {
       const job = session.programs.optimize(id, options);
       await assert.rejects(job.result, (err: unknown) => {
         assert.ok(err instanceof cls, `${(err as Error).name}: ${(err as Error).message}`);
@@ -395,20 +508,73 @@ describe("errors are typed and leave the program alone", () => {
       await assert.rejects(job.started);
       assert.equal(job.state, "failed");
     };
-    await check({ optimizer: "Telepathy", trainset: SUMS, metric: "exact_match" }, InvalidArgumentError, /unknown optimizer 'Telepathy'.*MIPROv2/, "optimizer");
-    await check({ optimizer: "BootstrapFewShot", trainset: SUMS, params: { max_demos_please: 3 } }, InvalidArgumentError, /no parameter 'max_demos_please'/, "params.max_demos_please");
-    await check({ optimizer: "MIPROv2", trainset: SUMS, metric: "exact_match", params: { auto: "ultra" } }, InvalidArgumentError, /MIPROv2 rejected its parameters.*auto/);
-    await check({ optimizer: "COPRO", trainset: SUMS, params: { breadth: 1 } , metric: "exact_match" }, InvalidArgumentError, /Breadth must be greater than 1/);
+    await check(
+      { optimizer: "Telepathy", trainset: SUMS, metric: "exact_match" },
+      InvalidArgumentError,
+      /unknown optimizer 'Telepathy'.*MIPROv2/,
+      "optimizer",
+    );
+    await check(
+      { optimizer: "BootstrapFewShot", trainset: SUMS, params: { max_demos_please: 3 } },
+      InvalidArgumentError,
+      /no parameter 'max_demos_please'/,
+      "params.max_demos_please",
+    );
+    await check(
+      { optimizer: "MIPROv2", trainset: SUMS, metric: "exact_match", params: { auto: "ultra" } },
+      InvalidArgumentError,
+      /MIPROv2 rejected its parameters.*auto/,
+    );
+    await check(
+      { optimizer: "COPRO", trainset: SUMS, params: { breadth: 1 }, metric: "exact_match" },
+      InvalidArgumentError,
+      /Breadth must be greater than 1/,
+    );
     await check({ optimizer: "COPRO", trainset: SUMS }, InvalidArgumentError, /COPRO needs a metric/, "metric");
-    await check({ optimizer: "BootstrapFewShot", trainset: SUMS, params: { metric: "x" } }, InvalidArgumentError, /supplied by the job/, "params.metric");
-    await check({ optimizer: "BootstrapFewShot", trainset: [{ answer: "3" }] }, InvalidArgumentError, /trainset\[0\] lacks the input field\(s\) question/, "trainset[0]");
-    await check({ optimizer: "BootstrapFewShot", trainset: SUMS, metric: "no_such_module:fn" }, InvalidArgumentError, /cannot import module 'no_such_module'/, "metric");
+    await check(
+      { optimizer: "BootstrapFewShot", trainset: SUMS, params: { metric: "x" } },
+      InvalidArgumentError,
+      /supplied by the job/,
+      "params.metric",
+    );
+    await check(
+      { optimizer: "BootstrapFewShot", trainset: [{ answer: "3" }] },
+      InvalidArgumentError,
+      /trainset\[0\] lacks the input field\(s\) question/,
+      "trainset[0]",
+    );
+    await check(
+      { optimizer: "BootstrapFewShot", trainset: SUMS, metric: "no_such_module:fn" },
+      InvalidArgumentError,
+      /cannot import module 'no_such_module'/,
+      "metric",
+    );
     // Only the user's own code can be named: the standard library would hand over the interpreter.
-    await check({ optimizer: "BootstrapFewShot", trainset: SUMS, metric: "os:system" }, InvalidArgumentError, /not the user's code/, "metric");
-    await check({ optimizer: "BootstrapFewShot", trainset: SUMS, metric: "subprocess:getoutput" }, InvalidArgumentError, /not the user's code/, "metric");
-    assert.throws(() => session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: [] }), InvalidArgumentError);
-    assert.throws(() => session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { nope: 1 } as never }), InvalidArgumentError);
-    await assert.rejects(session.programs.optimize("missing", { optimizer: "LabeledFewShot", trainset: SUMS }).result, NotFoundError);
+    await check(
+      { optimizer: "BootstrapFewShot", trainset: SUMS, metric: "os:system" },
+      InvalidArgumentError,
+      /not the user's code/,
+      "metric",
+    );
+    await check(
+      { optimizer: "BootstrapFewShot", trainset: SUMS, metric: "subprocess:getoutput" },
+      InvalidArgumentError,
+      /not the user's code/,
+      "metric",
+    );
+    assert.throws(
+      () => session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: [] }),
+      InvalidArgumentError,
+    );
+    assert.throws(
+      () =>
+        session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { nope: 1 } as never }),
+      InvalidArgumentError,
+    );
+    await assert.rejects(
+      session.programs.optimize("missing", { optimizer: "LabeledFewShot", trainset: SUMS }).result,
+      NotFoundError,
+    );
     assert.deepEqual(await session.programs.save(id), before);
   });
 
@@ -416,7 +582,8 @@ describe("errors are typed and leave the program alone", () => {
     const { session, id } = await qa();
     const before = await session.programs.save(id);
     await assert.rejects(
-      session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: "py_metrics:broken" }).result,
+      session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: "py_metrics:broken" })
+        .result,
       (err: unknown) => {
         assert.ok(err instanceof PythonError, String(err));
         assert.equal(err.pythonType, "ZeroDivisionError");
@@ -424,14 +591,23 @@ describe("errors are typed and leave the program alone", () => {
         return true;
       },
     );
-    bridge.tools.register("angry_metric", () => {
-      throw new FailedPreconditionError("the judge is out to lunch");
-    }, { session: session.id });
+    bridge.tools.register(
+      "angry_metric",
+      () => {
+        throw new FailedPreconditionError("the judge is out to lunch");
+      },
+      { session: session.id },
+    );
     await assert.rejects(
-      session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { tool: "angry_metric" } }).result,
+      session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { tool: "angry_metric" } })
+        .result,
       (err: unknown) => err instanceof FailedPreconditionError && /out to lunch/.test(err.message),
     );
-    await assert.rejects(session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { tool: "no_such_tool" } }).result, NotFoundError);
+    await assert.rejects(
+      session.programs.optimize(id, { optimizer: "BootstrapFewShot", trainset: SUMS, metric: { tool: "no_such_tool" } })
+        .result,
+      NotFoundError,
+    );
     assert.deepEqual(await session.programs.save(id), before);
   });
 });

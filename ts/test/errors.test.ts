@@ -94,14 +94,8 @@ describe("error table", () => {
   });
 
   it("the registry holds exactly the table's classes", () => {
-    assert.deepEqual(
-      ERROR_CLASSES.map((c) => c.name).sort(),
-      table.errors.map((r) => r.ts_class).sort(),
-    );
-    assert.deepEqual(
-      ERROR_CLASSES.map((c) => c.reason).sort(),
-      table.errors.map((r) => r.reason).sort(),
-    );
+    assert.deepEqual(ERROR_CLASSES.map((c) => c.name).sort(), table.errors.map((r) => r.ts_class).sort());
+    assert.deepEqual(ERROR_CLASSES.map((c) => c.reason).sort(), table.errors.map((r) => r.reason).sort());
     // Every exported BridgeError subclass is registered (nothing defined but unmapped).
     const exported = Object.values(errors).filter(
       (v): v is typeof BridgeError => typeof v === "function" && v.prototype instanceof BridgeError,
@@ -120,7 +114,12 @@ describe("error table", () => {
     }
     // Through the wire: an LM error the worker marked retryable (an HTTP 503) arrives so.
     const fromWire = errorFromDetail(
-      create(ErrorDetailSchema, { code: 2, reason: "lm_error", message: "503", detailsJson: '{"retryable":true,"status":503}' }),
+      create(ErrorDetailSchema, {
+        code: 2,
+        reason: "lm_error",
+        message: "503",
+        detailsJson: '{"retryable":true,"status":503}',
+      }),
     );
     assert.ok(fromWire instanceof LMError);
     assert.equal(fromWire.retryable, true);
@@ -367,7 +366,11 @@ describe("variable type errors", () => {
     assert.ok(tm instanceof InvalidArgumentError);
     assert.equal(tm.code, Code.INVALID_ARGUMENT);
     assert.deepEqual(tm.details, { variable: "x", type: "float", got: "string" });
-    const cv = new errors.ConstraintViolationError("t = 3 violates max = 2", { variable: "t", constraint: "max", limit: [0, 2] });
+    const cv = new errors.ConstraintViolationError("t = 3 violates max = 2", {
+      variable: "t",
+      constraint: "max",
+      limit: [0, 2],
+    });
     assert.ok(cv instanceof InvalidArgumentError);
     assert.deepEqual(cv.limit, [0, 2]);
     const back = errorFromDetail(errorToDetail(cv)) as errors.ConstraintViolationError;
@@ -401,7 +404,14 @@ describe("edges of the error mapping", () => {
     assert.equal(new InternalError("host side").pythonTraceback, "");
     const typed = new InvalidArgumentError("bad", { pythonType: "ValueError" });
     assert.equal(typed.pythonTraceback, "ValueError: bad");
-    const framesOnly = errorFromDetail(create(ErrorDetailSchema, { code: 3, reason: "invalid_argument", message: "m", traceback: [{ filename: "f.py", lineno: 1, name: "g", line: "x" }] }));
+    const framesOnly = errorFromDetail(
+      create(ErrorDetailSchema, {
+        code: 3,
+        reason: "invalid_argument",
+        message: "m",
+        traceback: [{ filename: "f.py", lineno: 1, name: "g", line: "x" }],
+      }),
+    );
     assert.match(framesOnly.pythonTraceback, /^Traceback \(most recent call last\):\n {2}File "f\.py", line 1, in g\n/);
   });
 
@@ -421,7 +431,8 @@ describe("edges of the error mapping", () => {
   });
 
   it("details_json that is not an object is kept as text; empty is no details", () => {
-    const detailsOf = (detailsJson: string) => errorFromDetail(create(ErrorDetailSchema, { code: 2, reason: "internal", message: "m", detailsJson })).details;
+    const detailsOf = (detailsJson: string) =>
+      errorFromDetail(create(ErrorDetailSchema, { code: 2, reason: "internal", message: "m", detailsJson })).details;
     assert.deepEqual(detailsOf(""), {});
     assert.deepEqual(detailsOf("[1, 2]"), { details_json: "[1, 2]" });
     assert.deepEqual(detailsOf("null"), { details_json: "null" });

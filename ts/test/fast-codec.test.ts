@@ -22,49 +22,91 @@ const attachment = fc.oneof(
   fc.uint8Array({ maxLength: 64 }).map((bytes) => create(AttachmentSchema, { kind: { case: "bytes", value: bytes } })),
   fc.uint8Array({ maxLength: 64 }).map((data) =>
     create(AttachmentSchema, {
-      kind: { case: "tensor", value: create(TensorSchema, { dtype: DType.DTYPE_UINT8, shape: [BigInt(data.length)], data }) },
+      kind: {
+        case: "tensor",
+        value: create(TensorSchema, { dtype: DType.DTYPE_UINT8, shape: [BigInt(data.length)], data }),
+      },
     }),
   ),
 );
 const hex = (n: number) => fc.string({ unit: fc.constantFrom(..."0123456789abcdef"), minLength: n, maxLength: n });
 /** A W3C traceparent as the host writes it (ASCII), or none. */
-const traceparent = fc.option(fc.tuple(hex(32), hex(16), fc.constantFrom("00", "01")).map(([t, s, f]) => `00-${t}-${s}-${f}`));
-const value = fc.record({ json: text, attachments: fc.array(attachment, { maxLength: 3 }) }).map((v) => create(ValueSchema, v));
+const traceparent = fc.option(
+  fc.tuple(hex(32), hex(16), fc.constantFrom("00", "01")).map(([t, s, f]) => `00-${t}-${s}-${f}`),
+);
+const value = fc
+  .record({ json: text, attachments: fc.array(attachment, { maxLength: 3 }) })
+  .map((v) => create(ValueSchema, v));
 
 test("encodeExecuteFrame writes exactly what the generated encoder writes", () => {
   fc.assert(
-    fc.property(u32, text, value, text, u32, fc.boolean(), fc.option(u32), traceparent, (callId, command, args, sessionId, timeoutMs, stream, window, tp) => {
-      // streamWindow absent (null) or any u32, 0 included (omitted on the wire, like the generated code).
-      const streamWindow = window ?? undefined;
-      const fast = encodeExecuteFrame({ callId, command, args, sessionId, timeoutMs, stream, streamWindow, traceparent: tp ?? undefined });
-      // With attachments, the reference is the out-of-band form: descriptors in the Value,
-      // the bytes after the message.
-      const oob = args.attachments.length > 0;
-      const wireArgs = oob
-        ? create(ValueSchema, {
-            json: args.json,
-            external: descriptorBytes(args.attachments, 0).map((b) => fromBinary(AttachmentDescriptorSchema, b)),
-          })
-        : args;
-      const reference = toBinary(
-        WorkerFrameSchema,
-        create(WorkerFrameSchema, {
-          kind: {
-            case: "execute",
-            value: create(ExecuteRequestSchema, { callId, command, args: wireArgs, sessionId, timeoutMs, stream, streamWindow: streamWindow ?? 0, traceparent: tp ?? "" }),
-          },
-        }),
-      );
-      if (!oob) {
-        assert.equal(fast.readUInt32LE(0), fast.length - 4, "length prefix");
-        assert.deepEqual(new Uint8Array(fast.subarray(4)), reference);
-        return;
-      }
-      assert.equal(fast.readUInt32LE(0), (0x80000000 | (fast.length - 4)) >>> 0, "length prefix with the out-of-band flag");
-      const parts = parseOutOfBandBody(fast.subarray(4));
-      assert.deepEqual(new Uint8Array(parts.proto), reference);
-      assert.deepEqual(parts.raw.map((r) => [...r]), args.attachments.map((a) => [...attachmentBytes(a)]));
-    }),
+    fc.property(
+      u32,
+      text,
+      value,
+      text,
+      u32,
+      fc.boolean(),
+      fc.option(u32),
+      traceparent,
+      (callId, command, args, sessionId, timeoutMs, stream, window, tp) => {
+        // streamWindow absent (null) or any u32, 0 included (omitted on the wire, like the generated code).
+        const streamWindow = window ?? undefined;
+        const fast = encodeExecuteFrame({
+          callId,
+          command,
+          args,
+          sessionId,
+          timeoutMs,
+          stream,
+          streamWindow,
+          traceparent: tp ?? undefined,
+        });
+        // With attachments, the reference is the out-of-band form: descriptors in the Value,
+        // the bytes after the message.
+        const oob = args.attachments.length > 0;
+        const wireArgs = oob
+          ? create(ValueSchema, {
+              json: args.json,
+              external: descriptorBytes(args.attachments, 0).map((b) => fromBinary(AttachmentDescriptorSchema, b)),
+            })
+          : args;
+        const reference = toBinary(
+          WorkerFrameSchema,
+          create(WorkerFrameSchema, {
+            kind: {
+              case: "execute",
+              value: create(ExecuteRequestSchema, {
+                callId,
+                command,
+                args: wireArgs,
+                sessionId,
+                timeoutMs,
+                stream,
+                streamWindow: streamWindow ?? 0,
+                traceparent: tp ?? "",
+              }),
+            },
+          }),
+        );
+        if (!oob) {
+          assert.equal(fast.readUInt32LE(0), fast.length - 4, "length prefix");
+          assert.deepEqual(new Uint8Array(fast.subarray(4)), reference);
+          return;
+        }
+        assert.equal(
+          fast.readUInt32LE(0),
+          (0x80000000 | (fast.length - 4)) >>> 0,
+          "length prefix with the out-of-band flag",
+        );
+        const parts = parseOutOfBandBody(fast.subarray(4));
+        assert.deepEqual(new Uint8Array(parts.proto), reference);
+        assert.deepEqual(
+          parts.raw.map((r) => [...r]),
+          args.attachments.map((a) => [...attachmentBytes(a)]),
+        );
+      },
+    ),
     { numRuns: 500 },
   );
 });
@@ -84,8 +126,12 @@ test("encodeExecuteFrame ends a stream call with stream_window (field 7) only wh
 test("decodeWorkerFrame reads results and stream items exactly as the generated decoder does", () => {
   const detail = fc.record({ code: u32, reason: text, message: text }).map((d) => create(ErrorDetailSchema, d));
   const response = fc.oneof(
-    fc.tuple(u32, value).map(([callId, v]) => create(ExecuteResponseSchema, { callId, outcome: { case: "result", value: v } })),
-    fc.tuple(u32, detail).map(([callId, d]) => create(ExecuteResponseSchema, { callId, outcome: { case: "error", value: d } })),
+    fc
+      .tuple(u32, value)
+      .map(([callId, v]) => create(ExecuteResponseSchema, { callId, outcome: { case: "result", value: v } })),
+    fc
+      .tuple(u32, detail)
+      .map(([callId, d]) => create(ExecuteResponseSchema, { callId, outcome: { case: "error", value: d } })),
   );
   const item = fc.oneof(
     fc.tuple(u32, value).map(([callId, v]) => create(StreamItemSchema, { callId, kind: { case: "item", value: v } })),
@@ -95,7 +141,9 @@ test("decodeWorkerFrame reads results and stream items exactly as the generated 
   const frame = fc.oneof(
     response.map((r) => create(WorkerFrameSchema, { kind: { case: "result", value: r } })),
     item.map((i) => create(WorkerFrameSchema, { kind: { case: "streamItem", value: i } })),
-    u32.map((probeId) => create(WorkerFrameSchema, { kind: { case: "healthReply", value: create(HealthResponseSchema, { probeId }) } })),
+    u32.map((probeId) =>
+      create(WorkerFrameSchema, { kind: { case: "healthReply", value: create(HealthResponseSchema, { probeId }) } }),
+    ),
   );
   fc.assert(
     fc.property(frame, (f) => {

@@ -24,7 +24,11 @@ describe("a worker killed with SIGKILL in the middle of a call", () => {
     try {
       const info = await bridge.execute<{ pid: number }>("worker_info", {}, { session: "victim" });
       const call = bridge.execute("sleep", { seconds: 30 }, { session: "victim", timeoutMs: 60_000 });
-      await waitFor(() => bridge.stats().workers.some((w) => w.pid === info.pid && w.inFlight > 0), 5_000, "the call to reach the worker");
+      await waitFor(
+        () => bridge.stats().workers.some((w) => w.pid === info.pid && w.inFlight > 0),
+        5_000,
+        "the call to reach the worker",
+      );
       const t0 = performance.now();
       process.kill(info.pid, "SIGKILL");
       await assert.rejects(call, (err: unknown) => {
@@ -80,23 +84,29 @@ describe("crash loops", () => {
   });
 
   test("a Python side that cannot start fails Bridge.start with WorkerStartError and its stderr", async () => {
-    await assert.rejects(startPool({ workers: 2, modules: ["no_such_module_for_dspy_bridge_tests"] }), (err: unknown) => {
-      assert.ok(err instanceof WorkerStartError, String(err));
-      assert.match(err.message, /ModuleNotFoundError/);
-      assert.match(err.message, /no_such_module_for_dspy_bridge_tests/);
-      return true;
-    });
+    await assert.rejects(
+      startPool({ workers: 2, modules: ["no_such_module_for_dspy_bridge_tests"] }),
+      (err: unknown) => {
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.match(err.message, /ModuleNotFoundError/);
+        assert.match(err.message, /no_such_module_for_dspy_bridge_tests/);
+        return true;
+      },
+    );
     await assert.rejects(startPool({ workers: 1, python: "/nonexistent/python3" }), WorkerStartError);
   });
 
   test("a Python side of another protocol version is refused at once with a WorkerStartError naming both", async () => {
     const started = performance.now();
-    await assert.rejects(startPool({ workers: 2, modules: ["py_old_protocol"], pythonPath: [fixturesDir] }), (err: unknown) => {
-      assert.ok(err instanceof WorkerStartError, String(err));
-      assert.match(err.message, /the fork server was refused: it speaks worker protocol 1 and this host 3/);
-      assert.match(err.message, /install matching versions/);
-      return true;
-    });
+    await assert.rejects(
+      startPool({ workers: 2, modules: ["py_old_protocol"], pythonPath: [fixturesDir] }),
+      (err: unknown) => {
+        assert.ok(err instanceof WorkerStartError, String(err));
+        assert.match(err.message, /the fork server was refused: it speaks worker protocol 1 and this host 3/);
+        assert.match(err.message, /install matching versions/);
+        return true;
+      },
+    );
     assert.ok(performance.now() - started < 8_000, "refused at its hello, not after a start-up timeout");
   });
 });
@@ -136,11 +146,14 @@ describe("deadlines and cancellation", () => {
 
   test("a timeout fails the call with TimeoutError and cancels the Python task", async () => {
     const t0 = performance.now();
-    await assert.rejects(bridge.execute("sleep", { seconds: 10, probe: "t1" }, { session: "c", timeoutMs: 150 }), (err: unknown) => {
-      assert.ok(err instanceof TimeoutError);
-      assert.match(err.message, /150 ms/);
-      return true;
-    });
+    await assert.rejects(
+      bridge.execute("sleep", { seconds: 10, probe: "t1" }, { session: "c", timeoutMs: 150 }),
+      (err: unknown) => {
+        assert.ok(err instanceof TimeoutError);
+        assert.match(err.message, /150 ms/);
+        return true;
+      },
+    );
     const ms = performance.now() - t0;
     assert.ok(ms >= 140 && ms < 1_000, `timed out after ${ms.toFixed(0)} ms`);
     await waitFor(() => bridge.stats().workers.every((w) => w.inFlight === 0), 2_000, "the task to end");
@@ -150,7 +163,11 @@ describe("deadlines and cancellation", () => {
   test("an AbortSignal fails the call with CancelledError and cancels the Python task", async () => {
     const controller = new AbortController();
     const call = bridge.execute("sleep", { seconds: 10, probe: "a1" }, { session: "c", signal: controller.signal });
-    await waitForAsync(async () => (await bridge.execute("cancellation_probe", { probe: "a1" }, { session: "c" })) === "running", 5_000, "the sleep to start in Python");
+    await waitForAsync(
+      async () => (await bridge.execute("cancellation_probe", { probe: "a1" }, { session: "c" })) === "running",
+      5_000,
+      "the sleep to start in Python",
+    );
     assert.equal(await bridge.execute("cancellation_probe", { probe: "a1" }, { session: "c" }), "running");
     controller.abort();
     await assert.rejects(call, CancelledError);
@@ -167,7 +184,10 @@ describe("deadlines and cancellation", () => {
     bridge.on("worker", listener);
     const victim = await bridge.execute<{ pid: number }>("worker_info", {}, { session: "stubborn" });
     const bystander = bridge.execute("sleep", { seconds: 5 }, { session: "stubborn" });
-    await assert.rejects(bridge.execute("ignore_cancel", { seconds: 30 }, { session: "stubborn", timeoutMs: 100 }), TimeoutError);
+    await assert.rejects(
+      bridge.execute("ignore_cancel", { seconds: 30 }, { session: "stubborn", timeoutMs: 100 }),
+      TimeoutError,
+    );
     await assert.rejects(bystander, WorkerCrashedError, "calls sharing the killed worker learn why");
     await waitFor(() => events.some((e) => e.type === "killed"), 2_000, "the kill");
     assert.match(events.find((e) => e.type === "killed")!.detail, /ignored cancellation/);

@@ -32,7 +32,10 @@ test("FrameReader returns every body whatever the chunk boundaries, headers spli
           out.push(...reader.push(Buffer.from(stream.subarray(pos, pos + n))).map((b) => Buffer.from(b as Buffer)));
           pos += n;
         }
-        assert.deepEqual(out.map((b) => [...b]), bodies.map((b) => [...b]));
+        assert.deepEqual(
+          out.map((b) => [...b]),
+          bodies.map((b) => [...b]),
+        );
       },
     ),
     { numRuns: 300 },
@@ -43,7 +46,10 @@ test("FrameReader hands out views that stay valid after later pushes", () => {
   const reader = new FrameReader(1024);
   const first = reader.push(Buffer.concat([framed(Buffer.from("one")), framed(Buffer.from("two")).subarray(0, 5)]));
   const second = reader.push(framed(Buffer.from("two")).subarray(5));
-  assert.deepEqual([...first, ...second].map((b) => b.toString()), ["one", "two"]);
+  assert.deepEqual(
+    [...first, ...second].map((b) => b.toString()),
+    ["one", "two"],
+  );
   assert.deepEqual(reader.push(Buffer.alloc(0)), []);
 });
 
@@ -52,16 +58,27 @@ test("FrameReader refuses a header announcing more than the limit, even split ac
   header.writeUInt32LE(2048, 0);
   const reader = new FrameReader(1024);
   assert.deepEqual(reader.push(header.subarray(0, 2)), []);
-  assert.throws(() => reader.push(header.subarray(2)), (err: unknown) => err instanceof FrameTooLargeError && err.size === 2048 && err.limit === 1024);
+  assert.throws(
+    () => reader.push(header.subarray(2)),
+    (err: unknown) => err instanceof FrameTooLargeError && err.size === 2048 && err.limit === 1024,
+  );
 });
 
 test("readResultFrame takes exactly the successful results and leaves everything else to the generic decoder", () => {
   const value = fc.record({ json: fc.string({ unit: "binary", maxLength: 60 }) }).map((v) => create(ValueSchema, v));
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 0xffffffff }), value, (callId, v) => {
-      const frame = create(WorkerFrameSchema, { kind: { case: "result", value: create(ExecuteResponseSchema, { callId, outcome: { case: "result", value: v } }) } });
+      const frame = create(WorkerFrameSchema, {
+        kind: {
+          case: "result",
+          value: create(ExecuteResponseSchema, { callId, outcome: { case: "result", value: v } }),
+        },
+      });
       let got: [number, Value] | undefined;
-      assert.equal(readResultFrame(Buffer.from(toBinary(WorkerFrameSchema, frame)), (id, val) => (got = [id, val])), true);
+      assert.equal(
+        readResultFrame(Buffer.from(toBinary(WorkerFrameSchema, frame)), (id, val) => (got = [id, val])),
+        true,
+      );
       assert.equal(got?.[0], callId);
       assert.equal(got?.[1].json, v.json);
       assert.deepEqual(got?.[1].attachments, []);
@@ -69,12 +86,28 @@ test("readResultFrame takes exactly the successful results and leaves everything
     { numRuns: 300 },
   );
   const others = [
-    create(WorkerFrameSchema, { kind: { case: "result", value: create(ExecuteResponseSchema, { callId: 3, outcome: { case: "error", value: create(ErrorDetailSchema, { message: "x" }) } }) } }),
-    create(WorkerFrameSchema, { kind: { case: "streamItem", value: create(StreamItemSchema, { callId: 3, kind: { case: "end", value: true } }) } }),
+    create(WorkerFrameSchema, {
+      kind: {
+        case: "result",
+        value: create(ExecuteResponseSchema, {
+          callId: 3,
+          outcome: { case: "error", value: create(ErrorDetailSchema, { message: "x" }) },
+        }),
+      },
+    }),
+    create(WorkerFrameSchema, {
+      kind: { case: "streamItem", value: create(StreamItemSchema, { callId: 3, kind: { case: "end", value: true } }) },
+    }),
     create(WorkerFrameSchema, { kind: { case: "result", value: create(ExecuteResponseSchema, { callId: 3 }) } }),
   ];
   for (const frame of others) {
-    assert.equal(readResultFrame(Buffer.from(toBinary(WorkerFrameSchema, frame)), () => assert.fail("not a plain result")), false);
+    assert.equal(
+      readResultFrame(Buffer.from(toBinary(WorkerFrameSchema, frame)), () => assert.fail("not a plain result")),
+      false,
+    );
   }
-  assert.equal(readResultFrame(Buffer.from([0x1a, 0x10, 0x08]), () => assert.fail("truncated")), false);
+  assert.equal(
+    readResultFrame(Buffer.from([0x1a, 0x10, 0x08]), () => assert.fail("truncated")),
+    false,
+  );
 });

@@ -21,7 +21,13 @@ describe("fuzzing the host's surfaces", () => {
 
   test(`${CASES} hostile bridge-service calls: no crash, every refusal typed and bounded, nothing stored from a refusal`, async () => {
     const report = await fuzzBridgeService(
-      { address: bridge.address!, token: bridge.secret, revision: () => bridge.store.currentRevision, sessions: FUZZ_SESSIONS, variables: FUZZ_VARIABLES },
+      {
+        address: bridge.address!,
+        token: bridge.secret,
+        revision: () => bridge.store.currentRevision,
+        sessions: FUZZ_SESSIONS,
+        variables: FUZZ_VARIABLES,
+      },
       { cases: CASES, seed: SEED, prepare: () => prepareFuzzSessions(bridge) },
     );
     assert.equal(report.cases, CASES);

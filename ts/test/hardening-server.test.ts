@@ -4,7 +4,20 @@
 // exports and imports that do not block other clients, bounded YAML warnings.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,14 +47,21 @@ interface Served {
 function serve(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Served {
   const env = { ...process.env, ...options.env };
   delete env.DSPY_BRIDGE_TOKEN;
-  const child = spawn(process.execPath, [CLI, "serve", "--workers", "1", ...args], { cwd: options.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "serve", "--workers", "1", ...args], {
+    cwd: options.cwd,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const ready = new Promise<{ event: string; address: string; pid: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line after 30 s; stdout: ${stdout}; stderr: ${stderr}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`no ready line after 30 s; stdout: ${stdout}; stderr: ${stderr}`)),
+      30_000,
+    );
     child.stdout!.on("data", () => {
       const line = stdout.split("\n")[0]!;
       if (stdout.includes("\n")) {
@@ -99,7 +119,14 @@ describe("E: --token-file", () => {
     writeFileSync(target, "", { mode: 0o644 });
     symlinkSync(target, join(dir, "link"));
     try {
-      const viaLink = serve(["--listen", `unix:${join(dir, "b.sock")}`, "--preload", "", "--token-file", join(dir, "link")]);
+      const viaLink = serve([
+        "--listen",
+        `unix:${join(dir, "b.sock")}`,
+        "--preload",
+        "",
+        "--token-file",
+        join(dir, "link"),
+      ]);
       assert.equal(await exitCode(viaLink), 1);
       assert.match(viaLink.output().stderr, /symbolic link/);
       assert.equal(readFileSync(target, "utf8"), "");
@@ -120,27 +147,51 @@ describe("E: --token-file", () => {
 
 describe("N: unauthenticated calls", () => {
   /** A unary call to `path` with raw bytes; resolves with the status code. */
-  function callRaw(address: string, path: string, token: string | undefined): Promise<{ code: number; details: string }> {
+  function callRaw(
+    address: string,
+    path: string,
+    token: string | undefined,
+  ): Promise<{ code: number; details: string }> {
     const client = new Client(address, credentials.createInsecure());
     const metadata = new Metadata();
     if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
     return new Promise((resolve) => {
-      client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), metadata, (err: ServiceError | null) => {
-        client.close();
-        resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: "" });
-      });
+      client.makeUnaryRequest(
+        path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.alloc(0),
+        metadata,
+        (err: ServiceError | null) => {
+          client.close();
+          resolve(err ? { code: err.code, details: err.details } : { code: status.OK, details: "" });
+        },
+      );
     });
   }
 
   test("any method, known or not, answers UNAUTHENTICATED without the token; UNIMPLEMENTED only with it", async () => {
     const dir = tempDir();
     const refused: string[] = [];
-    const server = await BridgeServer.start({ listen: `unix:${join(dir, "b.sock")}`, token: "s3cret", handlers: {}, onLog: (l) => refused.push(l) });
+    const server = await BridgeServer.start({
+      listen: `unix:${join(dir, "b.sock")}`,
+      token: "s3cret",
+      handlers: {},
+      onLog: (l) => refused.push(l),
+    });
     try {
       const address = `unix:${join(dir, "b.sock")}`;
-      for (const path of ["/dspy_bridge.v1.BridgeService/NoSuchMethod", "/some.Other/Service", "/dspy_bridge.v1.BridgeService/Ping"]) {
+      for (const path of [
+        "/dspy_bridge.v1.BridgeService/NoSuchMethod",
+        "/some.Other/Service",
+        "/dspy_bridge.v1.BridgeService/Ping",
+      ]) {
         assert.equal((await callRaw(address, path, undefined)).code, status.UNAUTHENTICATED, `${path} without a token`);
-        assert.equal((await callRaw(address, path, "wrong")).code, status.UNAUTHENTICATED, `${path} with a wrong token`);
+        assert.equal(
+          (await callRaw(address, path, "wrong")).code,
+          status.UNAUTHENTICATED,
+          `${path} with a wrong token`,
+        );
         assert.equal((await callRaw(address, path, "s3cret")).code, status.UNIMPLEMENTED, `${path} with the token`);
       }
       assert.ok(refused.some((l) => l.includes("/some.Other/Service")));
@@ -154,7 +205,11 @@ describe("N: unauthenticated calls", () => {
 describe("G: restart after kill -9", () => {
   /** A process listening on `path`, killed with SIGKILL: the socket file stays, nobody answers. Returns its pid. */
   async function killedListener(path: string): Promise<number> {
-    const child = spawn(process.execPath, ["-e", `require("node:net").createServer().listen(${JSON.stringify(path)}, () => console.log("up"))`], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(
+      process.execPath,
+      ["-e", `require("node:net").createServer().listen(${JSON.stringify(path)}, () => console.log("up"))`],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     await new Promise((r) => child.stdout!.once("data", r));
     const exited = new Promise((r) => child.on("exit", r));
     child.kill("SIGKILL");
@@ -208,7 +263,14 @@ describe("G: restart after kill -9", () => {
   });
 
   test("the private temp folder of a dead host is removed at the next start; a live host's is kept", async () => {
-    const listen = () => HostListener.listen({ token: "t", maxFrameBytes: 1 << 20, helloTimeoutMs: 1_000, onHello: () => {}, onRejected: () => {} });
+    const listen = () =>
+      HostListener.listen({
+        token: "t",
+        maxFrameBytes: 1 << 20,
+        helloTimeoutMs: 1_000,
+        onHello: () => {},
+        onRejected: () => {},
+      });
     const live = await listen();
     assert.match(readFileSync(join(live.dir, "pid"), "utf8"), new RegExp(`^dspy-bridge-host ${process.pid} `));
     // A host killed with -9 leaves its folder, its pid file and its socket behind.
@@ -250,7 +312,9 @@ describe("O: private sockets", () => {
     const open = join(dir, "open");
     mkdirSync(open);
     chmodSync(open, 0o755);
-    const probe = spawn(process.execPath, [join(repoRoot, "ts/test/fixtures/umask-probe.mjs"), deep, open], { stdio: ["ignore", "pipe", "pipe"] });
+    const probe = spawn(process.execPath, [join(repoRoot, "ts/test/fixtures/umask-probe.mjs"), deep, open], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     probe.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     probe.stderr!.on("data", (d: Buffer) => (out += d.toString()));
@@ -263,8 +327,12 @@ describe("O: private sockets", () => {
         deepParent: number;
       };
       assert.equal(seen.exposures.length, 2, out);
-      for (const e of seen.exposures) assert.equal(e.exposed, 0, `${e.path} was bound ${e.mode.toString(8)} where others could reach it`);
-      assert.deepEqual(seen.final.map((f) => f.mode), [0o600, 0o600]);
+      for (const e of seen.exposures)
+        assert.equal(e.exposed, 0, `${e.path} was bound ${e.mode.toString(8)} where others could reach it`);
+      assert.deepEqual(
+        seen.final.map((f) => f.mode),
+        [0o600, 0o600],
+      );
       assert.equal(seen.final[0]!.folder, 0o700, "the folder we created for the socket is private");
       assert.equal(seen.deepParent, 0o700, "so are the folders above it that we created");
       assert.equal(seen.final[1]!.folder, 0o755, "the user's own folder is left as it was");
@@ -279,11 +347,19 @@ describe("O: private sockets", () => {
     mkdirSync(shared);
     chmodSync(shared, 0o777);
     const lines: string[] = [];
-    const server = await BridgeServer.start({ listen: `unix:${join(shared, "b.sock")}`, token: "t", handlers: {}, onLog: (l) => lines.push(l) });
+    const server = await BridgeServer.start({
+      listen: `unix:${join(shared, "b.sock")}`,
+      token: "t",
+      handlers: {},
+      onLog: (l) => lines.push(l),
+    });
     try {
       assert.equal(statSync(shared).mode & 0o777, 0o777);
       assert.equal(statSync(join(shared, "b.sock")).mode & 0o777, 0o600);
-      assert.ok(lines.some((l) => /writable by other users/.test(l)), lines.join("\n"));
+      assert.ok(
+        lines.some((l) => /writable by other users/.test(l)),
+        lines.join("\n"),
+      );
     } finally {
       await server.close();
       assert.equal(existsSync(join(shared, "b.sock")), false, "close removes the socket");
@@ -294,22 +370,41 @@ describe("O: private sockets", () => {
 
 describe("F: the host's working directory", () => {
   /** Runs the cwd-import-host fixture in `cwd`; its JSON line, or the failure with its output. */
-  function hostIn(cwd: string, options: Record<string, unknown>): Promise<{ register?: string; pid?: number; error?: string }> {
-    const child = spawn(process.execPath, [join(repoRoot, "ts/test/fixtures/cwd-import-host.mjs"), JSON.stringify(options)], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  function hostIn(
+    cwd: string,
+    options: Record<string, unknown>,
+  ): Promise<{ register?: string; pid?: number; error?: string }> {
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, "ts/test/fixtures/cwd-import-host.mjs"), JSON.stringify(options)],
+      { cwd, stdio: ["ignore", "pipe", "pipe"] },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
     return new Promise((resolve) =>
-      child.on("exit", (code) => resolve(code === 0 ? (JSON.parse(stdout.trim().split("\n").at(-1)!) as { register?: string }) : { error: `exit ${code}: ${stdout}${stderr}` })),
+      child.on("exit", (code) =>
+        resolve(
+          code === 0
+            ? (JSON.parse(stdout.trim().split("\n").at(-1)!) as { register?: string })
+            : { error: `exit ${code}: ${stdout}${stderr}` },
+        ),
+      ),
     );
   }
 
   test("a dspy.py or an optimizer's module planted in the host's working directory is never imported by the workers", async () => {
     const cwd = tempDir();
     const marks = tempDir();
-    writeFileSync(join(cwd, "dspy.py"), `open(${JSON.stringify(join(marks, "dspy"))}, "w").write("planted dspy.py ran")\n`);
-    writeFileSync(join(cwd, "json.py"), `open(${JSON.stringify(join(marks, "json"))}, "w").write("planted json.py ran")\n`);
+    writeFileSync(
+      join(cwd, "dspy.py"),
+      `open(${JSON.stringify(join(marks, "dspy"))}, "w").write("planted dspy.py ran")\n`,
+    );
+    writeFileSync(
+      join(cwd, "json.py"),
+      `open(${JSON.stringify(join(marks, "json"))}, "w").write("planted json.py ran")\n`,
+    );
     writeFileSync(
       join(cwd, "planted_opt.py"),
       `open(${JSON.stringify(join(marks, "opt"))}, "w").write("planted optimizer ran")\nclass Planted:\n    def __init__(self, space): pass\n    def ask(self): return None\n    def tell(self, values, score): pass\n`,
@@ -385,7 +480,10 @@ describe("K: sessions at scale", () => {
 
 describe("L: exports and imports do not block the host", () => {
   /** Runs `work` while reading a variable every 5 ms; the longest and the median wait of those reads (beyond their 5 ms). */
-  async function readsDuring(store: Store, work: Promise<unknown>): Promise<{ max: number; median: number; reads: number; ms: number }> {
+  async function readsDuring(
+    store: Store,
+    work: Promise<unknown>,
+  ): Promise<{ max: number; median: number; reads: number; ms: number }> {
     const start = performance.now();
     let finished = false;
     void work.finally(() => (finished = true)).catch(() => {});
@@ -398,7 +496,12 @@ describe("L: exports and imports do not block the host", () => {
     }
     await work;
     waits.sort((a, b) => a - b);
-    return { max: waits.at(-1) ?? 0, median: waits[waits.length >> 1] ?? 0, reads: waits.length, ms: performance.now() - start };
+    return {
+      max: waits.at(-1) ?? 0,
+      median: waits[waits.length >> 1] ?? 0,
+      reads: waits.length,
+      ms: performance.now() - start,
+    };
   }
 
   test("during a 5,000-variable YAML export and import, another client's read answers within ~100 ms; progress is reported", async () => {
@@ -421,12 +524,17 @@ describe("L: exports and imports do not block the host", () => {
       let exported: Buffer | undefined;
       const onExport = await readsDuring(
         store,
-        exportVariables(store, "big", { format: "yaml", onProgress: (p) => phases.push(p.phase) }).then((r) => (exported = r.data)),
+        exportVariables(store, "big", { format: "yaml", onProgress: (p) => phases.push(p.phase) }).then(
+          (r) => (exported = r.data),
+        ),
       );
       assert.ok(onExport.reads > 5, `only ${onExport.reads} reads got in during the export`);
       assert.ok(onExport.median < 100, `reads waited ${onExport.median.toFixed(0)} ms (median) during the export`);
       // A blocked host makes a read wait for the whole export; a busy shared machine may pause any process now and then.
-      assert.ok(onExport.max < Math.max(500, onExport.ms / 4), `a read waited ${onExport.max.toFixed(0)} ms during an export of ${onExport.ms.toFixed(0)} ms`);
+      assert.ok(
+        onExport.max < Math.max(500, onExport.ms / 4),
+        `a read waited ${onExport.max.toFixed(0)} ms during an export of ${onExport.ms.toFixed(0)} ms`,
+      );
       assert.ok(phases.includes("read") && phases.includes("encode"), phases.join(","));
       let summary: ImportSummary | undefined;
       const onImport = await readsDuring(
@@ -435,14 +543,21 @@ describe("L: exports and imports do not block the host", () => {
       );
       assert.deepEqual([summary!.imported, summary!.errors, summary!.warningCount], [5_000, 0, 0]);
       assert.ok(onImport.median < 100, `reads waited ${onImport.median.toFixed(0)} ms (median) during the import`);
-      assert.ok(onImport.max < Math.max(500, onImport.ms / 4), `a read waited ${onImport.max.toFixed(0)} ms during an import of ${onImport.ms.toFixed(0)} ms`);
+      assert.ok(
+        onImport.max < Math.max(500, onImport.ms / 4),
+        `a read waited ${onImport.max.toFixed(0)} ms during an import of ${onImport.ms.toFixed(0)} ms`,
+      );
       // What the worker thread parsed is what the export wrote.
       const real = await importVariables(store, "copy", exported!, { format: "yaml" });
       assert.equal(real.imported, 5_000);
       assert.deepEqual((await store.get("copy", "v2")).value, (await store.get("big", "v2")).value);
       const json = await exportVariables(store, "big", { format: "json" });
       const doc = JSON.parse(json.data.toString("utf8")) as { variables: unknown[] };
-      assert.equal(json.data.toString("utf8"), JSON.stringify(doc, null, 2), "the JSON written a variable at a time is the usual JSON.stringify text");
+      assert.equal(
+        json.data.toString("utf8"),
+        JSON.stringify(doc, null, 2),
+        "the JSON written a variable at a time is the usual JSON.stringify text",
+      );
       assert.equal(doc.variables.length, 5_000);
     } finally {
       await store.close();
@@ -465,7 +580,12 @@ describe("L: imports parsed off the host's thread keep the JSON guards", () => {
           return true;
         });
       }
-      const ok = await importVariables(store, "deep", Buffer.from(`{"format":"dspy-bridge/variables","version":1,"variables":[],"pad":"${"p".repeat(2 << 20)}"}`), { format: "json" });
+      const ok = await importVariables(
+        store,
+        "deep",
+        Buffer.from(`{"format":"dspy-bridge/variables","version":1,"variables":[],"pad":"${"p".repeat(2 << 20)}"}`),
+        { format: "json" },
+      );
       assert.equal(ok.errors, 0);
       // Malformed YAML parsed in the worker is the same typed error as a small one parsed here.
       const badYaml = `format: dspy-bridge/variables\nversion: 1\npad: "${"p".repeat(64 << 10)}"\nvariables: [unclosed\n`;
@@ -483,7 +603,9 @@ describe("L: imports parsed off the host's thread keep the JSON guards", () => {
 
 describe("M: YAML warnings", () => {
   test("an import with 20,000 unknown tags prints nothing; the warnings come back bounded, without the document's text", async () => {
-    const entries = Array.from({ length: 20_000 }, (_, i) => `      k${i}: !secret_tag_${i} "document text ${i}"`).join("\n");
+    const entries = Array.from({ length: 20_000 }, (_, i) => `      k${i}: !secret_tag_${i} "document text ${i}"`).join(
+      "\n",
+    );
     const yaml = `format: dspy-bridge/variables\nversion: 1\nvariables:\n  - name: tagged\n    type: string\n    value: {json: '"hello"'}\n    metadata:\n${entries}\n`;
     const dir = tempDir();
     writeFileSync(join(dir, "tags.yaml"), yaml);

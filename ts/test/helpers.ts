@@ -26,7 +26,11 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, what:
 }
 
 /** Like waitFor, for a condition that must ask something asynchronously (a call, a list). */
-export async function waitForAsync(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+export async function waitForAsync(
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
   const start = performance.now();
   while (!(await condition())) {
     if (performance.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

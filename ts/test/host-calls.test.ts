@@ -12,7 +12,14 @@ import { fixturesDir, quietLogs, repoRoot } from "./helpers.js";
 
 /** One worker serving the fixture's host-call commands. */
 const hostCallPool = (options: BridgeOptions = {}) =>
-  Bridge.start({ workers: 1, modules: ["py_host_calls"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs, ...options });
+  Bridge.start({
+    workers: 1,
+    modules: ["py_host_calls"],
+    pythonPath: [fixturesDir],
+    healthIntervalMs: 0,
+    ...quietLogs,
+    ...options,
+  });
 
 /** Every bridge-service call and stream the pool's workers have made on their connections. */
 const hostCallsOf = (bridge: Bridge) => bridge.stats().workers.reduce((n, w) => n + w.hostCalls, 0);
@@ -31,12 +38,22 @@ describe("host calls on the worker's connection", () => {
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
     await bridge.execute("route_read", { name: "temperature" }, { session: s.id }); // connects (over gRPC)
     const before = hostCalls();
-    const read = await bridge.execute<{ on_connection: boolean; value: number; p50_us: number }>("route_read", { name: "temperature", reads: 50 }, { session: s.id });
+    const read = await bridge.execute<{ on_connection: boolean; value: number; p50_us: number }>(
+      "route_read",
+      { name: "temperature", reads: 50 },
+      { session: s.id },
+    );
     assert.equal(read.on_connection, true);
-    assert.ok(hostCalls() - before >= 50, `the host served the 50 reads on the worker's connection (${hostCalls() - before})`);
+    assert.ok(
+      hostCalls() - before >= 50,
+      `the host served the 50 reads on the worker's connection (${hostCalls() - before})`,
+    );
     assert.equal(read.value, 0.7);
     await s.variables.set("temperature", 1.1);
-    assert.equal((await bridge.execute<{ value: number }>("route_read", { name: "temperature" }, { session: s.id })).value, 1.1);
+    assert.equal(
+      (await bridge.execute<{ value: number }>("route_read", { name: "temperature" }, { session: s.id })).value,
+      1.1,
+    );
     assert.equal(await bridge.execute("route_write", { name: "temperature", value: 0.3 }, { session: s.id }), 0.3);
     assert.equal(await s.variables.get("temperature"), 0.3, "the worker's write is the store's");
   });
@@ -45,7 +62,11 @@ describe("host calls on the worker's connection", () => {
     const s = await bridge.sessions.create({ id: "hc-thread" });
     await s.variables.define("n", "integer", 5);
     const before = hostCalls();
-    const read = await bridge.execute<{ on_connection: boolean; value: number }>("route_read_in_thread", { name: "n", session_id: s.id }, { session: s.id });
+    const read = await bridge.execute<{ on_connection: boolean; value: number }>(
+      "route_read_in_thread",
+      { name: "n", session_id: s.id },
+      { session: s.id },
+    );
     assert.deepEqual(read, { on_connection: false, value: 5 });
     assert.equal(hostCalls(), before, "nothing came over the worker's connection");
   });
@@ -54,7 +75,12 @@ describe("host calls on the worker's connection", () => {
     const s = await bridge.sessions.create({ id: "hc-identity" });
     await s.variables.define("x", "integer", 1);
     const out = await bridge.execute<Record<string, unknown>>("route_identity", {}, { session: s.id });
-    assert.deepEqual(out, { wrong_token: "AuthenticationError", own_route: true, closed_route: false, closed_call: "BridgeClosedError" });
+    assert.deepEqual(out, {
+      wrong_token: "AuthenticationError",
+      own_route: true,
+      closed_route: false,
+      closed_call: "BridgeClosedError",
+    });
   });
 
   test("typed errors come back typed; unknown and malformed calls get clear errors", async () => {
@@ -69,7 +95,11 @@ describe("host calls on the worker's connection", () => {
     assert.match(errors.malformed!, /^InvalidArgumentError: a malformed GetVariables request/);
     assert.equal(errors.ping, "no error", "a well-formed raw call is served");
     assert.equal(await s.variables.get("temperature"), 0.7, "nothing was half-written");
-    assert.equal((await bridge.execute<{ value: number }>("route_read", { name: "temperature" }, { session: s.id })).value, 0.7, "the worker still serves");
+    assert.equal(
+      (await bridge.execute<{ value: number }>("route_read", { name: "temperature" }, { session: s.id })).value,
+      0.7,
+      "the worker still serves",
+    );
   });
 
   test("TypeScript tools: a result, a timeout and a cancellation, each reaching the tool", async () => {
@@ -80,19 +110,33 @@ describe("host calls on the worker's connection", () => {
     bridge.tools.register("hc_slow", async (_args, ctx) => {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 5_000);
-        ctx.signal.addEventListener("abort", () => (clearTimeout(timer), aborted.push(String(ctx.signal.reason?.message ?? ctx.signal.reason)), resolve()));
+        ctx.signal.addEventListener(
+          "abort",
+          () => (clearTimeout(timer), aborted.push(String(ctx.signal.reason?.message ?? ctx.signal.reason)), resolve()),
+        );
       });
       return "finished";
     });
     const s = await bridge.sessions.create({ id: "hc-tools" });
     await bridge.execute("route_tool", { name: "hc_add", args: { a: 1, b: 1 } }, { session: s.id }); // the tool client connects
     const before = hostCalls();
-    assert.deepEqual(await bridge.execute("route_tool", { name: "hc_add", args: { a: 2, b: 3 } }, { session: s.id }), { on_connection: true, result: 5 });
+    assert.deepEqual(await bridge.execute("route_tool", { name: "hc_add", args: { a: 2, b: 3 } }, { session: s.id }), {
+      on_connection: true,
+      result: 5,
+    });
     assert.equal(hostCalls() - before, 1, "the tool call came over the worker's connection");
-    const timedOut = await bridge.execute<{ error: string; in_flight: number }>("route_tool", { name: "hc_slow", args: {}, timeout: 0.2 }, { session: s.id });
+    const timedOut = await bridge.execute<{ error: string; in_flight: number }>(
+      "route_tool",
+      { name: "hc_slow", args: {}, timeout: 0.2 },
+      { session: s.id },
+    );
     assert.equal(timedOut.error, "BridgeTimeoutError");
     assert.equal(timedOut.in_flight, 0);
-    const cancelled = await bridge.execute<{ cancelled: boolean; in_flight: number }>("route_tool", { name: "hc_slow", args: {}, cancel_after: 0.2 }, { session: s.id });
+    const cancelled = await bridge.execute<{ cancelled: boolean; in_flight: number }>(
+      "route_tool",
+      { name: "hc_slow", args: {}, cancel_after: 0.2 },
+      { session: s.id },
+    );
     assert.equal(cancelled.cancelled, true);
     assert.equal(cancelled.in_flight, 0);
     for (let i = 0; i < 50 && aborted.length < 2; i++) await sleep(20);
@@ -128,7 +172,11 @@ describe("host calls without the bridge service", () => {
     try {
       const out = await bridge.execute<Record<string, string>>("route_raw_calls");
       for (const key of ["unknown_method", "malformed", "ping"]) {
-        assert.match(out[key]!, /^FailedPreconditionError: the bridge service is disabled \(option bridgeService: false\)/, key);
+        assert.match(
+          out[key]!,
+          /^FailedPreconditionError: the bridge service is disabled \(option bridgeService: false\)/,
+          key,
+        );
       }
       assert.deepEqual(await bridge.execute("ping"), { ok: true }, "the worker serves on");
     } finally {
@@ -147,12 +195,21 @@ describe("host calls and the message limit", () => {
       await s.variables.define("small", "string", "ok");
       await assert.rejects(bridge.execute("route_read", { name: "big" }, { session: s.id }), (err: unknown) => {
         assert.ok(err instanceof PayloadTooLargeError, String(err));
-        assert.match((err as Error).message, /GetVariables response is \d+ bytes, over the message limit of 4096 bytes/);
+        assert.match(
+          (err as Error).message,
+          /GetVariables response is \d+ bytes, over the message limit of 4096 bytes/,
+        );
         return true;
       });
-      await assert.rejects(bridge.execute("route_write", { name: "small", value: "y", repeat: 6000 }, { session: s.id }), PayloadTooLargeError);
+      await assert.rejects(
+        bridge.execute("route_write", { name: "small", value: "y", repeat: 6000 }, { session: s.id }),
+        PayloadTooLargeError,
+      );
       assert.equal(await s.variables.get("small"), "ok", "the refused write changed nothing");
-      assert.equal((await bridge.execute<{ value: string }>("route_read", { name: "small" }, { session: s.id })).value, "ok");
+      assert.equal(
+        (await bridge.execute<{ value: string }>("route_read", { name: "small" }, { session: s.id })).value,
+        "ok",
+      );
       assert.equal(bridge.stats().workers[0]!.pid, pid, "the same worker, never replaced");
     } finally {
       await bridge.close();
@@ -181,9 +238,16 @@ describe("host calls and the message limit", () => {
         { streaming: true },
       );
       const s = await bridge.sessions.create({ id: "hs-limit" });
-      const out = await bridge.execute<{ items: string[]; error: string }>("route_stream_tool", { name: "hs_big", args: {} }, { session: s.id });
+      const out = await bridge.execute<{ items: string[]; error: string }>(
+        "route_stream_tool",
+        { name: "hs_big", args: {} },
+        { session: s.id },
+      );
       assert.deepEqual(out.items, ["small"]);
-      assert.match(out.error, /^PayloadTooLargeError: a StreamTool response is \d+ bytes, over the message limit of 4096 bytes/);
+      assert.match(
+        out.error,
+        /^PayloadTooLargeError: a StreamTool response is \d+ bytes, over the message limit of 4096 bytes/,
+      );
       assert.ok(sentBig);
       for (let i = 0; i < 50 && !closed; i++) await sleep(10);
       assert.ok(closed, "the tool's generator was closed (its finally ran), not left hanging");
@@ -208,7 +272,11 @@ describe("host streams on the worker's connection", () => {
     const s = await bridge.sessions.create({ id: "hs-watch" });
     await s.variables.define("temperature", "float", 0.7);
     const before = hostCalls();
-    const watching = bridge.execute<Record<string, unknown>>("route_watch", { name: "temperature", updates: 2 }, { session: s.id });
+    const watching = bridge.execute<Record<string, unknown>>(
+      "route_watch",
+      { name: "temperature", updates: 2 },
+      { session: s.id },
+    );
     // The command opens its watch after connecting; set once the host serves both streams.
     for (let i = 0; i < 200 && hostCalls() - before < 3; i++) await sleep(10);
     await s.variables.set("temperature", 1.1);
@@ -220,7 +288,10 @@ describe("host streams on the worker's connection", () => {
     assert.equal(out.streams_before, 1, "the session's cache watch is a stream on the connection");
     assert.equal(out.streams_watching, 2, "and so is the variable watch");
     assert.equal(out.cache_watch_alive, true);
-    assert.ok(hostCalls() - before >= 3, `GetSession, the cache watch and the variable watch came over the connection (${hostCalls() - before})`);
+    assert.ok(
+      hostCalls() - before >= 3,
+      `GetSession, the cache watch and the variable watch came over the connection (${hostCalls() - before})`,
+    );
   });
 
   test("a streaming TypeScript tool: every item, in order, over the connection", async () => {
@@ -234,20 +305,31 @@ describe("host streams on the worker's connection", () => {
     const s = await bridge.sessions.create({ id: "hs-tool" });
     await bridge.execute("route_stream_tool", { name: "hs_count", args: { n: 1 } }, { session: s.id }); // the tool client connects
     const before = hostCalls();
-    const out = await bridge.execute<{ on_connection: boolean; items: { i: number }[]; unary_in_flight: number; streams_left: number }>(
-      "route_stream_tool",
-      { name: "hs_count", args: { n: 500 } },
-      { session: s.id },
-    );
+    const out = await bridge.execute<{
+      on_connection: boolean;
+      items: { i: number }[];
+      unary_in_flight: number;
+      streams_left: number;
+    }>("route_stream_tool", { name: "hs_count", args: { n: 500 } }, { session: s.id });
     assert.equal(out.on_connection, true);
-    assert.deepEqual(out.items, Array.from({ length: 500 }, (_, i) => ({ i })));
+    assert.deepEqual(
+      out.items,
+      Array.from({ length: 500 }, (_, i) => ({ i })),
+    );
     assert.equal(hostCalls() - before, 1, "one StreamTool host call carried them");
     assert.equal(out.streams_left, 0, "the finished stream is gone from the worker's table");
     // The same through the session's SessionContext.tools.
     await bridge.execute("route_read", { name: "nothing" }, { session: s.id }).catch(() => {}); // the worker's context connects
     const viaSessionBefore = hostCalls();
-    const viaSession = await bridge.execute<{ items: { i: number }[] }>("route_stream_tool", { name: "hs_count", args: { n: 5 }, via_session: true }, { session: s.id });
-    assert.deepEqual(viaSession.items, Array.from({ length: 5 }, (_, i) => ({ i })));
+    const viaSession = await bridge.execute<{ items: { i: number }[] }>(
+      "route_stream_tool",
+      { name: "hs_count", args: { n: 5 }, via_session: true },
+      { session: s.id },
+    );
+    assert.deepEqual(
+      viaSession.items,
+      Array.from({ length: 5 }, (_, i) => ({ i })),
+    );
     assert.equal(hostCalls() - viaSessionBefore, 1, "session.tools.stream took the connection too");
   });
 
@@ -266,12 +348,19 @@ describe("host streams on the worker's connection", () => {
       { streaming: true },
     );
     const s = await bridge.sessions.create({ id: "hs-slow" });
-    const out = await bridge.execute<{ items: number[]; streams_left: number }>("route_stream_tool", { name: "hs_firehose", args: {}, take: 10, pause: 0.02 }, { session: s.id });
+    const out = await bridge.execute<{ items: number[]; streams_left: number }>(
+      "route_stream_tool",
+      { name: "hs_firehose", args: {}, take: 10, pause: 0.02 },
+      { session: s.id },
+    );
     assert.deepEqual(out.items, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     for (let i = 0; i < 50 && !aborted; i++) await sleep(20);
     assert.ok(aborted, "breaking out of the loop cancelled the TypeScript tool");
     // The window is 64 responses; the tool is let go half a window at a time as the consumer takes them.
-    assert.ok(produced <= 64 + 10 + 2, `the tool waited for the consumer instead of running ahead (${produced} produced)`);
+    assert.ok(
+      produced <= 64 + 10 + 2,
+      `the tool waited for the consumer instead of running ahead (${produced} produced)`,
+    );
     assert.equal(out.streams_left, 0, "the stream left early is gone from the worker's table");
   });
 
@@ -285,12 +374,22 @@ describe("host streams on the worker's connection", () => {
       { streaming: true },
     );
     const s = await bridge.sessions.create({ id: "hs-errors" });
-    const out = await bridge.execute<{ items: number[]; error: string }>("route_stream_tool", { name: "hs_fails", args: {} }, { session: s.id });
+    const out = await bridge.execute<{ items: number[]; error: string }>(
+      "route_stream_tool",
+      { name: "hs_fails", args: {} },
+      { session: s.id },
+    );
     assert.deepEqual(out.items, [1]);
     assert.match(out.error, /the tool broke/);
     const mismatch = await bridge.execute<Record<string, string>>("route_stream_mismatch", {}, { session: s.id });
-    assert.match(mismatch.unary_as_stream!, /^InvalidArgumentError: 'GetSession' is a unary RPC: send it without stream/);
-    assert.match(mismatch.stream_as_unary!, /^InvalidArgumentError: 'Watch' streams its responses: send it with stream set/);
+    assert.match(
+      mismatch.unary_as_stream!,
+      /^InvalidArgumentError: 'GetSession' is a unary RPC: send it without stream/,
+    );
+    assert.match(
+      mismatch.stream_as_unary!,
+      /^InvalidArgumentError: 'Watch' streams its responses: send it with stream set/,
+    );
     assert.deepEqual(await bridge.execute("ping"), { ok: true }, "the worker serves on");
   });
 
@@ -325,7 +424,11 @@ describe("host streams on the worker's connection", () => {
 describe("host streams while a shared store is unreachable", () => {
   test("a worker's watches retry a StoreUnavailableError on the connection and carry on once Redis is back", async () => {
     const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as {
-      startRedis(): Promise<{ url: string; restart(o?: { kill?: boolean; downMs?: number }): Promise<void>; stop(): Promise<void> }>;
+      startRedis(): Promise<{
+        url: string;
+        restart(o?: { kill?: boolean; downMs?: number }): Promise<void>;
+        stop(): Promise<void>;
+      }>;
     };
     const server = await startRedis();
     const bridge = await hostCallPool({ store: `${server.url}?prefix=hs-outage:` });
@@ -336,7 +439,11 @@ describe("host streams while a shared store is unreachable", () => {
       const outage = server.restart({ kill: true, downMs: 1_500 });
       await sleep(200);
       // Opened while Redis is down: the host answers StoreUnavailableError, and the watch retries.
-      const watching = bridge.execute<Record<string, unknown>>("route_watch", { name: "temperature", updates: 1 }, { session: s.id, timeoutMs: 30_000 });
+      const watching = bridge.execute<Record<string, unknown>>(
+        "route_watch",
+        { name: "temperature", updates: 1 },
+        { session: s.id, timeoutMs: 30_000 },
+      );
       await outage;
       let done = false;
       void watching.finally(() => (done = true)).catch(() => {});

@@ -15,7 +15,15 @@ import { BridgeServer } from "../src/bridge-service/bridge-server.js";
 import { bridgeServiceHandlers } from "../src/bridge-service/handlers.js";
 import { grpcServiceDefinition } from "../src/bridge-service/grpc-definition.js";
 import { ERROR_DETAIL_METADATA_KEY } from "../src/bridge-service/service-error.js";
-import { type BridgeError, CompactedError, ConstraintViolationError, errorFromDetail, InvalidArgumentError, NotFoundError, PayloadTooLargeError } from "../src/errors/index.js";
+import {
+  type BridgeError,
+  CompactedError,
+  ConstraintViolationError,
+  errorFromDetail,
+  InvalidArgumentError,
+  NotFoundError,
+  PayloadTooLargeError,
+} from "../src/errors/index.js";
 import { ErrorDetailSchema } from "../src/gen/dspy_bridge/v1/errors_pb.js";
 import { BridgeService, PingRequestSchema } from "../src/gen/dspy_bridge/v1/bridge_pb.js";
 import { CreateSessionRequestSchema } from "../src/gen/dspy_bridge/v1/session_pb.js";
@@ -28,7 +36,14 @@ import {
   UpdateVariablesRequestSchema,
   type UpdateVariablesResponse,
 } from "../src/gen/dspy_bridge/v1/variables_pb.js";
-import { exportVariables, importVariables, openStore, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
+import {
+  exportVariables,
+  importVariables,
+  openStore,
+  type Store,
+  type StoreOptions,
+  type WatchMessage,
+} from "../src/store/index.js";
 import { globMatches } from "../src/store/access.js";
 import { MAX_VALUE_DEPTH } from "../src/store/limits.js";
 import { decodeValue, encodeValue, jsonNestsDeeperThan, ValueDecodingError } from "../src/values/index.js";
@@ -41,7 +56,10 @@ const dist = join(repoRoot, "ts/dist/src");
 
 /** Runs an ES module in a child node with `flags`; returns what it printed as JSON on its last line. */
 async function child<T>(code: string, flags: string[], timeout = 120_000): Promise<T> {
-  const { stdout } = await run(process.execPath, [...flags, "--input-type=module", "-e", code], { timeout, maxBuffer: 16 * MiB });
+  const { stdout } = await run(process.execPath, [...flags, "--input-type=module", "-e", code], {
+    timeout,
+    maxBuffer: 16 * MiB,
+  });
   return JSON.parse(stdout.trim().split("\n").at(-1)!) as T;
 }
 
@@ -109,7 +127,10 @@ describe("A: a 100 MiB string value", () => {
       `,
       ["--max-old-space-size=330"],
     );
-    assert.match(out.errors[0]!, /^ConstraintViolationError: short = "x{50,}… violates max_length = 10 \(length 104857600\)$/);
+    assert.match(
+      out.errors[0]!,
+      /^ConstraintViolationError: short = "x{50,}… violates max_length = 10 \(length 104857600\)$/,
+    );
     assert.equal(out.errors[1], "none");
     assert.equal(out.stored, 100 * MiB);
     for (const ms of out.ms) assert.ok(ms < 2_000, `a check took ${ms} ms`);
@@ -171,23 +192,36 @@ describe("B: history is bounded in bytes", () => {
       };
       // ~1 KB values: the limits below are a few of them.
       const blob = (tag: string) => ({ tag, pad: "p".repeat(1000) });
-      const limits: StoreOptions = { maxValueBytes: 4_000, historyBytesLimit: 3_300, sessionBytesLimit: 8_000, eventLogBytesLimit: 6_000 };
+      const limits: StoreOptions = {
+        maxValueBytes: 4_000,
+        historyBytesLimit: 3_300,
+        sessionBytesLimit: 8_000,
+        eventLogBytesLimit: 6_000,
+      };
 
       test("a value over maxValueBytes is a PayloadTooLargeError with size and limit; nothing is written", async () => {
         const store = await open(backend.fresh(), limits);
         await store.createSession({ sessionId: "s" });
         const before = store.currentRevision;
-        await assert.rejects(store.register("s", [{ name: "big", type: "string", initialValue: "x".repeat(5_000) }]), (err: unknown) => {
-          assert.ok(err instanceof PayloadTooLargeError);
-          assert.equal(err.limit, 4_000);
-          assert.ok(err.size! > 5_000 && err.size! < 5_100, `size ${err.size}`);
-          assert.match(err.message, /maxValueBytes/);
-          return true;
-        });
+        await assert.rejects(
+          store.register("s", [{ name: "big", type: "string", initialValue: "x".repeat(5_000) }]),
+          (err: unknown) => {
+            assert.ok(err instanceof PayloadTooLargeError);
+            assert.equal(err.limit, 4_000);
+            assert.ok(err.size! > 5_000 && err.size! < 5_100, `size ${err.size}`);
+            assert.match(err.message, /maxValueBytes/);
+            return true;
+          },
+        );
         await store.register("s", [{ name: "m", type: "map", initialValue: blob("0") }]);
-        const { results } = await store.update("s", [{ name: "m", value: { pad: "x".repeat(5_000) } }], { atomic: false });
+        const { results } = await store.update("s", [{ name: "m", value: { pad: "x".repeat(5_000) } }], {
+          atomic: false,
+        });
         assert.ok(results[0]!.error instanceof PayloadTooLargeError);
-        await assert.rejects(store.createSession({ sessionId: "t", metadata: { note: "n".repeat(5_000) } }), PayloadTooLargeError);
+        await assert.rejects(
+          store.createSession({ sessionId: "t", metadata: { note: "n".repeat(5_000) } }),
+          PayloadTooLargeError,
+        );
         assert.equal(store.currentRevision, before + 1);
       });
 
@@ -198,13 +232,21 @@ describe("B: history is bounded in bytes", () => {
         await store.register("s", [{ name: "a", type: "map", initialValue: blob("a1") }]);
         for (let i = 2; i <= 5; i++) await store.set("s", "a", blob(`a${i}`));
         // ~1 KB each: 3 versions fit in 3,300 bytes.
-        assert.deepEqual((await store.history("s", "a")).map((h) => h.version), [5, 4, 3]);
+        assert.deepEqual(
+          (await store.history("s", "a")).map((h) => h.version),
+          [5, 4, 3],
+        );
         await store.register("s", [{ name: "b", type: "map", initialValue: blob("b1") }]);
         for (let i = 2; i <= 3; i++) await store.set("s", "b", blob(`b${i}`));
         await store.register("s", [{ name: "c", type: "map", initialValue: blob("c1") }]);
         // 3 + 3 + 1 versions of ~1,030 bytes are over 8,000 bytes once more arrive: a's oldest go first.
         await store.set("s", "c", blob("c2"));
-        const versions = async () => Object.fromEntries(await Promise.all(["a", "b", "c"].map(async (n) => [n, (await store.history("s", n)).map((h) => h.version)])));
+        const versions = async () =>
+          Object.fromEntries(
+            await Promise.all(
+              ["a", "b", "c"].map(async (n) => [n, (await store.history("s", n)).map((h) => h.version)]),
+            ),
+          );
         const seen = await versions();
         assert.deepEqual(seen, { a: [5, 4], b: [3, 2, 1], c: [2, 1] });
         await store.set("s", "c", blob("c3"));
@@ -213,26 +255,38 @@ describe("B: history is bounded in bytes", () => {
         await store.set("s", "c", blob("c4"));
         assert.deepEqual(await versions(), { a: [5], b: [3, 2, 1], c: [4, 3, 2] });
         // New variables push out the oldest versions (b's, then c's) until only current values are left ...
-        for (const n of ["d", "e", "f", "g"]) await store.register("s", [{ name: n, type: "map", initialValue: blob(`${n}1`) }]);
+        for (const n of ["d", "e", "f", "g"])
+          await store.register("s", [{ name: n, type: "map", initialValue: blob(`${n}1`) }]);
         // ... then a new variable is refused: current values are never dropped.
-        await assert.rejects(store.register("s", [{ name: "h", type: "map", initialValue: blob("h1") }]), (err: unknown) => {
-          assert.ok(err instanceof PayloadTooLargeError);
-          assert.equal(err.limit, 8_000);
-          assert.match(err.message, /sessionBytesLimit/);
-          return true;
-        });
+        await assert.rejects(
+          store.register("s", [{ name: "h", type: "map", initialValue: blob("h1") }]),
+          (err: unknown) => {
+            assert.ok(err instanceof PayloadTooLargeError);
+            assert.equal(err.limit, 8_000);
+            assert.match(err.message, /sessionBytesLimit/);
+            return true;
+          },
+        );
         assert.deepEqual(await versions(), { a: [5], b: [3], c: [4] });
         assert.deepEqual((await store.get("s", "c")).value, blob("c4"), "a current value is never dropped");
         // A write that does not make the session bigger still goes through.
         await store.set("s", "a", blob("a6"));
-        assert.deepEqual((await store.history("s", "a")).map((h) => h.version), [6]);
+        assert.deepEqual(
+          (await store.history("s", "a")).map((h) => h.version),
+          [6],
+        );
         if (backend.name === "memory") return;
         // The durable copy was trimmed the same way.
         const names = ["a", "b", "c", "d", "e", "f", "g"];
         const expected = await Promise.all(names.map(async (n) => (await store.history("s", n)).map((h) => h.version)));
         await store.close();
         const again = await open(location, limits);
-        for (const [i, n] of names.entries()) assert.deepEqual((await again.history("s", n)).map((h) => h.version), expected[i], n);
+        for (const [i, n] of names.entries())
+          assert.deepEqual(
+            (await again.history("s", n)).map((h) => h.version),
+            expected[i],
+            n,
+          );
       });
 
       test("the watch log is bounded in bytes: resuming from a revision it dropped is compacted (and resyncs)", async () => {
@@ -246,7 +300,12 @@ describe("B: history is bounded in bytes", () => {
         const watchFrom = async (s: Store, start: number) => {
           const messages: WatchMessage[] = [];
           let ended: BridgeError | undefined;
-          const h = await s.watch("s", { startRevision: start }, (m) => messages.push(m), (e) => (ended = e));
+          const h = await s.watch(
+            "s",
+            { startRevision: start },
+            (m) => messages.push(m),
+            (e) => (ended = e),
+          );
           h.cancel();
           return { messages, ended };
         };
@@ -255,7 +314,10 @@ describe("B: history is bounded in bytes", () => {
         assert.ok(old.ended instanceof CompactedError);
         // ~2 KB per commit (new and old value): the last couple are kept.
         const recent = await watchFrom(store, last - 1);
-        assert.deepEqual(recent.messages.map((m) => m.kind === "commit" && m.revision), [last - 1, last]);
+        assert.deepEqual(
+          recent.messages.map((m) => m.kind === "commit" && m.revision),
+          [last - 1, last],
+        );
         if (backend.name === "memory") return;
         await store.close();
         // Reopened with room for everything: what is missing is missing from the durable log.
@@ -278,7 +340,9 @@ describe("B: history is bounded in bytes", () => {
 describe("C: catastrophic regular expressions", () => {
   test("the pattern ^(a+)+$ against 10,000 characters and a '!' is checked in milliseconds", async () => {
     const store = await memoryStore();
-    await store.register("s", [{ name: "v", type: "string", initialValue: "aaa", constraints: { pattern: "^(a+)+$" } }]);
+    await store.register("s", [
+      { name: "v", type: "string", initialValue: "aaa", constraints: { pattern: "^(a+)+$" } },
+    ]);
     for (const n of [30, 10_000]) {
       const t = performance.now();
       await assert.rejects(store.set("s", "v", `${"a".repeat(n)}!`), ConstraintViolationError);
@@ -292,14 +356,26 @@ describe("C: catastrophic regular expressions", () => {
   test("ListVariables patterns and export filters are RE2 too", async () => {
     const store = await memoryStore();
     const long = `${"a".repeat(250)}b`;
-    await store.register("s", [{ name: long, type: "integer", initialValue: 1 }, { name: "aaa", type: "integer", initialValue: 2 }]);
+    await store.register("s", [
+      { name: long, type: "integer", initialValue: 1 },
+      { name: "aaa", type: "integer", initialValue: 2 },
+    ]);
     const t = performance.now();
-    assert.deepEqual((await store.list("s", "^(a|aa)+$")).map((r) => r.name), ["aaa"]);
+    assert.deepEqual(
+      (await store.list("s", "^(a|aa)+$")).map((r) => r.name),
+      ["aaa"],
+    );
     const { count } = await exportVariables(store, "s", { filterPattern: "^(a|aa)+$" });
     assert.equal(count, 1);
     assert.ok(performance.now() - t < 200, `${performance.now() - t} ms`);
-    await assert.rejects(store.list("s", "(?=a)"), (err: unknown) => err instanceof InvalidArgumentError && err.parameter === "pattern");
-    await assert.rejects(exportVariables(store, "s", { filterPattern: "(a)\\1" }), (err: unknown) => err instanceof InvalidArgumentError && err.parameter === "filter_pattern");
+    await assert.rejects(
+      store.list("s", "(?=a)"),
+      (err: unknown) => err instanceof InvalidArgumentError && err.parameter === "pattern",
+    );
+    await assert.rejects(
+      exportVariables(store, "s", { filterPattern: "(a)\\1" }),
+      (err: unknown) => err instanceof InvalidArgumentError && err.parameter === "filter_pattern",
+    );
     await store.close();
   });
 
@@ -315,20 +391,25 @@ describe("C: catastrophic regular expressions", () => {
       ["[a-z]{1000}".repeat(10), /compiles to a program of \d+ instructions, over the limit/],
     ];
     for (const [pattern, why] of cases) {
-      await assert.rejects(store.register("s", [{ name: "v", type: "string", initialValue: "a", constraints: { pattern } }]), (err: unknown) => {
-        assert.ok(err instanceof InvalidArgumentError, String(err));
-        assert.equal(err.parameter, "constraints.pattern");
-        assert.match(err.message, why);
-        assert.ok(err.message.length < 500, `${err.message.length} characters`);
-        return true;
-      });
+      await assert.rejects(
+        store.register("s", [{ name: "v", type: "string", initialValue: "a", constraints: { pattern } }]),
+        (err: unknown) => {
+          assert.ok(err instanceof InvalidArgumentError, String(err));
+          assert.equal(err.parameter, "constraints.pattern");
+          assert.match(err.message, why);
+          assert.ok(err.message.length < 500, `${err.message.length} characters`);
+          return true;
+        },
+      );
     }
     await store.close();
   });
 
   test("a check that would cost too much is refused rather than run", async () => {
     const store = await memoryStore();
-    await store.register("s", [{ name: "v", type: "string", initialValue: "a", constraints: { pattern: "^a$|\\p{L}{900}" } }]);
+    await store.register("s", [
+      { name: "v", type: "string", initialValue: "a", constraints: { pattern: "^a$|\\p{L}{900}" } },
+    ]);
     const t = performance.now();
     await assert.rejects(store.set("s", "v", "é".repeat(20_000)), (err: unknown) => {
       assert.ok(err instanceof ConstraintViolationError);
@@ -344,7 +425,13 @@ describe("C: catastrophic regular expressions", () => {
     const t = performance.now();
     assert.equal(globMatches(`${"*a".repeat(100)}b`, "a".repeat(100_000)), false);
     assert.ok(performance.now() - t < 500, `${performance.now() - t} ms`);
-    for (const [p, s, want] of [["admin_*", "admin_x", true], ["a?c", "ac", false], ["*a*b", "xaxb", true], ["*a*b", "xaxbx", false], ["", "", true]] as const) {
+    for (const [p, s, want] of [
+      ["admin_*", "admin_x", true],
+      ["a?c", "ac", false],
+      ["*a*b", "xaxb", true],
+      ["*a*b", "xaxbx", false],
+      ["", "", true],
+    ] as const) {
       assert.equal(globMatches(p, s), want, `${p} ${s}`);
     }
   });
@@ -358,11 +445,14 @@ describe("I: nesting depth", () => {
     const store = await memoryStore();
     await store.register("s", [{ name: "ok", type: "list", initialValue: nested(MAX_VALUE_DEPTH) }]);
     for (const depth of [MAX_VALUE_DEPTH + 1, 1_500, 1_000_000]) {
-      await assert.rejects(store.register("s", [{ name: "deep", type: "list", initialValue: nested(depth) }]), (err: unknown) => {
-        assert.ok(err instanceof InvalidArgumentError);
-        assert.match(err.message, new RegExp(`more than ${MAX_VALUE_DEPTH} levels deep`));
-        return true;
-      });
+      await assert.rejects(
+        store.register("s", [{ name: "deep", type: "list", initialValue: nested(depth) }]),
+        (err: unknown) => {
+          assert.ok(err instanceof InvalidArgumentError);
+          assert.match(err.message, new RegExp(`more than ${MAX_VALUE_DEPTH} levels deep`));
+          return true;
+        },
+      );
       await assert.rejects(store.set("s", "ok", nested(depth)), InvalidArgumentError);
       await assert.rejects(store.set("s", "fresh", nested(depth), { createIfMissing: true }), InvalidArgumentError);
     }
@@ -387,11 +477,14 @@ describe("I: JSON nested past 1,000 levels is refused before it is parsed", () =
   test("a 20 MB value of 10 million levels is a ValueDecodingError at once, not seconds of parsing and half a gigabyte", () => {
     const json = `${"[".repeat(10_000_000)}${"]".repeat(10_000_000)}`;
     const t = performance.now();
-    assert.throws(() => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [], external: [] }), (err: unknown) => {
-      assert.ok(err instanceof ValueDecodingError);
-      assert.match(err.message, /nests more than 1000 levels deep/);
-      return true;
-    });
+    assert.throws(
+      () => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [], external: [] }),
+      (err: unknown) => {
+        assert.ok(err instanceof ValueDecodingError);
+        assert.match(err.message, /nests more than 1000 levels deep/);
+        return true;
+      },
+    );
     assert.ok(performance.now() - t < 1_000, `${performance.now() - t} ms`);
     assert.deepEqual(decodeValue(encodeValue(nested(1_000))), nested(1_000));
   });
@@ -399,7 +492,10 @@ describe("I: JSON nested past 1,000 levels is refused before it is parsed", () =
   test("so is a text of more than 4 million lists and maps (128 MiB of `{},` would take gigabytes to parse)", () => {
     const json = `[${"{},".repeat(1 << 22)}{}]`;
     const t = performance.now();
-    assert.throws(() => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [], external: [] }), /holds more than 4194304 lists and maps/);
+    assert.throws(
+      () => decodeValue({ $typeName: "dspy_bridge.v1.Value", json, attachments: [], external: [] }),
+      /holds more than 4194304 lists and maps/,
+    );
     assert.ok(performance.now() - t < 1_000, `${performance.now() - t} ms`);
   });
 });
@@ -412,7 +508,11 @@ describe("J: names shaped like ids", () => {
     const isShape = (err: unknown) => err instanceof InvalidArgumentError && /shape of a variable id/.test(err.message);
     await assert.rejects(store.register("s", [{ name: f!.id, type: "integer", initialValue: 2 }]), isShape);
     await assert.rejects(store.set("s", "var_x_12", 2, { createIfMissing: true }), isShape);
-    const doc = { format: "dspy-bridge/variables", version: 1, variables: [{ name: "var_g_3", type: "integer", value: { json: "3" } }] };
+    const doc = {
+      format: "dspy-bridge/variables",
+      version: 1,
+      variables: [{ name: "var_g_3", type: "integer", value: { json: "3" } }],
+    };
     const summary = await importVariables(store, "s", Buffer.from(JSON.stringify(doc)));
     assert.equal(summary.errors, 1);
     assert.match(summary.details[0]!.error!, /shape of a variable id/);
@@ -452,9 +552,19 @@ describe("P: every error typed and bounded", () => {
       [store.get("s", long), NotFoundError],
       [store.get(long, "x"), NotFoundError],
       [store.set("s", long, 1, { createIfMissing: true }), InvalidArgumentError],
-      [store.update("s", [{ name: long, value: 1 }, { name: `${long}2`, value: 2 }, { name: `${long}3`, value: 3 }, { name: `${long}4`, value: 4 }]).then((r) => {
-        throw r.results[0]!.error;
-      }), NotFoundError],
+      [
+        store
+          .update("s", [
+            { name: long, value: 1 },
+            { name: `${long}2`, value: 2 },
+            { name: `${long}3`, value: 3 },
+            { name: `${long}4`, value: 4 },
+          ])
+          .then((r) => {
+            throw r.results[0]!.error;
+          }),
+        NotFoundError,
+      ],
     ];
     for (const [promise, type] of checks) {
       await assert.rejects(promise, (err: unknown) => {
@@ -470,7 +580,14 @@ describe("P: every error typed and bounded", () => {
   test("a map with a __proto__ key is ordinary data: stored, merged on import, never a prototype", async () => {
     const store = await memoryStore();
     const value = JSON.parse('{"__proto__": {"polluted": 1}, "a": 2}') as Record<string, unknown>;
-    await store.register("s", [{ name: "m", type: "map", initialValue: value, metadata: JSON.parse('{"__proto__": "x"}') as Record<string, string> }]);
+    await store.register("s", [
+      {
+        name: "m",
+        type: "map",
+        initialValue: value,
+        metadata: JSON.parse('{"__proto__": "x"}') as Record<string, string>,
+      },
+    ]);
     const { data } = await exportVariables(store, "s");
     await store.createSession({ sessionId: "t" });
     await store.register("t", [{ name: "m", type: "map", initialValue: { b: 1 } }]);
@@ -487,9 +604,27 @@ describe("P: every error typed and bounded", () => {
 
   test("constraints and rules nested a million deep are InvalidArgumentErrors", async () => {
     const store = await memoryStore();
-    await assert.rejects(store.register("s", [{ name: "c", type: "choice", initialValue: "a", constraints: { choices: nested(1_000_000) } }]), InvalidArgumentError);
-    await assert.rejects(store.register("s", [{ name: "c", type: "integer", initialValue: 1, accessRules: [{ session_pattern: "*", permissions: ["read"], conditions: { x: nested(1_000_000) } }] }]), InvalidArgumentError);
-    await assert.rejects(store.register("s", [{ name: "c", type: "integer", initialValue: 1, dependencies: [null as unknown as string] }]), InvalidArgumentError);
+    await assert.rejects(
+      store.register("s", [
+        { name: "c", type: "choice", initialValue: "a", constraints: { choices: nested(1_000_000) } },
+      ]),
+      InvalidArgumentError,
+    );
+    await assert.rejects(
+      store.register("s", [
+        {
+          name: "c",
+          type: "integer",
+          initialValue: 1,
+          accessRules: [{ session_pattern: "*", permissions: ["read"], conditions: { x: nested(1_000_000) } }],
+        },
+      ]),
+      InvalidArgumentError,
+    );
+    await assert.rejects(
+      store.register("s", [{ name: "c", type: "integer", initialValue: 1, dependencies: [null as unknown as string] }]),
+      InvalidArgumentError,
+    );
     await store.close();
   });
 });
@@ -501,14 +636,31 @@ describe("over gRPC", () => {
   const TOKEN = "hostile-values-test-token";
   let store: Store;
   let server: BridgeServer;
-  let client: Client & Record<string, (req: unknown, md: Metadata, opts: object, cb: (err: ServiceError | null, res: unknown) => void) => void>;
+  let client: Client &
+    Record<
+      string,
+      (req: unknown, md: Metadata, opts: object, cb: (err: ServiceError | null, res: unknown) => void) => void
+    >;
   let dir: string;
 
   before(async () => {
     store = await openStore("memory");
     dir = mkdtempSync(join(tmpdir(), "dspy-bridge-hostile-"));
-    const handlers = bridgeServiceHandlers({ hostVersion: "test", workersReady: () => 0, store, tools: {} as never, configurations: {} as never, optimization: {} as never, runs: {} as never });
-    server = await BridgeServer.start({ listen: `unix:${join(dir, "bridge.sock")}`, token: TOKEN, handlers, onLog: () => {} });
+    const handlers = bridgeServiceHandlers({
+      hostVersion: "test",
+      workersReady: () => 0,
+      store,
+      tools: {} as never,
+      configurations: {} as never,
+      optimization: {} as never,
+      runs: {} as never,
+    });
+    server = await BridgeServer.start({
+      listen: `unix:${join(dir, "bridge.sock")}`,
+      token: TOKEN,
+      handlers,
+      onLog: () => {},
+    });
     const Ctor = makeGenericClientConstructor(grpcServiceDefinition(BridgeService as never) as never, "BridgeService");
     client = new Ctor(server.address, credentials.createInsecure(), {
       "grpc.max_send_message_length": 128 * MiB,
@@ -543,25 +695,47 @@ describe("over gRPC", () => {
 
   test("CreateSession with metadata_json nested a million deep: InvalidArgumentError", async () => {
     const json = `${'{"a":'.repeat(1_000_000)}1${"}".repeat(1_000_000)}`;
-    await assert.rejects(call("createSession", CreateSessionRequestSchema, { sessionId: "deep", metadataJson: json }), typed(InvalidArgumentError));
+    await assert.rejects(
+      call("createSession", CreateSessionRequestSchema, { sessionId: "deep", metadataJson: json }),
+      typed(InvalidArgumentError),
+    );
   });
 
   test("a 100,000-character variable name: the typed InvalidArgumentError, not RESOURCE_EXHAUSTED", async () => {
     const name = "n".repeat(100_000);
     await assert.rejects(
-      call("registerVariables", RegisterVariablesRequestSchema, { sessionId: "s", variables: [{ name, type: "integer", initialValue: encodeValue(1) }] }),
+      call("registerVariables", RegisterVariablesRequestSchema, {
+        sessionId: "s",
+        variables: [{ name, type: "integer", initialValue: encodeValue(1) }],
+      }),
       typed(InvalidArgumentError),
     );
-    await assert.rejects(call("getVariables", GetVariablesRequestSchema, { sessionId: name, names: ["x"] }), typed(NotFoundError));
+    await assert.rejects(
+      call("getVariables", GetVariablesRequestSchema, { sessionId: name, names: ["x"] }),
+      typed(NotFoundError),
+    );
   });
 
   test("a list nested 150 or 1,500 deep is refused with the limit named; 100 deep round-trips", async () => {
     const register = (depth: number) =>
-      call("registerVariables", RegisterVariablesRequestSchema, { sessionId: "s", variables: [{ name: "deep", type: "list", initialValue: encodeValue(nested(depth)) }] });
-    await assert.rejects(register(150), (err: unknown) => typed(InvalidArgumentError)(err) && /more than 100 levels deep/.test((err as Error).message));
+      call("registerVariables", RegisterVariablesRequestSchema, {
+        sessionId: "s",
+        variables: [{ name: "deep", type: "list", initialValue: encodeValue(nested(depth)) }],
+      });
+    await assert.rejects(
+      register(150),
+      (err: unknown) => typed(InvalidArgumentError)(err) && /more than 100 levels deep/.test((err as Error).message),
+    );
     // Past 1,000 levels the message is not even parsed.
-    await assert.rejects(register(1_500), (err: unknown) => typed(InvalidArgumentError)(err) && /nests more than 1000 levels deep/.test((err as Error).message));
-    await call("registerVariables", RegisterVariablesRequestSchema, { sessionId: "s", variables: [{ name: "deep", type: "list", initialValue: encodeValue(nested(100)) }] });
+    await assert.rejects(
+      register(1_500),
+      (err: unknown) =>
+        typed(InvalidArgumentError)(err) && /nests more than 1000 levels deep/.test((err as Error).message),
+    );
+    await call("registerVariables", RegisterVariablesRequestSchema, {
+      sessionId: "s",
+      variables: [{ name: "deep", type: "list", initialValue: encodeValue(nested(100)) }],
+    });
   });
 
   test("a 20 MiB value is a PayloadTooLargeError; import with dependencies [null, 5] an InvalidArgumentError", async () => {
@@ -573,23 +747,46 @@ describe("over gRPC", () => {
     assert.equal(res.results[0]!.ok, false);
     assert.equal(res.results[0]!.error!.reason, "payload_too_large");
     const doc = { format: "dspy-bridge/variables", version: 1, variables: [], dependencies: [null, 5] };
-    await assert.rejects(call("importVariables", ImportVariablesRequestSchema, { sessionId: "s", data: Buffer.from(JSON.stringify(doc)), format: "json" }), typed(InvalidArgumentError));
+    await assert.rejects(
+      call("importVariables", ImportVariablesRequestSchema, {
+        sessionId: "s",
+        data: Buffer.from(JSON.stringify(doc)),
+        format: "json",
+      }),
+      typed(InvalidArgumentError),
+    );
   });
 
   test("catastrophic patterns: the host answers a ping while they are checked", async () => {
     await call("registerVariables", RegisterVariablesRequestSchema, {
       sessionId: "s",
-      variables: [{ name: "p", type: "string", initialValue: encodeValue("aa"), constraintsJson: JSON.stringify({ pattern: "^(a+)+$" }) }],
+      variables: [
+        {
+          name: "p",
+          type: "string",
+          initialValue: encodeValue("aa"),
+          constraintsJson: JSON.stringify({ pattern: "^(a+)+$" }),
+        },
+      ],
     });
     const evil = encodeValue(`${"a".repeat(10_000)}!`);
-    const writes = Array.from({ length: 20 }, () => call("updateVariables", UpdateVariablesRequestSchema, { sessionId: "s", updates: [{ name: "p", value: evil }] }));
+    const writes = Array.from({ length: 20 }, () =>
+      call("updateVariables", UpdateVariablesRequestSchema, { sessionId: "s", updates: [{ name: "p", value: evil }] }),
+    );
     const t = performance.now();
     await call("ping", PingRequestSchema, { message: "still there?" });
     const pingMs = performance.now() - t;
     const results = (await Promise.all(writes)) as UpdateVariablesResponse[];
     for (const r of results) assert.equal(r.results[0]!.error!.reason, "constraint_violation");
     assert.ok(pingMs < 1_000, `ping took ${pingMs} ms`);
-    await assert.rejects(call("listVariables", ListVariablesRequestSchema, { sessionId: "s", pattern: "(?<=a)" }), typed(InvalidArgumentError));
-    await call("exportVariables", ExportVariablesRequestSchema, { sessionId: "s", format: "json", filterPattern: "^(a|aa)+$" });
+    await assert.rejects(
+      call("listVariables", ListVariablesRequestSchema, { sessionId: "s", pattern: "(?<=a)" }),
+      typed(InvalidArgumentError),
+    );
+    await call("exportVariables", ExportVariablesRequestSchema, {
+      sessionId: "s",
+      format: "json",
+      filterPattern: "^(a|aa)+$",
+    });
   });
 });

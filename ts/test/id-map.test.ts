@@ -5,7 +5,11 @@ import fc from "fast-check";
 import { IdMap } from "../src/transport/id-map.js";
 
 test("IdMap behaves like a Map under any mix of sets, deletes and lookups, colliding ids included", () => {
-  const id = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 40 }).map((n) => n * 16 + 3));
+  const id = fc.oneof(
+    fc.integer({ min: 0, max: 40 }),
+    fc.integer({ min: 0, max: 0xffffffff }),
+    fc.integer({ min: 0, max: 40 }).map((n) => n * 16 + 3),
+  );
   const op = fc.oneof(
     fc.record({ kind: fc.constant("set" as const), id, value: fc.integer() }),
     fc.record({ kind: fc.constant("delete" as const), id }),

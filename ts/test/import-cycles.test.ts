@@ -48,7 +48,11 @@ test("ts/src has no import cycles", () => {
   const graph = importGraph(join(repoRoot, "ts/src"));
   assert.ok(graph.size > 50, `expected the whole source tree, read ${graph.size} modules`);
   const cycles = importCycles(graph);
-  assert.deepEqual(cycles, [], `import cycles in ts/src (each line one cycle's modules):\n${cycles.map((c) => c.join(" <-> ")).join("\n")}`);
+  assert.deepEqual(
+    cycles,
+    [],
+    `import cycles in ts/src (each line one cycle's modules):\n${cycles.map((c) => c.join(" <-> ")).join("\n")}`,
+  );
 });
 
 const FOLDER_MAP = "## The TypeScript folder map";
@@ -58,7 +62,14 @@ test("the layering check reads the folder map and reports what it does not allow
     `# Doc\n\n${FOLDER_MAP}\n\n| folder | what | may import |\n| --- | --- | --- |\n| \`top.ts\` | root | \`low\`, \`mid/\` |\n| \`mid/\` | middle | \`low\` |\n| \`low/\` | leaf | nothing |\n\n## Next\n\n| \`ignored/\` | x | \`top.ts\` |\n`,
     FOLDER_MAP,
   );
-  assert.deepEqual(map, new Map([["top.ts", new Set(["low", "mid"])], ["mid", new Set(["low"])], ["low", new Set()]]));
+  assert.deepEqual(
+    map,
+    new Map([
+      ["top.ts", new Set(["low", "mid"])],
+      ["mid", new Set(["low"])],
+      ["low", new Set()],
+    ]),
+  );
   const graph = new Map([
     ["top.ts", new Set(["mid/a.ts", "low/b.ts"])],
     ["mid/a.ts", new Set(["low/b.ts", "mid/c.ts"])],
@@ -66,12 +77,19 @@ test("the layering check reads the folder map and reports what it does not allow
     ["low/b.ts", new Set(["mid/c.ts"])],
     ["stray/d.ts", new Set<string>()],
   ]);
-  assert.deepEqual(layeringViolations(graph, map), ["low/b.ts imports mid/c.ts: low may not import mid", "stray has no row in the folder map"]);
+  assert.deepEqual(layeringViolations(graph, map), [
+    "low/b.ts imports mid/c.ts: low may not import mid",
+    "stray has no row in the folder map",
+  ]);
 });
 
 test("each folder of ts/src imports only what docs/architecture.md's folder map allows", () => {
   const map = readFolderMap(readFileSync(join(repoRoot, "docs/architecture.md"), "utf8"), FOLDER_MAP);
   assert.ok(map.size >= 15, `the folder map has ${map.size} rows`);
   const violations = layeringViolations(importGraph(join(repoRoot, "ts/src")), map);
-  assert.deepEqual(violations, [], `imports the folder map does not allow (fix the import, or the map in docs/architecture.md):\n${violations.join("\n")}`);
+  assert.deepEqual(
+    violations,
+    [],
+    `imports the folder map does not allow (fix the import, or the map in docs/architecture.md):\n${violations.join("\n")}`,
+  );
 });

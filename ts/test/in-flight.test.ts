@@ -22,7 +22,9 @@ test("InFlightCalls behaves like a Map of id to call under any mix of starts and
   fc.assert(
     fc.property(
       // "refused": an id reserved and never put (a frame over the size limit).
-      fc.array(fc.oneof(fc.constant("start" as const), fc.constant("refused" as const), fc.nat(1000)), { maxLength: 600 }),
+      fc.array(fc.oneof(fc.constant("start" as const), fc.constant("refused" as const), fc.nat(1000)), {
+        maxLength: 600,
+      }),
       fc.constantFrom(1, 1000, MAX_ID - 40),
       (ops, firstId) => {
         const table = new InFlightCalls(firstId);

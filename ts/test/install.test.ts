@@ -50,13 +50,29 @@ function appEnv(cacheDir: string, extra: Record<string, string> = {}): NodeJS.Pr
     PIP_CACHE_DIR: join(sharedCache, "pip"),
     ...extra,
   };
-  for (const k of ["DSPY_BRIDGE_PYTHON", "DSPY_BRIDGE_FIND_LINKS", "DSPY_BRIDGE_INSTALLER", "PYTHONPATH", "VIRTUAL_ENV"]) if (!(k in extra)) delete env[k];
+  for (const k of [
+    "DSPY_BRIDGE_PYTHON",
+    "DSPY_BRIDGE_FIND_LINKS",
+    "DSPY_BRIDGE_INSTALLER",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+  ])
+    if (!(k in extra)) delete env[k];
   return env;
 }
 
 /** `node app.mjs <mode>` in the app's folder; `onProgress` sees each progress line as it comes. */
-function startApp(mode: string, env: NodeJS.ProcessEnv, onProgress?: (p: Progress, child: ChildProcess) => void): { child: ChildProcess; done: Promise<AppRun> } {
-  const child = spawn(process.execPath, ["app.mjs", mode], { cwd: app, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+function startApp(
+  mode: string,
+  env: NodeJS.ProcessEnv,
+  onProgress?: (p: Progress, child: ChildProcess) => void,
+): { child: ChildProcess; done: Promise<AppRun> } {
+  const child = spawn(process.execPath, ["app.mjs", mode], {
+    cwd: app,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   const run: AppRun = { code: null, progress: [], result: undefined, error: undefined, stderr: "" };
   let buf = "";
   child.stdout!.on("data", (d: Buffer) => {
@@ -85,7 +101,8 @@ function startApp(mode: string, env: NodeJS.ProcessEnv, onProgress?: (p: Progres
 
 async function runApp(mode: string, env: NodeJS.ProcessEnv): Promise<AppRun> {
   const r = await startApp(mode, env).done;
-  if (r.code !== 0 || (!r.result && r.error === undefined)) assert.fail(`node app.mjs ${mode} exited with ${r.code}\nstderr:\n${r.stderr}`);
+  if (r.code !== 0 || (!r.result && r.error === undefined))
+    assert.fail(`node app.mjs ${mode} exited with ${r.code}\nstderr:\n${r.stderr}`);
   return r;
 }
 
@@ -103,32 +120,60 @@ before(async () => {
   let t0 = performance.now();
   const stageDir = join(work, "package");
   await exec(process.execPath, [join(repoRoot, "scripts/pack.mjs"), "--stage", stageDir], { cwd: repoRoot });
-  const { stdout } = await exec("npm", ["pack", stageDir, "--ignore-scripts", "--pack-destination", work, "--json"], { cwd: work });
+  const { stdout } = await exec("npm", ["pack", stageDir, "--ignore-scripts", "--pack-destination", work, "--json"], {
+    cwd: work,
+  });
   const packed = (JSON.parse(stdout) as { filename: string; files: { path: string }[] }[])[0]!;
   timings.packMs = performance.now() - t0;
   const files = packed.files.map((f) => f.path);
-  for (const f of ["README.md", "LICENSE", "package.json", "bin/dspy-bridge.js", "dist/src/index.js", "dist/src/index.d.ts", "python/manifest.json", "python/requirements.lock"]) {
+  for (const f of [
+    "README.md",
+    "LICENSE",
+    "package.json",
+    "bin/dspy-bridge.js",
+    "dist/src/index.js",
+    "dist/src/index.d.ts",
+    "python/manifest.json",
+    "python/requirements.lock",
+  ]) {
     assert.ok(files.includes(f), `the tarball has ${f}`);
   }
-  assert.ok(files.some((f) => /^python\/dspy_bridge-.*-py3-none-any\.whl$/.test(f)), "the tarball has the wheel");
-  assert.deepEqual(files.filter((f) => f.endsWith(".map") || f.startsWith("src/") || f.startsWith("dist/test")), [], "no source maps, sources or tests");
+  assert.ok(
+    files.some((f) => /^python\/dspy_bridge-.*-py3-none-any\.whl$/.test(f)),
+    "the tarball has the wheel",
+  );
+  assert.deepEqual(
+    files.filter((f) => f.endsWith(".map") || f.startsWith("src/") || f.startsWith("dist/test")),
+    [],
+    "no source maps, sources or tests",
+  );
 
   mkdirSync(app);
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "install-test-app", private: true, type: "module" }, null, 2));
+  writeFileSync(
+    join(app, "package.json"),
+    JSON.stringify({ name: "install-test-app", private: true, type: "module" }, null, 2),
+  );
   t0 = performance.now();
-  await exec("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(work, packed.filename)], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
+  await exec("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(work, packed.filename)], {
+    cwd: app,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   timings.npmInstallMs = performance.now() - t0;
   cpSync(join(fixturesDir, "install-app"), app, { recursive: true });
 });
 
 test("the install brings no store client (nothing compiles); asking for their stores names the package to install", async () => {
-  for (const pkg of ["better-sqlite3", "ioredis"]) assert.equal(existsSync(join(app, "node_modules", pkg)), false, `${pkg} was installed`);
+  for (const pkg of ["better-sqlite3", "ioredis"])
+    assert.equal(existsSync(join(app, "node_modules", pkg)), false, `${pkg} was installed`);
   const probe = `import { openStore } from "dspy-bridge";
 for (const spec of ["sqlite:./x.db", "redis://127.0.0.1:1/0"]) {
   try { await openStore(spec); console.log("opened"); } catch (e) { console.log(JSON.stringify({ name: e.name, reason: e.reason, message: e.message })); }
 }`;
   const { stdout } = await exec(process.execPath, ["--input-type=module", "-e", probe], { cwd: app });
-  const [sqlite, redis] = stdout.trim().split("\n").map((l) => JSON.parse(l) as { name: string; reason: string; message: string });
+  const [sqlite, redis] = stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { name: string; reason: string; message: string });
   assert.equal(sqlite!.reason, "failed_precondition");
   assert.match(sqlite!.message, /npm install better-sqlite3/);
   assert.equal(redis!.reason, "failed_precondition");
@@ -136,7 +181,11 @@ for (const spec of ["sqlite:./x.db", "redis://127.0.0.1:1/0"]) {
 });
 
 after(() => {
-  console.error(`[install] ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(", ")}`);
+  console.error(
+    `[install] ${Object.entries(timings)
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`)
+      .join(", ")}`,
+  );
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -147,12 +196,16 @@ describe("npm install of the package into a new app", { timeout: 15 * 60_000 }, 
     const r = await runApp("full", appEnv(cache));
     timings.firstRunMs = performance.now() - t0;
     timings.firstStartMs = r.result!.startMs;
-    for (const phase of ["python", "venv", "install", "verify", "ready"]) assert.ok(phases(r).includes(phase), `progress has ${phase}: ${phases(r)}`);
+    for (const phase of ["python", "venv", "install", "verify", "ready"])
+      assert.ok(phases(r).includes(phase), `progress has ${phase}: ${phases(r)}`);
     const [env] = envDirs(cache).filter((n) => !n.endsWith(".json"));
     assert.ok(env, "one environment in the cache");
     const res = r.result!;
     assert.equal(res.where.prefix, join(cache, "envs", env!), "the worker runs the managed environment");
-    assert.ok(res.where.dspy_bridge.startsWith(join(cache, "envs", env!)), "dspy_bridge comes from the environment, not a checkout");
+    assert.ok(
+      res.where.dspy_bridge.startsWith(join(cache, "envs", env!)),
+      "dspy_bridge comes from the environment, not a checkout",
+    );
     assert.deepEqual(res.within, ["done", "timed out"], "asyncio.timeout works in a user command");
     assert.equal(res.cot!.temperature, 0.9, "the bound temperature reaches the LM");
     assert.match(res.cot!.fields.answer!, /sky/);
@@ -168,15 +221,27 @@ describe("npm install of the package into a new app", { timeout: 15 * 60_000 }, 
     timings.laterStartMs = again.result!.startMs;
 
     // doctor, as the app runs it: the environment, dspy_bridge of the host's protocol, DSPy.
-    const doctor = await exec("npx", ["dspy-bridge", "doctor", "--json", "--workers", "1"], { cwd: app, env: appEnv(cache) });
-    const steps = doctor.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const doctor = await exec("npx", ["dspy-bridge", "doctor", "--json", "--workers", "1"], {
+      cwd: app,
+      env: appEnv(cache),
+    });
+    const steps = doctor.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(steps.find((s) => s.step === "environment")?.dir, res.where.prefix);
     assert.deepEqual(
-      { protocol: steps.find((s) => s.step === "dspy_bridge")?.protocol_version, pool: steps.find((s) => s.step === "pool")?.ok },
+      {
+        protocol: steps.find((s) => s.step === "dspy_bridge")?.protocol_version,
+        pool: steps.find((s) => s.step === "pool")?.ok,
+      },
       { protocol: 2, pool: true },
     );
     // ... and with nothing built yet it names the fix that works in an app.
-    const empty = await exec("npx", ["dspy-bridge", "doctor", "--workers", "1"], { cwd: app, env: appEnv(newCache("doctor-empty")) }).then(
+    const empty = await exec("npx", ["dspy-bridge", "doctor", "--workers", "1"], {
+      cwd: app,
+      env: appEnv(newCache("doctor-empty")),
+    }).then(
       () => assert.fail("doctor passed without an environment"),
       (e: { code?: number; stdout?: string; stderr?: string }) => e,
     );
@@ -212,14 +277,24 @@ describe("npm install of the package into a new app", { timeout: 15 * 60_000 }, 
     assert.equal(k.result, undefined, "the killed start did not finish");
     assert.ok(phases(k).includes("install"));
     const left = envDirs(cache);
-    assert.ok(left.some((n) => n.includes(".tmp-")), `a half-built folder is left: ${left}`);
-    assert.ok(left.some((n) => n.endsWith(".lock")), `the dead process's lock is left: ${left}`);
+    assert.ok(
+      left.some((n) => n.includes(".tmp-")),
+      `a half-built folder is left: ${left}`,
+    );
+    assert.ok(
+      left.some((n) => n.endsWith(".lock")),
+      `the dead process's lock is left: ${left}`,
+    );
 
     const r = await runApp("start", env);
     assert.ok(phases(r).includes("install"), `rebuilt: ${phases(r)}`);
     assert.ok(!phases(r).includes("wait"), "a dead process's lock is not waited for");
     const name = r.result!.where.prefix.split("/").pop()!;
-    assert.deepEqual(envDirs(cache).filter((n) => !n.endsWith(".json")), [name], "the half-built folder and the lock are gone");
+    assert.deepEqual(
+      envDirs(cache).filter((n) => !n.endsWith(".json")),
+      [name],
+      "the half-built folder and the lock are gone",
+    );
 
     // A complete-looking folder without its marker (the marker is written last).
     unlinkSync(join(cache, "envs", name, "dspy-bridge-env.json"));
@@ -229,16 +304,24 @@ describe("npm install of the package into a new app", { timeout: 15 * 60_000 }, 
   });
 
   test("the user's own interpreter without dspy_bridge: the start error says how to install it", async () => {
-    const r = await runApp("own", appEnv(newCache("own"), { APP_PYTHON: process.env.DSPY_BRIDGE_PYTHON_BASE || "python3" }));
+    const r = await runApp(
+      "own",
+      appEnv(newCache("own"), { APP_PYTHON: process.env.DSPY_BRIDGE_PYTHON_BASE || "python3" }),
+    );
     assert.equal(r.error?.name, "WorkerStartError", JSON.stringify(r.error));
     assert.match(r.error!.message, /No module named/);
-    assert.match(r.error!.message, /-m pip install \S+\/node_modules\/dspy-bridge\/python\/dspy_bridge-[\d.]+-py3-none-any\.whl/);
+    assert.match(
+      r.error!.message,
+      /-m pip install \S+\/node_modules\/dspy-bridge\/python\/dspy_bridge-[\d.]+-py3-none-any\.whl/,
+    );
   });
 });
 
 /** Later tests reuse the uv the first one installed (the bootstrap is tested once). */
 function uvEnv(): Record<string, string> {
   if (!uvFromFirstBuild) return {};
-  const versions = existsSync(uvFromFirstBuild) ? readdirSync(uvFromFirstBuild).filter((n) => !n.includes(".tmp-")) : [];
+  const versions = existsSync(uvFromFirstBuild)
+    ? readdirSync(uvFromFirstBuild).filter((n) => !n.includes(".tmp-"))
+    : [];
   return versions[0] ? { DSPY_BRIDGE_UV: join(uvFromFirstBuild, versions[0], "bin", "uv") } : {};
 }

@@ -24,7 +24,9 @@ describe("lifecycle", () => {
   });
 
   test("a script that forgets close() exits with `unref: true`, after its last call, and its Python processes go too", async () => {
-    const child = spawn(process.execPath, [join(fixturesDir, "forgets-close.mjs")], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [join(fixturesDir, "forgets-close.mjs")], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -33,7 +35,10 @@ describe("lifecycle", () => {
     const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
     clearTimeout(killer);
     assert.equal(code, 0, `the script exited by itself (stderr: ${err})`);
-    const lines = out.trim().split("\n").map((l) => JSON.parse(l) as { pids?: number[]; reply?: unknown });
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { pids?: number[]; reply?: unknown });
     // The answer of the call in flight arrived: the idle bridge did not let go of the process during a call.
     assert.deepEqual(lines[1]?.reply !== undefined, true, out);
     const pids = lines[0]!.pids!;

@@ -40,7 +40,12 @@ function lm(engine: Engine, model: string, more: Partial<LMSpec> = {}): LMSpec {
 }
 
 function predict(spec: LMSpec): Promise<unknown> {
-  return bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "Why?" }, lm: spec });
+  return bridge.dspy.run({
+    module: "Predict",
+    signature: "question -> answer",
+    inputs: { question: "Why?" },
+    lm: spec,
+  });
 }
 
 /** The error `call` rejects with, checked to be a BridgeError that leaks no key anywhere. */
@@ -59,7 +64,12 @@ async function failure(call: Promise<unknown>): Promise<BridgeError> {
 before(async () => {
   server = await startOpenAIServer();
   process.env.FIXTURE_ERRORS_KEY = KEY;
-  bridge = await Bridge.start({ workers: 2, pythonPath: [fixturesDir], modules: ["py_lm_user"], onLog: (e) => logs.push(e.line) });
+  bridge = await Bridge.start({
+    workers: 2,
+    pythonPath: [fixturesDir],
+    modules: ["py_lm_user"],
+    onLog: (e) => logs.push(e.line),
+  });
 });
 
 after(async () => {
@@ -80,7 +90,10 @@ for (const engine of ENGINES) {
     });
 
     test("HTTP 401 and 403 are AuthenticationErrors, not retryable, and the echoed key is redacted", async () => {
-      server.script({ status: 401, message: `Incorrect API key provided: ${KEY}. You can find your API key at the dashboard.` });
+      server.script({
+        status: 401,
+        message: `Incorrect API key provided: ${KEY}. You can find your API key at the dashboard.`,
+      });
       const unauthorized = await failure(predict(lm(engine, "fixture-echo")));
       assert.ok(unauthorized instanceof AuthenticationError, `${unauthorized.name}: ${unauthorized.message}`);
       assert.equal(unauthorized.status, 401);
@@ -143,19 +156,30 @@ for (const engine of ENGINES) {
       const session = await bridge.sessions.create({ id: `lm-errors-${engine}` });
       try {
         await session.programs.create("qa", { module: "ChainOfThought", signature: "question -> answer" });
-        const program = await failure(session.programs.execute("qa", { question: "Why?" }, { lm: lm(engine, "fixture-status-429-retry-3") }));
+        const program = await failure(
+          session.programs.execute("qa", { question: "Why?" }, { lm: lm(engine, "fixture-status-429-retry-3") }),
+        );
         assert.ok(program instanceof RateLimitError, `${program.name}: ${program.message}`);
         assert.equal(program.retryAfterMs, 3000);
       } finally {
         await bridge.sessions.delete(session.id);
       }
       const react = await failure(
-        bridge.dspy.run({ module: "ReAct", signature: "question -> answer", inputs: { question: "Why?" }, lm: lm(engine, "fixture-status-401") }),
+        bridge.dspy.run({
+          module: "ReAct",
+          signature: "question -> answer",
+          inputs: { question: "Why?" },
+          lm: lm(engine, "fixture-status-401"),
+        }),
       );
       assert.ok(react instanceof AuthenticationError, `${react.name}: ${react.message}`);
       // A user command calling dspy.LM itself: the worker's error boundary types it too.
       const own = await failure(
-        bridge.execute("lm_user.ask", { api_base: server.url, model: "openai/fixture-status-503", engine: engine === "litellm" ? "litellm" : "auto" }),
+        bridge.execute("lm_user.ask", {
+          api_base: server.url,
+          model: "openai/fixture-status-503",
+          engine: engine === "litellm" ? "litellm" : "auto",
+        }),
       );
       assert.ok(own instanceof LMError, `${own.name}: ${own.message}`);
       assert.equal((own as LMError).status, 503);
@@ -188,6 +212,9 @@ describe("provider errors in optimizer jobs", () => {
 
 describe("no key in the logs", () => {
   test("nothing the workers logged while failing holds the key", () => {
-    assert.ok(logs.every((line) => !line.includes(KEY)), "a worker log line holds the API key");
+    assert.ok(
+      logs.every((line) => !line.includes(KEY)),
+      "a worker log line holds the API key",
+    );
   });
 });

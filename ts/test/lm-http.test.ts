@@ -21,7 +21,14 @@ let server: OpenAIServer;
 let bridge: Bridge;
 
 function lm(engine: Engine, spec: Partial<LMSpec> = {}): LMSpec {
-  return { model: "openai/fixture", apiBase: server.url, apiKeyEnv: KEY_ENV, cache: false, ...(engine === "litellm" ? { extra: { engine: "litellm" } } : {}), ...spec };
+  return {
+    model: "openai/fixture",
+    apiBase: server.url,
+    apiKeyEnv: KEY_ENV,
+    cache: false,
+    ...(engine === "litellm" ? { extra: { engine: "litellm" } } : {}),
+    ...spec,
+  };
 }
 
 const chats = (): RecordedRequest[] => server.chatRequests();
@@ -48,7 +55,14 @@ before(async () => {
   // workers now, so that the timing assertions below measure calls, not imports.
   await Promise.all(
     ENGINES.flatMap((engine) =>
-      Array.from({ length: 6 }, (_, i) => bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `warm ${i}` }, lm: lm(engine) })),
+      Array.from({ length: 6 }, (_, i) =>
+        bridge.dspy.run({
+          module: "Predict",
+          signature: "question -> answer",
+          inputs: { question: `warm ${i}` },
+          lm: lm(engine),
+        }),
+      ),
     ),
   );
 });
@@ -84,10 +98,18 @@ for (const engine of ENGINES) {
 
     test("ChainOfThought: reasoning and a typed answer", async () => {
       server.reset();
-      const r = await bridge.dspy.run({ module: "ChainOfThought", signature: "question -> answer: int", inputs: { question: "How many legs has a spider?" }, lm: lm(engine) });
+      const r = await bridge.dspy.run({
+        module: "ChainOfThought",
+        signature: "question -> answer: int",
+        inputs: { question: "How many legs has a spider?" },
+        lm: lm(engine),
+      });
       assert.equal(r.fields.reasoning, "reasoning: How many legs has a spider?");
       assert.equal(r.fields.answer, 42, "int output parsed from the HTTP answer");
-      assert.match(userText(lastChat()), /starting with the field `\[\[ ## reasoning ## \]\]`, then `\[\[ ## answer ## \]\]` \(must be formatted as a valid Python int\)/);
+      assert.match(
+        userText(lastChat()),
+        /starting with the field `\[\[ ## reasoning ## \]\]`, then `\[\[ ## answer ## \]\]` \(must be formatted as a valid Python int\)/,
+      );
     });
 
     test("ReAct calls a TypeScript tool once with the model's arguments, then finishes", async () => {
@@ -100,9 +122,22 @@ for (const engine of ENGINES) {
           calls.push(args);
           return `sunny in ${args.city as string} for ${args.days as number} day(s)`;
         },
-        { description: "Look the weather of a city up", parameters: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } }, required: ["city", "days"] } },
+        {
+          description: "Look the weather of a city up",
+          parameters: {
+            type: "object",
+            properties: { city: { type: "string" }, days: { type: "integer" } },
+            required: ["city", "days"],
+          },
+        },
       );
-      const r = await bridge.dspy.run({ module: "ReAct", signature: "question -> answer", inputs: { question: "Weather in Paris?" }, config: { tools: [tool] }, lm: lm(engine) });
+      const r = await bridge.dspy.run({
+        module: "ReAct",
+        signature: "question -> answer",
+        inputs: { question: "Weather in Paris?" },
+        config: { tools: [tool] },
+        lm: lm(engine),
+      });
       assert.deepEqual(calls, [{ city: "x", days: 1 }], "the fixture's arguments, from the tool's JSON schema");
       const trajectory = r.fields.trajectory as Record<string, unknown>;
       assert.equal(trajectory.tool_name_0, tool);
@@ -111,8 +146,15 @@ for (const engine of ENGINES) {
       assert.equal(r.fields.answer, "answer: Weather in Paris?");
       const reqs = chats();
       assert.equal(reqs.length, 3, "two agent steps and the extraction");
-      assert.match(reqs[0]!.body.messages[0].content, new RegExp(`\\(1\\) ${tool}, whose description is <desc>Look the weather of a city up</desc>`));
-      assert.match(userText(reqs[1]!), /\[\[ ## observation_0 ## \]\]\nsunny in x for 1 day\(s\)/, "the observation went back to the model");
+      assert.match(
+        reqs[0]!.body.messages[0].content,
+        new RegExp(`\\(1\\) ${tool}, whose description is <desc>Look the weather of a city up</desc>`),
+      );
+      assert.match(
+        userText(reqs[1]!),
+        /\[\[ ## observation_0 ## \]\]\nsunny in x for 1 day\(s\)/,
+        "the observation went back to the model",
+      );
     });
 
     test("a bound session program: the variables set from TypeScript are the temperature and max tokens on the wire", async () => {
@@ -122,17 +164,33 @@ for (const engine of ENGINES) {
         { name: "temperature", type: "float", initialValue: 0.3, constraints: { min: 0, max: 2 } },
         { name: "max_tokens", type: "integer", initialValue: 64 },
       ]);
-      await s.programs.create("qa", { module: "ChainOfThought", signature: "question -> answer", bindings: { temperature: "temperature", max_tokens: "max_tokens" } });
-      const first = await s.programs.execute("qa", { question: "q1" }, { lm: lm(engine, { temperature: 1.5, maxTokens: 1000 }) });
+      await s.programs.create("qa", {
+        module: "ChainOfThought",
+        signature: "question -> answer",
+        bindings: { temperature: "temperature", max_tokens: "max_tokens" },
+      });
+      const first = await s.programs.execute(
+        "qa",
+        { question: "q1" },
+        { lm: lm(engine, { temperature: 1.5, maxTokens: 1000 }) },
+      );
       assert.equal(first.fields.answer, "answer: q1");
-      assert.deepEqual([lastChat().body.temperature, lastChat().body[MAX_TOKENS_KEY[engine]]], [0.3, 64], "the variables, not the spec's defaults");
+      assert.deepEqual(
+        [lastChat().body.temperature, lastChat().body[MAX_TOKENS_KEY[engine]]],
+        [0.3, 64],
+        "the variables, not the spec's defaults",
+      );
       assert.deepEqual([first.lmCalls[0]!.temperature, first.lmCalls[0]!.max_tokens], [0.3, 64]);
       await s.variables.update({ temperature: 0.9, max_tokens: 128 });
       await s.programs.execute("qa", { question: "q2" }, { lm: lm(engine, { temperature: 1.5, maxTokens: 1000 }) });
       assert.deepEqual([lastChat().body.temperature, lastChat().body[MAX_TOKENS_KEY[engine]]], [0.9, 128]);
       await s.variables.set("temperature", 0);
       await s.programs.execute("qa", { question: "q3" }, { lm: lm(engine) });
-      assert.deepEqual([lastChat().body.temperature, lastChat().body[MAX_TOKENS_KEY[engine]]], [0, 128], "zero is sent, not dropped");
+      assert.deepEqual(
+        [lastChat().body.temperature, lastChat().body[MAX_TOKENS_KEY[engine]]],
+        [0, 128],
+        "zero is sent, not dropped",
+      );
       assert.equal(chats().length, 3);
       await bridge.sessions.delete(s.id);
     });
@@ -140,7 +198,13 @@ for (const engine of ENGINES) {
     test("cancelling a call on a hanging server closes its HTTP request; so does timeoutMs", async () => {
       server.reset();
       const controller = new AbortController();
-      const pending = bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "never answered" }, lm: lm(engine, { model: "openai/fixture-hang" }), signal: controller.signal });
+      const pending = bridge.dspy.run({
+        module: "Predict",
+        signature: "question -> answer",
+        inputs: { question: "never answered" },
+        lm: lm(engine, { model: "openai/fixture-hang" }),
+        signal: controller.signal,
+      });
       await server.waitFor(() => server.stats().inFlight === 1, 10_000);
       const t0 = performance.now();
       controller.abort();
@@ -154,7 +218,13 @@ for (const engine of ENGINES) {
 
       const t1 = performance.now();
       await assert.rejects(
-        bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "too slow" }, lm: lm(engine, { model: "openai/fixture-hang" }), timeoutMs: 1_000 }),
+        bridge.dspy.run({
+          module: "Predict",
+          signature: "question -> answer",
+          inputs: { question: "too slow" },
+          lm: lm(engine, { model: "openai/fixture-hang" }),
+          timeoutMs: 1_000,
+        }),
         TimeoutError,
       );
       const timedOutMs = performance.now() - t1;
@@ -163,7 +233,12 @@ for (const engine of ENGINES) {
       assert.equal(server.stats().completed, 0);
       assert.equal(chats().length, 2, "no retry of a cancelled call");
       // The worker keeps serving over HTTP.
-      const ok = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "still there?" }, lm: lm(engine) });
+      const ok = await bridge.dspy.run({
+        module: "Predict",
+        signature: "question -> answer",
+        inputs: { question: "still there?" },
+        lm: lm(engine),
+      });
       assert.equal(ok.fields.answer, "answer: still there?");
     });
 
@@ -173,7 +248,15 @@ for (const engine of ENGINES) {
       try {
         const t0 = performance.now();
         const results = await Promise.all(
-          Array.from({ length: 200 }, (_, i) => bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: `q${i}` }, lm: lm(engine), usage: false })),
+          Array.from({ length: 200 }, (_, i) =>
+            bridge.dspy.run({
+              module: "Predict",
+              signature: "question -> answer",
+              inputs: { question: `q${i}` },
+              lm: lm(engine),
+              usage: false,
+            }),
+          ),
         );
         const ms = performance.now() - t0;
         assert.deepEqual(
@@ -219,8 +302,15 @@ for (const engine of ENGINES) {
       const out = await s.programs.execute("qa", { question: "What is 5 + 6?" }, { lm: lm(engine) });
       assert.equal(out.fields.answer, "answer: What is 5 + 6?");
       const roles = (lastChat().body.messages as { role: string }[]).map((m) => m.role);
-      assert.deepEqual(roles, ["system", "user", "assistant", "user", "assistant", "user"], "the two demos travel as conversation turns");
-      assert.match((lastChat().body.messages[2] as { content: string }).content, /\[\[ ## reasoning ## \]\]\nreasoning: What is 1 \+ 2\?/);
+      assert.deepEqual(
+        roles,
+        ["system", "user", "assistant", "user", "assistant", "user"],
+        "the two demos travel as conversation turns",
+      );
+      assert.match(
+        (lastChat().body.messages[2] as { content: string }).content,
+        /\[\[ ## reasoning ## \]\]\nreasoning: What is 1 \+ 2\?/,
+      );
       await bridge.sessions.delete(s.id);
     });
   });

@@ -39,14 +39,23 @@ describe("LM spec options on the host", () => {
       inputs: { q: "x" },
       lm: { model: "openai/m", apiBase: "http://127.0.0.1:1/v1", engine: "native", numRetries: 0, timeoutMs: 1500 },
     });
-    assert.deepEqual(sent[0]!.lm, { model: "openai/m", api_base: "http://127.0.0.1:1/v1", engine: "native", num_retries: 0, timeout_ms: 1500 });
+    assert.deepEqual(sent[0]!.lm, {
+      model: "openai/m",
+      api_base: "http://127.0.0.1:1/v1",
+      engine: "native",
+      num_retries: 0,
+      timeout_ms: 1500,
+    });
   });
 
   test("every engine name is accepted; a typo is refused with the choices", () => {
     const { api } = recordingApi();
     for (const engine of ["auto", "native", "litellm"] as const) api.configureLM({ model: "openai/m", engine });
     for (const engine of ["nativ", "lm15", "LiteLLM", ""]) {
-      assert.throws(() => api.configureLM({ model: "openai/m", engine: engine as LMSpec["engine"] }), invalid("lm.engine", /"auto", "native", "litellm"/));
+      assert.throws(
+        () => api.configureLM({ model: "openai/m", engine: engine as LMSpec["engine"] }),
+        invalid("lm.engine", /"auto", "native", "litellm"/),
+      );
     }
   });
 
@@ -64,7 +73,10 @@ describe("LM spec options on the host", () => {
   test("an unknown option is refused instead of dropped, naming it", () => {
     const { api } = recordingApi();
     for (const name of ["timeout", "num_retries", "retries", "apiKey"]) {
-      assert.throws(() => api.configureLM({ model: "openai/m", [name]: 1 } as LMSpec), invalid("lm", new RegExp(`unknown LM option\\(s\\): ${name}`)));
+      assert.throws(
+        () => api.configureLM({ model: "openai/m", [name]: 1 } as LMSpec),
+        invalid("lm", new RegExp(`unknown LM option\\(s\\): ${name}`)),
+      );
     }
     assert.throws(
       () => api.lmFor({ model: "openai/m", timeout: 5 } as LMSpec),
@@ -95,17 +107,21 @@ describe("LM spec options in a worker (fixture server)", () => {
     engine,
     ...options,
   });
-  const predict = (lm: LMSpec) => bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "q" }, lm });
+  const predict = (lm: LMSpec) =>
+    bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "q" }, lm });
 
   for (const engine of ["native", "litellm"] as const) {
     test(`${engine}: timeoutMs bounds a request the server never answers`, async () => {
       await predict(spec(engine)); // the engine answers normally
       const t0 = performance.now();
-      await assert.rejects(predict(spec(engine, { model: "openai/fixture-hang", timeoutMs: 300, numRetries: 0 })), (err: unknown) => {
-        assert.ok(err instanceof TimeoutError, `TimeoutError, got ${String(err)}`);
-        assert.doesNotMatch(err.message, /sk-test-lm-spec-secret/);
-        return true;
-      });
+      await assert.rejects(
+        predict(spec(engine, { model: "openai/fixture-hang", timeoutMs: 300, numRetries: 0 })),
+        (err: unknown) => {
+          assert.ok(err instanceof TimeoutError, `TimeoutError, got ${String(err)}`);
+          assert.doesNotMatch(err.message, /sk-test-lm-spec-secret/);
+          return true;
+        },
+      );
       const ms = performance.now() - t0;
       assert.ok(ms >= 250 && ms < 5_000, `timed out after ${ms.toFixed(0)} ms`);
     });

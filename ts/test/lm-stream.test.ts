@@ -53,10 +53,19 @@ function checkShape(items: DSPyStreamItem[], fields: string[]): void {
     assert.ok(["status", "chunk", "prediction"].includes(item.type), `unexpected item ${JSON.stringify(item)}`);
     if (item.type === "status") assert.equal(typeof item.message, "string");
     if (item.type === "chunk") {
-      assert.ok(fields.includes(item.field), `chunk of ${JSON.stringify(item.field)}, not an output field (${fields.join(", ")})`);
+      assert.ok(
+        fields.includes(item.field),
+        `chunk of ${JSON.stringify(item.field)}, not an output field (${fields.join(", ")})`,
+      );
       assert.equal(typeof item.text, "string");
-      assert.ok(!item.text.includes("[[ ##") && !item.text.includes("## ]]"), `field markers leaked into ${JSON.stringify(item.text)}`);
-      assert.ok(!/ModelResponseStream|'choices'|"choices"/.test(item.text), `a provider chunk's repr leaked: ${item.text}`);
+      assert.ok(
+        !item.text.includes("[[ ##") && !item.text.includes("## ]]"),
+        `field markers leaked into ${JSON.stringify(item.text)}`,
+      );
+      assert.ok(
+        !/ModelResponseStream|'choices'|"choices"/.test(item.text),
+        `a provider chunk's repr leaked: ${item.text}`,
+      );
     }
   }
   const last = items[items.length - 1]!;
@@ -74,7 +83,14 @@ function checkFields(chunks: Chunk[], prediction: Prediction, fields: string[]):
     const value = prediction.fields[field];
     assert.equal(typeof value, "string");
     assert.ok((value as string).length > 0);
-    assert.equal(mine.map((c) => c.text).join("").trim(), value, `${field}: the chunks joined are the field's value`);
+    assert.equal(
+      mine
+        .map((c) => c.text)
+        .join("")
+        .trim(),
+      value,
+      `${field}: the chunks joined are the field's value`,
+    );
   }
   // ChainOfThought: reasoning streams first, then the answer (the order the LM writes them).
   const order = [...new Set(chunks.map((c) => c.field))];
@@ -93,10 +109,20 @@ before(async () => {
   process.env.LITELLM_LOCAL_MODEL_COST_MAP ??= "True";
   server = await startOpenAIServer();
   // LiteLLM imported once in the fork server, not by the worker on its first call (seconds).
-  bridge = await Bridge.start({ workers: 1, preload: ["dspy", "litellm"], healthIntervalMs: 0, onLog: (l) => void logs.push(l.line) });
+  bridge = await Bridge.start({
+    workers: 1,
+    preload: ["dspy", "litellm"],
+    healthIntervalMs: 0,
+    onLog: (l) => void logs.push(l.line),
+  });
   // Each engine's first call imports the rest of its client: keep that out of the timing assertions.
   for (const engine of ENGINES) {
-    for await (const _ of bridge.dspy.stream({ module: "Predict", signature: "question -> answer", inputs: { question: "warm up" }, lm: lm(engine) }));
+    for await (const _ of bridge.dspy.stream({
+      module: "Predict",
+      signature: "question -> answer",
+      inputs: { question: "warm up" },
+      lm: lm(engine),
+    }));
   }
 });
 after(async () => {
@@ -111,7 +137,12 @@ describe("bridge.dspy.stream over HTTP", () => {
         server.reset();
         const question = "Why is the sky blue on a clear summer day?";
         const { items, chunks, predictions, inFlightAtFirstChunk } = await collect(
-          bridge.dspy.stream({ module, signature: "question -> answer", inputs: { question }, lm: lm(engine, "fixture-chunkdelay-10") }),
+          bridge.dspy.stream({
+            module,
+            signature: "question -> answer",
+            inputs: { question },
+            lm: lm(engine, "fixture-chunkdelay-10"),
+          }),
         );
         checkShape(items, fields);
         checkFields(chunks, predictions[0]!, fields);
@@ -131,7 +162,14 @@ describe("bridge.dspy.stream over HTTP", () => {
     const agents: string[] = [];
     for (const engine of ENGINES) {
       server.reset();
-      await collect(bridge.dspy.stream({ module: "Predict", signature: "question -> answer", inputs: { question: "q?" }, lm: lm(engine) }));
+      await collect(
+        bridge.dspy.stream({
+          module: "Predict",
+          signature: "question -> answer",
+          inputs: { question: "q?" },
+          lm: lm(engine),
+        }),
+      );
       agents.push(String(lastChat().headers["user-agent"]));
     }
     // DSPy's native client announces itself as lm15; the LiteLLM path sends DSPy's own identifier.
@@ -141,7 +179,12 @@ describe("bridge.dspy.stream over HTTP", () => {
 
   test("the scripted (offline) LM streams by field too", async () => {
     const { items, chunks, predictions } = await collect(
-      bridge.dspy.stream({ module: "ChainOfThought", signature: "question -> answer", inputs: { question: "why?" }, lm: { model: "scripted" } }),
+      bridge.dspy.stream({
+        module: "ChainOfThought",
+        signature: "question -> answer",
+        inputs: { question: "why?" },
+        lm: { model: "scripted" },
+      }),
     );
     checkShape(items, ["reasoning", "answer"]);
     checkFields(chunks, predictions[0]!, ["reasoning", "answer"]);
@@ -175,10 +218,20 @@ describe("bridge.dspy.stream over HTTP", () => {
       await waitFor(() => bridge.stats().workers[0]!.inFlight === 0, 2_000, "the cancelled call to leave the worker");
       assert.equal(bridge.stats().workers[0]!.pid, pid);
       assert.equal(bridge.stats().workers[0]!.state, "ready");
-      const again = await collect(bridge.dspy.stream({ module: "Predict", signature: "question -> answer", inputs: { question: "again?" }, lm: lm(engine) }));
+      const again = await collect(
+        bridge.dspy.stream({
+          module: "Predict",
+          signature: "question -> answer",
+          inputs: { question: "again?" },
+          lm: lm(engine),
+        }),
+      );
       checkFields(again.chunks, again.predictions[0]!, ["answer"]);
       // DSPy's generator was stopped in its own task: no AnyIO "cancel scope in a different task", no orphaned task errors.
-      assert.deepEqual(logs.filter((l) => /Traceback|cancel scope|never retrieved|Error/.test(l)), []);
+      assert.deepEqual(
+        logs.filter((l) => /Traceback|cancel scope|never retrieved|Error/.test(l)),
+        [],
+      );
     });
   }
 });
@@ -189,9 +242,15 @@ describe("session.programs.stream over HTTP", () => {
       server.reset();
       const session = await bridge.sessions.create({ id: `stream-program-${engine}` });
       await session.variables.define("temperature", "float", 0.2, { constraints: { min: 0, max: 2 } });
-      await session.programs.create("qa", { module: "ChainOfThought", signature: "question -> answer", bindings: { temperature: "temperature" } });
+      await session.programs.create("qa", {
+        module: "ChainOfThought",
+        signature: "question -> answer",
+        bindings: { temperature: "temperature" },
+      });
       await session.variables.set("temperature", 0.9);
-      const { items, chunks, predictions } = await collect(session.programs.stream("qa", { question: "Why is the sky blue?" }, { lm: lm(engine) }));
+      const { items, chunks, predictions } = await collect(
+        session.programs.stream("qa", { question: "Why is the sky blue?" }, { lm: lm(engine) }),
+      );
       checkShape(items, ["reasoning", "answer"]);
       checkFields(chunks, predictions[0]!, ["reasoning", "answer"]);
       const request = lastChat();

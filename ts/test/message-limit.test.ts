@@ -3,7 +3,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { credentials, makeGenericClientConstructor, Metadata, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials,
+  makeGenericClientConstructor,
+  Metadata,
+  status,
+  type Client,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import { Bridge } from "../src/index.js";
 import { grpcServiceDefinition } from "../src/bridge-service/grpc-definition.js";
 import { BridgeService, PingRequestSchema } from "../src/gen/dspy_bridge/v1/bridge_pb.js";
@@ -13,7 +20,9 @@ import { fixturesDir, quietLogs } from "./helpers.js";
 const KiB = 1024;
 const LIMIT = 64 * KiB;
 
-type PingClient = Client & { ping(req: unknown, md: Metadata, cb: (err: ServiceError | null, res: { message: string }) => void): void };
+type PingClient = Client & {
+  ping(req: unknown, md: Metadata, cb: (err: ServiceError | null, res: { message: string }) => void): void;
+};
 
 function pingOver(bridge: Bridge): (message: string) => Promise<string> {
   const Ctor = makeGenericClientConstructor(grpcServiceDefinition(BridgeService as never) as never, "BridgeService");
@@ -25,14 +34,24 @@ function pingOver(bridge: Bridge): (message: string) => Promise<string> {
   return (message) => {
     const md = new Metadata();
     md.set("authorization", `Bearer ${bridge.secret}`);
-    return new Promise((resolve, reject) => client.ping(create(PingRequestSchema, { message }), md, (err, res) => (err ? reject(err) : resolve(res.message))));
+    return new Promise((resolve, reject) =>
+      client.ping(create(PingRequestSchema, { message }), md, (err, res) => (err ? reject(err) : resolve(res.message))),
+    );
   };
 }
 
 describe("maxMessageBytes on the gRPC transports", () => {
   let bridge: Bridge;
   before(async () => {
-    bridge = await Bridge.start({ workers: 1, maxMessageBytes: LIMIT, modules: ["py_message_limit"], pythonPath: [fixturesDir], preload: [], healthIntervalMs: 0, ...quietLogs });
+    bridge = await Bridge.start({
+      workers: 1,
+      maxMessageBytes: LIMIT,
+      modules: ["py_message_limit"],
+      pythonPath: [fixturesDir],
+      preload: [],
+      healthIntervalMs: 0,
+      ...quietLogs,
+    });
   });
   after(async () => {
     await bridge?.close();
@@ -52,16 +71,31 @@ describe("maxMessageBytes on the gRPC transports", () => {
     assert.equal(await bridge.execute("message_limit"), LIMIT);
     const session = await bridge.sessions.create();
     await session.variables.define("text", "string", "");
-    const under = await bridge.execute<{ ok: boolean; length?: number }>("grpc_write", { session_id: session.id, name: "text", size: LIMIT - 2 * KiB });
+    const under = await bridge.execute<{ ok: boolean; length?: number }>("grpc_write", {
+      session_id: session.id,
+      name: "text",
+      size: LIMIT - 2 * KiB,
+    });
     assert.deepEqual(under, { ok: true, length: LIMIT - 2 * KiB });
-    const over = await bridge.execute<{ ok: boolean; error?: string }>("grpc_write", { session_id: session.id, name: "text", size: LIMIT + KiB });
+    const over = await bridge.execute<{ ok: boolean; error?: string }>("grpc_write", {
+      session_id: session.id,
+      name: "text",
+      size: LIMIT + KiB,
+    });
     assert.equal(over.ok, false, "a message over the limit is refused");
     assert.equal(await session.variables.get("text"), "x".repeat(LIMIT - 2 * KiB), "and the variable keeps its value");
   });
 });
 
 test("without the option, every transport uses the shared default", async () => {
-  const bridge = await Bridge.start({ workers: 1, modules: ["py_message_limit"], pythonPath: [fixturesDir], preload: [], healthIntervalMs: 0, ...quietLogs });
+  const bridge = await Bridge.start({
+    workers: 1,
+    modules: ["py_message_limit"],
+    pythonPath: [fixturesDir],
+    preload: [],
+    healthIntervalMs: 0,
+    ...quietLogs,
+  });
   try {
     assert.equal(bridge.options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
     assert.equal(await bridge.execute("message_limit"), DEFAULT_MAX_MESSAGE_BYTES);

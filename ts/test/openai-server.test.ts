@@ -32,7 +32,8 @@ In adhering to this structure, your objective is:
         Given the fields \`question\`, produce the fields \`answer\`.`;
 const USER =
   "[[ ## question ## ]]\nWhat is 2+2?\n\nRespond with the corresponding output fields, starting with the field `[[ ## reasoning ## ]]`, then `[[ ## answer ## ]]` (must be formatted as a valid Python int), then `[[ ## tags ## ]]` (must be formatted as a valid Python list[str]), then `[[ ## kind ## ]]` (must be formatted as a valid Python Literal['alpha', 'beta']), and then ending with the marker for `[[ ## completed ## ]]`.";
-const EXPECTED = "[[ ## reasoning ## ]]\nreasoning: What is 2+2?\n\n[[ ## answer ## ]]\n42\n\n[[ ## tags ## ]]\n[\"a\",\"b\"]\n\n[[ ## kind ## ]]\nalpha\n\n[[ ## completed ## ]]";
+const EXPECTED =
+  '[[ ## reasoning ## ]]\nreasoning: What is 2+2?\n\n[[ ## answer ## ]]\n42\n\n[[ ## tags ## ]]\n["a","b"]\n\n[[ ## kind ## ]]\nalpha\n\n[[ ## completed ## ]]';
 
 const REACT_SYSTEM = `Your input fields are:
 1. \`question\` (str): 
@@ -65,10 +66,17 @@ before(async () => {
 after(() => server.close());
 
 const post = (body: unknown, init: RequestInit = {}) =>
-  fetch(`${server.url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer sk-selftest" }, body: JSON.stringify(body), ...init });
+  fetch(`${server.url}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer sk-selftest" },
+    body: JSON.stringify(body),
+    ...init,
+  });
 
 /** The assistant text of a streamed answer, and the pieces it came in. */
-async function readStream(res: Response): Promise<{ pieces: string[]; usage?: Record<string, number>; finish?: string; done: boolean }> {
+async function readStream(
+  res: Response,
+): Promise<{ pieces: string[]; usage?: Record<string, number>; finish?: string; done: boolean }> {
   const raw = await res.text();
   const pieces: string[] = [];
   let usage: Record<string, number> | undefined;
@@ -109,10 +117,16 @@ describe("OpenAI fixture server", () => {
     assert.equal(server.requests[0]!.body.model, "fixture");
     assert.equal(server.stats().completed, 1);
     // /chat/completions without /v1 too; n choices; scripted fields and content
-    const bare = await fetch(server.url.replace(/\/v1$/, "/chat/completions"), { method: "POST", body: JSON.stringify(chatBody("fixture", { n: 2 })) });
+    const bare = await fetch(server.url.replace(/\/v1$/, "/chat/completions"), {
+      method: "POST",
+      body: JSON.stringify(chatBody("fixture", { n: 2 })),
+    });
     assert.equal(((await bare.json()) as any).choices.length, 2);
     server.script({ fields: { answer: 7, kind: "beta" } }, { content: "raw text" });
-    assert.match(((await (await post(chatBody())).json()) as any).choices[0].message.content, /\[\[ ## answer ## \]\]\n7\n\n\[\[ ## tags ## \]\]\n\["a","b"\]\n\n\[\[ ## kind ## \]\]\nbeta\n/);
+    assert.match(
+      ((await (await post(chatBody())).json()) as any).choices[0].message.content,
+      /\[\[ ## answer ## \]\]\n7\n\n\[\[ ## tags ## \]\]\n\["a","b"\]\n\n\[\[ ## kind ## \]\]\nbeta\n/,
+    );
     assert.equal(((await (await post(chatBody())).json()) as any).choices[0].message.content, "raw text");
   });
 
@@ -121,19 +135,36 @@ describe("OpenAI fixture server", () => {
       model: "fixture",
       messages: [
         { role: "system", content: REACT_SYSTEM },
-        { role: "user", content: `[[ ## question ## ]]\nWeather in Paris?\n\n[[ ## trajectory ## ]]\n${trajectory}\n\n${REACT_REMINDER}` },
+        {
+          role: "user",
+          content: `[[ ## question ## ]]\nWeather in Paris?\n\n[[ ## trajectory ## ]]\n${trajectory}\n\n${REACT_REMINDER}`,
+        },
       ],
     });
     const first = ((await (await post(react(""))).json()) as any).choices[0].message.content as string;
-    assert.match(first, /\[\[ ## next_tool_name ## \]\]\nlookup\n\n\[\[ ## next_tool_args ## \]\]\n\{"city":"x","days":1,"metric":true\}\n/);
-    const second = ((await (await post(react("[[ ## thought_0 ## ]]\nt\n\n[[ ## observation_0 ## ]]\nsunny"))).json()) as any).choices[0].message.content as string;
+    assert.match(
+      first,
+      /\[\[ ## next_tool_name ## \]\]\nlookup\n\n\[\[ ## next_tool_args ## \]\]\n\{"city":"x","days":1,"metric":true\}\n/,
+    );
+    const second = (
+      (await (await post(react("[[ ## thought_0 ## ]]\nt\n\n[[ ## observation_0 ## ]]\nsunny"))).json()) as any
+    ).choices[0].message.content as string;
     assert.match(second, /\[\[ ## next_tool_name ## \]\]\nfinish\n\n\[\[ ## next_tool_args ## \]\]\n\{\}\n/);
     const json = {
       model: "fixture",
       response_format: { type: "json_object" },
-      messages: [{ role: "user", content: "[[ ## question ## ]]\nx\n\nRespond with a JSON object in the following order of fields: `answer` (must be formatted as a valid Python int), then `why`." }],
+      messages: [
+        {
+          role: "user",
+          content:
+            "[[ ## question ## ]]\nx\n\nRespond with a JSON object in the following order of fields: `answer` (must be formatted as a valid Python int), then `why`.",
+        },
+      ],
     };
-    assert.deepEqual(JSON.parse(((await (await post(json)).json()) as any).choices[0].message.content), { answer: 42, why: "why: x" });
+    assert.deepEqual(JSON.parse(((await (await post(json)).json()) as any).choices[0].message.content), {
+      answer: 42,
+      why: "why: x",
+    });
   });
 
   test("errors: 429 with Retry-After, scripted 401, 404 route, malformed, empty, drop, models", async () => {
@@ -208,7 +239,11 @@ describe("OpenAI fixture server", () => {
   });
 
   test("standalone: a ready line, the admin endpoints, and it exits when stdin closes", async () => {
-    const child = spawn(process.execPath, [join(repoRoot, "ts/dist/test/fixtures/openai-server.js"), "--latency-ms", "0"], { stdio: ["pipe", "pipe", "inherit"] });
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, "ts/dist/test/fixtures/openai-server.js"), "--latency-ms", "0"],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
     const lines = createInterface({ input: child.stdout! });
     const [line] = (await once(lines, "line")) as [string];
     const ready = JSON.parse(line);

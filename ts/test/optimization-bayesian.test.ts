@@ -30,7 +30,14 @@ const cube = {
 } as unknown as SpaceDoc;
 
 before(async () => {
-  bridge = await Bridge.start({ workers: 1, preload: [], modules: ["py_tools", "py_optimizers"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+  bridge = await Bridge.start({
+    workers: 1,
+    preload: [],
+    modules: ["py_tools", "py_optimizers"],
+    pythonPath: [fixturesDir],
+    healthIntervalMs: 0,
+    ...quietLogs,
+  });
   bridge.tools.register("quadratic", (args) => quadratic(args));
   bridge.tools.register("peak_at_1_3", (args) => -(((args.temperature as number) - 1.3) ** 2));
 });
@@ -52,9 +59,19 @@ describe("bayesian optimizer (Optuna TPE in the session's worker)", () => {
     assert.equal(tpe.status.state, "exhausted", tpe.status.error);
     assert.equal(tpe.history.length, 60);
     // Over seeds 1-20 TPE's best squared distance stays under 0.4 while random search's median is 1.7 (3 of 20 under 0.5).
-    assert.ok(tpe.status.bestScore! > -0.5, `TPE best ${tpe.status.bestScore} should be within sqrt(0.5) of the optimum`);
-    assert.ok(tpe.status.bestScore! > random.status.bestScore!, `TPE ${tpe.status.bestScore} vs random ${random.status.bestScore}`);
-    assert.deepEqual(tpe.s.configurations.get("cfg").getCurrentValues(), tpe.status.bestValue, "the best values are left applied");
+    assert.ok(
+      tpe.status.bestScore! > -0.5,
+      `TPE best ${tpe.status.bestScore} should be within sqrt(0.5) of the optimum`,
+    );
+    assert.ok(
+      tpe.status.bestScore! > random.status.bestScore!,
+      `TPE ${tpe.status.bestScore} vs random ${random.status.bestScore}`,
+    );
+    assert.deepEqual(
+      tpe.s.configurations.get("cfg").getCurrentValues(),
+      tpe.status.bestValue,
+      "the best values are left applied",
+    );
   });
 
   test("is reproducible with a seed (and 'tpe' is the same optimizer)", async () => {
@@ -80,12 +97,27 @@ describe("bayesian optimizer (Optuna TPE in the session's worker)", () => {
         { name: "y", type: "float", min: -5, max: 5, default: 0 },
         { name: "z", type: "float", min: 0.01, max: 10, log: true, default: 1 },
         { name: "mode", type: "choice", values: ["fast", "careful"], default: "fast" },
-        { name: "depth", type: "integer", min: 1, max: 8, default: 2, active_when: { op: "==", left: { var: "mode" }, right: { const: "careful" } } },
+        {
+          name: "depth",
+          type: "integer",
+          min: 1,
+          max: 8,
+          default: 2,
+          active_when: { op: "==", left: { var: "mode" }, right: { const: "careful" } },
+        },
       ],
-      constraints: [{ name: "gap", op: "<=", left: { op: "-", args: [{ var: "x" }, { var: "y" }] }, right: { const: 1 } }],
+      constraints: [
+        { name: "gap", op: "<=", left: { op: "-", args: [{ var: "x" }, { var: "y" }] }, right: { const: 1 } },
+      ],
     } as unknown as SpaceDoc;
     quadraticCalls = 0;
-    const { s, status, history } = await runOn("tpe-constrained", space, { optimizer: "bayesian", objective: "quadratic", maxIterations: 50, patience: 50, seed: 2 });
+    const { s, status, history } = await runOn("tpe-constrained", space, {
+      optimizer: "bayesian",
+      objective: "quadratic",
+      maxIterations: 50,
+      patience: 50,
+      seed: 2,
+    });
     assert.equal(status.state, "exhausted", status.error);
     assert.equal(history.length, 50);
     for (const h of history) {
@@ -113,7 +145,11 @@ describe("bayesian optimizer (Optuna TPE in the session's worker)", () => {
       return quadratic(args);
     });
     const watch = s.variables.watch(["x", "y", "z"]);
-    bridge.optimization.start("tpe-stop", { configuration: "cfg" }, { optimizer: "bayesian", objective: "slow_quadratic", maxIterations: 10_000, patience: 10_000 });
+    bridge.optimization.start(
+      "tpe-stop",
+      { configuration: "cfg" },
+      { optimizer: "bayesian", objective: "slow_quadratic", maxIterations: 10_000, patience: 10_000 },
+    );
     await waitFor(() => calls > 2, 10_000, "three evaluations");
     await bridge.optimization.stop("tpe-stop", { configuration: "cfg" });
     const status = bridge.optimization.status("tpe-stop", { configuration: "cfg" });
@@ -121,7 +157,11 @@ describe("bayesian optimizer (Optuna TPE in the session's worker)", () => {
     assert.equal(status.isOptimizing, false);
     assert.ok(calls > 2 && calls < 10_000, `${calls} evaluations`);
     assert.deepEqual(s.configurations.get("cfg").getCurrentValues(), status.bestValue);
-    assert.equal(s.configurations.get("cfg").info().version, 1 + calls + 1, "one apply per candidate evaluated (or cancelled), one for the best");
+    assert.equal(
+      s.configurations.get("cfg").info().version,
+      1 + calls + 1,
+      "one apply per candidate evaluated (or cancelled), one for the best",
+    );
     // every commit changed the three variables together: nothing half-applied
     const byRevision = new Map<number, string[]>();
     let seen = 0;
@@ -137,12 +177,22 @@ describe("bayesian optimizer (Optuna TPE in the session's worker)", () => {
 
 describe("a run survives the replacement of its worker", () => {
   test("recycled every 25 calls, the bayesian run reopens in the new worker with what it was told and finishes", async () => {
-    const recycling = await Bridge.start({ workers: 1, preload: [], healthIntervalMs: 0, recycle: { maxRequests: 25 }, ...quietLogs });
+    const recycling = await Bridge.start({
+      workers: 1,
+      preload: [],
+      healthIntervalMs: 0,
+      recycle: { maxRequests: 25 },
+      ...quietLogs,
+    });
     try {
       recycling.tools.register("quadratic", (args) => quadratic(args));
       const s = await recycling.sessions.create({ id: "tpe-recycled" });
       s.configurations.register("cfg", cube);
-      recycling.optimization.start("tpe-recycled", { configuration: "cfg" }, { optimizer: "bayesian", objective: "quadratic", maxIterations: 40, patience: 40, seed: 4 });
+      recycling.optimization.start(
+        "tpe-recycled",
+        { configuration: "cfg" },
+        { optimizer: "bayesian", objective: "quadratic", maxIterations: 40, patience: 40, seed: 4 },
+      );
       const status = await recycling.optimization.wait("tpe-recycled", { configuration: "cfg" });
       assert.equal(status.state, "exhausted", status.error);
       assert.equal(recycling.optimization.history("tpe-recycled", { configuration: "cfg" }, { limit: 100 }).length, 40);
@@ -158,24 +208,40 @@ describe("Python optimizers registered by name", () => {
   test("a registered optimizer proposes the candidates and is told their scores", async () => {
     const info = await bridge.optimization.registerPythonOptimizer("sequence", "py_optimizers:SequenceOptimizer");
     assert.equal(info.description, "Proposes the `temperatures` it was given, in order, then says it is done.");
-    assert.deepEqual(await bridge.optimization.registerPythonOptimizer("sequence", "py_optimizers:SequenceOptimizer"), info, "registering again is a no-op");
+    assert.deepEqual(
+      await bridge.optimization.registerPythonOptimizer("sequence", "py_optimizers:SequenceOptimizer"),
+      info,
+      "registering again is a no-op",
+    );
     const s = await bridge.sessions.create({ id: "py-opt" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
-    bridge.optimization.start("py-opt", { variable: "temperature" }, {
-      optimizer: "sequence",
-      objective: "peak_at_1_3",
-      direction: "maximize",
-      seed: 9,
-      optimizerConfig: { temperatures: [0.2, 1.25, 1.9] },
-    });
+    bridge.optimization.start(
+      "py-opt",
+      { variable: "temperature" },
+      {
+        optimizer: "sequence",
+        objective: "peak_at_1_3",
+        direction: "maximize",
+        seed: 9,
+        optimizerConfig: { temperatures: [0.2, 1.25, 1.9] },
+      },
+    );
     const status = await bridge.optimization.wait("py-opt", { variable: "temperature" });
     assert.equal(status.state, "exhausted", status.error);
     assert.equal(status.optimizer, "sequence");
-    assert.deepEqual(bridge.optimization.history("py-opt", { variable: "temperature" }).map((h) => h.values.temperature), [0.2, 1.25, 1.9]);
+    assert.deepEqual(
+      bridge.optimization.history("py-opt", { variable: "temperature" }).map((h) => h.values.temperature),
+      [0.2, 1.25, 1.9],
+    );
     assert.equal(status.bestValue, 1.25);
     assert.equal(await s.variables.get("temperature"), 1.25);
-    const tells = await bridge.tools.call<{ values: Record<string, number>; score: number; seed: number; direction: string }[]>("sequence_tells", {}, { session: "py-opt" });
-    assert.deepEqual(tells.map((t) => t.values.temperature), [0.2, 1.25, 1.9]);
+    const tells = await bridge.tools.call<
+      { values: Record<string, number>; score: number; seed: number; direction: string }[]
+    >("sequence_tells", {}, { session: "py-opt" });
+    assert.deepEqual(
+      tells.map((t) => t.values.temperature),
+      [0.2, 1.25, 1.9],
+    );
     assert.ok(Math.abs(tells[1]!.score - -(0.05 ** 2)) < 1e-12);
     assert.equal(tells[0]!.seed, 9);
     assert.equal(tells[0]!.direction, "maximize");
@@ -200,7 +266,13 @@ describe("Python optimizers registered by name", () => {
     };
     const s = await bridge.sessions.create({ id: "py-deleted" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
-    bridge.optimization.start("py-deleted", t, { optimizer: "closing_sweep", objective: "slow_peak", maxIterations: 100_000, patience: 100_000, optimizerConfig: { label: "first" } });
+    bridge.optimization.start("py-deleted", t, {
+      optimizer: "closing_sweep",
+      objective: "slow_peak",
+      maxIterations: 100_000,
+      patience: 100_000,
+      optimizerConfig: { label: "first" },
+    });
     const ended = bridge.optimization.wait("py-deleted", t);
     while (evaluations < 3) await sleep(5);
     await bridge.sessions.delete("py-deleted");
@@ -214,7 +286,12 @@ describe("Python optimizers registered by name", () => {
 
     const again = await bridge.sessions.create({ id: "py-deleted" });
     await again.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
-    bridge.optimization.start("py-deleted", t, { optimizer: "closing_sweep", objective: "slow_peak", maxIterations: 3, optimizerConfig: { label: "second" } });
+    bridge.optimization.start("py-deleted", t, {
+      optimizer: "closing_sweep",
+      objective: "slow_peak",
+      maxIterations: 3,
+      optimizerConfig: { label: "second" },
+    });
     assert.equal((await bridge.optimization.wait("py-deleted", t)).state, "exhausted");
     assert.ok(await closed("second"));
   });
@@ -223,7 +300,11 @@ describe("Python optimizers registered by name", () => {
     await bridge.optimization.registerPythonOptimizer("minimal", "py_optimizers:MinimalOptimizer");
     const s = await bridge.sessions.create({ id: "py-minimal" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
-    bridge.optimization.start("py-minimal", { variable: "temperature" }, { optimizer: "minimal", objective: "peak_at_1_3", maxIterations: 5, patience: 5 });
+    bridge.optimization.start(
+      "py-minimal",
+      { variable: "temperature" },
+      { optimizer: "minimal", objective: "peak_at_1_3", maxIterations: 5, patience: 5 },
+    );
     const status = await bridge.optimization.wait("py-minimal", { variable: "temperature" });
     assert.equal(status.state, "exhausted", status.error);
     assert.ok(Math.abs((status.bestValue as number) - 0.5) < 1e-12);
@@ -233,7 +314,11 @@ describe("Python optimizers registered by name", () => {
     await bridge.optimization.registerPythonOptimizer("failing", "py_optimizers:FailingOptimizer");
     const s = await bridge.sessions.create({ id: "py-failing" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
-    bridge.optimization.start("py-failing", { variable: "temperature" }, { optimizer: "failing", objective: "peak_at_1_3", maxIterations: 10 });
+    bridge.optimization.start(
+      "py-failing",
+      { variable: "temperature" },
+      { optimizer: "failing", objective: "peak_at_1_3", maxIterations: 10 },
+    );
     const status = await bridge.optimization.wait("py-failing", { variable: "temperature" });
     assert.equal(status.state, "failed");
     assert.ok(status.failure instanceof PythonError, String(status.failure));
@@ -248,12 +333,23 @@ describe("Python optimizers registered by name", () => {
     await bridge.optimization.registerPythonOptimizer("broken", "py_optimizers:BrokenConstructor");
     const s = await bridge.sessions.create({ id: "py-broken" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
-    bridge.optimization.start("py-broken", { variable: "temperature" }, { optimizer: "broken", objective: "peak_at_1_3" });
-    await assert.rejects(bridge.optimization.started("py-broken", { variable: "temperature" }), (e: unknown) => e instanceof PythonError && /cannot construct/.test(e.message));
+    bridge.optimization.start(
+      "py-broken",
+      { variable: "temperature" },
+      { optimizer: "broken", objective: "peak_at_1_3" },
+    );
+    await assert.rejects(
+      bridge.optimization.started("py-broken", { variable: "temperature" }),
+      (e: unknown) => e instanceof PythonError && /cannot construct/.test(e.message),
+    );
     assert.equal((await bridge.optimization.wait("py-broken", { variable: "temperature" })).state, "failed");
 
     await bridge.optimization.registerPythonOptimizer("out_of_bounds", "py_optimizers:OutOfBounds");
-    bridge.optimization.start("py-broken", { variable: "temperature" }, { optimizer: "out_of_bounds", objective: "peak_at_1_3" });
+    bridge.optimization.start(
+      "py-broken",
+      { variable: "temperature" },
+      { optimizer: "out_of_bounds", objective: "peak_at_1_3" },
+    );
     const status = await bridge.optimization.wait("py-broken", { variable: "temperature" });
     assert.equal(status.state, "failed");
     assert.ok(status.failure instanceof FailedPreconditionError, String(status.failure));
@@ -270,20 +366,62 @@ describe("Python optimizers registered by name", () => {
     const t = { variable: "temperature" };
     assert.throws(
       () => bridge.optimization.start("py-errors", t, { optimizer: "nope", objective: "peak_at_1_3" }),
-      (e: unknown) => e instanceof InvalidArgumentError && /unknown optimizer 'nope'.*bayesian/.test(e.message) && e.parameter === "optimizer",
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        /unknown optimizer 'nope'.*bayesian/.test(e.message) &&
+        e.parameter === "optimizer",
     );
-    bridge.optimization.start("py-errors", t, { optimizer: "gradient", objective: "peak_at_1_3", optimizerConfig: { method: "newton" } });
-    await assert.rejects(bridge.optimization.started("py-errors", t), (e: unknown) => e instanceof InvalidArgumentError && /method must be one of spsa, finite_difference/.test(e.message));
-    assert.throws(() => bridge.optimization.start("py-errors", t, { optimizer: "random", objective: "peak_at_1_3", optimizerConfig: { n_startup_trials: 3 } }), InvalidArgumentError);
-    bridge.optimization.start("py-errors", t, { optimizer: "bayesian", objective: "peak_at_1_3", optimizerConfig: { acquisition_function: "ucb" } });
-    await assert.rejects(bridge.optimization.started("py-errors", t), (e: unknown) => e instanceof InvalidArgumentError && /acquisition_function must be 'ei' or 'pi'/.test(e.message));
-    bridge.optimization.start("py-errors", t, { optimizer: "bayesian", objective: "peak_at_1_3", optimizerConfig: { n_trees: 3 } });
-    await assert.rejects(bridge.optimization.started("py-errors", t), (e: unknown) => e instanceof InvalidArgumentError && /no option 'n_trees'/.test(e.message));
-    await assert.rejects(bridge.optimization.registerPythonOptimizer("x", "py_optimizers:NotAnOptimizer"), (e: unknown) => e instanceof InvalidArgumentError && /no ask\(\) or tell\(\)/.test(e.message));
-    await assert.rejects(bridge.optimization.registerPythonOptimizer("x", "no_such_module:Thing"), (e: unknown) => e instanceof InvalidArgumentError && /cannot import/.test(e.message));
+    bridge.optimization.start("py-errors", t, {
+      optimizer: "gradient",
+      objective: "peak_at_1_3",
+      optimizerConfig: { method: "newton" },
+    });
+    await assert.rejects(
+      bridge.optimization.started("py-errors", t),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError && /method must be one of spsa, finite_difference/.test(e.message),
+    );
+    assert.throws(
+      () =>
+        bridge.optimization.start("py-errors", t, {
+          optimizer: "random",
+          objective: "peak_at_1_3",
+          optimizerConfig: { n_startup_trials: 3 },
+        }),
+      InvalidArgumentError,
+    );
+    bridge.optimization.start("py-errors", t, {
+      optimizer: "bayesian",
+      objective: "peak_at_1_3",
+      optimizerConfig: { acquisition_function: "ucb" },
+    });
+    await assert.rejects(
+      bridge.optimization.started("py-errors", t),
+      (e: unknown) => e instanceof InvalidArgumentError && /acquisition_function must be 'ei' or 'pi'/.test(e.message),
+    );
+    bridge.optimization.start("py-errors", t, {
+      optimizer: "bayesian",
+      objective: "peak_at_1_3",
+      optimizerConfig: { n_trees: 3 },
+    });
+    await assert.rejects(
+      bridge.optimization.started("py-errors", t),
+      (e: unknown) => e instanceof InvalidArgumentError && /no option 'n_trees'/.test(e.message),
+    );
+    await assert.rejects(
+      bridge.optimization.registerPythonOptimizer("x", "py_optimizers:NotAnOptimizer"),
+      (e: unknown) => e instanceof InvalidArgumentError && /no ask\(\) or tell\(\)/.test(e.message),
+    );
+    await assert.rejects(
+      bridge.optimization.registerPythonOptimizer("x", "no_such_module:Thing"),
+      (e: unknown) => e instanceof InvalidArgumentError && /cannot import/.test(e.message),
+    );
     await assert.rejects(bridge.optimization.registerPythonOptimizer("x", "py_optimizers:Missing"), /has no 'Missing'/);
     await assert.rejects(bridge.optimization.registerPythonOptimizer("x", "not a path"), InvalidArgumentError);
-    await assert.rejects(bridge.optimization.registerPythonOptimizer("bayesian", "py_optimizers:MinimalOptimizer"), /built-in optimizer name/);
+    await assert.rejects(
+      bridge.optimization.registerPythonOptimizer("bayesian", "py_optimizers:MinimalOptimizer"),
+      /built-in optimizer name/,
+    );
     for (const foreign of ["subprocess:Popen", "os:system", "dspy_bridge.core.server:WorkerServer"]) {
       await assert.rejects(
         bridge.optimization.registerPythonOptimizer("foreign", foreign),
@@ -292,7 +430,10 @@ describe("Python optimizers registered by name", () => {
       );
     }
     await bridge.optimization.registerPythonOptimizer("taken", "py_optimizers:MinimalOptimizer");
-    await assert.rejects(bridge.optimization.registerPythonOptimizer("taken", "py_optimizers:SequenceOptimizer"), AlreadyExistsError);
+    await assert.rejects(
+      bridge.optimization.registerPythonOptimizer("taken", "py_optimizers:SequenceOptimizer"),
+      AlreadyExistsError,
+    );
     assert.equal(await s.variables.get("temperature"), 0.7, "no failed start touched the variable");
   });
 });

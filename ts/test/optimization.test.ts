@@ -10,7 +10,14 @@ import { fixturesDir, quietLogs, waitFor } from "./helpers.js";
 
 let bridge: Bridge;
 before(async () => {
-  bridge = await Bridge.start({ workers: 1, preload: [], modules: ["py_tools"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+  bridge = await Bridge.start({
+    workers: 1,
+    preload: [],
+    modules: ["py_tools"],
+    pythonPath: [fixturesDir],
+    healthIntervalMs: 0,
+    ...quietLogs,
+  });
   bridge.tools.register("peak_at_1_3", (args) => -(((args.temperature as number) - 1.3) ** 2), {
     parameters: { type: "object", properties: { temperature: { type: "number" } }, required: ["temperature"] },
   });
@@ -22,16 +29,25 @@ describe("optimization", () => {
     const s = await bridge.sessions.create({ id: "opt-random" });
     await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 } });
     const progress: OptimizationProgress[] = [];
-    const id = bridge.optimization.start("opt-random", { variable: "temperature" }, {
-      optimizer: "random",
-      objective: "peak_at_1_3",
-      maxIterations: 80,
-      patience: 80,
-      seed: 3,
-      onProgress: (p) => progress.push(p),
-    });
+    const id = bridge.optimization.start(
+      "opt-random",
+      { variable: "temperature" },
+      {
+        optimizer: "random",
+        objective: "peak_at_1_3",
+        maxIterations: 80,
+        patience: 80,
+        seed: 3,
+        onProgress: (p) => progress.push(p),
+      },
+    );
     assert.throws(
-      () => bridge.optimization.start("opt-random", { variable: "temperature" }, { optimizer: "random", objective: "peak_at_1_3" }),
+      () =>
+        bridge.optimization.start(
+          "opt-random",
+          { variable: "temperature" },
+          { optimizer: "random", objective: "peak_at_1_3" },
+        ),
       (e: unknown) => e instanceof InvalidArgumentError && /already being optimized/.test((e as Error).message),
     );
     const status = await bridge.optimization.wait("opt-random", { variable: "temperature" });
@@ -42,15 +58,35 @@ describe("optimization", () => {
     assert.equal(await s.variables.get("temperature"), status.bestValue, "the best value is left in place");
     assert.equal(bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 5 }).length, 5);
     // a second run on the same variable: the first one's entries stay, told apart by their id
-    const second = bridge.optimization.start("opt-random", { variable: "temperature" }, { optimizer: "grid", objective: "peak_at_1_3", gridPoints: 3, patience: 10 });
+    const second = bridge.optimization.start(
+      "opt-random",
+      { variable: "temperature" },
+      { optimizer: "grid", objective: "peak_at_1_3", gridPoints: 3, patience: 10 },
+    );
     await bridge.optimization.wait("opt-random", { variable: "temperature" });
     const all = bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 1000 });
     assert.equal(all.length, 83);
-    assert.deepEqual(bridge.optimization.history("opt-random", { variable: "temperature" }, { optimizationId: id, limit: 1000 }).map((h) => h.iteration), progress.map((p) => p.iteration));
-    assert.deepEqual(bridge.optimization.history("opt-random", { variable: "temperature" }, { optimizationId: second }).map((h) => h.values.temperature), [0, 1, 2]);
-    assert.deepEqual(bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 3 }).map((h) => h.optimizationId), [second, second, second]);
+    assert.deepEqual(
+      bridge.optimization
+        .history("opt-random", { variable: "temperature" }, { optimizationId: id, limit: 1000 })
+        .map((h) => h.iteration),
+      progress.map((p) => p.iteration),
+    );
+    assert.deepEqual(
+      bridge.optimization
+        .history("opt-random", { variable: "temperature" }, { optimizationId: second })
+        .map((h) => h.values.temperature),
+      [0, 1, 2],
+    );
+    assert.deepEqual(
+      bridge.optimization.history("opt-random", { variable: "temperature" }, { limit: 3 }).map((h) => h.optimizationId),
+      [second, second, second],
+    );
     for (const limit of [0, -5, 2.5]) {
-      assert.throws(() => bridge.optimization.history("opt-random", { variable: "temperature" }, { limit }), (e: unknown) => e instanceof InvalidArgumentError && e.parameter === "limit");
+      assert.throws(
+        () => bridge.optimization.history("opt-random", { variable: "temperature" }, { limit }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.parameter === "limit",
+      );
     }
   });
 
@@ -63,12 +99,20 @@ describe("optimization", () => {
       ],
     } as unknown as SpaceDoc;
     s.configurations.register("cfg", space);
-    bridge.optimization.start("opt-grid", { configuration: "cfg" }, { optimizer: "grid", objective: "peak_at_0_3", gridPoints: 11, maxIterations: 100, patience: 100 });
+    bridge.optimization.start(
+      "opt-grid",
+      { configuration: "cfg" },
+      { optimizer: "grid", objective: "peak_at_0_3", gridPoints: 11, maxIterations: 100, patience: 100 },
+    );
     const status = await bridge.optimization.wait("opt-grid", { configuration: "cfg" });
     assert.equal(status.state, "exhausted", "all 22 grid points tried");
     assert.ok(Math.abs(((status.bestValue as Record<string, number>).temperature ?? 0) - 0.3) < 1e-9);
     assert.ok(Math.abs((await s.variables.get<number>("temperature")) - 0.3) < 1e-9);
-    assert.equal(s.configurations.get("cfg").info().version > 1, true, "every candidate was applied through the configuration");
+    assert.equal(
+      s.configurations.get("cfg").info().version > 1,
+      true,
+      "every candidate was applied through the configuration",
+    );
   });
 
   test("bad run options are refused naming the option; a throwing onProgress does not fail the run", async () => {
@@ -77,7 +121,12 @@ describe("optimization", () => {
     const t = { variable: "temperature" };
     const refused = (extra: Record<string, unknown>, parameter: string) =>
       assert.throws(
-        () => bridge.optimization.start("opt-options", t, { optimizer: "grid", objective: "peak_at_1_3", ...extra } as never),
+        () =>
+          bridge.optimization.start("opt-options", t, {
+            optimizer: "grid",
+            objective: "peak_at_1_3",
+            ...extra,
+          } as never),
         (e: unknown) => e instanceof InvalidArgumentError && e.parameter === parameter,
         JSON.stringify(extra),
       );
@@ -92,7 +141,10 @@ describe("optimization", () => {
     // an objective that does not exist fails the start, before any candidate is applied
     const revision = (await s.variables.info("temperature")).modifyRevision;
     bridge.optimization.start("opt-options", t, { optimizer: "random", objective: "no_such_objective" });
-    await assert.rejects(bridge.optimization.started("opt-options", t), (e: unknown) => e instanceof NotFoundError && /objective 'no_such_objective' is neither/.test(e.message));
+    await assert.rejects(
+      bridge.optimization.started("opt-options", t),
+      (e: unknown) => e instanceof NotFoundError && /objective 'no_such_objective' is neither/.test(e.message),
+    );
     const failed = await bridge.optimization.wait("opt-options", t);
     assert.equal(failed.state, "failed");
     assert.ok(failed.failure instanceof NotFoundError);
@@ -128,9 +180,15 @@ describe("optimization", () => {
     let objectiveAborted = false;
     bridge.tools.register("never_scores", (_args, ctx) => {
       entered();
-      return new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => ((objectiveAborted = true), reject(new Error("aborted")))));
+      return new Promise((_resolve, reject) =>
+        ctx.signal.addEventListener("abort", () => ((objectiveAborted = true), reject(new Error("aborted")))),
+      );
     });
-    bridge.optimization.start("opt-first", { configuration: "cfg" }, { optimizer: "random", objective: "never_scores", seed: 4 });
+    bridge.optimization.start(
+      "opt-first",
+      { configuration: "cfg" },
+      { optimizer: "random", objective: "never_scores", seed: 4 },
+    );
     await evaluating;
     assert.notDeepEqual(cfg.getCurrentValues(), { a: 0.5, b: 3 }, "the first candidate is applied while it is scored");
     await bridge.optimization.stop("opt-first", { configuration: "cfg" });
@@ -152,9 +210,17 @@ describe("optimization", () => {
       await new Promise((r) => setTimeout(r, 20));
       return args.temperature as number;
     });
-    bridge.optimization.start("opt-stop", { variable: "temperature" }, { optimizer: "random", objective: "slow_objective", maxIterations: 1000, patience: 1000 });
+    bridge.optimization.start(
+      "opt-stop",
+      { variable: "temperature" },
+      { optimizer: "random", objective: "slow_objective", maxIterations: 1000, patience: 1000 },
+    );
     // Stopped once an evaluation has finished (stopped during the first, a run puts the old values back: the test above).
-    await waitFor(() => bridge.optimization.status("opt-stop", { variable: "temperature" }).bestValue !== undefined, 10_000, "the first finished evaluation");
+    await waitFor(
+      () => bridge.optimization.status("opt-stop", { variable: "temperature" }).bestValue !== undefined,
+      10_000,
+      "the first finished evaluation",
+    );
     await bridge.optimization.stop("opt-stop", { variable: "temperature" });
     const status = bridge.optimization.status("opt-stop", { variable: "temperature" });
     assert.equal(status.state, "stopped");
@@ -178,7 +244,11 @@ describe("optimization", () => {
         await new Promise((r) => setTimeout(r, 20));
         return -(((args.temperature as number) - 1.3) ** 2);
       });
-      host.optimization.start("opt-close", { variable: "temperature" }, { optimizer: "random", objective: "slow_peak", maxIterations: 1000, patience: 1000, seed: 5 });
+      host.optimization.start(
+        "opt-close",
+        { variable: "temperature" },
+        { optimizer: "random", objective: "slow_peak", maxIterations: 1000, patience: 1000, seed: 5 },
+      );
       while (calls < 5) await new Promise((r) => setTimeout(r, 10));
       const ended = host.optimization.wait("opt-close", { variable: "temperature" }); // the final status, read after the store is closed
       await host.close();
@@ -189,7 +259,11 @@ describe("optimization", () => {
       const reopened = await Bridge.start({ workers: 1, preload: [], healthIntervalMs: 0, store, ...quietLogs });
       try {
         const again = await reopened.sessions.get("opt-close");
-        assert.equal(await again.variables.get("temperature"), status.bestValue, "the best value was committed before the store closed");
+        assert.equal(
+          await again.variables.get("temperature"),
+          status.bestValue,
+          "the best value was committed before the store closed",
+        );
       } finally {
         await reopened.close();
       }

@@ -10,7 +10,12 @@ import { after, before, test } from "node:test";
 import { context, metrics, trace, type Span } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { AggregationTemporality, MeterProvider, MetricReader, type ResourceMetrics } from "@opentelemetry/sdk-metrics";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base";
 import { Bridge, type LMSpec } from "../src/index.js";
 import { startOpenAIServer, type OpenAIServer } from "./fixtures/openai-server.js";
 import { fixturesDir, quietLogs } from "./helpers.js";
@@ -39,7 +44,13 @@ const reader = new TestReader();
 let server: OpenAIServer;
 let bridge: Bridge;
 
-const lm = (spec: Partial<LMSpec> = {}): LMSpec => ({ model: "openai/fixture", apiBase: server.url, apiKeyEnv: KEY_ENV, cache: false, ...spec });
+const lm = (spec: Partial<LMSpec> = {}): LMSpec => ({
+  model: "openai/fixture",
+  apiBase: server.url,
+  apiKeyEnv: KEY_ENV,
+  cache: false,
+  ...spec,
+});
 const tracer = () => trace.getTracer("otel-test");
 
 /** Runs `fn` inside a root span of the test's own and returns that span's trace id and span id. */
@@ -54,7 +65,8 @@ async function inRoot(fn: () => Promise<unknown>): Promise<{ traceId: string; sp
   });
 }
 
-const hostSpans = (traceId: string): ReadableSpan[] => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+const hostSpans = (traceId: string): ReadableSpan[] =>
+  exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
 const parentOf = (s: ReadableSpan): string | undefined => s.parentSpanContext?.spanId;
 async function workerSpans(traceId: string): Promise<PySpan[]> {
   return (await bridge.execute<PySpan[]>("otel_test.spans")).filter((s) => s.trace_id === traceId);
@@ -71,7 +83,14 @@ before(async () => {
   metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
   server = await startOpenAIServer();
   process.env[KEY_ENV] = "sk-test-otel";
-  bridge = await Bridge.start({ workers: 1, preload: ["dspy"], modules: ["py_otel"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+  bridge = await Bridge.start({
+    workers: 1,
+    preload: ["dspy"],
+    modules: ["py_otel"],
+    pythonPath: [fixturesDir],
+    healthIntervalMs: 0,
+    ...quietLogs,
+  });
 });
 after(async () => {
   await bridge?.close();
@@ -84,7 +103,12 @@ after(async () => {
 test("one trace: the host's call span -> the worker's command -> the DSPy module -> the LM call over HTTP", async () => {
   server.reset();
   const root = await inRoot(() =>
-    bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "Capital of France?" }, lm: lm({ temperature: 0.25, maxTokens: 99 }) }),
+    bridge.dspy.run({
+      module: "Predict",
+      signature: "question -> answer",
+      inputs: { question: "Capital of France?" },
+      lm: lm({ temperature: 0.25, maxTokens: 99 }),
+    }),
   );
   assert.equal(server.chatRequests().length, 1, "the LM call went over HTTP");
   const call = one(hostSpans(root.traceId), "dspy_bridge.call dspy.run");
@@ -94,7 +118,11 @@ test("one trace: the host's call span -> the worker's command -> the DSPy module
 
   const py = await workerSpans(root.traceId);
   const command = one(py, "dspy_bridge.command dspy.run");
-  assert.equal(command.parent_span_id, call.spanContext().spanId, "the worker's span is a child of the host's call span");
+  assert.equal(
+    command.parent_span_id,
+    call.spanContext().spanId,
+    "the worker's span is a child of the host's call span",
+  );
   assert.equal(command.kind, "SERVER");
   const module = one(py, "dspy.module Predict");
   assert.equal(module.parent_span_id, command.span_id);
@@ -115,7 +143,14 @@ test("an LM failure: the LM span and the command span carry the error class; the
   server.reset();
   const root = await inRoot(async () => {
     // The fixture answers a model named so with HTTP 401 and OpenAI's error body.
-    await assert.rejects(bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "q" }, lm: lm({ model: "openai/fixture-status-401", extra: { num_retries: 0 } }) }));
+    await assert.rejects(
+      bridge.dspy.run({
+        module: "Predict",
+        signature: "question -> answer",
+        inputs: { question: "q" },
+        lm: lm({ model: "openai/fixture-status-401", extra: { num_retries: 0 } }),
+      }),
+    );
   });
   const call = one(hostSpans(root.traceId), "dspy_bridge.call dspy.run");
   assert.equal(call.status.code, 2, "ERROR");
@@ -156,7 +191,13 @@ test("an optimization run: one span, a child span per trial with its score", asy
   bridge.tools.register("peak", (args) => -(((args.temperature as number) - 0.3) ** 2));
   const target = { variable: "temperature" };
   const root = await inRoot(async () => {
-    bridge.optimization.start(s.id, target, { optimizer: "random", objective: "peak", maxIterations: 4, patience: 100, seed: 7 });
+    bridge.optimization.start(s.id, target, {
+      optimizer: "random",
+      objective: "peak",
+      maxIterations: 4,
+      patience: 100,
+      seed: 7,
+    });
     await bridge.optimization.wait(s.id, target);
   });
   const history = bridge.optimization.history(s.id, target);
@@ -166,8 +207,17 @@ test("an optimization run: one span, a child span per trial with its score", asy
   const trials = host.filter((t) => t.name === "dspy_bridge.optimization.trial");
   assert.equal(trials.length, 4);
   for (const t of trials) assert.equal(parentOf(t), run.spanContext().spanId);
-  const scores = trials.sort((a, b) => (a.attributes["dspy_bridge.trial.iteration"] as number) - (b.attributes["dspy_bridge.trial.iteration"] as number)).map((t) => t.attributes["dspy_bridge.trial.score"]);
-  assert.deepEqual(scores, history.map((h) => h.score));
+  const scores = trials
+    .sort(
+      (a, b) =>
+        (a.attributes["dspy_bridge.trial.iteration"] as number) -
+        (b.attributes["dspy_bridge.trial.iteration"] as number),
+    )
+    .map((t) => t.attributes["dspy_bridge.trial.score"]);
+  assert.deepEqual(
+    scores,
+    history.map((h) => h.score),
+  );
   assert.equal(run.attributes["dspy_bridge.optimization.best_score"], Math.max(...history.map((h) => h.score)));
   await bridge.sessions.delete(s.id);
 });
@@ -178,8 +228,15 @@ test("metrics: calls and latency per command, in-flight, queue depth, variable c
   await s.variables.set("n", 2);
   await bridge.execute("ping");
   const { resourceMetrics } = await reader.collect();
-  const points = (name: string) => (resourceMetrics as ResourceMetrics).scopeMetrics.flatMap((sm) => sm.metrics.filter((m) => m.descriptor.name === name).flatMap((m) => m.dataPoints as { attributes: Record<string, unknown>; value: unknown }[]));
-  const pings = points("dspy_bridge.calls").find((p) => p.attributes["dspy_bridge.command"] === "ping" && p.attributes["dspy_bridge.outcome"] === "ok");
+  const points = (name: string) =>
+    (resourceMetrics as ResourceMetrics).scopeMetrics.flatMap((sm) =>
+      sm.metrics
+        .filter((m) => m.descriptor.name === name)
+        .flatMap((m) => m.dataPoints as { attributes: Record<string, unknown>; value: unknown }[]),
+    );
+  const pings = points("dspy_bridge.calls").find(
+    (p) => p.attributes["dspy_bridge.command"] === "ping" && p.attributes["dspy_bridge.outcome"] === "ok",
+  );
   assert.ok(pings && (pings.value as number) >= 1, "ping counted");
   const duration = points("dspy_bridge.call.duration").find((p) => p.attributes["dspy_bridge.command"] === "ping");
   assert.ok(duration && (duration.value as { count: number }).count >= 1, "ping's latency in the histogram");
@@ -188,7 +245,9 @@ test("metrics: calls and latency per command, in-flight, queue depth, variable c
   const commits = points("dspy_bridge.variable.commits").reduce((n, p) => n + (p.value as number), 0);
   assert.ok(commits >= 2, `variable commits counted (${commits})`);
   const tokens = await bridge.execute<{ attributes: Record<string, string>; value: number }[]>("otel_test.tokens");
-  const input = tokens.find((t) => t.attributes["gen_ai.request.model"] === "openai/fixture" && t.attributes["gen_ai.token.type"] === "input");
+  const input = tokens.find(
+    (t) => t.attributes["gen_ai.request.model"] === "openai/fixture" && t.attributes["gen_ai.token.type"] === "input",
+  );
   assert.ok(input && input.value > 0, JSON.stringify(tokens));
   await bridge.sessions.delete(s.id);
 });

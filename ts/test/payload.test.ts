@@ -11,7 +11,14 @@ import { LONG_STRING_CHARS, encodeValue } from "../src/values/encode.js";
 import { FrameReader } from "../src/transport/frame-codec.js";
 import { FrameConnection } from "../src/transport/frame-connection.js";
 import { encodeExecuteFrame, decodeWorkerFrame } from "../src/transport/fast-codec.js";
-import { OUT_OF_BAND_FLAG, OutOfBandError, OutOfBandFrame, encodeOutOfBandFrame, parseOutOfBandBody, resolveExternal } from "../src/transport/out-of-band.js";
+import {
+  OUT_OF_BAND_FLAG,
+  OutOfBandError,
+  OutOfBandFrame,
+  encodeOutOfBandFrame,
+  parseOutOfBandBody,
+  resolveExternal,
+} from "../src/transport/out-of-band.js";
 import { AttachmentDescriptor_Kind, type AttachmentDescriptor } from "../src/gen/dspy_bridge/v1/values_pb.js";
 import { fixturesDir, readyWorkers, startPool, waitFor } from "./helpers.js";
 
@@ -87,7 +94,7 @@ describe("out-of-band attachments through a real worker", () => {
 
   test("strings just below, at and above the long-string threshold, ASCII and not", async () => {
     for (const n of [0, LONG_STRING_CHARS - 1, LONG_STRING_CHARS, LONG_STRING_CHARS + 1, MiB + 1]) {
-      for (const unit of ["a", "é", "😀", "\u0000\"\\"]) {
+      for (const unit of ["a", "é", "😀", '\u0000"\\']) {
         const s = unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
         const got = await bridge.execute<string>("echo", { value: s });
         assert.equal(got.length, s.length, `${n} × ${JSON.stringify(unit)}`);
@@ -97,7 +104,9 @@ describe("out-of-band attachments through a real worker", () => {
     // A lone surrogate in a long string: not UTF-8, so it stays in the JSON (escaped).
     const lone = `${"x".repeat(LONG_STRING_CHARS)}\ud800`;
     assert.equal(await bridge.execute("echo", { value: lone }), lone);
-    const seen = await bridge.execute<{ type: string; len: number; tail: string }>("describe", { value: "é".repeat(LONG_STRING_CHARS) });
+    const seen = await bridge.execute<{ type: string; len: number; tail: string }>("describe", {
+      value: "é".repeat(LONG_STRING_CHARS),
+    });
     assert.deepEqual(seen, { type: "str", len: LONG_STRING_CHARS, head: "éééé", tail: "éééé" });
   });
 
@@ -107,12 +116,22 @@ describe("out-of-band attachments through a real worker", () => {
     const oob = encodeValue({ long }, "args", { longStringAttachments: true });
     assert.equal(oob.attachments.length, 1);
     assert.equal(oob.attachments[0]!.kind.case, "utf8");
-    assert.equal(encodeValue({ s: long.slice(1) }, "args", { longStringAttachments: true }).attachments.length, 0, "one below the threshold");
+    assert.equal(
+      encodeValue({ s: long.slice(1) }, "args", { longStringAttachments: true }).attachments.length,
+      0,
+      "one below the threshold",
+    );
   });
 
   test("many attachments in one value, nested, keep their order", async () => {
     const value = {
-      list: Array.from({ length: 50 }, (_, i) => (i % 3 === 0 ? pattern(i * 100 + 1, i) : i % 3 === 1 ? Float32Array.from([i, i + 0.5]) : "q".repeat(LONG_STRING_CHARS + i))),
+      list: Array.from({ length: 50 }, (_, i) =>
+        i % 3 === 0
+          ? pattern(i * 100 + 1, i)
+          : i % 3 === 1
+            ? Float32Array.from([i, i + 0.5])
+            : "q".repeat(LONG_STRING_CHARS + i),
+      ),
       map: new Map<string, unknown>([["b", pattern(70 * KiB)]]),
     };
     const got = await bridge.execute<{ list: unknown[]; map: { b: Uint8Array } }>("echo", { value });
@@ -127,7 +146,20 @@ describe("out-of-band attachments through a real worker", () => {
 
   test("numpy arrays made in Python: dtypes and shapes, contiguous or not", async () => {
     const shapes: number[][] = [[], [0], [1], [5], [2, 3], [2, 3, 4], [1000, 17]];
-    const dtypes = ["float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "bool"] as const;
+    const dtypes = [
+      "float32",
+      "float64",
+      "int8",
+      "int16",
+      "int32",
+      "int64",
+      "uint8",
+      "uint16",
+      "uint32",
+      "uint64",
+      "float16",
+      "bool",
+    ] as const;
     for (const dtype of dtypes) {
       for (const shape of shapes) {
         const got = await bridge.execute<Tensor>("numpy_array", { dtype, shape });
@@ -138,7 +170,14 @@ describe("out-of-band attachments through a real worker", () => {
         assert.equal(got.data.length, count);
         if (count > 1 && dtype !== "float16" && dtype !== "bool") {
           const last = got.data[count - 1]!;
-          const want = dtype === "int8" ? ((count - 1 + 128) % 256) - 128 : dtype === "uint8" ? (count - 1) % 256 : dtype === "int16" ? ((count - 1 + 32768) % 65536) - 32768 : count - 1;
+          const want =
+            dtype === "int8"
+              ? ((count - 1 + 128) % 256) - 128
+              : dtype === "uint8"
+                ? (count - 1) % 256
+                : dtype === "int16"
+                  ? ((count - 1 + 32768) % 65536) - 32768
+                  : count - 1;
           assert.equal(Number(last), want, `${dtype} ${shape}: last element`);
         }
       }
@@ -149,8 +188,14 @@ describe("out-of-band attachments through a real worker", () => {
   });
 
   test("Python receives arrays as read-only numpy views, embeddings as float arrays", async () => {
-    const seen = await bridge.execute<Record<string, { type: string; dtype: string; shape: number[]; sum: number; writeable: boolean }>>("describe", {
-      value: { f: Float32Array.from([1, 2, 3]), t: new Tensor("int64", [2], BigInt64Array.from([5n, 6n])), big: new Float32Array(MiB).fill(1) },
+    const seen = await bridge.execute<
+      Record<string, { type: string; dtype: string; shape: number[]; sum: number; writeable: boolean }>
+    >("describe", {
+      value: {
+        f: Float32Array.from([1, 2, 3]),
+        t: new Tensor("int64", [2], BigInt64Array.from([5n, 6n])),
+        big: new Float32Array(MiB).fill(1),
+      },
     });
     assert.deepEqual(seen.f, { type: "ndarray", dtype: "float32", shape: [3], sum: 6, writeable: false });
     assert.deepEqual(seen.t, { type: "ndarray", dtype: "int64", shape: [2], sum: 11, writeable: false });
@@ -159,7 +204,10 @@ describe("out-of-band attachments through a real worker", () => {
 
   test("stream items carry attachments out of band too", async () => {
     const items: { i: number; bytes: Uint8Array; floats: Tensor<"float32">; text: string }[] = [];
-    for await (const item of bridge.stream<{ i: number; bytes: Uint8Array; floats: Tensor<"float32">; text: string }>("chunks", { count: 4, size: LONG_STRING_CHARS + 5 })) {
+    for await (const item of bridge.stream<{ i: number; bytes: Uint8Array; floats: Tensor<"float32">; text: string }>(
+      "chunks",
+      { count: 4, size: LONG_STRING_CHARS + 5 },
+    )) {
       items.push(item);
     }
     assert.equal(items.length, 4);
@@ -193,7 +241,10 @@ describe("the message limit covers the attachments", () => {
         return true;
       });
       const fits = pattern(limit - 64 * KiB);
-      assert.ok(bytesEqual(await bridge.execute<Uint8Array>("echo", { value: fits }), fits), "a value under the limit still crosses");
+      assert.ok(
+        bytesEqual(await bridge.execute<Uint8Array>("echo", { value: fits }), fits),
+        "a value under the limit still crosses",
+      );
       assert.equal(bridge.stats().workers[0]!.pid, pid, "the same worker, the same connection");
     } finally {
       await bridge.close();
@@ -238,7 +289,10 @@ describe("frames that lie about their attachments", () => {
       return b;
     };
     assert.throws(() => parseOutOfBandBody(Buffer.alloc(4)), OutOfBandError);
-    assert.throws(() => parseOutOfBandBody(bad((b) => b.writeUInt32LE(0xffffffff, 4))), /announces 4294967295 attachments/);
+    assert.throws(
+      () => parseOutOfBandBody(bad((b) => b.writeUInt32LE(0xffffffff, 4))),
+      /announces 4294967295 attachments/,
+    );
     assert.throws(() => parseOutOfBandBody(bad((b) => b.writeUInt32LE(1_000_000, 0))), /protobuf bytes/);
     assert.throws(() => parseOutOfBandBody(bad((b) => b.writeUInt32LE(2 ** 31, 12))), /runs past the end/);
     assert.throws(() => parseOutOfBandBody(bad((b) => b.writeUInt32LE(1, 12))), /after its last attachment/);
@@ -254,16 +308,28 @@ describe("frames that lie about their attachments", () => {
   });
 
   test("the host's reader splits large, flagged and plain frames from any chunking", () => {
-    const args = encodeValue({ a: pattern(200 * KiB), b: "x".repeat(LONG_STRING_CHARS), c: Float32Array.from([1, 2]) }, "args", { longStringAttachments: true });
+    const args = encodeValue(
+      { a: pattern(200 * KiB), b: "x".repeat(LONG_STRING_CHARS), c: Float32Array.from([1, 2]) },
+      "args",
+      { longStringAttachments: true },
+    );
     const big = encodeExecuteFrame({ callId: 9, command: "echo", args, sessionId: "", timeoutMs: 0, stream: false });
     assert.ok(big.readUInt32LE(0) >= OUT_OF_BAND_FLAG, "a frame with attachments is flagged");
-    const small = encodeExecuteFrame({ callId: 10, command: "ping", args: encodeValue({}), sessionId: "", timeoutMs: 0, stream: false });
+    const small = encodeExecuteFrame({
+      callId: 10,
+      command: "ping",
+      args: encodeValue({}),
+      sessionId: "",
+      timeoutMs: 0,
+      stream: false,
+    });
     assert.ok(small.readUInt32LE(0) < OUT_OF_BAND_FLAG, "a frame without attachments is as before");
     const stream = Buffer.concat([small, big, small, big]);
     for (const cut of [1, 3, 4096, 65536, 100_003]) {
       const reader = new FrameReader(16 * MiB);
       const frames = [];
-      for (let p = 0; p < stream.length; p += cut) frames.push(...reader.push(Buffer.from(stream.subarray(p, p + cut))));
+      for (let p = 0; p < stream.length; p += cut)
+        frames.push(...reader.push(Buffer.from(stream.subarray(p, p + cut))));
       assert.equal(frames.length, 4, `cut ${cut}`);
       const oob = frames[1] as OutOfBandFrame;
       assert.ok(oob instanceof OutOfBandFrame);
@@ -287,12 +353,22 @@ describe("frames that lie about their attachments", () => {
       const errors: Error[] = [];
       const conn = new FrameConnection(client, 16 * MiB);
       const closed = new Promise<void>((resolve) => {
-        conn.attach({ onFrame: () => assert.fail("no frame is delivered"), onResult: () => assert.fail("no result is delivered"), onProtocolError: (e) => errors.push(e), onClose: resolve });
+        conn.attach({
+          onFrame: () => assert.fail("no frame is delivered"),
+          onResult: () => assert.fail("no result is delivered"),
+          onProtocolError: (e) => errors.push(e),
+          onClose: resolve,
+        });
       });
       // WorkerFrame{result: ExecuteResponse{call_id 1, result: Value{json "{}", external: [index 5,
       // kind bytes, length 4]}}}, in a frame that holds one attachment.
       const descriptorBytes = Buffer.from([0x08, 0x05, 0x10, 0x01, 0x28, 0x04]);
-      const valueBytes = Buffer.concat([Buffer.from([0x0a, 0x02]), Buffer.from("{}"), Buffer.from([0x1a, descriptorBytes.length]), descriptorBytes]);
+      const valueBytes = Buffer.concat([
+        Buffer.from([0x0a, 0x02]),
+        Buffer.from("{}"),
+        Buffer.from([0x1a, descriptorBytes.length]),
+        descriptorBytes,
+      ]);
       const response = Buffer.concat([Buffer.from([0x08, 0x01, 0x12, valueBytes.length]), valueBytes]);
       const frame = Buffer.concat([Buffer.from([0x1a, response.length]), response]);
       peer.write(encodeOutOfBandFrame(frame, [pattern(4)]));

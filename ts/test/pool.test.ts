@@ -30,7 +30,9 @@ describe("a pool of 4 workers", () => {
     assert.equal(pids.size, 4);
     for (const pid of pids) assert.ok(isAlive(pid!), `worker pid ${pid} is alive`);
     const infos = await Promise.all(
-      Array.from({ length: 4 }, (_, i) => bridge.execute<{ pid: number; pgid: number }>("worker_info", {}, { session: `s${i}` })),
+      Array.from({ length: 4 }, (_, i) =>
+        bridge.execute<{ pid: number; pgid: number }>("worker_info", {}, { session: `s${i}` }),
+      ),
     );
     for (const info of infos) assert.equal(info.pgid, info.pid, "worker leads its own process group");
     assert.equal(new Set(infos.map((i) => i.pid)).size, 4, "four sessions spread over four workers");
@@ -38,13 +40,18 @@ describe("a pool of 4 workers", () => {
 
   test("execute round trip returns the Python result", async () => {
     assert.deepEqual(await bridge.execute("ping"), { ok: true });
-    assert.deepEqual(await bridge.execute("echo", { value: { a: [1, "two", null, true] } }), { a: [1, "two", null, true] });
+    assert.deepEqual(await bridge.execute("echo", { value: { a: [1, "two", null, true] } }), {
+      a: [1, "two", null, true],
+    });
   });
 
   test("stream round trip yields every item in order, then ends", async () => {
     const items: number[] = [];
     for await (const n of bridge.stream<number>("count", { n: 50 })) items.push(n);
-    assert.deepEqual(items, Array.from({ length: 50 }, (_, i) => i));
+    assert.deepEqual(
+      items,
+      Array.from({ length: 50 }, (_, i) => i),
+    );
   });
 
   test("breaking out of a stream cancels it and the pool keeps serving", async () => {
@@ -54,7 +61,11 @@ describe("a pool of 4 workers", () => {
       if (items.length === 3) break;
     }
     assert.deepEqual(items, [0, 1, 2]);
-    await waitFor(() => bridge.stats().workers.every((w) => w.inFlight === 0), 2_000, "the cancelled stream to finish in Python");
+    await waitFor(
+      () => bridge.stats().workers.every((w) => w.inFlight === 0),
+      2_000,
+      "the cancelled stream to finish in Python",
+    );
     assert.deepEqual(await bridge.execute("ping"), { ok: true });
   });
 
@@ -76,7 +87,9 @@ describe("a pool of 4 workers", () => {
 
   test("many calls run concurrently inside one worker (asyncio)", async () => {
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: 100 }, () => bridge.execute("sleep", { seconds: 0.2 }, { session: "one-worker" })));
+    await Promise.all(
+      Array.from({ length: 100 }, () => bridge.execute("sleep", { seconds: 0.2 }, { session: "one-worker" })),
+    );
     const ms = performance.now() - t0;
     assert.ok(ms < 2_000, `100 × 200 ms sleeps on one worker took ${ms.toFixed(0)} ms; serial would be 20,000 ms`);
   });
@@ -107,7 +120,11 @@ describe("a pool of 4 workers", () => {
       assert.equal(err.details.parameter, "seconds");
       return true;
     });
-    await assert.rejects(bridge.execute("count", { n: 3 }), InvalidArgumentError, "a streaming command called with execute()");
+    await assert.rejects(
+      bridge.execute("count", { n: 3 }),
+      InvalidArgumentError,
+      "a streaming command called with execute()",
+    );
     await assert.rejects(bridge.execute("ping", [] as unknown as Record<string, unknown>), InvalidArgumentError);
     assert.deepEqual(await bridge.execute("ping"), { ok: true });
   });
@@ -205,8 +222,14 @@ describe("recycling", () => {
       assert.ok(recycled.length >= 2, `expected recycling, saw ${recycled.length}`);
       assert.match(recycled[0]!.detail, /maxRequests/);
       await waitFor(() => readyWorkers(bridge) === 2, 5_000, "two ready workers");
-      const nowPids = bridge.stats().workers.filter((w) => w.state === "ready").map((w) => w.pid);
-      assert.ok(nowPids.some((p) => !firstPids.has(p)), "new processes replaced the old ones");
+      const nowPids = bridge
+        .stats()
+        .workers.filter((w) => w.state === "ready")
+        .map((w) => w.pid);
+      assert.ok(
+        nowPids.some((p) => !firstPids.has(p)),
+        "new processes replaced the old ones",
+      );
       for (const p of firstPids) await waitFor(() => !isAlive(p!), 3_000, `recycled worker ${p} to exit`);
     } finally {
       await bridge.close();

@@ -25,12 +25,15 @@ interface Manifest {
 }
 
 const manifestPath = join(repoRoot, ".venvs/pythons.json");
-const manifest: Manifest | undefined = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, "utf8")) as Manifest) : undefined;
+const manifest: Manifest | undefined = existsSync(manifestPath)
+  ? (JSON.parse(readFileSync(manifestPath, "utf8")) as Manifest)
+  : undefined;
 
 describe("workers on each supported Python", () => {
   test("the bootstrap has listed the venvs", () => {
     assert.ok(manifest, `${manifestPath} is missing: run \`node scripts/bootstrap.mjs --all-pythons\` (npm test does)`);
-    if (manifest.missing.length) console.error(`# Python ${manifest.missing.join(", ")}: not on this machine, not tested`);
+    if (manifest.missing.length)
+      console.error(`# Python ${manifest.missing.join(", ")}: not on this machine, not tested`);
   });
 
   for (const v of manifest?.venvs ?? []) {
@@ -44,7 +47,12 @@ describe("workers on each supported Python", () => {
         assert.equal(await bridge.execute("dspy_version"), "3.4.1");
         assert.equal(await bridge.execute("event_loop_info"), "uvloop.Loop", "the lock's uvloop runs the worker");
 
-        const p = await bridge.dspy.run({ module: "Predict", signature: "question -> answer", inputs: { question: "What is 2+2?" }, lm: { model: "scripted" } });
+        const p = await bridge.dspy.run({
+          module: "Predict",
+          signature: "question -> answer",
+          inputs: { question: "What is 2+2?" },
+          lm: { model: "scripted" },
+        });
         assert.equal(typeof p.fields.answer, "string");
         assert.ok((p.fields.answer as string).length > 0);
         assert.equal(p.lm, "scripted");

@@ -16,7 +16,15 @@ after(async () => {
 });
 
 async function start(store: string, workers = 1): Promise<Bridge> {
-  const bridge = await Bridge.start({ workers, store, preload: ["dspy"], modules: ["py_metrics"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+  const bridge = await Bridge.start({
+    workers,
+    store,
+    preload: ["dspy"],
+    modules: ["py_metrics"],
+    pythonPath: [fixturesDir],
+    healthIntervalMs: 0,
+    ...quietLogs,
+  });
   open.push(bridge);
   return bridge;
 }
@@ -32,12 +40,23 @@ async function optimizeOnce(bridge: Bridge, sessionId: string) {
   await session.variables.define("temperature", "float", 0.5, { constraints: { min: 0, max: 1 } });
   bridge.tools.register("closeness", (args) => 1 - Math.abs((args.temperature as number) - 0.3));
   const target = { variable: "temperature" };
-  const id = bridge.optimization.start(sessionId, target, { optimizer: "random", objective: "closeness", maxIterations: 6, patience: 100, seed: 11 });
+  const id = bridge.optimization.start(sessionId, target, {
+    optimizer: "random",
+    objective: "closeness",
+    maxIterations: 6,
+    patience: 100,
+    seed: 11,
+  });
   await bridge.optimization.wait(sessionId, target);
   return { id, history: bridge.optimization.history(sessionId, target) };
 }
 
-function checkRun(run: RunRecord, trials: TrialRecord[], id: string, history: { iteration: number; score: number; values: Record<string, unknown> }[]) {
+function checkRun(
+  run: RunRecord,
+  trials: TrialRecord[],
+  id: string,
+  history: { iteration: number; score: number; values: Record<string, unknown> }[],
+) {
   assert.equal(run.id, id);
   assert.equal(run.kind, "optimization");
   assert.equal(run.target, "temperature");
@@ -64,7 +83,12 @@ describe("SQLite", () => {
       { question: "2 + 3", answer: "5" },
       { question: "4 + 4", answer: "8" },
     ];
-    const job = session.programs.optimize("qa", { optimizer: "BootstrapFewShot", trainset, metric: "answer_exact_match", params: { max_bootstrapped_demos: 2 } });
+    const job = session.programs.optimize("qa", {
+      optimizer: "BootstrapFewShot",
+      trainset,
+      metric: "answer_exact_match",
+      params: { max_bootstrapped_demos: 2 },
+    });
     const result = await job.result;
     await close(first); // the restart
 
@@ -83,7 +107,10 @@ describe("SQLite", () => {
     assert.ok(jobTrials.length >= 1, "its progress reports");
     assert.equal(jobTrials.at(-1)!.iteration, result.evaluations, "the last report counts every metric call");
     const page = await second.runs.get("hist-sqlite", id, { offset: 2, limit: 2 });
-    assert.deepEqual(page.trials.map((t) => t.iteration), [3, 4]);
+    assert.deepEqual(
+      page.trials.map((t) => t.iteration),
+      [3, 4],
+    );
     await assert.rejects(second.runs.get("hist-sqlite", "opt_missing"), NotFoundError);
     // Deleting the session deletes its runs.
     await second.sessions.delete("hist-sqlite");
@@ -105,10 +132,18 @@ describe("Redis", () => {
     });
     const { id, history } = await optimizeOnce(a, "hist-redis");
     // Host A records the run's end just after wait() resolves; B reads once it is there.
-    await waitForAsync(async () => (await b.runs.list({ session: "hist-redis" }))[0]?.state === "exhausted", 10_000, "the run's end on host B");
+    await waitForAsync(
+      async () => (await b.runs.list({ session: "hist-redis" }))[0]?.state === "exhausted",
+      10_000,
+      "the run's end on host B",
+    );
     const stored = await b.runs.get("hist-redis", id);
     checkRun(stored.run, stored.trials, id, history);
     await sixHeard;
-    assert.deepEqual(heard.map((t) => t.score), history.map((h) => h.score), "each trial, in order, as host A recorded it");
+    assert.deepEqual(
+      heard.map((t) => t.score),
+      history.map((h) => h.score),
+      "each trial, in order, as host A recorded it",
+    );
   });
 });

@@ -26,18 +26,29 @@ for (const backend of backends) {
     after(() => bridge.close());
 
     /** Runs `fn`, expects it to throw, and checks the store did not change at all. */
-    async function refusedWithoutChange(session: Session, fn: () => Promise<unknown>, check: (err: unknown) => boolean): Promise<void> {
+    async function refusedWithoutChange(
+      session: Session,
+      fn: () => Promise<unknown>,
+      check: (err: unknown) => boolean,
+    ): Promise<void> {
       const revision = bridge.store.currentRevision;
       const snapshot = (await session.variables.list()).map((v) => [v.name, v.version, v.value]);
       await assert.rejects(fn, check);
       assert.equal(bridge.store.currentRevision, revision, "no new revision");
-      assert.deepEqual((await session.variables.list()).map((v) => [v.name, v.version, v.value]), snapshot, "nothing changed");
+      assert.deepEqual(
+        (await session.variables.list()).map((v) => [v.name, v.version, v.value]),
+        snapshot,
+        "nothing changed",
+      );
     }
 
     describe("session.variables", () => {
       test("define, get, set, update, history, rollback", async () => {
         const s = await bridge.sessions.create({ id: "ts-basic" });
-        const t = await s.variables.define("temperature", "float", 0.7, { constraints: { min: 0, max: 2 }, metadata: { description: "LM temperature" } });
+        const t = await s.variables.define("temperature", "float", 0.7, {
+          constraints: { min: 0, max: 2 },
+          metadata: { description: "LM temperature" },
+        });
         assert.equal(t.version, 1);
         assert.match(t.id, /^var_temperature_/);
         assert.equal(await s.variables.get("temperature"), 0.7);
@@ -47,9 +58,19 @@ for (const backend of backends) {
         const { results, revision } = await s.variables.update({ temperature: 1.1, max_tokens: 512 });
         assert.deepEqual(results, { temperature: true, max_tokens: true });
         assert.equal(revision, bridge.store.currentRevision);
-        assert.deepEqual(await s.variables.getMany(["temperature", "max_tokens", "missing"]), { temperature: 1.1, max_tokens: 512 });
+        assert.deepEqual(await s.variables.getMany(["temperature", "max_tokens", "missing"]), {
+          temperature: 1.1,
+          max_tokens: 512,
+        });
         const history = await s.variables.history("temperature");
-        assert.deepEqual(history.map((h) => [h.version, h.value]), [[3, 1.1], [2, 0.9], [1, 0.7]]);
+        assert.deepEqual(
+          history.map((h) => [h.version, h.value]),
+          [
+            [3, 1.1],
+            [2, 0.9],
+            [1, 0.7],
+          ],
+        );
         assert.equal(history[1]!.metadata.reason, "user_preference");
         const rolled = await s.variables.rollback("temperature", 1, "diverged");
         assert.equal(rolled.version, 4);
@@ -60,11 +81,15 @@ for (const backend of backends) {
 
       test("embeddings and tensors are typed arrays", async () => {
         const s = await bridge.sessions.create({ id: "ts-arrays" });
-        await s.variables.define("emb", "embedding", new Float32Array([3, 4]), { constraints: { dimensions: 2, normalize: true } });
+        await s.variables.define("emb", "embedding", new Float32Array([3, 4]), {
+          constraints: { dimensions: 2, normalize: true },
+        });
         const emb = (await s.variables.get("emb")) as Float32Array;
         assert.ok(emb instanceof Float32Array);
         assert.ok(Math.abs(emb[0]! - 0.6) < 1e-6 && Math.abs(emb[1]! - 0.8) < 1e-6, "normalized on the way in");
-        await s.variables.define("t", "tensor", new Tensor("float64", [2, 2], new Float64Array([1, 2, 3, 4])), { constraints: { shape: [2, -1] } });
+        await s.variables.define("t", "tensor", new Tensor("float64", [2, 2], new Float64Array([1, 2, 3, 4])), {
+          constraints: { shape: [2, -1] },
+        });
         const t = (await s.variables.get("t")) as Tensor;
         assert.deepEqual([...t.shape], [2, 2]);
         assert.deepEqual([...(t.data as Float64Array)], [1, 2, 3, 4]);
@@ -87,8 +112,21 @@ for (const backend of backends) {
         await s.variables.set("a", 10);
         const { revision } = await s.variables.update({ a: 11, b: 21 });
         await reader;
-        assert.deepEqual(got.slice(0, 2).map((u) => [u.name, u.value, u.initial]), [["a", 1, true], ["b", 2, true]]);
-        assert.deepEqual(got.slice(2).map((u) => [u.name, u.value, u.oldValue]), [["a", 10, 1], ["a", 11, 10], ["b", 21, 2]]);
+        assert.deepEqual(
+          got.slice(0, 2).map((u) => [u.name, u.value, u.initial]),
+          [
+            ["a", 1, true],
+            ["b", 2, true],
+          ],
+        );
+        assert.deepEqual(
+          got.slice(2).map((u) => [u.name, u.value, u.oldValue]),
+          [
+            ["a", 10, 1],
+            ["a", 11, 10],
+            ["b", 21, 2],
+          ],
+        );
         assert.equal(got[3]!.revision, revision);
         assert.equal(got[4]!.revision, revision, "an atomic update shares one revision");
         assert.equal(bridge.store.watcherCount, 0, "breaking out cancelled the watch");
@@ -102,12 +140,18 @@ for (const backend of backends) {
           { name: "effective", type: "float", initialValue: 0.7, dependencies: ["base", "style"] },
           { name: "final", type: "float", initialValue: 0.7, dependencies: ["effective"] },
         ]);
-        assert.deepEqual((await s.variables.dependencies.list("final", { transitive: true })).map((d) => [d.variable, d.depth]), [
-          ["effective", 1],
-          ["base", 2],
-          ["style", 2],
-        ]);
-        assert.deepEqual((await s.variables.dependencies.list("base", { dependents: true, transitive: true })).map((d) => d.variable), ["effective", "final"]);
+        assert.deepEqual(
+          (await s.variables.dependencies.list("final", { transitive: true })).map((d) => [d.variable, d.depth]),
+          [
+            ["effective", 1],
+            ["base", 2],
+            ["style", 2],
+          ],
+        );
+        assert.deepEqual(
+          (await s.variables.dependencies.list("base", { dependents: true, transitive: true })).map((d) => d.variable),
+          ["effective", "final"],
+        );
         await assert.rejects(s.variables.dependencies.add("base", "final"), (err: unknown) => {
           assert.ok(err instanceof InvalidArgumentError);
           assert.match(err.message, /cycle: base -> final -> effective -> base/);
@@ -136,7 +180,11 @@ for (const backend of backends) {
         assert.equal((await target.variables.import(data, { mergeStrategy: "keep" })).skipped, 2);
         assert.deepEqual(await target.variables.get("cfg"), { a: 2, nested: { y: 2 } });
         await target.variables.import(data, { mergeStrategy: "merge" });
-        assert.deepEqual(await target.variables.get("cfg"), { a: 1, nested: { y: 2, x: 1 } }, "deep merge, imported keys win");
+        assert.deepEqual(
+          await target.variables.get("cfg"),
+          { a: 1, nested: { y: 2, x: 1 } },
+          "deep merge, imported keys win",
+        );
         await target.variables.import(data, { mergeStrategy: "replace" });
         assert.deepEqual(await target.variables.get("cfg"), { a: 1, nested: { x: 1 } });
       });
@@ -145,7 +193,11 @@ for (const backend of backends) {
         const s = await bridge.sessions.open("ts-ttl", { ttlMs: 150 });
         await s.variables.define("v", "integer", 1);
         assert.ok((await bridge.sessions.list()).some((i) => i.sessionId === "ts-ttl"));
-        await waitForAsync(async () => !(await bridge.sessions.list()).some((i) => i.sessionId === "ts-ttl"), 5_000, "the session's TTL to expire it");
+        await waitForAsync(
+          async () => !(await bridge.sessions.list()).some((i) => i.sessionId === "ts-ttl"),
+          5_000,
+          "the session's TTL to expire it",
+        );
         await assert.rejects(s.variables.get("v"), NotFoundError);
         assert.ok(!(await bridge.sessions.list()).some((i) => i.sessionId === "ts-ttl"));
         const d = await bridge.sessions.create({ id: "ts-del" });
@@ -170,15 +222,39 @@ for (const backend of backends) {
         await refusedWithoutChange(s, () => s.variables.set("temp", 2.5), reason("constraint_violation"));
         await refusedWithoutChange(s, () => s.variables.set("temp", "hot"), reason("type_mismatch"));
         await refusedWithoutChange(s, () => s.variables.set("model", "llama"), reason("constraint_violation"));
-        await refusedWithoutChange(s, () => s.variables.set("missing", 1), (e) => e instanceof NotFoundError);
-        await refusedWithoutChange(s, () => s.variables.set("temp", 1, { expectedVersion: 7 }), (e) => e instanceof VersionConflictError);
+        await refusedWithoutChange(
+          s,
+          () => s.variables.set("missing", 1),
+          (e) => e instanceof NotFoundError,
+        );
+        await refusedWithoutChange(
+          s,
+          () => s.variables.set("temp", 1, { expectedVersion: 7 }),
+          (e) => e instanceof VersionConflictError,
+        );
         // A stale version: what a client holds after someone else wrote.
         await s.variables.define("counter", "integer", 1);
         await s.variables.set("counter", 2);
-        await refusedWithoutChange(s, () => s.variables.set("counter", 3, { expectedVersion: 1 }), (e) => e instanceof VersionConflictError && /at version 2, not the expected 1/.test((e as Error).message));
-        await refusedWithoutChange(s, () => s.variables.set("api_key", "stolen"), (e) => e instanceof PermissionDeniedError);
-        await refusedWithoutChange(s, () => s.variables.define("temp", "float", 1), (e) => e instanceof AlreadyExistsError);
-        await refusedWithoutChange(s, () => s.variables.define("x", "no_such_type" as "float", 1), (e) => e instanceof InvalidArgumentError);
+        await refusedWithoutChange(
+          s,
+          () => s.variables.set("counter", 3, { expectedVersion: 1 }),
+          (e) => e instanceof VersionConflictError && /at version 2, not the expected 1/.test((e as Error).message),
+        );
+        await refusedWithoutChange(
+          s,
+          () => s.variables.set("api_key", "stolen"),
+          (e) => e instanceof PermissionDeniedError,
+        );
+        await refusedWithoutChange(
+          s,
+          () => s.variables.define("temp", "float", 1),
+          (e) => e instanceof AlreadyExistsError,
+        );
+        await refusedWithoutChange(
+          s,
+          () => s.variables.define("x", "no_such_type" as "float", 1),
+          (e) => e instanceof InvalidArgumentError,
+        );
         await refusedWithoutChange(
           s,
           () =>
@@ -199,9 +275,21 @@ for (const backend of backends) {
       test("a malformed or inconsistent import changes nothing; pickle is refused", async () => {
         const s = await bridge.sessions.create({ id: "ts-bad-import" });
         await s.variables.define("keep", "integer", 5);
-        await refusedWithoutChange(s, () => s.variables.import("{not json"), (e) => e instanceof InvalidArgumentError && /malformed json/.test((e as Error).message));
-        await refusedWithoutChange(s, () => s.variables.import(JSON.stringify({ hello: 1 })), (e) => /not a dspy-bridge export/.test((e as Error).message));
-        await refusedWithoutChange(s, () => s.variables.export({ format: "pickle" as "json" }), (e) => /pickle is refused|executes arbitrary code/.test((e as Error).message));
+        await refusedWithoutChange(
+          s,
+          () => s.variables.import("{not json"),
+          (e) => e instanceof InvalidArgumentError && /malformed json/.test((e as Error).message),
+        );
+        await refusedWithoutChange(
+          s,
+          () => s.variables.import(JSON.stringify({ hello: 1 })),
+          (e) => /not a dspy-bridge export/.test((e as Error).message),
+        );
+        await refusedWithoutChange(
+          s,
+          () => s.variables.export({ format: "pickle" as "json" }),
+          (e) => /pickle is refused|executes arbitrary code/.test((e as Error).message),
+        );
         const good = JSON.parse((await s.variables.export()).toString());
         good.variables.push({ ...good.variables[0], name: "bad", type: "integer", value: { json: "1.5" } });
         const revision = bridge.store.currentRevision;
@@ -214,7 +302,9 @@ for (const backend of backends) {
 
       test("a 10,000-variable import lands in one piece", async () => {
         const source = await bridge.sessions.create({ id: "ts-big-src" });
-        await source.variables.defineMany(Array.from({ length: 10_000 }, (_, i) => ({ name: `v${i}`, type: "integer", initialValue: i })));
+        await source.variables.defineMany(
+          Array.from({ length: 10_000 }, (_, i) => ({ name: `v${i}`, type: "integer", initialValue: i })),
+        );
         const data = await source.variables.export();
         const target = await bridge.sessions.create({ id: "ts-big-dst" });
         const summary = await target.variables.import(data);
@@ -254,10 +344,18 @@ for (const backend of backends) {
       test("through a cache the watch stream keeps fresh: a TypeScript write reaches the worker's cached read", async () => {
         const s = await bridge.sessions.create({ id: "ts-worker-read" });
         await s.variables.define("temperature", "float", 0.7);
-        const first = await s.execute<{ value: number; cache_hit: boolean }>("session.get_variable", { name: "temperature" });
+        const first = await s.execute<{ value: number; cache_hit: boolean }>("session.get_variable", {
+          name: "temperature",
+        });
         assert.deepEqual([first.value, first.cache_hit], [0.7, false]);
-        const second = await s.execute<{ value: number; cache_hit: boolean }>("session.get_variable", { name: "temperature" });
-        assert.deepEqual([second.value, second.cache_hit], [0.7, true], "the second read is served from the worker's cache");
+        const second = await s.execute<{ value: number; cache_hit: boolean }>("session.get_variable", {
+          name: "temperature",
+        });
+        assert.deepEqual(
+          [second.value, second.cache_hit],
+          [0.7, true],
+          "the second read is served from the worker's cache",
+        );
         await s.variables.set("temperature", 0.9);
         let value = 0.7;
         const start = performance.now();
@@ -265,7 +363,11 @@ for (const backend of backends) {
           value = (await s.execute<{ value: number }>("session.get_variable", { name: "temperature" })).value;
         }
         assert.equal(value, 0.9, "the change reached the worker's cache");
-        await assert.rejects(bridge.execute("session.get_variable", { name: "temperature" }), InvalidArgumentError, "needs a session");
+        await assert.rejects(
+          bridge.execute("session.get_variable", { name: "temperature" }),
+          InvalidArgumentError,
+          "needs a session",
+        );
       });
     });
   });

@@ -31,7 +31,11 @@ export function redisUrl(): string {
 
 const all: Backend[] = [
   { name: "memory", fresh: () => "memory", open: (_location, options) => openStore("memory", options) },
-  { name: "sqlite", fresh: () => `sqlite:${join(tempDir, `${randomUUID()}.db`)}`, open: (location, options) => openStore(location, options) },
+  {
+    name: "sqlite",
+    fresh: () => `sqlite:${join(tempDir, `${randomUUID()}.db`)}`,
+    open: (location, options) => openStore(location, options),
+  },
   {
     name: "redis",
     fresh: () => `${redisUrl()}?prefix=${encodeURIComponent(`t-${randomUUID().slice(0, 12)}:`)}`,
@@ -49,6 +53,9 @@ export const backends: Backend[] = (() => {
   if (!chosen) return all;
   const names = chosen.split(",").map((n) => n.trim());
   const unknown = names.filter((n) => !all.some((b) => b.name === n));
-  if (unknown.length) throw new Error(`DSPY_BRIDGE_TEST_STORE_BACKENDS: unknown backend(s) ${unknown.join(", ")} (memory, sqlite, redis)`);
+  if (unknown.length)
+    throw new Error(
+      `DSPY_BRIDGE_TEST_STORE_BACKENDS: unknown backend(s) ${unknown.join(", ")} (memory, sqlite, redis)`,
+    );
   return all.filter((b) => names.includes(b.name));
 })();

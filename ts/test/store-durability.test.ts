@@ -18,12 +18,19 @@ const redis = backends.find((b) => b.name === "redis")!;
 describe("SQLite: a host restart keeps the store", () => {
   test("sessions, variables, history, dependencies, permissions, configuration spaces, the revision and the watch log survive", async () => {
     const location = sqlite.fresh();
-    const space = { variables: [{ name: "temperature", type: "float", min: 0, max: 2, default: 0.5 }, { name: "style", type: "choice", values: ["terse", "chatty"], default: "terse" }] } as SpaceDoc;
+    const space = {
+      variables: [
+        { name: "temperature", type: "float", min: 0, max: 2, default: 0.5 },
+        { name: "style", type: "choice", values: ["terse", "chatty"], default: "terse" },
+      ],
+    } as SpaceDoc;
     const first = await Bridge.start({ workers: 1, preload: [], healthIntervalMs: 0, ...quietLogs, store: location });
     const s = await first.sessions.create({ id: "keep", metadata: { owner: "ada" } });
     await s.variables.define("k", "integer", 1, { constraints: { min: 0, max: 10 }, metadata: { unit: "items" } });
     await s.variables.define("emb", "embedding", new Float32Array([0.5, 0.25]), { constraints: { dimensions: 2 } });
-    await s.variables.define("secret", "string", "x", { accessRules: [{ sessionPattern: "keep", permissions: ["read", "write", "observe"] }] });
+    await s.variables.define("secret", "string", "x", {
+      accessRules: [{ sessionPattern: "keep", permissions: ["read", "write", "observe"] }],
+    });
     await s.variables.set("k", 2);
     await s.variables.set("k", 3, { metadata: { why: "third" } });
     await s.variables.dependencies.add("k", "emb");
@@ -38,10 +45,19 @@ describe("SQLite: a host restart keeps the store", () => {
       assert.deepEqual(t.info().metadata, { owner: "ada" });
       assert.equal(second.store.currentRevision, before, "the revision counter carries on from where it was");
       const k = await t.variables.info("k");
-      assert.deepEqual([k.value, k.version, k.metadata, k.constraints], [3, 3, { unit: "items", why: "third" }, { min: 0, max: 10 }]);
-      assert.deepEqual((await t.variables.history("k")).map((h) => h.value), [3, 2, 1]);
+      assert.deepEqual(
+        [k.value, k.version, k.metadata, k.constraints],
+        [3, 3, { unit: "items", why: "third" }, { min: 0, max: 10 }],
+      );
+      assert.deepEqual(
+        (await t.variables.history("k")).map((h) => h.value),
+        [3, 2, 1],
+      );
       assert.deepEqual(await t.variables.get("emb"), new Float32Array([0.5, 0.25]));
-      assert.deepEqual((await t.variables.dependencies.list("k")).map((d) => d.variable), ["emb"]);
+      assert.deepEqual(
+        (await t.variables.dependencies.list("k")).map((d) => d.variable),
+        ["emb"],
+      );
       assert.equal(await t.variables.permissions.check("secret", "read", "intruder"), false, "access rules survive");
       assert.equal(await t.variables.permissions.check("secret", "read", "keep"), true);
       await assert.rejects(t.variables.set("k", 11), /max|constraint/i, "constraints survive");
@@ -74,7 +90,10 @@ describe("SQLite: a host restart keeps the store", () => {
     await new Promise((r) => setTimeout(r, 400));
     const two = await openStore(location);
     try {
-      assert.deepEqual((await two.listSessions()).map((s) => s.sessionId), ["forever"]);
+      assert.deepEqual(
+        (await two.listSessions()).map((s) => s.sessionId),
+        ["forever"],
+      );
       await assert.rejects(two.get("short", "v"), /not found/);
     } finally {
       await two.close();
@@ -82,7 +101,11 @@ describe("SQLite: a host restart keeps the store", () => {
     const db = new Database(location.slice("sqlite:".length));
     const sessions = db.prepare("SELECT field FROM kv_hash WHERE key = 's'").all() as { field: string }[];
     db.close();
-    assert.deepEqual(sessions.map((r) => r.field), ["forever"], "the expiry was committed to the file, not just hidden");
+    assert.deepEqual(
+      sessions.map((r) => r.field),
+      ["forever"],
+      "the expiry was committed to the file, not just hidden",
+    );
   });
 
   test("a file this host cannot read is refused with a typed error and released: once repaired it opens", async () => {
@@ -93,10 +116,14 @@ describe("SQLite: a host restart keeps the store", () => {
     await one.register("s", [{ name: "v", type: "integer", initialValue: 4 }]);
     await one.close();
     const db = new Database(path);
-    const good = (db.prepare("SELECT value FROM kv_hash WHERE key = 's' AND field = 's'").get() as { value: string }).value;
+    const good = (db.prepare("SELECT value FROM kv_hash WHERE key = 's' AND field = 's'").get() as { value: string })
+      .value;
     db.prepare("UPDATE kv_hash SET value = '{broken' WHERE key = 's' AND field = 's'").run();
     db.close();
-    await assert.rejects(openStore(location), (e: Error & { reason?: string }) => e.reason === "failed_precondition" && /cannot read/.test(e.message));
+    await assert.rejects(
+      openStore(location),
+      (e: Error & { reason?: string }) => e.reason === "failed_precondition" && /cannot read/.test(e.message),
+    );
     const repair = new Database(path); // the failed start let go of the file
     repair.prepare("UPDATE kv_hash SET value = ? WHERE key = 's' AND field = 's'").run(good);
     repair.close();
@@ -112,7 +139,10 @@ describe("SQLite: a host restart keeps the store", () => {
     const location = sqlite.fresh();
     const one = await openStore(location);
     try {
-      await assert.rejects(openStore(location), (e: Error & { reason?: string }) => e.reason === "failed_precondition" && /in use/.test(e.message));
+      await assert.rejects(
+        openStore(location),
+        (e: Error & { reason?: string }) => e.reason === "failed_precondition" && /in use/.test(e.message),
+      );
     } finally {
       await one.close();
     }
@@ -127,7 +157,9 @@ interface Ack {
 
 /** Starts the burst host on `location`, lets it write for a while, kills it with SIGKILL; returns what it acknowledged. */
 async function burstThenKill(location: string, acksBeforeKill: number): Promise<Ack[]> {
-  const child = spawn(process.execPath, [join(fixturesDir, "store-burst-host.mjs"), location], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [join(fixturesDir, "store-burst-host.mjs"), location], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const acks: Ack[] = [];
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const lines = createInterface({ input: child.stdout! });
@@ -183,7 +215,11 @@ describe("kill -9 in the middle of a burst of writes", () => {
     stores.push(store);
     await checkAfterKill(store, acks);
     // And the reopened store keeps working where the dead host stopped.
-    const { revision } = await store.update("burst", [{ name: "a", value: -1 }, { name: "b", value: -1 }, { name: "c", value: -1 }]);
+    const { revision } = await store.update("burst", [
+      { name: "a", value: -1 },
+      { name: "b", value: -1 },
+      { name: "c", value: -1 },
+    ]);
     assert.equal(revision, store.currentRevision);
   });
 

@@ -13,12 +13,16 @@ import { openStore } from "../src/store/index.js";
 import { repoRoot } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
-const invalid = (what: RegExp) => (e: unknown) => e instanceof InvalidArgumentError && e.parameter === "store" && what.test(e.message);
+const invalid = (what: RegExp) => (e: unknown) =>
+  e instanceof InvalidArgumentError && e.parameter === "store" && what.test(e.message);
 
 test("a malformed store location is an InvalidArgumentError naming the store option", async () => {
   await assert.rejects(openStore("postgres://x"), invalid(/unknown store 'postgres:\/\/x'/));
   await assert.rejects(openStore("sqlite:"), invalid(/needs a file path/));
-  await assert.rejects(openStore("sqlite:/tmp/x.db?synchronous=sometimes"), invalid(/synchronous must be 'full' or 'normal'/));
+  await assert.rejects(
+    openStore("sqlite:/tmp/x.db?synchronous=sometimes"),
+    invalid(/synchronous must be 'full' or 'normal'/),
+  );
   await assert.rejects(openStore("sqlite:/no/such/directory/x.db"), invalid(/cannot open the SQLite store/));
   await assert.rejects(Bridge.start({ workers: 1, preload: [], store: "nope" }), invalid(/unknown store 'nope'/));
 });
@@ -39,9 +43,16 @@ test("a SQLite file of another application, or of a newer store layout, is refus
   const db = new Database(foreign.slice("sqlite:".length));
   db.exec("CREATE TABLE log (line TEXT); INSERT INTO log VALUES ('not ours')");
   db.close();
-  await assert.rejects(openStore(foreign), (e: unknown) => e instanceof FailedPreconditionError && /not a dspy-bridge store/.test((e as Error).message));
+  await assert.rejects(
+    openStore(foreign),
+    (e: unknown) => e instanceof FailedPreconditionError && /not a dspy-bridge store/.test((e as Error).message),
+  );
   const after = new Database(foreign.slice("sqlite:".length));
-  assert.deepEqual(after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all(), [{ name: "log" }], "no tables were added to it");
+  assert.deepEqual(
+    after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all(),
+    [{ name: "log" }],
+    "no tables were added to it",
+  );
   after.close();
 
   const newer = sqlite.fresh();
@@ -52,7 +63,10 @@ test("a SQLite file of another application, or of a newer store layout, is refus
   assert.equal(file.pragma("user_version", { simple: true }), 1, "the layout is versioned");
   file.pragma("user_version = 99");
   file.close();
-  await assert.rejects(openStore(newer), (e: unknown) => e instanceof FailedPreconditionError && /layout 99/.test((e as Error).message));
+  await assert.rejects(
+    openStore(newer),
+    (e: unknown) => e instanceof FailedPreconditionError && /layout 99/.test((e as Error).message),
+  );
   const again = new Database(newer.slice("sqlite:".length));
   assert.equal(again.pragma("user_version", { simple: true }), 99);
   again.close();
@@ -69,8 +83,15 @@ test("a Redis store of a newer key layout is refused and left as it was", async 
     assert.equal(await raw.get(`${prefix}layout`), "1", "the layout is recorded");
     await raw.set(`${prefix}layout`, "99");
     await raw.del(`${prefix}epoch`);
-    await assert.rejects(openStore(location), (e: unknown) => e instanceof FailedPreconditionError && /layout 99/.test((e as Error).message));
-    assert.deepEqual([await raw.get(`${prefix}layout`), await raw.get(`${prefix}epoch`)], ["99", null], "nothing was written");
+    await assert.rejects(
+      openStore(location),
+      (e: unknown) => e instanceof FailedPreconditionError && /layout 99/.test((e as Error).message),
+    );
+    assert.deepEqual(
+      [await raw.get(`${prefix}layout`), await raw.get(`${prefix}epoch`)],
+      ["99", null],
+      "nothing was written",
+    );
   } finally {
     await raw.quit();
   }
@@ -91,12 +112,21 @@ test("a new SQLite store file is readable by its owner only", async () => {
 });
 
 test("a Redis password never appears in the error", async () => {
-  await assert.rejects(openStore("redis://user:hunter2@127.0.0.1:1/0"), (e: unknown) => e instanceof StoreUnavailableError && !/hunter2/.test((e as Error).message) && /\*\*\*/.test((e as Error).message));
+  await assert.rejects(
+    openStore("redis://user:hunter2@127.0.0.1:1/0"),
+    (e: unknown) =>
+      e instanceof StoreUnavailableError &&
+      !/hunter2/.test((e as Error).message) &&
+      /\*\*\*/.test((e as Error).message),
+  );
 });
 
 test("an unreachable Redis is a StoreUnavailableError at start", async () => {
   const started = performance.now();
-  await assert.rejects(openStore("redis://127.0.0.1:1/0"), (e: unknown) => e instanceof StoreUnavailableError && /cannot connect to Redis/.test((e as Error).message));
+  await assert.rejects(
+    openStore("redis://127.0.0.1:1/0"),
+    (e: unknown) => e instanceof StoreUnavailableError && /cannot connect to Redis/.test((e as Error).message),
+  );
   assert.ok(performance.now() - started < 6_000, "it fails within the connect timeout");
 });
 
@@ -106,10 +136,25 @@ test("serve --store sqlite:PATH: what outside Python clients write is in the fil
   const tokenFile = join(dir, "token");
   const env = { ...process.env };
   delete env.DSPY_BRIDGE_TOKEN;
-  const server = spawn(process.execPath, [join(repoRoot, "ts/bin/dspy-bridge.js"), "serve", "--workers", "1", "--preload", "", "--token-file", tokenFile, "--store", location], {
-    env,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const server = spawn(
+    process.execPath,
+    [
+      join(repoRoot, "ts/bin/dspy-bridge.js"),
+      "serve",
+      "--workers",
+      "1",
+      "--preload",
+      "",
+      "--token-file",
+      tokenFile,
+      "--store",
+      location,
+    ],
+    {
+      env,
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const lines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]();
   const ready = JSON.parse((await lines.next()).value as string) as { event: string; address: string; store: string };
   assert.deepEqual([ready.event, ready.store], ["ready", "sqlite"]);
@@ -123,9 +168,13 @@ test("serve --store sqlite:PATH: what outside Python clients write is in the fil
     "    await ctx.close()",
     "asyncio.run(main())",
   ].join("\n");
-  await promisify(execFile)(join(repoRoot, ".venv/bin/python"), ["-c", script, ready.address, readFileSync(tokenFile, "utf8").trim()], {
-    env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
-  });
+  await promisify(execFile)(
+    join(repoRoot, ".venv/bin/python"),
+    ["-c", script, ready.address, readFileSync(tokenFile, "utf8").trim()],
+    {
+      env: { ...process.env, PYTHONPATH: join(repoRoot, "python") },
+    },
+  );
   const exited = new Promise((resolve) => server.once("exit", resolve));
   server.kill("SIGTERM");
   assert.equal(await exited, 0);

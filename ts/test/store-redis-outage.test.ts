@@ -20,11 +20,18 @@ const CALL_MS = 5_000;
 const IN_FLIGHT_MS = 15_000;
 const MARGIN_MS = 1_500;
 
-type PrivateRedis = { url: string; pid: number; restart(o?: { kill?: boolean; downMs?: number }): Promise<void>; stop(): Promise<void> };
+type PrivateRedis = {
+  url: string;
+  pid: number;
+  restart(o?: { kill?: boolean; downMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+};
 let server: PrivateRedis;
 const opened: Store[] = [];
 before(async () => {
-  const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as { startRedis(): Promise<PrivateRedis> };
+  const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as {
+    startRedis(): Promise<PrivateRedis>;
+  };
   server = await startRedis();
 });
 after(async () => {
@@ -77,10 +84,18 @@ async function timed(calls: Call[], what: string, run: () => Promise<unknown>, v
 /** Every call ended as it may: typed, and within its limit. */
 function assertBounded(calls: Call[], inFlight: Call[]): void {
   for (const c of calls) {
-    if (c.error !== undefined) assert.ok(c.error instanceof StoreUnavailableError, `${c.what}: a typed, retryable error, got ${String(c.error)}`);
+    if (c.error !== undefined)
+      assert.ok(
+        c.error instanceof StoreUnavailableError,
+        `${c.what}: a typed, retryable error, got ${String(c.error)}`,
+      );
     const limit = inFlight.includes(c) ? IN_FLIGHT_MS : CALL_MS;
-    assert.ok(c.ms <= limit + MARGIN_MS, `${c.what} settled after ${Math.round(c.ms)} ms, past its limit of ${limit} ms (${String(c.error ?? "ok")})`);
-    if (!inFlight.includes(c)) assert.notEqual(c.outcome, "unknown", `${c.what}: never sent, so never "unknown" (${String(c.error)})`);
+    assert.ok(
+      c.ms <= limit + MARGIN_MS,
+      `${c.what} settled after ${Math.round(c.ms)} ms, past its limit of ${limit} ms (${String(c.error ?? "ok")})`,
+    );
+    if (!inFlight.includes(c))
+      assert.notEqual(c.outcome, "unknown", `${c.what}: never sent, so never "unknown" (${String(c.error)})`);
   }
 }
 
@@ -98,8 +113,10 @@ async function committedValues(location: string, name: string): Promise<Set<numb
 function assertOutcomesHold(calls: Call[], committed: Set<number>): void {
   for (const c of calls) {
     if (c.value === undefined) continue;
-    if (c.outcome === "ok" || c.outcome === "applied") assert.ok(committed.has(c.value), `${c.what} (${c.outcome}) is in Redis: no acknowledged write is lost`);
-    if (c.outcome === "not applied") assert.ok(!committed.has(c.value), `${c.what} was reported not applied and is not in Redis`);
+    if (c.outcome === "ok" || c.outcome === "applied")
+      assert.ok(committed.has(c.value), `${c.what} (${c.outcome}) is in Redis: no acknowledged write is lost`);
+    if (c.outcome === "not applied")
+      assert.ok(!committed.has(c.value), `${c.what} was reported not applied and is not in Redis`);
   }
 }
 
@@ -133,7 +150,13 @@ async function hostWithHook(location: string): Promise<Hooked> {
   };
   const store = await new Store({ historyLimit: 10_000 }, backend).open();
   opened.push(store);
-  return { store, backend, last: () => last!, beforeNextCommit: (f) => (beforeHook = f), afterNextCommit: (f) => (afterHook = f) };
+  return {
+    store,
+    backend,
+    last: () => last!,
+    beforeNextCommit: (f) => (beforeHook = f),
+    afterNextCommit: (f) => (afterHook = f),
+  };
 }
 
 describe("Redis frozen (SIGSTOP): every call is bounded by the documented limits", () => {
@@ -149,9 +172,22 @@ describe("Redis frozen (SIGSTOP): every call is bounded by the documented limits
     ]);
     const seen: number[] = [];
     let watchEnd: unknown = "open";
-    await b.watch("s", { names: ["x", "y"] }, (m: WatchMessage) => m.kind === "commit" && seen.push(m.revision), (e) => (watchEnd = e));
+    await b.watch(
+      "s",
+      { names: ["x", "y"] },
+      (m: WatchMessage) => m.kind === "commit" && seen.push(m.revision),
+      (e) => (watchEnd = e),
+    );
     const calls: Call[] = [];
-    const atomic = (host: Store, v: number) => () => host.update("s", [{ name: "x", value: v }, { name: "y", value: v }], { atomic: true });
+    const atomic = (host: Store, v: number) => () =>
+      host.update(
+        "s",
+        [
+          { name: "x", value: v },
+          { name: "y", value: v },
+        ],
+        { atomic: true },
+      );
     let value = 0;
 
     // Round 1: frozen for longer than the in-flight limit. Of two atomic updates of host a,
@@ -160,7 +196,10 @@ describe("Redis frozen (SIGSTOP): every call is bounded by the documented limits
     // time): it is never sent, and gives up after 5 s.
     beforeNextCommit(() => freeze(server.pid));
     const frozenAt = performance.now();
-    const pair = [timed(calls, "atomic update A (round 1)", atomic(a, 1_000), 1_000), timed(calls, "atomic update B (round 1)", atomic(a, 1_001), 1_001)];
+    const pair = [
+      timed(calls, "atomic update A (round 1)", atomic(a, 1_000), 1_000),
+      timed(calls, "atomic update B (round 1)", atomic(a, 1_001), 1_001),
+    ];
     const others: Promise<Call>[] = [];
     // A commit on the connection that stopped answering is not sent: its PING goes unanswered.
     await sleep(1_500);
@@ -184,13 +223,26 @@ describe("Redis frozen (SIGSTOP): every call is bounded by the documented limits
     const first = A!.outcome === "unknown" ? A! : B!;
     const queued = first === A ? B! : A!;
     assertBounded(calls, [first]);
-    assert.equal(first.outcome, "unknown", `Redis never answered while a commit was in flight: ${String(A!.error)} / ${String(B!.error)}`);
-    assert.ok(first.ms >= IN_FLIGHT_MS - 1_000, `it waited for Redis up to the in-flight limit (${Math.round(first.ms)} ms)`);
-    assert.ok(queued.ms >= CALL_MS - 500, `the queued commit kept its turn for the call limit (${Math.round(queued.ms)} ms)`);
+    assert.equal(
+      first.outcome,
+      "unknown",
+      `Redis never answered while a commit was in flight: ${String(A!.error)} / ${String(B!.error)}`,
+    );
+    assert.ok(
+      first.ms >= IN_FLIGHT_MS - 1_000,
+      `it waited for Redis up to the in-flight limit (${Math.round(first.ms)} ms)`,
+    );
+    assert.ok(
+      queued.ms >= CALL_MS - 500,
+      `the queued commit kept its turn for the call limit (${Math.round(queued.ms)} ms)`,
+    );
     const during = calls.filter((c) => c !== first);
     assert.ok(
       during.every((c) => c.outcome === "not applied"),
-      `every other call failed, not applied: ${during.filter((c) => c.outcome !== "not applied").map((c) => `${c.what}: ${c.outcome}`).join(", ")}`,
+      `every other call failed, not applied: ${during
+        .filter((c) => c.outcome !== "not applied")
+        .map((c) => `${c.what}: ${c.outcome}`)
+        .join(", ")}`,
     );
 
     // Back: both hosts carry on by themselves, and b's watch resumes.
@@ -201,7 +253,11 @@ describe("Redis frozen (SIGSTOP): every call is bounded by the documented limits
       if (!back) await sleep(100);
     }
     assert.ok(back, "writes succeed again once Redis answers");
-    assert.equal((await b.get("s", "x")).value, (await a.get("s", "x")).value, "b reads a's write (read-your-writes across hosts)");
+    assert.equal(
+      (await b.get("s", "x")).value,
+      (await a.get("s", "x")).value,
+      "b reads a's write (read-your-writes across hosts)",
+    );
     await waitFor(() => seen.length > resumed, 8_000, "b's watch to see the writes after SIGCONT");
     assert.equal(watchEnd, "open", "b's watch carried on through the freeze");
 
@@ -214,14 +270,24 @@ describe("Redis frozen (SIGSTOP): every call is bounded by the documented limits
     process.kill(server.pid, "SIGCONT");
     const second = await inFlight2;
     assertBounded(calls.slice(mark), [second]);
-    assert.equal(second.outcome, "ok", `the commit ran once Redis woke up, and its outcome was found: ${String(second.error)}`);
+    assert.equal(
+      second.outcome,
+      "ok",
+      `the commit ran once Redis woke up, and its outcome was found: ${String(second.error)}`,
+    );
     assert.ok(second.ms >= CALL_MS, `it was answered only after the freeze (${Math.round(second.ms)} ms)`);
 
     // Nothing acknowledged was lost; nothing reported not applied is there; the atomic updates stayed atomic.
     const xs = await committedValues(location, "x");
     const ys = await committedValues(location, "y");
-    assertOutcomesHold(calls.filter((c) => !c.what.includes("compare-and-set")), xs);
-    assertOutcomesHold(calls.filter((c) => c.what.includes("compare-and-set")), ys);
+    assertOutcomesHold(
+      calls.filter((c) => !c.what.includes("compare-and-set")),
+      xs,
+    );
+    assertOutcomesHold(
+      calls.filter((c) => c.what.includes("compare-and-set")),
+      ys,
+    );
     for (const c of calls.filter((c) => c.what.includes("atomic") && c.value !== undefined)) {
       assert.equal(xs.has(c.value!), ys.has(c.value!), `${c.what}: both variables or neither`);
     }
@@ -246,12 +312,30 @@ describe("Redis killed and restarted", () => {
     ]);
     const seen: number[] = [];
     let watchEnd: unknown = "open";
-    await b.watch("s", { names: ["x"] }, (m: WatchMessage) => m.kind === "commit" && seen.push(m.revision), (e) => (watchEnd = e));
+    await b.watch(
+      "s",
+      { names: ["x"] },
+      (m: WatchMessage) => m.kind === "commit" && seen.push(m.revision),
+      (e) => (watchEnd = e),
+    );
     const calls: Call[] = [];
     // The commit goes out, and Redis dies (kill -9) at once: it may or may not have run it.
     let restarted: Promise<void> | undefined;
     afterNextCommit(() => (restarted = server.restart({ kill: true, downMs: 2_000 })));
-    const inFlight = timed(calls, "the atomic update in flight", () => a.update("s", [{ name: "x", value: 1_000 }, { name: "y", value: 1_000 }], { atomic: true }), 1_000);
+    const inFlight = timed(
+      calls,
+      "the atomic update in flight",
+      () =>
+        a.update(
+          "s",
+          [
+            { name: "x", value: 1_000 },
+            { name: "y", value: 1_000 },
+          ],
+          { atomic: true },
+        ),
+      1_000,
+    );
     await waitFor(() => restarted !== undefined, 5_000, "the atomic update to go out");
     let up = false;
     void restarted!.then(() => (up = true));
@@ -260,24 +344,41 @@ describe("Redis killed and restarted", () => {
     const others: Promise<Call>[] = [];
     while (!up) {
       const v = ++value;
-      others.push(timed(calls, `a: set ${v}`, () => a.set("s", "x", v), v), timed(calls, `b: read`, () => b.get("s", "x")), timed(calls, `b: set ${v + 100}`, () => b.set("s", "x", v + 100), v + 100));
+      others.push(
+        timed(calls, `a: set ${v}`, () => a.set("s", "x", v), v),
+        timed(calls, `b: read`, () => b.get("s", "x")),
+        timed(calls, `b: set ${v + 100}`, () => b.set("s", "x", v + 100), v + 100),
+      );
       await sleep(300);
     }
     assert.ok(value >= 5, "calls were made while Redis was down");
     const first = await inFlight;
     await Promise.all(others);
     assertBounded(calls, [first]);
-    assert.notEqual(first.outcome, "unknown", `Redis was back within the in-flight limit, so the outcome is known: ${String(first.error)}`);
+    assert.notEqual(
+      first.outcome,
+      "unknown",
+      `Redis was back within the in-flight limit, so the outcome is known: ${String(first.error)}`,
+    );
     let back = false;
     for (let i = 0; i < 100 && !back; i++) {
-      back = (await timed(calls, "a: set after the restart", () => a.set("s", "x", 5_000 + i), 5_000 + i)).outcome === "ok";
+      back =
+        (await timed(calls, "a: set after the restart", () => a.set("s", "x", 5_000 + i), 5_000 + i)).outcome === "ok";
       if (!back) await sleep(100);
     }
     assert.ok(back, "writes succeed again after the restart");
     const xs = await committedValues(location, "x");
     assertOutcomesHold(calls, xs);
-    assert.equal(xs.has(1_000), (await committedValues(location, "y")).has(1_000), "the atomic update: both variables or neither");
-    await waitFor(() => seen.some((r) => r >= a.currentRevision) || watchEnd !== "open", 8_000, "b's watch to see the writes after the restart");
+    assert.equal(
+      xs.has(1_000),
+      (await committedValues(location, "y")).has(1_000),
+      "the atomic update: both variables or neither",
+    );
+    await waitFor(
+      () => seen.some((r) => r >= a.currentRevision) || watchEnd !== "open",
+      8_000,
+      "b's watch to see the writes after the restart",
+    );
     if (watchEnd !== "open") assert.equal((watchEnd as { reason?: string }).reason, "compacted");
   });
 });

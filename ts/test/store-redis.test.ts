@@ -36,12 +36,23 @@ describe("Redis: the server's version", () => {
     await client.connect();
     const info = await client.info("server");
     await client.quit();
-    assert.equal(redisVersionProblem(info), undefined, `this Redis (${/redis_version:(\S+)/.exec(info)?.[1]}) passes the check`);
+    assert.equal(
+      redisVersionProblem(info),
+      undefined,
+      `this Redis (${/redis_version:(\S+)/.exec(info)?.[1]}) passes the check`,
+    );
     // The same reply with an older version line: what a Redis 6.0 server says.
-    const older = info.replace(/^redis_version:\S+/m, `redis_version:${MIN_REDIS_VERSION[0]}.${MIN_REDIS_VERSION[1] - 2}.16`);
+    const older = info.replace(
+      /^redis_version:\S+/m,
+      `redis_version:${MIN_REDIS_VERSION[0]}.${MIN_REDIS_VERSION[1] - 2}.16`,
+    );
     const problem = redisVersionProblem(older);
     assert.match(problem ?? "", /server version 6\.0 is older than 6\.2.*XTRIM MINID.*upgrade Redis/);
-    assert.equal(redisVersionProblem(info.replace(/^redis_version:\S+/m, "redis_version:6.2.0")), undefined, "6.2 itself is enough");
+    assert.equal(
+      redisVersionProblem(info.replace(/^redis_version:\S+/m, "redis_version:6.2.0")),
+      undefined,
+      "6.2 itself is enough",
+    );
   });
 });
 
@@ -52,14 +63,29 @@ describe("Redis: several hosts share one store", () => {
     await a.register("s", [{ name: "t", type: "float", initialValue: 0.1, constraints: { min: 0, max: 1 } }]);
     assert.equal((await b.get("s", "t")).value, 0.1, "read-your-writes across hosts: b catches up before it reads");
     const seen: WatchMessage[] = [];
-    await b.watch("s", { names: ["t"] }, (m) => seen.push(m), () => {});
+    await b.watch(
+      "s",
+      { names: ["t"] },
+      (m) => seen.push(m),
+      () => {},
+    );
     const { revision } = await a.update("s", [{ name: "t", value: 0.7 }]);
     await waitFor(() => seen.length === 1, 2_000, "b's watcher to see a's write");
     const m = seen[0]!;
-    assert.ok(m.kind === "commit" && m.revision === revision && m.changes[0]!.value === 0.7 && m.changes[0]!.oldValue === 0.1);
+    assert.ok(
+      m.kind === "commit" && m.revision === revision && m.changes[0]!.value === 0.7 && m.changes[0]!.oldValue === 0.1,
+    );
     assert.equal(b.currentRevision, a.currentRevision, "both hosts agree on the revision");
-    assert.deepEqual((await b.history("s", "t")).map((h) => h.value), [0.7, 0.1]);
-    await assert.rejects(b.update("s", [{ name: "t", value: 3 }]).then((r) => { if (!r.results[0]!.ok) throw r.results[0]!.error; }), /max|constraint/i);
+    assert.deepEqual(
+      (await b.history("s", "t")).map((h) => h.value),
+      [0.7, 0.1],
+    );
+    await assert.rejects(
+      b.update("s", [{ name: "t", value: 3 }]).then((r) => {
+        if (!r.results[0]!.ok) throw r.results[0]!.error;
+      }),
+      /max|constraint/i,
+    );
   });
 
   test("reads racing this host's own commits never end its watches (the barrier is not fooled by its own writes)", async () => {
@@ -68,7 +94,12 @@ describe("Redis: several hosts share one store", () => {
     await a.register("s", [{ name: "n", type: "integer", initialValue: 0 }]);
     const seen: number[] = [];
     let ended: unknown = "open";
-    await a.watch("s", {}, (m) => m.kind === "commit" && seen.push(m.revision), (e) => (ended = e));
+    await a.watch(
+      "s",
+      {},
+      (m) => m.kind === "commit" && seen.push(m.revision),
+      (e) => (ended = e),
+    );
     await Promise.all(Array.from({ length: 300 }, (_, i) => (i % 2 ? a.set("s", "n", i) : a.get("s", "n"))));
     assert.equal(ended, "open", "the watch is still open");
     assert.equal(seen.length, 150, "and saw every commit");
@@ -114,28 +145,53 @@ describe("Redis: several hosts share one store", () => {
   test("an atomic update from one host and a racing one from another: each all or nothing, one order for everybody", async () => {
     const [a, b, c] = await hosts(3);
     await a.createSession({ sessionId: "s" });
-    await a.register("s", ["x", "y"].map((name) => ({ name, type: "integer", initialValue: 0 })));
+    await a.register(
+      "s",
+      ["x", "y"].map((name) => ({ name, type: "integer", initialValue: 0 })),
+    );
     const log: number[][] = [];
-    await c.watch("s", {}, (m) => m.kind === "commit" && log.push(m.changes.map((ch) => ch.value as number)), () => {});
+    await c.watch(
+      "s",
+      {},
+      (m) => m.kind === "commit" && log.push(m.changes.map((ch) => ch.value as number)),
+      () => {},
+    );
     await Promise.all(
-      Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).update("s", [{ name: "x", value: i }, { name: "y", value: i }])),
+      Array.from({ length: 30 }, (_, i) =>
+        (i % 2 ? a : b).update("s", [
+          { name: "x", value: i },
+          { name: "y", value: i },
+        ]),
+      ),
     );
     await waitFor(() => log.length === 30, 3_000, "c to see all 30 commits");
     for (const values of log) assert.deepEqual(values, [values[0], values[0]], "x and y arrive together, equal");
     const x = (await c.history("s", "x", 0)).map((h) => h.value);
-    assert.deepEqual((await a.history("s", "y", 0)).map((h) => h.value), x, "the same order on every host");
+    assert.deepEqual(
+      (await a.history("s", "y", 0)).map((h) => h.value),
+      x,
+      "the same order on every host",
+    );
   });
 
   test("dependencies, access rules and configuration spaces made on one host hold on the others", async () => {
     const [a, b] = await hosts(2);
     await a.createSession({ sessionId: "s" });
-    await a.register("s", ["p", "q", "r"].map((name) => ({ name, type: "integer", initialValue: 0 })));
+    await a.register(
+      "s",
+      ["p", "q", "r"].map((name) => ({ name, type: "integer", initialValue: 0 })),
+    );
     await a.addDependency("s", "p", "q");
     await b.addDependency("s", "q", "r");
     await assert.rejects(a.addDependency("s", "r", "p"), /cycle/);
     await a.setPermissions("s", "r", [{ session_pattern: "s", permissions: ["read"] }]);
     assert.equal(await b.checkAccess("s", "r", "write"), false);
-    await a.register("s", [{ name: "w", type: "float", initialValue: 0.5 }], "s", "configuration:c", { name: "c", doc: { variables: [] }, version: 1, expectVersion: undefined });
+    await a.register("s", [{ name: "w", type: "float", initialValue: 0.5 }], "s", "configuration:c", {
+      name: "c",
+      doc: { variables: [] },
+      version: 1,
+      expectVersion: undefined,
+    });
     assert.deepEqual(await b.configuration("s", "c"), { doc: { variables: [] }, version: 1 });
   });
 
@@ -149,12 +205,28 @@ describe("Redis: several hosts share one store", () => {
     assert.equal((await late.get("s", "v")).value, 20);
     const messages: WatchMessage[] = [];
     let ended: unknown;
-    await late.watch("s", { startRevision: 2 }, (m) => messages.push(m), (e) => (ended = e));
+    await late.watch(
+      "s",
+      { startRevision: 2 },
+      (m) => messages.push(m),
+      (e) => (ended = e),
+    );
     assert.equal(messages[0]?.kind, "compacted", "the stream no longer holds revision 2");
     assert.ok(ended instanceof Error && (ended as { reason?: string }).reason === "compacted");
     const tail: number[] = [];
-    (await late.watch("s", { startRevision: late.currentRevision - 2 }, (m) => m.kind === "commit" && tail.push(m.revision), () => {})).cancel();
-    assert.deepEqual(tail, [late.currentRevision - 2, late.currentRevision - 1, late.currentRevision], "the retained tail replays on the new host");
+    (
+      await late.watch(
+        "s",
+        { startRevision: late.currentRevision - 2 },
+        (m) => m.kind === "commit" && tail.push(m.revision),
+        () => {},
+      )
+    ).cancel();
+    assert.deepEqual(
+      tail,
+      [late.currentRevision - 2, late.currentRevision - 1, late.currentRevision],
+      "the retained tail replays on the new host",
+    );
   });
 
   test("a read on a host whose follower is cut off, behind a log trimmed past it, reloads before it answers", async () => {
@@ -185,12 +257,28 @@ describe("Redis: several hosts share one store", () => {
     const [small] = await hosts(1, { eventLogLimit: 5 }, location);
     const replayed: number[] = [];
     let ended: unknown;
-    (await small.watch("s", { startRevision: small.currentRevision - 4 }, (m) => m.kind === "commit" && replayed.push(m.revision), (e) => (ended = e))).cancel();
+    (
+      await small.watch(
+        "s",
+        { startRevision: small.currentRevision - 4 },
+        (m) => m.kind === "commit" && replayed.push(m.revision),
+        (e) => (ended = e),
+      )
+    ).cancel();
     assert.equal(replayed.length, 5, "the last five commits replay");
     assert.equal(ended, undefined);
     const messages: WatchMessage[] = [];
-    await small.watch("s", { startRevision: small.currentRevision - 5 }, (m) => messages.push(m), () => {});
-    assert.deepEqual(messages.map((m) => m.kind), ["compacted"], "older ones are not kept");
+    await small.watch(
+      "s",
+      { startRevision: small.currentRevision - 5 },
+      (m) => messages.push(m),
+      () => {},
+    );
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["compacted"],
+      "older ones are not kept",
+    );
   });
 
   test("session TTL: kept alive by whichever host uses it, then expired for every host", async () => {
@@ -200,7 +288,12 @@ describe("Redis: several hosts share one store", () => {
     a.startExpiry(100);
     b.startExpiry(100);
     let endedOnA: unknown;
-    await a.watch("ttl", {}, () => {}, (e) => (endedOnA = e));
+    await a.watch(
+      "ttl",
+      {},
+      () => {},
+      (e) => (endedOnA = e),
+    );
     for (let i = 0; i < 10; i++) {
       await new Promise((r) => setTimeout(r, 200));
       await b.get("ttl", "v"); // only b uses it: a must not expire it
@@ -209,7 +302,10 @@ describe("Redis: several hosts share one store", () => {
     assert.equal((await a.getSession("ttl")).sessionId, "ttl");
     await waitFor(() => endedOnA instanceof NotFoundError, 5_000, "the session to expire once nobody uses it");
     await assert.rejects(b.getSession("ttl"), NotFoundError);
-    assert.equal((await a.listSessions()).some((s) => s.sessionId === "ttl"), false);
+    assert.equal(
+      (await a.listSessions()).some((s) => s.sessionId === "ttl"),
+      false,
+    );
   });
 });
 
@@ -230,13 +326,19 @@ describe("a commit Redis refuses part-way", () => {
       const [fresh] = await hosts(1, {}, location);
       const v = await fresh.get("s", "v");
       assert.deepEqual([v.value, v.version], [1, 2], "the refused commit left no write behind");
-      assert.deepEqual((await fresh.history("s", "v", 0)).map((h) => h.value), [1, 0]);
+      assert.deepEqual(
+        (await fresh.history("s", "v", 0)).map((h) => h.value),
+        [1, 0],
+      );
       // The head key out of step with the stream (its last id is ahead): XADD refuses, and nothing is written either.
       await raw.xadd(`${prefix}log`, "999999-0", "e", "{}");
       await assert.rejects(fresh.set("s", "v", 3), StoreUnavailableError);
       await raw.xdel(`${prefix}log`, "999999-0");
       const [third] = await hosts(1, {}, location);
-      assert.deepEqual((await third.history("s", "v", 0)).map((h) => h.value), [1, 0]);
+      assert.deepEqual(
+        (await third.history("s", "v", 0)).map((h) => h.value),
+        [1, 0],
+      );
     } finally {
       await raw.quit();
     }
@@ -252,7 +354,12 @@ describe("Redis loses its data", () => {
     await a.register("s", [{ name: "v", type: "integer", initialValue: 1 }]);
     const messages: WatchMessage[] = [];
     let ended: unknown = "open";
-    await b.watch("s", {}, (m) => messages.push(m), (e) => (ended = e));
+    await b.watch(
+      "s",
+      {},
+      (m) => messages.push(m),
+      (e) => (ended = e),
+    );
     const raw = new Redis(redisUrlOf(location));
     const prefix = new URL(location).searchParams.get("prefix")!;
     const doomed = await raw.keys(`${prefix}*`);
@@ -275,7 +382,12 @@ describe("Redis loses its data", () => {
     for (let i = 1; i <= 3; i++) await a.set("old", "v", i);
     await b.get("old", "v");
     let ended: unknown = "open";
-    await b.watch("old", {}, () => {}, (e) => (ended = e));
+    await b.watch(
+      "old",
+      {},
+      () => {},
+      (e) => (ended = e),
+    );
     const raw = new Redis(redisUrlOf(location));
     await raw.del(...(await raw.keys(`${new URL(location).searchParams.get("prefix")!}*`)));
     await raw.quit();
@@ -285,24 +397,40 @@ describe("Redis loses its data", () => {
     await c.createSession({ sessionId: "new" });
     await c.register("new", [{ name: "w", type: "integer", initialValue: 0 }]);
     for (let i = 1; i <= 10; i++) await c.set("new", "w", i);
-    for (const [name, host] of [["a", a], ["b", b]] as const) {
+    for (const [name, host] of [
+      ["a", a],
+      ["b", b],
+    ] as const) {
       await assert.rejects(host.getSession("old"), NotFoundError, `${name} no longer serves the lost session`);
       assert.equal((await host.get("new", "w")).value, 10, `${name} serves what Redis now holds`);
     }
-    assert.equal((ended as { reason?: string }).reason, "compacted", "b's watch of the lost history ended with compacted");
+    assert.equal(
+      (ended as { reason?: string }).reason,
+      "compacted",
+      "b's watch of the lost history ended with compacted",
+    );
   });
 });
 
-type PrivateRedis = { url: string; pid: number; restart(o?: { kill?: boolean; downMs?: number }): Promise<void>; stop(): Promise<void> };
+type PrivateRedis = {
+  url: string;
+  pid: number;
+  restart(o?: { kill?: boolean; downMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+};
 async function privateRedis(): Promise<PrivateRedis> {
-  const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as { startRedis(): Promise<PrivateRedis> };
+  const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as {
+    startRedis(): Promise<PrivateRedis>;
+  };
   return startRedis();
 }
 
 /** Settles within `ms` or says it hung. */
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout;
-  const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms)));
+  const hung = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} still pending after ${ms} ms`)), ms)),
+  );
   return Promise.race([p, hung]).finally(() => clearTimeout(timer));
 }
 
@@ -310,7 +438,13 @@ describe("Redis stops answering (a hung server or a silent network)", () => {
   test("calls fail with StoreUnavailableError within the command timeout instead of hanging; a commit in flight resolves once Redis answers again", async () => {
     const server = await privateRedis();
     try {
-      const backend = await RedisBackend.connect({ url: server.url, prefix: "hung:", logLimit: 1000, commandTimeoutMs: 1_000, outcomeTimeoutMs: 5_000 });
+      const backend = await RedisBackend.connect({
+        url: server.url,
+        prefix: "hung:",
+        logLimit: 1000,
+        commandTimeoutMs: 1_000,
+        outcomeTimeoutMs: 5_000,
+      });
       const store = await new Store({}, backend).open();
       opened.push(store);
       await store.createSession({ sessionId: "s" });
@@ -335,7 +469,11 @@ describe("Redis stops answering (a hung server or a silent network)", () => {
         assert.ok(outcome instanceof StoreUnavailableError, `a typed error: ${String(outcome)}`);
         assert.equal(stored, 0, "a commit reported as not applied is not in Redis");
       }
-      assert.equal((await within(3_000, "a read after Redis is back", store.get("s", "v"))).value, stored, "the host carries on once Redis answers");
+      assert.equal(
+        (await within(3_000, "a read after Redis is back", store.get("s", "v"))).value,
+        stored,
+        "the host carries on once Redis answers",
+      );
     } finally {
       await server.stop();
     }
@@ -347,7 +485,13 @@ describe("the outcome of a commit whose connection broke", () => {
     const server = await privateRedis();
     try {
       // A log of 5 entries: the broken commit's entry is trimmed away by the commits after it.
-      const backend = await RedisBackend.connect({ url: server.url, prefix: "outcome:", logLimit: 5, commandTimeoutMs: 2_000, outcomeTimeoutMs: 3_000 });
+      const backend = await RedisBackend.connect({
+        url: server.url,
+        prefix: "outcome:",
+        logLimit: 5,
+        commandTimeoutMs: 2_000,
+        outcomeTimeoutMs: 3_000,
+      });
       const store = await new Store({}, backend).open();
       opened.push(store);
       await store.createSession({ sessionId: "s" });
@@ -392,7 +536,12 @@ describe("Redis restarts in the middle of a run", () => {
       await a.register("s", [{ name: "n", type: "integer", initialValue: 0 }]);
       const watched: number[] = [];
       let watchEnd: unknown = "open";
-      await b.watch("s", { names: ["n"] }, (m) => m.kind === "commit" && watched.push(...m.changes.map((c) => c.value as number)), (e) => (watchEnd = e));
+      await b.watch(
+        "s",
+        { names: ["n"] },
+        (m) => m.kind === "commit" && watched.push(...m.changes.map((c) => c.value as number)),
+        (e) => (watchEnd = e),
+      );
       const committed: number[] = [];
       const failures: unknown[] = [];
       let stop = false;

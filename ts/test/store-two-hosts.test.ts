@@ -22,7 +22,9 @@ interface Peer {
 }
 
 async function startPeer(location: string): Promise<Peer> {
-  const child = spawn(process.execPath, [join(fixturesDir, "store-peer-host.mjs"), location], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [join(fixturesDir, "store-peer-host.mjs"), location], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const lines = createInterface({ input: child.stdout! });
   const queue: string[] = [];
   const waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
@@ -58,7 +60,13 @@ describe("two host processes on one Redis", () => {
   let peer: Peer;
   before(async () => {
     peer = await startPeer(location);
-    here = await Bridge.start({ workers: 1, preload: ["dspy"], healthIntervalMs: 0, ...quietLogs, store: { location, historyLimit: 100_000 } });
+    here = await Bridge.start({
+      workers: 1,
+      preload: ["dspy"],
+      healthIntervalMs: 0,
+      ...quietLogs,
+      store: { location, historyLimit: 100_000 },
+    });
   });
   after(async () => {
     peer?.child.kill("SIGKILL");
@@ -67,7 +75,12 @@ describe("two host processes on one Redis", () => {
 
   test("a variable set through one host is seen by a Python worker of the other within the watch latency", async () => {
     await peer.send({ op: "init", session: "shared" });
-    const read = () => here.execute<{ value: number; cache_hit: boolean }>("session.get_variable", { name: "temperature" }, { session: "shared" });
+    const read = () =>
+      here.execute<{ value: number; cache_hit: boolean }>(
+        "session.get_variable",
+        { name: "temperature" },
+        { session: "shared" },
+      );
     assert.equal((await read()).value, 0.1, "the other host's session and variable, read by this host's worker");
     const latencies: number[] = [];
     for (const value of [0.9, 1.3, 0.4]) {
@@ -75,13 +88,19 @@ describe("two host processes on one Redis", () => {
       for (;;) {
         const r = await read();
         if (r.value === value) break;
-        assert.ok(now() - (ack.at as number) < 2_000, `the worker still reads ${r.value} 2 s after ${value} was set on the other host`);
+        assert.ok(
+          now() - (ack.at as number) < 2_000,
+          `the worker still reads ${r.value} 2 s after ${value} was set on the other host`,
+        );
       }
       latencies.push(now() - (ack.at as number));
     }
     // The worker's cache is fed by the watch stream: once current, a read costs no round trip to the store.
     assert.equal((await read()).cache_hit, true);
-    assert.ok(Math.max(...latencies) < 1_000, `cross-host latencies ${latencies.map((l) => l.toFixed(1)).join(", ")} ms`);
+    assert.ok(
+      Math.max(...latencies) < 1_000,
+      `cross-host latencies ${latencies.map((l) => l.toFixed(1)).join(", ")} ms`,
+    );
   });
 
   test("a bound program run on this host right after a write acknowledged on another host sees the new value", async () => {
@@ -90,16 +109,26 @@ describe("two host processes on one Redis", () => {
     const other = await openStore(location);
     try {
       await other.createSession({ sessionId: "fresh-run" });
-      await other.register("fresh-run", [{ name: "temperature", type: "float", initialValue: 0.1, constraints: { min: 0, max: 2 } }]);
+      await other.register("fresh-run", [
+        { name: "temperature", type: "float", initialValue: 0.1, constraints: { min: 0, max: 2 } },
+      ]);
       const session = await here.sessions.get("fresh-run");
-      await session.programs.create("qa", { module: "Predict", signature: "question -> answer", bindings: { temperature: "temperature" } });
+      await session.programs.create("qa", {
+        module: "Predict",
+        signature: "question -> answer",
+        bindings: { temperature: "temperature" },
+      });
       const lm = { model: "scripted" };
       assert.equal((await session.programs.execute("qa", { question: "q" }, { lm })).lmCalls[0]!.temperature, 0.1);
       for (let i = 1; i <= 30; i++) {
         const value = i % 2 ? 1.5 : 0.5;
         await other.set("fresh-run", "temperature", value);
         const run = await session.programs.execute("qa", { question: `q${i}` }, { lm });
-        assert.equal(run.lmCalls[0]!.temperature, value, `run ${i}: the LM got the temperature acknowledged on the other host just before`);
+        assert.equal(
+          run.lmCalls[0]!.temperature,
+          value,
+          `run ${i}: the LM got the temperature acknowledged on the other host just before`,
+        );
       }
     } finally {
       await other.close();
@@ -107,8 +136,15 @@ describe("two host processes on one Redis", () => {
   });
 
   test("sessions.open racing itself (or another host) for a new id: every caller gets the one session", async () => {
-    const opened = await Promise.all([here.sessions.open("raced"), here.sessions.open("raced"), here.sessions.open("raced")]);
-    assert.deepEqual(opened.map((s) => s.id), ["raced", "raced", "raced"]);
+    const opened = await Promise.all([
+      here.sessions.open("raced"),
+      here.sessions.open("raced"),
+      here.sessions.open("raced"),
+    ]);
+    assert.deepEqual(
+      opened.map((s) => s.id),
+      ["raced", "raced", "raced"],
+    );
     assert.equal((await here.sessions.list()).filter((s) => s.sessionId === "raced").length, 1);
   });
 

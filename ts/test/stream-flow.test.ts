@@ -54,7 +54,10 @@ describe("stream flow control, default window (64)", () => {
     const n = 2_000;
     const it = bridge.stream<Produced>("produce", { n, probe });
     const first = await take(it, 5);
-    assert.deepEqual(first.map((x) => x.i), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      first.map((x) => x.i),
+      [0, 1, 2, 3, 4],
+    );
     const paused = await settledProbe(bridge, probe);
     // 64 sent (5 of them taken, no credit yet: that comes at 32 taken) plus the one held at its yield.
     assert.equal(paused.state, "running");
@@ -63,7 +66,10 @@ describe("stream flow control, default window (64)", () => {
     assert.ok((it as unknown as StreamSink<Produced>).buffered <= 64, "the host buffers at most a window");
     const rest: number[] = [];
     for await (const x of { [Symbol.asyncIterator]: () => it }) rest.push(x.i);
-    assert.deepEqual([...first.map((x) => x.i), ...rest], Array.from({ length: n }, (_, i) => i));
+    assert.deepEqual(
+      [...first.map((x) => x.i), ...rest],
+      Array.from({ length: n }, (_, i) => i),
+    );
     assert.deepEqual(await bridge.execute("produce_probe", { probe }), { produced: n, state: "completed" });
   });
 
@@ -75,17 +81,26 @@ describe("stream flow control, default window (64)", () => {
       seen.push(...(await take(it, 3)).map((x) => x.i));
       const p = await settledProbe(bridge, probe);
       // Credit comes every 4 taken items: at most 8 unconsumed plus the one held.
-      assert.ok(p.produced! <= seen.length + 8 + 1, `round ${round}: produced ${p.produced} with ${seen.length} taken, window 8`);
+      assert.ok(
+        p.produced! <= seen.length + 8 + 1,
+        `round ${round}: produced ${p.produced} with ${seen.length} taken, window 8`,
+      );
       assert.ok(p.produced! >= 8, `round ${round}: produced ${p.produced}`);
     }
     for await (const x of { [Symbol.asyncIterator]: () => it }) seen.push(x.i);
-    assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 100 }, (_, i) => i),
+    );
   });
 
   test("window 1 still delivers every item in order", async () => {
     const items: number[] = [];
     for await (const n of bridge.stream<number>("count", { n: 300 }, { streamWindow: 1 })) items.push(n);
-    assert.deepEqual(items, Array.from({ length: 300 }, (_, i) => i));
+    assert.deepEqual(
+      items,
+      Array.from({ length: 300 }, (_, i) => i),
+    );
   });
 
   test("streamWindow: 0 per call restores unlimited sending", async () => {
@@ -93,11 +108,18 @@ describe("stream flow control, default window (64)", () => {
     const it = bridge.stream<Produced>("produce", { n: 500, probe }, { streamWindow: 0 });
     await take(it, 2);
     const p = await settledProbe(bridge, probe);
-    assert.deepEqual(p, { produced: 500, state: "completed" }, "the generator ran to its end while the consumer paused");
+    assert.deepEqual(
+      p,
+      { produced: 500, state: "completed" },
+      "the generator ran to its end while the consumer paused",
+    );
     const rest: number[] = [];
     for await (const x of { [Symbol.asyncIterator]: () => it }) rest.push(x.i);
     assert.equal(rest.length, 498);
-    assert.deepEqual(rest, Array.from({ length: 498 }, (_, i) => i + 2));
+    assert.deepEqual(
+      rest,
+      Array.from({ length: 498 }, (_, i) => i + 2),
+    );
   });
 
   test("breaking out of a stream blocked on credit ends the generator in Python", async () => {
@@ -109,7 +131,11 @@ describe("stream flow control, default window (64)", () => {
     // 2 taken (a credit of 2 granted) + a window of 4 + the one held at its yield.
     assert.ok(p.produced! <= 2 + 4 + 1, `produced ${p.produced}`);
     await it.return!();
-    await waitFor(() => bridge.stats().workers.every((w) => w.inFlight === 0), 5_000, "the cancelled stream to end in Python");
+    await waitFor(
+      () => bridge.stats().workers.every((w) => w.inFlight === 0),
+      5_000,
+      "the cancelled stream to end in Python",
+    );
     const ended = await bridge.execute<Probe>("produce_probe", { probe });
     assert.equal(ended.state, "closed");
     assert.equal(ended.produced, p.produced, "nothing produced after the break");
@@ -129,7 +155,11 @@ describe("stream flow control, default window (64)", () => {
       }
     }, TimeoutError);
     assert.ok(rest.length <= 4, `${rest.length} buffered items after the timeout`);
-    await waitFor(() => bridge.stats().workers.every((w) => w.inFlight === 0), 5_000, "the timed-out stream to end in Python");
+    await waitFor(
+      () => bridge.stats().workers.every((w) => w.inFlight === 0),
+      5_000,
+      "the timed-out stream to end in Python",
+    );
     const ended = await bridge.execute<Probe>("produce_probe", { probe });
     assert.equal(ended.state, "closed");
     assert.ok(ended.produced! <= 4 + 1, `produced ${ended.produced}: one taken, no credit yet (that comes at 2)`);

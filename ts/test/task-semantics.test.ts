@@ -17,7 +17,14 @@ describe("commands run in an asyncio Task", () => {
   let python: [number, number];
   const events: WorkerEvent[] = [];
   before(async () => {
-    bridge = await Bridge.start({ workers: 1, preload: [], modules: ["py_task_semantics"], pythonPath: [fixturesDir], healthIntervalMs: 0, ...quietLogs });
+    bridge = await Bridge.start({
+      workers: 1,
+      preload: [],
+      modules: ["py_task_semantics"],
+      pythonPath: [fixturesDir],
+      healthIntervalMs: 0,
+      ...quietLogs,
+    });
     bridge.on("worker", (e) => events.push(e));
     python = (await bridge.execute<Facts>("task_info_sync")).python;
   });
@@ -59,11 +66,13 @@ describe("commands run in an asyncio Task", () => {
 
   test("a streaming command's own deadlines: items within them, then TimeoutError", async () => {
     const items: string[] = [];
-    for await (const item of bridge.stream<string>("deadline_stream", { seconds: 5, works: [0.01, 0.02] })) items.push(item);
+    for await (const item of bridge.stream<string>("deadline_stream", { seconds: 5, works: [0.01, 0.02] }))
+      items.push(item);
     assert.deepEqual(items, ["item after 0.01", "item after 0.02"]);
     const got: string[] = [];
     await assert.rejects(async () => {
-      for await (const item of bridge.stream<string>("deadline_stream", { seconds: 0.05, works: [0.01, 5] })) got.push(item);
+      for await (const item of bridge.stream<string>("deadline_stream", { seconds: 0.05, works: [0.01, 5] }))
+        got.push(item);
     }, TimeoutError);
     assert.deepEqual(got, ["item after 0.01"]);
   });
@@ -71,7 +80,10 @@ describe("commands run in an asyncio Task", () => {
   test("the host's deadline still cancels a command waiting under its own, promptly, and the worker lives on", async () => {
     const pid = bridge.stats().workers[0]!.pid;
     const started = performance.now();
-    await assert.rejects(bridge.execute("deadline_wait_for", { seconds: 30, work: 30 }, { timeoutMs: 100 }), TimeoutError);
+    await assert.rejects(
+      bridge.execute("deadline_wait_for", { seconds: 30, work: 30 }, { timeoutMs: 100 }),
+      TimeoutError,
+    );
     assert.ok(performance.now() - started < 2_000, "failed at the host's deadline");
     await waitFor(() => bridge.stats().workers[0]!.inFlight === 0, 2_000, "the worker to answer the cancellation");
     assert.equal(bridge.stats().workers[0]!.pid, pid, "the cancelled task ended: nothing was killed");
@@ -85,7 +97,10 @@ describe("commands run in an asyncio Task", () => {
     );
     assert.ok(err instanceof WorkerCrashedError, `got ${String(err)}`);
     assert.equal(err.exitCode, 1, err.message);
-    assert.match(err.message, /exit code 1; fatal error: RuntimeError: the worker's own dispatch failed \(py_task_semantics\)/);
+    assert.match(
+      err.message,
+      /exit code 1; fatal error: RuntimeError: the worker's own dispatch failed \(py_task_semantics\)/,
+    );
     const crashed = events.find((e) => e.type === "crashed");
     assert.ok(crashed, "a crashed event");
     assert.match(crashed.detail, /exit code 1; fatal error: RuntimeError/);

@@ -1,7 +1,14 @@
 // Tools from the TypeScript side: registration, schemas, sessions, calls and cancellation.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { AlreadyExistsError, type Bridge, CancelledError, InvalidArgumentError, NotFoundError, TimeoutError } from "../src/index.js";
+import {
+  AlreadyExistsError,
+  type Bridge,
+  CancelledError,
+  InvalidArgumentError,
+  NotFoundError,
+  TimeoutError,
+} from "../src/index.js";
 import { startPool } from "./helpers.js";
 
 let bridge: Bridge;
@@ -14,14 +21,28 @@ describe("TypeScript tools", () => {
   test("register with a JSON Schema, list, and call; arguments are validated by the owner", async () => {
     bridge.tools.register("add", async (args) => (args.a as number) + (args.b as number), {
       description: "Add two numbers",
-      parameters: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } }, required: ["a", "b"], additionalProperties: false },
+      parameters: {
+        type: "object",
+        properties: { a: { type: "number" }, b: { type: "number" } },
+        required: ["a", "b"],
+        additionalProperties: false,
+      },
     });
     assert.equal(await bridge.tools.call("add", { a: 2, b: 3 }), 5);
     const listed = bridge.tools.listLocal().find((t) => t.name === "add");
     assert.deepEqual([listed?.description, listed?.owner], ["Add two numbers", "typescript"]);
-    await assert.rejects(bridge.tools.call("add", { a: 2 }), (e: unknown) => e instanceof InvalidArgumentError && (e as InvalidArgumentError).details.parameter === "b");
-    await assert.rejects(bridge.tools.call("add", { a: "2", b: 3 }), (e: unknown) => e instanceof InvalidArgumentError && /argument 'a'/.test((e as Error).message));
-    await assert.rejects(bridge.tools.call("add", { a: 1, b: 2, c: 3 }), (e: unknown) => (e as InvalidArgumentError).details.parameter === "c");
+    await assert.rejects(
+      bridge.tools.call("add", { a: 2 }),
+      (e: unknown) => e instanceof InvalidArgumentError && (e as InvalidArgumentError).details.parameter === "b",
+    );
+    await assert.rejects(
+      bridge.tools.call("add", { a: "2", b: 3 }),
+      (e: unknown) => e instanceof InvalidArgumentError && /argument 'a'/.test((e as Error).message),
+    );
+    await assert.rejects(
+      bridge.tools.call("add", { a: 1, b: 2, c: 3 }),
+      (e: unknown) => (e as InvalidArgumentError).details.parameter === "c",
+    );
     assert.throws(() => bridge.tools.register("add", () => 0), AlreadyExistsError);
     assert.throws(() => bridge.tools.register("bad name!", () => 0), InvalidArgumentError);
   });
@@ -48,21 +69,26 @@ describe("TypeScript tools", () => {
       async function* (args) {
         for (let i = args.from as number; i > 0; i--) yield i;
       },
-      { streaming: true, parameters: { type: "object", properties: { from: { type: "integer" } }, required: ["from"] } },
+      {
+        streaming: true,
+        parameters: { type: "object", properties: { from: { type: "integer" } }, required: ["from"] },
+      },
     );
     const items: number[] = [];
     for await (const n of bridge.tools.stream<number>("countdown", { from: 3 })) items.push(n);
     assert.deepEqual(items, [3, 2, 1]);
     let sawAbort = false;
-    bridge.tools.register("slow", (_args, ctx) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => resolve("done"), 10_000);
-        ctx.signal.addEventListener("abort", () => {
-          sawAbort = true;
-          clearTimeout(timer);
-          reject(new Error("aborted"));
-        });
-      }),
+    bridge.tools.register(
+      "slow",
+      (_args, ctx) =>
+        new Promise((resolve, reject) => {
+          const timer = setTimeout(() => resolve("done"), 10_000);
+          ctx.signal.addEventListener("abort", () => {
+            sawAbort = true;
+            clearTimeout(timer);
+            reject(new Error("aborted"));
+          });
+        }),
     );
     const controller = new AbortController();
     const pending = bridge.tools.call("slow", {}, { signal: controller.signal });

@@ -19,9 +19,25 @@ describe("string signatures: what DSPy returns for each field type", () => {
   test("float, int, bool, list[int], dict[str, int], Literal and Optional come back as the inferred TypeScript types", async () => {
     const r = await bridge.dspy.run({
       module: "ChainOfThought",
-      signature: "question -> score: float, count: int, ok: bool, ids: list[int], tags: dict[str, int], label: Literal['yes', 'no'], maybe: Optional[int], note",
+      signature:
+        "question -> score: float, count: int, ok: bool, ids: list[int], tags: dict[str, int], label: Literal['yes', 'no'], maybe: Optional[int], note",
       inputs: { question: "What?" },
-      lm: { model: "scripted", responses: [{ reasoning: "r", score: 0.25, count: 3, ok: true, ids: [1, 2], tags: { a: 1 }, label: "no", maybe: null, note: "n" }] },
+      lm: {
+        model: "scripted",
+        responses: [
+          {
+            reasoning: "r",
+            score: 0.25,
+            count: 3,
+            ok: true,
+            ids: [1, 2],
+            tags: { a: 1 },
+            label: "no",
+            maybe: null,
+            note: "n",
+          },
+        ],
+      },
     });
     const f = r.fields;
     // Each assignment is checked by the compiler (a wrong one would not build), each value here.
@@ -34,21 +50,28 @@ describe("string signatures: what DSPy returns for each field type", () => {
     const maybe: number | null = f.maybe;
     const note: string = f.note;
     const reasoning: string = f.reasoning;
-    assert.deepEqual({ score, count, ok, ids, tags, label, maybe, note, reasoning }, {
-      score: 0.25,
-      count: 3,
-      ok: true,
-      ids: [1, 2],
-      tags: { a: 1 },
-      label: "no",
-      maybe: null,
-      note: "n",
-      reasoning: "r",
-    });
+    assert.deepEqual(
+      { score, count, ok, ids, tags, label, maybe, note, reasoning },
+      {
+        score: 0.25,
+        count: 3,
+        ok: true,
+        ids: [1, 2],
+        tags: { a: 1 },
+        label: "no",
+        maybe: null,
+        note: "n",
+        reasoning: "r",
+      },
+    );
   });
 
   test("the default answers of the scripted LM are parsed by DSPy to each type (a float field is a number)", async () => {
-    const r = await bridge.dspy.run({ module: "Predict", signature: "question -> score: float, ids: list[int], label: Literal['yes', 'no']", inputs: { question: "What?" } });
+    const r = await bridge.dspy.run({
+      module: "Predict",
+      signature: "question -> score: float, ids: list[int], label: Literal['yes', 'no']",
+      inputs: { question: "What?" },
+    });
     assert.equal(typeof r.fields.score, "number");
     assert.ok(Array.isArray(r.fields.ids) && r.fields.ids.every((n) => Number.isInteger(n)));
     assert.ok(["yes", "no"].includes(r.fields.label));
@@ -80,7 +103,10 @@ describe("schema signatures (zod)", () => {
 
   test("the schema becomes a typed DSPy signature with its descriptions and instructions", async () => {
     const session = await bridge.sessions.create();
-    const program = await session.programs.create("math", { module: "Predict", signature: { inputs: Inputs, outputs: Outputs } });
+    const program = await session.programs.create("math", {
+      module: "Predict",
+      signature: { inputs: Inputs, outputs: Outputs },
+    });
     assert.deepEqual(program.signature, {
       signature: 'question: str -> answer: int, confidence: float, unit: Optional[Literal["none", "meters"]]',
       instructions: "Answer the question with a number.",
@@ -92,10 +118,16 @@ describe("schema signatures (zod)", () => {
     assert.match(saved, /a question about arithmetic/);
     assert.match(saved, /Answer the question with a number\./);
     // The scripted LM answers the arithmetic; DSPy parses the text of each field to its type.
-    const r = await program.execute({ question: "6*7?" }, { lm: { model: "scripted", responses: [{ answer: "42", confidence: "0.5", unit: "meters" }] } });
+    const r = await program.execute(
+      { question: "6*7?" },
+      { lm: { model: "scripted", responses: [{ answer: "42", confidence: "0.5", unit: "meters" }] } },
+    );
     const answer: number = r.fields.answer;
     const unit: "none" | "meters" | undefined = r.fields.unit;
-    assert.deepEqual({ answer, confidence: r.fields.confidence, unit }, { answer: 42, confidence: 0.5, unit: "meters" });
+    assert.deepEqual(
+      { answer, confidence: r.fields.confidence, unit },
+      { answer: 42, confidence: 0.5, unit: "meters" },
+    );
   });
 
   test("bridge.dspy.run with a schema signature returns the validated outputs", async () => {
@@ -128,15 +160,28 @@ describe("schema signatures (zod)", () => {
 
   test("inputs that do not fit the schema are refused before any LM call, naming the field", async () => {
     await assert.rejects(
-      bridge.dspy.run({ module: "Predict", signature: { inputs: Inputs, outputs: Outputs }, inputs: { question: 42 as unknown as string } }),
-      (err: unknown) => err instanceof InvalidArgumentError && err.parameter === "inputs.question" && /input field 'question'/.test(err.message),
+      bridge.dspy.run({
+        module: "Predict",
+        signature: { inputs: Inputs, outputs: Outputs },
+        inputs: { question: 42 as unknown as string },
+      }),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError &&
+        err.parameter === "inputs.question" &&
+        /input field 'question'/.test(err.message),
     );
   });
 
   test("a schema that cannot describe itself as JSON Schema is refused with what is needed", async () => {
-    const validateOnly = { "~standard": { version: 1 as const, vendor: "custom", validate: (v: unknown) => ({ value: v }) } };
+    const validateOnly = {
+      "~standard": { version: 1 as const, vendor: "custom", validate: (v: unknown) => ({ value: v }) },
+    };
     await assert.rejects(
-      bridge.dspy.run({ module: "Predict", signature: { inputs: validateOnly, outputs: validateOnly } as never, inputs: {} as never }),
+      bridge.dspy.run({
+        module: "Predict",
+        signature: { inputs: validateOnly, outputs: validateOnly } as never,
+        inputs: {} as never,
+      }),
       (err: unknown) => err instanceof InvalidArgumentError && /Standard JSON Schema/.test(err.message),
     );
   });

@@ -28,11 +28,17 @@ function diagnostics(files: string[]): ts.Diagnostic[] {
 }
 
 function shown(d: ts.Diagnostic): string {
-  const where = d.file && d.start !== undefined ? `${d.file.fileName.slice(dir.length + 1)}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}` : "?";
+  const where =
+    d.file && d.start !== undefined
+      ? `${d.file.fileName.slice(dir.length + 1)}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}`
+      : "?";
   return `${where} TS${d.code}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`;
 }
 
-const fixtures = (sub: string) => readdirSync(join(dir, sub)).filter((f) => f.endsWith(".ts")).map((f) => join(dir, sub, f));
+const fixtures = (sub: string) =>
+  readdirSync(join(dir, sub))
+    .filter((f) => f.endsWith(".ts"))
+    .map((f) => join(dir, sub, f));
 
 describe("type tests", () => {
   test("the fixtures that must compile do", () => {

@@ -29,8 +29,16 @@ const decodeError = (json: string): ValueDecodingError => {
 
 describe("encoding refuses what cannot cross, naming it and where it is", () => {
   test("functions, named or not", () => {
-    assert.equal(encodeError({ f: function named() {} }).message, "cannot encode value.f: values of type function named are not supported");
-    const anonymous = encodeError([(() => () => 1)()]);
+    assert.equal(
+      encodeError({ f: function named() {} }).message,
+      "cannot encode value.f: values of type function named are not supported",
+    );
+    const anonymous = encodeError([
+      (
+        () => () =>
+          1
+      )(),
+    ]);
     assert.equal(anonymous.path, "value[0]");
     assert.equal(anonymous.detail, "values of type function (anonymous) are not supported");
   });
@@ -54,7 +62,10 @@ describe("encoding refuses what cannot cross, naming it and where it is", () => 
       x = 1;
     }
     assert.match(encodeError({ p: new Point() }).detail, /Point instance/);
-    assert.match(encodeError({ p: Object.create(Object.create(null)) as object }).detail, /values of type object with a custom prototype are not supported/);
+    assert.match(
+      encodeError({ p: Object.create(Object.create(null)) as object }).detail,
+      /values of type object with a custom prototype are not supported/,
+    );
   });
 });
 
@@ -67,20 +78,33 @@ describe("keys are data", () => {
   });
 
   test("a Map with a $type key is sent as a tagged map and comes back the same", () => {
-    const back = decodeValue(encodeValue(new Map<string, unknown>([["$type", "not a tag"], ["n", 1]])));
+    const back = decodeValue(
+      encodeValue(
+        new Map<string, unknown>([
+          ["$type", "not a tag"],
+          ["n", 1],
+        ]),
+      ),
+    );
     assert.deepEqual(back, { $type: "not a tag", n: 1 });
   });
 });
 
 describe("decoding refuses malformed tags, saying what is wrong", () => {
   test("a tag with extra or missing keys names the key it needs and the ones it got", () => {
-    assert.equal(decodeError('{"$type": "bigint", "value": "1", "extra": 2}').detail, '"bigint" tag must have exactly the key "value", got [value, extra]');
+    assert.equal(
+      decodeError('{"$type": "bigint", "value": "1", "extra": 2}').detail,
+      '"bigint" tag must have exactly the key "value", got [value, extra]',
+    );
     assert.equal(decodeError('{"$type": "float"}').detail, '"float" tag must have exactly the key "value", got []');
   });
 
   test("map entries that are not an object say what they were", () => {
     assert.match(decodeError('{"$type": "map", "entries": null}').detail, /map entries must be an object, got null/);
-    assert.match(decodeError('{"$type": "map", "entries": [1]}').detail, /map entries must be an object, got (an )?array/);
+    assert.match(
+      decodeError('{"$type": "map", "entries": [1]}').detail,
+      /map entries must be an object, got (an )?array/,
+    );
   });
 
   test("the path of a bad node inside lists and maps", () => {
@@ -93,7 +117,9 @@ describe("tensors", () => {
     const wrong = (data: unknown) => () => new Tensor("float32", [1], data as Float32Array);
     assert.throws(wrong(null), { message: "Tensor: float32 data must be a Float32Array, got null" });
     assert.throws(wrong([1]), { message: "Tensor: float32 data must be a Float32Array, got Array" });
-    assert.throws(wrong(new Float64Array(1)), { message: "Tensor: float32 data must be a Float32Array, got Float64Array" });
+    assert.throws(wrong(new Float64Array(1)), {
+      message: "Tensor: float32 data must be a Float32Array, got Float64Array",
+    });
     assert.throws(wrong(Object.create(null)), { message: "Tensor: float32 data must be a Float32Array, got object" });
     assert.throws(wrong(1), { message: "Tensor: float32 data must be a Float32Array, got number" });
   });

@@ -166,7 +166,11 @@ function assertSameEnvelope(actual: Value, expected: Value): void {
   assert.deepStrictEqual(parse(actual.json), parse(expected.json));
   assert.equal(actual.attachments.length, expected.attachments.length);
   actual.attachments.forEach((att, i) => {
-    assert.deepStrictEqual(toBinary(AttachmentSchema, att), toBinary(AttachmentSchema, expected.attachments[i]!), `attachment ${i}`);
+    assert.deepStrictEqual(
+      toBinary(AttachmentSchema, att),
+      toBinary(AttachmentSchema, expected.attachments[i]!),
+      `attachment ${i}`,
+    );
   });
 }
 
@@ -218,7 +222,15 @@ test("vector file has the required coverage", () => {
   assert.ok(vectors.valid.length >= 30);
   assert.ok(vectors.invalid.length >= 20);
   const names = vectors.valid.map((c) => c.name).join(" | ");
-  for (const needle of ["float32 2-D", "float64 3-D", "empty [0]", "scalar shape []", "int64 beyond 2^53", "embedding float32", "all 256"]) {
+  for (const needle of [
+    "float32 2-D",
+    "float64 3-D",
+    "empty [0]",
+    "scalar shape []",
+    "int64 beyond 2^53",
+    "embedding float32",
+    "all 256",
+  ]) {
     assert.ok(names.includes(needle), needle);
   }
 });
@@ -234,7 +246,10 @@ test("plain values use one JSON.stringify and no attachments", () => {
 test("undefined becomes null (top level, in objects, in arrays and holes)", () => {
   assert.equal(encodeValue(undefined).json, "null");
   // eslint-disable-next-line no-sparse-arrays
-  assert.deepStrictEqual(JSON.parse(encodeValue({ a: undefined, b: [undefined, , 1] }).json), { a: null, b: [null, null, 1] });
+  assert.deepStrictEqual(JSON.parse(encodeValue({ a: undefined, b: [undefined, , 1] }).json), {
+    a: null,
+    b: [null, null, 1],
+  });
 });
 
 test("bigint: safe values become numbers, others are tagged", () => {
@@ -250,7 +265,11 @@ test("non-finite numbers are tagged and restored", () => {
 });
 
 test("Map with string keys encodes as a map (and $type keys are escaped)", () => {
-  const m = new Map<string, unknown>([["a", 1], ["$type", "x"], ["b", new Map([["c", 2n ** 60n]])]]);
+  const m = new Map<string, unknown>([
+    ["a", 1],
+    ["$type", "x"],
+    ["b", new Map([["c", 2n ** 60n]])],
+  ]);
   const v = encodeValue(m);
   assert.equal((JSON.parse(v.json) as { $type: string }).$type, "map");
   assert.deepStrictEqual(decodeValue(v), { a: 1, $type: "x", b: { c: 2n ** 60n } });

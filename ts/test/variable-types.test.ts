@@ -114,7 +114,10 @@ describe("messages and details", () => {
     assert.throws(() => validateValue("embedding", [0.1, 0.2], { dimensions: 3 }, "emb"), {
       message: "emb = Float64Array[0.1, 0.2] violates dimensions = 3 (2 dimensions)",
     });
-    assert.throws(() => validateValue("float", NaN, {}, "t"), /^ConstraintViolationError|t = NaN violates finite = true \(NaN and Infinity/);
+    assert.throws(
+      () => validateValue("float", NaN, {}, "t"),
+      /^ConstraintViolationError|t = NaN violates finite = true \(NaN and Infinity/,
+    );
     assert.throws(() => validateValue("integer", 11, { max: 10 }), { message: "value = 11 violates max = 10" });
   });
 
@@ -142,13 +145,19 @@ describe("messages and details", () => {
     assert.equal(bad.constructor, InvalidArgumentError);
     assert.equal(bad.parameter, "constraints.min");
     assert.throws(() => validateConstraints("float", { pattern: "x" }), /unknown constraint 'pattern' for type float/);
-    assert.equal((captured(() => validateConstraints("float", "{not json")) as InvalidArgumentError).parameter, "constraints");
+    assert.equal(
+      (captured(() => validateConstraints("float", "{not json")) as InvalidArgumentError).parameter,
+      "constraints",
+    );
   });
 });
 
 describe("API details", () => {
   it("canonical names, aliases and constraint normalization", () => {
-    assert.deepEqual([...VARIABLE_TYPES], ["float", "integer", "string", "boolean", "choice", "module", "list", "map", "embedding", "tensor"]);
+    assert.deepEqual(
+      [...VARIABLE_TYPES],
+      ["float", "integer", "string", "boolean", "choice", "module", "list", "map", "embedding", "tensor"],
+    );
     assert.equal(canonicalType("int"), "integer");
     assert.equal(canonicalType("dict"), "map");
     assert.deepEqual(validateConstraints("list", { item_type: "int" }), { item_type: "integer" });

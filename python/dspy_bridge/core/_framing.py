@@ -61,7 +61,9 @@ def parse_out_of_band(body: bytes | bytearray) -> OutOfBandFrame:
     proto_len, count = struct.unpack_from("<II", body, 0)
     pos = 8 + 4 * count
     if count > (size - 8) // 4 or pos + proto_len > size:
-        raise OutOfBandError(f"out-of-band frame of {size} bytes announces {count} attachments and {proto_len} protobuf bytes")
+        raise OutOfBandError(
+            f"out-of-band frame of {size} bytes announces {count} attachments and {proto_len} protobuf bytes"
+        )
     view = memoryview(body)
     lengths = struct.unpack_from(f"<{count}I", body, 8)
     proto = view[pos : pos + proto_len]
@@ -242,7 +244,17 @@ def encode_result_frame(call_id: int, json_utf8: bytes) -> bytes:
         if response_len < 0x80:
             one = _ONE_BYTE_VARINTS
             return b"".join(
-                (_SMALL_HEADERS[2 + response_len], b"\x1a", one[response_len], call_id_field, b"\x12", one[value_len], b"\x0a", one[json_len], json_utf8)
+                (
+                    _SMALL_HEADERS[2 + response_len],
+                    b"\x1a",
+                    one[response_len],
+                    call_id_field,
+                    b"\x12",
+                    one[value_len],
+                    b"\x0a",
+                    one[json_len],
+                    json_utf8,
+                )
             )
     json_len_bytes = _varint(json_len)
     value_len = 1 + len(json_len_bytes) + json_len if json_len else 0
@@ -253,5 +265,15 @@ def encode_result_frame(call_id: int, json_utf8: bytes) -> bytes:
     if not json_len:
         return b"".join((_pack_header(frame_len), b"\x1a", response_len_bytes, call_id_field, b"\x12", value_len_bytes))
     return b"".join(
-        (_pack_header(frame_len), b"\x1a", response_len_bytes, call_id_field, b"\x12", value_len_bytes, b"\x0a", json_len_bytes, json_utf8)
+        (
+            _pack_header(frame_len),
+            b"\x1a",
+            response_len_bytes,
+            call_id_field,
+            b"\x12",
+            value_len_bytes,
+            b"\x0a",
+            json_len_bytes,
+            json_utf8,
+        )
     )

@@ -190,7 +190,9 @@ class HostCalls:
             if expiry is not None:
                 expiry.cancel()
 
-    def stream(self, method: str, request: Any, timeout: float | None = None, window: int = DEFAULT_STREAM_WINDOW) -> HostStream:
+    def stream(
+        self, method: str, request: Any, timeout: float | None = None, window: int = DEFAULT_STREAM_WINDOW
+    ) -> HostStream:
         """Opens server-streaming RPC `method` (Watch, StreamTool) with `request`; iterate the
         returned HostStream. `timeout` bounds the whole stream (BridgeTimeoutError, and the
         host is told to stop); `window` responses may arrive ahead of the consumer."""
@@ -204,7 +206,9 @@ class HostCalls:
         self._pending[call_id] = stream
         self._send(
             worker_pb2.WorkerFrame(
-                host_call=worker_pb2.HostCall(call_id=call_id, method=method, request=payload, stream=True, stream_window=stream._window)
+                host_call=worker_pb2.HostCall(
+                    call_id=call_id, method=method, request=payload, stream=True, stream_window=stream._window
+                )
             )
         )
         if timeout is not None:
@@ -230,7 +234,9 @@ class HostCalls:
 
     def _grant(self, call_id: int, items: int) -> None:
         if not self.closed and call_id in self._pending:
-            self._send(worker_pb2.WorkerFrame(host_stream_credit=worker_pb2.HostStreamCredit(call_id=call_id, items=items)))
+            self._send(
+                worker_pb2.WorkerFrame(host_stream_credit=worker_pb2.HostStreamCredit(call_id=call_id, items=items))
+            )
 
     def _expire(self, call_id: int, method: str, timeout: float) -> None:
         future = self._pending.get(call_id)
@@ -253,7 +259,9 @@ class HostCalls:
         elif outcome == "error":
             future.set_exception(error_from_detail(reply.error))
         else:
-            future.set_exception(ProtocolError(f"the host answered host call {reply.call_id} with neither a response nor an error"))
+            future.set_exception(
+                ProtocolError(f"the host answered host call {reply.call_id} with neither a response nor an error")
+            )
 
     def _on_stream_reply(self, stream: HostStream, reply: Any) -> None:
         outcome = reply.WhichOneof("outcome")

@@ -173,7 +173,10 @@ _ANSWER = (
     b'"finish_reason": "stop", "message": {"role": "assistant", "content": "[[ ## answer ## ]]\\nwarm\\n\\n'
     b'[[ ## completed ## ]]"}}], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}'
 )
-_RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(_ANSWER), _ANSWER)
+_RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+    len(_ANSWER),
+    _ANSWER,
+)
 
 
 def warm_up_calls(engines: tuple[str, ...] = ("lm15", "litellm")) -> None:
@@ -188,7 +191,11 @@ def warm_up_calls(engines: tuple[str, ...] = ("lm15", "litellm")) -> None:
     try:
         asyncio.run(_warm_up(engines))
     except Exception as exc:  # noqa: BLE001 - see the docstring
-        print(f"[dspy-bridge fork server] LM engine warm-up skipped: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        print(
+            f"[dspy-bridge fork server] LM engine warm-up skipped: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
     finally:
         for name, value in saved.items():
             if value is None:
@@ -212,7 +219,13 @@ async def _warm_up(engines: tuple[str, ...]) -> None:
                 await reader.readexactly(length)
                 writer.write(_RESPONSE)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError, asyncio.CancelledError):
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+            ValueError,
+            asyncio.CancelledError,
+        ):
             pass  # the client went away, or the warm-up is over (a cancelled handler would be logged)
         finally:
             writer.close()
@@ -221,14 +234,18 @@ async def _warm_up(engines: tuple[str, ...]) -> None:
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
     try:
         for engine in engines:
-            lm = dspy.LM("openai/warm-up", api_base=url, api_key="sk-warm-up", engine=engine, cache=False, num_retries=0)
+            lm = dspy.LM(
+                "openai/warm-up", api_base=url, api_key="sk-warm-up", engine=engine, cache=False, num_retries=0
+            )
             try:
                 with dspy.context(lm=lm):
                     await asyncio.wait_for(dspy.Predict("question -> answer").acall(question="warm-up"), 10)
             finally:
                 await lm.aclose()
         if "litellm" in engines:
-            from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients  # here: only when the fork server preloads the engine
+            from litellm.llms.custom_httpx.async_client_cleanup import (
+                close_litellm_async_clients,
+            )  # here: only when the fork server preloads the engine
 
             await close_litellm_async_clients()
     finally:

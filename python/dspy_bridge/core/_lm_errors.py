@@ -177,7 +177,9 @@ def translate_lm_error(exc: BaseException) -> BridgeError | None:
     status = _status(exc)
     if _is_any(exc, _class(dspy_exc, "AdapterParseError")):
         return ParseError(scrub(f"{type(exc).__name__}: {exc}"), details={"retryable": False})
-    if _is_any(exc, _class(dspy_exc, "LMRateLimitError"), _class(litellm, "RateLimitError"), _class("openai", "RateLimitError")):
+    if _is_any(
+        exc, _class(dspy_exc, "LMRateLimitError"), _class(litellm, "RateLimitError"), _class("openai", "RateLimitError")
+    ):
         details = _details(exc, True)
         retry_after = _retry_after_ms(exc)
         if retry_after is not None:
@@ -186,7 +188,9 @@ def translate_lm_error(exc: BaseException) -> BridgeError | None:
     # A 401/403 from any provider error class counts: DSPy refines some 403s by provider code
     # (a model the key may not use is "unsupported model"), but to the caller it is the same
     # thing, credentials that do not allow this call.
-    provider_error = _is_any(exc, _class(dspy_exc, "LMProviderError"), _class(litellm, "APIError"), _class("openai", "APIStatusError"))
+    provider_error = _is_any(
+        exc, _class(dspy_exc, "LMProviderError"), _class(litellm, "APIError"), _class("openai", "APIStatusError")
+    )
     if (provider_error and status in (401, 403)) or _is_any(
         exc,
         _class(dspy_exc, "LMAuthError"),

@@ -52,7 +52,9 @@ def resolve_external(external: Any, raw: list[memoryview] | None) -> list[Extern
             raise OutOfBandError(f"attachment descriptor {i} points at attachment {d.index}; the frame holds {have}")
         data = raw[d.index]  # type: ignore[index]
         if d.length != data.nbytes:
-            raise OutOfBandError(f"attachment descriptor {i} says {d.length} bytes; attachment {d.index} holds {data.nbytes}")
+            raise OutOfBandError(
+                f"attachment descriptor {i} says {d.length} bytes; attachment {d.index} holds {data.nbytes}"
+            )
         if d.kind == _Kind.KIND_BYTES:
             out.append(ExternalAttachment("bytes", data))
         elif d.kind == _Kind.KIND_UTF8:

@@ -146,7 +146,12 @@ def dspy_version() -> str:
 
 
 def _raise_nested(kind: str, message: str) -> None:
-    exc_type = {"ValueError": ValueError, "KeyError": KeyError, "RuntimeError": RuntimeError, "ZeroDivisionError": ZeroDivisionError}[kind]
+    exc_type = {
+        "ValueError": ValueError,
+        "KeyError": KeyError,
+        "RuntimeError": RuntimeError,
+        "ZeroDivisionError": ZeroDivisionError,
+    }[kind]
     raise exc_type(message)
 
 

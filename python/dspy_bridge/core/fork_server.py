@@ -157,7 +157,9 @@ def main() -> None:
     parser.add_argument("--preload", default="dspy", help="comma-separated modules imported before forking")
     parser.add_argument("--modules", default="", help="comma-separated user modules that register commands")
     parser.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
-    parser.add_argument("--busy-poll-us", type=_non_negative, default=0, help="busy-poll window after a lone answer, µs (0: off)")
+    parser.add_argument(
+        "--busy-poll-us", type=_non_negative, default=0, help="busy-poll window after a lone answer, µs (0: off)"
+    )
     args = parser.parse_args()
 
     host_pid = os.getppid()
@@ -194,7 +196,9 @@ def main() -> None:
         _lookup_cache.install()  # DSPy's model-metadata lookups memoized once, for every worker
         # One call per preloaded engine against a local stub: what a first call builds lazily
         # is built here, once, and shared (_lm_engines).
-        _lm_engines.warm_up_calls(("lm15", "litellm") if "litellm" in preload and "litellm" in sys.modules else ("lm15",))
+        _lm_engines.warm_up_calls(
+            ("lm15", "litellm") if "litellm" in preload and "litellm" in sys.modules else ("lm15",)
+        )
     user_modules = [m.strip() for m in args.modules.split(",") if m.strip()]
     register_user_modules(user_modules)  # the code clients may name (metrics, optimizers)
     for name in user_modules:

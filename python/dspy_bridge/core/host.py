@@ -95,7 +95,12 @@ def is_own_host(address: str | None, token: str | None) -> bool:
     """Whether a client for `address` with `token` talks to the host that runs this worker, as
     that worker: only such a client may use the worker's connection (any other keeps gRPC, and
     the host's own checks of that address and secret)."""
-    return bool(address) and address == os.environ.get("DSPY_BRIDGE_ADDRESS") and _worker_token is not None and token == _worker_token
+    return (
+        bool(address)
+        and address == os.environ.get("DSPY_BRIDGE_ADDRESS")
+        and _worker_token is not None
+        and token == _worker_token
+    )
 
 
 def being_cancelled() -> bool:
@@ -154,7 +159,9 @@ def _auth_interceptors(token: str) -> list[Any]:
     return [UnaryUnary(), UnaryStream(), StreamUnary(), StreamStream()]
 
 
-def open_channel(address: str, token: str, *, max_message_bytes: int | None = None, tls_ca: str | bytes | None = None) -> Any:
+def open_channel(
+    address: str, token: str, *, max_message_bytes: int | None = None, tls_ca: str | bytes | None = None
+) -> Any:
     """A ``grpc.aio`` channel to the host whose every call carries ``authorization: Bearer
     <token>``, with the message limit of ``channel_options``. A host serving TLS (``serve
     --tls-cert``) is reached over TLS, its certificate verified against ``tls_ca`` (PEM bytes or
@@ -166,7 +173,9 @@ def open_channel(address: str, token: str, *, max_message_bytes: int | None = No
     if isinstance(ca, str):
         with open(ca, "rb") as f:
             ca = f.read()
-    return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=ca), interceptors=interceptors, options=options)
+    return grpc.aio.secure_channel(
+        address, grpc.ssl_channel_credentials(root_certificates=ca), interceptors=interceptors, options=options
+    )
 
 
 class _TokenStub:
@@ -270,7 +279,9 @@ class HostClient:
     async def new_channel(self) -> Any:
         """A fresh channel from the factory, for the caller to own (another thread's loop)."""
         if self._channel_factory is None:
-            raise InvalidArgumentError("this client was made on a caller's channel: it cannot open another", parameter="channel")
+            raise InvalidArgumentError(
+                "this client was made on a caller's channel: it cannot open another", parameter="channel"
+            )
         channel = self._channel_factory()
         if asyncio.iscoroutine(channel):
             channel = await channel
@@ -371,7 +382,11 @@ class HostClient:
                     continue
                 raise BridgeClosedError("the channel to the host is closed") from None
             except asyncio.CancelledError:
-                if self.closed or being_cancelled() or self._channel.get_state() is not grpc.ChannelConnectivity.SHUTDOWN:
+                if (
+                    self.closed
+                    or being_cancelled()
+                    or self._channel.get_state() is not grpc.ChannelConnectivity.SHUTDOWN
+                ):
                     if pending is not None and not pending.done():
                         pending.cancel()  # the host sees the cancellation (a tool's AbortSignal aborts)
                     raise
@@ -381,7 +396,9 @@ class HostClient:
                 raise BridgeClosedError("the channel to the host was closed during the call") from None
         raise BridgeClosedError("the channel to the host is closed")  # pragma: no cover
 
-    def stream(self, method: str, request: Any, timeout: float | None = None, *, window: int = DEFAULT_STREAM_WINDOW) -> OpenStream:
+    def stream(
+        self, method: str, request: Any, timeout: float | None = None, *, window: int = DEFAULT_STREAM_WINDOW
+    ) -> OpenStream:
         """Opens the server-streaming RPC ``method`` (Watch, StreamTool). Over the worker's
         connection the host sends at most ``window`` responses ahead of the reader (0: no
         limit, for a stream the host never holds back); ``timeout`` bounds the whole stream.
@@ -430,7 +447,9 @@ def client_for(address: str | None = None, token: str | None = None, *, reopen: 
     def factory() -> Any:
         return open_channel(address, token)
 
-    return HostClient(factory(), address, own_host=is_own_host(address, token), channel_factory=factory if reopen else None)
+    return HostClient(
+        factory(), address, own_host=is_own_host(address, token), channel_factory=factory if reopen else None
+    )
 
 
 async def connect(address: str | None = None, token: str | None = None) -> HostClient:

@@ -137,7 +137,17 @@ def _type_name(annotation: Any) -> str:
 
 
 # The types of values that cross the boundary, each with a sample value.
-_BOUNDARY_SAMPLES: dict[type, Any] = {str: "", bool: False, int: 0, float: 0.0, bytes: b"", list: [], tuple: (), dict: {}, type(None): None}
+_BOUNDARY_SAMPLES: dict[type, Any] = {
+    str: "",
+    bool: False,
+    int: 0,
+    float: 0.0,
+    bytes: b"",
+    list: [],
+    tuple: (),
+    dict: {},
+    type(None): None,
+}
 
 
 def _fitting_types(annotation: Any) -> frozenset[type]:
@@ -243,9 +253,7 @@ class CommandRegistry:
         try:
             return self._commands[name]
         except KeyError:
-            raise UnknownCommandError(
-                f"unknown command '{name}'", details={"command": name}
-            ) from None
+            raise UnknownCommandError(f"unknown command '{name}'", details={"command": name}) from None
 
     def commands_view(self) -> Mapping[str, Command]:
         """A live read-only view of the commands by name (the worker's hot-path lookup)."""
@@ -284,7 +292,9 @@ def command(
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        (registry or default_registry).register(fn, name=name, blocking=blocking, description=description, yields=yields)
+        (registry or default_registry).register(
+            fn, name=name, blocking=blocking, description=description, yields=yields
+        )
         return fn
 
     return decorate

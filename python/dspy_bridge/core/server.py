@@ -322,7 +322,9 @@ class WorkerProtocol(asyncio.Protocol):
             self._send_protocol_error(0, ProtocolError(f"malformed frame ({oob.proto.nbytes} bytes): {err}"))
             return
         if frame.WhichOneof("kind") != "execute":
-            self._send_protocol_error(0, ProtocolError(f"a {frame.WhichOneof('kind')!r} frame cannot carry attachments"))
+            self._send_protocol_error(
+                0, ProtocolError(f"a {frame.WhichOneof('kind')!r} frame cannot carry attachments")
+            )
             return
         self._execute(frame.execute, oob.raw)
 
@@ -424,7 +426,11 @@ class WorkerProtocol(asyncio.Protocol):
         # never started. The call is answered as cancelled all the same.
         del self._tasks[call_id]
         try:
-            err = asyncio.CancelledError() if task.cancelled() else (task.exception() or RuntimeError("the call ended without an answer"))
+            err = (
+                asyncio.CancelledError()
+                if task.cancelled()
+                else (task.exception() or RuntimeError("the call ended without an answer"))
+            )
             self._send_error(call_id, err, stream)
         except BaseException as err:  # noqa: BLE001 - a bug here must not go unnoticed
             self._crash(err)

@@ -65,7 +65,9 @@ class SessionManager:
             if session_id in self._sessions:
                 raise InvalidArgumentError(f"Session {session_id} already exists", parameter="session_id")
         seconds = self._default_ttl if ttl is None else int(ttl)
-        context = SyncSessionContext(session_id, self._address, self._token, create=True, ttl_ms=seconds * 1000, metadata=metadata)
+        context = SyncSessionContext(
+            session_id, self._address, self._token, create=True, ttl_ms=seconds * 1000, metadata=metadata
+        )
         now = datetime.now(timezone.utc)
         with self._lock:
             self._sessions[session_id] = SessionInfo(session_id, now, now, seconds, dict(metadata or {}))

@@ -76,10 +76,17 @@ def import_user_object(path: str, *, what: str, parameter: str) -> Any:
     module_name, sep, qualname = path.partition(":")
     if not sep:
         module_name, _, qualname = path.rpartition(".")
-    if not module_name or not qualname or any(not part.isidentifier() for part in [*module_name.split("."), *qualname.split(".")]):
+    if (
+        not module_name
+        or not qualname
+        or any(not part.isidentifier() for part in [*module_name.split("."), *qualname.split(".")])
+    ):
         raise InvalidArgumentError(f"{what} {_shown(path)} must be 'package.module:name'", parameter=parameter)
     if importlib.util.find_spec(module_name.split(".")[0]) is None:
-        raise InvalidArgumentError(f"{what} {_shown(path)}: cannot import module {module_name!r}: no such module on the workers' path", parameter=parameter)
+        raise InvalidArgumentError(
+            f"{what} {_shown(path)}: cannot import module {module_name!r}: no such module on the workers' path",
+            parameter=parameter,
+        )
     if not is_user_module(module_name):
         raise InvalidArgumentError(
             f"{what} {_shown(path)}: module {module_name!r} is not the user's code; name a function or class in a module "
@@ -89,12 +96,16 @@ def import_user_object(path: str, *, what: str, parameter: str) -> Any:
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InvalidArgumentError(f"{what} {_shown(path)}: cannot import {module_name!r} in the worker: {exc}", parameter=parameter) from None
+        raise InvalidArgumentError(
+            f"{what} {_shown(path)}: cannot import {module_name!r} in the worker: {exc}", parameter=parameter
+        ) from None
     for part in qualname.split("."):
         if part.startswith("_"):
             raise InvalidArgumentError(f"{what} {_shown(path)}: {part!r} is private", parameter=parameter)
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise InvalidArgumentError(f"{what} {_shown(path)}: {module_name!r} has no {qualname!r}", parameter=parameter) from None
+            raise InvalidArgumentError(
+                f"{what} {_shown(path)}: {module_name!r} has no {qualname!r}", parameter=parameter
+            ) from None
     return obj

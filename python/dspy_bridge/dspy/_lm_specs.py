@@ -167,14 +167,18 @@ def _timeout_seconds(spec: dict[str, Any]) -> float | None:
         return None
     value = spec["timeout_ms"]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise InvalidArgumentError(f"lm.timeout_ms must be a positive number of milliseconds, got {value!r}", parameter="lm.timeout_ms")
+        raise InvalidArgumentError(
+            f"lm.timeout_ms must be a positive number of milliseconds, got {value!r}", parameter="lm.timeout_ms"
+        )
     return value / 1000
 
 
 def _check_retries(spec: dict[str, Any]) -> None:
     value = spec.get("num_retries", 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidArgumentError(f"lm.num_retries must be a non-negative integer, got {value!r}", parameter="lm.num_retries")
+        raise InvalidArgumentError(
+            f"lm.num_retries must be a non-negative integer, got {value!r}", parameter="lm.num_retries"
+        )
 
 
 def _check_native(lm: Any, model: str, key: str | None) -> None:

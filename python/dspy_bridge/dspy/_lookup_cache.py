@@ -208,7 +208,14 @@ def _install_litellm() -> None:
         # What LiteLLM's own lru_cache keys a success by, plus what invalidates it: the price
         # list (replaced on reload, mutation generation bumped on every change) and the
         # generalization rules loaded with it.
-        return (model, provider, api_base, id(utils.litellm.model_cost), utils._model_cost_mutation_generation, _rules(utils))
+        return (
+            model,
+            provider,
+            api_base,
+            id(utils.litellm.model_cost),
+            utils._model_cost_mutation_generation,
+            _rules(utils),
+        )
 
     def remembering(original: Callable[..., Any], name: str) -> Callable[..., Any]:
         def lookup(model: Any, custom_llm_provider: Any = None, api_base: Any = None, api_key: Any = None) -> Any:
@@ -244,7 +251,9 @@ def _install_litellm() -> None:
     cached_memo.cache_clear = cache_clear  # type: ignore[attr-defined]
     cached_memo.cache_info = cached.cache_info  # type: ignore[attr-defined]
     # Every module of LiteLLM's that bound the helper by name (litellm.main, ...).
-    for module in [m for n, m in list(sys.modules.items()) if (n == "litellm" or n.startswith("litellm.")) and m is not None]:
+    for module in [
+        m for n, m in list(sys.modules.items()) if (n == "litellm" or n.startswith("litellm.")) and m is not None
+    ]:
         for name, original, memo in (
             ("get_model_info_helper", helper, helper_memo),
             ("_get_model_info_helper", helper, helper_memo),
@@ -267,7 +276,9 @@ def _static_provider(utils: Any, model: Any, provider: str) -> bool:
         known = True
         if provider in utils.LlmProvidersSet:
             try:
-                config = utils.ProviderConfigManager.get_provider_model_info(model=model, provider=utils.LlmProviders(provider))
+                config = utils.ProviderConfigManager.get_provider_model_info(
+                    model=model, provider=utils.LlmProviders(provider)
+                )
             except Exception:  # noqa: BLE001 - unknown to this LiteLLM: not remembered
                 config, known = None, False
             if config is not None and callable(getattr(config, "get_model_info", None)):

@@ -85,7 +85,13 @@ def describe_program(program_id: str, p: Program) -> dict[str, Any]:
 
 def save_program(p: Program) -> dict[str, Any]:
     """The program's definition and learned state (demos, instructions) as JSON-able data."""
-    saved = {"module": p.module, "signature": p.signature, "config": plain(p.config), "bindings": dict(p.bindings), "state": plain(p.instance.dump_state())}
+    saved = {
+        "module": p.module,
+        "signature": p.signature,
+        "config": plain(p.config),
+        "bindings": dict(p.bindings),
+        "state": plain(p.instance.dump_state()),
+    }
     if p.optimization:
         saved["optimization"] = plain(p.optimization)
     return saved

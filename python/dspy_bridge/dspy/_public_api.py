@@ -70,7 +70,8 @@ def resolve_public(target: Any) -> Any:
     """`dspy.X.Y` -> the object, by the rule above; InvalidArgumentError names what was refused."""
     if not isinstance(target, str) or not _is_dspy_name(target):
         raise InvalidArgumentError(
-            f"target must be a public name in dspy (e.g. 'dspy.ChainOfThought'), got {_shown(str(target))}", parameter="target"
+            f"target must be a public name in dspy (e.g. 'dspy.ChainOfThought'), got {_shown(str(target))}",
+            parameter="target",
         )
     parts = target.split(".")
     obj: Any = importlib.import_module("dspy")
@@ -86,7 +87,11 @@ def resolve_public(target: Any) -> Any:
             raise NotFoundError(f"{_shown(path)} does not exist", details={"target": target[:_MAX_SHOWN]}) from None
         last = i == len(parts) - 1
         if not _is_dspy_own(obj) and not (last and _is_plain_data(obj)):
-            owner = getattr(obj, "__name__", None) if inspect.ismodule(obj) else getattr(obj, "__module__", None) or type(obj).__module__
+            owner = (
+                getattr(obj, "__name__", None)
+                if inspect.ismodule(obj)
+                else getattr(obj, "__module__", None) or type(obj).__module__
+            )
             raise InvalidArgumentError(
                 f"{_shown(path)} is not part of DSPy's API (it comes from {owner!r}); only DSPy's own modules, classes and functions can be reached",
                 parameter="target",

@@ -28,7 +28,16 @@ from ._serialize import plain, serialize_prediction
 from ._signatures import check_signature
 from .interpreter import SubprocessInterpreter
 
-__all__ = ["MODULE_TYPES", "build_module", "cached_module", "call_public", "describe", "parameters", "run_module", "stream_module"]
+__all__ = [
+    "MODULE_TYPES",
+    "build_module",
+    "cached_module",
+    "call_public",
+    "describe",
+    "parameters",
+    "run_module",
+    "stream_module",
+]
 
 # Module names the host may ask for, with their DSPy class names.
 MODULE_TYPES = ("Predict", "ChainOfThought", "ReAct", "ProgramOfThought", "MultiChainComparison", "BestOfN", "Refine")
@@ -45,9 +54,13 @@ def build_module(module: str, signature: str | dict, config: dict[str, Any] | No
     config = dict(config or {})
     name = module.split(".")[-1]
     if name in DEPRECATED_MODULES:  # removed from DSPy: say what to use instead
-        raise InvalidArgumentError(DEPRECATED_MODULES[name][1].replace(" is used instead", " is its replacement"), parameter="module")
+        raise InvalidArgumentError(
+            DEPRECATED_MODULES[name][1].replace(" is used instead", " is its replacement"), parameter="module"
+        )
     if name not in MODULE_TYPES:
-        raise InvalidArgumentError(f"unknown module {module!r}; available: {', '.join(MODULE_TYPES)}", parameter="module")
+        raise InvalidArgumentError(
+            f"unknown module {module!r}; available: {', '.join(MODULE_TYPES)}", parameter="module"
+        )
     sig = check_signature(signature)  # an input and an output field ("q ->" is refused here)
     if name == "ReAct":
         return dspy.ReAct(sig, tools=config.pop("tools", []), **config)
@@ -58,7 +71,13 @@ def build_module(module: str, signature: str | dict, config: dict[str, Any] | No
         n = int(config.pop("N", 3))
         threshold = float(config.pop("threshold", 1.0))
         cls = dspy.BestOfN if name == "BestOfN" else dspy.Refine
-        return cls(module=inner, N=n, reward_fn=lambda args, pred: _complete(signature, dict(pred.items())), threshold=threshold, **config)
+        return cls(
+            module=inner,
+            N=n,
+            reward_fn=lambda args, pred: _complete(signature, dict(pred.items())),
+            threshold=threshold,
+            **config,
+        )
     built = getattr(dspy, name)(sig, **config)
     if name == "MultiChainComparison":
         # MCC keeps only a derived signature; its attempts need the original one.
@@ -85,7 +104,13 @@ class _LMCallRecorder(BaseCallback):
 
 
 async def run_module(
-    program: Any, module_name: str, inputs: dict[str, Any], lm_spec: dict[str, Any] | None, *, usage: bool = True, lm_calls: bool = False
+    program: Any,
+    module_name: str,
+    inputs: dict[str, Any],
+    lm_spec: dict[str, Any] | None,
+    *,
+    usage: bool = True,
+    lm_calls: bool = False,
 ) -> dict[str, Any]:
     """Runs under a per-call dspy.context. Token usage (on by default) and the per-LM-call
     record (on for bound programs) each cost DSPy noticeable time per call, so both can be
@@ -100,7 +125,9 @@ async def run_module(
         overrides["callbacks"] = [*dspy.settings.callbacks, recorder]
     with lm_errors(), dspy.context(**overrides):
         if dspy.settings.lm is None:
-            raise LMError("no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})")
+            raise LMError(
+                "no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})"
+            )
         if module_name == "MultiChainComparison":
             # MCC compares M attempts: make them with ChainOfThought first.
             attempt = dspy.ChainOfThought(program.attempt_signature)
@@ -131,7 +158,11 @@ _BUILT_LIMIT = 256
 def cached_module(module: str, signature: str | dict, config: dict[str, Any] | None) -> Any:
     try:
         # Without a config (the usual call) the key needs no JSON rendering.
-        key = (module, signature) if not config and isinstance(signature, str) else json.dumps([module, signature, config], sort_keys=True)
+        key = (
+            (module, signature)
+            if not config and isinstance(signature, str)
+            else json.dumps([module, signature, config], sort_keys=True)
+        )
     except (TypeError, ValueError):
         return build_module(module, signature, config)
     program = _built.get(key)
@@ -151,7 +182,9 @@ def _stream_listeners(program: Any, module_name: str) -> list[Any]:
     attempts) get reusable listeners: each call streams its fields again."""
     reuse = module_name not in ("Predict", "ChainOfThought")
     return [
-        dspy.streaming.StreamListener(signature_field_name=name, predict=predictor, predict_name=predictor_name, allow_reuse=reuse)
+        dspy.streaming.StreamListener(
+            signature_field_name=name, predict=predictor, predict_name=predictor_name, allow_reuse=reuse
+        )
         for predictor_name, predictor in program.named_predictors()
         for name in predictor.signature.output_fields
     ]
@@ -182,7 +215,13 @@ def _streamable(program: Any, module_name: str) -> Any:
 
 
 async def stream_module(
-    program: Any, module_name: str, inputs: dict[str, Any], lm_spec: dict[str, Any] | None, *, usage: bool = True, lm_calls: bool = False
+    program: Any,
+    module_name: str,
+    inputs: dict[str, Any],
+    lm_spec: dict[str, Any] | None,
+    *,
+    usage: bool = True,
+    lm_calls: bool = False,
 ) -> AsyncIterator[dict[str, Any]]:
     """Runs like `run_module` under `dspy.streamify` with a listener on every output field, and
     yields plain items: `{"type": "status", "message"}`, `{"type": "chunk", "field", "text",
@@ -201,10 +240,14 @@ async def stream_module(
     yield {"type": "status", "message": f"running {module_name}"}
     with lm_errors(), dspy.context(**overrides):
         if dspy.settings.lm is None:
-            raise LMError("no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})")
+            raise LMError(
+                "no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})"
+            )
         # Built inside the context: streamify keeps the callbacks it sees (the recorder).
         streaming = dspy.streamify(
-            _streamable(program, module_name), stream_listeners=_stream_listeners(program, module_name), is_async_program=False
+            _streamable(program, module_name),
+            stream_listeners=_stream_listeners(program, module_name),
+            is_async_program=False,
         )
         # DSPy's generator runs in a task of its own (made here, so it carries this context)
         # and is only ever stopped by cancelling that task. Closing it at a yield instead
@@ -226,7 +269,9 @@ async def stream_module(
                         yield {
                             "type": "chunk",
                             "field": item.signature_field_name,
-                            "text": item.chunk if isinstance(item.chunk, str) else json.dumps(plain(item.chunk), default=str),
+                            "text": item.chunk
+                            if isinstance(item.chunk, str)
+                            else json.dumps(plain(item.chunk), default=str),
                             "predictor": item.predict_name or "",
                             "last": bool(item.is_last_chunk),
                         }
@@ -266,15 +311,18 @@ def parameters(fn: Any) -> list[dict[str, Any]]:
     for p in sig.parameters.values():
         if p.name == "self":
             continue
-        out.append({
-            "name": p.name,
-            "kind": p.kind.name.lower(),
-            "required": p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD),
-            "default": None if p.default is inspect.Parameter.empty else plain(p.default),
-            "annotation": None if p.annotation is inspect.Parameter.empty else getattr(p.annotation, "__name__", str(p.annotation)),
-        })
+        out.append(
+            {
+                "name": p.name,
+                "kind": p.kind.name.lower(),
+                "required": p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD),
+                "default": None if p.default is inspect.Parameter.empty else plain(p.default),
+                "annotation": None
+                if p.annotation is inspect.Parameter.empty
+                else getattr(p.annotation, "__name__", str(p.annotation)),
+            }
+        )
     return out
-
 
 
 def describe(target: str = "", signature: str = "") -> dict[str, Any]:
@@ -286,12 +334,25 @@ def describe(target: str = "", signature: str = "") -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001
             raise InvalidArgumentError(f"invalid signature {signature!r}: {exc}", parameter="signature") from None
         fields = lambda d: [  # noqa: E731
-            {"name": n, "type": getattr(f.annotation, "__name__", str(f.annotation)), "description": (f.json_schema_extra or {}).get("desc", "")}
+            {
+                "name": n,
+                "type": getattr(f.annotation, "__name__", str(f.annotation)),
+                "description": (f.json_schema_extra or {}).get("desc", ""),
+            }
             for n, f in d.items()
         ]
-        return {"signature": signature, "instructions": sig.instructions, "inputs": fields(sig.input_fields), "outputs": fields(sig.output_fields)}
+        return {
+            "signature": signature,
+            "instructions": sig.instructions,
+            "inputs": fields(sig.input_fields),
+            "outputs": fields(sig.output_fields),
+        }
     if not target:
-        return {"modules": [{"name": m, "doc": (inspect.getdoc(getattr(dspy, m)) or "").split("\n")[0]} for m in MODULE_TYPES]}
+        return {
+            "modules": [
+                {"name": m, "doc": (inspect.getdoc(getattr(dspy, m)) or "").split("\n")[0]} for m in MODULE_TYPES
+            ]
+        }
     obj = resolve_public(target)
     kind = "class" if inspect.isclass(obj) else "function" if callable(obj) else "value"
     described: dict[str, Any] = {"target": target, "kind": kind, "doc": inspect.getdoc(obj) or ""}
@@ -317,4 +378,3 @@ async def call_public(target: str, args: list | None = None, kwargs: dict | None
     if isinstance(result, dspy.Prediction):
         return serialize_prediction(result)
     return plain(result)
-

@@ -29,7 +29,9 @@ def plain(value: Any) -> Any:
 
 
 def serialize_prediction(prediction: Any) -> dict[str, Any]:
-    fields = {k: plain(v) for k, v in prediction.items()} if hasattr(prediction, "items") else {"value": plain(prediction)}
+    fields = (
+        {k: plain(v) for k, v in prediction.items()} if hasattr(prediction, "items") else {"value": plain(prediction)}
+    )
     out: dict[str, Any] = {"fields": fields}
     completions = getattr(prediction, "_completions", None)
     if completions is not None and len(completions) > 1:

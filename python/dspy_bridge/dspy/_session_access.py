@@ -171,6 +171,7 @@ def fetch_in_helper_thread(ctx: Any, names: list[str], timeout: float | None = D
             "(`await module.bind_to_variable(...)` / `await module.sync_variables()`) or a context from "
             "`SessionContext.connect(...)`."
         )
+
     async def go() -> dict[str, Any]:
         tmp = await ctx.for_another_loop(timeout)
         try:

@@ -29,7 +29,12 @@ def signature_text(signature: Any) -> Any:
 def _from_spec(spec: dict[str, Any], parameter: str) -> Any:
     unknown = sorted(set(spec) - _SPEC_KEYS)
     text, instructions, descriptions = spec.get("signature"), spec.get("instructions"), spec.get("descriptions") or {}
-    if unknown or not isinstance(text, str) or not isinstance(instructions, (str, type(None))) or not isinstance(descriptions, dict):
+    if (
+        unknown
+        or not isinstance(text, str)
+        or not isinstance(instructions, (str, type(None)))
+        or not isinstance(descriptions, dict)
+    ):
         raise InvalidArgumentError(
             "a signature spec is {signature: str, instructions?: str, descriptions?: {field: str}}"
             + (f"; unknown key(s): {', '.join(map(str, unknown))}" if unknown else ""),
@@ -38,7 +43,10 @@ def _from_spec(spec: dict[str, Any], parameter: str) -> Any:
     sig = dspy.Signature(text, instructions) if instructions else dspy.Signature(text)
     for name, desc in descriptions.items():
         if name not in sig.fields or not isinstance(desc, str):
-            raise InvalidArgumentError(f"descriptions.{name}: no such field in {text!r}, or not a string", parameter=f"{parameter}.descriptions.{name}")
+            raise InvalidArgumentError(
+                f"descriptions.{name}: no such field in {text!r}, or not a string",
+                parameter=f"{parameter}.descriptions.{name}",
+            )
         sig = sig.with_updated_fields(name, desc=desc)
     return sig
 
@@ -60,11 +68,17 @@ def check_signature(signature: Any, parameter: str = "signature") -> Any:
     except Exception as exc:  # noqa: BLE001 - DSPy's parse errors are ValueError, SyntaxError, ...
         raise InvalidArgumentError(f"invalid signature {signature!r}: {exc}", parameter=parameter) from None
     if not (isinstance(sig, type) and issubclass(sig, dspy.Signature)):
-        raise InvalidArgumentError(f"a signature must be a string like 'question -> answer', got {signature!r}", parameter=parameter)
+        raise InvalidArgumentError(
+            f"a signature must be a string like 'question -> answer', got {signature!r}", parameter=parameter
+        )
     if not sig.input_fields:
-        raise InvalidArgumentError(f"invalid signature {signature!r}: it needs at least one input field before '->'", parameter=parameter)
+        raise InvalidArgumentError(
+            f"invalid signature {signature!r}: it needs at least one input field before '->'", parameter=parameter
+        )
     if not sig.output_fields:
-        raise InvalidArgumentError(f"invalid signature {signature!r}: it needs at least one output field after '->'", parameter=parameter)
+        raise InvalidArgumentError(
+            f"invalid signature {signature!r}: it needs at least one output field after '->'", parameter=parameter
+        )
     return sig
 
 
@@ -81,7 +95,9 @@ def check_inputs(signature: Any, inputs: Any, parameter: str = "inputs") -> dict
     image field's bytes or file path becomes a ``dspy.Image`` in place (see _as_image)."""
     required, images = _required_inputs(signature)
     if not isinstance(inputs, dict):
-        raise InvalidArgumentError(f"{parameter} must be an object of input fields, got {type(inputs).__name__}", parameter=parameter)
+        raise InvalidArgumentError(
+            f"{parameter} must be an object of input fields, got {type(inputs).__name__}", parameter=parameter
+        )
     missing = [n for n in required if n not in inputs]
     if missing:
         raise InvalidArgumentError(
@@ -128,16 +144,21 @@ def _as_image(value: Any, parameter: str) -> Any:
             data = bytes(value)
             mime = _image_type(data)
             if mime is None:
-                raise ValueError(f"its {len(data)} bytes are not a PNG, JPEG, GIF or WebP image (first bytes {data[:8]!r})")
+                raise ValueError(
+                    f"its {len(data)} bytes are not a PNG, JPEG, GIF or WebP image (first bytes {data[:8]!r})"
+                )
             return dspy.Image(f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}")
         if isinstance(value, str):
             if value.startswith(_IMAGE_URL_PREFIXES):
                 return dspy.Image(value)
             return dspy.Image.from_path(value)
     except Exception as err:  # noqa: BLE001 - DSPy's own error (not an image, no such file) is the reason
-        raise InvalidArgumentError(f"{parameter} is not an image DSPy can read: {str(err)[:300]}", parameter=parameter) from None
+        raise InvalidArgumentError(
+            f"{parameter} is not an image DSPy can read: {str(err)[:300]}", parameter=parameter
+        ) from None
     raise InvalidArgumentError(
-        f"{parameter} is an image field: give the image's bytes, a file path or a URL, got {type(value).__name__}", parameter=parameter
+        f"{parameter} is an image field: give the image's bytes, a file path or a URL, got {type(value).__name__}",
+        parameter=parameter,
     )
 
 

@@ -108,7 +108,9 @@ def _lm_spec(provider: str | None, config: dict[str, Any]) -> dict[str, Any]:
     if name in ("scripted", "scripted_lm", "test"):
         return {"model": "scripted", **config}
     if not name and not model:
-        raise InvalidArgumentError("configure_lm needs a provider (openai, anthropic, gemini, scripted) or a model", parameter="provider")
+        raise InvalidArgumentError(
+            "configure_lm needs a provider (openai, anthropic, gemini, scripted) or a model", parameter="provider"
+        )
     if "/" in name or name.startswith("scripted"):  # a full model name given as the provider / model_type
         return {"model": name, **config}
     if name and name.lower() not in _PROVIDERS:
@@ -158,7 +160,12 @@ def configure_lm(
     else:
         _worker_lm = spec
         scope = "worker"
-    reply: dict[str, Any] = {"status": "configured", "provider": provider or model_type, "model": getattr(lm, "model", spec["model"]), "scope": scope}
+    reply: dict[str, Any] = {
+        "status": "configured",
+        "provider": provider or model_type,
+        "model": getattr(lm, "model", spec["model"]),
+        "scope": scope,
+    }
     removed = _REMOVED_CLASSES.get((provider or model_type or "").lower())
     if removed:
         reply["note"] = f"{removed} was removed from DSPy; this is dspy.LM({spec['model']!r})"
@@ -200,7 +207,9 @@ def _build(module: str, signature: Any, config: dict[str, Any] | None) -> tuple[
     return instance, short, ignored, [notice] if notice else []
 
 
-async def _execute(program: Any, module_name: str, signature: Any, inputs: dict[str, Any], lm: dict[str, Any] | None) -> dict[str, Any]:
+async def _execute(
+    program: Any, module_name: str, signature: Any, inputs: dict[str, Any], lm: dict[str, Any] | None
+) -> dict[str, Any]:
     check_inputs(signature, inputs)
     return await _running.run_module(program, module_name, inputs, lm)
 
@@ -264,7 +273,9 @@ async def generate(
     return _with_notes(result, ignored, notices)
 
 
-_STAGES: contextvars.ContextVar[list[tuple[str, Any]] | None] = contextvars.ContextVar("dspy_bridge_pipeline_stages", default=None)
+_STAGES: contextvars.ContextVar[list[tuple[str, Any]] | None] = contextvars.ContextVar(
+    "dspy_bridge_pipeline_stages", default=None
+)
 
 
 class Pipeline(dspy.Module):
@@ -384,7 +395,9 @@ async def create_program(
     programs = _session_programs(ctx)
     modules = list(modules) if modules else ["dspy.Predict"]
     if not all(isinstance(m, str) and m for m in modules):
-        raise InvalidArgumentError("modules must be a list of module names, e.g. ['dspy.ChainOfThought', 'dspy.Predict']", parameter="modules")
+        raise InvalidArgumentError(
+            "modules must be a list of module names, e.g. ['dspy.ChainOfThought', 'dspy.Predict']", parameter="modules"
+        )
     pid = program_id or f"prog_{uuid.uuid4().hex[:8]}"
     instance = Pipeline(signature, modules, config)
 
@@ -440,14 +453,21 @@ def check_dspy() -> dict[str, Any]:
 
 @command(name="call_dspy", yields=True)
 async def call_dspy(
-    module_path: str, function_name: str, args: list | None = None, kwargs: dict | None = None, lm: dict | None = None, ctx: CommandContext | None = None
+    module_path: str,
+    function_name: str,
+    args: list | None = None,
+    kwargs: dict | None = None,
+    lm: dict | None = None,
+    ctx: CommandContext | None = None,
 ) -> dict[str, Any]:
     """DSPex's universal caller: ``module_path.function_name(*args,
     **kwargs)`` for DSPy's own public API (the rules of ``dspy.call``: no pickles, no code
     execution, no shared settings). Returns ``{"success": True, "result": ...}``; failures
     raise typed errors."""
     if not isinstance(module_path, str) or not isinstance(function_name, str) or not function_name:
-        raise InvalidArgumentError("module_path and function_name must be strings, e.g. 'dspy', 'Predict'", parameter="function_name")
+        raise InvalidArgumentError(
+            "module_path and function_name must be strings, e.g. 'dspy', 'Predict'", parameter="function_name"
+        )
     target = f"{module_path}.{function_name}" if module_path else function_name
     result = await _running.call_public(target, args, kwargs, _lm_for(ctx, lm))
     return {"success": True, "result": result}
@@ -482,7 +502,12 @@ def discover_dspy_schema(module_path: str = "dspy") -> dict[str, Any]:
             }
         elif inspect.isfunction(member):
             functions[name] = {"doc": doc, "parameters": _running.parameters(member)}
-    return {"module": module_path, "version": getattr(dspy, "__version__", ""), "classes": classes, "functions": functions}
+    return {
+        "module": module_path,
+        "version": getattr(dspy, "__version__", ""),
+        "classes": classes,
+        "functions": functions,
+    }
 
 
 @command(name="list_dspy_modules", yields=True)
@@ -492,20 +517,34 @@ def list_dspy_modules() -> list[dict[str, Any]]:
     aliases = ModuleVariableResolver.get_aliases()
     out = []
     for name in _running.MODULE_TYPES:
-        out.append({
-            "name": name,
-            "path": f"dspy.{name}",
-            "doc": (inspect.getdoc(getattr(dspy, name)) or "").split("\n")[0],
-            "aliases": sorted(a for a, n in aliases.items() if n == name),
-            "variable_aware": True,
-        })
+        out.append(
+            {
+                "name": name,
+                "path": f"dspy.{name}",
+                "doc": (inspect.getdoc(getattr(dspy, name)) or "").split("\n")[0],
+                "aliases": sorted(a for a, n in aliases.items() if n == name),
+                "variable_aware": True,
+            }
+        )
     for old, (new, notice) in DEPRECATED_MODULES.items():
-        out.append({"name": old, "path": f"dspy.{old}", "doc": notice, "aliases": [], "variable_aware": True, "deprecated": True, "replaced_by": new})
+        out.append(
+            {
+                "name": old,
+                "path": f"dspy.{old}",
+                "doc": notice,
+                "aliases": [],
+                "variable_aware": True,
+                "deprecated": True,
+                "replaced_by": new,
+            }
+        )
     return out
 
 
 @command(name="bind_dspy_variable", yields=True)
-async def bind_dspy_variable(program_id: str, attribute: str, variable_name: str, ctx: CommandContext | None = None) -> dict[str, Any]:
+async def bind_dspy_variable(
+    program_id: str, attribute: str, variable_name: str, ctx: CommandContext | None = None
+) -> dict[str, Any]:
     """Binds ``attribute`` of a session program (one of ``create_program`` here, or of the
     host's ``session.programs``) to the session variable ``variable_name``: before each run
     the variable's current value is applied (LM parameters to every predictor)."""
@@ -524,7 +563,9 @@ async def bind_dspy_variable(program_id: str, attribute: str, variable_name: str
     return {"program_id": program_id, "bindings": dict(hosted.bindings)}
 
 
-async def _enhanced(module: str, signature: str, inputs: dict[str, Any], ctx: CommandContext | None, lm: dict | None) -> dict[str, Any]:
+async def _enhanced(
+    module: str, signature: str, inputs: dict[str, Any], ctx: CommandContext | None, lm: dict | None
+) -> dict[str, Any]:
     """DSPex's EnhancedWorkflows: the session's ``temperature`` variable
     (0.7 when it has none) for the call, and the first output stored in the session's
     ``last_prediction`` variable (created as a string)."""
@@ -538,12 +579,21 @@ async def _enhanced(module: str, signature: str, inputs: dict[str, Any], ctx: Co
     first = next(iter(check_signature(signature).output_fields))
     if session is not None:
         value = (result.get("fields") or {}).get(first)
-        await session.set_variable("last_prediction", "" if value is None else str(value), create_if_missing=True, type_hint="string")
-    return {"success": True, "result": result["fields"], "temperature": temperature, **{k: v for k, v in result.items() if k != "fields"}}
+        await session.set_variable(
+            "last_prediction", "" if value is None else str(value), create_if_missing=True, type_hint="string"
+        )
+    return {
+        "success": True,
+        "result": result["fields"],
+        "temperature": temperature,
+        **{k: v for k, v in result.items() if k != "fields"},
+    }
 
 
 @command(name="enhanced_predict", yields=True)
-async def enhanced_predict(signature: str, lm: dict | None = None, ctx: CommandContext | None = None, **inputs: Any) -> dict[str, Any]:
+async def enhanced_predict(
+    signature: str, lm: dict | None = None, ctx: CommandContext | None = None, **inputs: Any
+) -> dict[str, Any]:
     """DSPex's ``enhanced_predict(signature, **inputs)``: ``dspy.Predict``
     with the session's ``temperature``, its answer kept in ``last_prediction``."""
     inputs.pop("session_id", None)  # DSPex code passes it among the inputs; the call's session is used
@@ -551,7 +601,9 @@ async def enhanced_predict(signature: str, lm: dict | None = None, ctx: CommandC
 
 
 @command(name="enhanced_chain_of_thought", yields=True)
-async def enhanced_chain_of_thought(signature: str, lm: dict | None = None, ctx: CommandContext | None = None, **inputs: Any) -> dict[str, Any]:
+async def enhanced_chain_of_thought(
+    signature: str, lm: dict | None = None, ctx: CommandContext | None = None, **inputs: Any
+) -> dict[str, Any]:
     """``enhanced_predict`` with ``dspy.ChainOfThought``."""
     inputs.pop("session_id", None)
     return await _enhanced("ChainOfThought", signature, inputs, ctx, lm)
@@ -588,13 +640,21 @@ class DSPyAdapter(BaseAdapter):
 
     async def handle_command(self, command: str, args: dict[str, Any] | None = None) -> Any:
         if command not in ADAPTER_COMMANDS:
-            raise InvalidArgumentError(f"Unknown command: {command!r} (supported: {', '.join(ADAPTER_COMMANDS)})", parameter="command")
+            raise InvalidArgumentError(
+                f"Unknown command: {command!r} (supported: {', '.join(ADAPTER_COMMANDS)})", parameter="command"
+            )
         args = dict(args or {})
-        session_id = str(args.pop("session_id", "") or "") if command not in ("enhanced_predict", "enhanced_chain_of_thought") else str(args.get("session_id", "") or "")
+        session_id = (
+            str(args.pop("session_id", "") or "")
+            if command not in ("enhanced_predict", "enhanced_chain_of_thought")
+            else str(args.get("session_id", "") or "")
+        )
         cmd = default_registry.get(command)
         bound = cmd.bind(args)
         if cmd.context_parameter:
-            bound[cmd.context_parameter] = CommandContext(command=command, call_id=0, session_id=session_id, worker_id="local", timeout_ms=0)
+            bound[cmd.context_parameter] = CommandContext(
+                command=command, call_id=0, session_id=session_id, worker_id="local", timeout_ms=0
+            )
         result = cmd.fn(**bound)
         if inspect.isawaitable(result):
             result = await result

@@ -29,6 +29,7 @@ from .variable_aware import make_variable_aware
 
 __all__ = ["MODULE_TYPES", "build_module", "lm_errors"]
 
+
 async def _resolve_tools(names: list[Any], session_id: str) -> list[Any]:
     """Tool names -> dspy.Tool objects: this worker's Python `@tool`s first, then the
     TypeScript tools the session may call (through the bridge service)."""
@@ -85,7 +86,9 @@ async def dspy_stream(
     else:
         program = cached_module(module, signature, config)
     check_inputs(signature, inputs)  # after the module and signature were checked
-    async with aclosing(stream_module(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls)) as items:
+    async with aclosing(
+        stream_module(program, module.split(".")[-1], inputs, lm, usage=usage, lm_calls=lm_calls)
+    ) as items:
         async for item in items:
             yield item
 
@@ -114,9 +117,14 @@ async def dspy_create_program(
         stages = list(modules or config.pop("modules", None) or [])
         config.pop("modules", None)
         if not stages or not all(isinstance(m, str) and m for m in stages):
-            raise InvalidArgumentError("modules must be a non-empty list of module names, e.g. ['ChainOfThought', 'Predict']", parameter="modules")
+            raise InvalidArgumentError(
+                "modules must be a non-empty list of module names, e.g. ['ChainOfThought', 'Predict']",
+                parameter="modules",
+            )
         if module not in ("Pipeline", *stages[:1]):
-            raise InvalidArgumentError(f"give module 'Pipeline' (or none) with modules, not {module!r}", parameter="module")
+            raise InvalidArgumentError(
+                f"give module 'Pipeline' (or none) with modules, not {module!r}", parameter="module"
+            )
         instance = Pipeline(signature, stages, config)
         module, config = "Pipeline", {**config, "modules": stages}
     else:
@@ -135,7 +143,12 @@ _FRESHNESS_WAIT_S = 2.0
 
 @command(name="dspy.execute_program")
 async def dspy_execute_program(
-    program_id: str, inputs: dict, ctx: CommandContext, lm: dict | None = None, min_revision: int = 0, lm_calls: bool = False
+    program_id: str,
+    inputs: dict,
+    ctx: CommandContext,
+    lm: dict | None = None,
+    min_revision: int = 0,
+    lm_calls: bool = False,
 ) -> dict[str, Any]:
     """Runs a session program. `min_revision` (sent by the host: the session's latest commit)
     makes a bound program wait until this worker's watch has delivered that change, so a
@@ -161,7 +174,12 @@ async def _await_fresh(ctx: CommandContext, p: Program, min_revision: int) -> No
 
 @command(name="dspy.stream_program")
 async def dspy_stream_program(
-    program_id: str, inputs: dict, ctx: CommandContext, lm: dict | None = None, min_revision: int = 0, lm_calls: bool = False
+    program_id: str,
+    inputs: dict,
+    ctx: CommandContext,
+    lm: dict | None = None,
+    min_revision: int = 0,
+    lm_calls: bool = False,
 ) -> AsyncIterator[dict[str, Any]]:
     """Streams a session program like dspy.stream (status, each output field's tokens, the
     prediction last), its bound variables synced exactly as for dspy.execute_program."""
@@ -169,7 +187,9 @@ async def dspy_stream_program(
     check_inputs(p.signature, inputs)
     await _await_fresh(ctx, p, min_revision)
     p.runs += 1
-    async with aclosing(stream_module(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls)) as items:
+    async with aclosing(
+        stream_module(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls)
+    ) as items:
         async for item in items:
             yield item
 
@@ -197,19 +217,26 @@ async def dspy_load_program(program_id: str, saved: dict, ctx: CommandContext, r
         if key not in saved:
             raise InvalidArgumentError(f"saved program lacks {key!r}", parameter=f"saved.{key}")
     await dspy_create_program(
-        program_id, saved["module"], saved["signature"], ctx, saved.get("config"), saved.get("bindings"), replace=replace
+        program_id,
+        saved["module"],
+        saved["signature"],
+        ctx,
+        saved.get("config"),
+        saved.get("bindings"),
+        replace=replace,
     )
     p = find_program(ctx, program_id)
     try:
         p.instance.load_state(saved["state"])
     except Exception as exc:  # noqa: BLE001 - state from elsewhere
-        raise InvalidArgumentError(f"saved state does not fit {saved['module']}({saved['signature']!r}): {exc}", parameter="saved.state") from None
+        raise InvalidArgumentError(
+            f"saved state does not fit {saved['module']}({saved['signature']!r}): {exc}", parameter="saved.state"
+        ) from None
     if isinstance(saved.get("optimization"), dict):
         if saved["optimization"].get("optimizer") == "KNNFewShot":  # neighbours are picked per call: rebuild
             p.instance = knn_restore(p.instance, saved["optimization"])
         p.optimization = dict(saved["optimization"])
     return describe_program(program_id, p)
-
 
 
 # -- discovery and the generic call surface ---------------------------------------------------

@@ -27,7 +27,9 @@ class VariableNotFoundError(NotFoundError, ValueError):
     ``variable_name`` names it; ``session_id`` is the session when known.
     """
 
-    def __init__(self, variable_name: str, message: str | None = None, *, session_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, variable_name: str, message: str | None = None, *, session_id: str | None = None, **kwargs: Any
+    ) -> None:
         details = dict(kwargs.pop("details", None) or {})
         details.setdefault("variable", variable_name)
         if session_id:

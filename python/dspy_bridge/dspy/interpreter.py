@@ -84,7 +84,7 @@ class SubprocessCrashError(CodeExecutionError):
 # The program every child runs (trusted code, passed with -c). It reads one JSON request on
 # stdin, applies the limits, runs the snippet and writes one JSON result to a file the parent
 # named, so nothing the snippet prints or writes to fd 1/2 can corrupt the protocol.
-_RUNNER = r'''
+_RUNNER = r"""
 import ast, builtins, inspect, io, json, sys
 
 _request = json.loads(sys.stdin.read())
@@ -250,7 +250,7 @@ except BaseException as exc:
              "message": str(exc), "stdout": _stdout.getvalue()})
 sys.stdout, sys.stderr = _real_stdout, _real_stderr
 _finish({"status": "ok", "output": _stdout.getvalue() if _value is None else _jsonable(_value)})
-'''
+"""
 
 
 def _check_name(name: Any) -> None:

@@ -52,7 +52,9 @@ _LM_TYPES = {"temperature": ("float", {"min": 0.0, "max": 2.0}), "max_tokens": (
 
 def _parameters(fn: Any) -> set[str]:
     try:
-        return {p.name for p in inspect.signature(fn).parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)} - {"self"}
+        return {
+            p.name for p in inspect.signature(fn).parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        } - {"self"}
     except (TypeError, ValueError):
         return set()
 
@@ -65,7 +67,10 @@ def _resolve_class(optimizer_class: Any, registered: Mapping[str, type]) -> type
             return registered[optimizer_class]
 
         return optimizer_spec(optimizer_class).cls()
-    raise InvalidArgumentError(f"optimizer_class must be a DSPy optimizer class or its name, got {type(optimizer_class).__name__}", parameter="optimizer_class")
+    raise InvalidArgumentError(
+        f"optimizer_class must be a DSPy optimizer class or its name, got {type(optimizer_class).__name__}",
+        parameter="optimizer_class",
+    )
 
 
 class VariableAwareOptimizer:
@@ -97,7 +102,10 @@ class VariableAwareOptimizer:
                 continue
             if param.startswith(_TEACHER_PREFIX) and param[len(_TEACHER_PREFIX) :] in LM_PARAMETERS:
                 if "teacher_settings" not in init:
-                    raise InvalidArgumentError(f"{optimizer_class.__name__} has no teacher_settings, so {param!r} cannot be mapped", parameter=param)
+                    raise InvalidArgumentError(
+                        f"{optimizer_class.__name__} has no teacher_settings, so {param!r} cannot be mapped",
+                        parameter=param,
+                    )
             elif param not in init and param not in self._compile_params:
                 raise InvalidArgumentError(
                     f"{optimizer_class.__name__} has no parameter {param!r} (constructor: {', '.join(sorted(init))}; compile: {', '.join(sorted(self._compile_params))})",
@@ -134,7 +142,10 @@ class VariableAwareOptimizer:
             settings = dict(kwargs.get("teacher_settings") or {})
             base = settings.get("lm") or dspy.settings.lm
             if base is None:
-                raise InvalidArgumentError("teacher_* mappings need an LM: configure one or pass teacher_settings={'lm': ...}", parameter="teacher_settings")
+                raise InvalidArgumentError(
+                    "teacher_* mappings need an LM: configure one or pass teacher_settings={'lm': ...}",
+                    parameter="teacher_settings",
+                )
             settings["lm"] = base.copy(**teacher)
             kwargs["teacher_settings"] = settings
         return self.optimizer_class(**kwargs)
@@ -169,9 +180,15 @@ class VariableAwareOptimizer:
         the optimizer reported), ``instructions`` (the first predictor's), ``num_demos``
         (demos over all predictors). One atomic update."""
         outputs = _outputs(compiled)
-        updates = {var: outputs[key] for key, var in self.variable_mappings.items() if key in OUTPUT_KEYS and outputs.get(key) is not None}
+        updates = {
+            var: outputs[key]
+            for key, var in self.variable_mappings.items()
+            if key in OUTPUT_KEYS and outputs.get(key) is not None
+        }
         if updates:
-            await self.session_context.update_variables(updates, metadata={"source": "dspy_optimization", "optimizer": self.optimizer_class.__name__})
+            await self.session_context.update_variables(
+                updates, metadata={"source": "dspy_optimization", "optimizer": self.optimizer_class.__name__}
+            )
         return updates
 
     async def _record(self, record: dict[str, Any]) -> None:
@@ -231,8 +248,15 @@ class DSPyOptimizationBridge:
 
     def register_optimizer(self, name: str, optimizer_class: type) -> None:
         """Makes ``optimizer_class`` available by ``name`` to ``create_variable_aware_optimizer``."""
-        if not isinstance(name, str) or not name or not inspect.isclass(optimizer_class) or not callable(getattr(optimizer_class, "compile", None)):
-            raise InvalidArgumentError("register_optimizer needs a name and a class with a compile method", parameter="optimizer_class")
+        if (
+            not isinstance(name, str)
+            or not name
+            or not inspect.isclass(optimizer_class)
+            or not callable(getattr(optimizer_class, "compile", None))
+        ):
+            raise InvalidArgumentError(
+                "register_optimizer needs a name and a class with a compile method", parameter="optimizer_class"
+            )
         self._registered_optimizers[name] = optimizer_class
 
     async def create_variable_aware_optimizer(
@@ -248,8 +272,12 @@ class DSPyOptimizationBridge:
         teacher's LM) to a variable. The variables are checked now (``NotFoundError`` naming the
         missing ones) and read again at each ``compile``. ``kwargs`` (``metric=...``) go to the
         optimizer's constructor."""
-        if not isinstance(variable_mappings, Mapping) or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in variable_mappings.items()):
-            raise InvalidArgumentError("variable_mappings must map optimizer parameter names to variable names", parameter="variable_mappings")
+        if not isinstance(variable_mappings, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and k and v for k, v in variable_mappings.items()
+        ):
+            raise InvalidArgumentError(
+                "variable_mappings must map optimizer parameter names to variable names", parameter="variable_mappings"
+            )
         cls = _resolve_class(optimizer_class, self._registered_optimizers)
         optimizer = VariableAwareOptimizer(self.session_context, cls, variable_mappings, kwargs, history_variable)
         await optimizer.read_parameters()  # every mapped variable exists (NotFoundError otherwise)
@@ -261,20 +289,31 @@ class DSPyOptimizationBridge:
         them), binds the module to them (it is made variable-aware in place), and returns
         ``{attribute: variable_name}``. Existing variables are reused with their values."""
         if not isinstance(dspy_module, dspy.Module):
-            raise InvalidArgumentError(f"sync_dspy_parameters needs a dspy.Module, got {type(dspy_module).__name__}", parameter="dspy_module")
+            raise InvalidArgumentError(
+                f"sync_dspy_parameters needs a dspy.Module, got {type(dspy_module).__name__}", parameter="dspy_module"
+            )
         if not isinstance(variable_prefix, str):
             raise InvalidArgumentError("variable_prefix must be a string", parameter="variable_prefix")
         current = _current_parameters(dspy_module)
         mappings = {attribute: f"{variable_prefix}{attribute}" for attribute in current}
         ctx = self.session_context
-        existing = await ctx.get_variables(sorted(mappings.values()), defaults={name: _ABSENT for name in mappings.values()})
+        existing = await ctx.get_variables(
+            sorted(mappings.values()), defaults={name: _ABSENT for name in mappings.values()}
+        )
         specs = []
         for attribute, name in mappings.items():
             if existing.get(name) is not _ABSENT:
                 continue
             var_type, constraints = _LM_TYPES.get(attribute) or (_MODULE_PARAMETERS[attribute], {})
             value = current[attribute]
-            specs.append({"name": name, "type": var_type, "initial_value": float(value) if var_type == "float" else int(value), "constraints": constraints})
+            specs.append(
+                {
+                    "name": name,
+                    "type": var_type,
+                    "initial_value": float(value) if var_type == "float" else int(value),
+                    "constraints": constraints,
+                }
+            )
         if specs:
             await ctx.register_variables(specs)
         if not hasattr(dspy_module, "bind_to_variables"):

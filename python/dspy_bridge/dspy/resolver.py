@@ -99,7 +99,9 @@ def _standard_registry() -> dict[str, ModuleSpec]:
         ModuleSpec("ChainOfThought", dspy.ChainOfThought, VariableAwareChainOfThought, aliases=("COT", "CoT")),
         ModuleSpec("ReAct", dspy.ReAct, VariableAwareReAct),
         ModuleSpec("ProgramOfThought", dspy.ProgramOfThought, VariableAwareProgramOfThought, aliases=("PoT", "POT")),
-        ModuleSpec("MultiChainComparison", dspy.MultiChainComparison, VariableAwareMultiChainComparison, aliases=("MCC",)),
+        ModuleSpec(
+            "MultiChainComparison", dspy.MultiChainComparison, VariableAwareMultiChainComparison, aliases=("MCC",)
+        ),
         ModuleSpec("BestOfN", dspy.BestOfN, VariableAwareBestOfN),
         ModuleSpec("Refine", dspy.Refine, VariableAwareRefine),
     ]
@@ -154,7 +156,9 @@ class ModuleVariableResolver:
         if not isinstance(module_class, type):
             raise ValidationError(f"module_class must be a class, got {module_class!r}", parameter="module_class")
         if variable_aware_class is not None and not isinstance(variable_aware_class, type):
-            raise ValidationError(f"variable_aware_class must be a class, got {variable_aware_class!r}", parameter="variable_aware_class")
+            raise ValidationError(
+                f"variable_aware_class must be a class, got {variable_aware_class!r}", parameter="variable_aware_class"
+            )
         spec = ModuleSpec(name, module_class, variable_aware_class, requires_context, tuple(aliases))
         with cls._lock:
             cls.MODULE_REGISTRY[name] = spec
@@ -182,13 +186,19 @@ class ModuleVariableResolver:
         A name DSPy removed (``ChainOfThoughtWithHint``) gives its current equivalent's spec
         with a ``DeprecationWarning``."""
         if not isinstance(module_name, str) or not module_name.strip():
-            raise ValidationError(f"a module name must be a non-empty string, got {module_name!r}", parameter="module_name")
+            raise ValidationError(
+                f"a module name must be a non-empty string, got {module_name!r}", parameter="module_name"
+            )
         registry = cls.MODULE_REGISTRY
         spec = dict.get(registry, module_name)
         if spec is None:
             want = _norm(module_name)
             for key, candidate in list(registry.items()):
-                if _norm(key) == want or _norm(candidate.name) == want or any(_norm(a) == want for a in candidate.aliases):
+                if (
+                    _norm(key) == want
+                    or _norm(candidate.name) == want
+                    or any(_norm(a) == want for a in candidate.aliases)
+                ):
                     spec = candidate
                     break
         if spec is not None:
@@ -199,7 +209,8 @@ class ModuleVariableResolver:
         available = ", ".join(cls.get_available_modules())
         aliases = ", ".join(f"{a}→{n}" for a, n in sorted(cls.get_aliases().items()))
         raise ValidationError(
-            f"Unknown module type: {module_name!r}. Available modules: {available}" + (f" (aliases: {aliases})" if aliases else ""),
+            f"Unknown module type: {module_name!r}. Available modules: {available}"
+            + (f" (aliases: {aliases})" if aliases else ""),
             parameter="module_name",
             details={"module": module_name, "available": cls.get_available_modules()},
         )
@@ -287,7 +298,9 @@ async def create_variable_aware_module(
     are applied with one read.
     """
     if isinstance(module_type, str):
-        module = ModuleVariableResolver.lookup(module_type).aware_class()(*args, session_context=session_context, **kwargs)
+        module = ModuleVariableResolver.lookup(module_type).aware_class()(
+            *args, session_context=session_context, **kwargs
+        )
     elif isinstance(module_type, type):
         module = variable_aware_class(module_type)(*args, session_context=session_context, **kwargs)
     elif isinstance(module_type, dspy.Module):
@@ -295,7 +308,9 @@ async def create_variable_aware_module(
             raise ValidationError("constructor arguments make no sense with a module instance", parameter="module_type")
         module = make_variable_aware(module_type, session_context)
     else:
-        raise ValidationError(f"module_type must be a name, a dspy.Module class or instance, got {module_type!r}", parameter="module_type")
+        raise ValidationError(
+            f"module_type must be a name, a dspy.Module class or instance, got {module_type!r}", parameter="module_type"
+        )
     if variable_bindings:
         await module.bind_to_variables(dict(variable_bindings))
     return module

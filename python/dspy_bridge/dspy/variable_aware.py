@@ -223,7 +223,11 @@ class VariableAwareMixin:
             for predictor in self._predictors():
                 predictor.config.update(static)
         if self._ctx is not None:
-            logger.debug("variable-aware %s initialized with session %s", type(self).__name__, getattr(self._ctx, "session_id", None))
+            logger.debug(
+                "variable-aware %s initialized with session %s",
+                type(self).__name__,
+                getattr(self._ctx, "session_id", None),
+            )
 
     def _init_variable_state(self, session_context: Any = None, auto_sync: bool = True) -> None:
         d = self.__dict__
@@ -297,7 +301,9 @@ class VariableAwareMixin:
         if not isinstance(attribute, str) or not attribute.strip(".") or attribute == _CONFIG_PREFIX:
             raise ValidationError(f"attribute must be a non-empty name, got {attribute!r}", parameter="attribute")
         if not isinstance(variable_name, str) or not variable_name:
-            raise ValidationError(f"variable_name must be a non-empty string, got {variable_name!r}", parameter="variable_name")
+            raise ValidationError(
+                f"variable_name must be a non-empty string, got {variable_name!r}", parameter="variable_name"
+            )
 
     async def bind_to_variable(
         self, attribute: str, variable_name: str, sync_callback: SyncCallback | None = None
@@ -366,7 +372,9 @@ class VariableAwareMixin:
         missing = sorted({v for v in bindings.values() if values.get(v, MISSING) is MISSING})
         if missing:
             ctx = self.__dict__.get("_ctx")
-            raise VariableNotFoundError(missing[0], session_id=getattr(ctx, "session_id", None), details={"variables": missing})
+            raise VariableNotFoundError(
+                missing[0], session_id=getattr(ctx, "session_id", None), details={"variables": missing}
+            )
         first = not self._variable_bindings
         for attribute, variable_name in bindings.items():
             value = values[variable_name]
@@ -425,7 +433,9 @@ class VariableAwareMixin:
         try:
             return self._variable_bindings[attribute]
         except KeyError:
-            raise ValidationError(f"Attribute {attribute!r} is not bound to a variable", parameter="attribute") from None
+            raise ValidationError(
+                f"Attribute {attribute!r} is not bound to a variable", parameter="attribute"
+            ) from None
 
     def _found(self, variable_name: str, values: Mapping[str, Any]) -> Any:
         value = values.get(variable_name, MISSING)
@@ -494,7 +504,12 @@ class VariableAwareMixin:
             new = values.get(variable_name, MISSING)
             if new is MISSING:
                 complete = False
-                logger.warning("variable %s (bound to %s) no longer exists; keeping %r", variable_name, attribute, self._last_sync.get(attribute))
+                logger.warning(
+                    "variable %s (bound to %s) no longer exists; keeping %r",
+                    variable_name,
+                    attribute,
+                    self._last_sync.get(attribute),
+                )
                 continue
             old = self._last_sync.get(attribute, _UNSET)
             if old is not _UNSET and _same(old, new):
@@ -808,9 +823,7 @@ def variable_aware_class(module_class: type) -> type:
     return known
 
 
-def make_variable_aware(
-    module: M | type[M], session_context: Any = None, *, auto_sync: bool = True
-) -> M | type[M]:
+def make_variable_aware(module: M | type[M], session_context: Any = None, *, auto_sync: bool = True) -> M | type[M]:
     """Makes any ``dspy.Module`` variable-aware.
 
     * An instance is converted in place (its class becomes the variable-aware subclass; its
@@ -826,7 +839,9 @@ def make_variable_aware(
 
         class _WithSession(cls):  # type: ignore[valid-type, misc]
             def __init__(self, *args: Any, session_context: Any = None, **kwargs: Any) -> None:
-                super().__init__(*args, session_context=session_context if session_context is not None else default, **kwargs)
+                super().__init__(
+                    *args, session_context=session_context if session_context is not None else default, **kwargs
+                )
 
         _WithSession.__name__ = cls.__name__
         _WithSession.__qualname__ = cls.__qualname__
@@ -835,7 +850,9 @@ def make_variable_aware(
             setattr(_WithSession, key, value)
         return _WithSession
     if not isinstance(module, dspy.Module):
-        raise ValidationError(f"expected a dspy.Module instance or class, got {type(module).__name__}", parameter="module")
+        raise ValidationError(
+            f"expected a dspy.Module instance or class, got {type(module).__name__}", parameter="module"
+        )
     if isinstance(module, VariableAwareMixin):
         if session_context is not None:
             module.session_context = session_context

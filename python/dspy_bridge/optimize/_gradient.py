@@ -47,7 +47,9 @@ _ALPHA, _GAMMA, _DECAY = 0.602, 0.101, 0.9
 
 def _positive(name: str, value: Any, upper: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= upper:
-        raise InvalidArgumentError(f"{name} must be a number in (0, {upper:g}], got {value!r}", parameter=f"optimizer_config.{name}")
+        raise InvalidArgumentError(
+            f"{name} must be a number in (0, {upper:g}], got {value!r}", parameter=f"optimizer_config.{name}"
+        )
     return float(value)
 
 
@@ -67,7 +69,9 @@ class GradientOptimizer(BaseOptimizer):
     ) -> None:
         super().__init__(space, direction=direction, seed=seed)
         if method not in _METHODS:
-            raise InvalidArgumentError(f"method must be one of {', '.join(_METHODS)}, got {method!r}", parameter="optimizer_config.method")
+            raise InvalidArgumentError(
+                f"method must be one of {', '.join(_METHODS)}, got {method!r}", parameter="optimizer_config.method"
+            )
         self.method = method
         self.learning_rate = _positive("learning_rate", learning_rate, 1.0)
         self.perturbation = _positive("perturbation", perturbation, 0.5)
@@ -80,7 +84,9 @@ class GradientOptimizer(BaseOptimizer):
             )
         if initial is not None and not isinstance(initial, Mapping):
             if len(space.variables) != 1:
-                raise InvalidArgumentError("initial must be a dict of variable name -> value", parameter="optimizer_config.initial")
+                raise InvalidArgumentError(
+                    "initial must be a dict of variable name -> value", parameter="optimizer_config.initial"
+                )
             initial = {space.variables[0].name: initial}
         start = dict(initial or {})
         self._rng = random.Random(seed)

@@ -75,7 +75,8 @@ class OpenRuns:
         if run is None:
             # details.optimization_run tells the host to reopen the run here and replay it
             raise NotFoundError(
-                f"optimization run {run_id!r} is not open in this worker (was the worker restarted?)", details={"optimization_run": run_id}
+                f"optimization run {run_id!r} is not open in this worker (was the worker restarted?)",
+                details={"optimization_run": run_id},
             )
         return run
 
@@ -96,7 +97,9 @@ class OpenRuns:
         if run_id in self._runs:
             raise AlreadyExistsError(f"optimization run {run_id!r} is already open")
         if direction not in ("maximize", "minimize"):
-            raise InvalidArgumentError(f"direction must be 'maximize' or 'minimize', got {direction!r}", parameter="direction")
+            raise InvalidArgumentError(
+                f"direction must be 'maximize' or 'minimize', got {direction!r}", parameter="direction"
+            )
         space = compile_space(space_doc)
         cls = BUILT_IN.get(name)
         if cls is None:
@@ -111,7 +114,11 @@ class OpenRuns:
             await _call(replay, [(h.get("values") or {}, h.get("score")) for h in history])
             replayed = len(history)
         self._runs[run_id] = _Run(name, optimizer, session_id)
-        return {"optimizer": name, "class": f"{type(optimizer).__module__}:{type(optimizer).__qualname__}", "replayed": replayed}
+        return {
+            "optimizer": name,
+            "class": f"{type(optimizer).__module__}:{type(optimizer).__qualname__}",
+            "replayed": replayed,
+        }
 
     async def ask(self, run_id: str) -> dict[str, Any] | None:
         run = self._get(run_id)

@@ -23,7 +23,15 @@ __all__ = ["TPEOptimizer", "TPE_OPTIONS"]
 
 _VIOLATION = "dspy_bridge.violation"
 
-TPE_OPTIONS = ("n_startup_trials", "n_initial_points", "n_ei_candidates", "multivariate", "consider_endpoints", "acquisition_function", "xi")
+TPE_OPTIONS = (
+    "n_startup_trials",
+    "n_initial_points",
+    "n_ei_candidates",
+    "multivariate",
+    "consider_endpoints",
+    "acquisition_function",
+    "xi",
+)
 """Keys of ``optimizer_config`` the bayesian optimizer takes. DSPex's Gaussian-process
 options map onto TPE's equivalents:
 
@@ -67,17 +75,24 @@ def _sampler_options(config: dict[str, Any]) -> dict[str, Any]:
             parameter="optimizer_config.acquisition_function",
         )
     if "n_startup_trials" in config and "n_initial_points" in config:
-        raise InvalidArgumentError("give n_startup_trials or n_initial_points, not both", parameter="optimizer_config.n_initial_points")
+        raise InvalidArgumentError(
+            "give n_startup_trials or n_initial_points, not both", parameter="optimizer_config.n_initial_points"
+        )
     options: dict[str, Any] = {"multivariate": True}
     startup = config.get("n_startup_trials", config.get("n_initial_points"))
     if startup is not None:
         if not isinstance(startup, int) or isinstance(startup, bool) or startup < 1:
-            raise InvalidArgumentError(f"n_startup_trials must be a positive integer, got {startup!r}", parameter="optimizer_config.n_startup_trials")
+            raise InvalidArgumentError(
+                f"n_startup_trials must be a positive integer, got {startup!r}",
+                parameter="optimizer_config.n_startup_trials",
+            )
         options["n_startup_trials"] = startup
     if "n_ei_candidates" in config:
         n = config["n_ei_candidates"]
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise InvalidArgumentError(f"n_ei_candidates must be a positive integer, got {n!r}", parameter="optimizer_config.n_ei_candidates")
+            raise InvalidArgumentError(
+                f"n_ei_candidates must be a positive integer, got {n!r}", parameter="optimizer_config.n_ei_candidates"
+            )
         options["n_ei_candidates"] = n
     if "xi" in config:
         xi = config["xi"]
@@ -87,7 +102,9 @@ def _sampler_options(config: dict[str, Any]) -> dict[str, Any]:
     for flag in ("multivariate", "consider_endpoints"):
         if flag in config:
             if not isinstance(config[flag], bool):
-                raise InvalidArgumentError(f"{flag} must be a boolean, got {config[flag]!r}", parameter=f"optimizer_config.{flag}")
+                raise InvalidArgumentError(
+                    f"{flag} must be a boolean, got {config[flag]!r}", parameter=f"optimizer_config.{flag}"
+                )
             options[flag] = config[flag]
     return options
 

@@ -29,7 +29,9 @@ async def open_command(
     """Constructs the run's optimizer: built in ("bayesian"/"tpe") or the class at ``class_path``;
     ``history`` ({values, score} already told) is replayed when a new worker takes over a run."""
     session_id = ctx.session_id if ctx else ""
-    opened = await open_runs.open(run_id, optimizer, space, direction, seed, dict(config or {}), class_path, session_id, history)
+    opened = await open_runs.open(
+        run_id, optimizer, space, direction, seed, dict(config or {}), class_path, session_id, history
+    )
     if session_id:
         # A deleted or expired session's runs end on the host; its optimizers go here.
         worker_sessions.state(session_id).part("optimize.runs", lambda: _SessionRuns(session_id))
@@ -61,7 +63,6 @@ def check_command(class_path: str) -> dict:
     check_optimizer_class(cls)
     doc = (cls.__doc__ or "").strip().splitlines()
     return {"class_path": class_path, "description": doc[0] if doc else ""}
-
 
 
 class _SessionRuns:

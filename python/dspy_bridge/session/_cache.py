@@ -71,7 +71,9 @@ _POLICY_CODES = {"lru": _LRU, "lfu": _LFU, "fifo": _FIFO}
 
 def _check_config(ttl: float | None, max_size: int | None, eviction_policy: str | None) -> None:
     if ttl is not None and (not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl < 0 or ttl != ttl):
-        raise InvalidArgumentError(f"ttl must be a number of seconds >= 0 (0 disables the cache), got {ttl!r}", parameter="ttl")
+        raise InvalidArgumentError(
+            f"ttl must be a number of seconds >= 0 (0 disables the cache), got {ttl!r}", parameter="ttl"
+        )
     if max_size is not None and (not isinstance(max_size, int) or isinstance(max_size, bool) or max_size < 1):
         raise InvalidArgumentError(f"max_size must be an integer >= 1, got {max_size!r}", parameter="max_size")
     if eviction_policy is not None and eviction_policy not in _POLICY_CODES:
@@ -353,7 +355,9 @@ class VariableCache:
     def enabled(self) -> bool:
         return self._ttl > 0
 
-    def configure(self, ttl: float | None = None, max_size: int | None = None, eviction_policy: str | None = None) -> None:
+    def configure(
+        self, ttl: float | None = None, max_size: int | None = None, eviction_policy: str | None = None
+    ) -> None:
         """Changes the settings; ``ttl=0`` disables the cache (and empties it), a smaller
         ``max_size`` evicts at once, a new policy keeps the entries (ordered by insertion)."""
         _check_config(ttl, max_size, eviction_policy)

@@ -24,7 +24,15 @@ if TYPE_CHECKING:  # pragma: no cover - the context imports this module to make 
 __all__ = ["ConfigurationSpace"]
 
 # DSPex's variable types -> space document types (docs/configuration.md); "module" is a choice of names.
-_TYPE_ALIASES = {"float": "float", "integer": "integer", "int": "integer", "choice": "choice", "module": "choice", "boolean": "boolean", "bool": "boolean"}
+_TYPE_ALIASES = {
+    "float": "float",
+    "integer": "integer",
+    "int": "integer",
+    "choice": "choice",
+    "module": "choice",
+    "boolean": "boolean",
+    "bool": "boolean",
+}
 
 
 class ConfigurationSpace:
@@ -52,20 +60,26 @@ class ConfigurationSpace:
         ``{"min", "max"}`` for numbers, ``{"choices": [...]}`` for choice and module."""
         kind = _TYPE_ALIASES.get(type)
         if kind is None:
-            raise InvalidArgumentError(f"variable {name!r}: type {type!r} is not one of {sorted(_TYPE_ALIASES)}", parameter="type")
+            raise InvalidArgumentError(
+                f"variable {name!r}: type {type!r} is not one of {sorted(_TYPE_ALIASES)}", parameter="type"
+            )
         c = dict(constraints or {})
         doc: dict[str, Any] = {"name": name, "type": kind, "default": default}
         if kind in ("float", "integer"):
             for key in ("min", "max"):
                 if key not in c:
-                    raise InvalidArgumentError(f"variable {name!r}: a {type} needs constraints[{key!r}]", parameter=f"constraints.{key}")
+                    raise InvalidArgumentError(
+                        f"variable {name!r}: a {type} needs constraints[{key!r}]", parameter=f"constraints.{key}"
+                    )
                 doc[key] = c[key]
             if log:
                 doc["log"] = True
         elif kind == "choice":
             choices = c.get("choices")
             if not choices:
-                raise InvalidArgumentError(f"variable {name!r}: a {type} needs constraints['choices']", parameter="constraints.choices")
+                raise InvalidArgumentError(
+                    f"variable {name!r}: a {type} needs constraints['choices']", parameter="constraints.choices"
+                )
             doc["values"] = list(choices)
         if description:
             doc["description"] = description
@@ -102,7 +116,10 @@ class ConfigurationSpace:
         info = await ctx._call(
             "RegisterConfiguration",
             configuration_pb2.RegisterConfigurationRequest(
-                session_id=ctx.session_id, name=self.name, definition_json=json.dumps(definition), caller_session_id=ctx.caller_session_id
+                session_id=ctx.session_id,
+                name=self.name,
+                definition_json=json.dumps(definition),
+                caller_session_id=ctx.caller_session_id,
             ),
         )
         self.version = int(info.version)
@@ -128,7 +145,9 @@ class ConfigurationSpace:
     async def get_current_values(self) -> dict[str, Any]:
         """The current values of the space's variables."""
         ctx = self._session_context
-        info = await ctx._call("GetConfiguration", configuration_pb2.GetConfigurationRequest(session_id=ctx.session_id, name=self.name))
+        info = await ctx._call(
+            "GetConfiguration", configuration_pb2.GetConfigurationRequest(session_id=ctx.session_id, name=self.name)
+        )
         self.version = int(info.version)
         return await ctx.get_variables(list(info.variables))
 
@@ -137,7 +156,9 @@ class ConfigurationSpace:
         ctx = self._session_context
         reply = await ctx._call(
             "SampleConfiguration",
-            configuration_pb2.SampleConfigurationRequest(session_id=ctx.session_id, name=self.name, seed=seed or 0, count=1),
+            configuration_pb2.SampleConfigurationRequest(
+                session_id=ctx.session_id, name=self.name, seed=seed or 0, count=1
+            ),
         )
         samples = decode_value(reply.samples)
         return dict(samples[0])
@@ -147,6 +168,8 @@ class ConfigurationSpace:
         ctx = self._session_context
         reply = await ctx._call(
             "ValidateConfiguration",
-            configuration_pb2.ValidateConfigurationRequest(session_id=ctx.session_id, name=self.name, values=encode_value(dict(values), "values")),
+            configuration_pb2.ValidateConfigurationRequest(
+                session_id=ctx.session_id, name=self.name, values=encode_value(dict(values), "values")
+            ),
         )
         return {"ok": reply.ok, "violations": json.loads(reply.violations_json or "[]")}

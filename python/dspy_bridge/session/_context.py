@@ -111,11 +111,15 @@ class SessionContext:
         timeout: float | None = 60.0,
     ) -> None:
         if session_id is not None and (not isinstance(session_id, str) or not session_id):
-            raise InvalidArgumentError("session_id must be a non-empty string (or None to let the host choose)", parameter="session_id")
+            raise InvalidArgumentError(
+                "session_id must be a non-empty string (or None to let the host choose)", parameter="session_id"
+            )
         self._session_id = session_id or ""
         self._caller = caller_session_id or ""
         # How calls travel (the worker's connection or gRPC), the channel and its reopening.
-        self._host = HostClient(channel, channel_factory=channel_factory, owns_channel=owns_channel, token_fallback=channel_factory is None)
+        self._host = HostClient(
+            channel, channel_factory=channel_factory, owns_channel=owns_channel, token_fallback=channel_factory is None
+        )
         self._timeout = timeout
         self._cache = cache if cache is not None else VariableCache(ttl=DEFAULT_CACHE_TTL, max_size=DEFAULT_CACHE_SIZE)
         self._ids: dict[str, str] = {}  # variable id -> name
@@ -169,7 +173,11 @@ class SessionContext:
         reopened automatically if it is closed under a running watch or call.
         """
         ctx = cls._on_client(
-            client_for(address, token, reopen=True), session_id, caller_session_id=caller_session_id, cache=cache, timeout=timeout
+            client_for(address, token, reopen=True),
+            session_id,
+            caller_session_id=caller_session_id,
+            cache=cache,
+            timeout=timeout,
         )
         try:
             await ctx.initialize(create=create, ttl_ms=ttl_ms, metadata=metadata)
@@ -220,7 +228,9 @@ class SessionContext:
         }
         self._revision = info.revision
         self._loop = asyncio.get_running_loop()
-        self._bg_task = asyncio.create_task(self._cache_watch(info.revision + 1), name=f"dspy-bridge cache watch {self._session_id}")
+        self._bg_task = asyncio.create_task(
+            self._cache_watch(info.revision + 1), name=f"dspy-bridge cache watch {self._session_id}"
+        )
         self._cache_live = True
         self._initialized = True
         return self
@@ -268,7 +278,9 @@ class SessionContext:
         if self._closed:
             raise BridgeClosedError("this SessionContext is closed")
         if channel is None and not self._host.can_reopen:
-            raise InvalidArgumentError("reconnect() needs a channel: this context was made on a caller's channel", parameter="channel")
+            raise InvalidArgumentError(
+                "reconnect() needs a channel: this context was made on a caller's channel", parameter="channel"
+            )
         await self._host.reconnect(channel)
 
     # ------------------------------------------------------------------------------------
@@ -313,7 +325,9 @@ class SessionContext:
         variables = definition.get("variables") or {}
         items = list(variables.items()) if isinstance(variables, Mapping) else [(v.get("name"), v) for v in variables]
         for var_name, spec in items:
-            space.add_variable(var_name, spec.get("type"), spec.get("default"), spec.get("constraints"), spec.get("description"))
+            space.add_variable(
+                var_name, spec.get("type"), spec.get("default"), spec.get("constraints"), spec.get("description")
+            )
         for clause in definition.get("constraints") or []:
             if isinstance(clause, Mapping) and "logic" in clause and "op" not in clause and "if" not in clause:
                 raise InvalidArgumentError(
@@ -324,7 +338,9 @@ class SessionContext:
             space.add_constraint(clause)
         await space.register()
 
-    async def _apply_configuration(self, name: str, values: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> int:
+    async def _apply_configuration(
+        self, name: str, values: Mapping[str, Any], metadata: Mapping[str, str] | None = None
+    ) -> int:
         return await self.configuration_space(name).apply(values, metadata)
 
     async def _get_configuration_values(self, name: str) -> dict[str, Any]:
@@ -401,9 +417,13 @@ class SessionContext:
         after use. InvalidArgumentError
         for a context made on a caller's channel (there is nothing to open a second one with)."""
         if not self._host.can_reopen:
-            raise InvalidArgumentError("this context was made on a caller's channel: it cannot open another", parameter="channel")
+            raise InvalidArgumentError(
+                "this context was made on a caller's channel: it cannot open another", parameter="channel"
+            )
         client = await self._host.sibling()
-        return SessionContext._on_client(client, self._session_id, caller_session_id=self._caller or None, timeout=timeout)
+        return SessionContext._on_client(
+            client, self._session_id, caller_session_id=self._caller or None, timeout=timeout
+        )
 
     @property
     def watch_reconnects(self) -> int:
@@ -419,7 +439,9 @@ class SessionContext:
             raise BridgeClosedError("initialize() the SessionContext first")
         if self._bg_task.done():
             # The watch has ended (the session was deleted or expired): nothing will arrive.
-            raise BridgeClosedError(f"the watch of session {self._session_id!r} has ended; revision {revision} will not arrive")
+            raise BridgeClosedError(
+                f"the watch of session {self._session_id!r} has ended; revision {revision} will not arrive"
+            )
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._revision_waiters.append((revision, fut))
         await asyncio.wait_for(fut, timeout)
@@ -449,7 +471,9 @@ class SessionContext:
         while not self._closed:
             opened: OpenStream | None = None
             try:
-                request = variables_pb2.WatchRequest(session_id=self._session_id, start_revision=start, caller_session_id=self._caller)
+                request = variables_pb2.WatchRequest(
+                    session_id=self._session_id, start_revision=start, caller_session_id=self._caller
+                )
                 # A watch is never held back by the host, so it needs no credit (window 0).
                 opened = host.stream("Watch", request, window=0)
                 if connected_before:
@@ -501,7 +525,12 @@ class SessionContext:
             except BridgeError as err:
                 # Typed already: the worker's connection raises its host's errors as they are.
                 self._cache_live = False
-                if err.code == Code.UNAVAILABLE and opened is not None and opened.route is not None and not opened.route.closed:
+                if (
+                    err.code == Code.UNAVAILABLE
+                    and opened is not None
+                    and opened.route is not None
+                    and not opened.route.closed
+                ):
                     # The host's store is unreachable for now (a shared backend's outage): as
                     # over gRPC, back off and reopen; the replay brings what was missed.
                     await asyncio.sleep(backoff)
@@ -619,7 +648,10 @@ class SessionContext:
         epoch = self._epoch
         t0 = time.perf_counter()
         resp = await self._call(
-            "GetVariables", variables_pb2.GetVariablesRequest(session_id=self._session_id, names=[name], caller_session_id=self._caller)
+            "GetVariables",
+            variables_pb2.GetVariablesRequest(
+                session_id=self._session_id, names=[name], caller_session_id=self._caller
+            ),
         )
         self._reads.add(time.perf_counter() - t0)
         result = resp.results[0]
@@ -672,7 +704,10 @@ class SessionContext:
             resp = await self._call(
                 "GetVariables",
                 variables_pb2.GetVariablesRequest(
-                    session_id=self._session_id, names=missing, include_stats=include_stats, caller_session_id=self._caller
+                    session_id=self._session_id,
+                    names=missing,
+                    include_stats=include_stats,
+                    caller_session_id=self._caller,
                 ),
             )
             self._reads.add(time.perf_counter() - t0)
@@ -681,7 +716,9 @@ class SessionContext:
                 name = result.name
                 if not result.found:
                     if name in defaults:
-                        out[name] = {"value": defaults[name], "found": False, "metadata": {}} if full else defaults[name]
+                        out[name] = (
+                            {"value": defaults[name], "found": False, "metadata": {}} if full else defaults[name]
+                        )
                         if include_stats:
                             out[name]["stats"] = {}
                     else:
@@ -726,7 +763,9 @@ class SessionContext:
         expression on names)."""
         resp = await self._call(
             "ListVariables",
-            variables_pb2.ListVariablesRequest(session_id=self._session_id, pattern=pattern or "", caller_session_id=self._caller),
+            variables_pb2.ListVariablesRequest(
+                session_id=self._session_id, pattern=pattern or "", caller_session_id=self._caller
+            ),
         )
         out: dict[str, Any] = {}
         for var in resp.variables:
@@ -741,7 +780,8 @@ class SessionContext:
         unknown = set(spec) - _REGISTER_KEYS
         if unknown:
             raise InvalidArgumentError(
-                f"{where} has unknown keys {sorted(unknown)}; known: {', '.join(sorted(_REGISTER_KEYS))}", parameter=where
+                f"{where} has unknown keys {sorted(unknown)}; known: {', '.join(sorted(_REGISTER_KEYS))}",
+                parameter=where,
             )
         name = spec.get("name")
         if not isinstance(name, str):
@@ -759,7 +799,9 @@ class SessionContext:
             raise InvalidArgumentError(f"{where}.constraints must be a dict", parameter=f"{where}.constraints")
         deps = spec.get("dependencies") or []
         if isinstance(deps, str):
-            raise InvalidArgumentError(f"{where}.dependencies must be a list of names or ids", parameter=f"{where}.dependencies")
+            raise InvalidArgumentError(
+                f"{where}.dependencies must be a list of names or ids", parameter=f"{where}.dependencies"
+            )
         metadata = spec.get("metadata") or {}
         if _custom_types.type_registry.is_custom(vtype):
             # a user-defined type (register_type): its handler checks here, the host checks its base type
@@ -773,11 +815,15 @@ class SessionContext:
         try:
             constraints_json = json.dumps(dict(constraints), allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(f"{where}.constraints must be JSON data: {exc}", parameter=f"{where}.constraints") from None
+            raise InvalidArgumentError(
+                f"{where}.constraints must be JSON data: {exc}", parameter=f"{where}.constraints"
+            ) from None
         return variables_pb2.VariableSpec(
             name=name,
             type=vtype,
-            initial_value=encode_value(initial, f"{name}.initial_value" if where == "variable" else f"{where}.initial_value"),
+            initial_value=encode_value(
+                initial, f"{name}.initial_value" if where == "variable" else f"{where}.initial_value"
+            ),
             constraints_json=constraints_json,
             metadata=string_map(metadata, f"{where}.metadata"),
             dependencies=[str(d) for d in deps],
@@ -789,7 +835,9 @@ class SessionContext:
         t0 = time.perf_counter()
         resp = await self._call(
             "RegisterVariables",
-            variables_pb2.RegisterVariablesRequest(session_id=self._session_id, variables=specs, caller_session_id=self._caller),
+            variables_pb2.RegisterVariablesRequest(
+                session_id=self._session_id, variables=specs, caller_session_id=self._caller
+            ),
         )
         self._writes.add(time.perf_counter() - t0)
         out: dict[str, str] = {}
@@ -925,7 +973,12 @@ class SessionContext:
         result = resp.results[0]
         if not result.ok:
             err = error_from_detail(result.error)
-            if isinstance(err, VariableTypeError) and err.type == "tensor" and _seed_values.tensor_form(value) and not self._types.get(name):
+            if (
+                isinstance(err, VariableTypeError)
+                and err.type == "tensor"
+                and _seed_values.tensor_form(value)
+                and not self._types.get(name)
+            ):
                 # The variable's type was not known here: a tensor given in DSPex's list or
                 # {shape, data} form is sent again as the array it describes.
                 self._types[name] = "tensor"
@@ -961,7 +1014,10 @@ class SessionContext:
         versions = dict(expected_versions or {})
         msgs = [
             variables_pb2.VariableUpdate(
-                name=name, value=encode_value(self._wire(name, value), name), expected_version=versions.get(name, 0), metadata=meta
+                name=name,
+                value=encode_value(self._wire(name, value), name),
+                expected_version=versions.get(name, 0),
+                metadata=meta,
             )
             for name, value in updates.items()
         ]
@@ -971,7 +1027,11 @@ class SessionContext:
         resp = await self._call(
             "UpdateVariables",
             variables_pb2.UpdateVariablesRequest(
-                session_id=self._session_id, updates=msgs, atomic=atomic, caller_session_id=self._caller, source=source or ""
+                session_id=self._session_id,
+                updates=msgs,
+                atomic=atomic,
+                caller_session_id=self._caller,
+                source=source or "",
             ),
         )
         self._writes.add(time.perf_counter() - t0)
@@ -988,7 +1048,9 @@ class SessionContext:
         """Deletes variables (all or none); returns how many. Watchers see ``kind="delete"``."""
         resp = await self._call(
             "DeleteVariables",
-            variables_pb2.DeleteVariablesRequest(session_id=self._session_id, names=list(names), caller_session_id=self._caller),
+            variables_pb2.DeleteVariablesRequest(
+                session_id=self._session_id, names=list(names), caller_session_id=self._caller
+            ),
         )
         for name in names:
             self._wrote(name, resp.revision)
@@ -1069,7 +1131,9 @@ class SessionContext:
         ``seed``, ``patience``, ...) that an explicit ``optimizer_config`` overrides. ``None``
         clears it. Per context (not stored on the host)."""
         if objective is not None and (not isinstance(objective, str) or not objective):
-            raise InvalidArgumentError("objective must name a tool (or be None to clear the default)", parameter="objective")
+            raise InvalidArgumentError(
+                "objective must name a tool (or be None to clear the default)", parameter="objective"
+            )
         if "objective" in options:
             raise InvalidArgumentError("pass the objective as the first argument", parameter="objective")
         self._default_objective = objective
@@ -1126,13 +1190,18 @@ class SessionContext:
         # The request's numbers are proto3 scalars, where 0 reads as "unset": a 0 (or a wrong
         # type) must be refused or carried explicitly, never turned into the default.
         if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or not 1 <= max_iterations < 2**32:
-            raise InvalidArgumentError(f"max_iterations must be a positive integer, got {max_iterations!r}", parameter="max_iterations")
+            raise InvalidArgumentError(
+                f"max_iterations must be a positive integer, got {max_iterations!r}", parameter="max_iterations"
+            )
         if (
             isinstance(convergence_threshold, bool)
             or not isinstance(convergence_threshold, (int, float))
             or not 0 <= convergence_threshold < float("inf")
         ):
-            raise InvalidArgumentError(f"convergence_threshold must be a finite number >= 0, got {convergence_threshold!r}", parameter="convergence_threshold")
+            raise InvalidArgumentError(
+                f"convergence_threshold must be a finite number >= 0, got {convergence_threshold!r}",
+                parameter="convergence_threshold",
+            )
         if convergence_threshold == 0:
             config["convergence_threshold"] = 0
         reply = await self._call(
@@ -1181,7 +1250,9 @@ class SessionContext:
                     if asyncio.iscoroutine(result):
                         await result
                 except Exception:  # a broken display must not end the progress reports
-                    logging.getLogger(__name__).exception("the progress callback of optimization %s raised", optimization_id)
+                    logging.getLogger(__name__).exception(
+                        "the progress callback of optimization %s raised", optimization_id
+                    )
                 seen = entry["iteration"]
             if superseded or (not status["is_optimizing"] and seen >= status["iteration"]):
                 return
@@ -1237,7 +1308,9 @@ class SessionContext:
         """Evaluated candidates, oldest first: ``{iteration, value, values, score, metrics,
         timestamp, optimization_id}``."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit < 2**32:
-            raise InvalidArgumentError(f"limit must be a positive integer, got {limit!r}", parameter="limit")  # 0 would read as "the default"
+            raise InvalidArgumentError(
+                f"limit must be a positive integer, got {limit!r}", parameter="limit"
+            )  # 0 would read as "the default"
         since_ms = int(since.timestamp() * 1000) if since is not None else 0
         reply = await self._call(
             "GetOptimizationHistory",
@@ -1246,15 +1319,19 @@ class SessionContext:
         out = []
         for h in json.loads(reply.history_json or "[]"):
             values = h.get("values") or {}
-            out.append({
-                "optimization_id": h.get("optimizationId"),
-                "iteration": h.get("iteration"),
-                "value": values.get(variable),
-                "values": values,
-                "score": h.get("score"),
-                "metrics": h.get("metrics") or {},
-                "timestamp": datetime.fromtimestamp(h["timestamp"] / 1000, tz=timezone.utc) if h.get("timestamp") else None,
-            })
+            out.append(
+                {
+                    "optimization_id": h.get("optimizationId"),
+                    "iteration": h.get("iteration"),
+                    "value": values.get(variable),
+                    "values": values,
+                    "score": h.get("score"),
+                    "metrics": h.get("metrics") or {},
+                    "timestamp": datetime.fromtimestamp(h["timestamp"] / 1000, tz=timezone.utc)
+                    if h.get("timestamp")
+                    else None,
+                }
+            )
         return out
 
     async def list_runs(self) -> list[dict[str, Any]]:
@@ -1274,7 +1351,9 @@ class SessionContext:
         for name, n in (("offset", offset), ("limit", limit)):
             if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 2**32):
                 raise InvalidArgumentError(f"{name} must be an integer from 0, got {n!r}", parameter=name)
-        request = optimization_pb2.GetRunRequest(session_id=self._session_id, run_id=run_id, offset=offset, limit=limit or 0)
+        request = optimization_pb2.GetRunRequest(
+            session_id=self._session_id, run_id=run_id, offset=offset, limit=limit or 0
+        )
         reply = await self._call("GetRun", request)
         out = _run_record(json.loads(reply.run_json))
         out["trials"] = [
@@ -1399,7 +1478,8 @@ class SessionContext:
             watch_task.cancel()
         else:
             raise InvalidArgumentError(
-                f"cancel_watch takes a VariableWatch or an asyncio.Task, got {type(watch_task).__name__}", parameter="watch_task"
+                f"cancel_watch takes a VariableWatch or an asyncio.Task, got {type(watch_task).__name__}",
+                parameter="watch_task",
             )
 
     @property
@@ -1465,7 +1545,11 @@ class SessionContext:
         resp = await self._call(
             "Rollback",
             variables_pb2.RollbackRequest(
-                session_id=self._session_id, name=variable, version=version, reason=reason or "", caller_session_id=self._caller
+                session_id=self._session_id,
+                name=variable,
+                version=version,
+                reason=reason or "",
+                caller_session_id=self._caller,
             ),
         )
         self._remember(resp)
@@ -1524,7 +1608,6 @@ class SessionContext:
         if isinstance(data, str):
             data = data.encode("utf-8")
         if format == "parquet":  # the client's format: the host takes the same document as JSON
-
             data, format = json.dumps(parquet_to_document(bytes(data))).encode("utf-8"), "json"  # noqa: A001
         t0 = time.perf_counter()
         resp = await self._call(
@@ -1565,7 +1648,12 @@ class SessionContext:
         it made (``avg_read_latency_ms``, ``avg_write_latency_ms``).
         ``total_optimization_time_s``: time the host spent optimizing (the variable's runs, or
         every run of the session), the running ones so far."""
-        resp = await self._call("GetStats", variables_pb2.StatsRequest(session_id=self._session_id, variable=variable or "", caller_session_id=self._caller_id()))
+        resp = await self._call(
+            "GetStats",
+            variables_pb2.StatsRequest(
+                session_id=self._session_id, variable=variable or "", caller_session_id=self._caller_id()
+            ),
+        )
         stats: dict[str, Any] = json.loads(resp.stats_json) if resp.stats_json else {}
         if variable:
             stats.update(self._cache.key_stats(stats.get("variable", self._ids.get(variable, variable))))
@@ -1584,7 +1672,9 @@ class SessionContext:
         if variable:
             reply = await self._call("GetOptimizationStatus", self._optimization_request(variable))
         else:  # no target: the session's runs in sum
-            reply = await self._call("GetOptimizationStatus", optimization_pb2.OptimizationRequest(session_id=self._session_id))
+            reply = await self._call(
+                "GetOptimizationStatus", optimization_pb2.OptimizationRequest(session_id=self._session_id)
+            )
         return float(json.loads(reply.status_json or "{}").get("totalTimeMs") or 0) / 1000.0
 
     def get_cache_info(self) -> dict[str, Any]:

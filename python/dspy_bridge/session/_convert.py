@@ -41,7 +41,9 @@ def string_map(metadata: Mapping[str, Any] | None, parameter: str = "metadata") 
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
-        raise InvalidArgumentError(f"{parameter} must be a dict of strings, got {type(metadata).__name__}", parameter=parameter)
+        raise InvalidArgumentError(
+            f"{parameter} must be a dict of strings, got {type(metadata).__name__}", parameter=parameter
+        )
     out: dict[str, str] = {}
     for k, v in metadata.items():
         if not isinstance(k, str):
@@ -60,7 +62,9 @@ def string_map(metadata: Mapping[str, Any] | None, parameter: str = "metadata") 
     return out
 
 
-def access_rules_in(rules: Iterable[Mapping[str, Any]] | None, parameter: str = "access_rules") -> list[variables_pb2.AccessRule]:
+def access_rules_in(
+    rules: Iterable[Mapping[str, Any]] | None, parameter: str = "access_rules"
+) -> list[variables_pb2.AccessRule]:
     if rules is None:
         return []
     if isinstance(rules, (str, bytes, Mapping)):
@@ -68,7 +72,9 @@ def access_rules_in(rules: Iterable[Mapping[str, Any]] | None, parameter: str = 
     out: list[variables_pb2.AccessRule] = []
     for i, rule in enumerate(rules):
         if not isinstance(rule, Mapping):
-            raise InvalidArgumentError(f"{parameter}[{i}] must be a dict with session_pattern and permissions", parameter=f"{parameter}[{i}]")
+            raise InvalidArgumentError(
+                f"{parameter}[{i}] must be a dict with session_pattern and permissions", parameter=f"{parameter}[{i}]"
+            )
         unknown = set(rule) - {"session_pattern", "permissions", "conditions"}
         if unknown:
             raise InvalidArgumentError(
@@ -77,7 +83,9 @@ def access_rules_in(rules: Iterable[Mapping[str, Any]] | None, parameter: str = 
             )
         perms = rule.get("permissions", [])
         if isinstance(perms, str) or not isinstance(perms, Iterable):
-            raise InvalidArgumentError(f"{parameter}[{i}].permissions must be a list of strings", parameter=f"{parameter}[{i}].permissions")
+            raise InvalidArgumentError(
+                f"{parameter}[{i}].permissions must be a list of strings", parameter=f"{parameter}[{i}].permissions"
+            )
         out.append(
             variables_pb2.AccessRule(
                 session_pattern=str(rule.get("session_pattern", "")),
@@ -90,7 +98,8 @@ def access_rules_in(rules: Iterable[Mapping[str, Any]] | None, parameter: str = 
 
 def access_rules_out(rules: Iterable[variables_pb2.AccessRule]) -> list[dict[str, Any]]:
     return [
-        {"session_pattern": r.session_pattern, "permissions": list(r.permissions), "conditions": dict(r.conditions)} for r in rules
+        {"session_pattern": r.session_pattern, "permissions": list(r.permissions), "conditions": dict(r.conditions)}
+        for r in rules
     ]
 
 
@@ -146,7 +155,9 @@ def change_to_update(change: variables_pb2.VariableChange, revision: int, initia
         variable_id=change.id,
         name=change.name,
         value=None if deleted else decode(change.value, change.type, change.name),
-        old_value=decode(change.old_value, change.type, f"{change.name} (old value)") if change.HasField("old_value") else None,
+        old_value=decode(change.old_value, change.type, f"{change.name} (old value)")
+        if change.HasField("old_value")
+        else None,
         metadata=dict(change.metadata),
         timestamp=ms_to_datetime(change.timestamp_ms),
         source=change.source,

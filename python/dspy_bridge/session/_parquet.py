@@ -94,7 +94,12 @@ def _row(**fields: Any) -> dict[str, Any]:
 def document_to_parquet(document: dict[str, Any]) -> bytes:
     """The export document (as the host's JSON export) as Parquet bytes."""
     pa = _pyarrow()
-    rows = [_row(record="document", extra=_text({k: v for k, v in document.items() if k not in ("variables", "dependencies")}))]
+    rows = [
+        _row(
+            record="document",
+            extra=_text({k: v for k, v in document.items() if k not in ("variables", "dependencies")}),
+        )
+    ]
     for var in document.get("variables") or []:
         value = var.get("value")
         rows.append(
@@ -160,7 +165,8 @@ def parquet_to_document(data: bytes) -> dict[str, Any]:
     missing = [c for c in ("record", "name", "value", "extra") if c not in table.column_names]
     if missing:
         raise InvalidArgumentError(
-            f"the Parquet file is not a variables export (no column {', '.join(missing)}); see docs/variables.md", parameter="data"
+            f"the Parquet file is not a variables export (no column {', '.join(missing)}); see docs/variables.md",
+            parameter="data",
         )
     document: dict[str, Any] = {}
     variables: list[dict[str, Any]] = []
@@ -187,7 +193,9 @@ def parquet_to_document(data: bytes) -> dict[str, Any]:
             elif kind == "history":
                 owner = by_name.get(row["name"])
                 if owner is None:
-                    raise InvalidArgumentError(f"a history row of {row['name']!r} comes before its variable's row", parameter="data")
+                    raise InvalidArgumentError(
+                        f"a history row of {row['name']!r} comes before its variable's row", parameter="data"
+                    )
                 entry = {
                     "version": row.get("version"),
                     "value": _load(row.get("value"), None),
@@ -198,13 +206,15 @@ def parquet_to_document(data: bytes) -> dict[str, Any]:
                 }
                 owner.setdefault("history", []).append(entry)
             elif kind == "dependency":
-                dependencies.append({
-                    "from": row["name"],
-                    "to": row.get("target"),
-                    "type": row.get("dependency_type"),
-                    "metadata": _load(row.get("metadata"), {}),
-                    **_load(row.get("extra"), {}),
-                })
+                dependencies.append(
+                    {
+                        "from": row["name"],
+                        "to": row.get("target"),
+                        "type": row.get("dependency_type"),
+                        "metadata": _load(row.get("metadata"), {}),
+                        **_load(row.get("extra"), {}),
+                    }
+                )
             else:
                 raise InvalidArgumentError(f"unknown record kind {kind!r} in the Parquet export", parameter="data")
     except (ValueError, KeyError, TypeError) as exc:

@@ -148,7 +148,9 @@ class SyncSessionContext:
     ) -> None:
         self._runner = _LoopThread()
         try:
-            self._ctx: SessionContext = self._runner.run(SessionContext.connect(address, session_id, token, **connect_options))
+            self._ctx: SessionContext = self._runner.run(
+                SessionContext.connect(address, session_id, token, **connect_options)
+            )
         except BaseException:
             self._runner.stop()
             raise
@@ -256,7 +258,9 @@ class SyncSessionContext:
         expected_versions: dict[str, int] | None = None,
         source: str | None = None,
     ) -> dict[str, bool | str]:
-        return self._run(self._ctx.update_variables(updates, metadata, atomic, expected_versions=expected_versions, source=source))
+        return self._run(
+            self._ctx.update_variables(updates, metadata, atomic, expected_versions=expected_versions, source=source)
+        )
 
     def delete_variables(self, names: list[str]) -> int:
         return self._run(self._ctx.delete_variables(names))
@@ -266,7 +270,11 @@ class SyncSessionContext:
 
     # --- dependencies ----------------------------------------------------------------------
     def add_dependency(
-        self, from_variable: str, to_variable: str, dependency_type: str = "data", metadata: dict[str, str] | None = None
+        self,
+        from_variable: str,
+        to_variable: str,
+        dependency_type: str = "data",
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self._run(self._ctx.add_dependency(from_variable, to_variable, dependency_type, metadata))
 
@@ -303,7 +311,9 @@ class SyncSessionContext:
         callback: Callable[..., Any] | None = None,
     ) -> str:
         return self._run(
-            self._ctx.start_optimization(variable, optimizer_type, optimizer_config, max_iterations, convergence_threshold, callback)
+            self._ctx.start_optimization(
+                variable, optimizer_type, optimizer_config, max_iterations, convergence_threshold, callback
+            )
         )
 
     def stop_optimization(self, variable: str) -> None:
@@ -355,7 +365,9 @@ class SyncSessionContext:
         start_revision: int | None = None,
     ) -> SyncVariableWatch:
         watch = self._runner.call(
-            lambda: self._ctx.watch_variables(names, include_initial, filter_fn, throttle_ms, debounce_ms, start_revision=start_revision)
+            lambda: self._ctx.watch_variables(
+                names, include_initial, filter_fn, throttle_ms, debounce_ms, start_revision=start_revision
+            )
         )
         return SyncVariableWatch(self._runner, watch)
 
@@ -411,4 +423,3 @@ class SyncSessionContext:
 
     def __repr__(self) -> str:
         return f"Sync{self._ctx!r}"
-

@@ -82,7 +82,9 @@ def _decoded(make: Callable[..., VariableUpdate], *args: Any) -> VariableUpdate 
 
 def _check_ms(value: Any, parameter: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-        raise InvalidArgumentError(f"{parameter} must be a number of milliseconds >= 0, got {value!r}", parameter=parameter)
+        raise InvalidArgumentError(
+            f"{parameter} must be a number of milliseconds >= 0, got {value!r}", parameter=parameter
+        )
     return float(value) / 1000.0
 
 
@@ -108,8 +110,12 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
     ) -> None:
         if filter_fn is not None and not callable(filter_fn):
             raise InvalidArgumentError("filter_fn must be callable", parameter="filter_fn")
-        if start_revision is not None and (isinstance(start_revision, bool) or not isinstance(start_revision, int) or start_revision < 1):
-            raise InvalidArgumentError(f"start_revision must be an integer >= 1, got {start_revision!r}", parameter="start_revision")
+        if start_revision is not None and (
+            isinstance(start_revision, bool) or not isinstance(start_revision, int) or start_revision < 1
+        ):
+            raise InvalidArgumentError(
+                f"start_revision must be an integer >= 1, got {start_revision!r}", parameter="start_revision"
+            )
         self._ctx = ctx
         self._names = list(names)
         self._include_initial = include_initial
@@ -326,7 +332,13 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                         await asyncio.sleep(backoff)
                         backoff = min(backoff * 2, 2.0)
                 except asyncio.CancelledError:
-                    if self._stopped or ctx.closed or being_cancelled() or opened is None or opened.on_worker_connection:
+                    if (
+                        self._stopped
+                        or ctx.closed
+                        or being_cancelled()
+                        or opened is None
+                        or opened.on_worker_connection
+                    ):
                         raise
                     # The channel was closed under the stream: wait for a new one.
                     await host.channel_lost(opened.stub)
@@ -383,7 +395,10 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
             resp = await ctx._call(
                 "CheckAccess",
                 variables_pb2.CheckAccessRequest(
-                    session_id=ctx.session_id, variable=name, permission="observe", caller_session_id=ctx.caller_session_id
+                    session_id=ctx.session_id,
+                    variable=name,
+                    permission="observe",
+                    caller_session_id=ctx.caller_session_id,
                 ),
             )
             if not resp.allowed:
@@ -408,12 +423,15 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         if self._names:
             resp = await ctx._call(
                 "GetVariables",
-                variables_pb2.GetVariablesRequest(session_id=ctx.session_id, names=self._names, caller_session_id=ctx.caller_session_id),
+                variables_pb2.GetVariablesRequest(
+                    session_id=ctx.session_id, names=self._names, caller_session_id=ctx.caller_session_id
+                ),
             )
             variables = [r.variable for r in resp.results if r.found]
         else:
             resp = await ctx._call(
-                "ListVariables", variables_pb2.ListVariablesRequest(session_id=ctx.session_id, caller_session_id=ctx.caller_session_id)
+                "ListVariables",
+                variables_pb2.ListVariablesRequest(session_id=ctx.session_id, caller_session_id=ctx.caller_session_id),
             )
             variables = list(resp.variables)
         for var in variables:

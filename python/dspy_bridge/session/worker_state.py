@@ -95,7 +95,9 @@ class WorkerSessions:
             await ctx.close()
         pending = state._opening
         if pending is None:
-            pending = state._opening = asyncio.ensure_future(SessionContext.connect(session_id=session_id, create=False))
+            pending = state._opening = asyncio.ensure_future(
+                SessionContext.connect(session_id=session_id, create=False)
+            )
         try:
             ctx = await asyncio.shield(pending)
         finally:

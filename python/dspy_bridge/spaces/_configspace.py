@@ -51,7 +51,10 @@ def _hyperparameter(hp: Mapping[str, Any], path: str) -> dict[str, Any]:
     elif t == "constant":
         out.update(type="constant", value=hp.get("value"))
     else:
-        raise _bad(f"{path}.type", f"hyperparameter type {t!r} does not map (mapped: uniform_float, uniform_int, categorical, constant)")
+        raise _bad(
+            f"{path}.type",
+            f"hyperparameter type {t!r} does not map (mapped: uniform_float, uniform_int, categorical, constant)",
+        )
     if "default" in hp and hp["default"] is not None and t != "constant":
         out["default"] = hp["default"]
     return out
@@ -63,7 +66,11 @@ def _condition(c: Mapping[str, Any], path: str) -> dict[str, Any]:
         subs = c.get("conditions")
         if not isinstance(subs, list):
             raise _bad(f"{path}.conditions", f"{t} needs `conditions`")
-        return {t.lower(): [_condition(_obj(s, f"{path}.conditions[{i}]"), f"{path}.conditions[{i}]") for i, s in enumerate(subs)]}
+        return {
+            t.lower(): [
+                _condition(_obj(s, f"{path}.conditions[{i}]"), f"{path}.conditions[{i}]") for i, s in enumerate(subs)
+            ]
+        }
     parent = {"var": c.get("parent")}
     if t == "IN":
         return {"op": "in", "left": parent, "values": c.get("values")}
@@ -82,7 +89,9 @@ def _forbidden(f: Mapping[str, Any], path: str) -> dict[str, Any]:
         clauses = f.get("clauses")
         if not isinstance(clauses, list):
             raise _bad(f"{path}.clauses", "AND needs `clauses`")
-        return {"and": [_forbidden(_obj(s, f"{path}.clauses[{i}]"), f"{path}.clauses[{i}]") for i, s in enumerate(clauses)]}
+        return {
+            "and": [_forbidden(_obj(s, f"{path}.clauses[{i}]"), f"{path}.clauses[{i}]") for i, s in enumerate(clauses)]
+        }
     if t == "RELATION":
         lam = f.get("lambda")
         if lam not in _REL_OPS:
@@ -131,7 +140,9 @@ def from_configspace(document: Mapping[str, Any]) -> dict[str, Any]:
     hps = doc.get("hyperparameters")
     if not isinstance(hps, list):
         raise _bad("hyperparameters", "expected an array")
-    variables = [_hyperparameter(_obj(hp, f"hyperparameters[{i}]"), f"hyperparameters[{i}]") for i, hp in enumerate(hps)]
+    variables = [
+        _hyperparameter(_obj(hp, f"hyperparameters[{i}]"), f"hyperparameters[{i}]") for i, hp in enumerate(hps)
+    ]
     by_name = {v["name"]: v for v in variables}
     conditions: dict[str, list[dict[str, Any]]] = {}
     for i, c in enumerate(doc.get("conditions") or []):
@@ -163,7 +174,11 @@ def from_configspace(document: Mapping[str, Any]) -> dict[str, Any]:
 def _export_condition(c: Mapping[str, Any], child: str, path: str) -> dict[str, Any]:
     for op in ("and", "or"):
         if op in c:
-            return {"child": child, "type": op.upper(), "conditions": [_export_condition(s, child, f"{path}.{op}[{i}]") for i, s in enumerate(c[op])]}
+            return {
+                "child": child,
+                "type": op.upper(),
+                "conditions": [_export_condition(s, child, f"{path}.{op}[{i}]") for i, s in enumerate(c[op])],
+            }
     op = c.get("op")
     left = c.get("left") or {}
     if "var" not in left:
@@ -191,7 +206,9 @@ def _export_forbidden(c: Mapping[str, Any], path: str) -> dict[str, Any]:
     inverse = {v: k for k, v in _REL_OPS.items()}
     if "var" in left and "var" in right and op in inverse:
         return {"left": left["var"], "right": right["var"], "type": "RELATION", "lambda": inverse[op]}
-    raise _bad(path, "only forbidden clauses (==/in against constants, and, <, ==, > between two variables) map to ConfigSpace")
+    raise _bad(
+        path, "only forbidden clauses (==/in against constants, and, <, ==, > between two variables) map to ConfigSpace"
+    )
 
 
 def _default(v: Mapping[str, Any]) -> Any:
@@ -219,10 +236,21 @@ def to_configspace(space: Mapping[str, Any]) -> dict[str, Any]:
     for i, v in enumerate(space["variables"]):
         t = v["type"]
         if t in ("float", "integer"):
-            hps.append({"name": v["name"], "type": "uniform_float" if t == "float" else "uniform_int", "log": bool(v.get("log", False)), "lower": v["min"], "upper": v["max"], "default": _default(v)})
+            hps.append(
+                {
+                    "name": v["name"],
+                    "type": "uniform_float" if t == "float" else "uniform_int",
+                    "log": bool(v.get("log", False)),
+                    "lower": v["min"],
+                    "upper": v["max"],
+                    "default": _default(v),
+                }
+            )
         elif t in ("choice", "boolean"):
             choices = list(v["values"]) if t == "choice" else [False, True]
-            hps.append({"name": v["name"], "type": "categorical", "choices": choices, "default": _default(v), "weights": None})
+            hps.append(
+                {"name": v["name"], "type": "categorical", "choices": choices, "default": _default(v), "weights": None}
+            )
         else:
             hps.append({"name": v["name"], "type": "constant", "value": v["value"]})
         if "active_when" in v:
@@ -235,5 +263,7 @@ def to_configspace(space: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if isinstance(space.get("name"), str):
         out["name"] = space["name"]
-    out.update(hyperparameters=hps, conditions=conditions, forbiddens=forbiddens, json_format_version=JSON_FORMAT_VERSION)
+    out.update(
+        hyperparameters=hps, conditions=conditions, forbiddens=forbiddens, json_format_version=JSON_FORMAT_VERSION
+    )
     return out

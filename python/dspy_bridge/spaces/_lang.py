@@ -225,7 +225,9 @@ def compile_condition(node: Any, path: str, ctx: _Ctx, *, top: bool = False) -> 
         _keys(node, path, ("if", "then", *extra), "an 'if' condition")
         if "then" not in node:
             raise _bad(path, "'if' needs 'then'")
-        return Implies(compile_condition(node["if"], f"{path}.if", ctx), compile_condition(node["then"], f"{path}.then", ctx))
+        return Implies(
+            compile_condition(node["if"], f"{path}.if", ctx), compile_condition(node["then"], f"{path}.then", ctx)
+        )
     if "op" in node:
         op = node["op"]
         if op == "in":
@@ -247,7 +249,9 @@ def compile_condition(node: Any, path: str, ctx: _Ctx, *, top: bool = False) -> 
             if op in _ORDERING:
                 for side, k in (("left", lk), ("right", rk)):
                     if "number" not in k:
-                        raise _bad(f"{path}.{side}", f"{op!r} compares numbers, but this is always {'/'.join(sorted(k))}")
+                        raise _bad(
+                            f"{path}.{side}", f"{op!r} compares numbers, but this is always {'/'.join(sorted(k))}"
+                        )
             return Cmp(op, left, right)
         if op in _ARITH:
             raise _bad(f"{path}.op", f"{op!r} is an expression, not a condition (compare it with something)")

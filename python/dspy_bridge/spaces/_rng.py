@@ -36,9 +36,7 @@ class Rng:
 
     def __init__(self, seed: int) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 or seed > MAX_SEED:
-            raise InvalidArgumentError(
-                f"seed must be an integer in [0, 2**53 - 1], got {seed!r}", parameter="seed"
-            )
+            raise InvalidArgumentError(f"seed must be an integer in [0, 2**53 - 1], got {seed!r}", parameter="seed")
         lo = seed & _M32
         hi = seed >> 32
         k = _fmix32((hi + 0x632BE5AB) & _M32)

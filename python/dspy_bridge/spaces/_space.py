@@ -12,7 +12,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConstraintViolationError, FailedPreconditionError, InvalidArgumentError
-from ._lang import Cmp, Cond, EvalError, Junction, Var, _Ctx, _keys, compile_condition, evaluate, holds, kind_of, same_value
+from ._lang import (
+    Cmp,
+    Cond,
+    EvalError,
+    Junction,
+    Var,
+    _Ctx,
+    _keys,
+    compile_condition,
+    evaluate,
+    holds,
+    kind_of,
+    same_value,
+)
 from ._rng import Rng
 
 __all__ = [
@@ -102,7 +115,13 @@ class Violation:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "path": self.path, "variables": dict(self.variables), "message": self.message}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "path": self.path,
+            "variables": dict(self.variables),
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -184,7 +203,9 @@ def _compile_variable(node: Any, i: int, kinds: dict[str, frozenset[str]]) -> Va
         check = _is_int if t == "integer" else _is_num
         for k in ("min", "max"):
             if k not in node or not check(node[k]):
-                raise _bad(f"{path}.{k}", f"a {t} variable needs {'an integer' if t == 'integer' else 'a finite number'} `{k}`")
+                raise _bad(
+                    f"{path}.{k}", f"a {t} variable needs {'an integer' if t == 'integer' else 'a finite number'} `{k}`"
+                )
         lo, hi = node["min"], node["max"]
         if lo > hi:
             raise _bad(f"{path}.min", f"min {lo!r} is greater than max {hi!r}")
@@ -223,15 +244,27 @@ def _compile_variable(node: Any, i: int, kinds: dict[str, frozenset[str]]) -> Va
     if "active_when" in node:
         cond = _compile_active_when(node["active_when"], f"{path}.active_when", kinds, name)
         var = Variable(
-            name=name, type=t, index=i, default=var.default, has_default=var.has_default,
-            active_when=cond[0], active_refs=cond[1], **fields,
+            name=name,
+            type=t,
+            index=i,
+            default=var.default,
+            has_default=var.has_default,
+            active_when=cond[0],
+            active_refs=cond[1],
+            **fields,
         )
     kinds[name] = kind
     return var
 
 
-def _compile_active_when(node: Any, path: str, earlier: dict[str, frozenset[str]], name: str) -> tuple[Cond, frozenset[str]]:
-    ctx = _Ctx(kinds={**earlier, name: frozenset()}, allowed=earlier, why_not="must be declared before the variable it activates")
+def _compile_active_when(
+    node: Any, path: str, earlier: dict[str, frozenset[str]], name: str
+) -> tuple[Cond, frozenset[str]]:
+    ctx = _Ctx(
+        kinds={**earlier, name: frozenset()},
+        allowed=earlier,
+        why_not="must be declared before the variable it activates",
+    )
     cond = compile_condition(node, path, ctx)
     return cond, frozenset(ctx.refs)
 
@@ -263,7 +296,9 @@ def _refs_of(cond: Any, acc: set[str]) -> set[str]:
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
 
 
-def _build_narrowers(variables: tuple[Variable, ...], constraints: tuple[Constraint, ...]) -> dict[str, tuple[_Narrower, ...]]:
+def _build_narrowers(
+    variables: tuple[Variable, ...], constraints: tuple[Constraint, ...]
+) -> dict[str, tuple[_Narrower, ...]]:
     index = {v.name: v.index for v in variables}
     by_name = {v.name: v for v in variables}
     out: dict[str, list[_Narrower]] = {v.name: [] for v in variables}
@@ -367,7 +402,11 @@ def _check_constraints(space: Space, values: Mapping[str, Any], skip: set[str], 
             label = f"constraint {con.name!r}" if con.name else f"constraint {con.path}"
             involved = {r: values[r] for r in con.refs}
             shown = ", ".join(f"{k}={v!r}" for k, v in involved.items())
-            out.append(Violation("constraint", con.name, con.path, involved, f"{label} {why}" + (f" by {shown}" if shown else "")))
+            out.append(
+                Violation(
+                    "constraint", con.name, con.path, involved, f"{label} {why}" + (f" by {shown}" if shown else "")
+                )
+            )
     return ok
 
 
@@ -388,7 +427,15 @@ def validate(space: Mapping[str, Any] | Space, config: Mapping[str, Any]) -> Val
         present = var.name in config
         if not active:
             if present:
-                out.append(Violation("inactive", None, path, {var.name: config[var.name]}, f"{var.name} is inactive (its active_when does not hold) but has a value"))
+                out.append(
+                    Violation(
+                        "inactive",
+                        None,
+                        path,
+                        {var.name: config[var.name]},
+                        f"{var.name} is inactive (its active_when does not hold) but has a value",
+                    )
+                )
             continue
         if not present:
             out.append(Violation("missing", None, path, {}, f"{var.name} is active but has no value"))
@@ -531,9 +578,7 @@ def _statically_infeasible(space: Space) -> str | None:
     return None
 
 
-def sample(
-    space: Mapping[str, Any] | Space, n: int, seed: int, *, max_attempts: int | None = None
-) -> SampleResult:
+def sample(space: Mapping[str, Any] | Space, n: int, seed: int, *, max_attempts: int | None = None) -> SampleResult:
     """``n`` valid configurations, deterministic for ``seed`` (identical to TypeScript's
     ``sample``). Raises FailedPreconditionError (details: attempts, accepted, acceptance_rate,
     requested) when fewer than ``n`` are found within ``max_attempts`` (default ``100 * n``)."""
@@ -542,7 +587,9 @@ def sample(
         raise InvalidArgumentError(f"n must be a non-negative integer, got {n!r}", parameter="n")
     limit = max(100 * n, 1) if max_attempts is None else max_attempts
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidArgumentError(f"max_attempts must be a positive integer, got {max_attempts!r}", parameter="max_attempts")
+        raise InvalidArgumentError(
+            f"max_attempts must be a positive integer, got {max_attempts!r}", parameter="max_attempts"
+        )
     rng = Rng(seed)
     samples: list[dict[str, Any]] = []
     attempts = 0
@@ -552,10 +599,20 @@ def sample(
     while len(samples) < n:
         if attempts >= limit:
             rate = len(samples) / attempts if attempts else 0.0
-            why = f"the domain of {empty!r} is empty under the constraints" if empty is not None else f"{len(samples)} of {n} found in {attempts} attempts (acceptance rate {rate:.4g})"
+            why = (
+                f"the domain of {empty!r} is empty under the constraints"
+                if empty is not None
+                else f"{len(samples)} of {n} found in {attempts} attempts (acceptance rate {rate:.4g})"
+            )
             raise FailedPreconditionError(
                 f"infeasible space: {why}",
-                details={"attempts": attempts, "accepted": len(samples), "acceptance_rate": rate, "requested": n, **({"variable": empty} if empty else {})},
+                details={
+                    "attempts": attempts,
+                    "accepted": len(samples),
+                    "acceptance_rate": rate,
+                    "requested": n,
+                    **({"variable": empty} if empty else {}),
+                },
             )
         attempts += 1
         cand = _attempt(sp, rng)

@@ -101,9 +101,7 @@ def _parent(traceparent: str) -> Any:
     return _api.propagator.extract({"traceparent": traceparent})
 
 
-def start_command(
-    command: str, traceparent: str, session_id: str, worker_id: str
-) -> tuple[Any, Any]:
+def start_command(command: str, traceparent: str, session_id: str, worker_id: str) -> tuple[Any, Any]:
     """Starts the command's span (a child of the host's when ``traceparent`` is given) and makes
     it current; returns (span, token): detach the token once the command's task is started."""
     api = _api
@@ -130,9 +128,7 @@ def detach(token: Any) -> None:
 
 def _fail(span: Any, error: BaseException) -> None:
     api = _api
-    span.set_attribute(
-        "error.type", getattr(error, "reason", None) or type(error).__name__
-    )
+    span.set_attribute("error.type", getattr(error, "reason", None) or type(error).__name__)
     span.record_exception(error)
     span.set_status(api.Status(api.StatusCode.ERROR, str(error)[:1000]))
 
@@ -161,9 +157,7 @@ def tool_span(name: str, session_id: str | None) -> Iterator[None]:
     }
     if session_id:
         attributes["dspy_bridge.session_id"] = session_id
-    with _tracer.start_as_current_span(
-        f"dspy_bridge.tool {name}", attributes=attributes
-    ):
+    with _tracer.start_as_current_span(f"dspy_bridge.tool {name}", attributes=attributes):
         yield
 
 
@@ -204,9 +198,7 @@ def _dspy_callback() -> Any:
             if _tracer is not None:
                 span = _tracer.start_span(name, kind=kind, attributes=attributes)
                 token = _api.context.attach(_api.trace.set_span_in_context(span))
-            history = (
-                getattr(instance, "history", None) if instance is not None else None
-            )
+            history = getattr(instance, "history", None) if instance is not None else None
             self._open[call_id] = (
                 span,
                 token,
@@ -224,9 +216,7 @@ def _dspy_callback() -> Any:
                     pass
             return opened
 
-        def on_module_start(
-            self, call_id: str, instance: Any, inputs: dict[str, Any]
-        ) -> None:
+        def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
             name = type(instance).__name__
             self._start(
                 call_id,
@@ -235,16 +225,12 @@ def _dspy_callback() -> Any:
                 {"dspy.module": name},
             )
 
-        def on_module_end(
-            self, call_id: str, outputs: Any, exception: Exception | None = None
-        ) -> None:
+        def on_module_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
             opened = self._finish(call_id)
             if opened is not None and opened[0] is not None:
                 end_command(opened[0], exception)
 
-        def on_lm_start(
-            self, call_id: str, instance: Any, inputs: dict[str, Any]
-        ) -> None:
+        def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
             model = str(getattr(instance, "model", type(instance).__name__))
             settings = {
                 **(getattr(instance, "kwargs", None) or {}),
@@ -257,33 +243,21 @@ def _dspy_callback() -> Any:
             temperature = settings.get("temperature")
             if isinstance(temperature, (int, float)):
                 attributes["gen_ai.request.temperature"] = float(temperature)
-            max_tokens = settings.get(
-                "max_tokens", settings.get("max_completion_tokens")
-            )
+            max_tokens = settings.get("max_tokens", settings.get("max_completion_tokens"))
             if isinstance(max_tokens, int):
                 attributes["gen_ai.request.max_tokens"] = max_tokens
-            self._start(
-                call_id, f"dspy.lm {model}", _api.SpanKind.CLIENT, attributes, instance
-            )
+            self._start(call_id, f"dspy.lm {model}", _api.SpanKind.CLIENT, attributes, instance)
 
-        def on_lm_end(
-            self, call_id: str, outputs: Any, exception: Exception | None = None
-        ) -> None:
+        def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
             opened = self._finish(call_id)
             if opened is None:
                 return
             span, _, started, instance, seen = opened
             if span is None:
                 span = _NO_SPAN
-            span.set_attribute(
-                "dspy.lm.latency_ms", (time.perf_counter() - started) * 1000
-            )
+            span.set_attribute("dspy.lm.latency_ms", (time.perf_counter() - started) * 1000)
             history = getattr(instance, "history", None)
-            entry = (
-                history[-1]
-                if isinstance(history, list) and seen >= 0 and len(history) > seen
-                else None
-            )
+            entry = history[-1] if isinstance(history, list) and seen >= 0 and len(history) > seen else None
             if isinstance(entry, dict):
                 tokens_in, tokens_out = _usage_tokens(entry.get("usage"))
                 model = str(getattr(instance, "model", ""))

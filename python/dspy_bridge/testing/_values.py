@@ -16,13 +16,40 @@ from typing import Any
 
 from ._prompt import FieldSpec, ParsedPrompt, ToolSpec
 
-_BUILTINS = {"str", "int", "float", "bool", "list", "dict", "tuple", "set", "frozenset", "Any", "NoneType", "None",
-             "Literal", "Optional", "Union", "List", "Dict", "Tuple", "Set", "object"}
+_BUILTINS = {
+    "str",
+    "int",
+    "float",
+    "bool",
+    "list",
+    "dict",
+    "tuple",
+    "set",
+    "frozenset",
+    "Any",
+    "NoneType",
+    "None",
+    "Literal",
+    "Optional",
+    "Union",
+    "List",
+    "Dict",
+    "Tuple",
+    "Set",
+    "object",
+}
 _REASONING_NAMES = {"reasoning", "rationale", "thought", "next_thought", "discussion", "explanation", "analysis"}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _EXPR = re.compile(r"[-+(]*\s*\d+(?:\.\d+)?(?:\s*(?:\*\*|//|[-+*/%])\s*[-+(]*\s*\d+(?:\.\d+)?\s*\)*)+")
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
 
 
 # -- arithmetic found in the inputs --------------------------------------------------------
@@ -93,8 +120,10 @@ def parse_type(type_name: str) -> Any:
                     except ValueError:
                         values.append(ast.unparse(e))
                 return ("Literal", values)
-            return (base, [walk(e) if not isinstance(e, ast.Constant) or e.value is not Ellipsis else ("...",)
-                           for e in elts])
+            return (
+                base,
+                [walk(e) if not isinstance(e, ast.Constant) or e.value is not Ellipsis else ("...",) for e in elts],
+            )
         return ("?", ast.unparse(node))
 
     return walk(tree)
@@ -234,7 +263,11 @@ def value_for_schema(schema: Any, name: str, ctx: Context, defs: dict[str, Any] 
         if props:
             return {p: value_for_schema(s, p, ctx, defs, depth + 1) for p, s in props.items()}
         extra = schema.get("additionalProperties")
-        return {"key": value_for_schema(extra, name, ctx, defs, depth + 1) if isinstance(extra, dict) else ctx.text_for(name)}
+        return {
+            "key": value_for_schema(extra, name, ctx, defs, depth + 1)
+            if isinstance(extra, dict)
+            else ctx.text_for(name)
+        }
     if kind == "array":
         count = max(int(schema.get("minItems", 0) or 0), 1 if schema.get("maxItems") == 1 else 2)
         if isinstance(schema.get("prefixItems"), list):
@@ -345,7 +378,9 @@ def react_step(parsed: ParsedPrompt, ctx: Context) -> dict[str, Any]:
     names = [n for n in (node[1] if node[0] == "Literal" else []) if isinstance(n, str)]
     names = names or [t.name for t in parsed.tools]
     trajectory = parsed.raw_inputs.get("trajectory", "")
-    already_called = re.search(r"^(?:\[\[ ## tool_name_\d+ ## \]\]|<tool_name_\d+>)", trajectory, flags=re.M) is not None
+    already_called = (
+        re.search(r"^(?:\[\[ ## tool_name_\d+ ## \]\]|<tool_name_\d+>)", trajectory, flags=re.M) is not None
+    )
     candidates = [n for n in names if n != "finish"]
     if already_called or not candidates:
         return {
@@ -374,22 +409,26 @@ def program_code(parsed: ParsedPrompt, ctx: Context) -> str:
     submit = "SUBMIT({" + ", ".join(f"{f!r}: result" for f in fields) + "})"
     retry = "error" in parsed.raw_inputs and "previous_code" in parsed.raw_inputs
     if ctx.arith and not retry:
-        return "\n".join([
-            "# Evaluate the arithmetic in the question.",
-            f"result = {ctx.arith[0]}",
+        return "\n".join(
+            [
+                "# Evaluate the arithmetic in the question.",
+                f"result = {ctx.arith[0]}",
+                "if isinstance(result, float) and result.is_integer():",
+                "    result = int(result)",
+                submit,
+            ]
+        )
+    return "\n".join(
+        [
+            "import re",
+            f"text = {ctx.text!r}",
+            "numbers = [float(n) for n in re.findall(r'-?\\d+(?:\\.\\d+)?', text)]",
+            "result = sum(numbers) if numbers else len(text.split())",
             "if isinstance(result, float) and result.is_integer():",
             "    result = int(result)",
             submit,
-        ])
-    return "\n".join([
-        "import re",
-        f"text = {ctx.text!r}",
-        "numbers = [float(n) for n in re.findall(r'-?\\d+(?:\\.\\d+)?', text)]",
-        "result = sum(numbers) if numbers else len(text.split())",
-        "if isinstance(result, float) and result.is_integer():",
-        "    result = int(result)",
-        submit,
-    ])
+        ]
+    )
 
 
 def _coerce(value: Any, spec: FieldSpec, ctx: Context) -> Any:
@@ -399,7 +438,13 @@ def _coerce(value: Any, spec: FieldSpec, ctx: Context) -> Any:
         if kind == "str":
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+            return (
+                value
+                if isinstance(value, str)
+                else json.dumps(value)
+                if isinstance(value, (dict, list))
+                else str(value)
+            )
         if kind == "int":
             return int(float(value))
         if kind == "float":
@@ -426,7 +471,9 @@ def answer_from_code_output(parsed: ParsedPrompt, ctx: Context) -> dict[str, Any
     answer_fields = [n for n in parsed.output_fields if n not in _REASONING_NAMES]
     for name, spec in parsed.output_fields.items():
         if name in _REASONING_NAMES:
-            outputs[name] = f"The code computed {json.dumps(result) if not isinstance(result, str) else result.strip()}."
+            outputs[name] = (
+                f"The code computed {json.dumps(result) if not isinstance(result, str) else result.strip()}."
+            )
         elif isinstance(result, dict) and name in result:
             outputs[name] = _coerce(result[name], spec, ctx)
         elif not isinstance(result, dict) and answer_fields and name == answer_fields[0]:
@@ -447,5 +494,7 @@ def default_outputs(parsed: ParsedPrompt, variant: int = 0) -> dict[str, Any]:
         special = react_step(parsed, ctx)
     if "generated_code" in names:
         special["generated_code"] = program_code(parsed, ctx)
-    return {name: special[name] if name in special else value_for_field(spec, ctx)
-            for name, spec in parsed.output_fields.items()}
+    return {
+        name: special[name] if name in special else value_for_field(spec, ctx)
+        for name, spec in parsed.output_fields.items()
+    }

@@ -236,8 +236,15 @@ class ScriptedLM(dspy.BaseLM):
             raise ValueError("when_exhausted must be 'raise', 'cycle' or 'default'")
         if model_type != "chat":
             raise ValueError("ScriptedLM only answers chat-style calls (model_type='chat')")
-        super().__init__(model=model, model_type=model_type, temperature=temperature, max_tokens=max_tokens,
-                         cache=cache, num_retries=num_retries, **kwargs)
+        super().__init__(
+            model=model,
+            model_type=model_type,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            cache=cache,
+            num_retries=num_retries,
+            **kwargs,
+        )
         self.responses = list(responses) if responses is not None else None
         self.respond = respond
         self.when_exhausted = when_exhausted
@@ -362,27 +369,50 @@ class ScriptedLM(dspy.BaseLM):
         n = merged.get("n") or 1
         if messages is None:
             messages = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt or "")}]
-        messages = [dict(m) if isinstance(m, dict) else {"role": getattr(m, "role", None),
-                                                          "content": getattr(m, "content", None)}
-                    for m in messages]
+        messages = [
+            dict(m)
+            if isinstance(m, dict)
+            else {"role": getattr(m, "role", None), "content": getattr(m, "content", None)}
+            for m in messages
+        ]
         parsed = parse_messages(messages, merged)
         with self._shared.lock:
             index = next(self._shared.counter)
         inputs = {name: _decode_input(text, parsed.input_fields.get(name)) for name, text in parsed.raw_inputs.items()}
         requests = [
             ScriptedRequest(
-                messages=messages, kwargs=merged, model=self.model, call_index=index, choice_index=i, n=n,
-                adapter=parsed.adapter, inputs=inputs, raw_inputs=dict(parsed.raw_inputs),
-                input_fields=dict(parsed.input_fields), output_fields=dict(parsed.output_fields),
-                instructions=parsed.instructions, tools=list(parsed.tools),
-                prompt=prompt if isinstance(prompt, str) else None, _parsed=parsed,
+                messages=messages,
+                kwargs=merged,
+                model=self.model,
+                call_index=index,
+                choice_index=i,
+                n=n,
+                adapter=parsed.adapter,
+                inputs=inputs,
+                raw_inputs=dict(parsed.raw_inputs),
+                input_fields=dict(parsed.input_fields),
+                output_fields=dict(parsed.output_fields),
+                instructions=parsed.instructions,
+                tools=list(parsed.tools),
+                prompt=prompt if isinstance(prompt, str) else None,
+                _parsed=parsed,
             )
             for i in range(n)
         ]
         call = ScriptedCall(
-            index=index, timestamp=started, model=self.model, kwargs=merged, messages=messages,
-            prompt=prompt if isinstance(prompt, str) else None, n=n, asynchronous=asynchronous,
-            requests=requests, outputs=[], completions=[], usage={}, latency_ms=0.0,
+            index=index,
+            timestamp=started,
+            model=self.model,
+            kwargs=merged,
+            messages=messages,
+            prompt=prompt if isinstance(prompt, str) else None,
+            n=n,
+            asynchronous=asynchronous,
+            requests=requests,
+            outputs=[],
+            completions=[],
+            usage={},
+            latency_ms=0.0,
         )
         return call, requests
 
@@ -404,10 +434,14 @@ class ScriptedLM(dspy.BaseLM):
         chunk_id = f"scripted-{call.index}"
         for i, piece in enumerate(pieces):
             finish = "stop" if i == len(pieces) - 1 else None
-            chunks.append(EngineChunk(
-                id=chunk_id, model=self.model, predict_id=id(caller) if caller is not None else None,
-                choices=[_wrap({"index": 0, "delta": {"content": piece}, "finish_reason": finish})],
-            ))
+            chunks.append(
+                EngineChunk(
+                    id=chunk_id,
+                    model=self.model,
+                    predict_id=id(caller) if caller is not None else None,
+                    choices=[_wrap({"index": 0, "delta": {"content": piece}, "finish_reason": finish})],
+                )
+            )
         if chunks:
             stream_emitted()
         return chunks
@@ -448,8 +482,7 @@ class ScriptedLM(dspy.BaseLM):
         answer = dict(answer or {})
         if not request.output_fields:
             if answer:
-                return (answer.get("text") if set(answer) == {"text"} else
-                        format_completion("json", answer)), answer
+                return (answer.get("text") if set(answer) == {"text"} else format_completion("json", answer)), answer
             text = " ".join(message_text(m) for m in request.messages if m.get("role") == "user").strip()
             return f"Scripted response to: {text[:200]}", None
         unknown = [k for k in answer if k not in request.output_fields]
@@ -479,17 +512,19 @@ class ScriptedLM(dspy.BaseLM):
             "total_tokens": prompt_tokens + completion_tokens,
         }
         call.latency_ms = latency
-        response = _wrap({
-            "id": f"scripted-{uuid.uuid4().hex[:12]}",
-            "object": "chat.completion",
-            "created": int(call.timestamp),
-            "model": self.model,
-            "choices": [
-                {"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-                for i, text in enumerate(call.completions)
-            ],
-            "usage": dict(call.usage),
-        })
+        response = _wrap(
+            {
+                "id": f"scripted-{uuid.uuid4().hex[:12]}",
+                "object": "chat.completion",
+                "created": int(call.timestamp),
+                "model": self.model,
+                "choices": [
+                    {"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                    for i, text in enumerate(call.completions)
+                ],
+                "usage": dict(call.usage),
+            }
+        )
         call.response = response
         call.duration_ms = (time.time() - call.timestamp) * 1000
         with self._shared.lock:

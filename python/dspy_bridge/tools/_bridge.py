@@ -61,7 +61,9 @@ class ToolBridge:
         """``acall_elixir_tool`` for synchronous code (from a coroutine: an awaitable)."""
         return _run_or_return(self.acall_elixir_tool(session_id, tool_name, params))
 
-    def handle_elixir_tool_call(self, tool_name: str, params: Mapping[str, Any] | None = None, session_id: str | None = None) -> Any:
+    def handle_elixir_tool_call(
+        self, tool_name: str, params: Mapping[str, Any] | None = None, session_id: str | None = None
+    ) -> Any:
         """Runs a tool of this bridge's registry for the host: ``{"success": True, "result": r}``
         or ``{"success": False, "error": "..."}`` (from a coroutine: an awaitable of that)."""
 

@@ -153,7 +153,9 @@ def _request(name: str, args: Mapping[str, Any] | None, session_id: str | None, 
     )
 
 
-async def _call(client: HostClient, name: str, args: Mapping[str, Any] | None, session_id: str | None, timeout: float | None) -> Any:
+async def _call(
+    client: HostClient, name: str, args: Mapping[str, Any] | None, session_id: str | None, timeout: float | None
+) -> Any:
     """Calls the tool through `client`; cancelling or timing out tells the host to abort the
     tool (its AbortSignal) whichever way the call travels. The host also gets `timeout` as
     timeout_ms (the tool's signal aborts then); the call's deadline at the same moment makes
@@ -227,7 +229,9 @@ async def _list(client: HostClient, session_id: str | None, timeout: float | Non
     return [ToolSpec.from_proto(t) for t in response.tools]
 
 
-async def list_tools(session_id: str | None = None, *, client: Any = None, timeout: float | None = 30.0) -> list[ToolSpec]:
+async def list_tools(
+    session_id: str | None = None, *, client: Any = None, timeout: float | None = 30.0
+) -> list[ToolSpec]:
     """Every tool the host knows that ``session_id`` sees (global ones plus the session's own;
     TypeScript and Python tools), with their schemas."""
     if client is None:
@@ -253,7 +257,9 @@ class SessionTools:
     async def call(self, name: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> Any:
         return await _call(self._session.host, name, args, self.session_id, timeout)
 
-    async def stream(self, name: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> AsyncIterator[Any]:
+    async def stream(
+        self, name: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> AsyncIterator[Any]:
         async for item in _stream(self._session.host, name, args, self.session_id, timeout):
             yield item
 
@@ -262,5 +268,3 @@ class SessionTools:
 
     def __repr__(self) -> str:
         return f"SessionTools(session_id={self.session_id!r})"
-
-

@@ -52,7 +52,9 @@ def dspy_tool(
 
     async def run(**kwargs: Any) -> Any:
         if streaming:
-            return [item async for item in stream_tool(name, kwargs, session_id=session, timeout=timeout, client=client)]
+            return [
+                item async for item in stream_tool(name, kwargs, session_id=session, timeout=timeout, client=client)
+            ]
         return await call_tool(name, kwargs, session_id=session, timeout=timeout, client=client)
 
     run.__name__ = name.replace(".", "_").replace("-", "_")

@@ -36,5 +36,7 @@ def as_tool_not_found(name: str) -> Iterator[None]:
         raise
     except NotFoundError as exc:
         if exc.details.get("tool") in (None, name) and "variable" not in exc.details:
-            raise ToolNotFoundError(str(exc) or f"Tool '{name}' not found", details={**exc.details, "tool": name}) from exc
+            raise ToolNotFoundError(
+                str(exc) or f"Tool '{name}' not found", details={**exc.details, "tool": name}
+            ) from exc
         raise

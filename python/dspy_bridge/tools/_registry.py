@@ -29,7 +29,15 @@ from ._current import current_session, current_session_id
 from ._errors import ToolExecutionError, ToolNotFoundError, as_tool_not_found
 from ._schema import JSONSchema, function_schema, parse_docstring
 
-__all__ = ["PythonTool", "ToolInfo", "ToolMetadata", "ToolRegistry", "current_session_id", "default_tool_registry", "tool"]
+__all__ = [
+    "PythonTool",
+    "ToolInfo",
+    "ToolMetadata",
+    "ToolRegistry",
+    "current_session_id",
+    "default_tool_registry",
+    "tool",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,7 +127,11 @@ def _choice_problem(value: Any, annotation: Any) -> str | None:
         options = typing.get_args(annotation)
         if any(_choice_problem(value, o) is None and _fits(value, o) for o in options):
             return None
-        choices = [o for o in options if typing.get_origin(o) is typing.Literal or (isinstance(o, type) and issubclass(o, enum.Enum))]
+        choices = [
+            o
+            for o in options
+            if typing.get_origin(o) is typing.Literal or (isinstance(o, type) and issubclass(o, enum.Enum))
+        ]
         if choices:
             return _choice_problem(value, choices[0]) if len(choices) == 1 else f"{value!r} is not an allowed value"
     return None
@@ -221,11 +233,18 @@ class ToolRegistry:
         """Registers ``func`` as the Python tool ``name`` (DSPex's form of ``register``);
         ``metadata.description`` overrides the docstring's."""
         metadata = metadata if metadata is not None else getattr(func, "_tool_metadata", None)
-        registered = self.register(func, name=name, description=(metadata.description or None) if metadata else None, replace=True)
+        registered = self.register(
+            func, name=name, description=(metadata.description or None) if metadata else None, replace=True
+        )
         extra = dict(metadata.extra) if metadata else {}
-        self.__dict__.setdefault("_python_extra", {})[registered.name] = (extra, dict(metadata.returns) if metadata else {})
+        self.__dict__.setdefault("_python_extra", {})[registered.name] = (
+            extra,
+            dict(metadata.returns) if metadata else {},
+        )
 
-    def register_elixir_tool(self, session_id: str, name: str, description: str = "", parameters: list[dict[str, Any]] | None = None) -> None:
+    def register_elixir_tool(
+        self, session_id: str, name: str, description: str = "", parameters: list[dict[str, Any]] | None = None
+    ) -> None:
         """Makes the host's (TypeScript: DSPex's Elixir) tool ``name`` callable through this
         registry for ``session_id``; calls go through the bridge (``set_bridge``) or, without
         one, through the host's bridge service (``call_tool``)."""
@@ -238,7 +257,15 @@ class ToolRegistry:
             with _not_found_as_tool(name):
                 return await call_tool(name, kwargs, session_id=session_id)
 
-        info = ToolInfo(name=name, description=description, parameters=list(parameters or []), returns={}, language="typescript", handler=host_handler, metadata={})
+        info = ToolInfo(
+            name=name,
+            description=description,
+            parameters=list(parameters or []),
+            returns={},
+            language="typescript",
+            handler=host_handler,
+            metadata={},
+        )
         self.__dict__.setdefault("_session_tools", {}).setdefault(session_id, {})[name] = info
 
     register_typescript_tool = register_elixir_tool
@@ -279,7 +306,9 @@ class ToolRegistry:
         if info.language == "python":
             found = self.get(name)
             if found.streaming:
-                raise InvalidArgumentError(f"tool '{name}' is a streaming tool: iterate it with stream", parameter="name")
+                raise InvalidArgumentError(
+                    f"tool '{name}' is a streaming tool: iterate it with stream", parameter="name"
+                )
             found.bind(params)  # bad parameters are the caller's error, not the tool's
 
             async def run_python() -> Any:
@@ -307,7 +336,9 @@ class ToolRegistry:
 
     # -- running -------------------------------------------------------------------------
 
-    def _kwargs(self, found: PythonTool, args: Mapping[str, Any] | None, context: CommandContext | None, session_id: str) -> dict[str, Any]:
+    def _kwargs(
+        self, found: PythonTool, args: Mapping[str, Any] | None, context: CommandContext | None, session_id: str
+    ) -> dict[str, Any]:
         kwargs = found.bind(args)
         if found.command.context_parameter is not None:
             kwargs[found.command.context_parameter] = context or CommandContext(

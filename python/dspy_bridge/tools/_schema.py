@@ -85,7 +85,9 @@ def json_schema_for(annotation: Any) -> JSONSchema:
             return {}
         if nullable and len(schemas) == 1:
             only = schemas[0]
-            if set(only) <= {"type", "items", "additionalProperties", "description"} and isinstance(only.get("type"), str):
+            if set(only) <= {"type", "items", "additionalProperties", "description"} and isinstance(
+                only.get("type"), str
+            ):
                 return {**only, "type": [only["type"], "null"]}
             return {"anyOf": [only, {"type": "null"}]}
         if nullable:

@@ -44,7 +44,10 @@ def _no_default(o: Any) -> Any:
 def _make_fast_encoder() -> Callable[[Any], str]:
     """Reuse one C encoder: ``JSONEncoder.encode()`` builds a new one on every call (~0.8 us)."""
     try:
-        from json.encoder import c_make_encoder, encode_basestring  # here: a Python without the C accelerator falls back
+        from json.encoder import (
+            c_make_encoder,
+            encode_basestring,
+        )  # here: a Python without the C accelerator falls back
     except ImportError:  # pragma: no cover
         return _ENCODER.encode
     if c_make_encoder is None:  # pragma: no cover - pure-Python json

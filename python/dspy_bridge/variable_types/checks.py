@@ -32,11 +32,22 @@ __all__ = [
 ]
 
 VARIABLE_TYPES: tuple[str, ...] = (
-    "float", "integer", "string", "boolean", "choice", "module", "list", "map", "embedding", "tensor",
+    "float",
+    "integer",
+    "string",
+    "boolean",
+    "choice",
+    "module",
+    "list",
+    "map",
+    "embedding",
+    "tensor",
 )
 """The canonical variable type names."""
 
-TYPE_ALIASES: Mapping[str, str] = MappingProxyType({"int": "integer", "str": "string", "bool": "boolean", "dict": "map"})
+TYPE_ALIASES: Mapping[str, str] = MappingProxyType(
+    {"int": "integer", "str": "string", "bool": "boolean", "dict": "map"}
+)
 """Accepted alternative spellings → canonical name."""
 
 CONSTRAINTS_BY_TYPE: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -181,7 +192,10 @@ def _compile_pattern(pattern: str) -> Any:
         raise _bad("pattern", f"{what} is {len(pattern)} characters long, over the limit of {MAX_PATTERN_LENGTH}")
     shown = _clip(json.dumps(pattern[:200]), 100)
     if _any_byte_escape(pattern):
-        raise _bad("pattern", f"{what} {shown} is not a valid RE2 regular expression: invalid escape sequence: \\C (RE2 syntax: no backreferences, no lookahead or lookbehind)")
+        raise _bad(
+            "pattern",
+            f"{what} {shown} is not a valid RE2 regular expression: invalid escape sequence: \\C (RE2 syntax: no backreferences, no lookahead or lookbehind)",
+        )
     re2 = _re2()
     options = re2.Options()
     options.log_errors = False
@@ -192,7 +206,8 @@ def _compile_pattern(pattern: str) -> Any:
         if isinstance(why, bytes):
             why = why.decode("utf-8", "replace")
         raise _bad(
-            "pattern", f"{what} {shown} is not a valid RE2 regular expression: {_clip(str(why), 200)} (RE2 syntax: no backreferences, no lookahead or lookbehind)"
+            "pattern",
+            f"{what} {shown} is not a valid RE2 regular expression: {_clip(str(why), 200)} (RE2 syntax: no backreferences, no lookahead or lookbehind)",
         ) from None
 
 
@@ -294,14 +309,19 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
         if t == "string" and "pattern" in given:
             pattern = given["pattern"]
             if not isinstance(pattern, str):
-                raise _bad("pattern", f"string constraint 'pattern' must be a regular expression string, got {_show(pattern)}")
+                raise _bad(
+                    "pattern", f"string constraint 'pattern' must be a regular expression string, got {_show(pattern)}"
+                )
             _compile_pattern(pattern)
             out["pattern"] = pattern
         if t == "list" and "item_type" in given:
             item = given["item_type"]
             canon = TYPE_ALIASES.get(item, item) if isinstance(item, str) else None
             if canon not in LIST_ITEM_TYPES:
-                raise _bad("item_type", f"list constraint 'item_type' must be one of {', '.join(LIST_ITEM_TYPES)}, got {_show(item)}")
+                raise _bad(
+                    "item_type",
+                    f"list constraint 'item_type' must be one of {', '.join(LIST_ITEM_TYPES)}, got {_show(item)}",
+                )
             out["item_type"] = canon
     elif t == "choice":
         if "choices" not in given:
@@ -325,19 +345,31 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
             out["dimensions"] = _count(t, "dimensions", given["dimensions"], 1)
         if "dtype" in given:
             if given["dtype"] not in ("float32", "float64"):
-                raise _bad("dtype", f'embedding constraint \'dtype\' must be "float32" or "float64", got {_show(given["dtype"])}')
+                raise _bad(
+                    "dtype",
+                    f'embedding constraint \'dtype\' must be "float32" or "float64", got {_show(given["dtype"])}',
+                )
             out["dtype"] = given["dtype"]
         if "normalize" in given:
             if not isinstance(given["normalize"], bool):
-                raise _bad("normalize", f"embedding constraint 'normalize' must be true or false, got {_show(given['normalize'])}")
+                raise _bad(
+                    "normalize",
+                    f"embedding constraint 'normalize' must be true or false, got {_show(given['normalize'])}",
+                )
             out["normalize"] = given["normalize"]
         if "norm" in given and isinstance(given["norm"], str):
             # DSPex's names: "unit" and "l2" (L2 norm 1), "l1" (L1 norm 1)
             if given["norm"] not in NORM_NAMES:
                 names = ", ".join(f'"{n}"' for n in NORM_NAMES)
-                raise _bad("norm", f"embedding constraint 'norm' must be a number >= 0 or one of {names}, got {_show(given['norm'])}")
+                raise _bad(
+                    "norm",
+                    f"embedding constraint 'norm' must be a number >= 0 or one of {names}, got {_show(given['norm'])}",
+                )
             if out.get("normalize") is True and given["norm"] == "l1":
-                raise _bad("norm", 'embedding constraint \'norm\' must be 1, "unit" or "l2" when \'normalize\' is true (it scales to unit L2 norm), got "l1"')
+                raise _bad(
+                    "norm",
+                    'embedding constraint \'norm\' must be 1, "unit" or "l2" when \'normalize\' is true (it scales to unit L2 norm), got "l1"',
+                )
             out["norm"] = given["norm"]
         elif "norm" in given:
             norm = _finite_number(t, "norm", given["norm"])
@@ -375,7 +407,10 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
             out["shape"] = dims
         if "dtype" in given:
             if given["dtype"] not in _TENSOR_DTYPES:
-                raise _bad("dtype", f'tensor constraint \'dtype\' must be a dtype name such as "float32", got {_show(given["dtype"])}')
+                raise _bad(
+                    "dtype",
+                    f"tensor constraint 'dtype' must be a dtype name such as \"float32\", got {_show(given['dtype'])}",
+                )
             out["dtype"] = given["dtype"]
         if "range" in given:
             if out.get("dtype") == "bool":
@@ -388,7 +423,10 @@ def validate_constraints(type: str, constraints: Any) -> dict[str, Any]:  # noqa
                     raise _bad(key, f"tensor constraint '{key}' applies to numeric dtypes only, not bool")
                 out[key] = _finite_number(t, key, given[key])
         if "min_value" in out and "max_value" in out and out["min_value"] > out["max_value"]:
-            raise _bad("max_value", f"tensor constraint 'max_value' ({_show(out['max_value'])}) is less than 'min_value' ({_show(out['min_value'])})")
+            raise _bad(
+                "max_value",
+                f"tensor constraint 'max_value' ({_show(out['max_value'])}) is less than 'min_value' ({_show(out['min_value'])})",
+            )
     return out
 
 
@@ -426,7 +464,9 @@ class _Ctx:
         )
 
     def not_finite(self, shown: str) -> ConstraintViolationError:
-        return self.violation(shown, "finite", True, "NaN and Infinity are not allowed in float, embedding and tensor values")
+        return self.violation(
+            shown, "finite", True, "NaN and Infinity are not allowed in float, embedding and tensor values"
+        )
 
 
 def _check_bounds(ctx: _Ctx, v: int | float, c: Mapping[str, Any]) -> None:
@@ -617,7 +657,10 @@ def validate_value(type: str, value: Any, constraints: Any, variable: str | None
             missing = [k for k in c["required_keys"] if k not in value]
             if missing:
                 raise ctx.violation(
-                    _preview(value), "required_keys", c["required_keys"], "missing " + ", ".join(json.dumps(k) for k in missing)
+                    _preview(value),
+                    "required_keys",
+                    c["required_keys"],
+                    "missing " + ", ".join(json.dumps(k) for k in missing),
                 )
         if "max_keys" in c and len(value) > c["max_keys"]:
             raise ctx.violation(_preview(value), "max_keys", c["max_keys"], f"{len(value)} keys")
@@ -649,4 +692,6 @@ def infer_type(value: Any) -> str:
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return "map"
     got = _type_name(value)
-    raise VariableTypeError(f"cannot infer a variable type for {got} {_preview(value)}; give the type explicitly", got=got)
+    raise VariableTypeError(
+        f"cannot infer a variable type for {got} {_preview(value)}; give the type explicitly", got=got
+    )

@@ -102,9 +102,15 @@ class TensorType(BaseType):
         elif hasattr(value, "__array__") or hasattr(value, "numpy"):
             arr = framework_to_numpy(value)
         else:
-            raise VariableTypeError(f"Cannot convert {type(value).__name__} to tensor", type="tensor", got=type(value).__name__)
+            raise VariableTypeError(
+                f"Cannot convert {type(value).__name__} to tensor", type="tensor", got=type(value).__name__
+            )
         if arr.dtype == object:
-            raise VariableTypeError("a tensor needs a rectangular array of numbers or booleans (ragged or mixed data given)", type="tensor", got="list")
+            raise VariableTypeError(
+                "a tensor needs a rectangular array of numbers or booleans (ragged or mixed data given)",
+                type="tensor",
+                got="list",
+            )
         return arr
 
     def serialize(self, value: np.ndarray) -> bytes:
@@ -119,8 +125,16 @@ class TensorType(BaseType):
         return {
             "type": "object",
             "properties": {
-                "shape": {"type": "array", "items": {"type": "integer", "minimum": 1}, "description": "Required tensor shape"},
-                "dtype": {"type": "string", "enum": ["float32", "float64", "int32", "int64"], "description": "Required data type"},
+                "shape": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1},
+                    "description": "Required tensor shape",
+                },
+                "dtype": {
+                    "type": "string",
+                    "enum": ["float32", "float64", "int32", "int64"],
+                    "description": "Required data type",
+                },
                 "min_value": {"type": "number", "description": "Minimum allowed value"},
                 "max_value": {"type": "number", "description": "Maximum allowed value"},
             },
@@ -128,13 +142,29 @@ class TensorType(BaseType):
 
     def validate_constraints(self, value: np.ndarray, constraints: dict[str, Any]) -> None:
         if "shape" in constraints and value.shape != tuple(constraints["shape"]):
-            raise ConstraintViolationError(f"Tensor shape {value.shape} doesn't match required {tuple(constraints['shape'])}", constraint="shape", limit=list(constraints["shape"]))
+            raise ConstraintViolationError(
+                f"Tensor shape {value.shape} doesn't match required {tuple(constraints['shape'])}",
+                constraint="shape",
+                limit=list(constraints["shape"]),
+            )
         if "dtype" in constraints and str(value.dtype) != constraints["dtype"]:
-            raise ConstraintViolationError(f"Tensor dtype {value.dtype} doesn't match required {constraints['dtype']}", constraint="dtype", limit=constraints["dtype"])
+            raise ConstraintViolationError(
+                f"Tensor dtype {value.dtype} doesn't match required {constraints['dtype']}",
+                constraint="dtype",
+                limit=constraints["dtype"],
+            )
         if "min_value" in constraints and value.size and np.any(value < constraints["min_value"]):
-            raise ConstraintViolationError(f"Tensor contains values below minimum {constraints['min_value']}", constraint="min_value", limit=constraints["min_value"])
+            raise ConstraintViolationError(
+                f"Tensor contains values below minimum {constraints['min_value']}",
+                constraint="min_value",
+                limit=constraints["min_value"],
+            )
         if "max_value" in constraints and value.size and np.any(value > constraints["max_value"]):
-            raise ConstraintViolationError(f"Tensor contains values above maximum {constraints['max_value']}", constraint="max_value", limit=constraints["max_value"])
+            raise ConstraintViolationError(
+                f"Tensor contains values above maximum {constraints['max_value']}",
+                constraint="max_value",
+                limit=constraints["max_value"],
+            )
 
     def host_constraints(self, constraints: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in constraints.items() if k in ("shape", "dtype", "min_value", "max_value", "range")}
@@ -152,9 +182,13 @@ class EmbeddingType(BaseType):
             return [float(x) for x in value]
         if isinstance(value, np.ndarray):
             if value.ndim != 1:
-                raise VariableTypeError("Embedding must be 1-dimensional", type="embedding", got=f"{value.ndim}-D array")
+                raise VariableTypeError(
+                    "Embedding must be 1-dimensional", type="embedding", got=f"{value.ndim}-D array"
+                )
             return [float(x) for x in value.tolist()]
-        raise VariableTypeError(f"Cannot convert {type(value).__name__} to embedding", type="embedding", got=type(value).__name__)
+        raise VariableTypeError(
+            f"Cannot convert {type(value).__name__} to embedding", type="embedding", got=type(value).__name__
+        )
 
     def serialize(self, value: list[float]) -> bytes:
         return np.asarray(value, dtype=np.float32).tobytes()
@@ -168,26 +202,44 @@ class EmbeddingType(BaseType):
             "properties": {
                 "dimensions": {"type": "integer", "minimum": 1, "description": "Required number of dimensions"},
                 "norm": {"type": "string", "enum": ["l1", "l2", "unit"], "description": "Required normalization"},
-                "range": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "Valid range [min, max] for values"},
+                "range": {
+                    "type": "array",
+                    "items": {"type": "number"},
+                    "minItems": 2,
+                    "maxItems": 2,
+                    "description": "Valid range [min, max] for values",
+                },
             },
         }
 
     def validate_constraints(self, value: list[float], constraints: dict[str, Any]) -> None:
         if "dimensions" in constraints and len(value) != constraints["dimensions"]:
-            raise ConstraintViolationError(f"Embedding has {len(value)} dimensions, expected {constraints['dimensions']}", constraint="dimensions", limit=constraints["dimensions"])
+            raise ConstraintViolationError(
+                f"Embedding has {len(value)} dimensions, expected {constraints['dimensions']}",
+                constraint="dimensions",
+                limit=constraints["dimensions"],
+            )
         if "range" in constraints:
             lo, hi = constraints["range"]
             if any(x < lo or x > hi for x in value):
-                raise ConstraintViolationError(f"Embedding values must be in range [{lo}, {hi}]", constraint="range", limit=[lo, hi])
+                raise ConstraintViolationError(
+                    f"Embedding values must be in range [{lo}, {hi}]", constraint="range", limit=[lo, hi]
+                )
         norm = constraints.get("norm")
         if norm is not None:
             arr = np.asarray(value, dtype=np.float64)
             got = float(np.sum(np.abs(arr))) if norm == "l1" else float(np.linalg.norm(arr))
             if not np.isclose(got, 1.0, atol=1e-6):
-                raise ConstraintViolationError(f"Embedding must be {norm} normalized, got norm {got}", constraint="norm", limit=norm)
+                raise ConstraintViolationError(
+                    f"Embedding must be {norm} normalized, got norm {got}", constraint="norm", limit=norm
+                )
 
     def host_constraints(self, constraints: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in constraints.items() if k in ("dimensions", "norm", "range", "dtype", "normalize", "norm_tolerance")}
+        return {
+            k: v
+            for k, v in constraints.items()
+            if k in ("dimensions", "norm", "range", "dtype", "normalize", "norm_tolerance")
+        }
 
 
 _BUILT_IN = set(VARIABLE_TYPES) | set(TYPE_ALIASES)
@@ -210,11 +262,18 @@ class TypeRegistry:
         """Registers ``type_class`` under ``type_name``. A built-in name other than ``tensor``
         and ``embedding`` cannot be redefined (the host owns those types)."""
         if not isinstance(type_name, str) or not type_name or not type_name.replace("_", "").isalnum():
-            raise InvalidArgumentError(f"a type name must be letters, digits and '_', got {type_name!r}", parameter="type_name")
+            raise InvalidArgumentError(
+                f"a type name must be letters, digits and '_', got {type_name!r}", parameter="type_name"
+            )
         if not (isinstance(type_class, type) and issubclass(type_class, BaseType)):
-            raise InvalidArgumentError(f"type_class must be a BaseType subclass, got {type_class!r}", parameter="type_class")
+            raise InvalidArgumentError(
+                f"type_class must be a BaseType subclass, got {type_class!r}", parameter="type_class"
+            )
         if type_name in _BUILT_IN and type_name not in ("tensor", "embedding"):
-            raise InvalidArgumentError(f"{type_name!r} is a built-in type the host owns; register your type under another name", parameter="type_name")
+            raise InvalidArgumentError(
+                f"{type_name!r} is a built-in type the host owns; register your type under another name",
+                parameter="type_name",
+            )
         if type_class.base_type not in _BUILT_IN:
             raise InvalidArgumentError(
                 f"{type_class.__name__}.base_type must be a built-in type ({', '.join(sorted(VARIABLE_TYPES))}), got {type_class.base_type!r}",
@@ -233,7 +292,10 @@ class TypeRegistry:
     def require(self, type_name: str) -> type[BaseType]:
         found = self._types.get(type_name)
         if found is None:
-            raise NotFoundError(f"no type {type_name!r} registered (registered: {', '.join(sorted(self._types)) or 'none'})", details={"type": type_name})
+            raise NotFoundError(
+                f"no type {type_name!r} registered (registered: {', '.join(sorted(self._types)) or 'none'})",
+                details={"type": type_name},
+            )
         return found
 
     def names(self) -> list[str]:
@@ -254,7 +316,9 @@ def register_type(type_name: str, type_class: type[BaseType]) -> None:
     type_registry.register(type_name, type_class)
 
 
-def custom_spec(type_name: str, value: Any, constraints: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[str, Any, dict[str, Any], dict[str, Any]]:
+def custom_spec(
+    type_name: str, value: Any, constraints: Mapping[str, Any], metadata: Mapping[str, Any]
+) -> tuple[str, Any, dict[str, Any], dict[str, Any]]:
     """A user-defined type's variable as the host stores it: ``(base type, checked value, host
     constraints, metadata with the type and its constraints)``."""
     handler = type_registry.require(type_name)()

@@ -50,12 +50,22 @@ def _tensor_from(value: Any, name: str) -> Any:
     try:
         if isinstance(value, (list, tuple)):
             arr = np.asarray(value)
-        elif isinstance(value, Mapping) and "shape" in value and "data" in value and set(value) <= {"shape", "data", "dtype"}:
+        elif (
+            isinstance(value, Mapping)
+            and "shape" in value
+            and "data" in value
+            and set(value) <= {"shape", "data", "dtype"}
+        ):
             arr = np.asarray(value["data"], dtype=value.get("dtype")).reshape(tuple(value["shape"]))
         else:
             return value
     except (TypeError, ValueError) as exc:
-        raise VariableTypeError(f"'{name}': cannot make a tensor of {type(value).__name__}: {exc}", variable=name, type="tensor", got=type(value).__name__) from None
+        raise VariableTypeError(
+            f"'{name}': cannot make a tensor of {type(value).__name__}: {exc}",
+            variable=name,
+            type="tensor",
+            got=type(value).__name__,
+        ) from None
     if arr.dtype == object or arr.dtype.kind in ("U", "S", "c"):
         raise VariableTypeError(
             f"'{name}': a tensor needs a rectangular array of numbers or booleans (got {arr.dtype} data: ragged lists or text?)",
@@ -103,13 +113,16 @@ def tensor_form(value: Any) -> bool:
 
 def check_framework(name: str) -> str:
     if name not in FRAMEWORKS:
-        raise InvalidArgumentError(f"tensor framework must be one of {', '.join(FRAMEWORKS)}, got {name!r}", parameter="framework")
+        raise InvalidArgumentError(
+            f"tensor framework must be one of {', '.join(FRAMEWORKS)}, got {name!r}", parameter="framework"
+        )
     if name != "numpy":
         try:
             __import__(name)
         except ImportError:
             raise InvalidArgumentError(
-                f"tensors as {name} tensors need the '{name}' package, which is not installed (pip install {name})", parameter="framework"
+                f"tensors as {name} tensors need the '{name}' package, which is not installed (pip install {name})",
+                parameter="framework",
             ) from None
     return name
 

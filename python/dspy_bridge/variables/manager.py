@@ -38,7 +38,9 @@ class SessionVariableScope:
         self.session_id = session_id
         self.context = context  # a SyncSessionContext
 
-    def set(self, name: str, value: Any, type_hint: str | None = None, constraints: dict[str, Any] | None = None) -> None:
+    def set(
+        self, name: str, value: Any, type_hint: str | None = None, constraints: dict[str, Any] | None = None
+    ) -> None:
         """Sets ``name``, creating it (typed by ``type_hint``, else inferred from the value;
         with ``constraints``) when it does not exist yet."""
         try:
@@ -57,7 +59,9 @@ class SessionVariableScope:
         try:
             return self.context.get_variable(name)
         except NotFoundError as exc:
-            raise VariableNotFoundError(name, f"Variable '{name}' not found in session '{self.session_id}'", session_id=self.session_id) from exc
+            raise VariableNotFoundError(
+                name, f"Variable '{name}' not found in session '{self.session_id}'", session_id=self.session_id
+            ) from exc
 
     def delete(self, name: str) -> bool:
         try:
@@ -78,7 +82,9 @@ class VariableManager:
     """DSPex's main interface for variable operations: ``get_session_scope(session_id)``
     and ``register_type``. ``address``/``token`` name the host (default: the environment)."""
 
-    def __init__(self, address: str | None = None, token: str | None = None, *, types: TypeRegistry | None = None) -> None:
+    def __init__(
+        self, address: str | None = None, token: str | None = None, *, types: TypeRegistry | None = None
+    ) -> None:
         self._address = address
         self._token = token
         self.type_registry = types if types is not None else type_registry

@@ -51,10 +51,20 @@ LLM = {
         {"name": "adapter", "type": "constant", "value": "chat"},
     ],
     "constraints": [
-        cmp("<=", v("max_tokens"), {"lookup": v("model"), "table": {"gpt-4": 4096, "claude": 8192}, "default": 2048}, "token_limit"),
+        cmp(
+            "<=",
+            v("max_tokens"),
+            {"lookup": v("model"), "table": {"gpt-4": 4096, "claude": 8192}, "default": 2048},
+            "token_limit",
+        ),
         cmp("<=", v("temperature"), c(1.0), "cool"),
         {"name": "small_few_iters", "if": cmp("==", v("model"), c("small")), "then": cmp("<=", v("max_iters"), c(3))},
-        {"name": "budget", "op": "<=", "left": {"op": "*", "args": [v("temperature"), v("max_tokens")]}, "right": c(2000)},
+        {
+            "name": "budget",
+            "op": "<=",
+            "left": {"op": "*", "args": [v("temperature"), v("max_tokens")]},
+            "right": c(2000),
+        },
         {"not": {"and": [cmp("==", v("model"), c("small")), cmp(">", v("k"), c(500))]}},
     ],
 }
@@ -83,10 +93,20 @@ NESTED = {
         {"name": "opt", "type": "choice", "values": ["sgd", "adam"]},
         {"name": "momentum", "type": "float", "min": 0, "max": 1, "active_when": cmp("==", v("opt"), c("sgd"))},
         {"name": "nesterov", "type": "boolean", "active_when": cmp(">", v("momentum"), c(0.5))},
-        {"name": "beta1", "type": "float", "min": 0.8, "max": 0.999, "active_when": {"op": "in", "left": v("opt"), "values": ["adam"]}},
+        {
+            "name": "beta1",
+            "type": "float",
+            "min": 0.8,
+            "max": 0.999,
+            "active_when": {"op": "in", "left": v("opt"), "values": ["adam"]},
+        },
     ],
     "constraints": [
-        {"name": "nesterov_needs_high", "if": cmp("==", v("nesterov"), c(True)), "then": cmp(">=", v("momentum"), c(0.9))},
+        {
+            "name": "nesterov_needs_high",
+            "if": cmp("==", v("nesterov"), c(True)),
+            "then": cmp(">=", v("momentum"), c(0.9)),
+        },
         {"name": "beta1_cap", "op": "<", "left": v("beta1"), "right": c(0.99)},
     ],
 }
@@ -108,7 +128,15 @@ def twenty() -> dict[str, Any]:
     """20 variables, 5 cross-variable constraints (the property test and the benchmark)."""
     vars_: list[dict[str, Any]] = []
     for i in range(8):
-        vars_.append({"name": f"f{i}", "type": "float", "min": 0, "max": 1, **({"log": True, "min": 0.001} if i % 4 == 3 else {})})
+        vars_.append(
+            {
+                "name": f"f{i}",
+                "type": "float",
+                "min": 0,
+                "max": 1,
+                **({"log": True, "min": 0.001} if i % 4 == 3 else {}),
+            }
+        )
     for i in range(6):
         vars_.append({"name": f"i{i}", "type": "integer", "min": 0, "max": 100})
     for i in range(4):
@@ -131,7 +159,10 @@ INFEASIBLE_STATIC = {
     "constraints": [cmp(">", v("x"), c(2), "too_big")],
 }
 INFEASIBLE_REJECT = {
-    "variables": [{"name": "x", "type": "integer", "min": 0, "max": 9}, {"name": "y", "type": "integer", "min": 0, "max": 9}],
+    "variables": [
+        {"name": "x", "type": "integer", "min": 0, "max": 9},
+        {"name": "y", "type": "integer", "min": 0, "max": 9},
+    ],
     "constraints": [cmp("==", {"op": "*", "args": [v("x"), v("y")]}, c(83), "product_83")],
 }
 INFEASIBLE_CHOICE = {
@@ -143,25 +174,194 @@ SPACES = {"llm": LLM, "cross": CROSS, "nested": NESTED, "eval_errors": EVAL_ERR,
 
 # (space, name, config, expected [kind, name, path] in order)
 VALIDATE: list[tuple[str, str, dict[str, Any], list[list[Any]]]] = [
-    ("llm", "valid", {"model": "gpt-4", "temperature": 0.5, "max_tokens": 4000, "use_cot": True, "max_iters": 5, "lr": 0.001, "k": 10, "adapter": "chat"}, []),
-    ("llm", "valid_inactive_absent", {"model": "claude", "temperature": 0.1, "max_tokens": 8192, "use_cot": False, "lr": 0.001, "k": 10, "adapter": "chat"}, []),
-    ("llm", "lookup_limit", {"model": "gpt-4", "temperature": 0.1, "max_tokens": 5000, "use_cot": False, "lr": 0.001, "k": 10, "adapter": "chat"}, [["constraint", "token_limit", "constraints[0]"]]),
-    ("llm", "lookup_default", {"model": "small", "temperature": 0.1, "max_tokens": 3000, "use_cot": False, "lr": 0.001, "k": 10, "adapter": "chat"}, [["constraint", "token_limit", "constraints[0]"]]),
-    ("llm", "implication", {"model": "small", "temperature": 0.1, "max_tokens": 100, "use_cot": True, "max_iters": 5, "lr": 0.001, "k": 10, "adapter": "chat"}, [["constraint", "small_few_iters", "constraints[2]"]]),
-    ("llm", "implication_skipped_inactive", {"model": "small", "temperature": 0.1, "max_tokens": 100, "use_cot": False, "lr": 0.001, "k": 10, "adapter": "chat"}, []),
-    ("llm", "arith_and_unnamed", {"model": "small", "temperature": 1.0, "max_tokens": 2048, "use_cot": False, "lr": 0.001, "k": 600, "adapter": "chat"}, [["constraint", "budget", "constraints[3]"], ["constraint", None, "constraints[4]"]]),
-    ("llm", "inactive_present_missing_unknown", {"model": "gpt-4", "temperature": 0.5, "use_cot": False, "max_iters": 5, "lr": 0.001, "k": 10, "adapter": "chat", "zeta": 1, "alpha": 2}, [["unknown", None, None], ["unknown", None, None], ["missing", None, "variables[2]"], ["inactive", None, "variables[4]"]]),
-    ("llm", "domains", {"model": "gpt-5", "temperature": 2.0, "max_tokens": 100.5, "use_cot": 1, "lr": 0.5, "k": 0, "adapter": "json"}, [["domain", "values", "variables[0]"], ["domain", "max", "variables[1]"], ["domain", "integer", "variables[2]"], ["domain", "type", "variables[3]"], ["domain", "max", "variables[5]"], ["domain", "min", "variables[6]"], ["domain", "value", "variables[7]"]]),
-    ("llm", "bool_is_not_number", {"model": "gpt-4", "temperature": True, "max_tokens": 100, "use_cot": False, "lr": 0.001, "k": 10, "adapter": "chat"}, [["domain", "type", "variables[1]"]]),
+    (
+        "llm",
+        "valid",
+        {
+            "model": "gpt-4",
+            "temperature": 0.5,
+            "max_tokens": 4000,
+            "use_cot": True,
+            "max_iters": 5,
+            "lr": 0.001,
+            "k": 10,
+            "adapter": "chat",
+        },
+        [],
+    ),
+    (
+        "llm",
+        "valid_inactive_absent",
+        {
+            "model": "claude",
+            "temperature": 0.1,
+            "max_tokens": 8192,
+            "use_cot": False,
+            "lr": 0.001,
+            "k": 10,
+            "adapter": "chat",
+        },
+        [],
+    ),
+    (
+        "llm",
+        "lookup_limit",
+        {
+            "model": "gpt-4",
+            "temperature": 0.1,
+            "max_tokens": 5000,
+            "use_cot": False,
+            "lr": 0.001,
+            "k": 10,
+            "adapter": "chat",
+        },
+        [["constraint", "token_limit", "constraints[0]"]],
+    ),
+    (
+        "llm",
+        "lookup_default",
+        {
+            "model": "small",
+            "temperature": 0.1,
+            "max_tokens": 3000,
+            "use_cot": False,
+            "lr": 0.001,
+            "k": 10,
+            "adapter": "chat",
+        },
+        [["constraint", "token_limit", "constraints[0]"]],
+    ),
+    (
+        "llm",
+        "implication",
+        {
+            "model": "small",
+            "temperature": 0.1,
+            "max_tokens": 100,
+            "use_cot": True,
+            "max_iters": 5,
+            "lr": 0.001,
+            "k": 10,
+            "adapter": "chat",
+        },
+        [["constraint", "small_few_iters", "constraints[2]"]],
+    ),
+    (
+        "llm",
+        "implication_skipped_inactive",
+        {
+            "model": "small",
+            "temperature": 0.1,
+            "max_tokens": 100,
+            "use_cot": False,
+            "lr": 0.001,
+            "k": 10,
+            "adapter": "chat",
+        },
+        [],
+    ),
+    (
+        "llm",
+        "arith_and_unnamed",
+        {
+            "model": "small",
+            "temperature": 1.0,
+            "max_tokens": 2048,
+            "use_cot": False,
+            "lr": 0.001,
+            "k": 600,
+            "adapter": "chat",
+        },
+        [["constraint", "budget", "constraints[3]"], ["constraint", None, "constraints[4]"]],
+    ),
+    (
+        "llm",
+        "inactive_present_missing_unknown",
+        {
+            "model": "gpt-4",
+            "temperature": 0.5,
+            "use_cot": False,
+            "max_iters": 5,
+            "lr": 0.001,
+            "k": 10,
+            "adapter": "chat",
+            "zeta": 1,
+            "alpha": 2,
+        },
+        [
+            ["unknown", None, None],
+            ["unknown", None, None],
+            ["missing", None, "variables[2]"],
+            ["inactive", None, "variables[4]"],
+        ],
+    ),
+    (
+        "llm",
+        "domains",
+        {"model": "gpt-5", "temperature": 2.0, "max_tokens": 100.5, "use_cot": 1, "lr": 0.5, "k": 0, "adapter": "json"},
+        [
+            ["domain", "values", "variables[0]"],
+            ["domain", "max", "variables[1]"],
+            ["domain", "integer", "variables[2]"],
+            ["domain", "type", "variables[3]"],
+            ["domain", "max", "variables[5]"],
+            ["domain", "min", "variables[6]"],
+            ["domain", "value", "variables[7]"],
+        ],
+    ),
+    (
+        "llm",
+        "bool_is_not_number",
+        {
+            "model": "gpt-4",
+            "temperature": True,
+            "max_tokens": 100,
+            "use_cot": False,
+            "lr": 0.001,
+            "k": 10,
+            "adapter": "chat",
+        },
+        [["domain", "type", "variables[1]"]],
+    ),
     ("cross", "valid", {"a": 1, "b": 2.5, "n": 5, "m": 5, "mode": 1}, []),
-    ("cross", "all_broken", {"a": 3, "b": 3, "n": 2, "m": 3, "mode": True}, [["constraint", "a_below_b", "constraints[0]"], ["constraint", "sum", "constraints[1]"], ["constraint", "mode_in", "constraints[2]"], ["constraint", "m_min", "constraints[4]"]]),
+    (
+        "cross",
+        "all_broken",
+        {"a": 3, "b": 3, "n": 2, "m": 3, "mode": True},
+        [
+            ["constraint", "a_below_b", "constraints[0]"],
+            ["constraint", "sum", "constraints[1]"],
+            ["constraint", "mode_in", "constraints[2]"],
+            ["constraint", "m_min", "constraints[4]"],
+        ],
+    ),
     ("cross", "gap", {"a": 0, "b": 9, "n": 10, "m": 10, "mode": "z"}, [["constraint", "gap", "constraints[3]"]]),
-    ("cross", "one_is_not_true", {"a": 0, "b": 1, "n": 10, "m": 10, "mode": True}, [["constraint", "mode_in", "constraints[2]"]]),
-    ("nested", "sgd_nesterov_low", {"opt": "sgd", "momentum": 0.6, "nesterov": True}, [["constraint", "nesterov_needs_high", "constraints[0]"]]),
+    (
+        "cross",
+        "one_is_not_true",
+        {"a": 0, "b": 1, "n": 10, "m": 10, "mode": True},
+        [["constraint", "mode_in", "constraints[2]"]],
+    ),
+    (
+        "nested",
+        "sgd_nesterov_low",
+        {"opt": "sgd", "momentum": 0.6, "nesterov": True},
+        [["constraint", "nesterov_needs_high", "constraints[0]"]],
+    ),
     ("nested", "sgd_low_momentum", {"opt": "sgd", "momentum": 0.3}, []),
-    ("nested", "sgd_low_momentum_extra", {"opt": "sgd", "momentum": 0.3, "nesterov": False}, [["inactive", None, "variables[2]"]]),
+    (
+        "nested",
+        "sgd_low_momentum_extra",
+        {"opt": "sgd", "momentum": 0.3, "nesterov": False},
+        [["inactive", None, "variables[2]"]],
+    ),
     ("nested", "adam", {"opt": "adam", "beta1": 0.995}, [["constraint", "beta1_cap", "constraints[1]"]]),
-    ("nested", "adam_with_sgd_vars", {"opt": "adam", "beta1": 0.9, "momentum": 0.95, "nesterov": True}, [["inactive", None, "variables[1]"], ["inactive", None, "variables[2]"]]),
+    (
+        "nested",
+        "adam_with_sgd_vars",
+        {"opt": "adam", "beta1": 0.9, "momentum": 0.95, "nesterov": True},
+        [["inactive", None, "variables[1]"], ["inactive", None, "variables[2]"]],
+    ),
     ("eval_errors", "division_by_zero", {"x": 0, "tier": "a"}, [["constraint", "ratio", "constraints[0]"]]),
     ("eval_errors", "lookup_without_default", {"x": 1, "tier": "c"}, [["constraint", "tier_cost", "constraints[1]"]]),
     ("eval_errors", "fine", {"x": 2, "tier": "b"}, []),
@@ -188,32 +388,155 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("no_variables", {"variables": []}, "variables"),
     ("unknown_space_key", {"variables": [{"name": "x", "type": "boolean"}], "constrains": []}, "space"),
     ("unknown_type", {"variables": [{"name": "x", "type": "str"}]}, "variables[0].type"),
-    ("duplicate_variable", {"variables": [{"name": "x", "type": "boolean"}, {"name": "x", "type": "boolean"}]}, "variables[1].name"),
+    (
+        "duplicate_variable",
+        {"variables": [{"name": "x", "type": "boolean"}, {"name": "x", "type": "boolean"}]},
+        "variables[1].name",
+    ),
     ("min_gt_max", {"variables": [{"name": "x", "type": "float", "min": 2, "max": 1}]}, "variables[0].min"),
     ("integer_bound", {"variables": [{"name": "x", "type": "integer", "min": 0.5, "max": 1}]}, "variables[0].min"),
-    ("log_nonpositive", {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1, "log": True}]}, "variables[0].min"),
-    ("duplicate_choice", {"variables": [{"name": "x", "type": "choice", "values": [1, 1.0]}]}, "variables[0].values[1]"),
+    (
+        "log_nonpositive",
+        {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1, "log": True}]},
+        "variables[0].min",
+    ),
+    (
+        "duplicate_choice",
+        {"variables": [{"name": "x", "type": "choice", "values": [1, 1.0]}]},
+        "variables[0].values[1]",
+    ),
     ("choice_null", {"variables": [{"name": "x", "type": "choice", "values": ["a", None]}]}, "variables[0].values[1]"),
-    ("bad_default", {"variables": [{"name": "x", "type": "integer", "min": 0, "max": 3, "default": 4}]}, "variables[0].default"),
+    (
+        "bad_default",
+        {"variables": [{"name": "x", "type": "integer", "min": 0, "max": 3, "default": 4}]},
+        "variables[0].default",
+    ),
     ("unknown_variable_key", {"variables": [{"name": "x", "type": "boolean", "values": [True]}]}, "variables[0]"),
-    ("active_when_later", {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1, "active_when": cmp("==", v("y"), c(True))}, {"name": "y", "type": "boolean"}]}, "variables[0].active_when.left.var"),
-    ("active_when_self", {"variables": [{"name": "x", "type": "boolean", "active_when": cmp("==", v("x"), c(True))}]}, "variables[0].active_when.left.var"),
-    ("unknown_op", {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"op": "=~", "left": v("x"), "right": c(1)}]}, "constraints[0].op"),
-    ("unknown_var", {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"and": [cmp("==", v("x"), c(True)), cmp("==", v("nope"), c(1))]}]}, "constraints[0].and[1].left.var"),
-    ("minus_arity", {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1}], "constraints": [cmp("<", {"op": "-", "args": [v("x"), c(1), c(2)]}, c(0))]}, "constraints[0].left.args"),
-    ("plus_arity", {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1}], "constraints": [cmp("<", {"op": "+", "args": [v("x")]}, c(0))]}, "constraints[0].left.args"),
-    ("arith_as_condition", {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1}], "constraints": [{"op": "+", "args": [v("x"), c(1)]}]}, "constraints[0].op"),
-    ("comparison_as_expression", {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1}], "constraints": [cmp("<", cmp("<", v("x"), c(1)), c(0))]}, "constraints[0].left.op"),
-    ("ordering_on_strings", {"variables": [{"name": "m", "type": "choice", "values": ["a", "b"]}], "constraints": [cmp("<", v("m"), c("b"))]}, "constraints[0].left"),
-    ("arith_on_boolean", {"variables": [{"name": "f", "type": "boolean"}], "constraints": [cmp("<", {"op": "*", "args": [v("f"), c(2)]}, c(1))]}, "constraints[0].left.args[0]"),
-    ("in_without_values", {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"op": "in", "left": v("x"), "values": []}]}, "constraints[0].values"),
-    ("empty_and", {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"and": []}]}, "constraints[0].and"),
-    ("if_without_then", {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"if": cmp("==", v("x"), c(True))}]}, "constraints[0]"),
-    ("nested_name", {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"not": {"name": "inner", **cmp("==", v("x"), c(True))}}]}, "constraints[0].not"),
-    ("lookup_empty_table", {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1}], "constraints": [cmp("<", v("x"), {"lookup": v("x"), "table": {}})]}, "constraints[0].right.table"),
-    ("const_null", {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1}], "constraints": [cmp("<", v("x"), c(None))]}, "constraints[0].right.const"),
-    ("duplicate_constraint_name", {"variables": [{"name": "x", "type": "boolean"}], "constraints": [cmp("==", v("x"), c(True), "a"), cmp("==", v("x"), c(False), "a")]}, "constraints[1].name"),
-    ("unknown_condition", {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"xor": []}]}, "constraints[0]"),
+    (
+        "active_when_later",
+        {
+            "variables": [
+                {"name": "x", "type": "float", "min": 0, "max": 1, "active_when": cmp("==", v("y"), c(True))},
+                {"name": "y", "type": "boolean"},
+            ]
+        },
+        "variables[0].active_when.left.var",
+    ),
+    (
+        "active_when_self",
+        {"variables": [{"name": "x", "type": "boolean", "active_when": cmp("==", v("x"), c(True))}]},
+        "variables[0].active_when.left.var",
+    ),
+    (
+        "unknown_op",
+        {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"op": "=~", "left": v("x"), "right": c(1)}]},
+        "constraints[0].op",
+    ),
+    (
+        "unknown_var",
+        {
+            "variables": [{"name": "x", "type": "boolean"}],
+            "constraints": [{"and": [cmp("==", v("x"), c(True)), cmp("==", v("nope"), c(1))]}],
+        },
+        "constraints[0].and[1].left.var",
+    ),
+    (
+        "minus_arity",
+        {
+            "variables": [{"name": "x", "type": "float", "min": 0, "max": 1}],
+            "constraints": [cmp("<", {"op": "-", "args": [v("x"), c(1), c(2)]}, c(0))],
+        },
+        "constraints[0].left.args",
+    ),
+    (
+        "plus_arity",
+        {
+            "variables": [{"name": "x", "type": "float", "min": 0, "max": 1}],
+            "constraints": [cmp("<", {"op": "+", "args": [v("x")]}, c(0))],
+        },
+        "constraints[0].left.args",
+    ),
+    (
+        "arith_as_condition",
+        {
+            "variables": [{"name": "x", "type": "float", "min": 0, "max": 1}],
+            "constraints": [{"op": "+", "args": [v("x"), c(1)]}],
+        },
+        "constraints[0].op",
+    ),
+    (
+        "comparison_as_expression",
+        {
+            "variables": [{"name": "x", "type": "float", "min": 0, "max": 1}],
+            "constraints": [cmp("<", cmp("<", v("x"), c(1)), c(0))],
+        },
+        "constraints[0].left.op",
+    ),
+    (
+        "ordering_on_strings",
+        {
+            "variables": [{"name": "m", "type": "choice", "values": ["a", "b"]}],
+            "constraints": [cmp("<", v("m"), c("b"))],
+        },
+        "constraints[0].left",
+    ),
+    (
+        "arith_on_boolean",
+        {
+            "variables": [{"name": "f", "type": "boolean"}],
+            "constraints": [cmp("<", {"op": "*", "args": [v("f"), c(2)]}, c(1))],
+        },
+        "constraints[0].left.args[0]",
+    ),
+    (
+        "in_without_values",
+        {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"op": "in", "left": v("x"), "values": []}]},
+        "constraints[0].values",
+    ),
+    (
+        "empty_and",
+        {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"and": []}]},
+        "constraints[0].and",
+    ),
+    (
+        "if_without_then",
+        {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"if": cmp("==", v("x"), c(True))}]},
+        "constraints[0]",
+    ),
+    (
+        "nested_name",
+        {
+            "variables": [{"name": "x", "type": "boolean"}],
+            "constraints": [{"not": {"name": "inner", **cmp("==", v("x"), c(True))}}],
+        },
+        "constraints[0].not",
+    ),
+    (
+        "lookup_empty_table",
+        {
+            "variables": [{"name": "x", "type": "float", "min": 0, "max": 1}],
+            "constraints": [cmp("<", v("x"), {"lookup": v("x"), "table": {}})],
+        },
+        "constraints[0].right.table",
+    ),
+    (
+        "const_null",
+        {"variables": [{"name": "x", "type": "float", "min": 0, "max": 1}], "constraints": [cmp("<", v("x"), c(None))]},
+        "constraints[0].right.const",
+    ),
+    (
+        "duplicate_constraint_name",
+        {
+            "variables": [{"name": "x", "type": "boolean"}],
+            "constraints": [cmp("==", v("x"), c(True), "a"), cmp("==", v("x"), c(False), "a")],
+        },
+        "constraints[1].name",
+    ),
+    (
+        "unknown_condition",
+        {"variables": [{"name": "x", "type": "boolean"}], "constraints": [{"xor": []}]},
+        "constraints[0]",
+    ),
 ]
 
 CS_IMPORT = {
@@ -227,13 +550,24 @@ CS_IMPORT = {
     ],
     "conditions": [
         {"child": "momentum", "parent": "opt", "type": "EQ", "value": "sgd"},
-        {"child": "layers", "type": "AND", "conditions": [
-            {"child": "layers", "parent": "opt", "type": "IN", "values": ["sgd", "adam"]},
-            {"child": "layers", "parent": "lr", "type": "LT", "value": 0.05},
-        ]},
+        {
+            "child": "layers",
+            "type": "AND",
+            "conditions": [
+                {"child": "layers", "parent": "opt", "type": "IN", "values": ["sgd", "adam"]},
+                {"child": "layers", "parent": "lr", "type": "LT", "value": 0.05},
+            ],
+        },
     ],
     "forbiddens": [
-        {"name": "opt", "type": "AND", "clauses": [{"name": "opt", "type": "EQUALS", "value": "adam"}, {"name": "layers", "type": "IN", "values": [7, 8]}]},
+        {
+            "name": "opt",
+            "type": "AND",
+            "clauses": [
+                {"name": "opt", "type": "EQUALS", "value": "adam"},
+                {"name": "layers", "type": "IN", "values": [7, 8]},
+            ],
+        },
         {"left": "momentum", "right": "lr", "type": "RELATION", "lambda": "LESS"},
     ],
     "python_module_version": "0.6.1",
@@ -243,21 +577,85 @@ CS_IMPORT_EXPECT = {
     "variables": [
         {"name": "opt", "type": "choice", "values": ["sgd", "adam"], "default": "sgd"},
         {"name": "lr", "type": "float", "min": 1e-5, "max": 0.1, "log": True, "default": 0.001},
-        {"name": "layers", "type": "integer", "min": 1, "max": 8, "default": 2, "active_when": {"and": [{"op": "in", "left": v("opt"), "values": ["sgd", "adam"]}, {"op": "<", "left": v("lr"), "right": c(0.05)}]}},
+        {
+            "name": "layers",
+            "type": "integer",
+            "min": 1,
+            "max": 8,
+            "default": 2,
+            "active_when": {
+                "and": [
+                    {"op": "in", "left": v("opt"), "values": ["sgd", "adam"]},
+                    {"op": "<", "left": v("lr"), "right": c(0.05)},
+                ]
+            },
+        },
         {"name": "seed", "type": "constant", "value": 1},
-        {"name": "momentum", "type": "float", "min": 0.0, "max": 1.0, "default": 0.5, "active_when": {"op": "==", "left": v("opt"), "right": c("sgd")}},
+        {
+            "name": "momentum",
+            "type": "float",
+            "min": 0.0,
+            "max": 1.0,
+            "default": 0.5,
+            "active_when": {"op": "==", "left": v("opt"), "right": c("sgd")},
+        },
     ],
     "constraints": [
-        {"name": "forbidden_0", "not": {"and": [{"op": "==", "left": v("opt"), "right": c("adam")}, {"op": "in", "left": v("layers"), "values": [7, 8]}]}},
+        {
+            "name": "forbidden_0",
+            "not": {
+                "and": [
+                    {"op": "==", "left": v("opt"), "right": c("adam")},
+                    {"op": "in", "left": v("layers"), "values": [7, 8]},
+                ]
+            },
+        },
         {"name": "forbidden_1", "not": {"op": "<", "left": v("momentum"), "right": v("lr")}},
     ],
     "name": "cs",
 }
 CS_UNMAPPED: list[tuple[str, Any, str]] = [
-    ("normal_float", {"hyperparameters": [{"name": "x", "type": "normal_float", "mu": 0, "sigma": 1, "log": False, "default": 0}], "conditions": [], "forbiddens": []}, "hyperparameters[0].type"),
-    ("ordinal", {"hyperparameters": [{"name": "x", "type": "ordinal", "sequence": [1, 2], "default": 1}], "conditions": [], "forbiddens": []}, "hyperparameters[0].type"),
-    ("weights", {"hyperparameters": [{"name": "x", "type": "categorical", "choices": ["a", "b"], "default": "a", "weights": [0.3, 0.7]}], "conditions": [], "forbiddens": []}, "hyperparameters[0].weights"),
-    ("callable_relation", {"hyperparameters": [{"name": "x", "type": "uniform_int", "log": False, "lower": 0, "upper": 2, "default": 1}, {"name": "y", "type": "uniform_int", "log": False, "lower": 0, "upper": 2, "default": 1}], "conditions": [], "forbiddens": [{"left": "x", "right": "y", "type": "RELATION", "lambda": "CALLABLE"}]}, "forbiddens[0].lambda"),
+    (
+        "normal_float",
+        {
+            "hyperparameters": [{"name": "x", "type": "normal_float", "mu": 0, "sigma": 1, "log": False, "default": 0}],
+            "conditions": [],
+            "forbiddens": [],
+        },
+        "hyperparameters[0].type",
+    ),
+    (
+        "ordinal",
+        {
+            "hyperparameters": [{"name": "x", "type": "ordinal", "sequence": [1, 2], "default": 1}],
+            "conditions": [],
+            "forbiddens": [],
+        },
+        "hyperparameters[0].type",
+    ),
+    (
+        "weights",
+        {
+            "hyperparameters": [
+                {"name": "x", "type": "categorical", "choices": ["a", "b"], "default": "a", "weights": [0.3, 0.7]}
+            ],
+            "conditions": [],
+            "forbiddens": [],
+        },
+        "hyperparameters[0].weights",
+    ),
+    (
+        "callable_relation",
+        {
+            "hyperparameters": [
+                {"name": "x", "type": "uniform_int", "log": False, "lower": 0, "upper": 2, "default": 1},
+                {"name": "y", "type": "uniform_int", "log": False, "lower": 0, "upper": 2, "default": 1},
+            ],
+            "conditions": [],
+            "forbiddens": [{"left": "x", "right": "y", "type": "RELATION", "lambda": "CALLABLE"}],
+        },
+        "forbiddens[0].lambda",
+    ),
     ("format_version", {"hyperparameters": [], "json_format_version": 0.5}, "json_format_version"),
 ]
 

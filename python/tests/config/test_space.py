@@ -43,7 +43,9 @@ def same_sample(space: dict[str, Any], got: dict[str, Any], want: dict[str, Any]
         if k in logs and isinstance(w, float):
             if not math.isclose(g, w, rel_tol=TOL, abs_tol=0):
                 return False
-        elif type(g) is not type(w) and not (isinstance(g, (int, float)) and isinstance(w, (int, float)) and not isinstance(g, bool)):
+        elif type(g) is not type(w) and not (
+            isinstance(g, (int, float)) and isinstance(w, (int, float)) and not isinstance(g, bool)
+        ):
             return False
         elif g != w:
             return False
@@ -128,8 +130,18 @@ def test_property_ten_thousand_samples_never_violate() -> None:
 
 def test_infeasible_space_errors_quickly() -> None:
     doc = {
-        "variables": [{"name": "x", "type": "integer", "min": 0, "max": 9}, {"name": "y", "type": "integer", "min": 0, "max": 9}],
-        "constraints": [{"name": "odd_sum_even", "op": "==", "left": {"op": "+", "args": [{"var": "x"}, {"var": "x"}]}, "right": {"op": "+", "args": [{"op": "*", "args": [{"var": "y"}, {"const": 2}]}, {"const": 1}]}}],
+        "variables": [
+            {"name": "x", "type": "integer", "min": 0, "max": 9},
+            {"name": "y", "type": "integer", "min": 0, "max": 9},
+        ],
+        "constraints": [
+            {
+                "name": "odd_sum_even",
+                "op": "==",
+                "left": {"op": "+", "args": [{"var": "x"}, {"var": "x"}]},
+                "right": {"op": "+", "args": [{"op": "*", "args": [{"var": "y"}, {"const": 2}]}, {"const": 1}]},
+            }
+        ],
     }
     t0 = time.perf_counter()
     with pytest.raises(FailedPreconditionError) as info:
@@ -159,8 +171,14 @@ def test_assert_valid_raises_constraint_violation() -> None:
 
 def test_narrowing_makes_tight_bounds_cheap() -> None:
     doc = {
-        "variables": [{"name": "x", "type": "float", "min": 0, "max": 1000}, {"name": "y", "type": "integer", "min": 0, "max": 10**6}],
-        "constraints": [{"op": ">=", "left": {"var": "x"}, "right": {"const": 999.5}}, {"op": "<", "left": {"var": "y"}, "right": {"op": "+", "args": [{"var": "x"}, {"const": 1}]}}],
+        "variables": [
+            {"name": "x", "type": "float", "min": 0, "max": 1000},
+            {"name": "y", "type": "integer", "min": 0, "max": 10**6},
+        ],
+        "constraints": [
+            {"op": ">=", "left": {"var": "x"}, "right": {"const": 999.5}},
+            {"op": "<", "left": {"var": "y"}, "right": {"op": "+", "args": [{"var": "x"}, {"const": 1}]}},
+        ],
     }
     r = sample(doc, 200, 3)
     assert r.acceptance_rate == 1.0

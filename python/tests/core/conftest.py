@@ -19,7 +19,12 @@ from dspy_bridge.core.server import WorkerProtocol
 def _test_commands(reg: CommandRegistry) -> None:
     @command(registry=reg)
     def whoami(ctx: CommandContext) -> dict[str, Any]:
-        return {"worker_id": ctx.worker_id, "call_id": ctx.call_id, "session_id": ctx.session_id, "command": ctx.command}
+        return {
+            "worker_id": ctx.worker_id,
+            "call_id": ctx.call_id,
+            "session_id": ctx.session_id,
+            "command": ctx.command,
+        }
 
     @command(blocking=True, registry=reg)
     def blocking_add(a: int, b: int) -> int:

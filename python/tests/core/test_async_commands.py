@@ -46,7 +46,9 @@ def _register(registry: CommandRegistry) -> None:
         return "finished"
 
 
-async def test_an_async_command_that_never_waits_answers_and_its_errors_are_typed(worker: WorkerHarness, registry: CommandRegistry) -> None:
+async def test_an_async_command_that_never_waits_answers_and_its_errors_are_typed(
+    worker: WorkerHarness, registry: CommandRegistry
+) -> None:
     _register(registry)
     assert await worker.wire.call_value("at_once", {"x": 21}) == 42
     res = await worker.wire.call("fails_at_once", {"message": "boom"})
@@ -55,7 +57,9 @@ async def test_an_async_command_that_never_waits_answers_and_its_errors_are_type
     assert any(frame.name == "fails_at_once" for frame in res.error.traceback)
 
 
-async def test_each_call_has_its_own_context_whether_it_waits_or_not(worker: WorkerHarness, registry: CommandRegistry) -> None:
+async def test_each_call_has_its_own_context_whether_it_waits_or_not(
+    worker: WorkerHarness, registry: CommandRegistry
+) -> None:
     _register(registry)
     worker.wire.send(
         execute_frame(1, "tagged", {"tag": "a", "pause": 0.05}),
@@ -70,14 +74,20 @@ async def test_each_call_has_its_own_context_whether_it_waits_or_not(worker: Wor
 
     values = {cid: decode_value(r.result) for cid, r in answers.items()}
     assert values == {1: {"before": "", "after": "a"}, 2: {"before": "", "after": "b"}, 3: {"before": "", "after": "c"}}
-    assert await worker.wire.call_value("tagged", {"tag": "d"}) == {"before": "", "after": "d"}, "no value leaked into the worker"
+    assert await worker.wire.call_value("tagged", {"tag": "d"}) == {"before": "", "after": "d"}, (
+        "no value leaked into the worker"
+    )
 
 
-async def test_a_suspended_async_command_is_cancelled_like_a_task(worker: WorkerHarness, registry: CommandRegistry) -> None:
+async def test_a_suspended_async_command_is_cancelled_like_a_task(
+    worker: WorkerHarness, registry: CommandRegistry
+) -> None:
     _register(registry)
     _events.clear()
     # Started and cancelled in one write: the first step has run by the time the cancel is read.
-    worker.wire.send(execute_frame(7, "works_then_waits", {"key": "k"}), WorkerFrame(cancel=worker_pb2.CancelRequest(call_id=7)))
+    worker.wire.send(
+        execute_frame(7, "works_then_waits", {"key": "k"}), WorkerFrame(cancel=worker_pb2.CancelRequest(call_id=7))
+    )
     frame = await worker.wire.read_frame()
     assert frame.result.call_id == 7
     assert (frame.result.error.reason, frame.result.error.code) == ("cancelled", Code.CANCELLED)

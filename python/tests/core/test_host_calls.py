@@ -33,7 +33,9 @@ async def test_a_call_travels_as_a_frame_and_its_answer_comes_back_typed(worker:
     sent = await _host_call(worker)
     assert sent.method == "GetSession"
     assert session_pb2.GetSessionRequest.FromString(sent.request).session_id == "s1"
-    worker.wire.send(_reply(sent.call_id, response=session_pb2.SessionInfo(session_id="s1", revision=7).SerializeToString()))
+    worker.wire.send(
+        _reply(sent.call_id, response=session_pb2.SessionInfo(session_id="s1", revision=7).SerializeToString())
+    )
     info = await pending
     assert isinstance(info, session_pb2.SessionInfo)
     assert (info.session_id, info.revision) == ("s1", 7)
@@ -41,7 +43,9 @@ async def test_a_call_travels_as_a_frame_and_its_answer_comes_back_typed(worker:
 
 
 async def test_the_hosts_error_is_raised_as_its_typed_error(worker: WorkerHarness) -> None:
-    pending = asyncio.ensure_future(worker.protocol.host_calls.call("GetSession", session_pb2.GetSessionRequest(session_id="gone")))
+    pending = asyncio.ensure_future(
+        worker.protocol.host_calls.call("GetSession", session_pb2.GetSessionRequest(session_id="gone"))
+    )
     sent = await _host_call(worker)
     worker.wire.send(_reply(sent.call_id, error=error_to_detail(NotFoundError("session 'gone' not found"))))
     with pytest.raises(NotFoundError, match="session 'gone' not found"):
@@ -77,7 +81,9 @@ async def test_a_timeout_raises_and_tells_the_host(worker: WorkerHarness) -> Non
 
 
 async def test_cancelling_the_caller_tells_the_host(worker: WorkerHarness) -> None:
-    pending = asyncio.ensure_future(worker.protocol.host_calls.call("GetSession", session_pb2.GetSessionRequest(session_id="x")))
+    pending = asyncio.ensure_future(
+        worker.protocol.host_calls.call("GetSession", session_pb2.GetSessionRequest(session_id="x"))
+    )
     sent = await _host_call(worker)
     pending.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -89,7 +95,9 @@ async def test_cancelling_the_caller_tells_the_host(worker: WorkerHarness) -> No
 async def test_the_connection_closing_fails_pending_calls(make_worker: Callable[..., Any]) -> None:
     h: WorkerHarness = await make_worker()
     await h.wire.read_frame()
-    pending = asyncio.ensure_future(h.protocol.host_calls.call("GetSession", session_pb2.GetSessionRequest(session_id="x")))
+    pending = asyncio.ensure_future(
+        h.protocol.host_calls.call("GetSession", session_pb2.GetSessionRequest(session_id="x"))
+    )
     await _host_call(h)
     h.wire.writer.close()
     with pytest.raises(BridgeClosedError, match="closed during the call"):
@@ -101,7 +109,9 @@ async def test_the_connection_closing_fails_pending_calls(make_worker: Callable[
 async def test_a_reply_with_no_outcome_is_a_protocol_error(worker: WorkerHarness) -> None:
     from dspy_bridge.errors import ProtocolError
 
-    pending = asyncio.ensure_future(worker.protocol.host_calls.call("GetSession", session_pb2.GetSessionRequest(session_id="x")))
+    pending = asyncio.ensure_future(
+        worker.protocol.host_calls.call("GetSession", session_pb2.GetSessionRequest(session_id="x"))
+    )
     sent = await _host_call(worker)
     worker.wire.send(_reply(sent.call_id))
     with pytest.raises(ProtocolError, match="neither a response nor an error"):
@@ -135,7 +145,6 @@ async def test_the_route_is_only_for_code_on_the_workers_loop(worker: WorkerHarn
     finally:
         _host_calls.install(None)
     assert _host_calls.local_route() is None
-
 
 
 async def test_a_request_over_the_message_limit_is_refused_before_it_is_sent(make_worker: Callable[..., Any]) -> None:
@@ -230,7 +239,9 @@ async def test_a_stream_delivers_its_responses_in_order_then_ends_and_grants_cre
     assert (await stream.read()).revision == 2
     credit = await worker.wire.read_frame()
     assert credit.WhichOneof("kind") == "host_stream_credit", credit
-    assert (credit.host_stream_credit.call_id, credit.host_stream_credit.items) == (sent.call_id, 2), "half a window taken: granted back"
+    assert (credit.host_stream_credit.call_id, credit.host_stream_credit.items) == (sent.call_id, 2), (
+        "half a window taken: granted back"
+    )
     worker.wire.send(_reply(sent.call_id, end=True))
     assert (await stream.read()).revision == 3  # read after the end arrived: still delivered
     assert await stream.read() is grpc.aio.EOF
@@ -242,7 +253,10 @@ async def test_a_streams_error_comes_after_the_responses_sent_before_it_typed(wo
     calls = worker.protocol.host_calls
     stream = calls.stream("Watch", _watch_request())
     sent = await _host_call(worker)
-    worker.wire.send(_reply(sent.call_id, response=_watch_response(5)), _reply(sent.call_id, error=error_to_detail(NotFoundError("session 's1' not found"))))
+    worker.wire.send(
+        _reply(sent.call_id, response=_watch_response(5)),
+        _reply(sent.call_id, error=error_to_detail(NotFoundError("session 's1' not found"))),
+    )
     seen = []
     with pytest.raises(NotFoundError, match="session 's1' not found"):
         async for response in stream:
@@ -251,7 +265,9 @@ async def test_a_streams_error_comes_after_the_responses_sent_before_it_typed(wo
     assert calls.in_flight == 0
 
 
-async def test_leaving_a_stream_early_cancels_it_on_the_host_and_late_responses_are_dropped(worker: WorkerHarness) -> None:
+async def test_leaving_a_stream_early_cancels_it_on_the_host_and_late_responses_are_dropped(
+    worker: WorkerHarness,
+) -> None:
     calls = worker.protocol.host_calls
     stream = calls.stream("Watch", _watch_request(), window=0)
     sent = await _host_call(worker)
@@ -262,7 +278,9 @@ async def test_leaving_a_stream_early_cancels_it_on_the_host_and_late_responses_
         break
     cancel = await worker.wire.read_frame()
     assert cancel.WhichOneof("kind") == "host_call_cancel" and cancel.host_call_cancel.call_id == sent.call_id
-    worker.wire.send(_reply(sent.call_id, response=_watch_response(2)), _reply(sent.call_id, end=True))  # too late: ignored
+    worker.wire.send(
+        _reply(sent.call_id, response=_watch_response(2)), _reply(sent.call_id, end=True)
+    )  # too late: ignored
     assert await worker.wire.call_value("ping") == {"ok": True}
     assert calls.in_flight == 0
     assert stream.cancel() is False, "already ended"

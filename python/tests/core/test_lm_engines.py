@@ -90,13 +90,27 @@ SCRIPT = textwrap.dedent(
 )
 
 
-_LM_STACK = {"dspy", "litellm", "openai", "httpx", "httpcore", "aiohttp", "pydantic", "pydantic_core", "tiktoken", "jiter", "anyio"}
+_LM_STACK = {
+    "dspy",
+    "litellm",
+    "openai",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "pydantic",
+    "pydantic_core",
+    "tiktoken",
+    "jiter",
+    "anyio",
+}
 
 
 def _run(*args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(PYTHON_ROOT)}
     env.pop("LITELLM_LOCAL_MODEL_COST_MAP", None)  # the warm-up's own default must hold
-    proc = subprocess.run([sys.executable, "-X", "dev", "-c", SCRIPT, *args], capture_output=True, text=True, timeout=180, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", SCRIPT, *args], capture_output=True, text=True, timeout=180, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Unclosed" not in proc.stderr and "warm-up skipped" not in proc.stderr, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

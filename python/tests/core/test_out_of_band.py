@@ -84,8 +84,12 @@ async def test_out_of_band_round_trip(worker: WorkerHarness, value: Any) -> None
 async def test_arrays_arrive_as_read_only_views_of_the_frame() -> None:
     arr = np.arange(100_000, dtype=np.float32)
     text, raws = encode_value_raw({"a": arr, "b": b"xyz"})
-    assert raws[0][3].obj is not None and np.shares_memory(np.frombuffer(raws[0][3], np.float32), arr), "sent without a copy"
-    frame = WorkerFrame(result=worker_pb2.ExecuteResponse(call_id=3, result=values_pb2.Value(json=text, external=descriptors_for(raws))))
+    assert raws[0][3].obj is not None and np.shares_memory(np.frombuffer(raws[0][3], np.float32), arr), (
+        "sent without a copy"
+    )
+    frame = WorkerFrame(
+        result=worker_pb2.ExecuteResponse(call_id=3, result=values_pb2.Value(json=text, external=descriptors_for(raws)))
+    )
     data = b"".join(out_of_band_frame(frame.SerializeToString(), [r[3] for r in raws]))
     decoder = FrameDecoder(1 << 24)
     frames: list[Any] = []

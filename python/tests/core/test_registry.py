@@ -333,7 +333,15 @@ def test_bind_reports_first_bad_parameter_by_name(reg: CommandRegistry) -> None:
     cmd = reg.register(f)
     good = {"n": 1, "flag": True, "ratio": 1, "name": "x", "items": [], "opts": {}, "data": b""}
     assert cmd.bind(dict(good)) == good
-    for key, bad in [("n", "1"), ("flag", 1), ("ratio", "1.0"), ("name", 5), ("items", {}), ("opts", []), ("data", "x")]:
+    for key, bad in [
+        ("n", "1"),
+        ("flag", 1),
+        ("ratio", "1.0"),
+        ("name", 5),
+        ("items", {}),
+        ("opts", []),
+        ("data", "x"),
+    ]:
         err = _bind_error(cmd, {**good, key: bad})
         assert err.parameter == key, key
 
@@ -401,6 +409,16 @@ def test_quick_type_check_agrees_with_the_full_check(annotation: Any) -> None:
     from dspy_bridge.core.registry import type_problem
 
     param = _single(annotation).parameters["p"]
-    samples = {str: "x", bool: True, int: 7, float: 2.5, bytes: b"x", list: [1], tuple: (1,), dict: {"a": 1}, type(None): None}
+    samples = {
+        str: "x",
+        bool: True,
+        int: 7,
+        float: 2.5,
+        bytes: b"x",
+        list: [1],
+        tuple: (1,),
+        dict: {"a": 1},
+        type(None): None,
+    }
     for t, sample in samples.items():
         assert (t in param.fits) == (type_problem(sample, annotation) is None), (annotation, t)

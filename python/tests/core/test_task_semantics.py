@@ -440,6 +440,9 @@ def test_a_real_worker_whose_own_code_fails_exits_with_status_1(
         assert (frame.worker_exited.exit_code, frame.worker_exited.signal) == (1, 0)
         assert worker.at_eof()
         err = capfd.readouterr().err
-        assert "[dspy-bridge worker w-fatal] fatal: RuntimeError: the worker's own dispatch failed (py_task_semantics)" in err
+        assert (
+            "[dspy-bridge worker w-fatal] fatal: RuntimeError: the worker's own dispatch failed (py_task_semantics)"
+            in err
+        )
     finally:
         _stop(proc, conns)

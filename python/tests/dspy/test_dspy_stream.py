@@ -16,7 +16,9 @@ from dspy_bridge.testing import ScriptedLM
 SCRIPTED = {"model": "scripted"}
 
 
-async def _items(program: Any, module: str, inputs: dict[str, Any], lm: Any = SCRIPTED, **kw: Any) -> list[dict[str, Any]]:
+async def _items(
+    program: Any, module: str, inputs: dict[str, Any], lm: Any = SCRIPTED, **kw: Any
+) -> list[dict[str, Any]]:
     return [item async for item in commands.stream_module(program, module, inputs, lm, **kw)]
 
 
@@ -45,8 +47,12 @@ def _check_shape(items: list[dict[str, Any]]) -> dict[str, Any]:
     ("module", "predictor", "fields"),
     [("Predict", "self", ["answer"]), ("ChainOfThought", "predict", ["reasoning", "answer"])],
 )
-async def test_predict_and_chain_of_thought_stream_every_output_field(module: str, predictor: str, fields: list[str]) -> None:
-    items = await _items(commands.build_module(module, "question -> answer"), module, {"question": "why is the sky blue?"})
+async def test_predict_and_chain_of_thought_stream_every_output_field(
+    module: str, predictor: str, fields: list[str]
+) -> None:
+    items = await _items(
+        commands.build_module(module, "question -> answer"), module, {"question": "why is the sky blue?"}
+    )
     prediction = _check_shape(items)
     streamed = _by_field(items)
     assert list(streamed) == [(predictor, f) for f in fields]  # in the order the LM writes them
@@ -68,7 +74,12 @@ async def test_variable_aware_modules_stream_like_their_base() -> None:
 
 
 async def test_typed_fields_stream_their_text() -> None:
-    items = await _items(commands.build_module("Predict", "question -> answer: int"), "Predict", {"question": "2+2?"}, lm={"model": "scripted", "responses": [{"answer": 4}]})
+    items = await _items(
+        commands.build_module("Predict", "question -> answer: int"),
+        "Predict",
+        {"question": "2+2?"},
+        lm={"model": "scripted", "responses": [{"answer": 4}]},
+    )
     prediction = _check_shape(items)
     assert prediction["fields"]["answer"] == 4
     assert _by_field(items)[("self", "answer")].strip() == "4"
@@ -80,9 +91,26 @@ async def test_typed_fields_stream_their_text() -> None:
     ("module", "expected"),
     [
         # ReAct's loop and its extract step; listeners are reusable, each call streams again.
-        ("ReAct", {("react", "next_thought"), ("react", "next_tool_name"), ("react", "next_tool_args"), ("extract.predict", "reasoning"), ("extract.predict", "answer")}),
+        (
+            "ReAct",
+            {
+                ("react", "next_thought"),
+                ("react", "next_tool_name"),
+                ("react", "next_tool_args"),
+                ("extract.predict", "reasoning"),
+                ("extract.predict", "answer"),
+            },
+        ),
         # No async path in DSPy: runs in an AnyIO worker thread and still streams.
-        ("ProgramOfThought", {("code_generate.predict", "reasoning"), ("code_generate.predict", "generated_code"), ("generate_output.predict", "reasoning"), ("generate_output.predict", "answer")}),
+        (
+            "ProgramOfThought",
+            {
+                ("code_generate.predict", "reasoning"),
+                ("code_generate.predict", "generated_code"),
+                ("generate_output.predict", "reasoning"),
+                ("generate_output.predict", "answer"),
+            },
+        ),
         # Its M attempts are a fresh ChainOfThought (not listened to); the comparison streams.
         ("MultiChainComparison", {("predict", "rationale"), ("predict", "answer")}),
         # Attempts run on deep copies of the module, which DSPy's listeners never see.
@@ -111,9 +139,13 @@ class _NoisyLM(ScriptedLM):
 async def test_items_dspy_does_not_know_are_dropped_never_sent_as_text() -> None:
     lm = _NoisyLM(stream_delay_ms=0.1)  # a delay: the call takes DSPy's async path
     with dspy.context(lm=lm):
-        items = await _items(commands.build_module("Predict", "question -> answer"), "Predict", {"question": "q"}, lm=None)
+        items = await _items(
+            commands.build_module("Predict", "question -> answer"), "Predict", {"question": "q"}, lm=None
+        )
     _check_shape(items)
-    assert all("ModelResponseStream" not in str(i.get("text", "")) and "custom" not in str(i.get("text", "")) for i in items)
+    assert all(
+        "ModelResponseStream" not in str(i.get("text", "")) and "custom" not in str(i.get("text", "")) for i in items
+    )
     assert _by_field(items)[("self", "answer")].strip() == items[-1]["fields"]["answer"]
 
 
@@ -124,7 +156,9 @@ async def test_no_lm_is_a_clear_error() -> None:
 
 async def test_closing_the_stream_midway_cancels_the_run() -> None:
     lm = {"model": "scripted", "latency_ms": 1}
-    gen = commands.stream_module(commands.build_module("ChainOfThought", "question -> answer"), "ChainOfThought", {"question": "a long one"}, lm)
+    gen = commands.stream_module(
+        commands.build_module("ChainOfThought", "question -> answer"), "ChainOfThought", {"question": "a long one"}, lm
+    )
     seen = []
     async for item in gen:
         seen.append(item)
@@ -133,7 +167,9 @@ async def test_closing_the_stream_midway_cancels_the_run() -> None:
     await gen.aclose()
     assert seen[-1]["type"] == "chunk"
     # the worker can stream again at once
-    assert (await _items(commands.build_module("Predict", "question -> answer"), "Predict", {"question": "q"}))[-1]["type"] == "prediction"
+    assert (await _items(commands.build_module("Predict", "question -> answer"), "Predict", {"question": "q"}))[-1][
+        "type"
+    ] == "prediction"
 
 
 def _lookup(city: str) -> str:
@@ -152,4 +188,7 @@ async def test_react_tool_calls_arrive_as_status_messages() -> None:
     ]
     assert prediction["fields"]["trajectory"]["tool_name_0"] == "_lookup"
     # the loop's predictor streamed on both steps (reusable listeners)
-    assert [i["text"] for i in items if i["type"] == "chunk" and i["field"] == "next_tool_name" and i["text"]] == ["_lookup", "finish"]
+    assert [i["text"] for i in items if i["type"] == "chunk" and i["field"] == "next_tool_name" and i["text"]] == [
+        "_lookup",
+        "finish",
+    ]

@@ -13,7 +13,12 @@ import dspy
 import pytest
 from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreter, CodeInterpreterError, FinalOutput
 
-from dspy_bridge.dspy import SubprocessCrashError, SubprocessInterpreter, SubprocessTimeoutError, make_program_of_thought
+from dspy_bridge.dspy import (
+    SubprocessCrashError,
+    SubprocessInterpreter,
+    SubprocessTimeoutError,
+    make_program_of_thought,
+)
 from dspy_bridge.testing import ScriptedLM
 
 pytestmark = pytest.mark.filterwarnings("ignore:ProgramOfThought is deprecated:DeprecationWarning")
@@ -166,7 +171,9 @@ def test_program_of_thought_answers_what_the_code_computed_default_policy() -> N
 
 def test_program_of_thought_uses_the_executed_result_not_the_lm() -> None:
     # The code computes something the LM cannot: the answer can only come from running it.
-    code = "import hashlib\nresult = int(hashlib.sha256(b'dspy-bridge').hexdigest()[:8], 16)\nSUBMIT({'answer': result})"
+    code = (
+        "import hashlib\nresult = int(hashlib.sha256(b'dspy-bridge').hexdigest()[:8], 16)\nSUBMIT({'answer': result})"
+    )
     expected = int(hashlib.sha256(b"dspy-bridge").hexdigest()[:8], 16)
     lm = ScriptedLM([{"generated_code": f"```python\n{code}\n```"}], when_exhausted="default")
     with dspy.context(lm=lm):

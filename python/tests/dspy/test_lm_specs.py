@@ -31,7 +31,13 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def base(**options: Any) -> dict[str, Any]:
-    return {"model": "openai/fixture", "api_base": "http://127.0.0.1:9/v1", "api_key_env": KEY_ENV, "cache": False, **options}
+    return {
+        "model": "openai/fixture",
+        "api_base": "http://127.0.0.1:9/v1",
+        "api_key_env": KEY_ENV,
+        "cache": False,
+        **options,
+    }
 
 
 # ---- engine ----------------------------------------------------------------------------
@@ -166,14 +172,24 @@ class _Server:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 await reader.readexactly(length)
                 self.requests += 1
                 if self.mode == "hang":
                     await asyncio.sleep(3600)
                 body = b'{"error": {"message": "overloaded", "type": "server_error"}}'
-                writer.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 0\r\n"
-                             + f"content-length: {len(body)}\r\n\r\n".encode() + body)
+                writer.write(
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 0\r\n"
+                    + f"content-length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
@@ -200,7 +216,9 @@ async def _predict(lm: Any) -> Any:
 
 @pytest.mark.parametrize("engine", ["native", "litellm"])
 @pytest.mark.parametrize("retries", [0, 2])
-async def test_num_retries_is_how_many_more_attempts_a_failing_call_makes(failing: _Server, engine: str, retries: int) -> None:
+async def test_num_retries_is_how_many_more_attempts_a_failing_call_makes(
+    failing: _Server, engine: str, retries: int
+) -> None:
     lm = lm_from_spec(base(api_base=failing.url, engine=engine, num_retries=retries))
     with pytest.raises(Exception) as info:
         await _predict(lm)

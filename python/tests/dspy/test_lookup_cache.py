@@ -31,7 +31,9 @@ def test_the_installed_dspy_is_the_verified_one() -> None:
     in VERIFIED, after checking that model_info still depends only on its arguments and the
     loaded metadata."""
     version = dspy.__version__
-    assert version in _lookup_cache.VERIFIED, f"DSPy {version} is not verified for the lookup memo: re-verify _lookup_cache.py"
+    assert version in _lookup_cache.VERIFIED, (
+        f"DSPy {version} is not verified for the lookup memo: re-verify _lookup_cache.py"
+    )
     assert _lookup_cache.model_info_source_digest() == _lookup_cache.VERIFIED[version], (
         f"dspy.clients.model_metadata changed in DSPy {version}: re-verify _lookup_cache.py"
     )
@@ -44,7 +46,9 @@ def test_the_installed_litellm_is_the_verified_one() -> None:
 
     get_litellm(feature="dspy.LM")
     installed = version("litellm")
-    assert installed in _lookup_cache.VERIFIED_LITELLM, f"LiteLLM {installed} is not verified for the lookup memo: re-verify _lookup_cache.py"
+    assert installed in _lookup_cache.VERIFIED_LITELLM, (
+        f"LiteLLM {installed} is not verified for the lookup memo: re-verify _lookup_cache.py"
+    )
     assert _lookup_cache.litellm_source_digest() == _lookup_cache.VERIFIED_LITELLM[installed], (
         f"LiteLLM {installed}'s model lookups changed: re-verify _lookup_cache.py"
     )
@@ -55,7 +59,9 @@ def test_every_binding_dspy_calls_is_replaced(memo: object) -> None:
     assert model_metadata.model_info is memo and costs.model_info is memo and capabilities.model_info is memo
     original = memo.__wrapped__  # type: ignore[attr-defined]
     _lookup_cache.uninstall()
-    assert model_metadata.model_info is original and costs.model_info is original and capabilities.model_info is original
+    assert (
+        model_metadata.model_info is original and costs.model_info is original and capabilities.model_info is original
+    )
     assert not _lookup_cache.installed()
 
 
@@ -63,7 +69,12 @@ def test_the_same_answer_as_dspy_for_known_and_unknown_models(memo: object) -> N
     original = memo.__wrapped__  # type: ignore[attr-defined]
     data = model_metadata._load()
     known = [key for key, entry in data.items() if isinstance(entry, dict) and "litellm_provider" in entry][::40]
-    names = sorted({key.split("/", 1)[-1] for key in known}) + ["fixture", "my-local-model", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"]
+    names = sorted({key.split("/", 1)[-1] for key in known}) + [
+        "fixture",
+        "my-local-model",
+        "gpt-4o-mini",
+        "gpt-4o-mini-2024-07-18",
+    ]
     providers = ["openai", "openai-chat", "anthropic", "gemini", "vertex", "vllm", "ollama", "groq"]
     checked = 0
     for provider, model in itertools.product(providers, names[:60]):
@@ -87,7 +98,9 @@ def test_every_caller_gets_its_own_copy(memo: object) -> None:
 
 def test_a_generator_of_namespaces_is_read_once(memo: object) -> None:
     original = memo.__wrapped__  # type: ignore[attr-defined]
-    assert memo("openai", "gpt-4o-mini", namespaces=(n for n in ["openai"])) == original("openai", "gpt-4o-mini", namespaces=("openai",))
+    assert memo("openai", "gpt-4o-mini", namespaces=(n for n in ["openai"])) == original(
+        "openai", "gpt-4o-mini", namespaces=("openai",)
+    )
 
 
 def test_switched_off_by_the_environment() -> None:
@@ -97,7 +110,10 @@ def test_switched_off_by_the_environment() -> None:
     )
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     off = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**__import__("os").environ, _lookup_cache.ENV: "0"},
     )
     assert on.stdout.split() == ["True", "True", "True"]
@@ -154,7 +170,16 @@ def test_a_model_registered_later_is_found(litellm_memo: object) -> None:
     assert outcome(litellm.get_model_info, name, "openai")[0] == "ModelNotMappedError"
     assert outcome(litellm.get_model_info, name, "openai")[0] == "ModelNotMappedError"
     try:
-        litellm.register_model({f"openai/{name}": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}})
+        litellm.register_model(
+            {
+                f"openai/{name}": {
+                    "litellm_provider": "openai",
+                    "mode": "chat",
+                    "input_cost_per_token": 1e-6,
+                    "output_cost_per_token": 2e-6,
+                }
+            }
+        )
         status, info = outcome(litellm.get_model_info, name, "openai")
         assert status == "ok" and info["input_cost_per_token"] == 1e-6  # type: ignore[index]
     finally:

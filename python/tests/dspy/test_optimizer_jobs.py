@@ -15,13 +15,22 @@ import pytest
 
 from dspy_bridge.core import user_code
 from dspy_bridge.dspy.commands import build_module
-from dspy_bridge.dspy.optimizer_jobs import BUILTIN_METRICS, OPTIMIZERS, describe_optimizers, exact_match, hashing_embedder
+from dspy_bridge.dspy.optimizer_jobs import (
+    BUILTIN_METRICS,
+    OPTIMIZERS,
+    describe_optimizers,
+    exact_match,
+    hashing_embedder,
+)
 from dspy_bridge.dspy.optimizer_jobs._job import plan_job, run_job
 from dspy_bridge.dspy.optimizer_jobs._optimizers import optimizer_spec, split_params
 from dspy_bridge.dspy.optimizer_jobs._progress import JobProgress
 from dspy_bridge.errors import BridgeError, InvalidArgumentError
 
-SUMS = [{"question": f"What is {a} + {b}?", "answer": str(a + b)} for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9), (4, 4)]]
+SUMS = [
+    {"question": f"What is {a} + {b}?", "answer": str(a + b)}
+    for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9), (4, 4)]
+]
 
 
 def broken_metric(example, pred, trace=None):
@@ -31,7 +40,16 @@ def broken_metric(example, pred, trace=None):
 async def plan(optimizer: str, *, program=None, progress_events: list | None = None, **kw):
     loop = asyncio.get_running_loop()
     holder: dict = {}
-    defaults = dict(trainset=SUMS, metric=None, input_keys=None, valset=None, params=None, lm={"model": "scripted"}, prompt_lm=None, reflection_lm=None)
+    defaults = dict(
+        trainset=SUMS,
+        metric=None,
+        input_keys=None,
+        valset=None,
+        params=None,
+        lm={"model": "scripted"},
+        prompt_lm=None,
+        reflection_lm=None,
+    )
     defaults.update(kw)
     p = plan_job(
         program=program or build_module("Predict", "question -> answer"),
@@ -66,7 +84,11 @@ def test_names_and_params_are_checked() -> None:
     assert err.value.details["available"] == list(OPTIMIZERS)
     init, comp = split_params(optimizer_spec("MIPROv2"), {"auto": None, "num_candidates": 3, "num_trials": 4})
     assert init == {"auto": None, "num_candidates": 3} and comp == {"num_trials": 4}
-    for bad, pattern in [({"trainset": []}, "supplied by the job"), ({"log_dir": "/tmp"}, "not accepted"), ({"nope": 1}, "no parameter 'nope'")]:
+    for bad, pattern in [
+        ({"trainset": []}, "supplied by the job"),
+        ({"log_dir": "/tmp"}, "not accepted"),
+        ({"nope": 1}, "no parameter 'nope'"),
+    ]:
         with pytest.raises(InvalidArgumentError, match=pattern):
             split_params(optimizer_spec("GEPA"), bad)
 
@@ -88,7 +110,13 @@ def test_the_hashing_embedder_is_deterministic_and_puts_similar_texts_close() ->
 async def test_a_compile_on_its_thread_reports_progress_and_leaves_the_student_alone() -> None:
     student = build_module("Predict", "question -> answer")
     events: list = []
-    p, progress = await plan("BootstrapFewShot", program=student, progress_events=events, metric="exact_match", params={"max_bootstrapped_demos": 2, "max_labeled_demos": 0})
+    p, progress = await plan(
+        "BootstrapFewShot",
+        program=student,
+        progress_events=events,
+        metric="exact_match",
+        params={"max_bootstrapped_demos": 2, "max_labeled_demos": 0},
+    )
     assert p.expected == len(SUMS)
     outcome = await asyncio.to_thread(run_job, p, progress)
     assert outcome.error is None and not outcome.cancelled
@@ -143,7 +171,10 @@ async def test_planning_refuses_bad_input_before_anything_runs() -> None:
     with user_modules("dspy_bridge"):
         with pytest.raises(InvalidArgumentError, match="has no"):
             await plan("BootstrapFewShot", metric="dspy_bridge.errors:no_such_metric")
-        with pytest.raises(InvalidArgumentError, match=r"metric 'dspy_bridge.dspy.optimizer_jobs._metrics:BUILTIN_METRICS' is a dict, not a function"):
+        with pytest.raises(
+            InvalidArgumentError,
+            match=r"metric 'dspy_bridge.dspy.optimizer_jobs._metrics:BUILTIN_METRICS' is a dict, not a function",
+        ):
             await plan("BootstrapFewShot", metric="dspy_bridge.dspy.optimizer_jobs._metrics:BUILTIN_METRICS")
 
 

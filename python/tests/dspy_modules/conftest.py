@@ -37,7 +37,9 @@ class TSHost:
     """The Node process: ``address``/``token`` for Python clients, and ``call(op, ...)`` to
     change variables through the TypeScript API."""
 
-    def __init__(self, proc: subprocess.Popen[str], address: str, token: str, lines: queue.Queue[dict[str, Any]]) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[str], address: str, token: str, lines: queue.Queue[dict[str, Any]]
+    ) -> None:
         self.proc = proc
         self.address = address
         self.token = token
@@ -165,4 +167,3 @@ async def until(predicate: Any, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.005)
-

@@ -22,13 +22,22 @@ def search(query: str) -> str:
     return f"results for {query}"
 
 
-async def test_a_python_space_applied_from_both_languages_reaches_a_react_module(ts, ctx: SessionContext, session_id: str) -> None:
+async def test_a_python_space_applied_from_both_languages_reaches_a_react_module(
+    ts, ctx: SessionContext, session_id: str
+) -> None:
     config = (
         ctx.configuration_space("react_agent_config")
         .add_variable(name="temperature", type="float", default=0.7, constraints={"min": 0.0, "max": 1.5})
         .add_variable(name="max_iters", type="integer", default=5, constraints={"min": 3, "max": 10})
         .add_variable(name="max_tokens", type="integer", default=1024, constraints={"min": 64, "max": 4096})
-        .add_constraint({"op": "<=", "left": {"var": "max_tokens"}, "right": {"op": "*", "args": [{"var": "max_iters"}, {"const": 512}]}}, "tokens_per_step")
+        .add_constraint(
+            {
+                "op": "<=",
+                "left": {"var": "max_tokens"},
+                "right": {"op": "*", "args": [{"var": "max_iters"}, {"const": 512}]},
+            },
+            "tokens_per_step",
+        )
     )
     await config.register()
     agent = VariableAwareReAct("question -> answer", session_context=ctx, tools=[search])
@@ -46,7 +55,14 @@ async def test_a_python_space_applied_from_both_languages_reaches_a_react_module
     assert await config.apply({"temperature": 0.2, "max_iters": 4}) == 2  # from Python
     assert await run() == (0.2, 4, 1024)
 
-    reply = await asyncio.to_thread(ts.call, "apply_configuration", session_id, name="react_agent_config", values={"temperature": 1.1, "max_iters": 8, "max_tokens": 4000}, metadata={"by": "ts"})
+    reply = await asyncio.to_thread(
+        ts.call,
+        "apply_configuration",
+        session_id,
+        name="react_agent_config",
+        values={"temperature": 1.1, "max_iters": 8, "max_tokens": 4000},
+        metadata={"by": "ts"},
+    )
     assert reply["version"] == 3
     await ctx.wait_for_revision(reply["revision"], timeout=5)
     assert await run() == (1.1, 8, 4000)
@@ -63,8 +79,16 @@ async def test_a_python_space_applied_from_both_languages_reaches_a_react_module
 
     # the Python constraint holds for TypeScript's apply too, and nothing changes when it is refused
     with pytest.raises(RuntimeError, match="ConstraintViolationError.*tokens_per_step"):
-        await asyncio.to_thread(ts.call, "apply_configuration", session_id, name="react_agent_config", values={"max_iters": 3, "max_tokens": 4000})
-    assert (await asyncio.to_thread(ts.call, "configuration_values", session_id, name="react_agent_config"))["values"] == {"temperature": 1.1, "max_iters": 8, "max_tokens": 4000}
+        await asyncio.to_thread(
+            ts.call,
+            "apply_configuration",
+            session_id,
+            name="react_agent_config",
+            values={"max_iters": 3, "max_tokens": 4000},
+        )
+    assert (await asyncio.to_thread(ts.call, "configuration_values", session_id, name="react_agent_config"))[
+        "values"
+    ] == {"temperature": 1.1, "max_iters": 8, "max_tokens": 4000}
     with pytest.raises(ConstraintViolationError, match="tokens_per_step"):
         await config.apply({"max_iters": 3})
     assert await run() == (1.1, 8, 4000)

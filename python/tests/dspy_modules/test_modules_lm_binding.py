@@ -18,7 +18,6 @@ from dspy_bridge import (
 from dspy_bridge.testing import ScriptedLM
 
 
-
 async def test_predict_temperature_follows_typescript(ts, ctx, session_id, lm: ScriptedLM) -> None:
     await ts.adefine(session_id, "llm_temperature", "float", 0.3, constraints={"min": 0, "max": 2})
     predictor = VariableAwarePredict("question -> answer", session_context=ctx)
@@ -206,8 +205,12 @@ async def test_copies_keep_bindings_and_session(ts, ctx, session_id, lm: Scripte
     assert [c.kwargs["temperature"] for c in lm.calls] == [0.95] * 3
 
     # A converted module can be the module of dspy.Refine (which reads its class's source).
-    refine = dspy.Refine(module=make_variable_aware(dspy.ChainOfThought("question -> answer"), ctx), N=1,
-                         reward_fn=lambda a, p: 1.0, threshold=0.5)
+    refine = dspy.Refine(
+        module=make_variable_aware(dspy.ChainOfThought("question -> answer"), ctx),
+        N=1,
+        reward_fn=lambda a, p: 1.0,
+        threshold=0.5,
+    )
     assert "class VariableAwareChainOfThought" in refine.module_code
     refine = dspy.Refine(module=make_variable_aware(ThreeStep(), ctx), N=1, reward_fn=lambda a, p: 1.0, threshold=0.5)
     assert "class ThreeStep" in refine.module_code  # a generated class reports its base's source

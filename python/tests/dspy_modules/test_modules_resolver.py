@@ -123,7 +123,9 @@ async def test_dynamic_module_selection(ts, ctx, session_id, lm) -> None:
     assert type(new_module) is VariableAwareReAct
     assert [p.config for p in new_module.predictors()] == [{"temperature": 0.2}] * 2  # ReAct has no **config
 
-    plain = await resolver.create_module("reasoning_strategy", "question -> answer", tools=[len], use_variable_aware=False)
+    plain = await resolver.create_module(
+        "reasoning_strategy", "question -> answer", tools=[len], use_variable_aware=False
+    )
     assert type(plain) is dspy.ReAct
 
 
@@ -138,7 +140,9 @@ async def test_batch_configuration(ts, ctx, session_id, lm) -> None:
         await ts.adefine(session_id, name, vtype, value)
     resolver = ModuleVariableResolver(ctx)
     understand = await create_variable_aware_module(
-        ctx, "Predict", "question -> key_concepts",
+        ctx,
+        "Predict",
+        "question -> key_concepts",
         variable_bindings={"temperature": "pipeline_temperature", "model": "pipeline_model"},
     )
     reason = await resolver.create_module("pipeline_strategy", "question, key_concepts -> reasoning_steps, answer")
@@ -213,7 +217,9 @@ async def test_best_of_n_and_refine_reach_the_wrapped_module(ts, ctx, session_id
 
 async def test_program_of_thought(ts, ctx, session_id, lm) -> None:
     await ts.adefine(session_id, "t", "float", 0.05)
-    pot = VariableAwareProgramOfThought("question -> answer", interpreter_factory=SubprocessInterpreter, max_iters=1, session_context=ctx)
+    pot = VariableAwareProgramOfThought(
+        "question -> answer", interpreter_factory=SubprocessInterpreter, max_iters=1, session_context=ctx
+    )
     await pot.bind_to_variable("temperature", "t")
     assert len(pot.predictors()) == 3 and all(p.config["temperature"] == 0.05 for p in pot.predictors())
     try:

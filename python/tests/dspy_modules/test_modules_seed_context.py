@@ -83,7 +83,9 @@ async def test_resolver_and_factory_read_through_get_variable(ts, ctx, session_i
     rev = await ts.aset(session_id, "strategy", "Predict")
     await ctx.wait_for_revision(rev)
     assert await resolver.resolve_module("strategy") is dspy.Predict  # never a stale class
-    factory = await create_variable_aware_module(seed, "Predict", "question -> answer", variable_bindings={"temperature": "temp"})
+    factory = await create_variable_aware_module(
+        seed, "Predict", "question -> answer", variable_bindings={"temperature": "temp"}
+    )
     assert isinstance(factory, VariableAwarePredict) and factory.temperature == 0.4
 
 

@@ -77,7 +77,12 @@ async def test_sync_callbacks(ts, ctx, session_id, lm) -> None:
         previous = temp
         await predictor.forward_async(text="DSPy bridges TypeScript and Python.")
         assert lm.calls[-1].kwargs["temperature"] == temp
-    assert history == [("temperature", 0.2, 0.7), ("temperature", 0.7, 0.5), ("temperature", 0.5, 0.7), ("temperature", 0.7, 0.9)]
+    assert history == [
+        ("temperature", 0.2, 0.7),
+        ("temperature", 0.7, 0.5),
+        ("temperature", 0.5, 0.7),
+        ("temperature", 0.7, 0.9),
+    ]
     assert all_changes == history[1:]
 
     # A change from TypeScript, picked up by auto-sync before the next forward.
@@ -103,7 +108,11 @@ async def test_bind_to_missing_variable(ts, ctx, session_id) -> None:
     predictor = VariableAwarePredict("question -> answer", session_context=ctx)
     with pytest.raises(VariableNotFoundError) as info:
         await predictor.bind_to_variable("temperature", "no_such_variable")
-    assert isinstance(info.value, KeyError) and isinstance(info.value, NotFoundError) and isinstance(info.value, BridgeError)
+    assert (
+        isinstance(info.value, KeyError)
+        and isinstance(info.value, NotFoundError)
+        and isinstance(info.value, BridgeError)
+    )
     assert info.value.variable_name == "no_such_variable"
     assert info.value.reason == "not_found" and info.value.code == 5
     with pytest.raises(KeyError):
@@ -196,7 +205,11 @@ def test_sync_wrappers_with_sync_session_context(ts, session_id, lm) -> None:
         predictor(question="q")
         assert lm.calls[-1].kwargs["temperature"] == 0.9
         # From other threads too (DSPy's Parallel runs calls on a thread pool).
-        results = predictor.batch([dspy.Example(question=f"q{i}").with_inputs("question") for i in range(4)], num_threads=4, disable_progress_bar=True)
+        results = predictor.batch(
+            [dspy.Example(question=f"q{i}").with_inputs("question") for i in range(4)],
+            num_threads=4,
+            disable_progress_bar=True,
+        )
         assert len(results) == 4
         assert [c.kwargs["temperature"] for c in lm.calls[-4:]] == [0.9] * 4
 
@@ -207,7 +220,9 @@ def test_sync_wrapper_from_another_thread_while_the_loop_runs(ts, session_id, lm
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        ctx = asyncio.run_coroutine_threadsafe(SessionContext.connect(ts.address, session_id, token=ts.token), loop).result(10)
+        ctx = asyncio.run_coroutine_threadsafe(
+            SessionContext.connect(ts.address, session_id, token=ts.token), loop
+        ).result(10)
         predictor = VariableAwarePredict("question -> answer", session_context=ctx)
         predictor.bind_to_variable_sync("temperature", "t", timeout=10)
         assert predictor.config["temperature"] == 0.3

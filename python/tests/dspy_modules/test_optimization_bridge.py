@@ -12,7 +12,10 @@ from dspy_bridge.dspy import DSPyOptimizationBridge, VariableAwareOptimizer
 from dspy_bridge.errors import InvalidArgumentError, NotFoundError
 from dspy_bridge.testing import ScriptedLM
 
-SUMS = [dspy.Example(question=f"What is {a} + {b}?", answer=str(a + b)).with_inputs("question") for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9)]]
+SUMS = [
+    dspy.Example(question=f"What is {a} + {b}?", answer=str(a + b)).with_inputs("question")
+    for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9)]
+]
 
 
 def accuracy_metric(example, pred, trace=None):
@@ -71,7 +74,9 @@ async def test_bad_mappings_are_refused_naming_what_is_wrong(ts, ctx, session_id
     await ts.adefine(session_id, "some_var", "integer", 1)
     bridge = DSPyOptimizationBridge(ctx)
     with pytest.raises(NotFoundError, match="missing_var"):
-        await bridge.create_variable_aware_optimizer(BootstrapFewShot, {"max_rounds": "missing_var"}, metric=accuracy_metric)
+        await bridge.create_variable_aware_optimizer(
+            BootstrapFewShot, {"max_rounds": "missing_var"}, metric=accuracy_metric
+        )
     with pytest.raises(InvalidArgumentError, match="no parameter 'max_rockets'") as err:
         await bridge.create_variable_aware_optimizer(BootstrapFewShot, {"max_rockets": "some_var"})
     assert err.value.parameter == "max_rockets"
@@ -113,7 +118,9 @@ async def test_sync_dspy_parameters_creates_and_binds_variables(ts, ctx, session
     react = dspy.ReAct("question -> answer", tools=[], max_iters=4)
     again = await bridge.sync_dspy_parameters(react, variable_prefix="cot_")
     assert again["max_iters"] == "cot_max_iters"
-    assert await ctx.get_variable("cot_temperature", bypass_cache=True) == 1.1, "an existing variable is reused, not reset"
+    assert await ctx.get_variable("cot_temperature", bypass_cache=True) == 1.1, (
+        "an existing variable is reused, not reset"
+    )
     assert await ctx.get_variable("cot_max_iters", bypass_cache=True) == 4
     with pytest.raises(InvalidArgumentError):
         await bridge.sync_dspy_parameters(object())
@@ -127,7 +134,11 @@ async def test_cancelling_a_compile_stops_it_and_records_nothing(ts, ctx, sessio
     dspy.configure(lm=slow)
     bridge = DSPyOptimizationBridge(ctx)
     optimizer = await bridge.create_variable_aware_optimizer(
-        "BootstrapFewShotWithRandomSearch", {"max_rounds": "rounds"}, metric=accuracy_metric, num_candidate_programs=10, num_threads=1
+        "BootstrapFewShotWithRandomSearch",
+        {"max_rounds": "rounds"},
+        metric=accuracy_metric,
+        num_candidate_programs=10,
+        num_threads=1,
     )
     task = asyncio.create_task(optimizer.compile(dspy.Predict("question -> answer"), trainset=SUMS))
     await asyncio.sleep(0.3)

@@ -37,7 +37,9 @@ class OpenAIServer:
 
     def _call(self, method: str, path: str, body: Any | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self._admin + path, data=data, method=method, headers={"content-type": "application/json"})
+        req = urllib.request.Request(
+            self._admin + path, data=data, method=method, headers={"content-type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 

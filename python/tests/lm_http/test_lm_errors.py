@@ -47,7 +47,12 @@ async def failure(lm_spec: dict[str, Any]) -> BridgeError:
             await dspy.Predict("question -> answer").acall(question="Why?")
     err = caught.value
     sent = error_from_detail(error_to_detail(err))
-    assert (type(sent), sent.reason, sent.details, sent.retryable) == (type(err), err.reason, err.details, err.retryable)
+    assert (type(sent), sent.reason, sent.details, sent.retryable) == (
+        type(err),
+        err.reason,
+        err.details,
+        err.retryable,
+    )
     assert sent.python_type and sent.python_type.startswith("dspy.utils.exceptions.")
     for text in (err.message, repr(err.details), *(f.line for f in sent.python_traceback)):
         assert API_KEY not in text
@@ -62,7 +67,9 @@ async def test_rate_limit_with_retry_after(server: OpenAIServer, engine: str) ->
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-async def test_refused_credentials_are_authentication_errors_and_the_key_is_redacted(server: OpenAIServer, engine: str) -> None:
+async def test_refused_credentials_are_authentication_errors_and_the_key_is_redacted(
+    server: OpenAIServer, engine: str
+) -> None:
     server.script([{"status": 401, "message": f"Incorrect API key provided: {API_KEY}."}])
     err = await failure(spec(server, engine, "fixture"))
     assert isinstance(err, AuthenticationError) and (err.status, err.retryable) == (401, False)
@@ -73,7 +80,9 @@ async def test_refused_credentials_are_authentication_errors_and_the_key_is_reda
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("status", "retryable"), [(500, True), (503, True), (400, False)])
-async def test_provider_failures_are_lm_errors_with_status(server: OpenAIServer, engine: str, status: int, retryable: bool) -> None:
+async def test_provider_failures_are_lm_errors_with_status(
+    server: OpenAIServer, engine: str, status: int, retryable: bool
+) -> None:
     err = await failure(spec(server, engine, f"fixture-status-{status}"))
     assert type(err) is LMError
     assert (err.status, err.retryable) == (status, retryable)

@@ -24,7 +24,13 @@ MAX_TOKENS_KEY = {"native": "max_completion_tokens", "litellm": "max_tokens"}
 
 
 def spec(server: OpenAIServer, engine: str, **options: Any) -> dict[str, Any]:
-    s: dict[str, Any] = {"model": "openai/fixture", "api_base": server.url, "api_key_env": API_KEY_ENV, "cache": False, **options}
+    s: dict[str, Any] = {
+        "model": "openai/fixture",
+        "api_base": server.url,
+        "api_key_env": API_KEY_ENV,
+        "cache": False,
+        **options,
+    }
     if engine == "litellm":
         s["extra"] = {"engine": "litellm"}
     return s
@@ -59,16 +65,18 @@ async def test_predict_sends_the_spec_and_parses_the_answer(server: OpenAIServer
 async def test_chain_of_thought_typed_fields_and_usage(server: OpenAIServer, engine: str) -> None:
     lm = lm_from_spec(spec(server, engine))
     with dspy.context(lm=lm, track_usage=True):
-        result = await dspy.ChainOfThought("question -> answer: int, confidence: float, sure: bool, tags: list[str]").acall(
-            question="How many legs has a spider?"
-        )
+        result = await dspy.ChainOfThought(
+            "question -> answer: int, confidence: float, sure: bool, tags: list[str]"
+        ).acall(question="How many legs has a spider?")
     assert result.reasoning == "reasoning: How many legs has a spider?"
     assert (result.answer, result.confidence, result.sure, result.tags) == (42, 0.5, True, ["a", "b"])
     usage = result.get_lm_usage()["openai/fixture"]
     assert usage["prompt_tokens"] > 50 and usage["completion_tokens"] > 5
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     [req] = server.chat_requests()
-    assert "Respond with the corresponding output fields, starting with the field `[[ ## reasoning ## ]]`" in user_text(req["body"])
+    assert "Respond with the corresponding output fields, starting with the field `[[ ## reasoning ## ]]`" in user_text(
+        req["body"]
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES)

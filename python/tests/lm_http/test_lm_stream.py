@@ -16,14 +16,30 @@ ENGINES = ("native", "litellm")
 
 
 def spec(server: OpenAIServer, engine: str, model: str = "fixture") -> dict[str, Any]:
-    return {"model": f"openai/{model}", "api_base": server.url, "api_key_env": API_KEY_ENV, "cache": False, "engine": engine}
+    return {
+        "model": f"openai/{model}",
+        "api_base": server.url,
+        "api_key_env": API_KEY_ENV,
+        "cache": False,
+        "engine": engine,
+    }
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize(("module", "predictor", "fields"), [("Predict", "self", ["answer"]), ("ChainOfThought", "predict", ["reasoning", "answer"])])
-async def test_fields_stream_over_http(server: OpenAIServer, engine: str, module: str, predictor: str, fields: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("module", "predictor", "fields"),
+    [("Predict", "self", ["answer"]), ("ChainOfThought", "predict", ["reasoning", "answer"])],
+)
+async def test_fields_stream_over_http(
+    server: OpenAIServer, engine: str, module: str, predictor: str, fields: list[str]
+) -> None:
     program = commands.build_module(module, "question -> answer")
-    items = [i async for i in commands.stream_module(program, module, {"question": "Why is the sky blue on a clear day?"}, spec(server, engine))]
+    items = [
+        i
+        async for i in commands.stream_module(
+            program, module, {"question": "Why is the sky blue on a clear day?"}, spec(server, engine)
+        )
+    ]
     assert items[-1]["type"] == "prediction" and [i["type"] for i in items].count("prediction") == 1
     chunks = [i for i in items if i["type"] == "chunk"]
     assert {(c["predictor"], c["field"]) for c in chunks} == {(predictor, f) for f in fields}
@@ -40,7 +56,12 @@ async def test_fields_stream_over_http(server: OpenAIServer, engine: str, module
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_closing_early_closes_the_http_request(server: OpenAIServer, engine: str) -> None:
     program = commands.build_module("ChainOfThought", "question -> answer")
-    gen = commands.stream_module(program, "ChainOfThought", {"question": "Why is the sky blue on a clear day?"}, spec(server, engine, "fixture-chunkdelay-30"))
+    gen = commands.stream_module(
+        program,
+        "ChainOfThought",
+        {"question": "Why is the sky blue on a clear day?"},
+        spec(server, engine, "fixture-chunkdelay-30"),
+    )
     async for item in gen:
         if item["type"] == "chunk":
             break

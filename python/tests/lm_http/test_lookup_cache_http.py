@@ -26,7 +26,14 @@ def _memo_back_on() -> Any:
 
 
 def spec(server: OpenAIServer, engine: str, model: str) -> dict[str, Any]:
-    return {"model": model, "api_base": server.url, "api_key_env": API_KEY_ENV, "cache": False, "engine": engine, "num_retries": 0}
+    return {
+        "model": model,
+        "api_base": server.url,
+        "api_key_env": API_KEY_ENV,
+        "cache": False,
+        "engine": engine,
+        "num_retries": 0,
+    }
 
 
 async def observe(server: OpenAIServer, engine: str, model: str) -> dict[str, Any]:
@@ -44,9 +51,15 @@ async def observe(server: OpenAIServer, engine: str, model: str) -> dict[str, An
             await dspy.Predict("question -> answer").acall(question="fails")
         seen["error"] = (type(failure.value).__module__, type(failure.value).__qualname__, str(failure.value))
     seen["history"] = [
-        {k: entry.get(k) for k in ("outputs", "usage", "cost", "cost_details", "response_model", "model")} for entry in lm.history[-2:]
+        {k: entry.get(k) for k in ("outputs", "usage", "cost", "cost_details", "response_model", "model")}
+        for entry in lm.history[-2:]
     ]
-    seen["capabilities"] = (lm.supports_function_calling, lm.supports_reasoning, lm.supports_response_schema, lm.supported_params)
+    seen["capabilities"] = (
+        lm.supports_function_calling,
+        lm.supports_reasoning,
+        lm.supports_response_schema,
+        lm.supported_params,
+    )
     return seen
 
 
@@ -54,7 +67,9 @@ async def observe(server: OpenAIServer, engine: str, model: str) -> dict[str, An
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_results_are_the_same_with_and_without_the_memo(server: OpenAIServer, engine: str, model: str) -> None:
     get_litellm(feature="dspy.LM")  # imported, so that LiteLLM's lookups are memoized too
-    assert _lookup_cache.install() and _lookup_cache.litellm_installed(), "the memos apply (test_lookup_cache.py says why not)"
+    assert _lookup_cache.install() and _lookup_cache.litellm_installed(), (
+        "the memos apply (test_lookup_cache.py says why not)"
+    )
     with_memo = await observe(server, engine, model)
     with_memo_again = await observe(server, engine, model)  # now every lookup is a memo hit
     _lookup_cache.uninstall()

@@ -22,7 +22,20 @@ def address_and_token() -> Iterator[tuple[str, str]]:
     token = secrets.token_urlsafe(32)
     with running_node(
         "dspy-bridge-optimization-tests-",
-        lambda listen: [str(CLI), "serve", "--listen", listen, "--workers", "1", "--preload", "", "--modules", "opt_tools,opt_optimizers", "--python-path", str(HERE)],
+        lambda listen: [
+            str(CLI),
+            "serve",
+            "--listen",
+            listen,
+            "--workers",
+            "1",
+            "--preload",
+            "",
+            "--modules",
+            "opt_tools,opt_optimizers",
+            "--python-path",
+            str(HERE),
+        ],
         built=REPO / "ts" / "dist" / "src" / "cli" / "main.js",
         env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
     ) as node:

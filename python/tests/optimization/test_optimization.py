@@ -37,7 +37,9 @@ async def test_random_search_finds_the_optimum_with_progress_callbacks(session: 
 
 async def test_grid_search_stop_and_errors(session: SessionContext) -> None:
     await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
-    await session.start_optimization("temperature", "grid", optimizer_config={"objective": "peak_at_1_1", "grid_points": 21}, max_iterations=100)
+    await session.start_optimization(
+        "temperature", "grid", optimizer_config={"objective": "peak_at_1_1", "grid_points": 21}, max_iterations=100
+    )
     while (status := await session.get_optimization_status("temperature"))["is_optimizing"]:
         await asyncio.sleep(0.05)
     assert status["state"] == "exhausted"
@@ -45,21 +47,31 @@ async def test_grid_search_stop_and_errors(session: SessionContext) -> None:
     with pytest.raises(ValueError):
         await session.stop_optimization("temperature")  # not currently optimizing
     with pytest.raises(ValueError, match="xi must be a finite number"):
-        await session.start_optimization("temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1", "xi": -1})
+        await session.start_optimization(
+            "temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1", "xi": -1}
+        )
     with pytest.raises(ValueError):
         await session.start_optimization("temperature", "random")  # no objective
-    with pytest.raises(KeyError, match="objective 'no_such_objective' is neither"):  # NotFoundError, before anything is applied
+    with pytest.raises(
+        KeyError, match="objective 'no_such_objective' is neither"
+    ):  # NotFoundError, before anything is applied
         await session.start_optimization("temperature", "random", optimizer_config={"objective": "no_such_objective"})
     assert await session.get_variable("temperature", bypass_cache=True) == status["best_value"]
 
 
-async def test_closing_the_context_ends_its_progress_callbacks(address_and_token: tuple[str, str], session_id: str) -> None:
+async def test_closing_the_context_ends_its_progress_callbacks(
+    address_and_token: tuple[str, str], session_id: str
+) -> None:
     address, token = address_and_token
     ctx = await SessionContext.connect(address, session_id, token=token)
     await ctx.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
     calls: list[int] = []
     await ctx.start_optimization(
-        "temperature", "random", optimizer_config={"objective": "slow_peak_at_1_1", "patience": 1000}, max_iterations=1000, callback=lambda i, v, m: calls.append(i)
+        "temperature",
+        "random",
+        optimizer_config={"objective": "slow_peak_at_1_1", "patience": 1000},
+        max_iterations=1000,
+        callback=lambda i, v, m: calls.append(i),
     )
     while not calls:
         await asyncio.sleep(0.01)
@@ -111,7 +123,9 @@ async def test_run_options_are_checked_and_a_zero_threshold_is_kept(session: Ses
     assert status["best_value"] == 2.0
 
 
-async def test_a_raising_callback_is_logged_and_the_later_ones_still_come(session: SessionContext, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_raising_callback_is_logged_and_the_later_ones_still_come(
+    session: SessionContext, caplog: pytest.LogCaptureFixture
+) -> None:
     await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
     seen: list[int] = []
 
@@ -121,7 +135,12 @@ async def test_a_raising_callback_is_logged_and_the_later_ones_still_come(sessio
             raise RuntimeError("a broken progress display")
 
     with caplog.at_level("ERROR", logger="dspy_bridge.session._context"):
-        await session.start_optimization("temperature", "grid", optimizer_config={"objective": "peak_at_1_1", "grid_points": 6, "patience": 10}, callback=callback)
+        await session.start_optimization(
+            "temperature",
+            "grid",
+            optimizer_config={"objective": "peak_at_1_1", "grid_points": 6, "patience": 10},
+            callback=callback,
+        )
         status = await _finished(session, "temperature")
         for _ in range(100):
             if len(seen) >= status["iteration"]:
@@ -129,10 +148,15 @@ async def test_a_raising_callback_is_logged_and_the_later_ones_still_come(sessio
             await asyncio.sleep(0.02)
     assert (status["state"], status["iteration"]) == ("exhausted", 6)
     assert seen == [1, 2, 3, 4, 5, 6]
-    assert any("progress callback" in r.getMessage() and r.exc_info and "broken progress display" in str(r.exc_info[1]) for r in caplog.records)
+    assert any(
+        "progress callback" in r.getMessage() and r.exc_info and "broken progress display" in str(r.exc_info[1])
+        for r in caplog.records
+    )
 
 
-async def test_close_ends_the_callback_poller_of_an_earlier_run_too(address_and_token: tuple[str, str], session_id: str) -> None:
+async def test_close_ends_the_callback_poller_of_an_earlier_run_too(
+    address_and_token: tuple[str, str], session_id: str
+) -> None:
     address, token = address_and_token
     ctx = await SessionContext.connect(address, session_id, token=token)
     await ctx.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
@@ -156,17 +180,25 @@ async def test_stop_returns_once_the_stopped_runs_callbacks_are_delivered(sessio
     await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
     calls: list[int] = []
     await session.start_optimization(
-        "temperature", "random", optimizer_config={"objective": "slow_peak_at_1_1", "patience": 1000}, max_iterations=1000, callback=lambda i, v, m: calls.append(i)
+        "temperature",
+        "random",
+        optimizer_config={"objective": "slow_peak_at_1_1", "patience": 1000},
+        max_iterations=1000,
+        callback=lambda i, v, m: calls.append(i),
     )
     while len(calls) < 2:
         await asyncio.sleep(0.01)
     await session.stop_optimization("temperature")
     status = await session.get_optimization_status("temperature")
     assert status["state"] == "stopped"
-    assert calls == list(range(1, status["iteration"] + 1)), "every evaluated candidate was called back before stop returned"
+    assert calls == list(range(1, status["iteration"] + 1)), (
+        "every evaluated candidate was called back before stop returned"
+    )
 
 
-async def test_callbacks_of_a_run_are_all_delivered_after_a_newer_run_took_over_the_status(session: SessionContext) -> None:
+async def test_callbacks_of_a_run_are_all_delivered_after_a_newer_run_took_over_the_status(
+    session: SessionContext,
+) -> None:
     await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
     calls: list[int] = []
 
@@ -175,10 +207,17 @@ async def test_callbacks_of_a_run_are_all_delivered_after_a_newer_run_took_over_
         if iteration == 1:
             await asyncio.sleep(1.0)  # the run ends, and the next one starts, meanwhile
 
-    await session.start_optimization("temperature", "grid", optimizer_config={"objective": "slow_peak_at_1_1", "grid_points": 6, "patience": 10}, callback=slow_at_first)
+    await session.start_optimization(
+        "temperature",
+        "grid",
+        optimizer_config={"objective": "slow_peak_at_1_1", "grid_points": 6, "patience": 10},
+        callback=slow_at_first,
+    )
     first = await _finished(session, "temperature")
     assert first["iteration"] == 6
-    await session.start_optimization("temperature", "grid", optimizer_config={"objective": "peak_at_1_1", "grid_points": 3}, max_iterations=1)
+    await session.start_optimization(
+        "temperature", "grid", optimizer_config={"objective": "peak_at_1_1", "grid_points": 3}, max_iterations=1
+    )
     assert (await _finished(session, "temperature"))["iteration"] == 1
     for _ in range(150):
         if len(calls) >= 6:
@@ -197,7 +236,10 @@ async def test_the_seeds_calls_run_as_written_once_a_default_objective_is_set(se
     session.set_default_objective("peak_at_1_1")
     assert session.default_objective == "peak_at_1_1"
     await session.start_optimization(
-        "temperature", "bayesian", optimizer_config={"acquisition_function": "ei", "xi": 0.01, "n_initial_points": 5}, max_iterations=30
+        "temperature",
+        "bayesian",
+        optimizer_config={"acquisition_function": "ei", "xi": 0.01, "n_initial_points": 5},
+        max_iterations=30,
     )
     while (status := await session.get_optimization_status("temperature"))["is_optimizing"]:
         await asyncio.sleep(0.05)
@@ -206,7 +248,9 @@ async def test_the_seeds_calls_run_as_written_once_a_default_objective_is_set(se
 
     progress: list[tuple[int, float, dict]] = []
     await session.set_variable("temperature", 0.2)
-    await session.start_optimization("temperature", "gradient", max_iterations=60, callback=lambda i, v, m: progress.append((i, v, m)))
+    await session.start_optimization(
+        "temperature", "gradient", max_iterations=60, callback=lambda i, v, m: progress.append((i, v, m))
+    )
     while (status := await session.get_optimization_status("temperature"))["is_optimizing"]:
         await asyncio.sleep(0.05)
     assert status["exception"] is None and status["optimizer"] == "gradient"
@@ -221,13 +265,17 @@ async def test_the_seeds_calls_run_as_written_once_a_default_objective_is_set(se
     assert [p[0] for p in progress] == list(range(1, status["iteration"] + 1))
 
     stats = await session.get_variable_stats("temperature")
-    assert stats["total_optimization_time_s"] > 0 and stats["total_optimization_time_s"] == pytest.approx(status["total_time_s"], abs=0.05)
+    assert stats["total_optimization_time_s"] > 0 and stats["total_optimization_time_s"] == pytest.approx(
+        status["total_time_s"], abs=0.05
+    )
     overall = await session.get_variable_stats()
     assert overall["total_optimization_time_s"] >= stats["total_optimization_time_s"]
     session.set_default_objective(None)
 
 
-async def test_gradient_moves_numeric_variables_of_a_space_and_refuses_spaces_without_one(session: SessionContext) -> None:
+async def test_gradient_moves_numeric_variables_of_a_space_and_refuses_spaces_without_one(
+    session: SessionContext,
+) -> None:
     await session.register_variable("style", "choice", "a", constraints={"choices": ["a", "b"]})
     with pytest.raises(ValueError, match="gradient optimizer needs a float or integer variable"):
         await session.start_optimization("style", "gradient", optimizer_config={"objective": "peak_at_1_1"})
@@ -240,7 +288,10 @@ async def test_runs_are_recorded_with_their_trials(session: SessionContext) -> N
 
     await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
     opt_id = await session.start_optimization(
-        "temperature", "random", optimizer_config={"objective": "peak_at_1_1", "seed": 3, "patience": 100}, max_iterations=5
+        "temperature",
+        "random",
+        optimizer_config={"objective": "peak_at_1_1", "seed": 3, "patience": 100},
+        max_iterations=5,
     )
     while (await session.get_optimization_status("temperature"))["is_optimizing"]:
         await asyncio.sleep(0.05)
@@ -253,7 +304,12 @@ async def test_runs_are_recorded_with_their_trials(session: SessionContext) -> N
         await asyncio.sleep(0.02)
     assert [r["id"] for r in runs] == [opt_id]
     run = runs[0]
-    assert (run["kind"], run["target"], run["optimizer"], run["iterations"]) == ("optimization", "temperature", "random", 5)
+    assert (run["kind"], run["target"], run["optimizer"], run["iterations"]) == (
+        "optimization",
+        "temperature",
+        "random",
+        5,
+    )
     assert run["state"] == "exhausted"
     assert run["best_score"] == max(h["score"] for h in history)
     full = await session.get_run(opt_id)

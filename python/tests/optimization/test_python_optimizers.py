@@ -26,7 +26,13 @@ async def test_bayesian_with_the_seeds_options_finds_the_optimum_and_reports_pro
     opt_id = await session.start_optimization(
         "temperature",
         "bayesian",
-        optimizer_config={"objective": "peak_at_1_1", "acquisition_function": "ei", "n_initial_points": 5, "seed": 3, "patience": 30},
+        optimizer_config={
+            "objective": "peak_at_1_1",
+            "acquisition_function": "ei",
+            "n_initial_points": 5,
+            "seed": 3,
+            "patience": 30,
+        },
         max_iterations=30,
         callback=lambda i, v, m: progress.append((i, v, m)),
     )
@@ -47,7 +53,10 @@ async def test_bayesian_is_reproducible_with_a_seed(session: SessionContext) -> 
     runs = []
     for seed in (21, 21, 22):
         opt_id = await session.start_optimization(
-            "temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1", "seed": seed, "n_startup_trials": 4, "patience": 15}, max_iterations=15
+            "temperature",
+            "bayesian",
+            optimizer_config={"objective": "peak_at_1_1", "seed": seed, "n_startup_trials": 4, "patience": 15},
+            max_iterations=15,
         )
         await _finished(session, "temperature")
         runs.append([h["value"] for h in await session.get_optimization_history("temperature", optimizer_id=opt_id)])
@@ -60,7 +69,9 @@ async def test_a_registered_python_optimizer_runs_with_its_options(session: Sess
     await session.register_variable("temperature", "float", 0.2, constraints={"min": 0.0, "max": 2.0})
     await session.register_python_optimizer("ternary", TernarySearch)
     await session.register_python_optimizer("ternary", TernarySearch)  # the same class again: fine
-    await session.start_optimization("temperature", "ternary", optimizer_config={"objective": "peak_at_1_1", "patience": 40}, max_iterations=40)
+    await session.start_optimization(
+        "temperature", "ternary", optimizer_config={"objective": "peak_at_1_1", "patience": 40}, max_iterations=40
+    )
     status = await _finished(session, "temperature")
     assert status["state"] == "exhausted", status["error"]
     assert abs(status["best_value"] - 1.1) < 1e-3, "20 rounds of ternary search narrow [0, 2] to about 6e-4"
@@ -74,7 +85,9 @@ async def test_a_registered_python_optimizer_runs_with_its_options(session: Sess
 async def test_a_failing_user_optimizer_ends_the_run_failed_with_the_typed_error(session: SessionContext) -> None:
     await session.register_variable("temperature", "float", 0.7, constraints={"min": 0.0, "max": 2.0})
     await session.register_python_optimizer("fails_on_second_ask", FailsOnSecondAsk)
-    await session.start_optimization("temperature", "fails_on_second_ask", optimizer_config={"objective": "peak_at_1_1"}, max_iterations=10)
+    await session.start_optimization(
+        "temperature", "fails_on_second_ask", optimizer_config={"objective": "peak_at_1_1"}, max_iterations=10
+    )
     status = await _finished(session, "temperature")
     assert status["state"] == "failed"
     assert "divided by zero" in status["error"]
@@ -87,9 +100,16 @@ async def test_a_failing_user_optimizer_ends_the_run_failed_with_the_typed_error
     # a constructor that raises fails start_optimization itself
     await session.register_python_optimizer("needs_an_option", NeedsAnOption)
     with pytest.raises(BridgeError, match="required_option"):
-        await session.start_optimization("temperature", "needs_an_option", optimizer_config={"objective": "peak_at_1_1"})
+        await session.start_optimization(
+            "temperature", "needs_an_option", optimizer_config={"objective": "peak_at_1_1"}
+        )
     assert (await session.get_optimization_status("temperature"))["state"] == "failed"
-    await session.start_optimization("temperature", "needs_an_option", optimizer_config={"objective": "peak_at_1_1", "required_option": 1}, max_iterations=2)
+    await session.start_optimization(
+        "temperature",
+        "needs_an_option",
+        optimizer_config={"objective": "peak_at_1_1", "required_option": 1},
+        max_iterations=2,
+    )
     assert (await _finished(session, "temperature"))["state"] == "exhausted"
 
 
@@ -104,11 +124,17 @@ class _LocalOptimizer(BaseOptimizer):
 async def test_registration_and_start_errors_are_clear(session: SessionContext) -> None:
     await session.register_variable("temperature", "float", 0.7, constraints={"min": 0.0, "max": 2.0})
     with pytest.raises(ValueError, match="unknown optimizer 'custom_bayesian'"):
-        await session.start_optimization("temperature", "custom_bayesian", optimizer_config={"objective": "peak_at_1_1"})
+        await session.start_optimization(
+            "temperature", "custom_bayesian", optimizer_config={"objective": "peak_at_1_1"}
+        )
     with pytest.raises(InvalidArgumentError, match="method must be one of"):
-        await session.start_optimization("temperature", "gradient", optimizer_config={"objective": "peak_at_1_1", "method": "newton"})
+        await session.start_optimization(
+            "temperature", "gradient", optimizer_config={"objective": "peak_at_1_1", "method": "newton"}
+        )
     with pytest.raises(InvalidArgumentError, match="no option 'n_trees'"):
-        await session.start_optimization("temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1", "n_trees": 3})
+        await session.start_optimization(
+            "temperature", "bayesian", optimizer_config={"objective": "peak_at_1_1", "n_trees": 3}
+        )
     with pytest.raises(InvalidArgumentError, match="no ask\\(\\) or tell\\(\\)"):
         await session.register_python_optimizer("x", object)
 
@@ -124,5 +150,7 @@ async def test_registration_and_start_errors_are_clear(session: SessionContext) 
     await session.register_python_optimizer("taken_name", TernarySearch)
     with pytest.raises(AlreadyExistsError):
         await session.register_python_optimizer("taken_name", FailsOnSecondAsk)
-    assert (await session.get_optimization_status("temperature"))["state"] == "failed", "the run with a bad option failed before its first candidate"
+    assert (await session.get_optimization_status("temperature"))["state"] == "failed", (
+        "the run with a bad option failed before its first candidate"
+    )
     assert await session.get_variable("temperature", bypass_cache=True) == 0.7

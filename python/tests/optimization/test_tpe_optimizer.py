@@ -21,7 +21,13 @@ SPACE = {
         {"name": "model", "type": "choice", "values": ["small", "large"]},
         {"name": "cot", "type": "boolean"},
         {"name": "version", "type": "constant", "value": "v2"},
-        {"name": "beams", "type": "integer", "min": 2, "max": 8, "active_when": {"op": "==", "left": {"var": "model"}, "right": {"const": "large"}}},
+        {
+            "name": "beams",
+            "type": "integer",
+            "min": 2,
+            "max": 8,
+            "active_when": {"op": "==", "left": {"var": "model"}, "right": {"const": "large"}},
+        },
     ]
 }
 
@@ -32,7 +38,9 @@ def test_every_variable_type_maps_to_an_optuna_distribution() -> None:
         values = opt.ask()
         assert 1e-5 <= values["lr"] <= 1.0 and isinstance(values["layers"], int) and 1 <= values["layers"] <= 6
         assert values["model"] in ("small", "large") and isinstance(values["cot"], bool) and values["version"] == "v2"
-        assert ("beams" in values) == (values["model"] == "large"), "a conditional variable is suggested only when active"
+        assert ("beams" in values) == (values["model"] == "large"), (
+            "a conditional variable is suggested only when active"
+        )
         opt.tell(values, -values["layers"])
     dists = opt.study.trials[0].distributions
     assert isinstance(dists["lr"], optuna.distributions.FloatDistribution) and dists["lr"].log
@@ -42,10 +50,17 @@ def test_every_variable_type_maps_to_an_optuna_distribution() -> None:
 
 
 def test_infeasible_candidates_are_pruned_trials_with_a_violated_constraint() -> None:
-    space = compile_space({
-        "variables": [{"name": "x", "type": "float", "min": 0, "max": 1}, {"name": "y", "type": "float", "min": 0, "max": 1}],
-        "constraints": [{"op": "<=", "left": {"op": "+", "args": [{"var": "x"}, {"var": "y"}]}, "right": {"const": 1}}],
-    })
+    space = compile_space(
+        {
+            "variables": [
+                {"name": "x", "type": "float", "min": 0, "max": 1},
+                {"name": "y", "type": "float", "min": 0, "max": 1},
+            ],
+            "constraints": [
+                {"op": "<=", "left": {"op": "+", "args": [{"var": "x"}, {"var": "y"}]}, "right": {"const": 1}}
+            ],
+        }
+    )
     opt = TPEOptimizer(space, seed=5, n_startup_trials=5)
     for _ in range(40):
         v = opt.ask()
@@ -83,8 +98,12 @@ def test_replay_rebuilds_the_study_from_what_was_told() -> None:
         told.append((v, score))
     second = TPEOptimizer(space, seed=3, n_startup_trials=4)
     second.replay(told)
-    assert [(t.params, t.value, t.state) for t in second.study.trials] == [(t.params, t.value, t.state) for t in first.study.trials]
-    assert [t.system_attrs["constraints"] for t in second.study.trials] == [t.system_attrs["constraints"] for t in first.study.trials]
+    assert [(t.params, t.value, t.state) for t in second.study.trials] == [
+        (t.params, t.value, t.state) for t in first.study.trials
+    ]
+    assert [t.system_attrs["constraints"] for t in second.study.trials] == [
+        t.system_attrs["constraints"] for t in first.study.trials
+    ]
     nxt = second.ask()  # the sampler carries on from the replayed trials
     second.tell(nxt, 0.5)
     assert len(second.study.trials) == 11

@@ -68,7 +68,9 @@ class SeedHost:
     async def acall(self, op: str, session: str = "", **fields: Any) -> dict[str, Any]:
         return await asyncio.to_thread(self.call, op, session, **fields)
 
-    async def execute(self, command: str, args: dict[str, Any] | None = None, session: str = "", timeout_ms: int = 0) -> Any:
+    async def execute(
+        self, command: str, args: dict[str, Any] | None = None, session: str = "", timeout_ms: int = 0
+    ) -> Any:
         """A worker command, as the adapter seed's host runs one (Snakepit.execute[_in_session])."""
         return (await self.acall("execute", session, command=command, args=args or {}, timeoutMs=timeout_ms))["result"]
 

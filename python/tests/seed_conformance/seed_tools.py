@@ -16,7 +16,7 @@ PEAKS = {"temperature": 1.1, "base_temperature": 1.1, "learning_rate": 0.01, "hy
 def seed_accuracy(**values: Any) -> dict:
     """A smooth score of the candidate, highest at PEAKS (0.5 for unknown names)."""
     loss = sum((float(v) - PEAKS.get(k, 0.5)) ** 2 for k, v in values.items() if isinstance(v, (int, float)))
-    return {"score": -loss, "metrics": {"accuracy": max(0.0, 1.0 - loss ** 0.5)}}
+    return {"score": -loss, "metrics": {"accuracy": max(0.0, 1.0 - loss**0.5)}}
 
 
 @tool

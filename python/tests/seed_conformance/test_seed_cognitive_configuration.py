@@ -23,14 +23,21 @@ def search_tool(query: str) -> str:
 
 def _react_space(session: SessionContext) -> ConfigurationSpace:
     react_config = session.configuration_space("react_agent_config")
-    returned = react_config.add_variable(
-        name="temperature", type="float", default=0.7, constraints={"min": 0.0, "max": 1.5}
-    ).add_variable(
-        name="max_iters", type="integer", default=5, constraints={"min": 3, "max": 10}
-    ).add_variable(
-        name="reasoning_model", type="choice", default="gpt-4-turbo", constraints={"choices": ["gpt-4-turbo", "claude-3-opus", "gemini-1.5-pro"]}
-    ).add_variable(
-        name="tool_model", type="choice", default="gpt-3.5-turbo", constraints={"choices": ["gpt-3.5-turbo", "claude-3-sonnet"]}
+    returned = (
+        react_config.add_variable(name="temperature", type="float", default=0.7, constraints={"min": 0.0, "max": 1.5})
+        .add_variable(name="max_iters", type="integer", default=5, constraints={"min": 3, "max": 10})
+        .add_variable(
+            name="reasoning_model",
+            type="choice",
+            default="gpt-4-turbo",
+            constraints={"choices": ["gpt-4-turbo", "claude-3-opus", "gemini-1.5-pro"]},
+        )
+        .add_variable(
+            name="tool_model",
+            type="choice",
+            default="gpt-3.5-turbo",
+            constraints={"choices": ["gpt-3.5-turbo", "claude-3-sonnet"]},
+        )
     )
     assert returned is react_config  # add_variable returns self for chaining
     return react_config
@@ -55,9 +62,18 @@ async def test_the_seeds_end_to_end_example(session: SessionContext, lm: Scripte
 async def test_space_methods(session: SessionContext) -> None:
     react_config = _react_space(session)
     await react_config.register()
-    assert await react_config.get_current_values() == {"temperature": 0.7, "max_iters": 5, "reasoning_model": "gpt-4-turbo", "tool_model": "gpt-3.5-turbo"}
+    assert await react_config.get_current_values() == {
+        "temperature": 0.7,
+        "max_iters": 5,
+        "reasoning_model": "gpt-4-turbo",
+        "tool_model": "gpt-3.5-turbo",
+    }
     sample = await react_config.sample()
-    assert 0.0 <= sample["temperature"] <= 1.5 and 3 <= sample["max_iters"] <= 10 and sample["tool_model"] in ("gpt-3.5-turbo", "claude-3-sonnet")
+    assert (
+        0.0 <= sample["temperature"] <= 1.5
+        and 3 <= sample["max_iters"] <= 10
+        and sample["tool_model"] in ("gpt-3.5-turbo", "claude-3-sonnet")
+    )
     version = await react_config.apply({"max_iters": 7})
     assert version >= 1 and (await react_config.get_current_values())["max_iters"] == 7
     with pytest.raises(ConstraintViolationError):  # atomic: nothing of a bad apply is written
@@ -71,10 +87,13 @@ async def test_cross_variable_constraints_are_declarative(session: SessionContex
     space.add_variable("max_tokens", "integer", 1024, constraints={"min": 1, "max": 8192})
     # The seed's add_constraint(constraint_fn, error_message): a function cannot be evaluated by
     # the host; the refusal shows the declarative form.
-    with pytest.raises(ValueError, match="declarative documents, not functions.*\"op\""):
+    with pytest.raises(ValueError, match='declarative documents, not functions.*"op"'):
         space.add_constraint(lambda cfg: cfg["max_tokens"] < 4096, "if model is small, max_tokens must be < 4096")
     space.add_constraint(
-        {"if": {"op": "==", "left": {"var": "model"}, "right": {"const": "small"}}, "then": {"op": "<", "left": {"var": "max_tokens"}, "right": {"const": 4096}}},
+        {
+            "if": {"op": "==", "left": {"var": "model"}, "right": {"const": "small"}},
+            "then": {"op": "<", "left": {"var": "max_tokens"}, "right": {"const": 4096}},
+        },
         "if model is small, max_tokens must be < 4096",
     )
     await space.register()
@@ -92,8 +111,17 @@ async def test_the_seeds_private_session_calls(session: SessionContext) -> None:
         "seed_defined",
         {
             "variables": {
-                "temperature": {"type": "float", "default": 0.7, "constraints": {"min": 0.0, "max": 1.0}, "description": "LM temperature"},
-                "strategy": {"type": "module", "default": "Predict", "constraints": {"choices": ["Predict", "ChainOfThought"]}},
+                "temperature": {
+                    "type": "float",
+                    "default": 0.7,
+                    "constraints": {"min": 0.0, "max": 1.0},
+                    "description": "LM temperature",
+                },
+                "strategy": {
+                    "type": "module",
+                    "default": "Predict",
+                    "constraints": {"choices": ["Predict", "ChainOfThought"]},
+                },
             },
             "constraints": [],
         },
@@ -103,7 +131,11 @@ async def test_the_seeds_private_session_calls(session: SessionContext) -> None:
     assert (await session._sample_configuration("seed_defined"))["strategy"] in ("Predict", "ChainOfThought")
     with pytest.raises(ValueError, match="is code, which the host cannot evaluate"):
         await session._register_configuration(
-            "with_code", {"variables": {"x": {"type": "float", "default": 0.5, "constraints": {"min": 0, "max": 1}}}, "constraints": [{"logic": "<lambda>", "error": "x small"}]}
+            "with_code",
+            {
+                "variables": {"x": {"type": "float", "default": 0.5, "constraints": {"min": 0, "max": 1}}},
+                "constraints": [{"logic": "<lambda>", "error": "x small"}],
+            },
         )
 
 

@@ -18,7 +18,15 @@ from dspy_bridge import SessionContext, SyncSessionContext
 from dspy_bridge.dspy.adapter import ADAPTER_COMMANDS, DSPyAdapter
 from dspy_bridge.errors import ConstraintViolationError
 from dspy_bridge.tools import ToolBridge, ToolExecutionError, ToolInfo, ToolNotFoundError, ToolRegistry
-from dspy_bridge.variables import BaseType, EmbeddingType, SessionVariableScope, TensorType, TypeRegistry, VariableManager, type_registry
+from dspy_bridge.variables import (
+    BaseType,
+    EmbeddingType,
+    SessionVariableScope,
+    TensorType,
+    TypeRegistry,
+    VariableManager,
+    type_registry,
+)
 
 
 class ProbabilityType(BaseType):
@@ -65,7 +73,10 @@ def test_variable_manager_scopes_and_user_defined_types(host: SeedHost, session_
         with pytest.raises(ValueError, match="in \\[0, 1\\]"):
             scope.set("p_correct", 1.5)
         listed = {v["name"]: v for v in scope.list()}
-        assert listed["p_correct"]["value"] == 0.25 and listed["p_correct"]["metadata"]["dspy_bridge.type"] == "probability"
+        assert (
+            listed["p_correct"]["value"] == 0.25
+            and listed["p_correct"]["metadata"]["dspy_bridge.type"] == "probability"
+        )
         assert scope.delete("temperature") is True and scope.delete("temperature") is False
         with pytest.raises(KeyError):  # the seed's VariableNotFoundError
             scope.get("temperature")
@@ -104,7 +115,11 @@ def test_base_type_is_the_seeds_abstract_interface() -> None:
     assert inspect.isabstract(BaseType)
     assert {"validate", "serialize", "deserialize", "get_constraints_schema"} <= BaseType.__abstractmethods__
     info = ProbabilityType().get_type_info()
-    assert info["name"] == "probability" and info["constraints_schema"]["properties"]["at_most"] and "probability" in info["description"]
+    assert (
+        info["name"] == "probability"
+        and info["constraints_schema"]["properties"]["at_most"]
+        and "probability" in info["description"]
+    )
     registry = TypeRegistry()
     registry.register_default_types()
     assert registry.get("tensor") is TensorType and registry.get("embedding") is EmbeddingType
@@ -152,7 +167,9 @@ async def test_the_host_takes_the_seeds_type_vocabulary(session: SessionContext)
     with pytest.raises(ConstraintViolationError) as err:
         await session.set_variable("l1_vec", [0.6, 0.8])
     assert err.value.constraint == "norm" and err.value.limit == "l1"
-    await session.register_variable("weights", "tensor", [[0.5, 1.5], [2.5, 3.5]], constraints={"min_value": 0, "max_value": 4})
+    await session.register_variable(
+        "weights", "tensor", [[0.5, 1.5], [2.5, 3.5]], constraints={"min_value": 0, "max_value": 4}
+    )
     assert (await session.get_variable("weights")).shape == (2, 2)
     await session.set_variable("weights", {"shape": [2, 2], "data": [1, 2, 3, 4], "dtype": "float32"})
     got = await session.get_variable("weights", bypass_cache=True)
@@ -162,7 +179,7 @@ async def test_the_host_takes_the_seeds_type_vocabulary(session: SessionContext)
     assert err.value.constraint == "max_value"
     await session.register_variable("by_id", "map", {1: "one", 2: {3: "three"}})
     assert await session.get_variable("by_id") == {"1": "one", "2": {"3": "three"}}
-    info = (await session.get_variables(["unit_vec", "weights"], include_metadata=True))
+    info = await session.get_variables(["unit_vec", "weights"], include_metadata=True)
     assert info["unit_vec"]["constraints"]["norm"] == "unit" and info["weights"]["constraints"]["max_value"] == 4
     # A context that has not seen the variable's type still sends a list as the tensor it is.
     async with _fresh(session) as other:
@@ -181,7 +198,9 @@ def _fresh(session: SessionContext) -> Any:
 
     class _Ctx:
         async def __aenter__(self) -> SessionContext:
-            self.ctx = await SessionContext.connect(os.environ["DSPY_BRIDGE_ADDRESS"], session.session_id, token=os.environ["DSPY_BRIDGE_TOKEN"])
+            self.ctx = await SessionContext.connect(
+                os.environ["DSPY_BRIDGE_ADDRESS"], session.session_id, token=os.environ["DSPY_BRIDGE_TOKEN"]
+            )
             return self.ctx
 
         async def __aexit__(self, *exc: Any) -> None:
@@ -220,7 +239,11 @@ def test_tool_registry_the_seeds_way(host: SeedHost, session_id: str) -> None:
     # a host (TypeScript) tool for the session, the seed's register_elixir_tool
     registry.register_elixir_tool(session_id, "ts_search", "Searches", [{"name": "query", "type": "string"}])
     found = registry.get_tool("ts_search", session_id)
-    assert found.language == "typescript" and [t.name for t in registry.list_tools(session_id)] == ["add", "boom", "ts_search"]
+    assert found.language == "typescript" and [t.name for t in registry.list_tools(session_id)] == [
+        "add",
+        "boom",
+        "ts_search",
+    ]
     assert registry.execute_tool("ts_search", {"query": "dspy", "limit": 1}, session_id) == ["dspy result 1"]
 
 
@@ -229,10 +252,16 @@ async def test_tool_bridge_both_directions(host: SeedHost, session: SessionConte
     bridge = ToolBridge(session, registry=registry)
     bridge.register_python_tool_for_elixir("add", _add)
     assert bridge.handle_elixir_tool_call is not None
-    assert await bridge.handle_elixir_tool_call("add", {"a": 1, "b": 5}) == {"success": True, "result": 6}  # awaitable from a coroutine
+    assert await bridge.handle_elixir_tool_call("add", {"a": 1, "b": 5}) == {
+        "success": True,
+        "result": 6,
+    }  # awaitable from a coroutine
     failed = await bridge.handle_elixir_tool_call("nope", {})
     assert failed["success"] is False and "nope" in failed["error"]
-    assert await bridge.call_elixir_tool(session.session_id, "ts_search", {"query": "x"}) == ["x result 1", "x result 2"]
+    assert await bridge.call_elixir_tool(session.session_id, "ts_search", {"query": "x"}) == [
+        "x result 1",
+        "x result 2",
+    ]
     with pytest.raises(ToolNotFoundError):
         await bridge.acall_elixir_tool(session.session_id, "no_such_tool", {})
     with pytest.raises(Exception, match="the TypeScript tool failed"):
@@ -264,9 +293,13 @@ async def test_session_context_call_tool(host: SeedHost, session: SessionContext
 async def test_dspy_adapter_commands(host: SeedHost, session_id: str) -> None:
     checked = await host.execute("check_dspy")
     assert checked["available"] is True and checked["version"].startswith("3.")
-    configured = await host.execute("configure_lm", {"model_type": "scripted"}, session_id)  # configure_lm(model_type, **kwargs)
+    configured = await host.execute(
+        "configure_lm", {"model_type": "scripted"}, session_id
+    )  # configure_lm(model_type, **kwargs)
     assert configured["status"] == "configured"
-    called = await host.execute("call_dspy", {"module_path": "dspy", "function_name": "Example", "kwargs": {"question": "q"}})
+    called = await host.execute(
+        "call_dspy", {"module_path": "dspy", "function_name": "Example", "kwargs": {"question": "q"}}
+    )
     assert called == {"success": True, "result": {"question": "q"}}
     with pytest.raises(HostError, match="not callable from the host"):
         await host.execute("call_dspy", {"module_path": "dspy", "function_name": "load", "args": ["x.pkl"]})
@@ -275,18 +308,35 @@ async def test_dspy_adapter_commands(host: SeedHost, session_id: str) -> None:
     assert any(p["name"] == "signature" for p in schema["classes"]["Predict"]["parameters"])
     modules = {m["name"]: m for m in await host.execute("list_dspy_modules")}
     assert {"Predict", "ChainOfThought", "ReAct", "ProgramOfThought", "MultiChainComparison"} <= set(modules)
-    assert modules["ChainOfThought"]["aliases"] == ["COT", "CoT"] and modules["ChainOfThoughtWithHint"]["replaced_by"] == "ChainOfThought"
+    assert (
+        modules["ChainOfThought"]["aliases"] == ["COT", "CoT"]
+        and modules["ChainOfThoughtWithHint"]["replaced_by"] == "ChainOfThought"
+    )
 
     await host.define(session_id, "temperature", "float", 0.3, constraints={"min": 0, "max": 2})
-    predicted = await host.execute("enhanced_predict", {"signature": "question -> answer", "question": "What is DSPy?", "session_id": session_id}, session_id)
+    predicted = await host.execute(
+        "enhanced_predict",
+        {"signature": "question -> answer", "question": "What is DSPy?", "session_id": session_id},
+        session_id,
+    )
     assert predicted["success"] is True and predicted["temperature"] == 0.3 and predicted["result"]["answer"]
-    cot = await host.execute("enhanced_chain_of_thought", {"signature": "question -> answer", "question": "Why?"}, session_id)
+    cot = await host.execute(
+        "enhanced_chain_of_thought", {"signature": "question -> answer", "question": "Why?"}, session_id
+    )
     assert cot["result"]["reasoning"] and cot["result"]["answer"]
     async with await SessionContext.connect(host.address, session_id, token=host.token) as ctx:
-        assert await ctx.get_variable("last_prediction") == cot["result"]["answer"]  # stored as the seed's workflow does
+        assert (
+            await ctx.get_variable("last_prediction") == cot["result"]["answer"]
+        )  # stored as the seed's workflow does
 
-    program = await host.execute("create_program", {"signature": "question -> answer", "modules": ["dspy.Predict"]}, session_id)
-    bound = await host.execute("bind_dspy_variable", {"program_id": program["id"], "attribute": "temperature", "variable_name": "temperature"}, session_id)
+    program = await host.execute(
+        "create_program", {"signature": "question -> answer", "modules": ["dspy.Predict"]}, session_id
+    )
+    bound = await host.execute(
+        "bind_dspy_variable",
+        {"program_id": program["id"], "attribute": "temperature", "variable_name": "temperature"},
+        session_id,
+    )
     assert bound["bindings"] == {"temperature": "temperature"}
     await host.set(session_id, "temperature", 1.4)
     run = await host.execute("execute_program", {"program_id": program["id"], "inputs": {"question": "q"}}, session_id)
@@ -297,10 +347,19 @@ async def test_dspy_adapter_class(lm: Any) -> None:
     adapter = DSPyAdapter()
     assert adapter.get_supported_commands() == list(ADAPTER_COMMANDS)
     assert set(adapter.get_supported_commands()[:8]) == {
-        "check_dspy", "configure_lm", "call_dspy", "discover_dspy_schema", "enhanced_predict", "enhanced_chain_of_thought", "bind_dspy_variable", "list_dspy_modules",
+        "check_dspy",
+        "configure_lm",
+        "call_dspy",
+        "discover_dspy_schema",
+        "enhanced_predict",
+        "enhanced_chain_of_thought",
+        "bind_dspy_variable",
+        "list_dspy_modules",
     }
     assert (await adapter.handle_command("check_dspy"))["available"]
-    result = await adapter.handle_command("execute_module", {"module": "dspy.Predict", "signature": "question -> answer", "inputs": {"question": "hi"}})
+    result = await adapter.handle_command(
+        "execute_module", {"module": "dspy.Predict", "signature": "question -> answer", "inputs": {"question": "hi"}}
+    )
     assert result["fields"]["answer"]
     with pytest.raises(ValueError, match="Unknown command"):
         await adapter.handle_command("nope")

@@ -38,13 +38,22 @@ async def test_get_variable(session: SessionContext) -> None:
 
 
 async def test_get_variables(session: SessionContext) -> None:
-    await session.register_variables([
-        {"name": "temperature", "type": "float", "initial_value": 0.7},
-        {"name": "max_tokens", "type": "integer", "initial_value": 256},
-        {"name": "model", "type": "string", "initial_value": "gpt-4"},
-    ])
-    assert await session.get_variables(["temperature", "max_tokens", "model"]) == {"temperature": 0.7, "max_tokens": 256, "model": "gpt-4"}
-    assert await session.get_variables(["temp", "tokens"], defaults={"temp": 0.7, "tokens": 256}) == {"temp": 0.7, "tokens": 256}
+    await session.register_variables(
+        [
+            {"name": "temperature", "type": "float", "initial_value": 0.7},
+            {"name": "max_tokens", "type": "integer", "initial_value": 256},
+            {"name": "model", "type": "string", "initial_value": "gpt-4"},
+        ]
+    )
+    assert await session.get_variables(["temperature", "max_tokens", "model"]) == {
+        "temperature": 0.7,
+        "max_tokens": 256,
+        "model": "gpt-4",
+    }
+    assert await session.get_variables(["temp", "tokens"], defaults={"temp": 0.7, "tokens": 256}) == {
+        "temp": 0.7,
+        "tokens": 256,
+    }
     info = await session.get_variables(["temperature", "model"], include_metadata=True, include_stats=True)
     assert info["temperature"]["value"] == 0.7 and "metadata" in info["temperature"]
     assert {"read_count", "cache_hits"} <= set(info["temperature"]["stats"])
@@ -62,10 +71,16 @@ async def test_register_variable(session: SessionContext) -> None:
     # The seed's embedding example is np.zeros(768) with normalize: the host refuses a zero
     # vector (it has no direction), as a ValueError.
     with pytest.raises(ValueError, match="zero vector"):
-        await session.register_variable("context_embedding", "embedding", np.zeros(768), constraints={"dimensions": 768, "normalize": True})
-    embed_id = await session.register_variable("context_embedding", "embedding", np.ones(768), constraints={"dimensions": 768, "normalize": True})
+        await session.register_variable(
+            "context_embedding", "embedding", np.zeros(768), constraints={"dimensions": 768, "normalize": True}
+        )
+    embed_id = await session.register_variable(
+        "context_embedding", "embedding", np.ones(768), constraints={"dimensions": 768, "normalize": True}
+    )
     assert abs(float(np.linalg.norm(await session.get_variable("context_embedding"))) - 1) < 1e-9 and embed_id
-    derived_id = await session.register_variable("effective_temperature", "float", 0.7, dependencies=[temp_id, style_id])
+    derived_id = await session.register_variable(
+        "effective_temperature", "float", 0.7, dependencies=[temp_id, style_id]
+    )
     assert [d["name"] for d in await session.get_dependencies(derived_id)] == ["temperature", "style"]
     with pytest.raises(ValueError):  # type validation fails
         await session.register_variable("bad", "no_such_type", 1)
@@ -76,13 +91,25 @@ async def test_register_variable(session: SessionContext) -> None:
 
 
 async def test_register_variables(session: SessionContext) -> None:
-    var_ids = await session.register_variables([
-        {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0.0, "max": 2.0}},
-        {"name": "model", "type": "choice", "initial_value": "gpt-4", "constraints": {"choices": ["gpt-4", "claude-3", "gemini"]}},
-    ])
+    var_ids = await session.register_variables(
+        [
+            {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0.0, "max": 2.0}},
+            {
+                "name": "model",
+                "type": "choice",
+                "initial_value": "gpt-4",
+                "constraints": {"choices": ["gpt-4", "claude-3", "gemini"]},
+            },
+        ]
+    )
     assert set(var_ids) == {"temperature", "model"}
     with pytest.raises(ValueError):  # atomic: a bad one registers nothing
-        await session.register_variables([{"name": "a", "type": "float", "initial_value": 0.1}, {"name": "b", "type": "choice", "initial_value": "x", "constraints": {"choices": ["y"]}}])
+        await session.register_variables(
+            [
+                {"name": "a", "type": "float", "initial_value": 0.1},
+                {"name": "b", "type": "choice", "initial_value": "x", "constraints": {"choices": ["y"]}},
+            ]
+        )
     assert await session.get_variable("a", default="absent") == "absent"
 
 
@@ -98,17 +125,21 @@ async def test_set_variable(session: SessionContext) -> None:
         await session.set_variable("missing", 1)
     with pytest.raises(TypeError):  # create_if_missing but no type can be inferred
         await session.set_variable("weird", object(), create_if_missing=True)
-    await session.set_variable_permissions("temperature", [{"session_pattern": "someone_else", "permissions": ["read", "write"]}])
+    await session.set_variable_permissions(
+        "temperature", [{"session_pattern": "someone_else", "permissions": ["read", "write"]}]
+    )
     with pytest.raises(PermissionError):  # read-only for this session now
         await session.set_variable("temperature", 1.0)
 
 
 async def test_update_variables(session: SessionContext) -> None:
-    await session.register_variables([
-        {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0, "max": 2}},
-        {"name": "max_tokens", "type": "integer", "initial_value": 256},
-        {"name": "model", "type": "string", "initial_value": "gpt-3"},
-    ])
+    await session.register_variables(
+        [
+            {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0, "max": 2}},
+            {"name": "max_tokens", "type": "integer", "initial_value": 256},
+            {"name": "model", "type": "string", "initial_value": "gpt-3"},
+        ]
+    )
     results = await session.update_variables({"temperature": 0.8, "max_tokens": 512, "model": "gpt-4"}, atomic=True)
     assert results == {"temperature": True, "max_tokens": True, "model": True}
     failed = await session.update_variables({"temperature": 9.0, "max_tokens": 1}, atomic=True)
@@ -121,13 +152,17 @@ async def test_update_variables(session: SessionContext) -> None:
 
 
 async def test_dependencies(session: SessionContext) -> None:
-    await session.register_variables([
-        {"name": "base_temperature", "type": "float", "initial_value": 0.7},
-        {"name": "effective_temperature", "type": "float", "initial_value": 0.7},
-        {"name": "final", "type": "float", "initial_value": 0.7},
-    ])
+    await session.register_variables(
+        [
+            {"name": "base_temperature", "type": "float", "initial_value": 0.7},
+            {"name": "effective_temperature", "type": "float", "initial_value": 0.7},
+            {"name": "final", "type": "float", "initial_value": 0.7},
+        ]
+    )
     await session.add_dependency("effective_temperature", "base_temperature", dependency_type="data")
-    await session.add_dependency("final", "effective_temperature", dependency_type="constraint", metadata={"why": "test"})
+    await session.add_dependency(
+        "final", "effective_temperature", dependency_type="constraint", metadata={"why": "test"}
+    )
     deps = await session.get_dependencies("final", include_transitive=True)
     assert [d["name"] for d in deps] == ["effective_temperature", "base_temperature"] and "variable_id" in deps[0]
     assert [d["type"] for d in deps] == ["constraint", "data"]  # the seed's {"variable_id", "type": dependency type}
@@ -148,14 +183,25 @@ async def test_optimization(session: SessionContext) -> None:
     await session.register_variable("temperature", "float", 0.7, constraints={"min": 0.0, "max": 2.0})
     seen: list[tuple[int, Any, dict]] = []
     opt_id = await session.start_optimization(
-        "temperature", "bayesian", optimizer_config={"acquisition_function": "ei", "n_initial_points": 5}, max_iterations=50,
+        "temperature",
+        "bayesian",
+        optimizer_config={"acquisition_function": "ei", "n_initial_points": 5},
+        max_iterations=50,
         callback=lambda iteration, value, metrics: seen.append((iteration, value, metrics)),
     )
     with pytest.raises(ValueError, match="already being optimized"):
         await session.start_optimization("temperature", "bayesian")
     status = await session.get_optimization_status("temperature")
     assert status["is_optimizing"] and status["optimization_id"] == opt_id
-    assert set(status) >= {"is_optimizing", "optimization_id", "iteration", "best_value", "best_metrics", "started_at", "last_update"}
+    assert set(status) >= {
+        "is_optimizing",
+        "optimization_id",
+        "iteration",
+        "best_value",
+        "best_metrics",
+        "started_at",
+        "last_update",
+    }
     assert isinstance(status["started_at"], datetime)
     await asyncio.sleep(0.3)
     await session.stop_optimization("temperature")
@@ -169,7 +215,9 @@ async def test_optimization(session: SessionContext) -> None:
     assert await session.get_optimization_history("temperature", since=datetime.now(timezone.utc)) == []
     assert len(await session.get_optimization_history("temperature", optimizer_id=opt_id)) == len(history)
     assert [s[0] for s in seen] == iterations  # callback(iteration, value, metrics) for each
-    await session.set_variable_permissions("temperature", [{"session_pattern": "other_*", "permissions": ["read", "write", "observe", "optimize"]}])
+    await session.set_variable_permissions(
+        "temperature", [{"session_pattern": "other_*", "permissions": ["read", "write", "observe", "optimize"]}]
+    )
     with pytest.raises(PermissionError):
         await session.start_optimization("temperature", "random")
 
@@ -182,7 +230,9 @@ async def test_register_python_optimizer(session: SessionContext) -> None:
     opt_id = await session.start_optimization("temperature", "custom_bayesian", max_iterations=12)
     while (status := await session.get_optimization_status("temperature"))["is_optimizing"]:
         await asyncio.sleep(0.05)
-    assert status["optimization_id"] == opt_id and status["optimizer"] == "custom_bayesian" and status["exception"] is None
+    assert (
+        status["optimization_id"] == opt_id and status["optimizer"] == "custom_bayesian" and status["exception"] is None
+    )
 
 
 # -- Variable Observation -------------------------------------------------------------------------
@@ -227,7 +277,9 @@ async def test_watch_variable_filter_and_throttle(session: SessionContext) -> No
 
 
 async def test_watch_variables_debounce_and_cancel_watch(session: SessionContext) -> None:
-    await session.register_variables([{"name": n, "type": "string", "initial_value": ""} for n in ("query", "filters", "sort")])
+    await session.register_variables(
+        [{"name": n, "type": "string", "initial_value": ""} for n in ("query", "filters", "sort")]
+    )
     watch = session.watch_variables(["query", "filters", "sort"], include_initial=False, debounce_ms=200)
     await watch.ready()
     for v in ("a", "ab", "abc"):
@@ -251,7 +303,11 @@ async def test_watch_variables_debounce_and_cancel_watch(session: SessionContext
 async def test_permissions(host: SeedHost, session: SessionContext, session_id: str) -> None:
     await session.register_variable("api_key", "string", "k1")
     await session.set_variable_permissions(
-        "api_key", [{"session_pattern": "any", "permissions": ["read"]}, {"session_pattern": "admin_*", "permissions": ["read", "write", "optimize"]}]
+        "api_key",
+        [
+            {"session_pattern": "any", "permissions": ["read"]},
+            {"session_pattern": "admin_*", "permissions": ["read", "write", "optimize"]},
+        ],
     )
     assert await session.check_variable_access("api_key", "read") is True
     assert await session.check_variable_access("api_key", "write") is False
@@ -268,7 +324,13 @@ async def test_history_and_rollback(session: SessionContext) -> None:
     for v in (0.6, 0.7, 0.8):
         await session.set_variable("temperature", v, metadata={"iteration": str(int(v * 10))})
     history = await session.get_variable_history("temperature", limit=2, offset=1)
-    assert [h["version"] for h in history] == [3, 2] and set(history[0]) >= {"version", "value", "updated_at", "updated_by", "metadata"}
+    assert [h["version"] for h in history] == [3, 2] and set(history[0]) >= {
+        "version",
+        "value",
+        "updated_at",
+        "updated_by",
+        "metadata",
+    }
     await session.rollback_variable("temperature", version=2, reason="optimization_diverged")
     assert await session.get_variable("temperature") == 0.6
     with pytest.raises(ValueError):
@@ -276,12 +338,17 @@ async def test_history_and_rollback(session: SessionContext) -> None:
 
 
 async def test_export_import(host: SeedHost, session: SessionContext, session_id: str) -> None:
-    await session.register_variables([
-        {"name": "temperature", "type": "float", "initial_value": 0.7},
-        {"name": "model_name", "type": "string", "initial_value": "gpt-4"},
-    ])
+    await session.register_variables(
+        [
+            {"name": "temperature", "type": "float", "initial_value": 0.7},
+            {"name": "model_name", "type": "string", "initial_value": "gpt-4"},
+        ]
+    )
     export_data = await session.export_variables(format="json", include_history=True)
-    assert isinstance(export_data, bytes) and {v["name"] for v in json.loads(export_data)["variables"]} == {"temperature", "model_name"}
+    assert isinstance(export_data, bytes) and {v["name"] for v in json.loads(export_data)["variables"]} == {
+        "temperature",
+        "model_name",
+    }
     model_vars = await session.export_variables(filter_pattern=r".*model.*")
     assert [v["name"] for v in json.loads(model_vars)["variables"]] == ["model_name"]
     config = await session.export_variables(format="yaml", include_history=True)
@@ -306,7 +373,16 @@ async def test_stats_and_cache(session: SessionContext) -> None:
     for _ in range(3):
         await session.get_variable("temperature")
     stats = await session.get_variable_stats("temperature")
-    for key in ("read_count", "write_count", "cache_hits", "cache_misses", "cache_hit_rate", "avg_read_latency_ms", "avg_write_latency_ms", "total_optimization_time_s"):
+    for key in (
+        "read_count",
+        "write_count",
+        "cache_hits",
+        "cache_misses",
+        "cache_hit_rate",
+        "avg_read_latency_ms",
+        "avg_write_latency_ms",
+        "total_optimization_time_s",
+    ):
         assert key in stats
     overall = await session.get_variable_stats()
     assert overall["write_count"] >= 1 and 0 <= overall["cache_hit_rate"] <= 1
@@ -354,10 +430,12 @@ TRAIN = [dspy.Example(question=f"q{i}", answer=f"Scripted answer for: q{i}").wit
 
 
 async def test_dspy_optimization_bridge(session: SessionContext, lm: ScriptedLM) -> None:
-    await session.register_variables([
-        {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0, "max": 2}},
-        {"name": "max_demos", "type": "integer", "initial_value": 2, "constraints": {"min": 0, "max": 8}},
-    ])
+    await session.register_variables(
+        [
+            {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0, "max": 2}},
+            {"name": "max_demos", "type": "integer", "initial_value": 2, "constraints": {"min": 0, "max": 8}},
+        ]
+    )
     bridge = DSPyOptimizationBridge(session)
     assert bridge.session_context is session
     optimizer = await bridge.create_variable_aware_optimizer(

@@ -152,8 +152,12 @@ async def test_variable_aware_predict(host: SeedHost, session: SessionContext, s
     assert result.answer and len(lm.calls) == 1 and lm.calls[0].kwargs["temperature"] == 0.7
 
 
-@pytest.mark.parametrize("cls", [VariableAwarePredict, VariableAwareChainOfThought, VariableAwareReAct, VariableAwareProgramOfThought])
-async def test_the_seeds_concrete_modules(cls: type, host: SeedHost, session: SessionContext, session_id: str, lm: ScriptedLM) -> None:
+@pytest.mark.parametrize(
+    "cls", [VariableAwarePredict, VariableAwareChainOfThought, VariableAwareReAct, VariableAwareProgramOfThought]
+)
+async def test_the_seeds_concrete_modules(
+    cls: type, host: SeedHost, session: SessionContext, session_id: str, lm: ScriptedLM
+) -> None:
     await _vars(host, session_id, temp=0.4)
     kwargs = {"tools": [lambda query: f"found {query}"]} if cls is VariableAwareReAct else {}
     module = cls("question -> answer", session_context=session, **kwargs)
@@ -176,7 +180,9 @@ def registry_snapshot() -> Any:
 async def test_resolve_module(host: SeedHost, session: SessionContext, session_id: str, registry_snapshot: Any) -> None:
     await host.define(session_id, "strategy", "module", "ChainOfThought")
     resolver = ModuleVariableResolver(session)
-    resolver.MODULE_REGISTRY["ChainOfThought"] = ModuleSpec(name="ChainOfThought", module_class=PlainModule, variable_aware_class=None)
+    resolver.MODULE_REGISTRY["ChainOfThought"] = ModuleSpec(
+        name="ChainOfThought", module_class=PlainModule, variable_aware_class=None
+    )
     module_class = await resolver.resolve_module("strategy")
     assert module_class == PlainModule
 
@@ -188,7 +194,9 @@ async def test_create_module(host: SeedHost, session: SessionContext, session_id
         pass
 
     resolver = ModuleVariableResolver(session)
-    resolver.MODULE_REGISTRY["Predict"] = ModuleSpec(name="Predict", module_class=PlainModule, variable_aware_class=MockVariableAware)
+    resolver.MODULE_REGISTRY["Predict"] = ModuleSpec(
+        name="Predict", module_class=PlainModule, variable_aware_class=MockVariableAware
+    )
     module = await resolver.create_module("predictor", "test_signature")
     assert isinstance(module, MockVariableAware)
     assert module._session_context == session
@@ -204,22 +212,33 @@ async def test_unknown_module(host: SeedHost, session: SessionContext, session_i
         await resolver.resolve_module("no_such_variable")
 
 
-async def test_create_variable_aware_module(host: SeedHost, session: SessionContext, session_id: str, registry_snapshot: Any) -> None:
+async def test_create_variable_aware_module(
+    host: SeedHost, session: SessionContext, session_id: str, registry_snapshot: Any
+) -> None:
     await _vars(host, session_id, temp=0.8)
 
     class MockModule(VariableAwareMixin, PlainModule):
         pass
 
-    ModuleVariableResolver.MODULE_REGISTRY["TestModule"] = ModuleSpec(name="TestModule", module_class=PlainModule, variable_aware_class=MockModule)
-    module = await create_variable_aware_module(session, "TestModule", "test_sig", variable_bindings={"temperature": "temp"})
+    ModuleVariableResolver.MODULE_REGISTRY["TestModule"] = ModuleSpec(
+        name="TestModule", module_class=PlainModule, variable_aware_class=MockModule
+    )
+    module = await create_variable_aware_module(
+        session, "TestModule", "test_sig", variable_bindings={"temperature": "temp"}
+    )
     assert isinstance(module, MockModule)
     assert module.temperature == 0.8
 
 
 async def test_the_seeds_registry(registry_snapshot: Any) -> None:
     registry = ModuleVariableResolver.MODULE_REGISTRY
-    assert {"Predict", "ChainOfThought", "ChainOfThoughtWithHint", "ReAct", "ProgramOfThought", "COT"} <= {k for k in registry if k in registry} | {"COT"}
-    assert registry["COT"].module_class is dspy.ChainOfThought and registry["COT"].variable_aware_class is VariableAwareChainOfThought
+    assert {"Predict", "ChainOfThought", "ChainOfThoughtWithHint", "ReAct", "ProgramOfThought", "COT"} <= {
+        k for k in registry if k in registry
+    } | {"COT"}
+    assert (
+        registry["COT"].module_class is dspy.ChainOfThought
+        and registry["COT"].variable_aware_class is VariableAwareChainOfThought
+    )
     assert registry["ReAct"].variable_aware_class is VariableAwareReAct and registry["Predict"].requires_context is True
     # DSPy removed ChainOfThoughtWithHint (2.6): it maps to ChainOfThought with a notice saying what to do
     with warnings.catch_warnings(record=True) as caught:
@@ -227,8 +246,12 @@ async def test_the_seeds_registry(registry_snapshot: Any) -> None:
         spec = ModuleVariableResolver.lookup("ChainOfThoughtWithHint")
     assert spec.module_class is dspy.ChainOfThought and any("hint" in str(w.message) for w in caught)
     resolver = ModuleVariableResolver(None)
-    assert "ChainOfThoughtWithHint" in resolver.get_available_modules() and resolver.get_available_modules() == sorted(resolver.get_available_modules())
-    ModuleVariableResolver.register_module("Plain", PlainModule)  # the seed's register_module(name, module_class, variable_aware_class=None)
+    assert "ChainOfThoughtWithHint" in resolver.get_available_modules() and resolver.get_available_modules() == sorted(
+        resolver.get_available_modules()
+    )
+    ModuleVariableResolver.register_module(
+        "Plain", PlainModule
+    )  # the seed's register_module(name, module_class, variable_aware_class=None)
     assert registry["Plain"].module_class is PlainModule
     with pytest.raises(ValidationError):
         ModuleVariableResolver.lookup("Nope")
@@ -237,7 +260,9 @@ async def test_the_seeds_registry(registry_snapshot: Any) -> None:
 # -- the seed's usage examples ----------------------------------------------------------------------
 
 
-async def test_example_basic_variable_binding(host: SeedHost, session: SessionContext, session_id: str, lm: ScriptedLM) -> None:
+async def test_example_basic_variable_binding(
+    host: SeedHost, session: SessionContext, session_id: str, lm: ScriptedLM
+) -> None:
     await host.define(session_id, "llm_temperature", "float", 0.7)
     await host.define(session_id, "generation_max_tokens", "integer", 256)
     cot = VariableAwareChainOfThought("question -> reasoning, answer", session_context=session)
@@ -251,7 +276,9 @@ async def test_example_basic_variable_binding(host: SeedHost, session: SessionCo
     assert cot.temperature == 0.9 and lm.calls[-1].kwargs["temperature"] == 0.9
 
 
-async def test_example_dynamic_module_selection(host: SeedHost, session: SessionContext, session_id: str, lm: ScriptedLM) -> None:
+async def test_example_dynamic_module_selection(
+    host: SeedHost, session: SessionContext, session_id: str, lm: ScriptedLM
+) -> None:
     await host.define(session_id, "reasoning_strategy", "module", "ChainOfThought")
     resolver = ModuleVariableResolver(session)
     module = await resolver.create_module("reasoning_strategy", "question -> answer", temperature=0.7)
@@ -271,7 +298,9 @@ async def test_example_sync_callbacks(host: SeedHost, session: SessionContext, s
     def on_temperature_change(attr: str, old_val: Any, new_val: Any) -> None:
         temperature_history.append({"timestamp": asyncio.get_event_loop().time(), "old": old_val, "new": new_val})
 
-    predictor = await create_variable_aware_module(session, "Predict", "text -> summary", variable_bindings={"temperature": "llm_temperature"})
+    predictor = await create_variable_aware_module(
+        session, "Predict", "text -> summary", variable_bindings={"temperature": "llm_temperature"}
+    )
     predictor._sync_callbacks.append(on_temperature_change)
     for temp in [0.5, 0.7, 0.9]:
         await session.set_variable("llm_temperature", temp)
@@ -282,7 +311,12 @@ async def test_example_sync_callbacks(host: SeedHost, session: SessionContext, s
 
 
 async def test_example_batch_configuration(session: SessionContext, lm: ScriptedLM) -> None:
-    config_vars = {"pipeline_temperature": 0.7, "pipeline_max_tokens": 256, "pipeline_model": "gpt-4", "pipeline_strategy": "ChainOfThought"}
+    config_vars = {
+        "pipeline_temperature": 0.7,
+        "pipeline_max_tokens": 256,
+        "pipeline_model": "gpt-4",
+        "pipeline_strategy": "ChainOfThought",
+    }
     # The seed sets variables that do not exist (its mock creates them); the variables seed's
     # set_variable raises KeyError for those unless create_if_missing: so that is given here.
     for name, value in config_vars.items():
@@ -290,13 +324,18 @@ async def test_example_batch_configuration(session: SessionContext, lm: Scripted
     resolver = ModuleVariableResolver(session)
     modules = {
         "understand": await create_variable_aware_module(
-            session, "Predict", "question -> key_concepts", variable_bindings={"temperature": "pipeline_temperature", "model": "pipeline_model"}
+            session,
+            "Predict",
+            "question -> key_concepts",
+            variable_bindings={"temperature": "pipeline_temperature", "model": "pipeline_model"},
         )
     }
     modules["reason"] = await resolver.create_module("pipeline_strategy", "question, key_concepts -> reasoning, answer")
     await modules["reason"].bind_to_variable("temperature", "pipeline_temperature")
     await modules["reason"].bind_to_variable("max_tokens", "pipeline_max_tokens")
-    modules["summarize"] = await create_variable_aware_module(session, "Predict", "answer -> summary", variable_bindings={"temperature": "pipeline_temperature"})
+    modules["summarize"] = await create_variable_aware_module(
+        session, "Predict", "answer -> summary", variable_bindings={"temperature": "pipeline_temperature"}
+    )
     question = "What are the advantages of functional programming?"
     concepts = await modules["understand"].forward_async(question=question)
     answer = await modules["reason"].forward_async(question=question, key_concepts=concepts.key_concepts)

@@ -51,8 +51,10 @@ def host() -> Iterator[Host]:
     with running_node(
         "dspy-bridge-session-tests-",
         # DSPY_BRIDGE_TEST_STORE (e.g. sqlite:/tmp/x.db, redis://127.0.0.1:6379/0?prefix=t:) runs these tests on that store.
-        lambda listen: [str(CLI), "serve", "--listen", listen, "--workers", "1", "--preload", ""]
-        + (["--store", os.environ["DSPY_BRIDGE_TEST_STORE"]] if os.environ.get("DSPY_BRIDGE_TEST_STORE") else []),
+        lambda listen: (
+            [str(CLI), "serve", "--listen", listen, "--workers", "1", "--preload", ""]
+            + (["--store", os.environ["DSPY_BRIDGE_TEST_STORE"]] if os.environ.get("DSPY_BRIDGE_TEST_STORE") else [])
+        ),
         built=REPO / "ts" / "dist" / "src" / "cli" / "main.js",
         env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
     ) as node:

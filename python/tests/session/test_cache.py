@@ -154,7 +154,9 @@ async def test_write_from_another_client_reaches_the_cache(session: SessionConte
     assert await session.get_variable("temperature") == 1.3
     assert session.cache.stats.hits == hits + 1  # served from the (refreshed) cache
     # Atomic multi-variable updates and deletes reach it too.
-    await session.register_variables([{"name": "a", "type": "integer", "initial_value": 1}, {"name": "b", "type": "integer", "initial_value": 2}])
+    await session.register_variables(
+        [{"name": "a", "type": "integer", "initial_value": 1}, {"name": "b", "type": "integer", "initial_value": 2}]
+    )
     await session.get_variables(["a", "b"])
     await other.update_variables({"a": 10, "b": 20})
     await other.delete_variables(["temperature"])
@@ -178,7 +180,9 @@ async def test_cache_config_and_invalidate_pattern(session: SessionContext) -> N
     session.set_cache_config(ttl=5.0, max_size=3, eviction_policy="fifo")
     await session.get_variables([f"v{i}" for i in range(5)])
     info = session.get_cache_info()
-    assert info["size"] == 3 and info["eviction_count"] >= 2 and info["eviction_policy"] == "fifo" and info["ttl"] == 5.0
+    assert (
+        info["size"] == 3 and info["eviction_count"] >= 2 and info["eviction_policy"] == "fifo" and info["ttl"] == 5.0
+    )
     cached = set(session.cache.keys())
     assert len(cached) == 3
     assert await session.cache.invalidate_pattern(r"^v[0-3]$") == len(cached - {"v4"})

@@ -39,7 +39,12 @@ async def test_register_apply_and_a_bound_react_picks_it_up(session: SessionCont
     config = define(session)
     await config.register()
     assert config.version == 1
-    assert await config.get_current_values() == {"temperature": 0.7, "max_iters": 5, "reasoning_model": "gpt-4-turbo", "max_tokens": 1024}
+    assert await config.get_current_values() == {
+        "temperature": 0.7,
+        "max_iters": 5,
+        "reasoning_model": "gpt-4-turbo",
+        "max_tokens": 1024,
+    }
 
     def search(query: str) -> str:
         """Search the web."""

@@ -26,7 +26,20 @@ def examples_host() -> Iterator[tuple[str, str]]:
     token = secrets.token_urlsafe(32)
     with running_node(
         "dspy-bridge-examples-",
-        lambda listen: [str(CLI), "serve", "--listen", listen, "--workers", "1", "--preload", "", "--modules", "_objectives", "--python-path", str(EXAMPLES)],
+        lambda listen: [
+            str(CLI),
+            "serve",
+            "--listen",
+            listen,
+            "--workers",
+            "1",
+            "--preload",
+            "",
+            "--modules",
+            "_objectives",
+            "--python-path",
+            str(EXAMPLES),
+        ],
         built=REPO / "ts" / "dist" / "src" / "cli" / "main.js",
         env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
     ) as node:
@@ -36,7 +49,13 @@ def examples_host() -> Iterator[tuple[str, str]]:
 def test_there_are_examples() -> None:
     # every seed example (docs/seed-conformance.md lists which script has which)
     assert len(SCRIPTS) >= 16
-    for script in ("optimization_workflow.py", "adaptive_system.py", "cognitive_configuration.py", "dspy_adapter.py", "architecture.py"):
+    for script in (
+        "optimization_workflow.py",
+        "adaptive_system.py",
+        "cognitive_configuration.py",
+        "dspy_adapter.py",
+        "architecture.py",
+    ):
         assert script in SCRIPTS
 
 

@@ -15,7 +15,12 @@ async def _populate(s: SessionContext) -> None:
     await s.register_variables(
         [
             {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0.0, "max": 2.0}},
-            {"name": "model_name", "type": "choice", "initial_value": "gpt-4", "constraints": {"choices": ["gpt-4", "claude-3"]}},
+            {
+                "name": "model_name",
+                "type": "choice",
+                "initial_value": "gpt-4",
+                "constraints": {"choices": ["gpt-4", "claude-3"]},
+            },
             {"name": "config", "type": "map", "initial_value": {"a": 1, "nested": {"x": 1}}},
             {"name": "emb", "type": "embedding", "initial_value": Embedding([0.25, 0.5, 0.75], dtype=np.float32)},
             {"name": "weights", "type": "tensor", "initial_value": np.arange(12, dtype=np.int32).reshape(3, 4)},
@@ -32,7 +37,14 @@ async def test_round_trip(fmt: str, host: object, session: SessionContext, sessi
     assert isinstance(data, bytes)
     if fmt == "json":
         doc = json.loads(data)
-        assert {v["name"] for v in doc["variables"]} == {"temperature", "model_name", "config", "emb", "weights", "derived"}
+        assert {v["name"] for v in doc["variables"]} == {
+            "temperature",
+            "model_name",
+            "config",
+            "emb",
+            "weights",
+            "derived",
+        }
         assert any(d["from"] == "derived" for d in doc["dependencies"])
     address, token = host  # type: ignore[misc]
     target = await SessionContext.connect(address, session_id + "_copy", token=token)
@@ -43,7 +55,11 @@ async def test_round_trip(fmt: str, host: object, session: SessionContext, sessi
         summary = await target.import_variables(data, format=fmt)
         assert summary["imported"] == 6 and summary["errors"] == 0 and summary["revision"] > 0
         vals = await target.get_variables(["temperature", "model_name", "config", "emb", "weights"])
-        assert vals["temperature"] == 0.8 and vals["model_name"] == "gpt-4" and vals["config"] == {"a": 1, "nested": {"x": 1}}
+        assert (
+            vals["temperature"] == 0.8
+            and vals["model_name"] == "gpt-4"
+            and vals["config"] == {"a": 1, "nested": {"x": 1}}
+        )
         assert isinstance(vals["emb"], Embedding) and vals["emb"].dtype == np.float32
         np.testing.assert_array_equal(vals["emb"], np.array([0.25, 0.5, 0.75], dtype=np.float32))
         assert vals["weights"].dtype == np.int32 and vals["weights"].shape == (3, 4)
@@ -121,7 +137,10 @@ async def test_parquet_round_trip_with_history_rows(host: object, session: Sessi
     kinds = [r["record"] for r in rows]
     assert kinds[0] == "document" and kinds.count("variable") == 6 and kinds.count("dependency") == 1
     temperature = [r for r in rows if r["name"] == "temperature" and r["record"] == "history"]
-    assert [(r["version"], r["value_json"]) for r in temperature] == [(1, "0.7"), (2, "0.8")]  # one row per kept version
+    assert [(r["version"], r["value_json"]) for r in temperature] == [
+        (1, "0.7"),
+        (2, "0.8"),
+    ]  # one row per kept version
     as_json = json.loads(await session.export_variables(format="json", include_history=True))
     from dspy_bridge.session._parquet import parquet_to_document
 
@@ -157,7 +176,7 @@ async def test_malformed_import_leaves_store_unchanged(session: SessionContext) 
         await session.import_variables(b"{not json")
     doc = json.loads(before)
     doc["variables"].append({"name": "new_one", "type": "integer", "value": {"json": "1"}})
-    doc["variables"].append({"name": "broken", "type": "float", "value": {"json": "\"text\""}})
+    doc["variables"].append({"name": "broken", "type": "float", "value": {"json": '"text"'}})
     summary = await session.import_variables(json.dumps(doc).encode())
     assert summary["errors"] == 1 and summary["imported"] == 0
     assert [d["name"] for d in summary["details"] if d["action"] == "error"] == ["broken"]

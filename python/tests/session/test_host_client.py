@@ -24,7 +24,9 @@ def test_the_token_rule_given_then_the_workers_secret_then_the_environment(monke
     assert resolve_token() is None
 
 
-async def test_a_workers_secret_wins_over_a_stale_environment_token(host: object, session_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_workers_secret_wins_over_a_stale_environment_token(
+    host: object, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     address, token = host  # type: ignore[misc]
     monkeypatch.setenv("DSPY_BRIDGE_TOKEN", "stale-token-of-another-host")
     monkeypatch.setattr(host_module, "_worker_token", token)
@@ -39,7 +41,9 @@ async def test_a_workers_secret_wins_over_a_stale_environment_token(host: object
         await client.close()
 
 
-async def test_without_a_workers_secret_the_environment_token_is_used(host: object, session_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_without_a_workers_secret_the_environment_token_is_used(
+    host: object, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     address, _token = host  # type: ignore[misc]
     monkeypatch.setattr(host_module, "_worker_token", None)
     monkeypatch.setenv("DSPY_BRIDGE_TOKEN", "wrong-token-0123456789")
@@ -64,7 +68,9 @@ def test_channels_carry_the_workers_message_limit_else_the_default(monkeypatch: 
     assert set(dict(channel_options(2048)).values()) == {2048}
 
 
-async def test_a_channel_refuses_a_request_over_its_limit(host: object, session_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_channel_refuses_a_request_over_its_limit(
+    host: object, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     address, token = host  # type: ignore[misc]
     monkeypatch.setattr(host_module, "_worker_max_message_bytes", 64 * 1024)
     async with await SessionContext.connect(address, session_id, token=token) as ctx:

@@ -11,7 +11,10 @@ from dspy_bridge import SyncSessionContext
 
 def test_sync_api(host: object, session_id: str) -> None:
     address, token = host  # type: ignore[misc]
-    with SyncSessionContext(session_id, address, token) as s, SyncSessionContext.connect(address, session_id, token) as other:
+    with (
+        SyncSessionContext(session_id, address, token) as s,
+        SyncSessionContext.connect(address, session_id, token) as other,
+    ):
         assert s.register_variable("t", "float", 0.5, constraints={"max": 1.0}).startswith("var_t")
         assert s.get_variable("t") == 0.5
         with pytest.raises(ValueError):

@@ -21,17 +21,38 @@ async def test_register_get_set_roundtrip_of_every_type(session: SessionContext)
         [
             {"name": "temperature", "type": "float", "initial_value": 0.7, "constraints": {"min": 0.0, "max": 2.0}},
             {"name": "max_tokens", "type": "integer", "initial_value": 256},
-            {"name": "model", "type": "choice", "initial_value": "gpt-4", "constraints": {"choices": ["gpt-4", "claude-3"]}},
+            {
+                "name": "model",
+                "type": "choice",
+                "initial_value": "gpt-4",
+                "constraints": {"choices": ["gpt-4", "claude-3"]},
+            },
             {"name": "flag", "type": "boolean", "initial_value": True},
             {"name": "prompt", "type": "string", "initial_value": "hi"},
             {"name": "strategy", "type": "module", "initial_value": "ChainOfThought"},
             {"name": "tags", "type": "list", "initial_value": ["a", 1]},
             {"name": "config", "type": "dict", "initial_value": {"k": {"nested": [1, 2]}}},
-            {"name": "emb", "type": "embedding", "initial_value": np.ones(8), "constraints": {"dimensions": 8, "normalize": True}},
+            {
+                "name": "emb",
+                "type": "embedding",
+                "initial_value": np.ones(8),
+                "constraints": {"dimensions": 8, "normalize": True},
+            },
             {"name": "weights", "type": "tensor", "initial_value": np.arange(6, dtype=np.float32).reshape(2, 3)},
         ]
     )
-    assert set(ids) == {"temperature", "max_tokens", "model", "flag", "prompt", "strategy", "tags", "config", "emb", "weights"}
+    assert set(ids) == {
+        "temperature",
+        "max_tokens",
+        "model",
+        "flag",
+        "prompt",
+        "strategy",
+        "tags",
+        "config",
+        "emb",
+        "weights",
+    }
     assert all(i.startswith("var_") for i in ids.values())
     vals = await session.get_variables(list(ids))
     assert vals["temperature"] == 0.7 and type(vals["temperature"]) is float
@@ -151,7 +172,11 @@ async def test_update_variables_atomic_and_not(session: SessionContext) -> None:
     )
     ok = await session.update_variables({"temperature": 0.8, "max_tokens": 512, "model": "gpt-4"}, atomic=True)
     assert ok == {"temperature": True, "max_tokens": True, "model": True}
-    assert await session.get_variables(["temperature", "max_tokens", "model"]) == {"temperature": 0.8, "max_tokens": 512, "model": "gpt-4"}
+    assert await session.get_variables(["temperature", "max_tokens", "model"]) == {
+        "temperature": 0.8,
+        "max_tokens": 512,
+        "model": "gpt-4",
+    }
     bad = await session.update_variables({"temperature": 5.0, "max_tokens": 1024}, atomic=True)
     assert isinstance(bad["temperature"], str) and "max" in bad["temperature"]
     assert isinstance(bad["max_tokens"], str) and "not applied" in bad["max_tokens"]
@@ -178,7 +203,11 @@ async def test_dependencies(session: SessionContext) -> None:
     await session.register_variable("final", "float", 0.0)
     await session.add_dependency("final", "effective_temperature", dependency_type="constraint")
     trans = await session.get_dependencies("final", include_transitive=True)
-    assert {(d["name"], d["depth"]) for d in trans} == {("effective_temperature", 1), ("base_temperature", 2), ("style_modifier", 2)}
+    assert {(d["name"], d["depth"]) for d in trans} == {
+        ("effective_temperature", 1),
+        ("base_temperature", 2),
+        ("style_modifier", 2),
+    }
     dependents = await session.get_dependents("base_temperature", include_transitive=True)
     assert [d["name"] for d in dependents] == ["effective_temperature", "final"]
     assert eff.startswith("var_effective_temperature")
@@ -200,7 +229,9 @@ async def test_access_rule_conditions_are_refused_not_ignored(session: SessionCo
         await session.set_variable_permissions("api_key", [rule])
     with pytest.raises(ValueError, match="conditions are not supported"):
         await session.register_variable("other", "string", "x", access_rules=[rule])
-    await session.set_variable_permissions("api_key", [{"session_pattern": "any", "permissions": ["read"], "conditions": {}}])
+    await session.set_variable_permissions(
+        "api_key", [{"session_pattern": "any", "permissions": ["read"], "conditions": {}}]
+    )
     assert await session.check_variable_access("api_key", "write") is False
 
 
@@ -239,7 +270,11 @@ async def test_history_and_rollback(session: SessionContext) -> None:
         await session.set_variable("temperature", v, metadata={"iteration": int(v * 10)}, source="optimizer_123")
     hist = await session.get_variable_history("temperature")
     assert [h["version"] for h in hist] == [4, 3, 2, 1]
-    assert hist[0]["value"] == 0.8 and hist[0]["updated_by"] == "optimizer_123" and hist[0]["metadata"] == {"iteration": "8"}
+    assert (
+        hist[0]["value"] == 0.8
+        and hist[0]["updated_by"] == "optimizer_123"
+        and hist[0]["metadata"] == {"iteration": "8"}
+    )
     page = await session.get_variable_history("temperature", limit=2, offset=1, include_metadata=False)
     assert [h["version"] for h in page] == [3, 2] and "metadata" not in page[0]
     await session.rollback_variable("temperature", version=2, reason="optimization_diverged")
@@ -263,7 +298,15 @@ async def test_stats_merge_host_and_cache(session: SessionContext) -> None:
     assert stats["cache_hits"] >= 4 and 0 < stats["cache_hit_rate"] <= 1
     overall = await session.get_variable_stats()
     assert overall["variable_count"] == 1 and overall["write_count"] == 2
-    for key in ("read_count", "cache_hits", "cache_misses", "cache_hit_rate", "avg_read_latency_ms", "avg_write_latency_ms", "total_optimization_time_s"):
+    for key in (
+        "read_count",
+        "cache_hits",
+        "cache_misses",
+        "cache_hit_rate",
+        "avg_read_latency_ms",
+        "avg_write_latency_ms",
+        "total_optimization_time_s",
+    ):
         assert key in overall
     assert overall["avg_write_latency_ms"] > 0
 
@@ -294,7 +337,9 @@ async def test_connect_from_environment_and_generated_session(host: object) -> N
 
 
 async def test_delete_and_list(session: SessionContext) -> None:
-    await session.register_variables([{"name": "a1", "type": "integer", "initial_value": 1}, {"name": "b1", "type": "integer", "initial_value": 2}])
+    await session.register_variables(
+        [{"name": "a1", "type": "integer", "initial_value": 1}, {"name": "b1", "type": "integer", "initial_value": 2}]
+    )
     assert await session.list_variables() == {"a1": 1, "b1": 2}
     assert await session.list_variables("^a") == {"a1": 1}
     assert await session.get_variable("a1") == 1

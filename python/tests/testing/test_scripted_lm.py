@@ -59,9 +59,10 @@ def test_predict_fills_every_field_type(adapter: type) -> None:
     # One call (no fallback to JSONAdapter after a parse error); the LM saw what the adapter asked for.
     assert len(lm.calls) == 1
     assert lm.calls[-1].requests[0].output_names == list(Typed.output_fields)
-    assert lm.calls[-1].requests[0].adapter == {"ChatAdapter": "chat", "JSONAdapter": "json", "XMLAdapter": "xml"}[
-        adapter.__name__
-    ]
+    assert (
+        lm.calls[-1].requests[0].adapter
+        == {"ChatAdapter": "chat", "JSONAdapter": "json", "XMLAdapter": "xml"}[adapter.__name__]
+    )
 
 
 def test_text_answers_are_derived_from_the_inputs_and_deterministic() -> None:
@@ -164,7 +165,11 @@ def test_react_follows_a_script() -> None:
     get_weather, seen = _weather_tool()
     lm = ScriptedLM(
         [
-            {"next_thought": "Check Rome.", "next_tool_name": "get_weather", "next_tool_args": {"city": "Rome", "days": 3}},
+            {
+                "next_thought": "Check Rome.",
+                "next_tool_name": "get_weather",
+                "next_tool_args": {"city": "Rome", "days": 3},
+            },
             {"next_tool_name": "finish", "next_tool_args": {}},
             {"answer": "Sunny in Rome"},
         ]

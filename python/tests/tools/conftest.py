@@ -28,7 +28,9 @@ SCRIPT = HERE / "tools_host.mjs"
 
 
 class TSHost:
-    def __init__(self, proc: subprocess.Popen[str], ready: dict[str, Any], lines: queue.Queue[Any], stderr: list[str]) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[str], ready: dict[str, Any], lines: queue.Queue[Any], stderr: list[str]
+    ) -> None:
         self.proc = proc
         self.address: str = ready["address"]
         self.token: str = ready["secret"]

@@ -105,7 +105,9 @@ async def test_typescript_errors_keep_their_type(client: HostClient) -> None:
     assert "plain failure (plain)" in plain.value.message
 
 
-async def test_cancelling_the_python_task_aborts_the_typescript_tool(ts: TSHost, client: HostClient, session_id: str) -> None:
+async def test_cancelling_the_python_task_aborts_the_typescript_tool(
+    ts: TSHost, client: HostClient, session_id: str
+) -> None:
     tag = tag_of(session_id, "cancel")
     task = asyncio.ensure_future(call_tool("slow", {"ms": 30000, "tag": tag}, client=client))
     await asyncio.sleep(0.3)
@@ -157,7 +159,9 @@ async def test_stream_a_typescript_tool(ts: TSHost, client: HostClient, session_
     await until(stopped)
 
 
-async def test_a_long_stream_over_grpc_and_a_slow_consumer_holding_the_tool_back(ts: TSHost, client: HostClient, session_id: str) -> None:
+async def test_a_long_stream_over_grpc_and_a_slow_consumer_holding_the_tool_back(
+    ts: TSHost, client: HostClient, session_id: str
+) -> None:
     # The host's StreamTool handler waits while gRPC's buffer is full (write() false, then
     # "drain"): every item of a long stream still arrives, and a slow consumer is not outrun
     # by the whole stream.
@@ -224,7 +228,11 @@ async def test_typescript_lists_python_tools_with_their_schemas(ts: TSHost) -> N
         "required": ["a", "b"],
         "additionalProperties": False,
     }
-    assert tools["py_greet"]["parameters"]["properties"]["punctuation"] == {"type": "string", "enum": ["!", "?", "."], "default": "!"}
+    assert tools["py_greet"]["parameters"]["properties"]["punctuation"] == {
+        "type": "string",
+        "enum": ["!", "?", "."],
+        "default": "!",
+    }
     assert tools["py_count"]["streaming"] is True
     assert "add" in tools  # and the TypeScript ones
 
@@ -346,7 +354,10 @@ async def test_react_uses_a_typescript_and_a_python_tool(ts: TSHost, client: Hos
 
     ts_tools = await typescript_tools(client=client, names=["add"])
     assert ts_tools[0].name == "add" and ts_tools[0].desc == "Add two numbers"
-    assert ts_tools[0].args == {"a": {"type": "number", "description": "first number"}, "b": {"type": "number", "description": "second number"}}
+    assert ts_tools[0].args == {
+        "a": {"type": "number", "description": "first number"},
+        "b": {"type": "number", "description": "second number"},
+    }
     tools = ts_tools + python_tools_as_dspy(local)
     a, b = 17, 25 + len(session_id) % 7  # an addend of this test alone, to find its call in the host's log
     lm = ScriptedLM(

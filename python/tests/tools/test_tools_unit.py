@@ -55,7 +55,10 @@ class Point(TypedDict):
         (list[int], {"type": "array", "items": {"type": "integer"}}),
         (list, {"type": "array"}),
         (tuple[str, ...], {"type": "array", "items": {"type": "string"}}),
-        (tuple[str, int], {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "minItems": 2, "maxItems": 2}),
+        (
+            tuple[str, int],
+            {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "minItems": 2, "maxItems": 2},
+        ),
         (dict, {"type": "object"}),
         (dict[str, float], {"type": "object", "additionalProperties": {"type": "number"}}),
         (Optional[int], {"type": ["integer", "null"]}),
@@ -68,7 +71,14 @@ class Point(TypedDict):
         (Optional[Literal["a"]], {"anyOf": [{"type": "string", "enum": ["a"]}, {"type": "null"}]}),
         (Color, {"type": "string", "enum": ["red", "blue"]}),
         (list[dict[str, Any]], {"type": "array", "items": {"type": "object"}}),
-        (Point, {"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}}, "required": ["x", "y"]}),
+        (
+            Point,
+            {
+                "type": "object",
+                "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}},
+                "required": ["x", "y"],
+            },
+        ),
     ],
 )
 def test_json_schema_for(annotation: Any, schema: dict[str, Any]) -> None:
@@ -98,7 +108,15 @@ def test_a_none_default_does_not_make_a_parameter_nullable() -> None:
 
 
 def test_function_schema_required_defaults_docs_and_context() -> None:
-    def search(query: str, ctx: CommandContext, limit: int = 5, mode: Literal["fast", "deep"] = "fast", since: Optional[str] = None, tags: tuple[str, ...] = ("a",), when: object = object()) -> list[str]:
+    def search(
+        query: str,
+        ctx: CommandContext,
+        limit: int = 5,
+        mode: Literal["fast", "deep"] = "fast",
+        since: Optional[str] = None,
+        tags: tuple[str, ...] = ("a",),
+        when: object = object(),
+    ) -> list[str]:
         """Search the docs.
 
         Longer explanation that is not part of the summary.
@@ -122,7 +140,12 @@ def test_function_schema_required_defaults_docs_and_context() -> None:
     assert list(props) == ["query", "limit", "mode", "since", "tags", "when"]  # the context is not an argument
     assert props["query"] == {"type": "string", "description": "What to look for; may span lines."}
     assert props["limit"] == {"type": "integer", "description": "At most this many results.", "default": 5}
-    assert props["mode"] == {"type": "string", "enum": ["fast", "deep"], "description": "How hard to look.", "default": "fast"}
+    assert props["mode"] == {
+        "type": "string",
+        "enum": ["fast", "deep"],
+        "description": "How hard to look.",
+        "default": "fast",
+    }
     assert props["since"] == {"type": ["string", "null"], "default": None}
     assert props["tags"] == {"type": "array", "items": {"type": "string"}, "default": ["a"]}
     assert props["when"] == {}  # a default that is not JSON data is not recorded
@@ -182,7 +205,12 @@ def test_decorator_forms() -> None:
     assert reg.get("plain").spec() == {
         "name": "plain",
         "description": "Doubles a.",
-        "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"], "additionalProperties": False},
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "integer"}},
+            "required": ["a"],
+            "additionalProperties": False,
+        },
         "streaming": False,
         "owner": "python",
     }
@@ -247,8 +275,24 @@ def reg() -> ToolRegistry:
     registry = ToolRegistry()
 
     @tool(registry=registry)
-    def typed(name: str, count: int, ratio: float = 1.0, flag: bool = False, items: Optional[list[str]] = None, mode: Literal["a", "b"] = "a", color: Color = Color.RED) -> dict[str, Any]:
-        return {"name": name, "count": count, "ratio": ratio, "flag": flag, "items": items, "mode": mode, "color": color}
+    def typed(
+        name: str,
+        count: int,
+        ratio: float = 1.0,
+        flag: bool = False,
+        items: Optional[list[str]] = None,
+        mode: Literal["a", "b"] = "a",
+        color: Color = Color.RED,
+    ) -> dict[str, Any]:
+        return {
+            "name": name,
+            "count": count,
+            "ratio": ratio,
+            "flag": flag,
+            "items": items,
+            "mode": mode,
+            "color": color,
+        }
 
     return registry
 
@@ -266,7 +310,9 @@ def reg() -> ToolRegistry:
         ({"name": "x", "count": 1, "extra": 1}, "extra", "has no parameter 'extra'"),
     ],
 )
-async def test_bad_arguments_name_the_argument(reg: ToolRegistry, args: dict[str, Any], parameter: str, fragment: str) -> None:
+async def test_bad_arguments_name_the_argument(
+    reg: ToolRegistry, args: dict[str, Any], parameter: str, fragment: str
+) -> None:
     with pytest.raises(InvalidArgumentError) as info:
         await reg.call("typed", args)
     assert info.value.parameter == parameter
@@ -276,7 +322,15 @@ async def test_bad_arguments_name_the_argument(reg: ToolRegistry, args: dict[str
 
 async def test_good_arguments_and_enum_conversion(reg: ToolRegistry) -> None:
     result = await reg.call("typed", {"name": "x", "count": 2, "ratio": 3, "items": None, "mode": "b", "color": "blue"})
-    assert result == {"name": "x", "count": 2, "ratio": 3, "flag": False, "items": None, "mode": "b", "color": Color.BLUE}
+    assert result == {
+        "name": "x",
+        "count": 2,
+        "ratio": 3,
+        "flag": False,
+        "items": None,
+        "mode": "b",
+        "color": Color.BLUE,
+    }
 
 
 async def test_arguments_must_be_a_mapping(reg: ToolRegistry) -> None:
@@ -426,7 +480,12 @@ async def test_tools_commands_are_registered_and_serve_the_default_registry() ->
             {
                 "name": "_unit_cmd_tool",
                 "description": "A test tool.",
-                "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"], "additionalProperties": False},
+                "parameters": {
+                    "type": "object",
+                    "properties": {"x": {"type": "integer"}},
+                    "required": ["x"],
+                    "additionalProperties": False,
+                },
                 "streaming": False,
                 "owner": "python",
             }
@@ -484,7 +543,10 @@ async def test_python_tools_as_dspy() -> None:
     tools = {t.name: t for t in python_tools_as_dspy(reg)}
     assert all(isinstance(t, dspy.Tool) for t in tools.values())
     assert tools["add"].desc == "Adds."
-    assert tools["add"].args == {"a": {"type": "integer", "description": "first."}, "b": {"type": "integer", "default": 1}}
+    assert tools["add"].args == {
+        "a": {"type": "integer", "description": "first."},
+        "b": {"type": "integer", "default": 1},
+    }
     assert tools["add"](a=2) == 3  # a plain tool stays synchronous
     assert await tools["shout"].acall(text="hi") == "HI"
     assert await tools["count"].acall(n=3) == [0, 1, 2]
@@ -523,7 +585,11 @@ async def test_dspy_tool_from_a_spec() -> None:
     spec = {
         "name": "lookup",
         "description": "Look a word up",
-        "parameters": {"type": "object", "properties": {"word": {"type": "string", "description": "the word"}}, "required": ["word"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"word": {"type": "string", "description": "the word"}},
+            "required": ["word"],
+        },
     }
     t = dspy_tool(spec, session_id="s1", client=FakeClient())
     assert isinstance(t, dspy.Tool)

@@ -179,9 +179,24 @@ def test_invalid_vector_is_rejected(case: dict[str, Any]) -> None:
 
 def test_vectors_cover_the_required_cases() -> None:
     names = " | ".join(c["name"] for c in VALID)
-    for needle in ["float32 2-D", "float64 3-D", "empty [0]", "scalar shape []", "int64 beyond 2^53", "embedding float32",
-                   "embedding float64", "NaN", "-Infinity", "unicode", "depth", "beyond 2^64", "bytes empty",
-                   "all 256", "$type key is escaped", "null"]:
+    for needle in [
+        "float32 2-D",
+        "float64 3-D",
+        "empty [0]",
+        "scalar shape []",
+        "int64 beyond 2^53",
+        "embedding float32",
+        "embedding float64",
+        "NaN",
+        "-Infinity",
+        "unicode",
+        "depth",
+        "beyond 2^64",
+        "bytes empty",
+        "all 256",
+        "$type key is escaped",
+        "null",
+    ]:
         assert needle in names, needle
     assert len(INVALID) >= 20
 
@@ -356,7 +371,9 @@ def test_nested_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
     walker = _encode._Walker()
     walked = walker.walk(obj)
     assert encode_value(obj).json == _encode._encode_json(walked)
-    assert decode_value(encode_value(obj)) == decode_value(values_pb2.Value(json=_encode._encode_json(walked), attachments=walker.attachments))
+    assert decode_value(encode_value(obj)) == decode_value(
+        values_pb2.Value(json=_encode._encode_json(walked), attachments=walker.attachments)
+    )
 
 
 class _Color(enum.IntEnum):

@@ -32,7 +32,9 @@ def b64(value: Any) -> str:
 CASES: list[dict[str, Any]] = []
 
 
-def ok(name: str, type_: str, constraints: dict[str, Any], value: Any, normalized: Any = None, *, has_norm: bool = False) -> None:
+def ok(
+    name: str, type_: str, constraints: dict[str, Any], value: Any, normalized: Any = None, *, has_norm: bool = False
+) -> None:
     expect: dict[str, Any] = {"ok": True}
     if has_norm or normalized is not None:
         expect["normalized_b64"] = b64(normalized)
@@ -103,7 +105,13 @@ cv("string too short", "string", {"min_length": 3}, "ab", "min_length")
 cv("string too long (code points)", "string", {"max_length": 2}, "😀😀😀", "max_length")
 cv("string pattern mismatch", "string", {"pattern": "^[a-z]+$"}, "abc1", "pattern")
 # Patterns are RE2 in both languages (linear time): the same syntax, the same answers.
-cv("pattern that backtracks exponentially elsewhere is checked at once", "string", {"pattern": "^(a+)+$"}, "a" * 30 + "!", "pattern")
+cv(
+    "pattern that backtracks exponentially elsewhere is checked at once",
+    "string",
+    {"pattern": "^(a+)+$"},
+    "a" * 30 + "!",
+    "pattern",
+)
 ok("pattern . matches one code point", "string", {"pattern": "^.$"}, "😀")
 cv("pattern $ does not match before a trailing newline", "string", {"pattern": "^x$"}, "x\n", "pattern")
 ok("pattern inline flag (?i)", "string", {"pattern": "(?i)^abc$"}, "ABC")
@@ -176,18 +184,43 @@ E32 = Embedding([0.5, -0.25, 0.125], dtype=np.float32)
 ok("embedding float64", "embedding", {"dimensions": 2}, E64)
 ok("embedding float32", "embedding", {"dtype": "float32", "dimensions": 3}, E32)
 ok("embedding from a list becomes float64", "embedding", {}, [1, 0.5, -2], Embedding([1.0, 0.5, -2.0]))
-ok("embedding from a list takes the constrained dtype", "embedding", {"dtype": "float32"}, [0.1, 0.2],
-   Embedding([0.1, 0.2], dtype=np.float32))
+ok(
+    "embedding from a list takes the constrained dtype",
+    "embedding",
+    {"dtype": "float32"},
+    [0.1, 0.2],
+    Embedding([0.1, 0.2], dtype=np.float32),
+)
 ok("embedding normalize float64", "embedding", {"normalize": True}, Embedding([3.0, 4.0]), Embedding([0.6, 0.8]))
-ok("embedding normalize list", "embedding", {"normalize": True, "dimensions": 3}, [1, 2, 2],
-   Embedding(np.array([1.0, 2.0, 2.0]) / 3.0))
-ok("embedding normalize float32", "embedding", {"normalize": True, "dtype": "float32"}, Embedding([1.0, 1.0, 1.0, 1.0], dtype=np.float32),
-   Embedding([0.5, 0.5, 0.5, 0.5], dtype=np.float32))
+ok(
+    "embedding normalize list",
+    "embedding",
+    {"normalize": True, "dimensions": 3},
+    [1, 2, 2],
+    Embedding(np.array([1.0, 2.0, 2.0]) / 3.0),
+)
+ok(
+    "embedding normalize float32",
+    "embedding",
+    {"normalize": True, "dtype": "float32"},
+    Embedding([1.0, 1.0, 1.0, 1.0], dtype=np.float32),
+    Embedding([0.5, 0.5, 0.5, 0.5], dtype=np.float32),
+)
 ok("embedding norm within tolerance", "embedding", {"norm": 1.0}, Embedding([0.6, 0.8]))
-ok("embedding norm with explicit tolerance", "embedding", {"norm": 1.0, "norm_tolerance": 0.01}, Embedding([0.6, 0.805]))
+ok(
+    "embedding norm with explicit tolerance",
+    "embedding",
+    {"norm": 1.0, "norm_tolerance": 0.01},
+    Embedding([0.6, 0.805]),
+)
 ok("embedding range", "embedding", {"range": [-1, 1]}, Embedding([-1.0, 0.0, 1.0]))
-ok("embedding from a 1-D float32 tensor", "embedding", {}, np.array([1.0, 2.0], dtype=np.float32),
-   Embedding([1.0, 2.0], dtype=np.float32))
+ok(
+    "embedding from a 1-D float32 tensor",
+    "embedding",
+    {},
+    np.array([1.0, 2.0], dtype=np.float32),
+    Embedding([1.0, 2.0], dtype=np.float32),
+)
 ok("embedding empty", "embedding", {}, Embedding(np.zeros(0)))
 cv("embedding wrong dimensions", "embedding", {"dimensions": 3}, E64, "dimensions")
 cv("embedding wrong dtype", "embedding", {"dtype": "float64"}, E32, "dtype")
@@ -201,7 +234,13 @@ cv("embedding Infinity in a list", "embedding", {}, [0.1, INF], "finite")
 ok("embedding norm unit", "embedding", {"norm": "unit"}, Embedding([0.6, 0.8]))
 ok("embedding norm l2", "embedding", {"norm": "l2", "dimensions": 2}, [0.6, 0.8], Embedding([0.6, 0.8]))
 ok("embedding norm l1", "embedding", {"norm": "l1"}, Embedding([0.25, -0.25, 0.5]))
-ok("embedding normalize with norm unit", "embedding", {"normalize": True, "norm": "unit"}, Embedding([3.0, 4.0]), Embedding([0.6, 0.8]))
+ok(
+    "embedding normalize with norm unit",
+    "embedding",
+    {"normalize": True, "norm": "unit"},
+    Embedding([3.0, 4.0]),
+    Embedding([0.6, 0.8]),
+)
 cv("embedding norm unit off", "embedding", {"norm": "unit"}, Embedding([3.0, 4.0]), "norm")
 cv("embedding norm l1 off (an L2 unit vector)", "embedding", {"norm": "l1"}, Embedding([0.6, 0.8]), "norm")
 mismatch("embedding list with a string", "embedding", {}, [0.1, "0.2"])
@@ -266,7 +305,13 @@ bad("list item_type not scalar", "list", {"item_type": "map"}, [], "constraints.
 bad("list item_type unknown", "list", {"item_type": "number"}, [], "constraints.item_type")
 bad("map required_keys not strings", "map", {"required_keys": [1]}, {}, "constraints.required_keys")
 bad("map max_keys negative", "map", {"max_keys": -1}, {}, "constraints.max_keys")
-bad("map fewer max_keys than required keys", "map", {"required_keys": ["a", "b"], "max_keys": 1}, {"a": 1, "b": 2}, "constraints.max_keys")
+bad(
+    "map fewer max_keys than required keys",
+    "map",
+    {"required_keys": ["a", "b"], "max_keys": 1},
+    {"a": 1, "b": 2},
+    "constraints.max_keys",
+)
 bad("embedding dimensions zero", "embedding", {"dimensions": 0}, [], "constraints.dimensions")
 bad("embedding dtype int32", "embedding", {"dtype": "int32"}, [1.0], "constraints.dtype")
 bad("embedding normalize not boolean", "embedding", {"normalize": 1}, [1.0], "constraints.normalize")

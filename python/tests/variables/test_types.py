@@ -117,7 +117,11 @@ def test_infer_vector(case: dict[str, Any]) -> None:
 def test_vectors_cover_every_type_and_constraint() -> None:
     cases = VECTORS["cases"]
     for t in VARIABLE_TYPES:
-        kinds = {("ok" if c["expect"].get("ok") else c["expect"]["error"]) for c in cases if canonical_type_or_none(c["type"]) == t}
+        kinds = {
+            ("ok" if c["expect"].get("ok") else c["expect"]["error"])
+            for c in cases
+            if canonical_type_or_none(c["type"]) == t
+        }
         assert "ok" in kinds, t
         assert "type_mismatch" in kinds, t
     violated = {
@@ -214,7 +218,11 @@ def test_python_only_inputs_are_normalized() -> None:
         validate_value("map", {1: "a"}, {})
     with pytest.raises(VariableTypeError):
         validate_value("tensor", np.array(["a"]), {})
-    assert infer_type((1,)) == "list" and infer_type(np.array([1.0])) == "tensor" and infer_type(np.bool_(True)) == "boolean"
+    assert (
+        infer_type((1,)) == "list"
+        and infer_type(np.array([1.0])) == "tensor"
+        and infer_type(np.bool_(True)) == "boolean"
+    )
 
 
 def test_embedding_normalize_scales_to_unit_length() -> None:

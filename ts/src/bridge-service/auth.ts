@@ -2,7 +2,14 @@
 // Checked in a server interceptor; `routeUnknownMethods` makes grpc-js run the interceptors
 // for methods this host does not implement too, so a stranger learns nothing from a call,
 // not even which methods exist (UNIMPLEMENTED is for callers with the token).
-import { Metadata, ServerInterceptingCall, status, type Server, type ServerDuplexStream, type ServerInterceptor } from "@grpc/grpc-js";
+import {
+  Metadata,
+  ServerInterceptingCall,
+  status,
+  type Server,
+  type ServerDuplexStream,
+  type ServerInterceptor,
+} from "@grpc/grpc-js";
 import { tokensEqual } from "../transport/host-listener.js";
 import { Credentials } from "./credentials.js";
 
@@ -12,7 +19,11 @@ export const AUTH_METADATA_KEY = "authorization";
  * Lets a call through with the host token or a valid scoped credential (credentials.ts; what
  * it may do is checked per request by scoped-handlers.ts); refuses it otherwise.
  */
-export function authInterceptor(token: string, onRefused: (why: string) => void, credentials?: Credentials): ServerInterceptor {
+export function authInterceptor(
+  token: string,
+  onRefused: (why: string) => void,
+  credentials?: Credentials,
+): ServerInterceptor {
   const expected = `Bearer ${token}`;
   return (methodDescriptor, call) =>
     new ServerInterceptingCall(call, {
@@ -25,7 +36,8 @@ export function authInterceptor(token: string, onRefused: (why: string) => void,
               return;
             }
             let why = presented === undefined ? "no authorization metadata" : "wrong token";
-            const scoped = typeof presented === "string" && presented.startsWith("Bearer ") ? presented.slice("Bearer ".length) : "";
+            const scoped =
+              typeof presented === "string" && presented.startsWith("Bearer ") ? presented.slice("Bearer ".length) : "";
             if (credentials && Credentials.looksScoped(scoped)) {
               try {
                 credentials.verify(scoped);
@@ -58,7 +70,9 @@ export function routeUnknownMethods(server: Server): void {
   const internals = server as unknown as { _retrieveHandler?: (path: string) => unknown };
   const lookup = internals._retrieveHandler;
   if (typeof lookup !== "function") {
-    throw new Error("this version of @grpc/grpc-js has no handler lookup to hook: unknown methods would skip authentication");
+    throw new Error(
+      "this version of @grpc/grpc-js has no handler lookup to hook: unknown methods would skip authentication",
+    );
   }
   internals._retrieveHandler = function (this: Server, path: string) {
     return (

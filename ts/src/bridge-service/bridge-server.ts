@@ -41,12 +41,17 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 function checkLocal(options: BridgeServerOptions): void {
   const { listen } = options;
   if (listen.startsWith("unix:")) {
-    if (options.tls) throw new InvalidArgumentError("TLS is for TCP listeners; a Unix socket is private to this machine", { parameter: "tls" });
+    if (options.tls)
+      throw new InvalidArgumentError("TLS is for TCP listeners; a Unix socket is private to this machine", {
+        parameter: "tls",
+      });
     return;
   }
   const host = listen.slice(0, listen.lastIndexOf(":"));
   if (!host || listen.lastIndexOf(":") < 0) {
-    throw new InvalidArgumentError(`listen address '${listen}' must be unix:PATH or HOST:PORT`, { parameter: "listen" });
+    throw new InvalidArgumentError(`listen address '${listen}' must be unix:PATH or HOST:PORT`, {
+      parameter: "listen",
+    });
   }
   if (LOOPBACK.has(host)) return;
   if (!options.allowRemote) {
@@ -74,16 +79,27 @@ export class BridgeServer {
   static async start(options: BridgeServerOptions): Promise<BridgeServer> {
     checkLocal(options);
     const credentials = options.tls
-      ? ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(options.tls.cert), private_key: Buffer.from(options.tls.key) }], false)
+      ? ServerCredentials.createSsl(
+          null,
+          [{ cert_chain: Buffer.from(options.tls.cert), private_key: Buffer.from(options.tls.key) }],
+          false,
+        )
       : ServerCredentials.createInsecure();
     const messageLimit = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const server = new Server({
-      interceptors: [authInterceptor(options.token, (why) => options.onLog(`refused a bridge call: ${why}`), options.credentials)],
+      interceptors: [
+        authInterceptor(options.token, (why) => options.onLog(`refused a bridge call: ${why}`), options.credentials),
+      ],
       "grpc.max_receive_message_length": messageLimit,
       "grpc.max_send_message_length": messageLimit,
     });
     routeUnknownMethods(server);
-    server.addService(grpcServiceDefinition(BridgeService as never), refuseUndecodable(options.credentials ? scopeHandlers(options.handlers, options.token, options.credentials) : options.handlers) as never);
+    server.addService(
+      grpcServiceDefinition(BridgeService as never),
+      refuseUndecodable(
+        options.credentials ? scopeHandlers(options.handlers, options.token, options.credentials) : options.handlers,
+      ) as never,
+    );
     const bind = (address: string) =>
       new Promise<number>((resolve, reject) =>
         server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))),
@@ -91,7 +107,11 @@ export class BridgeServer {
     if (options.listen.startsWith("unix:")) {
       // 0600 before anyone can connect, in a 0700 folder when we make it; a stale socket of a dead host is replaced.
       try {
-        const socket = await bindPrivateSocket(options.listen.slice("unix:".length), (at) => bind(`unix:${at}`).then(() => {}), options.onLog);
+        const socket = await bindPrivateSocket(
+          options.listen.slice("unix:".length),
+          (at) => bind(`unix:${at}`).then(() => {}),
+          options.onLog,
+        );
         return new BridgeServer(server, options.listen, socket);
       } catch (err) {
         server.forceShutdown();
@@ -99,7 +119,10 @@ export class BridgeServer {
       }
     }
     const port = await bind(options.listen);
-    return new BridgeServer(server, options.listen.endsWith(":0") ? `${options.listen.slice(0, -2)}:${port}` : options.listen);
+    return new BridgeServer(
+      server,
+      options.listen.endsWith(":0") ? `${options.listen.slice(0, -2)}:${port}` : options.listen,
+    );
   }
 
   /**
@@ -109,7 +132,10 @@ export class BridgeServer {
    * fails if this stops working).
    */
   setRef(ref: boolean): void {
-    const internals = this.server as unknown as { http2Servers?: Map<Handle, unknown>; sessions?: Map<Handle, unknown> };
+    const internals = this.server as unknown as {
+      http2Servers?: Map<Handle, unknown>;
+      sessions?: Map<Handle, unknown>;
+    };
     for (const handle of [...(internals.http2Servers?.keys() ?? []), ...(internals.sessions?.keys() ?? [])]) {
       if (ref) handle.ref?.();
       else handle.unref?.();

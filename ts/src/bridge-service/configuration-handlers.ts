@@ -18,13 +18,15 @@ import { decodeValue, encodeValue, JSON_SHAPE_LIMITS, jsonNestsDeeperThan } from
 import { clip } from "../store/types/describe.js";
 import { caller, type Wrap } from "./unary.js";
 
-
 function parseDefinition(text: string): SpaceDoc {
-  if (jsonNestsDeeperThan(text)) throw new InvalidArgumentError(`definition_json ${JSON_SHAPE_LIMITS}`, { parameter: "definition_json" });
+  if (jsonNestsDeeperThan(text))
+    throw new InvalidArgumentError(`definition_json ${JSON_SHAPE_LIMITS}`, { parameter: "definition_json" });
   try {
     return JSON.parse(text) as SpaceDoc;
   } catch (err) {
-    throw new InvalidArgumentError(`definition_json is not valid JSON: ${clip((err as Error).message, 200)}`, { parameter: "definition_json" });
+    throw new InvalidArgumentError(`definition_json is not valid JSON: ${clip((err as Error).message, 200)}`, {
+      parameter: "definition_json",
+    });
   }
 }
 
@@ -38,7 +40,12 @@ function objectArg(value: unknown, where: string): Record<string, unknown> {
 export function configurationHandlers(configurations: Configurations, unary: Wrap) {
   const info = (sessionId: string, name: string) => {
     const i = configurations.info(sessionId, name);
-    return create(ConfigurationInfoSchema, { name: i.name, definitionJson: JSON.stringify(i.definition), version: BigInt(i.version), variables: i.variables });
+    return create(ConfigurationInfoSchema, {
+      name: i.name,
+      definitionJson: JSON.stringify(i.definition),
+      version: BigInt(i.version),
+      variables: i.variables,
+    });
   };
   return {
     registerConfiguration: unary<RegisterConfigurationRequest, unknown>(async (req) => {
@@ -48,12 +55,21 @@ export function configurationHandlers(configurations: Configurations, unary: Wra
     getConfiguration: unary<GetConfigurationRequest, unknown>((req) => info(req.sessionId, req.name)),
     applyConfiguration: unary<ApplyConfigurationRequest, unknown>(async (req) => {
       const values = objectArg(req.values ? decodeValue(req.values, "values") : undefined, "values");
-      const { version, revision } = await configurations.apply(req.sessionId, req.name, values, req.metadata, caller(req));
+      const { version, revision } = await configurations.apply(
+        req.sessionId,
+        req.name,
+        values,
+        req.metadata,
+        caller(req),
+      );
       return create(ApplyConfigurationResponseSchema, { version: BigInt(version), revision: BigInt(revision) });
     }),
     sampleConfiguration: unary<SampleConfigurationRequest, unknown>((req) => {
       const r = configurations.sample(req.sessionId, req.name, req.seed ? Number(req.seed) : undefined, req.count || 1);
-      return create(SampleConfigurationResponseSchema, { samples: encodeValue(r.samples, "samples"), acceptanceRate: r.acceptanceRate });
+      return create(SampleConfigurationResponseSchema, {
+        samples: encodeValue(r.samples, "samples"),
+        acceptanceRate: r.acceptanceRate,
+      });
     }),
     validateConfiguration: unary<ValidateConfigurationRequest, unknown>((req) => {
       const values = objectArg(req.values ? decodeValue(req.values, "values") : {}, "values");

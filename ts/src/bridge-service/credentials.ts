@@ -109,19 +109,27 @@ export class Credentials {
   /** A signed token for `spec`, and what it allows. */
   mint(spec: CredentialSpec): { token: string; credential: Credential } {
     if ((spec.session === undefined) === (spec.sessionPrefix === undefined)) {
-      throw new InvalidArgumentError("a credential names exactly one of session or sessionPrefix", { parameter: "session" });
+      throw new InvalidArgumentError("a credential names exactly one of session or sessionPrefix", {
+        parameter: "session",
+      });
     }
     const scope = spec.session ?? spec.sessionPrefix ?? "";
     if (typeof scope !== "string" || scope.length === 0 || scope.length > 256) {
-      throw new InvalidArgumentError("session / sessionPrefix must be a non-empty string of at most 256 characters", { parameter: "session" });
+      throw new InvalidArgumentError("session / sessionPrefix must be a non-empty string of at most 256 characters", {
+        parameter: "session",
+      });
     }
     const permissions = [...new Set(spec.permissions)];
     if (permissions.length === 0 || permissions.some((p) => !PERMISSIONS.includes(p))) {
-      throw new InvalidArgumentError(`permissions must be a non-empty list of ${PERMISSIONS.join(", ")}`, { parameter: "permissions" });
+      throw new InvalidArgumentError(`permissions must be a non-empty list of ${PERMISSIONS.join(", ")}`, {
+        parameter: "permissions",
+      });
     }
     const lifetime = spec.expiresInMs ?? DEFAULT_LIFETIME_MS;
     if (!Number.isSafeInteger(lifetime) || lifetime < 0) {
-      throw new InvalidArgumentError("expiresInMs must be a whole number of milliseconds >= 0", { parameter: "expiresInMs" });
+      throw new InvalidArgumentError("expiresInMs must be a whole number of milliseconds >= 0", {
+        parameter: "expiresInMs",
+      });
     }
     const payload: Payload = {
       id: randomUUID(),
@@ -161,7 +169,8 @@ export class Credentials {
   verify(token: string): Credential {
     if (token.length > MAX_TOKEN_CHARS) throw new AuthenticationError("credential too long");
     const [prefix, body, signature, extra] = token.split(".");
-    if (prefix !== PREFIX || !body || !signature || extra !== undefined) throw new AuthenticationError("malformed credential");
+    if (prefix !== PREFIX || !body || !signature || extra !== undefined)
+      throw new AuthenticationError("malformed credential");
     const expected = Buffer.from(this.sign(body));
     const presented = Buffer.from(signature);
     if (expected.length !== presented.length || !timingSafeEqual(expected, presented)) {
@@ -174,7 +183,8 @@ export class Credentials {
       throw new AuthenticationError("malformed credential");
     }
     if (this.revoked.has(payload.id)) throw new AuthenticationError(`credential ${payload.id} was revoked`);
-    if (payload.exp !== 0 && payload.exp <= this.now()) throw new AuthenticationError(`credential ${payload.id} expired`);
+    if (payload.exp !== 0 && payload.exp <= this.now())
+      throw new AuthenticationError(`credential ${payload.id} expired`);
     return toCredential(payload);
   }
 
@@ -194,7 +204,9 @@ function toCredential(p: Payload): Credential {
 }
 
 export function inScope(credential: Credential, sessionId: string): boolean {
-  return credential.session !== undefined ? sessionId === credential.session : sessionId.startsWith(credential.sessionPrefix ?? "\u0000");
+  return credential.session !== undefined
+    ? sessionId === credential.session
+    : sessionId.startsWith(credential.sessionPrefix ?? "\u0000");
 }
 
 /**
@@ -207,19 +219,25 @@ export function authorize(credential: Credential, method: string, request: Recor
   const needed = METHOD_PERMISSION[method];
   if (needed === undefined) throw new PermissionDeniedError(`a scoped credential cannot call ${method.slice(0, 100)}`);
   if (!credential.permissions.includes(needed)) {
-    throw new PermissionDeniedError(`credential ${credential.id} lacks the ${needed} permission ${method} needs (it has ${credential.permissions.join(", ")})`);
+    throw new PermissionDeniedError(
+      `credential ${credential.id} lacks the ${needed} permission ${method} needs (it has ${credential.permissions.join(", ")})`,
+    );
   }
   if (method === "Ping" || method === "ListSessions") return; // ListSessions' answer is filtered to the scope
   const sessionId = typeof request.sessionId === "string" ? request.sessionId : "";
   if (!inScope(credential, sessionId)) {
-    throw new PermissionDeniedError(`credential ${credential.id} does not reach session ${JSON.stringify(sessionId.slice(0, 100))}`);
+    throw new PermissionDeniedError(
+      `credential ${credential.id} does not reach session ${JSON.stringify(sessionId.slice(0, 100))}`,
+    );
   }
   if ("callerSessionId" in request) {
     const claimed = typeof request.callerSessionId === "string" ? request.callerSessionId : "";
     if (credential.session !== undefined) request.callerSessionId = credential.session;
     else if (claimed === "") request.callerSessionId = sessionId;
     else if (!inScope(credential, claimed)) {
-      throw new PermissionDeniedError(`credential ${credential.id} cannot act as session ${JSON.stringify(claimed.slice(0, 100))}`);
+      throw new PermissionDeniedError(
+        `credential ${credential.id} cannot act as session ${JSON.stringify(claimed.slice(0, 100))}`,
+      );
     }
   }
 }

@@ -37,7 +37,10 @@ export function grpcServiceDefinition(service: GenService<never>): ServiceDefini
           return fromBinary(input, bytes);
         } catch (err) {
           const why = (err instanceof Error ? err.message : String(err)).slice(0, MAX_DECODE_MESSAGE);
-          return new UndecodableRequest(method.name, new ProtocolError(`the ${method.name} request is not a valid ${input.typeName} message: ${why}`));
+          return new UndecodableRequest(
+            method.name,
+            new ProtocolError(`the ${method.name} request is not a valid ${input.typeName} message: ${why}`),
+          );
         }
       },
       responseSerialize: (message: never) => {
@@ -55,7 +58,10 @@ export function grpcServiceDefinition(service: GenService<never>): ServiceDefini
   return definition as ServiceDefinition;
 }
 
-type AnyHandler = (call: { request?: unknown; emit?: (event: "error", err: unknown) => void }, callback?: (err: unknown) => void) => void;
+type AnyHandler = (
+  call: { request?: unknown; emit?: (event: "error", err: unknown) => void },
+  callback?: (err: unknown) => void,
+) => void;
 
 /** The handlers, each refusing an UndecodableRequest with its typed error instead of running. */
 export function refuseUndecodable<T extends Record<string, unknown>>(handlers: T): T {

@@ -34,11 +34,18 @@ export function bridgeServiceHandlers(parts: BridgeServiceParts): Record<string,
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       Promise.resolve()
         .then(() => handler(call.request))
-        .then((res) => callback(null, res), (err: unknown) => callback(toServiceError(err)));
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
     };
   return {
     ping: unary<PingRequest, PingResponse>((req) =>
-      create(PingResponseSchema, { message: req.message, hostVersion: parts.hostVersion, workersReady: parts.workersReady() }),
+      create(PingResponseSchema, {
+        message: req.message,
+        hostVersion: parts.hostVersion,
+        workersReady: parts.workersReady(),
+      }),
     ),
     ...storeHandlers(parts.store, unary),
     ...toolHandlers(parts.tools),

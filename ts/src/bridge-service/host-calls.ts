@@ -41,7 +41,12 @@ export class HostCallRouter {
       if (!handler) continue;
       // Client-streaming RPCs have no use on a worker's connection (the service has none).
       if (m.methodKind === "unary" || m.methodKind === "server_streaming") {
-        this.methods.set(m.name, { input: m.input, output: m.output, handler, streaming: m.methodKind === "server_streaming" });
+        this.methods.set(m.name, {
+          input: m.input,
+          output: m.output,
+          handler,
+          streaming: m.methodKind === "server_streaming",
+        });
       }
     }
   }
@@ -172,38 +177,71 @@ export class HostCalls {
     const id = call.callId;
     this.served++;
     if (this.refuseAll) {
-      return this.answer(id, errorToDetail(new FailedPreconditionError("the bridge service is disabled (option bridgeService: false): workers cannot call the host")));
+      return this.answer(
+        id,
+        errorToDetail(
+          new FailedPreconditionError(
+            "the bridge service is disabled (option bridgeService: false): workers cannot call the host",
+          ),
+        ),
+      );
     }
     if (this.pending.has(id)) {
-      return this.answer(id, errorToDetail(new InvalidArgumentError(`host call ${id} is already in flight`, { parameter: "call_id" })));
+      return this.answer(
+        id,
+        errorToDetail(new InvalidArgumentError(`host call ${id} is already in flight`, { parameter: "call_id" })),
+      );
     }
     const method = this.methods.get(call.method);
     if (!method) {
-      return this.answer(id, errorToDetail(new InvalidArgumentError(`'${call.method}' is not an RPC of the bridge service`, { parameter: "method" })));
+      return this.answer(
+        id,
+        errorToDetail(
+          new InvalidArgumentError(`'${call.method}' is not an RPC of the bridge service`, { parameter: "method" }),
+        ),
+      );
     }
     if (method.streaming !== call.stream) {
-      const why = method.streaming ? `'${call.method}' streams its responses: send it with stream set` : `'${call.method}' is a unary RPC: send it without stream`;
+      const why = method.streaming
+        ? `'${call.method}' streams its responses: send it with stream set`
+        : `'${call.method}' is a unary RPC: send it without stream`;
       return this.answer(id, errorToDetail(new InvalidArgumentError(why, { parameter: "stream" })));
     }
     let request: unknown;
     try {
       request = fromBinary(method.input, call.request);
     } catch (err) {
-      return this.answer(id, errorToDetail(new InvalidArgumentError(`a malformed ${call.method} request: ${(err as Error).message}`, { parameter: "request" })));
+      return this.answer(
+        id,
+        errorToDetail(
+          new InvalidArgumentError(`a malformed ${call.method} request: ${(err as Error).message}`, {
+            parameter: "request",
+          }),
+        ),
+      );
     }
     if (method.streaming) this.serveStream(id, call, method, request);
-    else if (call.traceparent && this.telemetry !== undefined) this.serveTraced(id, call, method, request, this.telemetry);
+    else if (call.traceparent && this.telemetry !== undefined)
+      this.serveTraced(id, call, method, request, this.telemetry);
     else this.serveUnary(id, call, method, request);
   }
 
   /** A unary host call inside a span, a child of the worker's span the call carries. */
   private serveTraced(id: number, call: HostCall, method: Method, request: unknown, telemetry: HostTelemetry): void {
-    const scope = telemetry.startRemote(`dspy_bridge.host_call ${call.method}`, call.traceparent, { "dspy_bridge.host_call.method": call.method });
+    const scope = telemetry.startRemote(`dspy_bridge.host_call ${call.method}`, call.traceparent, {
+      "dspy_bridge.host_call.method": call.method,
+    });
     if (!scope) return this.serveUnary(id, call, method, request);
     scope.run(() => this.serveUnary(id, call, method, request, (error) => scope.end(error)));
   }
 
-  private serveUnary(id: number, call: HostCall, method: Method, request: unknown, onFinish?: (error?: unknown) => void): void {
+  private serveUnary(
+    id: number,
+    call: HostCall,
+    method: Method,
+    request: unknown,
+    onFinish?: (error?: unknown) => void,
+  ): void {
     const listeners: (() => void)[] = [];
     const shim: CallShim = {
       request,
@@ -231,10 +269,13 @@ export class HostCalls {
       onFinish?.(outcome.case === "error" ? new Error(outcome.value.message) : undefined);
     };
     try {
-      (method.handler as (call: CallShim, callback: (err: unknown, res?: unknown) => void) => void)(shim, (err, res) => {
-        if (err) return finish({ case: "error", value: detailOf(err) });
-        finish(encodeResponse(method.output, res, `the ${call.method} response`, this.maxMessageBytes));
-      });
+      (method.handler as (call: CallShim, callback: (err: unknown, res?: unknown) => void) => void)(
+        shim,
+        (err, res) => {
+          if (err) return finish({ case: "error", value: detailOf(err) });
+          finish(encodeResponse(method.output, res, `the ${call.method} response`, this.maxMessageBytes));
+        },
+      );
     } catch (err) {
       finish({ case: "error", value: errorToDetail(err) });
     }
@@ -281,7 +322,12 @@ export class HostCalls {
 }
 
 /** A response message serialized for a HostReply, or the error to send instead (`what` names it in the message). */
-function encodeResponse(output: DescMessage, message: unknown, what: string, limit: number): HostReply["outcome"] & { case: "response" | "error" } {
+function encodeResponse(
+  output: DescMessage,
+  message: unknown,
+  what: string,
+  limit: number,
+): HostReply["outcome"] & { case: "response" | "error" } {
   let bytes: Uint8Array;
   try {
     bytes = toBinary(output, message as never);
@@ -289,7 +335,10 @@ function encodeResponse(output: DescMessage, message: unknown, what: string, lim
     return { case: "error", value: errorToDetail(err) };
   }
   if (bytes.length <= limit) return { case: "response", value: bytes };
-  const tooLarge = new PayloadTooLargeError(`${what} is ${bytes.length} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`, { size: bytes.length, limit });
+  const tooLarge = new PayloadTooLargeError(
+    `${what} is ${bytes.length} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`,
+    { size: bytes.length, limit },
+  );
   return { case: "error", value: errorToDetail(tooLarge) };
 }
 

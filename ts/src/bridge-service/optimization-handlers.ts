@@ -17,7 +17,13 @@ import {
   type RegisterPythonOptimizerRequest,
   type StartOptimizationRequest,
 } from "../gen/dspy_bridge/v1/optimization_pb.js";
-import type { OptimizationOptions, OptimizationRuns, OptimizationStatus, OptimizationTarget, RunHistory } from "../optimize/index.js";
+import type {
+  OptimizationOptions,
+  OptimizationRuns,
+  OptimizationStatus,
+  OptimizationTarget,
+  RunHistory,
+} from "../optimize/index.js";
 import { caller, type Wrap } from "./unary.js";
 
 /** Keys of options_json the run loop reads; every other key configures the optimizer itself. */
@@ -38,17 +44,23 @@ const statusJson = (s: object) =>
 
 function statusResponse(s: OptimizationStatus) {
   const { failure, ...rest } = s;
-  return create(OptimizationStatusResponseSchema, { statusJson: statusJson(rest), ...(failure ? { error: errorToDetail(failure) } : {}) });
+  return create(OptimizationStatusResponseSchema, {
+    statusJson: statusJson(rest),
+    ...(failure ? { error: errorToDetail(failure) } : {}),
+  });
 }
 
 function runOptions(req: StartOptimizationRequest): OptimizationOptions {
   let options: Record<string, unknown> = {};
   if (req.optionsJson) {
-    if (jsonNestsDeeperThan(req.optionsJson)) throw new InvalidArgumentError(`options_json ${JSON_SHAPE_LIMITS}`, { parameter: "options_json" });
+    if (jsonNestsDeeperThan(req.optionsJson))
+      throw new InvalidArgumentError(`options_json ${JSON_SHAPE_LIMITS}`, { parameter: "options_json" });
     try {
       options = JSON.parse(req.optionsJson) as Record<string, unknown>;
     } catch (err) {
-      throw new InvalidArgumentError(`options_json is not valid JSON: ${clip((err as Error).message, 200)}`, { parameter: "options_json" });
+      throw new InvalidArgumentError(`options_json is not valid JSON: ${clip((err as Error).message, 200)}`, {
+        parameter: "options_json",
+      });
     }
     if (typeof options !== "object" || options === null || Array.isArray(options)) {
       throw new InvalidArgumentError("options_json must be a JSON object", { parameter: "options_json" });
@@ -61,7 +73,9 @@ function runOptions(req: StartOptimizationRequest): OptimizationOptions {
     ...(req.maxIterations ? { maxIterations: req.maxIterations } : {}),
     // a threshold of 0 cannot travel in the proto field (0 is "unset" there): options_json carries it
     ...(req.convergenceThreshold ? { convergenceThreshold: req.convergenceThreshold } : {}),
-    ...(options.convergence_threshold !== undefined ? { convergenceThreshold: Number(options.convergence_threshold) } : {}),
+    ...(options.convergence_threshold !== undefined
+      ? { convergenceThreshold: Number(options.convergence_threshold) }
+      : {}),
     ...(options.direction !== undefined ? { direction: options.direction as "maximize" | "minimize" } : {}),
     ...(options.seed !== undefined ? { seed: Number(options.seed) } : {}),
     ...(options.grid_points !== undefined ? { gridPoints: Number(options.grid_points) } : {}),
@@ -102,10 +116,15 @@ export function optimizationHandlers(runs: OptimizationRuns, history: RunHistory
       }),
     ),
     listRuns: unary<ListRunsRequest, unknown>(async (req) =>
-      create(ListRunsResponseSchema, { runsJson: JSON.stringify(await history.list(req.sessionId ? { session: req.sessionId } : {})) }),
+      create(ListRunsResponseSchema, {
+        runsJson: JSON.stringify(await history.list(req.sessionId ? { session: req.sessionId } : {})),
+      }),
     ),
     getRun: unary<GetRunRequest, unknown>(async (req) => {
-      const { run, trials } = await history.get(req.sessionId, req.runId, { offset: req.offset, ...(req.limit ? { limit: req.limit } : {}) });
+      const { run, trials } = await history.get(req.sessionId, req.runId, {
+        offset: req.offset,
+        ...(req.limit ? { limit: req.limit } : {}),
+      });
       return create(GetRunResponseSchema, { runJson: JSON.stringify(run), trialsJson: JSON.stringify(trials) });
     }),
     registerPythonOptimizer: unary<RegisterPythonOptimizerRequest, unknown>(async (req) => {

@@ -16,7 +16,11 @@ type AnyHandler = (call: Call, callback?: Callback) => void;
 
 const methodNames = new Map(BridgeService.methods.map((m) => [m.localName, m.name]));
 
-export function scopeHandlers<T extends Record<string, unknown>>(handlers: T, hostToken: string, credentials: Credentials): T {
+export function scopeHandlers<T extends Record<string, unknown>>(
+  handlers: T,
+  hostToken: string,
+  credentials: Credentials,
+): T {
   const hostBearer = `Bearer ${hostToken}`;
   const wrapped: Record<string, unknown> = {};
   for (const [localName, handler] of Object.entries(handlers)) {
@@ -26,13 +30,15 @@ export function scopeHandlers<T extends Record<string, unknown>>(handlers: T, ho
       const presented = call.metadata?.get(AUTH_METADATA_KEY)[0];
       if (typeof presented === "string" && tokensEqual(presented, hostBearer)) return inner(call, callback);
       try {
-        const token = typeof presented === "string" && presented.startsWith("Bearer ") ? presented.slice("Bearer ".length) : "";
+        const token =
+          typeof presented === "string" && presented.startsWith("Bearer ") ? presented.slice("Bearer ".length) : "";
         const credential = credentials.verify(token);
         authorize(credential, method, (call.request ?? {}) as Record<string, unknown>);
         if (method === "ListSessions" && callback) {
           return inner(call, (err, value) => {
             const answer = value as { sessions?: { sessionId: string }[] } | undefined;
-            if (!err && answer?.sessions) answer.sessions = answer.sessions.filter((s) => inScope(credential, s.sessionId));
+            if (!err && answer?.sessions)
+              answer.sessions = answer.sessions.filter((s) => inScope(credential, s.sessionId));
             callback(err, value);
           });
         }

@@ -32,7 +32,13 @@ function boundDetails(json: string): string {
     if (depth > 4) return null;
     if (Array.isArray(v)) return v.slice(0, 20).map((x) => shrink(x, depth + 1));
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v).slice(0, 50)) Object.defineProperty(out, clipped(k, MAX_DETAIL_STRING), { value: shrink(x, depth + 1), enumerable: true, configurable: true, writable: true });
+    for (const [k, x] of Object.entries(v).slice(0, 50))
+      Object.defineProperty(out, clipped(k, MAX_DETAIL_STRING), {
+        value: shrink(x, depth + 1),
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
     return out;
   };
   const small = JSON.stringify(shrink(parsed, 0));
@@ -46,10 +52,12 @@ export function toServiceError(err: unknown): Partial<ServiceError> & Error {
   detail.message = clipped(detail.message, MAX_MESSAGE);
   detail.detailsJson = boundDetails(detail.detailsJson);
   const message = clipped(bridgeError.message, MAX_MESSAGE);
-  const error = Object.assign(new Error(message), { code: bridgeError.code as status, details: message }) as Partial<ServiceError> & Error;
+  const error = Object.assign(new Error(message), {
+    code: bridgeError.code as status,
+    details: message,
+  }) as Partial<ServiceError> & Error;
   const metadata = new Metadata();
   metadata.set(ERROR_DETAIL_METADATA_KEY, Buffer.from(toBinary(ErrorDetailSchema, create(ErrorDetailSchema, detail))));
   error.metadata = metadata;
   return error;
 }
-

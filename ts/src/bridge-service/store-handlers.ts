@@ -3,8 +3,16 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import { BridgeError, CompactedError, InvalidArgumentError } from "../errors/index.js";
-import { SessionInfoSchema, ListSessionsResponseSchema, DeleteSessionResponseSchema } from "../gen/dspy_bridge/v1/session_pb.js";
-import type { CreateSessionRequest, DeleteSessionRequest, GetSessionRequest } from "../gen/dspy_bridge/v1/session_pb.js";
+import {
+  SessionInfoSchema,
+  ListSessionsResponseSchema,
+  DeleteSessionResponseSchema,
+} from "../gen/dspy_bridge/v1/session_pb.js";
+import type {
+  CreateSessionRequest,
+  DeleteSessionRequest,
+  GetSessionRequest,
+} from "../gen/dspy_bridge/v1/session_pb.js";
 import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import {
   CheckAccessResponseSchema,
@@ -50,7 +58,6 @@ import { changeEnvelope, changeOldEnvelope, type Change, type SessionInfo } from
 import type { VariableRecord } from "../store/records.js";
 import type { AccessRule as StoreRule } from "../store/access.js";
 
-
 function parseJsonObject(text: string, where: string): Record<string, unknown> {
   if (!text) return {};
   if (jsonNestsDeeperThan(text)) throw new InvalidArgumentError(`${where} ${JSON_SHAPE_LIMITS}`, { parameter: where });
@@ -58,7 +65,9 @@ function parseJsonObject(text: string, where: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new InvalidArgumentError(`${where} is not valid JSON: ${clip((err as Error).message, 200)}`, { parameter: where });
+    throw new InvalidArgumentError(`${where} is not valid JSON: ${clip((err as Error).message, 200)}`, {
+      parameter: where,
+    });
   }
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new InvalidArgumentError(`${where} must be a JSON object`, { parameter: where });
@@ -71,8 +80,10 @@ const decodeArg = (value: Value | undefined, where: string): unknown => {
   return decodeValue(value, where);
 };
 
-const rulesIn = (rules: AccessRule[]) => rules.map((r) => ({ session_pattern: r.sessionPattern, permissions: r.permissions, conditions: r.conditions }));
-const rulesOut = (rules: StoreRule[]) => rules.map((r) => ({ sessionPattern: r.sessionPattern, permissions: r.permissions, conditions: r.conditions }));
+const rulesIn = (rules: AccessRule[]) =>
+  rules.map((r) => ({ session_pattern: r.sessionPattern, permissions: r.permissions, conditions: r.conditions }));
+const rulesOut = (rules: StoreRule[]) =>
+  rules.map((r) => ({ sessionPattern: r.sessionPattern, permissions: r.permissions, conditions: r.conditions }));
 
 export function sessionMessage(info: SessionInfo, revision: number) {
   return create(SessionInfoSchema, {
@@ -100,24 +111,36 @@ export function variableMessage(store: Store, sessionId: string, r: VariableReco
     updatedAtMs: BigInt(r.updatedAtMs),
     updatedBy: r.updatedBy,
     accessRules: rulesOut(r.accessRules),
-    dependencies: store.sessionRecord(sessionId).dependencies.edgesFrom(r.name).map((e) => ({ variable: e.to, type: e.type, metadata: e.metadata })),
+    dependencies: store
+      .sessionRecord(sessionId)
+      .dependencies.edgesFrom(r.name)
+      .map((e) => ({ variable: e.to, type: e.type, metadata: e.metadata })),
   });
 }
-
 
 export function storeHandlers(store: Store, unary: Wrap) {
   return {
     createSession: unary<CreateSessionRequest, unknown>(async (req) =>
       sessionMessage(
-        await store.createSession({ sessionId: req.sessionId, ttlMs: Number(req.ttlMs), metadata: parseJsonObject(req.metadataJson, "metadata_json") }),
+        await store.createSession({
+          sessionId: req.sessionId,
+          ttlMs: Number(req.ttlMs),
+          metadata: parseJsonObject(req.metadataJson, "metadata_json"),
+        }),
         store.currentRevision,
       ),
     ),
-    getSession: unary<GetSessionRequest, unknown>(async (req) => sessionMessage(await store.getSession(req.sessionId), store.currentRevision)),
-    listSessions: unary<unknown, unknown>(async () =>
-      create(ListSessionsResponseSchema, { sessions: (await store.listSessions()).map((s) => sessionMessage(s, store.currentRevision)) }),
+    getSession: unary<GetSessionRequest, unknown>(async (req) =>
+      sessionMessage(await store.getSession(req.sessionId), store.currentRevision),
     ),
-    deleteSession: unary<DeleteSessionRequest, unknown>(async (req) => create(DeleteSessionResponseSchema, { deleted: await store.deleteSession(req.sessionId) })),
+    listSessions: unary<unknown, unknown>(async () =>
+      create(ListSessionsResponseSchema, {
+        sessions: (await store.listSessions()).map((s) => sessionMessage(s, store.currentRevision)),
+      }),
+    ),
+    deleteSession: unary<DeleteSessionRequest, unknown>(async (req) =>
+      create(DeleteSessionResponseSchema, { deleted: await store.deleteSession(req.sessionId) }),
+    ),
 
     registerVariables: unary<RegisterVariablesRequest, unknown>(async (req) => {
       const records = await store.register(
@@ -149,7 +172,14 @@ export function storeHandlers(store: Store, unary: Wrap) {
             found: r !== undefined,
             ...(r ? { variable: variableMessage(store, req.sessionId, r) } : {}),
             ...(r && req.includeStats
-              ? { stats: { readCount: BigInt(r.stats.reads), writeCount: BigInt(r.stats.writes), lastReadMs: BigInt(r.stats.lastReadMs), lastWriteMs: BigInt(r.stats.lastWriteMs) } }
+              ? {
+                  stats: {
+                    readCount: BigInt(r.stats.reads),
+                    writeCount: BigInt(r.stats.writes),
+                    lastReadMs: BigInt(r.stats.lastReadMs),
+                    lastWriteMs: BigInt(r.stats.lastWriteMs),
+                  },
+                }
               : {}),
           };
         }),
@@ -157,7 +187,9 @@ export function storeHandlers(store: Store, unary: Wrap) {
     }),
     listVariables: unary<ListVariablesRequest, unknown>(async (req) =>
       create(ListVariablesResponseSchema, {
-        variables: (await store.list(req.sessionId, req.pattern, caller(req))).map((r) => variableMessage(store, req.sessionId, r)),
+        variables: (await store.list(req.sessionId, req.pattern, caller(req))).map((r) =>
+          variableMessage(store, req.sessionId, r),
+        ),
         revision: BigInt(store.currentRevision),
       }),
     ),
@@ -170,11 +202,22 @@ export function storeHandlers(store: Store, unary: Wrap) {
           expectedVersion: Number(u.expectedVersion),
           metadata: u.metadata,
         })),
-        { atomic: req.atomic, createIfMissing: req.createIfMissing, typeHint: req.typeHint, caller: caller(req), source: req.source },
+        {
+          atomic: req.atomic,
+          createIfMissing: req.createIfMissing,
+          typeHint: req.typeHint,
+          caller: caller(req),
+          source: req.source,
+        },
       );
       return create(UpdateVariablesResponseSchema, {
         revision: BigInt(revision),
-        results: results.map((r) => ({ name: r.name, ok: r.ok, version: BigInt(r.version), ...(r.error ? { error: errorToDetail(r.error) } : {}) })),
+        results: results.map((r) => ({
+          name: r.name,
+          ok: r.ok,
+          version: BigInt(r.version),
+          ...(r.error ? { error: errorToDetail(r.error) } : {}),
+        })),
       });
     }),
     deleteVariables: unary<DeleteVariablesRequest, unknown>(async (req) => {
@@ -194,21 +237,39 @@ export function storeHandlers(store: Store, unary: Wrap) {
       }),
     ),
     rollback: unary<RollbackRequest, unknown>(async (req) =>
-      variableMessage(store, req.sessionId, await store.rollback(req.sessionId, req.name, Number(req.version), req.reason, caller(req))),
+      variableMessage(
+        store,
+        req.sessionId,
+        await store.rollback(req.sessionId, req.name, Number(req.version), req.reason, caller(req)),
+      ),
     ),
     changeDependency: unary<DependencyRequest, unknown>(async (req) => {
       if (req.remove) await store.removeDependency(req.sessionId, req.fromVariable, req.toVariable, caller(req));
-      else await store.addDependency(req.sessionId, req.fromVariable, req.toVariable, req.type || "data", req.metadata, caller(req));
+      else
+        await store.addDependency(
+          req.sessionId,
+          req.fromVariable,
+          req.toVariable,
+          req.type || "data",
+          req.metadata,
+          caller(req),
+        );
       return dependenciesMessage(store, req.sessionId, req.fromVariable, false, false, caller(req));
     }),
     getDependencies: unary<GetDependenciesRequest, unknown>(async (req) =>
       dependenciesMessage(store, req.sessionId, req.variable, req.includeTransitive, req.dependents, caller(req)),
     ),
     setPermissions: unary<SetPermissionsRequest, unknown>(async (req) =>
-      variableMessage(store, req.sessionId, await store.setPermissions(req.sessionId, req.variable, rulesIn(req.rules), caller(req))),
+      variableMessage(
+        store,
+        req.sessionId,
+        await store.setPermissions(req.sessionId, req.variable, rulesIn(req.rules), caller(req)),
+      ),
     ),
     checkAccess: unary<CheckAccessRequest, unknown>(async (req) =>
-      create(CheckAccessResponseSchema, { allowed: await store.checkAccess(req.sessionId, req.variable, req.permission, caller(req)) }),
+      create(CheckAccessResponseSchema, {
+        allowed: await store.checkAccess(req.sessionId, req.variable, req.permission, caller(req)),
+      }),
     ),
     exportVariables: unary<ExportVariablesRequest, unknown>(async (req) => {
       const { data, count } = await exportVariables(store, req.sessionId, {
@@ -238,13 +299,22 @@ export function storeHandlers(store: Store, unary: Wrap) {
       });
     }),
     getStats: unary<StatsRequest, unknown>(async (req) =>
-      create(StatsResponseSchema, { statsJson: JSON.stringify(await store.stats(req.sessionId, req.variable || undefined, caller(req))) }),
+      create(StatsResponseSchema, {
+        statsJson: JSON.stringify(await store.stats(req.sessionId, req.variable || undefined, caller(req))),
+      }),
     ),
     watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => watchHandler(store, call),
   };
 }
 
-async function dependenciesMessage(store: Store, sessionId: string, variable: string, transitive: boolean, dependents: boolean, callerId: string) {
+async function dependenciesMessage(
+  store: Store,
+  sessionId: string,
+  variable: string,
+  transitive: boolean,
+  dependents: boolean,
+  callerId: string,
+) {
   return create(GetDependenciesResponseSchema, {
     dependencies: (await store.dependencies(sessionId, variable, transitive, dependents, callerId)).map((d) => ({
       variable: d.variable,
@@ -310,11 +380,22 @@ function watchHandler(store: Store, call: ServerWritableStream<WatchRequest, Wat
   store
     .watch(
       req.sessionId,
-      { names: req.names, startRevision: Number(req.startRevision), includeInitial: req.includeInitial, caller: caller(req) },
+      {
+        names: req.names,
+        startRevision: Number(req.startRevision),
+        includeInitial: req.includeInitial,
+        caller: caller(req),
+      },
       (m) => {
         if (ended) return;
         if (m.kind === "compacted") {
-          call.write(create(WatchResponseSchema, { revision: BigInt(m.revision), compacted: true, compactRevision: BigInt(m.compactRevision) }));
+          call.write(
+            create(WatchResponseSchema, {
+              revision: BigInt(m.revision),
+              compacted: true,
+              compactRevision: BigInt(m.compactRevision),
+            }),
+          );
           return;
         }
         call.write(watchResponse(m.revision, m.changes, m.initial));
@@ -329,4 +410,3 @@ function watchHandler(store: Store, call: ServerWritableStream<WatchRequest, Wat
       (err: unknown) => end(BridgeError.from(err)),
     );
 }
-

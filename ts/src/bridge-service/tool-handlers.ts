@@ -68,7 +68,9 @@ export function toolHandlers(tools: ToolsApi) {
       Promise.resolve()
         .then(() => {
           if (tools.localInfo(request.name, session)?.streaming) {
-            throw new InvalidArgumentError(`tool '${request.name}' streams: call it with StreamTool`, { parameter: "name" });
+            throw new InvalidArgumentError(`tool '${request.name}' streams: call it with StreamTool`, {
+              parameter: "name",
+            });
           }
           return tools.invoke(request.name, argsOf(request), session, signal, request.timeoutMs);
         })
@@ -83,9 +85,17 @@ export function toolHandlers(tools: ToolsApi) {
       const signal = callSignal(call);
       (async () => {
         if (!tools.localInfo(request.name, session)?.streaming && tools.localInfo(request.name, session)) {
-          throw new InvalidArgumentError(`tool '${request.name}' does not stream: call it with CallTool`, { parameter: "name" });
+          throw new InvalidArgumentError(`tool '${request.name}' does not stream: call it with CallTool`, {
+            parameter: "name",
+          });
         }
-        const iterable = (await tools.invoke(request.name, argsOf(request), session, signal, request.timeoutMs)) as AsyncIterable<unknown>;
+        const iterable = (await tools.invoke(
+          request.name,
+          argsOf(request),
+          session,
+          signal,
+          request.timeoutMs,
+        )) as AsyncIterable<unknown>;
         for await (const item of iterable) {
           if (signal.aborted) break;
           const init: MessageInitShape<typeof CallToolResponseSchema> = { result: encodeValue(item, "item") };

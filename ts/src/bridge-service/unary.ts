@@ -7,4 +7,5 @@ export type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUn
 export type Wrap = <Req, Res>(handler: (request: Req) => Res | Promise<Res>) => Unary<Req, Res>;
 
 /** The session whose access rules a request is checked against: the caller, else the session itself. */
-export const caller = (req: { callerSessionId: string; sessionId: string }): string => req.callerSessionId || req.sessionId;
+export const caller = (req: { callerSessionId: string; sessionId: string }): string =>
+  req.callerSessionId || req.sessionId;

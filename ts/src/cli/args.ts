@@ -22,7 +22,12 @@ export type Parsed = { help: boolean; values: Record<string, string | boolean | 
 /** Parses `argv` against `options` (strict: unknown options, stray words and missing values are UsageErrors). */
 export function parseOptions(argv: string[], options: OptionTable): Parsed {
   try {
-    const { values } = parseArgs({ args: argv, options: { ...options, ...HELP_OPTION }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({
+      args: argv,
+      options: { ...options, ...HELP_OPTION },
+      strict: true,
+      allowPositionals: false,
+    });
     const { help, ...rest } = values as Record<string, string | boolean | string[] | undefined>;
     return { help: help === true, values: rest };
   } catch (err) {
@@ -39,7 +44,8 @@ function usageMessage(err: Error & { code?: string }): string {
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
       // A string option without its value ("argument missing", or followed by another option),
       // or a boolean option given a value (`--json=yes`).
-      if (/argument missing|ambiguous/.test(err.message)) return `${option} needs a value (${option} VALUE or ${option}=VALUE)`;
+      if (/argument missing|ambiguous/.test(err.message))
+        return `${option} needs a value (${option} VALUE or ${option}=VALUE)`;
       return `${option} takes no value`;
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
       return `unexpected argument ${/'([^']*)'/.exec(err.message)?.[1] ?? ""} (options start with --)`.trim();
@@ -63,11 +69,23 @@ export function list(values: Parsed["values"], name: string, separator: string):
 }
 
 /** A number option: finite (an integer with `integer`), at least `min` when given. */
-export function num(values: Parsed["values"], name: string, opts: { integer?: boolean; min?: number; what?: string } = {}): number | undefined {
+export function num(
+  values: Parsed["values"],
+  name: string,
+  opts: { integer?: boolean; min?: number; what?: string } = {},
+): number | undefined {
   const raw = str(values, name);
   if (raw === undefined) return undefined;
   const n = raw.trim() === "" ? Number.NaN : Number(raw);
-  const what = opts.what ?? (opts.integer ? (opts.min === 1 ? "a positive integer" : opts.min === 0 ? "a non-negative integer" : "an integer") : "a number");
+  const what =
+    opts.what ??
+    (opts.integer
+      ? opts.min === 1
+        ? "a positive integer"
+        : opts.min === 0
+          ? "a non-negative integer"
+          : "an integer"
+      : "a number");
   if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min)) {
     throw new UsageError(`--${name} needs ${what}, got ${JSON.stringify(raw)}`);
   }
@@ -78,6 +96,7 @@ export function num(values: Parsed["values"], name: string, opts: { integer?: bo
 export function choice<T extends string>(values: Parsed["values"], name: string, allowed: readonly T[]): T | undefined {
   const raw = str(values, name);
   if (raw === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`--${name} must be ${allowed.join(", ")}; got ${JSON.stringify(raw)}`);
+  if (!(allowed as readonly string[]).includes(raw))
+    throw new UsageError(`--${name} must be ${allowed.join(", ")}; got ${JSON.stringify(raw)}`);
   return raw as T;
 }

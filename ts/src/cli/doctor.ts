@@ -36,10 +36,16 @@ export async function runDoctor(flags: CliFlags): Promise<number> {
   if (!own && !checkoutRoot) {
     const status = pythonEnvStatus();
     if (!status.current) {
-      r.fail("environment", `no managed Python environment in ${status.cacheDir} yet: run \`npx dspy-bridge setup\` (the first Bridge.start() also builds it)`);
+      r.fail(
+        "environment",
+        `no managed Python environment in ${status.cacheDir} yet: run \`npx dspy-bridge setup\` (the first Bridge.start() also builds it)`,
+      );
       return 1;
     }
-    r.step("environment", `managed environment ${status.current.dir}`, { dir: status.current.dir, key: status.current.key });
+    r.step("environment", `managed environment ${status.current.dir}`, {
+      dir: status.current.dir,
+      key: status.current.key,
+    });
   }
   const python = defaultPython();
   const fix = own
@@ -50,7 +56,10 @@ export async function runDoctor(flags: CliFlags): Promise<number> {
   const probe = spawnSync(python, runModuleArgs("dspy_bridge._check"), { encoding: "utf8", timeout: 120_000 });
   let info: CheckInfo;
   try {
-    if (probe.status !== 0) throw new Error((probe.stderr || probe.error?.message || `exit code ${probe.status}`).trim().split("\n").slice(-1)[0]);
+    if (probe.status !== 0)
+      throw new Error(
+        (probe.stderr || probe.error?.message || `exit code ${probe.status}`).trim().split("\n").slice(-1)[0],
+      );
     info = JSON.parse(probe.stdout.trim().split("\n").pop() ?? "") as CheckInfo;
   } catch (err) {
     r.fail("python", `${python} cannot run dspy_bridge (${err instanceof Error ? err.message : String(err)}): ${fix}`);
@@ -63,14 +72,21 @@ export async function runDoctor(flags: CliFlags): Promise<number> {
   }
   r.step("python", `${info.executable}: Python ${info.python}`, { python: info.executable, version: info.python });
   if (info.protocol_version !== PROTOCOL_VERSION) {
-    r.fail("dspy_bridge", `dspy_bridge ${info.dspy_bridge} speaks worker protocol ${info.protocol_version}, this host ${PROTOCOL_VERSION}: ${fix}`);
+    r.fail(
+      "dspy_bridge",
+      `dspy_bridge ${info.dspy_bridge} speaks worker protocol ${info.protocol_version}, this host ${PROTOCOL_VERSION}: ${fix}`,
+    );
     return 1;
   }
-  r.step("dspy_bridge", `dspy_bridge ${info.dspy_bridge} (protocol ${info.protocol_version}), DSPy ${info.dspy ?? "not importable"}`, {
-    dspy_bridge: info.dspy_bridge,
-    protocol_version: info.protocol_version,
-    dspy: info.dspy ?? null,
-  });
+  r.step(
+    "dspy_bridge",
+    `dspy_bridge ${info.dspy_bridge} (protocol ${info.protocol_version}), DSPy ${info.dspy ?? "not importable"}`,
+    {
+      dspy_bridge: info.dspy_bridge,
+      protocol_version: info.protocol_version,
+      dspy: info.dspy ?? null,
+    },
+  );
 
   if (flags.store) {
     r.section("Store");
@@ -93,7 +109,10 @@ export async function runDoctor(flags: CliFlags): Promise<number> {
     const bridge = await Bridge.start({ workers: flags.workers, onLog: () => {} });
     const ms = performance.now() - t0;
     await bridge.execute("ping");
-    r.step("pool", `${flags.workers} workers ready in ${ms.toFixed(0)} ms; ping answered`, { ok: true, ms: Math.round(ms) });
+    r.step("pool", `${flags.workers} workers ready in ${ms.toFixed(0)} ms; ping answered`, {
+      ok: true,
+      ms: Math.round(ms),
+    });
     await bridge.close();
   } catch (err) {
     r.fail("pool", err);

@@ -106,6 +106,7 @@ export function cliFlags(values: Parsed["values"]): CliFlags {
     insecure: flag(values, "insecure"),
     dashboard: str(values, "dashboard"),
   };
-  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
+    throw new UsageError("--tls-cert and --tls-key go together");
   return f;
 }

@@ -6,7 +6,15 @@ import { VERSION } from "../gen/constants.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseOptions, UsageError, type OptionTable, type Parsed } from "./args.js";
 import { runDemo } from "./demo.js";
 import { runDoctor } from "./doctor.js";
-import { cliFlags, COMMON_OPTIONS, DEMO_HELP, DOCTOR_HELP, DOCTOR_OPTIONS, SERVE_HELP, SERVE_OPTIONS } from "./flags.js";
+import {
+  cliFlags,
+  COMMON_OPTIONS,
+  DEMO_HELP,
+  DOCTOR_HELP,
+  DOCTOR_OPTIONS,
+  SERVE_HELP,
+  SERVE_OPTIONS,
+} from "./flags.js";
 import { OPTIMIZE_HELP, OPTIMIZE_OPTIONS, runOptimize } from "./optimize.js";
 import { runServe } from "./serve.js";
 import { runSetup, SETUP_HELP, SETUP_OPTIONS } from "./setup.js";
@@ -48,7 +56,9 @@ const COMMANDS: Record<string, Command> = {
     options: { store: { type: "string" } },
     // The page over a stored state without workers is not built: serve --dashboard shows a running host's.
     run: async () => {
-      console.error("dspy-bridge dashboard: not implemented: run `dspy-bridge serve --store sqlite:PATH --dashboard 127.0.0.1:PORT` to see a stored state with a running host");
+      console.error(
+        "dspy-bridge dashboard: not implemented: run `dspy-bridge serve --store sqlite:PATH --dashboard 127.0.0.1:PORT` to see a stored state with a running host",
+      );
       return EXIT_USAGE;
     },
   },
@@ -67,7 +77,10 @@ export async function run(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (!Object.hasOwn(COMMANDS, name)) {
-    return usage(undefined, name.startsWith("-") ? `unknown option ${name} (a command comes first)` : `unknown command '${name}'`);
+    return usage(
+      undefined,
+      name.startsWith("-") ? `unknown option ${name} (a command comes first)` : `unknown command '${name}'`,
+    );
   }
   const command = COMMANDS[name]!;
   try {
@@ -86,6 +99,8 @@ export async function run(argv: string[]): Promise<number> {
 
 function usage(command: string | undefined, message: string): number {
   const prefix = command === undefined ? "dspy-bridge" : `dspy-bridge ${command}`;
-  console.error(`${prefix}: ${message}\nRun 'npx dspy-bridge ${command === undefined ? "--help" : `${command} --help`}' for the options.`);
+  console.error(
+    `${prefix}: ${message}\nRun 'npx dspy-bridge ${command === undefined ? "--help" : `${command} --help`}' for the options.`,
+  );
   return EXIT_USAGE;
 }

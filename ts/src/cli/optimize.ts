@@ -7,7 +7,19 @@ import { BridgeError, NotFoundError } from "../errors/index.js";
 import type { LMSpec } from "../dspy/index.js";
 import type { MetricSpec, OptimizerProgress } from "../dspy/index.js";
 import { Bridge } from "../bridge.js";
-import { choice, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, flag, list, num, str, UsageError, type OptionTable, type Parsed } from "./args.js";
+import {
+  choice,
+  EXIT_FAILED,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  flag,
+  list,
+  num,
+  str,
+  UsageError,
+  type OptionTable,
+  type Parsed,
+} from "./args.js";
 import { ProgressBar } from "./progress.js";
 
 export const OPTIMIZE_HELP = `Usage: npx dspy-bridge optimize [options]
@@ -128,7 +140,8 @@ function param(raw: string, params: Record<string, unknown>): void {
 function parse(values: Parsed["values"]): OptimizeFlags {
   const params: Record<string, unknown> = {};
   for (const raw of (values.param as string[] | undefined) ?? []) param(raw, params);
-  const optional = <T>(key: string, value: T | undefined): Partial<Record<string, T>> => (value === undefined ? {} : { [key]: value });
+  const optional = <T>(key: string, value: T | undefined): Partial<Record<string, T>> =>
+    value === undefined ? {} : { [key]: value };
   const f: OptimizeFlags = {
     json: flag(values, "json"),
     workers: num(values, "workers", { integer: true, min: 1 }) ?? 1,
@@ -163,12 +176,22 @@ function parse(values: Parsed["values"]): OptimizeFlags {
     ...optional("direction", choice(values, "direction", ["maximize", "minimize"] as const)),
   } as OptimizeFlags;
   if (f.variable === undefined) {
-    for (const [flag, v] of [["--optimizer", f.optimizer], ["--signature", f.signature], ["--trainset", f.trainset], ["--lm", f.lm]] as const) {
+    for (const [flag, v] of [
+      ["--optimizer", f.optimizer],
+      ["--signature", f.signature],
+      ["--trainset", f.trainset],
+      ["--lm", f.lm],
+    ] as const) {
       if (v === undefined) throw new UsageError(`optimize needs ${flag} (or --variable for a variable optimization)`);
     }
-    if (f.metric !== undefined && f.metricTool !== undefined) throw new UsageError("give --metric or --metric-tool, not both");
+    if (f.metric !== undefined && f.metricTool !== undefined)
+      throw new UsageError("give --metric or --metric-tool, not both");
   } else {
-    for (const [flag, v] of [["--min", f.min], ["--max", f.max], ["--objective", f.objective]] as const) {
+    for (const [flag, v] of [
+      ["--min", f.min],
+      ["--max", f.max],
+      ["--objective", f.objective],
+    ] as const) {
       if (v === undefined) throw new UsageError(`optimize --variable needs ${flag}`);
     }
   }
@@ -184,11 +207,19 @@ function readExamples(path: string, flag: string): Record<string, unknown>[] {
   }
   const trimmed = text.trim();
   try {
-    const rows: unknown = trimmed.startsWith("[") ? JSON.parse(trimmed) : trimmed.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
-    if (!Array.isArray(rows) || rows.some((r) => r === null || typeof r !== "object" || Array.isArray(r))) throw new Error("not a list of objects");
+    const rows: unknown = trimmed.startsWith("[")
+      ? JSON.parse(trimmed)
+      : trimmed
+          .split("\n")
+          .filter((l) => l.trim())
+          .map((l) => JSON.parse(l));
+    if (!Array.isArray(rows) || rows.some((r) => r === null || typeof r !== "object" || Array.isArray(r)))
+      throw new Error("not a list of objects");
     return rows as Record<string, unknown>[];
   } catch (err) {
-    throw new UsageError(`${flag}: ${path} is not a JSON array of objects or JSON lines of objects (${(err as Error).message})`);
+    throw new UsageError(
+      `${flag}: ${path} is not a JSON array of objects or JSON lines of objects (${(err as Error).message})`,
+    );
   }
 }
 
@@ -239,15 +270,38 @@ async function runJob(bridge: Bridge, f: OptimizeFlags): Promise<number> {
     ...(f.reflectionLm ? { reflectionLm: lmSpec(f.reflectionLm, f) } : {}),
     progressIntervalMs: f.json ? 100 : 50,
     onProgress: (p: OptimizerProgress) => {
-      if (f.json) line({ event: "progress", evaluations: p.evaluations, expected: p.expected, best_score: p.bestScore, mean_score: p.meanScore, lm_calls: p.lmCalls, message: p.message, elapsed_ms: p.elapsedMs, final: p.final });
+      if (f.json)
+        line({
+          event: "progress",
+          evaluations: p.evaluations,
+          expected: p.expected,
+          best_score: p.bestScore,
+          mean_score: p.meanScore,
+          lm_calls: p.lmCalls,
+          message: p.message,
+          elapsed_ms: p.elapsedMs,
+          final: p.final,
+        });
       else bar!.update(p.evaluations, p.expected, `best ${fmt(p.bestScore)}`);
     },
   });
   const removeHandlers = onInterrupt(() => job.cancel("interrupted by a signal"));
   try {
     const info = await job.started;
-    if (f.json) line({ event: "started", job_id: info.jobId, optimizer: info.optimizer, expected: info.expected, trainset_size: info.trainsetSize, valset_size: info.valsetSize, metric: info.metric });
-    else process.stderr.write(`${info.optimizer} on ${f.module}(${f.signature}): ${info.trainsetSize} examples, ~${info.expected ?? "?"} metric calls\n`);
+    if (f.json)
+      line({
+        event: "started",
+        job_id: info.jobId,
+        optimizer: info.optimizer,
+        expected: info.expected,
+        trainset_size: info.trainsetSize,
+        valset_size: info.valsetSize,
+        metric: info.metric,
+      });
+    else
+      process.stderr.write(
+        `${info.optimizer} on ${f.module}(${f.signature}): ${info.trainsetSize} examples, ~${info.expected ?? "?"} metric calls\n`,
+      );
     const result = await job.result;
     if (f.save) writeFileSync(f.save, `${JSON.stringify(result.saved, null, 2)}\n`);
     if (f.json) {
@@ -265,7 +319,9 @@ async function runJob(bridge: Bridge, f: OptimizeFlags): Promise<number> {
       });
     } else {
       bar!.finish(result.evaluations, result.evaluations, `best ${fmt(result.bestScore)}`);
-      console.log(`${result.optimizer}: ${result.evaluations} metric calls in ${(result.elapsedMs / 1000).toFixed(1)} s, best score ${fmt(result.bestScore)}`);
+      console.log(
+        `${result.optimizer}: ${result.evaluations} metric calls in ${(result.elapsedMs / 1000).toFixed(1)} s, best score ${fmt(result.bestScore)}`,
+      );
       console.log(f.save ? `compiled program saved to ${f.save}` : JSON.stringify(result.saved.state));
     }
     return 0;
@@ -280,7 +336,9 @@ async function runJob(bridge: Bridge, f: OptimizeFlags): Promise<number> {
 
 /** The --session named (created when new), else a new session of this run's own. */
 function openSession(bridge: Bridge, f: OptimizeFlags) {
-  return f.session !== undefined ? bridge.sessions.open(f.session) : bridge.sessions.create({ id: `cli-optimize-${process.pid}` });
+  return f.session !== undefined
+    ? bridge.sessions.open(f.session)
+    : bridge.sessions.create({ id: `cli-optimize-${process.pid}` });
 }
 
 async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
@@ -292,7 +350,10 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
     throw err;
   });
   if (existing) {
-    if (!f.json) console.error(`${f.variable}: already in session ${session.id} at ${JSON.stringify(existing.value)}; its own type and constraints apply (--type/--min/--max/--initial are not used)`);
+    if (!f.json)
+      console.error(
+        `${f.variable}: already in session ${session.id} at ${JSON.stringify(existing.value)}; its own type and constraints apply (--type/--min/--max/--initial are not used)`,
+      );
   } else {
     const initial = f.initial ?? (f.type === "integer" ? Math.round((f.min! + f.max!) / 2) : (f.min! + f.max!) / 2);
     await session.variables.define(f.variable!, f.type, initial, { constraints: { min: f.min!, max: f.max! } });
@@ -300,19 +361,40 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
   const bar = f.json ? undefined : new ProgressBar({ label: `${f.optimizer ?? "random"} ${f.variable}` });
   const target = { variable: f.variable! };
   let lastIteration = 0;
-  const id = await Promise.resolve(bridge.optimization.start(session.id, target, {
-    optimizer: f.optimizer ?? "random",
-    objective: f.objective!,
-    maxIterations: f.iterations,
-    ...(f.seed !== undefined ? { seed: f.seed } : {}),
-    ...(f.direction ? { direction: f.direction } : {}),
-    onProgress: (p) => {
-      lastIteration = p.iteration;
-      if (f.json) line({ event: "progress", iteration: p.iteration, expected: f.iterations, values: p.values, score: p.score, best_values: p.bestValues, best_score: p.bestScore });
-      else bar!.update(p.iteration, f.iterations, `best ${fmt(p.bestScore)} at ${JSON.stringify(p.bestValues ?? {})}`);
-    },
-  }));
-  if (f.json) line({ event: "started", optimization_id: id, session: session.id, variable: f.variable, reused: existing !== undefined, optimizer: f.optimizer ?? "random", expected: f.iterations });
+  const id = await Promise.resolve(
+    bridge.optimization.start(session.id, target, {
+      optimizer: f.optimizer ?? "random",
+      objective: f.objective!,
+      maxIterations: f.iterations,
+      ...(f.seed !== undefined ? { seed: f.seed } : {}),
+      ...(f.direction ? { direction: f.direction } : {}),
+      onProgress: (p) => {
+        lastIteration = p.iteration;
+        if (f.json)
+          line({
+            event: "progress",
+            iteration: p.iteration,
+            expected: f.iterations,
+            values: p.values,
+            score: p.score,
+            best_values: p.bestValues,
+            best_score: p.bestScore,
+          });
+        else
+          bar!.update(p.iteration, f.iterations, `best ${fmt(p.bestScore)} at ${JSON.stringify(p.bestValues ?? {})}`);
+      },
+    }),
+  );
+  if (f.json)
+    line({
+      event: "started",
+      optimization_id: id,
+      session: session.id,
+      variable: f.variable,
+      reused: existing !== undefined,
+      optimizer: f.optimizer ?? "random",
+      expected: f.iterations,
+    });
   let interrupted = false;
   const removeHandlers = onInterrupt(() => {
     interrupted = true;
@@ -321,10 +403,20 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
   try {
     const status = await bridge.optimization.wait(session.id, target);
     if (status.state === "failed") throw status.failure ?? new Error(status.error ?? "the optimization failed");
-    if (f.json) line({ event: "result", optimization_id: id, state: status.state, iterations: status.iteration, best_value: status.bestValue, best_score: status.bestScore });
+    if (f.json)
+      line({
+        event: "result",
+        optimization_id: id,
+        state: status.state,
+        iterations: status.iteration,
+        best_value: status.bestValue,
+        best_score: status.bestScore,
+      });
     else {
       bar!.finish(status.iteration || lastIteration, f.iterations, `best ${fmt(status.bestScore)}`);
-      console.log(`${f.variable}: best ${JSON.stringify(status.bestValue)} (score ${fmt(status.bestScore)}) after ${status.iteration} iterations, ${status.state}`);
+      console.log(
+        `${f.variable}: best ${JSON.stringify(status.bestValue)} (score ${fmt(status.bestScore)}) after ${status.iteration} iterations, ${status.state}`,
+      );
     }
     // stopped by a signal: the best so far is the result, but the run did not finish
     return interrupted ? EXIT_INTERRUPTED : EXIT_OK;
@@ -339,7 +431,13 @@ async function runVariable(bridge: Bridge, f: OptimizeFlags): Promise<number> {
 
 function report(f: OptimizeFlags, err: unknown): void {
   const error = err instanceof Error ? err : new Error(String(err));
-  if (f.json) line({ event: "error", error: error.name, message: error.message, ...(err instanceof BridgeError ? { reason: err.reason } : {}) });
+  if (f.json)
+    line({
+      event: "error",
+      error: error.name,
+      message: error.message,
+      ...(err instanceof BridgeError ? { reason: err.reason } : {}),
+    });
   else console.error(`dspy-bridge optimize: ${error.name}: ${error.message}`);
 }
 

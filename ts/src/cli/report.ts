@@ -9,7 +9,8 @@ export class Reporter {
 
   /** One fact: `text` for people, `data` (with `step`) for machines. */
   step(step: string, text: string, data: Record<string, unknown> = {}): void {
-    if (this.json) console.log(JSON.stringify({ step, ...data }, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+    if (this.json)
+      console.log(JSON.stringify({ step, ...data }, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
     else console.log(`  ${text}`);
   }
 

@@ -45,7 +45,8 @@ export function writeSecretFile(path: string, text: string): void {
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ELOOP") throw new Error(`--token-file ${path} is a symbolic link; refusing to write the secret through it`);
+    if (code === "ELOOP")
+      throw new Error(`--token-file ${path} is a symbolic link; refusing to write the secret through it`);
     throw new Error(`cannot write --token-file ${path}: ${(err as Error).message}`);
   }
   try {
@@ -53,11 +54,15 @@ export function writeSecretFile(path: string, text: string): void {
     if (!st.isFile()) throw new Error(`--token-file ${path} is not a regular file; refusing to write the secret there`);
     const uid = process.getuid?.();
     if (uid !== undefined && st.uid !== uid) {
-      throw new Error(`--token-file ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to write the secret there`);
+      throw new Error(
+        `--token-file ${path} belongs to uid ${st.uid}, not to this user (uid ${uid}); refusing to write the secret there`,
+      );
     }
-    if (st.nlink > 1) throw new Error(`--token-file ${path} has other names (hard links); refusing to write the secret there`);
+    if (st.nlink > 1)
+      throw new Error(`--token-file ${path} has other names (hard links); refusing to write the secret there`);
     fchmodSync(fd, 0o600);
-    if ((fstatSync(fd).mode & 0o077) !== 0) throw new Error(`--token-file ${path} could not be made readable by its owner only (0600)`);
+    if ((fstatSync(fd).mode & 0o077) !== 0)
+      throw new Error(`--token-file ${path} could not be made readable by its owner only (0600)`);
     ftruncateSync(fd, 0);
     writeSync(fd, text);
   } finally {
@@ -70,11 +75,16 @@ export async function runServe(flags: ServeFlags): Promise<number> {
   if (!token) {
     token = randomBytes(32).toString("base64url");
     if (!flags.tokenFile) {
-      console.error("dspy-bridge serve: no DSPY_BRIDGE_TOKEN set; pass --token-file PATH to receive the generated secret");
+      console.error(
+        "dspy-bridge serve: no DSPY_BRIDGE_TOKEN set; pass --token-file PATH to receive the generated secret",
+      );
       return EXIT_USAGE;
     }
   }
-  const tls = flags.tlsCert && flags.tlsKey ? { cert: readPem(flags.tlsCert, "--tls-cert"), key: readPem(flags.tlsKey, "--tls-key") } : undefined;
+  const tls =
+    flags.tlsCert && flags.tlsKey
+      ? { cert: readPem(flags.tlsCert, "--tls-cert"), key: readPem(flags.tlsKey, "--tls-key") }
+      : undefined;
   if (flags.tokenFile) writeSecretFile(flags.tokenFile, `${token}\n`);
   let bridge: Bridge;
   try {
@@ -86,7 +96,14 @@ export async function runServe(flags: ServeFlags): Promise<number> {
       pythonPath: flags.pythonPath,
       ...(flags.store ? { store: flags.store } : {}),
       ...(flags.listen || tls
-        ? { bridgeService: { ...(flags.listen ? { listen: flags.listen } : {}), allowRemote: flags.allowRemote ?? false, insecure: flags.insecure ?? false, ...(tls ? { tls } : {}) } }
+        ? {
+            bridgeService: {
+              ...(flags.listen ? { listen: flags.listen } : {}),
+              allowRemote: flags.allowRemote ?? false,
+              insecure: flags.insecure ?? false,
+              ...(tls ? { tls } : {}),
+            },
+          }
         : {}),
       ...(flags.dashboard ? { dashboard: { listen: flags.dashboard } } : {}),
       onLog: (e) => process.stderr.write(`[${e.source}] ${e.line}\n`),

@@ -1,7 +1,13 @@
 // `dspy-bridge setup`: builds the managed Python environment ahead of the first
 // Bridge.start() (python-env.ts), with progress; says where it is when it already exists.
 import { choice, flag, str, type OptionTable, type Parsed } from "./args.js";
-import { checkoutRoot, ensurePythonEnv, prunePythonEnvs, type PythonEnvOptions, type PythonEnvProgress } from "../pool/python-env.js";
+import {
+  checkoutRoot,
+  ensurePythonEnv,
+  prunePythonEnvs,
+  type PythonEnvOptions,
+  type PythonEnvProgress,
+} from "../pool/python-env.js";
 
 export const SETUP_HELP = `Usage: npx dspy-bridge setup [options]
 
@@ -72,11 +78,19 @@ export async function runSetup(values: Parsed["values"]): Promise<number> {
     const env = await ensurePythonEnv(options);
     const m = env.marker;
     if (flags.json) {
-      console.log(JSON.stringify({ event: "ready", built: env.built, dir: env.dir, python: env.python, key: env.key, marker: m }));
+      console.log(
+        JSON.stringify({ event: "ready", built: env.built, dir: env.dir, python: env.python, key: env.key, marker: m }),
+      );
     } else {
-      console.log(env.built ? `Built the Python environment in ${(m.buildMs / 1000).toFixed(1)} s:` : "The Python environment is ready:");
+      console.log(
+        env.built
+          ? `Built the Python environment in ${(m.buildMs / 1000).toFixed(1)} s:`
+          : "The Python environment is ready:",
+      );
       console.log(`  ${env.dir}`);
-      console.log(`  Python ${m.base.version} (${m.base.executable}), DSPy ${m.dspy}, dspy_bridge ${m.dspyBridge}, installed with ${m.installer}`);
+      console.log(
+        `  Python ${m.base.version} (${m.base.executable}), DSPy ${m.dspy}, dspy_bridge ${m.dspyBridge}, installed with ${m.installer}`,
+      );
     }
     if (flags.prune) {
       const removed = await prunePythonEnvs(flags.options);

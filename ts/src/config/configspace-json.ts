@@ -12,7 +12,8 @@ type Json = Record<string, unknown>;
 
 const COND_OPS: Record<string, string> = { EQ: "==", NEQ: "!=", LT: "<", GT: ">" };
 const REL_OPS: Record<string, string> = { LESS: "<", EQUALS: "==", GREATER: ">" };
-const invert = (m: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(m).map(([k, v]) => [v, k]));
+const invert = (m: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [v, k]));
 
 function obj(node: unknown, path: string): Json {
   if (typeof node !== "object" || node === null || Array.isArray(node)) throw bad(path, "expected an object");
@@ -34,7 +35,10 @@ function hyperparameter(hp: Json, path: string): Json {
   } else if (t === "constant") {
     Object.assign(out, { type: "constant", value: hp.value });
   } else {
-    throw bad(`${path}.type`, `hyperparameter type ${JSON.stringify(t ?? null)} does not map (mapped: uniform_float, uniform_int, categorical, constant)`);
+    throw bad(
+      `${path}.type`,
+      `hyperparameter type ${JSON.stringify(t ?? null)} does not map (mapped: uniform_float, uniform_int, categorical, constant)`,
+    );
   }
   if (has(hp, "default") && isSet(hp.default) && t !== "constant") out.default = hp.default;
   return out;
@@ -45,12 +49,17 @@ function condition(c: Json, path: string): Json {
   if (t === "AND" || t === "OR") {
     const subs = c.conditions;
     if (!Array.isArray(subs)) throw bad(`${path}.conditions`, `${t} needs \`conditions\``);
-    return { [t.toLowerCase()]: subs.map((s, i) => condition(obj(s, `${path}.conditions[${i}]`), `${path}.conditions[${i}]`)) };
+    return {
+      [t.toLowerCase()]: subs.map((s, i) => condition(obj(s, `${path}.conditions[${i}]`), `${path}.conditions[${i}]`)),
+    };
   }
   const parent = { var: c.parent };
   if (t === "IN") return { op: "in", left: parent, values: c.values };
   if (typeof t === "string" && t in COND_OPS) return { op: COND_OPS[t], left: parent, right: { const: c.value } };
-  throw bad(`${path}.type`, `condition type ${JSON.stringify(t ?? null)} does not map (mapped: EQ, NEQ, LT, GT, IN, AND, OR)`);
+  throw bad(
+    `${path}.type`,
+    `condition type ${JSON.stringify(t ?? null)} does not map (mapped: EQ, NEQ, LT, GT, IN, AND, OR)`,
+  );
 }
 
 function forbidden(f: Json, path: string): Json {
@@ -65,11 +74,17 @@ function forbidden(f: Json, path: string): Json {
   if (t === "RELATION") {
     const lam = f.lambda;
     if (typeof lam !== "string" || !(lam in REL_OPS)) {
-      throw bad(`${path}.lambda`, `relation ${JSON.stringify(lam ?? null)} does not map (mapped: LESS, EQUALS, GREATER)`);
+      throw bad(
+        `${path}.lambda`,
+        `relation ${JSON.stringify(lam ?? null)} does not map (mapped: LESS, EQUALS, GREATER)`,
+      );
     }
     return { op: REL_OPS[lam], left: { var: f.left }, right: { var: f.right } };
   }
-  throw bad(`${path}.type`, `forbidden type ${JSON.stringify(t ?? null)} does not map (mapped: EQUALS, IN, AND, RELATION)`);
+  throw bad(
+    `${path}.type`,
+    `forbidden type ${JSON.stringify(t ?? null)} does not map (mapped: EQUALS, IN, AND, RELATION)`,
+  );
 }
 
 function varsIn(node: unknown, acc: Set<string>): Set<string> {
@@ -143,7 +158,11 @@ export function fromConfigSpace(document: unknown): SpaceDoc {
 function exportCondition(c: Json, child: string, path: string): Json {
   for (const op of ["and", "or"]) {
     if (has(c, op)) {
-      return { child, type: op.toUpperCase(), conditions: (c[op] as Json[]).map((s, i) => exportCondition(s, child, `${path}.${op}[${i}]`)) };
+      return {
+        child,
+        type: op.toUpperCase(),
+        conditions: (c[op] as Json[]).map((s, i) => exportCondition(s, child, `${path}.${op}[${i}]`)),
+      };
     }
   }
   const op = c.op as string;
@@ -165,12 +184,16 @@ function exportForbidden(c: Json, path: string): Json {
   const left = (c.left ?? {}) as Json;
   const right = (c.right ?? {}) as Json;
   if (has(left, "var") && op === "in") return { name: left.var, type: "IN", values: [...(c.values as unknown[])] };
-  if (has(left, "var") && op === "==" && has(right, "const")) return { name: left.var, type: "EQUALS", value: right.const };
+  if (has(left, "var") && op === "==" && has(right, "const"))
+    return { name: left.var, type: "EQUALS", value: right.const };
   const inverse = invert(REL_OPS);
   if (has(left, "var") && has(right, "var") && op in inverse) {
     return { left: left.var, right: right.var, type: "RELATION", lambda: inverse[op] };
   }
-  throw bad(path, "only forbidden clauses (==/in against constants, and, <, ==, > between two variables) map to ConfigSpace");
+  throw bad(
+    path,
+    "only forbidden clauses (==/in against constants, and, <, ==, > between two variables) map to ConfigSpace",
+  );
 }
 
 /** Python's round(): half to even. */
@@ -184,7 +207,8 @@ function defaultOf(v: Json): unknown {
   const min = v.min as number;
   const max = v.max as number;
   if (v.type === "float") return v.log ? Math.exp((Math.log(min) + Math.log(max)) / 2) : (min + max) / 2;
-  if (v.type === "integer") return roundHalfEven(v.log ? Math.exp((Math.log(min) + Math.log(max)) / 2) : (min + max) / 2);
+  if (v.type === "integer")
+    return roundHalfEven(v.log ? Math.exp((Math.log(min) + Math.log(max)) / 2) : (min + max) / 2);
   return v.type === "choice" ? (v.values as unknown[])[0] : false;
 }
 
@@ -201,17 +225,32 @@ export function toConfigSpace(space: SpaceDoc): Json {
     const v = raw as unknown as Json;
     const t = v.type;
     if (t === "float" || t === "integer") {
-      hps.push({ name: v.name, type: t === "float" ? "uniform_float" : "uniform_int", log: Boolean(v.log ?? false), lower: v.min, upper: v.max, default: defaultOf(v) });
+      hps.push({
+        name: v.name,
+        type: t === "float" ? "uniform_float" : "uniform_int",
+        log: Boolean(v.log ?? false),
+        lower: v.min,
+        upper: v.max,
+        default: defaultOf(v),
+      });
     } else if (t === "choice" || t === "boolean") {
-      hps.push({ name: v.name, type: "categorical", choices: t === "choice" ? [...(v.values as unknown[])] : [false, true], default: defaultOf(v), weights: null });
+      hps.push({
+        name: v.name,
+        type: "categorical",
+        choices: t === "choice" ? [...(v.values as unknown[])] : [false, true],
+        default: defaultOf(v),
+        weights: null,
+      });
     } else {
       hps.push({ name: v.name, type: "constant", value: v.value });
     }
-    if (has(v, "active_when")) conditions.push(exportCondition(v.active_when as Json, v.name as string, `variables[${i}].active_when`));
+    if (has(v, "active_when"))
+      conditions.push(exportCondition(v.active_when as Json, v.name as string, `variables[${i}].active_when`));
   });
   const forbiddens = (space.constraints ?? []).map((c, i) => {
     const o = c as unknown as Json;
-    if (!has(o, "not")) throw bad(`constraints[${i}]`, "only `not` of a forbidden clause maps to a ConfigSpace forbidden");
+    if (!has(o, "not"))
+      throw bad(`constraints[${i}]`, "only `not` of a forbidden clause maps to a ConfigSpace forbidden");
     return exportForbidden(o.not as Json, `constraints[${i}].not`);
   });
   const out: Json = {};

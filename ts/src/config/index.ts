@@ -26,4 +26,9 @@ export {
   validate,
 } from "./space.js";
 export { JSON_FORMAT_VERSION, fromConfigSpace, toConfigSpace } from "./configspace-json.js";
-export { CognitiveConfiguration, ConfigurationSpace, Configurations, type ConfigurationInfo } from "./session-configurations.js";
+export {
+  CognitiveConfiguration,
+  ConfigurationSpace,
+  Configurations,
+  type ConfigurationInfo,
+} from "./session-configurations.js";

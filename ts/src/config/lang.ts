@@ -68,7 +68,9 @@ export const describe = (v: unknown): string =>
   v === null ? "null" : Array.isArray(v) ? "list" : typeof v === "object" ? "dict" : typeof v;
 
 export function checkKeys(node: Record<string, unknown>, path: string, allowed: readonly string[], what: string): void {
-  const extra = Object.keys(node).filter((k) => !allowed.includes(k)).sort();
+  const extra = Object.keys(node)
+    .filter((k) => !allowed.includes(k))
+    .sort();
   if (extra.length > 0) throw bad(path, `unknown key '${extra[0]}' in ${what} (allowed: ${allowed.join(", ")})`);
 }
 
@@ -89,7 +91,8 @@ export function compileExpr(node: unknown, path: string, ctx: CompileContext): [
     if (typeof name !== "string") throw bad(`${path}.var`, "a variable name must be a string");
     const kinds = ctx.kinds.get(name);
     if (kinds === undefined) throw bad(`${path}.var`, `unknown variable '${name}'`);
-    if (ctx.allowed !== undefined && !ctx.allowed.has(name)) throw bad(`${path}.var`, `variable '${name}' ${ctx.whyNot ?? ""}`);
+    if (ctx.allowed !== undefined && !ctx.allowed.has(name))
+      throw bad(`${path}.var`, `variable '${name}' ${ctx.whyNot ?? ""}`);
     ctx.refs.add(name);
     return [{ t: "var", name }, new Set(kinds)];
   }
@@ -133,7 +136,8 @@ export function compileExpr(node: unknown, path: string, ctx: CompileContext): [
     if (args.length < 2) throw bad(`${path}.args`, `'${op}' takes at least 2 arguments, got ${args.length}`);
     const compiled = args.map((a, i) => {
       const [e, k] = compileExpr(a, `${path}.args[${i}]`, ctx);
-      if (!k.has("number")) throw bad(`${path}.args[${i}]`, `'${op}' needs numbers, but this is always ${kindsText(k)}`);
+      if (!k.has("number"))
+        throw bad(`${path}.args[${i}]`, `'${op}' needs numbers, but this is always ${kindsText(k)}`);
       return e;
     });
     return [{ t: "arith", op, args: compiled }, new Set(["number"])];
@@ -148,7 +152,8 @@ export function compileCondition(node: unknown, path: string, ctx: CompileContex
     const op = "and" in node ? "and" : "or";
     checkKeys(node, path, [op, ...extra], `an '${op}' condition`);
     const items = node[op];
-    if (!Array.isArray(items) || items.length === 0) throw bad(`${path}.${op}`, `'${op}' needs a non-empty array of conditions`);
+    if (!Array.isArray(items) || items.length === 0)
+      throw bad(`${path}.${op}`, `'${op}' needs a non-empty array of conditions`);
     return { t: op, items: items.map((c, i) => compileCondition(c, `${path}.${op}[${i}]`, ctx)) };
   }
   if ("not" in node) {
@@ -158,7 +163,11 @@ export function compileCondition(node: unknown, path: string, ctx: CompileContex
   if ("if" in node) {
     checkKeys(node, path, ["if", "then", ...extra], "an 'if' condition");
     if (!("then" in node)) throw bad(path, "'if' needs 'then'");
-    return { t: "if", cond: compileCondition(node.if, `${path}.if`, ctx), then: compileCondition(node.then, `${path}.then`, ctx) };
+    return {
+      t: "if",
+      cond: compileCondition(node.if, `${path}.if`, ctx),
+      then: compileCondition(node.then, `${path}.then`, ctx),
+    };
   }
   if ("op" in node) {
     const op = node.op;
@@ -167,7 +176,8 @@ export function compileCondition(node: unknown, path: string, ctx: CompileContex
       if (!("left" in node)) throw bad(path, "'in' needs 'left'");
       const [left] = compileExpr(node.left, `${path}.left`, ctx);
       const values = node.values;
-      if (!Array.isArray(values) || values.length === 0) throw bad(`${path}.values`, "'in' needs a non-empty `values` array");
+      if (!Array.isArray(values) || values.length === 0)
+        throw bad(`${path}.values`, "'in' needs a non-empty `values` array");
       return { t: "in", left, values: values.map((v, i) => scalar(v, `${path}.values[${i}]`)) };
     }
     if (typeof op === "string" && (COMPARISONS as readonly string[]).includes(op)) {
@@ -176,8 +186,12 @@ export function compileCondition(node: unknown, path: string, ctx: CompileContex
       const [left, lk] = compileExpr(node.left, `${path}.left`, ctx);
       const [right, rk] = compileExpr(node.right, `${path}.right`, ctx);
       if (ORDERING.includes(op)) {
-        for (const [side, k] of [["left", lk], ["right", rk]] as const) {
-          if (!k.has("number")) throw bad(`${path}.${side}`, `'${op}' compares numbers, but this is always ${kindsText(k)}`);
+        for (const [side, k] of [
+          ["left", lk],
+          ["right", rk],
+        ] as const) {
+          if (!k.has("number"))
+            throw bad(`${path}.${side}`, `'${op}' compares numbers, but this is always ${kindsText(k)}`);
         }
       }
       return { t: "cmp", op, left, right };

@@ -7,7 +7,17 @@
 // durable store and are shared through Redis); reads use this host's copy of the store.
 import { AlreadyExistsError, ConstraintViolationError, InvalidArgumentError, NotFoundError } from "../errors/index.js";
 import type { Store } from "../store/store.js";
-import { compileSpace, sample, validate, type Config, type SampleResult, type Space, type SpaceDoc, type ValidationResult, type Variable } from "./space.js";
+import {
+  compileSpace,
+  sample,
+  validate,
+  type Config,
+  type SampleResult,
+  type Space,
+  type SpaceDoc,
+  type ValidationResult,
+  type Variable,
+} from "./space.js";
 
 interface Registered {
   name: string;
@@ -37,7 +47,10 @@ function storeSpec(v: Variable): { type: string; constraints: Record<string, unk
     case "boolean":
       return { type: "boolean", constraints: {} };
     default:
-      return { type: typeof v.value === "number" ? "float" : typeof v.value === "boolean" ? "boolean" : "string", constraints: {} };
+      return {
+        type: typeof v.value === "number" ? "float" : typeof v.value === "boolean" ? "boolean" : "string",
+        constraints: {},
+      };
   }
 }
 
@@ -54,7 +67,11 @@ export class ConfigurationSpace {
   }
 
   /** Validates the whole resulting configuration, then writes the values in one commit. Returns the new version. */
-  apply(values: Record<string, unknown>, metadata: Record<string, string> = {}, caller?: string): Promise<{ version: number; revision: number }> {
+  apply(
+    values: Record<string, unknown>,
+    metadata: Record<string, string> = {},
+    caller?: string,
+  ): Promise<{ version: number; revision: number }> {
     return this.configurations.apply(this.sessionId, this.name, values, metadata, caller);
   }
 
@@ -88,7 +105,10 @@ export class Configurations {
 
   private entry(sessionId: string, name: string): Registered {
     const stored = this.store.sessionRecord(sessionId).configs.get(name); // NotFoundError for an unknown session
-    if (!stored) throw new NotFoundError(`no configuration space '${name}' in session '${sessionId}'`, { details: { configuration: name } });
+    if (!stored)
+      throw new NotFoundError(`no configuration space '${name}' in session '${sessionId}'`, {
+        details: { configuration: name },
+      });
     const key = this.key(sessionId, name);
     let compiled = this.compiled.get(key);
     if (!compiled || compiled.doc !== stored.doc) {
@@ -103,7 +123,12 @@ export class Configurations {
    * revision) with their defaults, or a seeded sample where no default is given; the
    * definition is stored in the same commit.
    */
-  async register(sessionId: string, name: string, definition: SpaceDoc, caller = sessionId): Promise<ConfigurationSpace> {
+  async register(
+    sessionId: string,
+    name: string,
+    definition: SpaceDoc,
+    caller = sessionId,
+  ): Promise<ConfigurationSpace> {
     if (typeof name !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/.test(name)) {
       throw new InvalidArgumentError(`invalid configuration name ${JSON.stringify(name)}`, { parameter: "name" });
     }
@@ -114,13 +139,15 @@ export class Configurations {
     const space = compileSpace(definition);
     // Stored as plain JSON, so later changes to the caller's object cannot reach it.
     const doc = JSON.parse(JSON.stringify(definition)) as SpaceDoc;
-    const start = space.variables.every((v) => v.hasDefault || v.type === "constant") ? undefined : sample(space, 1, 0).samples[0];
+    const start = space.variables.every((v) => v.hasDefault || v.type === "constant")
+      ? undefined
+      : sample(space, 1, 0).samples[0];
     await this.store.register(
       sessionId,
       space.variables.map((v) => ({
         name: v.name,
         ...storeSpec(v),
-        initialValue: v.type === "constant" ? v.value : v.hasDefault ? v.default : start![v.name] ?? v.default,
+        initialValue: v.type === "constant" ? v.value : v.hasDefault ? v.default : (start![v.name] ?? v.default),
         metadata: { configuration: name },
       })),
       caller,
@@ -143,7 +170,10 @@ export class Configurations {
   currentValues(sessionId: string, name: string): Config {
     const e = this.entry(sessionId, name);
     // A read like any other: the session's access rules apply and it counts in the stats.
-    const found = this.store.getManyLocal(sessionId, e.space.variables.map((v) => v.name));
+    const found = this.store.getManyLocal(
+      sessionId,
+      e.space.variables.map((v) => v.name),
+    );
     const out: Config = {};
     for (const [n, r] of found) if (r) out[n] = r.value as Config[string];
     return out;
@@ -161,13 +191,22 @@ export class Configurations {
     return { ok: violations.length === 0, violations };
   }
 
-  async apply(sessionId: string, name: string, values: Record<string, unknown>, metadata: Record<string, string> = {}, caller = sessionId): Promise<{ version: number; revision: number }> {
+  async apply(
+    sessionId: string,
+    name: string,
+    values: Record<string, unknown>,
+    metadata: Record<string, string> = {},
+    caller = sessionId,
+  ): Promise<{ version: number; revision: number }> {
     if (this.store.isShared) await this.store.getSession(sessionId); // catch up with the other hosts
     const e = this.entry(sessionId, name);
     const known = new Set(e.space.variables.map((v) => v.name));
     const unknown = Object.keys(values ?? {}).filter((k) => !known.has(k));
     if (unknown.length) {
-      throw new InvalidArgumentError(`configuration '${name}' has no variable ${unknown.map((u) => `'${u}'`).join(", ")}`, { parameter: unknown[0]! });
+      throw new InvalidArgumentError(
+        `configuration '${name}' has no variable ${unknown.map((u) => `'${u}'`).join(", ")}`,
+        { parameter: unknown[0]! },
+      );
     }
     const checked = this.validate(sessionId, name, values);
     if (!checked.ok) {

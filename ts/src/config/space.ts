@@ -143,7 +143,9 @@ function domainProblem(v: Variable, value: unknown): [string, string] | undefine
         ? undefined
         : ["values", `${v.name} = ${show(value)} is not one of ${JSON.stringify(v.values)}`];
     case "constant":
-      return sameValue(value, v.value) ? undefined : ["value", `${v.name} is the constant ${show(v.value)}, got ${show(value)}`];
+      return sameValue(value, v.value)
+        ? undefined
+        : ["value", `${v.name} is the constant ${show(v.value)}, got ${show(value)}`];
   }
 }
 
@@ -169,7 +171,10 @@ function compileVariable(node: unknown, i: number, kinds: Map<string, Set<string
     const check = type === "integer" ? isInt : isNum;
     for (const k of ["min", "max"]) {
       if (!(k in node) || !check(node[k])) {
-        throw bad(`${path}.${k}`, `a ${type} variable needs ${type === "integer" ? "an integer" : "a finite number"} \`${k}\``);
+        throw bad(
+          `${path}.${k}`,
+          `a ${type} variable needs ${type === "integer" ? "an integer" : "a finite number"} \`${k}\``,
+        );
       }
     }
     min = node.min as number;
@@ -182,9 +187,11 @@ function compileVariable(node: unknown, i: number, kinds: Map<string, Set<string
     kind = new Set(["number"]);
   } else if (type === "choice") {
     const vs = node.values;
-    if (!Array.isArray(vs) || vs.length === 0) throw bad(`${path}.values`, "a choice variable needs a non-empty `values` array");
+    if (!Array.isArray(vs) || vs.length === 0)
+      throw bad(`${path}.values`, "a choice variable needs a non-empty `values` array");
     vs.forEach((v, j) => {
-      if (kindOf(v) === undefined) throw bad(`${path}.values[${j}]`, `choices must be strings, finite numbers or booleans, got ${show(v)}`);
+      if (kindOf(v) === undefined)
+        throw bad(`${path}.values[${j}]`, `choices must be strings, finite numbers or booleans, got ${show(v)}`);
       if (vs.slice(0, j).some((w) => sameValue(v, w))) throw bad(`${path}.values[${j}]`, `duplicate choice ${show(v)}`);
     });
     values = vs as Scalar[];
@@ -201,7 +208,20 @@ function compileVariable(node: unknown, i: number, kinds: Map<string, Set<string
   }
   let activeWhen: Cond | undefined;
   let activeRefs: string[] = [];
-  const base: Variable = { name, type, index: i, min, max, log, values, value, default: undefined, hasDefault: false, activeWhen, activeRefs };
+  const base: Variable = {
+    name,
+    type,
+    index: i,
+    min,
+    max,
+    log,
+    values,
+    value,
+    default: undefined,
+    hasDefault: false,
+    activeWhen,
+    activeRefs,
+  };
   let dflt: Scalar | undefined;
   if ("default" in node) {
     const problem = domainProblem(base, node.default);
@@ -281,7 +301,8 @@ export class Space {
     if (!isObject(document)) throw bad("space", "a space must be an object");
     checkKeys(document, "space", ["name", "description", "variables", "constraints"], "a space");
     const rawVars = document.variables;
-    if (!Array.isArray(rawVars) || rawVars.length === 0) throw bad("variables", "a space needs a non-empty `variables` array");
+    if (!Array.isArray(rawVars) || rawVars.length === 0)
+      throw bad("variables", "a space needs a non-empty `variables` array");
     const kinds = new Map<string, Set<string>>();
     const variables = rawVars.map((v, i) => compileVariable(v, i, kinds));
     const rawCons = document.constraints ?? [];
@@ -294,7 +315,8 @@ export class Space {
       const cond = compileCondition(node, path, ctx, true);
       const name = (node as Record<string, unknown>).name;
       if (name !== undefined && name !== null) {
-        if (typeof name !== "string" || name === "") throw bad(`${path}.name`, "a constraint name must be a non-empty string");
+        if (typeof name !== "string" || name === "")
+          throw bad(`${path}.name`, "a constraint name must be a non-empty string");
         if (names.has(name)) throw bad(`${path}.name`, `duplicate constraint name '${name}'`);
         names.add(name);
       }
@@ -333,7 +355,12 @@ function isActive(v: Variable, values: Values): boolean {
   }
 }
 
-function checkConstraints(space: Space, values: Values, skip: ReadonlySet<string>, out: Violation[] | undefined): boolean {
+function checkConstraints(
+  space: Space,
+  values: Values,
+  skip: ReadonlySet<string>,
+  out: Violation[] | undefined,
+): boolean {
   let ok = true;
   for (const con of space.constraints) {
     if (con.refs.some((r) => !values.has(r) || skip.has(r))) continue; // skipped: inactive or invalid variable
@@ -352,8 +379,16 @@ function checkConstraints(space: Space, values: Values, skip: ReadonlySet<string
       const label = con.name !== null ? `constraint '${con.name}'` : `constraint ${con.path}`;
       const involved: Record<string, unknown> = {};
       for (const r of con.refs) involved[r] = values.get(r);
-      const shown = Object.entries(involved).map(([k, v]) => `${k}=${show(v)}`).join(", ");
-      out.push({ kind: "constraint", name: con.name, path: con.path, variables: involved, message: `${label} ${why}${shown ? ` by ${shown}` : ""}` });
+      const shown = Object.entries(involved)
+        .map(([k, v]) => `${k}=${show(v)}`)
+        .join(", ");
+      out.push({
+        kind: "constraint",
+        name: con.name,
+        path: con.path,
+        variables: involved,
+        message: `${label} ${why}${shown ? ` by ${shown}` : ""}`,
+      });
     }
   }
   return ok;
@@ -367,8 +402,16 @@ export function validate(space: SpaceDoc | Space, config: Record<string, unknown
   const sp = compileSpace(space);
   if (!isObject(config)) throw new InvalidArgumentError("a configuration must be an object", { parameter: "config" });
   const out: Violation[] = [];
-  for (const key of Object.keys(config).filter((k) => !sp.byName.has(k)).sort()) {
-    out.push({ kind: "unknown", name: null, path: null, variables: { [key]: config[key] }, message: `'${key}' is not a variable of this space` });
+  for (const key of Object.keys(config)
+    .filter((k) => !sp.byName.has(k))
+    .sort()) {
+    out.push({
+      kind: "unknown",
+      name: null,
+      path: null,
+      variables: { [key]: config[key] },
+      message: `'${key}' is not a variable of this space`,
+    });
   }
   const values: Values = new Map();
   const badVars = new Set<string>();
@@ -377,7 +420,13 @@ export function validate(space: SpaceDoc | Space, config: Record<string, unknown
     const present = Object.prototype.hasOwnProperty.call(config, v.name);
     if (!isActive(v, values)) {
       if (present) {
-        out.push({ kind: "inactive", name: null, path, variables: { [v.name]: config[v.name] }, message: `${v.name} is inactive (its active_when does not hold) but has a value` });
+        out.push({
+          kind: "inactive",
+          name: null,
+          path,
+          variables: { [v.name]: config[v.name] },
+          message: `${v.name} is inactive (its active_when does not hold) but has a value`,
+        });
       }
       continue;
     }
@@ -530,10 +579,13 @@ function staticallyInfeasible(space: Space): string | undefined {
  */
 export function sample(space: SpaceDoc | Space, n: number, seed: number, options: SampleOptions = {}): SampleResult {
   const sp = compileSpace(space);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`n must be a non-negative integer, got ${String(n)}`, { parameter: "n" });
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new InvalidArgumentError(`n must be a non-negative integer, got ${String(n)}`, { parameter: "n" });
   let limit = options.maxAttempts ?? Math.max(100 * n, 1);
   if (!Number.isSafeInteger(limit) || limit < 1) {
-    throw new InvalidArgumentError(`maxAttempts must be a positive integer, got ${String(options.maxAttempts)}`, { parameter: "max_attempts" });
+    throw new InvalidArgumentError(`maxAttempts must be a positive integer, got ${String(options.maxAttempts)}`, {
+      parameter: "max_attempts",
+    });
   }
   const rng = new Rng(seed);
   const samples: Config[] = [];
@@ -548,7 +600,13 @@ export function sample(space: SpaceDoc | Space, n: number, seed: number, options
           ? `the domain of '${empty}' is empty under the constraints`
           : `${samples.length} of ${n} found in ${attempts} attempts (acceptance rate ${Number(rate.toPrecision(4))})`;
       throw new FailedPreconditionError(`infeasible space: ${why}`, {
-        details: { attempts, accepted: samples.length, acceptance_rate: rate, requested: n, ...(empty !== undefined ? { variable: empty } : {}) },
+        details: {
+          attempts,
+          accepted: samples.length,
+          acceptance_rate: rate,
+          requested: n,
+          ...(empty !== undefined ? { variable: empty } : {}),
+        },
       });
     }
     attempts++;

@@ -103,7 +103,11 @@ export class DashboardFeed implements DashboardSource {
       ok: e.ok,
       reason: e.reason ?? null,
       latencyMs: Math.round(e.latencyMs * 100) / 100,
-      message: e.ok ? null : error ? error.message.slice(0, 2_000) : String((e.error as Error | undefined)?.message ?? e.reason ?? "error"),
+      message: e.ok
+        ? null
+        : error
+          ? error.message.slice(0, 2_000)
+          : String((e.error as Error | undefined)?.message ?? e.reason ?? "error"),
       pythonType: error?.pythonType ?? null,
       traceback: error && error.traceback.length > 0 ? error.pythonTraceback.slice(0, 20_000) : null,
     };
@@ -123,7 +127,8 @@ export class DashboardFeed implements DashboardSource {
   }
 
   private onWorker(e: WorkerEvent): void {
-    if (e.type === "restarting" || e.type === "recycling") this.restarts.set(e.workerId, (this.restarts.get(e.workerId) ?? 0) + 1);
+    if (e.type === "restarting" || e.type === "recycling")
+      this.restarts.set(e.workerId, (this.restarts.get(e.workerId) ?? 0) + 1);
     this.emit("worker", { type: e.type, workerId: e.workerId, pid: e.pid ?? null, detail: e.detail, at: Date.now() });
     this.emit("workers", this.workers());
   }
@@ -162,7 +167,10 @@ export class DashboardFeed implements DashboardSource {
     this.emit("workers", this.workers());
     const sessions = await this.parts.store.listSessions().catch(() => undefined);
     if (!sessions) return;
-    const ids = sessions.map((s) => s.sessionId).sort().join("\u0000");
+    const ids = sessions
+      .map((s) => s.sessionId)
+      .sort()
+      .join("\u0000");
     if (ids !== this.sessionIds) {
       this.sessionIds = ids;
       this.emit("sessions", await this.sessionRows());
@@ -180,7 +188,12 @@ export class DashboardFeed implements DashboardSource {
       queued: stats.queued,
       workers: stats.workers.map((w) => {
         const sorted = [...(this.latencies.get(w.id) ?? [])].sort((a, b) => a - b);
-        return { ...w, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), restarts: this.restarts.get(w.id) ?? 0 };
+        return {
+          ...w,
+          p50Ms: percentile(sorted, 50),
+          p99Ms: percentile(sorted, 99),
+          restarts: this.restarts.get(w.id) ?? 0,
+        };
       }),
     };
   }
@@ -210,12 +223,26 @@ export class DashboardFeed implements DashboardSource {
 
   async snapshot() {
     const [sessions, runs] = await Promise.all([this.sessionRows(), this.parts.runs.list()]);
-    this.sessionIds = sessions.map((s) => s.sessionId).sort().join("\u0000");
+    this.sessionIds = sessions
+      .map((s) => s.sessionId)
+      .sort()
+      .join("\u0000");
     const trials: Record<string, unknown> = {};
     for (const run of runs.slice(0, RUNS_WITH_TRIALS)) {
-      trials[`${run.sessionId}\u0000${run.id}`] = (await this.parts.runs.get(run.sessionId, run.id).catch(() => ({ trials: [] }))).trials;
+      trials[`${run.sessionId}\u0000${run.id}`] = (
+        await this.parts.runs.get(run.sessionId, run.id).catch(() => ({ trials: [] }))
+      ).trials;
     }
-    return { at: Date.now(), workers: this.workers(), sessions, runs, trials, calls: this.calls, errors: this.errors, usage: this.usageRows() };
+    return {
+      at: Date.now(),
+      workers: this.workers(),
+      sessions,
+      runs,
+      trials,
+      calls: this.calls,
+      errors: this.errors,
+      usage: this.usageRows(),
+    };
   }
 
   run(sessionId: string, runId: string) {

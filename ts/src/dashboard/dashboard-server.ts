@@ -41,13 +41,22 @@ export interface DashboardSource {
 }
 
 const COOKIE = "dspy_bridge_dashboard";
-const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8" };
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65_535) throw new InvalidArgumentError(`dashboard listen must be HOST:PORT (e.g. 127.0.0.1:8765), got ${JSON.stringify(listen.slice(0, 100))}`, { parameter: "dashboard.listen" });
+  if (!m || port > 65_535)
+    throw new InvalidArgumentError(
+      `dashboard listen must be HOST:PORT (e.g. 127.0.0.1:8765), got ${JSON.stringify(listen.slice(0, 100))}`,
+      { parameter: "dashboard.listen" },
+    );
   return { host: (m[1] ?? m[2])!, port };
 }
 
@@ -78,11 +87,16 @@ export class DashboardServer {
   static async start(options: DashboardOptions, token: string, source: DashboardSource): Promise<DashboardServer> {
     const { host, port } = parseListen(options.listen ?? "127.0.0.1:0");
     if (!isLoopback(host) && options.allowRemote !== true) {
-      throw new InvalidArgumentError(`the dashboard listens on loopback addresses only unless allowRemote is set (got ${host})`, { parameter: "dashboard.listen" });
+      throw new InvalidArgumentError(
+        `the dashboard listens on loopback addresses only unless allowRemote is set (got ${host})`,
+        { parameter: "dashboard.listen" },
+      );
     }
     const missing = VENDOR_FILES.filter((f) => !existsSync(join(DASHBOARD_DIR, "vendor", f)));
     if (missing.length > 0) {
-      throw new FailedPreconditionError(`the dashboard's libraries are missing from ${join(DASHBOARD_DIR, "vendor")} (${missing.join(", ")}): run \`node scripts/vendor-dashboard.mjs\` (npm run setup does)`);
+      throw new FailedPreconditionError(
+        `the dashboard's libraries are missing from ${join(DASHBOARD_DIR, "vendor")} (${missing.join(", ")}): run \`node scripts/vendor-dashboard.mjs\` (npm run setup does)`,
+      );
     }
     let dashboard!: DashboardServer;
     const server = createServer((req, res) => dashboard.handle(req, res));
@@ -130,7 +144,9 @@ export class DashboardServer {
     const presented = url.searchParams.get("token");
     if (url.pathname === "/" && presented !== null) {
       if (!tokensEqual(presented, this.token)) return this.refuse(res);
-      res.writeHead(303, { "Set-Cookie": `${COOKIE}=${this.secret}; HttpOnly; SameSite=Strict; Path=/`, Location: "/" }).end();
+      res
+        .writeHead(303, { "Set-Cookie": `${COOKIE}=${this.secret}; HttpOnly; SameSite=Strict; Path=/`, Location: "/" })
+        .end();
       return;
     }
     if (!this.authorized(req)) return this.refuse(res);
@@ -138,7 +154,8 @@ export class DashboardServer {
     if (url.pathname === "/api/events") return this.events(req, res);
     if (url.pathname === "/api/state") return void this.json(res, () => this.source.snapshot());
     const run = /^\/api\/runs\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (run) return void this.json(res, () => this.source.run(decodeURIComponent(run[1]!), decodeURIComponent(run[2]!)));
+    if (run)
+      return void this.json(res, () => this.source.run(decodeURIComponent(run[1]!), decodeURIComponent(run[2]!)));
     const asset = /^\/assets\/([\w./-]+)$/.exec(url.pathname);
     if (asset && !asset[1]!.includes("..")) return this.file(res, normalize(asset[1]!));
     res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
@@ -146,7 +163,9 @@ export class DashboardServer {
 
   private refuse(res: ServerResponse): void {
     res.writeHead(401, { "Content-Type": "text/html; charset=utf-8" });
-    res.end("<!doctype html><title>dspy-bridge dashboard</title><h1>Access refused</h1><p>Open the dashboard's address as the host printed it: it carries the host's token.</p>\n");
+    res.end(
+      "<!doctype html><title>dspy-bridge dashboard</title><h1>Access refused</h1><p>Open the dashboard's address as the host printed it: it carries the host's token.</p>\n",
+    );
   }
 
   private file(res: ServerResponse, name: string): void {
@@ -155,14 +174,23 @@ export class DashboardServer {
       res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
       return;
     }
-    res.writeHead(200, { "Content-Type": TYPES[extname(path)] ?? "application/octet-stream", "Cache-Control": "no-cache" });
+    res.writeHead(200, {
+      "Content-Type": TYPES[extname(path)] ?? "application/octet-stream",
+      "Cache-Control": "no-cache",
+    });
     res.end(readFileSync(path));
   }
 
   private json(res: ServerResponse, answer: () => Promise<unknown>): Promise<void> {
     return answer().then(
-      (value) => void res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store" }).end(JSON.stringify(value)),
-      (err: unknown) => void res.writeHead(404, { "Content-Type": "application/json" }).end(JSON.stringify({ error: String((err as Error).message ?? err).slice(0, 500) })),
+      (value) =>
+        void res
+          .writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store" })
+          .end(JSON.stringify(value)),
+      (err: unknown) =>
+        void res
+          .writeHead(404, { "Content-Type": "application/json" })
+          .end(JSON.stringify({ error: String((err as Error).message ?? err).slice(0, 500) })),
     );
   }
 

@@ -6,8 +6,21 @@
 import { NotFoundError } from "../errors/index.js";
 import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { toWire, type LMSpec } from "./lm-spec.js";
-import { listOptimizers, OptimizerJob, type OptimizeOptions, type OptimizerInfo, type OptimizerJobObserver } from "./optimizer-jobs.js";
-import { isSchemaSignature, signatureSpec, validateOutputs, validateSide, type SchemaSignature, type SignatureSpec } from "./schema-signature.js";
+import {
+  listOptimizers,
+  OptimizerJob,
+  type OptimizeOptions,
+  type OptimizerInfo,
+  type OptimizerJobObserver,
+} from "./optimizer-jobs.js";
+import {
+  isSchemaSignature,
+  signatureSpec,
+  validateOutputs,
+  validateSide,
+  type SchemaSignature,
+  type SignatureSpec,
+} from "./schema-signature.js";
 import type { ModuleExtraOutputs, ModuleName, ModuleOutputs, SignatureInputs } from "./signature-types.js";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 
@@ -20,14 +33,20 @@ export type Signature = string | SchemaSignature;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
 /** The input fields a signature asks for: inferred from a string literal or the inputs schema. */
-export type InputsOf<S> = S extends SchemaSignature<infer I, infer _O> ? StandardSchemaV1.InferInput<I> : S extends string ? SignatureInputs<S> : Record<string, unknown>;
+export type InputsOf<S> =
+  S extends SchemaSignature<infer I, infer _O>
+    ? StandardSchemaV1.InferInput<I>
+    : S extends string
+      ? SignatureInputs<S>
+      : Record<string, unknown>;
 
 /** The fields a run of module `M` over signature `S` returns (ChainOfThought adds `reasoning`). */
-export type OutputsOf<M, S> = S extends SchemaSignature<infer _I, infer O>
-  ? Simplify<StandardSchemaV1.InferOutput<O> & ModuleExtraOutputs<M>>
-  : S extends string
-    ? ModuleOutputs<M, S>
-    : Record<string, unknown>;
+export type OutputsOf<M, S> =
+  S extends SchemaSignature<infer _I, infer O>
+    ? Simplify<StandardSchemaV1.InferOutput<O> & ModuleExtraOutputs<M>>
+    : S extends string
+      ? ModuleOutputs<M, S>
+      : Record<string, unknown>;
 
 export interface DSPyResult<Fields = Record<string, unknown>> {
   /** Every output field (reasoning included for ChainOfThought), typed from the signature. */
@@ -73,10 +92,19 @@ export type DSPyStreamItem<Fields = Record<string, unknown>> =
     }
   | ({ type: "prediction" } & DSPyResult<Fields>);
 
-async function streamItem<Fields>(item: Record<string, unknown>, signature: Signature): Promise<DSPyStreamItem<Fields>> {
+async function streamItem<Fields>(
+  item: Record<string, unknown>,
+  signature: Signature,
+): Promise<DSPyStreamItem<Fields>> {
   if (item.type === "prediction") return { type: "prediction", ...(await checkedResult<Fields>(item, signature)) };
   if (item.type === "chunk") {
-    return { type: "chunk", field: item.field as string, text: item.text as string, predictor: (item.predictor ?? "") as string, last: item.last === true };
+    return {
+      type: "chunk",
+      field: item.field as string,
+      text: item.text as string,
+      predictor: (item.predictor ?? "") as string,
+      last: item.last === true,
+    };
   }
   return { type: "status", message: String(item.message ?? "") };
 }
@@ -115,10 +143,16 @@ async function checkedResult<Fields>(raw: Record<string, unknown>, signature: Si
 }
 
 /** The signature as the workers read it, and the inputs checked by the inputs schema when there is one. */
-async function wireRequest(signature: Signature, inputs: unknown): Promise<{ signature: string | SignatureSpec; inputs: Record<string, unknown> }> {
+async function wireRequest(
+  signature: Signature,
+  inputs: unknown,
+): Promise<{ signature: string | SignatureSpec; inputs: Record<string, unknown> }> {
   if (!isSchemaSignature(signature)) return { signature, inputs: inputs as Record<string, unknown> };
   const spec = signatureSpec(signature);
-  return { signature: spec, inputs: (await validateSide(signature.inputs, inputs, "inputs")) as Record<string, unknown> };
+  return {
+    signature: spec,
+    inputs: (await validateSide(signature.inputs, inputs, "inputs")) as Record<string, unknown>,
+  };
 }
 
 function programInfo(raw: Record<string, unknown>): ProgramInfo {
@@ -161,7 +195,10 @@ export class DSPyApi {
     }
     if (typeof choice === "string") {
       const spec = this.lms.get(choice);
-      if (!spec) throw new NotFoundError(`no LM configured as '${choice}' (configured: ${[...this.lms.keys()].join(", ") || "none"})`);
+      if (!spec)
+        throw new NotFoundError(
+          `no LM configured as '${choice}' (configured: ${[...this.lms.keys()].join(", ") || "none"})`,
+        );
       return toWire(spec);
     }
     return toWire(choice);
@@ -179,7 +216,14 @@ export class DSPyApi {
     const wire = await wireRequest(signature, inputs);
     const raw = await this.runner.execute<Record<string, unknown>>(
       "dspy.run",
-      { module, ...wire, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
+      {
+        module,
+        ...wire,
+        lm: this.lmFor(lm) ?? null,
+        config: config ?? null,
+        usage: usage ?? true,
+        lm_calls: lmCalls ?? false,
+      },
       callOptions,
     );
     return this.observed(await checkedResult<OutputsOf<M, S>>(raw, signature));
@@ -204,7 +248,14 @@ export class DSPyApi {
     const wire = await wireRequest(signature, inputs);
     for await (const item of this.runner.stream<Record<string, unknown>>(
       "dspy.stream",
-      { module, ...wire, lm: this.lmFor(lm) ?? null, config: config ?? null, usage: usage ?? true, lm_calls: lmCalls ?? false },
+      {
+        module,
+        ...wire,
+        lm: this.lmFor(lm) ?? null,
+        config: config ?? null,
+        usage: usage ?? true,
+        lm_calls: lmCalls ?? false,
+      },
       callOptions,
     )) {
       yield streamItem<OutputsOf<M, S>>(item, signature);
@@ -222,7 +273,12 @@ export class DSPyApi {
   }
 
   /** Calls any dspy function or class by name, e.g. call("dspy.Example", [], { question: "…" }). */
-  call<T = unknown>(target: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: RunOptions = {}): Promise<T> {
+  call<T = unknown>(
+    target: string,
+    args: unknown[] = [],
+    kwargs: Record<string, unknown> = {},
+    options: RunOptions = {},
+  ): Promise<T> {
     const { lm, config: _config, usage: _usage, lmCalls: _lmCalls, ...callOptions } = options;
     return this.runner.execute<T>("dspy.call", { target, args, kwargs, lm: this.lmFor(lm) ?? null }, callOptions);
   }
@@ -238,7 +294,11 @@ export class SessionPrograms {
     private readonly revision: () => number | Promise<number> = () => 0,
   ) {}
 
-  private exec<T>(command: string, args: Record<string, unknown>, options: Omit<CallOptions, "session"> = {}): Promise<T> {
+  private exec<T>(
+    command: string,
+    args: Record<string, unknown>,
+    options: Omit<CallOptions, "session"> = {},
+  ): Promise<T> {
     return this.runner.execute<T>(command, args, { ...options, session: this.sessionId });
   }
 
@@ -259,7 +319,9 @@ export class SessionPrograms {
       replace?: boolean;
     },
   ): Promise<Program<InputsOf<S>, OutputsOf<M, S>>> {
-    const signature = isSchemaSignature(definition.signature) ? signatureSpec(definition.signature) : definition.signature;
+    const signature = isSchemaSignature(definition.signature)
+      ? signatureSpec(definition.signature)
+      : definition.signature;
     const info = programInfo(
       await this.exec("dspy.create_program", {
         program_id: programId,
@@ -283,13 +345,25 @@ export class SessionPrograms {
   }
 
   /** `execute` with the program's signature when known (a schema signature's inputs and outputs are checked). */
-  async executeWith<Fields>(programId: string, inputs: unknown, options: RunOptions, signature: Signature | undefined): Promise<DSPyResult<Fields>> {
+  async executeWith<Fields>(
+    programId: string,
+    inputs: unknown,
+    options: RunOptions,
+    signature: Signature | undefined,
+  ): Promise<DSPyResult<Fields>> {
     const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
-    const checked = signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
+    const checked =
+      signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
     const minRevision = await this.revision();
     const raw = await this.exec<Record<string, unknown>>(
       "dspy.execute_program",
-      { program_id: programId, inputs: checked, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
+      {
+        program_id: programId,
+        inputs: checked,
+        lm: this.api.lmFor(lm) ?? null,
+        min_revision: minRevision,
+        lm_calls: lmCalls ?? false,
+      },
       callOptions,
     );
     return this.api.observed(await checkedResult<Fields>(raw, signature ?? ""));
@@ -305,13 +379,25 @@ export class SessionPrograms {
   }
 
   /** `stream` with the program's signature when known. */
-  async *streamWith<Fields>(programId: string, inputs: unknown, options: RunOptions, signature: Signature | undefined): AsyncGenerator<DSPyStreamItem<Fields>> {
+  async *streamWith<Fields>(
+    programId: string,
+    inputs: unknown,
+    options: RunOptions,
+    signature: Signature | undefined,
+  ): AsyncGenerator<DSPyStreamItem<Fields>> {
     const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
-    const checked = signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
+    const checked =
+      signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
     const minRevision = await this.revision();
     for await (const item of this.runner.stream<Record<string, unknown>>(
       "dspy.stream_program",
-      { program_id: programId, inputs: checked, lm: this.api.lmFor(lm) ?? null, min_revision: minRevision, lm_calls: lmCalls ?? false },
+      {
+        program_id: programId,
+        inputs: checked,
+        lm: this.api.lmFor(lm) ?? null,
+        min_revision: minRevision,
+        lm_calls: lmCalls ?? false,
+      },
       { ...callOptions, session: this.sessionId },
     )) {
       yield streamItem<Fields>(item, signature ?? "");
@@ -341,7 +427,14 @@ export class SessionPrograms {
    * replaces the program (or saves it as `saveAs`); a cancelled or failed one leaves it as it was.
    */
   optimize(programId: string, options: OptimizeOptions): OptimizerJob {
-    return new OptimizerJob(this.runner, (choice) => this.api.lmFor(choice), this.sessionId, programId, options, this.api.jobObserver);
+    return new OptimizerJob(
+      this.runner,
+      (choice) => this.api.lmFor(choice),
+      this.sessionId,
+      programId,
+      options,
+      this.api.jobObserver,
+    );
   }
 }
 

@@ -54,29 +54,49 @@ export function toWire(spec: LMSpec): Record<string, unknown> {
   if (!spec || typeof spec.model !== "string" || spec.model.length === 0) {
     throw new InvalidArgumentError("an LM spec needs a non-empty model string", { parameter: "lm.model" });
   }
-  if (spec.apiKeyEnv !== undefined && (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.apiKeyEnv) || SECRET_LOOKING.test(spec.apiKeyEnv))) {
-    throw new InvalidArgumentError("apiKeyEnv must be the NAME of an environment variable holding the key, not the key", {
-      parameter: "lm.apiKeyEnv",
-    });
+  if (
+    spec.apiKeyEnv !== undefined &&
+    (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.apiKeyEnv) || SECRET_LOOKING.test(spec.apiKeyEnv))
+  ) {
+    throw new InvalidArgumentError(
+      "apiKeyEnv must be the NAME of an environment variable holding the key, not the key",
+      {
+        parameter: "lm.apiKeyEnv",
+      },
+    );
   }
   const unknown = Object.keys(spec).filter((k) => k !== "model" && !WIRE_NAMES.has(k as keyof LMSpec));
   if (unknown.length > 0) {
-    throw new InvalidArgumentError(`unknown LM option(s): ${unknown.join(", ")}; known: model, ${[...WIRE_NAMES.keys()].join(", ")}`, {
-      parameter: "lm",
-    });
+    throw new InvalidArgumentError(
+      `unknown LM option(s): ${unknown.join(", ")}; known: model, ${[...WIRE_NAMES.keys()].join(", ")}`,
+      {
+        parameter: "lm",
+      },
+    );
   }
   if (spec.engine !== undefined && !ENGINES.includes(spec.engine)) {
-    throw new InvalidArgumentError(`unknown lm.engine ${JSON.stringify(spec.engine)}; choose one of "auto", "native", "litellm"`, {
-      parameter: "lm.engine",
-    });
+    throw new InvalidArgumentError(
+      `unknown lm.engine ${JSON.stringify(spec.engine)}; choose one of "auto", "native", "litellm"`,
+      {
+        parameter: "lm.engine",
+      },
+    );
   }
   if (spec.numRetries !== undefined && !(Number.isInteger(spec.numRetries) && spec.numRetries >= 0)) {
-    throw new InvalidArgumentError(`lm.numRetries must be a non-negative integer, got ${String(spec.numRetries)}`, { parameter: "lm.numRetries" });
-  }
-  if (spec.timeoutMs !== undefined && !(typeof spec.timeoutMs === "number" && Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)) {
-    throw new InvalidArgumentError(`lm.timeoutMs must be a positive number of milliseconds, got ${String(spec.timeoutMs)}`, {
-      parameter: "lm.timeoutMs",
+    throw new InvalidArgumentError(`lm.numRetries must be a non-negative integer, got ${String(spec.numRetries)}`, {
+      parameter: "lm.numRetries",
     });
+  }
+  if (
+    spec.timeoutMs !== undefined &&
+    !(typeof spec.timeoutMs === "number" && Number.isFinite(spec.timeoutMs) && spec.timeoutMs > 0)
+  ) {
+    throw new InvalidArgumentError(
+      `lm.timeoutMs must be a positive number of milliseconds, got ${String(spec.timeoutMs)}`,
+      {
+        parameter: "lm.timeoutMs",
+      },
+    );
   }
   const wire: Record<string, unknown> = { model: spec.model };
   for (const [from, to] of WIRE_NAMES) if (spec[from] !== undefined) wire[to] = spec[from];

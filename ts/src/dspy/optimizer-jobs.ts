@@ -123,7 +123,13 @@ type LMResolver = (choice: string | LMSpec | undefined) => Record<string, unknow
 export interface OptimizerJobObserver {
   started(sessionId: string, programId: string, info: OptimizerJobInfo): void;
   progress(sessionId: string, info: OptimizerJobInfo, progress: OptimizerProgress): void;
-  ended(sessionId: string, info: OptimizerJobInfo | undefined, state: OptimizerJobState, result: OptimizerResult | undefined, error: unknown): void;
+  ended(
+    sessionId: string,
+    info: OptimizerJobInfo | undefined,
+    state: OptimizerJobState,
+    result: OptimizerResult | undefined,
+    error: unknown,
+  ): void;
 }
 
 function wireMetric(metric: MetricSpec | undefined): unknown {
@@ -131,10 +137,25 @@ function wireMetric(metric: MetricSpec | undefined): unknown {
   if (typeof metric === "string" && metric.length > 0) return metric;
   if (metric && typeof metric === "object" && !Array.isArray(metric)) {
     const keys = Object.keys(metric);
-    if (keys.length === 1 && keys[0] === "tool" && typeof (metric as { tool: unknown }).tool === "string" && (metric as { tool: string }).tool) return { tool: (metric as { tool: string }).tool };
-    if (keys.length === 1 && keys[0] === "python" && typeof (metric as { python: unknown }).python === "string" && (metric as { python: string }).python) return { python: (metric as { python: string }).python };
+    if (
+      keys.length === 1 &&
+      keys[0] === "tool" &&
+      typeof (metric as { tool: unknown }).tool === "string" &&
+      (metric as { tool: string }).tool
+    )
+      return { tool: (metric as { tool: string }).tool };
+    if (
+      keys.length === 1 &&
+      keys[0] === "python" &&
+      typeof (metric as { python: unknown }).python === "string" &&
+      (metric as { python: string }).python
+    )
+      return { python: (metric as { python: string }).python };
   }
-  throw new InvalidArgumentError("metric must be a built-in name, a dotted path 'pkg.module:function', { python: path } or { tool: name }", { parameter: "metric" });
+  throw new InvalidArgumentError(
+    "metric must be a built-in name, a dotted path 'pkg.module:function', { python: path } or { tool: name }",
+    { parameter: "metric" },
+  );
 }
 
 function progressFrom(raw: Record<string, unknown>, jobId: string, optimizer: string): OptimizerProgress {
@@ -209,7 +230,9 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
       throw new InvalidArgumentError("optimize needs an optimizer name", { parameter: "optimizer" });
     }
     if (!Array.isArray(options.trainset) || options.trainset.length === 0) {
-      throw new InvalidArgumentError("optimize needs a non-empty trainset (a list of objects)", { parameter: "trainset" });
+      throw new InvalidArgumentError("optimize needs a non-empty trainset (a list of objects)", {
+        parameter: "trainset",
+      });
     }
     const args: Record<string, unknown> = {
       program_id: programId,
@@ -287,7 +310,13 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
       this.jobState = cancelled ? "cancelled" : "failed";
       // cancel() put a CancelledError saying why into the signal: that is the one to report.
       const reason: unknown = this.controller.signal.aborted ? this.controller.signal.reason : undefined;
-      this.failure = !cancelled ? error : reason instanceof CancelledError ? reason : error instanceof CancelledError ? error : new CancelledError("optimization job cancelled", { cause: error });
+      this.failure = !cancelled
+        ? error
+        : reason instanceof CancelledError
+          ? reason
+          : error instanceof CancelledError
+            ? error
+            : new CancelledError("optimization job cancelled", { cause: error });
       startedReject(this.failure);
       this.observer?.ended(sessionId, this.info, this.jobState, undefined, this.failure);
       throw this.failure;
@@ -317,7 +346,10 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
 
   /** Stops the job; the program stays as it was. `result` rejects with CancelledError. */
   cancel(reason = "optimization job cancelled"): void {
-    if (this.jobState === "running") this.controller.abort(new CancelledError(`${reason} (${this.info?.optimizer ?? this.options.optimizer} on '${this.programId}')`));
+    if (this.jobState === "running")
+      this.controller.abort(
+        new CancelledError(`${reason} (${this.info?.optimizer ?? this.options.optimizer} on '${this.programId}')`),
+      );
   }
 
   /** Every progress event from the start; ends when the job ends (throws if it failed or was cancelled). */

@@ -7,7 +7,8 @@ import type { StandardJSONSchemaV1, StandardSchemaV1 } from "@standard-schema/sp
 import { InvalidArgumentError, ParseError } from "../errors/index.js";
 
 /** A schema usable in a signature: validates (Standard Schema) and describes itself as JSON Schema (Standard JSON Schema). */
-export type SignatureSchema<Input = unknown, Output = Input> = StandardSchemaV1<Input, Output> & StandardJSONSchemaV1<Input, Output>;
+export type SignatureSchema<Input = unknown, Output = Input> = StandardSchemaV1<Input, Output> &
+  StandardJSONSchemaV1<Input, Output>;
 
 /**
  * A signature given as two object schemas, e.g. with zod:
@@ -15,7 +16,10 @@ export type SignatureSchema<Input = unknown, Output = Input> = StandardSchemaV1<
  * A schema's `.describe()` texts become DSPy's field descriptions; `instructions` (or the
  * outputs schema's own description) the signature's instructions.
  */
-export interface SchemaSignature<I extends SignatureSchema = SignatureSchema, O extends SignatureSchema = SignatureSchema> {
+export interface SchemaSignature<
+  I extends SignatureSchema = SignatureSchema,
+  O extends SignatureSchema = SignatureSchema,
+> {
   inputs: I;
   outputs: O;
   instructions?: string;
@@ -50,7 +54,11 @@ export function signatureSpec(signature: SchemaSignature): SignatureSpec {
 }
 
 function jsonSchemaOf(schema: unknown, side: "inputs" | "outputs"): JsonSchema {
-  const standard = (schema as { "~standard"?: { version?: number; jsonSchema?: { input?: (o: { target: string }) => JsonSchema } } } | null)?.["~standard"];
+  const standard = (
+    schema as {
+      "~standard"?: { version?: number; jsonSchema?: { input?: (o: { target: string }) => JsonSchema } };
+    } | null
+  )?.["~standard"];
   if (typeof standard?.jsonSchema?.input !== "function") {
     throw new InvalidArgumentError(
       `signature.${side} must be an object schema implementing Standard JSON Schema (zod 4.2+, or a library's Standard JSON Schema adapter)`,
@@ -60,7 +68,9 @@ function jsonSchemaOf(schema: unknown, side: "inputs" | "outputs"): JsonSchema {
   // The schema's input form: it describes the JSON DSPy produces, before the schema's transforms.
   const json = standard.jsonSchema.input({ target: "draft-2020-12" });
   if (json.type !== "object" || typeof json.properties !== "object" || json.properties === null) {
-    throw new InvalidArgumentError(`signature.${side} must be an object schema (one property per field)`, { parameter: `signature.${side}` });
+    throw new InvalidArgumentError(`signature.${side} must be an object schema (one property per field)`, {
+      parameter: `signature.${side}`,
+    });
   }
   return json;
 }
@@ -71,13 +81,21 @@ function buildSpec(signature: SchemaSignature): SignatureSpec {
     const json = jsonSchemaOf(signature[which], which);
     const required = new Set(Array.isArray(json.required) ? (json.required as string[]) : []);
     const fields = Object.entries(json.properties as Record<string, JsonSchema>);
-    if (fields.length === 0) throw new InvalidArgumentError(`signature.${which} needs at least one field`, { parameter: `signature.${which}` });
+    if (fields.length === 0)
+      throw new InvalidArgumentError(`signature.${which} needs at least one field`, {
+        parameter: `signature.${which}`,
+      });
     return fields
       .map(([name, field]) => {
         if (!IDENTIFIER.test(name)) {
-          throw new InvalidArgumentError(`signature.${which}.${name}: a DSPy field name must be a Python identifier`, { parameter: `signature.${which}.${name}` });
+          throw new InvalidArgumentError(`signature.${which}.${name}: a DSPy field name must be a Python identifier`, {
+            parameter: `signature.${which}.${name}`,
+          });
         }
-        if (name in descriptions) throw new InvalidArgumentError(`field '${name}' is both an input and an output`, { parameter: `signature.${which}.${name}` });
+        if (name in descriptions)
+          throw new InvalidArgumentError(`field '${name}' is both an input and an output`, {
+            parameter: `signature.${which}.${name}`,
+          });
         if (typeof field.description === "string") descriptions[name] = field.description;
         else descriptions[name] = "";
         let type = pythonType(field);
@@ -89,7 +107,8 @@ function buildSpec(signature: SchemaSignature): SignatureSpec {
   const text = `${side("inputs")} -> ${side("outputs")}`;
   for (const [name, description] of Object.entries(descriptions)) if (description === "") delete descriptions[name];
   const outputsDescription = jsonSchemaOf(signature.outputs, "outputs").description;
-  const instructions = signature.instructions ?? (typeof outputsDescription === "string" ? outputsDescription : undefined);
+  const instructions =
+    signature.instructions ?? (typeof outputsDescription === "string" ? outputsDescription : undefined);
   return {
     signature: text,
     ...(instructions ? { instructions } : {}),
@@ -105,9 +124,14 @@ export function pythonType(schema: JsonSchema): string {
     const literal = values.length > 0 ? `Literal[${values.join(", ")}]` : "None";
     return literals.includes(null) && values.length > 0 ? `Optional[${literal}]` : literal;
   }
-  const union = (Array.isArray(schema.anyOf) ? schema.anyOf : Array.isArray(schema.oneOf) ? schema.oneOf : undefined) as JsonSchema[] | undefined;
+  const union = (Array.isArray(schema.anyOf) ? schema.anyOf : Array.isArray(schema.oneOf) ? schema.oneOf : undefined) as
+    | JsonSchema[]
+    | undefined;
   if (union !== undefined) return unionType(union.map((s) => (s.type === "null" ? "None" : pythonType(s))));
-  if (Array.isArray(schema.type)) return unionType((schema.type as string[]).map((t) => (t === "null" ? "None" : pythonType({ ...schema, type: t }))));
+  if (Array.isArray(schema.type))
+    return unionType(
+      (schema.type as string[]).map((t) => (t === "null" ? "None" : pythonType({ ...schema, type: t }))),
+    );
   switch (schema.type) {
     case "string":
       return "str";
@@ -120,11 +144,15 @@ export function pythonType(schema: JsonSchema): string {
     case "null":
       return "None";
     case "array":
-      return typeof schema.items === "object" && schema.items !== null && !Array.isArray(schema.items) ? `list[${pythonType(schema.items as JsonSchema)}]` : "list";
+      return typeof schema.items === "object" && schema.items !== null && !Array.isArray(schema.items)
+        ? `list[${pythonType(schema.items as JsonSchema)}]`
+        : "list";
     case "object":
       // A record's values have one schema; an object of named properties has none DSPy's
       // string signatures can name, so its values are left to the output schema's check.
-      return typeof schema.additionalProperties === "object" && schema.additionalProperties !== null && schema.properties === undefined
+      return typeof schema.additionalProperties === "object" &&
+        schema.additionalProperties !== null &&
+        schema.properties === undefined
         ? `dict[str, ${pythonType(schema.additionalProperties as JsonSchema)}]`
         : "dict[str, Any]";
     default:
@@ -146,7 +174,11 @@ function pythonLiteral(value: string | number | boolean): string {
 }
 
 /** Validates a side's values with its schema: InvalidArgumentError (inputs) or ParseError (outputs) naming the first bad field. */
-export async function validateSide<T>(schema: StandardSchemaV1<unknown, T>, values: unknown, side: "inputs" | "outputs"): Promise<T> {
+export async function validateSide<T>(
+  schema: StandardSchemaV1<unknown, T>,
+  values: unknown,
+  side: "inputs" | "outputs",
+): Promise<T> {
   let result = schema["~standard"].validate(values);
   if (result instanceof Promise) result = await result;
   if (result.issues === undefined) return result.value;
@@ -158,7 +190,10 @@ export async function validateSide<T>(schema: StandardSchemaV1<unknown, T>, valu
   const field = first.path.split(".")[0] || undefined;
   const more = result.issues.length > 1 ? ` (and ${result.issues.length - 1} more)` : "";
   if (side === "inputs") {
-    throw new InvalidArgumentError(`input field '${first.path}': ${first.message}${more}`, { parameter: `inputs${first.path ? `.${first.path}` : ""}`, details: { issues } });
+    throw new InvalidArgumentError(`input field '${first.path}': ${first.message}${more}`, {
+      parameter: `inputs${first.path ? `.${first.path}` : ""}`,
+      details: { issues },
+    });
   }
   throw new ParseError(`DSPy's output field '${first.path}' does not fit the output schema: ${first.message}${more}`, {
     details: { field, issues },
@@ -166,7 +201,10 @@ export async function validateSide<T>(schema: StandardSchemaV1<unknown, T>, valu
 }
 
 /** The output fields of a schema signature validated, the module's extra fields (reasoning) kept. */
-export async function validateOutputs(signature: SchemaSignature, fields: Record<string, unknown>): Promise<Record<string, unknown>> {
+export async function validateOutputs(
+  signature: SchemaSignature,
+  fields: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   const names = Object.keys((jsonSchemaOf(signature.outputs, "outputs").properties as object) ?? {});
   const picked = Object.fromEntries(names.filter((n) => n in fields).map((n) => [n, fields[n]]));
   const valid = await validateSide(signature.outputs, picked, "outputs");

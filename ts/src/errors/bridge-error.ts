@@ -120,8 +120,7 @@ function describe(value: unknown): string {
 
 const asString = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 const asJson = (v: unknown): unknown => v;
-const asNumber = (v: unknown): number | undefined =>
-  typeof v === "number" && Number.isFinite(v) ? v : undefined;
+const asNumber = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
 /**
  * A typed field backed by the snake_case `details[key]` (the wire form). An explicit option
@@ -166,10 +165,7 @@ export class TypeMismatchError extends InvalidArgumentError {
   readonly type: string | undefined;
   /** The type name of the value that was given (`details.got`). */
   readonly got: string | undefined;
-  constructor(
-    message: string,
-    options: FixedErrorOptions & { variable?: string; type?: string; got?: string } = {},
-  ) {
+  constructor(message: string, options: FixedErrorOptions & { variable?: string; type?: string; got?: string } = {}) {
     super(message, options);
     this.variable = field(this.details, "variable", options.variable, asString);
     this.type = field(this.details, "type", options.type, asString);
@@ -288,10 +284,7 @@ export class PayloadTooLargeError extends BridgeError {
   readonly size: number | undefined;
   /** Maximum size in bytes (`details.limit`). */
   readonly limit: number | undefined;
-  constructor(
-    message: string,
-    options: FixedErrorOptions & { size?: number; limit?: number } = {},
-  ) {
+  constructor(message: string, options: FixedErrorOptions & { size?: number; limit?: number } = {}) {
     super(message, options);
     this.size = field(this.details, "size", options.size, asNumber);
     this.limit = field(this.details, "limit", options.limit, asNumber);

@@ -57,9 +57,7 @@ function parseDetails(text: string): Record<string, unknown> {
 function stringifyDetails(details: Record<string, unknown>): string {
   if (Object.keys(details).length === 0) return "";
   try {
-    return JSON.stringify(details, (_key, value: unknown) =>
-      typeof value === "bigint" ? value.toString() : value,
-    );
+    return JSON.stringify(details, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
   } catch {
     return JSON.stringify({ unserializable_details: Object.keys(details) });
   }

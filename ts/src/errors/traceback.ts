@@ -14,11 +14,7 @@ export interface TracebackFrame {
  *         raise ValueError("bad")
  *     ValueError: bad
  */
-export function formatPythonTraceback(
-  frames: readonly TracebackFrame[],
-  pythonType: string,
-  message: string,
-): string {
+export function formatPythonTraceback(frames: readonly TracebackFrame[], pythonType: string, message: string): string {
   const lines: string[] = [];
   if (frames.length > 0) {
     lines.push("Traceback (most recent call last):");

@@ -5,7 +5,13 @@
 // against the space with the validator, applies it, scores it and tells the source. One run per
 // target at a time; stopping or finishing applies the best values found.
 import { randomUUID } from "node:crypto";
-import { BridgeError, FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError } from "../errors/index.js";
+import {
+  BridgeError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+} from "../errors/index.js";
 import { validate, type Config, type Configurations, type SpaceDoc } from "../config/index.js";
 import type { Store } from "../store/store.js";
 import type { ToolsApi } from "../tools/index.js";
@@ -123,22 +129,38 @@ function checkRunOptions(o: OptimizationOptions): void {
     throw new InvalidArgumentError("maxIterations must be a positive integer", { parameter: "max_iterations" });
   }
   if (o.direction !== undefined && o.direction !== "maximize" && o.direction !== "minimize") {
-    throw new InvalidArgumentError(`direction must be 'maximize' or 'minimize', got ${JSON.stringify(o.direction)}`, { parameter: "direction" });
+    throw new InvalidArgumentError(`direction must be 'maximize' or 'minimize', got ${JSON.stringify(o.direction)}`, {
+      parameter: "direction",
+    });
   }
   if (o.seed !== undefined && (!Number.isSafeInteger(o.seed) || o.seed < 0)) {
     throw new InvalidArgumentError(`seed must be a non-negative integer, got ${String(o.seed)}`, { parameter: "seed" });
   }
   if (typeof o.objective !== "string" || !o.objective) {
-    throw new InvalidArgumentError("objective must name a tool (a TypeScript tool or a Python @tool)", { parameter: "objective" });
+    throw new InvalidArgumentError("objective must name a tool (a TypeScript tool or a Python @tool)", {
+      parameter: "objective",
+    });
   }
   if (o.patience !== undefined && (!Number.isSafeInteger(o.patience) || o.patience < 1)) {
-    throw new InvalidArgumentError(`patience must be a positive integer, got ${String(o.patience)}`, { parameter: "patience" });
+    throw new InvalidArgumentError(`patience must be a positive integer, got ${String(o.patience)}`, {
+      parameter: "patience",
+    });
   }
-  if (o.convergenceThreshold !== undefined && (typeof o.convergenceThreshold !== "number" || !Number.isFinite(o.convergenceThreshold) || o.convergenceThreshold < 0)) {
-    throw new InvalidArgumentError(`convergenceThreshold must be a finite number >= 0, got ${String(o.convergenceThreshold)}`, { parameter: "convergence_threshold" });
+  if (
+    o.convergenceThreshold !== undefined &&
+    (typeof o.convergenceThreshold !== "number" ||
+      !Number.isFinite(o.convergenceThreshold) ||
+      o.convergenceThreshold < 0)
+  ) {
+    throw new InvalidArgumentError(
+      `convergenceThreshold must be a finite number >= 0, got ${String(o.convergenceThreshold)}`,
+      { parameter: "convergence_threshold" },
+    );
   }
   if (o.gridPoints !== undefined && (!Number.isSafeInteger(o.gridPoints) || o.gridPoints < 1)) {
-    throw new InvalidArgumentError(`gridPoints must be a positive integer, got ${String(o.gridPoints)}`, { parameter: "grid_points" });
+    throw new InvalidArgumentError(`gridPoints must be a positive integer, got ${String(o.gridPoints)}`, {
+      parameter: "grid_points",
+    });
   }
 }
 
@@ -173,25 +195,36 @@ export class OptimizationRuns {
   private key(sessionId: string, target: OptimizationTarget): string {
     if (!("variable" in target)) return `${sessionId}\u0000c\u0000${target.configuration}`;
     const record = this.store.sessionRecord(sessionId).find(target.variable);
-    if (!record) throw new NotFoundError(`variable '${target.variable}' not found in session '${sessionId}'`, { details: { variable: target.variable } });
+    if (!record)
+      throw new NotFoundError(`variable '${target.variable}' not found in session '${sessionId}'`, {
+        details: { variable: target.variable },
+      });
     return `${sessionId}\u0000v\u0000${record.name}`;
   }
 
   /** The space to search (the configuration's, or one built from the variable's type and constraints) and the values now set. */
   private spaceOf(sessionId: string, target: OptimizationTarget, caller: string): { doc: SpaceDoc; current: Config } {
     if ("configuration" in target) {
-      return { doc: this.configurations.info(sessionId, target.configuration).definition, current: this.configurations.currentValues(sessionId, target.configuration) };
+      return {
+        doc: this.configurations.info(sessionId, target.configuration).definition,
+        current: this.configurations.currentValues(sessionId, target.configuration),
+      };
     }
     const r = this.store.getLocal(sessionId, target.variable, caller);
     const c = r.constraints;
     const variable: Record<string, unknown> = { name: r.name };
-    if ((r.type === "float" || r.type === "integer") && typeof c.min === "number" && typeof c.max === "number") Object.assign(variable, { type: r.type, min: c.min, max: c.max });
-    else if ((r.type === "choice" || r.type === "module") && Array.isArray(c.choices)) Object.assign(variable, { type: "choice", values: c.choices });
+    if ((r.type === "float" || r.type === "integer") && typeof c.min === "number" && typeof c.max === "number")
+      Object.assign(variable, { type: r.type, min: c.min, max: c.max });
+    else if ((r.type === "choice" || r.type === "module") && Array.isArray(c.choices))
+      Object.assign(variable, { type: "choice", values: c.choices });
     else if (r.type === "boolean") Object.assign(variable, { type: "boolean" });
     else {
-      throw new InvalidArgumentError(`variable '${r.name}' cannot be optimized: it needs min and max (float, integer) or choices (choice, module), or be a boolean`, {
-        parameter: "variable",
-      });
+      throw new InvalidArgumentError(
+        `variable '${r.name}' cannot be optimized: it needs min and max (float, integer) or choices (choice, module), or be a boolean`,
+        {
+          parameter: "variable",
+        },
+      );
     }
     return { doc: { variables: [variable] } as unknown as SpaceDoc, current: { [r.name]: r.value as Config[string] } };
   }
@@ -199,34 +232,50 @@ export class OptimizationRuns {
   private checkOptimize(sessionId: string, names: string[], caller: string): void {
     for (const n of names) {
       if (!this.store.checkAccessLocal(sessionId, n, "optimize", caller)) {
-        throw new PermissionDeniedError(`session '${caller}' may not optimize variable '${n}'`, { details: { variable: n } });
+        throw new PermissionDeniedError(`session '${caller}' may not optimize variable '${n}'`, {
+          details: { variable: n },
+        });
       }
     }
   }
 
   /** Checks the optimizer name and its options; returns how to open its candidate source. */
-  private resolveOptimizer(o: OptimizationOptions): { kind: "random" | "grid" | "worker"; classPath: string | undefined } {
+  private resolveOptimizer(o: OptimizationOptions): {
+    kind: "random" | "grid" | "worker";
+    classPath: string | undefined;
+  } {
     const name = o.optimizer;
     const config = o.optimizerConfig ?? {};
     if (typeof config !== "object" || config === null || Array.isArray(config)) {
       throw new InvalidArgumentError("optimizerConfig must be an object", { parameter: "optimizer_config" });
     }
     if ((BUILT_IN_OPTIMIZERS as readonly string[]).includes(name)) {
-      const kind = name === "bayesian" || name === "tpe" || name === "gradient" ? "worker" : name.startsWith("grid") ? "grid" : "random";
+      const kind =
+        name === "bayesian" || name === "tpe" || name === "gradient"
+          ? "worker"
+          : name.startsWith("grid")
+            ? "grid"
+            : "random";
       const extra = Object.keys(config);
       if (kind !== "worker" && extra.length) {
-        throw new InvalidArgumentError(`the '${name}' optimizer has no option ${extra.map((k) => `'${k}'`).join(", ")} (its options: seed${kind === "grid" ? ", grid_points" : ""})`, {
-          parameter: `optimizer_config.${extra[0]!}`,
-        });
+        throw new InvalidArgumentError(
+          `the '${name}' optimizer has no option ${extra.map((k) => `'${k}'`).join(", ")} (its options: seed${kind === "grid" ? ", grid_points" : ""})`,
+          {
+            parameter: `optimizer_config.${extra[0]!}`,
+          },
+        );
       }
       return { kind, classPath: undefined };
     }
     const registered = this.pythonOptimizers.get(name);
     if (!registered) {
       const known = [...BUILT_IN_OPTIMIZERS, ...this.pythonOptimizers.list().map((p) => p.name)];
-      throw new InvalidArgumentError(`unknown optimizer '${String(name)}' (available: ${known.join(", ")}; register Python optimizers with register_python_optimizer)`, {
-        parameter: "optimizer",
-      });
+      throw new InvalidArgumentError(
+        `unknown optimizer '${String(name)}' (available: ${known.join(", ")}; register Python optimizers with register_python_optimizer)`,
+        {
+          parameter: "optimizer",
+        },
+      );
     }
     return { kind: "worker", classPath: registered.classPath };
   }
@@ -236,9 +285,12 @@ export class OptimizationRuns {
     const key = this.key(sessionId, target);
     const existing = this.runs.get(key);
     if (existing?.status.isOptimizing) {
-      throw new InvalidArgumentError(`${"variable" in target ? `variable '${target.variable}'` : `configuration '${target.configuration}'`} is already being optimized (run ${existing.id})`, {
-        details: { optimization_id: existing.id },
-      });
+      throw new InvalidArgumentError(
+        `${"variable" in target ? `variable '${target.variable}'` : `configuration '${target.configuration}'`} is already being optimized (run ${existing.id})`,
+        {
+          details: { optimization_id: existing.id },
+        },
+      );
     }
     const { doc, current } = this.spaceOf(sessionId, target, caller);
     const names = (doc.variables as { name: string }[]).map((v) => v.name);
@@ -293,7 +345,10 @@ export class OptimizationRuns {
         direction: options.direction ?? "maximize",
         seed,
         // gradient steps start from the values set now (unless the options say where)
-        config: options.optimizer === "gradient" ? { initial: current, ...(options.optimizerConfig ?? {}) } : (options.optimizerConfig ?? {}),
+        config:
+          options.optimizer === "gradient"
+            ? { initial: current, ...(options.optimizerConfig ?? {}) }
+            : (options.optimizerConfig ?? {}),
         signal: run.abort.signal,
         onResumed: () => (run.status.resumed = (run.status.resumed ?? 0) + 1),
       });
@@ -309,29 +364,44 @@ export class OptimizationRuns {
 
   /** The objective must be a non-streaming tool the session can call: a TypeScript tool or a workers' Python `@tool`. */
   private async checkObjective(name: string, sessionId: string): Promise<void> {
-    const python = async () => (await this.tools.list({ session: sessionId })).find((t) => t.owner === "python" && t.name === name);
+    const python = async () =>
+      (await this.tools.list({ session: sessionId })).find((t) => t.owner === "python" && t.name === name);
     let tool = this.tools.localInfo(name, sessionId) ?? (await python());
     if (!tool) {
       this.tools.invalidatePythonTools(); // the list is cached: a tool defined since must not be missed
       tool = await python();
     }
     if (!tool) {
-      throw new NotFoundError(`objective '${name}' is neither a TypeScript tool of session '${sessionId}' (or global) nor a Python @tool of the workers`, {
-        details: { tool: name },
-      });
+      throw new NotFoundError(
+        `objective '${name}' is neither a TypeScript tool of session '${sessionId}' (or global) nor a Python @tool of the workers`,
+        {
+          details: { tool: name },
+        },
+      );
     }
-    if (tool.streaming) throw new InvalidArgumentError(`objective '${name}' is a streaming tool; an objective returns one score`, { parameter: "objective" });
+    if (tool.streaming)
+      throw new InvalidArgumentError(`objective '${name}' is a streaming tool; an objective returns one score`, {
+        parameter: "objective",
+      });
   }
 
   /** Is `values` a configuration the target accepts? (the same check `apply` makes) */
   private feasibility(run: Run, values: Config): { ok: boolean; why: string } {
     const result =
-      "configuration" in run.target ? this.configurations.validate(run.sessionId, run.target.configuration, values) : validate(run.space, values);
+      "configuration" in run.target
+        ? this.configurations.validate(run.sessionId, run.target.configuration, values)
+        : validate(run.space, values);
     const violations = result.violations.filter((v) => v.kind !== "inactive");
     return { ok: violations.length === 0, why: violations.map((v) => v.message).join("; ") };
   }
 
-  private async loop(run: Run, opening: Promise<CandidateSource>, o: OptimizationOptions, maxIterations: number, caller: string): Promise<void> {
+  private async loop(
+    run: Run,
+    opening: Promise<CandidateSource>,
+    o: OptimizationOptions,
+    maxIterations: number,
+    caller: string,
+  ): Promise<void> {
     const sign = o.direction === "minimize" ? -1 : 1;
     const threshold = o.convergenceThreshold ?? 0.001;
     const patience = o.patience ?? 10;
@@ -339,8 +409,20 @@ export class OptimizationRuns {
     let sinceImprovement = 0;
     let best: { values: Config; score: number; metrics: Record<string, unknown> } | undefined;
     const apply = async (values: Config) => {
-      if ("configuration" in run.target) await this.configurations.apply(run.sessionId, run.target.configuration, values, { optimization_id: run.id }, caller);
-      else await this.store.set(run.sessionId, run.target.variable, values[run.target.variable], { caller, source: `optimizer:${run.id}`, metadata: { optimization_id: run.id } });
+      if ("configuration" in run.target)
+        await this.configurations.apply(
+          run.sessionId,
+          run.target.configuration,
+          values,
+          { optimization_id: run.id },
+          caller,
+        );
+      else
+        await this.store.set(run.sessionId, run.target.variable, values[run.target.variable], {
+          caller,
+          source: `optimizer:${run.id}`,
+          metadata: { optimization_id: run.id },
+        });
     };
     const fail = (err: unknown) => {
       run.status.state = "failed";
@@ -352,7 +434,16 @@ export class OptimizationRuns {
     const telemetry = this.telemetry;
     const targetName = "variable" in run.target ? run.target.variable : run.target.configuration;
     const observe = (trial: HistoryEntry | undefined) =>
-      this.observer?.({ optimizationId: run.id, sessionId: run.sessionId, target: targetName, direction: o.direction ?? "maximize", status: run.status }, trial);
+      this.observer?.(
+        {
+          optimizationId: run.id,
+          sessionId: run.sessionId,
+          target: targetName,
+          direction: o.direction ?? "maximize",
+          status: run.status,
+        },
+        trial,
+      );
     observe(undefined);
     const runSpan = telemetry?.startSpan(`dspy_bridge.optimization ${targetName}`, {
       "dspy_bridge.optimization.id": run.id,
@@ -372,9 +463,12 @@ export class OptimizationRuns {
           await source.tell(values, undefined);
           run.status.rejected = (run.status.rejected ?? 0) + 1;
           if (++rejected >= MAX_REJECTED_IN_A_ROW) {
-            throw new FailedPreconditionError(`optimizer '${o.optimizer}' proposed ${rejected} infeasible candidates in a row (last: ${check.why})`, {
-              details: { rejected, last_violation: check.why },
-            });
+            throw new FailedPreconditionError(
+              `optimizer '${o.optimizer}' proposed ${rejected} infeasible candidates in a row (last: ${check.why})`,
+              {
+                details: { rejected, last_violation: check.why },
+              },
+            );
           }
         }
         if (run.stop) break;
@@ -386,25 +480,60 @@ export class OptimizationRuns {
         const trial = async (span: { setAttribute(key: string, value: number): unknown } | undefined) => {
           await apply(candidate);
           applied = true;
-          const raw = await this.tools.call(o.objective, candidate as Record<string, unknown>, { session: run.sessionId, signal });
-          const scored = typeof raw === "number" ? { score: raw, metrics: {} } : ((raw ?? {}) as { score: number; metrics?: Record<string, unknown> });
-          if (typeof scored.score !== "number" || !Number.isFinite(scored.score)) throw new InvalidArgumentError(`objective '${o.objective}' must return a finite number or { score }`);
+          const raw = await this.tools.call(o.objective, candidate as Record<string, unknown>, {
+            session: run.sessionId,
+            signal,
+          });
+          const scored =
+            typeof raw === "number"
+              ? { score: raw, metrics: {} }
+              : ((raw ?? {}) as { score: number; metrics?: Record<string, unknown> });
+          if (typeof scored.score !== "number" || !Number.isFinite(scored.score))
+            throw new InvalidArgumentError(`objective '${o.objective}' must return a finite number or { score }`);
           span?.setAttribute("dspy_bridge.trial.score", scored.score);
           return scored;
         };
         const { score, metrics } =
-          telemetry && runSpan ? await telemetry.inSpan("dspy_bridge.optimization.trial", { "dspy_bridge.trial.iteration": i }, trial, runSpan) : await trial(undefined);
+          telemetry && runSpan
+            ? await telemetry.inSpan(
+                "dspy_bridge.optimization.trial",
+                { "dspy_bridge.trial.iteration": i },
+                trial,
+                runSpan,
+              )
+            : await trial(undefined);
         await source.tell(values, score);
-        const entry = { optimizationId: run.id, iteration: i, values, score, metrics: metrics ?? {}, timestamp: new Date() };
+        const entry = {
+          optimizationId: run.id,
+          iteration: i,
+          values,
+          score,
+          metrics: metrics ?? {},
+          timestamp: new Date(),
+        };
         run.history.push(entry);
         if (run.history.length > MAX_HISTORY) run.history.splice(0, run.history.length - MAX_HISTORY);
         const improved = !best || sign * (score - best.score) > threshold;
         if (!best || sign * (score - best.score) > 0) best = { values, score, metrics: metrics ?? {} };
         sinceImprovement = improved ? 0 : sinceImprovement + 1;
-        Object.assign(run.status, { iteration: i, lastUpdate: entry.timestamp, bestScore: best.score, bestMetrics: best.metrics, bestValue: "variable" in run.target ? best.values[run.target.variable] : best.values });
+        Object.assign(run.status, {
+          iteration: i,
+          lastUpdate: entry.timestamp,
+          bestScore: best.score,
+          bestMetrics: best.metrics,
+          bestValue: "variable" in run.target ? best.values[run.target.variable] : best.values,
+        });
         observe(entry);
         try {
-          o.onProgress?.({ optimizationId: run.id, iteration: i, values, score, metrics: metrics ?? {}, bestValues: best.values, bestScore: best.score });
+          o.onProgress?.({
+            optimizationId: run.id,
+            iteration: i,
+            values,
+            score,
+            metrics: metrics ?? {},
+            bestValues: best.values,
+            bestScore: best.score,
+          });
         } catch {
           // a failing progress callback must not fail the run (as for optimizer jobs); stop() ends it
         }
@@ -416,7 +545,8 @@ export class OptimizationRuns {
       if (run.stop) run.status.state = "stopped";
       else if (run.status.state === "running") run.status.state = "exhausted";
     } catch (err) {
-      if (run.stop && signal.aborted) run.status.state = "stopped"; // the stop cancelled a pending call
+      if (run.stop && signal.aborted)
+        run.status.state = "stopped"; // the stop cancelled a pending call
       else fail(err);
     }
     try {
@@ -432,8 +562,17 @@ export class OptimizationRuns {
     run.status.lastUpdate = new Date();
     observe(undefined);
     if (telemetry && runSpan) {
-      const ended = { "dspy_bridge.optimization.state": run.status.state, "dspy_bridge.optimization.iterations": run.status.iteration };
-      telemetry.endSpan(runSpan, run.status.bestScore === undefined ? ended : { ...ended, "dspy_bridge.optimization.best_score": run.status.bestScore }, run.status.failure);
+      const ended = {
+        "dspy_bridge.optimization.state": run.status.state,
+        "dspy_bridge.optimization.iterations": run.status.iteration,
+      };
+      telemetry.endSpan(
+        runSpan,
+        run.status.bestScore === undefined
+          ? ended
+          : { ...ended, "dspy_bridge.optimization.best_score": run.status.bestScore },
+        run.status.failure,
+      );
     }
   }
 
@@ -448,7 +587,8 @@ export class OptimizationRuns {
   /** Stops the run: a pending optimizer call or objective evaluation is cancelled, and the best values so far are applied. */
   async stop(sessionId: string, target: OptimizationTarget): Promise<void> {
     const run = this.runs.get(this.key(sessionId, target));
-    if (!run?.status.isOptimizing) throw new InvalidArgumentError("not currently optimizing", { parameter: "variable" });
+    if (!run?.status.isOptimizing)
+      throw new InvalidArgumentError("not currently optimizing", { parameter: "variable" });
     halt(run);
     await run.done;
   }
@@ -474,7 +614,20 @@ export class OptimizationRuns {
 
   status(sessionId: string, target: OptimizationTarget): OptimizationStatus {
     const run = this.runs.get(this.key(sessionId, target));
-    if (!run) return { isOptimizing: false, optimizationId: undefined, iteration: 0, bestValue: undefined, bestMetrics: {}, bestScore: undefined, startedAt: undefined, lastUpdate: undefined, state: "idle", error: undefined, totalTimeMs: 0 };
+    if (!run)
+      return {
+        isOptimizing: false,
+        optimizationId: undefined,
+        iteration: 0,
+        bestValue: undefined,
+        bestMetrics: {},
+        bestScore: undefined,
+        startedAt: undefined,
+        lastUpdate: undefined,
+        state: "idle",
+        error: undefined,
+        totalTimeMs: 0,
+      };
     return { ...run.status, totalTimeMs: runTimeMs(run) };
   }
 
@@ -492,13 +645,24 @@ export class OptimizationRuns {
     return { totalTimeMs, runs, optimizing };
   }
 
-  history(sessionId: string, target: OptimizationTarget, options: { limit?: number; since?: Date; optimizationId?: string } = {}): HistoryEntry[] {
+  history(
+    sessionId: string,
+    target: OptimizationTarget,
+    options: { limit?: number; since?: Date; optimizationId?: string } = {},
+  ): HistoryEntry[] {
     const limit = options.limit ?? 100;
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be a positive integer, got ${String(options.limit)}`, { parameter: "limit" });
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new InvalidArgumentError(`limit must be a positive integer, got ${String(options.limit)}`, {
+        parameter: "limit",
+      });
     const run = this.runs.get(this.key(sessionId, target));
     if (!run) return [];
     return run.history
-      .filter((h) => (!options.since || h.timestamp > options.since) && (!options.optimizationId || h.optimizationId === options.optimizationId))
+      .filter(
+        (h) =>
+          (!options.since || h.timestamp > options.since) &&
+          (!options.optimizationId || h.optimizationId === options.optimizationId),
+      )
       .slice(-limit);
   }
 

@@ -4,7 +4,15 @@
 import { AlreadyExistsError, InvalidArgumentError } from "../errors/index.js";
 import type { CommandRunner } from "../command-runner.js";
 
-export const BUILT_IN_OPTIMIZERS = ["random", "random_search", "grid", "grid_search", "bayesian", "tpe", "gradient"] as const;
+export const BUILT_IN_OPTIMIZERS = [
+  "random",
+  "random_search",
+  "grid",
+  "grid_search",
+  "bayesian",
+  "tpe",
+  "gradient",
+] as const;
 
 export interface PythonOptimizerInfo {
   name: string;
@@ -26,17 +34,25 @@ export class PythonOptimizers {
    * tell(). Registering the same class again is a no-op.
    */
   async register(name: string, classPath: string): Promise<PythonOptimizerInfo> {
-    if (typeof name !== "string" || !NAME.test(name)) throw new InvalidArgumentError(`invalid optimizer name ${JSON.stringify(name)}`, { parameter: "name" });
+    if (typeof name !== "string" || !NAME.test(name))
+      throw new InvalidArgumentError(`invalid optimizer name ${JSON.stringify(name)}`, { parameter: "name" });
     if ((BUILT_IN_OPTIMIZERS as readonly string[]).includes(name)) {
-      throw new InvalidArgumentError(`'${name}' is a built-in optimizer name; register the class under another name`, { parameter: "name" });
+      throw new InvalidArgumentError(`'${name}' is a built-in optimizer name; register the class under another name`, {
+        parameter: "name",
+      });
     }
     if (typeof classPath !== "string" || !CLASS_PATH.test(classPath)) {
-      throw new InvalidArgumentError(`optimizer class ${JSON.stringify(classPath)} must be 'package.module:ClassName'`, { parameter: "optimizer_class" });
+      throw new InvalidArgumentError(
+        `optimizer class ${JSON.stringify(classPath)} must be 'package.module:ClassName'`,
+        { parameter: "optimizer_class" },
+      );
     }
     const refuseConflict = () => {
       const existing = this.byName.get(name);
       if (existing && existing.classPath !== classPath) {
-        throw new AlreadyExistsError(`optimizer '${name}' is already registered as ${existing.classPath}`, { details: { name, class_path: existing.classPath } });
+        throw new AlreadyExistsError(`optimizer '${name}' is already registered as ${existing.classPath}`, {
+          details: { name, class_path: existing.classPath },
+        });
       }
     };
     refuseConflict();

@@ -41,7 +41,13 @@ interface OptimizerResult {
 export interface RunHistoryJobObserver {
   started(sessionId: string, programId: string, info: OptimizerJobInfo): void;
   progress(sessionId: string, info: OptimizerJobInfo, progress: OptimizerProgress): void;
-  ended(sessionId: string, info: OptimizerJobInfo | undefined, state: string, result: OptimizerResult | undefined, error: unknown): void;
+  ended(
+    sessionId: string,
+    info: OptimizerJobInfo | undefined,
+    state: string,
+    result: OptimizerResult | undefined,
+    error: unknown,
+  ): void;
 }
 
 export interface RunWithTrials {
@@ -55,7 +61,13 @@ function progressTrial(p: OptimizerProgress): TrialRecord {
     iteration: p.evaluations,
     score: p.bestScore,
     values: {},
-    metrics: { mean_score: p.meanScore, evaluate_runs: p.evaluateRuns, lm_calls: p.lmCalls, message: p.message, elapsed_ms: p.elapsedMs },
+    metrics: {
+      mean_score: p.meanScore,
+      evaluate_runs: p.evaluateRuns,
+      lm_calls: p.lmCalls,
+      message: p.message,
+      elapsed_ms: p.elapsedMs,
+    },
     atMs: Date.now(),
   };
 }
@@ -122,7 +134,15 @@ export class RunHistory {
       details: { rejected: s.rejected ?? 0, resumed: s.resumed ?? 0, best_value: s.bestValue ?? null },
     };
     const trials: TrialRecord[] = trial
-      ? [{ iteration: trial.iteration, score: trial.score, values: trial.values, metrics: trial.metrics, atMs: trial.timestamp.getTime() }]
+      ? [
+          {
+            iteration: trial.iteration,
+            score: trial.score,
+            values: trial.values,
+            metrics: trial.metrics,
+            atMs: trial.timestamp.getTime(),
+          },
+        ]
       : [];
     this.record(run, trials, !s.isOptimizing);
   };
@@ -143,7 +163,12 @@ export class RunHistory {
         bestScore: null,
         direction: "maximize",
         error: null,
-        details: { expected: info.expected, trainset_size: info.trainsetSize, valset_size: info.valsetSize, metric: info.metric },
+        details: {
+          expected: info.expected,
+          trainset_size: info.trainsetSize,
+          valset_size: info.valsetSize,
+          metric: info.metric,
+        },
       };
       this.jobs.set(info.jobId, run);
       this.record(run, [], false);
@@ -151,11 +176,23 @@ export class RunHistory {
     progress: (_sessionId: string, info: OptimizerJobInfo, p: OptimizerProgress) => {
       const prior = this.jobs.get(info.jobId);
       if (!prior) return;
-      const run: RunRecord = { ...prior, updatedAtMs: Date.now(), iterations: p.evaluations, bestScore: p.bestScore, details: { ...prior.details, expected: p.expected, lm_calls: p.lmCalls } };
+      const run: RunRecord = {
+        ...prior,
+        updatedAtMs: Date.now(),
+        iterations: p.evaluations,
+        bestScore: p.bestScore,
+        details: { ...prior.details, expected: p.expected, lm_calls: p.lmCalls },
+      };
       this.jobs.set(info.jobId, run);
       this.record(run, [progressTrial(p)], false);
     },
-    ended: (_sessionId: string, info: OptimizerJobInfo | undefined, state: string, result: OptimizerResult | undefined, error: unknown) => {
+    ended: (
+      _sessionId: string,
+      info: OptimizerJobInfo | undefined,
+      state: string,
+      result: OptimizerResult | undefined,
+      error: unknown,
+    ) => {
       const prior = info ? this.jobs.get(info.jobId) : undefined;
       if (!prior || !info) return;
       this.jobs.delete(info.jobId);
@@ -166,7 +203,15 @@ export class RunHistory {
         iterations: result?.evaluations ?? prior.iterations,
         bestScore: result?.bestScore ?? prior.bestScore,
         error: error === undefined ? null : String((error as Error).message ?? error),
-        details: result ? { ...prior.details, program_id: result.programId, summary: result.summary, lm_calls: result.lmCalls, elapsed_ms: result.elapsedMs } : prior.details,
+        details: result
+          ? {
+              ...prior.details,
+              program_id: result.programId,
+              summary: result.summary,
+              lm_calls: result.lmCalls,
+              elapsed_ms: result.elapsedMs,
+            }
+          : prior.details,
       };
       this.record(run, [], true);
     },

@@ -52,7 +52,9 @@ export async function openWorkerOptimizer(runner: CommandRunner, spec: WorkerOpt
     );
   // The worker holding the run is gone (the call died with it, or a new worker has never heard of the run).
   const lost = (err: unknown) =>
-    !spec.signal.aborted && (err instanceof WorkerCrashedError || (err instanceof NotFoundError && err.details.optimization_run === spec.runId));
+    !spec.signal.aborted &&
+    (err instanceof WorkerCrashedError ||
+      (err instanceof NotFoundError && err.details.optimization_run === spec.runId));
   let reopened = 0;
   const resilient = async <T>(op: () => Promise<T>, retry: boolean): Promise<T | undefined> => {
     for (;;) {
@@ -76,7 +78,8 @@ export async function openWorkerOptimizer(runner: CommandRunner, spec: WorkerOpt
     throw err;
   }
   return {
-    ask: async () => (await resilient(() => runner.execute<Config | null>("optimize.ask", run, call), true)) ?? undefined,
+    ask: async () =>
+      (await resilient(() => runner.execute<Config | null>("optimize.ask", run, call), true)) ?? undefined,
     tell: async (values, score) => {
       told.push({ values, score: score ?? null });
       // A reopened run is replayed with this score included: nothing left to tell.

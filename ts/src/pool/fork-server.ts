@@ -3,7 +3,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { create } from "@bufbuild/protobuf";
-import { ForkRequestSchema, WorkerFrameSchema, type ForkResponse, type WorkerExited } from "../gen/dspy_bridge/v1/worker_pb.js";
+import {
+  ForkRequestSchema,
+  WorkerFrameSchema,
+  type ForkResponse,
+  type WorkerExited,
+} from "../gen/dspy_bridge/v1/worker_pb.js";
 import { WorkerStartError } from "../errors/index.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import type { ResolvedOptions } from "./options.js";
@@ -52,7 +57,9 @@ export class ForkServer {
       // Where Python code in the workers reaches the host (dspy_bridge.core.host); the token
       // comes over stdin, not the environment.
       ...(bridgeAddress ? { DSPY_BRIDGE_ADDRESS: bridgeAddress } : {}),
-      PYTHONPATH: [...options.pythonExtraPath, ...options.pythonPath, process.env.PYTHONPATH ?? ""].filter(Boolean).join(":"),
+      PYTHONPATH: [...options.pythonExtraPath, ...options.pythonPath, process.env.PYTHONPATH ?? ""]
+        .filter(Boolean)
+        .join(":"),
     };
     this.child = spawn(
       options.python,
@@ -104,7 +111,10 @@ export class ForkServer {
 
   /** Whether the process and its pipes keep Node alive (the bridge's `unref` option clears it while idle). */
   setRef(ref: boolean): void {
-    for (const handle of [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as ({ ref?(): void; unref?(): void } | null)[]) {
+    for (const handle of [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as ({
+      ref?(): void;
+      unref?(): void;
+    } | null)[]) {
       if (ref) handle?.ref?.();
       else handle?.unref?.();
     }
@@ -151,7 +161,9 @@ export class ForkServer {
     if (!this.connection || this.exited) return Promise.reject(this.startError("the fork server is not running"));
     return new Promise<number>((resolve, reject) => {
       this.pendingForks.set(workerId, { resolve, reject });
-      this.connection!.send(create(WorkerFrameSchema, { kind: { case: "fork", value: create(ForkRequestSchema, { workerId }) } }));
+      this.connection!.send(
+        create(WorkerFrameSchema, { kind: { case: "fork", value: create(ForkRequestSchema, { workerId }) } }),
+      );
     });
   }
 

@@ -29,7 +29,8 @@ export class InFlightCalls<C extends { id: number } = { id: number }> {
 
   /** `firstId` is where ids start (tests start near the wrap-around). */
   constructor(firstId = 1) {
-    if (!Number.isInteger(firstId) || firstId < 1 || firstId > MAX_ID) throw new RangeError(`firstId must be an integer in 1..${MAX_ID}`);
+    if (!Number.isInteger(firstId) || firstId < 1 || firstId > MAX_ID)
+      throw new RangeError(`firstId must be an integer in 1..${MAX_ID}`);
     this.nextId = firstId;
   }
 

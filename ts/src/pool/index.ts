@@ -1,5 +1,18 @@
-export { WorkerPool, type BridgeState, type BridgeStats, type WorkerPoolHooks, type WorkerStats } from "./worker-pool.js";
-export { resolveOptions, type BridgeOptions, type BridgeServiceOptions, type ResolvedOptions, type RecycleOptions, type RestartOptions } from "./options.js";
+export {
+  WorkerPool,
+  type BridgeState,
+  type BridgeStats,
+  type WorkerPoolHooks,
+  type WorkerStats,
+} from "./worker-pool.js";
+export {
+  resolveOptions,
+  type BridgeOptions,
+  type BridgeServiceOptions,
+  type ResolvedOptions,
+  type RecycleOptions,
+  type RestartOptions,
+} from "./options.js";
 export {
   choosePython,
   defaultCacheDir,

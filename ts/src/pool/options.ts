@@ -170,7 +170,14 @@ export interface ResolvedOptions {
   streamWindow: number;
   restart: Required<RestartOptions>;
   dashboard: { listen?: string; allowRemote?: boolean } | undefined;
-  bridgeService: false | { listen: string | undefined; allowRemote: boolean; tls: { cert: string | Buffer; key: string | Buffer } | undefined; insecure: boolean };
+  bridgeService:
+    | false
+    | {
+        listen: string | undefined;
+        allowRemote: boolean;
+        tls: { cert: string | Buffer; key: string | Buffer } | undefined;
+        insecure: boolean;
+      };
   unref: boolean;
   token: string | undefined;
   store: { location: string | undefined; options: StoreOptions };
@@ -211,10 +218,19 @@ export function streamWindowOf(value: number | undefined, poolDefault: number): 
   return int("streamWindow", value, poolDefault, 0, MAX_STREAM_WINDOW);
 }
 
-function int(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function int(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(`option ${name} must be an integer between ${min} and ${max}, got ${String(value)}`, { parameter: name });
+    throw new InvalidArgumentError(
+      `option ${name} must be an integer between ${min} and ${max}, got ${String(value)}`,
+      { parameter: name },
+    );
   }
   return value;
 }
@@ -269,7 +285,10 @@ export function resolveOptions(options: BridgeOptions = {}): ResolvedOptions {
           },
     unref: options.unref ?? false,
     token: options.token ?? process.env.DSPY_BRIDGE_TOKEN ?? undefined,
-    store: typeof options.store === "string" ? { location: options.store, options: {} } : { location: options.store?.location, options: options.store ?? {} },
+    store:
+      typeof options.store === "string"
+        ? { location: options.store, options: {} }
+        : { location: options.store?.location, options: options.store ?? {} },
     env: options.env ?? {},
     onLog: options.onLog ?? defaultLog,
   };

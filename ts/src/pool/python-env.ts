@@ -27,7 +27,21 @@
 // process is gone (same host) or that has not been touched for a minute is stale and taken over.
 import { spawn, type SpawnOptions } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync, mkdirSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+  mkdirSync,
+} from "node:fs";
 import { rm } from "node:fs/promises";
 import { homedir, hostname, platform } from "node:os";
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
@@ -145,14 +159,17 @@ export const shippedPythonDir = join(packageDir, "python");
 /** The repository root when running from a checkout (not in an installed package). */
 export const checkoutRoot: string | undefined = (() => {
   const root = resolve(packageDir, "..");
-  return existsSync(join(packageDir, "tsconfig.json")) && existsSync(join(root, "python/dspy_bridge/__init__.py")) ? root : undefined;
+  return existsSync(join(packageDir, "tsconfig.json")) && existsSync(join(root, "python/dspy_bridge/__init__.py"))
+    ? root
+    : undefined;
 })();
 
 /** Where managed environments live unless `dir` says otherwise. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.DSPY_BRIDGE_CACHE_DIR) return resolve(env.DSPY_BRIDGE_CACHE_DIR);
   if (platform() === "darwin") return join(homedir(), "Library", "Caches", "dspy-bridge");
-  if (platform() === "win32") return join(env.LOCALAPPDATA || join(homedir(), "AppData", "Local"), "dspy-bridge", "Cache");
+  if (platform() === "win32")
+    return join(env.LOCALAPPDATA || join(homedir(), "AppData", "Local"), "dspy-bridge", "Cache");
   const xdg = env.XDG_CACHE_HOME;
   return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), ".cache"), "dspy-bridge");
 }
@@ -191,10 +208,14 @@ export interface PythonChoice {
  * The interpreter for a bridge: the user's (`python` option, DSPY_BRIDGE_PYTHON), a
  * checkout's .venv, or the managed environment (built now if it is missing).
  */
-export async function choosePython(python: string | undefined, envOptions: PythonEnvOptions = {}): Promise<PythonChoice> {
+export async function choosePython(
+  python: string | undefined,
+  envOptions: PythonEnvOptions = {},
+): Promise<PythonChoice> {
   const extraPath = checkoutRoot ? [join(checkoutRoot, "python")] : [];
   if (python) return { python, source: "option", extraPath };
-  if (process.env.DSPY_BRIDGE_PYTHON) return { python: process.env.DSPY_BRIDGE_PYTHON, source: "DSPY_BRIDGE_PYTHON", extraPath };
+  if (process.env.DSPY_BRIDGE_PYTHON)
+    return { python: process.env.DSPY_BRIDGE_PYTHON, source: "DSPY_BRIDGE_PYTHON", extraPath };
   if (checkoutRoot) {
     const venv = join(checkoutRoot, ".venv/bin/python");
     return { python: existsSync(venv) ? venv : "python3", source: "checkout", extraPath };
@@ -214,7 +235,9 @@ export function pythonFixHint(python: string, source: PythonSource | undefined):
   if (source === "checkout") return "run `npm run setup` in the repository";
   const wheel = shippedWheel();
   const origin = source === "DSPY_BRIDGE_PYTHON" ? "DSPY_BRIDGE_PYTHON" : "the python option";
-  const install = wheel ? `\`${python} -m pip install ${wheel}\`` : `\`${python} -m pip install\` the dspy_bridge wheel of this release`;
+  const install = wheel
+    ? `\`${python} -m pip install ${wheel}\``
+    : `\`${python} -m pip install\` the dspy_bridge wheel of this release`;
   return `${python} (from ${origin}) is used as it is and must have the matching Python package dspy_bridge: install it with ${install}, or unset ${origin} to let dspy-bridge manage a Python environment itself`;
 }
 
@@ -263,9 +286,13 @@ function resolveEnvOptions(options: PythonEnvOptions): Resolved {
   const envsDir = join(cacheDir, "envs");
   const baseSpec = options.basePython || process.env.DSPY_BRIDGE_PYTHON_BASE || undefined;
   const installer = options.installer ?? ((process.env.DSPY_BRIDGE_INSTALLER as "uv" | "pip" | undefined) || "auto");
-  if (!["auto", "uv", "pip"].includes(installer)) throw new WorkerStartError(`DSPY_BRIDGE_INSTALLER must be uv, pip or auto, got ${installer}`);
+  if (!["auto", "uv", "pip"].includes(installer))
+    throw new WorkerStartError(`DSPY_BRIDGE_INSTALLER must be uv, pip or auto, got ${installer}`);
   const findLinks = options.findLinks || process.env.DSPY_BRIDGE_FIND_LINKS || undefined;
-  const pointerHash = sha256(String(ENV_LAYOUT), manifest.wheelSha256, manifest.lockSha256, baseSpec ?? "").slice(0, 12);
+  const pointerHash = sha256(String(ENV_LAYOUT), manifest.wheelSha256, manifest.lockSha256, baseSpec ?? "").slice(
+    0,
+    12,
+  );
   return {
     cacheDir,
     envsDir,
@@ -316,8 +343,19 @@ export function pythonEnvStatus(options: PythonEnvOptions = {}): PythonEnvStatus
     const names = readdirSync(envsDir);
     for (const name of names) {
       const full = join(envsDir, name);
-      if (name.endsWith(".json") || name.endsWith(".lock") || name.includes(".tmp-") || name.includes(".old-") || !statSync(full).isDirectory()) continue;
-      envs.push({ dir: full, complete: completeEnv(full, undefined) !== undefined, building: names.includes(`${name}.lock`) });
+      if (
+        name.endsWith(".json") ||
+        name.endsWith(".lock") ||
+        name.includes(".tmp-") ||
+        name.includes(".old-") ||
+        !statSync(full).isDirectory()
+      )
+        continue;
+      envs.push({
+        dir: full,
+        complete: completeEnv(full, undefined) !== undefined,
+        building: names.includes(`${name}.lock`),
+      });
     }
   }
   return { cacheDir, current, envs, manifest };
@@ -398,7 +436,10 @@ async function buildOrWait(r: Resolved, progress: Progress, force: boolean): Pro
     if (marker) return done(marker, false);
   }
   const lock = await EnvLock.acquire(`${dir}.lock`, (holder) =>
-    progress.phase("wait", `waiting for process ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ""}, which is building ${dir}`),
+    progress.phase(
+      "wait",
+      `waiting for process ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ""}, which is building ${dir}`,
+    ),
   );
   try {
     // Another process may have finished it while this one waited.
@@ -468,7 +509,17 @@ function onPath(command: string): string | undefined {
 /** Environment for installer and Python processes: the user's, minus what would misdirect them. */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const k of ["PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONDONTWRITEBYTECODE", "PIP_USER", "PIP_TARGET", "PIP_PREFIX"]) delete env[k];
+  for (const k of [
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "PYTHONDONTWRITEBYTECODE",
+    "PIP_USER",
+    "PIP_TARGET",
+    "PIP_PREFIX",
+  ])
+    delete env[k];
   env.UV_PYTHON_DOWNLOADS = "never"; // never a Python of uv's own: the base chosen here
   env.UV_NO_CONFIG = "1"; // no uv.toml of the app's project
   env.PIP_DISABLE_PIP_VERSION_CHECK = "1";
@@ -497,8 +548,13 @@ async function build(r: Resolved, base: BaseInterpreter, target: Target, progres
       const uv = await findUv(r, base, progress);
       progress.phase("venv", `creating the environment with uv ${uv.version}`);
       await runChecked(uv.path, ["venv", "--quiet", "--python", base.executable, tmp], progress, { cwd: r.cacheDir });
-      progress.phase("install", `installing the pinned dependencies and dspy_bridge ${r.manifest.version} (uv${r.findLinks ? `, from ${r.findLinks}` : ""})`);
-      await runChecked(uv.path, ["pip", "install", "--python", envPython(tmp), ...index, "-r", lock, wheel], progress, { cwd: r.cacheDir });
+      progress.phase(
+        "install",
+        `installing the pinned dependencies and dspy_bridge ${r.manifest.version} (uv${r.findLinks ? `, from ${r.findLinks}` : ""})`,
+      );
+      await runChecked(uv.path, ["pip", "install", "--python", envPython(tmp), ...index, "-r", lock, wheel], progress, {
+        cwd: r.cacheDir,
+      });
       installer = `uv ${uv.version}`;
     } catch (err) {
       if (r.installer === "uv") throw err;
@@ -510,8 +566,16 @@ async function build(r: Resolved, base: BaseInterpreter, target: Target, progres
     try {
       progress.phase("venv", "creating the environment (python -m venv)");
       await runChecked(base.executable, ["-m", "venv", tmp], progress, { cwd: r.cacheDir });
-      progress.phase("install", `installing the pinned dependencies and dspy_bridge ${r.manifest.version} (pip${r.findLinks ? `, from ${r.findLinks}` : ""})`);
-      await runChecked(envPython(tmp), ["-m", "pip", "install", "--no-compile", ...index, "-r", lock, wheel], progress, { cwd: r.cacheDir });
+      progress.phase(
+        "install",
+        `installing the pinned dependencies and dspy_bridge ${r.manifest.version} (pip${r.findLinks ? `, from ${r.findLinks}` : ""})`,
+      );
+      await runChecked(
+        envPython(tmp),
+        ["-m", "pip", "install", "--no-compile", ...index, "-r", lock, wheel],
+        progress,
+        { cwd: r.cacheDir },
+      );
       installer = "pip";
     } catch (err) {
       failures.push(`with pip: ${(err as Error).message}`);
@@ -523,8 +587,16 @@ async function build(r: Resolved, base: BaseInterpreter, target: Target, progres
     }
   }
   progress.phase("verify", "importing DSPy once (Python compiles it for later starts)");
-  const check = await runChecked(envPython(tmp), ["-m", "dspy_bridge._check", "--warm"], progress, { cwd: r.cacheDir, quiet: true });
-  const info = JSON.parse(check.stdout.trim().split("\n").pop()!) as { dspy_bridge: string; protocol_version: number; dspy?: string; dspy_error?: string };
+  const check = await runChecked(envPython(tmp), ["-m", "dspy_bridge._check", "--warm"], progress, {
+    cwd: r.cacheDir,
+    quiet: true,
+  });
+  const info = JSON.parse(check.stdout.trim().split("\n").pop()!) as {
+    dspy_bridge: string;
+    protocol_version: number;
+    dspy?: string;
+    dspy_error?: string;
+  };
   if (info.protocol_version !== PROTOCOL_VERSION || info.dspy_error) {
     await rm(tmp, { recursive: true, force: true });
     throw new WorkerStartError(
@@ -604,9 +676,14 @@ async function findUv(r: Resolved, base: BaseInterpreter, progress: Progress): P
   mkdirSync(dirname(toolDir), { recursive: true });
   const index = r.findLinks ? ["--no-index", "--find-links", r.findLinks] : [];
   try {
-    await runChecked(base.executable, ["-m", "pip", "install", "--quiet", "--no-compile", "--target", tmp, ...index, `uv==${UV_VERSION}`], progress, {
-      cwd: r.cacheDir,
-    });
+    await runChecked(
+      base.executable,
+      ["-m", "pip", "install", "--quiet", "--no-compile", "--target", tmp, ...index, `uv==${UV_VERSION}`],
+      progress,
+      {
+        cwd: r.cacheDir,
+      },
+    );
     try {
       renameSync(tmp, toolDir);
     } catch {
@@ -630,7 +707,11 @@ interface RunResult {
   error?: Error;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; onLine?: (line: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number; onLine?: (line: string) => void; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolvePromise) => {
     const spawnOpts: SpawnOptions = { cwd: opts.cwd, env: opts.env ?? childEnv(), stdio: ["ignore", "pipe", "pipe"] };
     const child = spawn(cmd, args, spawnOpts);
@@ -663,11 +744,18 @@ function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: numb
   });
 }
 
-async function runChecked(cmd: string, args: string[], progress: Progress, opts: { cwd?: string; quiet?: boolean } = {}): Promise<RunResult> {
+async function runChecked(
+  cmd: string,
+  args: string[],
+  progress: Progress,
+  opts: { cwd?: string; quiet?: boolean } = {},
+): Promise<RunResult> {
   const r = await run(cmd, args, { cwd: opts.cwd, onLine: opts.quiet ? undefined : (line) => progress.output(line) });
   if (r.code !== 0) {
     const tail = (r.stderr || r.stdout).trim().split("\n").slice(-15).join("\n");
-    throw new Error(`${cmd} ${args.join(" ")} ${r.error ? `could not start: ${r.error.message}` : `failed (exit code ${r.code})`}${tail ? `:\n${tail}` : ""}`);
+    throw new Error(
+      `${cmd} ${args.join(" ")} ${r.error ? `could not start: ${r.error.message}` : `failed (exit code ${r.code})`}${tail ? `:\n${tail}` : ""}`,
+    );
   }
   return r;
 }
@@ -711,7 +799,12 @@ class EnvLock {
   }
 
   static async acquire(path: string, onWait: (holder: LockHolder) => void): Promise<EnvLock> {
-    const me: LockHolder = { pid: process.pid, host: hostname(), token: randomBytes(8).toString("hex"), startedAt: Date.now() };
+    const me: LockHolder = {
+      pid: process.pid,
+      host: hostname(),
+      token: randomBytes(8).toString("hex"),
+      startedAt: Date.now(),
+    };
     let waited = false;
     let lastReported = "";
     for (;;) {
@@ -831,7 +924,9 @@ class Progress {
     this.finishLine();
     if (!this.headerShown) {
       this.headerShown = true;
-      process.stderr.write(`dspy-bridge: preparing the Python environment (once per version; set DSPY_BRIDGE_CACHE_DIR to move it)\n`);
+      process.stderr.write(
+        `dspy-bridge: preparing the Python environment (once per version; set DSPY_BRIDGE_CACHE_DIR to move it)\n`,
+      );
     }
     if (phase === "ready" || phase === "python") {
       process.stderr.write(`  ${message}\n`); // a fact, not a step with a duration

@@ -12,7 +12,10 @@ export const DROP_CWD_FROM_PATH = "import sys\nif sys.path and sys.path[0] == ''
 
 /** Arguments that run `module` as `python -m module` does (as __main__, argv[0] its file), without the working directory on sys.path. */
 export function runModuleArgs(module: string): string[] {
-  return ["-c", `${DROP_CWD_FROM_PATH}import runpy\nrunpy.run_module(${JSON.stringify(module)}, run_name="__main__", alter_sys=True)\n`];
+  return [
+    "-c",
+    `${DROP_CWD_FROM_PATH}import runpy\nrunpy.run_module(${JSON.stringify(module)}, run_name="__main__", alter_sys=True)\n`,
+  ];
 }
 
 /** Arguments that run `code` as `python -c code` does, without the working directory on sys.path. */

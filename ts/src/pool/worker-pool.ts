@@ -18,7 +18,13 @@ import {
   errorFromDetail,
 } from "../errors/index.js";
 import { constants as osConstants } from "node:os";
-import { Hello_Role, type Hello, type HostReply, type WorkerExited, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
+import {
+  Hello_Role,
+  type Hello,
+  type HostReply,
+  type WorkerExited,
+  type WorkerFrame,
+} from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { BridgeEvents, CallEvent, LogEvent, WorkerEvent } from "../telemetry/index.js";
 import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { BusyPoll } from "../transport/busy-poll.js";
@@ -104,7 +110,10 @@ export class WorkerPool implements CommandRunner {
   private readonly globalQueue: PoolCall[] = [];
   private queued = 0;
   private readonly affinity = new Map<string, Slot>();
-  private readonly awaitingHello = new Map<string, { worker: WorkerProcess; resolve: () => void; reject: (e: Error) => void }>();
+  private readonly awaitingHello = new Map<
+    string,
+    { worker: WorkerProcess; resolve: () => void; reject: (e: Error) => void }
+  >();
   /** Every worker not yet dead, by id: for exit reports from the fork server. */
   private readonly live = new Map<string, WorkerProcess>();
   private forkServer: ForkServer | undefined;
@@ -214,7 +223,11 @@ export class WorkerPool implements CommandRunner {
   }
 
   /** Runs a streaming command; iterate the result with `for await`. Breaking out cancels it. */
-  stream<T = unknown>(command: string, args: Record<string, unknown> = {}, options: CallOptions = {}): AsyncIterableIterator<T> {
+  stream<T = unknown>(
+    command: string,
+    args: Record<string, unknown> = {},
+    options: CallOptions = {},
+  ): AsyncIterableIterator<T> {
     let early: unknown;
     const call = this.newCall(command, args, options, true, (e) => (early = e));
     if (!call) {
@@ -313,12 +326,20 @@ export class WorkerPool implements CommandRunner {
       return undefined;
     }
     if (args === null || typeof args !== "object" || Array.isArray(args)) {
-      fail(new InvalidArgumentError(`arguments of '${command}' must be an object of parameter names to values`, { parameter: "args" }));
+      fail(
+        new InvalidArgumentError(`arguments of '${command}' must be an object of parameter names to values`, {
+          parameter: "args",
+        }),
+      );
       return undefined;
     }
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs;
     if (!Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_TIMEOUT_MS) {
-      fail(new InvalidArgumentError(`timeoutMs must be between 0 and ${MAX_TIMEOUT_MS} ms, got ${String(timeoutMs)}`, { parameter: "timeoutMs" }));
+      fail(
+        new InvalidArgumentError(`timeoutMs must be between 0 and ${MAX_TIMEOUT_MS} ms, got ${String(timeoutMs)}`, {
+          parameter: "timeoutMs",
+        }),
+      );
       return undefined;
     }
     let encoded;
@@ -326,13 +347,18 @@ export class WorkerPool implements CommandRunner {
       // Long strings as attachments: this Value only ever travels on a worker connection.
       encoded = encodeValue(args, "args", { longStringAttachments: true });
     } catch (err) {
-      fail(err instanceof BridgeError ? err : new InvalidArgumentError(`arguments of '${command}': ${(err as Error).message}`, { cause: err }));
+      fail(
+        err instanceof BridgeError
+          ? err
+          : new InvalidArgumentError(`arguments of '${command}': ${(err as Error).message}`, { cause: err }),
+      );
       return undefined;
     }
     // Worst-case UTF-8 bytes first (no second encoding on the common path), exact if close.
     const text = encoded.json.length + command.length + (options.session?.length ?? 0);
     let size = text * 3;
-    if (size > this.options.maxMessageBytes) size = Buffer.byteLength(encoded.json) + Buffer.byteLength(command) + Buffer.byteLength(options.session ?? "");
+    if (size > this.options.maxMessageBytes)
+      size = Buffer.byteLength(encoded.json) + Buffer.byteLength(command) + Buffer.byteLength(options.session ?? "");
     // The attachments count in full: the limit is on the whole message.
     if (encoded.attachments.length) size += 32 * encoded.attachments.length + attachmentsSize(encoded.attachments);
     if (size > this.options.maxMessageBytes) {
@@ -362,16 +388,25 @@ export class WorkerPool implements CommandRunner {
   private submit(call: PoolCall, signal: AbortSignal | undefined): void {
     if (signal) {
       if (signal.aborted) {
-        this.settle(call, new CancelledError(`'${call.command}' was aborted before it started`, { cause: signal.reason }));
+        this.settle(
+          call,
+          new CancelledError(`'${call.command}' was aborted before it started`, { cause: signal.reason }),
+        );
         return;
       }
-      const onAbort = () => this.cancelCall(call, new CancelledError(`'${call.command}' was aborted`, { cause: signal.reason }), false);
+      const onAbort = () =>
+        this.cancelCall(call, new CancelledError(`'${call.command}' was aborted`, { cause: signal.reason }), false);
       signal.addEventListener("abort", onAbort, { once: true });
       call.removeAbortListener = () => signal.removeEventListener("abort", onAbort);
     }
     if (call.timeoutMs > 0) {
       call.timer = setTimeout(
-        () => this.cancelCall(call, new TimeoutError(`'${call.command}' timed out after ${call.timeoutMs} ms`, { timeoutMs: call.timeoutMs }), false),
+        () =>
+          this.cancelCall(
+            call,
+            new TimeoutError(`'${call.command}' timed out after ${call.timeoutMs} ms`, { timeoutMs: call.timeoutMs }),
+            false,
+          ),
         call.timeoutMs,
       );
     }
@@ -438,10 +473,13 @@ export class WorkerPool implements CommandRunner {
     if (frame.length > this.options.maxMessageBytes + FRAME_OVERHEAD_BYTES) {
       this.settle(
         call,
-        new PayloadTooLargeError(`'${call.command}' makes a frame of ${frame.length} bytes, over the message limit (option maxMessageBytes)`, {
-          size: frame.length,
-          limit: this.options.maxMessageBytes,
-        }),
+        new PayloadTooLargeError(
+          `'${call.command}' makes a frame of ${frame.length} bytes, over the message limit (option maxMessageBytes)`,
+          {
+            size: frame.length,
+            limit: this.options.maxMessageBytes,
+          },
+        ),
       );
       return;
     }
@@ -490,7 +528,10 @@ export class WorkerPool implements CommandRunner {
     if (this.options.cancelGraceMs >= 0) {
       call.hardDeadline = setTimeout(() => {
         if (w.inFlight.get(call.id) === call) {
-          this.killWorker(w, `call '${call.command}' ignored cancellation for ${this.options.cancelGraceMs} ms past its deadline`);
+          this.killWorker(
+            w,
+            `call '${call.command}' ignored cancellation for ${this.options.cancelGraceMs} ms past its deadline`,
+          );
         }
       }, this.options.cancelGraceMs);
     }
@@ -593,7 +634,10 @@ export class WorkerPool implements CommandRunner {
         if (k.value.outcome.case === "error") {
           this.settle(call, errorFromDetail(k.value.outcome.value));
         } else {
-          this.settle(call, new ProtocolError(`worker ${worker.id} answered '${call.command}' with neither a result nor an error`));
+          this.settle(
+            call,
+            new ProtocolError(`worker ${worker.id} answered '${call.command}' with neither a result nor an error`),
+          );
         }
         break;
       }
@@ -631,7 +675,11 @@ export class WorkerPool implements CommandRunner {
         return;
       case "protocolError": {
         const detail = k.value.outcome.case === "error" ? k.value.outcome.value : undefined;
-        this.log({ source: worker.id, stream: "stderr", line: `worker reported a protocol error: ${detail?.message ?? "?"}` });
+        this.log({
+          source: worker.id,
+          stream: "stderr",
+          line: `worker reported a protocol error: ${detail?.message ?? "?"}`,
+        });
         const call = worker.inFlight.get(k.value.callId);
         if (call && detail) {
           this.finishOnWorker(worker, call);
@@ -697,14 +745,20 @@ export class WorkerPool implements CommandRunner {
 
   private ensureForkServer(timeoutMs: number): Promise<ForkServer> {
     if (this.forkServer && !this.forkServer.exited && this.forkServerReady) return this.forkServerReady;
-    const server = new ForkServer({ ...this.options, onLog: (e) => this.log(e) }, this.listener.path, this.token, this.bridgeServiceAddress, {
-      onExit: (s) => this.onForkServerExit(s),
-      onWorkerExited: (e) => this.onWorkerExited(e),
-      onWorkerFatal: (workerId, message) => {
-        const worker = this.live.get(workerId);
-        if (worker) worker.fatalError = message;
+    const server = new ForkServer(
+      { ...this.options, onLog: (e) => this.log(e) },
+      this.listener.path,
+      this.token,
+      this.bridgeServiceAddress,
+      {
+        onExit: (s) => this.onForkServerExit(s),
+        onWorkerExited: (e) => this.onWorkerExited(e),
+        onWorkerFatal: (workerId, message) => {
+          const worker = this.live.get(workerId);
+          if (worker) worker.fatalError = message;
+        },
       },
-    });
+    );
     this.forkServer = server;
     server.setRef(this.holdsProcess);
     this.forkServerReady = server.waitReady(timeoutMs).then(
@@ -731,7 +785,9 @@ export class WorkerPool implements CommandRunner {
     worker.exit = { exitCode: e.signal ? undefined : e.exitCode, signal: signalName(e.signal) };
     const waiting = this.awaitingHello.get(e.workerId);
     if (waiting) {
-      waiting.reject(this.forkServer!.startError(`worker ${e.workerId} exited${worker.describeExit()} before it was ready`));
+      waiting.reject(
+        this.forkServer!.startError(`worker ${e.workerId} exited${worker.describeExit()} before it was ready`),
+      );
     }
     worker.onExitKnown?.();
   }
@@ -768,7 +824,8 @@ export class WorkerPool implements CommandRunner {
       worker.state = "dead";
       worker.kill("start failed");
       if (slot.worker === worker) slot.worker = undefined;
-      if (this.state === "starting") throw err instanceof BridgeError ? err : new WorkerStartError(String(err), { cause: err });
+      if (this.state === "starting")
+        throw err instanceof BridgeError ? err : new WorkerStartError(String(err), { cause: err });
       this.scheduleRestart(slot, `start failed: ${(err as Error).message}`);
       return;
     } finally {
@@ -779,7 +836,12 @@ export class WorkerPool implements CommandRunner {
       return;
     }
     this.hooks.onWorkerReady();
-    this.emitWorker({ type: "ready", workerId: worker.id, pid: worker.pid, detail: `python ${worker.hello?.pythonVersion}` });
+    this.emitWorker({
+      type: "ready",
+      workerId: worker.id,
+      pid: worker.pid,
+      detail: `python ${worker.hello?.pythonVersion}`,
+    });
     this.pump(slot);
   }
 
@@ -797,7 +859,13 @@ export class WorkerPool implements CommandRunner {
       this.failInFlight(worker);
       if (!crashed) return;
       const how = this.describeDeath(worker);
-      this.emitWorker({ type: "crashed", workerId: worker.id, pid: worker.pid, detail: how, lostSessions: [...slot.sessions] });
+      this.emitWorker({
+        type: "crashed",
+        workerId: worker.id,
+        pid: worker.pid,
+        detail: how,
+        lostSessions: [...slot.sessions],
+      });
       if (this.state === "running") this.scheduleRestart(slot, how);
     };
     if ((crashed || worker.inFlight.size > 0) && !worker.exit && this.forkServer && !this.forkServer.exited) {
@@ -852,7 +920,12 @@ export class WorkerPool implements CommandRunner {
       this.fail(err);
       return;
     }
-    this.emitWorker({ type: "restarting", workerId: `w${slot.index}`, pid: undefined, detail: `in ${decision.delayMs} ms after: ${why}` });
+    this.emitWorker({
+      type: "restarting",
+      workerId: `w${slot.index}`,
+      pid: undefined,
+      detail: `in ${decision.delayMs} ms after: ${why}`,
+    });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = undefined;
       void this.spawnWorker(slot, this.options.startTimeoutMs);
@@ -871,7 +944,8 @@ export class WorkerPool implements CommandRunner {
     let why: string | undefined;
     if (r.maxRequests && worker.served >= r.maxRequests) why = `served ${worker.served} calls (recycle.maxRequests)`;
     else if (r.maxAgeMs && worker.ageMs() >= r.maxAgeMs) why = `older than ${r.maxAgeMs} ms (recycle.maxAgeMs)`;
-    else if (r.maxMemoryBytes && worker.rssBytes >= r.maxMemoryBytes) why = `resident memory ${worker.rssBytes} bytes (recycle.maxMemoryMb)`;
+    else if (r.maxMemoryBytes && worker.rssBytes >= r.maxMemoryBytes)
+      why = `resident memory ${worker.rssBytes} bytes (recycle.maxMemoryMb)`;
     if (why) this.recycle(worker, why);
   }
 
@@ -882,7 +956,13 @@ export class WorkerPool implements CommandRunner {
     worker.state = "draining";
     slot.worker = undefined;
     slot.retiring.add(worker);
-    this.emitWorker({ type: "recycling", workerId: worker.id, pid: worker.pid, detail: why, lostSessions: [...slot.sessions] });
+    this.emitWorker({
+      type: "recycling",
+      workerId: worker.id,
+      pid: worker.pid,
+      detail: why,
+      lostSessions: [...slot.sessions],
+    });
     if (worker.inFlight.size === 0) this.stopWorker(worker);
     void this.spawnWorker(slot, this.options.startTimeoutMs);
   }

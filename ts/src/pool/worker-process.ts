@@ -97,7 +97,9 @@ export class WorkerProcess {
   }
 
   sendCancel(callId: number): void {
-    this.connection?.send(create(WorkerFrameSchema, { kind: { case: "cancel", value: create(CancelRequestSchema, { callId }) } }));
+    this.connection?.send(
+      create(WorkerFrameSchema, { kind: { case: "cancel", value: create(CancelRequestSchema, { callId }) } }),
+    );
   }
 
   /** The answer to one of the worker's HostCalls. */
@@ -109,14 +111,20 @@ export class WorkerProcess {
   sendStreamCredit(callId: number, items: number): void {
     const c = this.connection;
     if (!c || c.isClosed) return;
-    c.send(create(WorkerFrameSchema, { kind: { case: "streamCredit", value: create(StreamCreditSchema, { callId, items }) } }));
+    c.send(
+      create(WorkerFrameSchema, {
+        kind: { case: "streamCredit", value: create(StreamCreditSchema, { callId, items }) },
+      }),
+    );
   }
 
   sendHealthProbe(): void {
     this.healthProbe = (this.healthProbe + 1) >>> 0;
     this.healthSentAt = performance.now();
     this.connection?.send(
-      create(WorkerFrameSchema, { kind: { case: "health", value: create(HealthRequestSchema, { probeId: this.healthProbe }) } }),
+      create(WorkerFrameSchema, {
+        kind: { case: "health", value: create(HealthRequestSchema, { probeId: this.healthProbe }) },
+      }),
     );
   }
 

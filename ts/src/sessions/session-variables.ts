@@ -103,12 +103,19 @@ export class SessionVariables {
   ) {}
 
   /** Defines a variable; the initial value's type follows the type name (`define("t", "float", 0.2)`). */
-  async define<T extends VariableTypeName>(name: string, type: T, initialValue: VariableValue<T>, options: DefineOptions = {}): Promise<VariableInfo> {
+  async define<T extends VariableTypeName>(
+    name: string,
+    type: T,
+    initialValue: VariableValue<T>,
+    options: DefineOptions = {},
+  ): Promise<VariableInfo> {
     return (await this.defineMany([{ name, type, initialValue, ...options }]))[name]!;
   }
 
   /** Defines all or none, under one revision. */
-  async defineMany(specs: ({ name: string; type: string; initialValue: unknown } & DefineOptions)[]): Promise<Record<string, VariableInfo>> {
+  async defineMany(
+    specs: ({ name: string; type: string; initialValue: unknown } & DefineOptions)[],
+  ): Promise<Record<string, VariableInfo>> {
     const records = await this.store.register(this.sessionId, specs);
     return Object.fromEntries(records.map((r) => [r.name, info(r)]));
   }
@@ -141,7 +148,13 @@ export class SessionVariables {
   async set(
     name: string,
     value: unknown,
-    options: { expectedVersion?: number; metadata?: Record<string, string>; createIfMissing?: boolean; typeHint?: string; source?: string } = {},
+    options: {
+      expectedVersion?: number;
+      metadata?: Record<string, string>;
+      createIfMissing?: boolean;
+      typeHint?: string;
+      source?: string;
+    } = {},
   ): Promise<VariableInfo> {
     return info(await this.store.set(this.sessionId, name, value, options));
   }
@@ -190,20 +203,24 @@ export class SessionVariables {
         },
         ended,
       )
-      .then(
-        (h) => {
-          handle = h;
-          if (cancelled) h.cancel(); // stopped while the watch was starting
-        },
-        ended,
-      );
-    if (signal?.aborted) onAbort(); // "abort" has fired already and would never reach the listener
+      .then((h) => {
+        handle = h;
+        if (cancelled) h.cancel(); // stopped while the watch was starting
+      }, ended);
+    if (signal?.aborted)
+      onAbort(); // "abort" has fired already and would never reach the listener
     else signal?.addEventListener("abort", onAbort, { once: true });
     return Object.assign(sink, { cancel: () => void sink.return() });
   }
 
-  async history(name: string, options: { limit?: number; offset?: number } = {}): Promise<(HistoryEntry & { updatedAt: Date })[]> {
-    return (await this.store.history(this.sessionId, name, options.limit ?? 100, options.offset ?? 0)).map((h) => ({ ...h, updatedAt: new Date(h.updatedAtMs) }));
+  async history(
+    name: string,
+    options: { limit?: number; offset?: number } = {},
+  ): Promise<(HistoryEntry & { updatedAt: Date })[]> {
+    return (await this.store.history(this.sessionId, name, options.limit ?? 100, options.offset ?? 0)).map((h) => ({
+      ...h,
+      updatedAt: new Date(h.updatedAtMs),
+    }));
   }
 
   async rollback(name: string, version: number, reason = ""): Promise<VariableInfo> {
@@ -219,13 +236,21 @@ export class SessionVariables {
   };
 
   readonly permissions = {
-    set: async (name: string, rules: DefineOptions["accessRules"]) => void (await this.store.setPermissions(this.sessionId, name, rules ?? [])),
-    check: async (name: string, permission: Permission, asSession = this.sessionId) => this.store.checkAccess(this.sessionId, name, permission, asSession),
+    set: async (name: string, rules: DefineOptions["accessRules"]) =>
+      void (await this.store.setPermissions(this.sessionId, name, rules ?? [])),
+    check: async (name: string, permission: Permission, asSession = this.sessionId) =>
+      this.store.checkAccess(this.sessionId, name, permission, asSession),
   };
 
   /** A large export yields to other work between slices; `onProgress` follows it. */
   async export(
-    options: { format?: "json" | "yaml"; includeHistory?: boolean; includeDependencies?: boolean; filterPattern?: string; onProgress?: (progress: CodecProgress) => void } = {},
+    options: {
+      format?: "json" | "yaml";
+      includeHistory?: boolean;
+      includeDependencies?: boolean;
+      filterPattern?: string;
+      onProgress?: (progress: CodecProgress) => void;
+    } = {},
   ): Promise<Buffer> {
     return (await exportVariables(this.store, this.sessionId, options)).data;
   }
@@ -233,7 +258,12 @@ export class SessionVariables {
   /** A large import yields to other work between slices; `onProgress` follows it. YAML warnings come back in the summary, bounded. */
   async import(
     data: Uint8Array | string,
-    options: { format?: "json" | "yaml"; mergeStrategy?: "replace" | "keep" | "merge"; dryRun?: boolean; onProgress?: (progress: CodecProgress) => void } = {},
+    options: {
+      format?: "json" | "yaml";
+      mergeStrategy?: "replace" | "keep" | "merge";
+      dryRun?: boolean;
+      onProgress?: (progress: CodecProgress) => void;
+    } = {},
   ): Promise<ImportSummary> {
     return importVariables(this.store, this.sessionId, typeof data === "string" ? Buffer.from(data) : data, options);
   }

@@ -13,7 +13,10 @@ export class Session {
   /** DSPy programs living in this session's worker. */
   readonly programs: SessionPrograms;
   /** Configuration spaces of this session: `register(name, definition)`, `get(name)`. */
-  readonly configurations: { register(name: string, definition: SpaceDoc): Promise<ConfigurationSpace>; get(name: string): ConfigurationSpace };
+  readonly configurations: {
+    register(name: string, definition: SpaceDoc): Promise<ConfigurationSpace>;
+    get(name: string): ConfigurationSpace;
+  };
 
   constructor(
     readonly id: string,
@@ -36,11 +39,19 @@ export class Session {
   }
 
   /** Runs a command on this session's worker. */
-  execute<T = unknown>(command: string, args: Record<string, unknown> = {}, options: Omit<CallOptions, "session"> = {}): Promise<T> {
+  execute<T = unknown>(
+    command: string,
+    args: Record<string, unknown> = {},
+    options: Omit<CallOptions, "session"> = {},
+  ): Promise<T> {
     return this.runner.execute<T>(command, args, { ...options, session: this.id });
   }
 
-  stream<T = unknown>(command: string, args: Record<string, unknown> = {}, options: Omit<CallOptions, "session"> = {}): AsyncIterableIterator<T> {
+  stream<T = unknown>(
+    command: string,
+    args: Record<string, unknown> = {},
+    options: Omit<CallOptions, "session"> = {},
+  ): AsyncIterableIterator<T> {
     return this.runner.stream<T>(command, args, { ...options, session: this.id });
   }
 }
@@ -54,7 +65,11 @@ export class Sessions {
   ) {}
 
   async create(options: { id?: string; ttlMs?: number; metadata?: Record<string, unknown> } = {}): Promise<Session> {
-    const info = await this.store.createSession({ sessionId: options.id, ttlMs: options.ttlMs, metadata: options.metadata });
+    const info = await this.store.createSession({
+      sessionId: options.id,
+      ttlMs: options.ttlMs,
+      metadata: options.metadata,
+    });
     return new Session(info.sessionId, this.store, this.runner, this.dspy, this.configurations);
   }
 

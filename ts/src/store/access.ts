@@ -48,14 +48,19 @@ export function normalizeRules(rules: unknown, where = "access_rules"): AccessRu
   if (!Array.isArray(rules)) throw new InvalidArgumentError(`${where} must be a list of rules`, { parameter: where });
   return rules.map((raw, i) => {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-      throw new InvalidArgumentError(`${where}[${i}] must be a rule {session_pattern, permissions}`, { parameter: `${where}[${i}]` });
+      throw new InvalidArgumentError(`${where}[${i}] must be a rule {session_pattern, permissions}`, {
+        parameter: `${where}[${i}]`,
+      });
     }
     const r = raw as Record<string, unknown>;
     const pattern = r.sessionPattern ?? r.session_pattern;
     if (typeof pattern !== "string" || pattern.length === 0 || pattern.length > MAX_SESSION_PATTERN) {
-      throw new InvalidArgumentError(`${where}[${i}].session_pattern must be a non-empty string of at most ${MAX_SESSION_PATTERN} characters ('any', '*' or a glob)`, {
-        parameter: `${where}[${i}].session_pattern`,
-      });
+      throw new InvalidArgumentError(
+        `${where}[${i}].session_pattern must be a non-empty string of at most ${MAX_SESSION_PATTERN} characters ('any', '*' or a glob)`,
+        {
+          parameter: `${where}[${i}].session_pattern`,
+        },
+      );
     }
     const perms = r.permissions;
     if (!Array.isArray(perms) || perms.some((p) => !PERMISSIONS.includes(p as Permission))) {

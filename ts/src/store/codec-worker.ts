@@ -11,7 +11,11 @@ const send = (m: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(
 const task = workerData as { op: "decode"; format: "json" | "yaml"; bytes: Uint8Array } | { op: "encode-yaml" };
 
 function fail(err: unknown): void {
-  send({ kind: "error", message: err instanceof Error ? err.message : String(err), invalid: err instanceof InvalidArgumentError });
+  send({
+    kind: "error",
+    message: err instanceof Error ? err.message : String(err),
+    invalid: err instanceof InvalidArgumentError,
+  });
 }
 
 if (task.op === "decode") {
@@ -35,16 +39,19 @@ if (task.op === "decode") {
   }
 } else {
   let doc: Record<string, unknown> & { variables: unknown[] } = { variables: [] };
-  port.on("message", (m: { kind: "head"; head: typeof doc } | { kind: "slice"; items: unknown[] } | { kind: "end" }) => {
-    try {
-      if (m.kind === "head") doc = m.head;
-      else if (m.kind === "slice") for (const item of m.items) doc.variables.push(item);
-      else {
-        const bytes = new TextEncoder().encode(stringifyYaml(doc));
-        send({ kind: "text", bytes }, [bytes.buffer as ArrayBuffer]);
+  port.on(
+    "message",
+    (m: { kind: "head"; head: typeof doc } | { kind: "slice"; items: unknown[] } | { kind: "end" }) => {
+      try {
+        if (m.kind === "head") doc = m.head;
+        else if (m.kind === "slice") for (const item of m.items) doc.variables.push(item);
+        else {
+          const bytes = new TextEncoder().encode(stringifyYaml(doc));
+          send({ kind: "text", bytes }, [bytes.buffer as ArrayBuffer]);
+        }
+      } catch (err) {
+        fail(err);
       }
-    } catch (err) {
-      fail(err);
-    }
-  });
+    },
+  );
 }

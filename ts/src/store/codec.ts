@@ -76,8 +76,10 @@ export class Pacer {
 export function parseYamlText(text: string): { value: unknown; warnings: ParseWarnings } {
   // prettyErrors off: messages without the document's lines; warnings collected, never logged.
   const doc = parseDocument(text, { prettyErrors: false, logLevel: "silent" });
-  const describe = (e: { code: string; message: string; pos: [number, number] }) => clip(`${e.code} at offset ${e.pos[0]}: ${e.message}`, WARNING_CHARS);
-  if (doc.errors.length > 0) throw new InvalidArgumentError(`malformed yaml import: ${describe(doc.errors[0]!)}`, { parameter: "data" });
+  const describe = (e: { code: string; message: string; pos: [number, number] }) =>
+    clip(`${e.code} at offset ${e.pos[0]}: ${e.message}`, WARNING_CHARS);
+  if (doc.errors.length > 0)
+    throw new InvalidArgumentError(`malformed yaml import: ${describe(doc.errors[0]!)}`, { parameter: "data" });
   const warnings = { messages: doc.warnings.slice(0, MAX_WARNINGS).map(describe), count: doc.warnings.length };
   return { value: doc.toJS(), warnings };
 }
@@ -85,11 +87,14 @@ export function parseYamlText(text: string): { value: unknown; warnings: ParseWa
 /** JSON or YAML text to a JS value; JSON is looked over before it is parsed (values/json-depth.ts). */
 export function parseText(text: string, format: "json" | "yaml"): { value: unknown; warnings: ParseWarnings } {
   if (format === "yaml") return parseYamlText(text);
-  if (jsonNestsDeeperThan(text)) throw new InvalidArgumentError(`malformed json import: the document ${JSON_SHAPE_LIMITS}`, { parameter: "data" });
+  if (jsonNestsDeeperThan(text))
+    throw new InvalidArgumentError(`malformed json import: the document ${JSON_SHAPE_LIMITS}`, { parameter: "data" });
   try {
     return { value: JSON.parse(text), warnings: { messages: [], count: 0 } };
   } catch (err) {
-    throw new InvalidArgumentError(`malformed json import: ${clip(String((err as Error).message), 300)}`, { parameter: "data" });
+    throw new InvalidArgumentError(`malformed json import: ${clip(String((err as Error).message), 300)}`, {
+      parameter: "data",
+    });
   }
 }
 
@@ -116,7 +121,8 @@ function nextReply(worker: Worker): Promise<WorkerReply> {
     };
     const onMessage = (m: WorkerReply) => {
       done();
-      if (m.kind === "error") reject(m.invalid ? new InvalidArgumentError(m.message, { parameter: "data" }) : new Error(m.message));
+      if (m.kind === "error")
+        reject(m.invalid ? new InvalidArgumentError(m.message, { parameter: "data" }) : new Error(m.message));
       else resolve(m);
     };
     const onError = (err: Error) => (done(), reject(err));
@@ -136,7 +142,8 @@ export async function decodeDocument(
   format: "json" | "yaml",
   onProgress?: (p: CodecProgress) => void,
 ): Promise<{ value: unknown; warnings: ParseWarnings }> {
-  if (data.byteLength < WORKER_MIN_BYTES[format]) return parseText(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"), format);
+  if (data.byteLength < WORKER_MIN_BYTES[format])
+    return parseText(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"), format);
   // A copy the worker owns, made a megabyte at a time (128 MiB in one go is a long pause).
   const bytes = new Uint8Array(data.byteLength);
   for (let at = 0; at < data.byteLength; at += 1 << 20) {
@@ -180,7 +187,10 @@ export async function encodeDocument(
     if (variables.length === 0) return Buffer.from(JSON.stringify(doc, null, 2), "utf8");
     // The document with a marker where the variables go; each variable written on its own, indented to its place.
     const marker = JSON.stringify(`dspy-bridge variables ${Math.random()}`);
-    const [before, after] = JSON.stringify({ ...doc, variables: [JSON.parse(marker)] }, null, 2).split(marker) as [string, string];
+    const [before, after] = JSON.stringify({ ...doc, variables: [JSON.parse(marker)] }, null, 2).split(marker) as [
+      string,
+      string,
+    ];
     // Encoded a slice at a time, so no step at the end handles the whole text at once.
     const chunks: Buffer[] = [];
     let parts: string[] = [before];

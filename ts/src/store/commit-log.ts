@@ -129,10 +129,17 @@ export class CommitLog {
             result = this.backend.commit(request);
           } catch (err) {
             // The transaction rolled back: nothing was written (a full disk, a file gone read-only).
-            throw new StoreUnavailableError(`the ${this.backend.kind} store could not commit: ${(err as Error).message}`, { cause: err });
+            throw new StoreUnavailableError(
+              `the ${this.backend.kind} store could not commit: ${(err as Error).message}`,
+              { cause: err },
+            );
           }
-          if (result instanceof Promise || "conflict" in result) throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
-          if (compareLogIds(result.id, id) !== 0) throw new InternalError(`the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`);
+          if (result instanceof Promise || "conflict" in result)
+            throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
+          if (compareLogIds(result.id, id) !== 0)
+            throw new InternalError(
+              `the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`,
+            );
         }
         this.state.apply(planned.entry, id);
         return Promise.resolve(planned.answer(id.rev));
@@ -151,7 +158,13 @@ export class CommitLog {
       return this.mutateShared(plan, deadline);
     });
     this.commitChain = run.catch(() => {});
-    return this.bounded(run, deadline.sendBy, "the commit was not applied", () => !turn.started, () => (turn.abandoned = true));
+    return this.bounded(
+      run,
+      deadline.sendBy,
+      "the commit was not applied",
+      () => !turn.started,
+      () => (turn.abandoned = true),
+    );
   }
 
   private async mutateShared<T>(plan: () => Planned<T>, deadline: CommitDeadline): Promise<T> {
@@ -161,12 +174,17 @@ export class CommitLog {
       const request = this.request(planned.entry);
       // A commit sent late (its turn came late while the backend kept answering) still gets its in-flight time.
       const now = Date.now();
-      const bounds = { sendBy: Math.max(deadline.sendBy, now), settleBy: Math.max(deadline.settleBy, now + this.limits.inFlightMs - this.limits.callMs) };
+      const bounds = {
+        sendBy: Math.max(deadline.sendBy, now),
+        settleBy: Math.max(deadline.settleBy, now + this.limits.inFlightMs - this.limits.callMs),
+      };
       const result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds)));
       if ("conflict" in result) {
         if (result.final) throw new FailedPreconditionError(`not applied: ${result.conflict}`);
         if (attempt >= MAX_SHARED_ATTEMPTS) {
-          throw new StoreUnavailableError(`the commit lost to other hosts' commits ${attempt} times (last on '${result.conflict}'); nothing was applied`);
+          throw new StoreUnavailableError(
+            `the commit lost to other hosts' commits ${attempt} times (last on '${result.conflict}'); nothing was applied`,
+          );
         }
         // Catch up (or reload, if the backend lost data) and plan again; nothing is applied yet.
         await this.bounded(this.readyNow(), bounds.sendBy, "the commit was not applied");
@@ -213,7 +231,13 @@ export class CommitLog {
    * call may give up (its commit was sent), it settles with `work` alone; `onExpire` runs
    * when it gives up.
    */
-  private bounded<T>(work: Promise<T>, by: number, what: string, waiting: () => boolean = () => true, onExpire?: () => void): Promise<T> {
+  private bounded<T>(
+    work: Promise<T>,
+    by: number,
+    what: string,
+    waiting: () => boolean = () => true,
+    onExpire?: () => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       let done = false;
@@ -234,7 +258,11 @@ export class CommitLog {
         else {
           finish();
           onExpire?.();
-          reject(new StoreUnavailableError(`${what}: the ${this.backend?.kind ?? "memory"} store has not answered within ${this.limits.callMs} ms`));
+          reject(
+            new StoreUnavailableError(
+              `${what}: the ${this.backend?.kind ?? "memory"} store has not answered within ${this.limits.callMs} ms`,
+            ),
+          );
         }
       };
       tick();
@@ -257,7 +285,9 @@ export class CommitLog {
   }
 
   private nextId(entry: Entry): LogId {
-    return entry.t === "commit" ? { rev: this.state.applied.rev + 1, seq: 0 } : { rev: this.state.applied.rev, seq: this.state.applied.seq + 1 };
+    return entry.t === "commit"
+      ? { rev: this.state.applied.rev + 1, seq: 0 }
+      : { rev: this.state.applied.rev, seq: this.state.applied.seq + 1 };
   }
 
   /** Backend errors become StoreUnavailableError (typed, retryable); ours pass through. */
@@ -266,7 +296,10 @@ export class CommitLog {
       return await op();
     } catch (err) {
       if (err instanceof BridgeError) throw err;
-      throw new StoreUnavailableError(`the ${this.backend?.kind ?? "memory"} store is unavailable: ${(err as Error).message}`, { cause: err });
+      throw new StoreUnavailableError(
+        `the ${this.backend?.kind ?? "memory"} store is unavailable: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -291,7 +324,8 @@ export class CommitLog {
         this.catchingUp = undefined;
       }
       // Short of `until` without progress: the backend lost it (and the reload said so).
-      if (!until || compareLogIds(this.state.applied, until) >= 0 || compareLogIds(this.state.applied, from) === 0) return;
+      if (!until || compareLogIds(this.state.applied, until) >= 0 || compareLogIds(this.state.applied, from) === 0)
+        return;
     }
   }
 
@@ -329,7 +363,10 @@ export class CommitLog {
     try {
       this.state.load(snapshot);
     } catch (err) {
-      throw new FailedPreconditionError(`the ${this.backend!.kind} store holds data this host cannot read: ${(err as Error).message}`, { cause: err });
+      throw new FailedPreconditionError(
+        `the ${this.backend!.kind} store holds data this host cannot read: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 }

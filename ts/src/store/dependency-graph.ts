@@ -14,7 +14,10 @@ export const DEPENDENCY_TYPES = ["data", "constraint", "optimization"] as const;
 /** A dependency type the store knows, or InvalidArgumentError naming the choices. */
 export function checkDependencyType(type: string): void {
   if (!(DEPENDENCY_TYPES as readonly string[]).includes(type)) {
-    throw new InvalidArgumentError(`dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got ${quote(type)}`, { parameter: "dependency_type" });
+    throw new InvalidArgumentError(
+      `dependency type must be one of ${DEPENDENCY_TYPES.join(", ")}, got ${quote(type)}`,
+      { parameter: "dependency_type" },
+    );
   }
 }
 
@@ -40,12 +43,14 @@ export class DependencyGraph {
 
   /** Throws InvalidArgumentError naming the cycle if from -> to would close one. */
   checkAdd(from: string, to: string): void {
-    if (from === to) throw new InvalidArgumentError(`a variable cannot depend on itself ('${from}')`, { parameter: "to_variable" });
+    if (from === to)
+      throw new InvalidArgumentError(`a variable cannot depend on itself ('${from}')`, { parameter: "to_variable" });
     const back = this.path(to, from);
     if (back) {
       // A cycle through thousands of variables is named by its first and last steps.
       const cycle = [from, ...back];
-      const shown = cycle.length <= 12 ? cycle : [...cycle.slice(0, 6), `… ${cycle.length - 11} more …`, ...cycle.slice(-5)];
+      const shown =
+        cycle.length <= 12 ? cycle : [...cycle.slice(0, 6), `… ${cycle.length - 11} more …`, ...cycle.slice(-5)];
       throw new InvalidArgumentError(`dependency ${from} -> ${to} would create a cycle: ${shown.join(" -> ")}`, {
         parameter: "to_variable",
         details: { cycle: shown },
@@ -106,7 +111,8 @@ export class DependencyGraph {
   /** Every edge, for export. */
   allEdges(): { from: string; to: string; type: string; metadata: Record<string, string> }[] {
     const all = [];
-    for (const [from, edges] of this.out) for (const e of edges.values()) all.push({ from, to: e.to, type: e.type, metadata: e.metadata });
+    for (const [from, edges] of this.out)
+      for (const e of edges.values()) all.push({ from, to: e.to, type: e.type, metadata: e.metadata });
     return all;
   }
 

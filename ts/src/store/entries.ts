@@ -88,7 +88,11 @@ export function encodeEntry(entry: Entry, putValues?: readonly JsonValue[]): str
   if (entry.t !== "commit") return JSON.stringify(entry);
   return JSON.stringify({
     ...entry,
-    puts: entry.puts.map((p, i) => ({ ...p, value: putValues ? putValues[i] : valueToJson(p.value), oldValue: p.fresh ? null : valueToJson(p.oldValue) })),
+    puts: entry.puts.map((p, i) => ({
+      ...p,
+      value: putValues ? putValues[i] : valueToJson(p.value),
+      oldValue: p.fresh ? null : valueToJson(p.oldValue),
+    })),
     dels: entry.dels.map((d) => ({ ...d, oldValue: valueToJson(d.oldValue) })),
   });
 }
@@ -98,7 +102,11 @@ export function decodeEntry(text: string): Entry {
   if (raw.t !== "commit") return raw;
   return {
     ...raw,
-    puts: raw.puts.map((p) => ({ ...p, value: valueFromJson(p.value as JsonValue), oldValue: p.oldValue === null ? null : valueFromJson(p.oldValue as JsonValue) })),
+    puts: raw.puts.map((p) => ({
+      ...p,
+      value: valueFromJson(p.value as JsonValue),
+      oldValue: p.oldValue === null ? null : valueFromJson(p.oldValue as JsonValue),
+    })),
     dels: raw.dels.map((d) => ({ ...d, oldValue: valueFromJson(d.oldValue as JsonValue) })),
     config: raw.config ?? undefined,
     edges: raw.edges ?? [],

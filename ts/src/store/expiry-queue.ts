@@ -41,7 +41,8 @@ export class ExpiryQueue {
   forget(session: SessionRecord): void {
     if (!this.queued.has(session)) return;
     this.stale++;
-    if (this.stale >= COMPACT_MIN && this.stale * 2 >= this.heap.length) this.rebuild(this.heap.filter((q) => this.isCurrent(q.session)).map((q) => q.session));
+    if (this.stale >= COMPACT_MIN && this.stale * 2 >= this.heap.length)
+      this.rebuild(this.heap.filter((q) => this.isCurrent(q.session)).map((q) => q.session));
   }
 
   /** Replaces the contents with these sessions (a store loaded from its backend). */

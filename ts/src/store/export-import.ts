@@ -66,13 +66,21 @@ function checkFormat(format: string | undefined): "json" | "yaml" {
     );
   }
   if (f === "parquet") throw new NotImplementedError("format 'parquet' is not implemented; use 'json' or 'yaml'");
-  throw new InvalidArgumentError(`unknown export format ${quote(format)}; use 'json' or 'yaml'`, { parameter: "format" });
+  throw new InvalidArgumentError(`unknown export format ${quote(format)}; use 'json' or 'yaml'`, {
+    parameter: "format",
+  });
 }
 
-export async function exportVariables(store: Store, sessionId: string, options: ExportOptions = {}): Promise<{ data: Buffer; count: number }> {
+export async function exportVariables(
+  store: Store,
+  sessionId: string,
+  options: ExportOptions = {},
+): Promise<{ data: Buffer; count: number }> {
   const format = checkFormat(options.format);
   const re = compilePattern(options.filterPattern, "filter_pattern");
-  const records = (await store.list(sessionId, undefined, options.caller ?? sessionId)).filter((r) => !re || re.test(r.name));
+  const records = (await store.list(sessionId, undefined, options.caller ?? sessionId)).filter(
+    (r) => !re || re.test(r.name),
+  );
   const session = store.sessionRecord(sessionId);
   // One revision's state, taken now: a commit replaces a record's value, metadata and rules
   // (never changes them in place) but appends to its history, so that is copied.
@@ -87,7 +95,10 @@ export async function exportVariables(store: Store, sessionId: string, options: 
     history: options.includeHistory ? r.history.slice() : undefined,
   }));
   const revision = store.currentRevision;
-  const dependencies = options.includeDependencies === false ? undefined : exportedEdges(session.dependencies.allEdges(), records, session.variables.size);
+  const dependencies =
+    options.includeDependencies === false
+      ? undefined
+      : exportedEdges(session.dependencies.allEdges(), records, session.variables.size);
   // Converted and written a slice at a time: other clients are served in between.
   const pace = new Pacer(options.onProgress, "read", snapshot.length);
   const variables: unknown[] = [];
@@ -98,7 +109,11 @@ export async function exportVariables(store: Store, sessionId: string, options: 
       value: valueToJson(r.value),
       constraints: r.constraints,
       metadata: r.metadata,
-      access_rules: r.accessRules.map((a) => ({ session_pattern: a.sessionPattern, permissions: a.permissions, conditions: a.conditions })),
+      access_rules: r.accessRules.map((a) => ({
+        session_pattern: a.sessionPattern,
+        permissions: a.permissions,
+        conditions: a.conditions,
+      })),
       version: r.version,
       ...(r.history
         ? {
@@ -129,7 +144,11 @@ export async function exportVariables(store: Store, sessionId: string, options: 
 }
 
 /** The edges between exported variables; the set of names is made only when some variables are left out (100k names take 100 ms). */
-function exportedEdges<E extends { from: string; to: string }>(edges: E[], records: { name: string }[], sessionSize: number): E[] {
+function exportedEdges<E extends { from: string; to: string }>(
+  edges: E[],
+  records: { name: string }[],
+  sessionSize: number,
+): E[] {
   if (edges.length === 0 || records.length === sessionSize) return edges;
   const names = new Set(records.map((r) => r.name));
   return edges.filter((e) => names.has(e.from) && names.has(e.to));
@@ -149,16 +168,24 @@ async function parseDocument(
   format: "json" | "yaml",
   pace: Pacer,
   onProgress: ImportOptions["onProgress"],
-): Promise<{ variables: ImportedVariable[]; dependencies: { from: string; to: string; type: string }[]; warnings: ParseWarnings }> {
+): Promise<{
+  variables: ImportedVariable[];
+  dependencies: { from: string; to: string; type: string }[];
+  warnings: ParseWarnings;
+}> {
   // Parsed off this thread when large or YAML (codec.ts); malformed text, and JSON nested too
   // deep or holding too many lists and maps (values/json-depth.ts), is an InvalidArgumentError.
   const { value: doc, warnings } = await decodeDocument(data, format, onProgress);
   const d = doc as Record<string, unknown> | null;
   if (!d || typeof d !== "object" || d.format !== EXPORT_FORMAT) {
-    throw new InvalidArgumentError(`not a dspy-bridge export: expected format '${EXPORT_FORMAT}'`, { parameter: "data" });
+    throw new InvalidArgumentError(`not a dspy-bridge export: expected format '${EXPORT_FORMAT}'`, {
+      parameter: "data",
+    });
   }
-  if (d.version !== EXPORT_VERSION) throw new InvalidArgumentError(`unsupported export version ${quote(d.version)}`, { parameter: "data" });
-  if (!Array.isArray(d.variables)) throw new InvalidArgumentError("malformed import: 'variables' must be a list", { parameter: "data" });
+  if (d.version !== EXPORT_VERSION)
+    throw new InvalidArgumentError(`unsupported export version ${quote(d.version)}`, { parameter: "data" });
+  if (!Array.isArray(d.variables))
+    throw new InvalidArgumentError("malformed import: 'variables' must be a list", { parameter: "data" });
   const variables: ImportedVariable[] = [];
   pace.next("decode", d.variables.length);
   for (const [i, raw] of (d.variables as unknown[]).entries()) {
@@ -168,8 +195,17 @@ async function parseDocument(
   const deps = Array.isArray(d.dependencies) ? (d.dependencies as unknown[]) : [];
   deps.forEach((dep, i) => {
     const e = dep as Record<string, unknown> | null;
-    if (!e || typeof e !== "object" || typeof e.from !== "string" || typeof e.to !== "string" || (e.type !== undefined && e.type !== null && typeof e.type !== "string")) {
-      throw new InvalidArgumentError(`malformed import: dependencies[${i}] must be {from, to, type} with string names, got ${quote(dep)}`, { parameter: `dependencies[${i}]` });
+    if (
+      !e ||
+      typeof e !== "object" ||
+      typeof e.from !== "string" ||
+      typeof e.to !== "string" ||
+      (e.type !== undefined && e.type !== null && typeof e.type !== "string")
+    ) {
+      throw new InvalidArgumentError(
+        `malformed import: dependencies[${i}] must be {from, to, type} with string names, got ${quote(dep)}`,
+        { parameter: `dependencies[${i}]` },
+      );
     }
   });
   return { variables, dependencies: deps as { from: string; to: string; type: string }[], warnings };
@@ -178,15 +214,20 @@ async function parseDocument(
 function readVariable(raw: unknown, i: number): ImportedVariable {
   const v = raw as Record<string, unknown>;
   if (!v || typeof v !== "object" || typeof v.name !== "string" || typeof v.type !== "string") {
-    throw new InvalidArgumentError(`malformed import: variables[${i}] needs a name and a type`, { parameter: `variables[${i}]` });
+    throw new InvalidArgumentError(`malformed import: variables[${i}] needs a name and a type`, {
+      parameter: `variables[${i}]`,
+    });
   }
   let value: unknown;
   try {
     value = valueFromJson(v.value as JsonValue);
   } catch (err) {
-    throw new InvalidArgumentError(`malformed import: variables[${i}] ${quote(v.name)} has an unreadable value: ${clip(String((err as Error).message), 300)}`, {
-      parameter: `variables[${i}].value`,
-    });
+    throw new InvalidArgumentError(
+      `malformed import: variables[${i}] ${quote(v.name)} has an unreadable value: ${clip(String((err as Error).message), 300)}`,
+      {
+        parameter: `variables[${i}].value`,
+      },
+    );
   }
   return {
     name: v.name,
@@ -221,11 +262,19 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
  * existing variable is left alone), merge (map values are deep-merged with imported keys
  * winning, metadata merged; other types keep their value and gain the metadata).
  */
-export async function importVariables(store: Store, sessionId: string, data: Uint8Array, options: ImportOptions = {}): Promise<ImportSummary> {
+export async function importVariables(
+  store: Store,
+  sessionId: string,
+  data: Uint8Array,
+  options: ImportOptions = {},
+): Promise<ImportSummary> {
   const format = checkFormat(options.format);
   const strategy = (options.mergeStrategy ?? "replace") as MergeStrategy;
   if (!["replace", "keep", "merge"].includes(strategy)) {
-    throw new InvalidArgumentError(`merge_strategy must be replace, keep or merge, got ${quote(options.mergeStrategy)}`, { parameter: "merge_strategy" });
+    throw new InvalidArgumentError(
+      `merge_strategy must be replace, keep or merge, got ${quote(options.mergeStrategy)}`,
+      { parameter: "merge_strategy" },
+    );
   }
   const caller = options.caller ?? sessionId;
   await store.getSession(sessionId); // catch up with the other hosts (shared store), NotFoundError if unknown
@@ -256,13 +305,24 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
       } else if (strategy === "keep") {
         details.push({ name: v.name, action: "skip" });
       } else {
-        if (!isAllowed(existing.accessRules, caller, "write")) throw new InvalidArgumentError(`session ${quote(caller)} may not write ${quote(v.name)}`);
-        if (existing.type !== type) throw new InvalidArgumentError(`${quote(v.name)} is a ${existing.type} here but a ${type} in the import`);
+        if (!isAllowed(existing.accessRules, caller, "write"))
+          throw new InvalidArgumentError(`session ${quote(caller)} may not write ${quote(v.name)}`);
+        if (existing.type !== type)
+          throw new InvalidArgumentError(`${quote(v.name)} is a ${existing.type} here but a ${type} in the import`);
         const value =
-          strategy === "merge" ? (isPlainMap(existing.value) && isPlainMap(v.value) ? deepMerge(existing.value, v.value) : existing.value) : v.value;
+          strategy === "merge"
+            ? isPlainMap(existing.value) && isPlainMap(v.value)
+              ? deepMerge(existing.value, v.value)
+              : existing.value
+            : v.value;
         validateValue(existing.type, value, existing.constraints, v.name);
         // A merge is computed from the value read here: it commits only if that is still the value.
-        updates.push({ name: v.name, value, metadata: { ...v.metadata }, expectedVersion: strategy === "merge" ? existing.version : 0 });
+        updates.push({
+          name: v.name,
+          value,
+          metadata: { ...v.metadata },
+          expectedVersion: strategy === "merge" ? existing.version : 0,
+        });
         details.push({ name: v.name, action: strategy });
       }
     } catch (err) {
@@ -277,7 +337,8 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
   for (const dep of dependencies) {
     const edge = `${clip(dep.from, 100)} -> ${clip(dep.to, 100)}`;
     try {
-      if (!known(dep.from) || !known(dep.to)) throw new InvalidArgumentError(`dependency ${edge} names an unknown variable`);
+      if (!known(dep.from) || !known(dep.to))
+        throw new InvalidArgumentError(`dependency ${edge} names an unknown variable`);
       if (!(DEPENDENCY_TYPES as readonly string[]).includes(dep.type ?? "data")) {
         throw new InvalidArgumentError(`dependency ${edge}: type must be one of ${DEPENDENCY_TYPES.join(", ")}`);
       }
@@ -296,14 +357,29 @@ export async function importVariables(store: Store, sessionId: string, data: Uin
   const parsed = { warnings: warnings.messages, warningCount: warnings.count };
   if (errors > 0 || options.dryRun || imported === 0) {
     pace.report();
-    return { imported: errors ? 0 : imported, skipped, errors, details, revision: 0, dryRun: options.dryRun ?? false, ...parsed };
+    return {
+      imported: errors ? 0 : imported,
+      skipped,
+      errors,
+      details,
+      revision: 0,
+      dryRun: options.dryRun ?? false,
+      ...parsed,
+    };
   }
   pace.next("commit", 1);
   // Everything checked: one commit, re-checked by the store (another host may have written since).
   const revision = await store.commitImport(
     sessionId,
     {
-      creates: creates.map((v) => ({ name: v.name, type: v.type, initialValue: v.value, constraints: v.constraints, metadata: v.metadata, accessRules: v.accessRules })),
+      creates: creates.map((v) => ({
+        name: v.name,
+        type: v.type,
+        initialValue: v.value,
+        constraints: v.constraints,
+        metadata: v.metadata,
+        accessRules: v.accessRules,
+      })),
       updates,
       edges: dependencies.map((d) => ({ from: d.from, to: d.to, type: d.type ?? "data" })),
     },

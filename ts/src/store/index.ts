@@ -1,4 +1,11 @@
-export { Store, type StoreOptions, type UpdateOptions, type UpdateOutcome, type WatchMessage, type WatchHandle } from "./store.js";
+export {
+  Store,
+  type StoreOptions,
+  type UpdateOptions,
+  type UpdateOutcome,
+  type WatchMessage,
+  type WatchHandle,
+} from "./store.js";
 export { openStore, parseStoreSpec, type StoreSpec } from "./open-store.js";
 export { exportVariables, importVariables, type ImportSummary, type MergeStrategy } from "./export-import.js";
 export type { SessionInfo, HistoryEntry } from "./records.js";

@@ -10,14 +10,18 @@ import { compileClientPattern, type Pattern } from "./types/pattern.js";
  */
 export function stringMap(input: unknown, where: string): Record<string, string> {
   if (input === undefined || input === null) return {};
-  if (typeof input !== "object" || Array.isArray(input)) throw new InvalidArgumentError(`${where} must be a map of strings`, { parameter: where });
+  if (typeof input !== "object" || Array.isArray(input))
+    throw new InvalidArgumentError(`${where} must be a map of strings`, { parameter: where });
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(input)) {
     if (typeof v !== "string") {
       const short = k.length <= 100;
-      throw new InvalidArgumentError(`${short ? `${where}.${k}` : `${where}[${quote(k)}]`} must be a string, got ${v === null ? "null" : typeof v}`, {
-        parameter: short ? `${where}.${k}` : where,
-      });
+      throw new InvalidArgumentError(
+        `${short ? `${where}.${k}` : `${where}[${quote(k)}]`} must be a string, got ${v === null ? "null" : typeof v}`,
+        {
+          parameter: short ? `${where}.${k}` : where,
+        },
+      );
     }
     setOwn(out, k, v);
   }

@@ -79,10 +79,13 @@ export function measureValue(value: unknown, parameter: string, maxDepth = MAX_V
       continue;
     }
     if (depth >= maxDepth) {
-      throw new InvalidArgumentError(`${parameter} nests lists and maps more than ${maxDepth} levels deep (the limit)`, {
-        parameter,
-        details: { limit: maxDepth },
-      });
+      throw new InvalidArgumentError(
+        `${parameter} nests lists and maps more than ${maxDepth} levels deep (the limit)`,
+        {
+          parameter,
+          details: { limit: maxDepth },
+        },
+      );
     }
     if (Array.isArray(v)) {
       bytes += 16 + 8 * v.length;
@@ -114,13 +117,25 @@ export function measureValue(value: unknown, parameter: string, maxDepth = MAX_V
 /** PayloadTooLargeError when `size` is over `limit`. */
 export function checkSize(size: number, limit: number, what: string, option: string): void {
   if (size > limit) {
-    throw new PayloadTooLargeError(`${what} is ${size} bytes, over the limit of ${limit} bytes (option ${option})`, { size, limit });
+    throw new PayloadTooLargeError(`${what} is ${size} bytes, over the limit of ${limit} bytes (option ${option})`, {
+      size,
+      limit,
+    });
   }
 }
 
 /** Measures a write (value and metadata) and refuses one over `maxValueBytes`; returns its size. */
-export function measureWrite(name: string, value: unknown, metadata: unknown, limits: SizeLimits, extra: unknown = undefined): number {
-  const size = measureValue(value, "value") + measureValue(metadata, "metadata", 2) + (extra === undefined ? 0 : measureValue(extra, "constraints"));
+export function measureWrite(
+  name: string,
+  value: unknown,
+  metadata: unknown,
+  limits: SizeLimits,
+  extra: unknown = undefined,
+): number {
+  const size =
+    measureValue(value, "value") +
+    measureValue(metadata, "metadata", 2) +
+    (extra === undefined ? 0 : measureValue(extra, "constraints"));
   checkSize(size, limits.maxValueBytes, `the value of ${quote(name)}`, "maxValueBytes");
   return size;
 }
@@ -132,7 +147,9 @@ export function sizeLimits(options: Partial<Record<keyof SizeLimits, unknown>>):
     const v = options[key];
     if (v === undefined) continue;
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
-      throw new InvalidArgumentError(`store option ${key} must be a positive integer (bytes), got ${quote(v)}`, { parameter: key });
+      throw new InvalidArgumentError(`store option ${key} must be a positive integer (bytes), got ${quote(v)}`, {
+        parameter: key,
+      });
     }
     out[key] = v;
   }

@@ -10,12 +10,19 @@ export type StoreSpec =
 
 export function parseStoreSpec(spec: string | undefined): StoreSpec {
   if (spec === undefined || spec === "" || spec === "memory") return { backend: "memory" };
-  if (typeof spec !== "string") throw new InvalidArgumentError("store must be 'memory', 'sqlite:PATH' or a redis:// URL", { parameter: "store" });
+  if (typeof spec !== "string")
+    throw new InvalidArgumentError("store must be 'memory', 'sqlite:PATH' or a redis:// URL", { parameter: "store" });
   if (spec.startsWith("sqlite:")) {
     const [path, query = ""] = spec.slice("sqlite:".length).split("?");
-    if (!path) throw new InvalidArgumentError("store 'sqlite:' needs a file path, e.g. 'sqlite:./bridge.db'", { parameter: "store" });
+    if (!path)
+      throw new InvalidArgumentError("store 'sqlite:' needs a file path, e.g. 'sqlite:./bridge.db'", {
+        parameter: "store",
+      });
     const sync = new URLSearchParams(query).get("synchronous") ?? "full";
-    if (sync !== "full" && sync !== "normal") throw new InvalidArgumentError(`sqlite synchronous must be 'full' or 'normal', got '${sync}'`, { parameter: "store" });
+    if (sync !== "full" && sync !== "normal")
+      throw new InvalidArgumentError(`sqlite synchronous must be 'full' or 'normal', got '${sync}'`, {
+        parameter: "store",
+      });
     return { backend: "sqlite", path, synchronous: sync };
   }
   if (spec.startsWith("redis://") || spec.startsWith("rediss://")) {
@@ -29,7 +36,9 @@ export function parseStoreSpec(spec: string | undefined): StoreSpec {
     url.search = "";
     return { backend: "redis", url: url.toString(), prefix };
   }
-  throw new InvalidArgumentError(`unknown store '${spec}': use 'memory', 'sqlite:PATH' or 'redis://host:port/db'`, { parameter: "store" });
+  throw new InvalidArgumentError(`unknown store '${spec}': use 'memory', 'sqlite:PATH' or 'redis://host:port/db'`, {
+    parameter: "store",
+  });
 }
 
 /** Opens the store the spec names, loaded and (Redis) following the other hosts. */
@@ -38,10 +47,21 @@ export async function openStore(spec: string | undefined, options: StoreOptions 
   const logLimit = options.eventLogLimit ?? 10_000;
   if (parsed.backend === "memory") return new Store(options);
   if (parsed.backend === "sqlite") {
-    const { SqliteBackend } = await loadBackend(() => import("./durable/sqlite-backend.js"), "better-sqlite3", "a 'sqlite:' store");
-    return new Store(options, new SqliteBackend({ path: parsed.path, synchronous: parsed.synchronous, logLimit })).open();
+    const { SqliteBackend } = await loadBackend(
+      () => import("./durable/sqlite-backend.js"),
+      "better-sqlite3",
+      "a 'sqlite:' store",
+    );
+    return new Store(
+      options,
+      new SqliteBackend({ path: parsed.path, synchronous: parsed.synchronous, logLimit }),
+    ).open();
   }
-  const { RedisBackend } = await loadBackend(() => import("./durable/redis-backend.js"), "ioredis", "a 'redis://' store");
+  const { RedisBackend } = await loadBackend(
+    () => import("./durable/redis-backend.js"),
+    "ioredis",
+    "a 'redis://' store",
+  );
   return new Store(options, await RedisBackend.connect({ url: parsed.url, prefix: parsed.prefix, logLimit })).open();
 }
 
@@ -57,9 +77,12 @@ async function loadBackend<T>(load: () => Promise<T>, pkg: string, what: string)
     const code = (err as { code?: unknown }).code;
     const message = err instanceof Error ? err.message : String(err);
     if ((code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && message.includes(`'${pkg}'`)) {
-      throw new FailedPreconditionError(`${what} needs the ${pkg} package, which is not installed: run \`npm install ${pkg}\` in your app`, {
-        details: { package: pkg },
-      });
+      throw new FailedPreconditionError(
+        `${what} needs the ${pkg} package, which is not installed: run \`npm install ${pkg}\` in your app`,
+        {
+          details: { package: pkg },
+        },
+      );
     }
     throw err;
   }

@@ -9,7 +9,17 @@ import { decodeEntry, type Entry, type PutChange } from "./entries.js";
 import { DEFAULT_SIZE_LIMITS, type SizeLimits } from "./limits.js";
 import { ExpiryQueue } from "./expiry-queue.js";
 import { compactedBefore, formatLogId, LOG_START, type LogId } from "./log-id.js";
-import { historyEntryBytes, MAX_TRIALS_PER_RUN, SessionRecord, VariableRecord, type Change, type Commit, type HistoryEntry, type RunRecord, type TrialRecord } from "./records.js";
+import {
+  historyEntryBytes,
+  MAX_TRIALS_PER_RUN,
+  SessionRecord,
+  VariableRecord,
+  type Change,
+  type Commit,
+  type HistoryEntry,
+  type RunRecord,
+  type TrialRecord,
+} from "./records.js";
 import { quote } from "./types/describe.js";
 import type { WatchHandle, WatchMessage } from "./store-types.js";
 
@@ -88,7 +98,11 @@ export class StoreState {
     for (const w of [...this.watchers]) {
       this.watchers.delete(w);
       w.onMessage({ kind: "compacted", revision: this.applied.rev, compactRevision: this.compactedRevision });
-      w.onEnd(new CompactedError("this host lost track of the shared store's log; resync and watch from the current revision"));
+      w.onEnd(
+        new CompactedError(
+          "this host lost track of the shared store's log; resync and watch from the current revision",
+        ),
+      );
     }
   }
 
@@ -104,10 +118,36 @@ export class StoreState {
     const changes: Change[] = [];
     for (const p of e.puts) {
       const id = `var_${p.name}_${p.fresh ? revision : p.createRevision}`;
-      changes.push({ kind: "put", sessionId: e.sid, name: p.name, id, type: p.type, value: p.value, oldValue: p.fresh ? null : p.oldValue, version: p.version, metadata: p.metadata, source: e.source, timestampMs: e.at, rules: p.rules });
+      changes.push({
+        kind: "put",
+        sessionId: e.sid,
+        name: p.name,
+        id,
+        type: p.type,
+        value: p.value,
+        oldValue: p.fresh ? null : p.oldValue,
+        version: p.version,
+        metadata: p.metadata,
+        source: e.source,
+        timestampMs: e.at,
+        rules: p.rules,
+      });
     }
     for (const d of e.dels) {
-      changes.push({ kind: "delete", sessionId: e.sid, name: d.name, id: d.id, type: d.type, value: null, oldValue: d.oldValue, version: d.version, metadata: {}, source: e.source, timestampMs: e.at, rules: d.rules });
+      changes.push({
+        kind: "delete",
+        sessionId: e.sid,
+        name: d.name,
+        id: d.id,
+        type: d.type,
+        value: null,
+        oldValue: d.oldValue,
+        version: d.version,
+        metadata: {},
+        source: e.source,
+        timestampMs: e.at,
+        rules: d.rules,
+      });
     }
     return changes;
   }
@@ -126,7 +166,10 @@ export class StoreState {
     const session = this.sessions.get(entry.sid);
     if (!session) return; // an entry for a session this host already dropped
     if (entry.t === "drop") {
-      this.dropSession(session, new NotFoundError(`session '${entry.sid}' was ${entry.why === "expired" ? "expired" : "deleted"}`));
+      this.dropSession(
+        session,
+        new NotFoundError(`session '${entry.sid}' was ${entry.why === "expired" ? "expired" : "deleted"}`),
+      );
       return;
     }
     if (entry.t === "rules") {
@@ -158,7 +201,22 @@ export class StoreState {
       if (p.fresh || !r) {
         if (r) session.bytes -= r.historyBytes;
         const history: HistoryEntry[] = [];
-        r = new VariableRecord(`var_${p.name}_${revision}`, p.name, p.type, p.value, p.constraints, p.recordMetadata, p.version, revision, revision, p.createdAtMs, entry.at, entry.source, p.rules, history);
+        r = new VariableRecord(
+          `var_${p.name}_${revision}`,
+          p.name,
+          p.type,
+          p.value,
+          p.constraints,
+          p.recordMetadata,
+          p.version,
+          revision,
+          revision,
+          p.createdAtMs,
+          entry.at,
+          entry.source,
+          p.rules,
+          history,
+        );
         session.variables.set(r.name, r);
         session.idToName.set(r.id, r.name);
       } else {
@@ -170,7 +228,17 @@ export class StoreState {
         r.updatedBy = entry.source;
       }
       const size = p.bytes ?? historyEntryBytes(p.value, p.metadata);
-      r.pushHistory({ version: p.version, value: p.value, updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision }, size);
+      r.pushHistory(
+        {
+          version: p.version,
+          value: p.value,
+          updatedAtMs: entry.at,
+          updatedBy: entry.source,
+          metadata: p.metadata,
+          revision,
+        },
+        size,
+      );
       session.bytes += size;
       // The planner decided what is kept (the count and byte limits); an entry of an older version did not say.
       session.bytes -= r.trimHistory(Math.min(p.keep ?? this.historyLimit, this.historyLimit));
@@ -314,10 +382,12 @@ export class StoreState {
       const k = kept.get(p.name)!;
       p.keep = k.sizes.length - k.start;
     }
-    const trims = [...trimmed].filter((name) => !puts.has(name)).map((name) => {
-      const k = kept.get(name)!;
-      return { name, keep: k.sizes.length - k.start };
-    });
+    const trims = [...trimmed]
+      .filter((name) => !puts.has(name))
+      .map((name) => {
+        const k = kept.get(name)!;
+        return { name, keep: k.sizes.length - k.start };
+      });
     if (trims.length > 0) entry.trims = trims;
     else delete entry.trims;
   }
@@ -335,12 +405,14 @@ export class StoreState {
   }
 
   private deliver(w: Watcher, commit: Commit, initial: boolean): void {
-    const visible = (c: Change) => (!w.names || w.names.has(c.name) || w.names.has(c.id)) && isAllowed(c.rules, w.caller, "observe");
+    const visible = (c: Change) =>
+      (!w.names || w.names.has(c.name) || w.names.has(c.id)) && isAllowed(c.rules, w.caller, "observe");
     // When a watcher sees the whole commit, it gets the commit's own array: watchers of the
     // same variables then share one array, so the transport can encode it once for all.
     const changes = commit.changes.every(visible) ? commit.changes : commit.changes.filter(visible);
     if (changes.length > 0 || initial) w.onMessage({ kind: "commit", revision: commit.revision, changes, initial });
-    if (this.observer !== undefined && !initial && changes.length > 0) this.observer.delivered(Date.now() - changes[0]!.timestampMs);
+    if (this.observer !== undefined && !initial && changes.length > 0)
+      this.observer.delivered(Date.now() - changes[0]!.timestampMs);
   }
 
   /**
@@ -352,7 +424,11 @@ export class StoreState {
     const { names, caller, sessionId, onMessage, onEnd } = watcher;
     if (start > 0 && start <= this.compactedRevision) {
       onMessage({ kind: "compacted", revision: this.applied.rev, compactRevision: this.compactedRevision });
-      onEnd(new CompactedError(`revision ${start} has been compacted (oldest kept: ${this.compactedRevision + 1}); resync and watch from the current revision`));
+      onEnd(
+        new CompactedError(
+          `revision ${start} has been compacted (oldest kept: ${this.compactedRevision + 1}); resync and watch from the current revision`,
+        ),
+      );
       return { cancel: () => {} };
     }
     if (includeInitial) {
@@ -360,12 +436,26 @@ export class StoreState {
       for (const r of session.variables.values()) {
         if (names && !names.has(r.name) && !names.has(r.id)) continue;
         if (!isAllowed(r.accessRules, caller, "observe")) continue;
-        changes.push({ kind: "put", sessionId, name: r.name, id: r.id, type: r.type, value: r.value, oldValue: null, version: r.version, metadata: r.metadata, source: r.updatedBy, timestampMs: r.updatedAtMs, rules: r.accessRules });
+        changes.push({
+          kind: "put",
+          sessionId,
+          name: r.name,
+          id: r.id,
+          type: r.type,
+          value: r.value,
+          oldValue: null,
+          version: r.version,
+          metadata: r.metadata,
+          source: r.updatedBy,
+          timestampMs: r.updatedAtMs,
+          rules: r.accessRules,
+        });
       }
       onMessage({ kind: "commit", revision: this.applied.rev, changes, initial: true });
     }
     if (start > 0) {
-      for (const commit of this.log) if (commit.revision >= start && commit.sessionId === sessionId) this.deliver(watcher, commit, false);
+      for (const commit of this.log)
+        if (commit.revision >= start && commit.sessionId === sessionId) this.deliver(watcher, commit, false);
     }
     this.watchers.add(watcher);
     return {

@@ -20,10 +20,28 @@ import { CommitLog, type Planned } from "./commit-log.js";
 import type { ConfigChange, DeleteChange, EdgeChange, PutChange } from "./entries.js";
 import { compilePattern, stringMap } from "./input-checks.js";
 import { checkSize, measureValue, measureWrite, sizeLimits, type SizeLimits } from "./limits.js";
-import type { Commit, HistoryEntry, RunRecord, SessionInfo, SessionRecord, TrialRecord, VariableRecord } from "./records.js";
+import type {
+  Commit,
+  HistoryEntry,
+  RunRecord,
+  SessionInfo,
+  SessionRecord,
+  TrialRecord,
+  VariableRecord,
+} from "./records.js";
 import type { StoreBackend } from "./store-backend.js";
 import { StoreState, type StoreObserver } from "./store-state.js";
-import type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";
+import type {
+  ConfigCommit,
+  StoreOptions,
+  UpdateInput,
+  UpdateOptions,
+  UpdateOutcome,
+  VariableSpecInput,
+  WatchHandle,
+  WatchMessage,
+  WatchOptions,
+} from "./store-types.js";
 import { canonicalType, inferType, validateConstraints, validateValue, type VariableType } from "./types/index.js";
 import { clip, quote } from "./types/describe.js";
 
@@ -40,13 +58,19 @@ const ID_SHAPE = /^var_.+_[0-9]+$/;
 /** A variable name, or InvalidArgumentError saying why not (the name quoted clipped). */
 export function checkVariableName(name: unknown, parameter: string): string {
   if (typeof name !== "string" || !VARIABLE_NAME.test(name)) {
-    const why = typeof name === "string" && name.length > 255 ? `is ${name.length} characters long (at most 255)` : "must start with a letter or _ and contain only letters, digits, _ . : -";
+    const why =
+      typeof name === "string" && name.length > 255
+        ? `is ${name.length} characters long (at most 255)`
+        : "must start with a letter or _ and contain only letters, digits, _ . : -";
     throw new InvalidArgumentError(`variable name ${quote(name)} ${why}`, { parameter });
   }
   if (ID_SHAPE.test(name)) {
-    throw new InvalidArgumentError(`variable name ${quote(name)} has the shape of a variable id (var_<name>_<revision>), which names and ids share: choose another name`, {
-      parameter,
-    });
+    throw new InvalidArgumentError(
+      `variable name ${quote(name)} has the shape of a variable id (var_<name>_<revision>), which names and ids share: choose another name`,
+      {
+        parameter,
+      },
+    );
   }
   return name;
 }
@@ -121,21 +145,37 @@ export class Store {
   // ----------------------------------------------------------------------------------
   // Sessions
 
-  async createSession(input: { sessionId?: string; ttlMs?: number; metadata?: Record<string, unknown> } = {}): Promise<SessionInfo> {
+  async createSession(
+    input: { sessionId?: string; ttlMs?: number; metadata?: Record<string, unknown> } = {},
+  ): Promise<SessionInfo> {
     const sessionId = input.sessionId || `session_${randomUUID()}`;
     if (typeof sessionId !== "string" || sessionId.length > 256) {
-      throw new InvalidArgumentError("session_id must be a string of at most 256 characters", { parameter: "session_id" });
+      throw new InvalidArgumentError("session_id must be a string of at most 256 characters", {
+        parameter: "session_id",
+      });
     }
-    if (input.metadata !== undefined && input.metadata !== null && (typeof input.metadata !== "object" || Array.isArray(input.metadata))) {
+    if (
+      input.metadata !== undefined &&
+      input.metadata !== null &&
+      (typeof input.metadata !== "object" || Array.isArray(input.metadata))
+    ) {
       throw new InvalidArgumentError("session metadata must be a map", { parameter: "metadata" });
     }
     // Stored, logged and sent back as JSON: as bounded as a value.
-    checkSize(measureValue(input.metadata ?? {}, "metadata"), this.limits.maxValueBytes, "the session's metadata", "maxValueBytes");
+    checkSize(
+      measureValue(input.metadata ?? {}, "metadata"),
+      this.limits.maxValueBytes,
+      "the session's metadata",
+      "maxValueBytes",
+    );
     const ttlMs = input.ttlMs ?? this.defaultTtlMs;
     // An integer number of ms that survives the wire's int64 and a Date: a ttl beyond that
     // was once stored and then broke every ListSessions answer (it could not be encoded).
     if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) {
-      throw new InvalidArgumentError(`ttl_ms must be a whole number of milliseconds from 0 to ${Number.MAX_SAFE_INTEGER}`, { parameter: "ttl_ms" });
+      throw new InvalidArgumentError(
+        `ttl_ms must be a whole number of milliseconds from 0 to ${Number.MAX_SAFE_INTEGER}`,
+        { parameter: "ttl_ms" },
+      );
     }
     // Shared: "already exists" is a read too; it must see a delete acknowledged on another host.
     if (this.isShared) {
@@ -145,7 +185,13 @@ export class Store {
     return this.log.mutate(() => {
       if (this.state.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${q(sessionId)}' already exists`);
       const now = this.now();
-      const info: SessionInfo = { sessionId, createdAtMs: now, lastAccessedAtMs: now, ttlMs, metadata: { ...(input.metadata ?? {}) } };
+      const info: SessionInfo = {
+        sessionId,
+        createdAtMs: now,
+        lastAccessedAtMs: now,
+        ttlMs,
+        metadata: { ...(input.metadata ?? {}) },
+      };
       return { entry: { t: "session", info }, answer: () => ({ ...this.committedSession(sessionId).info }) };
     });
   }
@@ -200,7 +246,9 @@ export class Store {
 
   /** Commits the drop of an expired session; the sweep or lookup that found it does not wait for it. */
   private dropExpired(sessionId: string): void {
-    void this.log.mutate(() => ({ entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => undefined })).catch(() => {});
+    void this.log
+      .mutate(() => ({ entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => undefined }))
+      .catch(() => {});
   }
 
   /** Sweeps expired sessions every `intervalMs` until close(). */
@@ -238,7 +286,9 @@ export class Store {
     }
     try {
       return await this.log.mutate(() =>
-        this.state.sessions.has(sessionId) ? { entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => true } : { entry: undefined, answer: () => false },
+        this.state.sessions.has(sessionId)
+          ? { entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => true }
+          : { entry: undefined, answer: () => false },
       );
     } catch {
       return false; // still alive after all (another host renewed it), or the backend is away: next sweep
@@ -284,13 +334,19 @@ export class Store {
    */
   private committedSession(sessionId: string): SessionRecord {
     const session = this.state.sessions.get(sessionId);
-    if (!session) throw new NotFoundError(`session '${q(sessionId)}' was committed, then deleted at once by another host`, { details: { session_id: clipName(sessionId) } });
+    if (!session)
+      throw new NotFoundError(`session '${q(sessionId)}' was committed, then deleted at once by another host`, {
+        details: { session_id: clipName(sessionId) },
+      });
     return session;
   }
 
   private committed(sessionId: string, nameOrId: string): VariableRecord {
     const record = this.committedSession(sessionId).find(nameOrId);
-    if (!record) throw new NotFoundError(`variable '${q(nameOrId)}' was committed, then deleted at once by another host`, { details: { variable: clipName(nameOrId) } });
+    if (!record)
+      throw new NotFoundError(`variable '${q(nameOrId)}' was committed, then deleted at once by another host`, {
+        details: { variable: clipName(nameOrId) },
+      });
     return record;
   }
 
@@ -316,11 +372,18 @@ export class Store {
   // Variables
 
   /** Creates every variable or none (and, with `config`, registers the space in the same commit). */
-  async register(sessionId: string, specs: VariableSpecInput[], caller = sessionId, source = caller, config?: ConfigCommit): Promise<VariableRecord[]> {
+  async register(
+    sessionId: string,
+    specs: VariableSpecInput[],
+    caller = sessionId,
+    source = caller,
+    config?: ConfigCommit,
+  ): Promise<VariableRecord[]> {
     if (this.isShared) await this.log.ready(sessionId);
     return this.log.mutate(() => {
       const session = this.session(sessionId);
-      if (!Array.isArray(specs) || specs.length === 0) throw new InvalidArgumentError("no variables to register", { parameter: "variables" });
+      if (!Array.isArray(specs) || specs.length === 0)
+        throw new InvalidArgumentError("no variables to register", { parameter: "variables" });
       const now = this.now();
       const { puts, edges } = this.planRegister(session, specs, session.dependencies.clone(), now);
       const configChange = config ? this.configChange(session, config) : undefined;
@@ -338,7 +401,11 @@ export class Store {
    */
   async commitImport(
     sessionId: string,
-    input: { creates: VariableSpecInput[]; updates: UpdateInput[]; edges: { from: string; to: string; type: string }[] },
+    input: {
+      creates: VariableSpecInput[];
+      updates: UpdateInput[];
+      edges: { from: string; to: string; type: string }[];
+    },
     caller = sessionId,
     source = "import",
   ): Promise<number> {
@@ -347,7 +414,9 @@ export class Store {
       const session = this.session(sessionId);
       const now = this.now();
       const graph = session.dependencies.clone();
-      const created = input.creates.length ? this.planRegister(session, input.creates, graph, now) : { puts: [], edges: [] };
+      const created = input.creates.length
+        ? this.planRegister(session, input.creates, graph, now)
+        : { puts: [], edges: [] };
       const puts = [...created.puts];
       if (input.updates.length) {
         const planned = this.planUpdate(sessionId, input.updates, { atomic: true, caller, source }, undefined);
@@ -359,7 +428,11 @@ export class Store {
       const newNames = new Set(created.puts.map((p) => p.name));
       const edges = [...created.edges];
       for (const e of input.edges) {
-        if (session.dependencies.edgesFrom(e.from).some((x) => x.to === e.to) || edges.some((x) => x.from === e.from && x.to === e.to)) continue;
+        if (
+          session.dependencies.edgesFrom(e.from).some((x) => x.to === e.to) ||
+          edges.some((x) => x.from === e.from && x.to === e.to)
+        )
+          continue;
         for (const end of [e.from, e.to]) if (!newNames.has(end)) this.variable(session, end);
         const from = session.find(e.from);
         if (from) this.check(from, caller, "write");
@@ -368,44 +441,82 @@ export class Store {
         edges.push({ from: e.from, to: e.to, type: e.type, metadata: {} });
       }
       if (puts.length === 0 && edges.length === 0) return { entry: undefined, answer: () => 0 };
-      return { entry: { t: "commit", sid: sessionId, source, at: now, puts, dels: [], edges, config: undefined }, answer: (revision) => revision };
+      return {
+        entry: { t: "commit", sid: sessionId, source, at: now, puts, dels: [], edges, config: undefined },
+        answer: (revision) => revision,
+      };
     });
   }
 
   /** New variables and their dependencies, checked against the session and `graph` (which gains their edges). */
-  private planRegister(session: SessionRecord, specs: VariableSpecInput[], graph: DependencyGraph, now: number): { puts: PutChange[]; edges: EdgeChange[] } {
+  private planRegister(
+    session: SessionRecord,
+    specs: VariableSpecInput[],
+    graph: DependencyGraph,
+    now: number,
+  ): { puts: PutChange[]; edges: EdgeChange[] } {
     const sessionId = session.info.sessionId;
     const names = new Set<string>();
     const puts: PutChange[] = specs.map((spec, i) => {
       const where = `variables[${i}]`;
-      if (typeof spec !== "object" || spec === null) throw new InvalidArgumentError(`${where} must be a variable spec`, { parameter: where });
+      if (typeof spec !== "object" || spec === null)
+        throw new InvalidArgumentError(`${where} must be a variable spec`, { parameter: where });
       const name = checkVariableName(spec.name, `${where}.name`);
-      if (names.has(name)) throw new InvalidArgumentError(`variable '${q(name)}' is registered twice in one request`, { parameter: `${where}.name` });
+      if (names.has(name))
+        throw new InvalidArgumentError(`variable '${q(name)}' is registered twice in one request`, {
+          parameter: `${where}.name`,
+        });
       if (session.variables.has(name)) {
-        throw new AlreadyExistsError(`variable '${q(name)}' already exists in session '${q(sessionId)}'`, { details: { variable: name } });
+        throw new AlreadyExistsError(`variable '${q(name)}' already exists in session '${q(sessionId)}'`, {
+          details: { variable: name },
+        });
       }
       names.add(name);
       // Measured (depth and bytes) before anything looks at it: a 100 MiB value is refused at the cost of counting its bytes.
-      measureWrite(name, spec.initialValue, spec.metadata, this.limits, [spec.constraints ?? null, spec.accessRules ?? null]);
+      measureWrite(name, spec.initialValue, spec.metadata, this.limits, [
+        spec.constraints ?? null,
+        spec.accessRules ?? null,
+      ]);
       const type = canonicalType(spec.type);
       const constraints = validateConstraints(type, spec.constraints ?? {});
       const value = validateValue(type, spec.initialValue, constraints, name);
       const rules = normalizeRules(spec.accessRules, `${where}.access_rules`);
       const metadata = stringMap(spec.metadata, `${where}.metadata`);
-      return { name, type, value, oldValue: null, version: 1, metadata, recordMetadata: metadata, constraints, rules, fresh: true, createRevision: 0, createdAtMs: now };
+      return {
+        name,
+        type,
+        value,
+        oldValue: null,
+        version: 1,
+        metadata,
+        recordMetadata: metadata,
+        constraints,
+        rules,
+        fresh: true,
+        createRevision: 0,
+        createdAtMs: now,
+      };
     });
     // Dependencies may point at variables of this request or already stored ones.
     const edges: EdgeChange[] = [];
     specs.forEach((spec, i) => {
       const deps: unknown = spec.dependencies ?? [];
-      if (!Array.isArray(deps)) throw new InvalidArgumentError(`variables[${i}].dependencies must be a list of variable names`, { parameter: `variables[${i}].dependencies` });
+      if (!Array.isArray(deps))
+        throw new InvalidArgumentError(`variables[${i}].dependencies must be a list of variable names`, {
+          parameter: `variables[${i}].dependencies`,
+        });
       for (const dep of deps as unknown[]) {
         if (typeof dep !== "string") {
-          throw new InvalidArgumentError(`variables[${i}].dependencies must be variable names, got ${dep === null ? "null" : typeof dep}`, { parameter: `variables[${i}].dependencies` });
+          throw new InvalidArgumentError(
+            `variables[${i}].dependencies must be variable names, got ${dep === null ? "null" : typeof dep}`,
+            { parameter: `variables[${i}].dependencies` },
+          );
         }
         const target = names.has(dep) ? dep : session.find(dep)?.name;
         if (!target) {
-          throw new NotFoundError(`variables[${i}] '${spec.name}' depends on unknown variable ${quote(dep)}`, { details: { variable: clipName(dep) } });
+          throw new NotFoundError(`variables[${i}] '${spec.name}' depends on unknown variable ${quote(dep)}`, {
+            details: { variable: clipName(dep) },
+          });
         }
         graph.add(spec.name, target, "data");
         edges.push({ from: spec.name, to: target, type: "data", metadata: {} });
@@ -431,7 +542,9 @@ export class Store {
   checkAccessLocal(sessionId: string, name: string, permission: string, caller = sessionId): boolean {
     const record = this.variable(this.session(sessionId), name);
     if (!["read", "write", "observe", "optimize"].includes(permission)) {
-      throw new InvalidArgumentError(`permission must be read, write, observe or optimize, got '${q(permission)}'`, { parameter: "permission" });
+      throw new InvalidArgumentError(`permission must be read, write, observe or optimize, got '${q(permission)}'`, {
+        parameter: "permission",
+      });
     }
     return isAllowed(record.accessRules, caller, permission as Permission);
   }
@@ -446,7 +559,11 @@ export class Store {
   }
 
   /** Missing names map to undefined; a forbidden one throws. */
-  async getMany(sessionId: string, names: string[], caller = sessionId): Promise<Map<string, VariableRecord | undefined>> {
+  async getMany(
+    sessionId: string,
+    names: string[],
+    caller = sessionId,
+  ): Promise<Map<string, VariableRecord | undefined>> {
     if (this.isShared) await this.log.ready(sessionId);
     return this.getManyLocal(sessionId, names, caller);
   }
@@ -472,7 +589,9 @@ export class Store {
     if (this.isShared) await this.log.ready(sessionId);
     const session = this.session(sessionId);
     const re = compilePattern(pattern);
-    return [...session.variables.values()].filter((r) => (!re || re.test(r.name)) && isAllowed(r.accessRules, caller, "read"));
+    return [...session.variables.values()].filter(
+      (r) => (!re || re.test(r.name)) && isAllowed(r.accessRules, caller, "read"),
+    );
   }
 
   async update(
@@ -485,12 +604,18 @@ export class Store {
     return this.log.mutate(() => this.planUpdate(sessionId, updates, options, config));
   }
 
-  private planUpdate(sessionId: string, updates: UpdateInput[], options: UpdateOptions, config: ConfigCommit | undefined): Planned<{ revision: number; results: UpdateOutcome[] }> {
+  private planUpdate(
+    sessionId: string,
+    updates: UpdateInput[],
+    options: UpdateOptions,
+    config: ConfigCommit | undefined,
+  ): Planned<{ revision: number; results: UpdateOutcome[] }> {
     const session = this.session(sessionId);
     const caller = options.caller ?? sessionId;
     const source = options.source || caller;
     const atomic = options.atomic ?? true;
-    if (!Array.isArray(updates) || updates.length === 0) throw new InvalidArgumentError("no updates given", { parameter: "updates" });
+    if (!Array.isArray(updates) || updates.length === 0)
+      throw new InvalidArgumentError("no updates given", { parameter: "updates" });
     const configChange = config ? this.configChange(session, config) : undefined;
     const now = this.now();
     const puts: PutChange[] = [];
@@ -501,7 +626,10 @@ export class Store {
         const record = session.find(u.name);
         // By the variable, not the text: a name and an id can denote the same one.
         const key = record?.name ?? u.name;
-        if (seen.has(key)) throw new InvalidArgumentError(`variable '${q(key)}' is updated twice in one request`, { parameter: "updates" });
+        if (seen.has(key))
+          throw new InvalidArgumentError(`variable '${q(key)}' is updated twice in one request`, {
+            parameter: "updates",
+          });
         seen.add(key);
         if (!record) {
           if (!options.createIfMissing) this.variable(session, u.name);
@@ -513,15 +641,31 @@ export class Store {
         if (!record) {
           const type = options.typeHint ? canonicalType(options.typeHint) : inferType(u.value);
           const value = validateValue(type, u.value, {}, u.name);
-          puts.push({ name: u.name, type, value, oldValue: null, version: 1, metadata, recordMetadata: { ...metadata }, constraints: {}, rules: [], fresh: true, createRevision: 0, createdAtMs: now });
+          puts.push({
+            name: u.name,
+            type,
+            value,
+            oldValue: null,
+            version: 1,
+            metadata,
+            recordMetadata: { ...metadata },
+            constraints: {},
+            rules: [],
+            fresh: true,
+            createRevision: 0,
+            createdAtMs: now,
+          });
           results.push({ name: u.name, ok: true, error: undefined, version: 1 });
           continue;
         }
         this.check(record, caller, "write");
         if (u.expectedVersion && u.expectedVersion !== record.version) {
-          throw new VersionConflictError(`variable '${record.name}' is at version ${record.version}, not the expected ${u.expectedVersion}`, {
-            details: { variable: record.name, version: record.version, expected_version: u.expectedVersion },
-          });
+          throw new VersionConflictError(
+            `variable '${record.name}' is at version ${record.version}, not the expected ${u.expectedVersion}`,
+            {
+              details: { variable: record.name, version: record.version, expected_version: u.expectedVersion },
+            },
+          );
         }
         const value = validateValue(record.type, u.value, record.constraints, record.name);
         puts.push(this.putOf(record, value, metadata));
@@ -542,7 +686,9 @@ export class Store {
         if (r.ok) {
           r.ok = false;
           r.version = 0;
-          r.error = new InvalidArgumentError(`not applied: the atomic update failed (${why})`, { details: { aborted: true } });
+          r.error = new InvalidArgumentError(`not applied: the atomic update failed (${why})`, {
+            details: { aborted: true },
+          });
         }
       }
       return { entry: undefined, answer: () => ({ revision: 0, results }) };
@@ -574,21 +720,36 @@ export class Store {
   private configChange(session: SessionRecord, config: ConfigCommit): ConfigChange {
     const current = session.configs.get(config.name);
     if (config.expectVersion === undefined && current) {
-      throw new AlreadyExistsError(`configuration space '${q(config.name)}' already exists in session '${q(session.info.sessionId)}'`);
+      throw new AlreadyExistsError(
+        `configuration space '${q(config.name)}' already exists in session '${q(session.info.sessionId)}'`,
+      );
     }
     if (config.expectVersion !== undefined && current?.version !== config.expectVersion) {
-      throw new VersionConflictError(`configuration space '${q(config.name)}' is at version ${current?.version ?? 0}, not ${config.expectVersion}`, {
-        details: { configuration: config.name },
-      });
+      throw new VersionConflictError(
+        `configuration space '${q(config.name)}' is at version ${current?.version ?? 0}, not ${config.expectVersion}`,
+        {
+          details: { configuration: config.name },
+        },
+      );
     }
     return { name: config.name, doc: config.doc, version: config.version };
   }
 
   /** set_variable: one update that throws instead of reporting. */
-  async set(sessionId: string, name: string, value: unknown, options: UpdateOptions & { expectedVersion?: number; metadata?: Record<string, string> } = {}): Promise<VariableRecord> {
+  async set(
+    sessionId: string,
+    name: string,
+    value: unknown,
+    options: UpdateOptions & { expectedVersion?: number; metadata?: Record<string, string> } = {},
+  ): Promise<VariableRecord> {
     if (this.isShared) await this.log.ready(sessionId);
     return this.log.mutate(() => {
-      const planned = this.planUpdate(sessionId, [{ name, value, expectedVersion: options.expectedVersion ?? 0, metadata: options.metadata ?? {} }], { ...options, atomic: true }, undefined);
+      const planned = this.planUpdate(
+        sessionId,
+        [{ name, value, expectedVersion: options.expectedVersion ?? 0, metadata: options.metadata ?? {} }],
+        { ...options, atomic: true },
+        undefined,
+      );
       const first = planned.answer(0).results[0]!;
       if (!first.ok) throw first.error!;
       return { entry: planned.entry, answer: () => this.committed(sessionId, name) };
@@ -609,9 +770,25 @@ export class Store {
         ),
       ];
       if (records.length === 0) return { entry: undefined, answer: () => ({ revision: 0, deleted: 0 }) };
-      const dels: DeleteChange[] = records.map((r) => ({ name: r.name, id: r.id, type: r.type, oldValue: r.value, version: r.version, rules: r.accessRules }));
+      const dels: DeleteChange[] = records.map((r) => ({
+        name: r.name,
+        id: r.id,
+        type: r.type,
+        oldValue: r.value,
+        version: r.version,
+        rules: r.accessRules,
+      }));
       return {
-        entry: { t: "commit", sid: sessionId, source: caller, at: this.now(), puts: [], dels, edges: [], config: undefined },
+        entry: {
+          t: "commit",
+          sid: sessionId,
+          source: caller,
+          at: this.now(),
+          puts: [],
+          dels,
+          edges: [],
+          config: undefined,
+        },
         answer: (revision) => ({ revision, deleted: records.length }),
       };
     });
@@ -619,11 +796,18 @@ export class Store {
 
   async history(sessionId: string, name: string, limit = 100, offset = 0, caller = sessionId): Promise<HistoryEntry[]> {
     const record = await this.get(sessionId, name, caller);
-    if (limit < 0 || offset < 0) throw new InvalidArgumentError("limit and offset must be >= 0", { parameter: limit < 0 ? "limit" : "offset" });
+    if (limit < 0 || offset < 0)
+      throw new InvalidArgumentError("limit and offset must be >= 0", { parameter: limit < 0 ? "limit" : "offset" });
     return [...record.history].reverse().slice(offset, offset + (limit || record.history.length));
   }
 
-  async rollback(sessionId: string, name: string, version: number, reason = "", caller = sessionId): Promise<VariableRecord> {
+  async rollback(
+    sessionId: string,
+    name: string,
+    version: number,
+    reason = "",
+    caller = sessionId,
+  ): Promise<VariableRecord> {
     if (this.isShared) await this.log.ready(sessionId);
     return this.log.mutate(() => {
       const session = this.session(sessionId);
@@ -641,7 +825,16 @@ export class Store {
       const metadata: Record<string, string> = { rollback_to_version: String(version), ...(reason ? { reason } : {}) };
       const now = this.now();
       return {
-        entry: { t: "commit", sid: sessionId, source: caller, at: now, puts: [this.putOf(record, value, metadata)], dels: [], edges: [], config: undefined },
+        entry: {
+          t: "commit",
+          sid: sessionId,
+          source: caller,
+          at: now,
+          puts: [this.putOf(record, value, metadata)],
+          dels: [],
+          edges: [],
+          config: undefined,
+        },
         answer: () => this.committed(sessionId, record.name),
       };
     });
@@ -650,13 +843,28 @@ export class Store {
   // ----------------------------------------------------------------------------------
   // Dependencies, permissions, configuration spaces, stats
 
-  async addDependency(sessionId: string, from: string, to: string, type = "data", metadata: Record<string, string> = {}, caller = sessionId): Promise<void> {
+  async addDependency(
+    sessionId: string,
+    from: string,
+    to: string,
+    type = "data",
+    metadata: Record<string, string> = {},
+    caller = sessionId,
+  ): Promise<void> {
     if (this.isShared) await this.log.ready(sessionId);
     return this.log.mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       checkDependencyType(type);
       session.dependencies.checkAdd(a.name, b.name);
-      return { entry: { t: "edge", sid: sessionId, edge: { from: a.name, to: b.name, type, metadata: stringMap(metadata, "metadata") }, remove: false }, answer: () => undefined };
+      return {
+        entry: {
+          t: "edge",
+          sid: sessionId,
+          edge: { from: a.name, to: b.name, type, metadata: stringMap(metadata, "metadata") },
+          remove: false,
+        },
+        answer: () => undefined,
+      };
     });
   }
 
@@ -664,13 +872,27 @@ export class Store {
     if (this.isShared) await this.log.ready(sessionId);
     return this.log.mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
-      if (!session.dependencies.edgesFrom(a.name).some((e) => e.to === b.name)) return { entry: undefined, answer: () => false };
-      return { entry: { t: "edge", sid: sessionId, edge: { from: a.name, to: b.name, type: "data", metadata: {} }, remove: true }, answer: () => true };
+      if (!session.dependencies.edgesFrom(a.name).some((e) => e.to === b.name))
+        return { entry: undefined, answer: () => false };
+      return {
+        entry: {
+          t: "edge",
+          sid: sessionId,
+          edge: { from: a.name, to: b.name, type: "data", metadata: {} },
+          remove: true,
+        },
+        answer: () => true,
+      };
     });
   }
 
   /** A dependency's two variables; changing it is a write to `from`. */
-  private edgeEnds(sessionId: string, from: string, to: string, caller: string): { session: SessionRecord; a: VariableRecord; b: VariableRecord } {
+  private edgeEnds(
+    sessionId: string,
+    from: string,
+    to: string,
+    caller: string,
+  ): { session: SessionRecord; a: VariableRecord; b: VariableRecord } {
     const session = this.session(sessionId);
     const a = this.variable(session, from);
     const b = this.variable(session, to);
@@ -720,10 +942,17 @@ export class Store {
   }
 
   /** One run with its trials (oldest first; `offset` and `limit` page them). */
-  async getRun(sessionId: string, runId: string, options: { offset?: number; limit?: number } = {}): Promise<{ run: RunRecord; trials: TrialRecord[] }> {
+  async getRun(
+    sessionId: string,
+    runId: string,
+    options: { offset?: number; limit?: number } = {},
+  ): Promise<{ run: RunRecord; trials: TrialRecord[] }> {
     if (this.isShared) await this.log.ready(sessionId);
     const kept = this.session(sessionId).runs.get(runId);
-    if (!kept) throw new NotFoundError(`run '${q(runId)}' not found in session '${q(sessionId)}'`, { details: { run_id: clipName(runId) } });
+    if (!kept)
+      throw new NotFoundError(`run '${q(runId)}' not found in session '${q(sessionId)}'`, {
+        details: { run_id: clipName(runId) },
+      });
     const offset = options.offset ?? 0;
     const trials = kept.trials.slice(offset, options.limit === undefined ? undefined : offset + options.limit);
     return { run: kept.run, trials };
@@ -748,12 +977,18 @@ export class Store {
       const session = this.session(sessionId);
       const record = this.variable(session, name);
       if (caller !== sessionId) {
-        throw new PermissionDeniedError(`only session '${q(sessionId)}' may change the access rules of '${record.name}'`, {
-          details: { variable: record.name, session_id: clipName(caller) },
-        });
+        throw new PermissionDeniedError(
+          `only session '${q(sessionId)}' may change the access rules of '${record.name}'`,
+          {
+            details: { variable: record.name, session_id: clipName(caller) },
+          },
+        );
       }
       const normalized = normalizeRules(rules, "rules");
-      return { entry: { t: "rules", sid: sessionId, name: record.name, rules: normalized }, answer: () => this.committed(sessionId, record.name) };
+      return {
+        entry: { t: "rules", sid: sessionId, name: record.name, rules: normalized },
+        answer: () => this.committed(sessionId, record.name),
+      };
     });
   }
 
@@ -793,7 +1028,14 @@ export class Store {
       writes += r.stats.writes;
       variables[r.name] = one(r);
     }
-    return { session_id: sessionId, variable_count: session.variables.size, read_count: reads, write_count: writes, revision: this.state.applied.rev, variables };
+    return {
+      session_id: sessionId,
+      variable_count: session.variables.size,
+      read_count: reads,
+      write_count: writes,
+      revision: this.state.applied.rev,
+      variables,
+    };
   }
 
   /**
@@ -819,7 +1061,12 @@ export class Store {
    * revision >= startRevision, then every new commit. A start revision older than the log
    * yields one `compacted` message and ends the watch.
    */
-  async watch(sessionId: string, options: WatchOptions, onMessage: (m: WatchMessage) => void, onEnd: (error?: BridgeError) => void): Promise<WatchHandle> {
+  async watch(
+    sessionId: string,
+    options: WatchOptions,
+    onMessage: (m: WatchMessage) => void,
+    onEnd: (error?: BridgeError) => void,
+  ): Promise<WatchHandle> {
     if (this.isShared) await this.log.ready(sessionId);
     const session = this.session(sessionId);
     const caller = options.caller ?? sessionId;
@@ -830,10 +1077,25 @@ export class Store {
       const record = start > 0 ? session.find(name) : this.variable(session, name);
       if (record) this.check(record, caller, "observe");
     }
-    return this.state.subscribe(session, { sessionId, names, caller, onMessage, onEnd }, start, options.includeInitial ?? false);
+    return this.state.subscribe(
+      session,
+      { sessionId, names, caller, onMessage, onEnd },
+      start,
+      options.includeInitial ?? false,
+    );
   }
 }
 
 export { compilePattern, stringMap } from "./input-checks.js";
 export type { AccessRule, VariableType };
-export type { ConfigCommit, StoreOptions, UpdateInput, UpdateOptions, UpdateOutcome, VariableSpecInput, WatchHandle, WatchMessage, WatchOptions } from "./store-types.js";
+export type {
+  ConfigCommit,
+  StoreOptions,
+  UpdateInput,
+  UpdateOptions,
+  UpdateOutcome,
+  VariableSpecInput,
+  WatchHandle,
+  WatchMessage,
+  WatchOptions,
+} from "./store-types.js";

@@ -82,7 +82,10 @@ export class HostTelemetry {
     if (!metering) return;
     const meter = api.metrics.getMeter(INSTRUMENTATION_SCOPE);
     this.meter = meter;
-    this.calls = meter.createCounter("dspy_bridge.calls", { description: "Calls finished, by command and outcome", unit: "{call}" });
+    this.calls = meter.createCounter("dspy_bridge.calls", {
+      description: "Calls finished, by command and outcome",
+      unit: "{call}",
+    });
     this.callDuration = meter.createHistogram("dspy_bridge.call.duration", {
       description: "From execute() to the answer, queue time included",
       unit: "ms",
@@ -91,7 +94,10 @@ export class HostTelemetry {
       description: "Worker processes replaced: after a crash or a kill (restart) or at a limit (recycle)",
       unit: "{restart}",
     });
-    this.variableCommits = meter.createCounter("dspy_bridge.variable.commits", { description: "Variable commits applied by this host's store", unit: "{commit}" });
+    this.variableCommits = meter.createCounter("dspy_bridge.variable.commits", {
+      description: "Variable commits applied by this host's store",
+      unit: "{commit}",
+    });
     this.watchLag = meter.createHistogram("dspy_bridge.watch.lag", {
       description: "From a variable's commit to its delivery to a watcher on this host",
       unit: "ms",
@@ -136,7 +142,13 @@ export class HostTelemetry {
   }
 
   /** Ends a call's span with its outcome. */
-  endCall(s: CallSpan, workerId: string | undefined, queueMs: number, error: unknown, reason: string | undefined): void {
+  endCall(
+    s: CallSpan,
+    workerId: string | undefined,
+    queueMs: number,
+    error: unknown,
+    reason: string | undefined,
+  ): void {
     const span = s.span;
     if (workerId !== undefined) span.setAttribute("dspy_bridge.worker_id", workerId);
     span.setAttribute("dspy_bridge.queue_ms", queueMs);
@@ -169,7 +181,12 @@ export class HostTelemetry {
    * Runs `fn` in a span named `name`, a child of `parent` (else of the active span); the
    * outcome of `fn` ends the span. Without a tracer, just runs `fn`.
    */
-  async inSpan<T>(name: string, attributes: Api.Attributes, fn: (span: Api.Span | undefined) => Promise<T>, parent?: Api.Span): Promise<T> {
+  async inSpan<T>(
+    name: string,
+    attributes: Api.Attributes,
+    fn: (span: Api.Span | undefined) => Promise<T>,
+    parent?: Api.Span,
+  ): Promise<T> {
     const tracer = this.tracer;
     if (!tracer) return fn(undefined);
     const api = this.api;
@@ -190,7 +207,11 @@ export class HostTelemetry {
    * A span for work a worker asked of the host (a HostCall), a child of the worker's span
    * `traceparent`; `run` calls a function inside it, `end` closes it with its outcome.
    */
-  startRemote(name: string, traceparent: string, attributes: Api.Attributes): { run<T>(fn: () => T): T; end(error?: unknown): void } | undefined {
+  startRemote(
+    name: string,
+    traceparent: string,
+    attributes: Api.Attributes,
+  ): { run<T>(fn: () => T): T; end(error?: unknown): void } | undefined {
     const tracer = this.tracer;
     if (!tracer) return undefined;
     const api = this.api;
@@ -228,7 +249,12 @@ export class HostTelemetry {
     const api = this.api;
     const m = TRACEPARENT.exec(traceparent);
     if (!m) return api.context.active();
-    return api.trace.setSpanContext(api.context.active(), { traceId: m[1]!, spanId: m[2]!, traceFlags: Number.parseInt(m[3]!, 16), isRemote: true });
+    return api.trace.setSpanContext(api.context.active(), {
+      traceId: m[1]!,
+      spanId: m[2]!,
+      traceFlags: Number.parseInt(m[3]!, 16),
+      isRemote: true,
+    });
   }
 
   /** Ends a span started with `startSpan`, failed when `error` is given. */

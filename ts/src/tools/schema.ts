@@ -12,13 +12,17 @@ export type Validator = (args: unknown) => void;
 /** A validator throwing InvalidArgumentError that names the offending argument. */
 export function compileArgsSchema(tool: string, schema: JsonSchema): Validator {
   if (schema.type !== undefined && schema.type !== "object") {
-    throw new InvalidArgumentError(`tool '${tool}': the parameters schema must describe an object`, { parameter: "parameters" });
+    throw new InvalidArgumentError(`tool '${tool}': the parameters schema must describe an object`, {
+      parameter: "parameters",
+    });
   }
   let check;
   try {
     check = ajv.compile(schema);
   } catch (err) {
-    throw new InvalidArgumentError(`tool '${tool}': invalid JSON Schema: ${(err as Error).message}`, { parameter: "parameters" });
+    throw new InvalidArgumentError(`tool '${tool}': invalid JSON Schema: ${(err as Error).message}`, {
+      parameter: "parameters",
+    });
   }
   return (args: unknown) => {
     if (check(args)) return;
@@ -27,8 +31,11 @@ export function compileArgsSchema(tool: string, schema: JsonSchema): Validator {
     const extra = (e?.params as { additionalProperty?: string } | undefined)?.additionalProperty;
     const path = (e?.instancePath ?? "").replace(/^\//, "").replace(/\//g, ".");
     const argument = missing ?? extra ?? (path || "args");
-    throw new InvalidArgumentError(`tool '${tool}', argument '${argument}': ${e?.message ?? "does not match the schema"}`, {
-      parameter: argument,
-    });
+    throw new InvalidArgumentError(
+      `tool '${tool}', argument '${argument}': ${e?.message ?? "does not match the schema"}`,
+      {
+        parameter: argument,
+      },
+    );
   };
 }

@@ -1,6 +1,12 @@
 // `bridge.tools`: TypeScript functions as tools Python (and DSPy ReAct) can call, and calls
 // to Python `@tool` functions. The side that owns a tool validates its arguments.
-import { AlreadyExistsError, CancelledError, InvalidArgumentError, NotFoundError, TimeoutError } from "../errors/index.js";
+import {
+  AlreadyExistsError,
+  CancelledError,
+  InvalidArgumentError,
+  NotFoundError,
+  TimeoutError,
+} from "../errors/index.js";
 import type { CallOptions, CommandRunner } from "../command-runner.js";
 import type { HostTelemetry } from "../telemetry/otel.js";
 import { compileArgsSchema, type JsonSchema, type Validator } from "./schema.js";
@@ -16,7 +22,10 @@ export interface ToolContext {
   bridge: CommandRunner & { tools: ToolsApi };
 }
 
-export type ToolFunction = (args: Record<string, unknown>, ctx: ToolContext) => unknown | Promise<unknown> | AsyncIterable<unknown>;
+export type ToolFunction = (
+  args: Record<string, unknown>,
+  ctx: ToolContext,
+) => unknown | Promise<unknown> | AsyncIterable<unknown>;
 
 export interface ToolOptions {
   description?: string;
@@ -56,8 +65,10 @@ export class ToolsApi {
 
   /** Registers a TypeScript function as a tool, globally or for one session. */
   register(name: string, fn: ToolFunction, options: ToolOptions = {}): ToolInfo {
-    if (!NAME.test(name)) throw new InvalidArgumentError(`invalid tool name ${JSON.stringify(name)}`, { parameter: "name" });
-    if (typeof fn !== "function") throw new InvalidArgumentError(`tool '${name}' needs a function`, { parameter: "fn" });
+    if (!NAME.test(name))
+      throw new InvalidArgumentError(`invalid tool name ${JSON.stringify(name)}`, { parameter: "name" });
+    if (typeof fn !== "function")
+      throw new InvalidArgumentError(`tool '${name}' needs a function`, { parameter: "fn" });
     const parameters = options.parameters ?? { type: "object" };
     const scope = options.session ?? "";
     const byScope = this.local.get(name) ?? new Map<string, LocalTool>();
@@ -91,7 +102,14 @@ export class ToolsApi {
   }
 
   private describe(t: LocalTool): ToolInfo {
-    return { name: t.name, description: t.description, parameters: t.parameters, streaming: t.streaming, owner: t.owner, session: t.session };
+    return {
+      name: t.name,
+      description: t.description,
+      parameters: t.parameters,
+      streaming: t.streaming,
+      owner: t.owner,
+      session: t.session,
+    };
   }
 
   /** TypeScript tools visible to the session (global + its own). */
@@ -122,10 +140,15 @@ export class ToolsApi {
    * Calls a tool: a TypeScript one here (validated against its schema), otherwise the
    * Python `@tool` of that name in a worker (validated there).
    */
-  async call<T = unknown>(name: string, args: Record<string, unknown> = {}, options: Omit<CallOptions, "session"> & { session?: string } = {}): Promise<T> {
+  async call<T = unknown>(
+    name: string,
+    args: Record<string, unknown> = {},
+    options: Omit<CallOptions, "session"> & { session?: string } = {},
+  ): Promise<T> {
     const local = this.find(name, options.session);
     if (local) {
-      if (local.streaming) throw new InvalidArgumentError(`tool '${name}' streams: use tools.stream()`, { parameter: "name" });
+      if (local.streaming)
+        throw new InvalidArgumentError(`tool '${name}' streams: use tools.stream()`, { parameter: "name" });
       return (await this.invokeLocal(local, args, options.session, options.signal, options.timeoutMs)) as T;
     }
     this.checkNotHidden(name, options.session);
@@ -133,11 +156,22 @@ export class ToolsApi {
   }
 
   /** Streams a streaming tool's items (TypeScript or Python). */
-  async *stream<T = unknown>(name: string, args: Record<string, unknown> = {}, options: Omit<CallOptions, "session"> & { session?: string } = {}): AsyncGenerator<T> {
+  async *stream<T = unknown>(
+    name: string,
+    args: Record<string, unknown> = {},
+    options: Omit<CallOptions, "session"> & { session?: string } = {},
+  ): AsyncGenerator<T> {
     const local = this.find(name, options.session);
     if (local) {
-      if (!local.streaming) throw new InvalidArgumentError(`tool '${name}' does not stream: use tools.call()`, { parameter: "name" });
-      const iterable = (await this.invokeLocal(local, args, options.session, options.signal, options.timeoutMs)) as AsyncIterable<T>;
+      if (!local.streaming)
+        throw new InvalidArgumentError(`tool '${name}' does not stream: use tools.call()`, { parameter: "name" });
+      const iterable = (await this.invokeLocal(
+        local,
+        args,
+        options.session,
+        options.signal,
+        options.timeoutMs,
+      )) as AsyncIterable<T>;
       yield* iterable;
       return;
     }
@@ -148,20 +182,32 @@ export class ToolsApi {
   /** A tool that exists only for other sessions is reported as missing, not run in Python. */
   private checkNotHidden(name: string, session: string | undefined): void {
     if (this.local.has(name) && this.local.get(name)!.size > 0 && !this.find(name, session)) {
-      throw new NotFoundError(`tool '${name}' is not available to ${session ? `session '${session}'` : "calls without a session"}`, {
-        details: { tool: name },
-      });
+      throw new NotFoundError(
+        `tool '${name}' is not available to ${session ? `session '${session}'` : "calls without a session"}`,
+        {
+          details: { tool: name },
+        },
+      );
     }
   }
 
   /** Runs a TypeScript tool for a caller on either side (the bridge service uses this too). */
-  async invoke(name: string, args: unknown, session: string | undefined, signal: AbortSignal, timeoutMs = 0): Promise<unknown> {
+  async invoke(
+    name: string,
+    args: unknown,
+    session: string | undefined,
+    signal: AbortSignal,
+    timeoutMs = 0,
+  ): Promise<unknown> {
     const local = this.find(name, session);
     if (!local) {
       const visible = this.listLocal(session).map((t) => t.name);
-      throw new NotFoundError(`no TypeScript tool '${name}'${session ? ` for session '${session}'` : ""} (available: ${visible.join(", ") || "none"})`, {
-        details: { tool: name },
-      });
+      throw new NotFoundError(
+        `no TypeScript tool '${name}'${session ? ` for session '${session}'` : ""} (available: ${visible.join(", ") || "none"})`,
+        {
+          details: { tool: name },
+        },
+      );
     }
     return this.invokeLocal(local, args, session, signal, timeoutMs);
   }
@@ -172,24 +218,48 @@ export class ToolsApi {
     return t ? this.describe(t) : undefined;
   }
 
-  private invokeLocal(tool: LocalTool, args: unknown, session: string | undefined, signal: AbortSignal | undefined, timeoutMs = 0): Promise<unknown> {
+  private invokeLocal(
+    tool: LocalTool,
+    args: unknown,
+    session: string | undefined,
+    signal: AbortSignal | undefined,
+    timeoutMs = 0,
+  ): Promise<unknown> {
     const telemetry = this.telemetry;
     if (telemetry?.tracer === undefined || tool.streaming) return this.runLocal(tool, args, session, signal, timeoutMs);
-    const attributes = { "dspy_bridge.tool.name": tool.name, "dspy_bridge.tool.side": "typescript", ...(session ? { "dspy_bridge.session_id": session } : {}) };
-    return telemetry.inSpan(`dspy_bridge.tool ${tool.name}`, attributes, () => this.runLocal(tool, args, session, signal, timeoutMs));
+    const attributes = {
+      "dspy_bridge.tool.name": tool.name,
+      "dspy_bridge.tool.side": "typescript",
+      ...(session ? { "dspy_bridge.session_id": session } : {}),
+    };
+    return telemetry.inSpan(`dspy_bridge.tool ${tool.name}`, attributes, () =>
+      this.runLocal(tool, args, session, signal, timeoutMs),
+    );
   }
 
-  private async runLocal(tool: LocalTool, args: unknown, session: string | undefined, signal: AbortSignal | undefined, timeoutMs = 0): Promise<unknown> {
+  private async runLocal(
+    tool: LocalTool,
+    args: unknown,
+    session: string | undefined,
+    signal: AbortSignal | undefined,
+    timeoutMs = 0,
+  ): Promise<unknown> {
     if (args === null || typeof args !== "object" || Array.isArray(args)) {
       throw new InvalidArgumentError(`tool '${tool.name}': arguments must be an object`, { parameter: "args" });
     }
     tool.validate(args);
-    const ctx = (controllerSignal: AbortSignal): ToolContext => ({ session, signal: controllerSignal, tools: this, bridge: this.runner });
+    const ctx = (controllerSignal: AbortSignal): ToolContext => ({
+      session,
+      signal: controllerSignal,
+      tools: this,
+      bridge: this.runner,
+    });
     if (tool.streaming) {
       // The iteration outlives this call: the caller's signal is handed on as it is.
       return tool.fn(args as Record<string, unknown>, ctx(signal ?? new AbortController().signal));
     }
-    if (signal?.aborted) throw new CancelledError(`tool '${tool.name}' was cancelled before it started`, { cause: signal.reason });
+    if (signal?.aborted)
+      throw new CancelledError(`tool '${tool.name}' was cancelled before it started`, { cause: signal.reason });
     // The caller is answered the moment it gives up (abort or timeout), with a typed error,
     // whether or not the tool honours its signal; the tool learns of it through ctx.signal.
     const controller = new AbortController();

@@ -8,9 +8,26 @@
 // the generated code for every other frame and for anything unexpected.
 import { fromBinary } from "@bufbuild/protobuf";
 import { ErrorDetailSchema } from "../gen/dspy_bridge/v1/errors_pb.js";
-import { AttachmentDescriptorSchema, AttachmentSchema, type Attachment, type AttachmentDescriptor, type Value } from "../gen/dspy_bridge/v1/values_pb.js";
-import { WorkerFrameSchema, type ExecuteResponse, type StreamItem, type WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
-import { attachmentBytes, descriptorBytes, encodeOutOfBandFrame, resolveExternal, withResolvedAttachments } from "./out-of-band.js";
+import {
+  AttachmentDescriptorSchema,
+  AttachmentSchema,
+  type Attachment,
+  type AttachmentDescriptor,
+  type Value,
+} from "../gen/dspy_bridge/v1/values_pb.js";
+import {
+  WorkerFrameSchema,
+  type ExecuteResponse,
+  type StreamItem,
+  type WorkerFrame,
+} from "../gen/dspy_bridge/v1/worker_pb.js";
+import {
+  attachmentBytes,
+  descriptorBytes,
+  encodeOutOfBandFrame,
+  resolveExternal,
+  withResolvedAttachments,
+} from "./out-of-band.js";
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -85,7 +102,8 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
   const jsonLen = jsonAscii ? json.length : Buffer.byteLength(json);
   const sessionLen = sessionAscii ? f.sessionId.length : Buffer.byteLength(f.sessionId);
   // Attachments travel out of band: the Value holds their descriptors (field 3), the frame their bytes.
-  const attachments: Uint8Array[] | undefined = f.args.attachments.length === 0 ? undefined : descriptorBytes(f.args.attachments, 0);
+  const attachments: Uint8Array[] | undefined =
+    f.args.attachments.length === 0 ? undefined : descriptorBytes(f.args.attachments, 0);
 
   let valueLen = jsonLen ? 1 + varintSize(jsonLen) + jsonLen : 0;
   if (attachments) for (const a of attachments) valueLen += 1 + varintSize(a.length) + a.length;
@@ -122,12 +140,13 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
     p = writeVarint(buf, p, jsonLen);
     p = writeString(buf, p, json, jsonAscii);
   }
-  if (attachments) for (const a of attachments) {
-    buf[p++] = tag(3, WIRE_LEN);
-    p = writeVarint(buf, p, a.length);
-    buf.set(a, p);
-    p += a.length;
-  }
+  if (attachments)
+    for (const a of attachments) {
+      buf[p++] = tag(3, WIRE_LEN);
+      p = writeVarint(buf, p, a.length);
+      buf.set(a, p);
+      p += a.length;
+    }
   if (sessionLen) {
     buf[p++] = tag(4, WIRE_LEN);
     p = writeVarint(buf, p, sessionLen);
@@ -216,7 +235,12 @@ function readValue(buf: Buffer, end: number): Value {
   if (external !== NO_EXTERNAL) {
     // Resolved here, while the frame's attachments are at hand: views of them, no copy.
     if (attachments !== NO_ATTACHMENTS) throw FALLBACK;
-    return { $typeName: "dspy_bridge.v1.Value", json, attachments: resolveExternal(external, frameRaw), external: NO_EXTERNAL };
+    return {
+      $typeName: "dspy_bridge.v1.Value",
+      json,
+      attachments: resolveExternal(external, frameRaw),
+      external: NO_EXTERNAL,
+    };
   }
   return { $typeName: "dspy_bridge.v1.Value", json, attachments, external };
 }
@@ -270,7 +294,11 @@ function readStreamItem(buf: Buffer, end: number): WorkerFrame {
  * exactly WorkerFrame{result: ExecuteResponse{call_id, result}}, false for anything else
  * (decode that with decodeWorkerFrame).
  */
-export function readResultFrame(body: Buffer, onResult: (callId: number, value: Value) => void, raw?: readonly Uint8Array[]): boolean {
+export function readResultFrame(
+  body: Buffer,
+  onResult: (callId: number, value: Value) => void,
+  raw?: readonly Uint8Array[],
+): boolean {
   const end = body.length;
   if (end < 2 || body[0] !== tag(FRAME_RESULT, WIRE_LEN)) return false;
   let callId = 0;

@@ -20,7 +20,10 @@ export function encodeFrame(frame: WorkerFrame): Buffer {
 }
 
 export class FrameTooLargeError extends Error {
-  constructor(readonly size: number, readonly limit: number) {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
     super(`frame of ${size} bytes exceeds the limit of ${limit} bytes`);
   }
 }

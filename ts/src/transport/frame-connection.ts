@@ -35,7 +35,10 @@ export class FrameConnection {
 
   private poll: ConnectionPoll | undefined;
 
-  constructor(readonly socket: Socket, maxFrameBytes: number) {
+  constructor(
+    readonly socket: Socket,
+    maxFrameBytes: number,
+  ) {
     this.reader = new FrameReader(maxFrameBytes);
     socket.setNoDelay?.(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));

@@ -52,7 +52,8 @@ export class HostListener {
 
   static async listen(options: HostListenerOptions): Promise<HostListener> {
     const removed = await removeDeadHostDirs(tmpdir());
-    if (removed.length) options.onLog?.(`removed ${removed.length} private folder(s) of hosts that are gone: ${removed.join(", ")}`);
+    if (removed.length)
+      options.onLog?.(`removed ${removed.length} private folder(s) of hosts that are gone: ${removed.join(", ")}`);
     const listener = new HostListener(options);
     await new Promise<void>((resolve, reject) => {
       listener.server.once("error", reject);

@@ -42,7 +42,9 @@ export function parseOutOfBandBody(body: Buffer): OutOfBandFrame {
   const count = body.readUInt32LE(4);
   let pos = 8 + 4 * count;
   if (count > (size - 8) / 4 || pos + protoLen > size) {
-    throw new OutOfBandError(`out-of-band frame of ${size} bytes announces ${count} attachments and ${protoLen} protobuf bytes`);
+    throw new OutOfBandError(
+      `out-of-band frame of ${size} bytes announces ${count} attachments and ${protoLen} protobuf bytes`,
+    );
   }
   const proto = body.subarray(pos, pos + protoLen);
   pos += protoLen;
@@ -50,11 +52,13 @@ export function parseOutOfBandBody(body: Buffer): OutOfBandFrame {
   for (let i = 0; i < count; i++) {
     const len = body.readUInt32LE(8 + 4 * i);
     const start = align(pos);
-    if (start + len > size) throw new OutOfBandError(`attachment ${i} of ${len} bytes runs past the end of its ${size}-byte frame`);
+    if (start + len > size)
+      throw new OutOfBandError(`attachment ${i} of ${len} bytes runs past the end of its ${size}-byte frame`);
     raw[i] = new Uint8Array(body.buffer, body.byteOffset + start, len);
     pos = start + len;
   }
-  if (pos !== size) throw new OutOfBandError(`out-of-band frame of ${size} bytes holds ${size - pos} bytes after its last attachment`);
+  if (pos !== size)
+    throw new OutOfBandError(`out-of-band frame of ${size} bytes holds ${size - pos} bytes after its last attachment`);
   return new OutOfBandFrame(proto, raw);
 }
 
@@ -74,7 +78,13 @@ export function attachmentBytes(a: Attachment): Uint8Array {
 /** Total raw bytes of `attachments` (what they add to a message). */
 export function attachmentsSize(attachments: readonly Attachment[]): number {
   let n = 0;
-  for (const a of attachments) n += a.kind.case === "tensor" ? a.kind.value.data.length + 8 * a.kind.value.shape.length : a.kind.case ? a.kind.value.length : 0;
+  for (const a of attachments)
+    n +=
+      a.kind.case === "tensor"
+        ? a.kind.value.data.length + 8 * a.kind.value.shape.length
+        : a.kind.case
+          ? a.kind.value.length
+          : 0;
   return n;
 }
 
@@ -112,7 +122,8 @@ export function encodeOutOfBandFrame(proto: Uint8Array, raw: readonly Uint8Array
   const header = 8 + 4 * raw.length;
   let size = header + proto.length;
   for (const r of raw) size = align(size) + r.length;
-  if (size > FRAME_LENGTH_MASK) throw new OutOfBandError(`a frame of ${size} bytes is over the largest frame (${FRAME_LENGTH_MASK} bytes)`);
+  if (size > FRAME_LENGTH_MASK)
+    throw new OutOfBandError(`a frame of ${size} bytes is over the largest frame (${FRAME_LENGTH_MASK} bytes)`);
   // Not zero-filled (it is about to be overwritten); the padding is zeroed below, so no
   // old heap bytes leave in the gaps.
   const out = Buffer.allocUnsafe(4 + size);
@@ -136,13 +147,19 @@ export function encodeOutOfBandFrame(proto: Uint8Array, raw: readonly Uint8Array
  * copy). Throws OutOfBandError for a descriptor that points outside the frame or whose
  * length or kind disagrees with it.
  */
-export function resolveExternal(external: readonly AttachmentDescriptor[], raw: readonly Uint8Array[] | undefined): Attachment[] {
+export function resolveExternal(
+  external: readonly AttachmentDescriptor[],
+  raw: readonly Uint8Array[] | undefined,
+): Attachment[] {
   const have = raw?.length ?? 0;
   return external.map((d, i) => {
-    if (d.index >= have) throw new OutOfBandError(`attachment descriptor ${i} points at attachment ${d.index}; the frame holds ${have}`);
+    if (d.index >= have)
+      throw new OutOfBandError(`attachment descriptor ${i} points at attachment ${d.index}; the frame holds ${have}`);
     const bytes = raw![d.index]!;
     if (d.length !== BigInt(bytes.length)) {
-      throw new OutOfBandError(`attachment descriptor ${i} says ${d.length} bytes; attachment ${d.index} holds ${bytes.length}`);
+      throw new OutOfBandError(
+        `attachment descriptor ${i} says ${d.length} bytes; attachment ${d.index} holds ${bytes.length}`,
+      );
     }
     switch (d.kind) {
       case AttachmentDescriptor_Kind.BYTES:
@@ -152,7 +169,10 @@ export function resolveExternal(external: readonly AttachmentDescriptor[], raw: 
       case AttachmentDescriptor_Kind.TENSOR:
         return {
           $typeName: "dspy_bridge.v1.Attachment",
-          kind: { case: "tensor", value: { $typeName: "dspy_bridge.v1.Tensor", dtype: d.dtype, shape: d.shape, data: bytes } },
+          kind: {
+            case: "tensor",
+            value: { $typeName: "dspy_bridge.v1.Tensor", dtype: d.dtype, shape: d.shape, data: bytes },
+          },
         };
       default:
         throw new OutOfBandError(`attachment descriptor ${i} has unknown kind ${d.kind}`);
@@ -163,6 +183,12 @@ export function resolveExternal(external: readonly AttachmentDescriptor[], raw: 
 /** `value` with its external descriptors resolved against `raw` (attachments as views). */
 export function withResolvedAttachments(value: Value, raw: readonly Uint8Array[] | undefined): Value {
   if (value.external.length === 0) return value;
-  if (value.attachments.length !== 0) throw new OutOfBandError("a value holds both attachments and external attachment descriptors");
-  return { $typeName: "dspy_bridge.v1.Value", json: value.json, attachments: resolveExternal(value.external, raw), external: [] };
+  if (value.attachments.length !== 0)
+    throw new OutOfBandError("a value holds both attachments and external attachment descriptors");
+  return {
+    $typeName: "dspy_bridge.v1.Value",
+    json: value.json,
+    attachments: resolveExternal(value.external, raw),
+    external: [],
+  };
 }

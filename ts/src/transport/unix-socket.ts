@@ -9,7 +9,19 @@
 // * The host's private folders in the temp directory carry a `pid` file; at start-up the
 //   folders of hosts that are gone are removed (a `kill -9` leaves them behind).
 import { randomBytes } from "node:crypto";
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
+import {
+  chmodSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  type Stats,
+} from "node:fs";
 import { connect } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { FailedPreconditionError } from "../errors/index.js";
@@ -30,7 +42,9 @@ export function socketAnswers(path: string, timeoutMs = CONNECT_TIMEOUT_MS): Pro
     // A listener too busy to accept within the timeout is alive.
     const timer = setTimeout(() => done(true), timeoutMs);
     socket.once("connect", () => done(true));
-    socket.once("error", (err: NodeJS.ErrnoException) => done(err.code !== "ECONNREFUSED" && err.code !== "ENOENT" && err.code !== "ENOTSOCK"));
+    socket.once("error", (err: NodeJS.ErrnoException) =>
+      done(err.code !== "ECONNREFUSED" && err.code !== "ENOENT" && err.code !== "ENOTSOCK"),
+    );
   });
 }
 
@@ -52,11 +66,19 @@ const uid = (): number | undefined => process.getuid?.();
 async function clearStaleSocket(path: string): Promise<void> {
   const st = lstatOrUndefined(path);
   if (!st) return;
-  if (!st.isSocket()) throw new FailedPreconditionError(`cannot listen on ${path}: it exists and is not a socket; refusing to replace it`);
-  if (await socketAnswers(path)) throw new FailedPreconditionError(`another host is listening on ${path}; stop it first or choose another --listen path`);
+  if (!st.isSocket())
+    throw new FailedPreconditionError(
+      `cannot listen on ${path}: it exists and is not a socket; refusing to replace it`,
+    );
+  if (await socketAnswers(path))
+    throw new FailedPreconditionError(
+      `another host is listening on ${path}; stop it first or choose another --listen path`,
+    );
   const me = uid();
   if (me !== undefined && me !== 0 && st.uid !== me) {
-    throw new FailedPreconditionError(`cannot listen on ${path}: a stale socket of uid ${st.uid} is in the way; remove it or choose another path`);
+    throw new FailedPreconditionError(
+      `cannot listen on ${path}: a stale socket of uid ${st.uid} is in the way; remove it or choose another path`,
+    );
   }
   try {
     unlinkSync(path);
@@ -97,7 +119,11 @@ export interface BoundSocket {
  * Binds a Unix socket at `path` so that it is 0600 before anyone else can reach it, after
  * clearing a stale socket left there by a dead host. `bind` listens on the path it is given.
  */
-export async function bindPrivateSocket(path: string, bind: (at: string) => Promise<void>, warn: (line: string) => void): Promise<BoundSocket> {
+export async function bindPrivateSocket(
+  path: string,
+  bind: (at: string) => Promise<void>,
+  warn: (line: string) => void,
+): Promise<BoundSocket> {
   path = resolve(path);
   const folder = dirname(path);
   const isPrivate = ensureFolder(folder, warn);
@@ -125,7 +151,8 @@ export async function bindPrivateSocket(path: string, bind: (at: string) => Prom
       // A second name, not a rename: a socket another host bound at `path` meanwhile is never replaced.
       linkSync(staged, path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new FailedPreconditionError(`another host took ${path} while this one was starting`);
+      if ((err as NodeJS.ErrnoException).code === "EEXIST")
+        throw new FailedPreconditionError(`another host took ${path} while this one was starting`);
       throw err;
     }
     const { ino } = lstatSync(path);

@@ -15,14 +15,20 @@ import { Tensor } from "./tensor.js";
 
 const BIGINT_RE = /^-?(?:0|[1-9][0-9]*)$/;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const FLOATS: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, "-Infinity": Number.NEGATIVE_INFINITY };
+const FLOATS: Readonly<Record<string, number>> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  "-Infinity": Number.NEGATIVE_INFINITY,
+};
 
 type JsonObject = Record<string, unknown>;
 
 function expectKeys(node: JsonObject, key: string): void {
   const keys = Object.keys(node);
   if (keys.length !== 2 || !Object.hasOwn(node, key)) {
-    throw new WalkFailure(`${JSON.stringify(node["$type"])} tag must have exactly the key "${key}", got [${keys.filter((k) => k !== "$type").join(", ")}]`);
+    throw new WalkFailure(
+      `${JSON.stringify(node["$type"])} tag must have exactly the key "${key}", got [${keys.filter((k) => k !== "$type").join(", ")}]`,
+    );
   }
 }
 
@@ -38,7 +44,9 @@ function tensorData(t: TensorMessage, what: string): { array: TensorArray; shape
   }
   let data = t.data;
   if (count * BigInt(info.itemSize) !== BigInt(data.length)) {
-    throw new WalkFailure(`${what} data is ${data.length} bytes but ${info.name} shape [${shape.join(", ")}] needs ${count * BigInt(info.itemSize)}`);
+    throw new WalkFailure(
+      `${what} data is ${data.length} bytes but ${info.name} shape [${shape.join(", ")}] needs ${count * BigInt(info.itemSize)}`,
+    );
   }
   if (info.proto === DType.DTYPE_BOOL) {
     for (let i = 0; i < data.length; i++) if (data[i]! > 1) throw new WalkFailure("bool tensor bytes must be 0 or 1");
@@ -136,7 +144,9 @@ class Decoder {
         expectKeys(node, "ref");
         const t = this.ref(node["ref"], "tensor").kind.value as TensorMessage;
         if (t.dtype !== DType.DTYPE_FLOAT32 && t.dtype !== DType.DTYPE_FLOAT64) {
-          throw new WalkFailure(`embedding must be float32 or float64, got ${dtypeInfoFromProto(t.dtype)?.name ?? t.dtype}`);
+          throw new WalkFailure(
+            `embedding must be float32 or float64, got ${dtypeInfoFromProto(t.dtype)?.name ?? t.dtype}`,
+          );
         }
         if (t.shape.length !== 1) throw new WalkFailure(`embedding must be 1-D, got shape [${t.shape.join(", ")}]`);
         return tensorData(t, "embedding").array;
@@ -145,7 +155,9 @@ class Decoder {
         expectKeys(node, "entries");
         const entries = node["entries"];
         if (typeof entries !== "object" || entries === null || Array.isArray(entries)) {
-          throw new WalkFailure(`map entries must be an object, got ${entries === null ? "null" : Array.isArray(entries) ? "array" : typeof entries}`);
+          throw new WalkFailure(
+            `map entries must be an object, got ${entries === null ? "null" : Array.isArray(entries) ? "array" : typeof entries}`,
+          );
         }
         // The entries object is literal: its own "$type" key is data, not a tag.
         try {
@@ -165,9 +177,11 @@ class Decoder {
     if (typeof ref !== "number" || !Number.isInteger(ref) || ref < 0) {
       throw new WalkFailure(`ref must be a non-negative integer, got ${JSON.stringify(ref)}`);
     }
-    if (ref >= this.attachments.length) throw new WalkFailure(`ref ${ref} out of range (${this.attachments.length} attachments)`);
+    if (ref >= this.attachments.length)
+      throw new WalkFailure(`ref ${ref} out of range (${this.attachments.length} attachments)`);
     const att = this.attachments[ref]!;
-    if (att.kind.case !== expected) throw new WalkFailure(`attachment ${ref} holds ${att.kind.case ?? "nothing"}, expected ${expected}`);
+    if (att.kind.case !== expected)
+      throw new WalkFailure(`attachment ${ref} holds ${att.kind.case ?? "nothing"}, expected ${expected}`);
     return att;
   }
 }
@@ -191,13 +205,17 @@ export function decodeValue(value: Value, path = "value"): unknown {
   if (!text.includes('"$type"') && !text.includes("\\u")) return parsed;
   if (value.external?.length && !value.attachments.length) {
     // Resolved into `attachments` by the frame reader; anywhere else they point at nothing.
-    throw new ValueDecodingError(path, "external attachments only travel on a worker connection (send them as attachments)");
+    throw new ValueDecodingError(
+      path,
+      "external attachments only travel on a worker connection (send them as attachments)",
+    );
   }
   try {
     return new Decoder(value.attachments).walk(parsed);
   } catch (e) {
     if (e instanceof WalkFailure) throw new ValueDecodingError(formatPath(path, e.segments.reverse()), e.detail);
-    if (e instanceof RangeError && /call stack/i.test(e.message)) throw new ValueDecodingError(path, "value is nested too deeply");
+    if (e instanceof RangeError && /call stack/i.test(e.message))
+      throw new ValueDecodingError(path, "value is nested too deeply");
     throw e;
   }
 }

@@ -36,7 +36,8 @@ export interface ValueParts {
 
 /** Own data property assignment that is safe for the key "__proto__". */
 export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === "__proto__") Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  if (key === "__proto__")
+    Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
   else obj[key] = value;
 }
 
@@ -173,8 +174,11 @@ class Encoder {
         `${typeName(v)} is not supported (bytes are Uint8Array, embeddings Float32Array/Float64Array; wrap other arrays in a Tensor)`,
       );
     }
-    if (v instanceof ArrayBuffer) throw new WalkFailure("ArrayBuffer is not supported (wrap it: new Uint8Array(buffer))");
-    throw new WalkFailure(`values of type ${typeName(v)} are not supported (only plain objects, arrays, Map, Uint8Array, Float32Array/Float64Array, Tensor)`);
+    if (v instanceof ArrayBuffer)
+      throw new WalkFailure("ArrayBuffer is not supported (wrap it: new Uint8Array(buffer))");
+    throw new WalkFailure(
+      `values of type ${typeName(v)} are not supported (only plain objects, arrays, Map, Uint8Array, Float32Array/Float64Array, Tensor)`,
+    );
   }
 
   private map(m: Map<unknown, unknown>): unknown {
@@ -185,7 +189,9 @@ class Encoder {
       for (const [k, x] of m) {
         key = k;
         if (typeof k !== "string") {
-          const e = new WalkFailure(`Map key ${typeof k === "symbol" ? k.toString() : String(k)} has type ${typeName(k)}; only string keys are allowed`);
+          const e = new WalkFailure(
+            `Map key ${typeof k === "symbol" ? k.toString() : String(k)} has type ${typeName(k)}; only string keys are allowed`,
+          );
           throw e;
         }
         if (k === "$type") hasType = true;
@@ -207,9 +213,11 @@ function diagnoseDepth(value: unknown, root: string): ValueEncodingError {
     let entries: Iterable<[PathSegment, unknown]>;
     if (Array.isArray(v)) entries = v.map((x, i) => [i, x] as [PathSegment, unknown]);
     else if (v instanceof Map) entries = [...v].filter(([k]) => typeof k === "string") as [PathSegment, unknown][];
-    else if (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) entries = Object.entries(v);
+    else if (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)
+      entries = Object.entries(v);
     else return undefined;
-    if (active.has(v)) return new ValueEncodingError(formatPath(root, path), `reference cycle (${typeName(v)} contains itself)`);
+    if (active.has(v))
+      return new ValueEncodingError(formatPath(root, path), `reference cycle (${typeName(v)} contains itself)`);
     active.add(v);
     for (const [k, x] of entries) {
       path.push(k);

@@ -22,7 +22,8 @@ export class Tensor<D extends DTypeName = DTypeName> {
     }
     let size = 1;
     for (const dim of shape) {
-      if (!Number.isSafeInteger(dim) || dim < 0) throw new TypeError(`Tensor: invalid dimension ${String(dim)} in shape`);
+      if (!Number.isSafeInteger(dim) || dim < 0)
+        throw new TypeError(`Tensor: invalid dimension ${String(dim)} in shape`);
       size *= dim;
     }
     if (data.length !== size) {

@@ -62,10 +62,14 @@ def examples_from(rows: Any, input_keys: list[str], what: str) -> list[Any]:
     out = []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise InvalidArgumentError(f"{what}[{i}] must be an object of field values, got {type(row).__name__}", parameter=f"{what}[{i}]")
+            raise InvalidArgumentError(
+                f"{what}[{i}] must be an object of field values, got {type(row).__name__}", parameter=f"{what}[{i}]"
+            )
         missing = [k for k in input_keys if k not in row]
         if missing:
-            raise InvalidArgumentError(f"{what}[{i}] lacks the input field(s) {', '.join(missing)}", parameter=f"{what}[{i}]")
+            raise InvalidArgumentError(
+                f"{what}[{i}] lacks the input field(s) {', '.join(missing)}", parameter=f"{what}[{i}]"
+            )
         out.append(dspy.Example(**row).with_inputs(*input_keys))
     return out
 
@@ -83,7 +87,9 @@ def _embedder(choice: Any) -> Any:
         return dspy.Embedder(hashing_embedder, caching=False)
     if isinstance(choice, str):
         return dspy.Embedder(_import_function(choice, what="embedder", parameter="params.embedder"), caching=False)
-    raise InvalidArgumentError("params.embedder must be 'hashing' or 'package.module:function'", parameter="params.embedder")
+    raise InvalidArgumentError(
+        "params.embedder must be 'hashing' or 'package.module:function'", parameter="params.embedder"
+    )
 
 
 def plan_job(
@@ -115,7 +121,10 @@ def plan_job(
     job_metric: JobMetric | None = None
     if metric is None:
         if spec.metric == "required":
-            raise InvalidArgumentError(f"{spec.name} needs a metric (a built-in name, 'package.module:function' or {{tool: name}})", parameter="metric")
+            raise InvalidArgumentError(
+                f"{spec.name} needs a metric (a built-in name, 'package.module:function' or {{tool: name}})",
+                parameter="metric",
+            )
     elif spec.metric == "none":
         raise InvalidArgumentError(f"{spec.name} takes no metric", parameter="metric")
     else:
@@ -168,7 +177,20 @@ def plan_job(
         compile_kwargs["valset"] = val
     n_predictors = max(1, len(student.predictors()))
     expected = expected_calls(spec, built, init, comp, len(train), len(val) if val is not None else None, n_predictors)
-    return JobPlan(f"job-{next(_job_ids)}", spec, built, compile_kwargs, student, train, val, task_lm, job_metric, stop, expected, recipe)
+    return JobPlan(
+        f"job-{next(_job_ids)}",
+        spec,
+        built,
+        compile_kwargs,
+        student,
+        train,
+        val,
+        task_lm,
+        job_metric,
+        stop,
+        expected,
+        recipe,
+    )
 
 
 def knn_restore(program: Any, recipe: dict[str, Any]) -> Any:
@@ -199,7 +221,9 @@ def _summary(compiled: Any) -> dict[str, Any]:
         out["score"] = float(score)
     candidates = getattr(compiled, "candidate_programs", None)
     if isinstance(candidates, list):
-        scores = [c.get("score") for c in candidates if isinstance(c, dict) and isinstance(c.get("score"), (int, float))]
+        scores = [
+            c.get("score") for c in candidates if isinstance(c, dict) and isinstance(c.get("score"), (int, float))
+        ]
         out["candidate_scores"] = [float(s) for s in scores]
     for attr in _HEAVY_ATTRIBUTES:
         if attr in getattr(compiled, "__dict__", {}):
@@ -240,7 +264,9 @@ def run_job(plan: JobPlan, progress: JobProgress) -> JobOutcome:
         elif plan.stop.is_set:
             outcome.cancelled = True
         else:
-            outcome.error = InvalidArgumentError(f"{plan.spec.name}.compile failed: {type(exc).__name__}: {exc}", details={"optimizer": plan.spec.name})
+            outcome.error = InvalidArgumentError(
+                f"{plan.spec.name}.compile failed: {type(exc).__name__}: {exc}", details={"optimizer": plan.spec.name}
+            )
             outcome.error.__cause__ = exc
     except BaseException as exc:  # noqa: BLE001 - reported to the host, typed by the boundary
         if plan.stop.failure is not None:

@@ -91,7 +91,9 @@ def _arity(fn: Callable[..., Any]) -> int:
             return n
         except TypeError:
             continue
-    raise InvalidArgumentError(f"metric {getattr(fn, '__name__', fn)!r} must accept (example, prediction[, trace])", parameter="metric")
+    raise InvalidArgumentError(
+        f"metric {getattr(fn, '__name__', fn)!r} must accept (example, prediction[, trace])", parameter="metric"
+    )
 
 
 class _ToolMetric:
@@ -152,7 +154,9 @@ def _tool_score(name: str, result: Any, *, with_feedback: bool) -> Any:
     )
 
 
-def resolve_metric(spec: Any, *, session_id: str, loop: asyncio.AbstractEventLoop, stop: StopFlag) -> tuple[Callable[..., Any], str]:
+def resolve_metric(
+    spec: Any, *, session_id: str, loop: asyncio.AbstractEventLoop, stop: StopFlag
+) -> tuple[Callable[..., Any], str]:
     """The wire form from the host -> (callable, description). ``spec``: a built-in name, a
     dotted path, ``{"python": path}`` or ``{"tool": name}``."""
     if isinstance(spec, dict):
@@ -161,9 +165,13 @@ def resolve_metric(spec: Any, *, session_id: str, loop: asyncio.AbstractEventLoo
         if set(spec) == {"python"} and isinstance(spec["python"], str) and spec["python"]:
             spec = spec["python"]
         else:
-            raise InvalidArgumentError("metric must be a name, a dotted path, {python: path} or {tool: name}", parameter="metric")
+            raise InvalidArgumentError(
+                "metric must be a name, a dotted path, {python: path} or {tool: name}", parameter="metric"
+            )
     if not isinstance(spec, str) or not spec:
-        raise InvalidArgumentError("metric must be a name, a dotted path, {python: path} or {tool: name}", parameter="metric")
+        raise InvalidArgumentError(
+            "metric must be a name, a dotted path, {python: path} or {tool: name}", parameter="metric"
+        )
     fn = BUILTIN_METRICS.get(spec) or _import_function(spec)
     _arity(fn)
     return fn, spec
@@ -172,7 +180,9 @@ def resolve_metric(spec: Any, *, session_id: str, loop: asyncio.AbstractEventLoo
 class JobMetric:
     """DSPy's metric for the job: counts, checks the stop flag, stops the job on an error."""
 
-    def __init__(self, fn: Callable[..., Any], description: str, stop: StopFlag, on_score: Callable[[float], None]) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], description: str, stop: StopFlag, on_score: Callable[[float], None]
+    ) -> None:
         self._fn = fn
         self._arity = 5 if isinstance(fn, _ToolMetric) else _arity(fn)
         self.description = description
@@ -194,7 +204,10 @@ class JobMetric:
             self._on_score(float(score))
         except (TypeError, ValueError):
             failure = MetricFailed(
-                InvalidArgumentError(f"metric {self.description!r} returned {type(result).__name__}, not a number or boolean", parameter="metric"),
+                InvalidArgumentError(
+                    f"metric {self.description!r} returned {type(result).__name__}, not a number or boolean",
+                    parameter="metric",
+                ),
                 "bad metric result",
             )
             self._stop.failure = failure

@@ -24,9 +24,31 @@ from ...errors import FailedPreconditionError, InvalidArgumentError
 __all__ = ["OPTIMIZERS", "OptimizerSpec", "optimizer_spec", "split_params"]
 
 # Supplied by the job; refusing them from the host keeps a caller from smuggling objects in.
-_SUPPLIED = {"metric", "student", "teacher", "trainset", "valset", "prompt_model", "task_model", "reflection_lm", "vectorizer", "self"}
+_SUPPLIED = {
+    "metric",
+    "student",
+    "teacher",
+    "trainset",
+    "valset",
+    "prompt_model",
+    "task_model",
+    "reflection_lm",
+    "vectorizer",
+    "self",
+}
 # Things a worker must not do on a caller's say-so (write files, reach a tracking service).
-_REFUSED = {"log_dir", "use_wandb", "wandb_api_key", "wandb_init_kwargs", "use_mlflow", "requires_permission_to_run", "instruction_proposer", "code_proposer", "component_selector_fn", "restrict"}
+_REFUSED = {
+    "log_dir",
+    "use_wandb",
+    "wandb_api_key",
+    "wandb_init_kwargs",
+    "use_mlflow",
+    "requires_permission_to_run",
+    "instruction_proposer",
+    "code_proposer",
+    "component_selector_fn",
+    "restrict",
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +71,6 @@ class OptimizerSpec:
         cls = self.cls()
         init = [p for p in _named(cls.__init__) if p not in _SUPPLIED | _REFUSED]
         if self.name == "KNNFewShot":  # its **kwargs go to BootstrapFewShot
-
             init += [p for p in _named(BootstrapFewShot.__init__) if p not in _SUPPLIED | _REFUSED | set(init)]
         init += list(self.extra_params)
         comp = [p for p in _named(cls.compile) if p not in _SUPPLIED | _REFUSED]
@@ -58,15 +79,24 @@ class OptimizerSpec:
 
 def _named(fn: Any) -> list[str]:
     sig = inspect.signature(fn)
-    return [p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
+    return [
+        p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"
+    ]
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     s.name: s
     for s in (
-        OptimizerSpec("LabeledFewShot", "dspy.teleprompt.LabeledFewShot", "none", note="k labeled demos from the trainset; no metric, no LM calls"),
+        OptimizerSpec(
+            "LabeledFewShot",
+            "dspy.teleprompt.LabeledFewShot",
+            "none",
+            note="k labeled demos from the trainset; no metric, no LM calls",
+        ),
         OptimizerSpec("BootstrapFewShot", "dspy.teleprompt.BootstrapFewShot", "optional"),
-        OptimizerSpec("BootstrapFewShotWithRandomSearch", "dspy.teleprompt.BootstrapFewShotWithRandomSearch", "required"),
+        OptimizerSpec(
+            "BootstrapFewShotWithRandomSearch", "dspy.teleprompt.BootstrapFewShotWithRandomSearch", "required"
+        ),
         OptimizerSpec("MIPROv2", "dspy.teleprompt.MIPROv2", "required", uses_prompt_lm=True, needs_package="optuna"),
         OptimizerSpec("COPRO", "dspy.teleprompt.COPRO", "required", uses_prompt_lm=True),
         OptimizerSpec("GEPA", "dspy.teleprompt.GEPA", "required", uses_reflection_lm=True),
@@ -81,7 +111,11 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     )
 }
 
-_ALIASES = {name.lower(): name for name in OPTIMIZERS} | {"random_search": "BootstrapFewShotWithRandomSearch", "mipro": "MIPROv2", "miprov2": "MIPROv2"}
+_ALIASES = {name.lower(): name for name in OPTIMIZERS} | {
+    "random_search": "BootstrapFewShotWithRandomSearch",
+    "mipro": "MIPROv2",
+    "miprov2": "MIPROv2",
+}
 
 
 def optimizer_spec(name: Any) -> OptimizerSpec:
@@ -91,7 +125,9 @@ def optimizer_spec(name: Any) -> OptimizerSpec:
     spec = OPTIMIZERS.get(key) or OPTIMIZERS.get(_ALIASES.get(key.lower(), ""))
     if spec is None:
         raise InvalidArgumentError(
-            f"unknown optimizer {name!r}; available: {', '.join(OPTIMIZERS)}", parameter="optimizer", details={"available": list(OPTIMIZERS)}
+            f"unknown optimizer {name!r}; available: {', '.join(OPTIMIZERS)}",
+            parameter="optimizer",
+            details={"available": list(OPTIMIZERS)},
         )
     if spec.needs_package and importlib.util.find_spec(spec.needs_package) is None:
         raise FailedPreconditionError(
@@ -108,7 +144,10 @@ def split_params(spec: OptimizerSpec, params: dict[str, Any]) -> tuple[dict[str,
     comp: dict[str, Any] = {}
     for key, value in params.items():
         if key in _SUPPLIED:
-            raise InvalidArgumentError(f"params.{key}: {spec.name}'s {key} is supplied by the job (give metric, trainset, valset, lm, promptLm or reflectionLm instead)", parameter=f"params.{key}")
+            raise InvalidArgumentError(
+                f"params.{key}: {spec.name}'s {key} is supplied by the job (give metric, trainset, valset, lm, promptLm or reflectionLm instead)",
+                parameter=f"params.{key}",
+            )
         if key in _REFUSED:
             raise InvalidArgumentError(f"params.{key} is not accepted by optimizer jobs", parameter=f"params.{key}")
         if key in init_names:
@@ -126,7 +165,15 @@ def split_params(spec: OptimizerSpec, params: dict[str, Any]) -> tuple[dict[str,
 # -- expected metric calls ------------------------------------------------------------------
 
 
-def expected_calls(spec: OptimizerSpec, optimizer: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_val: int | None, n_predictors: int) -> int | None:
+def expected_calls(
+    spec: OptimizerSpec,
+    optimizer: Any,
+    init: dict[str, Any],
+    comp: dict[str, Any],
+    n_train: int,
+    n_val: int | None,
+    n_predictors: int,
+) -> int | None:
     """How many metric calls the compile will make (an upper estimate; None if unknowable)."""
     estimate: Callable[..., int | None] = _ESTIMATES.get(spec.name, lambda *a: None)
     try:
@@ -139,7 +186,9 @@ def _bootstrap(o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int,
     return n_train * int(getattr(o, "max_rounds", 1)) if getattr(o, "metric", None) is not None else 0
 
 
-def _random_search(o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_val: int | None, n_pred: int) -> int:
+def _random_search(
+    o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_val: int | None, n_pred: int
+) -> int:
     candidates = int(o.num_candidate_sets)
     val = n_val if n_val is not None else n_train
     return (candidates + 3) * val + (candidates + 1) * n_train * int(o.max_rounds)
@@ -154,21 +203,32 @@ def _simba(o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_v
     return steps * bsize * cands + steps * bsize * (cands + 1) + min(cands + 1, steps + 1) * n_train
 
 
-def _gepa(o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_val: int | None, n_pred: int) -> int | None:
+def _gepa(
+    o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_val: int | None, n_pred: int
+) -> int | None:
     if o.max_metric_calls is not None:
         return int(o.max_metric_calls)
     if o.max_full_evals is not None:
         return int(o.max_full_evals) * (n_train + (n_val or 0))
     if o.auto is not None:
-        return int(o.auto_budget(num_preds=n_pred, num_candidates=GEPA_AUTO_RUN_SETTINGS[o.auto]["n"], valset_size=n_val or n_train))
+        return int(
+            o.auto_budget(
+                num_preds=n_pred, num_candidates=GEPA_AUTO_RUN_SETTINGS[o.auto]["n"], valset_size=n_val or n_train
+            )
+        )
     return None
 
 
-def _mipro(o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_val: int | None, n_pred: int) -> int | None:
+def _mipro(
+    o: Any, init: dict[str, Any], comp: dict[str, Any], n_train: int, n_val: int | None, n_pred: int
+) -> int | None:
     if n_val is None:
         n_val = min(1000, max(1, int(n_train * 0.8)))
         n_train -= n_val
-    zeroshot = int(comp.get("max_bootstrapped_demos", o.max_bootstrapped_demos)) == 0 and int(comp.get("max_labeled_demos", o.max_labeled_demos)) == 0
+    zeroshot = (
+        int(comp.get("max_bootstrapped_demos", o.max_bootstrapped_demos)) == 0
+        and int(comp.get("max_labeled_demos", o.max_labeled_demos)) == 0
+    )
     if o.auto is not None:
         n = MIPRO_AUTO_RUN_SETTINGS[o.auto]["n"]
         n_val = min(n_val, MIPRO_AUTO_RUN_SETTINGS[o.auto]["val_size"])
@@ -202,15 +262,17 @@ def describe_optimizers() -> list[dict[str, Any]]:
     for spec in OPTIMIZERS.values():
         init, comp = spec.accepted()
         available = spec.needs_package is None or importlib.util.find_spec(spec.needs_package) is not None
-        out.append({
-            "name": spec.name,
-            "metric": spec.metric,
-            "constructor_params": init,
-            "compile_params": comp,
-            "uses_prompt_lm": spec.uses_prompt_lm,
-            "uses_reflection_lm": spec.uses_reflection_lm,
-            "available": available,
-            **({"missing_package": spec.needs_package} if not available else {}),
-            "note": spec.note,
-        })
+        out.append(
+            {
+                "name": spec.name,
+                "metric": spec.metric,
+                "constructor_params": init,
+                "compile_params": comp,
+                "uses_prompt_lm": spec.uses_prompt_lm,
+                "uses_reflection_lm": spec.uses_reflection_lm,
+                "available": available,
+                **({"missing_package": spec.needs_package} if not available else {}),
+                "note": spec.note,
+            }
+        )
     return out

@@ -101,6 +101,7 @@ def job_callback(progress: JobProgress, stop: StopFlag) -> Any:
     """A DSPy callback: a stop checkpoint before every LM and module call, LM calls counted per
     model, and each ``Evaluate`` score. (DSPy swallows ``Exception``s from callbacks, not the
     ``BaseException`` the stop flag raises.)"""
+
     class _JobCallback(BaseCallback):
         def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
             stop.check()
@@ -145,7 +146,9 @@ class _OptimizerLogHandler(logging.Handler):
 _LOGGER = "dspy.teleprompt"
 
 
-def optimizer_log_handler(progress: JobProgress, attributable: Callable[[], bool]) -> tuple[Callable[[], None], Callable[[], None]]:
+def optimizer_log_handler(
+    progress: JobProgress, attributable: Callable[[], bool]
+) -> tuple[Callable[[], None], Callable[[], None]]:
     """(attach, detach) for a handler on DSPy's teleprompt loggers. ``attributable()`` says
     whether a record may be credited to this job (log records carry no job id)."""
     logger = logging.getLogger(_LOGGER)

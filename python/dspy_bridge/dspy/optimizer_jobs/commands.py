@@ -73,7 +73,9 @@ async def dspy_optimize(
     if save_as is not None and (not isinstance(save_as, str) or not save_as):
         raise InvalidArgumentError("save_as must be a program id", parameter="save_as")
     if not isinstance(progress_interval_ms, (int, float)) or progress_interval_ms < 0:
-        raise InvalidArgumentError("progress_interval_ms must be a non-negative number", parameter="progress_interval_ms")
+        raise InvalidArgumentError(
+            "progress_interval_ms must be a non-negative number", parameter="progress_interval_ms"
+        )
     holder_task = jobs.job_tasks.get(program_id)
     if program_id in jobs.jobs and holder_task is not None and _cancel_requested(holder_task):
         # The host cancelled the job holding the slot and has told its caller so; that task
@@ -83,7 +85,11 @@ async def dspy_optimize(
         _release(jobs, program_id, jobs.jobs[program_id])
     if program_id in jobs.jobs:
         busy = jobs.jobs[program_id].job_id
-        raise InvalidArgumentError(f"program {program_id!r} is already being optimized ({busy})", parameter="program_id", details={"job_id": busy})
+        raise InvalidArgumentError(
+            f"program {program_id!r} is already being optimized ({busy})",
+            parameter="program_id",
+            details={"job_id": busy},
+        )
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     holder: dict[str, JobProgress] = {}
@@ -103,7 +109,9 @@ async def dspy_optimize(
         loop=loop,
         on_score=lambda score: holder["progress"].metric_called(score),
     )
-    progress = JobProgress(plan.expected, lambda event: loop.call_soon_threadsafe(events.put_nowait, event), progress_interval_ms / 1000.0)
+    progress = JobProgress(
+        plan.expected, lambda event: loop.call_soon_threadsafe(events.put_nowait, event), progress_interval_ms / 1000.0
+    )
     holder["progress"] = progress
     finished = asyncio.Event()
     outcome_box: list[JobOutcome] = []
@@ -165,7 +173,14 @@ async def dspy_optimize(
 
 
 def _install(
-    plan: Any, outcome: JobOutcome, p: Any, programs: dict[str, Any], program_id: str, save_as: str | None, progress: JobProgress, ctx: CommandContext
+    plan: Any,
+    outcome: JobOutcome,
+    p: Any,
+    programs: dict[str, Any],
+    program_id: str,
+    save_as: str | None,
+    progress: JobProgress,
+    ctx: CommandContext,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Puts the compiled program in place (on the event loop, so no call sees half of it) and
     describes the result: (the final progress event, the result event)."""

@@ -20,7 +20,15 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import type { AccessRule } from "../access.js";
 import { encodeEntry, valueFromJson, valueToJson, type Entry, type PutChange } from "../entries.js";
 import type { LogId } from "../log-id.js";
-import { MAX_TRIALS_PER_RUN, SessionRecord, VariableRecord, type HistoryEntry, type RunRecord, type SessionInfo, type TrialRecord } from "../records.js";
+import {
+  MAX_TRIALS_PER_RUN,
+  SessionRecord,
+  VariableRecord,
+  type HistoryEntry,
+  type RunRecord,
+  type SessionInfo,
+  type TrialRecord,
+} from "../records.js";
 import type { VariableType } from "../types/index.js";
 
 export type Op =
@@ -149,7 +157,12 @@ export function recordJson(r: VariableRecord): string {
  * entry changes (undefined for a new one): the checks demand that everything the entry was
  * planned against is still as this host saw it.
  */
-export function requestFor(entry: Entry, session: SessionRecord | undefined, historyLimit: number, trimLog?: number): CommitRequest {
+export function requestFor(
+  entry: Entry,
+  session: SessionRecord | undefined,
+  historyLimit: number,
+  trimLog?: number,
+): CommitRequest {
   const checks: Check[] = [];
   const ops: Op[] = [];
   const sid = entry.t === "session" ? entry.info.sessionId : entry.sid;
@@ -172,15 +185,29 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
   if (entry.t === "rules") {
     const record = session!.variables.get(entry.name)!;
     guard(record.name);
-    const copy = Object.assign(Object.create(VariableRecord.prototype) as VariableRecord, record, { accessRules: entry.rules });
+    const copy = Object.assign(Object.create(VariableRecord.prototype) as VariableRecord, record, {
+      accessRules: entry.rules,
+    });
     ops.push({ op: "hset", key: keys.variables(sid), field: record.name, value: recordJson(copy), stamped: true });
     touch(record.name);
     return { sid, commit: false, checks, ops, entry: encodeEntry(entry) };
   }
   if (entry.t === "run") {
     // A run's record is its own: only the host running it writes it, so nothing else is checked.
-    ops.push({ op: "hset", key: keys.runs(sid), field: entry.run.id, value: JSON.stringify(entry.run), stamped: false });
-    for (const trial of entry.trials) ops.push({ op: "push", key: keys.trials(sid, entry.run.id), value: JSON.stringify(trial), keep: MAX_TRIALS_PER_RUN });
+    ops.push({
+      op: "hset",
+      key: keys.runs(sid),
+      field: entry.run.id,
+      value: JSON.stringify(entry.run),
+      stamped: false,
+    });
+    for (const trial of entry.trials)
+      ops.push({
+        op: "push",
+        key: keys.trials(sid, entry.run.id),
+        value: JSON.stringify(trial),
+        keep: MAX_TRIALS_PER_RUN,
+      });
     return { sid, commit: false, checks, ops, entry: encodeEntry(entry) };
   }
   if (entry.t === "edge") {
@@ -189,7 +216,14 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
     guard(to);
     guard(EDGES_FIELD);
     if (entry.remove) ops.push({ op: "hdel", key: keys.edges(sid), field: edgeField(from, to) });
-    else ops.push({ op: "hset", key: keys.edges(sid), field: edgeField(from, to), value: JSON.stringify(entry.edge), stamped: false });
+    else
+      ops.push({
+        op: "hset",
+        key: keys.edges(sid),
+        field: edgeField(from, to),
+        value: JSON.stringify(entry.edge),
+        stamped: false,
+      });
     touch(EDGES_FIELD);
     return { sid, commit: false, checks, ops, entry: encodeEntry(entry) };
   }
@@ -198,8 +232,21 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
   const values = entry.puts.map((p) => valueToJson(p.value));
   entry.puts.forEach((p, i) => {
     guard(p.name);
-    ops.push({ op: "hset", key: keys.variables(sid), field: p.name, value: putJson(p, values[i]!, entry.source, entry.at), stamped: true });
-    const h: StoredHistory = { version: p.version, value: values[i]!, updatedAtMs: entry.at, updatedBy: entry.source, metadata: p.metadata, revision: 0 };
+    ops.push({
+      op: "hset",
+      key: keys.variables(sid),
+      field: p.name,
+      value: putJson(p, values[i]!, entry.source, entry.at),
+      stamped: true,
+    });
+    const h: StoredHistory = {
+      version: p.version,
+      value: values[i]!,
+      updatedAtMs: entry.at,
+      updatedBy: entry.source,
+      metadata: p.metadata,
+      revision: 0,
+    };
     ops.push({ op: "push", key: keys.history(sid, p.name), value: JSON.stringify(h), keep: p.keep ?? historyLimit });
     touch(p.name);
   });
@@ -214,17 +261,38 @@ export function requestFor(entry: Entry, session: SessionRecord | undefined, his
     ops.push({ op: "hdel", key: stampsKey, field: d.name });
     ops.push({ op: "del", key: keys.history(sid, d.name) });
     for (const e of edges) {
-      if (e.from === d.name || e.to === d.name) ops.push({ op: "hdel", key: keys.edges(sid), field: edgeField(e.from, e.to) });
+      if (e.from === d.name || e.to === d.name)
+        ops.push({ op: "hdel", key: keys.edges(sid), field: edgeField(e.from, e.to) });
     }
   }
-  for (const e of entry.edges) ops.push({ op: "hset", key: keys.edges(sid), field: edgeField(e.from, e.to), value: JSON.stringify(e), stamped: false });
+  for (const e of entry.edges)
+    ops.push({
+      op: "hset",
+      key: keys.edges(sid),
+      field: edgeField(e.from, e.to),
+      value: JSON.stringify(e),
+      stamped: false,
+    });
   if (edgesChange) touch(EDGES_FIELD);
   if (entry.config) {
     guard(configField(entry.config.name));
-    ops.push({ op: "hset", key: keys.configs(sid), field: entry.config.name, value: JSON.stringify({ doc: entry.config.doc, version: entry.config.version }), stamped: false });
+    ops.push({
+      op: "hset",
+      key: keys.configs(sid),
+      field: entry.config.name,
+      value: JSON.stringify({ doc: entry.config.doc, version: entry.config.version }),
+      stamped: false,
+    });
     touch(configField(entry.config.name));
   }
-  return { sid, commit: true, checks, ops, entry: encodeEntry(entry, values), ...(trimLog === undefined ? {} : { trimLog }) };
+  return {
+    sid,
+    commit: true,
+    checks,
+    ops,
+    entry: encodeEntry(entry, values),
+    ...(trimLog === undefined ? {} : { trimLog }),
+  };
 }
 
 function unstamp(text: string): { rev: number; json: string } {
@@ -246,7 +314,14 @@ export function sessionsFromSnapshot(snapshot: RawSnapshot): Map<string, Session
       const history: HistoryEntry[] = (snapshot.lists.get(keys.history(sid, v.name)) ?? []).map((item) => {
         const h = unstamp(item);
         const e = JSON.parse(h.json) as StoredHistory;
-        return { version: e.version, value: valueFromJson(e.value), updatedAtMs: e.updatedAtMs, updatedBy: e.updatedBy, metadata: e.metadata, revision: e.revision || h.rev };
+        return {
+          version: e.version,
+          value: valueFromJson(e.value),
+          updatedAtMs: e.updatedAtMs,
+          updatedBy: e.updatedBy,
+          metadata: e.metadata,
+          revision: e.revision || h.rev,
+        };
       });
       const record = new VariableRecord(
         `var_${v.name}_${createRevision}`,
@@ -279,7 +354,9 @@ export function sessionsFromSnapshot(snapshot: RawSnapshot): Map<string, Session
       }
     }
     for (const [id, json] of hash(keys.runs(sid))) {
-      const trials = (snapshot.lists.get(keys.trials(sid, id)) ?? []).map((item) => JSON.parse(unstamp(item).json) as TrialRecord);
+      const trials = (snapshot.lists.get(keys.trials(sid, id)) ?? []).map(
+        (item) => JSON.parse(unstamp(item).json) as TrialRecord,
+      );
       session.runs.set(id, { run: JSON.parse(json) as RunRecord, trials });
     }
     for (const [name, json] of hash(keys.configs(sid))) {
@@ -290,4 +367,3 @@ export function sessionsFromSnapshot(snapshot: RawSnapshot): Map<string, Session
   }
   return out;
 }
-

@@ -45,7 +45,14 @@ export interface RedisOptions {
 }
 
 type RedisWithScripts = Redis & {
-  bridgeCommit(prefix: string, request: string, keep: string, nonce: string, epoch: string, outcomeTtlMs: string): Promise<[string, string]>;
+  bridgeCommit(
+    prefix: string,
+    request: string,
+    keep: string,
+    nonce: string,
+    epoch: string,
+    outcomeTtlMs: string,
+  ): Promise<[string, string]>;
   bridgeSnapshot(prefix: string, epoch: string, layout: string): Promise<unknown[]>;
 };
 
@@ -98,7 +105,12 @@ export function redisVersionProblem(info: string): string | undefined {
 }
 
 /** `blocking`: the follower's connection, whose XREAD BLOCK is meant to wait (but not forever). */
-function connection(url: string, connectTimeoutMs: number, commandTimeoutMs: number, blocking: boolean): RedisWithScripts {
+function connection(
+  url: string,
+  connectTimeoutMs: number,
+  commandTimeoutMs: number,
+  blocking: boolean,
+): RedisWithScripts {
   const redis = new Redis(url, {
     lazyConnect: true,
     // A command while Redis is away fails at once (typed, retryable) instead of waiting in a queue,
@@ -110,7 +122,9 @@ function connection(url: string, connectTimeoutMs: number, commandTimeoutMs: num
     retryStrategy: (times) => Math.min(50 * times, 1_000),
     // Without these a command to a server that stopped answering would wait forever (TCP
     // notices a silent peer after hours), and with it every commit queued behind it.
-    ...(blocking ? { blockingTimeout: commandTimeoutMs, blockingTimeoutGrace: commandTimeoutMs } : { commandTimeout: commandTimeoutMs }),
+    ...(blocking
+      ? { blockingTimeout: commandTimeoutMs, blockingTimeoutGrace: commandTimeoutMs }
+      : { commandTimeout: commandTimeoutMs }),
   }) as RedisWithScripts;
   redis.defineCommand("bridgeCommit", { numberOfKeys: 1, lua: COMMIT_LUA });
   redis.defineCommand("bridgeSnapshot", { numberOfKeys: 1, lua: SNAPSHOT_LUA });
@@ -176,7 +190,8 @@ export class RedisBackend implements StoreBackend {
       },
       (err: unknown) => {
         this.pending--;
-        if ((err as Error)?.name === "ReplyError") this.replied(); // Redis answered, with an error
+        if ((err as Error)?.name === "ReplyError")
+          this.replied(); // Redis answered, with an error
         else this.failedSinceReply = true;
         throw err;
       },
@@ -209,28 +224,39 @@ export class RedisBackend implements StoreBackend {
     try {
       answer = await before(this.track(this.cmd.ping()), sendBy - Date.now());
     } catch (err) {
-      throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, { cause: err });
+      throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     if (answer === TIMED_OUT) {
-      throw new StoreUnavailableError(`Redis has stopped answering (no reply for ${Date.now() - this.lastReplyAt} ms); the commit was not sent, so it was not applied`);
+      throw new StoreUnavailableError(
+        `Redis has stopped answering (no reply for ${Date.now() - this.lastReplyAt} ms); the commit was not sent, so it was not applied`,
+      );
     }
   }
 
   static async connect(options: RedisOptions): Promise<RedisBackend> {
-    if (!/^rediss?:\/\//.test(options.url)) throw new InvalidArgumentError(`not a Redis URL: '${options.url}'`, { parameter: "store" });
+    if (!/^rediss?:\/\//.test(options.url))
+      throw new InvalidArgumentError(`not a Redis URL: '${options.url}'`, { parameter: "store" });
     const backend = new RedisBackend(options);
     try {
       await Promise.all([backend.cmd.connect(), backend.sub.connect()]);
     } catch (err) {
       await backend.close();
-      throw new StoreUnavailableError(`cannot connect to Redis at ${redacted(options.url)}: ${(err as Error).message}`, { cause: err });
+      throw new StoreUnavailableError(
+        `cannot connect to Redis at ${redacted(options.url)}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     let info: string;
     try {
       info = await backend.track(backend.cmd.info("server"));
     } catch (err) {
       await backend.close();
-      throw new StoreUnavailableError(`Redis at ${redacted(options.url)} did not answer INFO: ${(err as Error).message}`, { cause: err });
+      throw new StoreUnavailableError(
+        `Redis at ${redacted(options.url)} did not answer INFO: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const problem = redisVersionProblem(info);
     if (problem) {
@@ -262,26 +288,51 @@ export class RedisBackend implements StoreBackend {
       }
     }
     // Entries of another epoch here: Redis lost its data again since the snapshot; the next read notices.
-    const log = entriesOf((await this.track(this.cmd.xrange(this.logKey, "-", formatLogId(head)))) as [string, string[]][], epoch) ?? [];
+    const log =
+      entriesOf(
+        (await this.track(this.cmd.xrange(this.logKey, "-", formatLogId(head)))) as [string, string[]][],
+        epoch,
+      ) ?? [];
     this.epoch = epoch;
     return { head, hashes, lists, log };
   }
 
   async commit(request: CommitRequest, deadline?: CommitDeadline): Promise<CommitResult> {
     const now = Date.now();
-    const { sendBy, settleBy } = deadline ?? { sendBy: now + this.limits.callMs, settleBy: now + this.limits.inFlightMs };
+    const { sendBy, settleBy } = deadline ?? {
+      sendBy: now + this.limits.callMs,
+      settleBy: now + this.limits.inFlightMs,
+    };
     if (this.stalled()) await this.probe(sendBy);
     const nonce = randomUUID();
-    const body = JSON.stringify({ commit: request.commit, checks: request.checks, ops: request.ops, entry: request.entry, trimLog: request.trimLog });
+    const body = JSON.stringify({
+      commit: request.commit,
+      checks: request.checks,
+      ops: request.ops,
+      entry: request.entry,
+      trimLog: request.trimLog,
+    });
     try {
-      const sent = this.track(this.cmd.bridgeCommit(this.options.prefix, body, String(this.options.logLimit), nonce, this.epoch, String(this.outcomeTtlMs)));
+      const sent = this.track(
+        this.cmd.bridgeCommit(
+          this.options.prefix,
+          body,
+          String(this.options.logLimit),
+          nonce,
+          this.epoch,
+          String(this.outcomeTtlMs),
+        ),
+      );
       const reply = await before(sent, settleBy - Date.now());
       if (reply === TIMED_OUT) throw new Error("Command timed out");
       const [status, detail] = reply;
       if (status === "ok") return { id: parseLogId(detail) };
       return status === "present" ? { conflict: `'${detail}' exists`, final: true } : { conflict: detail };
     } catch (err) {
-      if (!this.maybeSent(err)) throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, { cause: err });
+      if (!this.maybeSent(err))
+        throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, {
+          cause: err,
+        });
       return this.outcome(nonce, err as Error, settleBy);
     }
   }
@@ -317,7 +368,11 @@ export class RedisBackend implements StoreBackend {
    * the script, so "not there" means it never ran; on a new connection (the old one closed),
    * it no longer can. Asked until `settleBy`; past it the outcome is unknown.
    */
-  private async outcome(nonce: string, cause: Error, settleBy = Date.now() + this.outcomeTimeoutMs): Promise<CommitResult> {
+  private async outcome(
+    nonce: string,
+    cause: Error,
+    settleBy = Date.now() + this.outcomeTimeoutMs,
+  ): Promise<CommitResult> {
     for (;;) {
       const left = settleBy - Date.now();
       if (left <= 0 || this.closed) break;
@@ -328,7 +383,11 @@ export class RedisBackend implements StoreBackend {
         } catch {
           found = TIMED_OUT; // timed out or the connection broke: ask again while there is time
         }
-        if (found === null) throw new StoreUnavailableError(`the commit's reply from Redis was lost, and it was not applied: ${cause.message}`, { cause });
+        if (found === null)
+          throw new StoreUnavailableError(
+            `the commit's reply from Redis was lost, and it was not applied: ${cause.message}`,
+            { cause },
+          );
         if (found !== TIMED_OUT) return { id: found };
       }
       await sleep(Math.min(50, Math.max(0, settleBy - Date.now())));
@@ -344,9 +403,13 @@ export class RedisBackend implements StoreBackend {
   private async lookup(nonce: string): Promise<LogId | null> {
     const id = await this.track(this.cmd.get(`${this.options.prefix}o:${nonce}`));
     if (id) return parseLogId(id);
-    const recent = (await this.track(this.cmd.xrevrange(this.logKey, "+", "-", "COUNT", 10_000))) as [string, string[]][];
+    const recent = (await this.track(this.cmd.xrevrange(this.logKey, "+", "-", "COUNT", 10_000))) as [
+      string,
+      string[],
+    ][];
     for (const [id, fields] of recent) {
-      for (let i = 0; i < fields.length; i += 2) if (fields[i] === "n" && fields[i + 1] === nonce) return parseLogId(id);
+      for (let i = 0; i < fields.length; i += 2)
+        if (fields[i] === "n" && fields[i + 1] === nonce) return parseLogId(id);
     }
     return null;
   }
@@ -358,7 +421,10 @@ export class RedisBackend implements StoreBackend {
   }
 
   async readAfter(after: LogId): Promise<LoggedEntry[] | "lost"> {
-    const reply = (await this.track(this.cmd.xrange(this.logKey, `(${formatLogId(after)}`, "+"))) as [string, string[]][];
+    const reply = (await this.track(this.cmd.xrange(this.logKey, `(${formatLogId(after)}`, "+"))) as [
+      string,
+      string[],
+    ][];
     return entriesOf(reply, this.epoch) ?? "lost";
   }
 
@@ -372,7 +438,15 @@ export class RedisBackend implements StoreBackend {
       while (!this.closed) {
         try {
           const from = position();
-          const reply = (await this.sub.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.logKey, formatLogId(from))) as [string, [string, string[]][]][] | null;
+          const reply = (await this.sub.xread(
+            "COUNT",
+            1000,
+            "BLOCK",
+            1000,
+            "STREAMS",
+            this.logKey,
+            formatLogId(from),
+          )) as [string, [string, string[]][]][] | null;
           if (reply?.[0]) {
             const entries = entriesOf(reply[0][1], this.epoch);
             if (entries) onNew(entries);

@@ -54,7 +54,10 @@ export class SqliteBackend implements StoreBackend {
       // Variables may hold secrets: a new store file is readable by its owner only (SQLite gives the WAL the same mode).
       if (created) chmodSync(options.path, 0o600);
     } catch (err) {
-      throw new InvalidArgumentError(`cannot open the SQLite store at '${options.path}': ${(err as Error).message}`, { parameter: "store", cause: err });
+      throw new InvalidArgumentError(`cannot open the SQLite store at '${options.path}': ${(err as Error).message}`, {
+        parameter: "store",
+        cause: err,
+      });
     }
     try {
       // Exclusive: a second host on the same file would serve stale copies; it fails here instead.
@@ -64,7 +67,10 @@ export class SqliteBackend implements StoreBackend {
       this.db.exec("BEGIN IMMEDIATE; COMMIT;"); // takes the exclusive lock now
     } catch (err) {
       this.db.close();
-      throw new FailedPreconditionError(`the SQLite store at '${options.path}' is in use by another host or unreadable: ${(err as Error).message}`, { cause: err });
+      throw new FailedPreconditionError(
+        `the SQLite store at '${options.path}' is in use by another host or unreadable: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     try {
       this.db.transaction(() => this.checkLayout())();
@@ -72,7 +78,9 @@ export class SqliteBackend implements StoreBackend {
       this.db.close();
       throw err;
     }
-    const hset = this.db.prepare("INSERT INTO kv_hash (scope, key, field, value) VALUES (?, ?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value");
+    const hset = this.db.prepare(
+      "INSERT INTO kv_hash (scope, key, field, value) VALUES (?, ?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value",
+    );
     const hdel = this.db.prepare("DELETE FROM kv_hash WHERE key = ? AND field = ?");
     const lastIdx = this.db.prepare("SELECT MAX(idx) AS idx FROM kv_list WHERE key = ?");
     const lpush = this.db.prepare("INSERT INTO kv_list (scope, key, idx, value) VALUES (?, ?, ?, ?)");
@@ -82,9 +90,13 @@ export class SqliteBackend implements StoreBackend {
     const dropLists = this.db.prepare("DELETE FROM kv_list WHERE scope = ?");
     const append = this.db.prepare("INSERT INTO log (rev, seq, entry) VALUES (?, ?, ?)");
     const count = this.db.prepare("SELECT COUNT(*) AS n FROM log");
-    const trim = this.db.prepare("DELETE FROM log WHERE (rev, seq) IN (SELECT rev, seq FROM log ORDER BY rev, seq LIMIT ?)");
+    const trim = this.db.prepare(
+      "DELETE FROM log WHERE (rev, seq) IN (SELECT rev, seq FROM log ORDER BY rev, seq LIMIT ?)",
+    );
     const trimBefore = this.db.prepare("DELETE FROM log WHERE rev <= ?");
-    const setMeta = this.db.prepare("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v");
+    const setMeta = this.db.prepare(
+      "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+    );
     this.touchSession = hset;
     let logSize = -1;
     this.run = this.db.transaction((request: CommitRequest, id: LogId) => {
@@ -100,14 +112,18 @@ export class SqliteBackend implements StoreBackend {
             hdel.run(op.key, op.field);
             break;
           case "push": {
-            const idx = (this.lastIndex.get(op.key) ?? ((lastIdx.get(op.key) as { idx: number | null }).idx ?? 0)) + 1;
+            const idx = (this.lastIndex.get(op.key) ?? (lastIdx.get(op.key) as { idx: number | null }).idx ?? 0) + 1;
             lpush.run(scope, op.key, idx, `${id.rev}|${op.value}`);
             if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
             this.pushed.set(op.key, idx);
             break;
           }
           case "ltrim": {
-            const idx = this.pushed.get(op.key) ?? this.lastIndex.get(op.key) ?? ((lastIdx.get(op.key) as { idx: number | null }).idx ?? 0);
+            const idx =
+              this.pushed.get(op.key) ??
+              this.lastIndex.get(op.key) ??
+              (lastIdx.get(op.key) as { idx: number | null }).idx ??
+              0;
             if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
             break;
           }
@@ -144,12 +160,18 @@ export class SqliteBackend implements StoreBackend {
     const version = this.db.pragma("user_version", { simple: true }) as number;
     const where = `the SQLite file '${this.options.path}'`;
     if (version > LAYOUT_VERSION) {
-      throw new FailedPreconditionError(`${where} has store layout ${version}, newer than this version of dspy-bridge reads (${LAYOUT_VERSION}): upgrade dspy-bridge`);
+      throw new FailedPreconditionError(
+        `${where} has store layout ${version}, newer than this version of dspy-bridge reads (${LAYOUT_VERSION}): upgrade dspy-bridge`,
+      );
     }
-    const tables = (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
+    const tables = (
+      this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]
+    ).map((t) => t.name);
     // Version 0 with tables: a file of layout 1 from before the version was recorded, or not ours at all.
     if (version === 0 && tables.length > 0 && !TABLES.every((t) => tables.includes(t))) {
-      throw new FailedPreconditionError(`${where} is not a dspy-bridge store (it has tables ${tables.join(", ")}); choose another path`);
+      throw new FailedPreconditionError(
+        `${where} is not a dspy-bridge store (it has tables ${tables.join(", ")}); choose another path`,
+      );
     }
     this.db.exec(SCHEMA);
     if (version < LAYOUT_VERSION) this.db.pragma(`user_version = ${LAYOUT_VERSION}`);
@@ -157,27 +179,40 @@ export class SqliteBackend implements StoreBackend {
 
   async load(): Promise<RawSnapshot> {
     const hashes = new Map<string, Map<string, string>>();
-    for (const row of this.db.prepare("SELECT key, field, value FROM kv_hash").iterate() as Iterable<{ key: string; field: string; value: string }>) {
+    for (const row of this.db.prepare("SELECT key, field, value FROM kv_hash").iterate() as Iterable<{
+      key: string;
+      field: string;
+      value: string;
+    }>) {
       let h = hashes.get(row.key);
       if (!h) hashes.set(row.key, (h = new Map()));
       h.set(row.field, row.value);
     }
     const lists = new Map<string, string[]>();
-    for (const row of this.db.prepare("SELECT key, value FROM kv_list ORDER BY key, idx").iterate() as Iterable<{ key: string; value: string }>) {
+    for (const row of this.db.prepare("SELECT key, value FROM kv_list ORDER BY key, idx").iterate() as Iterable<{
+      key: string;
+      value: string;
+    }>) {
       let l = lists.get(row.key);
       if (!l) lists.set(row.key, (l = []));
       l.push(row.value);
     }
-    const log = (this.db.prepare("SELECT rev, seq, entry FROM log ORDER BY rev, seq").all() as { rev: number; seq: number; entry: string }[]).map(
-      (r): LoggedEntry => ({ id: { rev: r.rev, seq: r.seq }, entry: r.entry }),
-    );
+    const log = (
+      this.db.prepare("SELECT rev, seq, entry FROM log ORDER BY rev, seq").all() as {
+        rev: number;
+        seq: number;
+        entry: string;
+      }[]
+    ).map((r): LoggedEntry => ({ id: { rev: r.rev, seq: r.seq }, entry: r.entry }));
     const head = this.db.prepare("SELECT v FROM meta WHERE k = 'head'").get() as { v: string } | undefined;
     if (head) this.position = parseLogId(head.v);
     return { head: this.position, hashes, lists, log };
   }
 
   commit(request: CommitRequest): CommitResult {
-    const id = request.commit ? { rev: this.position.rev + 1, seq: 0 } : { rev: this.position.rev, seq: this.position.seq + 1 };
+    const id = request.commit
+      ? { rev: this.position.rev + 1, seq: 0 }
+      : { rev: this.position.rev, seq: this.position.seq + 1 };
     this.run(request, id);
     for (const [key, idx] of this.pushed) this.lastIndex.set(key, idx);
     this.position = id;
@@ -189,7 +224,9 @@ export class SqliteBackend implements StoreBackend {
   }
 
   readAfter(after: LogId): Promise<LoggedEntry[]> {
-    const rows = this.db.prepare("SELECT rev, seq, entry FROM log WHERE rev > ? OR (rev = ? AND seq > ?) ORDER BY rev, seq").all(after.rev, after.rev, after.seq) as {
+    const rows = this.db
+      .prepare("SELECT rev, seq, entry FROM log WHERE rev > ? OR (rev = ? AND seq > ?) ORDER BY rev, seq")
+      .all(after.rev, after.rev, after.seq) as {
       rev: number;
       seq: number;
       entry: string;

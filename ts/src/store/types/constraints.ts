@@ -71,7 +71,10 @@ function count(type: VariableType, name: string, v: unknown, least = 0): number 
 
 function stringList(type: VariableType, name: string, v: unknown, nonEmpty: boolean): string[] {
   if (!Array.isArray(v) || !v.every((s) => typeof s === "string") || (nonEmpty && v.length === 0)) {
-    throw bad(name, `${type} constraint '${name}' must be a ${nonEmpty ? "non-empty " : ""}list of strings, got ${show(v)}`);
+    throw bad(
+      name,
+      `${type} constraint '${name}' must be a ${nonEmpty ? "non-empty " : ""}list of strings, got ${show(v)}`,
+    );
   }
   return [...(v as string[])];
 }
@@ -150,7 +153,10 @@ export function validateConstraints(type: string, constraints: unknown): Record<
       }
       if (t === "string" && has("pattern")) {
         if (typeof input.pattern !== "string") {
-          throw bad("pattern", `string constraint 'pattern' must be a regular expression string, got ${show(input.pattern)}`);
+          throw bad(
+            "pattern",
+            `string constraint 'pattern' must be a regular expression string, got ${show(input.pattern)}`,
+          );
         }
         pattern = compileClientPattern(input.pattern, "constraints.pattern", "string constraint 'pattern'");
         out.pattern = input.pattern;
@@ -164,7 +170,10 @@ export function validateConstraints(type: string, constraints: unknown): Record<
           canon = undefined;
         }
         if (canon === undefined || !LIST_ITEM_TYPES.includes(canon)) {
-          throw bad("item_type", `list constraint 'item_type' must be one of ${LIST_ITEM_TYPES.join(", ")}, got ${show(item)}`);
+          throw bad(
+            "item_type",
+            `list constraint 'item_type' must be one of ${LIST_ITEM_TYPES.join(", ")}, got ${show(item)}`,
+          );
         }
         out.item_type = canon;
       }
@@ -172,7 +181,8 @@ export function validateConstraints(type: string, constraints: unknown): Record<
     case "boolean":
       break;
     case "choice":
-      if (!has("choices")) throw bad("choices", "choice variables need a 'choices' constraint (a non-empty list of strings)");
+      if (!has("choices"))
+        throw bad("choices", "choice variables need a 'choices' constraint (a non-empty list of strings)");
       out.choices = stringList(t, "choices", input.choices, true);
       break;
     case "module":
@@ -184,7 +194,10 @@ export function validateConstraints(type: string, constraints: unknown): Record<
       if (has("required_keys") && has("max_keys")) {
         const required = new Set(out.required_keys as string[]).size;
         if (required > (out.max_keys as number)) {
-          throw bad("max_keys", `map constraint 'max_keys' (${show(out.max_keys)}) is less than the ${required} required keys`);
+          throw bad(
+            "max_keys",
+            `map constraint 'max_keys' (${show(out.max_keys)}) is less than the ${required} required keys`,
+          );
         }
       }
       break;
@@ -198,7 +211,10 @@ export function validateConstraints(type: string, constraints: unknown): Record<
       }
       if (has("normalize")) {
         if (typeof input.normalize !== "boolean") {
-          throw bad("normalize", `embedding constraint 'normalize' must be true or false, got ${show(input.normalize)}`);
+          throw bad(
+            "normalize",
+            `embedding constraint 'normalize' must be true or false, got ${show(input.normalize)}`,
+          );
         }
         out.normalize = input.normalize;
       }
@@ -206,10 +222,16 @@ export function validateConstraints(type: string, constraints: unknown): Record<
         // A number (the L2 norm), or one of NORM_NAMES: "unit" and "l2" (L2 norm 1), "l1" (L1 norm 1).
         if (typeof input.norm === "string") {
           if (!NORM_NAMES.includes(input.norm)) {
-            throw bad("norm", `embedding constraint 'norm' must be a number >= 0 or one of ${NORM_NAMES.map((n) => `"${n}"`).join(", ")}, got ${show(input.norm)}`);
+            throw bad(
+              "norm",
+              `embedding constraint 'norm' must be a number >= 0 or one of ${NORM_NAMES.map((n) => `"${n}"`).join(", ")}, got ${show(input.norm)}`,
+            );
           }
           if (out.normalize === true && input.norm === "l1") {
-            throw bad("norm", "embedding constraint 'norm' must be 1, \"unit\" or \"l2\" when 'normalize' is true (it scales to unit L2 norm), got \"l1\"");
+            throw bad(
+              "norm",
+              'embedding constraint \'norm\' must be 1, "unit" or "l2" when \'normalize\' is true (it scales to unit L2 norm), got "l1"',
+            );
           }
           out.norm = input.norm;
         } else {
@@ -223,7 +245,8 @@ export function validateConstraints(type: string, constraints: unknown): Record<
       }
       if (has("norm_tolerance")) {
         const tol = finiteNumber(t, "norm_tolerance", input.norm_tolerance);
-        if (tol < 0) throw bad("norm_tolerance", `embedding constraint 'norm_tolerance' must be >= 0, got ${show(tol)}`);
+        if (tol < 0)
+          throw bad("norm_tolerance", `embedding constraint 'norm_tolerance' must be >= 0, got ${show(tol)}`);
         out.norm_tolerance = tol;
       }
       if (has("range")) out.range = range(t, input.range);
@@ -244,12 +267,16 @@ export function validateConstraints(type: string, constraints: unknown): Record<
       }
       if (has("dtype")) {
         if (typeof input.dtype !== "string" || !isDTypeName(input.dtype)) {
-          throw bad("dtype", `tensor constraint 'dtype' must be a dtype name such as "float32", got ${show(input.dtype)}`);
+          throw bad(
+            "dtype",
+            `tensor constraint 'dtype' must be a dtype name such as "float32", got ${show(input.dtype)}`,
+          );
         }
         out.dtype = input.dtype;
       }
       if (has("range")) {
-        if (out.dtype === "bool") throw bad("range", "tensor constraint 'range' applies to numeric dtypes only, not bool");
+        if (out.dtype === "bool")
+          throw bad("range", "tensor constraint 'range' applies to numeric dtypes only, not bool");
         out.range = range(t, input.range);
       }
       // Element bounds, one or both, as Python's tensor constraints name them (`range` is both at once).
@@ -259,7 +286,10 @@ export function validateConstraints(type: string, constraints: unknown): Record<
         out[key] = finiteNumber(t, key, input[key]);
       }
       if (typeof out.min_value === "number" && typeof out.max_value === "number" && out.min_value > out.max_value) {
-        throw bad("max_value", `tensor constraint 'max_value' (${show(out.max_value)}) is less than 'min_value' (${show(out.min_value)})`);
+        throw bad(
+          "max_value",
+          `tensor constraint 'max_value' (${show(out.max_value)}) is less than 'min_value' (${show(out.min_value)})`,
+        );
       }
       break;
   }

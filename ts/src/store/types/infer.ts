@@ -28,7 +28,10 @@ export function inferType(value: unknown): VariableType {
     const proto: unknown = Object.getPrototypeOf(value);
     if (proto === Object.prototype || proto === null) return "map";
   }
-  throw new TypeMismatchError(`cannot infer a variable type for ${typeNameOf(value)} ${preview(value)}; give the type explicitly`, {
-    got: typeNameOf(value),
-  });
+  throw new TypeMismatchError(
+    `cannot infer a variable type for ${typeNameOf(value)} ${preview(value)}; give the type explicitly`,
+    {
+      got: typeNameOf(value),
+    },
+  );
 }

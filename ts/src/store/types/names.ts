@@ -43,9 +43,22 @@ export function canonicalType(name: string): VariableType {
   );
 }
 
-
 /** A variable type name as `define` takes it: a canonical name or an alias (`int`, `str`, `bool`, `dict`). */
-export type VariableTypeName = "float" | "integer" | "int" | "string" | "str" | "boolean" | "bool" | "choice" | "module" | "list" | "map" | "dict" | "embedding" | "tensor";
+export type VariableTypeName =
+  | "float"
+  | "integer"
+  | "int"
+  | "string"
+  | "str"
+  | "boolean"
+  | "bool"
+  | "choice"
+  | "module"
+  | "list"
+  | "map"
+  | "dict"
+  | "embedding"
+  | "tensor";
 
 /** The values a variable of type `T` accepts (docs/variables-types.md). */
 export interface VariableValueTypes {

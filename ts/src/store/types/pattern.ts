@@ -41,13 +41,16 @@ export interface Pattern {
  * large a program. Messages quote the pattern clipped, never whole.
  */
 export function compileClientPattern(pattern: string, parameter: string, what = "pattern"): Pattern {
-  if (typeof pattern !== "string") throw new InvalidArgumentError(`${what} must be a string, got ${typeof pattern}`, { parameter });
+  if (typeof pattern !== "string")
+    throw new InvalidArgumentError(`${what} must be a string, got ${typeof pattern}`, { parameter });
   if (pattern.length > MAX_PATTERN_LENGTH) {
     // Counted only when it could matter: past twice the limit in UTF-16 units it is over in code points too.
     const length = pattern.length > 4 * MAX_PATTERN_LENGTH ? undefined : codePoints(pattern);
     if (length === undefined || length > MAX_PATTERN_LENGTH) {
       const shown = length === undefined ? `${pattern.length} UTF-16 units` : `${length} characters`;
-      throw new InvalidArgumentError(`${what} is ${shown} long, over the limit of ${MAX_PATTERN_LENGTH} characters`, { parameter });
+      throw new InvalidArgumentError(`${what} is ${shown} long, over the limit of ${MAX_PATTERN_LENGTH} characters`, {
+        parameter,
+      });
     }
   }
   let re: RE2JS;
@@ -67,5 +70,10 @@ export function compileClientPattern(pattern: string, parameter: string, what = 
       { parameter },
     );
   }
-  return { source: pattern, size, maxInput: Math.floor(PATTERN_CHECK_BUDGET / (size + 2)), test: (text: string) => re.test(text) };
+  return {
+    source: pattern,
+    size,
+    maxInput: Math.floor(PATTERN_CHECK_BUDGET / (size + 2)),
+    test: (text: string) => re.test(text),
+  };
 }

@@ -31,7 +31,13 @@ function violation(ctx: Ctx, shown: string, constraint: string, limit: unknown, 
 }
 
 function notFinite(ctx: Ctx, shown: string): ConstraintViolationError {
-  return violation(ctx, shown, "finite", true, "NaN and Infinity are not allowed in float, embedding and tensor values");
+  return violation(
+    ctx,
+    shown,
+    "finite",
+    true,
+    "NaN and Infinity are not allowed in float, embedding and tensor values",
+  );
 }
 
 function checkBounds(ctx: Ctx, v: number | bigint, c: Record<string, unknown>): void {
@@ -71,7 +77,13 @@ function checkStringLength(ctx: Ctx, value: string, c: Record<string, unknown>):
 /** A pattern check, refused rather than run when the input is past what the check may cost. */
 function checkPattern(ctx: Ctx, re: Pattern, value: string, pattern: string): void {
   if (value.length > re.maxInput) {
-    throw violation(ctx, preview(value), "pattern", pattern, `a string of ${value.length} UTF-16 units is too long to check against this pattern: at most ${re.maxInput}`);
+    throw violation(
+      ctx,
+      preview(value),
+      "pattern",
+      pattern,
+      `a string of ${value.length} UTF-16 units is too long to check against this pattern: at most ${re.maxInput}`,
+    );
   }
   if (!re.test(value)) throw violation(ctx, preview(value), "pattern", pattern);
 }
@@ -141,7 +153,11 @@ function embedding(ctx: Ctx, value: unknown, c: Record<string, unknown>): Float3
   const wanted = c.dtype === "float32" ? "float32" : c.dtype === "float64" ? "float64" : undefined;
   if (value instanceof Float32Array || value instanceof Float64Array) {
     vec = value;
-  } else if (value instanceof Tensor && value.shape.length === 1 && (value.dtype === "float32" || value.dtype === "float64")) {
+  } else if (
+    value instanceof Tensor &&
+    value.shape.length === 1 &&
+    (value.dtype === "float32" || value.dtype === "float64")
+  ) {
     vec = value.data as Float32Array | Float64Array;
   } else if (Array.isArray(value)) {
     const out = wanted === "float32" ? new Float32Array(value.length) : new Float64Array(value.length);
@@ -181,12 +197,14 @@ function embedding(ctx: Ctx, value: unknown, c: Record<string, unknown>): Float3
     let n = 0;
     if (c.norm === "l1") for (let i = 0; i < vec.length; i++) n += Math.abs(vec[i]!);
     else n = l2(vec);
-    if (!(Math.abs(n - 1) <= tol)) throw violation(ctx, shown(), "norm", c.norm, `${c.norm === "l1" ? "L1" : "L2"} norm ${n}`);
+    if (!(Math.abs(n - 1) <= tol))
+      throw violation(ctx, shown(), "norm", c.norm, `${c.norm === "l1" ? "L1" : "L2"} norm ${n}`);
   }
   if (Array.isArray(c.range)) {
     const [lo, hi] = c.range as [number, number];
     for (let i = 0; i < vec.length; i++) {
-      if (vec[i]! < lo || vec[i]! > hi) throw violation({ ...ctx, label: `${ctx.label}[${i}]` }, String(vec[i]), "range", c.range);
+      if (vec[i]! < lo || vec[i]! > hi)
+        throw violation({ ...ctx, label: `${ctx.label}[${i}]` }, String(vec[i]), "range", c.range);
     }
   }
   return vec;
@@ -199,7 +217,8 @@ function tensor(ctx: Ctx, value: unknown, c: Record<string, unknown>): Tensor {
   else if (value instanceof Float64Array) t = new Tensor("float64", [value.length], value);
   else throw mismatch(ctx, value, "a Tensor");
   const shown = (): string => preview(t);
-  if (typeof c.dtype === "string" && t.dtype !== c.dtype) throw violation(ctx, shown(), "dtype", c.dtype, `dtype ${t.dtype}`);
+  if (typeof c.dtype === "string" && t.dtype !== c.dtype)
+    throw violation(ctx, shown(), "dtype", c.dtype, `dtype ${t.dtype}`);
   if (Array.isArray(c.shape)) {
     const want = c.shape as (number | null)[];
     if (want.length !== t.shape.length || want.some((d, i) => d !== null && d !== t.shape[i])) {
@@ -223,8 +242,10 @@ function tensor(ctx: Ctx, value: unknown, c: Record<string, unknown>): Tensor {
   if (typeof c.min_value === "number" || typeof c.max_value === "number") {
     for (let i = 0; i < t.size; i++) {
       const v = elementAt(t, i);
-      if (typeof c.min_value === "number" && v < c.min_value) throw violation(ctx, `${shown()} with element ${i} = ${v}`, "min_value", c.min_value);
-      if (typeof c.max_value === "number" && v > c.max_value) throw violation(ctx, `${shown()} with element ${i} = ${v}`, "max_value", c.max_value);
+      if (typeof c.min_value === "number" && v < c.min_value)
+        throw violation(ctx, `${shown()} with element ${i} = ${v}`, "min_value", c.min_value);
+      if (typeof c.max_value === "number" && v > c.max_value)
+        throw violation(ctx, `${shown()} with element ${i} = ${v}`, "max_value", c.max_value);
     }
   }
   return t;
@@ -272,9 +293,7 @@ export function validateValue(type: string, value: unknown, constraints: unknown
       checkLength(ctx, preview(value), value.length, c);
       const itemType = c.item_type as VariableType | undefined;
       if (itemType === undefined) return [...value];
-      return value.map((item: unknown, i) =>
-        scalar(itemType, { ...ctx, label: `${ctx.label}[${i}]` }, item, {}),
-      );
+      return value.map((item: unknown, i) => scalar(itemType, { ...ctx, label: `${ctx.label}[${i}]` }, item, {}));
     }
     case "map": {
       if (!isPlainObject(value)) throw mismatch(ctx, value, "a map (plain object with string keys)");
@@ -282,11 +301,18 @@ export function validateValue(type: string, value: unknown, constraints: unknown
       if (required !== undefined) {
         const missing = required.filter((k) => !Object.hasOwn(value, k));
         if (missing.length > 0) {
-          throw violation(ctx, preview(value), "required_keys", required, `missing ${missing.map((k) => JSON.stringify(k)).join(", ")}`);
+          throw violation(
+            ctx,
+            preview(value),
+            "required_keys",
+            required,
+            `missing ${missing.map((k) => JSON.stringify(k)).join(", ")}`,
+          );
         }
       }
       const n = Object.keys(value).length;
-      if (typeof c.max_keys === "number" && n > c.max_keys) throw violation(ctx, preview(value), "max_keys", c.max_keys, `${n} keys`);
+      if (typeof c.max_keys === "number" && n > c.max_keys)
+        throw violation(ctx, preview(value), "max_keys", c.max_keys, `${n} keys`);
       return value;
     }
     case "embedding":
@@ -295,4 +321,3 @@ export function validateValue(type: string, value: unknown, constraints: unknown
       return tensor(ctx, value, c);
   }
 }
-

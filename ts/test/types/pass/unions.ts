@@ -1,5 +1,13 @@
 // Closed unions: error reasons, variable types with their values, module names, LM options.
-import { Bridge, BridgeError, TimeoutError, type ErrorReason, type LMOptionName, type ModuleName, type Session } from "dspy-bridge";
+import {
+  Bridge,
+  BridgeError,
+  TimeoutError,
+  type ErrorReason,
+  type LMOptionName,
+  type ModuleName,
+  type Session,
+} from "dspy-bridge";
 
 declare const session: Session;
 declare const bridge: Bridge;
