@@ -242,7 +242,8 @@ async function interruptedAfterProgress(child: ChildProcess): Promise<Record<str
   let stdout = "";
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no progress line; stdout: ${stdout}`)), 30_000);
+    // Generous: the CLI starts a pool first (seconds when idle, half a minute on a loaded machine).
+    const timer = setTimeout(() => reject(new Error(`no progress line within 120 s; stdout: ${stdout}`)), 120_000);
     child.stdout!.on("data", (d: Buffer) => {
       stdout += d.toString();
       if (stdout.includes('"event":"progress"')) {
