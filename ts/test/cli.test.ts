@@ -110,16 +110,19 @@ describe("usage errors: exit 2, naming the option and what it needs", () => {
 async function serve(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ ready: Record<string, unknown>; stop(): Promise<number | null>; child: ChildProcess }> {
+): Promise<{ ready: Record<string, unknown>; stop(): Promise<number | string>; child: ChildProcess }> {
   const child = spawn(process.execPath, [cli, "serve", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // The exit code, or the signal that ended it with what it wrote to stderr (to tell why).
+  const exited = new Promise<number | string>((resolve) =>
+    child.on("exit", (code, signal) => resolve(code ?? `killed by ${signal}; stderr: ${stderr.slice(-2000)}`)),
+  );
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      const line = out.split("\n").find((l) => l.includes('"ready"'));
+      const line = out.split("\n").find((l, i, all) => i < all.length - 1 && l.includes('"ready"')); // whole lines only
       if (line) resolve(JSON.parse(line) as Record<string, unknown>);
     });
     void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));

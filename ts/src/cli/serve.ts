@@ -113,6 +113,11 @@ export async function runServe(flags: ServeFlags): Promise<number> {
     if (err instanceof InvalidArgumentError) throw new UsageError(err.message);
     throw err;
   }
+  // The handlers go in before the ready line: a supervisor may send SIGTERM the moment it reads it.
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   console.log(
     JSON.stringify({
       event: "ready",
@@ -126,11 +131,7 @@ export async function runServe(flags: ServeFlags): Promise<number> {
       ...(bridge.dashboardUrl ? { dashboard: bridge.dashboardUrl.replace(/\?token=.*$/, "") } : {}),
     }),
   );
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
+  await stopped;
   await bridge.close();
   console.log(JSON.stringify({ event: "stopped" }));
   return EXIT_OK;
