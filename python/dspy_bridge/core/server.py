@@ -364,31 +364,26 @@ class WorkerProtocol(asyncio.Protocol):
         if _telemetry._tracer is not None:
             self._execute_traced(call_id, cmd, kwargs, req)
             return
-        # Each call gets a Task of its own (its own context, cancellable; named after the
-        # command), started eagerly.
-        if cmd.is_stream:
-            task = _start_task(self._loop, self._run_stream(call_id, cmd, kwargs, req.stream_window), cmd.name)
-        elif cmd.is_async:
-            task = _start_task(self._loop, self._run_async(call_id, cmd.fn, kwargs), cmd.name)
-        elif cmd.blocking:
-            task = _start_task(self._loop, self._run_blocking(call_id, cmd.fn, kwargs), cmd.name)
-        else:
-            task = _start_task(self._loop, self._run_sync(call_id, cmd.fn, kwargs), cmd.name)
+        task = self._start_call(call_id, cmd, kwargs, req)
         if not task.done():  # it suspended (or, on another event loop, has not started yet)
             self._track(call_id, task, cmd.is_stream)
+
+    def _start_call(self, call_id: int, cmd: Command, kwargs: dict[str, Any], req: Any) -> asyncio.Task[Any]:
+        """Each call gets a Task of its own (its own context, cancellable; named after the
+        command), started eagerly."""
+        if cmd.is_stream:
+            return _start_task(self._loop, self._run_stream(call_id, cmd, kwargs, req.stream_window), cmd.name)
+        if cmd.is_async:
+            return _start_task(self._loop, self._run_async(call_id, cmd.fn, kwargs), cmd.name)
+        if cmd.blocking:
+            return _start_task(self._loop, self._run_blocking(call_id, cmd.fn, kwargs), cmd.name)
+        return _start_task(self._loop, self._run_sync(call_id, cmd.fn, kwargs), cmd.name)
 
     def _execute_traced(self, call_id: int, cmd: Command, kwargs: dict[str, Any], req: Any) -> None:
         span, token = _telemetry.start_command(cmd.name, req.traceparent, req.session_id, self._worker_id)
         self._spans[call_id] = span
         try:
-            if cmd.is_stream:
-                task = _start_task(self._loop, self._run_stream(call_id, cmd, kwargs, req.stream_window), cmd.name)
-            elif cmd.is_async:
-                task = _start_task(self._loop, self._run_async(call_id, cmd.fn, kwargs), cmd.name)
-            elif cmd.blocking:
-                task = _start_task(self._loop, self._run_blocking(call_id, cmd.fn, kwargs), cmd.name)
-            else:
-                task = _start_task(self._loop, self._run_sync(call_id, cmd.fn, kwargs), cmd.name)
+            task = self._start_call(call_id, cmd, kwargs, req)
         finally:
             _telemetry.detach(token)
         if not task.done():
