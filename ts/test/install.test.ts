@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { PROTOCOL_VERSION } from "../src/gen/constants.js";
 import { fixturesDir, repoRoot } from "./helpers.js";
 
 const exec = promisify(execFile);
@@ -235,7 +236,7 @@ describe("npm install of the package into a new app", { timeout: 15 * 60_000 }, 
         protocol: steps.find((s) => s.step === "dspy_bridge")?.protocol_version,
         pool: steps.find((s) => s.step === "pool")?.ok,
       },
-      { protocol: 2, pool: true },
+      { protocol: PROTOCOL_VERSION, pool: true }, // the installed Python speaks the host's protocol
     );
     // ... and with nothing built yet it names the fix that works in an app.
     const empty = await exec("npx", ["dspy-bridge", "doctor", "--workers", "1"], {
