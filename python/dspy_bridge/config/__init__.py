@@ -11,6 +11,7 @@ sampling identical to TypeScript's, ConfigSpace JSON import/export) and
 - :func:`from_configspace` / :func:`to_configspace` convert ConfigSpace JSON.
 """
 
+from .. import spaces as _spaces
 from ..session import ConfigurationSpace
 from ..spaces import (
     MAX_SEED,
@@ -31,22 +32,4 @@ from ..spaces import (
     validate,
 )
 
-__all__ = [
-    "ConfigurationSpace",
-    "MAX_SEED",
-    "VARIABLE_TYPES",
-    "Constraint",
-    "Rng",
-    "SampleResult",
-    "Space",
-    "ValidationResult",
-    "Variable",
-    "Violation",
-    "assert_valid",
-    "compile_space",
-    "from_configspace",
-    "is_active",
-    "sample",
-    "to_configspace",
-    "validate",
-]
+__all__ = ["ConfigurationSpace", *_spaces.__all__]  # the pure language, plus the session-bound space
