@@ -50,8 +50,15 @@ function stamped(stampPath, hash, action) {
   return true;
 }
 
+// The interpreter of .venv: the same preference as users' managed environments
+// (ts/src/pool/python-env.ts), 3.12 first, where a worker's Task per call costs least; each
+// version found as the per-version venvs find it (pyenv's, else python3.X on the PATH).
+const PREFERRED_PYTHONS = ["3.12", "3.13", "3.11", "3.10"];
+
 export function findPython() {
-  for (const candidate of [process.env.DSPY_BRIDGE_PYTHON_BASE, "python3.11", "python3", "python"]) {
+  const { found } = findInterpreters();
+  const byVersion = PREFERRED_PYTHONS.map((v) => found.find((f) => f.version === v)?.path);
+  for (const candidate of [process.env.DSPY_BRIDGE_PYTHON_BASE, ...byVersion, "python3", "python"]) {
     if (!candidate) continue;
     const r = spawnSync(candidate, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { encoding: "utf8" });
     if (r.status === 0) {
