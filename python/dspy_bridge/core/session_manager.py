@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import InvalidArgumentError, NotFoundError
+from ..errors import InvalidArgumentError
 from ..session import SyncSessionContext
-from .._gen.dspy_bridge.v1 import session_pb2
 from ..tools import ToolRegistry
 from ..variables import VariableManager
 
@@ -111,10 +110,8 @@ class SessionManager:
             if self._alive(context):
                 continue
             try:  # the host's answer decides
-                context._run(context.aio._call("GetSession", session_pb2.GetSessionRequest(session_id=session_id)))
-                continue
-            except NotFoundError:
-                gone.append(session_id)
+                if not context.exists():
+                    gone.append(session_id)
             except Exception:  # noqa: BLE001 - unreachable now: not known to be expired
                 continue
         for session_id in gone:
@@ -129,7 +126,7 @@ class SessionManager:
             return False
 
         try:
-            context._run(context.aio._call("DeleteSession", session_pb2.DeleteSessionRequest(session_id=session_id)))
+            context.delete()
         finally:
             self._drop(session_id)
         return True

@@ -235,6 +235,19 @@ class SessionContext:
         self._initialized = True
         return self
 
+    async def exists(self) -> bool:
+        """Whether the host still has this session (False once it was deleted or expired)."""
+        try:
+            await self._call("GetSession", session_pb2.GetSessionRequest(session_id=self._session_id))
+        except NotFoundError:
+            return False
+        return True
+
+    async def delete(self) -> None:
+        """Deletes this session on the host: its variables, history and programs, for every
+        client. This context stays open (its watch ends); close it as usual."""
+        await self._call("DeleteSession", session_pb2.DeleteSessionRequest(session_id=self._session_id))
+
     async def close(self) -> None:
         """Stops every watch and the background stream; closes the channel if this context
         made it (``connect``). The session itself stays on the host."""

@@ -181,6 +181,14 @@ class SyncSessionContext:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._runner.run(coro)
 
+    def exists(self) -> bool:
+        """Whether the host still has this session (SessionContext.exists)."""
+        return self._run(self._ctx.exists())
+
+    def delete(self) -> None:
+        """Deletes this session on the host (SessionContext.delete)."""
+        self._run(self._ctx.delete())
+
     def close(self) -> None:
         if self._runner.loop.is_closed():
             return

@@ -62,3 +62,19 @@ def test_sync_api(host: object, session_id: str) -> None:
         for t in threads:
             t.join()
         assert errors == []
+
+
+def test_exists_and_delete(host: object, session_id: str) -> None:
+    """A session deleted through one client is gone for the other: exists() says so, and the
+    host refuses its variables afterwards."""
+    address, token = host  # type: ignore[misc]
+    with (
+        SyncSessionContext(session_id, address, token) as s,
+        SyncSessionContext.connect(address, session_id, token) as other,
+    ):
+        s.register_variable("kept", "int", 1)
+        assert s.exists() and other.exists()
+        other.delete()
+        assert not s.exists() and not other.exists()
+        with pytest.raises(KeyError):
+            s.get_variable("kept", bypass_cache=True)
