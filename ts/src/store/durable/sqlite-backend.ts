@@ -112,7 +112,12 @@ export class SqliteBackend implements StoreBackend {
             hdel.run(op.key, op.field);
             break;
           case "push": {
-            const idx = (this.lastIndex.get(op.key) ?? (lastIdx.get(op.key) as { idx: number | null }).idx ?? 0) + 1;
+            // This transaction's own pushes first: a run recorded with several trials pushes one list many times.
+            const idx =
+              (this.pushed.get(op.key) ??
+                this.lastIndex.get(op.key) ??
+                (lastIdx.get(op.key) as { idx: number | null }).idx ??
+                0) + 1;
             lpush.run(scope, op.key, idx, `${id.rev}|${op.value}`);
             if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
             this.pushed.set(op.key, idx);
