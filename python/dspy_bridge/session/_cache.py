@@ -21,7 +21,7 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -465,6 +465,3 @@ class VariableCache:
     def __repr__(self) -> str:
         ttl = "inf" if math.isinf(self._ttl) else f"{self._ttl:g}"
         return f"VariableCache(size={len(self._data)}, max_size={self._max_size}, ttl={ttl}, eviction_policy={self.eviction_policy!r})"
-
-    def _iter_items(self) -> Iterable[tuple[str, Any]]:
-        return ((k, e.value) for k, e in self._data.items())
