@@ -1,0 +1,138 @@
+"""VariableWatch at its edges against a real host: the refusals of bad options (what they say
+and which option they name), a replay from ``start_revision``, what the filters are given and
+what always passes them, the refusal of a watch its caller may not observe, and the life of a
+watch (ready, cancel, context manager). test_watch.py has the common paths."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from dspy_bridge.errors import BridgeClosedError, BridgePermissionError, InvalidArgumentError
+from dspy_bridge.session import SessionContext, VariableUpdate, VariableWatch
+
+
+async def take(w: VariableWatch, n: int, timeout: float = 10.0) -> list[VariableUpdate]:
+    out: list[VariableUpdate] = []
+
+    async def run() -> None:
+        async for u in w:
+            out.append(u)
+            if len(out) == n:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return out
+
+
+async def test_bad_options_are_refused_naming_the_option(session: SessionContext) -> None:
+    refusals: list[tuple[dict[str, Any], str, str]] = [
+        ({"start_revision": 0}, "start_revision", "start_revision must be an integer >= 1, got 0"),
+        ({"start_revision": True}, "start_revision", "start_revision must be an integer >= 1, got True"),
+        ({"start_revision": 2.0}, "start_revision", "start_revision must be an integer >= 1, got 2.0"),
+        ({"start_revision": "3"}, "start_revision", "start_revision must be an integer >= 1, got '3'"),
+        ({"throttle_ms": -1}, "throttle_ms", "throttle_ms must be a number of milliseconds >= 0, got -1"),
+        ({"debounce_ms": -0.5}, "debounce_ms", "debounce_ms must be a number of milliseconds >= 0, got -0.5"),
+        ({"filter_fn": "not callable"}, "filter_fn", "filter_fn must be callable"),
+    ]
+    for kwargs, parameter, message in refusals:
+        with pytest.raises(InvalidArgumentError) as refused:
+            session.watch_variables(["x"], **kwargs)
+        assert (refused.value.parameter, str(refused.value)) == (parameter, message)
+    assert session.active_watches == 0
+
+
+async def test_a_watch_from_start_revision_replays_every_change_since(session: SessionContext) -> None:
+    await session.register_variable("t", "integer", 0)
+    probe = session.watch_variable("t", include_initial=False)
+    await probe.ready()
+    before = probe.revision  # the host's revision when the watch was registered
+    await probe.aclose()
+    for v in (1, 2, 3):
+        await session.set_variable("t", v)
+    replay = session.watch_variable("t", include_initial=False, start_revision=before + 2)
+    await replay.ready()
+    assert replay.revision == before + 1, "nothing delivered yet: the revision before the replay"
+    got = await take(replay, 2)
+    assert [(u.value, u.old_value, u.revision, u.initial) for u in got] == [
+        (2, 1, before + 2, False),
+        (3, 2, before + 3, False),
+    ]
+    assert replay.revision == before + 3
+    await replay.aclose()
+    # With the current value first: the snapshot, then the same replay.
+    both = session.watch_variable("t", start_revision=before + 3)
+    got = await take(both, 2)
+    assert [(u.value, u.initial) for u in got] == [(3, True), (3, False)]
+    await both.aclose()
+
+
+async def test_filters_see_old_and_new_values_and_snapshots_and_deletions_pass(session: SessionContext) -> None:
+    await session.register_variables([{"name": n, "type": "integer", "initial_value": 0} for n in ("a", "b")])
+    asked: list[tuple[Any, ...]] = []
+
+    def only_a(name: str, old: Any, new: Any) -> bool:
+        asked.append((name, old, new))
+        return name == "a"
+
+    w = session.watch_variables(["a", "b"], filter_fn=only_a)
+    initial = await take(w, 2)
+    assert sorted((u.name, u.value, u.initial) for u in initial) == [("a", 0, True), ("b", 0, True)]
+    assert asked == [], "snapshot values are not filtered"
+    await session.set_variable("b", 5)
+    await session.set_variable("a", 7)
+    await session.delete_variable("b")
+    got = await take(w, 2)
+    assert [(u.name, u.kind, u.value) for u in got] == [("a", "put", 7), ("b", "delete", None)]
+    assert asked == [("b", 0, 5), ("a", 0, 7)], "deletions are not filtered"
+    await w.aclose()
+
+    one: list[tuple[Any, Any]] = []
+    single = session.watch_variable(
+        "a", include_initial=False, filter_fn=lambda old, new: one.append((old, new)) or new > 10
+    )
+    await single.ready()
+    await session.set_variable("a", 8)
+    await session.set_variable("a", 11)
+    [u] = await take(single, 1)
+    assert (u.old_value, u.value) == (8, 11)
+    assert one == [(7, 8), (8, 11)]
+    await single.aclose()
+
+
+async def test_a_watch_its_caller_may_not_observe_is_refused_saying_who_and_what(
+    session: SessionContext, session_id: str
+) -> None:
+    await session.register_variable("api_key", "string", "k1")
+    await session.set_variable_permissions("api_key", [{"session_pattern": "any", "permissions": ["read"]}])
+    admin = SessionContext(session_id, session.channel, caller_session_id="admin_1")
+    await admin.initialize()
+    try:
+        w = admin.watch_variable("api_key")
+        with pytest.raises(BridgePermissionError) as refused:
+            await w.ready()
+        assert str(refused.value) == "session 'admin_1' may not observe variable 'api_key'"
+        assert refused.value.details == {"variable": "api_key", "permission": "observe", "session_id": "admin_1"}
+        assert w.closed
+    finally:
+        await admin.close()
+
+
+async def test_the_life_of_a_watch(session: SessionContext) -> None:
+    await session.register_variable("t", "integer", 0)
+    w = session.watch_variables(["t"])
+    names = w.names
+    names.append("other")
+    assert w.names == ["t"], "names is a copy"
+    assert not w.closed
+    w.cancel()
+    assert w.closed
+    with pytest.raises(BridgeClosedError, match="the watch was cancelled"):
+        await w.ready()
+    await w.aclose()  # after a cancel: nothing to raise
+    async with session.watch_variable("t") as managed:
+        [u] = await take(managed, 1)
+        assert u.value == 0 and u.initial
+    assert managed.closed and session.active_watches == 0
