@@ -4,11 +4,22 @@ objective tool, progress callbacks, status, history, stop, and DSPex's errors.""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from dspy_bridge.errors import InvalidArgumentError
 from dspy_bridge.session import SessionContext
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Waits for ``predicate`` to hold (checked every 10 ms); fails naming ``what`` after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 async def test_random_search_finds_the_optimum_with_progress_callbacks(session: SessionContext) -> None:
@@ -31,7 +42,7 @@ async def test_random_search_finds_the_optimum_with_progress_callbacks(session: 
     assert await session.get_variable("temperature", bypass_cache=True) == status["best_value"]
     history = await session.get_optimization_history("temperature", limit=100)
     assert len(history) == 60 and history[0]["iteration"] == 1
-    await asyncio.sleep(0.2)  # the callback poller catches up
+    await until(lambda: len(progress) >= 60, "the callback poller to deliver all 60 iterations")
     assert [p[0] for p in progress] == list(range(1, 61))
 
 

@@ -4,6 +4,7 @@ with register_python_optimizer, through DSPex's calls against a real host."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,6 +13,16 @@ from opt_optimizers import FailsOnSecondAsk, NeedsAnOption, TernarySearch
 from dspy_bridge.errors import AlreadyExistsError, BridgeError, InvalidArgumentError
 from dspy_bridge.optimize import BaseOptimizer
 from dspy_bridge.session import SessionContext
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Waits for ``predicate`` to hold (checked every 10 ms); fails naming ``what`` after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 async def _finished(session: SessionContext, variable: str) -> dict[str, Any]:
@@ -43,7 +54,7 @@ async def test_bayesian_with_the_seeds_options_finds_the_optimum_and_reports_pro
     assert status["optimization_id"] == opt_id and status["optimizer"] == "bayesian" and status["resumed"] == 0
     assert abs(status["best_value"] - 1.1) < 0.02
     assert await session.get_variable("temperature", bypass_cache=True) == status["best_value"]
-    await asyncio.sleep(0.2)  # the callback poller catches up
+    await until(lambda: len(progress) >= 30, "the callback poller to deliver all 30 iterations")
     assert [p[0] for p in progress] == list(range(1, 31))
     assert all(0.0 <= p[1] <= 2.0 for p in progress)
 

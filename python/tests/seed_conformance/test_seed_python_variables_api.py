@@ -203,7 +203,10 @@ async def test_optimization(session: SessionContext) -> None:
         "last_update",
     }
     assert isinstance(status["started_at"], datetime)
-    await asyncio.sleep(0.3)
+    for _ in range(1000):  # stopped once it has made progress (the callback reports each iteration)
+        if seen:
+            break
+        await asyncio.sleep(0.01)
     await session.stop_optimization("temperature")
     with pytest.raises(ValueError):  # not currently optimizing
         await session.stop_optimization("temperature")
@@ -405,9 +408,11 @@ async def test_variable_cache() -> None:
 
     assert await cache.get_batch(["a", "b"], fetch_missing) == {"a": 1, "b": "B"} and fetched == [["b"]]
     events: list[tuple[str, str]] = []
+    called = asyncio.Event()
 
     async def on_invalidate(var_id: str, reason: str) -> None:
         events.append((var_id, reason))
+        called.set()
 
     sub = cache.subscribe_invalidation("a", on_invalidate)
     assert isinstance(sub, str)
@@ -415,11 +420,11 @@ async def test_variable_cache() -> None:
     cache.put("model_x", 1)
     assert await cache.invalidate_pattern(r"model_.*", reason="test") == 1
     cache.invalidate("a", "changed")
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(called.wait(), 5)
     assert events == [("a", "changed")]
     assert cache.unsubscribe_invalidation(sub) is True and cache.unsubscribe_invalidation(sub) is False
     cache.invalidate("a", "changed again")
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # a scheduled callback would have run its first step by now
     assert events == [("a", "changed")], "an unsubscribed callback is not called"
 
 
