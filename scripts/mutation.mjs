@@ -8,6 +8,7 @@
 //   npm run mutation -- store errors       the named modules only
 //   npm run mutation -- --list             the modules and what they cover
 //   npm run mutation -- --report-only      the scores of the last Python runs, without running
+//   npm run mutation -- store --tests store-state   one module against some of its test files only
 //
 // Each module is one Stryker run (or one mutmut run) with its own time box (--minutes N per
 // module, default 30): a module that runs over it is stopped and reported as such, the others
@@ -28,16 +29,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
  */
 const TS_MODULES = {
   // The store's state is the same whatever the backend: memory, and SQLite for the snapshot loading.
+  // The focused tests first: a mutant they kill never reaches the slow model-based suite.
   store: {
     mutate: ["ts/src/store/store-state.ts"],
-    tests: ["store-conformance", "store-session-watch"],
+    tests: ["store-state", "store-session-watch", "store-conformance"],
     env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" },
   },
   "commit-log": { mutate: ["ts/src/store/commit-log.ts"], tests: ["store-conformance", "store-redis"] },
   constraints: {
     mutate: ["ts/src/store/types/constraints.ts"],
-    tests: ["variable-types", "store-conformance"],
-    env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory" },
+    tests: ["constraint-edges", "variable-types"],
   },
   errors: {
     mutate: [
@@ -59,18 +60,26 @@ const TS_MODULES = {
 const PY_MODULES = {
   "py-cache": {
     mutate: ["dspy_bridge/session/_cache.py"],
-    tests: ["tests/session/test_cache.py", "tests/seed_conformance/test_seed_python_variables_api.py"],
+    tests: ["tests/session/test_cache_edges.py", "tests/session/test_cache.py"],
   },
   "py-watch": {
     mutate: ["dspy_bridge/session/_watch.py"],
-    tests: ["tests/session/test_watch.py", "tests/session/test_variables.py", "tests/session/test_sync.py"],
+    tests: [
+      "tests/session/test_watch_edges.py",
+      "tests/session/test_watch.py",
+      "tests/session/test_variables.py",
+      "tests/session/test_sync.py",
+    ],
   },
 };
 
 const args = process.argv.slice(2);
 const minutesIdx = args.indexOf("--minutes");
 const minutes = minutesIdx >= 0 ? Number(args[minutesIdx + 1]) : 30;
-const names = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--minutes");
+// --tests a,b: only these test files for the named module (a quicker, partial measure: say so when reporting it).
+const testsIdx = args.indexOf("--tests");
+const onlyTests = testsIdx >= 0 ? args[testsIdx + 1].split(",") : undefined;
+const names = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--minutes" && args[i - 1] !== "--tests");
 const all = { ...TS_MODULES, ...PY_MODULES };
 if (args.includes("--list")) {
   for (const [name, m] of Object.entries(all))
@@ -136,6 +145,9 @@ function strykerConfig(name, m) {
       "*.tgz",
     ],
     concurrency: 1,
+    // A later run re-tests only the mutants whose code or covering tests changed since this one.
+    incremental: true,
+    incrementalFile: `reports/mutation/${name}/stryker-incremental.json`,
     timeoutMS: 20_000,
     reporters: ["clear-text", "json", "html", "progress"],
     jsonReporter: { fileName: `reports/mutation/${name}/mutation.json` },
@@ -180,7 +192,7 @@ if (args.includes("--report-only")) {
 for (const name of chosen) {
   console.error(`\n=== mutation: ${name} (time box ${minutes} min) ===`);
   if (name in TS_MODULES) {
-    const m = TS_MODULES[name];
+    const m = onlyTests ? { ...TS_MODULES[name], tests: onlyTests } : TS_MODULES[name];
     const dir = join(reports, name);
     mkdirSync(dir, { recursive: true });
     const config = join(dir, "stryker.config.json");
