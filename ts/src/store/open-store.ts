@@ -87,3 +87,32 @@ async function loadBackend<T>(load: () => Promise<T>, pkg: string, what: string)
     throw err;
   }
 }
+
+/**
+ * Opens a durable store to read it only (`dspy-bridge dashboard --store`): nothing is
+ * written — no commit, no TTL renewed, no expired session dropped. SQLite: the file as it is
+ * when opened (a running host keeps it locked: that is an error); Redis: loaded, then
+ * following what the hosts sharing it commit.
+ */
+export async function openStoreReadOnly(spec: string, options: StoreOptions = {}): Promise<Store> {
+  const parsed = parseStoreSpec(spec);
+  const logLimit = options.eventLogLimit ?? 10_000;
+  if (parsed.backend === "memory")
+    throw new InvalidArgumentError("a memory store keeps nothing to read: give sqlite:PATH or a redis:// URL", {
+      parameter: "store",
+    });
+  if (parsed.backend === "sqlite") {
+    const { SqliteBackend } = await loadBackend(
+      () => import("./durable/sqlite-backend.js"),
+      "better-sqlite3",
+      "a 'sqlite:' store",
+    );
+    return new Store(options, new SqliteBackend({ path: parsed.path, logLimit, readOnly: true })).open();
+  }
+  const [{ RedisBackend }, { ReadOnlyBackend }] = await Promise.all([
+    loadBackend(() => import("./durable/redis-backend.js"), "ioredis", "a 'redis://' store"),
+    import("./durable/read-only-backend.js"),
+  ]);
+  const backend = await RedisBackend.connect({ url: parsed.url, prefix: parsed.prefix, logLimit });
+  return new Store(options, new ReadOnlyBackend(backend)).open();
+}

@@ -17,6 +17,12 @@ export interface SqliteOptions {
   synchronous?: "full" | "normal";
   /** Log entries kept for watches that resume. */
   logLimit: number;
+  /**
+   * Read the file as it is, change nothing (the dashboard over a stored state): no lock is
+   * kept (a host may open the file afterwards; it is read once, by load()), no table is
+   * created, a missing file or one without a store is an error, and commits are refused.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -48,9 +54,11 @@ export class SqliteBackend implements StoreBackend {
   private readonly touchSession: Database.Statement;
 
   constructor(private readonly options: SqliteOptions) {
-    const created = !existsSync(options.path);
+    const readOnly = options.readOnly === true;
+    const created = !readOnly && !existsSync(options.path);
     try {
-      this.db = new Database(options.path);
+      if (readOnly && !existsSync(options.path)) throw new Error("no such file");
+      this.db = new Database(options.path, readOnly ? { readonly: true, fileMustExist: true, timeout: 250 } : {});
       // Variables may hold secrets: a new store file is readable by its owner only (SQLite gives the WAL the same mode).
       if (created) chmodSync(options.path, 0o600);
     } catch (err) {
@@ -59,24 +67,38 @@ export class SqliteBackend implements StoreBackend {
         cause: err,
       });
     }
-    try {
-      // Exclusive: a second host on the same file would serve stale copies; it fails here instead.
-      this.db.pragma("locking_mode = EXCLUSIVE");
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
-      this.db.exec("BEGIN IMMEDIATE; COMMIT;"); // takes the exclusive lock now
-    } catch (err) {
-      this.db.close();
-      throw new FailedPreconditionError(
-        `the SQLite store at '${options.path}' is in use by another host or unreadable: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    try {
-      this.db.transaction(() => this.checkLayout())();
-    } catch (err) {
-      this.db.close();
-      throw err;
+    if (readOnly) {
+      try {
+        this.checkLayout(true);
+      } catch (err) {
+        this.db.close();
+        if (err instanceof FailedPreconditionError) throw err;
+        // A running host holds the file's exclusive lock: nothing else can read it meanwhile.
+        throw new FailedPreconditionError(
+          `the SQLite store at '${options.path}' is in use by a running host (its own dashboard shows it: serve --dashboard) or unreadable: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    } else {
+      try {
+        // Exclusive: a second host on the same file would serve stale copies; it fails here instead.
+        this.db.pragma("locking_mode = EXCLUSIVE");
+        this.db.pragma("journal_mode = WAL");
+        this.db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+        this.db.exec("BEGIN IMMEDIATE; COMMIT;"); // takes the exclusive lock now
+      } catch (err) {
+        this.db.close();
+        throw new FailedPreconditionError(
+          `the SQLite store at '${options.path}' is in use by another host or unreadable: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      try {
+        this.db.transaction(() => this.checkLayout(false))();
+      } catch (err) {
+        this.db.close();
+        throw err;
+      }
     }
     const hset = this.db.prepare(
       "INSERT INTO kv_hash (scope, key, field, value) VALUES (?, ?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value",
@@ -160,8 +182,11 @@ export class SqliteBackend implements StoreBackend {
     });
   }
 
-  /** Creates the tables in a new file; refuses a file some other program (or a newer version) wrote. */
-  private checkLayout(): void {
+  /**
+   * Creates the tables in a new file (`readOnly`: requires them); refuses a file some other
+   * program (or a newer version) wrote.
+   */
+  private checkLayout(readOnly: boolean): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
     const where = `the SQLite file '${this.options.path}'`;
     if (version > LAYOUT_VERSION) {
@@ -178,11 +203,24 @@ export class SqliteBackend implements StoreBackend {
         `${where} is not a dspy-bridge store (it has tables ${tables.join(", ")}); choose another path`,
       );
     }
+    if (readOnly) {
+      if (!TABLES.every((t) => tables.includes(t)))
+        throw new FailedPreconditionError(`${where} holds no dspy-bridge store (a host has not written it yet)`);
+      return;
+    }
     this.db.exec(SCHEMA);
     if (version < LAYOUT_VERSION) this.db.pragma(`user_version = ${LAYOUT_VERSION}`);
   }
 
   async load(): Promise<RawSnapshot> {
+    // One read transaction: the tables as of one moment.
+    const snapshot = this.db.transaction(() => this.read())();
+    // Read-only: the file is let go at once, so that a host may open it (it keeps an exclusive lock).
+    if (this.options.readOnly) this.db.close();
+    return snapshot;
+  }
+
+  private read(): RawSnapshot {
     const hashes = new Map<string, Map<string, string>>();
     for (const row of this.db.prepare("SELECT key, field, value FROM kv_hash").iterate() as Iterable<{
       key: string;
@@ -215,6 +253,8 @@ export class SqliteBackend implements StoreBackend {
   }
 
   commit(request: CommitRequest): CommitResult {
+    if (this.options.readOnly)
+      throw new FailedPreconditionError(`the SQLite store at '${this.options.path}' is open read-only`);
     const id = request.commit
       ? { rev: this.position.rev + 1, seq: 0 }
       : { rev: this.position.rev, seq: this.position.seq + 1 };
@@ -241,6 +281,7 @@ export class SqliteBackend implements StoreBackend {
 
   /** The last access moves the TTL (the store writes it at most once a second: a restart may forget under a second of it). */
   touch(info: SessionInfo): void {
+    if (this.options.readOnly) return;
     this.touchSession.run("", keys.sessions, info.sessionId, JSON.stringify(info));
   }
 
