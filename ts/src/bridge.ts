@@ -232,10 +232,12 @@ export class Bridge implements CommandRunner, AsyncDisposable {
     const feed = new DashboardFeed({
       store: this.store,
       runs: this.runs,
-      stats: () => this.pool.stats(),
-      onCall: (listener) => subscribe("call", listener),
-      onWorker: (listener) => subscribe("worker", listener),
-      onUsage: (listener) => (usageListeners.add(listener), () => void usageListeners.delete(listener)),
+      host: {
+        stats: () => this.pool.stats(),
+        onCall: (listener) => subscribe("call", listener),
+        onWorker: (listener) => subscribe("worker", listener),
+        onUsage: (listener) => (usageListeners.add(listener), () => void usageListeners.delete(listener)),
+      },
     });
     try {
       this.dashboard = { server: await DashboardServer.start(options, this.token, feed), feed };

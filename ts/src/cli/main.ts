@@ -4,6 +4,7 @@
 // 0 done, 1 failed, 2 usage error, 130 interrupted.
 import { VERSION } from "../gen/constants.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseOptions, UsageError, type OptionTable, type Parsed } from "./args.js";
+import { DASHBOARD_HELP, DASHBOARD_OPTIONS, runDashboard } from "./dashboard.js";
 import { runDemo } from "./demo.js";
 import { runDoctor } from "./doctor.js";
 import {
@@ -30,6 +31,7 @@ Commands:
   setup       Build the Python environment the workers run (else the first start does)
   serve       Run a host that outside Python clients can reach; prints {"event":"ready",...}
   optimize    Compile a program with a DSPy optimizer, or optimize a variable, with a progress bar
+  dashboard   The dashboard over a stored state (sqlite:PATH, redis://…), without workers
   help [CMD]  This text, or a command's
 
 Options:
@@ -51,17 +53,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { help: SERVE_HELP, options: SERVE_OPTIONS, run: (v) => runServe(cliFlags(v)) },
   setup: { help: SETUP_HELP, options: SETUP_OPTIONS, run: runSetup },
   optimize: { help: OPTIMIZE_HELP, options: OPTIMIZE_OPTIONS, run: runOptimize },
-  dashboard: {
-    help: "Usage: npx dspy-bridge dashboard --store STORE\n\nNot implemented: the dashboard over a stored state without workers.",
-    options: { store: { type: "string" } },
-    // The page over a stored state without workers is not built: serve --dashboard shows a running host's.
-    run: async () => {
-      console.error(
-        "dspy-bridge dashboard: not implemented: run `dspy-bridge serve --store sqlite:PATH --dashboard 127.0.0.1:PORT` to see a stored state with a running host",
-      );
-      return EXIT_USAGE;
-    },
-  },
+  dashboard: { help: DASHBOARD_HELP, options: DASHBOARD_OPTIONS, run: runDashboard },
 };
 
 export async function run(argv: string[]): Promise<number> {

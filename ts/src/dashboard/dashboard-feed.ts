@@ -1,23 +1,32 @@
-// What the dashboard shows, read from the host's own parts and kept up to date from their
-// events: the pool's `call` and `worker` events, the store's commits and runs, DSPy's token
-// usage. Only what a page needs is kept here (recent calls and failures, latencies per worker,
-// usage per model); everything else is read from the store when a page connects.
+// What the dashboard shows, read from the store and, on a running host, from its pool, kept
+// up to date from their events: the store's commits and runs, the pool's `call` and `worker`
+// events, DSPy's token usage. Only what a page needs is kept here (recent calls and failures,
+// latencies per worker, usage per model); the rest is read from the store when asked.
+//
+// What a page is first sent stays small whatever the store holds: the sessions with their
+// variable counts, the variables of one session (the others are read when the page shows
+// them), the runs, and the newest runs' scores as [iteration, score] pairs.
 import { BridgeError } from "../errors/index.js";
 import type { RunHistory } from "../optimize/run-history.js";
 import type { BridgeStats } from "../pool/index.js";
-import type { Commit } from "../store/records.js";
+import type { Change, Commit, RunRecord, TrialRecord } from "../store/records.js";
 import type { Store } from "../store/store.js";
 import type { CallEvent, WorkerEvent } from "../telemetry/events.js";
 import type { DashboardSource } from "./dashboard-server.js";
 
-export interface FeedParts {
-  store: Store;
-  runs: RunHistory;
+/** A running host's parts: absent over a stored state (`dspy-bridge dashboard --store`). */
+export interface HostParts {
   stats(): BridgeStats;
   onCall(listener: (e: CallEvent) => void): () => void;
   onWorker(listener: (e: WorkerEvent) => void): () => void;
   /** Token usage per model of each DSPy result. */
   onUsage(listener: (usage: Record<string, unknown>) => void): () => void;
+}
+
+export interface FeedParts {
+  store: Store;
+  runs: RunHistory;
+  host?: HostParts;
 }
 
 interface CallRow {
@@ -39,6 +48,11 @@ const LATENCIES_PER_WORKER = 500;
 /** Runs whose trials the first paint carries (the newest); the others are read when chosen. */
 const RUNS_WITH_TRIALS = 5;
 const VALUE_TEXT = 300;
+const HISTORY_SHOWN = 100;
+
+/** A trial as the plot needs it: [iteration, score]. */
+type Point = [number, number | null];
+const points = (trials: TrialRecord[]): Point[] => trials.map((t) => [t.iteration, t.score]);
 
 function valueText(value: unknown): string {
   let text: string;
@@ -67,11 +81,14 @@ export class DashboardFeed implements DashboardSource {
   private sessionIds = "";
 
   constructor(private readonly parts: FeedParts) {
-    this.stops.push(parts.onCall((e) => this.onCall(e)));
-    this.stops.push(parts.onWorker((e) => this.onWorker(e)));
-    this.stops.push(parts.onUsage((u) => this.onUsage(u)));
+    const host = parts.host;
+    if (host) {
+      this.stops.push(host.onCall((e) => this.onCall(e)));
+      this.stops.push(host.onWorker((e) => this.onWorker(e)));
+      this.stops.push(host.onUsage((u) => this.onUsage(u)));
+    }
     this.stops.push(parts.store.onCommit((c) => this.onCommit(c)));
-    this.stops.push(parts.runs.onRun((run, trials) => this.emit("run", { run, trials })));
+    this.stops.push(parts.runs.onRun((run, trials) => this.emit("run", { run, trials: points(trials) })));
     // Workers' figures once a second, and the session list when it changed.
     this.ticker = setInterval(() => void this.tick(), 1_000);
     this.ticker.unref();
@@ -147,24 +164,34 @@ export class DashboardFeed implements DashboardSource {
     this.emit("usage", this.usageRows());
   }
 
+  /** One event per commit and session, whatever the number of variables it changed. */
   private onCommit(c: Commit): void {
+    if (this.listeners.size === 0 || c.changes.length === 0) return;
+    const bySession = new Map<string, Change[]>();
     for (const ch of c.changes) {
-      this.emit("variable", {
-        sessionId: ch.sessionId,
-        name: ch.name,
-        type: ch.type,
-        deleted: ch.kind === "delete",
-        value: ch.kind === "delete" ? null : valueText(ch.value),
-        version: ch.version,
-        updatedAtMs: ch.timestampMs,
-        source: ch.source,
+      const list = bySession.get(ch.sessionId);
+      if (list) list.push(ch);
+      else bySession.set(ch.sessionId, [ch]);
+    }
+    for (const [sessionId, changes] of bySession) {
+      this.emit("variables", {
+        sessionId,
+        changes: changes.map((ch) => ({
+          name: ch.name,
+          type: ch.type,
+          deleted: ch.kind === "delete",
+          value: ch.kind === "delete" ? null : valueText(ch.value),
+          version: ch.version,
+          updatedAtMs: ch.timestampMs,
+          source: ch.source,
+        })),
       });
     }
   }
 
   private async tick(): Promise<void> {
     if (this.listeners.size === 0) return;
-    this.emit("workers", this.workers());
+    if (this.parts.host) this.emit("workers", this.workers());
     const sessions = await this.parts.store.listSessions().catch(() => undefined);
     if (!sessions) return;
     const ids = sessions
@@ -173,7 +200,7 @@ export class DashboardFeed implements DashboardSource {
       .join("\u0000");
     if (ids !== this.sessionIds) {
       this.sessionIds = ids;
-      this.emit("sessions", await this.sessionRows());
+      this.emit("sessions", await this.sessionSummaries());
     }
   }
 
@@ -182,7 +209,7 @@ export class DashboardFeed implements DashboardSource {
   }
 
   private workers() {
-    const stats = this.parts.stats();
+    const stats = this.parts.host!.stats();
     return {
       state: stats.state,
       queued: stats.queued,
@@ -198,45 +225,81 @@ export class DashboardFeed implements DashboardSource {
     };
   }
 
-  private async sessionRows() {
+  /** Every session, by id, with its number of variables. */
+  private async sessionSummaries() {
     const sessions = await this.parts.store.listSessions();
     const rows = [];
     for (const s of sessions) {
-      const variables = await this.parts.store.list(s.sessionId).catch(() => []);
-      rows.push({
-        sessionId: s.sessionId,
-        createdAtMs: s.createdAtMs,
-        ttlMs: s.ttlMs,
-        variables: variables.map((v) => ({
+      // A session gone (deleted, expired) since the listing is left out.
+      const variables = await this.parts.store.list(s.sessionId).catch(() => undefined);
+      if (variables === undefined) continue;
+      rows.push({ sessionId: s.sessionId, createdAtMs: s.createdAtMs, ttlMs: s.ttlMs, variables: variables.length });
+    }
+    return rows.sort((a, b) => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+  }
+
+  /** One session's variables, as the page shows them. */
+  async session(sessionId: string) {
+    const variables = await this.parts.store.list(sessionId);
+    return {
+      sessionId,
+      variables: variables
+        .map((v) => ({
           name: v.name,
           type: v.type,
           value: valueText(v.value),
           version: v.version,
-          constraints: v.constraints,
+          constraints: Object.keys(v.constraints).length > 0 ? v.constraints : null,
           updatedAtMs: v.updatedAtMs,
           source: v.updatedBy,
-        })),
-      });
-    }
-    return rows;
+        }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    };
   }
 
-  async snapshot() {
-    const [sessions, runs] = await Promise.all([this.sessionRows(), this.parts.runs.list()]);
+  /** A variable's kept versions, newest first. */
+  async history(sessionId: string, name: string) {
+    const entries = await this.parts.store.history(sessionId, name, HISTORY_SHOWN);
+    return {
+      sessionId,
+      name,
+      history: entries.map((e) => ({
+        version: e.version,
+        value: valueText(e.value),
+        updatedAtMs: e.updatedAtMs,
+        source: e.updatedBy,
+        metadata: e.metadata,
+      })),
+    };
+  }
+
+  /**
+   * What a page is sent first. `shown`: the session whose variables it carries (default the
+   * first by id; the others are read when the page shows them).
+   */
+  async snapshot(shown?: string) {
+    const [sessions, runs] = await Promise.all([this.sessionSummaries(), this.parts.runs.list()]);
     this.sessionIds = sessions
       .map((s) => s.sessionId)
       .sort()
       .join("\u0000");
-    const trials: Record<string, unknown> = {};
+    const shownId = sessions.find((s) => s.sessionId === shown)?.sessionId ?? sessions[0]?.sessionId;
+    const variables = shownId === undefined ? undefined : await this.session(shownId).catch(() => undefined);
+    const trials: Record<string, Point[]> = {};
     for (const run of runs.slice(0, RUNS_WITH_TRIALS)) {
-      trials[`${run.sessionId}\u0000${run.id}`] = (
-        await this.parts.runs.get(run.sessionId, run.id).catch(() => ({ trials: [] }))
-      ).trials;
+      trials[`${run.sessionId}\u0000${run.id}`] = points(
+        (await this.parts.runs.get(run.sessionId, run.id).catch(() => ({ trials: [] }))).trials,
+      );
     }
+    const host = this.parts.host;
     return {
       at: Date.now(),
-      workers: this.workers(),
+      /** "host": a running host's; "store": a stored state, read-only, without workers. */
+      source: host ? "host" : "store",
+      store: { kind: this.parts.store.backendKind, shared: this.parts.store.isShared },
+      workers: host ? this.workers() : null,
       sessions,
+      variables: variables ?? null,
       runs,
       trials,
       calls: this.calls,
@@ -245,7 +308,7 @@ export class DashboardFeed implements DashboardSource {
     };
   }
 
-  run(sessionId: string, runId: string) {
+  run(sessionId: string, runId: string): Promise<{ run: RunRecord; trials: TrialRecord[] }> {
     return this.parts.runs.get(sessionId, runId);
   }
 }

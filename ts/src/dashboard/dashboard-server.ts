@@ -31,13 +31,18 @@ export interface DashboardOptions {
   allowRemote?: boolean;
 }
 
-/** What the dashboard shows, read from the host (dashboard/dashboard-feed.ts). */
+/** What the dashboard shows, read from the host or a stored state (dashboard/dashboard-feed.ts). */
 export interface DashboardSource {
-  snapshot(): Promise<unknown>;
+  /** What a page is sent first; `shown`: the session whose variables it carries. */
+  snapshot(shown?: string): Promise<unknown>;
   /** Subscribes to live events; returns the unsubscribe. */
   subscribe(send: (event: string, data: unknown) => void): () => void;
   /** One run with its trials (the plot of a run not in the snapshot). */
   run(sessionId: string, runId: string): Promise<unknown>;
+  /** One session's variables. */
+  session(sessionId: string): Promise<unknown>;
+  /** One variable's kept versions, newest first. */
+  history(sessionId: string, name: string): Promise<unknown>;
 }
 
 const COOKIE = "dspy_bridge_dashboard";
@@ -58,6 +63,15 @@ function parseListen(listen: string): { host: string; port: number } {
       { parameter: "dashboard.listen" },
     );
   return { host: (m[1] ?? m[2])!, port };
+}
+
+/** A path segment decoded; undefined when it is not valid percent-encoding. */
+function decoded(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 function isLoopback(host: string): boolean {
@@ -84,7 +98,8 @@ export class DashboardServer {
     readonly port: number,
   ) {}
 
-  static async start(options: DashboardOptions, token: string, source: DashboardSource): Promise<DashboardServer> {
+  /** Where the options say to listen, refused (InvalidArgumentError) when not allowed. */
+  static address(options: DashboardOptions): { host: string; port: number } {
     const { host, port } = parseListen(options.listen ?? "127.0.0.1:0");
     if (!isLoopback(host) && options.allowRemote !== true) {
       throw new InvalidArgumentError(
@@ -92,6 +107,11 @@ export class DashboardServer {
         { parameter: "dashboard.listen" },
       );
     }
+    return { host, port };
+  }
+
+  static async start(options: DashboardOptions, token: string, source: DashboardSource): Promise<DashboardServer> {
+    const { host, port } = DashboardServer.address(options);
     const missing = VENDOR_FILES.filter((f) => !existsSync(join(DASHBOARD_DIR, "vendor", f)));
     if (missing.length > 0) {
       throw new FailedPreconditionError(
@@ -151,11 +171,23 @@ export class DashboardServer {
     }
     if (!this.authorized(req)) return this.refuse(res);
     if (url.pathname === "/") return this.file(res, "index.html");
-    if (url.pathname === "/api/events") return this.events(req, res);
-    if (url.pathname === "/api/state") return void this.json(res, () => this.source.snapshot());
-    const run = /^\/api\/runs\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (run)
-      return void this.json(res, () => this.source.run(decodeURIComponent(run[1]!), decodeURIComponent(run[2]!)));
+    const shown = url.searchParams.get("session") ?? undefined;
+    if (url.pathname === "/api/events") return this.events(req, res, shown);
+    if (url.pathname === "/api/state") return void this.json(res, () => this.source.snapshot(shown));
+    const parts = /^\/api\/(runs|history|sessions)\/([^/]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (parts) {
+      const [, what, a, b] = parts as unknown as [string, string, string, string | undefined];
+      const first = decoded(a);
+      const second = b === undefined ? undefined : decoded(b);
+      if (first === undefined || (b !== undefined && second === undefined)) {
+        res.writeHead(400, { "Content-Type": "text/plain" }).end("malformed address\n");
+        return;
+      }
+      if (what === "sessions" && second === undefined) return void this.json(res, () => this.source.session(first));
+      if (what === "runs" && second !== undefined) return void this.json(res, () => this.source.run(first, second));
+      if (what === "history" && second !== undefined)
+        return void this.json(res, () => this.source.history(first, second));
+    }
     const asset = /^\/assets\/([\w./-]+)$/.exec(url.pathname);
     if (asset && !asset[1]!.includes("..")) return this.file(res, normalize(asset[1]!));
     res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
@@ -195,7 +227,7 @@ export class DashboardServer {
   }
 
   /** Server-sent events: the snapshot first, then every change as it happens. */
-  private events(req: IncomingMessage, res: ServerResponse): void {
+  private events(req: IncomingMessage, res: ServerResponse, shown: string | undefined): void {
     res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-store", Connection: "keep-alive" });
     res.flushHeaders();
     const send = (event: string, data: unknown) => {
@@ -213,7 +245,7 @@ export class DashboardServer {
       this.sockets.delete(res);
     };
     req.on("close", end);
-    void this.source.snapshot().then(
+    void this.source.snapshot(shown).then(
       (snapshot) => {
         send("snapshot", snapshot);
         ready = true;
