@@ -66,7 +66,12 @@ try {
       sid(i),
       Array.from({ length: opts.variables }, (_, j) =>
         j < floats
-          ? { name: vname(j), type: "float", initialValue: ((i * 31 + j * 7) % 100) / 100, constraints: { min: 0, max: 1 } }
+          ? {
+              name: vname(j),
+              type: "float",
+              initialValue: ((i * 31 + j * 7) % 100) / 100,
+              constraints: { min: 0, max: 1 },
+            }
           : { name: vname(j), type: "string", initialValue: `${sid(i)}:${vname(j)}` },
       ),
     );
