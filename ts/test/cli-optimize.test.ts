@@ -26,6 +26,31 @@ writeFileSync(
     .join("\n"),
 );
 
+/** `dspy-bridge optimize ARGS` run to its end; a non-zero exit rejects with its code, stdout and stderr. */
+const optimize = (args: string[]) => run(process.execPath, [cli, "optimize", ...args]);
+
+/** The same as a child process, for the tests that interrupt it. */
+const startOptimize = (args: string[]): ChildProcess =>
+  spawn(process.execPath, [cli, "optimize", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+
+/** A variable optimization of `temperature` in [0, 1] against an objective of the fixtures' py_tools module. */
+const tuneTemperature = (objective: string, extra: string[] = []): string[] => [
+  "--json",
+  "--variable",
+  "temperature",
+  "--min",
+  "0",
+  "--max",
+  "1",
+  "--objective",
+  objective,
+  "--modules",
+  "py_tools",
+  "--python-path",
+  fixturesDir,
+  ...extra,
+];
+
 const events = (stdout: string): Record<string, unknown>[] =>
   stdout
     .trim()
@@ -34,9 +59,7 @@ const events = (stdout: string): Record<string, unknown>[] =>
 
 test("optimize --json: started, progress lines, result; the compiled program is saved", async () => {
   const saved = join(dir, "compiled.json");
-  const { stdout } = await run(process.execPath, [
-    cli,
-    "optimize",
+  const { stdout } = await optimize([
     "--json",
     "--optimizer",
     "BootstrapFewShot",
@@ -73,9 +96,7 @@ test("optimize --json: started, progress lines, result; the compiled program is 
 });
 
 test("optimize without a TTY prints plain progress lines (no carriage returns) and a summary", async () => {
-  const { stdout, stderr } = await run(process.execPath, [
-    cli,
-    "optimize",
+  const { stdout, stderr } = await optimize([
     "--optimizer",
     "LabeledFewShot",
     "--signature",
@@ -94,27 +115,7 @@ test("optimize without a TTY prints plain progress lines (no carriage returns) a
 });
 
 test("optimize --variable --json: a random search of a variable with a Python objective", async () => {
-  const { stdout } = await run(process.execPath, [
-    cli,
-    "optimize",
-    "--json",
-    "--variable",
-    "temperature",
-    "--min",
-    "0",
-    "--max",
-    "1",
-    "--objective",
-    "peak_at_0_3",
-    "--iterations",
-    "15",
-    "--seed",
-    "3",
-    "--modules",
-    "py_tools",
-    "--python-path",
-    fixturesDir,
-  ]);
+  const { stdout } = await optimize(tuneTemperature("peak_at_0_3", ["--iterations", "15", "--seed", "3"]));
   const out = events(stdout);
   assert.equal(out[0]!.event, "started");
   assert.equal(out.filter((e) => e.event === "progress").length, 15);
@@ -127,33 +128,19 @@ test("optimize --variable --json: a random search of a variable with a Python ob
 
 test("optimize --variable --store sqlite --session: the result is kept in the session, and a second run continues from it", async () => {
   const db = join(dir, "optimize.db");
-  const args = (iterations: string, extra: string[] = []) => [
-    cli,
-    "optimize",
-    "--json",
-    "--variable",
-    "temperature",
-    "--min",
-    "0",
-    "--max",
-    "1",
-    "--objective",
-    "peak_at_0_3",
-    "--iterations",
-    iterations,
-    "--seed",
-    "5",
-    "--modules",
-    "py_tools",
-    "--python-path",
-    fixturesDir,
-    "--store",
-    `sqlite:${db}`,
-    "--session",
-    "tuning",
-    ...extra,
-  ];
-  const first = events((await run(process.execPath, args("8"))).stdout);
+  const args = (iterations: string, extra: string[] = []) =>
+    tuneTemperature("peak_at_0_3", [
+      "--iterations",
+      iterations,
+      "--seed",
+      "5",
+      "--store",
+      `sqlite:${db}`,
+      "--session",
+      "tuning",
+      ...extra,
+    ]);
+  const first = events((await optimize(args("8"))).stdout);
   assert.equal(first[0]!.session, "tuning");
   assert.equal(first[0]!.reused, false);
   const best = first[first.length - 1]!.best_value as { temperature: number } | number;
@@ -172,50 +159,29 @@ test("optimize --variable --store sqlite --session: the result is kept in the se
   }
 
   // A second run reuses the variable's definition (its constraints, not the flags') and its history.
-  const second = events((await run(process.execPath, args("3", ["--min", "0.5"]))).stdout);
+  const second = events((await optimize(args("3", ["--min", "0.5"]))).stdout);
   assert.equal(second[0]!.reused, true);
   assert.equal(second[second.length - 1]!.event, "result");
 });
 
 test("optimize errors: bad usage exits 2; a typed failure prints an error event and exits 1", async () => {
-  await assert.rejects(
-    run(process.execPath, [cli, "optimize", "--optimizer", "COPRO"]),
-    (err: { code: number; stderr: string }) => {
-      assert.equal(err.code, 2);
-      assert.match(err.stderr, /needs --signature/);
-      return true;
-    },
-  );
+  await assert.rejects(optimize(["--optimizer", "COPRO"]), (err: { code: number; stderr: string }) => {
+    assert.equal(err.code, 2);
+    assert.match(err.stderr, /needs --signature/);
+    return true;
+  });
   for (const [flag, value] of [
     ["--iterations", "0"],
     ["--seed", "-1"],
   ]) {
-    await assert.rejects(
-      run(process.execPath, [
-        cli,
-        "optimize",
-        "--variable",
-        "t",
-        "--min",
-        "0",
-        "--max",
-        "1",
-        "--objective",
-        "o",
-        flag!,
-        value!,
-      ]),
-      (err: { code: number; stderr: string }) => {
-        assert.equal(err.code, 2, `${flag} ${value}`);
-        assert.match(err.stderr, new RegExp(`${flag} needs a`));
-        return true;
-      },
-    );
+    await assert.rejects(optimize(tuneTemperature("o", [flag!, value!])), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 2, `${flag} ${value}`);
+      assert.match(err.stderr, new RegExp(`${flag} needs a`));
+      return true;
+    });
   }
   await assert.rejects(
-    run(process.execPath, [
-      cli,
-      "optimize",
+    optimize([
       "--json",
       "--optimizer",
       "Telepathy",
@@ -258,33 +224,27 @@ async function interruptedAfterProgress(child: ChildProcess): Promise<Record<str
 }
 
 test("Ctrl-C cancels the job: an error event saying so, exit code 130", async () => {
-  const child = spawn(
-    process.execPath,
-    [
-      cli,
-      "optimize",
-      "--json",
-      "--optimizer",
-      "COPRO",
-      "--signature",
-      "question -> answer",
-      "--trainset",
-      trainset,
-      "--metric",
-      "exact_match",
-      "--param",
-      "breadth=5",
-      "--param",
-      "depth=4",
-      "--param",
-      'eval_kwargs={"num_threads":1}',
-      "--lm",
-      "scripted",
-      "--lm-latency-ms",
-      "50",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = startOptimize([
+    "--json",
+    "--optimizer",
+    "COPRO",
+    "--signature",
+    "question -> answer",
+    "--trainset",
+    trainset,
+    "--metric",
+    "exact_match",
+    "--param",
+    "breadth=5",
+    "--param",
+    "depth=4",
+    "--param",
+    'eval_kwargs={"num_threads":1}',
+    "--lm",
+    "scripted",
+    "--lm-latency-ms",
+    "50",
+  ]);
   const last = await interruptedAfterProgress(child);
   assert.equal(last.event, "error");
   assert.equal(last.reason, "cancelled");
@@ -292,21 +252,8 @@ test("Ctrl-C cancels the job: an error event saying so, exit code 130", async ()
 });
 
 test("optimize --variable: a failed run prints the typed error event (exit 1); Ctrl-C stops it with the best so far (exit 130)", async () => {
-  const common = [
-    "--json",
-    "--variable",
-    "temperature",
-    "--min",
-    "0",
-    "--max",
-    "1",
-    "--modules",
-    "py_tools",
-    "--python-path",
-    fixturesDir,
-  ];
   await assert.rejects(
-    run(process.execPath, [cli, "optimize", ...common, "--objective", "no_such_objective", "--iterations", "3"]),
+    optimize(tuneTemperature("no_such_objective", ["--iterations", "3"])),
     (err: { code: number; stdout: string }) => {
       assert.equal(err.code, 1);
       const last = events(err.stdout).pop()!;
@@ -316,11 +263,7 @@ test("optimize --variable: a failed run prints the typed error event (exit 1); C
       return true;
     },
   );
-  const child = spawn(
-    process.execPath,
-    [cli, "optimize", ...common, "--objective", "slow_peak_at_0_3", "--iterations", "100000"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = startOptimize(tuneTemperature("slow_peak_at_0_3", ["--iterations", "100000"]));
   const last = await interruptedAfterProgress(child);
   assert.equal(last.event, "result");
   assert.equal(last.state, "stopped");
