@@ -77,12 +77,15 @@ describe("maxMessageBytes on the gRPC transports", () => {
       size: LIMIT - 2 * KiB,
     });
     assert.deepEqual(under, { ok: true, length: LIMIT - 2 * KiB });
-    const over = await bridge.execute<{ ok: boolean; error?: string }>("grpc_write", {
+    const over = await bridge.execute<{ ok: boolean; error?: string; message?: string }>("grpc_write", {
       session_id: session.id,
       name: "text",
       size: LIMIT + KiB,
     });
     assert.equal(over.ok, false, "a message over the limit is refused");
+    // Typed as on the worker's own connection, naming the limit.
+    assert.equal(over.error, "PayloadTooLargeError", over.message);
+    assert.match(over.message ?? "", new RegExp(`over the message limit of ${LIMIT} bytes`));
     assert.equal(await session.variables.get("text"), "x".repeat(LIMIT - 2 * KiB), "and the variable keeps its value");
   });
 });

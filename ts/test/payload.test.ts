@@ -12,10 +12,12 @@ import { FrameReader } from "../src/transport/frame-codec.js";
 import { FrameConnection } from "../src/transport/frame-connection.js";
 import { encodeExecuteFrame, decodeWorkerFrame } from "../src/transport/fast-codec.js";
 import {
+  FramePieces,
   OUT_OF_BAND_FLAG,
   OutOfBandError,
   OutOfBandFrame,
   encodeOutOfBandFrame,
+  outOfBandFrame,
   parseOutOfBandBody,
   resolveExternal,
 } from "../src/transport/out-of-band.js";
@@ -296,6 +298,19 @@ describe("frames that lie about their attachments", () => {
     assert.throws(() => parseOutOfBandBody(bad((b) => b.writeUInt32LE(1_000_000, 0))), /protobuf bytes/);
     assert.throws(() => parseOutOfBandBody(bad((b) => b.writeUInt32LE(2 ** 31, 12))), /runs past the end/);
     assert.throws(() => parseOutOfBandBody(bad((b) => b.writeUInt32LE(1, 12))), /after its last attachment/);
+  });
+
+  test("a large frame is written as pieces that view the attachments; joined, they are the one-buffer layout", () => {
+    const big = pattern(300 * KiB);
+    const small = pattern(5);
+    const proto = Buffer.from("proto");
+    const frame = outOfBandFrame(proto, [small, big]);
+    assert.ok(frame instanceof FramePieces, "written as pieces");
+    assert.ok(frame.pieces.includes(big), "the attachment itself, not a copy");
+    const joined = Buffer.concat(frame.pieces);
+    assert.equal(joined.length, frame.length);
+    assert.ok(joined.equals(encodeOutOfBandFrame(proto, [small, big])), "the same bytes as one buffer");
+    assert.ok(Buffer.isBuffer(outOfBandFrame(proto, [small])), "a small frame is one buffer (one write)");
   });
 
   test("descriptors pointing outside the frame or lying about lengths are refused", () => {

@@ -13,10 +13,13 @@ arrive as memoryviews of one bytearray (numpy.frombuffer views them in place).
 from __future__ import annotations
 
 import struct
+import sys
+import time
 from typing import Any
 
 __all__ = [
     "HEADER",
+    "BufferPool",
     "FrameTooLargeError",
     "FrameDecoder",
     "OutOfBandError",
@@ -106,6 +109,66 @@ def out_of_band_frame(proto: bytes, raw: list[Any]) -> list[Any]:
     return pieces
 
 
+class BufferPool:
+    """Large frame buffers kept for reuse. Memory touched for the first time costs a page
+    fault per 4 KiB, several microseconds each on a virtual machine: far more than copying
+    into memory already mapped. So a large frame is read into (or an array copied into, to be
+    written) a buffer this pool handed out before, once nothing refers to it any more: no
+    memoryview, numpy array or pending transport write holds it (each holds a reference).
+    At most `max_buffers` are kept; `trim` lets go of those unused for a while."""
+
+    __slots__ = ("_buffers", "_used", "_max_buffers")
+
+    def __init__(self, max_buffers: int = 4) -> None:
+        self._buffers: list[bytearray] = []
+        self._used: list[float] = []
+        self._max_buffers = max_buffers
+
+    def _free(self, i: int) -> bool:
+        # Nothing but the pool's list (and getrefcount's argument) refers to it.
+        return sys.getrefcount(self._buffers[i]) == 2
+
+    def take(self, size: int) -> memoryview:
+        """A writable view of `size` bytes: of a free pooled buffer when one is large enough
+        (the smallest such), else of a new one (pooled when there is room)."""
+        buffers = self._buffers
+        best = -1
+        for i in range(len(buffers)):
+            n = len(buffers[i])
+            if n >= size and (best < 0 or n < len(buffers[best])) and self._free(i):
+                best = i
+        if best >= 0:
+            self._used[best] = time.monotonic()
+            return memoryview(buffers[best])[:size]
+        fresh = bytearray(size)
+        if len(buffers) < self._max_buffers:
+            buffers.append(fresh)
+            self._used.append(time.monotonic())
+        else:
+            # Full: the new buffer replaces the smallest free one that is smaller (the pages
+            # of larger frames are the ones that cost most to map again).
+            victim = -1
+            for i in range(len(buffers)):
+                n = len(buffers[i])
+                if n < size and (victim < 0 or n < len(buffers[victim])) and self._free(i):
+                    victim = i
+            if victim >= 0:
+                buffers[victim] = fresh
+                self._used[victim] = time.monotonic()
+        return memoryview(fresh)
+
+    def trim(self, idle_s: float) -> None:
+        """Lets go of the free buffers not handed out for `idle_s` seconds."""
+        cutoff = time.monotonic() - idle_s
+        keep = [i for i in range(len(self._buffers)) if self._used[i] > cutoff or not self._free(i)]
+        self._buffers = [self._buffers[i] for i in keep]
+        self._used = [self._used[i] for i in keep]
+
+    @property
+    def pooled_bytes(self) -> int:
+        return sum(map(len, self._buffers))
+
+
 class FrameTooLargeError(Exception):
     """A frame header announced more bytes than the configured limit."""
 
@@ -132,16 +195,42 @@ class FrameDecoder:
     """Accumulates bytes and returns every complete frame: its payload (bytes, or a bytearray
     when gathered), an OutOfBandFrame, or the OutOfBandError of a flagged frame that does not
     add up. A large frame is gathered into a bytearray of its exact size as its
-    chunks arrive (one copy; the chunks are free once copied)."""
+    chunks arrive (one copy; the chunks are free once copied), or read straight into it:
+    `gather_view` is where its next bytes go, `gather_filled` says how many were put there."""
 
-    __slots__ = ("_buffer", "_limit", "_gather", "_gathered", "_gather_flagged")
+    __slots__ = ("_buffer", "_limit", "_gather", "_gathered", "_gather_flagged", "_pool")
 
-    def __init__(self, max_frame_bytes: int) -> None:
+    def __init__(self, max_frame_bytes: int, pool: BufferPool | None = None) -> None:
         self._buffer = bytearray()
         self._limit = max_frame_bytes
-        self._gather: bytearray | None = None
+        # A large out-of-band frame is gathered into a buffer of the pool (a view of it), when
+        # there is one; any other large frame into a bytearray of its own.
+        self._pool = pool
+        self._gather: bytearray | memoryview | None = None
         self._gathered = 0
         self._gather_flagged = False
+
+    def gather_remaining(self) -> int:
+        """Bytes still missing from the large frame being gathered (0 when there is none)."""
+        gather = self._gather
+        return 0 if gather is None else len(gather) - self._gathered
+
+    def gather_view(self) -> memoryview:
+        """The unfilled rest of the frame being gathered, for a read straight into it.
+        Only while gather_remaining() is not 0."""
+        assert self._gather is not None
+        return memoryview(self._gather)[self._gathered :]
+
+    def gather_filled(self, nbytes: int) -> Any:
+        """`nbytes` were written at the start of gather_view(): the finished frame (as feed
+        returns it), or None while more are missing."""
+        gather = self._gather
+        assert gather is not None
+        self._gathered += nbytes
+        if self._gathered < len(gather):
+            return None
+        self._gather = None
+        return _out_of_band_or_error(gather) if self._gather_flagged else gather
 
     def feed(self, data: bytes) -> list[Any]:
         frames: list[Any] = []
@@ -179,7 +268,7 @@ class FrameDecoder:
             stop = offset + 4 + size
             if stop > end:
                 if size >= _GATHER_MIN_BYTES:
-                    body = bytearray(size)
+                    body = self._pool.take(size) if flagged and self._pool is not None else bytearray(size)
                     have = end - offset - 4
                     body[:have] = memoryview(src)[offset + 4 : end]
                     self._gather = body

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from ..errors import (
     BridgeError,
     BridgeTimeoutError,
     InvalidArgumentError,
+    PayloadTooLargeError,
     UnavailableError,
     error_from_detail,
 )
@@ -128,10 +130,33 @@ def _translate(err: Any) -> BridgeError:
     if code.name == "UNAVAILABLE":
         # The host unreachable or the connection lost: a transport failure (also a grpc.RpcError).
         return UnavailableError(err.details() or "the host is unavailable")
+    if code.name == "RESOURCE_EXHAUSTED":
+        # Without a detail it is gRPC's own refusal of a message over a channel's limit (the
+        # host's handlers type every error they raise), before or after it crossed.
+        return _payload_too_large(err.details() or "")
     return BridgeError(err.details() or code.name, code=code.value[0], reason=code.name.lower())
 
 
 translate_rpc_error = _translate
+
+# gRPC's wording for a message over a channel's limit: "Sent message larger than max (N vs. M)"
+# on the sending side, "Received message larger than max (N vs. M)" on the receiving one.
+_OVER_LIMIT = re.compile(r"larger than max \((\d+) vs\. (\d+)\)")
+
+
+def _payload_too_large(grpc_message: str) -> PayloadTooLargeError:
+    """The PayloadTooLargeError of a message gRPC refused for its size, naming the limit as
+    the worker's connection does (core._host_calls)."""
+    found = _OVER_LIMIT.search(grpc_message)
+    if found is None:
+        return PayloadTooLargeError(
+            f"a message is over the gRPC message limit (option maxMessageBytes): {grpc_message[:200]}"
+        )
+    size, limit = int(found[1]), int(found[2])
+    return PayloadTooLargeError(
+        f"a message of {size} bytes is over the message limit of {limit} bytes (option maxMessageBytes)",
+        details={"size": size, "limit": limit},
+    )
 
 
 def _auth_interceptors(token: str) -> list[Any]:

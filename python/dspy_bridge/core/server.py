@@ -20,6 +20,7 @@ import traceback
 from typing import Any
 from collections.abc import Callable, Coroutine
 import resource
+import socket
 
 from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
@@ -29,6 +30,7 @@ from ..values import decode_value, encode_value_raw
 from ._busy_poll import BusyPoll
 from ._host_calls import HostCalls
 from ._framing import (
+    BufferPool,
     FrameDecoder,
     FrameTooLargeError,
     OutOfBandError,
@@ -48,6 +50,18 @@ from .._gen.constants import FRAME_OVERHEAD_BYTES, PROTOCOL_VERSION
 
 # Answers queued together up to this size leave as one joined write.
 _JOIN_MAX_BYTES = 1024 * 1024
+# Out-of-band frames smaller than this are joined into one bytes object (one write); larger
+# ones are handed to the transport piece by piece (a writev), their attachments uncopied.
+_PIECES_MIN_BYTES = 256 * 1024
+# The rest of a frame at least this large is read straight into its buffer (_LargeFrameReader);
+# smaller remainders arrive through data_received like any other bytes.
+_DIRECT_READ_MIN_BYTES = 256 * 1024
+# Pooled frame buffers unused for this long are given back (checked at each health probe).
+_POOL_IDLE_S = 10.0
+# The worker socket's send buffer: a large answer goes into the kernel in a few writes
+# instead of one per 200 KiB the default allows, each waiting for the host to read (Linux
+# doubles the figure and caps it at net.core.wmem_max; a smaller cap is fine).
+_SEND_BUFFER_BYTES = 4 * 1024 * 1024
 
 WorkerFrame = worker_pb2.WorkerFrame
 ExecuteResponse = worker_pb2.ExecuteResponse
@@ -140,6 +154,30 @@ class _StreamWindow:
         self.remaining -= 1
 
 
+class _LargeFrameReader(asyncio.BufferedProtocol):
+    """The connection's protocol while the rest of a large frame is read: each read lands in
+    the frame's own buffer (no chunk objects, no copy out of them). WorkerProtocol installs it
+    when a large frame's header has arrived and takes the connection back when the frame is
+    whole; the connection's end is passed on."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: WorkerProtocol) -> None:
+        self._owner = owner
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._owner._decoder.gather_view()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._owner._gathered(nbytes)
+
+    def eof_received(self) -> bool | None:
+        return self._owner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner.connection_lost(exc)
+
+
 class WorkerProtocol(asyncio.Protocol):
     def __init__(
         self,
@@ -158,10 +196,15 @@ class WorkerProtocol(asyncio.Protocol):
         self._max_message_bytes = max_message_bytes
         self._on_closed = on_closed
         # Frames carry a message plus a little framing (ids, names): allow for it.
-        self._decoder = FrameDecoder(max_message_bytes + FRAME_OVERHEAD_BYTES)
+        # Large frames are read into, and arrays copied to be written into, buffers used before.
+        self._pool = BufferPool()
+        self._decoder = FrameDecoder(max_message_bytes + FRAME_OVERHEAD_BYTES, self._pool)
         self._transport: asyncio.Transport | None = None
-        self._out: list[bytes] = []
+        # Bytes to write: whole frames, and the pieces of large out-of-band frames.
+        self._out: list[Any] = []
+        self._out_frames = 0
         self._flush_scheduled = False
+        self._large_frame_reader = _LargeFrameReader(self)
         self._tasks: dict[int, asyncio.Task[Any]] = {}
         # Stream calls under flow control (ExecuteRequest.stream_window > 0), by call id.
         self._windows: dict[int, _StreamWindow] = {}
@@ -179,6 +222,12 @@ class WorkerProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; they have the same API.
         self._transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER_BYTES)
+            except OSError:
+                pass  # the default buffer works, in more writes
         try:
             self._hello(transport)
         except BaseException as err:  # noqa: BLE001 - see _crash
@@ -242,6 +291,28 @@ class WorkerProtocol(asyncio.Protocol):
             assert self._transport is not None
             self._transport.close()
             return
+        self._dispatch(frames)
+        transport = self._transport
+        if (
+            self._decoder.gather_remaining() >= _DIRECT_READ_MIN_BYTES
+            and transport is not None
+            and not transport.is_closing()
+        ):
+            transport.set_protocol(self._large_frame_reader)
+
+    def _gathered(self, nbytes: int) -> None:
+        """`nbytes` more of a large frame were read into its buffer (by _LargeFrameReader)."""
+        try:
+            frame = self._decoder.gather_filled(nbytes)
+            if frame is not None:
+                assert self._transport is not None
+                self._transport.set_protocol(self)
+                self._busy_poll.received()
+                self._dispatch([frame])
+        except BaseException as err:  # noqa: BLE001 - see _crash
+            self._crash(err)
+
+    def _dispatch(self, frames: list[Any]) -> None:
         # Answers produced inline leave at the end, in one write, instead of one loop turn
         # later: marking the flush as scheduled keeps each answer from queueing a callback
         # (an extra, empty event-loop turn per batch, which sequential calls pay in full).
@@ -301,6 +372,9 @@ class WorkerProtocol(asyncio.Protocol):
                 window.remaining += frame.stream_credit.items
                 window.credited.set()
         elif kind == "health":
+            # The host probes every few seconds: buffers no call has needed since the last
+            # probes are given back, so a burst of large frames does not pin its memory.
+            self._pool.trim(_POOL_IDLE_S)
             reply = worker_pb2.HealthResponse(
                 probe_id=frame.health.probe_id,
                 rss_bytes=rss_bytes(),
@@ -542,6 +616,7 @@ class WorkerProtocol(asyncio.Protocol):
                 if len(json_utf8) < self._max_message_bytes:
                     framed = encode_result_frame(call_id, json_utf8)
                     self._out.append(framed)
+                    self._out_frames += 1
                     if not self._flush_scheduled:
                         self._flush_scheduled = True
                         self._loop.call_soon(self._flush)
@@ -560,9 +635,10 @@ class WorkerProtocol(asyncio.Protocol):
         frame = WorkerFrame(stream_item=StreamItem(call_id=call_id, item=value))
         self._write_framed(self._framed(frame.SerializeToString(), attachments, "stream item"))
 
-    def _framed(self, payload: bytes, attachments: list[Any], what: str) -> bytes:
+    def _framed(self, payload: bytes, attachments: list[Any], what: str) -> bytes | list[Any]:
         """The whole frame of a message and its attachments, checked against the message
-        limit (which counts the attachments: they are part of the message)."""
+        limit (which counts the attachments: they are part of the message): one bytes
+        object, or for a large out-of-band frame the list of its pieces."""
         size = len(payload) + raw_size(attachments)
         if size > self._max_message_bytes:
             raise PayloadTooLargeError(
@@ -571,8 +647,25 @@ class WorkerProtocol(asyncio.Protocol):
             )
         if not attachments:
             return encode_frame(payload)
-        # One join: the attachments' only copy on this side (the transport keeps the result).
-        return b"".join(out_of_band_frame(payload, [a[3] for a in attachments]))
+        if size < _PIECES_MIN_BYTES:
+            return b"".join(out_of_band_frame(payload, [a[3] for a in attachments]))
+        # Written as they are (the transport holds them until the socket takes them): bytes
+        # are immutable and a read-only view (an array received from the host and sent back)
+        # has no writer here; anything else is copied once, into a pooled buffer, so a command
+        # changing its array after returning it cannot change what is sent.
+        return out_of_band_frame(payload, [self._unchanging(a[3]) for a in attachments])
+
+    def _unchanging(self, data: Any) -> Any:
+        """`data` itself when nothing can change it before it is written (bytes, a read-only
+        view); otherwise a copy of it in a buffer of the pool."""
+        if type(data) is bytes or (type(data) is memoryview and data.readonly):
+            return data
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        copy = self._pool.take(view.nbytes)
+        copy[:] = view
+        return copy
 
     def _send_error(self, call_id: int, err: BaseException, stream: bool) -> None:
         if self._spans:
@@ -593,8 +686,12 @@ class WorkerProtocol(asyncio.Protocol):
     def _write(self, payload: bytes) -> None:
         self._write_framed(encode_frame(payload))
 
-    def _write_framed(self, data: bytes) -> None:
-        self._out.append(data)
+    def _write_framed(self, data: bytes | list[Any]) -> None:
+        if type(data) is list:
+            self._out.extend(data)
+        else:
+            self._out.append(data)
+        self._out_frames += 1
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -603,11 +700,13 @@ class WorkerProtocol(asyncio.Protocol):
         self._flush_scheduled = False
         if not self._out or self._transport is None or self._transport.is_closing():
             self._out.clear()
+            self._out_frames = 0
             return
         out = self._out
-        frames = len(out)
+        frames = self._out_frames
+        self._out_frames = 0
         try:
-            if frames == 1:
+            if len(out) == 1:
                 data = out[0]
                 out.clear()
                 self._transport.write(data)
@@ -618,8 +717,7 @@ class WorkerProtocol(asyncio.Protocol):
             else:  # large frames among them: written as they are, not joined (another copy)
                 pieces = out[:]
                 out.clear()
-                for data in pieces:
-                    self._transport.write(data)
+                self._transport.writelines(pieces)
             self._busy_poll.sent(frames)
         except BaseException as err:  # noqa: BLE001 - see _crash
             self._crash(err)

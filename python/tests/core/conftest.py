@@ -107,9 +107,9 @@ async def worker(make_worker: Callable[..., Any]) -> WorkerHarness:
     return h
 
 
-# The loop-sensitive tests (busy polling, host calls, task semantics) run on asyncio's own loop and on
-# uvloop, which the workers use; the rest on asyncio's.
-_BOTH_LOOPS = ("test_busy_poll.py", "test_host_calls.py", "test_task_semantics.py")
+# The loop-sensitive tests (busy polling, host calls, task semantics, reading large frames)
+# run on asyncio's own loop and on uvloop, which the workers use; the rest on asyncio's.
+_BOTH_LOOPS = ("test_busy_poll.py", "test_host_calls.py", "test_task_semantics.py", "test_out_of_band.py")
 
 
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:

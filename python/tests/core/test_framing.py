@@ -8,7 +8,16 @@ import struct
 import pytest
 
 from dspy_bridge._gen.dspy_bridge.v1 import values_pb2, worker_pb2
-from dspy_bridge.core._framing import HEADER, FrameDecoder, FrameTooLargeError, encode_frame, encode_result_frame
+from dspy_bridge.core._framing import (
+    HEADER,
+    BufferPool,
+    FrameDecoder,
+    FrameTooLargeError,
+    OutOfBandFrame,
+    encode_frame,
+    encode_result_frame,
+    out_of_band_frame,
+)
 
 SEED = 20240611
 
@@ -16,6 +25,56 @@ SEED = 20240611
 def _payloads(rng: random.Random, count: int) -> list[bytes]:
     sizes = [0, 1, 3, 4, 5, 127, 128, 1000] + [rng.randrange(0, 3000) for _ in range(count)]
     return [rng.randbytes(n) for n in sizes]
+
+
+# ---- BufferPool --------------------------------------------------------------------------------
+
+
+def test_a_pooled_buffer_is_handed_out_again_only_once_nothing_refers_to_it() -> None:
+    import numpy as np
+
+    pool = BufferPool(max_buffers=2)
+    first = pool.take(1000)
+    buffer = id(first.obj)  # its id: a reference would itself keep it in use
+    assert len(first) == 1000
+    assert id(pool.take(1000).obj) != buffer, "in use (a view of it is alive): another buffer"
+    array = np.frombuffer(first, np.uint8)
+    del first
+    assert id(pool.take(500).obj) != buffer, "a numpy array still views it"
+    del array
+    again = pool.take(500)
+    assert id(again.obj) == buffer and len(again) == 500, "free again: reused"
+    del again
+    assert pool.pooled_bytes == 2000
+    pool.trim(idle_s=0)
+    assert pool.pooled_bytes == 0, "free buffers are let go when idle"
+
+
+def test_a_full_pool_keeps_the_larger_buffers() -> None:
+    pool = BufferPool(max_buffers=1)
+    pool.take(100)
+    held = pool.take(10_000)  # the full pool's free smaller buffer gives way to it
+    assert pool.pooled_bytes == 10_000
+    pool.take(50_000)  # the pooled one is in use: the new one is not kept
+    assert pool.pooled_bytes == 10_000
+    del held
+    pool.trim(idle_s=3600)
+    assert pool.pooled_bytes == 10_000, "recently used buffers stay"
+
+
+def test_large_out_of_band_frames_are_gathered_into_the_pool() -> None:
+    pool = BufferPool()
+    decoder = FrameDecoder(1 << 24, pool)
+    data = b"".join(out_of_band_frame(b"proto", [bytes(range(256)) * 1000]))
+    frames = []
+    for i in range(0, len(data), 4096):
+        frames += decoder.feed(data[i : i + 4096])
+    (frame,) = frames
+    assert isinstance(frame, OutOfBandFrame)
+    assert bytes(frame.raw[0]) == bytes(range(256)) * 1000
+    assert pool.pooled_bytes == len(data) - 4
+    del frame, frames
+    assert pool.take(len(data) - 4) is not None and pool.pooled_bytes == len(data) - 4, "reused, not grown"
 
 
 # ---- encode_frame / FrameDecoder --------------------------------------------------------------

@@ -5,12 +5,13 @@ errors; the worker keeps serving)."""
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Any
 
 import numpy as np
 import pytest
-from wire_helpers import MAX_MESSAGE_BYTES, WorkerHarness, WorkerFrame, error_details
+from wire_helpers import MAX_MESSAGE_BYTES, READ_TIMEOUT, WorkerHarness, WorkerFrame, error_details, execute_frame
 
 from dspy_bridge._gen.dspy_bridge.v1 import values_pb2, worker_pb2
 from dspy_bridge.core._framing import (
@@ -103,6 +104,62 @@ async def test_arrays_arrive_as_read_only_views_of_the_frame() -> None:
     assert np.shares_memory(value["a"], np.frombuffer(oob.raw[0], np.uint8)), "a view of the received frame"
     assert value["a"].ctypes.data % 8 == 0, "aligned"
     assert value["b"] == b"xyz"
+
+
+async def _until(condition: Any) -> None:
+    """Waits (polling the loop both ends share) until `condition()` holds."""
+    deadline = asyncio.get_running_loop().time() + READ_TIMEOUT
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.001)
+
+
+async def test_a_large_frame_is_read_straight_into_its_buffer_then_reading_goes_on_as_before(
+    worker: WorkerHarness,
+) -> None:
+    value = np.arange(200_000, dtype=np.float32)  # 800 KB: the rest of its frame is read into its buffer
+    big = oob_execute(1, "echo", {"value": value})
+    small = encode_frame(execute_frame(2, "echo", {"value": "after"}).SerializeToString())
+    transport = worker.protocol._transport
+    worker.wire.send_raw(big[:4096])
+    await _until(lambda: transport.get_protocol() is not worker.protocol)
+    # The rest of the frame, and another frame right behind it in the same write.
+    worker.wire.send_raw(big[4096:] + small)
+    first = await worker.wire.read_frame()
+    assert first.result.call_id == 1
+    np.testing.assert_array_equal(decode_value(first.result.result), value)
+    second = await worker.wire.read_frame()
+    assert (second.result.call_id, decode_value(second.result.result)) == (2, "after")
+    assert transport.get_protocol() is worker.protocol, "the connection is read as before"
+    assert await worker.wire.call_value("ping") == {"ok": True}
+
+
+async def test_a_connection_that_ends_inside_a_large_frame_closes_the_worker(worker: WorkerHarness) -> None:
+    big = oob_execute(1, "echo", {"value": np.arange(200_000, dtype=np.float32)})
+    transport = worker.protocol._transport
+    worker.wire.send_raw(big[: len(big) // 2])
+    await _until(lambda: transport.get_protocol() is not worker.protocol)
+    worker.wire.writer.close()
+    await asyncio.wait_for(worker.closed, READ_TIMEOUT)
+
+
+async def test_large_answers_are_written_from_their_own_memory_unless_it_can_change(worker: WorkerHarness) -> None:
+    read_only = np.arange(50_000, dtype=np.float32)
+    read_only.flags.writeable = False
+    writable = np.arange(50_000, dtype=np.float32)
+    big_bytes = bytes(300_000)
+    text, raws = encode_value_raw({"r": read_only, "w": writable, "b": big_bytes})
+    pieces = worker.protocol._framed(b"proto", raws, "result")
+    assert isinstance(pieces, list), "a large frame is written as its pieces"
+    sent = [p for p in pieces if len(p) >= 100_000]
+    assert np.shares_memory(np.frombuffer(sent[0], np.uint8), read_only), "a read-only array: not copied"
+    assert not np.shares_memory(np.frombuffer(sent[1], np.uint8), writable), (
+        "a writable array: copied once, so a later change cannot reach the socket"
+    )
+    assert sent[2] is big_bytes, "bytes: not copied"
+    assert b"".join(pieces) == b"".join(out_of_band_frame(b"proto", [r[3] for r in raws]))
+    small_text, small_raws = encode_value_raw({"b": b"xyz"})
+    assert type(worker.protocol._framed(b"proto", small_raws, "result")) is bytes, "a small frame: one write"
 
 
 async def test_message_limit_counts_the_attachments(worker: WorkerHarness) -> None:

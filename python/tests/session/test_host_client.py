@@ -7,7 +7,7 @@ import pytest
 
 from dspy_bridge.core import host as host_module
 from dspy_bridge.core.host import DEFAULT_MAX_MESSAGE_BYTES, channel_options, connect, resolve_token
-from dspy_bridge.errors import AuthenticationError, BridgeError
+from dspy_bridge.errors import AuthenticationError, PayloadTooLargeError
 from dspy_bridge.session import SessionContext
 
 
@@ -75,7 +75,23 @@ async def test_a_channel_refuses_a_request_over_its_limit(
     monkeypatch.setattr(host_module, "_worker_max_message_bytes", 64 * 1024)
     async with await SessionContext.connect(address, session_id, token=token) as ctx:
         await ctx.register_variable("small", "string", "ok")
-        with pytest.raises(BridgeError, match="larger than max") as caught:
+        # Typed as the worker's connection types it, naming the limit (not a bare resource_exhausted).
+        with pytest.raises(PayloadTooLargeError, match="over the message limit of 65536 bytes") as caught:
             await ctx.set_variable("small", "x" * 200_000)
-        assert caught.value.reason == "resource_exhausted"
+        assert caught.value.reason == "payload_too_large"
+        assert caught.value.details["limit"] == 64 * 1024 and caught.value.details["size"] > 200_000
         assert await ctx.get_variable("small", bypass_cache=True) == "ok"
+
+
+async def test_a_response_over_the_clients_limit_is_a_payload_too_large_error(
+    host: object, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The request fits; the answer does not fit the client's receiving limit.
+    address, token = host  # type: ignore[misc]
+    async with await SessionContext.connect(address, session_id, token=token) as ctx:
+        await ctx.register_variable("big", "string", "y" * 100_000)
+    monkeypatch.setattr(host_module, "_worker_max_message_bytes", 64 * 1024)
+    async with await SessionContext.connect(address, session_id, token=token) as ctx:
+        with pytest.raises(PayloadTooLargeError, match="over the message limit of 65536 bytes") as caught:
+            await ctx.get_variable("big", bypass_cache=True)
+        assert caught.value.details["limit"] == 64 * 1024

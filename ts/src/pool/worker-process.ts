@@ -10,7 +10,8 @@ import {
   type HostCall,
   type HostReply,
 } from "../gen/dspy_bridge/v1/worker_pb.js";
-import { encodeExecuteFrame } from "../transport/fast-codec.js";
+import { executeFrame } from "../transport/fast-codec.js";
+import type { FramePieces } from "../transport/out-of-band.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import type { Call } from "./call.js";
 import { InFlightCalls } from "./in-flight.js";
@@ -73,10 +74,13 @@ export class WorkerProcess {
     this.readyAt = performance.now();
   }
 
-  /** Encodes the call's frame (not sent yet), with the id it will have on this connection. */
-  encodeCall(call: PoolCall): Buffer {
+  /**
+   * Encodes the call's frame (not sent yet), with the id it will have on this connection: a
+   * large one as pieces that view the arguments' attachments (written without a copy).
+   */
+  encodeCall(call: PoolCall): Buffer | FramePieces {
     call.id = this.inFlight.reserveId();
-    return encodeExecuteFrame({
+    return executeFrame({
       callId: call.id,
       command: call.command,
       args: call.args,
@@ -89,7 +93,7 @@ export class WorkerProcess {
   }
 
   /** Registers the call as in flight here and writes its frame. */
-  sendEncoded(call: PoolCall, frame: Buffer): void {
+  sendEncoded(call: PoolCall, frame: Buffer | FramePieces): void {
     call.worker = this;
     call.dispatchedAt = performance.now();
     this.inFlight.put(call);

@@ -24,7 +24,8 @@ import {
 import {
   attachmentBytes,
   descriptorBytes,
-  encodeOutOfBandFrame,
+  FramePieces,
+  outOfBandFrame,
   resolveExternal,
   withResolvedAttachments,
 } from "./out-of-band.js";
@@ -94,6 +95,15 @@ function writeString(buf: Buffer, p: number, s: string, ascii: boolean): number 
  * an out-of-band frame (the arguments' bytes after the message, out-of-band.ts).
  */
 export function encodeExecuteFrame(f: ExecuteFields): Buffer {
+  const frame = executeFrame(f);
+  return frame instanceof FramePieces ? Buffer.concat(frame.pieces, frame.length) : frame;
+}
+
+/**
+ * encodeExecuteFrame, but a large out-of-band frame comes as its pieces (FramePieces), the
+ * arguments' attachments uncopied: what a worker connection writes.
+ */
+export function executeFrame(f: ExecuteFields): Buffer | FramePieces {
   const json = f.args.json;
   const commandAscii = isShortAscii(f.command);
   const jsonAscii = isShortAscii(json);
@@ -170,7 +180,7 @@ export function encodeExecuteFrame(f: ExecuteFields): Buffer {
     p = writeString(buf, p, traceparent, true);
   }
   if (!attachments) return buf;
-  return encodeOutOfBandFrame(buf.subarray(4), f.args.attachments.map(attachmentBytes));
+  return outOfBandFrame(buf.subarray(4), f.args.attachments.map(attachmentBytes));
 }
 
 /** Thrown inside the fast decoder to hand the frame to the generated decoder. */

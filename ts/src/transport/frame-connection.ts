@@ -5,7 +5,7 @@ import type { WorkerFrame } from "../gen/dspy_bridge/v1/worker_pb.js";
 import type { Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { readResultFrame } from "./fast-codec.js";
 import { FrameReader, type ReadFrame, decodeFrame, encodeFrame } from "./frame-codec.js";
-import { OutOfBandFrame } from "./out-of-band.js";
+import { FramePieces, OutOfBandFrame } from "./out-of-band.js";
 import type { BusyPoll, ConnectionPoll } from "./busy-poll.js";
 
 /** The largest lone write that starts busy polling. */
@@ -27,7 +27,9 @@ export interface FrameConnectionHandlers {
 
 export class FrameConnection {
   private readonly reader: FrameReader;
-  private pending: Buffer[] = [];
+  /** What the next flush writes: whole frames, and the pieces of large out-of-band frames. */
+  private pending: Uint8Array[] = [];
+  private pendingFrames = 0;
   private flushScheduled = false;
   private closed = false;
   private handlers: FrameConnectionHandlers | undefined;
@@ -70,9 +72,11 @@ export class FrameConnection {
   }
 
   /** Queues already-encoded bytes (also used by tests to send malformed frames). */
-  sendRaw(bytes: Buffer): void {
+  sendRaw(bytes: Buffer | FramePieces): void {
     if (this.closed) return;
-    this.pending.push(bytes);
+    if (bytes instanceof FramePieces) for (const piece of bytes.pieces) this.pending.push(piece);
+    else this.pending.push(bytes);
+    this.pendingFrames++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
@@ -92,27 +96,30 @@ export class FrameConnection {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.closed) return;
-    const frames = this.pending.length;
-    let data: Buffer;
+    const frames = this.pendingFrames;
+    this.pendingFrames = 0;
+    let bytes: number;
     let flushed: boolean;
-    if (frames === 1) flushed = this.socket.write((data = this.pending[0]!));
-    else {
-      let size = 0;
-      for (const b of this.pending) size += b.length;
-      if (size <= JOIN_MAX_BYTES) flushed = this.socket.write((data = Buffer.concat(this.pending, size)));
+    if (this.pending.length === 1) {
+      const data = this.pending[0]!;
+      bytes = data.length;
+      flushed = this.socket.write(data);
+    } else {
+      bytes = 0;
+      for (const b of this.pending) bytes += b.length;
+      if (bytes <= JOIN_MAX_BYTES) flushed = this.socket.write(Buffer.concat(this.pending, bytes));
       else {
-        // Large frames among them: one writev of the frames as they are, not a joined copy.
+        // Large frames among them: one writev of the frames and pieces as they are, not a joined copy.
         this.socket.cork();
         for (const b of this.pending) this.socket.write(b);
         this.socket.uncork();
-        data = this.pending[0]!;
         flushed = this.socket.writableLength === 0;
       }
     }
     this.pending = [];
     // A frame still queued in the socket, or a large one, cannot be answered within
     // microseconds: count it as a batch, so it starts no spinning.
-    if (this.poll) this.poll.sent(flushed && data.length <= LONE_FRAME_MAX_BYTES ? frames : 0);
+    if (this.poll) this.poll.sent(flushed && bytes <= LONE_FRAME_MAX_BYTES ? frames : 0);
   }
 
   private onData(chunk: Buffer): void {

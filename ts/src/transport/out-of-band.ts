@@ -114,24 +114,72 @@ export function descriptorBytes(attachments: readonly Attachment[], first: numbe
 }
 
 /**
+ * A large out-of-band frame as the pieces to write in order (length word, header and
+ * protobuf in the first; then each attachment, the caller's own memory, after its padding).
+ * `length` is the frame's whole size, as a Buffer's would be.
+ */
+export class FramePieces {
+  constructor(
+    readonly pieces: readonly Uint8Array[],
+    readonly length: number,
+  ) {}
+}
+
+/** Frames at least this large are written as pieces (a writev), their attachments not copied. */
+export const PIECES_MIN_BYTES = 256 * 1024;
+
+const ZEROS = new Uint8Array(ATTACHMENT_ALIGNMENT);
+
+function outOfBandSize(proto: Uint8Array, raw: readonly Uint8Array[]): number {
+  let size = 8 + 4 * raw.length + proto.length;
+  for (const r of raw) size = align(size) + r.length;
+  if (size > FRAME_LENGTH_MASK)
+    throw new OutOfBandError(`a frame of ${size} bytes is over the largest frame (${FRAME_LENGTH_MASK} bytes)`);
+  return size;
+}
+
+function writeOutOfBandHead(out: Buffer, size: number, proto: Uint8Array, raw: readonly Uint8Array[]): void {
+  out.writeUInt32LE((size | OUT_OF_BAND_FLAG) >>> 0, 0);
+  out.writeUInt32LE(proto.length, 4);
+  out.writeUInt32LE(raw.length, 8);
+  for (let i = 0; i < raw.length; i++) out.writeUInt32LE(raw[i]!.length, 12 + 4 * i);
+  out.set(proto, 12 + 4 * raw.length);
+}
+
+/**
+ * An out-of-band frame of at least PIECES_MIN_BYTES as pieces, smaller ones as one buffer
+ * (encodeOutOfBandFrame). The pieces view the attachments' memory: it must not change until
+ * the frame is written (a call's arguments: until the call settles).
+ */
+export function outOfBandFrame(proto: Uint8Array, raw: readonly Uint8Array[]): Buffer | FramePieces {
+  const size = outOfBandSize(proto, raw);
+  if (size < PIECES_MIN_BYTES) return encodeOutOfBandFrame(proto, raw);
+  const header = 8 + 4 * raw.length;
+  const head = Buffer.allocUnsafe(4 + header + proto.length);
+  writeOutOfBandHead(head, size, proto, raw);
+  const pieces: Uint8Array[] = [head];
+  let pos = header + proto.length;
+  for (const r of raw) {
+    const start = align(pos);
+    if (start !== pos) pieces.push(ZEROS.subarray(0, start - pos));
+    if (r.length) pieces.push(r);
+    pos = start + r.length;
+  }
+  return new FramePieces(pieces, 4 + size);
+}
+
+/**
  * Lays out a whole out-of-band frame: length word (with the flag), header, protobuf,
  * attachments. One buffer, one copy of each attachment (the caller's memory is free again
  * when this returns, whatever the socket does later).
  */
 export function encodeOutOfBandFrame(proto: Uint8Array, raw: readonly Uint8Array[]): Buffer {
   const header = 8 + 4 * raw.length;
-  let size = header + proto.length;
-  for (const r of raw) size = align(size) + r.length;
-  if (size > FRAME_LENGTH_MASK)
-    throw new OutOfBandError(`a frame of ${size} bytes is over the largest frame (${FRAME_LENGTH_MASK} bytes)`);
+  const size = outOfBandSize(proto, raw);
   // Not zero-filled (it is about to be overwritten); the padding is zeroed below, so no
   // old heap bytes leave in the gaps.
   const out = Buffer.allocUnsafe(4 + size);
-  out.writeUInt32LE((size | OUT_OF_BAND_FLAG) >>> 0, 0);
-  out.writeUInt32LE(proto.length, 4);
-  out.writeUInt32LE(raw.length, 8);
-  for (let i = 0; i < raw.length; i++) out.writeUInt32LE(raw[i]!.length, 12 + 4 * i);
-  out.set(proto, 4 + header);
+  writeOutOfBandHead(out, size, proto, raw);
   let pos = header + proto.length;
   for (const r of raw) {
     const start = align(pos);
