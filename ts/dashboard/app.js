@@ -1,4 +1,5 @@
-// The dashboard page: one EventSource on /api/events (a snapshot, then every change), drawn
+// The dashboard page: one EventSource on /api/events (a snapshot, then every change; opened by
+// boot.js before this module and its libraries load), drawn
 // with Preact + htm, the runs' scores with uPlot. Read-only: it only listens and reads.
 //
 // Kept fast on large states: the snapshot carries the sessions with their variable counts and
@@ -9,7 +10,7 @@
 //
 // Performance marks, for the benchmark (bench/dashboard.mjs) and anyone curious:
 // "dashboard:first-paint" once the snapshot's data is in the page (its startTime: ms since the
-// page was requested), and "dashboard:update" each time a variable's new value is in the page,
+// page was requested; "dashboard:snapshot-received" when the snapshot arrived), and "dashboard:update" each time a variable's new value is in the page,
 // with detail.latencyMs = now - the commit's time on the host (same machine, same clock).
 import { Component, h, render } from "preact";
 import { useLayoutEffect, useRef } from "preact/hooks";
@@ -276,14 +277,19 @@ const handlers = {
   },
 };
 
+/** Takes over the event stream boot.js opened: the events it kept first, then the others as they come. */
 function connect() {
-  const source = new EventSource("/api/events");
-  for (const [event, handle] of Object.entries(handlers)) {
-    source.addEventListener(event, (e) => {
-      handle(JSON.parse(e.data));
-      changed();
-    });
-  }
+  const { source, take } = window.dashboardStream;
+  const handle = (e) => {
+    // Where a first paint's time goes: until the snapshot arrives (the page, its modules, the
+    // host reading the state), then reading and drawing it.
+    if (e.type === "snapshot" && !document.body.dataset.ready) performance.mark("dashboard:snapshot-received");
+    handlers[e.type]?.(JSON.parse(e.data));
+    changed();
+  };
+  for (const event of Object.keys(handlers)) source.addEventListener(event, handle);
+  for (const e of take()) handle(e);
+  state.connected = source.readyState === EventSource.OPEN;
   source.onopen = () => ((state.connected = true), changed());
   source.onerror = () => ((state.connected = false), changed());
 }
