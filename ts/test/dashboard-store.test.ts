@@ -16,6 +16,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { Bridge } from "../src/index.js";
+import { openStoreReadOnly } from "../src/store/open-store.js";
 import { quietLogs, repoRoot } from "./helpers.js";
 
 const run = promisify(execFile);
@@ -281,6 +282,16 @@ describe("dashboard --store sqlite: a large stored state", { skip }, () => {
     assert.equal(await stop(dashboard.child), 0);
     assert.match(dashboard.stdout(), /"event":"stopped"/);
     assert.equal(digest(file), before_, "the SQLite file is byte for byte the same");
+    // What the command opens: reads served, a write refused, saying why.
+    const store = await openStoreReadOnly(`sqlite:${file}`);
+    try {
+      assert.equal((await store.get(sid(7), vname(3))).value, 0.33);
+      await assert.rejects(store.set(sid(7), vname(3), 0.5), /open read-only/);
+      assert.equal((await store.get(sid(7), vname(3))).version, 4);
+    } finally {
+      await store.close();
+    }
+    assert.equal(digest(file), before_);
   });
 });
 
