@@ -9,11 +9,12 @@ global settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
-from collections.abc import AsyncIterator
 
 import dspy
 from dspy.streaming import StatusMessage, StreamResponse
@@ -103,6 +104,73 @@ class _LMCallRecorder(BaseCallback):
         self.calls.append(record)
 
 
+class _Run:
+    """What one run of a module needs around it, for `run_module` and `stream_module` alike:
+    the call's LM, DSPy's usage tracking, the per-LM-call record, the clock, and the
+    `dspy.context` they go into (never a global setting), with DSPy's LM errors translated."""
+
+    def __init__(self, lm_spec: dict[str, Any] | None, usage: bool, lm_calls: bool) -> None:
+        self.lm = lm_from_spec(lm_spec)
+        self.usage = usage
+        self.recorder = _LMCallRecorder() if lm_calls else None
+        self.started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def context(self) -> Iterator[None]:
+        overrides: dict[str, Any] = {"track_usage": self.usage}
+        if self.lm is not None:
+            overrides["lm"] = self.lm
+        if self.recorder is not None:
+            overrides["callbacks"] = [*dspy.settings.callbacks, self.recorder]
+        with lm_errors(), dspy.context(**overrides):
+            if dspy.settings.lm is None:
+                raise LMError(
+                    "no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})"
+                )
+            yield
+
+    def result(self, prediction: Any) -> dict[str, Any]:
+        """The prediction as the host gets it: fields, usage, latency, the LM, the LM calls."""
+        result = serialize_prediction(prediction)
+        result["latency_ms"] = (time.perf_counter() - self.started) * 1000
+        result["lm"] = getattr(dspy.settings.lm if self.lm is None else self.lm, "model", None)
+        result["lm_calls"] = self.recorder.calls if self.recorder is not None else []
+        return result
+
+
+def _caller(program: Any, module_name: str, in_thread: Callable[[Any], Any]) -> Callable[..., Awaitable[Any]]:
+    """The coroutine function that runs `program` once on its inputs, the same for a run and
+    a stream. DSPy's async path where the module has one; otherwise `in_thread(program)` (for
+    ProgramOfThought, and for a forward set on the instance that its class's aforward would
+    bypass: KNNFewShot's compiled program), which carries the call's dspy.context along.
+    MultiChainComparison compares M attempts: made with ChainOfThought first."""
+    if module_name == "MultiChainComparison":
+        compare = in_thread(program)  # MCC has no async path in DSPy
+
+        async def attempt_then_compare(**inputs: Any) -> Any:
+            attempt = dspy.ChainOfThought(program.attempt_signature)
+            attempts = [await attempt.acall(**inputs) for _ in range(program.M)]
+            return await compare(completions=attempts, **inputs)
+
+        return attempt_then_compare
+    if callable(getattr(program, "aforward", None)) and "forward" not in vars(program):
+        # A function of its own (not the bound method): a stream hangs `named_predictors` on it.
+        async def acall(**inputs: Any) -> Any:
+            return await program.acall(**inputs)
+
+        return acall
+    return in_thread(program)
+
+
+def _to_thread(program: Any) -> Callable[..., Awaitable[Any]]:
+    """`asyncio.to_thread` (it copies the context, this call's dspy.context included)."""
+
+    async def run(**inputs: Any) -> Any:
+        return await asyncio.to_thread(program, **inputs)
+
+    return run
+
+
 async def run_module(
     program: Any,
     module_name: str,
@@ -115,38 +183,10 @@ async def run_module(
     """Runs under a per-call dspy.context. Token usage (on by default) and the per-LM-call
     record (on for bound programs) each cost DSPy noticeable time per call, so both can be
     turned off."""
-    lm = lm_from_spec(lm_spec)
-    recorder = _LMCallRecorder() if lm_calls else None
-    started = time.perf_counter()
-    overrides: dict[str, Any] = {"track_usage": usage}
-    if lm is not None:
-        overrides["lm"] = lm
-    if recorder is not None:
-        overrides["callbacks"] = [*dspy.settings.callbacks, recorder]
-    with lm_errors(), dspy.context(**overrides):
-        if dspy.settings.lm is None:
-            raise LMError(
-                "no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})"
-            )
-        if module_name == "MultiChainComparison":
-            # MCC compares M attempts: make them with ChainOfThought first.
-            attempt = dspy.ChainOfThought(program.attempt_signature)
-            attempts = [await attempt.acall(**inputs) for _ in range(program.M)]
-            # MCC has no async path in DSPy: compare in a thread (it carries the context).
-            prediction = await asyncio.to_thread(program, completions=attempts, **inputs)
-        elif callable(getattr(program, "aforward", None)) and "forward" not in vars(program):
-            prediction = await program.acall(**inputs)
-        else:
-            # No async path in DSPy for this module (ProgramOfThought), or a forward set on the
-            # instance that its class's aforward would bypass (KNNFewShot's compiled program):
-            # run it in a thread, which carries this call's dspy.context along (to_thread
-            # copies the context).
-            prediction = await asyncio.to_thread(program, **inputs)
-    result = serialize_prediction(prediction)
-    result["latency_ms"] = (time.perf_counter() - started) * 1000
-    result["lm"] = getattr(dspy.settings.lm, "model", None) if lm is None else getattr(lm, "model", None)
-    result["lm_calls"] = recorder.calls if recorder is not None else []
-    return result
+    run = _Run(lm_spec, usage, lm_calls)
+    with run.context():
+        prediction = await _caller(program, module_name, _to_thread)(**inputs)
+    return run.result(prediction)
 
 
 # Built modules by definition: parsing a signature and building a module costs more than a
@@ -195,21 +235,7 @@ def _streamable(program: Any, module_name: str) -> Any:
     also answers `named_predictors` (streamify finds the listened predictors through it).
     Modules without an async path run in an AnyIO worker thread (`dspy.asyncify`), from
     which DSPy's synchronous LM path can still send its chunks."""
-    if module_name == "MultiChainComparison":
-        compare = dspy.asyncify(program)
-
-        async def run(**inputs: Any) -> Any:
-            attempt = dspy.ChainOfThought(program.attempt_signature)
-            attempts = [await attempt.acall(**inputs) for _ in range(program.M)]
-            return await compare(completions=attempts, **inputs)
-
-    elif callable(getattr(program, "aforward", None)) and "forward" not in vars(program):
-
-        async def run(**inputs: Any) -> Any:
-            return await program.acall(**inputs)
-
-    else:
-        run = dspy.asyncify(program)
+    run = _caller(program, module_name, dspy.asyncify)
     run.named_predictors = program.named_predictors  # type: ignore[attr-defined]
     return run
 
@@ -229,20 +255,9 @@ async def stream_module(
     `{"type": "prediction", **run_module's result}` last. Whatever else DSPy yields (a raw
     provider chunk no listener claims, a custom LM's own objects) is dropped, never sent
     as a repr."""
-    lm = lm_from_spec(lm_spec)
-    recorder = _LMCallRecorder() if lm_calls else None
-    started = time.perf_counter()
-    overrides: dict[str, Any] = {"track_usage": usage}
-    if lm is not None:
-        overrides["lm"] = lm
-    if recorder is not None:
-        overrides["callbacks"] = [*dspy.settings.callbacks, recorder]
+    run = _Run(lm_spec, usage, lm_calls)
     yield {"type": "status", "message": f"running {module_name}"}
-    with lm_errors(), dspy.context(**overrides):
-        if dspy.settings.lm is None:
-            raise LMError(
-                "no LM configured: pass `lm` (e.g. {model: 'openai/gpt-4o-mini', api_key_env: 'OPENAI_API_KEY'})"
-            )
+    with run.context():
         # Built inside the context: streamify keeps the callbacks it sees (the recorder).
         streaming = dspy.streamify(
             _streamable(program, module_name),
@@ -276,11 +291,7 @@ async def stream_module(
                             "last": bool(item.is_last_chunk),
                         }
                 elif isinstance(item, dspy.Prediction):
-                    result = serialize_prediction(item)
-                    result["latency_ms"] = (time.perf_counter() - started) * 1000
-                    result["lm"] = getattr(dspy.settings.lm, "model", None)
-                    result["lm_calls"] = recorder.calls if recorder is not None else []
-                    yield {"type": "prediction", **result}
+                    yield {"type": "prediction", **run.result(item)}
                 elif isinstance(item, StatusMessage):
                     yield {"type": "status", "message": str(item.message)}
                 # anything else: dropped (see the docstring)
