@@ -1,9 +1,12 @@
 """A session's DSPy programs in this worker, and the optimizer jobs compiling them.
 
-Session programs live in the worker that created them (session affinity sends every call of
-a session to it), keyed by program id, as a part of the session's ``SessionState``
-(``session.worker_state``): released with the session, which also stops the jobs still
-compiling one of them. Their state is saved and loaded as JSON, never pickle.
+The host keeps every session program in its session store (definition, bindings, compiled
+state: what ``save_program`` returns) with a revision; a worker holds built copies, keyed by
+program id, as a part of the session's ``SessionState`` (``session.worker_state``): released
+with the session, which also stops the jobs still compiling one of them. Each copy carries the
+``etag`` of the stored revision it was built from, so a worker that does not hold the revision
+a call names builds it from the stored definition (``_program_build.ensure_program``) — on any
+host, after a recycle, after another host changed it. State is JSON, never pickle.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Program:
     runs: int = 0
     optimization: dict[str, Any] | None = None
     """What the optimizer job that compiled it did (optimizer_jobs), saved with its state."""
+    etag: str | None = None
+    """The stored revision this copy is (the host's tag, unique to its content); None: not stored."""
 
 
 class SessionPrograms:
@@ -66,7 +71,7 @@ def find_program(ctx: CommandContext, program_id: str) -> Program:
     except KeyError:
         raise NotFoundError(
             f"program {program_id!r} not found in session {ctx.session_id!r} (this worker holds: "
-            f"{', '.join(programs) or 'none'}; programs are lost when their worker restarts — save their state)",
+            f"{', '.join(programs) or 'none'})",
             details={"program_id": program_id},
         ) from None
 
@@ -80,6 +85,7 @@ def describe_program(program_id: str, p: Program) -> dict[str, Any]:
         "bindings": dict(p.bindings),
         "runs": p.runs,
         "created_at": p.created_at,
+        "etag": p.etag,
     }
 
 

@@ -14,18 +14,16 @@ from typing import Any
 from collections.abc import AsyncIterator
 
 from ..core.registry import CommandContext, command
-from ..errors import AlreadyExistsError, InvalidArgumentError
+from ..errors import InvalidArgumentError
 from ..core._lm_errors import lm_errors
 from ..session.worker_state import worker_sessions
 from ..tools import default_tool_registry, python_tools_as_dspy, typescript_tools
 from . import adapter as _adapter  # noqa: F401 - registers DSPex's adapter commands (check_dspy, execute_module, ...)
+from ._program_build import create_program, ensure_program, load_program
 from ._programs import Program, describe_program, find_program, save_program, session_programs
 from ._running import MODULE_TYPES, build_module, cached_module, call_public, describe, run_module, stream_module
 from ._signatures import check_inputs
-from .adapter import Pipeline
 from .optimizer_jobs import commands as _optimizer_job_commands  # noqa: F401 - registers dspy.optimize, dspy.optimizers
-from .optimizer_jobs import knn_restore
-from .variable_aware import make_variable_aware
 
 __all__ = ["MODULE_TYPES", "build_module", "lm_errors"]
 
@@ -103,42 +101,39 @@ async def dspy_create_program(
     bindings: dict | None = None,
     replace: bool = False,
     modules: list | None = None,
+    etag: str | None = None,
 ) -> dict[str, Any]:
     """Creates a program in this session's worker. `bindings` ({attribute: variable}) make it
     variable-aware: before each run it syncs those session variables into every predictor's
     LM settings (temperature, max_tokens, model, …) — with no round trip when nothing changed.
     `modules` (DSPex's multi-module program, module "Pipeline"): those modules run
-    in order over the signature, each later one also given the previous one's outputs."""
-    programs = session_programs(ctx).programs
-    if program_id in programs and not replace:
-        raise AlreadyExistsError(f"program {program_id!r} already exists in session {ctx.session_id!r}")
-    if modules or module == "Pipeline":
-        config = dict(config or {})
-        stages = list(modules or config.pop("modules", None) or [])
-        config.pop("modules", None)
-        if not stages or not all(isinstance(m, str) and m for m in stages):
-            raise InvalidArgumentError(
-                "modules must be a non-empty list of module names, e.g. ['ChainOfThought', 'Predict']",
-                parameter="modules",
-            )
-        if module not in ("Pipeline", *stages[:1]):
-            raise InvalidArgumentError(
-                f"give module 'Pipeline' (or none) with modules, not {module!r}", parameter="module"
-            )
-        instance = Pipeline(signature, stages, config)
-        module, config = "Pipeline", {**config, "modules": stages}
-    else:
-        instance = build_module(module, signature, config)
-    if bindings:
-        session = await worker_sessions.context(ctx.session_id)
-        instance = make_variable_aware(instance, session)
-        await instance.bind_to_variables({str(k): str(v) for k, v in bindings.items()})
-    programs[program_id] = Program(module, signature, dict(config or {}), instance, dict(bindings or {}))
-    return describe_program(program_id, programs[program_id])
+    in order over the signature, each later one also given the previous one's outputs.
+    `etag`: the tag of the stored revision it becomes (the host stores `saved`, returned too)."""
+    p = await create_program(
+        ctx, program_id, module, signature, config, bindings, replace=replace, modules=modules, etag=etag
+    )
+    return {**describe_program(program_id, p), "saved": save_program(p)}
 
 
 # How long a run waits for the session's latest change to reach this worker.
 _FRESHNESS_WAIT_S = 2.0
+
+
+async def _runnable(
+    ctx: CommandContext,
+    program_id: str,
+    inputs: dict,
+    min_revision: int,
+    etag: str | None,
+    program: dict | None,
+) -> Program:
+    """The program a run uses, built from its stored revision if this worker does not hold it,
+    its inputs checked, its bound variables fresh; counted as a run."""
+    p = await ensure_program(ctx, program_id, etag, program)
+    check_inputs(p.signature, inputs)
+    await _await_fresh(ctx, p, min_revision)
+    p.runs += 1
+    return p
 
 
 @command(name="dspy.execute_program")
@@ -149,14 +144,14 @@ async def dspy_execute_program(
     lm: dict | None = None,
     min_revision: int = 0,
     lm_calls: bool = False,
+    etag: str | None = None,
+    program: dict | None = None,
 ) -> dict[str, Any]:
     """Runs a session program. `min_revision` (sent by the host: the session's latest commit)
     makes a bound program wait until this worker's watch has delivered that change, so a
-    variable set just before the call is the one the LM sees."""
-    p = find_program(ctx, program_id)
-    check_inputs(p.signature, inputs)
-    await _await_fresh(ctx, p, min_revision)
-    p.runs += 1
+    variable set just before the call is the one the LM sees. `etag` names the stored revision
+    to run; `program` is its stored form, sent when this worker said it does not hold it."""
+    p = await _runnable(ctx, program_id, inputs, min_revision, etag, program)
     # Bound programs report what each LM call received: the visible proof of the binding.
     return await run_module(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls)
 
@@ -180,13 +175,12 @@ async def dspy_stream_program(
     lm: dict | None = None,
     min_revision: int = 0,
     lm_calls: bool = False,
+    etag: str | None = None,
+    program: dict | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Streams a session program like dspy.stream (status, each output field's tokens, the
     prediction last), its bound variables synced exactly as for dspy.execute_program."""
-    p = find_program(ctx, program_id)
-    check_inputs(p.signature, inputs)
-    await _await_fresh(ctx, p, min_revision)
-    p.runs += 1
+    p = await _runnable(ctx, program_id, inputs, min_revision, etag, program)
     async with aclosing(
         stream_module(p.instance, p.module.split(".")[-1], inputs, lm, lm_calls=bool(p.bindings) or lm_calls)
     ) as items:
@@ -211,32 +205,13 @@ def dspy_save_program(program_id: str, ctx: CommandContext) -> dict[str, Any]:
 
 
 @command(name="dspy.load_program")
-async def dspy_load_program(program_id: str, saved: dict, ctx: CommandContext, replace: bool = True) -> dict[str, Any]:
-    """Recreates a program from `dspy.save_program` output (JSON state only, never pickle)."""
-    for key in ("module", "signature", "state"):
-        if key not in saved:
-            raise InvalidArgumentError(f"saved program lacks {key!r}", parameter=f"saved.{key}")
-    await dspy_create_program(
-        program_id,
-        saved["module"],
-        saved["signature"],
-        ctx,
-        saved.get("config"),
-        saved.get("bindings"),
-        replace=replace,
-    )
-    p = find_program(ctx, program_id)
-    try:
-        p.instance.load_state(saved["state"])
-    except Exception as exc:  # noqa: BLE001 - state from elsewhere
-        raise InvalidArgumentError(
-            f"saved state does not fit {saved['module']}({saved['signature']!r}): {exc}", parameter="saved.state"
-        ) from None
-    if isinstance(saved.get("optimization"), dict):
-        if saved["optimization"].get("optimizer") == "KNNFewShot":  # neighbours are picked per call: rebuild
-            p.instance = knn_restore(p.instance, saved["optimization"])
-        p.optimization = dict(saved["optimization"])
-    return describe_program(program_id, p)
+async def dspy_load_program(
+    program_id: str, saved: dict, ctx: CommandContext, replace: bool = True, etag: str | None = None
+) -> dict[str, Any]:
+    """Recreates a program from `dspy.save_program` output (JSON state only, never pickle).
+    Returns its description and its saved form as built here (what the host stores)."""
+    p = await load_program(ctx, program_id, saved, replace=replace, etag=etag)
+    return {**describe_program(program_id, p), "saved": save_program(p)}
 
 
 # -- discovery and the generic call surface ---------------------------------------------------

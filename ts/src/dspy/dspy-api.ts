@@ -3,7 +3,8 @@
 // LMs are configured on the host and travel as a spec with every call (a worker that was
 // restarted needs no replay; sessions may use different LMs at once). API keys never travel
 // or get logged: a spec names the environment variable that holds the key.
-import { NotFoundError } from "../errors/index.js";
+import { randomUUID } from "node:crypto";
+import { AlreadyExistsError, BridgeError, NotFoundError } from "../errors/index.js";
 import type { CallOptions, CommandRunner } from "../command-runner.js";
 import { toWire, type LMSpec } from "./lm-spec.js";
 import {
@@ -12,6 +13,7 @@ import {
   type OptimizeOptions,
   type OptimizerInfo,
   type OptimizerJobObserver,
+  type OptimizerResult,
 } from "./optimizer-jobs.js";
 import {
   isSchemaSignature,
@@ -117,8 +119,55 @@ export interface ProgramInfo {
   config: Record<string, unknown>;
   /** Attribute -> session variable: synced into the LM settings before each run. */
   bindings: Record<string, string>;
+  /** Runs of this revision by this host's worker for the session (each worker counts its own). */
   runs: number;
   createdAt: Date;
+  /** The stored revision: 1 when created, one more at each change (an optimizer job, a load, a replace). */
+  revision: number;
+  /** When the stored revision was written. */
+  updatedAt: Date;
+}
+
+/** A program as the session store keeps it (`ProgramRecord` in the store). */
+export interface StoredProgram {
+  programId: string;
+  revision: number;
+  /** Unique to this revision's content: what a worker's built copy is cached by. */
+  etag: string;
+  /** What `save` returns: module, signature, config, bindings, state, optimization. */
+  definition: Record<string, unknown>;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+/**
+ * Where session programs are kept: the session store (its program records), so any host's
+ * worker can build any session's program. Declared here so that this folder does not depend
+ * on the store; the session store satisfies it.
+ */
+export interface ProgramStore {
+  /** The program (undefined: none) and the session's latest revision, in one read. */
+  programForRun(
+    sessionId: string,
+    programId: string,
+  ): Promise<{ program: StoredProgram | undefined; sessionRevision: number }>;
+  listPrograms(sessionId: string): Promise<StoredProgram[]>;
+  putProgram(input: {
+    sessionId: string;
+    programId: string;
+    etag: string;
+    definition: Record<string, unknown>;
+    expectRevision?: number | null;
+  }): Promise<StoredProgram>;
+  deleteProgram(sessionId: string, programId: string): Promise<boolean>;
+}
+
+/** A tag for a new stored revision: unique, so a worker never mistakes another content for it. */
+const newEtag = (): string => randomUUID();
+
+/** The worker does not hold the revision a call named and wants its definition. */
+function needsDefinition(err: unknown): boolean {
+  return err instanceof BridgeError && err.details.program_definition_needed === true;
 }
 
 function result(raw: Record<string, unknown>): DSPyResult {
@@ -155,15 +204,19 @@ async function wireRequest(
   };
 }
 
-function programInfo(raw: Record<string, unknown>): ProgramInfo {
+/** A stored program's description; `runs` from its worker's copy when that is this revision. */
+function programInfo(stored: StoredProgram, held: Record<string, unknown> | undefined): ProgramInfo {
+  const d = stored.definition;
   return {
-    programId: raw.program_id as string,
-    module: raw.module as string,
-    signature: raw.signature as string | SignatureSpec,
-    config: (raw.config ?? {}) as Record<string, unknown>,
-    bindings: (raw.bindings ?? {}) as Record<string, string>,
-    runs: raw.runs as number,
-    createdAt: new Date((raw.created_at as number) * 1000),
+    programId: stored.programId,
+    module: d.module as string,
+    signature: d.signature as string | SignatureSpec,
+    config: (d.config ?? {}) as Record<string, unknown>,
+    bindings: (d.bindings ?? {}) as Record<string, string>,
+    runs: held !== undefined && held.etag === stored.etag ? (held.runs as number) : 0,
+    createdAt: new Date(stored.createdAtMs),
+    revision: stored.revision,
+    updatedAt: new Date(stored.updatedAtMs),
   };
 }
 
@@ -284,14 +337,19 @@ export class DSPyApi {
   }
 }
 
-/** Programs that live in one session's worker: create, execute, save, load, list, delete. */
+/**
+ * A session's programs: kept in the session store (definition, bindings, compiled state, a
+ * revision at each change), run by the session's worker on whichever host serves the call.
+ * A worker builds a program from its stored revision the first time it runs it (and again
+ * after the program changed, on this host or another), so a request may land on any host and
+ * a recycled worker or a killed host loses nothing.
+ */
 export class SessionPrograms {
   constructor(
     private readonly api: DSPyApi,
     private readonly runner: CommandRunner,
     private readonly sessionId: string,
-    /** The session's latest revision (after catching up with other hosts): a run waits until its worker has seen it (read-your-writes). */
-    private readonly revision: () => number | Promise<number> = () => 0,
+    private readonly store: ProgramStore,
   ) {}
 
   private exec<T>(
@@ -300,6 +358,32 @@ export class SessionPrograms {
     options: Omit<CallOptions, "session"> = {},
   ): Promise<T> {
     return this.runner.execute<T>(command, args, { ...options, session: this.sessionId });
+  }
+
+  /** The stored program, with the session's latest revision (a run waits until its worker has seen it). */
+  private async stored(programId: string): Promise<{ program: StoredProgram; sessionRevision: number }> {
+    const { program, sessionRevision } = await this.store.programForRun(this.sessionId, programId);
+    if (!program)
+      throw new NotFoundError(`program '${programId.slice(0, 100)}' not found in session '${this.sessionId}'`, {
+        details: { program_id: programId.slice(0, 256) },
+      });
+    return { program, sessionRevision };
+  }
+
+  /** Stores what the worker built under `etag` (its `saved` form) as the program's next revision. */
+  private async record(
+    programId: string,
+    etag: string,
+    definition: Record<string, unknown>,
+    expectRevision?: number | null,
+  ): Promise<StoredProgram> {
+    return this.store.putProgram({
+      sessionId: this.sessionId,
+      programId,
+      etag,
+      definition,
+      ...(expectRevision === undefined ? {} : { expectRevision }),
+    });
   }
 
   /**
@@ -322,18 +406,26 @@ export class SessionPrograms {
     const signature = isSchemaSignature(definition.signature)
       ? signatureSpec(definition.signature)
       : definition.signature;
-    const info = programInfo(
-      await this.exec("dspy.create_program", {
-        program_id: programId,
-        module: definition.module ?? "Pipeline",
-        signature,
-        config: definition.config ?? null,
-        bindings: definition.bindings ?? null,
-        replace: definition.replace ?? false,
-        ...(definition.modules ? { modules: definition.modules } : {}),
-      }),
-    );
-    return new Program(this, info, definition.signature);
+    const replace = definition.replace ?? false;
+    // The store says whether it exists (on any host); a worker may hold an older copy.
+    if (!replace && (await this.store.programForRun(this.sessionId, programId)).program)
+      throw new AlreadyExistsError(
+        `program '${programId.slice(0, 100)}' already exists in session '${this.sessionId}'`,
+      );
+    const etag = newEtag();
+    const raw = await this.exec<Record<string, unknown>>("dspy.create_program", {
+      program_id: programId,
+      module: definition.module ?? "Pipeline",
+      signature,
+      config: definition.config ?? null,
+      bindings: definition.bindings ?? null,
+      replace: true,
+      etag,
+      ...(definition.modules ? { modules: definition.modules } : {}),
+    });
+    // Not replacing: another host creating the same id meanwhile makes this an AlreadyExistsError.
+    const stored = await this.record(programId, etag, raw.saved as Record<string, unknown>, replace ? undefined : null);
+    return new Program(this, programInfo(stored, raw), definition.signature);
   }
 
   /**
@@ -354,18 +446,27 @@ export class SessionPrograms {
     const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
     const checked =
       signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
-    const minRevision = await this.revision();
-    const raw = await this.exec<Record<string, unknown>>(
-      "dspy.execute_program",
-      {
-        program_id: programId,
-        inputs: checked,
-        lm: this.api.lmFor(lm) ?? null,
-        min_revision: minRevision,
-        lm_calls: lmCalls ?? false,
-      },
-      callOptions,
-    );
+    const { program, sessionRevision } = await this.stored(programId);
+    const args = {
+      program_id: programId,
+      inputs: checked,
+      lm: this.api.lmFor(lm) ?? null,
+      min_revision: sessionRevision,
+      lm_calls: lmCalls ?? false,
+      etag: program.etag,
+    };
+    let raw: Record<string, unknown>;
+    try {
+      raw = await this.exec<Record<string, unknown>>("dspy.execute_program", args, callOptions);
+    } catch (err) {
+      if (!needsDefinition(err)) throw err;
+      // The worker does not hold this revision (first use on this host, a new worker, a change elsewhere).
+      raw = await this.exec<Record<string, unknown>>(
+        "dspy.execute_program",
+        { ...args, program: program.definition },
+        callOptions,
+      );
+    }
     return this.api.observed(await checkedResult<Fields>(raw, signature ?? ""));
   }
 
@@ -388,45 +489,78 @@ export class SessionPrograms {
     const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
     const checked =
       signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
-    const minRevision = await this.revision();
-    for await (const item of this.runner.stream<Record<string, unknown>>(
-      "dspy.stream_program",
-      {
-        program_id: programId,
-        inputs: checked,
-        lm: this.api.lmFor(lm) ?? null,
-        min_revision: minRevision,
-        lm_calls: lmCalls ?? false,
-      },
-      { ...callOptions, session: this.sessionId },
-    )) {
-      yield streamItem<Fields>(item, signature ?? "");
+    const { program, sessionRevision } = await this.stored(programId);
+    const args = {
+      program_id: programId,
+      inputs: checked,
+      lm: this.api.lmFor(lm) ?? null,
+      min_revision: sessionRevision,
+      lm_calls: lmCalls ?? false,
+      etag: program.etag,
+    };
+    const open = (withDefinition: boolean) =>
+      this.runner.stream<Record<string, unknown>>(
+        "dspy.stream_program",
+        withDefinition ? { ...args, program: program.definition } : args,
+        { ...callOptions, session: this.sessionId },
+      );
+    let started = false;
+    try {
+      for await (const item of open(false)) {
+        started = true;
+        yield streamItem<Fields>(item, signature ?? "");
+      }
+      return;
+    } catch (err) {
+      // Only a refusal before the first item is asked again, with the definition.
+      if (started || !needsDefinition(err)) throw err;
     }
+    for await (const item of open(true)) yield streamItem<Fields>(item, signature ?? "");
   }
 
+  /** The session's programs (from the store, whichever host made them), by id. */
   async list(): Promise<ProgramInfo[]> {
-    return (await this.exec<Record<string, unknown>[]>("dspy.list_programs", {})).map(programInfo);
+    const [stored, held] = await Promise.all([
+      this.store.listPrograms(this.sessionId),
+      this.exec<Record<string, unknown>[]>("dspy.list_programs", {}),
+    ]);
+    const byId = new Map(held.map((h) => [h.program_id as string, h]));
+    return stored.map((p) => programInfo(p, byId.get(p.programId)));
   }
 
-  delete(programId: string): Promise<boolean> {
-    return this.exec("dspy.delete_program", { program_id: programId });
+  /** Deletes the program from the store (every host) and from this host's worker; false when there was none. */
+  async delete(programId: string): Promise<boolean> {
+    const stored = await this.store.deleteProgram(this.sessionId, programId);
+    const held = await this.exec<boolean>("dspy.delete_program", { program_id: programId });
+    return stored || held;
   }
 
-  /** Definition and learned state as JSON-able data (never pickle). */
-  save(programId: string): Promise<Record<string, unknown>> {
-    return this.exec("dspy.save_program", { program_id: programId });
+  /** Definition and learned state as JSON-able data (never pickle): the stored revision. */
+  async save(programId: string): Promise<Record<string, unknown>> {
+    return structuredClone((await this.stored(programId)).program.definition);
   }
 
+  /** Builds a program from `save` output (JSON state only) and stores it as the program's next revision. */
   async load(programId: string, saved: Record<string, unknown>): Promise<ProgramInfo> {
-    return programInfo(await this.exec("dspy.load_program", { program_id: programId, saved }));
+    const etag = newEtag();
+    const raw = await this.exec<Record<string, unknown>>("dspy.load_program", {
+      program_id: programId,
+      saved,
+      etag,
+    });
+    return programInfo(await this.record(programId, etag, raw.saved as Record<string, unknown>), raw);
   }
 
   /**
    * Compiles the program with a DSPy optimizer as a long job (returns at once): progress by
    * iterating the job or `onProgress`, `job.cancel()`, `await job.result`. A finished job
-   * replaces the program (or saves it as `saveAs`); a cancelled or failed one leaves it as it was.
+   * replaces the program (or saves it as `saveAs`) — stored as its next revision before
+   * `result` resolves; a cancelled or failed one leaves it as it was. The job fails with a
+   * VersionConflictError, its result discarded, when the program was changed meanwhile.
    */
   optimize(programId: string, options: OptimizeOptions): OptimizerJob {
+    const installEtag = newEtag();
+    let compiledFrom: StoredProgram | undefined;
     return new OptimizerJob(
       this.runner,
       (choice) => this.api.lmFor(choice),
@@ -434,6 +568,17 @@ export class SessionPrograms {
       programId,
       options,
       this.api.jobObserver,
+      {
+        // Always with the definition: a job is rare, and its trainset weighs more anyway.
+        prepare: async () => {
+          compiledFrom = (await this.stored(programId)).program;
+          return { etag: compiledFrom.etag, program: compiledFrom.definition, install_etag: installEtag };
+        },
+        compiled: async (result: OptimizerResult) => {
+          const replaced = result.programId === programId;
+          await this.record(result.programId, installEtag, result.saved, replaced ? compiledFrom!.revision : undefined);
+        },
+      },
     );
   }
 }
@@ -450,6 +595,8 @@ export class Program<Inputs = Record<string, unknown>, Fields = Record<string, u
   readonly bindings: Record<string, string>;
   readonly runs: number;
   readonly createdAt: Date;
+  readonly revision: number;
+  readonly updatedAt: Date;
 
   constructor(
     private readonly programs: SessionPrograms,
@@ -463,6 +610,8 @@ export class Program<Inputs = Record<string, unknown>, Fields = Record<string, u
     this.bindings = info.bindings;
     this.runs = info.runs;
     this.createdAt = info.createdAt;
+    this.revision = info.revision;
+    this.updatedAt = info.updatedAt;
   }
 
   execute(inputs: Inputs, options: RunOptions = {}): Promise<DSPyResult<Fields>> {

@@ -11,6 +11,8 @@ export {
   type ModuleType,
   type OutputsOf,
   type ProgramInfo,
+  type ProgramStore,
+  type StoredProgram,
   type RunOptions,
   type Signature,
 } from "./dspy-api.js";

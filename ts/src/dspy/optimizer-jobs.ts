@@ -119,6 +119,17 @@ export type OptimizerJobState = "running" | "succeeded" | "failed" | "cancelled"
 
 type LMResolver = (choice: string | LMSpec | undefined) => Record<string, unknown> | undefined;
 
+/**
+ * How a job reaches the stored program (session programs): `prepare` gives the arguments that
+ * name the stored revision to compile (the worker builds it if it does not hold it), awaited
+ * before the job starts; `compiled` stores the result as the program's next revision, awaited
+ * before `result` resolves (its failure fails the job).
+ */
+export interface JobProgramStore {
+  prepare(): Promise<Record<string, unknown>>;
+  compiled(result: OptimizerResult): Promise<void>;
+}
+
 /** Told of every optimizer job's life (telemetry, the run history, the dashboard). */
 export interface OptimizerJobObserver {
   started(sessionId: string, programId: string, info: OptimizerJobInfo): void;
@@ -225,6 +236,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
     readonly programId: string,
     private readonly options: OptimizeOptions,
     private readonly observer?: OptimizerJobObserver,
+    private readonly programStore?: JobProgramStore,
   ) {
     if (!options || typeof options.optimizer !== "string" || !options.optimizer) {
       throw new InvalidArgumentError("optimize needs an optimizer name", { parameter: "optimizer" });
@@ -269,6 +281,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
   ): Promise<OptimizerResult> {
     let result: OptimizerResult | undefined;
     try {
+      if (this.programStore) Object.assign(args, await this.programStore.prepare());
       const stream = runner.stream<Record<string, unknown>>("dspy.optimize", args, {
         session: sessionId,
         signal: this.controller.signal,
@@ -302,6 +315,7 @@ export class OptimizerJob implements AsyncIterable<OptimizerProgress> {
         }
       }
       if (!result) throw new InvalidArgumentError("the optimizer job ended without a result");
+      await this.programStore?.compiled(result);
       this.jobState = "succeeded";
       this.observer?.ended(sessionId, this.info, "succeeded", result, undefined);
       return result;

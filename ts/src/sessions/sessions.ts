@@ -10,7 +10,7 @@ import { SessionVariables } from "./session-variables.js";
 
 export class Session {
   readonly variables: SessionVariables;
-  /** DSPy programs living in this session's worker. */
+  /** DSPy programs of this session: kept in the store, run by the session's worker on any host. */
   readonly programs: SessionPrograms;
   /** Configuration spaces of this session: `register(name, definition)`, `get(name)`. */
   readonly configurations: {
@@ -26,7 +26,7 @@ export class Session {
     configurations: Configurations,
   ) {
     this.variables = new SessionVariables(store, id);
-    this.programs = new SessionPrograms(dspy, runner, id, () => store.sessionRevision(id));
+    this.programs = new SessionPrograms(dspy, runner, id, store);
     this.configurations = {
       register: (name, definition) => configurations.register(id, name, definition),
       get: (name) => configurations.get(id, name),

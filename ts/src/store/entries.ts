@@ -7,7 +7,7 @@ import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "../gen/dspy_bridge/v1/values_pb.js";
 import { decodeValue, encodeValue } from "../values/index.js";
 import type { AccessRule } from "./access.js";
-import type { RunRecord, SessionInfo, TrialRecord } from "./records.js";
+import type { ProgramRecord, RunRecord, SessionInfo, TrialRecord } from "./records.js";
 import type { VariableType } from "./types/index.js";
 
 export interface PutChange {
@@ -75,7 +75,9 @@ export type Entry =
   | { t: "edge"; sid: string; edge: EdgeChange; remove: boolean }
   | { t: "rules"; sid: string; name: string; rules: AccessRule[] }
   /** A run's state as of now and the trials it added since its last entry. */
-  | { t: "run"; sid: string; run: RunRecord; trials: TrialRecord[] };
+  | { t: "run"; sid: string; run: RunRecord; trials: TrialRecord[] }
+  /** A program's new revision, or (null) its deletion. */
+  | { t: "program"; sid: string; id: string; program: ProgramRecord | null };
 
 export const valueToJson = (value: unknown): JsonValue => toJson(ValueSchema, encodeValue(value));
 export const valueFromJson = (json: JsonValue): unknown => decodeValue(fromJson(ValueSchema, json));

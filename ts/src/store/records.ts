@@ -133,12 +133,36 @@ export interface TrialRecord {
   atMs: number;
 }
 
+/**
+ * A session program kept in the store with its session: what `session.programs.save()`
+ * returns — the definition (module, signature, config), the bindings and the compiled state
+ * (DSPy's `dump_state()`: demos, instructions; after an optimizer job also `optimization`) —
+ * written at each change, so that any host's worker can build it and none loses it.
+ */
+export interface ProgramRecord {
+  sessionId: string;
+  programId: string;
+  /** 1 for the first version, one more at each change (a deleted program's id starts again at 1). */
+  revision: number;
+  /** Unique to this revision's content, never reused (not after a delete, not on another host):
+   * what a worker's copy of the program is cached by. */
+  etag: string;
+  /** JSON only: module, signature, config, bindings, state, and optimization after an optimizer job. */
+  definition: Record<string, unknown>;
+  createdAtMs: number;
+  updatedAtMs: number;
+  /** The definition's size as JSON, in bytes. */
+  bytes: number;
+}
+
 /** Trials kept per run (the oldest go first), as the run's own history keeps. */
 export const MAX_TRIALS_PER_RUN = 10_000;
 
 export class SessionRecord {
   /** Runs recorded in this session, by id, with their trials (oldest first). */
   readonly runs = new Map<string, { run: RunRecord; trials: TrialRecord[] }>();
+  /** Programs stored in this session, by id (their latest revision). */
+  readonly programs = new Map<string, ProgramRecord>();
   readonly variables = new Map<string, VariableRecord>();
   readonly idToName = new Map<string, string>();
   readonly dependencies = new DependencyGraph();

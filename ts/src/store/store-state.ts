@@ -4,7 +4,14 @@
 // identically, and watchers see exactly the committed changes, in revision order.
 import { CompactedError, NotFoundError, PayloadTooLargeError, type BridgeError } from "../errors/index.js";
 import { isAllowed } from "./access.js";
-import { configField, EDGES_FIELD, SESSION_FIELD, sessionsFromSnapshot, type RawSnapshot } from "./durable/layout.js";
+import {
+  configField,
+  EDGES_FIELD,
+  programField,
+  SESSION_FIELD,
+  sessionsFromSnapshot,
+  type RawSnapshot,
+} from "./durable/layout.js";
 import { decodeEntry, type Entry, type PutChange } from "./entries.js";
 import { DEFAULT_SIZE_LIMITS, type SizeLimits } from "./limits.js";
 import { ExpiryQueue } from "./expiry-queue.js";
@@ -185,6 +192,12 @@ export class StoreState {
       for (const t of entry.trials) kept.trials.push(t);
       if (kept.trials.length > MAX_TRIALS_PER_RUN) kept.trials.splice(0, kept.trials.length - MAX_TRIALS_PER_RUN);
       for (const listener of this.runListeners) listener(entry.run, entry.trials);
+      return;
+    }
+    if (entry.t === "program") {
+      if (entry.program) session.programs.set(entry.id, entry.program);
+      else session.programs.delete(entry.id);
+      session.stamps.set(programField(entry.id), stamp);
       return;
     }
     if (entry.t === "edge") {

@@ -23,6 +23,7 @@ import { checkSize, measureValue, measureWrite, sizeLimits, type SizeLimits } fr
 import type {
   Commit,
   HistoryEntry,
+  ProgramRecord,
   RunRecord,
   SessionInfo,
   SessionRecord,
@@ -44,6 +45,14 @@ import type {
 } from "./store-types.js";
 import { canonicalType, inferType, validateConstraints, validateValue, type VariableType } from "./types/index.js";
 import { clip, quote } from "./types/describe.js";
+
+/** A program id: what the workers key a session's programs by. */
+function checkProgramId(programId: unknown): asserts programId is string {
+  if (typeof programId !== "string" || programId.length === 0 || programId.length > 256)
+    throw new InvalidArgumentError("a program id must be a string of 1 to 256 characters", {
+      parameter: "program_id",
+    });
+}
 
 /** A name or id from a client as it goes into error details: clipped (a client may send any length). */
 const clipName = (text: string): string => (text.length <= 256 ? text : clip(text, 256));
@@ -956,6 +965,107 @@ export class Store {
     const offset = options.offset ?? 0;
     const trials = kept.trials.slice(offset, options.limit === undefined ? undefined : offset + options.limit);
     return { run: kept.run, trials };
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Programs: session programs' definitions and compiled state, kept with their session
+
+  /**
+   * Stores a program's next revision: `definition` is its JSON form (module, signature,
+   * config, bindings, state), `etag` a tag the caller made unique to this content.
+   * `expectRevision`: the revision it must replace (null: the program must not exist yet;
+   * left out: whatever is there). Deleted with its session.
+   */
+  async putProgram(input: {
+    sessionId: string;
+    programId: string;
+    etag: string;
+    definition: Record<string, unknown>;
+    expectRevision?: number | null;
+  }): Promise<ProgramRecord> {
+    const { sessionId, programId, etag } = input;
+    checkProgramId(programId);
+    if (typeof etag !== "string" || etag.length === 0 || etag.length > 128)
+      throw new InvalidArgumentError("a program's etag must be a string of 1 to 128 characters", {
+        parameter: "etag",
+      });
+    if (typeof input.definition !== "object" || input.definition === null || Array.isArray(input.definition))
+      throw new InvalidArgumentError("a program's definition must be an object", { parameter: "definition" });
+    // Measured with the depth limit first: stringifying a hostile nesting could overflow the stack.
+    checkSize(
+      measureValue(input.definition, "definition"),
+      this.limits.maxValueBytes,
+      `program '${q(programId)}'`,
+      "maxValueBytes",
+    );
+    // JSON only, and a copy of its own: the stored definition never shares objects with the caller's.
+    const json = JSON.stringify(input.definition);
+    const bytes = Buffer.byteLength(json);
+    checkSize(bytes, this.limits.maxValueBytes, `program '${q(programId)}'`, "maxValueBytes");
+    const definition = JSON.parse(json) as Record<string, unknown>;
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
+      const session = this.session(sessionId);
+      const current = session.programs.get(programId);
+      if (input.expectRevision === null && current)
+        throw new AlreadyExistsError(`program '${q(programId)}' already exists in session '${q(sessionId)}'`, {
+          details: { program_id: clipName(programId) },
+        });
+      if (typeof input.expectRevision === "number" && (current?.revision ?? 0) !== input.expectRevision)
+        throw new VersionConflictError(
+          `program '${q(programId)}' is at revision ${current?.revision ?? 0}, not ${input.expectRevision}`,
+          { details: { program_id: clipName(programId), revision: current?.revision ?? 0 } },
+        );
+      const now = this.now();
+      const program: ProgramRecord = {
+        sessionId,
+        programId,
+        revision: (current?.revision ?? 0) + 1,
+        etag,
+        definition,
+        createdAtMs: current?.createdAtMs ?? now,
+        updatedAtMs: now,
+        bytes,
+      };
+      return { entry: { t: "program", sid: sessionId, id: programId, program }, answer: () => program };
+    });
+  }
+
+  /** A program's latest revision, or undefined. */
+  async getProgram(sessionId: string, programId: string): Promise<ProgramRecord | undefined> {
+    checkProgramId(programId);
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.session(sessionId).programs.get(programId);
+  }
+
+  /** A program and the session's latest revision, in one read (a run needs both). */
+  async programForRun(
+    sessionId: string,
+    programId: string,
+  ): Promise<{ program: ProgramRecord | undefined; sessionRevision: number }> {
+    checkProgramId(programId);
+    if (this.isShared) await this.log.ready(sessionId);
+    const session = this.session(sessionId);
+    return { program: session.programs.get(programId), sessionRevision: session.lastRevision };
+  }
+
+  /** The session's programs (latest revisions), by id. */
+  async listPrograms(sessionId: string): Promise<ProgramRecord[]> {
+    if (this.isShared) await this.log.ready(sessionId);
+    return [...this.session(sessionId).programs.values()].sort((a, b) =>
+      a.programId < b.programId ? -1 : a.programId > b.programId ? 1 : 0,
+    );
+  }
+
+  /** Deletes a program; false when there was none. */
+  async deleteProgram(sessionId: string, programId: string): Promise<boolean> {
+    checkProgramId(programId);
+    if (this.isShared) await this.log.ready(sessionId);
+    return this.log.mutate(() => {
+      const session = this.session(sessionId);
+      if (!session.programs.has(programId)) return { entry: undefined, answer: () => false };
+      return { entry: { t: "program", sid: sessionId, id: programId, program: null }, answer: () => true };
+    });
   }
 
   /** Told of every commit applied, in every session, by this host or (shared store) another. */

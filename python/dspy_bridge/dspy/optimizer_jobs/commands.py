@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator
 
 from ...core.registry import CommandContext, command
 from ...errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from .._programs import Program, SessionPrograms, find_program, save_program, session_programs
+from .._program_build import ensure_program
+from .._programs import Program, SessionPrograms, save_program, session_programs
 from .._serialize import plain
 from ._job import JobOutcome, JobPlan, plan_job, run_job, started_event
 from ._optimizers import describe_optimizers
@@ -65,9 +66,15 @@ async def dspy_optimize(
     reflection_lm: dict | None = None,
     save_as: str | None = None,
     progress_interval_ms: float = 100.0,
+    etag: str | None = None,
+    program: dict | None = None,
+    install_etag: str | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Compiles a session program with a DSPy optimizer; streams progress; installs the result."""
-    p = find_program(ctx, program_id)
+    """Compiles a session program with a DSPy optimizer; streams progress; installs the result.
+    `etag` and `program`: the stored revision to compile (built here if this worker does not
+    hold it); `install_etag`: the tag of the revision the compiled program becomes (the host
+    stores the result's `saved` under it)."""
+    p = await ensure_program(ctx, program_id, etag, program)
     jobs = session_programs(ctx)  # one job per program at a time, as for variables
     programs = jobs.programs
     if save_as is not None and (not isinstance(save_as, str) or not save_as):
@@ -164,7 +171,7 @@ async def dspy_optimize(
             raise asyncio.CancelledError("optimization job cancelled")
         if outcome.error is not None:
             raise outcome.error
-        final, result = _install(plan, outcome, p, programs, program_id, save_as, progress, ctx)
+        final, result = _install(plan, outcome, p, programs, program_id, save_as, progress, install_etag)
         yield final
         yield result
     finally:
@@ -180,7 +187,7 @@ def _install(
     program_id: str,
     save_as: str | None,
     progress: JobProgress,
-    ctx: CommandContext,
+    install_etag: str | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Puts the compiled program in place (on the event loop, so no call sees half of it) and
     describes the result: (the final progress event, the result event)."""
@@ -197,6 +204,7 @@ def _install(
         p.instance = outcome.program
         installed = p
     installed.optimization = {**summary, **plan.recipe}
+    installed.etag = install_etag
     final = progress.snapshot(final=True)
     return final, {
         "type": "result",

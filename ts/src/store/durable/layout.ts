@@ -16,6 +16,7 @@
 //   a:<sk>     key   present while a session with a TTL is alive (Redis only)
 //   r:<sk>     hash  run id -> RunRecord JSON (optimization runs, optimizer jobs)
 //   rt:<sk>:<r> list stamped trials of run r, oldest first
+//   p:<sk>     hash  program id -> ProgramRecord JSON (session programs: definition and compiled state)
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { AccessRule } from "../access.js";
 import { encodeEntry, valueFromJson, valueToJson, type Entry, type PutChange } from "../entries.js";
@@ -25,6 +26,7 @@ import {
   SessionRecord,
   VariableRecord,
   type HistoryEntry,
+  type ProgramRecord,
   type RunRecord,
   type SessionInfo,
   type TrialRecord,
@@ -83,12 +85,14 @@ export const keys = {
   alive: (sid: string) => `a:${sessionKey(sid)}`,
   runs: (sid: string) => `r:${sessionKey(sid)}`,
   trials: (sid: string, runId: string) => `rt:${sessionKey(sid)}:${runId}`,
+  programs: (sid: string) => `p:${sessionKey(sid)}`,
 };
 
 /** Stamp fields besides variable names (which never start with NUL). */
 export const SESSION_FIELD = "\u0000session";
 export const EDGES_FIELD = "\u0000edges";
 export const configField = (name: string) => `\u0000config:${name}`;
+export const programField = (id: string) => `\u0000program:${id}`;
 const edgeField = (from: string, to: string) => `${from}\u0000${to}`;
 
 interface StoredVariable {
@@ -208,6 +212,21 @@ export function requestFor(
         value: JSON.stringify(trial),
         keep: MAX_TRIALS_PER_RUN,
       });
+    return { sid, commit: false, checks, ops, entry: encodeEntry(entry) };
+  }
+  if (entry.t === "program") {
+    // Guarded: a program's revision follows the one this host saw (two hosts changing it at once: one re-plans).
+    guard(programField(entry.id));
+    if (entry.program)
+      ops.push({
+        op: "hset",
+        key: keys.programs(sid),
+        field: entry.id,
+        value: JSON.stringify(entry.program),
+        stamped: false,
+      });
+    else ops.push({ op: "hdel", key: keys.programs(sid), field: entry.id });
+    touch(programField(entry.id));
     return { sid, commit: false, checks, ops, entry: encodeEntry(entry) };
   }
   if (entry.t === "edge") {
@@ -359,6 +378,7 @@ export function sessionsFromSnapshot(snapshot: RawSnapshot): Map<string, Session
       );
       session.runs.set(id, { run: JSON.parse(json) as RunRecord, trials });
     }
+    for (const [id, json] of hash(keys.programs(sid))) session.programs.set(id, JSON.parse(json) as ProgramRecord);
     for (const [name, json] of hash(keys.configs(sid))) {
       const c = JSON.parse(json) as { doc: unknown; version: number };
       session.configs.set(name, { doc: c.doc, version: c.version });

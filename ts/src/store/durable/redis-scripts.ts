@@ -72,7 +72,7 @@ for _, o in ipairs(req.ops) do
     local sk = string.len(o.sid) .. ':' .. o.sid
     for _, n in ipairs(redis.call('HKEYS', p .. 'v:' .. sk)) do redis.call('DEL', p .. 'h:' .. sk .. ':' .. n) end
     for _, n in ipairs(redis.call('HKEYS', p .. 'r:' .. sk)) do redis.call('DEL', p .. 'rt:' .. sk .. ':' .. n) end
-    redis.call('DEL', p .. 'v:' .. sk, p .. 'd:' .. sk, p .. 'c:' .. sk, p .. 't:' .. sk, p .. 'a:' .. sk, p .. 'r:' .. sk)
+    redis.call('DEL', p .. 'v:' .. sk, p .. 'd:' .. sk, p .. 'c:' .. sk, p .. 't:' .. sk, p .. 'a:' .. sk, p .. 'r:' .. sk, p .. 'p:' .. sk)
     redis.call('HDEL', p .. 's', o.sid)
   end
 end
@@ -117,6 +117,7 @@ for i = 1, #sessions, 2 do
   hash('d:' .. sk)
   hash('c:' .. sk)
   hash('t:' .. sk)
+  hash('p:' .. sk)
   for j = 1, #vars, 2 do
     local key = 'h:' .. sk .. ':' .. vars[j]
     local item = { key, 'l' }
