@@ -366,10 +366,18 @@ describe("a worker that goes away loses no program", () => {
       10_000,
       "a replacement worker",
     );
+    // A stream first: the new worker asks for the definition before its first item, the host sends it again.
+    const streamed = await promptOf(async () => {
+      const items = [];
+      for await (const item of session.programs.stream("qa", question, { lm })) items.push(item);
+      return items.at(-1);
+    });
+    assert.deepEqual(streamed.messages, first.messages);
+    assert.deepEqual((streamed.result as { fields: unknown }).fields, (first.result as { fields: unknown }).fields);
     const again = await promptOf(() => session.programs.execute("qa", question, { lm }));
     assert.deepEqual(again.messages, first.messages);
     assert.deepEqual((again.result as { fields: unknown }).fields, (first.result as { fields: unknown }).fields);
-    assert.equal((await session.programs.list())[0]!.runs, 1, "the new worker's copy, run once");
+    assert.equal((await session.programs.list())[0]!.runs, 2, "the new worker's copy, run twice");
   });
 
   test("recycled: the new worker builds it from the store", async () => {
