@@ -235,7 +235,7 @@ async function mutmut(name, m) {
   );
   writeFileSync(
     join(work, "pyproject.toml"),
-    `${pyproject}\n[tool.mutmut]\nsource_paths = ["dspy_bridge"]\nonly_mutate = ${JSON.stringify(m.mutate)}\npytest_add_cli_args_test_selection = ${JSON.stringify(m.tests)}\npytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n# grpc is not fork-safe once a channel has run: each mutant forks from a server process that\n# has imported the tests (collection opens no channel) but run none.\nprocess_isolation = "forkserver"\nforkserver_warmup = "collect"\n# A mutant run starts its own host (the session fixture): seconds, where one test takes milliseconds.\ntimeout_constant = 60\n`,
+    `${pyproject}\n[tool.mutmut]\nsource_paths = ["dspy_bridge"]\nonly_mutate = ${JSON.stringify(m.mutate)}\npytest_add_cli_args_test_selection = ${JSON.stringify(m.tests)}\npytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n# grpc is not fork-safe once a channel has run: each mutant forks from a server process that\n# has imported the tests (collection opens no channel) but run none.\nprocess_isolation = "forkserver"\nforkserver_warmup = "collect"\n# A mutant's wall-clock bound is (its tests' time + timeout_constant) x timeout_multiplier seconds:\n# mutmut's default multiplier (15) let one mutant that hangs an async test hold the run for a quarter of an hour.\ntimeout_constant = 30\ntimeout_multiplier = 2.0\n`,
   );
   const python = join(root, ".venv/bin/python");
   // One host for every mutant's test run (the session tests' fixture uses it instead of

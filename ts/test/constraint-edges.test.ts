@@ -384,6 +384,12 @@ describe("constraints: what a refusal says", () => {
     assert.ok(caught.cause instanceof SyntaxError);
   });
 
+  it("a pattern that is not RE2 says it is the string constraint 'pattern', and quotes it", () => {
+    const { parameter, message } = refusal("string", { pattern: "(?<=a)b" });
+    assert.equal(parameter, "constraints.pattern");
+    assert.match(message, /^string constraint 'pattern' "\(\?<=a\)b" is not a valid RE2 regular expression: /);
+  });
+
   it("a long value is shown clipped to 100 characters", () => {
     const long = "x".repeat(500);
     const { message } = refusal("string", { max_length: long });
