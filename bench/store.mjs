@@ -7,13 +7,16 @@
 // backend (SQLite with synchronous=normal: the session code is measured, not fsync), and the
 // rate of the first and the last tenth, which stay alike when a create does not scan them all.
 // With --export N instead: one session of N variables on the memory store exported and
-// imported (YAML, JSON; dry runs and one real import), each with the longest time a 5 ms timer
-// on the host waited meanwhile (what every other client would have waited).
+// imported (YAML, JSON; dry runs and one real import, on the memory store and on SQLite),
+// each with the longest time a 5 ms timer on the host waited meanwhile (what every other
+// client would have waited) and the longest the event loop was blocked (perf_hooks'
+// monitorEventLoopDelay).
 // Run: npm run bench:store [-- --seconds S --rounds N --redis URL] [-- --sessions N] [-- --export N]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { parseOptions } from "./lib/cli.mjs";
@@ -153,8 +156,10 @@ if (opts.export > 0) {
     }));
     await store.register("big", batch);
   }
-  /** Runs `op`, timing it and the longest wait of a 5 ms timer beside it. */
+  /** Runs `op`, timing it, the longest wait of a 5 ms timer beside it and the longest block of the event loop. */
   const timed = async (op) => {
+    const delay = monitorEventLoopDelay({ resolution: 5 });
+    delay.enable();
     let longest = 0;
     let last = performance.now();
     const timer = setInterval(() => {
@@ -167,7 +172,8 @@ if (opts.export > 0) {
     const seconds = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 20)); // lets the timer see a wait that ran to the end
     clearInterval(timer);
-    return { result, seconds, longest };
+    delay.disable();
+    return { result, seconds, longest, maxBlock: delay.max / 1e6 };
   };
   const rows = [];
   const docs = {};
@@ -193,16 +199,37 @@ if (opts.export > 0) {
     await timed(() => importVariables(store, "copy-real", docs.json, { format: "json" })),
   ]);
   await store.close();
+  // The same import into a SQLite store: the commit is also written, in one transaction.
+  log("import, json, sqlite");
+  const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-bench-import-"));
+  try {
+    const sqlite = await openStore(`sqlite:${join(dir, "import.db")}`);
+    await sqlite.createSession({ sessionId: "copy-real" });
+    rows.push([
+      "import, json, sqlite (one atomic commit)",
+      await timed(() => importVariables(sqlite, "copy-real", docs.json, { format: "json" })),
+    ]);
+    await sqlite.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   printTable(
-    ["call", "seconds", "longest wait of the host (ms)"],
-    rows.map(([name, r]) => [name, fmtFixed(r.seconds, 2), fmtInt(r.longest)]),
-    { title: `Export and import of ${opts.export} variables (memory store)` },
+    ["call", "seconds", "longest wait of the host (ms)", "longest event-loop block (ms)"],
+    rows.map(([name, r]) => [name, fmtFixed(r.seconds, 2), fmtInt(r.longest), fmtInt(r.maxBlock)]),
+    { title: `Export and import of ${opts.export} variables (memory store unless named)` },
   );
+  const key = (name) => name.split(" (")[0].replaceAll(/[ ,]+/g, "_");
   printFinal({
     bench: "store-export",
     variables: opts.export,
+    ...Object.fromEntries(rows.map(([name, r]) => [`${key(name)}_longest_wait_ms`, round(r.longest)])),
     ...Object.fromEntries(
-      rows.map(([name, r]) => [name.split(" (")[0].replaceAll(/[ ,]+/g, "_") + "_longest_wait_ms", round(r.longest)]),
+      rows
+        .filter(([name]) => name.startsWith("import, json"))
+        .flatMap(([name, r]) => [
+          [`${key(name)}_total_ms`, round(r.seconds * 1000)],
+          [`${key(name)}_max_block_ms`, round(r.maxBlock)],
+        ]),
     ),
   });
   process.exit(0);

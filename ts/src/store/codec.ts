@@ -4,7 +4,7 @@
 // long. So the work is cut up: YAML text, and any large document, is parsed and written in a
 // worker thread (codec-worker.ts), its variables handed over in slices the host takes one at
 // a time between other work; what has to run here (reading the variables, checking them,
-// writing JSON) yields to the event loop every few milliseconds (Pacer).
+// writing JSON) yields to the event loop every few milliseconds (pacing.ts).
 //
 // YAML warnings (an unknown tag, ...) are collected, bounded, and returned with the result;
 // nothing is printed, and never a line of the document.
@@ -13,13 +13,9 @@ import { parseDocument, stringify as stringifyYaml } from "yaml";
 import { InvalidArgumentError } from "../errors/index.js";
 import { JSON_SHAPE_LIMITS, jsonNestsDeeperThan } from "../values/json-depth.js";
 import { clip } from "./types/describe.js";
+import { Pacer, type CodecProgress } from "./pacing.js";
 
-/** What an import or export has done so far: `done` of `total` items in `phase`. */
-export interface CodecProgress {
-  phase: "read" | "encode" | "decode" | "check" | "commit";
-  done: number;
-  total: number;
-}
+export { Pacer, type CodecProgress } from "./pacing.js";
 
 /** At most this many warnings are kept, each at most WARNING_CHARS long; `count` has them all. */
 const MAX_WARNINGS = 20;
@@ -36,42 +32,6 @@ const WORKER_MIN_BYTES = { json: 1024 * 1024, yaml: 16 * 1024 } as const;
 const YAML_WORKER_MIN_VARIABLES = 200;
 /** Variables handed between the threads at a time. */
 const SLICE = 500;
-/** The longest the host runs import or export work without letting other work in. */
-const SLICE_MS = 8;
-
-/** Yields to the event loop when the work since the last yield took SLICE_MS; reports progress when it does. */
-export class Pacer {
-  private last = performance.now();
-  done = 0;
-
-  constructor(
-    private readonly onProgress: ((p: CodecProgress) => void) | undefined,
-    private phase: CodecProgress["phase"],
-    private total: number,
-  ) {}
-
-  /** Counts `n` items done; yields if this slice has run long enough. */
-  async tick(n = 1): Promise<void> {
-    this.done += n;
-    if (performance.now() - this.last < SLICE_MS) return;
-    this.report();
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    this.last = performance.now();
-  }
-
-  /** Starts another phase (reported at once). */
-  next(phase: CodecProgress["phase"], total: number): void {
-    this.phase = phase;
-    this.total = total;
-    this.done = 0;
-    this.report();
-  }
-
-  report(): void {
-    this.onProgress?.({ phase: this.phase, done: this.done, total: this.total });
-  }
-}
-
 /** YAML text to a JS value, with its warnings bounded and free of the document's text. */
 export function parseYamlText(text: string): { value: unknown; warnings: ParseWarnings } {
   // prettyErrors off: messages without the document's lines; warnings collected, never logged.

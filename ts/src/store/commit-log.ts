@@ -15,9 +15,10 @@
 // StoreUnavailableError, not applied; a commit that was sent settles within inFlightMs. While
 // the backend answers, however slowly, a waiting call keeps its turn.
 import { BridgeError, FailedPreconditionError, InternalError, StoreUnavailableError } from "../errors/index.js";
-import { requestFor } from "./durable/layout.js";
+import { requestFor, requestSteps, type CommitRequest, type CommitResult, type LoggedEntry } from "./durable/layout.js";
 import { decodeEntry, type Entry } from "./entries.js";
 import { compareLogIds, isSuccessor, type LogId } from "./log-id.js";
+import { runPaced, type Pacer } from "./pacing.js";
 import type { SessionRecord } from "./records.js";
 import type { CommitDeadline, StoreBackend } from "./store-backend.js";
 import type { StoreState } from "./store-state.js";
@@ -36,6 +37,13 @@ export interface CommitLogHooks {
   expire(sessionId: string): Promise<unknown>;
 }
 
+/** Entries from the backend held back while this host's own large commit is sent and applied. */
+interface Held {
+  later: LoggedEntry[];
+  done: Promise<void>;
+  finish: () => void;
+}
+
 /** Attempts at a commit that other hosts keep beating to the same fields. */
 const MAX_SHARED_ATTEMPTS = 50;
 
@@ -49,6 +57,19 @@ export class CommitLog {
   private commitChain: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
   private resyncing: Promise<void> | undefined;
+  /**
+   * Not shared: a large commit in progress (mutatePaced). It is planned, written and applied
+   * in slices; every other mutation of this host waits until it is done, so none can change
+   * what it was planned on, or interleave with its transaction.
+   */
+  private large: Promise<void> | undefined;
+  /**
+   * Shared: this host's own large commit, from when it is sent until it is applied in
+   * slices. Entries the backend delivers meanwhile (that commit among them, read back) are
+   * held in `later` and applied after it, and reads wait for it: nothing else decodes and
+   * applies that commit in one go, and no read sees a state without it once it is acknowledged.
+   */
+  private own: Held | undefined;
 
   constructor(
     private readonly state: StoreState,
@@ -75,7 +96,7 @@ export class CommitLog {
     // The follower cannot wait for a reload: a failed one is retried by the next read or gap.
     const reload = () => void this.resync().catch(() => {});
     this.backend.follow?.(
-      () => this.state.applied,
+      () => this.own?.later.at(-1)?.id ?? this.state.applied,
       (entries) => this.applyLogged(entries) || reload(),
       reload,
     );
@@ -83,6 +104,7 @@ export class CommitLog {
 
   /** Waits for the commit in progress, then lets go of the backend. */
   async close(): Promise<void> {
+    while (this.large) await this.large;
     await this.commitChain.catch(() => {});
     await this.backend?.close();
   }
@@ -98,6 +120,8 @@ export class CommitLog {
   }
 
   private async readyNow(sessionId?: string): Promise<void> {
+    // This host's own large commit is being sent and applied: a read sees the store once it is (hold()).
+    while (this.own) await this.own.done;
     // Compared with what was applied before asking: this host's own commits may be applied while the answer travels.
     const before = this.state.applied;
     const head = await this.guard(() => this.backend!.head());
@@ -118,6 +142,7 @@ export class CommitLog {
   mutate<T>(plan: () => Planned<T>): Promise<T> {
     if (this.hooks.isClosed()) return Promise.reject(new StoreUnavailableError("the store is closed"));
     if (!this.isShared) {
+      if (this.large) return this.large.then(() => this.mutate(plan));
       try {
         const planned = this.plan(plan);
         if (!planned.entry) return Promise.resolve(planned.answer(0));
@@ -155,7 +180,7 @@ export class CommitLog {
     const run = this.commitChain.then(() => {
       if (turn.abandoned) return undefined as T; // its caller has had its error
       turn.started = true;
-      return this.mutateShared(plan, deadline);
+      return this.mutateShared(async () => this.plan(plan), deadline);
     });
     this.commitChain = run.catch(() => {});
     return this.bounded(
@@ -167,19 +192,107 @@ export class CommitLog {
     );
   }
 
-  private async mutateShared<T>(plan: () => Planned<T>, deadline: CommitDeadline): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const planned = this.plan(plan);
+  /**
+   * A mutation too large to plan, write and apply in one go (an import of 100,000
+   * variables): `plan` and everything after it run in slices that let other work in
+   * (`pace`: pacing.ts), and it is still one commit, all or nothing. Readers and watchers
+   * see nothing of it until it is applied whole. Not shared: every other mutation of this
+   * host waits for it (the backend writes it in one transaction that must not take in
+   * anyone else's commit). Shared: it takes its turn among this host's commits, like any.
+   */
+  mutatePaced<T>(plan: (pace: Pacer) => Promise<Planned<T>>, pace: Pacer): Promise<T> {
+    if (this.hooks.isClosed()) return Promise.reject(new StoreUnavailableError("the store is closed"));
+    if (!this.isShared) return this.mutateLocalPaced(plan, pace);
+    const start = Date.now();
+    const deadline = { sendBy: start + this.limits.callMs, settleBy: start + this.limits.inFlightMs };
+    const turn = { started: false, abandoned: false };
+    const run = this.commitChain.then(() => {
+      if (turn.abandoned) return undefined as T;
+      turn.started = true;
+      return this.mutateShared(() => this.planPaced(plan, pace), deadline, pace);
+    });
+    this.commitChain = run.catch(() => {});
+    return this.bounded(
+      run,
+      deadline.sendBy,
+      "the commit was not applied",
+      () => !turn.started,
+      () => (turn.abandoned = true),
+    );
+  }
+
+  private async mutateLocalPaced<T>(plan: (pace: Pacer) => Promise<Planned<T>>, pace: Pacer): Promise<T> {
+    while (this.large) await this.large;
+    if (this.hooks.isClosed()) throw new StoreUnavailableError("the store is closed");
+    let release = () => {};
+    this.large = new Promise<void>((resolve) => (release = resolve));
+    try {
+      const planned = await this.planPaced(plan, pace);
       if (!planned.entry) return planned.answer(0);
-      const request = this.request(planned.entry);
+      const id = this.nextId(planned.entry);
+      if (this.backend) {
+        const request = await this.requestPaced(planned.entry, pace);
+        let result: Awaited<ReturnType<StoreBackend["commit"]>>;
+        try {
+          result = this.backend.commitPaced
+            ? await this.backend.commitPaced(request, pace)
+            : await this.backend.commit(request);
+        } catch (err) {
+          throw new StoreUnavailableError(
+            `the ${this.backend.kind} store could not commit: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        if ("conflict" in result) throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
+        if (compareLogIds(result.id, id) !== 0)
+          throw new InternalError(
+            `the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`,
+          );
+      }
+      pace.next("apply", planned.entry.t === "commit" ? planned.entry.puts.length : 1);
+      await runPaced(this.state.applySteps(planned.entry, id), pace);
+      return planned.answer(id.rev);
+    } finally {
+      this.large = undefined;
+      release();
+    }
+  }
+
+  /** A paced plan, with its history decision (the size limits) made in slices too. */
+  private async planPaced<T>(plan: (pace: Pacer) => Promise<Planned<T>>, pace: Pacer): Promise<Planned<T>> {
+    const planned = await plan(pace);
+    if (planned.entry?.t === "commit") await runPaced(this.state.planHistorySteps(planned.entry), pace);
+    return planned;
+  }
+
+  private requestPaced(entry: Entry, pace: Pacer): Promise<CommitRequest> {
+    const trim = this.state.logTrimFor(entry);
+    return runPaced(requestSteps(entry, this.sessionOf(entry), this.historyLimit, trim), pace);
+  }
+
+  /** `pace`: the commit is built, sent and applied in slices (mutatePaced). */
+  private async mutateShared<T>(plan: () => Promise<Planned<T>>, deadline: CommitDeadline, pace?: Pacer): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const planned = await plan();
+      if (!planned.entry) return planned.answer(0);
+      const request = pace ? await this.requestPaced(planned.entry, pace) : this.request(planned.entry);
       // A commit sent late (its turn came late while the backend kept answering) still gets its in-flight time.
       const now = Date.now();
       const bounds = {
         sendBy: Math.max(deadline.sendBy, now),
         settleBy: Math.max(deadline.settleBy, now + this.limits.inFlightMs - this.limits.callMs),
       };
-      const result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds)));
+      // A large commit: what the backend delivers from now until it is applied waits (hold()).
+      const own = pace ? this.hold() : undefined;
+      let result: CommitResult;
+      try {
+        result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds, pace)));
+      } catch (err) {
+        if (own) this.release(own);
+        throw err;
+      }
       if ("conflict" in result) {
+        if (own) this.release(own);
         if (result.final) throw new FailedPreconditionError(`not applied: ${result.conflict}`);
         if (attempt >= MAX_SHARED_ATTEMPTS) {
           throw new StoreUnavailableError(
@@ -190,9 +303,46 @@ export class CommitLog {
         await this.bounded(this.readyNow(), bounds.sendBy, "the commit was not applied");
         continue;
       }
+      if (own) await this.applyOwnPaced(own, planned.entry, result.id, pace!);
       if (isSuccessor(this.state.applied, result.id)) this.state.apply(planned.entry, result.id);
-      else await this.caughtUpTo(result.id, bounds.settleBy);
+      else if (compareLogIds(this.state.applied, result.id) < 0) await this.caughtUpTo(result.id, bounds.settleBy);
       return planned.answer(result.id.rev);
+    }
+  }
+
+  /** Holds back what the backend delivers (the follower, catch-ups) until `release`; reads wait for it. */
+  private hold(): Held {
+    let finish = () => {};
+    const own: Held = { later: [], done: new Promise<void>((r) => (finish = r)), finish };
+    this.own = own;
+    return own;
+  }
+
+  /** Applies what was held back (a gap: reload). */
+  private release(own: Held): void {
+    if (this.own === own) this.own = undefined;
+    own.finish();
+    if (!this.applyLogged(own.later)) void this.resync().catch(() => {});
+  }
+
+  /**
+   * This host's own large commit, committed at `id`: the entries of other hosts before it
+   * that were held back are applied first, then it, in slices; then what came after it.
+   */
+  private async applyOwnPaced(own: Held, entry: Entry, id: LogId, pace: Pacer): Promise<void> {
+    try {
+      for (const e of own.later) {
+        if (compareLogIds(e.id, id) >= 0) break;
+        if (compareLogIds(e.id, this.state.applied) <= 0) continue;
+        if (!isSuccessor(this.state.applied, e.id)) break;
+        this.state.apply(decodeEntry(e.entry), e.id);
+      }
+      if (isSuccessor(this.state.applied, id)) {
+        pace.next("apply", entry.t === "commit" ? entry.puts.length : 1);
+        await runPaced(this.state.applySteps(entry, id), pace);
+      }
+    } finally {
+      this.release(own);
     }
   }
 
@@ -335,6 +485,12 @@ export class CommitLog {
    */
   private applyLogged(entries: { id: LogId; entry: string }[]): boolean {
     if (this.resyncing) return true; // the reload brings everything
+    if (this.own) {
+      // This host's own large commit is being sent and applied: these wait for it (hold()).
+      const last = this.own.later.at(-1)?.id ?? this.state.applied;
+      for (const e of entries) if (compareLogIds(e.id, last) > 0) this.own.later.push(e);
+      return true;
+    }
     for (const { id, entry } of entries) {
       if (compareLogIds(id, this.state.applied) <= 0) continue;
       if (!isSuccessor(this.state.applied, id)) return false;
@@ -352,6 +508,8 @@ export class CommitLog {
   private async resync(): Promise<void> {
     if (this.resyncing) return this.resyncing;
     this.resyncing = (async () => {
+      // A commit of this host being applied in slices finishes first: the reload replaces what it applies to.
+      if (this.own) await this.own.done;
       await this.reload();
       this.state.compactAll();
     })().finally(() => (this.resyncing = undefined));

@@ -9,6 +9,7 @@ import { decodeValue, encodeValue } from "../values/index.js";
 import type { AccessRule } from "./access.js";
 import type { ProgramRecord, RunRecord, SessionInfo, TrialRecord } from "./records.js";
 import type { VariableType } from "./types/index.js";
+import { runSteps, type Steps } from "./pacing.js";
 
 export interface PutChange {
   name: string;
@@ -87,16 +88,28 @@ export const valueFromJson = (json: JsonValue): unknown => decodeValue(fromJson(
  * `putValues` are its puts' new values already in that form (the caller's, rendered once).
  */
 export function encodeEntry(entry: Entry, putValues?: readonly JsonValue[]): string {
+  return runSteps(encodeEntrySteps(entry, putValues));
+}
+
+/** encodeEntry a put at a time (a 100,000-put import is tens of MB of JSON). */
+export function* encodeEntrySteps(entry: Entry, putValues?: readonly JsonValue[]): Steps<string> {
   if (entry.t !== "commit") return JSON.stringify(entry);
-  return JSON.stringify({
-    ...entry,
-    puts: entry.puts.map((p, i) => ({
-      ...p,
-      value: putValues ? putValues[i] : valueToJson(p.value),
-      oldValue: p.fresh ? null : valueToJson(p.oldValue),
-    })),
-    dels: entry.dels.map((d) => ({ ...d, oldValue: valueToJson(d.oldValue) })),
-  });
+  const { puts, ...rest } = entry;
+  const parts: string[] = [];
+  for (let i = 0; i < puts.length; i++) {
+    const p = puts[i]!;
+    parts.push(
+      JSON.stringify({
+        ...p,
+        value: putValues ? putValues[i] : valueToJson(p.value),
+        oldValue: p.fresh ? null : valueToJson(p.oldValue),
+      }),
+    );
+    yield;
+  }
+  const head = JSON.stringify({ ...rest, dels: entry.dels.map((d) => ({ ...d, oldValue: valueToJson(d.oldValue) })) });
+  // The same object as one JSON.stringify of the whole entry would write, `puts` last.
+  return `${head.slice(0, -1)},"puts":[${parts.join(",")}]}`;
 }
 
 export function decodeEntry(text: string): Entry {

@@ -6,8 +6,9 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { BridgeError, InvalidArgumentError, NotImplementedError } from "../errors/index.js";
 import { isAllowed, normalizeRules } from "./access.js";
 import { DEPENDENCY_TYPES } from "./dependency-graph.js";
-import { valueFromJson, valueToJson } from "./entries.js";
+import { valueFromJson, valueToJson, type PutChange } from "./entries.js";
 import { checkVariableName, compilePattern, stringMap, type Store } from "./store.js";
+import type { CheckedUpdate } from "./store-types.js";
 import { measureWrite } from "./limits.js";
 import { canonicalType, validateConstraints, validateValue } from "./types/index.js";
 import { decodeDocument, encodeDocument, Pacer, type CodecProgress, type ParseWarnings } from "./codec.js";
@@ -283,52 +284,72 @@ export async function importVariables(
   const { variables, dependencies, warnings } = await parseDocument(data, format, pace, options.onProgress);
   pace.next("check", variables.length);
   const details: ImportDetail[] = [];
-  const creates: ImportedVariable[] = [];
-  const updates: { name: string; value: unknown; metadata: Record<string, string>; expectedVersion: number }[] = [];
+  // Checked here once, completely: the commit checks them only against what changed since (Store.commitImport).
+  const creates: PutChange[] = [];
+  const updates: CheckedUpdate[] = [];
   const seen = new Set<string>();
+  const limits = store.sizeLimits;
   for (const v of variables) {
     try {
       if (seen.has(v.name)) throw new InvalidArgumentError(`${quote(v.name)} appears twice in the import`);
       seen.add(v.name);
       checkVariableName(v.name, "name");
-      // Depth and size first, as a write would (a 100 MiB or 1,000-level value is refused before it is looked at).
-      measureWrite(v.name, v.value, v.metadata, store.sizeLimits, [v.constraints, v.accessRules]);
-      const type = canonicalType(v.type);
-      const constraints = validateConstraints(type, v.constraints);
-      normalizeRules(v.accessRules);
-      stringMap(v.metadata, "metadata");
       const existing = session.find(v.name);
       if (!existing) {
-        validateValue(type, v.value, constraints, v.name);
-        creates.push(v);
+        creates.push(
+          store.checkNewVariable(
+            {
+              name: v.name,
+              type: v.type,
+              initialValue: v.value,
+              constraints: v.constraints,
+              metadata: v.metadata,
+              accessRules: v.accessRules,
+            },
+            undefined,
+          ),
+        );
         details.push({ name: v.name, action: "create" });
-      } else if (strategy === "keep") {
+        await pace.tick();
+        continue;
+      }
+      // Depth and size first, as a write would (a 100 MiB or 1,000-level value is refused before it is looked at).
+      measureWrite(v.name, v.value, v.metadata, limits, [v.constraints, v.accessRules]);
+      const type = canonicalType(v.type);
+      validateConstraints(type, v.constraints);
+      normalizeRules(v.accessRules);
+      const metadata = stringMap(v.metadata, "metadata");
+      if (strategy === "keep") {
         details.push({ name: v.name, action: "skip" });
       } else {
         if (!isAllowed(existing.accessRules, caller, "write"))
           throw new InvalidArgumentError(`session ${quote(caller)} may not write ${quote(v.name)}`);
         if (existing.type !== type)
           throw new InvalidArgumentError(`${quote(v.name)} is a ${existing.type} here but a ${type} in the import`);
-        const value =
+        const merged =
           strategy === "merge"
             ? isPlainMap(existing.value) && isPlainMap(v.value)
               ? deepMerge(existing.value, v.value)
               : existing.value
             : v.value;
-        validateValue(existing.type, value, existing.constraints, v.name);
+        const value = validateValue(existing.type, merged, existing.constraints, v.name);
+        // What the write stores (a merge can grow past the limit): its size, as a write measures it.
+        const bytes = measureWrite(v.name, value, metadata, limits);
         // A merge is computed from the value read here: it commits only if that is still the value.
         updates.push({
-          name: v.name,
+          name: existing.name,
+          id: existing.id,
           value,
-          metadata: { ...v.metadata },
+          metadata,
           expectedVersion: strategy === "merge" ? existing.version : 0,
+          bytes,
         });
         details.push({ name: v.name, action: strategy });
       }
     } catch (err) {
       details.push({ name: clip(v.name, 256), action: "error", error: BridgeError.from(err).message });
     }
-    // Other clients are served between slices; the commit below checks everything again against the state it commits on.
+    // Other clients are served between slices.
     await pace.tick();
   }
   // Dependencies between known names, checked for cycles against the session's graph.
@@ -350,6 +371,7 @@ export async function importVariables(
     } catch (err) {
       details.push({ name: edge, action: "error", error: BridgeError.from(err).message });
     }
+    await pace.tick();
   }
   const errors = details.filter((d) => d.action === "error").length;
   const skipped = details.filter((d) => d.action === "skip").length;
@@ -367,26 +389,17 @@ export async function importVariables(
       ...parsed,
     };
   }
-  pace.next("commit", 1);
-  // Everything checked: one commit, re-checked by the store (another host may have written since).
+  // Everything checked: one commit, planned, written and applied in slices (Store.commitImport).
   const revision = await store.commitImport(
     sessionId,
     {
-      creates: creates.map((v) => ({
-        name: v.name,
-        type: v.type,
-        initialValue: v.value,
-        constraints: v.constraints,
-        metadata: v.metadata,
-        accessRules: v.accessRules,
-      })),
+      creates,
       updates,
       edges: dependencies.map((d) => ({ from: d.from, to: d.to, type: d.type ?? "data" })),
     },
     caller,
     "import",
+    options.onProgress,
   );
-  pace.done = 1;
-  pace.report();
   return { imported, skipped, errors: 0, details, revision, dryRun: false, ...parsed };
 }

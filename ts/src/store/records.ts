@@ -163,15 +163,17 @@ export class SessionRecord {
   readonly runs = new Map<string, { run: RunRecord; trials: TrialRecord[] }>();
   /** Programs stored in this session, by id (their latest revision). */
   readonly programs = new Map<string, ProgramRecord>();
-  readonly variables = new Map<string, VariableRecord>();
-  readonly idToName = new Map<string, string>();
+  // Not readonly: a large commit builds copies of these with its new variables in slices and
+  // swaps them in at once (StoreState.applySteps).
+  variables = new Map<string, VariableRecord>();
+  idToName = new Map<string, string>();
   readonly dependencies = new DependencyGraph();
   /** Revision of this session's latest commit (0: none yet). */
   lastRevision = 0;
   /** Configuration spaces registered in this session: definition and version. */
   readonly configs = new Map<string, { doc: unknown; version: number }>();
   /** Durable backends: the log entry that last changed each field (see durable/layout.ts). */
-  readonly stamps = new Map<string, string>();
+  stamps = new Map<string, string>();
   /** When this host last told a durable backend the session was used (kept here, it goes with the session). */
   touchedAtMs = 0;
   /** The bytes of every kept version of every variable (current values included). */

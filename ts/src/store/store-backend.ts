@@ -2,6 +2,7 @@
 // memory (every read is served from it) and a backend makes each change durable — and, for a
 // shared backend, visible to the other hosts — before the change is applied and acknowledged.
 import type { LogId } from "./log-id.js";
+import type { Pacer } from "./pacing.js";
 import type { CommitRequest, CommitResult, LoggedEntry, RawSnapshot } from "./durable/layout.js";
 import type { SessionInfo } from "./records.js";
 
@@ -25,8 +26,18 @@ export interface StoreBackend {
    */
   readonly shared: boolean;
   load(): Promise<RawSnapshot>;
-  /** Makes the request durable, or reports the check that failed. Synchronous unless shared. */
-  commit(request: CommitRequest, deadline?: CommitDeadline): CommitResult | Promise<CommitResult>;
+  /**
+   * Makes the request durable, or reports the check that failed. Synchronous unless shared.
+   * `pace`: a large commit; the backend may prepare it in slices (pacing.ts), still as one
+   * atomic write.
+   */
+  commit(request: CommitRequest, deadline?: CommitDeadline, pace?: Pacer): CommitResult | Promise<CommitResult>;
+  /**
+   * Backends that are not shared: a large commit written in slices that let other work in,
+   * in one transaction (nothing of it is durable, or visible to a restart, until it all is).
+   * The store starts no other commit until it settles.
+   */
+  commitPaced?(request: CommitRequest, pace: Pacer): Promise<CommitResult>;
   /**
    * Shared backends: how long a call may wait for the backend (`callMs`: a read, or a commit
    * not yet sent) and how long a commit already sent may take to settle (`inFlightMs`).

@@ -28,7 +28,18 @@ import {
   type TrialRecord,
 } from "./records.js";
 import { quote } from "./types/describe.js";
+import { runSteps, type Steps } from "./pacing.js";
 import type { WatchHandle, WatchMessage } from "./store-types.js";
+
+/** A commit adding at least this many variables builds the session's maps anew in slices (largeMapSteps). */
+const LARGE_COMMIT_VARIABLES = 1_000;
+
+/** The maps of a session a large commit swaps in. */
+interface SessionMaps {
+  variables: Map<string, VariableRecord>;
+  idToName: Map<string, string>;
+  stamps: Map<string, string>;
+}
 
 export interface Watcher {
   sessionId: string;
@@ -122,6 +133,10 @@ export class StoreState {
   }
 
   changesOf(e: Extract<Entry, { t: "commit" }>, revision: number): Change[] {
+    return runSteps(this.changeSteps(e, revision));
+  }
+
+  private *changeSteps(e: Extract<Entry, { t: "commit" }>, revision: number): Steps<Change[]> {
     const changes: Change[] = [];
     for (const p of e.puts) {
       const id = `var_${p.name}_${p.fresh ? revision : p.createRevision}`;
@@ -139,6 +154,7 @@ export class StoreState {
         timestampMs: e.at,
         rules: p.rules,
       });
+      yield;
     }
     for (const d of e.dels) {
       changes.push({
@@ -155,12 +171,207 @@ export class StoreState {
         timestampMs: e.at,
         rules: d.rules,
       });
+      yield;
     }
     return changes;
   }
 
   /** Applies one committed entry to the in-memory state and tells the watchers. */
   apply(entry: Entry, id: LogId): void {
+    runSteps(this.applySteps(entry, id));
+  }
+
+  /**
+   * apply, a put at a time. Everything a commit needs is prepared first without touching
+   * the state (the new variables' records, the changes watchers get); then it is installed
+   * in one synchronous step, so a reader or a watcher sees all of the commit or none of it,
+   * however many slices the preparation took.
+   */
+  *applySteps(entry: Entry, id: LogId): Steps<void> {
+    if (entry.t !== "commit") {
+      this.applyOther(entry, id);
+      return;
+    }
+    const session = this.sessions.get(entry.sid);
+    if (!session) {
+      this.applied = id;
+      return; // an entry for a session this host already dropped
+    }
+    const revision = id.rev;
+    const bytes = this.commitBytes(session, entry);
+    // New variables: their records, complete with their first version.
+    const fresh: (VariableRecord | undefined)[] = [];
+    for (const p of entry.puts) {
+      const size = (p.bytes ??= historyEntryBytes(p.value, p.metadata));
+      if (!p.fresh && session.variables.has(p.name)) {
+        fresh.push(undefined);
+        continue;
+      }
+      const r = new VariableRecord(
+        `var_${p.name}_${revision}`,
+        p.name,
+        p.type,
+        p.value,
+        p.constraints,
+        p.recordMetadata,
+        p.version,
+        revision,
+        revision,
+        p.createdAtMs,
+        entry.at,
+        entry.source,
+        p.rules,
+        [],
+      );
+      r.pushHistory(this.historyEntry(entry, p, revision), size);
+      r.stats.writes++;
+      r.stats.lastWriteMs = entry.at;
+      fresh.push(r);
+      yield;
+    }
+    const changes = yield* this.changeSteps(entry, revision);
+    const maps = yield* this.largeMapSteps(session, entry, id, fresh);
+    this.install(session, entry, id, fresh, changes, bytes, maps);
+  }
+
+  /**
+   * A commit that adds many variables (an import): the session's maps, copied with its
+   * new entries a step at a time, to be swapped in whole. Inserting 100,000 names into
+   * three maps in the install step alone held the event loop for hundreds of milliseconds.
+   * Nothing changes the session meanwhile (CommitLog: a paced commit runs alone). Undefined
+   * for a commit that adds few variables, or few against the session's size (a copy of a
+   * large session would cost more than it saves).
+   */
+  private *largeMapSteps(
+    session: SessionRecord,
+    entry: Extract<Entry, { t: "commit" }>,
+    id: LogId,
+    fresh: (VariableRecord | undefined)[],
+  ): Steps<SessionMaps | undefined> {
+    let added = 0;
+    for (const r of fresh) if (r) added++;
+    if (added < LARGE_COMMIT_VARIABLES || 2 * added < session.variables.size) return undefined;
+    const stamp = formatLogId(id);
+    const variables = new Map<string, VariableRecord>();
+    const idToName = new Map<string, string>();
+    const stamps = new Map<string, string>();
+    for (const [k, v] of session.variables) {
+      variables.set(k, v);
+      yield;
+    }
+    for (const [k, v] of session.idToName) {
+      idToName.set(k, v);
+      yield;
+    }
+    for (const [k, v] of session.stamps) {
+      stamps.set(k, v);
+      yield;
+    }
+    for (const [i, p] of entry.puts.entries()) {
+      const r = fresh[i];
+      if (r) {
+        variables.set(r.name, r);
+        idToName.set(r.id, r.name);
+      }
+      stamps.set(p.name, stamp);
+      yield;
+    }
+    return { variables, idToName, stamps };
+  }
+
+  private historyEntry(entry: Extract<Entry, { t: "commit" }>, p: PutChange, revision: number): HistoryEntry {
+    return {
+      version: p.version,
+      value: p.value,
+      updatedAtMs: entry.at,
+      updatedBy: entry.source,
+      metadata: p.metadata,
+      revision,
+    };
+  }
+
+  /** The synchronous end of applySteps: the commit becomes visible, whole. */
+  private install(
+    session: SessionRecord,
+    entry: Extract<Entry, { t: "commit" }>,
+    id: LogId,
+    fresh: (VariableRecord | undefined)[],
+    changes: Change[],
+    bytes: number,
+    maps: SessionMaps | undefined,
+  ): void {
+    this.applied = id;
+    const stamp = formatLogId(id);
+    const revision = id.rev;
+    session.lastRevision = revision;
+    const before = session.variables;
+    if (maps) {
+      session.variables = maps.variables;
+      session.idToName = maps.idToName;
+      session.stamps = maps.stamps;
+    }
+    for (const [i, p] of entry.puts.entries()) {
+      const made = fresh[i];
+      let r: VariableRecord;
+      if (made) {
+        const old = before.get(p.name);
+        if (old) session.bytes -= old.historyBytes;
+        r = made;
+        if (!maps) {
+          session.variables.set(r.name, r);
+          session.idToName.set(r.id, r.name);
+        }
+        session.bytes += r.historyBytes;
+      } else {
+        r = session.variables.get(p.name)!;
+        r.version = p.version;
+        r.setValue(p.value);
+        r.metadata = p.recordMetadata;
+        r.modifyRevision = revision;
+        r.updatedAtMs = entry.at;
+        r.updatedBy = entry.source;
+        r.pushHistory(this.historyEntry(entry, p, revision), p.bytes!);
+        session.bytes += p.bytes!;
+        r.stats.writes++;
+        r.stats.lastWriteMs = entry.at;
+      }
+      // The planner decided what is kept (the count and byte limits); an entry of an older version did not say.
+      session.bytes -= r.trimHistory(Math.min(p.keep ?? this.historyLimit, this.historyLimit));
+      if (!maps) session.stamps.set(p.name, stamp);
+    }
+    for (const t of entry.trims ?? []) {
+      const r = session.variables.get(t.name);
+      if (r) session.bytes -= r.trimHistory(t.keep);
+    }
+    for (const d of entry.dels) {
+      session.bytes -= session.variables.get(d.name)?.historyBytes ?? 0;
+      session.variables.delete(d.name);
+      session.idToName.delete(d.id);
+      session.dependencies.drop(d.name);
+      session.stamps.delete(d.name);
+    }
+    for (const e of entry.edges) session.dependencies.add(e.from, e.to, e.type, e.metadata);
+    if (entry.edges.length || entry.dels.length) session.stamps.set(EDGES_FIELD, stamp);
+    if (entry.config) {
+      session.configs.set(entry.config.name, { doc: entry.config.doc, version: entry.config.version });
+      session.stamps.set(configField(entry.config.name), stamp);
+    }
+    const commit: Commit = { revision, sessionId: entry.sid, changes, bytes };
+    this.log.push(commit);
+    this.logBytes += bytes;
+    const drop = this.logOverflow(0);
+    if (drop > 0) {
+      const dropped = this.log.splice(0, drop);
+      for (const c of dropped) this.logBytes -= c.bytes;
+      this.compactedRevision = dropped[dropped.length - 1]!.revision;
+    }
+    if (this.observer !== undefined) this.observer.committed(commit.changes.length);
+    for (const listener of this.commitListeners) listener(commit);
+    for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit, false);
+  }
+
+  /** Entries other than commits: small, applied at once. */
+  private applyOther(entry: Exclude<Entry, { t: "commit" }>, id: LogId): void {
     this.applied = id;
     const stamp = formatLogId(id);
     if (entry.t === "session") {
@@ -200,94 +411,9 @@ export class StoreState {
       session.stamps.set(programField(entry.id), stamp);
       return;
     }
-    if (entry.t === "edge") {
-      if (entry.remove) session.dependencies.remove(entry.edge.from, entry.edge.to);
-      else session.dependencies.add(entry.edge.from, entry.edge.to, entry.edge.type, entry.edge.metadata);
-      session.stamps.set(EDGES_FIELD, stamp);
-      return;
-    }
-    const revision = id.rev;
-    session.lastRevision = revision;
-    const bytes = this.commitBytes(session, entry);
-    for (const p of entry.puts) {
-      let r = session.variables.get(p.name);
-      if (p.fresh || !r) {
-        if (r) session.bytes -= r.historyBytes;
-        const history: HistoryEntry[] = [];
-        r = new VariableRecord(
-          `var_${p.name}_${revision}`,
-          p.name,
-          p.type,
-          p.value,
-          p.constraints,
-          p.recordMetadata,
-          p.version,
-          revision,
-          revision,
-          p.createdAtMs,
-          entry.at,
-          entry.source,
-          p.rules,
-          history,
-        );
-        session.variables.set(r.name, r);
-        session.idToName.set(r.id, r.name);
-      } else {
-        r.version = p.version;
-        r.setValue(p.value);
-        r.metadata = p.recordMetadata;
-        r.modifyRevision = revision;
-        r.updatedAtMs = entry.at;
-        r.updatedBy = entry.source;
-      }
-      const size = p.bytes ?? historyEntryBytes(p.value, p.metadata);
-      r.pushHistory(
-        {
-          version: p.version,
-          value: p.value,
-          updatedAtMs: entry.at,
-          updatedBy: entry.source,
-          metadata: p.metadata,
-          revision,
-        },
-        size,
-      );
-      session.bytes += size;
-      // The planner decided what is kept (the count and byte limits); an entry of an older version did not say.
-      session.bytes -= r.trimHistory(Math.min(p.keep ?? this.historyLimit, this.historyLimit));
-      r.stats.writes++;
-      r.stats.lastWriteMs = entry.at;
-      session.stamps.set(p.name, stamp);
-    }
-    for (const t of entry.trims ?? []) {
-      const r = session.variables.get(t.name);
-      if (r) session.bytes -= r.trimHistory(t.keep);
-    }
-    for (const d of entry.dels) {
-      session.bytes -= session.variables.get(d.name)?.historyBytes ?? 0;
-      session.variables.delete(d.name);
-      session.idToName.delete(d.id);
-      session.dependencies.drop(d.name);
-      session.stamps.delete(d.name);
-    }
-    for (const e of entry.edges) session.dependencies.add(e.from, e.to, e.type, e.metadata);
-    if (entry.edges.length || entry.dels.length) session.stamps.set(EDGES_FIELD, stamp);
-    if (entry.config) {
-      session.configs.set(entry.config.name, { doc: entry.config.doc, version: entry.config.version });
-      session.stamps.set(configField(entry.config.name), stamp);
-    }
-    const commit: Commit = { revision, sessionId: entry.sid, changes: this.changesOf(entry, revision), bytes };
-    this.log.push(commit);
-    this.logBytes += bytes;
-    const drop = this.logOverflow(0);
-    if (drop > 0) {
-      const dropped = this.log.splice(0, drop);
-      for (const c of dropped) this.logBytes -= c.bytes;
-      this.compactedRevision = dropped[dropped.length - 1]!.revision;
-    }
-    if (this.observer !== undefined) this.observer.committed(commit.changes.length);
-    for (const listener of this.commitListeners) listener(commit);
-    for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit, false);
+    if (entry.remove) session.dependencies.remove(entry.edge.from, entry.edge.to);
+    else session.dependencies.add(entry.edge.from, entry.edge.to, entry.edge.type, entry.edge.metadata);
+    session.stamps.set(EDGES_FIELD, stamp);
   }
 
   /** How many of the oldest commits must go for the log to hold `extra` more bytes and one more commit (the newest always stays). */
@@ -335,6 +461,11 @@ export class StoreState {
    * session's current values alone would be over its limit and the commit makes them larger.
    */
   planHistory(entry: Extract<Entry, { t: "commit" }>): void {
+    runSteps(this.planHistorySteps(entry));
+  }
+
+  /** planHistory a put at a time. */
+  *planHistorySteps(entry: Extract<Entry, { t: "commit" }>): Steps<void> {
     if (entry.puts.length === 0) return;
     const session = this.sessions.get(entry.sid);
     const { historyBytesLimit, sessionBytesLimit } = this.limits;
@@ -361,6 +492,7 @@ export class StoreState {
         k.start++;
       }
       kept.set(p.name, k);
+      yield;
     }
     const trimmed = new Set<string>();
     while (total > sessionBytesLimit && session) {
@@ -383,6 +515,7 @@ export class StoreState {
       total -= oldest.k.sizes[oldest.k.start]!;
       oldest.k.start++;
       trimmed.add(oldest.name);
+      yield;
     }
     if (total > sessionBytesLimit && grows > 0) {
       throw new PayloadTooLargeError(
@@ -390,11 +523,12 @@ export class StoreState {
         { size: total, limit: sessionBytesLimit },
       );
     }
-    const puts = new Set(entry.puts.map((p: PutChange) => p.name));
     for (const p of entry.puts) {
       const k = kept.get(p.name)!;
       p.keep = k.sizes.length - k.start;
+      yield;
     }
+    const puts = trimmed.size > 0 ? new Set(entry.puts.map((p: PutChange) => p.name)) : new Set<string>();
     const trims = [...trimmed]
       .filter((name) => !puts.has(name))
       .map((name) => {

@@ -84,3 +84,19 @@ export interface ConfigCommit {
   /** The version the space must be at (undefined: it must not exist yet). */
   expectVersion: number | undefined;
 }
+
+/**
+ * An import's update of an existing variable, checked already (Store.commitImport): its
+ * value was validated against the variable `id` (its type and constraints) and measured.
+ */
+export interface CheckedUpdate {
+  name: string;
+  /** The variable's id when the update was checked: a variable deleted and made again since has another. */
+  id: string;
+  value: unknown;
+  metadata: Record<string, string>;
+  /** Compare-and-set (a merge was computed from this version); 0: any version. */
+  expectedVersion: number;
+  /** The history entry's size in bytes (value and metadata). */
+  bytes: number;
+}

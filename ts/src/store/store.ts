@@ -17,6 +17,7 @@ import {
 import { isAllowed, normalizeRules, type AccessRule, type Permission } from "./access.js";
 import { checkDependencyType, type DependencyGraph } from "./dependency-graph.js";
 import { CommitLog, type Planned } from "./commit-log.js";
+import { Pacer, type CodecProgress } from "./pacing.js";
 import type { ConfigChange, DeleteChange, EdgeChange, PutChange } from "./entries.js";
 import { compilePattern, stringMap } from "./input-checks.js";
 import { checkSize, measureValue, measureWrite, sizeLimits, type SizeLimits } from "./limits.js";
@@ -33,6 +34,7 @@ import type {
 import type { StoreBackend } from "./store-backend.js";
 import { StoreState, type StoreObserver } from "./store-state.js";
 import type {
+  CheckedUpdate,
   ConfigCommit,
   StoreOptions,
   UpdateInput,
@@ -407,54 +409,127 @@ export class Store {
    * An import in one commit — its new variables, its updates of existing ones and its
    * dependency edges, all or nothing — so a failure or a racing host never leaves it half
    * applied. Returns the revision (0: nothing to do).
+   *
+   * Internal (export-import.ts): every item was checked already — a new variable by
+   * checkNewVariable, an update's value against the variable it updates (`id`, as it was
+   * then) — and is not checked again. Here each is checked only against what may have
+   * changed since: a name now taken, a variable deleted or replaced, a merge's version, the
+   * caller's write permission. A large import takes seconds of CPU, so this commit is planned,
+   * written and applied in slices that let the host's other work in (CommitLog.mutatePaced):
+   * meanwhile this host's other commits wait, and readers and watchers see nothing of it
+   * until it is applied whole.
    */
   async commitImport(
     sessionId: string,
     input: {
-      creates: VariableSpecInput[];
-      updates: UpdateInput[];
+      creates: PutChange[];
+      updates: CheckedUpdate[];
       edges: { from: string; to: string; type: string }[];
     },
     caller = sessionId,
     source = "import",
+    onProgress?: (progress: CodecProgress) => void,
   ): Promise<number> {
     if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    const pace = new Pacer(onProgress, "commit", input.creates.length + input.updates.length + input.edges.length);
+    return this.log.mutatePaced(async () => {
+      pace.next("commit", input.creates.length + input.updates.length + input.edges.length);
       const session = this.session(sessionId);
       const now = this.now();
-      const graph = session.dependencies.clone();
-      const created = input.creates.length
-        ? this.planRegister(session, input.creates, graph, now)
-        : { puts: [], edges: [] };
-      const puts = [...created.puts];
-      if (input.updates.length) {
-        const planned = this.planUpdate(sessionId, input.updates, { atomic: true, caller, source }, undefined);
-        const results = planned.answer(0).results;
-        const failed = results.find((r) => !r.ok && !r.error?.details?.aborted) ?? results.find((r) => !r.ok);
-        if (failed) throw failed.error!;
-        if (planned.entry?.t === "commit") puts.push(...planned.entry.puts);
+      const gone = (what: string) =>
+        ` ${what} since the import was checked; nothing was imported (import again to check it against the session as it is now)`;
+      const puts: PutChange[] = [];
+      const newNames = new Set<string>();
+      for (const p of input.creates) {
+        if (session.variables.has(p.name)) {
+          throw new AlreadyExistsError(`variable '${q(p.name)}' was created in session '${q(sessionId)}'${gone("")}`, {
+            details: { variable: p.name },
+          });
+        }
+        newNames.add(p.name);
+        // A copy: a re-plan (a shared store, after another host's commit) starts from the checked put again.
+        puts.push({ ...p, createdAtMs: now });
+        await pace.tick();
       }
-      const newNames = new Set(created.puts.map((p) => p.name));
-      const edges = [...created.edges];
+      for (const u of input.updates) {
+        const record = session.variables.get(u.name);
+        if (!record || record.id !== u.id) {
+          throw new VersionConflictError(`variable '${q(u.name)}' was deleted or replaced${gone("")}`, {
+            details: { variable: u.name },
+          });
+        }
+        if (u.expectedVersion && u.expectedVersion !== record.version) {
+          throw new VersionConflictError(
+            `variable '${record.name}' is at version ${record.version}, not the expected ${u.expectedVersion}: it was written${gone("")}`,
+            { details: { variable: record.name, version: record.version, expected_version: u.expectedVersion } },
+          );
+        }
+        this.check(record, caller, "write");
+        // Its value was validated against this record's type and constraints, which never change.
+        const put = this.putOf(record, u.value, u.metadata);
+        put.bytes = u.bytes;
+        puts.push(put);
+        await pace.tick();
+      }
+      const graph = input.edges.length ? session.dependencies.clone() : session.dependencies;
+      const edges: EdgeChange[] = [];
+      const planned = new Set<string>();
       for (const e of input.edges) {
-        if (
-          session.dependencies.edgesFrom(e.from).some((x) => x.to === e.to) ||
-          edges.some((x) => x.from === e.from && x.to === e.to)
-        )
-          continue;
+        const key = `${e.from}\u0000${e.to}`;
+        if (planned.has(key) || session.dependencies.edgesFrom(e.from).some((x) => x.to === e.to)) continue;
         for (const end of [e.from, e.to]) if (!newNames.has(end)) this.variable(session, end);
         const from = session.find(e.from);
         if (from) this.check(from, caller, "write");
         checkDependencyType(e.type);
         graph.add(e.from, e.to, e.type);
+        planned.add(key);
         edges.push({ from: e.from, to: e.to, type: e.type, metadata: {} });
+        await pace.tick();
       }
       if (puts.length === 0 && edges.length === 0) return { entry: undefined, answer: () => 0 };
       return {
         entry: { t: "commit", sid: sessionId, source, at: now, puts, dels: [], edges, config: undefined },
         answer: (revision) => revision,
       };
-    });
+    }, pace);
+  }
+
+  /**
+   * A new variable's spec checked as register checks it (name, size, type, constraints,
+   * value, access rules, metadata), without looking at any session: the put that would
+   * create it. `where` names the spec in errors (e.g. "variables[3]"; undefined: the fields' bare names).
+   */
+  checkNewVariable(spec: VariableSpecInput, where: string | undefined, now = this.now()): PutChange {
+    const at = (field: string) => (where ? `${where}.${field}` : field);
+    if (typeof spec !== "object" || spec === null)
+      throw new InvalidArgumentError(`${where ?? "variable"} must be a variable spec`, {
+        parameter: where ?? "variable",
+      });
+    const name = checkVariableName(spec.name, at("name"));
+    // Measured (depth and bytes) before anything looks at it: a 100 MiB value is refused at the cost of counting its bytes.
+    measureWrite(name, spec.initialValue, spec.metadata, this.limits, [
+      spec.constraints ?? null,
+      spec.accessRules ?? null,
+    ]);
+    const type = canonicalType(spec.type);
+    const constraints = validateConstraints(type, spec.constraints ?? {});
+    const value = validateValue(type, spec.initialValue, constraints, name);
+    const rules = normalizeRules(spec.accessRules, at("access_rules"));
+    const metadata = stringMap(spec.metadata, at("metadata"));
+    return {
+      name,
+      type,
+      value,
+      oldValue: null,
+      version: 1,
+      metadata,
+      recordMetadata: metadata,
+      constraints,
+      rules,
+      fresh: true,
+      createRevision: 0,
+      createdAtMs: now,
+    };
   }
 
   /** New variables and their dependencies, checked against the session and `graph` (which gains their edges). */
@@ -481,30 +556,7 @@ export class Store {
         });
       }
       names.add(name);
-      // Measured (depth and bytes) before anything looks at it: a 100 MiB value is refused at the cost of counting its bytes.
-      measureWrite(name, spec.initialValue, spec.metadata, this.limits, [
-        spec.constraints ?? null,
-        spec.accessRules ?? null,
-      ]);
-      const type = canonicalType(spec.type);
-      const constraints = validateConstraints(type, spec.constraints ?? {});
-      const value = validateValue(type, spec.initialValue, constraints, name);
-      const rules = normalizeRules(spec.accessRules, `${where}.access_rules`);
-      const metadata = stringMap(spec.metadata, `${where}.metadata`);
-      return {
-        name,
-        type,
-        value,
-        oldValue: null,
-        version: 1,
-        metadata,
-        recordMetadata: metadata,
-        constraints,
-        rules,
-        fresh: true,
-        createRevision: 0,
-        createdAtMs: now,
-      };
+      return this.checkNewVariable(spec, where, now);
     });
     // Dependencies may point at variables of this request or already stored ones.
     const edges: EdgeChange[] = [];

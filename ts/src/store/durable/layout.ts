@@ -19,7 +19,8 @@
 //   p:<sk>     hash  program id -> ProgramRecord JSON (session programs: definition and compiled state)
 import type { JsonValue } from "@bufbuild/protobuf";
 import type { AccessRule } from "../access.js";
-import { encodeEntry, valueFromJson, valueToJson, type Entry, type PutChange } from "../entries.js";
+import { encodeEntry, encodeEntrySteps, valueFromJson, valueToJson, type Entry, type PutChange } from "../entries.js";
+import { runSteps, type Steps } from "../pacing.js";
 import type { LogId } from "../log-id.js";
 import {
   MAX_TRIALS_PER_RUN,
@@ -167,6 +168,16 @@ export function requestFor(
   historyLimit: number,
   trimLog?: number,
 ): CommitRequest {
+  return runSteps(requestSteps(entry, session, historyLimit, trimLog));
+}
+
+/** requestFor a put at a time (a large import's commit is built in slices: pacing.ts). */
+export function* requestSteps(
+  entry: Entry,
+  session: SessionRecord | undefined,
+  historyLimit: number,
+  trimLog?: number,
+): Steps<CommitRequest> {
   const checks: Check[] = [];
   const ops: Op[] = [];
   const sid = entry.t === "session" ? entry.info.sessionId : entry.sid;
@@ -248,8 +259,9 @@ export function requestFor(
   }
   // Each new value is rendered once: the variable, its history entry and the log entry
   // all carry the same JSON (it used to be encoded three times per put).
-  const values = entry.puts.map((p) => valueToJson(p.value));
-  entry.puts.forEach((p, i) => {
+  const values: JsonValue[] = [];
+  for (const [i, p] of entry.puts.entries()) {
+    values.push(valueToJson(p.value));
     guard(p.name);
     ops.push({
       op: "hset",
@@ -268,7 +280,8 @@ export function requestFor(
     };
     ops.push({ op: "push", key: keys.history(sid, p.name), value: JSON.stringify(h), keep: p.keep ?? historyLimit });
     touch(p.name);
-  });
+    yield;
+  }
   // Older versions of other variables dropped for the session's byte limit (keep the newest `keep`).
   for (const t of entry.trims ?? []) ops.push({ op: "ltrim", key: keys.history(sid, t.name), keep: t.keep });
   const edgesChange = entry.edges.length > 0 || entry.dels.length > 0;
@@ -283,8 +296,9 @@ export function requestFor(
       if (e.from === d.name || e.to === d.name)
         ops.push({ op: "hdel", key: keys.edges(sid), field: edgeField(e.from, e.to) });
     }
+    yield;
   }
-  for (const e of entry.edges)
+  for (const e of entry.edges) {
     ops.push({
       op: "hset",
       key: keys.edges(sid),
@@ -292,6 +306,8 @@ export function requestFor(
       value: JSON.stringify(e),
       stamped: false,
     });
+    yield;
+  }
   if (edgesChange) touch(EDGES_FIELD);
   if (entry.config) {
     guard(configField(entry.config.name));
@@ -309,7 +325,7 @@ export function requestFor(
     commit: true,
     checks,
     ops,
-    entry: encodeEntry(entry, values),
+    entry: yield* encodeEntrySteps(entry, values),
     ...(trimLog === undefined ? {} : { trimLog }),
   };
 }

@@ -18,6 +18,7 @@ import { FailedPreconditionError, InvalidArgumentError, StoreUnavailableError } 
 import { compareLogIds, formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
 import type { CommitDeadline, StoreBackend } from "../store-backend.js";
+import type { Pacer } from "../pacing.js";
 import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
 import { COMMIT_LUA, SNAPSHOT_LUA } from "./redis-scripts.js";
 
@@ -144,6 +145,35 @@ function entriesOf(reply: [string, string[]][], epoch: string): LoggedEntry[] | 
     out.push({ id: parseLogId(id), entry });
   }
   return out;
+}
+
+/** What COMMIT_LUA reads: the request as JSON. */
+function bodyOf(request: CommitRequest): string {
+  return JSON.stringify({
+    commit: request.commit,
+    checks: request.checks,
+    ops: request.ops,
+    entry: request.entry,
+    trimLog: request.trimLog,
+  });
+}
+
+/** bodyOf, its checks and operations written a slice at a time. */
+async function pacedBody(request: CommitRequest, pace: Pacer): Promise<string> {
+  const list = async (items: readonly unknown[]): Promise<string> => {
+    const parts: string[] = [];
+    for (const item of items) {
+      parts.push(JSON.stringify(item));
+      pace.done++;
+      if (pace.due()) await pace.pause();
+    }
+    return `[${parts.join(",")}]`;
+  };
+  pace.next("write", request.checks.length + request.ops.length);
+  const checks = await list(request.checks);
+  const ops = await list(request.ops);
+  const trim = request.trimLog === undefined ? "" : `,"trimLog":${JSON.stringify(request.trimLog)}`;
+  return `{"commit":${JSON.stringify(request.commit)},"checks":${checks},"ops":${ops},"entry":${JSON.stringify(request.entry)}${trim}}`;
 }
 
 export class RedisBackend implements StoreBackend {
@@ -297,7 +327,9 @@ export class RedisBackend implements StoreBackend {
     return { head, hashes, lists, log };
   }
 
-  async commit(request: CommitRequest, deadline?: CommitDeadline): Promise<CommitResult> {
+  async commit(request: CommitRequest, deadline?: CommitDeadline, pace?: Pacer): Promise<CommitResult> {
+    // A large commit's text is written in slices first (hundreds of thousands of operations).
+    const body = pace ? await pacedBody(request, pace) : bodyOf(request);
     const now = Date.now();
     const { sendBy, settleBy } = deadline ?? {
       sendBy: now + this.limits.callMs,
@@ -305,13 +337,6 @@ export class RedisBackend implements StoreBackend {
     };
     if (this.stalled()) await this.probe(sendBy);
     const nonce = randomUUID();
-    const body = JSON.stringify({
-      commit: request.commit,
-      checks: request.checks,
-      ops: request.ops,
-      entry: request.entry,
-      trimLog: request.trimLog,
-    });
     try {
       const sent = this.track(
         this.cmd.bridgeCommit(

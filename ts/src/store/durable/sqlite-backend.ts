@@ -2,14 +2,16 @@
 // (an exclusive lock keeps a second host out); every commit is one transaction in WAL mode,
 // so a crash — even kill -9 in the middle of a burst — keeps every acknowledged commit and
 // none half-written. better-sqlite3 is synchronous, so the store plans, commits and applies
-// a change inside one call, with nothing interleaving.
+// a change inside one call, with nothing interleaving; a large one (an import) is written in
+// slices inside one transaction while the store holds every other commit back (commitPaced).
 import { chmodSync, existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
 import { formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
 import type { StoreBackend } from "../store-backend.js";
-import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
+import type { Pacer } from "../pacing.js";
+import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type Op, type RawSnapshot } from "./layout.js";
 
 export interface SqliteOptions {
   path: string;
@@ -51,6 +53,10 @@ export class SqliteBackend implements StoreBackend {
   /** List ends written by the transaction in progress, cached only once it commits. */
   private readonly pushed = new Map<string, number>();
   private readonly run: (request: CommitRequest, id: LogId) => void;
+  private readonly writeOp: (op: Op, sid: string, id: LogId) => void;
+  private readonly appendLog: (request: CommitRequest, id: LogId) => void;
+  /** Entries in the log table (-1: count them at the next commit). */
+  private logSize = -1;
   private readonly touchSession: Database.Statement;
 
   constructor(private readonly options: SqliteOptions) {
@@ -120,65 +126,67 @@ export class SqliteBackend implements StoreBackend {
       "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
     );
     this.touchSession = hset;
-    let logSize = -1;
-    this.run = this.db.transaction((request: CommitRequest, id: LogId) => {
-      const stamp = formatLogId(id);
-      this.pushed.clear();
-      for (const op of request.ops) {
-        const scope = op.op === "drop" ? op.sid : "key" in op && op.key === keys.sessions ? "" : request.sid;
-        switch (op.op) {
-          case "hset":
-            hset.run(scope, op.key, op.field, op.stamped ? `${id.rev}|${op.value}` : op.value);
-            break;
-          case "hdel":
-            hdel.run(op.key, op.field);
-            break;
-          case "push": {
-            // This transaction's own pushes first: a run recorded with several trials pushes one list many times.
-            const idx =
-              (this.pushed.get(op.key) ??
-                this.lastIndex.get(op.key) ??
-                (lastIdx.get(op.key) as { idx: number | null }).idx ??
-                0) + 1;
-            lpush.run(scope, op.key, idx, `${id.rev}|${op.value}`);
-            if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
-            this.pushed.set(op.key, idx);
-            break;
-          }
-          case "ltrim": {
-            const idx =
-              this.pushed.get(op.key) ??
+    this.writeOp = (op, sid, id) => {
+      const scope = op.op === "drop" ? op.sid : "key" in op && op.key === keys.sessions ? "" : sid;
+      switch (op.op) {
+        case "hset":
+          hset.run(scope, op.key, op.field, op.stamped ? `${id.rev}|${op.value}` : op.value);
+          break;
+        case "hdel":
+          hdel.run(op.key, op.field);
+          break;
+        case "push": {
+          // This transaction's own pushes first: a run recorded with several trials pushes one list many times.
+          const idx =
+            (this.pushed.get(op.key) ??
               this.lastIndex.get(op.key) ??
               (lastIdx.get(op.key) as { idx: number | null }).idx ??
-              0;
-            if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
-            break;
-          }
-          case "del":
-            ldel.run(op.key);
-            this.pushed.set(op.key, 0);
-            break;
-          case "stamp":
-            break; // stamps guard commits from other hosts; a file has one host
-          case "alive":
-            break; // the TTL lives in the session's info here; one host decides expiry
-          case "drop":
-            dropHashes.run(op.sid);
-            dropLists.run(op.sid);
-            this.lastIndex.clear(); // rare: forget every cached list end rather than find the session's
-            hdel.run(keys.sessions, op.sid);
-            break;
+              0) + 1;
+          lpush.run(scope, op.key, idx, `${id.rev}|${op.value}`);
+          if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
+          this.pushed.set(op.key, idx);
+          break;
         }
+        case "ltrim": {
+          const idx =
+            this.pushed.get(op.key) ??
+            this.lastIndex.get(op.key) ??
+            (lastIdx.get(op.key) as { idx: number | null }).idx ??
+            0;
+          if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
+          break;
+        }
+        case "del":
+          ldel.run(op.key);
+          this.pushed.set(op.key, 0);
+          break;
+        case "stamp":
+          break; // stamps guard commits from other hosts; a file has one host
+        case "alive":
+          break; // the TTL lives in the session's info here; one host decides expiry
+        case "drop":
+          dropHashes.run(op.sid);
+          dropLists.run(op.sid);
+          this.lastIndex.clear(); // rare: forget every cached list end rather than find the session's
+          hdel.run(keys.sessions, op.sid);
+          break;
       }
+    };
+    this.appendLog = (request, id) => {
       append.run(id.rev, id.seq, request.entry);
-      setMeta.run("head", stamp);
-      if (logSize < 0) logSize = (count.get() as { n: number }).n;
-      else logSize++;
-      if (request.trimLog !== undefined) logSize -= trimBefore.run(request.trimLog).changes;
-      if (logSize > this.options.logLimit) {
-        trim.run(logSize - this.options.logLimit);
-        logSize = this.options.logLimit;
+      setMeta.run("head", formatLogId(id));
+      if (this.logSize < 0) this.logSize = (count.get() as { n: number }).n;
+      else this.logSize++;
+      if (request.trimLog !== undefined) this.logSize -= trimBefore.run(request.trimLog).changes;
+      if (this.logSize > this.options.logLimit) {
+        trim.run(this.logSize - this.options.logLimit);
+        this.logSize = this.options.logLimit;
       }
+    };
+    this.run = this.db.transaction((request: CommitRequest, id: LogId) => {
+      this.pushed.clear();
+      for (const op of request.ops) this.writeOp(op, request.sid, id);
+      this.appendLog(request, id);
     });
   }
 
@@ -255,10 +263,53 @@ export class SqliteBackend implements StoreBackend {
   commit(request: CommitRequest): CommitResult {
     if (this.options.readOnly)
       throw new FailedPreconditionError(`the SQLite store at '${this.options.path}' is open read-only`);
-    const id = request.commit
+    const id = this.nextId(request);
+    try {
+      this.run(request, id);
+    } catch (err) {
+      this.logSize = -1; // rolled back: counted again next time
+      throw err;
+    }
+    return this.committed(id);
+  }
+
+  /**
+   * One transaction written in slices: BEGIN, the operations a slice at a time with other
+   * work in between, COMMIT. Until COMMIT nothing of it is durable (a kill -9 in between
+   * leaves the file as it was before it: SQLite's WAL drops the uncommitted frames); the
+   * store starts no other commit meanwhile. A touch() in between writes into the same
+   * transaction (best effort either way).
+   */
+  async commitPaced(request: CommitRequest, pace: Pacer): Promise<CommitResult> {
+    if (this.options.readOnly)
+      throw new FailedPreconditionError(`the SQLite store at '${this.options.path}' is open read-only`);
+    const id = this.nextId(request);
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      this.pushed.clear();
+      pace.next("write", request.ops.length);
+      for (const op of request.ops) {
+        this.writeOp(op, request.sid, id);
+        pace.done++;
+        if (pace.due()) await pace.pause();
+      }
+      this.appendLog(request, id);
+      this.db.exec("COMMIT");
+    } catch (err) {
+      this.logSize = -1;
+      if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
+      throw err;
+    }
+    return this.committed(id);
+  }
+
+  private nextId(request: CommitRequest): LogId {
+    return request.commit
       ? { rev: this.position.rev + 1, seq: 0 }
       : { rev: this.position.rev, seq: this.position.seq + 1 };
-    this.run(request, id);
+  }
+
+  private committed(id: LogId): CommitResult {
     for (const [key, idx] of this.pushed) this.lastIndex.set(key, idx);
     this.position = id;
     return { id };
