@@ -2,11 +2,23 @@
 // loop (adaptation judged with an injected clock, so no assertion depends on how fast this
 // machine is right now), the option's check, and pools with it on and off.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Bridge, InvalidArgumentError } from "../src/index.js";
 import type { ForkServer } from "../src/pool/fork-server.js";
-import { BusyPoll, CpuContention, procSignals, type ContentionSignals } from "../src/transport/busy-poll.js";
+import {
+  BusyPoll,
+  competingTasks,
+  CpuContention,
+  LOW_NICE,
+  procSignals,
+  taskState,
+  type ContentionSignals,
+} from "../src/transport/busy-poll.js";
 import { startPool } from "./helpers.js";
 
 const turns = async (n: number) => {
@@ -208,6 +220,55 @@ describe("standing aside when the machine has no CPU to spare", () => {
     let waited = 0;
     const noCount = new CpuContention({ cpuWaitNs: () => (waited += 20e6), runnableTasks: () => undefined, cpus: 2 });
     for (let t = 0; t < 1_000; t++) assert.equal(noCount.check(t), false);
+  });
+
+  /** A task's /proc stat line: pid, (name), state, then fields 4-18, nice (19) and the rest. */
+  const statLine = (tid: number, name: string, state: string, nice: number) =>
+    `${tid} (${name}) ${state} 1 ${tid} ${tid} 0 -1 4194560 100 0 0 0 10 5 0 0 ${20 + nice} ${nice} 1 0 100 0 0\n`;
+
+  test("batch jobs at nice 10 or more are not counted: runnable tasks of a /proc counted one by one", () => {
+    const root = mkdtempSync(join(tmpdir(), "dspy-bridge-proc-"));
+    try {
+      const task = (pid: number, tid: number, name: string, state: string, nice: number) => {
+        mkdirSync(join(root, String(pid), "task", String(tid)), { recursive: true });
+        writeFileSync(join(root, String(pid), "task", String(tid), "stat"), statLine(tid, name, state, nice));
+      };
+      task(100, 100, "node", "R", 0); // the host, spinning
+      task(100, 101, "node worker", "S", 0); // one of its threads, asleep
+      task(200, 200, "python3 (a) b", "R", 0); // a worker, spinning; a name with spaces and parentheses
+      task(300, 300, "batch", "R", 19); // niced batch jobs: weigh 15 and 110 against 1024
+      task(301, 301, "batch", "R", 10);
+      mkdirSync(join(root, "self")); // not a process
+      assert.equal(competingTasks(root), 2, "the host and the worker; the niced jobs do not count");
+      task(400, 400, "make", "R", 9); // nice 9 still takes a CPU's worth beside a spinner
+      assert.equal(competingTasks(root), 3);
+      task(500, 500, "gone", "R", 0);
+      rmSync(join(root, "500", "task", "500", "stat"));
+      assert.equal(competingTasks(root), 3, "a task that exited while it was counted is skipped");
+      assert.equal(competingTasks(join(root, "missing")), undefined, "no /proc: no figure");
+      assert.deepEqual(taskState(statLine(7, ") R (", "S", -5)), { state: "S", nice: -5 });
+      assert.equal(taskState("garbage"), undefined);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("on Linux a process at nice 19 is runnable but not competing", async () => {
+    if (process.platform !== "linux") return;
+    const child = spawn("nice", ["-n", "19", process.execPath, "-e", "for (;;) {}"], { stdio: "ignore" });
+    try {
+      let task: ReturnType<typeof taskState>;
+      const deadline = performance.now() + 10_000;
+      do {
+        await sleep(10);
+        const stat = existsSync(`/proc/${child.pid}/stat`) ? readFileSync(`/proc/${child.pid}/stat`, "latin1") : "";
+        task = taskState(stat);
+      } while ((task?.state !== "R" || task.nice !== 19) && performance.now() < deadline);
+      assert.deepEqual(task, { state: "R", nice: 19 }, "the niced spinner is runnable at nice 19");
+      assert.ok(task!.nice >= LOW_NICE, "so competingTasks() leaves it out");
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   test("the kernel's figures are read on Linux", () => {

@@ -16,10 +16,15 @@ limit doubles it (up to the limit), a later one halves it (to zero below 20 µs)
 It also stands aside while the machine has no CPU to spare, by the host's rule and for its
 reasons (see busy-poll.ts): every `_SAMPLE_S` of spinning the loop thread takes a sample,
 and when it waited for a CPU more than `_WAIT_SHARE` of the interval (its run_delay,
-/proc/thread-self/schedstat) while more tasks are runnable than the machine has CPUs
-(/proc/loadavg), polling stops for a hold (1 s, doubled by each probe that finds the
-machine still full, up to 8 s); the next lone answer after it spins again as a probe, and
-one clean interval restores polling. Intervals longer than `_STALE_S` only set a new
+/proc/thread-self/schedstat) while more tasks that weigh with the scheduler are runnable
+than the machine has CPUs, polling stops for a hold (1 s, doubled by each probe that finds
+the machine still full, up to 8 s); the next lone answer after it spins again as a probe,
+and one clean interval restores polling. Runnable tasks are counted by /proc/loadavg and,
+when that is more than the CPUs, one by one (/proc/<pid>/task/<tid>/stat), leaving out
+those at nice `LOW_NICE` or above: a nice-19 batch job gets about 1.5% of a CPU beside a
+nice-0 task, so it takes nothing from the peer that must answer (counting it made a bridge
+beside niced jobs stand aside). The count reads a file per thread, so it is taken only when
+the wait says contended, and reused for `_COUNT_REUSE_S`. Intervals longer than `_STALE_S` only set a new
 baseline. Each side decides on its own: no frame says anything about it. Where a figure is
 missing (not Linux), it never stands aside.
 """
@@ -32,7 +37,7 @@ import os
 import time
 from collections.abc import Callable
 
-__all__ = ["BusyPoll", "ContentionSignals", "CpuContention"]
+__all__ = ["LOW_NICE", "BusyPoll", "ContentionSignals", "CpuContention", "competing_tasks", "task_state"]
 
 _GROW_START_S = 25e-6
 _OFF_BELOW_S = 20e-6
@@ -41,6 +46,10 @@ _STALE_S = 0.1  # intervals longer than this are not judged, only a new baseline
 _WAIT_SHARE = 0.1  # waiting for a CPU more than this share of an interval counts as kept waiting
 _HOLD_MIN_S = 1.0  # how long polling stands aside, at first
 _HOLD_MAX_S = 8.0  # and at most
+_COUNT_REUSE_S = 1.0  # how long a count of the machine's competing tasks is reused
+# Tasks at this nice or above do not count as contention: they weigh at most 110 against a
+# nice-0 task's 1024 with the scheduler (under a tenth of a CPU beside it).
+LOW_NICE = 10
 _yield_cpu: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
 
 
@@ -50,6 +59,7 @@ class ContentionSignals:
 
     def __init__(self) -> None:
         self.cpus = max(1, os.cpu_count() or 1)  # the machine's CPUs
+        self._counted: tuple[float, int] | None = None  # (when, competing tasks) of the last count
 
     def cpu_wait_ns(self) -> int | None:
         """The loop thread's total wait for a CPU so far (ns): the run_delay field of
@@ -61,12 +71,62 @@ class ContentionSignals:
             return None
 
     def runnable_tasks(self) -> int | None:
-        """Tasks runnable on the whole machine now, the caller included (/proc/loadavg)."""
+        """Tasks runnable on the whole machine now that compete for a CPU (nice below
+        LOW_NICE), the caller included: /proc/loadavg's count, then, when that is more than
+        the CPUs, competing_tasks() (reused for _COUNT_REUSE_S)."""
         try:
             with open("/proc/loadavg", "rb") as f:
-                return int(f.read().split()[3].split(b"/")[0])
+                running = int(f.read().split()[3].split(b"/")[0])
         except (OSError, ValueError, IndexError):
             return None
+        if running <= self.cpus:
+            return running  # no more than the CPUs, whatever their weight
+        now = time.monotonic()
+        if self._counted is None or now - self._counted[0] >= _COUNT_REUSE_S:
+            n = competing_tasks()
+            self._counted = (now, running if n is None else n)
+        return self._counted[1]
+
+
+def task_state(stat: bytes) -> tuple[bytes, int] | None:
+    """A task's state and nice from its /proc stat line: fields 3 and 19, counted after the
+    command name's closing parenthesis (a name may hold spaces and parentheses)."""
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return fields[0], int(fields[16])
+    except (IndexError, ValueError):
+        return None
+
+
+def competing_tasks(root: str = "/proc") -> int | None:
+    """Runnable tasks (threads) under `root` (a /proc) whose nice is below LOW_NICE; None if
+    it cannot be read."""
+    try:
+        pids = os.listdir(root)
+    except OSError:
+        return None
+    n = 0
+    for pid in pids:
+        if not pid[:1].isdigit():
+            continue
+        base = f"{root}/{pid}/task"
+        try:
+            tids = os.listdir(base)
+        except OSError:
+            continue  # exited meanwhile
+        for tid in tids:
+            try:
+                fd = os.open(f"{base}/{tid}/stat", os.O_RDONLY)
+                try:
+                    stat = os.read(fd, 1024)
+                finally:
+                    os.close(fd)
+            except OSError:
+                continue
+            task = task_state(stat)
+            if task is not None and task[0] == b"R" and task[1] < LOW_NICE:
+                n += 1
+    return n
 
 
 class CpuContention:

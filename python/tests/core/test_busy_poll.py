@@ -5,13 +5,22 @@ now), and that a worker answering a lone call leaves its loop polling for the ne
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
+import time
 from typing import Any
 from collections.abc import Callable
 
 import pytest
 
-from dspy_bridge.core._busy_poll import BusyPoll, ContentionSignals, CpuContention
+from dspy_bridge.core._busy_poll import (
+    LOW_NICE,
+    BusyPoll,
+    ContentionSignals,
+    CpuContention,
+    competing_tasks,
+    task_state,
+)
 
 
 class Clock:
@@ -220,6 +229,54 @@ def test_missing_figures_never_stand_aside() -> None:
 
     c = CpuContention(NoCount())
     assert not any(c.check(t / 1000) for t in range(1000))
+
+
+def _stat_line(tid: int, name: str, state: str, nice: int) -> bytes:
+    """A task's /proc stat line: pid, (name), state, then fields 4-18, nice (19) and the rest."""
+    return f"{tid} ({name}) {state} 1 {tid} {tid} 0 -1 4194560 100 0 0 0 10 5 0 0 {20 + nice} {nice} 1 0 100 0 0\n".encode()
+
+
+def test_batch_jobs_at_nice_10_or_more_are_not_counted(tmp_path: Any) -> None:
+    def task(pid: int, tid: int, name: str, state: str, nice: int) -> None:
+        d = tmp_path / str(pid) / "task" / str(tid)
+        d.mkdir(parents=True)
+        (d / "stat").write_bytes(_stat_line(tid, name, state, nice))
+
+    task(100, 100, "node", "R", 0)  # the host, spinning
+    task(100, 101, "node worker", "S", 0)  # one of its threads, asleep
+    task(200, 200, "python3 (a) b", "R", 0)  # a worker; a name with spaces and parentheses
+    task(300, 300, "batch", "R", 19)  # niced batch jobs: weigh 15 and 110 against 1024
+    task(301, 301, "batch", "R", 10)
+    (tmp_path / "self").mkdir()  # not a process
+    assert competing_tasks(str(tmp_path)) == 2, "the host and the worker; the niced jobs do not count"
+    task(400, 400, "make", "R", 9)  # nice 9 still takes a CPU's worth beside a spinner
+    assert competing_tasks(str(tmp_path)) == 3
+    assert competing_tasks(str(tmp_path / "missing")) is None
+    assert task_state(_stat_line(7, ") R (", "S", -5)) == (b"S", -5)
+    assert task_state(b"garbage") is None
+
+
+def test_on_linux_a_process_at_nice_19_is_runnable_but_not_competing() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    child = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+    try:
+        deadline = time.monotonic() + 10
+        task = None
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            try:
+                with open(f"/proc/{child.pid}/stat", "rb") as f:
+                    task = task_state(f.read())
+            except OSError:
+                task = None
+            if task == (b"R", 19):
+                break
+        assert task == (b"R", 19), "the niced spinner is runnable at nice 19"
+        assert task is not None and task[1] >= LOW_NICE, "so competing_tasks() leaves it out"
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_the_kernels_figures_are_read_on_linux() -> None:
