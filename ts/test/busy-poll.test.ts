@@ -239,13 +239,18 @@ describe("standing aside when the machine has no CPU to spare", () => {
       task(300, 300, "batch", "R", 19); // niced batch jobs: weigh 15 and 110 against 1024
       task(301, 301, "batch", "R", 10);
       mkdirSync(join(root, "self")); // not a process
-      assert.equal(competingTasks(root), 2, "the host and the worker; the niced jobs do not count");
+      assert.equal(competingTasks(root, Infinity), 2, "the host and the worker; the niced jobs do not count");
       task(400, 400, "make", "R", 9); // nice 9 still takes a CPU's worth beside a spinner
-      assert.equal(competingTasks(root), 3);
+      assert.equal(competingTasks(root, Infinity), 3);
       task(500, 500, "gone", "R", 0);
       rmSync(join(root, "500", "task", "500", "stat"));
-      assert.equal(competingTasks(root), 3, "a task that exited while it was counted is skipped");
+      assert.equal(competingTasks(root, Infinity), 3, "a task that exited while it was counted is skipped");
       assert.equal(competingTasks(join(root, "missing")), undefined, "no /proc: no figure");
+      assert.equal(
+        competingTasks(root, -1),
+        undefined,
+        "a count past its budget gives no figure (loadavg's count is used)",
+      );
       assert.deepEqual(taskState(statLine(7, ") R (", "S", -5)), { state: "S", nice: -5 });
       assert.equal(taskState("garbage"), undefined);
     } finally {

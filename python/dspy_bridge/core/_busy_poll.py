@@ -98,9 +98,16 @@ def task_state(stat: bytes) -> tuple[bytes, int] | None:
         return None
 
 
-def competing_tasks(root: str = "/proc") -> int | None:
+# The most a count may take (s): it reads a file per thread on the machine, on the worker's
+# loop. Past it the count is given up (None: the caller falls back to /proc/loadavg's count,
+# niced tasks included), so a machine with thousands of threads never stalls the worker.
+COUNT_BUDGET_S = 0.005
+
+
+def competing_tasks(root: str = "/proc", budget_s: float = COUNT_BUDGET_S) -> int | None:
     """Runnable tasks (threads) under `root` (a /proc) whose nice is below LOW_NICE; None if
-    it cannot be read."""
+    it cannot be read, or not within `budget_s`."""
+    deadline = time.monotonic() + budget_s
     try:
         pids = os.listdir(root)
     except OSError:
@@ -109,6 +116,8 @@ def competing_tasks(root: str = "/proc") -> int | None:
     for pid in pids:
         if not pid[:1].isdigit():
             continue
+        if time.monotonic() > deadline:
+            return None
         base = f"{root}/{pid}/task"
         try:
             tids = os.listdir(base)

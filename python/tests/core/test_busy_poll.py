@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import math
 import time
 from typing import Any
 from collections.abc import Callable
@@ -248,10 +249,13 @@ def test_batch_jobs_at_nice_10_or_more_are_not_counted(tmp_path: Any) -> None:
     task(300, 300, "batch", "R", 19)  # niced batch jobs: weigh 15 and 110 against 1024
     task(301, 301, "batch", "R", 10)
     (tmp_path / "self").mkdir()  # not a process
-    assert competing_tasks(str(tmp_path)) == 2, "the host and the worker; the niced jobs do not count"
+    assert competing_tasks(str(tmp_path), math.inf) == 2, "the host and the worker; the niced jobs do not count"
     task(400, 400, "make", "R", 9)  # nice 9 still takes a CPU's worth beside a spinner
-    assert competing_tasks(str(tmp_path)) == 3
+    assert competing_tasks(str(tmp_path), math.inf) == 3
     assert competing_tasks(str(tmp_path / "missing")) is None
+    # A count that cannot finish within its budget gives no figure (the caller falls back to
+    # /proc/loadavg's count) rather than holding the worker's loop.
+    assert competing_tasks(str(tmp_path), -1.0) is None
     assert task_state(_stat_line(7, ") R (", "S", -5)) == (b"S", -5)
     assert task_state(b"garbage") is None
 

@@ -42,7 +42,9 @@
 //   pythonia's 132-139). The count reads a file per thread on the machine (13-20 ms of the
 //   event loop here, a loaded 2-core machine with about 260 processes; the worker's Python
 //   count about 6 ms), so it is taken only when the other figures say contended, and reused
-//   for COUNT_REUSE_MS: at most once a second. PSI
+//   for COUNT_REUSE_MS: at most once a second; past COUNT_BUDGET_MS it is given up for
+//   loadavg's count, niced tasks included (a bridge beside niced jobs then stands aside as
+//   before, rather than stall the loop on a machine with thousands of threads). PSI
 //   (/proc/pressure/cpu) was not used: it counts a niced task's wait for a CPU like any other.
 // The second test is needed because the first alone fires on an idle machine: the kernel
 // often wakes the worker on the host's CPU and leaves the two spinners stacked there for a
@@ -128,8 +130,20 @@ function readStat(path: string): string | undefined {
   }
 }
 
-/** Runnable tasks (threads) under `root` (a /proc) whose nice is below LOW_NICE; undefined if it cannot be read. */
-export function competingTasks(root = "/proc"): number | undefined {
+/**
+ * The most a count may take (ms): it reads a file per thread on the machine, on the host's
+ * event loop. Past it the count is given up (undefined: the caller falls back to
+ * /proc/loadavg's count, niced tasks included), so a machine with thousands of threads never
+ * stalls the host.
+ */
+export const COUNT_BUDGET_MS = 5;
+
+/**
+ * Runnable tasks (threads) under `root` (a /proc) whose nice is below LOW_NICE; undefined if
+ * it cannot be read, or not within `budgetMs`.
+ */
+export function competingTasks(root = "/proc", budgetMs = COUNT_BUDGET_MS): number | undefined {
+  const deadline = performance.now() + budgetMs;
   let pids: string[];
   try {
     pids = readdirSync(root);
@@ -140,6 +154,7 @@ export function competingTasks(root = "/proc"): number | undefined {
   for (const pid of pids) {
     const c = pid.charCodeAt(0);
     if (c < 48 || c > 57) continue; // not a process
+    if (performance.now() > deadline) return undefined;
     let tids: string[];
     try {
       tids = readdirSync(`${root}/${pid}/task`);
