@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startRedis } from "./redis.mjs";
+import { startRedis, startRedisCluster } from "./redis.mjs";
 import { versionVenvs } from "./bootstrap.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -37,6 +37,18 @@ async function redisFor(suite) {
     return await startRedis();
   } catch (err) {
     console.error(`cannot start a private Redis for ${suite} (they will fail): ${err.message}`);
+    return { url: undefined, stop: async () => {} };
+  }
+}
+
+/** The same for a Redis Cluster (DSPY_BRIDGE_TEST_REDIS_CLUSTER, else three private nodes). */
+async function redisClusterFor(suite) {
+  if (process.env.DSPY_BRIDGE_TEST_REDIS_CLUSTER)
+    return { url: process.env.DSPY_BRIDGE_TEST_REDIS_CLUSTER, stop: async () => {} };
+  try {
+    return await startRedisCluster();
+  } catch (err) {
+    console.error(`cannot start a private Redis Cluster for ${suite} (they will fail): ${err.message}`);
     return { url: undefined, stop: async () => {} };
   }
 }
@@ -79,16 +91,16 @@ if (!only || only === "ts") {
     : [];
   const filtered = extra.length ? files.filter((f) => extra.some((e) => f.includes(e))) : files;
   const redis = await redisFor("the store tests");
+  const cluster = await redisClusterFor("the store tests");
   results.push([
     "typescript",
-    run(
-      "TypeScript tests",
-      "node",
-      ["--test", "--test-concurrency=1", ...filtered],
-      redis.url ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {},
-    ),
+    run("TypeScript tests", "node", ["--test", "--test-concurrency=1", ...filtered], {
+      ...(redis.url ? { DSPY_BRIDGE_TEST_REDIS: redis.url } : {}),
+      ...(cluster.url ? { DSPY_BRIDGE_TEST_REDIS_CLUSTER: cluster.url } : {}),
+    }),
   ]);
   await redis.stop();
+  await cluster.stop();
 }
 if (!only || only === "py") {
   results.push([

@@ -1,7 +1,8 @@
 // The durable run history: optimization runs (with each trial's values and score) and DSPy
 // optimizer jobs (with their progress) recorded in the session store as they happen. On
 // SQLite a run is listed with its trials by the next host that opens the file; on Redis a
-// second host sharing the store lists it, and hears its trials as they land.
+// second host sharing the store lists it, and hears its trials as they land once it holds
+// the session (a host follows only the sessions it holds: here, one it watches).
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Bridge, NotFoundError, type RunRecord, type TrialRecord } from "../src/index.js";
@@ -35,8 +36,9 @@ async function close(bridge: Bridge): Promise<void> {
 }
 
 /** A random search of 6 trials over `temperature` with a TypeScript objective; its history. */
-async function optimizeOnce(bridge: Bridge, sessionId: string) {
+async function optimizeOnce(bridge: Bridge, sessionId: string, created: () => Promise<unknown> = async () => {}) {
   const session = await bridge.sessions.create({ id: sessionId });
+  await created();
   await session.variables.define("temperature", "float", 0.5, { constraints: { min: 0, max: 1 } });
   bridge.tools.register("closeness", (args) => 1 - Math.abs((args.temperature as number) - 0.3));
   const target = { variable: "temperature" };
@@ -130,7 +132,14 @@ describe("Redis", () => {
       heard.push(...trials);
       if (heard.length === 6) allHeard();
     });
-    const { id, history } = await optimizeOnce(a, "hist-redis");
+    const { id, history } = await optimizeOnce(a, "hist-redis", () =>
+      b.store.watch(
+        "hist-redis",
+        {},
+        () => {},
+        () => {},
+      ),
+    );
     // Host A records the run's end just after wait() resolves; B reads once it is there.
     await waitForAsync(
       async () => (await b.runs.list({ session: "hist-redis" }))[0]?.state === "exhausted",

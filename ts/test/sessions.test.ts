@@ -1,6 +1,6 @@
 // session.variables through a real Bridge: the TypeScript API over the host store, and
 // bad input that must be refused with a typed error while nothing already stored changes.
-// Once per store backend: memory, SQLite, Redis.
+// Once per store backend: memory, SQLite, Redis, Redis Cluster.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {

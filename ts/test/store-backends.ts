@@ -1,7 +1,8 @@
 // The store backends the conformance suite and the durability tests run against: memory,
-// SQLite in a temporary file, and Redis — the private server scripts/redis.mjs starts for
-// `npm test` (its address in DSPY_BRIDGE_TEST_REDIS). Without that address the Redis tests
-// fail, loudly: they are never skipped.
+// SQLite in a temporary file, Redis — the private server scripts/redis.mjs starts for
+// `npm test` (its address in DSPY_BRIDGE_TEST_REDIS) — and a Redis Cluster, the three private
+// nodes it starts too (DSPY_BRIDGE_TEST_REDIS_CLUSTER). Without those addresses the Redis
+// tests fail, loudly: they are never skipped.
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +10,9 @@ import { join } from "node:path";
 import { openStore, type Store, type StoreOptions } from "../src/store/index.js";
 
 export interface Backend {
-  name: "memory" | "sqlite" | "redis";
+  name: "memory" | "sqlite" | "redis" | "redis-cluster";
+  /** Several hosts may share one location (and sessions are partitioned: each host holds the ones it uses). */
+  shared: boolean;
   /** A location no other test uses; `open` it as often as needed (a restart). */
   fresh(): string;
   open(location: string, options?: StoreOptions): Promise<Store>;
@@ -29,22 +32,43 @@ export function redisUrl(): string {
   return url;
 }
 
+export function redisClusterUrl(): string {
+  const url = process.env.DSPY_BRIDGE_TEST_REDIS_CLUSTER;
+  if (!url) {
+    throw new Error(
+      "DSPY_BRIDGE_TEST_REDIS_CLUSTER is not set: the Redis Cluster tests need the private cluster that `npm test` starts " +
+        "(scripts/redis.mjs). Run them through `npm test` / `npm run test:ts`, or start one with `node scripts/redis.mjs --cluster`.",
+    );
+  }
+  return url;
+}
+
+const freshPrefix = () => encodeURIComponent(`t-${randomUUID().slice(0, 12)}:`);
+
 const all: Backend[] = [
-  { name: "memory", fresh: () => "memory", open: (_location, options) => openStore("memory", options) },
+  { name: "memory", shared: false, fresh: () => "memory", open: (_location, options) => openStore("memory", options) },
   {
     name: "sqlite",
+    shared: false,
     fresh: () => `sqlite:${join(tempDir, `${randomUUID()}.db`)}`,
     open: (location, options) => openStore(location, options),
   },
   {
     name: "redis",
-    fresh: () => `${redisUrl()}?prefix=${encodeURIComponent(`t-${randomUUID().slice(0, 12)}:`)}`,
+    shared: true,
+    fresh: () => `${redisUrl()}?prefix=${freshPrefix()}`,
+    open: (location, options) => openStore(location, options),
+  },
+  {
+    name: "redis-cluster",
+    shared: true,
+    fresh: () => `${redisClusterUrl()}?prefix=${freshPrefix()}`,
     open: (location, options) => openStore(location, options),
   },
 ];
 
 /**
- * The backends to run: all three, or those DSPY_BRIDGE_TEST_STORE_BACKENDS names
+ * The backends to run: all four, or those DSPY_BRIDGE_TEST_STORE_BACKENDS names
  * (e.g. "memory,sqlite": the mutation runs of scripts/mutation.mjs, where a module's logic
  * does not depend on Redis). A name it does not know is an error, not a silent skip.
  */
@@ -55,7 +79,7 @@ export const backends: Backend[] = (() => {
   const unknown = names.filter((n) => !all.some((b) => b.name === n));
   if (unknown.length)
     throw new Error(
-      `DSPY_BRIDGE_TEST_STORE_BACKENDS: unknown backend(s) ${unknown.join(", ")} (memory, sqlite, redis)`,
+      `DSPY_BRIDGE_TEST_STORE_BACKENDS: unknown backend(s) ${unknown.join(", ")} (memory, sqlite, redis, redis-cluster)`,
     );
   return all.filter((b) => names.includes(b.name));
 })();

@@ -1,4 +1,4 @@
-// The store's conformance suite, once per backend (memory, SQLite, Redis). Model-based
+// The store's conformance suite, once per backend (memory, SQLite, Redis, Redis Cluster). Model-based
 // (fast-check): random sequences of operations from several clients run against the real
 // store and a deliberately simple reference model; after every step their states must
 // agree. A watcher records everything; the watch validators then check the recorded
@@ -103,11 +103,11 @@ for (const backend of backends) {
     test("the store agrees with a reference model over random operation sequences from several clients", async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), async (ops) => {
-          // On Redis the clients are spread over two hosts sharing the store, and the watcher
+          // On Redis (and a Redis Cluster) the clients are spread over two hosts sharing the store, and the watcher
           // sits on the second: the model must hold whichever host serves a request.
           const location = backend.fresh();
           const first = await backend.open(location, { historyLimit: 1000 });
-          const second = backend.name === "redis" ? await backend.open(location, { historyLimit: 1000 }) : first;
+          const second = backend.shared ? await backend.open(location, { historyLimit: 1000 }) : first;
           opened.push(first, second);
           const hostOf = (n: number) => (n % 2 ? second : first);
           await first.createSession({ sessionId: "s" });

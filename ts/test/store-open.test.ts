@@ -9,7 +9,7 @@ import { createInterface } from "node:readline";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { Bridge, FailedPreconditionError, InvalidArgumentError, StoreUnavailableError } from "../src/index.js";
-import { openStore } from "../src/store/index.js";
+import { openStore, parseStoreSpec } from "../src/store/index.js";
 import { repoRoot } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
@@ -72,7 +72,7 @@ test("a SQLite file of another application, or of a newer store layout, is refus
   again.close();
 });
 
-test("a Redis store of a newer key layout is refused and left as it was", async () => {
+test("a Redis store of a newer key layout is refused and left as it was; one of layout 1 asks for the migration", async () => {
   const { Redis } = await import("ioredis");
   const location = backends.find((b) => b.name === "redis")!.fresh();
   const prefix = new URL(location).searchParams.get("prefix")!;
@@ -80,17 +80,22 @@ test("a Redis store of a newer key layout is refused and left as it was", async 
   await first.close();
   const raw = new Redis(location.split("?")[0]!);
   try {
-    assert.equal(await raw.get(`${prefix}layout`), "1", "the layout is recorded");
+    assert.equal(await raw.get(`${prefix}layout`), "2", "the layout is recorded");
     await raw.set(`${prefix}layout`, "99");
-    await raw.del(`${prefix}epoch`);
     await assert.rejects(
       openStore(location),
       (e: unknown) => e instanceof FailedPreconditionError && /layout 99/.test((e as Error).message),
     );
     assert.deepEqual(
-      [await raw.get(`${prefix}layout`), await raw.get(`${prefix}epoch`)],
-      ["99", null],
+      [await raw.get(`${prefix}layout`), await raw.keys(`${prefix}*`)],
+      ["99", [`${prefix}layout`]],
       "nothing was written",
+    );
+    // A store of layout 1 (one log for every session) is refused too, and says how to migrate it.
+    await raw.set(`${prefix}layout`, "1");
+    await assert.rejects(
+      openStore(location),
+      (e: unknown) => e instanceof FailedPreconditionError && /layout 1\b.*store-migrate/.test((e as Error).message),
     );
   } finally {
     await raw.quit();
@@ -185,4 +190,26 @@ test("serve --store sqlite:PATH: what outside Python clients write is in the fil
   } finally {
     await store.close();
   }
+});
+
+test("a Redis Cluster store spec names its nodes; a malformed one is refused by name", () => {
+  assert.deepEqual(parseStoreSpec("redis+cluster://10.0.0.5:7000,10.0.0.6:7001/?prefix=app:"), {
+    backend: "redis",
+    url: "redis://10.0.0.5:7000",
+    prefix: "app:",
+    cluster: [
+      { host: "10.0.0.5", port: 7000 },
+      { host: "10.0.0.6", port: 7001 },
+    ],
+  });
+  const tls = parseStoreSpec("rediss+cluster://user:pw@[::1]:7000");
+  assert.equal(tls.backend === "redis" && tls.url, "rediss://user:pw@[::1]:7000");
+  assert.deepEqual(tls.backend === "redis" && tls.cluster, [{ host: "::1", port: 7000 }]);
+  assert.throws(
+    () => parseStoreSpec("redis+cluster://user:secret@host-without-port"),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError &&
+      /host-without-port/.test((e as Error).message) &&
+      !/secret/.test((e as Error).message),
+  );
 });

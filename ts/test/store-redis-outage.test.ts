@@ -121,11 +121,11 @@ function assertOutcomesHold(calls: Call[], committed: Set<number>): void {
 }
 
 /** Host `a` on a backend whose next commit can be made to go out just as Redis freezes or dies. */
+type SessionBackend = ReturnType<RedisBackend["partition"]>;
 interface Hooked {
   store: Store;
-  backend: RedisBackend;
-  /** The last commit request the store sent. */
-  last(): Parameters<RedisBackend["commit"]>[0];
+  /** Sends the last commit request the store sent once more, on the same session's backend. */
+  commitAgain(): ReturnType<SessionBackend["commit"]>;
   beforeNextCommit(f: () => void): void;
   afterNextCommit(f: () => void): void;
 }
@@ -135,25 +135,32 @@ async function hostWithHook(location: string): Promise<Hooked> {
   const backend = await RedisBackend.connect({ url, prefix, logLimit: 10_000 });
   let beforeHook: (() => void) | undefined;
   let afterHook: (() => void) | undefined;
-  let last: Parameters<RedisBackend["commit"]>[0] | undefined;
-  const commit = backend.commit.bind(backend);
-  backend.commit = (request, deadline) => {
-    last = request;
-    const b = beforeHook;
-    beforeHook = undefined;
-    b?.();
-    const sent = commit(request, deadline); // written to the socket in this tick (the connection is answering)
-    const a = afterHook;
-    afterHook = undefined;
-    a?.();
-    return sent;
+  let last: Parameters<SessionBackend["commit"]>[0] | undefined;
+  let lastSession: SessionBackend | undefined;
+  // Each session the store holds has a backend of its own (partition): every one is hooked.
+  const partition = backend.partition.bind(backend);
+  backend.partition = (sessionId) => {
+    const session = partition(sessionId);
+    const commit = session.commit.bind(session);
+    session.commit = (request, deadline) => {
+      last = request;
+      lastSession = session;
+      const b = beforeHook;
+      beforeHook = undefined;
+      b?.();
+      const sent = commit(request, deadline); // written to the socket in this tick (the connection is answering)
+      const a = afterHook;
+      afterHook = undefined;
+      a?.();
+      return sent;
+    };
+    return session;
   };
   const store = await new Store({ historyLimit: 10_000 }, backend).open();
   opened.push(store);
   return {
     store,
-    backend,
-    last: () => last!,
+    commitAgain: () => lastSession!.commit(last!),
     beforeNextCommit: (f) => (beforeHook = f),
     afterNextCommit: (f) => (afterHook = f),
   };
@@ -162,7 +169,7 @@ async function hostWithHook(location: string): Promise<Hooked> {
 describe("Redis frozen (SIGSTOP): every call is bounded by the documented limits", () => {
   test("reads and unsent commits fail within 5 s, not applied; a commit in flight settles within 15 s; nothing acknowledged is lost; watches resume", async () => {
     const location = `${server.url}?prefix=frozen:`;
-    const { store: a, backend, last, beforeNextCommit } = await hostWithHook(location);
+    const { store: a, commitAgain, beforeNextCommit } = await hostWithHook(location);
     const b = await openStore(location, { historyLimit: 10_000 });
     opened.push(b);
     await a.createSession({ sessionId: "s" });
@@ -203,7 +210,7 @@ describe("Redis frozen (SIGSTOP): every call is bounded by the documented limits
     const others: Promise<Call>[] = [];
     // A commit on the connection that stopped answering is not sent: its PING goes unanswered.
     await sleep(1_500);
-    others.push(timed(calls, "a commit on the stalled connection", () => backend.commit(last())));
+    others.push(timed(calls, "a commit on the stalled connection", () => commitAgain()));
     // Meanwhile, on both hosts: atomic updates, sets, compare-and-sets and reads, one a second,
     // all settled before Redis wakes up.
     while (performance.now() - frozenAt < IN_FLIGHT_MS - CALL_MS - MARGIN_MS) {

@@ -238,8 +238,10 @@ describe("Redis: several hosts share one store", () => {
     assert.equal((await b.get("s", "v")).value, 0);
     const raw = new Redis(redisUrlOf(location));
     try {
-      // Cut every follower's connection (each blocks in XREAD): b only learns of what follows by asking.
-      const followers = ((await raw.client("LIST")) as string).split("\n").filter((l) => / cmd=xread/.test(l));
+      // Cut every follower's connection (subscribed to the sessions' channels): b only learns of what follows by asking.
+      const followers = ((await raw.client("LIST")) as string)
+        .split("\n")
+        .filter((l) => / cmd=(subscribe|ssubscribe)/.test(l));
       for (const line of followers) await raw.client("KILL", "ID", /id=(\d+)/.exec(line)![1]!);
       for (let i = 1; i <= 20; i++) await a.set("s", "v", i); // the stream keeps 5: b's next entry is gone
       assert.equal((await b.get("s", "v")).value, 20, "b reloaded before it answered");
@@ -255,12 +257,13 @@ describe("Redis: several hosts share one store", () => {
     await a.register("s", [{ name: "v", type: "integer", initialValue: 0 }]);
     for (let i = 1; i <= 30; i++) await a.set("s", "v", i);
     const [small] = await hosts(1, { eventLogLimit: 5 }, location);
+    await small.getSession("s"); // loads it: a Redis store's revisions count per session
     const replayed: number[] = [];
     let ended: unknown;
     (
       await small.watch(
         "s",
-        { startRevision: small.currentRevision - 4 },
+        { startRevision: small.revisionOf("s") - 4 },
         (m) => m.kind === "commit" && replayed.push(m.revision),
         (e) => (ended = e),
       )
@@ -270,7 +273,7 @@ describe("Redis: several hosts share one store", () => {
     const messages: WatchMessage[] = [];
     await small.watch(
       "s",
-      { startRevision: small.currentRevision - 5 },
+      { startRevision: small.revisionOf("s") - 5 },
       (m) => messages.push(m),
       () => {},
     );
@@ -320,9 +323,12 @@ describe("a commit Redis refuses part-way", () => {
     await a.set("s", "v", 1);
     const raw = new Redis(redisUrlOf(location));
     try {
-      await raw.set(`${prefix}log`, "not a stream"); // XADD now fails inside the script
+      const log = `${prefix}{s}:_log`; // the session's own log (its keys share the hash tag {s})
+      await raw.rename(log, `${log}-kept`);
+      await raw.set(log, "not a stream"); // XADD now fails inside the script
       await assert.rejects(a.set("s", "v", 2), StoreUnavailableError);
-      await raw.del(`${prefix}log`);
+      await raw.del(log);
+      await raw.rename(`${log}-kept`, log);
       const [fresh] = await hosts(1, {}, location);
       const v = await fresh.get("s", "v");
       assert.deepEqual([v.value, v.version], [1, 2], "the refused commit left no write behind");
@@ -331,9 +337,9 @@ describe("a commit Redis refuses part-way", () => {
         [1, 0],
       );
       // The head key out of step with the stream (its last id is ahead): XADD refuses, and nothing is written either.
-      await raw.xadd(`${prefix}log`, "999999-0", "e", "{}");
+      await raw.xadd(log, "999999-0", "e", "{}");
       await assert.rejects(fresh.set("s", "v", 3), StoreUnavailableError);
-      await raw.xdel(`${prefix}log`, "999999-0");
+      await raw.xdel(log, "999999-0");
       const [third] = await hosts(1, {}, location);
       assert.deepEqual(
         (await third.history("s", "v", 0)).map((h) => h.value),
@@ -499,7 +505,6 @@ describe("the outcome of a commit whose connection broke", () => {
       // The commit whose answer was lost: watch which nonce it sends, as the wire would carry it.
       const internals = backend as unknown as {
         cmd: { bridgeCommit: (...args: string[]) => Promise<[string, string]> };
-        outcome(nonce: string, cause: Error): Promise<{ id?: unknown }>;
       };
       const real = internals.cmd.bridgeCommit.bind(internals.cmd);
       let nonce = "";
@@ -509,13 +514,14 @@ describe("the outcome of a commit whose connection broke", () => {
       };
       await store.set("s", "v", 1);
       internals.cmd.bridgeCommit = real;
+      const session = backend.partition("s"); // the session's part: where its outcome keys live
       // Twenty more commits from another host: the log no longer holds the first one.
       const [other] = await hosts(1, { eventLogLimit: 5 }, `${server.url}?prefix=outcome:`);
       for (let i = 2; i <= 21; i++) await other!.set("s", "v", i);
-      const found = await internals.outcome(nonce, new Error("connection lost"));
-      assert.ok(found.id !== undefined, "the commit is known to have been applied");
+      const found = await session.outcome(nonce, new Error("connection lost"));
+      assert.ok("id" in found, "the commit is known to have been applied");
       // And a nonce no script ran is reported as not applied, not as unknown.
-      await assert.rejects(internals.outcome("no-such-commit", new Error("connection lost")), (err: unknown) => {
+      await assert.rejects(session.outcome("no-such-commit", new Error("connection lost")), (err: unknown) => {
         assert.ok(err instanceof StoreUnavailableError);
         assert.match((err as Error).message, /was not applied/);
         return true;

@@ -120,22 +120,20 @@ export function variableMessage(store: Store, sessionId: string, r: VariableReco
 
 export function storeHandlers(store: Store, unary: Wrap) {
   return {
-    createSession: unary<CreateSessionRequest, unknown>(async (req) =>
-      sessionMessage(
-        await store.createSession({
-          sessionId: req.sessionId,
-          ttlMs: Number(req.ttlMs),
-          metadata: parseJsonObject(req.metadataJson, "metadata_json"),
-        }),
-        store.currentRevision,
-      ),
-    ),
+    createSession: unary<CreateSessionRequest, unknown>(async (req) => {
+      const info = await store.createSession({
+        sessionId: req.sessionId,
+        ttlMs: Number(req.ttlMs),
+        metadata: parseJsonObject(req.metadataJson, "metadata_json"),
+      });
+      return sessionMessage(info, store.revisionOf(info.sessionId));
+    }),
     getSession: unary<GetSessionRequest, unknown>(async (req) =>
-      sessionMessage(await store.getSession(req.sessionId), store.currentRevision),
+      sessionMessage(await store.getSession(req.sessionId), store.revisionOf(req.sessionId)),
     ),
     listSessions: unary<unknown, unknown>(async () =>
       create(ListSessionsResponseSchema, {
-        sessions: (await store.listSessions()).map((s) => sessionMessage(s, store.currentRevision)),
+        sessions: (await store.listSessions()).map((s) => sessionMessage(s, store.revisionOf(s.sessionId))),
       }),
     ),
     deleteSession: unary<DeleteSessionRequest, unknown>(async (req) =>
@@ -158,13 +156,13 @@ export function storeHandlers(store: Store, unary: Wrap) {
       );
       return create(RegisterVariablesResponseSchema, {
         variables: records.map((r) => variableMessage(store, req.sessionId, r)),
-        revision: BigInt(store.currentRevision),
+        revision: BigInt(store.revisionOf(req.sessionId)),
       });
     }),
     getVariables: unary<GetVariablesRequest, unknown>(async (req) => {
       const found = await store.getMany(req.sessionId, req.names, caller(req));
       return create(GetVariablesResponseSchema, {
-        revision: BigInt(store.currentRevision),
+        revision: BigInt(store.revisionOf(req.sessionId)),
         results: req.names.map((name) => {
           const r = found.get(name);
           return {
@@ -190,7 +188,7 @@ export function storeHandlers(store: Store, unary: Wrap) {
         variables: (await store.list(req.sessionId, req.pattern, caller(req))).map((r) =>
           variableMessage(store, req.sessionId, r),
         ),
-        revision: BigInt(store.currentRevision),
+        revision: BigInt(store.revisionOf(req.sessionId)),
       }),
     ),
     updateVariables: unary<UpdateVariablesRequest, unknown>(async (req) => {

@@ -19,6 +19,7 @@ import {
 import { OPTIMIZE_HELP, OPTIMIZE_OPTIONS, runOptimize } from "./optimize.js";
 import { runServe } from "./serve.js";
 import { runSetup, SETUP_HELP, SETUP_OPTIONS } from "./setup.js";
+import { runStoreMigrate, STORE_MIGRATE_HELP, STORE_MIGRATE_OPTIONS } from "./store-migrate.js";
 
 const HELP = `dspy-bridge ${VERSION} — run real DSPy programs from TypeScript
 
@@ -32,6 +33,7 @@ Commands:
   serve       Run a host that outside Python clients can reach; prints {"event":"ready",...}
   optimize    Compile a program with a DSPy optimizer, or optimize a variable, with a progress bar
   dashboard   The dashboard over a stored state (sqlite:PATH, redis://…), without workers
+  store-migrate  Move a Redis store of key layout 1 to this version's layout (hosts stopped)
   help [CMD]  This text, or a command's
 
 Options:
@@ -54,6 +56,7 @@ const COMMANDS: Record<string, Command> = {
   setup: { help: SETUP_HELP, options: SETUP_OPTIONS, run: runSetup },
   optimize: { help: OPTIMIZE_HELP, options: OPTIMIZE_OPTIONS, run: runOptimize },
   dashboard: { help: DASHBOARD_HELP, options: DASHBOARD_OPTIONS, run: runDashboard },
+  "store-migrate": { help: STORE_MIGRATE_HELP, options: STORE_MIGRATE_OPTIONS, run: runStoreMigrate },
 };
 
 export async function run(argv: string[]): Promise<number> {

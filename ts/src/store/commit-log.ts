@@ -70,6 +70,8 @@ export class CommitLog {
    * applies that commit in one go, and no read sees a state without it once it is acknowledged.
    */
   private own: Held | undefined;
+  /** Reads and commits in progress: a store partitioned by session lets a session go only when none is. */
+  private active = 0;
 
   constructor(
     private readonly state: StoreState,
@@ -77,6 +79,17 @@ export class CommitLog {
     private readonly historyLimit: number,
     private readonly hooks: CommitLogHooks,
   ) {}
+
+  /** Nothing in progress: no read catching up, no commit, no reload. */
+  get idle(): boolean {
+    return this.active === 0 && !this.catchingUp && !this.resyncing;
+  }
+
+  /** Counts `work` as in progress until it settles. */
+  private counted<T>(work: Promise<T>): Promise<T> {
+    this.active++;
+    return work.finally(() => this.active--);
+  }
 
   /** True when other hosts share the backend (Redis). */
   get isShared(): boolean {
@@ -116,7 +129,9 @@ export class CommitLog {
    */
   async ready(sessionId?: string): Promise<void> {
     if (this.hooks.isClosed()) throw new StoreUnavailableError("the store is closed");
-    return this.bounded(this.readyNow(sessionId), Date.now() + this.limits.callMs, "the store could not be read");
+    return this.counted(
+      this.bounded(this.readyNow(sessionId), Date.now() + this.limits.callMs, "the store could not be read"),
+    );
   }
 
   private async readyNow(sessionId?: string): Promise<void> {
@@ -177,11 +192,13 @@ export class CommitLog {
     const start = Date.now();
     const deadline = { sendBy: start + this.limits.callMs, settleBy: start + this.limits.inFlightMs };
     const turn = { started: false, abandoned: false };
-    const run = this.commitChain.then(() => {
-      if (turn.abandoned) return undefined as T; // its caller has had its error
-      turn.started = true;
-      return this.mutateShared(async () => this.plan(plan), deadline);
-    });
+    const run = this.counted(
+      this.commitChain.then(() => {
+        if (turn.abandoned) return undefined as T; // its caller has had its error
+        turn.started = true;
+        return this.mutateShared(async () => this.plan(plan), deadline);
+      }),
+    );
     this.commitChain = run.catch(() => {});
     return this.bounded(
       run,
@@ -206,11 +223,13 @@ export class CommitLog {
     const start = Date.now();
     const deadline = { sendBy: start + this.limits.callMs, settleBy: start + this.limits.inFlightMs };
     const turn = { started: false, abandoned: false };
-    const run = this.commitChain.then(() => {
-      if (turn.abandoned) return undefined as T;
-      turn.started = true;
-      return this.mutateShared(() => this.planPaced(plan, pace), deadline, pace);
-    });
+    const run = this.counted(
+      this.commitChain.then(() => {
+        if (turn.abandoned) return undefined as T;
+        turn.started = true;
+        return this.mutateShared(() => this.planPaced(plan, pace), deadline, pace);
+      }),
+    );
     this.commitChain = run.catch(() => {});
     return this.bounded(
       run,

@@ -95,7 +95,7 @@ export async function exportVariables(
     version: r.version,
     history: options.includeHistory ? r.history.slice() : undefined,
   }));
-  const revision = store.currentRevision;
+  const revision = store.revisionOf(sessionId);
   const dependencies =
     options.includeDependencies === false
       ? undefined

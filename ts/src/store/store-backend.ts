@@ -69,3 +69,21 @@ export interface StoreBackend {
   remainingTtl?(sessionId: string): Promise<number>;
   close(): Promise<void>;
 }
+
+/**
+ * A backend partitioned by session (Redis): each session has its own keys, log and revision
+ * counter, and a host holds only the sessions it uses — a backend of its own per session
+ * (`partition`), loaded on first use and let go when idle. Commits and watches are ordered
+ * per session; nothing orders two sessions' commits.
+ */
+export interface PartitionedBackend {
+  readonly kind: string;
+  readonly partitioned: true;
+  /** One session's backend: load() reads that session only; close() stops following it. */
+  partition(sessionId: string): StoreBackend;
+  /** Every session of the store (held by this host or not). */
+  listSessions(): Promise<SessionInfo[]>;
+  /** Sessions whose TTL has run out, held by this host or not (at most `limit`). */
+  expiredSessions(now: number, limit?: number): Promise<string[]>;
+  close(): Promise<void>;
+}

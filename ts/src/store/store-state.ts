@@ -56,6 +56,15 @@ export interface StoreObserver {
   delivered(lagMs: number): void;
 }
 
+/** Who is told of drops, runs and commits: one set per store, shared by its sessions' states when it is partitioned. */
+export interface StoreListeners {
+  dropped: Set<(sessionId: string) => void>;
+  runs: Set<(run: RunRecord, trials: TrialRecord[]) => void>;
+  commits: Set<(commit: Commit) => void>;
+}
+
+export const newListeners = (): StoreListeners => ({ dropped: new Set(), runs: new Set(), commits: new Set() });
+
 export class StoreState {
   applied: LogId = LOG_START;
   observer: StoreObserver | undefined = undefined;
@@ -66,11 +75,11 @@ export class StoreState {
   /** Revisions at or below this are no longer in the log. */
   compactedRevision = 0;
   readonly watchers = new Set<Watcher>();
-  readonly droppedListeners = new Set<(sessionId: string) => void>();
+  readonly droppedListeners: Set<(sessionId: string) => void>;
   /** Told of every run entry applied, this host's and (shared store) the other hosts'. */
-  readonly runListeners = new Set<(run: RunRecord, trials: TrialRecord[]) => void>();
+  readonly runListeners: Set<(run: RunRecord, trials: TrialRecord[]) => void>;
   /** Told of every commit applied, in every session (the dashboard). */
-  readonly commitListeners = new Set<(commit: Commit) => void>();
+  readonly commitListeners: Set<(commit: Commit) => void>;
   /** Sessions with a TTL by when they expire: the sweep takes the expired ones without scanning every session. */
   readonly expiry = new ExpiryQueue((session) => this.sessions.get(session.info.sessionId) === session);
 
@@ -78,7 +87,12 @@ export class StoreState {
     private readonly historyLimit: number,
     private readonly eventLogLimit: number,
     readonly limits: SizeLimits = DEFAULT_SIZE_LIMITS,
-  ) {}
+    listeners: StoreListeners = newListeners(),
+  ) {
+    this.droppedListeners = listeners.dropped;
+    this.runListeners = listeners.runs;
+    this.commitListeners = listeners.commits;
+  }
 
   /** Replaces everything with a durable backend's snapshot; tells the listeners about sessions gone since. */
   load(snapshot: RawSnapshot): void {
@@ -95,7 +109,7 @@ export class StoreState {
     }
     const dropped = [...this.sessions.keys()].filter((sid) => !sessions.has(sid));
     const first = snapshot.log[0];
-    let compacted = first ? compactedBefore(first.id) : snapshot.head.rev;
+    let compacted = snapshot.compacted ?? (first ? compactedBefore(first.id) : snapshot.head.rev);
     // Another host's stream may keep more than this host's limit: this host keeps its own.
     if (log.length > this.eventLogLimit) compacted = log.splice(0, log.length - this.eventLogLimit).at(-1)!.revision;
     let logBytes = log.reduce((n, c) => n + c.bytes, 0);

@@ -24,6 +24,12 @@ export interface StoreOptions {
   eventLogBytesLimit?: number;
   /** Session TTL when a session is created without one; 0 = never expires. Default 0. */
   defaultSessionTtlMs?: number;
+  /**
+   * A store partitioned by session (Redis): how long a session no one uses on this host (no
+   * call, no watch) stays in its memory before the host lets it go; the next use loads it
+   * again. Default 300,000 ms (5 minutes). Memory and SQLite stores hold every session.
+   */
+  sessionIdleMs?: number;
   /** Clock, for tests. */
   now?: () => number;
 }

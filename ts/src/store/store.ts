@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import {
   AlreadyExistsError,
   BridgeError,
+  InternalError,
   InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,
@@ -31,8 +32,9 @@ import type {
   TrialRecord,
   VariableRecord,
 } from "./records.js";
-import type { StoreBackend } from "./store-backend.js";
-import { StoreState, type StoreObserver } from "./store-state.js";
+import { SessionPartitions } from "./session-partitions.js";
+import type { PartitionedBackend, StoreBackend } from "./store-backend.js";
+import { newListeners, StoreState, type StoreObserver } from "./store-state.js";
 import type {
   CheckedUpdate,
   ConfigCommit,
@@ -96,25 +98,95 @@ export class Store {
   private readonly now: () => number;
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly log: CommitLog;
+  /**
+   * A store partitioned by session (Redis): the sessions this host holds, each with its own
+   * state and log (`state` and `log` above then hold nothing). Undefined otherwise: `state`
+   * holds every session and `log` orders every commit.
+   */
+  private readonly parts: SessionPartitions | undefined;
+  private readonly partitioned: PartitionedBackend | undefined;
+  /** Told of drops, runs and commits: shared by every partition's state. */
+  private readonly listeners = newListeners();
+  private observer: StoreObserver | undefined;
+  private evictTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(options: StoreOptions = {}, backend: StoreBackend | undefined = undefined) {
+  constructor(options: StoreOptions = {}, backend: StoreBackend | PartitionedBackend | undefined = undefined) {
     this.historyLimit = options.historyLimit ?? 100;
     this.limits = sizeLimits(options);
-    this.state = new StoreState(this.historyLimit, options.eventLogLimit ?? 10_000, this.limits);
+    const eventLogLimit = options.eventLogLimit ?? 10_000;
+    this.state = new StoreState(this.historyLimit, eventLogLimit, this.limits, this.listeners);
     this.defaultTtlMs = options.defaultSessionTtlMs ?? 0;
     this.now = options.now ?? Date.now;
-    this.log = new CommitLog(this.state, backend, this.historyLimit, {
+    const hooks = {
       isClosed: () => this.closed,
       now: () => this.now(),
-      expire: (sessionId) => this.expire(sessionId),
-    });
+      expire: (sessionId: string) => this.expire(sessionId),
+    };
+    const partitioned = backend !== undefined && "partitioned" in backend ? backend : undefined;
+    this.partitioned = partitioned;
+    this.log = new CommitLog(this.state, partitioned ? undefined : (backend as StoreBackend), this.historyLimit, hooks);
+    if (partitioned) {
+      this.parts = new SessionPartitions(
+        (sessionId) => {
+          const state = new StoreState(this.historyLimit, eventLogLimit, this.limits, this.listeners);
+          state.observer = this.observer;
+          const log = new CommitLog(state, partitioned.partition(sessionId), this.historyLimit, hooks);
+          return { sessionId, state, log, lastUsedMs: this.now() };
+        },
+        options.sessionIdleMs ?? 300_000,
+        () => this.now(),
+      );
+    }
   }
 
   /** Loads the backend's state and, for a shared backend, starts following the other hosts. */
   async open(): Promise<this> {
     await this.log.open();
+    if (this.parts) {
+      const parts = this.parts;
+      this.evictTimer = setInterval(() => parts.evictIdle(), Math.max(20, Math.min(1_000, parts.idleMs / 2)));
+      this.evictTimer.unref();
+    }
     return this;
+  }
+
+  /**
+   * Shared backends: catch up with the other hosts before a read (partitioned: load the
+   * session first if this host does not hold it). Resolves in the same turn as the caller's
+   * next synchronous step, so a session just loaded cannot be let go before that step runs.
+   */
+  private async ready(sessionId?: string): Promise<void> {
+    if (!this.parts) return this.log.ready(sessionId);
+    this.assertOpen();
+    if (sessionId === undefined) return;
+    const partition = await this.parts.get(sessionId);
+    await partition.log.ready(sessionId);
+    partition.lastUsedMs = this.now();
+  }
+
+  /** The state that holds the session: its partition's, or the one state of an unpartitioned store. */
+  private stateOf(sessionId: string): StoreState {
+    if (!this.parts) return this.state;
+    return this.parts.peek(sessionId)?.state ?? this.state; // not held: an empty state, so "not found"
+  }
+
+  /** The log that orders the session's commits (partitioned: the session must be held, loaded by `ready`). */
+  private logOf(sessionId: string): CommitLog {
+    if (!this.parts) return this.log;
+    const partition = this.parts.peek(sessionId);
+    if (!partition) throw new InternalError(`session '${q(sessionId)}' is not loaded on this host`);
+    return partition.log;
+  }
+
+  /** The backend of the session (partitioned: of its partition, when held). */
+  private backendOf(sessionId: string): StoreBackend | undefined {
+    return this.parts ? this.parts.peek(sessionId)?.log.backend : this.log.backend;
+  }
+
+  /** Every state: the partitions' (partitioned), or the one. */
+  private states(): StoreState[] {
+    return this.parts ? [...this.parts.values()].map((p) => p.state) : [this.state];
   }
 
   private get backend(): StoreBackend | undefined {
@@ -126,7 +198,17 @@ export class Store {
    * re-planned, and reads of this host's copy may lag behind theirs.
    */
   get isShared(): boolean {
-    return this.log.isShared;
+    return this.parts !== undefined || this.log.isShared;
+  }
+
+  /** Partitioned by session (Redis): how many sessions this host holds in memory now. */
+  get heldSessions(): number {
+    return this.parts ? this.parts.size : this.state.sessions.size;
+  }
+
+  /** Lets go of the sessions idle past `sessionIdleMs` now, rather than at the next check; returns how many. */
+  evictIdle(): number {
+    return this.parts?.evictIdle() ?? 0;
   }
 
   /** The size limits this store enforces (bytes; options maxValueBytes, historyBytesLimit, sessionBytesLimit, eventLogBytesLimit). */
@@ -136,21 +218,35 @@ export class Store {
 
   /** "memory", "sqlite" or "redis". */
   get backendKind(): string {
-    return this.backend?.kind ?? "memory";
+    return this.partitioned?.kind ?? this.backend?.kind ?? "memory";
   }
 
-  /** The newest revision this host has applied. */
+  /**
+   * The newest revision this host has applied. Partitioned by session (Redis), revisions are
+   * per session: the highest of the sessions it holds (revisionOf names one).
+   */
   get currentRevision(): number {
-    return this.state.applied.rev;
+    let rev = this.state.applied.rev;
+    for (const state of this.parts ? this.states() : []) rev = Math.max(rev, state.applied.rev);
+    return rev;
+  }
+
+  /** The newest revision of the session this host has applied (every session's, unpartitioned). */
+  revisionOf(sessionId: string): number {
+    return this.stateOf(sessionId).applied.rev;
   }
 
   /** Told of every commit applied and every watch delivery (the host's metrics). */
   observe(observer: StoreObserver | undefined): void {
+    this.observer = observer;
     this.state.observer = observer;
+    for (const state of this.parts ? this.states() : []) state.observer = observer;
   }
 
   get watcherCount(): number {
-    return this.state.watchers.size;
+    let n = this.state.watchers.size;
+    for (const state of this.parts ? this.states() : []) n += state.watchers.size;
+    return n;
   }
 
   // ----------------------------------------------------------------------------------
@@ -190,11 +286,12 @@ export class Store {
     }
     // Shared: "already exists" is a read too; it must see a delete acknowledged on another host.
     if (this.isShared) {
-      await this.log.ready(sessionId);
       await this.sweep();
+      await this.ready(sessionId);
     } else this.sweepNow();
-    return this.log.mutate(() => {
-      if (this.state.sessions.has(sessionId)) throw new AlreadyExistsError(`session '${q(sessionId)}' already exists`);
+    return this.logOf(sessionId).mutate(() => {
+      if (this.stateOf(sessionId).sessions.has(sessionId))
+        throw new AlreadyExistsError(`session '${q(sessionId)}' already exists`);
       const now = this.now();
       const info: SessionInfo = {
         sessionId,
@@ -208,12 +305,25 @@ export class Store {
   }
 
   async getSession(sessionId: string): Promise<SessionInfo> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return { ...this.session(sessionId).info };
   }
 
   async listSessions(): Promise<SessionInfo[]> {
     this.assertOpen();
+    if (this.partitioned) {
+      await this.sweep();
+      let listed: SessionInfo[];
+      try {
+        listed = await this.partitioned.listSessions();
+      } catch (err) {
+        throw new StoreUnavailableError(`the ${this.backendKind} store could not be read: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      // A session this host holds is as it has it (its last use); the others as they were made.
+      return listed.map((info) => ({ ...(this.stateOf(info.sessionId).sessions.get(info.sessionId)?.info ?? info) }));
+    }
     if (this.isShared) {
       await this.log.ready();
       await this.sweep();
@@ -222,9 +332,9 @@ export class Store {
   }
 
   async deleteSession(sessionId: string): Promise<boolean> {
-    if (this.isShared) await this.log.ready();
-    return this.log.mutate(() => {
-      if (!this.state.sessions.has(sessionId)) return { entry: undefined, answer: () => false };
+    if (this.isShared) await this.ready(this.parts ? sessionId : undefined);
+    return this.logOf(sessionId).mutate(() => {
+      if (!this.stateOf(sessionId).sessions.has(sessionId)) return { entry: undefined, answer: () => false };
       return { entry: { t: "drop", sid: sessionId, why: "deleted" }, answer: () => true };
     });
   }
@@ -237,12 +347,38 @@ export class Store {
   async sweep(): Promise<number> {
     if (!this.isShared) return this.sweepNow();
     let n = 0;
-    for (const session of this.state.expiry.takeExpired(this.now())) {
-      if (await this.expire(session.info.sessionId)) n++;
-      // Kept alive by another host (queued at its new expiry), or not dropped (the backend is away: the next sweep retries).
-      else this.state.expiry.add(session);
+    for (const state of this.states()) {
+      for (const session of state.expiry.takeExpired(this.now())) {
+        if (await this.expire(session.info.sessionId)) n++;
+        // Kept alive by another host (queued at its new expiry), or not dropped (the backend is away: the next sweep retries).
+        else state.expiry.add(session);
+      }
+    }
+    if (this.partitioned) {
+      // Sessions no host holds expire too: Redis keeps their expiry, and says which are due.
+      let due: string[] = [];
+      try {
+        due = await this.partitioned.expiredSessions(this.now());
+      } catch {
+        // The backend is away: the next sweep asks again.
+      }
+      for (const sessionId of due) if (await this.expireUnheld(sessionId)) n++;
     }
     return n;
+  }
+
+  /** A session whose TTL ran out by Redis's account: loaded and dropped (the drop checks its alive key). */
+  private async expireUnheld(sessionId: string): Promise<boolean> {
+    try {
+      await this.ready(sessionId); // drops it already if this host's copy says it expired
+      return await this.logOf(sessionId).mutate(() =>
+        this.stateOf(sessionId).sessions.has(sessionId)
+          ? { entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => true }
+          : { entry: undefined, answer: () => false },
+      );
+    } catch {
+      return false; // kept alive after all, or the backend is away: the next sweep
+    }
   }
 
   /** Not shared: this host alone decides, and the drops commit synchronously. */
@@ -272,13 +408,16 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     if (this.expiryTimer) clearInterval(this.expiryTimer);
+    if (this.evictTimer) clearInterval(this.evictTimer);
     this.state.endAll();
     await this.log.close();
+    await this.parts?.closeAll();
+    await this.partitioned?.close();
   }
 
   /** Called whenever a session goes away (deleted or expired, here or on another host). */
   onSessionDropped(listener: (sessionId: string) => void): void {
-    this.state.droppedListeners.add(listener);
+    this.listeners.dropped.add(listener);
   }
 
   /**
@@ -286,18 +425,19 @@ export class Store {
    * this one did, so the backend decides (and the drop is checked against its alive key).
    */
   private async expire(sessionId: string): Promise<boolean> {
-    const session = this.state.sessions.get(sessionId);
+    const session = this.stateOf(sessionId).sessions.get(sessionId);
     if (!session?.expired(this.now())) return false;
-    if (this.backend?.remainingTtl) {
-      const left = await this.backend.remainingTtl(sessionId);
+    const backend = this.backendOf(sessionId);
+    if (backend?.remainingTtl) {
+      const left = await backend.remainingTtl(sessionId);
       if (left > 0) {
         session.info.lastAccessedAtMs = this.now() - (session.info.ttlMs - left);
         return false;
       }
     }
     try {
-      return await this.log.mutate(() =>
-        this.state.sessions.has(sessionId)
+      return await this.logOf(sessionId).mutate(() =>
+        this.stateOf(sessionId).sessions.has(sessionId)
           ? { entry: { t: "drop", sid: sessionId, why: "expired" }, answer: () => true }
           : { entry: undefined, answer: () => false },
       );
@@ -313,7 +453,7 @@ export class Store {
 
   private session(sessionId: string): SessionRecord {
     this.assertOpen();
-    const session = this.state.sessions.get(sessionId);
+    const session = this.stateOf(sessionId).sessions.get(sessionId);
     const now = this.now();
     if (!session || session.expired(now)) {
       // Not shared: expire it now (synchronously). Shared: `ready` already asked the backend.
@@ -327,13 +467,14 @@ export class Store {
 
   /** Tells a durable backend that a session with a TTL was used: at most once a second (a quarter TTL when shorter). */
   private touch(session: SessionRecord, now: number): void {
-    if (!this.backend || session.info.ttlMs <= 0) return;
+    const backend = this.backendOf(session.info.sessionId);
+    if (!backend || session.info.ttlMs <= 0) return;
     if (now - session.touchedAtMs < Math.min(TOUCH_EVERY_MS, session.info.ttlMs / 4)) return;
     session.touchedAtMs = now;
     // Best effort (it only moves a TTL): a read must not fail for it; the next use tries again.
     const retry = () => void (session.touchedAtMs = 0);
     try {
-      void Promise.resolve(this.backend.touch(session.info)).catch(retry);
+      void Promise.resolve(backend.touch(session.info)).catch(retry);
     } catch {
       retry();
     }
@@ -344,7 +485,7 @@ export class Store {
    * reloaded meanwhile). Gone already: another host deleted it right after the commit.
    */
   private committedSession(sessionId: string): SessionRecord {
-    const session = this.state.sessions.get(sessionId);
+    const session = this.stateOf(sessionId).sessions.get(sessionId);
     if (!session)
       throw new NotFoundError(`session '${q(sessionId)}' was committed, then deleted at once by another host`, {
         details: { session_id: clipName(sessionId) },
@@ -390,8 +531,8 @@ export class Store {
     source = caller,
     config?: ConfigCommit,
   ): Promise<VariableRecord[]> {
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const session = this.session(sessionId);
       if (!Array.isArray(specs) || specs.length === 0)
         throw new InvalidArgumentError("no variables to register", { parameter: "variables" });
@@ -430,9 +571,9 @@ export class Store {
     source = "import",
     onProgress?: (progress: CodecProgress) => void,
   ): Promise<number> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const pace = new Pacer(onProgress, "commit", input.creates.length + input.updates.length + input.edges.length);
-    return this.log.mutatePaced(async () => {
+    return this.logOf(sessionId).mutatePaced(async () => {
       pace.next("commit", input.creates.length + input.updates.length + input.edges.length);
       const session = this.session(sessionId);
       const now = this.now();
@@ -587,7 +728,7 @@ export class Store {
   }
 
   async get(sessionId: string, nameOrId: string, caller = sessionId): Promise<VariableRecord> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.getNow(sessionId, nameOrId, caller);
   }
 
@@ -625,7 +766,7 @@ export class Store {
     names: string[],
     caller = sessionId,
   ): Promise<Map<string, VariableRecord | undefined>> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.getManyLocal(sessionId, names, caller);
   }
 
@@ -647,7 +788,7 @@ export class Store {
   }
 
   async list(sessionId: string, pattern?: string, caller = sessionId): Promise<VariableRecord[]> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     const re = compilePattern(pattern);
     return [...session.variables.values()].filter(
@@ -661,8 +802,8 @@ export class Store {
     options: UpdateOptions = {},
     config?: ConfigCommit,
   ): Promise<{ revision: number; results: UpdateOutcome[] }> {
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => this.planUpdate(sessionId, updates, options, config));
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => this.planUpdate(sessionId, updates, options, config));
   }
 
   private planUpdate(
@@ -803,8 +944,8 @@ export class Store {
     value: unknown,
     options: UpdateOptions & { expectedVersion?: number; metadata?: Record<string, string> } = {},
   ): Promise<VariableRecord> {
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const planned = this.planUpdate(
         sessionId,
         [{ name, value, expectedVersion: options.expectedVersion ?? 0, metadata: options.metadata ?? {} }],
@@ -818,8 +959,8 @@ export class Store {
   }
 
   async delete(sessionId: string, names: string[], caller = sessionId): Promise<{ revision: number; deleted: number }> {
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const session = this.session(sessionId);
       const records = [
         ...new Set(
@@ -869,8 +1010,8 @@ export class Store {
     reason = "",
     caller = sessionId,
   ): Promise<VariableRecord> {
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const session = this.session(sessionId);
       const record = this.variable(session, name);
       this.check(record, caller, "write");
@@ -912,8 +1053,8 @@ export class Store {
     metadata: Record<string, string> = {},
     caller = sessionId,
   ): Promise<void> {
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       checkDependencyType(type);
       session.dependencies.checkAdd(a.name, b.name);
@@ -930,8 +1071,8 @@ export class Store {
   }
 
   async removeDependency(sessionId: string, from: string, to: string, caller = sessionId): Promise<boolean> {
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const { session, a, b } = this.edgeEnds(sessionId, from, to, caller);
       if (!session.dependencies.edgesFrom(a.name).some((e) => e.to === b.name))
         return { entry: undefined, answer: () => false };
@@ -969,7 +1110,7 @@ export class Store {
     dependents = false,
     caller = sessionId,
   ): Promise<{ variable: string; variableId: string; type: string; depth: number }[]> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     const record = this.variable(session, name);
     this.check(record, caller, "read");
@@ -987,8 +1128,8 @@ export class Store {
 
   /** Records a run's state and the trials it added since it was last recorded. */
   async recordRun(run: RunRecord, trials: TrialRecord[] = []): Promise<void> {
-    if (this.isShared) await this.log.ready(run.sessionId);
-    await this.log.mutate(() => {
+    if (this.isShared) await this.ready(run.sessionId);
+    await this.logOf(run.sessionId).mutate(() => {
       this.session(run.sessionId);
       return { entry: { t: "run", sid: run.sessionId, run, trials }, answer: () => undefined };
     });
@@ -996,8 +1137,10 @@ export class Store {
 
   /** The runs of one session, or of every session; newest first. */
   async listRuns(sessionId?: string): Promise<RunRecord[]> {
-    if (this.isShared) await this.log.ready(sessionId);
-    const sessions = sessionId === undefined ? [...this.state.sessions.values()] : [this.session(sessionId)];
+    if (this.isShared) await this.ready(sessionId);
+    // Partitioned (Redis): without a session, the runs of the sessions this host holds.
+    const sessions =
+      sessionId === undefined ? this.states().flatMap((s) => [...s.sessions.values()]) : [this.session(sessionId)];
     const runs = sessions.flatMap((s) => [...s.runs.values()].map((r) => r.run));
     return runs.sort((a, b) => b.startedAtMs - a.startedAtMs);
   }
@@ -1008,7 +1151,7 @@ export class Store {
     runId: string,
     options: { offset?: number; limit?: number } = {},
   ): Promise<{ run: RunRecord; trials: TrialRecord[] }> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const kept = this.session(sessionId).runs.get(runId);
     if (!kept)
       throw new NotFoundError(`run '${q(runId)}' not found in session '${q(sessionId)}'`, {
@@ -1055,8 +1198,8 @@ export class Store {
     const bytes = Buffer.byteLength(json);
     checkSize(bytes, this.limits.maxValueBytes, `program '${q(programId)}'`, "maxValueBytes");
     const definition = JSON.parse(json) as Record<string, unknown>;
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const session = this.session(sessionId);
       const current = session.programs.get(programId);
       if (input.expectRevision === null && current)
@@ -1086,7 +1229,7 @@ export class Store {
   /** A program's latest revision, or undefined. */
   async getProgram(sessionId: string, programId: string): Promise<ProgramRecord | undefined> {
     checkProgramId(programId);
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.session(sessionId).programs.get(programId);
   }
 
@@ -1096,14 +1239,14 @@ export class Store {
     programId: string,
   ): Promise<{ program: ProgramRecord | undefined; sessionRevision: number }> {
     checkProgramId(programId);
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     return { program: session.programs.get(programId), sessionRevision: session.lastRevision };
   }
 
   /** The session's programs (latest revisions), by id. */
   async listPrograms(sessionId: string): Promise<ProgramRecord[]> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return [...this.session(sessionId).programs.values()].sort((a, b) =>
       a.programId < b.programId ? -1 : a.programId > b.programId ? 1 : 0,
     );
@@ -1112,8 +1255,8 @@ export class Store {
   /** Deletes a program; false when there was none. */
   async deleteProgram(sessionId: string, programId: string): Promise<boolean> {
     checkProgramId(programId);
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const session = this.session(sessionId);
       if (!session.programs.has(programId)) return { entry: undefined, answer: () => false };
       return { entry: { t: "program", sid: sessionId, id: programId, program: null }, answer: () => true };
@@ -1122,20 +1265,20 @@ export class Store {
 
   /** Told of every commit applied, in every session, by this host or (shared store) another. */
   onCommit(listener: (commit: Commit) => void): () => void {
-    this.state.commitListeners.add(listener);
-    return () => this.state.commitListeners.delete(listener);
+    this.listeners.commits.add(listener);
+    return () => this.listeners.commits.delete(listener);
   }
 
   /** Told of every run recorded, by this host or (shared store) another. */
   onRun(listener: (run: RunRecord, trials: TrialRecord[]) => void): () => void {
-    this.state.runListeners.add(listener);
-    return () => this.state.runListeners.delete(listener);
+    this.listeners.runs.add(listener);
+    return () => this.listeners.runs.delete(listener);
   }
 
   /** Only the owning session may change a variable's rules (so rules can never lock it out for good). */
   async setPermissions(sessionId: string, name: string, rules: unknown, caller = sessionId): Promise<VariableRecord> {
-    if (this.isShared) await this.log.ready(sessionId);
-    return this.log.mutate(() => {
+    if (this.isShared) await this.ready(sessionId);
+    return this.logOf(sessionId).mutate(() => {
       const session = this.session(sessionId);
       const record = this.variable(session, name);
       if (caller !== sessionId) {
@@ -1155,19 +1298,19 @@ export class Store {
   }
 
   async checkAccess(sessionId: string, name: string, permission: string, caller = sessionId): Promise<boolean> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.checkAccessLocal(sessionId, name, permission, caller);
   }
 
   /** A configuration space registered in the session (definition and version), or undefined. */
   async configuration(sessionId: string, name: string): Promise<{ doc: unknown; version: number } | undefined> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.session(sessionId).configs.get(name);
   }
 
   /** Reads and writes per variable and per session; only variables the caller may read. */
   async stats(sessionId: string, name?: string, caller = sessionId): Promise<Record<string, unknown>> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     const one = (r: VariableRecord) => ({
       read_count: r.stats.reads,
@@ -1195,7 +1338,7 @@ export class Store {
       variable_count: session.variables.size,
       read_count: reads,
       write_count: writes,
-      revision: this.state.applied.rev,
+      revision: this.stateOf(sessionId).applied.rev,
       variables,
     };
   }
@@ -1206,7 +1349,7 @@ export class Store {
    * acknowledged on another host waits for that write (read-your-writes across hosts).
    */
   async sessionRevision(sessionId: string): Promise<number> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     return this.session(sessionId).lastRevision;
   }
 
@@ -1229,7 +1372,7 @@ export class Store {
     onMessage: (m: WatchMessage) => void,
     onEnd: (error?: BridgeError) => void,
   ): Promise<WatchHandle> {
-    if (this.isShared) await this.log.ready(sessionId);
+    if (this.isShared) await this.ready(sessionId);
     const session = this.session(sessionId);
     const caller = options.caller ?? sessionId;
     const start = options.startRevision ?? 0;
@@ -1239,7 +1382,7 @@ export class Store {
       const record = start > 0 ? session.find(name) : this.variable(session, name);
       if (record) this.check(record, caller, "observe");
     }
-    return this.state.subscribe(
+    return this.stateOf(sessionId).subscribe(
       session,
       { sessionId, names, caller, onMessage, onEnd },
       start,

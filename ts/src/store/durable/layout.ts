@@ -72,6 +72,11 @@ export interface RawSnapshot {
   lists: Map<string, string[]>;
   /** The retained log, oldest first. */
   log: LoggedEntry[];
+  /**
+   * Revisions at or below this are no longer in the log; absent: those before its first entry.
+   * One session's log that starts with the session's creation lacks nothing of it (0).
+   */
+  compacted?: number;
 }
 
 /** Length in bytes, as Redis's Lua counts it, so both sides build the same keys. */

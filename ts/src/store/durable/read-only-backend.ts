@@ -4,7 +4,8 @@
 import { FailedPreconditionError } from "../../errors/index.js";
 import type { LogId } from "../log-id.js";
 import type { CommitResult, LoggedEntry, RawSnapshot } from "./layout.js";
-import type { StoreBackend } from "../store-backend.js";
+import type { SessionInfo } from "../records.js";
+import type { PartitionedBackend, StoreBackend } from "../store-backend.js";
 
 export class ReadOnlyBackend implements StoreBackend {
   readonly kind: string;
@@ -40,6 +41,35 @@ export class ReadOnlyBackend implements StoreBackend {
   }
 
   touch(): void {}
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/**
+ * A store partitioned by session (Redis) read without writing: each session's backend is
+ * read-only, and no session is ever found expired (looking at a store expires nothing).
+ */
+export class ReadOnlyPartitionedBackend implements PartitionedBackend {
+  readonly kind: string;
+  readonly partitioned = true;
+
+  constructor(private readonly inner: PartitionedBackend) {
+    this.kind = inner.kind;
+  }
+
+  partition(sessionId: string): StoreBackend {
+    return new ReadOnlyBackend(this.inner.partition(sessionId));
+  }
+
+  listSessions(): Promise<SessionInfo[]> {
+    return this.inner.listSessions();
+  }
+
+  async expiredSessions(): Promise<string[]> {
+    return [];
+  }
 
   close(): Promise<void> {
     return this.inner.close();

@@ -1,33 +1,40 @@
-// The Redis backend: several hosts share one store. Every commit is one Lua script (check
-// the stamps it was planned on, write, take the next log position, XADD to the log
-// stream); every host follows the stream to keep its copy current and to feed its own
-// watchers, and reads first catch up with the stream's head. A connection that breaks in
-// the middle of a commit is resolved by looking for the commit's nonce in the stream once
-// Redis is back: the caller learns that it committed, or gets StoreUnavailableError saying
-// it did not.
+// The Redis backend: several hosts share one store, partitioned by session. Each session has
+// its own keys under one hash tag (redis-keys.ts): its records, its log stream, its revision
+// counter (head) and its epoch. A commit is one Lua script on the session's keys (check the
+// stamps it was planned on, write, take the session's next log position, XADD to its log,
+// PUBLISH the id); a host follows only the sessions it holds: it subscribes to their
+// channels and reads their logs when told (and once a second, in case a message was lost),
+// and reads first catch up with the session's head. Sessions live in one slot each, so a
+// Redis Cluster (ioredis's Cluster client) spreads them over its nodes; a single Redis holds
+// them all the same way.
 //
-// Every call is bounded while Redis is away (docs/deployment.md, "Redis unavailable"): a
-// command waits at most commandTimeoutMs for its reply; a commit is sent only on a
-// connection that is answering (after a command went unanswered, a PING must come back
-// first), so one that cannot be sent in time fails as certainly not applied; and a commit
-// that was sent settles within commandTimeoutMs + outcomeTimeoutMs of its call, with outcome
-// "unknown" only when Redis never answered whether it ran.
+// A connection that breaks in the middle of a commit is resolved by looking up the commit's
+// nonce once Redis is back: the caller learns that it committed, or gets
+// StoreUnavailableError saying it did not. Every call is bounded while Redis is away
+// (docs/deployment.md, "Redis unavailable"): a command waits at most commandTimeoutMs for its
+// reply; a commit is sent only on a connection that is answering (after a command went
+// unanswered, a PING must come back first), so one that cannot be sent in time fails as
+// certainly not applied; and a commit that was sent settles within commandTimeoutMs +
+// outcomeTimeoutMs of its call, with outcome "unknown" only when Redis never answered.
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster, Redis, type ClusterNode, type RedisOptions as IoRedisOptions } from "ioredis";
 import { FailedPreconditionError, InvalidArgumentError, StoreUnavailableError } from "../../errors/index.js";
 import { compareLogIds, formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
-import type { CommitDeadline, StoreBackend } from "../store-backend.js";
 import type { Pacer } from "../pacing.js";
+import type { CommitDeadline, PartitionedBackend, StoreBackend } from "../store-backend.js";
 import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
-import { COMMIT_LUA, SNAPSHOT_LUA } from "./redis-scripts.js";
+import { globalKeys, LAYOUT_VERSION, logicalOf, sessionBase, suffixOf } from "./redis-keys.js";
+import { SESSION_COMMIT_LUA, SESSION_SNAPSHOT_LUA } from "./redis-scripts.js";
 
 export interface RedisOptions {
-  /** redis://[user:password@]host:port[/db] */
+  /** redis://[user:password@]host:port[/db] (rediss:// for TLS); with `cluster`, its credentials and TLS apply to every node. */
   url: string;
+  /** A Redis Cluster: its seed nodes (the client finds the others). */
+  cluster?: { host: string; port: number }[];
   /** Every key starts with this; hosts sharing a store use the same one. Default "dspy-bridge:". */
   prefix: string;
-  /** Log entries kept in the stream for watches that resume. */
+  /** Log entries kept in each session's stream for watches that resume. */
   logLimit: number;
   /**
    * How much longer than commandTimeoutMs a commit that was sent may wait for Redis to learn
@@ -43,22 +50,27 @@ export interface RedisOptions {
    * a busy script.
    */
   commandTimeoutMs?: number;
+  /** How long a deleted session's log is kept for hosts still following it. Default one hour. */
+  tombstoneMs?: number;
+  /** How often a host checks the heads of the sessions it follows (a lost message, Redis going backwards). Default 1,000 ms. */
+  checkEveryMs?: number;
 }
 
-type RedisWithScripts = Redis & {
+/** A connection or a Cluster client: the same commands either way (typed as the connection's). */
+type Client = Redis & {
   bridgeCommit(
-    prefix: string,
+    base: string,
     request: string,
     keep: string,
     nonce: string,
     epoch: string,
     outcomeTtlMs: string,
-  ): Promise<[string, string]>;
-  bridgeSnapshot(prefix: string, epoch: string, layout: string): Promise<unknown[]>;
+    newEpoch: string,
+    tombstoneMs: string,
+    channel: string,
+  ): Promise<[string, string, string?]>;
+  bridgeSnapshot(base: string): Promise<unknown[]>;
 };
-
-/** The key layout (durable/layout.ts) this version writes; recorded under `layout`. */
-const LAYOUT_VERSION = 1;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -105,32 +117,56 @@ export function redisVersionProblem(info: string): string | undefined {
   return `server version ${major}.${minor} is older than ${needMajor}.${needMinor}, the oldest dspy-bridge's Redis store runs on (it trims its watch log with XTRIM MINID): upgrade Redis`;
 }
 
-/** `blocking`: the follower's connection, whose XREAD BLOCK is meant to wait (but not forever). */
-function connection(
-  url: string,
-  connectTimeoutMs: number,
-  commandTimeoutMs: number,
-  blocking: boolean,
-): RedisWithScripts {
-  const redis = new Redis(url, {
+/**
+ * A connection (or, with `cluster`, a Cluster client) set up so that nothing waits without a
+ * deadline and nothing is re-sent behind the store's back.
+ */
+export function redisClient(
+  options: Pick<RedisOptions, "url" | "cluster" | "connectTimeoutMs" | "commandTimeoutMs">,
+): Client {
+  const connectTimeout = options.connectTimeoutMs ?? 5_000;
+  const common: IoRedisOptions = {
     lazyConnect: true,
     // A command while Redis is away fails at once (typed, retryable) instead of waiting in a queue,
     // and nothing is silently re-sent after a reconnect: a commit runs once or the store finds out.
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
-    connectTimeout: connectTimeoutMs,
+    connectTimeout,
     retryStrategy: (times) => Math.min(50 * times, 1_000),
-    // Without these a command to a server that stopped answering would wait forever (TCP
-    // notices a silent peer after hours), and with it every commit queued behind it.
-    ...(blocking
-      ? { blockingTimeout: commandTimeoutMs, blockingTimeoutGrace: commandTimeoutMs }
-      : { commandTimeout: commandTimeoutMs }),
-  }) as RedisWithScripts;
-  redis.defineCommand("bridgeCommit", { numberOfKeys: 1, lua: COMMIT_LUA });
-  redis.defineCommand("bridgeSnapshot", { numberOfKeys: 1, lua: SNAPSHOT_LUA });
-  redis.on("error", () => {}); // reported through the failing commands
-  return redis;
+    // Without it a command to a server that stopped answering would wait forever (TCP notices a
+    // silent peer after hours), and with it every commit queued behind it.
+    commandTimeout: options.commandTimeoutMs ?? 5_000,
+  };
+  let client: Client;
+  if (options.cluster) {
+    const u = new URL(options.url);
+    const nodeOptions: IoRedisOptions = {
+      ...common,
+      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+      ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+    };
+    client = new Cluster(options.cluster as ClusterNode[], {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      redisOptions: nodeOptions,
+      clusterRetryStrategy: (times) => Math.min(50 * times, 1_000),
+      slotsRefreshTimeout: connectTimeout,
+      // A command whose connection closed may have run: it is never sent again (the store
+      // looks up a commit's outcome instead). MOVED, ASK, TRYAGAIN and CLUSTERDOWN mean it
+      // did not run, and are followed.
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+    }) as unknown as Client;
+  } else {
+    client = new Redis(options.url, common) as Client;
+  }
+  client.defineCommand("bridgeCommit", { numberOfKeys: 1, lua: SESSION_COMMIT_LUA });
+  client.defineCommand("bridgeSnapshot", { numberOfKeys: 1, lua: SESSION_SNAPSHOT_LUA });
+  client.on("error", () => {}); // reported through the failing commands
+  return client;
 }
 
 /** Stream entries; undefined when one was written in another epoch (another history). */
@@ -176,15 +212,19 @@ async function pacedBody(request: CommitRequest, pace: Pacer): Promise<string> {
   return `{"commit":${JSON.stringify(request.commit)},"checks":${checks},"ops":${ops},"entry":${JSON.stringify(request.entry)}${trim}}`;
 }
 
-export class RedisBackend implements StoreBackend {
+/** The store's connections to Redis, shared by every session this host holds. */
+export class RedisBackend implements PartitionedBackend {
   readonly kind = "redis";
-  readonly shared = true;
-  private readonly cmd: RedisWithScripts;
-  private readonly sub: RedisWithScripts;
-  private readonly logKey: string;
-  /** The history this host loaded (see SNAPSHOT_LUA). */
-  private epoch = "";
+  readonly partitioned = true;
+  /** Commands and scripts. */
+  readonly cmd: Client;
+  /** Subscriptions to the channels of the sessions this host follows. */
+  private readonly sub: Client;
+  private readonly followed = new Map<string, RedisSessionBackend>();
+  private readonly global: ReturnType<typeof globalKeys>;
   private closed = false;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private checking = false;
   /** Commands on `cmd` awaiting their reply, since when, and when Redis last answered: see stalled(). */
   private pending = 0;
   private pendingSince = 0;
@@ -192,16 +232,27 @@ export class RedisBackend implements StoreBackend {
   /** A command timed out or the connection broke, and Redis has not answered since. */
   private failedSinceReply = false;
 
-  private constructor(private readonly options: RedisOptions) {
-    const timeout = options.connectTimeoutMs ?? 5_000;
-    const commandTimeout = options.commandTimeoutMs ?? 5_000;
-    this.cmd = connection(options.url, timeout, commandTimeout, false);
-    this.sub = connection(options.url, timeout, commandTimeout, true);
-    this.logKey = `${options.prefix}log`;
+  private constructor(readonly options: RedisOptions) {
+    this.cmd = redisClient(options);
+    this.sub = redisClient(options);
+    this.global = globalKeys(options.prefix);
+    this.sub.on("message", (channel: string, id: string) => this.followed.get(channel)?.notified(id));
+    // After a reconnect (ioredis subscribes again by itself) a message may have been missed.
+    this.sub.on("ready", () => {
+      for (const s of this.followed.values()) s.notified();
+    });
   }
 
-  private get commandTimeoutMs(): number {
+  get isCluster(): boolean {
+    return this.options.cluster !== undefined;
+  }
+
+  get commandTimeoutMs(): number {
     return this.options.commandTimeoutMs ?? 5_000;
+  }
+
+  get outcomeTimeoutMs(): number {
+    return this.options.outcomeTimeoutMs ?? 10_000;
   }
 
   /** A call waits at most commandTimeoutMs; a commit that was sent settles within commandTimeoutMs + outcomeTimeoutMs. */
@@ -210,7 +261,7 @@ export class RedisBackend implements StoreBackend {
   }
 
   /** Every command on `cmd` goes through here: its reply (or its lack) says whether Redis is answering. */
-  private track<T>(command: Promise<T>): Promise<T> {
+  track<T>(command: Promise<T>): Promise<T> {
     if (this.pending++ === 0) this.pendingSince = Date.now();
     return command.then(
       (value) => {
@@ -243,6 +294,221 @@ export class RedisBackend implements StoreBackend {
     return this.pending > 0 && Date.now() - Math.max(this.lastReplyAt, this.pendingSince) > STALL_MS;
   }
 
+  get lastReply(): number {
+    return this.lastReplyAt;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  static async connect(options: RedisOptions): Promise<RedisBackend> {
+    if (!/^rediss?:\/\//.test(options.url))
+      throw new InvalidArgumentError(`not a Redis URL: '${options.url}'`, { parameter: "store" });
+    if (options.prefix.includes("{") || options.prefix.includes("}"))
+      throw new InvalidArgumentError(
+        `the Redis key prefix '${options.prefix.slice(0, 100)}' contains a brace: braces mark the session's hash tag in every key`,
+        { parameter: "store" },
+      );
+    const where = options.cluster
+      ? `the Redis Cluster at ${options.cluster.map((n) => `${n.host}:${n.port}`).join(",")}`
+      : `Redis at ${redacted(options.url)}`;
+    const backend = new RedisBackend(options);
+    try {
+      await Promise.all([backend.cmd.connect(), backend.sub.connect()]);
+    } catch (err) {
+      await backend.close();
+      throw new StoreUnavailableError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+    }
+    let info: string;
+    try {
+      info = await backend.track(backend.cmd.info("server"));
+    } catch (err) {
+      await backend.close();
+      throw new StoreUnavailableError(`${where} did not answer INFO: ${(err as Error).message}`, { cause: err });
+    }
+    const problem = redisVersionProblem(info);
+    if (problem) {
+      await backend.close();
+      throw new FailedPreconditionError(`${where}: ${problem}`);
+    }
+    try {
+      await backend.checkLayout(where);
+    } catch (err) {
+      await backend.close();
+      throw err instanceof FailedPreconditionError
+        ? err
+        : new StoreUnavailableError(`${where} could not be read: ${(err as Error).message}`, { cause: err });
+    }
+    backend.checkTimer = setInterval(() => void backend.checkFollowed(), options.checkEveryMs ?? 1_000);
+    backend.checkTimer.unref();
+    return backend;
+  }
+
+  /**
+   * The keys record their layout: a new store gets this version's; a store of layout 1 (one
+   * log for every session) must be migrated first; a newer one is refused before anything is written.
+   */
+  private async checkLayout(where: string): Promise<void> {
+    const { layout } = this.global;
+    // A store of layout 1 that never recorded it still has its one log's head.
+    const old = await this.track(this.cmd.exists(`${this.options.prefix}head`));
+    await this.track(this.cmd.set(layout, String(old ? 1 : LAYOUT_VERSION), "NX"));
+    const found = Number((await this.track(this.cmd.get(layout))) ?? 0);
+    if (found === LAYOUT_VERSION) return;
+    if (found === 1) {
+      throw new FailedPreconditionError(
+        `${where} holds a dspy-bridge store of key layout 1 under prefix '${this.options.prefix}' (one log for every session): stop its hosts and run \`npx dspy-bridge store-migrate --store <this store>\` to move it to layout ${LAYOUT_VERSION}`,
+        { details: { layout: found } },
+      );
+    }
+    throw new FailedPreconditionError(
+      `the Redis store under prefix '${this.options.prefix}' has key layout ${found}, newer than this version of dspy-bridge reads (${LAYOUT_VERSION}): upgrade dspy-bridge`,
+      { details: { layout: found } },
+    );
+  }
+
+  /** One session's backend: its keys, its log, its channel. */
+  partition(sessionId: string): RedisSessionBackend {
+    return new RedisSessionBackend(this, sessionId);
+  }
+
+  /** Starts delivering the session's messages (resolves once subscribed: no commit after it goes unnoticed). */
+  async subscribe(session: RedisSessionBackend): Promise<void> {
+    if (this.followed.get(session.channel) === session) return;
+    this.followed.set(session.channel, session);
+    try {
+      await this.sub.subscribe(session.channel);
+    } catch (err) {
+      if (this.followed.get(session.channel) === session) this.followed.delete(session.channel);
+      throw err;
+    }
+  }
+
+  async unsubscribe(session: RedisSessionBackend): Promise<void> {
+    if (this.followed.get(session.channel) !== session) return;
+    this.followed.delete(session.channel);
+    if (!this.closed) await this.sub.unsubscribe(session.channel).catch(() => {});
+  }
+
+  /** How many sessions this host follows (held, loaded). */
+  get followedCount(): number {
+    return this.followed.size;
+  }
+
+  /**
+   * Once a second: the heads of the sessions this host follows, in case a message was lost
+   * (a reconnect) or Redis went backwards (restarted without its data).
+   */
+  private async checkFollowed(): Promise<void> {
+    if (this.checking || this.closed || this.followed.size === 0) return;
+    this.checking = true;
+    try {
+      await Promise.all([...this.followed.values()].map((s) => s.check().catch(() => {})));
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** Every session, as listed when it was made (its TTL kept apart, in `a`). */
+  async listSessions(): Promise<SessionInfo[]> {
+    const all = (await this.track(this.cmd.hgetall(this.global.sessions))) as Record<string, string>;
+    return Object.values(all).map((json) => JSON.parse(json) as SessionInfo);
+  }
+
+  /** Sessions whose TTL has run out by Redis's account, at most `limit`; the others get their new expiry. */
+  async expiredSessions(now: number, limit = 100): Promise<string[]> {
+    const due = await this.track(this.cmd.zrangebyscore(this.global.expiry, "-inf", now, "LIMIT", 0, limit));
+    const out: string[] = [];
+    await Promise.all(
+      due.map(async (sid) => {
+        const base = sessionBase(this.options.prefix, sid);
+        const left = await this.track(this.cmd.pttl(`${base}${aliveSuffix(sid)}`));
+        if (left > 0) await this.track(this.cmd.zadd(this.global.expiry, "XX", now + left, sid));
+        else if (left === -1) await this.track(this.cmd.zrem(this.global.expiry, sid));
+        else if (await this.track(this.cmd.exists(`${base}s`))) out.push(sid);
+        else await this.listed(sid, undefined); // dropped already (a host died before it unlisted it)
+      }),
+    );
+    return out;
+  }
+
+  /** After a session's own script: the list of sessions (another slot, so not in the script). */
+  async listed(sid: string, info: string | undefined): Promise<void> {
+    try {
+      if (info === undefined) {
+        await this.track(this.cmd.hdel(this.global.sessions, sid));
+        await this.track(this.cmd.zrem(this.global.expiry, sid));
+        return;
+      }
+      await this.track(this.cmd.hset(this.global.sessions, sid, info));
+      const ttlMs = (JSON.parse(info) as SessionInfo).ttlMs;
+      if (ttlMs > 0) await this.track(this.cmd.zadd(this.global.expiry, Date.now() + ttlMs, sid));
+    } catch {
+      // The commit stands; a host that loads the session lists it again (relist).
+    }
+  }
+
+  /** A session found on load: listed, if a host died between its commit and its listing. */
+  relist(sid: string, info: string): void {
+    void this.track(this.cmd.hsetnx(this.global.sessions, sid, info)).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.checkTimer) clearInterval(this.checkTimer);
+    this.followed.clear();
+    this.sub.disconnect();
+    try {
+      await this.cmd.quit();
+    } catch {
+      this.cmd.disconnect();
+    }
+  }
+}
+
+/** The alive key's suffix (present while a session with a TTL is alive). */
+const aliveSuffix = (sid: string) => suffixOf(keys.alive(sid), sid);
+
+/** One session's part of a Redis store, as the store's commit log sees a backend. */
+export class RedisSessionBackend implements StoreBackend {
+  readonly kind = "redis";
+  readonly shared = true;
+  readonly base: string;
+  readonly channel: string;
+  /** The history of this session this host loaded ('' while the session has none). */
+  private epoch = "";
+  private position: (() => LogId) | undefined;
+  private onNew: ((entries: LoggedEntry[]) => void) | undefined;
+  private onBehind: (() => void) | undefined;
+  private pulling = false;
+  private again = false;
+
+  constructor(
+    private readonly redis: RedisBackend,
+    readonly sessionId: string,
+  ) {
+    this.base = sessionBase(redis.options.prefix, sessionId);
+    this.channel = `${this.base}_n`;
+  }
+
+  get limits(): { callMs: number; inFlightMs: number } {
+    return this.redis.limits;
+  }
+
+  stalled(): boolean {
+    return this.redis.stalled();
+  }
+
+  private get cmd(): Client {
+    return this.redis.cmd;
+  }
+
+  private track<T>(command: Promise<T>): Promise<T> {
+    return this.redis.track(command);
+  }
+
   /**
    * Before a commit goes out on a connection that stopped answering: a PING, answered only
    * after everything sent before it, must come back by `sendBy`. Otherwise the commit is not
@@ -252,7 +518,11 @@ export class RedisBackend implements StoreBackend {
   private async probe(sendBy: number): Promise<void> {
     let answer: unknown;
     try {
-      answer = await before(this.track(this.cmd.ping()), sendBy - Date.now());
+      // On a cluster, the node that owns the session answers: the one the commit goes to.
+      answer = await before(
+        this.track<unknown>(this.redis.isCluster ? this.cmd.exists(`${this.base}_head`) : this.cmd.ping()),
+        sendBy - Date.now(),
+      );
     } catch (err) {
       throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, {
         cause: err,
@@ -260,76 +530,44 @@ export class RedisBackend implements StoreBackend {
     }
     if (answer === TIMED_OUT) {
       throw new StoreUnavailableError(
-        `Redis has stopped answering (no reply for ${Date.now() - this.lastReplyAt} ms); the commit was not sent, so it was not applied`,
+        `Redis has stopped answering (no reply for ${Date.now() - this.redis.lastReply} ms); the commit was not sent, so it was not applied`,
       );
     }
   }
 
-  static async connect(options: RedisOptions): Promise<RedisBackend> {
-    if (!/^rediss?:\/\//.test(options.url))
-      throw new InvalidArgumentError(`not a Redis URL: '${options.url}'`, { parameter: "store" });
-    const backend = new RedisBackend(options);
-    try {
-      await Promise.all([backend.cmd.connect(), backend.sub.connect()]);
-    } catch (err) {
-      await backend.close();
-      throw new StoreUnavailableError(
-        `cannot connect to Redis at ${redacted(options.url)}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    let info: string;
-    try {
-      info = await backend.track(backend.cmd.info("server"));
-    } catch (err) {
-      await backend.close();
-      throw new StoreUnavailableError(
-        `Redis at ${redacted(options.url)} did not answer INFO: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    const problem = redisVersionProblem(info);
-    if (problem) {
-      await backend.close();
-      throw new FailedPreconditionError(`Redis at ${redacted(options.url)}: ${problem}`);
-    }
-    return backend;
-  }
-
+  /** The session's keys and log in one atomic read; subscribed first, so no later commit goes unnoticed. */
   async load(): Promise<RawSnapshot> {
-    const reply = await this.track(this.cmd.bridgeSnapshot(this.options.prefix, randomUUID(), String(LAYOUT_VERSION)));
-    if (reply[0] === "newer-layout") {
-      throw new FailedPreconditionError(
-        `the Redis store under prefix '${this.options.prefix}' has key layout ${String(reply[1])}, newer than this version of dspy-bridge reads (${LAYOUT_VERSION}): upgrade dspy-bridge`,
-      );
-    }
+    await this.redis.subscribe(this);
+    const reply = await this.track(this.cmd.bridgeSnapshot(this.base));
     const head = parseLogId(reply[0] as string);
     const epoch = reply[1] as string;
     const hashes = new Map<string, Map<string, string>>();
     const lists = new Map<string, string[]>();
-    for (const item of reply.slice(2) as string[][]) {
-      const [key, kind, ...rest] = item;
+    for (const item of reply.slice(3) as string[][]) {
+      const [suffix, kind, ...rest] = item;
+      const key = logicalOf(suffix!, this.sessionId);
       if (kind === "h") {
         const h = new Map<string, string>();
         for (let i = 0; i < rest.length; i += 2) h.set(rest[i]!, rest[i + 1]!);
-        hashes.set(key!, h);
+        hashes.set(key, h);
       } else {
-        lists.set(key!, rest);
+        lists.set(key, rest);
       }
     }
-    // Entries of another epoch here: Redis lost its data again since the snapshot; the next read notices.
-    const log =
-      entriesOf(
-        (await this.track(this.cmd.xrange(this.logKey, "-", formatLogId(head)))) as [string, string[]][],
-        epoch,
-      ) ?? [];
+    // Entries of another epoch here cannot be: the script read the epoch and the log together.
+    const log = (entriesOf(reply[2] as [string, string[]][], epoch) ?? []).filter(
+      (e) => compareLogIds(e.id, head) <= 0,
+    );
     this.epoch = epoch;
-    return { head, hashes, lists, log };
+    const info = hashes.get(keys.sessions)?.get(this.sessionId);
+    if (info !== undefined) this.redis.relist(this.sessionId, info);
+    // A log that begins with the session's creation holds all of it (revisions before belong to
+    // other sessions: a store migrated from layout 1, where one counter served every session).
+    const whole = log[0]?.entry.startsWith('{"t":"session"') === true;
+    return { head, hashes, lists, log, ...(whole ? { compacted: 0 } : {}) };
   }
 
   async commit(request: CommitRequest, deadline?: CommitDeadline, pace?: Pacer): Promise<CommitResult> {
-    // A large commit's text is written in slices first (hundreds of thousands of operations).
-    const body = pace ? await pacedBody(request, pace) : bodyOf(request);
     const now = Date.now();
     const { sendBy, settleBy } = deadline ?? {
       sendBy: now + this.limits.callMs,
@@ -337,29 +575,51 @@ export class RedisBackend implements StoreBackend {
     };
     if (this.stalled()) await this.probe(sendBy);
     const nonce = randomUUID();
+    const sid = this.sessionId;
+    // The request's keys as the session's own (its hash tag): the script runs on its slot.
+    const translated: CommitRequest = {
+      ...request,
+      checks: request.checks.map((c) =>
+        "absentKey" in c ? { absentKey: suffixOf(c.absentKey, sid) } : { ...c, key: suffixOf(c.key, sid) },
+      ),
+      ops: request.ops.map((o) => ("key" in o ? { ...o, key: suffixOf(o.key, sid) } : o)),
+    };
+    // A large commit's text is written in slices (hundreds of thousands of operations).
+    const body = pace ? await pacedBody(translated, pace) : bodyOf(translated);
+    let result: CommitResult;
     try {
       const sent = this.track(
         this.cmd.bridgeCommit(
-          this.options.prefix,
+          this.base,
           body,
-          String(this.options.logLimit),
+          String(this.redis.options.logLimit),
           nonce,
           this.epoch,
           String(this.outcomeTtlMs),
+          randomUUID(),
+          String(this.redis.options.tombstoneMs ?? 3_600_000),
+          this.channel,
         ),
       );
       const reply = await before(sent, settleBy - Date.now());
       if (reply === TIMED_OUT) throw new Error("Command timed out");
-      const [status, detail] = reply;
-      if (status === "ok") return { id: parseLogId(detail) };
-      return status === "present" ? { conflict: `'${detail}' exists`, final: true } : { conflict: detail };
+      const [status, detail, epoch] = reply;
+      if (status !== "ok")
+        return status === "present" ? { conflict: `'${detail}' exists`, final: true } : { conflict: detail };
+      this.epoch = epoch ?? this.epoch;
+      result = { id: parseLogId(detail) };
     } catch (err) {
       if (!this.maybeSent(err))
         throw new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, {
           cause: err,
         });
-      return this.outcome(nonce, err as Error, settleBy);
+      result = await this.outcome(nonce, err as Error, settleBy);
     }
+    // The list of sessions lives in another slot: it follows the session's own commit.
+    const made = request.ops.find((o) => o.op === "hset" && o.key === keys.sessions);
+    if (made?.op === "hset") await this.redis.listed(sid, made.value);
+    else if (request.ops.some((o) => o.op === "drop")) await this.redis.listed(sid, undefined);
+    return result;
   }
 
   /**
@@ -377,30 +637,26 @@ export class RedisBackend implements StoreBackend {
    * looks within outcomeTimeoutMs of the break, and Redis's clock started at the commit).
    */
   private get outcomeTtlMs(): number {
-    return this.outcomeTimeoutMs + 30_000;
-  }
-
-  private get outcomeTimeoutMs(): number {
-    return this.options.outcomeTimeoutMs ?? 10_000;
+    return this.redis.outcomeTimeoutMs + 30_000;
   }
 
   /**
    * The script's reply did not come (Redis stopped answering, or the connection broke with
    * the script in flight): it ran entirely or not at all. The script left its log id under
-   * 'o:<nonce>', which says which however many commits other hosts made since (the log
+   * '_o:<nonce>', which says which however many commits other hosts made since (the log
    * itself is trimmed to logLimit entries, so it cannot); the recent log is read too, for a
    * key lost to an eviction policy. On the same connection the lookup is answered only after
    * the script, so "not there" means it never ran; on a new connection (the old one closed),
    * it no longer can. Asked until `settleBy`; past it the outcome is unknown.
    */
-  private async outcome(
+  async outcome(
     nonce: string,
     cause: Error,
-    settleBy = Date.now() + this.outcomeTimeoutMs,
+    settleBy = Date.now() + this.redis.outcomeTimeoutMs,
   ): Promise<CommitResult> {
     for (;;) {
       const left = settleBy - Date.now();
-      if (left <= 0 || this.closed) break;
+      if (left <= 0 || this.redis.isClosed) break;
       if (this.cmd.status === "ready") {
         let found: LogId | null | typeof TIMED_OUT;
         try {
@@ -426,9 +682,9 @@ export class RedisBackend implements StoreBackend {
 
   /** The commit's log id if the script ran, null if it did not. */
   private async lookup(nonce: string): Promise<LogId | null> {
-    const id = await this.track(this.cmd.get(`${this.options.prefix}o:${nonce}`));
+    const id = await this.track(this.cmd.get(`${this.base}_o:${nonce}`));
     if (id) return parseLogId(id);
-    const recent = (await this.track(this.cmd.xrevrange(this.logKey, "+", "-", "COUNT", 10_000))) as [
+    const recent = (await this.track(this.cmd.xrevrange(`${this.base}_log`, "+", "-", "COUNT", 10_000))) as [
       string,
       string[],
     ][];
@@ -440,72 +696,79 @@ export class RedisBackend implements StoreBackend {
   }
 
   async head(): Promise<LogId | "lost"> {
-    const [head, epoch] = await this.track(this.cmd.mget(`${this.options.prefix}head`, `${this.options.prefix}epoch`));
-    if (epoch !== this.epoch) return "lost";
+    const [head, epoch] = await this.track(this.cmd.mget(`${this.base}_head`, `${this.base}_epoch`));
+    if ((epoch ?? "") !== this.epoch) return "lost";
     return head ? parseLogId(head) : LOG_START;
   }
 
   async readAfter(after: LogId): Promise<LoggedEntry[] | "lost"> {
-    const reply = (await this.track(this.cmd.xrange(this.logKey, `(${formatLogId(after)}`, "+"))) as [
+    const reply = (await this.track(this.cmd.xrange(`${this.base}_log`, `(${formatLogId(after)}`, "+"))) as [
       string,
       string[],
     ][];
     return entriesOf(reply, this.epoch) ?? "lost";
   }
 
-  /**
-   * A blocking read on the second connection, from wherever the store has got to. While
-   * idle it also checks that Redis has not gone backwards (restarted without its data):
-   * then the store must reload.
-   */
+  /** Delivers what other hosts commit to this session, as its channel tells of it. */
   follow(position: () => LogId, onNew: (entries: LoggedEntry[]) => void, onBehind: () => void): void {
+    this.position = position;
+    this.onNew = onNew;
+    this.onBehind = onBehind;
+    void this.redis.subscribe(this).catch(() => {}); // load() subscribed; again only if it was let go
+  }
+
+  /**
+   * A commit was published (`id`; none: one may have been missed): read the log from where the
+   * store has got to, unless it has applied that commit already (this host's own).
+   */
+  notified(id?: string): void {
+    if (!this.position) return;
+    if (id !== undefined && compareLogIds(parseLogId(id), this.position()) <= 0) return;
+    if (this.pulling) {
+      this.again = true;
+      return;
+    }
+    this.pulling = true;
     void (async () => {
-      while (!this.closed) {
-        try {
-          const from = position();
-          const reply = (await this.sub.xread(
-            "COUNT",
-            1000,
-            "BLOCK",
-            1000,
-            "STREAMS",
-            this.logKey,
-            formatLogId(from),
-          )) as [string, [string, string[]][]][] | null;
-          if (reply?.[0]) {
-            const entries = entriesOf(reply[0][1], this.epoch);
-            if (entries) onNew(entries);
-            else onBehind();
-          } else {
-            const applied = position(); // before asking: commits applied meanwhile must not look like a loss
-            const head = await this.head();
-            if (head === "lost" || compareLogIds(head, applied) < 0) onBehind();
-          }
-        } catch {
-          if (this.closed) return;
-          await sleep(100); // Redis is away: read again once it is back
-        }
+      try {
+        do {
+          this.again = false;
+          const entries = await this.readAfter(this.position!());
+          if (entries === "lost") this.onBehind?.();
+          else if (entries.length > 0) this.onNew?.(entries);
+        } while (this.again && !this.redis.isClosed);
+      } catch {
+        // Redis is away: the next message, reconnect or check reads again.
+      } finally {
+        this.pulling = false;
       }
     })();
   }
 
+  /** The periodic check: behind the head (a lost message) or ahead of it (Redis lost data). */
+  async check(): Promise<void> {
+    if (!this.position) return;
+    const applied = this.position(); // before asking: commits applied meanwhile must not look like a loss
+    const head = await this.head();
+    if (head === "lost" || compareLogIds(head, applied) < 0) this.onBehind?.();
+    else if (compareLogIds(head, applied) > 0) this.notified();
+  }
+
   /** Renews the session's alive key. */
   touch(info: SessionInfo): Promise<unknown> {
-    return this.track(this.cmd.pexpire(`${this.options.prefix}${keys.alive(info.sessionId)}`, info.ttlMs));
+    return this.track(this.cmd.pexpire(`${this.base}${aliveSuffix(info.sessionId)}`, info.ttlMs));
   }
 
   async remainingTtl(sessionId: string): Promise<number> {
-    const ms = await this.track(this.cmd.pttl(`${this.options.prefix}${keys.alive(sessionId)}`));
+    const ms = await this.track(this.cmd.pttl(`${this.base}${aliveSuffix(sessionId)}`));
     return ms === -1 ? Number.MAX_SAFE_INTEGER : Math.max(0, ms);
   }
 
+  /** This host no longer holds the session: stop following it (the connections stay, shared). */
   async close(): Promise<void> {
-    this.closed = true;
-    this.sub.disconnect();
-    try {
-      await this.cmd.quit();
-    } catch {
-      this.cmd.disconnect();
-    }
+    this.position = undefined;
+    this.onNew = undefined;
+    this.onBehind = undefined;
+    await this.redis.unsubscribe(this);
   }
 }
