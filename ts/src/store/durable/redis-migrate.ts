@@ -160,7 +160,7 @@ async function deleteLayout1(client: Client, prefix: string, onProgress: (line: 
   const pattern = `${escapeGlob(prefix)}*`;
   let cursor = "0";
   let deleted = 0;
-  const layout1 = /^(?:head|log|epoch|s|[vhdctar]:\d+:|rt:\d+:|o:)/;
+  const layout1 = /^(?:head|log|epoch|s|[vhdctarp]:\d+:|rt:\d+:|o:)/;
   do {
     const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
     cursor = next;
