@@ -122,6 +122,33 @@ function canListen(port) {
 }
 
 /**
+ * A test Redis on loopback: `port`, data in `dir`, every write fsynced before it is
+ * acknowledged (the durability the store's tests rely on), no snapshots, foreground.
+ */
+function serverArgs(port, dir) {
+  return [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--save",
+    "",
+    "--protected-mode",
+    "yes",
+    "--daemonize",
+    "no",
+    "--loglevel",
+    "warning",
+  ];
+}
+
+/**
  * Starts a private Redis. `restart()` stops it (SIGKILL with `{ kill: true }`) and starts it
  * again on the same port and data directory: what a client sees when Redis restarts.
  */
@@ -131,30 +158,7 @@ export async function startRedis({ port, log } = {}) {
   const chosen = port ?? (await freePort());
   let child;
   const launch = async () => {
-    child = spawn(
-      binary,
-      [
-        "--port",
-        String(chosen),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        dir,
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-        "--save",
-        "",
-        "--protected-mode",
-        "yes",
-        "--daemonize",
-        "no",
-        "--loglevel",
-        "warning",
-      ],
-      { stdio: ["ignore", "ignore", "inherit"] },
-    );
+    child = spawn(binary, serverArgs(chosen, dir), { stdio: ["ignore", "ignore", "inherit"] });
     const exited = new Promise((resolve) => child.once("exit", resolve));
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -243,30 +247,13 @@ export async function startRedisCluster({ nodes = 3, log } = {}) {
         spawn(
           binary,
           [
-            "--port",
-            String(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            data,
+            ...serverArgs(port, data),
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
             "nodes.conf",
             "--cluster-node-timeout",
             "5000",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-            "--protected-mode",
-            "yes",
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
           ],
           { stdio: ["ignore", "ignore", "inherit"] },
         ),

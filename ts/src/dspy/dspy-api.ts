@@ -361,6 +361,27 @@ export class SessionPrograms {
   }
 
   /** The stored program, with the session's latest revision (a run waits until its worker has seen it). */
+  /**
+   * What a run or a stream of a stored program sends: its inputs checked against the
+   * signature, the stored revision's etag (the worker builds the program from the record
+   * when it does not hold that revision) and the session revision it must have seen.
+   */
+  private async runRequest(programId: string, inputs: unknown, options: RunOptions, signature: Signature | undefined) {
+    const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
+    const checked =
+      signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
+    const { program, sessionRevision } = await this.stored(programId);
+    const args = {
+      program_id: programId,
+      inputs: checked,
+      lm: this.api.lmFor(lm) ?? null,
+      min_revision: sessionRevision,
+      lm_calls: lmCalls ?? false,
+      etag: program.etag,
+    };
+    return { args, program, callOptions };
+  }
+
   private async stored(programId: string): Promise<{ program: StoredProgram; sessionRevision: number }> {
     const { program, sessionRevision } = await this.store.programForRun(this.sessionId, programId);
     if (!program)
@@ -443,18 +464,7 @@ export class SessionPrograms {
     options: RunOptions,
     signature: Signature | undefined,
   ): Promise<DSPyResult<Fields>> {
-    const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
-    const checked =
-      signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
-    const { program, sessionRevision } = await this.stored(programId);
-    const args = {
-      program_id: programId,
-      inputs: checked,
-      lm: this.api.lmFor(lm) ?? null,
-      min_revision: sessionRevision,
-      lm_calls: lmCalls ?? false,
-      etag: program.etag,
-    };
+    const { args, program, callOptions } = await this.runRequest(programId, inputs, options, signature);
     let raw: Record<string, unknown>;
     try {
       raw = await this.exec<Record<string, unknown>>("dspy.execute_program", args, callOptions);
@@ -486,18 +496,7 @@ export class SessionPrograms {
     options: RunOptions,
     signature: Signature | undefined,
   ): AsyncGenerator<DSPyStreamItem<Fields>> {
-    const { lm, config: _config, usage: _usage, lmCalls, ...callOptions } = options;
-    const checked =
-      signature === undefined ? (inputs as Record<string, unknown>) : (await wireRequest(signature, inputs)).inputs;
-    const { program, sessionRevision } = await this.stored(programId);
-    const args = {
-      program_id: programId,
-      inputs: checked,
-      lm: this.api.lmFor(lm) ?? null,
-      min_revision: sessionRevision,
-      lm_calls: lmCalls ?? false,
-      etag: program.etag,
-    };
+    const { args, program, callOptions } = await this.runRequest(programId, inputs, options, signature);
     const open = (withDefinition: boolean) =>
       this.runner.stream<Record<string, unknown>>(
         "dspy.stream_program",
