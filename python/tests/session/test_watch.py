@@ -6,21 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from session_watch_helpers import take
 
 from dspy_bridge.session import SessionContext, VariableUpdate, VariableWatch
-
-
-async def take(w: VariableWatch, n: int, timeout: float = 10.0) -> list[VariableUpdate]:
-    out: list[VariableUpdate] = []
-
-    async def run() -> None:
-        async for u in w:
-            out.append(u)
-            if len(out) == n:
-                return
-
-    await asyncio.wait_for(run(), timeout)
-    return out
 
 
 async def until_value(w: VariableWatch, value: object, timeout: float = 10.0) -> list[VariableUpdate]:

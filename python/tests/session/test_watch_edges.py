@@ -5,26 +5,13 @@ watch (ready, cancel, context manager). test_watch.py has the common paths."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
+from session_watch_helpers import take
 
 from dspy_bridge.errors import BridgeClosedError, BridgePermissionError, InvalidArgumentError
-from dspy_bridge.session import SessionContext, VariableUpdate, VariableWatch
-
-
-async def take(w: VariableWatch, n: int, timeout: float = 10.0) -> list[VariableUpdate]:
-    out: list[VariableUpdate] = []
-
-    async def run() -> None:
-        async for u in w:
-            out.append(u)
-            if len(out) == n:
-                return
-
-    await asyncio.wait_for(run(), timeout)
-    return out
+from dspy_bridge.session import SessionContext
 
 
 async def test_bad_options_are_refused_naming_the_option(session: SessionContext) -> None:
