@@ -171,3 +171,20 @@ def running_node(prefix: str, args_for: Callable[[str], Sequence[str]], **option
             yield node
         finally:
             stop_node(node.proc)
+
+
+CLI = REPO / "ts" / "bin" / "dspy-bridge.js"
+
+
+@contextmanager
+def running_serve(prefix: str, token: str, *extra_args: str) -> Iterator[NodeProcess]:
+    """``dspy-bridge serve`` on a Unix socket with one worker, nothing preloaded, ``token`` as
+    its DSPY_BRIDGE_TOKEN and ``extra_args`` after (``--modules``, ``--python-path``,
+    ``--store``): the host the Python suites talk to, through ``running_node``."""
+    with running_node(
+        prefix,
+        lambda listen: [str(CLI), "serve", "--listen", listen, "--workers", "1", "--preload", "", *extra_args],
+        built=REPO / "ts" / "dist" / "src" / "cli" / "main.js",
+        env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
+    ) as node:
+        yield node

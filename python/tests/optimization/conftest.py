@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from host_process import REPO, running_node, session_id_fixture, use_session_loop
+from host_process import running_serve, session_id_fixture, use_session_loop
 
 from dspy_bridge.session import SessionContext
 
 HERE = Path(__file__).parent
-CLI = REPO / "ts" / "bin" / "dspy-bridge.js"
 
 
 @pytest.fixture(scope="session")
 def address_and_token() -> Iterator[tuple[str, str]]:
     token = secrets.token_urlsafe(32)
-    with running_node(
-        "dspy-bridge-optimization-tests-",
-        lambda listen: [
-            str(CLI),
-            "serve",
-            "--listen",
-            listen,
-            "--workers",
-            "1",
-            "--preload",
-            "",
-            "--modules",
-            "opt_tools,opt_optimizers",
-            "--python-path",
-            str(HERE),
-        ],
-        built=REPO / "ts" / "dist" / "src" / "cli" / "main.js",
-        env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
+    with running_serve(
+        "dspy-bridge-optimization-tests-", token, "--modules", "opt_tools,opt_optimizers", "--python-path", str(HERE)
     ) as node:
         yield node.ready["address"], token
 

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from host_process import REPO, running_node, session_id_fixture, use_session_loop
+from host_process import running_serve, session_id_fixture, use_session_loop
 
 from dspy_bridge.session import SessionContext
-
-CLI = REPO / "ts" / "bin" / "dspy-bridge.js"
 
 
 class Host:
@@ -48,16 +46,9 @@ def host() -> Iterator[Host]:
         yield Host(running, token, None, [])
         return
     token = secrets.token_urlsafe(32)
-    with running_node(
-        "dspy-bridge-session-tests-",
-        # DSPY_BRIDGE_TEST_STORE (e.g. sqlite:/tmp/x.db, redis://127.0.0.1:6379/0?prefix=t:) runs these tests on that store.
-        lambda listen: (
-            [str(CLI), "serve", "--listen", listen, "--workers", "1", "--preload", ""]
-            + (["--store", os.environ["DSPY_BRIDGE_TEST_STORE"]] if os.environ.get("DSPY_BRIDGE_TEST_STORE") else [])
-        ),
-        built=REPO / "ts" / "dist" / "src" / "cli" / "main.js",
-        env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
-    ) as node:
+    # DSPY_BRIDGE_TEST_STORE (e.g. sqlite:/tmp/x.db, redis://127.0.0.1:6379/0?prefix=t:) runs these tests on that store.
+    store = os.environ.get("DSPY_BRIDGE_TEST_STORE")
+    with running_serve("dspy-bridge-session-tests-", token, *(["--store", store] if store else [])) as node:
         os.environ["DSPY_BRIDGE_ADDRESS"] = node.ready["address"]
         os.environ["DSPY_BRIDGE_TOKEN"] = token
         yield Host(node.ready["address"], token, node.proc, node.stderr)

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from host_process import REPO, running_node
+from host_process import running_serve
 
-CLI = REPO / "ts" / "bin" / "dspy-bridge.js"
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "python"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 
@@ -24,24 +23,8 @@ SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith(
 @pytest.fixture(scope="module")
 def examples_host() -> Iterator[tuple[str, str]]:
     token = secrets.token_urlsafe(32)
-    with running_node(
-        "dspy-bridge-examples-",
-        lambda listen: [
-            str(CLI),
-            "serve",
-            "--listen",
-            listen,
-            "--workers",
-            "1",
-            "--preload",
-            "",
-            "--modules",
-            "_objectives",
-            "--python-path",
-            str(EXAMPLES),
-        ],
-        built=REPO / "ts" / "dist" / "src" / "cli" / "main.js",
-        env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
+    with running_serve(
+        "dspy-bridge-examples-", token, "--modules", "_objectives", "--python-path", str(EXAMPLES)
     ) as node:
         yield node.ready["address"], token
 
