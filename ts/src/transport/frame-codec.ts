@@ -89,6 +89,26 @@ export class FrameReader {
     return frames;
   }
 
+  /**
+   * The unfilled rest of the large frame being gathered, for a read straight into it (no
+   * chunk, no copy: frame-connection.ts); undefined when no large frame is being gathered.
+   */
+  gatherTarget(): Buffer | undefined {
+    return this.gather?.subarray(this.gathered);
+  }
+
+  /**
+   * `n` bytes were read into gatherTarget() (never more than it holds): the finished frame,
+   * if this completed it. Throws OutOfBandError, as push does.
+   */
+  gatherFilled(n: number): ReadFrame[] {
+    const body = this.gather!;
+    this.gathered += n;
+    if (this.gathered < body.length) return [];
+    this.gather = undefined;
+    return [this.gatherFlagged ? parseOutOfBandBody(body) : body];
+  }
+
   /** Moves the buffered start of a large frame into a buffer of its size; later chunks go straight there. */
   private startGather(size: number, flagged: boolean): void {
     // Its own ArrayBuffer (allocUnsafe pools only small sizes): attachments start 8-byte aligned.

@@ -47,7 +47,8 @@ export class HostListener {
     chmodSync(this.dir, 0o700);
     writeOwnerFile(this.dir);
     this.path = join(this.dir, "workers.sock");
-    this.server = createServer((socket) => this.accept(socket));
+    // Paused: accept() hands the connection to a socket that reads straight into its frames.
+    this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
   }
 
   static async listen(options: HostListenerOptions): Promise<HostListener> {
@@ -72,11 +73,12 @@ export class HostListener {
     }
   }
 
-  private accept(socket: Socket): void {
+  private accept(accepted: Socket): void {
+    const connection = FrameConnection.adopt(accepted, this.options.maxFrameBytes);
+    const socket = connection.socket;
     this.sockets.add(socket);
     if (!this.referenced) socket.unref();
     socket.on("close", () => this.sockets.delete(socket));
-    const connection = new FrameConnection(socket, this.options.maxFrameBytes);
     let settled = false;
     const reject = (reason: string) => {
       if (settled) return;

@@ -3,7 +3,7 @@
 // Fast path: one native JSON.parse; the tree is only walked when the text could contain a tag,
 // i.e. when it contains `"$type"` literally or any `\u` escape (an escaped key such as
 // `"\u0024type"` is the only other way to spell that key).
-import { isUtf8 } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import { DType } from "../gen/dspy_bridge/v1/values_pb.js";
 import type { Attachment, Tensor as TensorMessage, Value } from "../gen/dspy_bridge/v1/values_pb.js";
 import { HOST_IS_LITTLE_ENDIAN, byteSwapped, dtypeInfoFromProto } from "./dtype.js";
@@ -131,8 +131,11 @@ class Decoder {
       case "string": {
         expectKeys(node, "ref");
         const b = this.ref(node["ref"], "utf8").kind.value as Uint8Array;
+        const text = Buffer.from(b.buffer, b.byteOffset, b.length);
+        // ASCII (checked at memory speed) reads as Latin-1: a copy, about a tenth of the UTF-8 decoder's time.
+        if (isAscii(b)) return text.toString("latin1");
         if (!isUtf8(b)) throw new WalkFailure(`string attachment ${String(node["ref"])} is not valid UTF-8`);
-        return Buffer.from(b.buffer, b.byteOffset, b.length).toString("utf8");
+        return text.toString("utf8");
       }
       case "tensor": {
         expectKeys(node, "ref");
