@@ -397,3 +397,70 @@ describe("frames that lie about their attachments", () => {
     }
   });
 });
+
+describe("large answers read straight into their frames", () => {
+  test("an adopted connection reads large, flagged and plain frames whatever the write boundaries; the server still counts it", async () => {
+    const server = createServer({ pauseOnConnect: true });
+    server.listen(0);
+    await once(server, "listening");
+    const port = (server.address() as { port: number }).port;
+    const accepted = once(server, "connection");
+    const client = connect(port);
+    const conn = FrameConnection.adopt(((await accepted) as [Socket])[0], 16 * MiB);
+    try {
+      assert.ok(conn.readsDirect, "the accepted socket's handle reads into the frames (Node's onread)");
+      const bodies: Buffer[] = [];
+      const results: number[] = [];
+      let allRead: () => void;
+      const read = new Promise<void>((resolve) => (allRead = resolve));
+      const closed = new Promise<void>((resolve) => {
+        conn.attach({
+          onFrame: (frame) => {
+            assert.equal(frame.kind.case, "execute");
+            const args = (frame.kind.value as { args: { json: string; attachments: { kind: { value: Uint8Array } }[] } })
+              .args;
+            // A frame with an attachment (flagged), or a plain one whose JSON holds the string.
+            bodies.push(Buffer.from(args.attachments[0]?.kind.value ?? JSON.parse(args.json).s));
+            if (bodies.length === sizes.length) allRead();
+          },
+          onResult: (callId) => results.push(callId),
+          onProtocolError: (e) => assert.fail(e),
+          onClose: resolve,
+        });
+      });
+      const plain = (callId: number): string => String.fromCharCode(97 + callId).repeat(100 * KiB);
+      const frameWith = (callId: number, size: number): Buffer =>
+        encodeExecuteFrame({
+          callId,
+          command: "echo",
+          args: encodeValue(size ? { v: pattern(size, callId) } : { s: plain(callId) }, "args"),
+          sessionId: "",
+          timeoutMs: 0,
+          stream: false,
+        });
+      // Sizes around the scratch (64 KiB) and the gather threshold, a 3 MiB frame, small ones
+      // between, and (0) a large plain frame: a 100 KiB string in its JSON.
+      const sizes = [10, 64 * KiB - 40, 64 * KiB, 0, 64 * KiB + 1, 3 * MiB, 5, 200 * KiB, 1];
+      const stream = Buffer.concat(sizes.map((n, i) => frameWith(i + 1, n)));
+      // Writes of odd sizes, each after the previous is read, so reads end mid-header and mid-frame.
+      for (let p = 0, i = 0; p < stream.length; i++) {
+        const n = [1, 3, 70_001, 4096, 1_000_003, 17][i % 6]!;
+        await new Promise<void>((resolve) => client.write(stream.subarray(p, p + n), () => resolve()));
+        p += n;
+      }
+      await read;
+      sizes.forEach((n, i) =>
+        assert.ok(bodies[i]!.equals(n ? pattern(n, i + 1) : Buffer.from(plain(i + 1))), `frame ${i + 1} (${n} bytes)`),
+      );
+      assert.deepEqual(results, []);
+      client.end();
+      await closed;
+      // The server counted the connection on the socket that closed: close() completes.
+      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    } finally {
+      client.destroy();
+      conn.destroy();
+      server.close();
+    }
+  });
+});

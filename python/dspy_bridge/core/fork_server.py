@@ -32,6 +32,7 @@ from .._gen.constants import DEFAULT_MAX_MESSAGE_BYTES
 from .._gen.dspy_bridge.v1 import worker_pb2
 from . import _host_calls, _lifecycle, _lm_engines
 from ._framing import FrameDecoder, encode_frame
+from ._malloc_tuning import keep_freed_memory
 from .user_code import register_user_modules
 from .registry import default_registry
 from .server import WorkerProtocol
@@ -169,6 +170,7 @@ def main() -> None:
     _lm_engines.local_cost_map_default()
 
     host._set_worker_token(token, args.max_message_bytes)
+    keep_freed_memory()  # inherited by every worker: large values reuse the heap's pages
     _lifecycle.set_parent_death_signal(signal.SIGTERM, host_pid)
     _lifecycle.become_subreaper()
     signal.signal(signal.SIGTERM, _kill_children_and_exit)

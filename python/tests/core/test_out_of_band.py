@@ -6,7 +6,10 @@ errors; the worker keeps serving)."""
 from __future__ import annotations
 
 import asyncio
+import platform
 import struct
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -246,3 +249,31 @@ def test_external_descriptors_outside_a_worker_connection_are_refused() -> None:
 
 def test_plain_frames_are_unchanged() -> None:
     assert encode_frame(b"abc") == b"\x03\x00\x00\x00abc"
+
+
+_FREED_RSS_PROBE = """
+import os, sys
+from dspy_bridge.core._malloc_tuning import keep_freed_memory
+tuned = sys.argv[1] == "tuned" and keep_freed_memory()
+rss = lambda: int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+block = bytearray(b"x") * (8 << 20)  # 8 MiB, every page touched
+peak = rss()
+del block
+print(tuned, peak - rss())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's (mallopt)")
+@pytest.mark.parametrize("mode", ["default", "tuned"])
+def test_workers_keep_freed_large_blocks_for_reuse(mode: str) -> None:
+    # A fresh interpreter each: the setting is process-wide. Workers inherit it from the fork
+    # server; a large value's memory, freed, is then reused, not mapped afresh.
+    out = subprocess.run(
+        [sys.executable, "-c", _FREED_RSS_PROBE, mode], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    released = int(out[1])
+    if mode == "tuned":
+        assert out[0] == "True"
+        assert released < 1 << 20, f"{released} bytes went back to the kernel"
+    else:
+        assert released >= 7 << 20, f"only {released} bytes went back to the kernel"
