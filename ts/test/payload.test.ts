@@ -417,8 +417,9 @@ describe("large answers read straight into their frames", () => {
         conn.attach({
           onFrame: (frame) => {
             assert.equal(frame.kind.case, "execute");
-            const args = (frame.kind.value as { args: { json: string; attachments: { kind: { value: Uint8Array } }[] } })
-              .args;
+            const args = (
+              frame.kind.value as { args: { json: string; attachments: { kind: { value: Uint8Array } }[] } }
+            ).args;
             // A frame with an attachment (flagged), or a plain one whose JSON holds the string.
             bodies.push(Buffer.from(args.attachments[0]?.kind.value ?? JSON.parse(args.json).s));
             if (bodies.length === sizes.length) allRead();
