@@ -36,6 +36,22 @@ const TS_MODULES = {
     env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" },
   },
   "commit-log": { mutate: ["ts/src/store/commit-log.ts"], tests: ["store-conformance", "store-redis"] },
+  // The commit log's unshared path alone (memory, SQLite): the whole module's run takes minutes
+  // per mutant on its Redis tests. The line ranges are the functions a store that is not shared
+  // runs (constructor to close, mutate's synchronous branch, the paced import, plan to guard,
+  // reload): check them against the file when it changes.
+  "commit-log-local": {
+    mutate: [
+      "ts/src/store/commit-log.ts:76-123",
+      "ts/src/store/commit-log.ts:157-189",
+      "ts/src/store/commit-log.ts:220-221",
+      "ts/src/store/commit-log.ts:243-290",
+      "ts/src/store/commit-log.ts:441-475",
+      "ts/src/store/commit-log.ts:538-548",
+    ],
+    tests: ["commit-log", "store-state", "store-session-watch"],
+    env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" },
+  },
   constraints: {
     mutate: ["ts/src/store/types/constraints.ts"],
     tests: ["constraint-edges", "variable-types"],
@@ -61,6 +77,13 @@ const PY_MODULES = {
   "py-cache": {
     mutate: ["dspy_bridge/session/_cache.py"],
     tests: ["tests/session/test_cache_edges.py", "tests/session/test_cache.py"],
+  },
+  // The value envelope's Python side (the TypeScript side is "value-codecs"): the shared vectors and the Python cases.
+  "py-values": {
+    mutate: ["dspy_bridge/values/_encode.py", "dspy_bridge/values/_decode.py"],
+    tests: ["tests/values/test_values.py"],
+    // Pure encoding and decoding: no host to talk to.
+    host: false,
   },
   "py-watch": {
     mutate: ["dspy_bridge/session/_watch.py"],
@@ -241,18 +264,17 @@ async function mutmut(name, m) {
   // One host for every mutant's test run (the session tests' fixture uses it instead of
   // starting its own: seconds per mutant otherwise). mutmut puts its mutants/ first on the
   // path; the tests find the repository through DSPY_BRIDGE_TEST_REPO.
-  const host = await startHost();
+  const host = m.host === false ? undefined : await startHost();
   const env = {
     ...process.env,
     DSPY_BRIDGE_TEST_REPO: root,
-    DSPY_BRIDGE_TEST_HOST_ADDRESS: host.address,
-    DSPY_BRIDGE_TEST_HOST_TOKEN: host.token,
+    ...(host ? { DSPY_BRIDGE_TEST_HOST_ADDRESS: host.address, DSPY_BRIDGE_TEST_HOST_TOKEN: host.token } : {}),
   };
   let code;
   try {
     code = await boxed(python, ["-m", "mutmut", "run", "--max-children", "1"], { cwd: work, env });
   } finally {
-    host.stop();
+    host?.stop();
   }
   return mutmutScore(name, m, code);
 }

@@ -41,7 +41,8 @@ def _no_default(o: Any) -> Any:
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
-def _make_fast_encoder() -> Callable[[Any], str]:
+# Runs once, when the module loads: a mutation test cannot switch a mutant of it in afterwards.
+def _make_fast_encoder() -> Callable[[Any], str]:  # pragma: no mutate block
     """Reuse one C encoder: ``JSONEncoder.encode()`` builds a new one on every call (~0.8 us)."""
     try:
         from json.encoder import (
@@ -153,6 +154,7 @@ class _Walker:
         out: dict[str, Any] | None = None
         walk = self.walk
         key: Any = None
+        renamed = False
         try:
             for key, v in d.items():
                 if type(key) is not str:
@@ -161,11 +163,11 @@ class _Walker:
                             f"dict key {key!r} has type {_type_name(key)}; only str keys are allowed",
                             ["\0key"],
                         )
-                    # str subclass: normalise so json sees a plain str
+                    # str subclass: made a plain str below, so json sees one, in the key's own place
                     if out is None:
                         out = dict(d)
-                    del out[key]
-                    out[str(key)] = walk(v)
+                    out[key] = walk(v)
+                    renamed = True
                     continue
                 nv = walk(v)
                 if nv is not v:
@@ -179,6 +181,8 @@ class _Walker:
                 f.segments.append(key)
             raise
         result = d if out is None else out
+        if renamed:
+            result = {k if type(k) is str else str(k): v for k, v in result.items()}
         if "$type" in result:
             return {"$type": "map", "entries": result}
         return result

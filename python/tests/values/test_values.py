@@ -7,6 +7,7 @@ import collections
 import enum
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,20 @@ from dspy_bridge._gen.dspy_bridge.v1 import values_pb2
 from dspy_bridge.values import (
     DTYPE_NAMES,
     DTYPES,
+    LONG_STRING_CHARS,
     Embedding,
+    ExternalAttachment,
+    ExternalTensor,
     ValueDecodingError,
     ValueEncodingError,
     decode_value,
     encode_value,
     encode_value_parts,
+    encode_value_raw,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
+# DSPY_BRIDGE_TEST_REPO names the repository when the tests run from a copy (the mutation runs).
+ROOT = Path(os.environ.get("DSPY_BRIDGE_TEST_REPO") or Path(__file__).resolve().parents[3])
 VECTORS = json.loads((ROOT / "testdata" / "values.json").read_text(encoding="utf-8"))
 PROTO_BY_NAME = {name: code for code, name in DTYPE_NAMES.items()}
 VALID = VECTORS["valid"]
@@ -361,6 +367,8 @@ def test_cycles_are_reported_with_path() -> None:
         {"deep": {"t": (1, 2)}},  # a tuple below the top becomes a list
         {"a": {"b": {"c": {"d": {"e": 1}}}}},  # deeper than the quick check looks
         {str(i): list(range(10)) for i in range(10)},  # more items than the quick check looks at
+        {"a": {"b": {"c": {"d": {"e": 2**60}}}}},  # a big int deeper than the quick check looks
+        [*range(70), 2**60],  # a big int past the items the quick check looks at
     ],
 )
 def test_nested_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
@@ -403,6 +411,7 @@ class _Key(str):
         collections.OrderedDict(a=1),  # a dict subclass
         {"z": -0.0, "big": 1e308},
         {"max": 2**53 - 1, "over": 2**53},
+        {**{str(i): i for i in range(9)}, "over": 2**60},  # more keys than the quick check takes, one tagged
     ],
 )
 def test_flat_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
@@ -420,3 +429,161 @@ def test_flat_results_encode_exactly_as_the_walk_does(obj: Any) -> None:
     text, attachments = encode_value_parts(obj, "result")
     assert text == _encode._encode_json(walked)
     assert attachments == walker.attachments
+
+
+# ---- the worker connection: raw attachments out, out-of-band attachments in ----------------------
+def test_raw_encoding_sends_long_strings_as_utf8_attachments_from_exactly_long_string_chars() -> None:
+    long = "é" * LONG_STRING_CHARS
+    short = "x" * (LONG_STRING_CHARS - 1)
+    text, atts = encode_value_raw([long, short, {"k": long}])
+    assert json.loads(text) == [
+        {"$type": "string", "ref": 0},
+        short,
+        {"k": {"$type": "string", "ref": 1}},
+    ]
+    assert [(kind, code, shape, bytes(data)) for kind, code, shape, data in atts] == [
+        ("utf8", 0, (), long.encode("utf-8")),
+        ("utf8", 0, (), long.encode("utf-8")),
+    ]
+    # encode_value (gRPC, the host's JSON) keeps every string in the text.
+    assert json.loads(encode_value([long]).json) == [long]
+
+
+def test_raw_encoding_keeps_a_long_string_with_a_lone_surrogate_in_the_text_escaped() -> None:
+    odd = "a\ud800" + "b" * LONG_STRING_CHARS
+    text, atts = encode_value_raw({"s": odd, "k": "漢"})
+    assert atts == []
+    # No UTF-8 form: the whole text falls back to ASCII escapes, which carry the same value.
+    assert text.isascii() and "\\ud800" in text and "\\u6f22" in text
+    assert json.loads(text) == {"s": odd, "k": "漢"}
+
+
+def test_raw_encoding_of_plain_values_is_the_json_text_alone() -> None:
+    assert encode_value_raw({"ok": True, "k": "漢"}) == ('{"ok":true,"k":"漢"}', [])
+    assert encode_value_raw([1, "x", None]) == ('[1,"x",null]', [])
+    # A flat dict that needs the walk (a tag-like key) is not taken as plain.
+    assert encode_value_raw({"$type": 1}) == ('{"$type":"map","entries":{"$type":1}}', [])
+
+
+def test_raw_encoding_sends_arrays_as_views_of_their_memory() -> None:
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    text, atts = encode_value_raw({"t": arr, "b": b"xy"})
+    assert json.loads(text) == {"t": {"$type": "tensor", "ref": 0}, "b": {"$type": "bytes", "ref": 1}}
+    kind, code, shape, data = atts[0]
+    assert (kind, code, shape) == ("tensor", values_pb2.DTYPE_FLOAT32, (2, 3))
+    assert isinstance(data, memoryview) and bytes(data) == arr.tobytes()
+    assert atts[1] == ("bytes", 0, (), b"xy")
+
+
+def _out_of_band(kind: str, data: bytes, dtype: int = 0, shape: tuple[int, ...] = ()) -> ExternalAttachment:
+    view = memoryview(data)
+    return ExternalAttachment(kind, view, ExternalTensor(dtype, list(shape), view) if kind == "tensor" else None)
+
+
+def test_out_of_band_attachments_decode_like_the_messages_own() -> None:
+    floats = np.array([1.5, -2.0], dtype="<f8").tobytes()
+    msg = values_pb2.Value(
+        json='[{"$type":"bytes","ref":0},{"$type":"string","ref":1},{"$type":"tensor","ref":2},'
+        '{"$type":"embedding","ref":2}]'
+    )
+    out = decode_value(
+        msg,
+        attachments=[
+            _out_of_band("bytes", b"\x00\xff"),
+            _out_of_band("utf8", "héllo".encode()),
+            _out_of_band("tensor", floats, values_pb2.DTYPE_FLOAT64, (2,)),
+        ],
+    )
+    assert out[0] == b"\x00\xff" and type(out[0]) is bytes
+    assert out[1] == "héllo"
+    assert type(out[2]) is np.ndarray and out[2].tolist() == [1.5, -2.0] and out[2].shape == (2,)
+    assert type(out[3]) is Embedding and out[3].tolist() == [1.5, -2.0]
+    # Each kind is what it says it is: a utf8 attachment is not bytes.
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(values_pb2.Value(json='{"$type":"bytes","ref":0}'), attachments=[_out_of_band("utf8", b"x")])
+    assert info.value.path == "value" and "attachment 0 holds utf8, expected bytes" in str(info.value)
+
+
+def test_external_references_without_the_frame_are_refused() -> None:
+    msg = values_pb2.Value(json='{"$type":"bytes","ref":0}')
+    msg.external.add()
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(msg)
+    assert "external attachments only travel on a worker connection" in str(info.value)
+    # The frame reader passes them resolved: then they decode.
+    assert decode_value(msg, attachments=[_out_of_band("bytes", b"ok")]) == b"ok"
+
+
+def test_non_finite_constants_in_the_json_text_are_refused_by_name() -> None:
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        with pytest.raises(ValueDecodingError) as info:
+            decode_value(values_pb2.Value(json=f"[1, {constant}]"))
+        assert info.value.path == "value"
+        assert f"malformed JSON: {constant} is not valid JSON (non-finite floats must be tagged)" in str(info.value)
+
+
+class _Opaque:
+    pass
+
+
+def test_encoding_errors_give_the_exact_message() -> None:
+    import decimal
+
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value({"d": decimal.Decimal(1)})
+    assert str(info.value) == "cannot encode value.d: values of type decimal.Decimal are not supported"
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value([_Opaque()], "args")
+    assert str(info.value) == (f"cannot encode args[0]: values of type {__name__}._Opaque are not supported")
+    # The default root is "value" on every entry point.
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value_parts({1: 2})
+    assert info.value.path == "value" and "dict key 1 has type int" in str(info.value)
+
+
+def test_an_int_beyond_the_str_digit_limit_is_refused_by_name() -> None:
+    import sys
+
+    huge = 10 ** (sys.get_int_max_str_digits() + 1)
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value({"n": huge})
+    assert info.value.path == "value.n"
+    assert "int too large to encode (Exceeds the limit" in str(info.value)
+
+
+def test_a_str_subclass_key_is_sent_as_a_plain_key_and_the_keys_after_it_are_walked() -> None:
+    msg = encode_value({_Key("k"): 2**60, "z": 2**61})
+    assert msg.json == (
+        '{"k":{"$type":"bigint","value":"1152921504606846976"},"z":{"$type":"bigint","value":"2305843009213693952"}}'
+    )
+    assert decode_value(msg) == {"k": 2**60, "z": 2**61}
+
+
+def test_non_list_containers_take_the_walk_not_the_quick_dict_path() -> None:
+    assert encode_value_parts([1, 2]) == ("[1,2]", [])
+    assert encode_value_parts((1, "a")) == ('[1,"a"]', [])
+    assert encode_value_parts("x") == ('"x"', [])
+
+
+def _nested(depth: int, leaf: Any) -> Any:
+    out: Any = leaf
+    for _ in range(depth):
+        out = [out]
+    return out
+
+
+def test_a_value_nested_too_deeply_is_refused_at_the_root_and_a_shared_object_is_no_cycle() -> None:
+    shared = {"a": 1}
+    deep = [shared, shared, _nested(5000, 0)]
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value(deep, "args")
+    assert info.value.path == "args"
+    assert str(info.value) == "cannot encode args: value is nested too deeply"
+
+
+def test_a_cycle_is_named_by_the_type_that_contains_itself() -> None:
+    loop: dict[str, Any] = {}
+    loop["self"] = [loop]
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value({"x": loop})
+    assert str(info.value) == "cannot encode value.x.self[0]: reference cycle (dict contains itself)"

@@ -1,0 +1,139 @@
+// The commit log of a store that is not shared (memory, SQLite: commit-log.ts's synchronous
+// path and its paced one): an import's commit runs alone, so a write that arrives meanwhile
+// waits for it and commits after it; closing the store while the import is applied lets it
+// finish and refuses what was still waiting; an import with nothing to do commits nothing; a SQLite file whose
+// log cannot be read is refused and let go of. The shared (Redis) path is in store-redis*.test.ts.
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { FailedPreconditionError, StoreUnavailableError } from "../src/errors/index.js";
+import { exportVariables, importVariables, openStore, type Store } from "../src/store/index.js";
+import { backends } from "./store-backends.js";
+
+const VARIABLES = 60;
+
+/** A store with session "src" holding VARIABLES integers, their export, and an empty session "dst". */
+async function withExport(store: Store): Promise<Buffer> {
+  await store.createSession({ sessionId: "src" });
+  await store.register(
+    "src",
+    Array.from({ length: VARIABLES }, (_, i) => ({ name: `v${i}`, type: "integer", initialValue: i })),
+  );
+  await store.createSession({ sessionId: "dst" });
+  return (await exportVariables(store, "src", { format: "json" })).data;
+}
+
+for (const backend of backends.filter((b) => !b.shared)) {
+  describe(`commit log: ${backend.name}`, () => {
+    const opened: Store[] = [];
+    after(async () => {
+      for (const s of opened) await s.close();
+    });
+    const open = async (location = backend.fresh()): Promise<Store> => {
+      const store = await backend.open(location);
+      opened.push(store);
+      return store;
+    };
+
+    test("a write that arrives while an import commits waits for it, and commits after it", async () => {
+      const store = await open();
+      const data = await withExport(store);
+      const before = store.currentRevision;
+      let write: Promise<number> | undefined;
+      const summary = await importVariables(store, "dst", data, {
+        format: "json",
+        onProgress: (p) => {
+          // The import's commit is planned from here on: this write must not get in between.
+          if (p.phase === "commit" && !write) write = store.set("src", "v0", 100).then((r) => r.modifyRevision);
+        },
+      });
+      assert.ok(write, "the import reported its commit phase");
+      assert.equal(summary.imported, VARIABLES);
+      assert.equal(summary.revision, before + 1);
+      assert.equal(await write, before + 2);
+      assert.equal(store.currentRevision, before + 2);
+      assert.equal((await store.get("dst", `v${VARIABLES - 1}`)).value, VARIABLES - 1);
+      assert.equal((await store.get("src", "v0")).value, 100);
+    });
+
+    test("closing the store while an import commits lets it finish and refuses the write waiting behind it", async () => {
+      const location = backend.fresh();
+      const store = await open(location);
+      const data = await withExport(store);
+      const before = store.currentRevision;
+      let write: Promise<unknown> | undefined;
+      let closed: Promise<void> | undefined;
+      const summary = await importVariables(store, "dst", data, {
+        format: "json",
+        onProgress: (p) => {
+          // Planned from here on (a close while it is still planned refuses it, as any call after close):
+          // SQLite writes it then applies it, memory only applies it.
+          if (p.phase !== (backend.name === "sqlite" ? "write" : "apply") || write) return;
+          write = store.set("src", "v0", 100);
+          closed = store.close();
+        },
+      });
+      assert.ok(write && closed);
+      assert.equal(summary.revision, before + 1);
+      await assert.rejects(
+        write,
+        (e: unknown) => e instanceof StoreUnavailableError && e.message === "the store is closed",
+      );
+      await closed;
+      if (backend.name === "sqlite") {
+        // Closed after the import was written, and before the refused write could be.
+        const again = await open(location);
+        assert.equal(again.currentRevision, before + 1);
+        assert.equal((await again.get("dst", "v7")).value, 7);
+        assert.equal((await again.get("src", "v0")).value, 0);
+      }
+    });
+
+    test("an import with nothing to change commits nothing and answers revision 0", async () => {
+      const store = await open();
+      const data = await withExport(store);
+      await importVariables(store, "dst", data, { format: "json" });
+      const before = store.currentRevision;
+      const summary = await importVariables(store, "dst", data, { format: "json", mergeStrategy: "keep" });
+      assert.equal(summary.revision, 0);
+      assert.equal(summary.skipped, VARIABLES);
+      assert.equal(store.currentRevision, before);
+    });
+
+    test("each commit answers with its own revision: a session entry keeps the revision, a commit takes the next", async () => {
+      const store = await open();
+      const start = store.currentRevision;
+      await store.createSession({ sessionId: "s" });
+      assert.equal(store.currentRevision, start);
+      const [v] = await store.register("s", [{ name: "n", type: "integer", initialValue: 1 }]);
+      assert.equal(v!.modifyRevision, start + 1);
+      assert.equal((await store.set("s", "n", 2)).modifyRevision, start + 2);
+      assert.equal(await store.sessionRevision("s"), start + 2);
+    });
+  });
+}
+
+test("a SQLite store whose log this host cannot read is refused by what is wrong, and its file let go of", async () => {
+  const sqlite = backends.find((b) => b.name === "sqlite")!;
+  const location = sqlite.fresh();
+  const store = await sqlite.open(location);
+  await store.createSession({ sessionId: "s" });
+  await store.register("s", [{ name: "n", type: "integer", initialValue: 1 }]);
+  await store.close();
+  const file = location.slice("sqlite:".length);
+  const db = new Database(file);
+  db.prepare("UPDATE log SET entry = ?").run("{not an entry");
+  db.close();
+  await assert.rejects(
+    openStore(location),
+    (e: unknown) =>
+      e instanceof FailedPreconditionError && /the sqlite store holds data this host cannot read/.test(e.message),
+  );
+  // The store that did not open holds no lock on the file: another connection can write it.
+  const writer = new Database(file, { timeout: 0 });
+  try {
+    writer.exec("BEGIN EXCLUSIVE; DELETE FROM log; COMMIT");
+  } finally {
+    writer.close();
+  }
+});
