@@ -9,7 +9,8 @@ answer) then lands in fresh pages. glibc raises both thresholds by itself after 
 block is freed, up to 32 MiB for a mapping and twice that for the trim, but the first
 transfers of each size pay, and a trim of the heap's top starts the cycle again. Setting the
 ceilings at once keeps those blocks in the heap for reuse: a worker holds at most about
-64 MiB of freed memory that glibc itself would have been willing to keep.
+64 MiB of freed memory that glibc itself would have been willing to keep. Each worker sets
+them when it starts (the fork server does not: what its imports freed goes back).
 """
 
 from __future__ import annotations

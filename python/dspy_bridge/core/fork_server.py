@@ -100,6 +100,9 @@ def _run_worker(args: argparse.Namespace, worker_id: str, token: str, zygote_pid
         _lifecycle.set_parent_death_signal(signal.SIGKILL, zygote_pid)
         _lifecycle.start_stdin_watchdog(lambda: os._exit(0))
         setup_worker()  # OpenTelemetry, if the application registered an SDK (it was imported before the fork)
+        # Large values reuse the heap's pages. Here, not in the fork server: what the imports
+        # freed there is still handed back, and each worker keeps only what it frees itself.
+        keep_freed_memory()
 
         try:
             import uvloop  # type: ignore[import-not-found]
@@ -170,7 +173,6 @@ def main() -> None:
     _lm_engines.local_cost_map_default()
 
     host._set_worker_token(token, args.max_message_bytes)
-    keep_freed_memory()  # inherited by every worker: large values reuse the heap's pages
     _lifecycle.set_parent_death_signal(signal.SIGTERM, host_pid)
     _lifecycle.become_subreaper()
     signal.signal(signal.SIGTERM, _kill_children_and_exit)

@@ -266,8 +266,8 @@ print(tuned, peak - rss())
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's (mallopt)")
 @pytest.mark.parametrize("mode", ["default", "tuned"])
 def test_workers_keep_freed_large_blocks_for_reuse(mode: str) -> None:
-    # A fresh interpreter each: the setting is process-wide. Workers inherit it from the fork
-    # server; a large value's memory, freed, is then reused, not mapped afresh.
+    # A fresh interpreter each: the setting is process-wide. Each worker sets it when it
+    # starts; a large value's memory, freed, is then reused, not mapped afresh.
     out = subprocess.run(
         [sys.executable, "-c", _FREED_RSS_PROBE, mode], capture_output=True, text=True, check=True, timeout=120
     ).stdout.split()
