@@ -238,12 +238,19 @@ export function versionVenvs() {
     for (const f of chosen) {
       const dir = `.venvs/py${f.version}`;
       const python = join(root, dir, "bin/python");
-      const hash = hashFiles([...LOCKS, "python/pyproject.toml"]) + `\n${UV_VERSION}\n${f.path}\n${f.patch}`;
+      // "warmed": venvs made before they were warmed are made again once.
+      const hash = hashFiles([...LOCKS, "python/pyproject.toml"]) + `\n${UV_VERSION}\n${f.path}\n${f.patch}\nwarmed`;
       stamped(`${dir}/.dspy-bridge-stamp`, hash, () => {
         step(`making ${dir} (Python ${f.patch}, ${f.path}) from the lock files`);
         run(uv, ["venv", "--quiet", "--clear", "--python", f.path, join(root, dir)], { env });
         run(uv, ["pip", "install", "--quiet", "--python", python, ...LOCKS.flatMap((l) => ["-r", l])], { env });
         addRepoToPath(python);
+        // As for .venv: uv writes no bytecode, and under PYTHONDONTWRITEBYTECODE every worker
+        // the tests start on this version would compile DSPy and LiteLLM again (seconds each).
+        run(python, ["-m", "dspy_bridge._check", "--warm"], {
+          env: { ...process.env, PYTHONDONTWRITEBYTECODE: undefined },
+          stdio: ["ignore", "ignore", "inherit"],
+        });
       });
       venvs.push({ version: f.version, patch: f.patch, interpreter: f.path, python });
     }
