@@ -58,6 +58,14 @@ describe("out-of-band attachments through a real worker", () => {
     }
   });
 
+  test("a worker keeps a large block it freed for the next large value (glibc's thresholds, set at start)", {
+    skip: process.platform !== "linux" && "glibc's mallopt",
+  }, async () => {
+    // By default glibc unmaps an 8 MiB block as it is freed: the next value's pages fault in afresh.
+    const released = await bridge.execute<number>("freed_block_released", { mib: 8 });
+    assert.ok(released < MiB, `${released} bytes went back to the kernel`);
+  });
+
   test("typed arrays, non-aligned views and tensors of every width", async () => {
     const backing = new ArrayBuffer(4 * 1001 + 8);
     const unaligned = new Uint8Array(backing, 3, 4001); // odd offset and length
