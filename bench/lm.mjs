@@ -39,6 +39,11 @@ const opts = parseOptions(
     },
     burst: { type: "int", default: 1000, help: "concurrent calls at the burst latency" },
     "burst-latency-ms": { type: "number", default: 100, help: "server latency for the burst" },
+    "burst-warmup": {
+      type: "int",
+      default: 200,
+      help: "concurrent calls just before the burst, at its latency (opens the workers' connection pools)",
+    },
     reps: { type: "int", default: 5, help: "fresh workers timed per engine for the first call (median)" },
     preload: {
       type: "string",
@@ -47,7 +52,7 @@ const opts = parseOptions(
     },
     only: { type: "string", default: undefined, choices: PARTS, help: "run one part only" },
   },
-  "node bench/lm.mjs [--seconds S] [--warmup S] [--rounds N] [--concurrency N] [--engine native|litellm] [--model M] [--burst N] [--reps N] [--preload MODULES] [--only PART]",
+  "node bench/lm.mjs [--seconds S] [--warmup S] [--rounds N] [--concurrency N] [--engine native|litellm] [--model M] [--burst N] [--burst-warmup N] [--reps N] [--preload MODULES] [--only PART]",
 );
 const runs = (part) => !opts.only || opts.only === part;
 const log = progress("lm");
@@ -247,10 +252,25 @@ try {
       if (runs("burst")) {
         log(`bridge: ${opts.burst} concurrent Predict calls, server latency ${opts["burst-latency-ms"]} ms`);
         await server.setLatency(opts["burst-latency-ms"]);
-        await Promise.all(Array.from({ length: 20 }, (_, i) => call(`w${i}`)));
+        // Warm, as a bridge that has been serving is: every worker's connection pool to the
+        // server opened (DSPy's native client keeps up to 100 per LM and event loop), so the
+        // burst measures calls, not TCP handshakes. Connections opened during the burst are
+        // counted below.
+        await Promise.all(Array.from({ length: opts["burst-warmup"] }, (_, i) => call(`w${i}`)));
+        const workerPids = bridge.stats().workers.map((w) => w.pid);
+        const cpu = () => ({
+          workers: workerPids.reduce((a, pid) => a + cpuMs(pid), 0),
+          host: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+          server: cpuMs(server.pid),
+        });
+        const openBefore = (await server.stats()).openConnections;
+        const before = cpu();
         const t0 = performance.now();
         await Promise.all(Array.from({ length: opts.burst }, (_, i) => call(`b${i}`)));
         result.burstSeconds = (performance.now() - t0) / 1000;
+        const after = cpu();
+        result.burstCpu = Object.fromEntries(Object.keys(before).map((k) => [k, (after[k] - before[k]) / opts.burst]));
+        result.burstConnections = { before: openBefore, after: (await server.stats()).openConnections };
         await server.setLatency(0);
       }
     } finally {
@@ -349,6 +369,16 @@ printTable(
     [
       `${opts.burst} concurrent Predict calls, server latency ${opts["burst-latency-ms"]} ms (s)`,
       fmtFixed(result.burstSeconds, 2),
+    ],
+    [
+      "burst CPU ms per call: bridge workers | host | server",
+      result.burstCpu
+        ? `${result.burstCpu.workers.toFixed(2)} | ${result.burstCpu.host.toFixed(2)} | ${result.burstCpu.server.toFixed(2)}`
+        : null,
+    ],
+    [
+      "server connections open before | after the burst",
+      result.burstConnections ? `${result.burstConnections.before} | ${result.burstConnections.after}` : null,
     ],
     ["first call on a fresh worker, native engine (ms, median)", fmtFixed(result.coldNative, 1)],
     ["first call on a fresh worker, LiteLLM (ms, median)", fmtFixed(result.coldLitellm, 1)],

@@ -96,9 +96,10 @@ def _build(spec: dict[str, Any]) -> Any:
                 kwargs[name] = spec[name]
         return ScriptedLM(model=model, **kwargs)
 
-    from . import _lookup_cache
+    from . import _call_memos, _lookup_cache
 
-    _lookup_cache.install()  # idempotent; the fork server installs it first when it preloads DSPy
+    _lookup_cache.install()  # idempotent; the fork server installs both first when it preloads DSPy
+    _call_memos.install()
     kwargs = {name: spec[name] for name in _PASSED_THROUGH if name in spec}
     kwargs.update(spec.get("extra") or {})
     if engine is not None:
