@@ -101,11 +101,13 @@ def install() -> bool:
         for name, module in list(sys.modules.items()):
             if (name == "dspy" or name.startswith("dspy.")) and module is not None:
                 if getattr(module, "serialize_for_json", None) is original:
-                    module.serialize_for_json = memo
+                    setattr(module, "serialize_for_json", memo)  # noqa: B010 - any of DSPy's modules
                     _replaced.append((module, "serialize_for_json", original))
-        if _proxy.getproxies is urllib.request.getproxies_environment:
-            _replaced.append((_proxy, "getproxies", _proxy.getproxies))
-            _proxy.getproxies = environment_proxies(_proxy.getproxies)
+        # The transport module's own binding of urllib's function (imported by name there).
+        getproxies: Any = vars(_proxy).get("getproxies")
+        if getproxies is urllib.request.getproxies_environment:
+            _replaced.append((_proxy, "getproxies", getproxies))
+            setattr(_proxy, "getproxies", environment_proxies(getproxies))  # noqa: B010 - not an export of it
         _installed = True
         return True
 
