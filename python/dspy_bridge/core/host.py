@@ -40,6 +40,7 @@ from ..errors import (
     error_from_detail,
 )
 from ._host_calls import DEFAULT_STREAM_WINDOW, HostCalls, local_route
+from ._message_attachments import OutgoingAttachments, inline_attachments
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -240,6 +241,14 @@ class OpenStream:
     def on_worker_connection(self) -> bool:
         return self.route is not None
 
+    def parts(self, item: Any) -> tuple[Any, list[memoryview] | None]:
+        """An item read from ``call`` as ``(response, raw)``: `raw` the attachments its Values
+        index when it came out of band (a stream opened with ``parts`` on the worker's
+        connection), else None (gRPC: the attachments are inside the response)."""
+        if self.route is not None and self.call.parts:
+            return item
+        return item, None
+
 
 class HostClient:
     """A client of the host's bridge service: the one place that decides how a call travels.
@@ -381,15 +390,55 @@ class HostClient:
             return None
         return local_route()
 
-    async def call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+    def outgoing(self) -> OutgoingAttachments | None:
+        """Where a request about to be sent should put its Values' attachments: an
+        ``OutgoingAttachments`` when it will travel on the worker's connection (out of band:
+        encode its Values with ``.value()`` and pass it as ``attachments``), else None (gRPC:
+        encode them as usual, attachments inside)."""
+        return OutgoingAttachments() if self.worker_route() is not None else None
+
+    async def call(
+        self,
+        method: str,
+        request: Any,
+        timeout: float | None = None,
+        *,
+        attachments: OutgoingAttachments | None = None,
+    ) -> Any:
         """Calls the unary RPC ``method`` of the bridge service, raising typed errors.
+        `attachments`: what the request's Values refer to (``outgoing()``).
 
         Over gRPC: a channel the host refused for want of a token gets the token at hand
         (``resolve_token``) and the call is made again, once; a channel found closed is
         reopened (with a factory) or waited for (``swap``), once."""
         route = self.worker_route()
         if route is not None:
-            return await route.call(method, request, timeout)
+            return await route.call(method, request, timeout, attachments)
+        return await self._grpc_call(method, request, timeout, attachments)
+
+    async def call_parts(
+        self,
+        method: str,
+        request: Any,
+        timeout: float | None = None,
+        *,
+        attachments: OutgoingAttachments | None = None,
+    ) -> tuple[Any, list[memoryview] | None]:
+        """``call``, returning ``(response, raw)``: on the worker's connection the response's
+        attachments come out of band, `raw` being what its Values index (decode them with
+        ``decode_received``); over gRPC `raw` is None and they are inside the response."""
+        route = self.worker_route()
+        if route is not None:
+            return await route.call_parts(method, request, timeout, attachments)
+        return await self._grpc_call(method, request, timeout, attachments), None
+
+    async def _grpc_call(
+        self, method: str, request: Any, timeout: float | None, attachments: OutgoingAttachments | None
+    ) -> Any:
+        if attachments:
+            # Encoded for the worker's connection, sent over gRPC after all (the route closed
+            # meanwhile): the attachments go inside the message.
+            inline_attachments(request, attachments)
         for attempt in (0, 1):
             stub = self._stub
             pending = None
@@ -422,17 +471,29 @@ class HostClient:
         raise BridgeClosedError("the channel to the host is closed")  # pragma: no cover
 
     def stream(
-        self, method: str, request: Any, timeout: float | None = None, *, window: int = DEFAULT_STREAM_WINDOW
+        self,
+        method: str,
+        request: Any,
+        timeout: float | None = None,
+        *,
+        window: int = DEFAULT_STREAM_WINDOW,
+        attachments: OutgoingAttachments | None = None,
+        parts: bool = False,
     ) -> OpenStream:
         """Opens the server-streaming RPC ``method`` (Watch, StreamTool). Over the worker's
         connection the host sends at most ``window`` responses ahead of the reader (0: no
         limit, for a stream the host never holds back); ``timeout`` bounds the whole stream.
-        Errors from gRPC come raw (``translate_rpc_error``): a stream's owner decides which
-        ones it retries."""
+        `attachments`: what the request's Values refer to (``outgoing()``). `parts`: on the
+        worker's connection the responses' attachments come out of band (read each item
+        through ``OpenStream.parts``). Errors from gRPC come raw (``translate_rpc_error``): a
+        stream's owner decides which ones it retries."""
         stub = self._stub
         route = self.worker_route()
         if route is not None:
-            return OpenStream(route.stream(method, request, timeout, window=window), route, stub)
+            opened = route.stream(method, request, timeout, window=window, attachments=attachments, parts=parts)
+            return OpenStream(opened, route, stub)
+        if attachments:
+            inline_attachments(request, attachments)
         return OpenStream(getattr(stub, method)(request, timeout=timeout), None, stub)
 
     async def ping(self, message: str = "", timeout: float | None = 10.0) -> Any:

@@ -216,7 +216,7 @@ class WorkerProtocol(asyncio.Protocol):
         self._loop = asyncio.get_event_loop()
         self._busy_poll = BusyPoll(self._loop, busy_poll_us)
         # This worker's own calls to the host (bridge-service RPCs) on this connection.
-        self.host_calls = HostCalls(self._loop, self._send, max_message_bytes)
+        self.host_calls = HostCalls(self._loop, self._send, max_message_bytes, self._send_with_attachments)
 
     # -- connection -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -388,19 +388,21 @@ class WorkerProtocol(asyncio.Protocol):
             self._send_protocol_error(0, ProtocolError(f"unexpected frame kind {kind!r} from host"))
 
     def _handle_out_of_band(self, oob: OutOfBandFrame) -> None:
-        """A frame with out-of-band attachments: only an execute carries them host -> worker."""
+        """A frame with out-of-band attachments: host -> worker, an execute (its arguments) or
+        a host call's reply (its response's Values index them; the caller resolves them)."""
         frame = WorkerFrame()
         try:
             frame.ParseFromString(oob.proto)
         except Exception as err:  # noqa: BLE001 - any decode failure is a protocol error
             self._send_protocol_error(0, ProtocolError(f"malformed frame ({oob.proto.nbytes} bytes): {err}"))
             return
-        if frame.WhichOneof("kind") != "execute":
-            self._send_protocol_error(
-                0, ProtocolError(f"a {frame.WhichOneof('kind')!r} frame cannot carry attachments")
-            )
-            return
-        self._execute(frame.execute, oob.raw)
+        kind = frame.WhichOneof("kind")
+        if kind == "execute":
+            self._execute(frame.execute, oob.raw)
+        elif kind == "host_reply":
+            self.host_calls.on_reply(frame.host_reply, oob.raw)
+        else:
+            self._send_protocol_error(0, ProtocolError(f"a {kind!r} frame cannot carry attachments"))
 
     def _execute(self, req: Any, raw: list[memoryview] | None = None) -> None:
         call_id = req.call_id
@@ -654,6 +656,11 @@ class WorkerProtocol(asyncio.Protocol):
         # has no writer here; anything else is copied once, into a pooled buffer, so a command
         # changing its array after returning it cannot change what is sent.
         return out_of_band_frame(payload, [self._unchanging(a[3]) for a in attachments])
+
+    def _send_with_attachments(self, frame: Any, attachments: list[Any]) -> None:
+        """A frame of this worker's own (a host call) with out-of-band attachments; the
+        caller checked it against the message limit."""
+        self._write_framed(self._framed(frame.SerializeToString(), attachments, "a host call"))
 
     def _unchanging(self, data: Any) -> Any:
         """`data` itself when nothing can change it before it is written (bytes, a read-only

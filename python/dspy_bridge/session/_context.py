@@ -19,6 +19,7 @@ import grpc
 
 from .._gen.dspy_bridge.v1 import optimization_pb2, session_pb2, variables_pb2
 from ..core.host import ChannelFactory, HostClient, OpenStream, being_cancelled, client_for, translate_rpc_error
+from ..core._message_attachments import OutgoingAttachments
 from ..errors import (
     AlreadyExistsError,
     BridgeClosedError,
@@ -467,8 +468,22 @@ class SessionContext:
         worker's, for the host that runs it, and the caller is on the worker's loop; else None."""
         return None if self._closed else self._host.worker_route()
 
-    async def _call(self, method: str, request: Any) -> Any:
-        return await self._host.call(method, request, self._timeout)
+    async def _call(self, method: str, request: Any, attachments: OutgoingAttachments | None = None) -> Any:
+        return await self._host.call(method, request, self._timeout, attachments=attachments)
+
+    async def _call_parts(
+        self, method: str, request: Any, attachments: OutgoingAttachments | None = None
+    ) -> tuple[Any, list[memoryview] | None]:
+        """A call whose response's values may come out of band: ``(response, raw)``, the
+        values decoded with ``decode(..., raw)``."""
+        return await self._host.call_parts(method, request, self._timeout, attachments=attachments)
+
+    def _encoder(self) -> tuple[OutgoingAttachments | None, Callable[[Any, str], Any]]:
+        """How a request's values are encoded: out of band when the request will travel on
+        the worker's connection (the attachments to pass with it, and their encoder), else
+        as ordinary Values (None, ``encode_value``)."""
+        out = self._host.outgoing()
+        return out, (out.value if out is not None else encode_value)
 
     def _caller_id(self) -> str:
         return self._caller or self._session_id
@@ -488,14 +503,15 @@ class SessionContext:
                     session_id=self._session_id, start_revision=start, caller_session_id=self._caller
                 )
                 # A watch is never held back by the host, so it needs no credit (window 0).
-                opened = host.stream("Watch", request, window=0)
+                opened = host.stream("Watch", request, window=0, parts=True)
                 if connected_before:
                     # The replay of what was missed arrives after this point; until it has, an
                     # entry cached before the outage could be stale: start from an empty cache.
                     cache.clear("reconnected")
                 connected_before = True
                 self._cache_live = True
-                async for resp in opened.call:
+                async for item in opened.call:
+                    resp, raw = opened.parts(item)
                     backoff = 0.05
                     if resp.compacted:
                         # Missed changes are gone from the log: nothing cached can be trusted.
@@ -505,7 +521,7 @@ class SessionContext:
                         self._set_revision(resp.revision)
                         start = resp.revision + 1
                         break
-                    self._apply(resp)
+                    self._apply(resp, raw)
                     start = resp.revision + 1
                 else:
                     self._cache_live = False
@@ -566,7 +582,7 @@ class SessionContext:
                 fut.exception()
         self._revision_waiters.clear()
 
-    def _apply(self, resp: variables_pb2.WatchResponse) -> None:
+    def _apply(self, resp: variables_pb2.WatchResponse, raw: list[memoryview] | None = None) -> None:
         rev = resp.revision
         cache = self._cache
         seen = self._seen
@@ -583,7 +599,7 @@ class SessionContext:
             self._types[name] = ch.type
             if name in cache:
                 try:
-                    cache.refresh(name, decode(ch.value, ch.type), rev)
+                    cache.refresh(name, decode(ch.value, ch.type, name, raw), rev)
                 except Exception:  # noqa: BLE001 - undecodable: drop it, a read will say why
                     cache.refresh(name, revision=rev)
             else:
@@ -660,7 +676,7 @@ class SessionContext:
                 return self._out(name, value) if self._frameworks or self._tensor_framework else value
         epoch = self._epoch
         t0 = time.perf_counter()
-        resp = await self._call(
+        resp, raw = await self._call_parts(
             "GetVariables",
             variables_pb2.GetVariablesRequest(
                 session_id=self._session_id, names=[name], caller_session_id=self._caller
@@ -677,7 +693,7 @@ class SessionContext:
             )
         var = result.variable
         self._remember(var)
-        value = decode(var.value, var.type)
+        value = decode(var.value, var.type, var.name, raw)
         self._maybe_cache(var, value, epoch)
         return self._out(var.name, value) if self._frameworks or self._tensor_framework else value
 
@@ -714,7 +730,7 @@ class SessionContext:
         if missing:
             epoch = self._epoch
             t0 = time.perf_counter()
-            resp = await self._call(
+            resp, raw = await self._call_parts(
                 "GetVariables",
                 variables_pb2.GetVariablesRequest(
                     session_id=self._session_id,
@@ -739,7 +755,7 @@ class SessionContext:
                     continue
                 var = result.variable
                 self._remember(var)
-                value = decode(var.value, var.type)
+                value = decode(var.value, var.type, var.name, raw)
                 self._maybe_cache(var, value, epoch)
                 if not full:
                     out[name] = value
@@ -774,7 +790,7 @@ class SessionContext:
     async def list_variables(self, pattern: str | None = None) -> dict[str, Any]:
         """``{name: value}`` of every variable this session may read (``pattern``: a regular
         expression on names)."""
-        resp = await self._call(
+        resp, raw = await self._call_parts(
             "ListVariables",
             variables_pb2.ListVariablesRequest(
                 session_id=self._session_id, pattern=pattern or "", caller_session_id=self._caller
@@ -783,13 +799,15 @@ class SessionContext:
         out: dict[str, Any] = {}
         for var in resp.variables:
             self._remember(var)
-            out[var.name] = decode(var.value, var.type)
+            out[var.name] = decode(var.value, var.type, var.name, raw)
         return out
 
     # ------------------------------------------------------------------------------------
     # Creating and writing
 
-    def _spec(self, spec: Mapping[str, Any], where: str) -> variables_pb2.VariableSpec:
+    def _spec(
+        self, spec: Mapping[str, Any], where: str, encode: Callable[[Any, str], Any] = encode_value
+    ) -> variables_pb2.VariableSpec:
         unknown = set(spec) - _REGISTER_KEYS
         if unknown:
             raise InvalidArgumentError(
@@ -834,23 +852,24 @@ class SessionContext:
         return variables_pb2.VariableSpec(
             name=name,
             type=vtype,
-            initial_value=encode_value(
-                initial, f"{name}.initial_value" if where == "variable" else f"{where}.initial_value"
-            ),
+            initial_value=encode(initial, f"{name}.initial_value" if where == "variable" else f"{where}.initial_value"),
             constraints_json=constraints_json,
             metadata=string_map(metadata, f"{where}.metadata"),
             dependencies=[str(d) for d in deps],
             access_rules=access_rules_in(spec.get("access_rules"), f"{where}.access_rules"),
         )
 
-    async def _register(self, specs: list[variables_pb2.VariableSpec]) -> dict[str, str]:
+    async def _register(
+        self, specs: list[variables_pb2.VariableSpec], attachments: OutgoingAttachments | None = None
+    ) -> dict[str, str]:
         epoch = self._epoch
         t0 = time.perf_counter()
-        resp = await self._call(
+        resp, raw = await self._call_parts(
             "RegisterVariables",
             variables_pb2.RegisterVariablesRequest(
                 session_id=self._session_id, variables=specs, caller_session_id=self._caller
             ),
+            attachments,
         )
         self._writes.add(time.perf_counter() - t0)
         out: dict[str, str] = {}
@@ -859,7 +878,7 @@ class SessionContext:
             out[var.name] = var.id
             if self._cache_live and len(resp.variables) <= self._cache.max_size:
                 try:
-                    self._maybe_cache(var, decode(var.value, var.type), epoch)
+                    self._maybe_cache(var, decode(var.value, var.type, var.name, raw), epoch)
                 except Exception:  # noqa: BLE001 - caching is an optimisation
                     pass
         return out
@@ -882,6 +901,7 @@ class SessionContext:
         (``VariableTypeError``: the value is not of the type), ``AlreadyExistsError``,
         ``KeyError`` (an unknown dependency).
         """
+        attachments, encode = self._encoder()
         spec = self._spec(
             {
                 "name": name,
@@ -893,8 +913,9 @@ class SessionContext:
                 "access_rules": access_rules,
             },
             "variable",
+            encode,
         )
-        ids = await self._register([spec])
+        ids = await self._register([spec], attachments)
         return ids[name]
 
     async def register_variables(self, variables: list[dict[str, Any]]) -> dict[str, str]:
@@ -905,13 +926,14 @@ class SessionContext:
         if isinstance(variables, Mapping) or not isinstance(variables, Iterable):
             raise InvalidArgumentError("variables must be a list of variable specs (dicts)", parameter="variables")
         specs = []
+        attachments, encode = self._encoder()
         for i, spec in enumerate(variables):
             if not isinstance(spec, Mapping):
                 raise InvalidArgumentError(f"variables[{i}] must be a dict", parameter=f"variables[{i}]")
-            specs.append(self._spec(spec, f"variables[{i}]"))
+            specs.append(self._spec(spec, f"variables[{i}]", encode))
         if not specs:
             raise InvalidArgumentError("no variables to register", parameter="variables")
-        return await self._register(specs)
+        return await self._register(specs, attachments)
 
     def _wire(self, name: str, value: Any, type_hint: str | None = None) -> Any:
         """A value to write, in the host's form: a user-defined type's checks run, the value
@@ -927,10 +949,17 @@ class SessionContext:
             self._frameworks.pop(key, None)
         return _seed_values.to_wire(value, _canonical(self._types.get(key) or type_hint or ""), name)
 
-    def _encode_update(self, name: str, value: Any, creating: bool, type_hint: str | None) -> Any:
+    def _encode_update(
+        self,
+        name: str,
+        value: Any,
+        creating: bool,
+        type_hint: str | None,
+        encode: Callable[[Any, str], Any] = encode_value,
+    ) -> Any:
         value = self._wire(name, value, type_hint)
         try:
-            return encode_value(value, name)
+            return encode(value, name)
         except ValueEncodingError as exc:
             if creating and not type_hint:
                 raise VariableTypeError(
@@ -965,9 +994,10 @@ class SessionContext:
         variable's type, or no type can be inferred: ``VariableTypeError``), and
         ``PermissionError`` (this session may not write it).
         """
+        attachments, encode = self._encoder()
         update = variables_pb2.VariableUpdate(
             name=name,
-            value=self._encode_update(name, value, create_if_missing, type_hint),
+            value=self._encode_update(name, value, create_if_missing, type_hint, encode),
             expected_version=expected_version or 0,
             metadata=string_map(metadata),
         )
@@ -981,7 +1011,7 @@ class SessionContext:
             caller_session_id=self._caller,
             source=source or "",
         )
-        resp = await self._call("UpdateVariables", request)
+        resp = await self._call("UpdateVariables", request, attachments)
         self._writes.add(time.perf_counter() - t0)
         result = resp.results[0]
         if not result.ok:
@@ -995,8 +1025,11 @@ class SessionContext:
                 # The variable's type was not known here: a tensor given in DSPex's list or
                 # {shape, data} form is sent again as the array it describes.
                 self._types[name] = "tensor"
-                request.updates[0].value.CopyFrom(self._encode_update(name, value, create_if_missing, type_hint))
-                resp = await self._call("UpdateVariables", request)
+                attachments, encode = self._encoder()
+                request.updates[0].value.CopyFrom(
+                    self._encode_update(name, value, create_if_missing, type_hint, encode)
+                )
+                resp = await self._call("UpdateVariables", request, attachments)
                 result = resp.results[0]
                 if result.ok:
                     self._wrote(name, resp.revision)
@@ -1025,10 +1058,11 @@ class SessionContext:
             raise InvalidArgumentError("updates must be a dict of name -> value", parameter="updates")
         meta = string_map(metadata)
         versions = dict(expected_versions or {})
+        attachments, encode = self._encoder()
         msgs = [
             variables_pb2.VariableUpdate(
                 name=name,
-                value=encode_value(self._wire(name, value), name),
+                value=encode(self._wire(name, value), name),
                 expected_version=versions.get(name, 0),
                 metadata=meta,
             )
@@ -1046,6 +1080,7 @@ class SessionContext:
                 caller_session_id=self._caller,
                 source=source or "",
             ),
+            attachments,
         )
         self._writes.add(time.perf_counter() - t0)
         out: dict[str, bool | str] = {}
@@ -1542,14 +1577,14 @@ class SessionContext:
             raise InvalidArgumentError("limit and offset must be >= 0", parameter="limit" if limit < 0 else "offset")
         if limit == 0:
             return []
-        resp = await self._call(
+        resp, raw = await self._call_parts(
             "GetHistory",
             variables_pb2.HistoryRequest(
                 session_id=self._session_id, name=variable, limit=limit, offset=offset, caller_session_id=self._caller
             ),
         )
         vtype = self._types.get(self._ids.get(variable, variable), "")
-        return [history_entry(e, include_metadata, vtype) for e in resp.entries]
+        return [history_entry(e, include_metadata, vtype, raw) for e in resp.entries]
 
     async def rollback_variable(self, variable: str, version: int, reason: str | None = None) -> None:
         """Sets the variable back to the value of ``version`` (a new version is written, so

@@ -10,7 +10,7 @@ from typing import Any
 
 from .._gen.dspy_bridge.v1 import variables_pb2
 from ..errors import InvalidArgumentError
-from ..values import decode_value
+from ..core._message_attachments import decode_received
 from ._update import VariableUpdate
 
 __all__: list[str] = []
@@ -23,13 +23,14 @@ def ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
 
 
-def decode(value: Any, vtype: str = "", path: str = "value") -> Any:
+def decode(value: Any, vtype: str = "", path: str = "value", raw: list[memoryview] | None = None) -> Any:
     """A ``Value`` (or None) -> Python; an empty envelope is None. A ``float`` variable's
     value is always a Python float: the host (JavaScript) writes 1.0 as ``1`` on the wire.
-    An undecodable one is a ``ValueDecodingError`` naming ``path``."""
+    An undecodable one is a ``ValueDecodingError`` naming ``path``. `raw`: the attachments
+    of the frame the value came in, when it came out of band (arrays view them)."""
     if value is None or not value.json:
         return None
-    out = decode_value(value, path)
+    out = decode_received(value, path, raw)
     if vtype == "float" and type(out) is int:
         return float(out)
     return out
@@ -149,13 +150,15 @@ def variable_info(var: variables_pb2.Variable, value: Any) -> dict[str, Any]:
     }
 
 
-def change_to_update(change: variables_pb2.VariableChange, revision: int, initial: bool) -> VariableUpdate:
+def change_to_update(
+    change: variables_pb2.VariableChange, revision: int, initial: bool, raw: list[memoryview] | None = None
+) -> VariableUpdate:
     deleted = change.kind == _DELETE
     return VariableUpdate(
         variable_id=change.id,
         name=change.name,
-        value=None if deleted else decode(change.value, change.type, change.name),
-        old_value=decode(change.old_value, change.type, f"{change.name} (old value)")
+        value=None if deleted else decode(change.value, change.type, change.name, raw),
+        old_value=decode(change.old_value, change.type, f"{change.name} (old value)", raw)
         if change.HasField("old_value")
         else None,
         metadata=dict(change.metadata),
@@ -169,11 +172,11 @@ def change_to_update(change: variables_pb2.VariableChange, revision: int, initia
     )
 
 
-def snapshot_update(var: variables_pb2.Variable, revision: int) -> VariableUpdate:
+def snapshot_update(var: variables_pb2.Variable, revision: int, raw: list[memoryview] | None = None) -> VariableUpdate:
     return VariableUpdate(
         variable_id=var.id,
         name=var.name,
-        value=decode(var.value, var.type, var.name),
+        value=decode(var.value, var.type, var.name, raw),
         old_value=None,
         metadata=dict(var.metadata),
         timestamp=ms_to_datetime(var.updated_at_ms),
@@ -186,10 +189,12 @@ def snapshot_update(var: variables_pb2.Variable, revision: int) -> VariableUpdat
     )
 
 
-def history_entry(entry: variables_pb2.HistoryEntry, include_metadata: bool, vtype: str = "") -> dict[str, Any]:
+def history_entry(
+    entry: variables_pb2.HistoryEntry, include_metadata: bool, vtype: str = "", raw: list[memoryview] | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "version": entry.version,
-        "value": decode(entry.value, vtype),
+        "value": decode(entry.value, vtype, "value", raw),
         "updated_at": ms_to_datetime(entry.updated_at_ms),
         "updated_by": entry.updated_by,
         "revision": entry.revision,

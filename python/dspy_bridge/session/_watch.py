@@ -47,9 +47,7 @@ _FIRST_ANSWER_WAIT = 1.0
 """Seconds to wait for a new watch's first answer before asking the host what is wrong."""
 
 
-async def _chain(
-    first: variables_pb2.WatchResponse | None, rest: AsyncIterator[variables_pb2.WatchResponse]
-) -> AsyncIterator[variables_pb2.WatchResponse]:
+async def _chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
     if first is not None:
         yield first
     async for item in rest:
@@ -136,7 +134,8 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         self._last_emit: dict[str, float] = {}
         self._last_change = -math.inf
         self.reconnects = 0
-        self._first_response: variables_pb2.WatchResponse | None = None
+        # The first item read from the stream (a WatchResponse, or its (response, raw) pair).
+        self._first_response: Any = None
         self._task = asyncio.create_task(self._pump(), name=f"dspy-bridge watch {ctx.session_id} {self._names}")
 
     # ------------------------------------------------------------------------------------
@@ -299,12 +298,14 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                 try:
                     request = self._request(first)
                     # A watch is never held back by the host: no credit needed (window 0).
-                    opened = host.stream("Watch", request, window=0)
+                    # Values with attachments come out of band on the worker's connection.
+                    opened = host.stream("Watch", request, window=0, parts=True)
                     stream = opened.call.__aiter__()
                     if first:
                         await self._await_first(stream)
-                    async for resp in _chain(self._first_response, stream):
+                    async for item in _chain(self._first_response, stream):
                         self._first_response = None
+                        resp, raw = opened.parts(item)
                         backoff = 0.05
                         if resp.compacted:
                             await self._resync()
@@ -318,13 +319,13 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
                                     self._revision = resp.revision
                                 if self._include_initial:
                                     for ch in resp.changes:
-                                        self._raw.put_nowait(_decoded(change_to_update, ch, resp.revision, True))
+                                        self._raw.put_nowait(_decoded(change_to_update, ch, resp.revision, True, raw))
                                 first = False
                                 if not self._ready.done():
                                     self._ready.set_result(None)
                             continue
                         for ch in resp.changes:
-                            self._raw.put_nowait(_decoded(change_to_update, ch, resp.revision, False))
+                            self._raw.put_nowait(_decoded(change_to_update, ch, resp.revision, False, raw))
                         if resp.revision > self._revision:
                             self._revision = resp.revision
                     else:
@@ -371,7 +372,7 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             self._stop_with(exc if isinstance(exc, Exception) else BridgeClosedError(str(exc)))
 
-    async def _await_first(self, stream: AsyncIterator[variables_pb2.WatchResponse]) -> None:
+    async def _await_first(self, stream: AsyncIterator[Any]) -> None:
         """Waits for the first answer (the snapshot the host sends once the watch is
         registered). The host does not end a watch it refuses (unknown variable or session,
         observe not permitted) with a status, it leaves it open and silent; so if nothing
@@ -421,7 +422,7 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
         snapshot values, and continue after the read's revision."""
         ctx = self._ctx
         if self._names:
-            resp = await ctx._call(
+            resp, raw = await ctx._call_parts(
                 "GetVariables",
                 variables_pb2.GetVariablesRequest(
                     session_id=ctx.session_id, names=self._names, caller_session_id=ctx.caller_session_id
@@ -429,11 +430,11 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
             )
             variables = [r.variable for r in resp.results if r.found]
         else:
-            resp = await ctx._call(
+            resp, raw = await ctx._call_parts(
                 "ListVariables",
                 variables_pb2.ListVariablesRequest(session_id=ctx.session_id, caller_session_id=ctx.caller_session_id),
             )
             variables = list(resp.variables)
         for var in variables:
-            self._raw.put_nowait(_decoded(snapshot_update, var, resp.revision))
+            self._raw.put_nowait(_decoded(snapshot_update, var, resp.revision, raw))
         self._revision = resp.revision

@@ -19,9 +19,10 @@ from typing import Any
 import grpc
 
 from .._gen.dspy_bridge.v1 import tools_pb2
+from ..core._message_attachments import OutgoingAttachments, decode_received
 from ..core.host import HostClient, connect, resolve_address, translate_rpc_error
 from ..errors import BridgeClosedError, InvalidArgumentError, ProtocolError
-from ..values import decode_value, encode_value
+from ..values import encode_value
 from ._current import current_session_id
 
 __all__ = ["SessionTools", "ToolSpec", "call_tool", "close_tool_clients", "list_tools", "stream_tool", "tool_client"]
@@ -133,7 +134,15 @@ def _host_client(client: Any) -> HostClient:
     return HostClient(None, stub=client.stub, owns_channel=False)
 
 
-def _request(name: str, args: Mapping[str, Any] | None, session_id: str | None, timeout: float | None) -> Any:
+def _request(
+    name: str,
+    args: Mapping[str, Any] | None,
+    session_id: str | None,
+    timeout: float | None,
+    attachments: OutgoingAttachments | None = None,
+) -> Any:
+    """The CallToolRequest; with `attachments` (the worker's connection), its arguments'
+    attachments go out of band there."""
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError("the tool name must be a non-empty string", parameter="name")
     if args is None:
@@ -148,7 +157,7 @@ def _request(name: str, args: Mapping[str, Any] | None, session_id: str | None, 
     return tools_pb2.CallToolRequest(
         session_id=session,
         name=name,
-        args=encode_value(dict(args), "args"),
+        args=attachments.value(dict(args), "args") if attachments is not None else encode_value(dict(args), "args"),
         timeout_ms=int(timeout * 1000) if timeout is not None else 0,
     )
 
@@ -160,8 +169,11 @@ async def _call(
     tool (its AbortSignal) whichever way the call travels. The host also gets `timeout` as
     timeout_ms (the tool's signal aborts then); the call's deadline at the same moment makes
     the caller's error a BridgeTimeoutError whatever the tool throws."""
-    response = await client.call("CallTool", _request(name, args, session_id, timeout), timeout)
-    return decode_value(response.result, "result") if response.HasField("result") else None
+    attachments = client.outgoing()
+    response, raw = await client.call_parts(
+        "CallTool", _request(name, args, session_id, timeout, attachments), timeout, attachments=attachments
+    )
+    return decode_received(response.result, "result", raw) if response.HasField("result") else None
 
 
 async def _stream(
@@ -169,18 +181,27 @@ async def _stream(
 ) -> AsyncIterator[Any]:
     """The items of a streaming tool through `client` (a stream on the worker's connection
     reads like grpc.aio's, raising the host's errors already typed)."""
-    call = client.stream("StreamTool", _request(name, args, session_id, timeout), timeout).call
+    attachments = client.outgoing()
+    opened = client.stream(
+        "StreamTool",
+        _request(name, args, session_id, timeout, attachments),
+        timeout,
+        attachments=attachments,
+        parts=True,
+    )
+    call = opened.call
     try:
         while True:
             try:
-                response = await call.read()
+                item = await call.read()
             except grpc.aio.AioRpcError as err:
                 raise translate_rpc_error(err) from None
             except grpc.aio.UsageError:
                 raise BridgeClosedError("the channel to the host is closed") from None
-            if response is grpc.aio.EOF:
+            if item is grpc.aio.EOF:
                 return
-            yield decode_value(response.result, "item") if response.HasField("result") else None
+            response, raw = opened.parts(item)
+            yield decode_received(response.result, "item", raw) if response.HasField("result") else None
     finally:
         if not call.done():
             call.cancel()  # stopped early (break, aclose, cancellation): end the TypeScript stream

@@ -5,14 +5,27 @@
 // round trip (docs/benchmarks.md). Unary RPCs get one HostReply; server-streaming ones
 // (Watch, StreamTool) get one per response message and then an end or an error, with the
 // worker granting credit as it consumes them (HostStreamCredit).
+//
+// Large values travel out of band both ways, as a command's arguments and results do: a
+// HostCall frame's raw attachments are what its request's Values index (resolved here into
+// views of the frame before the handler sees the request), and a caller that asked for it
+// (HostCall.out_of_band_reply) gets each response whose Values hold attachments as an
+// out-of-band frame, the attachments written from the store's or the tool's own memory.
 import { EventEmitter } from "node:events";
 import { Metadata } from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { BridgeService } from "../gen/dspy_bridge/v1/bridge_pb.js";
 import { ErrorDetailSchema, type ErrorDetail } from "../gen/dspy_bridge/v1/errors_pb.js";
 import { HostReplySchema, type HostCall, type HostReply } from "../gen/dspy_bridge/v1/worker_pb.js";
-import { errorToDetail, FailedPreconditionError, InvalidArgumentError, PayloadTooLargeError } from "../errors/index.js";
+import {
+  errorToDetail,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  ProtocolError,
+} from "../errors/index.js";
 import { IdMap } from "../transport/id-map.js";
+import { externalizeMessage, rawSize, resolveMessageAttachments } from "../transport/message-attachments.js";
 import type { Handler } from "./handlers.js";
 import type { HostTelemetry } from "../telemetry/otel.js";
 import { ERROR_DETAIL_METADATA_KEY } from "./service-error.js";
@@ -55,9 +68,18 @@ export class HostCallRouter {
    * The host calls of one worker connection; `reply` sends a HostReply frame on it. With
    * `refuseAll` (the pool runs without its bridge service) every call is refused.
    */
-  open(reply: (frame: HostReply) => void, refuseAll = false): HostCalls {
+  open(reply: Reply, refuseAll = false): HostCalls {
     return new HostCalls(this.methods, reply, this.maxMessageBytes, refuseAll, this.telemetry);
   }
+}
+
+/** Sends a HostReply on the worker's connection; with `raw`, as an out-of-band frame of those attachments. */
+export type Reply = (frame: HostReply, raw?: readonly Uint8Array[]) => void;
+
+/** A reply's outcome, and the raw attachments its response's Values index (out of band). */
+interface Outcome {
+  outcome: HostReply["outcome"];
+  raw?: readonly Uint8Array[];
 }
 
 /** What a unary handler is given in place of a grpc-js call: the request, and its "cancelled" event. */
@@ -89,7 +111,8 @@ class StreamShim extends EventEmitter {
     private readonly output: DescMessage,
     private readonly window: number,
     private readonly maxMessageBytes: number,
-    private readonly send: (outcome: HostReply["outcome"]) => void,
+    private readonly outOfBand: boolean,
+    private readonly send: (outcome: HostReply["outcome"], raw?: readonly Uint8Array[]) => void,
     private readonly onFinish: () => void,
   ) {
     super();
@@ -97,12 +120,19 @@ class StreamShim extends EventEmitter {
 
   write(message: unknown): boolean {
     if (this.closed) return false;
-    const encoded = encodeResponse(this.output, message, `a ${this.method} response`, this.maxMessageBytes);
-    if (encoded.case === "error") {
-      this.fail(encoded.value);
+    const encoded = encodeResponse(
+      this.output,
+      message,
+      `a ${this.method} response`,
+      this.maxMessageBytes,
+      this.outOfBand,
+      true,
+    );
+    if (encoded.outcome.case === "error") {
+      this.fail(encoded.outcome.value);
       return false;
     }
-    this.send(encoded);
+    this.send(encoded.outcome, encoded.raw);
     this.outstanding++;
     return this.window === 0 || this.outstanding < this.window;
   }
@@ -163,7 +193,7 @@ export class HostCalls {
 
   constructor(
     private readonly methods: Map<string, Method>,
-    private readonly reply: (frame: HostReply) => void,
+    private readonly reply: Reply,
     private readonly maxMessageBytes: number,
     private readonly refuseAll = false,
     private readonly telemetry: HostTelemetry | undefined = undefined,
@@ -173,7 +203,8 @@ export class HostCalls {
     return this.pending.size;
   }
 
-  handle(call: HostCall): void {
+  /** Serves `call`; `raw`: the attachments of its out-of-band frame (its request's Values index them). */
+  handle(call: HostCall, raw?: readonly Uint8Array[]): void {
     const id = call.callId;
     this.served++;
     if (this.refuseAll) {
@@ -207,6 +238,20 @@ export class HostCalls {
         : `'${call.method}' is a unary RPC: send it without stream`;
       return this.answer(id, errorToDetail(new InvalidArgumentError(why, { parameter: "stream" })));
     }
+    const size = call.request.length + rawSize(raw);
+    if (size > this.maxMessageBytes) {
+      // The frame fits the connection's limit (its overhead aside), the message with its
+      // attachments does not: refused as gRPC refuses a message over the limit.
+      return this.answer(
+        id,
+        errorToDetail(
+          new PayloadTooLargeError(
+            `the ${call.method} request is ${size} bytes, over the message limit of ${this.maxMessageBytes} bytes (option maxMessageBytes)`,
+            { size, limit: this.maxMessageBytes },
+          ),
+        ),
+      );
+    }
     let request: unknown;
     try {
       request = fromBinary(method.input, call.request);
@@ -217,6 +262,20 @@ export class HostCalls {
           new InvalidArgumentError(`a malformed ${call.method} request: ${(err as Error).message}`, {
             parameter: "request",
           }),
+        ),
+      );
+    }
+    try {
+      resolveMessageAttachments(method.input, request, raw);
+    } catch (err) {
+      // Descriptors that point outside the frame or lie about it: this call is refused, the
+      // connection (whose framing is intact) serves on.
+      return this.answer(
+        id,
+        errorToDetail(
+          new ProtocolError(
+            `the ${call.method} request's attachments do not match its frame: ${(err as Error).message}`,
+          ),
         ),
       );
     }
@@ -261,23 +320,32 @@ export class HostCalls {
         for (const listener of listeners) listener();
       },
     });
-    const finish = (outcome: HostReply["outcome"]) => {
+    const finish = ({ outcome, raw }: Outcome) => {
       if (done) return; // cancelled: the worker expects no reply
       done = true;
       this.pending.delete(id);
-      this.reply(create(HostReplySchema, { callId: id, outcome }));
+      this.reply(create(HostReplySchema, { callId: id, outcome }), raw);
       onFinish?.(outcome.case === "error" ? new Error(outcome.value.message) : undefined);
     };
     try {
       (method.handler as (call: CallShim, callback: (err: unknown, res?: unknown) => void) => void)(
         shim,
         (err, res) => {
-          if (err) return finish({ case: "error", value: detailOf(err) });
-          finish(encodeResponse(method.output, res, `the ${call.method} response`, this.maxMessageBytes));
+          if (err) return finish({ outcome: { case: "error", value: detailOf(err) } });
+          finish(
+            encodeResponse(
+              method.output,
+              res,
+              `the ${call.method} response`,
+              this.maxMessageBytes,
+              call.outOfBandReply,
+              false,
+            ),
+          );
         },
       );
     } catch (err) {
-      finish({ case: "error", value: errorToDetail(err) });
+      finish({ outcome: { case: "error", value: errorToDetail(err) } });
     }
   }
 
@@ -288,7 +356,8 @@ export class HostCalls {
       method.output,
       call.streamWindow,
       this.maxMessageBytes,
-      (outcome) => this.reply(create(HostReplySchema, { callId: id, outcome })),
+      call.outOfBandReply,
+      (outcome, raw) => this.reply(create(HostReplySchema, { callId: id, outcome }), raw),
       () => this.pending.delete(id),
     );
     this.pending.set(id, { cancel: () => shim.cancel(), stream: shim });
@@ -321,25 +390,54 @@ export class HostCalls {
   }
 }
 
-/** A response message serialized for a HostReply, or the error to send instead (`what` names it in the message). */
+/** A response as it goes out: its bytes and, out of band, the attachments its Values index. */
+interface EncodedResponse {
+  bytes: Uint8Array;
+  raw?: readonly Uint8Array[];
+}
+
+/**
+ * Out-of-band encodings of stream responses: a watch sends the same message object to every
+ * watcher of a change (store-handlers.ts), so its Values are moved out of band and it is
+ * serialized once, not once per worker.
+ */
+const sharedEncodings = new WeakMap<object, EncodedResponse>();
+
+/**
+ * A response message serialized for a HostReply (with `outOfBand`, its Values' attachments
+ * beside it as raw attachments), or the error to send instead (`what` names it in the
+ * message). The message limit counts the attachments. `shared`: the message may be sent to
+ * several callers (a stream's), so its encoding is kept for the next.
+ */
 function encodeResponse(
   output: DescMessage,
   message: unknown,
   what: string,
   limit: number,
-): HostReply["outcome"] & { case: "response" | "error" } {
-  let bytes: Uint8Array;
+  outOfBand: boolean,
+  shared: boolean,
+): Outcome {
+  let encoded: EncodedResponse | undefined;
   try {
-    bytes = toBinary(output, message as never);
+    if (!outOfBand) encoded = { bytes: toBinary(output, message as never) };
+    else {
+      encoded = shared && typeof message === "object" && message ? sharedEncodings.get(message) : undefined;
+      if (!encoded) {
+        const external = externalizeMessage(output, message);
+        encoded = { bytes: toBinary(output, external.message as never), raw: external.raw };
+        if (shared && typeof message === "object" && message) sharedEncodings.set(message, encoded);
+      }
+    }
   } catch (err) {
-    return { case: "error", value: errorToDetail(err) };
+    return { outcome: { case: "error", value: errorToDetail(err) } };
   }
-  if (bytes.length <= limit) return { case: "response", value: bytes };
+  const size = encoded.bytes.length + rawSize(encoded.raw);
+  if (size <= limit) return { outcome: { case: "response", value: encoded.bytes }, raw: encoded.raw };
   const tooLarge = new PayloadTooLargeError(
-    `${what} is ${bytes.length} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`,
-    { size: bytes.length, limit },
+    `${what} is ${size} bytes, over the message limit of ${limit} bytes (option maxMessageBytes)`,
+    { size, limit },
   );
-  return { case: "error", value: errorToDetail(tooLarge) };
+  return { outcome: { case: "error", value: errorToDetail(tooLarge) } };
 }
 
 /** The ErrorDetail of a handler's error: the one toServiceError put in the metadata, if any. */

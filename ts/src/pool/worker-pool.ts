@@ -94,7 +94,7 @@ export interface BridgeStats {
 /** What the pool needs from the code around it. */
 export interface WorkerPoolHooks {
   /** Serves the bridge-service calls a worker sends on its connection; `reply` answers them. */
-  openHostCalls(reply: (frame: HostReply) => void): WorkerHostCalls;
+  openHostCalls(reply: (frame: HostReply, raw?: readonly Uint8Array[]) => void): WorkerHostCalls;
   /** A worker has become ready (a new process: what it registered may differ). */
   onWorkerReady(): void;
   /** The pool has failed for good (a crash loop): everything built on it must shut down. */
@@ -606,10 +606,10 @@ export class WorkerPool implements CommandRunner {
     }
     const worker = waiting.worker;
     worker.attach(connection, hello);
-    worker.hostCalls = this.hooks.openHostCalls((reply) => worker.sendHostReply(reply));
+    worker.hostCalls = this.hooks.openHostCalls((reply, raw) => worker.sendHostReply(reply, raw));
     connection.pollWith(this.busyPoll);
     connection.attach({
-      onFrame: (frame) => this.onFrame(worker, frame),
+      onFrame: (frame, raw) => this.onFrame(worker, frame, raw),
       onResult: (callId, value) => this.onResult(worker, callId, value),
       onProtocolError: (err) => {
         worker.killReason ??= `it sent an unreadable frame (${err.message})`;
@@ -620,7 +620,7 @@ export class WorkerPool implements CommandRunner {
     waiting.resolve();
   }
 
-  private onFrame(worker: WorkerProcess, frame: WorkerFrame): void {
+  private onFrame(worker: WorkerProcess, frame: WorkerFrame, raw?: readonly Uint8Array[]): void {
     const k = frame.kind;
     switch (k.case) {
       case "result": {
@@ -660,7 +660,7 @@ export class WorkerPool implements CommandRunner {
         break;
       }
       case "hostCall":
-        worker.hostCalls?.handle(k.value);
+        worker.hostCalls?.handle(k.value, raw);
         return;
       case "hostCallCancel":
         worker.hostCalls?.cancel(k.value.callId);

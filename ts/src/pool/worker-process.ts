@@ -1,6 +1,6 @@
 // One Python worker as the host sees it: its connection, its calls in flight and its
 // lifecycle state. Scheduling and supervision decisions live in worker-pool.ts.
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import {
   CancelRequestSchema,
   HealthRequestSchema,
@@ -11,7 +11,7 @@ import {
   type HostReply,
 } from "../gen/dspy_bridge/v1/worker_pb.js";
 import { executeFrame } from "../transport/fast-codec.js";
-import type { FramePieces } from "../transport/out-of-band.js";
+import { outOfBandFrame, type FramePieces } from "../transport/out-of-band.js";
 import type { FrameConnection } from "../transport/frame-connection.js";
 import type { Call } from "./call.js";
 import { InFlightCalls } from "./in-flight.js";
@@ -27,7 +27,8 @@ export type PoolCall = Call<WorkerProcess>;
 export interface WorkerHostCalls {
   /** Calls served so far (for stats). */
   readonly served: number;
-  handle(call: HostCall): void;
+  /** `raw`: the attachments of the call's out-of-band frame, which its request's Values index. */
+  handle(call: HostCall, raw?: readonly Uint8Array[]): void;
   cancel(callId: number): void;
   credit(callId: number, items: number): void;
   close(): void;
@@ -107,8 +108,17 @@ export class WorkerProcess {
   }
 
   /** The answer to one of the worker's HostCalls. */
-  sendHostReply(reply: HostReply): void {
-    this.connection?.send(create(WorkerFrameSchema, { kind: { case: "hostReply", value: reply } }));
+  /**
+   * A HostReply; with `raw`, as an out-of-band frame whose attachments the response's Values
+   * index (written as pieces when large: `raw` must not change until it is written, which
+   * holds for the store's values and a tool's result handed over).
+   */
+  sendHostReply(reply: HostReply, raw?: readonly Uint8Array[]): void {
+    const c = this.connection;
+    if (!c) return;
+    const frame = create(WorkerFrameSchema, { kind: { case: "hostReply", value: reply } });
+    if (raw && raw.length > 0) c.sendRaw(outOfBandFrame(toBinary(WorkerFrameSchema, frame), raw));
+    else c.send(frame);
   }
 
   /** Flow control: the consumer of stream `callId` took `items` more, so the worker may send as many. */

@@ -23,7 +23,11 @@ interface SocketInternals {
 }
 
 export interface FrameConnectionHandlers {
-  onFrame(frame: WorkerFrame): void;
+  /**
+   * A frame; `raw`: the attachments of an out-of-band frame, for the frames whose messages
+   * the transport does not resolve itself (a HostCall's request: its handler resolves them).
+   */
+  onFrame(frame: WorkerFrame, raw?: readonly Uint8Array[]): void;
   /**
    * A successful result, delivered without building its WorkerFrame (the hot path). Without
    * this handler results arrive through onFrame like every other frame.
@@ -239,7 +243,7 @@ export class FrameConnection {
         this.socket.destroy();
         return;
       }
-      this.handlers?.onFrame(frame);
+      this.handlers?.onFrame(frame, raw);
     }
   }
 

@@ -26,7 +26,7 @@ from dspy_bridge._gen.dspy_bridge.v1 import errors_pb2 as dspy__bridge_dot_v1_do
 from dspy_bridge._gen.dspy_bridge.v1 import values_pb2 as dspy__bridge_dot_v1_dot_values__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64spy_bridge/v1/worker.proto\x12\x0e\x64spy_bridge.v1\x1a\x1b\x64spy_bridge/v1/errors.proto\x1a\x1b\x64spy_bridge/v1/values.proto\"\xbb\x01\n\x0e\x45xecuteRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\t\x12#\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x15.dspy_bridge.v1.Value\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x12\n\ntimeout_ms\x18\x05 \x01(\r\x12\x0e\n\x06stream\x18\x06 \x01(\x08\x12\x15\n\rstream_window\x18\x07 \x01(\r\x12\x13\n\x0btraceparent\x18\x08 \x01(\t\"\x84\x01\n\x0f\x45xecuteResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\'\n\x06result\x18\x02 \x01(\x0b\x32\x15.dspy_bridge.v1.ValueH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.dspy_bridge.v1.ErrorDetailH\x00\x42\t\n\x07outcome\"\x89\x01\n\nStreamItem\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12%\n\x04item\x18\x02 \x01(\x0b\x32\x15.dspy_bridge.v1.ValueH\x00\x12\r\n\x03\x65nd\x18\x03 \x01(\x08H\x00\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1b.dspy_bridge.v1.ErrorDetailH\x00\x42\x06\n\x04kind\".\n\x0cStreamCredit\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\r\n\x05items\x18\x02 \x01(\r\"x\n\x08HostCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0f\n\x07request\x18\x03 \x01(\x0c\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x12\x15\n\rstream_window\x18\x05 \x01(\r\x12\x13\n\x0btraceparent\x18\x06 \x01(\t\"x\n\tHostReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\x12\n\x08response\x18\x02 \x01(\x0cH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.dspy_bridge.v1.ErrorDetailH\x00\x12\r\n\x03\x65nd\x18\x04 \x01(\x08H\x00\x42\t\n\x07outcome\"2\n\x10HostStreamCredit\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\r\n\x05items\x18\x02 \x01(\r\"!\n\x0eHostCallCancel\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\" \n\rCancelRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\"0\n\x0e\x43\x61ncelResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\"!\n\rHealthRequest\x12\x10\n\x08probe_id\x18\x01 \x01(\r\"X\n\x0eHealthResponse\x12\x10\n\x08probe_id\x18\x01 \x01(\r\x12\x11\n\trss_bytes\x18\x02 \x01(\x04\x12\x11\n\tin_flight\x18\x03 \x01(\r\x12\x0e\n\x06served\x18\x04 \x01(\x04\"\x0e\n\x0c\x44rainRequest\"\"\n\rDrainResponse\x12\x11\n\tin_flight\x18\x01 \x01(\r\"\xff\x01\n\x05Hello\x12(\n\x04role\x18\x01 \x01(\x0e\x32\x1a.dspy_bridge.v1.Hello.Role\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\r\x12\r\n\x05token\x18\x04 \x01(\t\x12\x18\n\x10protocol_version\x18\x05 \x01(\r\x12\x10\n\x08\x63ommands\x18\x06 \x03(\t\x12\x16\n\x0epython_version\x18\x07 \x01(\t\x12\x14\n\x0c\x64spy_version\x18\x08 \x01(\t\"C\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_WORKER\x10\x01\x12\x14\n\x10ROLE_FORK_SERVER\x10\x02\" \n\x0b\x46orkRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\"=\n\x0c\x46orkResponse\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"Q\n\x0cWorkerExited\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x0e\n\x06signal\x18\x04 \x01(\r\"\xe8\x07\n\x0bWorkerFrame\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.dspy_bridge.v1.HelloH\x00\x12\x31\n\x07\x65xecute\x18\x02 \x01(\x0b\x32\x1e.dspy_bridge.v1.ExecuteRequestH\x00\x12\x31\n\x06result\x18\x03 \x01(\x0b\x32\x1f.dspy_bridge.v1.ExecuteResponseH\x00\x12\x31\n\x0bstream_item\x18\x04 \x01(\x0b\x32\x1a.dspy_bridge.v1.StreamItemH\x00\x12/\n\x06\x63\x61ncel\x18\x05 \x01(\x0b\x32\x1d.dspy_bridge.v1.CancelRequestH\x00\x12\x33\n\tcancelled\x18\x06 \x01(\x0b\x32\x1e.dspy_bridge.v1.CancelResponseH\x00\x12/\n\x06health\x18\x07 \x01(\x0b\x32\x1d.dspy_bridge.v1.HealthRequestH\x00\x12\x36\n\x0chealth_reply\x18\x08 \x01(\x0b\x32\x1e.dspy_bridge.v1.HealthResponseH\x00\x12-\n\x05\x64rain\x18\t \x01(\x0b\x32\x1c.dspy_bridge.v1.DrainRequestH\x00\x12\x30\n\x07\x64rained\x18\n \x01(\x0b\x32\x1d.dspy_bridge.v1.DrainResponseH\x00\x12+\n\x04\x66ork\x18\x0b \x01(\x0b\x32\x1b.dspy_bridge.v1.ForkRequestH\x00\x12.\n\x06\x66orked\x18\x0c \x01(\x0b\x32\x1c.dspy_bridge.v1.ForkResponseH\x00\x12\x39\n\x0eprotocol_error\x18\r \x01(\x0b\x32\x1f.dspy_bridge.v1.ExecuteResponseH\x00\x12\x35\n\rworker_exited\x18\x0e \x01(\x0b\x32\x1c.dspy_bridge.v1.WorkerExitedH\x00\x12\x35\n\rstream_credit\x18\x0f \x01(\x0b\x32\x1c.dspy_bridge.v1.StreamCreditH\x00\x12-\n\thost_call\x18\x10 \x01(\x0b\x32\x18.dspy_bridge.v1.HostCallH\x00\x12/\n\nhost_reply\x18\x11 \x01(\x0b\x32\x19.dspy_bridge.v1.HostReplyH\x00\x12:\n\x10host_call_cancel\x18\x12 \x01(\x0b\x32\x1e.dspy_bridge.v1.HostCallCancelH\x00\x12>\n\x12host_stream_credit\x18\x13 \x01(\x0b\x32 .dspy_bridge.v1.HostStreamCreditH\x00\x42\x06\n\x04kind2\xfb\x02\n\rWorkerService\x12J\n\x07\x45xecute\x12\x1e.dspy_bridge.v1.ExecuteRequest\x1a\x1f.dspy_bridge.v1.ExecuteResponse\x12\x46\n\x06Stream\x12\x1e.dspy_bridge.v1.ExecuteRequest\x1a\x1a.dspy_bridge.v1.StreamItem0\x01\x12G\n\x06\x43\x61ncel\x12\x1d.dspy_bridge.v1.CancelRequest\x1a\x1e.dspy_bridge.v1.CancelResponse\x12G\n\x06Health\x12\x1d.dspy_bridge.v1.HealthRequest\x1a\x1e.dspy_bridge.v1.HealthResponse\x12\x44\n\x05\x44rain\x12\x1c.dspy_bridge.v1.DrainRequest\x1a\x1d.dspy_bridge.v1.DrainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64spy_bridge/v1/worker.proto\x12\x0e\x64spy_bridge.v1\x1a\x1b\x64spy_bridge/v1/errors.proto\x1a\x1b\x64spy_bridge/v1/values.proto\"\xbb\x01\n\x0e\x45xecuteRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\t\x12#\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x15.dspy_bridge.v1.Value\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x12\n\ntimeout_ms\x18\x05 \x01(\r\x12\x0e\n\x06stream\x18\x06 \x01(\x08\x12\x15\n\rstream_window\x18\x07 \x01(\r\x12\x13\n\x0btraceparent\x18\x08 \x01(\t\"\x84\x01\n\x0f\x45xecuteResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\'\n\x06result\x18\x02 \x01(\x0b\x32\x15.dspy_bridge.v1.ValueH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.dspy_bridge.v1.ErrorDetailH\x00\x42\t\n\x07outcome\"\x89\x01\n\nStreamItem\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12%\n\x04item\x18\x02 \x01(\x0b\x32\x15.dspy_bridge.v1.ValueH\x00\x12\r\n\x03\x65nd\x18\x03 \x01(\x08H\x00\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1b.dspy_bridge.v1.ErrorDetailH\x00\x42\x06\n\x04kind\".\n\x0cStreamCredit\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\r\n\x05items\x18\x02 \x01(\r\"\x93\x01\n\x08HostCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0f\n\x07request\x18\x03 \x01(\x0c\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x12\x15\n\rstream_window\x18\x05 \x01(\r\x12\x13\n\x0btraceparent\x18\x06 \x01(\t\x12\x19\n\x11out_of_band_reply\x18\x07 \x01(\x08\"x\n\tHostReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\x12\n\x08response\x18\x02 \x01(\x0cH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.dspy_bridge.v1.ErrorDetailH\x00\x12\r\n\x03\x65nd\x18\x04 \x01(\x08H\x00\x42\t\n\x07outcome\"2\n\x10HostStreamCredit\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\r\n\x05items\x18\x02 \x01(\r\"!\n\x0eHostCallCancel\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\" \n\rCancelRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\"0\n\x0e\x43\x61ncelResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\r\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\"!\n\rHealthRequest\x12\x10\n\x08probe_id\x18\x01 \x01(\r\"X\n\x0eHealthResponse\x12\x10\n\x08probe_id\x18\x01 \x01(\r\x12\x11\n\trss_bytes\x18\x02 \x01(\x04\x12\x11\n\tin_flight\x18\x03 \x01(\r\x12\x0e\n\x06served\x18\x04 \x01(\x04\"\x0e\n\x0c\x44rainRequest\"\"\n\rDrainResponse\x12\x11\n\tin_flight\x18\x01 \x01(\r\"\xff\x01\n\x05Hello\x12(\n\x04role\x18\x01 \x01(\x0e\x32\x1a.dspy_bridge.v1.Hello.Role\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\r\x12\r\n\x05token\x18\x04 \x01(\t\x12\x18\n\x10protocol_version\x18\x05 \x01(\r\x12\x10\n\x08\x63ommands\x18\x06 \x03(\t\x12\x16\n\x0epython_version\x18\x07 \x01(\t\x12\x14\n\x0c\x64spy_version\x18\x08 \x01(\t\"C\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_WORKER\x10\x01\x12\x14\n\x10ROLE_FORK_SERVER\x10\x02\" \n\x0b\x46orkRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\"=\n\x0c\x46orkResponse\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"Q\n\x0cWorkerExited\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x0e\n\x06signal\x18\x04 \x01(\r\"\xe8\x07\n\x0bWorkerFrame\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.dspy_bridge.v1.HelloH\x00\x12\x31\n\x07\x65xecute\x18\x02 \x01(\x0b\x32\x1e.dspy_bridge.v1.ExecuteRequestH\x00\x12\x31\n\x06result\x18\x03 \x01(\x0b\x32\x1f.dspy_bridge.v1.ExecuteResponseH\x00\x12\x31\n\x0bstream_item\x18\x04 \x01(\x0b\x32\x1a.dspy_bridge.v1.StreamItemH\x00\x12/\n\x06\x63\x61ncel\x18\x05 \x01(\x0b\x32\x1d.dspy_bridge.v1.CancelRequestH\x00\x12\x33\n\tcancelled\x18\x06 \x01(\x0b\x32\x1e.dspy_bridge.v1.CancelResponseH\x00\x12/\n\x06health\x18\x07 \x01(\x0b\x32\x1d.dspy_bridge.v1.HealthRequestH\x00\x12\x36\n\x0chealth_reply\x18\x08 \x01(\x0b\x32\x1e.dspy_bridge.v1.HealthResponseH\x00\x12-\n\x05\x64rain\x18\t \x01(\x0b\x32\x1c.dspy_bridge.v1.DrainRequestH\x00\x12\x30\n\x07\x64rained\x18\n \x01(\x0b\x32\x1d.dspy_bridge.v1.DrainResponseH\x00\x12+\n\x04\x66ork\x18\x0b \x01(\x0b\x32\x1b.dspy_bridge.v1.ForkRequestH\x00\x12.\n\x06\x66orked\x18\x0c \x01(\x0b\x32\x1c.dspy_bridge.v1.ForkResponseH\x00\x12\x39\n\x0eprotocol_error\x18\r \x01(\x0b\x32\x1f.dspy_bridge.v1.ExecuteResponseH\x00\x12\x35\n\rworker_exited\x18\x0e \x01(\x0b\x32\x1c.dspy_bridge.v1.WorkerExitedH\x00\x12\x35\n\rstream_credit\x18\x0f \x01(\x0b\x32\x1c.dspy_bridge.v1.StreamCreditH\x00\x12-\n\thost_call\x18\x10 \x01(\x0b\x32\x18.dspy_bridge.v1.HostCallH\x00\x12/\n\nhost_reply\x18\x11 \x01(\x0b\x32\x19.dspy_bridge.v1.HostReplyH\x00\x12:\n\x10host_call_cancel\x18\x12 \x01(\x0b\x32\x1e.dspy_bridge.v1.HostCallCancelH\x00\x12>\n\x12host_stream_credit\x18\x13 \x01(\x0b\x32 .dspy_bridge.v1.HostStreamCreditH\x00\x42\x06\n\x04kind2\xfb\x02\n\rWorkerService\x12J\n\x07\x45xecute\x12\x1e.dspy_bridge.v1.ExecuteRequest\x1a\x1f.dspy_bridge.v1.ExecuteResponse\x12\x46\n\x06Stream\x12\x1e.dspy_bridge.v1.ExecuteRequest\x1a\x1a.dspy_bridge.v1.StreamItem0\x01\x12G\n\x06\x43\x61ncel\x12\x1d.dspy_bridge.v1.CancelRequest\x1a\x1e.dspy_bridge.v1.CancelResponse\x12G\n\x06Health\x12\x1d.dspy_bridge.v1.HealthRequest\x1a\x1e.dspy_bridge.v1.HealthResponse\x12\x44\n\x05\x44rain\x12\x1c.dspy_bridge.v1.DrainRequest\x1a\x1d.dspy_bridge.v1.DrainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,38 +41,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMITEM']._serialized_end=568
   _globals['_STREAMCREDIT']._serialized_start=570
   _globals['_STREAMCREDIT']._serialized_end=616
-  _globals['_HOSTCALL']._serialized_start=618
-  _globals['_HOSTCALL']._serialized_end=738
-  _globals['_HOSTREPLY']._serialized_start=740
-  _globals['_HOSTREPLY']._serialized_end=860
-  _globals['_HOSTSTREAMCREDIT']._serialized_start=862
-  _globals['_HOSTSTREAMCREDIT']._serialized_end=912
-  _globals['_HOSTCALLCANCEL']._serialized_start=914
-  _globals['_HOSTCALLCANCEL']._serialized_end=947
-  _globals['_CANCELREQUEST']._serialized_start=949
-  _globals['_CANCELREQUEST']._serialized_end=981
-  _globals['_CANCELRESPONSE']._serialized_start=983
-  _globals['_CANCELRESPONSE']._serialized_end=1031
-  _globals['_HEALTHREQUEST']._serialized_start=1033
-  _globals['_HEALTHREQUEST']._serialized_end=1066
-  _globals['_HEALTHRESPONSE']._serialized_start=1068
-  _globals['_HEALTHRESPONSE']._serialized_end=1156
-  _globals['_DRAINREQUEST']._serialized_start=1158
-  _globals['_DRAINREQUEST']._serialized_end=1172
-  _globals['_DRAINRESPONSE']._serialized_start=1174
-  _globals['_DRAINRESPONSE']._serialized_end=1208
-  _globals['_HELLO']._serialized_start=1211
-  _globals['_HELLO']._serialized_end=1466
-  _globals['_HELLO_ROLE']._serialized_start=1399
-  _globals['_HELLO_ROLE']._serialized_end=1466
-  _globals['_FORKREQUEST']._serialized_start=1468
-  _globals['_FORKREQUEST']._serialized_end=1500
-  _globals['_FORKRESPONSE']._serialized_start=1502
-  _globals['_FORKRESPONSE']._serialized_end=1563
-  _globals['_WORKEREXITED']._serialized_start=1565
-  _globals['_WORKEREXITED']._serialized_end=1646
-  _globals['_WORKERFRAME']._serialized_start=1649
-  _globals['_WORKERFRAME']._serialized_end=2649
-  _globals['_WORKERSERVICE']._serialized_start=2652
-  _globals['_WORKERSERVICE']._serialized_end=3031
+  _globals['_HOSTCALL']._serialized_start=619
+  _globals['_HOSTCALL']._serialized_end=766
+  _globals['_HOSTREPLY']._serialized_start=768
+  _globals['_HOSTREPLY']._serialized_end=888
+  _globals['_HOSTSTREAMCREDIT']._serialized_start=890
+  _globals['_HOSTSTREAMCREDIT']._serialized_end=940
+  _globals['_HOSTCALLCANCEL']._serialized_start=942
+  _globals['_HOSTCALLCANCEL']._serialized_end=975
+  _globals['_CANCELREQUEST']._serialized_start=977
+  _globals['_CANCELREQUEST']._serialized_end=1009
+  _globals['_CANCELRESPONSE']._serialized_start=1011
+  _globals['_CANCELRESPONSE']._serialized_end=1059
+  _globals['_HEALTHREQUEST']._serialized_start=1061
+  _globals['_HEALTHREQUEST']._serialized_end=1094
+  _globals['_HEALTHRESPONSE']._serialized_start=1096
+  _globals['_HEALTHRESPONSE']._serialized_end=1184
+  _globals['_DRAINREQUEST']._serialized_start=1186
+  _globals['_DRAINREQUEST']._serialized_end=1200
+  _globals['_DRAINRESPONSE']._serialized_start=1202
+  _globals['_DRAINRESPONSE']._serialized_end=1236
+  _globals['_HELLO']._serialized_start=1239
+  _globals['_HELLO']._serialized_end=1494
+  _globals['_HELLO_ROLE']._serialized_start=1427
+  _globals['_HELLO_ROLE']._serialized_end=1494
+  _globals['_FORKREQUEST']._serialized_start=1496
+  _globals['_FORKREQUEST']._serialized_end=1528
+  _globals['_FORKRESPONSE']._serialized_start=1530
+  _globals['_FORKRESPONSE']._serialized_end=1591
+  _globals['_WORKEREXITED']._serialized_start=1593
+  _globals['_WORKEREXITED']._serialized_end=1674
+  _globals['_WORKERFRAME']._serialized_start=1677
+  _globals['_WORKERFRAME']._serialized_end=2677
+  _globals['_WORKERSERVICE']._serialized_start=2680
+  _globals['_WORKERSERVICE']._serialized_end=3059
 # @@protoc_insertion_point(module_scope)

@@ -60,20 +60,22 @@ class StreamCredit(_message.Message):
     def __init__(self, call_id: _Optional[int] = ..., items: _Optional[int] = ...) -> None: ...
 
 class HostCall(_message.Message):
-    __slots__ = ("call_id", "method", "request", "stream", "stream_window", "traceparent")
+    __slots__ = ("call_id", "method", "request", "stream", "stream_window", "traceparent", "out_of_band_reply")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     STREAM_WINDOW_FIELD_NUMBER: _ClassVar[int]
     TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_BAND_REPLY_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     method: str
     request: bytes
     stream: bool
     stream_window: int
     traceparent: str
-    def __init__(self, call_id: _Optional[int] = ..., method: _Optional[str] = ..., request: _Optional[bytes] = ..., stream: _Optional[bool] = ..., stream_window: _Optional[int] = ..., traceparent: _Optional[str] = ...) -> None: ...
+    out_of_band_reply: bool
+    def __init__(self, call_id: _Optional[int] = ..., method: _Optional[str] = ..., request: _Optional[bytes] = ..., stream: _Optional[bool] = ..., stream_window: _Optional[int] = ..., traceparent: _Optional[str] = ..., out_of_band_reply: _Optional[bool] = ...) -> None: ...
 
 class HostReply(_message.Message):
     __slots__ = ("call_id", "response", "error", "end")
