@@ -86,7 +86,7 @@ def _value_fields(desc: Any, visiting: set[str] | None = None) -> tuple[tuple[st
         if field.type != FieldDescriptor.TYPE_MESSAGE:
             continue
         message = field.message_type
-        repeated = field.label == FieldDescriptor.LABEL_REPEATED
+        repeated = field.is_repeated
         is_map = repeated and message.GetOptions().map_entry
         if is_map:
             message = message.fields_by_name["value"].message_type
