@@ -29,7 +29,9 @@ const pool = (options: BridgeOptions = {}) =>
   });
 
 const sha = (v: ArrayBufferView): string =>
-  createHash("sha256").update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest("hex");
+  createHash("sha256")
+    .update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
+    .digest("hex");
 
 const ramp = (n: number, scale: number): Float32Array => {
   const a = new Float32Array(n);

@@ -11,6 +11,7 @@ from typing import Any
 from .._gen.dspy_bridge.v1 import variables_pb2
 from ..errors import InvalidArgumentError
 from ..core._message_attachments import decode_received
+from ..values import decode_value
 from ._update import VariableUpdate
 
 __all__: list[str] = []
@@ -30,7 +31,8 @@ def decode(value: Any, vtype: str = "", path: str = "value", raw: list[memoryvie
     of the frame the value came in, when it came out of band (arrays view them)."""
     if value is None or not value.json:
         return None
-    out = decode_received(value, path, raw)
+    # Out of band (the worker's connection), the value's descriptors index `raw`.
+    out = decode_received(value, path, raw) if len(value.external) else decode_value(value, path)
     if vtype == "float" and type(out) is int:
         return float(out)
     return out
