@@ -116,6 +116,9 @@ def _run(*args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# A fresh interpreter in dev mode imports DSPy and LiteLLM cold: on a loaded machine that took
+# over the suite's 120 s; the child's own limit (180 s, in _run) is the one meant to apply.
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("engines", [("native",), ("native", "litellm")], ids=["native", "native+litellm"])
 def test_after_the_warm_up_a_first_call_imports_nothing_and_stays_offline(engines: tuple[str, ...]) -> None:
     result = _run(*engines)
