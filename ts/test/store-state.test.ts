@@ -10,8 +10,9 @@
 // one it replaces.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { NotFoundError, PayloadTooLargeError } from "../src/errors/index.js";
+import { CompactedError, NotFoundError, PayloadTooLargeError } from "../src/errors/index.js";
 import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
+import { StoreState } from "../src/store/store-state.js";
 import { backends } from "./store-backends.js";
 
 const text = (c: string, n: number) => c.repeat(n);
@@ -529,6 +530,30 @@ for (const backend of backends.filter((b) => !b.shared)) {
       assert.equal((await store.getRun("s", "r")).trials.length, 10_000);
     });
 
+    test("stored programs: a put makes the next revision, a delete removes it, each session its own; a reopen reads them back", async () => {
+      const location = backend.fresh();
+      const store = await open({}, location);
+      await store.createSession({ sessionId: "s" });
+      await store.createSession({ sessionId: "t" });
+      const first = await store.putProgram({ sessionId: "s", programId: "p", etag: "e1", definition: { a: 1 } });
+      assert.equal(first.revision, 1);
+      const second = await store.putProgram({ sessionId: "s", programId: "p", etag: "e2", definition: { a: 2 } });
+      assert.equal(second.revision, 2);
+      await store.putProgram({ sessionId: "s", programId: "q", etag: "e", definition: {} });
+      const listed = async (st: Store, sid: string) =>
+        (await st.listPrograms(sid)).map((p) => [p.programId, p.revision, p.etag, p.definition]);
+      assert.deepEqual(await listed(store, "s"), [
+        ["p", 2, "e2", { a: 2 }],
+        ["q", 1, "e", {}],
+      ]);
+      assert.deepEqual(await listed(store, "t"), []);
+      assert.equal(await store.deleteProgram("s", "q"), true);
+      assert.equal(await store.getProgram("s", "q"), undefined);
+      assert.deepEqual(await listed(store, "s"), [["p", 2, "e2", { a: 2 }]]);
+      const again = await reopen(store, location);
+      if (again) assert.deepEqual(await listed(again, "s"), [["p", 2, "e2", { a: 2 }]]);
+    });
+
     test("deleting a variable takes its dependencies with it; removing one edge keeps the others", async () => {
       const store = await open();
       await store.createSession({ sessionId: "s" });
@@ -550,6 +575,41 @@ for (const backend of backends.filter((b) => !b.shared)) {
     });
   });
 }
+
+// What only a shared store's host does to its state (a reload after it lost track of the log,
+// then every watch ended with `compacted`), driven on the state itself: no other path reaches it.
+test("a reload drops the sessions the snapshot lacks, telling the listeners; compactAll ends every watch with compacted", () => {
+  const state = new StoreState(100, 1_000);
+  const info = (sessionId: string) => ({ sessionId, createdAtMs: 0, lastAccessedAtMs: 0, ttlMs: 0, metadata: {} });
+  state.apply({ t: "session", info: info("s") }, { rev: 0, seq: 1 });
+  state.apply({ t: "session", info: info("t") }, { rev: 0, seq: 2 });
+  const dropped: string[] = [];
+  state.droppedListeners.add((sid) => dropped.push(sid));
+  const messages: WatchMessage[] = [];
+  const ends: unknown[] = [];
+  const handle = state.subscribe(
+    state.sessions.get("s")!,
+    { sessionId: "s", names: undefined, caller: "s", onMessage: (m) => messages.push(m), onEnd: (e) => ends.push(e) },
+    0,
+    false,
+  );
+  state.load({ head: { rev: 7, seq: 0 }, hashes: new Map(), lists: new Map(), log: [] });
+  assert.deepEqual(dropped.sort(), ["s", "t"]);
+  assert.equal(state.sessions.size, 0);
+  assert.deepEqual(state.applied, { rev: 7, seq: 0 });
+  assert.equal(state.compactedRevision, 7);
+  assert.deepEqual(messages, []);
+  state.compactAll();
+  assert.deepEqual(messages, [{ kind: "compacted", revision: 7, compactRevision: 7 }]);
+  assert.equal(ends.length, 1);
+  assert.ok(ends[0] instanceof CompactedError && /lost track of the shared store's log/.test(ends[0].message));
+  assert.equal(state.watchers.size, 0);
+  // Ended once: cancelling it, or compacting again, tells it nothing more.
+  handle.cancel();
+  state.compactAll();
+  assert.equal(messages.length, 1);
+  assert.equal(ends.length, 1);
+});
 
 function run(id: string, sessionId: string) {
   return {
