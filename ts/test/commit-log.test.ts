@@ -40,14 +40,18 @@ for (const backend of backends.filter((b) => !b.shared)) {
       const data = await withExport(store);
       const before = store.currentRevision;
       let write: Promise<number> | undefined;
+      const applied: number[] = [];
       const summary = await importVariables(store, "dst", data, {
         format: "json",
         onProgress: (p) => {
           // The import's commit is planned from here on: this write must not get in between.
           if (p.phase === "commit" && !write) write = store.set("src", "v0", 100).then((r) => r.modifyRevision);
+          if (p.phase === "apply" && p.done === 0) applied.push(p.total);
         },
       });
       assert.ok(write, "the import reported its commit phase");
+      // Applied a put at a time: the progress counts the commit's puts.
+      assert.deepEqual(applied, [VARIABLES]);
       assert.equal(summary.imported, VARIABLES);
       assert.equal(summary.revision, before + 1);
       assert.equal(await write, before + 2);
@@ -89,6 +93,20 @@ for (const backend of backends.filter((b) => !b.shared)) {
       }
     });
 
+    test("two imports at once commit one after the other, each whole", async () => {
+      const store = await open();
+      const data = await withExport(store);
+      await store.createSession({ sessionId: "dst2" });
+      const before = store.currentRevision;
+      const [a, b] = await Promise.all([
+        importVariables(store, "dst", data, { format: "json" }),
+        importVariables(store, "dst2", data, { format: "json" }),
+      ]);
+      assert.deepEqual([a.revision, b.revision].sort(), [before + 1, before + 2]);
+      assert.equal(store.currentRevision, before + 2);
+      for (const sid of ["dst", "dst2"]) assert.equal((await store.list(sid)).length, VARIABLES);
+    });
+
     test("an import with nothing to change commits nothing and answers revision 0", async () => {
       const store = await open();
       const data = await withExport(store);
@@ -109,6 +127,10 @@ for (const backend of backends.filter((b) => !b.shared)) {
       assert.equal(v!.modifyRevision, start + 1);
       assert.equal((await store.set("s", "n", 2)).modifyRevision, start + 2);
       assert.equal(await store.sessionRevision("s"), start + 2);
+      // A call that changes nothing commits nothing.
+      assert.equal(await store.deleteSession("no-such-session"), false);
+      assert.equal(await store.deleteProgram("s", "no-such-program"), false);
+      assert.equal(store.currentRevision, start + 2);
     });
   });
 }
@@ -127,7 +149,9 @@ test("a SQLite store whose log this host cannot read is refused by what is wrong
   await assert.rejects(
     openStore(location),
     (e: unknown) =>
-      e instanceof FailedPreconditionError && /the sqlite store holds data this host cannot read/.test(e.message),
+      e instanceof FailedPreconditionError &&
+      /the sqlite store holds data this host cannot read/.test(e.message) &&
+      e.cause instanceof Error,
   );
   // The store that did not open holds no lock on the file: another connection can write it.
   const writer = new Database(file, { timeout: 0 });

@@ -509,7 +509,9 @@ def test_external_references_without_the_frame_are_refused() -> None:
     msg.external.add()
     with pytest.raises(ValueDecodingError) as info:
         decode_value(msg)
-    assert "external attachments only travel on a worker connection" in str(info.value)
+    assert str(info.value) == (
+        "cannot decode value: external attachments only travel on a worker connection (send them as attachments)"
+    )
     # The frame reader passes them resolved: then they decode.
     assert decode_value(msg, attachments=[_out_of_band("bytes", b"ok")]) == b"ok"
 
@@ -587,3 +589,135 @@ def test_a_cycle_is_named_by_the_type_that_contains_itself() -> None:
     with pytest.raises(ValueEncodingError) as info:
         encode_value({"x": loop})
     assert str(info.value) == "cannot encode value.x.self[0]: reference cycle (dict contains itself)"
+
+
+def test_the_largest_safe_integers_are_plain_numbers_on_every_path() -> None:
+    edge = [-(2**53 - 1), 2**53 - 1]
+    assert encode_value(edge).json == "[-9007199254740991,9007199254740991]"
+    # Beside an attachment the walk decides, and decides the same.
+    assert encode_value([b"", *edge]).json == '[{"$type":"bytes","ref":0},-9007199254740991,9007199254740991]'
+    assert json.loads(encode_value([b"", -(2**53)]).json)[1] == {"$type": "bigint", "value": str(-(2**53))}
+
+
+def test_subclasses_of_the_json_types_and_numpy_scalars_are_sent_as_the_plain_values() -> None:
+    msg = encode_value([_Key("v"), _Color.RED, np.float64(1.5), np.bool_(True), np.int32(7), np.float32(2.0), b""])
+    assert msg.json == '["v",1,1.5,true,7,2.0,{"$type":"bytes","ref":0}]'
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value([np.complex128(1j)])
+    assert str(info.value) == "cannot encode value[0]: numpy scalar of type numpy.complex128 is not supported"
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value({"s": {1}})
+    assert str(info.value) == (
+        "cannot encode value.s: values of type set are not supported (sets are not supported; convert to a sorted list)"
+    )
+
+
+def test_array_refusals_give_the_exact_message() -> None:
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value(np.array([1 + 2j]))
+    assert str(info.value) == (
+        "cannot encode value: tensor dtype complex128 is not supported (use float16/32/64, (u)int8/16/32/64 or bool)"
+    )
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value(Embedding([1.0, 2.0]).reshape(1, 2))
+    assert str(info.value) == (
+        "cannot encode value: an Embedding must be 1-D float32/float64, got shape (1, 2) dtype float64; "
+        "use np.asarray(x) to send it as a tensor"
+    )
+    with pytest.raises(ValueEncodingError) as info:
+        encode_value(np.ma.masked_array([1, 2], mask=[0, 1]))
+    assert str(info.value) == "cannot encode value: masked arrays are not supported (the mask would be lost)"
+
+
+def test_big_endian_integer_arrays_travel_little_endian() -> None:
+    big = np.array([1, -2, 70000], dtype=">i4")
+    msg = encode_value(big)
+    assert msg.attachments[0].tensor.dtype == values_pb2.DTYPE_INT32
+    assert msg.attachments[0].tensor.data == np.array([1, -2, 70000], dtype="<i4").tobytes()
+    back = decode_value(msg)
+    assert back.dtype == np.dtype("<i4") and back.tolist() == [1, -2, 70000]
+
+
+def test_raw_attachments_become_the_messages_own() -> None:
+    from dspy_bridge.values._encode import raw_to_attachment
+
+    assert raw_to_attachment(("utf8", 0, (), memoryview(b"hi"))) == values_pb2.Attachment(utf8=b"hi")
+    assert raw_to_attachment(("bytes", 0, (), bytearray(b"\x00"))) == values_pb2.Attachment(bytes=b"\x00")
+    tensor = raw_to_attachment(("tensor", values_pb2.DTYPE_UINT8, (2,), memoryview(b"\x01\x02")))
+    assert tensor == values_pb2.Attachment(
+        tensor=values_pb2.Tensor(dtype=values_pb2.DTYPE_UINT8, shape=[2], data=b"\x01\x02")
+    )
+
+
+def test_json_text_edges_decode_as_json_does() -> None:
+    assert decode_value(values_pb2.Value(json="12")) == 12
+    assert decode_value(values_pb2.Value(json=" [1] ")) == [1]
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(values_pb2.Value(json='{"a":1} x'))
+    assert info.value.path == "value" and "malformed JSON: Extra data" in str(info.value)
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(values_pb2.Value(json="[" * 100_000 + "]" * 100_000), "result")
+    assert str(info.value) == "cannot decode result: JSON is nested too deeply"
+
+
+def test_string_attachments_of_the_message_decode_and_bad_utf8_is_named() -> None:
+    msg = values_pb2.Value(json='{"s":{"$type":"string","ref":0}}')
+    msg.attachments.add().utf8 = "héllo".encode()
+    assert decode_value(msg) == {"s": "héllo"}
+    bad = values_pb2.Value(json='[{"$type":"string","ref":0}]')
+    bad.attachments.add().utf8 = b"\xff"
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(bad)
+    assert (
+        str(info.value)
+        == "cannot decode value[0]: string attachment 0 is not valid UTF-8 (invalid start byte at byte 0)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tag", "key"),
+    [
+        ("bytes", "ref"),
+        ("string", "ref"),
+        ("tensor", "ref"),
+        ("embedding", "ref"),
+        ("bigint", "value"),
+        ("map", "entries"),
+    ],
+)
+def test_a_tag_with_an_extra_key_names_the_key_it_needs_and_the_ones_it_got(tag: str, key: str) -> None:
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(values_pb2.Value(json=json.dumps({"$type": tag, key: 0, "x": 1})))
+    assert (
+        str(info.value)
+        == f"cannot decode value: {tag!r} tag must have exactly the key {key!r}, got {sorted([key, 'x'])}"
+    )
+
+
+def test_refs_a_float_that_is_whole_is_an_index_and_an_empty_attachment_holds_nothing() -> None:
+    msg = values_pb2.Value(json='[{"$type":"bytes","ref":1.0}]')
+    msg.attachments.add().bytes = b"a"
+    msg.attachments.add().bytes = b"b"
+    assert decode_value(msg) == [b"b"]
+    empty = values_pb2.Value(json='{"$type":"bytes","ref":0}')
+    empty.attachments.add()
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(empty)
+    assert str(info.value) == "cannot decode value: attachment 0 holds nothing, expected bytes"
+
+
+def test_a_bigint_tag_beyond_the_str_digit_limit_is_refused_by_name() -> None:
+    import sys
+
+    digits = "1" + "0" * (sys.get_int_max_str_digits() + 1)
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(values_pb2.Value(json=json.dumps({"n": {"$type": "bigint", "value": digits}})))
+    assert info.value.path == "value.n" and "bigint too large (Exceeds the limit" in str(info.value)
+
+
+def test_a_bool_tensor_with_a_byte_other_than_0_or_1_is_refused_by_name() -> None:
+    msg = values_pb2.Value(json='{"$type":"tensor","ref":0}')
+    msg.attachments.add().tensor.CopyFrom(values_pb2.Tensor(dtype=values_pb2.DTYPE_BOOL, shape=[2], data=b"\x01\x02"))
+    with pytest.raises(ValueDecodingError) as info:
+        decode_value(msg)
+    assert str(info.value) == "cannot decode value: bool tensor bytes must be 0 or 1"
