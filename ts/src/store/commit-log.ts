@@ -20,7 +20,7 @@ import { decodeEntry, type Entry } from "./entries.js";
 import { compareLogIds, isSuccessor, type LogId } from "./log-id.js";
 import { runPaced, type Pacer } from "./pacing.js";
 import type { SessionRecord } from "./records.js";
-import type { CommitDeadline, StoreBackend } from "./store-backend.js";
+import type { CommitDeadline, LargeCommit, StoreBackend } from "./store-backend.js";
 import type { StoreState } from "./store-state.js";
 
 /** What a mutation decided: the entry to commit (none: nothing to do) and how to answer once it is applied. */
@@ -187,8 +187,15 @@ export class CommitLog {
         return Promise.reject(err);
       }
     }
-    // Its turn may be held up by a commit whose outcome Redis has not told yet: past callMs
-    // with the backend not answering, it gives up its turn (never sent: not applied).
+    return this.queueShared((deadline) => this.mutateShared(async () => this.plan(plan), deadline));
+  }
+
+  /**
+   * Shared backends: runs `commit` in its turn among this host's commits (one at a time).
+   * Its turn may be held up by a commit whose outcome Redis has not told yet: past callMs
+   * with the backend not answering, it gives up its turn (never sent: not applied).
+   */
+  private queueShared<T>(commit: (deadline: CommitDeadline) => Promise<T>): Promise<T> {
     const start = Date.now();
     const deadline = { sendBy: start + this.limits.callMs, settleBy: start + this.limits.inFlightMs };
     const turn = { started: false, abandoned: false };
@@ -196,7 +203,7 @@ export class CommitLog {
       this.commitChain.then(() => {
         if (turn.abandoned) return undefined as T; // its caller has had its error
         turn.started = true;
-        return this.mutateShared(async () => this.plan(plan), deadline);
+        return commit(deadline);
       }),
     );
     this.commitChain = run.catch(() => {});
@@ -220,24 +227,7 @@ export class CommitLog {
   mutatePaced<T>(plan: (pace: Pacer) => Promise<Planned<T>>, pace: Pacer): Promise<T> {
     if (this.hooks.isClosed()) return Promise.reject(new StoreUnavailableError("the store is closed"));
     if (!this.isShared) return this.mutateLocalPaced(plan, pace);
-    const start = Date.now();
-    const deadline = { sendBy: start + this.limits.callMs, settleBy: start + this.limits.inFlightMs };
-    const turn = { started: false, abandoned: false };
-    const run = this.counted(
-      this.commitChain.then(() => {
-        if (turn.abandoned) return undefined as T;
-        turn.started = true;
-        return this.mutateShared(() => this.planPaced(plan, pace), deadline, pace);
-      }),
-    );
-    this.commitChain = run.catch(() => {});
-    return this.bounded(
-      run,
-      deadline.sendBy,
-      "the commit was not applied",
-      () => !turn.started,
-      () => (turn.abandoned = true),
-    );
+    return this.queueShared((deadline) => this.mutateShared(() => this.planPaced(plan, pace), deadline, pace));
   }
 
   private async mutateLocalPaced<T>(plan: (pace: Pacer) => Promise<Planned<T>>, pace: Pacer): Promise<T> {
@@ -292,6 +282,8 @@ export class CommitLog {
   /** `pace`: the commit is built, sent and applied in slices (mutatePaced). */
   private async mutateShared<T>(plan: () => Promise<Planned<T>>, deadline: CommitDeadline, pace?: Pacer): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      // What the plan is made on: a large commit may be checked against it whole (LargeCommit.basis).
+      const basis = this.state.applied;
       const planned = await plan();
       if (!planned.entry) return planned.answer(0);
       const request = pace ? await this.requestPaced(planned.entry, pace) : this.request(planned.entry);
@@ -301,11 +293,18 @@ export class CommitLog {
         sendBy: Math.max(deadline.sendBy, now),
         settleBy: Math.max(deadline.settleBy, now + this.limits.inFlightMs - this.limits.callMs),
       };
-      // A large commit: what the backend delivers from now until it is applied waits (hold()).
-      const own = pace ? this.hold() : undefined;
+      // A large commit: what the backend delivers from when it is sent until it is applied waits (hold()).
+      let own: Held | undefined;
+      const large: LargeCommit | undefined = pace && {
+        pace,
+        basis,
+        sending: () => {
+          own ??= this.hold();
+        },
+      };
       let result: CommitResult;
       try {
-        result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds, pace)));
+        result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds, large)));
       } catch (err) {
         if (own) this.release(own);
         throw err;

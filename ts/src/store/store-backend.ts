@@ -16,6 +16,22 @@ export interface CommitDeadline {
   settleBy: number;
 }
 
+/** A large commit (an import of many variables), sent by a shared backend however suits it. */
+export interface LargeCommit {
+  /** Its preparation runs in slices of this pacer (pacing.ts), reporting the "write" phase. */
+  pace: Pacer;
+  /**
+   * The log position the commit was planned on. A backend may check that the log is still
+   * there instead of checking each stamp (redis-staging.ts): stricter, never wrong.
+   */
+  basis: LogId;
+  /**
+   * Called right before the backend sends what can make the commit visible: from then until
+   * the store has applied it, what other hosts commit is held back and reads wait.
+   */
+  sending(): void;
+}
+
 export interface StoreBackend {
   /** "sqlite" or "redis": for messages and stats. */
   readonly kind: string;
@@ -28,10 +44,10 @@ export interface StoreBackend {
   load(): Promise<RawSnapshot>;
   /**
    * Makes the request durable, or reports the check that failed. Synchronous unless shared.
-   * `pace`: a large commit; the backend may prepare it in slices (pacing.ts), still as one
-   * atomic write.
+   * `large`: a large commit; the backend may prepare it in slices (pacing.ts) or in pieces,
+   * still as one atomic write.
    */
-  commit(request: CommitRequest, deadline?: CommitDeadline, pace?: Pacer): CommitResult | Promise<CommitResult>;
+  commit(request: CommitRequest, deadline?: CommitDeadline, large?: LargeCommit): CommitResult | Promise<CommitResult>;
   /**
    * Backends that are not shared: a large commit written in slices that let other work in,
    * in one transaction (nothing of it is durable, or visible to a restart, until it all is).

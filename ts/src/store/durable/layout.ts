@@ -37,7 +37,8 @@ import type { VariableType } from "../types/index.js";
 export type Op =
   | { op: "hset"; key: string; field: string; value: string; stamped: boolean }
   | { op: "hdel"; key: string; field: string }
-  | { op: "push"; key: string; value: string; keep: number }
+  /** `fresh`: the list's first entry (a variable created by this commit): nothing before it counts. */
+  | { op: "push"; key: string; value: string; keep: number; fresh?: true }
   | { op: "ltrim"; key: string; keep: number }
   | { op: "del"; key: string }
   | { op: "stamp"; key: string; field: string }
@@ -283,7 +284,13 @@ export function* requestSteps(
       metadata: p.metadata,
       revision: 0,
     };
-    ops.push({ op: "push", key: keys.history(sid, p.name), value: JSON.stringify(h), keep: p.keep ?? historyLimit });
+    ops.push({
+      op: "push",
+      key: keys.history(sid, p.name),
+      value: JSON.stringify(h),
+      keep: p.keep ?? historyLimit,
+      ...(p.fresh ? { fresh: true as const } : {}),
+    });
     touch(p.name);
     yield;
   }

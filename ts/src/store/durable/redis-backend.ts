@@ -22,10 +22,17 @@ import { FailedPreconditionError, InvalidArgumentError, StoreUnavailableError } 
 import { compareLogIds, formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
 import type { Pacer } from "../pacing.js";
-import type { CommitDeadline, PartitionedBackend, StoreBackend } from "../store-backend.js";
+import type { CommitDeadline, LargeCommit, PartitionedBackend, StoreBackend } from "../store-backend.js";
 import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type RawSnapshot } from "./layout.js";
 import { globalKeys, LAYOUT_VERSION, logicalOf, sessionBase, suffixOf } from "./redis-keys.js";
-import { SESSION_COMMIT_LUA, SESSION_SNAPSHOT_LUA } from "./redis-scripts.js";
+import {
+  SESSION_COMMIT_LUA,
+  SESSION_SNAPSHOT_LUA,
+  STAGE_CHUNK_LUA,
+  STAGE_DISCARD_LUA,
+  STAGE_INSTALL_LUA,
+} from "./redis-scripts.js";
+import { STAGING_LEASE_MS, STAGING_SWEEP_MS, Staging, stageable } from "./redis-staging.js";
 
 export interface RedisOptions {
   /** redis://[user:password@]host:port[/db] (rediss:// for TLS); with `cluster`, its credentials and TLS apply to every node. */
@@ -70,6 +77,9 @@ type Client = Redis & {
     channel: string,
   ): Promise<[string, string, string?]>;
   bridgeSnapshot(base: string): Promise<unknown[]>;
+  bridgeStage(base: string, ...args: string[]): Promise<[string, string?]>;
+  bridgeInstall(base: string, ...args: string[]): Promise<[string, string, string?]>;
+  bridgeDiscard(base: string, suffix: string, count: string, abandoned: string): Promise<number>;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -165,6 +175,9 @@ export function redisClient(
   }
   client.defineCommand("bridgeCommit", { numberOfKeys: 1, lua: SESSION_COMMIT_LUA });
   client.defineCommand("bridgeSnapshot", { numberOfKeys: 1, lua: SESSION_SNAPSHOT_LUA });
+  client.defineCommand("bridgeStage", { numberOfKeys: 1, lua: STAGE_CHUNK_LUA });
+  client.defineCommand("bridgeInstall", { numberOfKeys: 1, lua: STAGE_INSTALL_LUA });
+  client.defineCommand("bridgeDiscard", { numberOfKeys: 1, lua: STAGE_DISCARD_LUA });
   client.on("error", () => {}); // reported through the failing commands
   return client;
 }
@@ -225,6 +238,8 @@ export class RedisBackend implements PartitionedBackend {
   private closed = false;
   private checkTimer: NodeJS.Timeout | undefined;
   private checking = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepingStagings = false;
   /** Commands on `cmd` awaiting their reply, since when, and when Redis last answered: see stalled(). */
   private pending = 0;
   private pendingSince = 0;
@@ -342,6 +357,8 @@ export class RedisBackend implements PartitionedBackend {
     }
     backend.checkTimer = setInterval(() => void backend.checkFollowed(), options.checkEveryMs ?? 1_000);
     backend.checkTimer.unref();
+    backend.sweepTimer = setInterval(() => void backend.sweepStagings(), STAGING_SWEEP_MS);
+    backend.sweepTimer.unref();
     return backend;
   }
 
@@ -433,6 +450,54 @@ export class RedisBackend implements PartitionedBackend {
     return out;
   }
 
+  /**
+   * Lists a staging (redis-staging.ts) in the `stagings` index, by when it began, until it is
+   * installed or discarded: once its lease ran out, any host's sweep discards what is left of
+   * it (its host died).
+   */
+  async registerStaging(sid: string, suffix: string): Promise<void> {
+    await this.track(this.cmd.zadd(this.global.stagings, Date.now(), JSON.stringify([sid, suffix])));
+  }
+
+  async unregisterStaging(sid: string, suffix: string): Promise<void> {
+    await this.track(this.cmd.zrem(this.global.stagings, JSON.stringify([sid, suffix]))).catch(() => {});
+  }
+
+  /**
+   * Removes what is left of a staging, a bounded piece per command (Redis is never held
+   * long), then unlists it. `abandoned`: only if it no longer holds its session's claim.
+   */
+  async discardStaging(sid: string, suffix: string, abandoned = false): Promise<void> {
+    const base = sessionBase(this.options.prefix, sid);
+    for (let left = 1; left > 0; ) {
+      left = await this.track(this.cmd.bridgeDiscard(base, suffix, "2000", abandoned ? "1" : "0"));
+      if (left < 0) return; // still running
+    }
+    await this.unregisterStaging(sid, suffix);
+  }
+
+  /**
+   * Discards the stagings whose host died or gave up: listed before `now` less the lease, and
+   * no longer holding their session's claim. Every host sweeps once a minute.
+   */
+  async sweepStagings(now = Date.now()): Promise<void> {
+    if (this.closed || this.sweepingStagings) return;
+    this.sweepingStagings = true;
+    try {
+      const due = await this.track(
+        this.cmd.zrangebyscore(this.global.stagings, "-inf", now - STAGING_LEASE_MS, "LIMIT", 0, 20),
+      );
+      for (const member of due) {
+        const [sid, suffix] = JSON.parse(member) as [string, string];
+        await this.discardStaging(sid, suffix, true);
+      }
+    } catch {
+      // Redis is away: the next sweep.
+    } finally {
+      this.sweepingStagings = false;
+    }
+  }
+
   /** After a session's own script: the list of sessions (another slot, so not in the script). */
   async listed(sid: string, info: string | undefined): Promise<void> {
     try {
@@ -458,6 +523,7 @@ export class RedisBackend implements PartitionedBackend {
     if (this.closed) return;
     this.closed = true;
     if (this.checkTimer) clearInterval(this.checkTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.followed.clear();
     this.sub.disconnect();
     try {
@@ -567,12 +633,14 @@ export class RedisSessionBackend implements StoreBackend {
     return { head, hashes, lists, log, ...(whole ? { compacted: 0 } : {}) };
   }
 
-  async commit(request: CommitRequest, deadline?: CommitDeadline, pace?: Pacer): Promise<CommitResult> {
+  async commit(request: CommitRequest, deadline?: CommitDeadline, large?: LargeCommit): Promise<CommitResult> {
     const now = Date.now();
     const { sendBy, settleBy } = deadline ?? {
       sendBy: now + this.limits.callMs,
       settleBy: now + this.limits.inFlightMs,
     };
+    if (large && stageable(request, large.basis)) return this.commitStaged(request, large, settleBy);
+    const pace = large?.pace;
     if (this.stalled()) await this.probe(sendBy);
     const nonce = randomUUID();
     const sid = this.sessionId;
@@ -587,6 +655,7 @@ export class RedisSessionBackend implements StoreBackend {
     // A large commit's text is written in slices (hundreds of thousands of operations).
     const body = pace ? await pacedBody(translated, pace) : bodyOf(translated);
     let result: CommitResult;
+    large?.sending();
     try {
       const sent = this.track(
         this.cmd.bridgeCommit(
@@ -620,6 +689,95 @@ export class RedisSessionBackend implements StoreBackend {
     if (made?.op === "hset") await this.redis.listed(sid, made.value);
     else if (request.ops.some((o) => o.op === "drop")) await this.redis.listed(sid, undefined);
     return result;
+  }
+
+  /**
+   * A large commit staged (redis-staging.ts): its writes go to staging keys a chunk at a
+   * time, each chunk a short script, then one short script installs them, all or nothing.
+   * Each chunk is a command like any (commandTimeoutMs; on a connection that stopped
+   * answering, a PING first): one that fails leaves the commit not applied and its staging
+   * discarded (or expired, if Redis cannot be told). The install settles like a one-script
+   * commit, within the in-flight limit of when it is sent: the staging before it, however
+   * long, does not eat into that limit while Redis keeps answering.
+   */
+  private async commitStaged(request: CommitRequest, large: LargeCommit, settleBy: number): Promise<CommitResult> {
+    const staging = new Staging(large.basis, this.epoch, (key) => suffixOf(key, this.sessionId));
+    const notApplied = (err: unknown) => {
+      void this.discard(staging);
+      return err instanceof StoreUnavailableError
+        ? err
+        : new StoreUnavailableError(`Redis is unavailable; the commit was not applied: ${(err as Error).message}`, {
+            cause: err,
+          });
+    };
+    let conflict: string | undefined;
+    let busy = false;
+    try {
+      await this.redis.registerStaging(this.sessionId, staging.suffix);
+      conflict = await staging.write(request, large.pace, async (args) => {
+        if (this.stalled()) await this.probe(Date.now() + this.limits.callMs);
+        const [status, why] = await this.track(this.cmd.bridgeStage(this.base, ...args));
+        busy = status === "busy";
+        return status === "ok" ? undefined : (why ?? status);
+      });
+    } catch (err) {
+      throw notApplied(err);
+    }
+    if (busy) {
+      void this.redis.unregisterStaging(this.sessionId, staging.suffix);
+      return {
+        conflict: `another host is importing into session '${this.sessionId.slice(0, 100)}' (its import is being written); import again once it is done`,
+        final: true,
+      };
+    }
+    if (conflict !== undefined) {
+      void this.discard(staging);
+      return { conflict };
+    }
+    if (this.stalled()) {
+      try {
+        await this.probe(Date.now() + this.limits.callMs);
+      } catch (err) {
+        throw notApplied(err);
+      }
+    }
+    const nonce = randomUUID();
+    const by = Math.max(settleBy, Date.now() + this.limits.inFlightMs);
+    large.sending();
+    try {
+      const sent = this.track(
+        this.cmd.bridgeInstall(
+          this.base,
+          ...staging.installArgs(request, this.redis.options.logLimit, nonce, this.outcomeTtlMs, this.channel),
+        ),
+      );
+      const reply = await before(sent, by - Date.now());
+      if (reply === TIMED_OUT) throw new Error("Command timed out");
+      const [status, detail, epoch] = reply;
+      if (status !== "ok") {
+        void this.discard(staging);
+        return { conflict: detail };
+      }
+      this.epoch = epoch ?? this.epoch;
+      void this.redis.unregisterStaging(this.sessionId, staging.suffix);
+      return { id: parseLogId(detail) };
+    } catch (err) {
+      if (!this.maybeSent(err)) throw notApplied(err);
+      try {
+        const result = await this.outcome(nonce, err as Error, by);
+        void this.redis.unregisterStaging(this.sessionId, staging.suffix);
+        return result;
+      } catch (lost) {
+        // Not applied (or unknown): what is left of the staging goes, now or when it expires.
+        void this.discard(staging);
+        throw lost;
+      }
+    }
+  }
+
+  /** Removes what is left of an abandoned staging; best effort (the sweep of the `stagings` index finds it otherwise). */
+  private async discard(staging: Staging): Promise<void> {
+    await this.redis.discardStaging(this.sessionId, staging.suffix).catch(() => {});
   }
 
   /**

@@ -5,6 +5,7 @@
 //   <prefix>layout              string  the key layout version (2)
 //   <prefix>sessions            hash    session id -> SessionInfo JSON: the list of sessions
 //   <prefix>expiry              zset    sessions with a TTL, by when it may have run out (the sweep)
+//   <prefix>stagings            zset    [session, staging] JSON, by when it is abandoned (redis-staging.ts)
 //   <prefix>{<tag>}:<suffix>    one session's keys:
 //       s, v, h:<name>, d, c, t, a, r, rt:<run>, ... its records (layout.ts's keys, without the session part)
 //       _head   string  id of the session's newest log entry
@@ -12,6 +13,8 @@
 //       _epoch  string  names this history of the session (a new one after Redis lost it)
 //       _keys   set     every record key the session wrote (a drop deletes them; a load reads them)
 //       _o:<n>  string  the log id of the commit with nonce n, kept a while (outcome lookups)
+//       _staging string the staging that holds the session (a large commit being written; expires)
+//       _x:<id>:...     a staging's keys (redis-staging.ts): copies, lists of keys, the log entry
 //   channel <prefix>{<tag>}:_n  told the id of each commit (hosts following the session)
 //
 // The tag is the session id itself when it is non-empty and has no `}` and does not start with
@@ -57,4 +60,5 @@ export const globalKeys = (prefix: string) => ({
   layout: `${prefix}layout`,
   sessions: `${prefix}sessions`,
   expiry: `${prefix}expiry`,
+  stagings: `${prefix}stagings`,
 });

@@ -76,6 +76,8 @@ for _, o in ipairs(req.ops) do
   elseif op == 'hdel' then
     redis.call('HDEL', b .. o.key, o.field)
   elseif op == 'push' then
+    -- A new variable's history starts empty (an abandoned staging may have left a list under its name).
+    if o.fresh then redis.call('DEL', b .. o.key) end
     redis.call('RPUSH', b .. o.key, r .. '|' .. o.value)
     redis.call('LTRIM', b .. o.key, -o.keep, -1)
     redis.call('SADD', b .. '_keys', o.key)
@@ -170,4 +172,159 @@ for i = 1, #sessions, 2 do
   for j = 1, #runs, 2 do list('rt:' .. sk .. ':' .. runs[j]) end
 end
 return out
+`;
+
+// A commit too large for one script (an import of 100,000 variables held Redis for seconds
+// in one) is staged (redis-staging.ts): its writes go to staging keys under the session's
+// hash tag, a chunk per script, and a short script installs them. A key the session has is
+// staged as a copy (COPY, then the commit's writes) named `<stage>k:<suffix>` and listed in
+// `<stage>i`; the install swaps each in (RENAME). A history list the commit creates (a new
+// variable's) is written under its own name at once and listed in `<stage>n`: no reader sees
+// it before the install, since readers find a session's keys through its '_keys' set (swapped
+// in with the rest) and a variable through its record — so the install's work does not grow
+// with the number of new variables. `<stage>e` holds the log entry. '_staging' names the one
+// staging a session may have at a time (another host's import waits its turn or fails
+// clearly); it is a lease each chunk renews, so a host that dies mid-staging does not hold
+// the session for long.
+// Every chunk and the install check that the session's head and epoch are still the ones the
+// commit was planned on: the copies are then of the current keys, and nothing the commit was
+// planned against has changed.
+
+/**
+ * KEYS[1]: the session's key base. ARGV[1]: the staging's suffix ('_x:<id>:'); ARGV[2]: the
+ * head the commit was planned on ('0-0': none); ARGV[3]: the session's epoch then; ARGV[4]:
+ * how long (ms) the staged copies live; ARGV[5]: '1' for the first chunk (it claims the
+ * session); ARGV[6]: how long (ms) the claim lasts without another chunk (its lease, renewed
+ * by each); then operations of 4 arguments
+ * each: code, suffix, a, b. Codes: c (copy the session's key and list it for install), i (list
+ * it for install, no copy: it is deleted first), h (HSET field a = b), x (HDEL a), p (RPUSH a,
+ * keep the last b), t (keep the last a), d (delete), + / - (the suffix joins / leaves
+ * '_keys'), n (a new list under its own name: cleared of an abandoned staging's leftovers and
+ * listed), P (RPUSH a to that list, keep the last b), e (append a to the log entry).
+ * Returns {'ok'}, {'conflict', why} (the session moved on: plan again) or {'busy'} (another
+ * staging holds the session).
+ */
+export const STAGE_CHUNK_LUA = `
+local b = KEYS[1]
+local s = b .. ARGV[1]
+local ttl = ARGV[4]
+local holder = redis.call('GET', b .. '_staging')
+if ARGV[5] == '1' then
+  if holder then return {'busy'} end
+elseif holder ~= ARGV[1] then
+  return {'conflict', '(staging expired)'}
+end
+redis.call('SET', b .. '_staging', ARGV[1], 'PX', ARGV[6])
+if (redis.call('GET', b .. '_head') or '0-0') ~= ARGV[2] or (redis.call('GET', b .. '_epoch') or '') ~= ARGV[3] then
+  return {'conflict', '(revision)'}
+end
+local keysCopy = s .. 'k:_keys'
+for i = 7, #ARGV, 4 do
+  local op, k, a = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local sk = s .. 'k:' .. k
+  if op == 'P' then
+    redis.call('RPUSH', b .. k, a)
+    redis.call('LTRIM', b .. k, -tonumber(ARGV[i + 3]), -1)
+    sk = nil
+  elseif op == 'n' then
+    if redis.call('SISMEMBER', b .. '_keys', k) == 1 then return {'conflict', k} end
+    redis.call('DEL', b .. k)
+    redis.call('RPUSH', s .. 'n', k)
+    sk = nil
+  elseif op == 'c' then
+    if redis.call('EXISTS', b .. k) == 1 then redis.call('COPY', b .. k, sk, 'REPLACE') end
+    redis.call('RPUSH', s .. 'i', k)
+  elseif op == 'i' then
+    redis.call('RPUSH', s .. 'i', k)
+  elseif op == 'h' then
+    redis.call('HSET', sk, a, ARGV[i + 3])
+  elseif op == 'x' then
+    redis.call('HDEL', sk, a)
+  elseif op == 'p' then
+    redis.call('RPUSH', sk, a)
+    redis.call('LTRIM', sk, -tonumber(ARGV[i + 3]), -1)
+  elseif op == 't' then
+    redis.call('LTRIM', sk, -tonumber(a), -1)
+  elseif op == 'd' then
+    redis.call('DEL', sk)
+  elseif op == '+' then
+    redis.call('SADD', keysCopy, k)
+    sk = keysCopy
+  elseif op == '-' then
+    redis.call('SREM', keysCopy, k)
+    sk = keysCopy
+  elseif op == 'e' then
+    redis.call('APPEND', s .. 'e', a)
+    sk = s .. 'e'
+  end
+  if sk then redis.call('PEXPIRE', sk, ttl) end
+end
+return {'ok'}
+`;
+
+/**
+ * Installs a staged commit. KEYS[1]: the session's key base. ARGV[1]: the staging's suffix;
+ * ARGV[2]: the head it was planned on; ARGV[3]: the epoch then; ARGV[4]: log entries to
+ * keep; ARGV[5]: the commit's nonce; ARGV[6]: the outcome key's TTL (ms); ARGV[7]: the
+ * channel; ARGV[8]: trim the log below this revision ('' : no); ARGV[9]: the commit's id.
+ * Each staged copy replaces its key (UNLINK frees the old value off Redis's main thread;
+ * RENAME is O(1)); the new lists are already in place. Returns {'ok', id, epoch} or
+ * {'conflict', why}.
+ */
+export const STAGE_INSTALL_LUA = `
+local b = KEYS[1]
+local s = b .. ARGV[1]
+local epoch = redis.call('GET', b .. '_epoch') or ''
+if (redis.call('GET', b .. '_head') or '0-0') ~= ARGV[2] or epoch ~= ARGV[3] then
+  return {'conflict', '(revision)'}
+end
+if redis.call('GET', b .. '_staging') ~= ARGV[1] then return {'conflict', '(staging expired)'} end
+local t = redis.call('TYPE', b .. '_log')['ok']
+if t ~= 'none' and t ~= 'stream' then
+  return redis.error_reply('store key ' .. b .. '_log is a ' .. t .. ', not a stream; nothing was written')
+end
+local id = ARGV[9]
+redis.call('XADD', b .. '_log', 'MAXLEN', ARGV[4], id, 'e', redis.call('GET', s .. 'e') or '', 'n', ARGV[5], 'g', epoch)
+for _, k in ipairs(redis.call('LRANGE', s .. 'i', 0, -1)) do
+  local sk = s .. 'k:' .. k
+  redis.call('UNLINK', b .. k)
+  if redis.call('EXISTS', sk) == 1 then
+    redis.call('RENAME', sk, b .. k)
+    redis.call('PERSIST', b .. k)
+  end
+end
+if ARGV[8] ~= '' then redis.call('XTRIM', b .. '_log', 'MINID', ARGV[8] .. '-0') end
+redis.call('SET', b .. '_head', id)
+redis.call('UNLINK', s .. 'i', s .. 'n', s .. 'e', b .. '_staging')
+redis.call('SET', b .. '_o:' .. ARGV[5], id, 'PX', ARGV[6])
+redis.call('PUBLISH', ARGV[7], id)
+return {'ok', id, epoch}
+`;
+
+/**
+ * Removes up to ARGV[2] keys of an abandoned staging (KEYS[1]: the base; ARGV[1]: the
+ * staging's suffix): its copies, then the new lists it wrote under their own names — unless
+ * one is in '_keys' by now (a variable of that name committed since, which cleared the
+ * leftover first). ARGV[3] '1': only if the staging no longer holds the session's claim (a
+ * sweep: its host died or gave up), else -1. Returns how many are left (0: all gone, and the
+ * session's claim released).
+ */
+export const STAGE_DISCARD_LUA = `
+local b = KEYS[1]
+local s = b .. ARGV[1]
+local n = tonumber(ARGV[2])
+if ARGV[3] == '1' and redis.call('GET', b .. '_staging') == ARGV[1] then return -1 end
+local copies = redis.call('LPOP', s .. 'i', n) or {}
+for _, k in ipairs(copies) do redis.call('UNLINK', s .. 'k:' .. k) end
+if #copies < n then
+  for _, k in ipairs(redis.call('LPOP', s .. 'n', n - #copies) or {}) do
+    if redis.call('SISMEMBER', b .. '_keys', k) == 0 then redis.call('UNLINK', b .. k) end
+  end
+end
+local left = redis.call('LLEN', s .. 'i') + redis.call('LLEN', s .. 'n')
+if left == 0 then
+  redis.call('UNLINK', s .. 'k:_keys', s .. 'e')
+  if redis.call('GET', b .. '_staging') == ARGV[1] then redis.call('DEL', b .. '_staging') end
+end
+return left
 `;
