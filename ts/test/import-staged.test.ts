@@ -6,14 +6,20 @@
 // adds makes it fail whole; and no staging key survives — discarded when the import fails,
 // swapped in when it succeeds, and set to expire while it is written (a host that dies then).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Cluster, Redis } from "ioredis";
 import { AlreadyExistsError } from "../src/errors/index.js";
-import { STAGING_TTL_MS } from "../src/store/durable/redis-staging.js";
+import { RedisBackend } from "../src/store/durable/redis-backend.js";
+import { STAGING_LEASE_MS, STAGING_TTL_MS } from "../src/store/durable/redis-staging.js";
 import { valueToJson } from "../src/store/entries.js";
 import { importVariables } from "../src/store/export-import.js";
 import type { Store } from "../src/store/index.js";
 import type { CodecProgress } from "../src/store/pacing.js";
+import { fixturesDir } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
 const N = 100_000;
@@ -58,12 +64,24 @@ async function rawClients(location: string): Promise<Redis[]> {
   return cluster.nodes("master");
 }
 
-/** The staging keys under the store's prefix, on every node. */
-async function stagingKeys(location: string, clients: Redis[]): Promise<string[]> {
-  const prefix = decodeURIComponent(new URLSearchParams(location.split("?")[1]).get("prefix")!);
-  const found = await Promise.all(clients.map((c) => c.keys(`${prefix}{*}:_x:*`)));
-  return found.flat();
+const prefixOf = (location: string) => decodeURIComponent(new URLSearchParams(location.split("?")[1]).get("prefix")!);
+
+/** Keys matching `pattern` on every node (SCAN: KEYS would hold Redis, and the waits measured here). */
+async function scanKeys(clients: Redis[], pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const c of clients) {
+    let cursor = "0";
+    do {
+      const [next, batch] = await c.scan(cursor, "MATCH", pattern, "COUNT", 5_000);
+      found.push(...batch);
+      cursor = next;
+    } while (cursor !== "0");
+  }
+  return found;
 }
+
+/** The staging keys under the store's prefix, on every node. */
+const stagingKeys = (location: string, clients: Redis[]) => scanKeys(clients, `${prefixOf(location)}{*}:_x:*`);
 
 const redisBackends = backends.filter((b) => b.name === "redis" || b.name === "redis-cluster");
 
@@ -125,11 +143,13 @@ describe("a 100,000-variable import on Redis is staged: Redis keeps answering, t
         if (!probing && p.phase === "write" && p.done > p.total / 2 && backend.name === "redis") {
           probing = (async () => {
             const [raw] = clients;
-            const keys = await stagingKeys(location, clients);
-            const prefix = decodeURIComponent(new URLSearchParams(location.split("?")[1]).get("prefix")!);
-            const expiring = [...keys.filter((k) => k.includes(":k:")), `${prefix}{big}:_staging`];
+            const prefix = prefixOf(location);
+            const listed = await raw!.zrange(`${prefix}stagings`, 0, -1);
+            const [, suffix] = JSON.parse(listed[0] ?? "[]") as [string, string];
+            const base = `${prefix}{big}:`;
+            const expiring = [`${base}_staging`, ...["v", "t", "_keys"].map((k) => `${base}${suffix}k:${k}`)];
             const ttls = await Promise.all(expiring.map((k) => raw!.pttl(k)));
-            staged = { keys: keys.length, ttls, listed: await raw!.zcard(`${prefix}stagings`) };
+            staged = { keys: await raw!.llen(`${base}${suffix}n`), ttls, listed: listed.length };
           })();
         }
       };
@@ -147,7 +167,7 @@ describe("a 100,000-variable import on Redis is staged: Redis keeps answering, t
       assert.deepEqual(partial, [], "a reader saw part of the import");
       assert.ok(reads > 5, `only ${reads} reads`);
       if (backend.name === "redis") {
-        assert.ok(staged && staged.keys > 0, "the import was staged");
+        assert.ok(staged && staged.keys > 0, "the import was staged (new history lists written)");
         assert.ok(
           staged.ttls.every((ms) => ms > 0 && ms <= STAGING_TTL_MS),
           `the staged copies and the claim expire: ${staged.ttls.join(", ")}`,
@@ -217,4 +237,59 @@ describe("a 100,000-variable import on Redis is staged: Redis keeps answering, t
       assert.equal(b.sessionRecord("s").variables.size, M + 2);
     });
   }
+});
+
+describe("Redis: a host killed while its import is staged", () => {
+  const redis = backends.find((b) => b.name === "redis");
+  const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-staged-kill-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("leaves nothing visible, a claim that lapses, and keys the sweep removes; the import then goes through", {
+    skip: !redis,
+  }, async () => {
+    const M = 20_000;
+    const location = redis!.fresh();
+    const prefix = prefixOf(location);
+    const documentPath = join(dir, "import.json");
+    writeFileSync(documentPath, exportDocument(M));
+    // The import host SIGKILLs itself half-way through writing the staging.
+    const child = spawn(
+      process.execPath,
+      [join(fixturesDir, "import-host.mjs"), location, documentPath, "write", "0.5"],
+      {
+        stdio: ["ignore", "ignore", "inherit"],
+      },
+    );
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_c, s) => resolve(s)));
+    assert.equal(signal, "SIGKILL");
+    const [raw] = await rawClients(location);
+    const staged = await stagingKeys(location, [raw!]);
+    assert.ok(staged.length > 0, "the host died with its import staged");
+    const claim = await raw!.pttl(`${prefix}{s}:_staging`);
+    assert.ok(claim > 0 && claim <= STAGING_LEASE_MS, `the session's claim lapses (${claim} ms left)`);
+    const orphans = await scanKeys([raw!], `${prefix}{s}:h:*`);
+    assert.ok(orphans.length > 0, "new history lists were written under their own names");
+    assert.equal(await raw!.sismember(`${prefix}{s}:_keys`, orphans[0]!.slice(`${prefix}{s}:`.length)), 0);
+
+    // Nothing of it is visible to a host that loads the session.
+    const store = await redis!.open(location);
+    opened.push(store);
+    assert.equal((await store.list("s")).length, 0);
+
+    // Once the claim has lapsed (deleted here rather than waited for), a sweep removes it all.
+    await raw!.del(`${prefix}{s}:_staging`);
+    const sweeper = await RedisBackend.connect({ url: location.split("?")[0]!, prefix, logLimit: 1_000 });
+    try {
+      await sweeper.sweepStagings(Date.now() + STAGING_LEASE_MS + 1);
+    } finally {
+      await sweeper.close();
+    }
+    assert.deepEqual(await stagingKeys(location, [raw!]), [], "no staging key is left");
+    assert.deepEqual(await scanKeys([raw!], `${prefix}{s}:h:*`), [], "no history list of the dead import is left");
+    assert.equal(await raw!.zcard(`${prefix}stagings`), 0, "the staging is no longer listed");
+
+    const summary = await importVariables(store, "s", exportDocument(M), { format: "json" });
+    assert.equal(summary.imported, M);
+    assert.equal((await store.history("s", "v7")).length, 1, "a history of its own, nothing left over");
+  });
 });
