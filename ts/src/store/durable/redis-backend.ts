@@ -471,7 +471,7 @@ export class RedisBackend implements PartitionedBackend {
     const base = sessionBase(this.options.prefix, sid);
     for (let left = 1; left > 0; ) {
       left = await this.track(this.cmd.bridgeDiscard(base, suffix, "2000", abandoned ? "1" : "0"));
-      if (left < 0) return; // still running
+      if (left < 0) return; // a staging holds the session: later (the sweep)
     }
     await this.unregisterStaging(sid, suffix);
   }

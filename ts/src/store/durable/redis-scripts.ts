@@ -305,15 +305,18 @@ return {'ok', id, epoch}
  * Removes up to ARGV[2] keys of an abandoned staging (KEYS[1]: the base; ARGV[1]: the
  * staging's suffix): its copies, then the new lists it wrote under their own names — unless
  * one is in '_keys' by now (a variable of that name committed since, which cleared the
- * leftover first). ARGV[3] '1': only if the staging no longer holds the session's claim (a
- * sweep: its host died or gave up), else -1. Returns how many are left (0: all gone, and the
- * session's claim released).
+ * leftover first). Returns -1, removing nothing, while another staging holds the session's
+ * claim (it may have written lists of the same names), or with ARGV[3] '1' (a sweep: its
+ * host died or gave up) while any staging does. Otherwise how many are left (0: all gone,
+ * and the session's claim released).
  */
 export const STAGE_DISCARD_LUA = `
 local b = KEYS[1]
 local s = b .. ARGV[1]
 local n = tonumber(ARGV[2])
-if ARGV[3] == '1' and redis.call('GET', b .. '_staging') == ARGV[1] then return -1 end
+-- Never beside a staging in progress: it may have written lists of the same names since.
+local holder = redis.call('GET', b .. '_staging')
+if holder and (ARGV[3] == '1' or holder ~= ARGV[1]) then return -1 end
 local copies = redis.call('LPOP', s .. 'i', n) or {}
 for _, k in ipairs(copies) do redis.call('UNLINK', s .. 'k:' .. k) end
 if #copies < n then
