@@ -144,9 +144,9 @@ class CallCounter:
         self.calls: list[str] = []
         original = context._call
 
-        async def counted(method: str, request: Any) -> Any:
+        async def counted(method: str, request: Any, *rest: Any, **options: Any) -> Any:
             self.calls.append(method)
-            return await original(method, request)
+            return await original(method, request, *rest, **options)  # attachments, when a call has them
 
         context._call = counted  # type: ignore[method-assign]
 
