@@ -78,6 +78,12 @@ class Command:
     blocking: bool
     accepts_var_kwargs: bool
     description: str
+    # A plain `def` command run on the event loop (not async, not a stream, not blocking):
+    # the worker's most common call, dispatched on this one flag.
+    plain_sync: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plain_sync = not (self.is_async or self.is_stream or self.blocking)
 
     def bind(self, args: dict[str, Any]) -> dict[str, Any]:
         """Check `args` against the signature; raise InvalidArgumentError naming the parameter."""

@@ -26,7 +26,7 @@ from .._gen.dspy_bridge.v1 import worker_pb2
 from ..errors import InvalidArgumentError, PayloadTooLargeError, ProtocolError, error_to_detail
 from ..telemetry import _otel as _telemetry
 from .._gen.dspy_bridge.v1 import values_pb2
-from ..values import decode_value, encode_value_raw
+from ..values import decode_value, encode_small_map_utf8, encode_value_raw
 from ._busy_poll import BusyPoll
 from ._host_calls import HostCalls
 from ._framing import (
@@ -98,8 +98,10 @@ def _fit(detail: Any, limit: int) -> Any:
 
 _Task = asyncio.Task
 _current_task = asyncio.current_task
+# The interpreter starts a Task's first step itself (Python 3.12+).
+_EAGER_START = sys.version_info >= (3, 12)
 
-if sys.version_info >= (3, 12):
+if _EAGER_START:
 
     def _start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A Task for `coro` whose first step runs now, before returning (the interpreter's
@@ -440,7 +442,10 @@ class WorkerProtocol(asyncio.Protocol):
         if _telemetry._tracer is not None:
             self._execute_traced(call_id, cmd, kwargs, req)
             return
-        task = self._start_call(call_id, cmd, kwargs, req)
+        if cmd.plain_sync and _EAGER_START:  # _start_call and _start_task inline on the busiest path
+            task = _Task(self._run_sync(call_id, cmd.fn, kwargs), loop=self._loop, name=cmd.name, eager_start=True)
+        else:
+            task = self._start_call(call_id, cmd, kwargs, req)
         if not task.done():  # it suspended (or, on another event loop, has not started yet)
             self._track(call_id, task, cmd.is_stream)
 
@@ -513,7 +518,8 @@ class WorkerProtocol(asyncio.Protocol):
             self._answered(call_id)
             self._send_error(call_id, err, False)
             return
-        self._answered(call_id)
+        if self._tasks:  # _answered inline: most sync calls finish in their first step, untracked
+            self._tasks.pop(call_id, None)
         self._send_result(call_id, result)
 
     async def _run_async(self, call_id: int, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
@@ -612,17 +618,21 @@ class WorkerProtocol(asyncio.Protocol):
         if self._spans:
             self._end_span(call_id, None)
         try:
+            # Most results are a small map: encoded straight to UTF-8 JSON, no walk.
+            json_utf8 = encode_small_map_utf8(result)
+            if json_utf8 is None:
+                text, attachments = encode_value_raw(result, "result")
+                if not attachments:
+                    json_utf8 = text.encode("utf-8")  # encode_value_raw escaped lone surrogates
+            if json_utf8 is not None and len(json_utf8) < self._max_message_bytes:
+                self._out.append(encode_result_frame(call_id, json_utf8))
+                self._out_frames += 1
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    self._loop.call_soon(self._flush)
+                return
+            # Attachments, or over the limit (refused by _framed with the typed error).
             text, attachments = encode_value_raw(result, "result")
-            if not attachments:
-                json_utf8 = text.encode("utf-8")  # encode_value_raw escaped lone surrogates
-                if len(json_utf8) < self._max_message_bytes:
-                    framed = encode_result_frame(call_id, json_utf8)
-                    self._out.append(framed)
-                    self._out_frames += 1
-                    if not self._flush_scheduled:
-                        self._flush_scheduled = True
-                        self._loop.call_soon(self._flush)
-                    return
             value = values_pb2.Value(json=text, external=descriptors_for(attachments))
             frame = WorkerFrame(result=ExecuteResponse(call_id=call_id, result=value))
             data = self._framed(frame.SerializeToString(), attachments, "result")

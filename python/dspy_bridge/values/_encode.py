@@ -373,9 +373,24 @@ def _is_flat_plain_dict(obj: dict[Any, Any]) -> bool:
     if len(obj) > 8:
         return False
     for k, v in obj.items():
-        if type(k) is not str or k == "$type" or not _is_plain_scalar(v):
+        if type(k) is not str or k == "$type":
+            return False
+        # bool and None inline (flags and empty fields are the most common values)
+        if v is not True and v is not False and v is not None and not _is_plain_scalar(v):
             return False
     return True
+
+
+def encode_small_map_utf8(obj: Any) -> bytes | None:
+    """The UTF-8 JSON of a small flat map of plain scalars (what most commands return), or
+    None for anything else (then encode_value_raw): one check and one C encoder call, as
+    this runs for nearly every result a worker sends."""
+    if type(obj) is not dict or not _is_flat_plain_dict(obj):
+        return None
+    try:
+        return _encode_json(obj).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: encode_value_raw escapes them
+        return None
 
 
 def encode_value_parts(obj: Any, path: str = "value") -> tuple[str, list[values_pb2.Attachment]]:

@@ -543,6 +543,18 @@ async def test_frame_within_overhead_allowance_is_accepted(make_worker: Callable
     assert await h.wire.call_value("cancellation_probe", {"probe": "y" * 2000}) == ""
 
 
+async def test_small_map_result_over_the_limit_is_refused_typed(make_worker: Callable[..., Any]) -> None:
+    # A small flat map takes the result fast path; over the message limit it is still refused
+    # with the typed error naming the limit, and the worker serves on.
+    h: WorkerHarness = await make_worker(max_message_bytes=1000)
+    await h.wire.read_frame()
+    res = await h.wire.call("echo", {"value": {"s": "y" * 1500}})
+    assert res.WhichOneof("outcome") == "error"
+    assert res.error.reason == "payload_too_large"
+    assert "1000" in res.error.message
+    assert await h.wire.call_value("ping") == {"ok": True}
+
+
 # ---- batching ---------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from dspy_bridge.values import (
     ValueEncodingError,
     decode_value,
     encode_value,
+    encode_small_map_utf8,
     encode_value_parts,
     encode_value_raw,
 )
@@ -463,6 +464,34 @@ def test_raw_encoding_of_plain_values_is_the_json_text_alone() -> None:
     assert encode_value_raw([1, "x", None]) == ('[1,"x",null]', [])
     # A flat dict that needs the walk (a tag-like key) is not taken as plain.
     assert encode_value_raw({"$type": 1}) == ('{"$type":"map","entries":{"$type":1}}', [])
+
+
+def test_small_map_fast_path_is_the_raw_encoding_or_none() -> None:
+    # The worker answers most results through encode_small_map_utf8: where it answers, its
+    # bytes must be exactly what encode_value_raw would have sent; elsewhere it must decline.
+    for value in [
+        {"ok": True},
+        {},
+        {"a": None, "b": False, "c": 1, "d": -2.5, "e": "漢字", "f": 2**53 - 1},
+        {str(i): i for i in range(8)},
+    ]:
+        text, atts = encode_value_raw(value)
+        assert atts == []
+        assert encode_small_map_utf8(value) == text.encode("utf-8")
+    for value in [
+        {str(i): i for i in range(9)},  # more than eight keys
+        {"$type": "x"},  # a reserved key
+        {1: "x"},  # a key that is not a str
+        {"n": 2**53},  # beyond the safe integers
+        {"f": float("nan")},
+        {"l": [1]},  # nested
+        {"s": "x" * LONG_STRING_CHARS},  # a long string travels as an attachment
+        {"s": "\ud800"},  # a lone surrogate (escaped by encode_value_raw)
+        [1, 2],
+        "text",
+        None,
+    ]:
+        assert encode_small_map_utf8(value) is None, value
 
 
 def test_raw_encoding_sends_arrays_as_views_of_their_memory() -> None:
