@@ -624,6 +624,8 @@ class WorkerProtocol(asyncio.Protocol):
                 text, attachments = encode_value_raw(result, "result")
                 if not attachments:
                     json_utf8 = text.encode("utf-8")  # encode_value_raw escaped lone surrogates
+            else:  # encode_value_raw's JSON text exactly; as text only if past the limit, below
+                text, attachments = None, []
             if json_utf8 is not None and len(json_utf8) < self._max_message_bytes:
                 self._out.append(encode_result_frame(call_id, json_utf8))
                 self._out_frames += 1
@@ -632,7 +634,8 @@ class WorkerProtocol(asyncio.Protocol):
                     self._loop.call_soon(self._flush)
                 return
             # Attachments, or over the limit (refused by _framed with the typed error).
-            text, attachments = encode_value_raw(result, "result")
+            if text is None:
+                text = json_utf8.decode("utf-8")
             value = values_pb2.Value(json=text, external=descriptors_for(attachments))
             frame = WorkerFrame(result=ExecuteResponse(call_id=call_id, result=value))
             data = self._framed(frame.SerializeToString(), attachments, "result")
