@@ -24,12 +24,10 @@ from .._gen.dspy_bridge.v1 import values_pb2
 from ..values import ValueDecodingError, decode_value, encode_value_raw
 from ..values._encode import RawAttachment, raw_to_attachment
 from ._framing import OutOfBandError
-from ._out_of_band import raw_size, resolve_external
+from ._out_of_band import descriptors_for, raw_size, resolve_external
 
 __all__ = ["OutgoingAttachments", "decode_received", "inline_attachments", "values_in"]
 
-_Kind = values_pb2.AttachmentDescriptor
-_KINDS = {"bytes": _Kind.KIND_BYTES, "tensor": _Kind.KIND_TENSOR, "utf8": _Kind.KIND_UTF8}
 _VALUE = values_pb2.Value.DESCRIPTOR.full_name
 
 
@@ -45,13 +43,7 @@ class OutgoingAttachments:
 
     def value(self, obj: Any, path: str = "value") -> values_pb2.Value:
         text, attachments = encode_value_raw(obj, path)
-        msg = values_pb2.Value(json=text)
-        first = len(self.raws)
-        for i, (kind, code, shape, data) in enumerate(attachments):
-            d = msg.external.add(index=first + i, kind=_KINDS[kind], length=_nbytes(data))
-            if kind == "tensor":
-                d.dtype = code
-                d.shape.extend(shape)
+        msg = values_pb2.Value(json=text, external=descriptors_for(attachments, len(self.raws)))
         self.raws.extend(attachments)
         return msg
 
@@ -62,10 +54,6 @@ class OutgoingAttachments:
 
     def __len__(self) -> int:
         return len(self.raws)
-
-
-def _nbytes(data: Any) -> int:
-    return data.nbytes if type(data) is memoryview else len(data)
 
 
 # Per message type: the fields through which a Value can be reached, (name, is_value,

@@ -29,10 +29,11 @@ def raw_size(raws: list[RawAttachment]) -> int:
     return sum(_nbytes(r[3]) for r in raws)
 
 
-def descriptors_for(raws: list[RawAttachment]) -> list[values_pb2.AttachmentDescriptor]:
-    """One descriptor per attachment, numbered in order (the frame carries them in that order)."""
+def descriptors_for(raws: list[RawAttachment], first: int = 0) -> list[values_pb2.AttachmentDescriptor]:
+    """One descriptor per attachment, numbered in order from `first` (the frame carries them
+    in that order; a message with several Values numbers them across the whole frame)."""
     out = []
-    for i, (kind, code, shape, data) in enumerate(raws):
+    for i, (kind, code, shape, data) in enumerate(raws, first):
         d = values_pb2.AttachmentDescriptor(index=i, kind=_KINDS[kind], length=_nbytes(data))
         if kind == "tensor":
             d.dtype = code
