@@ -8,14 +8,8 @@
 // counts across the whole frame. The walks here find a message's Values through its
 // schema, so every RPC of the service gets the same treatment, present and future.
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
-import {
-  type Attachment,
-  type AttachmentDescriptor,
-  AttachmentDescriptor_Kind,
-  ValueSchema,
-  type Value,
-} from "../gen/dspy_bridge/v1/values_pb.js";
-import { attachmentBytes, withResolvedAttachments } from "./out-of-band.js";
+import { ValueSchema, type Value } from "../gen/dspy_bridge/v1/values_pb.js";
+import { attachmentBytes, descriptorOf, withResolvedAttachments } from "./out-of-band.js";
 
 /** A field that holds a Value or a message that can (directly or further down). */
 interface ValueField {
@@ -128,25 +122,6 @@ export function externalizeMessage(desc: DescMessage, message: unknown): Externa
     };
   });
   return { message: out, raw };
-}
-
-/** Where attachment `a` is among the frame's raw attachments (`index`) and what it holds. */
-function descriptorOf(a: Attachment, index: number): AttachmentDescriptor {
-  const d: AttachmentDescriptor = {
-    $typeName: "dspy_bridge.v1.AttachmentDescriptor",
-    index,
-    kind: AttachmentDescriptor_Kind.BYTES,
-    dtype: 0,
-    shape: [],
-    length: BigInt(attachmentBytes(a).length),
-  };
-  if (a.kind.case === "utf8") d.kind = AttachmentDescriptor_Kind.UTF8;
-  else if (a.kind.case === "tensor") {
-    d.kind = AttachmentDescriptor_Kind.TENSOR;
-    d.dtype = a.kind.value.dtype;
-    d.shape = a.kind.value.shape;
-  }
-  return d;
 }
 
 /**

@@ -89,28 +89,33 @@ export function attachmentsSize(attachments: readonly Attachment[]): number {
 }
 
 /**
+ * Where attachment `a` is among the frame's raw attachments (`index`) and what it holds.
+ * Throws OutOfBandError for an attachment without a kind (attachmentBytes).
+ */
+export function descriptorOf(a: Attachment, index: number): AttachmentDescriptor {
+  const d: AttachmentDescriptor = {
+    $typeName: "dspy_bridge.v1.AttachmentDescriptor",
+    index,
+    kind: AttachmentDescriptor_Kind.BYTES,
+    dtype: 0,
+    shape: [],
+    length: BigInt(attachmentBytes(a).length),
+  };
+  if (a.kind.case === "utf8") d.kind = AttachmentDescriptor_Kind.UTF8;
+  else if (a.kind.case === "tensor") {
+    d.kind = AttachmentDescriptor_Kind.TENSOR;
+    d.dtype = a.kind.value.dtype;
+    d.shape = a.kind.value.shape;
+  }
+  return d;
+}
+
+/**
  * The serialized AttachmentDescriptor of each attachment, numbered from `first` (its index
  * among the frame's attachments).
  */
 export function descriptorBytes(attachments: readonly Attachment[], first: number): Uint8Array[] {
-  return attachments.map((a, i) => {
-    const d: AttachmentDescriptor = {
-      $typeName: "dspy_bridge.v1.AttachmentDescriptor",
-      index: first + i,
-      kind: AttachmentDescriptor_Kind.UNSPECIFIED,
-      dtype: 0,
-      shape: [],
-      length: BigInt(attachmentBytes(a).length),
-    };
-    if (a.kind.case === "bytes") d.kind = AttachmentDescriptor_Kind.BYTES;
-    else if (a.kind.case === "utf8") d.kind = AttachmentDescriptor_Kind.UTF8;
-    else if (a.kind.case === "tensor") {
-      d.kind = AttachmentDescriptor_Kind.TENSOR;
-      d.dtype = a.kind.value.dtype;
-      d.shape = a.kind.value.shape;
-    }
-    return toBinary(AttachmentDescriptorSchema, d);
-  });
+  return attachments.map((a, i) => toBinary(AttachmentDescriptorSchema, descriptorOf(a, first + i)));
 }
 
 /**
