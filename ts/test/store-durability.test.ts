@@ -9,6 +9,7 @@ import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { Bridge, type SpaceDoc } from "../src/index.js";
 import { openStore, type Store } from "../src/store/index.js";
+import { openStoreReadOnly } from "../src/store/open-store.js";
 import { fixturesDir, quietLogs } from "./helpers.js";
 import { backends } from "./store-backends.js";
 
@@ -145,6 +146,45 @@ describe("SQLite: a host restart keeps the store", () => {
       );
     } finally {
       await one.close();
+    }
+  });
+});
+
+describe("SQLite: one host per file, across processes and after kill -9", () => {
+  test("a live host in another process keeps a second host and the read-only dashboard out; killed with -9, the file opens at once", async () => {
+    const location = sqlite.fresh();
+    const child = spawn(process.execPath, [join(fixturesDir, "store-burst-host.mjs"), location], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_c, signal) => resolve(signal)));
+    try {
+      const lines = createInterface({ input: child.stdout! });
+      for await (const line of lines) if ((JSON.parse(line) as { event?: string }).event === "ready") break;
+      // The host is writing (its burst): a second host is refused, and so is a reader.
+      await assert.rejects(
+        openStore(location),
+        (e: Error & { reason?: string }) =>
+          e.reason === "failed_precondition" && /in use by another host/.test(e.message),
+      );
+      await assert.rejects(
+        openStoreReadOnly(location),
+        (e: Error & { reason?: string }) =>
+          e.reason === "failed_precondition" && /in use by a running host/.test(e.message),
+      );
+    } finally {
+      child.kill("SIGKILL");
+    }
+    assert.equal(await exited, "SIGKILL");
+    // The kernel let go of the dead host's lock: no stale lock to wait out or remove.
+    const reader = await openStoreReadOnly(location);
+    const acked = reader.sessionRecord("burst").variables.size;
+    await reader.close();
+    const store = await openStore(location);
+    try {
+      assert.equal(store.sessionRecord("burst").variables.size, acked);
+      await store.register("burst", [{ name: "after-kill", type: "float", initialValue: 1 }]);
+    } finally {
+      await store.close();
     }
   });
 });

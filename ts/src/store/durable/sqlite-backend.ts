@@ -1,17 +1,21 @@
 // The SQLite backend: the store on one machine, surviving restarts. One host owns a file
-// (an exclusive lock keeps a second host out); every commit is one transaction in WAL mode,
-// so a crash — even kill -9 in the middle of a burst — keeps every acknowledged commit and
-// none half-written. better-sqlite3 is synchronous, so the store plans, commits and applies
-// a change inside one call, with nothing interleaving; a large one (an import) is written in
-// slices inside one transaction while the store holds every other commit back (commitPaced).
+// (a lock file beside it keeps a second host out: sqlite-lock.ts); every commit is one
+// transaction in WAL mode, so a crash — even kill -9 in the middle of a burst — keeps every
+// acknowledged commit and none half-written. better-sqlite3 is synchronous, so the store
+// plans, commits and applies a small change inside one call, with nothing interleaving; a
+// large one (an import) is written and committed by a worker thread's connection while the
+// store holds every other commit back (commitPaced, sqlite-commit.ts).
 import { chmodSync, existsSync } from "node:fs";
 import Database from "better-sqlite3";
 import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
-import { formatLogId, LOG_START, parseLogId, type LogId } from "../log-id.js";
+import { LOG_START, parseLogId, type LogId } from "../log-id.js";
 import type { SessionInfo } from "../records.js";
 import type { StoreBackend } from "../store-backend.js";
 import type { Pacer } from "../pacing.js";
-import { keys, type CommitRequest, type CommitResult, type LoggedEntry, type Op, type RawSnapshot } from "./layout.js";
+import type { CommitRequest, CommitResult, LoggedEntry, RawSnapshot } from "./layout.js";
+import { CommitWorker } from "./sqlite-commit.js";
+import { acquireHostLock, holdForReading, LockRefused } from "./sqlite-lock.js";
+import { SqliteWriter } from "./sqlite-writer.js";
 
 export interface SqliteOptions {
   path: string;
@@ -20,9 +24,10 @@ export interface SqliteOptions {
   /** Log entries kept for watches that resume. */
   logLimit: number;
   /**
-   * Read the file as it is, change nothing (the dashboard over a stored state): no lock is
-   * kept (a host may open the file afterwards; it is read once, by load()), no table is
-   * created, a missing file or one without a store is an error, and commits are refused.
+   * Read the file as it is, change nothing (the dashboard over a stored state): refused while
+   * a host holds the file; it is read once, by load(), and let go (a host may open it
+   * afterwards); no table is created, a missing file or one without a store is an error, and
+   * commits are refused.
    */
   readOnly?: boolean;
 }
@@ -48,146 +53,98 @@ export class SqliteBackend implements StoreBackend {
   readonly shared = false;
   private readonly db: Database.Database;
   private position: LogId = LOG_START;
-  /** The last index of each history list this host has written (saves a query per write). */
-  private readonly lastIndex = new Map<string, number>();
-  /** List ends written by the transaction in progress, cached only once it commits. */
-  private readonly pushed = new Map<string, number>();
+  private readonly writer: SqliteWriter;
   private readonly run: (request: CommitRequest, id: LogId) => void;
-  private readonly writeOp: (op: Op, sid: string, id: LogId) => void;
-  private readonly appendLog: (request: CommitRequest, id: LogId) => void;
-  /** Entries in the log table (-1: count them at the next commit). */
-  private logSize = -1;
-  private readonly touchSession: Database.Statement;
+  /** This host's hold on the file (sqlite-lock.ts): the host lock, or a reader's shared hold. */
+  private readonly lock: { release(): void };
+  /** Writes large commits off the event loop (not for a read-only store). */
+  private readonly worker: CommitWorker | undefined;
+  /** While the worker writes, session touches wait here (latest per session) rather than wait for its lock. */
+  private heldTouches: Map<string, SessionInfo> | undefined;
 
   constructor(private readonly options: SqliteOptions) {
     const readOnly = options.readOnly === true;
     const created = !readOnly && !existsSync(options.path);
+    const synchronous = options.synchronous === "normal" ? "NORMAL" : "FULL";
+    // SQLite's in-memory database is one per connection: the commit worker would write another.
+    if (options.path === ":memory:")
+      throw new InvalidArgumentError("the SQLite store needs a file path; for a store in memory use 'memory'", {
+        parameter: "store",
+      });
+    try {
+      // One host per file: the lock first, so that a second host touches nothing of the store.
+      this.lock = readOnly ? holdForReading(options.path) : acquireHostLock(options.path);
+    } catch (err) {
+      if (err instanceof LockRefused && err.held)
+        throw new FailedPreconditionError(
+          readOnly
+            ? `the SQLite store at '${options.path}' is in use by a running host (its own dashboard shows it: serve --dashboard)`
+            : `the SQLite store at '${options.path}' is in use by another host: ${err.message}`,
+          { cause: err },
+        );
+      throw new InvalidArgumentError(`cannot open the SQLite store at '${options.path}': ${(err as Error).message}`, {
+        parameter: "store",
+        cause: err,
+      });
+    }
     try {
       if (readOnly && !existsSync(options.path)) throw new Error("no such file");
       this.db = new Database(options.path, readOnly ? { readonly: true, fileMustExist: true, timeout: 250 } : {});
       // Variables may hold secrets: a new store file is readable by its owner only (SQLite gives the WAL the same mode).
       if (created) chmodSync(options.path, 0o600);
     } catch (err) {
+      this.lock.release();
       throw new InvalidArgumentError(`cannot open the SQLite store at '${options.path}': ${(err as Error).message}`, {
         parameter: "store",
         cause: err,
       });
     }
+    const fail = (err: unknown): never => {
+      this.db.close();
+      this.lock.release();
+      throw err;
+    };
     if (readOnly) {
       try {
         this.checkLayout(true);
       } catch (err) {
-        this.db.close();
-        if (err instanceof FailedPreconditionError) throw err;
-        // A running host holds the file's exclusive lock: nothing else can read it meanwhile.
-        throw new FailedPreconditionError(
-          `the SQLite store at '${options.path}' is in use by a running host (its own dashboard shows it: serve --dashboard) or unreadable: ${(err as Error).message}`,
-          { cause: err },
+        if (err instanceof FailedPreconditionError) fail(err);
+        // A host of an older version holds the file itself locked: nothing else can read it meanwhile.
+        fail(
+          new FailedPreconditionError(
+            `the SQLite store at '${options.path}' is in use by a running host (its own dashboard shows it: serve --dashboard) or unreadable: ${(err as Error).message}`,
+            { cause: err },
+          ),
         );
       }
     } else {
       try {
-        // Exclusive: a second host on the same file would serve stale copies; it fails here instead.
-        this.db.pragma("locking_mode = EXCLUSIVE");
+        // Not in exclusive locking mode (the lock file keeps other hosts out): the commit worker
+        // opens a second connection, and this one keeps reading while the worker writes.
         this.db.pragma("journal_mode = WAL");
-        this.db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
-        this.db.exec("BEGIN IMMEDIATE; COMMIT;"); // takes the exclusive lock now
+        this.db.pragma(`synchronous = ${synchronous}`);
+        this.db.exec("BEGIN IMMEDIATE; COMMIT;"); // a host of an older version holding the file itself fails it here
       } catch (err) {
-        this.db.close();
-        throw new FailedPreconditionError(
-          `the SQLite store at '${options.path}' is in use by another host or unreadable: ${(err as Error).message}`,
-          { cause: err },
+        fail(
+          new FailedPreconditionError(
+            `the SQLite store at '${options.path}' is in use by another host or unreadable: ${(err as Error).message}`,
+            { cause: err },
+          ),
         );
       }
       try {
         this.db.transaction(() => this.checkLayout(false))();
       } catch (err) {
-        this.db.close();
-        throw err;
+        fail(err);
       }
     }
-    const hset = this.db.prepare(
-      "INSERT INTO kv_hash (scope, key, field, value) VALUES (?, ?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value",
-    );
-    const hdel = this.db.prepare("DELETE FROM kv_hash WHERE key = ? AND field = ?");
-    const lastIdx = this.db.prepare("SELECT MAX(idx) AS idx FROM kv_list WHERE key = ?");
-    const lpush = this.db.prepare("INSERT INTO kv_list (scope, key, idx, value) VALUES (?, ?, ?, ?)");
-    const ltrim = this.db.prepare("DELETE FROM kv_list WHERE key = ? AND idx <= ?");
-    const ldel = this.db.prepare("DELETE FROM kv_list WHERE key = ?");
-    const dropHashes = this.db.prepare("DELETE FROM kv_hash WHERE scope = ?");
-    const dropLists = this.db.prepare("DELETE FROM kv_list WHERE scope = ?");
-    const append = this.db.prepare("INSERT INTO log (rev, seq, entry) VALUES (?, ?, ?)");
-    const count = this.db.prepare("SELECT COUNT(*) AS n FROM log");
-    const trim = this.db.prepare(
-      "DELETE FROM log WHERE (rev, seq) IN (SELECT rev, seq FROM log ORDER BY rev, seq LIMIT ?)",
-    );
-    const trimBefore = this.db.prepare("DELETE FROM log WHERE rev <= ?");
-    const setMeta = this.db.prepare(
-      "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-    );
-    this.touchSession = hset;
-    this.writeOp = (op, sid, id) => {
-      const scope = op.op === "drop" ? op.sid : "key" in op && op.key === keys.sessions ? "" : sid;
-      switch (op.op) {
-        case "hset":
-          hset.run(scope, op.key, op.field, op.stamped ? `${id.rev}|${op.value}` : op.value);
-          break;
-        case "hdel":
-          hdel.run(op.key, op.field);
-          break;
-        case "push": {
-          // This transaction's own pushes first: a run recorded with several trials pushes one list many times.
-          const idx =
-            (this.pushed.get(op.key) ??
-              this.lastIndex.get(op.key) ??
-              (lastIdx.get(op.key) as { idx: number | null }).idx ??
-              0) + 1;
-          lpush.run(scope, op.key, idx, `${id.rev}|${op.value}`);
-          if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
-          this.pushed.set(op.key, idx);
-          break;
-        }
-        case "ltrim": {
-          const idx =
-            this.pushed.get(op.key) ??
-            this.lastIndex.get(op.key) ??
-            (lastIdx.get(op.key) as { idx: number | null }).idx ??
-            0;
-          if (idx > op.keep) ltrim.run(op.key, idx - op.keep);
-          break;
-        }
-        case "del":
-          ldel.run(op.key);
-          this.pushed.set(op.key, 0);
-          break;
-        case "stamp":
-          break; // stamps guard commits from other hosts; a file has one host
-        case "alive":
-          break; // the TTL lives in the session's info here; one host decides expiry
-        case "drop":
-          dropHashes.run(op.sid);
-          dropLists.run(op.sid);
-          this.lastIndex.clear(); // rare: forget every cached list end rather than find the session's
-          hdel.run(keys.sessions, op.sid);
-          break;
-      }
-    };
-    this.appendLog = (request, id) => {
-      append.run(id.rev, id.seq, request.entry);
-      setMeta.run("head", formatLogId(id));
-      if (this.logSize < 0) this.logSize = (count.get() as { n: number }).n;
-      else this.logSize++;
-      if (request.trimLog !== undefined) this.logSize -= trimBefore.run(request.trimLog).changes;
-      if (this.logSize > this.options.logLimit) {
-        trim.run(this.logSize - this.options.logLimit);
-        this.logSize = this.options.logLimit;
-      }
-    };
+    this.writer = new SqliteWriter(this.db, options.logLimit);
     this.run = this.db.transaction((request: CommitRequest, id: LogId) => {
-      this.pushed.clear();
-      for (const op of request.ops) this.writeOp(op, request.sid, id);
-      this.appendLog(request, id);
+      this.writer.begin();
+      for (const op of request.ops) this.writer.writeOp(op, request.sid, id);
+      this.writer.appendLog(request, id);
     });
+    this.worker = readOnly ? undefined : new CommitWorker({ path: options.path, synchronous, logLimit: options.logLimit });
   }
 
   /**
@@ -223,8 +180,11 @@ export class SqliteBackend implements StoreBackend {
   async load(): Promise<RawSnapshot> {
     // One read transaction: the tables as of one moment.
     const snapshot = this.db.transaction(() => this.read())();
-    // Read-only: the file is let go at once, so that a host may open it (it keeps an exclusive lock).
-    if (this.options.readOnly) this.db.close();
+    // Read-only: the file is let go at once, so that a host may open it.
+    if (this.options.readOnly) {
+      this.db.close();
+      this.lock.release();
+    }
     return snapshot;
   }
 
@@ -267,52 +227,41 @@ export class SqliteBackend implements StoreBackend {
     try {
       this.run(request, id);
     } catch (err) {
-      this.logSize = -1; // rolled back: counted again next time
+      this.writer.forget(); // rolled back: looked up and counted again next time
       throw err;
     }
-    return this.committed(id);
+    this.writer.committed();
+    this.position = id;
+    return { id };
   }
 
   /**
-   * One transaction written in slices: BEGIN, the operations a slice at a time with other
-   * work in between, COMMIT. Until COMMIT nothing of it is durable (a kill -9 in between
-   * leaves the file as it was before it: SQLite's WAL drops the uncommitted frames); the
-   * store starts no other commit meanwhile. A touch() in between writes into the same
-   * transaction (best effort either way).
+   * A large commit, written and committed by the commit worker (sqlite-commit.ts) while this
+   * thread goes on serving: one transaction, so nothing of it is durable, or visible to a
+   * restart, until it all is. The store starts no other commit meanwhile.
    */
   async commitPaced(request: CommitRequest, pace: Pacer): Promise<CommitResult> {
-    if (this.options.readOnly)
+    if (this.options.readOnly || !this.worker)
       throw new FailedPreconditionError(`the SQLite store at '${this.options.path}' is open read-only`);
     const id = this.nextId(request);
-    this.db.exec("BEGIN IMMEDIATE");
+    this.heldTouches = new Map();
     try {
-      this.pushed.clear();
-      pace.next("write", request.ops.length);
-      for (const op of request.ops) {
-        this.writeOp(op, request.sid, id);
-        pace.done++;
-        if (pace.due()) await pace.pause();
-      }
-      this.appendLog(request, id);
-      this.db.exec("COMMIT");
-    } catch (err) {
-      this.logSize = -1;
-      if (this.db.open && this.db.inTransaction) this.db.exec("ROLLBACK");
-      throw err;
+      await this.worker.commit(request, id, pace);
+      this.position = id;
+    } finally {
+      // Another connection wrote the file (or tried to): what this one cached may be stale.
+      this.writer.forget();
+      const touches = this.heldTouches;
+      this.heldTouches = undefined;
+      for (const info of touches.values()) this.touch(info);
     }
-    return this.committed(id);
+    return { id };
   }
 
   private nextId(request: CommitRequest): LogId {
     return request.commit
       ? { rev: this.position.rev + 1, seq: 0 }
       : { rev: this.position.rev, seq: this.position.seq + 1 };
-  }
-
-  private committed(id: LogId): CommitResult {
-    for (const [key, idx] of this.pushed) this.lastIndex.set(key, idx);
-    this.position = id;
-    return { id };
   }
 
   head(): Promise<LogId> {
@@ -333,10 +282,16 @@ export class SqliteBackend implements StoreBackend {
   /** The last access moves the TTL (the store writes it at most once a second: a restart may forget under a second of it). */
   touch(info: SessionInfo): void {
     if (this.options.readOnly) return;
-    this.touchSession.run("", keys.sessions, info.sessionId, JSON.stringify(info));
+    if (this.heldTouches) {
+      this.heldTouches.set(info.sessionId, info);
+      return;
+    }
+    this.writer.touch(info.sessionId, JSON.stringify(info));
   }
 
   async close(): Promise<void> {
+    await this.worker?.close();
     if (this.db.open) this.db.close();
+    this.lock.release();
   }
 }
