@@ -144,7 +144,9 @@ export class SqliteBackend implements StoreBackend {
       for (const op of request.ops) this.writer.writeOp(op, request.sid, id);
       this.writer.appendLog(request, id);
     });
-    this.worker = readOnly ? undefined : new CommitWorker({ path: options.path, synchronous, logLimit: options.logLimit });
+    this.worker = readOnly
+      ? undefined
+      : new CommitWorker({ path: options.path, synchronous, logLimit: options.logLimit });
   }
 
   /**

@@ -94,10 +94,7 @@ export class SqliteWriter {
 
   private listEnd(key: string): number {
     return (
-      this.pushed.get(key) ??
-      this.lastIndex.get(key) ??
-      (this.lastIdx.get(key) as { idx: number | null }).idx ??
-      0
+      this.pushed.get(key) ?? this.lastIndex.get(key) ?? (this.lastIdx.get(key) as { idx: number | null }).idx ?? 0
     );
   }
 
