@@ -195,10 +195,11 @@ def main() -> None:
     if "dspy" in preload:
         importlib.import_module("dspy_bridge.dspy.commands")  # registers the dspy.* commands
         _lm_engines.warm_native()  # DSPy's own LM client: what its first call would import
-        from ..dspy import _call_memos, _lookup_cache
+        from ..dspy import _call_memos, _engine_memos, _lookup_cache
 
         _lookup_cache.install()  # DSPy's model-metadata lookups memoized once, for every worker
         _call_memos.install()  # and what its native engine rebuilds on every call
+        _engine_memos.install()  # and the engine choice it makes again on every call
         # One call per preloaded engine against a local stub: what a first call builds lazily
         # is built here, once, and shared (_lm_engines).
         _lm_engines.warm_up_calls(

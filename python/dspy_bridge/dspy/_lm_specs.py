@@ -96,10 +96,11 @@ def _build(spec: dict[str, Any]) -> Any:
                 kwargs[name] = spec[name]
         return ScriptedLM(model=model, **kwargs)
 
-    from . import _call_memos, _lookup_cache
+    from . import _call_memos, _engine_memos, _lookup_cache
 
-    _lookup_cache.install()  # idempotent; the fork server installs both first when it preloads DSPy
+    _lookup_cache.install()  # idempotent; the fork server installs them first when it preloads DSPy
     _call_memos.install()
+    _engine_memos.install()
     kwargs = {name: spec[name] for name in _PASSED_THROUGH if name in spec}
     kwargs.update(spec.get("extra") or {})
     if engine is not None:
