@@ -38,16 +38,20 @@ const TS_MODULES = {
   "commit-log": { mutate: ["ts/src/store/commit-log.ts"], tests: ["store-conformance", "store-redis"] },
   // The commit log's unshared path alone (memory, SQLite): the whole module's run takes minutes
   // per mutant on its Redis tests. The line ranges are the functions a store that is not shared
-  // runs (constructor to close, mutate's synchronous branch, the paced import, plan to guard,
-  // reload): check them against the file when it changes.
+  // runs (the constructor, isShared, open without the follower, close; mutate's synchronous
+  // branch; mutatePaced's test and the paced local commit with its plan and request; plan to
+  // guard; reload), not `idle`/`counted` (a store partitioned by session is a shared one) nor
+  // the follower's callbacks: check them against the file when it changes.
   "commit-log-local": {
     mutate: [
-      "ts/src/store/commit-log.ts:76-123",
+      "ts/src/store/commit-log.ts:76-81",
+      "ts/src/store/commit-log.ts:94-109",
+      "ts/src/store/commit-log.ts:116-123",
       "ts/src/store/commit-log.ts:157-189",
-      "ts/src/store/commit-log.ts:220-221",
-      "ts/src/store/commit-log.ts:243-290",
-      "ts/src/store/commit-log.ts:441-475",
-      "ts/src/store/commit-log.ts:538-548",
+      "ts/src/store/commit-log.ts:227-229",
+      "ts/src/store/commit-log.ts:233-280",
+      "ts/src/store/commit-log.ts:441-472",
+      "ts/src/store/commit-log.ts:537-547",
     ],
     tests: ["commit-log", "store-state", "store-session-watch"],
     env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" },

@@ -5,9 +5,10 @@
 // log cannot be read is refused and let go of. The shared (Redis) path is in store-redis*.test.ts.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
+import { closeSync, openSync, writeSync } from "node:fs";
 import Database from "better-sqlite3";
-import { FailedPreconditionError, StoreUnavailableError } from "../src/errors/index.js";
-import { exportVariables, importVariables, openStore, type Store } from "../src/store/index.js";
+import { FailedPreconditionError, PayloadTooLargeError, StoreUnavailableError } from "../src/errors/index.js";
+import { exportVariables, importVariables, openStore, type Store, type StoreOptions } from "../src/store/index.js";
 import { backends } from "./store-backends.js";
 
 const VARIABLES = 60;
@@ -29,8 +30,8 @@ for (const backend of backends.filter((b) => !b.shared)) {
     after(async () => {
       for (const s of opened) await s.close();
     });
-    const open = async (location = backend.fresh()): Promise<Store> => {
-      const store = await backend.open(location);
+    const open = async (location = backend.fresh(), options?: StoreOptions): Promise<Store> => {
+      const store = await backend.open(location, options);
       opened.push(store);
       return store;
     };
@@ -118,6 +119,30 @@ for (const backend of backends.filter((b) => !b.shared)) {
       assert.equal(store.currentRevision, before);
     });
 
+    test("an import that would take its session over the byte limit is refused whole, before anything is written", async () => {
+      const store = await open(backend.fresh(), { sessionBytesLimit: 4_000 });
+      const data = await withExport(store);
+      await store.register("dst", [{ name: "big", type: "string", initialValue: "x".repeat(3_700) }]);
+      const before = store.currentRevision;
+      const phases: string[] = [];
+      await assert.rejects(
+        importVariables(store, "dst", data, {
+          format: "json",
+          onProgress: (p) => void (phases.at(-1) !== p.phase && phases.push(p.phase)),
+        }),
+        (e: unknown) =>
+          e instanceof PayloadTooLargeError &&
+          e.message ===
+            'session "dst" would hold 5158 bytes of variable values, over the limit of 4000 bytes (option sessionBytesLimit); its older versions are already dropped',
+      );
+      assert.equal(phases.at(-1), "commit", "refused while it was planned");
+      assert.equal(store.currentRevision, before);
+      assert.deepEqual(
+        (await store.list("dst")).map((v) => v.name),
+        ["big"],
+      );
+    });
+
     test("each commit answers with its own revision: a session entry keeps the revision, a commit takes the next", async () => {
       const store = await open();
       const start = store.currentRevision;
@@ -159,5 +184,153 @@ test("a SQLite store whose log this host cannot read is refused by what is wrong
     writer.exec("BEGIN EXCLUSIVE; DELETE FROM log; COMMIT");
   } finally {
     writer.close();
+  }
+});
+
+/**
+ * A SQLite store holding session "s" with a string "n" = "ok" (and what `prepare` adds),
+ * closed, then given a trigger that makes SQLite refuse (and roll back) any log entry
+ * carrying `marker`: a real transaction SQLite fails, as on a full disk or a file gone read-only.
+ */
+async function sqliteRefusing<T>(
+  marker: string,
+  prepare: (store: Store) => Promise<T>,
+): Promise<{ location: string; prepared: T }> {
+  const sqlite = backends.find((b) => b.name === "sqlite")!;
+  const location = sqlite.fresh();
+  const store = await sqlite.open(location);
+  await store.createSession({ sessionId: "s" });
+  await store.register("s", [{ name: "n", type: "string", initialValue: "ok" }]);
+  const prepared = await prepare(store);
+  await store.close();
+  const db = new Database(location.slice("sqlite:".length));
+  db.exec(
+    `CREATE TRIGGER refuse BEFORE INSERT ON log WHEN instr(NEW.entry, '${marker}') > 0 BEGIN SELECT RAISE(ABORT, 'refused: ${marker}'); END`,
+  );
+  db.close();
+  return { location, prepared };
+}
+
+const couldNotCommit = (marker: string) => (e: unknown) =>
+  e instanceof StoreUnavailableError &&
+  e.message === `the sqlite store could not commit: refused: ${marker}` &&
+  e.cause instanceof Error &&
+  e.cause.message === `refused: ${marker}`;
+
+test("a SQLite commit the file refuses is not applied, fails naming why, and the next commit takes its revision", async () => {
+  const { location } = await sqliteRefusing("no-disk-left", async () => undefined);
+  const store = await openStore(location);
+  try {
+    const before = store.currentRevision;
+    await assert.rejects(store.set("s", "n", "no-disk-left"), couldNotCommit("no-disk-left"));
+    assert.equal(store.currentRevision, before);
+    assert.equal((await store.get("s", "n")).value, "ok");
+    assert.equal((await store.set("s", "n", "fine")).modifyRevision, before + 1);
+  } finally {
+    await store.close();
+  }
+  const again = await openStore(location);
+  try {
+    const n = await again.get("s", "n");
+    assert.deepEqual([n.value, n.version, n.modifyRevision], ["fine", 2, again.currentRevision]);
+  } finally {
+    await again.close();
+  }
+});
+
+test("a SQLite import the file refuses imports nothing, fails naming why, and the write waiting behind it commits", async () => {
+  const { location, prepared: data } = await sqliteRefusing("no-disk-left", async (store) => {
+    await store.createSession({ sessionId: "src" });
+    await store.register(
+      "src",
+      Array.from({ length: VARIABLES }, (_, i) => ({
+        name: `v${i}`,
+        type: "string",
+        initialValue: i === VARIABLES - 1 ? "no-disk-left" : `v${i}`,
+      })),
+    );
+    await store.createSession({ sessionId: "dst" });
+    return (await exportVariables(store, "src", { format: "json" })).data;
+  });
+  const store = await openStore(location);
+  try {
+    const before = store.currentRevision;
+    let write: Promise<number> | undefined;
+    const phases: string[] = [];
+    await assert.rejects(
+      importVariables(store, "dst", data, {
+        format: "json",
+        onProgress: (p) => {
+          if (phases.at(-1) !== p.phase) phases.push(p.phase);
+          // Written in one transaction from here on: this write waits until it is over.
+          if (p.phase === "write" && !write) write = store.set("s", "n", "after").then((r) => r.modifyRevision);
+        },
+      }),
+      couldNotCommit("no-disk-left"),
+    );
+    assert.ok(write, "the import reached its write phase");
+    assert.equal(phases.at(-1), "write", "nothing was applied");
+    assert.equal(await write, before + 1);
+    assert.deepEqual(await store.list("dst"), []);
+    assert.equal(store.currentRevision, before + 1);
+  } finally {
+    await store.close();
+  }
+});
+
+test("a SQLite file that opens but whose tables cannot be read is refused as unavailable, and let go of", async () => {
+  const sqlite = backends.find((b) => b.name === "sqlite")!;
+  const location = sqlite.fresh();
+  const store = await sqlite.open(location);
+  await store.createSession({ sessionId: "s" });
+  await store.register("s", [{ name: "n", type: "integer", initialValue: 1 }]);
+  await store.close();
+  const file = location.slice("sqlite:".length);
+  const db = new Database(file);
+  const { rootpage } = db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'kv_list'").get() as {
+    rootpage: number;
+  };
+  const pageSize = db.pragma("page_size", { simple: true }) as number;
+  db.close();
+  // The history table's first page overwritten (a damaged disk): the file still opens, its tables are listed, reading them fails.
+  const fd = openSync(file, "r+");
+  writeSync(fd, Buffer.alloc(pageSize, 0xff), 0, pageSize, (rootpage - 1) * pageSize);
+  closeSync(fd);
+  await assert.rejects(
+    openStore(location),
+    (e: unknown) =>
+      e instanceof StoreUnavailableError &&
+      e.message === "the sqlite store is unavailable: database disk image is malformed" &&
+      e.cause instanceof Error,
+  );
+  const writer = new Database(file, { timeout: 0 });
+  try {
+    writer.exec("BEGIN EXCLUSIVE; COMMIT");
+  } finally {
+    writer.close();
+  }
+});
+
+test("a SQLite import past the event log's byte limit drops the older entries from the file's log too", async () => {
+  const sqlite = backends.find((b) => b.name === "sqlite")!;
+  const location = sqlite.fresh();
+  const store = await sqlite.open(location, { eventLogBytesLimit: 2_000 });
+  await store.createSession({ sessionId: "src" });
+  await store.register(
+    "src",
+    Array.from({ length: VARIABLES }, (_, i) => ({ name: `v${i}`, type: "string", initialValue: `${i}`.repeat(50) })),
+  );
+  await store.createSession({ sessionId: "dst" });
+  const data = (await exportVariables(store, "src", { format: "json" })).data;
+  for (let i = 1; i <= 3; i++) await store.set("src", "v0", `${i}`);
+  const summary = await importVariables(store, "dst", data, { format: "json" });
+  await store.close();
+  const db = new Database(location.slice("sqlite:".length), { readonly: true });
+  try {
+    const revs = (db.prepare("SELECT rev FROM log ORDER BY rev, seq").all() as { rev: number }[]).map((r) => r.rev);
+    // The import's entry alone is over the limit: it is all the log keeps.
+    assert.deepEqual(revs, [summary.revision]);
+  } finally {
+    db.close();
   }
 });

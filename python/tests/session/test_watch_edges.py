@@ -1,13 +1,19 @@
 """VariableWatch at its edges against a real host: the refusals of bad options (what they say
 and which option they name), a replay from ``start_revision``, what the filters are given and
-what always passes them, the refusal of a watch its caller may not observe, and the life of a
-watch (ready, cancel, context manager). test_watch.py has the common paths."""
+what always passes them, the refusal of a watch its caller may not observe, the life of a
+watch (ready, cancel, context manager), and a watch that starts before what the host's event
+log still keeps (a host of its own, whose log keeps three commits). test_watch.py has the
+common paths."""
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from host_process import REPO, running_node
 from session_watch_helpers import take
 
 from dspy_bridge.errors import BridgeClosedError, BridgePermissionError, InvalidArgumentError
@@ -123,3 +129,68 @@ async def test_the_life_of_a_watch(session: SessionContext) -> None:
         [u] = await take(managed, 1)
         assert u.value == 0 and u.initial
     assert managed.closed and session.active_watches == 0
+
+
+# A host whose store keeps only the last three commits in its event log: a watch that starts
+# (or resumes) before them is answered `compacted`, and resyncs by reading the variables.
+SMALL_LOG_HOST = """
+const [index, listen] = process.argv.slice(1);
+const { Bridge } = await import(index);
+const bridge = await Bridge.start({ workers: 1, preload: [], store: { eventLogLimit: 3 }, bridgeService: { listen } });
+process.once("SIGTERM", () => bridge.close().then(() => process.exit(0)));
+console.log(JSON.stringify({ event: "ready", address: bridge.address }));
+"""
+
+
+@pytest.fixture(scope="module")
+def small_log_host() -> Iterator[tuple[str, str]]:
+    token = secrets.token_urlsafe(32)
+    index = REPO / "ts" / "dist" / "src" / "index.js"
+    with running_node(
+        "dspy-bridge-small-log-",
+        lambda listen: ["--input-type=module", "-e", SMALL_LOG_HOST, str(index), listen],
+        built=index,
+        env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
+    ) as node:
+        yield node.ready["address"], token
+
+
+async def test_a_watch_from_before_the_kept_log_reads_the_variables_then_goes_on(
+    small_log_host: tuple[str, str], session_id: str
+) -> None:
+    address, token = small_log_host
+    async with await SessionContext.connect(address, session_id, token=token) as ctx:
+        await ctx.register_variables(
+            [{"name": n, "type": "integer", "initial_value": 0} for n in ("a", "b")]
+        )
+        for v in range(1, 6):  # five commits: revision 1 is no longer in the log
+            await ctx.set_variable("a", v)
+        await ctx.set_variable("b", 9)
+        current = max(h["revision"] for h in await ctx.get_variable_history("b", limit=10))
+
+        w = ctx.watch_variables(["a"], include_initial=False, start_revision=1)
+        await w.ready()
+        # Not the changes since revision 1 (gone), but the variable as it is now, marked as a
+        # snapshot, at the revision of that read; include_initial=False does not hide it.
+        [snap] = await take(w, 1)
+        assert (snap.name, snap.value, snap.initial, snap.revision) == ("a", 5, True, current)
+        assert w.revision == current
+        await ctx.set_variable("b", 10)  # not watched
+        await ctx.set_variable("a", 6)
+        [u] = await take(w, 1)
+        assert (u.name, u.value, u.old_value, u.initial, u.revision) == ("a", 6, 5, False, current + 2)
+        assert w.revision == current + 2
+        await w.aclose()
+
+        # Every variable (no names): the resync lists the session.
+        every = ctx.watch_variables([], start_revision=1)
+        got = await take(every, 2)
+        assert sorted((u.name, u.value, u.initial, u.revision) for u in got) == [
+            ("a", 6, True, current + 2),
+            ("b", 10, True, current + 2),
+        ]
+        assert every.revision == current + 2
+        await ctx.set_variable("b", 11)
+        [u] = await take(every, 1)
+        assert (u.name, u.value, u.initial, u.revision) == ("b", 11, False, current + 3)
+        await every.aclose()
