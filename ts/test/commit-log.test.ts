@@ -8,6 +8,7 @@ import { after, describe, test } from "node:test";
 import { closeSync, openSync, writeSync } from "node:fs";
 import Database from "better-sqlite3";
 import { FailedPreconditionError, PayloadTooLargeError, StoreUnavailableError } from "../src/errors/index.js";
+import { SLICE_MS } from "../src/store/pacing.js";
 import { exportVariables, importVariables, openStore, type Store, type StoreOptions } from "../src/store/index.js";
 import { backends } from "./store-backends.js";
 
@@ -76,6 +77,10 @@ for (const backend of backends.filter((b) => !b.shared)) {
           if (p.phase !== (backend.name === "sqlite" ? "write" : "apply") || write) return;
           write = store.set("src", "v0", 100);
           closed = store.close();
+          // This slice runs past its time, so the commit yields right after its first item, with
+          // its transaction open: the close must wait for it then, not let go of the file under it.
+          const until = performance.now() + SLICE_MS + 1;
+          while (performance.now() < until);
         },
       });
       assert.ok(write && closed);
@@ -332,5 +337,25 @@ test("a SQLite import past the event log's byte limit drops the older entries fr
     assert.deepEqual(revs, [summary.revision]);
   } finally {
     db.close();
+  }
+});
+
+test("a SQLite store keeps a variable's access rules across a restart", async () => {
+  const sqlite = backends.find((b) => b.name === "sqlite")!;
+  const location = sqlite.fresh();
+  const store = await sqlite.open(location);
+  await store.createSession({ sessionId: "s" });
+  await store.register("s", [{ name: "n", type: "integer", initialValue: 1 }]);
+  const before = store.currentRevision;
+  await store.setPermissions("s", "n", [{ session_pattern: "reader", permissions: ["read"] }]);
+  assert.equal(store.currentRevision, before, "rules are not a commit: the revision stays");
+  await store.close();
+  const again = await sqlite.open(location);
+  try {
+    assert.equal(await again.checkAccess("s", "n", "read", "reader"), true);
+    assert.equal(await again.checkAccess("s", "n", "write", "reader"), false);
+    assert.equal(await again.checkAccess("s", "n", "read", "someone-else"), false);
+  } finally {
+    await again.close();
   }
 });
