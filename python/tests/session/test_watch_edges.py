@@ -7,6 +7,7 @@ common paths."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import Iterator
@@ -194,3 +195,60 @@ async def test_a_watch_from_before_the_kept_log_reads_the_variables_then_goes_on
         [u] = await take(every, 1)
         assert (u.name, u.value, u.initial, u.revision) == ("b", 11, False, current + 3)
         await every.aclose()
+
+
+async def test_throttle_holds_a_variable_back_for_its_interval_after_each_update(session: SessionContext) -> None:
+    await session.register_variable("p", "integer", 0)
+    w = session.watch_variable("p", include_initial=False, throttle_ms=1000)
+    await w.ready()
+    loop = asyncio.get_running_loop()
+    await session.set_variable("p", 1)
+    [first] = await take(w, 1)  # nothing emitted before: out at once
+    emitted = loop.time()
+    await session.set_variable("p", 2)
+    await session.set_variable("p", 3)
+    [second] = await take(w, 1)
+    # Held back a second after the first, then the newest value, its old value from before both.
+    assert loop.time() - emitted >= 0.95
+    assert (first.value, first.old_value, first.coalesced) == (1, 0, 1)
+    assert (second.value, second.old_value, second.coalesced) == (3, 1, 2)
+    assert second.revision == first.revision + 2
+    await w.aclose()
+
+
+async def test_debounce_emits_after_the_quiet_interval_in_commit_order(
+    session: SessionContext, other: SessionContext
+) -> None:
+    await session.register_variables([{"name": n, "type": "integer", "initial_value": 0} for n in ("a", "b")])
+    w = session.watch_variables(["a", "b"], include_initial=False, debounce_ms=600)
+    await w.ready()
+    loop = asyncio.get_running_loop()
+    waiting = asyncio.ensure_future(take(w, 2))  # the consumer waits before the change arrives
+    sent = loop.time()
+    assert await other.update_variables({"a": 1, "b": 2}, atomic=True) == {"a": True, "b": True}
+    got = await waiting
+    assert loop.time() - sent >= 0.6
+    # One commit: both at its revision, in the commit's order.
+    assert [(u.name, u.value, u.old_value) for u in got] == [("a", 1, 0), ("b", 2, 0)]
+    assert got[0].revision == got[1].revision
+    await w.aclose()
+
+
+async def test_cancel_lets_out_what_debounce_holds_then_ends(session: SessionContext) -> None:
+    await session.register_variable("n", "integer", 0)
+    w = session.watch_variable("n", include_initial=False, debounce_ms=60_000)
+    await w.ready()
+    await session.set_variable("n", 1)
+    await session.set_variable("n", 2)
+    last = max(h["revision"] for h in await session.get_variable_history("n", limit=10))
+
+    async def delivered() -> None:
+        while w.revision < last:  # the watch's stream has both changes (queued for the consumer)
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(delivered(), 10)
+    w.cancel()
+    [u] = await take(w, 1)
+    assert (u.value, u.old_value, u.coalesced, u.revision) == (2, 0, 2, last)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(w.__anext__(), 5)
