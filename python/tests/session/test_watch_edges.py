@@ -161,9 +161,7 @@ async def test_a_watch_from_before_the_kept_log_reads_the_variables_then_goes_on
 ) -> None:
     address, token = small_log_host
     async with await SessionContext.connect(address, session_id, token=token) as ctx:
-        await ctx.register_variables(
-            [{"name": n, "type": "integer", "initial_value": 0} for n in ("a", "b")]
-        )
+        await ctx.register_variables([{"name": n, "type": "integer", "initial_value": 0} for n in ("a", "b")])
         for v in range(1, 6):  # five commits: revision 1 is no longer in the log
             await ctx.set_variable("a", v)
         await ctx.set_variable("b", 9)
