@@ -99,6 +99,36 @@ for (const backend of backends.filter((b) => !b.shared)) {
       }
     });
 
+    test("an import's commit waiting behind another when the store closes, or asked for after, is refused", async () => {
+      const store = await open();
+      const data = await withExport(store);
+      const nothing = { creates: [], updates: [], edges: [] };
+      let waiting: Promise<unknown> | undefined;
+      let closed: Promise<void> | undefined;
+      const summary = await importVariables(store, "dst", data, {
+        format: "json",
+        onProgress: (p) => {
+          // Planned from here on (SQLite writes it, then applies it; memory only applies it).
+          if (p.phase !== (backend.name === "sqlite" ? "write" : "apply") || waiting) return;
+          // This commit holds the host's other commits back: the next one waits for it, and
+          // finds the store closed once it may go.
+          waiting = store.commitImport("src", nothing).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          closed = store.close();
+        },
+      });
+      assert.equal(summary.imported, VARIABLES);
+      const refused = await waiting;
+      assert.ok(refused instanceof StoreUnavailableError && refused.message === "the store is closed", `${refused}`);
+      await closed;
+      await assert.rejects(
+        store.commitImport("src", nothing),
+        (e: unknown) => e instanceof StoreUnavailableError && e.message === "the store is closed",
+      );
+    });
+
     test("two imports at once commit one after the other, each whole", async () => {
       const store = await open();
       const data = await withExport(store);
