@@ -2,19 +2,24 @@
 and which option they name), a replay from ``start_revision``, what the filters are given and
 what always passes them, the refusal of a watch its caller may not observe, the life of a
 watch (ready, cancel, context manager), and a watch that starts before what the host's event
-log still keeps (a host of its own, whose log keeps three commits). test_watch.py has the
-common paths."""
+log still keeps (a host of its own, whose log keeps three commits), and a watch whose first
+answer comes late (a host on a private Redis the test pauses), which asks the host what is
+wrong. test_watch.py has the common paths."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import secrets
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from host_process import REPO, running_node
+from host_process import REPO, running_node, running_serve, socket_dir
 from session_watch_helpers import take
 
 from dspy_bridge.errors import BridgeClosedError, BridgePermissionError, InvalidArgumentError
@@ -250,3 +255,76 @@ async def test_cancel_lets_out_what_debounce_holds_then_ends(session: SessionCon
     assert (u.value, u.old_value, u.coalesced, u.revision) == (2, 0, 2, last)
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(w.__anext__(), 5)
+
+
+def _redis_command(port: int, *args: str) -> bytes:
+    """One command to the Redis at ``port`` (its RESP encoding by hand: no client library needed); its answer."""
+    request = f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request.encode())
+        return conn.recv(64)
+
+
+@pytest.fixture(scope="module")
+def redis_host() -> Iterator[tuple[str, str, int]]:
+    """A host whose store is a private Redis: (address, token, Redis port)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (scripts/redis.mjs installs it for npm test)")
+    with socket_dir("dspy-bridge-redis-") as tmp:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        redis = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    if _redis_command(port, "PING").startswith(b"+PONG"):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            token = secrets.token_urlsafe(32)
+            with running_serve("dspy-bridge-redis-host-", token, "--store", f"redis://127.0.0.1:{port}/0") as node:
+                yield node.ready["address"], token, port
+        finally:
+            redis.terminate()
+            redis.wait()
+
+
+async def test_a_watch_whose_first_answer_is_late_asks_the_host_what_is_wrong(
+    redis_host: tuple[str, str, int], session_id: str
+) -> None:
+    address, token, port = redis_host
+    async with await SessionContext.connect(address, session_id, token=token) as ctx:
+        await ctx.register_variable("open", "integer", 1)
+        await ctx.register_variable("other", "string", "o")
+        await ctx.register_variable("api_key", "string", "k1")
+        await ctx.set_variable_permissions("api_key", [{"session_pattern": "any", "permissions": ["read"]}])
+        admin = SessionContext(session_id, ctx.channel, caller_session_id="admin_1")
+        await admin.initialize()
+        try:
+            # The store stops answering for two seconds: the host answers the watch past the
+            # second the client waits, so the client asks (session, then each variable) itself.
+            assert _redis_command(port, "CLIENT", "PAUSE", "2000", "ALL").startswith(b"+OK")
+            refused_watch = admin.watch_variables(["open", "api_key"])
+            with pytest.raises(BridgePermissionError) as refused:
+                await refused_watch.ready()
+            assert str(refused.value) == "session 'admin_1' may not observe variable 'api_key'"
+            assert refused.value.details == {"variable": "api_key", "permission": "observe", "session_id": "admin_1"}
+            assert refused_watch.closed
+
+            # Nothing wrong: the late answer is waited for.
+            assert _redis_command(port, "CLIENT", "PAUSE", "2000", "ALL").startswith(b"+OK")
+            late = ctx.watch_variables(["open", "other"])
+            got = await take(late, 2)
+            assert sorted((u.name, u.value, u.initial) for u in got) == [("open", 1, True), ("other", "o", True)]
+            await late.aclose()
+        finally:
+            await admin.close()
