@@ -32,7 +32,7 @@ const TS_MODULES = {
   // The focused tests first: a mutant they kill never reaches the slow model-based suite.
   store: {
     mutate: ["ts/src/store/store-state.ts"],
-    tests: ["store-state", "store-session-watch", "store-conformance"],
+    tests: ["store-state", "store-state-edges", "store-session-watch", "store-conformance"],
     env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" },
   },
   "commit-log": { mutate: ["ts/src/store/commit-log.ts"], tests: ["store-conformance", "store-redis"] },

@@ -381,7 +381,7 @@ export class StoreState {
     }
     if (this.observer !== undefined) this.observer.committed(commit.changes.length);
     for (const listener of this.commitListeners) listener(commit);
-    for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit, false);
+    for (const w of this.watchers) if (w.sessionId === commit.sessionId) this.deliver(w, commit);
   }
 
   /** Entries other than commits: small, applied at once. */
@@ -496,7 +496,8 @@ export class StoreState {
       const r = p.fresh ? undefined : session?.variables.get(p.name);
       const sizes = r ? [...r.historySizes, size] : [size];
       const history = r?.history ?? [];
-      const k: Kept = { sizes, revision: (i) => (i < history.length ? history[i]!.revision : Infinity), start: 0 };
+      // Only versions older than the newest are ever weighed for dropping (the current value never goes).
+      const k: Kept = { sizes, revision: (i) => history[i]!.revision, start: 0 };
       let bytes = (r?.historyBytes ?? 0) + size;
       total += size;
       grows += size - (r?.currentBytes ?? 0);
@@ -565,15 +566,16 @@ export class StoreState {
     }
   }
 
-  private deliver(w: Watcher, commit: Commit, initial: boolean): void {
+  /** A commit to one watcher: the changes it may see, nothing when there are none (initial values go through subscribe). */
+  private deliver(w: Watcher, commit: Commit): void {
     const visible = (c: Change) =>
       (!w.names || w.names.has(c.name) || w.names.has(c.id)) && isAllowed(c.rules, w.caller, "observe");
     // When a watcher sees the whole commit, it gets the commit's own array: watchers of the
     // same variables then share one array, so the transport can encode it once for all.
     const changes = commit.changes.every(visible) ? commit.changes : commit.changes.filter(visible);
-    if (changes.length > 0 || initial) w.onMessage({ kind: "commit", revision: commit.revision, changes, initial });
-    if (this.observer !== undefined && !initial && changes.length > 0)
-      this.observer.delivered(Date.now() - changes[0]!.timestampMs);
+    if (changes.length === 0) return;
+    w.onMessage({ kind: "commit", revision: commit.revision, changes, initial: false });
+    if (this.observer !== undefined) this.observer.delivered(Date.now() - changes[0]!.timestampMs);
   }
 
   /**
@@ -616,7 +618,7 @@ export class StoreState {
     }
     if (start > 0) {
       for (const commit of this.log)
-        if (commit.revision >= start && commit.sessionId === sessionId) this.deliver(watcher, commit, false);
+        if (commit.revision >= start && commit.sessionId === sessionId) this.deliver(watcher, commit);
     }
     this.watchers.add(watcher);
     return {
