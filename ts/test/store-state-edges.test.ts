@@ -11,6 +11,8 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { NotFoundError, PayloadTooLargeError, PermissionDeniedError } from "../src/errors/index.js";
+import type { Entry, PutChange } from "../src/store/entries.js";
+import { DEFAULT_SIZE_LIMITS } from "../src/store/limits.js";
 import type { Change } from "../src/store/records.js";
 import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
 import { StoreState } from "../src/store/store-state.js";
@@ -501,6 +503,52 @@ test("a snapshot that says how far its log was compacted sets the compacted revi
     log: [{ id: { rev: 3, seq: 2 }, entry: JSON.stringify({ t: "drop", sid: "x", why: "deleted" }) }],
   });
   assert.equal(state.compactedRevision, 3);
+});
+
+test("commits without sizes or kept counts (entries of an older host) are weighed on arrival and kept to the history limit", () => {
+  // historyLimit 2; a session of at most 300 bytes (a 100-character string weighs 118).
+  const state = new StoreState(2, 1_000, { ...DEFAULT_SIZE_LIMITS, sessionBytesLimit: 300 });
+  const info = { sessionId: "s", createdAtMs: 0, lastAccessedAtMs: 0, ttlMs: 0, metadata: {} };
+  state.apply({ t: "session", info }, { rev: 0, seq: 1 });
+  const put = (name: string, value: string, version: number): PutChange => ({
+    name,
+    type: "string",
+    value,
+    oldValue: null,
+    version,
+    metadata: {},
+    recordMetadata: {},
+    constraints: {},
+    rules: [],
+    fresh: version === 1,
+    createRevision: 1,
+    createdAtMs: 0,
+  });
+  const commit = (p: PutChange): Extract<Entry, { t: "commit" }> => ({
+    t: "commit",
+    sid: "s",
+    source: "older-host",
+    at: 0,
+    puts: [p],
+    dels: [],
+    edges: [],
+    config: undefined,
+  });
+  for (const [version, c] of [...["a", "b", "c"].entries()])
+    state.apply(commit(put("v", c.repeat(100), version + 1)), { rev: version + 1, seq: 0 });
+  const v = state.sessions.get("s")!.variables.get("v")!;
+  assert.deepEqual(
+    v.history.map((h) => [h.version, h.revision]),
+    [
+      [2, 2],
+      [3, 3],
+    ],
+  );
+  // This host's next commit is planned against what those weigh: 236 + 118 is over 300, so v's older version goes.
+  const next = commit(put("w", "d".repeat(100), 1));
+  state.planHistory(next);
+  assert.deepEqual(next.trims, [{ name: "v", keep: 1 }]);
+  assert.equal(next.puts[0]!.keep, 1);
 });
 
 /** The change of `name` in a commit message. */
