@@ -439,6 +439,35 @@ for (const backend of backends.filter((b) => !b.shared)) {
         assert.equal(await replay(last, "s", 7), "compacted at 7");
       });
 
+      test("a reopen with a smaller byte limit keeps the newest commits that fit, weighed by their logged text", async () => {
+        // Each set of a 1,000-character string over another logs both (about 2,300 bytes of
+        // text with the entry's fields): 5,000 bytes hold the newest two, not three.
+        const location = backend.fresh();
+        const store = await open({}, location);
+        await store.createSession({ sessionId: "s" });
+        await store.register("s", [{ name: "v", type: "string", initialValue: "" }]); // 1
+        for (const c of "abcd") await store.set("s", "v", text(c, 1_000)); // 2..5
+        const weighed = (await reopen(store, location, { eventLogBytesLimit: 5_000 }))!;
+        assert.deepEqual(await replay(weighed, "s", 4), [4, 5]);
+        assert.equal(await replay(weighed, "s", 3), "compacted at 3");
+      });
+
+      test("a reopen reads a log that still holds commits of a session deleted since", async () => {
+        const location = backend.fresh();
+        const store = await open({}, location);
+        await store.createSession({ sessionId: "s" });
+        await store.createSession({ sessionId: "gone" });
+        await store.register("gone", [{ name: "v", type: "integer", initialValue: 0 }]); // 1
+        await store.register("s", [{ name: "v", type: "integer", initialValue: 0 }]); // 2
+        await store.set("gone", "v", 1); // 3
+        await store.deleteSession("gone");
+        const again = (await reopen(store, location))!;
+        assert.deepEqual(await again.sessionRevision("s"), 2);
+        const gone = await failure(again.getSession("gone"));
+        assert.ok(gone instanceof NotFoundError, String(gone));
+        assert.deepEqual(await replay(again, "s", 1), [2]);
+      });
+
       test("a delete on a session over a smaller limit after a reopen drops no other variable's versions", async () => {
         const location = backend.fresh();
         const first = await open({}, location);
