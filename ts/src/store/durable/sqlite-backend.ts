@@ -255,7 +255,11 @@ export class SqliteBackend implements StoreBackend {
       this.writer.forget();
       const touches = this.heldTouches;
       this.heldTouches = undefined;
-      for (const info of touches.values()) this.touch(info);
+      try {
+        for (const info of touches.values()) this.touch(info);
+      } catch {
+        // Best effort, as every touch: the next use of the session writes it again.
+      }
     }
     return { id };
   }
