@@ -33,6 +33,17 @@ What the memos do, each equal to DSPy's own result:
   thread pool, as do streaming calls. The same checks run, in the same order, with the same
   errors.
 * `capabilities.resolve(lm)` is remembered per (model, model type, bound providers).
+* On Python 3.12 and later, the native transport's timeouts (lm15's `wait_for`, around
+  every pool-slot wait, write and read of a call: four or more per call) bound the wait with
+  `asyncio.timeout` in the calling task instead of starting a Task per wait and watching it
+  with `asyncio.wait` (about 10% of a call's CPU). lm15 does the latter because
+  `asyncio.wait_for` on Python 3.10 and 3.11 could swallow a caller's cancellation; 3.12's
+  `asyncio.timeout` cannot (it counts cancellations), and the operations it bounds undo
+  their own work when cancelled (a semaphore waiter woken and then cancelled gives its slot
+  back), which is what lm15's `cancel_result` did for a separate Task. A timeout still raises
+  `TimeoutError` (lm15 turns it into its `ReadTimeout`, `WriteTimeout`, pool error), a
+  caller's cancellation still raises `CancelledError`; a zero or missing timeout takes lm15's
+  own function.
 
 Nothing changes what goes over the wire or what a caller sees;
 python/tests/lm_http/test_engine_memos_http.py compares whole calls over real HTTP with and
@@ -63,7 +74,7 @@ __all__ = ["ENV", "VERIFIED", "enabled", "install", "installed", "source_digest"
 ENV = "DSPY_BRIDGE_ENGINE_MEMOS"
 # DSPy version -> sha256 of the source of the functions below stand in for, as read.
 VERIFIED = {
-    "3.4.1": "2e673c4298a0103e1d6118d129ac2c752ebbb3c91849ddd68e291244ce5703a7",
+    "3.4.1": "ed54c1a2a9483abadbbd103e46bd929ff2bcf8c46f7b8edc2f2a50177c2dcaa2",
 }
 # Entries kept per memo before it is emptied (a worker sees a handful of LM settings).
 _LIMIT = 512
@@ -83,6 +94,7 @@ def installed() -> bool:
 
 
 def _sources() -> list[Any]:
+    from dspy._vendor.lm15.transports import _timeouts
     from dspy.clients import backend_selection, capabilities
     from dspy.clients.engines import lm15_engine
 
@@ -95,6 +107,7 @@ def _sources() -> list[Any]:
         lm15_engine.AsyncLM15Engine.complete,
         lm15_engine._Routing._target,
         lm15_engine._Routing.resolve,
+        _timeouts.wait_for,
     ]
 
 
@@ -137,6 +150,17 @@ def install() -> bool:
         original_complete = lm15_engine.AsyncLM15Engine.complete
         _replaced.append((lm15_engine.AsyncLM15Engine, "complete", original_complete))
         lm15_engine.AsyncLM15Engine.complete = target_on_loop(original_complete)  # type: ignore[method-assign]
+        if sys.version_info >= (3, 12):
+            from dspy._vendor.lm15.transports import _timeouts
+
+            original_wait = _timeouts.wait_for
+            inline_wait = timeout_in_task(original_wait)
+            # The transports imported it by name (_async, _fetch, _ssl).
+            for name, module in list(sys.modules.items()):
+                if name.startswith("dspy._vendor.lm15.") and module is not None:
+                    if getattr(module, "wait_for", None) is original_wait:
+                        setattr(module, "wait_for", inline_wait)  # noqa: B010 - any of lm15's modules
+                        _replaced.append((module, "wait_for", original_wait))
         _installed = True
         return True
 
@@ -292,6 +316,21 @@ def capabilities_memo(original: Any) -> Any:
     prepare_async.__wrapped__ = original  # type: ignore[attr-defined]
     prepare_async.__doc__ = original.__doc__
     return prepare_async
+
+
+def timeout_in_task(original: Any) -> Any:
+    """lm15's `wait_for(awaitable, timeout, cancel_result=...)` as `asyncio.timeout` in the
+    calling task (Python 3.12+), no Task and no `asyncio.wait` per bounded wait."""
+
+    async def wait_for(awaitable: Any, timeout: float | None, *, cancel_result: Any = None) -> Any:
+        if timeout is None or timeout <= 0:
+            return await original(awaitable, timeout, cancel_result=cancel_result)
+        async with asyncio.timeout(timeout):  # pyright: ignore[reportAttributeAccessIssue] - 3.11+, used on 3.12+
+            return await awaitable
+
+    wait_for.__wrapped__ = original  # type: ignore[attr-defined]
+    wait_for.__doc__ = original.__doc__
+    return wait_for
 
 
 def target_on_loop(original: Any) -> Any:

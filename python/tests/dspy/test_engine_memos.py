@@ -7,6 +7,7 @@ tests/lm_http/test_engine_memos_http.py."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,3 +179,61 @@ def test_the_engine_finds_a_built_provider_on_the_loop_with_the_same_errors(memo
             results.append(outcome(complete, engine, request))
         assert results[0] == results[1], name
         assert results[0] != "completed", name
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="lm15's own wait_for stays on Python 3.10 and 3.11")
+def test_the_transport_timeouts_behave_as_lm15s(memos: None) -> None:
+    """lm15's wait_for and the in-task one, side by side: a value, a timeout, a caller's
+    cancellation, and a pool-slot wait that times out or is cancelled (no slot is lost)."""
+    from dspy._vendor.lm15.transports import _async, _timeouts
+
+    ours = _async.wait_for
+    theirs = ours.__wrapped__  # type: ignore[attr-defined]
+    assert _timeouts.wait_for is ours and theirs is not ours
+
+    async def scenarios(wait_for: Any) -> list[Any]:
+        seen: list[Any] = []
+
+        async def value() -> str:
+            await asyncio.sleep(0)
+            return "v"
+
+        seen.append(await wait_for(value(), 1.0))
+        seen.append(await wait_for(value(), None))
+        try:
+            await wait_for(asyncio.sleep(10), 0.01)
+        except TimeoutError as exc:
+            seen.append(("timeout", type(exc)))
+        # Caller cancellation while waiting.
+        task = asyncio.ensure_future(wait_for(asyncio.sleep(10), 5.0))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+        # A full pool: the slot wait times out, or is cancelled, and gives nothing away.
+        slot = asyncio.Semaphore(1)
+        await slot.acquire()
+        try:
+            await wait_for(slot.acquire(), 0.01, cancel_result=lambda _: slot.release())
+        except TimeoutError:
+            seen.append(("slot timeout", slot._value))
+        waiter = asyncio.ensure_future(wait_for(slot.acquire(), 5.0, cancel_result=lambda _: slot.release()))
+        await asyncio.sleep(0.01)
+        slot.release()  # wakes the waiter ...
+        waiter.cancel()  # ... which is cancelled before it runs: the slot goes back
+        try:
+            await waiter
+            seen.append(("slot acquired", slot._value))
+        except asyncio.CancelledError:
+            seen.append(("slot cancelled", slot._value, slot.locked()))
+        seen.append(await wait_for(slot.acquire(), 1.0))
+        return seen
+
+    with_ours = asyncio.run(scenarios(ours))
+    with_theirs = asyncio.run(scenarios(theirs))
+    assert with_ours == with_theirs
+    assert with_ours[2] == ("timeout", TimeoutError) and "cancelled" in with_ours and with_ours[-1] is True
+    _engine_memos.uninstall()
+    assert _async.wait_for is theirs

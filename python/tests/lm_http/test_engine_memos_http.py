@@ -135,3 +135,51 @@ async def test_streaming_is_the_same_with_and_without_the_memos(server: OpenAISe
     _engine_memos.uninstall()
     without = await chunks()
     assert with_memos == without and with_memos[-1].startswith("final:") and len(with_memos) > 2
+
+
+async def test_timeouts_and_cancellation_are_the_same_with_and_without_the_memos(server: OpenAIServer) -> None:
+    """The native transport's waits (bounded in the calling task with the memos): a provider
+    that hangs past the LM's timeout fails the same way; a cancelled call closes its HTTP
+    request and leaves the connection pool whole (the next call is answered)."""
+
+    async def observe() -> list[Any]:
+        server.reset()
+        seen: list[Any] = []
+        slow = lm_from_spec(
+            {
+                "model": "openai/fixture-hang",
+                "api_base": server.url,
+                "api_key_env": API_KEY_ENV,
+                "cache": False,
+                "engine": "native",
+                "num_retries": 0,
+                "timeout_ms": 500,
+            }
+        )
+        with dspy.context(lm=slow):
+            with pytest.raises(Exception) as failure:
+                await dspy.Predict("question -> answer").acall(question="too slow")
+        seen.append((type(failure.value).__qualname__, str(failure.value)))
+        while server.stats()["inFlight"] > 0:  # lm15 closes a timed-out request's socket soon after
+            await asyncio.sleep(0.01)
+        hanging = _lm(server, "native", model="openai/fixture-hang")
+        with dspy.context(lm=hanging):
+            task = asyncio.ensure_future(dspy.Predict("question -> answer").acall(question="never answered"))
+            while server.stats()["received"] < 2:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        while server.stats()["abortedByClient"] < 2:
+            await asyncio.sleep(0.01)
+        seen.append((server.stats()["abortedByClient"], server.stats()["inFlight"]))
+        with dspy.context(lm=_lm(server, "native")):
+            seen.append((await dspy.Predict("question -> answer").acall(question="after")).answer)
+        return seen
+
+    assert _engine_memos.install()
+    with_memos = await asyncio.wait_for(observe(), 30)
+    _engine_memos.uninstall()
+    without = await asyncio.wait_for(observe(), 30)
+    assert with_memos == without
+    assert with_memos[1] == (2, 0)
