@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { NotFoundError, PayloadTooLargeError, PermissionDeniedError } from "../src/errors/index.js";
+import { keys } from "../src/store/durable/layout.js";
 import type { Entry, PutChange } from "../src/store/entries.js";
 import { DEFAULT_SIZE_LIMITS } from "../src/store/limits.js";
 import type { Change } from "../src/store/records.js";
@@ -104,6 +105,11 @@ for (const backend of backends.filter((b) => !b.shared)) {
       assert.deepEqual(seen(byId.messages), [["a=10"]]);
       assert.deepEqual(seen(part.messages), [["a=10", "b=20"]]);
       assert.deepEqual(seen(whole.messages), [["a=10", "b=20", "c=30"]]);
+      assert.deepEqual(
+        whole.messages.map((m) => m.kind === "commit" && m.initial),
+        [false],
+        "a live commit is not an initial value",
+      );
       const changesOf = (m: WatchMessage | undefined): Change[] => (m?.kind === "commit" ? m.changes : []);
       // One array for every watcher that sees the whole commit: the transport encodes it once.
       assert.equal(changesOf(whole.messages[0]), changesOf(alsoWhole.messages[0]));
@@ -336,6 +342,95 @@ for (const backend of backends.filter((b) => !b.shared)) {
       assert.equal((await again.get("s", "v7")).value, 70);
     });
 
+    test("a large update that creates 1,000 variables and writes an existing one is one commit, both applied", async () => {
+      const store = await open();
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "old", type: "integer", initialValue: 0 }]);
+      const updates = [
+        { name: "old", value: 1 },
+        ...Array.from({ length: 1_000 }, (_, i) => ({ name: `n${i}`, value: i })),
+      ];
+      const { revision, results } = await store.update("s", updates, { createIfMissing: true, atomic: true });
+      assert.equal(revision, 2);
+      assert.ok(results.every((r) => r.ok));
+      assert.deepEqual(
+        (await store.history("s", "old", 0)).map((h) => [h.version, h.value]),
+        [
+          [2, 1],
+          [1, 0],
+        ],
+      );
+      assert.equal((await store.get("s", "n999")).value, 999);
+      assert.equal((await store.list("s")).length, 1_001);
+    });
+
+    test("what a trim drops leaves the session's count: a variable trimmed by historyLimit leaves room exactly for more", async () => {
+      // historyLimit 2: a keeps two versions, 236 bytes; 354 then holds exactly one more 118-byte variable.
+      const store = await open({ historyLimit: 2, sessionBytesLimit: 354 });
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "a", type: "string", initialValue: text("a", 100) }]);
+      for (const c of "bcde") await store.set("s", "a", text(c, 100));
+      assert.deepEqual(
+        (await store.history("s", "a", 0)).map((h) => h.version),
+        [5, 4],
+      );
+      await store.register("s", [{ name: "b", type: "string", initialValue: text("b", 100) }]);
+      assert.deepEqual(
+        (await store.history("s", "a", 0)).map((h) => h.version),
+        [5, 4],
+        "nothing more dropped: the session is exactly full",
+      );
+      // One more variable: a's older version makes room for it.
+      await store.register("s", [{ name: "c", type: "string", initialValue: "" }]);
+      assert.deepEqual(
+        (await store.history("s", "a", 0)).map((h) => h.version),
+        [5],
+      );
+    });
+
+    test("what the session's byte limit drops from another variable leaves the session's count", async () => {
+      // As in store-state.test.ts: a and b at 118 bytes a version, 590 hold five.
+      const store = await open({ sessionBytesLimit: 590 });
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [
+        { name: "a", type: "string", initialValue: text("a", 100) },
+        { name: "b", type: "string", initialValue: text("b", 100) },
+      ]);
+      await store.set("s", "a", text("A", 100));
+      await store.set("s", "b", text("B", 100));
+      await store.set("s", "a", text("1", 100));
+      await store.set("s", "b", text("2", 100)); // a's version 1 goes: 590 left
+      await store.set("s", "a", text("3", 100)); // one more goes, the oldest: b's version 1
+      const versions = async (name: string) => (await store.history("s", name, 0)).map((h) => h.version);
+      assert.deepEqual(
+        [await versions("a"), await versions("b")],
+        [
+          [4, 3, 2],
+          [3, 2],
+        ],
+      );
+    });
+
+    test("a value over both a variable's and the session's byte limits is refused, not kept alone", async () => {
+      const store = await open({ historyBytesLimit: 200, sessionBytesLimit: 300 });
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "a", type: "string", initialValue: "" }]);
+      const refused = await failure(store.set("s", "a", text("x", 400)));
+      assert.ok(refused instanceof PayloadTooLargeError, String(refused));
+      assert.deepEqual([refused.size, refused.limit], [418, 300]);
+      assert.equal((await store.get("s", "a")).value, "");
+    });
+
+    test("commits the count limit drops leave the log's byte count: the newest that fit the bytes stay", async () => {
+      // eventLogLimit 2; commits: 1 register (18), 2 "a"*100 over "" (136), then 236 each: 472 holds exactly two.
+      const store = await open({ eventLogLimit: 2, eventLogBytesLimit: 472 });
+      await store.createSession({ sessionId: "s" });
+      await store.register("s", [{ name: "v", type: "string", initialValue: "" }]);
+      for (const c of "abc") await store.set("s", "v", text(c, 100));
+      assert.deepEqual(await replay(store, "s", 3), [3, 4]);
+      assert.equal(await replay(store, "s", 2), "compacted at 2");
+    });
+
     test("a delete weighs the value it removes in the watch log", async () => {
       // Commit 1 registers a (118 bytes), commit 2 deletes it (118): 236, one byte over the limit.
       const store = await open({ eventLogBytesLimit: 235 });
@@ -461,11 +556,13 @@ for (const backend of backends.filter((b) => !b.shared)) {
         await store.register("s", [{ name: "v", type: "integer", initialValue: 0 }]); // 2
         await store.set("gone", "v", 1); // 3
         await store.deleteSession("gone");
+        await store.register("s", [{ name: "w", type: "integer", initialValue: 0 }]); // 4
+        await store.delete("s", ["w"]); // 5: no variable left carries this revision, the log does
         const again = (await reopen(store, location))!;
-        assert.deepEqual(await again.sessionRevision("s"), 2);
+        assert.deepEqual(await again.sessionRevision("s"), 5);
         const gone = await failure(again.getSession("gone"));
         assert.ok(gone instanceof NotFoundError, String(gone));
-        assert.deepEqual(await replay(again, "s", 1), [2]);
+        assert.deepEqual(await replay(again, "s", 1), [2, 4, 5]);
       });
 
       test("a delete on a session over a smaller limit after a reopen drops no other variable's versions", async () => {
@@ -518,6 +615,19 @@ test("entries for a session this host dropped move its position on and change no
   assert.deepEqual(told, [], "no commit applied");
 });
 
+test("a reload tells the listeners only of the sessions the snapshot lacks", () => {
+  const state = new StoreState(100, 1_000);
+  const info = (sessionId: string) => ({ sessionId, createdAtMs: 0, lastAccessedAtMs: 0, ttlMs: 0, metadata: {} });
+  state.apply({ t: "session", info: info("s") }, { rev: 0, seq: 1 });
+  state.apply({ t: "session", info: info("t") }, { rev: 0, seq: 2 });
+  const dropped: string[] = [];
+  state.droppedListeners.add((sid) => dropped.push(sid));
+  const sessions = new Map([[keys.sessions, new Map([["s", JSON.stringify(info("s"))]])]]);
+  state.load({ head: { rev: 0, seq: 2 }, hashes: sessions, lists: new Map(), log: [] });
+  assert.deepEqual(dropped, ["t"]);
+  assert.deepEqual([...state.sessions.keys()], ["s"]);
+});
+
 test("a snapshot that says how far its log was compacted sets the compacted revision; one without, from its first entry", () => {
   const state = new StoreState(100, 1_000);
   const empty = { hashes: new Map(), lists: new Map(), log: [] };
@@ -535,8 +645,8 @@ test("a snapshot that says how far its log was compacted sets the compacted revi
 });
 
 test("commits without sizes or kept counts (entries of an older host) are weighed on arrival and kept to the history limit", () => {
-  // historyLimit 2; a session of at most 300 bytes (a 100-character string weighs 118).
-  const state = new StoreState(2, 1_000, { ...DEFAULT_SIZE_LIMITS, sessionBytesLimit: 300 });
+  // historyLimit 2; a session and a watch log of at most 300 bytes each (a 100-character string weighs 118).
+  const state = new StoreState(2, 1_000, { ...DEFAULT_SIZE_LIMITS, sessionBytesLimit: 300, eventLogBytesLimit: 300 });
   const info = { sessionId: "s", createdAtMs: 0, lastAccessedAtMs: 0, ttlMs: 0, metadata: {} };
   state.apply({ t: "session", info }, { rev: 0, seq: 1 });
   const put = (name: string, value: string, version: number): PutChange => ({
@@ -563,9 +673,16 @@ test("commits without sizes or kept counts (entries of an older host) are weighe
     edges: [],
     config: undefined,
   });
-  for (const [version, c] of [...["a", "b", "c"].entries()])
-    state.apply(commit(put("v", c.repeat(100), version + 1)), { rev: version + 1, seq: 0 });
+  state.apply(commit(put("v", "a".repeat(100), 1)), { rev: 1, seq: 0 });
   const v = state.sessions.get("s")!.variables.get("v")!;
+  assert.deepEqual(
+    v.history.map((h) => h.version),
+    [1],
+  );
+  state.apply(commit(put("v", "b".repeat(100), 2)), { rev: 2, seq: 0 });
+  state.apply(commit(put("v", "c".repeat(100), 3)), { rev: 3, seq: 0 });
+  // The watch log weighs them too (118, then 236 each: new value and old): 300 bytes hold the newest only.
+  assert.equal(state.compactedRevision, 2);
   assert.deepEqual(
     v.history.map((h) => [h.version, h.revision]),
     [
