@@ -2,7 +2,7 @@
 // Idempotent set-up for a fresh clone: npm dependencies, the pinned Python .venv, the
 // TypeScript build. Each step is skipped when a stamp says its inputs have not changed,
 // so running it before every command costs well under a second.
-// `--all-pythons` (what `npm test` does through scripts/run-tests.mjs) also makes one venv per
+// `--all-pythons` (and `npm test`; scripts/run-tests.mjs checks again) also makes one venv per
 // other supported Python version the machine has, under .venvs/ (see versionVenvs).
 // Only Node built-ins may be used here: nothing is installed yet when it first runs.
 import { createHash } from "node:crypto";
@@ -21,6 +21,9 @@ export const UV_VERSION = "0.13.9";
 /** The pinned Python dependencies: run time, then tests and codegen (scripts/lock.mjs). */
 export const LOCKS = ["python/requirements.lock", "python/requirements-dev.lock"];
 const quiet = process.argv.includes("--quiet");
+// `npm test` (its bootstrap runs under npm's lifecycle event "test"; a flag in its script
+// would change package.json, whose hash makes every checkout run npm ci again) makes them too.
+const allPythons = process.argv.includes("--all-pythons") || process.env.npm_lifecycle_event === "test";
 const log = (msg) => {
   if (!quiet) console.error(`[setup] ${msg}`);
 };
@@ -69,6 +72,7 @@ export function findPython() {
   throw new Error("No Python >= 3.10 found on PATH (set DSPY_BRIDGE_PYTHON_BASE to its path)");
 }
 
+/** npm ci when needed; resolves once the native addons (nativeDeps) are built too. */
 function npmDeps() {
   const hash = hashFiles(["package.json", "package-lock.json", "ts/package.json"]);
   stamped("node_modules/.dspy-bridge-stamp", hash, () => {
@@ -76,7 +80,7 @@ function npmDeps() {
     // Install scripts run in nativeDeps, only for the commands that need them.
     run("npm", ["ci", "--no-audit", "--no-fund", "--ignore-scripts"]);
   });
-  if (!process.argv.includes("--no-native")) nativeDeps(hash);
+  return process.argv.includes("--no-native") ? Promise.resolve() : nativeDeps(hash);
 }
 
 /**
@@ -85,12 +89,25 @@ function npmDeps() {
  * The SQLite store and its tests need it; `npm run demo` (`--no-native`) does not, and
  * better-sqlite3 loads its addon only when a database is opened.
  */
-function nativeDeps(hash) {
-  stamped("node_modules/.dspy-bridge-native-stamp", hash, () => {
-    if (existsSync(join(root, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"))) return;
+async function nativeDeps(hash) {
+  const stamp = join(root, "node_modules/.dspy-bridge-native-stamp");
+  if (existsSync(stamp) && readFileSync(stamp, "utf8") === hash) return;
+  if (!existsSync(join(root, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"))) {
     step("building better-sqlite3's native addon (npm rebuild; a few minutes when it compiles)");
-    run("npm", ["rebuild", "--no-audit", "--no-fund", "better-sqlite3", "protobufjs"]);
-  });
+    // In the background, while TypeScript builds (it needs neither addon). JOBS: node-gyp
+    // compiles SQLite and the binding, two translation units, at once (make -j): serial by default.
+    const code = await new Promise((resolve) => {
+      const child = spawn("npm", ["rebuild", "--no-audit", "--no-fund", "better-sqlite3", "protobufjs"], {
+        cwd: root,
+        stdio: quiet ? ["ignore", "ignore", "inherit"] : "inherit",
+        env: { ...process.env, JOBS: process.env.JOBS ?? "max" },
+      });
+      child.on("error", (err) => resolve(err.message));
+      child.on("exit", (c) => resolve(c));
+    });
+    if (code !== 0) throw new Error(`npm rebuild better-sqlite3 protobufjs failed (${code})`);
+  }
+  writeFileSync(stamp, hash);
 }
 
 function pythonVenv() {
@@ -290,10 +307,20 @@ function buildTs() {
   writeFileSync(out, String(Date.now()));
 }
 
-/** The Python venvs: .venv, then (--all-pythons) one per other version. */
+/**
+ * The Python venvs: .venv, then (allPythons) one per other version. `npm test` makes
+ * them here, so that on a fresh clone they are made in the Python child, beside npm and
+ * TypeScript, not after them; a failure is left to scripts/run-tests.mjs, which tries again
+ * and reports it as a failed part while the other parts still run.
+ */
 function pythonSteps() {
   pythonVenv();
-  if (process.argv.includes("--all-pythons")) versionVenvs();
+  if (!allPythons) return;
+  try {
+    versionVenvs();
+  } catch (err) {
+    step(`the other Python versions' venvs: ${err.message} (the tests try again and report it)`);
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -317,8 +344,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     // The Python child is waited for whatever npm and tsc did; the first failure is the one reported.
     let failure;
     try {
-      npmDeps();
-      buildTs();
+      const native = npmDeps();
+      // The native addon's build is awaited even when TypeScript's fails, so it is not cut short.
+      try {
+        buildTs();
+      } finally {
+        await native;
+      }
     } catch (err) {
       failure = err;
     }
