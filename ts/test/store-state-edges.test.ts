@@ -628,6 +628,18 @@ test("a reload tells the listeners only of the sessions the snapshot lacks", () 
   assert.deepEqual([...state.sessions.keys()], ["s"]);
 });
 
+test("a reload keeps the newest logged commits whose text fits the byte limit exactly", () => {
+  const text = JSON.stringify({ t: "commit", sid: "s", source: "x", at: 0, puts: [], dels: [], edges: [] });
+  // Three commits of the same text: a limit of exactly two of them keeps revisions 2 and 3.
+  const state = new StoreState(100, 1_000, { ...DEFAULT_SIZE_LIMITS, eventLogBytesLimit: 2 * text.length });
+  const log = [1, 2, 3].map((rev) => ({ id: { rev, seq: 0 }, entry: text }));
+  state.load({ head: { rev: 3, seq: 0 }, hashes: new Map(), lists: new Map(), log });
+  assert.equal(state.compactedRevision, 1);
+  const tight = new StoreState(100, 1_000, { ...DEFAULT_SIZE_LIMITS, eventLogBytesLimit: 2 * text.length - 1 });
+  tight.load({ head: { rev: 3, seq: 0 }, hashes: new Map(), lists: new Map(), log });
+  assert.equal(tight.compactedRevision, 2);
+});
+
 test("a snapshot that says how far its log was compacted sets the compacted revision; one without, from its first entry", () => {
   const state = new StoreState(100, 1_000);
   const empty = { hashes: new Map(), lists: new Map(), log: [] };
