@@ -304,9 +304,15 @@ async def test_a_watch_whose_first_answer_is_late_asks_the_host_what_is_wrong(
     address, token, port = redis_host
     async with await SessionContext.connect(address, session_id, token=token) as ctx:
         await ctx.register_variable("open", "integer", 1)
-        await ctx.register_variable("other", "string", "o")
         await ctx.register_variable("api_key", "string", "k1")
-        await ctx.set_variable_permissions("api_key", [{"session_pattern": "any", "permissions": ["read"]}])
+        # The owner may observe it, admin_1 only read it: the client asks as its caller.
+        await ctx.set_variable_permissions(
+            "api_key",
+            [
+                {"session_pattern": session_id, "permissions": ["read", "write", "observe"]},
+                {"session_pattern": "any", "permissions": ["read"]},
+            ],
+        )
         admin = SessionContext(session_id, ctx.channel, caller_session_id="admin_1")
         await admin.initialize()
         try:
@@ -322,9 +328,9 @@ async def test_a_watch_whose_first_answer_is_late_asks_the_host_what_is_wrong(
 
             # Nothing wrong: the late answer is waited for.
             assert _redis_command(port, "CLIENT", "PAUSE", "2000", "ALL").startswith(b"+OK")
-            late = ctx.watch_variables(["open", "other"])
+            late = ctx.watch_variables(["open", "api_key"])
             got = await take(late, 2)
-            assert sorted((u.name, u.value, u.initial) for u in got) == [("open", 1, True), ("other", "o", True)]
+            assert sorted((u.name, u.value, u.initial) for u in got) == [("api_key", "k1", True), ("open", 1, True)]
             await late.aclose()
         finally:
             await admin.close()
