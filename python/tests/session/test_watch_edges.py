@@ -279,7 +279,8 @@ def redis_host() -> Iterator[tuple[str, str, int]]:
     """A host whose store is a private Redis: (address, token, Redis port)."""
     server = shutil.which("redis-server")
     if server is None:
-        pytest.skip("redis-server is not installed (scripts/redis.mjs installs it for npm test)")
+        # Never skipped, as the TypeScript Redis tests: npm test installs it (scripts/redis.mjs).
+        pytest.fail("redis-server is not installed: `node scripts/redis.mjs --print` installs it (npm test does)")
     with socket_dir("dspy-bridge-redis-") as tmp:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
