@@ -8,6 +8,7 @@ import enum
 import json
 import math
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -466,6 +467,58 @@ def test_raw_encoding_of_plain_values_is_the_json_text_alone() -> None:
     assert encode_value_raw({"$type": 1}) == ('{"$type":"map","entries":{"$type":1}}', [])
 
 
+class StrSubclass(str):
+    pass
+
+
+class IntSubclass(int):
+    pass
+
+
+def _random_flat_map(rng: random.Random) -> dict[Any, Any]:
+    """A small map of the scalars a command returns, with the keys and values the fast path
+    must decline or escape mixed in."""
+    pool = 'ab"\\\n\x00\x1f\x7fé漢😀\u2028 $'
+
+    def text() -> str:
+        s = "".join(rng.choice(pool) for _ in range(rng.randrange(6)))
+        return s + "\ud800" if rng.random() < 0.03 else s
+
+    def scalar() -> Any:
+        return rng.choice(
+            [
+                lambda: None,
+                lambda: rng.random() < 0.5,
+                lambda: rng.randrange(-(2**54), 2**54),
+                lambda: rng.randrange(-1000, 1000),
+                lambda: rng.choice([rng.uniform(-1e6, 1e6), rng.random() * 1e-300, 1e300 * 1e10, -0.0, math.nan]),
+                text,
+                lambda: b"x",
+            ]
+        )()
+
+    def key() -> Any:
+        return rng.choice([text, text, text, lambda: "$type", lambda: 1, lambda: True, lambda: None])()
+
+    return {key(): scalar() for _ in range(rng.randrange(11))}
+
+
+def test_small_map_fast_path_agrees_with_the_raw_encoding_on_any_flat_map() -> None:
+    rng = random.Random(20261207)
+    answered = 0
+    for _ in range(3000):
+        value = _random_flat_map(rng)
+        got = encode_small_map_utf8(value)
+        if got is None:
+            continue
+        answered += 1
+        text, atts = encode_value_raw(value)
+        assert atts == []
+        assert got == text.encode("utf-8"), value
+        assert json.loads(got) == value
+    assert answered > 300  # the maps it must answer do come up
+
+
 def test_small_map_fast_path_is_the_raw_encoding_or_none() -> None:
     # The worker answers most results through encode_small_map_utf8: where it answers, its
     # bytes must be exactly what encode_value_raw would have sent; elsewhere it must decline.
@@ -474,6 +527,11 @@ def test_small_map_fast_path_is_the_raw_encoding_or_none() -> None:
         {},
         {"a": None, "b": False, "c": 1, "d": -2.5, "e": "漢字", "f": 2**53 - 1},
         {str(i): i for i in range(8)},
+        # what the string escaper must handle, in keys and values alike
+        {'q"uote': 'a"b', "back\\slash": "c\\d", "ctl\n\t\x00\x1f": "\x7f\u2028\u2029", "é漢😀": "😀"},
+        {"": "", " ": " ", "1": -(2**53 - 1), "0": 0, "t": True},
+        # what float repr writes, as the C encoder does
+        {"a": -0.0, "b": 1e16, "c": 1e-7, "d": 0.1 + 0.2, "e": 1.7976931348623157e308, "f": 5e-324},
     ]:
         text, atts = encode_value_raw(value)
         assert atts == []
@@ -484,6 +542,13 @@ def test_small_map_fast_path_is_the_raw_encoding_or_none() -> None:
         {1: "x"},  # a key that is not a str
         {"n": 2**53},  # beyond the safe integers
         {"f": float("nan")},
+        {"f": float("inf")},
+        {"f": float("-inf")},
+        {"n": -(2**53)},
+        {"s": StrSubclass("x")},  # subclasses take the general walk
+        {"i": IntSubclass(1)},
+        {"b": b"x"},
+        {"k": "x", "$type": "x"},  # a reserved key after a good one
         {"l": [1]},  # nested
         {"s": "x" * LONG_STRING_CHARS},  # a long string travels as an attachment
         {"s": "\ud800"},  # a lone surrogate (escaped by encode_value_raw)
