@@ -38,11 +38,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import sys
 import threading
 import urllib.request
 from typing import Any
 from collections.abc import Callable
+
+from ._patching import Replacements, verified
 
 __all__ = ["ENV", "VERIFIED", "enabled", "install", "installed", "source_digest", "uninstall"]
 
@@ -57,7 +58,7 @@ _BUILTIN_TYPES = (str, int, float, bool, type(None), list, dict, tuple)
 
 _lock = threading.Lock()
 _installed = False
-_replaced: list[tuple[Any, str, Any]] = []  # (module, name, DSPy's or the stdlib's function)
+_replacements = Replacements()
 
 
 def enabled() -> bool:
@@ -87,27 +88,18 @@ def install() -> bool:
             return True
         if not enabled():
             return False
-        import dspy
-
-        expected = VERIFIED.get(getattr(dspy, "__version__", ""))
-        if expected is None or source_digest() != expected:
+        if not verified(VERIFIED, source_digest):
             return False
         from dspy._vendor.lm15.transports import _proxy
         from dspy.adapters import utils
 
         original = utils.serialize_for_json
-        memo = serializer(original)
         # adapters.base, json_adapter, xml_adapter, primitives.repl_types imported it by name.
-        for name, module in list(sys.modules.items()):
-            if (name == "dspy" or name.startswith("dspy.")) and module is not None:
-                if getattr(module, "serialize_for_json", None) is original:
-                    setattr(module, "serialize_for_json", memo)  # noqa: B010 - any of DSPy's modules
-                    _replaced.append((module, "serialize_for_json", original))
+        _replacements.rebind(original, serializer(original), "serialize_for_json")
         # The transport module's own binding of urllib's function (imported by name there).
         getproxies: Any = vars(_proxy).get("getproxies")
         if getproxies is urllib.request.getproxies_environment:
-            _replaced.append((_proxy, "getproxies", getproxies))
-            setattr(_proxy, "getproxies", environment_proxies(getproxies))  # noqa: B010 - not an export of it
+            _replacements.set(_proxy, "getproxies", environment_proxies(getproxies))
         _installed = True
         return True
 
@@ -116,9 +108,7 @@ def uninstall() -> None:
     """DSPy's own functions back (the tests compare results with and without the memos)."""
     global _installed
     with _lock:
-        while _replaced:
-            module, name, original = _replaced.pop()
-            setattr(module, name, original)
+        _replacements.restore()
         _installed = False
 
 

@@ -69,6 +69,8 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from ._patching import Replacements, verified
+
 __all__ = ["ENV", "VERIFIED", "enabled", "install", "installed", "source_digest", "uninstall"]
 
 ENV = "DSPY_BRIDGE_ENGINE_MEMOS"
@@ -81,7 +83,7 @@ _LIMIT = 512
 
 _lock = threading.Lock()
 _installed = False
-_replaced: list[tuple[Any, str, Any]] = []  # (module or class, name, DSPy's own)
+_replacements = Replacements()
 
 
 def enabled() -> bool:
@@ -125,42 +127,24 @@ def install() -> bool:
             return True
         if not enabled():
             return False
-        import dspy
-
-        expected = VERIFIED.get(getattr(dspy, "__version__", ""))
-        if expected is None or source_digest() != expected:
+        if not verified(VERIFIED, source_digest):
             return False
         from dspy.clients import backend_selection, capabilities
         from dspy.clients.engines import lm15_engine
 
         original_select = backend_selection.select_backend
-        memo_select = selection_memo(original_select)
         # execution and capabilities imported it by name.
-        for name, module in list(sys.modules.items()):
-            if (name == "dspy" or name.startswith("dspy.")) and module is not None:
-                if getattr(module, "select_backend", None) is original_select:
-                    setattr(module, "select_backend", memo_select)  # noqa: B010 - any of DSPy's modules
-                    _replaced.append((module, "select_backend", original_select))
-        original_resolve = capabilities.resolve
-        _replaced.append((capabilities, "resolve", original_resolve))
-        capabilities.resolve = resolution_memo(original_resolve)
-        original_prepare = capabilities.prepare_async
-        _replaced.append((capabilities, "prepare_async", original_prepare))
-        capabilities.prepare_async = capabilities_memo(original_prepare)
-        original_complete = lm15_engine.AsyncLM15Engine.complete
-        _replaced.append((lm15_engine.AsyncLM15Engine, "complete", original_complete))
-        lm15_engine.AsyncLM15Engine.complete = target_on_loop(original_complete)  # type: ignore[method-assign]
+        _replacements.rebind(original_select, selection_memo(original_select), "select_backend")
+        _replacements.set(capabilities, "resolve", resolution_memo(capabilities.resolve))
+        _replacements.set(capabilities, "prepare_async", capabilities_memo(capabilities.prepare_async))
+        engine = lm15_engine.AsyncLM15Engine
+        _replacements.set(engine, "complete", target_on_loop(engine.complete))
         if sys.version_info >= (3, 12):
             from dspy._vendor.lm15.transports import _timeouts
 
             original_wait = _timeouts.wait_for
-            inline_wait = timeout_in_task(original_wait)
             # The transports imported it by name (_async, _fetch, _ssl).
-            for name, module in list(sys.modules.items()):
-                if name.startswith("dspy._vendor.lm15.") and module is not None:
-                    if getattr(module, "wait_for", None) is original_wait:
-                        setattr(module, "wait_for", inline_wait)  # noqa: B010 - any of lm15's modules
-                        _replaced.append((module, "wait_for", original_wait))
+            _replacements.rebind(original_wait, timeout_in_task(original_wait), "wait_for", "dspy._vendor.lm15")
         _installed = True
         return True
 
@@ -169,9 +153,7 @@ def uninstall() -> None:
     """DSPy's own functions back (the tests compare results with and without the memos)."""
     global _installed
     with _lock:
-        while _replaced:
-            owner, name, original = _replaced.pop()
-            setattr(owner, name, original)
+        _replacements.restore()
         _installed = False
 
 
