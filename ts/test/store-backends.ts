@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openStore, type Store, type StoreOptions } from "../src/store/index.js";
+import { openStore, type Store, type StoreOptions, type WatchMessage } from "../src/store/index.js";
 
 export interface Backend {
   name: "memory" | "sqlite" | "redis" | "redis-cluster";
@@ -83,3 +83,24 @@ export const backends: Backend[] = (() => {
     );
   return all.filter((b) => names.includes(b.name));
 })();
+
+/** Every message and the end of a watch. */
+export async function recorded(store: Store, sessionId: string, options: Parameters<Store["watch"]>[1] = {}) {
+  const messages: WatchMessage[] = [];
+  const ends: unknown[] = [];
+  const handle = await store.watch(
+    sessionId,
+    options,
+    (m) => messages.push(m),
+    (e) => ends.push(e),
+  );
+  return { messages, ends, handle };
+}
+
+/** The revisions a watch from `start` replays, or "compacted at N". */
+export async function replay(store: Store, sessionId: string, start: number): Promise<number[] | string> {
+  const { messages, handle } = await recorded(store, sessionId, { startRevision: start });
+  handle.cancel();
+  if (messages[0]?.kind === "compacted") return `compacted at ${messages[0].compactRevision}`;
+  return messages.map((m) => m.revision);
+}

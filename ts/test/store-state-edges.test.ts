@@ -17,30 +17,9 @@ import { DEFAULT_SIZE_LIMITS } from "../src/store/limits.js";
 import type { Change } from "../src/store/records.js";
 import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
 import { StoreState } from "../src/store/store-state.js";
-import { backends } from "./store-backends.js";
+import { backends, recorded, replay } from "./store-backends.js";
 
 const text = (c: string, n: number) => c.repeat(n);
-
-/** Every message and the end of a watch. */
-async function recorded(store: Store, sessionId: string, options: Parameters<Store["watch"]>[1] = {}) {
-  const messages: WatchMessage[] = [];
-  const ends: unknown[] = [];
-  const handle = await store.watch(
-    sessionId,
-    options,
-    (m) => messages.push(m),
-    (e) => ends.push(e),
-  );
-  return { messages, ends, handle };
-}
-
-/** The revisions a watch from `start` replays, or "compacted at N". */
-async function replay(store: Store, sessionId: string, start: number): Promise<number[] | string> {
-  const { messages, handle } = await recorded(store, sessionId, { startRevision: start });
-  handle.cancel();
-  if (messages[0]?.kind === "compacted") return `compacted at ${messages[0].compactRevision}`;
-  return messages.map((m) => m.revision);
-}
 
 /** The changes of a watch's commit messages, as `name=value`. */
 const seen = (messages: WatchMessage[]) =>

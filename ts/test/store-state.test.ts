@@ -13,30 +13,9 @@ import { after, describe, test } from "node:test";
 import { CompactedError, NotFoundError, PayloadTooLargeError } from "../src/errors/index.js";
 import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
 import { StoreState } from "../src/store/store-state.js";
-import { backends } from "./store-backends.js";
+import { backends, recorded, replay } from "./store-backends.js";
 
 const text = (c: string, n: number) => c.repeat(n);
-
-/** Every message and the end of a watch. */
-async function recorded(store: Store, sessionId: string, options: Parameters<Store["watch"]>[1] = {}) {
-  const messages: WatchMessage[] = [];
-  const ends: unknown[] = [];
-  const handle = await store.watch(
-    sessionId,
-    options,
-    (m) => messages.push(m),
-    (e) => ends.push(e),
-  );
-  return { messages, ends, handle };
-}
-
-/** The revisions a watch from `start` replays, or "compacted at N". */
-async function replay(store: Store, sessionId: string, start: number): Promise<number[] | string> {
-  const { messages, handle } = await recorded(store, sessionId, { startRevision: start });
-  handle.cancel();
-  if (messages[0]?.kind === "compacted") return `compacted at ${messages[0].compactRevision}`;
-  return messages.map((m) => m.revision);
-}
 
 // Memory and SQLite: one state, one revision counter for every session (a shared store's
 // revisions count per session, and its behaviour is in store-redis*.test.ts, store-scale.test.ts).
