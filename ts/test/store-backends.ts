@@ -4,6 +4,7 @@
 // nodes it starts too (DSPY_BRIDGE_TEST_REDIS_CLUSTER). Without those addresses the Redis
 // tests fail, loudly: they are never skipped.
 import { randomUUID } from "node:crypto";
+import { after } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,4 +104,27 @@ export async function replay(store: Store, sessionId: string, start: number): Pr
   handle.cancel();
   if (messages[0]?.kind === "compacted") return `compacted at ${messages[0].compactRevision}`;
   return messages.map((m) => m.revision);
+}
+
+/**
+ * `open` and `reopen` for one describe block of `backend`: every store they open is closed
+ * after the block. `reopen` is a second store on the same file (SQLite) after the first is
+ * closed, the state rebuilt from the snapshot; undefined on memory.
+ */
+export function storeOpeners(backend: Backend) {
+  const opened: Store[] = [];
+  after(async () => {
+    for (const s of opened) await s.close();
+  });
+  const open = async (options: StoreOptions = {}, location = backend.fresh()): Promise<Store> => {
+    const store = await backend.open(location, options);
+    opened.push(store);
+    return store;
+  };
+  const reopen = async (store: Store, location: string, options: StoreOptions = {}): Promise<Store | undefined> => {
+    if (backend.name === "memory") return undefined;
+    await store.close();
+    return open(options, location);
+  };
+  return { open, reopen };
 }

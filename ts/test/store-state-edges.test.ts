@@ -9,15 +9,15 @@
 // 16 for the empty metadata map); a commit that replaces a value weighs the new value plus the
 // one it replaces, a delete the value it removes.
 import assert from "node:assert/strict";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { NotFoundError, PayloadTooLargeError, PermissionDeniedError } from "../src/errors/index.js";
 import { keys } from "../src/store/durable/layout.js";
 import type { Entry, PutChange } from "../src/store/entries.js";
 import { DEFAULT_SIZE_LIMITS } from "../src/store/limits.js";
 import type { Change } from "../src/store/records.js";
-import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
+import type { Store, WatchMessage } from "../src/store/index.js";
 import { StoreState } from "../src/store/store-state.js";
-import { backends, recorded, replay } from "./store-backends.js";
+import { backends, recorded, replay, storeOpeners } from "./store-backends.js";
 
 const text = (c: string, n: number) => c.repeat(n);
 
@@ -37,21 +37,7 @@ async function failure(op: Promise<unknown>): Promise<unknown> {
 
 for (const backend of backends.filter((b) => !b.shared)) {
   describe(`store state edges: ${backend.name}`, () => {
-    const opened: Store[] = [];
-    after(async () => {
-      for (const s of opened) await s.close();
-    });
-    const open = async (options: StoreOptions = {}, location = backend.fresh()): Promise<Store> => {
-      const store = await backend.open(location, options);
-      opened.push(store);
-      return store;
-    };
-    /** A second store on the same file (SQLite), after the first is closed: the state rebuilt from the snapshot. */
-    const reopen = async (store: Store, location: string, options: StoreOptions = {}): Promise<Store | undefined> => {
-      if (backend.name === "memory") return undefined;
-      await store.close();
-      return open(options, location);
-    };
+    const { open, reopen } = storeOpeners(backend);
 
     test("a commit of several variables: a watcher by id gets its own, a named watcher its part, whole-session watchers share one array", async () => {
       const store = await open();

@@ -9,11 +9,11 @@
 // 16 for the empty metadata map); a commit that replaces a value weighs the new value plus the
 // one it replaces.
 import assert from "node:assert/strict";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { CompactedError, NotFoundError, PayloadTooLargeError } from "../src/errors/index.js";
-import type { Store, StoreOptions, WatchMessage } from "../src/store/index.js";
+import type { Store, WatchMessage } from "../src/store/index.js";
 import { StoreState } from "../src/store/store-state.js";
-import { backends, recorded, replay } from "./store-backends.js";
+import { backends, recorded, replay, storeOpeners } from "./store-backends.js";
 
 const text = (c: string, n: number) => c.repeat(n);
 
@@ -21,21 +21,7 @@ const text = (c: string, n: number) => c.repeat(n);
 // revisions count per session, and its behaviour is in store-redis*.test.ts, store-scale.test.ts).
 for (const backend of backends.filter((b) => !b.shared)) {
   describe(`store state: ${backend.name}`, () => {
-    const opened: Store[] = [];
-    after(async () => {
-      for (const s of opened) await s.close();
-    });
-    const open = async (options: StoreOptions = {}, location = backend.fresh()): Promise<Store> => {
-      const store = await backend.open(location, options);
-      opened.push(store);
-      return store;
-    };
-    /** A second store on the same file (SQLite), after the first is closed: the state rebuilt from the snapshot. */
-    const reopen = async (store: Store, location: string, options: StoreOptions = {}): Promise<Store | undefined> => {
-      if (backend.name === "memory") return undefined;
-      await store.close();
-      return open(options, location);
-    };
+    const { open, reopen } = storeOpeners(backend);
 
     test("the watch log keeps eventLogBytesLimit bytes of commits: a commit that fills it exactly stays", async () => {
       // Commits: 1 register (18), 2 "a"*100 over "" (118 + 18 = 136), then 236 each.
