@@ -17,7 +17,7 @@ import { promisify } from "node:util";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { Bridge } from "../src/index.js";
 import { openStoreReadOnly } from "../src/store/open-store.js";
-import { quietLogs, repoRoot } from "./helpers.js";
+import { quietLogs, repoRoot, screenshotPath } from "./helpers.js";
 
 const run = promisify(execFile);
 const CLI = join(repoRoot, "ts/bin/dspy-bridge.js");
@@ -275,7 +275,7 @@ describe("dashboard --store sqlite: a large stored state", { skip }, () => {
       { timeout: 5_000 },
       `${sid(7)}/`,
     );
-    await page.screenshot({ path: join(repoRoot, "docs", "dashboard-stored.png"), fullPage: true });
+    await page.screenshot({ path: screenshotPath("dashboard-stored.png"), fullPage: true });
   });
 
   test("read-only: the file is unchanged, and the command stops on SIGTERM", async () => {

@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { Bridge, type Session } from "../src/index.js";
-import { quietLogs, repoRoot } from "./helpers.js";
+import { quietLogs, repoRoot, screenshotPath } from "./helpers.js";
 
 // The functions given to waitForFunction run in the page: its `document`, not Node's.
 interface PageElement {
@@ -33,8 +33,7 @@ let browser: Browser;
 let page: Page;
 let session: Session;
 let origin: string;
-const shot = (name: string) =>
-  page.screenshot({ path: join(repoRoot, "docs", `dashboard-${name}.png`), fullPage: true });
+const shot = (name: string) => page.screenshot({ path: screenshotPath(`dashboard-${name}.png`), fullPage: true });
 
 before(async () => {
   if (skip) return;

@@ -1,5 +1,6 @@
 // Shared helpers for the integration tests: real Python workers, nothing mocked.
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Bridge, type BridgeOptions } from "../src/index.js";
@@ -8,6 +9,18 @@ import { Bridge, type BridgeOptions } from "../src/index.js";
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const testdata = (name: string): string => join(repoRoot, "testdata", name);
 export const fixturesDir = join(repoRoot, "ts/test/fixtures");
+
+/**
+ * Where a browser test saves a screenshot: docs/ only when asked (`DSPY_BRIDGE_SCREENSHOTS=docs`),
+ * so an ordinary test run never leaves the committed pictures changed; otherwise a folder under
+ * the temp directory, so the page is still rendered and saved.
+ */
+export function screenshotPath(file: string): string {
+  if (process.env.DSPY_BRIDGE_SCREENSHOTS === "docs") return join(repoRoot, "docs", file);
+  const dir = join(tmpdir(), "dspy-bridge-test-screenshots");
+  mkdirSync(dir, { recursive: true });
+  return join(dir, file);
+}
 
 export const quietLogs: Pick<BridgeOptions, "onLog"> = { onLog: () => {} };
 
