@@ -38,12 +38,11 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import threading
 import urllib.request
 from typing import Any
 from collections.abc import Callable
 
-from ._patching import Replacements, verified
+from ._patching import MemoSwitch, Replacements
 
 __all__ = ["ENV", "VERIFIED", "enabled", "install", "installed", "source_digest", "uninstall"]
 
@@ -56,19 +55,6 @@ VERIFIED = {
 # Exact types whose pydantic TypeAdapter is the same for every value: one per type is kept.
 _BUILTIN_TYPES = (str, int, float, bool, type(None), list, dict, tuple)
 
-_lock = threading.Lock()
-_installed = False
-_replacements = Replacements()
-
-
-def enabled() -> bool:
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-def installed() -> bool:
-    """Whether this process runs the memos (installed, switched on, DSPy version verified)."""
-    return _installed
-
 
 def source_digest() -> str:
     """sha256 of the source of the two DSPy functions the memos stand in for or feed."""
@@ -79,37 +65,26 @@ def source_digest() -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
-def install() -> bool:
+def _put_in_place(replacements: Replacements) -> None:
     """Replace every binding of `serialize_for_json` in DSPy's modules, and the `getproxies`
-    the native transport calls. Idempotent; returns whether the memos are in place."""
-    global _installed
-    with _lock:
-        if _installed:
-            return True
-        if not enabled():
-            return False
-        if not verified(VERIFIED, source_digest):
-            return False
-        from dspy._vendor.lm15.transports import _proxy
-        from dspy.adapters import utils
+    the native transport calls."""
+    from dspy._vendor.lm15.transports import _proxy
+    from dspy.adapters import utils
 
-        original = utils.serialize_for_json
-        # adapters.base, json_adapter, xml_adapter, primitives.repl_types imported it by name.
-        _replacements.rebind(original, serializer(original), "serialize_for_json")
-        # The transport module's own binding of urllib's function (imported by name there).
-        getproxies: Any = vars(_proxy).get("getproxies")
-        if getproxies is urllib.request.getproxies_environment:
-            _replacements.set(_proxy, "getproxies", environment_proxies(getproxies))
-        _installed = True
-        return True
+    original = utils.serialize_for_json
+    # adapters.base, json_adapter, xml_adapter, primitives.repl_types imported it by name.
+    replacements.rebind(original, serializer(original), "serialize_for_json")
+    # The transport module's own binding of urllib's function (imported by name there).
+    getproxies: Any = vars(_proxy).get("getproxies")
+    if getproxies is urllib.request.getproxies_environment:
+        replacements.set(_proxy, "getproxies", environment_proxies(getproxies))
 
 
-def uninstall() -> None:
-    """DSPy's own functions back (the tests compare results with and without the memos)."""
-    global _installed
-    with _lock:
-        _replacements.restore()
-        _installed = False
+_switch = MemoSwitch(ENV, VERIFIED, source_digest, _put_in_place)
+enabled = _switch.enabled
+installed = _switch.installed
+install = _switch.install
+uninstall = _switch.uninstall
 
 
 def serializer(original: Callable[[Any], Any]) -> Callable[[Any], Any]:

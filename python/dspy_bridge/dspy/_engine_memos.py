@@ -65,11 +65,10 @@ import hashlib
 import inspect
 import os
 import sys
-import threading
 from dataclasses import replace
 from typing import Any
 
-from ._patching import Replacements, verified
+from ._patching import MemoSwitch, Replacements
 
 __all__ = ["ENV", "VERIFIED", "enabled", "install", "installed", "source_digest", "uninstall"]
 
@@ -80,19 +79,6 @@ VERIFIED = {
 }
 # Entries kept per memo before it is emptied (a worker sees a handful of LM settings).
 _LIMIT = 512
-
-_lock = threading.Lock()
-_installed = False
-_replacements = Replacements()
-
-
-def enabled() -> bool:
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-def installed() -> bool:
-    """Whether this process runs the memos (installed, switched on, DSPy version verified)."""
-    return _installed
 
 
 def _sources() -> list[Any]:
@@ -119,42 +105,30 @@ def source_digest() -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
-def install() -> bool:
-    """Put the memos in place of DSPy's functions. Idempotent; returns whether they are."""
-    global _installed
-    with _lock:
-        if _installed:
-            return True
-        if not enabled():
-            return False
-        if not verified(VERIFIED, source_digest):
-            return False
-        from dspy.clients import backend_selection, capabilities
-        from dspy.clients.engines import lm15_engine
+def _put_in_place(replacements: Replacements) -> None:
+    from dspy.clients import backend_selection, capabilities
+    from dspy.clients.engines import lm15_engine
 
-        original_select = backend_selection.select_backend
-        # execution and capabilities imported it by name.
-        _replacements.rebind(original_select, selection_memo(original_select), "select_backend")
-        _replacements.set(capabilities, "resolve", resolution_memo(capabilities.resolve))
-        _replacements.set(capabilities, "prepare_async", capabilities_memo(capabilities.prepare_async))
-        engine = lm15_engine.AsyncLM15Engine
-        _replacements.set(engine, "complete", target_on_loop(engine.complete))
-        if sys.version_info >= (3, 12):
-            from dspy._vendor.lm15.transports import _timeouts
+    original_select = backend_selection.select_backend
+    # execution and capabilities imported it by name.
+    replacements.rebind(original_select, selection_memo(original_select), "select_backend")
+    replacements.set(capabilities, "resolve", resolution_memo(capabilities.resolve))
+    replacements.set(capabilities, "prepare_async", capabilities_memo(capabilities.prepare_async))
+    engine = lm15_engine.AsyncLM15Engine
+    replacements.set(engine, "complete", target_on_loop(engine.complete))
+    if sys.version_info >= (3, 12):
+        from dspy._vendor.lm15.transports import _timeouts
 
-            original_wait = _timeouts.wait_for
-            # The transports imported it by name (_async, _fetch, _ssl).
-            _replacements.rebind(original_wait, timeout_in_task(original_wait), "wait_for", "dspy._vendor.lm15")
-        _installed = True
-        return True
+        original_wait = _timeouts.wait_for
+        # The transports imported it by name (_async, _fetch, _ssl).
+        replacements.rebind(original_wait, timeout_in_task(original_wait), "wait_for", "dspy._vendor.lm15")
 
 
-def uninstall() -> None:
-    """DSPy's own functions back (the tests compare results with and without the memos)."""
-    global _installed
-    with _lock:
-        _replacements.restore()
-        _installed = False
+_switch = MemoSwitch(ENV, VERIFIED, source_digest, _put_in_place)
+enabled = _switch.enabled
+installed = _switch.installed
+install = _switch.install
+uninstall = _switch.uninstall
 
 
 def _bounded_put(memo: dict[Any, Any], key: Any, value: Any) -> None:

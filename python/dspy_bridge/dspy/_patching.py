@@ -7,7 +7,9 @@ must be removable, so that the tests can compare results with and without it.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -43,3 +45,47 @@ class Replacements:
         while self._done:
             owner, name, original = self._done.pop()
             setattr(owner, name, original)
+
+
+class MemoSwitch:
+    """Whether one memo module's replacements are in place, and the one way to put them there or
+    take them away: on unless its environment variable says off, and only on a verified DSPy."""
+
+    def __init__(
+        self,
+        env: str,
+        versions: dict[str, str],
+        digest: Callable[[], str],
+        put_in_place: Callable[[Replacements], None],
+    ) -> None:
+        self.env = env
+        self._versions = versions
+        self._digest = digest
+        self._put_in_place = put_in_place
+        self._lock = threading.Lock()  # a worker's threads may configure DSPy at the same time
+        self._installed = False
+        self._replacements = Replacements()
+
+    def enabled(self) -> bool:
+        return os.environ.get(self.env, "1").strip().lower() not in ("0", "false", "no", "off")
+
+    def installed(self) -> bool:
+        """Whether this process runs the memos (installed, switched on, DSPy version verified)."""
+        return self._installed
+
+    def install(self) -> bool:
+        """Put the memos in place. Idempotent; returns whether they are."""
+        with self._lock:
+            if self._installed:
+                return True
+            if not self.enabled() or not verified(self._versions, self._digest):
+                return False
+            self._put_in_place(self._replacements)
+            self._installed = True
+            return True
+
+    def uninstall(self) -> None:
+        """DSPy's own functions back (the tests compare results with and without the memos)."""
+        with self._lock:
+            self._replacements.restore()
+            self._installed = False
