@@ -19,9 +19,65 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import { startRedis } from "./redis.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/**
+ * Stryker's `file:first-last` line ranges of the named functions and class members of `file`
+ * (a constructor is "constructor"), found in the source as it is now: line numbers written
+ * by hand went stale at every edit. Statements inside them that name one of `except` (e.g.
+ * the call that hands a shared store's commit over) are left out. A name not found is an error.
+ */
+function functionRanges(file, names, except = []) {
+  const source = ts.createSourceFile(file, readFileSync(join(root, file), "utf8"), ts.ScriptTarget.Latest, true);
+  const line = (pos) => source.getLineAndCharacterOfPosition(pos).line + 1;
+  const skip = except.length ? new RegExp(`\\b(${except.join("|")})\\b`) : undefined;
+  const found = new Map();
+  const visit = (node) => {
+    const name = ts.isConstructorDeclaration(node)
+      ? "constructor"
+      : node.name && ts.isIdentifier(node.name)
+        ? node.name.text
+        : undefined;
+    const isFunction =
+      ts.isFunctionLike(node) ||
+      (ts.isVariableDeclaration(node) && node.initializer && ts.isArrowFunction(node.initializer));
+    if (isFunction && name && names.includes(name) && !found.has(name)) found.set(name, node);
+    else ts.forEachChild(node, visit);
+  };
+  visit(source);
+  const missing = names.filter((n) => !found.has(n));
+  if (missing.length)
+    throw new Error(`${file} has no function named ${missing.join(", ")}: update scripts/mutation.mjs`);
+  const ranges = [];
+  for (const node of found.values()) {
+    // Lines of statements to leave out, then the node's lines split around them.
+    const cut = new Set();
+    const walk = (n) => {
+      if (skip && isStatementLike(n) && skip.test(n.getText(source))) {
+        for (let l = line(n.getStart(source)); l <= line(n.getEnd()); l++) cut.add(l);
+        return;
+      }
+      ts.forEachChild(n, walk);
+    };
+    walk(node);
+    let start;
+    const last = line(node.getEnd());
+    for (let l = line(node.getStart(source)); l <= last + 1; l++) {
+      if (l <= last && !cut.has(l)) start ??= l;
+      else if (start !== undefined) {
+        ranges.push(`${file}:${start}-${l - 1}`);
+        start = undefined;
+      }
+    }
+  }
+  return ranges;
+}
+
+/** A statement left out whole, on its own lines (a block or an `if` is not: its inner statements are looked at instead). */
+const isStatementLike = (n) => ts.isExpressionStatement(n) || ts.isReturnStatement(n) || ts.isVariableStatement(n);
 
 /**
  * The TypeScript modules: the sources Stryker mutates and the compiled test files that
@@ -37,22 +93,32 @@ const TS_MODULES = {
   },
   "commit-log": { mutate: ["ts/src/store/commit-log.ts"], tests: ["store-conformance", "store-redis"] },
   // The commit log's unshared path alone (memory, SQLite): the whole module's run takes minutes
-  // per mutant on its Redis tests. The line ranges are the functions a store that is not shared
-  // runs (the constructor, isShared, open without the follower, close; mutate's synchronous
-  // branch; mutatePaced's test and the paced local commit with its plan and request; plan to
-  // guard; reload), not `idle`/`counted` (a store partitioned by session is a shared one) nor
-  // the follower's callbacks: check them against the file when it changes.
+  // per mutant on its Redis tests. The functions a store that is not shared runs, without the
+  // statements that hand a commit to the shared path (queueShared) or start following the
+  // other hosts (follow); not `idle`/`counted` (a store partitioned by session is a shared one).
   "commit-log-local": {
-    mutate: [
-      "ts/src/store/commit-log.ts:76-81",
-      "ts/src/store/commit-log.ts:94-109",
-      "ts/src/store/commit-log.ts:116-123",
-      "ts/src/store/commit-log.ts:157-189",
-      "ts/src/store/commit-log.ts:227-229",
-      "ts/src/store/commit-log.ts:233-280",
-      "ts/src/store/commit-log.ts:441-472",
-      "ts/src/store/commit-log.ts:537-547",
-    ],
+    mutate: functionRanges(
+      "ts/src/store/commit-log.ts",
+      [
+        "constructor",
+        "isShared",
+        "open",
+        "close",
+        "mutate",
+        "mutatePaced",
+        "mutateLocalPaced",
+        "planPaced",
+        "requestPaced",
+        "plan",
+        "request",
+        "nextId",
+        "guard",
+        "reload",
+        "couldNotCommit",
+        "checkUnsharedCommit",
+      ],
+      ["queueShared", "follow", "resync"],
+    ),
     tests: ["commit-log", "store-state", "store-session-watch"],
     env: { DSPY_BRIDGE_TEST_STORE_BACKENDS: "memory,sqlite" },
   },

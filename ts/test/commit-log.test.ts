@@ -7,9 +7,18 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { closeSync, openSync, writeSync } from "node:fs";
 import Database from "better-sqlite3";
-import { FailedPreconditionError, PayloadTooLargeError, StoreUnavailableError } from "../src/errors/index.js";
+import {
+  FailedPreconditionError,
+  InternalError,
+  NotFoundError,
+  PayloadTooLargeError,
+  StoreUnavailableError,
+} from "../src/errors/index.js";
+import type { CommitRequest, CommitResult, LoggedEntry, RawSnapshot } from "../src/store/durable/layout.js";
+import type { LogId } from "../src/store/log-id.js";
 import { SLICE_MS } from "../src/store/pacing.js";
-import { exportVariables, importVariables, openStore, type Store, type StoreOptions } from "../src/store/index.js";
+import { exportVariables, importVariables, openStore, Store, type StoreOptions } from "../src/store/index.js";
+import type { StoreBackend } from "../src/store/store-backend.js";
 import { backends } from "./store-backends.js";
 
 const VARIABLES = 60;
@@ -99,10 +108,13 @@ for (const backend of backends.filter((b) => !b.shared)) {
       }
     });
 
-    test("an import's commit waiting behind another when the store closes, or asked for after, is refused", async () => {
+    test("an import's commit waiting behind another when the store closes, or asked for after, is refused before it starts", async () => {
       const store = await open();
       const data = await withExport(store);
       const nothing = { creates: [], updates: [], edges: [] };
+      // A refused commit is not planned at all: it reports no progress.
+      const progress: string[] = [];
+      const report = (p: { phase: string }) => void progress.push(p.phase);
       let waiting: Promise<unknown> | undefined;
       let closed: Promise<void> | undefined;
       const summary = await importVariables(store, "dst", data, {
@@ -112,7 +124,7 @@ for (const backend of backends.filter((b) => !b.shared)) {
           if (p.phase !== (backend.name === "sqlite" ? "write" : "apply") || waiting) return;
           // This commit holds the host's other commits back: the next one waits for it, and
           // finds the store closed once it may go.
-          waiting = store.commitImport("src", nothing).then(
+          waiting = store.commitImport("src", nothing, "src", "import", report).then(
             () => undefined,
             (e: unknown) => e,
           );
@@ -124,9 +136,28 @@ for (const backend of backends.filter((b) => !b.shared)) {
       assert.ok(refused instanceof StoreUnavailableError && refused.message === "the store is closed", `${refused}`);
       await closed;
       await assert.rejects(
-        store.commitImport("src", nothing),
+        store.commitImport("src", nothing, "src", "import", report),
         (e: unknown) => e instanceof StoreUnavailableError && e.message === "the store is closed",
       );
+      assert.deepEqual(progress, []);
+    });
+
+    test("a session created or deleted after close is refused as closed, not written", async () => {
+      const location = backend.fresh();
+      const store = await open(location);
+      await store.createSession({ sessionId: "kept" });
+      await store.close();
+      // Neither plan reads a session through the store's own open check: the log refuses them.
+      const closed = (e: unknown) => e instanceof StoreUnavailableError && e.message === "the store is closed";
+      await assert.rejects(store.createSession({ sessionId: "late" }), closed);
+      await assert.rejects(store.deleteSession("kept"), closed);
+      if (backend.name === "sqlite") {
+        const again = await open(location);
+        assert.deepEqual(
+          (await again.listSessions()).map((s) => s.sessionId),
+          ["kept"],
+        );
+      }
     });
 
     test("two imports at once commit one after the other, each whole", async () => {
@@ -151,6 +182,12 @@ for (const backend of backends.filter((b) => !b.shared)) {
       const summary = await importVariables(store, "dst", data, { format: "json", mergeStrategy: "keep" });
       assert.equal(summary.revision, 0);
       assert.equal(summary.skipped, VARIABLES);
+      assert.equal(store.currentRevision, before);
+      // The commit itself, asked with nothing in it, plans no entry and reports no apply.
+      const phases: string[] = [];
+      const nothing = { creates: [], updates: [], edges: [] };
+      assert.equal(await store.commitImport("dst", nothing, "dst", "import", (p) => void phases.push(p.phase)), 0);
+      assert.deepEqual(phases, ["commit"]);
       assert.equal(store.currentRevision, before);
     });
 
@@ -387,5 +424,100 @@ test("a SQLite store keeps a variable's access rules across a restart", async ()
     assert.equal(await again.checkAccess("s", "n", "read", "someone-else"), false);
   } finally {
     await again.close();
+  }
+});
+
+test("a memory store opened explicitly has nothing to load and works as one never opened", async () => {
+  const store = await new Store().open();
+  try {
+    await store.createSession({ sessionId: "s" });
+    const [v] = await store.register("s", [{ name: "n", type: "integer", initialValue: 1 }]);
+    assert.equal(v!.modifyRevision, 1);
+  } finally {
+    await store.close();
+  }
+});
+
+/**
+ * A backend that is not shared and answers commits as told: rightly (the next position, as
+ * SQLite does), or wrongly — a conflict, another position, an answer that comes later. No
+ * real store answers wrongly (SQLite takes the position from the same head the state
+ * loaded): this exercises the log's defensive check of such an answer, which only a faulty
+ * backend can reach.
+ */
+class ScriptedBackend implements StoreBackend {
+  readonly kind = "scripted";
+  readonly shared = false;
+  answer: "right" | "conflict" | "elsewhere" | "later" = "right";
+  private position: LogId = { rev: 0, seq: 0 };
+
+  async load(): Promise<RawSnapshot> {
+    return { head: this.position, hashes: new Map(), lists: new Map(), log: [] };
+  }
+
+  commit(request: CommitRequest): CommitResult | Promise<CommitResult> {
+    const at = this.position;
+    const next = request.commit ? { rev: at.rev + 1, seq: 0 } : { rev: at.rev, seq: at.seq + 1 };
+    if (this.answer === "conflict") return { conflict: "n" };
+    if (this.answer === "later") return Promise.resolve({ id: next });
+    if (this.answer === "elsewhere") return { id: { rev: next.rev + 5, seq: next.seq } };
+    this.position = next;
+    return { id: next };
+  }
+
+  async head(): Promise<LogId> {
+    return this.position;
+  }
+
+  async readAfter(): Promise<LoggedEntry[]> {
+    return [];
+  }
+
+  touch(): void {}
+
+  async close(): Promise<void> {}
+}
+
+test("a backend that is not shared yet answers a commit wrongly gets an internal error, and the commit is not applied", async () => {
+  const backend = new ScriptedBackend();
+  const store = await new Store({}, backend).open();
+  try {
+    await store.createSession({ sessionId: "src" });
+    await store.register(
+      "src",
+      Array.from({ length: VARIABLES }, (_, i) => ({ name: `v${i}`, type: "integer", initialValue: i })),
+    );
+    await store.createSession({ sessionId: "dst" });
+    const data = (await exportVariables(store, "src", { format: "json" })).data;
+    const before = store.currentRevision;
+    const wrong = (message: string) => (e: unknown) =>
+      e instanceof InternalError &&
+      e.message === `the scripted store, which is not shared, ${message}: the commit was not applied on this host`;
+    const cases = [
+      ["conflict", "refused it for a conflict on 'n', which only a shared store can have"],
+      ["elsewhere", `committed it at ${before + 6}-0, not at ${before + 1}-0 as planned`],
+      ["later", "answered later, as only a shared store may"],
+    ] as const;
+    for (const [answer, message] of cases) {
+      backend.answer = answer;
+      // A commit (synchronous path), a session entry (it keeps the revision), an import (paced path).
+      await assert.rejects(store.set("src", "v0", 100), wrong(message));
+      if (answer === "elsewhere")
+        await assert.rejects(
+          store.createSession({ sessionId: "late" }),
+          wrong(`committed it at ${before + 5}-2, not at ${before}-2 as planned`),
+        );
+      if (answer !== "later")
+        await assert.rejects(importVariables(store, "dst", data, { format: "json" }), wrong(message));
+      assert.equal(store.currentRevision, before);
+      assert.equal((await store.get("src", "v0")).value, 0);
+      assert.deepEqual(await store.list("dst"), []);
+      await assert.rejects(store.getSession("late"), NotFoundError);
+    }
+    // Answered rightly again, it commits where it was planned.
+    backend.answer = "right";
+    assert.equal((await store.set("src", "v0", 100)).modifyRevision, before + 1);
+  } finally {
+    await store.close();
   }
 });

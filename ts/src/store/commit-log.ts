@@ -17,17 +17,19 @@
 import { BridgeError, FailedPreconditionError, InternalError, StoreUnavailableError } from "../errors/index.js";
 import { requestFor, requestSteps, type CommitRequest, type CommitResult, type LoggedEntry } from "./durable/layout.js";
 import { decodeEntry, type Entry } from "./entries.js";
-import { compareLogIds, isSuccessor, type LogId } from "./log-id.js";
+import { compareLogIds, formatLogId, isSuccessor, type LogId } from "./log-id.js";
 import { runPaced, type Pacer } from "./pacing.js";
-import type { SessionRecord } from "./records.js";
 import type { CommitDeadline, LargeCommit, StoreBackend } from "./store-backend.js";
 import type { StoreState } from "./store-state.js";
 
 /** What a mutation decided: the entry to commit (none: nothing to do) and how to answer once it is applied. */
-export interface Planned<T> {
-  entry: Entry | undefined;
+export interface Planned<T, E extends Entry = Entry> {
+  entry: E | undefined;
   answer: (revision: number) => T;
 }
+
+/** A large mutation (mutatePaced) is always a commit: puts, and what goes with them. */
+type CommitEntry = Extract<Entry, { t: "commit" }>;
 
 /** What the log asks of its Store. */
 export interface CommitLogHooks {
@@ -51,6 +53,31 @@ const MAX_SHARED_ATTEMPTS = 50;
 const DEFAULT_LIMITS = { callMs: 5_000, inFlightMs: 15_000 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A backend that is not shared failed a commit: its transaction rolled back, nothing was written (a full disk, a file gone read-only). */
+const couldNotCommit = (kind: string, err: unknown) =>
+  new StoreUnavailableError(`the ${kind} store could not commit: ${(err as Error).message}`, { cause: err });
+
+/**
+ * A backend that is not shared has one writer, this host: it answers a commit at once, at
+ * the position this host planned, and never with a conflict (SQLite takes the position from
+ * the same head the state loaded). Any other answer is a bug in the backend; the entry is
+ * then not applied here, so this host never applies at a position the backend did not give it.
+ */
+function checkUnsharedCommit(kind: string, result: CommitResult | Promise<CommitResult>, planned: LogId): void {
+  const wrong =
+    result instanceof Promise
+      ? "answered later, as only a shared store may"
+      : "conflict" in result
+        ? `refused it for a conflict on '${result.conflict.slice(0, 100)}', which only a shared store can have`
+        : compareLogIds(result.id, planned) !== 0
+          ? `committed it at ${formatLogId(result.id)}, not at ${formatLogId(planned)} as planned`
+          : undefined;
+  if (wrong)
+    throw new InternalError(
+      `the ${kind} store, which is not shared, ${wrong}: the commit was not applied on this host`,
+    );
+}
 
 export class CommitLog {
   /** Shared backends: this host's commits, one at a time (plans of one host never race each other). */
@@ -168,18 +195,9 @@ export class CommitLog {
           try {
             result = this.backend.commit(request);
           } catch (err) {
-            // The transaction rolled back: nothing was written (a full disk, a file gone read-only).
-            throw new StoreUnavailableError(
-              `the ${this.backend.kind} store could not commit: ${(err as Error).message}`,
-              { cause: err },
-            );
+            throw couldNotCommit(this.backend.kind, err);
           }
-          if (result instanceof Promise || "conflict" in result)
-            throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
-          if (compareLogIds(result.id, id) !== 0)
-            throw new InternalError(
-              `the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`,
-            );
+          checkUnsharedCommit(this.backend.kind, result, id);
         }
         this.state.apply(planned.entry, id);
         return Promise.resolve(planned.answer(id.rev));
@@ -224,15 +242,18 @@ export class CommitLog {
    * host waits for it (the backend writes it in one transaction that must not take in
    * anyone else's commit). Shared: it takes its turn among this host's commits, like any.
    */
-  mutatePaced<T>(plan: (pace: Pacer) => Promise<Planned<T>>, pace: Pacer): Promise<T> {
+  mutatePaced<T>(plan: (pace: Pacer) => Promise<Planned<T, CommitEntry>>, pace: Pacer): Promise<T> {
     if (this.hooks.isClosed()) return Promise.reject(new StoreUnavailableError("the store is closed"));
-    if (!this.isShared) return this.mutateLocalPaced(plan, pace);
+    if (!this.isShared) {
+      // Asked again once the large commit in progress is done: the store may have closed meanwhile.
+      if (this.large) return this.large.then(() => this.mutatePaced(plan, pace));
+      return this.mutateLocalPaced(plan, pace);
+    }
     return this.queueShared((deadline) => this.mutateShared(() => this.planPaced(plan, pace), deadline, pace));
   }
 
-  private async mutateLocalPaced<T>(plan: (pace: Pacer) => Promise<Planned<T>>, pace: Pacer): Promise<T> {
-    while (this.large) await this.large;
-    if (this.hooks.isClosed()) throw new StoreUnavailableError("the store is closed");
+  /** Not shared, and no other large commit in progress: this one runs alone until it settles. */
+  private async mutateLocalPaced<T>(plan: (pace: Pacer) => Promise<Planned<T, CommitEntry>>, pace: Pacer): Promise<T> {
     let release = () => {};
     this.large = new Promise<void>((resolve) => (release = resolve));
     try {
@@ -247,18 +268,11 @@ export class CommitLog {
             ? await this.backend.commitPaced(request, pace)
             : await this.backend.commit(request);
         } catch (err) {
-          throw new StoreUnavailableError(
-            `the ${this.backend.kind} store could not commit: ${(err as Error).message}`,
-            { cause: err },
-          );
+          throw couldNotCommit(this.backend.kind, err);
         }
-        if ("conflict" in result) throw new InternalError(`the ${this.backend.kind} store refused an unshared commit`);
-        if (compareLogIds(result.id, id) !== 0)
-          throw new InternalError(
-            `the ${this.backend.kind} store committed at ${result.id.rev}-${result.id.seq}, expected ${id.rev}-${id.seq}`,
-          );
+        checkUnsharedCommit(this.backend.kind, result, id);
       }
-      pace.next("apply", planned.entry.t === "commit" ? planned.entry.puts.length : 1);
+      pace.next("apply", planned.entry.puts.length);
       await runPaced(this.state.applySteps(planned.entry, id), pace);
       return planned.answer(id.rev);
     } finally {
@@ -268,15 +282,18 @@ export class CommitLog {
   }
 
   /** A paced plan, with its history decision (the size limits) made in slices too. */
-  private async planPaced<T>(plan: (pace: Pacer) => Promise<Planned<T>>, pace: Pacer): Promise<Planned<T>> {
+  private async planPaced<T>(
+    plan: (pace: Pacer) => Promise<Planned<T, CommitEntry>>,
+    pace: Pacer,
+  ): Promise<Planned<T, CommitEntry>> {
     const planned = await plan(pace);
-    if (planned.entry?.t === "commit") await runPaced(this.state.planHistorySteps(planned.entry), pace);
+    if (planned.entry) await runPaced(this.state.planHistorySteps(planned.entry), pace);
     return planned;
   }
 
   private requestPaced(entry: Entry, pace: Pacer): Promise<CommitRequest> {
     const trim = this.state.logTrimFor(entry);
-    return runPaced(requestSteps(entry, this.sessionOf(entry), this.historyLimit, trim), pace);
+    return runPaced(requestSteps(entry, this.state.sessions, this.historyLimit, trim), pace);
   }
 
   /** `pace`: the commit is built, sent and applied in slices (mutatePaced). */
@@ -445,11 +462,7 @@ export class CommitLog {
   }
 
   private request(entry: Entry) {
-    return requestFor(entry, this.sessionOf(entry), this.historyLimit, this.state.logTrimFor(entry));
-  }
-
-  private sessionOf(entry: Entry): SessionRecord | undefined {
-    return this.state.sessions.get(entry.t === "session" ? entry.info.sessionId : entry.sid);
+    return requestFor(entry, this.state.sessions, this.historyLimit, this.state.logTrimFor(entry));
   }
 
   private nextId(entry: Entry): LogId {
@@ -458,16 +471,15 @@ export class CommitLog {
       : { rev: this.state.applied.rev, seq: this.state.applied.seq + 1 };
   }
 
-  /** Backend errors become StoreUnavailableError (typed, retryable); ours pass through. */
+  /** A call to the backend (every caller has one): its errors become StoreUnavailableError (typed, retryable); ours pass through. */
   private async guard<T>(op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
       if (err instanceof BridgeError) throw err;
-      throw new StoreUnavailableError(
-        `the ${this.backend?.kind ?? "memory"} store is unavailable: ${(err as Error).message}`,
-        { cause: err },
-      );
+      throw new StoreUnavailableError(`the ${this.backend!.kind} store is unavailable: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 

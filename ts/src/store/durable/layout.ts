@@ -164,29 +164,30 @@ export function recordJson(r: VariableRecord): string {
 }
 
 /**
- * The request that makes `entry` durable. `session` is this host's copy of the session the
- * entry changes (undefined for a new one): the checks demand that everything the entry was
- * planned against is still as this host saw it.
+ * The request that makes `entry` durable. `sessions` are this host's copies of the sessions
+ * (a new session is not among them): the checks demand that everything the entry was planned
+ * against in its session is still as this host saw it.
  */
 export function requestFor(
   entry: Entry,
-  session: SessionRecord | undefined,
+  sessions: ReadonlyMap<string, SessionRecord>,
   historyLimit: number,
   trimLog?: number,
 ): CommitRequest {
-  return runSteps(requestSteps(entry, session, historyLimit, trimLog));
+  return runSteps(requestSteps(entry, sessions, historyLimit, trimLog));
 }
 
 /** requestFor a put at a time (a large import's commit is built in slices: pacing.ts). */
 export function* requestSteps(
   entry: Entry,
-  session: SessionRecord | undefined,
+  sessions: ReadonlyMap<string, SessionRecord>,
   historyLimit: number,
   trimLog?: number,
 ): Steps<CommitRequest> {
   const checks: Check[] = [];
   const ops: Op[] = [];
   const sid = entry.t === "session" ? entry.info.sessionId : entry.sid;
+  const session = sessions.get(sid);
   const stampsKey = keys.stamps(sid);
   const guard = (field: string) => checks.push({ key: stampsKey, field, equals: session?.stamps.get(field) ?? null });
   const touch = (field: string) => ops.push({ op: "stamp", key: stampsKey, field });
