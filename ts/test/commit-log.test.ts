@@ -458,7 +458,8 @@ class ScriptedBackend implements StoreBackend {
   commit(request: CommitRequest): CommitResult | Promise<CommitResult> {
     const at = this.position;
     const next = request.commit ? { rev: at.rev + 1, seq: 0 } : { rev: at.rev, seq: at.seq + 1 };
-    if (this.answer === "conflict") return { conflict: "n" };
+    // A field name longer than an error message should carry.
+    if (this.answer === "conflict") return { conflict: "f".repeat(150) };
     if (this.answer === "later") return Promise.resolve({ id: next });
     if (this.answer === "elsewhere") return { id: { rev: next.rev + 5, seq: next.seq } };
     this.position = next;
@@ -494,7 +495,7 @@ test("a backend that is not shared yet answers a commit wrongly gets an internal
       e instanceof InternalError &&
       e.message === `the scripted store, which is not shared, ${message}: the commit was not applied on this host`;
     const cases = [
-      ["conflict", "refused it for a conflict on 'n', which only a shared store can have"],
+      ["conflict", `refused it for a conflict on '${"f".repeat(100)}', which only a shared store can have`],
       ["elsewhere", `committed it at ${before + 6}-0, not at ${before + 1}-0 as planned`],
       ["later", "answered later, as only a shared store may"],
     ] as const;
