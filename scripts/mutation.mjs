@@ -26,8 +26,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /**
  * Stryker's `file:first-last` line ranges of the named functions and class members of `file`
- * (a constructor is "constructor"), found in the source as it is now: line numbers written
- * by hand went stale at every edit. Statements inside them that name one of `except` (e.g.
+ * (a constructor is "constructor"; the first of a name in the file), found in the source as it
+ * is now: line numbers written by hand went stale at every edit. Statements inside them that name one of `except` (e.g.
  * the call that hands a shared store's commit over) are left out. A name not found is an error.
  */
 function functionRanges(file, names, except = []) {
@@ -41,8 +41,9 @@ function functionRanges(file, names, except = []) {
       : node.name && ts.isIdentifier(node.name)
         ? node.name.text
         : undefined;
+    // With a body: an interface's method signature of the same name is not the code.
     const isFunction =
-      ts.isFunctionLike(node) ||
+      (ts.isFunctionLike(node) && node.body !== undefined) ||
       (ts.isVariableDeclaration(node) && node.initializer && ts.isArrowFunction(node.initializer));
     if (isFunction && name && names.includes(name) && !found.has(name)) found.set(name, node);
     else ts.forEachChild(node, visit);
