@@ -143,6 +143,15 @@ const TS_MODULES = {
   },
 };
 
+/**
+ * Seconds one Python test may take in a mutation run before pytest-timeout fails it (the
+ * suite's own bound is 120). A mutant that leaves a watch or a read waiting forever is then
+ * killed in seconds, not held for mutmut's wall-clock bound; no test of these modules takes
+ * more than a few seconds on the shared machine when nothing is mutated (mutmut's clean run
+ * under this bound checks that before any mutant runs).
+ */
+const PY_TEST_TIMEOUT_S = 20;
+
 /** The Python modules: mutmut mutates these files and runs these tests (python/tests/...). */
 const PY_MODULES = {
   "py-cache": {
@@ -329,7 +338,7 @@ async function mutmut(name, m) {
   );
   writeFileSync(
     join(work, "pyproject.toml"),
-    `${pyproject}\n[tool.mutmut]\nsource_paths = ["dspy_bridge"]\nonly_mutate = ${JSON.stringify(m.mutate)}\npytest_add_cli_args_test_selection = ${JSON.stringify(m.tests)}\npytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n# grpc is not fork-safe once a channel has run: each mutant forks from a server process that\n# has imported the tests (collection opens no channel) but run none.\nprocess_isolation = "forkserver"\nforkserver_warmup = "collect"\n# A mutant's wall-clock bound is (its tests' time + timeout_constant) x timeout_multiplier seconds:\n# mutmut's default multiplier (15) let one mutant that hangs an async test hold the run for a quarter of an hour.\ntimeout_constant = 30\ntimeout_multiplier = 2.0\n`,
+    `${pyproject}\n[tool.mutmut]\nsource_paths = ["dspy_bridge"]\nonly_mutate = ${JSON.stringify(m.mutate)}\npytest_add_cli_args_test_selection = ${JSON.stringify(m.tests)}\npytest_add_cli_args = ${JSON.stringify(["-p", "no:cacheprovider", "-q", `--timeout=${PY_TEST_TIMEOUT_S}`])}\n# grpc is not fork-safe once a channel has run: each mutant forks from a server process that\n# has imported the tests (collection opens no channel) but run none.\nprocess_isolation = "forkserver"\nforkserver_warmup = "collect"\n# A mutant's wall-clock bound is (its tests' time + timeout_constant) x timeout_multiplier seconds:\n# mutmut's default multiplier (15) let one mutant that hangs an async test hold the run for a quarter of an hour.\ntimeout_constant = 30\ntimeout_multiplier = 2.0\n`,
   );
   const python = join(root, ".venv/bin/python");
   // One host for every mutant's test run (the session tests' fixture uses it instead of

@@ -374,9 +374,11 @@ class VariableWatch(AsyncIterator[VariableUpdate]):
 
     async def _await_first(self, stream: AsyncIterator[Any]) -> None:
         """Waits for the first answer (the snapshot the host sends once the watch is
-        registered). The host does not end a watch it refuses (unknown variable or session,
-        observe not permitted) with a status, it leaves it open and silent; so if nothing
-        arrives soon, ask the host why with unary calls and raise that error."""
+        registered). The host ends a watch it refuses (unknown variable or session, observe
+        not permitted) with an error status, which arrives here as that first answer. If
+        nothing arrives soon (the host's store is slow or stuck), ask the host with unary
+        calls whether the watch can be served: a refusal they name is raised at once, and
+        otherwise the watch goes on waiting for its first answer."""
         first = asyncio.ensure_future(stream.__anext__())
         try:
             done, _ = await asyncio.wait({first}, timeout=_FIRST_ANSWER_WAIT)
