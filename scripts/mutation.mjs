@@ -173,6 +173,9 @@ const PY_MODULES = {
       "tests/session/test_variables.py",
       "tests/session/test_sync.py",
     ],
+    // test_watch_edges.py's hosts of their own (a three-commit event log; a store on a Redis
+    // the test pauses), started once for the run: per mutant their start-up outlasts the tests.
+    extraHosts: true,
   },
 };
 
@@ -344,17 +347,37 @@ async function mutmut(name, m) {
   // One host for every mutant's test run (the session tests' fixture uses it instead of
   // starting its own: seconds per mutant otherwise). mutmut puts its mutants/ first on the
   // path; the tests find the repository through DSPY_BRIDGE_TEST_REPO.
-  const host = m.host === false ? undefined : await startHost();
-  const env = {
-    ...process.env,
-    DSPY_BRIDGE_TEST_REPO: root,
-    ...(host ? { DSPY_BRIDGE_TEST_HOST_ADDRESS: host.address, DSPY_BRIDGE_TEST_HOST_TOKEN: host.token } : {}),
-  };
+  const token = randomBytes(24).toString("base64url");
+  const hosts = [];
+  const env = { ...process.env, DSPY_BRIDGE_TEST_REPO: root };
   let code;
   try {
+    if (m.host !== false) {
+      const host = await startHost(token, ["serve", "--listen", "LISTEN", "--workers", "1", "--preload", ""]);
+      hosts.push(host);
+      Object.assign(env, { DSPY_BRIDGE_TEST_HOST_ADDRESS: host.address, DSPY_BRIDGE_TEST_HOST_TOKEN: token });
+    }
+    if (m.extraHosts) {
+      const smallLog = await startHost(token, [
+        join(root, "python/tests/session/small_log_host.mjs"),
+        join(root, "ts/dist/src/index.js"),
+        "LISTEN",
+      ]);
+      hosts.push(smallLog);
+      redis ??= await startRedis();
+      const onRedis = await startHost(token, [
+        ...["serve", "--listen", "LISTEN", "--workers", "1", "--preload", "", "--store", redis.url],
+      ]);
+      hosts.push(onRedis);
+      Object.assign(env, {
+        DSPY_BRIDGE_TEST_SMALL_LOG_HOST_ADDRESS: smallLog.address,
+        DSPY_BRIDGE_TEST_REDIS_HOST_ADDRESS: onRedis.address,
+        DSPY_BRIDGE_TEST_REDIS_HOST_PORT: String(redis.port),
+      });
+    }
     code = await boxed(python, ["-m", "mutmut", "run", "--max-children", "1"], { cwd: work, env });
   } finally {
-    host?.stop();
+    for (const host of hosts) host.stop();
   }
   return mutmutScore(name, m, code);
 }
@@ -381,27 +404,19 @@ function mutmutScore(name, m, code) {
   return { files: { [label]: { detected, valid, score: (100 * detected) / valid, survived } } };
 }
 
-/** `dspy-bridge serve` on a private Unix socket, one worker; resolves with its address once it is ready. */
-function startHost() {
-  const token = randomBytes(24).toString("base64url");
+/**
+ * A host on a private Unix socket: `dspy-bridge <argv>` when argv starts with "serve", else
+ * `node <argv>` (a script); "LISTEN" in argv is replaced by the socket's address. Resolves
+ * with its address once it prints its ready event.
+ */
+function startHost(token, argv) {
   const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-mutation-"));
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, "ts/bin/dspy-bridge.js"),
-      "serve",
-      "--listen",
-      `unix:${join(dir, "bridge.sock")}`,
-      "--workers",
-      "1",
-      "--preload",
-      "",
-    ],
-    {
-      env: { ...process.env, DSPY_BRIDGE_TOKEN: token },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  const listen = `unix:${join(dir, "bridge.sock")}`;
+  const args = argv.map((a) => (a === "LISTEN" ? listen : a));
+  const child = spawn(process.execPath, argv[0] === "serve" ? [join(root, "ts/bin/dspy-bridge.js"), ...args] : args, {
+    env: { ...process.env, DSPY_BRIDGE_TOKEN: token },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const stop = () => {
     child.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
@@ -413,7 +428,7 @@ function startHost() {
       for (const line of buffered.split("\n").slice(0, -1)) {
         try {
           const event = JSON.parse(line);
-          if (event.event === "ready") resolve({ address: event.address, token, stop });
+          if (event.event === "ready") resolve({ address: event.address, stop });
         } catch {}
       }
       buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,22 +141,23 @@ async def test_the_life_of_a_watch(session: SessionContext) -> None:
 
 # A host whose store keeps only the last three commits in its event log: a watch that starts
 # (or resumes) before them is answered `compacted`, and resyncs by reading the variables.
-SMALL_LOG_HOST = """
-const [index, listen] = process.argv.slice(1);
-const { Bridge } = await import(index);
-const bridge = await Bridge.start({ workers: 1, preload: [], store: { eventLogLimit: 3 }, bridgeService: { listen } });
-process.once("SIGTERM", () => bridge.close().then(() => process.exit(0)));
-console.log(JSON.stringify({ event: "ready", address: bridge.address }));
-"""
+SMALL_LOG_HOST = Path(__file__).with_name("small_log_host.mjs")
 
 
 @pytest.fixture(scope="module")
 def small_log_host() -> Iterator[tuple[str, str]]:
+    """(address, token) of a host whose log keeps three commits. The mutation runs
+    (scripts/mutation.mjs) start one for every mutant's test run and name it in
+    DSPY_BRIDGE_TEST_SMALL_LOG_HOST_ADDRESS: starting it takes longer than the test."""
+    running = os.environ.get("DSPY_BRIDGE_TEST_SMALL_LOG_HOST_ADDRESS")
+    if running:
+        yield running, os.environ.get("DSPY_BRIDGE_TEST_HOST_TOKEN", "")
+        return
     token = secrets.token_urlsafe(32)
     index = REPO / "ts" / "dist" / "src" / "index.js"
     with running_node(
         "dspy-bridge-small-log-",
-        lambda listen: ["--input-type=module", "-e", SMALL_LOG_HOST, str(index), listen],
+        lambda listen: [str(SMALL_LOG_HOST), str(index), listen],
         built=index,
         env=dict(os.environ, DSPY_BRIDGE_TOKEN=token),
     ) as node:
@@ -276,7 +278,16 @@ def _redis_command(port: int, *args: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def redis_host() -> Iterator[tuple[str, str, int]]:
-    """A host whose store is a private Redis: (address, token, Redis port)."""
+    """A host whose store is a private Redis: (address, token, Redis port). The mutation runs
+    start one for every mutant's test run (DSPY_BRIDGE_TEST_REDIS_HOST_ADDRESS and _PORT)."""
+    running = os.environ.get("DSPY_BRIDGE_TEST_REDIS_HOST_ADDRESS")
+    if running:
+        yield (
+            running,
+            os.environ.get("DSPY_BRIDGE_TEST_HOST_TOKEN", ""),
+            int(os.environ["DSPY_BRIDGE_TEST_REDIS_HOST_PORT"]),
+        )
+        return
     server = shutil.which("redis-server")
     if server is None:
         # Never skipped, as the TypeScript Redis tests: npm test installs it (scripts/redis.mjs).
