@@ -288,6 +288,46 @@ def test_lfu_frequency_moves_with_each_read() -> None:
     assert sorted(c.keys()) == ["b", "d"]
 
 
+def test_leaving_lfu_orders_the_entries_by_when_they_were_stored_not_by_name() -> None:
+    c, now = cache(max_size=3, policy="lfu")
+    for k in "cba":  # stored newest last, names in the other order
+        c.put(k, k)
+        now[0] += 1
+    c.configure(eviction_policy="fifo")
+    c.configure(max_size=1)  # the two oldest go: c, then b
+    assert c.keys() == ["a"]
+
+
+def test_lfu_keeps_its_least_used_bucket_when_a_busier_one_empties() -> None:
+    c, _ = cache(max_size=2, policy="lfu")
+    c.put("x", 1)
+    c.put("y", 2)
+    c.get("y")
+    c.get("y")  # y: 1 -> 2 -> 3 uses; its bucket of 2 empties, x stays the least used (1)
+    c.put("z", 3)
+    assert sorted(c.keys()) == ["y", "z"]
+
+
+def test_clear_adds_its_invalidations_to_the_count() -> None:
+    c, _ = cache()
+    c.invalidate("never-cached")
+    c.put("a", 1)
+    c.put("b", 2)
+    assert c.clear() == 2
+    assert c.stats.invalidations == 3
+
+
+def test_a_ttl_below_a_second_still_caches() -> None:
+    c, now = cache(ttl=10.0)
+    c.put("a", 1)
+    c.configure(ttl=0.5)
+    assert c.enabled and c.keys() == ["a"] and c.get("a") == 1
+    now[0] += 0.5
+    assert c.get("a") == 1
+    now[0] += 0.001
+    assert c.get("a") is None
+
+
 def test_settings_and_their_refusals() -> None:
     c, _ = cache(ttl=1.5, max_size=4, policy="fifo")
     assert (c.ttl, c.max_size, c.eviction_policy, c.enabled) == (1.5, 4, "fifo", True)
