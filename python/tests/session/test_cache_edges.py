@@ -308,6 +308,16 @@ def test_lfu_keeps_its_least_used_bucket_when_a_busier_one_empties() -> None:
     assert sorted(c.keys()) == ["y", "z"]
 
 
+def test_a_keys_hits_add_up_over_each_time_it_was_cached() -> None:
+    c, _ = cache()
+    for hits in (2, 3):
+        c.put("a", 1)
+        for _ in range(hits):
+            c.get("a")
+        c.invalidate("a")
+    assert c.key_stats("a")["cache_hits"] == 5
+
+
 def test_clear_adds_its_invalidations_to_the_count() -> None:
     c, _ = cache()
     c.invalidate("never-cached")
