@@ -47,6 +47,17 @@ def test_a_value_is_fresh_up_to_exactly_its_ttl() -> None:
     assert c.key_stats("a") == {"cache_hits": 1, "cache_misses": 1, "cache_hit_rate": 0.5}
 
 
+def test_each_expiry_counts_an_expiration_and_a_miss_of_its_key() -> None:
+    c, now = cache(ttl=1.0)
+    assert c.get("a") is None  # a plain miss first
+    c.put("a", 1)
+    c.put("b", 2)
+    now[0] += 2
+    assert c.get("a") is None and c.get("b") is None
+    assert (c.stats.hits, c.stats.misses, c.stats.expirations) == (0, 3, 2)
+    assert c.key_stats("a")["cache_misses"] == 2 and c.key_stats("b")["cache_misses"] == 1
+
+
 def test_misses_and_hits_are_counted_per_key_and_survive_eviction() -> None:
     c, _ = cache(max_size=1)
     assert c.get("x", "default") == "default"
@@ -89,6 +100,8 @@ def test_revisions_a_newer_value_wins_an_equal_or_unknown_one_overwrites() -> No
     assert c.get("a") == "v7" and c.stats.invalidations == 0
     assert c.refresh("a", "v7b", revision=7) is True
     assert c.get("a") == "v7b"
+    assert c.refresh("a", "unversioned change") is True, "revision 0: no guard"
+    assert c.get("a") == "unversioned change" and c.revision_of("a") == 0
 
 
 def test_put_replaces_in_place_and_evicts_one_entry_only_when_full() -> None:
@@ -331,7 +344,9 @@ def test_a_ttl_below_a_second_still_caches() -> None:
     c, now = cache(ttl=10.0)
     c.put("a", 1)
     c.configure(ttl=0.5)
-    assert c.enabled and c.keys() == ["a"] and c.get("a") == 1
+    assert c.enabled and c.info()["enabled"] is True
+    assert c.keys() == ["a"] and c.get("a") == 1
+    assert c.put("b", 2) is True and c.get("b") == 2
     now[0] += 0.5
     assert c.get("a") == 1
     now[0] += 0.001
