@@ -358,6 +358,7 @@ def test_settings_and_their_refusals() -> None:
     assert (c.ttl, c.max_size, c.eviction_policy, c.enabled) == (1.5, 4, "fifo", True)
     assert repr(c) == "VariableCache(size=0, max_size=4, ttl=1.5, eviction_policy='fifo')"
     assert repr(VariableCache(ttl=math.inf)) == "VariableCache(size=0, max_size=1000, ttl=inf, eviction_policy='lru')"
+    assert repr(VariableCache()) == "VariableCache(size=0, max_size=1000, ttl=1, eviction_policy='lru')"
     c.put("a", 1)
     assert c.info() == {
         "size": 1,
