@@ -203,6 +203,36 @@ async def test_a_watch_from_before_the_kept_log_reads_the_variables_then_goes_on
         await every.aclose()
 
 
+async def test_a_callers_resync_reads_as_that_caller(small_log_host: tuple[str, str], session_id: str) -> None:
+    address, token = small_log_host
+    async with await SessionContext.connect(address, session_id, token=token) as ctx:
+        await ctx.register_variables([{"name": n, "type": "integer", "initial_value": 0} for n in ("a", "b")])
+        # admin_1 may observe both, but read only a.
+        owner = {"session_pattern": session_id, "permissions": ["read", "write", "observe"]}
+        await ctx.set_variable_permissions("a", [owner, {"session_pattern": "any", "permissions": ["read", "observe"]}])
+        await ctx.set_variable_permissions("b", [owner, {"session_pattern": "any", "permissions": ["observe"]}])
+        for v in range(1, 5):  # revision 1 is no longer in the log
+            await ctx.set_variable("a", v)
+        admin = SessionContext(session_id, ctx.channel, caller_session_id="admin_1")
+        await admin.initialize()
+        try:
+            # Every variable: the resync's listing leaves out what the caller may not read.
+            every = admin.watch_variables([], start_revision=1)
+            [snap] = await take(every, 1)
+            assert (snap.name, snap.value, snap.initial) == ("a", 4, True)
+            await ctx.set_variable("a", 5)
+            [u] = await take(every, 1)  # the next update is this change, not a snapshot of b
+            assert (u.name, u.value, u.initial) == ("a", 5, False)
+            await every.aclose()
+            # Named: reading b as the caller is refused, and the watch ends with that refusal.
+            named = admin.watch_variables(["a", "b"], start_revision=1)
+            with pytest.raises(BridgePermissionError, match="admin_1"):
+                await take(named, 1)
+            assert named.closed
+        finally:
+            await admin.close()
+
+
 async def test_throttle_holds_a_variable_back_for_its_interval_after_each_update(session: SessionContext) -> None:
     await session.register_variable("p", "integer", 0)
     w = session.watch_variable("p", include_initial=False, throttle_ms=1000)
