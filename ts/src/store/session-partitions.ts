@@ -90,10 +90,13 @@ export class SessionPartitions {
   /** The store is closing: every watch ends, every partition lets go of its session. */
   async closeAll(): Promise<void> {
     await Promise.allSettled([...this.opening.values()]);
-    for (const [sessionId, p] of this.held) {
-      p.state.endAll();
-      this.letGo(sessionId, p);
-    }
+    const held = [...this.held.values()];
+    for (const p of held) p.state.endAll();
+    // A commit still in flight is answered from its partition's state once it is applied: each
+    // partition stays held until its log has closed (its commits settled), or the caller would
+    // be told its session was deleted.
+    await Promise.allSettled(held.map((p) => p.log.close()));
+    for (const p of held) if (this.held.get(p.sessionId) === p) this.held.delete(p.sessionId);
     await Promise.allSettled([...this.closing.values()]);
   }
 }

@@ -1,0 +1,511 @@
+// The commit log of a shared store (commit-log.ts's Redis path), quickly: hosts on one private
+// Redis following each other, a commit that loses to another host's and is planned again
+// (up to its limit), a commit that lands after entries this host has not applied, a follower
+// behind a trimmed log or a log that went back, a session another host let expire, a large
+// commit (an import) with another host's commit arriving while it is sent, and Redis stopping
+// (SIGSTOP) with short limits: a read, a commit in flight, a commit waiting for its turn, a
+// catch-up after an applied commit. The slower whole-system runs are store-redis*.test.ts.
+//
+// Other hosts' commits are made to land at exact points (right before this host's commit
+// goes out) through the session backend this host's store uses, so no outcome depends on
+// how the event loop happens to order a follower's delivery.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
+import { Redis } from "ioredis";
+import { FailedPreconditionError, NotFoundError, StoreUnavailableError } from "../src/errors/index.js";
+import { RedisBackend, type RedisSessionBackend } from "../src/store/durable/redis-backend.js";
+import { exportVariables, importVariables, Store, type WatchMessage } from "../src/store/index.js";
+import { repoRoot } from "./helpers.js";
+
+type PrivateRedis = { url: string; pid: number; stop(): Promise<void> };
+let server: PrivateRedis;
+let raw: Redis;
+const opened: Store[] = [];
+before(async () => {
+  const { startRedis } = (await import(pathToFileURL(join(repoRoot, "scripts/redis.mjs")).href)) as {
+    startRedis(): Promise<PrivateRedis>;
+  };
+  server = await startRedis();
+  raw = new Redis(server.url);
+});
+after(async () => {
+  try {
+    process.kill(server.pid, "SIGCONT"); // never leave it frozen, even after a failure
+  } catch {}
+  for (const s of opened) await s.close().catch(() => {});
+  raw.disconnect();
+  await server.stop();
+});
+
+/** SIGSTOP, and wait until the process is really stopped: nothing sent after this is answered. */
+function freeze(): void {
+  process.kill(server.pid, "SIGSTOP");
+  for (let i = 0; i < 1_000_000; i++) {
+    const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return;
+  }
+  throw new Error("redis-server did not stop");
+}
+const thaw = () => process.kill(server.pid, "SIGCONT");
+
+let prefixes = 0;
+const freshPrefix = () => `cls${process.pid}-${++prefixes}:`;
+
+interface Host {
+  store: Store;
+  /** The session backends this host's store made (one per session it holds), newest last. */
+  sessions: RedisSessionBackend[];
+  /** Changes made to every session backend of `sid` this host makes from now on (and to the one it holds). */
+  patch(sid: string, change: (s: RedisSessionBackend) => void): void;
+}
+
+/** A host: a store on the private Redis under `prefix`, its session backends within reach. */
+async function host(
+  prefix: string,
+  o: { logLimit?: number; commandTimeoutMs?: number; outcomeTimeoutMs?: number; now?: () => number } = {},
+): Promise<Host> {
+  const backend = await RedisBackend.connect({
+    url: server.url,
+    prefix,
+    logLimit: o.logLimit ?? 1_000,
+    commandTimeoutMs: o.commandTimeoutMs ?? 5_000,
+    outcomeTimeoutMs: o.outcomeTimeoutMs ?? 10_000,
+  });
+  const sessions: RedisSessionBackend[] = [];
+  const patches: { sid: string; change: (s: RedisSessionBackend) => void }[] = [];
+  const partition = backend.partition.bind(backend);
+  backend.partition = (sid: string) => {
+    const p = partition(sid);
+    for (const x of patches) if (x.sid === sid) x.change(p);
+    sessions.push(p);
+    return p;
+  };
+  const store = await new Store(
+    { eventLogLimit: o.logLimit ?? 1_000, ...(o.now ? { now: o.now } : {}) },
+    backend,
+  ).open();
+  opened.push(store);
+  const patch = (sid: string, change: (s: RedisSessionBackend) => void) => {
+    patches.push({ sid, change });
+    const held = sessions.findLast((s) => s.sessionId === sid);
+    if (held) change(held);
+  };
+  return { store, sessions, patch };
+}
+
+/** The session backend `h` holds for `sid` (loaded by a read first). */
+function sessionOf(h: Host, sid: string): RedisSessionBackend {
+  const found = h.sessions.findLast((s) => s.sessionId === sid);
+  assert.ok(found, `the host holds session ${sid}`);
+  return found;
+}
+
+/** Runs `f` right before the host's next commits on session `sid` go out (`times` of them), then sends them. */
+function beforeCommits(h: Host, sid: string, times: number, f: () => Promise<unknown>): void {
+  let left = times;
+  h.patch(sid, (s) => {
+    const commit = s.commit.bind(s);
+    s.commit = async (...args) => {
+      if (left-- > 0) await f();
+      return commit(...args);
+    };
+  });
+}
+
+/** The host hears of other hosts' commits only when it asks (its follower and periodic check silenced). */
+function deafen(h: Host, sid: string): void {
+  h.patch(sid, (s) => {
+    s.notified = () => {};
+    s.check = async () => {};
+  });
+}
+
+/** A session `sid` on host `a` with integer variables (initial 0), loaded by every other host. */
+async function session(a: Host, sid: string, names: string[], others: Host[] = []): Promise<void> {
+  await a.store.createSession({ sessionId: sid });
+  await a.store.register(
+    sid,
+    names.map((name) => ({ name, type: "integer", initialValue: 0 })),
+  );
+  for (const o of others) await o.store.getSession(sid);
+}
+
+/** Resolves with the first `count` messages of a watch of `sid` on `h`, and how it ended (if it did). */
+function watched(h: Host, sid: string, count: number) {
+  const messages: WatchMessage[] = [];
+  let ended: unknown;
+  let done = () => {};
+  const reached = new Promise<void>((r) => (done = r));
+  const opening = h.store.watch(
+    sid,
+    {},
+    (m) => {
+      messages.push(m);
+      if (messages.length === count) done();
+    },
+    (e) => {
+      ended = e;
+      done();
+    },
+  );
+  return { messages, opened: opening, reached, ended: () => ended };
+}
+
+/** What an error says of the commit: "not applied", "unknown" or "applied" (StoreUnavailableError's outcome). */
+async function failure(p: Promise<unknown>): Promise<{ error: StoreUnavailableError; outcome: string }> {
+  const error = await p.then(
+    () => assert.fail("expected StoreUnavailableError"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof StoreUnavailableError, `StoreUnavailableError, got ${String(error)}`);
+  return { error, outcome: error.outcome ?? "not applied" };
+}
+
+describe("commit log, shared: hosts follow each other", () => {
+  test("a write on one host is read, watched and written on by another; a host's own writes never end its watch", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v", "w"], [b]);
+    const rev = await a.store.sessionRevision("s");
+    const seen = watched(b, "s", 2);
+    await seen.opened;
+    assert.equal((await a.store.set("s", "v", 1)).modifyRevision, rev + 1);
+    assert.equal((await b.store.get("s", "v")).value, 1, "b caught up before it read");
+    const own = await b.store.set("s", "w", 2);
+    assert.deepEqual([own.modifyRevision, own.version], [rev + 2, 2]);
+    assert.equal((await a.store.get("s", "w")).value, 2);
+    for (let i = 0; i < 5; i++) await b.store.get("s", "v"); // reads with nothing new: the watch stays open
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes[0]!.name, m.changes[0]!.value] : m.kind)),
+      [
+        [rev + 1, "v", 1],
+        [rev + 2, "w", 2],
+      ],
+    );
+    assert.equal(seen.ended(), undefined, "the watch is still open");
+  });
+});
+
+describe("commit log, shared: conflicts", () => {
+  test("a commit another host beat to its variable is planned again on the new state and lands after it", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v"], [b]);
+    deafen(b, "s");
+    const rev = await a.store.sessionRevision("s");
+    beforeCommits(b, "s", 1, () => a.store.set("s", "v", 1));
+    const r = await b.store.update("s", [{ name: "v", value: 2, expectedVersion: 0 }]);
+    assert.equal(r.revision, rev + 2, "planned again after a's commit");
+    assert.deepEqual(
+      (await b.store.history("s", "v")).map((h) => h.value),
+      [2, 1, 0],
+    );
+    assert.equal((await a.store.get("s", "v")).version, 3);
+  });
+
+  test("a compare-and-set another host made stale meanwhile is refused when planned again, nothing written", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v"], [b]);
+    deafen(b, "s");
+    beforeCommits(b, "s", 1, () => a.store.set("s", "v", 1));
+    await assert.rejects(b.store.set("s", "v", 2, { expectedVersion: 1 }), { name: "VersionConflictError" });
+    assert.equal((await a.store.get("s", "v")).value, 1);
+  });
+
+  test("a commit that keeps losing to other hosts gives up after 50 attempts, nothing applied", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v"], [b]);
+    deafen(b, "s");
+    let n = 0;
+    beforeCommits(b, "s", 50, () => a.store.set("s", "v", ++n));
+    const { error, outcome } = await failure(b.store.set("s", "v", -1));
+    assert.equal(outcome, "not applied");
+    assert.match(error.message, /^the commit lost to other hosts' commits 50 times \(last on '.+'\); nothing was applied$/);
+    assert.equal(n, 50);
+    assert.equal((await b.store.get("s", "v")).value, 50);
+    // One more attempt than that would have won: the 51st is not made.
+    assert.deepEqual((await b.store.history("s", "v", 2)).map((h) => h.value), [50, 49]);
+  });
+
+  test("a session another host created meanwhile: the creation is planned again and refused as existing", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    deafen(b, "x");
+    let made = 0;
+    beforeCommits(b, "x", 2, async () => {
+      made++;
+      await a.store.createSession({ sessionId: "x", metadata: { by: "a" } });
+    });
+    await assert.rejects(b.store.createSession({ sessionId: "x", metadata: { by: "b" } }), {
+      name: "AlreadyExistsError",
+      message: "session 'x' already exists",
+    });
+    assert.equal(made, 1, "one commit sent: planned again on a's session, the creation is refused before it is sent");
+    assert.deepEqual((await b.store.getSession("x")).metadata, { by: "a" });
+  });
+
+  test("a commit that lands after another host's entries it had not applied catches up to it before it answers", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v", "w"], [b]);
+    deafen(b, "s");
+    const rev = await a.store.sessionRevision("s");
+    beforeCommits(b, "s", 1, () => a.store.set("s", "v", 1)); // another variable: no conflict
+    const w = await b.store.set("s", "w", 2);
+    assert.deepEqual([w.modifyRevision, w.value], [rev + 2, 2]);
+    assert.equal(b.store.getLocal("s", "v").value, 1, "a's commit before it was applied too");
+    assert.equal(await b.store.sessionRevision("s"), rev + 2);
+  });
+});
+
+describe("commit log, shared: a follower that cannot continue the log reloads", () => {
+  test("behind a log trimmed past it: the read reloads first, and its watches end with compacted", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { logLimit: 3 });
+    const b = await host(prefix, { logLimit: 3 });
+    await session(a, "s", ["v"], [b]);
+    deafen(b, "s");
+    const seen = watched(b, "s", 1);
+    await seen.opened;
+    for (let i = 1; i <= 8; i++) await a.store.set("s", "v", i);
+    assert.equal((await b.store.get("s", "v")).value, 8);
+    await seen.reached;
+    assert.equal(seen.messages[0]?.kind, "compacted");
+    assert.equal((seen.ended() as { reason?: string }).reason, "compacted");
+    assert.equal(await b.store.sessionRevision("s"), await a.store.sessionRevision("s"));
+  });
+
+  test("a log that went back (the session's head below what this host applied): reloaded, watches told", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    await session(a, "s", ["v"]);
+    await a.store.set("s", "v", 1);
+    deafen(a, "s");
+    const base = sessionOf(a, "s").base;
+    const head = await raw.get(`${base}_head`);
+    const seen = watched(a, "s", 1);
+    await seen.opened;
+    await a.store.set("s", "v", 2);
+    await raw.set(`${base}_head`, head!); // as if restored from a copy taken one commit earlier
+    await a.store.get("s", "v");
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => m.kind),
+      ["commit", "compacted"],
+    );
+  });
+
+  test("Redis lost its data: the next read reloads (the session is gone) and ends the watches", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    await session(a, "s", ["v"]);
+    deafen(a, "s");
+    const seen = watched(a, "s", 1);
+    await seen.opened;
+    const base = sessionOf(a, "s").base;
+    const keys = await raw.keys(`${base.replace(/[*?[\]]/g, "\\$&")}*`);
+    await raw.del(...keys);
+    await assert.rejects(a.store.get("s", "v"), NotFoundError);
+    await seen.reached;
+    assert.equal(seen.messages[0]?.kind, "compacted");
+  });
+
+  test("data this host cannot read is refused by name when the session is loaded", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    await session(a, "s", ["v"]);
+    const base = sessionOf(a, "s").base;
+    const stamped = await raw.hget(`${base}v`, "v");
+    assert.match(stamped ?? "", /^\d+(-\d+)?\|\{/, "the session's variables hash holds v, stamped");
+    await raw.hset(`${base}v`, "v", stamped!.replace(/\|.*/, "|{not json"));
+    const b = await host(prefix);
+    await assert.rejects(b.store.get("s", "v"), (e: unknown) => {
+      assert.ok(e instanceof FailedPreconditionError);
+      assert.match(e.message, /^the redis store holds data this host cannot read: /);
+      return true;
+    });
+  });
+});
+
+describe("commit log, shared: sessions another host let expire", () => {
+  test("a read of a session past its TTL here asks Redis, which kept it alive for another host", async () => {
+    const prefix = freshPrefix();
+    let clock = Date.now();
+    const a = await host(prefix);
+    const b = await host(prefix, { now: () => clock });
+    await a.store.createSession({ sessionId: "t", ttlMs: 60_000 });
+    await b.store.getSession("t");
+    clock += 120_000; // b's copy says expired; Redis (a's use) says alive
+    assert.equal((await b.store.getSession("t")).sessionId, "t");
+    await raw.del(`${sessionOf(b, "t").base}${"_a"}`).catch(() => {});
+  });
+
+  test("a read of a session whose TTL ran out for every host drops it", async () => {
+    const prefix = freshPrefix();
+    let clock = Date.now();
+    const a = await host(prefix, { now: () => clock });
+    await a.store.createSession({ sessionId: "t", ttlMs: 60_000 });
+    const alive = (await raw.keys(`${sessionOf(a, "t").base.replace(/[*?[\]]/g, "\\$&")}*`)).filter(
+      (k) => !/_(head|epoch|log|n)$/.test(k),
+    );
+    for (const k of alive) if ((await raw.pttl(k)) > 0) await raw.del(k); // the alive key, gone as at its expiry
+    clock += 120_000;
+    await assert.rejects(a.store.getSession("t"), NotFoundError);
+  });
+});
+
+describe("commit log, shared: a large commit (an import)", () => {
+  test("another host's commit arriving while the import is sent is applied before it; reads wait for it", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "src", Array.from({ length: 40 }, (_, i) => `v${i}`));
+    await a.store.set("src", "v3", 3);
+    await a.store.set("src", "v39", 39);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    await session(a, "dst", ["other"], [b]);
+    const rev = await a.store.sessionRevision("dst");
+    const seen = watched(a, "dst", 2);
+    await seen.opened;
+    let other: Promise<unknown> | undefined;
+    let read: Promise<unknown> | undefined;
+    beforeCommits(a, "dst", 1, async () => {
+      other = b.store.set("dst", "other", 7);
+      await other;
+      read = a.store.get("dst", "v3").then((r) => r.value);
+    });
+    const summary = await importVariables(a.store, "dst", data, { format: "json" });
+    assert.equal(summary.imported, 40);
+    assert.equal(summary.revision, rev + 2, "after b's commit");
+    assert.equal(await read, 3, "the read made while the import was sent sees it");
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes.length] : m.kind)),
+      [
+        [rev + 1, 1],
+        [rev + 2, 40],
+      ],
+    );
+    assert.equal(a.store.getLocal("dst", "other").value, 7);
+    assert.equal((await b.store.get("dst", "v39")).value, 39);
+  });
+});
+
+describe("commit log, shared: Redis stops answering (short limits)", () => {
+  const limits = { commandTimeoutMs: 300, outcomeTimeoutMs: 300 };
+
+  test("a read fails as unavailable; a commit sent is unknown; the commit waiting behind it gives up, never sent", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, limits);
+    await session(a, "s", ["v"]);
+    // Redis stops once the first commit's turn has come and the second, read and planned, waits behind it.
+    const s = sessionOf(a, "s");
+    const head = s.head.bind(s);
+    let heads = 0;
+    s.head = async () => {
+      const r = await head();
+      heads++;
+      return r;
+    };
+    let waiting: Promise<unknown> | undefined;
+    beforeCommits(a, "s", 1, async () => {
+      const before = heads;
+      waiting = a.store.set("s", "v", 2);
+      while (heads === before) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      freeze();
+    });
+    try {
+      const sent = a.store.set("s", "v", 1);
+      while (!waiting) await new Promise((r) => setImmediate(r));
+      const [first, second] = await Promise.all([failure(sent), failure(waiting)]);
+      assert.equal(first.outcome, "unknown");
+      assert.match(first.error.message, /^Redis did not answer whether the commit was applied/);
+      assert.equal(second.outcome, "not applied");
+      assert.match(second.error.message, /^the commit was not applied: the redis store has not answered within 300 ms$/);
+      const read = await failure(a.store.get("s", "v"));
+      assert.match(read.error.message, /^the redis store is unavailable: /);
+    } finally {
+      thaw();
+    }
+    // The commit sent ran when Redis woke up; the one that gave up its turn never went out.
+    const b = await host(prefix);
+    assert.deepEqual(
+      (await b.store.history("s", "v")).map((h) => h.value),
+      [1, 0],
+    );
+  });
+
+  test("a commit on a connection that stopped answering is not sent: its own error passes through", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, limits);
+    await session(a, "s", ["v"]);
+    // Redis stops between the read before the commit and the commit; a command times out meanwhile.
+    beforeCommits(a, "s", 1, async () => {
+      freeze();
+      await assert.rejects(sessionOf(a, "s").head(), /timed out/);
+    });
+    try {
+      const { error, outcome } = await failure(a.store.set("s", "v", 1));
+      assert.equal(outcome, "not applied");
+      assert.match(error.message, /^Redis has stopped answering \(no reply for \d+ ms\); the commit was not sent/);
+    } finally {
+      thaw();
+    }
+    assert.equal((await a.store.get("s", "v")).value, 0);
+  });
+
+  test("a commit applied after entries this host had not read, then Redis stops: 'applied', and the read after finds it", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix, limits);
+    await session(a, "s", ["v", "w"], [b]);
+    deafen(b, "s");
+    const s = sessionOf(b, "s");
+    const commit = s.commit.bind(s);
+    s.commit = async (...args) => {
+      await a.store.set("s", "v", 1);
+      const result = await commit(...args);
+      freeze(); // before b catches up to its own commit
+      return result;
+    };
+    try {
+      const { error, outcome } = await failure(b.store.set("s", "w", 2));
+      assert.equal(outcome, "applied");
+      assert.match(error.message, /^the commit was applied \(revision \d+\), but the redis store stopped answering/);
+    } finally {
+      thaw();
+    }
+    assert.equal((await b.store.get("s", "w")).value, 2);
+    assert.equal(b.store.getLocal("s", "v").value, 1);
+  });
+});
+
+describe("commit log, shared: closing", () => {
+  test("close waits for the commit in flight; later calls are refused as closed", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    await session(a, "s", ["v"]);
+    let closing: Promise<void> | undefined;
+    beforeCommits(a, "s", 1, async () => {
+      closing = a.store.close();
+    });
+    assert.equal((await a.store.set("s", "v", 5)).value, 5);
+    await closing;
+    await assert.rejects(a.store.set("s", "v", 6), { message: "the store is closed" });
+    const b = await host(prefix);
+    assert.equal((await b.store.get("s", "v")).value, 5);
+  });
+});
