@@ -77,6 +77,26 @@ function functionRanges(file, names, except = []) {
   return ranges;
 }
 
+/** The lines of `file` that none of `ranges` ("file:start-end", from functionRanges) covers, as ranges. */
+function otherRanges(file, ranges) {
+  const covered = new Set();
+  for (const r of ranges) {
+    const [from, to] = r.slice(file.length + 1).split("-").map(Number);
+    for (let l = from; l <= to; l++) covered.add(l);
+  }
+  const lines = readFileSync(join(root, file), "utf8").split("\n").length;
+  const out = [];
+  let start;
+  for (let l = 1; l <= lines + 1; l++) {
+    if (l <= lines && !covered.has(l)) start ??= l;
+    else if (start !== undefined) {
+      out.push(`${file}:${start}-${l - 1}`);
+      start = undefined;
+    }
+  }
+  return out;
+}
+
 /** A statement left out whole, on its own lines (a block or an `if` is not: its inner statements are looked at instead). */
 const isStatementLike = (n) => ts.isExpressionStatement(n) || ts.isReturnStatement(n) || ts.isVariableStatement(n);
 
@@ -141,6 +161,15 @@ const TS_MODULES = {
     mutate: ["ts/src/values/encode.ts", "ts/src/values/decode.ts", "ts/src/values/dtype.ts", "ts/src/values/tensor.ts"],
     tests: ["values", "value-codec-edges", "variable-types"],
   },
+};
+
+// The commit log's shared (Redis) path: everything of commit-log.ts that commit-log-local
+// leaves out (the follower, catch-ups and reloads, conflicts and retries, the turn and time
+// bounds, a large commit's hold), against one quick test file on a private Redis instead of
+// the whole-system Redis suites (minutes per mutant).
+TS_MODULES["commit-log-shared"] = {
+  mutate: otherRanges("ts/src/store/commit-log.ts", TS_MODULES["commit-log-local"].mutate),
+  tests: ["commit-log-shared"],
 };
 
 /**
