@@ -81,7 +81,10 @@ function functionRanges(file, names, except = []) {
 function otherRanges(file, ranges) {
   const covered = new Set();
   for (const r of ranges) {
-    const [from, to] = r.slice(file.length + 1).split("-").map(Number);
+    const [from, to] = r
+      .slice(file.length + 1)
+      .split("-")
+      .map(Number);
     for (let l = from; l <= to; l++) covered.add(l);
   }
   const lines = readFileSync(join(root, file), "utf8").split("\n").length;

@@ -65,7 +65,14 @@ interface Host {
 /** A host: a store on the private Redis under `prefix`, its session backends within reach. */
 async function host(
   prefix: string,
-  o: { logLimit?: number; commandTimeoutMs?: number; outcomeTimeoutMs?: number; now?: () => number } = {},
+  o: {
+    logLimit?: number;
+    commandTimeoutMs?: number;
+    outcomeTimeoutMs?: number;
+    checkEveryMs?: number;
+    sessionIdleMs?: number;
+    now?: () => number;
+  } = {},
 ): Promise<Host> {
   const backend = await RedisBackend.connect({
     url: server.url,
@@ -73,6 +80,7 @@ async function host(
     logLimit: o.logLimit ?? 1_000,
     commandTimeoutMs: o.commandTimeoutMs ?? 5_000,
     outcomeTimeoutMs: o.outcomeTimeoutMs ?? 10_000,
+    ...(o.checkEveryMs ? { checkEveryMs: o.checkEveryMs } : {}),
   });
   const sessions: RedisSessionBackend[] = [];
   const patches: { sid: string; change: (s: RedisSessionBackend) => void }[] = [];
@@ -84,7 +92,11 @@ async function host(
     return p;
   };
   const store = await new Store(
-    { eventLogLimit: o.logLimit ?? 1_000, ...(o.now ? { now: o.now } : {}) },
+    {
+      eventLogLimit: o.logLimit ?? 1_000,
+      ...(o.now ? { now: o.now } : {}),
+      ...(o.sessionIdleMs ? { sessionIdleMs: o.sessionIdleMs } : {}),
+    },
     backend,
   ).open();
   opened.push(store);
@@ -191,6 +203,78 @@ describe("commit log, shared: hosts follow each other", () => {
   });
 });
 
+describe("commit log, shared: the follower alone (no read on the following host)", () => {
+  test("another host's write reaches a watch; a log trimmed past the follower, or lost, ends it with compacted", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { logLimit: 3 });
+    const b = await host(prefix, { logLimit: 3, checkEveryMs: 50 });
+    await session(a, "s", ["v"], [b]);
+    const first = watched(b, "s", 1);
+    await first.opened;
+    await a.store.set("s", "v", 1);
+    await first.reached;
+    assert.deepEqual(
+      first.messages.map((m) => (m.kind === "commit" ? m.changes[0]!.value : m.kind)),
+      [1],
+    );
+    // Deaf while the log is trimmed past it; the next message it hears finds the gap and reloads.
+    const s = sessionOf(b, "s");
+    const notified = s.notified.bind(s);
+    const check = s.check.bind(s);
+    s.notified = () => {};
+    s.check = async () => {};
+    const gap = watched(b, "s", 1);
+    await gap.opened;
+    for (let i = 2; i <= 8; i++) await a.store.set("s", "v", i);
+    s.notified = notified;
+    await a.store.set("s", "v", 9);
+    await gap.reached;
+    assert.equal(gap.messages[0]?.kind, "compacted");
+    assert.equal(b.store.getLocal("s", "v").value, 9, "reloaded by the follower");
+    // Redis loses the session: the periodic check finds the log gone and reloads.
+    s.check = check;
+    const lost = watched(b, "s", 1);
+    await lost.opened;
+    const keys = await raw.keys(`${s.base.replace(/[*?[\]]/g, "\\$&")}*`);
+    await raw.del(...keys);
+    await lost.reached;
+    assert.equal(lost.messages[0]?.kind, "compacted");
+  });
+});
+
+describe("commit log, shared: a host lets go of idle sessions, never of one with a call in progress", () => {
+  test("a commit in flight keeps its session held while idle ones are let go", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { sessionIdleMs: 1 });
+    await session(a, "s", ["v"]);
+    await session(a, "o", ["v"]);
+    let closedO = () => {};
+    const oClosed = new Promise<void>((r) => (closedO = r));
+    let sClosedDuringCommit = false;
+    let committing = false;
+    a.patch("o", (o) => {
+      const close = o.close.bind(o);
+      o.close = () => (closedO(), close());
+    });
+    a.patch("s", (p) => {
+      const close = p.close.bind(p);
+      p.close = () => {
+        if (committing) sClosedDuringCommit = true;
+        return close();
+      };
+    });
+    beforeCommits(a, "s", 1, async () => {
+      committing = true;
+      await a.store.getSession("o"); // held again, then idle: let go while this commit waits
+      await oClosed;
+    });
+    const w = a.store.set("s", "v", 4);
+    assert.equal((await w).value, 4);
+    committing = false;
+    assert.equal(sClosedDuringCommit, false, "the session with a commit in flight was not let go");
+  });
+});
+
 describe("commit log, shared: conflicts", () => {
   test("a commit another host beat to its variable is planned again on the new state and lands after it", async () => {
     const prefix = freshPrefix();
@@ -230,11 +314,17 @@ describe("commit log, shared: conflicts", () => {
     beforeCommits(b, "s", 50, () => a.store.set("s", "v", ++n));
     const { error, outcome } = await failure(b.store.set("s", "v", -1));
     assert.equal(outcome, "not applied");
-    assert.match(error.message, /^the commit lost to other hosts' commits 50 times \(last on '.+'\); nothing was applied$/);
+    assert.match(
+      error.message,
+      /^the commit lost to other hosts' commits 50 times \(last on '.+'\); nothing was applied$/,
+    );
     assert.equal(n, 50);
     assert.equal((await b.store.get("s", "v")).value, 50);
     // One more attempt than that would have won: the 51st is not made.
-    assert.deepEqual((await b.store.history("s", "v", 2)).map((h) => h.value), [50, 49]);
+    assert.deepEqual(
+      (await b.store.history("s", "v", 2)).map((h) => h.value),
+      [50, 49],
+    );
   });
 
   test("a session another host created meanwhile: the creation is planned again and refused as existing", async () => {
@@ -371,7 +461,11 @@ describe("commit log, shared: a large commit (an import)", () => {
     const prefix = freshPrefix();
     const a = await host(prefix);
     const b = await host(prefix);
-    await session(a, "src", Array.from({ length: 40 }, (_, i) => `v${i}`));
+    await session(
+      a,
+      "src",
+      Array.from({ length: 40 }, (_, i) => `v${i}`),
+    );
     await a.store.set("src", "v3", 3);
     await a.store.set("src", "v39", 39);
     const data = (await exportVariables(a.store, "src", { format: "json" })).data;
@@ -384,10 +478,30 @@ describe("commit log, shared: a large commit (an import)", () => {
     beforeCommits(a, "dst", 1, async () => {
       other = b.store.set("dst", "other", 7);
       await other;
-      read = a.store.get("dst", "v3").then((r) => r.value);
     });
-    const summary = await importVariables(a.store, "dst", data, { format: "json" });
+    // A read made once the import is on its way waits for it.
+    a.patch("dst", (s) => {
+      const commit = s.commit.bind(s);
+      s.commit = (request, deadline, large) =>
+        commit(
+          request,
+          deadline,
+          large && {
+            ...large,
+            sending: () => {
+              large.sending();
+              read ??= a.store.get("dst", "v3").then((r) => r.value);
+            },
+          },
+        );
+    });
+    const applied: number[] = [];
+    const summary = await importVariables(a.store, "dst", data, {
+      format: "json",
+      onProgress: (p) => p.phase === "apply" && p.done === 0 && applied.push(p.total),
+    });
     assert.equal(summary.imported, 40);
+    assert.deepEqual(applied, [40], "the import applied in slices, after b's commit");
     assert.equal(summary.revision, rev + 2, "after b's commit");
     assert.equal(await read, 3, "the read made while the import was sent sees it");
     await seen.reached;
@@ -400,6 +514,28 @@ describe("commit log, shared: a large commit (an import)", () => {
     );
     assert.equal(a.store.getLocal("dst", "other").value, 7);
     assert.equal((await b.store.get("dst", "v39")).value, 39);
+  });
+});
+
+describe("commit log, shared: an import another host beat to a name it adds", () => {
+  test("is planned again on the new state and refused whole; reads are answered once it let go", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "src", ["v0", "v1", "v2"]);
+    await a.store.set("src", "v2", 2);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    await session(a, "dst", ["other"], [b]);
+    deafen(a, "dst");
+    const rev = await a.store.sessionRevision("dst");
+    beforeCommits(a, "dst", 1, () => b.store.register("dst", [{ name: "v2", type: "integer", initialValue: 100 }]));
+    await assert.rejects(importVariables(a.store, "dst", data, { format: "json" }), {
+      name: "AlreadyExistsError",
+      message: /^variable 'v2' was created in session 'dst' +since the import was checked; nothing was imported/,
+    });
+    assert.equal((await a.store.get("dst", "v2")).value, 100, "b's variable, read once the import let go");
+    assert.equal(await a.store.sessionRevision("dst"), rev + 1);
+    await assert.rejects(b.store.get("dst", "v1"), { name: "NotFoundError" });
   });
 });
 
@@ -434,7 +570,10 @@ describe("commit log, shared: Redis stops answering (short limits)", () => {
       assert.equal(first.outcome, "unknown");
       assert.match(first.error.message, /^Redis did not answer whether the commit was applied/);
       assert.equal(second.outcome, "not applied");
-      assert.match(second.error.message, /^the commit was not applied: the redis store has not answered within 300 ms$/);
+      assert.match(
+        second.error.message,
+        /^the commit was not applied: the redis store has not answered within 300 ms$/,
+      );
       const read = await failure(a.store.get("s", "v"));
       assert.match(read.error.message, /^the redis store is unavailable: /);
     } finally {
@@ -489,6 +628,40 @@ describe("commit log, shared: Redis stops answering (short limits)", () => {
       thaw();
     }
     assert.equal((await b.store.get("s", "w")).value, 2);
+    assert.equal(b.store.getLocal("s", "v").value, 1);
+  });
+});
+
+describe("commit log, shared: the catch-up after a commit is retried while there is time", () => {
+  test("one catch-up read lost to a frozen Redis, the next answered: the commit answers normally", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix, { commandTimeoutMs: 300, outcomeTimeoutMs: 3_000 });
+    await session(a, "s", ["v", "w"], [b]);
+    deafen(b, "s");
+    const s = sessionOf(b, "s");
+    const commit = s.commit.bind(s);
+    const readAfter = s.readAfter.bind(s);
+    let failed = 0;
+    s.readAfter = (after) =>
+      readAfter(after).catch((e: unknown) => {
+        failed++;
+        thaw();
+        throw e;
+      });
+    s.commit = async (...args) => {
+      await a.store.set("s", "v", 1);
+      const result = await commit(...args);
+      freeze();
+      return result;
+    };
+    try {
+      const w = await b.store.set("s", "w", 2);
+      assert.equal(w.value, 2);
+      assert.equal(failed, 1);
+    } finally {
+      thaw();
+    }
     assert.equal(b.store.getLocal("s", "v").value, 1);
   });
 });
