@@ -18,7 +18,7 @@ import { Redis } from "ioredis";
 import { FailedPreconditionError, NotFoundError, StoreUnavailableError } from "../src/errors/index.js";
 import { RedisBackend, type RedisSessionBackend } from "../src/store/durable/redis-backend.js";
 import { exportVariables, importVariables, Store, type WatchMessage } from "../src/store/index.js";
-import { repoRoot } from "./helpers.js";
+import { repoRoot, waitFor } from "./helpers.js";
 
 type PrivateRedis = { url: string; pid: number; stop(): Promise<void> };
 let server: PrivateRedis;
@@ -232,7 +232,7 @@ describe("commit log, shared: the follower alone (no read on the following host)
     await gap.reached;
     assert.equal(gap.messages.at(-1)?.kind, "compacted");
     assert.equal((gap.ended() as { reason?: string }).reason, "compacted");
-    assert.equal(b.store.getLocal("s", "v").value, 9, "reloaded by the follower");
+    await waitFor(() => b.store.getLocal("s", "v").value === 9, 5_000, "the follower to bring b to a's last write");
     // Redis loses the session: the periodic check finds the log gone and reloads.
     s.check = check;
     const lost = watched(b, "s", 100);
