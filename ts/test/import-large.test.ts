@@ -5,10 +5,9 @@
 // middle of writing an import to SQLite comes back with all of it or none.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
@@ -18,6 +17,7 @@ import { importVariables } from "../src/store/export-import.js";
 import { openStore, type Store, type WatchMessage } from "../src/store/index.js";
 import type { CodecProgress } from "../src/store/pacing.js";
 import { fixturesDir, startPool } from "./helpers.js";
+import { loopWatch } from "./loop-watch.js";
 import { backends } from "./store-backends.js";
 
 const N = 100_000;
@@ -25,56 +25,6 @@ const N = 100_000;
 const REDIS_N = 20_000;
 /** The longest the import may hold the event loop: generous (a loaded 2-core machine). */
 const MAX_BLOCK_MS = 250;
-
-/**
- * Watches the event loop while an import runs. Wall-clock stalls (perf_hooks' delay
- * histogram) also count the time the machine did not run this process at all (a shared
- * 2-core machine at a load of 10 deschedules it for 100 ms and more) and garbage
- * collection pauses (a full collection of a heap holding 100,000 variables took up to a
- * second under that load). So the bound is asserted twice: on the histogram's 99th
- * percentile, and on the longest stretch of the main thread's own CPU time (its on-CPU
- * time from /proc/thread-self/schedstat, between two turns of a 1 ms timer) less the
- * garbage-collection pauses inside it: what the code held the loop for, whatever the load.
- */
-function loopWatch(): { stop(): { p99Ms: number; maxMs: number; maxCpuMs: number } } {
-  const delay = monitorEventLoopDelay({ resolution: 5 });
-  delay.enable();
-  const cpuNs = (): number | undefined => {
-    try {
-      return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[0]);
-    } catch {
-      return undefined; // not Linux: wall time below
-    }
-  };
-  const gcs: { start: number; end: number }[] = [];
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
-  });
-  observer.observe({ entryTypes: ["gc"] });
-  const gaps: { from: number; to: number; cpuMs: number }[] = [];
-  let last = { t: performance.now(), cpu: cpuNs() };
-  const timer = setInterval(() => {
-    const now = { t: performance.now(), cpu: cpuNs() };
-    const cpuMs = now.cpu !== undefined && last.cpu !== undefined ? (now.cpu - last.cpu) / 1e6 : now.t - last.t;
-    gaps.push({ from: last.t, to: now.t, cpuMs });
-    last = now;
-  }, 1);
-  return {
-    stop() {
-      clearInterval(timer);
-      delay.disable();
-      observer.disconnect();
-      let maxCpuMs = 0;
-      for (const g of gaps) {
-        let ms = g.cpuMs;
-        for (const c of gcs)
-          if (c.end > g.from && c.start < g.to) ms -= Math.min(c.end, g.to) - Math.max(c.start, g.from);
-        maxCpuMs = Math.max(maxCpuMs, ms);
-      }
-      return { p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6, maxCpuMs };
-    },
-  };
-}
 
 /**
  * Redis still ends the commit with one step that is not cut up: its client reads back the

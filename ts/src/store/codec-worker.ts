@@ -4,11 +4,11 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { stringify as stringifyYaml } from "yaml";
 import { InvalidArgumentError } from "../errors/index.js";
-import { CODEC_SLICE, parseText, type WorkerReply } from "./codec.js";
+import { CODEC_SLICE, parseText, type WorkerReply, type WorkerTask } from "./codec.js";
 
 const port = parentPort!;
 const send = (m: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
-const task = workerData as { op: "decode"; format: "json" | "yaml"; bytes: Uint8Array } | { op: "encode-yaml" };
+const task = workerData as WorkerTask;
 
 function fail(err: unknown): void {
   send({
@@ -20,17 +20,18 @@ function fail(err: unknown): void {
 
 if (task.op === "decode") {
   try {
-    const text = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength).toString("utf8");
+    const { bytes, list } = task;
+    const text = task.text ?? Buffer.from(bytes!.buffer, bytes!.byteOffset, bytes!.byteLength).toString("utf8");
     const parsed = parseText(text, task.format);
     const doc = parsed.value as Record<string, unknown> | null;
-    if (!doc || typeof doc !== "object" || Array.isArray(doc) || !Array.isArray(doc.variables)) {
+    if (!doc || typeof doc !== "object" || Array.isArray(doc) || !Array.isArray(doc[list])) {
       send({ kind: "whole", value: parsed.value, warnings: parsed.warnings });
     } else {
-      const { variables, ...head } = doc as Record<string, unknown> & { variables: unknown[] };
-      send({ kind: "parsed", head, total: variables.length, warnings: parsed.warnings });
+      const { [list]: items, ...head } = doc as Record<string, unknown[]>;
+      send({ kind: "parsed", head, total: items!.length, warnings: parsed.warnings });
       let at = 0;
       port.on("message", () => {
-        send({ kind: "slice", items: variables.slice(at, at + CODEC_SLICE) });
+        send({ kind: "slice", items: items!.slice(at, at + CODEC_SLICE) });
         at += CODEC_SLICE;
       });
     }

@@ -66,7 +66,7 @@ export type WorkerReply =
   | { kind: "text"; bytes: Uint8Array }
   | { kind: "error"; message: string; invalid: boolean };
 
-function startWorker(data: unknown, transfer: ArrayBuffer[] = []): Worker {
+function startWorker(data: WorkerTask, transfer: ArrayBuffer[] = []): Worker {
   // Not unref'd: the call waiting for it is work in progress; it is terminated when the call ends.
   return new Worker(new URL("./codec-worker.js", import.meta.url), { workerData: data, transferList: transfer });
 }
@@ -110,24 +110,54 @@ export async function decodeDocument(
     bytes.set(data.subarray(at, at + (1 << 20)), at);
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  const worker = startWorker({ op: "decode", format, bytes }, [bytes.buffer as ArrayBuffer]);
+  const task: WorkerTask = { op: "decode", format, bytes, list: "variables" };
+  return decodeInWorker(task, [bytes.buffer as ArrayBuffer], new Pacer(onProgress, "decode", 0));
+}
+
+/**
+ * JSON text too large to parse on the event loop (a shared store's log entry of a
+ * 100,000-variable import is about 14 MB: JSON.parse of it took seconds on a loaded
+ * machine), parsed in a worker thread; its `list` comes over in slices, taken between other
+ * work. `signal`: abandon it (the worker is stopped; the call fails).
+ */
+export async function decodeJsonInWorker(text: string, list: string, pace: Pacer, signal?: AbortSignal): Promise<unknown> {
+  // The string is copied to the worker whole (a memory copy: milliseconds for tens of MB).
+  const { value } = await decodeInWorker({ op: "decode", format: "json", text, list }, [], pace, signal);
+  return value;
+}
+
+/** What the codec worker is started for. */
+export type WorkerTask =
+  | { op: "decode"; format: "json" | "yaml"; bytes?: Uint8Array; text?: string; list: string }
+  | { op: "encode-yaml" };
+
+async function decodeInWorker(
+  task: WorkerTask,
+  transfer: ArrayBuffer[],
+  pace: Pacer,
+  signal?: AbortSignal,
+): Promise<{ value: unknown; warnings: ParseWarnings }> {
+  const worker = startWorker(task, transfer);
+  const stop = () => void worker.terminate();
+  signal?.addEventListener("abort", stop, { once: true });
   try {
     const first = await nextReply(worker);
     if (first.kind === "whole") return { value: first.value, warnings: first.warnings };
     if (first.kind !== "parsed") throw new Error(`unexpected codec worker reply ${first.kind}`);
-    const variables: unknown[] = [];
-    const pace = new Pacer(onProgress, "decode", first.total);
-    pace.report();
-    while (variables.length < first.total) {
+    const items: unknown[] = [];
+    pace.next("decode", first.total);
+    while (items.length < first.total) {
       worker.postMessage("next");
       const reply = await nextReply(worker);
       if (reply.kind !== "slice") throw new Error(`unexpected codec worker reply ${reply.kind}`);
-      for (const item of reply.items) variables.push(item);
+      for (const item of reply.items) items.push(item);
       await pace.tick(reply.items.length);
     }
-    return { value: { ...first.head, variables }, warnings: first.warnings };
+    const list = (task as { list: string }).list;
+    return { value: { ...first.head, [list]: items }, warnings: first.warnings };
   } finally {
-    void worker.terminate();
+    signal?.removeEventListener("abort", stop);
+    stop();
   }
 }
 

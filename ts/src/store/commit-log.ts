@@ -16,9 +16,9 @@
 // the backend answers, however slowly, a waiting call keeps its turn.
 import { BridgeError, FailedPreconditionError, InternalError, StoreUnavailableError } from "../errors/index.js";
 import { requestFor, requestSteps, type CommitRequest, type CommitResult, type LoggedEntry } from "./durable/layout.js";
-import { decodeEntry, type Entry } from "./entries.js";
+import { decodeEntry, decodeEntryPaced, LARGE_ENTRY_CHARS, type Entry } from "./entries.js";
 import { compareLogIds, formatLogId, isSuccessor, type LogId } from "./log-id.js";
-import { runPaced, type Pacer } from "./pacing.js";
+import { Pacer, runPaced } from "./pacing.js";
 import type { CommitDeadline, LargeCommit, StoreBackend } from "./store-backend.js";
 import type { StoreState } from "./store-state.js";
 
@@ -39,9 +39,14 @@ export interface CommitLogHooks {
   expire(sessionId: string): Promise<unknown>;
 }
 
-/** Entries from the backend held back while this host's own large commit is sent and applied. */
+/**
+ * Entries from the backend held back while a large commit is applied in slices: this host's
+ * own (from when it is sent), or another host's that this host follows (applyFollowedPaced).
+ */
 interface Held {
   later: LoggedEntry[];
+  /** Another host's large commit being applied: `later` holds what comes after it. */
+  after?: LogId;
   done: Promise<void>;
   finish: () => void;
 }
@@ -91,12 +96,22 @@ export class CommitLog {
    */
   private large: Promise<void> | undefined;
   /**
-   * Shared: this host's own large commit, from when it is sent until it is applied in
-   * slices. Entries the backend delivers meanwhile (that commit among them, read back) are
-   * held in `later` and applied after it, and reads wait for it: nothing else decodes and
-   * applies that commit in one go, and no read sees a state without it once it is acknowledged.
+   * Shared: a large commit being applied in slices. This host's own, from when it is sent
+   * until it is applied: entries the backend delivers meanwhile (that commit among them,
+   * read back) are held in `later` and applied after it, and reads wait for it: nothing
+   * else decodes and applies that commit in one go, and no read sees a state without it
+   * once it is acknowledged. Or another host's that this host follows (applyFollowedPaced),
+   * decoded and applied in slices likewise; this host's reads and commits wait for it.
    */
   private own: Held | undefined;
+  /**
+   * This host's own large commit is being prepared (planned, sent): another host's large
+   * commit that arrives meanwhile is held back (never applied under the one being prepared,
+   * which is planned on the state without it) until this one is sent and applied, or fails.
+   */
+  private preparingLarge = false;
+  /** Stops the decoding of a followed large commit when the store closes. */
+  private following: AbortController | undefined;
   /** Reads and commits in progress: a store partitioned by session lets a session go only when none is. */
   private active = 0;
 
@@ -109,7 +124,7 @@ export class CommitLog {
 
   /** Nothing in progress: no read catching up, no commit, no reload. */
   get idle(): boolean {
-    return this.active === 0 && !this.catchingUp && !this.resyncing;
+    return this.active === 0 && !this.catchingUp && !this.resyncing && !this.own;
   }
 
   /** Counts `work` as in progress until it settles. */
@@ -136,16 +151,21 @@ export class CommitLog {
     // The follower cannot wait for a reload: a failed one is retried by the next read or gap.
     const reload = () => void this.resync().catch(() => {});
     this.backend.follow?.(
-      () => this.own?.later.at(-1)?.id ?? this.state.applied,
+      () => this.heldThrough() ?? this.state.applied,
       (entries) => this.applyLogged(entries) || reload(),
       reload,
     );
   }
 
-  /** Waits for the commit in progress, then lets go of the backend. */
+  /**
+   * Waits for the commit in progress, then lets go of the backend. Another host's large
+   * commit being applied is abandoned (nothing of it is visible until its last step).
+   */
   async close(): Promise<void> {
     while (this.large) await this.large;
+    this.following?.abort();
     await this.commitChain.catch(() => {});
+    while (this.own) await this.own.done;
     await this.backend?.close();
   }
 
@@ -299,49 +319,61 @@ export class CommitLog {
   /** `pace`: the commit is built, sent and applied in slices (mutatePaced). */
   private async mutateShared<T>(plan: () => Promise<Planned<T>>, deadline: CommitDeadline, pace?: Pacer): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      // What the plan is made on: a large commit may be checked against it whole (LargeCommit.basis).
-      const basis = this.state.applied;
-      const planned = await plan();
-      if (!planned.entry) return planned.answer(0);
-      const request = pace ? await this.requestPaced(planned.entry, pace) : this.request(planned.entry);
-      // A commit sent late (its turn came late while the backend kept answering) still gets its in-flight time.
-      const now = Date.now();
-      const bounds = {
-        sendBy: Math.max(deadline.sendBy, now),
-        settleBy: Math.max(deadline.settleBy, now + this.limits.inFlightMs - this.limits.callMs),
-      };
+      // Another host's large commit is being applied: plan on the state with it.
+      while (this.own) await this.own.done;
+      // A large commit: from here another host's large commit that arrives waits for it (applyLogged).
+      this.preparingLarge = pace !== undefined;
       // A large commit: what the backend delivers from when it is sent until it is applied waits (hold()).
       let own: Held | undefined;
-      const large: LargeCommit | undefined = pace && {
-        pace,
-        basis,
-        sending: () => {
-          own ??= this.hold();
-        },
-      };
-      let result: CommitResult;
       try {
-        result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds, large)));
-      } catch (err) {
-        if (own) this.release(own);
-        throw err;
-      }
-      if ("conflict" in result) {
-        if (own) this.release(own);
-        if (result.final) throw new FailedPreconditionError(`not applied: ${result.conflict}`);
-        if (attempt >= MAX_SHARED_ATTEMPTS) {
-          throw new StoreUnavailableError(
-            `the commit lost to other hosts' commits ${attempt} times (last on '${result.conflict}'); nothing was applied`,
-          );
+        // What the plan is made on: a large commit may be checked against it whole (LargeCommit.basis).
+        const basis = this.state.applied;
+        const planned = await plan();
+        if (!planned.entry) return planned.answer(0);
+        const request = pace ? await this.requestPaced(planned.entry, pace) : this.request(planned.entry);
+        // A commit sent late (its turn came late while the backend kept answering) still gets its in-flight time.
+        const now = Date.now();
+        const bounds = {
+          sendBy: Math.max(deadline.sendBy, now),
+          settleBy: Math.max(deadline.settleBy, now + this.limits.inFlightMs - this.limits.callMs),
+        };
+        const large: LargeCommit | undefined = pace && {
+          pace,
+          basis,
+          sending: () => {
+            // Another host's large commit held back while this one was prepared is held with it.
+            own ??= this.own ?? this.hold();
+          },
+        };
+        let result: CommitResult;
+        try {
+          result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds, large)));
+        } catch (err) {
+          if (own) this.release(own);
+          throw err;
         }
-        // Catch up (or reload, if the backend lost data) and plan again; nothing is applied yet.
-        await this.bounded(this.readyNow(), bounds.sendBy, "the commit was not applied");
-        continue;
+        if ("conflict" in result) {
+          if (own) this.release(own);
+          if (result.final) throw new FailedPreconditionError(`not applied: ${result.conflict}`);
+          if (attempt >= MAX_SHARED_ATTEMPTS) {
+            throw new StoreUnavailableError(
+              `the commit lost to other hosts' commits ${attempt} times (last on '${result.conflict}'); nothing was applied`,
+            );
+          }
+          // Catch up (or reload, if the backend lost data) and plan again; nothing is applied yet.
+          await this.bounded(this.readyNow(), bounds.sendBy, "the commit was not applied");
+          continue;
+        }
+        if (own) await this.applyOwnPaced(own, planned.entry, result.id, pace!);
+        if (isSuccessor(this.state.applied, result.id)) this.state.apply(planned.entry, result.id);
+        else if (compareLogIds(this.state.applied, result.id) < 0) await this.caughtUpTo(result.id, bounds.settleBy);
+        return planned.answer(result.id.rev);
+      } finally {
+        this.preparingLarge = false;
+        // Another host's large commit held back for this one, which was never sent: it is applied now.
+        const held = this.own as Held | undefined; // changed since the wait above
+        if (held && held !== own && held.after === undefined) this.release(held);
       }
-      if (own) await this.applyOwnPaced(own, planned.entry, result.id, pace!);
-      if (isSuccessor(this.state.applied, result.id)) this.state.apply(planned.entry, result.id);
-      else if (compareLogIds(this.state.applied, result.id) < 0) await this.caughtUpTo(result.id, bounds.settleBy);
-      return planned.answer(result.id.rev);
     }
   }
 
@@ -356,8 +388,45 @@ export class CommitLog {
   /** Applies what was held back (a gap: reload). */
   private release(own: Held): void {
     if (this.own === own) this.own = undefined;
+    // This host's large commit is done with: another host's large commit is applied at once from now.
+    this.preparingLarge = false;
     own.finish();
+    if (this.hooks.isClosed()) return;
     if (!this.applyLogged(own.later)) void this.resync().catch(() => {});
+  }
+
+  /** The newest entry held back, if any is (the follower reads on from there). */
+  private heldThrough(): LogId | undefined {
+    return this.own ? (this.own.later.at(-1)?.id ?? this.own.after) : undefined;
+  }
+
+  /**
+   * Another host's large commit (an import of many variables): decoded and applied in
+   * slices instead of in one go, which held this host's event loop for seconds. What the
+   * backend delivers meanwhile is held back (hold()) and applied after it; reads and this
+   * host's commits wait for it, so none sees or plans on a state with part of it (the
+   * state changes only in applySteps' last step). Abandoned if the store closes.
+   */
+  private applyFollowedPaced(logged: LoggedEntry, rest: LoggedEntry[]): void {
+    const held = this.hold();
+    held.after = logged.id;
+    held.later.push(...rest);
+    const following = new AbortController();
+    this.following = following;
+    const pace = new ClosingPacer(() => this.hooks.isClosed());
+    void (async () => {
+      try {
+        const entry = await decodeEntryPaced(logged.entry, pace, following.signal);
+        if (!isSuccessor(this.state.applied, logged.id)) return;
+        pace.next("apply", entry.t === "commit" ? entry.puts.length : 1);
+        await runPaced(this.state.applySteps(entry, logged.id), pace);
+      } catch {
+        // Closed, or an entry this host cannot read: not applied; what follows it is a gap (reload).
+      } finally {
+        if (this.following === following) this.following = undefined;
+        this.release(held);
+      }
+    })();
   }
 
   /**
@@ -370,7 +439,7 @@ export class CommitLog {
         if (compareLogIds(e.id, id) >= 0) break;
         if (compareLogIds(e.id, this.state.applied) <= 0) continue;
         if (!isSuccessor(this.state.applied, e.id)) break;
-        this.state.apply(decodeEntry(e.entry), e.id);
+        await runPaced(this.state.applySteps(await decodeEntryPaced(e.entry, pace), e.id), pace);
       }
       if (isSuccessor(this.state.applied, id)) {
         pace.next("apply", entry.t === "commit" ? entry.puts.length : 1);
@@ -503,6 +572,8 @@ export class CommitLog {
       } finally {
         this.catchingUp = undefined;
       }
+      // A large commit among them is applied in slices: the caller reads the state once it is.
+      while (this.own) await this.own.done;
       // Short of `until` without progress: the backend lost it (and the reload said so).
       if (!until || compareLogIds(this.state.applied, until) >= 0 || compareLogIds(this.state.applied, from) === 0)
         return;
@@ -516,14 +587,20 @@ export class CommitLog {
   private applyLogged(entries: { id: LogId; entry: string }[]): boolean {
     if (this.resyncing) return true; // the reload brings everything
     if (this.own) {
-      // This host's own large commit is being sent and applied: these wait for it (hold()).
-      const last = this.own.later.at(-1)?.id ?? this.state.applied;
+      // A large commit is being applied in slices: these wait for it (hold()).
+      const last = this.heldThrough() ?? this.state.applied;
       for (const e of entries) if (compareLogIds(e.id, last) > 0) this.own.later.push(e);
       return true;
     }
-    for (const { id, entry } of entries) {
+    for (const [i, logged] of entries.entries()) {
+      const { id, entry } = logged;
       if (compareLogIds(id, this.state.applied) <= 0) continue;
       if (!isSuccessor(this.state.applied, id)) return false;
+      if (entry.length >= LARGE_ENTRY_CHARS) {
+        if (this.preparingLarge) this.hold().later.push(...entries.slice(i));
+        else this.applyFollowedPaced(logged, entries.slice(i + 1));
+        return true;
+      }
       this.state.apply(decodeEntry(entry), id);
     }
     return true;
@@ -556,5 +633,17 @@ export class CommitLog {
         { cause: err },
       );
     }
+  }
+}
+
+/** A pacer whose pauses fail once the store is closed: the work in slices stops there. */
+class ClosingPacer extends Pacer {
+  constructor(private readonly closed: () => boolean) {
+    super(undefined, "decode", 0);
+  }
+
+  override async pause(): Promise<void> {
+    await super.pause();
+    if (this.closed()) throw new StoreUnavailableError("the store is closed");
   }
 }

@@ -9,7 +9,8 @@ import { decodeValue, encodeValue } from "../values/index.js";
 import type { AccessRule } from "./access.js";
 import type { ProgramRecord, RunRecord, SessionInfo, TrialRecord } from "./records.js";
 import type { VariableType } from "./types/index.js";
-import { runSteps, type Steps } from "./pacing.js";
+import { decodeJsonInWorker } from "./codec.js";
+import { runSteps, type Pacer, type Steps } from "./pacing.js";
 
 export interface PutChange {
   name: string;
@@ -113,15 +114,49 @@ export function* encodeEntrySteps(entry: Entry, putValues?: readonly JsonValue[]
 }
 
 export function decodeEntry(text: string): Entry {
-  const raw = JSON.parse(text) as Entry;
+  return fromRaw(JSON.parse(text) as Entry, (p) => p.map(putFromRaw));
+}
+
+/**
+ * Entries at least this long (characters of JSON) are decoded by decodeEntryPaced off the
+ * event loop: about 7,000 puts of an import, which JSON.parse and apply in tens of ms.
+ */
+export const LARGE_ENTRY_CHARS = 1024 * 1024;
+
+/**
+ * decodeEntry without holding the event loop: the JSON is parsed in a worker thread
+ * (codec.ts), its puts handed over and their values decoded a slice at a time. JSON.parse in
+ * a worker rather than a streaming parser here: the parse itself then costs this thread
+ * nothing, and a streaming parser written in JavaScript is several times slower than V8's.
+ */
+export async function decodeEntryPaced(text: string, pace: Pacer, signal?: AbortSignal): Promise<Entry> {
+  if (text.length < LARGE_ENTRY_CHARS) return decodeEntry(text);
+  const raw = (await decodeJsonInWorker(text, "puts", pace, signal)) as Entry;
+  const puts: PutChange[] = [];
+  if (raw.t === "commit") {
+    pace.next("decode", raw.puts.length);
+    for (const p of raw.puts) {
+      puts.push(putFromRaw(p));
+      await pace.tick();
+    }
+  }
+  return fromRaw(raw, () => puts);
+}
+
+/** A put as logged (values in their JSON form) with its values decoded. */
+function putFromRaw(p: PutChange): PutChange {
+  return {
+    ...p,
+    value: valueFromJson(p.value as JsonValue),
+    oldValue: p.oldValue === null ? null : valueFromJson(p.oldValue as JsonValue),
+  };
+}
+
+function fromRaw(raw: Entry, puts: (raw: PutChange[]) => PutChange[]): Entry {
   if (raw.t !== "commit") return raw;
   return {
     ...raw,
-    puts: raw.puts.map((p) => ({
-      ...p,
-      value: valueFromJson(p.value as JsonValue),
-      oldValue: p.oldValue === null ? null : valueFromJson(p.oldValue as JsonValue),
-    })),
+    puts: puts(raw.puts),
     dels: raw.dels.map((d) => ({ ...d, oldValue: valueFromJson(d.oldValue as JsonValue) })),
     config: raw.config ?? undefined,
     edges: raw.edges ?? [],
