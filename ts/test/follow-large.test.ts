@@ -77,7 +77,12 @@ async function contents(store: Store): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   for (const name of names) {
     const r = store.sessionRecord("s").variables.get(name)!;
-    out.set(name, { value: (got.get(name) as { value: unknown }).value, version: r.version, modifyRevision: r.modifyRevision, id: r.id });
+    out.set(name, {
+      value: (got.get(name) as { value: unknown }).value,
+      version: r.version,
+      modifyRevision: r.modifyRevision,
+      id: r.id,
+    });
   }
   return out;
 }
@@ -159,7 +164,11 @@ describe("a host following another host's large import on Redis", { skip: !redis
       assert.ok(written.modifyRevision > importRevision, "this host's write was applied after the import");
       const commits = messages.filter((m) => m.kind === "commit");
       const revisions = commits.map((m) => m.revision);
-      assert.deepEqual(revisions, [...revisions].sort((a, b) => a - b), "the watch got the commits in order");
+      assert.deepEqual(
+        revisions,
+        [...revisions].sort((a, b) => a - b),
+        "the watch got the commits in order",
+      );
       assert.equal(new Set(revisions).size, revisions.length, "the watch got each commit once");
       assert.equal(commits.filter((m) => m.revision === importRevision).length, 1);
       assert.ok(revisions.includes(written.modifyRevision), "the watch got this host's write");

@@ -120,7 +120,12 @@ export async function decodeDocument(
  * machine), parsed in a worker thread; its `list` comes over in slices, taken between other
  * work. `signal`: abandon it (the worker is stopped; the call fails).
  */
-export async function decodeJsonInWorker(text: string, list: string, pace: Pacer, signal?: AbortSignal): Promise<unknown> {
+export async function decodeJsonInWorker(
+  text: string,
+  list: string,
+  pace: Pacer,
+  signal?: AbortSignal,
+): Promise<unknown> {
   // The string is copied to the worker whole (a memory copy: milliseconds for tens of MB).
   const { value } = await decodeInWorker({ op: "decode", format: "json", text, list }, [], pace, signal);
   return value;
