@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, describe, test } from "node:test";
 import { StoreUnavailableError } from "../src/errors/index.js";
-import { valueToJson } from "../src/store/entries.js";
+import { LARGE_ENTRY_CHARS, valueToJson } from "../src/store/entries.js";
+import { importVariables } from "../src/store/export-import.js";
 import { openStore, type Store, type WatchMessage } from "../src/store/index.js";
 import { fixturesDir } from "./helpers.js";
 import { loopWatch } from "./loop-watch.js";
@@ -34,9 +35,9 @@ const MAX_BLOCK_MS = 250;
 const VALUES = [0.5, "hello world", { a: 1, b: [1, 2] }];
 const TYPES = ["float", "string", "map"];
 
-function exportDocument(n: number): Buffer {
+function exportDocument(n: number, prefix = "v"): Buffer {
   const variables = Array.from({ length: n }, (_, i) => ({
-    name: `v${i}`,
+    name: `${prefix}${i}`,
     type: TYPES[i % 3],
     value: valueToJson(VALUES[i % 3]),
     constraints: {},
@@ -72,6 +73,7 @@ function importFromAnotherHost(location: string): { child: ChildProcess; done: P
 
 /** Every variable of session "s" as this host holds it (name, version, revision, value). */
 async function contents(store: Store): Promise<Map<string, unknown>> {
+  await store.getSession("s"); // caught up with the store
   const names = [...store.sessionRecord("s").variables.keys()].sort();
   const got = await store.getMany("s", names);
   const out = new Map<string, unknown>();
@@ -188,6 +190,66 @@ describe("a host following another host's large import on Redis", { skip: !redis
       leader?.kill("SIGKILL");
       await closing.close();
       await follower.close();
+    }
+  });
+  test("two large commits and a small one between them, committed by another host in a row: applied in order, each once, never part of one", async () => {
+    // Each import's entry is past the size that is applied in slices (about 1.3 MB each).
+    const n = 10_000;
+    const [first, second] = [exportDocument(n, "a"), exportDocument(n, "b")];
+    assert.ok(first.length > LARGE_ENTRY_CHARS);
+    const location = redis!.fresh();
+    const leader = await openStore(location);
+    const follower = await openStore(location);
+    try {
+      await leader.createSession({ sessionId: "s" });
+      await leader.register("s", [{ name: "small", type: "float", initialValue: 0 }]);
+      await follower.getSession("s");
+      const commits: { revision: number; changes: number }[] = [];
+      let seen: () => void = () => {};
+      const all = new Promise<void>((resolve) => (seen = resolve));
+      const handle = await follower.watch(
+        "s",
+        {},
+        (m) => {
+          if (m.kind !== "commit") return;
+          commits.push({ revision: m.revision, changes: m.changes.length });
+          if (m.changes.length === n && commits.filter((c) => c.changes === n).length === 2) seen();
+        },
+        () => {},
+      );
+      const partial: string[] = [];
+      let reading = true;
+      const reader = (async () => {
+        while (reading) {
+          const got = await follower.getMany("s", ["a0", `a${n - 1}`, "b0", `b${n - 1}`]);
+          const present = ["a0", `a${n - 1}`, "b0", `b${n - 1}`].map((k) => got.get(k) !== undefined);
+          const size = follower.sessionRecord("s").variables.size;
+          if (present[0] !== present[1] || present[2] !== present[3] || ![1, n + 1, 2 * n + 1].includes(size))
+            partial.push(`${present.join(",")} with ${size} variables`);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+      const a = await importVariables(leader, "s", first, { format: "json" });
+      const small = await leader.set("s", "small", 1);
+      const b = await importVariables(leader, "s", second, { format: "json" });
+      await all;
+      reading = false;
+      await reader;
+      handle.cancel();
+      assert.deepEqual(partial, [], "a reader on the follower saw part of an import");
+      assert.deepEqual(
+        commits,
+        [
+          { revision: a.revision, changes: n },
+          { revision: small.modifyRevision, changes: 1 },
+          { revision: b.revision, changes: n },
+        ],
+        "the follower's watch got the three commits in order, each once",
+      );
+      assert.deepEqual(await contents(follower), await contents(leader));
+    } finally {
+      await follower.close();
+      await leader.close();
     }
   });
 });

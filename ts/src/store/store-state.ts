@@ -10,6 +10,7 @@ import {
   programField,
   SESSION_FIELD,
   sessionsFromSnapshot,
+  type LoggedEntry,
   type RawSnapshot,
 } from "./durable/layout.js";
 import { decodeEntry, type Entry, type PutChange } from "./entries.js";
@@ -94,13 +95,17 @@ export class StoreState {
     this.commitListeners = listeners.commits;
   }
 
-  /** Replaces everything with a durable backend's snapshot; tells the listeners about sessions gone since. */
-  load(snapshot: RawSnapshot): void {
+  /**
+   * Replaces everything with a durable backend's snapshot; tells the listeners about sessions
+   * gone since. `decoded`: entries of its log already decoded (large ones, off the event loop).
+   */
+  load(snapshot: RawSnapshot, decoded?: ReadonlyMap<LoggedEntry, Entry>): void {
     // Everything is read before anything is replaced: a snapshot that cannot be read leaves the state as it was.
     const sessions = sessionsFromSnapshot(snapshot);
     const log: Commit[] = [];
-    for (const { id, entry } of snapshot.log) {
-      const e = decodeEntry(entry);
+    for (const logged of snapshot.log) {
+      const { id, entry } = logged;
+      const e = decoded?.get(logged) ?? decodeEntry(entry);
       if (e.t !== "commit") continue;
       // Weighed by the entry's text: close to what its values weigh, without measuring them again.
       log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev), bytes: entry.length });
