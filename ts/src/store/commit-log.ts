@@ -625,15 +625,9 @@ export class CommitLog {
 
   private async reload(): Promise<void> {
     const snapshot = await this.guard(() => this.backend!.load());
-    // Large entries of the retained log (another host's import) are decoded off the event loop first.
-    const decoded = new Map<LoggedEntry, Entry>();
-    const pace = new ClosingPacer(() => this.hooks.isClosed());
     try {
-      for (const logged of snapshot.log)
-        if (logged.entry.length >= LARGE_ENTRY_CHARS) decoded.set(logged, await decodeEntryPaced(logged.entry, pace));
-      this.state.load(snapshot, decoded);
+      this.state.load(snapshot);
     } catch (err) {
-      if (err instanceof StoreUnavailableError) throw err; // closed meanwhile
       throw new FailedPreconditionError(
         `the ${this.backend!.kind} store holds data this host cannot read: ${(err as Error).message}`,
         { cause: err },

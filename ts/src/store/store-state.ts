@@ -10,7 +10,6 @@ import {
   programField,
   SESSION_FIELD,
   sessionsFromSnapshot,
-  type LoggedEntry,
   type RawSnapshot,
 } from "./durable/layout.js";
 import { decodeEntry, type Entry, type PutChange } from "./entries.js";
@@ -95,17 +94,13 @@ export class StoreState {
     this.commitListeners = listeners.commits;
   }
 
-  /**
-   * Replaces everything with a durable backend's snapshot; tells the listeners about sessions
-   * gone since. `decoded`: entries of its log already decoded (large ones, off the event loop).
-   */
-  load(snapshot: RawSnapshot, decoded?: ReadonlyMap<LoggedEntry, Entry>): void {
+  /** Replaces everything with a durable backend's snapshot; tells the listeners about sessions gone since. */
+  load(snapshot: RawSnapshot): void {
     // Everything is read before anything is replaced: a snapshot that cannot be read leaves the state as it was.
     const sessions = sessionsFromSnapshot(snapshot);
     const log: Commit[] = [];
-    for (const logged of snapshot.log) {
-      const { id, entry } = logged;
-      const e = decoded?.get(logged) ?? decodeEntry(entry);
+    for (const { id, entry } of snapshot.log) {
+      const e = decodeEntry(entry);
       if (e.t !== "commit") continue;
       // Weighed by the entry's text: close to what its values weigh, without measuring them again.
       log.push({ revision: id.rev, sessionId: e.sid, changes: this.changesOf(e, id.rev), bytes: entry.length });
