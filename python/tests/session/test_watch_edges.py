@@ -23,6 +23,7 @@ import pytest
 from host_process import REPO, running_node, running_serve, socket_dir
 from session_watch_helpers import take
 
+from dspy_bridge.core.host import open_channel
 from dspy_bridge.errors import BridgeClosedError, BridgePermissionError, InvalidArgumentError
 from dspy_bridge.session import SessionContext
 
@@ -115,6 +116,28 @@ async def test_a_watch_its_caller_may_not_observe_is_refused_saying_who_and_what
             await w.ready()
         assert str(refused.value) == "session 'admin_1' may not observe variable 'api_key'"
         assert refused.value.details == {"variable": "api_key", "permission": "observe", "session_id": "admin_1"}
+        assert w.closed
+    finally:
+        await admin.close()
+
+
+async def test_a_callers_watch_resumes_as_that_caller(host: Any, session: SessionContext, session_id: str) -> None:
+    address, token = host
+    await session.register_variable("n", "integer", 0)
+    owner = {"session_pattern": session_id, "permissions": ["read", "write", "observe"]}
+    await session.set_variable_permissions("n", [owner, {"session_pattern": "any", "permissions": ["read", "observe"]}])
+    admin = SessionContext(session_id, open_channel(address, token), caller_session_id="admin_1")
+    await admin.initialize()
+    try:
+        w = admin.watch_variable("n", include_initial=False)
+        await w.ready()
+        await admin.channel.close()
+        # While the stream is down, admin_1 loses observe: the resumed watch asks as admin_1.
+        await session.set_variable_permissions("n", [owner, {"session_pattern": "any", "permissions": ["read"]}])
+        await session.set_variable("n", 1)
+        await admin.reconnect(open_channel(address, token))
+        with pytest.raises(BridgePermissionError):
+            await take(w, 1)
         assert w.closed
     finally:
         await admin.close()
