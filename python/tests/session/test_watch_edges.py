@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from host_process import REPO, running_node, running_serve, socket_dir
+from host_process import CLI, REPO, running_node, running_serve, socket_dir, start_node, stop_node
 from session_watch_helpers import take
 
 from dspy_bridge.core.host import open_channel
@@ -165,6 +165,7 @@ async def test_the_life_of_a_watch(session: SessionContext) -> None:
 # A host whose store keeps only the last three commits in its event log: a watch that starts
 # (or resumes) before them is answered `compacted`, and resyncs by reading the variables.
 SMALL_LOG_HOST = Path(__file__).with_name("small_log_host.mjs")
+CLI_BUILT = REPO / "ts" / "dist" / "src" / "cli" / "main.js"
 
 
 @pytest.fixture(scope="module")
@@ -319,6 +320,31 @@ async def test_cancel_lets_out_what_debounce_holds_then_ends(session: SessionCon
     assert (u.value, u.old_value, u.coalesced, u.revision) == (2, 0, 2, last)
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(w.__anext__(), 5)
+
+
+async def test_a_watch_goes_on_across_a_host_restart(session_id: str) -> None:
+    token = secrets.token_urlsafe(32)
+    with socket_dir("dspy-bridge-restart-") as tmp:
+        serve = [str(CLI), "serve", "--listen", f"unix:{tmp}/bridge.sock", "--workers", "1", "--preload", ""]
+        serve += ["--store", f"sqlite:{tmp}/store.db"]  # the session outlives the host
+        options: dict[str, Any] = {"built": CLI_BUILT, "env": dict(os.environ, DSPY_BRIDGE_TOKEN=token)}
+        node = start_node(serve, **options)
+        address = node.ready["address"]
+        try:
+            async with await SessionContext.connect(address, session_id, token=token) as ctx:
+                await ctx.register_variable("n", "integer", 0)
+                w = ctx.watch_variable("n", include_initial=False)
+                await w.ready()
+                await ctx.set_variable("n", 1)
+                assert [u.value for u in await take(w, 1)] == [1]
+                stop_node(node.proc)  # the host ends the stream as it shuts down
+                node = start_node(serve, **options)
+                async with await SessionContext.connect(address, session_id, token=token) as writer:
+                    await writer.set_variable("n", 2)
+                [u] = await take(w, 1)
+                assert (u.value, u.old_value, u.initial) == (2, 1, False)
+        finally:
+            stop_node(node.proc)
 
 
 def _redis_command(port: int, *args: str) -> bytes:
