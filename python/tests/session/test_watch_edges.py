@@ -337,11 +337,16 @@ async def test_a_watch_goes_on_across_a_host_restart(session_id: str) -> None:
                 await w.ready()
                 await ctx.set_variable("n", 1)
                 assert [u.value for u in await take(w, 1)] == [1]
-                stop_node(node.proc)  # the host ends the stream as it shuts down
-                node = start_node(serve, **options)
+                await asyncio.to_thread(stop_node, node.proc)  # the host ends the stream as it shuts down
+                # A watch opened while the host is down (its first tries refused) waits for it.
+                late = ctx.watch_variable("n", include_initial=False)
+                node = await asyncio.to_thread(start_node, serve, **options)
+                await late.ready()
                 async with await SessionContext.connect(address, session_id, token=token) as writer:
                     await writer.set_variable("n", 2)
                 [u] = await take(w, 1)
+                assert (u.value, u.old_value, u.initial) == (2, 1, False)
+                [u] = await take(late, 1)
                 assert (u.value, u.old_value, u.initial) == (2, 1, False)
         finally:
             stop_node(node.proc)
