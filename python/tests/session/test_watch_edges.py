@@ -143,6 +143,19 @@ async def test_a_callers_watch_resumes_as_that_caller(host: Any, session: Sessio
         await admin.close()
 
 
+async def test_each_lost_channel_counts_one_reconnect(session: SessionContext, other: SessionContext) -> None:
+    await session.register_variable("c", "integer", 0)
+    w = session.watch_variable("c", include_initial=False)
+    await w.ready()
+    assert w.reconnects == 0
+    for i in (1, 2):
+        await session.channel.close()  # the stream dies with the channel; the context opens another
+        await other.set_variable("c", i)
+        [u] = await take(w, 1)
+        assert (u.value, w.reconnects) == (i, i)
+    w.cancel()
+
+
 async def test_the_life_of_a_watch(session: SessionContext) -> None:
     await session.register_variable("t", "integer", 0)
     w = session.watch_variables(["t"])
