@@ -146,8 +146,8 @@ async def test_a_callers_watch_resumes_as_that_caller(host: Any, session: Sessio
 async def test_each_lost_channel_counts_one_reconnect(session: SessionContext, other: SessionContext) -> None:
     await session.register_variable("c", "integer", 0)
     w = session.watch_variable("c", include_initial=False)
+    assert (w.revision, w.closed, w.reconnects) == (0, False, 0), "before the first answer"
     await w.ready()
-    assert w.reconnects == 0
     for i in (1, 2):
         await session.channel.close()  # the stream dies with the channel; the context opens another
         await other.set_variable("c", i)
