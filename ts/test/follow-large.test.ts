@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, describe, test } from "node:test";
 import { StoreUnavailableError } from "../src/errors/index.js";
-import { LARGE_ENTRY_CHARS, valueToJson } from "../src/store/entries.js";
+import { LARGE_ENTRY_CHARS } from "../src/store/entries.js";
 import { importVariables } from "../src/store/export-import.js";
 import { openStore, type Store, type WatchMessage } from "../src/store/index.js";
+import { exportDocument, VALUES } from "./export-documents.js";
 import { fixturesDir } from "./helpers.js";
 import { loopWatch } from "./loop-watch.js";
 import { backends } from "./store-backends.js";
@@ -32,22 +33,6 @@ const N = 20_000;
  * and leaving them out hid the stall). The bound is import-large's.
  */
 const MAX_BLOCK_MS = 250;
-const VALUES = [0.5, "hello world", { a: 1, b: [1, 2] }];
-const TYPES = ["float", "string", "map"];
-
-function exportDocument(n: number, prefix = "v"): Buffer {
-  const variables = Array.from({ length: n }, (_, i) => ({
-    name: `${prefix}${i}`,
-    type: TYPES[i % 3],
-    value: valueToJson(VALUES[i % 3]),
-    constraints: {},
-    metadata: { who: "follow-test" },
-    access_rules: [],
-    version: 1,
-  }));
-  return Buffer.from(JSON.stringify({ format: "dspy-bridge/variables", version: 1, session_id: "x", variables }));
-}
-
 const dir = mkdtempSync(join(tmpdir(), "dspy-bridge-follow-large-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const documentPath = join(dir, "import.json");

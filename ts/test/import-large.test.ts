@@ -12,10 +12,10 @@ import { createInterface } from "node:readline";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { AlreadyExistsError, StoreUnavailableError } from "../src/errors/index.js";
-import { valueToJson } from "../src/store/entries.js";
 import { importVariables } from "../src/store/export-import.js";
 import { openStore, type Store, type WatchMessage } from "../src/store/index.js";
 import type { CodecProgress } from "../src/store/pacing.js";
+import { exportDocument, VALUES } from "./export-documents.js";
 import { fixturesDir, startPool } from "./helpers.js";
 import { loopWatch } from "./loop-watch.js";
 import { backends } from "./store-backends.js";
@@ -43,22 +43,6 @@ function assertNotBlocked(
   assert.ok(watched.p99Ms < MAX_BLOCK_MS, `the event loop stalled ${what}`);
   assert.ok(watched.maxCpuMs < maxCpuMs, `the import held the event loop ${what}`);
   return what;
-}
-
-/** An export document of `n` variables (floats, strings, small maps), as exportVariables writes one. */
-function exportDocument(n: number, prefix = "v"): Buffer {
-  const values = [0.5, "hello world", { a: 1, b: [1, 2] }];
-  const types = ["float", "string", "map"];
-  const variables = Array.from({ length: n }, (_, i) => ({
-    name: `${prefix}${i}`,
-    type: types[i % 3],
-    value: valueToJson(values[i % 3]),
-    constraints: {},
-    metadata: { who: "import-test" },
-    access_rules: [],
-    version: 1,
-  }));
-  return Buffer.from(JSON.stringify({ format: "dspy-bridge/variables", version: 1, session_id: "x", variables }));
 }
 
 const big = exportDocument(N);
@@ -127,8 +111,6 @@ async function observeDuring<T>(
     handle.cancel();
   }
 }
-
-const VALUES = [0.5, "hello world", { a: 1, b: [1, 2] }];
 
 const unavailableNote = (seen: { unavailable: number }) =>
   seen.unavailable ? `${seen.unavailable} reads failed as unavailable while Redis ran the import's script` : "";
