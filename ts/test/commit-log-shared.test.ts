@@ -538,7 +538,7 @@ describe("commit log, shared: an import another host beat to a name it adds", ()
     beforeCommits(a, "dst", 1, () => b.store.register("dst", [{ name: "v2", type: "integer", initialValue: 100 }]));
     await assert.rejects(importVariables(a.store, "dst", data, { format: "json" }), {
       name: "AlreadyExistsError",
-      message: /^variable 'v2' was created in session 'dst' +since the import was checked; nothing was imported/,
+      message: /^variable 'v2' was created in session 'dst' since the import was checked; nothing was imported/,
     });
     assert.equal((await a.store.get("dst", "v2")).value, 100, "b's variable, read once the import let go");
     assert.equal(await a.store.sessionRevision("dst"), rev + 1);

@@ -577,13 +577,13 @@ export class Store {
       pace.next("commit", input.creates.length + input.updates.length + input.edges.length);
       const session = this.session(sessionId);
       const now = this.now();
-      const gone = (what: string) =>
-        ` ${what} since the import was checked; nothing was imported (import again to check it against the session as it is now)`;
+      const gone =
+        " since the import was checked; nothing was imported (import again to check it against the session as it is now)";
       const puts: PutChange[] = [];
       const newNames = new Set<string>();
       for (const p of input.creates) {
         if (session.variables.has(p.name)) {
-          throw new AlreadyExistsError(`variable '${q(p.name)}' was created in session '${q(sessionId)}'${gone("")}`, {
+          throw new AlreadyExistsError(`variable '${q(p.name)}' was created in session '${q(sessionId)}'${gone}`, {
             details: { variable: p.name },
           });
         }
@@ -595,13 +595,13 @@ export class Store {
       for (const u of input.updates) {
         const record = session.variables.get(u.name);
         if (!record || record.id !== u.id) {
-          throw new VersionConflictError(`variable '${q(u.name)}' was deleted or replaced${gone("")}`, {
+          throw new VersionConflictError(`variable '${q(u.name)}' was deleted or replaced${gone}`, {
             details: { variable: u.name },
           });
         }
         if (u.expectedVersion && u.expectedVersion !== record.version) {
           throw new VersionConflictError(
-            `variable '${record.name}' is at version ${record.version}, not the expected ${u.expectedVersion}: it was written${gone("")}`,
+            `variable '${record.name}' is at version ${record.version}, not the expected ${u.expectedVersion}: it was written${gone}`,
             { details: { variable: record.name, version: record.version, expected_version: u.expectedVersion } },
           );
         }
