@@ -137,7 +137,7 @@ export type WorkerTask =
   | { op: "encode-yaml" };
 
 async function decodeInWorker(
-  task: WorkerTask,
+  task: Extract<WorkerTask, { op: "decode" }>,
   transfer: ArrayBuffer[],
   pace: Pacer,
   signal?: AbortSignal,
@@ -158,8 +158,7 @@ async function decodeInWorker(
       for (const item of reply.items) items.push(item);
       await pace.tick(reply.items.length);
     }
-    const list = (task as { list: string }).list;
-    return { value: { ...first.head, [list]: items }, warnings: first.warnings };
+    return { value: { ...first.head, [task.list]: items }, warnings: first.warnings };
   } finally {
     signal?.removeEventListener("abort", stop);
     stop();

@@ -292,8 +292,7 @@ export class CommitLog {
         }
         checkUnsharedCommit(this.backend.kind, result, id);
       }
-      pace.next("apply", planned.entry.puts.length);
-      await runPaced(this.state.applySteps(planned.entry, id), pace);
+      await this.applyInSlices(planned.entry, id, pace);
       return planned.answer(id.rev);
     } finally {
       this.large = undefined;
@@ -418,8 +417,7 @@ export class CommitLog {
       try {
         const entry = await decodeEntryPaced(logged.entry, pace, following.signal);
         if (!isSuccessor(this.state.applied, logged.id)) return;
-        pace.next("apply", entry.t === "commit" ? entry.puts.length : 1);
-        await runPaced(this.state.applySteps(entry, logged.id), pace);
+        await this.applyInSlices(entry, logged.id, pace);
       } catch {
         // Closed, or an entry this host cannot read: not applied; what follows it is a gap (reload).
       } finally {
@@ -442,12 +440,17 @@ export class CommitLog {
         await runPaced(this.state.applySteps(await decodeEntryPaced(e.entry, pace), e.id), pace);
       }
       if (isSuccessor(this.state.applied, id)) {
-        pace.next("apply", entry.t === "commit" ? entry.puts.length : 1);
-        await runPaced(this.state.applySteps(entry, id), pace);
+        await this.applyInSlices(entry, id, pace);
       }
     } finally {
       this.release(own);
     }
+  }
+
+  /** Applies a large entry a slice at a time, reporting the "apply" phase (the state changes in its last step). */
+  private async applyInSlices(entry: Entry, id: LogId, pace: Pacer): Promise<void> {
+    pace.next("apply", entry.t === "commit" ? entry.puts.length : 1);
+    await runPaced(this.state.applySteps(entry, id), pace);
   }
 
   /**
