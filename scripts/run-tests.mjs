@@ -210,13 +210,15 @@ async function typescript(line) {
   if (existsSync(durations)) {
     const perFile = new Map();
     for (const l of readFileSync(durations, "utf8").split("\n").filter(Boolean)) {
-      const { file, ms } = JSON.parse(l);
-      perFile.set(file, (perFile.get(file) ?? 0) + ms);
+      const record = JSON.parse(l);
+      if (record.failed !== undefined) failedTs.push(record);
+      else perFile.set(record.file, (perFile.get(record.file) ?? 0) + record.ms);
     }
     slowestTs = [...perFile].sort((a, b) => b[1] - a[1]).slice(0, 10);
   }
 }
 let slowestTs = [];
+const failedTs = [];
 
 async function pythonSuites(line) {
   const venvPython = join(root, ".venv/bin/python");
@@ -294,6 +296,14 @@ console.error("\n=== summary ===");
 if (slowestTs.length) {
   console.error("slowest TypeScript test files (their top-level tests added up):");
   for (const [file, ms] of slowestTs) console.error(`  ${seconds(ms).padStart(7)}  ${file.replace(`${root}/`, "")}`);
+}
+if (failedTs.length) {
+  // Deepest first: the test that failed, then the suites around it that failed with it.
+  console.error("failed TypeScript tests:");
+  const shown = failedTs.sort((a, b) => b.nesting - a.nesting).slice(0, 20);
+  for (const { failed, file, message } of shown)
+    console.error(`  ${(file ?? "").replace(`${root}/`, "")}: ${failed}${message ? ` — ${message}` : ""}`);
+  if (failedTs.length > shown.length) console.error(`  ... and ${failedTs.length - shown.length} more`);
 }
 // In the order of the parts, whichever line ran them and whenever they ended.
 const rank = ({ name }) =>
