@@ -9,6 +9,8 @@
 //   npm run mutation -- --list             the modules and what they cover
 //   npm run mutation -- --report-only      the scores of the last Python runs, without running
 //   npm run mutation -- store --tests store-state   one module against some of its test files only
+//   npm run mutation -- py-watch --mutants 'dspy_bridge.session._watch.xǁVariableWatchǁ_pump__mutmut_*'
+//                                          a Python module's named mutants only (mutmut's globs)
 //
 // Each module is one Stryker run (or one mutmut run) with its own time box (--minutes N per
 // module, default 30): a module that runs over it is stopped and reported as such, the others
@@ -204,6 +206,9 @@ const PY_MODULES = {
       "tests/session/test_watch.py",
       "tests/session/test_variables.py",
       "tests/session/test_sync.py",
+      // A watch inside a worker, on its connection to the host: the file's own hosts, started
+      // per mutant (their workers inherit the mutant's selection from the test's environment).
+      "tests/session/test_watch_in_worker.py",
     ],
     // test_watch_edges.py's hosts of their own (a three-commit event log; a store on a Redis
     // the test pauses), started once for the run: per mutant their start-up outlasts the tests.
@@ -217,7 +222,12 @@ const minutes = minutesIdx >= 0 ? Number(args[minutesIdx + 1]) : 30;
 // --tests a,b: only these test files for the named module (a quicker, partial measure: say so when reporting it).
 const testsIdx = args.indexOf("--tests");
 const onlyTests = testsIdx >= 0 ? args[testsIdx + 1].split(",") : undefined;
-const names = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--minutes" && args[i - 1] !== "--tests");
+// --mutants a,b: only these mutants of a Python module (names or globs, as `mutmut results` lists them):
+// survivors run again against added tests (what was killed stays killed when tests are only added).
+const mutantsIdx = args.indexOf("--mutants");
+const onlyMutants = mutantsIdx >= 0 ? args[mutantsIdx + 1].split(",") : [];
+const valued = new Set(["--minutes", "--tests", "--mutants"]);
+const names = args.filter((a, i) => !a.startsWith("--") && !valued.has(args[i - 1]));
 const all = { ...TS_MODULES, ...PY_MODULES };
 if (args.includes("--list")) {
   for (const [name, m] of Object.entries(all))
@@ -352,7 +362,7 @@ for (const name of chosen) {
       results.push({ name, outcome: code === "timeout" ? `stopped after ${minutes} min` : `stryker exited ${code}` });
     else results.push({ name, files: strykerScore(json) });
   } else {
-    const m = PY_MODULES[name];
+    const m = onlyTests ? { ...PY_MODULES[name], tests: onlyTests } : PY_MODULES[name];
     results.push({ name, ...(await mutmut(name, m)) });
   }
 }
@@ -407,7 +417,7 @@ async function mutmut(name, m) {
         DSPY_BRIDGE_TEST_REDIS_HOST_PORT: String(redis.port),
       });
     }
-    code = await boxed(python, ["-m", "mutmut", "run", "--max-children", "1"], { cwd: work, env });
+    code = await boxed(python, ["-m", "mutmut", "run", "--max-children", "1", ...onlyMutants], { cwd: work, env });
   } finally {
     for (const host of hosts) host.stop();
   }

@@ -60,12 +60,14 @@ def start_node(
     env: dict[str, str] | None = None,
     on_message: Callable[[dict[str, Any] | None], None] | None = None,
     timeout: float = READY_TIMEOUT,
+    cwd: str | None = None,
 ) -> NodeProcess:
     """Runs ``node *args`` (skips the test if node is missing, fails it if ``built`` does not
     exist) and waits for the first stdout JSON line whose ``event`` is ``event``.
 
     Every other stdout JSON line is passed to ``on_message`` (then ``None`` at end of output);
     without it they are read and dropped. ``stdin=True`` gives the process a pipe on stdin.
+    ``cwd``: where it runs (the repository root unless given).
     """
     node = shutil.which("node")
     if node is None:
@@ -79,7 +81,7 @@ def start_node(
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        cwd=str(REPO),
+        cwd=cwd or str(REPO),
     )
     stderr: list[str] = []
     ready: queue.Queue[dict[str, Any] | None] = queue.Queue()
