@@ -1,10 +1,11 @@
 // The commit log of a shared store (commit-log.ts's Redis path), quickly: hosts on one private
 // Redis following each other, a commit that loses to another host's and is planned again
-// (up to its limit), a commit that lands after entries this host has not applied, a follower
+// (up to its limit), a commit that lands after entries this host has not applied (waiting for
+// a read's catch-up already under way instead of reading the log again), a follower
 // behind a trimmed log or a log that went back, a session another host let expire, a large
 // commit (an import) with another host's commit arriving while it is sent, and Redis stopping
-// (SIGSTOP) with short limits: a read, a commit in flight, a commit waiting for its turn, a
-// catch-up after an applied commit. The slower whole-system runs are store-redis*.test.ts.
+// (SIGSTOP) with short limits: a read, a commit in flight, a commit waiting for its turn (never
+// sent once it gave up, even when Redis comes back), a catch-up after an applied commit. The slower whole-system runs are store-redis*.test.ts.
 //
 // Other hosts' commits are made to land at exact points (right before this host's commit
 // goes out) through the session backend this host's store uses, so no outcome depends on
@@ -363,6 +364,43 @@ describe("commit log, shared: conflicts", () => {
   });
 });
 
+describe("commit log, shared: one catch-up at a time", () => {
+  test("a commit that lands after entries a read is already catching up to waits for that read's catch-up instead of reading the log again", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v", "w"], [b]);
+    deafen(b, "s");
+    const rev = await a.store.sessionRevision("s");
+    const s = sessionOf(b, "s");
+    const readAfter = s.readAfter.bind(s);
+    let reads = 0;
+    let readStarted = () => {};
+    const started = new Promise<void>((r) => (readStarted = r));
+    s.readAfter = (after) => {
+      reads++;
+      readStarted();
+      return readAfter(after);
+    };
+    let read: Promise<unknown> | undefined;
+    const commit = s.commit.bind(s);
+    s.commit = async (...args) => {
+      await a.store.set("s", "v", 1); // another variable: b's commit lands after it, at rev + 2
+      const result = await commit(...args);
+      // A read that finds the log ahead starts its catch-up before b's commit answers.
+      read = b.store.get("s", "v").then((r) => r.value);
+      await started;
+      return result;
+    };
+    const w = await b.store.set("s", "w", 2);
+    assert.deepEqual([w.modifyRevision, w.value], [rev + 2, 2]);
+    assert.equal(await read, 1);
+    assert.equal(reads, 1, "the commit's catch-up waited for the read's, which brought both entries");
+    assert.equal(b.store.getLocal("s", "v").value, 1);
+    assert.equal(await b.store.sessionRevision("s"), rev + 2);
+  });
+});
+
 describe("commit log, shared: a follower that cannot continue the log reloads", () => {
   test("behind a log trimmed past it: the read reloads first, and its watches end with compacted", async () => {
     const prefix = freshPrefix();
@@ -590,6 +628,52 @@ describe("commit log, shared: Redis stops answering (short limits)", () => {
     // up its turn would have gone out before it, had its turn still run.
     await a.store.set("s", "v", 3);
     // The commit sent ran when Redis woke up; the one that gave up its turn never went out.
+    const b = await host(prefix);
+    assert.deepEqual(
+      (await b.store.history("s", "v")).map((h) => h.value),
+      [3, 1, 0],
+    );
+  });
+
+  test("a commit that gave up its turn is never sent, even when the commit ahead of it lands once Redis is back", async () => {
+    const prefix = freshPrefix();
+    // A short limit for a call, a long one for a commit in flight: the commit ahead is still
+    // waiting for its answer when the one behind it gives up.
+    const a = await host(prefix, { commandTimeoutMs: 300, outcomeTimeoutMs: 10_000 });
+    await session(a, "s", ["v"]);
+    // Redis stops once the commit behind has read the head and waits for its turn.
+    const s = sessionOf(a, "s");
+    const head = s.head.bind(s);
+    let heads = 0;
+    s.head = async () => {
+      const r = await head();
+      heads++;
+      return r;
+    };
+    let waiting: Promise<unknown> | undefined;
+    beforeCommits(a, "s", 1, async () => {
+      const before = heads;
+      waiting = a.store.set("s", "v", 2);
+      while (heads === before) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      freeze();
+    });
+    let first: Promise<unknown>;
+    try {
+      first = a.store.set("s", "v", 1);
+      while (!waiting) await new Promise((r) => setImmediate(r));
+      const gaveUp = await failure(waiting);
+      assert.equal(gaveUp.outcome, "not applied");
+      assert.match(
+        gaveUp.error.message,
+        /^the commit was not applied: the redis store has not answered within 300 ms$/,
+      );
+    } finally {
+      thaw();
+    }
+    // Redis answers the commit ahead; the turn after it was given up: nothing of it goes out.
+    assert.equal(((await first) as { value: unknown }).value, 1);
+    assert.equal((await a.store.set("s", "v", 3)).version, 3);
     const b = await host(prefix);
     assert.deepEqual(
       (await b.store.history("s", "v")).map((h) => h.value),
