@@ -18,6 +18,7 @@ import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { FailedPreconditionError, NotFoundError, StoreUnavailableError } from "../src/errors/index.js";
 import { RedisBackend, type RedisSessionBackend } from "../src/store/durable/redis-backend.js";
+import { LARGE_ENTRY_CHARS } from "../src/store/entries.js";
 import { exportVariables, importVariables, Store, type WatchMessage } from "../src/store/index.js";
 import { repoRoot, waitFor } from "./helpers.js";
 
@@ -246,6 +247,40 @@ describe("commit log, shared: the follower alone (no read on the following host)
   });
 });
 
+describe("commit log, shared: the follower applies another host's large commit in slices", () => {
+  test("a write of over 1 MiB and a small one after it reach a watch once each, in order; no reload", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await a.store.createSession({ sessionId: "s" });
+    await a.store.register("s", [
+      { name: "v", type: "string", initialValue: "" },
+      { name: "w", type: "integer", initialValue: 0 },
+    ]);
+    await b.store.getSession("s");
+    const rev = await a.store.sessionRevision("s");
+    const big = "x".repeat(LARGE_ENTRY_CHARS + 1_000); // its log entry is decoded and applied in slices
+    const seen = watched(b, "s", 2);
+    await seen.opened;
+    await a.store.set("s", "v", big);
+    await a.store.set("s", "w", 1);
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) =>
+        m.kind === "commit" ? [m.revision, m.changes[0]!.name, String(m.changes[0]!.value).length] : m.kind,
+      ),
+      [
+        [rev + 1, "v", big.length],
+        [rev + 2, "w", 1],
+      ],
+    );
+    assert.equal(seen.ended(), undefined, "applied from the log: no reload ended the watch");
+    assert.equal(b.store.getLocal("s", "v").value, big);
+    assert.equal(b.store.getLocal("s", "w").version, 2);
+    assert.equal((await b.store.get("s", "w")).modifyRevision, rev + 2);
+  });
+});
+
 describe("commit log, shared: a host lets go of idle sessions, never of one with a call in progress", () => {
   test("a commit in flight keeps its session held while idle ones are let go", async () => {
     const prefix = freshPrefix();
@@ -382,6 +417,8 @@ describe("commit log, shared: one catch-up at a time", () => {
       readStarted();
       return readAfter(after);
     };
+    const seen = watched(b, "s", 2);
+    await seen.opened;
     let read: Promise<unknown> | undefined;
     const commit = s.commit.bind(s);
     s.commit = async (...args) => {
@@ -398,6 +435,56 @@ describe("commit log, shared: one catch-up at a time", () => {
     assert.equal(reads, 1, "the commit's catch-up waited for the read's, which brought both entries");
     assert.equal(b.store.getLocal("s", "v").value, 1);
     assert.equal(await b.store.sessionRevision("s"), rev + 2);
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes[0]!.name, m.changes[0]!.value] : m.kind)),
+      [
+        [rev + 1, "v", 1],
+        [rev + 2, "w", 2],
+      ],
+    );
+    assert.equal(seen.ended(), undefined, "caught up from the log: no reload ended the watch");
+  });
+
+  test("a commit right after what this host applied is applied at once, without reading the log", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    await session(a, "s", ["v"]);
+    deafen(a, "s");
+    const rev = await a.store.sessionRevision("s");
+    const s = sessionOf(a, "s");
+    const readAfter = s.readAfter.bind(s);
+    let reads = 0;
+    s.readAfter = (after) => (reads++, readAfter(after));
+    const w = await a.store.set("s", "v", 1);
+    assert.deepEqual([w.modifyRevision, w.value, reads], [rev + 1, 1, 0]);
+  });
+
+  test("a log read in pages: the catch-up after a commit reads on until it reaches the commit, and no further", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v", "w"], [b]);
+    deafen(b, "s");
+    const rev = await a.store.sessionRevision("s");
+    const s = sessionOf(b, "s");
+    const readAfter = s.readAfter.bind(s);
+    const pages: number[] = [];
+    // One entry a read, as a backend that answers in pages would.
+    s.readAfter = async (after) => {
+      const entries = await readAfter(after);
+      const page = entries === "lost" ? entries : entries.slice(0, 1);
+      pages.push(page === "lost" ? -1 : (page[0]?.id.rev ?? 0));
+      return page;
+    };
+    beforeCommits(b, "s", 1, async () => {
+      await a.store.set("s", "v", 1);
+      await a.store.set("s", "v", 2);
+    });
+    const w = await b.store.set("s", "w", 3);
+    assert.deepEqual([w.modifyRevision, w.value, w.version], [rev + 3, 3, 2]);
+    assert.deepEqual(pages, [rev + 1, rev + 2, rev + 3]);
+    assert.equal(b.store.getLocal("s", "v").value, 2);
   });
 });
 
