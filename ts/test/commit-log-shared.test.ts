@@ -4,8 +4,9 @@
 // a read's catch-up already under way instead of reading the log again), a follower
 // behind a trimmed log or a log that went back, a session another host let expire, a large
 // commit (an import) with another host's commit arriving while it is sent, and Redis stopping
-// (SIGSTOP) with short limits: a read, a commit in flight, a commit waiting for its turn (never
-// sent once it gave up, even when Redis comes back), a catch-up after an applied commit. The slower whole-system runs are store-redis*.test.ts.
+// (SIGSTOP) with short limits: a read, a commit in flight, an import as it is sent (its hold let
+// go), a commit waiting for its turn (never sent once it gave up, even when Redis comes back),
+// a catch-up after an applied commit. The slower whole-system runs are store-redis*.test.ts.
 //
 // Other hosts' commits are made to land at exact points (right before this host's commit
 // goes out) through the session backend this host's store uses, so no outcome depends on
@@ -668,6 +669,43 @@ describe("commit log, shared: an import another host beat to a name it adds", ()
     assert.equal((await a.store.get("dst", "v2")).value, 100, "b's variable, read once the import let go");
     assert.equal(await a.store.sessionRevision("dst"), rev + 1);
     await assert.rejects(b.store.get("dst", "v1"), { name: "NotFoundError" });
+  });
+});
+
+describe("commit log, shared: an import Redis stops answering as it is sent", () => {
+  test("fails with its outcome unknown and lets go of its hold: a read after it is answered, with the import once Redis answers", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { commandTimeoutMs: 300, outcomeTimeoutMs: 300 });
+    await session(a, "src", ["v0", "v1", "v2"]);
+    await a.store.set("src", "v2", 2);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    await session(a, "dst", ["other"]);
+    a.patch("dst", (s) => {
+      const commit = s.commit.bind(s);
+      s.commit = (request, deadline, large) =>
+        commit(
+          request,
+          deadline,
+          large && {
+            ...large,
+            sending: () => {
+              large.sending();
+              freeze();
+            },
+          },
+        );
+    });
+    let failed: Awaited<ReturnType<typeof failure>>;
+    try {
+      failed = await failure(importVariables(a.store, "dst", data, { format: "json" }));
+    } finally {
+      thaw();
+    }
+    assert.equal(failed.outcome, "unknown");
+    assert.match(failed.error.message, /^Redis did not answer whether the commit was applied/);
+    // Redis ran the import when it woke up; the read catches up to it.
+    assert.equal((await a.store.get("dst", "v2")).value, 2);
+    assert.equal((await a.store.get("dst", "other")).value, 0);
   });
 });
 
