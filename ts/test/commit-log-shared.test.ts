@@ -3,7 +3,8 @@
 // (up to its limit), a commit that lands after entries this host has not applied (waiting for
 // a read's catch-up already under way instead of reading the log again), a follower
 // behind a trimmed log or a log that went back, a session another host let expire, a large
-// commit (an import) with another host's commit arriving while it is sent, and Redis stopping
+// commit (an import) with another host's commit arriving while it is sent, another host's
+// large commit applied in slices (by the follower, or by a read's catch-up), and Redis stopping
 // (SIGSTOP) with short limits: a read, a commit in flight, an import as it is sent (its hold let
 // go), a commit waiting for its turn (never sent once it gave up, even when Redis comes back),
 // a catch-up after an applied commit. The slower whole-system runs are store-redis*.test.ts.
@@ -279,6 +280,24 @@ describe("commit log, shared: the follower applies another host's large commit i
     assert.equal(b.store.getLocal("s", "v").value, big);
     assert.equal(b.store.getLocal("s", "w").version, 2);
     assert.equal((await b.store.get("s", "w")).modifyRevision, rev + 2);
+  });
+});
+
+describe("commit log, shared: a read's catch-up that brings another host's large commit", () => {
+  test("answers once the commit is applied in slices, with it", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await a.store.createSession({ sessionId: "s" });
+    await a.store.register("s", [{ name: "v", type: "string", initialValue: "" }]);
+    await b.store.getSession("s");
+    deafen(b, "s"); // b hears of the commit only through its read's catch-up
+    const rev = await a.store.sessionRevision("s");
+    const big = "y".repeat(LARGE_ENTRY_CHARS + 1_000);
+    await a.store.set("s", "v", big);
+    const read = await b.store.get("s", "v");
+    assert.deepEqual([read.modifyRevision, read.version, String(read.value).length], [rev + 1, 2, big.length]);
+    assert.equal(read.value, big);
   });
 });
 
