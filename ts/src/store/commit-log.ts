@@ -19,7 +19,7 @@ import { requestFor, requestSteps, type CommitRequest, type CommitResult, type L
 import { decodeEntry, decodeEntryPaced, LARGE_ENTRY_CHARS, type Entry } from "./entries.js";
 import { compareLogIds, formatLogId, isSuccessor, type LogId } from "./log-id.js";
 import { Pacer, runPaced } from "./pacing.js";
-import type { CommitDeadline, LargeCommit, StoreBackend } from "./store-backend.js";
+import type { CommitDeadline, LargeCommit, SharedStoreBackend, StoreBackend } from "./store-backend.js";
 import type { StoreState } from "./store-state.js";
 
 /** What a mutation decided: the entry to commit (none: nothing to do) and how to answer once it is applied. */
@@ -53,9 +53,6 @@ interface Held {
 
 /** Attempts at a commit that other hosts keep beating to the same fields. */
 const MAX_SHARED_ATTEMPTS = 50;
-
-/** A shared backend that states no limits (docs/deployment.md: 5 s for a call, 15 s for a commit in flight). */
-const DEFAULT_LIMITS = { callMs: 5_000, inFlightMs: 15_000 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -138,6 +135,11 @@ export class CommitLog {
     return this.backend?.shared === true;
   }
 
+  /** The backend, on the paths only a shared store takes (every one is reached through `isShared`). */
+  private get shared(): SharedStoreBackend {
+    return this.backend as SharedStoreBackend;
+  }
+
   /** Loads the backend's state and, for a shared backend, starts following the other hosts. */
   async open(): Promise<void> {
     if (!this.backend) return;
@@ -175,7 +177,6 @@ export class CommitLog {
    * session this host believes expired has not been kept alive by another host.
    */
   async ready(sessionId?: string): Promise<void> {
-    if (this.hooks.isClosed()) throw new StoreUnavailableError("the store is closed");
     return this.counted(
       this.bounded(this.readyNow(sessionId), Date.now() + this.limits.callMs, "the store could not be read"),
     );
@@ -186,7 +187,7 @@ export class CommitLog {
     while (this.own) await this.own.done;
     // Compared with what was applied before asking: this host's own commits may be applied while the answer travels.
     const before = this.state.applied;
-    const head = await this.guard(() => this.backend!.head());
+    const head = await this.guard(() => this.shared.head());
     // The backend lost entries this host applied (restarted without its data), or began another history.
     if (head === "lost" || compareLogIds(head, before) < 0) await this.resync();
     else if (compareLogIds(head, this.state.applied) > 0) await this.catchUp();
@@ -346,7 +347,7 @@ export class CommitLog {
         };
         let result: CommitResult;
         try {
-          result = await this.guard(() => Promise.resolve(this.backend!.commit(request, bounds, large)));
+          result = await this.guard(() => Promise.resolve(this.shared.commit(request, bounds, large)));
         } catch (err) {
           if (own) this.release(own);
           throw err;
@@ -467,7 +468,7 @@ export class CommitLog {
       } catch (err) {
         if (Date.now() + 100 >= settleBy || this.hooks.isClosed()) {
           throw new StoreUnavailableError(
-            `the commit was applied (revision ${id.rev}), but the ${this.backend!.kind} store stopped answering before this host could catch up to it: read the variable for its result`,
+            `the commit was applied (revision ${id.rev}), but the ${this.shared.kind} store stopped answering before this host could catch up to it: read the variable for its result`,
             { cause: err, details: { outcome: "applied" } },
           );
         }
@@ -478,7 +479,7 @@ export class CommitLog {
 
   /** The backend's limits for a call and for a commit in flight. */
   private get limits(): { callMs: number; inFlightMs: number } {
-    return this.backend?.limits ?? DEFAULT_LIMITS;
+    return this.shared.limits;
   }
 
   /**
@@ -511,13 +512,13 @@ export class CommitLog {
         if (done || !waiting()) return;
         const left = by - Date.now();
         if (left > 0) timer = setTimeout(tick, left);
-        else if (this.backend?.stalled?.() === false) timer = setTimeout(tick, 250);
+        else if (!this.shared.stalled()) timer = setTimeout(tick, 250);
         else {
           finish();
           onExpire?.();
           reject(
             new StoreUnavailableError(
-              `${what}: the ${this.backend?.kind ?? "memory"} store has not answered within ${this.limits.callMs} ms`,
+              `${what}: the ${this.shared.kind} store has not answered within ${this.limits.callMs} ms`,
             ),
           );
         }
@@ -567,7 +568,7 @@ export class CommitLog {
       if (until && compareLogIds(this.state.applied, until) >= 0) return;
       const from = this.state.applied;
       this.catchingUp = (async () => {
-        const entries = await this.guard(() => this.backend!.readAfter(this.state.applied));
+        const entries = await this.guard(() => this.shared.readAfter(this.state.applied));
         if (entries === "lost" || !this.applyLogged(entries)) await this.resync();
       })();
       try {
@@ -577,9 +578,8 @@ export class CommitLog {
       }
       // A large commit among them is applied in slices: the caller reads the state once it is.
       while (this.own) await this.own.done;
-      // Short of `until` without progress: the backend lost it (and the reload said so).
-      if (!until || compareLogIds(this.state.applied, until) >= 0 || compareLogIds(this.state.applied, from) === 0)
-        return;
+      // Short of `until` without progress: the backend lost it (and the reload said so). Reached: the loop's top returns.
+      if (!until || compareLogIds(this.state.applied, from) === 0) return;
     }
   }
 

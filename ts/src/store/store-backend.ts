@@ -86,6 +86,13 @@ export interface StoreBackend {
   close(): Promise<void>;
 }
 
+/** A backend other hosts share (Redis): it states its limits, tells when it has stalled, and follows the other hosts. */
+export interface SharedStoreBackend extends StoreBackend {
+  readonly limits: NonNullable<StoreBackend["limits"]>;
+  stalled(): boolean;
+  follow: NonNullable<StoreBackend["follow"]>;
+}
+
 /**
  * A backend partitioned by session (Redis): each session has its own keys, log and revision
  * counter, and a host holds only the sessions it uses — a backend of its own per session

@@ -157,8 +157,8 @@ export class Store {
    * next synchronous step, so a session just loaded cannot be let go before that step runs.
    */
   private async ready(sessionId?: string): Promise<void> {
-    if (!this.parts) return this.log.ready(sessionId);
     this.assertOpen();
+    if (!this.parts) return this.log.ready(sessionId);
     if (sessionId === undefined) return;
     const partition = await this.parts.get(sessionId);
     await partition.log.ready(sessionId);
