@@ -669,6 +669,69 @@ describe("commit log, shared: a large commit (an import)", () => {
   });
 });
 
+describe("commit log, shared: another host's large commit arriving while this host prepares its own", () => {
+  test("is held back, then applied before the import (which is planned without it and applied in slices after it)", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(
+      a,
+      "src",
+      Array.from({ length: 40 }, (_, i) => `v${i}`),
+    );
+    await a.store.set("src", "v39", 39);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    // a's follower says when it has been handed b's large commit (it is handed on first, unchanged).
+    let heard = () => {};
+    const heardLarge = new Promise<void>((r) => (heard = r));
+    a.patch("dst", (s) => {
+      const follow = s.follow.bind(s);
+      s.follow = (position, onNew, onBehind) =>
+        follow(
+          position,
+          (entries) => {
+            onNew(entries);
+            if (entries.some((e) => e.entry.length >= LARGE_ENTRY_CHARS)) heard();
+          },
+          onBehind,
+        );
+    });
+    await a.store.createSession({ sessionId: "dst" });
+    await a.store.register("dst", [{ name: "big", type: "string", initialValue: "" }]);
+    await b.store.getSession("dst");
+    const rev = await a.store.sessionRevision("dst");
+    const seen = watched(a, "dst", 2);
+    await seen.opened;
+    const big = "z".repeat(LARGE_ENTRY_CHARS + 1_000);
+    // The import is planned and built; right before it goes out, b's large commit lands and a's follower gets it.
+    beforeCommits(a, "dst", 1, async () => {
+      await b.store.set("dst", "big", big);
+      await heardLarge;
+    });
+    const applied: number[] = [];
+    const summary = await importVariables(a.store, "dst", data, {
+      format: "json",
+      onProgress: (p) => p.phase === "apply" && p.done === 0 && applied.push(p.total),
+    });
+    assert.equal(summary.imported, 40);
+    assert.equal(summary.revision, rev + 2, "after b's commit");
+    assert.deepEqual(applied, [40], "the import applied in slices, once, by this host's own large commit");
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes.map((c) => c.name).sort()] : m.kind)),
+      [
+        [rev + 1, ["big"]],
+        [rev + 2, Array.from({ length: 40 }, (_, i) => `v${i}`).sort()],
+      ],
+    );
+    assert.equal(seen.messages[0]!.kind === "commit" && seen.messages[0]!.changes[0]!.value, big);
+    assert.equal(seen.ended(), undefined, "no reload ended the watch");
+    assert.equal(a.store.getLocal("dst", "big").value, big);
+    assert.equal(a.store.getLocal("dst", "v39").value, 39);
+    assert.equal((await b.store.get("dst", "v39")).modifyRevision, rev + 2);
+  });
+});
+
 describe("commit log, shared: an import another host beat to a name it adds", () => {
   test("is planned again on the new state and refused whole; reads are answered once it let go", async () => {
     const prefix = freshPrefix();
