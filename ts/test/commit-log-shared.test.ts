@@ -602,6 +602,34 @@ describe("commit log, shared: sessions another host let expire", () => {
     clock += 120_000;
     await assert.rejects(a.store.getSession("t"), NotFoundError);
   });
+
+  test("a drop another host's use of the session beat (a final conflict) is not planned again: the session stays", async () => {
+    const prefix = freshPrefix();
+    let clock = Date.now();
+    const a = await host(prefix, { now: () => clock });
+    await a.store.createSession({ sessionId: "t", ttlMs: 60_000 });
+    const alive = `${sessionOf(a, "t").base}a`; // the session's alive key (its suffix "a")
+    assert.ok((await raw.pttl(alive)) > 0, "alive, with its TTL");
+    await raw.del(alive); // gone as at its expiry: Redis says the session has no time left
+    // Right before a's drop goes out, another host's use renews the session (its alive key is back).
+    let commits = 0;
+    a.patch("t", (s) => {
+      const commit = s.commit.bind(s);
+      s.commit = async (...args) => {
+        if (++commits === 1) await raw.set(alive, "1", "PX", 60_000);
+        return commit(...args);
+      };
+    });
+    clock += 120_000;
+    // This read's drop is refused; its own copy still says the TTL ran out when the drop was planned.
+    await assert.rejects(a.store.getSession("t"), NotFoundError);
+    assert.equal(commits, 1, "refused for good, not planned and sent again");
+    // The next read asks Redis again, which now says the session is alive: nothing is dropped.
+    assert.equal((await a.store.getSession("t")).sessionId, "t");
+    assert.equal(commits, 1);
+    const b = await host(prefix);
+    assert.equal((await b.store.getSession("t")).sessionId, "t", "still in Redis");
+  });
 });
 
 describe("commit log, shared: a large commit (an import)", () => {
