@@ -525,6 +525,32 @@ describe("commit log, shared: a follower that cannot continue the log reloads", 
     assert.equal(await b.store.sessionRevision("s"), await a.store.sessionRevision("s"));
   });
 
+  test("trimmed past it between the read's look at the head and its read of the log: the catch-up reloads", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { logLimit: 3 });
+    const b = await host(prefix, { logLimit: 3 });
+    await session(a, "s", ["v"], [b]);
+    deafen(b, "s");
+    const seen = watched(b, "s", 1);
+    await seen.opened;
+    await a.store.set("s", "v", 1); // b's read finds the head ahead of it and reads the log
+    let reads = 0;
+    b.patch("s", (s) => {
+      const readAfter = s.readAfter.bind(s);
+      s.readAfter = async (after) => {
+        // Before b's first log read, a commits enough for the log to be trimmed past where b is.
+        if (++reads === 1) for (let i = 2; i <= 8; i++) await a.store.set("s", "v", i);
+        return readAfter(after);
+      };
+    });
+    assert.equal((await b.store.get("s", "v")).value, 8);
+    assert.equal(reads, 1, "one log read: the gap it found is filled by a reload");
+    await seen.reached;
+    assert.equal(seen.messages[0]?.kind, "compacted");
+    assert.equal((seen.ended() as { reason?: string }).reason, "compacted");
+    assert.equal(await b.store.sessionRevision("s"), await a.store.sessionRevision("s"));
+  });
+
   test("a log that went back (the session's head below what this host applied): reloaded, watches told", async () => {
     const prefix = freshPrefix();
     const a = await host(prefix);
@@ -556,6 +582,37 @@ describe("commit log, shared: a follower that cannot continue the log reloads", 
     const keys = await raw.keys(`${base.replace(/[*?[\]]/g, "\\$&")}*`);
     await raw.del(...keys);
     await assert.rejects(a.store.get("s", "v"), NotFoundError);
+    await seen.reached;
+    assert.equal(seen.messages[0]?.kind, "compacted");
+  });
+
+  test("Redis lost its data between the read's look at the head and its read of the log (another history began): reloaded", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v"], [b]);
+    deafen(b, "s");
+    const seen = watched(b, "s", 1);
+    await seen.opened;
+    await a.store.set("s", "v", 1); // b's read finds the head ahead of it and reads the log
+    const base = sessionOf(b, "s").base;
+    let reads = 0;
+    b.patch("s", (s) => {
+      const readAfter = s.readAfter.bind(s);
+      s.readAfter = async (after) => {
+        if (++reads === 1) {
+          // The session's keys are lost; another host makes the session anew, past where b is, in a new history.
+          await raw.del(...(await raw.keys(`${base.replace(/[*?[\]]/g, "\\$&")}*`)));
+          const c = await host(prefix);
+          await session(c, "s", ["v"]);
+          for (let i = 5; i <= 7; i++) await c.store.set("s", "v", i);
+        }
+        return readAfter(after);
+      };
+    });
+    const read = await b.store.get("s", "v");
+    assert.deepEqual([read.value, read.version], [7, 4], "the new history's variable");
+    assert.equal(reads, 1, "one log read: what it found lost is brought by a reload");
     await seen.reached;
     assert.equal(seen.messages[0]?.kind, "compacted");
   });
@@ -757,6 +814,55 @@ describe("commit log, shared: another host's large commit arriving while this ho
     assert.equal(a.store.getLocal("dst", "big").value, big);
     assert.equal(a.store.getLocal("dst", "v39").value, 39);
     assert.equal((await b.store.get("dst", "v39")).modifyRevision, rev + 2);
+  });
+});
+
+describe("commit log, shared: an import that fails before it is sent while another host's large commit waits for it", () => {
+  test("lets that commit go: it is applied, and a read after the failure answers with it", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { commandTimeoutMs: 1_000, outcomeTimeoutMs: 1_000 });
+    const b = await host(prefix);
+    await session(a, "src", ["v0", "v1"]);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    let heard = () => {};
+    const heardLarge = new Promise<void>((r) => (heard = r));
+    a.patch("dst", (s) => {
+      const follow = s.follow.bind(s);
+      s.follow = (position, onNew, onBehind) =>
+        follow(
+          position,
+          (entries) => {
+            onNew(entries);
+            if (entries.some((e) => e.entry.length >= LARGE_ENTRY_CHARS)) heard();
+          },
+          onBehind,
+        );
+    });
+    await a.store.createSession({ sessionId: "dst" });
+    await a.store.register("dst", [{ name: "big", type: "string", initialValue: "" }]);
+    await b.store.getSession("dst");
+    const rev = await a.store.sessionRevision("dst");
+    const big = "q".repeat(LARGE_ENTRY_CHARS + 1_000);
+    // Right before the import goes out: b's large commit reaches a (held back for the import),
+    // then Redis stops answering and a's connection knows it (a command of its own timed out),
+    // so the import is refused before it is sent.
+    beforeCommits(a, "dst", 1, async () => {
+      await b.store.set("dst", "big", big);
+      await heardLarge;
+      freeze();
+      await assert.rejects(sessionOf(a, "dst").head());
+    });
+    let failed: Awaited<ReturnType<typeof failure>>;
+    try {
+      failed = await failure(importVariables(a.store, "dst", data, { format: "json" }));
+    } finally {
+      thaw();
+    }
+    assert.equal(failed.outcome, "not applied");
+    const read = await a.store.get("dst", "big");
+    assert.deepEqual([read.modifyRevision, String(read.value).length], [rev + 1, big.length]);
+    assert.equal(await a.store.sessionRevision("dst"), rev + 1, "nothing of the import");
+    await assert.rejects(a.store.get("dst", "v0"), NotFoundError);
   });
 });
 
