@@ -89,6 +89,13 @@ const STALL_MS = 1_000;
 
 const TIMED_OUT = Symbol("timed out");
 
+/**
+ * The longest a session's snapshot may take while Redis keeps answering: the reply grows with
+ * the session (about 4 s for 100,000 variables on an idle two-core machine), so it cannot have
+ * a command's fixed bound.
+ */
+const SNAPSHOT_MAX_MS = 10 * 60_000;
+
 /** The command's result, or TIMED_OUT after `ms` (the command itself runs on). */
 function before<T>(command: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
   if (ms <= 0) {
@@ -98,6 +105,24 @@ function before<T>(command: Promise<T>, ms: number): Promise<T | typeof TIMED_OU
   let timer: NodeJS.Timeout;
   const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms)));
   return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * before(), but a timeout is only believed once the sockets were read: when this process's
+ * event loop was held (a busy machine, a long synchronous step) past `ms`, the timer fires
+ * before the reply already waiting in the socket is read, and the wait would fail though
+ * Redis answered in time.
+ */
+async function beforeOrArrived<T>(command: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let arrived: { value: T } | undefined;
+  const tracked = command.then((value) => {
+    arrived = { value };
+    return value;
+  });
+  const got = await before(tracked, ms);
+  if (got !== TIMED_OUT) return got;
+  await new Promise((r) => setImmediate(r)); // after the loop's poll phase: what came is read
+  return arrived ? arrived.value : TIMED_OUT;
 }
 
 /** The URL without its password, for messages and logs. */
@@ -233,6 +258,8 @@ export class RedisBackend implements PartitionedBackend {
   readonly cmd: Client;
   /** Subscriptions to the channels of the sessions this host follows. */
   private readonly sub: Client;
+  /** Sessions' snapshots (see snapshot()), opened at the first; dropped when one is given up. */
+  private bulk: Promise<Client> | undefined;
   private readonly followed = new Map<string, RedisSessionBackend>();
   private readonly global: ReturnType<typeof globalKeys>;
   private closed = false;
@@ -385,6 +412,65 @@ export class RedisBackend implements PartitionedBackend {
     );
   }
 
+  /**
+   * A session's keys and log in one atomic read (the snapshot script). Its reply grows with the
+   * session (tens of MB for 100,000 variables; a restarted host on a busy machine took over
+   * 5 s for 20,000), so it cannot fail after commandTimeoutMs as a command does. It runs on a
+   * connection of its own and waits as long as Redis keeps answering: a read of the session's
+   * head on the command connection (the session's node, in a cluster), sent with it and again
+   * each second the reply is still coming, must be answered within commandTimeoutMs. A frozen
+   * Redis or a silent network fails it as soon as it would fail any command, and a script
+   * still running (Redis answers BUSY) or a reply still streaming does not.
+   */
+  async snapshot(base: string): Promise<unknown[]> {
+    const bulk = await this.bulkClient();
+    const reply = bulk.bridgeSnapshot(base) as Promise<unknown[]>;
+    const giveUp = (why: string): never => {
+      reply.catch(() => {});
+      // Its reply would still come on that connection, maybe minutes later: let it go with it.
+      if (this.bulk) void this.bulk.then((c) => c.disconnect()).catch(() => {});
+      this.bulk = undefined;
+      throw new Error(why);
+    };
+    const giveUpAt = Date.now() + SNAPSHOT_MAX_MS;
+    for (;;) {
+      const alive = this.track(this.cmd.exists(`${base}_head`)).then(
+        () => true,
+        (err: unknown) => (err as Error)?.name === "ReplyError",
+      );
+      const first = await beforeOrArrived(
+        Promise.race([reply.then((r) => ({ reply: r })), alive.then((answered) => ({ answered }))]),
+        this.commandTimeoutMs,
+      );
+      if (first === TIMED_OUT || ("answered" in first && !first.answered))
+        giveUp(
+          `Redis has stopped answering (no reply for ${Date.now() - this.lastReplyAt} ms) while the session was read`,
+        );
+      else if ("reply" in first) return first.reply;
+      const rest = await before(reply, STALL_MS);
+      if (rest !== TIMED_OUT) return rest;
+      if (Date.now() > giveUpAt) giveUp(`the session's snapshot took over ${SNAPSHOT_MAX_MS / 1000} s`);
+    }
+  }
+
+  private bulkClient(): Promise<Client> {
+    if (this.closed) return Promise.reject(new Error("the store is closed"));
+    if (!this.bulk) {
+      // No command timeout of its own beyond the snapshot's cap: snapshot() bounds each wait.
+      const client = redisClient({ ...this.options, commandTimeoutMs: SNAPSHOT_MAX_MS });
+      const opening = client.connect().then(
+        () => client,
+        (err: unknown) => {
+          client.disconnect();
+          if (this.bulk === opening) this.bulk = undefined;
+          throw err;
+        },
+      );
+      this.bulk = opening;
+    }
+    return this.bulk;
+  }
+
   /** One session's backend: its keys, its log, its channel. */
   partition(sessionId: string): RedisSessionBackend {
     return new RedisSessionBackend(this, sessionId);
@@ -526,6 +612,8 @@ export class RedisBackend implements PartitionedBackend {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.followed.clear();
     this.sub.disconnect();
+    if (this.bulk) void this.bulk.then((c) => c.disconnect()).catch(() => {});
+    this.bulk = undefined;
     try {
       await this.cmd.quit();
     } catch {
@@ -604,7 +692,7 @@ export class RedisSessionBackend implements StoreBackend {
   /** The session's keys and log in one atomic read; subscribed first, so no later commit goes unnoticed. */
   async load(): Promise<RawSnapshot> {
     await this.redis.subscribe(this);
-    const reply = await this.track(this.cmd.bridgeSnapshot(this.base));
+    const reply = await this.redis.snapshot(this.base);
     const head = parseLogId(reply[0] as string);
     const epoch = reply[1] as string;
     const hashes = new Map<string, Map<string, string>>();
