@@ -7,7 +7,11 @@
 // large commit applied in slices (by the follower, or by a read's catch-up), and Redis stopping
 // (SIGSTOP) with short limits: a read, a commit in flight, an import as it is sent (its hold let
 // go), a commit waiting for its turn (never sent once it gave up, even when Redis comes back),
-// a catch-up after an applied commit. The slower whole-system runs are store-redis*.test.ts.
+// a catch-up after an applied commit; another host's large commit arriving while this host
+// prepares an import (held back and applied before it, or let go when the import fails before
+// it is sent), a final conflict (a drop another host's use of the session beat: never sent
+// again), and a catch-up whose log read finds a gap or another history (a reload). The slower
+// whole-system runs are store-redis*.test.ts.
 //
 // Other hosts' commits are made to land at exact points (right before this host's commit
 // goes out) through the session backend this host's store uses, so no outcome depends on
