@@ -253,6 +253,48 @@ describe("commit log, shared: the follower alone (no read on the following host)
   });
 });
 
+describe("commit log, shared: the follower during a reload", () => {
+  test("an entry it delivers while a reload runs, newer than the reload's snapshot, is read once the reload is done", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { logLimit: 3 });
+    const b = await host(prefix, { logLimit: 3 });
+    await session(a, "s", ["v"], [b]);
+    const s = sessionOf(b, "s");
+    s.check = async () => {}; // only the follower's messages bring a's commits to b
+    // b deaf while a's commits trim the log past it: the next message it hears finds a gap and reloads.
+    const notified = s.notified.bind(s);
+    s.notified = () => {};
+    for (let i = 1; i <= 5; i++) await a.store.set("s", "v", i);
+    // The reload's snapshot is read; then a commits once more and b's follower delivers it before the reload is done.
+    let deliveredAfterSnapshot = false;
+    const readAfter = s.readAfter.bind(s);
+    const load = s.load.bind(s);
+    s.load = async () => {
+      const snapshot = await load();
+      s.load = load;
+      const delivered = new Promise<void>((resolve) => {
+        s.readAfter = async (...args) => {
+          const entries = await readAfter(...args);
+          if (entries !== "lost" && entries.length > 0) {
+            s.readAfter = readAfter;
+            deliveredAfterSnapshot = true;
+            resolve();
+          }
+          return entries;
+        };
+      });
+      await a.store.set("s", "v", 100);
+      await delivered;
+      return snapshot;
+    };
+    s.notified = notified;
+    await a.store.set("s", "v", 6);
+    await waitFor(() => deliveredAfterSnapshot, 5_000, "the follower to deliver a commit during the reload");
+    await waitFor(() => b.store.getLocal("s", "v").value === 100, 5_000, "b to read the commit its reload missed");
+    assert.equal((await b.store.get("s", "v")).value, 100);
+  });
+});
+
 describe("commit log, shared: the follower applies another host's large commit in slices", () => {
   test("a write of over 1 MiB and a small one after it reach a watch once each, in order; no reload", async () => {
     const prefix = freshPrefix();

@@ -86,6 +86,8 @@ export class CommitLog {
   private commitChain: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
   private resyncing: Promise<void> | undefined;
+  /** The newest entry the follower delivered while a reload ran (applyLogged left it to the reload). */
+  private leftToReload: LogId | undefined;
   /**
    * Not shared: a large commit in progress (mutatePaced). It is planned, written and applied
    * in slices; every other mutation of this host waits until it is done, so none can change
@@ -564,7 +566,11 @@ export class CommitLog {
   private async catchUp(until?: LogId): Promise<void> {
     for (;;) {
       while (this.catchingUp) await this.catchingUp;
-      if (this.resyncing) return this.resyncing; // the reload brings everything
+      if (this.resyncing) {
+        // Its snapshot may have been read before the head this caller saw: read on after it.
+        await this.resyncing;
+        continue;
+      }
       if (until && compareLogIds(this.state.applied, until) >= 0) return;
       const from = this.state.applied;
       this.catchingUp = (async () => {
@@ -588,7 +594,12 @@ export class CommitLog {
    * host read them): the caller must reload.
    */
   private applyLogged(entries: { id: LogId; entry: string }[]): boolean {
-    if (this.resyncing) return true; // the reload brings everything
+    if (this.resyncing) {
+      // Left to the reload; one its snapshot came too early for is read once it is done (resync()).
+      const last = entries.at(-1)?.id;
+      if (last && (!this.leftToReload || compareLogIds(last, this.leftToReload) > 0)) this.leftToReload = last;
+      return true;
+    }
     if (this.own) {
       // A large commit is being applied in slices: these wait for it (hold()).
       const last = this.heldThrough() ?? this.state.applied;
@@ -622,7 +633,13 @@ export class CommitLog {
       if (this.own) await this.own.done;
       await this.reload();
       this.state.compactAll();
-    })().finally(() => (this.resyncing = undefined));
+    })().finally(() => {
+      this.resyncing = undefined;
+      const left = this.leftToReload;
+      this.leftToReload = undefined;
+      // The follower is told of each entry once: one the snapshot missed would wait for the next commit or check.
+      if (left && compareLogIds(left, this.state.applied) > 0) void this.catchUp().catch(() => {});
+    });
     return this.resyncing;
   }
 
