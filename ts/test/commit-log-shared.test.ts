@@ -17,7 +17,6 @@
 // goes out) through the session backend this host's store uses, so no outcome depends on
 // how the event loop happens to order a follower's delivery.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
@@ -26,7 +25,7 @@ import { FailedPreconditionError, NotFoundError, StoreUnavailableError } from ".
 import { RedisBackend, type RedisSessionBackend } from "../src/store/durable/redis-backend.js";
 import { LARGE_ENTRY_CHARS } from "../src/store/entries.js";
 import { exportVariables, importVariables, Store, type WatchMessage } from "../src/store/index.js";
-import { repoRoot, waitFor } from "./helpers.js";
+import { freezeProcess, repoRoot, waitFor } from "./helpers.js";
 
 type PrivateRedis = { url: string; pid: number; stop(): Promise<void> };
 let server: PrivateRedis;
@@ -48,15 +47,8 @@ after(async () => {
   await server.stop();
 });
 
-/** SIGSTOP, and wait until the process is really stopped: nothing sent after this is answered. */
-function freeze(): void {
-  process.kill(server.pid, "SIGSTOP");
-  for (let i = 0; i < 1_000_000; i++) {
-    const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
-    if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return;
-  }
-  throw new Error("redis-server did not stop");
-}
+/** SIGSTOP the private Redis: nothing sent after this is answered. */
+const freeze = () => freezeProcess(server.pid);
 const thaw = () => process.kill(server.pid, "SIGCONT");
 
 let prefixes = 0;
@@ -151,6 +143,24 @@ async function session(a: Host, sid: string, names: string[], others: Host[] = [
     names.map((name) => ({ name, type: "integer", initialValue: 0 })),
   );
   for (const o of others) await o.store.getSession(sid);
+}
+
+/** Resolves once `h`'s follower of `sid` has handed on (unchanged) an entry of a large commit. */
+function followerHandedLarge(h: Host, sid: string): Promise<void> {
+  return new Promise<void>((heard) =>
+    h.patch(sid, (s) => {
+      const follow = s.follow.bind(s);
+      s.follow = (position, onNew, onBehind) =>
+        follow(
+          position,
+          (entries) => {
+            onNew(entries);
+            if (entries.some((e) => e.entry.length >= LARGE_ENTRY_CHARS)) heard();
+          },
+          onBehind,
+        );
+    }),
+  );
 }
 
 /** Resolves with the first `count` messages of a watch of `sid` on `h`, and how it ended (if it did). */
@@ -813,20 +823,7 @@ describe("commit log, shared: another host's large commit arriving while this ho
     await a.store.set("src", "v39", 39);
     const data = (await exportVariables(a.store, "src", { format: "json" })).data;
     // a's follower says when it has been handed b's large commit (it is handed on first, unchanged).
-    let heard = () => {};
-    const heardLarge = new Promise<void>((r) => (heard = r));
-    a.patch("dst", (s) => {
-      const follow = s.follow.bind(s);
-      s.follow = (position, onNew, onBehind) =>
-        follow(
-          position,
-          (entries) => {
-            onNew(entries);
-            if (entries.some((e) => e.entry.length >= LARGE_ENTRY_CHARS)) heard();
-          },
-          onBehind,
-        );
-    });
+    const heardLarge = followerHandedLarge(a, "dst");
     await a.store.createSession({ sessionId: "dst" });
     await a.store.register("dst", [{ name: "big", type: "string", initialValue: "" }]);
     await b.store.getSession("dst");
@@ -870,20 +867,7 @@ describe("commit log, shared: an import that fails before it is sent while anoth
     const b = await host(prefix);
     await session(a, "src", ["v0", "v1"]);
     const data = (await exportVariables(a.store, "src", { format: "json" })).data;
-    let heard = () => {};
-    const heardLarge = new Promise<void>((r) => (heard = r));
-    a.patch("dst", (s) => {
-      const follow = s.follow.bind(s);
-      s.follow = (position, onNew, onBehind) =>
-        follow(
-          position,
-          (entries) => {
-            onNew(entries);
-            if (entries.some((e) => e.entry.length >= LARGE_ENTRY_CHARS)) heard();
-          },
-          onBehind,
-        );
-    });
+    const heardLarge = followerHandedLarge(a, "dst");
     await a.store.createSession({ sessionId: "dst" });
     await a.store.register("dst", [{ name: "big", type: "string", initialValue: "" }]);
     await b.store.getSession("dst");

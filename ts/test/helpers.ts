@@ -71,3 +71,13 @@ export function isAlive(pid: number): boolean {
 export function readyWorkers(bridge: Bridge): number {
   return bridge.stats().workers.filter((w) => w.state === "ready").length;
 }
+
+/** SIGSTOP a process (a private Redis), and wait (a few microseconds) until it is really stopped: nothing sent after this runs. */
+export function freezeProcess(pid: number): void {
+  process.kill(pid, "SIGSTOP");
+  for (let i = 0; i < 1_000_000; i++) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return;
+  }
+  throw new Error(`process ${pid} did not stop`);
+}

@@ -4,7 +4,6 @@
 // machine took over 5 s for 20,000 variables and could not load them at all), yet a frozen
 // Redis must still fail it as soon as it fails any command.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
@@ -12,7 +11,7 @@ import { StoreUnavailableError } from "../src/errors/index.js";
 import { RedisBackend } from "../src/store/durable/redis-backend.js";
 import { importVariables, Store } from "../src/store/index.js";
 import { exportDocument, VALUES } from "./export-documents.js";
-import { repoRoot } from "./helpers.js";
+import { freezeProcess, repoRoot } from "./helpers.js";
 
 type PrivateRedis = { url: string; pid: number; stop(): Promise<void> };
 let server: PrivateRedis;
@@ -49,15 +48,8 @@ async function openHost(commandTimeoutMs: number): Promise<Store> {
   return new Store({ eventLogLimit: 1_000 }, backend).open();
 }
 
-/** SIGSTOP, and wait until the process is really stopped: nothing sent after this is answered. */
-function freeze(): void {
-  process.kill(server.pid, "SIGSTOP");
-  for (let i = 0; i < 1_000_000; i++) {
-    const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
-    if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return;
-  }
-  throw new Error("redis-server did not stop");
-}
+/** SIGSTOP the private Redis: nothing sent after this is answered. */
+const freeze = () => freezeProcess(server.pid);
 
 test("a session whose snapshot takes longer than a command's limit loads whole while Redis answers, even with this host's loop held meanwhile", async () => {
   const backend = await RedisBackend.connect({

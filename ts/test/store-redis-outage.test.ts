@@ -6,14 +6,13 @@
 // restart) the hosts carry on by themselves, watches resume, and no acknowledged write is
 // lost. Runs on its own private Redis: freezing the server other suites use would stall them.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { RedisBackend } from "../src/store/durable/redis-backend.js";
 import { openStore, Store, type WatchMessage } from "../src/store/index.js";
 import { StoreUnavailableError } from "../src/errors/index.js";
-import { repoRoot, waitFor } from "./helpers.js";
+import { freezeProcess, repoRoot, waitFor } from "./helpers.js";
 
 /** The documented limits (the backend's defaults), and what a loaded 2-core machine may add. */
 const CALL_MS = 5_000;
@@ -44,15 +43,7 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** SIGSTOP, and wait (a few microseconds) until the process is really stopped: nothing sent after this runs. */
-function freeze(pid: number): void {
-  process.kill(pid, "SIGSTOP");
-  for (let i = 0; i < 1_000_000; i++) {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T") return;
-  }
-  throw new Error("redis-server did not stop");
-}
+const freeze = freezeProcess;
 
 type Outcome = "ok" | "not applied" | "unknown" | "applied";
 interface Call {
