@@ -954,6 +954,32 @@ describe("commit log, shared: an import Redis stops answering as it is sent", ()
   });
 });
 
+/**
+ * Right before `h`'s next commit on `sid` goes out, a second commit (`v` set to `value`) starts
+ * and reads the head, so it is planned and waits for its turn behind the first; then Redis
+ * stops. Resolves with that second commit (wrapped: a promise would be adopted).
+ */
+function commitWaitingThenFreeze(h: Host, sid: string, value: number): Promise<{ waiting: Promise<unknown> }> {
+  const s = sessionOf(h, sid);
+  const head = s.head.bind(s);
+  let heads = 0;
+  s.head = async () => {
+    const r = await head();
+    heads++;
+    return r;
+  };
+  return new Promise((started) =>
+    beforeCommits(h, sid, 1, async () => {
+      const before = heads;
+      const waiting = h.store.set(sid, "v", value);
+      started({ waiting });
+      while (heads === before) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      freeze();
+    }),
+  );
+}
+
 describe("commit log, shared: Redis stops answering (short limits)", () => {
   const limits = { commandTimeoutMs: 300, outcomeTimeoutMs: 300 };
 
@@ -962,25 +988,10 @@ describe("commit log, shared: Redis stops answering (short limits)", () => {
     const a = await host(prefix, limits);
     await session(a, "s", ["v"]);
     // Redis stops once the first commit's turn has come and the second, read and planned, waits behind it.
-    const s = sessionOf(a, "s");
-    const head = s.head.bind(s);
-    let heads = 0;
-    s.head = async () => {
-      const r = await head();
-      heads++;
-      return r;
-    };
-    let waiting: Promise<unknown> | undefined;
-    beforeCommits(a, "s", 1, async () => {
-      const before = heads;
-      waiting = a.store.set("s", "v", 2);
-      while (heads === before) await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
-      freeze();
-    });
+    const behind = commitWaitingThenFreeze(a, "s", 2);
     try {
       const sent = a.store.set("s", "v", 1);
-      while (!waiting) await new Promise((r) => setImmediate(r));
+      const { waiting } = await behind;
       const [first, second] = await Promise.all([failure(sent), failure(waiting)]);
       assert.equal(first.outcome, "unknown");
       assert.match(first.error.message, /^Redis did not answer whether the commit was applied/);
@@ -1012,26 +1023,11 @@ describe("commit log, shared: Redis stops answering (short limits)", () => {
     const a = await host(prefix, { commandTimeoutMs: 300, outcomeTimeoutMs: 10_000 });
     await session(a, "s", ["v"]);
     // Redis stops once the commit behind has read the head and waits for its turn.
-    const s = sessionOf(a, "s");
-    const head = s.head.bind(s);
-    let heads = 0;
-    s.head = async () => {
-      const r = await head();
-      heads++;
-      return r;
-    };
-    let waiting: Promise<unknown> | undefined;
-    beforeCommits(a, "s", 1, async () => {
-      const before = heads;
-      waiting = a.store.set("s", "v", 2);
-      while (heads === before) await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
-      freeze();
-    });
+    const behind = commitWaitingThenFreeze(a, "s", 2);
     let first: Promise<unknown>;
     try {
       first = a.store.set("s", "v", 1);
-      while (!waiting) await new Promise((r) => setImmediate(r));
+      const { waiting } = await behind;
       const gaveUp = await failure(waiting);
       assert.equal(gaveUp.outcome, "not applied");
       assert.match(
