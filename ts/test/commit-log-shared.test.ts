@@ -357,6 +357,89 @@ describe("commit log, shared: a read's catch-up that brings another host's large
   });
 });
 
+describe("commit log, shared: the follower reads on from what it holds back", () => {
+  test("while another host's large commit is applied in slices, the commits after it are handed to the log once each, in order", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    // Every entry b's follower hands to b's log, in order.
+    const handed: number[] = [];
+    b.patch("s", (s) => {
+      const follow = s.follow.bind(s);
+      s.follow = (position, onNew, onBehind) =>
+        follow(
+          position,
+          (entries) => {
+            handed.push(...entries.map((e) => e.id.rev));
+            onNew(entries);
+          },
+          onBehind,
+        );
+    });
+    await a.store.createSession({ sessionId: "s" });
+    await a.store.register("s", [
+      { name: "v", type: "string", initialValue: "" },
+      { name: "w", type: "integer", initialValue: 0 },
+    ]);
+    await b.store.getSession("s");
+    const rev = await a.store.sessionRevision("s");
+    const seen = watched(b, "s", 4);
+    await seen.opened;
+    // The small commits land while b decodes the large one (a worker thread, tens of ms): b
+    // hears of each and reads the log on from the newest entry it holds back.
+    await a.store.set("s", "v", "x".repeat(LARGE_ENTRY_CHARS + 1_000));
+    for (let i = 1; i <= 3; i++) await a.store.set("s", "w", i);
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes[0]!.name] : m.kind)),
+      [
+        [rev + 1, "v"],
+        [rev + 2, "w"],
+        [rev + 3, "w"],
+        [rev + 4, "w"],
+      ],
+    );
+    assert.deepEqual(handed, [rev + 1, rev + 2, rev + 3, rev + 4], "each entry handed once");
+    assert.equal(b.store.getLocal("s", "w").value, 3);
+  });
+});
+
+describe("commit log, shared: a small commit that lands after another host's large commit this host is applying", () => {
+  test("answers once that commit is applied in slices, after it (a small commit holds nothing back)", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    const heardLarge = followerHandedLarge(a, "s");
+    await a.store.createSession({ sessionId: "s" });
+    await a.store.register("s", [
+      { name: "v", type: "string", initialValue: "" },
+      { name: "w", type: "integer", initialValue: 0 },
+    ]);
+    await b.store.getSession("s");
+    const rev = await a.store.sessionRevision("s");
+    const seen = watched(a, "s", 2);
+    await seen.opened;
+    const big = "L".repeat(LARGE_ENTRY_CHARS + 1_000);
+    // Right before a's small commit goes out, b's large commit lands and a's follower starts applying it.
+    beforeCommits(a, "s", 1, async () => {
+      await b.store.set("s", "v", big);
+      await heardLarge;
+    });
+    const w = await a.store.set("s", "w", 1);
+    assert.deepEqual([w.modifyRevision, w.value], [rev + 2, 1]);
+    assert.equal(a.store.getLocal("s", "v").value, big, "b's large commit applied before the answer");
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes[0]!.name] : m.kind)),
+      [
+        [rev + 1, "v"],
+        [rev + 2, "w"],
+      ],
+    );
+    assert.equal(seen.ended(), undefined, "no reload ended the watch");
+  });
+});
+
 describe("commit log, shared: a host lets go of idle sessions, never of one with a call in progress", () => {
   test("a commit in flight keeps its session held while idle ones are let go", async () => {
     const prefix = freshPrefix();
