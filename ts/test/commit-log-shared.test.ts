@@ -1000,6 +1000,57 @@ describe("commit log, shared: an import another host beat to a name it adds", ()
   });
 });
 
+describe("commit log, shared: an import while another host's import into the same session is being written", () => {
+  test("is refused at once, not applied and not planned again, saying why; the import being written goes through", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    // Enough variables that the import is staged (written a chunk at a time before it is installed).
+    const names = Array.from({ length: 1_200 }, (_, i) => `v${i}`);
+    await session(a, "src", names);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    await session(a, "dst", ["other"], [b]);
+    const rev = await a.store.sessionRevision("dst");
+    // Once a's first chunk is written (its staging holds the session), b imports into the same session.
+    let refused: unknown;
+    let bStages = 0;
+    const s = sessionOf(a, "dst");
+    // Runs `after` once each chunk of `h`'s staged commits is answered.
+    const stageOf = (h: RedisSessionBackend, after: () => Promise<void>) => {
+      const client = (h as unknown as { cmd: Record<string, unknown> }).cmd;
+      Object.defineProperty(h, "cmd", {
+        value: new Proxy(client, {
+          get: (target, key) =>
+            key === "bridgeStage"
+              ? async (...args: unknown[]) => {
+                  const reply = await (target.bridgeStage as (...a: unknown[]) => Promise<unknown>)(...args);
+                  await after();
+                  return reply;
+                }
+              : Reflect.get(target, key),
+        }),
+      });
+    };
+    let first = true;
+    stageOf(s, async () => {
+      if (!first) return;
+      first = false;
+      stageOf(sessionOf(b, "dst"), async () => void bStages++);
+      refused = await importVariables(b.store, "dst", data, { format: "json" }).catch((e: unknown) => e);
+    });
+    const summary = await importVariables(a.store, "dst", data, { format: "json" });
+    assert.ok(refused instanceof FailedPreconditionError, `FailedPreconditionError, got ${String(refused)}`);
+    assert.equal(
+      refused.message,
+      "not applied: another host is importing into session 'dst' (its import is being written); import again once it is done",
+    );
+    assert.equal(bStages, 1, "b's import was refused at its first chunk and not tried again");
+    assert.deepEqual([summary.imported, summary.revision], [names.length, rev + 1]);
+    assert.equal(await b.store.sessionRevision("dst"), rev + 1, "only a's import");
+    assert.equal((await b.store.get("dst", "v1199")).modifyRevision, rev + 1);
+  });
+});
+
 describe("commit log, shared: an import Redis stops answering as it is sent", () => {
   test("fails with its outcome unknown and lets go of its hold: a read after it is answered, with the import once Redis answers", async () => {
     const prefix = freshPrefix();
