@@ -997,6 +997,11 @@ describe("commit log, shared: an import another host beat to a name it adds", ()
     assert.equal((await a.store.get("dst", "v2")).value, 100, "b's variable, read once the import let go");
     assert.equal(await a.store.sessionRevision("dst"), rev + 1);
     await assert.rejects(b.store.get("dst", "v1"), { name: "NotFoundError" });
+    // Nothing stays held for the refused import: another host's large commit after it is read at once.
+    const big = "b".repeat(LARGE_ENTRY_CHARS + 1_000);
+    await b.store.register("dst", [{ name: "big", type: "string", initialValue: big }]);
+    const read = await a.store.get("dst", "big");
+    assert.deepEqual([read.modifyRevision, read.value], [rev + 2, big]);
   });
 });
 
