@@ -1003,6 +1003,31 @@ describe("commit log, shared: an import another host beat to a name it adds", ()
     const read = await a.store.get("dst", "big");
     assert.deepEqual([read.modifyRevision, read.value], [rev + 2, big]);
   });
+
+  test("with a large commit held back for it (another host's, arriving as it was prepared): that commit is applied, then the import refused", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "src", ["v0", "v1", "v2"]);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    const heardLarge = followerHandedLarge(a, "dst");
+    await session(a, "dst", ["other"], [b]);
+    const rev = await a.store.sessionRevision("dst");
+    const big = "c".repeat(LARGE_ENTRY_CHARS + 1_000);
+    // Right before the import goes out, b's large commit adds a name the import adds; a's
+    // follower hands it to a, which holds it back for the import.
+    beforeCommits(a, "dst", 1, async () => {
+      await b.store.register("dst", [{ name: "v2", type: "string", initialValue: big }]);
+      await heardLarge;
+    });
+    await assert.rejects(importVariables(a.store, "dst", data, { format: "json" }), {
+      name: "AlreadyExistsError",
+      message: /^variable 'v2' was created in session 'dst' since the import was checked; nothing was imported/,
+    });
+    const read = await a.store.get("dst", "v2");
+    assert.deepEqual([read.modifyRevision, read.value], [rev + 1, big]);
+    assert.equal(await a.store.sessionRevision("dst"), rev + 1);
+  });
 });
 
 describe("commit log, shared: an import while another host's import into the same session is being written", () => {
