@@ -1081,6 +1081,30 @@ describe("commit log, shared: an import while another host's import into the sam
   });
 });
 
+describe("commit log, shared: an import that lands after more of another host's commits than the log keeps", () => {
+  test("is not applied over the gap: the host reloads, and the import's answer and reads include those commits", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { logLimit: 3 });
+    const b = await host(prefix, { logLimit: 3 });
+    await session(a, "src", ["v0", "v1", "v2"]);
+    await a.store.set("src", "v1", 1);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    await session(a, "dst", ["other"], [b]);
+    deafen(a, "dst"); // a hears of b's commits only through its own reads and commits
+    const rev = await a.store.sessionRevision("dst");
+    // Right before the import goes out, b commits five times: the log no longer holds the first.
+    beforeCommits(a, "dst", 1, async () => {
+      for (let i = 1; i <= 5; i++) await b.store.set("dst", "other", i);
+    });
+    const summary = await importVariables(a.store, "dst", data, { format: "json" });
+    assert.deepEqual([summary.imported, summary.revision], [3, rev + 6]);
+    assert.equal(a.store.getLocal("dst", "other").value, 5, "b's commits are in this host's copy");
+    assert.equal(a.store.getLocal("dst", "v1").value, 1);
+    assert.equal((await a.store.get("dst", "other")).modifyRevision, rev + 5);
+    assert.equal(await a.store.sessionRevision("dst"), rev + 6);
+  });
+});
+
 describe("commit log, shared: an import Redis stops answering as it is sent", () => {
   test("fails with its outcome unknown and lets go of its hold: a read after it is answered, with the import once Redis answers", async () => {
     const prefix = freshPrefix();
