@@ -22,6 +22,7 @@ import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { FailedPreconditionError, NotFoundError, StoreUnavailableError } from "../src/errors/index.js";
+import type { LoggedEntry } from "../src/store/durable/layout.js";
 import { RedisBackend, type RedisSessionBackend } from "../src/store/durable/redis-backend.js";
 import { LARGE_ENTRY_CHARS } from "../src/store/entries.js";
 import { exportVariables, importVariables, Store, type WatchMessage } from "../src/store/index.js";
@@ -145,21 +146,26 @@ async function session(a: Host, sid: string, names: string[], others: Host[] = [
   for (const o of others) await o.store.getSession(sid);
 }
 
+/** Calls `seen` with what `h`'s follower of `sid` hands to the log, after handing it on unchanged. */
+function onFollowerHands(h: Host, sid: string, seen: (entries: LoggedEntry[]) => void): void {
+  h.patch(sid, (s) => {
+    const follow = s.follow.bind(s);
+    s.follow = (position, onNew, onBehind) =>
+      follow(
+        position,
+        (entries) => {
+          onNew(entries);
+          seen(entries);
+        },
+        onBehind,
+      );
+  });
+}
+
 /** Resolves once `h`'s follower of `sid` has handed on (unchanged) an entry of a large commit. */
 function followerHandedLarge(h: Host, sid: string): Promise<void> {
   return new Promise<void>((heard) =>
-    h.patch(sid, (s) => {
-      const follow = s.follow.bind(s);
-      s.follow = (position, onNew, onBehind) =>
-        follow(
-          position,
-          (entries) => {
-            onNew(entries);
-            if (entries.some((e) => e.entry.length >= LARGE_ENTRY_CHARS)) heard();
-          },
-          onBehind,
-        );
-    }),
+    onFollowerHands(h, sid, (entries) => entries.some((e) => e.entry.length >= LARGE_ENTRY_CHARS) && heard()),
   );
 }
 
@@ -364,18 +370,7 @@ describe("commit log, shared: the follower reads on from what it holds back", ()
     const b = await host(prefix);
     // Every entry b's follower hands to b's log, in order.
     const handed: number[] = [];
-    b.patch("s", (s) => {
-      const follow = s.follow.bind(s);
-      s.follow = (position, onNew, onBehind) =>
-        follow(
-          position,
-          (entries) => {
-            handed.push(...entries.map((e) => e.id.rev));
-            onNew(entries);
-          },
-          onBehind,
-        );
-    });
+    onFollowerHands(b, "s", (entries) => handed.push(...entries.map((e) => e.id.rev)));
     await a.store.createSession({ sessionId: "s" });
     await a.store.register("s", [
       { name: "v", type: "string", initialValue: "" },
@@ -889,6 +884,60 @@ describe("commit log, shared: a large commit (an import)", () => {
     );
     assert.equal(a.store.getLocal("dst", "other").value, 7);
     assert.equal((await b.store.get("dst", "v39")).value, 39);
+  });
+
+  test("its own entry, read back from the log before its answer is handled, is applied once, in slices, after another host's commit before it", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(
+      a,
+      "src",
+      Array.from({ length: 40 }, (_, i) => `v${i}`),
+    );
+    await a.store.set("src", "v39", 39);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    const handed: number[] = [];
+    onFollowerHands(a, "dst", (entries) => handed.push(...entries.map((e) => e.id.rev)));
+    await session(a, "dst", ["other"], [b]);
+    const rev = await a.store.sessionRevision("dst");
+    const seen = watched(a, "dst", 2);
+    await seen.opened;
+    deafen(a, "dst"); // a reads the log only when this test says
+    handed.length = 0; // what the follower handed on while the session was made
+    beforeCommits(a, "dst", 1, () => b.store.set("dst", "other", 7));
+    // The import lands after b's commit; before a handles its answer, a's follower reads the log
+    // (b's commit and the import) and hands both to a's log, which holds them back for the import.
+    a.patch("dst", (s) => {
+      const commit = s.commit.bind(s);
+      s.commit = async (request, deadline, large) => {
+        const result = await commit(request, deadline, large);
+        if (large && "id" in result) {
+          (Object.getPrototypeOf(s) as RedisSessionBackend).notified.call(s);
+          await waitFor(() => handed.includes(result.id.rev), 5_000, "a's follower to read the import back");
+        }
+        return result;
+      };
+    });
+    const applied: number[] = [];
+    const summary = await importVariables(a.store, "dst", data, {
+      format: "json",
+      onProgress: (p) => p.phase === "apply" && p.done === 0 && applied.push(p.total),
+    });
+    assert.deepEqual([summary.imported, summary.revision], [40, rev + 2]);
+    assert.deepEqual(handed, [rev + 1, rev + 2], "read back together, once");
+    assert.deepEqual(applied, [40], "the import applied in slices, once");
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes.length] : m.kind)),
+      [
+        [rev + 1, 1],
+        [rev + 2, 40],
+      ],
+    );
+    assert.equal(seen.ended(), undefined, "no reload ended the watch");
+    assert.equal(a.store.getLocal("dst", "other").value, 7);
+    assert.equal(a.store.getLocal("dst", "v39").value, 39);
   });
 });
 
