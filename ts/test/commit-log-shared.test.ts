@@ -435,6 +435,126 @@ describe("commit log, shared: a small commit that lands after another host's lar
   });
 });
 
+describe("commit log, shared: a read made while a reload runs", () => {
+  test("reads on after the reload when the reload's snapshot is older than the head the read saw", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { logLimit: 3 });
+    const b = await host(prefix, { logLimit: 3 });
+    await session(a, "s", ["v"], [b]);
+    deafen(b, "s"); // only what this test does brings a's commits to b
+    for (let i = 1; i <= 5; i++) await a.store.set("s", "v", i); // the log no longer holds what b needs
+    const s = sessionOf(b, "s");
+    const head = s.head.bind(s);
+    let heads = 0;
+    s.head = async () => {
+      const h = await head();
+      heads++;
+      return h;
+    };
+    // b's follower is told once: it finds the gap and reloads. Once the reload's snapshot is read,
+    // a commits again and b reads; the reload is done once that read has seen the new head.
+    let read: Promise<{ value: unknown; version: number }> | undefined;
+    const load = s.load.bind(s);
+    const reloaded = new Promise<void>((done) => {
+      s.load = async () => {
+        const snapshot = await load();
+        s.load = load;
+        await a.store.set("s", "v", 100);
+        const before = heads;
+        read = b.store.get("s", "v");
+        while (heads === before) await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setImmediate(r));
+        done();
+        return snapshot;
+      };
+    });
+    (Object.getPrototypeOf(s) as RedisSessionBackend).notified.call(s);
+    await reloaded;
+    const r = await read!;
+    assert.deepEqual([r.value, r.version], [100, 7], "a's commit after the snapshot, which the read's head included");
+  });
+});
+
+describe("commit log, shared: a read made while this host's import is sent", () => {
+  test("waits for it past the call limit while Redis answers; fails at the limit once Redis stops answering", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { commandTimeoutMs: 300 });
+    await session(a, "src", ["v0", "v1", "v2"]);
+    await a.store.set("src", "v2", 2);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    await session(a, "dst", ["other"]);
+    await session(a, "dst2", ["other"]);
+    let read: Promise<unknown> | undefined;
+    let readStarted = () => {};
+    const readAs = (sid: string) => () => {
+      read = a.store.get(sid, "v2").then(
+        (r) => r.value,
+        (e: unknown) => e,
+      );
+      readStarted();
+    };
+    // As the import goes out, a read of its session starts (and waits for it); then `next`.
+    const onSend = (sid: string, next: () => void, after?: () => Promise<void>) =>
+      a.patch(sid, (s) => {
+        const commit = s.commit.bind(s);
+        s.commit = async (request, deadline, large) => {
+          const result = await commit(
+            request,
+            deadline,
+            large && {
+              ...large,
+              sending: () => {
+                large.sending();
+                readAs(sid)();
+                next();
+              },
+            },
+          );
+          await after?.();
+          return result;
+        };
+      });
+    // Redis answers the import at once; its answer is handled 700 ms later (over twice the limit).
+    onSend("dst", () => {}, () => new Promise((r) => setTimeout(r, 700)));
+    const first = await importVariables(a.store, "dst", data, { format: "json" });
+    assert.equal(first.imported, 3);
+    assert.equal(await read, 2, "the read waited for the import while Redis answered");
+    // Redis stops answering as the second import goes out: the read fails at the limit, typed.
+    onSend("dst2", () => freeze());
+    const started = new Promise<void>((r) => (readStarted = r));
+    const second = importVariables(a.store, "dst2", data, { format: "json" });
+    let failed: unknown;
+    try {
+      await started;
+      failed = await read;
+    } finally {
+      thaw();
+    }
+    assert.ok(failed instanceof StoreUnavailableError, `StoreUnavailableError, got ${String(failed)}`);
+    assert.match(failed.message, /^the store could not be read: the redis store has not answered within 300 ms$/);
+    assert.equal((await second).imported, 3, "the import, answered once Redis woke up");
+  });
+});
+
+describe("commit log, shared: a mutation with nothing to do", () => {
+  test("answers without a commit: an update (not atomic) whose every change is refused", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    await session(a, "s", ["v"]);
+    const rev = await a.store.sessionRevision("s");
+    let sent = 0;
+    beforeCommits(a, "s", 10, async () => void sent++);
+    const r = await a.store.update("s", [{ name: "missing", value: 1 }], { atomic: false });
+    assert.equal(r.revision, 0);
+    assert.deepEqual(
+      r.results.map((x) => [x.name, x.ok, x.error?.name]),
+      [["missing", false, "NotFoundError"]],
+    );
+    assert.equal(sent, 0, "nothing sent to Redis");
+    assert.equal(await a.store.sessionRevision("s"), rev);
+  });
+});
+
 describe("commit log, shared: a host lets go of idle sessions, never of one with a call in progress", () => {
   test("a commit in flight keeps its session held while idle ones are let go", async () => {
     const prefix = freshPrefix();
