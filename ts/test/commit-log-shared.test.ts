@@ -269,6 +269,44 @@ describe("commit log, shared: the follower alone (no read on the following host)
   });
 });
 
+describe("commit log, shared: the follower hands back this host's own commit after it was applied", () => {
+  test("it is skipped: no reload, the watch goes on", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const handed: number[] = [];
+    onFollowerHands(a, "s", (entries) => handed.push(...entries.map((e) => e.id.rev)));
+    await session(a, "s", ["v"]);
+    deafen(a, "s"); // a's follower reads the log only when this test says
+    const rev = await a.store.sessionRevision("s");
+    const seen = watched(a, "s", 2);
+    await seen.opened;
+    // The follower's log read starts from where a is now, but goes out only after a's commit is applied.
+    const s = sessionOf(a, "s");
+    const readAfter = s.readAfter.bind(s);
+    let go = () => {};
+    const gate = new Promise<void>((r) => (go = r));
+    s.readAfter = async (after) => {
+      await gate;
+      s.readAfter = readAfter;
+      return readAfter(after);
+    };
+    (Object.getPrototypeOf(s) as RedisSessionBackend).notified.call(s);
+    await a.store.set("s", "v", 1);
+    go();
+    await waitFor(() => handed.includes(rev + 1), 5_000, "a's follower to hand back a's commit");
+    await a.store.set("s", "v", 2);
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes[0]!.value] : m.kind)),
+      [
+        [rev + 1, 1],
+        [rev + 2, 2],
+      ],
+    );
+    assert.equal(seen.ended(), undefined, "no reload ended the watch");
+  });
+});
+
 describe("commit log, shared: the follower during a reload", () => {
   test("an entry it delivers while a reload runs, newer than the reload's snapshot, is read once the reload is done", async () => {
     const prefix = freshPrefix();
@@ -1006,7 +1044,7 @@ describe("commit log, shared: a large commit (an import)", () => {
     assert.equal((await b.store.get("dst", "v39")).value, 39);
   });
 
-  test("its own entry, read back from the log before its answer is handled, is applied once, in slices, after another host's commit before it", async () => {
+  test("its own entry, read back from the log before its answer is handled, is applied once, in slices, between other hosts' commits before and after it", async () => {
     const prefix = freshPrefix();
     const a = await host(prefix);
     const b = await host(prefix);
@@ -1021,20 +1059,22 @@ describe("commit log, shared: a large commit (an import)", () => {
     onFollowerHands(a, "dst", (entries) => handed.push(...entries.map((e) => e.id.rev)));
     await session(a, "dst", ["other"], [b]);
     const rev = await a.store.sessionRevision("dst");
-    const seen = watched(a, "dst", 2);
+    const seen = watched(a, "dst", 3);
     await seen.opened;
     deafen(a, "dst"); // a reads the log only when this test says
     handed.length = 0; // what the follower handed on while the session was made
     beforeCommits(a, "dst", 1, () => b.store.set("dst", "other", 7));
-    // The import lands after b's commit; before a handles its answer, a's follower reads the log
-    // (b's commit and the import) and hands both to a's log, which holds them back for the import.
+    // The import lands after b's commit, and b commits again after it; before a handles the
+    // import's answer, a's follower reads the log (all three) and hands them to a's log, which
+    // holds them back for the import.
     a.patch("dst", (s) => {
       const commit = s.commit.bind(s);
       s.commit = async (request, deadline, large) => {
         const result = await commit(request, deadline, large);
         if (large && "id" in result) {
+          await b.store.set("dst", "other", 8);
           (Object.getPrototypeOf(s) as RedisSessionBackend).notified.call(s);
-          await waitFor(() => handed.includes(result.id.rev), 5_000, "a's follower to read the import back");
+          await waitFor(() => handed.includes(result.id.rev + 1), 5_000, "a's follower to read the import back");
         }
         return result;
       };
@@ -1045,7 +1085,8 @@ describe("commit log, shared: a large commit (an import)", () => {
       onProgress: (p) => p.phase === "apply" && p.done === 0 && applied.push(p.total),
     });
     assert.deepEqual([summary.imported, summary.revision], [40, rev + 2]);
-    assert.deepEqual(handed, [rev + 1, rev + 2], "read back together, once");
+    assert.equal(a.store.getLocal("dst", "other").value, 8, "b's commit after the import, applied with it");
+    assert.deepEqual(handed, [rev + 1, rev + 2, rev + 3], "read back together, once");
     assert.deepEqual(applied, [40], "the import applied in slices, once");
     await seen.reached;
     assert.deepEqual(
@@ -1053,10 +1094,10 @@ describe("commit log, shared: a large commit (an import)", () => {
       [
         [rev + 1, 1],
         [rev + 2, 40],
+        [rev + 3, 1],
       ],
     );
     assert.equal(seen.ended(), undefined, "no reload ended the watch");
-    assert.equal(a.store.getLocal("dst", "other").value, 7);
     assert.equal(a.store.getLocal("dst", "v39").value, 39);
   });
 });
