@@ -909,6 +909,38 @@ describe("commit log, shared: a follower that cannot continue the log reloads", 
     assert.equal(seen.messages[0]?.kind, "compacted");
   });
 
+  test("Redis lost its data after this host's commit landed, before this host read it back: 'applied', reloaded, watches told", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    await session(a, "s", ["v", "w"], [b]);
+    deafen(b, "s");
+    const base = sessionOf(b, "s").base;
+    const rev = await b.store.sessionRevision("s");
+    // b's commit lands after a's, which b has not read; before b's catch-up reads the log, the session's keys are lost.
+    beforeCommits(b, "s", 1, () => a.store.set("s", "v", 1));
+    let reads = 0;
+    b.patch("s", (s) => {
+      const readAfter = s.readAfter.bind(s);
+      s.readAfter = async (after) => {
+        if (++reads === 1) await raw.del(...(await raw.keys(`${base.replace(/[*?[\]]/g, "\\$&")}*`)));
+        return readAfter(after);
+      };
+    });
+    const seen = watched(b, "s", 1);
+    await seen.opened;
+    const { error, outcome } = await failure(b.store.set("s", "w", 2));
+    assert.equal(outcome, "applied");
+    assert.equal(
+      error.message,
+      `the commit was applied (revision ${rev + 2}), but the redis store lost it before this host read it back (it holds an earlier state now): read the variable for what it holds`,
+    );
+    assert.equal(reads, 1, "one log read: it found nothing, so the session was loaded again");
+    await seen.reached;
+    assert.equal(seen.messages[0]?.kind, "compacted");
+    await assert.rejects(b.store.get("s", "w"), NotFoundError);
+  });
+
   test("data this host cannot read is refused by name when the session is loaded", async () => {
     const prefix = freshPrefix();
     const a = await host(prefix);

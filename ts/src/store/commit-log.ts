@@ -35,7 +35,10 @@ type CommitEntry = Extract<Entry, { t: "commit" }>;
 export interface CommitLogHooks {
   isClosed(): boolean;
   now(): number;
-  /** Drops a session past its TTL if the backend agrees it is (a shared store's read found it expired). */
+  /**
+   * Drops a session if this host's copy says it is past its TTL and the backend agrees (a
+   * shared store's read asks before every read of a session; nothing happens for a live one).
+   */
   expire(sessionId: string): Promise<unknown>;
 }
 
@@ -86,8 +89,11 @@ export class CommitLog {
   private commitChain: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
   private resyncing: Promise<void> | undefined;
-  /** The newest entry the follower delivered while a reload ran (applyLogged left it to the reload). */
-  private leftToReload: LogId | undefined;
+  /**
+   * Entries were delivered while a reload ran and left to it (applyLogged), and its snapshot
+   * may have been read before them: the log is read on once the reload is done.
+   */
+  private readOnAfterReload = false;
   /**
    * Not shared: a large commit in progress (mutatePaced). It is planned, written and applied
    * in slices; every other mutation of this host waits until it is done, so none can change
@@ -193,10 +199,8 @@ export class CommitLog {
     // The backend lost entries this host applied (restarted without its data), or began another history.
     if (head === "lost" || compareLogIds(head, before) < 0) await this.resync();
     else if (compareLogIds(head, this.state.applied) > 0) await this.catchUp();
-    if (sessionId !== undefined) {
-      const session = this.state.sessions.get(sessionId);
-      if (session?.expired(this.hooks.now())) await this.hooks.expire(sessionId);
-    }
+    // The hook drops the session only if this host's copy says it expired and the backend agrees.
+    if (sessionId !== undefined) await this.hooks.expire(sessionId);
   }
 
   /**
@@ -409,10 +413,9 @@ export class CommitLog {
    * host's commits wait for it, so none sees or plans on a state with part of it (the
    * state changes only in applySteps' last step). Abandoned if the store closes.
    */
-  private applyFollowedPaced(logged: LoggedEntry, rest: LoggedEntry[]): void {
+  private applyFollowedPaced(logged: LoggedEntry): void {
     const held = this.hold();
     held.after = logged.id;
-    held.later.push(...rest);
     const following = new AbortController();
     this.following = following;
     const pace = new ClosingPacer(() => this.hooks.isClosed());
@@ -438,7 +441,7 @@ export class CommitLog {
     try {
       for (const e of own.later) {
         if (compareLogIds(e.id, id) >= 0) break;
-        if (compareLogIds(e.id, this.state.applied) <= 0) continue;
+        // Held entries follow the applied head (applyLogged holds only those after it); a gap stops here (release reloads).
         if (!isSuccessor(this.state.applied, e.id)) break;
         await runPaced(this.state.applySteps(await decodeEntryPaced(e.entry, pace), e.id), pace);
       }
@@ -460,13 +463,14 @@ export class CommitLog {
    * The commit is in the backend, after entries of other hosts this host has not applied:
    * its answer is read from the state once they and it are applied. If the backend stops
    * answering meanwhile, keep trying until `settleBy`; then the caller learns that the
-   * commit was applied (details.outcome "applied") but not its result.
+   * commit was applied (details.outcome "applied") but not its result. So does a caller whose
+   * commit the backend lost before this host read it back (Redis restarted without its data).
    */
   private async caughtUpTo(id: LogId, settleBy: number): Promise<void> {
     for (;;) {
       try {
         await this.bounded(this.catchUp(id), settleBy, "catching up");
-        return;
+        break;
       } catch (err) {
         if (Date.now() + 100 >= settleBy || this.hooks.isClosed()) {
           throw new StoreUnavailableError(
@@ -476,6 +480,12 @@ export class CommitLog {
         }
         await sleep(100);
       }
+    }
+    if (compareLogIds(this.state.applied, id) < 0) {
+      throw new StoreUnavailableError(
+        `the commit was applied (revision ${id.rev}), but the ${this.shared.kind} store lost it before this host read it back (it holds an earlier state now): read the variable for what it holds`,
+        { details: { outcome: "applied" } },
+      );
     }
   }
 
@@ -503,7 +513,7 @@ export class CommitLog {
       let done = false;
       const finish = () => {
         done = true;
-        if (timer) clearTimeout(timer);
+        clearTimeout(timer);
       };
       work.then(
         (value) => done || (finish(), resolve(value)),
@@ -572,10 +582,14 @@ export class CommitLog {
         continue;
       }
       if (until && compareLogIds(this.state.applied, until) >= 0) return;
-      const from = this.state.applied;
+      let reloaded = false;
       this.catchingUp = (async () => {
         const entries = await this.guard(() => this.shared.readAfter(this.state.applied));
-        if (entries === "lost" || !this.applyLogged(entries)) await this.resync();
+        // None after what this host applied, though the backend committed `until`: it lost them (its data, or the log).
+        if (entries === "lost" || !this.applyLogged(entries) || (until && entries.length === 0)) {
+          reloaded = true;
+          await this.resync();
+        }
       })();
       try {
         await this.catchingUp;
@@ -584,8 +598,8 @@ export class CommitLog {
       }
       // A large commit among them is applied in slices: the caller reads the state once it is.
       while (this.own) await this.own.done;
-      // Short of `until` without progress: the backend lost it (and the reload said so). Reached: the loop's top returns.
-      if (!until || compareLogIds(this.state.applied, from) === 0) return;
+      // Reached: the loop's top returns. Short of it after a reload (all the backend holds): the backend lost it.
+      if (!until || reloaded) return;
     }
   }
 
@@ -595,9 +609,7 @@ export class CommitLog {
    */
   private applyLogged(entries: { id: LogId; entry: string }[]): boolean {
     if (this.resyncing) {
-      // Left to the reload; one its snapshot came too early for is read once it is done (resync()).
-      const last = entries.at(-1)?.id;
-      if (last && (!this.leftToReload || compareLogIds(last, this.leftToReload) > 0)) this.leftToReload = last;
+      this.readOnAfterReload = true;
       return true;
     }
     if (this.own) {
@@ -606,14 +618,16 @@ export class CommitLog {
       for (const e of entries) if (compareLogIds(e.id, last) > 0) this.own.later.push(e);
       return true;
     }
-    for (const [i, logged] of entries.entries()) {
+    for (const logged of entries) {
       const { id, entry } = logged;
       if (compareLogIds(id, this.state.applied) <= 0) continue;
       if (!isSuccessor(this.state.applied, id)) return false;
       if (entry.length >= LARGE_ENTRY_CHARS) {
-        if (this.preparingLarge) this.hold().later.push(...entries.slice(i));
-        else this.applyFollowedPaced(logged, entries.slice(i + 1));
-        return true;
+        // Held from here: for this host's large commit being prepared (this entry and what follows),
+        // or while this entry is applied in slices (what follows it).
+        if (this.preparingLarge) this.hold();
+        else this.applyFollowedPaced(logged);
+        return this.applyLogged(entries);
       }
       this.state.apply(decodeEntry(entry), id);
     }
@@ -635,10 +649,12 @@ export class CommitLog {
       this.state.compactAll();
     })().finally(() => {
       this.resyncing = undefined;
-      const left = this.leftToReload;
-      this.leftToReload = undefined;
-      // The follower is told of each entry once: one the snapshot missed would wait for the next commit or check.
-      if (left && compareLogIds(left, this.state.applied) > 0) void this.catchUp().catch(() => {});
+      // The follower is told of each entry once: one the snapshot missed would wait for the next
+      // commit or check. Reading on costs one read of the log, only after a reload that overlapped a delivery.
+      if (this.readOnAfterReload) {
+        this.readOnAfterReload = false;
+        void this.catchUp().catch(() => {});
+      }
     });
     return this.resyncing;
   }
