@@ -1477,6 +1477,33 @@ describe("commit log, shared: Redis stops answering (short limits)", () => {
     );
   });
 
+  test("a commit whose turn came late, while Redis kept answering, still gets its whole in-flight time once sent", async () => {
+    const prefix = freshPrefix();
+    // In flight: 300 + 1,000 ms from the call; the turn comes 1,400 ms after the call, past that.
+    const a = await host(prefix, { commandTimeoutMs: 300, outcomeTimeoutMs: 1_000 });
+    await session(a, "s", ["v"]);
+    let commits = 0;
+    a.patch("s", (s) => {
+      const commit = s.commit.bind(s);
+      s.commit = async (...args) => {
+        if (++commits === 2) {
+          // Redis stops as the late commit goes out and wakes 300 ms later, well within its in-flight time.
+          freeze();
+          setTimeout(thaw, 300);
+        }
+        const result = await commit(...args);
+        // The first commit's answer is handled 1,400 ms after Redis gave it: the next commit's turn comes late.
+        if (commits === 1) await new Promise((r) => setTimeout(r, 1_400));
+        return result;
+      };
+    });
+    const first = a.store.set("s", "v", 1).then((r) => [r.value, r.version]);
+    await waitFor(() => commits === 1, 5_000, "the first commit to go out");
+    const late = await a.store.set("s", "v", 2);
+    assert.deepEqual([late.value, late.version], [2, 3], "answered once Redis woke up");
+    assert.deepEqual(await first, [1, 2]);
+  });
+
   test("a commit on a connection that stopped answering is not sent: its own error passes through", async () => {
     const prefix = freshPrefix();
     const a = await host(prefix, limits);

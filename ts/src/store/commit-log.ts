@@ -243,7 +243,7 @@ export class CommitLog {
   private queueShared<T>(commit: (deadline: CommitDeadline) => Promise<T>): Promise<T> {
     const start = Date.now();
     const deadline = { sendBy: start + this.limits.callMs, settleBy: start + this.limits.inFlightMs };
-    const turn = { started: false, abandoned: false };
+    const turn: { started?: true; abandoned?: true } = {};
     const run = this.counted(
       this.commitChain.then(() => {
         if (turn.abandoned) return undefined as T; // its caller has had its error
