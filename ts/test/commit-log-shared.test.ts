@@ -513,6 +513,38 @@ describe("commit log, shared: a read made while a reload runs", () => {
   });
 });
 
+describe("commit log, shared: a read whose log read is answered once a reload has begun", () => {
+  test("waits for the reload and reads on: it never answers from the state before the head it saw", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix, { logLimit: 3 });
+    const b = await host(prefix, { logLimit: 3 });
+    await session(a, "s", ["v"], [b]);
+    deafen(b, "s"); // only what this test does brings a's commits to b
+    await a.store.set("s", "v", 1); // b's read sees this head and reads the log
+    const s = sessionOf(b, "s");
+    const load = s.load.bind(s);
+    let loadStarted = () => {};
+    const loading = new Promise<void>((r) => (loadStarted = r));
+    s.load = async () => {
+      loadStarted();
+      return load();
+    };
+    const readAfter = s.readAfter.bind(s);
+    s.readAfter = async (after) => {
+      s.readAfter = readAfter;
+      const entries = await readAfter(after);
+      // Before b's catch-up gets the answer: a's commits trim the log past b, and b's follower,
+      // told once, finds the gap and starts a reload.
+      for (let i = 2; i <= 6; i++) await a.store.set("s", "v", i);
+      (Object.getPrototypeOf(s) as RedisSessionBackend).notified.call(s);
+      await loading;
+      return entries;
+    };
+    const read = await b.store.get("s", "v");
+    assert.deepEqual([read.value, read.version], [6, 7]);
+  });
+});
+
 describe("commit log, shared: a read made while this host's import is sent", () => {
   test("waits for it past the call limit while Redis answers; fails at the limit once Redis stops answering", async () => {
     const prefix = freshPrefix();
@@ -1217,6 +1249,43 @@ describe("commit log, shared: an import that fails before it is sent while anoth
     assert.deepEqual([read.modifyRevision, String(read.value).length], [rev + 1, big.length]);
     assert.equal(await a.store.sessionRevision("dst"), rev + 1, "nothing of the import");
     await assert.rejects(a.store.get("dst", "v0"), NotFoundError);
+  });
+});
+
+describe("commit log, shared: a staged import refused before it is sent while another host's large commit waits for it", () => {
+  test("lets that commit go and is planned again after it: both applied, in order", async () => {
+    const prefix = freshPrefix();
+    const a = await host(prefix);
+    const b = await host(prefix);
+    // Enough variables that the import is staged: a staging chunk, not the install, finds the session moved on.
+    const names = Array.from({ length: 1_200 }, (_, i) => `v${i}`);
+    await session(a, "src", names);
+    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    const heardLarge = followerHandedLarge(a, "dst");
+    await a.store.createSession({ sessionId: "dst" });
+    await a.store.register("dst", [{ name: "big", type: "string", initialValue: "" }]);
+    await b.store.getSession("dst");
+    const rev = await a.store.sessionRevision("dst");
+    const seen = watched(a, "dst", 2);
+    await seen.opened;
+    const big = "s".repeat(LARGE_ENTRY_CHARS + 1_000);
+    // Right before the import goes out, b's large commit lands and a's follower hands it on: held for the import.
+    beforeCommits(a, "dst", 1, async () => {
+      await b.store.set("dst", "big", big);
+      await heardLarge;
+    });
+    const summary = await importVariables(a.store, "dst", data, { format: "json" });
+    assert.deepEqual([summary.imported, summary.revision], [names.length, rev + 2]);
+    assert.equal(a.store.getLocal("dst", "big").value, big);
+    await seen.reached;
+    assert.deepEqual(
+      seen.messages.map((m) => (m.kind === "commit" ? [m.revision, m.changes.length] : m.kind)),
+      [
+        [rev + 1, 1],
+        [rev + 2, names.length],
+      ],
+    );
+    assert.equal((await b.store.get("dst", "v1199")).modifyRevision, rev + 2);
   });
 });
 

@@ -360,6 +360,8 @@ export class CommitLog {
         }
         if ("conflict" in result) {
           if (own) this.release(own);
+          // A staged commit can be refused before it is sent: what was held back for it is applied now.
+          else this.releasePrepared();
           if (result.final) throw new FailedPreconditionError(`not applied: ${result.conflict}`);
           if (attempt >= MAX_SHARED_ATTEMPTS) {
             throw new StoreUnavailableError(
@@ -376,11 +378,19 @@ export class CommitLog {
         return planned.answer(result.id.rev);
       } finally {
         this.preparingLarge = false;
-        // Another host's large commit held back for this one, which was never sent: it is applied now.
-        const held = this.own as Held | undefined; // changed since the wait above
-        if (held && held !== own && held.after === undefined) this.release(held);
+        if (!own) this.releasePrepared();
       }
     }
+  }
+
+  /**
+   * This host's large commit was not sent (refused or failed before it went out, or planned
+   * to nothing): another host's large commit held back while it was prepared is applied now
+   * (a hold with no `after`; one with `after` is another host's commit being applied in slices).
+   */
+  private releasePrepared(): void {
+    const held = this.own;
+    if (held && held.after === undefined) this.release(held);
   }
 
   /** Holds back what the backend delivers (the follower, catch-ups) until `release`; reads wait for it. */
@@ -598,6 +608,8 @@ export class CommitLog {
       }
       // A large commit among them is applied in slices: the caller reads the state once it is.
       while (this.own) await this.own.done;
+      // A reload that began during the read took what it brought (applyLogged left it to the reload): wait for it and read on.
+      if (this.resyncing) continue;
       // Reached: the loop's top returns. Short of it after a reload (all the backend holds): the backend lost it.
       if (!until || reloaded) return;
     }
