@@ -585,7 +585,11 @@ describe("commit log, shared: a read made while this host's import is sent", () 
         };
       });
     // Redis answers the import at once; its answer is handled 700 ms later (over twice the limit).
-    onSend("dst", () => {}, () => new Promise((r) => setTimeout(r, 700)));
+    onSend(
+      "dst",
+      () => {},
+      () => new Promise((r) => setTimeout(r, 700)),
+    );
     const first = await importVariables(a.store, "dst", data, { format: "json" });
     assert.equal(first.imported, 3);
     assert.equal(await read, 2, "the read waited for the import while Redis answered");
