@@ -169,6 +169,25 @@ function followerHandedLarge(h: Host, sid: string): Promise<void> {
   );
 }
 
+/**
+ * Session `sid` on `a` with a string variable "big", loaded by `b`; right before `a`'s next
+ * commit on it goes out, `b` sets "big" to a value whose log entry is large and `a`'s follower
+ * hands that entry on. Resolves with the session's revision before it and the value.
+ */
+async function largeCommitAsNextGoesOut(a: Host, b: Host, sid: string, fill: string) {
+  const heardLarge = followerHandedLarge(a, sid);
+  await a.store.createSession({ sessionId: sid });
+  await a.store.register(sid, [{ name: "big", type: "string", initialValue: "" }]);
+  await b.store.getSession(sid);
+  const rev = await a.store.sessionRevision(sid);
+  const big = fill.repeat(LARGE_ENTRY_CHARS + 1_000);
+  beforeCommits(a, sid, 1, async () => {
+    await b.store.set(sid, "big", big);
+    await heardLarge;
+  });
+  return { rev, big };
+}
+
 /** Resolves with the first `count` messages of a watch of `sid` on `h`, and how it ended (if it did). */
 function watched(h: Host, sid: string, count: number) {
   const messages: WatchMessage[] = [];
@@ -1182,20 +1201,10 @@ describe("commit log, shared: another host's large commit arriving while this ho
     );
     await a.store.set("src", "v39", 39);
     const data = (await exportVariables(a.store, "src", { format: "json" })).data;
-    // a's follower says when it has been handed b's large commit (it is handed on first, unchanged).
-    const heardLarge = followerHandedLarge(a, "dst");
-    await a.store.createSession({ sessionId: "dst" });
-    await a.store.register("dst", [{ name: "big", type: "string", initialValue: "" }]);
-    await b.store.getSession("dst");
-    const rev = await a.store.sessionRevision("dst");
+    // The import is planned and built; right before it goes out, b's large commit lands and a's follower gets it.
+    const { rev, big } = await largeCommitAsNextGoesOut(a, b, "dst", "z");
     const seen = watched(a, "dst", 2);
     await seen.opened;
-    const big = "z".repeat(LARGE_ENTRY_CHARS + 1_000);
-    // The import is planned and built; right before it goes out, b's large commit lands and a's follower gets it.
-    beforeCommits(a, "dst", 1, async () => {
-      await b.store.set("dst", "big", big);
-      await heardLarge;
-    });
     const applied: number[] = [];
     const summary = await importVariables(a.store, "dst", data, {
       format: "json",
@@ -1265,19 +1274,10 @@ describe("commit log, shared: a staged import refused before it is sent while an
     const names = Array.from({ length: 1_200 }, (_, i) => `v${i}`);
     await session(a, "src", names);
     const data = (await exportVariables(a.store, "src", { format: "json" })).data;
-    const heardLarge = followerHandedLarge(a, "dst");
-    await a.store.createSession({ sessionId: "dst" });
-    await a.store.register("dst", [{ name: "big", type: "string", initialValue: "" }]);
-    await b.store.getSession("dst");
-    const rev = await a.store.sessionRevision("dst");
+    // Right before the import goes out, b's large commit lands and a's follower hands it on: held for the import.
+    const { rev, big } = await largeCommitAsNextGoesOut(a, b, "dst", "s");
     const seen = watched(a, "dst", 2);
     await seen.opened;
-    const big = "s".repeat(LARGE_ENTRY_CHARS + 1_000);
-    // Right before the import goes out, b's large commit lands and a's follower hands it on: held for the import.
-    beforeCommits(a, "dst", 1, async () => {
-      await b.store.set("dst", "big", big);
-      await heardLarge;
-    });
     const summary = await importVariables(a.store, "dst", data, { format: "json" });
     assert.deepEqual([summary.imported, summary.revision], [names.length, rev + 2]);
     assert.equal(a.store.getLocal("dst", "big").value, big);
