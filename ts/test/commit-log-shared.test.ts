@@ -169,6 +169,22 @@ function followerHandedLarge(h: Host, sid: string): Promise<void> {
   );
 }
 
+/** Two hosts on a fresh prefix, and an export (JSON) of session "src" on the first: 40 integers v0…v39, v3 = 3, v39 = 39. */
+async function twoHostsAndAnImport(): Promise<{ a: Host; b: Host; data: Uint8Array }> {
+  const prefix = freshPrefix();
+  const a = await host(prefix);
+  const b = await host(prefix);
+  await session(
+    a,
+    "src",
+    Array.from({ length: 40 }, (_, i) => `v${i}`),
+  );
+  await a.store.set("src", "v3", 3);
+  await a.store.set("src", "v39", 39);
+  const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+  return { a, b, data };
+}
+
 /**
  * Session `sid` on `a` with a string variable "big", loaded by `b`; right before `a`'s next
  * commit on it goes out, `b` sets "big" to a value whose log entry is large and `a`'s follower
@@ -1069,17 +1085,7 @@ describe("commit log, shared: sessions another host let expire", () => {
 
 describe("commit log, shared: a large commit (an import)", () => {
   test("another host's commit arriving while the import is sent is applied before it; reads wait for it", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix);
-    const b = await host(prefix);
-    await session(
-      a,
-      "src",
-      Array.from({ length: 40 }, (_, i) => `v${i}`),
-    );
-    await a.store.set("src", "v3", 3);
-    await a.store.set("src", "v39", 39);
-    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    const { a, b, data } = await twoHostsAndAnImport();
     await session(a, "dst", ["other"], [b]);
     const rev = await a.store.sessionRevision("dst");
     const seen = watched(a, "dst", 2);
@@ -1132,16 +1138,7 @@ describe("commit log, shared: a large commit (an import)", () => {
   });
 
   test("its own entry, read back from the log before its answer is handled, is applied once, in slices, between other hosts' commits before and after it", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix);
-    const b = await host(prefix);
-    await session(
-      a,
-      "src",
-      Array.from({ length: 40 }, (_, i) => `v${i}`),
-    );
-    await a.store.set("src", "v39", 39);
-    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    const { a, b, data } = await twoHostsAndAnImport();
     const handed: number[] = [];
     onFollowerHands(a, "dst", (entries) => handed.push(...entries.map((e) => e.id.rev)));
     await session(a, "dst", ["other"], [b]);
@@ -1191,16 +1188,7 @@ describe("commit log, shared: a large commit (an import)", () => {
 
 describe("commit log, shared: another host's large commit arriving while this host prepares its own", () => {
   test("is held back, then applied before the import (which is planned without it and applied in slices after it)", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix);
-    const b = await host(prefix);
-    await session(
-      a,
-      "src",
-      Array.from({ length: 40 }, (_, i) => `v${i}`),
-    );
-    await a.store.set("src", "v39", 39);
-    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    const { a, b, data } = await twoHostsAndAnImport();
     // The import is planned and built; right before it goes out, b's large commit lands and a's follower gets it.
     const { rev, big } = await largeCommitAsNextGoesOut(a, b, "dst", "z");
     const seen = watched(a, "dst", 2);
