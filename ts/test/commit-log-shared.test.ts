@@ -169,6 +169,15 @@ function followerHandedLarge(h: Host, sid: string): Promise<void> {
   );
 }
 
+/** Two hosts on a fresh prefix whose log keeps 3 entries, and session "s" (integer v) on the first, loaded by the second. */
+async function twoHostsOnAShortLog(): Promise<{ a: Host; b: Host }> {
+  const prefix = freshPrefix();
+  const a = await host(prefix, { logLimit: 3 });
+  const b = await host(prefix, { logLimit: 3 });
+  await session(a, "s", ["v"], [b]);
+  return { a, b };
+}
+
 /** Two hosts on a fresh prefix, and an export (JSON) of session "src" on the first: 40 integers v0…v39, v3 = 3, v39 = 39. */
 async function twoHostsAndAnImport(): Promise<{ a: Host; b: Host; data: Uint8Array }> {
   const prefix = freshPrefix();
@@ -344,10 +353,7 @@ describe("commit log, shared: the follower hands back this host's own commit aft
 
 describe("commit log, shared: the follower during a reload", () => {
   test("an entry it delivers while a reload runs, newer than the reload's snapshot, is read once the reload is done", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix, { logLimit: 3 });
-    const b = await host(prefix, { logLimit: 3 });
-    await session(a, "s", ["v"], [b]);
+    const { a, b } = await twoHostsOnAShortLog();
     const s = sessionOf(b, "s");
     s.check = async () => {}; // only the follower's messages bring a's commits to b
     // b deaf while a's commits trim the log past it: the next message it hears finds a gap and reloads.
@@ -510,10 +516,7 @@ describe("commit log, shared: a small commit that lands after another host's lar
 
 describe("commit log, shared: a read made while a reload runs", () => {
   test("reads on after the reload when the reload's snapshot is older than the head the read saw", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix, { logLimit: 3 });
-    const b = await host(prefix, { logLimit: 3 });
-    await session(a, "s", ["v"], [b]);
+    const { a, b } = await twoHostsOnAShortLog();
     deafen(b, "s"); // only what this test does brings a's commits to b
     for (let i = 1; i <= 5; i++) await a.store.set("s", "v", i); // the log no longer holds what b needs
     const s = sessionOf(b, "s");
@@ -550,10 +553,7 @@ describe("commit log, shared: a read made while a reload runs", () => {
 
 describe("commit log, shared: a read whose log read is answered once a reload has begun", () => {
   test("waits for the reload and reads on: it never answers from the state before the head it saw", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix, { logLimit: 3 });
-    const b = await host(prefix, { logLimit: 3 });
-    await session(a, "s", ["v"], [b]);
+    const { a, b } = await twoHostsOnAShortLog();
     deafen(b, "s"); // only what this test does brings a's commits to b
     await a.store.set("s", "v", 1); // b's read sees this head and reads the log
     const s = sessionOf(b, "s");
@@ -873,10 +873,7 @@ describe("commit log, shared: one catch-up at a time", () => {
 
 describe("commit log, shared: a follower that cannot continue the log reloads", () => {
   test("behind a log trimmed past it: the read reloads first, and its watches end with compacted", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix, { logLimit: 3 });
-    const b = await host(prefix, { logLimit: 3 });
-    await session(a, "s", ["v"], [b]);
+    const { a, b } = await twoHostsOnAShortLog();
     deafen(b, "s");
     const seen = watched(b, "s", 1);
     await seen.opened;
@@ -889,10 +886,7 @@ describe("commit log, shared: a follower that cannot continue the log reloads", 
   });
 
   test("trimmed past it between the read's look at the head and its read of the log: the catch-up reloads", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix, { logLimit: 3 });
-    const b = await host(prefix, { logLimit: 3 });
-    await session(a, "s", ["v"], [b]);
+    const { a, b } = await twoHostsOnAShortLog();
     deafen(b, "s");
     const seen = watched(b, "s", 1);
     await seen.opened;
