@@ -169,6 +169,17 @@ function followerHandedLarge(h: Host, sid: string): Promise<void> {
   );
 }
 
+/** Session "s" on `a` with a string v ("") and an integer w (0), loaded by `b`; resolves with its revision. */
+async function stringAndIntegerSession(a: Host, b: Host): Promise<number> {
+  await a.store.createSession({ sessionId: "s" });
+  await a.store.register("s", [
+    { name: "v", type: "string", initialValue: "" },
+    { name: "w", type: "integer", initialValue: 0 },
+  ]);
+  await b.store.getSession("s");
+  return a.store.sessionRevision("s");
+}
+
 /** Two hosts on a fresh prefix whose log keeps 3 entries, and session "s" (integer v) on the first, loaded by the second. */
 async function twoHostsOnAShortLog(): Promise<{ a: Host; b: Host }> {
   const prefix = freshPrefix();
@@ -395,13 +406,7 @@ describe("commit log, shared: the follower applies another host's large commit i
     const prefix = freshPrefix();
     const a = await host(prefix);
     const b = await host(prefix);
-    await a.store.createSession({ sessionId: "s" });
-    await a.store.register("s", [
-      { name: "v", type: "string", initialValue: "" },
-      { name: "w", type: "integer", initialValue: 0 },
-    ]);
-    await b.store.getSession("s");
-    const rev = await a.store.sessionRevision("s");
+    const rev = await stringAndIntegerSession(a, b);
     const big = "x".repeat(LARGE_ENTRY_CHARS + 1_000); // its log entry is decoded and applied in slices
     const seen = watched(b, "s", 2);
     await seen.opened;
@@ -450,13 +455,7 @@ describe("commit log, shared: the follower reads on from what it holds back", ()
     // Every entry b's follower hands to b's log, in order.
     const handed: number[] = [];
     onFollowerHands(b, "s", (entries) => handed.push(...entries.map((e) => e.id.rev)));
-    await a.store.createSession({ sessionId: "s" });
-    await a.store.register("s", [
-      { name: "v", type: "string", initialValue: "" },
-      { name: "w", type: "integer", initialValue: 0 },
-    ]);
-    await b.store.getSession("s");
-    const rev = await a.store.sessionRevision("s");
+    const rev = await stringAndIntegerSession(a, b);
     const seen = watched(b, "s", 4);
     await seen.opened;
     // The small commits land while b decodes the large one (a worker thread, tens of ms): b
@@ -484,13 +483,7 @@ describe("commit log, shared: a small commit that lands after another host's lar
     const a = await host(prefix);
     const b = await host(prefix);
     const heardLarge = followerHandedLarge(a, "s");
-    await a.store.createSession({ sessionId: "s" });
-    await a.store.register("s", [
-      { name: "v", type: "string", initialValue: "" },
-      { name: "w", type: "integer", initialValue: 0 },
-    ]);
-    await b.store.getSession("s");
-    const rev = await a.store.sessionRevision("s");
+    const rev = await stringAndIntegerSession(a, b);
     const seen = watched(a, "s", 2);
     await seen.opened;
     const big = "L".repeat(LARGE_ENTRY_CHARS + 1_000);
