@@ -189,20 +189,20 @@ async function twoHostsOnAShortLog(): Promise<{ a: Host; b: Host }> {
   return { a, b };
 }
 
-/** Two hosts on a fresh prefix, and an export (JSON) of session "src" on the first: 40 integers v0…v39, v3 = 3, v39 = 39. */
-async function twoHostsAndAnImport(): Promise<{ a: Host; b: Host; data: Uint8Array }> {
+/**
+ * Two hosts on a fresh prefix, and an export (JSON) of session "src" on the first: `count`
+ * integers v0, v1, … (0, but v3 = 3 and v39 = 39). 1,000 or more make an import that is staged.
+ */
+async function twoHostsAndAnImport(count = 40): Promise<{ a: Host; b: Host; data: Uint8Array; names: string[] }> {
   const prefix = freshPrefix();
   const a = await host(prefix);
   const b = await host(prefix);
-  await session(
-    a,
-    "src",
-    Array.from({ length: 40 }, (_, i) => `v${i}`),
-  );
+  const names = Array.from({ length: count }, (_, i) => `v${i}`);
+  await session(a, "src", names);
   await a.store.set("src", "v3", 3);
   await a.store.set("src", "v39", 39);
   const data = (await exportVariables(a.store, "src", { format: "json" })).data;
-  return { a, b, data };
+  return { a, b, data, names };
 }
 
 /**
@@ -1242,13 +1242,8 @@ describe("commit log, shared: an import that fails before it is sent while anoth
 
 describe("commit log, shared: a staged import refused before it is sent while another host's large commit waits for it", () => {
   test("lets that commit go and is planned again after it: both applied, in order", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix);
-    const b = await host(prefix);
     // Enough variables that the import is staged: a staging chunk, not the install, finds the session moved on.
-    const names = Array.from({ length: 1_200 }, (_, i) => `v${i}`);
-    await session(a, "src", names);
-    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    const { a, b, data, names } = await twoHostsAndAnImport(1_200);
     // Right before the import goes out, b's large commit lands and a's follower hands it on: held for the import.
     const { rev, big } = await largeCommitAsNextGoesOut(a, b, "dst", "s");
     const seen = watched(a, "dst", 2);
@@ -1322,13 +1317,8 @@ describe("commit log, shared: an import another host beat to a name it adds", ()
 
 describe("commit log, shared: an import while another host's import into the same session is being written", () => {
   test("is refused at once, not applied and not planned again, saying why; the import being written goes through", async () => {
-    const prefix = freshPrefix();
-    const a = await host(prefix);
-    const b = await host(prefix);
     // Enough variables that the import is staged (written a chunk at a time before it is installed).
-    const names = Array.from({ length: 1_200 }, (_, i) => `v${i}`);
-    await session(a, "src", names);
-    const data = (await exportVariables(a.store, "src", { format: "json" })).data;
+    const { a, b, data, names } = await twoHostsAndAnImport(1_200);
     await session(a, "dst", ["other"], [b]);
     const rev = await a.store.sessionRevision("dst");
     // Once a's first chunk is written (its staging holds the session), b imports into the same session.
