@@ -513,13 +513,7 @@ describe("commit log, shared: a read made while a reload runs", () => {
     deafen(b, "s"); // only what this test does brings a's commits to b
     for (let i = 1; i <= 5; i++) await a.store.set("s", "v", i); // the log no longer holds what b needs
     const s = sessionOf(b, "s");
-    const head = s.head.bind(s);
-    let heads = 0;
-    s.head = async () => {
-      const h = await head();
-      heads++;
-      return h;
-    };
+    const heads = headAnswers(s);
     // b's follower is told once: it finds the gap and reloads. Once the reload's snapshot is read,
     // a commits again and b reads; the reload is done once that read has seen the new head.
     let read: Promise<{ value: unknown; version: number }> | undefined;
@@ -529,9 +523,9 @@ describe("commit log, shared: a read made while a reload runs", () => {
         const snapshot = await load();
         s.load = load;
         await a.store.set("s", "v", 100);
-        const before = heads;
+        const answered = heads.next();
         read = b.store.get("s", "v");
-        while (heads === before) await new Promise((r) => setImmediate(r));
+        await answered;
         await new Promise((r) => setImmediate(r));
         done();
         return snapshot;
@@ -1422,26 +1416,31 @@ describe("commit log, shared: an import Redis stops answering as it is sent", ()
   });
 });
 
+/** `next()` resolves once `s` has answered a read of the session's head (one already sent, or a later one). */
+function headAnswers(s: RedisSessionBackend): { next(): Promise<void> } {
+  const head = s.head.bind(s);
+  const waiting: (() => void)[] = [];
+  s.head = async () => {
+    const r = await head();
+    for (const resolve of waiting.splice(0)) resolve();
+    return r;
+  };
+  return { next: () => new Promise<void>((resolve) => waiting.push(resolve)) };
+}
+
 /**
  * Right before `h`'s next commit on `sid` goes out, a second commit (`v` set to `value`) starts
  * and reads the head, so it is planned and waits for its turn behind the first; then Redis
  * stops. Resolves with that second commit (wrapped: a promise would be adopted).
  */
 function commitWaitingThenFreeze(h: Host, sid: string, value: number): Promise<{ waiting: Promise<unknown> }> {
-  const s = sessionOf(h, sid);
-  const head = s.head.bind(s);
-  let heads = 0;
-  s.head = async () => {
-    const r = await head();
-    heads++;
-    return r;
-  };
+  const heads = headAnswers(sessionOf(h, sid));
   return new Promise((started) =>
     beforeCommits(h, sid, 1, async () => {
-      const before = heads;
+      const answered = heads.next();
       const waiting = h.store.set(sid, "v", value);
       started({ waiting });
-      while (heads === before) await new Promise((r) => setImmediate(r));
+      await answered;
       await new Promise((r) => setImmediate(r));
       freeze();
     }),
