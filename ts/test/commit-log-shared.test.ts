@@ -116,6 +116,36 @@ function sessionOf(h: Host, sid: string): RedisSessionBackend {
   return found;
 }
 
+/**
+ * As each of `h`'s large commits on `sid` goes out, `also` runs (after this host's own step
+ * there); `after` runs once Redis has answered it, before this host handles the answer.
+ */
+function whenSending(
+  h: Host,
+  sid: string,
+  also: (s: RedisSessionBackend) => void,
+  after?: () => Promise<void>,
+): void {
+  h.patch(sid, (s) => {
+    const commit = s.commit.bind(s);
+    s.commit = async (request, deadline, large) => {
+      const result = await commit(
+        request,
+        deadline,
+        large && {
+          ...large,
+          sending: () => {
+            large.sending();
+            also(s);
+          },
+        },
+      );
+      await after?.();
+      return result;
+    };
+  });
+}
+
 /** Runs `f` right before the host's next commits on session `sid` go out (`times` of them), then sends them. */
 function beforeCommits(h: Host, sid: string, times: number, f: () => Promise<unknown>): void {
   let left = times;
@@ -585,38 +615,17 @@ describe("commit log, shared: a read made while this host's import is sent", () 
       );
       readStarted();
     };
-    // As the import goes out, a read of its session starts (and waits for it); then `next`.
-    const onSend = (sid: string, next: () => void, after?: () => Promise<void>) =>
-      a.patch(sid, (s) => {
-        const commit = s.commit.bind(s);
-        s.commit = async (request, deadline, large) => {
-          const result = await commit(
-            request,
-            deadline,
-            large && {
-              ...large,
-              sending: () => {
-                large.sending();
-                readAs(sid)();
-                next();
-              },
-            },
-          );
-          await after?.();
-          return result;
-        };
-      });
     // Redis answers the import at once; its answer is handled 700 ms later (over twice the limit).
-    onSend(
-      "dst",
-      () => {},
-      () => new Promise((r) => setTimeout(r, 700)),
-    );
+    // As the import goes out, a read of its session starts (and waits for it).
+    whenSending(a, "dst", readAs("dst"), () => new Promise((r) => setTimeout(r, 700)));
     const first = await importVariables(a.store, "dst", data, { format: "json" });
     assert.equal(first.imported, 3);
     assert.equal(await read, 2, "the read waited for the import while Redis answered");
     // Redis stops answering as the second import goes out: the read fails at the limit, typed.
-    onSend("dst2", () => freeze());
+    whenSending(a, "dst2", () => {
+      readAs("dst2")();
+      freeze();
+    });
     const started = new Promise<void>((r) => (readStarted = r));
     const second = importVariables(a.store, "dst2", data, { format: "json" });
     let failed: unknown;
@@ -1081,21 +1090,9 @@ describe("commit log, shared: a large commit (an import)", () => {
     // the import, so its answer comes while the import is on its way and is held back. A read
     // made then waits for the import.
     deafen(a, "dst");
-    a.patch("dst", (s) => {
-      const commit = s.commit.bind(s);
-      s.commit = (request, deadline, large) =>
-        commit(
-          request,
-          deadline,
-          large && {
-            ...large,
-            sending: () => {
-              large.sending();
-              (Object.getPrototypeOf(s) as RedisSessionBackend).notified.call(s);
-              read ??= a.store.get("dst", "v3").then((r) => r.value);
-            },
-          },
-        );
+    whenSending(a, "dst", (s) => {
+      (Object.getPrototypeOf(s) as RedisSessionBackend).notified.call(s);
+      read ??= a.store.get("dst", "v3").then((r) => r.value);
     });
     const applied: number[] = [];
     const summary = await importVariables(a.store, "dst", data, {
@@ -1387,21 +1384,7 @@ describe("commit log, shared: an import Redis stops answering as it is sent", ()
     await a.store.set("src", "v2", 2);
     const data = (await exportVariables(a.store, "src", { format: "json" })).data;
     await session(a, "dst", ["other"]);
-    a.patch("dst", (s) => {
-      const commit = s.commit.bind(s);
-      s.commit = (request, deadline, large) =>
-        commit(
-          request,
-          deadline,
-          large && {
-            ...large,
-            sending: () => {
-              large.sending();
-              freeze();
-            },
-          },
-        );
-    });
+    whenSending(a, "dst", () => freeze());
     let failed: Awaited<ReturnType<typeof failure>>;
     try {
       failed = await failure(importVariables(a.store, "dst", data, { format: "json" }));
