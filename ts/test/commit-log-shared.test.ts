@@ -120,12 +120,7 @@ function sessionOf(h: Host, sid: string): RedisSessionBackend {
  * As each of `h`'s large commits on `sid` goes out, `also` runs (after this host's own step
  * there); `after` runs once Redis has answered it, before this host handles the answer.
  */
-function whenSending(
-  h: Host,
-  sid: string,
-  also: (s: RedisSessionBackend) => void,
-  after?: () => Promise<void>,
-): void {
+function whenSending(h: Host, sid: string, also: (s: RedisSessionBackend) => void, after?: () => Promise<void>): void {
   h.patch(sid, (s) => {
     const commit = s.commit.bind(s);
     s.commit = async (request, deadline, large) => {
